@@ -1,0 +1,139 @@
+/**
+ * The shapes that travel through the run-job state machine. Each Lambda reads and returns plain JSON of
+ * these shapes; the ASL (statemachines/run-job.asl.yml) moves them between states by JSONPath, so a field
+ * renamed here must be renamed there too (test/statemachine checks the paths against a real run).
+ *
+ * Execution state, key by key, as the run-job state machine builds it:
+ *   $.request    JobRequest      NormalizeRequest (OutputPath $.Payload gives { request, attempt })
+ *   $.attempt    number          1, then ClassifyFailure's nextAttempt on a retry
+ *   $.sizing     Sizing          SizeJob
+ *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster
+ *   $.step       { StepId }      RunSparkStep
+ *   $.error      { Error, Cause} any Catch
+ *   $.failure    Failure         ClassifyFailure
+ *   $.record     RunRecord       RecordRun
+ */
+
+export type TriggerKind = 's3' | 'schedule' | 'console';
+export type Priority = 'low' | 'normal' | 'high';
+
+/** One entry of config/jobs.json. */
+export interface JobDefinition {
+  name: string;
+  description: string;
+  /** Script key in the artifacts bucket, e.g. `spark/denormalize.py`. */
+  entryPoint: string;
+  /** Extra arguments passed to the script after the input and output URIs. */
+  args: string[];
+  /** Where its raw input lands in the raw bucket; S3 uploads under this prefix trigger the job. */
+  inputPrefix: string;
+  /** Where it writes, in the artifacts bucket. */
+  outputPrefix: string;
+  /** Glue catalog entry describing the input; crawled when the run's partition is not registered. */
+  catalog?: { database: string; table: string; crawler: string };
+  slaMinutes: number;
+  priority: Priority;
+  releaseLabel: string;
+  maxAttempts: number;
+}
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix (ends with `/`) or, for a single object, its key. */
+  key: string;
+  uri: string;
+}
+
+/** What NormalizeRequest makes of any trigger. */
+export interface JobRequest {
+  /** Deterministic: the same upload or schedule day gives the same id (idempotency key of ClaimRun). */
+  runId: string;
+  trigger: TriggerKind;
+  /** YYYY-MM-DD, the data date the run processes. */
+  runDate: string;
+  job: JobDefinition;
+  input: S3Location;
+  output: S3Location;
+  /** Epoch seconds after which the claim may expire (DynamoDB TTL); past S3's duplicate-delivery window. */
+  claimExpiresAt: number;
+  /** Whether to crawl before sizing, and why (shown in the timeline). */
+  crawl: { required: boolean; crawler: string | null; reason: string };
+}
+
+export interface SparkConf {
+  executorMemoryGiB: number;
+  executorCores: number;
+  executorInstances: number;
+  shufflePartitions: number;
+}
+
+/** What SizeJob decides from input size and run history. */
+export interface Sizing {
+  inputBytes: number;
+  bytesSource: 'glue' | 's3';
+  /** Runs of this job the estimate learned from (0 = defaults). */
+  historyRuns: number;
+  /** MiB/s per capacity unit, learned or default. */
+  throughputMiBpsPerUnit: number;
+  /** Total core+task capacity units (1 unit = 4 vCPU / 32 GiB). */
+  capacityUnits: number;
+  predictedMinutes: number;
+  stepTimeoutSeconds: number;
+  spark: SparkConf;
+  /** `spark-submit …` args for command-runner.jar. */
+  stepArgs: string[];
+}
+
+/** EMR InstanceTypeConfig as the API spells it, for the fleets CreateCluster sends. */
+export interface InstanceTypeConfig {
+  InstanceType: string;
+  WeightedCapacity: number;
+  BidPriceAsPercentageOfOnDemandPrice?: number;
+}
+
+export interface FleetCapacity {
+  onDemandUnits: number;
+  spotUnits: number;
+  instanceTypeConfigs: InstanceTypeConfig[];
+}
+
+/** What PlaceJob decides. `cluster` is filled by PlaceJob (pool) or by CreateCluster (dedicated). */
+export interface Placement {
+  mode: 'dedicated' | 'pool';
+  /** `{}` until a cluster exists; the ASL writes `ClusterId` into it. */
+  cluster: { ClusterId?: string };
+  /** Pool slot held by this execution; released on every path. */
+  slot: { pool: string; clusterId: string; lease: string } | null;
+  /** Share of core+task capacity bought On-Demand, 0..1. */
+  onDemandShare: number;
+  /** Rule events that fired, for the timeline and the run record. */
+  reasons: string[];
+  /** RunJobFlow fields for a dedicated cluster (PascalCase where they go to EMR as they are). */
+  spec: {
+    name: string;
+    releaseLabel: string;
+    primary: { instanceTypeConfigs: InstanceTypeConfig[] };
+    core: FleetCapacity;
+    task: FleetCapacity;
+    spotTimeoutMinutes: number;
+    idleTimeoutSeconds: number;
+    stepConcurrencyLevel: number;
+    configurations: Array<{ Classification: string; Properties: Record<string, string> }>;
+    tags: Array<{ Key: string; Value: string }>;
+  } | null;
+  /** Estimated On-Demand-equivalent hourly price of the cluster, USD, and the expected price with Spot. */
+  hourlyCostUsd: number;
+}
+
+/** What ClassifyFailure concludes from the Catch's error and the cluster's state. */
+export interface Failure {
+  kind: import('../errors').FailureKind;
+  message: string;
+  clusterId: string | null;
+  retry: boolean;
+  nextAttempt: number;
+  backoffSeconds: number;
+  /** What must be undone before retrying or failing. */
+  teardown: 'terminate' | 'release' | 'none';
+  evidence: Record<string, unknown>;
+}
