@@ -1,0 +1,280 @@
+import { join } from 'node:path';
+import { loadDefinition, runScripted, TaskScript } from '../support/scriptedRun';
+
+const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
+
+const request = {
+  runId: 'r-5f2c',
+  trigger: 's3',
+  runDate: '2026-11-27',
+  job: { name: 'denormalize-events', maxAttempts: 3 },
+  input: { bucket: 'raw', key: 'events/dt=2026-11-27/', uri: 's3://raw/events/dt=2026-11-27/' },
+  output: { bucket: 'artifacts', key: 'denormalized/events/', uri: 's3://artifacts/denormalized/events/' },
+  claimExpiresAt: 1_800_000_000,
+  crawl: { required: false, crawler: null, reason: 'partition dt=2026-11-27 is registered' },
+};
+const crawlingRequest = {
+  ...request,
+  crawl: { required: true, crawler: 'emrflow-raw-events', reason: 'partition dt=2026-11-27 is not registered' },
+};
+const sizing = { inputBytes: 5e9, stepTimeoutSeconds: 1800, stepArgs: ['spark-submit', 's3://artifacts/spark/denormalize.py'] };
+const fleet = (onDemandUnits: number, spotUnits: number) => ({
+  onDemandUnits,
+  spotUnits,
+  instanceTypeConfigs: [{ InstanceType: 'r5.4xlarge', WeightedCapacity: 4 }],
+});
+const dedicated = (attempt: number) => ({
+  mode: 'dedicated',
+  cluster: {},
+  slot: null,
+  onDemandShare: attempt === 1 ? 0.25 : 1,
+  reasons: [],
+  spec: {
+    name: `emrflow denormalize-events r-5f2c #${attempt}`,
+    releaseLabel: 'emr-7.10.0',
+    primary: { instanceTypeConfigs: [{ InstanceType: 'm5.xlarge', WeightedCapacity: 1 }] },
+    core: fleet(2, 0),
+    task: attempt === 1 ? fleet(2, 6) : fleet(8, 0),
+    spotTimeoutMinutes: 10,
+    idleTimeoutSeconds: 900,
+    stepConcurrencyLevel: 1,
+    configurations: [],
+    tags: [{ Key: 'emrflow:app', Value: 'emrflow' }],
+  },
+  hourlyCostUsd: 12.5,
+});
+const pooled = {
+  mode: 'pool',
+  cluster: { ClusterId: 'j-POOL1' },
+  slot: { pool: 'default', clusterId: 'j-POOL1', lease: 'scripted-execution' },
+  onDemandShare: 0.5,
+  reasons: [],
+  spec: null,
+  hourlyCostUsd: 0,
+};
+const spotFailure = {
+  kind: 'Emr.SpotInterrupted',
+  message: 'Spot capacity lost on j-AAA during step s-1',
+  clusterId: 'j-AAA',
+  retry: true,
+  nextAttempt: 2,
+  backoffSeconds: 60,
+  teardown: 'terminate',
+  evidence: {},
+};
+const ok = (value: unknown = {}) => [{ return: value }];
+const fail = (name: string, message: string) => ({ throw: { name, message } });
+
+const happyScript = (): TaskScript => ({
+  NormalizeRequest: ok({ request, attempt: 1 }),
+  ClaimRun: ok(),
+  SizeJob: ok(sizing),
+  PlaceJob: ok(dedicated(1)),
+  CreateCluster: ok({ ClusterId: 'j-AAA', ClusterArn: 'arn:aws:elasticmapreduce:us-east-1:1:cluster/j-AAA' }),
+  RunSparkStep: ok({ StepId: 's-1' }),
+  TerminateCluster: ok(),
+  RecordRun: ok({ status: 'SUCCEEDED' }),
+});
+
+describe('run-job routing (scripted services, real definition)', () => {
+  it('HappyPath: creates a dedicated cluster, runs the step, terminates and records in 11 transitions', async () => {
+    const outcome = await runScripted(definition, { job: 'denormalize-events' }, happyScript());
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.path).toEqual([
+      'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement',
+      'CreateCluster', 'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun',
+    ]);
+    expect(outcome.transitions).toBe(11);
+    expect(outcome.taskInputs.RunSparkStep[0]).toMatchObject({
+      ClusterId: 'j-AAA',
+      Step: { ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: sizing.stepArgs } },
+    });
+    expect(outcome.taskInputs.TerminateCluster[0]).toEqual({ ClusterId: 'j-AAA' });
+    expect(outcome.output.record).toEqual({ status: 'SUCCEEDED' });
+  });
+
+  it('sends the fleets with Spot, SWITCH_TO_ON_DEMAND and the placement tags to CreateCluster', async () => {
+    const outcome = await runScripted(definition, {}, happyScript());
+
+    const create: any = outcome.taskInputs.CreateCluster[0];
+    const [primary, core, task] = create.Instances.InstanceFleets;
+    expect(primary).toMatchObject({ InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1 });
+    expect(core).toMatchObject({ InstanceFleetType: 'CORE', TargetOnDemandCapacity: 2, TargetSpotCapacity: 0 });
+    expect(task).toMatchObject({ InstanceFleetType: 'TASK', TargetOnDemandCapacity: 2, TargetSpotCapacity: 6 });
+    expect(task.LaunchSpecifications.SpotSpecification).toEqual({
+      TimeoutDurationMinutes: 10,
+      TimeoutAction: 'SWITCH_TO_ON_DEMAND',
+      AllocationStrategy: 'price-capacity-optimized',
+    });
+    expect(create.Tags).toEqual([{ Key: 'emrflow:app', Value: 'emrflow' }]);
+    expect(create.AutoTerminationPolicy).toEqual({ IdleTimeout: 900 });
+    expect(create.Instances.KeepJobFlowAliveWhenNoSteps).toBe(true);
+  });
+
+  it('DuplicateRun: a claimed run id ends in Succeed without sizing or creating anything', async () => {
+    const script = { ...happyScript(), ClaimRun: [fail('DynamoDB.ConditionalCheckFailedException', 'The conditional request failed')] };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.path).toEqual(['NormalizeRequest', 'ClaimRun', 'DuplicateRun']);
+  });
+
+  it('InvalidRequest: fails with Request.Invalid and the field in the cause, before any claim', async () => {
+    const script = { ...happyScript(), NormalizeRequest: [fail('Request.Invalid', 'job: "nope" is not in config/jobs.json')] };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Request.Invalid');
+    expect(outcome.cause).toContain('job: "nope"');
+    expect(outcome.path).toEqual(['NormalizeRequest', 'RequestInvalid']);
+  });
+
+  it('CrawlThenRun: crawls when the partition is missing and polls until the crawl succeeded', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
+      StartCrawler: ok(),
+      GetCrawler: [
+        { return: { Crawler: { State: 'RUNNING' } } },
+        { return: { Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } } },
+      ],
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.path.slice(2, 10)).toEqual([
+      'CheckCatalog', 'StartCrawler', 'WaitForCrawler', 'GetCrawler', 'CrawlFinished',
+      'WaitForCrawler', 'GetCrawler', 'CrawlFinished',
+    ]);
+    expect(outcome.taskInputs.StartCrawler[0]).toEqual({ Name: 'emrflow-raw-events' });
+  });
+
+  it('CrawlerAlreadyRunning: waits for the running crawl instead of failing', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
+      StartCrawler: [fail('Glue.CrawlerRunningException', 'Crawler with name emrflow-raw-events has already started')],
+      GetCrawler: ok({ Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.path).toContain('WaitForCrawler');
+    expect(outcome.path).toContain('SizeJob');
+  });
+
+  it('CrawlFailed: a FAILED crawl stops the run before sizing, with nothing created', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
+      StartCrawler: ok(),
+      GetCrawler: ok({ Crawler: { State: 'READY', LastCrawl: { Status: 'FAILED', ErrorMessage: 'boom' } } }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Glue.CrawlFailed');
+    expect(outcome.path).not.toContain('SizeJob');
+  });
+
+  it('SpotRetry: terminates the interrupted cluster, backs off, and places attempt 2 with its own cluster', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      PlaceJob: [{ return: dedicated(1) }, { return: dedicated(2) }],
+      CreateCluster: [{ return: { ClusterId: 'j-AAA' } }, { return: { ClusterId: 'j-BBB' } }],
+      RunSparkStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}'), { return: {} }],
+      ClassifyFailure: ok(spotFailure),
+      TerminateBeforeRetry: ok(),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.taskInputs.TerminateBeforeRetry).toEqual([{ ClusterId: 'j-AAA' }]);
+    expect(outcome.taskInputs.PlaceJob.map((input: any) => input.attempt)).toEqual([1, 2]);
+    expect(outcome.taskInputs.TerminateCluster).toEqual([{ ClusterId: 'j-BBB' }]);
+    expect((outcome.taskInputs.ClassifyFailure[0] as any).error.Error).toBe('States.TaskFailed');
+    expect(outcome.transitions).toBe(20);
+  });
+
+  it('StepFailed: a failure that is not Spot tears the cluster down, records the run and fails with its kind', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      RunSparkStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],
+      ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.StepFailed', message: 'step s-1 failed: exit 1', retry: false }),
+      TerminateAfterFailure: ok(),
+      RecordFailedRun: ok({ status: 'FAILED' }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Emr.StepFailed');
+    expect(outcome.cause).toBe('step s-1 failed: exit 1');
+    expect(outcome.taskInputs.TerminateAfterFailure).toEqual([{ ClusterId: 'j-AAA' }]);
+    expect(outcome.path.slice(-3)).toEqual(['TerminateAfterFailure', 'RecordFailedRun', 'JobFailed']);
+  });
+
+  it('StepTimedOut: a step running past the sized timeout is caught as States.Timeout and classified', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      RunSparkStep: [{ hang: true }],
+      ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.StepTimedOut', message: 'step ran past 1800 s', retry: false }),
+      TerminateAfterFailure: ok(),
+      RecordFailedRun: ok({ status: 'FAILED' }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect((outcome.taskInputs.ClassifyFailure[0] as any).error.Error).toBe('States.Timeout');
+    expect(outcome.error).toBe('Emr.StepTimedOut');
+    expect(outcome.taskInputs.TerminateAfterFailure).toEqual([{ ClusterId: 'j-AAA' }]);
+  });
+
+  it('ClusterNeverCame: a createCluster failure with nothing left to terminate records and fails', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      CreateCluster: [fail('States.TaskFailed', '{"Cluster":{"Id":"j-AAA","Status":{"State":"TERMINATED_WITH_ERRORS"}}}')],
+      ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.ClusterFailed', message: 'bootstrap failed', retry: false, teardown: 'none' }),
+      RecordFailedRun: ok({ status: 'FAILED' }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Emr.ClusterFailed');
+    expect(outcome.path).not.toContain('RunSparkStep');
+    expect(outcome.path).not.toContain('TerminateAfterFailure');
+  });
+
+  it('PooledSlot: runs on the pool cluster and releases the slot instead of terminating', async () => {
+    const script: TaskScript = { ...happyScript(), PlaceJob: ok(pooled), ReleaseSlot: ok() };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.path).not.toContain('CreateCluster');
+    expect(outcome.path).not.toContain('TerminateCluster');
+    expect(outcome.taskInputs.ReleaseSlot[0]).toMatchObject({
+      Key: { clusterId: { S: 'j-POOL1' } },
+      ExpressionAttributeNames: { '#lease': 'scripted-execution' },
+    });
+  });
+
+  it('NoCapacity: placement retries with backoff, then fails without creating anything', async () => {
+    const script: TaskScript = { ...happyScript(), PlaceJob: [fail('Placement.NoCapacity', 'pool default is full')] };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Placement.NoCapacity');
+    expect(outcome.taskInputs.PlaceJob).toHaveLength(9);
+    expect(outcome.path).not.toContain('CreateCluster');
+  });
+});
