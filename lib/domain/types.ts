@@ -123,6 +123,8 @@ export interface Placement {
   } | null;
   /** Estimated On-Demand-equivalent hourly price of the cluster, USD, and the expected price with Spot. */
   hourlyCostUsd: number;
+  /** The same capacity bought entirely On-Demand (hourlyCostUsd is the expected price with the chosen Spot share). */
+  onDemandHourlyCostUsd: number;
 }
 
 /** What ClassifyFailure concludes from the Catch's error and the cluster's state. */
@@ -136,4 +138,34 @@ export interface Failure {
   /** What must be undone before retrying or failing. */
   teardown: 'terminate' | 'release' | 'none';
   evidence: Record<string, unknown>;
+}
+
+/** One item of the runs table (key job + finishedAt), written by RecordRun; SizeJob learns from them. */
+export interface RunRecord {
+  job: string;
+  /** ISO 8601, the sort key: newest first with ScanIndexForward false. */
+  finishedAt: string;
+  runId: string;
+  execution: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  trigger: TriggerKind | null;
+  runDate: string | null;
+  /** Attempts made (1 = no retry). */
+  attempts: number;
+  /** Spot interruptions seen: every retry follows one, plus a final one when the run failed of it. */
+  interruptions: number;
+  inputBytes: number | null;
+  capacityUnits: number | null;
+  onDemandShare: number | null;
+  predictedMinutes: number | null;
+  clusterId: string | null;
+  stepId: string | null;
+  /** Spark step duration from the step's Timeline (StartDateTime → EndDateTime); null when unknown. */
+  stepSeconds: number | null;
+  /** Execution wall time, StartTime → now. */
+  durationSeconds: number;
+  /** placement.hourlyCostUsd × execution wall hours: the cluster bills from creation to teardown. */
+  estimatedCostUsd: number | null;
+  failureKind: string | null;
+  failureMessage: string | null;
 }

@@ -1,0 +1,178 @@
+import { isPartitionInput } from './request';
+import type { JobRequest, SparkConf, Sizing } from './types';
+
+const MiB = 1024 * 1024;
+
+/**
+ * The sizing model. One capacity unit is 4 vCPU / 32 GiB (an r5.xlarge's worth; an r5.4xlarge weighs 4)
+ * and runs one Spark executor. Every figure is a default a job's history corrects: throughput is learned
+ * from past runs, so the model only has to be right the first time within a factor of a few.
+ */
+export interface SizingParams {
+  /** Capacity grows in whole 4xlarge instances so a fleet is never asked for a fraction of one. */
+  unitStep: number;
+  /** One 4xlarge core node plus one task node: the smallest cluster worth bootstrapping. */
+  minCapacityUnits: number;
+  /** 1,024 vCPU: beyond this one job should be split, not given a bigger cluster. */
+  maxCapacityUnits: number;
+  /** MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~6 MiB/s per core. */
+  defaultThroughputMiBpsPerUnit: number;
+  /** Spark application start, YARN containers, S3 listing: paid by every run whatever its size. */
+  startupMinutes: number;
+  /** Cluster bootstrap before the step (5-10 min reported): part of the SLA the step cannot use. */
+  clusterStartMinutes: number;
+  /** Share of what the SLA leaves after bootstrap that the step is sized to use; the rest absorbs one retry. */
+  slaBudgetShare: number;
+  /** spark.sql.shuffle.partitions aims at this much input per partition (128-256 MiB is the usual advice). */
+  targetPartitionMiB: number;
+  executorCores: number;
+  /** Heap per executor; with Spark's 10% overhead it fits a unit's YARN memory on every fleet type. */
+  executorMemoryGiB: number;
+  /** Runs of history the estimate learns from. */
+  historyLimit: number;
+  timeout: { floorMinutes: number; predictionMultiple: number; maxSeconds: number };
+}
+
+export const DEFAULT_SIZING: SizingParams = {
+  unitStep: 4,
+  minCapacityUnits: 8,
+  maxCapacityUnits: 256,
+  defaultThroughputMiBpsPerUnit: 24,
+  startupMinutes: 2,
+  clusterStartMinutes: 10,
+  slaBudgetShare: 0.6,
+  targetPartitionMiB: 192,
+  executorCores: 4,
+  executorMemoryGiB: 22,
+  historyLimit: 20,
+  // Floor: small jobs are dominated by start-up and S3 variance, not size. Multiple: Spark run times have a
+  // heavy tail (skew, a slow node). Max: 11 h leaves the run-job execution (12 h) time to tear down and record.
+  timeout: { floorMinutes: 20, predictionMultiple: 3, maxSeconds: 11 * 3600 },
+};
+
+/** What a past successful run tells sizing. */
+export interface RunSample {
+  inputBytes: number;
+  stepSeconds: number;
+  capacityUnits: number;
+}
+
+export interface SizeJobInput {
+  request: JobRequest;
+  inputBytes: number;
+  bytesSource: Sizing['bytesSource'];
+  /** Successful runs of this job, newest first. */
+  history: RunSample[];
+  artifactsBucket: string;
+}
+
+/** Whether SizeJob may trust the Glue partition's sizeKey: only when the input is that partition. */
+export function usesCatalogSize(request: JobRequest): boolean {
+  return request.job.catalog !== undefined && isPartitionInput(request);
+}
+
+/**
+ * Learned throughput (MiB/s per unit): the median of the recent runs' own throughput, so one skewed or
+ * interrupted run does not swing the estimate. Kept within 20x of the default against corrupt records.
+ */
+export function learnThroughput(history: RunSample[], params: SizingParams = DEFAULT_SIZING): { throughput: number; runs: number } {
+  const samples = history
+    .slice(0, params.historyLimit)
+    .filter((r) => r.inputBytes > 0 && r.stepSeconds > 0 && r.capacityUnits > 0)
+    .map((r) => r.inputBytes / MiB / Math.max(30, r.stepSeconds - params.startupMinutes * 60) / r.capacityUnits);
+  if (samples.length === 0) return { throughput: params.defaultThroughputMiBpsPerUnit, runs: 0 };
+  const d = params.defaultThroughputMiBpsPerUnit;
+  return { throughput: clamp(median(samples), d / 20, d * 20), runs: samples.length };
+}
+
+/** Capacity so the predicted step fits the job's SLA budget, the Spark conf for it, and the step's timeout. */
+export function sizeJob(input: SizeJobInput, params: SizingParams = DEFAULT_SIZING): Sizing {
+  const { request } = input;
+  const { throughput, runs } = learnThroughput(input.history, params);
+  const inputMiB = input.inputBytes / MiB;
+  const budgetMinutes = Math.max(5, (request.job.slaMinutes - params.clusterStartMinutes) * params.slaBudgetShare);
+  const computeSeconds = Math.max(60, (budgetMinutes - params.startupMinutes) * 60);
+  const needed = Math.ceil(inputMiB / (throughput * computeSeconds) / params.unitStep) * params.unitStep;
+  const capacityUnits = clamp(needed, params.minCapacityUnits, params.maxCapacityUnits);
+  const predictedMinutes = round1(params.startupMinutes + inputMiB / (throughput * capacityUnits) / 60);
+  const spark = sparkConf(capacityUnits, inputMiB, params);
+  return {
+    inputBytes: input.inputBytes,
+    bytesSource: input.bytesSource,
+    historyRuns: runs,
+    throughputMiBpsPerUnit: round1(throughput),
+    capacityUnits,
+    predictedMinutes,
+    stepTimeoutSeconds: stepTimeoutSeconds(predictedMinutes, request.job.slaMinutes, params),
+    spark,
+    stepArgs: stepArgs(request, spark, input.artifactsBucket),
+  };
+}
+
+/**
+ * The step may run `predictionMultiple` times the prediction (at least the floor). It is cut at the SLA,
+ * since a run past it has already failed its purpose and holds a cluster, unless the prediction itself
+ * comes near the SLA (capacity at its cap): then 1.5x the prediction, so a run on track is not killed.
+ */
+export function stepTimeoutSeconds(predictedMinutes: number, slaMinutes: number, params: SizingParams = DEFAULT_SIZING): number {
+  const wanted = Math.max(params.timeout.floorMinutes, params.timeout.predictionMultiple * predictedMinutes);
+  const ceiling = Math.max(slaMinutes, 1.5 * predictedMinutes);
+  return Math.min(Math.ceil(Math.min(wanted, ceiling) * 60), params.timeout.maxSeconds);
+}
+
+/** One executor per unit, less one unit's worth for the driver (cluster deploy mode runs it in YARN). */
+export function sparkConf(capacityUnits: number, inputMiB: number, params: SizingParams = DEFAULT_SIZING): SparkConf {
+  const executorInstances = Math.max(1, capacityUnits - 1);
+  const cores = executorInstances * params.executorCores;
+  return {
+    executorMemoryGiB: params.executorMemoryGiB,
+    executorCores: params.executorCores,
+    executorInstances,
+    // At least two tasks per core so a slow task does not idle the rest of the cluster.
+    shufflePartitions: Math.max(2 * cores, Math.ceil(inputMiB / params.targetPartitionMiB)),
+  };
+}
+
+/** The spark-defaults properties for a Spark conf: the same values go to the cluster and to the step. */
+export function sparkProperties(spark: SparkConf): Record<string, string> {
+  return {
+    'spark.executor.memory': `${spark.executorMemoryGiB}g`,
+    'spark.executor.cores': String(spark.executorCores),
+    'spark.executor.instances': String(spark.executorInstances),
+    'spark.sql.shuffle.partitions': String(spark.shufflePartitions),
+  };
+}
+
+function stepArgs(request: JobRequest, spark: SparkConf, artifactsBucket: string): string[] {
+  const conf = Object.entries(sparkProperties(spark)).flatMap(([k, v]) => ['--conf', `${k}=${v}`]);
+  return [
+    'spark-submit',
+    '--deploy-mode',
+    'cluster',
+    ...conf,
+    `s3://${artifactsBucket}/${request.job.entryPoint}`,
+    '--input',
+    request.input.uri,
+    '--output',
+    request.output.uri,
+    '--run-id',
+    request.runId,
+    '--run-date',
+    request.runDate,
+    ...request.job.args,
+  ];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}
+
+function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}
