@@ -1,0 +1,39 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { client } from '../../lib/aws/clients';
+import { observeCluster } from '../../lib/aws/emr';
+import { functionLogger } from '../../lib/aws/logger';
+import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
+import { stepName } from '../../lib/domain/runRecord';
+import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
+
+const logger = functionLogger('classify-failure');
+
+export interface ClassifyFailureEvent {
+  request: JobRequest;
+  attempt: number;
+  placement?: Placement | null;
+  error?: { Error?: string; Cause?: string } | null;
+}
+
+/** `{ request, attempt, placement, error }` → Failure. EMR trouble never fails it: it classifies on what it saw. */
+export async function classifyFailure(event: ClassifyFailureEvent): Promise<Failure> {
+  const error = event.error ?? {};
+  const placement = event.placement ?? null;
+  const clusterId = clusterIdOf(placement, error.Cause);
+  const observation: Observation = clusterId
+    ? await observeCluster(client('emr'), clusterId, stepName(event.request, event.attempt))
+    : { apiErrors: [] };
+  const failure = classify({
+    error,
+    attempt: event.attempt,
+    maxAttempts: event.request.job.maxAttempts,
+    placement,
+    clusterId,
+    observation,
+  });
+  logger.info('classified', { runId: event.request.runId, attempt: event.attempt, ...failure });
+  return failure;
+}
+
+export const handler = middy(classifyFailure).use(injectLambdaContext(logger));

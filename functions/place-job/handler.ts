@@ -1,0 +1,28 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { functionLogger } from '../../lib/aws/logger';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { loadRules } from '../../lib/config/rules';
+import { placeJob as place, type PlaceJobInput } from '../../lib/domain/placement';
+import type { Placement } from '../../lib/domain/types';
+
+const logger = functionLogger('place-job');
+const prices = loadPrices();
+const config = { rules: loadRules(), template: loadPools(prices).dedicated, prices };
+
+/** `{ request, sizing, attempt, executionName }` → Placement (a dedicated cluster's RunJobFlow fields). */
+export async function placeJob(event: PlaceJobInput): Promise<Placement> {
+  const placement = await place(event, config);
+  logger.info('placed', {
+    runId: event.request.runId,
+    attempt: event.attempt,
+    mode: placement.mode,
+    onDemandShare: placement.onDemandShare,
+    hourlyCostUsd: placement.hourlyCostUsd,
+    reasons: placement.reasons,
+  });
+  return placement;
+}
+
+export const handler = middy(placeJob).use(injectLambdaContext(logger));

@@ -1,0 +1,31 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { client, env } from '../../lib/aws/clients';
+import { findStep } from '../../lib/aws/emr';
+import { functionLogger } from '../../lib/aws/logger';
+import { putRun } from '../../lib/aws/runs';
+import { buildRunRecord, stepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
+import type { RunRecord } from '../../lib/domain/types';
+
+const logger = functionLogger('record-run');
+
+/** `{ run, executionName, startedAt, outcome }` → the RunRecord it wrote to the runs table. */
+export async function recordRun(event: RecordRunInput): Promise<RunRecord> {
+  const { run } = event;
+  const clusterId = run.placement?.cluster?.ClusterId;
+  let step: StepSummary | null = null;
+  if (clusterId) {
+    try {
+      step = await findStep(client('emr'), clusterId, stepName(run.request, run.attempt ?? 1));
+    } catch (error) {
+      // The record is still worth writing without the step's duration.
+      logger.warn('step lookup failed', { clusterId, error: error as Error });
+    }
+  }
+  const record = buildRunRecord(event, step, new Date());
+  await putRun(client('dynamo'), env('RUNS_TABLE'), record);
+  logger.info('recorded', { ...record });
+  return record;
+}
+
+export const handler = middy(recordRun).use(injectLambdaContext(logger));

@@ -1,0 +1,36 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { partitionBytes } from '../../lib/aws/catalog';
+import { client, env } from '../../lib/aws/clients';
+import { functionLogger } from '../../lib/aws/logger';
+import { recentSuccessfulRuns } from '../../lib/aws/runs';
+import { bytesUnder } from '../../lib/aws/storage';
+import { DEFAULT_SIZING, sizeJob as size, usesCatalogSize } from '../../lib/domain/sizing';
+import type { JobRequest, Sizing } from '../../lib/domain/types';
+
+const logger = functionLogger('size-job');
+
+/** `{ request }` → Sizing: the crawler's recorded size when the input is the catalogued partition, else an S3 listing. */
+export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
+  const { request } = event;
+  const catalog = request.job.catalog;
+  const fromGlue =
+    catalog && usesCatalogSize(request)
+      ? await partitionBytes(client('glue'), { database: catalog.database, table: catalog.table, values: [request.runDate] })
+      : null;
+  const [inputBytes, history] = await Promise.all([
+    fromGlue ?? bytesUnder(client('s3'), request.input),
+    recentSuccessfulRuns(client('dynamo'), env('RUNS_TABLE'), request.job.name, DEFAULT_SIZING.historyLimit),
+  ]);
+  const sizing = size({
+    request,
+    inputBytes,
+    bytesSource: fromGlue === null ? 's3' : 'glue',
+    history,
+    artifactsBucket: env('ARTIFACTS_BUCKET'),
+  });
+  logger.info('sized', { runId: request.runId, ...sizing, stepArgs: undefined });
+  return sizing;
+}
+
+export const handler = middy(sizeJob).use(injectLambdaContext(logger));

@@ -1,0 +1,54 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EMRClient } from '@aws-sdk/client-emr';
+import { GlueClient } from '@aws-sdk/client-glue';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * The one place SDK clients are made. Endpoints are not configured here: SDK v3 reads
+ * AWS_ENDPOINT_URL_<SERVICE> itself, which is how the local runtime points the same code at its emulator.
+ * Clients are created on first use, so a Lambda only builds the ones it calls.
+ */
+export interface Clients {
+  emr: EMRClient;
+  glue: GlueClient;
+  s3: S3Client;
+  dynamo: DynamoDBDocumentClient;
+}
+
+const region = () => process.env.AWS_REGION ?? 'us-east-1';
+
+const factories: { [K in keyof Clients]: () => Clients[K] } = {
+  emr: () => new EMRClient({ region: region() }),
+  glue: () => new GlueClient({ region: region() }),
+  // Path-style keeps bucket names out of host names, which a local S3 endpoint cannot resolve.
+  s3: () => new S3Client({ region: region(), forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) }),
+  dynamo: () =>
+    DynamoDBDocumentClient.from(new DynamoDBClient({ region: region() }), {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    }),
+};
+
+let cache: Partial<Clients> = {};
+
+export function client<K extends keyof Clients>(name: K): Clients[K] {
+  cache[name] ??= factories[name]();
+  return cache[name] as Clients[K];
+}
+
+/** For tests and the local runner: use these clients instead of making new ones. */
+export function useClients(clients: Partial<Clients>): void {
+  cache = { ...cache, ...clients };
+}
+
+/** Forgets every client, so the next use builds one from the current environment. */
+export function resetClients(): void {
+  cache = {};
+}
+
+/** Reads a required environment variable set by serverless.yml (or the local runner). */
+export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE'): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);
+  return value;
+}

@@ -1,0 +1,6 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+
+/** One structured logger per function; POWERTOOLS_LOG_LEVEL and the service name come from the environment. */
+export function functionLogger(name: string): Logger {
+  return new Logger({ serviceName: 'emrflow', persistentKeys: { function: name } });
+}

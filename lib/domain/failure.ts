@@ -1,0 +1,241 @@
+import { FailureKind } from '../errors';
+import type { Failure, Placement } from './types';
+
+/** EMR's state-change reason as DescribeCluster / ListInstances / ListInstanceFleets spell it. */
+export interface StateChangeReason {
+  Code?: string;
+  Message?: string;
+}
+
+/** The parts of the EMR responses classification reads (the SDK's output types fit these shapes). */
+export interface ObservedCluster {
+  Id?: string;
+  Name?: string;
+  Status?: { State?: string; StateChangeReason?: StateChangeReason };
+}
+export interface ObservedFleet {
+  Id?: string;
+  Name?: string;
+  InstanceFleetType?: string;
+  Status?: { State?: string; StateChangeReason?: StateChangeReason; Timeline?: { ReadyDateTime?: Date | string } };
+  TargetOnDemandCapacity?: number;
+  TargetSpotCapacity?: number;
+  ProvisionedOnDemandCapacity?: number;
+  ProvisionedSpotCapacity?: number;
+}
+export interface ObservedInstance {
+  Id?: string;
+  Ec2InstanceId?: string;
+  InstanceType?: string;
+  InstanceFleetId?: string;
+  Market?: string;
+  Status?: { State?: string; StateChangeReason?: StateChangeReason };
+}
+export interface ObservedStep {
+  Id?: string;
+  Name?: string;
+  Status?: {
+    State?: string;
+    StateChangeReason?: StateChangeReason;
+    FailureDetails?: { Reason?: string; Message?: string; LogFile?: string };
+  };
+}
+
+/** What the handler could learn from EMR; anything it could not get is absent and named in apiErrors. */
+export interface Observation {
+  cluster?: ObservedCluster;
+  fleets?: ObservedFleet[];
+  instances?: ObservedInstance[];
+  step?: ObservedStep;
+  apiErrors: string[];
+}
+
+export interface ClassifyInput {
+  error: { Error?: string; Cause?: string };
+  attempt: number;
+  maxAttempts: number;
+  placement: Pick<Placement, 'mode' | 'cluster' | 'slot'> | null;
+  clusterId: string | null;
+  observation: Observation;
+}
+
+/** EMR has no Spot reason code: lost Spot nodes show only in messages like these. */
+const SPOT_TEXT = /spot|capacity|interrupt|reclaim/i;
+const GONE = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
+const HEALTHY = new Set(['RUNNING', 'WAITING']);
+const MAX_BACKOFF_SECONDS = 900;
+const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
+
+/**
+ * The cluster the failure concerns: PlaceJob's or CreateCluster's id, else the one in the Catch's Cause —
+ * a failed createCluster.sync carries the cluster description as JSON there; other causes may only mention it.
+ */
+export function clusterIdOf(placement: Pick<Placement, 'cluster'> | null | undefined, cause: string | undefined): string | null {
+  if (placement?.cluster?.ClusterId) return placement.cluster.ClusterId;
+  if (!cause) return null;
+  try {
+    const parsed = JSON.parse(cause) as Record<string, unknown>;
+    const nested = parsed.Cluster as Record<string, unknown> | undefined;
+    for (const candidate of [parsed.ClusterId, parsed.Id, parsed.JobFlowId, nested?.Id]) {
+      if (typeof candidate === 'string' && CLUSTER_ID.test(candidate)) return candidate;
+    }
+  } catch {
+    // Not JSON: fall through to the text match.
+  }
+  return CLUSTER_ID.exec(cause)?.[0] ?? null;
+}
+
+/**
+ * Tells a Spot interruption (retry with more On-Demand) from a step failure or a cluster failure (stop),
+ * and says what must be torn down. Spot is judged first: a lost executor also fails the step or times it
+ * out, and retrying on safer capacity is the right answer to both.
+ */
+export function classifyFailure(input: ClassifyInput): Failure {
+  const { error, attempt, maxAttempts, observation, clusterId } = input;
+  const spot = spotEvidence(observation);
+  const clusterState = observation.cluster?.Status?.State;
+  const stepPhase = Boolean(input.placement?.cluster?.ClusterId);
+  let kind: Failure['kind'];
+  if (spot.found) kind = FailureKind.SpotInterrupted;
+  else if (error.Error === 'States.Timeout') kind = FailureKind.StepTimedOut;
+  else if (stepPhase && clusterState !== undefined && HEALTHY.has(clusterState)) kind = FailureKind.StepFailed;
+  else kind = FailureKind.ClusterFailed;
+
+  const retry = kind === FailureKind.SpotInterrupted && attempt < maxAttempts;
+  const backoffSeconds = retry ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
+  const teardown = teardownFor(input, clusterState);
+  return {
+    kind,
+    message: messageFor({ kind, clusterId, observation, error, spot, retry, attempt, maxAttempts, backoffSeconds }),
+    clusterId,
+    retry,
+    nextAttempt: attempt + 1,
+    backoffSeconds,
+    teardown,
+    evidence: {
+      error: error.Error ?? null,
+      clusterState: clusterState ?? null,
+      clusterReason: observation.cluster?.Status?.StateChangeReason ?? null,
+      step: observation.step
+        ? {
+            id: observation.step.Id ?? null,
+            name: observation.step.Name ?? null,
+            state: observation.step.Status?.State ?? null,
+            failureDetails: observation.step.Status?.FailureDetails ?? null,
+          }
+        : null,
+      spotInstancesLost: spot.instances,
+      spotCapacityShortfall: spot.fleets,
+      clusterSpotReason: spot.clusterReason,
+      apiErrors: observation.apiErrors,
+    },
+  };
+}
+
+function teardownFor(input: ClassifyInput, clusterState: string | undefined): Failure['teardown'] {
+  if (input.placement?.mode === 'pool') return input.placement.slot ? 'release' : 'none';
+  if (!input.clusterId) return 'none';
+  // State unknown (DescribeCluster failed): terminating an ended cluster is harmless, leaking one is not.
+  return clusterState !== undefined && GONE.has(clusterState) ? 'none' : 'terminate';
+}
+
+interface SpotEvidence {
+  found: boolean;
+  instances: Array<{ id: string; type: string | null; state: string | null; reason: StateChangeReason | null }>;
+  fleets: Array<{ fleet: string; targetSpot: number; provisionedSpot: number; lostUnits: number }>;
+  clusterReason: string | null;
+}
+
+function spotEvidence(observation: Observation): SpotEvidence {
+  const instances = (observation.instances ?? [])
+    .filter((i) => i.Market === 'SPOT' && i.Status?.State === 'TERMINATED')
+    .filter((i) => {
+      const reason = i.Status?.StateChangeReason;
+      return reason?.Code === 'INSTANCE_FAILURE' || SPOT_TEXT.test(reason?.Message ?? '');
+    })
+    .map((i) => ({
+      id: i.Ec2InstanceId ?? i.Id ?? 'unknown',
+      type: i.InstanceType ?? null,
+      state: i.Status?.State ?? null,
+      reason: i.Status?.StateChangeReason ?? null,
+    }));
+
+  // A running fleet below its Spot target lost Spot nodes; Spot units replaced On-Demand by
+  // SWITCH_TO_ON_DEMAND at launch show up as On-Demand above target and are not a loss.
+  const fleets = (observation.fleets ?? [])
+    .filter((f) => f.Status?.State !== 'TERMINATED' && f.Status?.Timeline?.ReadyDateTime !== undefined)
+    .map((f) => {
+      const targetSpot = f.TargetSpotCapacity ?? 0;
+      const provisionedSpot = f.ProvisionedSpotCapacity ?? 0;
+      const switched = Math.max(0, (f.ProvisionedOnDemandCapacity ?? 0) - (f.TargetOnDemandCapacity ?? 0));
+      return { fleet: f.Name ?? f.Id ?? 'unknown', targetSpot, provisionedSpot, lostUnits: targetSpot - provisionedSpot - switched };
+    })
+    .filter((f) => f.lostUnits > 0);
+
+  const reason = observation.cluster?.Status?.StateChangeReason;
+  const usesSpot = (observation.fleets ?? []).some((f) => (f.TargetSpotCapacity ?? 0) > 0);
+  const instanceTrouble = reason?.Code === 'INSTANCE_FAILURE' || reason?.Code === 'INSTANCE_FLEET_TIMEOUT';
+  const clusterReason =
+    instanceTrouble && (SPOT_TEXT.test(reason?.Message ?? '') || usesSpot || instances.length > 0)
+      ? `${reason?.Code}: ${reason?.Message ?? ''}`.trim()
+      : null;
+
+  return { found: instances.length > 0 || fleets.length > 0 || clusterReason !== null, instances, fleets, clusterReason };
+}
+
+function messageFor(args: {
+  kind: Failure['kind'];
+  clusterId: string | null;
+  observation: Observation;
+  error: ClassifyInput['error'];
+  spot: SpotEvidence;
+  retry: boolean;
+  attempt: number;
+  maxAttempts: number;
+  backoffSeconds: number;
+}): string {
+  const { kind, clusterId, observation, error, spot } = args;
+  const step = observation.step;
+  const where = [
+    clusterId ? `cluster ${clusterId}` : 'no cluster',
+    step ? `step ${step.Id ?? '?'} "${step.Name ?? ''}"` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  let why: string;
+  switch (kind) {
+    case FailureKind.SpotInterrupted:
+      why = [
+        spot.instances.length > 0 ? `${spot.instances.length} Spot instance(s) terminated (${spot.instances.map((i) => i.id).join(', ')})` : null,
+        ...spot.fleets.map((f) => `fleet ${f.fleet} lost ${f.lostUnits} Spot unit(s) (${f.provisionedSpot}/${f.targetSpot} provisioned)`),
+        spot.clusterReason ? `cluster ended ${spot.clusterReason}` : null,
+      ]
+        .filter(Boolean)
+        .join('; ');
+      break;
+    case FailureKind.StepTimedOut:
+      why = 'the step ran past its timeout (sizing.stepTimeoutSeconds)';
+      break;
+    case FailureKind.StepFailed: {
+      const details = step?.Status?.FailureDetails;
+      why = details?.Reason || details?.Message ? `${details.Reason ?? ''} ${details.Message ?? ''}`.trim() : describeError(error);
+      if (details?.LogFile) why += ` (log: ${details.LogFile})`;
+      break;
+    }
+    default: {
+      const reason = observation.cluster?.Status?.StateChangeReason;
+      why = reason?.Code
+        ? `${observation.cluster?.Status?.State ?? 'cluster'} ${reason.Code}: ${reason.Message ?? ''}`.trim()
+        : describeError(error);
+    }
+  }
+  let outcome = '';
+  if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
+  else if (kind === FailureKind.SpotInterrupted) outcome = ` No attempts left (maxAttempts ${args.maxAttempts}).`;
+  return `${kind} on ${where}: ${why || describeError(error)}.${outcome}`;
+}
+
+function describeError(error: ClassifyInput['error']): string {
+  const cause = (error.Cause ?? '').replace(/\s+/g, ' ').slice(0, 300);
+  return `${error.Error ?? 'unknown error'}${cause ? `: ${cause}` : ''}`;
+}
