@@ -1,0 +1,87 @@
+/**
+ * Lambda tasks run the real handler in process. Two Resource forms, as Step Functions has them:
+ *   - the function ARN itself (what run-job uses): the task result is the handler's return value;
+ *   - `arn:aws:states:::lambda:invoke`: the result is `{ Payload, StatusCode, ExecutedVersion }`.
+ * A thrown error keeps its `name` as the Error (so `Request.Invalid` matches ErrorEquals) and its Cause is
+ * the JSON Lambda reports: `{ errorType, errorMessage, trace }`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import type { LocalFunction, ServerlessConfig } from '../serverless-config';
+import { TaskError } from './errors';
+
+type Handler = (event: unknown, context: Context) => unknown;
+
+export interface LambdaInvoker {
+  invoke(fn: LocalFunction, event: unknown): Promise<unknown>;
+  /** Finds a function by ARN (qualified or not) or name, as `lambda:invoke`'s FunctionName accepts. */
+  find(functionName: string): LocalFunction | undefined;
+}
+
+export function lambdaInvoker(config: ServerlessConfig, baseEnvironment: () => Record<string, string>): LambdaInvoker {
+  const functions = Object.values(config.functions);
+  return {
+    find(functionName) {
+      const unqualified = functionName.replace(/^(arn:aws:lambda:[^:]+:[^:]+:function:[^:]+):.+$/, '$1');
+      return functions.find((fn) => fn.arn === unqualified || fn.name === unqualified);
+    },
+    async invoke(fn, event) {
+      // Handlers read their configuration from process.env, as on Lambda; they share this process.
+      Object.assign(process.env, baseEnvironment(), fn.environment);
+      const handler = loadHandler(fn);
+      const context = lambdaContext(fn, config.region);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new TaskError('Sandbox.Timedout', lambdaCause('Sandbox.Timedout', `Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`))),
+          fn.timeoutSeconds * 1000,
+        );
+      });
+      try {
+        const result = await Promise.race([Promise.resolve().then(() => handler(event, context)), timedOut]);
+        // Lambda serializes the return value: dates become strings, undefined becomes null.
+        return JSON.parse(JSON.stringify(result ?? null));
+      } catch (error) {
+        if (error instanceof TaskError) throw error;
+        const name = error instanceof Error && error.name ? error.name : 'Error';
+        const message = error instanceof Error ? error.message : String(error);
+        const trace = error instanceof Error && error.stack ? error.stack.split('\n') : [];
+        throw new TaskError(name, lambdaCause(name, message, trace));
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+export function lambdaCause(errorType: string, errorMessage: string, trace: string[] = []): string {
+  return JSON.stringify({ errorType, errorMessage, trace });
+}
+
+function loadHandler(fn: LocalFunction): Handler {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = require(fn.modulePath);
+  const handler = module[fn.exportName] ?? module.default?.[fn.exportName];
+  if (typeof handler !== 'function') {
+    throw new TaskError('Runtime.HandlerNotFound', lambdaCause('Runtime.HandlerNotFound', `${fn.modulePath}.${fn.exportName} is undefined or not exported`));
+  }
+  return handler;
+}
+
+function lambdaContext(fn: LocalFunction, region: string): Context {
+  const deadline = Date.now() + fn.timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: fn.name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: fn.arn,
+    memoryLimitInMB: String(fn.memoryMb),
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${fn.name}`,
+    logStreamName: `local/${region}/${fn.key}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * One execution of a local state machine: the interpreter runs the local copy of the definition with the
+ * adapters, while its event log becomes a timeline (state, attempt, duration, cluster) and the count of
+ * billed state transitions (every state entered plus every retry, as Step Functions Standard bills them).
+ */
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { MachineDefinition } from './definition';
+import type { TaskHandler } from './tasks';
+
+export type ExecutionStatus = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT';
+
+export interface TimelineEntry {
+  state: string;
+  /** The state's type in the deployable definition (a Wait stays a Wait). */
+  type: string;
+  /** The job's attempt ($.attempt) when the state was entered, if known. */
+  attempt: number | null;
+  /** 0 for the first try of a state, n for its n-th Retry. */
+  retry: number;
+  startedAt: number;
+  durationMs: number;
+  clusterId: string | null;
+  outcome: 'succeeded' | 'retried' | 'caught' | 'failed' | 'running';
+  error?: string;
+  cause?: string;
+}
+
+export interface ExecutionResult {
+  executionName: string;
+  status: ExecutionStatus;
+  output: unknown;
+  error: string | null;
+  cause: string | null;
+  transitions: number;
+  /** Highest $.attempt seen. */
+  attempts: number;
+  timeline: TimelineEntry[];
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface ExecuteOptions {
+  executionName: string;
+  stateMachineArn: string;
+  handlers: Record<string, TaskHandler>;
+  /** Called as each timeline entry closes, for a live timeline. */
+  onTimelineEntry?: (entry: TimelineEntry) => void;
+}
+
+export async function executeMachine(machine: MachineDefinition, input: unknown, options: ExecuteOptions): Promise<ExecutionResult> {
+  const { executionName, stateMachineArn } = options;
+  const interpreter = new StateMachine(machine.local, { validationOptions: { noValidate: true } });
+  const startedAt = Date.now();
+  const execution = interpreter.run(input as never, {
+    overrides: { taskResourceLocalHandlers: options.handlers as never },
+    context: {
+      Execution: {
+        Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+        Name: executionName,
+        RoleArn: stateMachineArn.replace(/:states:[^:]+:(\d+):stateMachine:.*/, ':iam::$1:role/local-step-functions'),
+      },
+      StateMachine: { Id: stateMachineArn, Name: machine.name },
+    },
+  });
+
+  const timeline = new TimelineBuilder(machine.stateTypes, options.onTimelineEntry);
+  const consumeEvents = (async () => {
+    for await (const event of execution.eventLogs) timeline.add(event as any);
+  })();
+
+  let status: ExecutionStatus = 'SUCCEEDED';
+  let output: unknown = null;
+  let error: string | null = null;
+  let cause: string | null = null;
+  try {
+    output = await execution.result;
+  } catch (failure: any) {
+    if (failure?.name === 'ExecutionTimeoutError') {
+      status = 'TIMED_OUT';
+      error = 'States.Timeout';
+      cause = `The execution ran longer than the definition's TimeoutSeconds (${machine.local.TimeoutSeconds})`;
+    } else {
+      status = 'FAILED';
+      const reason = failure?.cause ?? failure;
+      error = reason?.name ?? 'States.Runtime';
+      cause = typeof reason?.message === 'string' ? reason.message : String(reason);
+    }
+  }
+  await consumeEvents;
+  timeline.finish(status !== 'SUCCEEDED', error, cause);
+
+  return {
+    executionName,
+    status,
+    output,
+    error,
+    cause,
+    transitions: timeline.transitions,
+    attempts: Math.max(timeline.maxAttempt, attemptOf(output) ?? 0, 1),
+    timeline: timeline.entries,
+    startedAt,
+    durationMs: Date.now() - startedAt,
+  };
+}
+
+class TimelineBuilder {
+  readonly entries: TimelineEntry[] = [];
+  transitions = 0;
+  maxAttempt = 0;
+  private current: TimelineEntry | null = null;
+  private pendingError: { error: string; cause: string } | null = null;
+
+  constructor(
+    private readonly stateTypes: Record<string, string>,
+    private readonly onEntry?: (entry: TimelineEntry) => void,
+  ) {}
+
+  add(event: { type: string; timestamp: number; state?: { name: string; input: any; output?: any }; Error?: string; Cause?: unknown; retry?: { attempt: number } }) {
+    switch (event.type) {
+      case 'StateEntered':
+        this.transitions++;
+        this.open(event.state!.name, event.state!.input, event.timestamp, 0);
+        break;
+      case 'StateFailed':
+        this.pendingError = { error: String(event.Error), cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause) };
+        break;
+      case 'StateRetried':
+        this.transitions++;
+        this.close('retried', event.timestamp);
+        this.open(event.state!.name, event.state!.input, event.timestamp, event.retry!.attempt);
+        break;
+      case 'StateCaught':
+        this.close('caught', event.timestamp);
+        break;
+      case 'StateExited':
+        if (this.current) this.current.clusterId = clusterIdOf(event.state!.output) ?? this.current.clusterId;
+        this.noteAttempt(attemptOf(event.state!.output));
+        this.close('succeeded', event.timestamp);
+        break;
+      default:
+        break;
+    }
+  }
+
+  finish(failed: boolean, error: string | null, cause: string | null) {
+    if (!this.current) return;
+    this.pendingError ??= failed && error ? { error, cause: cause ?? '' } : null;
+    this.close(failed ? 'failed' : 'running', Date.now());
+  }
+
+  private open(state: string, input: any, timestamp: number, retry: number) {
+    const attempt = attemptOf(input);
+    this.noteAttempt(attempt);
+    this.current = {
+      state,
+      type: this.stateTypes[state] ?? 'Task',
+      attempt,
+      retry,
+      startedAt: timestamp,
+      durationMs: 0,
+      clusterId: clusterIdOf(input),
+      outcome: 'running',
+    };
+    this.pendingError = null;
+  }
+
+  private close(outcome: TimelineEntry['outcome'], timestamp: number) {
+    const entry = this.current;
+    if (!entry) return;
+    entry.outcome = outcome;
+    entry.durationMs = timestamp - entry.startedAt;
+    if (outcome !== 'succeeded' && this.pendingError) Object.assign(entry, this.pendingError);
+    this.entries.push(entry);
+    this.current = null;
+    this.onEntry?.(entry);
+  }
+
+  private noteAttempt(attempt: number | null) {
+    if (attempt !== null && attempt > this.maxAttempt) this.maxAttempt = attempt;
+  }
+}
+
+function attemptOf(data: any): number | null {
+  return data && typeof data === 'object' && typeof data.attempt === 'number' ? data.attempt : null;
+}
+
+function clusterIdOf(data: any): string | null {
+  if (!data || typeof data !== 'object') return null;
+  return data.placement?.cluster?.ClusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
+}

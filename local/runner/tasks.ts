@@ -1,0 +1,100 @@
+/**
+ * Builds the interpreter's `taskResourceLocalHandlers` from the definition itself: every Task state gets the
+ * adapter its Resource ARN names, so a state added to the ASL runs locally without touching this file.
+ */
+import type { EMRClient } from '@aws-sdk/client-emr';
+import { withTaskTimeout } from '../asl/localDefinition';
+import { emrIntegration } from './adapters/emr';
+import { TaskError } from './adapters/errors';
+import type { LambdaInvoker } from './adapters/lambda';
+import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapters/sdk';
+import { LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+
+export type TaskHandler = (input: any) => Promise<unknown>;
+
+export interface TaskContext {
+  lambda: LambdaInvoker;
+  emr: EMRClient;
+  sdk: SdkClients;
+  timeScale: number;
+}
+
+export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
+  const handlers: Record<string, TaskHandler> = {};
+  const visit = (definition: any) => {
+    for (const [name, state] of Object.entries<any>(definition.States)) {
+      if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
+      if (state.Type === 'Parallel') for (const branch of state.Branches) visit(branch);
+      if (state.Type !== 'Task') continue;
+      const handler =
+        state.Resource === LOCAL_WAIT_RESOURCE ? scaledWait(name, machine.waits[name], context.timeScale) : adapterFor(name, state.Resource, context);
+      // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
+      handlers[name] = withTaskTimeout(handler);
+    }
+  };
+  visit(machine.local);
+  return handlers;
+}
+
+export function adapterFor(stateName: string, resource: unknown, context: TaskContext): TaskHandler {
+  if (typeof resource !== 'string') throw new Error(`Task ${stateName}: Resource did not resolve to an ARN: ${JSON.stringify(resource)}`);
+  const lambdaArn = /^arn:aws:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/.exec(resource);
+  if (lambdaArn) {
+    const fn = context.lambda.find(resource);
+    if (!fn) throw new Error(`Task ${stateName}: ${resource} is not a function of serverless.yml`);
+    return (input) => context.lambda.invoke(fn, input);
+  }
+  const integration = /^arn:aws:states:::([^:]+):(.+)$/.exec(resource);
+  if (integration) {
+    const [, service, rest] = integration;
+    if (service === 'lambda' && (rest === 'invoke' || rest === 'invoke.waitForTaskToken')) {
+      return async (input) => {
+        const fn = context.lambda.find(String(input?.FunctionName ?? ''));
+        if (!fn) {
+          throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${input?.FunctionName} (Service: Lambda, Status Code: 404)`);
+        }
+        const payload = await context.lambda.invoke(fn, input.Payload ?? {});
+        return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
+      };
+    }
+    if (service === 'elasticmapreduce') {
+      const [api, pattern] = rest.split('.');
+      return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale });
+    }
+    if (service === 'dynamodb') return dynamoDbIntegration(rest, context.sdk);
+    if (service === 'aws-sdk') {
+      const [sdkService, action] = rest.split(':');
+      if (action?.includes('.')) throw new Error(`Task ${stateName}: ${resource}: aws-sdk integrations have no .sync/.waitForTaskToken locally`);
+      return awsSdkIntegration(sdkService, action, context.sdk);
+    }
+  }
+  throw new Error(`Task ${stateName}: the local runner has no adapter for ${resource}`);
+}
+
+/** A Wait state run by the runner: its duration from Seconds/SecondsPath/Timestamp/TimestampPath, scaled. */
+function scaledWait(name: string, wait: any, timeScale: number): TaskHandler {
+  return async (input) => {
+    let seconds: number;
+    if (wait.Seconds !== undefined) seconds = wait.Seconds;
+    else if (wait.SecondsPath !== undefined) seconds = Number(referencePath(input, wait.SecondsPath, name));
+    else {
+      const timestamp = wait.Timestamp ?? referencePath(input, wait.TimestampPath, name);
+      seconds = (Date.parse(String(timestamp)) - Date.now()) / 1000;
+    }
+    if (!Number.isFinite(seconds) || seconds < 0) seconds = 0;
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000 * timeScale));
+    return input;
+  };
+}
+
+/** An ASL reference path (`$.a.b[0]`), the only kind a Wait's SecondsPath/TimestampPath may hold. */
+export function referencePath(input: unknown, path: string, stateName: string): unknown {
+  const parts = path.replace(/^\$/, '').match(/\.[^.[\]]+|\[\d+\]|\['[^']+'\]/g) ?? [];
+  let node: any = input;
+  for (const part of parts) {
+    const key = part.startsWith('.') ? part.slice(1) : part.startsWith("['") ? part.slice(2, -2) : Number(part.slice(1, -1));
+    node = node == null ? undefined : node[key];
+  }
+  if (node === undefined) throw new TaskError('States.Runtime', `State ${stateName}: path ${path} does not point to a value`);
+  return node;
+}
