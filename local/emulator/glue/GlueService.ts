@@ -1,0 +1,490 @@
+/**
+ * The emulated Glue Data Catalog and crawlers. A crawl runs READY → RUNNING (120 s simulated) →
+ * STOPPING (10 s) → READY and, when it succeeds, scans its S3 targets in the local S3 directory: one table
+ * per target (named after the target's last path segment) and one partition per Hive-style `key=value`
+ * directory, with the statistics a real crawler writes (sizeKey, objectCount, recordCount,
+ * averageRecordSize, classification json).
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { ScaledClock } from '../clock';
+import type { EmitEvent } from '../events';
+import type { FaultInjector } from '../faults';
+import { AwsServiceError, type JsonOperation } from '../protocol';
+import type { LocalObject, LocalS3 } from '../s3/store';
+
+type Obj = Record<string, any>;
+
+export const CRAWL_DURATIONS = { runningSeconds: 120, stoppingSeconds: 10 } as const;
+
+const entityNotFound = (message: string) => new AwsServiceError('EntityNotFoundException', message);
+const alreadyExists = (message: string) => new AwsServiceError('AlreadyExistsException', message);
+const invalidInput = (message: string) => new AwsServiceError('InvalidInputException', message);
+
+interface Crawler {
+  Name: string;
+  Role: string;
+  DatabaseName: string;
+  Targets: { S3Targets: Array<{ Path: string; Exclusions?: string[] }> };
+  TablePrefix?: string;
+  State: 'READY' | 'RUNNING' | 'STOPPING';
+  CreationTime: number;
+  LastUpdated: number;
+  Version: number;
+  LastCrawl?: Obj;
+  crawlStart?: number;
+  cancelled?: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+interface Table {
+  input: Obj;
+  DatabaseName: string;
+  CreateTime: number;
+  UpdateTime: number;
+  partitions: Map<string, Obj>;
+}
+
+/** What `seed()` takes: the catalog and buckets that serverless.yml declares. */
+export interface GlueSeed {
+  crawlers?: Array<{ Name: string; DatabaseName: string; Role?: string; Targets: { S3Targets: Array<{ Path: string }> }; TablePrefix?: string }>;
+  databases?: string[];
+}
+
+export interface GlueDeps {
+  clock: ScaledClock;
+  faults: FaultInjector;
+  s3: LocalS3;
+  region: string;
+  emit: EmitEvent;
+}
+
+function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !value) throw invalidInput(`${field} is required`);
+  return value;
+}
+
+/** Glue's JSON classifier maps values to Hive types; nested values become struct/array, shown as their JSON. */
+function hiveType(value: unknown): string {
+  if (typeof value === 'boolean') return 'boolean';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'double';
+  if (Array.isArray(value)) return `array<${value.length ? hiveType(value[0]) : 'string'}>`;
+  if (value && typeof value === 'object') {
+    return `struct<${Object.entries(value).map(([k, v]) => `${k}:${hiveType(v)}`).join(',')}>`;
+  }
+  return 'string';
+}
+
+async function countLines(file: string): Promise<{ lines: number; first: string }> {
+  let lines = 0;
+  let first = '';
+  let collecting = true;
+  let pendingPartial = false;
+  for await (const chunk of createReadStream(file)) {
+    const buffer = chunk as Buffer;
+    if (collecting) {
+      const text = buffer.toString('utf8');
+      const end = text.indexOf('\n');
+      first += end >= 0 ? text.slice(0, end) : text;
+      if (end >= 0 || first.length > 1_000_000) collecting = false;
+    }
+    for (let i = buffer.indexOf(10); i >= 0; i = buffer.indexOf(10, i + 1)) lines += 1;
+    pendingPartial = buffer.length > 0 && buffer[buffer.length - 1] !== 10;
+  }
+  return { lines: lines + (pendingPartial ? 1 : 0), first };
+}
+
+export class GlueService {
+  private readonly databases = new Map<string, Obj>();
+  private readonly crawlers = new Map<string, Crawler>();
+  private readonly tables = new Map<string, Table>();
+
+  constructor(private readonly deps: GlueDeps) {}
+
+  readonly operations: Record<string, JsonOperation> = {
+    CreateDatabase: (input) => this.createDatabase(input.DatabaseInput),
+    GetDatabase: (input) => ({ Database: this.database(requireString(input.Name, 'Name')) }),
+    GetDatabases: () => ({ DatabaseList: [...this.databases.values()] }),
+    CreateCrawler: (input) => this.createCrawler(input),
+    GetCrawler: (input) => ({ Crawler: this.crawlerView(this.crawler(input.Name)) }),
+    StartCrawler: (input) => this.startCrawler(input),
+    StopCrawler: (input) => this.stopCrawler(input),
+    CreateTable: (input) => this.createTable(input),
+    GetTable: (input) => ({ Table: this.tableView(this.table(input.DatabaseName, input.Name)) }),
+    GetTables: (input) => this.getTables(input),
+    CreatePartition: (input) => this.createPartition(input),
+    GetPartition: (input) => this.getPartition(input),
+    GetPartitions: (input) => this.getPartitions(input),
+    BatchGetPartition: (input) => this.batchGetPartition(input),
+  };
+
+  seed(seed: GlueSeed): void {
+    for (const name of seed.databases ?? []) this.ensureDatabase(name);
+    for (const crawler of seed.crawlers ?? []) {
+      this.ensureDatabase(crawler.DatabaseName);
+      if (!this.crawlers.has(crawler.Name)) this.createCrawler({ Role: 'emrflow-local-crawler-role', ...crawler });
+    }
+  }
+
+  shutdown(): void {
+    for (const crawler of this.crawlers.values()) this.deps.clock.cancel(crawler.timer);
+  }
+
+  // ---------------------------------------------------------------- databases
+
+  private ensureDatabase(name: string): void {
+    if (!this.databases.has(name)) this.createDatabase({ Name: name });
+  }
+
+  private createDatabase(input: Obj | undefined): Obj {
+    const name = requireString(input?.Name, 'DatabaseInput.Name');
+    if (this.databases.has(name)) throw alreadyExists(`Database already exists.`);
+    this.databases.set(name, { ...input, Name: name, CreateTime: this.deps.clock.nowSeconds(), CatalogId: '000000000000' });
+    return {};
+  }
+
+  private database(name: string): Obj {
+    const database = this.databases.get(name);
+    if (!database) throw entityNotFound(`Database ${name} not found.`);
+    return database;
+  }
+
+  // ---------------------------------------------------------------- crawlers
+
+  private crawler(name: unknown): Crawler {
+    const crawler = this.crawlers.get(requireString(name, 'Name'));
+    if (!crawler) throw entityNotFound(`Crawler entry with name ${name} does not exist`);
+    return crawler;
+  }
+
+  private createCrawler(input: Obj): Obj {
+    const name = requireString(input.Name, 'Name');
+    requireString(input.Role, 'Role');
+    const database = requireString(input.DatabaseName, 'DatabaseName');
+    const targets = input.Targets?.S3Targets;
+    if (!Array.isArray(targets) || targets.length === 0) throw invalidInput('Targets.S3Targets: at least one S3 target is required');
+    for (const target of targets) {
+      if (!/^s3:\/\/[^/]+/.test(target?.Path ?? '')) throw invalidInput(`Targets.S3Targets.Path must be an s3:// path, got ${target?.Path}`);
+    }
+    if (this.crawlers.has(name)) throw alreadyExists(`${name} already exists`);
+    const now = this.deps.clock.nowSeconds();
+    this.crawlers.set(name, {
+      Name: name,
+      Role: input.Role,
+      DatabaseName: database,
+      Targets: { S3Targets: targets.map((t: Obj) => ({ Path: t.Path, Exclusions: t.Exclusions ?? [] })) },
+      TablePrefix: input.TablePrefix,
+      State: 'READY',
+      CreationTime: now,
+      LastUpdated: now,
+      Version: 1,
+    });
+    return {};
+  }
+
+  private startCrawler(input: Obj): Obj {
+    const crawler = this.crawler(input.Name);
+    if (crawler.State !== 'READY') throw new AwsServiceError('CrawlerRunningException', `Crawler with name ${crawler.Name} has already started`);
+    this.beginCrawl(crawler);
+    if (this.deps.faults.takeCrawlerAlreadyRunning()) {
+      // The fault: another client started this crawl a moment ago, so this caller finds it running.
+      this.deps.emit({ resource: 'note', id: crawler.Name, state: 'NOTE', message: 'fault: a crawl started elsewhere is already running' });
+      throw new AwsServiceError('CrawlerRunningException', `Crawler with name ${crawler.Name} has already started`);
+    }
+    return {};
+  }
+
+  private beginCrawl(crawler: Crawler): void {
+    crawler.State = 'RUNNING';
+    crawler.crawlStart = this.deps.clock.nowSeconds();
+    crawler.cancelled = false;
+    this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'RUNNING' });
+    crawler.timer = this.deps.clock.after(CRAWL_DURATIONS.runningSeconds, () => {
+      crawler.State = 'STOPPING';
+      this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'STOPPING' });
+      void this.completeCrawl(crawler);
+    });
+  }
+
+  private async completeCrawl(crawler: Crawler): Promise<void> {
+    let status = 'SUCCEEDED';
+    let errorMessage: string | undefined;
+    if (this.deps.faults.crawlerFails()) {
+      status = 'FAILED';
+      errorMessage = 'Internal Service Exception';
+    } else {
+      try {
+        for (const target of crawler.Targets.S3Targets) await this.crawlTarget(crawler, target.Path);
+      } catch (error) {
+        status = 'FAILED';
+        errorMessage = (error as Error).message;
+      }
+    }
+    crawler.timer = this.deps.clock.after(CRAWL_DURATIONS.stoppingSeconds, () => this.endCrawl(crawler, status, errorMessage));
+  }
+
+  private endCrawl(crawler: Crawler, status: string, errorMessage?: string): void {
+    const finalStatus = crawler.cancelled ? 'CANCELLED' : status;
+    crawler.State = 'READY';
+    crawler.LastCrawl = {
+      Status: finalStatus,
+      ...(finalStatus === 'FAILED' && errorMessage ? { ErrorMessage: errorMessage } : {}),
+      LogGroup: '/aws-glue/crawlers',
+      LogStream: crawler.Name,
+      MessagePrefix: randomUUID(),
+      StartTime: crawler.crawlStart,
+    };
+    crawler.LastUpdated = this.deps.clock.nowSeconds();
+    crawler.timer = undefined;
+    this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'READY', message: `LastCrawl ${finalStatus}${errorMessage && finalStatus === 'FAILED' ? `: ${errorMessage}` : ''}` });
+  }
+
+  private stopCrawler(input: Obj): Obj {
+    const crawler = this.crawler(input.Name);
+    if (crawler.State === 'READY') throw new AwsServiceError('CrawlerNotRunningException', `Crawler with name ${crawler.Name} is not running`);
+    if (crawler.State === 'STOPPING') throw new AwsServiceError('CrawlerStoppingException', `Crawler with name ${crawler.Name} is stopping`);
+    this.deps.clock.cancel(crawler.timer);
+    crawler.cancelled = true;
+    crawler.State = 'STOPPING';
+    this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'STOPPING' });
+    crawler.timer = this.deps.clock.after(CRAWL_DURATIONS.stoppingSeconds, () => this.endCrawl(crawler, 'CANCELLED'));
+    return {};
+  }
+
+  private crawlerView(crawler: Crawler): Obj {
+    return {
+      Name: crawler.Name,
+      Role: crawler.Role,
+      Targets: { S3Targets: crawler.Targets.S3Targets, JdbcTargets: [], DynamoDBTargets: [], CatalogTargets: [] },
+      DatabaseName: crawler.DatabaseName,
+      Classifiers: [],
+      SchemaChangePolicy: { UpdateBehavior: 'UPDATE_IN_DATABASE', DeleteBehavior: 'DEPRECATE_IN_DATABASE' },
+      RecrawlPolicy: { RecrawlBehavior: 'CRAWL_EVERYTHING' },
+      State: crawler.State,
+      ...(crawler.TablePrefix ? { TablePrefix: crawler.TablePrefix } : {}),
+      ...(crawler.State === 'RUNNING' ? { CrawlElapsedTime: Math.round((this.deps.clock.nowSeconds() - crawler.crawlStart!) * 1000) } : {}),
+      CreationTime: crawler.CreationTime,
+      LastUpdated: crawler.LastUpdated,
+      ...(crawler.LastCrawl ? { LastCrawl: crawler.LastCrawl } : {}),
+      Version: crawler.Version,
+    };
+  }
+
+  /** Scans one S3 target: the table's schema from the first record, one partition per key=value directory. */
+  private async crawlTarget(crawler: Crawler, targetPath: string): Promise<void> {
+    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(targetPath)!;
+    const [, bucket, rawPrefix] = match;
+    const prefix = rawPrefix && !rawPrefix.endsWith('/') ? `${rawPrefix}/` : rawPrefix;
+    if (!(await this.deps.s3.bucketExists(bucket))) throw new Error(`The specified bucket does not exist: ${bucket}`);
+    const objects = (await this.deps.s3.list(bucket, prefix)).filter((o) => !/(^|\/)[_.][^/]*$/.test(o.key));
+    if (objects.length === 0) return;
+    const tableName = `${crawler.TablePrefix ?? ''}${(prefix.replace(/\/$/, '').split('/').pop() || bucket).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+    const location = `s3://${bucket}/${prefix}`;
+
+    const byPartition = new Map<string, LocalObject[]>();
+    const partitionKeys: string[] = [];
+    for (const object of objects) {
+      const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
+      const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
+      if (hive.length !== dirs.length) continue;
+      hive.forEach((d, i) => {
+        const key = d.split('=')[0];
+        if (partitionKeys[i] === undefined) partitionKeys[i] = key;
+      });
+      const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
+      const group = JSON.stringify(values);
+      byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
+    }
+
+    let columns: Array<{ Name: string; Type: string }> = [];
+    let totalBytes = 0;
+    let totalRecords = 0;
+    const partitionStats = new Map<string, { bytes: number; records: number; count: number }>();
+    for (const [group, files] of byPartition) {
+      let bytes = 0;
+      let records = 0;
+      for (const file of files) {
+        const { lines, first } = await countLines(file.path);
+        bytes += file.size;
+        records += lines;
+        if (columns.length === 0 && first.trim()) {
+          try {
+            const record = JSON.parse(first);
+            if (record && typeof record === 'object' && !Array.isArray(record)) {
+              columns = Object.entries(record)
+                .filter(([name]) => !partitionKeys.includes(name))
+                .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
+            }
+          } catch {
+            // not JSON: the table keeps no columns, as a crawler that cannot classify the data
+          }
+        }
+      }
+      totalBytes += bytes;
+      totalRecords += records;
+      partitionStats.set(group, { bytes, records, count: files.length });
+    }
+
+    const statsParameters = (bytes: number, records: number, count: number): Record<string, string> => ({
+      classification: 'json',
+      compressionType: 'none',
+      typeOfData: 'file',
+      sizeKey: String(bytes),
+      objectCount: String(count),
+      recordCount: String(records),
+      averageRecordSize: String(records ? Math.round(bytes / records) : 0),
+      CrawlerSchemaDeserializerVersion: '1.0',
+      CrawlerSchemaSerializerVersion: '1.0',
+      UPDATED_BY_CRAWLER: crawler.Name,
+    });
+    const storage = (where: string) => ({
+      Columns: columns,
+      Location: where,
+      InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+      OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+      Compressed: false,
+      NumberOfBuckets: -1,
+      SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe', Parameters: { paths: columns.map((c) => c.Name).join(',') } },
+      BucketColumns: [],
+      SortColumns: [],
+      Parameters: statsParameters(totalBytes, totalRecords, objects.length),
+      StoredAsSubDirectories: false,
+    });
+
+    const now = this.deps.clock.nowSeconds();
+    const key = `${crawler.DatabaseName}/${tableName}`;
+    const existing = this.tables.get(key);
+    const table: Table = existing ?? { input: {}, DatabaseName: crawler.DatabaseName, CreateTime: now, UpdateTime: now, partitions: new Map() };
+    table.input = {
+      Name: tableName,
+      StorageDescriptor: storage(location),
+      PartitionKeys: partitionKeys.map((name) => ({ Name: name, Type: 'string' })),
+      TableType: 'EXTERNAL_TABLE',
+      Parameters: statsParameters(totalBytes, totalRecords, objects.length),
+    };
+    table.UpdateTime = now;
+    for (const [group, stats] of partitionStats) {
+      const values: string[] = JSON.parse(group);
+      if (values.length === 0) continue;
+      const dir = partitionKeys.map((k, i) => `${k}=${values[i]}`).join('/');
+      const previous = table.partitions.get(group);
+      table.partitions.set(group, {
+        Values: values,
+        DatabaseName: crawler.DatabaseName,
+        TableName: tableName,
+        CreationTime: previous?.CreationTime ?? now,
+        LastAnalyzedTime: now,
+        StorageDescriptor: { ...storage(`${location}${dir}/`), Parameters: statsParameters(stats.bytes, stats.records, stats.count) },
+        Parameters: statsParameters(stats.bytes, stats.records, stats.count),
+        CatalogId: '000000000000',
+      });
+    }
+    this.tables.set(key, table);
+  }
+
+  // ---------------------------------------------------------------- tables and partitions
+
+  private table(databaseName: unknown, name: unknown): Table {
+    const database = requireString(databaseName, 'DatabaseName');
+    const tableName = requireString(name, 'Name');
+    this.database(database);
+    const table = this.tables.get(`${database}/${tableName.toLowerCase()}`);
+    if (!table) throw entityNotFound(`Table ${tableName} not found.`);
+    return table;
+  }
+
+  private tableView(table: Table): Obj {
+    return {
+      ...table.input,
+      DatabaseName: table.DatabaseName,
+      CreateTime: table.CreateTime,
+      UpdateTime: table.UpdateTime,
+      IsRegisteredWithLakeFormation: false,
+      CatalogId: '000000000000',
+    };
+  }
+
+  private createTable(input: Obj): Obj {
+    const database = requireString(input.DatabaseName, 'DatabaseName');
+    this.database(database);
+    const name = requireString(input.TableInput?.Name, 'TableInput.Name').toLowerCase();
+    const key = `${database}/${name}`;
+    if (this.tables.has(key)) throw alreadyExists(`Table already exists.`);
+    const now = this.deps.clock.nowSeconds();
+    this.tables.set(key, { input: { ...input.TableInput, Name: name }, DatabaseName: database, CreateTime: now, UpdateTime: now, partitions: new Map() });
+    return {};
+  }
+
+  private getTables(input: Obj): Obj {
+    const database = requireString(input.DatabaseName, 'DatabaseName');
+    this.database(database);
+    const pattern = typeof input.Expression === 'string' && input.Expression ? new RegExp(`^(${input.Expression.replace(/\*/g, '.*')})$`) : null;
+    const tables = [...this.tables.entries()]
+      .filter(([key]) => key.startsWith(`${database}/`))
+      .map(([, table]) => table)
+      .filter((t) => !pattern || pattern.test(t.input.Name));
+    return { TableList: tables.map((t) => this.tableView(t)) };
+  }
+
+  private partitionValues(values: unknown, field: string): string[] {
+    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw invalidInput(`${field} must be a list of strings`);
+    return values as string[];
+  }
+
+  private createPartition(input: Obj): Obj {
+    const table = this.table(input.DatabaseName, input.TableName);
+    const values = this.partitionValues(input.PartitionInput?.Values, 'PartitionInput.Values');
+    const group = JSON.stringify(values);
+    if (table.partitions.has(group)) throw alreadyExists('Partition already exists.');
+    table.partitions.set(group, {
+      ...input.PartitionInput,
+      DatabaseName: table.DatabaseName,
+      TableName: table.input.Name,
+      CreationTime: this.deps.clock.nowSeconds(),
+      CatalogId: '000000000000',
+    });
+    return {};
+  }
+
+  private getPartition(input: Obj): Obj {
+    const table = this.table(input.DatabaseName, input.TableName);
+    const values = this.partitionValues(input.PartitionValues, 'PartitionValues');
+    const partition = table.partitions.get(JSON.stringify(values));
+    if (!partition) throw entityNotFound('Cannot find partition.');
+    return { Partition: partition };
+  }
+
+  /** Supports the expressions the project uses: `key = 'value'` terms joined by AND. */
+  private partitionFilter(table: Table, expression: unknown): (partition: Obj) => boolean {
+    if (typeof expression !== 'string' || !expression.trim()) return () => true;
+    const keys: string[] = (table.input.PartitionKeys ?? []).map((k: Obj) => k.Name);
+    const terms = expression.split(/\s+and\s+/i).map((term) => {
+      const m = /^\s*([A-Za-z_][\w]*)\s*=\s*'([^']*)'\s*$/.exec(term);
+      if (!m || !keys.includes(m[1])) throw invalidInput(`Unsupported expression (the emulator supports key = 'value' AND …): ${expression}`);
+      return { index: keys.indexOf(m[1]), value: m[2] };
+    });
+    return (partition) => terms.every((t) => partition.Values[t.index] === t.value);
+  }
+
+  private getPartitions(input: Obj): Obj {
+    const table = this.table(input.DatabaseName, input.TableName);
+    const filter = this.partitionFilter(table, input.Expression);
+    const all = [...table.partitions.values()].filter(filter).sort((a, b) => (JSON.stringify(a.Values) < JSON.stringify(b.Values) ? -1 : 1));
+    const start = input.NextToken ? Number(Buffer.from(input.NextToken, 'base64url').toString('utf8')) : 0;
+    const max = Number.isInteger(input.MaxResults) ? Math.min(input.MaxResults, 1000) : 1000;
+    const page = all.slice(start, start + max);
+    const next = start + max < all.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
+    return { Partitions: page, ...(next ? { NextToken: next } : {}) };
+  }
+
+  private batchGetPartition(input: Obj): Obj {
+    const table = this.table(input.DatabaseName, input.TableName);
+    if (!Array.isArray(input.PartitionsToGet)) throw invalidInput('PartitionsToGet is required');
+    const Partitions: Obj[] = [];
+    for (const entry of input.PartitionsToGet as Obj[]) {
+      const partition = table.partitions.get(JSON.stringify(this.partitionValues(entry?.Values, 'PartitionsToGet.Values')));
+      if (partition) Partitions.push(partition);
+    }
+    return { Partitions, UnprocessedKeys: [] };
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * AWS JSON 1.1 (EMR, Glue): `POST /` with `X-Amz-Target: <Service>.<Operation>`. Errors carry the type in
+ * both the `__type` body field and the `x-amzn-ErrorType` header; the SDK reads `__type` first.
+ */
+import type { ServerResponse } from 'node:http';
+
+/** An error the emulated service returns, with the type name and HTTP status AWS uses for it. */
+export class AwsServiceError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+export const validation = (message: string) => new AwsServiceError('ValidationException', message);
+export const invalidRequest = (message: string) => new AwsServiceError('InvalidRequestException', message);
+
+export function sendJson(res: ServerResponse, requestId: string, body: unknown): void {
+  const payload = JSON.stringify(body ?? {});
+  res.writeHead(200, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(payload),
+    'x-amzn-requestid': requestId,
+  });
+  res.end(payload);
+}
+
+export function sendJsonError(res: ServerResponse, requestId: string, error: AwsServiceError): void {
+  const payload = JSON.stringify({ __type: error.type, message: error.message });
+  res.writeHead(error.status, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(payload),
+    'x-amzn-requestid': requestId,
+    'x-amzn-errortype': error.type,
+  });
+  res.end(payload);
+}
+
+/** A JSON 1.1 operation: takes the parsed request, returns the response object (or throws AwsServiceError). */
+export type JsonOperation = (input: Record<string, any>) => unknown | Promise<unknown>;
