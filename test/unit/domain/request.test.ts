@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidRequestError } from '../../../lib/errors';
+import { CLAIM_TTL_SECONDS, crawlPlan, parseTrigger, partitionToCheck, type RequestContext } from '../../../lib/domain/request';
+import { ARTIFACTS, job, RAW } from '../fixtures';
+
+const NOW = new Date('2026-11-27T05:00:00Z');
+const ctx: RequestContext = {
+  jobs: [job(), job({ name: 'sessions', inputPrefix: 'events/sessions/', catalog: undefined })],
+  rawBucket: RAW,
+  artifactsBucket: ARTIFACTS,
+  now: NOW,
+};
+const example = (name: string) => JSON.parse(readFileSync(join(__dirname, '../../../examples/inputs', name), 'utf8'));
+
+function s3Event(key: string, overrides: Record<string, unknown> = {}) {
+  const event = example('s3-upload.json');
+  event.detail.object.key = key;
+  return { ...event, ...overrides };
+}
+
+function invalid(trigger: unknown, c: RequestContext = ctx): InvalidRequestError {
+  try {
+    parseTrigger(trigger, c);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect((error as Error).name).toBe('Request.Invalid');
+    return error as InvalidRequestError;
+  }
+  throw new Error('expected Request.Invalid');
+}
+
+describe('S3 upload events', () => {
+  it('reads the dt= partition the uploaded object lies in', () => {
+    const request = parseTrigger(example('s3-upload.json'), ctx);
+
+    expect(request).toMatchObject({
+      trigger: 's3',
+      runDate: '2026-11-26',
+      job: { name: 'denormalize-events' },
+      input: { bucket: RAW, key: 'events/dt=2026-11-26/', uri: `s3://${RAW}/events/dt=2026-11-26/` },
+      output: { bucket: ARTIFACTS, key: 'denormalized/events/', uri: `s3://${ARTIFACTS}/denormalized/events/` },
+      claimExpiresAt: NOW.getTime() / 1000 + CLAIM_TTL_SECONDS,
+    });
+    expect(request.runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
+  });
+
+  it('gives a duplicate delivery (same sequencer) the same run id and another upload a different one', () => {
+    const first = parseTrigger(example('s3-upload.json'), ctx);
+    const duplicate = parseTrigger({ ...example('s3-upload.json'), id: 'another-event-id', time: '2026-11-27T03:00:00Z' }, ctx);
+    const other = example('s3-upload.json');
+    other.detail.object.sequencer = '0067469A79C8F1FFFF';
+
+    expect(duplicate.runId).toBe(first.runId);
+    expect(parseTrigger(other, ctx).runId).not.toBe(first.runId);
+  });
+
+  it('falls back to the etag when the event has no sequencer', () => {
+    const event = example('s3-upload.json');
+    delete event.detail.object.sequencer;
+
+    expect(parseTrigger(event, ctx).runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
+  });
+
+  it('picks the job with the longest matching inputPrefix', () => {
+    expect(parseTrigger(s3Event('events/sessions/dt=2026-11-26/a.json'), ctx).job.name).toBe('sessions');
+    expect(parseTrigger(s3Event('events/dt=2026-11-26/a.json'), ctx).job.name).toBe('denormalize-events');
+  });
+
+  it('reads the single object, dated by the event time, when the key is in no dt= partition', () => {
+    const request = parseTrigger(s3Event('events/backfill.json'), ctx);
+
+    expect(request.runDate).toBe('2026-11-27');
+    expect(request.input.key).toBe('events/backfill.json');
+    expect(partitionToCheck(request)).toBeNull();
+  });
+
+  it('rejects a key that matches no job, naming the known prefixes', () => {
+    expect(invalid(s3Event('foo/bar.json')).message).toBe(
+      'detail.object.key: "foo/bar.json" matches no job\'s inputPrefix in config/jobs.json (known: events/, events/sessions/)',
+    );
+  });
+
+  it('rejects an upload to another bucket than the raw bucket', () => {
+    const event = example('s3-upload.json');
+    event.detail.bucket.name = 'someone-else';
+
+    expect(invalid(event).field).toBe('detail.bucket.name');
+  });
+
+  it.each([
+    ['a non-S3 source', { source: 'aws.ec2' }, 'source'],
+    ['another detail type', { 'detail-type': 'Object Deleted' }, 'detail-type'],
+  ])('rejects %s', (_, overrides, field) => {
+    expect(invalid(s3Event('events/dt=2026-11-26/a.json', overrides)).field).toBe(field);
+  });
+
+  it('rejects an impossible partition date and a folder marker', () => {
+    expect(invalid(s3Event('events/dt=2026-02-30/a.json')).field).toBe('detail.object.key');
+    expect(invalid(s3Event('events/dt=2026-11-26/')).message).toMatch(/folder marker/);
+  });
+
+  it('rejects an event without sequencer and etag, since the run id needs one', () => {
+    const event = example('s3-upload.json');
+    delete event.detail.object.sequencer;
+    delete event.detail.object.etag;
+
+    expect(invalid(event).field).toBe('detail.object.sequencer');
+  });
+
+  it('points S3 notification (Records) payloads at the EventBridge route', () => {
+    expect(invalid({ Records: [] }).message).toMatch(/EventBridge/);
+  });
+});
+
+describe('schedule and console inputs', () => {
+  it('runs a schedule on the day it fired, with job+date as the run id', () => {
+    const request = parseTrigger({ job: 'denormalize-events', trigger: 'schedule', time: '2026-11-25T02:00:00Z' }, ctx);
+
+    expect(request).toMatchObject({ trigger: 'schedule', runDate: '2026-11-25', runId: 'denormalize-events-2026-11-25' });
+    expect(request.input.key).toBe('events/dt=2026-11-25/');
+  });
+
+  it('defaults the date to today (UTC) without a time', () => {
+    expect(parseTrigger(example('schedule.json'), ctx)).toMatchObject({ trigger: 'schedule', runDate: '2026-11-27' });
+    expect(parseTrigger({ job: 'denormalize-events' }, ctx)).toMatchObject({ trigger: 'console', runDate: '2026-11-27' });
+  });
+
+  it('takes a console date, input and run id override', () => {
+    const request = parseTrigger(
+      { job: 'denormalize-events', date: '2026-11-20', input: 's3://other-bucket/replay/', runId: 'replay-1' },
+      ctx,
+    );
+
+    expect(request).toMatchObject({
+      trigger: 'console',
+      runDate: '2026-11-20',
+      runId: 'replay-1',
+      input: { bucket: 'other-bucket', key: 'replay/', uri: 's3://other-bucket/replay/' },
+    });
+    expect(partitionToCheck(request)).toBeNull();
+  });
+
+  it('accepts the documented console example', () => {
+    expect(parseTrigger(example('console.json'), ctx)).toMatchObject({ runId: 'denormalize-events-2026-11-26' });
+  });
+
+  it.each([
+    [{ job: 'nope' }, 'job', /known: denormalize-events, sessions/],
+    [{ job: 'denormalize-events', date: '26.11.2026' }, 'date', /YYYY-MM-DD/],
+    [{ job: 'denormalize-events', input: 'https://x/y' }, 'input', /s3:\/\/bucket\/key/],
+    [{ job: 'denormalize-events', runId: 'has space' }, 'runId', /letters, digits/],
+    [{ job: 'denormalize-events', dat: '2026-11-26' }, 'dat', /unknown field/],
+    [{ job: 'denormalize-events', time: 'yesterday' }, 'time', /ISO 8601/],
+    [{ job: 'denormalize-events', trigger: 'manual' }, 'trigger', /schedule/],
+  ])('rejects %j naming the field', (input, field, message) => {
+    const error = invalid(input);
+    expect(error.field).toBe(field);
+    expect(error.message).toMatch(message);
+  });
+
+  it('rejects input that is no object or has no job', () => {
+    expect(invalid('denormalize-events').field).toBe('(input)');
+    expect(invalid({ date: '2026-11-26' }).field).toBe('(input)');
+  });
+});
+
+describe('crawl plan', () => {
+  const parsed = parseTrigger({ job: 'denormalize-events', date: '2026-11-26' }, ctx);
+
+  it('looks up the run date in the job catalog table', () => {
+    expect(partitionToCheck(parsed)).toEqual({ database: 'emrflow_raw', table: 'events', values: ['2026-11-26'] });
+  });
+
+  it('needs no crawl when the partition is registered', () => {
+    expect(crawlPlan(parsed, { found: true })).toEqual({
+      required: false,
+      crawler: 'emrflow-raw-events',
+      reason: 'partition dt=2026-11-26 is registered in emrflow_raw.events',
+    });
+  });
+
+  it('crawls when the partition or the table is missing, and says which', () => {
+    expect(crawlPlan(parsed, { found: false, missing: 'partition' })).toMatchObject({ required: true, reason: expect.stringMatching(/partition dt=2026-11-26/) });
+    expect(crawlPlan(parsed, { found: false, missing: 'table' })).toMatchObject({ required: true, reason: expect.stringMatching(/table emrflow_raw.events/) });
+  });
+
+  it('never crawls for a job without a catalog entry', () => {
+    const sessions = parseTrigger({ job: 'sessions' }, ctx);
+    expect(partitionToCheck(sessions)).toBeNull();
+    expect(crawlPlan(sessions, null)).toEqual({ required: false, crawler: null, reason: expect.stringMatching(/no catalog entry/) });
+  });
+});

@@ -1,0 +1,140 @@
+import { DEFAULT_SIZING, learnThroughput, sizeJob, sparkConf, stepTimeoutSeconds, type RunSample } from '../../../lib/domain/sizing';
+import type { Sizing } from '../../../lib/domain/types';
+import { ARTIFACTS, GiB, job, request } from '../fixtures';
+
+const size = (inputBytes: number, history: RunSample[] = [], slaMinutes = 60): Sizing =>
+  sizeJob({ request: request({ job: job({ slaMinutes }) }), inputBytes, bytesSource: 'glue', history, artifactsBucket: ARTIFACTS });
+
+const TABLE = [
+  ['1 GB', 1 * GiB],
+  ['10 GB', 10 * GiB],
+  ['100 GB', 100 * GiB],
+  ['1 TB', 1024 * GiB],
+  ['4 TB', 4096 * GiB],
+] as const;
+
+describe('sizing from 1 GB to 4 TB', () => {
+  const sized = TABLE.map(([label, bytes]) => ({ label, bytes, sizing: size(bytes) }));
+
+  it.each(sized)('$label: capacity within bounds, in whole 4xlarge instances', ({ sizing }) => {
+    expect(sizing.capacityUnits).toBeGreaterThanOrEqual(DEFAULT_SIZING.minCapacityUnits);
+    expect(sizing.capacityUnits).toBeLessThanOrEqual(DEFAULT_SIZING.maxCapacityUnits);
+    expect(sizing.capacityUnits % DEFAULT_SIZING.unitStep).toBe(0);
+  });
+
+  it.each(sized)('$label: predicted within the SLA and a timeout above the prediction', ({ sizing }) => {
+    expect(sizing.predictedMinutes).toBeLessThan(60);
+    expect(sizing.stepTimeoutSeconds).toBeGreaterThan(sizing.predictedMinutes * 60);
+    expect(sizing.stepTimeoutSeconds).toBeGreaterThanOrEqual(20 * 60);
+    expect(sizing.stepTimeoutSeconds).toBeLessThanOrEqual(60 * 60);
+  });
+
+  it.each(sized)('$label: sane Spark conf (one executor per unit less the driver, 128-256 MiB or 2 tasks per core)', ({ bytes, sizing }) => {
+    const { spark } = sizing;
+    expect(spark.executorInstances).toBe(sizing.capacityUnits - 1);
+    expect(spark.executorCores).toBe(4);
+    expect(spark.executorMemoryGiB * 1.1).toBeLessThanOrEqual(29); // a unit's YARN memory on a 4xlarge
+    expect(spark.shufflePartitions).toBeGreaterThanOrEqual(2 * spark.executorInstances * spark.executorCores);
+    const mibPerPartition = bytes / 1024 ** 2 / spark.shufflePartitions;
+    expect(mibPerPartition).toBeLessThanOrEqual(256);
+  });
+
+  it('grows capacity monotonically with input size, and strictly from 100 GB to 4 TB', () => {
+    const units = sized.map((s) => s.sizing.capacityUnits);
+    for (let i = 1; i < units.length; i += 1) expect(units[i]).toBeGreaterThanOrEqual(units[i - 1]);
+    expect(units[2]).toBeLessThan(units[3]);
+    expect(units[3]).toBeLessThan(units[4]);
+  });
+
+  it('sizes 4 TB in an hour-SLA job to about a hundred units (400 vCPU)', () => {
+    expect(sized[4].sizing).toMatchObject({ capacityUnits: 108, predictedMinutes: 29, stepTimeoutSeconds: 3600 });
+  });
+
+  it('caps capacity for inputs no cluster should take in one job, and lets the timeout follow the prediction', () => {
+    const huge = size(30 * 1024 * GiB);
+    expect(huge.capacityUnits).toBe(DEFAULT_SIZING.maxCapacityUnits);
+    expect(huge.predictedMinutes).toBeGreaterThan(60);
+    expect(huge.stepTimeoutSeconds).toBe(Math.ceil(1.5 * huge.predictedMinutes * 60));
+  });
+
+  it('gives a tighter SLA more capacity for the same input', () => {
+    expect(size(1024 * GiB, [], 30).capacityUnits).toBeGreaterThan(size(1024 * GiB, [], 60).capacityUnits);
+  });
+});
+
+describe('learning from history', () => {
+  // 100 GiB in 10 min of compute on 16 units: 102400 MiB / 600 s / 16 = 10.7 MiB/s per unit.
+  const slowRun: RunSample = { inputBytes: 100 * GiB, stepSeconds: 600 + 120, capacityUnits: 16 };
+
+  it('uses the default throughput with no history', () => {
+    expect(learnThroughput([])).toEqual({ throughput: 24, runs: 0 });
+  });
+
+  it('learns the median throughput of recent runs, ignoring unusable records', () => {
+    const fast = { ...slowRun, stepSeconds: 120 + 150 };
+    const learned = learnThroughput([slowRun, slowRun, fast, { inputBytes: 0, stepSeconds: 10, capacityUnits: 8 }]);
+    expect(learned.runs).toBe(3);
+    expect(learned.throughput).toBeCloseTo(10.67, 1);
+  });
+
+  it('changes the estimate: a slower history buys more capacity for the same input', () => {
+    const fresh = size(1024 * GiB);
+    const learned = size(1024 * GiB, [slowRun, slowRun, slowRun]);
+
+    expect(learned.historyRuns).toBe(3);
+    expect(learned.throughputMiBpsPerUnit).toBeCloseTo(10.7, 1);
+    expect(learned.capacityUnits).toBeGreaterThan(fresh.capacityUnits);
+  });
+
+  it('keeps a corrupt record from swinging the estimate beyond 20x the default', () => {
+    const absurd = learnThroughput([{ inputBytes: 4096 * GiB, stepSeconds: 151, capacityUnits: 1 }]);
+    expect(absurd.throughput).toBe(24 * 20);
+  });
+});
+
+describe('step arguments', () => {
+  it('builds spark-submit exactly as the team contract says', () => {
+    const sizing = size(10 * GiB);
+    const { spark } = sizing;
+
+    expect(sizing.stepArgs).toEqual([
+      'spark-submit', '--deploy-mode', 'cluster',
+      '--conf', `spark.executor.memory=${spark.executorMemoryGiB}g`,
+      '--conf', `spark.executor.cores=${spark.executorCores}`,
+      '--conf', `spark.executor.instances=${spark.executorInstances}`,
+      '--conf', `spark.sql.shuffle.partitions=${spark.shufflePartitions}`,
+      `s3://${ARTIFACTS}/spark/denormalize.py`,
+      '--input', 's3://emrflow-raw/events/dt=2026-11-26/',
+      '--output', 's3://emrflow-artifacts/denormalized/events/',
+      '--run-id', 'denormalize-events-2026-11-26',
+      '--run-date', '2026-11-26',
+    ]);
+  });
+
+  it("appends the job's own args last", () => {
+    const sizing = sizeJob({
+      request: request({ job: job({ args: ['--sites', 'all'] }) }),
+      inputBytes: GiB,
+      bytesSource: 's3',
+      history: [],
+      artifactsBucket: ARTIFACTS,
+    });
+    expect(sizing.stepArgs.slice(-2)).toEqual(['--sites', 'all']);
+  });
+});
+
+describe('step timeout', () => {
+  it.each([
+    [1, 60, 20 * 60],
+    [10, 60, 30 * 60],
+    [29, 60, 60 * 60],
+    [100, 60, 150 * 60],
+    [300, 720, 660 * 60],
+  ])('predicted %d min, SLA %d min -> %d s', (predicted, sla, expected) => {
+    expect(stepTimeoutSeconds(predicted, sla)).toBe(expected);
+  });
+
+  it('keeps at least one executor on the smallest cluster', () => {
+    expect(sparkConf(1, 10).executorInstances).toBe(1);
+  });
+});
