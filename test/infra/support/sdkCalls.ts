@@ -1,0 +1,79 @@
+/**
+ * The IAM actions a handler needs, read from its code: each `new XCommand(` esbuild keeps in the handler's
+ * bundle is mapped to the action AWS authorizes it with. A call added without
+ * its permission (or a permission left after its call is gone) then fails the infra test, not production.
+ */
+import { buildSync } from 'esbuild';
+import { join } from 'node:path';
+import { repoRoot } from './template';
+
+/** Commands whose IAM action is not `<prefix>:<CommandName>`. */
+const renamed: Record<string, Record<string, string>> = {
+  '@aws-sdk/client-s3': {
+    ListObjectsV2: 's3:ListBucket',
+    ListObjects: 's3:ListBucket',
+    HeadObject: 's3:GetObject',
+    GetObject: 's3:GetObject',
+    PutObject: 's3:PutObject',
+    DeleteObject: 's3:DeleteObject',
+  },
+  '@aws-sdk/lib-dynamodb': {
+    Get: 'dynamodb:GetItem',
+    Put: 'dynamodb:PutItem',
+    Update: 'dynamodb:UpdateItem',
+    Delete: 'dynamodb:DeleteItem',
+    Query: 'dynamodb:Query',
+    Scan: 'dynamodb:Scan',
+    BatchGet: 'dynamodb:BatchGetItem',
+    BatchWrite: 'dynamodb:BatchWriteItem',
+  },
+};
+const prefixes: Record<string, string> = {
+  '@aws-sdk/client-emr': 'elasticmapreduce',
+  '@aws-sdk/client-glue': 'glue',
+  '@aws-sdk/client-dynamodb': 'dynamodb',
+};
+
+function actionFor(module: string, command: string, file: string): string {
+  const action = renamed[module]?.[command] ?? (prefixes[module] ? `${prefixes[module]}:${command}` : undefined);
+  if (!action) throw new Error(`${file}: no IAM action known for ${command}Command of ${module}; add it to ${__filename}`);
+  return action;
+}
+
+/** `import { A, type B, C as D } from 'module'` → local name → module, for every named import. */
+function importedNames(source: string): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const [, list, module] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g)) {
+    for (const specifier of list.split(',')) {
+      const local = specifier.replace(/^\s*type\s+/, '').split(/\s+as\s+/).pop()?.trim();
+      if (local) names.set(local, module);
+    }
+  }
+  return names;
+}
+
+/**
+ * The sorted IAM actions of the SDK commands a handler can send. The handler is bundled as an ES module with
+ * packages left external, so esbuild drops the project code it never reaches (a helper module's unused
+ * calls do not count) and the SDK imports stay readable.
+ */
+export function sdkActions(handlerFile: string): string[] {
+  const { outputFiles } = buildSync({
+    entryPoints: [join(repoRoot, handlerFile)],
+    absWorkingDir: repoRoot,
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    packages: 'external',
+    logLevel: 'silent',
+  });
+  const code = outputFiles[0].text;
+  const imports = importedNames(code);
+  const actions = new Set<string>();
+  for (const [, command] of code.matchAll(/new\s+(\w+)Command\s*\(/g)) {
+    const module = imports.get(`${command}Command`);
+    if (module) actions.add(actionFor(module, command, handlerFile));
+  }
+  return [...actions].sort();
+}
