@@ -44,6 +44,8 @@ export interface ServerlessConfig {
   stage: string;
   region: string;
   accountId: string;
+  /** serverless.yml as parsed, variables unresolved (pass parts of it to `resolve`). */
+  raw: any;
   functions: Record<string, LocalFunction>;
   resources: Record<string, LocalResource>;
   /** Resolves Serverless variables, then CloudFormation intrinsics, anywhere inside `value`. */
@@ -315,6 +317,7 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
     stage,
     region,
     accountId: LOCAL_ACCOUNT_ID,
+    raw,
     functions,
     resources,
     resolve: async (value: unknown) => evaluate(await resolveVariables(value, 'value')),

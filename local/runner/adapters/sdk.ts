@@ -41,7 +41,7 @@ export function sdkClients(clientConfig: Record<string, unknown>): SdkClients {
           throw new Error(`aws-sdk:${service} needs ${packageName}, which is not installed`);
         }
         const ClientClass = Object.entries(module).find(
-          ([name, value]) => name.endsWith('Client') && name !== 'Client' && typeof value === 'function' && 'send' in value.prototype,
+          ([name, value]) => /^[A-Z]\w*Client$/.test(name) && typeof value === 'function' && 'send' in value.prototype,
         )?.[1];
         const client = new ClientClass(clientConfig);
         entry = { send: (command) => client.send(command), module };

@@ -1,0 +1,277 @@
+/**
+ * `emrflow`: the local runtime from the command line. Run with tsx (bin/emrflow does), never compiled.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
+import { eventBridgeTargets } from './runner/triggers';
+
+const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
+
+Usage:
+  emrflow run <input.json> [options]           run a state machine on an input (S3 event, schedule or console shape)
+  emrflow upload <file> s3://<bucket>/<key> [options]
+                                                put a file into local S3 and fire the S3 trigger (EventBridge
+                                                "Object Created"), which starts run-job when its rule matches
+  emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
+  emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
+  emrflow help
+
+Options:
+  --faults <file>        inject faults (JSON, see README "Fault injection")
+  --time-scale <x>       real seconds per emulated second (default ${DEFAULT_TIME_SCALE}: a 7-minute bootstrap takes 4.2 s)
+  --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
+  --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
+  --simulate-steps       simulate Spark steps even when .venv has pyspark
+  --json                 print exactly one JSON summary object on stdout (run, upload, demo)
+  --port <n>             emulator port (emulator; default: a free port)
+  --verbose              show the Lambdas' logs
+
+Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
+
+class UsageError extends Error {}
+
+interface Flags {
+  faults?: string;
+  timeScale?: number;
+  stateDir?: string;
+  machine: string;
+  simulateSteps: boolean;
+  json: boolean;
+  port?: number;
+  events: number;
+  verbose: boolean;
+}
+
+const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events'];
+const SWITCHES = ['--json', '--simulate-steps', '--verbose'];
+
+function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
+  const [command = 'help', ...rest] = argv;
+  const positional: string[] = [];
+  const flags: Flags = { machine: 'run-job', simulateSteps: false, json: false, events: 2000, verbose: false };
+  for (let i = 0; i < rest.length; i++) {
+    const [name, inline] = rest[i].startsWith('--') ? rest[i].split(/=(.*)/s, 2) : [rest[i], undefined];
+    if (!name.startsWith('--')) {
+      positional.push(name);
+      continue;
+    }
+    if (SWITCHES.includes(name)) {
+      if (inline !== undefined) throw new UsageError(`${name} takes no value`);
+      if (name === '--json') flags.json = true;
+      if (name === '--simulate-steps') flags.simulateSteps = true;
+      if (name === '--verbose') flags.verbose = true;
+      continue;
+    }
+    if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown option ${name}`);
+    const value = inline ?? rest[++i];
+    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
+    if (name === '--faults') flags.faults = existingFile(value, '--faults');
+    if (name === '--state-dir') flags.stateDir = value;
+    if (name === '--machine') {
+      if (!/^[a-z0-9-]+$/.test(value)) throw new UsageError(`--machine: "${value}" is not a state machine name`);
+      flags.machine = value;
+    }
+    if (name === '--time-scale') flags.timeScale = positiveNumber(value, '--time-scale');
+    if (name === '--port') flags.port = integer(value, '--port', 0, 65535);
+    if (name === '--events') flags.events = integer(value, '--events', 1, 10_000_000);
+  }
+  return { command, positional, flags };
+}
+
+function existingFile(path: string, what: string): string {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${what}: no such file: ${path}`);
+  return path;
+}
+
+function positiveNumber(value: string, what: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`${what}: "${value}" must be a positive number`);
+  return number;
+}
+
+function integer(value: string, what: string, min: number, max: number): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${what}: "${value}" must be an integer from ${min} to ${max}`);
+  return number;
+}
+
+function readInput(path: string): unknown {
+  existingFile(path, 'input');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`input ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function runtimeOptions(flags: Flags): LocalRuntimeOptions {
+  return { faults: flags.faults, timeScale: flags.timeScale, stateDir: flags.stateDir, simulateSteps: flags.simulateSteps, port: flags.port };
+}
+
+/** Human output goes to stderr with --json, so stdout carries the one JSON object only. */
+function printer(flags: Flags): (line: string) => void {
+  return flags.json ? (line) => process.stderr.write(`${line}\n`) : (line) => process.stdout.write(`${line}\n`);
+}
+
+function quietLambdas(flags: Flags): void {
+  // Powertools writes the Lambdas' logs to stdout; locally they drown the timeline unless asked for.
+  process.env.POWERTOOLS_LOG_LEVEL ??= flags.json ? 'SILENT' : flags.verbose ? 'INFO' : 'WARN';
+  if (flags.json && process.env.POWERTOOLS_LOG_LEVEL !== 'SILENT' && !flags.verbose) process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+
+function timelineLine(entry: TimelineEntry): string {
+  const name = entry.retry > 0 ? `${entry.state} (retry ${entry.retry})` : entry.state;
+  const outcome = entry.outcome === 'succeeded' ? '' : `${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`;
+  return `  ${name.padEnd(28)} ${String(entry.attempt ?? '-').padStart(7)}  ${seconds(entry.durationMs).padStart(9)}  ${(entry.clusterId ?? '-').padEnd(16)}  ${outcome}`;
+}
+
+async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, print: (line: string) => void): Promise<RunSummary> {
+  print(`${flags.machine}: time scale ${runtime.timeScale} (an emulated minute takes ${seconds(60_000 * runtime.timeScale)}), state in ${runtime.stateDir}`);
+  print(`  ${'state'.padEnd(28)} ${'attempt'.padStart(7)}  ${'duration'.padStart(9)}  ${'cluster'.padEnd(16)}  outcome`);
+  const summary = await runtime.run(input, { machine: flags.machine, onTimelineEntry: (entry) => print(timelineLine(entry)) });
+  print('');
+  const what = `${summary.transitions} billed transitions, ${summary.attempts} attempt(s), ${summary.clustersCreated} cluster(s) created, ${summary.clustersRunningAtEnd} running at the end`;
+  print(`${summary.status} in ${seconds(summary.durationMs)}: ${what}`);
+  if (summary.error) print(`  error: ${summary.error}\n  cause: ${summary.cause}`);
+  for (const step of summary.steps) {
+    const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
+    print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
+  }
+  return summary;
+}
+
+function jsonSummary(summary: RunSummary): string {
+  const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd } = summary;
+  const steps = summary.steps.map(({ clusterId, state, executor }) => ({ clusterId, state, executor }));
+  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps }, null, 2);
+}
+
+/** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */
+function localPath(runtime: LocalRuntime, uri: string): string {
+  const path = join(runtime.stateDir, 's3', uri.replace(/^s3:\/\//, ''));
+  return relative(process.cwd(), path) || '.';
+}
+
+function printWhereOutputIs(runtime: LocalRuntime, summary: RunSummary, print: (line: string) => void): void {
+  const request = (summary.output as any)?.request;
+  if (request?.output?.uri) print(`  output: ${request.output.uri}  →  ${localPath(runtime, request.output.uri)}`);
+  const logs = runtime.buckets.LogsBucket;
+  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, `s3://${logs}/emr/${step.clusterId}/steps/${step.stepId}/`)}`);
+}
+
+async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, flags: Flags, print: (line: string) => void): Promise<RunSummary | null> {
+  const event = await runtime.upload(file, uri);
+  print(`uploaded ${file} → ${uri}  (local file ${localPath(runtime, uri)})`);
+  const targets = await eventBridgeTargets(runtime.config, event);
+  if (!targets.includes(flags.machine)) {
+    print(`no EventBridge rule of ${flags.machine} matches this upload (serverless.yml: raw bucket and the jobs' input prefixes); nothing started`);
+    return null;
+  }
+  print(`EventBridge "Object Created" → ${flags.machine}`);
+  return execute(runtime, event, flags, print);
+}
+
+async function withRuntime<T>(flags: Flags, body: (runtime: LocalRuntime) => Promise<T>): Promise<T> {
+  const runtime = await startLocalRuntime(runtimeOptions(flags));
+  try {
+    return await body(runtime);
+  } finally {
+    await runtime.stop();
+  }
+}
+
+function finish(summary: RunSummary | null, flags: Flags): number {
+  if (summary && flags.json) process.stdout.write(`${jsonSummary(summary)}\n`);
+  return summary === null ? 2 : summary.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+async function demo(flags: Flags, print: (line: string) => void): Promise<number> {
+  return withRuntime(flags, async (runtime) => {
+    const date = new Date().toISOString().slice(0, 10);
+    const dir = join(runtime.stateDir, 'generated');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `events-${date}.json`);
+    const python = existsSync(join(PROJECT_DIR, '.venv/bin/python')) ? join(PROJECT_DIR, '.venv/bin/python') : 'python3';
+    const generated = spawnSync(python, [join(PROJECT_DIR, 'spark/generate_events.py'), '--events', String(flags.events), '--date', date, '--out', file], {
+      encoding: 'utf8',
+    });
+    if (generated.status !== 0) throw new Error(`spark/generate_events.py failed: ${generated.stderr || generated.error?.message}`);
+    print(`generated ${flags.events} events for ${date} with spark/generate_events.py`);
+    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`;
+    const summary = await uploadAndRun(runtime, file, uri, flags, print);
+    if (summary) printWhereOutputIs(runtime, summary, print);
+    return finish(summary, flags);
+  });
+}
+
+async function emulator(flags: Flags): Promise<number> {
+  const runtime = await startLocalRuntime(runtimeOptions(flags));
+  const exports = Object.entries(runtime.env).map(([name, value]) => `export ${name}=${value}`);
+  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
+  process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# Ctrl-C stops it.\n`);
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', resolveStop);
+    process.once('SIGTERM', resolveStop);
+  });
+  await runtime.stop();
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { command, positional, flags } = parseArgs(argv);
+  const print = printer(flags);
+  quietLambdas(flags);
+  switch (command) {
+    case 'run': {
+      if (positional.length !== 1) throw new UsageError('run takes exactly one input file: emrflow run <input.json>');
+      const input = readInput(positional[0]);
+      return withRuntime(flags, async (runtime) => finish(await execute(runtime, input, flags, print), flags));
+    }
+    case 'upload': {
+      if (positional.length !== 2) throw new UsageError('upload takes a file and an S3 URI: emrflow upload <file> s3://<bucket>/<key>');
+      const [file, uri] = positional;
+      existingFile(file, 'upload');
+      if (!/^s3:\/\/[^/]+\/.+/.test(uri)) throw new UsageError(`upload: "${uri}" is not s3://<bucket>/<key>`);
+      return withRuntime(flags, async (runtime) => {
+        const bucket = uri.slice(5).split('/')[0];
+        if (!Object.values(runtime.buckets).includes(bucket)) {
+          throw new UsageError(`upload: no local bucket "${bucket}" (serverless.yml declares ${Object.values(runtime.buckets).join(', ')})`);
+        }
+        const summary = await uploadAndRun(runtime, file, uri, flags, print);
+        if (summary) printWhereOutputIs(runtime, summary, print);
+        return finish(summary, flags);
+      });
+    }
+    case 'demo':
+      return demo(flags, print);
+    case 'emulator':
+      return emulator(flags);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      if (error instanceof UsageError) {
+        process.stderr.write(`emrflow: ${error.message}\n\n${USAGE}\n`);
+        process.exit(2);
+      }
+      const invalidConfig = (error as Error).name === 'Config.Invalid';
+      process.stderr.write(`emrflow: ${invalidConfig ? '' : 'error: '}${(error as Error).message}\n`);
+      process.exit(invalidConfig ? 2 : 1);
+    },
+  );
+}
+
