@@ -170,7 +170,7 @@ describe('triggers', () => {
     });
   });
 
-  it('starts run-job on a schedule with an input naming a catalogued job', () => {
+  it('starts run-job on a schedule with a schedule input naming a catalogued job and the fire time', () => {
     // Act
     const scheduled = rules().filter((rule) => rule.ScheduleExpression);
 
@@ -178,7 +178,11 @@ describe('triggers', () => {
     expect(scheduled).toHaveLength(1);
     const [target] = scheduled[0].Targets;
     expect(target.Arn).toEqual({ Ref: 'RunJobStateMachine' });
-    expect(jobs.map((job) => job.name)).toContain(JSON.parse(target.Input).job);
+    expect(target.InputTransformer.InputPathsMap).toEqual({ time: '$.time' });
+    // EventBridge substitutes a string value with its quotes, as this replacement does.
+    const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:00:00Z"'));
+    expect(input).toEqual({ job: expect.any(String), trigger: 'schedule', time: '2026-11-27T02:00:00Z' });
+    expect(jobs.map((job) => job.name)).toContain(input.job);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
