@@ -1,0 +1,68 @@
+import { EMRClient } from '@aws-sdk/client-emr';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetPartitionCommand, GlueClient } from '@aws-sdk/client-glue';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { partitionBytes } from '../../../lib/aws/catalog';
+import { client, env, resetClients, useClients } from '../../../lib/aws/clients';
+import { recentSuccessfulRuns } from '../../../lib/aws/runs';
+
+const ref = { database: 'emrflow_raw', table: 'events', values: ['2026-11-26'] };
+
+describe('clients', () => {
+  afterEach(() => resetClients());
+
+  it('makes each client once and lets tests inject their own', () => {
+    const first = client('emr');
+    expect(client('emr')).toBe(first);
+
+    const injected = new EMRClient({ region: 'eu-west-1' });
+    useClients({ emr: injected });
+    expect(client('emr')).toBe(injected);
+  });
+
+  it('names a missing environment variable', () => {
+    const saved = process.env.RUNS_TABLE;
+    delete process.env.RUNS_TABLE;
+    expect(() => env('RUNS_TABLE')).toThrow(/RUNS_TABLE is not set/);
+    process.env.RUNS_TABLE = saved;
+  });
+});
+
+describe('Glue partition size', () => {
+  const glue = mockClient(GlueClient);
+  beforeEach(() => glue.reset());
+
+  it.each([[{ sizeKey: 'n/a' }], [{}], [{ sizeKey: '0' }]])('is unknown when the crawler left no usable sizeKey (%j)', async (Parameters) => {
+    glue.on(GetPartitionCommand).resolves({ Partition: { Values: ['2026-11-26'], Parameters } });
+    expect(await partitionBytes(new GlueClient({}), ref)).toBeNull();
+  });
+});
+
+describe('run history', () => {
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const run = (stepSeconds: number) => ({ job: 'j', status: 'SUCCEEDED', inputBytes: 1e9, stepSeconds, capacityUnits: 8 });
+  beforeEach(() => dynamo.reset());
+
+  it('follows pages until it has enough runs, newest first', async () => {
+    dynamo
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [run(100), run(200)], LastEvaluatedKey: { job: 'j', finishedAt: 'b' } })
+      .resolvesOnce({ Items: [run(300), run(400)], LastEvaluatedKey: { job: 'j', finishedAt: 'd' } });
+
+    const samples = await recentSuccessfulRuns(doc, 'runs', 'j', 3);
+
+    expect(samples.map((s) => s.stepSeconds)).toEqual([100, 200, 300]);
+    expect(dynamo).toHaveReceivedCommandTimes(QueryCommand, 2);
+    expect(dynamo).toHaveReceivedNthCommandWith(2, QueryCommand, { ExclusiveStartKey: { job: 'j', finishedAt: 'b' } });
+  });
+
+  it('stops after a bounded number of pages of failed runs', async () => {
+    dynamo.on(QueryCommand).resolves({ Items: [], LastEvaluatedKey: { job: 'j', finishedAt: 'x' } });
+
+    expect(await recentSuccessfulRuns(doc, 'runs', 'j', 20)).toEqual([]);
+    expect(dynamo).toHaveReceivedCommandTimes(QueryCommand, 5);
+  });
+});
