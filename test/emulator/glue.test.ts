@@ -1,0 +1,201 @@
+import {
+  BatchGetPartitionCommand,
+  CreateDatabaseCommand,
+  CreatePartitionCommand,
+  CreateTableCommand,
+  GetCrawlerCommand,
+  GetDatabaseCommand,
+  GetPartitionCommand,
+  GetPartitionsCommand,
+  GetTableCommand,
+  GetTablesCommand,
+  GlueClient,
+  StartCrawlerCommand,
+  StopCrawlerCommand,
+} from '@aws-sdk/client-glue';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseFaults, type Emulator, type EmulatorEvent } from '../../local/emulator';
+import { startTestEmulator, waitFor } from './helpers';
+
+let emu: Emulator;
+let timeline: EmulatorEvent[];
+let glue: GlueClient;
+
+const events = (n: number, day: string) =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ event_time: `${day}T10:00:0${i % 10}Z`, site: 'shop', visitor_id: `v${i}`, screen_width: 1280, consent: true })).join('\n') + '\n';
+
+function writeRaw(key: string, content: string): void {
+  const file = path.join(emu.stateDir, 's3', 'raw', ...key.split('/'));
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+}
+
+beforeAll(async () => {
+  ({ emu, events: timeline } = await startTestEmulator());
+  glue = new GlueClient({ maxAttempts: 1 });
+  await emu.seed({
+    buckets: ['raw'],
+    crawlers: [
+      { Name: 'raw-events', DatabaseName: 'emrflow_raw', Targets: { S3Targets: [{ Path: 's3://raw/events/' }] } },
+      { Name: 'other-events', DatabaseName: 'emrflow_raw', Targets: { S3Targets: [{ Path: 's3://raw/other/' }] } },
+    ],
+  });
+  writeRaw('events/dt=2026-11-26/part-0001.json', events(3, '2026-11-26'));
+  writeRaw('events/dt=2026-11-27/part-0001.json', events(4, '2026-11-27'));
+  writeRaw('events/dt=2026-11-27/part-0002.json', events(6, '2026-11-27'));
+  writeRaw('other/dt=2026-11-27/part-0001.json', events(2, '2026-11-27'));
+});
+afterAll(async () => {
+  glue.destroy();
+  await emu.stop();
+});
+
+const crawler = (name: string) => glue.send(new GetCrawlerCommand({ Name: name })).then((r) => r.Crawler!);
+const crawlerStates = (name: string) => timeline.filter((e) => e.resource === 'crawler' && e.id === name).map((e) => e.state);
+const crawlDone = (name: string) => waitFor(() => crawler(name), (c) => c.State === 'READY' && c.LastCrawl !== undefined);
+
+describe('crawlers', () => {
+  it('crawls READY → RUNNING → STOPPING → READY and registers the table and one partition per dt= directory', async () => {
+    const before = await crawler('raw-events');
+
+    await glue.send(new StartCrawlerCommand({ Name: 'raw-events' }));
+    const running = await crawler('raw-events');
+    const done = await crawlDone('raw-events');
+    const { Table } = await glue.send(new GetTableCommand({ DatabaseName: 'emrflow_raw', Name: 'events' }));
+    const { Partition } = await glue.send(new GetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2026-11-27'] }));
+
+    expect(before.State).toBe('READY');
+    expect(before.LastCrawl).toBeUndefined();
+    expect(running.State).toBe('RUNNING');
+    expect(crawlerStates('raw-events')).toEqual(['RUNNING', 'STOPPING', 'READY']);
+    expect(done.LastCrawl).toMatchObject({ Status: 'SUCCEEDED', LogGroup: '/aws-glue/crawlers' });
+    expect(done.LastCrawl!.StartTime).toBeInstanceOf(Date);
+    expect(Table).toMatchObject({
+      Name: 'events',
+      DatabaseName: 'emrflow_raw',
+      PartitionKeys: [{ Name: 'dt', Type: 'string' }],
+      Parameters: { classification: 'json', recordCount: '13', objectCount: '3' },
+      StorageDescriptor: { Location: 's3://raw/events/' },
+    });
+    expect(Table!.StorageDescriptor!.Columns).toEqual(
+      expect.arrayContaining([
+        { Name: 'event_time', Type: 'string' },
+        { Name: 'screen_width', Type: 'int' },
+        { Name: 'consent', Type: 'boolean' },
+      ]),
+    );
+    const sizeKey = Buffer.byteLength(events(4, '2026-11-27')) + Buffer.byteLength(events(6, '2026-11-27'));
+    expect(Partition).toMatchObject({
+      Values: ['2026-11-27'],
+      StorageDescriptor: { Location: 's3://raw/events/dt=2026-11-27/' },
+      Parameters: {
+        classification: 'json',
+        sizeKey: String(sizeKey),
+        objectCount: '2',
+        recordCount: '10',
+        averageRecordSize: String(Math.round(sizeKey / 10)),
+      },
+    });
+  });
+
+  it('refuses to start a running crawl with CrawlerRunningException', async () => {
+    await glue.send(new StartCrawlerCommand({ Name: 'other-events' }));
+
+    const error = await glue.send(new StartCrawlerCommand({ Name: 'other-events' })).catch((e) => e);
+    await crawlDone('other-events');
+
+    expect(error.name).toBe('CrawlerRunningException');
+  });
+
+  it('ends a stopped crawl CANCELLED', async () => {
+    await glue.send(new StartCrawlerCommand({ Name: 'other-events' }));
+
+    await glue.send(new StopCrawlerCommand({ Name: 'other-events' }));
+    const done = await waitFor(() => crawler('other-events'), (c) => c.State === 'READY');
+
+    expect(crawlerStates('other-events').slice(-3)).toEqual(['RUNNING', 'STOPPING', 'READY']);
+    expect(done.LastCrawl!.Status).toBe('CANCELLED');
+  });
+
+  it('answers EntityNotFoundException for an unknown crawler', async () => {
+    const error = await glue.send(new GetCrawlerCommand({ Name: 'nope' })).catch((e) => e);
+
+    expect(error.name).toBe('EntityNotFoundException');
+  });
+});
+
+describe('crawler faults', () => {
+  it('crawlerAlreadyRunning: the first StartCrawler finds a crawl running, which then finishes normally', async () => {
+    emu.setFaults(parseFaults({ glue: { crawlerAlreadyRunning: true } }, 'test'));
+
+    const first = await glue.send(new StartCrawlerCommand({ Name: 'raw-events' })).catch((e) => e);
+    const running = await crawler('raw-events');
+    const done = await crawlDone('raw-events');
+    await glue.send(new StartCrawlerCommand({ Name: 'raw-events' }));
+    await crawlDone('raw-events');
+
+    expect(first.name).toBe('CrawlerRunningException');
+    expect(running.State).toBe('RUNNING');
+    expect(done.LastCrawl!.Status).toBe('SUCCEEDED');
+  });
+
+  it('crawlerFails: the crawl ends with LastCrawl FAILED and an ErrorMessage', async () => {
+    emu.setFaults(parseFaults({ glue: { crawlerFails: true } }, 'test'));
+
+    await glue.send(new StartCrawlerCommand({ Name: 'other-events' }));
+    const done = await waitFor(() => crawler('other-events'), (c) => c.State === 'READY');
+    emu.setFaults(parseFaults({}, 'test'));
+
+    expect(done.LastCrawl).toMatchObject({ Status: 'FAILED', ErrorMessage: expect.any(String) });
+  });
+});
+
+describe('catalog', () => {
+  it('reads partitions in bulk and by expression', async () => {
+    const all = await glue.send(new GetPartitionsCommand({ DatabaseName: 'emrflow_raw', TableName: 'events' }));
+    const one = await glue.send(new GetPartitionsCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', Expression: "dt = '2026-11-26'" }));
+    const batch = await glue.send(
+      new BatchGetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionsToGet: [{ Values: ['2026-11-26'] }, { Values: ['2030-01-01'] }] }),
+    );
+
+    expect(all.Partitions!.map((p) => p.Values)).toEqual([['2026-11-26'], ['2026-11-27']]);
+    expect(one.Partitions!.map((p) => p.Values)).toEqual([['2026-11-26']]);
+    expect(batch.Partitions!.map((p) => p.Values)).toEqual([['2026-11-26']]);
+  });
+
+  it('answers EntityNotFoundException for a missing partition, table or database', async () => {
+    const partition = await glue.send(new GetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2030-01-01'] })).catch((e) => e);
+    const table = await glue.send(new GetTableCommand({ DatabaseName: 'emrflow_raw', Name: 'missing' })).catch((e) => e);
+    const database = await glue.send(new GetDatabaseCommand({ Name: 'missing' })).catch((e) => e);
+
+    expect([partition.name, table.name, database.name]).toEqual(['EntityNotFoundException', 'EntityNotFoundException', 'EntityNotFoundException']);
+  });
+
+  it('creates databases, tables and partitions directly', async () => {
+    await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: 'made_by_test' } }));
+    await glue.send(
+      new CreateTableCommand({
+        DatabaseName: 'made_by_test',
+        TableInput: { Name: 'things', PartitionKeys: [{ Name: 'dt', Type: 'string' }], StorageDescriptor: { Location: 's3://raw/things/' } },
+      }),
+    );
+    await glue.send(
+      new CreatePartitionCommand({
+        DatabaseName: 'made_by_test',
+        TableName: 'things',
+        PartitionInput: { Values: ['2026-11-27'], Parameters: { sizeKey: '123' } },
+      }),
+    );
+
+    const { Database } = await glue.send(new GetDatabaseCommand({ Name: 'made_by_test' }));
+    const { TableList } = await glue.send(new GetTablesCommand({ DatabaseName: 'made_by_test' }));
+    const { Partition } = await glue.send(new GetPartitionCommand({ DatabaseName: 'made_by_test', TableName: 'things', PartitionValues: ['2026-11-27'] }));
+    const duplicate = await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: 'made_by_test' } })).catch((e) => e);
+
+    expect(Database!.Name).toBe('made_by_test');
+    expect(TableList!.map((t) => t.Name)).toEqual(['things']);
+    expect(Partition!.Parameters).toEqual({ sizeKey: '123' });
+    expect(duplicate.name).toBe('AlreadyExistsException');
+  });
+});
