@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { client } from '../../lib/aws/clients';
+import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
@@ -22,7 +22,7 @@ export async function classifyFailure(event: ClassifyFailureEvent): Promise<Fail
   const placement = event.placement ?? null;
   const clusterId = clusterIdOf(placement, error.Cause);
   const observation: Observation = clusterId
-    ? await observeCluster(client('emr'), clusterId, stepName(event.request, event.attempt))
+    ? await observeCluster(emrClient(), clusterId, stepName(event.request, event.attempt))
     : { apiErrors: [] };
   const failure = classify({
     error,

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { lookupPartition } from '../../lib/aws/catalog';
-import { client, env } from '../../lib/aws/clients';
+import { glueClient, env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { loadJobs } from '../../lib/config/jobs';
 import { crawlPlan, parseTrigger, partitionToCheck } from '../../lib/domain/request';
@@ -19,7 +19,7 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
     now: new Date(),
   });
   const partition = partitionToCheck(parsed);
-  const lookup = partition ? await lookupPartition(client('glue'), partition) : null;
+  const lookup = partition ? await lookupPartition(glueClient(), partition) : null;
   const request: JobRequest = { ...parsed, crawl: crawlPlan(parsed, lookup) };
   logger.info('normalized', { runId: request.runId, trigger: request.trigger, input: request.input.uri, crawl: request.crawl });
   return { request, attempt: 1 };

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { client, env } from '../../lib/aws/clients';
+import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { findStep } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { putRun } from '../../lib/aws/runs';
@@ -16,14 +16,14 @@ export async function recordRun(event: RecordRunInput): Promise<RunRecord> {
   let step: StepSummary | null = null;
   if (clusterId) {
     try {
-      step = await findStep(client('emr'), clusterId, stepName(run.request, run.attempt ?? 1));
+      step = await findStep(emrClient(), clusterId, stepName(run.request, run.attempt ?? 1));
     } catch (error) {
       // The record is still worth writing without the step's duration.
       logger.warn('step lookup failed', { clusterId, error: error as Error });
     }
   }
   const record = buildRunRecord(event, step, new Date());
-  await putRun(client('dynamo'), env('RUNS_TABLE'), record);
+  await putRun(dynamoClient(), env('RUNS_TABLE'), record);
   logger.info('recorded', { ...record });
   return record;
 }

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { partitionBytes } from '../../lib/aws/catalog';
-import { client, env } from '../../lib/aws/clients';
+import { dynamoClient, env, glueClient, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { recentSuccessfulRuns } from '../../lib/aws/runs';
 import { bytesUnder } from '../../lib/aws/storage';
@@ -16,11 +16,11 @@ export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
   const catalog = request.job.catalog;
   const fromGlue =
     catalog && usesCatalogSize(request)
-      ? await partitionBytes(client('glue'), { database: catalog.database, table: catalog.table, values: [request.runDate] })
+      ? await partitionBytes(glueClient(), { database: catalog.database, table: catalog.table, values: [request.runDate] })
       : null;
   const [inputBytes, history] = await Promise.all([
-    fromGlue ?? bytesUnder(client('s3'), request.input),
-    recentSuccessfulRuns(client('dynamo'), env('RUNS_TABLE'), request.job.name, DEFAULT_SIZING.historyLimit),
+    fromGlue ?? bytesUnder(s3Client(), request.input),
+    recentSuccessfulRuns(dynamoClient(), env('RUNS_TABLE'), request.job.name, DEFAULT_SIZING.historyLimit),
   ]);
   const sizing = size({
     request,

@@ -18,22 +18,30 @@ export interface Clients {
 
 const region = () => process.env.AWS_REGION ?? 'us-east-1';
 
-const factories: { [K in keyof Clients]: () => Clients[K] } = {
-  emr: () => new EMRClient({ region: region() }),
-  glue: () => new GlueClient({ region: region() }),
-  // Path-style keeps bucket names out of host names, which a local S3 endpoint cannot resolve.
-  s3: () => new S3Client({ region: region(), forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) }),
-  dynamo: () =>
-    DynamoDBDocumentClient.from(new DynamoDBClient({ region: region() }), {
-      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-    }),
-};
-
 let cache: Partial<Clients> = {};
 
-export function client<K extends keyof Clients>(name: K): Clients[K] {
-  cache[name] ??= factories[name]();
-  return cache[name] as Clients[K];
+// One getter per client, not a table of factories: esbuild then drops the SDK clients a handler never uses.
+export function emrClient(): EMRClient {
+  cache.emr ??= new EMRClient({ region: region() });
+  return cache.emr;
+}
+
+export function glueClient(): GlueClient {
+  cache.glue ??= new GlueClient({ region: region() });
+  return cache.glue;
+}
+
+export function s3Client(): S3Client {
+  // Path-style keeps bucket names out of host names, which a local S3 endpoint cannot resolve.
+  cache.s3 ??= new S3Client({ region: region(), forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3) });
+  return cache.s3;
+}
+
+export function dynamoClient(): DynamoDBDocumentClient {
+  cache.dynamo ??= DynamoDBDocumentClient.from(new DynamoDBClient({ region: region() }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return cache.dynamo;
 }
 
 /** For tests and the local runner: use these clients instead of making new ones. */

@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { partitionBytes } from '../../../lib/aws/catalog';
-import { client, env, resetClients, useClients } from '../../../lib/aws/clients';
+import { emrClient, env, resetClients, useClients } from '../../../lib/aws/clients';
 import { recentSuccessfulRuns } from '../../../lib/aws/runs';
 
 const ref = { database: 'emrflow_raw', table: 'events', values: ['2026-11-26'] };
@@ -14,12 +14,12 @@ describe('clients', () => {
   afterEach(() => resetClients());
 
   it('makes each client once and lets tests inject their own', () => {
-    const first = client('emr');
-    expect(client('emr')).toBe(first);
+    const first = emrClient();
+    expect(emrClient()).toBe(first);
 
     const injected = new EMRClient({ region: 'eu-west-1' });
     useClients({ emr: injected });
-    expect(client('emr')).toBe(injected);
+    expect(emrClient()).toBe(injected);
   });
 
   it('names a missing environment variable', () => {
