@@ -435,6 +435,9 @@ describe('least privilege (issue 5)', () => {
       expect(alarm.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: { Ref: 'RunJobStateMachine' } }]);
       expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
     }
+    expect(resource('AlarmEmailSubscription')).toEqual(
+      expect.objectContaining({ Condition: 'HasAlarmEmail', Properties: expect.objectContaining({ TopicArn: { Ref: 'AlarmTopic' } }) }),
+    );
   });
 });
 
