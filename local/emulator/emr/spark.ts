@@ -91,11 +91,19 @@ export interface SparkRun {
   done: Promise<{ exitCode: number | null; signal: string | null; lastErrorLine: string }>;
 }
 
-/** The line of stderr that best says why a run failed: the last exception or error, else the last line. */
-export function lastErrorLine(stderrTail: string): string {
-  const lines = stderrTail.split('\n').map((l) => l.trim()).filter(Boolean);
-  const errorLine = [...lines].reverse().find((l) => /(Error|Exception|Traceback|FAILED)/.test(l));
-  return errorLine ?? lines[lines.length - 1] ?? '';
+/**
+ * The line that best says why a run failed. spark-submit sends Spark's own log to stderr but the Python
+ * driver's output (and so its traceback) to stdout, so both are searched: first for an exception line as
+ * Python and Java print them (`ValueError: …`, `org.apache.spark.SparkException: …`), then for any line
+ * naming an error, else the last line of stderr.
+ */
+export function lastErrorLine(stderrTail: string, stdoutTail = ''): string {
+  const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const combined = [...lines(stdoutTail), ...lines(stderrTail)].reverse();
+  const exception = combined.find((l) => /^([A-Za-z_][\w$]*\.)*[A-Za-z_][\w$]*(Error|Exception)(: |$)/.test(l));
+  const mentionsError = combined.find((l) => /(Error|Exception|Traceback)/.test(l));
+  const stderrLines = lines(stderrTail);
+  return exception ?? mentionsError ?? stderrLines[stderrLines.length - 1] ?? '';
 }
 
 export function runSparkSubmit(
@@ -122,11 +130,15 @@ export function runSparkSubmit(
   };
   const stdout = sink(options.stdoutFile);
   const stderr = sink(options.stderrFile);
-  let tail = '';
-  child.stdout!.on('data', (chunk: Buffer) => stdout?.write(chunk));
+  let stdoutTail = '';
+  let stderrTail = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout?.write(chunk);
+    stdoutTail = (stdoutTail + chunk.toString('utf8')).slice(-64 * 1024);
+  });
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr?.write(chunk);
-    tail = (tail + chunk.toString('utf8')).slice(-64 * 1024);
+    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-64 * 1024);
   });
 
   const done = new Promise<{ exitCode: number | null; signal: string | null; lastErrorLine: string }>((resolve) => {
@@ -135,7 +147,7 @@ export function runSparkSubmit(
       if (settled) return;
       settled = true;
       Promise.all(sinks.map((s) => new Promise((r) => s.end(r)))).then(() =>
-        resolve({ exitCode, signal, lastErrorLine: extra || lastErrorLine(tail) }),
+        resolve({ exitCode, signal, lastErrorLine: extra || lastErrorLine(stderrTail, stdoutTail) }),
       );
     };
     child.on('error', (error) => finish(null, null, `could not start ${setup.sparkSubmit}: ${error.message}`));
