@@ -37,7 +37,7 @@ export type Condition =
 export interface PlacementRule {
   name: string;
   conditions: { all: Condition[] } | { any: Condition[] } | { not: Condition };
-  /** Raises the On-Demand share of core+task capacity to at least `share`. */
+  /** Raises the On-Demand share of the task fleet (the Spot-eligible capacity) to at least `share`. */
   event: { type: 'onDemandShare'; params: { share: number; reason: string } };
 }
 

@@ -15,16 +15,18 @@ export interface FleetPlan {
 
 /**
  * Splits the sized capacity into a small core fleet, always On-Demand (it hosts the Spark driver and the
- * YARN application masters: losing it loses the run), and a task fleet that carries the requested mix.
+ * YARN application masters: losing it loses the run), and a task fleet of which `taskOnDemandShare` is
+ * bought On-Demand and the rest Spot. The share applies to the task fleet, not the whole, so that a higher
+ * share always buys more On-Demand even on a small cluster whose core fleet is already half of it.
  * Units are whole numbers and core + task = the sized capacity, On-Demand + Spot = each fleet's size.
  */
-export function planFleets(capacityUnits: number, onDemandShare: number, template: FleetTemplate, prices: PriceBook): FleetPlan {
+export function planFleets(capacityUnits: number, taskOnDemandShare: number, template: FleetTemplate, prices: PriceBook): FleetPlan {
   const coreStep = Math.max(...template.core.map((t) => unitsOf(prices, t)));
   const wantedCore = Math.ceil((capacityUnits * template.coreShare) / coreStep) * coreStep;
   const coreUnits = Math.min(capacityUnits, Math.max(coreStep, Math.min(wantedCore, template.maxCoreUnits)));
   const taskUnits = capacityUnits - coreUnits;
-  const onDemandUnits = Math.ceil(onDemandShare * capacityUnits - 1e-9);
-  const taskOnDemand = Math.min(taskUnits, Math.max(0, onDemandUnits - coreUnits));
+  // The epsilon keeps float noise (0.29 * 100 = 28.999…) from buying one unit too many; max(0) avoids -0.
+  const taskOnDemand = Math.min(taskUnits, Math.max(0, Math.ceil(taskOnDemandShare * taskUnits - 1e-9)));
   const core = fleet(template.core, coreUnits, 0, prices);
   const task = fleet(template.task, taskOnDemand, taskUnits - taskOnDemand, prices);
   const primaryHourly = instanceHourly(prices, template.primary[0]);

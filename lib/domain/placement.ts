@@ -45,7 +45,7 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
 export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
   const { request, sizing, attempt, executionName } = input;
   const decision = await decidePurchase(config.rules, placementFacts(input));
-  const fleets = planFleets(sizing.capacityUnits, decision.onDemandShare, config.template, config.prices);
+  const fleets = planFleets(sizing.capacityUnits, decision.taskOnDemandShare, config.template, config.prices);
   const tags: Record<string, string> = {
     'emrflow:execution': executionName,
     'emrflow:job': request.job.name,

@@ -15,8 +15,8 @@ export interface PlacementFacts {
 }
 
 export interface PurchaseDecision {
-  /** Share of core+task capacity to buy On-Demand, 0..1. */
-  onDemandShare: number;
+  /** Share of the task fleet (the Spot-eligible capacity) to buy On-Demand, 0..1; core is always On-Demand. */
+  taskOnDemandShare: number;
   /** `rule-name: reason` of every rule that fired. */
   reasons: string[];
 }
@@ -36,9 +36,9 @@ export async function decidePurchase(rules: PlacementRule[], facts: PlacementFac
     share: Number(result.event?.params?.share),
     reason: String(result.event?.params?.reason),
   }));
-  if (fired.length === 0) return { onDemandShare: 0, reasons: ['no rule fired: task capacity on Spot'] };
+  if (fired.length === 0) return { taskOnDemandShare: 0, reasons: ['no rule fired: task fleet on Spot'] };
   return {
-    onDemandShare: Math.max(...fired.map((f) => f.share)),
+    taskOnDemandShare: Math.max(...fired.map((f) => f.share)),
     reasons: fired.map((f) => `${f.name}: ${f.reason}`),
   };
 }

@@ -51,9 +51,22 @@ describe('purchase rules (config/rules.json)', () => {
     expect((await placeJob(input({ attempt: 2, maxAttempts: 2 }), config)).onDemandShare).toBe(1);
   });
 
-  it('keeps half On-Demand when the prediction uses over half the SLA', async () => {
-    const placement = await placeJob(input({ predictedMinutes: 35 }), config);
-    expect(placement.onDemandShare).toBe(0.5);
+  it('buys a quarter of a medium job\'s task fleet On-Demand', async () => {
+    const medium = await placeJob({ ...input(), request: request({ job: job({ slaMinutes: 120 }) }), sizing: sizing({ predictedMinutes: 45, capacityUnits: 64 }) }, config);
+    expect(medium.spec?.task).toMatchObject({ onDemandUnits: 14, spotUnits: 42 });
+  });
+
+  it('keeps half the task fleet On-Demand when the prediction uses over half the SLA', async () => {
+    const placement = await placeJob(input({ predictedMinutes: 35, capacityUnits: 64 }), config);
+    expect(placement.spec?.task).toMatchObject({ onDemandUnits: 28, spotUnits: 28 });
+    expect(placement.onDemandShare).toBe(0.563);
+  });
+
+  it('raises the share on every retry even where the core fleet is already half the cluster', async () => {
+    const shares = [];
+    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), config)).onDemandShare);
+
+    expect(shares).toEqual([0.75, 0.875, 1]);
   });
 
   it('takes the highest share among the rules that fired, whatever their order', async () => {
@@ -63,14 +76,14 @@ describe('purchase rules (config/rules.json)', () => {
     ];
     const facts = { predictedMinutes: 1, slaMinutes: 60, slaUsedShare: 0.1, priority: 'normal' as const, attempt: 1, maxAttempts: 3, capacityUnits: 8, inputGiB: 1 };
 
-    expect((await decidePurchase(rules, facts)).onDemandShare).toBe(0.7);
-    expect((await decidePurchase([...rules].reverse(), facts)).onDemandShare).toBe(0.7);
-    expect(await decidePurchase(rules, { ...facts, attempt: 2 })).toEqual({ onDemandShare: 0, reasons: [expect.stringMatching(/no rule fired/)] });
+    expect((await decidePurchase(rules, facts)).taskOnDemandShare).toBe(0.7);
+    expect((await decidePurchase([...rules].reverse(), facts)).taskOnDemandShare).toBe(0.7);
+    expect(await decidePurchase(rules, { ...facts, attempt: 2 })).toEqual({ taskOnDemandShare: 0, reasons: [expect.stringMatching(/no rule fired/)] });
   });
 });
 
 describe('fleets', () => {
-  it.each([8, 12, 64, 108, 256])('%d units: integer units, core+task = capacity, core never 0/0', (units) => {
+  it.each([8, 12, 64, 108, 256])('%d units: integer units, core+task = capacity, core never 0/0, share never below the asked one', (units) => {
     for (const share of [0, 0.33, 0.5, 0.9, 1]) {
       const plan = planFleets(units, share, config.template, config.prices);
       const all = [plan.core.onDemandUnits, plan.core.spotUnits, plan.task.onDemandUnits, plan.task.spotUnits];
