@@ -16,21 +16,6 @@ const pascal = (name) =>
     .join('');
 const glueArn = (resource) => sub(`arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:${resource}`);
 
-const catalogued = jobs.filter((job) => job.catalog);
-const databases = unique(catalogued.map((job) => job.catalog.database));
-
-/** EventBridge content filter: one `prefix` matcher per job; a list of matchers is an OR. */
-const s3KeyPrefixes = unique(jobs.map((job) => job.inputPrefix)).map((prefix) => ({ prefix }));
-
-/** GetTable/GetPartition authorize on the catalog, the database and the table together. */
-const catalogReadArns = [
-  glueArn('catalog'),
-  ...databases.map((database) => glueArn(`database/${database}`)),
-  ...catalogued.map((job) => glueArn(`table/${job.catalog.database}/${job.catalog.table}`)),
-];
-
-const crawlerArns = catalogued.map((job) => glueArn(`crawler/${job.catalog.crawler}`));
-
 function crawlerRole(job) {
   const { database, table } = job.catalog;
   return {
@@ -126,19 +111,36 @@ function crawler(job) {
   };
 }
 
-const Resources = {};
-for (const database of databases) {
-  Resources[`${pascal(database)}GlueDatabase`] = {
-    Type: 'AWS::Glue::Database',
-    Properties: {
-      CatalogId: { Ref: 'AWS::AccountId' },
-      DatabaseInput: { Name: database, Description: 'emrflow raw inputs, registered by the jobs\' crawlers' },
-    },
+/** Everything derived from a job list; exported for tests, applied to config/jobs.json below. */
+function fromJobs(jobList) {
+  const catalogued = jobList.filter((job) => job.catalog);
+  const databases = unique(catalogued.map((job) => job.catalog.database));
+  const Resources = {};
+  for (const database of databases) {
+    Resources[`${pascal(database)}GlueDatabase`] = {
+      Type: 'AWS::Glue::Database',
+      Properties: {
+        CatalogId: { Ref: 'AWS::AccountId' },
+        DatabaseInput: { Name: database, Description: "emrflow raw inputs, registered by the jobs' crawlers" },
+      },
+    };
+  }
+  for (const job of catalogued) {
+    Resources[`${pascal(job.name)}CrawlerRole`] = crawlerRole(job);
+    Resources[`${pascal(job.name)}Crawler`] = crawler(job);
+  }
+  return {
+    // EventBridge content filter: one `prefix` matcher per job; a list of matchers is an OR.
+    s3KeyPrefixes: unique(jobList.map((job) => job.inputPrefix)).map((prefix) => ({ prefix })),
+    // GetPartition authorizes on the catalog, the database and the table together.
+    catalogReadArns: [
+      glueArn('catalog'),
+      ...databases.map((database) => glueArn(`database/${database}`)),
+      ...catalogued.map((job) => glueArn(`table/${job.catalog.database}/${job.catalog.table}`)),
+    ],
+    crawlerArns: catalogued.map((job) => glueArn(`crawler/${job.catalog.crawler}`)),
+    resources: { Resources },
   };
 }
-for (const job of catalogued) {
-  Resources[`${pascal(job.name)}CrawlerRole`] = crawlerRole(job);
-  Resources[`${pascal(job.name)}Crawler`] = crawler(job);
-}
 
-module.exports = { s3KeyPrefixes, catalogReadArns, crawlerArns, resources: { Resources } };
+module.exports = { ...fromJobs(jobs), fromJobs };
