@@ -14,10 +14,15 @@ const logger = functionLogger('size-job');
 export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
   const { request } = event;
   const catalog = request.job.catalog;
-  const fromGlue =
-    catalog && usesCatalogSize(request)
-      ? await partitionBytes(glueClient(), { database: catalog.database, table: catalog.table, values: [request.runDate] })
-      : null;
+  let fromGlue: number | null = null;
+  if (catalog && usesCatalogSize(request)) {
+    try {
+      fromGlue = await partitionBytes(glueClient(), { database: catalog.database, table: catalog.table, values: [request.runDate] });
+    } catch (error) {
+      // The listing gives the same answer more slowly; sizing must not fail a run the catalog cannot describe.
+      logger.warn('Glue partition size unavailable, listing S3', { error: error as Error });
+    }
+  }
   const [inputBytes, history] = await Promise.all([
     fromGlue ?? bytesUnder(s3Client(), request.input),
     recentSuccessfulRuns(dynamoClient(), env('RUNS_TABLE'), request.job.name, DEFAULT_SIZING.historyLimit),

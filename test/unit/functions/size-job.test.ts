@@ -45,6 +45,13 @@ describe('size-job handler', () => {
     expect(s3).toHaveReceivedNthCommandWith(2, ListObjectsV2Command, { Bucket: 'emrflow-raw', Prefix: 'events/dt=2026-11-26/', ContinuationToken: 't1' });
   });
 
+  it('lists S3 when Glue fails for another reason than a missing partition', async () => {
+    glue.on(GetPartitionCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'a', Size: 7 * GiB }], IsTruncated: false });
+
+    expect(await invoke()).toMatchObject({ inputBytes: 7 * GiB, bytesSource: 's3' });
+  });
+
   it('does not trust the catalog for an input that is not the partition', async () => {
     s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'replay/x.json', Size: GiB }], IsTruncated: false });
 
