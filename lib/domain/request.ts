@@ -147,28 +147,25 @@ function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): Pars
   const job = ctx.jobs.find((j) => j.name === name);
   if (!job) throw new InvalidRequestError('job', `"${name}" is not in config/jobs.json (known: ${jobNames(ctx.jobs)})`);
   const time = input.time === undefined ? undefined : asTime(input.time, 'time');
-  const explicitKind = input.trigger === undefined ? undefined : input.trigger;
-  if (explicitKind !== undefined && explicitKind !== 'schedule' && explicitKind !== 'console') {
-    throw new InvalidRequestError('trigger', `${show(explicitKind)} must be "schedule" or "console"`);
+  if (input.trigger !== undefined && input.trigger !== 'schedule' && input.trigger !== 'console') {
+    throw new InvalidRequestError('trigger', `${show(input.trigger)} must be "schedule" or "console"`);
   }
-  const kind: TriggerKind = explicitKind ?? (time ? 'schedule' : 'console');
+  const kind: TriggerKind = input.trigger ?? (time ? 'schedule' : 'console');
   const runDate =
     input.date === undefined ? dateOf(time ?? ctx.now) : checkDate(asString(input.date, 'date'), 'date', `"${String(input.date)}"`);
-  let location_ = location(ctx.rawBucket, partitionKey(job, runDate));
-  if (input.input !== undefined) {
-    const uri = asString(input.input, 'input');
-    const match = S3_URI.exec(uri);
-    if (!match) throw new InvalidRequestError('input', `"${uri}" must be an s3://bucket/key URI (a prefix ending in / or one object)`);
-    location_ = location(match[1], match[2]);
+  const source = input.input === undefined ? location(ctx.rawBucket, partitionKey(job, runDate)) : parseS3Uri(input.input);
+  const runId = input.runId === undefined ? `${job.name}-${runDate}` : asString(input.runId, 'runId');
+  if (!RUN_ID.test(runId)) {
+    throw new InvalidRequestError('runId', `"${runId}" must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   }
-  let runId = `${job.name}-${runDate}`;
-  if (input.runId !== undefined) {
-    runId = asString(input.runId, 'runId');
-    if (!RUN_ID.test(runId)) {
-      throw new InvalidRequestError('runId', `"${runId}" must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-    }
-  }
-  return request(job, kind, runDate, runId, location_, ctx);
+  return request(job, kind, runDate, runId, source, ctx);
+}
+
+function parseS3Uri(value: unknown): S3Location {
+  const uri = asString(value, 'input');
+  const match = S3_URI.exec(uri);
+  if (!match) throw new InvalidRequestError('input', `"${uri}" must be an s3://bucket/key URI (a prefix ending in / or one object)`);
+  return location(match[1], match[2]);
 }
 
 function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runId: string, input: S3Location, ctx: RequestContext): ParsedRequest {
