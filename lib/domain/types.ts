@@ -4,11 +4,10 @@
  * renamed here must be renamed there too (test/statemachine checks the paths against a real run).
  *
  * Execution state, key by key, as the run-job state machine builds it:
- *   $.request    JobRequest      NormalizeRequest (OutputPath $.Payload gives { request, attempt })
+ *   $.request    JobRequest      NormalizeRequest (its result { request, attempt } replaces the trigger)
  *   $.attempt    number          1, then ClassifyFailure's nextAttempt on a retry
  *   $.sizing     Sizing          SizeJob
  *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster
- *   $.step       { StepId }      RunSparkStep
  *   $.error      { Error, Cause} any Catch
  *   $.failure    Failure         ClassifyFailure
  *   $.record     RunRecord       RecordRun
