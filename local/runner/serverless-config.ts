@@ -81,6 +81,8 @@ export function functionLogicalId(key: string): string {
 }
 
 const VARIABLE_SOURCE = /^(self|sls|opt|param|env|aws|file\([^)]*\)|strToBool\([^)]*\))(:|$)/;
+/** `${source:…}` or `${fn(…)}` is Serverless's; `${AWS::Region}` and `${Bucket}` / `${Role.Arn}` are Fn::Sub's. */
+const SERVERLESS_VARIABLE = /^[A-Za-z][\w-]*(\([^)]*\)(:(?!:)|$)|:(?!:))/;
 
 export async function loadServerlessConfig(options: { serviceDir: string; stage?: string; file?: string }): Promise<ServerlessConfig> {
   const serviceDir = resolve(options.serviceDir);
@@ -172,7 +174,7 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
       const end = matchingBrace(text, start + 1);
       parts.push(text.slice(index, start));
       const expression = text.slice(start + 2, end);
-      parts.push(VARIABLE_SOURCE.test(expression.trim()) ? await evaluateExpression(expression) : `\${${await interpolate(expression)}}`);
+      parts.push(SERVERLESS_VARIABLE.test(expression.trim()) ? await evaluateExpression(expression) : `\${${await interpolate(expression)}}`);
       index = end + 1;
     }
     const kept = parts.filter((part) => part !== '');
