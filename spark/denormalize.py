@@ -1,0 +1,512 @@
+"""Denormalize raw web events (JSON lines) into enriched Parquet: the example Spark job of emrflow.
+
+    spark-submit denormalize.py --input <uri> --output <uri> --run-id <id> --run-date <YYYY-MM-DD>
+                                [--site-timezones <uri of a JSON object site → IANA zone>]
+                                [--compression zstd|snappy|gzip|none]
+
+URIs are opaque Hadoop paths: s3:// on EMR, local paths under the local runtime. The input is a file,
+a directory (read recursively) or a glob of JSON lines. Under --output the job writes
+
+    dt=<run-date>/site=<site>/part-*.parquet      enriched events (dynamic partition overwrite)
+    _rejects/dt=<run-date>/part-*.json            malformed lines: {reason, raw, run_id}
+    _metrics/dt=<run-date>/<run-id>.json          rowsIn, rowsOut, rowsRejected, rejectsByReason, durationSeconds, …
+
+Reruns are idempotent: the dt partition is the run date (not the event date), so a run only ever replaces
+partitions of its own date; a retried attempt overwrites its own partitions, its rejects and its metrics
+file, and Spark's staging directory keeps a killed attempt's partial files out of sight of readers.
+
+The script is self-contained on purpose: the EMR step ships one primary resource (no --py-files), so
+the enrichment registry lives below instead of in a module the cluster would not have.
+"""
+import argparse
+import datetime as dt
+import inspect
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Tuple
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+CORRUPT_COLUMN = '_corrupt_record'
+
+# The raw event as producers send it. Fields are optional here so that a missing one surfaces as a
+# reject reason of ours instead of a parse failure of Spark's.
+RAW_SCHEMA = T.StructType([
+    T.StructField('event_id', T.StringType()),
+    T.StructField('event_time', T.StringType()),
+    T.StructField('event_type', T.StringType()),
+    T.StructField('site', T.StringType()),
+    T.StructField('visitor_id', T.StringType()),
+    T.StructField('session_id', T.StringType()),
+    T.StructField('url', T.StringType()),
+    T.StructField('referrer', T.StringType()),
+    T.StructField('user_agent', T.StringType()),
+    T.StructField('country', T.StringType()),
+    T.StructField('screen_width', T.IntegerType()),
+    T.StructField('screen_height', T.IntegerType()),
+    T.StructField('custom', T.MapType(T.StringType(), T.StringType())),
+])
+RAW_COLUMNS = [field.name for field in RAW_SCHEMA.fields]
+
+# Why a line is rejected, checked in this order; the first that applies is recorded.
+REJECT_REASONS = ('malformed_json', 'wrong_type', 'missing_event_time', 'invalid_event_time',
+                  'missing_site', 'missing_session_id')
+
+# ---------------------------------------------------------------------------------------------------
+# Reference data. Plain mappings so that they can grow (or move to a file passed as a job argument)
+# without touching the expressions that use them.
+# ---------------------------------------------------------------------------------------------------
+
+# Site → IANA time zone for local time parts; --site-timezones adds to or overrides it. Unknown → UTC.
+SITE_TIMEZONES: Dict[str, str] = {
+    'news.example.com': 'America/New_York',
+    'shop.example.de': 'Europe/Berlin',
+    'blog.example.fr': 'Europe/Paris',
+    'video.example.jp': 'Asia/Tokyo',
+    'travel.example.com.au': 'Australia/Sydney',
+    'sport.example.co.uk': 'Europe/London',
+    'recipes.example.com.br': 'America/Sao_Paulo',
+    'games.example.in': 'Asia/Kolkata',
+    'music.example.es': 'Europe/Madrid',
+    'tech.example.io': 'America/Los_Angeles',
+    'weather.example.za': 'Africa/Johannesburg',
+    'finance.example.ae': 'Asia/Dubai',
+}
+
+_REGION_COUNTRIES = {
+    'North America': 'US CA',
+    'Latin America': 'MX BR AR CL CO PE VE EC GT CU BO DO HN PY SV NI CR PA UY PR JM TT',
+    'Europe': 'GB IE FR DE AT CH BE NL LU IT ES PT DK SE NO FI IS PL CZ SK HU RO BG GR HR SI RS BA ME MK AL '
+              'EE LV LT UA BY MD RU CY MT',
+    'Middle East': 'AE SA QA KW BH OM YE IL JO LB SY IQ IR TR',
+    'Africa': 'ZA NG KE EG MA DZ TN GH ET TZ UG SN CI CM AO ZW ZM MZ RW',
+    'Asia Pacific': 'CN JP KR TW HK MO IN PK BD LK NP SG MY TH VN PH ID KH MM LA MN KZ UZ AU NZ FJ PG',
+}
+# ISO 3166-1 alpha-2 → sales region. Unknown or missing → 'Unknown'.
+COUNTRY_REGIONS: Dict[str, str] = {
+    country: region for region, countries in _REGION_COUNTRIES.items() for country in countries.split()
+}
+
+SEARCH_HOSTS = r'(^|\.)(google|bing|yahoo|duckduckgo|baidu|yandex|ecosia|naver|seznam|ask|startpage)\.[a-z.]+$'
+SOCIAL_HOSTS = (r'(^|\.)(facebook\.com|fb\.me|instagram\.com|linkedin\.com|lnkd\.in|reddit\.com|pinterest\.[a-z.]+'
+                r'|tiktok\.com|youtube\.com|youtu\.be|twitter\.com|x\.com|t\.co|vk\.com|threads\.net|snapchat\.com)$')
+CLICK_ID_PARAMS = r'[?&](gclid|fbclid|msclkid|dclid|ttclid)='
+BOT_AGENTS = r'(?i)bot|crawl|spider|slurp|headless|lighthouse'
+
+
+# ---------------------------------------------------------------------------------------------------
+# The enrichment registry. An enrichment is a function from the run's context to named Spark column
+# expressions; `apply_enrichments` adds them in registry order, so an entry may use the raw columns and
+# the outputs of the entries above it. Adding one is one decorated function:
+#
+#   @enrichment('screen', inputs=('screen_width',), outputs=('screen_class',))
+#   def screen(ctx):
+#       """Screen width bucket: small / medium / large."""
+#       return {'screen_class': F.when(F.col('screen_width') < 768, 'small')...}
+#
+# Only built-in column expressions: a Python UDF would ship every row to a Python worker and back.
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnrichmentContext:
+    site_timezones: Mapping[str, str]
+    country_regions: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    name: str
+    description: str
+    inputs: Tuple[str, ...]
+    outputs: Tuple[str, ...]
+    build: Callable[[EnrichmentContext], Dict[str, Column]]
+
+
+REGISTRY: List[Enrichment] = []
+
+
+def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...]):
+    """Registers the decorated function; its docstring is the enrichment's documentation."""
+    def register(build):
+        description = inspect.getdoc(build)
+        if not description:
+            raise ValueError(f'enrichment {name!r} needs a docstring: it is its documentation')
+        if any(entry.name == name for entry in REGISTRY):
+            raise ValueError(f'enrichment {name!r} is registered twice')
+        taken = {column for entry in REGISTRY for column in entry.outputs} | set(RAW_COLUMNS)
+        if taken & set(outputs):
+            raise ValueError(f'enrichment {name!r} redefines column(s) {sorted(taken & set(outputs))}')
+        REGISTRY.append(Enrichment(name, description, tuple(inputs), tuple(outputs), build))
+        return build
+    return register
+
+
+def _mapping_column(mapping: Mapping[str, str]) -> Column:
+    return F.create_map(*[F.lit(item) for pair in sorted(mapping.items()) for item in pair])
+
+
+def _query_param(name: str) -> Column:
+    """A query parameter of `url`, percent-decoded when the encoding is valid (url_decode throws otherwise)."""
+    value = F.nullif(F.regexp_extract('url', rf'[?&]{name}=([^&#]*)', 1), F.lit(''))
+    return F.when(value.rlike(r'^([^%]|%[0-9A-Fa-f]{2})*$'), F.url_decode(value)).otherwise(value)
+
+
+def _host(url_column: str) -> Column:
+    """Lower-case host of a URL without a leading `www.`; null when the URL does not parse."""
+    return F.regexp_replace(F.lower(F.expr(f"parse_url({url_column}, 'HOST')")), r'^www\.', '')
+
+
+@enrichment('page', inputs=('url',), outputs=('page_host', 'page_path'))
+def page(ctx):
+    """Host (lower case, without www.) and path of the page the event happened on."""
+    return {'page_host': _host('url'), 'page_path': F.expr("parse_url(url, 'PATH')")}
+
+
+@enrichment('utm', inputs=('url',),
+            outputs=('utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'))
+def utm(ctx):
+    """Campaign parameters (utm_*) of the page URL, percent-decoded; null when absent."""
+    return {f'utm_{part}': _query_param(f'utm_{part}') for part in ('source', 'medium', 'campaign', 'term', 'content')}
+
+
+@enrichment('referrer', inputs=('referrer', 'url', 'page_host', 'utm_source'),
+            outputs=('referrer_host', 'referrer_category'))
+def referrer(ctx):
+    """Referrer host and category: campaign (utm_* or an ad click id on the page URL), direct (no referrer),
+    internal (same site), search, social or other."""
+    host = _host('referrer')
+    category = (F.when(F.col('utm_source').isNotNull() | F.col('url').rlike(CLICK_ID_PARAMS), 'campaign')
+                .when(F.col('referrer').isNull() | (F.trim('referrer') == ''), 'direct')
+                .when(host == F.col('page_host'), 'internal')
+                .when(host.rlike(SEARCH_HOSTS), 'search')
+                .when(host.rlike(SOCIAL_HOSTS), 'social')
+                .otherwise('other'))
+    return {'referrer_host': host, 'referrer_category': category}
+
+
+@enrichment('device', inputs=('user_agent',), outputs=('device_type',))
+def device(ctx):
+    """Device type from the user agent: bot, tablet, mobile, desktop, or unknown without a user agent."""
+    ua = F.col('user_agent')
+    return {'device_type': F.when(ua.isNull() | (F.trim(ua) == ''), 'unknown')
+                            .when(ua.rlike(BOT_AGENTS), 'bot')
+                            .when(ua.rlike(r'(?i)ipad|tablet|kindle|silk/|playbook|android(?!.*mobile)'), 'tablet')
+                            .when(ua.rlike(r'(?i)mobi|iphone|ipod|android|windows phone|blackberry|opera mini'),
+                                  'mobile')
+                            .otherwise('desktop')}
+
+
+@enrichment('browser', inputs=('user_agent',), outputs=('browser_family',))
+def browser(ctx):
+    """Browser family from the user agent. Order matters: Edge, Opera and Samsung Internet also say Chrome,
+    and Chrome also says Safari."""
+    ua = F.col('user_agent')
+    return {'browser_family': F.when(ua.isNull(), 'Other')
+                               .when(ua.rlike(BOT_AGENTS), 'Bot')
+                               .when(ua.rlike(r'Edg(e|A|iOS)?/'), 'Edge')
+                               .when(ua.rlike(r'OPR/|Opera'), 'Opera')
+                               .when(ua.contains('SamsungBrowser/'), 'Samsung Internet')
+                               .when(ua.rlike(r'Firefox/|FxiOS/'), 'Firefox')
+                               .when(ua.rlike(r'Chrome/|CriOS/|Chromium/'), 'Chrome')
+                               .when(ua.contains('Safari/'), 'Safari')
+                               .when(ua.rlike(r'MSIE |Trident/'), 'Internet Explorer')
+                               .otherwise('Other')}
+
+
+@enrichment('os', inputs=('user_agent',), outputs=('os_family',))
+def operating_system(ctx):
+    """Operating system family from the user agent. iOS before macOS: iOS agents say "like Mac OS X"."""
+    ua = F.col('user_agent')
+    return {'os_family': F.when(ua.isNull(), 'Other')
+                          .when(ua.rlike(r'iPhone|iPad|iPod'), 'iOS')
+                          .when(ua.contains('Android'), 'Android')
+                          .when(ua.contains('Windows'), 'Windows')
+                          .when(ua.contains('CrOS'), 'Chrome OS')
+                          .when(ua.rlike(r'Mac OS X|Macintosh'), 'macOS')
+                          .when(ua.rlike(r'Linux|X11'), 'Linux')
+                          .otherwise('Other')}
+
+
+@enrichment('local_time', inputs=('site', 'event_ts'),
+            outputs=('site_timezone', 'local_time', 'local_date', 'local_hour', 'local_day_of_week',
+                     'is_weekend', 'day_part'))
+def local_time(ctx):
+    """Time parts in the site's time zone (site → zone from the mapping, UTC when unknown): wall-clock
+    local_time (timestamp without zone), date, hour, ISO day of week (1 = Monday), weekend flag and day part
+    (night 0-5, morning 6-11, afternoon 12-17, evening 18-23)."""
+    zone = F.coalesce(_mapping_column(ctx.site_timezones)[F.col('site')], F.lit('UTC'))
+    # from_utc_timestamp shifts the instant; read back in the UTC session zone it is the local wall clock.
+    wall_clock = F.from_utc_timestamp('event_ts', zone)
+    hour = F.hour(wall_clock)
+    iso_day = (F.dayofweek(wall_clock) + 5) % 7 + 1
+    return {
+        'site_timezone': zone,
+        'local_time': wall_clock.cast('timestamp_ntz'),
+        'local_date': F.to_date(wall_clock),
+        'local_hour': hour,
+        'local_day_of_week': iso_day,
+        'is_weekend': iso_day >= 6,
+        'day_part': (F.when(hour < 6, 'night').when(hour < 12, 'morning')
+                     .when(hour < 18, 'afternoon').otherwise('evening')),
+    }
+
+
+@enrichment('visit', inputs=('site', 'session_id', 'event_ts', 'event_id', 'page_path', 'referrer_category'),
+            outputs=('session_event_count', 'session_event_index', 'session_start', 'session_duration_seconds',
+                     'landing_page', 'entry_channel', 'is_landing', 'is_exit', 'is_bounce'))
+def visit(ctx):
+    """Visit features over the events of a session in this run's input: event count, the event's position,
+    start and duration, landing page and entry channel (the first event's page and referrer category), and
+    landing / exit / bounce flags. One window (one shuffle, one sort) serves all of them."""
+    ordered = Window.partitionBy('site', 'session_id').orderBy('event_ts', 'event_id')
+    session = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    count = F.count(F.lit(1)).over(session)
+    index = F.row_number().over(ordered)
+    start = F.min('event_ts').over(session)
+    return {
+        'session_event_count': count,
+        'session_event_index': index,
+        'session_start': start,
+        'session_duration_seconds': (F.unix_millis(F.max('event_ts').over(session)) - F.unix_millis(start)) / 1000,
+        'landing_page': F.first('page_path').over(session),
+        'entry_channel': F.first('referrer_category').over(session),
+        'is_landing': index == 1,
+        'is_exit': index == count,
+        'is_bounce': count == 1,
+    }
+
+
+@enrichment('region', inputs=('country',), outputs=('region',))
+def region(ctx):
+    """Sales region of the visitor's country (ISO 3166-1 alpha-2, any case); Unknown when not mapped."""
+    return {'region': F.coalesce(_mapping_column(ctx.country_regions)[F.upper(F.trim('country'))], F.lit('Unknown'))}
+
+
+def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[Enrichment] = REGISTRY) -> DataFrame:
+    for entry in registry:
+        missing = [column for column in entry.inputs if column not in events.columns]
+        if missing:
+            raise ValueError(f'enrichment {entry.name!r} needs column(s) {missing}: register it after the entries '
+                             f'that produce them')
+        columns = entry.build(ctx)
+        if list(columns) != list(entry.outputs):
+            raise ValueError(f'enrichment {entry.name!r} returned {list(columns)}, declared {list(entry.outputs)}')
+        events = events.withColumns(columns)
+    return events
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation: every line read becomes either a valid event (with event_ts) or a reject with a reason.
+# ---------------------------------------------------------------------------------------------------
+
+def classify(raw: DataFrame) -> DataFrame:
+    """Adds event_ts (the parsed event time, UTC) and reject_reason (null for a valid event)."""
+    # try_cast: null instead of an exception under ANSI mode; the pattern keeps numbers (cast as years) out.
+    event_ts = F.when(F.col('event_time').rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'),
+                      F.expr('try_cast(event_time AS TIMESTAMP)'))
+    corrupt = F.col(CORRUPT_COLUMN)
+    blank = lambda name: F.col(name).isNull() | (F.trim(name) == '')  # noqa: E731
+    reason = (F.when(corrupt.isNotNull() & F.expr(f'json_object_keys({CORRUPT_COLUMN})').isNull(), 'malformed_json')
+              .when(corrupt.isNotNull(), 'wrong_type')
+              .when(F.col('event_time').isNull(), 'missing_event_time')
+              .when(F.col('event_ts').isNull(), 'invalid_event_time')
+              .when(blank('site'), 'missing_site')
+              .when(blank('session_id'), 'missing_session_id'))
+    return raw.withColumn('event_ts', event_ts).withColumn('reject_reason', reason)
+
+
+def read_raw(spark: SparkSession, uri: str) -> DataFrame:
+    # recursiveFileLookup: an input prefix may hold nested dt=… folders; no partition columns are inferred.
+    schema = T.StructType(RAW_SCHEMA.fields + [T.StructField(CORRUPT_COLUMN, T.StringType())])
+    return (spark.read.schema(schema)
+            .option('mode', 'PERMISSIVE')
+            .option('columnNameOfCorruptRecord', CORRUPT_COLUMN)
+            .option('recursiveFileLookup', 'true')
+            .json(uri))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The run.
+# ---------------------------------------------------------------------------------------------------
+
+class JobError(Exception):
+    """A failure the job explains in one line (exit code 1)."""
+
+
+def output_paths(output: str, run_id: str, run_date: str) -> Dict[str, str]:
+    base = output.rstrip('/')
+    return {
+        'events': base,
+        'rejects': f'{base}/_rejects/dt={run_date}',
+        'metrics': f'{base}/_metrics/dt={run_date}/{_file_safe(run_id)}.json',
+    }
+
+
+def _file_safe(name: str) -> str:
+    # Hadoop paths choke on ':' and friends; keep a run id's readable characters, replace the rest.
+    return re.sub(r'[^A-Za-z0-9._=+-]', '_', name)
+
+
+def _hadoop_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def check_input(spark: SparkSession, uri: str) -> None:
+    try:
+        path, fs = _hadoop_path(spark, uri)
+        matches = fs.globStatus(path)
+    except Exception as error:  # bad scheme, unreachable bucket, no permission
+        raise JobError(f'cannot read input {uri}: {_first_line(error)}') from error
+    if not matches:
+        raise JobError(f'input not found: {uri}')
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Writes a small file through Hadoop's FileSystem: local paths and s3:// alike, replaced whole."""
+    path, fs = _hadoop_path(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode('utf-8')))
+    finally:
+        stream.close()
+
+
+def load_site_timezones(spark: SparkSession, uri: str) -> Dict[str, str]:
+    mapping = dict(SITE_TIMEZONES)
+    if uri:
+        text = '\n'.join(row.value for row in spark.read.text(uri, wholetext=True).collect())
+        try:
+            extra = json.loads(text)
+        except ValueError as error:
+            raise JobError(f'--site-timezones {uri} is not JSON: {error}') from error
+        if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+            raise JobError(f'--site-timezones {uri} must be a JSON object of site → time zone name')
+        mapping.update(extra)
+    zone_id = spark.sparkContext._jvm.java.time.ZoneId
+    for site, zone in mapping.items():
+        try:
+            zone_id.of(zone)  # Spark resolves zones with java.time: check with the same rules
+        except Exception as error:
+            raise JobError(f'unknown time zone {zone!r} for site {site!r}') from error
+    return mapping
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+    """Runs the job; returns the metrics it wrote."""
+    started = time.time()
+    spark.conf.set('spark.sql.session.timeZone', 'UTC')  # event_ts and local_time depend on it
+    check_input(spark, args.input)
+    ctx = EnrichmentContext(load_site_timezones(spark, args.site_timezones), COUNTRY_REGIONS)
+    paths = output_paths(args.output, args.run_id, args.run_date)
+
+    # Parsed once, read three times (counts, events, rejects): parsing JSON is the expensive part.
+    classified = classify(read_raw(spark, args.input)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        by_reason = {row['reject_reason']: row['count']
+                     for row in classified.groupBy('reject_reason').count().collect()}
+        rows_out = by_reason.pop(None, 0)
+
+        valid = classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
+        events = (apply_enrichments(valid, ctx)
+                  .withColumn('run_id', F.lit(args.run_id))
+                  .withColumn('dt', F.lit(args.run_date)))
+        (events.write.mode('overwrite')
+         .option('partitionOverwriteMode', 'dynamic')  # replace only this run's dt/site partitions
+         .option('compression', args.compression)
+         .partitionBy('dt', 'site')
+         .parquet(paths['events']))
+
+        # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed.
+        rejects = classified.where(F.col('reject_reason').isNotNull()).select(
+            F.col('reject_reason').alias('reason'),
+            F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
+            F.lit(args.run_id).alias('run_id'))
+        # Plain overwrite of the run's own folder, also when empty: an earlier attempt's rejects go away.
+        rejects.coalesce(1).write.mode('overwrite').json(paths['rejects'])
+    finally:
+        classified.unpersist()
+
+    rows_rejected = sum(by_reason.values())
+    metrics = {
+        'runId': args.run_id,
+        'runDate': args.run_date,
+        'input': args.input,
+        'output': args.output,
+        'rowsIn': rows_out + rows_rejected,
+        'rowsOut': rows_out,
+        'rowsRejected': rows_rejected,
+        'rejectsByReason': {reason: by_reason.get(reason, 0) for reason in REJECT_REASONS},
+        'durationSeconds': round(time.time() - started, 3),
+        'finishedAt': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
+        'enrichments': [entry.name for entry in REGISTRY],
+        'sparkVersion': spark.version,
+        'paths': paths,
+    }
+    write_text(spark, paths['metrics'], json.dumps(metrics, indent=2) + '\n')
+    return metrics
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='denormalize.py',
+                                     description='Denormalize raw web events into enriched Parquet.')
+    parser.add_argument('--input', required=True, help='JSON lines: file, folder or glob (s3:// or local)')
+    parser.add_argument('--output', required=True, help='output root (s3:// or local)')
+    parser.add_argument('--run-id', required=True)
+    parser.add_argument('--run-date', required=True, help='YYYY-MM-DD: the output dt partition')
+    parser.add_argument('--site-timezones', default='', help='JSON object site → IANA zone, merged over the defaults')
+    parser.add_argument('--compression', default='zstd', choices=('zstd', 'snappy', 'gzip', 'none'),
+                        help='Parquet compression codec (default zstd)')
+    args = parser.parse_args(argv)
+    for name in ('input', 'output', 'run_id'):
+        if not getattr(args, name).strip():
+            parser.error(f'--{name.replace("_", "-")} must not be empty')
+    try:
+        if not re.fullmatch(r'\d{4}-\d{2}-\d{2}', args.run_date):
+            raise ValueError
+        dt.date.fromisoformat(args.run_date)
+    except ValueError:
+        parser.error(f'--run-date must be a date YYYY-MM-DD, got {args.run_date!r}')
+    return args
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def main(argv: List[str] = None, spark: SparkSession = None) -> int:
+    """Entry point; exits 2 on bad arguments (argparse), 1 on any failure, with the reason on stderr.
+    With a session given (tests) it neither creates nor stops one."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    own_session = spark is None
+    if own_session:
+        spark = SparkSession.builder.appName(f'denormalize {args.run_id}').getOrCreate()
+        spark.sparkContext.setLogLevel('WARN')
+    try:
+        metrics = run(spark, args)
+    except JobError as error:
+        print(f'denormalize: error: {error}', file=sys.stderr)
+        return 1
+    except Exception as error:  # Spark failure: the full trace helps, the last line says what happened
+        import traceback
+        traceback.print_exc()
+        print(f'denormalize: error: {_first_line(error)}', file=sys.stderr)
+        return 1
+    finally:
+        if own_session:
+            spark.stop()
+    print(f"denormalize: run {metrics['runId']}: {metrics['rowsIn']} rows in, {metrics['rowsOut']} out, "
+          f"{metrics['rowsRejected']} rejected in {metrics['durationSeconds']} s; metrics at {metrics['paths']['metrics']}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
