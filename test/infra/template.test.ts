@@ -389,6 +389,13 @@ describe('least privilege (issue 5)', () => {
     }
   });
 
+  it('keeps raw inputs, outputs and run history when the stack is removed or a resource replaced', () => {
+    for (const id of ['RawBucket', 'ArtifactsBucket', 'RunsTable']) {
+      const { DeletionPolicy, UpdateReplacePolicy } = resource(id) as any;
+      expect({ id, DeletionPolicy, UpdateReplacePolicy }).toEqual({ id, DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+  });
+
   it('expires EMR and access logs', () => {
     const rules = resource('LogsBucket').Properties.LifecycleConfiguration.Rules;
 
