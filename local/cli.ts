@@ -157,6 +157,10 @@ function localPath(runtime: LocalRuntime, uri: string): string {
 }
 
 function printWhereOutputIs(runtime: LocalRuntime, summary: RunSummary, print: (line: string) => void): void {
+  if (!runtime.keepsState) {
+    print('  (the temporary state directory is removed on exit: pass --state-dir <dir> to keep the output and logs)');
+    return;
+  }
   const request = (summary.output as any)?.request;
   if (request?.output?.uri) print(`  output: ${request.output.uri}  →  ${localPath(runtime, request.output.uri)}`);
   const logs = runtime.buckets.LogsBucket;
@@ -229,7 +233,11 @@ export async function main(argv: string[]): Promise<number> {
     case 'run': {
       if (positional.length !== 1) throw new UsageError('run takes exactly one input file: emrflow run <input.json>');
       const input = readInput(positional[0]);
-      return withRuntime(flags, async (runtime) => finish(await execute(runtime, input, flags, print), flags));
+      return withRuntime(flags, async (runtime) => {
+        const summary = await execute(runtime, input, flags, print);
+        printWhereOutputIs(runtime, summary, print);
+        return finish(summary, flags);
+      });
     }
     case 'upload': {
       if (positional.length !== 2) throw new UsageError('upload takes a file and an S3 URI: emrflow upload <file> s3://<bucket>/<key>');

@@ -76,6 +76,8 @@ export interface RunOptions {
 
 export interface LocalRuntime {
   readonly stateDir: string;
+  /** False when the state directory is temporary and stop() removes it. */
+  readonly keepsState: boolean;
   readonly timeScale: number;
   readonly endpoint: string;
   readonly env: Record<string, string>;
@@ -95,11 +97,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const serviceDir = resolve(options.serviceDir ?? PROJECT_DIR);
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   if (!(timeScale > 0 && Number.isFinite(timeScale))) throw new RangeError(`timeScale must be a positive number, got ${timeScale}`);
+  const faults = typeof options.faults === 'string' ? parseFaults(readFileSync(options.faults, 'utf8'), options.faults) : options.faults;
+  const config = await loadServerlessConfig({ serviceDir, stage: 'local' });
   const temporary = !options.stateDir;
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
-  const faults = typeof options.faults === 'string' ? parseFaults(readFileSync(options.faults, 'utf8'), options.faults) : options.faults;
-
-  const config = await loadServerlessConfig({ serviceDir, stage: 'local' });
   const events: EmulatorEvent[] = [];
   const emulator = await startEmulator({
     stateDir,
@@ -129,6 +130,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   return {
     stateDir,
+    keepsState: !temporary,
     timeScale,
     endpoint: emulator.endpoint,
     env,
