@@ -90,7 +90,6 @@ async function createCluster(overrides: Partial<RunJobFlowCommandInput> = {}): P
 }
 
 const describe_ = (id: string) => emr.send(new DescribeClusterCommand({ ClusterId: id })).then((r) => r.Cluster!);
-const stateOf = (id: string) => describe_(id).then((c) => c.Status!.State!);
 const waitForState = (id: string, state: string) => waitFor(() => describe_(id), (c) => c.Status!.State === state);
 const stepOf = (clusterId: string, stepId: string) => emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId })).then((r) => r.Step!);
 
@@ -174,7 +173,7 @@ describe('RunJobFlow and DescribeCluster', () => {
 
     expect(response.status).toBe(400);
     expect(response.headers.get('x-amzn-errortype')).toBe('UnknownOperationException');
-    expect((await response.json()).__type).toBe('UnknownOperationException');
+    expect(((await response.json()) as { __type: string }).__type).toBe('UnknownOperationException');
   });
 });
 

@@ -138,7 +138,7 @@ realSpark('real spark-submit steps', () => {
     expect(emu.stats().steps.find((s) => s.stepId === step.Id)!.executor).toBe('spark');
   });
 
-  it('fails the step with the last error line of stderr and keeps the logs where EMR puts them', async () => {
+  it('fails the step with the Python exception as its message and keeps the logs where EMR puts them', async () => {
     const step = await runStep('fail attempt 1', ['spark-submit', 's3://artifacts/scripts/fail.py']);
     const logs = path.join(emu.stateDir, 's3', 'logs', 'emr', clusterId, 'steps', step.Id!);
 

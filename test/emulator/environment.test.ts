@@ -1,0 +1,97 @@
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { ListClustersCommand, EMRClient } from '@aws-sdk/client-emr';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { emulatorEnv, startEmulator } from '../../local/emulator';
+
+const exec = promisify(execFile);
+
+describe('emulatorEnv', () => {
+  it('gives the standard endpoint variables, a region and dummy credentials', async () => {
+    const emu = await startEmulator({ spark: false, dynamodb: true, region: 'eu-west-1' });
+
+    const env = emulatorEnv(emu);
+    await emu.stop();
+
+    expect(env).toEqual({
+      AWS_ENDPOINT_URL_EMR: emu.endpoint,
+      AWS_ENDPOINT_URL_GLUE: emu.endpoint,
+      AWS_ENDPOINT_URL_S3: emu.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: emu.dynamodbEndpoint,
+      AWS_REGION: 'eu-west-1',
+      AWS_DEFAULT_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: expect.any(String),
+      AWS_SECRET_ACCESS_KEY: expect.any(String),
+    });
+    expect(emu.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('lets SDK clients made with no configuration reach EMR, S3 (path-style) and DynamoDB', async () => {
+    const emu = await startEmulator({ spark: false, dynamodb: true });
+    await emu.seed({ buckets: ['raw'] });
+    Object.assign(process.env, emulatorEnv(emu));
+    const emr = new EMRClient({});
+    const s3 = new S3Client({});
+    const dynamodb = new DynamoDBClient({});
+
+    const clusters = await emr.send(new ListClustersCommand({}));
+    await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'k.txt', Body: 'v' }));
+    const object = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: 'k.txt' }));
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: 'runs',
+        KeySchema: [{ AttributeName: 'runId', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'runId', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await dynamodb.send(new PutItemCommand({ TableName: 'runs', Item: { runId: { S: 'r1' } } }));
+    const item = await dynamodb.send(new GetItemCommand({ TableName: 'runs', Key: { runId: { S: 'r1' } } }));
+    for (const client of [emr, s3, dynamodb]) client.destroy();
+    await emu.stop();
+
+    expect(clusters.Clusters).toEqual([]);
+    expect(await object.Body!.transformToString()).toBe('v');
+    expect(item.Item).toEqual({ runId: { S: 'r1' } });
+  });
+});
+
+describe('stop', () => {
+  it('removes a state directory it made, and keeps one it was given', async () => {
+    const given = mkdtempSync(path.join(os.tmpdir(), 'emrflow-given-'));
+    const own = await startEmulator({ spark: false });
+    const kept = await startEmulator({ spark: false, stateDir: given });
+
+    await own.stop();
+    await kept.stop();
+
+    expect(existsSync(own.stateDir)).toBe(false);
+    expect(existsSync(path.join(given, 's3'))).toBe(true);
+    rmSync(given, { recursive: true, force: true });
+  });
+});
+
+const awsCli = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, 'aws')));
+
+// The AWS CLI is optional on a developer machine; when it is there, it must work against the emulator.
+(awsCli ? describe : describe.skip)('the AWS CLI against the emulator', () => {
+  it('lists clusters and S3 objects', async () => {
+    const emu = await startEmulator({ spark: false, timeScale: 0.001 });
+    await emu.seed({ buckets: ['raw'] });
+    const s3 = new S3Client({ endpoint: emu.endpoint, region: emu.region, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'events/dt=2026-11-27/part-0001.json', Body: '{}\n' }));
+    const env = { ...process.env, ...emulatorEnv(emu) };
+
+    const clusters = await exec('aws', ['emr', 'list-clusters'], { env });
+    const objects = await exec('aws', ['s3', 'ls', '--recursive', 's3://raw/'], { env });
+    s3.destroy();
+    await emu.stop();
+
+    expect(JSON.parse(clusters.stdout)).toEqual({ Clusters: [] });
+    expect(objects.stdout).toContain('events/dt=2026-11-27/part-0001.json');
+  }, 60_000);
+});
