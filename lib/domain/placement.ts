@@ -53,6 +53,8 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
     'emrflow:attempt': String(attempt),
     'emrflow:pool': 'dedicated',
     'emrflow:app': 'emrflow',
+    // AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag.
+    'for-use-with-amazon-emr-managed-policies': 'true',
   };
   return {
     mode: 'dedicated',

@@ -152,7 +152,11 @@ function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): Pars
   }
   const kind: TriggerKind = input.trigger ?? (time ? 'schedule' : 'console');
   const runDate =
-    input.date === undefined ? dateOf(time ?? ctx.now) : checkDate(asString(input.date, 'date'), 'date', `"${String(input.date)}"`);
+    input.date !== undefined
+      ? checkDate(asString(input.date, 'date'), 'date', `"${String(input.date)}"`)
+      : kind === 'schedule'
+        ? previousDay(time ?? ctx.now)
+        : dateOf(time ?? ctx.now);
   const source = input.input === undefined ? location(ctx.rawBucket, partitionKey(job, runDate)) : parseS3Uri(input.input);
   const runId = input.runId === undefined ? `${job.name}-${runDate}` : asString(input.runId, 'runId');
   if (!RUN_ID.test(runId)) {
@@ -194,6 +198,11 @@ function checkDate(value: string, field: string, what: string): string {
     throw new InvalidRequestError(field, `${what} must be a calendar date YYYY-MM-DD`);
   }
   return value;
+}
+
+/** A daily schedule fires after its day has ended (02:00 UTC), so it processes the day before it fired. */
+function previousDay(time: Date): string {
+  return dateOf(new Date(time.getTime() - 24 * 3600 * 1000));
 }
 
 function dateOf(time: Date): string {

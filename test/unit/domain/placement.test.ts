@@ -148,7 +148,7 @@ describe('the dedicated cluster spec', () => {
     expect(placement.hourlyCostUsd).toBeGreaterThan(0);
   });
 
-  it('tags the cluster for cleanup and the reaper', async () => {
+  it('tags the cluster for cleanup, the reaper and the EMR v2 managed service policy', async () => {
     const placement = await placeJob(input({ attempt: 2 }), config);
 
     expect(placement.spec?.tags).toEqual([
@@ -158,6 +158,7 @@ describe('the dedicated cluster spec', () => {
       { Key: 'emrflow:attempt', Value: '2' },
       { Key: 'emrflow:pool', Value: 'dedicated' },
       { Key: 'emrflow:app', Value: 'emrflow' },
+      { Key: 'for-use-with-amazon-emr-managed-policies', Value: 'true' },
     ]);
   });
 });

@@ -114,15 +114,21 @@ describe('S3 upload events', () => {
 });
 
 describe('schedule and console inputs', () => {
-  it('runs a schedule on the day it fired, with job+date as the run id', () => {
+  it('runs a schedule on the day that ended before it fired, with job+date as the run id', () => {
     const request = parseTrigger({ job: 'denormalize-events', trigger: 'schedule', time: '2026-11-25T02:00:00Z' }, ctx);
 
-    expect(request).toMatchObject({ trigger: 'schedule', runDate: '2026-11-25', runId: 'denormalize-events-2026-11-25' });
-    expect(request.input.key).toBe('events/dt=2026-11-25/');
+    expect(request).toMatchObject({ trigger: 'schedule', runDate: '2026-11-24', runId: 'denormalize-events-2026-11-24' });
+    expect(request.input.key).toBe('events/dt=2026-11-24/');
   });
 
-  it('defaults the date to today (UTC) without a time', () => {
-    expect(parseTrigger(example('schedule.json'), ctx)).toMatchObject({ trigger: 'schedule', runDate: '2026-11-27' });
+  it('lets a schedule name its date explicitly', () => {
+    const request = parseTrigger({ job: 'denormalize-events', trigger: 'schedule', time: '2026-11-25T02:00:00Z', date: '2026-11-20' }, ctx);
+
+    expect(request.runDate).toBe('2026-11-20');
+  });
+
+  it('defaults a schedule to yesterday and a console start to today (UTC) without a time', () => {
+    expect(parseTrigger(example('schedule.json'), ctx)).toMatchObject({ trigger: 'schedule', runDate: '2026-11-26' });
     expect(parseTrigger({ job: 'denormalize-events' }, ctx)).toMatchObject({ trigger: 'console', runDate: '2026-11-27' });
   });
 
