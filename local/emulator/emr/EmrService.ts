@@ -178,6 +178,8 @@ const APPLICATION_VERSIONS: Record<string, Record<string, string>> = {
 export class EmrService {
   private readonly clusters = new Map<string, Cluster>();
   private ipCounter = 10;
+  /** Set by shutdown(): a Spark process that ends afterwards must not start the next step. */
+  private stopped = false;
 
   constructor(private readonly deps: EmrServiceDeps) {}
 
@@ -220,6 +222,7 @@ export class EmrService {
 
   /** Stops every timer and kills every Spark process (the emulator is shutting down). */
   shutdown(): void {
+    this.stopped = true;
     for (const cluster of this.clusters.values()) {
       for (const step of cluster.steps) step.spark?.kill();
     }
@@ -722,7 +725,8 @@ export class EmrService {
     try {
       args = localSparkArgs(step.Config.Args, s3);
     } catch (error) {
-      this.finishStep(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: (error as Error).message });
+      // Deferred: this runs inside pumpSteps, which must finish counting before the next step starts.
+      this.scheduleRealMs(cluster, 0, () => this.finishStep(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: (error as Error).message }));
       return;
     }
     step.spark = runSparkSubmit(spark!, args, {
@@ -731,7 +735,7 @@ export class EmrService {
       stderrFile: logDir && path.join(logDir, 'stderr'),
     });
     step.spark.done.then(({ exitCode, signal, lastErrorLine }) => {
-      if (step.state !== 'RUNNING') return;
+      if (step.state !== 'RUNNING' || this.stopped) return;
       if (exitCode === 0) {
         this.finishStep(cluster, step, 'COMPLETED');
       } else {

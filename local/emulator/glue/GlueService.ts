@@ -98,6 +98,8 @@ export class GlueService {
   private readonly databases = new Map<string, Obj>();
   private readonly crawlers = new Map<string, Crawler>();
   private readonly tables = new Map<string, Table>();
+  /** Set by shutdown(): a scan still reading files must not schedule anything afterwards. */
+  private stopped = false;
 
   constructor(private readonly deps: GlueDeps) {}
 
@@ -127,6 +129,7 @@ export class GlueService {
   }
 
   shutdown(): void {
+    this.stopped = true;
     for (const crawler of this.crawlers.values()) this.deps.clock.cancel(crawler.timer);
   }
 
@@ -220,6 +223,7 @@ export class GlueService {
         errorMessage = (error as Error).message;
       }
     }
+    if (this.stopped) return;
     crawler.timer = this.deps.clock.after(CRAWL_DURATIONS.stoppingSeconds, () => this.endCrawl(crawler, status, errorMessage));
   }
 
