@@ -210,6 +210,26 @@ describe('instances and fleets', () => {
     expect(running.Instances).toHaveLength(5);
     expect(terminated.Instances).toHaveLength(0);
   });
+  it('builds a cluster from instance groups, with group ids on its instances and no fleets', async () => {
+    const id = await createCluster({
+      Instances: {
+        KeepJobFlowAliveWhenNoSteps: true,
+        InstanceGroups: [
+          { InstanceRole: 'MASTER', InstanceType: 'm5.xlarge', InstanceCount: 1 },
+          { InstanceRole: 'CORE', InstanceType: 'r5.2xlarge', InstanceCount: 2, Market: 'SPOT' },
+        ],
+      },
+    });
+
+    const cluster = await describe_(id);
+    const instances = (await emr.send(new ListInstancesCommand({ ClusterId: id }))).Instances!;
+    const fleets = await emr.send(new ListInstanceFleetsCommand({ ClusterId: id })).catch((e) => e);
+
+    expect(cluster.InstanceCollectionType).toBe('INSTANCE_GROUP');
+    expect(instances.map((i) => i.Market).sort()).toEqual(['ON_DEMAND', 'SPOT', 'SPOT']);
+    expect(instances.every((i) => /^ig-/.test(i.InstanceGroupId!))).toBe(true);
+    expect(fleets.name).toBe('InvalidRequestException');
+  });
 });
 
 describe('steps', () => {
@@ -279,6 +299,20 @@ describe('steps', () => {
 
     expect(error.name).toBe('ValidationException');
     expect(error.message).toMatch(/Maximum number of active steps/);
+  });
+
+  it('cancels a running step', async () => {
+    const id = await createCluster();
+    await waitForState(id, 'WAITING');
+    // On a WAITING cluster the step starts within AddJobFlowSteps itself.
+    const { StepIds } = await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [sparkStep('running')] }));
+
+    const { CancelStepsInfoList } = await emr.send(new CancelStepsCommand({ ClusterId: id, StepIds, StepCancellationOption: 'TERMINATE_PROCESS' }));
+    const step = await stepOf(id, StepIds![0]);
+
+    expect(CancelStepsInfoList![0].Status).toBe('SUBMITTED');
+    expect(events.filter((e) => e.id === StepIds![0]).map((e) => e.state)).toEqual(['PENDING', 'RUNNING', 'CANCELLED']);
+    expect(step.Status!.Timeline!.EndDateTime).toBeInstanceOf(Date);
   });
 
   it('cancels a pending step', async () => {
