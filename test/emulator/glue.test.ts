@@ -32,7 +32,8 @@ function writeRaw(key: string, content: string): void {
 }
 
 beforeAll(async () => {
-  ({ emu, events: timeline } = await startTestEmulator());
+  // A crawl takes 650 ms here: long enough to see it RUNNING between two calls on a busy machine.
+  ({ emu, events: timeline } = await startTestEmulator({ timeScale: 0.005 }));
   glue = new GlueClient({ maxAttempts: 1 });
   await emu.seed({
     buckets: ['raw'],
