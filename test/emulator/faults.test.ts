@@ -206,7 +206,7 @@ describe('EMR faults', () => {
     expect(failed.Status!.State).toBe('FAILED');
     expect(failed.Status!.FailureDetails).toEqual({
       Reason: 'Unknown Error.',
-      Message: expect.stringContaining('exited with status 1'),
+      Message: expect.stringMatching(/^Exception in thread "main" org\.apache\.spark\.SparkException: Application application_\d+_\d+ finished with failed status$/),
       LogFile: `s3://logs/emr/${id}/steps/${failed.Id}/stderr`,
     });
     expect(retried.Status!.State).toBe('COMPLETED');

@@ -642,7 +642,12 @@ export class EmrService {
     if (!cluster.LogUri) return null;
     const base = cluster.LogUri.endsWith('/') ? cluster.LogUri : `${cluster.LogUri}/`;
     const uri = `${base}${cluster.Id}/steps/${step.Id}/`;
-    return { uri, dir: this.deps.s3.uriToPath(uri) };
+    try {
+      return { uri, dir: this.deps.s3.uriToPath(uri) };
+    } catch {
+      // A LogUri that cannot be a local path (say, an upper-case bucket name) gets no logs, as EMR would fail to upload them.
+      return null;
+    }
   }
 
   private startStep(cluster: Cluster, step: Step): void {
@@ -666,19 +671,19 @@ export class EmrService {
     }
 
     const seconds = this.simulatedSeconds(step);
+    const errorLines = injectedFailure ? this.injectedErrorLines(step) : [];
     const note = spark
       ? injectedFailure
         ? 'the fault file injected a step failure, so Spark was not started'
         : 'this is not a command-runner.jar spark-submit step'
       : 'no spark-submit was found';
-    void this.writeLogs(logs?.dir ?? null, {
+    this.writeLogs(logs?.dir ?? null, {
       stdout: `emrflow emulator: step ${step.Id} was SIMULATED (${note}); simulated duration ${seconds} s at time scale ${clock.timeScale}.\nArgs: ${JSON.stringify(step.Config.Args)}\n`,
-      stderr: injectedFailure ? `${this.injectedErrorLines(step).join('\n')}\n` : '',
-    });
+      stderr: errorLines.length ? `${errorLines.join('\n')}\n` : '',
+    }).catch((error: Error) => this.deps.emit({ resource: 'note', id: step.Id, state: 'NOTE', message: `step logs not written: ${error.message}` }));
     if (injectedFailure) {
       step.timer = clock.after(Math.min(seconds, 90) * 0.5, () => {
-        const lines = this.injectedErrorLines(step);
-        this.finishStep(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: lines[lines.length - 1] });
+        this.finishStep(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: errorLines[errorLines.length - 1] });
       });
     } else {
       step.timer = clock.after(seconds, () => this.finishStep(cluster, step, 'COMPLETED'));
@@ -687,9 +692,10 @@ export class EmrService {
   }
 
   private injectedErrorLines(step: Step): string[] {
+    // What spark-submit prints last when a cluster-mode application fails.
     return [
+      `ERROR Client: Application diagnostics message: User application exited with status 1 (step ${step.Name}, failure injected by the fault file)`,
       `Exception in thread "main" org.apache.spark.SparkException: Application ${this.deps.ids.application()} finished with failed status`,
-      `ERROR Client: Application diagnostics message: User application exited with status 1 (step ${step.Name})`,
     ];
   }
 
