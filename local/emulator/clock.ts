@@ -44,11 +44,6 @@ export class ScaledClock {
     return Date.now() / 1000;
   }
 
-  /** Resolves after `simSeconds` of simulated time; handy for pollers that share the emulator's scale. */
-  sleep(simSeconds: number): Promise<void> {
-    return new Promise((resolve) => this.after(simSeconds, resolve));
-  }
-
   stopAll(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();

@@ -123,7 +123,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const emit = (event: Omit<EmulatorEvent, 'at'>) => options.logger?.({ at: Date.now(), ...event });
 
   const emr = new EmrService({ clock, ids, faults, s3, spark, stateDir, region, emit });
-  const glue = new GlueService({ clock, faults, s3, region, emit });
+  const glue = new GlueService({ clock, faults, s3, emit });
   const calls: EmulatorStats['calls'] = { EMR: {}, Glue: {}, S3: {} };
   let throttled: Record<string, number> = {};
   const server = createEmulatorServer({

@@ -26,7 +26,7 @@ interface Timeline {
   EndDateTime?: number;
 }
 
-export const DURATIONS = {
+const DURATIONS = {
   startingSeconds: 60,
   bootstrappingSeconds: 360,
   terminatingSeconds: 60,

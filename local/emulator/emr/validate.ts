@@ -6,17 +6,17 @@ import { validation } from '../protocol';
 
 type Obj = Record<string, any>;
 
-export const FLEET_TYPES = ['MASTER', 'CORE', 'TASK'] as const;
-export const TIMEOUT_ACTIONS = ['SWITCH_TO_ON_DEMAND', 'TERMINATE_CLUSTER'] as const;
-export const SPOT_ALLOCATION_STRATEGIES = [
+const FLEET_TYPES = ['MASTER', 'CORE', 'TASK'] as const;
+const TIMEOUT_ACTIONS = ['SWITCH_TO_ON_DEMAND', 'TERMINATE_CLUSTER'] as const;
+const SPOT_ALLOCATION_STRATEGIES = [
   'capacity-optimized',
   'price-capacity-optimized',
   'lowest-price',
   'diversified',
   'capacity-optimized-prioritized',
 ] as const;
-export const ON_DEMAND_ALLOCATION_STRATEGIES = ['lowest-price', 'prioritized'] as const;
-export const ACTIONS_ON_FAILURE = ['TERMINATE_JOB_FLOW', 'TERMINATE_CLUSTER', 'CANCEL_AND_WAIT', 'CONTINUE'] as const;
+const ON_DEMAND_ALLOCATION_STRATEGIES = ['lowest-price', 'prioritized'] as const;
+const ACTIONS_ON_FAILURE = ['TERMINATE_JOB_FLOW', 'TERMINATE_CLUSTER', 'CANCEL_AND_WAIT', 'CONTINUE'] as const;
 export const MAX_ACTIVE_STEPS = 256;
 
 function fail(field: string, message: string): never {

@@ -15,7 +15,7 @@ import type { LocalObject, LocalS3 } from '../s3/store';
 
 type Obj = Record<string, any>;
 
-export const CRAWL_DURATIONS = { runningSeconds: 120, stoppingSeconds: 10 } as const;
+const CRAWL_DURATIONS = { runningSeconds: 120, stoppingSeconds: 10 } as const;
 
 const entityNotFound = (message: string) => new AwsServiceError('EntityNotFoundException', message);
 const alreadyExists = (message: string) => new AwsServiceError('AlreadyExistsException', message);
@@ -55,7 +55,6 @@ export interface GlueDeps {
   clock: ScaledClock;
   faults: FaultInjector;
   s3: LocalS3;
-  region: string;
   emit: EmitEvent;
 }
 
