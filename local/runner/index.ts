@@ -101,6 +101,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const config = await loadServerlessConfig({ serviceDir, stage: 'local' });
   const temporary = !options.stateDir;
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
+  const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
   const events: EmulatorEvent[] = [];
   const emulator = await startEmulator({
     stateDir,
@@ -112,6 +113,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     dynamodb: temporary ? true : { persist: true },
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
     logger: (event: EmulatorEvent) => events.push(event),
+  }).catch((error) => {
+    discardState();
+    throw error;
   });
   const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator) };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
@@ -124,7 +128,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const emr = new EMRClient(clientConfig);
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   const sdk = sdkClients(clientConfig);
-  const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) });
+  const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
+    await emulator.stop();
+    discardState();
+    throw error;
+  });
   const lambda = lambdaInvoker(config, () => env);
   const machines = new Map<string, MachineDefinition>();
 
@@ -191,7 +199,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     async stop() {
       await emulator.stop();
-      if (temporary) rmSync(stateDir, { recursive: true, force: true });
+      discardState();
     },
   };
 }
