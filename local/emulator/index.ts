@@ -8,7 +8,7 @@
  *   await emu.stop();
  */
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, promises as fs } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, promises as fs, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,10 @@ export type { ClusterRecord, StepRecord } from './emr/EmrService';
 export type { SparkSetup } from './emr/spark';
 
 export interface EmulatorOptions {
-  /** Where local S3 lives (`<stateDir>/s3/<bucket>/<key>`). Default: a temp dir removed by stop(). */
+  /**
+   * Where local S3 lives (`<stateDir>/s3/<bucket>/<key>`). A given directory also keeps the EMR clusters
+   * and the Glue catalog (`emulator-state.json`, written by stop()). Default: a temp dir removed by stop().
+   */
   stateDir?: string;
   /** 127.0.0.1 port; 0 (default) picks a free one. */
   port?: number;
@@ -124,6 +127,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const emr = new EmrService({ clock, ids, faults, s3, spark, stateDir, region, emit });
   const glue = new GlueService({ clock, faults, s3, emit });
+  // A state directory the caller keeps also keeps the EMR clusters and the Glue catalog across runs.
+  const snapshotFile = path.join(stateDir, 'emulator-state.json');
+  if (!ownsStateDir && existsSync(snapshotFile)) {
+    const snapshot = JSON.parse(readFileSync(snapshotFile, 'utf8'));
+    emr.restore(snapshot.emr);
+    glue.restore(snapshot.glue);
+  }
   const calls: EmulatorStats['calls'] = { EMR: {}, Glue: {}, S3: {} };
   let throttled: Record<string, number> = {};
   const server = createEmulatorServer({
@@ -209,6 +219,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       await close(server);
       if (dynamodbServer) await close(dynamodbServer);
       if (ownsStateDir) await fs.rm(stateDir, { recursive: true, force: true });
+      else {
+        await fs.writeFile(snapshotFile, JSON.stringify({ emr: emr.snapshot(), glue: glue.snapshot() })).catch((error: NodeJS.ErrnoException) => {
+          // The caller may already have removed its state directory; then there is nothing to keep.
+          if (error.code !== 'ENOENT') throw error;
+        });
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { ListClustersCommand, EMRClient } from '@aws-sdk/client-emr';
+import { DescribeClusterCommand, EMRClient, ListClustersCommand, RunJobFlowCommand } from '@aws-sdk/client-emr';
+import { GetCrawlerCommand, GetPartitionCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { emulatorEnv, startEmulator } from '../../local/emulator';
+import { waitFor } from './helpers';
 
 const exec = promisify(execFile);
 
@@ -94,4 +96,47 @@ const awsCli = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir 
     expect(JSON.parse(clusters.stdout)).toEqual({ Clusters: [] });
     expect(objects.stdout).toContain('events/dt=2026-11-27/part-0001.json');
   }, 60_000);
+});
+
+describe('a kept state directory', () => {
+  it('keeps clusters, steps and the Glue catalog across emulators; what was active ends with INTERNAL_ERROR', async () => {
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), 'emrflow-kept-'));
+    const first = await startEmulator({ spark: false, timeScale: 0.001, seed: 9, stateDir });
+    await first.seed({ buckets: ['raw'], crawlers: [{ Name: 'raw-events', DatabaseName: 'emrflow_raw', Targets: { S3Targets: [{ Path: 's3://raw/events/' }] } }] });
+    const config = (endpoint: string) => ({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const emr1 = new EMRClient(config(first.endpoint));
+    const glue1 = new GlueClient(config(first.endpoint));
+    const s3 = new S3Client(config(first.endpoint));
+    await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'events/dt=2026-11-27/part-0001.json', Body: '{"a":1}\n' }));
+    const cluster = {
+      Name: 'kept',
+      ReleaseLabel: 'emr-7.10.0',
+      Instances: {
+        KeepJobFlowAliveWhenNoSteps: true,
+        InstanceGroups: [{ InstanceRole: 'MASTER' as const, InstanceType: 'm5.xlarge', InstanceCount: 1 }],
+      },
+    };
+    const active = (await emr1.send(new RunJobFlowCommand(cluster))).JobFlowId!;
+    await glue1.send(new StartCrawlerCommand({ Name: 'raw-events' }));
+    await waitFor(() => glue1.send(new GetCrawlerCommand({ Name: 'raw-events' })), (r) => r.Crawler!.LastCrawl?.Status === 'SUCCEEDED');
+    for (const client of [emr1, glue1, s3]) client.destroy();
+    await first.stop();
+
+    const second = await startEmulator({ spark: false, timeScale: 0.001, seed: 9, stateDir });
+    const emr2 = new EMRClient(config(second.endpoint));
+    const glue2 = new GlueClient(config(second.endpoint));
+    const restored = (await emr2.send(new DescribeClusterCommand({ ClusterId: active }))).Cluster!;
+    const partition = await glue2.send(new GetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2026-11-27'] }));
+    const fresh = (await emr2.send(new RunJobFlowCommand(cluster))).JobFlowId!;
+    const stats = second.stats();
+    for (const client of [emr2, glue2]) client.destroy();
+    await second.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+
+    expect(restored.Status).toMatchObject({ State: 'TERMINATED_WITH_ERRORS', StateChangeReason: { Code: 'INTERNAL_ERROR' } });
+    expect(partition.Partition!.Parameters).toMatchObject({ recordCount: '1' });
+    expect(fresh).not.toBe(active);
+    expect(stats.clustersCreated).toBe(2);
+    expect(stats.clustersRunning).toBe(1);
+  });
 });

@@ -201,6 +201,50 @@ export class EmrService {
     },
   };
 
+  // ---------------------------------------------------------------- persistence (a kept state directory)
+
+  /** Clusters and steps as JSON, without timers and processes. */
+  snapshot(): unknown {
+    const drop = new Set(['timers', 'idleTimer', 'timer', 'spark']);
+    return JSON.parse(JSON.stringify({ ipCounter: this.ipCounter, clusters: [...this.clusters.values()] }, (key, value) => (drop.has(key) ? undefined : value)));
+  }
+
+  /**
+   * Loads a snapshot from an earlier emulator. Nothing of that emulator runs any more, so a cluster it
+   * left active is ended with INTERNAL_ERROR (and its unfinished steps with it), which is what a reaper or
+   * a pool registry must then see.
+   */
+  restore(snapshot: unknown): void {
+    const data = snapshot as { ipCounter: number; clusters: Cluster[] };
+    this.ipCounter = Math.max(this.ipCounter, data.ipCounter);
+    const now = this.deps.clock.nowSeconds();
+    for (const cluster of data.clusters) {
+      cluster.timers = new Set();
+      if (ACTIVE_CLUSTER_STATES.includes(cluster.state) || cluster.state === 'TERMINATING') {
+        const ended = cluster.state === 'TERMINATING' && ['USER_REQUEST', 'ALL_STEPS_COMPLETED'].includes(cluster.reason.Code ?? '');
+        cluster.state = ended ? 'TERMINATED' : 'TERMINATED_WITH_ERRORS';
+        if (!ended) cluster.reason = { Code: 'INTERNAL_ERROR', Message: 'The local emulator that ran this cluster stopped before the cluster terminated.' };
+        cluster.timeline.EndDateTime = now;
+        for (const fleet of cluster.fleets) fleet.state = 'TERMINATED';
+        for (const instance of cluster.instances) {
+          if (instance.state !== 'TERMINATED') {
+            instance.state = 'TERMINATED';
+            instance.reason = { Code: 'CLUSTER_TERMINATED', Message: 'Instance was terminated because the cluster terminated.' };
+            instance.timeline.EndDateTime = now;
+          }
+        }
+        for (const step of cluster.steps) {
+          if (step.state === 'PENDING' || step.state === 'RUNNING') {
+            step.state = step.state === 'PENDING' ? 'CANCELLED' : 'FAILED';
+            step.reason = { Message: 'The local emulator stopped while the step was active.' };
+            step.timeline.EndDateTime = now;
+          }
+        }
+      }
+      this.clusters.set(cluster.Id, cluster);
+    }
+  }
+
   // ---------------------------------------------------------------- programmatic view
 
   clusterRecords(): ClusterRecord[] {
@@ -250,7 +294,9 @@ export class EmrService {
     validateRunJobFlow(input);
     const { clock, ids, faults } = this.deps;
     const now = clock.nowSeconds();
-    const id = ids.cluster();
+    let id = ids.cluster();
+    // A kept state directory holds clusters of earlier runs, whose ids a seeded generator could repeat.
+    while (this.clusters.has(id)) id = ids.cluster();
     const tags: Array<{ Key: string; Value: string }> = (input.Tags ?? []).map((t: Obj) => ({ Key: t.Key, Value: t.Value ?? '' }));
     const attemptTag = Number(tags.find((t) => t.Key === ATTEMPT_TAG)?.Value);
     const versions = APPLICATION_VERSIONS[input.ReleaseLabel] ?? {};
@@ -562,8 +608,10 @@ export class EmrService {
     for (const spec of steps) {
       const name: string = spec.Name;
       const fromName = /attempt (\d+)\s*$/.exec(name);
+      let stepId = this.deps.ids.step();
+      while (cluster.steps.some((s) => s.Id === stepId)) stepId = this.deps.ids.step();
       const step: Step = {
-        Id: this.deps.ids.step(),
+        Id: stepId,
         Name: name,
         Config: {
           Jar: spec.HadoopJarStep.Jar,

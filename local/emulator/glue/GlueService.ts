@@ -119,6 +119,29 @@ export class GlueService {
     BatchGetPartition: (input) => this.batchGetPartition(input),
   };
 
+  /** The catalog and crawlers as JSON, without timers. */
+  snapshot(): unknown {
+    return {
+      databases: [...this.databases.values()],
+      crawlers: [...this.crawlers.values()].map(({ timer: _timer, ...crawler }) => crawler),
+      tables: [...this.tables.entries()].map(([key, table]) => ({ key, ...table, partitions: [...table.partitions.entries()] })),
+    };
+  }
+
+  /** Loads a snapshot; a crawl that was under way when that emulator stopped ends CANCELLED. */
+  restore(snapshot: unknown): void {
+    const data = snapshot as { databases: Obj[]; crawlers: Crawler[]; tables: Array<Omit<Table, 'partitions'> & { key: string; partitions: Array<[string, Obj]> }> };
+    for (const database of data.databases) this.databases.set(database.Name, database);
+    for (const crawler of data.crawlers) {
+      if (crawler.State !== 'READY') {
+        crawler.State = 'READY';
+        crawler.LastCrawl = { Status: 'CANCELLED', LogGroup: '/aws-glue/crawlers', LogStream: crawler.Name, StartTime: crawler.crawlStart };
+      }
+      this.crawlers.set(crawler.Name, crawler);
+    }
+    for (const { key, partitions, ...table } of data.tables) this.tables.set(key, { ...table, partitions: new Map(partitions) });
+  }
+
   seed(seed: GlueSeed): void {
     for (const name of seed.databases ?? []) this.ensureDatabase(name);
     for (const crawler of seed.crawlers ?? []) {
