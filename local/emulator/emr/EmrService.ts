@@ -264,7 +264,7 @@ export class EmrService {
     );
   }
 
-  /** Stops every timer and kills every Spark process (the emulator is shutting down). */
+  /** Kills every Spark process and lets nothing start afterwards (the emulator is stopping; its clock drops the timers). */
   shutdown(): void {
     this.stopped = true;
     for (const cluster of this.clusters.values()) {
