@@ -11,13 +11,18 @@
  *     simulateSteps?,   // true: never run spark-submit, even when .venv has pyspark (scenario tests, bench)
  *     port?,            // emulator port (default: any free port)
  *   });
+ *   runtime.sparkSubmit               // the spark-submit steps run with, or null: every step is simulated
  *   runtime.env                       // AWS_ENDPOINT_URL_* and friends, for the AWS CLI or child processes
  *   runtime.buckets / runtime.tables  // local physical names by logical id (RawBucket, RunsTable, …)
+ *   runtime.stateDir                  // S3 objects are plain files under <stateDir>/s3/<bucket>/<key>
  *   const event = await runtime.upload(file, 's3://<raw bucket>/events/dt=2026-11-27/part-0001.json');
  *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry? });
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
  *   await runtime.stop();
+ *
+ * One runtime at a time per process: it points process.env (and so the in-process Lambdas' SDK clients) at
+ * its emulator. Several runs may share a runtime; each fault in `faults` fires once.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,6 +85,8 @@ export interface LocalRuntime {
   readonly keepsState: boolean;
   readonly timeScale: number;
   readonly endpoint: string;
+  /** The spark-submit that runs Spark steps, or null when every step is simulated. */
+  readonly sparkSubmit: string | null;
   readonly env: Record<string, string>;
   readonly config: ServerlessConfig;
   readonly buckets: Record<string, string>;
@@ -141,6 +148,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     keepsState: !temporary,
     timeScale,
     endpoint: emulator.endpoint,
+    sparkSubmit: emulator.spark?.sparkSubmit ?? null,
     env,
     config,
     buckets: seeded.buckets,
