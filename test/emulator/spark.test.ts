@@ -1,12 +1,15 @@
 import { AddJobFlowStepsCommand, DescribeStepCommand, EMRClient, RunJobFlowCommand } from '@aws-sdk/client-emr';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { parseFaults, type Emulator } from '../../local/emulator';
 import { findSpark, lastErrorLine, localSparkArgs } from '../../local/emulator/emr/spark';
 import { LocalS3 } from '../../local/emulator/s3/store';
 import { startTestEmulator, waitFor } from './helpers';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+const exec = promisify(execFile);
 
 describe('spark-submit arguments for local mode', () => {
   it('drops cluster deploy mode, runs local[2] and maps every s3:// URI to the local S3 directory', () => {
@@ -100,7 +103,15 @@ realSpark('real spark-submit steps', () => {
       ].join('\n'),
     );
     putScript('scripts/fail.py', 'raise ValueError("the input is not what the job expects")\n');
-    putScript('scripts/slow.py', 'import time\nfrom pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\ntime.sleep(120)\n');
+    putScript(
+      'scripts/slow.py',
+      [
+        'import time',
+        'from pyspark.sql import SparkSession',
+        'spark = SparkSession.builder.appName("slow").getOrCreate()',
+        'spark.sparkContext.parallelize(range(4), 2).foreach(lambda _: time.sleep(300))',
+      ].join('\n'),
+    );
     const raw = path.join(emu.stateDir, 's3', 'raw', 'events');
     mkdirSync(raw, { recursive: true });
     writeFileSync(path.join(raw, 'part-0001.json'), '{"a":1}\n{"a":2}\n{"a":3}\n');
@@ -147,13 +158,21 @@ realSpark('real spark-submit steps', () => {
     expect(readFileSync(path.join(logs, 'stdout'), 'utf8') + readFileSync(path.join(logs, 'stderr'), 'utf8')).toContain('Traceback');
   });
 
-  it('kills the Spark process when a Spot interruption hits the running step', async () => {
+  it('kills the Spark processes mid-job when a Spot interruption hits the running step', async () => {
     emu.setFaults(parseFaults({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }, 'test'));
 
-    const started = Date.now();
     const step = await runStep('slow attempt 1', ['spark-submit', 's3://artifacts/scripts/slow.py']);
+    const processesLeft = () =>
+      exec('pgrep', ['-f', path.join(emu.stateDir, 's3', 'artifacts', 'scripts', 'slow.py')]).then(
+        (r) => r.stdout.trim(),
+        () => '',
+      );
+    const left = await waitFor(processesLeft, (pids) => pids === '', 5_000).catch(() => processesLeft());
+    const log = readFileSync(path.join(emu.stateDir, 's3', 'logs', 'emr', clusterId, 'steps', step.Id!, 'stderr'), 'utf8');
 
     expect(step.Status!.State).toBe('FAILED');
-    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(step.Status!.FailureDetails!.Message).toMatch(/lost/);
+    expect(log).toMatch(/DAGScheduler: Got job 0/);
+    expect(left).toBe('');
   });
 });

@@ -34,8 +34,13 @@ const DURATIONS = {
   simulatedStepBytesPerSecond: 32 * 1024 * 1024,
   /** Into BOOTSTRAPPING when an injected Spot interruption or bootstrap failure strikes. */
   bootstrapFaultSeconds: 120,
-  /** A real Spark step is interrupted this long (real time) after it starts, so Spark is really running. */
-  sparkInterruptionDelayMs: 3000,
+  /**
+   * A real Spark step is interrupted this long (real time) after its first Spark job starts, so the kill
+   * lands mid-job and can leave partial output, as losing nodes does; or after the fallback if no job
+   * ever starts.
+   */
+  sparkInterruptionAfterJobStartMs: 1000,
+  sparkInterruptionFallbackMs: 30_000,
 } as const;
 
 const ATTEMPT_TAG = 'emrflow:attempt';
@@ -714,7 +719,16 @@ export class EmrService {
 
     if (runsSpark) {
       this.startSpark(cluster, step, logs?.dir ?? null);
-      if (interrupt) this.scheduleRealMs(cluster, DURATIONS.sparkInterruptionDelayMs, () => this.spotInterruption(cluster));
+      if (interrupt && step.spark) {
+        let scheduled = false;
+        const strike = (ms: number) => {
+          if (scheduled) return;
+          scheduled = true;
+          this.scheduleRealMs(cluster, ms, () => this.spotInterruption(cluster));
+        };
+        step.spark.onJobStart(() => strike(DURATIONS.sparkInterruptionAfterJobStartMs));
+        this.scheduleRealMs(cluster, DURATIONS.sparkInterruptionFallbackMs, () => strike(0));
+      }
       return;
     }
 

@@ -86,6 +86,8 @@ export function localSparkArgs(args: readonly string[], s3: LocalS3): string[] {
 
 export interface SparkRun {
   pid: number;
+  /** Calls `listener` once, when the driver log says the first Spark job was submitted. */
+  onJobStart(listener: () => void): void;
   /** Kills the whole process tree (driver JVM and Python workers). */
   kill(): void;
   done: Promise<{ exitCode: number | null; signal: string | null; lastErrorLine: string }>;
@@ -132,6 +134,8 @@ export function runSparkSubmit(
   const stderr = sink(options.stderrFile);
   let stdoutTail = '';
   let stderrTail = '';
+  let jobStarted = false;
+  const jobStartListeners: Array<() => void> = [];
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout?.write(chunk);
     stdoutTail = (stdoutTail + chunk.toString('utf8')).slice(-64 * 1024);
@@ -139,6 +143,10 @@ export function runSparkSubmit(
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr?.write(chunk);
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-64 * 1024);
+    if (!jobStarted && /DAGScheduler: Got job \d+/.test(stderrTail)) {
+      jobStarted = true;
+      for (const listener of jobStartListeners.splice(0)) listener();
+    }
   });
 
   const done = new Promise<{ exitCode: number | null; signal: string | null; lastErrorLine: string }>((resolve) => {
@@ -156,6 +164,10 @@ export function runSparkSubmit(
 
   return {
     pid: child.pid ?? -1,
+    onJobStart: (listener) => {
+      if (jobStarted) listener();
+      else jobStartListeners.push(listener);
+    },
     kill: () => {
       if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
       try {
