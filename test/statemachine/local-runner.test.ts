@@ -139,7 +139,7 @@ describe('integration errors, named as Step Functions names them', () => {
   it('a Lambda error keeps its name as Error; the Cause is the JSON Lambda reports', async () => {
     const f = fn("exports.handler = async () => { const e = new Error('job: \"x\" is unknown'); e.name = 'Request.Invalid'; throw e; };");
 
-    const failure = await invoker(f).invoke(f, {}).catch((error) => error);
+    const failure = (await invoker(f).invoke(f, {}).catch((error: unknown) => error)) as Error;
 
     expect(failure.name).toBe('Request.Invalid');
     expect(JSON.parse(failure.message)).toMatchObject({ errorType: 'Request.Invalid', errorMessage: 'job: "x" is unknown', trace: expect.any(Array) });
