@@ -15,7 +15,7 @@
 export const TIMEOUT_FIELD = '__emrflowTimeoutSeconds';
 
 /** Below 2^31 ms, the largest delay a Node timer honours (a larger one fires at once). */
-const INTERPRETER_TIMEOUT_SECONDS = 2_000_000;
+export const INTERPRETER_TIMEOUT_SECONDS = 2_000_000;
 
 export function prepareForLocalRun<T extends { States: Record<string, any> }>(definition: T): T {
   // A JSON copy, not structuredClone: under jest, structuredClone builds objects of another realm, which the

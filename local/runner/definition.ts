@@ -5,18 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prepareForLocalRun } from '../asl/localDefinition';
+import aslValidator from 'asl-validator';
+import { INTERPRETER_TIMEOUT_SECONDS, prepareForLocalRun } from '../asl/localDefinition';
 import { parseCloudFormationYaml, type ServerlessConfig } from './serverless-config';
-
-// asl-validator ships no type declarations.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const aslValidator: (definition: unknown) => { isValid: boolean; errorsText(separator: string): string } = require('asl-validator');
 
 /** Pseudo-resource of the local copy: a Wait state the runner times itself (see `compressTime`). */
 export const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::emrflow-local:wait';
-
-/** Below 2^31 ms, the largest delay a Node timer honours; the interpreter's own task timer must not fire. */
-const INTERPRETER_TIMEOUT_SECONDS = 2_000_000;
 
 export interface MachineDefinition {
   name: string;
