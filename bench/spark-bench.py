@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""npm run bench:spark — throughput, peak memory and Parquet/JSON size of the denormalize job.
+
+For each size (default 100k and 1M events) it generates events with spark/generate_events.py, runs
+spark/denormalize.py through the venv's spark-submit with --master local[2], samples the resident memory
+of the whole spark-submit process tree (the JVM is a child of the launcher script) from /proc, and prints
+one line of plain numbers. Standard library only; Linux (/proc) only.
+
+    python3 bench/spark-bench.py [--events 100000,1000000] [--keep DIR]
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+PAGE_BYTES = os.sysconf('SC_PAGE_SIZE')
+
+
+def process_tree_rss(root_pid):
+    """Resident bytes of root_pid and all its descendants, from /proc."""
+    children = {}
+    rss = {}
+    for stat_path in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat_path) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        pid = int(stat_path.split('/')[2])
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * PAGE_BYTES
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_sampled(command, env, log_path):
+    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes)."""
+    peak = 0
+    with open(log_path, 'w') as log:
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, process_tree_rss(process.pid))
+                done.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        elapsed = time.monotonic() - started
+        done.set()
+        sampler.join()
+    return code, elapsed, peak
+
+
+def tree_bytes(root, pattern):
+    return sum(os.path.getsize(path) for path in glob.glob(os.path.join(root, pattern), recursive=True))
+
+
+def bench(events, work):
+    data = os.path.join(work, f'raw-{events}')
+    output = os.path.join(work, f'out-{events}')
+    started = time.monotonic()
+    subprocess.run([sys.executable, os.path.join(ROOT, 'spark', 'generate_events.py'), '--events', str(events),
+                    '--date', '2026-11-27', '--out', data + '/', '--seed', '42'], check=True, stderr=subprocess.DEVNULL)
+    generate_seconds = time.monotonic() - started
+
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''), SPARK_LOCAL_IP='127.0.0.1',
+               PYSPARK_PYTHON=os.path.join(VENV_BIN, 'python'))
+    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
+               os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
+               '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
+    log_path = os.path.join(work, f'spark-submit-{events}.log')
+    code, seconds, peak = run_sampled(command, env, log_path)
+    if code != 0:
+        with open(log_path) as log:
+            sys.stderr.write(log.read()[-4000:])
+        raise SystemExit(f'spark-bench: spark-submit failed with exit code {code} for {events} events')
+
+    with open(os.path.join(output, '_metrics', 'dt=2026-11-27', f'bench-{events}.json')) as handle:
+        metrics = json.load(handle)
+    json_bytes = tree_bytes(data, '*.json')
+    parquet_bytes = tree_bytes(output, 'dt=*/site=*/*.parquet')
+    parquet_files = len(glob.glob(os.path.join(output, 'dt=*', 'site=*', '*.parquet')))
+    print(f"events={events} rows_out={metrics['rowsOut']} rows_rejected={metrics['rowsRejected']} "
+          f"generate_s={generate_seconds:.1f} "
+          f"submit_s={seconds:.1f} events_per_s={events / seconds:.0f} "
+          f"job_s={metrics['durationSeconds']:.1f} job_events_per_s={events / metrics['durationSeconds']:.0f} "
+          f"peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} "
+          f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--events', default='100000,1000000', help='comma-separated sizes')
+    parser.add_argument('--keep', help='work in this folder and keep it (default: a temporary one, removed)')
+    args = parser.parse_args()
+    if not os.access(os.path.join(VENV_BIN, 'spark-submit'), os.X_OK):
+        raise SystemExit('spark-bench: no .venv/bin/spark-submit; run scripts/setup-python.sh first')
+    work = args.keep or tempfile.mkdtemp(prefix='emrflow-spark-bench-')
+    os.makedirs(work, exist_ok=True)
+    print(f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
+          f'events_per_s counts the whole spark-submit (JVM start included), job_events_per_s the job itself')
+    try:
+        for events in (int(size) for size in args.events.split(',')):
+            bench(events, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
