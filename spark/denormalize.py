@@ -439,7 +439,8 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
         F.lit(args.run_id).alias('run_id'))
     # Plain overwrite of the run's own folder, also when empty: an earlier attempt's rejects go away.
-    rejects.coalesce(1).write.mode('overwrite').json(paths['rejects'])
+    # repartition, not coalesce: coalesce(1) would read the whole input in a single task.
+    rejects.repartition(1).write.mode('overwrite').json(paths['rejects'])
 
     rows_rejected = sum(by_reason.values())
     rows_out = observed['rowsIn'] - rows_rejected
