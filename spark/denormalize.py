@@ -497,8 +497,9 @@ def main(argv: List[str] = None, spark: SparkSession = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     own_session = spark is None
     if own_session:
+        # Spark's own INFO log stays on, as on EMR: step logs show the stages, and the local emulator
+        # reads the driver log to tell when the first Spark job starts.
         spark = SparkSession.builder.appName(f'denormalize {args.run_id}').getOrCreate()
-        spark.sparkContext.setLogLevel('WARN')
     try:
         metrics = run(spark, args)
     except JobError as error:
