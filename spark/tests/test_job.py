@@ -160,3 +160,12 @@ def test_run_ids_become_safe_metrics_file_names():
         'rejects': f's3://artifacts/denormalized/events/_rejects/dt={RUN_DATE}',
         'metrics': f's3://artifacts/denormalized/events/_metrics/dt={RUN_DATE}/denormalize-events_2026-11-27_1.json',
     }
+
+
+def test_an_empty_input_folder_gives_zero_counts(spark, tmp_path):
+    (tmp_path / 'in').mkdir()
+
+    metrics = denormalize.run(spark, job_args(tmp_path / 'in', tmp_path / 'out'))
+
+    assert (metrics['rowsIn'], metrics['rowsOut'], metrics['rowsRejected']) == (0, 0, 0)
+    assert part_files(str(tmp_path / 'out')) == []
