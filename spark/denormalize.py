@@ -25,6 +25,7 @@ import json
 import re
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Tuple
 
@@ -311,19 +312,22 @@ def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[
 # Validation: every line read becomes either a valid event (with event_ts) or a reject with a reason.
 # ---------------------------------------------------------------------------------------------------
 
+def _blank(name: str) -> Column:
+    return F.col(name).isNull() | (F.trim(name) == '')
+
+
 def classify(raw: DataFrame) -> DataFrame:
     """Adds event_ts (the parsed event time, UTC) and reject_reason (null for a valid event)."""
     # try_cast: null instead of an exception under ANSI mode; the pattern keeps numbers (cast as years) out.
     event_ts = F.when(F.col('event_time').rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'),
                       F.expr('try_cast(event_time AS TIMESTAMP)'))
     corrupt = F.col(CORRUPT_COLUMN)
-    blank = lambda name: F.col(name).isNull() | (F.trim(name) == '')  # noqa: E731
     reason = (F.when(corrupt.isNotNull() & F.expr(f'json_object_keys({CORRUPT_COLUMN})').isNull(), 'malformed_json')
               .when(corrupt.isNotNull(), 'wrong_type')
               .when(F.col('event_time').isNull(), 'missing_event_time')
               .when(F.col('event_ts').isNull(), 'invalid_event_time')
-              .when(blank('site'), 'missing_site')
-              .when(blank('session_id'), 'missing_session_id'))
+              .when(_blank('site'), 'missing_site')
+              .when(_blank('session_id'), 'missing_session_id'))
     return raw.withColumn('event_ts', event_ts).withColumn('reject_reason', reason)
 
 
@@ -491,6 +495,13 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _describe(error: BaseException) -> str:
+    """One line for an unexpected failure: the Java exception behind a Py4J error, else the Python one."""
+    java_exception = getattr(error, 'java_exception', None)
+    text = java_exception.toString() if java_exception is not None else f'{type(error).__name__}: {error}'
+    return text.strip().splitlines()[0]
+
+
 def main(argv: List[str] = None, spark: SparkSession = None) -> int:
     """Entry point; exits 2 on bad arguments (argparse), 1 on any failure, with the reason on stderr.
     With a session given (tests) it neither creates nor stops one."""
@@ -500,19 +511,22 @@ def main(argv: List[str] = None, spark: SparkSession = None) -> int:
         # Spark's own INFO log stays on, as on EMR: step logs show the stages, and the local emulator
         # reads the driver log to tell when the first Spark job starts.
         spark = SparkSession.builder.appName(f'denormalize {args.run_id}').getOrCreate()
+    failure = None
     try:
         metrics = run(spark, args)
     except JobError as error:
-        print(f'denormalize: error: {error}', file=sys.stderr)
-        return 1
-    except Exception as error:  # Spark failure: the full trace helps, the last line says what happened
-        import traceback
+        failure = str(error)
+    except Exception as error:  # a Spark failure: the full trace for the step log, then one line
         traceback.print_exc()
-        print(f'denormalize: error: {_first_line(error)}', file=sys.stderr)
-        return 1
+        failure = _describe(error)
     finally:
         if own_session:
             spark.stop()
+    if failure:
+        # Spark logs its shutdown after this, so the reason is printed as an exception line would be:
+        # that is what step failure reports (EMR's, the local emulator's) pick out of a step's output.
+        print(f'denormalize.JobError: {failure}', file=sys.stderr)
+        return 1
     print(f"denormalize: run {metrics['runId']}: {metrics['rowsIn']} rows in, {metrics['rowsOut']} out, "
           f"{metrics['rowsRejected']} rejected in {metrics['durationSeconds']} s; metrics at {metrics['paths']['metrics']}")
     return 0

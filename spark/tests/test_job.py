@@ -133,7 +133,7 @@ def test_a_missing_input_fails_with_a_clear_message(spark, tmp_path, capsys):
                              '--run-id', 'r', '--run-date', RUN_DATE], spark=spark)
 
     assert code == 1
-    assert f'denormalize: error: input not found: {tmp_path / "nothing-here"}' in capsys.readouterr().err
+    assert f'denormalize.JobError: input not found: {tmp_path / "nothing-here"}' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
 
 
