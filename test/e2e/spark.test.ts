@@ -12,6 +12,9 @@ import { parseFaults } from '../../local/emulator';
 import { findSpark } from '../../local/emulator/emr/spark';
 import { PROJECT_DIR, startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 
+// The in-process Lambdas' logs would bury jest's report; the assertions read the run summary instead.
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
 const exec = promisify(execFile);
 const PYTHON = path.join(PROJECT_DIR, '.venv', 'bin', 'python');
 const EVENTS = 2000;
