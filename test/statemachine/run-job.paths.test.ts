@@ -253,6 +253,35 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.path).not.toContain('TerminateAfterFailure');
   });
 
+  it('ClassifyFailureUnavailable: still terminates the cluster, then fails with the classifier\'s error', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      RunSparkStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],
+      ClassifyFailure: [fail('Lambda.ServiceException', 'Lambda is unavailable')],
+      TerminateUnclassified: ok(),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('Lambda.ServiceException');
+    expect(outcome.taskInputs.ClassifyFailure).toHaveLength(4);
+    expect(outcome.taskInputs.TerminateUnclassified).toEqual([{ ClusterId: 'j-AAA' }]);
+  });
+
+  it('ClassifyFailureUnavailable before any cluster: fails without a teardown', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      CreateCluster: [fail('States.TaskFailed', '{"Cluster":{"Id":"j-AAA"}}')],
+      ClassifyFailure: [fail('Lambda.ServiceException', 'Lambda is unavailable')],
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.path.slice(-2)).toEqual(['TeardownUnclassified', 'ClassificationFailed']);
+  });
+
   it('PooledSlot: runs on the pool cluster and releases the slot instead of terminating', async () => {
     const script: TaskScript = { ...happyScript(), PlaceJob: ok(pooled), ReleaseSlot: ok() };
 
