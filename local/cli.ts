@@ -136,7 +136,7 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
   print('');
   const what = `${summary.transitions} billed transitions, ${summary.attempts} attempt(s), ${summary.clustersCreated} cluster(s) created, ${summary.clustersRunningAtEnd} running at the end`;
   print(`${summary.status} in ${seconds(summary.durationMs)}: ${what}`);
-  if (summary.error) print(`  error: ${summary.error}\n  cause: ${summary.cause}`);
+  if (summary.error) print(`  error: ${summary.error}\n  cause: ${readableCause(summary.cause)}`);
   for (const step of summary.steps) {
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
@@ -283,3 +283,13 @@ if (require.main === module) {
   );
 }
 
+/** A Lambda's Cause is the JSON Lambda reports ({errorType, errorMessage, trace}); a person needs the message. */
+function readableCause(cause: string | null): string | null {
+  try {
+    const parsed = JSON.parse(cause ?? '');
+    if (parsed && typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // not JSON: an EMR or Step Functions cause, already readable
+  }
+  return cause;
+}
