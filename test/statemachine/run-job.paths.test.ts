@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { stepName } from '../../lib/domain/runRecord';
 import { loadDefinition, runScripted, TaskScript } from '../support/scriptedRun';
 
 const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
@@ -92,6 +93,12 @@ describe('run-job routing (scripted services, real definition)', () => {
     });
     expect(outcome.taskInputs.TerminateCluster[0]).toEqual({ ClusterId: 'j-AAA' });
     expect(outcome.output.record).toEqual({ status: 'SUCCEEDED' });
+  });
+
+  it('names the step as RecordRun and ClassifyFailure look it up (lib/domain/runRecord stepName)', async () => {
+    const outcome = await runScripted(definition, {}, happyScript());
+
+    expect((outcome.taskInputs.RunSparkStep[0] as any).Step.Name).toBe(stepName(request as any, 1));
   });
 
   it('sends the fleets with Spot, SWITCH_TO_ON_DEMAND and the placement tags to CreateCluster', async () => {

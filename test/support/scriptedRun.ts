@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { parse } from 'yaml';
 import { prepareForLocalRun, withTaskTimeout } from '../../local/asl/localDefinition';
+import { parseCloudFormationYaml } from '../../local/runner/serverless-config';
 
 export type ScriptedResponse = { return: unknown } | { throw: { name: string; message: string } } | { hang: true };
 export type TaskScript = Record<string, ScriptedResponse[]>;
@@ -25,8 +25,9 @@ export interface ScriptedOutcome {
   taskInputs: Record<string, unknown[]>;
 }
 
+/** The definition as written (CloudFormation references left in place: scripted Tasks never call them). */
 export function loadDefinition(file: string): any {
-  return parse(readFileSync(file, 'utf8'));
+  return parseCloudFormationYaml(readFileSync(file, 'utf8'));
 }
 
 export async function runScripted(deployable: any, input: unknown, script: TaskScript): Promise<ScriptedOutcome> {
