@@ -4,7 +4,7 @@ import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
-import { stepName } from '../../lib/domain/runRecord';
+import { runStepName } from '../../lib/domain/runRecord';
 import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('classify-failure');
@@ -22,7 +22,7 @@ export async function classifyFailure(event: ClassifyFailureEvent): Promise<Fail
   const placement = event.placement ?? null;
   const clusterId = clusterIdOf(placement, error.Cause);
   const observation: Observation = clusterId
-    ? await observeCluster(emrClient(), clusterId, stepName(event.request, event.attempt))
+    ? await observeCluster(emrClient(), clusterId, runStepName(event.request, event.attempt))
     : { apiErrors: [] };
   const failure = classify({
     error,

@@ -4,7 +4,7 @@ import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { findStep } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { putRun } from '../../lib/aws/runs';
-import { buildRunRecord, stepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
+import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
 import type { RunRecord } from '../../lib/domain/types';
 
 const logger = functionLogger('record-run');
@@ -16,7 +16,7 @@ export async function recordRun(event: RecordRunInput): Promise<RunRecord> {
   let step: StepSummary | null = null;
   if (clusterId) {
     try {
-      step = await findStep(emrClient(), clusterId, stepName(run.request, run.attempt ?? 1));
+      step = await findStep(emrClient(), clusterId, runStepName(run.request, run.attempt ?? 1));
     } catch (error) {
       // The record is still worth writing without the step's duration.
       logger.warn('step lookup failed', { clusterId, error: error as Error });

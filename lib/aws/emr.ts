@@ -1,3 +1,4 @@
+import { STEP_UNSUCCESSFUL_STATES } from '../contract';
 import {
   DescribeClusterCommand,
   DescribeStepCommand,
@@ -72,7 +73,7 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
       return { items: out.Steps, marker: out.Marker };
     });
     // The attempt's own step; else the latest one that did not succeed (a step renamed by hand, say).
-    return steps.find((s) => s.Name === stepName) ?? steps.find((s) => ['FAILED', 'CANCELLED', 'INTERRUPTED'].includes(s.Status?.State ?? ''));
+    return steps.find((s) => s.Name === stepName) ?? steps.find((s) => STEP_UNSUCCESSFUL_STATES.has(s.Status?.State ?? ''));
   });
   if (summary?.Id) {
     const stepId = summary.Id;

@@ -1,3 +1,4 @@
+import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, STATES_ERROR } from '../contract';
 import { FailureKind } from '../errors';
 import type { Failure, Placement } from './types';
 
@@ -61,8 +62,6 @@ export interface ClassifyInput {
 
 /** EMR has no Spot reason code: lost Spot nodes show only in messages like these. */
 const SPOT_TEXT = /spot|capacity|interrupt|reclaim/i;
-const GONE = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
-const HEALTHY = new Set(['RUNNING', 'WAITING']);
 const MAX_BACKOFF_SECONDS = 900;
 const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
 
@@ -97,8 +96,8 @@ export function classifyFailure(input: ClassifyInput): Failure {
   const stepPhase = Boolean(input.placement?.cluster?.ClusterId);
   let kind: Failure['kind'];
   if (spot.found) kind = FailureKind.SpotInterrupted;
-  else if (error.Error === 'States.Timeout') kind = FailureKind.StepTimedOut;
-  else if (stepPhase && clusterState !== undefined && HEALTHY.has(clusterState)) kind = FailureKind.StepFailed;
+  else if (error.Error === STATES_ERROR.timeout) kind = FailureKind.StepTimedOut;
+  else if (stepPhase && clusterState !== undefined && CLUSTER_READY_STATES.has(clusterState)) kind = FailureKind.StepFailed;
   else kind = FailureKind.ClusterFailed;
 
   const retry = kind === FailureKind.SpotInterrupted && attempt < maxAttempts;
@@ -136,7 +135,7 @@ function teardownFor(input: ClassifyInput, clusterState: string | undefined): Fa
   if (input.placement?.mode === 'pool') return input.placement.slot ? 'release' : 'none';
   if (!input.clusterId) return 'none';
   // State unknown (DescribeCluster failed): terminating an ended cluster is harmless, leaking one is not.
-  return clusterState !== undefined && GONE.has(clusterState) ? 'none' : 'terminate';
+  return clusterState !== undefined && CLUSTER_ENDED_STATES.has(clusterState) ? 'none' : 'terminate';
 }
 
 interface SpotEvidence {

@@ -1,3 +1,4 @@
+import { APP_NAME, DEDICATED_POOL, TAG, clusterName } from '../contract';
 import type { PriceBook } from '../config/prices';
 import type { FleetTemplate } from '../config/pools';
 import type { PlacementRule } from '../config/rules';
@@ -22,7 +23,6 @@ export interface PlacementConfig {
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
 const DEDICATED_STEP_CONCURRENCY = 1;
 /** EMR cluster names are at most 256 characters. */
-const MAX_NAME = 256;
 
 export function placementFacts(input: PlaceJobInput): PlacementFacts {
   const { job } = input.request;
@@ -47,14 +47,13 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
   const decision = await decidePurchase(config.rules, placementFacts(input));
   const fleets = planFleets(sizing.capacityUnits, decision.taskOnDemandShare, config.template, config.prices);
   const tags: Record<string, string> = {
-    'emrflow:execution': executionName,
-    'emrflow:job': request.job.name,
-    'emrflow:run': request.runId,
-    'emrflow:attempt': String(attempt),
-    'emrflow:pool': 'dedicated',
-    'emrflow:app': 'emrflow',
-    // AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag.
-    'for-use-with-amazon-emr-managed-policies': 'true',
+    [TAG.execution]: executionName,
+    [TAG.job]: request.job.name,
+    [TAG.run]: request.runId,
+    [TAG.attempt]: String(attempt),
+    [TAG.pool]: DEDICATED_POOL,
+    [TAG.app]: APP_NAME,
+    [TAG.emrManagedPolicies]: 'true',
   };
   return {
     mode: 'dedicated',
@@ -63,7 +62,7 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
     onDemandShare: fleets.onDemandShare,
     reasons: decision.reasons,
     spec: {
-      name: `emrflow ${request.runId} attempt ${attempt}`.slice(0, MAX_NAME),
+      name: clusterName(request.runId, attempt),
       releaseLabel: request.job.releaseLabel,
       primary: fleets.primary,
       core: fleets.core,

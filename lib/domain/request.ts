@@ -1,3 +1,4 @@
+import { parseS3Uri, s3Location } from '../contract';
 import { createHash } from 'node:crypto';
 import { InvalidRequestError } from '../errors';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
@@ -24,7 +25,6 @@ export const CLAIM_TTL_SECONDS = 7 * 24 * 3600;
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
-const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 const JOB_INPUT_FIELDS = ['job', 'date', 'time', 'input', 'runId', 'trigger'] as const;
 
 /** Turns any of the three trigger shapes into a request; anything else is a Request.Invalid naming the field. */
@@ -128,11 +128,11 @@ function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): Parse
   let input: S3Location;
   if (partitionDate !== undefined) {
     runDate = checkDate(partitionDate, 'detail.object.key', `the dt= segment of "${key}"`);
-    input = location(ctx.rawBucket, partitionKey(job, runDate));
+    input = s3Location(ctx.rawBucket, partitionKey(job, runDate));
   } else {
     // Not in a dt= partition: the run reads the uploaded object itself, dated by the event.
     runDate = dateOf(asTime(event.time, 'time'));
-    input = location(ctx.rawBucket, key);
+    input = s3Location(ctx.rawBucket, key);
   }
   const digest = createHash('sha256').update(`${bucket}\n${key}\n${identity}`).digest('hex').slice(0, 16);
   return request(job, 's3', runDate, `${job.name}-${runDate}-${digest}`, input, ctx);
@@ -157,7 +157,7 @@ function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): Pars
       : kind === 'schedule'
         ? previousDay(time ?? ctx.now)
         : dateOf(time ?? ctx.now);
-  const source = input.input === undefined ? location(ctx.rawBucket, partitionKey(job, runDate)) : parseS3Uri(input.input);
+  const source = input.input === undefined ? s3Location(ctx.rawBucket, partitionKey(job, runDate)) : parseInputUri(input.input);
   const runId = input.runId === undefined ? `${job.name}-${runDate}` : asString(input.runId, 'runId');
   if (!RUN_ID.test(runId)) {
     throw new InvalidRequestError('runId', `"${runId}" must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit`);
@@ -165,11 +165,11 @@ function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): Pars
   return request(job, kind, runDate, runId, source, ctx);
 }
 
-function parseS3Uri(value: unknown): S3Location {
+function parseInputUri(value: unknown): S3Location {
   const uri = asString(value, 'input');
-  const match = S3_URI.exec(uri);
-  if (!match) throw new InvalidRequestError('input', `"${uri}" must be an s3://bucket/key URI (a prefix ending in / or one object)`);
-  return location(match[1], match[2]);
+  const parsed = parseS3Uri(uri);
+  if (!parsed?.key) throw new InvalidRequestError('input', `"${uri}" must be an s3://bucket/key URI (a prefix ending in / or one object)`);
+  return parsed;
 }
 
 function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runId: string, input: S3Location, ctx: RequestContext): ParsedRequest {
@@ -179,7 +179,7 @@ function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runI
     runDate,
     job,
     input,
-    output: location(ctx.artifactsBucket, job.outputPrefix),
+    output: s3Location(ctx.artifactsBucket, job.outputPrefix),
     claimExpiresAt: Math.floor(ctx.now.getTime() / 1000) + CLAIM_TTL_SECONDS,
   };
 }
@@ -188,9 +188,6 @@ function partitionKey(job: JobDefinition, runDate: string): string {
   return `${job.inputPrefix}dt=${runDate}/`;
 }
 
-function location(bucket: string, key: string): S3Location {
-  return { bucket, key, uri: `s3://${bucket}/${key}` };
-}
 
 function checkDate(value: string, field: string, what: string): string {
   const parsed = new Date(`${value}T00:00:00Z`);

@@ -1,3 +1,4 @@
+import { stepName } from '../contract';
 import { FailureKind } from '../errors';
 import type { Failure, JobRequest, Placement, RunRecord, Sizing } from './types';
 
@@ -27,8 +28,8 @@ export interface StepSummary {
 }
 
 /** The step name the run-job state machine gives each attempt (RunSparkStep's Name). */
-export function stepName(request: Pick<JobRequest, 'job' | 'runId'>, attempt: number): string {
-  return `${request.job.name} ${request.runId} attempt ${attempt}`;
+export function runStepName(request: Pick<JobRequest, 'job' | 'runId'>, attempt: number): string {
+  return stepName(request.job.name, request.runId, attempt);
 }
 
 export function buildRunRecord(input: RecordRunInput, step: StepSummary | null, now: Date): RunRecord {

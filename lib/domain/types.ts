@@ -12,6 +12,9 @@
  *   $.failure    Failure         ClassifyFailure
  *   $.record     RunRecord       RecordRun
  */
+import type { S3Location } from '../contract';
+
+export type { S3Location };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
 export type Priority = 'low' | 'normal' | 'high';
@@ -36,12 +39,6 @@ export interface JobDefinition {
   maxAttempts: number;
 }
 
-export interface S3Location {
-  bucket: string;
-  /** Key prefix (ends with `/`) or, for a single object, its key. */
-  key: string;
-  uri: string;
-}
 
 /** What NormalizeRequest makes of any trigger. */
 export interface JobRequest {

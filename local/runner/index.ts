@@ -37,7 +37,7 @@ import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
 import { loadMachine, type MachineDefinition } from './definition';
 import { executeMachine, type ExecutionResult, type TimelineEntry } from './execute';
-import { objectCreatedEvent, parseS3Uri } from './s3Event';
+import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { taskHandlers } from './tasks';
@@ -196,7 +196,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
 
     async upload(file, s3Uri) {
-      const { bucket, key } = parseS3Uri(s3Uri);
+      const { bucket, key } = parseS3ObjectUri(s3Uri);
       const body = readFileSync(file);
       const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
       return objectCreatedEvent(

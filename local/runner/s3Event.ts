@@ -3,6 +3,7 @@
  * which serverless.yml's rule passes to run-job as the execution input.
  */
 import { randomUUID } from 'node:crypto';
+import { parseS3Uri, type S3Location } from '../../lib/contract';
 
 export interface ObjectCreated {
   bucket: string;
@@ -46,8 +47,8 @@ export function objectCreatedEvent(object: ObjectCreated, options: { region: str
 }
 
 /** `s3://bucket/key` → parts; anything else is an error naming the argument. */
-export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!match) throw new Error(`not an S3 object URI: "${uri}" (expected s3://<bucket>/<key>)`);
-  return { bucket: match[1], key: match[2] };
+export function parseS3ObjectUri(uri: string): S3Location {
+  const parsed = parseS3Uri(uri);
+  if (!parsed?.key || parsed.key.endsWith('/')) throw new Error(`not an S3 object URI: "${uri}" (expected s3://<bucket>/<key>)`);
+  return parsed;
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { stepName } from '../../lib/domain/runRecord';
+import { runStepName } from '../../lib/domain/runRecord';
 import { loadDefinition, runScripted, TaskScript } from '../support/scriptedRun';
 
 const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
@@ -95,10 +95,10 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.output.record).toEqual({ status: 'SUCCEEDED' });
   });
 
-  it('names the step as RecordRun and ClassifyFailure look it up (lib/domain/runRecord stepName)', async () => {
+  it('names the step as RecordRun and ClassifyFailure look it up (lib/domain/runRecord runStepName)', async () => {
     const outcome = await runScripted(definition, {}, happyScript());
 
-    expect((outcome.taskInputs.RunSparkStep[0] as any).Step.Name).toBe(stepName(request as any, 1));
+    expect((outcome.taskInputs.RunSparkStep[0] as any).Step.Name).toBe(runStepName(request as any, 1));
   });
 
   it('sends the fleets with Spot, SWITCH_TO_ON_DEMAND and the placement tags to CreateCluster', async () => {

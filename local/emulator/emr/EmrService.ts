@@ -5,6 +5,7 @@
  * Durations (simulated seconds): STARTING 60, BOOTSTRAPPING 360, TERMINATING 60; a simulated step runs
  * 120 s plus 1 s per 32 MiB of the s3:// data its arguments name. A real Spark step takes what it takes.
  */
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, TAG } from '../../../lib/contract';
 import { promises as fs, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ScaledClock } from '../clock';
@@ -43,9 +44,6 @@ const DURATIONS = {
   sparkInterruptionFallbackMs: 30_000,
 } as const;
 
-const ATTEMPT_TAG = 'emrflow:attempt';
-const ACTIVE_CLUSTER_STATES = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING'];
-const ENDED_CLUSTER_STATES = ['TERMINATED', 'TERMINATED_WITH_ERRORS'];
 const PAGE_SIZE = 50;
 
 const SPOT_RECLAIMED =
@@ -225,7 +223,7 @@ export class EmrService {
     const now = this.deps.clock.nowSeconds();
     for (const cluster of data.clusters) {
       cluster.timers = new Set();
-      if (ACTIVE_CLUSTER_STATES.includes(cluster.state) || cluster.state === 'TERMINATING') {
+      if (CLUSTER_ACTIVE_STATES.has(cluster.state) || cluster.state === 'TERMINATING') {
         const ended = cluster.state === 'TERMINATING' && ['USER_REQUEST', 'ALL_STEPS_COMPLETED'].includes(cluster.reason.Code ?? '');
         cluster.state = ended ? 'TERMINATED' : 'TERMINATED_WITH_ERRORS';
         if (!ended) cluster.reason = { Code: 'INTERNAL_ERROR', Message: 'The local emulator that ran this cluster stopped before the cluster terminated.' };
@@ -303,7 +301,7 @@ export class EmrService {
     // A kept state directory holds clusters of earlier runs, whose ids a seeded generator could repeat.
     while (this.clusters.has(id)) id = ids.cluster();
     const tags: Array<{ Key: string; Value: string }> = (input.Tags ?? []).map((t: Obj) => ({ Key: t.Key, Value: t.Value ?? '' }));
-    const attemptTag = Number(tags.find((t) => t.Key === ATTEMPT_TAG)?.Value);
+    const attemptTag = Number(tags.find((t) => t.Key === TAG.attempt)?.Value);
     const versions = APPLICATION_VERSIONS[input.ReleaseLabel] ?? {};
     const instancesInput = input.Instances as Obj;
     const cluster: Cluster = {
@@ -362,7 +360,7 @@ export class EmrService {
         const minutes = spec?.TimeoutDurationMinutes ?? 60;
         const action = spec?.TimeoutAction ?? 'TERMINATE_CLUSTER';
         this.schedule(cluster, minutes * 60, () => {
-          if (!ACTIVE_CLUSTER_STATES.includes(cluster.state)) return;
+          if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
           if (action === 'TERMINATE_CLUSTER') {
             this.terminate(cluster, {
               Code: 'INSTANCE_FLEET_TIMEOUT',
@@ -539,7 +537,7 @@ export class EmrService {
    * when it lost its primary node or all core nodes.
    */
   private spotInterruption(cluster: Cluster): void {
-    if (!ACTIVE_CLUSTER_STATES.includes(cluster.state)) return;
+    if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
     const now = this.deps.clock.nowSeconds();
     const reclaimed = cluster.instances.filter((i) => i.Market === 'SPOT' && i.state !== 'TERMINATED');
     if (reclaimed.length === 0) return;
@@ -575,7 +573,7 @@ export class EmrService {
 
   /** Starts TERMINATING with `reason`; after the teardown delay the cluster is TERMINATED (or _WITH_ERRORS). */
   private terminate(cluster: Cluster, reason: Reason): void {
-    if (!ACTIVE_CLUSTER_STATES.includes(cluster.state)) return;
+    if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
     this.cancelTimers(cluster);
     const userOrDone = reason.Code === 'USER_REQUEST' || reason.Code === 'ALL_STEPS_COMPLETED';
     for (const step of cluster.steps) {
@@ -640,7 +638,7 @@ export class EmrService {
 
   private addJobFlowSteps(input: Obj): Obj {
     const cluster = this.cluster(input.JobFlowId);
-    if (!ACTIVE_CLUSTER_STATES.includes(cluster.state)) {
+    if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) {
       throw validation('A job flow that is shutting down, terminated, or finished may not be modified.');
     }
     if (!Array.isArray(input.Steps) || input.Steps.length === 0) throw validation('Steps: at least one step is required');
@@ -663,7 +661,7 @@ export class EmrService {
       if (step.state !== 'PENDING') continue;
       this.startStep(cluster, step);
       running += 1;
-      if (!ACTIVE_CLUSTER_STATES.includes(cluster.state)) return;
+      if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
     }
     const pending = cluster.steps.some((s) => s.state === 'PENDING');
     if (running > 0) {
@@ -1071,5 +1069,5 @@ export class EmrService {
 }
 
 export function isEndedClusterState(state: string): boolean {
-  return ENDED_CLUSTER_STATES.includes(state);
+  return CLUSTER_ENDED_STATES.has(state);
 }

@@ -10,6 +10,7 @@
  * An API error becomes `EMR.AmazonElasticMapReduceException`, its Cause worded as Step Functions words it.
  * Polling follows AWS (every 60 s for 10 minutes, then every 300 s) on the emulator's compressed clock.
  */
+import { CLUSTER_ENDED_STATES } from '../../../lib/contract';
 import {
   AddJobFlowStepsCommand,
   DescribeClusterCommand,
@@ -29,7 +30,6 @@ export interface EmrAdapterOptions {
   minPollMs?: number;
 }
 
-const SETTLED_CLUSTER = ['TERMINATED', 'TERMINATED_WITH_ERRORS'];
 const DEFAULT_MIN_POLL_MS = 20;
 
 export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOptions): (input: any) => Promise<unknown> {
@@ -54,7 +54,7 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
           if (!cluster) return false;
           const state = cluster.Status?.State ?? '';
           if (state === 'WAITING' || state === 'RUNNING') return true;
-          if (SETTLED_CLUSTER.includes(state)) throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe(cluster)));
+          if (CLUSTER_ENDED_STATES.has(state)) throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe(cluster)));
           return false;
         });
         return result;
@@ -77,7 +77,7 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
             throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe({ Step: step })));
           }
           const cluster = await describeCluster(client, ClusterId);
-          if (cluster && SETTLED_CLUSTER.includes(cluster.Status?.State ?? '')) {
+          if (cluster && CLUSTER_ENDED_STATES.has(cluster.Status?.State ?? '')) {
             throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe({ Step: step, Cluster: cluster })));
           }
           return false;
@@ -88,7 +88,7 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
       return async (input) => {
         await call(new TerminateJobFlowsCommand({ JobFlowIds: [input.ClusterId] }));
         if (sync) {
-          await poll(async () => SETTLED_CLUSTER.includes((await describeCluster(client, input.ClusterId))?.Status?.State ?? ''));
+          await poll(async () => CLUSTER_ENDED_STATES.has((await describeCluster(client, input.ClusterId))?.Status?.State ?? ''));
         }
         return {};
       };

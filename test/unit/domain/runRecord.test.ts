@@ -1,4 +1,4 @@
-import { buildRunRecord, stepName, type RecordRunInput, type RunState } from '../../../lib/domain/runRecord';
+import { buildRunRecord, runStepName, type RecordRunInput, type RunState } from '../../../lib/domain/runRecord';
 import { FailureKind } from '../../../lib/errors';
 import type { Failure, Placement } from '../../../lib/domain/types';
 import { CLUSTER_ID } from '../emrResponses';
@@ -61,6 +61,6 @@ describe('run records', () => {
   });
 
   it('names the step the way RunSparkStep does', () => {
-    expect(stepName(request(), 2)).toBe('denormalize-events denormalize-events-2026-11-26 attempt 2');
+    expect(runStepName(request(), 2)).toBe('denormalize-events denormalize-events-2026-11-26 attempt 2');
   });
 });

@@ -1,0 +1,81 @@
+/**
+ * The strings that cross components — between the state machine, the Lambdas, the local runtime and the
+ * emulator. Each is defined here once and imported everywhere else; a test fails if one is redefined.
+ */
+
+/** EMR cluster states (DescribeCluster `Status.State`). */
+export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
+/** States in which a cluster exists and bills: TERMINATING is neither active nor ended. */
+export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
+/** States in which a cluster accepts and runs steps. */
+export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
+
+/** EMR step states (DescribeStep `Status.State`). */
+export const STEP_ENDED_STATES: ReadonlySet<string> = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'INTERRUPTED']);
+export const STEP_UNSUCCESSFUL_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'FAILED', 'INTERRUPTED']);
+
+/** The value of `emrflow:app` on everything this application creates. */
+export const APP_NAME = 'emrflow';
+
+/** Tag keys on clusters this application creates. */
+export const TAG = {
+  app: 'emrflow:app',
+  execution: 'emrflow:execution',
+  job: 'emrflow:job',
+  run: 'emrflow:run',
+  attempt: 'emrflow:attempt',
+  pool: 'emrflow:pool',
+  /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */
+  emrManagedPolicies: 'for-use-with-amazon-emr-managed-policies',
+} as const;
+
+/** The `emrflow:pool` value of a cluster that belongs to one run, not to a pool. */
+export const DEDICATED_POOL = 'dedicated';
+
+/** EMR cluster names are at most 256 characters. */
+const MAX_CLUSTER_NAME = 256;
+
+/** The name of a run's dedicated cluster. */
+export function clusterName(runId: string, attempt: number): string {
+  return `${APP_NAME} ${runId} attempt ${attempt}`.slice(0, MAX_CLUSTER_NAME);
+}
+
+/**
+ * The step name the run-job state machine gives each attempt (RunSparkStep's `Name`, built with
+ * States.Format in the ASL: a test ties the two together). RecordRun and ClassifyFailure find the step by it.
+ */
+export function stepName(jobName: string, runId: string, attempt: number): string {
+  return `${jobName} ${runId} attempt ${attempt}`;
+}
+
+/** The parts of a step name, or null for a step emrflow did not name. */
+export function parseStepName(name: string): { jobName: string; runId: string; attempt: number } | null {
+  const match = /^(\S+) (\S+) attempt ([1-9]\d*)$/.exec(name);
+  return match ? { jobName: match[1], runId: match[2], attempt: Number(match[3]) } : null;
+}
+
+export interface S3Location {
+  bucket: string;
+  /** Key prefix (ends with `/`) or, for a single object, its key. */
+  key: string;
+  uri: string;
+}
+
+const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/;
+
+/** `s3://bucket/key` (key may be empty or a prefix) → its parts, or null when it is not one. */
+export function parseS3Uri(uri: string): S3Location | null {
+  const match = S3_URI.exec(uri);
+  return match ? s3Location(match[1], match[2]) : null;
+}
+
+export function s3Location(bucket: string, key: string): S3Location {
+  return { bucket, key, uri: `s3://${bucket}/${key}` };
+}
+
+/** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
+export const STATES_ERROR = {
+  timeout: 'States.Timeout',
+  taskFailed: 'States.TaskFailed',
+  all: 'States.ALL',
+} as const;
