@@ -29,6 +29,25 @@ export class NoCapacityError extends EmrflowError {
   }
 }
 
+/**
+ * The run's input (an S3 prefix or object) does not exist: nothing to process, so nothing is claimed,
+ * crawled, launched or leased. The message names the URI and how to get data there.
+ */
+export class InputNotFoundError extends EmrflowError {
+  static readonly errorName = 'Input.NotFound';
+  constructor(readonly uri: string, message: string) {
+    super(InputNotFoundError.errorName, message);
+  }
+}
+
+/** The run's input exists but holds no bytes (only empty objects or folder markers). */
+export class InputEmptyError extends EmrflowError {
+  static readonly errorName = 'Input.Empty';
+  constructor(readonly uri: string, message: string) {
+    super(InputEmptyError.errorName, message);
+  }
+}
+
 /** A configuration file (jobs, pools, rules, prices) does not match its schema. */
 export class InvalidConfigError extends EmrflowError {
   static readonly errorName = 'Config.Invalid';
@@ -54,6 +73,8 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
   InvalidRequestError.errorName,
   NoCapacityError.errorName,
   InvalidConfigError.errorName,
+  InputNotFoundError.errorName,
+  InputEmptyError.errorName,
   CRAWL_FAILED,
   ...Object.values(FailureKind),
 ];

@@ -14,7 +14,9 @@ Usage:
   emrflow upload <file> s3://<bucket>/<key> [options]
                                                 put a file into local S3 and fire the S3 trigger (EventBridge
                                                 "Object Created"), which starts run-job when its rule matches
-  emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
+  emrflow demo [--events N] [--date D] [options]
+                                                generate sample events for day D (default today), upload them,
+                                                run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
   emrflow help
 
@@ -41,10 +43,12 @@ interface Flags {
   json: boolean;
   port?: number;
   events: number;
+  /** The day demo generates events for (YYYY-MM-DD). */
+  date?: string;
   verbose: boolean;
 }
 
-const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events'];
+const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events', '--date'];
 const SWITCHES = ['--json', '--simulate-steps', '--verbose'];
 
 function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
@@ -76,6 +80,10 @@ function parseArgs(argv: string[]): { command: string; positional: string[]; fla
     if (name === '--time-scale') flags.timeScale = positiveNumber(value, '--time-scale');
     if (name === '--port') flags.port = integer(value, '--port', 0, 65535);
     if (name === '--events') flags.events = integer(value, '--events', 1, 10_000_000);
+    if (name === '--date') {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw new UsageError(`--date: "${value}" must be YYYY-MM-DD`);
+      flags.date = value;
+    }
   }
   return { command, positional, flags };
 }
@@ -195,7 +203,7 @@ function finish(summary: RunSummary | null, flags: Flags): number {
 
 async function demo(flags: Flags, print: (line: string) => void): Promise<number> {
   return withRuntime(flags, async (runtime) => {
-    const date = new Date().toISOString().slice(0, 10);
+    const date = flags.date ?? new Date().toISOString().slice(0, 10);
     const dir = join(runtime.stateDir, 'generated');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `events-${date}.json`);

@@ -1,16 +1,18 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { lookupPartition } from '../../lib/aws/catalog';
-import { glueClient, env } from '../../lib/aws/clients';
+import { glueClient, env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
+import { inputPresence } from '../../lib/aws/storage';
 import { loadJobs } from '../../lib/config/jobs';
+import { checkInput } from '../../lib/domain/input';
 import { crawlPlan, parseTrigger, partitionToCheck } from '../../lib/domain/request';
 import type { JobRequest } from '../../lib/domain/types';
 
 const logger = functionLogger('normalize-request');
 const jobs = loadJobs();
 
-/** `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid before anything is created. */
+/** `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid, a missing or empty input with Input.NotFound / Input.Empty, before anything is claimed or created. */
 export async function normalizeRequest(event: { trigger: unknown }): Promise<{ request: JobRequest; attempt: number }> {
   const parsed = parseTrigger(event.trigger, {
     jobs,
@@ -20,6 +22,8 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
   });
   const partition = partitionToCheck(parsed);
   const lookup = partition ? await lookupPartition(glueClient(), partition) : null;
+  // A registered partition has data (the crawler found it); anything else is listed before a run is claimed.
+  if (!lookup?.found) checkInput(parsed.input, await inputPresence(s3Client(), parsed.input));
   const request: JobRequest = { ...parsed, crawl: crawlPlan(parsed, lookup) };
   logger.info('normalized', { runId: request.runId, trigger: request.trigger, input: request.input.uri, crawl: request.crawl });
   return { request, attempt: 1 };

@@ -11,7 +11,12 @@ const ctx: RequestContext = {
   artifactsBucket: ARTIFACTS,
   now: NOW,
 };
-const example = (name: string) => JSON.parse(readFileSync(join(__dirname, '../../../examples/inputs', name), 'utf8'));
+// The S3 example names the local raw bucket (so `emrflow run` accepts it); these tests use their own.
+const example = (name: string) => {
+  const input = JSON.parse(readFileSync(join(__dirname, '../../../examples/inputs', name), 'utf8'));
+  if (input.detail?.bucket) input.detail.bucket.name = RAW;
+  return input;
+};
 
 function s3Event(key: string, overrides: Record<string, unknown> = {}) {
   const event = example('s3-upload.json');

@@ -2,18 +2,27 @@ import { lambdaContext } from './env';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EntityNotFoundException, GetPartitionCommand, GlueClient } from '@aws-sdk/client-glue';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../../functions/normalize-request/handler';
 import { resetClients } from '../../../lib/aws/clients';
 
 const glue = mockClient(GlueClient);
-const example = (name: string) => JSON.parse(readFileSync(join(__dirname, '../../../examples/inputs', name), 'utf8'));
+const s3 = mockClient(S3Client);
+// The S3 example names the local raw bucket (so `emrflow run` accepts it); these tests use their own.
+const example = (name: string) => {
+  const input = JSON.parse(readFileSync(join(__dirname, '../../../examples/inputs', name), 'utf8'));
+  if (input.detail?.bucket) input.detail.bucket.name = 'emrflow-raw';
+  return input;
+};
 const invoke = (trigger: unknown) => handler({ trigger }, lambdaContext);
 
 beforeEach(() => {
   glue.reset();
+  s3.reset();
   resetClients();
+  s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'events/dt=2026-11-26/part-0001.json', Size: 1024 }] });
 });
 
 describe('normalize-request handler', () => {
@@ -31,6 +40,7 @@ describe('normalize-request handler', () => {
       crawl: { required: false, crawler: 'emrflow-raw-events' },
     });
     expect(glue).toHaveReceivedCommandWith(GetPartitionCommand, { DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2026-11-26'] });
+    expect(s3).not.toHaveReceivedAnyCommand();
   });
 
   it('asks for a crawl when Glue does not know the partition', async () => {
@@ -64,5 +74,41 @@ describe('normalize-request handler', () => {
     glue.on(GetPartitionCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
 
     await expect(invoke(example('console.json'))).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+
+  it('fails with Input.NotFound, naming the URI and how to get data, when the uncatalogued input does not exist', async () => {
+    glue.on(GetPartitionCommand).rejects(new EntityNotFoundException({ message: 'Cannot find partition.', $metadata: {} }));
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
+
+    const failure = invoke(example('console.json'));
+
+    await expect(failure).rejects.toMatchObject({ name: 'Input.NotFound', uri: 's3://emrflow-raw/events/dt=2026-11-26/' });
+    await expect(failure).rejects.toThrow(/s3:\/\/emrflow-raw\/events\/dt=2026-11-26\/.*npx emrflow upload/);
+    expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: 'emrflow-raw', Prefix: 'events/dt=2026-11-26/' });
+  });
+
+  it('fails with Input.Empty when the input holds only empty objects, and reads further pages to be sure', async () => {
+    glue.on(GetPartitionCommand).rejects(new EntityNotFoundException({ message: 'Cannot find partition.', $metadata: {} }));
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ Contents: [{ Key: 'events/dt=2026-11-26/', Size: 0 }], IsTruncated: true, NextContinuationToken: 't' })
+      .resolvesOnce({ Contents: [{ Key: 'events/dt=2026-11-26/_SUCCESS', Size: 0 }] });
+
+    await expect(invoke(example('console.json'))).rejects.toMatchObject({ name: 'Input.Empty', message: expect.stringContaining('2 object(s), all empty') });
+    expect(s3).toHaveReceivedCommandTimes(ListObjectsV2Command, 2);
+  });
+
+  it('accepts an input whose first page already has data, without reading further', async () => {
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'x/a.json', Size: 10 }], IsTruncated: true, NextContinuationToken: 't' });
+
+    const { request } = await invoke({ job: 'denormalize-events', input: 's3://emrflow-raw/x/' });
+
+    expect(request.input.uri).toBe('s3://emrflow-raw/x/');
+    expect(s3).toHaveReceivedCommandTimes(ListObjectsV2Command, 1);
+  });
+
+  it('treats a bucket that does not exist as a missing input', async () => {
+    s3.on(ListObjectsV2Command).rejects(Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket' }));
+
+    await expect(invoke({ job: 'denormalize-events', input: 's3://no-such-bucket/x/' })).rejects.toMatchObject({ name: 'Input.NotFound' });
   });
 });

@@ -1,0 +1,96 @@
+/**
+ * The README's commands, run as written. Every `npx emrflow …` line in a fenced block that states an
+ * expected outcome (`# → SUCCEEDED|FAILED [error], N clusters`) is run in order through the CLI's own entry
+ * point, adding only `--simulate-steps --time-scale 0.001 --json` (and a temporary directory for the kept
+ * `.emrflow` state), and its summary is checked against the comment. `npm run <script>` lines must name a
+ * script package.json has; `npx emrflow` lines without an outcome must be ones this test knows to be long.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../local/cli';
+
+jest.setTimeout(60_000);
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+const root = join(__dirname, '..', '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const FAST = ['--simulate-steps', '--time-scale', '0.001', '--json'];
+
+interface Command {
+  line: string;
+  argv: string[];
+  expected: { status: string; error: string | null; clusters: number | null } | null;
+}
+
+/** Shell lines of the README's ```bash blocks. */
+function shellLines(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]);
+  return blocks.flatMap((block) => block.split('\n')).map((line) => line.trim()).filter(Boolean);
+}
+
+export function parseCommand(line: string): Command {
+  const [command, comment = ''] = line.split(/\s+#\s*/, 2);
+  const outcome = /^→ (SUCCEEDED|FAILED)(?: ([A-Z][\w]*\.[\w.]+))?(?:, (\d+) clusters?)?/.exec(comment);
+  return {
+    line,
+    argv: command.split(/\s+/).slice(2),
+    expected: outcome ? { status: outcome[1], error: outcome[2] ?? null, clusters: outcome[3] === undefined ? null : Number(outcome[3]) } : null,
+  };
+}
+
+const lines = shellLines(readme);
+const emrflow = lines.filter((line) => line.startsWith('npx emrflow ')).map(parseCommand);
+const runnable = emrflow.filter((command) => command.expected);
+
+async function runCli(argv: string[]): Promise<{ code: number; summary: any }> {
+  let stdout = '';
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => ((stdout += String(chunk)), true));
+  const quiet = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const code = await main(argv);
+    return { code, summary: JSON.parse(stdout) };
+  } finally {
+    write.mockRestore();
+    quiet.mockRestore();
+  }
+}
+
+describe('README commands', () => {
+  const state = mkdtempSync(join(tmpdir(), 'emrflow-readme-'));
+  afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+  it('finds the example commands, each with an expected outcome', () => {
+    expect(runnable.length).toBeGreaterThanOrEqual(5);
+    expect(runnable.map((command) => command.argv[0])).toEqual(expect.arrayContaining(['run', 'demo']));
+  });
+
+  it('reads an outcome comment, and refuses a line without one (negative control of the parser)', () => {
+    expect(parseCommand('npx emrflow run x.json   # → FAILED Input.NotFound, 0 clusters (why)').expected).toEqual({ status: 'FAILED', error: 'Input.NotFound', clusters: 0 });
+    expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 1 cluster').expected).toEqual({ status: 'SUCCEEDED', error: null, clusters: 1 });
+    expect(parseCommand('npx emrflow run x.json   # runs it').expected).toBeNull();
+  });
+
+  it('has no other emrflow command than the long-running ones it names', () => {
+    const long = emrflow.filter((command) => !command.expected).map((command) => command.argv[0]);
+    expect(long.every((name) => name === 'emulator')).toBe(true);
+  });
+
+  it('names only npm scripts that package.json defines', () => {
+    const scripts = Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts);
+    const named = lines.flatMap((line) => [...line.matchAll(/npm run ([\w:-]+)/g)].map((match) => match[1]));
+    expect(named.length).toBeGreaterThan(0);
+    for (const script of named) expect(scripts).toContain(script);
+  });
+
+  it.each(runnable.map((command) => [command.line, command] as const))('%s', async (_line, command) => {
+    const argv = [...command.argv.map((arg) => (arg === '.emrflow' ? state : arg)), ...FAST];
+
+    const { code, summary } = await runCli(argv);
+
+    expect({ status: summary.status, error: summary.error }).toEqual({ status: command.expected!.status, error: command.expected!.error ?? null });
+    expect(code).toBe(summary.status === 'SUCCEEDED' ? 0 : 1);
+    if (command.expected!.clusters !== null) expect(summary.clustersCreated).toBe(command.expected!.clusters);
+    expect(summary.clustersRunningAtEnd).toBe(0);
+  });
+});
