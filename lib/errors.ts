@@ -13,12 +13,22 @@ export class EmrflowError extends Error {
 /** The trigger input cannot become a JobRequest. The message names the field and the fix. */
 export class InvalidRequestError extends EmrflowError {
   static readonly errorName = 'Request.Invalid';
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(InvalidRequestError.errorName, `${field}: ${message}`);
+  readonly field: string;
+  constructor(field: string, message: string) {
+    // Hostile input must not come back at full size: the cause carries the message twice (message, trace).
+    const shortField = clip(field, MAX_FIELD_CHARS);
+    super(InvalidRequestError.errorName, clip(`${shortField}: ${message}`, MAX_MESSAGE_CHARS));
+    this.field = shortField;
   }
+}
+
+/** A field path longer than this is someone else's data, not a field name. */
+const MAX_FIELD_CHARS = 120;
+/** Step Functions keeps 32,768 characters of a Cause; two echoes of this size fit with room to spare. */
+const MAX_MESSAGE_CHARS = 2_000;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /** No pooled slot and no budget for a new cluster right now; the execution retries with backoff. */

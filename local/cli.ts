@@ -284,9 +284,10 @@ if (require.main === module) {
         process.stderr.write(`emrflow: ${error.message}\n\n${USAGE}\n`);
         process.exit(2);
       }
-      const invalidConfig = (error as Error).name === 'Config.Invalid';
-      process.stderr.write(`emrflow: ${invalidConfig ? '' : 'error: '}${(error as Error).message}\n`);
-      process.exit(invalidConfig ? 2 : 1);
+      // A bad config, or an input StartExecution itself would refuse (ValidationException): bad input, exit 2.
+      const badInput = ['Config.Invalid', 'ValidationException'].includes((error as Error).name);
+      process.stderr.write(`emrflow: ${badInput ? '' : 'error: '}${(error as Error).message}\n`);
+      process.exit(badInput ? 2 : 1);
     },
   );
 }

@@ -47,8 +47,32 @@ export interface ExecuteOptions {
   onTimelineEntry?: (entry: TimelineEntry) => void;
 }
 
+/** StartExecution's limit on the input, in UTF-8 bytes (Step Functions API reference: 262,144). */
+export const MAX_EXECUTION_INPUT_BYTES = 262_144;
+
+/** What StartExecution answers to an input it refuses: no execution exists, nothing ran. */
+export class StartExecutionRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValidationException';
+  }
+}
+
+/** Refuses an execution input as StartExecution does: JSON only, at most 256 KiB of UTF-8. */
+export function checkExecutionInput(input: unknown): void {
+  const text = JSON.stringify(input);
+  if (text === undefined) throw new StartExecutionRefusedError('Invalid execution input: the input must be JSON');
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_EXECUTION_INPUT_BYTES) {
+    throw new StartExecutionRefusedError(
+      `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${MAX_EXECUTION_INPUT_BYTES} (the input is ${bytes} bytes); pass an S3 reference instead of data`,
+    );
+  }
+}
+
 export async function executeMachine(machine: MachineDefinition, input: unknown, options: ExecuteOptions): Promise<ExecutionResult> {
   const { executionName, stateMachineArn } = options;
+  checkExecutionInput(input);
   const interpreter = new StateMachine(machine.local, { validationOptions: { noValidate: true } });
   const startedAt = Date.now();
   const execution = interpreter.run(input as never, {
