@@ -90,6 +90,11 @@ function crawlerRole(job) {
   };
 }
 
+/** The logical id stays the same in every stage; only the Glue name carries the stage. */
+function databaseLogicalId(catalog) {
+  return `${pascal(catalog.logicalName ?? catalog.database)}GlueDatabase`;
+}
+
 function crawler(job) {
   return {
     Type: 'AWS::Glue::Crawler',
@@ -97,7 +102,7 @@ function crawler(job) {
       Name: job.catalog.crawler,
       Description: `Registers ${job.name}'s input partitions (dt=YYYY-MM-DD) in ${job.catalog.database}.${job.catalog.table}`,
       Role: { 'Fn::GetAtt': [`${pascal(job.name)}CrawlerRole`, 'Arn'] },
-      DatabaseName: { Ref: `${pascal(job.catalog.database)}GlueDatabase` },
+      DatabaseName: { Ref: databaseLogicalId(job.catalog) },
       Targets: { S3Targets: [{ Path: sub(`s3://\${RawBucket}/${job.inputPrefix}`) }] },
       // A crawl bills 10 minutes at least: after the first crawl, only list the new dt= folders. Schema
       // changes are logged rather than applied, which incremental crawls require.
@@ -117,7 +122,8 @@ function fromJobs(jobList) {
   const databases = unique(catalogued.map((job) => job.catalog.database));
   const Resources = {};
   for (const database of databases) {
-    Resources[`${pascal(database)}GlueDatabase`] = {
+    const { catalog } = catalogued.find((job) => job.catalog.database === database);
+    Resources[databaseLogicalId(catalog)] = {
       Type: 'AWS::Glue::Database',
       Properties: {
         CatalogId: { Ref: 'AWS::AccountId' },
@@ -143,4 +149,21 @@ function fromJobs(jobList) {
   };
 }
 
-module.exports = { ...fromJobs(jobs), fromJobs };
+/**
+ * Glue names are per account, so each stage gets its own database and crawler: `<database>_<stage>` and
+ * `<crawler>-<stage>`. The Lambdas derive the same names (lib/contract.ts catalogNamesForStage, given the
+ * STAGE variable); test/infra checks that the two agree.
+ */
+function stageCatalog(catalog, stage) {
+  if (!stage) return catalog;
+  const database = `${catalog.database}_${stage.replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`;
+  return { ...catalog, database, crawler: `${catalog.crawler}-${stage}`, logicalName: catalog.database };
+}
+
+function forStage(jobList, stage) {
+  return fromJobs(jobList.map((job) => (job.catalog ? { ...job, catalog: stageCatalog(job.catalog, stage) } : job)));
+}
+
+// Serverless calls an exported function with its variable resolver; the stage decides the Glue names.
+module.exports = async ({ resolveVariable }) => forStage(jobs, await resolveVariable('sls:stage'));
+Object.assign(module.exports, { fromJobs, forStage, stageCatalog });

@@ -79,3 +79,13 @@ export const STATES_ERROR = {
   taskFailed: 'States.TaskFailed',
   all: 'States.ALL',
 } as const;
+
+/**
+ * Glue database and crawler names are per account, so each stage has its own: `<database>_<stage>` and
+ * `<crawler>-<stage>` (infra/job-catalog.js names the resources the same way; test/infra ties the two). No
+ * stage (unit tests) keeps config/jobs.json's names.
+ */
+export function catalogNamesForStage<T extends { database: string; crawler: string }>(catalog: T, stage: string | undefined): T {
+  if (!stage) return catalog;
+  return { ...catalog, database: `${catalog.database}_${stage.replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`, crawler: `${catalog.crawler}-${stage}` };
+}

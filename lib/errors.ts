@@ -58,6 +58,17 @@ export class InputEmptyError extends EmrflowError {
   }
 }
 
+/**
+ * The function gave up just before its Lambda deadline (middy's early timeout, `TimeoutError`, mapped by
+ * lib/aws/middleware.ts): transient, so the state machines retry it like a Lambda service error.
+ */
+export class FunctionTimeoutError extends EmrflowError {
+  static readonly errorName = 'Function.Timeout';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(FunctionTimeoutError.errorName, message, options);
+  }
+}
+
 /** A configuration file (jobs, pools, rules, prices) does not match its schema. */
 export class InvalidConfigError extends EmrflowError {
   static readonly errorName = 'Config.Invalid';
@@ -77,6 +88,8 @@ export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
 
 /** The last Glue crawl of the job's crawler ended FAILED or CANCELLED. */
 export const CRAWL_FAILED = 'Glue.CrawlFailed';
+/** The crawl run-job waits for has run longer than the state machine waits. */
+export const CRAWL_TIMED_OUT = 'Glue.CrawlTimedOut';
 
 /** Names defined by this project, for the ASL cross-check. */
 export const PROJECT_ERROR_NAMES: readonly string[] = [
@@ -85,7 +98,9 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
   InvalidConfigError.errorName,
   InputNotFoundError.errorName,
   InputEmptyError.errorName,
+  FunctionTimeoutError.errorName,
   CRAWL_FAILED,
+  CRAWL_TIMED_OUT,
   ...Object.values(FailureKind),
 ];
 

@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
 import { runStepName } from '../../lib/domain/runRecord';
 import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
@@ -36,4 +37,4 @@ export async function classifyFailure(event: ClassifyFailureEvent): Promise<Fail
   return failure;
 }
 
-export const handler = middy(classifyFailure).use(injectLambdaContext(logger));
+export const handler = middy(classifyFailure).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -1,8 +1,10 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { lookupPartition } from '../../lib/aws/catalog';
+import { catalogNamesForStage } from '../../lib/contract';
 import { glueClient, env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { inputPresence } from '../../lib/aws/storage';
 import { loadJobs } from '../../lib/config/jobs';
 import { checkInput } from '../../lib/domain/input';
@@ -10,7 +12,8 @@ import { crawlPlan, parseTrigger, partitionToCheck } from '../../lib/domain/requ
 import type { JobRequest } from '../../lib/domain/types';
 
 const logger = functionLogger('normalize-request');
-const jobs = loadJobs();
+// The request carries the job with this stage's Glue names; every later state reads them from it.
+const jobs = loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, process.env.STAGE) } : job));
 
 /** `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid, a missing or empty input with Input.NotFound / Input.Empty, before anything is claimed or created. */
 export async function normalizeRequest(event: { trigger: unknown }): Promise<{ request: JobRequest; attempt: number }> {
@@ -29,4 +32,4 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
   return { request, attempt: 1 };
 }
 
-export const handler = middy(normalizeRequest).use(injectLambdaContext(logger));
+export const handler = middy(normalizeRequest).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadRules } from '../../lib/config/rules';
@@ -25,4 +26,4 @@ export async function placeJob(event: PlaceJobInput): Promise<Placement> {
   return placement;
 }
 
-export const handler = middy(placeJob).use(injectLambdaContext(logger));
+export const handler = middy(placeJob).use(injectLambdaContext(logger)).use(stableErrorNames());

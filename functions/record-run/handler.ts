@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { findStep } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { putRun } from '../../lib/aws/runs';
 import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
 import type { RunRecord } from '../../lib/domain/types';
@@ -28,4 +29,4 @@ export async function recordRun(event: RecordRunInput): Promise<RunRecord> {
   return record;
 }
 
-export const handler = middy(recordRun).use(injectLambdaContext(logger));
+export const handler = middy(recordRun).use(injectLambdaContext(logger)).use(stableErrorNames());

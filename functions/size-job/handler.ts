@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { partitionBytes } from '../../lib/aws/catalog';
 import { dynamoClient, env, glueClient, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { recentSuccessfulRuns } from '../../lib/aws/runs';
 import { bytesUnder } from '../../lib/aws/storage';
 import { DEFAULT_SIZING, sizeJob as size, usesCatalogSize } from '../../lib/domain/sizing';
@@ -38,4 +39,4 @@ export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
   return sizing;
 }
 
-export const handler = middy(sizeJob).use(injectLambdaContext(logger));
+export const handler = middy(sizeJob).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -2,7 +2,9 @@
  * infra/job-catalog.js: what serverless.yml derives per job from the catalog, for a catalog of several jobs
  * (the packaged-template test sees only the one job config/jobs.json has today).
  */
-const { fromJobs } = require('../../infra/job-catalog.js');
+import { catalogNamesForStage } from '../../lib/contract';
+
+const { fromJobs, forStage } = require('../../infra/job-catalog.js');
 
 const job = (name: string, inputPrefix: string, catalog?: { database: string; table: string; crawler: string }) => ({
   name,
@@ -68,5 +70,21 @@ describe('job catalog derivations', () => {
       glue('table/emrflow_raw/clicks'),
     ]);
     expect(derived.crawlerArns).toEqual([glue('crawler/emrflow-raw-events'), glue('crawler/emrflow-raw-clicks')]);
+  });
+
+  it.each(['dev', 'feature-X'])('names the Glue database and crawler of stage %s as the Lambdas do, under the same logical ids', (stage) => {
+    // Prepare
+    const catalog = jobs[0].catalog!;
+
+    // Act
+    const { Resources, crawlerArns } = { ...forStage(jobs, stage), Resources: forStage(jobs, stage).resources.Resources };
+
+    // Assess
+    const expected = catalogNamesForStage(catalog, stage);
+    expect(expected.crawler).not.toBe(catalog.crawler);
+    expect(Resources.EmrflowRawGlueDatabase.Properties.DatabaseInput.Name).toBe(expected.database);
+    expect(Resources.DenormalizeEventsCrawler.Properties).toMatchObject({ Name: expected.crawler, DatabaseName: { Ref: 'EmrflowRawGlueDatabase' } });
+    expect(crawlerArns).toContainEqual(glue(`crawler/${expected.crawler}`));
+    expect(Object.keys(Resources).sort()).toEqual(Object.keys(fromJobs(jobs).resources.Resources).sort());
   });
 });

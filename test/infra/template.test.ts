@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobs } from '../../config/jobs.json';
+import { catalogNamesForStage } from '../../lib/contract';
 import {
   OwnedStatement,
   Template,
@@ -134,6 +135,7 @@ describe('run-job workflow', () => {
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
+        STAGE: 'dev',
       });
     }
   });
@@ -213,7 +215,7 @@ describe('IAM the plugin does not generate', () => {
     expect(crawl.role).toBe(sm);
     expect(actionsOf(crawl.statement).sort()).toEqual(['glue:GetCrawler', 'glue:StartCrawler']);
     expect(resourcesOf(crawl.statement).map(resourceText)).toEqual(
-      jobs.map((job) => `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:crawler/${job.catalog.crawler}`),
+      jobs.map((job) => `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:crawler/${catalogNamesForStage(job.catalog, 'dev').crawler}`),
     );
   });
 
