@@ -26,6 +26,9 @@ Options:
   --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
   --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
   --simulate-steps       simulate Spark steps even when .venv has pyspark
+  --abort-after <state>  stop the execution (ABORTED) once it has entered <state>, e.g. RunSparkStep; the
+                         execution's end goes to cleanup-execution as on AWS (run, upload, demo)
+  --execution-timeout <s>  the execution's TimeoutSeconds (real seconds) instead of the definition's
   --json                 print exactly one JSON summary object on stdout (run, upload, demo)
   --port <n>             emulator port (emulator; default: a free port)
   --verbose              show the Lambdas' logs
@@ -45,10 +48,12 @@ interface Flags {
   events: number;
   /** The day demo generates events for (YYYY-MM-DD). */
   date?: string;
+  abortAfter?: string;
+  executionTimeout?: number;
   verbose: boolean;
 }
 
-const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events', '--date'];
+const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events', '--date', '--abort-after', '--execution-timeout'];
 const SWITCHES = ['--json', '--simulate-steps', '--verbose'];
 
 function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
@@ -80,6 +85,11 @@ function parseArgs(argv: string[]): { command: string; positional: string[]; fla
     if (name === '--time-scale') flags.timeScale = positiveNumber(value, '--time-scale');
     if (name === '--port') flags.port = integer(value, '--port', 0, 65535);
     if (name === '--events') flags.events = integer(value, '--events', 1, 10_000_000);
+    if (name === '--abort-after') {
+      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(value)) throw new UsageError(`--abort-after: "${value}" is not a state name`);
+      flags.abortAfter = value;
+    }
+    if (name === '--execution-timeout') flags.executionTimeout = positiveNumber(value, '--execution-timeout');
     if (name === '--date') {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw new UsageError(`--date: "${value}" must be YYYY-MM-DD`);
       flags.date = value;
@@ -140,11 +150,20 @@ function timelineLine(entry: TimelineEntry): string {
 async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, print: (line: string) => void): Promise<RunSummary> {
   print(`${flags.machine}: time scale ${runtime.timeScale} (an emulated minute takes ${seconds(60_000 * runtime.timeScale)}), state in ${runtime.stateDir}`);
   print(`  ${'state'.padEnd(28)} ${'attempt'.padStart(7)}  ${'duration'.padStart(9)}  ${'cluster'.padEnd(16)}  outcome`);
-  const summary = await runtime.run(input, { machine: flags.machine, onTimelineEntry: (entry) => print(timelineLine(entry)) });
+  const summary = await runtime.run(input, {
+    machine: flags.machine,
+    onTimelineEntry: (entry) => print(timelineLine(entry)),
+    abortAfter: flags.abortAfter,
+    executionTimeoutSeconds: flags.executionTimeout,
+  });
   print('');
   const what = `${summary.transitions} billed transitions, ${summary.attempts} attempt(s), ${summary.clustersCreated} cluster(s) created, ${summary.clustersRunningAtEnd} running at the end`;
   print(`${summary.status} in ${seconds(summary.durationMs)}: ${what}`);
   if (summary.error) print(`  error: ${summary.error}\n  cause: ${readableCause(summary.cause)}`);
+  for (const delivery of summary.ruleDeliveries) {
+    const did = delivery.error ?? describeDelivery(delivery.result);
+    print(`  EventBridge "Execution Status Change" (${summary.status}) → ${delivery.function}: ${did}`);
+  }
   for (const step of summary.steps) {
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
@@ -153,9 +172,15 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
 }
 
 function jsonSummary(summary: RunSummary): string {
-  const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd } = summary;
+  const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, ruleDeliveries } = summary;
   const steps = summary.steps.map(({ clusterId, state, executor }) => ({ clusterId, state, executor }));
-  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps }, null, 2);
+  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps, ruleDeliveries }, null, 2);
+}
+
+function describeDelivery(result: unknown): string {
+  const terminated = (result as { terminated?: Array<{ clusterId: string }> } | null)?.terminated;
+  if (!terminated) return JSON.stringify(result);
+  return terminated.length === 0 ? 'nothing left running' : `terminated ${terminated.map((action) => action.clusterId).join(', ')}`;
 }
 
 /** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */

@@ -7,7 +7,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { MachineDefinition } from './definition';
 import type { TaskHandler } from './tasks';
 
-export type ExecutionStatus = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT';
+export type ExecutionStatus = 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
 export interface TimelineEntry {
   state: string;
@@ -45,7 +45,16 @@ export interface ExecuteOptions {
   handlers: Record<string, TaskHandler>;
   /** Called as each timeline entry closes, for a live timeline. */
   onTimelineEntry?: (entry: TimelineEntry) => void;
+  /** Stops the execution (StopExecution: ABORTED) once this state has been entered and its work started. */
+  abortAfter?: string;
+  /** The execution's TimeoutSeconds instead of the definition's (real seconds). */
+  timeoutSeconds?: number;
+  /** Aborted when the execution stops, so the Tasks still polling (a .sync step) give up as on AWS. */
+  abortController?: AbortController;
 }
+
+/** Real milliseconds between entering the abortAfter state and the abort: its Task call has been made. */
+const ABORT_DELAY_MS = 50;
 
 /** StartExecution's limit on the input, in UTF-8 bytes (Step Functions API reference: 262,144). */
 export const MAX_EXECUTION_INPUT_BYTES = 262_144;
@@ -73,7 +82,8 @@ export function checkExecutionInput(input: unknown): void {
 export async function executeMachine(machine: MachineDefinition, input: unknown, options: ExecuteOptions): Promise<ExecutionResult> {
   const { executionName, stateMachineArn } = options;
   checkExecutionInput(input);
-  const interpreter = new StateMachine(machine.local, { validationOptions: { noValidate: true } });
+  const definition = options.timeoutSeconds === undefined ? machine.local : { ...machine.local, TimeoutSeconds: options.timeoutSeconds };
+  const interpreter = new StateMachine(definition, { validationOptions: { noValidate: true } });
   const startedAt = Date.now();
   const execution = interpreter.run(input as never, {
     overrides: { taskResourceLocalHandlers: options.handlers as never },
@@ -88,8 +98,17 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   });
 
   const timeline = new TimelineBuilder(machine.stateTypes, options.onTimelineEntry);
+  let abortedAfter: string | null = null;
+  let abortTimer: NodeJS.Timeout | undefined;
   const consumeEvents = (async () => {
-    for await (const event of execution.eventLogs) timeline.add(event as any);
+    for await (const event of execution.eventLogs) {
+      timeline.add(event as any);
+      const entered = (event as any).type === 'StateEntered' ? (event as any).state?.name : undefined;
+      if (options.abortAfter && entered === options.abortAfter && abortedAfter === null) {
+        abortedAfter = entered;
+        abortTimer = setTimeout(() => execution.abort(), ABORT_DELAY_MS);
+      }
+    }
   })();
 
   let status: ExecutionStatus = 'SUCCEEDED';
@@ -102,7 +121,10 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
     if (failure?.name === 'ExecutionTimeoutError') {
       status = 'TIMED_OUT';
       error = 'States.Timeout';
-      cause = `The execution ran longer than the definition's TimeoutSeconds (${machine.local.TimeoutSeconds})`;
+      cause = `The execution ran longer than the definition's TimeoutSeconds (${definition.TimeoutSeconds})`;
+    } else if (failure?.name === 'ExecutionAbortedError') {
+      status = 'ABORTED';
+      cause = `Stopped (StopExecution) after entering ${abortedAfter}`;
     } else {
       status = 'FAILED';
       const reason = failure?.cause ?? failure;
@@ -110,6 +132,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
       cause = typeof reason?.message === 'string' ? reason.message : String(reason);
     }
   }
+  clearTimeout(abortTimer);
+  if (status === 'ABORTED' || status === 'TIMED_OUT') options.abortController?.abort();
   await consumeEvents;
   timeline.finish(status !== 'SUCCEEDED', error, cause);
 

@@ -41,6 +41,7 @@ import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { taskHandlers } from './tasks';
+import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
 export type { TimelineEntry } from './execute';
 
@@ -63,8 +64,18 @@ export interface StepSummary {
   executor: 'spark' | 'simulated' | null;
 }
 
+/** A Lambda an EventBridge rule ran on the execution's status change (cleanup-execution), and its answer. */
+export interface RuleDelivery {
+  rule: string;
+  function: string;
+  result?: unknown;
+  error?: string;
+}
+
 export interface RunSummary extends ExecutionResult {
   machine: string;
+  /** What the rules on the execution's end did (an ABORTED, TIMED_OUT or FAILED run-job goes to cleanup-execution). */
+  ruleDeliveries: RuleDelivery[];
   clustersCreated: number;
   clustersRunningAtEnd: number;
   clusters: Array<{ clusterId: string; state: string }>;
@@ -77,6 +88,12 @@ export interface RunOptions {
   machine?: string;
   executionName?: string;
   onTimelineEntry?: (entry: TimelineEntry) => void;
+  /** StopExecution once this state has been entered: the execution ends ABORTED (`emrflow run --abort-after`). */
+  abortAfter?: string;
+  /** The execution's TimeoutSeconds, in real seconds, instead of the definition's (`--execution-timeout`). */
+  executionTimeoutSeconds?: number;
+  /** Wraps a state's Task handler (fault injection: a Lambda error or timeout in one state). */
+  intercept?: Record<string, (input: unknown, next: (input: unknown) => Promise<unknown>) => Promise<unknown>>;
 }
 
 export interface LocalRuntime {
@@ -167,14 +184,52 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const stateMachineArn = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-${machineName}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
-      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale });
+      const abortController = new AbortController();
+      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, signal: abortController.signal });
+      for (const [state, wrap] of Object.entries(runOptions.intercept ?? {})) {
+        const next = handlers[state];
+        if (!next) throw new Error(`intercept: ${machineName} has no Task state ${state}`);
+        handlers[state] = (taskInput) => wrap(taskInput, next);
+      }
 
       const result = await executeMachine(machine, input, {
         executionName,
         stateMachineArn,
         handlers,
         onTimelineEntry: runOptions.onTimelineEntry,
+        abortAfter: runOptions.abortAfter,
+        timeoutSeconds: runOptions.executionTimeoutSeconds,
+        abortController,
       });
+
+      const ruleDeliveries: RuleDelivery[] = [];
+      if (result.status !== 'SUCCEEDED') {
+        // What Step Functions sends EventBridge when the execution ends; the rules serverless.yml declares route it.
+        const event = executionStatusChangeEvent({
+          executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+          stateMachineArn,
+          name: executionName,
+          status: result.status,
+          startDate: result.startedAt,
+          stopDate: result.startedAt + result.durationMs,
+          input,
+          output: result.output,
+          error: result.error,
+          cause: result.cause,
+          region: config.region,
+          accountId: config.accountId,
+        });
+        for (const target of ruleFunctionTargets(config, event)) {
+          const fn = lambda.find(target.functionArn);
+          if (!fn) continue;
+          try {
+            ruleDeliveries.push({ rule: target.rule, function: fn.key, result: await lambda.invoke(fn, event) });
+          } catch (error) {
+            ruleDeliveries.push({ rule: target.rule, function: fn.key, error: `${(error as Error).name}: ${(error as Error).message}` });
+          }
+        }
+        if (ruleDeliveries.length > 0) await settleTerminations(() => emulator.stats().clusters, before, timeScale);
+      }
 
       const stats = emulator.stats();
       const clusters = stats.clusters
@@ -186,6 +241,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         .map((step) => ({ clusterId: step.clusterId, stepId: step.stepId, state: step.state, executor: step.executor }));
       return {
         machine: machineName,
+        ruleDeliveries,
         ...result,
         clustersCreated: clusters.length,
         clustersRunningAtEnd: clusters.filter((cluster) => !cluster.state.startsWith('TERMINATED')).length,
@@ -210,6 +266,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       discardState();
     },
   };
+}
+
+/** Clusters a cleanup terminated pass TERMINATING for a few emulated minutes; the summary reports where they end. */
+async function settleTerminations(clusters: () => Array<{ clusterId: string; state: string }>, before: Set<string>, timeScale: number): Promise<void> {
+  const deadline = Date.now() + Math.max(2_000, 30 * 60 * 1000 * timeScale);
+  while (Date.now() < deadline && clusters().some((cluster) => !before.has(cluster.clusterId) && cluster.state === 'TERMINATING')) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 function callsMade(after: EmulatorStats['calls'], before: EmulatorStats['calls']): Record<string, number> {

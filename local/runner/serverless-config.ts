@@ -213,6 +213,12 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
     functionNames[key] = String(await resolveVariables(rawFunctions[key].name ?? `${service}-${stage}-${key}`, `functions.${key}.name`));
   }
   const arnOf = (key: string) => `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${functionNames[key]}`;
+  // serverless-step-functions creates the state machines: a Ref to one (`id`) is its ARN, as in CloudFormation.
+  const stateMachineArns: Record<string, string> = {};
+  for (const [key, machine] of Object.entries<any>(raw.stepFunctions?.stateMachines ?? {})) {
+    const name = String(await resolveVariables(machine.name ?? `${service}-${stage}-${key}`, `stepFunctions.stateMachines.${key}.name`));
+    stateMachineArns[machine.id ?? `${key[0].toUpperCase()}${key.slice(1)}StepFunctionsStateMachine`] = `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
+  }
 
   const pseudoParameters: Record<string, string> = {
     'AWS::AccountId': LOCAL_ACCOUNT_ID,
@@ -227,6 +233,7 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
     if (logicalId in templateParameters) return String(templateParameters[logicalId].Default ?? '');
     const functionKey = functionKeys.find((key) => functionLogicalId(key) === logicalId);
     if (functionKey) return functionNames[functionKey];
+    if (logicalId in stateMachineArns) return stateMachineArns[logicalId];
     const resource = rawResources[logicalId];
     if (!resource) throw new Error(`serverless.yml: Ref to unknown logical id ${logicalId}`);
     const nameProperty = REF_NAME_PROPERTY[resource.Type];

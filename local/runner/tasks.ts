@@ -17,6 +17,8 @@ export interface TaskContext {
   emr: EMRClient;
   sdk: SdkClients;
   timeScale: number;
+  /** Aborted when the execution stops: a .sync Task stops polling, as Step Functions stops watching. */
+  signal?: AbortSignal;
 }
 
 export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
@@ -59,7 +61,7 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     }
     if (service === 'elasticmapreduce') {
       const [api, pattern] = rest.split('.');
-      return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale });
+      return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale, signal: context.signal });
     }
     if (service === 'dynamodb') return dynamoDbIntegration(rest, context.sdk);
     if (service === 'aws-sdk') {

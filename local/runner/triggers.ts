@@ -4,6 +4,7 @@
  * matches event patterns: every field of the pattern must match; a list matches any of its values or
  * matchers (`prefix`, `suffix`, `exists`, `anything-but`).
  */
+import { randomUUID } from 'node:crypto';
 import type { ServerlessConfig } from './serverless-config';
 
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
@@ -46,4 +47,62 @@ function matchesValue(matcher: unknown, values: unknown[], present: boolean): bo
     return false;
   }
   return values.some((value) => value === matcher);
+}
+
+/**
+ * The Lambda targets of the EventBridge rules serverless.yml declares as `AWS::Events::Rule` resources
+ * whose `EventPattern` matches the event (cleanup-execution's rule on run-job's ended executions).
+ */
+export function ruleFunctionTargets(config: ServerlessConfig, event: unknown): Array<{ rule: string; functionArn: string }> {
+  const targets: Array<{ rule: string; functionArn: string }> = [];
+  for (const resource of Object.values(config.resources)) {
+    if (resource.type !== 'AWS::Events::Rule') continue;
+    const properties = resource.properties();
+    if (!properties.EventPattern || properties.State === 'DISABLED' || !matchesPattern(properties.EventPattern, event)) continue;
+    for (const target of properties.Targets ?? []) {
+      if (/^arn:aws:lambda:/.test(String(target.Arn))) targets.push({ rule: resource.logicalId, functionArn: String(target.Arn) });
+    }
+  }
+  return targets;
+}
+
+/** The event Step Functions sends to EventBridge when an execution's status changes (source aws.states). */
+export function executionStatusChangeEvent(execution: {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: string;
+  startDate: number;
+  stopDate: number;
+  input: unknown;
+  output: unknown;
+  error: string | null;
+  cause: string | null;
+  region: string;
+  accountId: string;
+}): Record<string, unknown> {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Step Functions Execution Status Change',
+    source: 'aws.states',
+    account: execution.accountId,
+    time: new Date(execution.stopDate).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: execution.region,
+    resources: [execution.executionArn],
+    detail: {
+      executionArn: execution.executionArn,
+      stateMachineArn: execution.stateMachineArn,
+      name: execution.name,
+      status: execution.status,
+      startDate: execution.startDate,
+      stopDate: execution.stopDate,
+      input: JSON.stringify(execution.input),
+      inputDetails: { included: true },
+      output: execution.output === null || execution.output === undefined ? null : JSON.stringify(execution.output),
+      outputDetails: { included: true },
+      error: execution.error,
+      cause: execution.cause,
+    },
+  };
 }

@@ -66,7 +66,10 @@ const functions = {
   placeJob: 'place-job',
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
+  cleanupExecution: 'cleanup-execution',
 };
+/** Functions EventBridge runs, not run-job. */
+const eventFunctions = ['cleanupExecution'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -115,7 +118,7 @@ describe('run-job workflow', () => {
     const [, variables] = resource('RunJobStateMachine').Properties.DefinitionString['Fn::Sub'];
 
     // Assess
-    for (const name of Object.keys(functions)) {
+    for (const name of Object.keys(functions).filter((name) => !eventFunctions.includes(name))) {
       expect(Object.values(variables)).toContainEqual({ 'Fn::GetAtt': [`${pascal(name)}LambdaFunction`, 'Arn'] });
     }
   });
@@ -154,7 +157,11 @@ describe('run-job workflow', () => {
 });
 
 describe('triggers', () => {
-  const rules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  // The rules that start run-job (the cleanup's rule targets a Lambda and is tested with it).
+  const rules = () =>
+    resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
   it('starts run-job on S3 Object Created events in the raw bucket under each job input prefix', () => {
     // Act
@@ -321,7 +328,8 @@ describe('least privilege (issue 5)', () => {
     const emr = roleStatements(template).filter(
       ({ statement }) =>
         statement.Effect === 'Allow' &&
-        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && a !== 'elasticmapreduce:RunJobFlow'),
+        // RunJobFlow and ListClusters have no resource type to scope (tested on their own).
+        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && !['elasticmapreduce:RunJobFlow', 'elasticmapreduce:ListClusters'].includes(a)),
     );
 
     // Assess
@@ -362,6 +370,7 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
+      ListClusters: 'elasticmapreduce:ListClusters has no resource type; the cleanup acts only on clusters tagged emrflow:app',
     };
 
     // Act
@@ -376,6 +385,7 @@ describe('least privilege (issue 5)', () => {
       ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
       ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
       ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+      ['CleanupExecutionRole', 'ListClusters', undefined],
     ]);
   });
 
@@ -489,4 +499,21 @@ describe('cfn-lint and checkov', () => {
     expect(result.failed).toEqual([]);
     expect(result.staleWaivers).toEqual([]);
   }, 120_000);
+});
+
+describe('cleanup-execution (issue 11)', () => {
+  it("runs on run-job's own executions that end ABORTED, TIMED_OUT or FAILED, with EventBridge allowed to invoke it", () => {
+    // Act
+    const rule = resource('CleanupExecutionRule').Properties;
+    const permission = resource('CleanupExecutionInvokePermission').Properties;
+
+    // Assess
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['ABORTED', 'TIMED_OUT', 'FAILED'], stateMachineArn: [{ Ref: 'RunJobStateMachine' }] },
+    });
+    expect(rule.Targets).toEqual([{ Id: 'cleanup-execution', Arn: { 'Fn::GetAtt': ['CleanupExecutionLambdaFunction', 'Arn'] } }]);
+    expect(permission).toMatchObject({ Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': ['CleanupExecutionRule', 'Arn'] } });
+  });
 });

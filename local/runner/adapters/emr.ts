@@ -28,6 +28,8 @@ export interface EmrAdapterOptions {
   timeScale: number;
   /** Real milliseconds between polls never drop below this, however small the time scale. */
   minPollMs?: number;
+  /** The execution stopped (aborted, timed out): stop polling. */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_MIN_POLL_MS = 20;
@@ -125,13 +127,14 @@ async function describeStep(client: EMRClient, clusterId: string, stepId: string
   return (await tolerant(() => client.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId }))))?.Step;
 }
 
-function pollerFor({ timeScale, minPollMs = DEFAULT_MIN_POLL_MS }: EmrAdapterOptions) {
+function pollerFor({ timeScale, minPollMs = DEFAULT_MIN_POLL_MS, signal }: EmrAdapterOptions) {
   return async (done: () => Promise<boolean>): Promise<void> => {
     const started = Date.now();
     for (;;) {
       const simulatedElapsed = (Date.now() - started) / 1000 / timeScale;
       const intervalSeconds = simulatedElapsed < 600 ? 60 : 300;
       await new Promise((resolve) => setTimeout(resolve, Math.max(minPollMs, intervalSeconds * 1000 * timeScale)));
+      if (signal?.aborted) throw new TaskError('States.Runtime', 'The execution stopped; the integration no longer waits');
       if (await done()) return;
     }
   };

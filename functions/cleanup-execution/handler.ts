@@ -1,0 +1,37 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
+import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
+import { putRun } from '../../lib/aws/runs';
+import { abandonedRunRecord, executionClusters, parseExecutionEnd, type ClusterAction } from '../../lib/domain/cleanup';
+
+const logger = functionLogger('cleanup-execution');
+
+export interface CleanupResult {
+  execution: string;
+  status: string;
+  terminated: ClusterAction[];
+  recorded: boolean;
+}
+
+/**
+ * EventBridge "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED) of run-job → terminates
+ * the execution's dedicated clusters, which stopping an execution never does, and records an abandoned run.
+ * Delivered at least once: every action is idempotent.
+ */
+export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
+  const end = parseExecutionEnd(event);
+  // A minute of slack: the cluster's creation time and the execution's start come from different clocks.
+  const clusters = await listAppClusters(emrClient(), { createdAfter: new Date(end.startedAt - 60_000) });
+  const terminate = executionClusters(end, clusters);
+  for (const action of terminate) logger.info('terminating', { execution: end.executionName, ...action });
+  await terminateClusters(emrClient(), terminate.map((action) => action.clusterId));
+  const record = abandonedRunRecord(end, clusters);
+  if (record) await putRun(dynamoClient(), env('RUNS_TABLE'), record);
+  logger.info('cleaned up', { execution: end.executionName, status: end.status, terminated: terminate.length, recorded: Boolean(record) });
+  return { execution: end.executionName, status: end.status, terminated: terminate, recorded: Boolean(record) };
+}
+
+export const handler = middy(cleanupExecution).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -1,0 +1,50 @@
+import { DescribeClusterCommand, ListClustersCommand, TerminateJobFlowsCommand, type ClusterState, type EMRClient } from '@aws-sdk/client-emr';
+import { APP_NAME, CLUSTER_ACTIVE_STATES, TAG } from '../contract';
+import type { AppCluster } from '../domain/cleanup';
+
+/** ListClusters pages are 50 clusters; 20 pages cover the 500-active-cluster default quota twice. */
+const MAX_PAGES = 20;
+/** TerminateJobFlows takes at most 10 ids per call. */
+const TERMINATE_BATCH = 10;
+
+/**
+ * This app's active clusters (tagged `emrflow:app`), with their tags. ListClusters gives no tags, so each
+ * active cluster costs a DescribeCluster: `createdAfter` (an execution's start) keeps that to the clusters
+ * that can belong to it.
+ */
+export async function listAppClusters(emr: EMRClient, options: { createdAfter?: Date } = {}): Promise<AppCluster[]> {
+  const summaries = [];
+  let marker: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const out = await emr.send(
+      new ListClustersCommand({ ClusterStates: [...CLUSTER_ACTIVE_STATES] as ClusterState[], CreatedAfter: options.createdAfter, Marker: marker }),
+    );
+    summaries.push(...(out.Clusters ?? []));
+    marker = out.Marker;
+    if (!marker) break;
+  }
+  const clusters: AppCluster[] = [];
+  for (const summary of summaries) {
+    if (!summary.Id) continue;
+    const { Cluster: cluster } = await emr.send(new DescribeClusterCommand({ ClusterId: summary.Id }));
+    const tags = Object.fromEntries((cluster?.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+    if (tags[TAG.app] !== APP_NAME) continue;
+    const timeline = cluster?.Status?.Timeline;
+    clusters.push({
+      id: summary.Id,
+      name: summary.Name ?? '',
+      state: cluster?.Status?.State ?? summary.Status?.State ?? 'UNKNOWN',
+      tags,
+      createdAt: timeline?.CreationDateTime ? new Date(timeline.CreationDateTime).getTime() : null,
+      readyAt: timeline?.ReadyDateTime ? new Date(timeline.ReadyDateTime).getTime() : null,
+    });
+  }
+  return clusters;
+}
+
+/** Terminates clusters (idempotent: EMR ignores a cluster already terminating). */
+export async function terminateClusters(emr: EMRClient, clusterIds: string[]): Promise<void> {
+  for (let i = 0; i < clusterIds.length; i += TERMINATE_BATCH) {
+    await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: clusterIds.slice(i, i + TERMINATE_BATCH) }));
+  }
+}

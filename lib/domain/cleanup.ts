@@ -1,0 +1,121 @@
+import { APP_NAME, CLUSTER_ACTIVE_STATES, DEDICATED_POOL, TAG } from '../contract';
+import { InvalidRequestError } from '../errors';
+import type { RunRecord } from './types';
+
+/** An EMR cluster as the cleanup and the reaper see it: ListClusters' fields plus DescribeCluster's tags. */
+export interface AppCluster {
+  id: string;
+  name: string;
+  state: string;
+  tags: Record<string, string>;
+  /** Epoch milliseconds. */
+  createdAt: number | null;
+  /** Epoch milliseconds the cluster became WAITING with no step (idle since), when known. */
+  readyAt?: number | null;
+}
+
+/** A cluster to terminate and why (every action is logged with its reason). */
+export interface ClusterAction {
+  clusterId: string;
+  reason: string;
+}
+
+/** The end of a run-job execution, from EventBridge's "Step Functions Execution Status Change". */
+export interface ExecutionEnd {
+  executionArn: string;
+  stateMachineArn: string;
+  executionName: string;
+  status: 'ABORTED' | 'TIMED_OUT' | 'FAILED';
+  /** Epoch milliseconds. */
+  startedAt: number;
+  stoppedAt: number;
+  error: string | null;
+  cause: string | null;
+}
+
+export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
+export const CLEANUP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
+
+/** Reads the event EventBridge delivers for an execution that ended; anything else is Request.Invalid. */
+export function parseExecutionEnd(event: unknown): ExecutionEnd {
+  const e = object(event, '(event)');
+  if (e.source !== 'aws.states') throw new InvalidRequestError('source', `must be "aws.states", got ${JSON.stringify(e.source)}`);
+  if (e['detail-type'] !== EXECUTION_STATUS_CHANGE) throw new InvalidRequestError('detail-type', `must be "${EXECUTION_STATUS_CHANGE}"`);
+  const d = object(e.detail, 'detail');
+  const status = d.status;
+  if (!(CLEANUP_STATUSES as readonly unknown[]).includes(status)) {
+    throw new InvalidRequestError('detail.status', `${JSON.stringify(status)}: only ${CLEANUP_STATUSES.join(', ')} executions are cleaned up`);
+  }
+  const startedAt = Number(d.startDate);
+  if (!Number.isFinite(startedAt)) throw new InvalidRequestError('detail.startDate', 'must be epoch milliseconds');
+  return {
+    executionArn: string(d.executionArn, 'detail.executionArn'),
+    stateMachineArn: string(d.stateMachineArn, 'detail.stateMachineArn'),
+    executionName: string(d.name, 'detail.name'),
+    status: status as ExecutionEnd['status'],
+    startedAt,
+    stoppedAt: Number.isFinite(Number(d.stopDate)) ? Number(d.stopDate) : startedAt,
+    error: typeof d.error === 'string' ? d.error : null,
+    cause: typeof d.cause === 'string' ? d.cause : null,
+  };
+}
+
+/**
+ * The clusters an ended execution leaves running: this app's dedicated clusters tagged with the execution's
+ * name that are still active. Pool clusters are never terminated here (their leases are released instead).
+ */
+export function executionClusters(end: ExecutionEnd, clusters: AppCluster[]): ClusterAction[] {
+  return clusters
+    .filter((c) => c.tags[TAG.app] === APP_NAME && c.tags[TAG.execution] === end.executionName)
+    .filter((c) => c.tags[TAG.pool] === DEDICATED_POOL && CLUSTER_ACTIVE_STATES.has(c.state))
+    .map((c) => ({
+      clusterId: c.id,
+      reason: `dedicated cluster of execution ${end.executionName}, which ended ${end.status}${end.error ? ` (${end.error})` : ''}; ${c.state} since no teardown ran`,
+    }));
+}
+
+/**
+ * An aborted or timed-out run never reaches RecordRun; its cluster's tags still say which run it was, so the
+ * runs table keeps one record per run. A FAILED execution recorded itself (RecordFailedRun) or never had a cluster.
+ */
+export function abandonedRunRecord(end: ExecutionEnd, clusters: AppCluster[]): RunRecord | null {
+  if (end.status === 'FAILED') return null;
+  const own = clusters
+    .filter((c) => c.tags[TAG.execution] === end.executionName && c.tags[TAG.run] && c.tags[TAG.job])
+    .sort((a, b) => Number(b.tags[TAG.attempt] ?? 0) - Number(a.tags[TAG.attempt] ?? 0));
+  const last = own[0];
+  if (!last) return null;
+  const attempts = Number(last.tags[TAG.attempt] ?? 1) || 1;
+  return {
+    job: last.tags[TAG.job],
+    finishedAt: new Date(end.stoppedAt).toISOString(),
+    runId: last.tags[TAG.run],
+    execution: end.executionName,
+    status: 'FAILED',
+    trigger: null,
+    runDate: null,
+    attempts,
+    interruptions: attempts - 1,
+    inputBytes: null,
+    capacityUnits: null,
+    onDemandShare: null,
+    predictedMinutes: null,
+    clusterId: last.id,
+    stepId: null,
+    stepSeconds: null,
+    durationSeconds: Math.max(0, Math.round((end.stoppedAt - end.startedAt) / 1000)),
+    estimatedCostUsd: null,
+    failureKind: `Execution.${end.status}`,
+    failureMessage: end.cause ?? `the execution ended ${end.status}; the cleanup terminated its cluster`,
+  };
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(field, 'must be an object');
+  return value as Record<string, unknown>;
+}
+
+function string(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw new InvalidRequestError(field, 'must be a non-empty string');
+  return value;
+}

@@ -1,0 +1,58 @@
+import { lambdaContext } from './env';
+import { DescribeClusterCommand, EMRClient, ListClustersCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { handler } from '../../../functions/cleanup-execution/handler';
+import { resetClients } from '../../../lib/aws/clients';
+
+const emr = mockClient(EMRClient);
+const dynamo = mockClient(DynamoDBDocumentClient);
+const ended = (status: string) => ({
+  source: 'aws.states',
+  'detail-type': 'Step Functions Execution Status Change',
+  detail: { executionArn: 'arn:x:exec-1', stateMachineArn: 'arn:x:run-job', name: 'exec-1', status, startDate: 1_796_000_000_000, stopDate: 1_796_000_060_000 },
+});
+const tags = (execution: string) => [
+  { Key: 'emrflow:app', Value: 'emrflow' },
+  { Key: 'emrflow:pool', Value: 'dedicated' },
+  { Key: 'emrflow:execution', Value: execution },
+  { Key: 'emrflow:run', Value: 'r-1' },
+  { Key: 'emrflow:job', Value: 'denormalize-events' },
+  { Key: 'emrflow:attempt', Value: '1' },
+];
+
+beforeEach(() => {
+  emr.reset();
+  dynamo.reset();
+  resetClients();
+  emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-OWN', Name: 'a' }, { Id: 'j-OTHER', Name: 'b' }] });
+  emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1') } as never });
+  emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).resolves({ Cluster: { Id: 'j-OTHER', Status: { State: 'RUNNING' }, Tags: tags('exec-2') } as never });
+});
+
+describe('cleanup-execution handler', () => {
+  it("terminates an aborted execution's cluster, lists only clusters created since it started, and records the run", async () => {
+    const result = await handler(ended('ABORTED'), lambdaContext);
+
+    expect(result.terminated.map((action) => action.clusterId)).toEqual(['j-OWN']);
+    expect(emr).toHaveReceivedCommandWith(TerminateJobFlowsCommand, { JobFlowIds: ['j-OWN'] });
+    expect(emr).toHaveReceivedCommandWith(ListClustersCommand, { CreatedAfter: new Date(1_796_000_000_000 - 60_000) });
+    expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-runs', Item: expect.objectContaining({ runId: 'r-1', failureKind: 'Execution.ABORTED' }) });
+  });
+
+  it('terminates nothing when the execution left nothing running', async () => {
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+
+    const result = await handler(ended('FAILED'), lambdaContext);
+
+    expect(result.terminated).toEqual([]);
+    expect(emr).not.toHaveReceivedCommand(TerminateJobFlowsCommand);
+    expect(dynamo).not.toHaveReceivedCommand(PutCommand);
+  });
+
+  it('refuses an event that is not an ended execution, touching nothing', async () => {
+    await expect(handler(ended('RUNNING'), lambdaContext)).rejects.toMatchObject({ name: 'Request.Invalid' });
+    expect(emr).not.toHaveReceivedAnyCommand();
+  });
+});
