@@ -18,6 +18,9 @@ Usage:
                                                 generate sample events for day D (default today), upload them,
                                                 run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
+  emrflow reap [--dry-run] [options]           run the reaper (reap-clusters) on the state: terminate this app's
+                                                clusters no running execution owns; --dry-run lists what it
+                                                would do and why (use with --state-dir)
   emrflow help
 
 Options:
@@ -50,11 +53,12 @@ interface Flags {
   date?: string;
   abortAfter?: string;
   executionTimeout?: number;
+  dryRun?: boolean;
   verbose: boolean;
 }
 
 const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events', '--date', '--abort-after', '--execution-timeout'];
-const SWITCHES = ['--json', '--simulate-steps', '--verbose'];
+const SWITCHES = ['--json', '--simulate-steps', '--verbose', '--dry-run'];
 
 function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
   const [command = 'help', ...rest] = argv;
@@ -71,6 +75,7 @@ function parseArgs(argv: string[]): { command: string; positional: string[]; fla
       if (name === '--json') flags.json = true;
       if (name === '--simulate-steps') flags.simulateSteps = true;
       if (name === '--verbose') flags.verbose = true;
+      if (name === '--dry-run') flags.dryRun = true;
       continue;
     }
     if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown option ${name}`);
@@ -289,6 +294,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'demo':
       return demo(flags, print);
+    case 'reap':
+      if (positional.length !== 0) throw new UsageError('reap takes no arguments: emrflow reap [--dry-run] [--state-dir d]');
+      return withRuntime(flags, async (runtime) => {
+        // No other process runs executions on this state: no grace period is needed.
+        const plan = (await runtime.invoke('reapClusters', { dryRun: flags.dryRun === true, graceSeconds: 0 })) as {
+          terminate: Array<{ clusterId: string; reason: string }>;
+          keep: Array<{ clusterId: string; reason: string }>;
+        };
+        if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: flags.dryRun === true, ...plan }, null, 2)}\n`);
+        const verb = flags.dryRun ? 'would terminate' : 'terminated';
+        for (const action of plan.terminate) print(`${verb} ${action.clusterId}: ${action.reason}`);
+        for (const action of plan.keep) print(`kept ${action.clusterId}: ${action.reason}`);
+        print(`${plan.terminate.length} cluster(s) ${verb}, ${plan.keep.length} kept${flags.dryRun ? ' (dry run: nothing was changed)' : ''}`);
+        return 0;
+      });
     case 'emulator':
       return emulator(flags);
     case 'help':

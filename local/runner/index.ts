@@ -40,6 +40,7 @@ import { executeMachine, type ExecutionResult, type TimelineEntry } from './exec
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
+import { startStepFunctionsEndpoint, type StepFunctionsEndpoint } from './stepFunctions';
 import { taskHandlers } from './tasks';
 import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
@@ -111,6 +112,10 @@ export interface LocalRuntime {
   readonly seeded: Seeded;
   /** Emulator state changes (clusters, steps, crawlers) seen so far. */
   readonly events: EmulatorEvent[];
+  /** The local Step Functions endpoint: the executions this runtime ran, as DescribeExecution reports them. */
+  readonly stepFunctions: StepFunctionsEndpoint;
+  /** Invokes a function of serverless.yml in process, as Lambda would (e.g. the reaper with `{ dryRun: true }`). */
+  invoke(functionKey: string, event: unknown): Promise<unknown>;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
@@ -141,7 +146,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     discardState();
     throw error;
   });
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator) };
+  const stepFunctions = await startStepFunctionsEndpoint();
+  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
@@ -154,6 +160,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const sdk = sdkClients(clientConfig);
   const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
     await emulator.stop();
+    await stepFunctions.stop();
     discardState();
     throw error;
   });
@@ -172,6 +179,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     tables: seeded.tables,
     seeded,
     events,
+    stepFunctions,
+
+    async invoke(functionKey, event) {
+      const fn = Object.values(config.functions).find((candidate) => candidate.key === functionKey);
+      if (!fn) throw new Error(`serverless.yml has no function ${functionKey}`);
+      return lambda.invoke(fn, event);
+    },
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
@@ -192,6 +206,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         handlers[state] = (taskInput) => wrap(taskInput, next);
       }
 
+      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+      const startDate = Date.now();
+      stepFunctions.record({ executionArn, stateMachineArn, name: executionName, status: 'RUNNING', startDate });
       const result = await executeMachine(machine, input, {
         executionName,
         stateMachineArn,
@@ -202,11 +219,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         abortController,
       });
 
+      stepFunctions.record({ executionArn, stateMachineArn, name: executionName, status: result.status, startDate, stopDate: Date.now() });
       const ruleDeliveries: RuleDelivery[] = [];
       if (result.status !== 'SUCCEEDED') {
         // What Step Functions sends EventBridge when the execution ends; the rules serverless.yml declares route it.
         const event = executionStatusChangeEvent({
-          executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+          executionArn,
           stateMachineArn,
           name: executionName,
           status: result.status,
@@ -263,6 +281,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     async stop() {
       await emulator.stop();
+      await stepFunctions.stop();
       discardState();
     },
   };

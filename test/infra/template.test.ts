@@ -67,9 +67,10 @@ const functions = {
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
   cleanupExecution: 'cleanup-execution',
+  reapClusters: 'reap-clusters',
 };
 /** Functions EventBridge runs, not run-job. */
-const eventFunctions = ['cleanupExecution'];
+const eventFunctions = ['cleanupExecution', 'reapClusters'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -139,6 +140,8 @@ describe('run-job workflow', () => {
         RUNS_TABLE: { Ref: 'RunsTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         STAGE: 'dev',
+        // The reaper asks Step Functions about run-job's executions; no function run-job invokes may name it (a cycle).
+        ...(name === 'reapClusters' ? { RUN_JOB_STATE_MACHINE_ARN: { Ref: 'RunJobStateMachine' } } : {}),
       });
     }
   });
@@ -386,6 +389,7 @@ describe('least privilege (issue 5)', () => {
       ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
       ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
       ['CleanupExecutionRole', 'ListClusters', undefined],
+      ['ReapClustersRole', 'ListClusters', undefined],
     ]);
   });
 

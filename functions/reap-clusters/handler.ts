@@ -1,0 +1,33 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { emrClient, env, sfnClient } from '../../lib/aws/clients';
+import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { executionStatuses } from '../../lib/aws/executions';
+import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
+import { TAG } from '../../lib/contract';
+import { parseReapOptions, planReap, type ReapPlan } from '../../lib/domain/reaper';
+
+const logger = functionLogger('reap-clusters');
+
+/** A pool cluster idle this long with no live lease is past any pool's idle timeout: a backstop, not the policy. */
+const POOL_IDLE_SECONDS = 3600;
+
+/**
+ * On a schedule (or `{ dryRun: true }`): terminates this app's clusters that no running execution and no
+ * live pool lease owns. Every decision is logged with its reason; a dry run only reports them.
+ */
+export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun: boolean }> {
+  const options = parseReapOptions(event);
+  const clusters = await listAppClusters(emrClient());
+  const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
+  const executions = await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners);
+  // The pool registry lands with the job manager; until the reaper reads it, pool clusters are kept.
+  const plan = planReap({ clusters, executions, registry: null, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
+  for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
+  for (const action of plan.keep) logger.info('keeping', { ...action });
+  if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));
+  return { ...plan, dryRun: options.dryRun };
+}
+
+export const handler = middy(reapClusters).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -1,0 +1,80 @@
+/**
+ * The reaper on a staged emulator state: clusters made directly in the emulator (as a crashed or stopped
+ * run would leave them), executions the local Step Functions endpoint reports, and reap-clusters, the
+ * deployed handler, invoked as its schedule invokes it. It must terminate exactly the orphans.
+ */
+import { DescribeClusterCommand, EMRClient, RunJobFlowCommand, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
+
+jest.setTimeout(30_000);
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+let runtime: LocalRuntime;
+const emr = () => new EMRClient({});
+
+async function stage(name: string, tags: Record<string, string>): Promise<string> {
+  const request: RunJobFlowCommandInput = {
+    Name: name,
+    ReleaseLabel: 'emr-7.10.0',
+    Applications: [{ Name: 'Spark' }],
+    Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    Instances: {
+      KeepJobFlowAliveWhenNoSteps: true,
+      InstanceFleets: [
+        { Name: 'Primary', InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, InstanceTypeConfigs: [{ InstanceType: 'm5.xlarge' }] },
+        { Name: 'Core', InstanceFleetType: 'CORE', TargetOnDemandCapacity: 1, InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }] },
+      ],
+    },
+  };
+  return (await emr().send(new RunJobFlowCommand(request))).JobFlowId!;
+}
+
+const state = async (id: string) => (await emr().send(new DescribeClusterCommand({ ClusterId: id }))).Cluster!.Status!.State!;
+const app = { 'emrflow:app': 'emrflow' };
+const executionArn = (name: string) => `arn:aws:states:${runtime.config.region}:${runtime.config.accountId}:execution:emrflow-local-run-job:${name}`;
+
+beforeAll(async () => {
+  runtime = await startLocalRuntime({ timeScale: 0.001, simulateSteps: true });
+});
+afterAll(() => runtime.stop());
+
+describe('reap-clusters on a staged emulator state', () => {
+  it('terminates exactly the orphans, after a dry run that changes nothing', async () => {
+    // Prepare
+    const now = Date.now();
+    runtime.stepFunctions.record({ executionArn: executionArn('live'), stateMachineArn: 'x', name: 'live', status: 'RUNNING', startDate: now });
+    runtime.stepFunctions.record({ executionArn: executionArn('done'), stateMachineArn: 'x', name: 'done', status: 'ABORTED', startDate: now, stopDate: now });
+    const clusters = {
+      running: await stage('of a running execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'live' }),
+      aborted: await stage('of an aborted execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),
+      forgotten: await stage('of an execution Step Functions does not know', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed' }),
+      unowned: await stage('dedicated, no execution tag', { ...app, 'emrflow:pool': 'dedicated' }),
+      pool: await stage('a pool member', { ...app, 'emrflow:pool': 'default' }),
+      foreign: await stage('not this app', { team: 'other' }),
+    };
+    const orphans = [clusters.aborted, clusters.forgotten, clusters.unowned].sort();
+
+    // Act
+    const dryRun: any = await runtime.invoke('reapClusters', { dryRun: true, graceSeconds: 0 });
+    const afterDryRun = await Promise.all(Object.values(clusters).map(state));
+    const real: any = await runtime.invoke('reapClusters', { graceSeconds: 0 });
+
+    // Assess
+    expect(dryRun.terminate.map((action: any) => action.clusterId).sort()).toEqual(orphans);
+    expect(afterDryRun.every((s) => !s.startsWith('TERMINAT'))).toBe(true);
+    expect(real.terminate.map((action: any) => action.clusterId).sort()).toEqual(orphans);
+    expect(real.terminate.every((action: any) => action.reason.length > 0)).toBe(true);
+    for (const id of orphans) expect(await state(id)).toMatch(/^TERMINAT/);
+    for (const id of [clusters.running, clusters.pool, clusters.foreign]) expect(await state(id)).not.toMatch(/^TERMINAT/);
+    expect(real.keep.map((action: any) => action.clusterId).sort()).toEqual([clusters.pool, clusters.running].sort());
+  });
+
+  it('keeps a new cluster within the default grace period (negative control of graceSeconds)', async () => {
+    const fresh = await stage('fresh orphan', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed-2' });
+
+    const plan: any = await runtime.invoke('reapClusters', { dryRun: true });
+
+    expect(plan.keep.map((action: any) => action.clusterId)).toContain(fresh);
+    expect(plan.terminate.map((action: any) => action.clusterId)).not.toContain(fresh);
+  });
+});
