@@ -11,7 +11,7 @@ interface EmrSnapshot {
 }
 
 /** Keys that hold live timers or processes, which do not outlive the emulator. */
-const RUNTIME_KEYS = new Set(['timers', 'idleTimer', 'timer', 'spark']);
+const RUNTIME_KEYS = new Set(['timers', 'idleTimer', 'timer', 'spark', 'scalingEvaluationPending', 'scalingRecheckPending']);
 
 export function snapshotClusters(ctx: EmrContext): unknown {
   const data: EmrSnapshot = { ipCounter: ctx.ipCounter, clusters: [...ctx.clusters.values()] };
