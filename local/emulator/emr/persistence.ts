@@ -29,6 +29,8 @@ export function restoreClusters(ctx: EmrContext, snapshot: unknown): void {
   const now = ctx.deps.clock.nowSeconds();
   for (const cluster of data.clusters) {
     cluster.timers = new Set();
+    // Snapshots written before bootstrap actions were kept have none.
+    cluster.BootstrapActions ??= [];
     if (CLUSTER_ACTIVE_STATES.has(cluster.state) || cluster.state === 'TERMINATING') {
       const ended = cluster.state === 'TERMINATING' && ['USER_REQUEST', 'ALL_STEPS_COMPLETED'].includes(cluster.reason.Code ?? '');
       cluster.state = ended ? 'TERMINATED' : 'TERMINATED_WITH_ERRORS';
