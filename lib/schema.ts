@@ -49,14 +49,15 @@ export function between(min: number, max: number, { integer = false } = {}) {
  * An object that rejects keys it does not declare, naming the closest declared key: a misspelt field must
  * not silently switch a feature off.
  */
-export function strictObject<Shape extends z.ZodRawShape>(shape: Shape) {
+export function strictObject<Shape extends z.ZodRawShape>(shape: Shape, { see }: { see?: string } = {}) {
   const allowed = Object.keys(shape);
+  const reference = see ? ` (see ${see})` : '';
   return z.strictObject(shape, {
     error: (issue) => {
       if (issue.code !== 'unrecognized_keys') return undefined;
       const [key] = issue.keys;
       const guess = closest(key, allowed);
-      return `unknown field${guess ? `; did you mean "${guess}"?` : ';'} allowed: ${allowed.join(', ')}`;
+      return `unknown field${guess ? `; did you mean "${guess}"?` : ';'} allowed: ${allowed.join(', ')}${reference}`;
     },
   });
 }
@@ -69,7 +70,7 @@ export interface FieldError {
 /** The first issue of a failed parse, as a field and a message that says how to fix it. */
 export function describeIssue(issue: z.core.$ZodIssue, root: string): FieldError {
   const own = issue.message === NO_MESSAGE ? undefined : issue.message;
-  const got = `, got ${describeValue(issue.input)}`;
+  const got = issue.input === undefined ? '' : `, got ${describeValue(issue.input)}`;
   const at = fieldPath(issue.path, root);
   switch (issue.code) {
     case 'unrecognized_keys':
@@ -78,7 +79,7 @@ export function describeIssue(issue: z.core.$ZodIssue, root: string): FieldError
         message: own ?? 'unknown field; remove it or correct its spelling',
       };
     case 'invalid_type':
-      if (issue.input === undefined) return { field: at, message: `is required (${expected(issue.expected)})` };
+      if (issue.input === undefined) return { field: at, message: own ?? `is required (${expected(issue.expected)})` };
       return { field: at, message: `${own ?? `must be ${expected(issue.expected)}`}${got}` };
     case 'invalid_value':
       return { field: at, message: `${own ?? `must be one of ${issue.values.map(String).join(', ')}`}${got}` };
