@@ -141,7 +141,7 @@ function closest(key: string, allowed: readonly string[]): string | undefined {
   let best: { key: string; distance: number } | undefined;
   for (const candidate of allowed) {
     const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance <= Math.max(2, Math.floor(candidate.length / 3)) && (!best || distance < best.distance)) best = { key: candidate, distance };
+    if (distance <= Math.max(1, Math.floor(candidate.length / 3)) && (!best || distance < best.distance)) best = { key: candidate, distance };
   }
   return best?.key;
 }
