@@ -79,7 +79,7 @@ function parseCommandLine(argv: string[]): { command: string; positional: string
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`);
-    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.split('\n')[0]);
+    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.replace(/\n/g, ' '));
     throw error;
   }
   const result = FlagsSchema.safeParse(parsed.values, { reportInput: true });
