@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseS3Uri, s3Location } from '../lib/contract';
 import { InvalidConfigError } from '../lib/errors';
-import { between, describeIssue, matching } from '../lib/schema';
+import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { eventBridgeTargets } from './runner/triggers';
 
@@ -84,13 +84,11 @@ function parseCommandLine(argv: string[]): { command: string; positional: string
     if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.replace(/\n/g, ' '));
     throw error;
   }
-  const result = FlagsSchema.safeParse(parsed.values, { reportInput: true });
-  if (!result.success) {
-    const { field, message } = describeIssue(result.error.issues[0], '(options)');
+  const flags = parseOrFail(FlagsSchema, parsed.values, '(options)', ({ field, message }) => {
     throw new UsageError(`--${field}: ${message}`);
-  }
+  });
   const [command = 'help', ...positional] = parsed.positionals;
-  return { command: result.data.help ? 'help' : command, positional, flags: result.data };
+  return { command: flags.help ? 'help' : command, positional, flags };
 }
 
 function existingFile(path: string, what: string): string {
