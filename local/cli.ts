@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseS3Uri } from '../lib/contract';
-import { between, describeIssue, matching } from '../lib/schema';
+import { parseS3Uri, s3Location } from '../lib/contract';
+import { InvalidConfigError } from '../lib/errors';
+import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
@@ -36,6 +37,7 @@ Options:
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
 
+/** Local: bad usage is the CLI's own concern (exit 2 with the usage text), never a state machine's. */
 class UsageError extends Error {}
 
 /** node:util parseArgs declares the options (strict: an unknown one is an error); zod checks their values. */
@@ -81,16 +83,14 @@ function parseCommandLine(argv: string[]): { command: string; positional: string
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`);
-    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.split('\n')[0]);
+    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.replace(/\n/g, ' '));
     throw error;
   }
-  const result = FlagsSchema.safeParse(parsed.values, { reportInput: true });
-  if (!result.success) {
-    const { field, message } = describeIssue(result.error.issues[0], '(options)');
+  const flags = parseOrFail(FlagsSchema, parsed.values, '(options)', ({ field, message }) => {
     throw new UsageError(`--${field}: ${message}`);
-  }
+  });
   const [command = 'help', ...positional] = parsed.positionals;
-  return { command: result.data.help ? 'help' : command, positional, flags: result.data };
+  return { command: flags.help ? 'help' : command, positional, flags };
 }
 
 function existingFile(path: string, what: string): string {
@@ -166,7 +166,7 @@ function printWhereOutputIs(runtime: LocalRuntime, summary: RunSummary, print: (
   const request = (summary.output as any)?.request;
   if (request?.output?.uri) print(`  output: ${request.output.uri}  →  ${localPath(runtime, request.output.uri)}`);
   const logs = runtime.buckets.LogsBucket;
-  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, `s3://${logs}/emr/${step.clusterId}/steps/${step.stepId}/`)}`);
+  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, s3Location(logs, `emr/${step.clusterId}/steps/${step.stepId}/`).uri)}`);
 }
 
 async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, flags: Flags, print: (line: string) => void): Promise<RunSummary | null> {
@@ -207,7 +207,7 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
     });
     if (generated.status !== 0) throw new Error(`spark/generate_events.py failed: ${generated.stderr || generated.error?.message}`);
     print(`generated ${flags.events} events for ${date} with spark/generate_events.py`);
-    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`;
+    const { uri } = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/part-0001.json`);
     const summary = await uploadAndRun(runtime, file, uri, flags, print);
     if (summary) printWhereOutputIs(runtime, summary, print);
     return finish(summary, flags);
@@ -283,7 +283,7 @@ if (require.main === module) {
         process.stderr.write(`emrflow: ${error.message}\n\n${USAGE}\n`);
         process.exit(2);
       }
-      const invalidConfig = (error as Error).name === 'Config.Invalid';
+      const invalidConfig = (error as Error).name === InvalidConfigError.errorName;
       process.stderr.write(`emrflow: ${invalidConfig ? '' : 'error: '}${(error as Error).message}\n`);
       process.exit(invalidConfig ? 2 : 1);
     },

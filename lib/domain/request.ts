@@ -1,4 +1,4 @@
-import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas';
+import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { parseS3Uri, s3Location } from '../contract';
