@@ -4,7 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseS3Uri, s3Location } from '../lib/contract';
+import { InvalidConfigError } from '../lib/errors';
+import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
+import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
@@ -18,6 +24,7 @@ Usage:
                                                 generate sample events for day D (default today), upload them,
                                                 run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
+                                                (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
   emrflow reap [--dry-run] [options]           run the reaper (reap-clusters) on the state: terminate this app's
                                                 clusters no running execution owns; --dry-run lists what it
                                                 would do and why (use with --state-dir)
@@ -38,86 +45,73 @@ Options:
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
 
+/** Local: bad usage is the CLI's own concern (exit 2 with the usage text), never a state machine's. */
 class UsageError extends Error {}
 
-interface Flags {
-  faults?: string;
-  timeScale?: number;
-  stateDir?: string;
-  machine: string;
-  simulateSteps: boolean;
-  json: boolean;
-  port?: number;
-  events: number;
-  /** The day demo generates events for (YYYY-MM-DD). */
-  date?: string;
-  abortAfter?: string;
-  executionTimeout?: number;
-  dryRun?: boolean;
-  verbose: boolean;
-}
+/** node:util parseArgs declares the options (strict: an unknown one is an error); zod checks their values. */
+const OPTIONS = {
+  faults: { type: 'string' },
+  'time-scale': { type: 'string' },
+  'state-dir': { type: 'string' },
+  machine: { type: 'string' },
+  port: { type: 'string' },
+  events: { type: 'string' },
+  json: { type: 'boolean' },
+  'simulate-steps': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  date: { type: 'string' },
+  'abort-after': { type: 'string' },
+  'execution-timeout': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+} as const;
 
-const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events', '--date', '--abort-after', '--execution-timeout'];
-const SWITCHES = ['--json', '--simulate-steps', '--verbose', '--dry-run'];
+/** A decimal option value within [min, max]. */
+const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string().regex(pattern, fix).transform(Number).pipe(check);
+const integerOption = (min: number, max: number) =>
+  numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
 
-function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
-  const [command = 'help', ...rest] = argv;
-  const positional: string[] = [];
-  const flags: Flags = { machine: 'run-job', simulateSteps: false, json: false, events: 2000, verbose: false };
-  for (let i = 0; i < rest.length; i++) {
-    const [name, inline] = rest[i].startsWith('--') ? rest[i].split(/=(.*)/s, 2) : [rest[i], undefined];
-    if (!name.startsWith('--')) {
-      positional.push(name);
-      continue;
-    }
-    if (SWITCHES.includes(name)) {
-      if (inline !== undefined) throw new UsageError(`${name} takes no value`);
-      if (name === '--json') flags.json = true;
-      if (name === '--simulate-steps') flags.simulateSteps = true;
-      if (name === '--verbose') flags.verbose = true;
-      if (name === '--dry-run') flags.dryRun = true;
-      continue;
-    }
-    if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown option ${name}`);
-    const value = inline ?? rest[++i];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
-    if (name === '--faults') flags.faults = existingFile(value, '--faults');
-    if (name === '--state-dir') flags.stateDir = value;
-    if (name === '--machine') {
-      if (!/^[a-z0-9-]+$/.test(value)) throw new UsageError(`--machine: "${value}" is not a state machine name`);
-      flags.machine = value;
-    }
-    if (name === '--time-scale') flags.timeScale = positiveNumber(value, '--time-scale');
-    if (name === '--port') flags.port = integer(value, '--port', 0, 65535);
-    if (name === '--events') flags.events = integer(value, '--events', 1, 10_000_000);
-    if (name === '--abort-after') {
-      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(value)) throw new UsageError(`--abort-after: "${value}" is not a state name`);
-      flags.abortAfter = value;
-    }
-    if (name === '--execution-timeout') flags.executionTimeout = positiveNumber(value, '--execution-timeout');
-    if (name === '--date') {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw new UsageError(`--date: "${value}" must be YYYY-MM-DD`);
-      flags.date = value;
-    }
+const FlagsSchema = z.strictObject({
+  faults: z
+    .string()
+    .refine((path) => existsSync(path) && statSync(path).isFile(), { error: (issue) => `no such file: ${String(issue.input)}` })
+    .optional(),
+  'time-scale': numeric(/^(\d+\.?\d*|\.\d+)$/, z.number().positive('must be a positive number'), 'must be a positive number').optional(),
+  'state-dir': z.string().min(1, 'must name a directory').optional(),
+  machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
+  port: integerOption(0, 65535).optional(),
+  events: integerOption(1, 10_000_000).default(2000),
+  json: z.boolean().default(false),
+  'simulate-steps': z.boolean().default(false),
+  verbose: z.boolean().default(false),
+  help: z.boolean().default(false),
+  date: matching(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, 'must be a date YYYY-MM-DD').optional(),
+  'abort-after': matching(/^[A-Za-z][A-Za-z0-9]*$/, 'must be a state name of the state machine, e.g. RunSparkStep').optional(),
+  'execution-timeout': numeric(/^(\d+\.?\d*|\.\d+)$/, z.number().positive('must be a positive number'), 'must be a number of seconds').optional(),
+  'dry-run': z.boolean().default(false),
+});
+type Flags = z.output<typeof FlagsSchema>;
+
+function parseCommandLine(argv: string[]): { command: string; positional: string[]; flags: Flags } {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`);
+    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.replace(/\n/g, ' '));
+    throw error;
   }
-  return { command, positional, flags };
+  const flags = parseOrFail(FlagsSchema, parsed.values, '(options)', ({ field, message }) => {
+    throw new UsageError(`--${field}: ${message}`);
+  });
+  const [command = 'help', ...positional] = parsed.positionals;
+  return { command: flags.help ? 'help' : command, positional, flags };
 }
 
 function existingFile(path: string, what: string): string {
   if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${what}: no such file: ${path}`);
   return path;
-}
-
-function positiveNumber(value: string, what: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`${what}: "${value}" must be a positive number`);
-  return number;
-}
-
-function integer(value: string, what: string, min: number, max: number): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${what}: "${value}" must be an integer from ${min} to ${max}`);
-  return number;
 }
 
 function readInput(path: string): unknown {
@@ -130,7 +124,7 @@ function readInput(path: string): unknown {
 }
 
 function runtimeOptions(flags: Flags): LocalRuntimeOptions {
-  return { faults: flags.faults, timeScale: flags.timeScale, stateDir: flags.stateDir, simulateSteps: flags.simulateSteps, port: flags.port };
+  return { faults: flags.faults, timeScale: flags['time-scale'], stateDir: flags['state-dir'], simulateSteps: flags['simulate-steps'], port: flags.port };
 }
 
 /** Human output goes to stderr with --json, so stdout carries the one JSON object only. */
@@ -158,8 +152,8 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
   const summary = await runtime.run(input, {
     machine: flags.machine,
     onTimelineEntry: (entry) => print(timelineLine(entry)),
-    abortAfter: flags.abortAfter,
-    executionTimeoutSeconds: flags.executionTimeout,
+    abortAfter: flags['abort-after'],
+    executionTimeoutSeconds: flags['execution-timeout'],
   });
   print('');
   const what = `${summary.transitions} billed transitions, ${summary.attempts} attempt(s), ${summary.clustersCreated} cluster(s) created, ${summary.clustersRunningAtEnd} running at the end`;
@@ -188,9 +182,26 @@ function describeDelivery(result: unknown): string {
   return terminated.length === 0 ? 'nothing left running' : `terminated ${terminated.map((action) => action.clusterId).join(', ')}`;
 }
 
+async function reap(flags: Flags, print: (line: string) => void): Promise<number> {
+  return withRuntime(flags, async (runtime) => {
+    // No other process runs executions on this state: no grace period is needed.
+    const plan = (await runtime.invoke('reapClusters', { dryRun: flags['dry-run'], graceSeconds: 0 })) as {
+      terminate: Array<{ clusterId: string; reason: string }>;
+      keep: Array<{ clusterId: string; reason: string }>;
+    };
+    if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: flags['dry-run'], ...plan }, null, 2)}\n`);
+    const verb = flags['dry-run'] ? 'would terminate' : 'terminated';
+    for (const action of plan.terminate) print(`${verb} ${action.clusterId}: ${action.reason}`);
+    for (const action of plan.keep) print(`kept ${action.clusterId}: ${action.reason}`);
+    print(`${plan.terminate.length} cluster(s) ${verb}, ${plan.keep.length} kept${flags['dry-run'] ? ' (dry run: nothing was changed)' : ''}`);
+    return 0;
+  });
+}
+
 /** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */
 function localPath(runtime: LocalRuntime, uri: string): string {
-  const path = join(runtime.stateDir, 's3', uri.replace(/^s3:\/\//, ''));
+  const location = parseS3Uri(uri);
+  const path = location ? join(runtime.stateDir, 's3', location.bucket, location.key) : runtime.stateDir;
   return relative(process.cwd(), path) || '.';
 }
 
@@ -202,7 +213,7 @@ function printWhereOutputIs(runtime: LocalRuntime, summary: RunSummary, print: (
   const request = (summary.output as any)?.request;
   if (request?.output?.uri) print(`  output: ${request.output.uri}  →  ${localPath(runtime, request.output.uri)}`);
   const logs = runtime.buckets.LogsBucket;
-  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, `s3://${logs}/emr/${step.clusterId}/steps/${step.stepId}/`)}`);
+  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, s3Location(logs, `emr/${step.clusterId}/steps/${step.stepId}/`).uri)}`);
 }
 
 async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, flags: Flags, print: (line: string) => void): Promise<RunSummary | null> {
@@ -243,7 +254,7 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
     });
     if (generated.status !== 0) throw new Error(`spark/generate_events.py failed: ${generated.stderr || generated.error?.message}`);
     print(`generated ${flags.events} events for ${date} with spark/generate_events.py`);
-    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`;
+    const { uri } = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/part-0001.json`);
     const summary = await uploadAndRun(runtime, file, uri, flags, print);
     if (summary) printWhereOutputIs(runtime, summary, print);
     return finish(summary, flags);
@@ -251,9 +262,15 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
 }
 
 async function emulator(flags: Flags): Promise<number> {
-  const runtime = await startLocalRuntime(runtimeOptions(flags));
+  // The AWS CLI's waiters poll every 30 s: below this scale `aws emr wait cluster-running` can miss a short RUNNING span.
+  const timeScale = flags['time-scale'] ?? CLI_WAITER_TIME_SCALE;
+  const runtime = await startLocalRuntime({ ...runtimeOptions(flags), timeScale });
   const exports = Object.entries(runtime.env).map(([name, value]) => `export ${name}=${value}`);
-  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
+  const waiters =
+    timeScale >= CLI_WAITER_TIME_SCALE
+      ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
+      : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
+  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
   process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# Ctrl-C stops it.\n`);
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
@@ -264,7 +281,7 @@ async function emulator(flags: Flags): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { command, positional, flags } = parseArgs(argv);
+  const { command, positional, flags } = parseCommandLine(argv);
   const print = printer(flags);
   quietLambdas(flags);
   switch (command) {
@@ -281,9 +298,10 @@ export async function main(argv: string[]): Promise<number> {
       if (positional.length !== 2) throw new UsageError('upload takes a file and an S3 URI: emrflow upload <file> s3://<bucket>/<key>');
       const [file, uri] = positional;
       existingFile(file, 'upload');
-      if (!/^s3:\/\/[^/]+\/.+/.test(uri)) throw new UsageError(`upload: "${uri}" is not s3://<bucket>/<key>`);
+      const location = parseS3Uri(uri);
+      if (!location?.key || location.key.endsWith('/')) throw new UsageError(`upload: "${uri}" is not s3://<bucket>/<key>`);
       return withRuntime(flags, async (runtime) => {
-        const bucket = uri.slice(5).split('/')[0];
+        const { bucket } = location;
         if (!Object.values(runtime.buckets).includes(bucket)) {
           throw new UsageError(`upload: no local bucket "${bucket}" (serverless.yml declares ${Object.values(runtime.buckets).join(', ')})`);
         }
@@ -296,24 +314,10 @@ export async function main(argv: string[]): Promise<number> {
       return demo(flags, print);
     case 'reap':
       if (positional.length !== 0) throw new UsageError('reap takes no arguments: emrflow reap [--dry-run] [--state-dir d]');
-      return withRuntime(flags, async (runtime) => {
-        // No other process runs executions on this state: no grace period is needed.
-        const plan = (await runtime.invoke('reapClusters', { dryRun: flags.dryRun === true, graceSeconds: 0 })) as {
-          terminate: Array<{ clusterId: string; reason: string }>;
-          keep: Array<{ clusterId: string; reason: string }>;
-        };
-        if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: flags.dryRun === true, ...plan }, null, 2)}\n`);
-        const verb = flags.dryRun ? 'would terminate' : 'terminated';
-        for (const action of plan.terminate) print(`${verb} ${action.clusterId}: ${action.reason}`);
-        for (const action of plan.keep) print(`kept ${action.clusterId}: ${action.reason}`);
-        print(`${plan.terminate.length} cluster(s) ${verb}, ${plan.keep.length} kept${flags.dryRun ? ' (dry run: nothing was changed)' : ''}`);
-        return 0;
-      });
+      return reap(flags, print);
     case 'emulator':
       return emulator(flags);
     case 'help':
-    case '--help':
-    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return 0;
     default:
@@ -330,7 +334,7 @@ if (require.main === module) {
         process.exit(2);
       }
       // A bad config, or an input StartExecution itself would refuse (ValidationException): bad input, exit 2.
-      const badInput = ['Config.Invalid', 'ValidationException'].includes((error as Error).name);
+      const badInput = [InvalidConfigError.errorName, 'ValidationException'].includes((error as Error).name);
       process.stderr.write(`emrflow: ${badInput ? '' : 'error: '}${(error as Error).message}\n`);
       process.exit(badInput ? 2 : 1);
     },

@@ -4,7 +4,7 @@ import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
-import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
+import { classifyFailure, clusterIdOf, type Observation } from '../../lib/domain/failure';
 import { runStepName } from '../../lib/domain/runRecord';
 import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
 
@@ -18,14 +18,14 @@ export interface ClassifyFailureEvent {
 }
 
 /** `{ request, attempt, placement, error }` → Failure. EMR trouble never fails it: it classifies on what it saw. */
-export async function classifyFailure(event: ClassifyFailureEvent): Promise<Failure> {
+export async function classifyFailureTask(event: ClassifyFailureEvent): Promise<Failure> {
   const error = event.error ?? {};
   const placement = event.placement ?? null;
   const clusterId = clusterIdOf(placement, error.Cause);
   const observation: Observation = clusterId
     ? await observeCluster(emrClient(), clusterId, runStepName(event.request, event.attempt))
     : { apiErrors: [] };
-  const failure = classify({
+  const failure = classifyFailure({
     error,
     attempt: event.attempt,
     maxAttempts: event.request.job.maxAttempts,
@@ -37,4 +37,4 @@ export async function classifyFailure(event: ClassifyFailureEvent): Promise<Fail
   return failure;
 }
 
-export const handler = middy(classifyFailure).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = middy(classifyFailureTask).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -23,18 +23,18 @@ async function claims(): Promise<number> {
 
 describe('run-job execution inputs', () => {
   it.each([
-    ['an array', [{ job: 'denormalize-events' }]],
-    ['a string', 'denormalize-events'],
-    ['a number', 42],
-    ['null', null],
-    ['a boolean', true],
-    ['an empty object', {}],
-  ])('fails %s with Request.Invalid, claiming and creating nothing', async (_what, input) => {
+    ['an array', [{ job: 'denormalize-events' }], /^\(input\): /],
+    ['a string', 'denormalize-events', /^\(input\): /],
+    ['a number', 42, /^\(input\): /],
+    ['null', null, /^\(input\): /],
+    ['a boolean', true, /^\(input\): /],
+    ['an empty object', {}, /^job: /],
+  ])('fails %s with Request.Invalid naming the field, claiming and creating nothing', async (_what, input, field) => {
     const summary = await runtime.run(input);
 
     expect({ status: summary.status, error: summary.error }).toEqual({ status: 'FAILED', error: 'Request.Invalid' });
     expect(summary.timeline.map((entry) => entry.state)).toEqual(['NormalizeRequest', 'RequestInvalid']);
-    expect(JSON.parse(summary.cause!).errorMessage).toMatch(/^\(input\): expected/);
+    expect(JSON.parse(summary.cause!).errorMessage).toMatch(field);
     expect(summary.clustersCreated).toBe(0);
     expect(await claims()).toBe(0);
   });
@@ -45,7 +45,9 @@ describe('run-job execution inputs', () => {
     const summary = await runtime.run({ job: 'denormalize-events', date: '2026-11-26', runId });
 
     expect(summary.error).toBe('Request.Invalid');
-    expect(JSON.parse(summary.cause!).errorMessage).toMatch(/^runId: "r+… \(\d+ more characters\)/);
+    const message: string = JSON.parse(summary.cause!).errorMessage;
+    expect(message).toMatch(/^runId: /);
+    expect(message.length).toBeLessThan(2_200);
     expect(summary.cause!.length).toBeLessThan(8_000);
   });
 

@@ -76,5 +76,10 @@ export function sdkActions(handlerFile: string): string[] {
     const module = imports.get(`${command}Command`);
     if (module) actions.add(actionFor(module, command, handlerFile));
   }
+  // An SDK paginator (`paginateListObjectsV2(…)`) sends its command on every page.
+  for (const [, command] of code.matchAll(/\bpaginate(\w+)\s*\(/g)) {
+    const module = imports.get(`paginate${command}`);
+    if (module) actions.add(actionFor(module, command, handlerFile));
+  }
   return [...actions].sort();
 }
