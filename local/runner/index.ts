@@ -115,6 +115,8 @@ export interface LocalRuntime {
   readonly events: EmulatorEvent[];
   /** The local Step Functions endpoint: the executions this runtime ran, as DescribeExecution reports them. */
   readonly stepFunctions: StepFunctionsEndpoint;
+  /** Replaces the emulator's faults (each fires once again): a throttle that lasts a while, then lifts. */
+  setFaults(faults: Faults): void;
   /** Invokes a function of serverless.yml in process, as Lambda would (e.g. the reaper with `{ dryRun: true }`). */
   invoke(functionKey: string, event: unknown): Promise<unknown>;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
@@ -181,6 +183,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     seeded,
     events,
     stepFunctions,
+
+    setFaults(faults) {
+      emulator.setFaults(faults);
+    },
 
     async invoke(functionKey, event) {
       const fn = Object.values(config.functions).find((candidate) => candidate.key === functionKey);

@@ -281,12 +281,13 @@ describe('run-job routing (scripted services, real definition)', () => {
       ...happyScript(),
       CreateCluster: [fail('States.TaskFailed', '{"Cluster":{"Id":"j-AAA"}}')],
       ClassifyFailure: [fail('Lambda.ServiceException', 'Lambda is unavailable')],
+      RecordUnclassifiedRun: ok({ status: 'FAILED' }),
     };
 
     const outcome = await runScripted(definition, {}, script);
 
     expect(outcome.status).toBe('FAILED');
-    expect(outcome.path.slice(-2)).toEqual(['TeardownUnclassified', 'ClassificationFailed']);
+    expect(outcome.path.slice(-3)).toEqual(['TeardownUnclassified', 'RecordUnclassifiedRun', 'ClassificationFailed']);
   });
 
   it('PooledSlot: runs on the pool cluster and releases the slot instead of terminating', async () => {

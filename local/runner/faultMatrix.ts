@@ -1,0 +1,251 @@
+/**
+ * The fault matrix (issue 11): each row runs run-job once on a fresh local runtime with one fault, then
+ * counts what is left behind: clusters still running (after cleanup-execution, as on AWS), pool leases and
+ * queue entries in the registry tables, run records. `npm run faults` prints it; the jest test asserts it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
+import { FaultsSchema, type Faults } from '../emulator/faults';
+import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
+
+type FaultSpec = { emr?: Partial<Faults['emr']>; glue?: Partial<Faults['glue']> };
+
+export interface FaultRow {
+  fault: string;
+  faults?: FaultSpec;
+  /** Skips the crawl (the partition is registered first), so the row exercises what follows. */
+  catalogued?: boolean;
+  /** No data is uploaded: the input is missing. */
+  noInput?: boolean;
+  run?: (runtime: LocalRuntime) => Pick<RunOptions, 'abortAfter' | 'executionTimeoutSeconds' | 'intercept'>;
+  expected: { status: RunSummary['status']; error: string | null; attempts?: number; runRecords: number };
+}
+
+export interface FaultResult {
+  row: FaultRow;
+  status: RunSummary['status'];
+  error: string | null;
+  attempts: number;
+  clustersCreated: number;
+  clustersRunning: number;
+  /** null: this deployment has no such table (the pool registry lands with the job manager). */
+  leases: number | null;
+  queueEntries: number | null;
+  runRecords: number;
+  /** Task retries (Retry fields) the execution made: the evidence that a transient fault was met and absorbed. */
+  retries: number;
+  cleanup: string[];
+  durationMs: number;
+}
+
+export const TIME_SCALE = 0.001;
+const RUN_DATE = '2026-11-26';
+const MAX_ATTEMPTS = 3;
+const spot = (phase: 'BOOTSTRAPPING' | 'STEP_RUNNING', attempts: number) => ({
+  emr: { spotInterruption: Array.from({ length: attempts }, (_, i) => ({ attempt: i + 1, phase })) },
+});
+/** An error as a Task sees it (Retry/Catch match its name). */
+const taskError = (name: string, message: string) => Object.assign(new Error(message), { name });
+/** Fails a state's Task `times` times (Infinity: always), then lets it through. */
+const failing = (name: string, message: string, times = Infinity) => {
+  let left = times;
+  return async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
+    if (left-- > 0) throw taskError(name, message);
+    return next(input);
+  };
+};
+/** Throttles one EMR operation at 100% from the moment `state` starts, for `seconds` of emulated time. */
+const throttledForAWhile = (runtime: LocalRuntime, state: string, operation: string, seconds: number) => {
+  let started = false;
+  return {
+    [state]: async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
+      if (!started) {
+        started = true;
+        runtime.setFaults(FaultsSchema.parse({ emr: { throttle: { [operation]: 1 } } }));
+        setTimeout(() => runtime.setFaults(FaultsSchema.parse({})), seconds * 1000 * runtime.timeScale);
+      }
+      return next(input);
+    },
+  };
+};
+
+export const FAULT_ROWS: FaultRow[] = [
+  { fault: 'none (happy path)', catalogued: true, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
+  {
+    // Only the task fleet buys Spot (the core fleet is On-Demand), so the cluster comes up with less capacity
+    // and the step runs on it: nothing to retry. Later attempts never happen, so their faults never fire.
+    fault: 'Spot interruption at BOOTSTRAPPING, attempt 1',
+    catalogued: true,
+    faults: spot('BOOTSTRAPPING', 1),
+    expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 },
+  },
+  // Each retry asks for more On-Demand; the last attempt (config/rules.json) buys no Spot at all, so an
+  // interruption on every attempt that has Spot still ends in success.
+  ...Array.from({ length: MAX_ATTEMPTS }, (_, i): FaultRow => {
+    const attempts = i + 1;
+    return {
+      fault: `Spot interruption at STEP_RUNNING, attempt${attempts > 1 ? `s 1-${attempts}` : ' 1'}`,
+      catalogued: true,
+      faults: spot('STEP_RUNNING', attempts),
+      expected: { status: 'SUCCEEDED', error: null, attempts: Math.min(attempts + 1, MAX_ATTEMPTS), runRecords: 1 },
+    };
+  }),
+  { fault: 'no Spot capacity at launch', catalogued: true, faults: { emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
+  { fault: 'bootstrap failure', catalogued: true, faults: { emr: { bootstrapFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.ClusterFailed', runRecords: 1 } },
+  { fault: 'step failure', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
+  { fault: 'crawler already running', faults: { glue: { crawlerAlreadyRunning: true } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },
+  { fault: 'crawler failure', faults: { glue: { crawlerFails: true } }, expected: { status: 'FAILED', error: 'Glue.CrawlFailed', runRecords: 1 } },
+  ...['DescribeCluster', 'AddJobFlowSteps'].flatMap((operation): FaultRow[] => [
+    { fault: `${operation} throttled 30%`, catalogued: true, faults: { emr: { throttle: { [operation]: 0.3 } } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },
+    {
+      fault: `${operation} throttled 100% for 60 s`,
+      catalogued: true,
+      run: (runtime) => ({ intercept: throttledForAWhile(runtime, operation === 'DescribeCluster' ? 'CreateCluster' : 'RunSparkStep', operation, 60) }),
+      expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+    },
+  ]),
+  {
+    fault: 'Lambda error, once (SizeJob)',
+    catalogued: true,
+    run: () => ({ intercept: { SizeJob: failing('Lambda.ServiceException', 'Lambda is unavailable', 1) } }),
+    expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+  },
+  {
+    fault: 'Lambda error, always (ClassifyFailure after a step failure)',
+    catalogued: true,
+    faults: { emr: { stepFailure: [{ attempt: 1 }] } },
+    run: () => ({ intercept: { ClassifyFailure: failing('Lambda.ServiceException', 'Lambda is unavailable') } }),
+    expected: { status: 'FAILED', error: 'Lambda.ServiceException', runRecords: 1 },
+  },
+  {
+    fault: "Lambda early timeout, once (middy's, SizeJob)",
+    catalogued: true,
+    run: () => ({ intercept: { SizeJob: failing('Function.Timeout', 'size-job: gave up before the Lambda deadline', 1) } }),
+    expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+  },
+  {
+    fault: 'Lambda timeout (ClassifyFailure after a step failure)',
+    catalogued: true,
+    faults: { emr: { stepFailure: [{ attempt: 1 }] } },
+    run: () => ({ intercept: { ClassifyFailure: failing('Sandbox.Timedout', 'Task timed out after 30.00 seconds') } }),
+    expected: { status: 'FAILED', error: 'Sandbox.Timedout', runRecords: 1 },
+  },
+  { fault: 'execution aborted during RunSparkStep', catalogued: true, run: () => ({ abortAfter: 'RunSparkStep' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
+  { fault: 'execution timed out (during CreateCluster)', catalogued: true, run: () => ({ executionTimeoutSeconds: 0.3 }), expected: { status: 'TIMED_OUT', error: 'States.Timeout', runRecords: 1 } },
+  { fault: 'missing input', noInput: true, expected: { status: 'FAILED', error: 'Input.NotFound', runRecords: 0 } },
+];
+
+export async function runFaultRow(row: FaultRow, eventsFile: string): Promise<FaultResult> {
+  const started = Date.now();
+  const faults = FaultsSchema.parse(row.faults ?? {});
+  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults, simulateSteps: true });
+  try {
+    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`;
+    const input = row.noInput ? { job: 'denormalize-events', date: RUN_DATE } : await runtime.upload(eventsFile, uri);
+    if (row.catalogued && !row.noInput) await crawl(runtime.seeded.crawlers[0]);
+    const summary = await runtime.run(input, row.run?.(runtime) ?? {});
+    const dynamo = new DynamoDBClient({});
+    const items = async (logicalId: string) => {
+      const table = runtime.tables[logicalId];
+      return table ? ((await dynamo.send(new ScanCommand({ TableName: table }))).Items ?? []).map((item) => unmarshall(item)) : null;
+    };
+    const registry = await items('ClusterRegistryTable');
+    const queue = await items('AdmissionQueueTable');
+    return {
+      row,
+      status: summary.status,
+      error: summary.error,
+      attempts: summary.attempts,
+      clustersCreated: summary.clustersCreated,
+      clustersRunning: summary.clustersRunningAtEnd,
+      leases: registry === null ? null : registry.reduce((total, item) => total + Object.keys(item.leases ?? {}).length, 0),
+      queueEntries: queue === null ? null : queue.length,
+      runRecords: (await items('RunsTable'))?.length ?? 0,
+      retries: summary.timeline.filter((entry) => entry.retry > 0).length,
+      cleanup: summary.ruleDeliveries.map((delivery) => delivery.error ?? `${delivery.function}: ${((delivery.result as any)?.terminated ?? []).length} terminated`),
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await runtime.stop();
+  }
+}
+
+/** Runs every row, one fresh runtime each (a fault fires once per runtime), one after the other. */
+export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (result: FaultResult) => void): Promise<FaultResult[]> {
+  const scratch = mkdtempSync(join(tmpdir(), 'emrflow-faults-'));
+  const eventsFile = join(scratch, 'part-0001.json');
+  writeFileSync(
+    eventsFile,
+    [1, 2, 3].map((n) => JSON.stringify({ event_time: `${RUN_DATE}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` })).join('\n'),
+  );
+  const results: FaultResult[] = [];
+  try {
+    for (const row of rows) {
+      const result = await runFaultRow(row, eventsFile);
+      results.push(result);
+      onResult?.(result);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** Whether a row came out as expected and left nothing behind. */
+export function rowPasses(result: FaultResult): boolean {
+  const { expected } = result.row;
+  return (
+    result.status === expected.status &&
+    result.error === expected.error &&
+    (expected.attempts === undefined || result.attempts === expected.attempts) &&
+    result.clustersRunning === 0 &&
+    (result.leases ?? 0) === 0 &&
+    (result.queueEntries ?? 0) === 0 &&
+    result.runRecords === expected.runRecords
+  );
+}
+
+export function formatMatrix(results: FaultResult[]): string {
+  const outcome = (status: string, error: string | null) => (error ? `${status} ${error}` : status);
+  const header = ['fault', 'expected', 'observed', 'clusters left running', 'leases left', 'queue entries left', 'run records', 'ok'];
+  const rows = results.map((r) => [
+    r.row.fault,
+    outcome(r.row.expected.status, r.row.expected.error),
+    outcome(r.status, r.error) + (r.row.expected.attempts !== undefined ? ` (${r.attempts} attempt${r.attempts > 1 ? 's' : ''})` : ''),
+    String(r.clustersRunning),
+    r.leases === null ? 'n/a' : String(r.leases),
+    r.queueEntries === null ? 'n/a' : String(r.queueEntries),
+    `${r.runRecords}/${r.row.expected.runRecords}`,
+    rowPasses(r) ? 'yes' : 'NO',
+  ]);
+  const sum = (pick: (r: FaultResult) => number | null) => results.reduce((total, r) => total + (pick(r) ?? 0), 0);
+  const total = [
+    `total: ${results.length} faults`,
+    '',
+    `${results.filter((r) => r.status === r.row.expected.status && r.error === r.row.expected.error).length}/${results.length} as expected`,
+    String(sum((r) => r.clustersRunning)),
+    results.every((r) => r.leases === null) ? 'n/a' : String(sum((r) => r.leases)),
+    results.every((r) => r.queueEntries === null) ? 'n/a' : String(sum((r) => r.queueEntries)),
+    `${sum((r) => r.runRecords)}/${sum((r) => r.row.expected.runRecords)}`,
+    `${results.filter(rowPasses).length}/${results.length}`,
+  ];
+  const all = [header, ...rows, total];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i].length)));
+  const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
+  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line), rule, line(total)].join('\n');
+}
+
+async function crawl(name: string): Promise<void> {
+  const glue = new GlueClient({});
+  await glue.send(new StartCrawlerCommand({ Name: name }));
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { Crawler } = await glue.send(new GetCrawlerCommand({ Name: name }));
+    if (Crawler?.State === 'READY' && Crawler.LastCrawl?.Status === 'SUCCEEDED') return;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The fault matrix (local/runner/faultMatrix.ts), run once: every row runs run-job on a fresh local runtime
+ * with one fault and must end as expected with nothing left behind: 0 clusters running (after the
+ * cleanup-execution rule, as on AWS), 0 pool leases, 0 queue entries, and one run record per run.
+ */
+import { FAULT_ROWS, formatMatrix, rowPasses, runFaultMatrix, type FaultResult } from '../../local/runner/faultMatrix';
+
+jest.setTimeout(240_000);
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+let results: FaultResult[];
+beforeAll(async () => {
+  results = await runFaultMatrix(FAULT_ROWS);
+});
+
+const resultOf = (fault: string) => results.find((result) => result.row.fault === fault)!;
+
+describe('fault matrix on the local runtime', () => {
+  it.each(FAULT_ROWS.map((row) => [row.fault, row] as const))('%s', (fault, row) => {
+    const result = resultOf(fault);
+
+    expect({ status: result.status, error: result.error }).toEqual({ status: row.expected.status, error: row.expected.error });
+    if (row.expected.attempts !== undefined) expect(result.attempts).toBe(row.expected.attempts);
+    expect(result.clustersRunning).toBe(0);
+    expect(result.leases ?? 0).toBe(0);
+    expect(result.queueEntries ?? 0).toBe(0);
+    expect(result.runRecords).toBe(row.expected.runRecords);
+  });
+
+  it('meets the transient faults and absorbs them with Retry, not by luck', () => {
+    expect(resultOf('AddJobFlowSteps throttled 100% for 60 s').retries).toBeGreaterThan(0);
+    expect(resultOf('Lambda error, once (SizeJob)').retries).toBe(1);
+    expect(resultOf("Lambda early timeout, once (middy's, SizeJob)").retries).toBe(1);
+    expect(resultOf('none (happy path)').retries).toBe(0);
+  });
+
+  it('sends every execution that did not succeed to cleanup-execution, which terminates what an abort or a timeout left', () => {
+    for (const result of results.filter((r) => r.status !== 'SUCCEEDED')) expect(result.cleanup).toHaveLength(1);
+    expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual(['cleanupExecution: 1 terminated']);
+    expect(resultOf('execution timed out (during CreateCluster)').cleanup).toEqual(['cleanupExecution: 1 terminated']);
+    expect(resultOf('missing input').clustersCreated).toBe(0);
+  });
+
+  it('prints a table with a total line, and marks a row that left a cluster running (negative control)', () => {
+    const leaky: FaultResult = { ...results[0], clustersRunning: 1 };
+
+    expect(rowPasses(leaky)).toBe(false);
+    const table = formatMatrix([...results, leaky]).split('\n');
+    expect(table[0]).toMatch(/fault .*expected .*observed .*clusters left running .*leases left .*queue entries left/);
+    expect(table.at(-1)).toMatch(/total: \d+ faults/);
+    expect(table.at(-2)).toMatch(/^\|-/);
+    expect(formatMatrix(results).split('\n').at(-1)).toContain(`${results.length}/${results.length} |`);
+  });
+});
