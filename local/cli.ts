@@ -10,6 +10,7 @@ import { parseS3Uri, s3Location } from '../lib/contract';
 import { InvalidConfigError } from '../lib/errors';
 import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
+import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
@@ -21,6 +22,7 @@ Usage:
                                                 "Object Created"), which starts run-job when its rule matches
   emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
+                                                (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
   emrflow help
 
 Options:
@@ -213,9 +215,15 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
 }
 
 async function emulator(flags: Flags): Promise<number> {
-  const runtime = await startLocalRuntime(runtimeOptions(flags));
+  // The AWS CLI's waiters poll every 30 s: below this scale `aws emr wait cluster-running` can miss a short RUNNING span.
+  const timeScale = flags['time-scale'] ?? CLI_WAITER_TIME_SCALE;
+  const runtime = await startLocalRuntime({ ...runtimeOptions(flags), timeScale });
   const exports = Object.entries(runtime.env).map(([name, value]) => `export ${name}=${value}`);
-  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
+  const waiters =
+    timeScale >= CLI_WAITER_TIME_SCALE
+      ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
+      : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
+  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
   process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# Ctrl-C stops it.\n`);
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
