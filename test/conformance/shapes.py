@@ -43,6 +43,7 @@ S3_ERRORS = {
     "InvalidPartOrder": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,
+    "InvalidURI": 400,
     "KeyTooLongError": 400,
     "MalformedXML": 400,
     "MethodNotAllowed": 405,

@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Emulator } from '../../local/emulator';
+import { LocalS3 } from '../../local/emulator/s3/store';
 import { startTestEmulator } from './helpers';
 
 let emu: Emulator;
@@ -223,6 +224,18 @@ describe('the flat key space', () => {
     const left = await s3.send(new ListObjectsV2Command({ Bucket: 'flat', Prefix: 'gone' }));
 
     expect(left.KeyCount).toBe(0);
+  });
+
+  it('maps s3:// URIs for Spark: a prefix to its plain directory (even beside a folder marker), a side-stored key to its file', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'flat', Key: 'out/', Body: '' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'flat', Key: 'out/part-0', Body: 'row' }));
+    // A fresh store on the same directory: the mapping is read back from disk, as the next emulator would.
+    const store = new LocalS3(path.join(emu.stateDir, 's3'));
+
+    expect(store.uriToPath('s3://flat/out/')).toBe(path.join(emu.stateDir, 's3', 'flat', 'out'));
+    expect(readFileSync(path.join(store.uriToPath('s3://flat/out/'), 'part-0'), 'utf8')).toBe('row');
+    expect(readFileSync(store.uriToPath('s3://flat/x'), 'utf8')).toBe('body of x');
+    expect(store.uriToPath('s3://flat/x')).not.toBe(path.join(emu.stateDir, 's3', 'flat', 'x'));
   });
 
   it('refuses a key longer than 1024 bytes with KeyTooLongError (a 1024-byte key is fine)', async () => {

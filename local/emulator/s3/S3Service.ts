@@ -99,10 +99,20 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value.join(',') : value;
 }
 
+/** Reads a small XML request body whole, checking Content-MD5 when the request carries one. */
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  const body = Buffer.concat(chunks);
+  const contentMd5 = header(req.headers, 'content-md5');
+  if (contentMd5 !== undefined) {
+    const expected = Buffer.from(contentMd5, 'base64');
+    if (expected.length !== 16) throw new S3Error('InvalidDigest', 'The Content-MD5 you specified was invalid.', 400);
+    if (!createHash('md5').update(body).digest().equals(expected)) {
+      throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.', 400);
+    }
+  }
+  return body.toString('utf8');
 }
 
 /** Feeds every chunk that streams past to the running hashes. */
@@ -167,6 +177,13 @@ function metadataFromHeaders(headers: IncomingHttpHeaders): ObjectMetadata {
   return meta;
 }
 
+/** The S3 metadata of a stored object (none for a file written without S3). */
+function metadataOf(meta: ObjectMetadata | null): ObjectMetadata {
+  if (!meta) return { userMetadata: {} };
+  const { contentType, contentEncoding, contentLanguage, contentDisposition, cacheControl, expires, userMetadata } = meta;
+  return { contentType, contentEncoding, contentLanguage, contentDisposition, cacheControl, expires, userMetadata };
+}
+
 function metadataHeaders(meta: ObjectMetadata | null): Record<string, string> {
   const out: Record<string, string> = { 'content-type': meta?.contentType ?? 'binary/octet-stream' };
   if (!meta) return out;
@@ -211,15 +228,20 @@ export class S3Service {
 
   /** Serves one request; returns the S3 operation name (for call statistics). */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string): Promise<string> {
-    // The raw path, not url.pathname: WHATWG URL parsing would fold `a/./b` and `a/../b`, which are S3 keys.
-    const rawPath = (req.url ?? '/').split('?')[0];
-    const segments = rawPath.split('/');
-    const bucket = decodeURIComponent(segments[1] ?? '');
-    const key = segments.slice(2).map(decodeURIComponent).join('/');
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     let operation = 'Unknown';
+    let bucket = '';
+    let key = '';
     try {
+      // The raw path, not url.pathname: WHATWG URL parsing would fold `a/./b` and `a/../b`, which are S3 keys.
+      const segments = (req.url ?? '/').split('?')[0].split('/');
+      try {
+        bucket = decodeURIComponent(segments[1] ?? '');
+        key = segments.slice(2).map(decodeURIComponent).join('/');
+      } catch {
+        throw new S3Error('InvalidURI', "Couldn't parse the specified URI.", 400);
+      }
       if (!bucket) {
         operation = method === 'GET' ? 'ListBuckets' : `Unsupported:${method} /`;
         if (method !== 'GET') throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405);
@@ -587,7 +609,7 @@ export class S3Service {
       );
     }
     const sourceMeta = this.store.metadata(source.bucket, source.object);
-    const metadata: ObjectMetadata = directive === 'REPLACE' ? metadataFromHeaders(req.headers) : { ...sourceMeta, userMetadata: sourceMeta?.userMetadata ?? {} };
+    const metadata: ObjectMetadata = directive === 'REPLACE' ? metadataFromHeaders(req.headers) : metadataOf(sourceMeta);
     await fs.mkdir(this.uploadsDir, { recursive: true });
     const tmp = path.join(this.uploadsDir, `copy-${randomUUID()}`);
     await fs.copyFile(source.object.path, tmp);
@@ -796,8 +818,7 @@ export class S3Service {
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
     // S3's multipart ETag: md5 of the parts' binary md5s, then "-<number of parts>".
     const etag = `${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${parts.length}`;
-    const { bucket: _bucket, key: _key, initiated: _initiated, ...metadata } = target;
-    await this.store.put(bucket, key, tmp, { ...metadata, etag, partsCount: parts.length });
+    await this.store.put(bucket, key, tmp, { ...metadataOf(target), etag, partsCount: parts.length });
     await fs.rm(dir, { recursive: true, force: true });
     this.sendXml(res, requestId, `<CompleteMultipartUploadResult xmlns="${XMLNS}">${tag('Location', `/${bucket}/${key}`)}${tag('Bucket', bucket)}${tag('Key', key)}${tag('ETag', `"${etag}"`)}</CompleteMultipartUploadResult>`);
   }

@@ -148,7 +148,8 @@ export class LocalS3 {
     if (!match) throw new InvalidKeyError(`not an s3 uri: ${uri}`);
     const [, bucket, key] = match;
     if (!key) return this.bucketPath(bucket);
-    const located = this.locate(bucket, key);
+    // A prefix (`out/`) is the plain directory even when a folder marker of that name exists.
+    const located = key.endsWith('/') ? null : this.locate(bucket, key);
     if (located) return located;
     const prefix = plainSegments(key.replace(/\/+$/, ''));
     if (!prefix) throw new InvalidKeyError(`key cannot be a local path: ${JSON.stringify(key)}`);
