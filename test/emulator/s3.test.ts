@@ -362,12 +362,17 @@ describe('conditional requests and integrity checks', () => {
     expect(stored.name).toBe('NotFound');
   });
 
-  it('verifies and returns x-amz-checksum-*: a SHA-256 upload reads back with its checksum; a wrong CRC32 is BadDigest', async () => {
+  it('verifies and returns x-amz-checksum-*: SHA-256 and CRC32C uploads read back with their checksums; a wrong CRC32 is BadDigest', async () => {
     const body = 'checksummed body';
     await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'sum/sha', Body: body, ChecksumAlgorithm: 'SHA256' }));
     const got = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: 'sum/sha', ChecksumMode: 'ENABLED' }));
     const wrong = await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'sum/crc', Body: body, ChecksumCRC32: 'AAAAAA==' })).catch((e) => e);
 
+    const crc32c = await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'sum/crc32c', Body: body, ChecksumAlgorithm: 'CRC32C' }));
+    const crc32cBack = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: 'sum/crc32c', ChecksumMode: 'ENABLED' }));
+
+    expect(crc32cBack.ChecksumCRC32C).toBe(crc32c.ChecksumCRC32C);
+    expect(await crc32cBack.Body!.transformToString()).toBe(body);
     expect(got.ChecksumSHA256).toBe(createHash('sha256').update(body).digest('base64'));
     expect(await got.Body!.transformToString()).toBe(body);
     expect(wrong.name).toBe('BadDigest');
