@@ -63,7 +63,7 @@ describeIfVenv('conformance with botocore service models', () => {
     expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3']);
   }, 120_000);
 
-  it('negative control: the shape check rejects a member the model does not have and a wrong error status', () => {
+  it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {
     const probe = path.join(os.tmpdir(), `conformance-probe-${process.pid}.py`);
     writeFileSync(
       probe,
@@ -71,7 +71,8 @@ describeIfVenv('conformance with botocore service models', () => {
         'import sys, types',
         `sys.path.insert(0, ${JSON.stringify(here)})`,
         'import botocore.session',
-        'from shapes import check_json_value, expected_error_status',
+        'from xml.etree import ElementTree',
+        'from shapes import check_json_value, check_xml_element, expected_error_status',
         'glue = botocore.session.get_session().get_service_model("glue")',
         'op = glue.operation_model("GetTable")',
         'out = []',
@@ -80,14 +81,18 @@ describeIfVenv('conformance with botocore service models', () => {
         's3 = botocore.session.get_session().get_service_model("s3")',
         'assert expected_error_status("s3", s3.operation_model("GetObject"), "NoSuchKey") == 404',
         'assert expected_error_status("s3", s3.operation_model("GetObject"), "MadeUpError") is None',
-        'print("rejected", len(out))',
+        'xml_out = []',
+        'listing = ElementTree.fromstring("<ListBucketResult><Name>b</Name><KeyCount>many</KeyCount><Bogus/></ListBucketResult>")',
+        'check_xml_element(listing, s3.operation_model("ListObjectsV2").output_shape, "ListBucketResult", xml_out)',
+        'assert any("Bogus" in p for p in xml_out) and any("KeyCount" in p for p in xml_out), xml_out',
+        'print("rejected", len(out) + len(xml_out))',
       ].join('\n'),
     );
     try {
       const run = spawnSync(python, [probe], { encoding: 'utf8' });
 
       expect(run.stderr).toBe('');
-      expect(run.stdout.trim()).toBe('rejected 2');
+      expect(run.stdout.trim()).toBe('rejected 4');
     } finally {
       rmSync(probe, { force: true });
     }
