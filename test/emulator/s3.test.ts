@@ -227,7 +227,7 @@ describe('the flat key space', () => {
   });
 
   it('maps s3:// URIs for Spark: a prefix to its plain directory (even beside a folder marker), a side-stored key to its file', async () => {
-    await s3.send(new PutObjectCommand({ Bucket: 'flat', Key: 'out/', Body: '' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'flat', Key: 'out/' }));
     await s3.send(new PutObjectCommand({ Bucket: 'flat', Key: 'out/part-0', Body: 'row' }));
     // A fresh store on the same directory: the mapping is read back from disk, as the next emulator would.
     const store = new LocalS3(path.join(emu.stateDir, 's3'));

@@ -5,48 +5,26 @@
  * sub-resource the emulator does not implement (`?versioning`, `?tagging`, …) answers `NotImplemented` 501,
  * as S3 answers a request for functionality it does not have, never a 200 with the wrong body.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AwsChunkedDecoder } from './awsChunked';
-import { CHECKSUM_ALGORITHMS, runningChecksum, type RunningChecksum } from './checksums';
+import { writeBody } from './body';
+import { header, malformedXml, noSuchBucket, noSuchKey, notImplemented, readBody, S3Error, sendError, sendXml, tag, XMLNS, xmlUnescape } from './http';
+import { MultipartUploads } from './multipart';
 import {
-  InvalidKeyError,
-  LocalS3,
-  MAX_KEY_BYTES,
-  type ChecksumAlgorithm,
-  type LocalObject,
-  type ObjectMetadata,
-  type StoredObjectMeta,
-} from './store';
-
-class S3Error extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status: number,
-    readonly extra: Record<string, string | number> = {},
-  ) {
-    super(message);
-  }
-}
-
-const noSuchBucket = (bucket: string) =>
-  new S3Error('NoSuchBucket', 'The specified bucket does not exist', 404, { BucketName: bucket });
-const noSuchKey = (key: string) => new S3Error('NoSuchKey', 'The specified key does not exist.', 404, { Key: key });
-const notImplemented = (what: string) =>
-  new S3Error('NotImplemented', `A header or query you provided implies functionality that is not implemented (the emulator does not implement ${what}).`, 501);
-const preconditionFailed = (condition: string) =>
-  new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412, { Condition: condition });
-const malformedXml = () =>
-  new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema', 400);
-
-/** S3's smallest part, except the last (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
-const MIN_PART_BYTES = 5 * 1024 * 1024;
-const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+  checkConditions,
+  checksumHeaders,
+  checkWriteConditions,
+  httpSeconds,
+  metadataFromHeaders,
+  metadataHeaders,
+  metadataOf,
+  resolveCopySource,
+  RESPONSE_OVERRIDES,
+} from './objectHeaders';
+import { InvalidKeyError, LocalS3, MAX_KEY_BYTES, type LocalObject, type ObjectMetadata } from './store';
 
 /**
  * S3's sub-resources (the query parameters that name a resource other than the bucket or object itself).
@@ -61,162 +39,10 @@ const SUB_RESOURCES = new Set([
   'uploads', 'versionId', 'versioning', 'versions', 'website',
 ]);
 
-/** Headers that store object metadata, as PutObject, CopyObject (REPLACE) and CreateMultipartUpload take them. */
-const METADATA_HEADERS = {
-  contentType: 'content-type',
-  contentLanguage: 'content-language',
-  contentDisposition: 'content-disposition',
-  cacheControl: 'cache-control',
-  expires: 'expires',
-} as const;
-
-/** GetObject's `response-*` parameters override the stored headers on that one response. */
-const RESPONSE_OVERRIDES = {
-  'response-content-type': 'content-type',
-  'response-content-language': 'content-language',
-  'response-content-disposition': 'content-disposition',
-  'response-content-encoding': 'content-encoding',
-  'response-cache-control': 'cache-control',
-  'response-expires': 'expires',
-} as const;
-
-function xmlEscape(value: string): string {
-  return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
-}
-
-function xmlUnescape(value: string): string {
-  return value.replace(/&(lt|gt|amp|apos|quot|#(\d+)|#x([0-9a-fA-F]+));/g, (_, e: string, dec?: string, hex?: string) =>
-    dec ? String.fromCodePoint(Number(dec)) : hex ? String.fromCodePoint(parseInt(hex, 16)) : { lt: '<', gt: '>', amp: '&', apos: "'", quot: '"' }[e]!,
-  );
-}
-
-function tag(name: string, value: string | number | boolean | undefined): string {
-  return value === undefined ? '' : `<${name}>${xmlEscape(String(value))}</${name}>`;
-}
-
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
-}
-
-/** Reads a small XML request body whole, checking Content-MD5 when the request carries one. */
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const body = Buffer.concat(chunks);
-  const contentMd5 = header(req.headers, 'content-md5');
-  if (contentMd5 !== undefined) {
-    const expected = Buffer.from(contentMd5, 'base64');
-    if (expected.length !== 16) throw new S3Error('InvalidDigest', 'The Content-MD5 you specified was invalid.', 400);
-    if (!createHash('md5').update(body).digest().equals(expected)) {
-      throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.', 400);
-    }
-  }
-  return body.toString('utf8');
-}
-
-/** Feeds every chunk that streams past to the running hashes. */
-function hashing(hashes: Array<{ update(chunk: Buffer): unknown }>): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      for (const hash of hashes) hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-}
-
-const unquote = (etag: string) => etag.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
-const etagMatches = (list: string, etag: string) => list.split(',').some((e) => e.trim() === '*' || unquote(e) === etag);
-/** HTTP dates have whole seconds; S3 compares Last-Modified at that precision. */
-const httpSeconds = (ms: number) => Math.floor(ms / 1000);
-
-/**
- * The outcome of S3's conditional headers (RFC 7232 precedence: If-Match before If-Unmodified-Since,
- * If-None-Match before If-Modified-Since); `prefix` is `x-amz-copy-source-` for a copy's source, where
- * "not modified" is a failed precondition too.
- */
-function checkConditions(headers: IncomingHttpHeaders, etag: string, mtimeMs: number, prefix = ''): void {
-  const ifMatch = header(headers, `${prefix}if-match`);
-  const ifUnmodified = header(headers, `${prefix}if-unmodified-since`);
-  const ifNoneMatch = header(headers, `${prefix}if-none-match`);
-  const ifModified = header(headers, `${prefix}if-modified-since`);
-  const seconds = httpSeconds(mtimeMs);
-  if (ifMatch !== undefined) {
-    if (!etagMatches(ifMatch, etag)) throw preconditionFailed(`${prefix ? 'x-amz-copy-source-' : ''}If-Match`);
-  } else if (ifUnmodified !== undefined) {
-    const at = Date.parse(ifUnmodified);
-    if (!Number.isNaN(at) && seconds > httpSeconds(at)) throw preconditionFailed(`${prefix ? 'x-amz-copy-source-' : ''}If-Unmodified-Since`);
-  }
-  const notModified = prefix
-    ? (condition: string) => preconditionFailed(`x-amz-copy-source-${condition}`)
-    : () => new S3Error('NotModified', 'Not Modified', 304);
-  if (ifNoneMatch !== undefined) {
-    if (etagMatches(ifNoneMatch, etag)) throw notModified('If-None-Match');
-  } else if (ifModified !== undefined) {
-    const at = Date.parse(ifModified);
-    if (!Number.isNaN(at) && seconds <= httpSeconds(at)) throw notModified('If-Modified-Since');
-  }
-}
-
-function metadataFromHeaders(headers: IncomingHttpHeaders): ObjectMetadata {
-  const meta: ObjectMetadata = { userMetadata: {} };
-  for (const [field, name] of Object.entries(METADATA_HEADERS) as Array<[keyof typeof METADATA_HEADERS, string]>) {
-    const value = header(headers, name);
-    if (value !== undefined) meta[field] = value;
-  }
-  // aws-chunked is how the body travelled, not how the object is encoded; S3 does not store it.
-  const encoding = (header(headers, 'content-encoding') ?? '')
-    .split(',')
-    .map((e) => e.trim())
-    .filter((e) => e && e !== 'aws-chunked')
-    .join(',');
-  if (encoding) meta.contentEncoding = encoding;
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith('x-amz-meta-') && value !== undefined) meta.userMetadata[name.slice('x-amz-meta-'.length)] = String(value);
-  }
-  return meta;
-}
-
-/** The S3 metadata of a stored object (none for a file written without S3). */
-function metadataOf(meta: ObjectMetadata | null): ObjectMetadata {
-  if (!meta) return { userMetadata: {} };
-  const { contentType, contentEncoding, contentLanguage, contentDisposition, cacheControl, expires, userMetadata } = meta;
-  return { contentType, contentEncoding, contentLanguage, contentDisposition, cacheControl, expires, userMetadata };
-}
-
-function metadataHeaders(meta: ObjectMetadata | null): Record<string, string> {
-  const out: Record<string, string> = { 'content-type': meta?.contentType ?? 'binary/octet-stream' };
-  if (!meta) return out;
-  for (const [field, name] of Object.entries(METADATA_HEADERS) as Array<[keyof typeof METADATA_HEADERS, string]>) {
-    if (meta[field] !== undefined) out[name] = meta[field]!;
-  }
-  if (meta.contentEncoding) out['content-encoding'] = meta.contentEncoding;
-  for (const [name, value] of Object.entries(meta.userMetadata)) out[`x-amz-meta-${name}`] = value;
-  return out;
-}
-
-interface WrittenBody {
-  tmp: string;
-  etag: string;
-  size: number;
-  checksum?: { algorithm: ChecksumAlgorithm; value: string };
-}
-
-interface UploadTarget extends ObjectMetadata {
-  bucket: string;
-  key: string;
-  initiated: string;
-}
-
-interface UploadedPart {
-  partNumber: number;
-  etag: string;
-  size: number;
-  lastModified: string;
-}
-
 export class S3Service {
+  /** Scratch space for bodies being written and for multipart uploads, outside every bucket. */
   private readonly uploadsDir: string;
+  private readonly multipart: MultipartUploads;
 
   constructor(
     private readonly store: LocalS3,
@@ -224,6 +50,7 @@ export class S3Service {
     private readonly region: string,
   ) {
     this.uploadsDir = path.join(stateDir, 's3-multipart-uploads');
+    this.multipart = new MultipartUploads(store, this.uploadsDir);
   }
 
   /** Serves one request; returns the S3 operation name (for call statistics). */
@@ -264,7 +91,7 @@ export class S3Service {
           : error instanceof InvalidKeyError
             ? new S3Error('InvalidArgument', error.message, 400)
             : new S3Error('InternalError', (error as Error).message, 500);
-      this.sendError(res, method, s3Error, bucket, key, requestId);
+      sendError(res, method, s3Error, `/${bucket}${key ? `/${key}` : ''}`, requestId);
     }
     return operation;
   }
@@ -344,7 +171,7 @@ export class S3Service {
         return;
       case 'GetBucketLocation':
         await this.requireBucket(bucket);
-        this.sendXml(res, requestId, `<LocationConstraint xmlns="${XMLNS}">${this.region === 'us-east-1' ? '' : this.region}</LocationConstraint>`);
+        sendXml(res, requestId, `<LocationConstraint xmlns="${XMLNS}">${this.region === 'us-east-1' ? '' : this.region}</LocationConstraint>`);
         return;
       case 'DeleteBucket': {
         await this.requireBucket(bucket);
@@ -363,7 +190,7 @@ export class S3Service {
         return;
       case 'ListMultipartUploads':
         await this.requireBucket(bucket);
-        await this.listMultipartUploads(res, bucket, q, requestId);
+        await this.multipart.listUploads(res, bucket, q, requestId);
         return;
       case 'DeleteObjects':
         await this.requireBucket(bucket);
@@ -401,110 +228,33 @@ export class S3Service {
       case 'CopyObject':
         return this.copyObject(req, res, bucket, key, requestId);
       case 'CreateMultipartUpload':
-        return this.createMultipartUpload(req, res, bucket, key, requestId);
+        return this.multipart.create(req, res, bucket, key, requestId);
       case 'UploadPart':
-        return this.uploadPart(req, res, bucket, key, q, requestId);
+        return this.multipart.uploadPart(req, res, bucket, key, q, requestId);
       case 'UploadPartCopy':
-        return this.uploadPartCopy(req, res, bucket, key, q, requestId);
+        return this.multipart.uploadPartCopy(req, res, bucket, key, q, requestId);
       case 'ListParts':
-        return this.listParts(req, res, bucket, key, q, requestId);
+        return this.multipart.listParts(req, res, bucket, key, q, requestId);
       case 'CompleteMultipartUpload':
-        return this.completeMultipart(req, res, bucket, key, q.get('uploadId')!, requestId);
-      case 'AbortMultipartUpload': {
-        req.resume();
-        await fs.rm(await this.uploadDir(q.get('uploadId')!, bucket, key), { recursive: true, force: true });
-        res.writeHead(204, { 'x-amz-request-id': requestId });
-        res.end();
-        return;
-      }
+        return this.multipart.complete(req, res, bucket, key, q.get('uploadId')!, requestId);
+      case 'AbortMultipartUpload':
+        return this.multipart.abort(req, res, bucket, key, q.get('uploadId')!, requestId);
       default:
         req.resume();
         throw notImplemented(`object request ${operation}`);
     }
   }
 
-  /** The checksum the request asks S3 to verify: a header with its value, or a trailer still to come. */
-  private static requestedChecksum(headers: IncomingHttpHeaders): { algorithm: ChecksumAlgorithm; value?: string } | null {
-    for (const algorithm of CHECKSUM_ALGORITHMS) {
-      const value = header(headers, `x-amz-checksum-${algorithm.toLowerCase()}`);
-      if (value !== undefined) return { algorithm, value };
-    }
-    const named = (header(headers, 'x-amz-trailer') ?? header(headers, 'x-amz-sdk-checksum-algorithm') ?? '').toLowerCase().replace(/^x-amz-checksum-/, '');
-    if (!named) return null;
-    const algorithm = CHECKSUM_ALGORITHMS.find((a) => a.toLowerCase() === named);
-    if (!algorithm) throw notImplemented(`the ${named.toUpperCase()} checksum`);
-    return { algorithm };
-  }
-
-  /**
-   * Streams the request body to a temp file outside the bucket (so readers never see half an object) and
-   * checks it against Content-MD5 and any x-amz-checksum-* (header or aws-chunked trailer). A body that
-   * fails a check is removed and answered BadDigest, as S3 does.
-   */
-  private async writeBody(req: IncomingMessage): Promise<WrittenBody> {
-    const contentMd5 = header(req.headers, 'content-md5');
-    if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').length !== 16) {
-      throw new S3Error('InvalidDigest', 'The Content-MD5 you specified was invalid.', 400);
-    }
-    const requested = S3Service.requestedChecksum(req.headers);
-    await fs.mkdir(this.uploadsDir, { recursive: true });
-    const tmp = path.join(this.uploadsDir, `body-${randomUUID()}`);
-    const md5 = createHash('md5');
-    const checksum: RunningChecksum | null = requested ? runningChecksum(requested.algorithm) : null;
-    const encoding = (header(req.headers, 'content-encoding') ?? '').split(',').map((e) => e.trim());
-    const decoder = encoding.includes('aws-chunked') ? new AwsChunkedDecoder() : null;
-    try {
-      await pipeline(req, ...((decoder ? [decoder] : []) as [Transform]), hashing(checksum ? [md5, checksum] : [md5]), createWriteStream(tmp));
-      const digest = md5.digest();
-      if (contentMd5 !== undefined && !digest.equals(Buffer.from(contentMd5, 'base64'))) {
-        throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.', 400);
-      }
-      let verified: WrittenBody['checksum'];
-      if (requested && checksum) {
-        const name = `x-amz-checksum-${requested.algorithm.toLowerCase()}`;
-        const expected = requested.value ?? decoder?.trailers[name];
-        if (expected === undefined) throw new S3Error('InvalidRequest', `The request names a ${requested.algorithm} checksum but carries no ${name} value.`, 400);
-        const actual = checksum.digest();
-        if (actual !== expected) {
-          throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`, 400);
-        }
-        verified = { algorithm: requested.algorithm, value: actual };
-      }
-      return { tmp, etag: digest.toString('hex'), size: (await fs.stat(tmp)).size, checksum: verified };
-    } catch (error) {
-      await fs.rm(tmp, { force: true });
-      throw error;
-    }
-  }
-
-  /** PutObject / CompleteMultipartUpload conditions: If-None-Match `*` (no object yet) and If-Match (this ETag). */
-  private async checkWriteConditions(headers: IncomingHttpHeaders, bucket: string, key: string): Promise<void> {
-    const ifNoneMatch = header(headers, 'if-none-match');
-    const ifMatch = header(headers, 'if-match');
-    if (ifNoneMatch === undefined && ifMatch === undefined) return;
-    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw notImplemented('If-None-Match with a value other than *');
-    const existing = await this.store.stat(bucket, key);
-    if (ifNoneMatch !== undefined && existing) throw preconditionFailed('If-None-Match');
-    if (ifMatch !== undefined) {
-      if (!existing) throw noSuchKey(key);
-      if (!etagMatches(ifMatch, await this.store.etag(bucket, existing))) throw preconditionFailed('If-Match');
-    }
-  }
-
-  private checksumHeaders(checksum: StoredObjectMeta['checksum']): Record<string, string> {
-    return checksum ? { [`x-amz-checksum-${checksum.algorithm.toLowerCase()}`]: checksum.value, 'x-amz-checksum-type': 'FULL_OBJECT' } : {};
-  }
-
   private async putObject(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, requestId: string): Promise<void> {
-    const body = await this.writeBody(req);
+    const body = await writeBody(req, this.uploadsDir);
     try {
-      await this.checkWriteConditions(req.headers, bucket, key);
+      await checkWriteConditions(this.store, req.headers, bucket, key);
     } catch (error) {
       await fs.rm(body.tmp, { force: true });
       throw error;
     }
     await this.store.put(bucket, key, body.tmp, { ...metadataFromHeaders(req.headers), etag: body.etag, checksum: body.checksum });
-    res.writeHead(200, { etag: `"${body.etag}"`, ...this.checksumHeaders(body.checksum), 'x-amz-request-id': requestId });
+    res.writeHead(200, { etag: `"${body.etag}"`, ...checksumHeaders(body.checksum), 'x-amz-request-id': requestId });
     res.end();
   }
 
@@ -563,7 +313,7 @@ export class S3Service {
       headers['content-range'] = `bytes ${start}-${end}/${object.size}`;
     } else if (header(req.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
       // The whole object's checksum; a range has none of its own.
-      Object.assign(headers, this.checksumHeaders(meta?.checksum));
+      Object.assign(headers, checksumHeaders(meta?.checksum));
     }
     headers['content-length'] = object.size === 0 ? 0 : end - start + 1;
     res.writeHead(status, headers);
@@ -574,29 +324,9 @@ export class S3Service {
     await pipeline(createReadStream(object.path, { start, end }), res);
   }
 
-  /** The object `x-amz-copy-source` names (`bucket/key`, URL-encoded), after its conditions. */
-  private async copySource(headers: IncomingHttpHeaders): Promise<{ bucket: string; object: LocalObject; etag: string }> {
-    const raw = header(headers, 'x-amz-copy-source')!;
-    const [pathPart, query] = raw.split('?');
-    if (query && /(^|&)versionId=/.test(query)) throw notImplemented('copying a version (versionId)');
-    const source = decodeURIComponent(pathPart).replace(/^\//, '');
-    const slash = source.indexOf('/');
-    if (slash <= 0 || slash === source.length - 1) {
-      throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 400, { ArgumentName: 'x-amz-copy-source', ArgumentValue: raw });
-    }
-    const bucket = source.slice(0, slash);
-    const key = source.slice(slash + 1);
-    await this.requireBucket(bucket);
-    const object = await this.store.stat(bucket, key);
-    if (!object) throw noSuchKey(key);
-    const etag = await this.store.etag(bucket, object);
-    checkConditions(headers, etag, object.mtimeMs, 'x-amz-copy-source-');
-    return { bucket, object, etag };
-  }
-
   private async copyObject(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, requestId: string): Promise<void> {
     req.resume();
-    const source = await this.copySource(req.headers);
+    const source = await resolveCopySource(this.store, req.headers);
     const directive = (header(req.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
     if (directive !== 'COPY' && directive !== 'REPLACE') {
       throw new S3Error('InvalidArgument', 'Unknown metadata directive.', 400, { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive });
@@ -622,205 +352,11 @@ export class S3Service {
       partsCount: undefined,
     });
     const etag = await this.store.etag(bucket, written);
-    this.sendXml(
+    sendXml(
       res,
       requestId,
       `<CopyObjectResult xmlns="${XMLNS}">${tag('LastModified', new Date(written.mtimeMs).toISOString())}${tag('ETag', `"${etag}"`)}</CopyObjectResult>`,
     );
-  }
-
-  // ---------------------------------------------------------------- multipart upload
-
-  private async createMultipartUpload(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, requestId: string): Promise<void> {
-    req.resume();
-    const uploadId = randomUUID().replace(/-/g, '');
-    const target: UploadTarget = { bucket, key, initiated: new Date().toISOString(), ...metadataFromHeaders(req.headers) };
-    await fs.mkdir(path.join(this.uploadsDir, uploadId), { recursive: true });
-    await fs.writeFile(path.join(this.uploadsDir, uploadId, 'target.json'), JSON.stringify(target));
-    this.sendXml(res, requestId, `<InitiateMultipartUploadResult xmlns="${XMLNS}">${tag('Bucket', bucket)}${tag('Key', key)}${tag('UploadId', uploadId)}</InitiateMultipartUploadResult>`);
-  }
-
-  private async uploadDir(uploadId: string, bucket: string, key: string): Promise<string> {
-    const dir = path.join(this.uploadsDir, path.basename(uploadId));
-    const target = await this.uploadTarget(dir);
-    if (!target || target.bucket !== bucket || target.key !== key) {
-      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 404, { UploadId: uploadId });
-    }
-    return dir;
-  }
-
-  private async uploadTarget(dir: string): Promise<UploadTarget | null> {
-    try {
-      return JSON.parse(await fs.readFile(path.join(dir, 'target.json'), 'utf8')) as UploadTarget;
-    } catch {
-      return null;
-    }
-  }
-
-  private static partNumber(q: URLSearchParams): number {
-    const partNumber = Number(q.get('partNumber'));
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000) {
-      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', 400, { ArgumentName: 'partNumber', ArgumentValue: q.get('partNumber') ?? '' });
-    }
-    return partNumber;
-  }
-
-  private async savePart(dir: string, partNumber: number, tmp: string, etag: string): Promise<UploadedPart> {
-    await fs.rename(tmp, path.join(dir, `part-${partNumber}`));
-    const stat = await fs.stat(path.join(dir, `part-${partNumber}`));
-    const part: UploadedPart = { partNumber, etag, size: stat.size, lastModified: stat.mtime.toISOString() };
-    await fs.writeFile(path.join(dir, `part-${partNumber}.json`), JSON.stringify(part));
-    return part;
-  }
-
-  private async uploadPart(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
-    const dir = await this.uploadDir(q.get('uploadId')!, bucket, key);
-    const partNumber = S3Service.partNumber(q);
-    const body = await this.writeBody(req);
-    await this.savePart(dir, partNumber, body.tmp, body.etag);
-    res.writeHead(200, { etag: `"${body.etag}"`, ...this.checksumHeaders(body.checksum), 'x-amz-request-id': requestId });
-    res.end();
-  }
-
-  /** UploadPartCopy: the part is a byte range (`x-amz-copy-source-range: bytes=first-last`) of an existing object. */
-  private async uploadPartCopy(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
-    req.resume();
-    const dir = await this.uploadDir(q.get('uploadId')!, bucket, key);
-    const partNumber = S3Service.partNumber(q);
-    const source = await this.copySource(req.headers);
-    const rangeHeader = header(req.headers, 'x-amz-copy-source-range');
-    let start = 0;
-    let end = source.object.size - 1;
-    if (rangeHeader !== undefined) {
-      const range = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
-      if (!range || Number(range[1]) > Number(range[2])) {
-        throw new S3Error(
-          'InvalidArgument',
-          'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
-          400,
-          { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: rangeHeader },
-        );
-      }
-      [start, end] = [Number(range[1]), Number(range[2])];
-      if (end >= source.object.size) {
-        throw new S3Error('InvalidArgument', `Range specified is not valid for source object of size: ${source.object.size}`, 400, {
-          ArgumentName: 'x-amz-copy-source-range',
-          ArgumentValue: rangeHeader,
-        });
-      }
-    }
-    await fs.mkdir(this.uploadsDir, { recursive: true });
-    const tmp = path.join(this.uploadsDir, `part-copy-${randomUUID()}`);
-    const md5 = createHash('md5');
-    if (source.object.size > 0) {
-      await pipeline(createReadStream(source.object.path, { start, end }), hashing([md5]), createWriteStream(tmp));
-    } else {
-      await fs.writeFile(tmp, '');
-    }
-    const part = await this.savePart(dir, partNumber, tmp, md5.digest('hex'));
-    this.sendXml(res, requestId, `<CopyPartResult xmlns="${XMLNS}">${tag('LastModified', part.lastModified)}${tag('ETag', `"${part.etag}"`)}</CopyPartResult>`);
-  }
-
-  private async uploadedParts(dir: string): Promise<UploadedPart[]> {
-    const names = (await fs.readdir(dir)).filter((n) => /^part-\d+\.json$/.test(n));
-    const parts = await Promise.all(names.map(async (n) => JSON.parse(await fs.readFile(path.join(dir, n), 'utf8')) as UploadedPart));
-    return parts.sort((a, b) => a.partNumber - b.partNumber);
-  }
-
-  private async listParts(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
-    req.resume();
-    const uploadId = q.get('uploadId')!;
-    const dir = await this.uploadDir(uploadId, bucket, key);
-    const marker = Number(q.get('part-number-marker') ?? 0);
-    const max = Math.min(Number(q.get('max-parts') ?? 1000), 1000);
-    const after = (await this.uploadedParts(dir)).filter((p) => p.partNumber > marker);
-    const page = after.slice(0, max);
-    const truncated = after.length > page.length;
-    const parts = page
-      .map((p) => `<Part>${tag('PartNumber', p.partNumber)}${tag('LastModified', p.lastModified)}${tag('ETag', `"${p.etag}"`)}${tag('Size', p.size)}</Part>`)
-      .join('');
-    this.sendXml(
-      res,
-      requestId,
-      `<ListPartsResult xmlns="${XMLNS}">${tag('Bucket', bucket)}${tag('Key', key)}${tag('UploadId', uploadId)}${tag('PartNumberMarker', marker)}${tag('NextPartNumberMarker', page.at(-1)?.partNumber ?? marker)}${tag('MaxParts', max)}${tag('IsTruncated', truncated)}${parts}<StorageClass>STANDARD</StorageClass></ListPartsResult>`,
-    );
-  }
-
-  private async listMultipartUploads(res: ServerResponse, bucket: string, q: URLSearchParams, requestId: string): Promise<void> {
-    const prefix = q.get('prefix') ?? '';
-    let names: string[] = [];
-    try {
-      names = await fs.readdir(this.uploadsDir);
-    } catch {
-      // no upload was ever started
-    }
-    const uploads: Array<UploadTarget & { uploadId: string }> = [];
-    for (const uploadId of names) {
-      const target = await this.uploadTarget(path.join(this.uploadsDir, uploadId));
-      if (target && target.bucket === bucket && target.key.startsWith(prefix)) uploads.push({ ...target, uploadId });
-    }
-    uploads.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.initiated < b.initiated ? -1 : 1));
-    const body = uploads
-      .map((u) => `<Upload>${tag('Key', u.key)}${tag('UploadId', u.uploadId)}${tag('Initiated', u.initiated)}<StorageClass>STANDARD</StorageClass></Upload>`)
-      .join('');
-    this.sendXml(
-      res,
-      requestId,
-      `<ListMultipartUploadsResult xmlns="${XMLNS}">${tag('Bucket', bucket)}${tag('Prefix', prefix)}${tag('MaxUploads', 1000)}<IsTruncated>false</IsTruncated>${body}</ListMultipartUploadsResult>`,
-    );
-  }
-
-  /**
-   * Checks the part list as S3 does (ascending part numbers, each part uploaded with that ETag, every part
-   * but the last at least 5 MiB), then concatenates the parts into the object.
-   */
-  private async completeMultipart(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, uploadId: string, requestId: string): Promise<void> {
-    const dir = await this.uploadDir(uploadId, bucket, key);
-    const body = await readBody(req);
-    const requested = [...body.matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => ({
-      partNumber: Number(/<PartNumber>\s*(\d+)\s*<\/PartNumber>/.exec(m[1])?.[1]),
-      etag: xmlUnescape(/<ETag>([\s\S]*?)<\/ETag>/.exec(m[1])?.[1] ?? ''),
-    }));
-    if (requested.length === 0 || requested.some((p) => !Number.isInteger(p.partNumber))) throw malformedXml();
-    for (let i = 1; i < requested.length; i += 1) {
-      if (requested[i].partNumber <= requested[i - 1].partNumber) {
-        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', 400, { UploadId: uploadId });
-      }
-    }
-    const uploaded = new Map((await this.uploadedParts(dir)).map((p) => [p.partNumber, p]));
-    const parts = requested.map((p) => {
-      const part = uploaded.get(p.partNumber);
-      if (!part || unquote(p.etag) !== part.etag) {
-        throw new S3Error(
-          'InvalidPart',
-          "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
-          400,
-          { UploadId: uploadId, PartNumber: p.partNumber, ETag: p.etag },
-        );
-      }
-      return part;
-    });
-    parts.slice(0, -1).forEach((part) => {
-      if (part.size < MIN_PART_BYTES) {
-        throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', 400, {
-          ProposedSize: part.size,
-          MinSizeAllowed: MIN_PART_BYTES,
-          PartNumber: part.partNumber,
-          ETag: part.etag,
-        });
-      }
-    });
-    await this.checkWriteConditions(req.headers, bucket, key);
-    const target = (await this.uploadTarget(dir))!;
-    const tmp = path.join(this.uploadsDir, `body-${uploadId}`);
-    const out = createWriteStream(tmp);
-    for (const part of parts) await pipeline(createReadStream(path.join(dir, `part-${part.partNumber}`)), out, { end: false });
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    // S3's multipart ETag: md5 of the parts' binary md5s, then "-<number of parts>".
-    const etag = `${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${parts.length}`;
-    await this.store.put(bucket, key, tmp, { ...metadataOf(target), etag, partsCount: parts.length });
-    await fs.rm(dir, { recursive: true, force: true });
-    this.sendXml(res, requestId, `<CompleteMultipartUploadResult xmlns="${XMLNS}">${tag('Location', `/${bucket}/${key}`)}${tag('Bucket', bucket)}${tag('Key', key)}${tag('ETag', `"${etag}"`)}</CompleteMultipartUploadResult>`);
   }
 
   private async deleteObjects(req: IncomingMessage, res: ServerResponse, bucket: string, requestId: string): Promise<void> {
@@ -834,7 +370,7 @@ export class S3Service {
       await this.store.delete(bucket, key);
       if (!quiet) deleted += `<Deleted>${tag('Key', key)}</Deleted>`;
     }
-    this.sendXml(res, requestId, `<DeleteResult xmlns="${XMLNS}">${deleted}</DeleteResult>`);
+    sendXml(res, requestId, `<DeleteResult xmlns="${XMLNS}">${deleted}</DeleteResult>`);
   }
 
   // ---------------------------------------------------------------- listings
@@ -851,7 +387,7 @@ export class S3Service {
       .map((b) => `<Bucket>${tag('Name', b.name)}${tag('CreationDate', b.created.toISOString())}${tag('BucketRegion', this.region)}</Bucket>`)
       .join('');
     const next = all.length > page.length ? tag('ContinuationToken', Buffer.from(page.at(-1)!.name).toString('base64url')) : '';
-    this.sendXml(
+    sendXml(
       res,
       requestId,
       `<ListAllMyBucketsResult xmlns="${XMLNS}"><Owner><ID>emrflow-local</ID><DisplayName>emrflow</DisplayName></Owner><Buckets>${buckets}</Buckets>${next}${q.has('prefix') ? tag('Prefix', prefix) : ''}</ListAllMyBucketsResult>`,
@@ -910,34 +446,12 @@ export class S3Service {
     const paging = v2
       ? `${tag('KeyCount', page.length)}${token ? tag('ContinuationToken', token) : ''}${truncated && last ? tag('NextContinuationToken', Buffer.from(last, 'utf8').toString('base64url')) : ''}${q.has('start-after') ? tag('StartAfter', enc(q.get('start-after')!)) : ''}`
       : `${tag('Marker', enc(q.get('marker') ?? ''))}${truncated && delimiter && last ? tag('NextMarker', enc(last)) : ''}`;
-    this.sendXml(
+    sendXml(
       res,
       requestId,
       `<ListBucketResult xmlns="${XMLNS}">${tag('Name', bucket)}${tag('Prefix', enc(prefix))}${delimiter ? tag('Delimiter', enc(delimiter)) : ''}${tag('MaxKeys', maxKeys)}${urlEncode ? tag('EncodingType', 'url') : ''}${tag('IsTruncated', truncated)}${paging}${contents}${commonPrefixes}</ListBucketResult>`,
     );
   }
 
-  private sendXml(res: ServerResponse, requestId: string, body: string): void {
-    const payload = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
-    res.writeHead(200, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(payload), 'x-amz-request-id': requestId });
-    res.end(payload);
-  }
 
-  private sendError(res: ServerResponse, method: string, error: S3Error, bucket: string, key: string, requestId: string): void {
-    if (res.headersSent) {
-      res.destroy(error);
-      return;
-    }
-    if (method === 'HEAD') {
-      // HEAD responses have no body; the SDK maps the bare status (404 → NotFound).
-      res.writeHead(error.status, { 'x-amz-request-id': requestId });
-      res.end();
-      return;
-    }
-    const extra = Object.entries(error.extra).map(([k, v]) => tag(k, v)).join('');
-    const resource = `/${bucket}${key ? `/${key}` : ''}`;
-    const payload = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${tag('Code', error.code)}${tag('Message', error.message)}${extra}${tag('Resource', resource)}${tag('RequestId', requestId)}</Error>`;
-    res.writeHead(error.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(payload), 'x-amz-request-id': requestId });
-    res.end(payload);
-  }
 }
