@@ -103,7 +103,7 @@ export class S3Service {
       if (routeMethod !== method) continue;
       if (subResource === null ? subResources.length === 0 : subResources.length === 1 && subResources[0] === subResource) return operation;
     }
-    return `Unsupported:${method}${subResources.length ? `?${subResources.join('&')}` : ''}`;
+    return `Unsupported:${method}${subResources.length ? ` ?${subResources.join('&')}` : ''}`;
   }
 
   private bucketOperation(method: string, q: URLSearchParams): string {
@@ -199,7 +199,7 @@ export class S3Service {
       default:
         req.resume();
         await this.requireBucket(bucket);
-        throw notImplemented(`bucket request ${operation}`);
+        throw notImplemented(`${operation.replace(/^Unsupported:/, '')} on a bucket`);
     }
   }
 
@@ -241,7 +241,7 @@ export class S3Service {
         return this.multipart.abort(req, res, bucket, key, q.get('uploadId')!, requestId);
       default:
         req.resume();
-        throw notImplemented(`object request ${operation}`);
+        throw notImplemented(`${operation.replace(/^Unsupported:/, '')} on an object`);
     }
   }
 
