@@ -24,16 +24,12 @@ function crawlerRole(job) {
       Description: `Glue crawler of ${job.name}: reads s3://raw/${job.inputPrefix}, writes ${database}.${table}`,
       AssumeRolePolicyDocument: {
         Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'glue.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
-          },
-        ],
+        // No aws:SourceAccount condition: Glue documents no such key when it assumes a crawler's role, and
+        // a condition on an absent key would deny it (the crawler could not start).
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'glue.amazonaws.com' }, Action: 'sts:AssumeRole' }],
       },
-      // The crawler subset of AWSGlueServiceRole, scoped to this job's prefix, database and table.
+      // The crawler subset of AWSGlueServiceRole: its bucket-level S3 calls as that policy grants them (on
+      // the raw bucket rather than every bucket), reads under this job's prefix, this job's table.
       Policies: [
         {
           PolicyName: 'crawl',
@@ -43,9 +39,8 @@ function crawlerRole(job) {
               {
                 Sid: 'ListInput',
                 Effect: 'Allow',
-                Action: 's3:ListBucket',
+                Action: ['s3:ListBucket', 's3:GetBucketLocation'],
                 Resource: sub('arn:${AWS::Partition}:s3:::${RawBucket}'),
-                Condition: { StringLike: { 's3:prefix': [`${job.inputPrefix}*`] } },
               },
               {
                 Sid: 'ReadInput',
@@ -54,11 +49,15 @@ function crawlerRole(job) {
                 Resource: sub(`arn:\${AWS::Partition}:s3:::\${RawBucket}/${job.inputPrefix}*`),
               },
               {
+                Sid: 'ReadDatabase',
+                Effect: 'Allow',
+                Action: 'glue:GetDatabase',
+                Resource: [glueArn('catalog'), glueArn(`database/${database}`)],
+              },
+              {
                 Sid: 'WriteCatalog',
                 Effect: 'Allow',
                 Action: [
-                  'glue:GetDatabase',
-                  'glue:GetTable',
                   'glue:GetTables',
                   'glue:CreateTable',
                   'glue:UpdateTable',

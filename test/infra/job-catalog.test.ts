@@ -52,7 +52,8 @@ describe('job catalog derivations', () => {
 
     // Assess
     expect(bySid.ReadInput.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RawBucket}/clicks/*' });
-    expect(bySid.ListInput.Condition).toEqual({ StringLike: { 's3:prefix': ['clicks/*'] } });
+    expect(bySid.ListInput.Condition).toBeUndefined();
+    expect(bySid.ReadDatabase.Resource).toEqual([glue('catalog'), glue('database/emrflow_raw')]);
     expect(bySid.WriteCatalog.Resource).toEqual([glue('catalog'), glue('database/emrflow_raw'), glue('table/emrflow_raw/clicks')]);
   });
 
