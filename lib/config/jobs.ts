@@ -1,6 +1,7 @@
 import jobsJson from '../../config/jobs.json';
 import type { JobDefinition } from '../domain/types';
 import { ConfigReader } from './check';
+import { readS3Trigger } from './s3Trigger';
 
 export const JOBS_FILE = 'config/jobs.json';
 const PRIORITIES = ['low', 'normal', 'high'] as const;
@@ -22,6 +23,7 @@ export function parseJobs(raw: unknown): JobDefinition[] {
       priority: r.oneOf(o.priority, `${at}.priority`, PRIORITIES),
       releaseLabel: r.string(o.releaseLabel, `${at}.releaseLabel`, /^emr-\d+\.\d+\.\d+$/),
       maxAttempts: r.number(o.maxAttempts, `${at}.maxAttempts`, { min: 1, max: 10, integer: true }),
+      s3Trigger: readS3Trigger(r, o.s3Trigger, `${at}.s3Trigger`),
     };
     if (o.catalog !== undefined) {
       const c = r.object(o.catalog, `${at}.catalog`);

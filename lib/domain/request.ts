@@ -1,6 +1,6 @@
 import { parseS3Uri, s3Location } from '../contract';
-import { createHash } from 'node:crypto';
 import { InvalidRequestError } from '../errors';
+import { s3Run } from './s3Trigger';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
@@ -107,8 +107,9 @@ function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): Parse
       `"${bucket}" is not the raw bucket "${ctx.rawBucket}"; only uploads to the raw bucket start runs`,
     );
   }
-  if (key.endsWith('/')) {
-    throw new InvalidRequestError('detail.object.key', `"${key}" is a folder marker, not data; upload files under it`);
+  const identity = optionalString(object.sequencer, 'detail.object.sequencer') ?? optionalString(object.etag, 'detail.object.etag');
+  if (!identity) {
+    throw new InvalidRequestError('detail.object.sequencer', 'missing, and no detail.object.etag either: the run id needs one');
   }
   const job = ctx.jobs
     .filter((j) => key.startsWith(j.inputPrefix))
@@ -119,23 +120,14 @@ function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): Parse
       `"${key}" matches no job's inputPrefix in config/jobs.json (known: ${ctx.jobs.map((j) => j.inputPrefix).join(', ')})`,
     );
   }
-  const identity = optionalString(object.sequencer, 'detail.object.sequencer') ?? optionalString(object.etag, 'detail.object.etag');
-  if (!identity) {
-    throw new InvalidRequestError('detail.object.sequencer', 'missing, and no detail.object.etag either: the run id needs one');
-  }
-  const partitionDate = /^dt=([^/]+)\//.exec(key.slice(job.inputPrefix.length))?.[1];
-  let runDate: string;
-  let input: S3Location;
-  if (partitionDate !== undefined) {
-    runDate = checkDate(partitionDate, 'detail.object.key', `the dt= segment of "${key}"`);
-    input = s3Location(ctx.rawBucket, partitionKey(job, runDate));
-  } else {
-    // Not in a dt= partition: the run reads the uploaded object itself, dated by the event.
-    runDate = dateOf(asTime(event.time, 'time'));
-    input = s3Location(ctx.rawBucket, key);
-  }
-  const digest = createHash('sha256').update(`${bucket}\n${key}\n${identity}`).digest('hex').slice(0, 16);
-  return request(job, 's3', runDate, `${job.name}-${runDate}-${digest}`, input, ctx);
+  // What the upload starts depends on the job's s3Trigger (lib/domain/s3Trigger.ts).
+  const run = s3Run(job, { bucket, key, identity, eventDate: dateOf(asTime(event.time, 'time')) }, (value, what) =>
+    checkDate(value, 'detail.object.key', what),
+  );
+  return {
+    ...request(job, 's3', run.runDate, run.runId, s3Location(ctx.rawBucket, run.inputKey), ctx),
+    output: s3Location(ctx.artifactsBucket, run.outputPrefix),
+  };
 }
 
 function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): ParsedRequest {

@@ -17,6 +17,15 @@ import type { S3Location } from '../contract';
 export type { S3Location };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
+
+/**
+ * What an S3 upload under a job's inputPrefix does (config/jobs.json `s3Trigger`):
+ *   marker      only `<inputPrefix>[<folder>/]<marker>` starts a run, over that folder (the partition),
+ *               with the run id job + date: the partition is complete when its marker lands
+ *   per-object  every object (optionally only keys ending in `suffix`) is a run over that object alone,
+ *               writing under its own output prefix
+ */
+export type S3Trigger = { mode: 'marker'; marker: string } | { mode: 'per-object'; suffix?: string };
 export type Priority = 'low' | 'normal' | 'high';
 
 /** One entry of config/jobs.json. */
@@ -33,6 +42,8 @@ export interface JobDefinition {
   outputPrefix: string;
   /** Glue catalog entry describing the input; crawled when the run's partition is not registered. */
   catalog?: { database: string; table: string; crawler: string };
+  /** Which uploads start a run, and over what (default: marker mode with `_SUCCESS`). */
+  s3Trigger: S3Trigger;
   slaMinutes: number;
   priority: Priority;
   releaseLabel: string;

@@ -146,7 +146,7 @@ describe('run-job workflow', () => {
 describe('triggers', () => {
   const rules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
 
-  it('starts run-job on S3 Object Created events in the raw bucket under each job input prefix', () => {
+  it("starts run-job on S3 Object Created events in the raw bucket for each job's trigger key only", () => {
     // Act
     const s3Rules = rules().filter((rule) => rule.EventPattern?.source?.includes('aws.s3'));
 
@@ -155,7 +155,10 @@ describe('triggers', () => {
     const [rule] = s3Rules;
     expect(rule.EventPattern['detail-type']).toEqual(['Object Created']);
     expect(rule.EventPattern.detail.bucket.name).toEqual([{ Ref: 'RawBucket' }]);
-    expect(rule.EventPattern.detail.object.key).toEqual(jobs.map((job) => ({ prefix: job.inputPrefix })));
+    // config/jobs.json's job is in marker mode: its partitions' _SUCCESS, nothing else under its prefix.
+    expect(rule.EventPattern.detail.object.key).toEqual(
+      jobs.flatMap((job) => [{ wildcard: `${job.inputPrefix}*/${job.s3Trigger.marker}` }, `${job.inputPrefix}${job.s3Trigger.marker}`]),
+    );
     expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: 'RunJobStateMachine' } })]);
     expect(resource('RawBucket').Properties.NotificationConfiguration).toEqual({
       EventBridgeConfiguration: { EventBridgeEnabled: true },

@@ -98,20 +98,32 @@ describe("serverless.yml, resolved for stage 'local'", () => {
     await expect(config.resolve({ Ref: 'Nope' })).rejects.toThrow('Ref to unknown logical id Nope');
   });
 
-  it("starts run-job for an upload under a job's input prefix in the raw bucket, and for nothing else", async () => {
+  it("starts run-job for a job's trigger key in the raw bucket (a partition's _SUCCESS), and for nothing else", async () => {
     const event = (bucket: string, key: string) => objectCreatedEvent({ bucket, key, size: 1, etag: 'e' }, { region: 'us-east-1', accountId: '000000000000' });
     const raw = project.resources.RawBucket.physicalId;
 
-    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/part-0001.json'))).toEqual(['run-job']);
-    expect(await eventBridgeTargets(project, event(raw, 'elsewhere/part-0001.json'))).toEqual([]);
-    expect(await eventBridgeTargets(project, event(project.resources.LogsBucket.physicalId, 'events/x.json'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/_SUCCESS'))).toEqual(['run-job']);
+    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/part-0001.json'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(raw, 'elsewhere/dt=2026-11-26/_SUCCESS'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(project.resources.LogsBucket.physicalId, 'events/dt=2026-11-26/_SUCCESS'))).toEqual([]);
   });
 
-  it('matches EventBridge patterns: literals, prefix, suffix, exists and anything-but', () => {
+  it('matches EventBridge patterns: literals, prefix, suffix, wildcard, numeric, $or, exists and anything-but', () => {
     expect(matchesPattern({ a: [{ prefix: 'ev' }], b: { c: ['x', 'y'] } }, { a: 'events', b: { c: 'y' } })).toBe(true);
     expect(matchesPattern({ a: [{ suffix: '.json' }] }, { a: 'k.csv' })).toBe(false);
     expect(matchesPattern({ a: [{ exists: false }] }, {})).toBe(true);
     expect(matchesPattern({ a: [{ 'anything-but': ['x'] }] }, { a: 'x' })).toBe(false);
+    expect(matchesPattern({ a: [{ 'anything-but': { suffix: '/' } }] }, { a: 'x/' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/dt=1/h=2/_SUCCESS' })).toBe(true);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/_SUCCESS' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/dt=1/x_SUCCESS' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'a\\*b*' }] }, { k: 'a*bc' })).toBe(true);
+    expect(matchesPattern({ k: [{ wildcard: 'a\\*b*' }] }, { k: 'axbc' })).toBe(false);
+    expect(matchesPattern({ n: [{ numeric: ['>', 0] }] }, { n: 0 })).toBe(false);
+    expect(matchesPattern({ n: [{ numeric: ['>', 0, '<=', 5] }] }, { n: 5 })).toBe(true);
+    expect(matchesPattern({ d: { $or: [{ a: ['1'] }, { b: ['2'] }] } }, { d: { b: '2' } })).toBe(true);
+    expect(matchesPattern({ d: { $or: [{ a: ['1'] }, { b: ['2'] }] } }, { d: { a: '2' } })).toBe(false);
+    expect(() => matchesPattern({ a: [{ cidr: '10.0.0.0/8' }] }, { a: '10.1.1.1' })).toThrow('not supported by the local runner');
   });
 });
 

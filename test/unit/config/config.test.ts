@@ -44,6 +44,29 @@ describe('config/jobs.json', () => {
   });
 });
 
+describe('config/jobs.json s3Trigger', () => {
+  const parsed = (s3Trigger: unknown) => parseJobs({ jobs: [{ ...job(), s3Trigger }] })[0].s3Trigger;
+
+  it('defaults to marker mode with _SUCCESS, and takes a marker name, per-object mode and its suffix', () => {
+    expect(parsed(undefined)).toEqual({ mode: 'marker', marker: '_SUCCESS' });
+    expect(parsed({ mode: 'marker' })).toEqual({ mode: 'marker', marker: '_SUCCESS' });
+    expect(parsed({ mode: 'marker', marker: 'READY' })).toEqual({ mode: 'marker', marker: 'READY' });
+    expect(parsed({ mode: 'per-object' })).toEqual({ mode: 'per-object' });
+    expect(parsed({ mode: 'per-object', suffix: '.json' })).toEqual({ mode: 'per-object', suffix: '.json' });
+  });
+
+  it.each([
+    ['an unknown mode', { mode: 'each' }, 'jobs[0].s3Trigger.mode: must be one of marker, per-object, got "each"'],
+    ['a misspelt field', { mode: 'marker', maker: 'READY' }, 'jobs[0].s3Trigger.maker: is not a field of marker mode (allowed: mode, marker)'],
+    ['a marker with a folder', { mode: 'marker', marker: 'done/_SUCCESS' }, 'jobs[0].s3Trigger.marker: "done/_SUCCESS" must match'],
+    ['a suffix in marker mode', { mode: 'marker', suffix: '.json' }, 'jobs[0].s3Trigger.suffix: is not a field of marker mode'],
+    ['a wildcard in a suffix', { mode: 'per-object', suffix: '*.json' }, 'jobs[0].s3Trigger.suffix: "*.json" must match'],
+    ['no object', 'marker', 'jobs[0].s3Trigger: must be an object'],
+  ])('rejects %s, naming the field', (_, s3Trigger, message) => {
+    expect(configError(() => parsed(s3Trigger))).toContain(`config/jobs.json: ${message}`);
+  });
+});
+
 describe('config/prices.json and config/pools.json', () => {
   const prices = parsePrices({ region: 'us-east-1', expectedSpotDiscount: 0.6, instanceTypes: { 'r5.4xlarge': { vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 } } });
   const pools = {
