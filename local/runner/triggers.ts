@@ -8,8 +8,8 @@ import type { ServerlessConfig } from './serverless-config';
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
   const machines: Record<string, any> = config.raw.stepFunctions?.stateMachines ?? {};
   const targets: string[] = [];
-  for (const machine of Object.values(machines)) {
-    const file = /statemachines\/([^/]+)\.asl\.ya?ml/.exec(String(machine.definition ?? ''))?.[1];
+  for (const [key, machine] of Object.entries(machines)) {
+    const file = config.stateMachineFiles[key];
     if (!file) continue;
     for (const trigger of machine.events ?? []) {
       if (!trigger.eventBridge?.event) continue;

@@ -1,20 +1,34 @@
 /**
- * S3 trigger semantics on the local runtime, per-object mode (issue 16): config/jobs.json is replaced, for
- * this file only, by the same job in per-object mode; the rule (infra/job-catalog.js), NormalizeRequest
- * and the seeding all read that one replacement. Each upload goes through the rule's own pattern, as in
+ * S3 trigger semantics on the local runtime, per-object mode (issue 16). The service is a copy of this one
+ * whose config/jobs.json puts the job in per-object mode: osls resolves serverless.yml's rule from it
+ * (infra/job-catalog.js), and the same replacement is what the in-process handlers import (jest.mock), so
+ * the rule and NormalizeRequest read one setting. Each upload goes through the rule's own pattern, as in
  * s3-triggers.test.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 import { objectCreatedEvent } from '../../local/runner/s3Event';
 import { eventBridgeTargets } from '../../local/runner/triggers';
 
+const perObject = (config: { jobs: object[] }) => ({ jobs: config.jobs.map((job) => ({ ...job, s3Trigger: { mode: 'per-object' } })) });
+
 jest.mock('../../config/jobs.json', () => {
   const { jobs } = jest.requireActual('../../config/jobs.json');
   return { jobs: jobs.map((job: object) => ({ ...job, s3Trigger: { mode: 'per-object' } })) };
 });
+
+const projectDir = join(__dirname, '../..');
+/** This service with config/jobs.json in per-object mode; what serverless.yml reads is copied, the rest linked. */
+function perObjectService(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'emrflow-per-object-'));
+  for (const copied of ['serverless.yml', 'package.json', 'infra', 'config']) cpSync(join(projectDir, copied), join(dir, copied), { recursive: true });
+  for (const linked of ['statemachines', 'functions', 'lib', 'spark', 'node_modules']) symlinkSync(join(projectDir, linked), join(dir, linked));
+  const jobsFile = join(dir, 'config/jobs.json');
+  writeFileSync(jobsFile, JSON.stringify(perObject(JSON.parse(readFileSync(jobsFile, 'utf8')))));
+  return dir;
+}
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
@@ -24,13 +38,16 @@ const scratch = mkdtempSync(join(tmpdir(), 'emrflow-triggers-'));
 const dataFile = join(scratch, 'part.json');
 writeFileSync(dataFile, `${JSON.stringify({ event_time: `${DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1' })}\n`);
 
+let service: string;
 let runtime: LocalRuntime;
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ timeScale: 0.001, simulateSteps: true });
-});
+  service = perObjectService();
+  runtime = await startLocalRuntime({ serviceDir: service, timeScale: 0.001, simulateSteps: true });
+}, 60_000);
 afterAll(async () => {
   await runtime?.stop();
   rmSync(scratch, { recursive: true, force: true });
+  rmSync(service, { recursive: true, force: true });
 });
 
 async function deliver(event: Record<string, unknown>): Promise<RunSummary[]> {
