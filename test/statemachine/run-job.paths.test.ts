@@ -190,6 +190,19 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.path).not.toContain('SizeJob');
   });
 
+  it('CrawlerNeverRan: a READY crawler without a LastCrawl fails as Glue.CrawlFailed, not States.Runtime', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
+      StartCrawler: ok(),
+      GetCrawler: ok({ Crawler: { State: 'READY' } }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect({ status: outcome.status, error: outcome.error }).toEqual({ status: 'FAILED', error: 'Glue.CrawlFailed' });
+  });
+
   it('SpotRetry: terminates the interrupted cluster, backs off, and places attempt 2 with its own cluster', async () => {
     const script: TaskScript = {
       ...happyScript(),
