@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
 import { NO_FAULTS, type Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
+import { s3Location } from '../lib/contract';
 
 const PRICE_PER_TRANSITION_USD = 0.025 / 1000;
 const JOBS_PER_DAY = 20_000;
@@ -51,7 +52,7 @@ let upload = 0;
  */
 async function runOnce(runtime: LocalRuntime, options: { catalogueFirst?: boolean } = {}): Promise<RunSummary> {
   const date = new Date(Date.parse(`${RUN_DATE}T00:00:00Z`) + upload++ * 86_400_000).toISOString().slice(0, 10);
-  const partition = `s3://${runtime.buckets.RawBucket}/events/dt=${date}/`;
+  const partition = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/`).uri;
   await runtime.upload(eventsFile, `${partition}part-0001.json`);
   const event = await runtime.markComplete(partition);
   if (options.catalogueFirst) await catalogue(runtime);

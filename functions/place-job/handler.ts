@@ -4,7 +4,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadRules } from '../../lib/config/rules';
-import { placeJob as place, type PlaceJobInput } from '../../lib/domain/placement';
+import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
@@ -12,8 +12,8 @@ const prices = loadPrices();
 const config = { rules: loadRules(), template: loadPools(prices).dedicated, prices };
 
 /** `{ request, sizing, attempt, executionName }` → Placement (a dedicated cluster's RunJobFlow fields). */
-export async function placeJob(event: PlaceJobInput): Promise<Placement> {
-  const placement = await place(event, config);
+export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
+  const placement = await placeJob(event, config);
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,
@@ -25,4 +25,4 @@ export async function placeJob(event: PlaceJobInput): Promise<Placement> {
   return placement;
 }
 
-export const handler = middy(placeJob).use(injectLambdaContext(logger));
+export const handler = middy(placeJobTask).use(injectLambdaContext(logger));

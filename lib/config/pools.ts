@@ -1,79 +1,60 @@
+import * as z from 'zod';
 import poolsJson from '../../config/pools.json';
-import { ConfigReader } from './check';
+import { between, describeValue, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';
 import { PRICES_FILE } from './prices';
 
 export const POOLS_FILE = 'config/pools.json';
 
+/** EMR accepts up to 30 types per fleet with an allocation strategy, 5 without (the primary fleet has none). */
+const instanceTypes = (max: number) =>
+  z.array(nonEmptyString).min(1, 'must list at least one instance type').max(max, `EMR allows at most ${max} instance types here`);
+
+const IDLE_TIMEOUT = between(60, 604800, { integer: true });
+const RELEASE_LABEL = matching(/^emr-\d+\.\d+\.\d+$/, 'must be an EMR release label such as emr-7.10.0');
+
 /** How a dedicated cluster's fleets are built: which instance types each fleet may use, and its timeouts. */
-export interface FleetTemplate {
-  primary: string[];
-  core: string[];
-  task: string[];
+export const FleetTemplateSchema = strictObject({
+  primary: instanceTypes(5),
+  core: instanceTypes(30),
+  task: instanceTypes(30),
   /** Share of the sized capacity put in the (On-Demand) core fleet; the rest goes to the task fleet. */
-  coreShare: number;
-  maxCoreUnits: number;
-  spotTimeoutMinutes: number;
-  idleTimeoutSeconds: number;
-}
+  coreShare: between(0.01, 1),
+  maxCoreUnits: between(1, Infinity, { integer: true }),
+  spotTimeoutMinutes: between(5, 1440, { integer: true }),
+  idleTimeoutSeconds: IDLE_TIMEOUT,
+});
+export type FleetTemplate = z.infer<typeof FleetTemplateSchema>;
 
 /** A pool of shared clusters (used by pooled placement; listed here so the file has one schema). */
-export interface PoolDefinition {
-  name: string;
-  releaseLabel: string;
-  maxClusters: number;
-  stepConcurrencyLevel: number;
-  maxConcurrentJobsPerCluster: number;
-  idleTimeoutSeconds: number;
-}
+export const PoolDefinitionSchema = strictObject({
+  name: matching(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lowercase letters, digits or "-", starting with a letter or digit'),
+  releaseLabel: RELEASE_LABEL,
+  maxClusters: between(1, 500, { integer: true }),
+  stepConcurrencyLevel: between(1, 256, { integer: true }),
+  maxConcurrentJobsPerCluster: between(1, 256, { integer: true }),
+  idleTimeoutSeconds: IDLE_TIMEOUT,
+});
+export type PoolDefinition = z.infer<typeof PoolDefinitionSchema>;
 
-export interface PoolsConfig {
-  dedicated: FleetTemplate;
-  pools: PoolDefinition[];
-}
+export const PoolsConfigSchema = strictObject({
+  dedicated: FleetTemplateSchema,
+  pools: z.array(PoolDefinitionSchema),
+});
+export type PoolsConfig = z.infer<typeof PoolsConfigSchema>;
 
-/** EMR accepts up to 30 types per fleet with an allocation strategy, 5 without (the primary fleet has none). */
-const MAX_TYPES = { primary: 5, core: 30, task: 30 } as const;
-
+/** Every fleet instance type needs a price, or placement could not cost the cluster. */
 export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
-  const r = new ConfigReader(POOLS_FILE);
-  const o = r.object(raw, '(root)');
-  const d = r.object(o.dedicated, 'dedicated');
-  const types = (fleet: keyof typeof MAX_TYPES): string[] => {
-    const field = `dedicated.${fleet}`;
-    const list = r.strings(r.array(d[fleet], field, { minItems: 1 }), field);
-    if (list.length > MAX_TYPES[fleet]) r.fail(field, `EMR allows at most ${MAX_TYPES[fleet]} instance types here`);
-    list.forEach((type, i) => {
-      if (!prices.instanceTypes[type]) r.fail(`${field}[${i}]`, `"${type}" has no price in ${PRICES_FILE}; add it there`);
-    });
-    return list;
-  };
-  const dedicated: FleetTemplate = {
-    primary: types('primary'),
-    core: types('core'),
-    task: types('task'),
-    coreShare: r.number(d.coreShare, 'dedicated.coreShare', { min: 0.01, max: 1 }),
-    maxCoreUnits: r.number(d.maxCoreUnits, 'dedicated.maxCoreUnits', { min: 1, integer: true }),
-    spotTimeoutMinutes: r.number(d.spotTimeoutMinutes, 'dedicated.spotTimeoutMinutes', { min: 5, max: 1440, integer: true }),
-    idleTimeoutSeconds: r.number(d.idleTimeoutSeconds, 'dedicated.idleTimeoutSeconds', { min: 60, max: 604800, integer: true }),
-  };
-  const pools = r.array(o.pools, 'pools').map((item, i) => {
-    const at = `pools[${i}]`;
-    const p = r.object(item, at);
-    return {
-      name: r.string(p.name, `${at}.name`, /^[a-z0-9][a-z0-9-]{0,62}$/),
-      releaseLabel: r.string(p.releaseLabel, `${at}.releaseLabel`, /^emr-\d+\.\d+\.\d+$/),
-      maxClusters: r.number(p.maxClusters, `${at}.maxClusters`, { min: 1, max: 500, integer: true }),
-      stepConcurrencyLevel: r.number(p.stepConcurrencyLevel, `${at}.stepConcurrencyLevel`, { min: 1, max: 256, integer: true }),
-      maxConcurrentJobsPerCluster: r.number(p.maxConcurrentJobsPerCluster, `${at}.maxConcurrentJobsPerCluster`, {
-        min: 1,
-        max: 256,
-        integer: true,
-      }),
-      idleTimeoutSeconds: r.number(p.idleTimeoutSeconds, `${at}.idleTimeoutSeconds`, { min: 60, max: 604800, integer: true }),
-    };
+  const priced = PoolsConfigSchema.superRefine(({ dedicated }, ctx) => {
+    for (const fleet of ['primary', 'core', 'task'] as const) {
+      dedicated[fleet].forEach((type, i) => {
+        if (!Object.hasOwn(prices.instanceTypes, type)) {
+          ctx.addIssue({ code: 'custom', path: ['dedicated', fleet, i], message: `${describeValue(type)} has no price in ${PRICES_FILE}; add it there` });
+        }
+      });
+    }
   });
-  return { dedicated, pools };
+  return parseConfig(POOLS_FILE, priced, raw);
 }
 
 let cached: PoolsConfig | undefined;

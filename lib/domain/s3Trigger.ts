@@ -10,10 +10,11 @@
  *               runs write to the same place.
  *
  * The EventBridge rule (infra/job-catalog.js) only passes trigger keys; a key that is not one reaching
- * NormalizeRequest anyway (a hand-made input) is a Request.Invalid saying which key would be.
+ * NormalizeRequest anyway (a hand-made input, a folder key) is a Request.Invalid saying which key would be.
  */
 import { createHash } from 'node:crypto';
 import { InvalidRequestError } from '../errors';
+import { describeValue } from '../schema';
 import type { JobDefinition } from './types';
 
 export interface S3Run {
@@ -51,13 +52,10 @@ export function isTriggerKey(job: JobDefinition, key: string): boolean {
  */
 export function s3Run(job: JobDefinition, upload: S3Upload, checkDate: (value: string, what: string) => string): S3Run {
   const { key } = upload;
-  if (key.endsWith('/')) {
-    throw new InvalidRequestError(FIELD, `"${key}" is a folder marker, not data; upload files under it`);
-  }
   if (!isTriggerKey(job, key)) throw new InvalidRequestError(FIELD, notATrigger(job, key));
   const relative = key.slice(job.inputPrefix.length);
   const partition = /^dt=([^/]+)\//.exec(relative);
-  const runDate = partition ? checkDate(partition[1], `the dt= segment of "${key}"`) : upload.eventDate;
+  const runDate = partition ? checkDate(partition[1], `the dt= segment of ${describeValue(key)}`) : upload.eventDate;
 
   if (job.s3Trigger.mode === 'marker') {
     const folder = key.slice(0, key.length - job.s3Trigger.marker.length);
@@ -81,9 +79,9 @@ function notATrigger(job: JobDefinition, key: string): string {
   const trigger = job.s3Trigger;
   if (trigger.mode === 'marker') {
     return (
-      `"${key}" does not start a run of ${job.name}: its s3Trigger is marker mode, so only a "${trigger.marker}" object ` +
+      `${describeValue(key)} does not start a run of ${job.name}: its s3Trigger is marker mode, so only a "${trigger.marker}" object ` +
       `completes a partition (upload ${job.inputPrefix}dt=YYYY-MM-DD/${trigger.marker} after the data)`
     );
   }
-  return `"${key}" does not start a run of ${job.name}: its s3Trigger is per-object mode for keys ending in "${trigger.suffix}"`;
+  return `${describeValue(key)} does not start a run of ${job.name}: its s3Trigger is per-object mode for keys ending in "${trigger.suffix}"`;
 }

@@ -13,43 +13,11 @@
  *   $.record     RunRecord       RecordRun
  */
 import type { S3Location } from '../contract';
+import type { JobDefinition, Priority, S3Trigger } from '../config/jobs';
 
-export type { S3Location };
+export type { JobDefinition, Priority, S3Location, S3Trigger };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
-
-/**
- * What an S3 upload under a job's inputPrefix does (config/jobs.json `s3Trigger`):
- *   marker      only `<inputPrefix>[<folder>/]<marker>` starts a run, over that folder (the partition),
- *               with the run id job + date: the partition is complete when its marker lands
- *   per-object  every object (optionally only keys ending in `suffix`) is a run over that object alone,
- *               writing under its own output prefix
- */
-export type S3Trigger = { mode: 'marker'; marker: string } | { mode: 'per-object'; suffix?: string };
-export type Priority = 'low' | 'normal' | 'high';
-
-/** One entry of config/jobs.json. */
-export interface JobDefinition {
-  name: string;
-  description: string;
-  /** Script key in the artifacts bucket, e.g. `spark/denormalize.py`. */
-  entryPoint: string;
-  /** Extra arguments passed to the script after the input and output URIs. */
-  args: string[];
-  /** Where its raw input lands in the raw bucket; S3 uploads under this prefix trigger the job. */
-  inputPrefix: string;
-  /** Where it writes, in the artifacts bucket. */
-  outputPrefix: string;
-  /** Glue catalog entry describing the input; crawled when the run's partition is not registered. */
-  catalog?: { database: string; table: string; crawler: string };
-  /** Which uploads start a run, and over what (default: marker mode with `_SUCCESS`). */
-  s3Trigger: S3Trigger;
-  slaMinutes: number;
-  priority: Priority;
-  releaseLabel: string;
-  maxAttempts: number;
-}
-
 
 /** What NormalizeRequest makes of any trigger. */
 export interface JobRequest {

@@ -34,7 +34,7 @@ import { EMRClient } from '@aws-sdk/client-emr';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resetClients } from '../../lib/aws/clients';
 import { loadJobs } from '../../lib/config/jobs';
-import { parseS3Uri } from '../../lib/contract';
+import { CLUSTER_ENDED_STATES, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
 import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
@@ -203,7 +203,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         machine: machineName,
         ...result,
         clustersCreated: clusters.length,
-        clustersRunningAtEnd: clusters.filter((cluster) => !cluster.state.startsWith('TERMINATED')).length,
+        clustersRunningAtEnd: clusters.filter((cluster) => !CLUSTER_ENDED_STATES.has(cluster.state)).length,
         clusters,
         steps,
         emulatorCalls: callsMade(stats.calls, callsBefore),

@@ -2,7 +2,9 @@
  * Request validation for RunJobFlow and AddJobFlowSteps with the limits of the EMR API reference. Every
  * message starts with the field path, so a wrong value in a state machine's Parameters is easy to find.
  */
+import type { JobFlowInstancesConfig, RunJobFlowCommandInput } from '@aws-sdk/client-emr';
 import { validation } from '../protocol';
+import type { Wire } from './model';
 
 type Obj = Record<string, any>;
 
@@ -125,8 +127,11 @@ export function validateSteps(steps: unknown, field: string, stepConcurrencyLeve
   });
 }
 
+/** A RunJobFlow request that passed validateRunJobFlow: the fields the emulator needs are there. */
+export type ValidRunJobFlow = Wire<RunJobFlowCommandInput> & { Name: string; ReleaseLabel: string; Instances: Wire<JobFlowInstancesConfig> };
+
 /** Validates a RunJobFlow request; throws ValidationException naming the first bad field. */
-export function validateRunJobFlow(input: Obj): void {
+export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow {
   requireString(input.Name, 'Name');
   requireString(input.ReleaseLabel, 'ReleaseLabel');
   if (!/^emr-\d+\.\d+\.\d+$/.test(input.ReleaseLabel)) fail('ReleaseLabel', `is not a valid release label: ${input.ReleaseLabel}`);
@@ -164,4 +169,39 @@ export function validateRunJobFlow(input: Obj): void {
     if (fleets && role !== 'MASTER' && count > 1) fail(field, `at most one ${role} fleet, got ${count}`);
   }
   if (input.Steps !== undefined) validateSteps(input.Steps, 'Steps', scl);
+  if (input.BootstrapActions !== undefined) validateBootstrapActions(input.BootstrapActions);
+}
+
+/**
+ * An enum-valued request member, checked as AWS's JSON front end checks every modelled constraint:
+ * ValidationException "1 validation error detected: Value … at '<member>' failed to satisfy constraint".
+ * `allowed` is the SDK's own enum, so the emulator accepts exactly what the service model lists.
+ */
+export function validateEnum(value: unknown, member: string, allowed: Record<string, string>): void {
+  if (value === undefined || value === null) return;
+  const values = Object.values(allowed);
+  const shown = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  if (Array.isArray(value)) {
+    if (value.every((v) => values.includes(v))) return;
+    throw validation(
+      `1 validation error detected: Value '[${value.map(shown).join(', ')}]' at '${member}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [${values.join(', ')}]]`,
+    );
+  }
+  if (values.includes(value as string)) return;
+  throw validation(`1 validation error detected: Value '${shown(value)}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${values.join(', ')}]`);
+}
+
+function validateBootstrapActions(actions: unknown): void {
+  if (!Array.isArray(actions)) fail('BootstrapActions', 'must be a list of {Name, ScriptBootstrapAction: {Path, Args}}');
+  actions.forEach((action: unknown, i: number) => {
+    const at = `BootstrapActions[${i}]`;
+    if (!isObject(action)) fail(at, 'must be an object');
+    requireString(action.Name, `${at}.Name`);
+    if (!isObject(action.ScriptBootstrapAction)) fail(`${at}.ScriptBootstrapAction`, 'is required');
+    requireString(action.ScriptBootstrapAction.Path, `${at}.ScriptBootstrapAction.Path`, 10280);
+    const args = action.ScriptBootstrapAction.Args;
+    if (args !== undefined && (!Array.isArray(args) || args.some((a: unknown) => typeof a !== 'string'))) {
+      fail(`${at}.ScriptBootstrapAction.Args`, 'must be a list of strings');
+    }
+  });
 }
