@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import poolsJson from '../../config/pools.json';
 import { between, describeValue, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';

@@ -139,13 +139,15 @@ export const FAULT_ROWS: FaultRow[] = [
   { fault: 'missing input', noInput: true, expected: { status: 'FAILED', error: 'Input.NotFound', runRecords: 0 } },
 ];
 
-export async function runFaultRow(row: FaultRow, eventsFile: string): Promise<FaultResult> {
+export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile: string): Promise<FaultResult> {
   const started = Date.now();
   const faults = FaultsSchema.parse(row.faults ?? {});
   const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults, simulateSteps: true });
   try {
-    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`;
-    const input = row.noInput ? { job: 'denormalize-events', date: RUN_DATE } : await runtime.upload(eventsFile, uri);
+    const partition = `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`;
+    // The day's data, then its _SUCCESS marker: the job's S3 trigger (config/jobs.json s3Trigger).
+    if (!row.noInput) await runtime.upload(eventsFile, `${partition}part-0001.json`);
+    const input = row.noInput ? { job: 'denormalize-events', date: RUN_DATE } : await runtime.upload(markerFile, `${partition}_SUCCESS`);
     if (row.catalogued && !row.noInput) await crawl(runtime.seeded.crawlers[0]);
     const summary = await runtime.run(input, row.run?.(runtime) ?? {});
     const dynamo = new DynamoDBClient({});
@@ -182,10 +184,12 @@ export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (
     eventsFile,
     [1, 2, 3].map((n) => JSON.stringify({ event_time: `${RUN_DATE}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` })).join('\n'),
   );
+  const markerFile = join(scratch, '_SUCCESS');
+  writeFileSync(markerFile, '');
   const results: FaultResult[] = [];
   try {
     for (const row of rows) {
-      const result = await runFaultRow(row, eventsFile);
+      const result = await runFaultRow(row, eventsFile, markerFile);
       results.push(result);
       onResult?.(result);
     }

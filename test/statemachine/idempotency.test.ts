@@ -16,11 +16,19 @@ const scratch = mkdtempSync(join(tmpdir(), 'emrflow-idempotency-'));
 const file = join(scratch, 'events.json');
 writeFileSync(file, `${JSON.stringify({ event_time: `${DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1', session_id: 's1', url: 'https://news.example.com/' })}\n`);
 
+const marker = join(scratch, '_SUCCESS');
+writeFileSync(marker, '');
+
 let runtime: LocalRuntime;
 let s3Event: Record<string, any>;
+/** Uploads a day's data, then its partition's _SUCCESS marker (the job's S3 trigger); returns the marker's event. */
+async function partition(date: string): Promise<Record<string, any>> {
+  await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`);
+  return runtime.upload(marker, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/_SUCCESS`);
+}
 beforeAll(async () => {
   runtime = await startLocalRuntime({ timeScale: 0.001, simulateSteps: true });
-  s3Event = await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${DATE}/part-0001.json`);
+  s3Event = await partition(DATE);
 });
 afterAll(async () => {
   await runtime.stop();
@@ -32,6 +40,7 @@ const endedAt = (summary: RunSummary) => summary.timeline.at(-1)!.state;
 const allClusters = async () => (await new EMRClient({}).send(new ListClustersCommand({}))).Clusters ?? [];
 
 describe('duplicate deliveries of each trigger shape', () => {
+  // The S3 trigger is the partition's _SUCCESS marker (config/jobs.json s3Trigger, marker mode): run id <job>-<date>.
   it('S3: the same event delivered twice (same sequencer, new event id and time) runs once', async () => {
     const first = await runtime.run(s3Event);
     const again = await runtime.run({ ...s3Event, id: 'redelivered-0001', time: '2026-11-27T09:00:00Z' });
@@ -40,17 +49,25 @@ describe('duplicate deliveries of each trigger shape', () => {
     expect([again.status, endedAt(again), didWork(again)]).toEqual(['SUCCEEDED', 'DuplicateRun', false]);
   });
 
-  it('S3: a new upload of the same key (a new sequencer) is a new run (negative control)', async () => {
+  it("S3: the partition's marker uploaded again (a new sequencer) does not run the partition twice", async () => {
     const reupload = { ...s3Event, detail: { ...s3Event.detail, object: { ...s3Event.detail.object, sequencer: '00FFFFFFFFFFFFFFFF' } } };
 
     const run = await runtime.run(reupload);
+
+    expect([run.status, endedAt(run), didWork(run)]).toEqual(['SUCCEEDED', 'DuplicateRun', false]);
+  });
+
+  it("S3: another partition's marker is a run of its own (negative control)", async () => {
+    const run = await runtime.run(await partition('2026-11-25'));
 
     expect([run.status, didWork(run)]).toEqual(['SUCCEEDED', true]);
   });
 
   it('schedule: firing twice for one job and date runs once, even when both deliveries race', async () => {
     const before = (await allClusters()).length;
-    const fire = (minute: string) => ({ job: 'denormalize-events', trigger: 'schedule', time: `2026-11-27T02:${minute}:00Z` });
+    // Fired on the 25th, the schedule processes the 24th: data with no marker, so no S3 run has taken it.
+    await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=2026-11-24/part-0001.json`);
+    const fire = (minute: string) => ({ job: 'denormalize-events', trigger: 'schedule', time: `2026-11-25T02:${minute}:00Z` });
 
     const [one, two] = await Promise.all([runtime.run(fire('00')), runtime.run(fire('05'))]);
 
@@ -61,6 +78,7 @@ describe('duplicate deliveries of each trigger shape', () => {
 
   it('console: the same input twice runs once; an explicit new runId runs again', async () => {
     const input = { job: 'denormalize-events', date: DATE, runId: 'denormalize-events-2026-11-26-rerun-1' };
+    expect(endedAt(await runtime.run({ job: 'denormalize-events', date: DATE }))).toBe('DuplicateRun');
 
     const first = await runtime.run(input);
     const duplicate = await runtime.run(input);

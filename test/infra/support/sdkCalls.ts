@@ -1,6 +1,6 @@
 /**
- * The IAM actions a handler needs, read from its code: each `new XCommand(` esbuild keeps in the handler's
- * bundle is mapped to the action AWS authorizes it with. A call added without
+ * The IAM actions a handler needs, read from its code: each `new XCommand(` or `paginateX(` esbuild keeps in
+ * the handler's bundle is mapped to the action AWS authorizes it with. A call added without
  * its permission (or a permission left after its call is gone) then fails the infra test, not production.
  */
 import { buildSync } from 'esbuild';
@@ -76,7 +76,7 @@ export function sdkActions(handlerFile: string): string[] {
     const module = imports.get(`${command}Command`);
     if (module) actions.add(actionFor(module, command, handlerFile));
   }
-  // An SDK paginator (`paginateListObjectsV2(…)`) sends its command on every page.
+  // A paginator sends its command page by page: `paginateQuery(` is `new QueryCommand(` as IAM sees it.
   for (const [, command] of code.matchAll(/\bpaginate(\w+)\s*\(/g)) {
     const module = imports.get(`paginate${command}`);
     if (module) actions.add(actionFor(module, command, handlerFile));
