@@ -63,7 +63,7 @@ export function resetClients(): void {
 }
 
 /** Reads a required environment variable set by serverless.yml (or the local runner). */
-export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE' | 'RUN_JOB_STATE_MACHINE_ARN'): string {
+export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE' | 'RUN_JOB_STATE_MACHINE_ARN' | 'CLAIMS_TABLE'): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);
   return value;

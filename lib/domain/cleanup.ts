@@ -119,3 +119,14 @@ function string(value: unknown, field: string): string {
   if (typeof value !== 'string' || value === '') throw new InvalidRequestError(field, 'must be a non-empty string');
   return value;
 }
+
+/**
+ * The claim an aborted or timed-out run holds, so the cleanup can release it and the same trigger (or a
+ * re-drive) runs again instead of stopping as a duplicate. Only the execution that made the claim may
+ * release it; the run id comes from its cluster's tags, so a run stopped before its cluster keeps its claim.
+ */
+export function claimToRelease(end: ExecutionEnd, clusters: AppCluster[]): { runId: string; execution: string } | null {
+  if (end.status === 'FAILED') return null;
+  const runId = clusters.find((c) => c.tags[TAG.execution] === end.executionName && c.tags[TAG.run])?.tags[TAG.run];
+  return runId ? { runId, execution: end.executionName } : null;
+}

@@ -134,6 +134,7 @@ describe('run-job workflow', () => {
         STAGE: 'dev',
         // The reaper asks Step Functions about run-job's executions; no function run-job invokes may name it (a cycle).
         ...(name === 'reapClusters' ? { RUN_JOB_STATE_MACHINE_ARN: { Ref: 'RunJobStateMachine' } } : {}),
+        ...(name === 'cleanupExecution' ? { CLAIMS_TABLE: { Ref: 'ClaimsTable' } } : {}),
       });
     }
   });

@@ -88,4 +88,15 @@ describe('duplicate deliveries of each trigger shape', () => {
     expect([endedAt(duplicate), didWork(duplicate)]).toEqual(['DuplicateRun', false]);
     expect([rerun.status, didWork(rerun)]).toEqual(['SUCCEEDED', true]);
   });
+
+  it('an aborted run gives its claim back (cleanup-execution): the same input then runs again', async () => {
+    const input = { job: 'denormalize-events', date: DATE, runId: 'denormalize-events-2026-11-26-aborted-1' };
+
+    const aborted = await runtime.run(input, { abortAfter: 'RunSparkStep' });
+    const again = await runtime.run(input);
+
+    expect([aborted.status, aborted.clustersRunningAtEnd]).toEqual(['ABORTED', 0]);
+    expect((aborted.ruleDeliveries[0].result as any).releasedClaim).toBe(input.runId);
+    expect([again.status, didWork(again)]).toEqual(['SUCCEEDED', true]);
+  });
 });

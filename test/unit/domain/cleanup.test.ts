@@ -1,4 +1,4 @@
-import { abandonedRunRecord, executionClusters, parseExecutionEnd, type AppCluster } from '../../../lib/domain/cleanup';
+import { abandonedRunRecord, claimToRelease, executionClusters, parseExecutionEnd, type AppCluster } from '../../../lib/domain/cleanup';
 
 const event = (detail: Record<string, unknown> = {}) => ({
   version: '0',
@@ -71,5 +71,14 @@ describe('cleanup of an ended execution', () => {
     });
     expect(abandonedRunRecord(parseExecutionEnd(event({ status: 'FAILED' })), clusters)).toBeNull();
     expect(abandonedRunRecord(parseExecutionEnd(event()), [])).toBeNull();
+  });
+
+  it('releases the claim of an aborted or timed-out run it can name, never of a FAILED one', () => {
+    const clusters = [cluster('j-1', 'RUNNING', { 'emrflow:execution': 'exec-1', 'emrflow:run': 'r-1' })];
+
+    expect(claimToRelease(parseExecutionEnd(event()), clusters)).toEqual({ runId: 'r-1', execution: 'exec-1' });
+    expect(claimToRelease(parseExecutionEnd(event({ status: 'TIMED_OUT' })), clusters)).toEqual({ runId: 'r-1', execution: 'exec-1' });
+    expect(claimToRelease(parseExecutionEnd(event({ status: 'FAILED' })), clusters)).toBeNull();
+    expect(claimToRelease(parseExecutionEnd(event()), [])).toBeNull();
   });
 });

@@ -1,11 +1,12 @@
 import { lambdaContext } from './env';
 import { DescribeClusterCommand, EMRClient, ListClustersCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../../functions/cleanup-execution/handler';
 import { resetClients } from '../../../lib/aws/clients';
 
+process.env.CLAIMS_TABLE = 'emrflow-claims';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const ended = (status: string) => ({
@@ -39,6 +40,22 @@ describe('cleanup-execution handler', () => {
     expect(emr).toHaveReceivedCommandWith(TerminateJobFlowsCommand, { JobFlowIds: ['j-OWN'] });
     expect(emr).toHaveReceivedCommandWith(ListClustersCommand, { CreatedAfter: new Date(1_796_000_000_000 - 60_000) });
     expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-runs', Item: expect.objectContaining({ runId: 'r-1', failureKind: 'Execution.ABORTED' }) });
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: 'emrflow-claims',
+      Key: { runId: 'r-1' },
+      ConditionExpression: '#execution = :execution',
+      ExpressionAttributeValues: { ':execution': 'exec-1' },
+    });
+    expect(result.releasedClaim).toBe('r-1');
+  });
+
+  it("leaves a claim another execution holds (the condition fails), and keeps going", async () => {
+    dynamo.on(DeleteCommand).rejects(Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' }));
+
+    const result = await handler(ended('TIMED_OUT'), lambdaContext);
+
+    expect(result.terminated.map((action) => action.clusterId)).toEqual(['j-OWN']);
+    expect(result.releasedClaim).toBeNull();
   });
 
   it('terminates nothing when the execution left nothing running', async () => {
@@ -49,6 +66,7 @@ describe('cleanup-execution handler', () => {
     expect(result.terminated).toEqual([]);
     expect(emr).not.toHaveReceivedCommand(TerminateJobFlowsCommand);
     expect(dynamo).not.toHaveReceivedCommand(PutCommand);
+    expect(dynamo).not.toHaveReceivedCommand(DeleteCommand);
   });
 
   it('refuses an event that is not an ended execution, touching nothing', async () => {
