@@ -1,10 +1,11 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { emrClient, env, sfnClient } from '../../lib/aws/clients';
+import { dynamoClient, emrClient, env, sfnClient } from '../../lib/aws/clients';
 import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
+import { readPoolRegistry } from '../../lib/aws/poolRegistry';
 import { TAG } from '../../lib/contract';
 import { parseReapOptions, planReap, type ReapPlan } from '../../lib/domain/reaper';
 
@@ -22,8 +23,8 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
   const clusters = await listAppClusters(emrClient());
   const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
   const executions = await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners);
-  // The pool registry lands with the job manager; until the reaper reads it, pool clusters are kept.
-  const plan = planReap({ clusters, executions, registry: null, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
+  const registry = await readPoolRegistry(dynamoClient(), env('CLUSTER_REGISTRY_TABLE'));
+  const plan = planReap({ clusters, executions, registry, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
   for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
   for (const action of plan.keep) logger.info('keeping', { ...action });
   if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));

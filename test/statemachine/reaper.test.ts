@@ -3,7 +3,9 @@
  * run would leave them), executions the local Step Functions endpoint reports, and reap-clusters, the
  * deployed handler, invoked as its schedule invokes it. It must terminate exactly the orphans.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeClusterCommand, EMRClient, RunJobFlowCommand, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
 
 jest.setTimeout(30_000);
@@ -49,10 +51,18 @@ describe('reap-clusters on a staged emulator state', () => {
       aborted: await stage('of an aborted execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),
       forgotten: await stage('of an execution Step Functions does not know', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed' }),
       unowned: await stage('dedicated, no execution tag', { ...app, 'emrflow:pool': 'dedicated' }),
-      pool: await stage('a pool member', { ...app, 'emrflow:pool': 'default' }),
+      pool: await stage('a pool member with a live lease', { ...app, 'emrflow:pool': 'default' }),
+      poolOrphan: await stage('a pool cluster the registry does not know', { ...app, 'emrflow:pool': 'default' }),
       foreign: await stage('not this app', { team: 'other' }),
     };
-    const orphans = [clusters.aborted, clusters.forgotten, clusters.unowned].sort();
+    // The registry's item for the leased pool member (the job manager's shape: leases keyed by lease id).
+    await DynamoDBDocumentClient.from(new DynamoDBClient({})).send(
+      new PutCommand({
+        TableName: runtime.tables.ClusterRegistryTable,
+        Item: { pool: 'default', clusterId: clusters.pool, leases: { 'live-1': { execution: 'live', units: 8, grantedAt: now, expiresAt: now + 600_000 } } },
+      }),
+    );
+    const orphans = [clusters.aborted, clusters.forgotten, clusters.unowned, clusters.poolOrphan].sort();
 
     // Act
     const dryRun: any = await runtime.invoke('reapClusters', { dryRun: true, graceSeconds: 0 });
