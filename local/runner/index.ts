@@ -17,7 +17,12 @@
  *   runtime.stateDir                  // S3 objects are plain files under <stateDir>/s3/<bucket>/<key>
  *   const event = await runtime.upload(file, 's3://<raw bucket>/events/dt=2026-11-27/part-0001.json');
  *   const marker = await runtime.markComplete('s3://<raw bucket>/events/dt=2026-11-27/');  // the job's marker
- *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry? });
+ *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry?,
+ *     abortAfter?: 'RunSparkStep', executionTimeoutSeconds?, intercept?: { SizeJob: (input, next) => … } });
+ *     // an execution that does not succeed is sent, as Step Functions' "Execution Status Change" event, to
+ *     // the EventBridge rules serverless.yml declares (cleanup-execution): summary.ruleDeliveries
+ *   await runtime.invoke('reapClusters', { dryRun: true });   // any function of serverless.yml, in process
+ *   runtime.stepFunctions                                      // DescribeExecution for the executions run here
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
  *   await runtime.stop();
