@@ -40,6 +40,12 @@ export function clusterName(runId: string, attempt: number): string {
   return `${APP_NAME} ${runId} attempt ${attempt}`.slice(0, MAX_CLUSTER_NAME);
 }
 
+/** Whether a cluster name is one clusterName() gives (a run's dedicated cluster): ListClusters shows names, not tags. */
+export function isDedicatedClusterName(name: string): boolean {
+  return DEDICATED_CLUSTER_NAME.test(name);
+}
+const DEDICATED_CLUSTER_NAME = new RegExp(`^${APP_NAME} \\S+ attempt [1-9]\\d*$`);
+
 /**
  * The step name the run-job state machine gives each attempt (RunSparkStep's `Name`, built with
  * States.Format in the ASL: a test ties the two together). RecordRun and ClassifyFailure find the step by it.

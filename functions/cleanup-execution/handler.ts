@@ -4,6 +4,7 @@ import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { functionLogger } from '../../lib/aws/logger';
+import { isDedicatedClusterName } from '../../lib/contract';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { putRun } from '../../lib/aws/runs';
 import { abandonedRunRecord, claimToRelease, executionClusters, parseExecutionEnd, type ClusterAction } from '../../lib/domain/cleanup';
@@ -27,8 +28,13 @@ export interface CleanupResult {
  */
 export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   const end = parseExecutionEnd(event);
-  // A minute of slack: the cluster's creation time and the execution's start come from different clocks.
-  const clusters = await listAppClusters(emrClient(), { createdAfter: new Date(end.startedAt - 60_000) });
+  // Dedicated clusters made since the execution started (a minute of slack: two clocks), ended ones too: a
+  // cluster its idle policy already ended still names the run whose claim and record are due.
+  const clusters = await listAppClusters(emrClient(), {
+    createdAfter: new Date(end.startedAt - 60_000),
+    includeEnded: true,
+    name: isDedicatedClusterName,
+  });
   const terminate = executionClusters(end, clusters);
   for (const action of terminate) logger.info('terminating', { execution: end.executionName, ...action });
   await terminateClusters(emrClient(), terminate.map((action) => action.clusterId));

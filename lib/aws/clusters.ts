@@ -8,18 +8,26 @@ const MAX_PAGES = 20;
 const TERMINATE_BATCH = 10;
 
 /**
- * This app's active clusters (tagged `emrflow:app`), with their tags. ListClusters gives no tags, so each
- * active cluster costs a DescribeCluster: `createdAfter` (an execution's start) keeps that to the clusters
- * that can belong to it.
+ * This app's clusters (tagged `emrflow:app`) with their tags: the active ones, or also those that ended
+ * (`includeEnded`). ListClusters gives no tags, so each listed cluster costs a DescribeCluster: `createdAfter`
+ * (an execution's start) and a `name` filter keep that to the clusters that can be wanted.
  */
-export async function listAppClusters(emr: EMRClient, options: { createdAfter?: Date } = {}): Promise<AppCluster[]> {
+export async function listAppClusters(
+  emr: EMRClient,
+  options: { createdAfter?: Date; includeEnded?: boolean; name?: (name: string) => boolean } = {},
+): Promise<AppCluster[]> {
   const summaries = [];
   let marker: string | undefined;
   for (let page = 0; page < MAX_PAGES; page += 1) {
     const out = await emr.send(
-      new ListClustersCommand({ ClusterStates: [...CLUSTER_ACTIVE_STATES] as ClusterState[], CreatedAfter: options.createdAfter, Marker: marker }),
+      new ListClustersCommand({
+        ClusterStates: options.includeEnded ? undefined : ([...CLUSTER_ACTIVE_STATES] as ClusterState[]),
+        CreatedAfter: options.createdAfter,
+        Marker: marker,
+      }),
     );
-    summaries.push(...(out.Clusters ?? []));
+    // A name filter spares a DescribeCluster for every cluster that cannot be wanted.
+    summaries.push(...(out.Clusters ?? []).filter((summary) => !options.name || options.name(summary.Name ?? '')));
     marker = out.Marker;
     if (!marker) break;
   }

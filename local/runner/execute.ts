@@ -56,6 +56,8 @@ export interface ExecuteOptions {
 
 /** Real milliseconds between entering the abortAfter state and the abort: its Task call has been made. */
 const ABORT_DELAY_MS = 50;
+/** How long the timeline waits for the last events of a stopped execution. */
+const STOPPED_LOG_GRACE_MS = 200;
 
 /** StartExecution's limit on the input, in UTF-8 bytes (Step Functions API reference: 262,144). */
 export const MAX_EXECUTION_INPUT_BYTES = 262_144;
@@ -134,8 +136,13 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
     }
   }
   clearTimeout(abortTimer);
-  if (status === 'ABORTED' || status === 'TIMED_OUT') options.abortController?.abort();
-  await consumeEvents;
+  if (status === 'ABORTED' || status === 'TIMED_OUT') {
+    options.abortController?.abort();
+    // A stopped execution's log may never close while a Task it no longer waits for still runs: read what came.
+    await Promise.race([consumeEvents, new Promise((resolve) => setTimeout(resolve, STOPPED_LOG_GRACE_MS))]);
+  } else {
+    await consumeEvents;
+  }
   timeline.finish(status !== 'SUCCEEDED', error, cause);
 
   return {

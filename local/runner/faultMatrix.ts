@@ -43,6 +43,8 @@ export interface FaultResult {
 }
 
 export const TIME_SCALE = 0.001;
+/** The emulator's dice: the 30% throttling rows throttle the same calls on every run. */
+const SEED = 11;
 const RUN_DATE = '2026-11-26';
 const MAX_ATTEMPTS = 3;
 const spot = (phase: 'BOOTSTRAPPING' | 'STEP_RUNNING', attempts: number) => ({
@@ -58,7 +60,10 @@ const failing = (name: string, message: string, times = Infinity) => {
     return next(input);
   };
 };
-/** Throttles one EMR operation at 100% from the moment `state` starts, for `seconds` of emulated time. */
+/**
+ * Throttles one EMR operation at 100% for a while: from the moment `state` starts, for `seconds` of emulated
+ * time (DescribeCluster, which the .sync poll simply asks again).
+ */
 const throttledForAWhile = (runtime: LocalRuntime, state: string, operation: string, seconds: number) => {
   let started = false;
   return {
@@ -72,6 +77,36 @@ const throttledForAWhile = (runtime: LocalRuntime, state: string, operation: str
     },
   };
 };
+/**
+ * Throttles the first `calls` tries of `state` at 100% (each try of RunSparkStep makes one AddJobFlowSteps
+ * call first), then lifts: deterministic, whatever the jitter of the Retry.
+ */
+const throttledForTries = (runtime: LocalRuntime, state: string, operation: string, calls: number) => {
+  let tries = 0;
+  return {
+    [state]: async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
+      tries += 1;
+      runtime.setFaults(FaultsSchema.parse(tries <= calls ? { emr: { throttle: { [operation]: 1 } } } : {}));
+      return next(input);
+    },
+  };
+};
+/** PlaceJob's dedicated cluster gets a day-long AutoTerminationPolicy (a compressed clock idles fast). */
+const longIdlePolicy = {
+  PlaceJob: async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
+    const placement = (await next(input)) as { spec?: { idleTimeoutSeconds: number } | null };
+    if (placement.spec) placement.spec.idleTimeoutSeconds = 24 * 3600;
+    return placement;
+  },
+};
+/** The state's work starts, and the Task then lasts until the execution stops: it runs into its timeout there. */
+const hangingAfterStart = (state: string) => ({
+  [state]: async (input: unknown, next: (input: unknown) => Promise<unknown>, stopped: AbortSignal) => {
+    await next(input).catch(() => undefined);
+    await new Promise((resolve) => (stopped.aborted ? resolve(null) : stopped.addEventListener('abort', resolve, { once: true })));
+    throw taskError('States.Runtime', 'the execution stopped');
+  },
+});
 
 export const FAULT_ROWS: FaultRow[] = [
   { fault: 'none (happy path)', catalogued: true, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
@@ -99,15 +134,21 @@ export const FAULT_ROWS: FaultRow[] = [
   { fault: 'step failure', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
   { fault: 'crawler already running', faults: { glue: { crawlerAlreadyRunning: true } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },
   { fault: 'crawler failure', faults: { glue: { crawlerFails: true } }, expected: { status: 'FAILED', error: 'Glue.CrawlFailed', runRecords: 1 } },
-  ...['DescribeCluster', 'AddJobFlowSteps'].flatMap((operation): FaultRow[] => [
-    { fault: `${operation} throttled 30%`, catalogued: true, faults: { emr: { throttle: { [operation]: 0.3 } } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },
-    {
-      fault: `${operation} throttled 100% for 60 s`,
-      catalogued: true,
-      run: (runtime) => ({ intercept: throttledForAWhile(runtime, operation === 'DescribeCluster' ? 'CreateCluster' : 'RunSparkStep', operation, 60) }),
-      expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
-    },
-  ]),
+  ...['DescribeCluster', 'AddJobFlowSteps'].map(
+    (operation): FaultRow => ({ fault: `${operation} throttled 30%`, catalogued: true, faults: { emr: { throttle: { [operation]: 0.3 } } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } }),
+  ),
+  {
+    fault: 'DescribeCluster throttled 100% for 10 min',
+    catalogued: true,
+    run: (runtime) => ({ intercept: throttledForAWhile(runtime, 'CreateCluster', 'DescribeCluster', 600) }),
+    expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+  },
+  {
+    fault: 'AddJobFlowSteps throttled 100% for 3 calls',
+    catalogued: true,
+    run: (runtime) => ({ intercept: throttledForTries(runtime, 'RunSparkStep', 'AddJobFlowSteps', 3) }),
+    expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+  },
   {
     fault: 'Lambda error, once (SizeJob)',
     catalogued: true,
@@ -135,14 +176,20 @@ export const FAULT_ROWS: FaultRow[] = [
     expected: { status: 'FAILED', error: 'Sandbox.Timedout', runRecords: 1 },
   },
   { fault: 'execution aborted during RunSparkStep', catalogued: true, run: () => ({ abortAfter: 'RunSparkStep' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
-  { fault: 'execution timed out (during CreateCluster)', catalogued: true, run: () => ({ executionTimeoutSeconds: 0.3 }), expected: { status: 'TIMED_OUT', error: 'States.Timeout', runRecords: 1 } },
+  {
+    fault: 'execution timed out (during RunSparkStep)',
+    catalogued: true,
+    // A day-long idle policy, so that the cleanup, not the cluster's own backstop, is what ends it.
+    run: () => ({ executionTimeoutSeconds: 4, intercept: { ...longIdlePolicy, ...hangingAfterStart('RunSparkStep') } }),
+    expected: { status: 'TIMED_OUT', error: 'States.Timeout', runRecords: 1 },
+  },
   { fault: 'missing input', noInput: true, expected: { status: 'FAILED', error: 'Input.NotFound', runRecords: 0 } },
 ];
 
 export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile: string): Promise<FaultResult> {
   const started = Date.now();
   const faults = FaultsSchema.parse(row.faults ?? {});
-  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults, simulateSteps: true });
+  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults, simulateSteps: true, seed: SEED });
   try {
     const partition = `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`;
     // The day's data, then its _SUCCESS marker: the job's S3 trigger (config/jobs.json s3Trigger).

@@ -64,6 +64,8 @@ export interface LocalRuntimeOptions {
   faults?: Faults | string;
   simulateSteps?: boolean;
   port?: number;
+  /** Seed of the emulator's throttling dice and ids: the same seed throttles the same calls. */
+  seed?: number;
 }
 
 export interface StepSummary {
@@ -102,7 +104,7 @@ export interface RunOptions {
   /** The execution's TimeoutSeconds, in real seconds, instead of the definition's (`--execution-timeout`). */
   executionTimeoutSeconds?: number;
   /** Wraps a state's Task handler (fault injection: a Lambda error or timeout in one state). */
-  intercept?: Record<string, (input: unknown, next: (input: unknown) => Promise<unknown>) => Promise<unknown>>;
+  intercept?: Record<string, (input: unknown, next: (input: unknown) => Promise<unknown>, stopped: AbortSignal) => Promise<unknown>>;
 }
 
 export interface LocalRuntime {
@@ -152,6 +154,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     timeScale,
     faults,
     port: options.port,
+    seed: options.seed,
     region: config.region,
     // A kept state directory keeps its DynamoDB items too (claims, run history, the pool registry).
     dynamodb: temporary ? true : { persist: true },
@@ -229,7 +232,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       for (const [state, wrap] of Object.entries(runOptions.intercept ?? {})) {
         const next = handlers[state];
         if (!next) throw new Error(`intercept: ${machineName} has no Task state ${state}`);
-        handlers[state] = (taskInput) => wrap(taskInput, next);
+        handlers[state] = (taskInput) => wrap(taskInput, next, abortController.signal);
       }
 
       const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;

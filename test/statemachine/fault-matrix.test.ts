@@ -28,7 +28,7 @@ describe('fault matrix on the local runtime', () => {
   });
 
   it('meets the transient faults and absorbs them with Retry, not by luck', () => {
-    expect(resultOf('AddJobFlowSteps throttled 100% for 60 s').retries).toBeGreaterThan(0);
+    expect(resultOf('AddJobFlowSteps throttled 100% for 3 calls').retries).toBe(3);
     expect(resultOf('Lambda error, once (SizeJob)').retries).toBe(1);
     expect(resultOf("Lambda early timeout, once (middy's, SizeJob)").retries).toBe(1);
     expect(resultOf('none (happy path)').retries).toBe(0);
@@ -37,7 +37,7 @@ describe('fault matrix on the local runtime', () => {
   it('sends every execution that did not succeed to cleanup-execution, which terminates what an abort or a timeout left', () => {
     for (const result of results.filter((r) => r.status !== 'SUCCEEDED')) expect(result.cleanup).toHaveLength(1);
     expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual(['cleanupExecution: 1 terminated']);
-    expect(resultOf('execution timed out (during CreateCluster)').cleanup).toEqual(['cleanupExecution: 1 terminated']);
+    expect(resultOf('execution timed out (during RunSparkStep)').cleanup).toEqual(['cleanupExecution: 1 terminated']);
     expect(resultOf('missing input').clustersCreated).toBe(0);
   });
 

@@ -1,3 +1,4 @@
+import { clusterName, isDedicatedClusterName } from '../../../lib/contract';
 import { abandonedRunRecord, claimToRelease, executionClusters, parseExecutionEnd, type AppCluster } from '../../../lib/domain/cleanup';
 
 const event = (detail: Record<string, unknown> = {}) => ({
@@ -80,5 +81,10 @@ describe('cleanup of an ended execution', () => {
     expect(claimToRelease(parseExecutionEnd(event({ status: 'TIMED_OUT' })), clusters)).toEqual({ runId: 'r-1', execution: 'exec-1' });
     expect(claimToRelease(parseExecutionEnd(event({ status: 'FAILED' })), clusters)).toBeNull();
     expect(claimToRelease(parseExecutionEnd(event()), [])).toBeNull();
+  });
+
+  it("tells a run's dedicated cluster by the name clusterName gives it, and nothing else", () => {
+    expect(isDedicatedClusterName(clusterName('denormalize-events-2026-11-26', 2))).toBe(true);
+    expect(['emrflow', 'emrflow pool default', 'nightly etl', 'emrflow r-1 attempt 0'].map(isDedicatedClusterName)).toEqual([false, false, false, false]);
   });
 });

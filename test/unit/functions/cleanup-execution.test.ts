@@ -27,7 +27,13 @@ beforeEach(() => {
   emr.reset();
   dynamo.reset();
   resetClients();
-  emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-OWN', Name: 'a' }, { Id: 'j-OTHER', Name: 'b' }] });
+  emr.on(ListClustersCommand).resolves({
+    Clusters: [
+      { Id: 'j-OWN', Name: 'emrflow r-1 attempt 1' },
+      { Id: 'j-OTHER', Name: 'emrflow r-2 attempt 1' },
+      { Id: 'j-NOT-OURS', Name: 'nightly etl' },
+    ],
+  });
   emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1') } as never });
   emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).resolves({ Cluster: { Id: 'j-OTHER', Status: { State: 'RUNNING' }, Tags: tags('exec-2') } as never });
 });
@@ -38,7 +44,8 @@ describe('cleanup-execution handler', () => {
 
     expect(result.terminated.map((action) => action.clusterId)).toEqual(['j-OWN']);
     expect(emr).toHaveReceivedCommandWith(TerminateJobFlowsCommand, { JobFlowIds: ['j-OWN'] });
-    expect(emr).toHaveReceivedCommandWith(ListClustersCommand, { CreatedAfter: new Date(1_796_000_000_000 - 60_000) });
+    expect(emr).toHaveReceivedCommandWith(ListClustersCommand, { CreatedAfter: new Date(1_796_000_000_000 - 60_000), ClusterStates: undefined });
+    expect(emr).not.toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: 'j-NOT-OURS' });
     expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-runs', Item: expect.objectContaining({ runId: 'r-1', failureKind: 'Execution.ABORTED' }) });
     expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, {
       TableName: 'emrflow-claims',
@@ -72,5 +79,15 @@ describe('cleanup-execution handler', () => {
   it('refuses an event that is not an ended execution, touching nothing', async () => {
     await expect(handler(ended('RUNNING'), lambdaContext)).rejects.toMatchObject({ name: 'Request.Invalid' });
     expect(emr).not.toHaveReceivedAnyCommand();
+  });
+
+  it('records the run and releases its claim even when the cluster already ended (its idle policy), terminating nothing', async () => {
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'TERMINATED' }, Tags: tags('exec-1') } as never });
+
+    const result = await handler(ended('TIMED_OUT'), lambdaContext);
+
+    expect(result.terminated).toEqual([]);
+    expect(result.recorded).toBe(true);
+    expect(result.releasedClaim).toBe('r-1');
   });
 });
