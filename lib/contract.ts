@@ -76,6 +76,7 @@ export function s3Location(bucket: string, key: string): S3Location {
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {
   timeout: 'States.Timeout',
+  heartbeatTimeout: 'States.HeartbeatTimeout',
   taskFailed: 'States.TaskFailed',
   all: 'States.ALL',
 } as const;

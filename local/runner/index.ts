@@ -41,6 +41,7 @@ import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { taskHandlers } from './tasks';
+import { TaskTokenBroker } from './taskTokens';
 
 export type { TimelineEntry } from './execute';
 
@@ -94,6 +95,8 @@ export interface LocalRuntime {
   readonly seeded: Seeded;
   /** Emulator state changes (clusters, steps, crawlers) seen so far. */
   readonly events: EmulatorEvent[];
+  /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
+  readonly taskTokens: TaskTokenBroker;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
@@ -124,7 +127,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     discardState();
     throw error;
   });
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator) };
+  // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
+  const taskTokens = new TaskTokenBroker(timeScale);
+  const sfnEndpoint = await taskTokens.listen().catch(async (error) => {
+    await emulator.stop();
+    discardState();
+    throw error;
+  });
+  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: sfnEndpoint };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
@@ -136,6 +146,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   const sdk = sdkClients(clientConfig);
   const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
+    await taskTokens.stop();
     await emulator.stop();
     discardState();
     throw error;
@@ -155,6 +166,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     tables: seeded.tables,
     seeded,
     events,
+    taskTokens,
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
@@ -167,12 +179,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const stateMachineArn = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-${machineName}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
-      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale });
+      const tokens = taskTokens.forExecution(executionName);
+      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, tokens: { broker: taskTokens, execution: tokens } });
 
       const result = await executeMachine(machine, input, {
         executionName,
         stateMachineArn,
         handlers,
+        task: tokens.context,
         onTimelineEntry: runOptions.onTimelineEntry,
       });
 
@@ -206,6 +220,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
 
     async stop() {
+      await taskTokens.stop();
       await emulator.stop();
       discardState();
     },
