@@ -193,3 +193,64 @@ describe('cluster id', () => {
     expect(clusterIdOf(undefined, undefined)).toBeNull();
   });
 });
+
+describe('Spot interruption on a shared (pool) cluster', () => {
+  const pooled = { mode: 'pool' as const, cluster: { ClusterId: CLUSTER_ID }, slot: { pool: 'p', clusterId: CLUSTER_ID, lease: 'l' } };
+  const SPOT_LOST = { Code: 'INSTANCE_FAILURE' as const, Message: 'Instance was terminated by Amazon EC2: Server.SpotInstanceTermination' };
+  /** A Spot node that ended at `endedAt` (the step ran 05:08:00 to 05:20:00). */
+  const lostAt = (id: string, endedAt: string, reason: Parameters<typeof instance>[3] = SPOT_LOST) => {
+    const node = instance(id, 'SPOT', 'TERMINATED', reason);
+    node.Status!.Timeline!.EndDateTime = new Date(endedAt);
+    return node;
+  };
+  const classifyPooled = (observation: Partial<Observation>) => classify(observation, { placement: pooled });
+
+  it('counts a Spot node lost while the job’s step ran, and retries after releasing the lease', () => {
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [lostAt('0d4', '2026-11-27T05:12:00Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.SpotInterrupted, retry: true, teardown: 'release' });
+    expect(failure.evidence.spotInstancesLost).toEqual([expect.objectContaining({ id: 'i-0d4' })]);
+  });
+
+  it('ignores Spot nodes another job lost before this step started', () => {
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [lostAt('0d4', '2026-11-27T05:07:59Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.StepFailed, retry: false, teardown: 'release' });
+  });
+
+  it('ignores nodes managed scaling removed during the step (scale-in is not an interruption)', () => {
+    const scaledIn = lostAt('0e5', '2026-11-27T05:10:00Z', { Message: 'Instance was terminated by a resize: managed scaling scaled in the TASK fleet' });
+
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [scaledIn], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure.kind).toBe(FailureKind.StepFailed);
+  });
+
+  it('ignores a fleet below its Spot target: managed scaling moves targets, and a shortfall has no time', () => {
+    const shortfall = [HEALTHY_FLEETS[0], HEALTHY_FLEETS[1], fleet('TASK', { targetOd: 0, targetSpot: 56, provisionedOd: 0, provisionedSpot: 40 })];
+
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure.kind).toBe(FailureKind.StepFailed);
+    expect(classify({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) }).kind).toBe(FailureKind.SpotInterrupted);
+  });
+
+  it('classifies the jobs of a pool cluster that lost all its core nodes mid-step as Spot interruptions', () => {
+    const dead = cluster('TERMINATED_WITH_ERRORS', { Code: 'INSTANCE_FAILURE', Message: 'Cluster terminated: all core instances were lost' });
+    dead.Status!.Timeline!.EndDateTime = new Date('2026-11-27T05:12:05Z');
+
+    const failure = classifyPooled({ cluster: dead, instances: [lostAt('0f6', '2026-11-27T05:12:00Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.SpotInterrupted, retry: true, teardown: 'release' });
+    expect(failure.evidence.clusterSpotReason).toMatch(/^INSTANCE_FAILURE/);
+  });
+
+  it('counts a step still PENDING when the cluster lost its Spot nodes (the window opens at submission)', () => {
+    const pending = step('CANCELLED');
+    delete pending.Status!.Timeline!.StartDateTime;
+
+    const failure = classifyPooled({ cluster: cluster('TERMINATING'), instances: [lostAt('0a7', '2026-11-27T05:09:00Z')], step: pending });
+
+    expect(failure.kind).toBe(FailureKind.SpotInterrupted);
+  });
+});
