@@ -25,6 +25,8 @@ export const TAG = {
   run: 'emrflow:run',
   attempt: 'emrflow:attempt',
   pool: 'emrflow:pool',
+  /** poolConfigHash of the pool a cluster was launched for: a cluster joins a pool only with the same hash. */
+  configHash: 'emrflow:config-hash',
   /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */
   emrManagedPolicies: 'for-use-with-amazon-emr-managed-policies',
 } as const;

@@ -1,79 +1,138 @@
+/**
+ * config/pools.json: how dedicated clusters are built (`dedicated`), the pools of shared clusters (`pools`)
+ * and how the dispatcher hands their capacity out (`dispatcher`). One zod schema is the type; unknown keys
+ * are errors, and every failure is a `Config.Invalid` naming the file and the field path.
+ *
+ * Offers: `PoolsConfigSchema`, `parsePools(raw, prices)`, `loadPools(prices)`, `findPool(config, name)` and
+ * the inferred types `PoolsConfig`, `FleetTemplate` (dedicated), `PoolDefinition`, `DispatcherSettings`.
+ */
+import { z } from 'zod';
 import poolsJson from '../../config/pools.json';
-import { ConfigReader } from './check';
+import { InvalidConfigError } from '../errors';
 import type { PriceBook } from './prices';
 import { PRICES_FILE } from './prices';
 
 export const POOLS_FILE = 'config/pools.json';
 
-/** How a dedicated cluster's fleets are built: which instance types each fleet may use, and its timeouts. */
-export interface FleetTemplate {
-  primary: string[];
-  core: string[];
-  task: string[];
-  /** Share of the sized capacity put in the (On-Demand) core fleet; the rest goes to the task fleet. */
-  coreShare: number;
-  maxCoreUnits: number;
-  spotTimeoutMinutes: number;
-  idleTimeoutSeconds: number;
-}
-
-/** A pool of shared clusters (used by pooled placement; listed here so the file has one schema). */
-export interface PoolDefinition {
-  name: string;
-  releaseLabel: string;
-  maxClusters: number;
-  stepConcurrencyLevel: number;
-  maxConcurrentJobsPerCluster: number;
-  idleTimeoutSeconds: number;
-}
-
-export interface PoolsConfig {
-  dedicated: FleetTemplate;
-  pools: PoolDefinition[];
-}
-
 /** EMR accepts up to 30 types per fleet with an allocation strategy, 5 without (the primary fleet has none). */
 const MAX_TYPES = { primary: 5, core: 30, task: 30 } as const;
 
-export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
-  const r = new ConfigReader(POOLS_FILE);
-  const o = r.object(raw, '(root)');
-  const d = r.object(o.dedicated, 'dedicated');
-  const types = (fleet: keyof typeof MAX_TYPES): string[] => {
-    const field = `dedicated.${fleet}`;
-    const list = r.strings(r.array(d[fleet], field, { minItems: 1 }), field);
-    if (list.length > MAX_TYPES[fleet]) r.fail(field, `EMR allows at most ${MAX_TYPES[fleet]} instance types here`);
-    list.forEach((type, i) => {
-      if (!prices.instanceTypes[type]) r.fail(`${field}[${i}]`, `"${type}" has no price in ${PRICES_FILE}; add it there`);
-    });
-    return list;
-  };
-  const dedicated: FleetTemplate = {
-    primary: types('primary'),
-    core: types('core'),
-    task: types('task'),
-    coreShare: r.number(d.coreShare, 'dedicated.coreShare', { min: 0.01, max: 1 }),
-    maxCoreUnits: r.number(d.maxCoreUnits, 'dedicated.maxCoreUnits', { min: 1, integer: true }),
-    spotTimeoutMinutes: r.number(d.spotTimeoutMinutes, 'dedicated.spotTimeoutMinutes', { min: 5, max: 1440, integer: true }),
-    idleTimeoutSeconds: r.number(d.idleTimeoutSeconds, 'dedicated.idleTimeoutSeconds', { min: 60, max: 604800, integer: true }),
-  };
-  const pools = r.array(o.pools, 'pools').map((item, i) => {
-    const at = `pools[${i}]`;
-    const p = r.object(item, at);
-    return {
-      name: r.string(p.name, `${at}.name`, /^[a-z0-9][a-z0-9-]{0,62}$/),
-      releaseLabel: r.string(p.releaseLabel, `${at}.releaseLabel`, /^emr-\d+\.\d+\.\d+$/),
-      maxClusters: r.number(p.maxClusters, `${at}.maxClusters`, { min: 1, max: 500, integer: true }),
-      stepConcurrencyLevel: r.number(p.stepConcurrencyLevel, `${at}.stepConcurrencyLevel`, { min: 1, max: 256, integer: true }),
-      maxConcurrentJobsPerCluster: r.number(p.maxConcurrentJobsPerCluster, `${at}.maxConcurrentJobsPerCluster`, {
-        min: 1,
-        max: 256,
-        integer: true,
-      }),
-      idleTimeoutSeconds: r.number(p.idleTimeoutSeconds, `${at}.idleTimeoutSeconds`, { min: 60, max: 604800, integer: true }),
-    };
+const between = (min: number, max: number) => `must be between ${min} and ${max}`;
+const int = (min: number, max: number) => z.number().int('must be an integer').min(min, between(min, max)).max(max, between(min, max));
+const instanceTypes = (fleet: keyof typeof MAX_TYPES) =>
+  z
+    .array(z.string().min(1))
+    .min(1, 'must list at least one instance type')
+    .max(MAX_TYPES[fleet], `EMR allows at most ${MAX_TYPES[fleet]} instance types here`);
+
+const DedicatedSchema = z.strictObject({
+  primary: instanceTypes('primary'),
+  core: instanceTypes('core'),
+  task: instanceTypes('task'),
+  /** Share of the sized capacity put in the (On-Demand) core fleet; the rest goes to the task fleet. */
+  coreShare: z.number().min(0.01, between(0.01, 1)).max(1, between(0.01, 1)),
+  maxCoreUnits: int(1, 10_000),
+  spotTimeoutMinutes: int(5, 1440),
+  idleTimeoutSeconds: int(60, 604_800),
+});
+
+const PoolSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63'),
+    releaseLabel: z.string().regex(/^emr-\d+\.\d+\.\d+$/, 'an EMR release label such as emr-7.5.0'),
+    /** EMR application names, e.g. ["Spark"]. */
+    applications: z.array(z.string().min(1)).min(1),
+    /** EMR configuration classifications (spark-defaults, …) every cluster of the pool gets. */
+    configurations: z.array(
+      z.strictObject({ Classification: z.string().min(1), Properties: z.record(z.string(), z.string()) }),
+    ),
+    /** Instance-fleet template: several types per fleet; the core fleet is On-Demand and fixed at coreUnits. */
+    fleets: z.strictObject({
+      primary: instanceTypes('primary'),
+      core: instanceTypes('core'),
+      task: instanceTypes('task'),
+      coreUnits: int(1, 10_000),
+    }),
+    minClusters: int(0, 500),
+    maxClusters: int(1, 500),
+    /** Units leases may hold on one cluster at once: a hard cap, not a hint. */
+    capacityUnits: int(1, 10_000),
+    maxJobsPerCluster: int(1, 256),
+    stepConcurrencyLevel: int(1, 256),
+    idleTimeoutSeconds: int(60, 604_800),
+    /** EMR managed scaling limits (InstanceFleetUnits) between which each cluster's size follows its load. */
+    managedScaling: z.strictObject({ minimumUnits: int(1, 10_000), maximumUnits: int(1, 10_000) }),
+  })
+  .superRefine((pool, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (pool.minClusters > pool.maxClusters) issue(['minClusters'], `must be at most maxClusters (${pool.maxClusters})`);
+    if (pool.managedScaling.minimumUnits > pool.managedScaling.maximumUnits) {
+      issue(['managedScaling', 'minimumUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits})`);
+    }
+    if (pool.fleets.coreUnits > pool.managedScaling.minimumUnits) {
+      issue(['fleets', 'coreUnits'], `must be at most managedScaling.minimumUnits (${pool.managedScaling.minimumUnits}): core is never scaled in`);
+    }
+    if (pool.capacityUnits > pool.managedScaling.maximumUnits) {
+      issue(['capacityUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits}): leases cannot promise units the cluster can never have`);
+    }
+    if (pool.stepConcurrencyLevel < pool.maxJobsPerCluster) {
+      issue(['stepConcurrencyLevel'], `must be at least maxJobsPerCluster (${pool.maxJobsPerCluster}), or leased jobs would queue behind each other on the cluster`);
+    }
   });
-  return { dedicated, pools };
+
+const DispatcherSchema = z.strictObject({
+  /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
+  leaseSeconds: int(60, 86_400).default(900),
+  /** A waiting job gains one priority level per this many seconds, so low priority cannot starve. */
+  agingSecondsPerLevel: int(1, 86_400).default(300),
+  /** A grant a crashed dispatcher left half done is redone or undone after this long. */
+  grantTimeoutSeconds: int(31, 3_600).default(120),
+  /** RunJobFlow token bucket: default half of EMR's account default (0.5/s, burst 10), so other tools keep headroom. */
+  runJobFlowBudget: z.strictObject({ ratePerSecond: z.number().positive().max(10), burst: int(1, 100) }).default({ ratePerSecond: 0.25, burst: 5 }),
+});
+
+export const PoolsConfigSchema = z
+  .strictObject({
+    dedicated: DedicatedSchema,
+    pools: z.array(PoolSchema),
+    dispatcher: DispatcherSchema.default(DispatcherSchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.pools.forEach((pool, i) => {
+      if (seen.has(pool.name)) ctx.addIssue({ code: 'custom', path: ['pools', i, 'name'], message: `"${pool.name}" is used by an earlier pool` });
+      seen.add(pool.name);
+    });
+  });
+
+export type PoolsConfig = z.infer<typeof PoolsConfigSchema>;
+/** How a dedicated cluster's fleets are built: which instance types each fleet may use, and its timeouts. */
+export type FleetTemplate = PoolsConfig['dedicated'];
+export type PoolDefinition = PoolsConfig['pools'][number];
+export type DispatcherSettings = PoolsConfig['dispatcher'];
+
+/** `pools[0].fleets.core[2]` from a zod issue path. */
+function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : at ? `${at}.${String(key)}` : String(key)), '');
+}
+
+export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
+  const parsed = PoolsConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues;
+    throw new InvalidConfigError(POOLS_FILE, fieldPath(issue.path), issue.message);
+  }
+  const config = parsed.data;
+  const priced = (types: string[], field: string) =>
+    types.forEach((type, i) => {
+      if (!prices.instanceTypes[type]) throw new InvalidConfigError(POOLS_FILE, `${field}[${i}]`, `"${type}" has no price in ${PRICES_FILE}; add it there`);
+    });
+  for (const fleet of ['primary', 'core', 'task'] as const) priced(config.dedicated[fleet], `dedicated.${fleet}`);
+  config.pools.forEach((pool, p) => {
+    for (const fleet of ['primary', 'core', 'task'] as const) priced(pool.fleets[fleet], `pools[${p}].fleets.${fleet}`);
+  });
+  return config;
 }
 
 let cached: PoolsConfig | undefined;
@@ -81,4 +140,9 @@ let cached: PoolsConfig | undefined;
 export function loadPools(prices: PriceBook): PoolsConfig {
   cached ??= parsePools(poolsJson, prices);
   return cached;
+}
+
+/** The pool named `name`, or undefined. */
+export function findPool(config: Pick<PoolsConfig, 'pools'>, name: string): PoolDefinition | undefined {
+  return config.pools.find((pool) => pool.name === name);
 }
