@@ -42,6 +42,17 @@ export function clusterName(runId: string, attempt: number): string {
   return `${APP_NAME} ${runId} attempt ${attempt}`.slice(0, MAX_CLUSTER_NAME);
 }
 
+/** The name of a pool cluster; `launchId` tells the clusters of one pool apart. */
+export function poolClusterName(pool: string, launchId: string): string {
+  return `${APP_NAME} pool ${pool} ${launchId}`.slice(0, MAX_CLUSTER_NAME);
+}
+
+/** The pool of a cluster named by poolClusterName (EMR's state-change events carry the name, not the tags), or null. */
+export function parsePoolClusterName(name: string): string | null {
+  const match = new RegExp(`^${APP_NAME} pool ([a-z0-9][a-z0-9-]*) \\S+$`).exec(name);
+  return match ? match[1] : null;
+}
+
 /**
  * The step name the run-job state machine gives each attempt (RunSparkStep's `Name`, built with
  * States.Format in the ASL: a test ties the two together). RecordRun and ClassifyFailure find the step by it.

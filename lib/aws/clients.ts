@@ -63,7 +63,17 @@ export function resetClients(): void {
 }
 
 /** Reads a required environment variable set by serverless.yml (or the local runner). */
-export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE' | 'ADMISSION_QUEUE_TABLE'): string {
+export function env(
+  name:
+    | 'RAW_BUCKET'
+    | 'ARTIFACTS_BUCKET'
+    | 'LOGS_BUCKET'
+    | 'RUNS_TABLE'
+    | 'CLUSTER_REGISTRY_TABLE'
+    | 'ADMISSION_QUEUE_TABLE'
+    | 'EMR_SERVICE_ROLE'
+    | 'EMR_INSTANCE_PROFILE',
+): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);
   return value;
