@@ -102,6 +102,7 @@ export interface ParkRequest {
   execution: string;
   attempt: number;
   taskToken: string;
+  holdSeconds?: number;
 }
 
 export interface DispatchReport {
@@ -125,6 +126,7 @@ export async function parkJob(deps: JobManagerDeps, context: PoolContext, reques
     units: request.units,
     enqueuedAt: deps.now(),
     taskToken: request.taskToken,
+    ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
   });
   return { entryId, dispatch: await dispatchPool(deps, context) };
 }
@@ -254,7 +256,7 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
       continue;
     }
     const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
-    const expiresAt = claimedAt + settings.leaseSeconds * 1000;
+    const expiresAt = claimedAt + (settings.leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
     const leased = await acquireLease(dynamo, tables, cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
     if (!leased) {
       await unclaimEntry(dynamo, tables, pool.name, entry.entryId, claimedAt);

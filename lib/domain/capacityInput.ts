@@ -16,6 +16,8 @@ export const AcquireCapacityInput = z.strictObject({
   execution: name,
   attempt: z.number().int().min(1, 'must be at least 1'),
   taskToken: name,
+  /** The step's timeout: the lease lives this much longer than leaseSeconds (QueueEntry.holdSeconds). */
+  holdSeconds: z.number().int('must be whole seconds').min(1, 'must be at least 1').optional(),
 });
 export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 

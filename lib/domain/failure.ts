@@ -85,8 +85,10 @@ const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
  * The cluster the failure concerns: PlaceJob's or CreateCluster's id, else the one in the Catch's Cause —
  * a failed createCluster.sync carries the cluster description as JSON there; other causes may only mention it.
  */
-export function clusterIdOf(placement: Pick<Placement, 'cluster'> | null | undefined, cause: string | undefined): string | null {
+export function clusterIdOf(placement: Partial<Pick<Placement, 'cluster' | 'slot'>> | null | undefined, cause: string | undefined): string | null {
   if (placement?.cluster?.ClusterId) return placement.cluster.ClusterId;
+  // A pooled job runs on the cluster its lease is on.
+  if (placement?.slot?.clusterId) return placement.slot.clusterId;
   if (!cause) return null;
   try {
     const parsed = JSON.parse(cause) as Record<string, unknown>;
@@ -109,7 +111,7 @@ export function classifyFailure(input: ClassifyInput): Failure {
   const { error, attempt, maxAttempts, observation, clusterId } = input;
   const spot = input.placement?.mode === 'pool' ? pooledSpotEvidence(observation) : spotEvidence(observation);
   const clusterState = observation.cluster?.Status?.State;
-  const stepPhase = Boolean(input.placement?.cluster?.ClusterId);
+  const stepPhase = Boolean(input.placement?.cluster?.ClusterId ?? input.placement?.slot?.clusterId);
   let kind: Failure['kind'];
   if (spot.found) kind = FailureKind.SpotInterrupted;
   else if (error.Error === STATES_ERROR.timeout) kind = FailureKind.StepTimedOut;
@@ -204,7 +206,9 @@ function pooledSpotEvidence(observation: Observation): SpotEvidence {
     const at = millis(instant);
     return from !== null && at !== null && at >= from && at <= until;
   };
-  const lost = lostSpotInstances(observation).filter((i) => inWindow(i.Status?.Timeline?.EndDateTime));
+  // No step of this attempt on the cluster: it could not even be submitted, so whatever the cluster lost is
+  // why (a lease granted just before the cluster died).
+  const lost = lostSpotInstances(observation).filter((i) => from === null || inWindow(i.Status?.Timeline?.EndDateTime));
   const reason = observation.cluster?.Status?.StateChangeReason;
   const clusterLost =
     reason?.Code === 'INSTANCE_FAILURE' &&

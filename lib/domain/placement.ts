@@ -58,6 +58,7 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
   return {
     mode: 'dedicated',
     cluster: {},
+    pool: null,
     slot: null,
     onDemandShare: fleets.onDemandShare,
     reasons: decision.reasons,

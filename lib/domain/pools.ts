@@ -61,6 +61,11 @@ export interface QueueEntry {
   units: number;
   enqueuedAt: number;
   taskToken: string;
+  /**
+   * Seconds the job may hold its lease without a heartbeat on top of leaseSeconds: its step's timeout, so a
+   * job whose step cannot send heartbeats (run-job's addStep.sync) never loses its lease while it runs.
+   */
+  holdSeconds?: number;
   /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
   state: 'waiting' | 'granting';
   grantCluster?: string;

@@ -190,5 +190,5 @@ function attemptOf(data: any): number | null {
 
 function clusterIdOf(data: any): string | null {
   if (!data || typeof data !== 'object') return null;
-  return data.placement?.cluster?.ClusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
+  return data.placement?.cluster?.ClusterId ?? data.placement?.slot?.clusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
 }

@@ -10,6 +10,7 @@
  *     faults?,          // a Faults object or a fault file's path (issue 3's format)
  *     simulateSteps?,   // true: never run spark-submit, even when .venv has pyspark (scenario tests, bench)
  *     port?,            // emulator port (default: any free port)
+ *     schedules?,       // false: no rate() schedules of the Lambdas (default true; see schedules.ts)
  *   });
  *   runtime.sparkSubmit               // the spark-submit steps run with, or null: every step is simulated
  *   runtime.env                       // AWS_ENDPOINT_URL_* and friends, for the AWS CLI or child processes
@@ -40,7 +41,9 @@ import { executeMachine, type ExecutionResult, type TimelineEntry } from './exec
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
+import { startSchedules, type Schedules } from './schedules';
 import { taskHandlers } from './tasks';
+import { clusterStateChangeEvent, functionEventTargets } from './triggers';
 import { TaskTokenBroker } from './taskTokens';
 
 export type { TimelineEntry } from './execute';
@@ -55,6 +58,8 @@ export interface LocalRuntimeOptions {
   faults?: Faults | string;
   simulateSteps?: boolean;
   port?: number;
+  /** Run the Lambdas' rate() schedules on the emulated clock (the dispatcher's one-minute sweep). Default true. */
+  schedules?: boolean;
 }
 
 export interface StepSummary {
@@ -95,6 +100,10 @@ export interface LocalRuntime {
   readonly seeded: Seeded;
   /** Emulator state changes (clusters, steps, crawlers) seen so far. */
   readonly events: EmulatorEvent[];
+  /** The Lambdas' rate() schedules running on the emulated clock (empty with `schedules: false`). */
+  readonly schedules: Pick<Schedules, 'rules' | 'skipped' | 'fire'>;
+  /** Lambda invocations by EventBridge rules (schedules and EMR events) that failed, newest last. */
+  readonly ruleErrors: Array<{ function: string; error: string }>;
   /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
   readonly taskTokens: TaskTokenBroker;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
@@ -113,6 +122,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
   const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
   const events: EmulatorEvent[] = [];
+  // EMR "Cluster State Change" events go to the Lambdas whose EventBridge rules match them, as EventBridge
+  // delivers them: asynchronously, after the change (set once the functions are known).
+  let onClusterEvent: ((event: EmulatorEvent) => void) | null = null;
   const emulator = await startEmulator({
     stateDir,
     timeScale,
@@ -122,7 +134,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // A kept state directory keeps its DynamoDB items too (claims, run history, the pool registry).
     dynamodb: temporary ? true : { persist: true },
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
-    logger: (event: EmulatorEvent) => events.push(event),
+    logger: (event: EmulatorEvent) => {
+      events.push(event);
+      if (event.resource === 'cluster') onClusterEvent?.(event);
+    },
   }).catch((error) => {
     discardState();
     throw error;
@@ -153,6 +168,32 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   });
   const lambda = lambdaInvoker(config, () => env);
   const machines = new Map<string, MachineDefinition>();
+  const ruleErrors: LocalRuntime['ruleErrors'] = [];
+  const noteRuleError = (fn: string, error: unknown): void => {
+    ruleErrors.push({ function: fn, error: `${(error as Error).name}: ${(error as Error).message}` });
+  };
+  const schedules = options.schedules === false
+    ? null
+    : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
+  const deliveries = new Set<Promise<unknown>>();
+  let stopping = false;
+  onClusterEvent = (change) => {
+    if (stopping) return;
+    const delivery = (async () => {
+      const cluster = emulator.stats().clusters.find((c) => c.clusterId === change.id);
+      if (!cluster) return;
+      const event = clusterStateChangeEvent(
+        { clusterId: cluster.clusterId, name: cluster.name, state: change.state, reason: cluster.stateChangeReason },
+        { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) },
+      );
+      for (const key of await functionEventTargets(config, event)) {
+        const fn = Object.values(config.functions).find((candidate) => candidate.key === key)!;
+        await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
+      }
+    })().catch((error) => noteRuleError('(EMR event delivery)', error));
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  };
 
   return {
     stateDir,
@@ -167,6 +208,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     seeded,
     events,
     taskTokens,
+    schedules: schedules ?? { rules: [], skipped: [], fire: async () => undefined },
+    ruleErrors,
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
@@ -220,6 +263,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
 
     async stop() {
+      stopping = true;
+      await schedules?.stop();
+      await Promise.all(deliveries);
       await taskTokens.stop();
       await emulator.stop();
       discardState();
