@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import poolsJson from '../../config/pools.json';
 import { InvalidConfigError } from '../errors';
+import { parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';
 import { PRICES_FILE } from './prices';
 
@@ -25,7 +26,7 @@ const instanceTypes = (fleet: keyof typeof MAX_TYPES) =>
     .min(1, 'must list at least one instance type')
     .max(MAX_TYPES[fleet], `EMR allows at most ${MAX_TYPES[fleet]} instance types here`);
 
-const DedicatedSchema = z.strictObject({
+export const FleetTemplateSchema = strictObject({
   primary: instanceTypes('primary'),
   core: instanceTypes('core'),
   task: instanceTypes('task'),
@@ -44,10 +45,10 @@ const PoolSchema = z
     applications: z.array(z.string().min(1)).min(1),
     /** EMR configuration classifications (spark-defaults, …) every cluster of the pool gets. */
     configurations: z.array(
-      z.strictObject({ Classification: z.string().min(1), Properties: z.record(z.string(), z.string()) }),
+      strictObject({ Classification: z.string().min(1), Properties: z.record(z.string(), z.string()) }),
     ),
     /** Instance-fleet template: several types per fleet; the core fleet is On-Demand and fixed at coreUnits. */
-    fleets: z.strictObject({
+    fleets: strictObject({
       primary: instanceTypes('primary'),
       core: instanceTypes('core'),
       task: instanceTypes('task'),
@@ -61,7 +62,7 @@ const PoolSchema = z
     stepConcurrencyLevel: int(1, 256),
     idleTimeoutSeconds: int(60, 604_800),
     /** EMR managed scaling limits (InstanceFleetUnits) between which each cluster's size follows its load. */
-    managedScaling: z.strictObject({ minimumUnits: int(1, 10_000), maximumUnits: int(1, 10_000) }),
+    managedScaling: strictObject({ minimumUnits: int(1, 10_000), maximumUnits: int(1, 10_000) }),
   })
   .superRefine((pool, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -80,7 +81,7 @@ const PoolSchema = z
     }
   });
 
-const DispatcherSchema = z.strictObject({
+const DispatcherSchema = strictObject({
   /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
   leaseSeconds: int(60, 86_400).default(900),
   /** A waiting job gains one priority level per this many seconds, so low priority cannot starve. */
@@ -88,12 +89,12 @@ const DispatcherSchema = z.strictObject({
   /** A grant a crashed dispatcher left half done is redone or undone after this long. */
   grantTimeoutSeconds: int(31, 3_600).default(120),
   /** RunJobFlow token bucket: default half of EMR's account default (0.5/s, burst 10), so other tools keep headroom. */
-  runJobFlowBudget: z.strictObject({ ratePerSecond: z.number().positive().max(10), burst: int(1, 100) }).default({ ratePerSecond: 0.25, burst: 5 }),
+  runJobFlowBudget: strictObject({ ratePerSecond: z.number().positive().max(10), burst: int(1, 100) }).default({ ratePerSecond: 0.25, burst: 5 }),
 });
 
 export const PoolsConfigSchema = z
   .strictObject({
-    dedicated: DedicatedSchema,
+    dedicated: FleetTemplateSchema,
     pools: z.array(PoolSchema),
     dispatcher: DispatcherSchema.default(DispatcherSchema.parse({})),
   })
@@ -111,19 +112,8 @@ export type FleetTemplate = PoolsConfig['dedicated'];
 export type PoolDefinition = PoolsConfig['pools'][number];
 export type DispatcherSettings = PoolsConfig['dispatcher'];
 
-/** `pools[0].fleets.core[2]` from a zod issue path. */
-function fieldPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(root)';
-  return path.reduce<string>((at, key) => (typeof key === 'number' ? `${at}[${key}]` : at ? `${at}.${String(key)}` : String(key)), '');
-}
-
 export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
-  const parsed = PoolsConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const [issue] = parsed.error.issues;
-    throw new InvalidConfigError(POOLS_FILE, fieldPath(issue.path), issue.message);
-  }
-  const config = parsed.data;
+  const config = parseConfig(POOLS_FILE, PoolsConfigSchema, raw);
   const priced = (types: string[], field: string) =>
     types.forEach((type, i) => {
       if (!prices.instanceTypes[type]) throw new InvalidConfigError(POOLS_FILE, `${field}[${i}]`, `"${type}" has no price in ${PRICES_FILE}; add it there`);
