@@ -15,6 +15,9 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): with no pool
+// configured every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/pools.json', () => ({ ...jest.requireActual('../../config/pools.json'), pools: [] }));
 
 const TIME_SCALE = 0.001;
 const RUN_DATE = '2026-11-26';
