@@ -118,12 +118,14 @@ export function classifyFailure(input: ClassifyInput): Failure {
   else if (stepPhase && clusterState !== undefined && CLUSTER_READY_STATES.has(clusterState)) kind = FailureKind.StepFailed;
   else kind = FailureKind.ClusterFailed;
 
-  const retry = kind === FailureKind.SpotInterrupted && attempt < maxAttempts;
-  const backoffSeconds = retry ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
+  const displaced = kind === FailureKind.ClusterFailed && poolClusterGoneBeforeStep(input.placement, observation);
+  const retry = (kind === FailureKind.SpotInterrupted || displaced) && attempt < maxAttempts;
+  // A displaced job lost nothing but its place: it is placed again at once, on another cluster.
+  const backoffSeconds = retry && !displaced ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
   const teardown = teardownFor(input, clusterState);
   return {
     kind,
-    message: messageFor({ kind, clusterId, observation, error, spot, retry, attempt, maxAttempts, backoffSeconds }),
+    message: messageFor({ kind, clusterId, observation, error, spot, retry, attempt, maxAttempts, backoffSeconds, displaced }),
     clusterId,
     retry,
     nextAttempt: attempt + 1,
@@ -147,6 +149,19 @@ export function classifyFailure(input: ClassifyInput): Failure {
       apiErrors: observation.apiErrors,
     },
   };
+}
+
+/**
+ * A pooled job granted a lease on a cluster that then ended (idle timeout, a failure, a user) before its
+ * step could run: AddJobFlowSteps was refused, or the step was cancelled unstarted. Nothing of the job ran;
+ * the lease was stale, not the job at fault, so it is placed again.
+ */
+function poolClusterGoneBeforeStep(placement: ClassifyInput['placement'], observation: Observation): boolean {
+  if (placement?.mode !== 'pool') return false;
+  const state = observation.cluster?.Status?.State;
+  if (state === undefined || CLUSTER_READY_STATES.has(state)) return false;
+  const step = observation.step;
+  return !step || (step.Status?.Timeline?.StartDateTime === undefined && step.Status?.State === 'CANCELLED');
 }
 
 function teardownFor(input: ClassifyInput, clusterState: string | undefined): Failure['teardown'] {
@@ -254,6 +269,7 @@ function messageFor(args: {
   attempt: number;
   maxAttempts: number;
   backoffSeconds: number;
+  displaced: boolean;
 }): string {
   const { kind, clusterId, observation, error, spot } = args;
   const step = observation.step;
@@ -291,7 +307,9 @@ function messageFor(args: {
     }
   }
   let outcome = '';
-  if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
+  if (args.displaced) why = `the pool cluster ended before this job's step ran (${why}); nothing of the job ran`;
+  if (args.retry && args.displaced) outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts}, at once.`;
+  else if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
   else if (kind === FailureKind.SpotInterrupted) outcome = ` No attempts left (maxAttempts ${args.maxAttempts}).`;
   return `${kind} on ${where}: ${why || describeError(error)}.${outcome}`;
 }

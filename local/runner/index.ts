@@ -104,6 +104,8 @@ export interface LocalRuntime {
   readonly schedules: Pick<Schedules, 'rules' | 'skipped' | 'fire'>;
   /** Lambda invocations by EventBridge rules (schedules and EMR events) that failed, newest last. */
   readonly ruleErrors: Array<{ function: string; error: string }>;
+  /** The emulator's clusters, steps and API call counts so far. */
+  stats(): EmulatorStats;
   /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
   readonly taskTokens: TaskTokenBroker;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
@@ -208,6 +210,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     seeded,
     events,
     taskTokens,
+    stats: () => emulator.stats(),
     schedules: schedules ?? { rules: [], skipped: [], fire: async () => undefined },
     ruleErrors,
 

@@ -40,6 +40,8 @@ export interface RegistryObservation {
   writes: number;
   violations: Violation[];
   grants: LeaseGrant[];
+  /** Each state a cluster item was written with, in order (STARTING, WAITING, TERMINATING, …). */
+  states: Array<{ at: number; clusterId: string; state: string }>;
   /** Highest units in use seen per cluster. */
   peakUnits: Record<string, { units: number; capacity: number }>;
   /** Undoes the patch. */
@@ -49,8 +51,8 @@ export interface RegistryObservation {
 type Sendable = { input: Record<string, any>; constructor: { name: string } };
 
 export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: string): RegistryObservation {
-  const observation: RegistryObservation = { writes: 0, violations: [], grants: [], peakUnits: {}, detach: () => undefined };
-  const latest = new Map<string, { version: number; leases: Set<string> }>();
+  const observation: RegistryObservation = { writes: 0, violations: [], grants: [], states: [], peakUnits: {}, detach: () => undefined };
+  const latest = new Map<string, { version: number; leases: Set<string>; state: string }>();
   const original = client.send.bind(client) as (command: unknown) => Promise<any>;
 
   const check = (item: Record<string, any> | undefined) => {
@@ -72,7 +74,8 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
     for (const [lease, { units }] of leases) {
       if (!known?.leases.has(lease)) observation.grants.push({ at, pool: image.pool, clusterId: image.clusterId, lease, units });
     }
-    latest.set(key, { version: image.version, leases: new Set(leases.map(([lease]) => lease)) });
+    if (known?.state !== image.state) observation.states.push({ at, clusterId: image.clusterId, state: image.state });
+    latest.set(key, { version: image.version, leases: new Set(leases.map(([lease]) => lease)), state: image.state });
     const peak = observation.peakUnits[image.clusterId];
     if (!peak || image.unitsInUse > peak.units) observation.peakUnits[image.clusterId] = { units: image.unitsInUse, capacity: image.capacityUnits };
   };

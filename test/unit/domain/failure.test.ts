@@ -254,3 +254,32 @@ describe('Spot interruption on a shared (pool) cluster', () => {
     expect(failure.kind).toBe(FailureKind.SpotInterrupted);
   });
 });
+
+describe('a pool cluster that ended before the job’s step ran', () => {
+  const pooled = { mode: 'pool' as const, cluster: {}, slot: { pool: 'p', clusterId: CLUSTER_ID, lease: 'l' } };
+  const idled = cluster('TERMINATING', { Code: 'ALL_STEPS_COMPLETED', Message: 'Cluster was idle for 900 seconds and was terminated by its auto-termination policy.' });
+  const refused = { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'A job flow that is shutting down, terminated, or finished may not be modified.' };
+
+  it('places the job again at once: its lease was stale, nothing of it ran', () => {
+    const failure = classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused });
+
+    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: true, backoffSeconds: 0, teardown: 'release', nextAttempt: 2 });
+    expect(failure.message).toMatch(/ended before this job's step ran .*Placing it again as attempt 2 of 3, at once\./);
+  });
+
+  it('gives up after the last attempt like any retry', () => {
+    expect(classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused, attempt: 3 }).retry).toBe(false);
+  });
+
+  it('does not retry a job whose step ran and failed on a cluster that then ended', () => {
+    const failure = classify({ cluster: idled, instances: [], step: step('FAILED', SPARK_FAILURE) }, { placement: pooled });
+
+    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: false });
+  });
+
+  it('does not apply to a dedicated cluster that ended (that is the job’s own cluster failing)', () => {
+    const failure = classify({ cluster: idled, instances: [] }, { error: refused });
+
+    expect(failure.retry).toBe(false);
+  });
+});
