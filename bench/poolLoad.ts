@@ -24,8 +24,8 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/
 import { observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
 
 export const DEFAULT_JOBS = 200;
-/** 0.005: an emulated minute is 0.3 s; a 7-minute bootstrap 2.1 s; a simulated 2-minute step 0.6 s. */
-export const DEFAULT_TIME_SCALE = 0.005;
+/** 0.01: an emulated minute is 0.6 s, a 7-minute bootstrap 4.2 s, a simulated 2-minute step 1.2 s. */
+export const DEFAULT_TIME_SCALE = 0.01;
 const SUBMIT_WINDOW_SECONDS = 60;
 
 export interface PoolLoadOptions {
