@@ -170,7 +170,9 @@ describe('run-job workflow', () => {
 });
 
 describe('triggers', () => {
-  const rules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  const allRules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  /** The rules that start run-job (the dispatcher's own rules target its Lambda: see the job manager's tests). */
+  const rules = () => allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
   it('starts run-job on S3 Object Created events in the raw bucket under each job input prefix', () => {
     // Act
@@ -201,6 +203,19 @@ describe('triggers', () => {
     const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:00:00Z"'));
     expect(input).toEqual({ job: expect.any(String), trigger: 'schedule', time: '2026-11-27T02:00:00Z' });
     expect(jobs.map((job) => job.name)).toContain(input.job);
+  });
+
+  it('runs the dispatcher every minute and on pool clusters’ EMR state changes', () => {
+    const toDispatcher = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
+
+    const triggers = toDispatcher.map((rule) => rule.ScheduleExpression ?? rule.EventPattern);
+    expect(triggers).toHaveLength(2);
+    expect(triggers).toEqual(
+      expect.arrayContaining([
+        'rate(1 minute)',
+        { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: { name: [{ prefix: 'emrflow pool ' }] } },
+      ]),
+    );
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
