@@ -3,7 +3,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { heartbeat } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { poolContext } from '../../lib/aws/poolContext';
-import { jobManagerDeps } from '../../lib/aws/poolRuntime';
+import { dynamoClient } from '../../lib/aws/clients';
+import { registryTables } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput, parseInput } from '../../lib/domain/capacityInput';
@@ -19,7 +20,8 @@ const config = loadPools(prices);
  */
 export async function renewLease(event: unknown): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
   const slot = parseInput(SlotInput, event);
-  const result = await heartbeat(jobManagerDeps(prices), poolContext(config, slot.pool), slot);
+  const deps = { dynamo: dynamoClient(), tables: registryTables(), now: () => Date.now() };
+  const result = await heartbeat(deps, poolContext(config, slot.pool), slot);
   if (!result.renewed) logger.warn('lease already expired', { ...slot });
   return result;
 }

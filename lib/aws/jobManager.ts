@@ -138,7 +138,7 @@ export async function returnLease(
   return { ...released, dispatch: await dispatchPool(deps, context) };
 }
 
-export async function heartbeat(deps: JobManagerDeps, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
+export async function heartbeat(deps: Pick<JobManagerDeps, 'dynamo' | 'tables' | 'now'>, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
   const leaseExpiresAt = deps.now() + context.settings.leaseSeconds * 1000;
   const renewed = await renewLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
   return { renewed, leaseExpiresAt };
