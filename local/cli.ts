@@ -4,6 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseS3Uri } from '../lib/contract';
+import { between, describeIssue, matching } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { eventBridgeTargets } from './runner/triggers';
 
@@ -32,69 +36,64 @@ Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or
 
 class UsageError extends Error {}
 
-interface Flags {
-  faults?: string;
-  timeScale?: number;
-  stateDir?: string;
-  machine: string;
-  simulateSteps: boolean;
-  json: boolean;
-  port?: number;
-  events: number;
-  verbose: boolean;
-}
+/** node:util parseArgs declares the options (strict: an unknown one is an error); zod checks their values. */
+const OPTIONS = {
+  faults: { type: 'string' },
+  'time-scale': { type: 'string' },
+  'state-dir': { type: 'string' },
+  machine: { type: 'string' },
+  port: { type: 'string' },
+  events: { type: 'string' },
+  json: { type: 'boolean' },
+  'simulate-steps': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
-const VALUE_FLAGS = ['--faults', '--time-scale', '--state-dir', '--machine', '--port', '--events'];
-const SWITCHES = ['--json', '--simulate-steps', '--verbose'];
+/** A decimal option value within [min, max]. */
+const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string().regex(pattern, fix).transform(Number).pipe(check);
+const integerOption = (min: number, max: number) =>
+  numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
 
-function parseArgs(argv: string[]): { command: string; positional: string[]; flags: Flags } {
-  const [command = 'help', ...rest] = argv;
-  const positional: string[] = [];
-  const flags: Flags = { machine: 'run-job', simulateSteps: false, json: false, events: 2000, verbose: false };
-  for (let i = 0; i < rest.length; i++) {
-    const [name, inline] = rest[i].startsWith('--') ? rest[i].split(/=(.*)/s, 2) : [rest[i], undefined];
-    if (!name.startsWith('--')) {
-      positional.push(name);
-      continue;
-    }
-    if (SWITCHES.includes(name)) {
-      if (inline !== undefined) throw new UsageError(`${name} takes no value`);
-      if (name === '--json') flags.json = true;
-      if (name === '--simulate-steps') flags.simulateSteps = true;
-      if (name === '--verbose') flags.verbose = true;
-      continue;
-    }
-    if (!VALUE_FLAGS.includes(name)) throw new UsageError(`unknown option ${name}`);
-    const value = inline ?? rest[++i];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
-    if (name === '--faults') flags.faults = existingFile(value, '--faults');
-    if (name === '--state-dir') flags.stateDir = value;
-    if (name === '--machine') {
-      if (!/^[a-z0-9-]+$/.test(value)) throw new UsageError(`--machine: "${value}" is not a state machine name`);
-      flags.machine = value;
-    }
-    if (name === '--time-scale') flags.timeScale = positiveNumber(value, '--time-scale');
-    if (name === '--port') flags.port = integer(value, '--port', 0, 65535);
-    if (name === '--events') flags.events = integer(value, '--events', 1, 10_000_000);
+const FlagsSchema = z.strictObject({
+  faults: z
+    .string()
+    .refine((path) => existsSync(path) && statSync(path).isFile(), { error: (issue) => `no such file: ${String(issue.input)}` })
+    .optional(),
+  'time-scale': numeric(/^(\d+\.?\d*|\.\d+)$/, z.number().positive('must be a positive number'), 'must be a positive number').optional(),
+  'state-dir': z.string().min(1, 'must name a directory').optional(),
+  machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
+  port: integerOption(0, 65535).optional(),
+  events: integerOption(1, 10_000_000).default(2000),
+  json: z.boolean().default(false),
+  'simulate-steps': z.boolean().default(false),
+  verbose: z.boolean().default(false),
+  help: z.boolean().default(false),
+});
+type Flags = z.output<typeof FlagsSchema>;
+
+function parseCommandLine(argv: string[]): { command: string; positional: string[]; flags: Flags } {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`);
+    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.split('\n')[0]);
+    throw error;
   }
-  return { command, positional, flags };
+  const result = FlagsSchema.safeParse(parsed.values, { reportInput: true });
+  if (!result.success) {
+    const { field, message } = describeIssue(result.error.issues[0], '(options)');
+    throw new UsageError(`--${field}: ${message}`);
+  }
+  const [command = 'help', ...positional] = parsed.positionals;
+  return { command: result.data.help ? 'help' : command, positional, flags: result.data };
 }
 
 function existingFile(path: string, what: string): string {
   if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${what}: no such file: ${path}`);
   return path;
-}
-
-function positiveNumber(value: string, what: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`${what}: "${value}" must be a positive number`);
-  return number;
-}
-
-function integer(value: string, what: string, min: number, max: number): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${what}: "${value}" must be an integer from ${min} to ${max}`);
-  return number;
 }
 
 function readInput(path: string): unknown {
@@ -107,7 +106,7 @@ function readInput(path: string): unknown {
 }
 
 function runtimeOptions(flags: Flags): LocalRuntimeOptions {
-  return { faults: flags.faults, timeScale: flags.timeScale, stateDir: flags.stateDir, simulateSteps: flags.simulateSteps, port: flags.port };
+  return { faults: flags.faults, timeScale: flags['time-scale'], stateDir: flags['state-dir'], simulateSteps: flags['simulate-steps'], port: flags.port };
 }
 
 /** Human output goes to stderr with --json, so stdout carries the one JSON object only. */
@@ -152,7 +151,8 @@ function jsonSummary(summary: RunSummary): string {
 
 /** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */
 function localPath(runtime: LocalRuntime, uri: string): string {
-  const path = join(runtime.stateDir, 's3', uri.replace(/^s3:\/\//, ''));
+  const location = parseS3Uri(uri);
+  const path = location ? join(runtime.stateDir, 's3', location.bucket, location.key) : runtime.stateDir;
   return relative(process.cwd(), path) || '.';
 }
 
@@ -226,7 +226,7 @@ async function emulator(flags: Flags): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { command, positional, flags } = parseArgs(argv);
+  const { command, positional, flags } = parseCommandLine(argv);
   const print = printer(flags);
   quietLambdas(flags);
   switch (command) {
@@ -243,9 +243,10 @@ export async function main(argv: string[]): Promise<number> {
       if (positional.length !== 2) throw new UsageError('upload takes a file and an S3 URI: emrflow upload <file> s3://<bucket>/<key>');
       const [file, uri] = positional;
       existingFile(file, 'upload');
-      if (!/^s3:\/\/[^/]+\/.+/.test(uri)) throw new UsageError(`upload: "${uri}" is not s3://<bucket>/<key>`);
+      const location = parseS3Uri(uri);
+      if (!location?.key || location.key.endsWith('/')) throw new UsageError(`upload: "${uri}" is not s3://<bucket>/<key>`);
       return withRuntime(flags, async (runtime) => {
-        const bucket = uri.slice(5).split('/')[0];
+        const { bucket } = location;
         if (!Object.values(runtime.buckets).includes(bucket)) {
           throw new UsageError(`upload: no local bucket "${bucket}" (serverless.yml declares ${Object.values(runtime.buckets).join(', ')})`);
         }
@@ -259,8 +260,6 @@ export async function main(argv: string[]): Promise<number> {
     case 'emulator':
       return emulator(flags);
     case 'help':
-    case '--help':
-    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return 0;
     default:

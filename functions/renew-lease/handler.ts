@@ -7,7 +7,8 @@ import { dynamoClient } from '../../lib/aws/clients';
 import { registryTables } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { SlotInput, parseInput } from '../../lib/domain/capacityInput';
+import { SlotInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 
 const logger = functionLogger('renew-lease');
 const prices = loadPrices();
@@ -19,7 +20,7 @@ const config = loadPools(prices);
  * expired and its units were taken back: the job runs on without a reservation.
  */
 export async function renewLease(event: unknown): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
-  const slot = parseInput(SlotInput, event);
+  const slot = parseRequestInput(SlotInput, event);
   const deps = { dynamo: dynamoClient(), tables: registryTables(), now: () => Date.now() };
   const result = await heartbeat(deps, poolContext(config, slot.pool), slot);
   if (!result.renewed) logger.warn('lease already expired', { ...slot });

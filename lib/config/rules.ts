@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import rulesJson from '../../config/rules.json';
-import { ConfigReader } from './check';
+import { between, nonEmptyString, parseConfig, strictObject } from '../schema';
 
 export const RULES_FILE = 'config/rules.json';
 
@@ -27,67 +28,55 @@ const OPERATORS = [
   'notIn',
 ] as const;
 
-/** A json-rules-engine condition tree (all / any / not / leaf). */
-export type Condition =
-  | { all: Condition[] }
-  | { any: Condition[] }
-  | { not: Condition }
-  | { fact: string; operator: string; value: unknown };
+const Fact = z.enum(PLACEMENT_FACTS);
+const Scalar = z.union([z.number(), z.string(), z.boolean()]);
 
-export interface PlacementRule {
-  name: string;
-  conditions: { all: Condition[] } | { any: Condition[] } | { not: Condition };
+/** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
+const LeafSchema = strictObject({
+  fact: Fact,
+  operator: z.enum(OPERATORS),
+  value: z.union([Scalar, z.array(Scalar), strictObject({ fact: Fact })], {
+    error: 'must be a number, string or boolean, a list of them, or {"fact": "<fact name>"}',
+  }),
+});
+
+/** A json-rules-engine condition tree (all / any / not / leaf). */
+export type Condition = { all: Condition[] } | { any: Condition[] } | { not: Condition } | z.infer<typeof LeafSchema>;
+type ConditionGroup = Exclude<Condition, z.infer<typeof LeafSchema>>;
+
+const GROUP_MESSAGE = 'must start with "all", "any" or "not"';
+const GroupSchema: z.ZodType<ConditionGroup> = z.lazy(() =>
+  z.union(
+    [
+      strictObject({ all: z.array(ConditionSchema).min(1, 'must list at least one condition') }),
+      strictObject({ any: z.array(ConditionSchema).min(1, 'must list at least one condition') }),
+      strictObject({ not: ConditionSchema }),
+    ],
+    { error: GROUP_MESSAGE },
+  ),
+);
+const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
+  z.union([GroupSchema, LeafSchema], { error: `${GROUP_MESSAGE}, or be {"fact", "operator", "value"}` }),
+);
+
+export const PlacementRuleSchema = strictObject({
+  name: nonEmptyString,
+  conditions: GroupSchema,
   /** Raises the On-Demand share of the task fleet (the Spot-eligible capacity) to at least `share`. */
-  event: { type: 'onDemandShare'; params: { share: number; reason: string } };
-}
+  event: strictObject({
+    type: z.literal('onDemandShare'),
+    params: strictObject({ share: between(0, 1), reason: nonEmptyString }),
+  }),
+});
+export type PlacementRule = z.infer<typeof PlacementRuleSchema>;
+
+export const RulesFileSchema = strictObject({
+  description: z.string().optional(),
+  rules: z.array(PlacementRuleSchema).min(1, 'must list at least one rule'),
+});
 
 export function parseRules(raw: unknown): PlacementRule[] {
-  const r = new ConfigReader(RULES_FILE);
-  const rules = r.array(r.object(raw, '(root)').rules, 'rules', { minItems: 1 });
-  return rules.map((item, i) => {
-    const at = `rules[${i}]`;
-    const o = r.object(item, at);
-    const name = r.string(o.name, `${at}.name`);
-    const conditions = checkCondition(r, o.conditions, `${at}.conditions`, true);
-    const event = r.object(o.event, `${at}.event`);
-    r.oneOf(event.type, `${at}.event.type`, ['onDemandShare'] as const);
-    const params = r.object(event.params, `${at}.event.params`);
-    return {
-      name,
-      conditions: conditions as PlacementRule['conditions'],
-      event: {
-        type: 'onDemandShare',
-        params: {
-          share: r.number(params.share, `${at}.event.params.share`, { min: 0, max: 1 }),
-          reason: r.string(params.reason, `${at}.event.params.reason`),
-        },
-      },
-    };
-  });
-}
-
-function checkCondition(r: ConfigReader, value: unknown, at: string, topLevel = false): Condition {
-  const o = r.object(value, at);
-  for (const key of ['all', 'any'] as const) {
-    if (key in o) {
-      const list = r.array(o[key], `${at}.${key}`, { minItems: 1 });
-      list.forEach((c, i) => checkCondition(r, c, `${at}.${key}[${i}]`));
-      return o as Condition;
-    }
-  }
-  if ('not' in o) {
-    checkCondition(r, o.not, `${at}.not`);
-    return o as Condition;
-  }
-  if (topLevel) r.fail(at, 'must start with "all", "any" or "not"');
-  r.oneOf(o.fact, `${at}.fact`, PLACEMENT_FACTS);
-  r.oneOf(o.operator, `${at}.operator`, OPERATORS);
-  if (!('value' in o)) r.fail(`${at}.value`, 'is missing');
-  const ref = o.value;
-  if (typeof ref === 'object' && ref !== null && 'fact' in ref) {
-    r.oneOf((ref as { fact: unknown }).fact, `${at}.value.fact`, PLACEMENT_FACTS);
-  }
-  return o as Condition;
+  return parseConfig(RULES_FILE, RulesFileSchema, raw).rules;
 }
 
 let cached: PlacementRule[] | undefined;

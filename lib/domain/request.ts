@@ -1,6 +1,9 @@
-import { parseS3Uri, s3Location } from '../contract';
+import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas';
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { parseS3Uri, s3Location } from '../contract';
 import { InvalidRequestError } from '../errors';
+import { describeValue, matching, nonEmptyString, parseRequestInput, strictObject } from '../schema';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
@@ -23,28 +26,65 @@ export type PartitionLookup = { found: true } | { found: false; missing: 'table'
  */
 export const CLAIM_TTL_SECONDS = 7 * 24 * 3600;
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
-const JOB_INPUT_FIELDS = ['job', 'date', 'time', 'input', 'runId', 'trigger'] as const;
+const CALENDAR_DATE = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+const TIMESTAMP = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z' });
+const INPUTS_README = 'examples/inputs/README.md';
+
+const powertoolsDetail = S3EventNotificationEventBridgeSchema.shape.detail;
+
+/**
+ * The EventBridge S3 "Object Created" event (Powertools' schema). AWS writes this one, not a person, and adds
+ * fields over time, so unknown keys are dropped here, not rejected: rejecting them would stop every upload.
+ */
+export const S3ObjectCreatedSchema = S3EventNotificationEventBridgeSchema.extend({
+  source: z.literal('aws.s3', { error: 'must be "aws.s3": only S3 events start a run' }),
+  'detail-type': z.literal('Object Created', { error: 'must be "Object Created": the EventBridge rule must match only that' }),
+  time: TIMESTAMP,
+  detail: powertoolsDetail.extend({
+    object: powertoolsDetail.shape.object.extend({ key: nonEmptyString }),
+    // Powertools accepts only IPv4 here; S3 reports IPv6 clients too.
+    'source-ip-address': z.string().optional(),
+  }),
+});
+export type S3ObjectCreated = z.infer<typeof S3ObjectCreatedSchema>;
+
+/** The schedule's input (`{"job", "trigger": "schedule", "time"}`) and a console start share these fields. */
+export const JobInputSchema = strictObject(
+  {
+    job: z.string({ error: (issue) => (issue.input === undefined ? `is required: the job to run, from config/jobs.json` : undefined) }).min(1),
+    /** Without it, a `time` makes the input a schedule and its absence a console start. */
+    trigger: z.enum(['schedule', 'console']).optional(),
+    time: TIMESTAMP.optional(),
+    date: CALENDAR_DATE.optional(),
+    input: z.string().transform((uri, ctx): S3Location => {
+      const parsed = parseS3Uri(uri);
+      if (parsed?.key) return parsed;
+      ctx.addIssue({ code: 'custom', message: `must be an s3://bucket/key URI (a prefix ending in / or one object), got ${describeValue(uri)}` });
+      return z.NEVER;
+    }).optional(),
+    runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
+  },
+  { see: INPUTS_README },
+);
+export type JobInput = z.infer<typeof JobInputSchema>;
 
 /** Turns any of the three trigger shapes into a request; anything else is a Request.Invalid naming the field. */
 export function parseTrigger(trigger: unknown, ctx: RequestContext): ParsedRequest {
   if (typeof trigger !== 'object' || trigger === null || Array.isArray(trigger)) {
-    throw new InvalidRequestError('(input)', 'expected a JSON object: an EventBridge S3 "Object Created" event or {"job": "<name>"}');
+    throw new InvalidRequestError(
+      '(input)',
+      `expected a JSON object: an EventBridge S3 "Object Created" event or {"job": "<name>"}, got ${describeValue(trigger)}`,
+    );
   }
-  const input = trigger as Record<string, unknown>;
-  if ('Records' in input) {
+  const has = (key: string) => Object.hasOwn(trigger, key);
+  if (has('Records')) {
     throw new InvalidRequestError(
       'Records',
       'S3 event notifications are not accepted; enable EventBridge on the bucket and route its "Object Created" events here',
     );
   }
-  if ('source' in input || 'detail-type' in input) return fromS3Event(input, ctx);
-  if ('job' in input) return fromJobInput(input, ctx);
-  throw new InvalidRequestError(
-    '(input)',
-    `expected an EventBridge S3 "Object Created" event or {"job": "<name>"}; known jobs: ${jobNames(ctx.jobs)}`,
-  );
+  if (has('source') || has('detail-type')) return fromS3Event(parseRequestInput(S3ObjectCreatedSchema, trigger), ctx);
+  return fromJobInput(parseRequestInput(JobInputSchema, trigger), ctx);
 }
 
 /**
@@ -87,28 +127,17 @@ export function isPartitionInput(request: Pick<JobRequest, 'input' | 'job' | 'ru
   return request.input.key === partitionKey(request.job, request.runDate);
 }
 
-function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): ParsedRequest {
-  if (event.source !== 'aws.s3') {
-    throw new InvalidRequestError('source', `${show(event.source)} is not accepted; only "aws.s3" events start a run`);
-  }
-  if (event['detail-type'] !== 'Object Created') {
-    throw new InvalidRequestError(
-      'detail-type',
-      `${show(event['detail-type'])} is not accepted; the EventBridge rule must match "Object Created"`,
-    );
-  }
-  const detail = asObject(event.detail, 'detail');
-  const bucket = asString(asObject(detail.bucket, 'detail.bucket').name, 'detail.bucket.name');
-  const object = asObject(detail.object, 'detail.object');
-  const key = asString(object.key, 'detail.object.key');
+function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest {
+  const bucket = event.detail.bucket.name;
+  const { key, sequencer, etag } = event.detail.object;
   if (bucket !== ctx.rawBucket) {
     throw new InvalidRequestError(
       'detail.bucket.name',
-      `"${bucket}" is not the raw bucket "${ctx.rawBucket}"; only uploads to the raw bucket start runs`,
+      `${describeValue(bucket)} is not the raw bucket "${ctx.rawBucket}"; only uploads to the raw bucket start runs`,
     );
   }
   if (key.endsWith('/')) {
-    throw new InvalidRequestError('detail.object.key', `"${key}" is a folder marker, not data; upload files under it`);
+    throw new InvalidRequestError('detail.object.key', `${describeValue(key)} is a folder marker, not data; upload files under it`);
   }
   const job = ctx.jobs
     .filter((j) => key.startsWith(j.inputPrefix))
@@ -116,10 +145,10 @@ function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): Parse
   if (!job) {
     throw new InvalidRequestError(
       'detail.object.key',
-      `"${key}" matches no job's inputPrefix in config/jobs.json (known: ${ctx.jobs.map((j) => j.inputPrefix).join(', ')})`,
+      `${describeValue(key)} matches no job's inputPrefix in config/jobs.json (known: ${ctx.jobs.map((j) => j.inputPrefix).join(', ')})`,
     );
   }
-  const identity = optionalString(object.sequencer, 'detail.object.sequencer') ?? optionalString(object.etag, 'detail.object.etag');
+  const identity = sequencer || etag;
   if (!identity) {
     throw new InvalidRequestError('detail.object.sequencer', 'missing, and no detail.object.etag either: the run id needs one');
   }
@@ -127,49 +156,28 @@ function fromS3Event(event: Record<string, unknown>, ctx: RequestContext): Parse
   let runDate: string;
   let input: S3Location;
   if (partitionDate !== undefined) {
-    runDate = checkDate(partitionDate, 'detail.object.key', `the dt= segment of "${key}"`);
+    if (!CALENDAR_DATE.safeParse(partitionDate).success) {
+      throw new InvalidRequestError('detail.object.key', `the dt= segment of ${describeValue(key)} must be a calendar date YYYY-MM-DD`);
+    }
+    runDate = partitionDate;
     input = s3Location(ctx.rawBucket, partitionKey(job, runDate));
   } else {
     // Not in a dt= partition: the run reads the uploaded object itself, dated by the event.
-    runDate = dateOf(asTime(event.time, 'time'));
+    runDate = dateOf(new Date(event.time));
     input = s3Location(ctx.rawBucket, key);
   }
   const digest = createHash('sha256').update(`${bucket}\n${key}\n${identity}`).digest('hex').slice(0, 16);
   return request(job, 's3', runDate, `${job.name}-${runDate}-${digest}`, input, ctx);
 }
 
-function fromJobInput(input: Record<string, unknown>, ctx: RequestContext): ParsedRequest {
-  const unknown = Object.keys(input).filter((k) => !(JOB_INPUT_FIELDS as readonly string[]).includes(k));
-  if (unknown.length > 0) {
-    throw new InvalidRequestError(unknown[0], `unknown field; allowed: ${JOB_INPUT_FIELDS.join(', ')} (see examples/inputs/README.md)`);
-  }
-  const name = asString(input.job, 'job');
-  const job = ctx.jobs.find((j) => j.name === name);
-  if (!job) throw new InvalidRequestError('job', `"${name}" is not in config/jobs.json (known: ${jobNames(ctx.jobs)})`);
-  const time = input.time === undefined ? undefined : asTime(input.time, 'time');
-  if (input.trigger !== undefined && input.trigger !== 'schedule' && input.trigger !== 'console') {
-    throw new InvalidRequestError('trigger', `${show(input.trigger)} must be "schedule" or "console"`);
-  }
+function fromJobInput(input: JobInput, ctx: RequestContext): ParsedRequest {
+  const job = ctx.jobs.find((j) => j.name === input.job);
+  if (!job) throw new InvalidRequestError('job', `${describeValue(input.job)} is not in config/jobs.json (known: ${jobNames(ctx.jobs)})`);
+  const time = input.time === undefined ? undefined : new Date(input.time);
   const kind: TriggerKind = input.trigger ?? (time ? 'schedule' : 'console');
-  const runDate =
-    input.date !== undefined
-      ? checkDate(asString(input.date, 'date'), 'date', `"${String(input.date)}"`)
-      : kind === 'schedule'
-        ? previousDay(time ?? ctx.now)
-        : dateOf(time ?? ctx.now);
-  const source = input.input === undefined ? s3Location(ctx.rawBucket, partitionKey(job, runDate)) : parseInputUri(input.input);
-  const runId = input.runId === undefined ? `${job.name}-${runDate}` : asString(input.runId, 'runId');
-  if (!RUN_ID.test(runId)) {
-    throw new InvalidRequestError('runId', `"${runId}" must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
-  return request(job, kind, runDate, runId, source, ctx);
-}
-
-function parseInputUri(value: unknown): S3Location {
-  const uri = asString(value, 'input');
-  const parsed = parseS3Uri(uri);
-  if (!parsed?.key) throw new InvalidRequestError('input', `"${uri}" must be an s3://bucket/key URI (a prefix ending in / or one object)`);
-  return parsed;
+  const runDate = input.date ?? (kind === 'schedule' ? previousDay(time ?? ctx.now) : dateOf(time ?? ctx.now));
+  const source = input.input ?? s3Location(ctx.rawBucket, partitionKey(job, runDate));
+  return request(job, kind, runDate, input.runId ?? `${job.name}-${runDate}`, source, ctx);
 }
 
 function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runId: string, input: S3Location, ctx: RequestContext): ParsedRequest {
@@ -188,15 +196,6 @@ function partitionKey(job: JobDefinition, runDate: string): string {
   return `${job.inputPrefix}dt=${runDate}/`;
 }
 
-
-function checkDate(value: string, field: string, what: string): string {
-  const parsed = new Date(`${value}T00:00:00Z`);
-  if (!DATE.test(value) || Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== value) {
-    throw new InvalidRequestError(field, `${what} must be a calendar date YYYY-MM-DD`);
-  }
-  return value;
-}
-
 /** A daily schedule fires after its day has ended (02:00 UTC), so it processes the day before it fired. */
 function previousDay(time: Date): string {
   return dateOf(new Date(time.getTime() - 24 * 3600 * 1000));
@@ -206,34 +205,6 @@ function dateOf(time: Date): string {
   return time.toISOString().slice(0, 10);
 }
 
-function asTime(value: unknown, field: string): Date {
-  const time = typeof value === 'string' ? new Date(value) : undefined;
-  if (!time || Number.isNaN(time.getTime())) {
-    throw new InvalidRequestError(field, `${show(value)} must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z`);
-  }
-  return time;
-}
-
-function asObject(value: unknown, field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidRequestError(field, `missing or not an object (got ${show(value)})`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function asString(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new InvalidRequestError(field, `must be a non-empty string, got ${show(value)}`);
-  return value;
-}
-
-function optionalString(value: unknown, field: string): string | undefined {
-  return value === undefined || value === '' ? undefined : asString(value, field);
-}
-
 function jobNames(jobs: JobDefinition[]): string {
   return jobs.map((j) => j.name).join(', ');
-}
-
-function show(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
 }

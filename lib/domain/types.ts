@@ -13,32 +13,11 @@
  *   $.record     RunRecord       RecordRun
  */
 import type { S3Location } from '../contract';
+import type { JobDefinition, Priority } from '../config/jobs';
 
-export type { S3Location };
+export type { JobDefinition, Priority, S3Location };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
-export type Priority = 'low' | 'normal' | 'high';
-
-/** One entry of config/jobs.json. */
-export interface JobDefinition {
-  name: string;
-  description: string;
-  /** Script key in the artifacts bucket, e.g. `spark/denormalize.py`. */
-  entryPoint: string;
-  /** Extra arguments passed to the script after the input and output URIs. */
-  args: string[];
-  /** Where its raw input lands in the raw bucket; S3 uploads under this prefix trigger the job. */
-  inputPrefix: string;
-  /** Where it writes, in the artifacts bucket. */
-  outputPrefix: string;
-  /** Glue catalog entry describing the input; crawled when the run's partition is not registered. */
-  catalog?: { database: string; table: string; crawler: string };
-  slaMinutes: number;
-  priority: Priority;
-  releaseLabel: string;
-  maxAttempts: number;
-}
-
 
 /** What NormalizeRequest makes of any trigger. */
 export interface JobRequest {

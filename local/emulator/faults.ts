@@ -1,137 +1,56 @@
 /**
- * Fault injection, from a JSON file whose fields are exactly the ones issue 3 documents. The parser is
+ * Fault injection, from a JSON file whose fields are exactly the ones issue 3 documents. The schema is
  * strict: an unknown field or a bad value is an error naming the file and the field path, because a typo
  * in a fault file would otherwise silently test the happy path.
  */
+import { z } from 'zod';
 import { InvalidConfigError } from '../../lib/errors';
+import { between, parseConfig, strictObject } from '../../lib/schema';
 import { EMR_OPERATIONS } from './emr/operations';
 import type { Random } from './random';
 
-export type SpotInterruptionPhase = 'BOOTSTRAPPING' | 'STEP_RUNNING';
+const ATTEMPT = between(1, Infinity, { integer: true });
+const attemptFaults = <Shape extends z.ZodRawShape>(shape: Shape, example: string) =>
+  z.array(strictObject({ attempt: ATTEMPT, ...shape }), { error: (issue) => (issue.input === undefined ? undefined : `must be an array like [${example}]`) }).default([]);
 
-export interface Faults {
-  emr: {
-    spotInterruption: Array<{ attempt: number; phase: SpotInterruptionPhase }>;
-    spotCapacityUnavailable: Array<{ attempt: number }>;
-    stepFailure: Array<{ attempt: number }>;
-    bootstrapFailure: Array<{ attempt: number }>;
+export const FaultsSchema = strictObject({
+  emr: strictObject({
+    spotInterruption: attemptFaults({ phase: z.enum(['BOOTSTRAPPING', 'STEP_RUNNING']) }, '{"attempt": 1, "phase": "STEP_RUNNING"}'),
+    spotCapacityUnavailable: attemptFaults({}, '{"attempt": 1}'),
+    stepFailure: attemptFaults({}, '{"attempt": 1}'),
+    bootstrapFailure: attemptFaults({}, '{"attempt": 1}'),
     /** Operation name → probability (0..1) that a call gets ThrottlingException. */
-    throttle: Record<string, number>;
-  };
-  glue: { crawlerAlreadyRunning: boolean; crawlerFails: boolean };
-}
+    throttle: z
+      .record(
+        z.string().refine((name) => (EMR_OPERATIONS as readonly string[]).includes(name), `unknown EMR operation (known: ${EMR_OPERATIONS.join(', ')})`),
+        between(0, 1),
+      )
+      .default({}),
+  }).prefault({}),
+  glue: strictObject({
+    crawlerAlreadyRunning: z.boolean({ error: 'must be true or false' }).default(false),
+    crawlerFails: z.boolean({ error: 'must be true or false' }).default(false),
+  }).prefault({}),
+});
+export type Faults = z.output<typeof FaultsSchema>;
+export type SpotInterruptionPhase = Faults['emr']['spotInterruption'][number]['phase'];
 
-export const NO_FAULTS: Faults = Object.freeze({
-  emr: { spotInterruption: [], spotCapacityUnavailable: [], stepFailure: [], bootstrapFailure: [], throttle: {} },
-  glue: { crawlerAlreadyRunning: false, crawlerFails: false },
-}) as Faults;
-
-const PHASES: readonly SpotInterruptionPhase[] = ['BOOTSTRAPPING', 'STEP_RUNNING'];
-
-type Fail = (field: string, message: string) => never;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function onlyKeys(value: Record<string, unknown>, allowed: readonly string[], path: string, fail: Fail): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      fail(path ? `${path}.${key}` : key, `unknown field (allowed: ${allowed.join(', ')})`);
-    }
-  }
-}
-
-function attemptOf(entry: Record<string, unknown>, path: string, fail: Fail): number {
-  const attempt = entry.attempt;
-  if (!Number.isInteger(attempt) || (attempt as number) < 1) {
-    fail(`${path}.attempt`, `must be an integer >= 1 (the job's attempt number), got ${JSON.stringify(attempt)}`);
-  }
-  return attempt as number;
-}
-
-function attemptList(value: unknown, path: string, fail: Fail): Array<{ attempt: number }> {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(path, 'must be an array of {"attempt": n}');
-  return (value as unknown[]).map((entry, i) => {
-    const at = `${path}[${i}]`;
-    if (!isPlainObject(entry)) fail(at, 'must be an object like {"attempt": 1}');
-    onlyKeys(entry, ['attempt'], at, fail);
-    return { attempt: attemptOf(entry, at, fail) };
-  });
-}
+export const NO_FAULTS: Faults = Object.freeze(FaultsSchema.parse({}));
 
 /**
  * Parses and validates a fault file. `input` is the file's text or its already parsed JSON; `sourceName`
  * (usually the file path) prefixes every error message.
  */
 export function parseFaults(input: string | unknown, sourceName: string): Faults {
-  const fail: Fail = (field, message) => {
-    throw new InvalidConfigError(sourceName, field, message);
-  };
   let raw: unknown = input;
   if (typeof input === 'string') {
     try {
       raw = JSON.parse(input);
     } catch (error) {
-      fail('(file)', `not valid JSON: ${(error as Error).message}`);
+      throw new InvalidConfigError(sourceName, '(file)', `not valid JSON: ${(error as Error).message}`);
     }
   }
-  if (!isPlainObject(raw)) fail('(root)', 'must be a JSON object with optional "emr" and "glue" fields');
-  onlyKeys(raw, ['emr', 'glue'], '', fail);
-
-  const emr = raw.emr ?? {};
-  if (!isPlainObject(emr)) fail('emr', 'must be an object');
-  onlyKeys(emr, ['spotInterruption', 'spotCapacityUnavailable', 'stepFailure', 'bootstrapFailure', 'throttle'], 'emr', fail);
-
-  const spotInterruption = (() => {
-    if (emr.spotInterruption === undefined) return [];
-    if (!Array.isArray(emr.spotInterruption)) fail('emr.spotInterruption', 'must be an array of {"attempt": n, "phase": ...}');
-    return (emr.spotInterruption as unknown[]).map((entry, i) => {
-      const at = `emr.spotInterruption[${i}]`;
-      if (!isPlainObject(entry)) fail(at, 'must be an object like {"attempt": 1, "phase": "STEP_RUNNING"}');
-      onlyKeys(entry, ['attempt', 'phase'], at, fail);
-      const phase = entry.phase as SpotInterruptionPhase;
-      if (!PHASES.includes(phase)) fail(`${at}.phase`, `must be one of ${PHASES.join(', ')}, got ${JSON.stringify(entry.phase)}`);
-      return { attempt: attemptOf(entry, at, fail), phase };
-    });
-  })();
-
-  const throttle: Record<string, number> = {};
-  if (emr.throttle !== undefined) {
-    if (!isPlainObject(emr.throttle)) fail('emr.throttle', 'must be an object of operation name → probability');
-    for (const [operation, probability] of Object.entries(emr.throttle)) {
-      const at = `emr.throttle.${operation}`;
-      if (!(EMR_OPERATIONS as readonly string[]).includes(operation)) {
-        fail(at, `unknown EMR operation (known: ${EMR_OPERATIONS.join(', ')})`);
-      }
-      if (typeof probability !== 'number' || !(probability >= 0 && probability <= 1)) {
-        fail(at, `must be a probability between 0 and 1, got ${JSON.stringify(probability)}`);
-      }
-      throttle[operation] = probability as number;
-    }
-  }
-
-  const glue = raw.glue ?? {};
-  if (!isPlainObject(glue)) fail('glue', 'must be an object');
-  onlyKeys(glue, ['crawlerAlreadyRunning', 'crawlerFails'], 'glue', fail);
-  const flag = (name: 'crawlerAlreadyRunning' | 'crawlerFails'): boolean => {
-    const value = glue[name];
-    if (value === undefined) return false;
-    if (typeof value !== 'boolean') fail(`glue.${name}`, `must be true or false, got ${JSON.stringify(value)}`);
-    return value as boolean;
-  };
-
-  return {
-    emr: {
-      spotInterruption,
-      spotCapacityUnavailable: attemptList(emr.spotCapacityUnavailable, 'emr.spotCapacityUnavailable', fail),
-      stepFailure: attemptList(emr.stepFailure, 'emr.stepFailure', fail),
-      bootstrapFailure: attemptList(emr.bootstrapFailure, 'emr.bootstrapFailure', fail),
-      throttle,
-    },
-    glue: { crawlerAlreadyRunning: flag('crawlerAlreadyRunning'), crawlerFails: flag('crawlerFails') },
-  };
+  return parseConfig(sourceName, FaultsSchema, raw);
 }
 
 type AttemptFault = 'spotCapacityUnavailable' | 'stepFailure' | 'bootstrapFailure';

@@ -40,7 +40,7 @@ describe('parseFaults', () => {
     [{ emr: { spotInteruption: [] } }, 'emr.spotInteruption', 'unknown field'],
     [{ ec2: {} }, 'ec2', 'unknown field'],
     [{ emr: { spotInterruption: [{ attempt: 1, phase: 'RUNNING' }] } }, 'emr.spotInterruption[0].phase', 'BOOTSTRAPPING'],
-    [{ emr: { stepFailure: [{ attempt: 0 }] } }, 'emr.stepFailure[0].attempt', 'integer >= 1'],
+    [{ emr: { stepFailure: [{ attempt: 0 }] } }, 'emr.stepFailure[0].attempt', 'must be 1 or more, got number 0'],
     [{ emr: { bootstrapFailure: [{ attempt: 1, when: 'now' }] } }, 'emr.bootstrapFailure[0].when', 'unknown field'],
     [{ emr: { throttle: { RunJobFlows: 0.5 } } }, 'emr.throttle.RunJobFlows', 'unknown EMR operation'],
     [{ emr: { throttle: { DescribeCluster: 1.5 } } }, 'emr.throttle.DescribeCluster', 'between 0 and 1'],

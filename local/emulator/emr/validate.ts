@@ -2,7 +2,9 @@
  * Request validation for RunJobFlow and AddJobFlowSteps with the limits of the EMR API reference. Every
  * message starts with the field path, so a wrong value in a state machine's Parameters is easy to find.
  */
+import type { JobFlowInstancesConfig, RunJobFlowCommandInput } from '@aws-sdk/client-emr';
 import { validation } from '../protocol';
+import type { Wire } from './model';
 
 type Obj = Record<string, any>;
 
@@ -125,8 +127,11 @@ export function validateSteps(steps: unknown, field: string, stepConcurrencyLeve
   });
 }
 
+/** A RunJobFlow request that passed validateRunJobFlow: the fields the emulator needs are there. */
+export type ValidRunJobFlow = Wire<RunJobFlowCommandInput> & { Name: string; ReleaseLabel: string; Instances: Wire<JobFlowInstancesConfig> };
+
 /** Validates a RunJobFlow request; throws ValidationException naming the first bad field. */
-export function validateRunJobFlow(input: Obj): void {
+export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow {
   requireString(input.Name, 'Name');
   requireString(input.ReleaseLabel, 'ReleaseLabel');
   if (!/^emr-\d+\.\d+\.\d+$/.test(input.ReleaseLabel)) fail('ReleaseLabel', `is not a valid release label: ${input.ReleaseLabel}`);

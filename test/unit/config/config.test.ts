@@ -1,8 +1,10 @@
+import type { z } from 'zod';
 import { InvalidConfigError } from '../../../lib/errors';
-import { loadJobs, parseJobs } from '../../../lib/config/jobs';
-import { parsePools, loadPools } from '../../../lib/config/pools';
-import { loadPrices, parsePrices } from '../../../lib/config/prices';
-import { loadRules, parseRules } from '../../../lib/config/rules';
+import { JOBS_FILE, JobDefinitionSchema, loadJobs, parseJobs } from '../../../lib/config/jobs';
+import { FleetTemplateSchema, POOLS_FILE, parsePools, loadPools } from '../../../lib/config/pools';
+import { InstancePriceSchema, PRICES_FILE, loadPrices, parsePrices } from '../../../lib/config/prices';
+import { PlacementRuleSchema, RULES_FILE, loadRules, parseRules } from '../../../lib/config/rules';
+import { parseConfig } from '../../../lib/schema';
 import { job } from '../fixtures';
 
 function configError(fn: () => unknown): string {
@@ -16,10 +18,165 @@ function configError(fn: () => unknown): string {
   throw new Error('expected Config.Invalid');
 }
 
+const price = { vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 };
+const pricesFile = (overrides: Record<string, unknown> = {}) => ({
+  region: 'us-east-1',
+  expectedSpotDiscount: 0.6,
+  instanceTypes: { 'r5.4xlarge': price },
+  ...overrides,
+});
+const prices = parsePrices(pricesFile());
+const fleet = (overrides: Record<string, unknown> = {}) => ({
+  primary: ['r5.4xlarge'],
+  core: ['r5.4xlarge'],
+  task: ['r5.4xlarge'],
+  coreShare: 0.125,
+  maxCoreUnits: 32,
+  spotTimeoutMinutes: 10,
+  idleTimeoutSeconds: 900,
+  ...overrides,
+});
+const leaf = { fact: 'attempt', operator: 'equal', value: 1 };
+const rule = (overrides: Record<string, unknown> = {}) => ({
+  name: 'r1',
+  conditions: { all: [leaf] },
+  event: { type: 'onDemandShare', params: { share: 1, reason: 'r' } },
+  ...overrides,
+});
+const { description: _dropped, ...jobWithoutDescription } = job();
+const { spotTimeoutMinutes: _alsoDropped, ...fleetWithoutSpotTimeout } = fleet();
+
+interface Case {
+  name: string;
+  parse: () => unknown;
+  /** The whole message: file, field path, and what to write instead. */
+  message: string | RegExp;
+}
+
+const parseFleet = (dedicated: unknown) => parsePools({ dedicated, pools: [] }, prices);
+
+/** Per file: a misspelt key, a wrong type, a missing required field, an out-of-range value. */
+const cases: Record<string, Case[]> = {
+  [JOBS_FILE]: [
+    {
+      name: 'a misspelt key (catalogue) is rejected, naming the key it meant',
+      parse: () => parseJobs({ jobs: [{ ...job(), catalog: undefined, catalogue: job().catalog }] }),
+      message: /^config\/jobs\.json: jobs\[0\]\.catalogue: unknown field; did you mean "catalog"\? allowed: name, description, /,
+    },
+    {
+      name: 'a wrong type',
+      parse: () => parseJobs({ jobs: [{ ...job(), slaMinutes: 'soon' }] }),
+      message: 'config/jobs.json: jobs[0].slaMinutes: must be an integer between 5 and 720, got "soon"',
+    },
+    {
+      name: 'a missing required field',
+      parse: () => parseJobs({ jobs: [jobWithoutDescription] }),
+      message: 'config/jobs.json: jobs[0].description: is required (a string)',
+    },
+    {
+      name: 'an out-of-range value',
+      parse: () => parseJobs({ jobs: [{ ...job(), maxAttempts: 11 }] }),
+      message: 'config/jobs.json: jobs[0].maxAttempts: must be between 1 and 10, got number 11',
+    },
+  ],
+  [POOLS_FILE]: [
+    {
+      name: 'a misspelt key (coreshare)',
+      parse: () => parseFleet({ ...fleet(), coreShare: undefined, coreshare: 0.1 }),
+      message: /^config\/pools\.json: dedicated\.coreshare: unknown field; did you mean "coreShare"\?/,
+    },
+    {
+      name: 'a wrong type',
+      parse: () => parseFleet(fleet({ task: 'r5.4xlarge' })),
+      message: 'config/pools.json: dedicated.task: must be an array, got "r5.4xlarge"',
+    },
+    {
+      name: 'a missing required field',
+      parse: () => parseFleet(fleetWithoutSpotTimeout),
+      message: 'config/pools.json: dedicated.spotTimeoutMinutes: is required (a number)',
+    },
+    {
+      name: 'an out-of-range value (below EMR\'s 5-minute Spot timeout)',
+      parse: () => parseFleet(fleet({ spotTimeoutMinutes: 2 })),
+      message: 'config/pools.json: dedicated.spotTimeoutMinutes: must be between 5 and 1440, got number 2',
+    },
+  ],
+  [PRICES_FILE]: [
+    {
+      name: 'a misspelt key (emrHourley)',
+      parse: () => parsePrices(pricesFile({ instanceTypes: { 'r5.4xlarge': { ...price, emrHourly: undefined, emrHourley: 0.2 } } })),
+      message: /^config\/prices\.json: instanceTypes\.r5\.4xlarge\.emrHourley: unknown field; did you mean "emrHourly"\?/,
+    },
+    {
+      name: 'a wrong type',
+      parse: () => parsePrices(pricesFile({ expectedSpotDiscount: '60%' })),
+      message: 'config/prices.json: expectedSpotDiscount: must be a number between 0 and 0.95, got "60%"',
+    },
+    {
+      name: 'a missing required field',
+      parse: () => parsePrices({ expectedSpotDiscount: 0.6, instanceTypes: { 'r5.4xlarge': price } }),
+      message: 'config/prices.json: region: is required (a string)',
+    },
+    {
+      name: 'an out-of-range value',
+      parse: () => parsePrices(pricesFile({ instanceTypes: { 'r5.4xlarge': { ...price, ec2Hourly: -1 } } })),
+      message: 'config/prices.json: instanceTypes.r5.4xlarge.ec2Hourly: must be 0 or more, got number -1',
+    },
+  ],
+  [RULES_FILE]: [
+    {
+      name: 'a misspelt key (operater)',
+      parse: () => parseRules({ rules: [rule({ conditions: { all: [{ fact: 'attempt', operater: 'equal', value: 1 }] } })] }),
+      message: /^config\/rules\.json: rules\[0\]\.conditions\.all\[0\]\.operater: unknown field; did you mean "operator"\? allowed: fact, operator, value$/,
+    },
+    {
+      name: 'a wrong type',
+      parse: () => parseRules({ rules: [rule({ name: 7 })] }),
+      message: 'config/rules.json: rules[0].name: must be a string, got number 7',
+    },
+    {
+      name: 'a missing required field',
+      parse: () => parseRules({ rules: [rule({ event: { type: 'onDemandShare', params: { share: 1 } } })] }),
+      message: 'config/rules.json: rules[0].event.params.reason: is required (a string)',
+    },
+    {
+      name: 'an out-of-range value',
+      parse: () => parseRules({ rules: [rule({ event: { type: 'onDemandShare', params: { share: 2, reason: 'r' } } })] }),
+      message: 'config/rules.json: rules[0].event.params.share: must be between 0 and 1, got number 2',
+    },
+  ],
+};
+
+describe.each(Object.entries(cases))('%s', (_file, table) => {
+  it.each(table)('$name', ({ parse, message }) => {
+    const actual = configError(parse);
+    if (typeof message === 'string') expect(actual).toBe(message);
+    else expect(actual).toMatch(message);
+  });
+});
+
+/**
+ * The negative control of the unknown-key cases: the same object, parsed by the same schema made lenient,
+ * is accepted. So the errors above come from strictness alone, and would vanish if it were turned off.
+ */
+describe('unknown keys are rejected because the schemas are strict', () => {
+  const controls: Array<[string, string, z.ZodObject, Record<string, unknown>]> = [
+    [JOBS_FILE, 'catalogue', JobDefinitionSchema, { ...job(), catalogue: job().catalog }],
+    [POOLS_FILE, 'coreshare', FleetTemplateSchema, { ...fleet(), coreshare: 0.1 }],
+    [PRICES_FILE, 'emrHourley', InstancePriceSchema, { ...price, emrHourley: 0.2 }],
+    [RULES_FILE, 'priorty', PlacementRuleSchema, { ...rule(), priorty: 2 }],
+  ];
+
+  it.each(controls)('%s: "%s" fails the strict schema and passes the same schema made lenient', (file, key, schema, value) => {
+    expect(configError(() => parseConfig(file, schema, value))).toMatch(new RegExp(`^${file}: ${key}: unknown field`));
+    expect(parseConfig(file, schema.strip(), value)).not.toHaveProperty(key);
+  });
+});
+
 describe('shipped configuration', () => {
   it('loads and validates every file', () => {
     expect(loadJobs().map((j) => j.name)).toContain('denormalize-events');
-    expect(loadPrices().instanceTypes['r5.4xlarge']).toEqual({ vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 });
+    expect(loadPrices().instanceTypes['r5.4xlarge']).toMatchObject({ vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 });
     expect(loadPools(loadPrices()).dedicated.task.length).toBeGreaterThanOrEqual(5);
     expect(loadRules().length).toBeGreaterThan(0);
   });
@@ -27,29 +184,67 @@ describe('shipped configuration', () => {
 
 describe('config/jobs.json', () => {
   it('names the file, the job and the field', () => {
-    expect(configError(() => parseJobs({ jobs: [{ ...job(), slaMinutes: 'soon' }] }))).toBe(
-      'config/jobs.json: jobs[0].slaMinutes: must be a number, got "soon"',
+    expect(configError(() => parseJobs({ jobs: [{ ...job(), inputPrefix: 'events' }] }))).toBe(
+      'config/jobs.json: jobs[0].inputPrefix: must be a key prefix that ends with "/" and does not start with one, such as events/, got "events"',
     );
-    expect(configError(() => parseJobs({ jobs: [{ ...job(), inputPrefix: 'events' }] }))).toMatch(/^config\/jobs.json: jobs\[0\].inputPrefix: /);
-    expect(configError(() => parseJobs({ jobs: [{ ...job(), priority: 'urgent' }] }))).toMatch(/priority: must be one of low, normal, high/);
-    expect(configError(() => parseJobs({ jobs: [{ ...job(), catalog: { database: 'd', table: 't' } }] }))).toMatch(/jobs\[0\].catalog.crawler/);
+    expect(configError(() => parseJobs({ jobs: [{ ...job(), priority: 'urgent' }] }))).toMatch(/priority: must be one of low, normal, high, got "urgent"$/);
+    expect(configError(() => parseJobs({ jobs: [{ ...job(), catalog: { database: 'd', table: 't' } }] }))).toBe(
+      'config/jobs.json: jobs[0].catalog.crawler: is required (a string)',
+    );
   });
 
   it('rejects two jobs with the same name or prefix', () => {
     expect(configError(() => parseJobs({ jobs: [job(), job({ name: 'other' })] }))).toMatch(/jobs\[0\]: name or inputPrefix repeats jobs\[1\]/);
   });
 
-  it('rejects an empty catalog', () => {
-    expect(configError(() => parseJobs({ jobs: [] }))).toMatch(/jobs: must have at least 1/);
+  it('rejects an empty catalog and a file that is not an object', () => {
+    expect(configError(() => parseJobs({ jobs: [] }))).toBe('config/jobs.json: jobs: must list at least one job');
+    expect(configError(() => parseJobs([]))).toBe('config/jobs.json: (root): must be an object, got an array');
+  });
+
+  it('cuts an echoed value to 80 characters', () => {
+    const message = configError(() => parseJobs({ jobs: [{ ...job(), name: 'x'.repeat(300_000) }] }));
+    expect(message).toMatch(/got "x+…$/);
+    expect(message.length).toBeLessThan(250);
+  });
+
+  it('rejects a __proto__ key without polluting any prototype', () => {
+    const raw = JSON.parse(`{"jobs": [${JSON.stringify(job())}], "__proto__": {"polluted": true}}`);
+    expect(configError(() => parseJobs(raw))).toMatch(/^config\/jobs.json: __proto__: unknown field/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
 
 describe('config/prices.json and config/pools.json', () => {
-  const prices = parsePrices({ region: 'us-east-1', expectedSpotDiscount: 0.6, instanceTypes: { 'r5.4xlarge': { vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 } } });
-  const pools = {
-    dedicated: { primary: ['r5.4xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreShare: 0.125, maxCoreUnits: 32, spotTimeoutMinutes: 10, idleTimeoutSeconds: 900 },
-    pools: [],
-  };
+  it('rejects an empty price list and a key that is not an instance type', () => {
+    expect(configError(() => parsePrices(pricesFile({ instanceTypes: {} })))).toBe('config/prices.json: instanceTypes: must list at least one instance type');
+    expect(configError(() => parsePrices(pricesFile({ instanceTypes: { huge: price } })))).toBe(
+      'config/prices.json: instanceTypes.huge: key must be an EC2 instance type such as r5.4xlarge, got "huge"',
+    );
+  });
+
+  it('drops a __proto__ instance type instead of letting it replace the prototype', () => {
+    const parsed = parsePrices(JSON.parse(`{"region": "r", "expectedSpotDiscount": 0.5, "instanceTypes": {"__proto__": {"vcpu": 1}, "r5.4xlarge": ${JSON.stringify(price)}}}`));
+    expect(Object.getPrototypeOf(parsed.instanceTypes)).toBe(Object.prototype);
+    expect(Object.keys(parsed.instanceTypes)).toEqual(['r5.4xlarge']);
+  });
+
+  it('rejects a fleet instance type without a price', () => {
+    expect(configError(() => parseFleet(fleet({ task: ['r5.4xlarge', 'x9.huge'] })))).toBe(
+      'config/pools.json: dedicated.task[1]: "x9.huge" has no price in config/prices.json; add it there',
+    );
+  });
+
+  it('keeps the idle timeout within what EMR accepts', () => {
+    expect(configError(() => parseFleet(fleet({ idleTimeoutSeconds: 30 })))).toMatch(/idleTimeoutSeconds: must be between 60 and 604800, got number 30$/);
+  });
+
+  it('rejects more than 5 primary types (the primary fleet has no allocation strategy)', () => {
+    expect(configError(() => parseFleet(fleet({ primary: Array(6).fill('r5.4xlarge') })))).toBe(
+      'config/pools.json: dedicated.primary: EMR allows at most 5 instance types here',
+    );
+  });
+
   const pool = {
     name: 'shared',
     releaseLabel: 'emr-7.10.0',
@@ -64,76 +259,68 @@ describe('config/prices.json and config/pools.json', () => {
     idleTimeoutSeconds: 900,
     managedScaling: { minimumUnits: 8, maximumUnits: 32 },
   };
-
-  it('rejects a negative price and an out-of-range discount', () => {
-    expect(configError(() => parsePrices({ region: 'r', expectedSpotDiscount: 0.6, instanceTypes: { 'r5.4xlarge': { vcpu: 16, memoryGiB: 128, ec2Hourly: -1, emrHourly: 0 } } }))).toMatch(
-      /^config\/prices.json: instanceTypes.r5.4xlarge.ec2Hourly: must be between 0/,
-    );
-    expect(configError(() => parsePrices({ region: 'r', expectedSpotDiscount: 1.5, instanceTypes: {} }))).toMatch(/instanceTypes/);
-  });
-
-  it('rejects a fleet instance type without a price', () => {
-    expect(configError(() => parsePools({ ...pools, dedicated: { ...pools.dedicated, task: ['r5.4xlarge', 'x9.huge'] } }, prices))).toBe(
-      'config/pools.json: dedicated.task[1]: "x9.huge" has no price in config/prices.json; add it there',
-    );
-  });
-
-  it('keeps the Spot timeout and idle timeout within what EMR accepts', () => {
-    expect(configError(() => parsePools({ ...pools, dedicated: { ...pools.dedicated, spotTimeoutMinutes: 2 } }, prices))).toMatch(/spotTimeoutMinutes: must be between 5 and 1440/);
-    expect(configError(() => parsePools({ ...pools, dedicated: { ...pools.dedicated, idleTimeoutSeconds: 30 } }, prices))).toMatch(/idleTimeoutSeconds: must be between 60 and 604800/);
-  });
-
-  it('rejects more than 5 primary types (the primary fleet has no allocation strategy)', () => {
-    const six = Array(6).fill('r5.4xlarge');
-    expect(configError(() => parsePools({ ...pools, dedicated: { ...pools.dedicated, primary: six } }, prices))).toMatch(/dedicated.primary: EMR allows at most 5/);
-  });
+  const parseWithPools = (pools: unknown[]) => parsePools({ dedicated: fleet(), pools }, prices);
 
   it('validates pool entries', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, stepConcurrencyLevel: 300 }] }, prices))).toMatch(
-      /pools\[0\].stepConcurrencyLevel: must be between 1 and 256/,
+    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 300 }]))).toBe(
+      'config/pools.json: pools[0].stepConcurrencyLevel: must be between 1 and 256, got number 300',
     );
   });
 
   it('accepts a complete pool and fills the dispatcher defaults (RunJobFlow budget 0.25/s, burst 5)', () => {
-    const config = parsePools({ ...pools, pools: [pool] }, prices);
+    const config = parseWithPools([pool]);
     expect(config.pools[0]).toEqual(pool);
-    expect(config.dispatcher.runJobFlowBudget).toEqual({ ratePerSecond: 0.25, burst: 5 });
+    expect(config.dispatcher).toEqual({ leaseSeconds: 900, agingSecondsPerLevel: 300, grantTimeoutSeconds: 120, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } });
   });
 
   it('rejects a misspelt pool field instead of ignoring it', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, maxClusterz: 3 }] }, prices))).toMatch(/^config\/pools.json: pools\[0\]: .*maxClusterz/);
+    expect(configError(() => parseWithPools([{ ...pool, maxClusters: undefined, maxClusterz: 3 }]))).toMatch(
+      /^config\/pools.json: pools\[0\].maxClusterz: unknown field; did you mean "maxClusters"\?/,
+    );
   });
 
   it('rejects pool limits that contradict each other, naming the field', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, minClusters: 4 }] }, prices))).toMatch(/pools\[0\].minClusters: must be at most maxClusters/);
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, capacityUnits: 64 }] }, prices))).toMatch(/pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/);
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, stepConcurrencyLevel: 2 }] }, prices))).toMatch(/pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/);
-    expect(configError(() => parsePools({ ...pools, pools: [pool, pool] }, prices))).toMatch(/pools\[1\].name: "shared" is used by an earlier pool/);
+    expect(configError(() => parseWithPools([{ ...pool, minClusters: 4 }]))).toMatch(/pools\[0\].minClusters: must be at most maxClusters/);
+    expect(configError(() => parseWithPools([{ ...pool, capacityUnits: 64 }]))).toMatch(/pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/);
+    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 2 }]))).toMatch(/pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/);
+    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, coreUnits: 9 } }]))).toMatch(/pools\[0\].fleets.coreUnits: must be at most managedScaling.minimumUnits/);
+    expect(configError(() => parseWithPools([pool, pool]))).toMatch(/pools\[1\].name: "shared" is used by an earlier pool/);
   });
 
-  it('rejects a pool fleet instance type without a price', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, fleets: { ...pool.fleets, task: ['x9.huge'] } }] }, prices))).toBe(
+  it('rejects a pool fleet instance type without a price, and a bad RunJobFlow budget', () => {
+    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, task: ['x9.huge'] } }]))).toBe(
       'config/pools.json: pools[0].fleets.task[0]: "x9.huge" has no price in config/prices.json; add it there',
+    );
+    expect(configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 0 } } }, prices))).toMatch(
+      /^config\/pools.json: dispatcher.runJobFlowBudget.burst: must be between 1 and 100, got number 0$/,
     );
   });
 });
 
 describe('config/rules.json', () => {
-  const rule = (conditions: unknown, params: unknown = { share: 1, reason: 'r' }) => ({ rules: [{ name: 'r1', conditions, event: { type: 'onDemandShare', params } }] });
+  const rules = (conditions: unknown) => ({ rules: [rule({ conditions })] });
 
   it('rejects a fact PlaceJob does not provide, naming the rule path', () => {
-    expect(configError(() => parseRules(rule({ all: [{ fact: 'predictedMinute', operator: 'greaterThan', value: 1 }] })))).toMatch(
-      /^config\/rules.json: rules\[0\].conditions.all\[0\].fact: must be one of predictedMinutes/,
+    expect(configError(() => parseRules(rules({ all: [{ ...leaf, fact: 'predictedMinute' }] })))).toMatch(
+      /^config\/rules.json: rules\[0\].conditions.all\[0\].fact: must be one of predictedMinutes, .*, got "predictedMinute"$/,
     );
   });
 
   it('rejects a fact reference to an unknown fact and an unknown operator', () => {
-    expect(configError(() => parseRules(rule({ all: [{ fact: 'attempt', operator: 'equal', value: { fact: 'tries' } }] })))).toMatch(/conditions.all\[0\].value.fact/);
-    expect(configError(() => parseRules(rule({ any: [{ fact: 'attempt', operator: 'approx', value: 1 }] })))).toMatch(/conditions.any\[0\].operator/);
+    expect(configError(() => parseRules(rules({ all: [{ ...leaf, value: { fact: 'tries' } }] })))).toMatch(/conditions.all\[0\].value.fact: must be one of/);
+    expect(configError(() => parseRules(rules({ any: [{ ...leaf, operator: 'approx' }] })))).toMatch(/conditions.any\[0\].operator: must be one of equal,/);
   });
 
-  it('rejects a share outside 0..1 and a bare condition at the top', () => {
-    expect(configError(() => parseRules(rule({ all: [{ fact: 'attempt', operator: 'equal', value: 1 }] }, { share: 2, reason: 'r' })))).toMatch(/event.params.share/);
-    expect(configError(() => parseRules(rule({ fact: 'attempt', operator: 'equal', value: 1 })))).toMatch(/rules\[0\].conditions: must start with "all", "any" or "not"/);
+  it('rejects a bare condition at the top and a misspelt group', () => {
+    expect(configError(() => parseRules(rules(leaf)))).toBe(
+      'config/rules.json: rules[0].conditions: must start with "all", "any" or "not", got object {"fact":"attempt","operator":"equal","value":1}',
+    );
+    expect(configError(() => parseRules(rules({ alll: [leaf] })))).toMatch(/^config\/rules.json: rules\[0\].conditions: must start with "all", "any" or "not"/);
+  });
+
+  it('finds a bad leaf however deep it is nested', () => {
+    expect(configError(() => parseRules(rules({ all: [{ not: { any: [{ ...leaf, value: undefined }] } }] })))).toMatch(
+      /^config\/rules.json: rules\[0\].conditions.all\[0\].not.any\[0\].value: must be a number, string or boolean/,
+    );
   });
 });

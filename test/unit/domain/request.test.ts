@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidRequestError } from '../../../lib/errors';
-import { CLAIM_TTL_SECONDS, crawlPlan, parseTrigger, partitionToCheck, type RequestContext } from '../../../lib/domain/request';
+import { CLAIM_TTL_SECONDS, crawlPlan, JobInputSchema, parseTrigger, partitionToCheck, type RequestContext } from '../../../lib/domain/request';
+import { parseRequestInput } from '../../../lib/schema';
 import { ARTIFACTS, job, RAW } from '../fixtures';
 
 const NOW = new Date('2026-11-27T05:00:00Z');
@@ -165,9 +166,79 @@ describe('schedule and console inputs', () => {
     expect(error.message).toMatch(message);
   });
 
-  it('rejects input that is no object or has no job', () => {
+  it('rejects input that is no object, and an object without a job', () => {
     expect(invalid('denormalize-events').field).toBe('(input)');
-    expect(invalid({ date: '2026-11-26' }).field).toBe('(input)');
+    expect(invalid({ date: '2026-11-26' }).message).toBe('job: is required: the job to run, from config/jobs.json');
+  });
+});
+
+/** Per trigger shape: a misspelt key, a wrong type, a missing required field, an out-of-range value. */
+describe.each([
+  {
+    shape: 'S3 "Object Created" event',
+    cases: [
+      // AWS writes this event and adds fields over time, so a misspelt key shows as the field it hides.
+      ['a misspelt key (detail.objet)', () => ({ ...example('s3-upload.json'), detail: { ...example('s3-upload.json').detail, object: undefined, objet: {} } }), 'detail.object: is required (an object)'],
+      ['a wrong type', () => ({ ...example('s3-upload.json'), time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
+      ['a missing required field', () => ({ ...example('s3-upload.json'), 'detail-type': undefined }), 'detail-type: must be "Object Created": the EventBridge rule must match only that'],
+      ['an out-of-range value', () => s3Event('events/dt=2026-11-31/a.json'), 'detail.object.key: the dt= segment of "events/dt=2026-11-31/a.json" must be a calendar date YYYY-MM-DD'],
+    ],
+  },
+  {
+    shape: 'schedule input',
+    cases: [
+      ['a misspelt key (tigger)', () => ({ job: 'denormalize-events', tigger: 'schedule', time: '2026-11-25T02:00:00Z' }), /^tigger: unknown field; did you mean "trigger"\? allowed: job, trigger, time, date, input, runId \(see examples\/inputs\/README.md\)$/],
+      ['a wrong type', () => ({ job: 'denormalize-events', trigger: 'schedule', time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
+      ['a missing required field', () => ({ trigger: 'schedule', time: '2026-11-25T02:00:00Z' }), 'job: is required: the job to run, from config/jobs.json'],
+      ['an out-of-range value', () => ({ job: 'denormalize-events', trigger: 'schedule', date: '2026-02-30' }), 'date: must be a calendar date YYYY-MM-DD, got "2026-02-30"'],
+    ],
+  },
+  {
+    shape: 'console input',
+    cases: [
+      ['a misspelt key (dat)', () => ({ job: 'denormalize-events', dat: '2026-11-26' }), /^dat: unknown field; did you mean "date"\? allowed: /],
+      ['a wrong type', () => ({ job: 'denormalize-events', runId: 5 }), 'runId: must be a string, got number 5'],
+      ['a missing required field', () => ({ date: '2026-11-26' }), 'job: is required: the job to run, from config/jobs.json'],
+      ['an out-of-range value (a 300 KB runId is echoed cut short)', () => ({ job: 'denormalize-events', runId: 'r'.repeat(300_000) }), /^runId: must be 1-80 letters, digits, '\.', '_' or '-', starting with a letter or digit, got "r{78}…$/],
+    ],
+  },
+] as Array<{ shape: string; cases: Array<[string, () => unknown, string | RegExp]> }>)('$shape', ({ cases }) => {
+  it.each(cases)('%s is a Request.Invalid naming the field and the fix', (_, input, message) => {
+    const actual = invalid(input()).message;
+    if (typeof message === 'string') expect(actual).toBe(message);
+    else expect(actual).toMatch(message);
+  });
+});
+
+describe('strictness of the job input, and its negative control', () => {
+  const misspelt = { job: 'denormalize-events', dat: '2026-11-26' };
+
+  it('rejects the misspelt key with the strict schema and accepts it with the same schema made lenient', () => {
+    expect(() => parseRequestInput(JobInputSchema, misspelt)).toThrow(/^dat: unknown field/);
+    expect(parseRequestInput(JobInputSchema.strip(), misspelt)).toEqual({ job: 'denormalize-events' });
+  });
+
+  it('accepts a field AWS adds to its S3 event later, dropping it (the event is AWS\'s, not a person\'s)', () => {
+    expect(parseTrigger({ ...example('s3-upload.json'), 'new-aws-field': 1 }, ctx).runDate).toBe('2026-11-26');
+  });
+});
+
+describe('prototype keys', () => {
+  it.each([
+    ['__proto__', '{"job": "denormalize-events", "__proto__": {"runId": "injected"}}'],
+    ['constructor', '{"job": "denormalize-events", "constructor": {"prototype": {"polluted": true}}}'],
+  ])('rejects a %s key in a job input', (key, json) => {
+    expect(invalid(JSON.parse(json)).field).toBe(key);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).runId).toBeUndefined();
+  });
+
+  it('drops a __proto__ key from an S3 event without it reaching the request or any prototype', () => {
+    const event = JSON.parse(JSON.stringify(example('s3-upload.json')).replace('"detail":', '"__proto__": {"polluted": true}, "detail":'));
+    const request = parseTrigger(event, ctx);
+    expect(request.trigger).toBe('s3');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(request)).toBe(Object.prototype);
   });
 });
 

@@ -60,6 +60,19 @@ describe('normalize-request handler', () => {
     expect(glue).not.toHaveReceivedAnyCommand();
   });
 
+  it.each([
+    ['an array', [], 'an array'],
+    ['a string', 'denormalize-events', '"denormalize-events"'],
+    ['a number', 42, 'number 42'],
+    ['null', null, 'null'],
+  ])('rejects %s as the execution input with Request.Invalid, without calling Glue', async (_, trigger, shown) => {
+    await expect(invoke(trigger)).rejects.toMatchObject({
+      name: 'Request.Invalid',
+      message: `(input): expected a JSON object: an EventBridge S3 "Object Created" event or {"job": "<name>"}, got ${shown}`,
+    });
+    expect(glue).not.toHaveReceivedAnyCommand();
+  });
+
   it('lets other Glue errors fail the task rather than guess', async () => {
     glue.on(GetPartitionCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
 

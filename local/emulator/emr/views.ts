@@ -1,0 +1,141 @@
+/**
+ * What the API answers about the model: the SDK's output shapes (`Cluster`, `InstanceFleet`, `Step`, …)
+ * as they cross the wire, and EMR's Marker paging.
+ */
+import type { Cluster, ClusterStatus, ClusterSummary, Instance, InstanceFleet, Step, StepSummary } from '@aws-sdk/client-emr';
+import { invalidRequest } from '../protocol';
+import type { EmrCluster, EmrFleet, EmrInstance, EmrStep, Wire } from './model';
+
+/** EMR's list operations answer 50 items per page. */
+const PAGE_SIZE = 50;
+
+export function page<T>(items: T[], marker: unknown): { items: T[]; Marker?: string } {
+  const start = typeof marker === 'string' && marker ? Number(Buffer.from(marker, 'base64url').toString('utf8')) : 0;
+  if (!Number.isInteger(start) || start < 0) throw invalidRequest('Marker: is not valid');
+  const slice = items.slice(start, start + PAGE_SIZE);
+  const next = start + PAGE_SIZE < items.length ? Buffer.from(String(start + PAGE_SIZE)).toString('base64url') : undefined;
+  return { items: slice, ...(next ? { Marker: next } : {}) };
+}
+
+const NORMALIZATION: Record<string, number> = { nano: 0.25, micro: 0.5, small: 1, medium: 2, large: 4, xlarge: 8 };
+
+function normalizationFactor(instanceType: string): number {
+  const size = instanceType.split('.')[1] ?? 'xlarge';
+  const multiple = /^(\d+)xlarge$/.exec(size);
+  return multiple ? Number(multiple[1]) * 8 : (NORMALIZATION[size] ?? 8);
+}
+
+/** Hours each instance ran, rounded up, times its size's normalization factor (EMR's billing-like figure). */
+export function normalizedHours(cluster: EmrCluster, now: number): number {
+  const end = cluster.timeline.EndDateTime ?? now;
+  return cluster.instances
+    .filter((i) => i.timeline.ReadyDateTime !== undefined)
+    .reduce((sum, i) => {
+      const hours = Math.max(1, Math.ceil(((i.timeline.EndDateTime ?? end) - i.timeline.ReadyDateTime!) / 3600));
+      return sum + hours * normalizationFactor(i.InstanceType);
+    }, 0);
+}
+
+export function clusterStatus(cluster: EmrCluster): Wire<ClusterStatus> {
+  return { State: cluster.state, StateChangeReason: cluster.reason, Timeline: cluster.timeline };
+}
+
+export function clusterSummary(cluster: EmrCluster, now: number): Wire<ClusterSummary> {
+  return {
+    Id: cluster.Id,
+    Name: cluster.Name,
+    Status: clusterStatus(cluster),
+    NormalizedInstanceHours: normalizedHours(cluster, now),
+    ClusterArn: cluster.ClusterArn,
+  };
+}
+
+export function clusterView(cluster: EmrCluster, now: number, region: string): Wire<Cluster> {
+  const primary = cluster.instances.find((i) => i.role === 'MASTER');
+  const running = cluster.timeline.ReadyDateTime !== undefined;
+  return {
+    Id: cluster.Id,
+    Name: cluster.Name,
+    Status: clusterStatus(cluster),
+    Ec2InstanceAttributes: {
+      Ec2SubnetId: cluster.subnetIds[0],
+      RequestedEc2SubnetIds: cluster.subnetIds,
+      Ec2AvailabilityZone: `${region}a`,
+      RequestedEc2AvailabilityZones: [],
+      IamInstanceProfile: cluster.JobFlowRole,
+    },
+    InstanceCollectionType: cluster.InstanceCollectionType,
+    ...(cluster.LogUri ? { LogUri: cluster.LogUri } : {}),
+    ReleaseLabel: cluster.ReleaseLabel,
+    AutoTerminate: !cluster.KeepJobFlowAliveWhenNoSteps,
+    TerminationProtected: cluster.TerminationProtected,
+    VisibleToAllUsers: cluster.VisibleToAllUsers,
+    Applications: cluster.Applications,
+    Tags: cluster.Tags,
+    ...(cluster.ServiceRole ? { ServiceRole: cluster.ServiceRole } : {}),
+    NormalizedInstanceHours: normalizedHours(cluster, now),
+    ...(running && primary ? { MasterPublicDnsName: primary.PrivateDnsName } : {}),
+    Configurations: cluster.Configurations,
+    ScaleDownBehavior: 'TERMINATE_AT_TASK_COMPLETION',
+    ClusterArn: cluster.ClusterArn,
+    StepConcurrencyLevel: cluster.StepConcurrencyLevel,
+    PlacementGroups: [],
+  };
+}
+
+export function fleetView(cluster: EmrCluster, fleet: EmrFleet): Wire<InstanceFleet> {
+  const live = cluster.instances.filter((i) => i.InstanceFleetId === fleet.Id && ['BOOTSTRAPPING', 'RUNNING'].includes(i.state));
+  const units = (market: string) => live.filter((i) => i.Market === market).reduce((sum, i) => sum + i.weight, 0);
+  return {
+    Id: fleet.Id,
+    ...(fleet.Name ? { Name: fleet.Name } : {}),
+    Status: { State: fleet.state, StateChangeReason: fleet.reason, Timeline: fleet.timeline },
+    InstanceFleetType: fleet.InstanceFleetType,
+    TargetOnDemandCapacity: fleet.TargetOnDemandCapacity,
+    TargetSpotCapacity: fleet.TargetSpotCapacity,
+    ProvisionedOnDemandCapacity: units('ON_DEMAND'),
+    ProvisionedSpotCapacity: units('SPOT'),
+    InstanceTypeSpecifications: fleet.InstanceTypeConfigs.map((c) => ({
+      InstanceType: c.InstanceType,
+      WeightedCapacity: c.WeightedCapacity ?? 1,
+      ...(c.BidPriceAsPercentageOfOnDemandPrice !== undefined ? { BidPriceAsPercentageOfOnDemandPrice: c.BidPriceAsPercentageOfOnDemandPrice } : {}),
+      EbsBlockDevices: [],
+      EbsOptimized: true,
+    })),
+    ...(fleet.LaunchSpecifications ? { LaunchSpecifications: fleet.LaunchSpecifications } : {}),
+  };
+}
+
+export function instanceView(instance: EmrInstance): Wire<Instance> {
+  return {
+    Id: instance.Id,
+    Ec2InstanceId: instance.Ec2InstanceId,
+    PrivateDnsName: instance.PrivateDnsName,
+    PrivateIpAddress: instance.PrivateIpAddress,
+    Status: { State: instance.state, StateChangeReason: instance.reason, Timeline: instance.timeline },
+    ...(instance.InstanceFleetId ? { InstanceFleetId: instance.InstanceFleetId } : { InstanceGroupId: instance.InstanceGroupId }),
+    Market: instance.Market,
+    InstanceType: instance.InstanceType,
+    EbsVolumes: [],
+  };
+}
+
+export function stepView(step: EmrStep): Wire<Step> & Wire<StepSummary> {
+  return {
+    Id: step.Id,
+    Name: step.Name,
+    Config: {
+      Jar: step.Config.Jar,
+      Properties: step.Config.Properties,
+      ...(step.Config.MainClass ? { MainClass: step.Config.MainClass } : {}),
+      Args: step.Config.Args,
+    },
+    ActionOnFailure: step.ActionOnFailure,
+    Status: {
+      State: step.state,
+      StateChangeReason: step.reason,
+      ...(step.failureDetails ? { FailureDetails: step.failureDetails } : {}),
+      Timeline: step.timeline,
+    },
+  };
+}
