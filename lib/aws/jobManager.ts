@@ -240,7 +240,7 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
     agingSecondsPerLevel: settings.agingSecondsPerLevel,
     launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
   });
-  report.queued = queue.length - plan.grants.length;
+  report.queued = queue.length;
 
   const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
   const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
@@ -263,8 +263,8 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
       break;
     }
     await deliver(deps, context, claimed, cluster.clusterId, expiresAt, report);
+    report.queued -= 1;
   }
-  report.queued = Math.max(0, report.queued);
 
   if (plan.launches > 0 && !lostRace) await launch(deps, context, configHash, guard, plan.launches, report);
   return lostRace;
@@ -309,8 +309,9 @@ async function launch(deps: JobManagerDeps, context: PoolContext, configHash: st
     if (i < taken) {
       try {
         const clusterId = await deps.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
-        await registerCluster(dynamo, tables, { pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: deps.now() });
-        report.launched.push(clusterId);
+        const registered = await registerCluster(dynamo, tables, { pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: deps.now() });
+        if (registered) report.launched.push(clusterId);
+        else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
       } catch (error) {
         report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
       }
