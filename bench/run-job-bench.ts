@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
 import { NO_FAULTS, type Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
+import { s3Location } from '../lib/contract';
 
 const PRICE_PER_TRANSITION_USD = 0.025 / 1000;
 const JOBS_PER_DAY = 20_000;
@@ -46,7 +47,7 @@ async function catalogue(runtime: LocalRuntime): Promise<void> {
 
 let upload = 0;
 async function runOnce(runtime: LocalRuntime, options: { catalogueFirst?: boolean } = {}): Promise<RunSummary> {
-  const event = await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-${String(++upload).padStart(4, '0')}.json`);
+  const event = await runtime.upload(eventsFile, s3Location(runtime.buckets.RawBucket, `events/dt=${RUN_DATE}/part-${String(++upload).padStart(4, '0')}.json`).uri);
   if (options.catalogueFirst) await catalogue(runtime);
   const summary = await runtime.run(event);
   if (summary.status !== 'SUCCEEDED') throw new Error(`bench run ${summary.executionName} ${summary.status}: ${summary.error} ${summary.cause}`);

@@ -4,7 +4,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { checkRulePools, loadRules } from '../../lib/config/rules';
-import { placeJob as place, type PlaceJobInput } from '../../lib/domain/placement';
+import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
@@ -18,8 +18,8 @@ const config = { rules, template: pools.dedicated, prices, pools: pools.pools };
  * `{ request, sizing, attempt, executionName }` → Placement: mode `dedicated` with the cluster's RunJobFlow
  * fields, or mode `pool` with `pool: { name, units, priority }` for AcquireCapacity.
  */
-export async function placeJob(event: PlaceJobInput): Promise<Placement> {
-  const placement = await place(event, config);
+export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
+  const placement = await placeJob(event, config);
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,
@@ -32,4 +32,4 @@ export async function placeJob(event: PlaceJobInput): Promise<Placement> {
   return placement;
 }
 
-export const handler = middy(placeJob).use(injectLambdaContext(logger));
+export const handler = middy(placeJobTask).use(injectLambdaContext(logger));

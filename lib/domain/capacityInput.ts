@@ -3,7 +3,7 @@
  * as the run-job state machine and EventBridge send them. One zod schema each; bad input is a
  * Request.Invalid naming the field (lib/schema.ts parseRequestInput), before anything is written.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { between, nonEmptyString, strictObject } from '../schema';
 
 const name = nonEmptyString;

@@ -19,7 +19,7 @@
  * input, registry and these functions together.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES } from '../contract';
+import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
 import type { PoolDefinition } from '../config/pools';
 import type { Priority } from './types';
 
@@ -136,7 +136,7 @@ export function isAlive(cluster: Pick<PoolCluster, 'state'>): boolean {
 }
 
 export function isStarting(cluster: Pick<PoolCluster, 'state'>): boolean {
-  return cluster.state === 'STARTING' || cluster.state === 'BOOTSTRAPPING';
+  return CLUSTER_STARTING_STATES.has(cluster.state);
 }
 
 export function freeUnits(cluster: Pick<PoolCluster, 'capacityUnits' | 'unitsInUse'>): number {

@@ -32,6 +32,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resetClients } from '../../lib/aws/clients';
+import { CLUSTER_ENDED_STATES } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
 import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
@@ -188,7 +189,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         machine: machineName,
         ...result,
         clustersCreated: clusters.length,
-        clustersRunningAtEnd: clusters.filter((cluster) => !cluster.state.startsWith('TERMINATED')).length,
+        clustersRunningAtEnd: clusters.filter((cluster) => !CLUSTER_ENDED_STATES.has(cluster.state)).length,
         clusters,
         steps,
         emulatorCalls: callsMade(stats.calls, callsBefore),

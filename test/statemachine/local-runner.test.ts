@@ -192,10 +192,10 @@ describe('emrflow CLI usage', () => {
     const input = join(scratch, 'input.json');
     writeFileSync(input, '{}');
 
-    const result = emrflow('run', input, '--time-scale', '-1');
+    const result = emrflow('run', input, '--time-scale=-1');
 
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('--time-scale: "-1" must be a positive number');
+    expect(result.stderr).toContain('--time-scale: must be a positive number, got "-1"');
     expect(result.stdout).toBe('');
   });
 });

@@ -143,6 +143,7 @@ export class StepEngine {
     const runsSpark = !injectedFailure && spark !== null && isSparkSubmitStep(step.Config.Jar, step.Config.Args);
     step.executor = runsSpark ? 'spark' : 'simulated';
     emit({ resource: 'step', id: step.Id, clusterId: cluster.Id, state: 'RUNNING', executor: step.executor, message: step.Name });
+    this.ctx.scaling.demandChanged(cluster);
 
     const logs = stepLogLocation(cluster, step, s3);
     if (logs) mkdirSync(logs.dir, { recursive: true });
@@ -227,6 +228,7 @@ export class StepEngine {
     }
     if (state === 'CANCELLED') step.reason = { Message: 'Cancelled' };
     emit({ resource: 'step', id: step.Id, clusterId: cluster.Id, state, executor: step.executor, message: failure?.Message });
+    this.ctx.scaling.demandChanged(cluster);
     if (!pump) return;
     if (state === 'FAILED') {
       if (step.ActionOnFailure === 'TERMINATE_CLUSTER' || step.ActionOnFailure === 'TERMINATE_JOB_FLOW') {

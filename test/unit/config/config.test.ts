@@ -174,7 +174,7 @@ describe('unknown keys are rejected because the schemas are strict', () => {
 });
 
 describe('shipped configuration', () => {
-  it('loads and validates every file', () => {
+  it('loads and validates every file (golden: r5.4xlarge at the REFERENCE.md price)', () => {
     expect(loadJobs().map((j) => j.name)).toContain('denormalize-events');
     expect(loadPrices().instanceTypes['r5.4xlarge']).toMatchObject({ vcpu: 16, memoryGiB: 128, ec2Hourly: 1.008, emrHourly: 0.252 });
     expect(loadPools(loadPrices()).dedicated.task.length).toBeGreaterThanOrEqual(5);

@@ -3,7 +3,7 @@ import { handler } from '../../../functions/place-job/handler';
 import { request, sizing } from '../fixtures';
 
 describe('place-job handler', () => {
-  it('places with the shipped rules, pools and prices', async () => {
+  it('places with the shipped rules, pools and prices (golden values: pins what the shipped config gives today)', async () => {
     const placement = await handler(
       { request: request(), sizing: sizing({ capacityUnits: 16, predictedMinutes: 12 }), attempt: 1, executionName: 'exec-1' },
       lambdaContext,
