@@ -27,6 +27,7 @@ import { CLUSTER_ENDED_STATES } from '../contract';
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
 import {
   expiredLeaseIds,
+  leaseExpiry,
   leaseId,
   planDispatch,
   poolConfigHash,
@@ -102,6 +103,8 @@ export interface ParkRequest {
   execution: string;
   attempt: number;
   taskToken: string;
+  /** Lease lifetime without a heartbeat, if longer than the dispatcher's leaseSeconds (e.g. the step timeout). */
+  leaseSeconds?: number;
 }
 
 export interface DispatchReport {
@@ -125,6 +128,7 @@ export async function parkJob(deps: JobManagerDeps, context: PoolContext, reques
     units: request.units,
     enqueuedAt: deps.now(),
     taskToken: request.taskToken,
+    ...(request.leaseSeconds === undefined ? {} : { leaseSeconds: request.leaseSeconds }),
   });
   return { entryId, dispatch: await dispatchPool(deps, context) };
 }
@@ -138,9 +142,15 @@ export async function returnLease(
   return { ...released, dispatch: await dispatchPool(deps, context) };
 }
 
-export async function heartbeat(deps: Pick<JobManagerDeps, 'dynamo' | 'tables' | 'now'>, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
-  const leaseExpiresAt = deps.now() + context.settings.leaseSeconds * 1000;
+export async function heartbeat(
+  deps: Pick<JobManagerDeps, 'dynamo' | 'tables' | 'now'>,
+  context: PoolContext,
+  slot: Pick<Slot, 'clusterId' | 'lease'>,
+  leaseSeconds?: number,
+): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
+  const leaseExpiresAt = leaseExpiry({ leaseSeconds }, deps.now(), context.settings.leaseSeconds);
   const renewed = await renewLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
+  // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
   return { renewed, leaseExpiresAt };
 }
 
@@ -254,7 +264,7 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
       continue;
     }
     const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
-    const expiresAt = claimedAt + settings.leaseSeconds * 1000;
+    const expiresAt = leaseExpiry(entry, claimedAt, settings.leaseSeconds);
     const leased = await acquireLease(dynamo, tables, cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
     if (!leased) {
       await unclaimEntry(dynamo, tables, pool.name, entry.entryId, claimedAt);

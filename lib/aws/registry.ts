@@ -228,7 +228,10 @@ export async function releaseLease(
   throw new Error(`releaseLease: lost ${MAX_RACES} races for lease ${leaseId} on ${clusterId}`);
 }
 
-/** Pushes a lease's expiry to `expiresAt` (the job's heartbeat); false when the lease no longer exists. */
+/**
+ * Pushes a lease's expiry out to `expiresAt` (the job's heartbeat); never brings it closer. True while the
+ * lease exists (its expiry is then at least `expiresAt`); false when it is gone (released or expired).
+ */
 export async function renewLease(
   dynamo: DynamoDBDocumentClient,
   tables: RegistryTables,
@@ -237,7 +240,7 @@ export async function renewLease(
   leaseId: string,
   expiresAt: number,
 ): Promise<boolean> {
-  return conditional(() =>
+  const pushed = await conditional(() =>
     dynamo.send(
       new UpdateCommand({
         TableName: tables.clusters,
@@ -249,6 +252,9 @@ export async function renewLease(
       }),
     ),
   );
+  if (pushed) return true;
+  const lease = (await getCluster(dynamo, tables, pool, clusterId))?.leases[leaseId];
+  return lease !== undefined && lease.expiresAt >= expiresAt;
 }
 
 /**
