@@ -42,20 +42,28 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
 }
 
 /**
- * Decides where the run goes. When a usePool rule fires and the job's sized units fit one cluster of that
- * pool, it runs pooled: the placement names the pool, units and priority for AcquireCapacity, which parks
+ * Decides where the run goes. When a usePool rule fires, the job's sized units fit one cluster of that
+ * pool and the pool runs the job's EMR release, it runs pooled: the placement names the pool, units and priority for AcquireCapacity, which parks
  * the job until the dispatcher leases it a slot (`slot` and `cluster` are filled from that grant). A job
- * too big for the pool, or that no usePool rule sends there, gets its own cluster: the RunJobFlow fields.
+ * too big for the pool, on another release, or that no usePool rule sends there, gets its own cluster: the
+ * RunJobFlow fields.
  */
 export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
   const decision = await decidePlacement(config.rules, placementFacts(input));
   const pool = decision.pool === null ? undefined : config.pools.find((p) => p.name === decision.pool);
-  if (pool && input.sizing.capacityUnits <= pool.capacityUnits) return pooled(input, decision, pool, config.prices);
-  const reasons =
-    pool === undefined
-      ? decision.reasons
-      : [...decision.reasons, `too big for pool ${pool.name} (${input.sizing.capacityUnits} units > ${pool.capacityUnits} per cluster): dedicated cluster`];
+  const unfit = pool && poolMismatch(pool, input);
+  if (pool && !unfit) return pooled(input, decision, pool, config.prices);
+  const reasons = unfit ? [...decision.reasons, `${unfit}: dedicated cluster`] : decision.reasons;
   return dedicated(input, { ...decision, reasons }, config);
+}
+
+/** Why a job cannot run on the pool a rule chose (its units exceed a cluster's, or its EMR release differs), or null. */
+function poolMismatch(pool: PoolDefinition, input: PlaceJobInput): string | null {
+  const units = input.sizing.capacityUnits;
+  if (units > pool.capacityUnits) return `too big for pool ${pool.name} (${units} units > ${pool.capacityUnits} per cluster)`;
+  const release = input.request.job.releaseLabel;
+  if (release !== pool.releaseLabel) return `pool ${pool.name} runs ${pool.releaseLabel}, the job needs ${release}`;
+  return null;
 }
 
 /**

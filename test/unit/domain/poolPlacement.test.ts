@@ -37,6 +37,13 @@ describe('pool placement (usePool, setPriority)', () => {
     expect(placement.reasons).toContainEqual(expect.stringMatching(/^too big for pool shared \(33 units > 32 per cluster\)/));
   });
 
+  it('gives a job on another EMR release than the pool its own cluster', async () => {
+    const placement = await placeJob({ ...input(8), request: request({ job: job({ releaseLabel: 'emr-6.15.0' }) }) }, { ...shipped, rules: [usePool('shared')] });
+
+    expect(placement.mode).toBe('dedicated');
+    expect(placement.reasons).toContainEqual(`pool shared runs ${sharedPool.releaseLabel}, the job needs emr-6.15.0: dedicated cluster`);
+  });
+
   it('keeps the dedicated placement when no usePool rule fires, and skips disabled rules', async () => {
     expect((await placeJob(input(8), { ...shipped, rules: [{ ...usePool('shared'), enabled: false }, ...shipped.rules] })).mode).toBe('dedicated');
     // The shipped use-shared-pool rule is disabled until run-job's pool branch is wired.
