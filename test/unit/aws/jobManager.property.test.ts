@@ -18,7 +18,7 @@ import {
   type PoolContext,
   type Slot,
 } from '../../../lib/aws/jobManager';
-import { acquireLease, listClusters, listQueue, registerCluster, type RegistryTables } from '../../../lib/aws/registry';
+import { acquireLease, claimEntry, listClusters, listQueue, registerCluster, type RegistryTables } from '../../../lib/aws/registry';
 import type { PoolDefinition } from '../../../lib/config/pools';
 import { poolConfigHash, type PoolCluster } from '../../../lib/domain/pools';
 import type { Priority } from '../../../lib/domain/types';
@@ -59,6 +59,8 @@ class World {
   /** SendTaskSuccess calls for a token that had already been sent one (a second grant). */
   doubleSends = 0;
   readonly gone = new Set<string>();
+  /** Tokens whose next SendTaskSuccess is throttled: the grant stays half done until the sweep redoes it. */
+  readonly throttled = new Set<string>();
   readonly launches: number[] = [];
   private clusterSerial = 0;
 
@@ -73,6 +75,7 @@ class World {
           throw named('TaskTimedOut');
         }
         if (this.gone.has(token)) throw named('TaskTimedOut');
+        if (this.throttled.delete(token)) throw named('ThrottlingException');
         this.delivered.set(token, slot);
       },
       launchCluster: async () => {
@@ -93,6 +96,8 @@ type Command =
   | { kind: 'terminate'; pick: number }
   | { kind: 'gone'; pick: number }
   | { kind: 'acquire'; units: number; pick: number }
+  | { kind: 'throttle'; pick: number }
+  | { kind: 'claimAndDie'; pick: number }
   | { kind: 'dispatch' }
   | { kind: 'tick'; seconds: number };
 
@@ -105,6 +110,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('terminate' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gone' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('acquire' as const), units: fc.integer({ min: 1, max: 8 }), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('throttle' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('claimAndDie' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'dispatch' as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), seconds: fc.integer({ min: 1, max: 200 }) }) },
 );
@@ -195,6 +202,20 @@ describe('job manager interleavings (dynalite)', () => {
               const id = `direct-${direct.length}-${cmd.pick}`;
               const lease = { execution: id, units: cmd.units, grantedAt: world.now, expiresAt: world.now + 120_000 };
               if (await acquireLease(local.dynamo, tables, chosen, id, lease)) direct.push({ clusterId: chosen.clusterId, lease: id });
+              return;
+            }
+            case 'throttle': {
+              const waiting = parked.filter((token) => !world.delivered.has(token) && !world.gone.has(token));
+              const chosen = pick(waiting, cmd.pick);
+              if (chosen) world.throttled.add(chosen);
+              return;
+            }
+            case 'claimAndDie': {
+              // A dispatcher claims a waiting entry for a cluster, then crashes before taking the lease.
+              const waiting = (await listQueue(local.dynamo, tables, POOL.name)).filter((entry) => entry.state === 'waiting');
+              const entry = pick(waiting, cmd.pick);
+              const cluster = pick(await listClusters(local.dynamo, tables, POOL.name), cmd.pick);
+              if (entry && cluster) await claimEntry(local.dynamo, tables, entry, cluster.clusterId, world.now);
               return;
             }
             case 'dispatch':
