@@ -18,7 +18,7 @@ import {
   type PoolContext,
   type Slot,
 } from '../../../lib/aws/jobManager';
-import { acquireLease, claimEntry, listClusters, listQueue, registerCluster, type RegistryTables } from '../../../lib/aws/registry';
+import { acquireLease, claimEntry, expireLease, listClusters, listQueue, registerCluster, renewLease, type RegistryTables } from '../../../lib/aws/registry';
 import type { PoolDefinition } from '../../../lib/config/pools';
 import { poolConfigHash, type PoolCluster } from '../../../lib/domain/pools';
 import type { Priority } from '../../../lib/domain/types';
@@ -305,6 +305,23 @@ describe('job manager interleavings (dynalite)', () => {
     expect(results.filter(Boolean)).toHaveLength(2);
     const [cluster] = await listClusters(local.dynamo, tables, 'shared');
     expect(cluster.unitsInUse).toBe(6);
+  });
+
+  it('lets a heartbeat that lands first win over an expiry decided on the old expiry', async () => {
+    const tables = await local.registryTables();
+    await registerCluster(local.dynamo, tables, { pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
+    const target = { pool: 'shared', clusterId: 'j-1', capacityUnits: 8, maxJobs: 10, configHash: HASH };
+    const seen = { execution: 'e', units: 3, grantedAt: 0, expiresAt: 1_000 };
+    await acquireLease(local.dynamo, tables, target, 'lease', seen);
+
+    expect(await renewLease(local.dynamo, tables, 'shared', 'j-1', 'lease', 5_000)).toBe(true);
+    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', seen)).toBe(false);
+    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 3 });
+    // Control: an expiry decided on the current expiry takes the units back, once.
+    const current = { ...seen, expiresAt: 5_000 };
+    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', current)).toBe(true);
+    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', current)).toBe(false);
+    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
   });
 
   it('refuses a lease on a starting, terminating or foreign-configuration cluster', async () => {
