@@ -15,14 +15,14 @@ const prices = loadPrices();
 const config = loadPools(prices);
 
 /**
- * `{ pool, clusterId, lease, leaseSeconds? }` → `{ renewed, leaseExpiresAt }`: the running job's heartbeat,
- * pushing its lease's expiry max(leaseSeconds, the dispatcher's leaseSeconds in config/pools.json) from now. `renewed: false` means the lease
+ * `{ pool, clusterId, lease, holdSeconds? }` → `{ renewed, leaseExpiresAt }`: the running job's heartbeat,
+ * pushing its lease's expiry to now + leaseSeconds (config/pools.json dispatcher) + holdSeconds, never closer. `renewed: false` means the lease
  * expired and its units were taken back: the job runs on without a reservation.
  */
 export async function renewLease(event: unknown): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
   const slot = parseRequestInput(RenewLeaseInput, event);
   const deps = { dynamo: dynamoClient(), tables: registryTables(), now: () => Date.now() };
-  const result = await heartbeat(deps, poolContext(config, slot.pool), slot, slot.leaseSeconds);
+  const result = await heartbeat(deps, poolContext(config, slot.pool), slot, slot.holdSeconds);
   if (!result.renewed) logger.warn('lease already expired', { ...slot });
   return result;
 }

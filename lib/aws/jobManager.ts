@@ -7,7 +7,7 @@
  *                  directly, even when there is room: a new arrival must not overtake parked jobs of higher
  *                  (or aged) priority, so every grant, immediate or not, comes from dispatchPool in queue order.
  *   returnLease    release a lease (idempotent), then dispatch the pool: freed units go to the queue at once.
- *   heartbeat      push a lease's expiry out by leaseSeconds.
+ *   heartbeat      push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
  *   dispatchPool   expire dead leases, finish or undo grants a crashed dispatcher left, drop stale launch
  *                  placeholders and ended empty clusters, grant waiters in queue order, launch clusters.
  *   observeClusterState  record a cluster's EMR state (from an event or DescribeCluster), then dispatch.
@@ -89,6 +89,8 @@ export const WAITER_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDo
 
 /** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** Parked executions heartbeated concurrently by reconcilePool. */
+const HEARTBEATS_AT_ONCE = 10;
 /** Passes of dispatchPool when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 
@@ -103,8 +105,7 @@ export interface ParkRequest {
   execution: string;
   attempt: number;
   taskToken: string;
-  /** Lease lifetime without a heartbeat, if longer than the dispatcher's leaseSeconds (e.g. the step timeout). */
-  leaseSeconds?: number;
+  holdSeconds?: number;
 }
 
 export interface DispatchReport {
@@ -128,7 +129,7 @@ export async function parkJob(deps: JobManagerDeps, context: PoolContext, reques
     units: request.units,
     enqueuedAt: deps.now(),
     taskToken: request.taskToken,
-    ...(request.leaseSeconds === undefined ? {} : { leaseSeconds: request.leaseSeconds }),
+    ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
   });
   return { entryId, dispatch: await dispatchPool(deps, context) };
 }
@@ -146,9 +147,9 @@ export async function heartbeat(
   deps: Pick<JobManagerDeps, 'dynamo' | 'tables' | 'now'>,
   context: PoolContext,
   slot: Pick<Slot, 'clusterId' | 'lease'>,
-  leaseSeconds?: number,
+  holdSeconds?: number,
 ): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
-  const leaseExpiresAt = leaseExpiry({ leaseSeconds }, deps.now(), context.settings.leaseSeconds);
+  const leaseExpiresAt = leaseExpiry({ holdSeconds }, deps.now(), context.settings.leaseSeconds);
   const renewed = await renewLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
   // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
   return { renewed, leaseExpiresAt };
@@ -187,14 +188,19 @@ export async function reconcilePool(
       result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
     }
   }
-  for (const entry of await listQueue(dynamo, tables, pool)) {
-    if (entry.state !== 'waiting') continue;
-    try {
-      await probes.heartbeatWaiter(entry.taskToken);
-    } catch (error) {
-      if (WAITER_GONE.has((error as Error).name) && (await withdrawEntry(dynamo, tables, pool, entry.entryId))) result.withdrawn.push(entry.entryId);
-      else if (!WAITER_GONE.has((error as Error).name)) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
-    }
+  // A few at a time: a long queue's heartbeats must all land well within the waiters' HeartbeatSeconds.
+  const waiting = (await listQueue(dynamo, tables, pool)).filter((entry) => entry.state === 'waiting');
+  for (let i = 0; i < waiting.length; i += HEARTBEATS_AT_ONCE) {
+    await Promise.all(
+      waiting.slice(i, i + HEARTBEATS_AT_ONCE).map(async (entry) => {
+        try {
+          await probes.heartbeatWaiter(entry.taskToken);
+        } catch (error) {
+          if (WAITER_GONE.has((error as Error).name) && (await withdrawEntry(dynamo, tables, pool, entry.entryId))) result.withdrawn.push(entry.entryId);
+          else if (!WAITER_GONE.has((error as Error).name)) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+        }
+      }),
+    );
   }
   return result;
 }

@@ -16,8 +16,8 @@ export const AcquireCapacityInput = strictObject({
   execution: name,
   attempt: between(1, Infinity, { integer: true }),
   taskToken: name,
-  /** Optional: keep the lease this long without a heartbeat (e.g. `$.sizing.stepTimeoutSeconds`), if above the dispatcher's leaseSeconds. */
-  leaseSeconds: between(1, 7 * 86_400, { integer: true }).optional(),
+  /** The step's timeout: the lease lives this much longer than leaseSeconds (QueueEntry.holdSeconds). */
+  holdSeconds: between(1, 7 * 86_400, { integer: true }).optional(),
 });
 export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 
@@ -25,8 +25,8 @@ export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 export const SlotInput = z.object({ pool: name, clusterId: name, lease: name });
 export type SlotInput = z.infer<typeof SlotInput>;
 
-/** RenewLease: the slot, and optionally the lease lifetime to renew for (as AcquireCapacity's leaseSeconds). */
-export const RenewLeaseInput = SlotInput.extend({ leaseSeconds: between(1, 7 * 86_400, { integer: true }).optional() });
+/** RenewLease: the slot, and optionally holdSeconds as AcquireCapacity takes it. */
+export const RenewLeaseInput = SlotInput.extend({ holdSeconds: between(1, 7 * 86_400, { integer: true }).optional() });
 export type RenewLeaseInput = z.infer<typeof RenewLeaseInput>;
 
 /** DispatchQueue: the one-minute schedule, an EMR Cluster State Change event, or `{ pool }` from a test or the CLI. */

@@ -63,10 +63,10 @@ export interface QueueEntry {
   enqueuedAt: number;
   taskToken: string;
   /**
-   * How long the lease lives without a heartbeat, when the job asks for longer than the dispatcher's
-   * leaseSeconds (e.g. its step timeout, so a job that cannot heartbeat keeps its units while it may run).
+   * Seconds the job may hold its lease without a heartbeat on top of leaseSeconds: its step's timeout, so a
+   * job whose step cannot send heartbeats (run-job's addStep.sync) never loses its lease while it runs.
    */
-  leaseSeconds?: number;
+  holdSeconds?: number;
   /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
   state: 'waiting' | 'granting';
   grantCluster?: string;
@@ -160,9 +160,9 @@ export function canHost(cluster: PoolCluster, units: number, configHash: string)
   );
 }
 
-/** Epoch ms at which a lease granted now to `entry` expires without a heartbeat. */
-export function leaseExpiry(entry: Pick<QueueEntry, 'leaseSeconds'>, now: number, defaultLeaseSeconds: number): number {
-  return now + Math.max(defaultLeaseSeconds, entry.leaseSeconds ?? 0) * 1000;
+/** Epoch ms at which a lease granted (or renewed) now expires without a heartbeat: leaseSeconds + holdSeconds. */
+export function leaseExpiry(entry: Pick<QueueEntry, 'holdSeconds'>, now: number, leaseSeconds: number): number {
+  return now + (leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
 }
 
 /** The lease ids on `cluster` whose expiry has passed. */

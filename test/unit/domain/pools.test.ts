@@ -77,10 +77,9 @@ describe('leases', () => {
     expect(expiredLeaseIds(withLeases('j-a', [1, 1, 1]), 2_000)).toEqual(['j-a-job0', 'j-a-job1']);
   });
 
-  it('lives the dispatcher leaseSeconds, or longer when the job asks for longer (its step timeout)', () => {
+  it('lives the dispatcher leaseSeconds, plus the holdSeconds a job asks for (its step timeout)', () => {
     expect(leaseExpiry({}, 1_000, 900)).toBe(901_000);
-    expect(leaseExpiry({ leaseSeconds: 3_600 }, 1_000, 900)).toBe(3_601_000);
-    expect(leaseExpiry({ leaseSeconds: 60 }, 1_000, 900)).toBe(901_000);
+    expect(leaseExpiry({ holdSeconds: 3_600 }, 1_000, 900)).toBe(4_501_000);
   });
 });
 

@@ -42,7 +42,7 @@ beforeEach(async () => {
 });
 
 const park = (overrides: Record<string, unknown> = {}) =>
-  acquire({ pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', leaseSeconds: 3600, ...overrides }, lambdaContext);
+  acquire({ pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', holdSeconds: 3600, ...overrides }, lambdaContext);
 
 describe('capacity handlers', () => {
   it('parks a job, launches a pool cluster, grants the slot when the cluster is ready, and takes it back', async () => {
@@ -70,8 +70,8 @@ describe('capacity handlers', () => {
     expect(sfn).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
     const slot = JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.output ?? '{}');
     expect(slot).toMatchObject({ pool: 'shared', clusterId: 'j-POOL00001', lease: 'exec-1#1', units: 8 });
-    // The job asked for a lease as long as its step may run (3600 s > the dispatcher's 900 s).
-    expect(slot.leaseExpiresAt - Date.now()).toBeGreaterThan(3_500_000);
+    // The job asked to hold its lease through its step's timeout: 900 s + 3600 s.
+    expect(slot.leaseExpiresAt - Date.now()).toBeGreaterThan(4_400_000);
     expect(await listQueue(local.dynamo, tables, 'shared')).toEqual([]);
     expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 8, state: 'WAITING' });
 
