@@ -15,12 +15,15 @@ export interface PlaceJobInput {
   executionName: string;
 }
 
+/** What placement needs to know of a pool. */
+export type PlacementPool = Pick<PoolDefinition, 'name' | 'releaseLabel' | 'capacityUnits' | 'fleets'>;
+
 export interface PlacementConfig {
   rules: PlacementRule[];
   template: FleetTemplate;
   prices: PriceBook;
-  /** The pools usePool rules may name (config/pools.json). */
-  pools: PoolDefinition[];
+  /** config/pools.json's pools, which usePool rules may name; none means every run gets a cluster of its own. */
+  pools: PlacementPool[];
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -58,7 +61,7 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
 }
 
 /** Why a job cannot run on the pool a rule chose (its units exceed a cluster's, or its EMR release differs), or null. */
-function poolMismatch(pool: PoolDefinition, input: PlaceJobInput): string | null {
+function poolMismatch(pool: PlacementPool, input: PlaceJobInput): string | null {
   const units = input.sizing.capacityUnits;
   if (units > pool.capacityUnits) return `too big for pool ${pool.name} (${units} units > ${pool.capacityUnits} per cluster)`;
   const release = input.request.job.releaseLabel;
@@ -67,12 +70,13 @@ function poolMismatch(pool: PoolDefinition, input: PlaceJobInput): string | null
 }
 
 /**
- * A pooled job's share of its cluster: its units at the pool's blended unit price (the core fleet's
- * On-Demand units and the task fleet's Spot units at the pool's minimum size).
+ * A pooled job's share of its cluster: its units at the pool's blended unit price. A pool cluster's
+ * On-Demand part is its core fleet; managed scaling adds Spot task capacity above it, so at full load
+ * coreUnits of capacityUnits are On-Demand.
  */
-function pooled(input: PlaceJobInput, decision: PlacementDecision, pool: PoolDefinition, prices: PriceBook): Placement {
+function pooled(input: PlaceJobInput, decision: PlacementDecision, pool: PlacementPool, prices: PriceBook): Placement {
   const units = input.sizing.capacityUnits;
-  const onDemandShare = pool.fleets.coreUnits / pool.managedScaling.minimumUnits;
+  const onDemandShare = Math.min(1, pool.fleets.coreUnits / pool.capacityUnits);
   const blended = onDemandShare * unitHourly(prices, pool.fleets.core, 'ON_DEMAND') + (1 - onDemandShare) * unitHourly(prices, pool.fleets.task, 'SPOT');
   return {
     mode: 'pool',
