@@ -271,9 +271,10 @@ describe('job manager interleavings (dynalite)', () => {
           if (!world.gone.has(token)) expect({ token, served: world.delivered.has(token) }).toEqual({ token, served: true });
         }
       }),
-      { numRuns: 15 },
+      { numRuns: 12 },
     );
-  }, 120_000);
+    // Generous: the machine's cores are shared, and a failing run's shrinking replays many interleavings.
+  }, 300_000);
 
   it('keeps RunJobFlow within the one account-wide bucket when dispatchers of two pools race, and uses the budget it has', async () => {
     const tables = await local.registryTables();
