@@ -3,6 +3,8 @@
  * in `ErrorEquals`. Lambda errors surface in Step Functions under `error.name`, so the class name never
  * matters: `name` does. A test checks that every ErrorEquals in statemachines/ is listed here.
  */
+import { STATES_ERROR } from './contract';
+
 export class EmrflowError extends Error {
   constructor(name: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -63,9 +65,7 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
  * aws-sdk integrations raise `<Service>.<ExceptionName>`; the Lambda integration raises `Lambda.*`.
  */
 export const INTEGRATION_ERROR_NAMES: readonly string[] = [
-  'States.ALL',
-  'States.TaskFailed',
-  'States.Timeout',
+  ...Object.values(STATES_ERROR),
   'States.HeartbeatTimeout',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',

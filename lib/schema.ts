@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidConfigError, InvalidRequestError } from './errors';
 
 /**
@@ -8,7 +8,7 @@ import { InvalidConfigError, InvalidRequestError } from './errors';
  */
 
 /** Values echoed back in an error are cut to this many characters (a 300 KB runId is not a message). */
-export const MAX_ECHO = 80;
+const MAX_ECHO = 80;
 
 /** Marks an issue whose schema gave no message of its own; zod's schema-level messages take precedence. */
 const NO_MESSAGE = '\u0000';
@@ -23,7 +23,7 @@ export function describeValue(value: unknown): string {
 }
 
 /** `jobs[0].catalog.crawler`; the root is `fallback`. */
-export function fieldPath(path: readonly PropertyKey[], fallback: string): string {
+function fieldPath(path: readonly PropertyKey[], fallback: string): string {
   let out = '';
   for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
   return out || fallback;
@@ -68,7 +68,7 @@ export interface FieldError {
 }
 
 /** The first issue of a failed parse, as a field and a message that says how to fix it. */
-export function describeIssue(issue: z.core.$ZodIssue, root: string): FieldError {
+function describeIssue(issue: z.core.$ZodIssue, root: string): FieldError {
   const own = issue.message === NO_MESSAGE ? undefined : issue.message;
   const got = issue.input === undefined ? '' : `, got ${describeValue(issue.input)}`;
   const at = fieldPath(issue.path, root);
@@ -158,27 +158,27 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-function firstIssue<S extends z.ZodType>(schema: S, raw: unknown): { data: z.output<S> } | { issue: z.core.$ZodIssue } {
+/**
+ * Parses `raw`; on failure hands the first issue, as a field and a message, to `fail`. A misspelt key is both
+ * unknown and missing: the unknown one is named first, since it points at the typo.
+ */
+export function parseOrFail<S extends z.ZodType>(schema: S, raw: unknown, root: string, fail: (error: FieldError) => never): z.output<S> {
   const result = schema.safeParse(raw, { reportInput: true, error: () => NO_MESSAGE });
-  if (result.success) return { data: result.data };
-  // A misspelt key is both unknown and missing: naming the unknown one points at the typo.
+  if (result.success) return result.data;
   const { issues } = result.error;
-  return { issue: issues.find((issue) => issue.code === 'unrecognized_keys') ?? issues[0] };
+  return fail(describeIssue(issues.find((issue) => issue.code === 'unrecognized_keys') ?? issues[0], root));
 }
 
 /** Parses a config file's content; a failure is `Config.Invalid` naming `file` and the field. */
 export function parseConfig<S extends z.ZodType>(file: string, schema: S, raw: unknown): z.output<S> {
-  const result = firstIssue(schema, raw);
-  if ('data' in result) return result.data;
-  const { field, message } = describeIssue(result.issue, '(root)');
-  throw new InvalidConfigError(file, field, message);
+  return parseOrFail(schema, raw, '(root)', ({ field, message }) => {
+    throw new InvalidConfigError(file, field, message);
+  });
 }
 
-/** Parses a trigger input; a failure is `Request.Invalid` naming the field (`prefix` places a sub-object). */
-export function parseRequestInput<S extends z.ZodType>(schema: S, raw: unknown, prefix: readonly PropertyKey[] = []): z.output<S> {
-  const result = firstIssue(schema, raw);
-  if ('data' in result) return result.data;
-  const issue = { ...result.issue, path: [...prefix, ...result.issue.path] } as z.core.$ZodIssue;
-  const { field, message } = describeIssue(issue, '(input)');
-  throw new InvalidRequestError(field, message);
+/** Parses a trigger input; a failure is `Request.Invalid` naming the field. */
+export function parseRequestInput<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  return parseOrFail(schema, raw, '(input)', ({ field, message }) => {
+    throw new InvalidRequestError(field, message);
+  });
 }

@@ -2,13 +2,15 @@
  * `emrflow`: the local runtime from the command line. Run with tsx (bin/emrflow does), never compiled.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { parseS3Uri } from '../lib/contract';
-import { between, describeIssue, matching } from '../lib/schema';
+import * as z from 'zod';
+import { parseS3Uri, s3Location } from '../lib/contract';
+import { InvalidConfigError } from '../lib/errors';
+import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
+import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
 import { formatPoolReports, poolReports } from './poolsReport';
 import { dynamoClient } from '../lib/aws/clients';
@@ -24,6 +26,7 @@ Usage:
                                                 "Object Created"), which starts run-job when its rule matches
   emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
+                                                (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
   emrflow pools [--json] [--state-dir <dir>]   each pool's clusters (state, units used / capacity, leases) and its
                                                 queue (depth by priority, oldest wait), from the registry in <dir>
   emrflow help
@@ -40,6 +43,7 @@ Options:
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
 
+/** Local: bad usage is the CLI's own concern (exit 2 with the usage text), never a state machine's. */
 class UsageError extends Error {}
 
 /** node:util parseArgs declares the options (strict: an unknown one is an error); zod checks their values. */
@@ -85,16 +89,14 @@ function parseCommandLine(argv: string[]): { command: string; positional: string
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option ${/'([^']+)'/.exec(message)?.[1] ?? message}`);
-    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.split('\n')[0]);
+    if (code?.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(message.replace(/\n/g, ' '));
     throw error;
   }
-  const result = FlagsSchema.safeParse(parsed.values, { reportInput: true });
-  if (!result.success) {
-    const { field, message } = describeIssue(result.error.issues[0], '(options)');
+  const flags = parseOrFail(FlagsSchema, parsed.values, '(options)', ({ field, message }) => {
     throw new UsageError(`--${field}: ${message}`);
-  }
+  });
   const [command = 'help', ...positional] = parsed.positionals;
-  return { command: result.data.help ? 'help' : command, positional, flags: result.data };
+  return { command: flags.help ? 'help' : command, positional, flags };
 }
 
 function existingFile(path: string, what: string): string {
@@ -170,7 +172,7 @@ function printWhereOutputIs(runtime: LocalRuntime, summary: RunSummary, print: (
   const request = (summary.output as any)?.request;
   if (request?.output?.uri) print(`  output: ${request.output.uri}  →  ${localPath(runtime, request.output.uri)}`);
   const logs = runtime.buckets.LogsBucket;
-  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, `s3://${logs}/emr/${step.clusterId}/steps/${step.stepId}/`)}`);
+  for (const step of summary.steps) print(`  step logs: ${localPath(runtime, s3Location(logs, `emr/${step.clusterId}/steps/${step.stepId}/`).uri)}`);
 }
 
 async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, flags: Flags, print: (line: string) => void): Promise<RunSummary | null> {
@@ -178,7 +180,10 @@ async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, fl
   print(`uploaded ${file} → ${uri}  (local file ${localPath(runtime, uri)})`);
   const targets = await eventBridgeTargets(runtime.config, event);
   if (!targets.includes(flags.machine)) {
-    print(`no EventBridge rule of ${flags.machine} matches this upload (serverless.yml: raw bucket and the jobs' input prefixes); nothing started`);
+    print(
+      `no EventBridge rule of ${flags.machine} matches this upload, nothing started (serverless.yml: the raw bucket and each ` +
+        `job's s3Trigger in config/jobs.json; in marker mode only <inputPrefix>dt=YYYY-MM-DD/_SUCCESS starts a run)`,
+    );
     return null;
   }
   print(`EventBridge "Object Created" → ${flags.machine}`);
@@ -211,17 +216,28 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
     });
     if (generated.status !== 0) throw new Error(`spark/generate_events.py failed: ${generated.stderr || generated.error?.message}`);
     print(`generated ${flags.events} events for ${date} with spark/generate_events.py`);
-    const uri = `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`;
-    const summary = await uploadAndRun(runtime, file, uri, flags, print);
+    const partition = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/`).uri;
+    // The data, then the partition's marker: the job's s3Trigger (config/jobs.json) starts one run on the marker.
+    await runtime.upload(file, `${partition}part-0001.json`);
+    print(`uploaded ${file} → ${partition}part-0001.json  (no run yet: the partition is complete when its _SUCCESS lands)`);
+    const marker = join(dir, '_SUCCESS');
+    writeFileSync(marker, '');
+    const summary = await uploadAndRun(runtime, marker, `${partition}_SUCCESS`, flags, print);
     if (summary) printWhereOutputIs(runtime, summary, print);
     return finish(summary, flags);
   });
 }
 
 async function emulator(flags: Flags): Promise<number> {
-  const runtime = await startLocalRuntime(runtimeOptions(flags));
+  // The AWS CLI's waiters poll every 30 s: below this scale `aws emr wait cluster-running` can miss a short RUNNING span.
+  const timeScale = flags['time-scale'] ?? CLI_WAITER_TIME_SCALE;
+  const runtime = await startLocalRuntime({ ...runtimeOptions(flags), timeScale });
   const exports = Object.entries(runtime.env).map(([name, value]) => `export ${name}=${value}`);
-  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
+  const waiters =
+    timeScale >= CLI_WAITER_TIME_SCALE
+      ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
+      : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
+  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
   process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# Ctrl-C stops it.\n`);
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
@@ -299,7 +315,7 @@ if (require.main === module) {
         process.stderr.write(`emrflow: ${error.message}\n\n${USAGE}\n`);
         process.exit(2);
       }
-      const invalidConfig = (error as Error).name === 'Config.Invalid';
+      const invalidConfig = (error as Error).name === InvalidConfigError.errorName;
       process.stderr.write(`emrflow: ${invalidConfig ? '' : 'error: '}${(error as Error).message}\n`);
       process.exit(invalidConfig ? 2 : 1);
     },

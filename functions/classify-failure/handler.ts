@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
-import { classifyFailure as classify, clusterIdOf, type Observation } from '../../lib/domain/failure';
+import { classifyFailure, clusterIdOf, type Observation } from '../../lib/domain/failure';
 import { runStepName } from '../../lib/domain/runRecord';
 import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
 
@@ -17,14 +17,14 @@ export interface ClassifyFailureEvent {
 }
 
 /** `{ request, attempt, placement, error }` → Failure. EMR trouble never fails it: it classifies on what it saw. */
-export async function classifyFailure(event: ClassifyFailureEvent): Promise<Failure> {
+export async function classifyFailureTask(event: ClassifyFailureEvent): Promise<Failure> {
   const error = event.error ?? {};
   const placement = event.placement ?? null;
   const clusterId = clusterIdOf(placement, error.Cause);
   const observation: Observation = clusterId
     ? await observeCluster(emrClient(), clusterId, runStepName(event.request, event.attempt), { sharedCluster: placement?.mode === 'pool' })
     : { apiErrors: [] };
-  const failure = classify({
+  const failure = classifyFailure({
     error,
     attempt: event.attempt,
     maxAttempts: event.request.job.maxAttempts,
@@ -36,4 +36,4 @@ export async function classifyFailure(event: ClassifyFailureEvent): Promise<Fail
   return failure;
 }
 
-export const handler = middy(classifyFailure).use(injectLambdaContext(logger));
+export const handler = middy(classifyFailureTask).use(injectLambdaContext(logger));

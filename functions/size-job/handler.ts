@@ -5,13 +5,13 @@ import { dynamoClient, env, glueClient, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { recentSuccessfulRuns } from '../../lib/aws/runs';
 import { bytesUnder } from '../../lib/aws/storage';
-import { DEFAULT_SIZING, sizeJob as size, usesCatalogSize } from '../../lib/domain/sizing';
+import { DEFAULT_SIZING, sizeJob, usesCatalogSize } from '../../lib/domain/sizing';
 import type { JobRequest, Sizing } from '../../lib/domain/types';
 
 const logger = functionLogger('size-job');
 
 /** `{ request }` → Sizing: the crawler's recorded size when the input is the catalogued partition, else an S3 listing. */
-export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
+export async function sizeJobTask(event: { request: JobRequest }): Promise<Sizing> {
   const { request } = event;
   const catalog = request.job.catalog;
   let fromGlue: number | null = null;
@@ -27,7 +27,7 @@ export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
     fromGlue ?? bytesUnder(s3Client(), request.input),
     recentSuccessfulRuns(dynamoClient(), env('RUNS_TABLE'), request.job.name, DEFAULT_SIZING.historyLimit),
   ]);
-  const sizing = size({
+  const sizing = sizeJob({
     request,
     inputBytes,
     bytesSource: fromGlue === null ? 's3' : 'glue',
@@ -38,4 +38,4 @@ export async function sizeJob(event: { request: JobRequest }): Promise<Sizing> {
   return sizing;
 }
 
-export const handler = middy(sizeJob).use(injectLambdaContext(logger));
+export const handler = middy(sizeJobTask).use(injectLambdaContext(logger));

@@ -3,11 +3,9 @@ import {
   DescribeClusterCommand,
   DescribeStepCommand,
   type EMRClient,
-  type InstanceFleet,
-  type Instance,
-  ListInstanceFleetsCommand,
-  ListInstancesCommand,
-  ListStepsCommand,
+  paginateListInstanceFleets,
+  paginateListInstances,
+  paginateListSteps,
   type StepSummary,
 } from '@aws-sdk/client-emr';
 import type { Observation } from '../domain/failure';
@@ -15,24 +13,23 @@ import type { Observation } from '../domain/failure';
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
 const MAX_PAGES = 5;
 
-async function listAll<T>(fetch: (marker?: string) => Promise<{ items?: T[]; marker?: string }>): Promise<T[]> {
-  const all: T[] = [];
-  let marker: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page += 1) {
-    const out = await fetch(marker);
-    all.push(...(out.items ?? []));
-    marker = out.marker;
-    if (!marker) break;
+/** The items of the first MAX_PAGES pages of an SDK paginator. */
+async function firstPages<Page, Item>(pages: AsyncIterable<Page>, items: (page: Page) => Item[] | undefined): Promise<Item[]> {
+  const all: Item[] = [];
+  let count = 0;
+  for await (const page of pages) {
+    all.push(...(items(page) ?? []));
+    if (++count >= MAX_PAGES) break;
   }
   return all;
 }
 
+const listSteps = (emr: EMRClient, clusterId: string) =>
+  firstPages(paginateListSteps({ client: emr }, { ClusterId: clusterId }), (page) => page.Steps);
+
 /** The cluster's step with this name (newest first, as ListSteps returns them), or null. */
 export async function findStep(emr: EMRClient, clusterId: string, name: string): Promise<StepSummary | null> {
-  const steps = await listAll(async (Marker) => {
-    const out = await emr.send(new ListStepsCommand({ ClusterId: clusterId, Marker }));
-    return { items: out.Steps, marker: out.Marker };
-  });
+  const steps = await listSteps(emr, clusterId);
   return steps.find((s) => s.Name === name) ?? null;
 }
 
@@ -56,22 +53,13 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
     return out.Cluster;
   });
   observation.fleets = await attempt('ListInstanceFleets', () =>
-    listAll<InstanceFleet>(async (Marker) => {
-      const out = await emr.send(new ListInstanceFleetsCommand({ ClusterId: clusterId, Marker }));
-      return { items: out.InstanceFleets, marker: out.Marker };
-    }),
+    firstPages(paginateListInstanceFleets({ client: emr }, { ClusterId: clusterId }), (page) => page.InstanceFleets),
   );
   observation.instances = await attempt('ListInstances', () =>
-    listAll<Instance>(async (Marker) => {
-      const out = await emr.send(new ListInstancesCommand({ ClusterId: clusterId, Marker }));
-      return { items: out.Instances, marker: out.Marker };
-    }),
+    firstPages(paginateListInstances({ client: emr }, { ClusterId: clusterId }), (page) => page.Instances),
   );
   const summary = await attempt('ListSteps', async () => {
-    const steps = await listAll<StepSummary>(async (Marker) => {
-      const out = await emr.send(new ListStepsCommand({ ClusterId: clusterId, Marker }));
-      return { items: out.Steps, marker: out.Marker };
-    });
+    const steps = await listSteps(emr, clusterId);
     // The attempt's own step; else, on a cluster of its own, the latest one that did not succeed (a step
     // renamed by hand, say). A pool cluster's other steps are other jobs'.
     const own = steps.find((s) => s.Name === stepName);

@@ -1,4 +1,4 @@
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RunSample } from '../domain/sizing';
 import type { RunRecord } from '../domain/types';
 
@@ -13,27 +13,26 @@ export async function recentSuccessfulRuns(
   limit: number,
 ): Promise<RunSample[]> {
   const samples: RunSample[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  for (let page = 0; page < MAX_PAGES && samples.length < limit; page += 1) {
-    const out = await dynamo.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: '#job = :job',
-        FilterExpression: '#status = :succeeded',
-        ExpressionAttributeNames: { '#job': 'job', '#status': 'status' },
-        ExpressionAttributeValues: { ':job': job, ':succeeded': 'SUCCEEDED' },
-        ScanIndexForward: false,
-        Limit: limit * 2,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of (out.Items ?? []) as Partial<RunRecord>[]) {
+  const pages = paginateQuery(
+    { client: dynamo },
+    {
+      TableName: table,
+      KeyConditionExpression: '#job = :job',
+      FilterExpression: '#status = :succeeded',
+      ExpressionAttributeNames: { '#job': 'job', '#status': 'status' },
+      ExpressionAttributeValues: { ':job': job, ':succeeded': 'SUCCEEDED' },
+      ScanIndexForward: false,
+      Limit: limit * 2,
+    },
+  );
+  let count = 0;
+  for await (const page of pages) {
+    for (const item of (page.Items ?? []) as Partial<RunRecord>[]) {
       if (typeof item.inputBytes === 'number' && typeof item.stepSeconds === 'number' && typeof item.capacityUnits === 'number') {
         samples.push({ inputBytes: item.inputBytes, stepSeconds: item.stepSeconds, capacityUnits: item.capacityUnits });
       }
     }
-    startKey = out.LastEvaluatedKey;
-    if (!startKey) break;
+    if (++count >= MAX_PAGES || samples.length >= limit) break;
   }
   return samples.slice(0, limit);
 }

@@ -1,4 +1,5 @@
-import { isPartitionInput } from './request';
+import { s3Location } from '../contract';
+import { isPartitionInput } from './partition';
 import type { JobRequest, SparkConf, Sizing } from './types';
 
 const MiB = 1024 * 1024;
@@ -150,7 +151,7 @@ function stepArgs(request: JobRequest, spark: SparkConf, artifactsBucket: string
     '--deploy-mode',
     'cluster',
     ...conf,
-    `s3://${artifactsBucket}/${request.job.entryPoint}`,
+    s3Location(artifactsBucket, request.job.entryPoint).uri,
     '--input',
     request.input.uri,
     '--output',

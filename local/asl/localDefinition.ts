@@ -12,6 +12,8 @@
  * `withTaskTimeout` strips before the adapter sees the input and enforces as `States.Timeout`; the
  * interpreter's own timer is pushed out of the way.
  */
+import { STATES_ERROR } from '../../lib/contract';
+
 export const TIMEOUT_FIELD = '__emrflowTimeoutSeconds';
 /**
  * The same for `HeartbeatSeconds(Path)` of a `.waitForTaskToken` Task, which the interpreter ignores: the
@@ -59,10 +61,11 @@ export function prepareForLocalRun<T extends { States: Record<string, any> }>(de
   return prepared;
 }
 
+/** Local because it stands in for Step Functions' own States.Timeout, which no emrflow code raises on AWS. */
 export class StatesTimeoutError extends Error {
   constructor(seconds: number) {
     super(`Task timed out after ${seconds} seconds`);
-    this.name = 'States.Timeout';
+    this.name = STATES_ERROR.timeout;
   }
 }
 

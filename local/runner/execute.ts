@@ -4,6 +4,7 @@
  * billed state transitions (every state entered plus every retry, as Step Functions Standard bills them).
  */
 import { StateMachine } from 'aws-local-stepfunctions';
+import { STATES_ERROR } from '../../lib/contract';
 import type { MachineDefinition } from './definition';
 import type { TaskHandler } from './tasks';
 
@@ -81,7 +82,7 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   } catch (failure: any) {
     if (failure?.name === 'ExecutionTimeoutError') {
       status = 'TIMED_OUT';
-      error = 'States.Timeout';
+      error = STATES_ERROR.timeout;
       cause = `The execution ran longer than the definition's TimeoutSeconds (${machine.local.TimeoutSeconds})`;
     } else {
       status = 'FAILED';

@@ -8,6 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { parseJobs } from '../../lib/config/jobs';
+import type { JobDefinition } from '../../lib/config/jobs';
+import { s3Location } from '../../lib/contract';
 import type { Emulator } from '../emulator';
 import type { ServerlessConfig } from './serverless-config';
 
@@ -67,13 +70,13 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
       const script = join(config.serviceDir, job.entryPoint);
       if (!existsSync(script)) continue;
       await targets.s3.send(new PutObjectCommand({ Bucket: artifacts, Key: job.entryPoint, Body: readFileSync(script) }));
-      seeded.scripts.push(`s3://${artifacts}/${job.entryPoint}`);
+      seeded.scripts.push(s3Location(artifacts, job.entryPoint).uri);
     }
   }
   return seeded;
 }
 
-function readJobs(serviceDir: string): Array<{ name: string; entryPoint: string; inputPrefix: string }> {
+function readJobs(serviceDir: string): JobDefinition[] {
   const file = join(serviceDir, 'config', 'jobs.json');
-  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).jobs : [];
+  return existsSync(file) ? parseJobs(JSON.parse(readFileSync(file, 'utf8'))) : [];
 }

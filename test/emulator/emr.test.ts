@@ -178,7 +178,7 @@ describe('RunJobFlow and DescribeCluster', () => {
 });
 
 describe('instances and fleets', () => {
-  it('provisions each fleet from its first instance type, one instance per weight, with the asked market', async () => {
+  it('provisions each fleet by its allocation strategy, one instance per weight, with the asked market', async () => {
     const id = await createCluster();
     await waitForState(id, 'WAITING');
 

@@ -1,38 +1,30 @@
 /**
- * The deployable template: `serverless package` runs once, offline and without AWS credentials, and these
+ * The deployable template: `serverless package` runs once (support/packaged.ts shares it between test files),
+ * offline and without AWS credentials, and these
  * tests read the CloudFormation it writes — the workflow and its triggers (issue 2), the least-privilege
  * and hardening properties (issue 5), and cfn-lint and checkov on the same file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { jobs } from '../../config/jobs.json';
 import {
   OwnedStatement,
   Template,
   actionsOf,
   allowedActions,
-  packageService,
   resourceText,
   resourcesOf,
   resourcesOfType,
   roleStatements,
-  templateFileName,
 } from './support/template';
+import { packagedTemplate } from './support/packaged';
 import { missingLinters, runCfnLint, runCheckov } from './support/linters';
 import { sdkActions } from './support/sdkCalls';
 
-let outDir: string;
+let templateFile: string;
 let template: Template;
 
 beforeAll(() => {
-  outDir = mkdtempSync(join(tmpdir(), 'emrflow-package-'));
-  template = packageService(outDir);
+  ({ template, file: templateFile } = packagedTemplate());
 }, 180_000);
-
-afterAll(() => {
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
-});
 
 const resource = (logicalId: string) => {
   const found = template.Resources[logicalId];
@@ -65,13 +57,18 @@ const functions = {
   placeJob: 'place-job',
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
+};
+/** The job manager's functions: invoked by run-job (acquire, release, renew) once it is wired, and by EventBridge (dispatch). */
+const poolFunctions = {
   acquireCapacity: 'acquire-capacity',
   releaseCapacity: 'release-capacity',
+  renewLease: 'renew-lease',
   dispatchQueue: 'dispatch-queue',
 };
-/** The job manager's Lambdas that may launch a pool cluster (dispatchPool): RunJobFlow and what it needs. */
-const launchers = ['acquireCapacity', 'releaseCapacity', 'dispatchQueue'];
-/** Actions EMR authorizes a RunJobFlow request with, beyond RunJobFlow itself (never sent as SDK calls). */
+const allFunctions = { ...functions, ...poolFunctions };
+/** Functions that may launch a pool cluster (every one that dispatches), with the settings RunJobFlow needs. */
+const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue']);
+/** What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed scaling. */
 const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
@@ -120,14 +117,14 @@ describe('run-job workflow', () => {
     // Act
     const [, variables] = resource('RunJobStateMachine').Properties.DefinitionString['Fn::Sub'];
 
-    // Assess: every function but the dispatcher, which EventBridge invokes (its schedule and EMR events).
-    for (const name of Object.keys(functions).filter((key) => key !== 'dispatchQueue')) {
+    // Assess
+    for (const name of Object.keys(functions)) {
       expect(Object.values(variables)).toContainEqual({ 'Fn::GetAtt': [`${pascal(name)}LambdaFunction`, 'Arn'] });
     }
   });
 
   it('runs every handler on Node.js 22 arm64 with the shared environment variables', () => {
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Act
       const props = resource(`${pascal(name)}LambdaFunction`).Properties;
 
@@ -142,8 +139,12 @@ describe('run-job workflow', () => {
         RUNS_TABLE: { Ref: 'RunsTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
-        ...(launchers.includes(name)
-          ? { EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' }, EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' }, EMR_SUBNET_IDS: expect.anything() }
+        ...(launching.has(name)
+          ? {
+              EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' },
+              EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' },
+              EMR_SUBNET_IDS: { 'Fn::Join': [',', []] },
+            }
           : {}),
       });
     }
@@ -171,10 +172,10 @@ describe('run-job workflow', () => {
 
 describe('triggers', () => {
   const allRules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
-  /** The rules that start run-job (the dispatcher's own rules target its Lambda: see the job manager's tests). */
+  /** The rules that start run-job (the others invoke the job manager's dispatcher). */
   const rules = () => allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
-  it('starts run-job on S3 Object Created events in the raw bucket under each job input prefix', () => {
+  it("starts run-job on S3 Object Created events in the raw bucket for each job's trigger key only", () => {
     // Act
     const s3Rules = rules().filter((rule) => rule.EventPattern?.source?.includes('aws.s3'));
 
@@ -183,7 +184,10 @@ describe('triggers', () => {
     const [rule] = s3Rules;
     expect(rule.EventPattern['detail-type']).toEqual(['Object Created']);
     expect(rule.EventPattern.detail.bucket.name).toEqual([{ Ref: 'RawBucket' }]);
-    expect(rule.EventPattern.detail.object.key).toEqual(jobs.map((job) => ({ prefix: job.inputPrefix })));
+    // config/jobs.json's job is in marker mode: its partitions' _SUCCESS, nothing else under its prefix.
+    expect(rule.EventPattern.detail.object.key).toEqual(
+      jobs.flatMap((job) => [{ wildcard: `${job.inputPrefix}*/${job.s3Trigger.marker}` }, `${job.inputPrefix}${job.s3Trigger.marker}`]),
+    );
     expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: 'RunJobStateMachine' } })]);
     expect(resource('RawBucket').Properties.NotificationConfiguration).toEqual({
       EventBridgeConfiguration: { EventBridgeEnabled: true },
@@ -205,17 +209,15 @@ describe('triggers', () => {
     expect(jobs.map((job) => job.name)).toContain(input.job);
   });
 
-  it('runs the dispatcher every minute and on pool clusters’ EMR state changes', () => {
-    const toDispatcher = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
+  it('runs the dispatcher every minute and on every EMR cluster state change', () => {
+    // Act
+    const dispatching = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
 
-    const triggers = toDispatcher.map((rule) => rule.ScheduleExpression ?? rule.EventPattern);
-    expect(triggers).toHaveLength(2);
-    expect(triggers).toEqual(
-      expect.arrayContaining([
-        'rate(1 minute)',
-        { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: { name: [{ prefix: 'emrflow pool ' }] } },
-      ]),
+    // Assess
+    expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
+      ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
     );
+    expect(allRules()).toHaveLength(rules().length + dispatching.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -267,12 +269,13 @@ describe('IAM the plugin does not generate', () => {
     const onTable = (action: string) => allowing(action).filter((owned) => owned.role === sm).map((o) => o.statement.Resource);
 
     expect(onTable('dynamodb:PutItem')).toEqual([{ 'Fn::GetAtt': ['ClaimsTable', 'Arn'] }]);
-    // Leases are taken and given back by the job manager's Lambdas, not by the state machine.
-    expect(onTable('dynamodb:UpdateItem')).toEqual([]);
+    expect(onTable('dynamodb:UpdateItem')).toEqual([{ 'Fn::GetAtt': ['ClusterRegistryTable', 'Arn'] }]);
   });
 
-  it('allows tagging clusters at creation', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm, ...launchers.map((name) => `${pascal(name)}Role`)]);
+  it('allows tagging clusters at creation, to the state machine and the functions that launch pool clusters', () => {
+    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role).sort()).toEqual(
+      [sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort(),
+    );
   });
 
   it('passes only the two EMR roles, each to its own service', () => {
@@ -311,7 +314,7 @@ describe('IAM the plugin does not generate', () => {
 describe('least privilege (issue 5)', () => {
   it('gives each Lambda its own role allowing exactly the SDK calls its code makes, plus its own logs', () => {
     const roles = new Set<string>();
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Prepare
       const calls = sdkActions(`functions/${folder}/handler.ts`);
 
@@ -320,16 +323,15 @@ describe('least privilege (issue 5)', () => {
       roles.add(role);
 
       // Assess
-      const companions = calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : [];
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...new Set([...calls, ...companions, 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
+        actions: [...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
       });
     }
-    expect(roles.size).toBe(Object.keys(functions).length);
+    expect(roles.size).toBe(Object.keys(allFunctions).length);
   });
 
   it('reads the SDK calls a handler makes from its code', () => {
@@ -344,7 +346,7 @@ describe('least privilege (issue 5)', () => {
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
-    expect(runs.map((owned) => owned.role)).toEqual(['RunJobStateMachineRole', ...launchers.map((name) => `${pascal(name)}Role`)]);
+    expect(runs.map((owned) => owned.role).sort()).toEqual(['RunJobStateMachineRole', ...[...launching].map((name) => `${pascal(name)}Role`)].sort());
     for (const { statement } of runs) {
       expect(actionsOf(statement)).toEqual(['elasticmapreduce:RunJobFlow']);
       expect(statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
@@ -364,7 +366,9 @@ describe('least privilege (issue 5)', () => {
     for (const { statement } of emr) {
       expect(resourcesOf(statement).map(resourceText)).toEqual([clusterArn]);
       const tagged = actionsOf(statement).includes('elasticmapreduce:AddTags') ? 'aws:RequestTag' : 'aws:ResourceTag';
-      expect(statement.Condition).toEqual({ StringEquals: { [`${tagged}/emrflow:app`]: 'emrflow' } });
+      // A cluster being created has no tags yet: its auto-termination policy passes when the tag is absent.
+      const operator = statement.Sid === 'SetAutoTerminationAtCreate' ? 'StringEqualsIfExists' : 'StringEquals';
+      expect(statement.Condition).toEqual({ [operator]: { [`${tagged}/emrflow:app`]: 'emrflow' } });
     }
   });
 
@@ -397,7 +401,8 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
-      GrantWaiters: 'SendTaskSuccess / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
+      GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
+      GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
     };
 
@@ -409,15 +414,19 @@ describe('least privilege (issue 5)', () => {
       `IAM statements with Resource "*": ${wildcards.length}\n` +
         wildcards.map(({ role, statement }) => `  ${role}/${statement.Sid}: ${reasons[statement.Sid ?? '']}`).join('\n'),
     );
-    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf])).toEqual([
-      ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
-      ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
-      ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
-      ...launchers.flatMap((name) => [
-        [`${pascal(name)}Role`, 'GrantWaiters', undefined],
-        [`${pascal(name)}Role`, 'LaunchPoolClusters', undefined],
-      ]),
-    ]);
+    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf]).sort()).toEqual(
+      [
+        ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
+        ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
+        ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+        ['AcquireCapacityRole', 'GrantWaiters', undefined],
+        ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
+        ['ReleaseCapacityRole', 'GrantWaiters', undefined],
+        ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
+        ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
+      ].sort(),
+    );
   });
 
   it('encrypts every bucket, blocks public access and refuses plain HTTP', () => {
@@ -468,7 +477,7 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    expect(groups.length).toBe(Object.keys(functions).length + 1);
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 1);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
@@ -511,7 +520,7 @@ describe('cfn-lint and checkov', () => {
 
   lint('finds no cfn-lint error in the packaged template', () => {
     // Act
-    const result = runCfnLint(join(outDir, templateFileName));
+    const result = runCfnLint(templateFile);
 
     // Assess
     console.log(`cfn-lint: ${result.errors.length} errors, ${result.warnings.length} warnings\n${result.summary}`);
@@ -520,7 +529,7 @@ describe('cfn-lint and checkov', () => {
 
   lint('leaves no checkov failure that is not waived with a reason', () => {
     // Act
-    const result = runCheckov(join(outDir, templateFileName));
+    const result = runCheckov(templateFile);
 
     // Assess
     console.log(

@@ -22,6 +22,7 @@ export function job(overrides: Partial<JobDefinition> = {}): JobDefinition {
     priority: 'normal',
     releaseLabel: 'emr-7.10.0',
     maxAttempts: 3,
+    s3Trigger: { mode: 'marker', marker: '_SUCCESS' },
     ...overrides,
   };
 }
@@ -56,14 +57,11 @@ export function sizing(overrides: Partial<Sizing> = {}): Sizing {
   };
 }
 
-/**
- * The shipped configuration, as PlaceJob loads it; `pools: []` leaves out the pools, so every run gets a
- * dedicated cluster (the purchase rules' own tests).
- */
-export function shippedPlacementConfig(options: { pools?: [] } = {}): PlacementConfig {
+/** The shipped configuration, as PlaceJob loads it. */
+export function shippedPlacementConfig(): PlacementConfig {
   const prices = loadPrices();
-  const config = loadPools(prices);
-  return { rules: loadRules(), template: config.dedicated, prices, pools: options.pools ?? config.pools };
+  const pools = loadPools(prices);
+  return { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
 }
 
 export { loadJobs };

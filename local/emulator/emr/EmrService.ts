@@ -3,18 +3,26 @@
  * the lifecycle (lifecycle.ts), capacity (capacity.ts) and steps (steps.ts), and answers with the views
  * (views.ts). A kept state directory saves and restores the clusters (persistence.ts).
  */
-import type {
-  AddJobFlowStepsInput,
-  AddTagsInput,
-  CancelStepsInput,
-  DescribeClusterInput,
-  DescribeStepInput,
-  GetAutoTerminationPolicyInput,
-  ListClustersInput,
-  ListInstanceFleetsInput,
-  ListInstancesInput,
-  ListStepsInput,
-  TerminateJobFlowsInput,
+import {
+  ClusterState,
+  InstanceFleetType,
+  InstanceGroupType,
+  InstanceState,
+  StepState,
+  type AddJobFlowStepsInput,
+  type AddTagsInput,
+  type CancelStepsInput,
+  type DescribeClusterInput,
+  type DescribeStepInput,
+  type GetAutoTerminationPolicyInput,
+  type ListClustersInput,
+  type ListInstanceFleetsInput,
+  type ListInstancesInput,
+  type ListStepsInput,
+  type TerminateJobFlowsInput,
+  type ListBootstrapActionsInput,
+  type ListInstanceGroupsInput,
+  type PutManagedScalingPolicyInput,
 } from '@aws-sdk/client-emr';
 import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, TAG } from '../../../lib/contract';
 import { invalidRequest, validation, type JsonOperation } from '../protocol';
@@ -32,24 +40,29 @@ import {
 } from './model';
 import type { EmrOperation } from './operations';
 import { restoreClusters, snapshotClusters } from './persistence';
+import { ManagedScaling, validateManagedScalingPolicy } from './scaling';
 import { StepEngine } from './steps';
-import { MAX_ACTIVE_STEPS, validateRunJobFlow, validateSteps } from './validate';
-import { clusterSummary, clusterView, fleetView, instanceView, page, stepView } from './views';
+import { MAX_ACTIVE_STEPS, validateEnum, validateRunJobFlow, validateSteps } from './validate';
+import { clusterSummary, clusterView, fleetView, groupView, instanceView, page, stepView } from './views';
 
 export type { ClusterRecord, EmrServiceDeps, StepRecord } from './model';
 
 /** A request as it arrives: the SDK's input shape on the wire, any field possibly missing. */
 type Request<T> = Partial<Wire<T>>;
 
+/** "The maximum number of clusters allowed is 10" (TerminateJobFlows); "a maximum of 10 stepIDs" (ListSteps). */
+const MAX_IDS_PER_REQUEST = 10;
+
 export class EmrService {
   private readonly ctx: EmrContext;
 
   constructor(deps: EmrServiceDeps) {
-    const ctx = { deps, clusters: new Map(), ipCounter: 10, stopped: false } as Omit<EmrContext, 'lifecycle' | 'steps' | 'capacity'>;
+    const ctx = { deps, clusters: new Map(), ipCounter: 10, stopped: false } as Omit<EmrContext, 'lifecycle' | 'steps' | 'capacity' | 'scaling'>;
     this.ctx = Object.assign(ctx, {
       lifecycle: new Lifecycle(ctx as EmrContext),
       steps: new StepEngine(ctx as EmrContext),
       capacity: new Capacity(ctx as EmrContext),
+      scaling: new ManagedScaling(ctx as EmrContext),
     });
   }
 
@@ -68,6 +81,24 @@ export class EmrService {
     GetAutoTerminationPolicy: (input: Request<GetAutoTerminationPolicyInput>) => {
       const cluster = this.cluster(input.ClusterId);
       return cluster.AutoTerminationPolicy ? { AutoTerminationPolicy: cluster.AutoTerminationPolicy } : {};
+    },
+    ListBootstrapActions: (input: Request<ListBootstrapActionsInput>) => {
+      const { items, Marker } = page(this.cluster(input.ClusterId).BootstrapActions, input.Marker);
+      return { BootstrapActions: items, ...(Marker ? { Marker } : {}) };
+    },
+    ListInstanceGroups: (input) => this.listInstanceGroups(input),
+    PutManagedScalingPolicy: (input: Request<PutManagedScalingPolicyInput>) => {
+      const cluster = this.cluster(input.ClusterId);
+      this.ctx.scaling.put(cluster, validateManagedScalingPolicy(input.ManagedScalingPolicy, 'ManagedScalingPolicy', cluster.InstanceCollectionType));
+      return {};
+    },
+    GetManagedScalingPolicy: (input: Request<DescribeClusterInput>) => {
+      const cluster = this.cluster(input.ClusterId);
+      return cluster.ManagedScalingPolicy ? { ManagedScalingPolicy: cluster.ManagedScalingPolicy } : {};
+    },
+    RemoveManagedScalingPolicy: (input: Request<DescribeClusterInput>) => {
+      this.ctx.scaling.remove(this.cluster(input.ClusterId));
+      return {};
     },
   };
 
@@ -130,6 +161,9 @@ export class EmrService {
 
   private runJobFlow(input: Record<string, unknown>) {
     validateRunJobFlow(input);
+    const collection = input.Instances.InstanceFleets ? 'INSTANCE_FLEET' : 'INSTANCE_GROUP';
+    const scalingPolicy =
+      input.ManagedScalingPolicy === undefined ? undefined : validateManagedScalingPolicy(input.ManagedScalingPolicy, 'ManagedScalingPolicy', collection);
     const { ids, region, emit } = this.ctx.deps;
     const now = this.now();
     let id = ids.cluster();
@@ -149,13 +183,15 @@ export class EmrService {
       JobFlowRole: input.JobFlowRole,
       Applications: (input.Applications ?? []).map((a) => ({ Name: a.Name, ...(a.Name && versions[a.Name] ? { Version: versions[a.Name] } : {}) })),
       Configurations: input.Configurations ?? [],
+      BootstrapActions: (input.BootstrapActions ?? []).map((a) => ({ Name: a.Name, ScriptPath: a.ScriptBootstrapAction?.Path, Args: a.ScriptBootstrapAction?.Args ?? [] })),
       Tags: tags,
       VisibleToAllUsers: input.VisibleToAllUsers ?? true,
       KeepJobFlowAliveWhenNoSteps: instancesInput.KeepJobFlowAliveWhenNoSteps ?? false,
       TerminationProtected: instancesInput.TerminationProtected ?? false,
       StepConcurrencyLevel: input.StepConcurrencyLevel ?? 1,
       AutoTerminationPolicy: input.AutoTerminationPolicy?.IdleTimeout ? { IdleTimeout: input.AutoTerminationPolicy.IdleTimeout } : undefined,
-      InstanceCollectionType: instancesInput.InstanceFleets ? 'INSTANCE_FLEET' : 'INSTANCE_GROUP',
+      ManagedScalingPolicy: scalingPolicy,
+      InstanceCollectionType: collection,
       subnetIds: instancesInput.Ec2SubnetIds ?? (instancesInput.Ec2SubnetId ? [instancesInput.Ec2SubnetId] : []),
       state: 'STARTING',
       reason: { Message: 'Configuring cluster software' },
@@ -182,7 +218,10 @@ export class EmrService {
   }
 
   private addJobFlowSteps(input: Request<AddJobFlowStepsInput>) {
-    const cluster = this.cluster(input.JobFlowId);
+    if (typeof input.JobFlowId !== 'string' || !input.JobFlowId) throw validation('JobFlowId: is required');
+    const cluster = this.ctx.clusters.get(input.JobFlowId);
+    // EMR answers an unknown job flow here with ValidationException, not DescribeCluster's InvalidRequestException.
+    if (!cluster) throw validation('Specified job flow ID does not exist.');
     if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) {
       throw validation('A job flow that is shutting down, terminated, or finished may not be modified.');
     }
@@ -205,6 +244,10 @@ export class EmrService {
 
   private terminateJobFlows(input: Request<TerminateJobFlowsInput>) {
     if (!Array.isArray(input.JobFlowIds) || input.JobFlowIds.length === 0) throw validation('JobFlowIds: at least one id is required');
+    // TerminateJobFlows documents only InternalServerError, so a broken limit is the common ValidationException.
+    if (input.JobFlowIds.length > MAX_IDS_PER_REQUEST) {
+      throw validation(`JobFlowIds: the maximum number of clusters allowed is ${MAX_IDS_PER_REQUEST}, got ${input.JobFlowIds.length}`);
+    }
     const clusters = input.JobFlowIds.map((id) => {
       const cluster = this.ctx.clusters.get(id);
       if (!cluster) throw validation(`Specified job flow ID not valid: ${id}`);
@@ -229,6 +272,7 @@ export class EmrService {
   }
 
   private listClusters(input: Request<ListClustersInput>) {
+    validateEnum(input.ClusterStates, 'clusterStates', ClusterState);
     const states = input.ClusterStates;
     const after = input.CreatedAfter;
     const before = input.CreatedBefore;
@@ -243,6 +287,11 @@ export class EmrService {
 
   private listSteps(input: Request<ListStepsInput>) {
     const cluster = this.cluster(input.ClusterId);
+    validateEnum(input.StepStates, 'stepStates', StepState);
+    // ListSteps documents InvalidRequestException for bad input.
+    if (Array.isArray(input.StepIds) && input.StepIds.length > MAX_IDS_PER_REQUEST) {
+      throw invalidRequest(`StepIds: you can specify a maximum of ${MAX_IDS_PER_REQUEST} step IDs, got ${input.StepIds.length}`);
+    }
     const states = input.StepStates;
     const ids = input.StepIds;
     const matching = [...cluster.steps]
@@ -262,8 +311,20 @@ export class EmrService {
     return { InstanceFleets: items.map((f) => fleetView(cluster, f)), ...(Marker ? { Marker } : {}) };
   }
 
+  private listInstanceGroups(input: Request<ListInstanceGroupsInput>) {
+    const cluster = this.cluster(input.ClusterId);
+    if (cluster.InstanceCollectionType !== 'INSTANCE_GROUP') {
+      throw invalidRequest('Instance groups are not supported for clusters created with instance fleets.');
+    }
+    const { items, Marker } = page(cluster.groups, input.Marker);
+    return { InstanceGroups: items.map((g) => groupView(cluster, g)), ...(Marker ? { Marker } : {}) };
+  }
+
   private listInstances(input: Request<ListInstancesInput>) {
     const cluster = this.cluster(input.ClusterId);
+    validateEnum(input.InstanceStates, 'instanceStates', InstanceState);
+    validateEnum(input.InstanceGroupTypes, 'instanceGroupTypes', InstanceGroupType);
+    validateEnum(input.InstanceFleetType, 'instanceFleetType', InstanceFleetType);
     const states = input.InstanceStates;
     const fleetTypes = input.InstanceFleetType ? [input.InstanceFleetType] : undefined;
     const groupTypes = input.InstanceGroupTypes;

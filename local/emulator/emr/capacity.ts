@@ -2,9 +2,13 @@
  * EC2 capacity behind a cluster: the instances its fleets or groups launch, Spot capacity withheld at
  * launch (an injected shortage) and Spot capacity reclaimed afterwards (an injected interruption).
  */
-import type { InstanceFleetConfig, InstanceGroupConfig } from '@aws-sdk/client-emr';
+import type { InstanceFleetConfig, InstanceGroupConfig, MarketType } from '@aws-sdk/client-emr';
 import { CLUSTER_ACTIVE_STATES } from '../../../lib/contract';
-import { SPOT_RECLAIMED, type EmrCluster, type EmrContext, type EmrFleet, type EmrGroup, type EmrInstance } from './model';
+import { planInstances } from './allocation';
+import { DURATIONS, SPOT_RECLAIMED, type EmrCluster, type EmrContext, type EmrFleet, type EmrGroup, type EmrInstance } from './model';
+
+/** How long a replacement (or added) instance takes to count: its EC2 launch plus the node's bootstrap. */
+export const SPOT_REPLACEMENT_READY_SECONDS = DURATIONS.startingSeconds + DURATIONS.bootstrappingSeconds;
 
 type NewInstance = Omit<EmrInstance, 'Id' | 'Ec2InstanceId' | 'PrivateIpAddress' | 'PrivateDnsName' | 'state' | 'reason' | 'timeline'>;
 
@@ -26,16 +30,35 @@ export class Capacity {
       awaitingSpot: false,
     };
     cluster.fleets.push(fleet);
-    // EMR picks among the fleet's types; the emulator always takes the first and fills capacity with it.
-    const config = fleet.InstanceTypeConfigs[0];
-    const weight = config.WeightedCapacity ?? 1;
-    const add = (units: number, market: 'ON_DEMAND' | 'SPOT') => {
-      for (let i = 0; i < Math.ceil(units / weight); i += 1) {
-        this.addInstance(cluster, { Market: market, InstanceType: config.InstanceType!, InstanceFleetId: fleet.Id, role: fleet.InstanceFleetType, weight }, now);
-      }
-    };
-    add(fleet.TargetOnDemandCapacity, 'ON_DEMAND');
-    add(fleet.TargetSpotCapacity, 'SPOT');
+    this.launch(cluster, fleet, fleet.TargetOnDemandCapacity, 'ON_DEMAND', now);
+    this.launch(cluster, fleet, fleet.TargetSpotCapacity, 'SPOT', now);
+  }
+
+  /** Adds PROVISIONING instances bringing `units` of the market to the fleet, as its allocation strategy picks them. */
+  launch(cluster: EmrCluster, fleet: EmrFleet, units: number, market: MarketType, now: number): EmrInstance[] {
+    return planInstances(fleet, units, market).map((planned) =>
+      this.addInstance(cluster, { Market: market, InstanceType: planned.InstanceType, InstanceFleetId: fleet.Id, role: fleet.InstanceFleetType, weight: planned.weight }, now),
+    );
+  }
+
+  /**
+   * Instances added to a running cluster (replacements, scale-out) come up on their own: PROVISIONING for
+   * the EC2 launch, BOOTSTRAPPING for the node's bootstrap, then RUNNING, when they count as provisioned.
+   */
+  bringUp(cluster: EmrCluster, instances: EmrInstance[]): void {
+    const { lifecycle } = this.ctx;
+    lifecycle.schedule(cluster, DURATIONS.startingSeconds, () => {
+      for (const instance of instances) if (instance.state === 'PROVISIONING') instance.state = 'BOOTSTRAPPING';
+      lifecycle.schedule(cluster, DURATIONS.bootstrappingSeconds, () => {
+        const ready = this.ctx.deps.clock.nowSeconds();
+        for (const instance of instances) {
+          if (instance.state !== 'BOOTSTRAPPING') continue;
+          instance.state = 'RUNNING';
+          instance.timeline.ReadyDateTime = ready;
+        }
+        this.ctx.scaling.capacityChanged(cluster);
+      });
+    });
   }
 
   addGroup(cluster: EmrCluster, spec: InstanceGroupConfig, now: number): void {
@@ -59,9 +82,9 @@ export class Capacity {
     return `10.0.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
   }
 
-  private addInstance(cluster: EmrCluster, fields: NewInstance, now: number): void {
+  private addInstance(cluster: EmrCluster, fields: NewInstance, now: number): EmrInstance {
     const ip = this.nextIp();
-    cluster.instances.push({
+    const instance: EmrInstance = {
       ...fields,
       Id: this.ctx.deps.ids.clusterInstance(),
       Ec2InstanceId: this.ctx.deps.ids.ec2Instance(),
@@ -70,7 +93,9 @@ export class Capacity {
       state: 'PROVISIONING',
       reason: {},
       timeline: { CreationDateTime: now },
-    });
+    };
+    cluster.instances.push(instance);
+    return instance;
   }
 
   // ---------------------------------------------------------------- Spot capacity faults
@@ -132,6 +157,35 @@ export class Capacity {
           ? 'The master node was terminated by Amazon EC2.'
           : 'Cluster terminated: all core instances were lost; the cluster cannot continue without core nodes.',
       });
+      return;
+    }
+    this.replaceLostSpot(cluster);
+  }
+
+  /**
+   * A fleet that lost Spot instances after launch provisions replacements toward its TargetSpotCapacity,
+   * with any of its instance types ("Amazon EMR tries to replace the instance with any of the instance
+   * types that you specify": EMR Management Guide, instance fleets). They become RUNNING after
+   * SPOT_REPLACEMENT_READY_SECONDS. Spot lost before the cluster was ready is not replaced: the cluster's
+   * own launch is still under way, as EMR reports it (the fault's documented behaviour).
+   */
+  private replaceLostSpot(cluster: EmrCluster): void {
+    if (cluster.timeline.ReadyDateTime === undefined) return;
+    const now = this.ctx.deps.clock.nowSeconds();
+    for (const fleet of cluster.fleets) {
+      const live = cluster.instances
+        .filter((i) => i.InstanceFleetId === fleet.Id && i.Market === 'SPOT' && i.state !== 'TERMINATED')
+        .reduce((sum, i) => sum + i.weight, 0);
+      const missing = fleet.TargetSpotCapacity - live;
+      if (missing <= 0) continue;
+      const added = this.launch(cluster, fleet, missing, 'SPOT', now);
+      this.ctx.deps.emit({
+        resource: 'note',
+        id: cluster.Id,
+        state: 'NOTE',
+        message: `fleet ${fleet.Id} re-provisions ${missing} Spot unit(s) lost to the interruption (${added.map((i) => i.InstanceType).join(', ')}), RUNNING in ${SPOT_REPLACEMENT_READY_SECONDS} s`,
+      });
+      this.bringUp(cluster, added);
     }
   }
 }

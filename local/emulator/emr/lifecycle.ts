@@ -115,15 +115,17 @@ export class Lifecycle {
       }
       this.setClusterState(cluster, 'WAITING', { Message: 'Cluster ready to run steps.' });
       this.ctx.steps.pump(cluster);
+      this.ctx.scaling.demandChanged(cluster);
     });
   }
 
   /** Starts TERMINATING with `reason`; after the teardown delay the cluster is TERMINATED (or _WITH_ERRORS). */
   terminate(cluster: EmrCluster, reason: ClusterStateChangeReason): void {
     if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
-    this.cancelTimers(cluster);
     const userOrDone = reason.Code === 'USER_REQUEST' || reason.Code === 'ALL_STEPS_COMPLETED';
     this.ctx.steps.endAll(cluster, userOrDone ? null : `The cluster terminated: ${reason.Message}`);
+    // After the steps: their ending asks managed scaling to re-evaluate, which a terminating cluster must not.
+    this.cancelTimers(cluster);
     this.setClusterState(cluster, 'TERMINATING', reason);
     for (const fleet of cluster.fleets) fleet.state = 'TERMINATING';
     this.schedule(cluster, DURATIONS.terminatingSeconds, () => {

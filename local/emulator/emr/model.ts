@@ -7,6 +7,7 @@ import type {
   ActionOnFailure,
   Application,
   ClusterState,
+  Command,
   ClusterStateChangeReason,
   Configuration,
   InstanceFleetProvisioningSpecifications,
@@ -30,6 +31,7 @@ import type { IdFactory } from '../random';
 import type { LocalS3 } from '../s3/store';
 import type { Capacity } from './capacity';
 import type { Lifecycle } from './lifecycle';
+import type { ManagedScaling } from './scaling';
 import type { SparkRun, SparkSetup } from './spark';
 import type { StepEngine } from './steps';
 
@@ -144,6 +146,7 @@ export interface EmrCluster {
   JobFlowRole?: string;
   Applications: Application[];
   Configurations: Configuration[];
+  BootstrapActions: Command[];
   Tags: Array<Required<Pick<Tag, 'Key' | 'Value'>>>;
   VisibleToAllUsers: boolean;
   KeepJobFlowAliveWhenNoSteps: boolean;
@@ -151,6 +154,10 @@ export interface EmrCluster {
   StepConcurrencyLevel: number;
   AutoTerminationPolicy?: { IdleTimeout: number };
   ManagedScalingPolicy?: ManagedScalingPolicy;
+  /** When the cluster last had more units than its running steps need (managed scaling's scale-in clock). */
+  scalingQuietSince?: number;
+  scalingEvaluationPending?: boolean;
+  scalingRecheckPending?: boolean;
   InstanceCollectionType: 'INSTANCE_FLEET' | 'INSTANCE_GROUP';
   subnetIds: string[];
   state: ClusterState;
@@ -210,4 +217,5 @@ export interface EmrContext {
   readonly lifecycle: Lifecycle;
   readonly steps: StepEngine;
   readonly capacity: Capacity;
+  readonly scaling: ManagedScaling;
 }

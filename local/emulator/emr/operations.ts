@@ -12,5 +12,10 @@ export const EMR_OPERATIONS = [
   'ListInstances',
   'AddTags',
   'GetAutoTerminationPolicy',
+  'ListBootstrapActions',
+  'ListInstanceGroups',
+  'PutManagedScalingPolicy',
+  'GetManagedScalingPolicy',
+  'RemoveManagedScalingPolicy',
 ] as const;
 export type EmrOperation = (typeof EMR_OPERATIONS)[number];

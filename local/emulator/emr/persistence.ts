@@ -11,7 +11,7 @@ interface EmrSnapshot {
 }
 
 /** Keys that hold live timers or processes, which do not outlive the emulator. */
-const RUNTIME_KEYS = new Set(['timers', 'idleTimer', 'timer', 'spark']);
+const RUNTIME_KEYS = new Set(['timers', 'idleTimer', 'timer', 'spark', 'scalingEvaluationPending', 'scalingRecheckPending']);
 
 export function snapshotClusters(ctx: EmrContext): unknown {
   const data: EmrSnapshot = { ipCounter: ctx.ipCounter, clusters: [...ctx.clusters.values()] };
@@ -29,6 +29,8 @@ export function restoreClusters(ctx: EmrContext, snapshot: unknown): void {
   const now = ctx.deps.clock.nowSeconds();
   for (const cluster of data.clusters) {
     cluster.timers = new Set();
+    // Snapshots written before bootstrap actions were kept have none.
+    cluster.BootstrapActions ??= [];
     if (CLUSTER_ACTIVE_STATES.has(cluster.state) || cluster.state === 'TERMINATING') {
       const ended = cluster.state === 'TERMINATING' && ['USER_REQUEST', 'ALL_STEPS_COMPLETED'].includes(cluster.reason.Code ?? '');
       cluster.state = ended ? 'TERMINATED' : 'TERMINATED_WITH_ERRORS';

@@ -169,4 +169,39 @@ export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow
     if (fleets && role !== 'MASTER' && count > 1) fail(field, `at most one ${role} fleet, got ${count}`);
   }
   if (input.Steps !== undefined) validateSteps(input.Steps, 'Steps', scl);
+  if (input.BootstrapActions !== undefined) validateBootstrapActions(input.BootstrapActions);
+}
+
+/**
+ * An enum-valued request member, checked as AWS's JSON front end checks every modelled constraint:
+ * ValidationException "1 validation error detected: Value … at '<member>' failed to satisfy constraint".
+ * `allowed` is the SDK's own enum, so the emulator accepts exactly what the service model lists.
+ */
+export function validateEnum(value: unknown, member: string, allowed: Record<string, string>): void {
+  if (value === undefined || value === null) return;
+  const values = Object.values(allowed);
+  const shown = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  if (Array.isArray(value)) {
+    if (value.every((v) => values.includes(v))) return;
+    throw validation(
+      `1 validation error detected: Value '[${value.map(shown).join(', ')}]' at '${member}' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [${values.join(', ')}]]`,
+    );
+  }
+  if (values.includes(value as string)) return;
+  throw validation(`1 validation error detected: Value '${shown(value)}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${values.join(', ')}]`);
+}
+
+function validateBootstrapActions(actions: unknown): void {
+  if (!Array.isArray(actions)) fail('BootstrapActions', 'must be a list of {Name, ScriptBootstrapAction: {Path, Args}}');
+  actions.forEach((action: unknown, i: number) => {
+    const at = `BootstrapActions[${i}]`;
+    if (!isObject(action)) fail(at, 'must be an object');
+    requireString(action.Name, `${at}.Name`);
+    if (!isObject(action.ScriptBootstrapAction)) fail(`${at}.ScriptBootstrapAction`, 'is required');
+    requireString(action.ScriptBootstrapAction.Path, `${at}.ScriptBootstrapAction.Path`, 10280);
+    const args = action.ScriptBootstrapAction.Args;
+    if (args !== undefined && (!Array.isArray(args) || args.some((a: unknown) => typeof a !== 'string'))) {
+      fail(`${at}.ScriptBootstrapAction.Args`, 'must be a list of strings');
+    }
+  });
 }

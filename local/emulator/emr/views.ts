@@ -2,9 +2,9 @@
  * What the API answers about the model: the SDK's output shapes (`Cluster`, `InstanceFleet`, `Step`, …)
  * as they cross the wire, and EMR's Marker paging.
  */
-import type { Cluster, ClusterStatus, ClusterSummary, Instance, InstanceFleet, Step, StepSummary } from '@aws-sdk/client-emr';
+import type { Cluster, ClusterStatus, ClusterSummary, Instance, InstanceFleet, InstanceGroup, InstanceGroupState, Step, StepSummary } from '@aws-sdk/client-emr';
 import { invalidRequest } from '../protocol';
-import type { EmrCluster, EmrFleet, EmrInstance, EmrStep, Wire } from './model';
+import type { EmrCluster, EmrFleet, EmrGroup, EmrInstance, EmrStep, Wire } from './model';
 
 /** EMR's list operations answer 50 items per page. */
 const PAGE_SIZE = 50;
@@ -84,7 +84,11 @@ export function clusterView(cluster: EmrCluster, now: number, region: string): W
 }
 
 export function fleetView(cluster: EmrCluster, fleet: EmrFleet): Wire<InstanceFleet> {
-  const live = cluster.instances.filter((i) => i.InstanceFleetId === fleet.Id && ['BOOTSTRAPPING', 'RUNNING'].includes(i.state));
+  // Provisioned: running, or bootstrapping with the fleet's own launch; an instance added later (a Spot
+  // replacement, a scale-out) counts once it runs.
+  const live = cluster.instances.filter(
+    (i) => i.InstanceFleetId === fleet.Id && (i.state === 'RUNNING' || (i.state === 'BOOTSTRAPPING' && fleet.state === 'BOOTSTRAPPING')),
+  );
   const units = (market: string) => live.filter((i) => i.Market === market).reduce((sum, i) => sum + i.weight, 0);
   return {
     Id: fleet.Id,
@@ -103,6 +107,49 @@ export function fleetView(cluster: EmrCluster, fleet: EmrFleet): Wire<InstanceFl
       EbsOptimized: true,
     })),
     ...(fleet.LaunchSpecifications ? { LaunchSpecifications: fleet.LaunchSpecifications } : {}),
+  };
+}
+
+/** An instance group follows its cluster: PROVISIONING while it starts, RUNNING once ready, then ENDED. */
+function groupState(cluster: EmrCluster): InstanceGroupState {
+  switch (cluster.state) {
+    case 'STARTING':
+      return 'PROVISIONING';
+    case 'BOOTSTRAPPING':
+      return 'BOOTSTRAPPING';
+    case 'RUNNING':
+    case 'WAITING':
+      return 'RUNNING';
+    case 'TERMINATING':
+      return 'TERMINATING';
+    default:
+      return 'ENDED';
+  }
+}
+
+export function groupView(cluster: EmrCluster, group: EmrGroup): Wire<InstanceGroup> {
+  const state = groupState(cluster);
+  const running = cluster.instances.filter((i) => i.InstanceGroupId === group.Id && i.state === 'RUNNING').length;
+  return {
+    Id: group.Id,
+    ...(group.Name ? { Name: group.Name } : {}),
+    Market: group.Market,
+    InstanceGroupType: group.InstanceRole,
+    InstanceType: group.InstanceType,
+    RequestedInstanceCount: group.RequestedInstanceCount,
+    RunningInstanceCount: running,
+    Status: {
+      State: state,
+      StateChangeReason: state === 'ENDED' ? { Code: 'CLUSTER_TERMINATED', Message: 'The instance group was terminated because the cluster terminated.' } : {},
+      Timeline: {
+        CreationDateTime: cluster.timeline.CreationDateTime,
+        ...(cluster.timeline.ReadyDateTime !== undefined ? { ReadyDateTime: cluster.timeline.ReadyDateTime } : {}),
+        ...(cluster.timeline.EndDateTime !== undefined ? { EndDateTime: cluster.timeline.EndDateTime } : {}),
+      },
+    },
+    Configurations: [],
+    EbsBlockDevices: [],
+    ShrinkPolicy: {},
   };
 }
 

@@ -10,7 +10,7 @@
  * An API error becomes `EMR.AmazonElasticMapReduceException`, its Cause worded as Step Functions words it.
  * Polling follows AWS (every 60 s for 10 minutes, then every 300 s) on the emulator's compressed clock.
  */
-import { CLUSTER_ENDED_STATES } from '../../../lib/contract';
+import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, STATES_ERROR, STEP_UNSUCCESSFUL_STATES } from '../../../lib/contract';
 import {
   AddJobFlowStepsCommand,
   DescribeClusterCommand,
@@ -53,8 +53,8 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
           const cluster = await describeCluster(client, created.JobFlowId!);
           if (!cluster) return false;
           const state = cluster.Status?.State ?? '';
-          if (state === 'WAITING' || state === 'RUNNING') return true;
-          if (CLUSTER_ENDED_STATES.has(state)) throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe(cluster)));
+          if (CLUSTER_READY_STATES.has(state)) return true;
+          if (CLUSTER_ENDED_STATES.has(state)) throw new TaskError(STATES_ERROR.taskFailed, JSON.stringify(jsonSafe(cluster)));
           return false;
         });
         return result;
@@ -73,12 +73,12 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
             finished = step;
             return true;
           }
-          if (state === 'FAILED' || state === 'CANCELLED' || state === 'INTERRUPTED') {
-            throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe({ Step: step })));
+          if (STEP_UNSUCCESSFUL_STATES.has(state)) {
+            throw new TaskError(STATES_ERROR.taskFailed, JSON.stringify(jsonSafe({ Step: step })));
           }
           const cluster = await describeCluster(client, ClusterId);
           if (cluster && CLUSTER_ENDED_STATES.has(cluster.Status?.State ?? '')) {
-            throw new TaskError('States.TaskFailed', JSON.stringify(jsonSafe({ Step: step, Cluster: cluster })));
+            throw new TaskError(STATES_ERROR.taskFailed, JSON.stringify(jsonSafe({ Step: step, Cluster: cluster })));
           }
           return false;
         });

@@ -1,6 +1,7 @@
 /**
  * A failed Task as Step Functions reports it: `Error` is the name Retry/Catch match, `Cause` the text (often
- * JSON) it carries. The interpreter takes `name` as Error and `message` as Cause.
+ * JSON) it carries. The interpreter takes `name` as Error and `message` as Cause. Local, not in lib/errors.ts:
+ * it carries the names AWS's integrations raise (States.TaskFailed, EMR.*), which no emrflow code raises on AWS.
  */
 export class TaskError extends Error {
   constructor(name: string, cause: string) {

@@ -1,4 +1,5 @@
-import { EMRClient } from '@aws-sdk/client-emr';
+import { EMRClient, ListStepsCommand } from '@aws-sdk/client-emr';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetPartitionCommand, GlueClient } from '@aws-sdk/client-glue';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -6,7 +7,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { partitionBytes } from '../../../lib/aws/catalog';
 import { emrClient, env, resetClients, useClients } from '../../../lib/aws/clients';
+import { findStep } from '../../../lib/aws/emr';
 import { recentSuccessfulRuns } from '../../../lib/aws/runs';
+import { bytesUnder } from '../../../lib/aws/storage';
 
 const ref = { database: 'emrflow_raw', table: 'events', values: ['2026-11-26'] };
 
@@ -64,5 +67,40 @@ describe('run history', () => {
 
     expect(await recentSuccessfulRuns(doc, 'runs', 'j', 20)).toEqual([]);
     expect(dynamo).toHaveReceivedCommandTimes(QueryCommand, 5);
+  });
+});
+
+describe('EMR and S3 listings (SDK paginators)', () => {
+  const emr = mockClient(EMRClient);
+  const s3 = mockClient(S3Client);
+  beforeEach(() => {
+    emr.reset();
+    s3.reset();
+  });
+
+  it('finds a step on a later ListSteps page, passing the Marker on', async () => {
+    emr
+      .on(ListStepsCommand)
+      .resolvesOnce({ Steps: [{ Id: 's-1', Name: 'other' }], Marker: 'm1' })
+      .resolvesOnce({ Steps: [{ Id: 's-2', Name: 'wanted' }] });
+
+    expect(await findStep(new EMRClient({}), 'j-1', 'wanted')).toEqual({ Id: 's-2', Name: 'wanted' });
+    expect(emr).toHaveReceivedNthCommandWith(2, ListStepsCommand, { ClusterId: 'j-1', Marker: 'm1' });
+  });
+
+  it('reads at most 5 pages of a list that never ends', async () => {
+    emr.on(ListStepsCommand).callsFake(({ Marker }) => ({ Steps: [], Marker: `${Marker ?? ''}x` }));
+
+    expect(await findStep(new EMRClient({}), 'j-1', 'wanted')).toBeNull();
+    expect(emr).toHaveReceivedCommandTimes(ListStepsCommand, 5);
+  });
+
+  it('sums object sizes over every ListObjectsV2 page', async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ Contents: [{ Size: 100 }, { Size: 23 }], IsTruncated: true, NextContinuationToken: 't1' })
+      .resolvesOnce({ Contents: [{ Size: 877 }], IsTruncated: false });
+
+    expect(await bytesUnder(new S3Client({}), { bucket: 'b', key: 'events/', uri: 's3://b/events/' })).toBe(1000);
+    expect(s3).toHaveReceivedNthCommandWith(2, ListObjectsV2Command, { Bucket: 'b', Prefix: 'events/', ContinuationToken: 't1' });
   });
 });
