@@ -400,7 +400,7 @@ describe('run-job routing (scripted services, real definition)', () => {
           taskToken: SCRIPTED_TASK_TOKEN,
         },
       });
-      expect(outcome.heartbeats.AcquireCapacity).toEqual([300]);
+      expect(outcome.heartbeats.AcquireCapacity).toEqual([900]);
     });
 
     it('runs the step on the leased cluster, named as RecordRun and ClassifyFailure look it up, and releases that lease', async () => {
