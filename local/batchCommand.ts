@@ -18,6 +18,8 @@ export const BATCH_MACHINE = 'run-batch';
 
 export interface BatchOptions {
   concurrency?: number;
+  /** Overrides config/batch.json's toleratedFailurePercentage for this batch. */
+  toleratedFailurePercentage?: number;
   /** How often the live view prints a line, in real ms (0: never). */
   liveEveryMs: number;
   print: (line: string) => void;
@@ -54,7 +56,11 @@ export async function runBatch(runtime: LocalRuntime, manifestFile: string, opti
   const manifest = s3Location(runtime.buckets.ArtifactsBucket, `${settings.manifestPrefix}${basename(manifestFile)}`);
   await runtime.upload(manifestFile, manifest.uri);
   options.print(`manifest ${manifestFile} → ${manifest.uri}; run-batch (time scale ${runtime.timeScale}, state in ${runtime.stateDir})`);
-  const input = { manifest: manifest.uri, ...(options.concurrency ? { maxConcurrency: options.concurrency } : {}) };
+  const input = {
+    manifest: manifest.uri,
+    ...(options.concurrency ? { maxConcurrency: options.concurrency } : {}),
+    ...(options.toleratedFailurePercentage !== undefined ? { toleratedFailurePercentage: options.toleratedFailurePercentage } : {}),
+  };
   const started = Date.now();
   const live = options.liveEveryMs > 0 ? setInterval(() => void liveLine(runtime, started).then(options.print, () => undefined), options.liveEveryMs) : null;
   let run: RunSummary;
