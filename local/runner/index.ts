@@ -131,6 +131,8 @@ export interface LocalRuntime {
   mapChildStats(): { started: number; ended: number };
   /** Messages published with `sns:publish` tasks. */
   readonly notifications: PublishedMessage[];
+  /** Replaces the emulator's faults (each fires once again): a scenario that strikes one job of many. */
+  setFaults(faults: Faults): void;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
   /**
@@ -278,6 +280,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     keepsState: !temporary,
     executions,
     notifications,
+    setFaults: (faults) => emulator.setFaults(faults),
     mapChildStats: () => ({ started: mapChildren.length, ended: mapChildren.filter((child) => child.result).length }),
     timeScale,
     endpoint: emulator.endpoint,
