@@ -21,6 +21,10 @@
  *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry? });
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
+ *   // run-batch: its Distributed Map and the run-job executions it starts run on this same runtime
+ *   runtime.executions.list('run-job')   // startExecution.sync:2 children, live (status, result)
+ *   runtime.notifications                // sns:publish messages (SNS is not emulated)
+ *   runtime.setFaults(faults)            // replace the emulator's faults mid-run
  *   await runtime.stop();
  *
  * One runtime at a time per process: it points process.env (and so the in-process Lambdas' SDK clients) at
