@@ -67,7 +67,7 @@ export interface OrchestrationCost {
 }
 
 export interface RunCost {
-  /** Everything below, rounded to the cent. */
+  /** Everything below, rounded to a hundredth of a cent (a short pooled run costs cents). */
   totalUsd: number;
   /** Clusters of the run's attempts that were its own (a dedicated run's current and previous attempt). */
   clusters: ClusterCost[];
@@ -164,5 +164,5 @@ export function orchestrationCost(prices: PriceBook, path: RunPath, lambdaMemory
 
 export function runCost(clusters: ClusterCost[], pool: PoolUsage | null, orchestration: OrchestrationCost): RunCost {
   const usd = clusters.reduce((sum, c) => sum + c.usd, 0) + (pool?.usd ?? 0) + orchestration.usd;
-  return { totalUsd: Math.round(usd * 100) / 100, clusters, pool, orchestration };
+  return { totalUsd: Math.round(usd * 10_000) / 10_000, clusters, pool, orchestration };
 }

@@ -110,8 +110,8 @@ describe('orchestration', () => {
   });
 });
 
-it('totals clusters, pool and orchestration to the cent', () => {
+it('totals clusters, pool and orchestration to a hundredth of a cent', () => {
   const cluster = clusterCost(prices, 'j-1', [instance('r5.4xlarge', 'ON_DEMAND', 0, 61)], at(61));
   const total = runCost([cluster], null, { transitionsEstimate: 10, lambdaGbSecondsEstimate: 2, usd: 0.03 });
-  expect(total.totalUsd).toBe(Math.round(((61 / 60) * 1.25 + 0.03) * 100) / 100);
+  expect(total.totalUsd).toBe(Math.round(((61 / 60) * 1.25 + 0.03) * 10_000) / 10_000);
 });
