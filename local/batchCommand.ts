@@ -122,8 +122,10 @@ async function liveLine(runtime: LocalRuntime, started: number): Promise<string>
   let parked = 0;
   let units = '';
   const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
-  if (environment.CLUSTER_REGISTRY_TABLE && environment.ADMISSION_QUEUE_TABLE) {
-    const reports = await poolReports(dynamoClient(), { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE }, loadPools(loadPrices()).pools);
+  if (environment.CLUSTER_REGISTRY_TABLE && environment.ADMISSION_QUEUE_TABLE && environment.RUNS_TABLE) {
+    const prices = loadPrices();
+    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE, runs: environment.RUNS_TABLE };
+    const reports = await poolReports(dynamoClient(), tables, loadPools(prices).pools, prices);
     const inUse = reports.reduce((sum, pool) => sum + pool.clusters.reduce((s, c) => s + c.unitsInUse, 0), 0);
     const capacity = reports.reduce((sum, pool) => sum + pool.clusters.reduce((s, c) => s + c.capacityUnits, 0), 0);
     parked = reports.reduce((sum, pool) => sum + pool.queue.depth, 0);

@@ -15,6 +15,8 @@ import { eventBridgeTargets } from './runner/triggers';
 import { formatBatchReport, runBatch } from './batchCommand';
 import { MAX_BATCH_CONCURRENCY } from '../lib/config/batch';
 import { formatPoolReports, poolReports } from './poolsReport';
+import { formatRunCost } from './runCostReport';
+import type { RunRecord } from '../lib/domain/types';
 import { dynamoClient } from '../lib/aws/clients';
 import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
@@ -156,13 +158,16 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
+  for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
   return summary;
 }
 
 function jsonSummary(summary: RunSummary): string {
   const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd } = summary;
   const steps = summary.steps.map(({ clusterId, state, executor }) => ({ clusterId, state, executor }));
-  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps }, null, 2);
+  const record = (output as { record?: RunRecord } | undefined)?.record;
+  const cost = record ? { costUsd: record.costUsd, queueWaitSeconds: record.queueWaitSeconds, breakdown: record.cost } : null;
+  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps, cost }, null, 2);
 }
 
 /** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */
@@ -258,9 +263,10 @@ async function emulator(flags: Flags): Promise<number> {
 async function pools(flags: Flags, print: (line: string) => void): Promise<number> {
   return withRuntime(flags, async (runtime) => {
     const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
-    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE };
-    if (!tables.clusters || !tables.queue) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE');
-    const reports = await poolReports(dynamoClient(), tables, loadPools(loadPrices()).pools);
+    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE, runs: environment.RUNS_TABLE };
+    if (!tables.clusters || !tables.queue || !tables.runs) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE / RUNS_TABLE');
+    const prices = loadPrices();
+    const reports = await poolReports(dynamoClient(), tables, loadPools(prices).pools, prices);
     if (flags.json) process.stdout.write(`${JSON.stringify({ pools: reports }, null, 2)}\n`);
     else {
       if (!runtime.keepsState) print('(a fresh temporary state directory has an empty registry: pass --state-dir <dir> of a runtime that ran jobs)');

@@ -184,7 +184,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     discardState();
     throw error;
   });
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: sfnEndpoint };
+  // The Lambdas' EMF metrics would go to stdout, where `--json` promises one summary object: off unless asked for.
+  const env: Record<string, string> = {
+    AWS_REGION: config.region,
+    ...emulatorEnv(emulator),
+    AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+  };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
