@@ -66,6 +66,18 @@ const functions = {
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
 };
+/** The job manager's functions: invoked by run-job (acquire, release, renew) once it is wired, and by EventBridge (dispatch). */
+const poolFunctions = {
+  acquireCapacity: 'acquire-capacity',
+  releaseCapacity: 'release-capacity',
+  renewLease: 'renew-lease',
+  dispatchQueue: 'dispatch-queue',
+};
+const allFunctions = { ...functions, ...poolFunctions };
+/** Functions that may launch a pool cluster (every one that dispatches), with the settings RunJobFlow needs. */
+const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue']);
+/** What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed scaling. */
+const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -120,7 +132,7 @@ describe('run-job workflow', () => {
   });
 
   it('runs every handler on Node.js 22 arm64 with the shared environment variables', () => {
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Act
       const props = resource(`${pascal(name)}LambdaFunction`).Properties;
 
@@ -134,6 +146,14 @@ describe('run-job workflow', () => {
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
+        ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
+        ...(launching.has(name)
+          ? {
+              EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' },
+              EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' },
+              EMR_SUBNET_IDS: { 'Fn::Join': [',', []] },
+            }
+          : {}),
       });
     }
   });
@@ -147,12 +167,21 @@ describe('run-job workflow', () => {
       { AttributeName: 'job', KeyType: 'HASH' },
       { AttributeName: 'finishedAt', KeyType: 'RANGE' },
     ]);
-    expect(keys('ClusterRegistryTable')).toEqual([{ AttributeName: 'clusterId', KeyType: 'HASH' }]);
+    expect(keys('ClusterRegistryTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'clusterId', KeyType: 'RANGE' },
+    ]);
+    expect(keys('AdmissionQueueTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'entryId', KeyType: 'RANGE' },
+    ]);
   });
 });
 
 describe('triggers', () => {
-  const rules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  const allRules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  /** The rules that start run-job (the others invoke the job manager's dispatcher). */
+  const rules = () => allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
   it('starts run-job on S3 Object Created events in the raw bucket under each job input prefix', () => {
     // Act
@@ -183,6 +212,17 @@ describe('triggers', () => {
     const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:00:00Z"'));
     expect(input).toEqual({ job: expect.any(String), trigger: 'schedule', time: '2026-11-27T02:00:00Z' });
     expect(jobs.map((job) => job.name)).toContain(input.job);
+  });
+
+  it('runs the dispatcher every minute and on every EMR cluster state change', () => {
+    // Act
+    const dispatching = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
+
+    // Assess
+    expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
+      ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
+    );
+    expect(allRules()).toHaveLength(rules().length + dispatching.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -237,8 +277,10 @@ describe('IAM the plugin does not generate', () => {
     expect(onTable('dynamodb:UpdateItem')).toEqual([{ 'Fn::GetAtt': ['ClusterRegistryTable', 'Arn'] }]);
   });
 
-  it('allows tagging clusters at creation', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm]);
+  it('allows tagging clusters at creation, to the state machine and the functions that launch pool clusters', () => {
+    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role).sort()).toEqual(
+      [sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort(),
+    );
   });
 
   it('passes only the two EMR roles, each to its own service', () => {
@@ -277,7 +319,7 @@ describe('IAM the plugin does not generate', () => {
 describe('least privilege (issue 5)', () => {
   it('gives each Lambda its own role allowing exactly the SDK calls its code makes, plus its own logs', () => {
     const roles = new Set<string>();
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Prepare
       const calls = sdkActions(`functions/${folder}/handler.ts`);
 
@@ -288,13 +330,13 @@ describe('least privilege (issue 5)', () => {
       // Assess
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort(),
+        actions: [...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
       });
     }
-    expect(roles.size).toBe(Object.keys(functions).length);
+    expect(roles.size).toBe(Object.keys(allFunctions).length);
   });
 
   it('reads the SDK calls a handler makes from its code', () => {
@@ -309,9 +351,11 @@ describe('least privilege (issue 5)', () => {
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
-    expect(runs).toHaveLength(1);
-    expect(actionsOf(runs[0].statement)).toEqual(['elasticmapreduce:RunJobFlow']);
-    expect(runs[0].statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    expect(runs.map((owned) => owned.role).sort()).toEqual(['RunJobStateMachineRole', ...[...launching].map((name) => `${pascal(name)}Role`)].sort());
+    for (const { statement } of runs) {
+      expect(actionsOf(statement)).toEqual(['elasticmapreduce:RunJobFlow']);
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    }
   });
 
   it('allows every other EMR action only on clusters tagged emrflow', () => {
@@ -347,7 +391,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
           });
         }
       }
@@ -360,6 +404,9 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
+      GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
+      GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
+      LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
     };
 
     // Act
@@ -370,11 +417,19 @@ describe('least privilege (issue 5)', () => {
       `IAM statements with Resource "*": ${wildcards.length}\n` +
         wildcards.map(({ role, statement }) => `  ${role}/${statement.Sid}: ${reasons[statement.Sid ?? '']}`).join('\n'),
     );
-    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf])).toEqual([
-      ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
-      ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
-      ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
-    ]);
+    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf]).sort()).toEqual(
+      [
+        ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
+        ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
+        ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+        ['AcquireCapacityRole', 'GrantWaiters', undefined],
+        ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
+        ['ReleaseCapacityRole', 'GrantWaiters', undefined],
+        ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
+        ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
+      ].sort(),
+    );
   });
 
   it('encrypts every bucket, blocks public access and refuses plain HTTP', () => {
@@ -425,7 +480,7 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    expect(groups.length).toBe(Object.keys(functions).length + 1);
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 1);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
