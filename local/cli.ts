@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseS3Uri, s3Location } from '../lib/contract';
 import { InvalidConfigError } from '../lib/errors';
 import { between, matching, parseOrFail } from '../lib/schema';

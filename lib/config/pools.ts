@@ -6,7 +6,7 @@
  * Offers: `PoolsConfigSchema`, `parsePools(raw, prices)`, `loadPools(prices)`, `findPool(config, name)` and
  * the inferred types `PoolsConfig`, `FleetTemplate` (dedicated), `PoolDefinition`, `DispatcherSettings`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import poolsJson from '../../config/pools.json';
 import { between, describeValue, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';

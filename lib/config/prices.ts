@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import pricesJson from '../../config/prices.json';
 import { between, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import rulesJson from '../../config/rules.json';
 import { between, nonEmptyString, parseConfig, strictObject } from '../schema';
 

@@ -1,9 +1,10 @@
 import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseS3Uri, s3Location } from '../contract';
 import { InvalidRequestError } from '../errors';
 import { describeValue, matching, nonEmptyString, parseRequestInput, strictObject } from '../schema';
+import { isPartitionInput, partitionKey } from './partition';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
@@ -122,11 +123,6 @@ export function partitionToCheck(request: ParsedRequest): { database: string; ta
   return { database: catalog.database, table: catalog.table, values: [request.runDate] };
 }
 
-/** True when the request's input is the job's own `dt=<runDate>/` partition prefix in the raw bucket. */
-export function isPartitionInput(request: Pick<JobRequest, 'input' | 'job' | 'runDate'>): boolean {
-  return request.input.key === partitionKey(request.job, request.runDate);
-}
-
 function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest {
   const bucket = event.detail.bucket.name;
   const { key, sequencer, etag } = event.detail.object;
@@ -190,10 +186,6 @@ function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runI
     output: s3Location(ctx.artifactsBucket, job.outputPrefix),
     claimExpiresAt: Math.floor(ctx.now.getTime() / 1000) + CLAIM_TTL_SECONDS,
   };
-}
-
-function partitionKey(job: JobDefinition, runDate: string): string {
-  return `${job.inputPrefix}dt=${runDate}/`;
 }
 
 /** A daily schedule fires after its day has ended (02:00 UTC), so it processes the day before it fired. */

@@ -1,5 +1,5 @@
 import { s3Location } from '../contract';
-import { isPartitionInput } from './request';
+import { isPartitionInput } from './partition';
 import type { JobRequest, SparkConf, Sizing } from './types';
 
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@
  * strict: an unknown field or a bad value is an error naming the file and the field path, because a typo
  * in a fault file would otherwise silently test the happy path.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidConfigError } from '../../lib/errors';
 import { between, parseConfig, strictObject } from '../../lib/schema';
 import { EMR_OPERATIONS } from './emr/operations';

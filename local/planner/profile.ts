@@ -5,7 +5,7 @@
  * lines, one RunRecord per line). Both are validated with a strict schema; an error names the file and field.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadJobs } from '../../lib/config/jobs';
 import { JobDefinitionSchema, type JobDefinition } from '../../lib/config/jobs';
 import { between, nonEmptyString, parseConfig, strictObject } from '../../lib/schema';

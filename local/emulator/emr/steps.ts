@@ -7,7 +7,7 @@
 import type { CancelStepsInfo, StepConfig } from '@aws-sdk/client-emr';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { CLUSTER_ACTIVE_STATES } from '../../../lib/contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_READY_STATES } from '../../../lib/contract';
 import { DURATIONS, type EmrCluster, type EmrContext, type EmrStep } from './model';
 import { injectedErrorLines, simulatedSeconds } from './simulated';
 import { isSparkSubmitStep, localSparkArgs, runSparkSubmit } from './spark';
@@ -55,7 +55,7 @@ export class StepEngine {
   /** Starts pending steps up to StepConcurrencyLevel; handles idleness when nothing is left. */
   pump(cluster: EmrCluster): void {
     const { lifecycle } = this.ctx;
-    if (cluster.state !== 'WAITING' && cluster.state !== 'RUNNING') return;
+    if (!CLUSTER_READY_STATES.has(cluster.state)) return;
     let running = cluster.steps.filter((s) => s.state === 'RUNNING').length;
     for (const step of cluster.steps) {
       if (running >= cluster.StepConcurrencyLevel) break;
