@@ -12,6 +12,8 @@ import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
+import { DEFAULT_OUT_DIR, simulateCommand } from './planner/command';
+import { DEFAULT_PROFILE } from './planner';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
 
@@ -23,6 +25,10 @@ Usage:
   emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
                                                 (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
+  emrflow simulate [--profile f] [--history f] [--seed n] [--out dir] [--json]
+                                                capacity planner: a SIMULATED day of jobs through the real decision code,
+                                                emrflow beside per-job On-Demand/Spot, EMR Serverless and the floor;
+                                                writes <out>/simulation.json and a self-contained <out>/report.html
   emrflow help
 
 Options:
@@ -31,8 +37,12 @@ Options:
   --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
   --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
   --simulate-steps       simulate Spark steps even when .venv has pyspark
-  --json                 print exactly one JSON summary object on stdout (run, upload, demo)
+  --json                 print exactly one JSON summary object on stdout (run, upload, demo, simulate)
   --port <n>             emulator port (emulator; default: a free port)
+  --profile <file>       simulate: the day's job mix (default ${DEFAULT_PROFILE})
+  --history <file>       simulate: replay a runs-table export (JSON lines of run records) instead of a profile
+  --seed <n>             simulate: random seed (default 1); the same seed gives the same figures
+  --out <dir>            simulate: where the JSON and the report go (default ${DEFAULT_OUT_DIR})
   --verbose              show the Lambdas' logs
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
@@ -48,6 +58,10 @@ const OPTIONS = {
   machine: { type: 'string' },
   port: { type: 'string' },
   events: { type: 'string' },
+  profile: { type: 'string' },
+  history: { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   'simulate-steps': { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -59,6 +73,8 @@ const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string()
 const integerOption = (min: number, max: number) =>
   numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
 
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
+
 const FlagsSchema = z.strictObject({
   faults: z
     .string()
@@ -69,6 +85,10 @@ const FlagsSchema = z.strictObject({
   machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
   port: integerOption(0, 65535).optional(),
   events: integerOption(1, 10_000_000).default(2000),
+  profile: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).default(DEFAULT_PROFILE),
+  history: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  seed: integerOption(0, 2 ** 32 - 1).default(1),
+  out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
   'simulate-steps': z.boolean().default(false),
   verbose: z.boolean().default(false),
@@ -267,6 +287,9 @@ export async function main(argv: string[]): Promise<number> {
       return demo(flags, print);
     case 'emulator':
       return emulator(flags);
+    case 'simulate':
+      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--seed n] [--out dir] [--json]');
+      return simulateCommand({ profile: flags.profile, history: flags.history, seed: flags.seed, out: flags.out, json: flags.json }, print);
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;
