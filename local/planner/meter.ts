@@ -1,7 +1,8 @@
 /**
  * What one strategy's run measured: costs by kind, EMR API calls per second by operation, active clusters
- * and queued jobs per minute, start latencies, completions. Counts are kept per virtual second over a
- * horizon of three days (a day of arrivals plus the tail of work and teardown after it).
+ * and queued jobs per minute, start latencies, completions. API calls are counted per virtual second (only
+ * the seconds that had calls are stored) over a horizon of three days: a day of arrivals plus the tail of
+ * work and teardown after it.
  */
 import { EMR_QUOTAS } from './constants';
 
@@ -18,7 +19,8 @@ export interface CostBreakdown {
 
 export class Meter {
   readonly cost: CostBreakdown = { ec2: 0, emrUplift: 0, emrServerless: 0, stepFunctions: 0, lambda: 0, glue: 0 };
-  readonly calls = new Map<string, Uint32Array>();
+  readonly calls = new Map<string, Map<number, number>>();
+  private figures: ReturnType<Meter['apiFigures']> | undefined;
   readonly startSeconds: number[] = [];
   readonly pooledStartSeconds: number[] = [];
   launches = 0;
@@ -38,8 +40,10 @@ export class Meter {
 
   call(op: string, at: number, count = 1): void {
     let series = this.calls.get(op);
-    if (!series) this.calls.set(op, (series = new Uint32Array(HORIZON_SECONDS)));
-    series[clampSecond(at)] += count;
+    if (!series) this.calls.set(op, (series = new Map()));
+    const second = clampSecond(at);
+    series.set(second, (series.get(second) ?? 0) + count);
+    this.figures = undefined;
   }
 
   /** `.sync` polling of `op` from `from` to `to` (virtual seconds), on Step Functions' schedule. */
@@ -92,40 +96,65 @@ export class Meter {
    * bucket: burst, refill per second) would have throttled calls, with how many.
    */
   apiFigures(): { peak: Record<string, number>; throttled: Record<string, number>; perMinute: Record<string, number[]> } {
-    const all = new Uint32Array(HORIZON_SECONDS);
-    for (const series of this.calls.values()) for (let i = 0; i < HORIZON_SECONDS; i++) all[i] += series[i];
+    if (this.figures) return this.figures;
+    const all = new Map<number, number>();
+    for (const series of this.calls.values()) for (const [second, count] of series) all.set(second, (all.get(second) ?? 0) + count);
     const ops = [...[...this.calls.keys()].sort(), 'AllEmrCalls'];
     const peak: Record<string, number> = {};
     const throttled: Record<string, number> = {};
     const perMinute: Record<string, number[]> = {};
     for (const op of ops) {
-      const series = op === 'AllEmrCalls' ? all : this.calls.get(op)!;
-      let window = 0;
-      let best = 0;
-      const minutes: number[] = [];
-      for (let i = 0; i < HORIZON_SECONDS; i++) {
-        window += series[i] - (i >= 60 ? series[i - 60] : 0);
-        if (window > best) best = window;
-        if (i % 60 === 59 && i < 86_400) minutes.push(window / 60);
-      }
-      peak[op] = round3(best / 60);
-      perMinute[op] = minutes;
+      const series = [...(op === 'AllEmrCalls' ? all : this.calls.get(op)!)].sort((a, b) => a[0] - b[0]);
+      peak[op] = round3(busiestMinute(series) / 60);
+      perMinute[op] = minuteAverages(series);
       const quota = EMR_QUOTAS[op];
       if (quota) {
-        let tokens = quota.burst;
-        let dropped = 0;
-        for (let i = 0; i < HORIZON_SECONDS; i++) {
-          tokens = Math.min(quota.burst, tokens + quota.perSecond) - series[i];
-          if (tokens < 0) {
-            dropped += -tokens;
-            tokens = 0;
-          }
-        }
+        const dropped = throttledCalls(series, quota.burst, quota.perSecond);
         if (dropped > 0) throttled[op] = Math.round(dropped);
       }
     }
-    return { peak, throttled, perMinute };
+    this.figures = { peak, throttled, perMinute };
+    return this.figures;
   }
+}
+
+/** [second, calls] pairs in time order: only the seconds that had calls. */
+type Calls = Array<[number, number]>;
+
+/** Most calls in any 60-second window [t − 59, t]. */
+function busiestMinute(series: Calls): number {
+  let window = 0;
+  let best = 0;
+  let from = 0;
+  for (const [second, count] of series) {
+    window += count;
+    while (series[from][0] <= second - 60) window -= series[from++][1];
+    if (window > best) best = window;
+  }
+  return best;
+}
+
+/** Calls per second, averaged per minute of the day (the report's over-the-day chart). */
+function minuteAverages(series: Calls): number[] {
+  const minutes = new Array<number>(1440).fill(0);
+  for (const [second, count] of series) if (second < 86_400) minutes[Math.floor(second / 60)] += count / 60;
+  return minutes.map(round3);
+}
+
+/** Calls a token bucket (burst, refill per second) would have refused. */
+function throttledCalls(series: Calls, burst: number, perSecond: number): number {
+  let tokens = burst;
+  let last = 0;
+  let dropped = 0;
+  for (const [second, count] of series) {
+    tokens = Math.min(burst, tokens + (second - last) * perSecond) - count;
+    last = second;
+    if (tokens < 0) {
+      dropped -= tokens;
+      tokens = 0;
+    }
+  }
+  return dropped;
 }
 
 function clampSecond(at: number): number {

@@ -492,7 +492,8 @@ class EmrflowRun extends PerAttemptRun {
   private launchCounter = 0;
   /** Lease id → the job and attempt it belongs to. */
   private readonly entries = new Map<string, { state: JobState; units: number }>();
-  peakUnitsInUseOverCapacity = 0;
+  /** Every PlaceJob input and decision, in order, when asked for (the same-decisions test replays them). */
+  decisionLog: DecisionLog | undefined;
 
   constructor(...args: ConstructorParameters<typeof Run>) {
     super(...args);
@@ -507,6 +508,7 @@ class EmrflowRun extends PerAttemptRun {
 
   protected async purchase(job: SizedJob, attempt: number): Promise<DedicatedPurchase | null> {
     const decision = await decidePlacement(job, attempt, this.placement);
+    this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
     const pool = decision.mode === 'pool' ? this.poolOf(decision) : undefined;
     if (pool) {
       this.park(this.states.get(job.id)!, pool, decision);
@@ -589,9 +591,7 @@ class EmrflowRun extends PerAttemptRun {
       cluster.leases[grant.entryId] = { execution: grant.entryId, units: grant.units, grantedAt: nowMs, expiresAt: nowMs + settings.leaseSeconds * 1000 };
       cluster.unitsInUse += grant.units;
       cluster.version++;
-      if (cluster.unitsInUse > cluster.capacityUnits || Object.keys(cluster.leases).length > cluster.maxJobs) {
-        throw new Error(`conservation: cluster ${cluster.clusterId} leased ${cluster.unitsInUse}/${cluster.capacityUnits} units to ${Object.keys(cluster.leases).length}/${cluster.maxJobs} jobs`);
-      }
+        assertLeaseInvariant(cluster);
       sim.idleSince = null;
       granted.add(grant.entryId);
       this.at(this.now + GRANT_SECONDS, () => this.submit(sim, entry.state, grant.units, grant.entryId));
@@ -851,6 +851,20 @@ class EmrflowRun extends PerAttemptRun {
   }
 }
 
+export type DecisionLog = Array<{ input: PlaceJobInput; placement: Placement }>;
+
+/**
+ * The registry's invariant after every grant: the leases' units add up to unitsInUse, which never passes the
+ * cluster's capacityUnits, and no more jobs than maxJobs hold a lease.
+ */
+export function assertLeaseInvariant(cluster: PoolCluster): void {
+  const leased = Object.values(cluster.leases).reduce((sum, lease) => sum + lease.units, 0);
+  const jobs = Object.keys(cluster.leases).length;
+  if (leased !== cluster.unitsInUse || cluster.unitsInUse > cluster.capacityUnits || jobs > cluster.maxJobs) {
+    throw new Error(`conservation: cluster ${cluster.clusterId} leases ${leased} units (unitsInUse ${cluster.unitsInUse}) of ${cluster.capacityUnits} to ${jobs} of ${cluster.maxJobs} jobs`);
+  }
+}
+
 /** What ListInstances shows for a reclaimed Spot node, with its timeline (what a pooled job's classification reads). */
 function lostSpotInstance(reason: { Code: string; Message: string }, at: number): NonNullable<Observation['instances']> {
   const instance = { Id: 'ci-SIMULATED', Market: 'SPOT', Status: { State: 'TERMINATED', StateChangeReason: reason, Timeline: { EndDateTime: new Date(at * 1000).toISOString() } } };
@@ -876,6 +890,8 @@ export interface StrategyFigures {
   launchShare: number;
   startSeconds: { p50: number; p95: number };
   completion: number;
+  /** Runs that ended, by outcome: each job ends exactly once, so these add up to simulatedJobs. */
+  ended: { succeeded: number; failed: number };
   slaMisses: number;
   peakApiCallsPerSecond: Record<string, number>;
   quotaExceeded: string[];
@@ -914,6 +930,8 @@ export interface SimulateOptions {
   stressSpot?: SpotModel;
   seed: number;
   onProgress?: (done: number, total: number, phase: string) => void;
+  /** Collects emrflow's PlaceJob inputs and decisions. */
+  decisionLog?: DecisionLog;
 }
 
 export async function simulateDay(options: SimulateOptions): Promise<DayResult> {
@@ -927,6 +945,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     if (options.onProgress && (done % 200 === 0 || done === total)) options.onProgress(done, total, phase);
   };
   const emrflow = new EmrflowRun(config, jobs, options.spot, random.fork(11), progress('emrflow'));
+  emrflow.decisionLog = options.decisionLog;
   await emrflow.run();
   emrflow.finishBilling();
   const onDemand = new PerJobRun('ON_DEMAND', config, jobs, options.spot, random.fork(12), progress('on-demand-per-job'));
@@ -961,6 +980,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       launchShare: round4(m.launches / jobs.length),
       startSeconds: { p50: percentile(m.startSeconds, 50), p95: percentile(m.startSeconds, 95) },
       completion: round4(m.completed / jobs.length),
+      ended: { succeeded: m.completed, failed: m.failed },
       slaMisses: m.slaMisses,
       peakApiCallsPerSecond: api.peak,
       quotaExceeded: Object.keys(api.throttled).sort(),
