@@ -23,12 +23,16 @@ export class Meter {
   private figures: ReturnType<Meter['apiFigures']> | undefined;
   readonly startSeconds: number[] = [];
   readonly pooledStartSeconds: number[] = [];
+  readonly capacityWaitSeconds: number[] = [];
   launches = 0;
   completed = 0;
   failed = 0;
   slaMisses = 0;
   interruptions = 0;
   lostInstanceHours = 0;
+  /** Pool clusters' provisioned units (core + task, and the primary node counted as one) × hours alive. */
+  poolUnitHours = 0;
+  pooledWorkUnitSeconds = 0;
   /** Unit-seconds of Spark work that finished (the floor's measure). */
   workUnitSeconds = 0;
   private readonly active = new Float64Array(HORIZON_SECONDS / 60);
@@ -37,6 +41,13 @@ export class Meter {
   private queuedNow = 0;
   peakActive = 0;
   private lastMinute = 0;
+
+  /** Calls that found their quota spent and had to be retried (each call counted once), by operation. */
+  readonly retriedCalls: Record<string, number> = {};
+
+  throttle(op: string, count: number): void {
+    this.retriedCalls[op] = (this.retriedCalls[op] ?? 0) + count;
+  }
 
   call(op: string, at: number, count = 1): void {
     let series = this.calls.get(op);

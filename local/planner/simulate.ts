@@ -205,7 +205,9 @@ abstract class Run {
       this.at(job.arrival, () => this.arrive(job));
     }
     this.startSweeps();
-    for (let next = this.events.pop(); next; next = this.events.pop()) {
+    // Stops when the last job ends: what is still scheduled then (the next Spot loss of an idle pool
+    // cluster months ahead, say) is no part of the day. Pool clusters still alive are billed by finishBilling.
+    for (let next = this.events.pop(); next && this.ended < this.jobs.length; next = this.events.pop()) {
       this.now = next.at;
       await next.event();
     }
@@ -278,6 +280,7 @@ abstract class Run {
   protected whenLaunchAllowed(launch: () => void): void {
     this.launchWaiters.push(launch);
     this.openLaunchGate();
+    if (this.launchWaiters[this.launchWaiters.length - 1] === launch) this.meter.throttle('RunJobFlow', 1);
   }
 
   private openLaunchGate(): void {
@@ -313,6 +316,37 @@ abstract class Run {
     return 0;
   }
 
+  private readonly gates = new Map<string, { bucket: BucketState; waiters: Array<() => void>; armed: boolean }>();
+
+  /**
+   * Runs `call` when the account's default quota for `op` has a token. A call that finds none is throttled
+   * and tried again a second later, as a Retry on EMR's ThrottlingException would (counted per operation).
+   */
+  protected whenQuotaAllows(op: string, call: () => void): void {
+    let gate = this.gates.get(op);
+    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    gate.waiters.push(call);
+    this.openGate(op);
+    if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
+  }
+
+  private openGate(op: string): void {
+    const gate = this.gates.get(op)!;
+    while (gate.waiters.length > 0) {
+      const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
+      gate.bucket = bucket;
+      if (taken === 0) break;
+      gate.waiters.shift()!();
+    }
+    if (gate.waiters.length > 0 && !gate.armed) {
+      gate.armed = true;
+      this.at(this.now + 1, () => {
+        gate.armed = false;
+        this.openGate(op);
+      });
+    }
+  }
+
   protected clusterEnded(): void {
     this.meter.changeActive(this.now, -1);
     if (this.launchWaiters.length > 0) this.openLaunchGate();
@@ -346,8 +380,8 @@ abstract class PerAttemptRun extends Run {
   protected async place(job: SizedJob, attempt: number): Promise<void> {
     const state = this.states.get(job.id)!;
     state.attempt = attempt;
-    this.chargeOrchestration('dedicated', attempt > 1);
     const purchase = await this.purchase(job, attempt);
+    this.chargeOrchestration(purchase === null ? 'pooled' : 'dedicated', attempt > 1);
     if (purchase === null) return;
     this.runDedicated(state, purchase);
   }
@@ -377,7 +411,7 @@ abstract class PerAttemptRun extends Run {
     const rate = noSpot ? purchase.switchedRate : purchase.rate;
     const spotInstances = noSpot ? 0 : purchase.spotInstances;
     this.meter.poll('DescribeCluster', launchedAt, readyAt, SYNC_POLL);
-    this.at(readyAt, () => {
+    this.at(readyAt, () => this.whenQuotaAllows('AddJobFlowSteps', () => {
       this.meter.call('AddJobFlowSteps', this.now);
       const stepStart = this.now + STEP_SUBMIT_TO_RUNNING_SECONDS;
       this.at(stepStart, () => {
@@ -404,7 +438,7 @@ abstract class PerAttemptRun extends Run {
           this.fail(state, { Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, clusterState, stepStart, end);
         });
       });
-    });
+    }));
   }
 
   /** ClassifyFailure on what EMR would show, then its retry policy: another attempt after the backoff, or the end. */
@@ -473,7 +507,7 @@ interface ClusterSim {
   provisioned: number;
   switchedToOnDemand: boolean;
   running: Map<string, { state: JobState; units: number; startedAt: number; endVersion: number }>;
-  waiting: Array<{ state: JobState; units: number; lease: string }>;
+  waiting: Array<{ state: JobState; units: number; lease: string; since: number }>;
   scaleOutPending: boolean;
   scaleInPending: boolean;
   peakSinceScaleIn: number;
@@ -659,6 +693,7 @@ class EmrflowRun extends PerAttemptRun {
     const hours = (this.now - sim.costFrom) / 3600;
     this.meter.cost.ec2 += rate.ec2 * hours;
     this.meter.cost.emrUplift += rate.emr * hours;
+    this.meter.poolUnitHours += (sim.provisioned + 1) * hours;
     sim.costFrom = this.now;
   }
 
@@ -677,10 +712,18 @@ class EmrflowRun extends PerAttemptRun {
 
   /** RunPooledStep: AddJobFlowSteps on the leased cluster; the step's executors need provisioned capacity. */
   private submit(sim: ClusterSim, state: JobState, units: number, lease: string): void {
+    this.whenQuotaAllows('AddJobFlowSteps', () => this.submitNow(sim, state, units, lease));
+  }
+
+  private submitNow(sim: ClusterSim, state: JobState, units: number, lease: string): void {
     this.meter.call('AddJobFlowSteps', this.now);
-    this.chargeOrchestration('pooled', state.attempt > 1);
-    sim.waiting.push({ state, units, lease });
-    this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => this.startWaiting(sim));
+    sim.waiting.push({ state, units, lease, since: this.now + STEP_SUBMIT_TO_RUNNING_SECONDS });
+    this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => {
+      // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
+      // work waits for executors, so until the units are provisioned it makes no progress (capacity wait).
+      if (sim.cluster.leases[lease] !== undefined) this.stepStarted(state, true);
+      this.startWaiting(sim);
+    });
   }
 
   private startWaiting(sim: ClusterSim): void {
@@ -688,8 +731,11 @@ class EmrflowRun extends PerAttemptRun {
     const still: ClusterSim['waiting'] = [];
     for (const w of sim.waiting) {
       if (sim.cluster.leases[w.lease] === undefined) continue;
-      if (used + w.units <= sim.provisioned) {
+      if (w.since > this.now) {
+        still.push(w);
+      } else if (used + w.units <= sim.provisioned) {
         used += w.units;
+        this.meter.capacityWaitSeconds.push(this.now - w.since);
         this.startStep(sim, w.state, w.units, w.lease);
       } else {
         still.push(w);
@@ -697,7 +743,7 @@ class EmrflowRun extends PerAttemptRun {
     }
     sim.waiting = still;
     sim.peakSinceScaleIn = Math.max(sim.peakSinceScaleIn, sim.cluster.unitsInUse);
-    if (still.length > 0 && !sim.scaleOutPending) {
+    if (still.some((w) => w.since <= this.now) && !sim.scaleOutPending) {
       // Managed scaling sees the pending YARN containers and adds task nodes.
       sim.scaleOutPending = true;
       this.at(this.now + SCALE_OUT_SECONDS, () => {
@@ -711,7 +757,6 @@ class EmrflowRun extends PerAttemptRun {
   }
 
   private startStep(sim: ClusterSim, state: JobState, units: number, lease: string): void {
-    this.stepStarted(state, true);
     const duration = trueStepSeconds(state.job, units);
     const startedAt = this.now;
     const endVersion = 0;
@@ -722,6 +767,7 @@ class EmrflowRun extends PerAttemptRun {
       if (!run || run.endVersion !== endVersion) return;
       sim.running.delete(lease);
       this.release(sim, lease);
+      this.meter.pooledWorkUnitSeconds += units * duration;
       this.finish(state, 'succeeded', units * duration);
     });
   }
@@ -846,8 +892,19 @@ class EmrflowRun extends PerAttemptRun {
     if (sim.cluster.unitsInUse > sim.provisioned || sim.waiting.length > 0) this.startWaiting(sim);
   }
 
+  /**
+   * Bills the pool clusters still alive when the last job ended: until their idle timeout ends them, or, for
+   * the ones minClusters keeps, to the end of the day (the day repeats: they run around the clock).
+   */
   finishBilling(): void {
-    for (const sims of this.clusters.values()) for (const sim of sims) this.accrue(sim);
+    for (const sims of this.clusters.values()) {
+      sims.forEach((sim, i) => {
+        const kept = i < sim.pool.minClusters;
+        const until = kept ? Math.max(86_400, this.now) : this.now + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;
+        this.now = Math.max(this.now, until);
+        this.accrue(sim);
+      });
+    }
   }
 }
 
@@ -876,6 +933,11 @@ function failedStep(from: number, to: number): NonNullable<Observation['step']> 
   return step;
 }
 
+function quotaPolicy(op: string): { ratePerSecond: number; burst: number } {
+  const quota = EMR_QUOTAS[op];
+  return { ratePerSecond: quota.perSecond, burst: quota.burst };
+}
+
 function roundUp(value: number, step: number): number {
   return Math.ceil(value / step) * step;
 }
@@ -900,8 +962,12 @@ export interface StrategyFigures {
   activeClusterQuota: number;
   interruptions: number;
   lostInstanceHours: number;
-  /** emrflow only: pooled jobs' start latency, and the share of jobs that got a pool lease. */
+  /** emrflow only: pooled jobs' start latency (trigger → step RUNNING on the leased cluster) and how many jobs. */
   pooledStartSeconds?: { p50: number; p95: number; jobs: number };
+  /** emrflow only: after its step is RUNNING, how long a pooled job waited for managed scaling to provision its units. */
+  capacityWaitSeconds?: { p50: number; p95: number };
+  /** emrflow only: unit-hours the pool clusters were provisioned for (primary counted as one unit) and the Spark work done in them. */
+  poolUnitHours?: { provisioned: number; work: number };
   notes: string[];
 }
 
@@ -983,13 +1049,19 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       ended: { succeeded: m.completed, failed: m.failed },
       slaMisses: m.slaMisses,
       peakApiCallsPerSecond: api.peak,
-      quotaExceeded: Object.keys(api.throttled).sort(),
-      throttledCalls: api.throttled,
+      quotaExceeded: [...new Set([...Object.keys(api.throttled), ...Object.keys(m.retriedCalls)])].sort(),
+      throttledCalls: { ...api.throttled, ...Object.fromEntries(Object.entries(m.retriedCalls).map(([op, n]) => [op, n])) },
       peakActiveClusters: m.peakActive,
       activeClusterQuota: ACTIVE_CLUSTER_QUOTA,
       interruptions: m.interruptions,
       lostInstanceHours: round2(m.lostInstanceHours),
-      ...(name === 'emrflow' ? { pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length } } : {}),
+      ...(name === 'emrflow'
+        ? {
+            pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
+            capacityWaitSeconds: { p50: percentile(m.capacityWaitSeconds, 50), p95: percentile(m.capacityWaitSeconds, 95) },
+            poolUnitHours: { provisioned: round2(m.poolUnitHours), work: round2(m.pooledWorkUnitSeconds / 3600) },
+          }
+        : {}),
       notes,
     };
   };
