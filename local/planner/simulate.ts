@@ -1090,7 +1090,11 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     ['spot-per-job', spotRun.meter],
   ];
   const strategies = {
-    emrflow: figures('emrflow', emrflow.meter, ['place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits']),
+    emrflow: figures('emrflow', emrflow.meter, [
+      'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
+      "throttled AddJobFlowSteps/RunJobFlow calls wait for the quota as a Retry on ThrottlingException would; run-job's RunPooledStep/RunSparkStep have no such Retry today (a throttled call goes to ClassifyFailure and fails the run)",
+      'steps are watched by addStep.sync (DescribeStep polling), as run-job does today; completion by EMR events is not modelled',
+    ]),
     'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, ['one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters']),
     'spot-per-job': figures('spot-per-job', spotRun.meter, ['one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase']),
     'emr-serverless': figures('emr-serverless', serverless, [`priced, not simulated: ${SERVERLESS_COLD_START_SECONDS} s cold start per job, vCPU and GB of the sized units for the step's duration; EMR Serverless API quotas not modelled`]),
