@@ -7,6 +7,8 @@
 export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
 /** States in which a cluster exists and bills: TERMINATING is neither active nor ended. */
 export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
+/** States of a cluster that has been asked for but cannot run steps yet. */
+export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
 /** States in which a cluster accepts and runs steps. */
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
@@ -85,6 +87,13 @@ export function parseS3Uri(uri: string): S3Location | null {
 export function s3Location(bucket: string, key: string): S3Location {
   return { bucket, key, uri: `s3://${bucket}/${key}` };
 }
+
+/**
+ * The object that marks a partition complete when a job's S3 trigger is in marker mode and names no other
+ * (config/jobs.json `s3Trigger`). Hadoop and Spark write it; Spark's readers skip `_`-prefixed files.
+ * infra/job-catalog.js, which osls loads as plain JS, repeats it; test/infra/job-catalog.test.ts ties the two.
+ */
+export const DEFAULT_S3_MARKER = '_SUCCESS';
 
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {

@@ -15,8 +15,8 @@ const prices = loadPrices();
 const config = loadPools(prices);
 
 /**
- * `{ pool, units, priority, execution, attempt, taskToken }` (a `.waitForTaskToken` task; taskToken is
- * `$$.Task.Token`) → parks the job in the pool's queue and dispatches the pool. The execution resumes with
+ * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;
+ * taskToken is `$$.Task.Token`; holdSeconds, the step timeout, extends the lease beyond leaseSeconds) → parks the job in the pool's queue and dispatches the pool. The execution resumes with
  * a Slot `{ pool, clusterId, lease, units, leaseExpiresAt }` sent to its token, now or when capacity frees.
  * The return value (for logs and tests) is `{ entryId, granted, launched, queued }`.
  */

@@ -13,9 +13,9 @@
  *   $.record     RunRecord       RecordRun
  */
 import type { S3Location } from '../contract';
-import type { JobDefinition, Priority } from '../config/jobs';
+import type { JobDefinition, Priority, S3Trigger } from '../config/jobs';
 
-export type { JobDefinition, Priority, S3Location };
+export type { JobDefinition, Priority, S3Location, S3Trigger };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
 
@@ -77,8 +77,13 @@ export interface Placement {
   mode: 'dedicated' | 'pool';
   /** `{}` until a cluster exists; the ASL writes `ClusterId` into it. */
   cluster: { ClusterId?: string };
-  /** Pool slot held by this execution; released on every path. */
-  slot: { pool: string; clusterId: string; lease: string } | null;
+  /**
+   * Pool slot held by this execution (AcquireCapacity's task-token result, lib/aws/jobManager.ts Slot:
+   * also `units` and `leaseExpiresAt`); released on every path.
+   */
+  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number } | null;
+  /** For mode `pool`: what AcquireCapacity asks for (pool name, units, queue priority); null when dedicated. */
+  pool: { name: string; units: number; priority: Priority } | null;
   /** Share of core+task capacity bought On-Demand, 0..1. */
   onDemandShare: number;
   /** Rule events that fired, for the timeline and the run record. */

@@ -40,5 +40,17 @@ export function sendJsonError(res: ServerResponse, requestId: string, error: Aws
   res.end(payload);
 }
 
+/**
+ * An SDK shape as it travels in AWS JSON 1.1: the SDK's types say `Date` where the wire carries epoch
+ * seconds, so the emulator keeps its records in this form and the SDK's own member names and types.
+ */
+export type OnTheWire<T> = T extends Date
+  ? number
+  : T extends ReadonlyArray<infer U>
+    ? Array<OnTheWire<U>>
+    : T extends object
+      ? { [K in keyof T]: OnTheWire<T[K]> }
+      : T;
+
 /** A JSON 1.1 operation: takes the parsed request, returns the response object (or throws AwsServiceError). */
 export type JsonOperation = (input: Record<string, any>) => unknown | Promise<unknown>;

@@ -75,8 +75,7 @@ export interface SizedJob extends SimJob {
 // ─── the decisions, exactly as the Lambdas make them ──────────────────────────────────────────────────
 
 export function placementConfig(config: PlannerConfig): PlacementConfig {
-  // The pools go along: place-job gives a job that fits a pool's clusters a lease in that pool.
-  return { rules: config.rules, template: config.pools.dedicated, prices: config.prices, pools: config.pools.pools } as PlacementConfig;
+  return { rules: config.rules, template: config.pools.dedicated, prices: config.prices, pools: config.pools.pools };
 }
 
 export function requestFor(job: SimJob, runDate: string): JobRequest {
@@ -99,7 +98,7 @@ export function placeJobInput(job: SizedJob, attempt: number): PlaceJobInput {
 }
 
 /** PlaceJob's decision: the same function, with the same configuration, the place-job handler calls. */
-export function decidePlacement(job: SizedJob, attempt: number, config: PlacementConfig): Promise<Placement> {
+export function placementOf(job: SizedJob, attempt: number, config: PlacementConfig): Promise<Placement> {
   return placeJob(placeJobInput(job, attempt), config);
 }
 
@@ -541,7 +540,7 @@ class EmrflowRun extends PerAttemptRun {
   }
 
   protected async purchase(job: SizedJob, attempt: number): Promise<DedicatedPurchase | null> {
-    const decision = await decidePlacement(job, attempt, this.placement);
+    const decision = await placementOf(job, attempt, this.placement);
     this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
     const pool = decision.mode === 'pool' ? this.poolOf(decision) : undefined;
     if (pool) {
@@ -561,8 +560,7 @@ class EmrflowRun extends PerAttemptRun {
   }
 
   private poolOf(decision: Placement): PoolDefinition | undefined {
-    const name = (decision as Placement & { pool?: { name: string } | null }).pool?.name;
-    return this.config.pools.pools.find((pool) => pool.name === name);
+    return this.config.pools.pools.find((pool) => pool.name === decision.pool?.name);
   }
 
   protected queuedJobs(): number {
@@ -575,7 +573,7 @@ class EmrflowRun extends PerAttemptRun {
   private park(state: JobState, pool: PoolDefinition, decision: Placement): void {
     const units = state.job.sizing.capacityUnits;
     const entryId = leaseId(`${state.job.id}-exec`, state.attempt);
-    const priority = (decision as Placement & { pool?: { priority: QueueEntry['priority'] } | null }).pool?.priority ?? state.job.job.priority;
+    const priority = decision.pool?.priority ?? state.job.job.priority;
     this.entries.set(entryId, { state, units });
     this.queues.get(pool.name)!.push({ pool: pool.name, entryId, execution: `${state.job.id}-exec`, priority, units, enqueuedAt: this.now * 1000, taskToken: entryId, state: 'waiting' });
     this.requestDispatch(pool);

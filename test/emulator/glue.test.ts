@@ -200,3 +200,85 @@ describe('catalog', () => {
     expect(duplicate.name).toBe('AlreadyExistsException');
   });
 });
+
+describe('GetPartitions expressions (the documented grammar)', () => {
+  const partitions: Array<[string, string, string]> = [
+    ['2026-11-25', 'eu', '9'],
+    ['2026-11-26', 'eu', '10'],
+    ['2026-11-26', 'us', '2'],
+    ['2026-11-27', 'us-east', '100'],
+    ['2026-11-28', '__HIVE_DEFAULT_PARTITION__', '7'],
+  ];
+
+  beforeAll(async () => {
+    await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: 'expr_db' } }));
+    await glue.send(
+      new CreateTableCommand({
+        DatabaseName: 'expr_db',
+        TableInput: {
+          Name: 'sales',
+          PartitionKeys: [
+            { Name: 'dt', Type: 'string' },
+            { Name: 'region', Type: 'string' },
+            { Name: 'shard', Type: 'int' },
+          ],
+        },
+      }),
+    );
+    for (const Values of partitions) await glue.send(new CreatePartitionCommand({ DatabaseName: 'expr_db', TableName: 'sales', PartitionInput: { Values } }));
+  });
+
+  const select = async (Expression: string) =>
+    (await glue.send(new GetPartitionsCommand({ DatabaseName: 'expr_db', TableName: 'sales', Expression }))).Partitions!.map((p) => p.Values!.join('|')).sort();
+  const rows = (...indexes: number[]) => indexes.map((i) => partitions[i].join('|')).sort();
+
+  it.each([
+    ["dt = '2026-11-26'", [1, 2]],
+    ["dt <> '2026-11-26'", [0, 3, 4]],
+    ["dt > '2026-11-26'", [3, 4]],
+    ["dt >= '2026-11-26' AND dt < '2026-11-28'", [1, 2, 3]],
+    ["dt <= '2026-11-25' OR region = 'us'", [0, 2]],
+    ["NOT (region = 'eu' OR region = 'us')", [3]],
+    ["region IN ('eu', 'us-east')", [0, 1, 3]],
+    ["region NOT IN ('eu')", [2, 3]],
+    ["dt BETWEEN '2026-11-26' AND '2026-11-27'", [1, 2, 3]],
+    ["dt NOT BETWEEN '2026-11-26' AND '2026-11-27'", [0, 4]],
+    ["region LIKE 'us%'", [2, 3]],
+    ["region LIKE '_u'", [0, 1]],
+    ["NOT region = 'eu'", [2, 3]],
+    ["region NOT LIKE 'us%'", [0, 1]],
+    ['region IS NULL', [4]],
+    ['region IS NOT NULL', [0, 1, 2, 3]],
+    ['shard > 9', [1, 3]],
+    ['shard IN (2, 7)', [2, 4]],
+    ["shard BETWEEN 2 AND '9'", [0, 2, 4]],
+    ["(dt = '2026-11-26' AND (shard >= 10 OR region = 'us')) and not shard = 10", [2]],
+    ["  dt = 'it''s'  ", []],
+    ['', [0, 1, 2, 3, 4]],
+  ] as Array<[string, number[]]>)('%s', async (expression, expected) => {
+    expect(await select(expression)).toEqual(rows(...expected));
+  });
+
+  it('compares an int key as a number and a string key as text', async () => {
+    // Negative control for typing: as text, '10' < '9' and '100' < '9'.
+    expect(await select('shard < 9')).toEqual(rows(2, 4));
+    expect(await select("region < 'eu'")).toEqual([]);
+  });
+
+  it.each([
+    ["dt = '2026-11-26' AND", "Unsupported expression 'dt = '2026-11-26' AND'"],
+    ["dt == '2026-11-26'", "Unsupported expression 'dt == '2026-11-26''"],
+    ["(dt = '2026-11-26'", "Unsupported expression '(dt = '2026-11-26''"],
+    ["dt = 'open", "Unsupported expression 'dt = 'open'"],
+    ["dt IN ()", "Unsupported expression 'dt IN ()'"],
+    ["missing = 'x'", 'Invalid partition expression!'],
+    ["shard = 'ten'", '"ten" is not an integer.'],
+    ["shard LIKE '1%'", "Integral data type doesn't support operation 'LIKE'"],
+  ])('refuses %s with InvalidInputException', async (expression, message) => {
+    const error = await glue.send(new GetPartitionsCommand({ DatabaseName: 'expr_db', TableName: 'sales', Expression: expression })).catch((e) => e);
+
+    expect(error.name).toBe('InvalidInputException');
+    expect(error.$metadata.httpStatusCode).toBe(400);
+    expect(error.message).toBe(message);
+  });
+});

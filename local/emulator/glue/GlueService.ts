@@ -5,15 +5,43 @@
  * directory, with the statistics a real crawler writes (sizeKey, objectCount, recordCount,
  * averageRecordSize, classification json).
  */
+import type {
+  BatchGetPartitionRequest,
+  BatchGetPartitionResponse,
+  Column,
+  CrawlerState,
+  CreateCrawlerRequest,
+  CreatePartitionRequest,
+  CreateTableRequest,
+  Crawler as GetCrawlerView,
+  Database,
+  DatabaseInput,
+  GetPartitionRequest,
+  GetPartitionsRequest,
+  GetPartitionsResponse,
+  GetTablesRequest,
+  GetTablesResponse,
+  LastCrawlInfo,
+  LastCrawlStatus,
+  Partition,
+  S3Target,
+  StartCrawlerRequest,
+  StopCrawlerRequest,
+  StorageDescriptor,
+  Table,
+  TableInput,
+} from '@aws-sdk/client-glue';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { ScaledClock } from '../clock';
 import type { EmitEvent } from '../events';
 import type { FaultInjector } from '../faults';
-import { AwsServiceError, type JsonOperation } from '../protocol';
+import { AwsServiceError, type JsonOperation, type OnTheWire } from '../protocol';
 import type { LocalObject, LocalS3 } from '../s3/store';
+import { parsePartitionExpression } from './partitionExpression';
 
-type Obj = Record<string, any>;
+type WirePartition = OnTheWire<Partition>;
+type WireDatabase = OnTheWire<Database>;
 
 const CRAWL_DURATIONS = { runningSeconds: 120, stoppingSeconds: 10 } as const;
 
@@ -21,28 +49,30 @@ const entityNotFound = (message: string) => new AwsServiceError('EntityNotFoundE
 const alreadyExists = (message: string) => new AwsServiceError('AlreadyExistsException', message);
 const invalidInput = (message: string) => new AwsServiceError('InvalidInputException', message);
 
-interface Crawler {
+/** A crawler as the emulator keeps it: GetCrawler's members (S3 targets only) plus the running crawl. */
+interface CrawlerRecord {
   Name: string;
   Role: string;
   DatabaseName: string;
-  Targets: { S3Targets: Array<{ Path: string; Exclusions?: string[] }> };
+  Targets: { S3Targets: Array<S3Target & { Path: string; Exclusions: string[] }> };
   TablePrefix?: string;
-  State: 'READY' | 'RUNNING' | 'STOPPING';
+  State: CrawlerState;
   CreationTime: number;
   LastUpdated: number;
   Version: number;
-  LastCrawl?: Obj;
+  LastCrawl?: OnTheWire<LastCrawlInfo>;
   crawlStart?: number;
   cancelled?: boolean;
   timer?: NodeJS.Timeout;
 }
 
-interface Table {
-  input: Obj;
+/** A table as the emulator keeps it: its TableInput and its partitions by their JSON-encoded values. */
+interface TableRecord {
+  input: OnTheWire<TableInput> & { Name: string };
   DatabaseName: string;
   CreateTime: number;
   UpdateTime: number;
-  partitions: Map<string, Obj>;
+  partitions: Map<string, WirePartition>;
 }
 
 /** What `seed()` takes: the catalog and buckets that serverless.yml declares. */
@@ -94,29 +124,30 @@ async function countLines(file: string): Promise<{ lines: number; first: string 
 }
 
 export class GlueService {
-  private readonly databases = new Map<string, Obj>();
-  private readonly crawlers = new Map<string, Crawler>();
-  private readonly tables = new Map<string, Table>();
+  private readonly databases = new Map<string, WireDatabase>();
+  private readonly crawlers = new Map<string, CrawlerRecord>();
+  private readonly tables = new Map<string, TableRecord>();
   /** Set by shutdown(): a scan still reading files must not schedule anything afterwards. */
   private stopped = false;
 
   constructor(private readonly deps: GlueDeps) {}
 
+  /** Each operation takes the parsed JSON body as the SDK's request shape (members are still checked at run time). */
   readonly operations: Record<string, JsonOperation> = {
-    CreateDatabase: (input) => this.createDatabase(input.DatabaseInput),
+    CreateDatabase: (input) => this.createDatabase(input.DatabaseInput as DatabaseInput | undefined),
     GetDatabase: (input) => ({ Database: this.database(requireString(input.Name, 'Name')) }),
     GetDatabases: () => ({ DatabaseList: [...this.databases.values()] }),
-    CreateCrawler: (input) => this.createCrawler(input),
+    CreateCrawler: (input) => this.createCrawler(input as OnTheWire<CreateCrawlerRequest>),
     GetCrawler: (input) => ({ Crawler: this.crawlerView(this.crawler(input.Name)) }),
-    StartCrawler: (input) => this.startCrawler(input),
-    StopCrawler: (input) => this.stopCrawler(input),
-    CreateTable: (input) => this.createTable(input),
+    StartCrawler: (input) => this.startCrawler(input as OnTheWire<StartCrawlerRequest>),
+    StopCrawler: (input) => this.stopCrawler(input as OnTheWire<StopCrawlerRequest>),
+    CreateTable: (input) => this.createTable(input as OnTheWire<CreateTableRequest>),
     GetTable: (input) => ({ Table: this.tableView(this.table(input.DatabaseName, input.Name)) }),
-    GetTables: (input) => this.getTables(input),
-    CreatePartition: (input) => this.createPartition(input),
-    GetPartition: (input) => this.getPartition(input),
-    GetPartitions: (input) => this.getPartitions(input),
-    BatchGetPartition: (input) => this.batchGetPartition(input),
+    GetTables: (input) => this.getTables(input as OnTheWire<GetTablesRequest>),
+    CreatePartition: (input) => this.createPartition(input as OnTheWire<CreatePartitionRequest>),
+    GetPartition: (input) => this.getPartition(input as OnTheWire<GetPartitionRequest>),
+    GetPartitions: (input) => this.getPartitions(input as OnTheWire<GetPartitionsRequest>),
+    BatchGetPartition: (input) => this.batchGetPartition(input as OnTheWire<BatchGetPartitionRequest>),
   };
 
   /** The catalog and crawlers as JSON, without timers. */
@@ -130,8 +161,12 @@ export class GlueService {
 
   /** Loads a snapshot; a crawl that was under way when that emulator stopped ends CANCELLED. */
   restore(snapshot: unknown): void {
-    const data = snapshot as { databases: Obj[]; crawlers: Crawler[]; tables: Array<Omit<Table, 'partitions'> & { key: string; partitions: Array<[string, Obj]> }> };
-    for (const database of data.databases) this.databases.set(database.Name, database);
+    const data = snapshot as {
+      databases: WireDatabase[];
+      crawlers: CrawlerRecord[];
+      tables: Array<Omit<TableRecord, 'partitions'> & { key: string; partitions: Array<[string, WirePartition]> }>;
+    };
+    for (const database of data.databases) this.databases.set(database.Name!, database);
     for (const crawler of data.crawlers) {
       if (crawler.State !== 'READY') {
         crawler.State = 'READY';
@@ -161,14 +196,14 @@ export class GlueService {
     if (!this.databases.has(name)) this.createDatabase({ Name: name });
   }
 
-  private createDatabase(input: Obj | undefined): Obj {
+  private createDatabase(input: DatabaseInput | undefined): Record<string, never> {
     const name = requireString(input?.Name, 'DatabaseInput.Name');
     if (this.databases.has(name)) throw alreadyExists(`Database already exists.`);
     this.databases.set(name, { ...input, Name: name, CreateTime: this.deps.clock.nowSeconds(), CatalogId: '000000000000' });
     return {};
   }
 
-  private database(name: string): Obj {
+  private database(name: string): WireDatabase {
     const database = this.databases.get(name);
     if (!database) throw entityNotFound(`Database ${name} not found.`);
     return database;
@@ -176,28 +211,29 @@ export class GlueService {
 
   // ---------------------------------------------------------------- crawlers
 
-  private crawler(name: unknown): Crawler {
+  private crawler(name: unknown): CrawlerRecord {
     const crawler = this.crawlers.get(requireString(name, 'Name'));
     if (!crawler) throw entityNotFound(`Crawler entry with name ${name} does not exist`);
     return crawler;
   }
 
-  private createCrawler(input: Obj): Obj {
+  private createCrawler(input: OnTheWire<CreateCrawlerRequest>): Record<string, never> {
     const name = requireString(input.Name, 'Name');
-    requireString(input.Role, 'Role');
+    const role = requireString(input.Role, 'Role');
     const database = requireString(input.DatabaseName, 'DatabaseName');
     const targets = input.Targets?.S3Targets;
     if (!Array.isArray(targets) || targets.length === 0) throw invalidInput('Targets.S3Targets: at least one S3 target is required');
     for (const target of targets) {
       if (!/^s3:\/\/[^/]+/.test(target?.Path ?? '')) throw invalidInput(`Targets.S3Targets.Path must be an s3:// path, got ${target?.Path}`);
     }
+    const s3Targets = targets.map((t) => ({ Path: t.Path!, Exclusions: t.Exclusions ?? [] }));
     if (this.crawlers.has(name)) throw alreadyExists(`${name} already exists`);
     const now = this.deps.clock.nowSeconds();
     this.crawlers.set(name, {
       Name: name,
-      Role: input.Role,
+      Role: role,
       DatabaseName: database,
-      Targets: { S3Targets: targets.map((t: Obj) => ({ Path: t.Path, Exclusions: t.Exclusions ?? [] })) },
+      Targets: { S3Targets: s3Targets },
       TablePrefix: input.TablePrefix,
       State: 'READY',
       CreationTime: now,
@@ -207,7 +243,7 @@ export class GlueService {
     return {};
   }
 
-  private startCrawler(input: Obj): Obj {
+  private startCrawler(input: OnTheWire<StartCrawlerRequest>): Record<string, never> {
     const crawler = this.crawler(input.Name);
     if (crawler.State !== 'READY') throw new AwsServiceError('CrawlerRunningException', `Crawler with name ${crawler.Name} has already started`);
     this.beginCrawl(crawler);
@@ -219,7 +255,7 @@ export class GlueService {
     return {};
   }
 
-  private beginCrawl(crawler: Crawler): void {
+  private beginCrawl(crawler: CrawlerRecord): void {
     crawler.State = 'RUNNING';
     crawler.crawlStart = this.deps.clock.nowSeconds();
     crawler.cancelled = false;
@@ -231,8 +267,8 @@ export class GlueService {
     });
   }
 
-  private async completeCrawl(crawler: Crawler): Promise<void> {
-    let status = 'SUCCEEDED';
+  private async completeCrawl(crawler: CrawlerRecord): Promise<void> {
+    let status: LastCrawlStatus = 'SUCCEEDED';
     let errorMessage: string | undefined;
     if (this.deps.faults.crawlerFails()) {
       status = 'FAILED';
@@ -249,8 +285,8 @@ export class GlueService {
     crawler.timer = this.deps.clock.after(CRAWL_DURATIONS.stoppingSeconds, () => this.endCrawl(crawler, status, errorMessage));
   }
 
-  private endCrawl(crawler: Crawler, status: string, errorMessage?: string): void {
-    const finalStatus = crawler.cancelled ? 'CANCELLED' : status;
+  private endCrawl(crawler: CrawlerRecord, status: LastCrawlStatus, errorMessage?: string): void {
+    const finalStatus: LastCrawlStatus = crawler.cancelled ? 'CANCELLED' : status;
     crawler.State = 'READY';
     crawler.LastCrawl = {
       Status: finalStatus,
@@ -265,7 +301,7 @@ export class GlueService {
     this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'READY', message: `LastCrawl ${finalStatus}${errorMessage && finalStatus === 'FAILED' ? `: ${errorMessage}` : ''}` });
   }
 
-  private stopCrawler(input: Obj): Obj {
+  private stopCrawler(input: OnTheWire<StopCrawlerRequest>): Record<string, never> {
     const crawler = this.crawler(input.Name);
     if (crawler.State === 'READY') throw new AwsServiceError('CrawlerNotRunningException', `Crawler with name ${crawler.Name} is not running`);
     if (crawler.State === 'STOPPING') throw new AwsServiceError('CrawlerStoppingException', `Crawler with name ${crawler.Name} is stopping`);
@@ -277,7 +313,7 @@ export class GlueService {
     return {};
   }
 
-  private crawlerView(crawler: Crawler): Obj {
+  private crawlerView(crawler: CrawlerRecord): OnTheWire<GetCrawlerView> {
     return {
       Name: crawler.Name,
       Role: crawler.Role,
@@ -297,7 +333,7 @@ export class GlueService {
   }
 
   /** Scans one S3 target: the table's schema from the first record, one partition per key=value directory. */
-  private async crawlTarget(crawler: Crawler, targetPath: string): Promise<void> {
+  private async crawlTarget(crawler: CrawlerRecord, targetPath: string): Promise<void> {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(targetPath)!;
     const [, bucket, rawPrefix] = match;
     const prefix = rawPrefix && !rawPrefix.endsWith('/') ? `${rawPrefix}/` : rawPrefix;
@@ -322,7 +358,7 @@ export class GlueService {
       byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
     }
 
-    let columns: Array<{ Name: string; Type: string }> = [];
+    let columns: Column[] = [];
     let totalBytes = 0;
     let totalRecords = 0;
     const partitionStats = new Map<string, { bytes: number; records: number; count: number }>();
@@ -363,7 +399,7 @@ export class GlueService {
       CrawlerSchemaSerializerVersion: '1.0',
       UPDATED_BY_CRAWLER: crawler.Name,
     });
-    const storage = (where: string) => ({
+    const storage = (where: string): StorageDescriptor => ({
       Columns: columns,
       Location: where,
       InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
@@ -380,7 +416,7 @@ export class GlueService {
     const now = this.deps.clock.nowSeconds();
     const key = `${crawler.DatabaseName}/${tableName}`;
     const existing = this.tables.get(key);
-    const table: Table = existing ?? { input: {}, DatabaseName: crawler.DatabaseName, CreateTime: now, UpdateTime: now, partitions: new Map() };
+    const table: TableRecord = existing ?? { input: { Name: tableName }, DatabaseName: crawler.DatabaseName, CreateTime: now, UpdateTime: now, partitions: new Map() };
     table.input = {
       Name: tableName,
       StorageDescriptor: storage(location),
@@ -410,7 +446,7 @@ export class GlueService {
 
   // ---------------------------------------------------------------- tables and partitions
 
-  private table(databaseName: unknown, name: unknown): Table {
+  private table(databaseName: unknown, name: unknown): TableRecord {
     const database = requireString(databaseName, 'DatabaseName');
     const tableName = requireString(name, 'Name');
     this.database(database);
@@ -419,7 +455,7 @@ export class GlueService {
     return table;
   }
 
-  private tableView(table: Table): Obj {
+  private tableView(table: TableRecord): OnTheWire<Table> {
     return {
       ...table.input,
       DatabaseName: table.DatabaseName,
@@ -430,7 +466,7 @@ export class GlueService {
     };
   }
 
-  private createTable(input: Obj): Obj {
+  private createTable(input: OnTheWire<CreateTableRequest>): Record<string, never> {
     const database = requireString(input.DatabaseName, 'DatabaseName');
     this.database(database);
     const name = requireString(input.TableInput?.Name, 'TableInput.Name').toLowerCase();
@@ -441,7 +477,7 @@ export class GlueService {
     return {};
   }
 
-  private getTables(input: Obj): Obj {
+  private getTables(input: OnTheWire<GetTablesRequest>): OnTheWire<GetTablesResponse> {
     const database = requireString(input.DatabaseName, 'DatabaseName');
     this.database(database);
     const pattern = typeof input.Expression === 'string' && input.Expression ? new RegExp(`^(${input.Expression.replace(/\*/g, '.*')})$`) : null;
@@ -457,7 +493,7 @@ export class GlueService {
     return values as string[];
   }
 
-  private createPartition(input: Obj): Obj {
+  private createPartition(input: OnTheWire<CreatePartitionRequest>): Record<string, never> {
     const table = this.table(input.DatabaseName, input.TableName);
     const values = this.partitionValues(input.PartitionInput?.Values, 'PartitionInput.Values');
     const group = JSON.stringify(values);
@@ -472,7 +508,7 @@ export class GlueService {
     return {};
   }
 
-  private getPartition(input: Obj): Obj {
+  private getPartition(input: OnTheWire<GetPartitionRequest>): { Partition: WirePartition } {
     const table = this.table(input.DatabaseName, input.TableName);
     const values = this.partitionValues(input.PartitionValues, 'PartitionValues');
     const partition = table.partitions.get(JSON.stringify(values));
@@ -480,34 +516,26 @@ export class GlueService {
     return { Partition: partition };
   }
 
-  /** Supports the expressions the project uses: `key = 'value'` terms joined by AND. */
-  private partitionFilter(table: Table, expression: unknown): (partition: Obj) => boolean {
-    if (typeof expression !== 'string' || !expression.trim()) return () => true;
-    const keys: string[] = (table.input.PartitionKeys ?? []).map((k: Obj) => k.Name);
-    const terms = expression.split(/\s+and\s+/i).map((term) => {
-      const m = /^\s*([A-Za-z_][\w]*)\s*=\s*'([^']*)'\s*$/.exec(term);
-      if (!m || !keys.includes(m[1])) throw invalidInput(`Unsupported expression (the emulator supports key = 'value' AND …): ${expression}`);
-      return { index: keys.indexOf(m[1]), value: m[2] };
-    });
-    return (partition) => terms.every((t) => partition.Values[t.index] === t.value);
-  }
-
-  private getPartitions(input: Obj): Obj {
+  private getPartitions(input: OnTheWire<GetPartitionsRequest>): OnTheWire<GetPartitionsResponse> {
     const table = this.table(input.DatabaseName, input.TableName);
-    const filter = this.partitionFilter(table, input.Expression);
-    const all = [...table.partitions.values()].filter(filter).sort((a, b) => (JSON.stringify(a.Values) < JSON.stringify(b.Values) ? -1 : 1));
+    if (input.Expression !== undefined && typeof input.Expression !== 'string') throw invalidInput('Expression must be a string');
+    const keys = (table.input.PartitionKeys ?? []).map((k) => ({ Name: k.Name!, Type: k.Type }));
+    const matches = parsePartitionExpression(input.Expression, keys);
+    const all = [...table.partitions.values()]
+      .filter((p) => matches(p.Values ?? []))
+      .sort((a, b) => (JSON.stringify(a.Values) < JSON.stringify(b.Values) ? -1 : 1));
     const start = input.NextToken ? Number(Buffer.from(input.NextToken, 'base64url').toString('utf8')) : 0;
-    const max = Number.isInteger(input.MaxResults) ? Math.min(input.MaxResults, 1000) : 1000;
+    const max = input.MaxResults !== undefined && Number.isInteger(input.MaxResults) ? Math.min(input.MaxResults, 1000) : 1000;
     const page = all.slice(start, start + max);
     const next = start + max < all.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
     return { Partitions: page, ...(next ? { NextToken: next } : {}) };
   }
 
-  private batchGetPartition(input: Obj): Obj {
+  private batchGetPartition(input: OnTheWire<BatchGetPartitionRequest>): OnTheWire<BatchGetPartitionResponse> {
     const table = this.table(input.DatabaseName, input.TableName);
     if (!Array.isArray(input.PartitionsToGet)) throw invalidInput('PartitionsToGet is required');
-    const Partitions: Obj[] = [];
-    for (const entry of input.PartitionsToGet as Obj[]) {
+    const Partitions: WirePartition[] = [];
+    for (const entry of input.PartitionsToGet) {
       const partition = table.partitions.get(JSON.stringify(this.partitionValues(entry?.Values, 'PartitionsToGet.Values')));
       if (partition) Partitions.push(partition);
     }

@@ -1,7 +1,8 @@
 /**
  * Decodes the `aws-chunked` content encoding that SDK v3 and newer botocore use for streamed uploads with
  * trailing checksums: `<hex size>[;chunk-signature=…]\r\n<data>\r\n` … `0\r\n<trailers>\r\n\r\n`.
- * Signatures and checksums are not verified (the emulator does not check auth either).
+ * Signatures are not verified (the emulator does not check auth); the trailers are kept in `trailers` for
+ * the caller to verify the checksum they carry.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 
@@ -9,6 +10,8 @@ export class AwsChunkedDecoder extends Transform {
   private buffer: Buffer = Buffer.alloc(0);
   private remaining = 0;
   private state: 'header' | 'data' | 'dataEnd' | 'trailer' = 'header';
+  /** Trailer headers (`x-amz-checksum-crc32: …`), lower-case names, filled once the stream has ended. */
+  readonly trailers: Record<string, string> = {};
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
@@ -42,10 +45,17 @@ export class AwsChunkedDecoder extends Transform {
         this.buffer = this.buffer.subarray(2);
         this.state = 'header';
       } else {
-        // Trailers (checksums) are read and dropped.
-        this.buffer = Buffer.alloc(0);
+        // Trailers are read whole at the end (_flush).
         return;
       }
     }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    for (const line of this.buffer.toString('latin1').split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0) this.trailers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    callback();
   }
 }

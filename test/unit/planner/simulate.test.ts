@@ -65,7 +65,7 @@ describe('capacity planner (simulated day, small profile)', () => {
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 20, totalInputTiB: 0.01 }, 5);
     const config = shippedConfig();
-    const allOnDemand = config.rules.map((rule) => ({ ...rule, event: { ...rule.event, params: { ...rule.event.params, share: 1 } } }));
+    const allOnDemand = config.rules.map((rule) => (rule.event.type === 'onDemandShare' ? { ...rule, event: { ...rule.event, params: { ...rule.event.params, share: 1 } } } : rule));
     const decisions: DecisionLog = [];
     await simulateDay({ jobs, runDate: profile.date, config: { ...config, rules: allOnDemand }, spot: spotModel(profile), seed: 5, decisionLog: decisions });
 

@@ -1,0 +1,100 @@
+/**
+ * The conformance suite: Python tests (test/conformance/test_*.py) drive the emulator through botocore's own
+ * service models, and every response is checked against the operation's output shape and every error against
+ * its documented code and status (test/conformance/shapes.py). This test starts an emulator, runs them with
+ * the project venv's pytest and fails on any non-conforming answer.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { emulatorEnv, type Emulator } from '../../local/emulator';
+import { startTestEmulator } from '../emulator/helpers';
+
+const root = path.resolve(__dirname, '../..');
+const python = path.join(root, '.venv', 'bin', 'python');
+const here = path.join(root, 'test', 'conformance');
+
+interface Report {
+  checks: number;
+  passed: number;
+  operations: Record<string, string[]>;
+  failures: string[];
+}
+
+/** Runs the Python suite; asynchronously, since the emulator it calls runs in this process. */
+async function runPytest(env: Record<string, string>): Promise<{ status: number | null; output: string; report: Report | null }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'conformance-'));
+  const reportFile = path.join(dir, 'report.json');
+  try {
+    const child = spawn(python, ['-m', 'pytest', here, '-q', '-p', 'no:cacheprovider'], {
+      cwd: here,
+      env: { ...process.env, ...env, CONFORMANCE_REPORT: reportFile, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const report = existsSync(reportFile) ? (JSON.parse(readFileSync(reportFile, 'utf8')) as Report) : null;
+    return { status, output, report };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const describeIfVenv = existsSync(python) ? describe : describe.skip;
+
+describeIfVenv('conformance with botocore service models', () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    ({ emu } = await startTestEmulator({ timeScale: 0.002 }));
+  });
+  afterAll(async () => {
+    await emu.stop();
+  });
+
+  it('answers every EMR, Glue and S3 call with the modelled output shape or a documented error', async () => {
+    const { status, output, report } = await runPytest(emulatorEnv(emu) as Record<string, string>);
+
+    expect(report?.failures ?? [output]).toEqual([]);
+    expect({ status, output: status === 0 ? '' : output }).toEqual({ status: 0, output: '' });
+    expect(report!.checks).toBe(report!.passed);
+    expect(report!.checks).toBeGreaterThan(100);
+    expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3']);
+  }, 120_000);
+
+  it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {
+    const probe = path.join(os.tmpdir(), `conformance-probe-${process.pid}.py`);
+    writeFileSync(
+      probe,
+      [
+        'import sys, types',
+        `sys.path.insert(0, ${JSON.stringify(here)})`,
+        'import botocore.session',
+        'from xml.etree import ElementTree',
+        'from shapes import check_json_value, check_xml_element, expected_error_status',
+        'glue = botocore.session.get_session().get_service_model("glue")',
+        'op = glue.operation_model("GetTable")',
+        'out = []',
+        'check_json_value({"Table": {"Name": "t", "Bogus": 1, "CreateTime": "yesterday"}}, op.output_shape, "GetTableResponse", out)',
+        'assert any("Bogus" in p for p in out) and any("CreateTime" in p for p in out), out',
+        's3 = botocore.session.get_session().get_service_model("s3")',
+        'assert expected_error_status("s3", s3.operation_model("GetObject"), "NoSuchKey") == 404',
+        'assert expected_error_status("s3", s3.operation_model("GetObject"), "MadeUpError") is None',
+        'xml_out = []',
+        'listing = ElementTree.fromstring("<ListBucketResult><Name>b</Name><KeyCount>many</KeyCount><Bogus/></ListBucketResult>")',
+        'check_xml_element(listing, s3.operation_model("ListObjectsV2").output_shape, "ListBucketResult", xml_out)',
+        'assert any("Bogus" in p for p in xml_out) and any("KeyCount" in p for p in xml_out), xml_out',
+        'print("rejected", len(out) + len(xml_out))',
+      ].join('\n'),
+    );
+    try {
+      const run = spawnSync(python, [probe], { encoding: 'utf8' });
+
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim()).toBe('rejected 4');
+    } finally {
+      rmSync(probe, { force: true });
+    }
+  });
+});
