@@ -25,7 +25,7 @@ Usage:
   emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
                                                 (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
-  emrflow simulate [--profile f] [--history f] [--seed n] [--out dir] [--json]
+  emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]
                                                 capacity planner: a SIMULATED day of jobs through the real decision code,
                                                 emrflow beside per-job On-Demand/Spot, EMR Serverless and the floor;
                                                 writes <out>/simulation.json and a self-contained <out>/report.html
@@ -41,6 +41,7 @@ Options:
   --port <n>             emulator port (emulator; default: a free port)
   --profile <file>       simulate: the day's job mix (default ${DEFAULT_PROFILE})
   --history <file>       simulate: replay a runs-table export (JSON lines of run records) instead of a profile
+  --what-if <file>       simulate: changes to config/pools.json and rules.json to try (see examples/planner/)
   --seed <n>             simulate: random seed (default 1); the same seed gives the same figures
   --out <dir>            simulate: where the JSON and the report go (default ${DEFAULT_OUT_DIR})
   --verbose              show the Lambdas' logs
@@ -60,6 +61,7 @@ const OPTIONS = {
   events: { type: 'string' },
   profile: { type: 'string' },
   history: { type: 'string' },
+  'what-if': { type: 'string' },
   seed: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
@@ -87,6 +89,7 @@ const FlagsSchema = z.strictObject({
   events: integerOption(1, 10_000_000).default(2000),
   profile: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).default(DEFAULT_PROFILE),
   history: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  'what-if': z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
   seed: integerOption(0, 2 ** 32 - 1).default(1),
   out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
@@ -296,8 +299,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'emulator':
       return emulator(flags);
     case 'simulate':
-      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--seed n] [--out dir] [--json]');
-      return simulateCommand({ profile: flags.profile, history: flags.history, seed: flags.seed, out: flags.out, json: flags.json }, print);
+      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
+      return simulateCommand({ profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json }, print);
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;

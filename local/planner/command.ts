@@ -14,6 +14,7 @@ export const DEFAULT_OUT_DIR = '.emrflow/simulate';
 export interface SimulateCommandOptions {
   profile: string;
   history?: string;
+  whatIf?: string;
   seed: number;
   out: string;
   json: boolean;
@@ -27,7 +28,7 @@ export function summaryObject(result: PlanResult): Omit<PlanResult, 'series'> {
 
 export async function simulateCommand(options: SimulateCommandOptions, print: (line: string) => void): Promise<number> {
   const bar = progressBar();
-  const result = await plan({ profile: options.profile, history: options.history, seed: options.seed, onProgress: bar.update });
+  const result = await plan({ profile: options.profile, history: options.history, whatIf: options.whatIf, seed: options.seed, onProgress: bar.update });
   bar.done();
   mkdirSync(options.out, { recursive: true });
   const jsonFile = join(options.out, 'simulation.json');
@@ -51,6 +52,7 @@ export function sideBySide(result: PlanResult): string[] {
   const lines = [
     `SIMULATED day: ${result.simulatedJobs} jobs, ${result.inputTiB} TiB of input, seed ${result.seed}, ${result.wallSeconds} s wall time (${result.source})`,
     `Spot model: ${result.spotModel}`,
+    `Configuration: ${result.configuration}`,
     '',
     line('', [...STRATEGIES]),
     ...rows.map((r) => line(r.label, r.values)),

@@ -8,6 +8,7 @@ import { loadRules } from '../../lib/config/rules';
 import { DEFAULT_SIZING } from '../../lib/domain/sizing';
 import { generateJobs, readHistory, readProfile, spotModel, type Profile } from './profile';
 import { simulateDay, type DayResult, type PlannerConfig } from './simulate';
+import { applyWhatIf, describeWhatIf, readWhatIf } from './whatIf';
 
 export const DEFAULT_PROFILE = 'examples/planner/day.json';
 /** The Spot model of the completion target: 20× the worst Advisor band. */
@@ -16,6 +17,8 @@ export const STRESS_MULTIPLIER = 20;
 export interface PlanOptions {
   profile: string;
   history?: string;
+  /** A what-if overlay on config/pools.json and config/rules.json (./whatIf.ts). */
+  whatIf?: string;
   seed: number;
   /** Override the profile's job count (tests use a small day). */
   jobs?: number;
@@ -27,6 +30,8 @@ export interface PlanResult extends DayResult {
   wallSeconds: number;
   seed: number;
   source: string;
+  /** The configuration simulated: the shipped files, or what the what-if changed in them. */
+  configuration: string;
   targets: Array<{ target: string; value: string; pass: boolean }>;
 }
 
@@ -35,8 +40,11 @@ export function shippedConfig(): PlannerConfig {
   return { prices, pools: loadPools(prices), rules: loadRules() };
 }
 
-export async function plan(options: PlanOptions, config: PlannerConfig = shippedConfig()): Promise<PlanResult> {
+export async function plan(options: PlanOptions, shipped: PlannerConfig = shippedConfig()): Promise<PlanResult> {
   const started = process.hrtime.bigint();
+  const whatIf = options.whatIf ? readWhatIf(options.whatIf) : undefined;
+  const config = whatIf && options.whatIf ? applyWhatIf(options.whatIf, whatIf, shipped) : shipped;
+  const configuration = whatIf && options.whatIf ? `config/ with ${describeWhatIf(options.whatIf, whatIf)}` : 'config/ as shipped';
   const profile: Profile = readProfile(options.profile);
   const sized = options.jobs !== undefined ? { ...profile, jobs: options.jobs, totalInputTiB: (profile.totalInputTiB * options.jobs) / profile.jobs } : profile;
   const jobs = options.history ? readHistory(options.history, DEFAULT_SIZING.defaultThroughputMiBpsPerUnit) : generateJobs(sized, options.seed);
@@ -50,7 +58,7 @@ export async function plan(options: PlanOptions, config: PlannerConfig = shipped
     onProgress: options.onProgress,
   });
   const wallSeconds = Math.round(Number(process.hrtime.bigint() - started) / 1e7) / 100;
-  return { ...day, wallSeconds, seed: options.seed, source: options.history ?? options.profile, targets: targets(day, wallSeconds) };
+  return { ...day, wallSeconds, seed: options.seed, source: options.history ?? options.profile, configuration, targets: targets(day, wallSeconds) };
 }
 
 /** The targets of issue 15, with pass/fail (printed, never asserted on timing in tests). */

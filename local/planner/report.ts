@@ -61,7 +61,7 @@ table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #ddd
 .note{color:#666;font-size:12px}
 </style></head><body>
 <h1>emrflow simulate: a simulated day of ${result.simulatedJobs} jobs (${result.inputTiB} TiB)</h1>
-<p class="note">SIMULATED: every figure comes from a discrete-event simulation under a virtual clock (seed ${result.seed}, source ${escapeHtml(result.source)}, ${result.wallSeconds} s of wall time), not from AWS. Decisions are the project's own code (sizing, rules, placement, pool dispatcher, failure classification); cluster start, scaling and step times are named constants in local/planner/constants.ts. Spot model: ${escapeHtml(result.spotModel)}.</p>
+<p class="note">SIMULATED: every figure comes from a discrete-event simulation under a virtual clock (seed ${result.seed}, source ${escapeHtml(result.source)}, ${result.wallSeconds} s of wall time), not from AWS. Decisions are the project's own code (sizing, rules, placement, pool dispatcher, failure classification); cluster start, scaling and step times are named constants in local/planner/constants.ts. Spot model: ${escapeHtml(result.spotModel)}. Configuration: ${escapeHtml(result.configuration)}.</p>
 <h2>Targets</h2>${targets}
 <h2>Side by side</h2>${table}
 <div class="grid">

@@ -29,7 +29,7 @@ suite('the simulate report in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!chromium) throw new Error(`CI=true and no Chromium at ${CANDIDATES.join(', ')}: .ci/run must apt-get install chromium`);
-    const result = await plan({ profile: 'examples/planner/day.json', seed: 3, jobs: 300, stress: false });
+    const result = await plan({ profile: 'examples/planner/day.json', seed: 3, jobs: 300, stress: false, whatIf: 'examples/planner/what-if-pooled.json' });
     dir = mkdtempSync(join(tmpdir(), 'emrflow-report-'));
     file = join(dir, 'report.html');
     writeFileSync(file, renderReport(result));

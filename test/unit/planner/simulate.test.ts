@@ -4,10 +4,14 @@ import { plan, shippedConfig } from '../../../local/planner';
 import { summaryObject } from '../../../local/planner/command';
 import { generateJobs, parseProfile, readProfile, spotModel } from '../../../local/planner/profile';
 import { STRATEGIES, assertLeaseInvariant, simulateDay, type DecisionLog } from '../../../local/planner/simulate';
+import { readFileSync } from 'node:fs';
 import type { PoolCluster } from '../../../lib/domain/pools';
+import { applyWhatIf } from '../../../local/planner/whatIf';
 
 const PROFILE = 'examples/planner/day.json';
 const SMALL = 500;
+/** The pooled configuration, so the pool code (queue, leases, scaling) runs in these tests. */
+const POOLED = 'examples/planner/what-if-pooled.json';
 
 /** Everything but the wall time, which is the one figure that may differ between identical runs. */
 function figures(result: Awaited<ReturnType<typeof plan>>) {
@@ -19,12 +23,12 @@ describe('capacity planner (simulated day, small profile)', () => {
   let first: Awaited<ReturnType<typeof plan>>;
 
   beforeAll(async () => {
-    first = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false });
+    first = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false, whatIf: POOLED });
   });
 
   it('gives the same figures for the same seed, and different ones for another seed', async () => {
-    const again = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false });
-    const other = await plan({ profile: PROFILE, seed: 43, jobs: SMALL, stress: false });
+    const again = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false, whatIf: POOLED });
+    const other = await plan({ profile: PROFILE, seed: 43, jobs: SMALL, stress: false, whatIf: POOLED });
 
     expect(figures(again)).toEqual(figures(first));
     expect(figures(other)).not.toEqual(figures(first));
@@ -32,6 +36,7 @@ describe('capacity planner (simulated day, small profile)', () => {
 
   it('ends every job exactly once in every strategy and reports each strategy the issue names', () => {
     expect(Object.keys(first.strategies).sort()).toEqual([...STRATEGIES].sort());
+    expect(first.strategies.emrflow.pooledStartSeconds?.jobs).toBeGreaterThan(SMALL / 2);
     for (const name of STRATEGIES) {
       const { ended, completion } = first.strategies[name];
       expect([name, ended.succeeded + ended.failed]).toEqual([name, SMALL]);
@@ -59,6 +64,24 @@ describe('capacity planner (simulated day, small profile)', () => {
     for (const { input, placement } of decisions) {
       expect(await handler(input, lambdaContext)).toEqual(placement);
     }
+  });
+
+  it('makes the same pooled decisions as the handler when both run with the pool rule on', async () => {
+    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean }> };
+    const pooledRules = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule)) };
+    let pooledHandler: typeof handler | undefined;
+    jest.isolateModules(() => {
+      jest.doMock('../../../config/rules.json', () => pooledRules);
+      pooledHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
+    });
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 100, totalInputTiB: (profile.totalInputTiB * 100) / profile.jobs }, 6);
+    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: [] };
+    const decisions: DecisionLog = [];
+    await simulateDay({ jobs, runDate: profile.date, config: applyWhatIf('test', whatIf, shippedConfig()), spot: spotModel(profile, 400), seed: 6, decisionLog: decisions });
+
+    expect(decisions.some((d) => d.placement.mode === 'pool')).toBe(true);
+    for (const { input, placement } of decisions) expect(await pooledHandler!(input, lambdaContext)).toEqual(placement);
   });
 
   it('disagrees with the handler when the simulator is given other rules (negative control)', async () => {
