@@ -66,7 +66,7 @@ table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #ddd
 <h2>Side by side</h2>${table}
 <div class="grid">
 <div><h2>Active clusters over the day</h2><div class="chart"><canvas id="active"></canvas></div><p class="note">Clusters alive per minute (max within the minute); the dashed line is EMR's default of 500 active clusters.</p></div>
-<div><h2>Queued jobs over the day</h2><div class="chart"><canvas id="queued"></canvas></div><p class="note">emrflow: jobs parked in the pools' admission queues; per-job strategies: cluster launches waiting for RunJobFlow tokens or the 500-cluster quota.</p></div>
+<div><h2>Queued jobs over the day</h2><div class="chart"><canvas id="queued"></canvas></div><p class="note">Jobs waiting to start: in the pools' admission queues (emrflow), for a RunJobFlow token or room under the 500-cluster quota (per-job strategies), or for an AddJobFlowSteps token (all).</p></div>
 <div><h2>Cost per strategy</h2><div class="chart"><canvas id="cost"></canvas></div><p class="note">USD for the day, by what is billed.</p></div>
 <div><h2>Start latency (CDF)</h2><div class="chart"><canvas id="cdf"></canvas></div><p class="note">Share of jobs whose first Spark step was RUNNING within x seconds of the trigger (pooled jobs may then still wait for managed scaling: see capacityWaitSeconds in the JSON).</p></div>
 <div><h2>Peak EMR API calls per second against quotas</h2><div class="chart"><canvas id="apiPeak"></canvas></div><p class="note">Busiest 60-second window per operation; black marks are the default refill rates (burst aside).</p></div>

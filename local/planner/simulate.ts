@@ -290,7 +290,7 @@ abstract class Run {
       if (taken === 0) break;
       this.launchWaiters.shift()!();
     }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs());
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
     if (this.launchWaiters.length > 0 && !this.launchGateArmed) {
       this.launchGateArmed = true;
       // Step Functions' Retry on ThrottlingException / a full account: try again in a second.
@@ -329,6 +329,13 @@ abstract class Run {
     if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
   }
 
+  /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
+  protected throttledWaiters(): number {
+    let waiting = 0;
+    for (const gate of this.gates.values()) waiting += gate.waiters.length;
+    return waiting;
+  }
+
   private openGate(op: string): void {
     const gate = this.gates.get(op)!;
     while (gate.waiters.length > 0) {
@@ -337,6 +344,7 @@ abstract class Run {
       if (taken === 0) break;
       gate.waiters.shift()!();
     }
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
     if (gate.waiters.length > 0 && !gate.armed) {
       gate.armed = true;
       this.at(this.now + 1, () => {
@@ -636,7 +644,7 @@ class EmrflowRun extends PerAttemptRun {
     } else {
       this.buckets.set(pool.name, bucket);
     }
-    this.meter.setQueued(this.now, this.queuedJobs());
+    this.meter.setQueued(this.now, this.queuedJobs() + this.throttledWaiters());
   }
 
   private launchPoolCluster(pool: PoolDefinition): void {
