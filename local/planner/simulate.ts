@@ -710,6 +710,16 @@ class EmrflowRun extends PerAttemptRun {
     this.scheduleInterruption(sim);
   }
 
+  /**
+   * What managed scaling sees: the containers of submitted steps (running, or waiting for nodes). A lease
+   * whose step is not submitted yet (its AddJobFlowSteps throttled, say) asks YARN for nothing.
+   */
+  private yarnDemand(sim: ClusterSim): number {
+    let units = this.runningUnits(sim);
+    for (const w of sim.waiting) if (w.since <= this.now) units += w.units;
+    return units;
+  }
+
   private runningUnits(sim: ClusterSim): number {
     let units = 0;
     for (const r of sim.running.values()) units += r.units;
@@ -748,7 +758,7 @@ class EmrflowRun extends PerAttemptRun {
       }
     }
     sim.waiting = still;
-    sim.peakSinceScaleIn = Math.max(sim.peakSinceScaleIn, sim.cluster.unitsInUse);
+    sim.peakSinceScaleIn = Math.max(sim.peakSinceScaleIn, this.yarnDemand(sim));
     if (still.some((w) => w.since <= this.now) && !sim.scaleOutPending) {
       // Managed scaling sees the pending YARN containers and adds task nodes.
       sim.scaleOutPending = true;
@@ -801,9 +811,9 @@ class EmrflowRun extends PerAttemptRun {
       sim.scaleInPending = false;
       if (!this.isAlive(sim)) return;
       const needed = Math.max(sim.pool.managedScaling.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
-      sim.peakSinceScaleIn = sim.cluster.unitsInUse;
+      sim.peakSinceScaleIn = this.yarnDemand(sim);
       if (needed < sim.provisioned) this.resize(sim, needed);
-      if (sim.provisioned > Math.max(sim.pool.managedScaling.minimumUnits, roundUp(sim.cluster.unitsInUse, SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
+      if (sim.provisioned > Math.max(sim.pool.managedScaling.minimumUnits, roundUp(this.yarnDemand(sim), SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
     });
   }
 
