@@ -26,7 +26,7 @@ export const CRAWL_DPU = 2;
 export const TERMINATE_SECONDS = 90;
 /** EMR Serverless cold start without pre-initialized capacity: "15 s to minutes" (REFERENCE.md); 60 s assumed. */
 export const SERVERLESS_COLD_START_SECONDS = 60;
-/** The 2-minute EC2 warning comes too late to move executors: work since the step started is lost (ARCHITECTURE.md). */
+/** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
 export const BILLING_MINIMUM_SECONDS = 60;
 /** Step Functions `.sync` polling of EMR: every 60 s for the first 10 minutes, then every 300 s (REFERENCE.md). */
 export const SYNC_POLL = { fastSeconds: 60, fastForSeconds: 600, slowSeconds: 300 };

@@ -6,10 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import { loadJobs } from '../../lib/config/jobs';
-import { JobDefinitionSchema, type JobDefinition } from '../../lib/config/jobs';
+import { JobDefinitionSchema, loadJobs, type JobDefinition } from '../../lib/config/jobs';
 import { between, nonEmptyString, parseConfig, strictObject } from '../../lib/schema';
-import { SPOT_BAND_MONTHLY_RATE, type SpotBand } from './constants';
+import { HOURS_PER_MONTH, SPOT_BAND_MONTHLY_RATE, type SpotBand } from './constants';
 import { Random } from './random';
 
 const MiB = 1024 * 1024;
@@ -88,10 +87,10 @@ export function readProfile(file: string): Profile {
 export function spotModel(profile: Profile, stress?: number): SpotModel {
   const worst = SPOT_BAND_MONTHLY_RATE['>20%'];
   if (stress !== undefined) {
-    return { hazardPerHour: () => (worst * stress) / 730, noSpotAtLaunch: profile.spot.noSpotAtLaunch, description: `${stress}× the worst Advisor band (>20%/month → ${(worst * stress * 100).toFixed(0)}%/month) for every type` };
+    return { hazardPerHour: () => (worst * stress) / HOURS_PER_MONTH, noSpotAtLaunch: profile.spot.noSpotAtLaunch, description: `${stress}× the worst Advisor band (>20%/month → ${(worst * stress * 100).toFixed(0)}%/month) for every type` };
   }
   return {
-    hazardPerHour: (type) => SPOT_BAND_MONTHLY_RATE[profile.spot.bands[type] ?? profile.spot.defaultBand] / 730,
+    hazardPerHour: (type) => SPOT_BAND_MONTHLY_RATE[profile.spot.bands[type] ?? profile.spot.defaultBand] / HOURS_PER_MONTH,
     noSpotAtLaunch: profile.spot.noSpotAtLaunch,
     description: 'Spot Instance Advisor bands per type from the profile',
   };
