@@ -904,8 +904,8 @@ class EmrflowRun extends PerAttemptRun {
       if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(run.state.job, failure.nextAttempt));
       else this.finish(run.state, 'failed', 0);
     }
+    // Managed scaling replaces the lost node if the remaining work needs it.
     this.startWaiting(sim);
-    if (sim.cluster.unitsInUse > sim.provisioned || sim.waiting.length > 0) this.startWaiting(sim);
   }
 
   /**
