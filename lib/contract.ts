@@ -7,6 +7,8 @@
 export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
 /** States in which a cluster exists and bills: TERMINATING is neither active nor ended. */
 export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
+/** States of a cluster that has been asked for but cannot run steps yet. */
+export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
 /** States in which a cluster accepts and runs steps. */
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
@@ -25,6 +27,8 @@ export const TAG = {
   run: 'emrflow:run',
   attempt: 'emrflow:attempt',
   pool: 'emrflow:pool',
+  /** poolConfigHash of the pool a cluster was launched for: a cluster joins a pool only with the same hash. */
+  configHash: 'emrflow:config-hash',
   /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */
   emrManagedPolicies: 'for-use-with-amazon-emr-managed-policies',
 } as const;
@@ -45,6 +49,17 @@ export function isDedicatedClusterName(name: string): boolean {
   return DEDICATED_CLUSTER_NAME.test(name);
 }
 const DEDICATED_CLUSTER_NAME = new RegExp(`^${APP_NAME} \\S+ attempt [1-9]\\d*$`);
+
+/** The name of a pool cluster; `launchId` tells the clusters of one pool apart. */
+export function poolClusterName(pool: string, launchId: string): string {
+  return `${APP_NAME} pool ${pool} ${launchId}`.slice(0, MAX_CLUSTER_NAME);
+}
+
+/** The pool of a cluster named by poolClusterName (EMR's state-change events carry the name, not the tags), or null. */
+export function parsePoolClusterName(name: string): string | null {
+  const match = new RegExp(`^${APP_NAME} pool ([a-z0-9][a-z0-9-]*) \\S+$`).exec(name);
+  return match ? match[1] : null;
+}
 
 /**
  * The step name the run-job state machine gives each attempt (RunSparkStep's `Name`, built with
@@ -89,6 +104,7 @@ export const DEFAULT_S3_MARKER = '_SUCCESS';
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {
   timeout: 'States.Timeout',
+  heartbeatTimeout: 'States.HeartbeatTimeout',
   taskFailed: 'States.TaskFailed',
   all: 'States.ALL',
 } as const;

@@ -12,6 +12,16 @@ import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
+import { formatBatchReport, runBatch } from './batchCommand';
+import { MAX_BATCH_CONCURRENCY } from '../lib/config/batch';
+import { formatPoolReports, poolReports } from './poolsReport';
+import { formatRunCost } from './runCostReport';
+import type { RunRecord } from '../lib/domain/types';
+import { dynamoClient } from '../lib/aws/clients';
+import { loadPools } from '../lib/config/pools';
+import { loadPrices } from '../lib/config/prices';
+import { DEFAULT_OUT_DIR, simulateCommand } from './planner/command';
+import { DEFAULT_PROFILE } from './planner';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
 
@@ -28,6 +38,15 @@ Usage:
   emrflow reap [--dry-run] [options]           run the reaper (reap-clusters) on the state: terminate this app's
                                                 clusters no running execution owns; --dry-run lists what it
                                                 would do and why (use with --state-dir)
+  emrflow pools [--json] [--state-dir <dir>]   each pool's clusters (state, units used / capacity, leases) and its
+                                                queue (depth by priority, oldest wait), from the registry in <dir>
+  emrflow batch <manifest.jsonl> [--concurrency n] [options]
+                                                run run-batch on a manifest (JSON lines of console inputs) with a
+                                                live view, then its summary (items, succeeded, failed, duplicates)
+  emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]
+                                                capacity planner: a SIMULATED day of jobs through the real decision code,
+                                                emrflow beside per-job On-Demand/Spot, EMR Serverless and the floor;
+                                                writes <out>/simulation.json and a self-contained <out>/report.html
   emrflow help
 
 Options:
@@ -39,8 +58,14 @@ Options:
   --abort-after <state>  stop the execution (ABORTED) once it has entered <state>, e.g. RunSparkStep; the
                          execution's end goes to cleanup-execution as on AWS (run, upload, demo)
   --execution-timeout <s>  the execution's TimeoutSeconds (real seconds) instead of the definition's
-  --json                 print exactly one JSON summary object on stdout (run, upload, demo)
+  --json                 print exactly one JSON summary object on stdout (run, upload, demo, pools, batch, simulate, reap)
   --port <n>             emulator port (emulator; default: a free port)
+  --concurrency <n>      batch: run-job executions open at once (default config/batch.json maxConcurrency)
+  --profile <file>       simulate: the day's job mix (default ${DEFAULT_PROFILE})
+  --history <file>       simulate: replay a runs-table export (JSON lines of run records) instead of a profile
+  --what-if <file>       simulate: changes to config/pools.json and rules.json to try (see examples/planner/)
+  --seed <n>             simulate: random seed (default 1); the same seed gives the same figures
+  --out <dir>            simulate: where the JSON and the report go (default ${DEFAULT_OUT_DIR})
   --verbose              show the Lambdas' logs
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
@@ -56,6 +81,12 @@ const OPTIONS = {
   machine: { type: 'string' },
   port: { type: 'string' },
   events: { type: 'string' },
+  concurrency: { type: 'string' },
+  profile: { type: 'string' },
+  history: { type: 'string' },
+  'what-if': { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   'simulate-steps': { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -71,6 +102,8 @@ const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string()
 const integerOption = (min: number, max: number) =>
   numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
 
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
+
 const FlagsSchema = z.strictObject({
   faults: z
     .string()
@@ -81,6 +114,12 @@ const FlagsSchema = z.strictObject({
   machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
   port: integerOption(0, 65535).optional(),
   events: integerOption(1, 10_000_000).default(2000),
+  concurrency: integerOption(1, MAX_BATCH_CONCURRENCY).optional(),
+  profile: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).default(DEFAULT_PROFILE),
+  history: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  'what-if': z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  seed: integerOption(0, 2 ** 32 - 1).default(1),
+  out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
   'simulate-steps': z.boolean().default(false),
   verbose: z.boolean().default(false),
@@ -167,13 +206,16 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
+  for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
   return summary;
 }
 
 function jsonSummary(summary: RunSummary): string {
   const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, ruleDeliveries } = summary;
   const steps = summary.steps.map(({ clusterId, state, executor }) => ({ clusterId, state, executor }));
-  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps, ruleDeliveries }, null, 2);
+  const record = (output as { record?: RunRecord } | undefined)?.record;
+  const cost = record ? { costUsd: record.costUsd, queueWaitSeconds: record.queueWaitSeconds, breakdown: record.cost } : null;
+  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps, cost, ruleDeliveries }, null, 2);
 }
 
 function describeDelivery(result: unknown): string {
@@ -288,6 +330,22 @@ async function emulator(flags: Flags): Promise<number> {
   return 0;
 }
 
+async function pools(flags: Flags, print: (line: string) => void): Promise<number> {
+  return withRuntime(flags, async (runtime) => {
+    const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
+    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE, runs: environment.RUNS_TABLE };
+    if (!tables.clusters || !tables.queue || !tables.runs) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE / RUNS_TABLE');
+    const prices = loadPrices();
+    const reports = await poolReports(dynamoClient(), tables, loadPools(prices).pools, prices);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ pools: reports }, null, 2)}\n`);
+    else {
+      if (!runtime.keepsState) print('(a fresh temporary state directory has an empty registry: pass --state-dir <dir> of a runtime that ran jobs)');
+      for (const line of formatPoolReports(reports)) print(line);
+    }
+    return 0;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { command, positional, flags } = parseCommandLine(argv);
   const print = printer(flags);
@@ -325,6 +383,22 @@ export async function main(argv: string[]): Promise<number> {
       return reap(flags, print);
     case 'emulator':
       return emulator(flags);
+    case 'pools':
+      if (positional.length !== 0) throw new UsageError('pools takes no arguments: emrflow pools [--json] [--state-dir <dir>]');
+      return pools(flags, print);
+    case 'batch': {
+      if (positional.length !== 1) throw new UsageError('batch takes exactly one manifest: emrflow batch <manifest.jsonl>');
+      const manifest = existingFile(positional[0], 'batch');
+      return withRuntime(flags, async (runtime) => {
+        const { report } = await runBatch(runtime, manifest, { concurrency: flags.concurrency, liveEveryMs: 1000, print });
+        if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else for (const line of formatBatchReport(report)) print(line);
+        return report.status === 'SUCCEEDED' ? 0 : 1;
+      });
+    }
+    case 'simulate':
+      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
+      return simulateCommand({ profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json }, print);
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;

@@ -46,7 +46,10 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return cache.dynamo;
 }
 
-/** Step Functions; reads AWS_ENDPOINT_URL_SFN like the rest (the local runtime serves DescribeExecution). */
+/**
+ * Step Functions (SendTaskSuccess / SendTaskFailure for parked executions, DescribeExecution for the reaper);
+ * reads AWS_ENDPOINT_URL_SFN like the rest.
+ */
 export function sfnClient(): SFNClient {
   cache.sfn ??= new SFNClient({ region: region() });
   return cache.sfn;
@@ -63,7 +66,19 @@ export function resetClients(): void {
 }
 
 /** Reads a required environment variable set by serverless.yml (or the local runner). */
-export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE' | 'RUN_JOB_STATE_MACHINE_ARN' | 'CLAIMS_TABLE'): string {
+export function env(
+  name:
+    | 'RAW_BUCKET'
+    | 'ARTIFACTS_BUCKET'
+    | 'LOGS_BUCKET'
+    | 'RUNS_TABLE'
+    | 'CLUSTER_REGISTRY_TABLE'
+    | 'ADMISSION_QUEUE_TABLE'
+    | 'EMR_SERVICE_ROLE'
+    | 'EMR_INSTANCE_PROFILE'
+    | 'RUN_JOB_STATE_MACHINE_ARN'
+    | 'CLAIMS_TABLE',
+): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);
   return value;

@@ -9,6 +9,7 @@ import {
   type StepSummary,
 } from '@aws-sdk/client-emr';
 import type { Observation } from '../domain/failure';
+import type { InstanceUsage } from '../domain/runCost';
 
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
 const MAX_PAGES = 5;
@@ -37,7 +38,7 @@ export async function findStep(emr: EMRClient, clusterId: string, name: string):
  * Everything ClassifyFailure looks at. Never throws: each call that fails (throttling, a cluster id EMR
  * does not know) is named in apiErrors and its part of the observation stays empty.
  */
-export async function observeCluster(emr: EMRClient, clusterId: string, stepName: string): Promise<Observation> {
+export async function observeCluster(emr: EMRClient, clusterId: string, stepName: string, options: { sharedCluster?: boolean } = {}): Promise<Observation> {
   const observation: Observation = { apiErrors: [] };
   const attempt = async <T>(operation: string, call: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -60,8 +61,10 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
   );
   const summary = await attempt('ListSteps', async () => {
     const steps = await listSteps(emr, clusterId);
-    // The attempt's own step; else the latest one that did not succeed (a step renamed by hand, say).
-    return steps.find((s) => s.Name === stepName) ?? steps.find((s) => STEP_UNSUCCESSFUL_STATES.has(s.Status?.State ?? ''));
+    // The attempt's own step; else, on a cluster of its own, the latest one that did not succeed (a step
+    // renamed by hand, say). A pool cluster's other steps are other jobs'.
+    const own = steps.find((s) => s.Name === stepName);
+    return own ?? (options.sharedCluster ? undefined : steps.find((s) => STEP_UNSUCCESSFUL_STATES.has(s.Status?.State ?? '')));
   });
   if (summary?.Id) {
     const stepId = summary.Id;
@@ -70,4 +73,25 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
       summary;
   }
   return observation;
+}
+
+/**
+ * Every instance the cluster held, ended ones included, with its market and lifetime (ListInstances pages
+ * through them all: a cluster's cost needs each one). An instance without a creation time never ran.
+ */
+export async function listInstanceUsage(emr: EMRClient, clusterId: string): Promise<InstanceUsage[]> {
+  const usage: InstanceUsage[] = [];
+  for await (const page of paginateListInstances({ client: emr }, { ClusterId: clusterId })) {
+    for (const instance of page.Instances ?? []) {
+      const timeline = instance.Status?.Timeline;
+      if (!timeline?.CreationDateTime || !instance.InstanceType) continue;
+      usage.push({
+        instanceType: instance.InstanceType,
+        market: instance.Market === 'SPOT' ? 'SPOT' : 'ON_DEMAND',
+        createdAt: new Date(timeline.CreationDateTime),
+        endedAt: timeline.EndDateTime ? new Date(timeline.EndDateTime) : null,
+      });
+    }
+  }
+  return usage;
 }

@@ -105,6 +105,11 @@ export function abandonedRunRecord(end: ExecutionEnd, clusters: AppCluster[]): R
     stepSeconds: null,
     durationSeconds: Math.max(0, Math.round((end.stoppedAt - end.startedAt) / 1000)),
     estimatedCostUsd: null,
+    placementMode: 'dedicated',
+    pool: null,
+    queueWaitSeconds: null,
+    costUsd: null,
+    cost: null,
     failureKind: `Execution.${end.status}`,
     failureMessage: end.cause ?? `the execution ended ${end.status}; the cleanup terminated its cluster`,
   };

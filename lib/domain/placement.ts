@@ -1,9 +1,10 @@
 import { APP_NAME, DEDICATED_POOL, TAG, clusterName } from '../contract';
 import type { PriceBook } from '../config/prices';
-import type { FleetTemplate } from '../config/pools';
+import type { FleetTemplate, PoolDefinition } from '../config/pools';
 import type { PlacementRule } from '../config/rules';
 import { planFleets } from './fleet';
-import { decidePurchase, type PlacementFacts } from './rules';
+import { roundCents, unitHourly } from './pricing';
+import { decidePlacement, type PlacementDecision, type PlacementFacts } from './rules';
 import { sparkProperties } from './sizing';
 import type { JobRequest, Placement, Sizing } from './types';
 
@@ -14,10 +15,15 @@ export interface PlaceJobInput {
   executionName: string;
 }
 
+/** What placement needs to know of a pool. */
+export type PlacementPool = Pick<PoolDefinition, 'name' | 'releaseLabel' | 'capacityUnits' | 'fleets'>;
+
 export interface PlacementConfig {
   rules: PlacementRule[];
   template: FleetTemplate;
   prices: PriceBook;
+  /** config/pools.json's pools, which usePool rules may name; none means every run gets a cluster of its own. */
+  pools: PlacementPool[];
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -39,12 +45,54 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
 }
 
 /**
- * Decides how the run's cluster is bought and builds the RunJobFlow fields for it. Every run gets its own
- * cluster here; pooled placement adds a `pool` mode with a slot, in the same shape.
+ * Decides where the run goes. When a usePool rule fires, the job's sized units fit one cluster of that
+ * pool and the pool runs the job's EMR release, it runs pooled: the placement names the pool, units and priority for AcquireCapacity, which parks
+ * the job until the dispatcher leases it a slot (`slot` and `cluster` are filled from that grant). A job
+ * too big for the pool, on another release, or that no usePool rule sends there, gets its own cluster: the
+ * RunJobFlow fields.
  */
 export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
+  const decision = await decidePlacement(config.rules, placementFacts(input));
+  const pool = decision.pool === null ? undefined : config.pools.find((p) => p.name === decision.pool);
+  const unfit = pool && poolMismatch(pool, input);
+  if (pool && !unfit) return pooled(input, decision, pool, config.prices);
+  const reasons = unfit ? [...decision.reasons, `${unfit}: dedicated cluster`] : decision.reasons;
+  return dedicated(input, { ...decision, reasons }, config);
+}
+
+/** Why a job cannot run on the pool a rule chose (its units exceed a cluster's, or its EMR release differs), or null. */
+function poolMismatch(pool: PlacementPool, input: PlaceJobInput): string | null {
+  const units = input.sizing.capacityUnits;
+  if (units > pool.capacityUnits) return `too big for pool ${pool.name} (${units} units > ${pool.capacityUnits} per cluster)`;
+  const release = input.request.job.releaseLabel;
+  if (release !== pool.releaseLabel) return `pool ${pool.name} runs ${pool.releaseLabel}, the job needs ${release}`;
+  return null;
+}
+
+/**
+ * A pooled job's share of its cluster: its units at the pool's blended unit price. A pool cluster's
+ * On-Demand part is its core fleet; managed scaling adds Spot task capacity above it, so at full load
+ * coreUnits of capacityUnits are On-Demand.
+ */
+function pooled(input: PlaceJobInput, decision: PlacementDecision, pool: PlacementPool, prices: PriceBook): Placement {
+  const units = input.sizing.capacityUnits;
+  const onDemandShare = Math.min(1, pool.fleets.coreUnits / pool.capacityUnits);
+  const blended = onDemandShare * unitHourly(prices, pool.fleets.core, 'ON_DEMAND') + (1 - onDemandShare) * unitHourly(prices, pool.fleets.task, 'SPOT');
+  return {
+    mode: 'pool',
+    cluster: {},
+    slot: null,
+    pool: { name: pool.name, units, priority: decision.priority },
+    onDemandShare: Math.round(onDemandShare * 1000) / 1000,
+    reasons: decision.reasons,
+    spec: null,
+    hourlyCostUsd: roundCents(units * blended),
+    onDemandHourlyCostUsd: roundCents(units * unitHourly(prices, pool.fleets.task, 'ON_DEMAND')),
+  };
+}
+
+function dedicated(input: PlaceJobInput, decision: PlacementDecision, config: PlacementConfig): Placement {
   const { request, sizing, attempt, executionName } = input;
-  const decision = await decidePurchase(config.rules, placementFacts(input));
   const fleets = planFleets(sizing.capacityUnits, decision.taskOnDemandShare, config.template, config.prices);
   const tags: Record<string, string> = {
     [TAG.execution]: executionName,
@@ -59,6 +107,7 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
     mode: 'dedicated',
     cluster: {},
     slot: null,
+    pool: null,
     onDemandShare: fleets.onDemandShare,
     reasons: decision.reasons,
     spec: {

@@ -27,9 +27,9 @@ export type PartitionLookup = { found: true } | { found: false; missing: 'table'
  */
 export const CLAIM_TTL_SECONDS = 7 * 24 * 3600;
 
-const CALENDAR_DATE = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
-const TIMESTAMP = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z' });
-const INPUTS_README = 'examples/inputs/README.md';
+export const CALENDAR_DATE = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+export const TIMESTAMP = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z' });
+export const INPUTS_README = 'examples/inputs/README.md';
 
 const powertoolsDetail = S3EventNotificationEventBridgeSchema.shape.detail;
 
@@ -64,6 +64,8 @@ export const JobInputSchema = strictObject(
       return z.NEVER;
     }).optional(),
     runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
+    /** Overrides the job's catalog priority for this run (an urgent rerun, a backfill that may wait). */
+    priority: z.enum(['low', 'normal', 'high']).optional(),
   },
   { see: INPUTS_README },
 );
@@ -166,7 +168,8 @@ function fromJobInput(input: JobInput, ctx: RequestContext): ParsedRequest {
   const kind: TriggerKind = input.trigger ?? (time ? 'schedule' : 'console');
   const runDate = input.date ?? (kind === 'schedule' ? previousDay(time ?? ctx.now) : dateOf(time ?? ctx.now));
   const source = input.input ?? s3Location(ctx.rawBucket, partitionKey(job, runDate));
-  return request(job, kind, runDate, input.runId ?? `${job.name}-${runDate}`, source, ctx);
+  const prioritized = input.priority ? { ...job, priority: input.priority } : job;
+  return request(prioritized, kind, runDate, input.runId ?? `${job.name}-${runDate}`, source, ctx);
 }
 
 function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runId: string, input: S3Location, ctx: RequestContext): ParsedRequest {

@@ -7,15 +7,15 @@
  *   $.request    JobRequest      NormalizeRequest (its result { request, attempt } replaces the trigger)
  *   $.attempt    number          1, then ClassifyFailure's nextAttempt on a retry
  *   $.sizing     Sizing          SizeJob
- *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster
+ *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster, AcquireCapacity $.placement.slot
  *   $.error      { Error, Cause} any Catch
  *   $.failure    Failure         ClassifyFailure
  *   $.record     RunRecord       RecordRun
  */
 import type { S3Location } from '../contract';
-import type { JobDefinition, Priority, S3Trigger } from '../config/jobs';
+import type { JobDefinition, Priority } from '../config/jobs';
 
-export type { JobDefinition, Priority, S3Location, S3Trigger };
+export type { JobDefinition, Priority, S3Location };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
 
@@ -77,8 +77,16 @@ export interface Placement {
   mode: 'dedicated' | 'pool';
   /** `{}` until a cluster exists; the ASL writes `ClusterId` into it. */
   cluster: { ClusterId?: string };
-  /** Pool slot held by this execution; released on every path. */
-  slot: { pool: string; clusterId: string; lease: string } | null;
+  /**
+   * Pool mode: what AcquireCapacity asks the pool for (the job's lease units and its queue priority);
+   * null for a dedicated cluster.
+   */
+  pool: { name: string; units: number; priority: Priority } | null;
+  /**
+   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/aws/jobManager.ts);
+   * the job runs on `slot.clusterId` and every path after it releases the lease. Null until granted.
+   */
+  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number; enqueuedAt?: number; grantedAt?: number } | null;
   /** Share of core+task capacity bought On-Demand, 0..1. */
   onDemandShare: number;
   /** Rule events that fired, for the timeline and the run record. */
@@ -139,8 +147,16 @@ export interface RunRecord {
   stepSeconds: number | null;
   /** Execution wall time, StartTime → now. */
   durationSeconds: number;
-  /** placement.hourlyCostUsd × execution wall hours: the cluster bills from creation to teardown. */
+  /** PlaceJob's estimate: placement.hourlyCostUsd × execution wall hours (what was predicted). */
   estimatedCostUsd: number | null;
+  /** Where the run went: its own cluster or a lease on a pool's cluster. */
+  placementMode: 'dedicated' | 'pool' | null;
+  pool: string | null;
+  /** Pooled run: seconds from parking in the admission queue to the lease's grant; null otherwise. */
+  queueWaitSeconds: number | null;
+  /** What the run held, priced (lib/domain/runCost.ts); null when nothing could be read. */
+  costUsd: number | null;
+  cost: import('./runCost').RunCost | null;
   failureKind: string | null;
   failureMessage: string | null;
 }

@@ -10,6 +10,8 @@
  *     faults?,          // a Faults object or a fault file's path (issue 3's format)
  *     simulateSteps?,   // true: never run spark-submit, even when .venv has pyspark (scenario tests, bench)
  *     port?,            // emulator port (default: any free port)
+ *     schedules?,       // false: no rate() schedules of the Lambdas (default true; see schedules.ts)
+ *     seed?,            // the emulator's throttling dice and ids: the same seed throttles the same calls
  *   });
  *   runtime.sparkSubmit               // the spark-submit steps run with, or null: every step is simulated
  *   runtime.env                       // AWS_ENDPOINT_URL_* and friends, for the AWS CLI or child processes
@@ -21,10 +23,14 @@
  *     abortAfter?: 'RunSparkStep', executionTimeoutSeconds?, intercept?: { SizeJob: (input, next) => … } });
  *     // an execution that does not succeed is sent, as Step Functions' "Execution Status Change" event, to
  *     // the EventBridge rules serverless.yml declares (cleanup-execution): summary.ruleDeliveries
- *   await runtime.invoke('reapClusters', { dryRun: true });   // any function of serverless.yml, in process
- *   runtime.stepFunctions                                      // DescribeExecution for the executions run here
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
+ *   // run-batch: its Distributed Map and the run-job executions it starts run on this same runtime
+ *   runtime.executions.list('run-job')   // startExecution.sync:2 children, live (status, result)
+ *   runtime.notifications                // sns:publish messages (SNS is not emulated)
+ *   runtime.setFaults(faults)            // replace the emulator's faults mid-run
+ *   await runtime.invoke('reapClusters', { dryRun: true });   // any function of serverless.yml, in process
+ *   runtime.executionStatuses            // what DescribeExecution answers for the executions run here
  *   await runtime.stop();
  *
  * One runtime at a time per process: it points process.env (and so the in-process Lambdas' SDK clients) at
@@ -48,8 +54,12 @@ import { executeMachine, type ExecutionResult, type TimelineEntry } from './exec
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
-import { startStepFunctionsEndpoint, type StepFunctionsEndpoint } from './stepFunctions';
-import { taskHandlers } from './tasks';
+import { startSchedules, type Schedules } from './schedules';
+import { taskHandlers, type StepFunctionsContext } from './tasks';
+import { clusterStateChangeEvent, functionEventTargets } from './triggers';
+import { TaskTokenBroker } from './taskTokens';
+import { ExecutionRegistry } from './executions';
+import { ExecutionStatuses } from './executionStatuses';
 import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
 export type { TimelineEntry } from './execute';
@@ -64,6 +74,8 @@ export interface LocalRuntimeOptions {
   faults?: Faults | string;
   simulateSteps?: boolean;
   port?: number;
+  /** Run the Lambdas' rate() schedules on the emulated clock (the dispatcher's one-minute sweep). Default true. */
+  schedules?: boolean;
   /** Seed of the emulator's throttling dice and ids: the same seed throttles the same calls. */
   seed?: number;
 }
@@ -93,6 +105,18 @@ export interface RunSummary extends ExecutionResult {
   steps: StepSummary[];
   /** Emulator API calls this run made (the Lambdas' and the integrations'), by `Service.Operation` (DynamoDB, served by dynalite, is not counted). */
   emulatorCalls: Record<string, number>;
+  /** Executions of other state machines this run started and that ended (run-batch's run-job children). */
+  childExecutions: Array<{ machine: string; name: string; status: string; error: string | null; transitions: number }>;
+  /** Distributed Map child workflow executions this run ran (billed as Standard executions): count and transitions. */
+  mapChildren: { executions: number; transitions: number };
+}
+
+/** An SNS message a state machine published (SNS is not emulated: the runtime keeps them). */
+export interface PublishedMessage {
+  topicArn: string;
+  subject: string | null;
+  message: string;
+  at: number;
 }
 
 export interface RunOptions {
@@ -122,13 +146,27 @@ export interface LocalRuntime {
   readonly seeded: Seeded;
   /** Emulator state changes (clusters, steps, crawlers) seen so far. */
   readonly events: EmulatorEvent[];
-  /** The local Step Functions endpoint: the executions this runtime ran, as DescribeExecution reports them. */
-  readonly stepFunctions: StepFunctionsEndpoint;
-  /** Replaces the emulator's faults (each fires once again): a throttle that lasts a while, then lifts. */
-  setFaults(faults: Faults): void;
+  /** The Lambdas' rate() schedules running on the emulated clock (empty with `schedules: false`). */
+  readonly schedules: Pick<Schedules, 'rules' | 'skipped' | 'fire'>;
+  /** Lambda invocations by EventBridge rules (schedules and EMR events) that failed, newest last. */
+  readonly ruleErrors: Array<{ function: string; error: string }>;
+  /** The emulator's clusters, steps and API call counts so far. */
+  stats(): EmulatorStats;
+  /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
+  readonly taskTokens: TaskTokenBroker;
+  /** What the Step Functions endpoint answers to DescribeExecution: the executions `run` ran, and any recorded. */
+  readonly executionStatuses: ExecutionStatuses;
   /** Invokes a function of serverless.yml in process, as Lambda would (e.g. the reaper with `{ dryRun: true }`). */
   invoke(functionKey: string, event: unknown): Promise<unknown>;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
+  /** Executions started by `states:startExecution` tasks (by machine and name), live while they run. */
+  readonly executions: ExecutionRegistry;
+  /** Distributed Map children so far: started and ended counts. */
+  mapChildStats(): { started: number; ended: number };
+  /** Messages published with `sns:publish` tasks. */
+  readonly notifications: PublishedMessage[];
+  /** Replaces the emulator's faults (each fires once again): a scenario that strikes one job of many. */
+  setFaults(faults: Faults): void;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
   /**
@@ -149,6 +187,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
   const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
   const events: EmulatorEvent[] = [];
+  // EMR "Cluster State Change" events go to the Lambdas whose EventBridge rules match them, as EventBridge
+  // delivers them: asynchronously, after the change (set once the functions are known).
+  let onClusterEvent: ((event: EmulatorEvent) => void) | null = null;
   const emulator = await startEmulator({
     stateDir,
     timeScale,
@@ -159,13 +200,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // A kept state directory keeps its DynamoDB items too (claims, run history, the pool registry).
     dynamodb: temporary ? true : { persist: true },
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
-    logger: (event: EmulatorEvent) => events.push(event),
+    logger: (event: EmulatorEvent) => {
+      events.push(event);
+      if (event.resource === 'cluster') onClusterEvent?.(event);
+    },
   }).catch((error) => {
     discardState();
     throw error;
   });
-  const stepFunctions = await startStepFunctionsEndpoint();
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: stepFunctions.endpoint };
+  // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
+  const taskTokens = new TaskTokenBroker(timeScale);
+  const executionStatuses = new ExecutionStatuses();
+  taskTokens.serveAlso((operation) => executionStatuses.operation(operation));
+  const sfnEndpoint = await taskTokens.listen().catch(async (error) => {
+    await emulator.stop();
+    discardState();
+    throw error;
+  });
+  // The Lambdas' EMF metrics would go to stdout, where `--json` promises one summary object: off unless asked for.
+  const env: Record<string, string> = {
+    AWS_REGION: config.region,
+    ...emulatorEnv(emulator),
+    AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+  };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
@@ -177,13 +235,150 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   const sdk = sdkClients(clientConfig);
   const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
+    await taskTokens.stop();
     await emulator.stop();
-    await stepFunctions.stop();
     discardState();
     throw error;
   });
   const lambda = lambdaInvoker(config, () => env);
-  const machines = new Map<string, MachineDefinition>();
+  const machines = new Map<string, Promise<MachineDefinition>>();
+  const ruleErrors: LocalRuntime['ruleErrors'] = [];
+  const noteRuleError = (fn: string, error: unknown): void => {
+    ruleErrors.push({ function: fn, error: `${(error as Error).name}: ${(error as Error).message}` });
+  };
+  const schedules = options.schedules === false
+    ? null
+    : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
+  const deliveries = new Set<Promise<unknown>>();
+  let stopping = false;
+  onClusterEvent = (change) => {
+    if (stopping) return;
+    const delivery = (async () => {
+      const cluster = emulator.stats().clusters.find((c) => c.clusterId === change.id);
+      if (!cluster) return;
+      const event = clusterStateChangeEvent(
+        { clusterId: cluster.clusterId, name: cluster.name, state: change.state, reason: cluster.stateChangeReason },
+        { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) },
+      );
+      for (const key of await functionEventTargets(config, event)) {
+        const fn = Object.values(config.functions).find((candidate) => candidate.key === key)!;
+        await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
+      }
+    })().catch((error) => noteRuleError('(EMR event delivery)', error));
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  };
+
+  // One load per machine, even when many executions start at once (serverless.yml's resolver is not reentrant).
+  const machineNamed = (machineName: string): Promise<MachineDefinition> => {
+    let machine = machines.get(machineName);
+    if (!machine) {
+      machine = loadMachine(config, machineName, timeScale);
+      machines.set(machineName, machine);
+      machine.catch(() => machines.delete(machineName));
+    }
+    return machine;
+  };
+  const machinePrefix = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-`;
+  const machineArn = (machineName: string) => `${machinePrefix}${machineName}`;
+  const notifications: PublishedMessage[] = [];
+  const mapChildren: Array<{ startedAt: number; result: ExecutionResult | null }> = [];
+  const executions = new ExecutionRegistry(
+    async (machineName, input, name) => executeOn(await machineNamed(machineName), input, name),
+    { machine: machineArn, execution: (machineName, name) => `${machineArn(machineName).replace(':stateMachine:', ':execution:')}:${name}` },
+    temporary ? null : join(stateDir, 'stepfunctions', 'executions.json'),
+  );
+  const stepFunctions: StepFunctionsContext = {
+    s3,
+    region: config.region,
+    accountId: config.accountId,
+    startSync2: (parameters) =>
+      executions.startSync2(parameters, (arn) => (arn.startsWith(machinePrefix) ? arn.slice(machinePrefix.length) : null)),
+    async runMapChild(processor, input, name) {
+      const entry: { startedAt: number; result: ExecutionResult | null } = { startedAt: Date.now(), result: null };
+      mapChildren.push(entry);
+      entry.result = await executeOn(processor, input, name);
+      return entry.result;
+    },
+    publish(message) {
+      notifications.push({ topicArn: String(message.TopicArn ?? ''), subject: message.Subject ?? null, message: String(message.Message ?? ''), at: Date.now() });
+      return randomUUID();
+    },
+  };
+  async function executeOn(
+    machine: MachineDefinition,
+    input: unknown,
+    executionName: string,
+    runOptions: Omit<RunOptions, 'machine' | 'executionName'> = {},
+  ): Promise<ExecutionResult> {
+    const tokens = taskTokens.forExecution(executionName);
+    const abortController = new AbortController();
+    const handlers = taskHandlers(machine, {
+      lambda,
+      emr,
+      sdk,
+      timeScale,
+      signal: abortController.signal,
+      tokens: { broker: taskTokens, execution: tokens },
+      stepFunctions,
+    });
+    for (const [state, wrap] of Object.entries(runOptions.intercept ?? {})) {
+      const next = handlers[state];
+      if (!next) throw new Error(`intercept: ${machine.name} has no Task state ${state}`);
+      handlers[state] = (taskInput) => wrap(taskInput, next, abortController.signal);
+    }
+    const stateMachineArn = machineArn(machine.name);
+    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+    const startDate = Date.now();
+    executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: 'RUNNING', startDate });
+    const result = await executeMachine(machine, input, {
+      executionName,
+      stateMachineArn,
+      handlers,
+      task: tokens.context,
+      onTimelineEntry: runOptions.onTimelineEntry,
+      abortAfter: runOptions.abortAfter,
+      timeoutSeconds: runOptions.executionTimeoutSeconds,
+      abortController,
+    }).catch((error) => {
+      executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: 'FAILED', startDate, stopDate: Date.now() });
+      throw error;
+    });
+    // A stopped execution's parked Task waits no more: a grant sent to it now answers TaskTimedOut.
+    if (result.status === 'ABORTED' || result.status === 'TIMED_OUT') taskTokens.closeExecution(executionName);
+    executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: result.status, startDate, stopDate: Date.now() });
+    return result;
+  }
+
+  /** Step Functions' "Execution Status Change" event of an execution that did not succeed, to the rules that match it. */
+  async function deliverStatusChange(machineName: string, input: unknown, result: ExecutionResult): Promise<RuleDelivery[]> {
+    const stateMachineArn = machineArn(machineName);
+    const event = executionStatusChangeEvent({
+      executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${result.executionName}`,
+      stateMachineArn,
+      name: result.executionName,
+      status: result.status,
+      startDate: result.startedAt,
+      stopDate: result.startedAt + result.durationMs,
+      input,
+      output: result.output,
+      error: result.error,
+      cause: result.cause,
+      region: config.region,
+      accountId: config.accountId,
+    });
+    const delivered: RuleDelivery[] = [];
+    for (const target of ruleFunctionTargets(config, event)) {
+      const fn = lambda.find(target.functionArn);
+      if (!fn) continue;
+      try {
+        delivered.push({ rule: target.rule, function: fn.key, result: await lambda.invoke(fn, event) });
+      } catch (error) {
+        delivered.push({ rule: target.rule, function: fn.key, error: `${(error as Error).name}: ${(error as Error).message}` });
+      }
+    }
+    return delivered;
+  }
   const putObject = async (bucket: string, key: string, body: Buffer) => {
     const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
     return objectCreatedEvent(
@@ -195,6 +390,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   return {
     stateDir,
     keepsState: !temporary,
+    executions,
+    notifications,
+    setFaults: (faults) => emulator.setFaults(faults),
+    mapChildStats: () => ({ started: mapChildren.length, ended: mapChildren.filter((child) => child.result).length }),
     timeScale,
     endpoint: emulator.endpoint,
     sparkSubmit: emulator.spark?.sparkSubmit ?? null,
@@ -204,11 +403,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     tables: seeded.tables,
     seeded,
     events,
-    stepFunctions,
-
-    setFaults(faults) {
-      emulator.setFaults(faults);
-    },
+    taskTokens,
+    executionStatuses,
+    stats: () => emulator.stats(),
+    schedules: schedules ?? { rules: [], skipped: [], fire: async () => undefined },
+    ruleErrors,
 
     async invoke(functionKey, event) {
       const fn = Object.values(config.functions).find((candidate) => candidate.key === functionKey);
@@ -218,65 +417,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
-      let machine = machines.get(machineName);
-      if (!machine) {
-        machine = await loadMachine(config, machineName, timeScale);
-        machines.set(machineName, machine);
-      }
+      const machine = await machineNamed(machineName);
       const executionName = runOptions.executionName ?? `local-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
-      const stateMachineArn = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-${machineName}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
-      const abortController = new AbortController();
-      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, signal: abortController.signal });
-      for (const [state, wrap] of Object.entries(runOptions.intercept ?? {})) {
-        const next = handlers[state];
-        if (!next) throw new Error(`intercept: ${machineName} has no Task state ${state}`);
-        handlers[state] = (taskInput) => wrap(taskInput, next, abortController.signal);
-      }
+      const childrenBefore = new Set(executions.list());
+      const mapChildrenBefore = mapChildren.length;
 
-      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
-      const startDate = Date.now();
-      stepFunctions.record({ executionArn, stateMachineArn, name: executionName, status: 'RUNNING', startDate });
-      const result = await executeMachine(machine, input, {
-        executionName,
-        stateMachineArn,
-        handlers,
-        onTimelineEntry: runOptions.onTimelineEntry,
-        abortAfter: runOptions.abortAfter,
-        timeoutSeconds: runOptions.executionTimeoutSeconds,
-        abortController,
-      });
-
-      stepFunctions.record({ executionArn, stateMachineArn, name: executionName, status: result.status, startDate, stopDate: Date.now() });
-      const ruleDeliveries: RuleDelivery[] = [];
-      if (result.status !== 'SUCCEEDED') {
-        // What Step Functions sends EventBridge when the execution ends; the rules serverless.yml declares route it.
-        const event = executionStatusChangeEvent({
-          executionArn,
-          stateMachineArn,
-          name: executionName,
-          status: result.status,
-          startDate: result.startedAt,
-          stopDate: result.startedAt + result.durationMs,
-          input,
-          output: result.output,
-          error: result.error,
-          cause: result.cause,
-          region: config.region,
-          accountId: config.accountId,
-        });
-        for (const target of ruleFunctionTargets(config, event)) {
-          const fn = lambda.find(target.functionArn);
-          if (!fn) continue;
-          try {
-            ruleDeliveries.push({ rule: target.rule, function: fn.key, result: await lambda.invoke(fn, event) });
-          } catch (error) {
-            ruleDeliveries.push({ rule: target.rule, function: fn.key, error: `${(error as Error).name}: ${(error as Error).message}` });
-          }
-        }
-        if (ruleDeliveries.length > 0) await settleTerminations(() => emulator.stats().clusters, before, timeScale);
-      }
+      const result = await executeOn(machine, input, executionName, runOptions);
+      const ruleDeliveries = result.status === 'SUCCEEDED' ? [] : await deliverStatusChange(machineName, input, result);
+      if (ruleDeliveries.length > 0) await settleTerminations(() => emulator.stats().clusters, before, timeScale);
+      await executions.settle();
+      const childExecutions = executions
+        .list()
+        .filter((record) => !childrenBefore.has(record) && record.result)
+        .map((record) => ({ machine: record.machine, name: record.name, status: record.status, error: record.result!.error, transitions: record.result!.transitions }));
+      const ranMapChildren = mapChildren.slice(mapChildrenBefore).filter((child) => child.result);
 
       const stats = emulator.stats();
       const clusters = stats.clusters
@@ -295,6 +451,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         clusters,
         steps,
         emulatorCalls: callsMade(stats.calls, callsBefore),
+        childExecutions,
+        mapChildren: { executions: ranMapChildren.length, transitions: ranMapChildren.reduce((sum, child) => sum + child.result!.transitions, 0) },
       };
     },
 
@@ -315,8 +473,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
 
     async stop() {
+      stopping = true;
+      await schedules?.stop();
+      await Promise.all(deliveries);
+      await lambda.drain();
+      await taskTokens.stop();
       await emulator.stop();
-      await stepFunctions.stop();
       discardState();
     },
   };

@@ -3,12 +3,16 @@
  * adapter its Resource ARN names, so a state added to the ASL runs locally without touching this file.
  */
 import type { EMRClient } from '@aws-sdk/client-emr';
-import { withTaskTimeout } from '../asl/localDefinition';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HEARTBEAT_FIELD, TIMEOUT_FIELD, withTaskTimeout } from '../asl/localDefinition';
+import { distributedMap } from './adapters/distributedMap';
 import { emrIntegration } from './adapters/emr';
 import { TaskError } from './adapters/errors';
 import type { LambdaInvoker } from './adapters/lambda';
 import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapters/sdk';
-import { LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+import { LOCAL_MAP_RESOURCE, LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+import type { ExecutionResult } from './execute';
+import type { ExecutionTokens, TaskTokenBroker } from './taskTokens';
 
 export type TaskHandler = (input: any) => Promise<unknown>;
 
@@ -19,6 +23,22 @@ export interface TaskContext {
   timeScale: number;
   /** Aborted when the execution stops: a .sync Task stops polling, as Step Functions stops watching. */
   signal?: AbortSignal;
+  /** The callback pattern: the runtime's token broker and this execution's tokens. */
+  tokens?: { broker: TaskTokenBroker; execution: ExecutionTokens };
+  /** Step Functions itself: nested executions, Distributed Map children, SNS (run-batch). */
+  stepFunctions?: StepFunctionsContext;
+}
+
+export interface StepFunctionsContext {
+  s3: S3Client;
+  region: string;
+  accountId: string;
+  /** `states:startExecution.sync:2` (local/runner/executions.ts). */
+  startSync2(parameters: any): Promise<unknown>;
+  /** One Distributed Map item: the ItemProcessor as a child workflow execution. */
+  runMapChild(processor: MachineDefinition, input: unknown, name: string): Promise<ExecutionResult>;
+  /** `sns:publish`: SNS is not emulated; the runtime keeps the messages. */
+  publish(message: { TopicArn?: string; Subject?: string; Message?: string }): string;
 }
 
 export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
@@ -28,17 +48,33 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
       if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
       if (state.Type === 'Parallel') for (const branch of state.Branches) visit(branch);
       if (state.Type !== 'Task') continue;
-      const handler =
-        state.Resource === LOCAL_WAIT_RESOURCE ? scaledWait(name, machine.waits[name], context.timeScale) : adapterFor(name, state.Resource, context);
-      // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
-      handlers[name] = withTaskTimeout(handler);
+      if (state.Resource === LOCAL_MAP_RESOURCE) {
+        const sfn = context.stepFunctions;
+        const map = machine.maps?.[name];
+        if (!sfn || !map) throw new Error(`Map ${name}: a Distributed Map needs the runtime's Step Functions context`);
+        handlers[name] = distributedMap(name, map.state, {
+          s3: sfn.s3,
+          machineName: machine.name,
+          region: sfn.region,
+          accountId: sfn.accountId,
+          runChild: (input, childName) => sfn.runMapChild(map.processor, input, childName),
+        });
+      } else if (state.Resource === LOCAL_WAIT_RESOURCE) {
+        handlers[name] = withTaskTimeout(scaledWait(name, machine.waits[name], context.timeScale));
+      } else if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) {
+        handlers[name] = waitForTaskToken(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context);
+      } else {
+        // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
+        handlers[name] = withTaskTimeout(adapterFor(name, state.Resource, context));
+      }
     }
   };
   visit(machine.local);
   return handlers;
 }
 
-export function adapterFor(stateName: string, resource: unknown, context: TaskContext): TaskHandler {
+/** `onStart`: the integration's work began (a Lambda handler started after waiting for a local concurrency slot). */
+export function adapterFor(stateName: string, resource: unknown, context: TaskContext, onStart?: (input: any) => void): TaskHandler {
   if (typeof resource !== 'string') throw new Error(`Task ${stateName}: Resource did not resolve to an ARN: ${JSON.stringify(resource)}`);
   const lambdaArn = /^arn:aws:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/.exec(resource);
   if (lambdaArn) {
@@ -49,13 +85,13 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
   const integration = /^arn:aws:states:::([^:]+):(.+)$/.exec(resource);
   if (integration) {
     const [, service, rest] = integration;
-    if (service === 'lambda' && (rest === 'invoke' || rest === 'invoke.waitForTaskToken')) {
+    if (service === 'lambda' && rest === 'invoke') {
       return async (input) => {
         const fn = context.lambda.find(String(input?.FunctionName ?? ''));
         if (!fn) {
           throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${input?.FunctionName} (Service: Lambda, Status Code: 404)`);
         }
-        const payload = await context.lambda.invoke(fn, input.Payload ?? {});
+        const payload = await context.lambda.invoke(fn, input.Payload ?? {}, () => onStart?.(input));
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       };
     }
@@ -64,6 +100,16 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
       return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale, signal: context.signal });
     }
     if (service === 'dynamodb') return dynamoDbIntegration(rest, context.sdk);
+    if (service === 'states' && rest === 'startExecution.sync:2') {
+      const sfn = context.stepFunctions;
+      if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
+      return (input) => sfn.startSync2(input);
+    }
+    if (service === 'sns' && rest === 'publish') {
+      const sfn = context.stepFunctions;
+      if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
+      return async (input) => ({ MessageId: sfn.publish(input ?? {}) });
+    }
     if (service === 'aws-sdk') {
       const [sdkService, action] = rest.split(':');
       if (action?.includes('.')) throw new Error(`Task ${stateName}: ${resource}: aws-sdk integrations have no .sync/.waitForTaskToken locally`);
@@ -71,6 +117,45 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     }
   }
   throw new Error(`Task ${stateName}: the local runner has no adapter for ${resource}`);
+}
+
+/**
+ * `<integration>.waitForTaskToken`: the integration is called with the effective input (which carries the
+ * token its Parameters read from `$$.Task.Token`) and the Task parks until SendTaskSuccess/Failure, its
+ * TimeoutSeconds (States.Timeout, counted from the state's start) or HeartbeatSeconds (States.HeartbeatTimeout).
+ * Whatever comes first settles it: a token settled while the integration still runs (a Lambda that grants
+ * itself capacity) completes the Task at once, and the integration failing before any settle fails it.
+ * Unlike other Tasks these limits run on the emulated clock: what a parked Task waits for lives on it.
+ */
+function waitForTaskToken(stateName: string, resource: string, context: TaskContext): TaskHandler {
+  // The heartbeat clock starts when the integration's work does: a Lambda queued for a local concurrency
+  // slot stands for a throttled invoke, which on AWS a Retry would start afresh with a new token.
+  let startClock: () => void = () => undefined;
+  const call = adapterFor(stateName, resource, context, () => startClock());
+  return async (input) => {
+    if (!context.tokens) throw new Error(`Task ${stateName}: .waitForTaskToken needs the runtime's task-token endpoint`);
+    const { broker, execution } = context.tokens;
+    const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = input ?? {};
+    const token = execution.claim(stateName);
+    if (!token) {
+      throw new TaskError('States.Runtime', `Task ${stateName}: a .waitForTaskToken Task must pass $$.Task.Token in its Parameters, or nothing can ever settle it`);
+    }
+    const startsLater = resource.startsWith('arn:aws:states:::lambda:');
+    const settled = broker.wait(token, {
+      timeoutSeconds: timeoutSeconds === undefined ? undefined : Number(timeoutSeconds),
+      heartbeatSeconds: heartbeatSeconds === undefined ? undefined : Number(heartbeatSeconds),
+      heartbeatFromStart: !startsLater,
+    });
+    startClock = () => broker.startHeartbeat(token);
+    const failed = call(rest).then(
+      () => new Promise<never>(() => {}),
+      (error) => {
+        broker.abandon(token);
+        throw error;
+      },
+    );
+    return Promise.race([settled, failed]);
+  };
 }
 
 /** A Wait state run by the runner: its duration from Seconds/SecondsPath/Timestamp/TimestampPath, scaled. */

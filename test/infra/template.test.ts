@@ -63,6 +63,20 @@ const functions = {
 };
 /** Functions EventBridge runs, not run-job. */
 const eventFunctions = ['cleanupExecution', 'reapClusters'];
+/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher; renew is for a heartbeat to come. */
+const poolFunctions = {
+  acquireCapacity: 'acquire-capacity',
+  releaseCapacity: 'release-capacity',
+  renewLease: 'renew-lease',
+  dispatchQueue: 'dispatch-queue',
+};
+/** run-batch's Lambdas (issue 13). */
+const batchFunctions = { planBatch: 'plan-batch', summarizeBatch: 'summarize-batch' };
+const allFunctions = { ...functions, ...poolFunctions, ...batchFunctions };
+/** Functions that may launch a pool cluster (every one that dispatches), with the settings RunJobFlow needs. */
+const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue']);
+/** What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed scaling. */
+const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -110,14 +124,15 @@ describe('run-job workflow', () => {
     // Act
     const [, variables] = resource('RunJobStateMachine').Properties.DefinitionString['Fn::Sub'];
 
-    // Assess
-    for (const name of Object.keys(functions).filter((name) => !eventFunctions.includes(name))) {
+    // Assess: run-job's own functions (not those EventBridge runs), and the job manager's two it calls
+    // (AcquireCapacity through lambda:invoke.waitForTaskToken, whose FunctionName is the ARN).
+    for (const name of [...Object.keys(functions).filter((name) => !eventFunctions.includes(name)), 'acquireCapacity', 'releaseCapacity']) {
       expect(Object.values(variables)).toContainEqual({ 'Fn::GetAtt': [`${pascal(name)}LambdaFunction`, 'Arn'] });
     }
   });
 
   it('runs every handler on Node.js 22 arm64 with the shared environment variables', () => {
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Act
       const props = resource(`${pascal(name)}LambdaFunction`).Properties;
 
@@ -135,6 +150,14 @@ describe('run-job workflow', () => {
         // The reaper asks Step Functions about run-job's executions; no function run-job invokes may name it (a cycle).
         ...(name === 'reapClusters' ? { RUN_JOB_STATE_MACHINE_ARN: { Ref: 'RunJobStateMachine' } } : {}),
         ...(name === 'cleanupExecution' ? { CLAIMS_TABLE: { Ref: 'ClaimsTable' } } : {}),
+        ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
+        ...(launching.has(name)
+          ? {
+              EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' },
+              EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' },
+              EMR_SUBNET_IDS: { 'Fn::Join': [',', []] },
+            }
+          : {}),
       });
     }
   });
@@ -148,16 +171,21 @@ describe('run-job workflow', () => {
       { AttributeName: 'job', KeyType: 'HASH' },
       { AttributeName: 'finishedAt', KeyType: 'RANGE' },
     ]);
-    expect(keys('ClusterRegistryTable')).toEqual([{ AttributeName: 'clusterId', KeyType: 'HASH' }]);
+    expect(keys('ClusterRegistryTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'clusterId', KeyType: 'RANGE' },
+    ]);
+    expect(keys('AdmissionQueueTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'entryId', KeyType: 'RANGE' },
+    ]);
   });
 });
 
 describe('triggers', () => {
-  // The rules that start run-job (the cleanup's rule targets a Lambda and is tested with it).
-  const rules = () =>
-    resourcesOfType(template, 'AWS::Events::Rule')
-      .map(([, rule]) => rule.Properties)
-      .filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
+  const allRules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  /** The rules that start run-job (the others invoke the job manager's dispatcher). */
+  const rules = () => allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
   it("starts run-job on S3 Object Created events in the raw bucket for each job's trigger key only", () => {
     // Act
@@ -191,6 +219,23 @@ describe('triggers', () => {
     const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:00:00Z"'));
     expect(input).toEqual({ job: expect.any(String), trigger: 'schedule', time: '2026-11-27T02:00:00Z' });
     expect(jobs.map((job) => job.name)).toContain(input.job);
+  });
+
+  it('runs the dispatcher every minute and on every EMR cluster state change', () => {
+    // Act
+    const dispatching = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
+
+    // Assess
+    expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
+      ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
+    );
+    const batchRules = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
+    // The other two: cleanup-execution's rule on ended executions and the reaper's schedule (tested with them).
+    const reliability = allRules().filter((rule) =>
+      rule.Targets.some((target: any) => ['CleanupExecutionLambdaFunction', 'ReapClustersLambdaFunction'].includes(target.Arn?.['Fn::GetAtt']?.[0])),
+    );
+    expect(reliability).toHaveLength(2);
+    expect(allRules()).toHaveLength(rules().length + dispatching.length + batchRules.length + reliability.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -242,11 +287,14 @@ describe('IAM the plugin does not generate', () => {
     const onTable = (action: string) => allowing(action).filter((owned) => owned.role === sm).map((o) => o.statement.Resource);
 
     expect(onTable('dynamodb:PutItem')).toEqual([{ 'Fn::GetAtt': ['ClaimsTable', 'Arn'] }]);
-    expect(onTable('dynamodb:UpdateItem')).toEqual([{ 'Fn::GetAtt': ['ClusterRegistryTable', 'Arn'] }]);
+    // Leases are taken and given back by the job manager's Lambdas, not by the state machine's own writes.
+    expect(onTable('dynamodb:UpdateItem')).toEqual([]);
   });
 
-  it('allows tagging clusters at creation', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm]);
+  it('allows tagging clusters at creation, to the state machine and the functions that launch pool clusters', () => {
+    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role).sort()).toEqual(
+      [sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort(),
+    );
   });
 
   it('passes only the two EMR roles, each to its own service', () => {
@@ -285,7 +333,7 @@ describe('IAM the plugin does not generate', () => {
 describe('least privilege (issue 5)', () => {
   it('gives each Lambda its own role allowing exactly the SDK calls its code makes, plus its own logs', () => {
     const roles = new Set<string>();
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Prepare
       const calls = sdkActions(`functions/${folder}/handler.ts`);
 
@@ -296,13 +344,13 @@ describe('least privilege (issue 5)', () => {
       // Assess
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort(),
+        actions: [...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
       });
     }
-    expect(roles.size).toBe(Object.keys(functions).length);
+    expect(roles.size).toBe(Object.keys(allFunctions).length);
   });
 
   it('reads the SDK calls a handler makes from its code', () => {
@@ -317,9 +365,11 @@ describe('least privilege (issue 5)', () => {
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
-    expect(runs).toHaveLength(1);
-    expect(actionsOf(runs[0].statement)).toEqual(['elasticmapreduce:RunJobFlow']);
-    expect(runs[0].statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    expect(runs.map((owned) => owned.role).sort()).toEqual(['RunJobStateMachineRole', ...[...launching].map((name) => `${pascal(name)}Role`)].sort());
+    for (const { statement } of runs) {
+      expect(actionsOf(statement)).toEqual(['elasticmapreduce:RunJobFlow']);
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    }
   });
 
   it('allows every other EMR action only on clusters tagged emrflow', () => {
@@ -358,7 +408,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
           });
         }
       }
@@ -372,6 +422,9 @@ describe('least privilege (issue 5)', () => {
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
       ListClusters: 'elasticmapreduce:ListClusters has no resource type; the cleanup acts only on clusters tagged emrflow:app',
+      GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
+      GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
+      LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
     };
 
     // Act
@@ -382,13 +435,22 @@ describe('least privilege (issue 5)', () => {
       `IAM statements with Resource "*": ${wildcards.length}\n` +
         wildcards.map(({ role, statement }) => `  ${role}/${statement.Sid}: ${reasons[statement.Sid ?? '']}`).join('\n'),
     );
-    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf])).toEqual([
-      ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
-      ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
-      ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
-      ['CleanupExecutionRole', 'ListClusters', undefined],
-      ['ReapClustersRole', 'ListClusters', undefined],
-    ]);
+    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf]).sort()).toEqual(
+      [
+        ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
+        ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
+        ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+        ['RunBatchStateMachineRole', 'DeliverExecutionLogs', undefined],
+        ['AcquireCapacityRole', 'GrantWaiters', undefined],
+        ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
+        ['ReleaseCapacityRole', 'GrantWaiters', undefined],
+        ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
+        ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
+        ['CleanupExecutionRole', 'ListClusters', undefined],
+        ['ReapClustersRole', 'ListClusters', undefined],
+      ].sort(),
+    );
   });
 
   it('encrypts every bucket, blocks public access and refuses plain HTTP', () => {
@@ -439,7 +501,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    expect(groups.length).toBe(Object.keys(functions).length + 1);
+    // One per function, one per state machine (run-job, run-batch).
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 2);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
@@ -461,15 +524,80 @@ describe('least privilege (issue 5)', () => {
   it('alarms on failed, timed out and aborted executions', () => {
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
 
-    expect(alarms.map((alarm) => alarm.MetricName).sort()).toEqual(['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
+    for (const machine of ['RunJobStateMachine', 'RunBatchStateMachine']) {
+      const own = alarms.filter((alarm) => alarm.Dimensions?.[0]?.Value?.Ref === machine);
+      expect({ machine, metrics: own.map((alarm) => alarm.MetricName).sort() }).toEqual({ machine, metrics: ['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut'] });
+    }
+    expect(alarms).toHaveLength(6);
     for (const alarm of alarms) {
       expect(alarm.Namespace).toBe('AWS/States');
-      expect(alarm.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: { Ref: 'RunJobStateMachine' } }]);
+      expect(alarm.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: { Ref: expect.stringMatching(/^(RunJob|RunBatch)StateMachine$/) } }]);
       expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
     }
     expect(resource('AlarmEmailSubscription')).toEqual(
       expect.objectContaining({ Condition: 'HasAlarmEmail', Properties: expect.objectContaining({ TopicArn: { Ref: 'AlarmTopic' } }) }),
     );
+  });
+});
+
+describe('run-batch (issue 13)', () => {
+  const role = 'RunBatchStateMachineRole';
+  const batchDefinition = () => {
+    const sub = resource('RunBatchStateMachine').Properties.DefinitionString['Fn::Sub'];
+    return JSON.parse(Array.isArray(sub) ? sub[0] : sub);
+  };
+  const statement = (sid: string) => statementsOf(role).find((owned) => owned.statement.Sid === sid)?.statement;
+
+  it('deploys a Distributed Map over a JSONL ItemReader that starts run-job with startExecution.sync:2 and writes results', () => {
+    const map = batchDefinition().States.RunJobs;
+
+    expect(resource('RunBatchStateMachine').Properties.RoleArn).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+    expect(map.ItemReader).toMatchObject({ Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' } });
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(map.ItemProcessor.States.StartJob.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
+    // The plugin moves the definition's own Fn::Sub into the DefinitionString's variables.
+    const sub = resource('RunBatchStateMachine').Properties.DefinitionString['Fn::Sub'];
+    const arn: string = map.ItemProcessor.States.StartJob.Parameters.StateMachineArn;
+    const variable = /^\$\{(.+)\}$/.exec(arn)?.[1];
+    expect(JSON.stringify(variable && Array.isArray(sub) ? sub[1][variable] : arn)).toContain(
+      'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:emrflow-dev-run-job',
+    );
+    expect(map.ToleratedFailurePercentagePath).toBe('$.plan.toleratedFailurePercentage');
+    expect(map.ResultWriter.Resource).toBe('arn:aws:states:::s3:putObject');
+  });
+
+  it('lets run-batch start and watch its own map children and run-job, and nothing else', () => {
+    const sm = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
+    expect(statement('RunMapChildWorkflows')).toMatchObject({ Action: 'states:StartExecution', Resource: { 'Fn::Sub': `${sm}:stateMachine:emrflow-dev-run-batch` } });
+    expect(statement('WatchMapChildWorkflows')).toMatchObject({ Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-batch/*` } });
+    expect(statement('StartRunJob')).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: 'RunJobStateMachine' } });
+    expect(statement('WatchRunJob')).toMatchObject({ Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-job:*` } });
+    expect(statement('SyncExecutionRule')).toMatchObject({
+      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule' },
+    });
+    expect(statement('PublishFailures')).toMatchObject({ Action: 'sns:Publish', Resource: { Ref: 'AlarmTopic' } });
+    expect(allowedActions(template, role)).not.toContain('elasticmapreduce:RunJobFlow');
+  });
+
+  it('reads and writes only under the artifacts bucket batches/ prefix, the Lambdas likewise with manifests/ read-only', () => {
+    expect(statement('ReadItemsWriteResults')?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${ArtifactsBucket}/batches/*' });
+    const planRead = statementsOf('PlanBatchRole').find((owned) => owned.statement.Sid === 'ReadManifests')?.statement;
+    expect(planRead).toMatchObject({ Action: 's3:GetObject', Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${ArtifactsBucket}/manifests/*' } });
+  });
+
+  it('starts run-batch on its schedule with the manifest and the fire time', () => {
+    const rule = resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, r]) => r.Properties)
+      .find((r) => r.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
+    const [target] = rule.Targets;
+    const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:30:00Z"'));
+
+    expect(rule.ScheduleExpression).toMatch(/^cron\(/);
+    expect(input).toEqual({ manifest: expect.stringMatching(/^manifests\//), trigger: 'schedule', time: '2026-11-27T02:30:00Z' });
+    expect(statementsOf(target.RoleArn['Fn::GetAtt'][0]).map((owned) => owned.statement)).toEqual([
+      { Effect: 'Allow', Action: ['states:StartExecution'], Resource: { Ref: 'RunBatchStateMachine' } },
+    ]);
   });
 });
 

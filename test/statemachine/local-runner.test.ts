@@ -172,8 +172,8 @@ describe('the local copy of the definition', () => {
     expect(machine.local.States.WaitForCrawler).toMatchObject({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Next: 'GetCrawler' });
     expect(machine.waits.BackoffBeforeRetry.SecondsPath).toBe('$.failure.backoffSeconds');
     expect(machine.stateTypes.WaitForCrawler).toBe('Wait');
-    expect(machine.local.States.PlaceJob.Retry[0]).toMatchObject({ IntervalSeconds: 0.03, MaxDelaySeconds: 0.6 });
-    expect(machine.deployable.States.PlaceJob.Retry[0]).toMatchObject({ IntervalSeconds: 30, MaxDelaySeconds: 600 });
+    expect(machine.local.States.AcquireCapacity.Retry[0]).toMatchObject({ ErrorEquals: ['States.HeartbeatTimeout'], IntervalSeconds: 0.005 });
+    expect(machine.deployable.States.AcquireCapacity.Retry[0]).toMatchObject({ IntervalSeconds: 5 });
   });
 });
 
@@ -231,7 +231,9 @@ describe('integration errors, named as Step Functions names them', () => {
   });
 
   it('an unsupported Resource is refused when the handlers are built, naming the state', () => {
-    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow('Task Publish: the local runner has no adapter for arn:aws:states:::sns:publish');
+    expect(() => adapterFor('Enqueue', 'arn:aws:states:::sqs:sendMessage', {} as any)).toThrow('Task Enqueue: the local runner has no adapter for arn:aws:states:::sqs:sendMessage');
+    // sns:publish and startExecution.sync:2 are run-batch's: they need the runtime's Step Functions context.
+    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow("Task Publish: arn:aws:states:::sns:publish needs the runtime's Step Functions context");
   });
 });
 

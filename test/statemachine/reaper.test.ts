@@ -44,8 +44,8 @@ describe('reap-clusters on a staged emulator state', () => {
   it('terminates exactly the orphans, after a dry run that changes nothing', async () => {
     // Prepare
     const now = Date.now();
-    runtime.stepFunctions.record({ executionArn: executionArn('live'), stateMachineArn: 'x', name: 'live', status: 'RUNNING', startDate: now });
-    runtime.stepFunctions.record({ executionArn: executionArn('done'), stateMachineArn: 'x', name: 'done', status: 'ABORTED', startDate: now, stopDate: now });
+    runtime.executionStatuses.record({ executionArn: executionArn('live'), stateMachineArn: 'x', name: 'live', status: 'RUNNING', startDate: now });
+    runtime.executionStatuses.record({ executionArn: executionArn('done'), stateMachineArn: 'x', name: 'done', status: 'ABORTED', startDate: now, stopDate: now });
     const clusters = {
       running: await stage('of a running execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'live' }),
       aborted: await stage('of an aborted execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),

@@ -15,6 +15,12 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool
+// rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/rules.json', () => {
+  const shipped = jest.requireActual('../../config/rules.json');
+  return { ...shipped, rules: shipped.rules.filter((rule: { event: { type: string } }) => rule.event.type !== 'usePool') };
+});
 
 const TIME_SCALE = 0.001;
 const RUN_DATE = '2026-11-26';
@@ -80,20 +86,25 @@ async function workerCapacity(clusterId: string) {
 }
 
 describe('run-job on the local runtime', () => {
-  it('HappyPath: runs the step on a dedicated cluster, tears it down and records the run in 11 transitions', async () => {
+  it('HappyPath: runs the step on a dedicated cluster, tears it down and records the run in 10 transitions', async () => {
     const summary = await runUpload(NO_FAULTS, { catalogued: true });
-
     expect(summary.status).toBe('SUCCEEDED');
     expect(path(summary)).toEqual([
       'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster',
-      'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun',
+      'RunSparkStep', 'TerminateCluster', 'RecordRun',
     ]);
-    expect(summary.transitions).toBe(11);
+    expect(summary.transitions).toBe(10);
     expect(summary.attempts).toBe(1);
     expect(summary.clustersCreated).toBe(1);
     expect(summary.clustersRunningAtEnd).toBe(0);
     expect(summary.steps).toEqual([expect.objectContaining({ state: 'COMPLETED', executor: 'simulated' })]);
-    expect((summary.output as any).record).toBeDefined();
+    const { record } = summary.output as any;
+    // RecordRun's path estimate is the runner's real count here, and the cluster it priced is the run's.
+    expect(record.cost.orchestration.transitionsEstimate).toBe(summary.transitions);
+    expect(record.cost.clusters.map((cluster: any) => cluster.clusterId)).toEqual([summary.clusters[0].clusterId]);
+    expect(record.cost.clusters[0].onDemand.instances).toBeGreaterThan(0);
+    expect(record.costUsd).toBeGreaterThan(0);
+    expect(record).toMatchObject({ placementMode: 'dedicated', queueWaitSeconds: null });
   });
 
   it('NewPartition: crawls first, polling GetCrawler until the crawl succeeded, then runs as usual', async () => {
@@ -104,9 +115,9 @@ describe('run-job on the local runtime', () => {
     expect(states.slice(0, 5)).toEqual(['NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'StartCrawler', 'WaitForCrawler']);
     const polls = states.filter((state) => state === 'GetCrawler').length;
     expect(polls).toBeGreaterThanOrEqual(1);
-    // Each poll is Wait + GetCrawler + Choice: three transitions on top of the 12 of a run with one crawl start.
-    expect(summary.transitions).toBe(12 + 3 * polls);
-    expect(states.slice(-8)).toEqual(['SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster', 'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun']);
+    // Each poll is Wait + GetCrawler + Choice: three transitions on top of the 11 of a run with one crawl start.
+    expect(summary.transitions).toBe(11 + 3 * polls);
+    expect(states.slice(-7)).toEqual(['SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster', 'RunSparkStep', 'TerminateCluster', 'RecordRun']);
     expect(summary.clustersRunningAtEnd).toBe(0);
   });
 
@@ -125,6 +136,13 @@ describe('run-job on the local runtime', () => {
       [second.clusterId, 'COMPLETED'],
     ]);
     expect((await workerCapacity(second.clusterId)).onDemandShare).toBeGreaterThan((await workerCapacity(first.clusterId)).onDemandShare);
+    // Both attempts' clusters are in the run's cost: the interrupted one through $.failure.clusterId.
+    const { record } = summary.output as any;
+    expect(record.cost.clusters.map((cluster: any) => cluster.clusterId).sort()).toEqual([first.clusterId, second.clusterId].sort());
+    // The estimate counts one crawler poll (Wait + GetCrawler + Choice); the rest of the path it counts exactly.
+    const polls = path(summary).filter((state) => state === 'GetCrawler').length;
+    expect(record.cost.orchestration.transitionsEstimate).toBe(summary.transitions - 3 * Math.max(0, polls - 1));
+    expect(record.interruptions).toBe(1);
   });
 
   it('StepFailed: a failure that is not Spot fails the run with a cause naming the step, and terminates the cluster', async () => {

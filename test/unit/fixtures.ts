@@ -60,7 +60,8 @@ export function sizing(overrides: Partial<Sizing> = {}): Sizing {
 /** The shipped configuration, as PlaceJob loads it. */
 export function shippedPlacementConfig(): PlacementConfig {
   const prices = loadPrices();
-  return { rules: loadRules(), template: loadPools(prices).dedicated, prices };
+  const pools = loadPools(prices);
+  return { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
 }
 
 export { loadJobs };

@@ -64,7 +64,8 @@ describe('purchase rules (config/rules.json)', () => {
 
   it('raises the share on every retry even where the core fleet is already half the cluster', async () => {
     const shares = [];
-    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), config)).onDemandShare);
+    // An 8-unit job fits the shared pool; with no pool configured it gets its own (small) cluster.
+    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
 
     expect(shares).toEqual([0.75, 0.875, 1]);
   });

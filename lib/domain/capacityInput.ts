@@ -1,0 +1,42 @@
+/**
+ * The inputs of the capacity handlers (acquire-capacity, release-capacity, renew-lease, dispatch-queue),
+ * as the run-job state machine and EventBridge send them. One zod schema each; bad input is a
+ * Request.Invalid naming the field (lib/schema.ts parseRequestInput), before anything is written.
+ */
+import * as z from 'zod';
+import { between, nonEmptyString, strictObject } from '../schema';
+
+const name = nonEmptyString;
+
+/** AcquireCapacity (`.waitForTaskToken`): park the job; the slot arrives through the token. */
+export const AcquireCapacityInput = strictObject({
+  pool: name,
+  units: between(1, Infinity, { integer: true }),
+  priority: z.enum(['low', 'normal', 'high']),
+  execution: name,
+  attempt: between(1, Infinity, { integer: true }),
+  taskToken: name,
+  /** The step's timeout: the lease lives this much longer than leaseSeconds (QueueEntry.holdSeconds). */
+  holdSeconds: between(1, 7 * 86_400, { integer: true }).optional(),
+});
+export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
+
+/** ReleaseCapacity: the slot the execution holds (`$.placement.slot`; its other fields are ignored). */
+export const SlotInput = z.object({ pool: name, clusterId: name, lease: name });
+export type SlotInput = z.infer<typeof SlotInput>;
+
+/** RenewLease: the slot, and optionally holdSeconds as AcquireCapacity takes it. */
+export const RenewLeaseInput = SlotInput.extend({ holdSeconds: between(1, 7 * 86_400, { integer: true }).optional() });
+export type RenewLeaseInput = z.infer<typeof RenewLeaseInput>;
+
+/** DispatchQueue: the one-minute schedule, an EMR Cluster State Change event, or `{ pool }` from a test or the CLI. */
+export const DispatchQueueInput = z.union([
+  z.object({
+    source: z.literal('aws.emr'),
+    'detail-type': z.literal('EMR Cluster State Change'),
+    detail: z.object({ clusterId: name, name: z.string(), state: name }),
+  }),
+  z.object({ 'detail-type': z.literal('Scheduled Event') }),
+  strictObject({ pool: name.optional() }),
+]);
+export type DispatchQueueInput = z.infer<typeof DispatchQueueInput>;
