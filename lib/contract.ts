@@ -25,6 +25,8 @@ export const TAG = {
   run: 'emrflow:run',
   attempt: 'emrflow:attempt',
   pool: 'emrflow:pool',
+  /** poolConfigHash of the pool a cluster was launched for: a cluster joins a pool only with the same hash. */
+  configHash: 'emrflow:config-hash',
   /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */
   emrManagedPolicies: 'for-use-with-amazon-emr-managed-policies',
 } as const;
@@ -38,6 +40,17 @@ const MAX_CLUSTER_NAME = 256;
 /** The name of a run's dedicated cluster. */
 export function clusterName(runId: string, attempt: number): string {
   return `${APP_NAME} ${runId} attempt ${attempt}`.slice(0, MAX_CLUSTER_NAME);
+}
+
+/** The name of a pool cluster; `launchId` tells the clusters of one pool apart. */
+export function poolClusterName(pool: string, launchId: string): string {
+  return `${APP_NAME} pool ${pool} ${launchId}`.slice(0, MAX_CLUSTER_NAME);
+}
+
+/** The pool of a cluster named by poolClusterName (EMR's state-change events carry the name, not the tags), or null. */
+export function parsePoolClusterName(name: string): string | null {
+  const match = new RegExp(`^${APP_NAME} pool ([a-z0-9][a-z0-9-]*) \\S+$`).exec(name);
+  return match ? match[1] : null;
 }
 
 /**
@@ -76,6 +89,7 @@ export function s3Location(bucket: string, key: string): S3Location {
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {
   timeout: 'States.Timeout',
+  heartbeatTimeout: 'States.HeartbeatTimeout',
   taskFailed: 'States.TaskFailed',
   all: 'States.ALL',
 } as const;

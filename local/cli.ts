@@ -12,6 +12,10 @@ import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
+import { formatPoolReports, poolReports } from './poolsReport';
+import { dynamoClient } from '../lib/aws/clients';
+import { loadPools } from '../lib/config/pools';
+import { loadPrices } from '../lib/config/prices';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
 
@@ -23,6 +27,8 @@ Usage:
   emrflow demo [--events N] [options]          generate sample events, upload them, run run-job (what npm start does)
   emrflow emulator [--port N] [options]        start the emulator alone and print the environment for the AWS CLI
                                                 (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
+  emrflow pools [--json] [--state-dir <dir>]   each pool's clusters (state, units used / capacity, leases) and its
+                                                queue (depth by priority, oldest wait), from the registry in <dir>
   emrflow help
 
 Options:
@@ -31,7 +37,7 @@ Options:
   --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
   --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
   --simulate-steps       simulate Spark steps even when .venv has pyspark
-  --json                 print exactly one JSON summary object on stdout (run, upload, demo)
+  --json                 print exactly one JSON summary object on stdout (run, upload, demo, pools)
   --port <n>             emulator port (emulator; default: a free port)
   --verbose              show the Lambdas' logs
 
@@ -233,6 +239,21 @@ async function emulator(flags: Flags): Promise<number> {
   return 0;
 }
 
+async function pools(flags: Flags, print: (line: string) => void): Promise<number> {
+  return withRuntime(flags, async (runtime) => {
+    const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
+    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE };
+    if (!tables.clusters || !tables.queue) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE');
+    const reports = await poolReports(dynamoClient(), tables, loadPools(loadPrices()).pools);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ pools: reports }, null, 2)}\n`);
+    else {
+      if (!runtime.keepsState) print('(a fresh temporary state directory has an empty registry: pass --state-dir <dir> of a runtime that ran jobs)');
+      for (const line of formatPoolReports(reports)) print(line);
+    }
+    return 0;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { command, positional, flags } = parseCommandLine(argv);
   const print = printer(flags);
@@ -267,6 +288,9 @@ export async function main(argv: string[]): Promise<number> {
       return demo(flags, print);
     case 'emulator':
       return emulator(flags);
+    case 'pools':
+      if (positional.length !== 0) throw new UsageError('pools takes no arguments: emrflow pools [--json] [--state-dir <dir>]');
+      return pools(flags, print);
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;

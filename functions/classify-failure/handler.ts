@@ -22,7 +22,7 @@ export async function classifyFailureTask(event: ClassifyFailureEvent): Promise<
   const placement = event.placement ?? null;
   const clusterId = clusterIdOf(placement, error.Cause);
   const observation: Observation = clusterId
-    ? await observeCluster(emrClient(), clusterId, runStepName(event.request, event.attempt))
+    ? await observeCluster(emrClient(), clusterId, runStepName(event.request, event.attempt), { sharedCluster: placement?.mode === 'pool' })
     : { apiErrors: [] };
   const failure = classifyFailure({
     error,

@@ -9,7 +9,8 @@ import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
 const prices = loadPrices();
-const config = { rules: loadRules(), template: loadPools(prices).dedicated, prices };
+const pools = loadPools(prices);
+const config = { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
 
 /** `{ request, sizing, attempt, executionName }` → Placement (a dedicated cluster's RunJobFlow fields). */
 export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {

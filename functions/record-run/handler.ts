@@ -12,7 +12,7 @@ const logger = functionLogger('record-run');
 /** `{ run, executionName, startedAt, outcome }` → the RunRecord it wrote to the runs table. */
 export async function recordRun(event: RecordRunInput): Promise<RunRecord> {
   const { run } = event;
-  const clusterId = run.placement?.cluster?.ClusterId;
+  const clusterId = run.placement?.cluster?.ClusterId ?? run.placement?.slot?.clusterId;
   let step: StepSummary | null = null;
   if (clusterId) {
     try {

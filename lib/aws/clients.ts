@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
@@ -14,6 +15,7 @@ export interface Clients {
   glue: GlueClient;
   s3: S3Client;
   dynamo: DynamoDBDocumentClient;
+  sfn: SFNClient;
 }
 
 const region = () => process.env.AWS_REGION ?? 'us-east-1';
@@ -44,6 +46,12 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return cache.dynamo;
 }
 
+/** Step Functions (SendTaskSuccess / SendTaskFailure for parked executions); reads AWS_ENDPOINT_URL_SFN like the rest. */
+export function sfnClient(): SFNClient {
+  cache.sfn ??= new SFNClient({ region: region() });
+  return cache.sfn;
+}
+
 /** For tests and the local runner: use these clients instead of making new ones. */
 export function useClients(clients: Partial<Clients>): void {
   cache = { ...cache, ...clients };
@@ -55,7 +63,17 @@ export function resetClients(): void {
 }
 
 /** Reads a required environment variable set by serverless.yml (or the local runner). */
-export function env(name: 'RAW_BUCKET' | 'ARTIFACTS_BUCKET' | 'LOGS_BUCKET' | 'RUNS_TABLE' | 'CLUSTER_REGISTRY_TABLE'): string {
+export function env(
+  name:
+    | 'RAW_BUCKET'
+    | 'ARTIFACTS_BUCKET'
+    | 'LOGS_BUCKET'
+    | 'RUNS_TABLE'
+    | 'CLUSTER_REGISTRY_TABLE'
+    | 'ADMISSION_QUEUE_TABLE'
+    | 'EMR_SERVICE_ROLE'
+    | 'EMR_INSTANCE_PROFILE',
+): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);
   return value;

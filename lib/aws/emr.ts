@@ -37,7 +37,7 @@ export async function findStep(emr: EMRClient, clusterId: string, name: string):
  * Everything ClassifyFailure looks at. Never throws: each call that fails (throttling, a cluster id EMR
  * does not know) is named in apiErrors and its part of the observation stays empty.
  */
-export async function observeCluster(emr: EMRClient, clusterId: string, stepName: string): Promise<Observation> {
+export async function observeCluster(emr: EMRClient, clusterId: string, stepName: string, options: { sharedCluster?: boolean } = {}): Promise<Observation> {
   const observation: Observation = { apiErrors: [] };
   const attempt = async <T>(operation: string, call: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -60,8 +60,10 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
   );
   const summary = await attempt('ListSteps', async () => {
     const steps = await listSteps(emr, clusterId);
-    // The attempt's own step; else the latest one that did not succeed (a step renamed by hand, say).
-    return steps.find((s) => s.Name === stepName) ?? steps.find((s) => STEP_UNSUCCESSFUL_STATES.has(s.Status?.State ?? ''));
+    // The attempt's own step; else, on a cluster of its own, the latest one that did not succeed (a step
+    // renamed by hand, say). A pool cluster's other steps are other jobs'.
+    const own = steps.find((s) => s.Name === stepName);
+    return own ?? (options.sharedCluster ? undefined : steps.find((s) => STEP_UNSUCCESSFUL_STATES.has(s.Status?.State ?? '')));
   });
   if (summary?.Id) {
     const stepId = summary.Id;

@@ -9,10 +9,19 @@ export interface StateChangeReason {
 }
 
 /** The parts of the EMR responses classification reads (the SDK's output types fit these shapes). */
+/** EMR timelines: the SDK gives Dates, JSON (a Step Functions Cause, a test) gives ISO strings. */
+export type Instant = Date | string | number;
+export interface ObservedTimeline {
+  CreationDateTime?: Instant;
+  StartDateTime?: Instant;
+  ReadyDateTime?: Instant;
+  EndDateTime?: Instant;
+}
+
 export interface ObservedCluster {
   Id?: string;
   Name?: string;
-  Status?: { State?: string; StateChangeReason?: StateChangeReason };
+  Status?: { State?: string; StateChangeReason?: StateChangeReason; Timeline?: ObservedTimeline };
 }
 export interface ObservedFleet {
   Id?: string;
@@ -30,7 +39,7 @@ export interface ObservedInstance {
   InstanceType?: string;
   InstanceFleetId?: string;
   Market?: string;
-  Status?: { State?: string; StateChangeReason?: StateChangeReason };
+  Status?: { State?: string; StateChangeReason?: StateChangeReason; Timeline?: ObservedTimeline };
 }
 export interface ObservedStep {
   Id?: string;
@@ -39,6 +48,7 @@ export interface ObservedStep {
     State?: string;
     StateChangeReason?: StateChangeReason;
     FailureDetails?: { Reason?: string; Message?: string; LogFile?: string };
+    Timeline?: ObservedTimeline;
   };
 }
 
@@ -62,6 +72,12 @@ export interface ClassifyInput {
 
 /** EMR has no Spot reason code: lost Spot nodes show only in messages like these. */
 const SPOT_TEXT = /spot|capacity|interrupt|reclaim/i;
+/**
+ * Nodes a resize removed (managed scaling scale-in, a shrink): EMR gives them no INSTANCE_FAILURE code
+ * (InstanceStateChangeReason codes: INTERNAL_ERROR, VALIDATION_ERROR, INSTANCE_FAILURE, BOOTSTRAP_FAILURE,
+ * CLUSTER_TERMINATED), only a message about the resize. They are not a job's failure.
+ */
+const SCALE_IN_TEXT = /resiz|scal(?:e|ing)[ -]?(?:in|down)|managed scaling|shrink|decommission/i;
 const MAX_BACKOFF_SECONDS = 900;
 const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
 
@@ -69,8 +85,10 @@ const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
  * The cluster the failure concerns: PlaceJob's or CreateCluster's id, else the one in the Catch's Cause —
  * a failed createCluster.sync carries the cluster description as JSON there; other causes may only mention it.
  */
-export function clusterIdOf(placement: Pick<Placement, 'cluster'> | null | undefined, cause: string | undefined): string | null {
+export function clusterIdOf(placement: Partial<Pick<Placement, 'cluster' | 'slot'>> | null | undefined, cause: string | undefined): string | null {
   if (placement?.cluster?.ClusterId) return placement.cluster.ClusterId;
+  // A pooled job runs on the cluster its lease is on.
+  if (placement?.slot?.clusterId) return placement.slot.clusterId;
   if (!cause) return null;
   try {
     const parsed = JSON.parse(cause) as Record<string, unknown>;
@@ -91,21 +109,23 @@ export function clusterIdOf(placement: Pick<Placement, 'cluster'> | null | undef
  */
 export function classifyFailure(input: ClassifyInput): Failure {
   const { error, attempt, maxAttempts, observation, clusterId } = input;
-  const spot = spotEvidence(observation);
+  const spot = input.placement?.mode === 'pool' ? pooledSpotEvidence(observation) : spotEvidence(observation);
   const clusterState = observation.cluster?.Status?.State;
-  const stepPhase = Boolean(input.placement?.cluster?.ClusterId);
+  const stepPhase = Boolean(input.placement?.cluster?.ClusterId ?? input.placement?.slot?.clusterId);
   let kind: Failure['kind'];
   if (spot.found) kind = FailureKind.SpotInterrupted;
   else if (error.Error === STATES_ERROR.timeout) kind = FailureKind.StepTimedOut;
   else if (stepPhase && clusterState !== undefined && CLUSTER_READY_STATES.has(clusterState)) kind = FailureKind.StepFailed;
   else kind = FailureKind.ClusterFailed;
 
-  const retry = kind === FailureKind.SpotInterrupted && attempt < maxAttempts;
-  const backoffSeconds = retry ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
+  const displaced = kind === FailureKind.ClusterFailed && poolClusterGoneBeforeStep(input.placement, observation);
+  const retry = (kind === FailureKind.SpotInterrupted || displaced) && attempt < maxAttempts;
+  // A displaced job lost nothing but its place: it is placed again at once, on another cluster.
+  const backoffSeconds = retry && !displaced ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
   const teardown = teardownFor(input, clusterState);
   return {
     kind,
-    message: messageFor({ kind, clusterId, observation, error, spot, retry, attempt, maxAttempts, backoffSeconds }),
+    message: messageFor({ kind, clusterId, observation, error, spot, retry, attempt, maxAttempts, backoffSeconds, displaced }),
     clusterId,
     retry,
     nextAttempt: attempt + 1,
@@ -131,6 +151,19 @@ export function classifyFailure(input: ClassifyInput): Failure {
   };
 }
 
+/**
+ * A pooled job granted a lease on a cluster that then ended (idle timeout, a failure, a user) before its
+ * step could run: AddJobFlowSteps was refused, or the step was cancelled unstarted. Nothing of the job ran;
+ * the lease was stale, not the job at fault, so it is placed again.
+ */
+function poolClusterGoneBeforeStep(placement: ClassifyInput['placement'], observation: Observation): boolean {
+  if (placement?.mode !== 'pool') return false;
+  const state = observation.cluster?.Status?.State;
+  if (state === undefined || CLUSTER_READY_STATES.has(state)) return false;
+  const step = observation.step;
+  return !step || (step.Status?.Timeline?.StartDateTime === undefined && step.Status?.State === 'CANCELLED');
+}
+
 function teardownFor(input: ClassifyInput, clusterState: string | undefined): Failure['teardown'] {
   if (input.placement?.mode === 'pool') return input.placement.slot ? 'release' : 'none';
   if (!input.clusterId) return 'none';
@@ -145,19 +178,63 @@ interface SpotEvidence {
   clusterReason: string | null;
 }
 
-function spotEvidence(observation: Observation): SpotEvidence {
-  const instances = (observation.instances ?? [])
+/** A Spot instance EC2 took away (not one a resize removed, nor one that ended with its cluster). */
+function lostSpotInstances(observation: Observation): ObservedInstance[] {
+  return (observation.instances ?? [])
     .filter((i) => i.Market === 'SPOT' && i.Status?.State === 'TERMINATED')
     .filter((i) => {
       const reason = i.Status?.StateChangeReason;
+      if (SCALE_IN_TEXT.test(reason?.Message ?? '') && reason?.Code !== 'INSTANCE_FAILURE') return false;
       return reason?.Code === 'INSTANCE_FAILURE' || SPOT_TEXT.test(reason?.Message ?? '');
-    })
-    .map((i) => ({
-      id: i.Ec2InstanceId ?? i.Id ?? 'unknown',
-      type: i.InstanceType ?? null,
-      state: i.Status?.State ?? null,
-      reason: i.Status?.StateChangeReason ?? null,
-    }));
+    });
+}
+
+function instanceEvidence(instances: ObservedInstance[]): SpotEvidence['instances'] {
+  return instances.map((i) => ({
+    id: i.Ec2InstanceId ?? i.Id ?? 'unknown',
+    type: i.InstanceType ?? null,
+    state: i.Status?.State ?? null,
+    reason: i.Status?.StateChangeReason ?? null,
+  }));
+}
+
+function millis(instant: Instant | undefined): number | null {
+  if (instant === undefined) return null;
+  const ms = instant instanceof Date ? instant.getTime() : typeof instant === 'number' ? instant * (instant < 1e11 ? 1000 : 1) : Date.parse(instant);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * On a pool cluster, instances come and go for reasons that are not this job's: managed scaling removes
+ * idle nodes, and other jobs lost Spot nodes long before this step existed. So only capacity lost while
+ * this job's step was on the cluster counts — from its submission (a PENDING step dies with its cluster
+ * too) to its end — and never a scale-in. Fleet shortfalls are not evidence here: managed scaling moves
+ * the targets, and a shortfall cannot say when it happened. A cluster that ended INSTANCE_FAILURE (its
+ * primary or all its core nodes lost) counts when it ended inside the window and Spot nodes were lost in it,
+ * or when the instances could not be read.
+ */
+function pooledSpotEvidence(observation: Observation): SpotEvidence {
+  const timeline = observation.step?.Status?.Timeline;
+  const from = millis(timeline?.StartDateTime) ?? millis(timeline?.CreationDateTime);
+  const until = millis(timeline?.EndDateTime) ?? Number.POSITIVE_INFINITY;
+  const inWindow = (instant: Instant | undefined) => {
+    const at = millis(instant);
+    return from !== null && at !== null && at >= from && at <= until;
+  };
+  // No step of this attempt on the cluster: it could not even be submitted, so whatever the cluster lost is
+  // why (a lease granted just before the cluster died).
+  const lost = lostSpotInstances(observation).filter((i) => from === null || inWindow(i.Status?.Timeline?.EndDateTime));
+  const reason = observation.cluster?.Status?.StateChangeReason;
+  const clusterLost =
+    reason?.Code === 'INSTANCE_FAILURE' &&
+    (lost.length > 0 || observation.instances === undefined) &&
+    (from === null || millis(observation.cluster?.Status?.Timeline?.EndDateTime) === null || inWindow(observation.cluster?.Status?.Timeline?.EndDateTime) || observation.cluster?.Status?.State === 'TERMINATING');
+  const clusterReason = clusterLost ? `${reason?.Code}: ${reason?.Message ?? ''}`.trim() : null;
+  return { found: lost.length > 0 || clusterReason !== null, instances: instanceEvidence(lost), fleets: [], clusterReason };
+}
+
+function spotEvidence(observation: Observation): SpotEvidence {
+  const instances = instanceEvidence(lostSpotInstances(observation));
 
   // A running fleet below its Spot target lost Spot nodes; Spot units replaced On-Demand by
   // SWITCH_TO_ON_DEMAND at launch show up as On-Demand above target and are not a loss.
@@ -192,6 +269,7 @@ function messageFor(args: {
   attempt: number;
   maxAttempts: number;
   backoffSeconds: number;
+  displaced: boolean;
 }): string {
   const { kind, clusterId, observation, error, spot } = args;
   const step = observation.step;
@@ -229,7 +307,9 @@ function messageFor(args: {
     }
   }
   let outcome = '';
-  if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
+  if (args.displaced) why = `the pool cluster ended before this job's step ran (${why}); nothing of the job ran`;
+  if (args.retry && args.displaced) outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts}, at once.`;
+  else if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
   else if (kind === FailureKind.SpotInterrupted) outcome = ` No attempts left (maxAttempts ${args.maxAttempts}).`;
   return `${kind} on ${where}: ${why || describeError(error)}.${outcome}`;
 }

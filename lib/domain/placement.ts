@@ -1,6 +1,6 @@
 import { APP_NAME, DEDICATED_POOL, TAG, clusterName } from '../contract';
 import type { PriceBook } from '../config/prices';
-import type { FleetTemplate } from '../config/pools';
+import type { FleetTemplate, PoolDefinition } from '../config/pools';
 import type { PlacementRule } from '../config/rules';
 import { planFleets } from './fleet';
 import { decidePurchase, type PlacementFacts } from './rules';
@@ -18,6 +18,8 @@ export interface PlacementConfig {
   rules: PlacementRule[];
   template: FleetTemplate;
   prices: PriceBook;
+  /** config/pools.json's pools; none means every run gets a cluster of its own. */
+  pools: Pick<PoolDefinition, 'name' | 'releaseLabel' | 'capacityUnits' | 'fleets'>[];
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -39,13 +41,42 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
 }
 
 /**
- * Decides how the run's cluster is bought and builds the RunJobFlow fields for it. Every run gets its own
- * cluster here; pooled placement adds a `pool` mode with a slot, in the same shape.
+ * The pool a run shares, or null when it needs a cluster of its own: the first pool (in config/pools.json
+ * order) on the job's EMR release whose clusters can hold the job's units. A job bigger than any pool
+ * cluster's capacity gets a dedicated cluster, as before pools existed.
+ */
+export function poolFor(pools: PlacementConfig['pools'], releaseLabel: string, units: number): PlacementConfig['pools'][number] | null {
+  return pools.find((pool) => pool.releaseLabel === releaseLabel && units <= pool.capacityUnits) ?? null;
+}
+
+/**
+ * Decides where the run goes: a pool that fits it (AcquireCapacity then parks it for a lease, in the queue
+ * order its priority gives), or a cluster of its own, bought as the rules say, with its RunJobFlow fields.
+ * The rules still run for a pooled job: their reasons go to the run record, and its cost estimate is the
+ * price of its units bought as the rules would buy them.
  */
 export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
   const { request, sizing, attempt, executionName } = input;
   const decision = await decidePurchase(config.rules, placementFacts(input));
   const fleets = planFleets(sizing.capacityUnits, decision.taskOnDemandShare, config.template, config.prices);
+  const pool = poolFor(config.pools, request.job.releaseLabel, sizing.capacityUnits);
+  if (pool) {
+    return {
+      mode: 'pool',
+      cluster: {},
+      pool: { name: pool.name, units: sizing.capacityUnits, priority: request.job.priority },
+      slot: null,
+      // A pool cluster's On-Demand part is its core fleet; managed scaling adds Spot task capacity above it.
+      onDemandShare: Math.min(1, pool.fleets.coreUnits / pool.capacityUnits),
+      reasons: [
+        `pool ${pool.name}: ${sizing.capacityUnits} unit(s) fit its clusters (${pool.capacityUnits} units each); queued as ${request.job.priority} priority`,
+        ...decision.reasons,
+      ],
+      spec: null,
+      hourlyCostUsd: fleets.hourlyCostUsd,
+      onDemandHourlyCostUsd: fleets.onDemandHourlyCostUsd,
+    };
+  }
   const tags: Record<string, string> = {
     [TAG.execution]: executionName,
     [TAG.job]: request.job.name,
@@ -58,6 +89,7 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
   return {
     mode: 'dedicated',
     cluster: {},
+    pool: null,
     slot: null,
     onDemandShare: fleets.onDemandShare,
     reasons: decision.reasons,

@@ -64,6 +64,8 @@ export const JobInputSchema = strictObject(
       return z.NEVER;
     }).optional(),
     runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
+    /** Overrides the job's catalog priority for this run (an urgent rerun, a backfill that may wait). */
+    priority: z.enum(['low', 'normal', 'high']).optional(),
   },
   { see: INPUTS_README },
 );
@@ -173,7 +175,8 @@ function fromJobInput(input: JobInput, ctx: RequestContext): ParsedRequest {
   const kind: TriggerKind = input.trigger ?? (time ? 'schedule' : 'console');
   const runDate = input.date ?? (kind === 'schedule' ? previousDay(time ?? ctx.now) : dateOf(time ?? ctx.now));
   const source = input.input ?? s3Location(ctx.rawBucket, partitionKey(job, runDate));
-  return request(job, kind, runDate, input.runId ?? `${job.name}-${runDate}`, source, ctx);
+  const prioritized = input.priority ? { ...job, priority: input.priority } : job;
+  return request(prioritized, kind, runDate, input.runId ?? `${job.name}-${runDate}`, source, ctx);
 }
 
 function request(job: JobDefinition, trigger: TriggerKind, runDate: string, runId: string, input: S3Location, ctx: RequestContext): ParsedRequest {

@@ -7,7 +7,7 @@
  *   $.request    JobRequest      NormalizeRequest (its result { request, attempt } replaces the trigger)
  *   $.attempt    number          1, then ClassifyFailure's nextAttempt on a retry
  *   $.sizing     Sizing          SizeJob
- *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster
+ *   $.placement  Placement       PlaceJob; CreateCluster writes $.placement.cluster, AcquireCapacity $.placement.slot
  *   $.error      { Error, Cause} any Catch
  *   $.failure    Failure         ClassifyFailure
  *   $.record     RunRecord       RecordRun
@@ -77,8 +77,16 @@ export interface Placement {
   mode: 'dedicated' | 'pool';
   /** `{}` until a cluster exists; the ASL writes `ClusterId` into it. */
   cluster: { ClusterId?: string };
-  /** Pool slot held by this execution; released on every path. */
-  slot: { pool: string; clusterId: string; lease: string } | null;
+  /**
+   * Pool mode: what AcquireCapacity asks the pool for (the job's lease units and its queue priority);
+   * null for a dedicated cluster.
+   */
+  pool: { name: string; units: number; priority: Priority } | null;
+  /**
+   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/aws/jobManager.ts);
+   * the job runs on `slot.clusterId` and every path after it releases the lease. Null until granted.
+   */
+  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number } | null;
   /** Share of core+task capacity bought On-Demand, 0..1. */
   onDemandShare: number;
   /** Rule events that fired, for the timeline and the run record. */

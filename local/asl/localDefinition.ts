@@ -15,6 +15,11 @@
 import { STATES_ERROR } from '../../lib/contract';
 
 export const TIMEOUT_FIELD = '__emrflowTimeoutSeconds';
+/**
+ * The same for `HeartbeatSeconds(Path)` of a `.waitForTaskToken` Task, which the interpreter ignores: the
+ * runner's callback adapter (local/runner/taskTokens.ts) enforces it as `States.HeartbeatTimeout`.
+ */
+export const HEARTBEAT_FIELD = '__emrflowHeartbeatSeconds';
 
 /** Below 2^31 ms, the largest delay a Node timer honours (a larger one fires at once). */
 export const INTERPRETER_TIMEOUT_SECONDS = 2_000_000;
@@ -32,6 +37,15 @@ export function prepareForLocalRun<T extends { States: Record<string, any> }>(de
       : state.TimeoutSeconds
         ? { [TIMEOUT_FIELD]: state.TimeoutSeconds }
         : {};
+    const heartbeat =
+      typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')
+        ? state.HeartbeatSecondsPath
+          ? { [`${HEARTBEAT_FIELD}.$`]: state.HeartbeatSecondsPath }
+          : state.HeartbeatSeconds
+            ? { [HEARTBEAT_FIELD]: state.HeartbeatSeconds }
+            : {}
+        : {};
+    Object.assign(timeout, heartbeat);
     if (Object.keys(timeout).length > 0) {
       const parameters = state.Parameters ?? { 'Payload.$': '$' };
       if (typeof parameters !== 'object' || Array.isArray(parameters)) {
@@ -40,6 +54,8 @@ export function prepareForLocalRun<T extends { States: Record<string, any> }>(de
       state.Parameters = { ...parameters, ...timeout };
     }
     delete state.TimeoutSecondsPath;
+    delete state.HeartbeatSecondsPath;
+    delete state.HeartbeatSeconds;
     state.TimeoutSeconds = INTERPRETER_TIMEOUT_SECONDS;
   }
   return prepared;

@@ -44,6 +44,8 @@ export interface ExecuteOptions {
   executionName: string;
   stateMachineArn: string;
   handlers: Record<string, TaskHandler>;
+  /** The context object's `Task` (its `Token` for `.waitForTaskToken` Tasks). */
+  task?: { readonly Token: string };
   /** Called as each timeline entry closes, for a live timeline. */
   onTimelineEntry?: (entry: TimelineEntry) => void;
 }
@@ -61,6 +63,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
         RoleArn: stateMachineArn.replace(/:states:[^:]+:(\d+):stateMachine:.*/, ':iam::$1:role/local-step-functions'),
       },
       StateMachine: { Id: stateMachineArn, Name: machine.name },
+      // Passed by reference (the interpreter spreads the context once), so its Token getter stays live.
+      ...(options.task ? { Task: options.task } : {}),
     },
   });
 
@@ -187,5 +191,5 @@ function attemptOf(data: any): number | null {
 
 function clusterIdOf(data: any): string | null {
   if (!data || typeof data !== 'object') return null;
-  return data.placement?.cluster?.ClusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
+  return data.placement?.cluster?.ClusterId ?? data.placement?.slot?.clusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
 }

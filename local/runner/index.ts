@@ -10,6 +10,7 @@
  *     faults?,          // a Faults object or a fault file's path (issue 3's format)
  *     simulateSteps?,   // true: never run spark-submit, even when .venv has pyspark (scenario tests, bench)
  *     port?,            // emulator port (default: any free port)
+ *     schedules?,       // false: no rate() schedules of the Lambdas (default true; see schedules.ts)
  *   });
  *   runtime.sparkSubmit               // the spark-submit steps run with, or null: every step is simulated
  *   runtime.env                       // AWS_ENDPOINT_URL_* and friends, for the AWS CLI or child processes
@@ -41,7 +42,10 @@ import { executeMachine, type ExecutionResult, type TimelineEntry } from './exec
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
+import { startSchedules, type Schedules } from './schedules';
 import { taskHandlers } from './tasks';
+import { clusterStateChangeEvent, functionEventTargets } from './triggers';
+import { TaskTokenBroker } from './taskTokens';
 
 export type { TimelineEntry } from './execute';
 
@@ -55,6 +59,8 @@ export interface LocalRuntimeOptions {
   faults?: Faults | string;
   simulateSteps?: boolean;
   port?: number;
+  /** Run the Lambdas' rate() schedules on the emulated clock (the dispatcher's one-minute sweep). Default true. */
+  schedules?: boolean;
 }
 
 export interface StepSummary {
@@ -95,6 +101,14 @@ export interface LocalRuntime {
   readonly seeded: Seeded;
   /** Emulator state changes (clusters, steps, crawlers) seen so far. */
   readonly events: EmulatorEvent[];
+  /** The Lambdas' rate() schedules running on the emulated clock (empty with `schedules: false`). */
+  readonly schedules: Pick<Schedules, 'rules' | 'skipped' | 'fire'>;
+  /** Lambda invocations by EventBridge rules (schedules and EMR events) that failed, newest last. */
+  readonly ruleErrors: Array<{ function: string; error: string }>;
+  /** The emulator's clusters, steps and API call counts so far. */
+  stats(): EmulatorStats;
+  /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
+  readonly taskTokens: TaskTokenBroker;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
@@ -111,6 +125,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
   const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
   const events: EmulatorEvent[] = [];
+  // EMR "Cluster State Change" events go to the Lambdas whose EventBridge rules match them, as EventBridge
+  // delivers them: asynchronously, after the change (set once the functions are known).
+  let onClusterEvent: ((event: EmulatorEvent) => void) | null = null;
   const emulator = await startEmulator({
     stateDir,
     timeScale,
@@ -120,12 +137,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // A kept state directory keeps its DynamoDB items too (claims, run history, the pool registry).
     dynamodb: temporary ? true : { persist: true },
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
-    logger: (event: EmulatorEvent) => events.push(event),
+    logger: (event: EmulatorEvent) => {
+      events.push(event);
+      if (event.resource === 'cluster') onClusterEvent?.(event);
+    },
   }).catch((error) => {
     discardState();
     throw error;
   });
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator) };
+  // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
+  const taskTokens = new TaskTokenBroker(timeScale);
+  const sfnEndpoint = await taskTokens.listen().catch(async (error) => {
+    await emulator.stop();
+    discardState();
+    throw error;
+  });
+  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: sfnEndpoint };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
@@ -137,12 +164,39 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const s3 = new S3Client({ region: config.region, forcePathStyle: true });
   const sdk = sdkClients(clientConfig);
   const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
+    await taskTokens.stop();
     await emulator.stop();
     discardState();
     throw error;
   });
   const lambda = lambdaInvoker(config, () => env);
   const machines = new Map<string, MachineDefinition>();
+  const ruleErrors: LocalRuntime['ruleErrors'] = [];
+  const noteRuleError = (fn: string, error: unknown): void => {
+    ruleErrors.push({ function: fn, error: `${(error as Error).name}: ${(error as Error).message}` });
+  };
+  const schedules = options.schedules === false
+    ? null
+    : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
+  const deliveries = new Set<Promise<unknown>>();
+  let stopping = false;
+  onClusterEvent = (change) => {
+    if (stopping) return;
+    const delivery = (async () => {
+      const cluster = emulator.stats().clusters.find((c) => c.clusterId === change.id);
+      if (!cluster) return;
+      const event = clusterStateChangeEvent(
+        { clusterId: cluster.clusterId, name: cluster.name, state: change.state, reason: cluster.stateChangeReason },
+        { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) },
+      );
+      for (const key of await functionEventTargets(config, event)) {
+        const fn = Object.values(config.functions).find((candidate) => candidate.key === key)!;
+        await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
+      }
+    })().catch((error) => noteRuleError('(EMR event delivery)', error));
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  };
 
   return {
     stateDir,
@@ -156,6 +210,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     tables: seeded.tables,
     seeded,
     events,
+    taskTokens,
+    stats: () => emulator.stats(),
+    schedules: schedules ?? { rules: [], skipped: [], fire: async () => undefined },
+    ruleErrors,
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
@@ -168,12 +226,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const stateMachineArn = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-${machineName}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
-      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale });
+      const tokens = taskTokens.forExecution(executionName);
+      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, tokens: { broker: taskTokens, execution: tokens } });
 
       const result = await executeMachine(machine, input, {
         executionName,
         stateMachineArn,
         handlers,
+        task: tokens.context,
         onTimelineEntry: runOptions.onTimelineEntry,
       });
 
@@ -207,6 +267,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     },
 
     async stop() {
+      stopping = true;
+      await schedules?.stop();
+      await Promise.all(deliveries);
+      await taskTokens.stop();
       await emulator.stop();
       discardState();
     },

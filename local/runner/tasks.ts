@@ -3,12 +3,13 @@
  * adapter its Resource ARN names, so a state added to the ASL runs locally without touching this file.
  */
 import type { EMRClient } from '@aws-sdk/client-emr';
-import { withTaskTimeout } from '../asl/localDefinition';
+import { HEARTBEAT_FIELD, TIMEOUT_FIELD, withTaskTimeout } from '../asl/localDefinition';
 import { emrIntegration } from './adapters/emr';
 import { TaskError } from './adapters/errors';
 import type { LambdaInvoker } from './adapters/lambda';
 import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapters/sdk';
 import { LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+import type { ExecutionTokens, TaskTokenBroker } from './taskTokens';
 
 export type TaskHandler = (input: any) => Promise<unknown>;
 
@@ -17,6 +18,8 @@ export interface TaskContext {
   emr: EMRClient;
   sdk: SdkClients;
   timeScale: number;
+  /** The callback pattern: the runtime's token broker and this execution's tokens. */
+  tokens?: { broker: TaskTokenBroker; execution: ExecutionTokens };
 }
 
 export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
@@ -26,10 +29,14 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
       if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
       if (state.Type === 'Parallel') for (const branch of state.Branches) visit(branch);
       if (state.Type !== 'Task') continue;
-      const handler =
-        state.Resource === LOCAL_WAIT_RESOURCE ? scaledWait(name, machine.waits[name], context.timeScale) : adapterFor(name, state.Resource, context);
-      // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
-      handlers[name] = withTaskTimeout(handler);
+      if (state.Resource === LOCAL_WAIT_RESOURCE) {
+        handlers[name] = withTaskTimeout(scaledWait(name, machine.waits[name], context.timeScale));
+      } else if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) {
+        handlers[name] = waitForTaskToken(name, adapterFor(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context), context);
+      } else {
+        // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
+        handlers[name] = withTaskTimeout(adapterFor(name, state.Resource, context));
+      }
     }
   };
   visit(machine.local);
@@ -47,7 +54,7 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
   const integration = /^arn:aws:states:::([^:]+):(.+)$/.exec(resource);
   if (integration) {
     const [, service, rest] = integration;
-    if (service === 'lambda' && (rest === 'invoke' || rest === 'invoke.waitForTaskToken')) {
+    if (service === 'lambda' && rest === 'invoke') {
       return async (input) => {
         const fn = context.lambda.find(String(input?.FunctionName ?? ''));
         if (!fn) {
@@ -69,6 +76,36 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     }
   }
   throw new Error(`Task ${stateName}: the local runner has no adapter for ${resource}`);
+}
+
+/**
+ * `<integration>.waitForTaskToken`: the integration is called with the effective input (which carries the
+ * token its Parameters read from `$$.Task.Token`), then the Task parks until SendTaskSuccess/Failure, its
+ * TimeoutSeconds (States.Timeout, counted from the state's start) or HeartbeatSeconds (States.HeartbeatTimeout).
+ * Unlike other Tasks these limits run on the emulated clock: what a parked Task waits for lives on it.
+ */
+function waitForTaskToken(stateName: string, call: TaskHandler, context: TaskContext): TaskHandler {
+  return async (input) => {
+    if (!context.tokens) throw new Error(`Task ${stateName}: .waitForTaskToken needs the runtime's task-token endpoint`);
+    const { broker, execution } = context.tokens;
+    const startedAt = Date.now();
+    const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = input ?? {};
+    const token = execution.claim(stateName);
+    if (!token) {
+      throw new TaskError('States.Runtime', `Task ${stateName}: a .waitForTaskToken Task must pass $$.Task.Token in its Parameters, or nothing can ever settle it`);
+    }
+    try {
+      await call(rest);
+    } catch (error) {
+      broker.abandon(token);
+      throw error;
+    }
+    const elapsedSeconds = (Date.now() - startedAt) / 1000 / context.timeScale;
+    return broker.wait(token, {
+      timeoutSeconds: timeoutSeconds === undefined ? undefined : Math.max(0, Number(timeoutSeconds) - elapsedSeconds),
+      heartbeatSeconds: heartbeatSeconds === undefined ? undefined : Number(heartbeatSeconds),
+    });
+  };
 }
 
 /** A Wait state run by the runner: its duration from Seconds/SecondsPath/Timestamp/TimestampPath, scaled. */

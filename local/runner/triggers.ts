@@ -47,3 +47,44 @@ function matchesValue(matcher: unknown, values: unknown[], present: boolean): bo
   }
   return values.some((value) => value === matcher);
 }
+
+/**
+ * The Lambdas whose EventBridge rules (serverless.yml `functions.<f>.events: - eventBridge: { pattern }`)
+ * match an event, by function key.
+ */
+export async function functionEventTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
+  const targets: string[] = [];
+  for (const fn of Object.values(config.functions)) {
+    for (const trigger of config.raw.functions?.[fn.key]?.events ?? []) {
+      const pattern = trigger?.eventBridge?.pattern ?? trigger?.eventBridge?.event;
+      if (pattern && matchesPattern(await config.resolve(pattern), event)) targets.push(fn.key);
+    }
+  }
+  return [...new Set(targets)];
+}
+
+/** EMR's "EMR Cluster State Change" event (source aws.emr; the EventBridge events reference's detail fields). */
+export function clusterStateChangeEvent(
+  cluster: { clusterId: string; name: string; state: string; reason?: { Code?: string; Message?: string } },
+  where: { region: string; accountId: string; id: string; time: Date },
+): Record<string, unknown> {
+  const failed = cluster.state === 'TERMINATED_WITH_ERRORS';
+  return {
+    version: '0',
+    id: where.id,
+    'detail-type': 'EMR Cluster State Change',
+    source: 'aws.emr',
+    account: where.accountId,
+    time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: where.region,
+    resources: [],
+    detail: {
+      severity: failed ? 'CRITICAL' : 'INFO',
+      stateChangeReason: JSON.stringify({ code: cluster.reason?.Code ?? '', message: cluster.reason?.Message ?? '' }),
+      name: cluster.name,
+      clusterId: cluster.clusterId,
+      state: cluster.state,
+      message: `Amazon EMR Cluster ${cluster.clusterId} (${cluster.name}) is ${cluster.state}${cluster.reason?.Message ? `: ${cluster.reason.Message}` : ''}`,
+    },
+  };
+}

@@ -14,6 +14,9 @@ import { PROJECT_DIR, startLocalRuntime, type LocalRuntime, type RunSummary } fr
 
 // The in-process Lambdas' logs would bury jest's report; the assertions read the run summary instead.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): with no pool
+// configured every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/pools.json', () => ({ ...jest.requireActual('../../config/pools.json'), pools: [] }));
 
 const exec = promisify(execFile);
 const PYTHON = path.join(PROJECT_DIR, '.venv', 'bin', 'python');

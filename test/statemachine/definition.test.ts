@@ -73,7 +73,7 @@ describe('state machine definitions', () => {
 
   it('the error-name check is live: a misspelt name is reported', () => {
     const broken = loadDefinition(join(dir, 'run-job.asl.yml'));
-    broken.States.PlaceJob.Retry[0].ErrorEquals = ['Placement.NoCapacty'];
-    expect(unknownErrorNames(broken)).toEqual(['Placement.NoCapacty']);
+    broken.States.AcquireCapacity.Retry[0].ErrorEquals = ['States.HeartbeatTimout'];
+    expect(unknownErrorNames(broken)).toEqual(['States.HeartbeatTimout']);
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { runStepName } from '../../lib/domain/runRecord';
-import { loadDefinition, runScripted, TaskScript } from '../support/scriptedRun';
+import { loadDefinition, runScripted, SCRIPTED_TASK_TOKEN, TaskScript } from '../support/scriptedRun';
 
 const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
 
@@ -44,15 +44,24 @@ const dedicated = (attempt: number) => ({
   },
   hourlyCostUsd: 12.5,
 });
-const pooled = {
+const pooled = (attempt = 1) => ({
   mode: 'pool',
-  cluster: { ClusterId: 'j-POOL1' },
-  slot: { pool: 'default', clusterId: 'j-POOL1', lease: 'scripted-execution' },
+  cluster: {},
+  pool: { name: 'shared', units: 4, priority: attempt === 1 ? 'normal' : 'high' },
+  slot: null,
   onDemandShare: 0.5,
   reasons: [],
   spec: null,
   hourlyCostUsd: 0,
-};
+});
+/** What the dispatcher sends AcquireCapacity's token (lib/aws/jobManager.ts Slot). */
+const slot = (clusterId: string, attempt = 1) => ({
+  pool: 'shared',
+  clusterId,
+  lease: `scripted-execution#${attempt}`,
+  units: 4,
+  leaseExpiresAt: 1_900_000_000_000,
+});
 const spotFailure = {
   kind: 'Emr.SpotInterrupted',
   message: 'Spot capacity lost on j-AAA during step s-1',
@@ -78,15 +87,15 @@ const happyScript = (): TaskScript => ({
 });
 
 describe('run-job routing (scripted services, real definition)', () => {
-  it('HappyPath: creates a dedicated cluster, runs the step, terminates and records in 11 transitions', async () => {
+  it('HappyPath: creates a dedicated cluster, runs the step, terminates and records in 10 transitions', async () => {
     const outcome = await runScripted(definition, { job: 'denormalize-events' }, happyScript());
 
     expect(outcome.status).toBe('SUCCEEDED');
     expect(outcome.path).toEqual([
       'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement',
-      'CreateCluster', 'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun',
+      'CreateCluster', 'RunSparkStep', 'TerminateCluster', 'RecordRun',
     ]);
-    expect(outcome.transitions).toBe(11);
+    expect(outcome.transitions).toBe(10);
     expect(outcome.taskInputs.RunSparkStep[0]).toMatchObject({
       ClusterId: 'j-AAA',
       Step: { ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: sizing.stepArgs } },
@@ -207,7 +216,7 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.taskInputs.PlaceJob.map((input: any) => input.attempt)).toEqual([1, 2]);
     expect(outcome.taskInputs.TerminateCluster).toEqual([{ ClusterId: 'j-BBB' }]);
     expect((outcome.taskInputs.ClassifyFailure[0] as any).error.Error).toBe('States.TaskFailed');
-    expect(outcome.transitions).toBe(20);
+    expect(outcome.transitions).toBe(19);
   });
 
   it('StepFailed: a failure that is not Spot tears the cluster down, records the run and fails with its kind', async () => {
@@ -289,28 +298,149 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.path.slice(-2)).toEqual(['TeardownUnclassified', 'ClassificationFailed']);
   });
 
-  it('PooledSlot: runs on the pool cluster and releases the slot instead of terminating', async () => {
-    const script: TaskScript = { ...happyScript(), PlaceJob: ok(pooled), ReleaseSlot: ok() };
-
-    const outcome = await runScripted(definition, {}, script);
-
-    expect(outcome.status).toBe('SUCCEEDED');
-    expect(outcome.path).not.toContain('CreateCluster');
-    expect(outcome.path).not.toContain('TerminateCluster');
-    expect(outcome.taskInputs.ReleaseSlot[0]).toMatchObject({
-      Key: { clusterId: { S: 'j-POOL1' } },
-      ExpressionAttributeNames: { '#lease': 'scripted-execution' },
+  describe('pooled jobs', () => {
+    const pooledScript = (): TaskScript => ({
+      ...happyScript(),
+      PlaceJob: ok(pooled()),
+      AcquireCapacity: ok(slot('j-POOL1')),
+      RunPooledStep: ok({}),
+      ReleaseCapacity: ok({ released: true }),
     });
-  });
 
-  it('NoCapacity: placement retries with backoff, then fails without creating anything', async () => {
-    const script: TaskScript = { ...happyScript(), PlaceJob: [fail('Placement.NoCapacity', 'pool default is full')] };
+    it('PooledHappyPath: parks for a lease, runs on its cluster, releases it, in 10 transitions (budget 12)', async () => {
+      const outcome = await runScripted(definition, {}, pooledScript());
 
-    const outcome = await runScripted(definition, {}, script);
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.path).toEqual([
+        'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement',
+        'AcquireCapacity', 'RunPooledStep', 'ReleaseCapacity', 'RecordRun',
+      ]);
+      expect(outcome.transitions).toBe(10);
+      expect(outcome.transitions).toBeLessThanOrEqual(12);
+      expect(outcome.path).not.toContain('CreateCluster');
+      expect(outcome.path).not.toContain('TerminateCluster');
+    });
 
-    expect(outcome.status).toBe('FAILED');
-    expect(outcome.error).toBe('Placement.NoCapacity');
-    expect(outcome.taskInputs.PlaceJob).toHaveLength(9);
-    expect(outcome.path).not.toContain('CreateCluster');
+    it('asks acquire-capacity for the pool, units and priority PlaceJob chose, with the task token and the step timeout', async () => {
+      const outcome = await runScripted(definition, {}, pooledScript());
+
+      expect(outcome.taskInputs.AcquireCapacity[0]).toEqual({
+        FunctionName: { 'Fn::GetAtt': ['AcquireCapacityLambdaFunction', 'Arn'] },
+        Payload: {
+          pool: 'shared',
+          units: 4,
+          priority: 'normal',
+          holdSeconds: sizing.stepTimeoutSeconds,
+          execution: 'scripted-execution',
+          attempt: 1,
+          taskToken: SCRIPTED_TASK_TOKEN,
+        },
+      });
+      expect(outcome.heartbeats.AcquireCapacity).toEqual([300]);
+    });
+
+    it('runs the step on the leased cluster, named as RecordRun and ClassifyFailure look it up, and releases that lease', async () => {
+      const outcome = await runScripted(definition, {}, pooledScript());
+
+      expect(outcome.taskInputs.RunPooledStep[0]).toMatchObject({
+        ClusterId: 'j-POOL1',
+        Step: { Name: runStepName(request as any, 1), ActionOnFailure: 'CONTINUE', HadoopJarStep: { Args: sizing.stepArgs } },
+      });
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.output.placement.slot).toEqual(slot('j-POOL1'));
+    });
+
+    it('PooledSpotRetry: releases the lease before the retry and parks attempt 2 for a new one elsewhere', async () => {
+      const script: TaskScript = {
+        ...pooledScript(),
+        PlaceJob: [{ return: pooled(1) }, { return: pooled(2) }],
+        AcquireCapacity: [{ return: slot('j-POOL1', 1) }, { return: slot('j-POOL2', 2) }],
+        RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}'), { return: {} }],
+        ClassifyFailure: ok({ ...spotFailure, clusterId: 'j-POOL1', teardown: 'release' }),
+        ReleaseCapacityBeforeRetry: ok({ released: true }),
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.taskInputs.ReleaseCapacityBeforeRetry).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect((outcome.taskInputs.AcquireCapacity as any[]).map((input) => [input.Payload.attempt, input.Payload.priority])).toEqual([[1, 'normal'], [2, 'high']]);
+      expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.ClusterId)).toEqual(['j-POOL1', 'j-POOL2']);
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL2', lease: 'scripted-execution#2' }]);
+      expect(outcome.path).not.toContain('TerminateBeforeRetry');
+    });
+
+    it('PooledStepFailed: releases the lease, records the run and fails with the kind', async () => {
+      const script: TaskScript = {
+        ...pooledScript(),
+        RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],
+        ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.StepFailed', message: 'exit 1', retry: false, teardown: 'release' }),
+        ReleaseCapacityAfterFailure: ok({ released: true }),
+        RecordFailedRun: ok({ status: 'FAILED' }),
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.error).toBe('Emr.StepFailed');
+      expect(outcome.path.slice(-3)).toEqual(['ReleaseCapacityAfterFailure', 'RecordFailedRun', 'JobFailed']);
+      expect(outcome.taskInputs.ReleaseCapacityAfterFailure).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+    });
+
+    it('PooledClassifyFailureUnavailable: still releases the lease, then fails with the classifier\'s error', async () => {
+      const script: TaskScript = {
+        ...pooledScript(),
+        RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],
+        ClassifyFailure: [fail('Lambda.ServiceException', 'Lambda is unavailable')],
+        ReleaseCapacityUnclassified: ok({ released: true }),
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.error).toBe('Lambda.ServiceException');
+      expect(outcome.taskInputs.ReleaseCapacityUnclassified).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.path.slice(-2)).toEqual(['ReleaseCapacityUnclassified', 'ClassificationFailed']);
+    });
+
+    it('a release that keeps failing does not fail a run that succeeded (the lease expires by itself)', async () => {
+      const script: TaskScript = { ...pooledScript(), ReleaseCapacity: [fail('Lambda.ServiceException', 'unavailable')] };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.taskInputs.ReleaseCapacity).toHaveLength(4);
+      expect(outcome.path.slice(-2)).toEqual(['ReleaseCapacity', 'RecordRun']);
+    });
+
+    it('LostGrant: a missed dispatcher heartbeat parks the job again instead of waiting forever', async () => {
+      const script: TaskScript = {
+        ...pooledScript(),
+        AcquireCapacity: [fail('States.HeartbeatTimeout', 'No heartbeat within HeartbeatSeconds'), { return: slot('j-POOL1') }],
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.taskInputs.AcquireCapacity).toHaveLength(2);
+    });
+
+    it('CapacityWaitTimedOut: no lease within the wait fails with Placement.NoCapacity, holding nothing', async () => {
+      const script: TaskScript = { ...pooledScript(), AcquireCapacity: [fail('States.Timeout', 'The task did not complete within its TimeoutSeconds')] };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.status).toBe('FAILED');
+      expect(outcome.error).toBe('Placement.NoCapacity');
+      expect(outcome.path.slice(-2)).toEqual(['AcquireCapacity', 'CapacityWaitTimedOut']);
+      expect(outcome.path).not.toContain('RunPooledStep');
+    });
+
+    it('a bad acquire request fails the run before anything runs (Request.Invalid from acquire-capacity)', async () => {
+      const script: TaskScript = { ...pooledScript(), AcquireCapacity: [fail('Request.Invalid', 'units: 64 exceeds pool shared')] };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.error).toBe('Request.Invalid');
+      expect(outcome.path.slice(-2)).toEqual(['AcquireCapacity', 'PlacementFailed']);
+    });
   });
 });

@@ -15,6 +15,9 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): with no pool
+// configured every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/pools.json', () => ({ ...jest.requireActual('../../config/pools.json'), pools: [] }));
 
 const TIME_SCALE = 0.001;
 const RUN_DATE = '2026-11-26';
@@ -79,15 +82,15 @@ async function workerCapacity(clusterId: string) {
 }
 
 describe('run-job on the local runtime', () => {
-  it('HappyPath: runs the step on a dedicated cluster, tears it down and records the run in 11 transitions', async () => {
+  it('HappyPath: runs the step on a dedicated cluster, tears it down and records the run in 10 transitions', async () => {
     const summary = await runUpload(NO_FAULTS, { catalogued: true });
 
     expect(summary.status).toBe('SUCCEEDED');
     expect(path(summary)).toEqual([
       'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster',
-      'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun',
+      'RunSparkStep', 'TerminateCluster', 'RecordRun',
     ]);
-    expect(summary.transitions).toBe(11);
+    expect(summary.transitions).toBe(10);
     expect(summary.attempts).toBe(1);
     expect(summary.clustersCreated).toBe(1);
     expect(summary.clustersRunningAtEnd).toBe(0);
@@ -103,9 +106,9 @@ describe('run-job on the local runtime', () => {
     expect(states.slice(0, 5)).toEqual(['NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'StartCrawler', 'WaitForCrawler']);
     const polls = states.filter((state) => state === 'GetCrawler').length;
     expect(polls).toBeGreaterThanOrEqual(1);
-    // Each poll is Wait + GetCrawler + Choice: three transitions on top of the 12 of a run with one crawl start.
-    expect(summary.transitions).toBe(12 + 3 * polls);
-    expect(states.slice(-8)).toEqual(['SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster', 'RunSparkStep', 'RouteTeardown', 'TerminateCluster', 'RecordRun']);
+    // Each poll is Wait + GetCrawler + Choice: three transitions on top of the 11 of a run with one crawl start.
+    expect(summary.transitions).toBe(11 + 3 * polls);
+    expect(states.slice(-7)).toEqual(['SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster', 'RunSparkStep', 'TerminateCluster', 'RecordRun']);
     expect(summary.clustersRunningAtEnd).toBe(0);
   });
 

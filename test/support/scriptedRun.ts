@@ -6,8 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { prepareForLocalRun, withTaskTimeout } from '../../local/asl/localDefinition';
+import { HEARTBEAT_FIELD, prepareForLocalRun, withTaskTimeout } from '../../local/asl/localDefinition';
 import { parseCloudFormationYaml } from '../../local/runner/serverless-config';
+
+/** What `$$.Task.Token` reads in a scripted run (a `.waitForTaskToken` Task's scripted response settles it). */
+export const SCRIPTED_TASK_TOKEN = 'scripted-task-token';
 
 export type ScriptedResponse = { return: unknown } | { throw: { name: string; message: string } } | { hang: true };
 export type TaskScript = Record<string, ScriptedResponse[]>;
@@ -21,6 +24,8 @@ export interface ScriptedOutcome {
   path: string[];
   /** Billed transitions: every state entered plus every retry of a state. */
   transitions: number;
+  /** HeartbeatSeconds each `.waitForTaskToken` Task was given, per call (absent when it has none). */
+  heartbeats: Record<string, unknown[]>;
   /** The effective input each Task received, per call, after Parameters. */
   taskInputs: Record<string, unknown[]>;
 }
@@ -34,13 +39,15 @@ export async function runScripted(deployable: any, input: unknown, script: TaskS
   const definition = prepareForLocalRun(deployable);
   const calls: Record<string, number> = {};
   const taskInputs: Record<string, unknown[]> = {};
+  const heartbeats: Record<string, unknown[]> = {};
   const handlers: Record<string, (input: any) => Promise<any>> = {};
   for (const [name, state] of Object.entries<any>(definition.States)) {
     if (state.Type !== 'Task') continue;
     // Task timeouts are enforced, one scripted second lasting a millisecond.
-    handlers[name] = withTaskTimeout(async (taskInput: any) => {
+    handlers[name] = withTaskTimeout(async ({ [HEARTBEAT_FIELD]: heartbeat, ...taskInput }: any) => {
       const call = (calls[name] = (calls[name] ?? 0) + 1) - 1;
       (taskInputs[name] ??= []).push(taskInput);
+      if (heartbeat !== undefined) (heartbeats[name] ??= []).push(heartbeat);
       const responses = script[name];
       if (!responses) throw new Error(`scripted run: no response scripted for Task ${name}`);
       const response = responses[Math.min(call, responses.length - 1)];
@@ -63,7 +70,7 @@ export async function runScripted(deployable: any, input: unknown, script: TaskS
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
   const execution = machine.run(input as any, {
     overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides, retryIntervalOverrides },
-    context: { Execution: { Name: 'scripted-execution' } },
+    context: { Execution: { Name: 'scripted-execution' }, Task: { Token: SCRIPTED_TASK_TOKEN } },
   });
   let status: ScriptedOutcome['status'] = 'SUCCEEDED';
   let output: any;
@@ -80,5 +87,5 @@ export async function runScripted(deployable: any, input: unknown, script: TaskS
   for await (const event of execution.eventLogs as AsyncIterable<any>) events.push(event);
   const path = events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
   const retries = events.filter((e) => e.type === 'StateRetried').length;
-  return { status, output, error, cause, path, transitions: path.length + retries, taskInputs };
+  return { status, output, error, cause, path, transitions: path.length + retries, taskInputs, heartbeats };
 }

@@ -56,10 +56,14 @@ export function sizing(overrides: Partial<Sizing> = {}): Sizing {
   };
 }
 
-/** The shipped configuration, as PlaceJob loads it. */
-export function shippedPlacementConfig(): PlacementConfig {
+/**
+ * The shipped configuration, as PlaceJob loads it; `pools: []` leaves out the pools, so every run gets a
+ * dedicated cluster (the purchase rules' own tests).
+ */
+export function shippedPlacementConfig(options: { pools?: [] } = {}): PlacementConfig {
   const prices = loadPrices();
-  return { rules: loadRules(), template: loadPools(prices).dedicated, prices };
+  const config = loadPools(prices);
+  return { rules: loadRules(), template: config.dedicated, prices, pools: options.pools ?? config.pools };
 }
 
 export { loadJobs };

@@ -32,6 +32,7 @@ const prefixes: Record<string, string> = {
   '@aws-sdk/client-emr': 'elasticmapreduce',
   '@aws-sdk/client-glue': 'glue',
   '@aws-sdk/client-dynamodb': 'dynamodb',
+  '@aws-sdk/client-sfn': 'states',
 };
 
 function actionFor(module: string, command: string, file: string): string {

@@ -193,3 +193,93 @@ describe('cluster id', () => {
     expect(clusterIdOf(undefined, undefined)).toBeNull();
   });
 });
+
+describe('Spot interruption on a shared (pool) cluster', () => {
+  const pooled = { mode: 'pool' as const, cluster: { ClusterId: CLUSTER_ID }, slot: { pool: 'p', clusterId: CLUSTER_ID, lease: 'l' } };
+  const SPOT_LOST = { Code: 'INSTANCE_FAILURE' as const, Message: 'Instance was terminated by Amazon EC2: Server.SpotInstanceTermination' };
+  /** A Spot node that ended at `endedAt` (the step ran 05:08:00 to 05:20:00). */
+  const lostAt = (id: string, endedAt: string, reason: Parameters<typeof instance>[3] = SPOT_LOST) => {
+    const node = instance(id, 'SPOT', 'TERMINATED', reason);
+    node.Status!.Timeline!.EndDateTime = new Date(endedAt);
+    return node;
+  };
+  const classifyPooled = (observation: Partial<Observation>) => classify(observation, { placement: pooled });
+
+  it('counts a Spot node lost while the job’s step ran, and retries after releasing the lease', () => {
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [lostAt('0d4', '2026-11-27T05:12:00Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.SpotInterrupted, retry: true, teardown: 'release' });
+    expect(failure.evidence.spotInstancesLost).toEqual([expect.objectContaining({ id: 'i-0d4' })]);
+  });
+
+  it('ignores Spot nodes another job lost before this step started', () => {
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [lostAt('0d4', '2026-11-27T05:07:59Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.StepFailed, retry: false, teardown: 'release' });
+  });
+
+  it('ignores nodes managed scaling removed during the step (scale-in is not an interruption)', () => {
+    const scaledIn = lostAt('0e5', '2026-11-27T05:10:00Z', { Message: 'Instance was terminated by a resize: managed scaling scaled in the TASK fleet' });
+
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), instances: [scaledIn], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure.kind).toBe(FailureKind.StepFailed);
+  });
+
+  it('ignores a fleet below its Spot target: managed scaling moves targets, and a shortfall has no time', () => {
+    const shortfall = [HEALTHY_FLEETS[0], HEALTHY_FLEETS[1], fleet('TASK', { targetOd: 0, targetSpot: 56, provisionedOd: 0, provisionedSpot: 40 })];
+
+    const failure = classifyPooled({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure.kind).toBe(FailureKind.StepFailed);
+    expect(classify({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) }).kind).toBe(FailureKind.SpotInterrupted);
+  });
+
+  it('classifies the jobs of a pool cluster that lost all its core nodes mid-step as Spot interruptions', () => {
+    const dead = cluster('TERMINATED_WITH_ERRORS', { Code: 'INSTANCE_FAILURE', Message: 'Cluster terminated: all core instances were lost' });
+    dead.Status!.Timeline!.EndDateTime = new Date('2026-11-27T05:12:05Z');
+
+    const failure = classifyPooled({ cluster: dead, instances: [lostAt('0f6', '2026-11-27T05:12:00Z')], step: step('FAILED', SPARK_FAILURE) });
+
+    expect(failure).toMatchObject({ kind: FailureKind.SpotInterrupted, retry: true, teardown: 'release' });
+    expect(failure.evidence.clusterSpotReason).toMatch(/^INSTANCE_FAILURE/);
+  });
+
+  it('counts a step still PENDING when the cluster lost its Spot nodes (the window opens at submission)', () => {
+    const pending = step('CANCELLED');
+    delete pending.Status!.Timeline!.StartDateTime;
+
+    const failure = classifyPooled({ cluster: cluster('TERMINATING'), instances: [lostAt('0a7', '2026-11-27T05:09:00Z')], step: pending });
+
+    expect(failure.kind).toBe(FailureKind.SpotInterrupted);
+  });
+});
+
+describe('a pool cluster that ended before the job’s step ran', () => {
+  const pooled = { mode: 'pool' as const, cluster: {}, slot: { pool: 'p', clusterId: CLUSTER_ID, lease: 'l' } };
+  const idled = cluster('TERMINATING', { Code: 'ALL_STEPS_COMPLETED', Message: 'Cluster was idle for 900 seconds and was terminated by its auto-termination policy.' });
+  const refused = { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'A job flow that is shutting down, terminated, or finished may not be modified.' };
+
+  it('places the job again at once: its lease was stale, nothing of it ran', () => {
+    const failure = classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused });
+
+    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: true, backoffSeconds: 0, teardown: 'release', nextAttempt: 2 });
+    expect(failure.message).toMatch(/ended before this job's step ran .*Placing it again as attempt 2 of 3, at once\./);
+  });
+
+  it('gives up after the last attempt like any retry', () => {
+    expect(classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused, attempt: 3 }).retry).toBe(false);
+  });
+
+  it('does not retry a job whose step ran and failed on a cluster that then ended', () => {
+    const failure = classify({ cluster: idled, instances: [], step: step('FAILED', SPARK_FAILURE) }, { placement: pooled });
+
+    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: false });
+  });
+
+  it('does not apply to a dedicated cluster that ended (that is the job’s own cluster failing)', () => {
+    const failure = classify({ cluster: idled, instances: [] }, { error: refused });
+
+    expect(failure.retry).toBe(false);
+  });
+});

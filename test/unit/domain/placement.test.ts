@@ -1,10 +1,11 @@
-import { placeJob, type PlaceJobInput } from '../../../lib/domain/placement';
+import { placeJob, poolFor, type PlaceJobInput } from '../../../lib/domain/placement';
 import { planFleets } from '../../../lib/domain/fleet';
 import { decidePurchase } from '../../../lib/domain/rules';
 import type { PlacementRule } from '../../../lib/config/rules';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
-const config = shippedPlacementConfig();
+// The purchase rules decide dedicated clusters: these tests leave the pools out.
+const config = shippedPlacementConfig({ pools: [] });
 
 function input(overrides: { predictedMinutes?: number; capacityUnits?: number; attempt?: number; priority?: 'low' | 'normal' | 'high'; maxAttempts?: number } = {}): PlaceJobInput {
   return {
@@ -160,5 +161,33 @@ describe('the dedicated cluster spec', () => {
       { Key: 'emrflow:app', Value: 'emrflow' },
       { Key: 'for-use-with-amazon-emr-managed-policies', Value: 'true' },
     ]);
+  });
+});
+
+describe('pool or dedicated', () => {
+  const pools = shippedPlacementConfig().pools;
+  const shared = pools[0];
+
+  it('puts a job that fits a pool cluster of its release in the pool, queued at its priority', async () => {
+    const placement = await placeJob(
+      { request: request({ job: job({ priority: 'high' }) }), sizing: sizing({ capacityUnits: shared.capacityUnits }), attempt: 1, executionName: 'e' },
+      { ...config, pools },
+    );
+
+    expect(placement).toMatchObject({ mode: 'pool', pool: { name: shared.name, units: shared.capacityUnits, priority: 'high' }, slot: null, spec: null });
+  });
+
+  it('gives a job one unit bigger than the pool clusters a cluster of its own', async () => {
+    const placement = await placeJob(
+      { request: request(), sizing: sizing({ capacityUnits: shared.capacityUnits + 1 }), attempt: 1, executionName: 'e' },
+      { ...config, pools },
+    );
+
+    expect(placement).toMatchObject({ mode: 'dedicated', pool: null });
+  });
+
+  it('never puts a job in a pool of another EMR release', () => {
+    expect(poolFor(pools, 'emr-6.15.0', 1)).toBeNull();
+    expect(poolFor(pools, shared.releaseLabel, 1)?.name).toBe(shared.name);
   });
 });

@@ -187,7 +187,7 @@ describe.each([
   {
     shape: 'schedule input',
     cases: [
-      ['a misspelt key (tigger)', () => ({ job: 'denormalize-events', tigger: 'schedule', time: '2026-11-25T02:00:00Z' }), /^tigger: unknown field; did you mean "trigger"\? allowed: job, trigger, time, date, input, runId \(see examples\/inputs\/README.md\)$/],
+      ['a misspelt key (tigger)', () => ({ job: 'denormalize-events', tigger: 'schedule', time: '2026-11-25T02:00:00Z' }), /^tigger: unknown field; did you mean "trigger"\? allowed: job, trigger, time, date, input, runId, priority \(see examples\/inputs\/README.md\)$/],
       ['a wrong type', () => ({ job: 'denormalize-events', trigger: 'schedule', time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
       ['a missing required field', () => ({ trigger: 'schedule', time: '2026-11-25T02:00:00Z' }), 'job: is required: the job to run, from config/jobs.json'],
       ['an out-of-range value', () => ({ job: 'denormalize-events', trigger: 'schedule', date: '2026-02-30' }), 'date: must be a calendar date YYYY-MM-DD, got "2026-02-30"'],
@@ -266,5 +266,19 @@ describe('crawl plan', () => {
     const sessions = parseTrigger({ job: 'sessions' }, ctx);
     expect(partitionToCheck(sessions)).toBeNull();
     expect(crawlPlan(sessions, null)).toEqual({ required: false, crawler: null, reason: expect.stringMatching(/no catalog entry/) });
+  });
+});
+
+describe('a console start’s priority', () => {
+  it('overrides the job’s catalog priority for this run only', () => {
+    const urgent = parseTrigger({ job: 'denormalize-events', date: '2026-11-26', priority: 'high' }, ctx);
+    const plain = parseTrigger({ job: 'denormalize-events', date: '2026-11-26' }, ctx);
+
+    expect(urgent.job.priority).toBe('high');
+    expect(plain.job.priority).toBe(ctx.jobs[0].priority);
+  });
+
+  it('rejects a priority that is not one of low, normal, high', () => {
+    expect(() => parseTrigger({ job: 'denormalize-events', priority: 'urgent' }, ctx)).toThrow(/^priority: /);
   });
 });

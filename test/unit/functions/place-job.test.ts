@@ -3,20 +3,30 @@ import { handler } from '../../../functions/place-job/handler';
 import { request, sizing } from '../fixtures';
 
 describe('place-job handler', () => {
-  it('places with the shipped rules, pools and prices (golden values: pins what the shipped config gives today)', async () => {
+  it('places a job that fits the shipped pool in it, with its units and the job’s priority', async () => {
     const placement = await handler(
       { request: request(), sizing: sizing({ capacityUnits: 16, predictedMinutes: 12 }), attempt: 1, executionName: 'exec-1' },
       lambdaContext,
     );
 
-    expect(placement).toMatchObject({ mode: 'dedicated', cluster: {}, slot: null, onDemandShare: 0.25 });
-    expect(placement.spec?.core).toMatchObject({ onDemandUnits: 4, spotUnits: 0 });
-    expect(placement.spec?.task).toMatchObject({ onDemandUnits: 0, spotUnits: 12 });
+    expect(placement).toMatchObject({ mode: 'pool', cluster: {}, pool: { name: 'shared', units: 16, priority: request().job.priority }, slot: null, spec: null });
+    expect(placement.reasons[0]).toMatch(/^pool shared: 16 unit\(s\) fit/);
+  });
+
+  it('gives a job too big for every pool a dedicated cluster with the shipped rules and prices', async () => {
+    const placement = await handler(
+      { request: request(), sizing: sizing({ capacityUnits: 64, predictedMinutes: 12 }), attempt: 1, executionName: 'exec-1' },
+      lambdaContext,
+    );
+
+    expect(placement).toMatchObject({ mode: 'dedicated', cluster: {}, pool: null, slot: null });
+    expect(placement.spec?.core.onDemandUnits).toBeGreaterThan(0);
+    expect(placement.spec?.task.spotUnits).toBeGreaterThan(0);
     expect(placement.spec?.tags).toContainEqual({ Key: 'emrflow:execution', Value: 'exec-1' });
   });
 
-  it('buys more On-Demand on a retry', async () => {
-    const event = { request: request(), sizing: sizing({ capacityUnits: 16, predictedMinutes: 12 }), executionName: 'exec-1' };
+  it('buys a dedicated cluster more On-Demand on a retry', async () => {
+    const event = { request: request(), sizing: sizing({ capacityUnits: 64, predictedMinutes: 12 }), executionName: 'exec-1' };
     const first = await handler({ ...event, attempt: 1 }, lambdaContext);
     const second = await handler({ ...event, attempt: 2 }, lambdaContext);
 

@@ -1,0 +1,216 @@
+/**
+ * The pool load: N run-job executions started within one emulated minute against the shipped pool, on the
+ * local runtime (the real ASL, the real handlers, dynalite, the emulator; Spark steps SIMULATED). Shared by
+ * `npm run bench:pool` and test/statemachine/run-job.pool.test.ts, which assert on the same figures.
+ *
+ * What it watches while the load runs:
+ *   - every write to the pool registry (local/runner/registryObserver.ts): a cluster over its capacity, a
+ *     lease sum that is not the units in use, more leases than job slots — and each lease as it is granted;
+ *   - the emulator's cluster state changes: how many pool clusters were alive at once, and when each
+ *     RunJobFlow happened, against the RunJobFlow token bucket (config/pools.json dispatcher);
+ *   - each execution's timeline: its wait in AcquireCapacity (parked), its transitions.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dynamoClient } from '../lib/aws/clients';
+import { listClusters, listQueue } from '../lib/aws/registry';
+import { loadPools, type PoolDefinition } from '../lib/config/pools';
+import { loadPrices } from '../lib/config/prices';
+import { parsePoolClusterName } from '../lib/contract';
+import type { Priority } from '../lib/domain/types';
+import type { Faults } from '../local/emulator';
+import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
+import { observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
+
+export const DEFAULT_JOBS = 200;
+/** 0.005: an emulated minute is 0.3 s; a 7-minute bootstrap 2.1 s; a simulated 2-minute step 0.6 s. */
+export const DEFAULT_TIME_SCALE = 0.005;
+const SUBMIT_WINDOW_SECONDS = 60;
+
+export interface PoolLoadOptions {
+  jobs?: number;
+  timeScale?: number;
+  faults?: Faults | string;
+  /** Called with the runtime before the first job starts (a test's extra hooks). */
+  beforeStart?: (runtime: LocalRuntime) => void | Promise<void>;
+}
+
+export interface JobOutcome {
+  index: number;
+  priority: Priority;
+  status: string;
+  error: string | null;
+  transitions: number;
+  attempts: number;
+  submittedAt: number;
+  /** Emulated seconds parked in AcquireCapacity (all attempts). */
+  queueWaitSeconds: number;
+  /** Real ms when its (last) RunPooledStep began, or null. */
+  startedStepAt: number | null;
+  /** Clusters its RunPooledStep ran on, in order. */
+  clusters: string[];
+}
+
+export interface ClusterLife {
+  clusterId: string;
+  name: string;
+  pool: string | null;
+  startedAt: number;
+  /** When it started TERMINATING: from then on it takes no lease and runs no new step. */
+  terminatingAt: number | null;
+  /** When it was TERMINATED (or _WITH_ERRORS); until then it exists and counts as alive. */
+  endedAt: number | null;
+  endReason: string | null;
+}
+
+export interface PoolLoadResult {
+  pool: PoolDefinition;
+  timeScale: number;
+  jobs: JobOutcome[];
+  registryWrites: number;
+  violations: Violation[];
+  grants: LeaseGrant[];
+  registryStates: RegistryObservation['states'];
+  clusters: ClusterLife[];
+  maxClustersAlive: number;
+  runJobFlowTimes: number[];
+  /** Launches beyond the token bucket's allowance at the time they happened (0 = within budget). */
+  launchesOverBudget: number;
+  leasesAtEnd: number;
+  queueAtEnd: number;
+  emrCalls: Record<string, number>;
+  sfnCalls: Record<string, number>;
+  ruleErrors: LocalRuntime['ruleErrors'];
+  wallSeconds: number;
+}
+
+/** First 40% low priority, then normal, the last 20% high: high-priority jobs are submitted last. */
+export function priorityOf(index: number, jobs: number): Priority {
+  if (index < jobs * 0.4) return 'low';
+  if (index < jobs * 0.8) return 'normal';
+  return 'high';
+}
+
+export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLoadResult> {
+  const jobs = options.jobs ?? DEFAULT_JOBS;
+  const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
+  const [pool] = loadPools(loadPrices()).pools;
+  if (!pool) throw new Error('config/pools.json has no pool: the pool load needs one');
+  const wallStart = Date.now();
+  const runtime = await startLocalRuntime({ timeScale, faults: options.faults, simulateSteps: true });
+  const scratch = mkdtempSync(join(tmpdir(), 'emrflow-pool-load-'));
+  const tables = { clusters: runtime.tables.ClusterRegistryTable, queue: runtime.tables.AdmissionQueueTable };
+  const observation = observeRegistry(dynamoClient(), tables.clusters);
+  try {
+    const file = join(scratch, 'part-0001.json');
+    writeFileSync(file, `${JSON.stringify({ event_time: '2026-11-26T10:00:00Z', site: 'news.example.com', visitor_id: 'v1' })}\n`);
+    const input = `s3://${runtime.buckets.RawBucket}/loads/pool/part-0001.json`;
+    await runtime.upload(file, input);
+    await options.beforeStart?.(runtime);
+
+    const spacingMs = (SUBMIT_WINDOW_SECONDS * 1000 * timeScale) / jobs;
+    const started = Array.from({ length: jobs }, async (_, index): Promise<JobOutcome> => {
+      await new Promise((resolve) => setTimeout(resolve, index * spacingMs));
+      const priority = priorityOf(index, jobs);
+      const submittedAt = Date.now();
+      const summary = await runtime.run(
+        { job: 'denormalize-events', runId: `pool-load-${index}`, input, priority },
+        { executionName: `pool-load-${String(index).padStart(3, '0')}` },
+      );
+      return outcomeOf(summary, index, priority, submittedAt, timeScale);
+    });
+    const outcomes = await Promise.all(started);
+
+    const stats = runtime.stats();
+    const clusters = clusterLives(runtime, stats.clusters);
+    const registry = await listClusters(dynamoClient(), tables, pool.name);
+    const queue = await listQueue(dynamoClient(), tables, pool.name);
+    const runJobFlowTimes = clusters.filter((c) => c.pool === pool.name).map((c) => c.startedAt).sort((a, b) => a - b);
+    const { ratePerSecond, burst } = loadPools(loadPrices()).dispatcher.runJobFlowBudget;
+    return {
+      pool,
+      timeScale,
+      jobs: outcomes,
+      registryWrites: observation.writes,
+      violations: observation.violations,
+      grants: observation.grants,
+      registryStates: observation.states,
+      clusters,
+      maxClustersAlive: maxAlive(clusters.filter((c) => c.pool === pool.name)),
+      runJobFlowTimes,
+      launchesOverBudget: runJobFlowTimes.filter((at, i) => i + 1 > burst + (ratePerSecond * (at - wallStart)) / 1000 + 1e-9).length,
+      leasesAtEnd: registry.reduce((sum, cluster) => sum + Object.keys(cluster.leases).length, 0),
+      queueAtEnd: queue.length,
+      emrCalls: stats.calls.EMR,
+      sfnCalls: { ...runtime.taskTokens.calls },
+      ruleErrors: [...runtime.ruleErrors],
+      wallSeconds: (Date.now() - wallStart) / 1000,
+    };
+  } finally {
+    observation.detach();
+    await runtime.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function outcomeOf(summary: RunSummary, index: number, priority: Priority, submittedAt: number, timeScale: number): JobOutcome {
+  const parked = summary.timeline.filter((entry) => entry.state === 'AcquireCapacity');
+  const steps = summary.timeline.filter((entry) => entry.state === 'RunPooledStep');
+  return {
+    index,
+    priority,
+    status: summary.status,
+    error: summary.error,
+    transitions: summary.transitions,
+    attempts: summary.attempts,
+    submittedAt,
+    queueWaitSeconds: parked.reduce((sum, entry) => sum + entry.durationMs, 0) / 1000 / timeScale,
+    startedStepAt: steps.at(-1)?.startedAt ?? null,
+    clusters: steps.map((entry) => entry.clusterId ?? '?'),
+  };
+}
+
+/** Each cluster's life from the emulator's state changes (STARTING → TERMINATED / _WITH_ERRORS). */
+function clusterLives(runtime: LocalRuntime, records: Array<{ clusterId: string; name: string }>): ClusterLife[] {
+  return records.map((record) => {
+    const changes = runtime.events.filter((event) => event.resource === 'cluster' && event.id === record.clusterId);
+    const ended = changes.find((event) => event.state === 'TERMINATED' || event.state === 'TERMINATED_WITH_ERRORS');
+    const terminating = changes.find((event) => event.state === 'TERMINATING');
+    return {
+      clusterId: record.clusterId,
+      name: record.name,
+      pool: parsePoolClusterName(record.name),
+      startedAt: changes[0]?.at ?? 0,
+      terminatingAt: terminating?.at ?? ended?.at ?? null,
+      endedAt: ended?.at ?? null,
+      endReason: terminating?.message ?? ended?.message ?? null,
+    };
+  });
+}
+
+/** Most clusters alive at once: from RunJobFlow until TERMINATED (a TERMINATING cluster still exists). */
+function maxAlive(clusters: ClusterLife[]): number {
+  const edges = clusters.flatMap((c) => [
+    { at: c.startedAt, delta: 1 },
+    ...(c.endedAt === null ? [] : [{ at: c.endedAt, delta: -1 }]),
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let alive = 0;
+  let most = 0;
+  for (const edge of edges) {
+    alive += edge.delta;
+    most = Math.max(most, alive);
+  }
+  return most;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function mean(values: number[]): number | null {
+  return values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+}

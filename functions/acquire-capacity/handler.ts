@@ -1,0 +1,33 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { parkJob } from '../../lib/aws/jobManager';
+import { functionLogger } from '../../lib/aws/logger';
+import { poolContext } from '../../lib/aws/poolContext';
+import { jobManagerDeps } from '../../lib/aws/poolRuntime';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { AcquireCapacityInput, parseInput } from '../../lib/domain/capacityInput';
+import { InvalidRequestError } from '../../lib/errors';
+
+const logger = functionLogger('acquire-capacity');
+const prices = loadPrices();
+const config = loadPools(prices);
+
+/**
+ * `{ pool, units, priority, execution, attempt, taskToken }` (a `.waitForTaskToken` task; taskToken is
+ * `$$.Task.Token`) → parks the job in the pool's queue and dispatches the pool. The execution resumes with
+ * a Slot `{ pool, clusterId, lease, units, leaseExpiresAt }` sent to its token, now or when capacity frees.
+ * The return value (for logs and tests) is `{ entryId, granted, launched, queued }`.
+ */
+export async function acquireCapacity(event: unknown): Promise<{ entryId: string; granted: number; launched: number; queued: number }> {
+  const input = parseInput(AcquireCapacityInput, event);
+  const context = poolContext(config, input.pool);
+  if (input.units > context.pool.capacityUnits) {
+    throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);
+  }
+  const { entryId, dispatch } = await parkJob(jobManagerDeps(prices), context, input);
+  logger.info('parked', { entryId, pool: input.pool, units: input.units, priority: input.priority, dispatch });
+  return { entryId, granted: dispatch.granted.length, launched: dispatch.launched.length, queued: dispatch.queued };
+}
+
+export const handler = middy(acquireCapacity).use(injectLambdaContext(logger));

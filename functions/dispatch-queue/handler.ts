@@ -1,0 +1,51 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { dispatchPool, observeClusterState, reconcilePool, type DispatchReport } from '../../lib/aws/jobManager';
+import { functionLogger } from '../../lib/aws/logger';
+import { poolContext } from '../../lib/aws/poolContext';
+import { describeClusterState, jobManagerDeps, sendWaiterHeartbeat } from '../../lib/aws/poolRuntime';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { parsePoolClusterName } from '../../lib/contract';
+import { DispatchQueueInput, parseInput } from '../../lib/domain/capacityInput';
+import type { PoolClusterState } from '../../lib/domain/pools';
+
+const logger = functionLogger('dispatch-queue');
+const prices = loadPrices();
+const config = loadPools(prices);
+
+/**
+ * Grants queued jobs freed capacity and launches pool clusters within the RunJobFlow budget.
+ *   - `{ "detail-type": "Scheduled Event", … }` (the one-minute schedule): every pool, after reconciling
+ *     cluster states with EMR and heartbeating parked executions.
+ *   - an EMR "Cluster State Change" event for a pool cluster: records the state, dispatches that pool.
+ *   - `{ pool? }`: dispatches that pool (all when omitted).
+ * → `{ reports: DispatchReport[] }`.
+ */
+export async function dispatchQueue(event: unknown): Promise<{ reports: DispatchReport[] }> {
+  const input = parseInput(DispatchQueueInput, event);
+  const deps = jobManagerDeps(prices);
+  const reports: DispatchReport[] = [];
+  if ('detail' in input) {
+    const pool = parsePoolClusterName(input.detail.name);
+    if (pool) {
+      const { dispatch } = await observeClusterState(deps, poolContext(config, pool), input.detail.clusterId, input.detail.state as PoolClusterState);
+      reports.push(dispatch);
+    }
+  } else {
+    const scheduled = 'detail-type' in input;
+    const names = 'pool' in input && input.pool ? [input.pool] : config.pools.map((p) => p.name);
+    for (const name of names) {
+      const context = poolContext(config, name);
+      if (scheduled) {
+        const reconciled = await reconcilePool(deps, context, { describeState: describeClusterState, heartbeatWaiter: sendWaiterHeartbeat });
+        logger.info('reconciled', { pool: name, ...reconciled });
+      }
+      reports.push(await dispatchPool(deps, context));
+    }
+  }
+  logger.info('dispatched', { reports });
+  return { reports };
+}
+
+export const handler = middy(dispatchQueue).use(injectLambdaContext(logger));

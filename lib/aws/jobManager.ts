@@ -1,0 +1,322 @@
+/**
+ * The job manager's workflows: each reads the registry (lib/aws/registry.ts), decides with the pure
+ * functions of lib/domain/pools.ts and applies the decision with conditional writes. The handlers
+ * (functions/acquire-capacity, release-capacity, renew-lease, dispatch-queue) are thin wrappers of these.
+ *
+ *   parkJob        enqueue a job (with its task token), then dispatch its pool. The job is never leased
+ *                  directly, even when there is room: a new arrival must not overtake parked jobs of higher
+ *                  (or aged) priority, so every grant, immediate or not, comes from dispatchPool in queue order.
+ *   returnLease    release a lease (idempotent), then dispatch the pool: freed units go to the queue at once.
+ *   heartbeat      push a lease's expiry out by leaseSeconds.
+ *   dispatchPool   expire dead leases, finish or undo grants a crashed dispatcher left, drop stale launch
+ *                  placeholders and ended empty clusters, grant waiters in queue order, launch clusters.
+ *   observeClusterState  record a cluster's EMR state (from an event or DescribeCluster), then dispatch.
+ *
+ * Grant protocol (per waiter): claim the entry for a cluster → take the lease (id = entry id) → send the
+ * task token the slot (SendTaskSuccess) → delete the entry. A crash at any point leaves a `granting`
+ * entry that the next dispatch after grantTimeoutSeconds finishes (lease held: send again) or undoes
+ * (no lease: back to waiting), so a waiter is never lost, and it gets at most one lease because the lease
+ * id is the entry id and the claim fixes the cluster.
+ *
+ * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
+ * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
+ * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CLUSTER_ENDED_STATES } from '../contract';
+import type { DispatcherSettings, PoolDefinition } from '../config/pools';
+import {
+  expiredLeaseIds,
+  leaseId,
+  planDispatch,
+  poolConfigHash,
+  refillBucket,
+  type PoolCluster,
+  type PoolClusterState,
+  type QueueEntry,
+} from '../domain/pools';
+import type { Priority } from '../domain/types';
+import {
+  PLACEHOLDER_PREFIX,
+  acquireLease,
+  advanceLaunchGuard,
+  claimEntry,
+  enqueue,
+  expireLease,
+  getCluster,
+  listClusters,
+  listQueue,
+  placeholderId,
+  readBucket,
+  readLaunchGuard,
+  registerCluster,
+  releaseLease,
+  removeCluster,
+  removeEntry,
+  renewLease,
+  setClusterState,
+  takeLaunchTokens,
+  unclaimEntry,
+  withdrawEntry,
+  type RegistryTables,
+} from './registry';
+
+/** What a parked execution receives through its task token (SendTaskSuccess output). */
+export interface Slot {
+  pool: string;
+  clusterId: string;
+  /** leaseId(execution, attempt): what release-capacity and renew-lease take back. */
+  lease: string;
+  units: number;
+  /** Epoch ms; renew-lease pushes it out. */
+  leaseExpiresAt: number;
+}
+
+export interface JobManagerDeps {
+  dynamo: DynamoDBDocumentClient;
+  tables: RegistryTables;
+  /** SendTaskSuccess(token, slot). Throws an error whose name is in WAITER_GONE when the execution stopped waiting. */
+  sendSlot(taskToken: string, slot: Slot): Promise<void>;
+  /** RunJobFlow for a new cluster of `pool`; resolves to its cluster id. */
+  launchCluster(pool: PoolDefinition, configHash: string, launchId: string): Promise<string>;
+  /** Epoch ms. */
+  now(): number;
+}
+
+/** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
+export const WAITER_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
+/** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
+const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** Passes of dispatchPool when a grant lost a race to a concurrent write (the next pass re-reads). */
+const MAX_PASSES = 3;
+
+export interface PoolContext {
+  pool: PoolDefinition;
+  settings: DispatcherSettings;
+}
+
+export interface ParkRequest {
+  units: number;
+  priority: Priority;
+  execution: string;
+  attempt: number;
+  taskToken: string;
+  holdSeconds?: number;
+}
+
+export interface DispatchReport {
+  pool: string;
+  granted: Array<{ entryId: string; clusterId: string }>;
+  launched: string[];
+  expired: Array<{ clusterId: string; lease: string }>;
+  /** Entries whose waiter was gone when granted: their lease was given back. */
+  abandoned: string[];
+  queued: number;
+  errors: string[];
+}
+
+export async function parkJob(deps: JobManagerDeps, context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }> {
+  const entryId = leaseId(request.execution, request.attempt);
+  await enqueue(deps.dynamo, deps.tables, {
+    pool: context.pool.name,
+    entryId,
+    execution: request.execution,
+    priority: request.priority,
+    units: request.units,
+    enqueuedAt: deps.now(),
+    taskToken: request.taskToken,
+    ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
+  });
+  return { entryId, dispatch: await dispatchPool(deps, context) };
+}
+
+export async function returnLease(
+  deps: JobManagerDeps,
+  context: PoolContext,
+  slot: Pick<Slot, 'clusterId' | 'lease'>,
+): Promise<{ released: boolean; units: number; dispatch: DispatchReport }> {
+  const released = await releaseLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease);
+  return { ...released, dispatch: await dispatchPool(deps, context) };
+}
+
+export async function heartbeat(deps: JobManagerDeps, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
+  const leaseExpiresAt = deps.now() + context.settings.leaseSeconds * 1000;
+  const renewed = await renewLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
+  return { renewed, leaseExpiresAt };
+}
+
+export async function observeClusterState(
+  deps: JobManagerDeps,
+  context: PoolContext,
+  clusterId: string,
+  state: PoolClusterState,
+): Promise<{ recorded: boolean; dispatch: DispatchReport }> {
+  const recorded = await setClusterState(deps.dynamo, deps.tables, context.pool.name, clusterId, state);
+  return { recorded, dispatch: await dispatchPool(deps, context) };
+}
+
+/**
+ * The one-minute safety net, before dispatchPool: reads each live registered cluster's state from EMR
+ * (one DescribeCluster per cluster: at most maxClusters calls a minute) so a missed state-change event
+ * cannot leave a cluster STARTING forever or a terminated one taking leases; and sends each waiting
+ * execution a heartbeat, withdrawing entries whose execution is gone.
+ */
+export async function reconcilePool(
+  deps: JobManagerDeps,
+  context: PoolContext,
+  probes: { describeState(clusterId: string): Promise<PoolClusterState | null>; heartbeatWaiter(taskToken: string): Promise<void> },
+): Promise<{ states: Record<string, PoolClusterState>; withdrawn: string[]; errors: string[] }> {
+  const { dynamo, tables } = deps;
+  const pool = context.pool.name;
+  const result = { states: {} as Record<string, PoolClusterState>, withdrawn: [] as string[], errors: [] as string[] };
+  for (const cluster of await listClusters(dynamo, tables, pool)) {
+    if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
+    try {
+      const state = await probes.describeState(cluster.clusterId);
+      if (state && state !== cluster.state && (await setClusterState(dynamo, tables, pool, cluster.clusterId, state))) result.states[cluster.clusterId] = state;
+    } catch (error) {
+      result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
+    }
+  }
+  for (const entry of await listQueue(dynamo, tables, pool)) {
+    if (entry.state !== 'waiting') continue;
+    try {
+      await probes.heartbeatWaiter(entry.taskToken);
+    } catch (error) {
+      if (WAITER_GONE.has((error as Error).name) && (await withdrawEntry(dynamo, tables, pool, entry.entryId))) result.withdrawn.push(entry.entryId);
+      else if (!WAITER_GONE.has((error as Error).name)) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+    }
+  }
+  return result;
+}
+
+export async function dispatchPool(deps: JobManagerDeps, context: PoolContext): Promise<DispatchReport> {
+  const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, errors: [] };
+  await sweep(deps, context, report);
+  for (let pass = 0; pass < MAX_PASSES; pass += 1) {
+    if (!(await dispatchOnce(deps, context, report))) break;
+  }
+  return report;
+}
+
+/** Expired leases, half-done grants, stale placeholders and ended clusters without leases. */
+async function sweep(deps: JobManagerDeps, context: PoolContext, report: DispatchReport): Promise<void> {
+  const { dynamo, tables } = deps;
+  const pool = context.pool.name;
+  const now = deps.now();
+  for (const cluster of await listClusters(dynamo, tables, pool)) {
+    for (const id of expiredLeaseIds(cluster, now)) {
+      if (await expireLease(dynamo, tables, pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
+    }
+    const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
+    if (stalePlaceholder || (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0)) {
+      await removeCluster(dynamo, tables, pool, cluster.clusterId);
+    }
+  }
+  const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
+  for (const entry of await listQueue(dynamo, tables, pool)) {
+    if (entry.state !== 'granting' || (entry.claimedAt ?? 0) + grantTimeout > now) continue;
+    const cluster = entry.grantCluster ? await getCluster(dynamo, tables, pool, entry.grantCluster) : null;
+    if (cluster?.leases[entry.entryId]) await deliver(deps, context, entry, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
+    else await unclaimEntry(dynamo, tables, pool, entry.entryId, entry.claimedAt ?? 0);
+  }
+}
+
+/** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
+async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: DispatchReport): Promise<boolean> {
+  const { dynamo, tables } = deps;
+  const { pool, settings } = context;
+  const configHash = poolConfigHash(pool);
+  const guard = await readLaunchGuard(dynamo, tables, pool.name);
+  const clusters = await listClusters(dynamo, tables, pool.name);
+  const queue = await listQueue(dynamo, tables, pool.name);
+  const now = deps.now();
+  const { bucket } = await readBucket(dynamo, tables, now, settings.runJobFlowBudget);
+  const plan = planDispatch({
+    pool,
+    configHash,
+    clusters,
+    queue,
+    now,
+    agingSecondsPerLevel: settings.agingSecondsPerLevel,
+    launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
+  });
+  report.queued = queue.length - plan.grants.length;
+
+  const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
+  const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
+  let lostRace = false;
+  for (const grant of plan.grants) {
+    const entry = entries.get(grant.entryId) as QueueEntry;
+    const cluster = byId.get(grant.clusterId) as PoolCluster;
+    const claimedAt = deps.now();
+    if (!(await claimEntry(dynamo, tables, entry, cluster.clusterId, claimedAt))) {
+      lostRace = true;
+      continue;
+    }
+    const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
+    const expiresAt = claimedAt + (settings.leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
+    const leased = await acquireLease(dynamo, tables, cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
+    if (!leased) {
+      await unclaimEntry(dynamo, tables, pool.name, entry.entryId, claimedAt);
+      lostRace = true;
+      // Later entries must not overtake this one on another cluster in this pass: re-plan from fresh reads.
+      break;
+    }
+    await deliver(deps, context, claimed, cluster.clusterId, expiresAt, report);
+  }
+  report.queued = Math.max(0, report.queued);
+
+  if (plan.launches > 0 && !lostRace) await launch(deps, context, configHash, guard, plan.launches, report);
+  return lostRace;
+}
+
+/** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
+async function deliver(deps: JobManagerDeps, context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport): Promise<void> {
+  const { dynamo, tables } = deps;
+  const pool = context.pool.name;
+  const claimedAt = entry.claimedAt ?? 0;
+  try {
+    await deps.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt });
+  } catch (error) {
+    const name = (error as Error).name;
+    if (!WAITER_GONE.has(name)) {
+      // Throttled or unreachable: the entry stays claimed and the sweep sends again after grantTimeoutSeconds.
+      report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
+      return;
+    }
+    await releaseLease(dynamo, tables, pool, clusterId, entry.entryId);
+    await removeEntry(dynamo, tables, pool, entry.entryId, claimedAt);
+    report.abandoned.push(entry.entryId);
+    return;
+  }
+  await removeEntry(dynamo, tables, pool, entry.entryId, claimedAt);
+  report.granted.push({ entryId: entry.entryId, clusterId });
+}
+
+async function launch(deps: JobManagerDeps, context: PoolContext, configHash: string, guard: number, wanted: number, report: DispatchReport): Promise<void> {
+  const { dynamo, tables } = deps;
+  const { pool, settings } = context;
+  const now = deps.now();
+  const placeholders: string[] = [];
+  for (let i = 0; i < wanted; i += 1) {
+    const id = placeholderId();
+    await registerCluster(dynamo, tables, { pool: pool.name, clusterId: id, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: now });
+    placeholders.push(id);
+  }
+  const won = await advanceLaunchGuard(dynamo, tables, pool.name, guard);
+  const taken = won ? await takeLaunchTokens(dynamo, tables, placeholders.length, now, settings.runJobFlowBudget) : 0;
+  for (const [i, placeholder] of placeholders.entries()) {
+    if (i < taken) {
+      try {
+        const clusterId = await deps.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
+        await registerCluster(dynamo, tables, { pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: deps.now() });
+        report.launched.push(clusterId);
+      } catch (error) {
+        report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
+      }
+    }
+    await removeCluster(dynamo, tables, pool.name, placeholder);
+  }
+}

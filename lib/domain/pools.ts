@@ -1,0 +1,278 @@
+/**
+ * The job manager's arithmetic: pure functions over plain data, no SDK, no environment, no clock of their
+ * own. Time is always an argument (`now`, epoch milliseconds), so the capacity-planner simulator can run
+ * the same code under a virtual clock.
+ *
+ * Offers
+ *   poolConfigHash(pool)                       the hash a cluster must carry (tag TAG.configHash) to join a pool
+ *   leaseId(execution, attempt)                the one id of a job's lease and of its queue entry
+ *   freeUnits / freeJobSlots / canHost         lease arithmetic on one cluster
+ *   expiredLeaseIds(cluster, now)              leases whose heartbeat stopped
+ *   chooseCluster(clusters, units, hash)       where a job goes now (best fit on a ready member), or null
+ *   effectivePriority / orderQueue             the admission queue's order: priority with aging
+ *   refillBucket / takeTokens                  the RunJobFlow token bucket
+ *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
+ *
+ * How it is used: lib/aws/registry.ts reads the registry, calls these to decide, and applies each decision
+ * with a conditional write that fails if the data it decided on changed, so a stale decision is refused,
+ * never applied. The handlers (functions/acquire-capacity, release-capacity, dispatch-queue) only wire
+ * input, registry and these functions together.
+ */
+import { createHash } from 'node:crypto';
+import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES } from '../contract';
+import type { PoolDefinition } from '../config/pools';
+import type { Priority } from './types';
+
+/** EMR cluster states a registry item can be in. */
+export type PoolClusterState = 'STARTING' | 'BOOTSTRAPPING' | 'RUNNING' | 'WAITING' | 'TERMINATING' | 'TERMINATED' | 'TERMINATED_WITH_ERRORS';
+
+/** Units one running job holds on one cluster, until released or expired. */
+export interface Lease {
+  execution: string;
+  units: number;
+  grantedAt: number;
+  /** Epoch ms; renewed by the job's heartbeat. Past it, the dispatcher takes the units back. */
+  expiresAt: number;
+}
+
+/** One registry item: a cluster of a pool. Invariant: unitsInUse = Σ leases[*].units ≤ capacityUnits. */
+export interface PoolCluster {
+  pool: string;
+  clusterId: string;
+  state: PoolClusterState;
+  configHash: string;
+  capacityUnits: number;
+  maxJobs: number;
+  unitsInUse: number;
+  /** Keyed by leaseId(execution, attempt). */
+  leases: Record<string, Lease>;
+  launchedAt: number;
+  /** Bumped by every write; state changes are conditional on it. */
+  version: number;
+}
+
+/** A parked job: its execution waits on `taskToken` until the dispatcher grants it a lease. */
+export interface QueueEntry {
+  pool: string;
+  /** leaseId(execution, attempt): the lease it will get has the same id. */
+  entryId: string;
+  execution: string;
+  priority: Priority;
+  units: number;
+  enqueuedAt: number;
+  taskToken: string;
+  /**
+   * Seconds the job may hold its lease without a heartbeat on top of leaseSeconds: its step's timeout, so a
+   * job whose step cannot send heartbeats (run-job's addStep.sync) never loses its lease while it runs.
+   */
+  holdSeconds?: number;
+  /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
+  state: 'waiting' | 'granting';
+  grantCluster?: string;
+  claimedAt?: number;
+}
+
+export interface BucketPolicy {
+  ratePerSecond: number;
+  burst: number;
+}
+
+export interface BucketState {
+  tokens: number;
+  /** Epoch ms of the last refill. */
+  updatedAt: number;
+}
+
+export interface Grant {
+  entryId: string;
+  clusterId: string;
+  units: number;
+}
+
+export interface DispatchPlan {
+  /** In queue order; each fits the cluster as left by the grants before it. */
+  grants: Grant[];
+  /** New clusters to start now (already within maxClusters and the token budget given). */
+  launches: number;
+  /** Units of waiting entries left ungranted. */
+  unmetUnits: number;
+  /** Units ready clusters have free after the grants, plus the capacity of clusters still starting. */
+  comingUnits: number;
+  /** Entry the queue waits on: the first it could not place (later entries are not granted past it). */
+  blockedOn: string | null;
+}
+
+export interface DispatchInput {
+  pool: Pick<PoolDefinition, 'capacityUnits' | 'minClusters' | 'maxClusters'>;
+  configHash: string;
+  clusters: PoolCluster[];
+  queue: QueueEntry[];
+  now: number;
+  agingSecondsPerLevel: number;
+  /** RunJobFlow tokens available now (whole tokens count; see takeTokens). */
+  launchTokens: number;
+}
+
+const PRIORITY_LEVEL: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
+
+/**
+ * The configuration a cluster must have been launched with to belong to the pool: release, applications,
+ * configurations and fleet template. Sizes and limits are not in it: they can change without replacing
+ * clusters. Keys are sorted so that reordering the JSON does not change the hash.
+ */
+export function poolConfigHash(pool: Pick<PoolDefinition, 'releaseLabel' | 'applications' | 'configurations' | 'fleets'>): string {
+  const canonical = JSON.stringify(
+    { releaseLabel: pool.releaseLabel, applications: pool.applications, configurations: pool.configurations, fleets: pool.fleets },
+    (_key, value: unknown) =>
+      value && typeof value === 'object' && !Array.isArray(value)
+        ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        : value,
+  );
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** One execution's attempt holds at most one lease; its queue entry carries the same id. */
+export function leaseId(execution: string, attempt: number): string {
+  return `${execution}#${attempt}`;
+}
+
+export function isAlive(cluster: Pick<PoolCluster, 'state'>): boolean {
+  return !CLUSTER_ENDED_STATES.has(cluster.state);
+}
+
+export function isStarting(cluster: Pick<PoolCluster, 'state'>): boolean {
+  return cluster.state === 'STARTING' || cluster.state === 'BOOTSTRAPPING';
+}
+
+export function freeUnits(cluster: Pick<PoolCluster, 'capacityUnits' | 'unitsInUse'>): number {
+  return Math.max(0, cluster.capacityUnits - cluster.unitsInUse);
+}
+
+export function freeJobSlots(cluster: Pick<PoolCluster, 'maxJobs' | 'leases'>): number {
+  return Math.max(0, cluster.maxJobs - Object.keys(cluster.leases).length);
+}
+
+/** Ready (RUNNING or WAITING: never STARTING, never TERMINATING), same configuration, and room for the job. */
+export function canHost(cluster: PoolCluster, units: number, configHash: string): boolean {
+  return (
+    CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeUnits(cluster) >= units && freeJobSlots(cluster) >= 1
+  );
+}
+
+/** The lease ids on `cluster` whose expiry has passed. */
+export function expiredLeaseIds(cluster: Pick<PoolCluster, 'leases'>, now: number): string[] {
+  return Object.entries(cluster.leases)
+    .filter(([, lease]) => lease.expiresAt <= now)
+    .map(([id]) => id)
+    .sort();
+}
+
+/**
+ * Best fit: the member left with the fewest free units after taking the job. Packing jobs onto the fullest
+ * cluster that fits keeps the others empty, and an empty cluster is what EMR managed scaling shrinks to its
+ * minimum and what the idle timeout finally terminates; spreading jobs evenly would keep every cluster
+ * half busy and at full size. It also keeps large holes open for large jobs. Ties go to the lower cluster
+ * id, so the choice is deterministic (the capacity planner replays it).
+ */
+export function chooseCluster(clusters: PoolCluster[], units: number, configHash: string): PoolCluster | null {
+  let best: PoolCluster | null = null;
+  for (const cluster of clusters) {
+    if (!canHost(cluster, units, configHash)) continue;
+    if (
+      !best ||
+      freeUnits(cluster) < freeUnits(best) ||
+      (freeUnits(cluster) === freeUnits(best) && cluster.clusterId < best.clusterId)
+    ) {
+      best = cluster;
+    }
+  }
+  return best;
+}
+
+/**
+ * Priority level plus one level per `agingSecondsPerLevel` waited: a low-priority job that has waited two
+ * aging periods ranks with a high-priority job that just arrived, so no job waits forever behind a stream
+ * of higher-priority ones.
+ */
+export function effectivePriority(entry: Pick<QueueEntry, 'priority' | 'enqueuedAt'>, now: number, agingSecondsPerLevel: number): number {
+  const waitedSeconds = Math.max(0, now - entry.enqueuedAt) / 1000;
+  return PRIORITY_LEVEL[entry.priority] + waitedSeconds / agingSecondsPerLevel;
+}
+
+/** Highest effective priority first; ties by enqueue time, then id (deterministic). */
+export function orderQueue<T extends Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>>(entries: T[], now: number, agingSecondsPerLevel: number): T[] {
+  return [...entries].sort(
+    (a, b) =>
+      effectivePriority(b, now, agingSecondsPerLevel) - effectivePriority(a, now, agingSecondsPerLevel) ||
+      a.enqueuedAt - b.enqueuedAt ||
+      (a.entryId < b.entryId ? -1 : a.entryId > b.entryId ? 1 : 0),
+  );
+}
+
+/** Tokens after refilling at `ratePerSecond` since `updatedAt`, capped at `burst`. A clock going back refills nothing. */
+export function refillBucket(bucket: BucketState, now: number, policy: BucketPolicy): BucketState {
+  const elapsedSeconds = Math.max(0, now - bucket.updatedAt) / 1000;
+  return { tokens: Math.min(policy.burst, bucket.tokens + elapsedSeconds * policy.ratePerSecond), updatedAt: Math.max(now, bucket.updatedAt) };
+}
+
+/** A full bucket, as a pool starts with. */
+export function newBucket(now: number, policy: BucketPolicy): BucketState {
+  return { tokens: policy.burst, updatedAt: now };
+}
+
+/** Takes up to `wanted` whole tokens; `taken` may be fewer (0 when the budget is spent). */
+export function takeTokens(bucket: BucketState, wanted: number, now: number, policy: BucketPolicy): { taken: number; bucket: BucketState } {
+  const refilled = refillBucket(bucket, now, policy);
+  const taken = Math.max(0, Math.min(Math.floor(wanted), Math.floor(refilled.tokens + 1e-9)));
+  return { taken, bucket: { tokens: refilled.tokens - taken, updatedAt: refilled.updatedAt } };
+}
+
+/**
+ * Grants waiting entries in queue order onto the best-fit cluster (chooseCluster on the capacity the
+ * earlier grants left). It stops at the first entry that fits nowhere: granting smaller entries past it
+ * would let a stream of small jobs take every unit that frees up and starve the larger one at the head,
+ * whatever its priority. Entries already `granting` hold no lease yet; their units are counted as taken
+ * on their cluster so that two dispatchers never promise the same units.
+ *
+ * Launches: when the unmet demand exceeds what is free after the grants plus the capacity of clusters
+ * still starting, enough clusters to cover it, within maxClusters (every cluster not yet ended counts,
+ * TERMINATING too: it still exists) and the tokens given; and always up to minClusters.
+ */
+export function planDispatch(input: DispatchInput): DispatchPlan {
+  const { pool, configHash, now, agingSecondsPerLevel } = input;
+  const working = input.clusters.map((cluster) => ({ ...cluster, leases: { ...cluster.leases } }));
+  const byId = new Map(working.map((cluster) => [cluster.clusterId, cluster]));
+  for (const entry of input.queue) {
+    const cluster = entry.state === 'granting' && entry.grantCluster ? byId.get(entry.grantCluster) : undefined;
+    if (cluster && !cluster.leases[entry.entryId]) reserve(cluster, entry.entryId, entry.units, now);
+  }
+
+  const grants: Grant[] = [];
+  let blockedOn: string | null = null;
+  let unmetUnits = 0;
+  for (const entry of orderQueue(input.queue.filter((e) => e.state === 'waiting'), now, agingSecondsPerLevel)) {
+    const cluster = blockedOn === null ? chooseCluster(working, entry.units, configHash) : null;
+    if (cluster) {
+      reserve(cluster, entry.entryId, entry.units, now);
+      grants.push({ entryId: entry.entryId, clusterId: cluster.clusterId, units: entry.units });
+    } else {
+      blockedOn ??= entry.entryId;
+      unmetUnits += entry.units;
+    }
+  }
+
+  const alive = working.filter(isAlive);
+  const readyFree = working
+    .filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0)
+    .reduce((sum, cluster) => sum + freeUnits(cluster), 0);
+  const comingUnits = readyFree + alive.filter(isStarting).length * pool.capacityUnits;
+  const forDemand = unmetUnits > comingUnits ? Math.ceil((unmetUnits - comingUnits) / pool.capacityUnits) : 0;
+  const wanted = Math.max(forDemand, pool.minClusters - alive.length);
+  const launches = Math.max(0, Math.min(wanted, pool.maxClusters - alive.length, Math.floor(input.launchTokens + 1e-9)));
+  return { grants, launches, unmetUnits, comingUnits, blockedOn };
+}
+
+function reserve(cluster: PoolCluster, id: string, units: number, now: number): void {
+  cluster.leases[id] = { execution: id, units, grantedAt: now, expiresAt: now };
+  cluster.unitsInUse += units;
+}
