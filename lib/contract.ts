@@ -86,10 +86,23 @@ export function s3Location(bucket: string, key: string): S3Location {
   return { bucket, key, uri: `s3://${bucket}/${key}` };
 }
 
+/** SendTask* errors that mean the execution no longer waits on the token (it timed out, stopped, or never was). */
+export const TASK_TOKEN_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {
   timeout: 'States.Timeout',
   heartbeatTimeout: 'States.HeartbeatTimeout',
   taskFailed: 'States.TaskFailed',
   all: 'States.ALL',
+} as const;
+
+/**
+ * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
+ * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
+ */
+export const EMR_EVENT = {
+  source: 'aws.emr',
+  stepStatusChange: 'EMR Step Status Change',
+  clusterStateChange: 'EMR Cluster State Change',
 } as const;

@@ -488,3 +488,42 @@ describe('cfn-lint and checkov', () => {
     expect(result.staleWaivers).toEqual([]);
   }, 120_000);
 });
+
+describe('event-driven completion of pooled steps (issue 10)', () => {
+  const eventFunctions = { submitPooledStep: 'submit-pooled-step', settleSteps: 'settle-steps' };
+
+  it('gives SubmitPooledStep and SettleSteps their own roles allowing exactly the SDK calls their code makes, plus their own logs', () => {
+    for (const [name, folder] of Object.entries(eventFunctions)) {
+      const calls = sdkActions(`functions/${folder}/handler.ts`);
+      const role = resource(`${pascal(name)}LambdaFunction`).Properties.Role['Fn::GetAtt'][0];
+
+      expect(calls.length).toBeGreaterThan(0);
+      expect({ name, actions: allowedActions(template, role) }).toEqual({ name, actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort() });
+      expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({ 'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'] });
+    }
+  });
+
+  it('routes EMR step and pool-cluster events and a reconciliation schedule to SettleSteps', () => {
+    const rules = resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((props) => JSON.stringify(props.Targets ?? []).includes('SettleStepsLambdaFunction'));
+    const patterns = rules.map((props) => props.EventPattern).filter(Boolean);
+
+    expect(rules.map((props) => props.ScheduleExpression).filter(Boolean)).toEqual(['rate(5 minutes)']);
+    expect(patterns).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Step Status Change'], detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED']) } }),
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
+      ]),
+    );
+  });
+
+  it('runs RunPooledStep as a task-token wait on SubmitPooledStep, not as a polling addStep.sync', () => {
+    const state = definition().States.RunPooledStep;
+
+    expect(state.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
+    expect(state.HeartbeatSeconds).toBeGreaterThan(300);
+    expect(definition().States.RunSparkStep.Resource).toBe('arn:aws:states:::elasticmapreduce:addStep.sync');
+  });
+});

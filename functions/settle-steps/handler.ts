@@ -1,0 +1,46 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { functionLogger } from '../../lib/aws/logger';
+import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
+import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_ENDED_STATES } from '../../lib/contract';
+import { parseInput } from '../../lib/domain/capacityInput';
+import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
+
+const logger = functionLogger('settle-steps');
+
+export type SettleStepsResult =
+  | { step: string; result: SettleResult | 'started' | 'running' }
+  | { cluster: string; failed: Record<SettleResult, number> }
+  | { reconciled: ReconcileReport };
+
+/**
+ * Tells pooled steps' waiting task tokens how their steps ended:
+ *   - "EMR Step Status Change": the step's token, when the step ended (a duplicate finds it settled), with
+ *     the step's timeline (its RUNNING event's time is kept on the mapping for that);
+ *   - "EMR Cluster State Change" to TERMINATED / TERMINATED_WITH_ERRORS: every token still on that cluster
+ *     fails with the cluster's reason;
+ *   - the schedule ("Scheduled Event"): the reconciliation sweep for events that never came.
+ */
+export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
+  const input = parseInput(SettleStepsInput, event);
+  if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
+    const { clusterId, stepId, state } = input.detail;
+    let result: SettleResult | 'started' | 'running';
+    if (STEP_ENDED_STATES.has(state)) result = await settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
+    else if (state === 'RUNNING') result = (await noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
+    else result = 'running';
+    logger.info('step event', { clusterId: input.detail.clusterId, stepId: input.detail.stepId, state: input.detail.state, result });
+    return { step: input.detail.stepId, result };
+  }
+  if (input['detail-type'] === EMR_EVENT.clusterStateChange) {
+    const cluster = clusterFromEvent(input);
+    const failed = CLUSTER_ENDED_STATES.has(cluster.Status.State) ? await failClusterSteps(cluster) : { settled: 0, absent: 0, gone: 0 };
+    logger.info('cluster event', { clusterId: cluster.Id, state: cluster.Status.State, failed });
+    return { cluster: cluster.Id, failed };
+  }
+  const reconciled = await reconcileSteps();
+  logger.info('reconciled', { ...reconciled });
+  return { reconciled };
+}
+
+export const handler = middy(settleSteps).use(injectLambdaContext(logger));
