@@ -88,6 +88,8 @@ export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 
 /** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** Parked executions heartbeated concurrently by reconcilePool. */
+const HEARTBEATS_AT_ONCE = 10;
 /** Passes of dispatchPool when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 
@@ -179,14 +181,19 @@ export async function reconcilePool(
       result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
     }
   }
-  for (const entry of await listQueue(dynamo, tables, pool)) {
-    if (entry.state !== 'waiting') continue;
-    try {
-      await probes.heartbeatWaiter(entry.taskToken);
-    } catch (error) {
-      if (WAITER_GONE.has((error as Error).name) && (await withdrawEntry(dynamo, tables, pool, entry.entryId))) result.withdrawn.push(entry.entryId);
-      else if (!WAITER_GONE.has((error as Error).name)) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
-    }
+  // A few at a time: a long queue's heartbeats must all land well within the waiters' HeartbeatSeconds.
+  const waiting = (await listQueue(dynamo, tables, pool)).filter((entry) => entry.state === 'waiting');
+  for (let i = 0; i < waiting.length; i += HEARTBEATS_AT_ONCE) {
+    await Promise.all(
+      waiting.slice(i, i + HEARTBEATS_AT_ONCE).map(async (entry) => {
+        try {
+          await probes.heartbeatWaiter(entry.taskToken);
+        } catch (error) {
+          if (WAITER_GONE.has((error as Error).name) && (await withdrawEntry(dynamo, tables, pool, entry.entryId))) result.withdrawn.push(entry.entryId);
+          else if (!WAITER_GONE.has((error as Error).name)) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+        }
+      }),
+    );
   }
   return result;
 }

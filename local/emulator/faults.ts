@@ -15,7 +15,17 @@ const attemptFaults = <Shape extends z.ZodRawShape>(shape: Shape, example: strin
 
 export const FaultsSchema = strictObject({
   emr: strictObject({
-    spotInterruption: attemptFaults({ phase: z.enum(['BOOTSTRAPPING', 'STEP_RUNNING']) }, '{"attempt": 1, "phase": "STEP_RUNNING"}'),
+    spotInterruption: attemptFaults(
+      {
+        phase: z.enum(['BOOTSTRAPPING', 'STEP_RUNNING']),
+        /**
+         * STEP_RUNNING only: EC2 also takes the cluster's primary node (a pool cluster lost mid-load, as
+         * when its primary runs on Spot): every running step fails and the cluster ends INSTANCE_FAILURE.
+         */
+        withPrimary: z.boolean({ error: 'must be true or false' }).optional(),
+      },
+      '{"attempt": 1, "phase": "STEP_RUNNING"}',
+    ),
     spotCapacityUnavailable: attemptFaults({}, '{"attempt": 1}'),
     stepFailure: attemptFaults({}, '{"attempt": 1}'),
     bootstrapFailure: attemptFaults({}, '{"attempt": 1}'),
@@ -98,12 +108,12 @@ export class FaultInjector {
     return true;
   }
 
-  takeSpotInterruption(attempt: number, phase: SpotInterruptionPhase): boolean {
+  /** The interruption that strikes this attempt in this phase (taken: it fires once), or null. */
+  takeSpotInterruption(attempt: number, phase: SpotInterruptionPhase): Faults['emr']['spotInterruption'][number] | null {
     const list = this.pending.emr.spotInterruption;
     const index = list.findIndex((fault) => fault.attempt === attempt && fault.phase === phase);
-    if (index < 0) return false;
-    list.splice(index, 1);
-    return true;
+    if (index < 0) return null;
+    return list.splice(index, 1)[0];
   }
 
   throttles(operation: string): boolean {

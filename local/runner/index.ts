@@ -289,6 +289,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       stopping = true;
       await schedules?.stop();
       await Promise.all(deliveries);
+      await lambda.drain();
       await taskTokens.stop();
       await emulator.stop();
       discardState();

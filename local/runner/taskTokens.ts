@@ -33,6 +33,8 @@ export interface WaitLimits {
   timeoutSeconds?: number;
   /** Emulated seconds between heartbeats; the task fails with States.HeartbeatTimeout past them. */
   heartbeatSeconds?: number;
+  /** False: the heartbeat clock starts at startHeartbeat(token), when the integration's work begins. Default true. */
+  heartbeatFromStart?: boolean;
 }
 
 interface OpenTask {
@@ -44,6 +46,7 @@ interface OpenTask {
   early: Outcome | null;
   heartbeat: (() => void) | null;
   lastHeartbeatAt: number | null;
+  timers: NodeJS.Timeout[];
 }
 
 export interface ExecutionTokens {
@@ -114,7 +117,7 @@ export class TaskTokenBroker {
   private issue(executionName: string): string {
     const body = Buffer.from(JSON.stringify({ r: this.runId, e: executionName, n: ++this.sequence })).toString('base64url');
     const token = `${TOKEN_PREFIX}${body}.${randomBytes(12).toString('base64url')}`;
-    this.open.set(token, { executionName, stateName: '', issuedAt: Date.now(), settle: null, early: null, heartbeat: null, lastHeartbeatAt: null });
+    this.open.set(token, { executionName, stateName: '', issuedAt: Date.now(), settle: null, early: null, heartbeat: null, lastHeartbeatAt: null, timers: [] });
     return token;
   }
 
@@ -126,7 +129,7 @@ export class TaskTokenBroker {
     const task = this.open.get(token);
     if (!task) return Promise.reject(new TaskError('States.Runtime', `task token ${token.slice(0, 40)}… is not open`));
     return new Promise((resolve, reject) => {
-      const timers: NodeJS.Timeout[] = [];
+      const timers = task.timers;
       const finish = (outcome: Outcome) => {
         for (const timer of timers) clearTimeout(timer);
         this.close(token);
@@ -155,14 +158,22 @@ export class TaskTokenBroker {
           timers.push(heartbeatTimer);
         };
         task.heartbeat = arm;
-        arm();
+        if (limits.heartbeatFromStart !== false) arm();
       }
     });
   }
 
-  /** Forgets a token whose task ended without parking (its integration call failed). */
+  /** Closes a token whose task ended another way (its integration call failed): its wait never settles. */
   abandon(token: string): void {
+    const task = this.open.get(token);
+    for (const timer of task?.timers ?? []) clearTimeout(timer);
     this.close(token);
+  }
+
+  /** Starts a waiting task's heartbeat clock (see WaitLimits.heartbeatFromStart); no-op once running or closed. */
+  startHeartbeat(token: string): void {
+    const task = this.open.get(token);
+    if (task?.heartbeat && task.lastHeartbeatAt === null) task.heartbeat();
   }
 
   sendTaskSuccess(token: string, output: string): void {

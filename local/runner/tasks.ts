@@ -32,7 +32,7 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
       if (state.Resource === LOCAL_WAIT_RESOURCE) {
         handlers[name] = withTaskTimeout(scaledWait(name, machine.waits[name], context.timeScale));
       } else if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) {
-        handlers[name] = waitForTaskToken(name, adapterFor(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context), context);
+        handlers[name] = waitForTaskToken(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context);
       } else {
         // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
         handlers[name] = withTaskTimeout(adapterFor(name, state.Resource, context));
@@ -43,7 +43,8 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
   return handlers;
 }
 
-export function adapterFor(stateName: string, resource: unknown, context: TaskContext): TaskHandler {
+/** `onStart`: the integration's work began (a Lambda handler started after waiting for a local concurrency slot). */
+export function adapterFor(stateName: string, resource: unknown, context: TaskContext, onStart?: (input: any) => void): TaskHandler {
   if (typeof resource !== 'string') throw new Error(`Task ${stateName}: Resource did not resolve to an ARN: ${JSON.stringify(resource)}`);
   const lambdaArn = /^arn:aws:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/.exec(resource);
   if (lambdaArn) {
@@ -60,7 +61,7 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
         if (!fn) {
           throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${input?.FunctionName} (Service: Lambda, Status Code: 404)`);
         }
-        const payload = await context.lambda.invoke(fn, input.Payload ?? {});
+        const payload = await context.lambda.invoke(fn, input.Payload ?? {}, () => onStart?.(input));
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       };
     }
@@ -80,31 +81,40 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
 
 /**
  * `<integration>.waitForTaskToken`: the integration is called with the effective input (which carries the
- * token its Parameters read from `$$.Task.Token`), then the Task parks until SendTaskSuccess/Failure, its
+ * token its Parameters read from `$$.Task.Token`) and the Task parks until SendTaskSuccess/Failure, its
  * TimeoutSeconds (States.Timeout, counted from the state's start) or HeartbeatSeconds (States.HeartbeatTimeout).
+ * Whatever comes first settles it: a token settled while the integration still runs (a Lambda that grants
+ * itself capacity) completes the Task at once, and the integration failing before any settle fails it.
  * Unlike other Tasks these limits run on the emulated clock: what a parked Task waits for lives on it.
  */
-function waitForTaskToken(stateName: string, call: TaskHandler, context: TaskContext): TaskHandler {
+function waitForTaskToken(stateName: string, resource: string, context: TaskContext): TaskHandler {
+  // The heartbeat clock starts when the integration's work does: a Lambda queued for a local concurrency
+  // slot stands for a throttled invoke, which on AWS a Retry would start afresh with a new token.
+  let startClock: () => void = () => undefined;
+  const call = adapterFor(stateName, resource, context, () => startClock());
   return async (input) => {
     if (!context.tokens) throw new Error(`Task ${stateName}: .waitForTaskToken needs the runtime's task-token endpoint`);
     const { broker, execution } = context.tokens;
-    const startedAt = Date.now();
     const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = input ?? {};
     const token = execution.claim(stateName);
     if (!token) {
       throw new TaskError('States.Runtime', `Task ${stateName}: a .waitForTaskToken Task must pass $$.Task.Token in its Parameters, or nothing can ever settle it`);
     }
-    try {
-      await call(rest);
-    } catch (error) {
-      broker.abandon(token);
-      throw error;
-    }
-    const elapsedSeconds = (Date.now() - startedAt) / 1000 / context.timeScale;
-    return broker.wait(token, {
-      timeoutSeconds: timeoutSeconds === undefined ? undefined : Math.max(0, Number(timeoutSeconds) - elapsedSeconds),
+    const startsLater = resource.startsWith('arn:aws:states:::lambda:');
+    const settled = broker.wait(token, {
+      timeoutSeconds: timeoutSeconds === undefined ? undefined : Number(timeoutSeconds),
       heartbeatSeconds: heartbeatSeconds === undefined ? undefined : Number(heartbeatSeconds),
+      heartbeatFromStart: !startsLater,
     });
+    startClock = () => broker.startHeartbeat(token);
+    const failed = call(rest).then(
+      () => new Promise<never>(() => {}),
+      (error) => {
+        broker.abandon(token);
+        throw error;
+      },
+    );
+    return Promise.race([settled, failed]);
   };
 }
 

@@ -65,7 +65,14 @@ const functions = {
   placeJob: 'place-job',
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
+  acquireCapacity: 'acquire-capacity',
+  releaseCapacity: 'release-capacity',
+  dispatchQueue: 'dispatch-queue',
 };
+/** The job manager's Lambdas that may launch a pool cluster (dispatchPool): RunJobFlow and what it needs. */
+const launchers = ['acquireCapacity', 'releaseCapacity', 'dispatchQueue'];
+/** Actions EMR authorizes a RunJobFlow request with, beyond RunJobFlow itself (never sent as SDK calls). */
+const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -113,8 +120,8 @@ describe('run-job workflow', () => {
     // Act
     const [, variables] = resource('RunJobStateMachine').Properties.DefinitionString['Fn::Sub'];
 
-    // Assess
-    for (const name of Object.keys(functions)) {
+    // Assess: every function but the dispatcher, which EventBridge invokes (its schedule and EMR events).
+    for (const name of Object.keys(functions).filter((key) => key !== 'dispatchQueue')) {
       expect(Object.values(variables)).toContainEqual({ 'Fn::GetAtt': [`${pascal(name)}LambdaFunction`, 'Arn'] });
     }
   });
@@ -134,6 +141,10 @@ describe('run-job workflow', () => {
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
+        ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
+        ...(launchers.includes(name)
+          ? { EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' }, EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' }, EMR_SUBNET_IDS: expect.anything() }
+          : {}),
       });
     }
   });
@@ -147,7 +158,14 @@ describe('run-job workflow', () => {
       { AttributeName: 'job', KeyType: 'HASH' },
       { AttributeName: 'finishedAt', KeyType: 'RANGE' },
     ]);
-    expect(keys('ClusterRegistryTable')).toEqual([{ AttributeName: 'clusterId', KeyType: 'HASH' }]);
+    expect(keys('ClusterRegistryTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'clusterId', KeyType: 'RANGE' },
+    ]);
+    expect(keys('AdmissionQueueTable')).toEqual([
+      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'entryId', KeyType: 'RANGE' },
+    ]);
   });
 });
 
@@ -234,11 +252,12 @@ describe('IAM the plugin does not generate', () => {
     const onTable = (action: string) => allowing(action).filter((owned) => owned.role === sm).map((o) => o.statement.Resource);
 
     expect(onTable('dynamodb:PutItem')).toEqual([{ 'Fn::GetAtt': ['ClaimsTable', 'Arn'] }]);
-    expect(onTable('dynamodb:UpdateItem')).toEqual([{ 'Fn::GetAtt': ['ClusterRegistryTable', 'Arn'] }]);
+    // Leases are taken and given back by the job manager's Lambdas, not by the state machine.
+    expect(onTable('dynamodb:UpdateItem')).toEqual([]);
   });
 
   it('allows tagging clusters at creation', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm]);
+    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm, ...launchers.map((name) => `${pascal(name)}Role`)]);
   });
 
   it('passes only the two EMR roles, each to its own service', () => {
@@ -286,9 +305,10 @@ describe('least privilege (issue 5)', () => {
       roles.add(role);
 
       // Assess
+      const companions = calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : [];
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort(),
+        actions: [...new Set([...calls, ...companions, 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
@@ -309,9 +329,11 @@ describe('least privilege (issue 5)', () => {
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
-    expect(runs).toHaveLength(1);
-    expect(actionsOf(runs[0].statement)).toEqual(['elasticmapreduce:RunJobFlow']);
-    expect(runs[0].statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    expect(runs.map((owned) => owned.role)).toEqual(['RunJobStateMachineRole', ...launchers.map((name) => `${pascal(name)}Role`)]);
+    for (const { statement } of runs) {
+      expect(actionsOf(statement)).toEqual(['elasticmapreduce:RunJobFlow']);
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
+    }
   });
 
   it('allows every other EMR action only on clusters tagged emrflow', () => {
@@ -347,7 +369,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
           });
         }
       }
@@ -360,6 +382,8 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
+      GrantWaiters: 'SendTaskSuccess / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
+      LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
     };
 
     // Act
@@ -374,6 +398,10 @@ describe('least privilege (issue 5)', () => {
       ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
       ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
       ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+      ...launchers.flatMap((name) => [
+        [`${pascal(name)}Role`, 'GrantWaiters', undefined],
+        [`${pascal(name)}Role`, 'LaunchPoolClusters', undefined],
+      ]),
     ]);
   });
 

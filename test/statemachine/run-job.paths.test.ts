@@ -339,7 +339,7 @@ describe('run-job routing (scripted services, real definition)', () => {
           taskToken: SCRIPTED_TASK_TOKEN,
         },
       });
-      expect(outcome.heartbeats.AcquireCapacity).toEqual([300]);
+      expect(outcome.heartbeats.AcquireCapacity).toEqual([900]);
     });
 
     it('submits the step on the leased cluster, named as RecordRun and ClassifyFailure look it up, waits on its token, and releases that lease', async () => {

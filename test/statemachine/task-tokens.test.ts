@@ -61,11 +61,13 @@ function start(definition: MachineDefinition, onInvoke: (payload: any) => void |
   const fn = { arn: FUNCTION_ARN, name: 'emrflow-local-acquireCapacity' } as LocalFunction;
   const lambda: LambdaInvoker = {
     find: (name) => (name === FUNCTION_ARN ? fn : undefined),
-    invoke: async (_fn, payload) => {
+    invoke: async (_fn, payload, onStart) => {
+      onStart?.();
       payloads.push(payload);
       await onInvoke(payload);
       return null;
     },
+    drain: async () => undefined,
   };
   const tokens = broker.forExecution('exec-1');
   const handlers = taskHandlers(definition, { lambda, emr: {} as never, sdk: {} as never, timeScale: TIME_SCALE, tokens: { broker, execution: tokens } });
@@ -111,6 +113,28 @@ describe('.waitForTaskToken on the local runner', () => {
     });
 
     expect((await result).output).toMatchObject({ grant: { granted: true } });
+  });
+
+  it('completes at the first settle even when the integration fails afterwards (whatever comes first wins)', async () => {
+    const { result } = start(machine(), async (payload) => {
+      await sfn.send(new SendTaskSuccessCommand({ taskToken: payload.taskToken, output: '{"granted":true}' }));
+      throw Object.assign(new Error('Task timed out after 30.00 seconds'), { name: 'TimeoutError' });
+    });
+
+    expect((await result).status).toBe('SUCCEEDED');
+  });
+
+  it('fails with the integration’s error when it fails before any settle, and closes the token', async () => {
+    let token = '';
+    const { result } = start(machine({ TimeoutSeconds: 3600 }), (payload) => {
+      token = payload.taskToken;
+      throw Object.assign(new Error('units: 64 exceeds the pool'), { name: 'Request.Invalid' });
+    });
+
+    const outcome = await result;
+
+    expect(outcome.error).toBe('Request.Invalid');
+    expect(await apiError(sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' })))).toBe('TaskTimedOut');
   });
 
   it('fails the Task with the error and cause SendTaskFailure sends (a Catch matches the name)', async () => {

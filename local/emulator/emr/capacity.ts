@@ -123,14 +123,14 @@ export class Capacity {
   }
 
   /**
-   * EC2 reclaims every live Spot instance of the cluster: the instances end with a Spot reason, their
-   * fleets lose that provisioned capacity, running steps fail, and the cluster ends with INSTANCE_FAILURE
-   * when it lost its primary node or all core nodes.
+   * EC2 reclaims every live Spot instance of the cluster (and its primary node with `withPrimary`): the
+   * instances end with a Spot reason, their fleets lose that provisioned capacity, running steps fail, and
+   * the cluster ends with INSTANCE_FAILURE when it lost its primary node or all core nodes.
    */
-  spotInterruption(cluster: EmrCluster): void {
+  spotInterruption(cluster: EmrCluster, options: { withPrimary?: boolean } = {}): void {
     if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) return;
     const now = this.ctx.deps.clock.nowSeconds();
-    const reclaimed = cluster.instances.filter((i) => i.Market === 'SPOT' && i.state !== 'TERMINATED');
+    const reclaimed = cluster.instances.filter((i) => (i.Market === 'SPOT' || (options.withPrimary && i.role === 'MASTER')) && i.state !== 'TERMINATED');
     if (reclaimed.length === 0) return;
     for (const instance of reclaimed) {
       instance.state = 'TERMINATED';

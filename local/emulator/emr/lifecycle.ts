@@ -51,7 +51,7 @@ export class Lifecycle {
     const noSpotCapacity = hasSpot && faults.take('spotCapacityUnavailable', cluster.attempt);
     const bootstrapFaults: BootstrapFaults = {
       bootstrapFailure: faults.take('bootstrapFailure', cluster.attempt),
-      spotAtBootstrap: hasSpot && faults.takeSpotInterruption(cluster.attempt, 'BOOTSTRAPPING'),
+      spotAtBootstrap: hasSpot && faults.takeSpotInterruption(cluster.attempt, 'BOOTSTRAPPING') !== null,
     };
 
     if (noSpotCapacity) this.ctx.capacity.withholdSpot(cluster);

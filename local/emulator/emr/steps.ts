@@ -139,7 +139,9 @@ export class StepEngine {
     step.timeline.StartDateTime = clock.nowSeconds();
     const injectedFailure = faults.take('stepFailure', step.attempt);
     const hasLiveSpot = cluster.instances.some((i) => i.Market === 'SPOT' && i.state !== 'TERMINATED');
-    const interrupt = hasLiveSpot && faults.takeSpotInterruption(step.attempt, 'STEP_RUNNING');
+    const interruption = hasLiveSpot ? faults.takeSpotInterruption(step.attempt, 'STEP_RUNNING') : null;
+    const interrupt = interruption !== null;
+    const lost = { withPrimary: interruption?.withPrimary ?? false };
     const runsSpark = !injectedFailure && spark !== null && isSparkSubmitStep(step.Config.Jar, step.Config.Args);
     step.executor = runsSpark ? 'spark' : 'simulated';
     emit({ resource: 'step', id: step.Id, clusterId: cluster.Id, state: 'RUNNING', executor: step.executor, message: step.Name });
@@ -155,7 +157,7 @@ export class StepEngine {
         const strike = (ms: number) => {
           if (scheduled) return;
           scheduled = true;
-          this.ctx.lifecycle.scheduleRealMs(cluster, ms, () => this.ctx.capacity.spotInterruption(cluster));
+          this.ctx.lifecycle.scheduleRealMs(cluster, ms, () => this.ctx.capacity.spotInterruption(cluster, lost));
         };
         step.spark.onJobStart(() => strike(DURATIONS.sparkInterruptionAfterJobStartMs));
         this.ctx.lifecycle.scheduleRealMs(cluster, DURATIONS.sparkInterruptionFallbackMs, () => strike(0));
@@ -180,7 +182,7 @@ export class StepEngine {
       });
     } else {
       step.timer = clock.after(seconds, () => this.finish(cluster, step, 'COMPLETED'));
-      if (interrupt) this.ctx.lifecycle.schedule(cluster, seconds * 0.4, () => this.ctx.capacity.spotInterruption(cluster));
+      if (interrupt) this.ctx.lifecycle.schedule(cluster, seconds * 0.4, () => this.ctx.capacity.spotInterruption(cluster, lost));
     }
   }
 

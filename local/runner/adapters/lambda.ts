@@ -4,6 +4,13 @@
  *   - `arn:aws:states:::lambda:invoke`: the result is `{ Payload, StatusCode, ExecutedVersion }`.
  * A thrown error keeps its `name` as the Error (so `Request.Invalid` matches ErrorEquals) and its Cause is
  * the JSON Lambda reports: `{ errorType, errorMessage, trace }`.
+ *
+ * One process runs every function: at most `concurrency` invocations of one function run at once and the
+ * others wait their turn, as if each function had that much reserved concurrency and Step Functions'
+ * retries absorbed the throttling (simplified: they wait instead of failing with TooManyRequestsException
+ * and retrying). Time spent waiting does not count against the function's timeout, as on Lambda, where the
+ * clock starts when the handler does. Without the cap a burst of executions would run hundreds of
+ * handlers interleaved on one thread, each past its timeout.
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
@@ -13,45 +20,87 @@ import { TaskError } from './errors';
 type Handler = (event: unknown, context: Context) => unknown;
 
 export interface LambdaInvoker {
-  invoke(fn: LocalFunction, event: unknown): Promise<unknown>;
+  /** `onStart` runs when the handler starts (after any wait for a concurrency slot). */
+  invoke(fn: LocalFunction, event: unknown, onStart?: () => void): Promise<unknown>;
   /** Finds a function by ARN (qualified or not) or name, as `lambda:invoke`'s FunctionName accepts. */
   find(functionName: string): LocalFunction | undefined;
+  /** Resolves once no invocation is running or waiting (one a settled .waitForTaskToken left behind, say). */
+  drain(): Promise<void>;
 }
 
-export function lambdaInvoker(config: ServerlessConfig, baseEnvironment: () => Record<string, string>): LambdaInvoker {
+/** Default in-flight invocations per function on the local runtime. */
+export const LOCAL_LAMBDA_CONCURRENCY = 10;
+
+export function lambdaInvoker(
+  config: ServerlessConfig,
+  baseEnvironment: () => Record<string, string>,
+  concurrency = LOCAL_LAMBDA_CONCURRENCY,
+): LambdaInvoker {
   const functions = Object.values(config.functions);
+  const slots = new Map<string, { running: number; waiting: Array<() => void> }>();
+  const inFlight = new Set<Promise<unknown>>();
+  const acquire = async (fn: LocalFunction): Promise<() => void> => {
+    let slot = slots.get(fn.key);
+    if (!slot) slots.set(fn.key, (slot = { running: 0, waiting: [] }));
+    const own = slot;
+    if (own.running >= concurrency) await new Promise<void>((resolve) => own.waiting.push(resolve));
+    own.running += 1;
+    return () => {
+      own.running -= 1;
+      own.waiting.shift()?.();
+    };
+  };
   return {
     find(functionName) {
       const unqualified = functionName.replace(/^(arn:aws:lambda:[^:]+:[^:]+:function:[^:]+):.+$/, '$1');
       return functions.find((fn) => fn.arn === unqualified || fn.name === unqualified);
     },
-    async invoke(fn, event) {
-      // Handlers read their configuration from process.env, as on Lambda; they share this process.
-      Object.assign(process.env, baseEnvironment(), fn.environment);
-      const handler = loadHandler(fn);
-      const context = lambdaContext(fn, config.region);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new TaskError('Sandbox.Timedout', lambdaCause('Sandbox.Timedout', `Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`))),
-          fn.timeoutSeconds * 1000,
-        );
-      });
-      try {
-        const result = await Promise.race([Promise.resolve().then(() => handler(event, context)), timedOut]);
-        // Lambda serializes the return value: dates become strings, undefined becomes null.
-        return JSON.parse(JSON.stringify(result ?? null));
-      } catch (error) {
-        if (error instanceof TaskError) throw error;
-        const name = error instanceof Error && error.name ? error.name : 'Error';
-        const message = error instanceof Error ? error.message : String(error);
-        const trace = error instanceof Error && error.stack ? error.stack.split('\n') : [];
-        throw new TaskError(name, lambdaCause(name, message, trace));
-      } finally {
-        clearTimeout(timer);
-      }
+    invoke(fn, event, onStart) {
+      const invocation = (async () => {
+        const release = await acquire(fn);
+        onStart?.();
+        try {
+          return await invokeNow(fn, event);
+        } finally {
+          release();
+        }
+      })();
+      inFlight.add(invocation);
+      const forget = () => inFlight.delete(invocation);
+      invocation.then(forget, forget);
+      return invocation;
+    },
+    async drain() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+
+  async function invokeNow(fn: LocalFunction, event: unknown): Promise<unknown> {
+    // Handlers read their configuration from process.env, as on Lambda; they share this process.
+    Object.assign(process.env, baseEnvironment(), fn.environment);
+    const handler = loadHandler(fn);
+    const context = lambdaContext(fn, config.region);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TaskError('Sandbox.Timedout', lambdaCause('Sandbox.Timedout', `Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`))),
+        fn.timeoutSeconds * 1000,
+      );
+    });
+    try {
+      const result = await Promise.race([Promise.resolve().then(() => handler(event, context)), timedOut]);
+      // Lambda serializes the return value: dates become strings, undefined becomes null.
+      return JSON.parse(JSON.stringify(result ?? null));
+    } catch (error) {
+      if (error instanceof TaskError) throw error;
+      const name = error instanceof Error && error.name ? error.name : 'Error';
+      const message = error instanceof Error ? error.message : String(error);
+      const trace = error instanceof Error && error.stack ? error.stack.split('\n') : [];
+      throw new TaskError(name, lambdaCause(name, message, trace));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 export function lambdaCause(errorType: string, errorMessage: string, trace: string[] = []): string {

@@ -1,0 +1,176 @@
+/**
+ * Pooled run-job on the local runtime: the real ASL, the real handlers (place-job, acquire-capacity,
+ * release-capacity, dispatch-queue on its schedule and on EMR state-change events), dynalite, the emulator;
+ * Spark steps SIMULATED. The 200-job load runs once and its figures are shared by the assertions.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_JOBS, mean, runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
+import { NO_FAULTS } from '../../local/emulator';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
+import { observeRegistry } from '../../local/runner/registryObserver';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+
+jest.setTimeout(300_000);
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+const TRANSITION_BUDGET = 12;
+
+describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated minute`, () => {
+  let load: PoolLoadResult;
+  beforeAll(async () => {
+    load = await runPoolLoad();
+  });
+
+  it('all succeed, every one on a pool cluster', () => {
+    expect(load.jobs).toHaveLength(DEFAULT_JOBS);
+    expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
+    expect(load.jobs.every((job) => job.clusters.length > 0)).toBe(true);
+  });
+
+  it('never has more pool clusters alive than the pool’s maxClusters', () => {
+    expect(load.clusters.every((cluster) => cluster.pool === load.pool.name)).toBe(true);
+    expect(load.maxClustersAlive).toBeGreaterThan(0);
+    expect(load.maxClustersAlive).toBeLessThanOrEqual(load.pool.maxClusters);
+  });
+
+  it('never puts more units in use on a cluster than its capacity, checked on every registry write', () => {
+    // Every park, grant and release wrote the registry: the check saw each of those images.
+    expect(load.registryWrites).toBeGreaterThan(2 * DEFAULT_JOBS);
+    expect(load.grants.length).toBeGreaterThanOrEqual(DEFAULT_JOBS);
+    expect(load.violations).toEqual([]);
+  });
+
+  it('leaves no lease and an empty queue', () => {
+    expect(load.leasesAtEnd).toBe(0);
+    expect(load.queueAtEnd).toBe(0);
+  });
+
+  it('starts high-priority jobs submitted last, on average, before low-priority jobs submitted first', () => {
+    const meanStart = (priority: string) => mean(load.jobs.filter((job) => job.priority === priority).map((job) => job.startedStepAt ?? Infinity))!;
+    const lows = load.jobs.filter((job) => job.priority === 'low');
+    const highs = load.jobs.filter((job) => job.priority === 'high');
+    expect(Math.max(...lows.map((job) => job.submittedAt))).toBeLessThan(Math.min(...highs.map((job) => job.submittedAt)));
+
+    expect(meanStart('high')).toBeLessThan(meanStart('low'));
+  });
+
+  it('launches clusters only within the RunJobFlow budget', () => {
+    const { burst } = loadPools(loadPrices()).dispatcher.runJobFlowBudget;
+    expect(load.runJobFlowTimes.length).toBe(load.emrCalls.RunJobFlow);
+    expect(load.launchesOverBudget).toBe(0);
+    expect(load.emrCalls.RunJobFlow).toBeLessThanOrEqual(burst + load.pool.maxClusters);
+  });
+
+  it(`bills at most ${TRANSITION_BUDGET} state transitions per pooled job`, () => {
+    expect(Math.max(...load.jobs.map((job) => job.transitions))).toBeLessThanOrEqual(TRANSITION_BUDGET);
+  });
+
+  it('delivered every EMR state-change event and schedule tick without a handler error (a timeout under load aside)', () => {
+    // One process runs every handler of 200 executions: a dispatcher tick may outlast its Lambda timeout on
+    // a busy machine; the next tick (or capacity change) dispatches again. Any other error is a defect.
+    expect(load.ruleErrors.filter((failure) => !/^(TimeoutError|Sandbox\.Timedout):/.test(failure.error))).toEqual([]);
+  });
+});
+
+describe('a pool cluster lost mid-load (Spot interruption that takes its primary node)', () => {
+  let load: PoolLoadResult;
+  beforeAll(async () => {
+    load = await runPoolLoad({
+      jobs: 30,
+      faults: { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] } },
+    });
+  });
+
+  const lost = () => load.clusters.find((cluster) => /master node/i.test(cluster.endReason ?? ''));
+
+  it('loses the cluster, and its jobs are retried as Spot interruptions and succeed on another cluster', () => {
+    const dead = lost();
+    expect(dead).toBeDefined();
+    const hit = load.jobs.filter((job) => job.clusters[0] === dead!.clusterId && job.attempts > 1);
+    expect(hit.length).toBeGreaterThan(0);
+    for (const job of hit) {
+      expect(job.status).toBe('SUCCEEDED');
+      expect(job.clusters.at(-1)).not.toBe(dead!.clusterId);
+    }
+    expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
+  });
+
+  it('never grants a lease on the dead cluster after it was lost', () => {
+    const dead = lost()!;
+    const late = load.grants.filter((grant) => grant.clusterId === dead.clusterId && grant.at > dead.terminatingAt!);
+    expect(late).toEqual([]);
+    expect(load.violations).toEqual([]);
+    expect(load.leasesAtEnd).toBe(0);
+  });
+});
+
+describe('a pool cluster reaching its idle timeout while a job is being placed on it', () => {
+  const TIME_SCALE = 0.005;
+  let runtime: LocalRuntime;
+  let scratch: string;
+  afterAll(async () => {
+    await runtime?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('ends up on another cluster: the stale grant is retried, nothing of the job ran on the idle one', async () => {
+    // Prepare: one job brings a pool cluster up and leaves it idle.
+    runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true });
+    scratch = mkdtempSync(join(tmpdir(), 'emrflow-idle-'));
+    const file = join(scratch, 'part.json');
+    writeFileSync(file, '{"event_time":"2026-11-26T10:00:00Z"}\n');
+    const input = `s3://${runtime.buckets.RawBucket}/loads/idle/part.json`;
+    await runtime.upload(file, input);
+    const first = await runtime.run({ job: 'denormalize-events', runId: 'idle-1', input });
+    const [idle] = first.timeline.filter((entry) => entry.state === 'RunPooledStep').map((entry) => entry.clusterId!);
+    const idleSince = Date.now();
+
+    // The grant on the idle cluster reaches the execution only once the cluster's idle timeout struck.
+    const broker = runtime.taskTokens;
+    const deliver = broker.sendTaskSuccess.bind(broker);
+    broker.sendTaskSuccess = (token, output) => {
+      if (JSON.parse(output).clusterId !== idle) return deliver(token, output);
+      void (async () => {
+        while (!runtime.events.some((event) => event.resource === 'cluster' && event.id === idle && event.state === 'TERMINATING')) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        deliver(token, output);
+      })();
+    };
+    const idleSeconds = loadPools(loadPrices()).pools[0].idleTimeoutSeconds;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (idleSeconds - 300) * 1000 * TIME_SCALE - (Date.now() - idleSince))));
+
+    // Act
+    const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });
+
+    // Assess
+    const clusters = second.timeline.filter((entry) => entry.state === 'RunPooledStep').map((entry) => entry.clusterId);
+    const ended = runtime.events.find((event) => event.resource === 'cluster' && event.id === idle && event.state === 'TERMINATING');
+    expect(ended?.message).toMatch(/idle for \d+ seconds/);
+    expect(second.status).toBe('SUCCEEDED');
+    expect(clusters[0]).toBe(idle);
+    expect(clusters.at(-1)).not.toBe(idle);
+    expect(second.attempts).toBe(2);
+    expect(runtime.stats().steps.filter((step) => step.clusterId === idle)).toHaveLength(1);
+  });
+});
+
+describe('the registry check can fail (negative control)', () => {
+  it('reports a write that left a cluster over its capacity, and the lease it granted', async () => {
+    const overbooked = {
+      kind: 'cluster', pool: 'shared', clusterId: 'j-OVER', state: 'RUNNING', capacityUnits: 8, maxJobs: 4, unitsInUse: 12, version: 3,
+      leases: { 'a#1': { units: 8, execution: 'a' }, 'b#1': { units: 4, execution: 'b' } },
+    };
+    const client = { send: async () => ({ Attributes: overbooked }) };
+
+    const observation = observeRegistry(client as never, 'registry');
+    await (client as any).send(new UpdateCommand({ TableName: 'registry', Key: { pool: 'shared', clusterId: 'j-OVER' }, UpdateExpression: 'SET x = :x' }));
+
+    expect(observation.violations.map((v) => v.problem)).toEqual(['12 units in use > capacity 8']);
+    expect(observation.grants.map((g) => g.lease)).toEqual(['a#1', 'b#1']);
+  });
+});
