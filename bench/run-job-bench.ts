@@ -46,8 +46,15 @@ async function catalogue(runtime: LocalRuntime): Promise<void> {
 }
 
 let upload = 0;
+/**
+ * One partition per run: a partition's marker starts one run (id job + date), so each run gets its own day
+ * after RUN_DATE, its data, then its `_SUCCESS`.
+ */
 async function runOnce(runtime: LocalRuntime, options: { catalogueFirst?: boolean } = {}): Promise<RunSummary> {
-  const event = await runtime.upload(eventsFile, s3Location(runtime.buckets.RawBucket, `events/dt=${RUN_DATE}/part-${String(++upload).padStart(4, '0')}.json`).uri);
+  const date = new Date(Date.parse(`${RUN_DATE}T00:00:00Z`) + upload++ * 86_400_000).toISOString().slice(0, 10);
+  const partition = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/`).uri;
+  await runtime.upload(eventsFile, `${partition}part-0001.json`);
+  const event = await runtime.markComplete(partition);
   if (options.catalogueFirst) await catalogue(runtime);
   const summary = await runtime.run(event);
   if (summary.status !== 'SUCCEEDED') throw new Error(`bench run ${summary.executionName} ${summary.status}: ${summary.error} ${summary.cause}`);
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
   const { first, rest } = await withRuntime(NO_FAULTS, async (runtime) => {
     const crawled = await runOnce(runtime);
     const catalogued: RunSummary[] = [];
-    for (let i = 0; i < runs; i++) catalogued.push(await runOnce(runtime));
+    for (let i = 0; i < runs; i++) catalogued.push(await runOnce(runtime, { catalogueFirst: true }));
     return { first: crawled, rest: catalogued };
   });
   const spotRetry = await withRuntime(

@@ -1,10 +1,13 @@
 'use strict';
 /**
- * What serverless.yml derives from config/jobs.json, so that adding a job is one catalog entry: the key
- * prefixes the S3 trigger matches, each job's Glue database and crawler (with a role of its own), and the
+ * What serverless.yml derives from config/jobs.json, so that adding a job is one catalog entry: the S3
+ * keys that start a run (each job's `s3Trigger`), each job's Glue database and crawler (with a role of its own), and the
  * Glue ARNs the Lambdas and the state machine may touch. Plain CommonJS because osls loads it with require.
  */
 const { jobs } = require('../config/jobs.json');
+
+/** lib/contract.ts DEFAULT_S3_MARKER (this file is plain JS for osls; test/infra/job-catalog.test.ts ties them). */
+const DEFAULT_S3_MARKER = '_SUCCESS';
 
 const sub = (template) => ({ 'Fn::Sub': template });
 const unique = (values) => [...new Set(values)];
@@ -24,16 +27,12 @@ function crawlerRole(job) {
       Description: `Glue crawler of ${job.name}: reads s3://raw/${job.inputPrefix}, writes ${database}.${table}`,
       AssumeRolePolicyDocument: {
         Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'glue.amazonaws.com' },
-            Action: 'sts:AssumeRole',
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
-          },
-        ],
+        // No aws:SourceAccount condition: Glue documents no such key when it assumes a crawler's role, and
+        // a condition on an absent key would deny it (the crawler could not start).
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'glue.amazonaws.com' }, Action: 'sts:AssumeRole' }],
       },
-      // The crawler subset of AWSGlueServiceRole, scoped to this job's prefix, database and table.
+      // The crawler subset of AWSGlueServiceRole: its bucket-level S3 calls as that policy grants them (on
+      // the raw bucket rather than every bucket), reads under this job's prefix, this job's table.
       Policies: [
         {
           PolicyName: 'crawl',
@@ -43,9 +42,8 @@ function crawlerRole(job) {
               {
                 Sid: 'ListInput',
                 Effect: 'Allow',
-                Action: 's3:ListBucket',
+                Action: ['s3:ListBucket', 's3:GetBucketLocation'],
                 Resource: sub('arn:${AWS::Partition}:s3:::${RawBucket}'),
-                Condition: { StringLike: { 's3:prefix': [`${job.inputPrefix}*`] } },
               },
               {
                 Sid: 'ReadInput',
@@ -54,11 +52,15 @@ function crawlerRole(job) {
                 Resource: sub(`arn:\${AWS::Partition}:s3:::\${RawBucket}/${job.inputPrefix}*`),
               },
               {
+                Sid: 'ReadDatabase',
+                Effect: 'Allow',
+                Action: 'glue:GetDatabase',
+                Resource: [glueArn('catalog'), glueArn(`database/${database}`)],
+              },
+              {
                 Sid: 'WriteCatalog',
                 Effect: 'Allow',
                 Action: [
-                  'glue:GetDatabase',
-                  'glue:GetTable',
                   'glue:GetTables',
                   'glue:CreateTable',
                   'glue:UpdateTable',
@@ -111,6 +113,41 @@ function crawler(job) {
   };
 }
 
+/** A literal inside an EventBridge wildcard pattern: `*` and `\` are escaped. */
+const wildcardLiteral = (text) => text.replace(/[\\*]/g, (char) => `\\${char}`);
+
+/**
+ * The `detail` of the EventBridge rule that starts run-job on S3 uploads, from each job's `s3Trigger`
+ * (lib/domain/s3Trigger.ts says what each upload then runs). Only trigger keys match, so nothing else
+ * starts an execution:
+ *   marker      `<prefix>*\/<marker>` (a marker in any folder under the prefix) or `<prefix><marker>`;
+ *               a folder key ending in `/` never ends in the marker
+ *   per-object  `<prefix>*<suffix>` with a suffix, else `prefix`; and `size > 0`, which leaves out folder
+ *               keys (the console creates them empty; a pattern cannot both require a prefix and exclude a
+ *               suffix on one field)
+ * Two kinds of jobs need two alternatives (`$or`), since only per-object jobs match on size.
+ */
+function s3TriggerDetail(jobList, bucketName) {
+  const markerKeys = [];
+  const objectKeys = [];
+  for (const job of jobList) {
+    const trigger = job.s3Trigger ?? { mode: 'marker' };
+    const prefix = wildcardLiteral(job.inputPrefix);
+    if (trigger.mode === 'per-object') {
+      objectKeys.push(trigger.suffix ? { wildcard: `${prefix}*${wildcardLiteral(trigger.suffix)}` } : { prefix: job.inputPrefix });
+    } else {
+      const marker = trigger.marker ?? DEFAULT_S3_MARKER;
+      markerKeys.push({ wildcard: `${prefix}*/${wildcardLiteral(marker)}` }, `${job.inputPrefix}${marker}`);
+    }
+  }
+  const alternatives = [
+    ...(markerKeys.length ? [{ object: { key: markerKeys } }] : []),
+    ...(objectKeys.length ? [{ object: { key: objectKeys, size: [{ numeric: ['>', 0] }] } }] : []),
+  ];
+  const bucket = { name: [bucketName] };
+  return alternatives.length === 1 ? { bucket, ...alternatives[0] } : { bucket, $or: alternatives };
+}
+
 /** Everything derived from a job list; exported for tests, applied to config/jobs.json below. */
 function fromJobs(jobList) {
   const catalogued = jobList.filter((job) => job.catalog);
@@ -130,8 +167,7 @@ function fromJobs(jobList) {
     Resources[`${pascal(job.name)}Crawler`] = crawler(job);
   }
   return {
-    // EventBridge content filter: one `prefix` matcher per job; a list of matchers is an OR.
-    s3KeyPrefixes: unique(jobList.map((job) => job.inputPrefix)).map((prefix) => ({ prefix })),
+    s3TriggerDetail: s3TriggerDetail(jobList, { Ref: 'RawBucket' }),
     // GetPartition authorizes on the catalog, the database and the table together.
     catalogReadArns: [
       glueArn('catalog'),
@@ -143,4 +179,4 @@ function fromJobs(jobList) {
   };
 }
 
-module.exports = { ...fromJobs(jobs), fromJobs };
+module.exports = { ...fromJobs(jobs), fromJobs, DEFAULT_S3_MARKER };

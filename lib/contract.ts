@@ -89,6 +89,13 @@ export function s3Location(bucket: string, key: string): S3Location {
 /** SendTask* errors that mean the execution no longer waits on the token (it timed out, stopped, or never was). */
 export const TASK_TOKEN_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
+/**
+ * The object that marks a partition complete when a job's S3 trigger is in marker mode and names no other
+ * (config/jobs.json `s3Trigger`). Hadoop and Spark write it; Spark's readers skip `_`-prefixed files.
+ * infra/job-catalog.js, which osls loads as plain JS, repeats it; test/infra/job-catalog.test.ts ties the two.
+ */
+export const DEFAULT_S3_MARKER = '_SUCCESS';
+
 /** Error names that are Step Functions' own (not emrflow's, which live in lib/errors.ts). */
 export const STATES_ERROR = {
   timeout: 'States.Timeout',

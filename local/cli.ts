@@ -2,7 +2,7 @@
  * `emrflow`: the local runtime from the command line. Run with tsx (bin/emrflow does), never compiled.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
@@ -180,7 +180,10 @@ async function uploadAndRun(runtime: LocalRuntime, file: string, uri: string, fl
   print(`uploaded ${file} → ${uri}  (local file ${localPath(runtime, uri)})`);
   const targets = await eventBridgeTargets(runtime.config, event);
   if (!targets.includes(flags.machine)) {
-    print(`no EventBridge rule of ${flags.machine} matches this upload (serverless.yml: raw bucket and the jobs' input prefixes); nothing started`);
+    print(
+      `no EventBridge rule of ${flags.machine} matches this upload, nothing started (serverless.yml: the raw bucket and each ` +
+        `job's s3Trigger in config/jobs.json; in marker mode only <inputPrefix>dt=YYYY-MM-DD/_SUCCESS starts a run)`,
+    );
     return null;
   }
   print(`EventBridge "Object Created" → ${flags.machine}`);
@@ -213,8 +216,13 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
     });
     if (generated.status !== 0) throw new Error(`spark/generate_events.py failed: ${generated.stderr || generated.error?.message}`);
     print(`generated ${flags.events} events for ${date} with spark/generate_events.py`);
-    const { uri } = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/part-0001.json`);
-    const summary = await uploadAndRun(runtime, file, uri, flags, print);
+    const partition = s3Location(runtime.buckets.RawBucket, `events/dt=${date}/`).uri;
+    // The data, then the partition's marker: the job's s3Trigger (config/jobs.json) starts one run on the marker.
+    await runtime.upload(file, `${partition}part-0001.json`);
+    print(`uploaded ${file} → ${partition}part-0001.json  (no run yet: the partition is complete when its _SUCCESS lands)`);
+    const marker = join(dir, '_SUCCESS');
+    writeFileSync(marker, '');
+    const summary = await uploadAndRun(runtime, marker, `${partition}_SUCCESS`, flags, print);
     if (summary) printWhereOutputIs(runtime, summary, print);
     return finish(summary, flags);
   });

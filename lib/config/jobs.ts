@@ -1,11 +1,33 @@
 import * as z from 'zod';
 import jobsJson from '../../config/jobs.json';
+import { DEFAULT_S3_MARKER } from '../contract';
 import { between, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 
 export const JOBS_FILE = 'config/jobs.json';
 
 const NAME = matching(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lowercase letters, digits or "-", starting with a letter or digit');
 const PREFIX = matching(/^[^/].*\/$/, 'must be a key prefix that ends with "/" and does not start with one, such as events/');
+
+/** A name within one folder: EventBridge wildcard patterns reserve `*` and `\\`. */
+const BASENAME = matching(/^[^/*\\]+$/, 'must be an object name without "/", "*" or "\\", such as _SUCCESS or .json');
+
+/**
+ * Which S3 uploads under the job's inputPrefix start a run, and over what (lib/domain/s3Trigger.ts;
+ * infra/job-catalog.js builds the EventBridge rule from the same setting):
+ *   marker      only `<inputPrefix>[<folder>/]<marker>` starts a run, over that folder (the partition),
+ *               with the run id job + date: the partition is complete when its marker lands
+ *   per-object  every object (optionally only keys ending in `suffix`) is a run over that object alone,
+ *               writing under its own output prefix
+ */
+export const S3TriggerSchema = z.discriminatedUnion(
+  'mode',
+  [
+    strictObject({ mode: z.literal('marker'), marker: BASENAME.default(DEFAULT_S3_MARKER) }),
+    strictObject({ mode: z.literal('per-object'), suffix: BASENAME.optional() }),
+  ],
+  { error: 'must be {"mode": "marker", "marker": "_SUCCESS"} or {"mode": "per-object", "suffix": ".json"} (marker and suffix optional)' },
+);
+export type S3Trigger = z.infer<typeof S3TriggerSchema>;
 
 /** One entry of config/jobs.json. */
 export const JobDefinitionSchema = strictObject({
@@ -25,6 +47,8 @@ export const JobDefinitionSchema = strictObject({
   priority: z.enum(['low', 'normal', 'high']),
   releaseLabel: matching(/^emr-\d+\.\d+\.\d+$/, 'must be an EMR release label such as emr-7.10.0'),
   maxAttempts: between(1, 10, { integer: true }),
+  /** Which uploads start a run, and over what (default: marker mode with `_SUCCESS`). */
+  s3Trigger: S3TriggerSchema.default({ mode: 'marker', marker: DEFAULT_S3_MARKER }),
 });
 export type JobDefinition = z.infer<typeof JobDefinitionSchema>;
 export type Priority = JobDefinition['priority'];

@@ -1,10 +1,10 @@
 import { S3EventNotificationEventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/s3';
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { parseS3Uri, s3Location } from '../contract';
 import { InvalidRequestError } from '../errors';
 import { describeValue, matching, nonEmptyString, parseRequestInput, strictObject } from '../schema';
 import { isPartitionInput, partitionKey } from './partition';
+import { s3Run } from './s3Trigger';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
@@ -150,22 +150,15 @@ function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest
   if (!identity) {
     throw new InvalidRequestError('detail.object.sequencer', 'missing, and no detail.object.etag either: the run id needs one');
   }
-  const partitionDate = /^dt=([^/]+)\//.exec(key.slice(job.inputPrefix.length))?.[1];
-  let runDate: string;
-  let input: S3Location;
-  if (partitionDate !== undefined) {
-    if (!CALENDAR_DATE.safeParse(partitionDate).success) {
-      throw new InvalidRequestError('detail.object.key', `the dt= segment of ${describeValue(key)} must be a calendar date YYYY-MM-DD`);
-    }
-    runDate = partitionDate;
-    input = s3Location(ctx.rawBucket, partitionKey(job, runDate));
-  } else {
-    // Not in a dt= partition: the run reads the uploaded object itself, dated by the event.
-    runDate = dateOf(new Date(event.time));
-    input = s3Location(ctx.rawBucket, key);
-  }
-  const digest = createHash('sha256').update(`${bucket}\n${key}\n${identity}`).digest('hex').slice(0, 16);
-  return request(job, 's3', runDate, `${job.name}-${runDate}-${digest}`, input, ctx);
+  // What the upload starts depends on the job's s3Trigger (lib/domain/s3Trigger.ts).
+  const run = s3Run(job, { bucket, key, identity, eventDate: dateOf(new Date(event.time)) }, (value, what) => {
+    if (!CALENDAR_DATE.safeParse(value).success) throw new InvalidRequestError('detail.object.key', `${what} must be a calendar date YYYY-MM-DD`);
+    return value;
+  });
+  return {
+    ...request(job, 's3', run.runDate, run.runId, s3Location(ctx.rawBucket, run.inputKey), ctx),
+    output: s3Location(ctx.artifactsBucket, run.outputPrefix),
+  };
 }
 
 function fromJobInput(input: JobInput, ctx: RequestContext): ParsedRequest {

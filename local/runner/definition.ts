@@ -1,6 +1,6 @@
 /**
- * Loads a deployable `statemachines/<name>.asl.yml`, resolves what serverless.yml fills in at deploy time
- * (`${self:…}` variables, `Fn::GetAtt`/`Ref`/`Fn::Sub`), validates it as AWS would, then makes the copy the
+ * Loads a deployable `statemachines/<name>.asl.yml` as serverless.yml includes it (its `${self:…}` variables
+ * resolved by osls), evaluates `Fn::GetAtt`/`Ref`/`Fn::Sub`, validates it as AWS would, then makes the copy the
  * interpreter runs: task timeouts handled as on AWS (local/asl/localDefinition.ts) and time compressed.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -32,7 +32,10 @@ export function machineFile(serviceDir: string, name: string): string {
 export async function loadMachine(config: ServerlessConfig, name: string, timeScale: number): Promise<MachineDefinition> {
   const file = machineFile(config.serviceDir, name);
   if (!existsSync(file)) throw new Error(`no state machine "${name}": ${file} does not exist`);
-  const deployable = await config.resolve(parseCloudFormationYaml(readFileSync(file, 'utf8')));
+  // serverless.yml's own copy, its variables resolved by osls; a file no state machine uses is read as is.
+  const key = Object.keys(config.stateMachineFiles).find((machine) => config.stateMachineFiles[machine] === name);
+  const definition = key ? config.raw.stepFunctions.stateMachines[key].definition : parseCloudFormationYaml(readFileSync(file, 'utf8'));
+  const deployable = await config.resolve(definition);
   const { isValid, errorsText } = aslValidator(deployable);
   if (!isValid) throw new Error(`${file} is not valid ASL after resolving serverless.yml:\n${errorsText('\n')}`);
 

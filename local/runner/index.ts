@@ -17,6 +17,7 @@
  *   runtime.buckets / runtime.tables  // local physical names by logical id (RawBucket, RunsTable, …)
  *   runtime.stateDir                  // S3 objects are plain files under <stateDir>/s3/<bucket>/<key>
  *   const event = await runtime.upload(file, 's3://<raw bucket>/events/dt=2026-11-27/part-0001.json');
+ *   const marker = await runtime.markComplete('s3://<raw bucket>/events/dt=2026-11-27/');  // the job's marker
  *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry? });
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
@@ -33,7 +34,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EMRClient } from '@aws-sdk/client-emr';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resetClients } from '../../lib/aws/clients';
-import { CLUSTER_ENDED_STATES } from '../../lib/contract';
+import { loadJobs } from '../../lib/config/jobs';
+import { CLUSTER_ENDED_STATES, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
 import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
@@ -118,6 +120,11 @@ export interface LocalRuntime {
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
+  /**
+   * Puts the (empty) marker object of the job owning a partition prefix (its s3Trigger in config/jobs.json,
+   * `_SUCCESS` by default) and returns its event: what a writer does once the partition is complete.
+   */
+  markComplete(partitionUri: string): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -215,6 +222,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     deliveries.add(delivery);
     void delivery.finally(() => deliveries.delete(delivery));
   };
+  const putObject = async (bucket: string, key: string, body: Buffer) => {
+    const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    return objectCreatedEvent(
+      { bucket, key, size: body.length, etag: put.ETag ?? '', versionId: put.VersionId },
+      { region: config.region, accountId: config.accountId },
+    );
+  };
 
   return {
     stateDir,
@@ -277,12 +291,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     async upload(file, s3Uri) {
       const { bucket, key } = parseS3ObjectUri(s3Uri);
-      const body = readFileSync(file);
-      const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-      return objectCreatedEvent(
-        { bucket, key, size: body.length, etag: put.ETag ?? '', versionId: put.VersionId },
-        { region: config.region, accountId: config.accountId },
-      );
+      return putObject(bucket, key, readFileSync(file));
+    },
+
+    async markComplete(partitionUri) {
+      const location = parseS3Uri(partitionUri);
+      if (!location?.key.endsWith('/')) throw new Error(`markComplete: "${partitionUri}" is not a partition prefix s3://<bucket>/<prefix>/`);
+      const job = loadJobs()
+        .filter((candidate) => location.key.startsWith(candidate.inputPrefix))
+        .sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+      if (!job) throw new Error(`markComplete: no job in config/jobs.json has an inputPrefix above "${location.key}"`);
+      if (job.s3Trigger.mode !== 'marker') throw new Error(`markComplete: ${job.name} is in per-object mode; each upload is its own run`);
+      return putObject(location.bucket, `${location.key}${job.s3Trigger.marker}`, Buffer.alloc(0));
     },
 
     async stop() {

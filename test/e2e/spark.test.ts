@@ -69,7 +69,8 @@ withSpark('run-job with a real Spark step', () => {
     await exec('python3', [path.join(PROJECT_DIR, 'spark', 'generate_events.py'), '--events', String(EVENTS), '--date', date,
       '--out', file, '--seed', '11', '--malformed-rate', '0.02']);
     runtime = await startLocalRuntime({ timeScale: 0.001, faults: faults && parseFaults(JSON.stringify(faults), 'test faults') });
-    const event = await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`);
+    await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`);
+    const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${date}/`);
     const summary = await runtime.run(event);
     const request = (summary.output as any)?.request ?? {};
     const local = (uri: string) => path.join(runtime!.stateDir, 's3', uri.replace(/^s3:\/\//, ''));

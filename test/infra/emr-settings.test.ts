@@ -5,7 +5,7 @@ const { subnetIds, roles } = require('../../infra/emr.js');
 
 /** osls's resolveVariable for `param:<name>`, answering from a map (unset params resolve to null). */
 const params = (values: Record<string, unknown>) => ({
-  resolveVariable: async (variable: string) => values[variable.replace(/^param:/, '')] ?? null,
+  resolveVariable: async (variable: string) => (variable === 'sls:stage' ? 'dev' : (values[variable.replace(/^param:/, '')] ?? null)),
 });
 
 describe('EMR settings from stage params', () => {
@@ -23,6 +23,7 @@ describe('EMR settings from stage params', () => {
     expect(Object.keys(fragment)).toEqual(['Resources']);
     expect(Object.keys(fragment.Resources).sort()).toEqual(['EmrInstanceProfile', 'EmrInstanceRole', 'EmrServiceRole']);
     expect(fragment.Resources.EmrInstanceProfile.Properties.Roles).toEqual([{ Ref: 'EmrInstanceRole' }]);
+    expect(fragment.Resources.EmrInstanceProfile.Properties.InstanceProfileName).toEqual(fragment.Resources.EmrInstanceRole.Properties.RoleName);
   });
 
   it('turns named existing roles into template parameters under the same logical ids', async () => {

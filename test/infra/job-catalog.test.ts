@@ -2,7 +2,9 @@
  * infra/job-catalog.js: what serverless.yml derives per job from the catalog, for a catalog of several jobs
  * (the packaged-template test sees only the one job config/jobs.json has today).
  */
-const { fromJobs } = require('../../infra/job-catalog.js');
+import { DEFAULT_S3_MARKER as CONTRACT_DEFAULT_S3_MARKER } from '../../lib/contract';
+
+const { fromJobs, DEFAULT_S3_MARKER } = require('../../infra/job-catalog.js');
 
 const job = (name: string, inputPrefix: string, catalog?: { database: string; table: string; crawler: string }) => ({
   name,
@@ -19,8 +21,37 @@ describe('job catalog derivations', () => {
     job('score-leads', 'leads/'),
   ];
 
-  it('matches each distinct input prefix once in the S3 trigger', () => {
-    expect(fromJobs(jobs).s3KeyPrefixes).toEqual([{ prefix: 'events/' }, { prefix: 'clicks/' }, { prefix: 'leads/' }]);
+  it('matches only the marker of a marker-mode job (the default), in any folder under its prefix', () => {
+    expect(fromJobs([job('a', 'events/')]).s3TriggerDetail).toEqual({
+      bucket: { name: [{ Ref: 'RawBucket' }] },
+      object: { key: [{ wildcard: 'events/*/_SUCCESS' }, 'events/_SUCCESS'] },
+    });
+    expect(fromJobs([{ ...job('a', 'events/'), s3Trigger: { mode: 'marker', marker: 'READY' } }]).s3TriggerDetail.object.key).toEqual([
+      { wildcard: 'events/*/READY' },
+      'events/READY',
+    ]);
+  });
+
+  it('matches every non-empty object of a per-object job, or only its suffix, and both kinds of jobs as alternatives', () => {
+    // Act
+    const detail = fromJobs([
+      job('a', 'events/'),
+      { ...job('b', 'clicks/'), s3Trigger: { mode: 'per-object' } },
+      { ...job('c', 'le*ds/'), s3Trigger: { mode: 'per-object', suffix: '.json' } },
+    ]).s3TriggerDetail;
+
+    // Assess
+    expect(detail).toEqual({
+      bucket: { name: [{ Ref: 'RawBucket' }] },
+      $or: [
+        { object: { key: [{ wildcard: 'events/*/_SUCCESS' }, 'events/_SUCCESS'] } },
+        { object: { key: [{ prefix: 'clicks/' }, { wildcard: 'le\\*ds/*.json' }], size: [{ numeric: ['>', 0] }] } },
+      ],
+    });
+  });
+
+  it("repeats lib/contract's default marker (this file is plain JS for osls)", () => {
+    expect(DEFAULT_S3_MARKER).toBe(CONTRACT_DEFAULT_S3_MARKER);
   });
 
   it('creates one Glue database per catalog database and one crawler with its own role per catalogued job', () => {
@@ -52,7 +83,8 @@ describe('job catalog derivations', () => {
 
     // Assess
     expect(bySid.ReadInput.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RawBucket}/clicks/*' });
-    expect(bySid.ListInput.Condition).toEqual({ StringLike: { 's3:prefix': ['clicks/*'] } });
+    expect(bySid.ListInput.Condition).toBeUndefined();
+    expect(bySid.ReadDatabase.Resource).toEqual([glue('catalog'), glue('database/emrflow_raw')]);
     expect(bySid.WriteCatalog.Resource).toEqual([glue('catalog'), glue('database/emrflow_raw'), glue('table/emrflow_raw/clicks')]);
   });
 

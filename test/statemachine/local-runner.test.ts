@@ -3,14 +3,14 @@
  * definition for the interpreter, how failed integrations are named, and how the CLI treats bad usage.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emrException } from '../../local/runner/adapters/emr';
 import { lambdaInvoker } from '../../local/runner/adapters/lambda';
 import { awsSdkIntegration, type SdkClients } from '../../local/runner/adapters/sdk';
 import { LOCAL_WAIT_RESOURCE, loadMachine } from '../../local/runner/definition';
-import { functionLogicalId, loadServerlessConfig, type LocalFunction, type ServerlessConfig } from '../../local/runner/serverless-config';
+import { functionLogicalId, loadServerlessConfig, printCacheKey, type LocalFunction, type ServerlessConfig } from '../../local/runner/serverless-config';
 import { adapterFor } from '../../local/runner/tasks';
 import { eventBridgeTargets, matchesPattern } from '../../local/runner/triggers';
 import { objectCreatedEvent } from '../../local/runner/s3Event';
@@ -22,7 +22,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 let project: ServerlessConfig;
 beforeAll(async () => {
   project = await loadServerlessConfig({ serviceDir: projectDir });
-});
+}, 60_000); // a cold `serverless print` (local/runner/serverless-config.ts); then cached
 
 describe("serverless.yml, resolved for stage 'local'", () => {
   it('names functions and resources as a deployment of the local stage would', () => {
@@ -55,24 +55,28 @@ describe("serverless.yml, resolved for stage 'local'", () => {
     expect(states.CreateCluster.Parameters.Instances.Ec2SubnetIds).toEqual([]);
   });
 
-  it('resolves variables with fallbacks, params, files and nested references, and names what it cannot', async () => {
+  it('takes Serverless variables as osls resolves them, evaluates the intrinsics itself, and caches the print', async () => {
+    // Prepare
     const dir = mkdtempSync(join(scratch, 'service-'));
     writeFileSync(join(dir, 'settings.json'), JSON.stringify({ retention: { days: 7 } }));
     writeFileSync(
       join(dir, 'serverless.yml'),
       [
         'service: demo',
+        "frameworkVersion: '4'",
         'params:',
         '  default: { size: small }',
         '  local: { size: tiny }',
         'provider:',
+        '  name: aws',
+        '  runtime: nodejs22.x',
         "  stage: ${opt:stage, 'dev'}",
         '  region: ${opt:region, "eu-west-1"}',
         '  environment:',
         '    SIZE: ${param:size}',
         '    DAYS: ${file(./settings.json):retention.days}',
         '    NAME: ${self:service}-${sls:stage}-${self:custom.suffix}',
-        '    FALLBACK: ${param:missing, ${self:custom.suffix}}',
+        '    FALLBACK: ${param:missing, self:custom.suffix}',
         "    QUEUE: !Sub 'arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Queue}'",
         'custom:',
         '  suffix: x',
@@ -84,8 +88,16 @@ describe("serverless.yml, resolved for stage 'local'", () => {
       ].join('\n'),
     );
 
+    // Act
+    const cold = Date.now();
     const config = await loadServerlessConfig({ serviceDir: dir });
+    const coldMs = Date.now() - cold;
+    const warm = Date.now();
+    await loadServerlessConfig({ serviceDir: dir });
+    const warmMs = Date.now() - warm;
 
+    // Assess
+    console.log(`serverless print for stage local: ${coldMs} ms cold (osls), ${warmMs} ms from the cache`);
     expect(config.region).toBe('eu-west-1');
     expect(config.functions[functionLogicalId('doIt')].environment).toEqual({
       SIZE: 'tiny',
@@ -94,24 +106,62 @@ describe("serverless.yml, resolved for stage 'local'", () => {
       FALLBACK: 'x',
       QUEUE: 'arn:aws:sqs:eu-west-1:000000000000:q-local',
     });
-    await expect(config.resolve('${ssm:/secret}')).rejects.toThrow('unsupported variable source in ${ssm:/secret}');
+    expect(readdirSync(join(dir, 'node_modules/.cache/emrflow-serverless-print')).filter((f) => f.endsWith('.json'))).toEqual([
+      `local-${printCacheKey(dir, 'local')}.json`,
+    ]);
     await expect(config.resolve({ Ref: 'Nope' })).rejects.toThrow('Ref to unknown logical id Nope');
+  }, 60_000);
+
+  it('keys the cache on every file serverless print reads and on the stage', () => {
+    // Prepare
+    const dir = mkdtempSync(join(scratch, 'service-'));
+    mkdirSync(join(dir, 'infra'));
+    writeFileSync(join(dir, 'serverless.yml'), 'service: demo\n');
+    writeFileSync(join(dir, 'infra/x.js'), 'module.exports = 1;\n');
+    const before = printCacheKey(dir, 'local');
+
+    // Act
+    writeFileSync(join(dir, 'infra/x.js'), 'module.exports = 2;\n');
+
+    // Assess
+    expect(printCacheKey(dir, 'local')).not.toBe(before);
+    expect(printCacheKey(dir, 'dev')).not.toBe(printCacheKey(dir, 'local'));
+    expect(printCacheKey(dir, 'local')).toBe(printCacheKey(dir, 'local'));
   });
 
-  it("starts run-job for an upload under a job's input prefix in the raw bucket, and for nothing else", async () => {
+  it('names a variable osls cannot resolve', async () => {
+    const dir = mkdtempSync(join(scratch, 'service-'));
+    writeFileSync(join(dir, 'serverless.yml'), ['service: demo', "frameworkVersion: '4'", 'provider: { name: aws, runtime: nodejs22.x }', 'custom: { size: ${param:nope} }'].join('\n'));
+
+    await expect(loadServerlessConfig({ serviceDir: dir })).rejects.toThrow(/serverless print --stage local failed[\s\S]*nope/);
+  }, 60_000);
+
+  it("starts run-job for a job's trigger key in the raw bucket (a partition's _SUCCESS), and for nothing else", async () => {
     const event = (bucket: string, key: string) => objectCreatedEvent({ bucket, key, size: 1, etag: 'e' }, { region: 'us-east-1', accountId: '000000000000' });
     const raw = project.resources.RawBucket.physicalId;
 
-    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/part-0001.json'))).toEqual(['run-job']);
-    expect(await eventBridgeTargets(project, event(raw, 'elsewhere/part-0001.json'))).toEqual([]);
-    expect(await eventBridgeTargets(project, event(project.resources.LogsBucket.physicalId, 'events/x.json'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/_SUCCESS'))).toEqual(['run-job']);
+    expect(await eventBridgeTargets(project, event(raw, 'events/dt=2026-11-26/part-0001.json'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(raw, 'elsewhere/dt=2026-11-26/_SUCCESS'))).toEqual([]);
+    expect(await eventBridgeTargets(project, event(project.resources.LogsBucket.physicalId, 'events/dt=2026-11-26/_SUCCESS'))).toEqual([]);
   });
 
-  it('matches EventBridge patterns: literals, prefix, suffix, exists and anything-but', () => {
+  it('matches EventBridge patterns: literals, prefix, suffix, wildcard, numeric, $or, exists and anything-but', () => {
     expect(matchesPattern({ a: [{ prefix: 'ev' }], b: { c: ['x', 'y'] } }, { a: 'events', b: { c: 'y' } })).toBe(true);
     expect(matchesPattern({ a: [{ suffix: '.json' }] }, { a: 'k.csv' })).toBe(false);
     expect(matchesPattern({ a: [{ exists: false }] }, {})).toBe(true);
     expect(matchesPattern({ a: [{ 'anything-but': ['x'] }] }, { a: 'x' })).toBe(false);
+    expect(matchesPattern({ a: [{ 'anything-but': { suffix: '/' } }] }, { a: 'x/' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/dt=1/h=2/_SUCCESS' })).toBe(true);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/_SUCCESS' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'ev/*/_SUCCESS' }] }, { k: 'ev/dt=1/x_SUCCESS' })).toBe(false);
+    expect(matchesPattern({ k: [{ wildcard: 'a\\*b*' }] }, { k: 'a*bc' })).toBe(true);
+    expect(matchesPattern({ k: [{ wildcard: 'a\\*b*' }] }, { k: 'axbc' })).toBe(false);
+    expect(matchesPattern({ n: [{ numeric: ['>', 0] }] }, { n: 0 })).toBe(false);
+    expect(matchesPattern({ n: [{ numeric: ['>', 0, '<=', 5] }] }, { n: 5 })).toBe(true);
+    expect(matchesPattern({ d: { $or: [{ a: ['1'] }, { b: ['2'] }] } }, { d: { b: '2' } })).toBe(true);
+    expect(matchesPattern({ d: { $or: [{ a: ['1'] }, { b: ['2'] }] } }, { d: { a: '2' } })).toBe(false);
+    expect(() => matchesPattern({ a: [{ cidr: '10.0.0.0/8' }] }, { a: '10.1.1.1' })).toThrow('not supported by the local runner');
   });
 });
 

@@ -201,6 +201,19 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.path).not.toContain('SizeJob');
   });
 
+  it('CrawlerNeverRan: a READY crawler without a LastCrawl fails as Glue.CrawlFailed, not States.Runtime', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
+      StartCrawler: ok(),
+      GetCrawler: ok({ Crawler: { State: 'READY' } }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect({ status: outcome.status, error: outcome.error }).toEqual({ status: 'FAILED', error: 'Glue.CrawlFailed' });
+  });
+
   it('SpotRetry: terminates the interrupted cluster, backs off, and places attempt 2 with its own cluster', async () => {
     const script: TaskScript = {
       ...happyScript(),
@@ -253,6 +266,57 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect((outcome.taskInputs.ClassifyFailure[0] as any).error.Error).toBe('States.Timeout');
     expect(outcome.error).toBe('Emr.StepTimedOut');
     expect(outcome.taskInputs.TerminateAfterFailure).toEqual([{ ClusterId: 'j-AAA' }]);
+  });
+
+  const emrApiError = (code: string, message: string) =>
+    fail(
+      'EMR.AmazonElasticMapReduceException',
+      `${message} (Service: AmazonElasticMapReduce; Status Code: 400; Error Code: ${code}; Request ID: r-1; Proxy: null)`,
+    );
+
+  it('CreateClusterThrottled: a throttled RunJobFlow waits and is tried again', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      CreateCluster: [emrApiError('ThrottlingException', 'Rate exceeded'), ...ok({ ClusterId: 'j-AAA' })],
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.taskInputs.CreateCluster).toHaveLength(2);
+    expect(outcome.path).toEqual(expect.arrayContaining(['CreateClusterRejected', 'FirstCreateThrottle', 'WaitToCreateCluster']));
+    expect(outcome.taskInputs.ClassifyFailure).toBeUndefined();
+  });
+
+  it('CreateClusterDenied: an AccessDenied or validation error under the same name fails at once, without retries', async () => {
+    for (const code of ['AccessDeniedException', 'ValidationException']) {
+      const script: TaskScript = {
+        ...happyScript(),
+        CreateCluster: [emrApiError(code, 'not allowed'), ...ok({ ClusterId: 'j-AAA' })],
+        ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.ClusterFailed', message: code, retry: false, teardown: 'none' }),
+        RecordFailedRun: ok({ status: 'FAILED' }),
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect({ code, calls: outcome.taskInputs.CreateCluster.length, status: outcome.status }).toEqual({ code, calls: 1, status: 'FAILED' });
+      expect(outcome.path).not.toContain('WaitToCreateCluster');
+    }
+  });
+
+  it('CreateClusterThrottledForGood: stops after 4 throttled retries and classifies the failure', async () => {
+    const script: TaskScript = {
+      ...happyScript(),
+      CreateCluster: [emrApiError('ThrottlingException', 'Rate exceeded')],
+      ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.ClusterFailed', message: 'throttled', retry: false, teardown: 'none' }),
+      RecordFailedRun: ok({ status: 'FAILED' }),
+    };
+
+    const outcome = await runScripted(definition, {}, script);
+
+    expect(outcome.taskInputs.CreateCluster).toHaveLength(5);
+    expect(outcome.taskInputs.ClassifyFailure).toHaveLength(1);
+    expect((outcome.taskInputs.ClassifyFailure[0] as any).error.Cause).toContain('ThrottlingException');
   });
 
   it('ClusterNeverCame: a createCluster failure with nothing left to terminate records and fails', async () => {

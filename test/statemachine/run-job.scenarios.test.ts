@@ -48,7 +48,8 @@ afterEach(async () => {
  */
 async function runUpload(injected: Faults = NO_FAULTS, options: { catalogued?: boolean } = {}): Promise<RunSummary> {
   runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults: injected, simulateSteps: true });
-  const event = await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
+  await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
+  const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`);
   if (options.catalogued) await crawl(runtime.seeded.crawlers[0]);
   return runtime.run(event);
 }

@@ -22,6 +22,7 @@ export function job(overrides: Partial<JobDefinition> = {}): JobDefinition {
     priority: 'normal',
     releaseLabel: 'emr-7.10.0',
     maxAttempts: 3,
+    s3Trigger: { mode: 'marker', marker: '_SUCCESS' },
     ...overrides,
   };
 }

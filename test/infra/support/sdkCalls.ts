@@ -1,6 +1,6 @@
 /**
- * The IAM actions a handler needs, read from its code: each `new XCommand(` esbuild keeps in the handler's
- * bundle is mapped to the action AWS authorizes it with. A call added without
+ * The IAM actions a handler needs, read from its code: each `new XCommand(` or `paginateX(` esbuild keeps in
+ * the handler's bundle is mapped to the action AWS authorizes it with. A call added without
  * its permission (or a permission left after its call is gone) then fails the infra test, not production.
  */
 import { buildSync } from 'esbuild';
@@ -74,6 +74,11 @@ export function sdkActions(handlerFile: string): string[] {
   const actions = new Set<string>();
   for (const [, command] of code.matchAll(/new\s+(\w+)Command\s*\(/g)) {
     const module = imports.get(`${command}Command`);
+    if (module) actions.add(actionFor(module, command, handlerFile));
+  }
+  // A paginator sends its command page by page: `paginateQuery(` is `new QueryCommand(` as IAM sees it.
+  for (const [, command] of code.matchAll(/\bpaginate(\w+)\s*\(/g)) {
+    const module = imports.get(`paginate${command}`);
     if (module) actions.add(actionFor(module, command, handlerFile));
   }
   return [...actions].sort();

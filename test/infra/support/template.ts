@@ -12,6 +12,7 @@ export const templateFileName = 'cloudformation-template-update-stack.json';
 export type Template = {
   Parameters?: Record<string, any>;
   Conditions?: Record<string, any>;
+  Rules?: Record<string, any>;
   Resources: Record<string, { Type: string; Properties?: any; Condition?: string; DependsOn?: unknown }>;
 };
 

@@ -215,6 +215,29 @@ describe('config/jobs.json', () => {
   });
 });
 
+describe('config/jobs.json s3Trigger', () => {
+  const parsed = (s3Trigger: unknown) => parseJobs({ jobs: [{ ...job(), s3Trigger }] })[0].s3Trigger;
+
+  it('defaults to marker mode with _SUCCESS, and takes a marker name, per-object mode and its suffix', () => {
+    expect(parsed(undefined)).toEqual({ mode: 'marker', marker: '_SUCCESS' });
+    expect(parsed({ mode: 'marker' })).toEqual({ mode: 'marker', marker: '_SUCCESS' });
+    expect(parsed({ mode: 'marker', marker: 'READY' })).toEqual({ mode: 'marker', marker: 'READY' });
+    expect(parsed({ mode: 'per-object' })).toEqual({ mode: 'per-object' });
+    expect(parsed({ mode: 'per-object', suffix: '.json' })).toEqual({ mode: 'per-object', suffix: '.json' });
+  });
+
+  it.each([
+    ['an unknown mode', { mode: 'each' }, 'jobs[0].s3Trigger.mode: must be {"mode": "marker", "marker": "_SUCCESS"} or {"mode": "per-object"'],
+    ['a misspelt field', { mode: 'marker', maker: 'READY' }, 'jobs[0].s3Trigger.maker: unknown field; did you mean "marker"? allowed: mode, marker'],
+    ['a marker with a folder', { mode: 'marker', marker: 'done/_SUCCESS' }, 'jobs[0].s3Trigger.marker: must be an object name without "/"'],
+    ['a suffix in marker mode', { mode: 'marker', suffix: '.json' }, 'jobs[0].s3Trigger.suffix: unknown field; allowed: mode, marker'],
+    ['a wildcard in a suffix', { mode: 'per-object', suffix: '*.json' }, 'jobs[0].s3Trigger.suffix: must be an object name without "/", "*"'],
+    ['no object', 'marker', 'jobs[0].s3Trigger: must be {"mode": "marker"'],
+  ])('rejects %s, naming the field', (_, s3Trigger, message) => {
+    expect(configError(() => parsed(s3Trigger))).toContain(`config/jobs.json: ${message}`);
+  });
+});
+
 describe('config/prices.json and config/pools.json', () => {
   const pools = {
     dedicated: { primary: ['r5.4xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreShare: 0.125, maxCoreUnits: 32, spotTimeoutMinutes: 10, idleTimeoutSeconds: 900 },

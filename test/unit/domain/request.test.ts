@@ -31,51 +31,103 @@ function invalid(trigger: unknown, c: RequestContext = ctx): InvalidRequestError
   throw new Error('expected Request.Invalid');
 }
 
-describe('S3 upload events', () => {
-  it('reads the dt= partition the uploaded object lies in', () => {
+describe('S3 upload events, marker mode (the default)', () => {
+  it('runs once over the whole dt= partition when its _SUCCESS marker lands, with job + date as the run id', () => {
     const request = parseTrigger(example('s3-upload.json'), ctx);
 
     expect(request).toMatchObject({
       trigger: 's3',
       runDate: '2026-11-26',
+      runId: 'denormalize-events-2026-11-26',
       job: { name: 'denormalize-events' },
       input: { bucket: RAW, key: 'events/dt=2026-11-26/', uri: `s3://${RAW}/events/dt=2026-11-26/` },
       output: { bucket: ARTIFACTS, key: 'denormalized/events/', uri: `s3://${ARTIFACTS}/denormalized/events/` },
       claimExpiresAt: NOW.getTime() / 1000 + CLAIM_TTL_SECONDS,
     });
-    expect(request.runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
   });
 
-  it('gives a duplicate delivery (same sequencer) the same run id and another upload a different one', () => {
+  it('gives every delivery of the marker, a re-upload and the day\'s schedule the same run id, so all but one stop at ClaimRun', () => {
     const first = parseTrigger(example('s3-upload.json'), ctx);
     const duplicate = parseTrigger({ ...example('s3-upload.json'), id: 'another-event-id', time: '2026-11-27T03:00:00Z' }, ctx);
-    const other = example('s3-upload.json');
-    other.detail.object.sequencer = '0067469A79C8F1FFFF';
+    const reupload = example('s3-upload.json');
+    reupload.detail.object.sequencer = '0067469A79C8F1FFFF';
 
     expect(duplicate.runId).toBe(first.runId);
-    expect(parseTrigger(other, ctx).runId).not.toBe(first.runId);
+    expect(parseTrigger(reupload, ctx).runId).toBe(first.runId);
+    expect(parseTrigger({ job: 'denormalize-events', date: '2026-11-26' }, ctx).runId).toBe(first.runId);
   });
 
-  it('falls back to the etag when the event has no sequencer', () => {
-    const event = example('s3-upload.json');
-    delete event.detail.object.sequencer;
+  it('takes a configured marker name instead of _SUCCESS', () => {
+    const c = { ...ctx, jobs: [job({ s3Trigger: { mode: 'marker', marker: 'READY' } })] };
 
-    expect(parseTrigger(event, ctx).runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
+    expect(parseTrigger(s3Event('events/dt=2026-11-26/READY'), c).input.key).toBe('events/dt=2026-11-26/');
+    expect(invalid(s3Event('events/dt=2026-11-26/_SUCCESS'), c).message).toMatch(/only a "READY" object completes a partition/);
   });
 
-  it('picks the job with the longest matching inputPrefix', () => {
-    expect(parseTrigger(s3Event('events/sessions/dt=2026-11-26/a.json'), ctx).job.name).toBe('sessions');
-    expect(parseTrigger(s3Event('events/dt=2026-11-26/a.json'), ctx).job.name).toBe('denormalize-events');
+  it('refuses a data object, saying which key would start the run (the rule never sends one)', () => {
+    expect(invalid(s3Event('events/dt=2026-11-26/part-0001.json')).message).toBe(
+      'detail.object.key: "events/dt=2026-11-26/part-0001.json" does not start a run of denormalize-events: its s3Trigger is ' +
+        'marker mode, so only a "_SUCCESS" object completes a partition (upload events/dt=YYYY-MM-DD/_SUCCESS after the data)',
+    );
   });
 
-  it('reads the single object, dated by the event time, when the key is in no dt= partition', () => {
-    const request = parseTrigger(s3Event('events/backfill.json'), ctx);
+  it('runs over the folder of a marker outside any dt= partition, dated by the event, with the folder in the id', () => {
+    const request = parseTrigger(s3Event('events/backfill/_SUCCESS'), ctx);
 
     expect(request.runDate).toBe('2026-11-27');
-    expect(request.input.key).toBe('events/backfill.json');
+    expect(request.input.key).toBe('events/backfill/');
+    expect(request.runId).toMatch(/^denormalize-events-2026-11-27-[0-9a-f]{16}$/);
     expect(partitionToCheck(request)).toBeNull();
   });
 
+  it('picks the job with the longest matching inputPrefix', () => {
+    expect(parseTrigger(s3Event('events/sessions/dt=2026-11-26/_SUCCESS'), ctx).job.name).toBe('sessions');
+    expect(parseTrigger(s3Event('events/dt=2026-11-26/_SUCCESS'), ctx).job.name).toBe('denormalize-events');
+  });
+});
+
+describe('S3 upload events, per-object mode', () => {
+  const perObject = { ...ctx, jobs: [job({ s3Trigger: { mode: 'per-object' } })] };
+
+  it('runs over the uploaded object alone, writing under an output prefix of its own', () => {
+    const request = parseTrigger(s3Event('events/dt=2026-11-26/part-0001.json'), perObject);
+
+    expect(request).toMatchObject({
+      runDate: '2026-11-26',
+      input: { key: 'events/dt=2026-11-26/part-0001.json' },
+      output: { key: 'denormalized/events/by-object/dt=2026-11-26/part-0001.json/' },
+    });
+    expect(request.runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
+    expect(partitionToCheck(request)).toBeNull();
+  });
+
+  it('gives a duplicate delivery (same sequencer) the same run id, and other objects other ids and outputs', () => {
+    const key = 'events/dt=2026-11-26/part-0001.json';
+    const first = parseTrigger(s3Event(key), perObject);
+    const duplicate = parseTrigger({ ...s3Event(key), id: 'another-event-id' }, perObject);
+    const other = parseTrigger(s3Event('events/dt=2026-11-26/part-0002.json'), perObject);
+
+    expect(duplicate.runId).toBe(first.runId);
+    expect(other.runId).not.toBe(first.runId);
+    expect(other.output.key.startsWith(first.output.key) || first.output.key.startsWith(other.output.key)).toBe(false);
+  });
+
+  it('falls back to the etag when the event has no sequencer', () => {
+    const event = s3Event('events/dt=2026-11-26/part-0001.json');
+    delete event.detail.object.sequencer;
+
+    expect(parseTrigger(event, perObject).runId).toMatch(/^denormalize-events-2026-11-26-[0-9a-f]{16}$/);
+  });
+
+  it('dates an object outside any dt= partition by the event, and refuses keys without the configured suffix', () => {
+    const withSuffix = { ...ctx, jobs: [job({ s3Trigger: { mode: 'per-object', suffix: '.json' } })] };
+
+    expect(parseTrigger(s3Event('events/backfill.json'), perObject).runDate).toBe('2026-11-27');
+    expect(invalid(s3Event('events/dt=2026-11-26/notes.txt'), withSuffix).message).toMatch(/per-object mode for keys ending in "\.json"/);
+  });
+});
+
+describe('S3 upload events, either mode', () => {
   it('rejects a key that matches no job, naming the known prefixes', () => {
     expect(invalid(s3Event('foo/bar.json')).message).toBe(
       'detail.object.key: "foo/bar.json" matches no job\'s inputPrefix in config/jobs.json (known: events/, events/sessions/)',
@@ -93,12 +145,13 @@ describe('S3 upload events', () => {
     ['a non-S3 source', { source: 'aws.ec2' }, 'source'],
     ['another detail type', { 'detail-type': 'Object Deleted' }, 'detail-type'],
   ])('rejects %s', (_, overrides, field) => {
-    expect(invalid(s3Event('events/dt=2026-11-26/a.json', overrides)).field).toBe(field);
+    expect(invalid(s3Event('events/dt=2026-11-26/_SUCCESS', overrides)).field).toBe(field);
   });
 
   it('rejects an impossible partition date and a folder marker', () => {
-    expect(invalid(s3Event('events/dt=2026-02-30/a.json')).field).toBe('detail.object.key');
+    expect(invalid(s3Event('events/dt=2026-02-30/_SUCCESS')).field).toBe('detail.object.key');
     expect(invalid(s3Event('events/dt=2026-11-26/')).message).toMatch(/folder marker/);
+    expect(invalid(s3Event('events/dt=2026-11-26/'), { ...ctx, jobs: [job({ s3Trigger: { mode: 'per-object' } })] }).message).toMatch(/folder marker/);
   });
 
   it('rejects an event without sequencer and etag, since the run id needs one', () => {
@@ -181,7 +234,7 @@ describe.each([
       ['a misspelt key (detail.objet)', () => ({ ...example('s3-upload.json'), detail: { ...example('s3-upload.json').detail, object: undefined, objet: {} } }), 'detail.object: is required (an object)'],
       ['a wrong type', () => ({ ...example('s3-upload.json'), time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
       ['a missing required field', () => ({ ...example('s3-upload.json'), 'detail-type': undefined }), 'detail-type: must be "Object Created": the EventBridge rule must match only that'],
-      ['an out-of-range value', () => s3Event('events/dt=2026-11-31/a.json'), 'detail.object.key: the dt= segment of "events/dt=2026-11-31/a.json" must be a calendar date YYYY-MM-DD'],
+      ['an out-of-range value', () => s3Event('events/dt=2026-11-31/_SUCCESS'), 'detail.object.key: the dt= segment of "events/dt=2026-11-31/_SUCCESS" must be a calendar date YYYY-MM-DD'],
     ],
   },
   {
