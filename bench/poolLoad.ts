@@ -85,6 +85,8 @@ export interface PoolLoadResult {
   queueAtEnd: number;
   emrCalls: Record<string, number>;
   sfnCalls: Record<string, number>;
+  /** EMR's EventBridge events sent to the rules, and those the `events` fault dropped or duplicated. */
+  emrEvents: LocalRuntime['emrEvents'];
   ruleErrors: LocalRuntime['ruleErrors'];
   wallSeconds: number;
 }
@@ -151,6 +153,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       queueAtEnd: queue.length,
       emrCalls: stats.calls.EMR,
       sfnCalls: { ...runtime.taskTokens.calls },
+      emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],
       wallSeconds: (Date.now() - wallStart) / 1000,
     };

@@ -132,6 +132,7 @@ describe('run-job workflow', () => {
         ARTIFACTS_BUCKET: { Ref: 'ArtifactsBucket' },
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
+        STEP_TOKENS_TABLE: { Ref: 'StepTokensTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
         ...(launchers.includes(name)
@@ -162,7 +163,11 @@ describe('run-job workflow', () => {
 });
 
 describe('triggers', () => {
-  const rules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  // The rules that start run-job (the Lambdas' own schedules and EMR event rules are tested with them).
+  const rules = () =>
+    resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((rule) => JSON.stringify(rule.Targets ?? []).includes('RunJobStateMachine'));
 
   it("starts run-job on S3 Object Created events in the raw bucket for each job's trigger key only", () => {
     // Act
@@ -366,7 +371,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable|StepTokensTable)$/), 'Arn'] },
           });
         }
       }
@@ -381,6 +386,7 @@ describe('least privilege (issue 5)', () => {
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
       GrantWaiters: 'SendTaskSuccess / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
+      SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
     };
 
     // Act
@@ -399,6 +405,7 @@ describe('least privilege (issue 5)', () => {
         [`${pascal(name)}Role`, 'GrantWaiters', undefined],
         [`${pascal(name)}Role`, 'LaunchPoolClusters', undefined],
       ]),
+      ['SettleStepsRole', 'SettleWaiters', undefined],
     ]);
   });
 
@@ -450,7 +457,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    expect(groups.length).toBe(Object.keys(functions).length + 1);
+    // Every Lambda's (the state machine's, plus SubmitPooledStep's and SettleSteps') and run-job's own.
+    expect(groups.length).toBe(Object.keys(functions).length + 2 + 1);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
