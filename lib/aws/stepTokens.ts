@@ -111,22 +111,32 @@ export async function settleStep(
   }
 }
 
-/** A step's RUNNING event: its mapping keeps the start time, for the timeline the settlement reports. */
+/** Waits before each retry of a RUNNING event that found no mapping yet (real milliseconds). */
+const START_RETRY_MS = [50, 150, 400];
+
+/**
+ * A step's RUNNING event: its mapping keeps the start time, for the timeline the settlement reports. A step
+ * can start the instant AddJobFlowSteps returns, so its event may overtake SubmitPooledStep's PutItem: a
+ * missing mapping is tried again a few times before the event is taken for another cluster's step.
+ */
 export async function noteStepStarted(clusterId: string, stepId: string, at: string, dynamo: DynamoDBDocumentClient = dynamoClient()): Promise<boolean> {
-  try {
-    await dynamo.send(
-      new UpdateCommand({
-        TableName: stepTokensTable(),
-        Key: { clusterId, stepId },
-        UpdateExpression: 'SET startedAt = :at',
-        ConditionExpression: 'attribute_exists(stepId)',
-        ExpressionAttributeValues: { ':at': at },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await dynamo.send(
+        new UpdateCommand({
+          TableName: stepTokensTable(),
+          Key: { clusterId, stepId },
+          UpdateExpression: 'SET startedAt = :at',
+          ConditionExpression: 'attribute_exists(stepId)',
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if (attempt >= START_RETRY_MS.length) return false;
+      await new Promise((resolve) => setTimeout(resolve, START_RETRY_MS[attempt]));
+    }
   }
 }
 

@@ -93,6 +93,18 @@ describe('settle-steps: EMR Step Status Change', () => {
     expect(output.Step.Status.Timeline).toMatchObject({ StartDateTime: '2026-11-27T09:58:00Z', EndDateTime: '2026-11-27T10:00:00Z' });
   });
 
+  it('tries a RUNNING event again when it overtook the mapping’s write, and gives up on a step that is not ours', async () => {
+    dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-LATE' } }).rejectsOnce(conditionFailed()).resolves({});
+    dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-DEDICATED' } }).rejects(conditionFailed());
+
+    const late = await settleSteps(stepEvent('s-LATE', 'RUNNING'), lambdaContext);
+    const foreign = await settleSteps(stepEvent('s-DEDICATED', 'RUNNING'), lambdaContext);
+
+    expect(late).toEqual({ step: 's-LATE', result: 'started' });
+    expect(foreign).toEqual({ step: 's-DEDICATED', result: 'absent' });
+    expect(dynamo.commandCalls(UpdateCommand).filter((call) => call.args[0].input.Key?.stepId === 's-DEDICATED')).toHaveLength(4);
+  });
+
   it('leaves a pending step alone: no claim, no send', async () => {
     const result = await settleSteps(stepEvent('s-C', 'PENDING'), lambdaContext);
 
