@@ -8,6 +8,8 @@ export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 
 /** States in which a cluster exists and bills: TERMINATING is neither active nor ended. */
 export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
 /** States in which a cluster accepts and runs steps. */
+/** A cluster on its way out: it still exists but takes no new work. */
+export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
 /** EMR step states (DescribeStep `Status.State`). */
