@@ -153,7 +153,7 @@ async function mappingsOf(clusterId: string, dynamo: DynamoDBDocumentClient): Pr
   return items;
 }
 
-/** A cluster ended: each token still mapped on it fails with `{ Step, Cluster }`, as `.sync` fails it. */
+/** A cluster is ending or ended: each token still mapped on it fails with `{ Step, Cluster }`, as `.sync` fails it. */
 export async function failClusterSteps(cluster: ClusterView, dynamo: DynamoDBDocumentClient = dynamoClient()): Promise<Record<SettleResult, number>> {
   const counts: Record<SettleResult, number> = { settled: 0, absent: 0, gone: 0 };
   for (const item of await mappingsOf(cluster.Id, dynamo)) {

@@ -549,7 +549,7 @@ describe('event-driven completion of pooled steps (issue 10)', () => {
     expect(patterns).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Step Status Change'], detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED']) } }),
-        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
       ]),
     );
   });

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EMRClient, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_JOBS, mean, runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
 import { NO_FAULTS } from '../../local/emulator';
@@ -175,7 +176,7 @@ describe('a pool cluster lost mid-load (Spot interruption that takes its primary
     expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
   });
 
-  it('fails every step token of the dead cluster with the cluster’s reason (its Cluster, or its step ended by it)', () => {
+  it('fails every step token of the dead cluster, with the cluster’s reason or the Spot loss that preceded it', () => {
     const dead = lost()!;
     const stepsOnDead = new Set(runtime.events.filter((event) => event.resource === 'step' && event.clusterId === dead.clusterId).map((event) => event.id));
     const told = [...settlements.values()].flat().filter((send) => stepsOnDead.has(send.body.Step.Id) || send.body.Cluster?.Id === dead.clusterId);
@@ -185,7 +186,7 @@ describe('a pool cluster lost mid-load (Spot interruption that takes its primary
     expect(told.filter((send) => send.outcome === 'failure')).toHaveLength(unfinished.length);
     for (const send of told.filter((s) => s.outcome === 'failure')) {
       const reason = send.body.Cluster?.Status?.StateChangeReason?.Message ?? send.body.Step.Status?.StateChangeReason?.Message ?? '';
-      expect(reason).toMatch(/master node/i);
+      expect(reason).toMatch(/master node|\*?lost\*? node|cluster terminated/i);
     }
   });
 
@@ -194,6 +195,48 @@ describe('a pool cluster lost mid-load (Spot interruption that takes its primary
     const late = load.grants.filter((grant) => grant.clusterId === dead.clusterId && grant.at > dead.terminatingAt!);
     expect(late).toEqual([]);
     expect(load.violations).toEqual([]);
+    expect(load.leasesAtEnd).toBe(0);
+  });
+});
+
+describe('a pool cluster terminated by hand while its steps run', () => {
+  let load: PoolLoadResult;
+  let runtime: LocalRuntime;
+  let victim: string | undefined;
+  const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
+  beforeAll(async () => {
+    load = await runPoolLoad({
+      jobs: 12,
+      beforeStart: (started) => {
+        runtime = started;
+        recordStepSettlements(started, settlements);
+        const emr = new EMRClient({ region: started.config.region });
+        const watch = setInterval(() => {
+          const running = started.events.find((event) => event.resource === 'step' && event.state === 'RUNNING');
+          if (!running) return;
+          clearInterval(watch);
+          victim = running.clusterId;
+          void emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [victim!] }));
+        }, 10);
+      },
+    });
+  });
+
+  it('fails every step token of that cluster with { Step, Cluster } and the cluster’s reason', () => {
+    const stepsOnVictim = new Set(runtime.events.filter((event) => event.resource === 'step' && event.clusterId === victim).map((event) => event.id));
+    const ended = [...stepsOnVictim].filter((id) => runtime.events.some((event) => event.id === id && event.state === 'CANCELLED'));
+    const failures = [...settlements.values()].flat().filter((send) => send.outcome === 'failure' && stepsOnVictim.has(send.body.Step.Id));
+
+    expect(ended.length).toBeGreaterThan(0);
+    expect(failures).toHaveLength(ended.length);
+    for (const failure of failures) {
+      expect(failure.body.Cluster).toMatchObject({ Id: victim, Status: { StateChangeReason: { Code: 'USER_REQUEST' } } });
+    }
+  });
+
+  it('ends each job it hit once, without a step left waiting', () => {
+    expect([...settlements.values()].filter((sends) => sends.length !== 1)).toEqual([]);
+    expect(load.jobs.filter((job) => job.clusters.includes(victim!)).length).toBeGreaterThan(0);
     expect(load.leasesAtEnd).toBe(0);
   });
 });

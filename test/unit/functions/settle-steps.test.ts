@@ -105,6 +105,14 @@ describe('settle-steps: EMR Step Status Change', () => {
     expect(dynamo.commandCalls(UpdateCommand).filter((call) => call.args[0].input.Key?.stepId === 's-DEDICATED')).toHaveLength(4);
   });
 
+  it('leaves a cancelled step to its cluster’s event (or the sweep), which can name the cluster’s reason', async () => {
+    const result = await settleSteps(stepEvent('s-X', 'CANCELLED'), lambdaContext);
+
+    expect(result).toEqual({ step: 's-X', result: 'deferred' });
+    expect(dynamo.calls()).toHaveLength(0);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
   it('leaves a pending step alone: no claim, no send', async () => {
     const result = await settleSteps(stepEvent('s-C', 'PENDING'), lambdaContext);
 
@@ -160,8 +168,8 @@ describe('settle-steps: EMR Cluster State Change', () => {
     }
   });
 
-  it('fails nothing while the cluster is only terminating', async () => {
-    await settleSteps(clusterEvent('TERMINATING', 'USER_REQUEST', 'Terminated by user request'), lambdaContext);
+  it('fails nothing while the cluster is still up', async () => {
+    await settleSteps(clusterEvent('WAITING', '', 'Cluster ready to run steps.'), lambdaContext);
 
     expect(dynamo.calls()).toHaveLength(0);
     expect(sfn.calls()).toHaveLength(0);
