@@ -15,6 +15,8 @@ export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WA
 /** EMR step states (DescribeStep `Status.State`). */
 export const STEP_ENDED_STATES: ReadonlySet<string> = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'INTERRUPTED']);
 export const STEP_UNSUCCESSFUL_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'FAILED', 'INTERRUPTED']);
+/** Steps that ended without running to their end: cancelled, or interrupted by their cluster. */
+export const STEP_CANCELLED_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'INTERRUPTED']);
 
 /** The value of `emrflow:app` on everything this application creates. */
 export const APP_NAME = 'emrflow';

@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
-import { CLUSTER_ENDED_STATES, CLUSTER_TERMINATING_STATE, EMR_EVENT, STEP_ENDED_STATES } from '../../lib/contract';
+import { CLUSTER_ENDED_STATES, CLUSTER_TERMINATING_STATE, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
 import { parseInput } from '../../lib/domain/capacityInput';
 import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
 
@@ -29,7 +29,7 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
     // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the
     // sweep, for a step cancelled by hand) tells the token with the cluster's reason.
     let result: SettleResult | 'started' | 'running' | 'deferred';
-    if (state === 'CANCELLED' || state === 'INTERRUPTED') result = 'deferred';
+    if (STEP_CANCELLED_STATES.has(state)) result = 'deferred';
     else if (STEP_ENDED_STATES.has(state)) result = await settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
     else if (state === 'RUNNING') result = (await noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
     else result = 'running';
