@@ -17,7 +17,7 @@ import { dynamoClient } from '../lib/aws/clients';
 import { listClusters, listQueue } from '../lib/aws/registry';
 import { loadPools, type PoolDefinition } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
-import { parsePoolClusterName } from '../lib/contract';
+import { CLUSTER_ENDED_STATES, parsePoolClusterName } from '../lib/contract';
 import type { Priority } from '../lib/domain/types';
 import type { Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
@@ -185,7 +185,7 @@ function outcomeOf(summary: RunSummary, index: number, priority: Priority, submi
 function clusterLives(runtime: LocalRuntime, records: Array<{ clusterId: string; name: string }>): ClusterLife[] {
   return records.map((record) => {
     const changes = runtime.events.filter((event) => event.resource === 'cluster' && event.id === record.clusterId);
-    const ended = changes.find((event) => event.state === 'TERMINATED' || event.state === 'TERMINATED_WITH_ERRORS');
+    const ended = changes.find((event) => CLUSTER_ENDED_STATES.has(event.state));
     const terminating = changes.find((event) => event.state === 'TERMINATING');
     return {
       clusterId: record.clusterId,

@@ -6,7 +6,8 @@ import { poolContext } from '../../lib/aws/poolContext';
 import { jobManagerDeps } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { AcquireCapacityInput, parseInput } from '../../lib/domain/capacityInput';
+import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 import { InvalidRequestError } from '../../lib/errors';
 
 const logger = functionLogger('acquire-capacity');
@@ -14,13 +15,13 @@ const prices = loadPrices();
 const config = loadPools(prices);
 
 /**
- * `{ pool, units, priority, execution, attempt, taskToken }` (a `.waitForTaskToken` task; taskToken is
- * `$$.Task.Token`) → parks the job in the pool's queue and dispatches the pool. The execution resumes with
+ * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;
+ * taskToken is `$$.Task.Token`; holdSeconds, the step timeout, extends the lease beyond leaseSeconds) → parks the job in the pool's queue and dispatches the pool. The execution resumes with
  * a Slot `{ pool, clusterId, lease, units, leaseExpiresAt }` sent to its token, now or when capacity frees.
  * The return value (for logs and tests) is `{ entryId, granted, launched, queued }`.
  */
 export async function acquireCapacity(event: unknown): Promise<{ entryId: string; granted: number; launched: number; queued: number }> {
-  const input = parseInput(AcquireCapacityInput, event);
+  const input = parseRequestInput(AcquireCapacityInput, event);
   const context = poolContext(config, input.pool);
   if (input.units > context.pool.capacityUnits) {
     throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);

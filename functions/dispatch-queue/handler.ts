@@ -7,7 +7,8 @@ import { clusterStateProbe, jobManagerDeps, sendWaiterHeartbeat } from '../../li
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { parsePoolClusterName } from '../../lib/contract';
-import { DispatchQueueInput, parseInput } from '../../lib/domain/capacityInput';
+import { DispatchQueueInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 import type { PoolClusterState } from '../../lib/domain/pools';
 
 const logger = functionLogger('dispatch-queue');
@@ -23,7 +24,7 @@ const config = loadPools(prices);
  * → `{ reports: DispatchReport[] }`.
  */
 export async function dispatchQueue(event: unknown): Promise<{ reports: DispatchReport[] }> {
-  const input = parseInput(DispatchQueueInput, event);
+  const input = parseRequestInput(DispatchQueueInput, event);
   const deps = jobManagerDeps(prices);
   const reports: DispatchReport[] = [];
   if ('detail' in input) {

@@ -3,22 +3,28 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { loadRules } from '../../lib/config/rules';
+import { checkRulePools, loadRules } from '../../lib/config/rules';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
 const prices = loadPrices();
 const pools = loadPools(prices);
-const config = { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
+const rules = loadRules();
+checkRulePools(rules, pools.pools.map((pool) => pool.name));
+const config = { rules, template: pools.dedicated, prices, pools: pools.pools };
 
-/** `{ request, sizing, attempt, executionName }` → Placement (a dedicated cluster's RunJobFlow fields). */
+/**
+ * `{ request, sizing, attempt, executionName }` → Placement: mode `dedicated` with the cluster's RunJobFlow
+ * fields, or mode `pool` with `pool: { name, units, priority }` for AcquireCapacity.
+ */
 export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
   const placement = await placeJob(event, config);
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,
     mode: placement.mode,
+    pool: placement.pool,
     onDemandShare: placement.onDemandShare,
     hourlyCostUsd: placement.hourlyCostUsd,
     reasons: placement.reasons,

@@ -6,7 +6,8 @@ import { poolContext } from '../../lib/aws/poolContext';
 import { jobManagerDeps } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { SlotInput, parseInput } from '../../lib/domain/capacityInput';
+import { SlotInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 
 const logger = functionLogger('release-capacity');
 const prices = loadPrices();
@@ -18,7 +19,7 @@ const config = loadPools(prices);
  * or expired) gives `released: false`, not an error, so every teardown path can call it.
  */
 export async function releaseCapacity(event: unknown): Promise<{ released: boolean; units: number; granted: number; launched: number }> {
-  const slot = parseInput(SlotInput, event);
+  const slot = parseRequestInput(SlotInput, event);
   const { released, units, dispatch } = await returnLease(jobManagerDeps(prices), poolContext(config, slot.pool), slot);
   logger.info('released', { ...slot, released, units, dispatch });
   return { released, units, granted: dispatch.granted.length, launched: dispatch.launched.length };

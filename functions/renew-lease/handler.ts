@@ -3,23 +3,26 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { heartbeat } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { poolContext } from '../../lib/aws/poolContext';
-import { jobManagerDeps } from '../../lib/aws/poolRuntime';
+import { dynamoClient } from '../../lib/aws/clients';
+import { registryTables } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { SlotInput, parseInput } from '../../lib/domain/capacityInput';
+import { RenewLeaseInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 
 const logger = functionLogger('renew-lease');
 const prices = loadPrices();
 const config = loadPools(prices);
 
 /**
- * `{ pool, clusterId, lease }` → `{ renewed, leaseExpiresAt }`: the running job's heartbeat, pushing its
- * lease's expiry leaseSeconds (config/pools.json dispatcher) from now. `renewed: false` means the lease
+ * `{ pool, clusterId, lease, holdSeconds? }` → `{ renewed, leaseExpiresAt }`: the running job's heartbeat,
+ * pushing its lease's expiry to now + leaseSeconds (config/pools.json dispatcher) + holdSeconds, never closer. `renewed: false` means the lease
  * expired and its units were taken back: the job runs on without a reservation.
  */
 export async function renewLease(event: unknown): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
-  const slot = parseInput(SlotInput, event);
-  const result = await heartbeat(jobManagerDeps(prices), poolContext(config, slot.pool), slot);
+  const slot = parseRequestInput(RenewLeaseInput, event);
+  const deps = { dynamo: dynamoClient(), tables: registryTables(), now: () => Date.now() };
+  const result = await heartbeat(deps, poolContext(config, slot.pool), slot, slot.holdSeconds);
   if (!result.renewed) logger.warn('lease already expired', { ...slot });
   return result;
 }

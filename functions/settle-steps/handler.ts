@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
 import { CLUSTER_ENDED_STATES, CLUSTER_TERMINATING_STATE, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
-import { parseInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
 
 const logger = functionLogger('settle-steps');
@@ -23,7 +23,7 @@ export type SettleStepsResult =
  *   - the schedule ("Scheduled Event"): the reconciliation sweep for events that never came.
  */
 export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
-  const input = parseInput(SettleStepsInput, event);
+  const input = parseRequestInput(SettleStepsInput, event);
   if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
     const { clusterId, stepId, state } = input.detail;
     // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the

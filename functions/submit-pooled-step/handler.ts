@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { submitPooledStep } from '../../lib/aws/stepTokens';
-import { parseInput } from '../../lib/domain/capacityInput';
+import { parseRequestInput } from '../../lib/schema';
 import { SubmitPooledStepInput } from '../../lib/domain/stepCompletion';
 
 const logger = functionLogger('submit-pooled-step');
@@ -13,7 +13,7 @@ const logger = functionLogger('submit-pooled-step');
  * ended (EMR's events, or the reconciliation sweep). Returns `{ StepId }` for logs and tests.
  */
 export async function submitPooledStepTask(event: unknown): Promise<{ StepId: string }> {
-  const input = parseInput(SubmitPooledStepInput, event);
+  const input = parseRequestInput(SubmitPooledStepInput, event);
   const submitted = await submitPooledStep(input);
   logger.info('submitted', { clusterId: input.clusterId, stepId: submitted.StepId, step: input.step.Name, execution: input.execution });
   return submitted;

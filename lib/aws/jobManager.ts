@@ -7,7 +7,7 @@
  *                  directly, even when there is room: a new arrival must not overtake parked jobs of higher
  *                  (or aged) priority, so every grant, immediate or not, comes from dispatchPool in queue order.
  *   returnLease    release a lease (idempotent), then dispatch the pool: freed units go to the queue at once.
- *   heartbeat      push a lease's expiry out by leaseSeconds.
+ *   heartbeat      push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
  *   dispatchPool   expire dead leases, finish or undo grants a crashed dispatcher left, drop stale launch
  *                  placeholders and ended empty clusters, grant waiters in queue order, launch clusters.
  *   observeClusterState  record a cluster's EMR state (from an event or DescribeCluster), then dispatch.
@@ -27,6 +27,7 @@ import { CLUSTER_ENDED_STATES, TASK_TOKEN_GONE } from '../contract';
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
 import {
   expiredLeaseIds,
+  leaseExpiry,
   leaseId,
   planDispatch,
   poolConfigHash,
@@ -142,9 +143,15 @@ export async function returnLease(
   return { ...released, dispatch: await dispatchPool(deps, context) };
 }
 
-export async function heartbeat(deps: JobManagerDeps, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
-  const leaseExpiresAt = deps.now() + context.settings.leaseSeconds * 1000;
+export async function heartbeat(
+  deps: Pick<JobManagerDeps, 'dynamo' | 'tables' | 'now'>,
+  context: PoolContext,
+  slot: Pick<Slot, 'clusterId' | 'lease'>,
+  holdSeconds?: number,
+): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
+  const leaseExpiresAt = leaseExpiry({ holdSeconds }, deps.now(), context.settings.leaseSeconds);
   const renewed = await renewLease(deps.dynamo, deps.tables, context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
+  // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
   return { renewed, leaseExpiresAt };
 }
 
@@ -249,7 +256,7 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
     agingSecondsPerLevel: settings.agingSecondsPerLevel,
     launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
   });
-  report.queued = queue.length - plan.grants.length;
+  report.queued = queue.length;
 
   const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
   const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
@@ -263,7 +270,7 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
       continue;
     }
     const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
-    const expiresAt = claimedAt + (settings.leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
+    const expiresAt = leaseExpiry(entry, claimedAt, settings.leaseSeconds);
     const leased = await acquireLease(dynamo, tables, cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
     if (!leased) {
       await unclaimEntry(dynamo, tables, pool.name, entry.entryId, claimedAt);
@@ -272,8 +279,8 @@ async function dispatchOnce(deps: JobManagerDeps, context: PoolContext, report: 
       break;
     }
     await deliver(deps, context, claimed, cluster.clusterId, expiresAt, report);
+    report.queued -= 1;
   }
-  report.queued = Math.max(0, report.queued);
 
   if (plan.launches > 0 && !lostRace) await launch(deps, context, configHash, guard, plan.launches, report);
   return lostRace;
@@ -318,8 +325,9 @@ async function launch(deps: JobManagerDeps, context: PoolContext, configHash: st
     if (i < taken) {
       try {
         const clusterId = await deps.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
-        await registerCluster(dynamo, tables, { pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: deps.now() });
-        report.launched.push(clusterId);
+        const registered = await registerCluster(dynamo, tables, { pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: deps.now() });
+        if (registered) report.launched.push(clusterId);
+        else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
       } catch (error) {
         report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
       }

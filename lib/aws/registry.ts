@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
 import {
   newBucket,
   takeTokens,
@@ -42,14 +43,19 @@ export const PLACEHOLDER_PREFIX = 'pending-';
 const MAX_RACES = 8;
 
 /** From which states a cluster may move to each state: EMR's lifecycle only goes forward. */
+const ACTIVE = [...CLUSTER_ACTIVE_STATES] as PoolClusterState[];
+/** `:ready0, :ready1` and their values: the states a lease may be taken in. */
+const READY_NAMES = [...CLUSTER_READY_STATES].map((_, i) => `:ready${i}`);
+const READY_VALUES = Object.fromEntries([...CLUSTER_READY_STATES].map((state, i) => [READY_NAMES[i], state]));
+const NOT_ENDED: PoolClusterState[] = [...ACTIVE, 'TERMINATING'];
 const ALLOWED_FROM: Record<PoolClusterState, PoolClusterState[]> = {
   STARTING: ['STARTING'],
-  BOOTSTRAPPING: ['STARTING', 'BOOTSTRAPPING'],
-  RUNNING: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING'],
-  WAITING: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING'],
-  TERMINATING: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING'],
-  TERMINATED: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING'],
-  TERMINATED_WITH_ERRORS: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING'],
+  BOOTSTRAPPING: [...CLUSTER_STARTING_STATES] as PoolClusterState[],
+  RUNNING: ACTIVE,
+  WAITING: ACTIVE,
+  TERMINATING: NOT_ENDED,
+  TERMINATED: NOT_ENDED,
+  TERMINATED_WITH_ERRORS: NOT_ENDED,
 };
 
 function isConditionFailure(error: unknown): boolean {
@@ -181,15 +187,14 @@ export async function acquireLease(
         Key: { pool: target.pool, clusterId: target.clusterId },
         UpdateExpression: 'SET leases.#lease = :lease ADD unitsInUse :units, leaseCount :one, version :one',
         ConditionExpression:
-          '#kind = :cluster AND #state IN (:running, :waiting) AND configHash = :hash AND unitsInUse <= :maxBefore AND leaseCount < :maxJobs AND attribute_not_exists(leases.#lease)',
+          `#kind = :cluster AND #state IN (${READY_NAMES.join(', ')}) AND configHash = :hash AND unitsInUse <= :maxBefore AND leaseCount < :maxJobs AND attribute_not_exists(leases.#lease)`,
         ExpressionAttributeNames: { '#lease': leaseId, '#state': 'state', '#kind': 'kind' },
         ExpressionAttributeValues: {
           ':lease': lease,
           ':units': lease.units,
           ':one': 1,
           ':cluster': 'cluster',
-          ':running': 'RUNNING',
-          ':waiting': 'WAITING',
+          ...READY_VALUES,
           ':hash': target.configHash,
           ':maxBefore': target.capacityUnits - lease.units,
           ':maxJobs': target.maxJobs,
@@ -223,7 +228,10 @@ export async function releaseLease(
   throw new Error(`releaseLease: lost ${MAX_RACES} races for lease ${leaseId} on ${clusterId}`);
 }
 
-/** Pushes a lease's expiry to `expiresAt` (the job's heartbeat); false when the lease no longer exists. */
+/**
+ * Pushes a lease's expiry out to `expiresAt` (the job's heartbeat); never brings it closer. True while the
+ * lease exists (its expiry is then at least `expiresAt`); false when it is gone (released or expired).
+ */
 export async function renewLease(
   dynamo: DynamoDBDocumentClient,
   tables: RegistryTables,
@@ -232,7 +240,7 @@ export async function renewLease(
   leaseId: string,
   expiresAt: number,
 ): Promise<boolean> {
-  return conditional(() =>
+  const pushed = await conditional(() =>
     dynamo.send(
       new UpdateCommand({
         TableName: tables.clusters,
@@ -244,6 +252,9 @@ export async function renewLease(
       }),
     ),
   );
+  if (pushed) return true;
+  const lease = (await getCluster(dynamo, tables, pool, clusterId))?.leases[leaseId];
+  return lease !== undefined && lease.expiresAt >= expiresAt;
 }
 
 /**

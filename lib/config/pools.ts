@@ -1,128 +1,117 @@
 /**
  * config/pools.json: how dedicated clusters are built (`dedicated`), the pools of shared clusters (`pools`)
  * and how the dispatcher hands their capacity out (`dispatcher`). One zod schema is the type; unknown keys
- * are errors, and every failure is a `Config.Invalid` naming the file and the field path.
+ * are errors, and every failure is a `Config.Invalid` naming the file and the field path (lib/schema.ts).
  *
  * Offers: `PoolsConfigSchema`, `parsePools(raw, prices)`, `loadPools(prices)`, `findPool(config, name)` and
  * the inferred types `PoolsConfig`, `FleetTemplate` (dedicated), `PoolDefinition`, `DispatcherSettings`.
  */
 import * as z from 'zod';
 import poolsJson from '../../config/pools.json';
-import { InvalidConfigError } from '../errors';
-import { parseConfig, strictObject } from '../schema';
+import { between, describeValue, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';
 import { PRICES_FILE } from './prices';
 
 export const POOLS_FILE = 'config/pools.json';
 
 /** EMR accepts up to 30 types per fleet with an allocation strategy, 5 without (the primary fleet has none). */
-const MAX_TYPES = { primary: 5, core: 30, task: 30 } as const;
+const instanceTypes = (max: number) =>
+  z.array(nonEmptyString).min(1, 'must list at least one instance type').max(max, `EMR allows at most ${max} instance types here`);
 
-const between = (min: number, max: number) => `must be between ${min} and ${max}`;
-const int = (min: number, max: number) => z.number().int('must be an integer').min(min, between(min, max)).max(max, between(min, max));
-const instanceTypes = (fleet: keyof typeof MAX_TYPES) =>
-  z
-    .array(z.string().min(1))
-    .min(1, 'must list at least one instance type')
-    .max(MAX_TYPES[fleet], `EMR allows at most ${MAX_TYPES[fleet]} instance types here`);
+const IDLE_TIMEOUT = between(60, 604800, { integer: true });
+const RELEASE_LABEL = matching(/^emr-\d+\.\d+\.\d+$/, 'must be an EMR release label such as emr-7.10.0');
+const UNITS = between(1, 10_000, { integer: true });
 
-export const FleetTemplateSchema = strictObject({
-  primary: instanceTypes('primary'),
-  core: instanceTypes('core'),
-  task: instanceTypes('task'),
-  /** Share of the sized capacity put in the (On-Demand) core fleet; the rest goes to the task fleet. */
-  coreShare: z.number().min(0.01, between(0.01, 1)).max(1, between(0.01, 1)),
-  maxCoreUnits: int(1, 10_000),
-  spotTimeoutMinutes: int(5, 1440),
-  idleTimeoutSeconds: int(60, 604_800),
-});
-
-const PoolSchema = z
-  .strictObject({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, at most 63'),
-    releaseLabel: z.string().regex(/^emr-\d+\.\d+\.\d+$/, 'an EMR release label such as emr-7.5.0'),
-    /** EMR application names, e.g. ["Spark"]. */
-    applications: z.array(z.string().min(1)).min(1),
-    /** EMR configuration classifications (spark-defaults, …) every cluster of the pool gets. */
-    configurations: z.array(
-      strictObject({ Classification: z.string().min(1), Properties: z.record(z.string(), z.string()) }),
-    ),
-    /** Instance-fleet template: several types per fleet; the core fleet is On-Demand and fixed at coreUnits. */
-    fleets: strictObject({
-      primary: instanceTypes('primary'),
-      core: instanceTypes('core'),
-      task: instanceTypes('task'),
-      coreUnits: int(1, 10_000),
-    }),
-    minClusters: int(0, 500),
-    maxClusters: int(1, 500),
-    /** Units leases may hold on one cluster at once: a hard cap, not a hint. */
-    capacityUnits: int(1, 10_000),
-    maxJobsPerCluster: int(1, 256),
-    stepConcurrencyLevel: int(1, 256),
-    idleTimeoutSeconds: int(60, 604_800),
-    /** EMR managed scaling limits (InstanceFleetUnits) between which each cluster's size follows its load. */
-    managedScaling: strictObject({ minimumUnits: int(1, 10_000), maximumUnits: int(1, 10_000) }),
-  })
-  .superRefine((pool, ctx) => {
-    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (pool.minClusters > pool.maxClusters) issue(['minClusters'], `must be at most maxClusters (${pool.maxClusters})`);
-    if (pool.managedScaling.minimumUnits > pool.managedScaling.maximumUnits) {
-      issue(['managedScaling', 'minimumUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits})`);
-    }
-    if (pool.fleets.coreUnits > pool.managedScaling.minimumUnits) {
-      issue(['fleets', 'coreUnits'], `must be at most managedScaling.minimumUnits (${pool.managedScaling.minimumUnits}): core is never scaled in`);
-    }
-    if (pool.capacityUnits > pool.managedScaling.maximumUnits) {
-      issue(['capacityUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits}): leases cannot promise units the cluster can never have`);
-    }
-    if (pool.stepConcurrencyLevel < pool.maxJobsPerCluster) {
-      issue(['stepConcurrencyLevel'], `must be at least maxJobsPerCluster (${pool.maxJobsPerCluster}), or leased jobs would queue behind each other on the cluster`);
-    }
-  });
-
-const DispatcherSchema = strictObject({
-  /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
-  leaseSeconds: int(60, 86_400).default(900),
-  /** A waiting job gains one priority level per this many seconds, so low priority cannot starve. */
-  agingSecondsPerLevel: int(1, 86_400).default(300),
-  /** A grant a crashed dispatcher left half done is redone or undone after this long. */
-  grantTimeoutSeconds: int(31, 3_600).default(120),
-  /** RunJobFlow token bucket: default half of EMR's account default (0.5/s, burst 10), so other tools keep headroom. */
-  runJobFlowBudget: strictObject({ ratePerSecond: z.number().positive().max(10), burst: int(1, 100) }).default({ ratePerSecond: 0.25, burst: 5 }),
-});
-
-export const PoolsConfigSchema = z
-  .strictObject({
-    dedicated: FleetTemplateSchema,
-    pools: z.array(PoolSchema),
-    dispatcher: DispatcherSchema.default(DispatcherSchema.parse({})),
-  })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    config.pools.forEach((pool, i) => {
-      if (seen.has(pool.name)) ctx.addIssue({ code: 'custom', path: ['pools', i, 'name'], message: `"${pool.name}" is used by an earlier pool` });
-      seen.add(pool.name);
-    });
-  });
-
-export type PoolsConfig = z.infer<typeof PoolsConfigSchema>;
 /** How a dedicated cluster's fleets are built: which instance types each fleet may use, and its timeouts. */
-export type FleetTemplate = PoolsConfig['dedicated'];
-export type PoolDefinition = PoolsConfig['pools'][number];
-export type DispatcherSettings = PoolsConfig['dispatcher'];
+export const FleetTemplateSchema = strictObject({
+  primary: instanceTypes(5),
+  core: instanceTypes(30),
+  task: instanceTypes(30),
+  /** Share of the sized capacity put in the (On-Demand) core fleet; the rest goes to the task fleet. */
+  coreShare: between(0.01, 1),
+  maxCoreUnits: between(1, Infinity, { integer: true }),
+  spotTimeoutMinutes: between(5, 1440, { integer: true }),
+  idleTimeoutSeconds: IDLE_TIMEOUT,
+});
+export type FleetTemplate = z.infer<typeof FleetTemplateSchema>;
 
+/** A pool of long-lived shared clusters; units are the sizing unit (4 vCPU / 32 GiB, InstanceFleetUnits). */
+export const PoolDefinitionSchema = strictObject({
+  name: matching(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lowercase letters, digits or "-", starting with a letter or digit'),
+  releaseLabel: RELEASE_LABEL,
+  /** EMR application names, e.g. ["Spark"]. */
+  applications: z.array(nonEmptyString).min(1, 'must list at least one EMR application, e.g. ["Spark"]'),
+  /** EMR configuration classifications (spark-defaults, …) every cluster of the pool gets. */
+  configurations: z.array(strictObject({ Classification: nonEmptyString, Properties: z.record(z.string(), z.string()) })),
+  /** Instance-fleet template: several types per fleet; the core fleet is On-Demand and fixed at coreUnits. */
+  fleets: strictObject({ primary: instanceTypes(5), core: instanceTypes(30), task: instanceTypes(30), coreUnits: UNITS }),
+  minClusters: between(0, 500, { integer: true }),
+  maxClusters: between(1, 500, { integer: true }),
+  /** Units leases may hold on one cluster at once: a hard cap, not a hint. */
+  capacityUnits: UNITS,
+  maxJobsPerCluster: between(1, 256, { integer: true }),
+  stepConcurrencyLevel: between(1, 256, { integer: true }),
+  idleTimeoutSeconds: IDLE_TIMEOUT,
+  /** EMR managed scaling limits between which each cluster's size follows its load. */
+  managedScaling: strictObject({ minimumUnits: UNITS, maximumUnits: UNITS }),
+}).superRefine((pool, ctx) => {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (pool.minClusters > pool.maxClusters) issue(['minClusters'], `must be at most maxClusters (${pool.maxClusters})`);
+  if (pool.managedScaling.minimumUnits > pool.managedScaling.maximumUnits) {
+    issue(['managedScaling', 'minimumUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits})`);
+  }
+  if (pool.fleets.coreUnits > pool.managedScaling.minimumUnits) {
+    issue(['fleets', 'coreUnits'], `must be at most managedScaling.minimumUnits (${pool.managedScaling.minimumUnits}): core is never scaled in`);
+  }
+  if (pool.capacityUnits > pool.managedScaling.maximumUnits) {
+    issue(['capacityUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits}): leases cannot promise units the cluster can never have`);
+  }
+  if (pool.stepConcurrencyLevel < pool.maxJobsPerCluster) {
+    issue(['stepConcurrencyLevel'], `must be at least maxJobsPerCluster (${pool.maxJobsPerCluster}), or leased jobs would queue behind each other on the cluster`);
+  }
+});
+export type PoolDefinition = z.infer<typeof PoolDefinitionSchema>;
+
+/** RunJobFlow budget default: half of EMR's account default (0.5/s, burst 10), so other tools keep headroom. */
+export const DEFAULT_RUN_JOB_FLOW_BUDGET = { ratePerSecond: 0.25, burst: 5 };
+
+export const DispatcherSettingsSchema = strictObject({
+  /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
+  leaseSeconds: between(60, 86_400, { integer: true }).default(900),
+  /** A waiting job gains one priority level per this many seconds, so low priority cannot starve. */
+  agingSecondsPerLevel: between(1, 86_400, { integer: true }).default(300),
+  /** A grant a crashed dispatcher left half done is redone or undone after this long (above a Lambda's run). */
+  grantTimeoutSeconds: between(31, 3_600, { integer: true }).default(120),
+  /** The RunJobFlow token bucket shared by all pools. */
+  runJobFlowBudget: strictObject({ ratePerSecond: between(0.001, 10), burst: between(1, 100, { integer: true }) }).default(DEFAULT_RUN_JOB_FLOW_BUDGET),
+});
+export type DispatcherSettings = z.infer<typeof DispatcherSettingsSchema>;
+
+export const PoolsConfigSchema = strictObject({
+  dedicated: FleetTemplateSchema,
+  pools: z.array(PoolDefinitionSchema),
+  dispatcher: DispatcherSettingsSchema.default(DispatcherSettingsSchema.parse({})),
+});
+export type PoolsConfig = z.infer<typeof PoolsConfigSchema>;
+
+/** Pool names are unique, and every fleet instance type needs a price, or placement could not cost the cluster. */
 export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
-  const config = parseConfig(POOLS_FILE, PoolsConfigSchema, raw);
-  const priced = (types: string[], field: string) =>
-    types.forEach((type, i) => {
-      if (!prices.instanceTypes[type]) throw new InvalidConfigError(POOLS_FILE, `${field}[${i}]`, `"${type}" has no price in ${PRICES_FILE}; add it there`);
+  const checked = PoolsConfigSchema.superRefine(({ dedicated, pools }, ctx) => {
+    const priced = (types: string[], path: (string | number)[]) =>
+      types.forEach((type, i) => {
+        if (!Object.hasOwn(prices.instanceTypes, type)) {
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `${describeValue(type)} has no price in ${PRICES_FILE}; add it there` });
+        }
+      });
+    const seen = new Set<string>();
+    for (const fleet of ['primary', 'core', 'task'] as const) priced(dedicated[fleet], ['dedicated', fleet]);
+    pools.forEach((pool, p) => {
+      if (seen.has(pool.name)) ctx.addIssue({ code: 'custom', path: ['pools', p, 'name'], message: `${describeValue(pool.name)} is used by an earlier pool` });
+      seen.add(pool.name);
+      for (const fleet of ['primary', 'core', 'task'] as const) priced(pool.fleets[fleet], ['pools', p, 'fleets', fleet]);
     });
-  for (const fleet of ['primary', 'core', 'task'] as const) priced(config.dedicated[fleet], `dedicated.${fleet}`);
-  config.pools.forEach((pool, p) => {
-    for (const fleet of ['primary', 'core', 'task'] as const) priced(pool.fleets[fleet], `pools[${p}].fleets.${fleet}`);
   });
-  return config;
+  return parseConfig(POOLS_FILE, checked, raw);
 }
 
 let cached: PoolsConfig | undefined;

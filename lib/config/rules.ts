@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import rulesJson from '../../config/rules.json';
-import { between, nonEmptyString, parseConfig, strictObject } from '../schema';
+import { InvalidConfigError } from '../errors';
+import { between, describeValue, nonEmptyString, parseConfig, strictObject } from '../schema';
 
 export const RULES_FILE = 'config/rules.json';
 
@@ -59,14 +60,31 @@ const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
   z.union([GroupSchema, LeafSchema], { error: `${GROUP_MESSAGE}, or be {"fact", "operator", "value"}` }),
 );
 
+/**
+ * What a rule decides when it fires:
+ *   onDemandShare  raises the On-Demand share of a dedicated cluster's task fleet to at least `share`;
+ *   usePool        runs the job on the named pool (config/pools.json) instead of a dedicated cluster,
+ *                  when its sized units fit one pool cluster's capacityUnits;
+ *   setPriority    raises the job's priority in the pool's admission queue (never lowers it).
+ */
+const EVENT_MESSAGE = 'must be {"type": "onDemandShare" | "usePool" | "setPriority", "params": {…}}';
+const RuleEventSchema = z.discriminatedUnion(
+  'type',
+  [
+    strictObject({ type: z.literal('onDemandShare'), params: strictObject({ share: between(0, 1), reason: nonEmptyString }) }),
+    strictObject({ type: z.literal('usePool'), params: strictObject({ pool: nonEmptyString, reason: nonEmptyString }) }),
+    strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: z.enum(['low', 'normal', 'high']), reason: nonEmptyString }) }),
+  ],
+  { error: EVENT_MESSAGE },
+);
+export type RuleEvent = z.infer<typeof RuleEventSchema>;
+
 export const PlacementRuleSchema = strictObject({
   name: nonEmptyString,
+  /** false keeps a rule in the file without running it (default true). */
+  enabled: z.boolean().optional(),
   conditions: GroupSchema,
-  /** Raises the On-Demand share of the task fleet (the Spot-eligible capacity) to at least `share`. */
-  event: strictObject({
-    type: z.literal('onDemandShare'),
-    params: strictObject({ share: between(0, 1), reason: nonEmptyString }),
-  }),
+  event: RuleEventSchema,
 });
 export type PlacementRule = z.infer<typeof PlacementRuleSchema>;
 
@@ -77,6 +95,16 @@ export const RulesFileSchema = strictObject({
 
 export function parseRules(raw: unknown): PlacementRule[] {
   return parseConfig(RULES_FILE, RulesFileSchema, raw).rules;
+}
+
+/** Every usePool rule must name a pool of config/pools.json; the error names the rule's field. */
+export function checkRulePools(rules: PlacementRule[], poolNames: readonly string[]): void {
+  rules.forEach((rule, i) => {
+    if (rule.event.type === 'usePool' && !poolNames.includes(rule.event.params.pool)) {
+      const known = poolNames.length > 0 ? poolNames.join(', ') : 'none';
+      throw new InvalidConfigError(RULES_FILE, `rules[${i}].event.params.pool`, `${describeValue(rule.event.params.pool)} is not a pool of config/pools.json (pools: ${known})`);
+    }
+  });
 }
 
 let cached: PlacementRule[] | undefined;

@@ -3,7 +3,8 @@ import type { PriceBook } from '../config/prices';
 import type { FleetTemplate, PoolDefinition } from '../config/pools';
 import type { PlacementRule } from '../config/rules';
 import { planFleets } from './fleet';
-import { decidePurchase, type PlacementFacts } from './rules';
+import { roundCents, unitHourly } from './pricing';
+import { decidePlacement, type PlacementDecision, type PlacementFacts } from './rules';
 import { sparkProperties } from './sizing';
 import type { JobRequest, Placement, Sizing } from './types';
 
@@ -14,12 +15,15 @@ export interface PlaceJobInput {
   executionName: string;
 }
 
+/** What placement needs to know of a pool. */
+export type PlacementPool = Pick<PoolDefinition, 'name' | 'releaseLabel' | 'capacityUnits' | 'fleets'>;
+
 export interface PlacementConfig {
   rules: PlacementRule[];
   template: FleetTemplate;
   prices: PriceBook;
-  /** config/pools.json's pools; none means every run gets a cluster of its own. */
-  pools: Pick<PoolDefinition, 'name' | 'releaseLabel' | 'capacityUnits' | 'fleets'>[];
+  /** config/pools.json's pools, which usePool rules may name; none means every run gets a cluster of its own. */
+  pools: PlacementPool[];
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -41,42 +45,55 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
 }
 
 /**
- * The pool a run shares, or null when it needs a cluster of its own: the first pool (in config/pools.json
- * order) on the job's EMR release whose clusters can hold the job's units. A job bigger than any pool
- * cluster's capacity gets a dedicated cluster, as before pools existed.
+ * Decides where the run goes. When a usePool rule fires, the job's sized units fit one cluster of that
+ * pool and the pool runs the job's EMR release, it runs pooled: the placement names the pool, units and priority for AcquireCapacity, which parks
+ * the job until the dispatcher leases it a slot (`slot` and `cluster` are filled from that grant). A job
+ * too big for the pool, on another release, or that no usePool rule sends there, gets its own cluster: the
+ * RunJobFlow fields.
  */
-export function poolFor(pools: PlacementConfig['pools'], releaseLabel: string, units: number): PlacementConfig['pools'][number] | null {
-  return pools.find((pool) => pool.releaseLabel === releaseLabel && units <= pool.capacityUnits) ?? null;
+export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
+  const decision = await decidePlacement(config.rules, placementFacts(input));
+  const pool = decision.pool === null ? undefined : config.pools.find((p) => p.name === decision.pool);
+  const unfit = pool && poolMismatch(pool, input);
+  if (pool && !unfit) return pooled(input, decision, pool, config.prices);
+  const reasons = unfit ? [...decision.reasons, `${unfit}: dedicated cluster`] : decision.reasons;
+  return dedicated(input, { ...decision, reasons }, config);
+}
+
+/** Why a job cannot run on the pool a rule chose (its units exceed a cluster's, or its EMR release differs), or null. */
+function poolMismatch(pool: PlacementPool, input: PlaceJobInput): string | null {
+  const units = input.sizing.capacityUnits;
+  if (units > pool.capacityUnits) return `too big for pool ${pool.name} (${units} units > ${pool.capacityUnits} per cluster)`;
+  const release = input.request.job.releaseLabel;
+  if (release !== pool.releaseLabel) return `pool ${pool.name} runs ${pool.releaseLabel}, the job needs ${release}`;
+  return null;
 }
 
 /**
- * Decides where the run goes: a pool that fits it (AcquireCapacity then parks it for a lease, in the queue
- * order its priority gives), or a cluster of its own, bought as the rules say, with its RunJobFlow fields.
- * The rules still run for a pooled job: their reasons go to the run record, and its cost estimate is the
- * price of its units bought as the rules would buy them.
+ * A pooled job's share of its cluster: its units at the pool's blended unit price. A pool cluster's
+ * On-Demand part is its core fleet; managed scaling adds Spot task capacity above it, so at full load
+ * coreUnits of capacityUnits are On-Demand.
  */
-export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
+function pooled(input: PlaceJobInput, decision: PlacementDecision, pool: PlacementPool, prices: PriceBook): Placement {
+  const units = input.sizing.capacityUnits;
+  const onDemandShare = Math.min(1, pool.fleets.coreUnits / pool.capacityUnits);
+  const blended = onDemandShare * unitHourly(prices, pool.fleets.core, 'ON_DEMAND') + (1 - onDemandShare) * unitHourly(prices, pool.fleets.task, 'SPOT');
+  return {
+    mode: 'pool',
+    cluster: {},
+    slot: null,
+    pool: { name: pool.name, units, priority: decision.priority },
+    onDemandShare: Math.round(onDemandShare * 1000) / 1000,
+    reasons: decision.reasons,
+    spec: null,
+    hourlyCostUsd: roundCents(units * blended),
+    onDemandHourlyCostUsd: roundCents(units * unitHourly(prices, pool.fleets.task, 'ON_DEMAND')),
+  };
+}
+
+function dedicated(input: PlaceJobInput, decision: PlacementDecision, config: PlacementConfig): Placement {
   const { request, sizing, attempt, executionName } = input;
-  const decision = await decidePurchase(config.rules, placementFacts(input));
   const fleets = planFleets(sizing.capacityUnits, decision.taskOnDemandShare, config.template, config.prices);
-  const pool = poolFor(config.pools, request.job.releaseLabel, sizing.capacityUnits);
-  if (pool) {
-    return {
-      mode: 'pool',
-      cluster: {},
-      pool: { name: pool.name, units: sizing.capacityUnits, priority: request.job.priority },
-      slot: null,
-      // A pool cluster's On-Demand part is its core fleet; managed scaling adds Spot task capacity above it.
-      onDemandShare: Math.min(1, pool.fleets.coreUnits / pool.capacityUnits),
-      reasons: [
-        `pool ${pool.name}: ${sizing.capacityUnits} unit(s) fit its clusters (${pool.capacityUnits} units each); queued as ${request.job.priority} priority`,
-        ...decision.reasons,
-      ],
-      spec: null,
-      hourlyCostUsd: fleets.hourlyCostUsd,
-      onDemandHourlyCostUsd: fleets.onDemandHourlyCostUsd,
-    };
-  }
   const tags: Record<string, string> = {
     [TAG.execution]: executionName,
     [TAG.job]: request.job.name,
@@ -89,8 +106,8 @@ export async function placeJob(input: PlaceJobInput, config: PlacementConfig): P
   return {
     mode: 'dedicated',
     cluster: {},
-    pool: null,
     slot: null,
+    pool: null,
     onDemandShare: fleets.onDemandShare,
     reasons: decision.reasons,
     spec: {

@@ -7,11 +7,12 @@
  *   poolConfigHash(pool)                       the hash a cluster must carry (tag TAG.configHash) to join a pool
  *   leaseId(execution, attempt)                the one id of a job's lease and of its queue entry
  *   freeUnits / freeJobSlots / canHost         lease arithmetic on one cluster
- *   expiredLeaseIds(cluster, now)              leases whose heartbeat stopped
+ *   leaseExpiry / expiredLeaseIds              when a lease lapses; leases whose heartbeat stopped
  *   chooseCluster(clusters, units, hash)       where a job goes now (best fit on a ready member), or null
  *   effectivePriority / orderQueue             the admission queue's order: priority with aging
  *   refillBucket / takeTokens                  the RunJobFlow token bucket
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
+ *   summarizePool(clusters, queue, now)        what `emrflow pools` prints: clusters, leases, queue depth and oldest wait
  *
  * How it is used: lib/aws/registry.ts reads the registry, calls these to decide, and applies each decision
  * with a conditional write that fails if the data it decided on changed, so a stale decision is refused,
@@ -19,7 +20,7 @@
  * input, registry and these functions together.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES } from '../contract';
+import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
 import type { PoolDefinition } from '../config/pools';
 import type { Priority } from './types';
 
@@ -141,7 +142,7 @@ export function isAlive(cluster: Pick<PoolCluster, 'state'>): boolean {
 }
 
 export function isStarting(cluster: Pick<PoolCluster, 'state'>): boolean {
-  return cluster.state === 'STARTING' || cluster.state === 'BOOTSTRAPPING';
+  return CLUSTER_STARTING_STATES.has(cluster.state);
 }
 
 export function freeUnits(cluster: Pick<PoolCluster, 'capacityUnits' | 'unitsInUse'>): number {
@@ -157,6 +158,11 @@ export function canHost(cluster: PoolCluster, units: number, configHash: string)
   return (
     CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeUnits(cluster) >= units && freeJobSlots(cluster) >= 1
   );
+}
+
+/** Epoch ms at which a lease granted (or renewed) now expires without a heartbeat: leaseSeconds + holdSeconds. */
+export function leaseExpiry(entry: Pick<QueueEntry, 'holdSeconds'>, now: number, leaseSeconds: number): number {
+  return now + (leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
 }
 
 /** The lease ids on `cluster` whose expiry has passed. */
@@ -275,4 +281,48 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
 function reserve(cluster: PoolCluster, id: string, units: number, now: number): void {
   cluster.leases[id] = { execution: id, units, grantedAt: now, expiresAt: now };
   cluster.unitsInUse += units;
+}
+
+export interface PoolSummary {
+  clusters: Array<{
+    clusterId: string;
+    state: PoolClusterState;
+    unitsInUse: number;
+    capacityUnits: number;
+    leases: Array<{ lease: string; execution: string; units: number; expiresInSeconds: number }>;
+  }>;
+  queue: {
+    depth: number;
+    byPriority: Record<Priority, number>;
+    /** Seconds the longest-waiting entry has waited; null when the queue is empty. */
+    oldestWaitSeconds: number | null;
+    /** Entries a dispatcher is granting right now. */
+    granting: number;
+  };
+}
+
+/** A pool's registry and queue as `emrflow pools` shows them (clusters by id, leases by id). */
+export function summarizePool(clusters: PoolCluster[], queue: QueueEntry[], now: number): PoolSummary {
+  const byPriority: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+  for (const entry of queue) byPriority[entry.priority] += 1;
+  const oldest = queue.reduce<number | null>((min, entry) => (min === null || entry.enqueuedAt < min ? entry.enqueuedAt : min), null);
+  return {
+    clusters: [...clusters]
+      .sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1))
+      .map((cluster) => ({
+        clusterId: cluster.clusterId,
+        state: cluster.state,
+        unitsInUse: cluster.unitsInUse,
+        capacityUnits: cluster.capacityUnits,
+        leases: Object.entries(cluster.leases)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([lease, held]) => ({ lease, execution: held.execution, units: held.units, expiresInSeconds: Math.round((held.expiresAt - now) / 1000) })),
+      })),
+    queue: {
+      depth: queue.length,
+      byPriority,
+      oldestWaitSeconds: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+      granting: queue.filter((entry) => entry.state === 'granting').length,
+    },
+  };
 }

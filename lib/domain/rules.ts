@@ -21,24 +21,43 @@ export interface PurchaseDecision {
   reasons: string[];
 }
 
+export interface PlacementDecision extends PurchaseDecision {
+  /** The pool a usePool rule named (the first in file order that fired), or null for a dedicated cluster. */
+  pool: string | null;
+  /** The job's priority, raised by setPriority rules (the highest that fired wins). */
+  priority: Priority;
+}
+
+const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
+
 /**
- * Runs the purchase rules. Each fired rule asks for at least its share of On-Demand; the highest wins, so
- * the outcome does not depend on rule order and a rule can only make a run safer, never riskier.
+ * Runs the placement rules (disabled ones are skipped). Each fired onDemandShare rule asks for at least its
+ * share of On-Demand and the highest wins; setPriority rules can only raise the job's priority. Neither
+ * depends on rule order, and a rule can only make a run safer or sooner, never riskier or later. Pools
+ * are a choice, not a level, so for usePool the file order decides: the first rule that fires names the pool.
  */
-export async function decidePurchase(rules: PlacementRule[], facts: PlacementFacts): Promise<PurchaseDecision> {
+export async function decidePlacement(rules: PlacementRule[], facts: PlacementFacts): Promise<PlacementDecision> {
+  const active = rules.filter((rule) => rule.enabled !== false);
   const engine = new Engine(
-    rules.map((rule) => ({ name: rule.name, conditions: rule.conditions, event: rule.event })),
+    active.map((rule, order) => ({ name: rule.name, conditions: rule.conditions, event: rule.event, priority: active.length - order })),
     { allowUndefinedFacts: false },
   );
   const { results } = await engine.run({ ...facts });
-  const fired = results.map((result) => ({
-    name: String(result.name),
-    share: Number(result.event?.params?.share),
-    reason: String(result.event?.params?.reason),
-  }));
-  if (fired.length === 0) return { taskOnDemandShare: 0, reasons: ['no rule fired: task fleet on Spot'] };
-  return {
-    taskOnDemandShare: Math.max(...fired.map((f) => f.share)),
-    reasons: fired.map((f) => `${f.name}: ${f.reason}`),
-  };
+  const byName = new Map(active.map((rule) => [rule.name, rule]));
+  const fired = results.map((result) => byName.get(String(result.name))).filter((rule): rule is PlacementRule => rule !== undefined);
+  const reasons = fired.map((rule) => `${rule.name}: ${rule.event.params.reason}`);
+  const shares = fired.flatMap((rule) => (rule.event.type === 'onDemandShare' ? [rule.event.params.share] : []));
+  const pools = fired.flatMap((rule) => (rule.event.type === 'usePool' ? [rule.event.params.pool] : []));
+  const priority = fired.reduce<Priority>(
+    (best, rule) => (rule.event.type === 'setPriority' && PRIORITY_RANK[rule.event.params.priority] > PRIORITY_RANK[best] ? rule.event.params.priority : best),
+    facts.priority,
+  );
+  if (shares.length === 0) reasons.push(fired.length === 0 ? 'no rule fired: task fleet on Spot' : 'no onDemandShare rule fired: task fleet on Spot');
+  return { taskOnDemandShare: shares.length > 0 ? Math.max(...shares) : 0, reasons, pool: pools[0] ?? null, priority };
+}
+
+/** The purchase part of decidePlacement: the On-Demand share and the reasons. */
+export async function decidePurchase(rules: PlacementRule[], facts: PlacementFacts): Promise<PurchaseDecision> {
+  const { taskOnDemandShare, reasons } = await decidePlacement(rules, facts);
+  return { taskOnDemandShare, reasons };
 }

@@ -13,9 +13,9 @@
  *   $.record     RunRecord       RecordRun
  */
 import type { S3Location } from '../contract';
-import type { JobDefinition, Priority, S3Trigger } from '../config/jobs';
+import type { JobDefinition, Priority } from '../config/jobs';
 
-export type { JobDefinition, Priority, S3Location, S3Trigger };
+export type { JobDefinition, Priority, S3Location };
 
 export type TriggerKind = 's3' | 'schedule' | 'console';
 

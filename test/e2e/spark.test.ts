@@ -14,9 +14,12 @@ import { PROJECT_DIR, startLocalRuntime, type LocalRuntime, type RunSummary } fr
 
 // The in-process Lambdas' logs would bury jest's report; the assertions read the run summary instead.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): with no pool
-// configured every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
-jest.mock('../../config/pools.json', () => ({ ...jest.requireActual('../../config/pools.json'), pools: [] }));
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool
+// rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/rules.json', () => {
+  const shipped = jest.requireActual('../../config/rules.json');
+  return { ...shipped, rules: shipped.rules.filter((rule: { event: { type: string } }) => rule.event.type !== 'usePool') };
+});
 
 const exec = promisify(execFile);
 const PYTHON = path.join(PROJECT_DIR, '.venv', 'bin', 'python');

@@ -148,6 +148,22 @@ describe('EMR faults', () => {
     expect(task.Status!.StateChangeReason!.Code).toBe('INSTANCE_FAILURE');
   });
 
+  it('Spot interruption withPrimary on an On-Demand-core cluster: EC2 takes the primary too and the cluster is lost', async () => {
+    useFaults({ spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] });
+    const id = await create(1, fleets({ od: 2, spot: 0 }));
+    await waitForCluster(id, ['WAITING']);
+
+    const failed = await runStep(id, 1);
+    const ended = await waitForCluster(id, ['TERMINATED', 'TERMINATED_WITH_ERRORS']);
+    const primaryFleet = (await fleetsOf(id)).find((f) => f.InstanceFleetType === 'MASTER')!;
+    const primary = (await instancesOf(id)).find((i) => i.InstanceFleetId === primaryFleet.Id)!;
+
+    expect(failed.Status!.State).toBe('FAILED');
+    expect(ended.Status!.State).toBe('TERMINATED_WITH_ERRORS');
+    expect(ended.Status!.StateChangeReason).toMatchObject({ Code: 'INSTANCE_FAILURE', Message: expect.stringMatching(/master node/) });
+    expect(primary.Status!.StateChangeReason!.Code).toBe('INSTANCE_FAILURE');
+  });
+
   it('fires only for the attempt it names', async () => {
     useFaults({ spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] });
     const id = await create(2, fleets({ od: 0, spot: 2 }));

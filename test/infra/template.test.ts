@@ -57,13 +57,18 @@ const functions = {
   placeJob: 'place-job',
   classifyFailure: 'classify-failure',
   recordRun: 'record-run',
+};
+/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher; renew is for a heartbeat to come. */
+const poolFunctions = {
   acquireCapacity: 'acquire-capacity',
   releaseCapacity: 'release-capacity',
+  renewLease: 'renew-lease',
   dispatchQueue: 'dispatch-queue',
 };
-/** The job manager's Lambdas that may launch a pool cluster (dispatchPool): RunJobFlow and what it needs. */
-const launchers = ['acquireCapacity', 'releaseCapacity', 'dispatchQueue'];
-/** Actions EMR authorizes a RunJobFlow request with, beyond RunJobFlow itself (never sent as SDK calls). */
+const allFunctions = { ...functions, ...poolFunctions };
+/** Functions that may launch a pool cluster (every one that dispatches), with the settings RunJobFlow needs. */
+const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue']);
+/** What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed scaling. */
 const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole'];
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
@@ -112,14 +117,15 @@ describe('run-job workflow', () => {
     // Act
     const [, variables] = resource('RunJobStateMachine').Properties.DefinitionString['Fn::Sub'];
 
-    // Assess: every function but the dispatcher, which EventBridge invokes (its schedule and EMR events).
-    for (const name of Object.keys(functions).filter((key) => key !== 'dispatchQueue')) {
+    // Assess: run-job's own functions, and the job manager's two it calls (AcquireCapacity through
+    // lambda:invoke.waitForTaskToken, whose FunctionName is the ARN).
+    for (const name of [...Object.keys(functions), 'acquireCapacity', 'releaseCapacity']) {
       expect(Object.values(variables)).toContainEqual({ 'Fn::GetAtt': [`${pascal(name)}LambdaFunction`, 'Arn'] });
     }
   });
 
   it('runs every handler on Node.js 22 arm64 with the shared environment variables', () => {
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Act
       const props = resource(`${pascal(name)}LambdaFunction`).Properties;
 
@@ -135,8 +141,12 @@ describe('run-job workflow', () => {
         STEP_TOKENS_TABLE: { Ref: 'StepTokensTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
-        ...(launchers.includes(name)
-          ? { EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' }, EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' }, EMR_SUBNET_IDS: expect.anything() }
+        ...(launching.has(name)
+          ? {
+              EMR_SERVICE_ROLE: { Ref: 'EmrServiceRole' },
+              EMR_INSTANCE_PROFILE: { Ref: 'EmrInstanceProfile' },
+              EMR_SUBNET_IDS: { 'Fn::Join': [',', []] },
+            }
           : {}),
       });
     }
@@ -163,11 +173,9 @@ describe('run-job workflow', () => {
 });
 
 describe('triggers', () => {
-  // The rules that start run-job (the Lambdas' own schedules and EMR event rules are tested with them).
-  const rules = () =>
-    resourcesOfType(template, 'AWS::Events::Rule')
-      .map(([, rule]) => rule.Properties)
-      .filter((rule) => JSON.stringify(rule.Targets ?? []).includes('RunJobStateMachine'));
+  const allRules = () => resourcesOfType(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties);
+  /** The rules that start run-job (the others invoke the job manager's dispatcher). */
+  const rules = () => allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunJobStateMachine'));
 
   it("starts run-job on S3 Object Created events in the raw bucket for each job's trigger key only", () => {
     // Act
@@ -201,6 +209,19 @@ describe('triggers', () => {
     const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:00:00Z"'));
     expect(input).toEqual({ job: expect.any(String), trigger: 'schedule', time: '2026-11-27T02:00:00Z' });
     expect(jobs.map((job) => job.name)).toContain(input.job);
+  });
+
+  it('runs the dispatcher every minute and on every EMR cluster state change', () => {
+    // Act
+    const dispatching = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'DispatchQueueLambdaFunction'));
+
+    // Assess
+    expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
+      ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
+    );
+    // The rest are SettleSteps' (tested with the event-driven completion below).
+    const settling = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'SettleStepsLambdaFunction'));
+    expect(allRules()).toHaveLength(rules().length + dispatching.length + settling.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -252,12 +273,14 @@ describe('IAM the plugin does not generate', () => {
     const onTable = (action: string) => allowing(action).filter((owned) => owned.role === sm).map((o) => o.statement.Resource);
 
     expect(onTable('dynamodb:PutItem')).toEqual([{ 'Fn::GetAtt': ['ClaimsTable', 'Arn'] }]);
-    // Leases are taken and given back by the job manager's Lambdas, not by the state machine.
+    // Leases are taken and given back by the job manager's Lambdas, not by the state machine's own writes.
     expect(onTable('dynamodb:UpdateItem')).toEqual([]);
   });
 
-  it('allows tagging clusters at creation', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role)).toEqual([sm, ...launchers.map((name) => `${pascal(name)}Role`)]);
+  it('allows tagging clusters at creation, to the state machine and the functions that launch pool clusters', () => {
+    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role).sort()).toEqual(
+      [sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort(),
+    );
   });
 
   it('passes only the two EMR roles, each to its own service', () => {
@@ -296,7 +319,7 @@ describe('IAM the plugin does not generate', () => {
 describe('least privilege (issue 5)', () => {
   it('gives each Lambda its own role allowing exactly the SDK calls its code makes, plus its own logs', () => {
     const roles = new Set<string>();
-    for (const [name, folder] of Object.entries(functions)) {
+    for (const [name, folder] of Object.entries(allFunctions)) {
       // Prepare
       const calls = sdkActions(`functions/${folder}/handler.ts`);
 
@@ -305,16 +328,15 @@ describe('least privilege (issue 5)', () => {
       roles.add(role);
 
       // Assess
-      const companions = calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : [];
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...new Set([...calls, ...companions, 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
+        actions: [...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
       });
     }
-    expect(roles.size).toBe(Object.keys(functions).length);
+    expect(roles.size).toBe(Object.keys(allFunctions).length);
   });
 
   it('reads the SDK calls a handler makes from its code', () => {
@@ -329,7 +351,7 @@ describe('least privilege (issue 5)', () => {
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
-    expect(runs.map((owned) => owned.role)).toEqual(['RunJobStateMachineRole', ...launchers.map((name) => `${pascal(name)}Role`)]);
+    expect(runs.map((owned) => owned.role).sort()).toEqual(['RunJobStateMachineRole', ...[...launching].map((name) => `${pascal(name)}Role`)].sort());
     for (const { statement } of runs) {
       expect(actionsOf(statement)).toEqual(['elasticmapreduce:RunJobFlow']);
       expect(statement.Condition).toEqual({ StringEquals: { 'aws:RequestTag/emrflow:app': 'emrflow' } });
@@ -385,7 +407,8 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
-      GrantWaiters: 'SendTaskSuccess / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
+      GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
+      GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       ListPoolClusters: 'ListClusters has no resource type (service authorization reference: List, "*")',
       SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
@@ -399,17 +422,21 @@ describe('least privilege (issue 5)', () => {
       `IAM statements with Resource "*": ${wildcards.length}\n` +
         wildcards.map(({ role, statement }) => `  ${role}/${statement.Sid}: ${reasons[statement.Sid ?? '']}`).join('\n'),
     );
-    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf])).toEqual([
-      ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
-      ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
-      ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
-      ...launchers.flatMap((name) => [
-        [`${pascal(name)}Role`, 'GrantWaiters', undefined],
-        [`${pascal(name)}Role`, 'LaunchPoolClusters', undefined],
-      ]),
-      ['DispatchQueueRole', 'ListPoolClusters', undefined],
-      ['SettleStepsRole', 'SettleWaiters', undefined],
-    ]);
+    expect(wildcards.map(({ role, statement, onlyIf }) => [role, statement.Sid, onlyIf]).sort()).toEqual(
+      [
+        ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
+        ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
+        ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+        ['AcquireCapacityRole', 'GrantWaiters', undefined],
+        ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
+        ['ReleaseCapacityRole', 'GrantWaiters', undefined],
+        ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
+        ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'ListPoolClusters', undefined],
+        ['SettleStepsRole', 'SettleWaiters', undefined],
+      ].sort(),
+    );
   });
 
   it('encrypts every bucket, blocks public access and refuses plain HTTP', () => {
@@ -460,8 +487,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    // Every Lambda's (the state machine's, plus SubmitPooledStep's and SettleSteps') and run-job's own.
-    expect(groups.length).toBe(Object.keys(functions).length + 2 + 1);
+    // Every Lambda's (SubmitPooledStep and SettleSteps too) and run-job's own.
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 2 + 1);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }

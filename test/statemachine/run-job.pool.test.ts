@@ -242,7 +242,7 @@ describe('a pool cluster terminated by hand while its steps run', () => {
 });
 
 describe('a pool cluster reaching its idle timeout while a job is being placed on it', () => {
-  const TIME_SCALE = 0.005;
+  const TIME_SCALE = 0.01;
   let runtime: LocalRuntime;
   let scratch: string;
   afterAll(async () => {
@@ -260,7 +260,9 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
     await runtime.upload(file, input);
     const first = await runtime.run({ job: 'denormalize-events', runId: 'idle-1', input });
     const [idle] = first.timeline.filter((entry) => entry.state === 'RunPooledStep').map((entry) => entry.clusterId!);
-    const idleSince = Date.now();
+    const changes = runtime.events.filter((event) => event.resource === 'cluster' && event.id === idle);
+    expect(changes.at(-1)?.state).toBe('WAITING');
+    const idleSince = changes.at(-1)!.at;
 
     // The grant on the idle cluster reaches the execution only once the cluster's idle timeout struck.
     const broker = runtime.taskTokens;
@@ -279,6 +281,9 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
 
     // Act
     const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });
+    if (second.status !== 'SUCCEEDED' || !runtime.events.some((event) => event.id === idle && event.state === 'TERMINATING')) {
+      console.log(JSON.stringify({ second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]), changes: runtime.events.filter((e) => e.id === idle) }));
+    }
 
     // Assess
     const clusters = second.timeline.filter((entry) => entry.state === 'RunPooledStep').map((entry) => entry.clusterId);

@@ -15,9 +15,12 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): with no pool
-// configured every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
-jest.mock('../../config/pools.json', () => ({ ...jest.requireActual('../../config/pools.json'), pools: [] }));
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool
+// rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+jest.mock('../../config/rules.json', () => {
+  const shipped = jest.requireActual('../../config/rules.json');
+  return { ...shipped, rules: shipped.rules.filter((rule: { event: { type: string } }) => rule.event.type !== 'usePool') };
+});
 
 const TIME_SCALE = 0.001;
 const RUN_DATE = '2026-11-26';
@@ -85,7 +88,6 @@ async function workerCapacity(clusterId: string) {
 describe('run-job on the local runtime', () => {
   it('HappyPath: runs the step on a dedicated cluster, tears it down and records the run in 10 transitions', async () => {
     const summary = await runUpload(NO_FAULTS, { catalogued: true });
-
     expect(summary.status).toBe('SUCCEEDED');
     expect(path(summary)).toEqual([
       'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster',

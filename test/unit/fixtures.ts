@@ -57,14 +57,11 @@ export function sizing(overrides: Partial<Sizing> = {}): Sizing {
   };
 }
 
-/**
- * The shipped configuration, as PlaceJob loads it; `pools: []` leaves out the pools, so every run gets a
- * dedicated cluster (the purchase rules' own tests).
- */
-export function shippedPlacementConfig(options: { pools?: [] } = {}): PlacementConfig {
+/** The shipped configuration, as PlaceJob loads it. */
+export function shippedPlacementConfig(): PlacementConfig {
   const prices = loadPrices();
-  const config = loadPools(prices);
-  return { rules: loadRules(), template: config.dedicated, prices, pools: options.pools ?? config.pools };
+  const pools = loadPools(prices);
+  return { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
 }
 
 export { loadJobs };

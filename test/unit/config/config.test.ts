@@ -239,25 +239,6 @@ describe('config/jobs.json s3Trigger', () => {
 });
 
 describe('config/prices.json and config/pools.json', () => {
-  const pools = {
-    dedicated: { primary: ['r5.4xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreShare: 0.125, maxCoreUnits: 32, spotTimeoutMinutes: 10, idleTimeoutSeconds: 900 },
-    pools: [],
-  };
-  const pool = {
-    name: 'shared',
-    releaseLabel: 'emr-7.10.0',
-    applications: ['Spark'],
-    configurations: [{ Classification: 'spark-defaults', Properties: { 'spark.sql.adaptive.enabled': 'true' } }],
-    fleets: { primary: ['r5.4xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
-    minClusters: 0,
-    maxClusters: 3,
-    capacityUnits: 32,
-    maxJobsPerCluster: 8,
-    stepConcurrencyLevel: 8,
-    idleTimeoutSeconds: 900,
-    managedScaling: { minimumUnits: 8, maximumUnits: 32 },
-  };
-
   it('rejects an empty price list and a key that is not an instance type', () => {
     expect(configError(() => parsePrices(pricesFile({ instanceTypes: {} })))).toBe('config/prices.json: instanceTypes: must list at least one instance type');
     expect(configError(() => parsePrices(pricesFile({ instanceTypes: { huge: price } })))).toBe(
@@ -287,32 +268,54 @@ describe('config/prices.json and config/pools.json', () => {
     );
   });
 
+  const pool = {
+    name: 'shared',
+    releaseLabel: 'emr-7.10.0',
+    applications: ['Spark'],
+    configurations: [{ Classification: 'spark-defaults', Properties: { 'spark.sql.adaptive.enabled': 'true' } }],
+    fleets: { primary: ['r5.4xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
+    minClusters: 0,
+    maxClusters: 3,
+    capacityUnits: 32,
+    maxJobsPerCluster: 8,
+    stepConcurrencyLevel: 8,
+    idleTimeoutSeconds: 900,
+    managedScaling: { minimumUnits: 8, maximumUnits: 32 },
+  };
+  const parseWithPools = (pools: unknown[]) => parsePools({ dedicated: fleet(), pools }, prices);
+
   it('validates pool entries', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, stepConcurrencyLevel: 300 }] }, prices))).toMatch(
-      /pools\[0\].stepConcurrencyLevel: must be between 1 and 256/,
+    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 300 }]))).toBe(
+      'config/pools.json: pools[0].stepConcurrencyLevel: must be between 1 and 256, got number 300',
     );
   });
 
   it('accepts a complete pool and fills the dispatcher defaults (RunJobFlow budget 0.25/s, burst 5)', () => {
-    const config = parsePools({ ...pools, pools: [pool] }, prices);
+    const config = parseWithPools([pool]);
     expect(config.pools[0]).toEqual(pool);
-    expect(config.dispatcher.runJobFlowBudget).toEqual({ ratePerSecond: 0.25, burst: 5 });
+    expect(config.dispatcher).toEqual({ leaseSeconds: 900, agingSecondsPerLevel: 300, grantTimeoutSeconds: 120, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } });
   });
 
   it('rejects a misspelt pool field instead of ignoring it', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, maxClusterz: 3 }] }, prices))).toMatch(/^config\/pools.json: pools\[0\].maxClusterz: unknown field/);
+    expect(configError(() => parseWithPools([{ ...pool, maxClusters: undefined, maxClusterz: 3 }]))).toMatch(
+      /^config\/pools.json: pools\[0\].maxClusterz: unknown field; did you mean "maxClusters"\?/,
+    );
   });
 
   it('rejects pool limits that contradict each other, naming the field', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, minClusters: 4 }] }, prices))).toMatch(/pools\[0\].minClusters: must be at most maxClusters/);
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, capacityUnits: 64 }] }, prices))).toMatch(/pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/);
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, stepConcurrencyLevel: 2 }] }, prices))).toMatch(/pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/);
-    expect(configError(() => parsePools({ ...pools, pools: [pool, pool] }, prices))).toMatch(/pools\[1\].name: "shared" is used by an earlier pool/);
+    expect(configError(() => parseWithPools([{ ...pool, minClusters: 4 }]))).toMatch(/pools\[0\].minClusters: must be at most maxClusters/);
+    expect(configError(() => parseWithPools([{ ...pool, capacityUnits: 64 }]))).toMatch(/pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/);
+    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 2 }]))).toMatch(/pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/);
+    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, coreUnits: 9 } }]))).toMatch(/pools\[0\].fleets.coreUnits: must be at most managedScaling.minimumUnits/);
+    expect(configError(() => parseWithPools([pool, pool]))).toMatch(/pools\[1\].name: "shared" is used by an earlier pool/);
   });
 
-  it('rejects a pool fleet instance type without a price', () => {
-    expect(configError(() => parsePools({ ...pools, pools: [{ ...pool, fleets: { ...pool.fleets, task: ['x9.huge'] } }] }, prices))).toBe(
+  it('rejects a pool fleet instance type without a price, and a bad RunJobFlow budget', () => {
+    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, task: ['x9.huge'] } }]))).toBe(
       'config/pools.json: pools[0].fleets.task[0]: "x9.huge" has no price in config/prices.json; add it there',
+    );
+    expect(configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 0 } } }, prices))).toMatch(
+      /^config\/pools.json: dispatcher.runJobFlowBudget.burst: must be between 1 and 100, got number 0$/,
     );
   });
 });

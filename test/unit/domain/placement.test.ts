@@ -1,11 +1,10 @@
-import { placeJob, poolFor, type PlaceJobInput } from '../../../lib/domain/placement';
+import { placeJob, type PlaceJobInput } from '../../../lib/domain/placement';
 import { planFleets } from '../../../lib/domain/fleet';
 import { decidePurchase } from '../../../lib/domain/rules';
 import type { PlacementRule } from '../../../lib/config/rules';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
-// The purchase rules decide dedicated clusters: these tests leave the pools out.
-const config = shippedPlacementConfig({ pools: [] });
+const config = shippedPlacementConfig();
 
 function input(overrides: { predictedMinutes?: number; capacityUnits?: number; attempt?: number; priority?: 'low' | 'normal' | 'high'; maxAttempts?: number } = {}): PlaceJobInput {
   return {
@@ -65,7 +64,8 @@ describe('purchase rules (config/rules.json)', () => {
 
   it('raises the share on every retry even where the core fleet is already half the cluster', async () => {
     const shares = [];
-    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), config)).onDemandShare);
+    // An 8-unit job fits the shared pool; with no pool configured it gets its own (small) cluster.
+    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
 
     expect(shares).toEqual([0.75, 0.875, 1]);
   });
@@ -161,33 +161,5 @@ describe('the dedicated cluster spec', () => {
       { Key: 'emrflow:app', Value: 'emrflow' },
       { Key: 'for-use-with-amazon-emr-managed-policies', Value: 'true' },
     ]);
-  });
-});
-
-describe('pool or dedicated', () => {
-  const pools = shippedPlacementConfig().pools;
-  const shared = pools[0];
-
-  it('puts a job that fits a pool cluster of its release in the pool, queued at its priority', async () => {
-    const placement = await placeJob(
-      { request: request({ job: job({ priority: 'high' }) }), sizing: sizing({ capacityUnits: shared.capacityUnits }), attempt: 1, executionName: 'e' },
-      { ...config, pools },
-    );
-
-    expect(placement).toMatchObject({ mode: 'pool', pool: { name: shared.name, units: shared.capacityUnits, priority: 'high' }, slot: null, spec: null });
-  });
-
-  it('gives a job one unit bigger than the pool clusters a cluster of its own', async () => {
-    const placement = await placeJob(
-      { request: request(), sizing: sizing({ capacityUnits: shared.capacityUnits + 1 }), attempt: 1, executionName: 'e' },
-      { ...config, pools },
-    );
-
-    expect(placement).toMatchObject({ mode: 'dedicated', pool: null });
-  });
-
-  it('never puts a job in a pool of another EMR release', () => {
-    expect(poolFor(pools, 'emr-6.15.0', 1)).toBeNull();
-    expect(poolFor(pools, shared.releaseLabel, 1)?.name).toBe(shared.name);
   });
 });

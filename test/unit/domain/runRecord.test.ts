@@ -6,7 +6,7 @@ import { GiB, request, sizing } from '../fixtures';
 
 const NOW = new Date('2026-11-27T06:00:00Z');
 const STARTED = '2026-11-27T05:00:00.000Z';
-const placement = { mode: 'dedicated', cluster: { ClusterId: CLUSTER_ID }, pool: null, slot: null, onDemandShare: 0.5, reasons: [], spec: null, hourlyCostUsd: 12, onDemandHourlyCostUsd: 20 } as Placement;
+const placement = { mode: 'dedicated', cluster: { ClusterId: CLUSTER_ID }, slot: null, pool: null, onDemandShare: 0.5, reasons: [], spec: null, hourlyCostUsd: 12, onDemandHourlyCostUsd: 20 } as Placement;
 const spotFailure = { kind: FailureKind.SpotInterrupted, message: 'spot lost', clusterId: 'j-FIRST00000', retry: true, nextAttempt: 2, backoffSeconds: 60, teardown: 'terminate', evidence: {} } as Failure;
 const step = { Id: 's-ABC', Status: { Timeline: { StartDateTime: new Date('2026-11-27T05:40:00Z'), EndDateTime: new Date('2026-11-27T05:52:30Z') } } };
 

@@ -18,7 +18,7 @@ import { request } from '../fixtures';
 
 const emr = mockClient(EMRClient);
 const placement = (clusterId?: string) =>
-  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, pool: null, slot: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
+  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, slot: null, pool: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
 const event = (overrides: Partial<ClassifyFailureEvent> = {}): ClassifyFailureEvent => ({
   request: request(),
   attempt: 1,

@@ -13,7 +13,7 @@ import { request, sizing } from '../fixtures';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const placement = (clusterId?: string) =>
-  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, pool: null, slot: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
+  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, slot: null, pool: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
 const event = (overrides: Partial<RecordRunInput['run']> = {}, outcome: RecordRunInput['outcome'] = 'succeeded'): RecordRunInput => ({
   run: { request: request(), attempt: 1, sizing: sizing(), placement: placement(CLUSTER_ID), ...overrides },
   executionName: 'exec-1',

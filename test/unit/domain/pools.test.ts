@@ -1,0 +1,209 @@
+import {
+  chooseCluster,
+  effectivePriority,
+  expiredLeaseIds,
+  leaseExpiry,
+  summarizePool,
+  orderQueue,
+  planDispatch,
+  poolConfigHash,
+  takeTokens,
+  newBucket,
+  refillBucket,
+  type PoolCluster,
+  type QueueEntry,
+} from '../../../lib/domain/pools';
+import { poolClusterSpec } from '../../../lib/domain/poolCluster';
+import { loadPools } from '../../../lib/config/pools';
+import { loadPrices } from '../../../lib/config/prices';
+import { TAG, parsePoolClusterName } from '../../../lib/contract';
+
+const HASH = 'h1';
+const cluster = (id: string, over: Partial<PoolCluster> = {}): PoolCluster => ({
+  pool: 'shared',
+  clusterId: id,
+  state: 'WAITING',
+  configHash: HASH,
+  capacityUnits: 32,
+  maxJobs: 4,
+  unitsInUse: 0,
+  leases: {},
+  launchedAt: 0,
+  version: 1,
+  ...over,
+});
+const withLeases = (id: string, units: number[], over: Partial<PoolCluster> = {}) =>
+  cluster(id, {
+    unitsInUse: units.reduce((a, b) => a + b, 0),
+    leases: Object.fromEntries(units.map((u, i) => [`${id}-job${i}`, { execution: `${id}-job${i}`, units: u, grantedAt: 0, expiresAt: 1_000 * (i + 1) }])),
+    ...over,
+  });
+const entry = (id: string, priority: QueueEntry['priority'], enqueuedAt: number, units = 4): QueueEntry => ({
+  pool: 'shared',
+  entryId: id,
+  execution: id,
+  priority,
+  units,
+  enqueuedAt,
+  taskToken: `token-${id}`,
+  state: 'waiting',
+});
+
+describe('choosing a cluster', () => {
+  it('packs onto the fullest ready cluster that still fits', () => {
+    const clusters = [withLeases('j-a', [8]), withLeases('j-b', [16, 8]), withLeases('j-c', [])];
+    expect(chooseCluster(clusters, 8, HASH)?.clusterId).toBe('j-b');
+    expect(chooseCluster(clusters, 9, HASH)?.clusterId).toBe('j-a');
+  });
+
+  it('never picks a starting, terminating or foreign-configuration cluster, nor one at its job limit', () => {
+    const clusters = [
+      cluster('j-starting', { state: 'STARTING' }),
+      cluster('j-terminating', { state: 'TERMINATING' }),
+      cluster('j-foreign', { configHash: 'other' }),
+      withLeases('j-full-jobs', [1, 1, 1, 1]),
+    ];
+    expect(chooseCluster(clusters, 1, HASH)).toBeNull();
+    expect(chooseCluster([...clusters, cluster('j-running', { state: 'RUNNING' })], 1, HASH)?.clusterId).toBe('j-running');
+  });
+
+  it('breaks ties by cluster id, whatever the input order', () => {
+    expect(chooseCluster([cluster('j-b'), cluster('j-a')], 4, HASH)?.clusterId).toBe('j-a');
+  });
+});
+
+describe('leases', () => {
+  it('lists the leases whose expiry has passed', () => {
+    expect(expiredLeaseIds(withLeases('j-a', [1, 1, 1]), 2_000)).toEqual(['j-a-job0', 'j-a-job1']);
+  });
+
+  it('lives the dispatcher leaseSeconds, plus the holdSeconds a job asks for (its step timeout)', () => {
+    expect(leaseExpiry({}, 1_000, 900)).toBe(901_000);
+    expect(leaseExpiry({ holdSeconds: 3_600 }, 1_000, 900)).toBe(4_501_000);
+  });
+});
+
+describe('pool summary (emrflow pools)', () => {
+  it('shows units used per cluster, each lease, and the queue by priority with its oldest wait', () => {
+    const summary = summarizePool([withLeases('j-b', [8]), cluster('j-a', { state: 'STARTING' })], [entry('h', 'high', 10_000), entry('l', 'low', 4_000), { ...entry('g', 'low', 9_000), state: 'granting' }], 64_000);
+
+    expect(summary.clusters.map((c) => [c.clusterId, c.state, c.unitsInUse, c.capacityUnits])).toEqual([
+      ['j-a', 'STARTING', 0, 32],
+      ['j-b', 'WAITING', 8, 32],
+    ]);
+    expect(summary.clusters[1].leases).toEqual([{ lease: 'j-b-job0', execution: 'j-b-job0', units: 8, expiresInSeconds: -63 }]);
+    expect(summary.queue).toEqual({ depth: 3, byPriority: { high: 1, normal: 0, low: 2 }, oldestWaitSeconds: 60, granting: 1 });
+    expect(summarizePool([], [], 0).queue.oldestWaitSeconds).toBeNull();
+  });
+});
+
+describe('the admission queue', () => {
+  it('puts high priority first among jobs that waited alike', () => {
+    const order = orderQueue([entry('low', 'low', 0), entry('high', 'high', 10), entry('normal', 'normal', 5)], 10, 300);
+    expect(order.map((e) => e.entryId)).toEqual(['high', 'normal', 'low']);
+  });
+
+  it('ages a waiting low-priority job past newly arrived high-priority ones', () => {
+    const now = 700_000;
+    const old = entry('old-low', 'low', 0);
+    const fresh = entry('new-high', 'high', now);
+    expect(effectivePriority(old, now, 300)).toBeGreaterThan(effectivePriority(fresh, now, 300));
+    expect(orderQueue([fresh, old], now, 300)[0].entryId).toBe('old-low');
+    // Control: before two aging periods have passed the high-priority job still goes first.
+    expect(orderQueue([fresh, old], 500_000, 300)[0].entryId).toBe('new-high');
+  });
+});
+
+describe('the RunJobFlow token bucket', () => {
+  const policy = { ratePerSecond: 0.25, burst: 5 };
+
+  it('allows a burst, then one launch per 4 seconds', () => {
+    const first = takeTokens(newBucket(0, policy), 10, 0, policy);
+    expect(first.taken).toBe(5);
+    expect(takeTokens(first.bucket, 1, 3_999, policy).taken).toBe(0);
+    expect(takeTokens(first.bucket, 1, 4_000, policy).taken).toBe(1);
+    expect(takeTokens(first.bucket, 10, 8_000, policy).taken).toBe(2);
+  });
+
+  it('never refills past the burst, nor on a clock that went back', () => {
+    expect(refillBucket({ tokens: 0, updatedAt: 0 }, 3_600_000, policy).tokens).toBe(5);
+    expect(refillBucket({ tokens: 1, updatedAt: 10_000 }, 0, policy)).toEqual({ tokens: 1, updatedAt: 10_000 });
+  });
+});
+
+describe('the dispatch plan', () => {
+  const pool = { capacityUnits: 32, minClusters: 0, maxClusters: 3 };
+  const base = { pool, configHash: HASH, now: 0, agingSecondsPerLevel: 300, launchTokens: 5 };
+
+  it('grants in queue order onto the capacity the earlier grants left', () => {
+    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [24])], queue: [entry('n1', 'normal', 0, 4), entry('h1', 'high', 1, 4), entry('l1', 'low', 0, 4)] });
+    expect(plan.grants.map((g) => g.entryId)).toEqual(['h1', 'n1']);
+    expect(plan.blockedOn).toBe('l1');
+  });
+
+  it('does not let smaller jobs overtake the blocked head of the queue', () => {
+    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [24])], queue: [entry('big', 'high', 0, 16), entry('small', 'low', 0, 2)] });
+    expect(plan.grants).toEqual([]);
+    expect(plan.blockedOn).toBe('big');
+  });
+
+  it('counts the units of entries being granted as taken', () => {
+    const granting = { ...entry('g', 'normal', 0, 30), state: 'granting' as const, grantCluster: 'j-a', claimedAt: 0 };
+    const plan = planDispatch({ ...base, clusters: [cluster('j-a')], queue: [granting, entry('n', 'normal', 0, 4)] });
+    expect(plan.grants).toEqual([]);
+  });
+
+  it('launches when unmet demand exceeds free plus starting capacity', () => {
+    const queue = Array.from({ length: 20 }, (_, i) => entry(`e${i}`, 'normal', i, 8)); // 160 units
+    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'STARTING' })], queue });
+    // 160 unmet − 32 starting = 128 → 4 clusters wanted, but only 1 more fits under maxClusters 3.
+    expect(plan.launches).toBe(1);
+    expect(planDispatch({ ...base, pool: { ...pool, maxClusters: 10 }, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'STARTING' })], queue }).launches).toBe(4);
+  });
+
+  it('does not launch while starting capacity covers the demand', () => {
+    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'BOOTSTRAPPING' })], queue: [entry('e', 'normal', 0, 16)] });
+    expect(plan.launches).toBe(0);
+  });
+
+  it('counts a terminating cluster against maxClusters and launches within the tokens', () => {
+    const queue = Array.from({ length: 20 }, (_, i) => entry(`e${i}`, 'normal', i, 32));
+    expect(planDispatch({ ...base, clusters: [cluster('j-t', { state: 'TERMINATING' }), cluster('j-u', { state: 'TERMINATING' })], queue }).launches).toBe(1);
+    expect(planDispatch({ ...base, clusters: [], queue, launchTokens: 1.99 }).launches).toBe(1);
+    expect(planDispatch({ ...base, clusters: [], queue, launchTokens: 0.5 }).launches).toBe(0);
+  });
+
+  it('keeps minClusters alive without demand', () => {
+    expect(planDispatch({ ...base, pool: { ...pool, minClusters: 2 }, clusters: [cluster('j-a')], queue: [] }).launches).toBe(1);
+    expect(planDispatch({ ...base, clusters: [cluster('j-a')], queue: [] }).launches).toBe(0);
+  });
+});
+
+describe('pool configuration hash and cluster spec', () => {
+  const prices = loadPrices();
+  const pool = loadPools(prices).pools[0];
+
+  it('changes with the release, applications, configurations or fleets, not with sizes or key order', () => {
+    const hash = poolConfigHash(pool);
+    expect(poolConfigHash({ ...pool, maxClusters: 99 } as typeof pool)).toBe(hash);
+    expect(poolConfigHash({ fleets: pool.fleets, configurations: pool.configurations, applications: pool.applications, releaseLabel: pool.releaseLabel })).toBe(hash);
+    expect(poolConfigHash({ ...pool, releaseLabel: 'emr-7.9.0' })).not.toBe(hash);
+    expect(poolConfigHash({ ...pool, fleets: { ...pool.fleets, task: ['r5.2xlarge'] } })).not.toBe(hash);
+    expect(poolConfigHash({ ...pool, configurations: [] })).not.toBe(hash);
+  });
+
+  it('builds a managed-scaling cluster tagged with its pool and hash, named so events find the pool', () => {
+    const spec = poolClusterSpec(pool, 'abc', 'launch-1', prices);
+    expect(spec.ManagedScalingPolicy.ComputeLimits).toMatchObject({
+      UnitType: 'InstanceFleetUnits',
+      MinimumCapacityUnits: pool.managedScaling.minimumUnits,
+      MaximumCapacityUnits: pool.managedScaling.maximumUnits,
+    });
+    expect(spec.Tags).toEqual(expect.arrayContaining([{ Key: TAG.pool, Value: pool.name }, { Key: TAG.configHash, Value: 'abc' }]));
+    const [, core, task] = spec.InstanceFleets;
+    expect(core.TargetOnDemandCapacity + task.TargetSpotCapacity).toBe(pool.managedScaling.minimumUnits);
+    expect(spec.StepConcurrencyLevel).toBe(pool.stepConcurrencyLevel);
+    expect(parsePoolClusterName(spec.Name)).toBe(pool.name);
+    expect(parsePoolClusterName('emrflow run-1 attempt 1')).toBeNull();
+  });
+});
