@@ -6,7 +6,7 @@
  * unchanged.
  */
 import * as z from 'zod';
-import { CLUSTER_ENDED_STATES, EMR_EVENT, STATES_ERROR, STEP_ENDED_STATES } from '../contract';
+import { EMR_EVENT, STATES_ERROR, STEP_ENDED_STATES } from '../contract';
 
 /** The parts of an EMR step (DescribeStep / ListSteps shape) a settlement reports. */
 export interface StepView {
@@ -31,19 +31,11 @@ export type Settlement =
   | { outcome: 'success'; output: string }
   | { outcome: 'failure'; error: string; cause: string };
 
-/**
- * What a waiting token is told about its step, or null while the step still runs on a live cluster.
- * A step that ended decides by itself; a step whose cluster ended before the step did fails with both.
- */
-export function stepSettlement(step: StepView, cluster?: ClusterView): Settlement | null {
+/** What a waiting token is told about its step, or null while the step has not ended. */
+export function stepSettlement(step: StepView): Settlement | null {
   const state = step.Status.State;
   if (state === 'COMPLETED') return { outcome: 'success', output: JSON.stringify({ Step: step }) };
-  if (STEP_ENDED_STATES.has(state)) {
-    return { outcome: 'failure', error: STATES_ERROR.taskFailed, cause: JSON.stringify(cluster && CLUSTER_ENDED_STATES.has(cluster.Status.State) ? { Step: step, Cluster: cluster } : { Step: step }) };
-  }
-  if (cluster && CLUSTER_ENDED_STATES.has(cluster.Status.State)) {
-    return { outcome: 'failure', error: STATES_ERROR.taskFailed, cause: JSON.stringify({ Step: step, Cluster: cluster }) };
-  }
+  if (STEP_ENDED_STATES.has(state)) return { outcome: 'failure', error: STATES_ERROR.taskFailed, cause: JSON.stringify({ Step: step }) };
   return null;
 }
 
