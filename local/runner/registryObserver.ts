@@ -42,8 +42,6 @@ export interface RegistryObservation {
   grants: LeaseGrant[];
   /** Each state a cluster item was written with, in order (STARTING, WAITING, TERMINATING, …). */
   states: Array<{ at: number; clusterId: string; state: string }>;
-  /** Highest units in use seen per cluster. */
-  peakUnits: Record<string, { units: number; capacity: number }>;
   /** Undoes the patch. */
   detach(): void;
 }
@@ -51,7 +49,7 @@ export interface RegistryObservation {
 type Sendable = { input: Record<string, any>; constructor: { name: string } };
 
 export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: string): RegistryObservation {
-  const observation: RegistryObservation = { writes: 0, violations: [], grants: [], states: [], peakUnits: {}, detach: () => undefined };
+  const observation: RegistryObservation = { writes: 0, violations: [], grants: [], states: [], detach: () => undefined };
   const latest = new Map<string, { version: number; leases: Set<string>; state: string }>();
   const original = client.send.bind(client) as (command: unknown) => Promise<any>;
 
@@ -76,8 +74,6 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
     }
     if (known?.state !== image.state) observation.states.push({ at, clusterId: image.clusterId, state: image.state });
     latest.set(key, { version: image.version, leases: new Set(leases.map(([lease]) => lease)), state: image.state });
-    const peak = observation.peakUnits[image.clusterId];
-    if (!peak || image.unitsInUse > peak.units) observation.peakUnits[image.clusterId] = { units: image.unitsInUse, capacity: image.capacityUnits };
   };
 
   const patched = async (command: Sendable) => {

@@ -58,14 +58,6 @@ export interface ExecutionTokens {
 
 type Outcome = { output: unknown } | { error: string; cause: string };
 
-export interface OpenTaskView {
-  token: string;
-  executionName: string;
-  stateName: string;
-  issuedAt: number;
-  lastHeartbeatAt: number | null;
-}
-
 export class ApiError extends Error {
   constructor(
     readonly type: string,
@@ -199,13 +191,6 @@ export class TaskTokenBroker {
     const task = this.openTask(token);
     task.lastHeartbeatAt = Date.now();
     task.heartbeat?.();
-  }
-
-  /** Tasks parked (or about to park) on a token, oldest first. */
-  openTasks(): OpenTaskView[] {
-    return [...this.open.entries()]
-      .map(([token, task]) => ({ token, executionName: task.executionName, stateName: task.stateName, issuedAt: task.issuedAt, lastHeartbeatAt: task.lastHeartbeatAt }))
-      .sort((a, b) => a.issuedAt - b.issuedAt);
   }
 
   /** Starts the Step Functions API endpoint on loopback; returns its URL. */

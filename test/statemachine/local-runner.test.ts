@@ -172,8 +172,8 @@ describe('the local copy of the definition', () => {
     expect(machine.local.States.WaitForCrawler).toMatchObject({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Next: 'GetCrawler' });
     expect(machine.waits.BackoffBeforeRetry.SecondsPath).toBe('$.failure.backoffSeconds');
     expect(machine.stateTypes.WaitForCrawler).toBe('Wait');
-    expect(machine.local.States.PlaceJob.Retry[0]).toMatchObject({ IntervalSeconds: 0.03, MaxDelaySeconds: 0.6 });
-    expect(machine.deployable.States.PlaceJob.Retry[0]).toMatchObject({ IntervalSeconds: 30, MaxDelaySeconds: 600 });
+    expect(machine.local.States.AcquireCapacity.Retry[0]).toMatchObject({ ErrorEquals: ['States.HeartbeatTimeout'], IntervalSeconds: 0.005 });
+    expect(machine.deployable.States.AcquireCapacity.Retry[0]).toMatchObject({ IntervalSeconds: 5 });
   });
 });
 
