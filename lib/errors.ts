@@ -99,4 +99,10 @@ export const INTEGRATION_ERROR_NAMES: readonly string[] = [
   'Glue.ThrottlingException',
   'EMR.AmazonElasticMapReduceException',
   'ThrottlingException',
+  // run-batch: startExecution's own errors, the Distributed Map's, SNS Publish's.
+  'StepFunctions.ExecutionAlreadyExistsException',
+  'StepFunctions.ExecutionLimitExceededException',
+  'StepFunctions.ThrottlingException',
+  'SNS.ThrottledException',
+  'SNS.InternalErrorException',
 ];

@@ -12,7 +12,11 @@ import { between, matching, parseOrFail } from '../lib/schema';
 import { DEFAULT_TIME_SCALE, PROJECT_DIR, startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions, type RunSummary, type TimelineEntry } from './runner';
 import { CLI_WAITER_TIME_SCALE } from './emulator/emr/waiters';
 import { eventBridgeTargets } from './runner/triggers';
+import { formatBatchReport, runBatch } from './batchCommand';
+import { MAX_BATCH_CONCURRENCY } from '../lib/config/batch';
 import { formatPoolReports, poolReports } from './poolsReport';
+import { formatRunCost } from './runCostReport';
+import type { RunRecord } from '../lib/domain/types';
 import { dynamoClient } from '../lib/aws/clients';
 import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
@@ -29,6 +33,9 @@ Usage:
                                                 (default time scale ${CLI_WAITER_TIME_SCALE}, at which \`aws emr wait\` sees every state)
   emrflow pools [--json] [--state-dir <dir>]   each pool's clusters (state, units used / capacity, leases) and its
                                                 queue (depth by priority, oldest wait), from the registry in <dir>
+  emrflow batch <manifest.jsonl> [--concurrency n] [options]
+                                                run run-batch on a manifest (JSON lines of console inputs) with a
+                                                live view, then its summary (items, succeeded, failed, duplicates)
   emrflow help
 
 Options:
@@ -39,6 +46,7 @@ Options:
   --simulate-steps       simulate Spark steps even when .venv has pyspark
   --json                 print exactly one JSON summary object on stdout (run, upload, demo, pools)
   --port <n>             emulator port (emulator; default: a free port)
+  --concurrency <n>      batch: run-job executions open at once (default config/batch.json maxConcurrency)
   --verbose              show the Lambdas' logs
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
@@ -54,6 +62,7 @@ const OPTIONS = {
   machine: { type: 'string' },
   port: { type: 'string' },
   events: { type: 'string' },
+  concurrency: { type: 'string' },
   json: { type: 'boolean' },
   'simulate-steps': { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -75,6 +84,7 @@ const FlagsSchema = z.strictObject({
   machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
   port: integerOption(0, 65535).optional(),
   events: integerOption(1, 10_000_000).default(2000),
+  concurrency: integerOption(1, MAX_BATCH_CONCURRENCY).optional(),
   json: z.boolean().default(false),
   'simulate-steps': z.boolean().default(false),
   verbose: z.boolean().default(false),
@@ -148,13 +158,16 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
+  for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
   return summary;
 }
 
 function jsonSummary(summary: RunSummary): string {
   const { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd } = summary;
   const steps = summary.steps.map(({ clusterId, state, executor }) => ({ clusterId, state, executor }));
-  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps }, null, 2);
+  const record = (output as { record?: RunRecord } | undefined)?.record;
+  const cost = record ? { costUsd: record.costUsd, queueWaitSeconds: record.queueWaitSeconds, breakdown: record.cost } : null;
+  return JSON.stringify({ status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd, steps, cost }, null, 2);
 }
 
 /** The local directory of an s3:// URI in the runtime's state (the emulator keeps objects as plain files). */
@@ -250,9 +263,10 @@ async function emulator(flags: Flags): Promise<number> {
 async function pools(flags: Flags, print: (line: string) => void): Promise<number> {
   return withRuntime(flags, async (runtime) => {
     const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
-    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE };
-    if (!tables.clusters || !tables.queue) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE');
-    const reports = await poolReports(dynamoClient(), tables, loadPools(loadPrices()).pools);
+    const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE, runs: environment.RUNS_TABLE };
+    if (!tables.clusters || !tables.queue || !tables.runs) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE / RUNS_TABLE');
+    const prices = loadPrices();
+    const reports = await poolReports(dynamoClient(), tables, loadPools(prices).pools, prices);
     if (flags.json) process.stdout.write(`${JSON.stringify({ pools: reports }, null, 2)}\n`);
     else {
       if (!runtime.keepsState) print('(a fresh temporary state directory has an empty registry: pass --state-dir <dir> of a runtime that ran jobs)');
@@ -299,6 +313,16 @@ export async function main(argv: string[]): Promise<number> {
     case 'pools':
       if (positional.length !== 0) throw new UsageError('pools takes no arguments: emrflow pools [--json] [--state-dir <dir>]');
       return pools(flags, print);
+    case 'batch': {
+      if (positional.length !== 1) throw new UsageError('batch takes exactly one manifest: emrflow batch <manifest.jsonl>');
+      const manifest = existingFile(positional[0], 'batch');
+      return withRuntime(flags, async (runtime) => {
+        const { report } = await runBatch(runtime, manifest, { concurrency: flags.concurrency, liveEveryMs: 1000, print });
+        if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else for (const line of formatBatchReport(report)) print(line);
+        return report.status === 'SUCCEEDED' ? 0 : 1;
+      });
+    }
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;

@@ -2,6 +2,8 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { dispatchPool, observeClusterState, reconcilePool, type DispatchReport } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
+import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
+import { listClusters } from '../../lib/aws/registry';
 import { poolContext } from '../../lib/aws/poolContext';
 import { clusterStateProbe, jobManagerDeps, sendWaiterHeartbeat } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -12,6 +14,7 @@ import { parseRequestInput } from '../../lib/schema';
 import type { PoolClusterState } from '../../lib/domain/pools';
 
 const logger = functionLogger('dispatch-queue');
+const metrics = functionMetrics('dispatch-queue');
 const prices = loadPrices();
 const config = loadPools(prices);
 
@@ -44,10 +47,15 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
         logger.info('reconciled', { pool: name, ...reconciled });
       }
       reports.push(await dispatchPool(deps, context));
+      if (scheduled) {
+        // Once a minute, each pool's leased units after the dispatch (the dashboard's "units in use").
+        const clusters = await listClusters(deps.dynamo, deps.tables, name);
+        metrics.add('UnitsInUse', clusters.reduce((sum, cluster) => sum + cluster.unitsInUse, 0), { pool: name });
+      }
     }
   }
   logger.info('dispatched', { reports });
   return { reports };
 }
 
-export const handler = middy(dispatchQueue).use(injectLambdaContext(logger));
+export const handler = middy(dispatchQueue).use(injectLambdaContext(logger)).use(metricsMiddleware(metrics));

@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
+import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { checkRulePools, loadRules } from '../../lib/config/rules';
@@ -8,6 +9,7 @@ import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
+const metrics = functionMetrics('place-job');
 const prices = loadPrices();
 const pools = loadPools(prices);
 const rules = loadRules();
@@ -29,7 +31,8 @@ export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
     hourlyCostUsd: placement.hourlyCostUsd,
     reasons: placement.reasons,
   });
+  metrics.add('JobsPlaced', 1, { pool: placement.pool?.name ?? 'dedicated', priority: event.request.job.priority });
   return placement;
 }
 
-export const handler = middy(placeJobTask).use(injectLambdaContext(logger));
+export const handler = middy(placeJobTask).use(injectLambdaContext(logger)).use(metricsMiddleware(metrics));

@@ -9,6 +9,7 @@ import {
   type StepSummary,
 } from '@aws-sdk/client-emr';
 import type { Observation } from '../domain/failure';
+import type { InstanceUsage } from '../domain/runCost';
 
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
 const MAX_PAGES = 5;
@@ -72,4 +73,25 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
       summary;
   }
   return observation;
+}
+
+/**
+ * Every instance the cluster held, ended ones included, with its market and lifetime (ListInstances pages
+ * through them all: a cluster's cost needs each one). An instance without a creation time never ran.
+ */
+export async function listInstanceUsage(emr: EMRClient, clusterId: string): Promise<InstanceUsage[]> {
+  const usage: InstanceUsage[] = [];
+  for await (const page of paginateListInstances({ client: emr }, { ClusterId: clusterId })) {
+    for (const instance of page.Instances ?? []) {
+      const timeline = instance.Status?.Timeline;
+      if (!timeline?.CreationDateTime || !instance.InstanceType) continue;
+      usage.push({
+        instanceType: instance.InstanceType,
+        market: instance.Market === 'SPOT' ? 'SPOT' : 'ON_DEMAND',
+        createdAt: new Date(timeline.CreationDateTime),
+        endedAt: timeline.EndDateTime ? new Date(timeline.EndDateTime) : null,
+      });
+    }
+  }
+  return usage;
 }

@@ -71,6 +71,9 @@ export interface Slot {
   units: number;
   /** Epoch ms; renew-lease pushes it out. */
   leaseExpiresAt: number;
+  /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
+  enqueuedAt?: number;
+  grantedAt?: number;
 }
 
 export interface JobManagerDeps {
@@ -292,7 +295,7 @@ async function deliver(deps: JobManagerDeps, context: PoolContext, entry: QueueE
   const pool = context.pool.name;
   const claimedAt = entry.claimedAt ?? 0;
   try {
-    await deps.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt });
+    await deps.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt });
   } catch (error) {
     const name = (error as Error).name;
     if (!WAITER_GONE.has(name)) {

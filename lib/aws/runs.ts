@@ -1,4 +1,4 @@
-import { paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, paginateScan, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RunSample } from '../domain/sizing';
 import type { RunRecord } from '../domain/types';
 
@@ -39,4 +39,22 @@ export async function recentSuccessfulRuns(
 
 export async function putRun(dynamo: DynamoDBDocumentClient, table: string, record: RunRecord): Promise<void> {
   await dynamo.send(new PutCommand({ TableName: table, Item: record }));
+}
+
+/**
+ * Runs recorded on a pool's leases, newest first, at most `limit`. The runs table is keyed by job, so this
+ * scans (with a filter): for reports such as `emrflow pools`, not for anything on a run's path.
+ */
+export async function recentPoolRuns(dynamo: DynamoDBDocumentClient, table: string, pool: string, limit: number): Promise<RunRecord[]> {
+  const runs: RunRecord[] = [];
+  const pages = paginateScan(
+    { client: dynamo },
+    { TableName: table, FilterExpression: '#pool = :pool', ExpressionAttributeNames: { '#pool': 'pool' }, ExpressionAttributeValues: { ':pool': pool } },
+  );
+  let count = 0;
+  for await (const page of pages) {
+    runs.push(...((page.Items ?? []) as RunRecord[]));
+    if (++count >= MAX_PAGES) break;
+  }
+  return runs.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt)).slice(0, limit);
 }

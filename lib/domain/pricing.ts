@@ -13,12 +13,16 @@ export function unitsOf(prices: PriceBook, instanceType: string): number {
  * among them. On Spot only the EC2 part is discounted; EMR's uplift is charged in full.
  */
 export function unitHourly(prices: PriceBook, instanceTypes: string[], market: 'ON_DEMAND' | 'SPOT'): number {
-  const discount = market === 'SPOT' ? prices.expectedSpotDiscount : 0;
   const perUnit = instanceTypes.map((type) => {
     const p = prices.instanceTypes[type];
-    return (p.ec2Hourly * (1 - discount) + p.emrHourly) / unitsOf(prices, type);
+    return (p.ec2Hourly * (1 - spotDiscountOf(prices, type, market)) + p.emrHourly) / unitsOf(prices, type);
   });
   return perUnit.reduce((a, b) => a + b, 0) / perUnit.length;
+}
+
+/** The fraction below On-Demand the type's EC2 part costs on `market`: its own Spot discount, else the book's. */
+export function spotDiscountOf(prices: PriceBook, instanceType: string, market: 'ON_DEMAND' | 'SPOT'): number {
+  return market === 'SPOT' ? (prices.instanceTypes[instanceType].spotDiscount ?? prices.expectedSpotDiscount) : 0;
 }
 
 /** On-Demand price of one instance of the type, EC2 plus EMR. */

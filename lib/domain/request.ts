@@ -27,9 +27,9 @@ export type PartitionLookup = { found: true } | { found: false; missing: 'table'
  */
 export const CLAIM_TTL_SECONDS = 7 * 24 * 3600;
 
-const CALENDAR_DATE = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
-const TIMESTAMP = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z' });
-const INPUTS_README = 'examples/inputs/README.md';
+export const CALENDAR_DATE = z.iso.date({ error: 'must be a calendar date YYYY-MM-DD' });
+export const TIMESTAMP = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z' });
+export const INPUTS_README = 'examples/inputs/README.md';
 
 const powertoolsDetail = S3EventNotificationEventBridgeSchema.shape.detail;
 

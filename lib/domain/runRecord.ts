@@ -1,5 +1,6 @@
 import { stepName } from '../contract';
 import { FailureKind } from '../errors';
+import type { RunCost } from './runCost';
 import type { Failure, JobRequest, Placement, RunRecord, Sizing } from './types';
 
 /** The run-job execution state as RecordRun / RecordFailedRun pass it (`run.$: $`). */
@@ -34,7 +35,14 @@ export function runStepName(request: Pick<JobRequest, 'job' | 'runId'>, attempt:
   return stepName(request.job.name, request.runId, attempt);
 }
 
-export function buildRunRecord(input: RecordRunInput, step: StepSummary | null, now: Date): RunRecord {
+/** Seconds a pooled run waited in its pool's admission queue, from the slot the dispatcher granted. */
+export function queueWaitSeconds(placement: Placement | undefined): number | null {
+  const slot = placement?.slot;
+  if (typeof slot?.enqueuedAt !== 'number' || typeof slot.grantedAt !== 'number') return null;
+  return Math.max(0, Math.round((slot.grantedAt - slot.enqueuedAt) / 1000));
+}
+
+export function buildRunRecord(input: RecordRunInput, step: StepSummary | null, now: Date, cost: RunCost | null = null): RunRecord {
   const { run } = input;
   const attempts = run.attempt ?? 1;
   const succeeded = input.outcome === 'succeeded';
@@ -64,6 +72,11 @@ export function buildRunRecord(input: RecordRunInput, step: StepSummary | null, 
     stepSeconds,
     durationSeconds,
     estimatedCostUsd: hourly === undefined ? null : Math.round(hourly * (durationSeconds / 3600) * 100) / 100,
+    placementMode: run.placement?.mode ?? null,
+    pool: run.placement?.pool?.name ?? run.placement?.slot?.pool ?? null,
+    queueWaitSeconds: queueWaitSeconds(run.placement),
+    costUsd: cost?.totalUsd ?? null,
+    cost,
     failureKind: succeeded ? null : (run.failure?.kind ?? run.error?.Error ?? null),
     failureMessage: succeeded ? null : (run.failure?.message ?? run.error?.Cause ?? null),
   };

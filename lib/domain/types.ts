@@ -86,7 +86,7 @@ export interface Placement {
    * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/aws/jobManager.ts);
    * the job runs on `slot.clusterId` and every path after it releases the lease. Null until granted.
    */
-  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number } | null;
+  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number; enqueuedAt?: number; grantedAt?: number } | null;
   /** Share of core+task capacity bought On-Demand, 0..1. */
   onDemandShare: number;
   /** Rule events that fired, for the timeline and the run record. */
@@ -147,8 +147,16 @@ export interface RunRecord {
   stepSeconds: number | null;
   /** Execution wall time, StartTime → now. */
   durationSeconds: number;
-  /** placement.hourlyCostUsd × execution wall hours: the cluster bills from creation to teardown. */
+  /** PlaceJob's estimate: placement.hourlyCostUsd × execution wall hours (what was predicted). */
   estimatedCostUsd: number | null;
+  /** Where the run went: its own cluster or a lease on a pool's cluster. */
+  placementMode: 'dedicated' | 'pool' | null;
+  pool: string | null;
+  /** Pooled run: seconds from parking in the admission queue to the lease's grant; null otherwise. */
+  queueWaitSeconds: number | null;
+  /** What the run held, priced (lib/domain/runCost.ts); null when nothing could be read. */
+  costUsd: number | null;
+  cost: import('./runCost').RunCost | null;
   failureKind: string | null;
   failureMessage: string | null;
 }

@@ -11,6 +11,8 @@ import { parseCloudFormationYaml, type ServerlessConfig } from './serverless-con
 
 /** Pseudo-resource of the local copy: a Wait state the runner times itself (see `compressTime`). */
 export const LOCAL_WAIT_RESOURCE = 'arn:aws:states:::emrflow-local:wait';
+/** Pseudo-resource of the local copy: a Distributed Map the runner runs itself (adapters/distributedMap.ts). */
+export const LOCAL_MAP_RESOURCE = 'arn:aws:states:::emrflow-local:distributedMap';
 
 export interface MachineDefinition {
   name: string;
@@ -23,6 +25,8 @@ export interface MachineDefinition {
   stateTypes: Record<string, string>;
   /** The original Wait states, for the runner's scaled sleep. */
   waits: Record<string, any>;
+  /** Distributed Maps (a Map with an ItemReader): the state, prepared for the local run, and its ItemProcessor as a machine. */
+  maps?: Record<string, { state: any; processor: MachineDefinition }>;
 }
 
 export function machineFile(serviceDir: string, name: string): string {
@@ -42,7 +46,32 @@ export async function loadMachine(config: ServerlessConfig, name: string, timeSc
   const stateTypes: Record<string, string> = {};
   const waits: Record<string, any> = {};
   const local = compressTime(prepareForLocalRun(deployable), timeScale, stateTypes, waits);
-  return { name, file, deployable, local, stateTypes, waits };
+  const maps = extractDistributedMaps(local, { name, file, stateTypes, waits });
+  return { name, file, deployable, local, stateTypes, waits, maps };
+}
+
+/**
+ * aws-local-stepfunctions runs no ItemReader: each Distributed Map becomes a Task the runner handles, keeping
+ * the state's ResultPath, Retry, Catch and transitions; its ItemProcessor runs as a machine of its own, one
+ * child execution per item, as on AWS.
+ */
+function extractDistributedMaps(definition: any, parent: Pick<MachineDefinition, 'name' | 'file' | 'stateTypes' | 'waits'>): NonNullable<MachineDefinition['maps']> {
+  const maps: NonNullable<MachineDefinition['maps']> = {};
+  for (const [stateName, state] of Object.entries<any>(definition.States)) {
+    if (state.Type !== 'Map' || !state.ItemReader) continue;
+    const { ProcessorConfig, ...processor } = state.ItemProcessor;
+    const label = state.Label ?? stateName;
+    maps[stateName] = {
+      state,
+      processor: { name: `${parent.name}/${label}`, file: parent.file, deployable: state.ItemProcessor, local: processor, stateTypes: parent.stateTypes, waits: parent.waits, maps: extractDistributedMaps(processor, parent) },
+    };
+    const { Type, Next, End, ResultPath, ResultSelector, Retry, Catch, Comment } = state;
+    definition.States[stateName] = Object.fromEntries(
+      Object.entries({ Type, Next, End, ResultPath, ResultSelector, Retry, Catch, Comment }).filter(([, value]) => value !== undefined),
+    );
+    Object.assign(definition.States[stateName], { Type: 'Task', Resource: LOCAL_MAP_RESOURCE, TimeoutSeconds: INTERPRETER_TIMEOUT_SECONDS });
+  }
+  return maps;
 }
 
 /**

@@ -21,6 +21,10 @@
  *   const summary = await runtime.run(event, { machine?: 'run-job', executionName?, onTimelineEntry? });
  *     // → { status, error, cause, output, transitions, attempts, clustersCreated, clustersRunningAtEnd,
  *     //     steps: [{ clusterId, stepId, state, executor: 'spark' | 'simulated' }], timeline, emulatorCalls, … }
+ *   // run-batch: its Distributed Map and the run-job executions it starts run on this same runtime
+ *   runtime.executions.list('run-job')   // startExecution.sync:2 children, live (status, result)
+ *   runtime.notifications                // sns:publish messages (SNS is not emulated)
+ *   runtime.setFaults(faults)            // replace the emulator's faults mid-run
  *   await runtime.stop();
  *
  * One runtime at a time per process: it points process.env (and so the in-process Lambdas' SDK clients) at
@@ -46,9 +50,10 @@ import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { startSchedules, type Schedules } from './schedules';
-import { taskHandlers } from './tasks';
+import { taskHandlers, type StepFunctionsContext } from './tasks';
 import { clusterStateChangeEvent, functionEventTargets, stepStatusChangeEvent } from './triggers';
 import { TaskTokenBroker } from './taskTokens';
+import { ExecutionRegistry } from './executions';
 
 export type { TimelineEntry } from './execute';
 
@@ -81,6 +86,18 @@ export interface RunSummary extends ExecutionResult {
   steps: StepSummary[];
   /** Emulator API calls this run made (the Lambdas' and the integrations'), by `Service.Operation` (DynamoDB, served by dynalite, is not counted). */
   emulatorCalls: Record<string, number>;
+  /** Executions of other state machines this run started and that ended (run-batch's run-job children). */
+  childExecutions: Array<{ machine: string; name: string; status: string; error: string | null; transitions: number }>;
+  /** Distributed Map child workflow executions this run ran (billed as Standard executions): count and transitions. */
+  mapChildren: { executions: number; transitions: number };
+}
+
+/** An SNS message a state machine published (SNS is not emulated: the runtime keeps them). */
+export interface PublishedMessage {
+  topicArn: string;
+  subject: string | null;
+  message: string;
+  at: number;
 }
 
 export interface RunOptions {
@@ -118,6 +135,14 @@ export interface LocalRuntime {
   /** The callback pattern's tokens and the local Step Functions endpoint (`env.AWS_ENDPOINT_URL_SFN`). */
   readonly taskTokens: TaskTokenBroker;
   run(input: unknown, options?: RunOptions): Promise<RunSummary>;
+  /** Executions started by `states:startExecution` tasks (by machine and name), live while they run. */
+  readonly executions: ExecutionRegistry;
+  /** Distributed Map children so far: started and ended counts. */
+  mapChildStats(): { started: number; ended: number };
+  /** Messages published with `sns:publish` tasks. */
+  readonly notifications: PublishedMessage[];
+  /** Replaces the emulator's faults (each fires once again): a scenario that strikes one job of many. */
+  setFaults(faults: Faults): void;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
   upload(file: string, s3Uri: string): Promise<Record<string, unknown>>;
   /**
@@ -165,7 +190,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     discardState();
     throw error;
   });
-  const env: Record<string, string> = { AWS_REGION: config.region, ...emulatorEnv(emulator), AWS_ENDPOINT_URL_SFN: sfnEndpoint };
+  // The Lambdas' EMF metrics would go to stdout, where `--json` promises one summary object: off unless asked for.
+  const env: Record<string, string> = {
+    AWS_REGION: config.region,
+    ...emulatorEnv(emulator),
+    AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+  };
   // The Lambdas and the integrations find the emulator through the standard variables; clients made for an
   // earlier emulator (another port) are forgotten.
   Object.assign(process.env, env);
@@ -183,7 +214,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     throw error;
   });
   const lambda = lambdaInvoker(config, () => env);
-  const machines = new Map<string, MachineDefinition>();
+  const machines = new Map<string, Promise<MachineDefinition>>();
   const ruleErrors: LocalRuntime['ruleErrors'] = [];
   const noteRuleError = (fn: string, error: unknown): void => {
     ruleErrors.push({ function: fn, error: `${(error as Error).name}: ${(error as Error).message}` });
@@ -222,6 +253,48 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     deliveries.add(delivery);
     void delivery.finally(() => deliveries.delete(delivery));
   };
+
+  // One load per machine, even when many executions start at once (serverless.yml's resolver is not reentrant).
+  const machineNamed = (machineName: string): Promise<MachineDefinition> => {
+    let machine = machines.get(machineName);
+    if (!machine) {
+      machine = loadMachine(config, machineName, timeScale);
+      machines.set(machineName, machine);
+      machine.catch(() => machines.delete(machineName));
+    }
+    return machine;
+  };
+  const machinePrefix = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-`;
+  const machineArn = (machineName: string) => `${machinePrefix}${machineName}`;
+  const notifications: PublishedMessage[] = [];
+  const mapChildren: Array<{ startedAt: number; result: ExecutionResult | null }> = [];
+  const executions = new ExecutionRegistry(
+    async (machineName, input, name) => executeOn(await machineNamed(machineName), input, name),
+    { machine: machineArn, execution: (machineName, name) => `${machineArn(machineName).replace(':stateMachine:', ':execution:')}:${name}` },
+    temporary ? null : join(stateDir, 'stepfunctions', 'executions.json'),
+  );
+  const stepFunctions: StepFunctionsContext = {
+    s3,
+    region: config.region,
+    accountId: config.accountId,
+    startSync2: (parameters) =>
+      executions.startSync2(parameters, (arn) => (arn.startsWith(machinePrefix) ? arn.slice(machinePrefix.length) : null)),
+    async runMapChild(processor, input, name) {
+      const entry: { startedAt: number; result: ExecutionResult | null } = { startedAt: Date.now(), result: null };
+      mapChildren.push(entry);
+      entry.result = await executeOn(processor, input, name);
+      return entry.result;
+    },
+    publish(message) {
+      notifications.push({ topicArn: String(message.TopicArn ?? ''), subject: message.Subject ?? null, message: String(message.Message ?? ''), at: Date.now() });
+      return randomUUID();
+    },
+  };
+  async function executeOn(machine: MachineDefinition, input: unknown, executionName: string, onTimelineEntry?: (entry: TimelineEntry) => void): Promise<ExecutionResult> {
+    const tokens = taskTokens.forExecution(executionName);
+    const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, tokens: { broker: taskTokens, execution: tokens }, stepFunctions });
+    return executeMachine(machine, input, { executionName, stateMachineArn: machineArn(machine.name), handlers, task: tokens.context, onTimelineEntry });
+  }
   const putObject = async (bucket: string, key: string, body: Buffer) => {
     const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
     return objectCreatedEvent(
@@ -233,6 +306,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   return {
     stateDir,
     keepsState: !temporary,
+    executions,
+    notifications,
+    setFaults: (faults) => emulator.setFaults(faults),
+    mapChildStats: () => ({ started: mapChildren.length, ended: mapChildren.filter((child) => child.result).length }),
     timeScale,
     endpoint: emulator.endpoint,
     sparkSubmit: emulator.spark?.sparkSubmit ?? null,
@@ -250,25 +327,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
-      let machine = machines.get(machineName);
-      if (!machine) {
-        machine = await loadMachine(config, machineName, timeScale);
-        machines.set(machineName, machine);
-      }
+      const machine = await machineNamed(machineName);
       const executionName = runOptions.executionName ?? `local-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
-      const stateMachineArn = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-${machineName}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
-      const tokens = taskTokens.forExecution(executionName);
-      const handlers = taskHandlers(machine, { lambda, emr, sdk, timeScale, tokens: { broker: taskTokens, execution: tokens } });
+      const childrenBefore = new Set(executions.list());
+      const mapChildrenBefore = mapChildren.length;
 
-      const result = await executeMachine(machine, input, {
-        executionName,
-        stateMachineArn,
-        handlers,
-        task: tokens.context,
-        onTimelineEntry: runOptions.onTimelineEntry,
-      });
+      const result = await executeOn(machine, input, executionName, runOptions.onTimelineEntry);
+      await executions.settle();
+      const childExecutions = executions
+        .list()
+        .filter((record) => !childrenBefore.has(record) && record.result)
+        .map((record) => ({ machine: record.machine, name: record.name, status: record.status, error: record.result!.error, transitions: record.result!.transitions }));
+      const ranMapChildren = mapChildren.slice(mapChildrenBefore).filter((child) => child.result);
 
       const stats = emulator.stats();
       const clusters = stats.clusters
@@ -286,6 +358,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         clusters,
         steps,
         emulatorCalls: callsMade(stats.calls, callsBefore),
+        childExecutions,
+        mapChildren: { executions: ranMapChildren.length, transitions: ranMapChildren.reduce((sum, child) => sum + child.result!.transitions, 0) },
       };
     },
 

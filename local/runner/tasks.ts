@@ -3,12 +3,15 @@
  * adapter its Resource ARN names, so a state added to the ASL runs locally without touching this file.
  */
 import type { EMRClient } from '@aws-sdk/client-emr';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { HEARTBEAT_FIELD, TIMEOUT_FIELD, withTaskTimeout } from '../asl/localDefinition';
+import { distributedMap } from './adapters/distributedMap';
 import { emrIntegration } from './adapters/emr';
 import { TaskError } from './adapters/errors';
 import type { LambdaInvoker } from './adapters/lambda';
 import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapters/sdk';
-import { LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+import { LOCAL_MAP_RESOURCE, LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
+import type { ExecutionResult } from './execute';
 import type { ExecutionTokens, TaskTokenBroker } from './taskTokens';
 
 export type TaskHandler = (input: any) => Promise<unknown>;
@@ -20,6 +23,20 @@ export interface TaskContext {
   timeScale: number;
   /** The callback pattern: the runtime's token broker and this execution's tokens. */
   tokens?: { broker: TaskTokenBroker; execution: ExecutionTokens };
+  /** Step Functions itself: nested executions, Distributed Map children, SNS (run-batch). */
+  stepFunctions?: StepFunctionsContext;
+}
+
+export interface StepFunctionsContext {
+  s3: S3Client;
+  region: string;
+  accountId: string;
+  /** `states:startExecution.sync:2` (local/runner/executions.ts). */
+  startSync2(parameters: any): Promise<unknown>;
+  /** One Distributed Map item: the ItemProcessor as a child workflow execution. */
+  runMapChild(processor: MachineDefinition, input: unknown, name: string): Promise<ExecutionResult>;
+  /** `sns:publish`: SNS is not emulated; the runtime keeps the messages. */
+  publish(message: { TopicArn?: string; Subject?: string; Message?: string }): string;
 }
 
 export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
@@ -29,7 +46,18 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
       if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
       if (state.Type === 'Parallel') for (const branch of state.Branches) visit(branch);
       if (state.Type !== 'Task') continue;
-      if (state.Resource === LOCAL_WAIT_RESOURCE) {
+      if (state.Resource === LOCAL_MAP_RESOURCE) {
+        const sfn = context.stepFunctions;
+        const map = machine.maps?.[name];
+        if (!sfn || !map) throw new Error(`Map ${name}: a Distributed Map needs the runtime's Step Functions context`);
+        handlers[name] = distributedMap(name, map.state, {
+          s3: sfn.s3,
+          machineName: machine.name,
+          region: sfn.region,
+          accountId: sfn.accountId,
+          runChild: (input, childName) => sfn.runMapChild(map.processor, input, childName),
+        });
+      } else if (state.Resource === LOCAL_WAIT_RESOURCE) {
         handlers[name] = withTaskTimeout(scaledWait(name, machine.waits[name], context.timeScale));
       } else if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) {
         handlers[name] = waitForTaskToken(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context);
@@ -70,6 +98,16 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
       return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale });
     }
     if (service === 'dynamodb') return dynamoDbIntegration(rest, context.sdk);
+    if (service === 'states' && rest === 'startExecution.sync:2') {
+      const sfn = context.stepFunctions;
+      if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
+      return (input) => sfn.startSync2(input);
+    }
+    if (service === 'sns' && rest === 'publish') {
+      const sfn = context.stepFunctions;
+      if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
+      return async (input) => ({ MessageId: sfn.publish(input ?? {}) });
+    }
     if (service === 'aws-sdk') {
       const [sdkService, action] = rest.split(':');
       if (action?.includes('.')) throw new Error(`Task ${stateName}: ${resource}: aws-sdk integrations have no .sync/.waitForTaskToken locally`);

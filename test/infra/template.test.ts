@@ -65,7 +65,9 @@ const poolFunctions = {
   renewLease: 'renew-lease',
   dispatchQueue: 'dispatch-queue',
 };
-const allFunctions = { ...functions, ...poolFunctions };
+/** run-batch's Lambdas (issue 13). */
+const batchFunctions = { planBatch: 'plan-batch', summarizeBatch: 'summarize-batch' };
+const allFunctions = { ...functions, ...poolFunctions, ...batchFunctions };
 /** Functions that may launch a pool cluster (every one that dispatches), with the settings RunJobFlow needs. */
 const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue']);
 /** What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed scaling. */
@@ -219,9 +221,10 @@ describe('triggers', () => {
     expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
       ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
     );
-    // The rest are SettleSteps' (tested with the event-driven completion below).
+    // The rest are SettleSteps' (tested with the event-driven completion below) and run-batch's.
     const settling = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'SettleStepsLambdaFunction'));
-    expect(allRules()).toHaveLength(rules().length + dispatching.length + settling.length);
+    const batchRules = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
+    expect(allRules()).toHaveLength(rules().length + dispatching.length + settling.length + batchRules.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -427,6 +430,7 @@ describe('least privilege (issue 5)', () => {
         ['RunJobStateMachineRole', 'CreateTaggedClusters', undefined],
         ['RunJobStateMachineRole', 'DeliverExecutionLogs', undefined],
         ['RunJobStateMachineRole', 'Trace', 'TracingEnabled'],
+        ['RunBatchStateMachineRole', 'DeliverExecutionLogs', undefined],
         ['AcquireCapacityRole', 'GrantWaiters', undefined],
         ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
         ['ReleaseCapacityRole', 'GrantWaiters', undefined],
@@ -487,8 +491,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    // Every Lambda's (SubmitPooledStep and SettleSteps too) and run-job's own.
-    expect(groups.length).toBe(Object.keys(allFunctions).length + 2 + 1);
+    // One per function (SubmitPooledStep and SettleSteps too), one per state machine (run-job, run-batch).
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 2 + 2);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
@@ -510,15 +514,80 @@ describe('least privilege (issue 5)', () => {
   it('alarms on failed, timed out and aborted executions', () => {
     const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
 
-    expect(alarms.map((alarm) => alarm.MetricName).sort()).toEqual(['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
+    for (const machine of ['RunJobStateMachine', 'RunBatchStateMachine']) {
+      const own = alarms.filter((alarm) => alarm.Dimensions?.[0]?.Value?.Ref === machine);
+      expect({ machine, metrics: own.map((alarm) => alarm.MetricName).sort() }).toEqual({ machine, metrics: ['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut'] });
+    }
+    expect(alarms).toHaveLength(6);
     for (const alarm of alarms) {
       expect(alarm.Namespace).toBe('AWS/States');
-      expect(alarm.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: { Ref: 'RunJobStateMachine' } }]);
+      expect(alarm.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: { Ref: expect.stringMatching(/^(RunJob|RunBatch)StateMachine$/) } }]);
       expect(alarm.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
     }
     expect(resource('AlarmEmailSubscription')).toEqual(
       expect.objectContaining({ Condition: 'HasAlarmEmail', Properties: expect.objectContaining({ TopicArn: { Ref: 'AlarmTopic' } }) }),
     );
+  });
+});
+
+describe('run-batch (issue 13)', () => {
+  const role = 'RunBatchStateMachineRole';
+  const batchDefinition = () => {
+    const sub = resource('RunBatchStateMachine').Properties.DefinitionString['Fn::Sub'];
+    return JSON.parse(Array.isArray(sub) ? sub[0] : sub);
+  };
+  const statement = (sid: string) => statementsOf(role).find((owned) => owned.statement.Sid === sid)?.statement;
+
+  it('deploys a Distributed Map over a JSONL ItemReader that starts run-job with startExecution.sync:2 and writes results', () => {
+    const map = batchDefinition().States.RunJobs;
+
+    expect(resource('RunBatchStateMachine').Properties.RoleArn).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+    expect(map.ItemReader).toMatchObject({ Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSONL' } });
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(map.ItemProcessor.States.StartJob.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
+    // The plugin moves the definition's own Fn::Sub into the DefinitionString's variables.
+    const sub = resource('RunBatchStateMachine').Properties.DefinitionString['Fn::Sub'];
+    const arn: string = map.ItemProcessor.States.StartJob.Parameters.StateMachineArn;
+    const variable = /^\$\{(.+)\}$/.exec(arn)?.[1];
+    expect(JSON.stringify(variable && Array.isArray(sub) ? sub[1][variable] : arn)).toContain(
+      'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:emrflow-dev-run-job',
+    );
+    expect(map.ToleratedFailurePercentagePath).toBe('$.plan.toleratedFailurePercentage');
+    expect(map.ResultWriter.Resource).toBe('arn:aws:states:::s3:putObject');
+  });
+
+  it('lets run-batch start and watch its own map children and run-job, and nothing else', () => {
+    const sm = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
+    expect(statement('RunMapChildWorkflows')).toMatchObject({ Action: 'states:StartExecution', Resource: { 'Fn::Sub': `${sm}:stateMachine:emrflow-dev-run-batch` } });
+    expect(statement('WatchMapChildWorkflows')).toMatchObject({ Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-batch/*` } });
+    expect(statement('StartRunJob')).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: 'RunJobStateMachine' } });
+    expect(statement('WatchRunJob')).toMatchObject({ Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-job:*` } });
+    expect(statement('SyncExecutionRule')).toMatchObject({
+      Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule' },
+    });
+    expect(statement('PublishFailures')).toMatchObject({ Action: 'sns:Publish', Resource: { Ref: 'AlarmTopic' } });
+    expect(allowedActions(template, role)).not.toContain('elasticmapreduce:RunJobFlow');
+  });
+
+  it('reads and writes only under the artifacts bucket batches/ prefix, the Lambdas likewise with manifests/ read-only', () => {
+    expect(statement('ReadItemsWriteResults')?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${ArtifactsBucket}/batches/*' });
+    const planRead = statementsOf('PlanBatchRole').find((owned) => owned.statement.Sid === 'ReadManifests')?.statement;
+    expect(planRead).toMatchObject({ Action: 's3:GetObject', Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${ArtifactsBucket}/manifests/*' } });
+  });
+
+  it('starts run-batch on its schedule with the manifest and the fire time', () => {
+    const rule = resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, r]) => r.Properties)
+      .find((r) => r.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
+    const [target] = rule.Targets;
+    const input = JSON.parse(target.InputTransformer.InputTemplate.replace('<time>', '"2026-11-27T02:30:00Z"'));
+
+    expect(rule.ScheduleExpression).toMatch(/^cron\(/);
+    expect(input).toEqual({ manifest: expect.stringMatching(/^manifests\//), trigger: 'schedule', time: '2026-11-27T02:30:00Z' });
+    expect(statementsOf(target.RoleArn['Fn::GetAtt'][0]).map((owned) => owned.statement)).toEqual([
+      { Effect: 'Allow', Action: ['states:StartExecution'], Resource: { Ref: 'RunBatchStateMachine' } },
+    ]);
   });
 });
 

@@ -16,6 +16,9 @@ const report = (overrides: Partial<PoolReport> = {}): PoolReport => ({
     },
   ],
   queue: { depth: 3, byPriority: { high: 1, normal: 0, low: 2 }, granting: 0, oldestWaitSeconds: 95 },
+  unitHourlyUsd: 0.1756,
+  leasedHourlyUsd: 2.11,
+  recentRuns: { count: 0, queueWaitSeconds: null, costUsd: null },
   ...overrides,
 });
 

@@ -231,7 +231,9 @@ describe('integration errors, named as Step Functions names them', () => {
   });
 
   it('an unsupported Resource is refused when the handlers are built, naming the state', () => {
-    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow('Task Publish: the local runner has no adapter for arn:aws:states:::sns:publish');
+    expect(() => adapterFor('Enqueue', 'arn:aws:states:::sqs:sendMessage', {} as any)).toThrow('Task Enqueue: the local runner has no adapter for arn:aws:states:::sqs:sendMessage');
+    // sns:publish and startExecution.sync:2 are run-batch's: they need the runtime's Step Functions context.
+    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow("Task Publish: arn:aws:states:::sns:publish needs the runtime's Step Functions context");
   });
 });
 

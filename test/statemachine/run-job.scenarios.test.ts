@@ -98,7 +98,13 @@ describe('run-job on the local runtime', () => {
     expect(summary.clustersCreated).toBe(1);
     expect(summary.clustersRunningAtEnd).toBe(0);
     expect(summary.steps).toEqual([expect.objectContaining({ state: 'COMPLETED', executor: 'simulated' })]);
-    expect((summary.output as any).record).toBeDefined();
+    const { record } = summary.output as any;
+    // RecordRun's path estimate is the runner's real count here, and the cluster it priced is the run's.
+    expect(record.cost.orchestration.transitionsEstimate).toBe(summary.transitions);
+    expect(record.cost.clusters.map((cluster: any) => cluster.clusterId)).toEqual([summary.clusters[0].clusterId]);
+    expect(record.cost.clusters[0].onDemand.instances).toBeGreaterThan(0);
+    expect(record.costUsd).toBeGreaterThan(0);
+    expect(record).toMatchObject({ placementMode: 'dedicated', queueWaitSeconds: null });
   });
 
   it('NewPartition: crawls first, polling GetCrawler until the crawl succeeded, then runs as usual', async () => {
@@ -130,6 +136,13 @@ describe('run-job on the local runtime', () => {
       [second.clusterId, 'COMPLETED'],
     ]);
     expect((await workerCapacity(second.clusterId)).onDemandShare).toBeGreaterThan((await workerCapacity(first.clusterId)).onDemandShare);
+    // Both attempts' clusters are in the run's cost: the interrupted one through $.failure.clusterId.
+    const { record } = summary.output as any;
+    expect(record.cost.clusters.map((cluster: any) => cluster.clusterId).sort()).toEqual([first.clusterId, second.clusterId].sort());
+    // The estimate counts one crawler poll (Wait + GetCrawler + Choice); the rest of the path it counts exactly.
+    const polls = path(summary).filter((state) => state === 'GetCrawler').length;
+    expect(record.cost.orchestration.transitionsEstimate).toBe(summary.transitions - 3 * Math.max(0, polls - 1));
+    expect(record.interruptions).toBe(1);
   });
 
   it('StepFailed: a failure that is not Spot fails the run with a cause naming the step, and terminates the cluster', async () => {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { join, relative } from 'node:path';
 import { packageService, repoRoot, templateFileName, type Template } from './template';
 
-const inputs = ['serverless.yml', 'infra', 'statemachines', 'config', 'package.json', 'package-lock.json'];
+const inputs = ['serverless.yml', 'infra', 'statemachines', 'config', 'lib/metrics.json', 'package.json', 'package-lock.json'];
 const cacheRoot = join(repoRoot, 'node_modules', '.cache', 'emrflow-package');
 
 function filesUnder(path: string): string[] {

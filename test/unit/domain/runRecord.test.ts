@@ -35,9 +35,21 @@ describe('run records', () => {
       stepSeconds: 750,
       durationSeconds: 3600,
       estimatedCostUsd: 12,
+      placementMode: 'dedicated',
+      pool: null,
+      queueWaitSeconds: null,
+      costUsd: null,
+      cost: null,
       failureKind: null,
       failureMessage: null,
     });
+  });
+
+  it("takes a pooled run's queue wait from the slot's park and grant times, and none from a slot without them", () => {
+    const slot = { pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#1', units: 8 };
+    const pooled = (extra: object) => ({ ...placement, mode: 'pool' as const, pool: { name: 'shared', units: 8, priority: 'normal' as const }, slot: { ...slot, ...extra } });
+    expect(record({ placement: pooled({ enqueuedAt: 1_000, grantedAt: 126_400 }) }, 'succeeded')).toMatchObject({ placementMode: 'pool', pool: 'shared', queueWaitSeconds: 125 });
+    expect(record({ placement: pooled({}) }, 'succeeded')).toMatchObject({ pool: 'shared', queueWaitSeconds: null });
   });
 
   it('counts a success on attempt 2 as succeeded with one interruption, despite the earlier $.failure', () => {

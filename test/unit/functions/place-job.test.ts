@@ -32,4 +32,23 @@ describe('place-job handler', () => {
     expect(second.onDemandShare).toBeGreaterThan(first.onDemandShare);
     expect(second.hourlyCostUsd).toBeGreaterThan(first.hourlyCostUsd);
   });
+
+  it('counts each placement in JobsPlaced by pool (dedicated for a cluster of its own) and priority, as EMF on stdout', async () => {
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    let written: string[];
+    try {
+      await handler({ request: request(), sizing: sizing({ capacityUnits: 16, predictedMinutes: 12 }), attempt: 1, executionName: 'exec-1' }, lambdaContext);
+      await handler({ request: request(), sizing: sizing({ capacityUnits: 64, predictedMinutes: 12 }), attempt: 1, executionName: 'exec-2' }, lambdaContext);
+    } finally {
+      written = stdout.mock.calls.map(([chunk]) => String(chunk).trim());
+      stdout.mockRestore();
+    }
+    const documents = written.filter((line) => line.includes('"JobsPlaced"')).map((line) => JSON.parse(line));
+
+    expect(documents.map(({ pool, priority, JobsPlaced, service }) => ({ pool, priority, JobsPlaced, service }))).toEqual([
+      { pool: 'shared', priority: request().job.priority, JobsPlaced: 1, service: 'place-job' },
+      { pool: 'dedicated', priority: request().job.priority, JobsPlaced: 1, service: 'place-job' },
+    ]);
+    expect(documents[0]._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'emrflow', Dimensions: [['service', 'pool', 'priority']], Metrics: [{ Name: 'JobsPlaced', Unit: 'Count' }] });
+  });
 });
