@@ -20,6 +20,8 @@ import type { RunRecord } from '../lib/domain/types';
 import { dynamoClient } from '../lib/aws/clients';
 import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
+import { DEFAULT_OUT_DIR, simulateCommand } from './planner/command';
+import { DEFAULT_PROFILE } from './planner';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
 
@@ -36,6 +38,10 @@ Usage:
   emrflow batch <manifest.jsonl> [--concurrency n] [options]
                                                 run run-batch on a manifest (JSON lines of console inputs) with a
                                                 live view, then its summary (items, succeeded, failed, duplicates)
+  emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]
+                                                capacity planner: a SIMULATED day of jobs through the real decision code,
+                                                emrflow beside per-job On-Demand/Spot, EMR Serverless and the floor;
+                                                writes <out>/simulation.json and a self-contained <out>/report.html
   emrflow help
 
 Options:
@@ -44,9 +50,14 @@ Options:
   --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
   --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
   --simulate-steps       simulate Spark steps even when .venv has pyspark
-  --json                 print exactly one JSON summary object on stdout (run, upload, demo, pools)
+  --json                 print exactly one JSON summary object on stdout (run, upload, demo, pools, batch, simulate)
   --port <n>             emulator port (emulator; default: a free port)
   --concurrency <n>      batch: run-job executions open at once (default config/batch.json maxConcurrency)
+  --profile <file>       simulate: the day's job mix (default ${DEFAULT_PROFILE})
+  --history <file>       simulate: replay a runs-table export (JSON lines of run records) instead of a profile
+  --what-if <file>       simulate: changes to config/pools.json and rules.json to try (see examples/planner/)
+  --seed <n>             simulate: random seed (default 1); the same seed gives the same figures
+  --out <dir>            simulate: where the JSON and the report go (default ${DEFAULT_OUT_DIR})
   --verbose              show the Lambdas' logs
 
 Exit status: 0 the execution succeeded, 1 it failed or timed out, 2 bad usage or input.`;
@@ -63,6 +74,11 @@ const OPTIONS = {
   port: { type: 'string' },
   events: { type: 'string' },
   concurrency: { type: 'string' },
+  profile: { type: 'string' },
+  history: { type: 'string' },
+  'what-if': { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   'simulate-steps': { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -73,6 +89,8 @@ const OPTIONS = {
 const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string().regex(pattern, fix).transform(Number).pipe(check);
 const integerOption = (min: number, max: number) =>
   numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
+
+const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
 
 const FlagsSchema = z.strictObject({
   faults: z
@@ -85,6 +103,11 @@ const FlagsSchema = z.strictObject({
   port: integerOption(0, 65535).optional(),
   events: integerOption(1, 10_000_000).default(2000),
   concurrency: integerOption(1, MAX_BATCH_CONCURRENCY).optional(),
+  profile: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).default(DEFAULT_PROFILE),
+  history: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  'what-if': z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  seed: integerOption(0, 2 ** 32 - 1).default(1),
+  out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
   'simulate-steps': z.boolean().default(false),
   verbose: z.boolean().default(false),
@@ -323,6 +346,9 @@ export async function main(argv: string[]): Promise<number> {
         return report.status === 'SUCCEEDED' ? 0 : 1;
       });
     }
+    case 'simulate':
+      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
+      return simulateCommand({ profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json }, print);
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;

@@ -1,0 +1,67 @@
+/**
+ * Durations and per-run counts the simulator assumes, each with where it comes from. "estimate" marks a
+ * figure not measured on AWS; change it here and every strategy moves together.
+ */
+
+/** Cluster start to WAITING: AWS says "minutes", practitioners report 5–10 min (REFERENCE.md). Uniform in this range. */
+export const CLUSTER_START_SECONDS = { min: 300, max: 600 };
+/** Managed scaling adding task nodes: 1-minute metric evaluation + EC2 launch + node bootstrap (estimate: 3–5 min). */
+export const SCALE_OUT_SECONDS = 240;
+/** Managed scaling removing idle task nodes after demand drops (estimate; EMR decommissions gracefully). */
+export const SCALE_IN_DELAY_SECONDS = 300;
+/** One r5.4xlarge-sized node: managed scaling adds and removes task capacity in whole nodes of 4 units. */
+export const SCALE_STEP_UNITS = 4;
+/** Trigger → PlaceJob: NormalizeRequest, ClaimRun, CheckCatalog, SizeJob (four Lambda/DynamoDB tasks, ~0.3–1 s each; estimate). */
+export const ORCHESTRATION_BEFORE_PLACE_SECONDS = 3;
+/** PlaceJob → AcquireCapacity → grant through the task token (two Lambdas and a DynamoDB round trip; estimate). */
+export const GRANT_SECONDS = 1;
+/** AddJobFlowSteps on a running cluster → step RUNNING with StepConcurrencyLevel > 1 (estimate). */
+export const STEP_SUBMIT_TO_RUNNING_SECONDS = 10;
+/** A Glue crawler run on one new partition (estimate: 1–2 min); billed at least 10 min (REFERENCE.md). */
+export const CRAWL_SECONDS = 90;
+export const CRAWL_BILLED_SECONDS = 600;
+/** Glue crawler DPUs billed (AWS's default for a crawler; estimate). */
+export const CRAWL_DPU = 2;
+/** TerminateJobFlows → TERMINATED (estimate: 1–2 min; billed until the instances stop). */
+export const TERMINATE_SECONDS = 90;
+/** EMR Serverless cold start without pre-initialized capacity: "15 s to minutes" (REFERENCE.md); 60 s assumed. */
+export const SERVERLESS_COLD_START_SECONDS = 60;
+/** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
+export const BILLING_MINIMUM_SECONDS = 60;
+/** Step Functions `.sync` polling of EMR: every 60 s for the first 10 minutes, then every 300 s (REFERENCE.md). */
+export const SYNC_POLL = { fastSeconds: 60, fastForSeconds: 600, slowSeconds: 300 };
+
+/**
+ * State transitions per run-job path, counted on statemachines/run-job.asl.yml (entering each state is one
+ * transition; retries count): the dedicated path NormalizeRequest → ClaimRun → CheckCatalog → SizeJob →
+ * PlaceJob → RouteByPlacement → CreateCluster → RunSparkStep → TerminateCluster → RecordRun → Succeed;
+ * the pooled path swaps the cluster states for AcquireCapacity → RunPooledStep → ReleaseCapacity. A crawl adds
+ * StartCrawler/WaitForCrawler/GetCrawler/CrawlFinished; a retry adds ClassifyFailure, RouteFailure, the
+ * teardown, BackoffBeforeRetry, PrepareRetry and the placement states again.
+ */
+export const TRANSITIONS = { dedicated: 11, pooled: 12, crawl: 4, retry: 10 };
+/** Lambda invocations per run (Normalize, Size, Place, Record; pooled adds Acquire and Release; a retry adds Classify and Place) and GB-s each (0.5 GB × ~0.4 s; estimate). */
+export const LAMBDA = { dedicated: 4, pooled: 6, retry: 3, gbSecondsEach: 0.2, dispatcherSweepsPerDay: 1440 };
+
+/**
+ * EMR API quotas (Service Quotas defaults, REFERENCE.md): burst and refill per second, by operation. The
+ * account-wide ~5 calls/s is reported as `AllEmrCalls`.
+ */
+export const EMR_QUOTAS: Record<string, { burst: number; perSecond: number }> = {
+  RunJobFlow: { burst: 10, perSecond: 0.5 },
+  AddJobFlowSteps: { burst: 10, perSecond: 0.5 },
+  DescribeStep: { burst: 10, perSecond: 0.5 },
+  ListSteps: { burst: 10, perSecond: 0.5 },
+  DescribeCluster: { burst: 10, perSecond: 1 },
+  AllEmrCalls: { burst: 25, perSecond: 5 },
+};
+/** EMR active clusters per account (default quota, REFERENCE.md). */
+export const ACTIVE_CLUSTER_QUOTA = 500;
+
+/**
+ * Spot Instance Advisor interruption-frequency bands (share of instances interrupted per month,
+ * REFERENCE.md) and the rate the simulator uses for each: the band's middle, 25% for ">20%".
+ */
+export const SPOT_BAND_MONTHLY_RATE = { '<5%': 0.025, '5-10%': 0.075, '10-15%': 0.125, '15-20%': 0.175, '>20%': 0.25 } as const;
+export type SpotBand = keyof typeof SPOT_BAND_MONTHLY_RATE;
+export const HOURS_PER_MONTH = 730;

@@ -1,0 +1,82 @@
+/**
+ * `emrflow simulate`: reads the job mix and the project's config, runs the day, and returns the figures.
+ * The CLI (local/cli.ts) and `npm run bench:day` call this; the report is written by ./report.ts.
+ */
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { loadRules } from '../../lib/config/rules';
+import { DEFAULT_SIZING } from '../../lib/domain/sizing';
+import { generateJobs, readHistory, readProfile, spotModel, type Profile } from './profile';
+import { simulateDay, type DayResult, type PlannerConfig } from './simulate';
+import { applyWhatIf, describeWhatIf, readWhatIf } from './whatIf';
+
+export const DEFAULT_PROFILE = 'examples/planner/day.json';
+/** The Spot model of the completion target: 20× the worst Advisor band. */
+export const STRESS_MULTIPLIER = 20;
+
+export interface PlanOptions {
+  profile: string;
+  history?: string;
+  /** A what-if overlay on config/pools.json and config/rules.json (./whatIf.ts). */
+  whatIf?: string;
+  seed: number;
+  /** Override the profile's job count (tests use a small day). */
+  jobs?: number;
+  stress?: boolean;
+  onProgress?: (done: number, total: number, phase: string) => void;
+}
+
+export interface PlanResult extends DayResult {
+  wallSeconds: number;
+  seed: number;
+  source: string;
+  /** The configuration simulated: the shipped files, or what the what-if changed in them. */
+  configuration: string;
+  targets: Array<{ target: string; value: string; pass: boolean }>;
+}
+
+export function shippedConfig(): PlannerConfig {
+  const prices = loadPrices();
+  return { prices, pools: loadPools(prices), rules: loadRules() };
+}
+
+export async function plan(options: PlanOptions, shipped: PlannerConfig = shippedConfig()): Promise<PlanResult> {
+  const started = process.hrtime.bigint();
+  const whatIf = options.whatIf ? readWhatIf(options.whatIf) : undefined;
+  const config = whatIf && options.whatIf ? applyWhatIf(options.whatIf, whatIf, shipped) : shipped;
+  const configuration = whatIf && options.whatIf ? `config/ with ${describeWhatIf(options.whatIf, whatIf)}` : 'config/ as shipped';
+  const profile: Profile = readProfile(options.profile);
+  const sized = options.jobs !== undefined ? { ...profile, jobs: options.jobs, totalInputTiB: (profile.totalInputTiB * options.jobs) / profile.jobs } : profile;
+  const jobs = options.history ? readHistory(options.history, DEFAULT_SIZING.defaultThroughputMiBpsPerUnit) : generateJobs(sized, options.seed);
+  const day = await simulateDay({
+    jobs,
+    runDate: profile.date,
+    config,
+    spot: spotModel(profile),
+    stressSpot: options.stress === false ? undefined : spotModel(profile, STRESS_MULTIPLIER),
+    seed: options.seed,
+    onProgress: options.onProgress,
+  });
+  const wallSeconds = Math.round(Number(process.hrtime.bigint() - started) / 1e7) / 100;
+  return { ...day, wallSeconds, seed: options.seed, source: options.history ?? options.profile, configuration, targets: targets(day, wallSeconds) };
+}
+
+/** The targets of issue 15, with pass/fail (printed, never asserted on timing in tests). */
+export function targets(day: DayResult, wallSeconds: number): PlanResult['targets'] {
+  const e = day.strategies.emrflow;
+  const od = day.strategies['on-demand-per-job'];
+  const perJob = day.simulatedJobs / 20_000;
+  return [
+    { target: '20,000 jobs simulated in <= 60 s', value: `${day.simulatedJobs} jobs in ${wallSeconds} s (${(wallSeconds / perJob).toFixed(1)} s per 20,000)`, pass: wallSeconds / perJob <= 60 },
+    { target: 'emrflow <= 1.15x floor cost', value: `${e.costToFloor}x`, pass: e.costToFloor <= 1.15 },
+    { target: 'emrflow <= 0.45x on-demand-per-job cost', value: `${(e.costUsd / od.costUsd).toFixed(3)}x`, pass: e.costUsd / od.costUsd <= 0.45 },
+    { target: '<= 2% of jobs launch a cluster', value: `${(e.launchShare * 100).toFixed(2)}%`, pass: e.launchShare <= 0.02 },
+    { target: 'p50 start <= 60 s for pooled jobs', value: `${e.pooledStartSeconds?.p50 ?? 'n/a'} s over ${e.pooledStartSeconds?.jobs ?? 0} pooled jobs`, pass: (e.pooledStartSeconds?.jobs ?? 0) > 0 && (e.pooledStartSeconds?.p50 ?? Infinity) <= 60 },
+    { target: 'no EMR API quota exceeded at the peak', value: e.quotaExceeded.length === 0 ? 'none' : e.quotaExceeded.map((op) => `${op} (${e.throttledCalls[op]} throttled)`).join(', '), pass: e.quotaExceeded.length === 0 },
+    {
+      target: `100% completion under ${STRESS_MULTIPLIER}x the worst Spot band`,
+      value: day.stress ? `${(day.stress.completion * 100).toFixed(2)}% (${day.stress.interruptions} interruptions)` : 'not run',
+      pass: day.stress !== null && day.stress.completion === 1,
+    },
+  ];
+}

@@ -1,0 +1,136 @@
+import { lambdaContext } from '../functions/env';
+import { handler } from '../../../functions/place-job/handler';
+import { plan, shippedConfig } from '../../../local/planner';
+import { summaryObject } from '../../../local/planner/command';
+import { generateJobs, parseProfile, readProfile, spotModel } from '../../../local/planner/profile';
+import { STRATEGIES, assertLeaseInvariant, simulateDay, type DecisionLog } from '../../../local/planner/simulate';
+import { readFileSync } from 'node:fs';
+import type { PoolCluster } from '../../../lib/domain/pools';
+import { applyWhatIf } from '../../../local/planner/whatIf';
+
+const PROFILE = 'examples/planner/day.json';
+const SMALL = 500;
+/** The pooled configuration, so the pool code (queue, leases, scaling) runs in these tests. */
+const POOLED = 'examples/planner/what-if-pooled.json';
+
+/** Everything but the wall time, which is the one figure that may differ between identical runs. */
+function figures(result: Awaited<ReturnType<typeof plan>>) {
+  const { wallSeconds: _wall, targets, ...rest } = summaryObject(result);
+  return { ...rest, targets: targets.slice(1) };
+}
+
+describe('capacity planner (simulated day, small profile)', () => {
+  let first: Awaited<ReturnType<typeof plan>>;
+
+  beforeAll(async () => {
+    first = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false, whatIf: POOLED });
+  });
+
+  it('gives the same figures for the same seed, and different ones for another seed', async () => {
+    const again = await plan({ profile: PROFILE, seed: 42, jobs: SMALL, stress: false, whatIf: POOLED });
+    const other = await plan({ profile: PROFILE, seed: 43, jobs: SMALL, stress: false, whatIf: POOLED });
+
+    expect(figures(again)).toEqual(figures(first));
+    expect(figures(other)).not.toEqual(figures(first));
+  });
+
+  it('ends every job exactly once in every strategy and reports each strategy the issue names', () => {
+    expect(Object.keys(first.strategies).sort()).toEqual([...STRATEGIES].sort());
+    expect(first.strategies.emrflow.pooledStartSeconds?.jobs).toBeGreaterThan(SMALL / 2);
+    for (const name of STRATEGIES) {
+      const { ended, completion } = first.strategies[name];
+      expect([name, ended.succeeded + ended.failed]).toEqual([name, SMALL]);
+      expect(completion).toBeCloseTo(ended.succeeded / SMALL, 4);
+    }
+  });
+
+  it('prices the floor below every strategy that runs clusters, and one On-Demand cluster per job above emrflow', () => {
+    const { floor, emrflow } = first.strategies;
+    expect(floor.costToFloor).toBe(1);
+    for (const name of ['emrflow', 'on-demand-per-job', 'spot-per-job'] as const) expect(first.strategies[name].costUsd).toBeGreaterThan(floor.costUsd);
+    expect(first.strategies['on-demand-per-job'].costUsd).toBeGreaterThan(emrflow.costUsd);
+    expect(first.strategies['on-demand-per-job'].launches).toBe(SMALL);
+  });
+
+  it('makes the same placement decisions as the place-job handler, retries included', async () => {
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (profile.totalInputTiB * 150) / profile.jobs }, 5);
+    const decisions: DecisionLog = [];
+    // A Spot model far past any Advisor band, so that retries (attempt 2, 3) are among the decisions.
+    await simulateDay({ jobs, runDate: profile.date, config: shippedConfig(), spot: spotModel(profile, 400), seed: 5, decisionLog: decisions });
+
+    expect(decisions.length).toBeGreaterThanOrEqual(150);
+    expect(decisions.some((d) => d.input.attempt > 1)).toBe(true);
+    for (const { input, placement } of decisions) {
+      expect(await handler(input, lambdaContext)).toEqual(placement);
+    }
+  });
+
+  it('makes the same pooled decisions as the handler when both run with the pool rule on', async () => {
+    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean }> };
+    const pooledRules = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule)) };
+    let pooledHandler: typeof handler | undefined;
+    jest.isolateModules(() => {
+      jest.doMock('../../../config/rules.json', () => pooledRules);
+      pooledHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
+    });
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 100, totalInputTiB: (profile.totalInputTiB * 100) / profile.jobs }, 6);
+    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: [] };
+    const decisions: DecisionLog = [];
+    await simulateDay({ jobs, runDate: profile.date, config: applyWhatIf('test', whatIf, shippedConfig()), spot: spotModel(profile, 400), seed: 6, decisionLog: decisions });
+
+    expect(decisions.some((d) => d.placement.mode === 'pool')).toBe(true);
+    for (const { input, placement } of decisions) expect(await pooledHandler!(input, lambdaContext)).toEqual(placement);
+  });
+
+  it('disagrees with the handler when the simulator is given other rules (negative control)', async () => {
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 20, totalInputTiB: 0.01 }, 5);
+    const config = shippedConfig();
+    const allOnDemand = config.rules.map((rule) => (rule.event.type === 'onDemandShare' ? { ...rule, event: { ...rule.event, params: { ...rule.event.params, share: 1 } } } : rule));
+    const decisions: DecisionLog = [];
+    await simulateDay({ jobs, runDate: profile.date, config: { ...config, rules: allOnDemand }, spot: spotModel(profile), seed: 5, decisionLog: decisions });
+
+    const handled = await Promise.all(decisions.map((d) => handler(d.input, lambdaContext)));
+    expect(handled.some((placement, i) => JSON.stringify(placement) !== JSON.stringify(decisions[i].placement))).toBe(true);
+  });
+
+  it('refuses a registry state where leases pass a cluster’s units or its job slots (the conservation guard)', () => {
+    const cluster = (leases: Record<string, number>, overrides: Partial<PoolCluster> = {}): PoolCluster => ({
+      pool: 'shared',
+      clusterId: 'j-1',
+      state: 'RUNNING',
+      configHash: 'h',
+      capacityUnits: 32,
+      maxJobs: 2,
+      unitsInUse: Object.values(leases).reduce((a, b) => a + b, 0),
+      leases: Object.fromEntries(Object.entries(leases).map(([id, units]) => [id, { execution: id, units, grantedAt: 0, expiresAt: 1 }])),
+      launchedAt: 0,
+      version: 1,
+      ...overrides,
+    });
+    expect(() => assertLeaseInvariant(cluster({ a: 16, b: 16 }))).not.toThrow();
+    expect(() => assertLeaseInvariant(cluster({ a: 24, b: 16 }))).toThrow('conservation');
+    expect(() => assertLeaseInvariant(cluster({ a: 8, b: 8, c: 8 }))).toThrow('conservation');
+    expect(() => assertLeaseInvariant(cluster({ a: 8 }, { unitsInUse: 4 }))).toThrow('conservation');
+  });
+
+  it('rejects a profile field it does not know, naming the file and the field', () => {
+    const raw = { ...readProfile(PROFILE), jobz: 10 };
+    expect(() => parseProfile('my-day.json', raw)).toThrow(/my-day\.json.*jobz/);
+    expect(() => parseProfile('my-day.json', { ...readProfile(PROFILE), spot: { ...readProfile(PROFILE).spot, defaultBand: '30%' } })).toThrow(/spot\.defaultBand/);
+  });
+
+  it('generates the profile’s volume with a heavy tail: the biggest tenth of jobs carries most of the bytes', () => {
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 2000, totalInputTiB: 0.4 }, 9);
+    const bytes = jobs.map((j) => j.inputBytes).sort((a, b) => b - a);
+    const total = bytes.reduce((a, b) => a + b, 0);
+    expect(total / 1024 ** 4).toBeCloseTo(0.4, 3);
+    expect(bytes.slice(0, 200).reduce((a, b) => a + b, 0) / total).toBeGreaterThan(0.5);
+    // The nightly spike: the 02:00 hour receives far more jobs than an average hour.
+    const at2 = jobs.filter((j) => j.arrival >= 7200 && j.arrival < 10800).length;
+    expect(at2).toBeGreaterThan((2 * jobs.length) / 24);
+  });
+});
