@@ -71,6 +71,7 @@ export function env(
     | 'RUNS_TABLE'
     | 'CLUSTER_REGISTRY_TABLE'
     | 'ADMISSION_QUEUE_TABLE'
+    | 'STEP_TOKENS_TABLE'
     | 'EMR_SERVICE_ROLE'
     | 'EMR_INSTANCE_PROFILE',
 ): string {

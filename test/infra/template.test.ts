@@ -140,6 +140,7 @@ describe('run-job workflow', () => {
         ARTIFACTS_BUCKET: { Ref: 'ArtifactsBucket' },
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
+        STEP_TOKENS_TABLE: { Ref: 'StepTokensTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         ADMISSION_QUEUE_TABLE: { Ref: 'AdmissionQueueTable' },
         ...(launching.has(name)
@@ -220,8 +221,10 @@ describe('triggers', () => {
     expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
       ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
     );
+    // The rest are SettleSteps' (tested with the event-driven completion below) and run-batch's.
+    const settling = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'SettleStepsLambdaFunction'));
     const batchRules = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
-    expect(allRules()).toHaveLength(rules().length + dispatching.length + batchRules.length);
+    expect(allRules()).toHaveLength(rules().length + dispatching.length + settling.length + batchRules.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -363,7 +366,8 @@ describe('least privilege (issue 5)', () => {
     const emr = roleStatements(template).filter(
       ({ statement }) =>
         statement.Effect === 'Allow' &&
-        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && a !== 'elasticmapreduce:RunJobFlow'),
+        // RunJobFlow and ListClusters have no resource type (the wildcard test lists them with their reason).
+        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && a !== 'elasticmapreduce:RunJobFlow' && a !== 'elasticmapreduce:ListClusters'),
     );
 
     // Assess
@@ -393,7 +397,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable|StepTokensTable)$/), 'Arn'] },
           });
         }
       }
@@ -409,6 +413,8 @@ describe('least privilege (issue 5)', () => {
       GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
       GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
+      ListPoolClusters: 'ListClusters has no resource type (service authorization reference: List, "*")',
+      SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
     };
 
     // Act
@@ -431,6 +437,8 @@ describe('least privilege (issue 5)', () => {
         ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
         ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
         ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
+        ['DispatchQueueRole', 'ListPoolClusters', undefined],
+        ['SettleStepsRole', 'SettleWaiters', undefined],
       ].sort(),
     );
   });
@@ -483,8 +491,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    // One per function, one per state machine (run-job, run-batch).
-    expect(groups.length).toBe(Object.keys(allFunctions).length + 2);
+    // One per function (SubmitPooledStep and SettleSteps too), one per state machine (run-job, run-batch).
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 2 + 2);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
@@ -611,4 +619,43 @@ describe('cfn-lint and checkov', () => {
     expect(result.failed).toEqual([]);
     expect(result.staleWaivers).toEqual([]);
   }, 120_000);
+});
+
+describe('event-driven completion of pooled steps (issue 10)', () => {
+  const eventFunctions = { submitPooledStep: 'submit-pooled-step', settleSteps: 'settle-steps' };
+
+  it('gives SubmitPooledStep and SettleSteps their own roles allowing exactly the SDK calls their code makes, plus their own logs', () => {
+    for (const [name, folder] of Object.entries(eventFunctions)) {
+      const calls = sdkActions(`functions/${folder}/handler.ts`);
+      const role = resource(`${pascal(name)}LambdaFunction`).Properties.Role['Fn::GetAtt'][0];
+
+      expect(calls.length).toBeGreaterThan(0);
+      expect({ name, actions: allowedActions(template, role) }).toEqual({ name, actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort() });
+      expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({ 'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'] });
+    }
+  });
+
+  it('routes EMR step and pool-cluster events and a reconciliation schedule to SettleSteps', () => {
+    const rules = resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((props) => JSON.stringify(props.Targets ?? []).includes('SettleStepsLambdaFunction'));
+    const patterns = rules.map((props) => props.EventPattern).filter(Boolean);
+
+    expect(rules.map((props) => props.ScheduleExpression).filter(Boolean)).toEqual(['rate(5 minutes)']);
+    expect(patterns).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Step Status Change'], detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED']) } }),
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
+      ]),
+    );
+  });
+
+  it('runs RunPooledStep as a task-token wait on SubmitPooledStep, not as a polling addStep.sync', () => {
+    const state = definition().States.RunPooledStep;
+
+    expect(state.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
+    expect(state.HeartbeatSeconds).toBeGreaterThan(300);
+    expect(definition().States.RunSparkStep.Resource).toBe('arn:aws:states:::elasticmapreduce:addStep.sync');
+  });
 });
