@@ -17,7 +17,7 @@ import {
 } from './support/template';
 import { packagedTemplate } from './support/packaged';
 import { missingLinters, runCfnLint, runCheckov } from './support/linters';
-import { sdkActions } from './support/sdkCalls';
+import { bundledCode, sdkActions } from './support/sdkCalls';
 
 let templateFile: string;
 let template: Template;
@@ -349,6 +349,15 @@ describe('least privilege (issue 5)', () => {
     expect(sdkActions('functions/size-job/handler.ts')).toEqual(
       expect.arrayContaining(['glue:GetPartition', 's3:ListBucket', 'dynamodb:Query']),
     );
+  });
+
+  it('reads a call whose import esbuild renamed (PutCommand as PutCommand2), which `new PutCommand(` alone would miss', () => {
+    const fixture = 'test/infra/fixtures/renamed-import/handler.ts';
+
+    expect(sdkActions(fixture)).toEqual(['dynamodb:PutItem']);
+    // Negative control: the bundle really calls the renamed name, so reading `new <X>Command(` finds nothing.
+    expect(bundledCode(fixture)).toMatch(/new PutCommand2\(/);
+    expect(bundledCode(fixture)).not.toMatch(/new PutCommand\(/);
   });
 
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
