@@ -80,12 +80,12 @@ export interface S3Location {
   uri: string;
 }
 
-const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/;
+const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
-/** `s3://bucket/key` (key may be empty or a prefix) → its parts, or null when it is not one. */
+/** `s3://bucket/key` (key may be empty or a prefix; `s3://bucket` has the empty key) → its parts, or null. */
 export function parseS3Uri(uri: string): S3Location | null {
   const match = S3_URI.exec(uri);
-  return match ? s3Location(match[1], match[2]) : null;
+  return match ? s3Location(match[1], match[2] ?? '') : null;
 }
 
 export function s3Location(bucket: string, key: string): S3Location {
