@@ -9,7 +9,9 @@ one line of plain numbers. Standard library only; Linux (/proc) only.
 It also runs the floor on the same data in the same invocation, right after the job: Spark alone reading
 the JSON with the job's raw schema and writing it as Parquet partitioned by dt and site (same codec, same
 master), timed inside the application as the job times itself. floor_s is that time and job_floor_ratio
-is job_s / floor_s: on a shared, noisy machine the ratio is the figure to compare, not the seconds.
+is job_s / floor_s: on a shared, noisy machine the ratio is the figure to compare, not the seconds. When
+other work comes and goes during a run, even the ratio moves; submit_cpu_s and floor_submit_cpu_s (CPU
+seconds of each whole spark-submit, JVM start included, from wait4) and their cpu_ratio move far less.
 
     python3 bench/spark-bench.py [--events 100000,1000000] [--keep DIR]
     spark-submit bench/spark-bench.py --floor --input DIR --output DIR --run-date YYYY-MM-DD   (what the bench runs)
@@ -52,7 +54,8 @@ def process_tree_rss(root_pid):
 
 
 def run_sampled(command, env, log_path):
-    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes)."""
+    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes,
+    CPU seconds: user + system of the process and the children it waited for, JVM start included)."""
     peak = 0
     with open(log_path, 'w') as log:
         started = time.monotonic()
@@ -67,11 +70,12 @@ def run_sampled(command, env, log_path):
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        code = process.wait()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - started
         done.set()
         sampler.join()
-    return code, elapsed, peak
+    return code, elapsed, peak, usage.ru_utime + usage.ru_stime
 
 
 def tree_bytes(root, pattern):
@@ -115,7 +119,7 @@ def bench(events, work):
                os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
                '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
     log_path = os.path.join(work, f'spark-submit-{events}.log')
-    code, seconds, peak = run_sampled(command, env, log_path)
+    code, seconds, peak, cpu_seconds = run_sampled(command, env, log_path)
     if code != 0:
         with open(log_path) as log:
             sys.stderr.write(log.read()[-4000:])
@@ -129,7 +133,7 @@ def bench(events, work):
     floor_command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
                      os.path.abspath(__file__), '--floor', '--input', data, '--output', floor_output,
                      '--run-date', '2026-11-27']
-    floor_code, _, _ = run_sampled(floor_command, env, floor_log)
+    floor_code, _, _, floor_cpu_seconds = run_sampled(floor_command, env, floor_log)
     with open(floor_log) as log:
         floor_lines = [line for line in log if line.startswith('spark-bench-floor: floor_s=')]
     if floor_code != 0 or not floor_lines:
@@ -146,6 +150,8 @@ def bench(events, work):
           f"submit_s={seconds:.1f} events_per_s={events / seconds:.0f} "
           f"job_s={metrics['durationSeconds']:.1f} job_events_per_s={events / metrics['durationSeconds']:.0f} "
           f"floor_s={floor_seconds:.1f} job_floor_ratio={metrics['durationSeconds'] / floor_seconds:.2f} "
+          f"submit_cpu_s={cpu_seconds:.1f} floor_submit_cpu_s={floor_cpu_seconds:.1f} "
+          f"cpu_ratio={cpu_seconds / floor_cpu_seconds:.2f} "
           f"peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} "
           f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}", flush=True)
 

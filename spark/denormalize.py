@@ -54,6 +54,9 @@ RAW_SCHEMA = T.StructType([
 ])
 RAW_COLUMNS = [field.name for field in RAW_SCHEMA.fields]
 
+# A line of _rejects/: the reason, the line (or its fields as parsed), the run.
+REJECT_SCHEMA = 'reason string, raw string, run_id string'
+
 # Why a line is rejected, checked in this order; the first that applies is recorded.
 REJECT_REASONS = ('malformed_json', 'wrong_type', 'missing_event_time', 'invalid_event_time',
                   'missing_site', 'missing_session_id')
@@ -322,16 +325,23 @@ def visit(ctx):
     landing / exit / bounce flags. One window (one shuffle, one sort) serves all of them."""
     ordered = Window.partitionBy('site', 'session_id').orderBy('event_ts', 'event_id')
     session = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    count = F.count(F.lit(1)).over(session)
-    index = F.row_number().over(ordered)
-    start = F.min('event_ts').over(session)
+    # Each window function once, as a helper: written inline, every use (index in is_landing and is_exit,
+    # count in is_exit and is_bounce, start twice) would be one more function the window evaluates per row.
+    count, index, start, end = (F.col('_visit_count'), F.col('_visit_index'), F.col('_visit_start'),
+                                F.col('_visit_end'))
     return {
+        '_visit_count': F.count(F.lit(1)).over(session),
+        '_visit_index': F.row_number().over(ordered),
+        '_visit_start': F.min('event_ts').over(session),
+        '_visit_end': F.max('event_ts').over(session),
+        '_visit_landing_page': F.first('page_path').over(session),
+        '_visit_entry_channel': F.first('referrer_category').over(session),
         'session_event_count': count,
         'session_event_index': index,
         'session_start': start,
-        'session_duration_seconds': (F.unix_millis(F.max('event_ts').over(session)) - F.unix_millis(start)) / 1000,
-        'landing_page': F.first('page_path').over(session),
-        'entry_channel': F.first('referrer_category').over(session),
+        'session_duration_seconds': (F.unix_millis(end) - F.unix_millis(start)) / 1000,
+        'landing_page': F.col('_visit_landing_page'),
+        'entry_channel': F.col('_visit_entry_channel'),
         'is_landing': index == 1,
         'is_exit': index == count,
         'is_bounce': count == 1,
@@ -349,6 +359,7 @@ def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[
     order. Entries that a shuffling entry does not need (directly or through another entry) are computed
     after its shuffle instead of before: their columns then do not travel through it, nor through its sort."""
     columns_so_far = list(events.columns)
+    helpers_so_far = set()
     built = {}
     for entry in registry:
         missing = [column for column in entry.inputs if column not in columns_so_far]
@@ -359,9 +370,11 @@ def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[
         outputs = [name for name in columns if not name.startswith('_')]
         if outputs != list(entry.outputs):
             raise ValueError(f'enrichment {entry.name!r} returned {outputs}, declared {list(entry.outputs)}')
-        clash = [name for name in columns if name.startswith('_') and name in columns_so_far + list(built)]
+        helpers = [name for name in columns if name.startswith('_')]
+        clash = [name for name in helpers if name in columns_so_far or name in helpers_so_far]
         if clash:
             raise ValueError(f'enrichment {entry.name!r}: helper column(s) {clash} already exist')
+        helpers_so_far.update(helpers)
         built[entry.name] = columns
         columns_so_far += outputs
 
@@ -400,6 +413,15 @@ def classify(raw: DataFrame) -> DataFrame:
               .when(_blank('site'), 'missing_site')
               .when(_blank('session_id'), 'missing_session_id'))
     return raw.withColumn('event_ts', event_ts).withColumn('reject_reason', reason)
+
+
+def valid_events(classified: DataFrame) -> DataFrame:
+    """The valid events of classify's output, without the validation columns, and with a site Spark knows is
+    never null: a valid event has a site, so coalesce changes no value, but a nullable partition column makes
+    the write map '' to null first and sort every row again by that new column, although the visit window's
+    sort (site, session, time) already is the order the write needs."""
+    return (classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
+            .withColumn('site', F.coalesce(F.col('site'), F.lit(''))))
 
 
 def read_raw(spark: SparkSession, uri: str) -> DataFrame:
@@ -496,12 +518,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         counts, F.count(F.lit(1)).alias('rowsIn'),
         *[F.count(F.when(F.col('reject_reason') == reason, 1)).alias(reason) for reason in REJECT_REASONS])
 
-    # A valid event has a site, so coalesce changes no value; it tells Spark that site is never null, which
-    # spares the write its null-or-empty check on the partition column, and with it a second sort of every
-    # row: the visit window's sort (site, session, time) is then already the order the write needs.
-    valid = (classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
-             .withColumn('site', F.coalesce(F.col('site'), F.lit(''))))
-    events = apply_enrichments(valid, ctx).withColumn('run_id', F.lit(args.run_id))
+    events = apply_enrichments(valid_events(classified), ctx).withColumn('run_id', F.lit(args.run_id))
     # The run date is the path, not a column: a constant partition column would be a sort key the window's
     # order does not start with. Same layout (<output>/dt=<run-date>/site=<site>/), same dynamic overwrite.
     (events.write.mode('overwrite')
@@ -512,11 +529,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     observed = counts.get
     by_reason = {reason: observed[reason] for reason in REJECT_REASONS}
 
-    # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed.
-    rejects = classify(read_raw(spark, args.input)).where(F.col('reject_reason').isNotNull()).select(
-        F.col('reject_reason').alias('reason'),
-        F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
-        F.lit(args.run_id).alias('run_id'))
+    # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed. The
+    # second read of the input only happens when the first pass counted a reject.
+    if sum(by_reason.values()):
+        rejects = classify(read_raw(spark, args.input)).where(F.col('reject_reason').isNotNull()).select(
+            F.col('reject_reason').alias('reason'),
+            F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
+            F.lit(args.run_id).alias('run_id'))
+    else:
+        rejects = spark.createDataFrame([], REJECT_SCHEMA)
     # Plain overwrite of the run's own folder, also when empty: an earlier attempt's rejects go away.
     # repartition, not coalesce: coalesce(1) would read the whole input in a single task.
     rejects.repartition(1).write.mode('overwrite').json(paths['rejects'])
