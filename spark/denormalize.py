@@ -482,6 +482,14 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         stream.close()
 
 
+def remove_stale_staging(spark: SparkSession, uri: str) -> None:
+    """Deletes the staging folders (.spark-staging-<job id>) that killed attempts left in the folder the events
+    are written to: hidden from readers, but each would stay there for good, beside the run's partitions."""
+    path, fs = _hadoop_path(spark, f'{uri}/.spark-staging-*')
+    for status in fs.globStatus(path) or []:
+        fs.delete(status.getPath(), True)
+
+
 def load_site_timezones(spark: SparkSession, uri: str) -> Dict[str, str]:
     mapping = dict(SITE_TIMEZONES)
     if uri:
@@ -520,12 +528,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
     events = apply_enrichments(valid_events(classified), ctx).withColumn('run_id', F.lit(args.run_id))
     # The run date is the path, not a column: a constant partition column would be a sort key the window's
-    # order does not start with. Same layout (<output>/dt=<run-date>/site=<site>/), same dynamic overwrite.
+    # order does not start with. Same layout (<output>/dt=<run-date>/site=<site>/), same dynamic overwrite;
+    # Spark's staging folder is now under dt=<run-date>/, so a killed attempt's is removed here.
+    events_path = f"{paths['events']}/dt={args.run_date}"
+    remove_stale_staging(spark, events_path)
     (events.write.mode('overwrite')
      .option('partitionOverwriteMode', 'dynamic')  # replace only this run's dt/site partitions
      .option('compression', args.compression)
      .partitionBy('site')
-     .parquet(f"{paths['events']}/dt={args.run_date}"))
+     .parquet(events_path))
     observed = counts.get
     by_reason = {reason: observed[reason] for reason in REJECT_REASONS}
 
