@@ -16,10 +16,10 @@ export interface SizingParams {
   /** 1,024 vCPU: beyond this one job should be split, not given a bigger cluster. */
   maxCapacityUnits: number;
   /**
-   * MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~3.7 MiB/s per core.
-   * Measured with `npm run bench:spark` on 1,000,000 events (530 MiB of JSON lines, local[2]): the job's
-   * spark-submit takes 68.7 CPU-seconds, 91.3 before issue 14's changes, and that earlier job ran 96 s on an
-   * idle 2-core machine; 96 s x 68.7 / 91.3 = 72 s, so 530 MiB / 72 s / 2 cores = 3.7 MiB/s per core.
+   * MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~3.5 MiB/s per core.
+   * Measured with `npm run bench:spark` on 1,000,000 events (530 MiB of JSON lines, local[2], a shared
+   * 2-core machine): the job ran 82.9 s, 3.2 MiB/s per core. Estimated for an idle machine: the job before
+   * issue 14's changes ran 96 s there, and its CPU seconds fell from 87-91 to 62-69 (x 0.75): 72 s, 3.7 MiB/s.
    */
   defaultThroughputMiBpsPerUnit: number;
   /** Spark application start, YARN containers, S3 listing: paid by every run whatever its size. */
@@ -42,7 +42,7 @@ export const DEFAULT_SIZING: SizingParams = {
   unitStep: 4,
   minCapacityUnits: 8,
   maxCapacityUnits: 256,
-  defaultThroughputMiBpsPerUnit: 15, // 4 cores x 3.7 MiB/s, measured as above
+  defaultThroughputMiBpsPerUnit: 14, // 4 cores x 3.5 MiB/s, measured as above
   startupMinutes: 2,
   clusterStartMinutes: 10,
   slaBudgetShare: 0.6,

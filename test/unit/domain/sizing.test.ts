@@ -46,9 +46,9 @@ describe('sizing from 1 GB to 4 TB', () => {
     expect(units[3]).toBeLessThan(units[4]);
   });
 
-  it('sizes 4 TB in an hour-SLA job to about 170 units (670 vCPU) at the measured 15 MiB/s per unit', () => {
-    // 4 TiB / (15 MiB/s x 28 min of compute) = 166.4 units, rounded up to whole 4xlarge instances.
-    expect(sized[4].sizing).toMatchObject({ capacityUnits: 168, predictedMinutes: 29.7, stepTimeoutSeconds: 3600 });
+  it('sizes 4 TB in an hour-SLA job to about 180 units (720 vCPU) at the measured 14 MiB/s per unit', () => {
+    // 4 TiB / (14 MiB/s x 28 min of compute) = 178.3 units, rounded up to whole 4xlarge instances.
+    expect(sized[4].sizing).toMatchObject({ capacityUnits: 180, predictedMinutes: 29.7, stepTimeoutSeconds: 3600 });
   });
 
   it('caps capacity for inputs no cluster should take in one job, and lets the timeout follow the prediction', () => {
@@ -68,7 +68,7 @@ describe('learning from history', () => {
   const slowRun: RunSample = { inputBytes: 100 * GiB, stepSeconds: 600 + 120, capacityUnits: 16 };
 
   it('uses the default throughput with no history', () => {
-    expect(learnThroughput([])).toEqual({ throughput: 15, runs: 0 });
+    expect(learnThroughput([])).toEqual({ throughput: 14, runs: 0 });
   });
 
   it('learns the median throughput of recent runs, ignoring unusable records', () => {
@@ -89,7 +89,7 @@ describe('learning from history', () => {
 
   it('keeps a corrupt record from swinging the estimate beyond 20x the default', () => {
     const absurd = learnThroughput([{ inputBytes: 4096 * GiB, stepSeconds: 151, capacityUnits: 1 }]);
-    expect(absurd.throughput).toBe(15 * 20);
+    expect(absurd.throughput).toBe(14 * 20);
   });
 });
 
