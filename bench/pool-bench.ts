@@ -44,6 +44,9 @@ async function main() {
     queueAtEnd: load.queueAtEnd,
     runJobFlowCalls: load.emrCalls.RunJobFlow ?? 0,
     emrCallsPerJob,
+    emrCallsPerJobTotal: round(Object.values(load.emrCalls).reduce((sum, calls) => sum + calls, 0) / pooled, 2),
+    eventsDropped: load.emrEvents.dropped,
+    eventsDuplicated: load.emrEvents.duplicated,
     transitionsPerJob: round(mean(load.jobs.map((job) => job.transitions)), 2),
     queueWaitSeconds: { p50: round(percentile(waits, 50)), p95: round(percentile(waits, 95)) },
     meanWaitHighSeconds: round(waitOf('high')),
@@ -61,12 +64,13 @@ async function main() {
     ['transitions per job (mean / max)', `${figures.transitionsPerJob} / ${Math.max(...load.jobs.map((job) => job.transitions))}`],
     ['queue wait p50 / p95, emulated s', `${figures.queueWaitSeconds.p50} / ${figures.queueWaitSeconds.p95}`],
     ['mean queue wait high / normal / low, emulated s', `${figures.meanWaitHighSeconds} / ${round(waitOf('normal'))} / ${figures.meanWaitLowSeconds}`],
+    ['EMR events delivered / dropped / duplicated (simulated EventBridge)', `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`],
     ['Step Functions API calls (task tokens)', Object.entries(load.sfnCalls).map(([operation, calls]) => `${operation} ${calls}`).join(', ')],
     ['wall time, s', `${figures.wallSeconds} (time scale ${timeScale}: an emulated minute is ${round(60 * timeScale, 2)} s)`],
   ];
   console.log(`pool load: ${jobs} run-job executions on the local runtime; Spark steps SIMULATED${faults ? `; faults from ${faults}` : ''}`);
   for (const [label, value] of rows) console.log(`  ${label.padEnd(56)} ${value}`);
-  console.log('  EMR calls per pooled job (the jobs\' and the dispatcher\'s, all included)');
+  console.log(`  EMR calls per pooled job (the jobs\', the dispatcher\'s and the step sweep\'s, all included): ${figures.emrCallsPerJobTotal}`);
   for (const [operation, calls] of Object.entries(emrCallsPerJob)) console.log(`    ${operation.padEnd(54)} ${calls}`);
   if (load.ruleErrors.length > 0) console.log(`  handler errors on schedules / EMR events: ${load.ruleErrors.length} (first: ${load.ruleErrors[0].function}: ${load.ruleErrors[0].error})`);
   console.log(JSON.stringify(figures));

@@ -36,6 +36,8 @@ export interface PoolLoadOptions {
   jobs?: number;
   timeScale?: number;
   faults?: Faults | string;
+  /** Called with the runtime before the first job starts (the pool tests watch task-token settlements). */
+  beforeStart?: (runtime: LocalRuntime) => void | Promise<void>;
 }
 
 export interface JobOutcome {
@@ -83,6 +85,8 @@ export interface PoolLoadResult {
   queueAtEnd: number;
   emrCalls: Record<string, number>;
   sfnCalls: Record<string, number>;
+  /** EMR's EventBridge events sent to the rules, and those the `events` fault dropped or duplicated. */
+  emrEvents: LocalRuntime['emrEvents'];
   ruleErrors: LocalRuntime['ruleErrors'];
   wallSeconds: number;
 }
@@ -112,6 +116,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
     // Warm Lambdas: load every handler module before the burst. On AWS 200 cold starts happen in parallel,
     // in ~0.3 s each; here the first invocation of each would compile its TypeScript while the burst waits.
     for (const fn of Object.values(runtime.config.functions)) require(fn.modulePath);
+    await options.beforeStart?.(runtime);
 
     const spacingMs = (SUBMIT_WINDOW_SECONDS * 1000 * timeScale) / jobs;
     const started = Array.from({ length: jobs }, async (_, index): Promise<JobOutcome> => {
@@ -148,6 +153,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       queueAtEnd: queue.length,
       emrCalls: stats.calls.EMR,
       sfnCalls: { ...runtime.taskTokens.calls },
+      emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],
       wallSeconds: (Date.now() - wallStart) / 1000,
     };

@@ -6,7 +6,15 @@ spark/denormalize.py through the venv's spark-submit with --master local[2], sam
 of the whole spark-submit process tree (the JVM is a child of the launcher script) from /proc, and prints
 one line of plain numbers. Standard library only; Linux (/proc) only.
 
+It also runs the floor on the same data in the same invocation, right after the job: Spark alone reading
+the JSON with the job's raw schema and writing it as Parquet partitioned by dt and site (same codec, same
+master), timed inside the application as the job times itself. floor_s is that time and job_floor_ratio
+is job_s / floor_s: on a shared, noisy machine the ratio is the figure to compare, not the seconds. When
+other work comes and goes during a run, even the ratio moves; submit_cpu_s and floor_submit_cpu_s (CPU
+seconds of each whole spark-submit, JVM start included, from wait4) and their cpu_ratio move far less.
+
     python3 bench/spark-bench.py [--events 100000,1000000] [--keep DIR]
+    spark-submit bench/spark-bench.py --floor --input DIR --output DIR --run-date YYYY-MM-DD   (what the bench runs)
 """
 import argparse
 import glob
@@ -46,7 +54,8 @@ def process_tree_rss(root_pid):
 
 
 def run_sampled(command, env, log_path):
-    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes)."""
+    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes,
+    CPU seconds: user + system of the process and the children it waited for, JVM start included)."""
     peak = 0
     with open(log_path, 'w') as log:
         started = time.monotonic()
@@ -61,15 +70,39 @@ def run_sampled(command, env, log_path):
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        code = process.wait()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = code = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - started
         done.set()
         sampler.join()
-    return code, elapsed, peak
+    return code, elapsed, peak, usage.ru_utime + usage.ru_stime
 
 
 def tree_bytes(root, pattern):
     return sum(os.path.getsize(path) for path in glob.glob(os.path.join(root, pattern), recursive=True))
+
+
+def floor(argv):
+    """The read-and-write floor, run under spark-submit: read with the job's raw schema, write partitioned Parquet."""
+    parser = argparse.ArgumentParser(prog='spark-bench.py --floor')
+    parser.add_argument('--floor', action='store_true')
+    parser.add_argument('--input', required=True)
+    parser.add_argument('--output', required=True)
+    parser.add_argument('--run-date', required=True)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, os.path.join(ROOT, 'spark'))
+    import denormalize  # the job's own schema, so the floor parses exactly the fields the job parses
+    from pyspark.sql import SparkSession, functions as F
+    spark = SparkSession.builder.appName('spark-bench floor').getOrCreate()
+    try:
+        started = time.time()
+        spark.conf.set('spark.sql.session.timeZone', 'UTC')
+        (spark.read.schema(denormalize.RAW_SCHEMA).option('recursiveFileLookup', 'true').json(args.input)
+         .withColumn('dt', F.lit(args.run_date))
+         .write.mode('overwrite').option('compression', 'zstd').partitionBy('dt', 'site').parquet(args.output))
+        print(f'spark-bench-floor: floor_s={time.time() - started:.3f}', flush=True)
+    finally:
+        spark.stop()
 
 
 def bench(events, work):
@@ -86,7 +119,7 @@ def bench(events, work):
                os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
                '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
     log_path = os.path.join(work, f'spark-submit-{events}.log')
-    code, seconds, peak = run_sampled(command, env, log_path)
+    code, seconds, peak, cpu_seconds = run_sampled(command, env, log_path)
     if code != 0:
         with open(log_path) as log:
             sys.stderr.write(log.read()[-4000:])
@@ -94,6 +127,21 @@ def bench(events, work):
 
     with open(os.path.join(output, '_metrics', 'dt=2026-11-27', f'bench-{events}.json')) as handle:
         metrics = json.load(handle)
+
+    floor_output = os.path.join(work, f'floor-{events}')
+    floor_log = os.path.join(work, f'spark-submit-floor-{events}.log')
+    floor_command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
+                     os.path.abspath(__file__), '--floor', '--input', data, '--output', floor_output,
+                     '--run-date', '2026-11-27']
+    floor_code, _, _, floor_cpu_seconds = run_sampled(floor_command, env, floor_log)
+    with open(floor_log) as log:
+        floor_lines = [line for line in log if line.startswith('spark-bench-floor: floor_s=')]
+    if floor_code != 0 or not floor_lines:
+        with open(floor_log) as log:
+            sys.stderr.write(log.read()[-4000:])
+        raise SystemExit(f'spark-bench: the floor run failed with exit code {floor_code} for {events} events')
+    floor_seconds = float(floor_lines[-1].split('=', 1)[1])
+    shutil.rmtree(floor_output, ignore_errors=True)
     json_bytes = tree_bytes(data, '*.json')
     parquet_bytes = tree_bytes(output, 'dt=*/site=*/*.parquet')
     parquet_files = len(glob.glob(os.path.join(output, 'dt=*', 'site=*', '*.parquet')))
@@ -101,11 +149,16 @@ def bench(events, work):
           f"generate_s={generate_seconds:.1f} "
           f"submit_s={seconds:.1f} events_per_s={events / seconds:.0f} "
           f"job_s={metrics['durationSeconds']:.1f} job_events_per_s={events / metrics['durationSeconds']:.0f} "
+          f"floor_s={floor_seconds:.1f} job_floor_ratio={metrics['durationSeconds'] / floor_seconds:.2f} "
+          f"submit_cpu_s={cpu_seconds:.1f} floor_submit_cpu_s={floor_cpu_seconds:.1f} "
+          f"cpu_ratio={cpu_seconds / floor_cpu_seconds:.2f} "
           f"peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} "
           f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}", flush=True)
 
 
 def main():
+    if '--floor' in sys.argv[1:]:
+        return floor(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--events', default='100000,1000000', help='comma-separated sizes')
     parser.add_argument('--keep', help='work in this folder and keep it (default: a temporary one, removed)')
@@ -115,7 +168,8 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix='emrflow-spark-bench-')
     os.makedirs(work, exist_ok=True)
     print(f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
-          f'events_per_s counts the whole spark-submit (JVM start included), job_events_per_s the job itself')
+          f'events_per_s counts the whole spark-submit (JVM start included), job_events_per_s the job itself, '
+          f'floor_s Spark alone reading the same JSON and writing partitioned Parquet')
     try:
         for events in (int(size) for size in args.events.split(',')):
             bench(events, work)

@@ -1,13 +1,15 @@
 'use strict';
 /**
- * The CloudWatch dashboard: the job manager's metrics beside run-job's execution alarms. Every metric it shows
+ * The CloudWatch dashboard: the job manager's metrics beside run-job's and run-batch's execution alarms. Every metric it shows
  * comes from lib/metrics.json, the file the Lambdas' metrics module (lib/aws/metrics.ts) emits by, so a metric
  * renamed there is renamed here (test/infra/dashboard.test.ts checks both ends). Plain CommonJS for osls.
  */
 const catalog = require('../lib/metrics.json');
 
-/** The alarms serverless-step-functions makes for run-job (its `${stateMachineLogicalId}${Metric}Alarm` ids). */
-const EXECUTION_ALARMS = ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'].map((metric) => `RunJobStateMachine${metric}Alarm`);
+/** The alarms serverless-step-functions makes for run-job and run-batch (`${stateMachineLogicalId}${Metric}Alarm`). */
+const EXECUTION_ALARMS = ['RunJobStateMachine', 'RunBatchStateMachine'].flatMap((machine) =>
+  ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'].map((metric) => `${machine}${metric}Alarm`),
+);
 
 /**
  * A SEARCH over the metric's dimension set. Powertools adds `service` to the dimensions the code gives, and
@@ -44,7 +46,7 @@ function dashboardBody() {
     {
       type: 'alarm',
       x: 0, y: 0, width: 12, height: 4,
-      properties: { title: 'run-job execution alarms', alarms: EXECUTION_ALARMS.map((id) => `\${${id}.Arn}`) },
+      properties: { title: 'run-job and run-batch execution alarms', alarms: EXECUTION_ALARMS.map((id) => `\${${id}.Arn}`) },
     },
     {
       type: 'metric',

@@ -10,11 +10,15 @@ export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', '
 /** States of a cluster that has been asked for but cannot run steps yet. */
 export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
 /** States in which a cluster accepts and runs steps. */
+/** A cluster on its way out: it still exists but takes no new work. */
+export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
 /** EMR step states (DescribeStep `Status.State`). */
 export const STEP_ENDED_STATES: ReadonlySet<string> = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'INTERRUPTED']);
 export const STEP_UNSUCCESSFUL_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'FAILED', 'INTERRUPTED']);
+/** Steps that ended without running to their end: cancelled, or interrupted by their cluster. */
+export const STEP_CANCELLED_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'INTERRUPTED']);
 
 /** The value of `emrflow:app` on everything this application creates. */
 export const APP_NAME = 'emrflow';
@@ -82,17 +86,20 @@ export interface S3Location {
   uri: string;
 }
 
-const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/;
+const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
-/** `s3://bucket/key` (key may be empty or a prefix) → its parts, or null when it is not one. */
+/** `s3://bucket/key` (key may be empty or a prefix; `s3://bucket` has the empty key) → its parts, or null. */
 export function parseS3Uri(uri: string): S3Location | null {
   const match = S3_URI.exec(uri);
-  return match ? s3Location(match[1], match[2]) : null;
+  return match ? s3Location(match[1], match[2] ?? '') : null;
 }
 
 export function s3Location(bucket: string, key: string): S3Location {
   return { bucket, key, uri: `s3://${bucket}/${key}` };
 }
+
+/** SendTask* errors that mean the execution no longer waits on the token (it timed out, stopped, or never was). */
+export const TASK_TOKEN_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 /**
  * The object that marks a partition complete when a job's S3 trigger is in marker mode and names no other
@@ -118,3 +125,13 @@ export function catalogNamesForStage<T extends { database: string; crawler: stri
   if (!stage) return catalog;
   return { ...catalog, database: `${catalog.database}_${stage.replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`, crawler: `${catalog.crawler}-${stage}` };
 }
+
+/**
+ * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
+ * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
+ */
+export const EMR_EVENT = {
+  source: 'aws.emr',
+  stepStatusChange: 'EMR Step Status Change',
+  clusterStateChange: 'EMR Cluster State Change',
+} as const;

@@ -79,6 +79,27 @@ export class InvalidConfigError extends EmrflowError {
   }
 }
 
+/**
+ * An EMR API call a Lambda made on the state machine's behalf failed (SubmitPooledStep's AddJobFlowSteps).
+ * It carries the name and the Cause wording Step Functions' own EMR integration gives the same failure, so
+ * the Task fails as `addStep.sync` would have.
+ */
+export class EmrApiError extends EmrflowError {
+  static readonly errorName = 'EMR.AmazonElasticMapReduceException';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(EmrApiError.errorName, message, options);
+  }
+
+  static from(error: unknown): EmrApiError {
+    const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+    const status = e.$metadata?.httpStatusCode ?? 400;
+    return new EmrApiError(
+      `${e.message ?? String(error)} (Service: AmazonElasticMapReduce; Status Code: ${status}; Error Code: ${e.name ?? 'Unknown'}; Request ID: ${e.$metadata?.requestId ?? 'unknown'}; Proxy: null)`,
+      { cause: error },
+    );
+  }
+}
+
 /** Failure kinds ClassifyFailure reports; the run-job state machine fails with these names. */
 export const FailureKind = {
   SpotInterrupted: 'Emr.SpotInterrupted',

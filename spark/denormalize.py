@@ -54,6 +54,9 @@ RAW_SCHEMA = T.StructType([
 ])
 RAW_COLUMNS = [field.name for field in RAW_SCHEMA.fields]
 
+# A line of _rejects/: the reason, the line (or its fields as parsed), the run.
+REJECT_SCHEMA = 'reason string, raw string, run_id string'
+
 # Why a line is rejected, checked in this order; the first that applies is recorded.
 REJECT_REASONS = ('malformed_json', 'wrong_type', 'missing_event_time', 'invalid_event_time',
                   'missing_site', 'missing_session_id')
@@ -99,6 +102,9 @@ SOCIAL_HOSTS = (r'(^|\.)(facebook\.com|fb\.me|instagram\.com|linkedin\.com|lnkd\
 CLICK_ID_PARAMS = r'[?&](gclid|fbclid|msclkid|dclid|ttclid)='
 # Case-sensitive on purpose: user agents spell their tokens one way, and (?i) makes every match slower.
 BOT_AGENTS = r'[Bb]ot\b|[Cc]rawl|[Ss]pider|Slurp|Headless|Lighthouse'
+# Every match of BOT_AGENTS contains one of these: a substring test that rules out almost every user agent
+# before the regex runs (an alternation led by a character class is tried at every position of the string).
+BOT_AGENT_TOKENS = ('ot', 'rawl', 'pider', 'Slurp', 'Headless', 'Lighthouse')
 # scheme://host[:port] then the path: a regex is several times cheaper than parse_url's java.net.URI.
 URL_HOST = r'^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?([^/?#:]+)'
 URL_PATH = r'^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)'
@@ -130,13 +136,15 @@ class Enrichment:
     inputs: Tuple[str, ...]
     outputs: Tuple[str, ...]
     build: Callable[[EnrichmentContext], Dict[str, Column]]
+    shuffles: bool = False
 
 
 REGISTRY: List[Enrichment] = []
 
 
-def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...]):
-    """Registers the decorated function; its docstring is the enrichment's documentation."""
+def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...], shuffles: bool = False):
+    """Registers the decorated function; its docstring is the enrichment's documentation. `shuffles` marks an
+    entry whose columns need the rows of a group together (a window): see apply_enrichments."""
     def register(build):
         description = inspect.getdoc(build)
         if not description:
@@ -146,39 +154,79 @@ def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...]):
         taken = {column for entry in REGISTRY for column in entry.outputs} | set(RAW_COLUMNS)
         if taken & set(outputs):
             raise ValueError(f'enrichment {name!r} redefines column(s) {sorted(taken & set(outputs))}')
-        REGISTRY.append(Enrichment(name, description, tuple(inputs), tuple(outputs), build))
+        if any(column.startswith('_') for column in outputs):
+            raise ValueError(f'enrichment {name!r}: a column starting with _ is a helper, not an output')
+        REGISTRY.append(Enrichment(name, description, tuple(inputs), tuple(outputs), build, shuffles))
         return build
     return register
 
 
-def _mapping_column(mapping: Mapping[str, str]) -> Column:
-    return F.create_map(*[F.lit(item) for pair in sorted(mapping.items()) for item in pair])
+def _lookup(mapping: Mapping[str, str], key: Column) -> Column:
+    """mapping[key], null when the key is missing or null. One hashed IN-list per distinct value: a literal map
+    column would be searched key by key on every row (Spark's map lookup is linear)."""
+    by_value: Dict[str, List[str]] = {}
+    for item, value in sorted(mapping.items()):
+        by_value.setdefault(value, []).append(item)
+    looked_up = None
+    for value, items in sorted(by_value.items(), key=lambda pair: -len(pair[1])):  # the biggest lists first
+        test = key.isin(*items)
+        looked_up = F.when(test, value) if looked_up is None else looked_up.when(test, value)
+    return looked_up if looked_up is not None else F.lit(None).cast('string')
+
+
+def _contains_any(column: Column, literals) -> Column:
+    """column contains one of the literals: what rlike('a|b|c') of plain literals tests, without a regex."""
+    test = None
+    for literal in literals:
+        test = column.contains(literal) if test is None else test | column.contains(literal)
+    return test
 
 
 def _query_param(name: str) -> Column:
-    """A query parameter of `url`, percent-decoded when the encoding is valid (url_decode throws otherwise)."""
-    value = F.nullif(F.regexp_extract('url', rf'[?&]{name}=([^&#]*)', 1), F.lit(''))
-    return F.when(value.rlike(r'^([^%]|%[0-9A-Fa-f]{2})*$'), F.url_decode(value)).otherwise(value)
+    """Helper for a query parameter of `url`: the raw value, '' when present but empty, null when absent.
+    The substring test keeps the regex off the URLs that cannot match (most have no campaign parameters)."""
+    return F.when(F.col('url').contains(f'{name}='), F.regexp_extract('url', rf'[?&]{name}=([^&#]*)', 1))
 
 
-def _host(url_column: str) -> Column:
-    """Lower-case host of a URL without a leading `www.`; null when it is not an absolute URL."""
-    host = F.nullif(F.regexp_extract(url_column, URL_HOST, 1), F.lit(''))
-    return F.regexp_replace(F.lower(host), r'^www\.', '')
+def _decoded(raw: Column) -> Column:
+    """The parameter percent-decoded when the encoding is valid (url_decode throws otherwise); null when empty.
+    Without a % the encoding is valid by definition, so the validity regex only runs on values that have one."""
+    present = raw != ''
+    valid = ~raw.contains('%') | raw.rlike(r'^([^%]|%[0-9A-Fa-f]{2})*$')
+    return F.when(present & valid, F.url_decode(raw)).when(present, raw)
 
+
+def _normalised_host(raw_host: Column) -> Column:
+    """Lower case without a leading `www.`; null for '' (no host: not an absolute URL)."""
+    host = F.lower(raw_host)
+    return F.when(raw_host != '', F.when(host.startswith('www.'), host.substr(F.lit(5), F.length(host)))
+                  .otherwise(host))
+
+
+def _bot(ua: Column) -> Column:
+    return _contains_any(ua, BOT_AGENT_TOKENS) & ua.rlike(BOT_AGENTS)
+
+
+# An entry may also return helper columns, named with a leading `_`: apply_enrichments computes them once,
+# in a projection below the entry's outputs (an expression used in several places would otherwise be
+# evaluated in each), and drops them. They are not outputs and need not be declared.
 
 @enrichment('page', inputs=('url',), outputs=('page_host', 'page_path'))
 def page(ctx):
     """Host (lower case, without www.) and path of the page the event happened on."""
-    path = F.when(F.col('url').rlike(URL_HOST), F.regexp_extract('url', URL_PATH, 1))
-    return {'page_host': _host('url'), 'page_path': path}
+    host = F.col('_page_url_host')  # '' when the URL has no scheme://host
+    return {'_page_url_host': F.regexp_extract('url', URL_HOST, 1),
+            'page_host': _normalised_host(host),
+            'page_path': F.when(host != '', F.regexp_extract('url', URL_PATH, 1))}
 
 
 @enrichment('utm', inputs=('url',),
             outputs=('utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'))
 def utm(ctx):
     """Campaign parameters (utm_*) of the page URL, percent-decoded; null when absent."""
-    return {f'utm_{part}': _query_param(f'utm_{part}') for part in ('source', 'medium', 'campaign', 'term', 'content')}
+    parts = ('source', 'medium', 'campaign', 'term', 'content')
+    return {**{f'_utm_{part}_raw': _query_param(f'utm_{part}') for part in parts},
+            **{f'utm_{part}': _decoded(F.col(f'_utm_{part}_raw')) for part in parts}}
 
 
 @enrichment('referrer', inputs=('referrer', 'url', 'page_host', 'utm_source'),
@@ -186,14 +234,17 @@ def utm(ctx):
 def referrer(ctx):
     """Referrer host and category: campaign (utm_* or an ad click id on the page URL), direct (no referrer),
     internal (same site), search, social or other."""
-    host = _host('referrer')
-    category = (F.when(F.col('utm_source').isNotNull() | F.col('url').rlike(CLICK_ID_PARAMS), 'campaign')
+    host = F.col('_referrer_host')
+    url = F.col('url')
+    click_id = _contains_any(url, ('clid=', 'msclkid=')) & url.rlike(CLICK_ID_PARAMS)
+    category = (F.when(F.col('utm_source').isNotNull() | click_id, 'campaign')
                 .when(F.col('referrer').isNull() | (F.trim('referrer') == ''), 'direct')
                 .when(host == F.col('page_host'), 'internal')
                 .when(host.rlike(SEARCH_HOSTS), 'search')
                 .when(host.rlike(SOCIAL_HOSTS), 'social')
                 .otherwise('other'))
-    return {'referrer_host': host, 'referrer_category': category}
+    return {'_referrer_host': _normalised_host(F.regexp_extract('referrer', URL_HOST, 1)),
+            'referrer_host': host, 'referrer_category': category}
 
 
 @enrichment('device', inputs=('user_agent',), outputs=('device_type',))
@@ -201,11 +252,11 @@ def device(ctx):
     """Device type from the user agent: bot, tablet, mobile, desktop, or unknown without a user agent."""
     ua = F.col('user_agent')
     return {'device_type': F.when(ua.isNull() | (F.trim(ua) == ''), 'unknown')
-                            .when(ua.rlike(BOT_AGENTS), 'bot')
-                            .when(ua.rlike(r'iPad|Tablet|Kindle|Silk/|PlayBook')
+                            .when(_bot(ua), 'bot')
+                            .when(_contains_any(ua, ('iPad', 'Tablet', 'Kindle', 'Silk/', 'PlayBook'))
                                   | (ua.contains('Android') & ~ua.contains('Mobile')), 'tablet')
-                            .when(ua.rlike(r'Mobi|iPhone|iPod|Android|Windows Phone|BlackBerry|Opera Mini'),
-                                  'mobile')
+                            .when(_contains_any(ua, ('Mobi', 'iPhone', 'iPod', 'Android', 'Windows Phone',
+                                                     'BlackBerry', 'Opera Mini')), 'mobile')
                             .otherwise('desktop')}
 
 
@@ -215,14 +266,14 @@ def browser(ctx):
     and Chrome also says Safari."""
     ua = F.col('user_agent')
     return {'browser_family': F.when(ua.isNull(), 'Other')
-                               .when(ua.rlike(BOT_AGENTS), 'Bot')
-                               .when(ua.rlike(r'Edg(e|A|iOS)?/'), 'Edge')
-                               .when(ua.rlike(r'OPR/|Opera'), 'Opera')
+                               .when(_bot(ua), 'Bot')
+                               .when(_contains_any(ua, ('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')), 'Edge')
+                               .when(_contains_any(ua, ('OPR/', 'Opera')), 'Opera')
                                .when(ua.contains('SamsungBrowser/'), 'Samsung Internet')
-                               .when(ua.rlike(r'Firefox/|FxiOS/'), 'Firefox')
-                               .when(ua.rlike(r'Chrome/|CriOS/|Chromium/'), 'Chrome')
+                               .when(_contains_any(ua, ('Firefox/', 'FxiOS/')), 'Firefox')
+                               .when(_contains_any(ua, ('Chrome/', 'CriOS/', 'Chromium/')), 'Chrome')
                                .when(ua.contains('Safari/'), 'Safari')
-                               .when(ua.rlike(r'MSIE |Trident/'), 'Internet Explorer')
+                               .when(_contains_any(ua, ('MSIE ', 'Trident/')), 'Internet Explorer')
                                .otherwise('Other')}
 
 
@@ -231,12 +282,12 @@ def operating_system(ctx):
     """Operating system family from the user agent. iOS before macOS: iOS agents say "like Mac OS X"."""
     ua = F.col('user_agent')
     return {'os_family': F.when(ua.isNull(), 'Other')
-                          .when(ua.rlike(r'iPhone|iPad|iPod'), 'iOS')
+                          .when(_contains_any(ua, ('iPhone', 'iPad', 'iPod')), 'iOS')
                           .when(ua.contains('Android'), 'Android')
                           .when(ua.contains('Windows'), 'Windows')
                           .when(ua.contains('CrOS'), 'Chrome OS')
-                          .when(ua.rlike(r'Mac OS X|Macintosh'), 'macOS')
-                          .when(ua.rlike(r'Linux|X11'), 'Linux')
+                          .when(_contains_any(ua, ('Mac OS X', 'Macintosh')), 'macOS')
+                          .when(_contains_any(ua, ('Linux', 'X11')), 'Linux')
                           .otherwise('Other')}
 
 
@@ -247,12 +298,13 @@ def local_time(ctx):
     """Time parts in the site's time zone (site → zone from the mapping, UTC when unknown): wall-clock
     local_time (timestamp without zone), date, hour, ISO day of week (1 = Monday), weekend flag and day part
     (night 0-5, morning 6-11, afternoon 12-17, evening 18-23)."""
-    zone = F.coalesce(_mapping_column(ctx.site_timezones)[F.col('site')], F.lit('UTC'))
+    zone = F.col('_site_zone')
     # from_utc_timestamp shifts the instant; read back in the UTC session zone it is the local wall clock.
     wall_clock = F.from_utc_timestamp('event_ts', zone)
     hour = F.hour(wall_clock)
     iso_day = (F.dayofweek(wall_clock) + 5) % 7 + 1
     return {
+        '_site_zone': F.coalesce(_lookup(ctx.site_timezones, F.col('site')), F.lit('UTC')),
         'site_timezone': zone,
         'local_time': wall_clock.cast('timestamp_ntz'),
         'local_date': F.to_date(wall_clock),
@@ -266,23 +318,30 @@ def local_time(ctx):
 
 @enrichment('visit', inputs=('site', 'session_id', 'event_ts', 'event_id', 'page_path', 'referrer_category'),
             outputs=('session_event_count', 'session_event_index', 'session_start', 'session_duration_seconds',
-                     'landing_page', 'entry_channel', 'is_landing', 'is_exit', 'is_bounce'))
+                     'landing_page', 'entry_channel', 'is_landing', 'is_exit', 'is_bounce'), shuffles=True)
 def visit(ctx):
     """Visit features over the events of a session in this run's input: event count, the event's position,
     start and duration, landing page and entry channel (the first event's page and referrer category), and
     landing / exit / bounce flags. One window (one shuffle, one sort) serves all of them."""
     ordered = Window.partitionBy('site', 'session_id').orderBy('event_ts', 'event_id')
     session = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    count = F.count(F.lit(1)).over(session)
-    index = F.row_number().over(ordered)
-    start = F.min('event_ts').over(session)
+    # Each window function once, as a helper: written inline, every use (index in is_landing and is_exit,
+    # count in is_exit and is_bounce, start twice) would be one more function the window evaluates per row.
+    count, index, start, end = (F.col('_visit_count'), F.col('_visit_index'), F.col('_visit_start'),
+                                F.col('_visit_end'))
     return {
+        '_visit_count': F.count(F.lit(1)).over(session),
+        '_visit_index': F.row_number().over(ordered),
+        '_visit_start': F.min('event_ts').over(session),
+        '_visit_end': F.max('event_ts').over(session),
+        '_visit_landing_page': F.first('page_path').over(session),
+        '_visit_entry_channel': F.first('referrer_category').over(session),
         'session_event_count': count,
         'session_event_index': index,
         'session_start': start,
-        'session_duration_seconds': (F.unix_millis(F.max('event_ts').over(session)) - F.unix_millis(start)) / 1000,
-        'landing_page': F.first('page_path').over(session),
-        'entry_channel': F.first('referrer_category').over(session),
+        'session_duration_seconds': (F.unix_millis(end) - F.unix_millis(start)) / 1000,
+        'landing_page': F.col('_visit_landing_page'),
+        'entry_channel': F.col('_visit_entry_channel'),
         'is_landing': index == 1,
         'is_exit': index == count,
         'is_bounce': count == 1,
@@ -292,20 +351,45 @@ def visit(ctx):
 @enrichment('region', inputs=('country',), outputs=('region',))
 def region(ctx):
     """Sales region of the visitor's country (ISO 3166-1 alpha-2, any case); Unknown when not mapped."""
-    return {'region': F.coalesce(_mapping_column(ctx.country_regions)[F.upper(F.trim('country'))], F.lit('Unknown'))}
+    return {'region': F.coalesce(_lookup(ctx.country_regions, F.upper(F.trim('country'))), F.lit('Unknown'))}
 
 
 def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[Enrichment] = REGISTRY) -> DataFrame:
+    """Adds every entry's columns; the result has the input's columns, then each entry's outputs in registry
+    order. Entries that a shuffling entry does not need (directly or through another entry) are computed
+    after its shuffle instead of before: their columns then do not travel through it, nor through its sort."""
+    columns_so_far = list(events.columns)
+    helpers_so_far = set()
+    built = {}
     for entry in registry:
-        missing = [column for column in entry.inputs if column not in events.columns]
+        missing = [column for column in entry.inputs if column not in columns_so_far]
         if missing:
             raise ValueError(f'enrichment {entry.name!r} needs column(s) {missing}: register it after the entries '
                              f'that produce them')
         columns = entry.build(ctx)
-        if list(columns) != list(entry.outputs):
-            raise ValueError(f'enrichment {entry.name!r} returned {list(columns)}, declared {list(entry.outputs)}')
-        events = events.withColumns(columns)
-    return events
+        outputs = [name for name in columns if not name.startswith('_')]
+        if outputs != list(entry.outputs):
+            raise ValueError(f'enrichment {entry.name!r} returned {outputs}, declared {list(entry.outputs)}')
+        helpers = [name for name in columns if name.startswith('_')]
+        clash = [name for name in helpers if name in columns_so_far or name in helpers_so_far]
+        if clash:
+            raise ValueError(f'enrichment {entry.name!r}: helper column(s) {clash} already exist')
+        helpers_so_far.update(helpers)
+        built[entry.name] = columns
+        columns_so_far += outputs
+
+    needed, early = set(), set()
+    for entry in reversed(registry):
+        if entry.shuffles or needed & set(entry.outputs):
+            early.add(entry.name)
+            needed |= set(entry.inputs)
+    for entry in [e for e in registry if e.name in early] + [e for e in registry if e.name not in early]:
+        columns = built[entry.name]
+        helpers = {name: column for name, column in columns.items() if name.startswith('_')}
+        if helpers:
+            events = events.withColumns(helpers)
+        events = events.withColumns({name: column for name, column in columns.items() if name not in helpers})
+    return events.select(*columns_so_far)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -329,6 +413,15 @@ def classify(raw: DataFrame) -> DataFrame:
               .when(_blank('site'), 'missing_site')
               .when(_blank('session_id'), 'missing_session_id'))
     return raw.withColumn('event_ts', event_ts).withColumn('reject_reason', reason)
+
+
+def valid_events(classified: DataFrame) -> DataFrame:
+    """The valid events of classify's output, without the validation columns, and with a site Spark knows is
+    never null: a valid event has a site, so coalesce changes no value, but a nullable partition column makes
+    the write map '' to null first and sort every row again by that new column, although the visit window's
+    sort (site, session, time) already is the order the write needs."""
+    return (classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
+            .withColumn('site', F.coalesce(F.col('site'), F.lit(''))))
 
 
 def read_raw(spark: SparkSession, uri: str) -> DataFrame:
@@ -389,6 +482,14 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         stream.close()
 
 
+def remove_stale_staging(spark: SparkSession, uri: str) -> None:
+    """Deletes the staging folders (.spark-staging-<job id>) that killed attempts left in the folder the events
+    are written to: hidden from readers, but each would stay there for good, beside the run's partitions."""
+    path, fs = _hadoop_path(spark, f'{uri}/.spark-staging-*')
+    for status in fs.globStatus(path) or []:
+        fs.delete(status.getPath(), True)
+
+
 def load_site_timezones(spark: SparkSession, uri: str) -> Dict[str, str]:
     mapping = dict(SITE_TIMEZONES)
     if uri:
@@ -425,23 +526,29 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         counts, F.count(F.lit(1)).alias('rowsIn'),
         *[F.count(F.when(F.col('reject_reason') == reason, 1)).alias(reason) for reason in REJECT_REASONS])
 
-    valid = classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
-    events = (apply_enrichments(valid, ctx)
-              .withColumn('run_id', F.lit(args.run_id))
-              .withColumn('dt', F.lit(args.run_date)))
+    events = apply_enrichments(valid_events(classified), ctx).withColumn('run_id', F.lit(args.run_id))
+    # The run date is the path, not a column: a constant partition column would be a sort key the window's
+    # order does not start with. Same layout (<output>/dt=<run-date>/site=<site>/), same dynamic overwrite;
+    # Spark's staging folder is now under dt=<run-date>/, so a killed attempt's is removed here.
+    events_path = f"{paths['events']}/dt={args.run_date}"
+    remove_stale_staging(spark, events_path)
     (events.write.mode('overwrite')
      .option('partitionOverwriteMode', 'dynamic')  # replace only this run's dt/site partitions
      .option('compression', args.compression)
-     .partitionBy('dt', 'site')
-     .parquet(paths['events']))
+     .partitionBy('site')
+     .parquet(events_path))
     observed = counts.get
     by_reason = {reason: observed[reason] for reason in REJECT_REASONS}
 
-    # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed.
-    rejects = classify(read_raw(spark, args.input)).where(F.col('reject_reason').isNotNull()).select(
-        F.col('reject_reason').alias('reason'),
-        F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
-        F.lit(args.run_id).alias('run_id'))
+    # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed. The
+    # second read of the input only happens when the first pass counted a reject.
+    if sum(by_reason.values()):
+        rejects = classify(read_raw(spark, args.input)).where(F.col('reject_reason').isNotNull()).select(
+            F.col('reject_reason').alias('reason'),
+            F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
+            F.lit(args.run_id).alias('run_id'))
+    else:
+        rejects = spark.createDataFrame([], REJECT_SCHEMA)
     # Plain overwrite of the run's own folder, also when empty: an earlier attempt's rejects go away.
     # repartition, not coalesce: coalesce(1) would read the whole input in a single task.
     rejects.repartition(1).write.mode('overwrite').json(paths['rejects'])

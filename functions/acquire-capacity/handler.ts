@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { parkJob } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
 import { jobManagerDeps } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -31,4 +32,4 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
   return { entryId, granted: dispatch.granted.length, launched: dispatch.launched.length, queued: dispatch.queued };
 }
 
-export const handler = middy(acquireCapacity).use(injectLambdaContext(logger));
+export const handler = middy(acquireCapacity).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -5,7 +5,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
 import { listClusters } from '../../lib/aws/registry';
 import { poolContext } from '../../lib/aws/poolContext';
-import { describeClusterState, jobManagerDeps, sendWaiterHeartbeat } from '../../lib/aws/poolRuntime';
+import { clusterStateProbe, jobManagerDeps, sendWaiterHeartbeat } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { parsePoolClusterName } from '../../lib/contract';
@@ -21,7 +21,7 @@ const config = loadPools(prices);
 /**
  * Grants queued jobs freed capacity and launches pool clusters within the RunJobFlow budget.
  *   - `{ "detail-type": "Scheduled Event", … }` (the one-minute schedule): every pool, after reconciling
- *     cluster states with EMR and heartbeating parked executions.
+ *     cluster states with EMR (one ListClusters per sweep) and heartbeating parked executions.
  *   - an EMR "Cluster State Change" event for a pool cluster: records the state, dispatches that pool.
  *   - `{ pool? }`: dispatches that pool (all when omitted).
  * → `{ reports: DispatchReport[] }`.
@@ -39,10 +39,11 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   } else {
     const scheduled = 'detail-type' in input;
     const names = 'pool' in input && input.pool ? [input.pool] : config.pools.map((p) => p.name);
+    const describeState = clusterStateProbe();
     for (const name of names) {
       const context = poolContext(config, name);
       if (scheduled) {
-        const reconciled = await reconcilePool(deps, context, { describeState: describeClusterState, heartbeatWaiter: sendWaiterHeartbeat });
+        const reconciled = await reconcilePool(deps, context, { describeState, heartbeatWaiter: sendWaiterHeartbeat });
         logger.info('reconciled', { pool: name, ...reconciled });
       }
       reports.push(await dispatchPool(deps, context));

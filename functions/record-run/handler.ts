@@ -54,8 +54,10 @@ async function priceRun(event: RecordRunInput, now: Date, lambdaMemoryMb: number
 export async function recordRun(event: RecordRunInput, context: Pick<Context, 'memoryLimitInMB'>): Promise<RunRecord> {
   const { run } = event;
   const clusterId = run.placement?.cluster?.ClusterId ?? run.placement?.slot?.clusterId;
-  let step: StepSummary | null = null;
-  if (clusterId) {
+  // A pooled step's timeline came with its completion event: no EMR call needed.
+  const reported = run.pooledStep?.Step;
+  let step: StepSummary | null = reported?.Status?.Timeline?.StartDateTime && reported.Status.Timeline.EndDateTime ? reported : null;
+  if (clusterId && !step) {
     try {
       step = await findStep(emrClient(), clusterId, runStepName(run.request, run.attempt ?? 1));
     } catch (error) {

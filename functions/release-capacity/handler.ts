@@ -2,6 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { returnLease } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
+import { stableErrorNames } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
 import { jobManagerDeps } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -25,4 +26,4 @@ export async function releaseCapacity(event: unknown): Promise<{ released: boole
   return { released, units, granted: dispatch.granted.length, launched: dispatch.launched.length };
 }
 
-export const handler = middy(releaseCapacity).use(injectLambdaContext(logger));
+export const handler = middy(releaseCapacity).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -23,7 +23,7 @@
  * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { CLUSTER_ENDED_STATES } from '../contract';
+import { CLUSTER_ENDED_STATES, TASK_TOKEN_GONE } from '../contract';
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
 import {
   expiredLeaseIds,
@@ -88,7 +88,7 @@ export interface JobManagerDeps {
 }
 
 /** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
-export const WAITER_GONE: ReadonlySet<string> = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 
 /** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;

@@ -4,9 +4,10 @@
  * and DescribeCluster through the EMR client with the stack's roles, log bucket and subnets.
  * Tests build JobManagerDeps themselves instead.
  */
-import { DescribeClusterCommand, RunJobFlowCommand, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
+import { DescribeClusterCommand, ListClustersCommand, RunJobFlowCommand, type ClusterState, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
 import { SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import type { PriceBook } from '../config/prices';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE } from '../contract';
 import type { PoolDefinition } from '../config/pools';
 import { poolClusterSpec } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
@@ -45,6 +46,32 @@ export function poolClusterLauncher(prices: PriceBook): JobManagerDeps['launchCl
     if (!out.JobFlowId) throw new Error('RunJobFlow returned no JobFlowId');
     return out.JobFlowId;
   };
+}
+
+/**
+ * The dispatcher's per-sweep view of cluster states: one ListClusters of the live states (paginated) for all
+ * of a sweep's clusters, instead of a DescribeCluster each. EMR's state-change events keep the registry
+ * current; this only catches what an event missed. A registered cluster absent from the live list has ended,
+ * and only then does one DescribeCluster say how (TERMINATED or TERMINATED_WITH_ERRORS).
+ */
+export function clusterStateProbe(): (clusterId: string) => Promise<PoolClusterState | null> {
+  let live: Promise<Map<string, PoolClusterState>> | null = null;
+  return async (clusterId) => {
+    live ??= listLiveClusterStates();
+    return (await live).get(clusterId) ?? describeClusterState(clusterId);
+  };
+}
+
+async function listLiveClusterStates(): Promise<Map<string, PoolClusterState>> {
+  const states = new Map<string, PoolClusterState>();
+  const ClusterStates = [...CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE] as ClusterState[];
+  let Marker: string | undefined;
+  do {
+    const page = await emrClient().send(new ListClustersCommand({ ClusterStates, Marker }));
+    for (const cluster of page.Clusters ?? []) if (cluster.Id && cluster.Status?.State) states.set(cluster.Id, cluster.Status.State as PoolClusterState);
+    Marker = page.Marker;
+  } while (Marker);
+  return states;
 }
 
 export async function describeClusterState(clusterId: string): Promise<PoolClusterState | null> {

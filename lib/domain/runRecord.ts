@@ -11,6 +11,8 @@ export interface RunState {
   placement?: Placement;
   failure?: Failure;
   error?: { Error?: string; Cause?: string };
+  /** A pooled step as SettleSteps reported it to RunPooledStep's token (its timeline from EMR's events). */
+  pooledStep?: { Step?: StepSummary };
 }
 
 export interface RecordRunInput {

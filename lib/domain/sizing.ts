@@ -16,7 +16,12 @@ export interface SizingParams {
   minCapacityUnits: number;
   /** 1,024 vCPU: beyond this one job should be split, not given a bigger cluster. */
   maxCapacityUnits: number;
-  /** MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~6 MiB/s per core. */
+  /**
+   * MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~3.5 MiB/s per core.
+   * Measured with `npm run bench:spark` on 1,000,000 events (530 MiB of JSON lines, local[2], a shared
+   * 2-core machine): the job ran 82.9 s, 3.2 MiB/s per core. Estimated for an idle machine: the job before
+   * issue 14's changes ran 96 s there, and its CPU seconds fell from 87-91 to 62-69 (x 0.75): 72 s, 3.7 MiB/s.
+   */
   defaultThroughputMiBpsPerUnit: number;
   /** Spark application start, YARN containers, S3 listing: paid by every run whatever its size. */
   startupMinutes: number;
@@ -38,7 +43,7 @@ export const DEFAULT_SIZING: SizingParams = {
   unitStep: 4,
   minCapacityUnits: 8,
   maxCapacityUnits: 256,
-  defaultThroughputMiBpsPerUnit: 24,
+  defaultThroughputMiBpsPerUnit: 14, // 4 cores x 3.5 MiB/s, measured as above
   startupMinutes: 2,
   clusterStartMinutes: 10,
   slaBudgetShare: 0.6,

@@ -37,6 +37,14 @@ export const FaultsSchema = strictObject({
       )
       .default({}),
   }).prefault({}),
+  /**
+   * EMR's EventBridge events on their way to the runner's rules: the share EventBridge loses (`drop`) and the
+   * share it delivers twice (`duplicate`), each drawn per event. EventBridge promises at least once, best effort.
+   */
+  events: strictObject({
+    drop: between(0, 1),
+    duplicate: between(0, 1),
+  }).partial().transform((events) => ({ drop: events.drop ?? 0, duplicate: events.duplicate ?? 0 })).prefault({}),
   glue: strictObject({
     crawlerAlreadyRunning: z.boolean({ error: 'must be true or false' }).default(false),
     crawlerFails: z.boolean({ error: 'must be true or false' }).default(false),

@@ -4,7 +4,10 @@
  */
 import type { ServerResponse } from 'node:http';
 
-/** An error the emulated service returns, with the type name and HTTP status AWS uses for it. */
+/**
+ * An error the emulated service returns, with the type name and HTTP status AWS uses for it. Local: it is the
+ * emulator's wire reply (the SDK rebuilds its own error from it), not an error a Retry/Catch matches.
+ */
 export class AwsServiceError extends Error {
   constructor(
     readonly type: string,

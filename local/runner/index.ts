@@ -47,6 +47,7 @@ import { resetClients } from '../../lib/aws/clients';
 import { loadJobs } from '../../lib/config/jobs';
 import { CLUSTER_ENDED_STATES, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
+import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
 import { loadMachine, type MachineDefinition } from './definition';
@@ -56,7 +57,7 @@ import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { startSchedules, type Schedules } from './schedules';
 import { taskHandlers, type StepFunctionsContext } from './tasks';
-import { clusterStateChangeEvent, functionEventTargets } from './triggers';
+import { clusterStateChangeEvent, functionEventTargets, stepStatusChangeEvent } from './triggers';
 import { TaskTokenBroker } from './taskTokens';
 import { ExecutionRegistry } from './executions';
 import { ExecutionStatuses } from './executionStatuses';
@@ -148,6 +149,11 @@ export interface LocalRuntime {
   readonly events: EmulatorEvent[];
   /** The Lambdas' rate() schedules running on the emulated clock (empty with `schedules: false`). */
   readonly schedules: Pick<Schedules, 'rules' | 'skipped' | 'fire'>;
+  /**
+   * EMR's EventBridge events (Cluster State Change, Step Status Change) sent to the rules: delivered, and
+   * how many the `events` fault dropped or delivered twice (simulated EventBridge losses and duplicates).
+   */
+  readonly emrEvents: { delivered: number; dropped: number; duplicated: number };
   /** Lambda invocations by EventBridge rules (schedules and EMR events) that failed, newest last. */
   readonly ruleErrors: Array<{ function: string; error: string }>;
   /** The emulator's clusters, steps and API call counts so far. */
@@ -187,9 +193,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
   const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
   const events: EmulatorEvent[] = [];
-  // EMR "Cluster State Change" events go to the Lambdas whose EventBridge rules match them, as EventBridge
-  // delivers them: asynchronously, after the change (set once the functions are known).
-  let onClusterEvent: ((event: EmulatorEvent) => void) | null = null;
+  // EMR's "Cluster State Change" and "Step Status Change" events go to the Lambdas whose EventBridge rules
+  // match them, as EventBridge delivers them: asynchronously, after the change (set once the functions are known).
+  let onEmrEvent: ((event: EmulatorEvent) => void) | null = null;
   const emulator = await startEmulator({
     stateDir,
     timeScale,
@@ -202,7 +208,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
     logger: (event: EmulatorEvent) => {
       events.push(event);
-      if (event.resource === 'cluster') onClusterEvent?.(event);
+      if (event.resource === 'cluster' || event.resource === 'step') onEmrEvent?.(event);
     },
   }).catch((error) => {
     discardState();
@@ -251,19 +257,31 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
   const deliveries = new Set<Promise<unknown>>();
   let stopping = false;
-  onClusterEvent = (change) => {
+  const emrEvents = { delivered: 0, dropped: 0, duplicated: 0 };
+  const eventFaults = faults?.events ?? { drop: 0, duplicate: 0 };
+  // Its own seeded dice: the same fault file drops and duplicates the same share on every run.
+  const eventDice = new Random(EVENT_FAULT_SEED);
+  const deliver = async (event: Record<string, unknown>): Promise<void> => {
+    for (const key of await functionEventTargets(config, event)) {
+      const fn = Object.values(config.functions).find((candidate) => candidate.key === key)!;
+      await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
+    }
+  };
+  onEmrEvent = (change) => {
     if (stopping) return;
+    const event = emrEventOf(change, emulator.stats(), { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) });
+    if (!event) return;
+    if (eventFaults.drop > 0 && eventDice.next() < eventFaults.drop) {
+      emrEvents.dropped += 1;
+      return;
+    }
+    const twice = eventFaults.duplicate > 0 && eventDice.next() < eventFaults.duplicate;
+    if (twice) emrEvents.duplicated += 1;
     const delivery = (async () => {
-      const cluster = emulator.stats().clusters.find((c) => c.clusterId === change.id);
-      if (!cluster) return;
-      const event = clusterStateChangeEvent(
-        { clusterId: cluster.clusterId, name: cluster.name, state: change.state, reason: cluster.stateChangeReason },
-        { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) },
-      );
-      for (const key of await functionEventTargets(config, event)) {
-        const fn = Object.values(config.functions).find((candidate) => candidate.key === key)!;
-        await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
-      }
+      emrEvents.delivered += 1;
+      await deliver(event);
+      // A duplicate is the same event (same id) delivered again, later, as EventBridge retries do.
+      if (twice) await deliver(event);
     })().catch((error) => noteRuleError('(EMR event delivery)', error));
     deliveries.add(delivery);
     void delivery.finally(() => deliveries.delete(delivery));
@@ -408,6 +426,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stats: () => emulator.stats(),
     schedules: schedules ?? { rules: [], skipped: [], fire: async () => undefined },
     ruleErrors,
+    emrEvents,
 
     async invoke(functionKey, event) {
       const fn = Object.values(config.functions).find((candidate) => candidate.key === functionKey);
@@ -490,6 +509,36 @@ async function settleTerminations(clusters: () => Array<{ clusterId: string; sta
   while (Date.now() < deadline && clusters().some((cluster) => !before.has(cluster.clusterId) && cluster.state === 'TERMINATING')) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+const EVENT_FAULT_SEED = 0x0e7e27;
+
+/** The EventBridge event EMR sends for an emulator state change, or null when it sends none (the cluster is gone). */
+function emrEventOf(
+  change: EmulatorEvent,
+  stats: EmulatorStats,
+  where: { region: string; accountId: string; id: string; time: Date },
+): Record<string, unknown> | null {
+  if (change.resource === 'cluster') {
+    const cluster = stats.clusters.find((c) => c.clusterId === change.id);
+    if (!cluster) return null;
+    return clusterStateChangeEvent({ clusterId: cluster.clusterId, name: cluster.name, state: change.state, reason: cluster.stateChangeReason }, where);
+  }
+  const step = stats.steps.find((s) => s.stepId === change.id && s.clusterId === change.clusterId);
+  const cluster = stats.clusters.find((c) => c.clusterId === change.clusterId);
+  if (!step || !cluster) return null;
+  return stepStatusChangeEvent(
+    {
+      stepId: step.stepId,
+      name: step.name,
+      clusterId: step.clusterId,
+      clusterName: cluster.name,
+      state: change.state,
+      actionOnFailure: step.actionOnFailure,
+      reason: change.state === 'FAILED' ? change.message : undefined,
+    },
+    where,
+  );
 }
 
 function callsMade(after: EmulatorStats['calls'], before: EmulatorStats['calls']): Record<string, number> {

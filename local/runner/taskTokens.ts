@@ -62,6 +62,7 @@ export interface ExecutionTokens {
 
 type Outcome = { output: unknown } | { error: string; cause: string };
 
+/** Local: the Step Functions API's own error replies on the loopback endpoint, never matched by an ASL Retry/Catch. */
 export class ApiError extends Error {
   constructor(
     readonly type: string,

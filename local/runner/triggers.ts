@@ -4,6 +4,7 @@
  * serverless.yml resolves it, is evaluated here, so the local upload path starts exactly what AWS would.
  */
 import { randomUUID } from 'node:crypto';
+import { EMR_EVENT } from '../../lib/contract';
 import type { ServerlessConfig } from './serverless-config';
 
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
@@ -169,8 +170,8 @@ export function clusterStateChangeEvent(
   return {
     version: '0',
     id: where.id,
-    'detail-type': 'EMR Cluster State Change',
-    source: 'aws.emr',
+    'detail-type': EMR_EVENT.clusterStateChange,
+    source: EMR_EVENT.source,
     account: where.accountId,
     time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: where.region,
@@ -182,6 +183,47 @@ export function clusterStateChangeEvent(
       clusterId: cluster.clusterId,
       state: cluster.state,
       message: `Amazon EMR Cluster ${cluster.clusterId} (${cluster.name}) is ${cluster.state}${cluster.reason?.Message ? `: ${cluster.reason.Message}` : ''}`,
+    },
+  };
+}
+
+const STEP_EVENT_WORDING: Record<string, { severity: string; happened: string }> = {
+  PENDING: { severity: 'INFO', happened: 'was added' },
+  RUNNING: { severity: 'INFO', happened: 'started running' },
+  COMPLETED: { severity: 'INFO', happened: 'completed execution' },
+  CANCELLED: { severity: 'WARN', happened: 'was cancelled' },
+  FAILED: { severity: 'ERROR', happened: 'failed' },
+  INTERRUPTED: { severity: 'WARN', happened: 'was interrupted' },
+};
+
+/**
+ * EMR's "EMR Step Status Change" event (source aws.emr; the detail fields of the EventBridge events
+ * reference and of the Amazon EMR management guide's sample: severity, actionOnFailure, stepId, name,
+ * clusterId, state, message).
+ */
+export function stepStatusChangeEvent(
+  step: { stepId: string; name: string; clusterId: string; clusterName: string; state: string; actionOnFailure: string; reason?: string },
+  where: { region: string; accountId: string; id: string; time: Date },
+): Record<string, unknown> {
+  const wording = STEP_EVENT_WORDING[step.state] ?? { severity: 'INFO', happened: `is ${step.state}` };
+  const at = where.time.toISOString().replace('T', ' ').replace(/:\d{2}\.\d{3}Z$/, ' UTC');
+  return {
+    version: '0',
+    id: where.id,
+    'detail-type': EMR_EVENT.stepStatusChange,
+    source: EMR_EVENT.source,
+    account: where.accountId,
+    time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: where.region,
+    resources: [],
+    detail: {
+      severity: wording.severity,
+      actionOnFailure: step.actionOnFailure,
+      stepId: step.stepId,
+      name: step.name,
+      clusterId: step.clusterId,
+      state: step.state,
+      message: `Step ${step.stepId} (${step.name}) in Amazon EMR cluster ${step.clusterId} (${step.clusterName}) ${wording.happened} at ${at}.${step.reason ? ` ${step.reason}` : ''}`,
     },
   };
 }

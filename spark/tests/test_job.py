@@ -113,6 +113,10 @@ def test_a_rerun_replaces_its_partitions_rejects_and_metrics_without_duplicates(
     stale = os.path.join(os.path.dirname(first_files[0]), 'part-99999-killed-attempt.c000.zstd.parquet')
     with open(stale, 'wb') as handle:
         handle.write(b'partial')
+    # What a killed attempt can leave beside the partitions: Spark's staging folder of its dynamic overwrite.
+    staging = out / f'dt={RUN_DATE}' / '.spark-staging-killed-attempt' / 'site=news.example.com'
+    staging.mkdir(parents=True)
+    (staging / 'part-00000-killed-attempt.c000.zstd.parquet').write_bytes(b'partial')
 
     second = denormalize.run(spark, job_args(tmp_path / 'in', out))
 
@@ -123,6 +127,7 @@ def test_a_rerun_replaces_its_partitions_rejects_and_metrics_without_duplicates(
     assert todays.count() == todays.select('event_id').distinct().count() == first['rowsOut']
     assert len(part_files(str(out), RUN_DATE)) == len(first_files)
     assert not os.path.exists(stale)
+    assert not (out / f'dt={RUN_DATE}' / '.spark-staging-killed-attempt').exists()
     assert (other_day / 'part-00000-earlier-run.parquet').exists()
     assert len(list((out / '_rejects' / f'dt={RUN_DATE}').glob('part-*.json'))) == 1
     assert [p.name for p in (out / '_metrics' / f'dt={RUN_DATE}').glob('*.json')] == ['run-1.json']

@@ -21,6 +21,7 @@ const EXAMPLE = {
     bootstrapFailure: [{ attempt: 3 }],
     throttle: { RunJobFlow: 0.3 },
   },
+  events: { drop: 0.1, duplicate: 0.1 },
   glue: { crawlerAlreadyRunning: true, crawlerFails: false },
 };
 
@@ -32,8 +33,10 @@ describe('parseFaults', () => {
     expect(full).toEqual(EXAMPLE);
     expect(partial).toEqual({
       emr: { spotInterruption: [], spotCapacityUnavailable: [], stepFailure: [], bootstrapFailure: [], throttle: {} },
+      events: { drop: 0, duplicate: 0 },
       glue: { crawlerAlreadyRunning: false, crawlerFails: true },
     });
+    expect(parseFaults('{"events": {"duplicate": 0.5}}', 'faults.json').events).toEqual({ drop: 0, duplicate: 0.5 });
   });
 
   it.each([
@@ -45,6 +48,8 @@ describe('parseFaults', () => {
     [{ emr: { throttle: { RunJobFlows: 0.5 } } }, 'emr.throttle.RunJobFlows', 'unknown EMR operation'],
     [{ emr: { throttle: { DescribeCluster: 1.5 } } }, 'emr.throttle.DescribeCluster', 'between 0 and 1'],
     [{ glue: { crawlerFails: 'yes' } }, 'glue.crawlerFails', 'true or false'],
+    [{ events: { drop: 1.5 } }, 'events.drop', 'between 0 and 1'],
+    [{ events: { lose: 0.1 } }, 'events.lose', 'unknown field'],
   ])('rejects %j naming %s', (input, field, why) => {
     const parse = () => parseFaults(JSON.stringify(input), 'examples/faults/bad.json');
 

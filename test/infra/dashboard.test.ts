@@ -38,11 +38,11 @@ describe('the CloudWatch dashboard', () => {
     expect(emittedMetrics(join(repoRoot, 'functions'))).toEqual(declaredEmitters());
   });
 
-  it("puts run-job's execution alarms (the template's own) beside the metrics", () => {
+  it("puts run-job's and run-batch's execution alarms (the template's own) beside the metrics", () => {
     const alarmWidget = body.widgets.find((widget: any) => widget.type === 'alarm');
     const alarmIds = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id]) => id).sort();
 
-    expect(alarmIds).toHaveLength(3);
+    expect(alarmIds).toHaveLength(6);
     expect(alarmWidget.properties.alarms.map((arn: string) => /^\$\{(\w+)\.Arn\}$/.exec(arn)?.[1]).sort()).toEqual(alarmIds);
     const executions = body.widgets.flatMap((widget: any) => widget.properties.metrics ?? []).filter((m: unknown[]) => m[0] === 'AWS/States');
     expect(executions).toContainEqual(['AWS/States', 'ExecutionsFailed', 'StateMachineArn', '${RunJobStateMachine}']);

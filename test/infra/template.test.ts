@@ -18,7 +18,7 @@ import {
 } from './support/template';
 import { packagedTemplate } from './support/packaged';
 import { missingLinters, runCfnLint, runCheckov } from './support/linters';
-import { sdkActions } from './support/sdkCalls';
+import { bundledCode, sdkActions } from './support/sdkCalls';
 
 let templateFile: string;
 let template: Template;
@@ -145,6 +145,7 @@ describe('run-job workflow', () => {
         ARTIFACTS_BUCKET: { Ref: 'ArtifactsBucket' },
         LOGS_BUCKET: { Ref: 'LogsBucket' },
         RUNS_TABLE: { Ref: 'RunsTable' },
+        STEP_TOKENS_TABLE: { Ref: 'StepTokensTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         STAGE: 'dev',
         // The reaper asks Step Functions about run-job's executions; no function run-job invokes may name it (a cycle).
@@ -229,13 +230,15 @@ describe('triggers', () => {
     expect(dispatching.map((rule) => rule.ScheduleExpression ?? rule.EventPattern).sort()).toEqual(
       ['rate(1 minute)', { source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'] }].sort(),
     );
+    // The rest are SettleSteps' (tested with the event-driven completion below) and run-batch's.
+    const settling = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.['Fn::GetAtt']?.[0] === 'SettleStepsLambdaFunction'));
     const batchRules = allRules().filter((rule) => rule.Targets.some((target: any) => target.Arn?.Ref === 'RunBatchStateMachine'));
     // The other two: cleanup-execution's rule on ended executions and the reaper's schedule (tested with them).
     const reliability = allRules().filter((rule) =>
       rule.Targets.some((target: any) => ['CleanupExecutionLambdaFunction', 'ReapClustersLambdaFunction'].includes(target.Arn?.['Fn::GetAtt']?.[0])),
     );
     expect(reliability).toHaveLength(2);
-    expect(allRules()).toHaveLength(rules().length + dispatching.length + batchRules.length + reliability.length);
+    expect(allRules()).toHaveLength(rules().length + dispatching.length + settling.length + batchRules.length + reliability.length);
   });
 
   it('lets the trigger roles start executions of run-job and nothing else', () => {
@@ -362,6 +365,15 @@ describe('least privilege (issue 5)', () => {
     );
   });
 
+  it('reads a call whose import esbuild renamed (PutCommand as PutCommand2), which `new PutCommand(` alone would miss', () => {
+    const fixture = 'test/infra/fixtures/renamed-import/handler.ts';
+
+    expect(sdkActions(fixture)).toEqual(['dynamodb:PutItem']);
+    // Negative control: the bundle really calls the renamed name, so reading `new <X>Command(` finds nothing.
+    expect(bundledCode(fixture)).toMatch(/new PutCommand2\(/);
+    expect(bundledCode(fixture)).not.toMatch(/new PutCommand\(/);
+  });
+
   it('allows RunJobFlow only for requests that tag the cluster as emrflow', () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 
@@ -377,8 +389,8 @@ describe('least privilege (issue 5)', () => {
     const emr = roleStatements(template).filter(
       ({ statement }) =>
         statement.Effect === 'Allow' &&
-        // RunJobFlow and ListClusters have no resource type to scope (tested on their own).
-        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && !['elasticmapreduce:RunJobFlow', 'elasticmapreduce:ListClusters'].includes(a)),
+        // RunJobFlow and ListClusters have no resource type (the wildcard test lists them with their reason).
+        actionsOf(statement).some((a) => a.startsWith('elasticmapreduce:') && a !== 'elasticmapreduce:RunJobFlow' && a !== 'elasticmapreduce:ListClusters'),
     );
 
     // Assess
@@ -408,7 +420,7 @@ describe('least privilege (issue 5)', () => {
         for (const r of resources) {
           expect({ role, r }).toEqual({
             role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable)$/), 'Arn'] },
+            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable|StepTokensTable)$/), 'Arn'] },
           });
         }
       }
@@ -425,6 +437,8 @@ describe('least privilege (issue 5)', () => {
       GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
       GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
+      ListPoolClusters: 'ListClusters has no resource type (service authorization reference: List, "*")',
+      SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
     };
 
     // Act
@@ -449,6 +463,8 @@ describe('least privilege (issue 5)', () => {
         ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
         ['CleanupExecutionRole', 'ListClusters', undefined],
         ['ReapClustersRole', 'ListClusters', undefined],
+        ['DispatchQueueRole', 'ListPoolClusters', undefined],
+        ['SettleStepsRole', 'SettleWaiters', undefined],
       ].sort(),
     );
   });
@@ -501,8 +517,8 @@ describe('least privilege (issue 5)', () => {
   it('gives every log group a retention', () => {
     const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
 
-    // One per function, one per state machine (run-job, run-batch).
-    expect(groups.length).toBe(Object.keys(allFunctions).length + 2);
+    // One per function (SubmitPooledStep and SettleSteps too), one per state machine (run-job, run-batch).
+    expect(groups.length).toBe(Object.keys(allFunctions).length + 2 + 2);
     for (const [id, group] of groups) {
       expect({ id, days: group.Properties.RetentionInDays }).toEqual({ id, days: expect.any(Number) });
     }
@@ -645,5 +661,44 @@ describe('cleanup-execution (issue 11)', () => {
     });
     expect(rule.Targets).toEqual([{ Id: 'cleanup-execution', Arn: { 'Fn::GetAtt': ['CleanupExecutionLambdaFunction', 'Arn'] } }]);
     expect(permission).toMatchObject({ Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': ['CleanupExecutionRule', 'Arn'] } });
+  });
+});
+
+describe('event-driven completion of pooled steps (issue 10)', () => {
+  const eventFunctions = { submitPooledStep: 'submit-pooled-step', settleSteps: 'settle-steps' };
+
+  it('gives SubmitPooledStep and SettleSteps their own roles allowing exactly the SDK calls their code makes, plus their own logs', () => {
+    for (const [name, folder] of Object.entries(eventFunctions)) {
+      const calls = sdkActions(`functions/${folder}/handler.ts`);
+      const role = resource(`${pascal(name)}LambdaFunction`).Properties.Role['Fn::GetAtt'][0];
+
+      expect(calls.length).toBeGreaterThan(0);
+      expect({ name, actions: allowedActions(template, role) }).toEqual({ name, actions: [...calls, 'logs:CreateLogStream', 'logs:PutLogEvents'].sort() });
+      expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({ 'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'] });
+    }
+  });
+
+  it('routes EMR step and pool-cluster events and a reconciliation schedule to SettleSteps', () => {
+    const rules = resourcesOfType(template, 'AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((props) => JSON.stringify(props.Targets ?? []).includes('SettleStepsLambdaFunction'));
+    const patterns = rules.map((props) => props.EventPattern).filter(Boolean);
+
+    expect(rules.map((props) => props.ScheduleExpression).filter(Boolean)).toEqual(['rate(5 minutes)']);
+    expect(patterns).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Step Status Change'], detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED', 'INTERRUPTED']) } }),
+        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
+      ]),
+    );
+  });
+
+  it('runs RunPooledStep as a task-token wait on SubmitPooledStep, not as a polling addStep.sync', () => {
+    const state = definition().States.RunPooledStep;
+
+    expect(state.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
+    expect(state.HeartbeatSeconds).toBeGreaterThan(300);
+    expect(definition().States.RunSparkStep.Resource).toBe('arn:aws:states:::elasticmapreduce:addStep.sync');
   });
 });

@@ -62,6 +62,8 @@ const slot = (clusterId: string, attempt = 1) => ({
   units: 4,
   leaseExpiresAt: 1_900_000_000_000,
 });
+const POOLED_STEP_DONE = { Step: { Id: 's-POOLED', Name: 'denormalize-events run-1 attempt 1', Status: { State: 'COMPLETED', Timeline: { StartDateTime: '2026-11-27T10:00:00Z', EndDateTime: '2026-11-27T10:02:00Z' } } } };
+
 const spotFailure = {
   kind: 'Emr.SpotInterrupted',
   message: 'Spot capacity lost on j-AAA during step s-1',
@@ -368,7 +370,8 @@ describe('run-job routing (scripted services, real definition)', () => {
       ...happyScript(),
       PlaceJob: ok(pooled()),
       AcquireCapacity: ok(slot('j-POOL1')),
-      RunPooledStep: ok({}),
+      // What SettleSteps sends the token: the step as EMR's events reported it.
+      RunPooledStep: ok(POOLED_STEP_DONE),
       ReleaseCapacity: ok({ released: true }),
     });
 
@@ -404,13 +407,20 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect(outcome.heartbeats.AcquireCapacity).toEqual([900]);
     });
 
-    it('runs the step on the leased cluster, named as RecordRun and ClassifyFailure look it up, and releases that lease', async () => {
+    it('submits the step on the leased cluster, named as RecordRun and ClassifyFailure look it up, waits on its token, and releases that lease', async () => {
       const outcome = await runScripted(definition, {}, pooledScript());
 
       expect(outcome.taskInputs.RunPooledStep[0]).toMatchObject({
-        ClusterId: 'j-POOL1',
-        Step: { Name: runStepName(request as any, 1), ActionOnFailure: 'CONTINUE', HadoopJarStep: { Args: sizing.stepArgs } },
+        FunctionName: expect.anything(),
+        Payload: {
+          clusterId: 'j-POOL1',
+          step: { Name: runStepName(request as any, 1), ActionOnFailure: 'CONTINUE', HadoopJarStep: { Args: sizing.stepArgs } },
+          execution: expect.any(String),
+          taskToken: SCRIPTED_TASK_TOKEN,
+        },
       });
+      expect(outcome.heartbeats.RunPooledStep).toEqual([900]);
+      expect(outcome.output.pooledStep).toEqual(POOLED_STEP_DONE);
       expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
       expect(outcome.output.placement.slot).toEqual(slot('j-POOL1'));
     });
@@ -420,7 +430,7 @@ describe('run-job routing (scripted services, real definition)', () => {
         ...pooledScript(),
         PlaceJob: [{ return: pooled(1) }, { return: pooled(2) }],
         AcquireCapacity: [{ return: slot('j-POOL1', 1) }, { return: slot('j-POOL2', 2) }],
-        RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}'), { return: {} }],
+        RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}'), { return: POOLED_STEP_DONE }],
         ClassifyFailure: ok({ ...spotFailure, clusterId: 'j-POOL1', teardown: 'release' }),
         ReleaseCapacityBeforeRetry: ok({ released: true }),
       };
@@ -430,7 +440,7 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect(outcome.status).toBe('SUCCEEDED');
       expect(outcome.taskInputs.ReleaseCapacityBeforeRetry).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
       expect((outcome.taskInputs.AcquireCapacity as any[]).map((input) => [input.Payload.attempt, input.Payload.priority])).toEqual([[1, 'normal'], [2, 'high']]);
-      expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.ClusterId)).toEqual(['j-POOL1', 'j-POOL2']);
+      expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.Payload.clusterId)).toEqual(['j-POOL1', 'j-POOL2']);
       expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL2', lease: 'scripted-execution#2' }]);
       expect(outcome.path).not.toContain('TerminateBeforeRetry');
     });

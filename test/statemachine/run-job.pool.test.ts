@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EMRClient, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_JOBS, mean, runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
 import { NO_FAULTS } from '../../local/emulator';
@@ -69,6 +70,20 @@ describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated 
     expect(Math.max(...load.jobs.map((job) => job.transitions))).toBeLessThanOrEqual(TRANSITION_BUDGET);
   });
 
+  it('completes every pooled step on EMR’s events: at most 2 EMR calls per pooled job, no DescribeStep, no DescribeCluster polling', () => {
+    const calls = load.emrCalls;
+    const total = Object.values(calls).reduce((sum, count) => sum + count, 0);
+
+    expect(calls.AddJobFlowSteps).toBe(DEFAULT_JOBS);
+    expect(calls.DescribeStep ?? 0).toBe(0);
+    // The dispatcher's sweep lists clusters; DescribeCluster only for a cluster that ended before its event landed.
+    expect(calls.DescribeCluster ?? 0).toBeLessThanOrEqual(load.clusters.length);
+    expect(total / DEFAULT_JOBS).toBeLessThanOrEqual(2);
+    // Each step's RUNNING and COMPLETED events at least, none lost.
+    expect(load.emrEvents.delivered).toBeGreaterThanOrEqual(2 * DEFAULT_JOBS);
+    expect(load.emrEvents.dropped).toBe(0);
+  });
+
   it('delivered every EMR state-change event and schedule tick without a handler error (a timeout under load aside)', () => {
     // One process runs every handler of 200 executions: a dispatcher tick may outlast its Lambda timeout on
     // a busy machine; the next tick (or capacity change) dispatches again. Any other error is a defect.
@@ -76,12 +91,74 @@ describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated 
   });
 });
 
+/** Every SendTaskSuccess / SendTaskFailure that carried a step's outcome ({ Step } output or cause), by token. */
+function recordStepSettlements(runtime: LocalRuntime, settlements: Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>): void {
+  const broker = runtime.taskTokens;
+  const success = broker.sendTaskSuccess.bind(broker);
+  const failure = broker.sendTaskFailure.bind(broker);
+  const note = (token: string, outcome: 'success' | 'failure', text: string | undefined) => {
+    let body: any;
+    try {
+      body = JSON.parse(text ?? '');
+    } catch {
+      return;
+    }
+    if (body?.Step) settlements.set(token, [...(settlements.get(token) ?? []), { outcome, body }]);
+  };
+  broker.sendTaskSuccess = (token, output) => {
+    note(token, 'success', output);
+    return success(token, output);
+  };
+  broker.sendTaskFailure = (token, error, cause) => {
+    note(token, 'failure', cause);
+    return failure(token, error, cause);
+  };
+}
+
+describe(`${DEFAULT_JOBS} pooled executions with 10% of EMR's events dropped and 10% duplicated (examples/faults/lossy-events.json)`, () => {
+  let load: PoolLoadResult;
+  const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
+  beforeAll(async () => {
+    load = await runPoolLoad({ faults: join(__dirname, '../../examples/faults/lossy-events.json'), beforeStart: (runtime) => recordStepSettlements(runtime, settlements) });
+  });
+
+  it('loses and repeats events as asked', () => {
+    expect(load.emrEvents.dropped).toBeGreaterThan(0);
+    expect(load.emrEvents.duplicated).toBeGreaterThan(0);
+  });
+
+  it('still finishes every job with the right outcome: all succeed, first time, one step each', () => {
+    expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
+    expect(load.jobs.filter((job) => job.attempts !== 1 || job.clusters.length !== 1)).toEqual([]);
+    expect(load.emrCalls.AddJobFlowSteps).toBe(DEFAULT_JOBS);
+  });
+
+  it('settles each step’s token exactly once, duplicates and the sweep notwithstanding', () => {
+    expect(settlements.size).toBe(DEFAULT_JOBS);
+    expect([...settlements.values()].filter((sends) => sends.length !== 1)).toEqual([]);
+    expect([...settlements.values()].every(([send]) => send.outcome === 'success' && send.body.Step.Status.State === 'COMPLETED')).toBe(true);
+  });
+
+  it('keeps within 2 EMR calls per pooled job with the sweep settling what the lost events did not', () => {
+    const total = Object.values(load.emrCalls).reduce((sum, count) => sum + count, 0);
+    expect(load.emrCalls.ListSteps).toBeGreaterThan(0);
+    expect(load.emrCalls.DescribeStep ?? 0).toBe(0);
+    expect(total / DEFAULT_JOBS).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('a pool cluster lost mid-load (Spot interruption that takes its primary node)', () => {
   let load: PoolLoadResult;
+  let runtime: LocalRuntime;
+  const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
   beforeAll(async () => {
     load = await runPoolLoad({
       jobs: 30,
       faults: { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] } },
+      beforeStart: (started) => {
+        runtime = started;
+        recordStepSettlements(started, settlements);
+      },
     });
   });
 
@@ -99,11 +176,67 @@ describe('a pool cluster lost mid-load (Spot interruption that takes its primary
     expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
   });
 
+  it('fails every step token of the dead cluster, with the cluster’s reason or the Spot loss that preceded it', () => {
+    const dead = lost()!;
+    const stepsOnDead = new Set(runtime.events.filter((event) => event.resource === 'step' && event.clusterId === dead.clusterId).map((event) => event.id));
+    const told = [...settlements.values()].flat().filter((send) => stepsOnDead.has(send.body.Step.Id) || send.body.Cluster?.Id === dead.clusterId);
+    const unfinished = [...stepsOnDead].filter((id) => !runtime.events.some((event) => event.id === id && event.state === 'COMPLETED'));
+
+    expect(unfinished.length).toBeGreaterThan(0);
+    expect(told.filter((send) => send.outcome === 'failure')).toHaveLength(unfinished.length);
+    for (const send of told.filter((s) => s.outcome === 'failure')) {
+      const reason = send.body.Cluster?.Status?.StateChangeReason?.Message ?? send.body.Step.Status?.StateChangeReason?.Message ?? '';
+      expect(reason).toMatch(/master node|\*?lost\*? node|cluster terminated/i);
+    }
+  });
+
   it('never grants a lease on the dead cluster after it was lost', () => {
     const dead = lost()!;
     const late = load.grants.filter((grant) => grant.clusterId === dead.clusterId && grant.at > dead.terminatingAt!);
     expect(late).toEqual([]);
     expect(load.violations).toEqual([]);
+    expect(load.leasesAtEnd).toBe(0);
+  });
+});
+
+describe('a pool cluster terminated by hand while its steps run', () => {
+  let load: PoolLoadResult;
+  let runtime: LocalRuntime;
+  let victim: string | undefined;
+  const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
+  beforeAll(async () => {
+    load = await runPoolLoad({
+      jobs: 12,
+      beforeStart: (started) => {
+        runtime = started;
+        recordStepSettlements(started, settlements);
+        const emr = new EMRClient({ region: started.config.region });
+        const watch = setInterval(() => {
+          const running = started.events.find((event) => event.resource === 'step' && event.state === 'RUNNING');
+          if (!running) return;
+          clearInterval(watch);
+          victim = running.clusterId;
+          void emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [victim!] }));
+        }, 10);
+      },
+    });
+  });
+
+  it('fails every step token of that cluster with { Step, Cluster } and the cluster’s reason', () => {
+    const stepsOnVictim = new Set(runtime.events.filter((event) => event.resource === 'step' && event.clusterId === victim).map((event) => event.id));
+    const ended = [...stepsOnVictim].filter((id) => runtime.events.some((event) => event.id === id && event.state === 'CANCELLED'));
+    const failures = [...settlements.values()].flat().filter((send) => send.outcome === 'failure' && stepsOnVictim.has(send.body.Step.Id));
+
+    expect(ended.length).toBeGreaterThan(0);
+    expect(failures).toHaveLength(ended.length);
+    for (const failure of failures) {
+      expect(failure.body.Cluster).toMatchObject({ Id: victim, Status: { StateChangeReason: { Code: 'USER_REQUEST' } } });
+    }
+  });
+
+  it('ends each job it hit once, without a step left waiting', () => {
+    expect([...settlements.values()].filter((sends) => sends.length !== 1)).toEqual([]);
+    expect(load.jobs.filter((job) => job.clusters.includes(victim!)).length).toBeGreaterThan(0);
     expect(load.leasesAtEnd).toBe(0);
   });
 });

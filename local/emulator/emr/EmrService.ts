@@ -127,7 +127,7 @@ export class EmrService {
 
   stepRecords(): StepRecord[] {
     return [...this.ctx.clusters.values()].flatMap((c) =>
-      c.steps.map((s) => ({ clusterId: c.Id, stepId: s.Id, name: s.Name, state: s.state, executor: s.executor ?? null })),
+      c.steps.map((s) => ({ clusterId: c.Id, stepId: s.Id, name: s.Name, state: s.state, actionOnFailure: s.ActionOnFailure, executor: s.executor ?? null })),
     );
   }
 

@@ -179,6 +179,7 @@ export interface StepRecord {
   stepId: string;
   name: string;
   state: string;
+  actionOnFailure: string;
   executor: StepExecutor | null;
 }
 

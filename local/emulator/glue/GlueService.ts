@@ -33,6 +33,7 @@ import type {
 } from '@aws-sdk/client-glue';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { parseS3Uri, s3Location } from '../../../lib/contract';
 import type { ScaledClock } from '../clock';
 import type { EmitEvent } from '../events';
 import type { FaultInjector } from '../faults';
@@ -224,7 +225,7 @@ export class GlueService {
     const targets = input.Targets?.S3Targets;
     if (!Array.isArray(targets) || targets.length === 0) throw invalidInput('Targets.S3Targets: at least one S3 target is required');
     for (const target of targets) {
-      if (!/^s3:\/\/[^/]+/.test(target?.Path ?? '')) throw invalidInput(`Targets.S3Targets.Path must be an s3:// path, got ${target?.Path}`);
+      if (!parseS3Uri(target?.Path ?? '')) throw invalidInput(`Targets.S3Targets.Path must be an s3:// path, got ${target?.Path}`);
     }
     const s3Targets = targets.map((t) => ({ Path: t.Path!, Exclusions: t.Exclusions ?? [] }));
     if (this.crawlers.has(name)) throw alreadyExists(`${name} already exists`);
@@ -334,14 +335,13 @@ export class GlueService {
 
   /** Scans one S3 target: the table's schema from the first record, one partition per key=value directory. */
   private async crawlTarget(crawler: CrawlerRecord, targetPath: string): Promise<void> {
-    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(targetPath)!;
-    const [, bucket, rawPrefix] = match;
+    const { bucket, key: rawPrefix } = parseS3Uri(targetPath)!;
     const prefix = rawPrefix && !rawPrefix.endsWith('/') ? `${rawPrefix}/` : rawPrefix;
     if (!(await this.deps.s3.bucketExists(bucket))) throw new Error(`The specified bucket does not exist: ${bucket}`);
     const objects = (await this.deps.s3.list(bucket, prefix)).filter((o) => !/(^|\/)[_.][^/]*$/.test(o.key));
     if (objects.length === 0) return;
     const tableName = `${crawler.TablePrefix ?? ''}${(prefix.replace(/\/$/, '').split('/').pop() || bucket).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
-    const location = `s3://${bucket}/${prefix}`;
+    const { uri: location } = s3Location(bucket, prefix);
 
     const byPartition = new Map<string, LocalObject[]>();
     const partitionKeys: string[] = [];

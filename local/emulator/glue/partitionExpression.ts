@@ -38,6 +38,7 @@ type Token =
 
 const invalidInput = (message: string) => new AwsServiceError('InvalidInputException', message);
 
+/** Local: the parser's signal, turned into Glue's InvalidInputException before it leaves this module. */
 class UnsupportedExpression extends Error {}
 
 function tokenize(source: string): Token[] {

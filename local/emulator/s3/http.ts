@@ -8,6 +8,7 @@ import { Transform } from 'node:stream';
 
 export const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
+/** Local: an S3 error reply (code, status, XML body) of the emulator, as AwsServiceError is for JSON services. */
 export class S3Error extends Error {
   constructor(
     readonly code: string,

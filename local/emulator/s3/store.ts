@@ -59,6 +59,7 @@ const MAX_SEGMENT_BYTES = 255;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const SIDE_DIR = '.emrflow';
 
+/** Local: the store refusing a bucket or key; the S3 service answers it as InvalidArgument (400). */
 export class InvalidKeyError extends Error {}
 
 const keyHash = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');

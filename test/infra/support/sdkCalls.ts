@@ -41,13 +41,17 @@ function actionFor(module: string, command: string, file: string): string {
   return action;
 }
 
-/** `import { A, type B, C as D } from 'module'` → local name → module, for every named import. */
-function importedNames(source: string): Map<string, string> {
-  const names = new Map<string, string>();
+/**
+ * `import { A, type B, C as D } from 'module'` → local name → the imported name and its module, for every
+ * named import. esbuild renames a clashing import (`PutCommand as PutCommand2`), so calls are read by their
+ * local name and mapped back to the name the SDK exports.
+ */
+function importedNames(source: string): Map<string, { module: string; imported: string }> {
+  const names = new Map<string, { module: string; imported: string }>();
   for (const [, list, module] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g)) {
     for (const specifier of list.split(',')) {
-      const local = specifier.replace(/^\s*type\s+/, '').split(/\s+as\s+/).pop()?.trim();
-      if (local) names.set(local, module);
+      const [imported, local = imported] = specifier.replace(/^\s*type\s+/, '').split(/\s+as\s+/).map((name) => name.trim());
+      if (imported) names.set(local, { module, imported });
     }
   }
   return names;
@@ -59,6 +63,25 @@ function importedNames(source: string): Map<string, string> {
  * calls do not count) and the SDK imports stay readable.
  */
 export function sdkActions(handlerFile: string): string[] {
+  const code = bundledCode(handlerFile);
+  const imports = importedNames(code);
+  const actions = new Set<string>();
+  for (const [, local] of code.matchAll(/new\s+(\w+)\s*\(/g)) {
+    const imported = imports.get(local);
+    const command = imported && /^(\w+)Command$/.exec(imported.imported)?.[1];
+    if (command) actions.add(actionFor(imported.module, command, handlerFile));
+  }
+  // A paginator sends its command page by page: `paginateQuery(` is `new QueryCommand(` as IAM sees it.
+  for (const [, local] of code.matchAll(/\b(\w+)\s*\(/g)) {
+    const imported = imports.get(local);
+    const command = imported && /^paginate(\w+)$/.exec(imported.imported)?.[1];
+    if (command) actions.add(actionFor(imported.module, command, handlerFile));
+  }
+  return [...actions].sort();
+}
+
+/** The handler bundled as an ES module with packages left external (project code it never reaches dropped). */
+export function bundledCode(handlerFile: string): string {
   const { outputFiles } = buildSync({
     entryPoints: [join(repoRoot, handlerFile)],
     absWorkingDir: repoRoot,
@@ -69,17 +92,5 @@ export function sdkActions(handlerFile: string): string[] {
     packages: 'external',
     logLevel: 'silent',
   });
-  const code = outputFiles[0].text;
-  const imports = importedNames(code);
-  const actions = new Set<string>();
-  for (const [, command] of code.matchAll(/new\s+(\w+)Command\s*\(/g)) {
-    const module = imports.get(`${command}Command`);
-    if (module) actions.add(actionFor(module, command, handlerFile));
-  }
-  // A paginator sends its command page by page: `paginateQuery(` is `new QueryCommand(` as IAM sees it.
-  for (const [, command] of code.matchAll(/\bpaginate(\w+)\s*\(/g)) {
-    const module = imports.get(`paginate${command}`);
-    if (module) actions.add(actionFor(module, command, handlerFile));
-  }
-  return [...actions].sort();
+  return outputFiles[0].text;
 }

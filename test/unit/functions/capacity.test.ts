@@ -3,7 +3,7 @@
  * park a job, launch a cluster, grant the slot when EMR says the cluster is ready, release it.
  */
 import { lambdaContext } from './env';
-import { EMRClient, RunJobFlowCommand, DescribeClusterCommand } from '@aws-sdk/client-emr';
+import { EMRClient, RunJobFlowCommand, DescribeClusterCommand, ListClustersCommand } from '@aws-sdk/client-emr';
 import { SFNClient, SendTaskSuccessCommand, SendTaskHeartbeatCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -86,15 +86,29 @@ describe('capacity handlers', () => {
     expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
   });
 
-  it('on the schedule, reads pool cluster states from EMR and heartbeats parked executions', async () => {
+  it('on the schedule, asks DescribeCluster only about a registered cluster that is no longer live', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
-    emr.on(DescribeClusterCommand).resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } } });
+    emr.on(ListClustersCommand).resolves({ Clusters: [] });
+    emr.on(DescribeClusterCommand).resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'TERMINATED_WITH_ERRORS' } } });
+    await park({ units: 8, execution: 'small', taskToken: 'token-small' });
+
+    await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);
+
+    expect(emr).toHaveReceivedCommandTimes(ListClustersCommand, 1);
+    expect(emr).toHaveReceivedCommandTimes(DescribeClusterCommand, 1);
+    expect(emr).toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: 'j-POOL00002' });
+  });
+
+  it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats parked executions', async () => {
+    emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
+    emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } }] });
     await park({ units: 32, execution: 'big' , taskToken: 'token-big' });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
 
     const { reports } = await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);
 
-    expect(emr).toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: 'j-POOL00002' });
+    expect(emr).toHaveReceivedCommandTimes(ListClustersCommand, 1);
+    expect(emr).not.toHaveReceivedCommand(DescribeClusterCommand);
     expect(sfn).toHaveReceivedCommandWith(SendTaskHeartbeatCommand, { taskToken: 'token-small' });
     // The cluster is ready: the 32-unit job fills it; the small one waits behind it.
     expect(reports[0].granted).toEqual([{ entryId: 'big#1', clusterId: 'j-POOL00002' }]);

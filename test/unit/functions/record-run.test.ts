@@ -58,6 +58,24 @@ describe('record-run handler', () => {
     expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-runs', Item: record });
   });
 
+  it('takes a pooled step’s timeline from its completion event (RunPooledStep’s result), not from ListSteps', async () => {
+    const timeline = { StartDateTime: '2026-11-27T10:00:00Z', EndDateTime: '2026-11-27T10:02:30Z' };
+
+    const record = await handler(event({ pooledStep: { Step: { Id: 's-POOLED', Status: { Timeline: timeline } } } }), lambdaContext);
+
+    expect(record).toMatchObject({ stepId: 's-POOLED', stepSeconds: 150 });
+    expect(emr).not.toHaveReceivedCommand(ListStepsCommand);
+  });
+
+  it('looks a pooled step up with ListSteps when its start was not reported (its RUNNING event was lost)', async () => {
+    emr.on(ListStepsCommand).resolves({ Steps: [step('COMPLETED')] });
+
+    const record = await handler(event({ pooledStep: { Step: { Id: 's-1HT4QE4GS2M8K', Status: { Timeline: { EndDateTime: '2026-11-27T10:02:30Z' } } } } }), lambdaContext);
+
+    expect(record).toMatchObject({ stepId: 's-1HT4QE4GS2M8K', stepSeconds: 720 });
+    expect(emr).toHaveReceivedCommandTimes(ListStepsCommand, 1);
+  });
+
   it('records a run whose cluster was never created without calling EMR', async () => {
     const record = await handler(event({ placement: placement() }, 'failed'), lambdaContext);
 

@@ -6,6 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../../functions/size-job/handler';
 import { resetClients } from '../../../lib/aws/clients';
+import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 import { GiB, request } from '../fixtures';
 
 const glue = mockClient(GlueClient);
@@ -27,7 +28,7 @@ describe('size-job handler', () => {
 
     const sizing = await invoke();
 
-    expect(sizing).toMatchObject({ inputBytes: 100 * GiB, bytesSource: 'glue', historyRuns: 0, throughputMiBpsPerUnit: 24 });
+    expect(sizing).toMatchObject({ inputBytes: 100 * GiB, bytesSource: 'glue', historyRuns: 0, throughputMiBpsPerUnit: DEFAULT_SIZING.defaultThroughputMiBpsPerUnit });
     expect(sizing.stepArgs).toContain('s3://emrflow-artifacts/spark/denormalize.py');
     expect(s3).not.toHaveReceivedAnyCommand();
   });

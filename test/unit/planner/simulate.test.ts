@@ -88,9 +88,16 @@ describe('capacity planner (simulated day, small profile)', () => {
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 20, totalInputTiB: 0.01 }, 5);
     const config = shippedConfig();
-    const allOnDemand = config.rules.map((rule) => (rule.event.type === 'onDemandShare' ? { ...rule, event: { ...rule.event, params: { ...rule.event.params, share: 1 } } } : rule));
+    // Other rules: no pool, and every dedicated cluster all On-Demand; the handler runs the shipped ones.
+    const otherRules = config.rules.map((rule) =>
+      rule.event.type === 'usePool'
+        ? { ...rule, enabled: false }
+        : rule.event.type === 'onDemandShare'
+          ? { ...rule, event: { ...rule.event, params: { ...rule.event.params, share: 1 } } }
+          : rule,
+    );
     const decisions: DecisionLog = [];
-    await simulateDay({ jobs, runDate: profile.date, config: { ...config, rules: allOnDemand }, spot: spotModel(profile), seed: 5, decisionLog: decisions });
+    await simulateDay({ jobs, runDate: profile.date, config: { ...config, rules: otherRules }, spot: spotModel(profile), seed: 5, decisionLog: decisions });
 
     const handled = await Promise.all(decisions.map((d) => handler(d.input, lambdaContext)));
     expect(handled.some((placement, i) => JSON.stringify(placement) !== JSON.stringify(decisions[i].placement))).toBe(true);

@@ -21,19 +21,23 @@ describe('what-if overlays for the planner', () => {
     return applyWhatIf(file, readWhatIf(file), shippedConfig());
   };
 
-  it('changes the named pool fields and rules, leaving config/ untouched, and place-job then pools the jobs', async () => {
+  it('changes the named pool fields and rules, leaving config/ untouched', async () => {
     const file = 'examples/planner/what-if-pooled.json';
     const shipped = shippedConfig();
     const changed = applyWhatIf(file, readWhatIf(file), shipped);
     expect(changed.pools.pools[0]).toMatchObject({ name: 'shared', maxClusters: 8, capacityUnits: 256 });
+    expect(shipped.pools.pools[0]).toMatchObject({ name: 'shared', maxClusters: 3, capacityUnits: 32 });
     expect(changed.rules.find((r) => r.name === 'use-shared-pool')?.enabled).toBe(true);
-    expect(shipped.rules.find((r) => r.name === 'use-shared-pool')?.enabled).toBe(false);
+
+    const noPool = apply({ disableRules: ['use-shared-pool'] });
+    expect(noPool.rules.find((r) => r.name === 'use-shared-pool')?.enabled).toBe(false);
+    expect(shipped.rules.find((r) => r.name === 'use-shared-pool')?.enabled).not.toBe(false);
 
     const profile = readProfile('examples/planner/day.json');
     const [job] = sizeDay(generateJobs({ ...profile, jobs: 5, totalInputTiB: 0.0001 }, 1), profile.date);
     const config = (c: typeof shipped) => ({ rules: c.rules, template: c.pools.dedicated, prices: c.prices, pools: c.pools.pools });
     expect((await placementOf(job, 1, config(changed))).mode).toBe('pool');
-    expect((await placementOf(job, 1, config(shipped))).mode).toBe('dedicated');
+    expect((await placementOf(job, 1, config(noPool))).mode).toBe('dedicated');
   });
 
   it('refuses an unknown pool, an unknown field, an unknown rule and a result the pools schema rejects, naming the field', () => {

@@ -1,0 +1,51 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { functionLogger } from '../../lib/aws/logger';
+import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
+import { CLUSTER_ENDED_STATES, CLUSTER_TERMINATING_STATE, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
+import { parseRequestInput } from '../../lib/schema';
+import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
+
+const logger = functionLogger('settle-steps');
+
+export type SettleStepsResult =
+  | { step: string; result: SettleResult | 'started' | 'running' | 'deferred' }
+  | { cluster: string; failed: Record<SettleResult, number> }
+  | { reconciled: ReconcileReport };
+
+/**
+ * Tells pooled steps' waiting task tokens how their steps ended:
+ *   - "EMR Step Status Change": the step's token, when the step completed or failed (a duplicate finds it
+ *     settled), with the step's timeline (its RUNNING event's time is kept on the mapping for that); a
+ *     cancelled step is left to its cluster's event or the sweep;
+ *   - "EMR Cluster State Change" to TERMINATING / TERMINATED / TERMINATED_WITH_ERRORS: every token still on
+ *     that cluster fails with the cluster's reason;
+ *   - the schedule ("Scheduled Event"): the reconciliation sweep for events that never came.
+ */
+export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
+  const input = parseRequestInput(SettleStepsInput, event);
+  if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
+    const { clusterId, stepId, state } = input.detail;
+    // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the
+    // sweep, for a step cancelled by hand) tells the token with the cluster's reason.
+    let result: SettleResult | 'started' | 'running' | 'deferred';
+    if (STEP_CANCELLED_STATES.has(state)) result = 'deferred';
+    else if (STEP_ENDED_STATES.has(state)) result = await settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
+    else if (state === 'RUNNING') result = (await noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
+    else result = 'running';
+    logger.info('step event', { clusterId: input.detail.clusterId, stepId: input.detail.stepId, state: input.detail.state, result });
+    return { step: input.detail.stepId, result };
+  }
+  if (input['detail-type'] === EMR_EVENT.clusterStateChange) {
+    const cluster = clusterFromEvent(input);
+    const ending = CLUSTER_ENDED_STATES.has(cluster.Status.State) || cluster.Status.State === CLUSTER_TERMINATING_STATE;
+    const failed = ending ? await failClusterSteps(cluster) : { settled: 0, absent: 0, gone: 0 };
+    logger.info('cluster event', { clusterId: cluster.Id, state: cluster.Status.State, failed });
+    return { cluster: cluster.Id, failed };
+  }
+  const reconciled = await reconcileSteps();
+  logger.info('reconciled', { ...reconciled });
+  return { reconciled };
+}
+
+export const handler = middy(settleSteps).use(injectLambdaContext(logger));
