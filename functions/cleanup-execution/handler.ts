@@ -3,18 +3,37 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { releaseExecution, type ExecutionHoldings } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
-import { isDedicatedClusterName } from '../../lib/contract';
 import { stableErrorNames } from '../../lib/aws/middleware';
+import { registryTables } from '../../lib/aws/poolRuntime';
 import { putRun } from '../../lib/aws/runs';
-import { abandonedRunRecord, claimToRelease, executionClusters, parseExecutionEnd, type ClusterAction } from '../../lib/domain/cleanup';
+import { loadJobs } from '../../lib/config/jobs';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { catalogNamesForStage, isDedicatedClusterName } from '../../lib/contract';
+import {
+  abandonedRunRecord,
+  claimToRelease,
+  executionClusters,
+  parseExecutionEnd,
+  pooledRunRecord,
+  type ClusterAction,
+  type ExecutionEnd,
+  type RunOfExecution,
+} from '../../lib/domain/cleanup';
+import { parseTrigger } from '../../lib/domain/request';
 
 const logger = functionLogger('cleanup-execution');
+const jobs = loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, process.env.STAGE) } : job));
+const pools = loadPools(loadPrices()).pools.map((pool) => pool.name);
 
 export interface CleanupResult {
   execution: string;
   status: string;
   terminated: ClusterAction[];
+  /** Pool leases given back and queue entries withdrawn (found by the execution's name). */
+  pools: ExecutionHoldings;
   recorded: boolean;
   /** The run id whose claim was released (the run may start again), or null. */
   releasedClaim: string | null;
@@ -22,8 +41,8 @@ export interface CleanupResult {
 
 /**
  * EventBridge "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED) of run-job → terminates
- * the execution's dedicated clusters, which stopping an execution never does, records an abandoned run and
- * releases its claim, so the same trigger can run it again.
+ * the execution's dedicated clusters, which stopping an execution never does, gives back its pool leases and
+ * queue entries, records an abandoned run and releases its claim, so the same trigger can run it again.
  * Delivered at least once: every action is idempotent.
  */
 export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
@@ -38,13 +57,36 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   const terminate = executionClusters(end, clusters);
   for (const action of terminate) logger.info('terminating', { execution: end.executionName, ...action });
   await terminateClusters(emrClient(), terminate.map((action) => action.clusterId));
-  const record = abandonedRunRecord(end, clusters);
-  if (record) await putRun(dynamoClient(), env('RUNS_TABLE'), record);
-  const claim = claimToRelease(end, clusters);
+  const held = await releaseExecution({ dynamo: dynamoClient(), tables: registryTables() }, pools, end.executionName);
+  for (const lease of held.leases) logger.info(lease.released ? 'released lease' : 'lease already gone', { execution: end.executionName, ...lease });
+  for (const entry of held.entries) logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', { execution: end.executionName, ...entry });
+  const run = runOf(end);
+  const claim = claimToRelease(end, clusters, run);
   const released = claim ? await releaseClaim(dynamoClient(), env('CLAIMS_TABLE'), claim) : false;
   if (claim) logger.info(released ? 'released claim' : 'claim not ours or gone', { ...claim });
-  logger.info('cleaned up', { execution: end.executionName, status: end.status, terminated: terminate.length, recorded: Boolean(record) });
-  return { execution: end.executionName, status: end.status, terminated: terminate, recorded: Boolean(record), releasedClaim: released ? claim!.runId : null };
+  const record = abandonedRunRecord(end, clusters) ?? pooledRunRecord(end, run, held, released);
+  if (record) await putRun(dynamoClient(), env('RUNS_TABLE'), record);
+  logger.info('cleaned up', { execution: end.executionName, status: end.status, terminated: terminate.length, leases: held.leases.length, entries: held.entries.length, recorded: Boolean(record) });
+  return {
+    execution: end.executionName,
+    status: end.status,
+    terminated: terminate,
+    pools: held,
+    recorded: Boolean(record),
+    releasedClaim: released ? claim!.runId : null,
+  };
+}
+
+/** The run the execution's trigger names, as NormalizeRequest made it (same jobs, same buckets, its start time). */
+function runOf(end: ExecutionEnd): RunOfExecution | null {
+  if (end.input === null) return null;
+  try {
+    const request = parseTrigger(end.input, { jobs, rawBucket: env('RAW_BUCKET'), artifactsBucket: env('ARTIFACTS_BUCKET'), now: new Date(end.startedAt) });
+    return { job: request.job.name, runId: request.runId };
+  } catch {
+    // A trigger NormalizeRequest refused never claimed anything.
+    return null;
+  }
 }
 
 export const handler = middy(cleanupExecution).use(injectLambdaContext(logger)).use(stableErrorNames());

@@ -338,3 +338,42 @@ async function launch(deps: JobManagerDeps, context: PoolContext, configHash: st
     await removeCluster(dynamo, tables, pool.name, placeholder);
   }
 }
+
+/** What a stopped execution held in the pools, and what became of it. */
+export interface ExecutionHoldings {
+  /** Its leases (found by the lease's execution), each released (false: it was already gone). */
+  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean }>;
+  /**
+   * Its queue entries (entry id `execution#attempt`): a waiting entry is withdrawn; one a dispatcher is
+   * granting right now is left to that grant, whose SendTaskSuccess answers TaskTimedOut and gives the lease back.
+   */
+  entries: Array<{ pool: string; entryId: string; state: 'waiting' | 'granting'; withdrawn: boolean }>;
+}
+
+/**
+ * Gives back everything an execution that ended without its teardown (aborted, timed out) still holds in
+ * the pools: queue entries first, so no new lease is granted to it while its leases are released. Idempotent.
+ */
+export async function releaseExecution(
+  deps: Pick<JobManagerDeps, 'dynamo' | 'tables'>,
+  pools: readonly string[],
+  execution: string,
+): Promise<ExecutionHoldings> {
+  const holdings: ExecutionHoldings = { leases: [], entries: [] };
+  const prefix = `${execution}#`;
+  for (const pool of pools) {
+    for (const entry of await listQueue(deps.dynamo, deps.tables, pool)) {
+      if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
+      const withdrawn = entry.state === 'waiting' && (await withdrawEntry(deps.dynamo, deps.tables, pool, entry.entryId));
+      holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
+    }
+    for (const cluster of await listClusters(deps.dynamo, deps.tables, pool)) {
+      for (const [lease, held] of Object.entries(cluster.leases)) {
+        if (held.execution !== execution) continue;
+        const { released, units } = await releaseLease(deps.dynamo, deps.tables, pool, cluster.clusterId, lease);
+        holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released });
+      }
+    }
+  }
+  return holdings;
+}

@@ -31,6 +31,21 @@ export interface ExecutionEnd {
   stoppedAt: number;
   error: string | null;
   cause: string | null;
+  /** The execution's input (the trigger), when the event includes it; null otherwise. */
+  input: unknown;
+}
+
+/** The run an execution was for, as NormalizeRequest made it from the same trigger; null when it cannot say. */
+export interface RunOfExecution {
+  job: string;
+  runId: string;
+}
+
+/** A pooled run's holdings, as the cleanup found them in the registry and the queue. */
+export interface PoolHoldings {
+  /** Leases held (entry or lease id `execution#attempt`): the cluster and the attempt. */
+  leases: Array<{ pool: string; clusterId: string; lease: string }>;
+  entries: Array<{ pool: string; entryId: string }>;
 }
 
 export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
@@ -57,6 +72,7 @@ export function parseExecutionEnd(event: unknown): ExecutionEnd {
     stoppedAt: Number.isFinite(Number(d.stopDate)) ? Number(d.stopDate) : startedAt,
     error: typeof d.error === 'string' ? d.error : null,
     cause: typeof d.cause === 'string' ? d.cause : null,
+    input: parseInput(d.input),
   };
 }
 
@@ -115,6 +131,59 @@ export function abandonedRunRecord(end: ExecutionEnd, clusters: AppCluster[]): R
   };
 }
 
+/** EventBridge carries the input as a JSON string (or null when it is too large to include). */
+function parseInput(input: unknown): unknown {
+  if (typeof input !== 'string') return null;
+  try {
+    return JSON.parse(input);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * An aborted or timed-out pooled run has no cluster of its own whose tags name it: its record comes from the
+ * run its trigger names and the attempt its lease or queue entry carries (`execution#attempt`). Only a run
+ * this execution claimed (`claimed`) or held pool capacity for is recorded: one stopped before ClaimRun ran nothing.
+ */
+export function pooledRunRecord(end: ExecutionEnd, run: RunOfExecution | null, holdings: PoolHoldings, claimed: boolean): RunRecord | null {
+  if (end.status === 'FAILED' || !run) return null;
+  const held = [...holdings.leases.map((l) => ({ pool: l.pool, id: l.lease, clusterId: l.clusterId as string | null })), ...holdings.entries.map((e) => ({ pool: e.pool, id: e.entryId, clusterId: null }))];
+  if (held.length === 0 && !claimed) return null;
+  const attemptOf = (id: string) => Number(id.slice(id.lastIndexOf('#') + 1)) || 1;
+  const last = held.sort((a, b) => attemptOf(b.id) - attemptOf(a.id))[0] ?? null;
+  const attempts = last ? attemptOf(last.id) : 1;
+  return {
+    job: run.job,
+    finishedAt: new Date(end.stoppedAt).toISOString(),
+    runId: run.runId,
+    execution: end.executionName,
+    status: 'FAILED',
+    trigger: null,
+    runDate: null,
+    attempts,
+    interruptions: attempts - 1,
+    inputBytes: null,
+    capacityUnits: null,
+    onDemandShare: null,
+    predictedMinutes: null,
+    clusterId: last?.clusterId ?? null,
+    stepId: null,
+    stepSeconds: null,
+    durationSeconds: Math.max(0, Math.round((end.stoppedAt - end.startedAt) / 1000)),
+    estimatedCostUsd: null,
+    placementMode: last ? 'pool' : null,
+    pool: last?.pool ?? null,
+    queueWaitSeconds: null,
+    costUsd: null,
+    cost: null,
+    failureKind: `Execution.${end.status}`,
+    failureMessage:
+      end.cause ??
+      `the execution ended ${end.status}; the cleanup ${last ? `gave back its ${last.clusterId ? `lease on ${last.clusterId}` : `place in the ${last.pool} queue`}` : 'released its claim'}`,
+  };
+}
+
 function object(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidRequestError(field, 'must be an object');
   return value as Record<string, unknown>;
@@ -128,10 +197,12 @@ function string(value: unknown, field: string): string {
 /**
  * The claim an aborted or timed-out run holds, so the cleanup can release it and the same trigger (or a
  * re-drive) runs again instead of stopping as a duplicate. Only the execution that made the claim may
- * release it; the run id comes from its cluster's tags, so a run stopped before its cluster keeps its claim.
+ * release it; the run id comes from its cluster's tags or, failing those, from its trigger.
  */
-export function claimToRelease(end: ExecutionEnd, clusters: AppCluster[]): { runId: string; execution: string } | null {
+export function claimToRelease(end: ExecutionEnd, clusters: AppCluster[], run: RunOfExecution | null = null): { runId: string; execution: string } | null {
   if (end.status === 'FAILED') return null;
-  const runId = clusters.find((c) => c.tags[TAG.execution] === end.executionName && c.tags[TAG.run])?.tags[TAG.run];
+  // A dedicated cluster's tags first; else (a pooled run, or one stopped before its cluster) the run its trigger
+  // names: the claim is deleted only if this execution made it, so naming the wrong run releases nothing.
+  const runId = clusters.find((c) => c.tags[TAG.execution] === end.executionName && c.tags[TAG.run])?.tags[TAG.run] ?? run?.runId;
   return runId ? { runId, execution: end.executionName } : null;
 }

@@ -1,12 +1,13 @@
 import { lambdaContext } from './env';
 import { DescribeClusterCommand, EMRClient, ListClustersCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { handler } from '../../../functions/cleanup-execution/handler';
 import { resetClients } from '../../../lib/aws/clients';
 
 process.env.CLAIMS_TABLE = 'emrflow-claims';
+process.env.ADMISSION_QUEUE_TABLE = 'emrflow-admission-queue';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const ended = (status: string) => ({
@@ -36,6 +37,30 @@ beforeEach(() => {
   });
   emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1') } as never });
   emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).resolves({ Cluster: { Id: 'j-OTHER', Status: { State: 'RUNNING' }, Tags: tags('exec-2') } as never });
+  dynamo.on(QueryCommand).resolves({ Items: [] });
+});
+
+/** A shared-pool cluster whose two leases belong to exec-1 (attempt 2) and exec-2. */
+const poolCluster = {
+  kind: 'cluster',
+  pool: 'shared',
+  clusterId: 'j-POOL',
+  state: 'RUNNING',
+  configHash: 'h',
+  capacityUnits: 64,
+  maxJobs: 8,
+  unitsInUse: 12,
+  leaseCount: 2,
+  leases: {
+    'exec-1#2': { execution: 'exec-1', units: 8, grantedAt: 1_796_000_010_000, expiresAt: 1_796_003_600_000 },
+    'exec-2#1': { execution: 'exec-2', units: 4, grantedAt: 1_796_000_010_000, expiresAt: 1_796_003_600_000 },
+  },
+  launchedAt: 1_795_999_000_000,
+  version: 3,
+};
+const pooledEnd = (status: string) => ({
+  ...ended(status),
+  detail: { ...ended(status).detail, input: JSON.stringify({ job: 'denormalize-events', date: '2026-11-26' }) },
 });
 
 describe('cleanup-execution handler', () => {
@@ -89,5 +114,43 @@ describe('cleanup-execution handler', () => {
     expect(result.terminated).toEqual([]);
     expect(result.recorded).toBe(true);
     expect(result.releasedClaim).toBe('r-1');
+  });
+
+  it("gives back an aborted pooled run's lease and queue entry, releases its claim from its trigger, and records it", async () => {
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+    dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
+    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue' }).resolves({
+      Items: [
+        { pool: 'shared', entryId: 'exec-1#3', execution: 'exec-1', priority: 'normal', units: 8, enqueuedAt: 1, taskToken: 't', state: 'waiting' },
+        { pool: 'shared', entryId: 'exec-2#2', execution: 'exec-2', priority: 'normal', units: 4, enqueuedAt: 1, taskToken: 'u', state: 'waiting' },
+      ],
+    });
+    dynamo.on(GetCommand).resolves({ Item: poolCluster });
+
+    const result = await handler(pooledEnd('ABORTED'), lambdaContext);
+
+    expect(result.terminated).toEqual([]);
+    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true }]);
+    expect(result.pools.entries).toEqual([{ pool: 'shared', entryId: 'exec-1#3', state: 'waiting', withdrawn: true }]);
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'emrflow-cluster-registry', Key: { pool: 'shared', clusterId: 'j-POOL' } });
+    expect(dynamo).not.toHaveReceivedCommandWith(DeleteCommand, { Key: { pool: 'shared', entryId: 'exec-2#2' } });
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'emrflow-admission-queue', Key: { pool: 'shared', entryId: 'exec-1#3' } });
+    expect(result.releasedClaim).toBe('denormalize-events-2026-11-26');
+    expect(dynamo).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'emrflow-runs',
+      Item: expect.objectContaining({ runId: 'denormalize-events-2026-11-26', placementMode: 'pool', pool: 'shared', attempts: 3, failureKind: 'Execution.ABORTED' }),
+    });
+  });
+
+  it('gives back pool capacity but releases no claim and writes no record for a FAILED run (it recorded itself)', async () => {
+    dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
+    dynamo.on(GetCommand).resolves({ Item: poolCluster });
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+
+    const result = await handler(pooledEnd('FAILED'), lambdaContext);
+
+    expect(result.pools.leases.map((lease) => lease.lease)).toEqual(['exec-1#2']);
+    expect(result.releasedClaim).toBeNull();
+    expect(dynamo).not.toHaveReceivedCommand(PutCommand);
   });
 });
