@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
-import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { releaseExecution, type ExecutionHoldings } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
@@ -11,7 +11,7 @@ import { putRun } from '../../lib/aws/runs';
 import { loadJobs } from '../../lib/config/jobs';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { catalogNamesForStage, isDedicatedClusterName } from '../../lib/contract';
+import { catalogNamesForStage, isDedicatedClusterName, stepName } from '../../lib/contract';
 import {
   abandonedRunRecord,
   claimToRelease,
@@ -34,6 +34,8 @@ export interface CleanupResult {
   terminated: ClusterAction[];
   /** Pool leases given back and queue entries withdrawn (found by the execution's name). */
   pools: ExecutionHoldings;
+  /** The run's steps still running on a pool cluster, cancelled with its lease. */
+  cancelledSteps: Array<{ clusterId: string; stepId: string }>;
   recorded: boolean;
   /** The run id whose claim was released (the run may start again), or null. */
   releasedClaim: string | null;
@@ -42,7 +44,7 @@ export interface CleanupResult {
 /**
  * EventBridge "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED) of run-job → terminates
  * the execution's dedicated clusters, which stopping an execution never does, gives back its pool leases and
- * queue entries, records an abandoned run and releases its claim, so the same trigger can run it again.
+ * queue entries (cancelling its step on a pool cluster), records an abandoned run and releases its claim, so the same trigger can run it again.
  * Delivered at least once: every action is idempotent.
  */
 export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
@@ -61,6 +63,14 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   for (const lease of held.leases) logger.info(lease.released ? 'released lease' : 'lease already gone', { execution: end.executionName, ...lease });
   for (const entry of held.entries) logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', { execution: end.executionName, ...entry });
   const run = runOf(end);
+  const cancelledSteps: CleanupResult['cancelledSteps'] = [];
+  for (const lease of run ? held.leases : []) {
+    const attempt = Number(lease.lease.slice(lease.lease.lastIndexOf('#') + 1));
+    for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run!.job, run!.runId, attempt))) {
+      logger.info('cancelled step', { execution: end.executionName, clusterId: lease.clusterId, stepId });
+      cancelledSteps.push({ clusterId: lease.clusterId, stepId });
+    }
+  }
   const claim = claimToRelease(end, clusters, run);
   const released = claim ? await releaseClaim(dynamoClient(), env('CLAIMS_TABLE'), claim) : false;
   if (claim) logger.info(released ? 'released claim' : 'claim not ours or gone', { ...claim });
@@ -72,6 +82,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     status: end.status,
     terminated: terminate,
     pools: held,
+    cancelledSteps,
     recorded: Boolean(record),
     releasedClaim: released ? claim!.runId : null,
   };

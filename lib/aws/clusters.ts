@@ -1,4 +1,4 @@
-import { DescribeClusterCommand, ListClustersCommand, TerminateJobFlowsCommand, type ClusterState, type EMRClient } from '@aws-sdk/client-emr';
+import { CancelStepsCommand, DescribeClusterCommand, ListClustersCommand, ListStepsCommand, TerminateJobFlowsCommand, type ClusterState, type EMRClient } from '@aws-sdk/client-emr';
 import { APP_NAME, CLUSTER_ACTIVE_STATES, TAG } from '../contract';
 import type { AppCluster } from '../domain/cleanup';
 
@@ -55,4 +55,16 @@ export async function terminateClusters(emr: EMRClient, clusterIds: string[]): P
   for (let i = 0; i < clusterIds.length; i += TERMINATE_BATCH) {
     await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: clusterIds.slice(i, i + TERMINATE_BATCH) }));
   }
+}
+
+/**
+ * Cancels the steps named `name` that are still PENDING or RUNNING on a shared cluster (a pooled run that was
+ * stopped: stopping an execution never stops its EMR step, which would keep using units its lease no longer
+ * holds). Returns the cancelled step ids. SEND_INTERRUPT is EMR's default for a RUNNING step.
+ */
+export async function cancelNamedSteps(emr: EMRClient, clusterId: string, name: string): Promise<string[]> {
+  const listed = await emr.send(new ListStepsCommand({ ClusterId: clusterId, StepStates: ['PENDING', 'RUNNING'] }));
+  const stepIds = (listed.Steps ?? []).filter((step) => step.Name === name && step.Id).map((step) => step.Id!);
+  if (stepIds.length > 0) await emr.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds, StepCancellationOption: 'SEND_INTERRUPT' }));
+  return stepIds;
 }

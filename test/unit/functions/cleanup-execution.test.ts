@@ -1,5 +1,5 @@
 import { lambdaContext } from './env';
-import { DescribeClusterCommand, EMRClient, ListClustersCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
+import { CancelStepsCommand, DescribeClusterCommand, EMRClient, ListClustersCommand, ListStepsCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -126,6 +126,12 @@ describe('cleanup-execution handler', () => {
       ],
     });
     dynamo.on(GetCommand).resolves({ Item: poolCluster });
+    emr.on(ListStepsCommand, { ClusterId: 'j-POOL' }).resolves({
+      Steps: [
+        { Id: 's-MINE', Name: 'denormalize-events denormalize-events-2026-11-26 attempt 2' },
+        { Id: 's-OTHER', Name: 'denormalize-events other-run attempt 1' },
+      ],
+    });
 
     const result = await handler(pooledEnd('ABORTED'), lambdaContext);
 
@@ -136,6 +142,8 @@ describe('cleanup-execution handler', () => {
     expect(dynamo).not.toHaveReceivedCommandWith(DeleteCommand, { Key: { pool: 'shared', entryId: 'exec-2#2' } });
     expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'emrflow-admission-queue', Key: { pool: 'shared', entryId: 'exec-1#3' } });
     expect(result.releasedClaim).toBe('denormalize-events-2026-11-26');
+    expect(result.cancelledSteps).toEqual([{ clusterId: 'j-POOL', stepId: 's-MINE' }]);
+    expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'] });
     expect(dynamo).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'emrflow-runs',
       Item: expect.objectContaining({ runId: 'denormalize-events-2026-11-26', placementMode: 'pool', pool: 'shared', attempts: 3, failureKind: 'Execution.ABORTED' }),
@@ -146,6 +154,8 @@ describe('cleanup-execution handler', () => {
     dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
     dynamo.on(GetCommand).resolves({ Item: poolCluster });
     emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+
+    emr.on(ListStepsCommand).resolves({ Steps: [] });
 
     const result = await handler(pooledEnd('FAILED'), lambdaContext);
 
