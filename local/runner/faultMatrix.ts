@@ -2,6 +2,15 @@
  * The fault matrix (issue 11): each row runs run-job once on a fresh local runtime with one fault, then
  * counts what is left behind: clusters still running (after cleanup-execution, as on AWS), pool leases and
  * queue entries in the registry tables, run records. `npm run faults` prints it; the jest test asserts it.
+ *
+ * Jobs that fit the shared pool are pooled by default (config/rules.json `use-shared-pool`). Rows whose fault
+ * needs a cluster of the job's own (bootstrap, Spot at BOOTSTRAPPING, no Spot at launch, CreateCluster's
+ * polling) run `dedicated`: PlaceJob is given config/rules.json without its usePool rules, as
+ * run-job.scenarios.test.ts mocks it. `pool` rows run as shipped, on a pool cluster the dispatcher launches.
+ *
+ * "Clusters left running" counts the run's dedicated clusters not ended, plus pool clusters not ended that
+ * still hold a lease or run a PENDING/RUNNING step. A pool cluster idle in WAITING with no lease is the pool's
+ * normal state (it ends at the pool's idle timeout), so it is not counted; the table shows it apart.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +18,11 @@ import { join } from 'node:path';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
+import { loadRules } from '../../lib/config/rules';
+import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } from '../../lib/contract';
+import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import { FaultsSchema, type Faults } from '../emulator/faults';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
 
@@ -16,6 +30,10 @@ type FaultSpec = { emr?: Partial<Faults['emr']>; glue?: Partial<Faults['glue']> 
 
 export interface FaultRow {
   fault: string;
+  /** `dedicated` (default): the pool rule is off for this row; `pool`: jobs are pooled as shipped. */
+  placement?: 'dedicated' | 'pool';
+  /** Instead of TIME_SCALE, for a row whose fault lives in real time (an SDK's own retry backoff). */
+  timeScale?: number;
   faults?: FaultSpec;
   /** Skips the crawl (the partition is registered first), so the row exercises what follows. */
   catalogued?: boolean;
@@ -32,6 +50,8 @@ export interface FaultResult {
   attempts: number;
   clustersCreated: number;
   clustersRunning: number;
+  /** Pool clusters alive but idle (no lease, no step): the pool's state between jobs, not a leak. */
+  poolClustersIdle: number;
   /** null: this deployment has no such table (the pool registry lands with the job manager). */
   leases: number | null;
   queueEntries: number | null;
@@ -90,6 +110,23 @@ const throttledForTries = (runtime: LocalRuntime, state: string, operation: stri
       return next(input);
     },
   };
+};
+/** PlaceJob with config/rules.json minus its usePool rules: the same domain function the handler calls. */
+let dedicatedConfig: Parameters<typeof placeJob>[1] | null = null;
+const placeDedicated = async (input: unknown) => {
+  if (!dedicatedConfig) {
+    const prices = loadPrices();
+    const pools = loadPools(prices);
+    const rules = loadRules().filter((rule) => rule.event.type !== 'usePool');
+    dedicatedConfig = { rules, template: pools.dedicated, prices, pools: pools.pools };
+  }
+  return placeJob(input as PlaceJobInput, dedicatedConfig);
+};
+type Intercepts = NonNullable<RunOptions['intercept']>;
+/** A row's intercepts with PlaceJob placing dedicated (a row's own PlaceJob wrapper then wraps that). */
+const dedicatedIntercepts = (intercept: Intercepts = {}): Intercepts => {
+  const own = intercept.PlaceJob;
+  return { ...intercept, PlaceJob: own ? (input, _next, stopped) => own(input, placeDedicated, stopped) : (input) => placeDedicated(input) };
 };
 /** PlaceJob's dedicated cluster gets a day-long AutoTerminationPolicy (a compressed clock idles fast). */
 const longIdlePolicy = {
@@ -184,19 +221,46 @@ export const FAULT_ROWS: FaultRow[] = [
     expected: { status: 'TIMED_OUT', error: 'States.Timeout', runRecords: 1 },
   },
   { fault: 'missing input', noInput: true, expected: { status: 'FAILED', error: 'Input.NotFound', runRecords: 0 } },
+  // Pooled: the job parks in the shared pool's queue, the dispatcher launches a pool cluster and grants it a lease.
+  { fault: 'pooled: none (happy path)', placement: 'pool', catalogued: true, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
+  {
+    // The pool cluster is lost with its primary (examples/faults/pool-cluster-lost.json): a Spot interruption;
+    // attempt 2 is pooled again, on a new pool cluster.
+    fault: 'pooled: Spot loss of the pool cluster at STEP_RUNNING',
+    placement: 'pool',
+    catalogued: true,
+    faults: { emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] } },
+    expected: { status: 'SUCCEEDED', error: null, attempts: 2, runRecords: 1 },
+  },
+  { fault: 'pooled: step failure on a pool cluster', placement: 'pool', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
+  {
+    fault: 'pooled: AddJobFlowSteps throttled 100% for 3 calls',
+    placement: 'pool',
+    catalogued: true,
+    // SubmitPooledStep's SDK client backs off throttled calls in real time (hundreds of ms) inside RunPooledStep's
+    // HeartbeatSeconds (900 s, 0.9 s real at 0.001): a slower clock keeps the heartbeat longer than that backoff.
+    timeScale: 0.01,
+    run: (runtime) => ({ intercept: throttledForTries(runtime, 'RunPooledStep', 'AddJobFlowSteps', 3) }),
+    expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+  },
+  // Stopped while parked in the queue (the pool cluster is still starting): cleanup-execution withdraws the entry.
+  { fault: 'pooled: execution aborted while parked (AcquireCapacity)', placement: 'pool', catalogued: true, run: () => ({ abortAfter: 'AcquireCapacity' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
+  // Stopped with a lease and a running step: cleanup-execution cancels the step and releases the lease.
+  { fault: 'pooled: execution aborted during RunPooledStep', placement: 'pool', catalogued: true, run: () => ({ abortAfter: 'RunPooledStep' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
 ];
 
 export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile: string): Promise<FaultResult> {
   const started = Date.now();
   const faults = FaultsSchema.parse(row.faults ?? {});
-  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults, simulateSteps: true, seed: SEED });
+  const runtime = await startLocalRuntime({ timeScale: row.timeScale ?? TIME_SCALE, faults, simulateSteps: true, seed: SEED });
   try {
     const partition = `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`;
     // The day's data, then its _SUCCESS marker: the job's S3 trigger (config/jobs.json s3Trigger).
     if (!row.noInput) await runtime.upload(eventsFile, `${partition}part-0001.json`);
     const input = row.noInput ? { job: 'denormalize-events', date: RUN_DATE } : await runtime.upload(markerFile, `${partition}_SUCCESS`);
     if (row.catalogued && !row.noInput) await crawl(runtime.seeded.crawlers[0]);
-    const summary = await runtime.run(input, row.run?.(runtime) ?? {});
+    const options = row.run?.(runtime) ?? {};
+    const summary = await runtime.run(input, row.placement === 'pool' ? options : { ...options, intercept: dedicatedIntercepts(options.intercept) });
     const dynamo = new DynamoDBClient({});
     const items = async (logicalId: string) => {
       const table = runtime.tables[logicalId];
@@ -204,18 +268,30 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
     };
     const registry = await items('ClusterRegistryTable');
     const queue = await items('AdmissionQueueTable');
+    const leased = new Set((registry ?? []).filter((item) => Object.keys(item.leases ?? {}).length > 0).map((item) => item.clusterId as string));
+    const stats = runtime.stats();
+    const stepping = new Set(stats.steps.filter((step) => step.state === 'PENDING' || step.state === 'RUNNING').map((step) => step.clusterId));
+    const alive = stats.clusters.filter((cluster) => !CLUSTER_ENDED_STATES.has(cluster.state));
+    const dedicatedAlive = alive.filter((cluster) => isDedicatedClusterName(cluster.name));
+    const poolAlive = alive.filter((cluster) => parsePoolClusterName(cluster.name) !== null);
+    const poolBusy = poolAlive.filter((cluster) => leased.has(cluster.clusterId) || stepping.has(cluster.clusterId));
     return {
       row,
       status: summary.status,
       error: summary.error,
       attempts: summary.attempts,
       clustersCreated: summary.clustersCreated,
-      clustersRunning: summary.clustersRunningAtEnd,
+      clustersRunning: dedicatedAlive.length + poolBusy.length,
+      poolClustersIdle: poolAlive.length - poolBusy.length,
       leases: registry === null ? null : registry.reduce((total, item) => total + Object.keys(item.leases ?? {}).length, 0),
       queueEntries: queue === null ? null : queue.length,
       runRecords: (await items('RunsTable'))?.length ?? 0,
       retries: summary.timeline.filter((entry) => entry.retry > 0).length,
-      cleanup: summary.ruleDeliveries.map((delivery) => delivery.error ?? `${delivery.function}: ${((delivery.result as any)?.terminated ?? []).length} terminated`),
+      cleanup: summary.ruleDeliveries.map((delivery) => {
+        if (delivery.error) return delivery.error;
+        const result = delivery.result as any;
+        return `${delivery.function}: ${(result?.terminated ?? []).length} terminated, ${(result?.pools?.leases ?? []).length} leases released, ${(result?.pools?.entries ?? []).length} queue entries withdrawn, ${(result?.cancelledSteps ?? []).length} steps cancelled`;
+      }),
       durationMs: Date.now() - started,
     };
   } finally {
@@ -262,12 +338,14 @@ export function rowPasses(result: FaultResult): boolean {
 
 export function formatMatrix(results: FaultResult[]): string {
   const outcome = (status: string, error: string | null) => (error ? `${status} ${error}` : status);
-  const header = ['fault', 'expected', 'observed', 'clusters left running', 'leases left', 'queue entries left', 'run records', 'ok'];
+  const header = ['fault', 'placement', 'expected', 'observed', 'clusters left running', 'pool clusters idle', 'leases left', 'queue entries left', 'run records', 'ok'];
   const rows = results.map((r) => [
     r.row.fault,
+    r.row.placement ?? 'dedicated',
     outcome(r.row.expected.status, r.row.expected.error),
     outcome(r.status, r.error) + (r.row.expected.attempts !== undefined ? ` (${r.attempts} attempt${r.attempts > 1 ? 's' : ''})` : ''),
     String(r.clustersRunning),
+    String(r.poolClustersIdle),
     r.leases === null ? 'n/a' : String(r.leases),
     r.queueEntries === null ? 'n/a' : String(r.queueEntries),
     `${r.runRecords}/${r.row.expected.runRecords}`,
@@ -277,8 +355,10 @@ export function formatMatrix(results: FaultResult[]): string {
   const total = [
     `total: ${results.length} faults`,
     '',
+    '',
     `${results.filter((r) => r.status === r.row.expected.status && r.error === r.row.expected.error).length}/${results.length} as expected`,
     String(sum((r) => r.clustersRunning)),
+    String(sum((r) => r.poolClustersIdle)),
     results.every((r) => r.leases === null) ? 'n/a' : String(sum((r) => r.leases)),
     results.every((r) => r.queueEntries === null) ? 'n/a' : String(sum((r) => r.queueEntries)),
     `${sum((r) => r.runRecords)}/${sum((r) => r.row.expected.runRecords)}`,

@@ -5,7 +5,7 @@
  */
 import { FAULT_ROWS, formatMatrix, rowPasses, runFaultMatrix, type FaultResult } from '../../local/runner/faultMatrix';
 
-jest.setTimeout(240_000);
+jest.setTimeout(420_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 let results: FaultResult[];
@@ -36,15 +36,33 @@ describe('fault matrix on the local runtime', () => {
 
   it('sends every execution that did not succeed to cleanup-execution, which terminates what an abort or a timeout left', () => {
     for (const result of results.filter((r) => r.status !== 'SUCCEEDED')) expect(result.cleanup).toHaveLength(1);
-    expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual(['cleanupExecution: 1 terminated']);
-    expect(resultOf('execution timed out (during RunSparkStep)').cleanup).toEqual(['cleanupExecution: 1 terminated']);
+    expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual(['cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled']);
+    expect(resultOf('execution timed out (during RunSparkStep)').cleanup).toEqual(['cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled']);
     expect(resultOf('missing input').clustersCreated).toBe(0);
+  });
+
+  it('gives back what a stopped pooled run held: its queue entry while parked, its lease and step while running', () => {
+    expect(resultOf('pooled: execution aborted while parked (AcquireCapacity)').cleanup).toEqual([
+      'cleanupExecution: 0 terminated, 0 leases released, 1 queue entries withdrawn, 0 steps cancelled',
+    ]);
+    expect(resultOf('pooled: execution aborted during RunPooledStep').cleanup).toEqual([
+      'cleanupExecution: 0 terminated, 1 leases released, 0 queue entries withdrawn, 1 steps cancelled',
+    ]);
+    expect(resultOf('pooled: AddJobFlowSteps throttled 100% for 3 calls').retries).toBe(3);
+  });
+
+  it('runs pooled rows on pool clusters and dedicated rows on clusters of their own', () => {
+    for (const result of results.filter((r) => r.row.placement === 'pool' && r.status === 'SUCCEEDED')) expect(result.poolClustersIdle).toBeGreaterThan(0);
+    expect(resultOf('none (happy path)').poolClustersIdle).toBe(0);
+    expect(resultOf('none (happy path)').clustersCreated).toBe(1);
   });
 
   it('prints a table with a total line, and marks a row that left a cluster running (negative control)', () => {
     const leaky: FaultResult = { ...results[0], clustersRunning: 1 };
+    const leakedLease: FaultResult = { ...results[0], leases: 1 };
 
     expect(rowPasses(leaky)).toBe(false);
+    expect(rowPasses(leakedLease)).toBe(false);
     const table = formatMatrix([...results, leaky]).split('\n');
     expect(table[0]).toMatch(/fault .*expected .*observed .*clusters left running .*leases left .*queue entries left/);
     expect(table.at(-1)).toMatch(/total: \d+ faults/);

@@ -5,7 +5,6 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EMRClient, ListClustersCommand } from '@aws-sdk/client-emr';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 
 jest.setTimeout(60_000);
@@ -35,9 +34,9 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const didWork = (summary: RunSummary) => summary.clustersCreated > 0;
+/** A Spark step ran: on a pool cluster (pooled by default) or on a cluster of its own. */
+const didWork = (summary: RunSummary) => summary.timeline.some((entry) => entry.state === 'RunPooledStep' || entry.state === 'RunSparkStep');
 const endedAt = (summary: RunSummary) => summary.timeline.at(-1)!.state;
-const allClusters = async () => (await new EMRClient({}).send(new ListClustersCommand({}))).Clusters ?? [];
 
 describe('duplicate deliveries of each trigger shape', () => {
   // The S3 trigger is the partition's _SUCCESS marker (config/jobs.json s3Trigger, marker mode): run id <job>-<date>.
@@ -64,7 +63,6 @@ describe('duplicate deliveries of each trigger shape', () => {
   });
 
   it('schedule: firing twice for one job and date runs once, even when both deliveries race', async () => {
-    const before = (await allClusters()).length;
     // Fired on the 25th, the schedule processes the 24th: data with no marker, so no S3 run has taken it.
     await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=2026-11-24/part-0001.json`);
     const fire = (minute: string) => ({ job: 'denormalize-events', trigger: 'schedule', time: `2026-11-25T02:${minute}:00Z` });
@@ -73,7 +71,7 @@ describe('duplicate deliveries of each trigger shape', () => {
 
     expect([one.status, two.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     expect([endedAt(one), endedAt(two)].filter((state) => state === 'DuplicateRun')).toHaveLength(1);
-    expect((await allClusters()).length - before).toBe(1);
+    expect([one, two].filter(didWork)).toHaveLength(1);
   });
 
   it('console: the same input twice runs once; an explicit new runId runs again', async () => {
@@ -92,11 +90,13 @@ describe('duplicate deliveries of each trigger shape', () => {
   it('an aborted run gives its claim back (cleanup-execution): the same input then runs again', async () => {
     const input = { job: 'denormalize-events', date: DATE, runId: 'denormalize-events-2026-11-26-aborted-1' };
 
-    const aborted = await runtime.run(input, { abortAfter: 'RunSparkStep' });
+    // Pooled (config/rules.json): stopped while its step runs on a pool cluster.
+    const aborted = await runtime.run(input, { abortAfter: 'RunPooledStep' });
     const again = await runtime.run(input);
 
     expect([aborted.status, aborted.clustersRunningAtEnd]).toEqual(['ABORTED', 0]);
     expect((aborted.ruleDeliveries[0].result as any).releasedClaim).toBe(input.runId);
+    expect((aborted.ruleDeliveries[0].result as any).pools.leases).toHaveLength(1);
     expect([again.status, didWork(again)]).toEqual(['SUCCEEDED', true]);
   });
 });
