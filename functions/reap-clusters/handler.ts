@@ -5,11 +5,15 @@ import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
-import { readPoolRegistry } from '../../lib/aws/poolRegistry';
+import { registryTables } from '../../lib/aws/poolRuntime';
+import { listClusters } from '../../lib/aws/registry';
+import { loadPools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
 import { TAG } from '../../lib/contract';
-import { parseReapOptions, planReap, type ReapPlan } from '../../lib/domain/reaper';
+import { parseReapOptions, planReap, type PoolClusterView, type ReapPlan } from '../../lib/domain/reaper';
 
 const logger = functionLogger('reap-clusters');
+const pools = loadPools(loadPrices()).pools.map((pool) => pool.name);
 
 /** A pool cluster idle this long with no live lease is past any pool's idle timeout: a backstop, not the policy. */
 const POOL_IDLE_SECONDS = 3600;
@@ -23,12 +27,24 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
   const clusters = await listAppClusters(emrClient());
   const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
   const executions = await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners);
-  const registry = await readPoolRegistry(dynamoClient(), env('CLUSTER_REGISTRY_TABLE'));
+  const registry = await poolRegistry();
   const plan = planReap({ clusters, executions, registry, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
   for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
   for (const action of plan.keep) logger.info('keeping', { ...action });
   if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));
   return { ...plan, dryRun: options.dryRun };
+}
+
+/**
+ * Every pool cluster the job manager's registry knows (config/pools.json's pools, one Query each), by cluster id.
+ * A pool cluster of a pool no longer configured is unknown, so an orphan.
+ */
+async function poolRegistry(): Promise<Record<string, PoolClusterView>> {
+  const registry: Record<string, PoolClusterView> = {};
+  for (const pool of pools) {
+    for (const cluster of await listClusters(dynamoClient(), registryTables(), pool)) registry[cluster.clusterId] = { leases: cluster.leases };
+  }
+  return registry;
 }
 
 export const handler = middy(reapClusters).use(injectLambdaContext(logger)).use(stableErrorNames());

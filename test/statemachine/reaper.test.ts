@@ -51,15 +51,28 @@ describe('reap-clusters on a staged emulator state', () => {
       aborted: await stage('of an aborted execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),
       forgotten: await stage('of an execution Step Functions does not know', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed' }),
       unowned: await stage('dedicated, no execution tag', { ...app, 'emrflow:pool': 'dedicated' }),
-      pool: await stage('a pool member with a live lease', { ...app, 'emrflow:pool': 'default' }),
-      poolOrphan: await stage('a pool cluster the registry does not know', { ...app, 'emrflow:pool': 'default' }),
+      pool: await stage('a pool member with a live lease', { ...app, 'emrflow:pool': 'shared' }),
+      poolOrphan: await stage('a pool cluster the registry does not know', { ...app, 'emrflow:pool': 'shared' }),
       foreign: await stage('not this app', { team: 'other' }),
     };
     // The registry's item for the leased pool member (the job manager's shape: leases keyed by lease id).
     await DynamoDBDocumentClient.from(new DynamoDBClient({})).send(
       new PutCommand({
         TableName: runtime.tables.ClusterRegistryTable,
-        Item: { pool: 'default', clusterId: clusters.pool, leases: { 'live-1': { execution: 'live', units: 8, grantedAt: now, expiresAt: now + 600_000 } } },
+        Item: {
+          kind: 'cluster',
+          pool: 'shared',
+          clusterId: clusters.pool,
+          state: 'RUNNING',
+          configHash: 'h',
+          capacityUnits: 32,
+          maxJobs: 4,
+          unitsInUse: 8,
+          leaseCount: 1,
+          leases: { 'live#1': { execution: 'live', units: 8, grantedAt: now, expiresAt: now + 600_000 } },
+          launchedAt: now,
+          version: 1,
+        },
       }),
     );
     const orphans = [clusters.aborted, clusters.forgotten, clusters.unowned, clusters.poolOrphan].sort();
