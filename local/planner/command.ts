@@ -44,7 +44,7 @@ export async function simulateCommand(options: SimulateCommandOptions, print: (l
 /** The table and the targets as terminal lines. */
 export function sideBySide(result: PlanResult): string[] {
   const rows = figureRows(result)
-    .filter((row) => !row.label.startsWith('peak EMR calls/s by op'))
+    .filter((row) => !row.label.startsWith('peak API calls/s by op'))
     .map((row) => (row.label === 'quota exceeded' ? { ...row, values: STRATEGIES.map((s) => (result.strategies[s].quotaExceeded.length === 0 ? 'none' : `${result.strategies[s].quotaExceeded.length} op(s)`)) } : row));
   const labelWidth = Math.max(...rows.map((r) => r.label.length));
   const widths = STRATEGIES.map((s, i) => Math.max(s.length, ...rows.map((r) => r.values[i].length)));
@@ -57,7 +57,7 @@ export function sideBySide(result: PlanResult): string[] {
     line('', [...STRATEGIES]),
     ...rows.map((r) => line(r.label, r.values)),
     '',
-    'peak EMR API calls per second (busiest 60 s window) by operation:',
+    'peak API calls per second (busiest 60 s window) by operation (EMR; SendTask* are Step Functions calls with their own quotas):',
     ...STRATEGIES.filter((s) => Object.keys(result.strategies[s].peakApiCallsPerSecond).length > 1).flatMap((s) => [
       `  ${s}: ${Object.entries(result.strategies[s].peakApiCallsPerSecond).map(([op, v]) => `${op} ${v}`).join(', ')}`,
       `    past the default quota: ${Object.entries(result.strategies[s].throttledCalls).map(([op, n]) => `${op} (${n} calls throttled)`).join(', ') || 'none'}`,
