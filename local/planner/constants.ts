@@ -56,6 +56,12 @@ export const DISPATCH_SWEEP_SECONDS = 60;
  * and a SendTaskHeartbeat for each step still running (RunPooledStep's HeartbeatSeconds is 900).
  */
 export const STEP_RECONCILE_SECONDS = 300;
+/**
+ * The dispatcher heartbeats parked executions 10 at a time (lib/aws/jobManager HEARTBEATS_AT_ONCE), each batch
+ * waiting for its slowest SendTaskHeartbeat (~50 ms round trip from Lambda; estimate): ~200 calls/s, spread
+ * over as many seconds as the queue needs.
+ */
+export const WAITER_HEARTBEATS = { atOnce: 10, roundTripSeconds: 0.05 };
 /** Steps per ListSteps page and clusters per ListClusters page (EMR API reference: 50 per call, then a Marker). */
 export const LIST_PAGE_SIZE = 50;
 

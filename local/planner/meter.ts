@@ -28,6 +28,7 @@ export class Meter {
   readonly startSeconds: number[] = [];
   readonly pooledStartSeconds: number[] = [];
   readonly capacityWaitSeconds: number[] = [];
+  readonly submitWaitSeconds: number[] = [];
   launches = 0;
   completed = 0;
   failed = 0;

@@ -49,6 +49,7 @@ import {
   SYNC_POLL,
   TERMINATE_SECONDS,
   TRANSITIONS,
+  WAITER_HEARTBEATS,
 } from './constants';
 import { EventQueue } from './eventQueue';
 import { Meter } from './meter';
@@ -609,7 +610,8 @@ class EmrflowRun extends PerAttemptRun {
       for (const pool of this.config.pools.pools) {
         const queue = this.queues.get(pool.name)!;
         const waiting = queue.filter((entry) => entry.state === 'waiting').length;
-        if (waiting > 0) this.meter.call('SendTaskHeartbeat', this.now, waiting);
+        const perSecond = Math.floor(WAITER_HEARTBEATS.atOnce / WAITER_HEARTBEATS.roundTripSeconds);
+        for (let sent = 0; sent < waiting; sent += perSecond) this.meter.call('SendTaskHeartbeat', this.now + sent / perSecond, Math.min(perSecond, waiting - sent));
         if (queue.length > 0) this.requestDispatch(pool);
       }
       if (this.ended < this.jobs.length) this.at(this.now + DISPATCH_SWEEP_SECONDS, sweep);
@@ -778,7 +780,11 @@ class EmrflowRun extends PerAttemptRun {
    * EMR's step events settle the token (see startStep, interrupt).
    */
   private submit(sim: ClusterSim, state: JobState, units: number, lease: string): void {
-    this.whenQuotaAllows('AddJobFlowSteps', () => this.submitNow(sim, state, units, lease));
+    const asked = this.now;
+    this.whenQuotaAllows('AddJobFlowSteps', () => {
+      this.meter.submitWaitSeconds.push(this.now - asked);
+      this.submitNow(sim, state, units, lease);
+    });
   }
 
   private submitNow(sim: ClusterSim, state: JobState, units: number, lease: string): void {
@@ -1042,6 +1048,8 @@ export interface StrategyFigures {
   pooledStartSeconds?: { p50: number; p95: number; jobs: number };
   /** emrflow only: after its step is RUNNING, how long a pooled job waited for managed scaling to provision its units. */
   capacityWaitSeconds?: { p50: number; p95: number };
+  /** emrflow only: how long a pooled job's AddJobFlowSteps waited for the 0.5/s quota after its grant (0 when not throttled). */
+  submitWaitSeconds?: { p50: number; p95: number; max: number };
   /** emrflow only: unit-hours the pool clusters were provisioned for (primary counted as one unit) and the Spark work done in them. */
   poolUnitHours?: { provisioned: number; work: number };
   notes: string[];
@@ -1135,6 +1143,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
         ? {
             pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
             capacityWaitSeconds: { p50: percentile(m.capacityWaitSeconds, 50), p95: percentile(m.capacityWaitSeconds, 95) },
+            submitWaitSeconds: { p50: percentile(m.submitWaitSeconds, 50), p95: percentile(m.submitWaitSeconds, 95), max: percentile(m.submitWaitSeconds, 100) },
             poolUnitHours: { provisioned: round2(m.poolUnitHours), work: round2(m.pooledWorkUnitSeconds / 3600) },
           }
         : {}),
