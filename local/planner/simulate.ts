@@ -33,18 +33,23 @@ import {
   CRAWL_BILLED_SECONDS,
   CRAWL_DPU,
   CRAWL_SECONDS,
+  DISPATCH_SWEEP_SECONDS,
   EMR_QUOTAS,
   GRANT_SECONDS,
   LAMBDA,
+  LIST_PAGE_SIZE,
   ORCHESTRATION_BEFORE_PLACE_SECONDS,
   SCALE_IN_DELAY_SECONDS,
   SCALE_OUT_SECONDS,
   SCALE_STEP_UNITS,
   SERVERLESS_COLD_START_SECONDS,
+  sfnQuotas,
+  STEP_RECONCILE_SECONDS,
   STEP_SUBMIT_TO_RUNNING_SECONDS,
   SYNC_POLL,
   TERMINATE_SECONDS,
   TRANSITIONS,
+  WAITER_HEARTBEATS,
 } from './constants';
 import { EventQueue } from './eventQueue';
 import { Meter } from './meter';
@@ -176,7 +181,7 @@ interface JobState {
 /** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
 abstract class Run {
   protected readonly events = new EventQueue<() => void | Promise<void>>();
-  readonly meter = new Meter();
+  readonly meter: Meter;
   protected now = 0;
   protected readonly states = new Map<string, JobState>();
   private readonly crawled = new Set<string>();
@@ -192,7 +197,9 @@ abstract class Run {
     protected readonly spot: SpotModel,
     protected readonly random: Random,
     private readonly onEnded: () => void,
-  ) {}
+  ) {
+    this.meter = new Meter(apiQuotas(config));
+  }
 
   protected at(seconds: number, action: () => void | Promise<void>): void {
     this.events.push(Math.max(this.now, seconds), action);
@@ -521,6 +528,10 @@ interface ClusterSim {
   costFrom: number;
   idleSince: number | null;
   interruptVersion: number;
+  /** Steps AddJobFlowSteps put on the cluster so far (ListSteps pages are newest first). */
+  stepsSubmitted: number;
+  /** The step-tokens table's rows on this cluster: lease → the step's place in submission order. */
+  mapped: Map<string, number>;
 }
 
 class EmrflowRun extends PerAttemptRun {
@@ -588,13 +599,46 @@ class EmrflowRun extends PerAttemptRun {
   }
 
   protected startSweeps(): void {
-    // The dispatcher's one-minute safety sweep, over the day and the tail after it.
+    const lambdaRun = LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd;
+    // dispatch-queue's one-minute safety sweep, over the day and the tail after it (lib/aws/jobManager
+    // reconcilePool): one ListClusters (paged) of the account's live clusters when a pool cluster is
+    // registered, and a SendTaskHeartbeat to every parked execution; then a dispatch of every pool.
     const sweep = (): void => {
-      for (const pool of this.config.pools.pools) if (this.queues.get(pool.name)!.length > 0) this.requestDispatch(pool);
-      this.meter.cost.lambda += (LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd);
-      if (this.ended < this.jobs.length) this.at(this.now + 60, sweep);
+      this.meter.cost.lambda += lambdaRun;
+      const registered = [...this.clusters.values()].some((sims) => sims.length > 0);
+      if (registered) this.meter.call('ListClusters', this.now, Math.max(1, Math.ceil(this.meter.activeClusters / LIST_PAGE_SIZE)));
+      for (const pool of this.config.pools.pools) {
+        const queue = this.queues.get(pool.name)!;
+        const waiting = queue.filter((entry) => entry.state === 'waiting').length;
+        const perSecond = Math.floor(WAITER_HEARTBEATS.atOnce / WAITER_HEARTBEATS.roundTripSeconds);
+        for (let sent = 0; sent < waiting; sent += perSecond) this.meter.call('SendTaskHeartbeat', this.now + sent / perSecond, Math.min(perSecond, waiting - sent));
+        if (queue.length > 0) this.requestDispatch(pool);
+      }
+      if (this.ended < this.jobs.length) this.at(this.now + DISPATCH_SWEEP_SECONDS, sweep);
     };
-    this.at(60, sweep);
+    this.at(DISPATCH_SWEEP_SECONDS, sweep);
+    // settle-steps' reconciliation (lib/aws/stepTokens reconcileSteps): per cluster with mapped steps, ListSteps
+    // pages (50 steps each, newest first) until the oldest mapped step was seen; each mapped step is still
+    // running (an ended one was settled by its event), so each gets a SendTaskHeartbeat.
+    const reconcile = (): void => {
+      this.meter.cost.lambda += lambdaRun;
+      for (const sims of this.clusters.values()) {
+        for (const sim of sims) {
+          if (sim.mapped.size === 0) continue;
+          const oldest = Math.min(...sim.mapped.values());
+          this.meter.call('ListSteps', this.now, Math.ceil((sim.stepsSubmitted - oldest + 1) / LIST_PAGE_SIZE));
+          this.meter.call('SendTaskHeartbeat', this.now, sim.mapped.size);
+        }
+      }
+      if (this.ended < this.jobs.length) this.at(this.now + STEP_RECONCILE_SECONDS, reconcile);
+    };
+    this.at(STEP_RECONCILE_SECONDS, reconcile);
+  }
+
+  /** Every step's RUNNING and end events invoke settle-steps (its EventBridge rule has no cluster filter). */
+  protected chargeOrchestration(path: 'dedicated' | 'pooled', retry: boolean): void {
+    super.chargeOrchestration(path, retry);
+    this.meter.cost.lambda += LAMBDA.settleStepEventsPerStep * LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd;
   }
 
   /** Dispatches triggered in the same virtual second coalesce into one, as racing dispatchers' conditional writes would. */
@@ -634,6 +678,8 @@ class EmrflowRun extends PerAttemptRun {
         assertLeaseInvariant(cluster);
       sim.idleSince = null;
       granted.add(grant.entryId);
+      // The slot goes to the parked execution through its AcquireCapacity token.
+      this.meter.call('SendTaskSuccess', this.now);
       this.at(this.now + GRANT_SECONDS, () => this.submit(sim, entry.state, grant.units, grant.entryId));
     }
     if (granted.size > 0) this.queues.set(pool.name, queue.filter((e) => !granted.has(e.entryId)));
@@ -666,6 +712,8 @@ class EmrflowRun extends PerAttemptRun {
       costFrom: this.now,
       idleSince: null,
       interruptVersion: 0,
+      stepsSubmitted: 0,
+      mapped: new Map(),
     };
     this.clusters.get(pool.name)!.push(sim);
     const noSpot = this.random.next() < this.spot.noSpotAtLaunch;
@@ -726,13 +774,22 @@ class EmrflowRun extends PerAttemptRun {
     return units;
   }
 
-  /** RunPooledStep: AddJobFlowSteps on the leased cluster; the step's executors need provisioned capacity. */
+  /**
+   * RunPooledStep (`lambda:invoke.waitForTaskToken` on submit-pooled-step): one AddJobFlowSteps per job, no
+   * batching, and a step → token row; the step's executors need provisioned capacity. No `.sync` polling:
+   * EMR's step events settle the token (see startStep, interrupt).
+   */
   private submit(sim: ClusterSim, state: JobState, units: number, lease: string): void {
-    this.whenQuotaAllows('AddJobFlowSteps', () => this.submitNow(sim, state, units, lease));
+    const asked = this.now;
+    this.whenQuotaAllows('AddJobFlowSteps', () => {
+      this.meter.submitWaitSeconds.push(this.now - asked);
+      this.submitNow(sim, state, units, lease);
+    });
   }
 
   private submitNow(sim: ClusterSim, state: JobState, units: number, lease: string): void {
     this.meter.call('AddJobFlowSteps', this.now);
+    sim.mapped.set(lease, ++sim.stepsSubmitted);
     sim.waiting.push({ state, units, lease, since: this.now + STEP_SUBMIT_TO_RUNNING_SECONDS });
     this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => {
       // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
@@ -777,11 +834,13 @@ class EmrflowRun extends PerAttemptRun {
     const startedAt = this.now;
     const endVersion = 0;
     sim.running.set(lease, { state, units, startedAt, endVersion });
-    this.meter.poll('DescribeStep', startedAt - STEP_SUBMIT_TO_RUNNING_SECONDS, startedAt + duration, SYNC_POLL);
     this.at(startedAt + duration, () => {
       const run = sim.running.get(lease);
       if (!run || run.endVersion !== endVersion) return;
       sim.running.delete(lease);
+      // Its COMPLETED event: settle-steps claims the row and tells the token.
+      sim.mapped.delete(lease);
+      this.meter.call('SendTaskSuccess', this.now);
       this.release(sim, lease);
       this.meter.pooledWorkUnitSeconds += units * duration;
       this.finish(state, 'succeeded', units * duration);
@@ -885,7 +944,9 @@ class EmrflowRun extends PerAttemptRun {
       const elapsed = this.now - run.startedAt;
       this.meter.interruptions++;
       this.meter.lostInstanceHours += (run.units / SCALE_STEP_UNITS) * (elapsed / 3600);
-      this.meter.poll('DescribeStep', run.startedAt, this.now, SYNC_POLL);
+      // Its FAILED event: settle-steps fails the token with `{ Step }`, then ClassifyFailure reads EMR.
+      sim.mapped.delete(lease);
+      this.meter.call('SendTaskFailure', this.now);
       this.classifyCalls();
       const failure = classifyFailure({
         error: { Error: 'States.TaskFailed', Cause: 'simulated' },
@@ -949,6 +1010,11 @@ function failedStep(from: number, to: number): NonNullable<Observation['step']> 
   return step;
 }
 
+/** The default quotas the planner checks: EMR's, and Step Functions' SendTask* for the price book's Region. */
+export function apiQuotas(config: PlannerConfig): Record<string, { burst: number; perSecond: number }> {
+  return { ...EMR_QUOTAS, ...sfnQuotas(config.prices.region) };
+}
+
 function quotaPolicy(op: string): { ratePerSecond: number; burst: number } {
   const quota = EMR_QUOTAS[op];
   return { ratePerSecond: quota.perSecond, burst: quota.burst };
@@ -982,6 +1048,8 @@ export interface StrategyFigures {
   pooledStartSeconds?: { p50: number; p95: number; jobs: number };
   /** emrflow only: after its step is RUNNING, how long a pooled job waited for managed scaling to provision its units. */
   capacityWaitSeconds?: { p50: number; p95: number };
+  /** emrflow only: how long a pooled job's AddJobFlowSteps waited for the 0.5/s quota after its grant (0 when not throttled). */
+  submitWaitSeconds?: { p50: number; p95: number; max: number };
   /** emrflow only: unit-hours the pool clusters were provisioned for (primary counted as one unit) and the Spark work done in them. */
   poolUnitHours?: { provisioned: number; work: number };
   notes: string[];
@@ -1075,6 +1143,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
         ? {
             pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
             capacityWaitSeconds: { p50: percentile(m.capacityWaitSeconds, 50), p95: percentile(m.capacityWaitSeconds, 95) },
+            submitWaitSeconds: { p50: percentile(m.submitWaitSeconds, 50), p95: percentile(m.submitWaitSeconds, 95), max: percentile(m.submitWaitSeconds, 100) },
             poolUnitHours: { provisioned: round2(m.poolUnitHours), work: round2(m.pooledWorkUnitSeconds / 3600) },
           }
         : {}),
@@ -1109,7 +1178,10 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     emrflow: figures('emrflow', emrflow.meter, [
       'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
       "throttled AddJobFlowSteps/RunJobFlow calls wait for the quota as a Retry on ThrottlingException would; run-job's RunPooledStep/RunSparkStep have no such Retry today (a throttled call goes to ClassifyFailure and fails the run)",
-      'steps are watched by addStep.sync (DescribeStep polling), as run-job does today; completion by EMR events is not modelled',
+      "pooled steps: one AddJobFlowSteps per job (submit-pooled-step does not batch), settled by EMR's step events (SendTaskSuccess/Failure), a ListSteps per cluster with waiting steps every 5 min with a SendTaskHeartbeat per waiting step; no DescribeStep/DescribeCluster polling",
+      'dedicated clusters: createCluster.sync and addStep.sync polling (DescribeCluster, DescribeStep), as run-job does',
+      'dispatcher: one ListClusters per one-minute sweep while a pool cluster is registered, a SendTaskHeartbeat per parked execution, a SendTaskSuccess per grant',
+      'Step Functions SendTask* calls are counted apart from EMR (own quotas, not in AllEmrCalls)',
     ]),
     'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, ['one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters']),
     'spot-per-job': figures('spot-per-job', spotRun.meter, ['one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase']),
@@ -1136,7 +1208,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     strategies,
     stress,
     series: { minutes, activeClusters, queuedJobs, apiCallsPerSecond: apiSeries, startCdf },
-    quotas: EMR_QUOTAS,
+    quotas: apiQuotas(config),
   };
 }
 
