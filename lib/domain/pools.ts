@@ -12,7 +12,6 @@
  *   effectivePriority / orderQueue             the admission queue's order: priority with aging
  *   refillBucket / takeTokens                  the RunJobFlow token bucket
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
- *   summarizePool(clusters, queue, now)        what `emrflow pools` prints: clusters, leases, queue depth and oldest wait
  *
  * How it is used: lib/aws/registry.ts reads the registry, calls these to decide, and applies each decision
  * with a conditional write that fails if the data it decided on changed, so a stale decision is refused,
@@ -283,46 +282,3 @@ function reserve(cluster: PoolCluster, id: string, units: number, now: number): 
   cluster.unitsInUse += units;
 }
 
-export interface PoolSummary {
-  clusters: Array<{
-    clusterId: string;
-    state: PoolClusterState;
-    unitsInUse: number;
-    capacityUnits: number;
-    leases: Array<{ lease: string; execution: string; units: number; expiresInSeconds: number }>;
-  }>;
-  queue: {
-    depth: number;
-    byPriority: Record<Priority, number>;
-    /** Seconds the longest-waiting entry has waited; null when the queue is empty. */
-    oldestWaitSeconds: number | null;
-    /** Entries a dispatcher is granting right now. */
-    granting: number;
-  };
-}
-
-/** A pool's registry and queue as `emrflow pools` shows them (clusters by id, leases by id). */
-export function summarizePool(clusters: PoolCluster[], queue: QueueEntry[], now: number): PoolSummary {
-  const byPriority: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
-  for (const entry of queue) byPriority[entry.priority] += 1;
-  const oldest = queue.reduce<number | null>((min, entry) => (min === null || entry.enqueuedAt < min ? entry.enqueuedAt : min), null);
-  return {
-    clusters: [...clusters]
-      .sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1))
-      .map((cluster) => ({
-        clusterId: cluster.clusterId,
-        state: cluster.state,
-        unitsInUse: cluster.unitsInUse,
-        capacityUnits: cluster.capacityUnits,
-        leases: Object.entries(cluster.leases)
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([lease, held]) => ({ lease, execution: held.execution, units: held.units, expiresInSeconds: Math.round((held.expiresAt - now) / 1000) })),
-      })),
-    queue: {
-      depth: queue.length,
-      byPriority,
-      oldestWaitSeconds: oldest === null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
-      granting: queue.filter((entry) => entry.state === 'granting').length,
-    },
-  };
-}

@@ -40,8 +40,30 @@ export const SYNC_POLL = { fastSeconds: 60, fastForSeconds: 600, slowSeconds: 30
  * teardown, BackoffBeforeRetry, PrepareRetry and the placement states again.
  */
 export const TRANSITIONS = { dedicated: 11, pooled: 12, crawl: 4, retry: 10 };
-/** Lambda invocations per run (Normalize, Size, Place, Record; pooled adds Acquire and Release; a retry adds Classify and Place) and GB-s each (0.5 GB × ~0.4 s; estimate). */
-export const LAMBDA = { dedicated: 4, pooled: 6, retry: 3, gbSecondsEach: 0.2, dispatcherSweepsPerDay: 1440 };
+/**
+ * Lambda invocations per run (Normalize, Size, Place, Record; pooled adds Acquire, SubmitPooledStep and Release;
+ * a retry adds Classify and Place) and GB-s each (0.5 GB × ~0.4 s; estimate). settle-steps runs on every EMR
+ * Step Status Change event of a step (RUNNING and its end: two per step, on pool and dedicated clusters alike,
+ * serverless.yml's rule has no cluster filter) and on its 5-minute schedule.
+ */
+export const LAMBDA = { dedicated: 4, pooled: 7, retry: 3, settleStepEventsPerStep: 2, gbSecondsEach: 0.2 };
+
+/** dispatch-queue's schedule (serverless.yml `rate(1 minute)`): one ListClusters per sweep while a pool cluster is registered. */
+export const DISPATCH_SWEEP_SECONDS = 60;
+/**
+ * settle-steps' reconciliation schedule (serverless.yml `rate(5 minutes)`): one ListSteps per cluster with
+ * waiting steps, paged newest first until every waiting step was seen (lib/aws/stepTokens reconcileSteps),
+ * and a SendTaskHeartbeat for each step still running (RunPooledStep's HeartbeatSeconds is 900).
+ */
+export const STEP_RECONCILE_SECONDS = 300;
+/**
+ * The dispatcher heartbeats parked executions 10 at a time (lib/aws/jobManager HEARTBEATS_AT_ONCE), each batch
+ * waiting for its slowest SendTaskHeartbeat (~50 ms round trip from Lambda; estimate): ~200 calls/s, spread
+ * over as many seconds as the queue needs.
+ */
+export const WAITER_HEARTBEATS = { atOnce: 10, roundTripSeconds: 0.05 };
+/** Steps per ListSteps page and clusters per ListClusters page (EMR API reference: 50 per call, then a Marker). */
+export const LIST_PAGE_SIZE = 50;
 
 /**
  * EMR API quotas (Service Quotas defaults, REFERENCE.md): burst and refill per second, by operation. The
@@ -49,12 +71,36 @@ export const LAMBDA = { dedicated: 4, pooled: 6, retry: 3, gbSecondsEach: 0.2, d
  */
 export const EMR_QUOTAS: Record<string, { burst: number; perSecond: number }> = {
   RunJobFlow: { burst: 10, perSecond: 0.5 },
+  // ListClusters has no per-operation default in REFERENCE.md: it counts against AllEmrCalls only.
   AddJobFlowSteps: { burst: 10, perSecond: 0.5 },
   DescribeStep: { burst: 10, perSecond: 0.5 },
   ListSteps: { burst: 10, perSecond: 0.5 },
   DescribeCluster: { burst: 10, perSecond: 1 },
   AllEmrCalls: { burst: 25, perSecond: 5 },
 };
+/**
+ * Step Functions API throttling (Step Functions developer guide, "Quotas related to API action throttling",
+ * soft quotas; token buckets per account and Region): SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat
+ * each have bucket 3,000 / refill 500 per second in US East (N. Virginia), US West (Oregon) and Europe
+ * (Ireland), 1,500 / 300 in all other Regions. Not EMR calls: they are not part of `AllEmrCalls`.
+ */
+export const SFN_QUOTAS_LARGE_REGIONS: Record<string, { burst: number; perSecond: number }> = {
+  SendTaskSuccess: { burst: 3000, perSecond: 500 },
+  SendTaskFailure: { burst: 3000, perSecond: 500 },
+  SendTaskHeartbeat: { burst: 3000, perSecond: 500 },
+};
+export const SFN_QUOTAS_OTHER_REGIONS: Record<string, { burst: number; perSecond: number }> = {
+  SendTaskSuccess: { burst: 1500, perSecond: 300 },
+  SendTaskFailure: { burst: 1500, perSecond: 300 },
+  SendTaskHeartbeat: { burst: 1500, perSecond: 300 },
+};
+const SFN_LARGE_REGIONS = new Set(['us-east-1', 'us-west-2', 'eu-west-1']);
+
+/** The Step Functions quotas of `region` (config/prices.json's region). */
+export function sfnQuotas(region: string): Record<string, { burst: number; perSecond: number }> {
+  return SFN_LARGE_REGIONS.has(region) ? SFN_QUOTAS_LARGE_REGIONS : SFN_QUOTAS_OTHER_REGIONS;
+}
+
 /** EMR active clusters per account (default quota, REFERENCE.md). */
 export const ACTIVE_CLUSTER_QUOTA = 500;
 

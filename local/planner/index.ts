@@ -6,8 +6,9 @@ import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadRules } from '../../lib/config/rules';
 import { DEFAULT_SIZING } from '../../lib/domain/sizing';
+import type { PlannerConfig } from './decisions';
 import { generateJobs, readHistory, readProfile, spotModel, type Profile } from './profile';
-import { simulateDay, type DayResult, type PlannerConfig } from './simulate';
+import { simulateDay, type DayResult } from './simulate';
 import { applyWhatIf, describeWhatIf, readWhatIf } from './whatIf';
 
 export const DEFAULT_PROFILE = 'examples/planner/day.json';

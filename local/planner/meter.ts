@@ -1,10 +1,14 @@
 /**
- * What one strategy's run measured: costs by kind, EMR API calls per second by operation, active clusters
+ * What one strategy's run measured: costs by kind, EMR and Step Functions API calls per second by operation
+ * (the Step Functions SendTask* calls have their own quotas and are not part of `AllEmrCalls`), active clusters
  * and queued jobs per minute, start latencies, completions. API calls are counted per virtual second (only
  * the seconds that had calls are stored) over a horizon of three days: a day of arrivals plus the tail of
  * work and teardown after it.
  */
-import { EMR_QUOTAS } from './constants';
+import { EMR_QUOTAS, SFN_QUOTAS_LARGE_REGIONS } from './constants';
+
+/** Step Functions operations: counted and checked against their own quotas, never against EMR's. */
+export const SFN_OPERATIONS: ReadonlySet<string> = new Set(Object.keys(SFN_QUOTAS_LARGE_REGIONS));
 
 export const HORIZON_SECONDS = 3 * 86_400;
 
@@ -24,6 +28,7 @@ export class Meter {
   readonly startSeconds: number[] = [];
   readonly pooledStartSeconds: number[] = [];
   readonly capacityWaitSeconds: number[] = [];
+  readonly submitWaitSeconds: number[] = [];
   launches = 0;
   completed = 0;
   failed = 0;
@@ -41,6 +46,9 @@ export class Meter {
   private queuedNow = 0;
   peakActive = 0;
   private lastMinute = 0;
+
+  /** `quotas`: the default quota of each operation counted (EMR's, and Step Functions' for the Region). */
+  constructor(private readonly quotas: Record<string, { burst: number; perSecond: number }> = EMR_QUOTAS) {}
 
   /** Calls that found their quota spent and had to be retried (each call counted once), by operation. */
   readonly retriedCalls: Record<string, number> = {};
@@ -109,7 +117,10 @@ export class Meter {
   apiFigures(): { peak: Record<string, number>; throttled: Record<string, number>; perMinute: Record<string, number[]> } {
     if (this.figures) return this.figures;
     const all = new Map<number, number>();
-    for (const series of this.calls.values()) for (const [second, count] of series) all.set(second, (all.get(second) ?? 0) + count);
+    for (const [op, series] of this.calls) {
+      if (SFN_OPERATIONS.has(op)) continue;
+      for (const [second, count] of series) all.set(second, (all.get(second) ?? 0) + count);
+    }
     const ops = [...[...this.calls.keys()].sort(), 'AllEmrCalls'];
     const peak: Record<string, number> = {};
     const throttled: Record<string, number> = {};
@@ -118,7 +129,7 @@ export class Meter {
       const series = [...(op === 'AllEmrCalls' ? all : this.calls.get(op)!)].sort((a, b) => a[0] - b[0]);
       peak[op] = round3(busiestMinute(series) / 60);
       perMinute[op] = minuteAverages(series);
-      const quota = EMR_QUOTAS[op];
+      const quota = this.quotas[op];
       if (quota) {
         const dropped = throttledCalls(series, quota.burst, quota.perSecond);
         if (dropped > 0) throttled[op] = Math.round(dropped);

@@ -69,7 +69,7 @@ table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #ddd
 <div><h2>Queued jobs over the day</h2><div class="chart"><canvas id="queued"></canvas></div><p class="note">Jobs waiting to start: in the pools' admission queues (emrflow), for a RunJobFlow token or room under the 500-cluster quota (per-job strategies), or for an AddJobFlowSteps token (all).</p></div>
 <div><h2>Cost per strategy</h2><div class="chart"><canvas id="cost"></canvas></div><p class="note">USD for the day, by what is billed.</p></div>
 <div><h2>Start latency (CDF)</h2><div class="chart"><canvas id="cdf"></canvas></div><p class="note">Share of jobs whose first Spark step was RUNNING within x seconds of the trigger (pooled jobs may then still wait for managed scaling: see capacityWaitSeconds in the JSON).</p></div>
-<div><h2>Peak EMR API calls per second against quotas</h2><div class="chart"><canvas id="apiPeak"></canvas></div><p class="note">Busiest 60-second window per operation; black marks are the default refill rates (burst aside).</p></div>
+<div><h2>Peak API calls per second against quotas (EMR, and Step Functions SendTask*)</h2><div class="chart"><canvas id="apiPeak"></canvas></div><p class="note">Busiest 60-second window per operation; black marks are the default refill rates (burst aside). SendTask* calls have Step Functions' own quotas and are not part of AllEmrCalls.</p></div>
 <div><h2>emrflow EMR API calls per second over the day</h2><div class="chart"><canvas id="apiDay"></canvas></div><p class="note">Per-minute average by operation; the dashed line is the ~5 calls/s all EMR calls share.</p></div>
 </div>
 <script>${chartJsSource()}</script>
@@ -95,7 +95,7 @@ charts.push(new Chart(document.getElementById('apiPeak'), { type: 'bar', data: {
   ...perMinute.map((s) => ({ label: s, data: ops.map((op) => DATA.peaks[s][op] || 0), backgroundColor: DATA.colors[s] })),
   { type: 'line', label: 'default quota (refill/s)', data: ops.map((op) => DATA.quotas[op].perSecond), borderColor: '#000', backgroundColor: '#000', showLine: false, pointStyle: 'line', pointRadius: 14, borderWidth: 3 } ] },
   options: { maintainAspectRatio: false, scales: { y: { type: 'logarithmic', title: { display: true, text: 'calls per second' } } } } }));
-const emrOps = Object.keys(DATA.series.apiCallsPerSecond.emrflow || {});
+const emrOps = Object.keys(DATA.series.apiCallsPerSecond.emrflow || {}).filter((op) => !op.startsWith('SendTask'));
 const palette = ['#1b7f3b', '#2471a3', '#8e44ad', '#d68910', '#c0392b', '#16a085', '#7f8c8d', '#34495e'];
 charts.push(new Chart(document.getElementById('apiDay'), { type: 'line', data: { labels: minutes, datasets: [
   ...emrOps.map((op, i) => line(op, DATA.series.apiCallsPerSecond.emrflow[op], palette[i % palette.length])),
@@ -132,10 +132,11 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: 'SLA misses', values: s.map((f) => String(f.slaMisses)) },
     { label: 'peak RunJobFlow /s', values: s.map((f) => String(f.peakApiCallsPerSecond.RunJobFlow ?? 0)) },
     { label: 'peak all EMR calls /s', values: s.map((f) => String(f.peakApiCallsPerSecond.AllEmrCalls ?? 0)) },
+    { label: 'peak SendTask* /s (Step Functions)', values: s.map((f) => String(Object.entries(f.peakApiCallsPerSecond).filter(([op]) => op.startsWith('SendTask')).reduce((max, [, v]) => Math.max(max, v), 0))) },
     { label: 'quota exceeded', values: s.map((f) => f.quotaExceeded.join(', ') || 'none') },
     { label: 'peak active clusters (of 500)', values: s.map((f) => String(f.peakActiveClusters)) },
     { label: 'Spot interruptions', values: s.map((f) => String(f.interruptions)) },
     { label: 'lost instance-hours', values: s.map((f) => String(f.lostInstanceHours)) },
-    { label: 'peak EMR calls/s by op', values: s.map(apis) },
+    { label: 'peak API calls/s by op', values: s.map(apis) },
   ];
 }

@@ -10,7 +10,7 @@ import { PoolDefinitionSchema, parsePools, POOLS_FILE } from '../../lib/config/p
 import { checkRulePools } from '../../lib/config/rules';
 import { InvalidConfigError } from '../../lib/errors';
 import { parseConfig, strictObject } from '../../lib/schema';
-import type { PlannerConfig } from './simulate';
+import type { PlannerConfig } from './decisions';
 
 const PoolChanges = z.record(z.string(), z.record(z.string(), z.unknown()));
 

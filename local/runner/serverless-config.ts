@@ -17,7 +17,7 @@
  *      would give (a table's TableName, a bucket's BucketName, a function's ARN).
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -93,8 +93,11 @@ export function functionLogicalId(key: string): string {
 }
 
 const execFileAsync = promisify(execFile);
-/** What `serverless print` reads besides serverless.yml: a change in any of them is a cache miss. */
-const PRINT_INPUTS = ['serverless.yml', 'infra', 'statemachines', 'config', 'package.json', 'package-lock.json'];
+/**
+ * What osls reads to print or package the service (infra/dashboard.js reads lib/metrics.json): a change in
+ * any of them is a cache miss, here and for the infra tests' packaged template.
+ */
+const SERVICE_INPUTS = ['serverless.yml', 'infra', 'statemachines', 'config', 'lib/metrics.json', 'package.json', 'package-lock.json'];
 const PRINT_CACHE = ['node_modules', '.cache', 'emrflow-serverless-print'];
 
 function filesUnder(path: string): string[] {
@@ -105,12 +108,17 @@ function filesUnder(path: string): string[] {
     .flatMap((name) => filesUnder(join(path, name)));
 }
 
-/** The cache key of `serverless print` for one stage: every input file, the stage, and the env it reads. */
-export function printCacheKey(serviceDir: string, stage: string): string {
-  const hash = createHash('sha256').update(`stage=${stage}\0`);
-  for (const file of PRINT_INPUTS.flatMap((input) => filesUnder(join(serviceDir, input)))) {
+/** A running hash of every file osls reads for the service (names and contents). */
+export function hashServiceInputs(serviceDir: string, hash = createHash('sha256')): Hash {
+  for (const file of SERVICE_INPUTS.flatMap((input) => filesUnder(join(serviceDir, input)))) {
     hash.update(relative(serviceDir, file)).update('\0').update(readFileSync(file)).update('\0');
   }
+  return hash;
+}
+
+/** The cache key of `serverless print` for one stage: every input file, the stage, and the env it reads. */
+export function printCacheKey(serviceDir: string, stage: string): string {
+  const hash = hashServiceInputs(serviceDir, createHash('sha256').update(`stage=${stage}\0`));
   const text = readFileSync(join(serviceDir, 'serverless.yml'), 'utf8');
   for (const [, name] of text.matchAll(/\$\{env:([A-Za-z_][A-Za-z0-9_]*)/g)) hash.update(`env ${name}=${process.env[name] ?? ''}\0`);
   return hash.digest('hex').slice(0, 24);

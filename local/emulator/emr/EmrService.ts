@@ -25,7 +25,7 @@ import {
   type PutManagedScalingPolicyInput,
 } from '@aws-sdk/client-emr';
 import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, TAG } from '../../../lib/contract';
-import { invalidRequest, validation, type JsonOperation } from '../protocol';
+import { invalidRequest, validation, type JsonOperation, type OnTheWire } from '../protocol';
 import { Capacity } from './capacity';
 import { Lifecycle } from './lifecycle';
 import {
@@ -36,7 +36,6 @@ import {
   type EmrServiceDeps,
   type EmrStep,
   type StepRecord,
-  type Wire,
 } from './model';
 import type { EmrOperation } from './operations';
 import { restoreClusters, snapshotClusters } from './persistence';
@@ -48,7 +47,7 @@ import { clusterSummary, clusterView, fleetView, groupView, instanceView, page, 
 export type { ClusterRecord, EmrServiceDeps, StepRecord } from './model';
 
 /** A request as it arrives: the SDK's input shape on the wire, any field possibly missing. */
-type Request<T> = Partial<Wire<T>>;
+type Request<T> = Partial<OnTheWire<T>>;
 
 /** "The maximum number of clusters allowed is 10" (TerminateJobFlows); "a maximum of 10 stepIDs" (ListSteps). */
 const MAX_IDS_PER_REQUEST = 10;

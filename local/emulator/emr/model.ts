@@ -35,17 +35,6 @@ import type { ManagedScaling } from './scaling';
 import type { SparkRun, SparkSetup } from './spark';
 import type { StepEngine } from './steps';
 
-/**
- * An SDK shape as it crosses the wire: AWS JSON 1.1 carries timestamps as epoch seconds, where the SDK
- * hands the caller `Date`s.
- */
-export type Wire<T> = T extends Date
-  ? number
-  : T extends ReadonlyArray<infer U>
-    ? Array<Wire<U>>
-    : T extends object
-      ? { [K in keyof T]: Wire<T[K]> }
-      : T;
 
 export const DURATIONS = {
   startingSeconds: 60,

@@ -21,7 +21,8 @@ import { ComputeLimitsUnitType } from '@aws-sdk/client-emr';
 import { loadPrices } from '../../../lib/config/prices';
 import { CLUSTER_READY_STATES } from '../../../lib/contract';
 import { validation } from '../protocol';
-import type { EmrCluster, EmrContext, EmrFleet, EmrInstance, EmrStep, Wire } from './model';
+import type { EmrCluster, EmrContext, EmrFleet, EmrInstance, EmrStep } from './model';
+import type { OnTheWire } from '../protocol';
 
 /**
  * Managed scaling evaluates cluster metrics "every 5 to 10 seconds" (EMR Management Guide, "Use Amazon
@@ -107,7 +108,7 @@ export function validateManagedScalingPolicy(policy: unknown, field: string, col
     throw validation(`${field}.${at}: ${message}`);
   };
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) fail('', 'must be an object');
-  const limits = (policy as Wire<ManagedScalingPolicy>).ComputeLimits as Record<string, unknown> | undefined;
+  const limits = (policy as OnTheWire<ManagedScalingPolicy>).ComputeLimits as Record<string, unknown> | undefined;
   if (typeof limits !== 'object' || limits === null) return fail('ComputeLimits', 'is required');
   const unitTypes = Object.values(ComputeLimitsUnitType) as string[];
   if (!unitTypes.includes(limits.UnitType as string)) fail('ComputeLimits.UnitType', `must be one of ${unitTypes.join(' | ')}, got ${JSON.stringify(limits.UnitType)}`);

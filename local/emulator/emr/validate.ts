@@ -4,7 +4,7 @@
  */
 import type { JobFlowInstancesConfig, RunJobFlowCommandInput } from '@aws-sdk/client-emr';
 import { validation } from '../protocol';
-import type { Wire } from './model';
+import type { OnTheWire } from '../protocol';
 
 type Obj = Record<string, any>;
 
@@ -128,7 +128,7 @@ export function validateSteps(steps: unknown, field: string, stepConcurrencyLeve
 }
 
 /** A RunJobFlow request that passed validateRunJobFlow: the fields the emulator needs are there. */
-export type ValidRunJobFlow = Wire<RunJobFlowCommandInput> & { Name: string; ReleaseLabel: string; Instances: Wire<JobFlowInstancesConfig> };
+export type ValidRunJobFlow = OnTheWire<RunJobFlowCommandInput> & { Name: string; ReleaseLabel: string; Instances: OnTheWire<JobFlowInstancesConfig> };
 
 /** Validates a RunJobFlow request; throws ValidationException naming the first bad field. */
 export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow {

@@ -4,7 +4,8 @@
  */
 import type { Cluster, ClusterStatus, ClusterSummary, Instance, InstanceFleet, InstanceGroup, InstanceGroupState, Step, StepSummary } from '@aws-sdk/client-emr';
 import { invalidRequest } from '../protocol';
-import type { EmrCluster, EmrFleet, EmrGroup, EmrInstance, EmrStep, Wire } from './model';
+import type { EmrCluster, EmrFleet, EmrGroup, EmrInstance, EmrStep } from './model';
+import type { OnTheWire } from '../protocol';
 
 /** EMR's list operations answer 50 items per page. */
 const PAGE_SIZE = 50;
@@ -36,11 +37,11 @@ export function normalizedHours(cluster: EmrCluster, now: number): number {
     }, 0);
 }
 
-export function clusterStatus(cluster: EmrCluster): Wire<ClusterStatus> {
+export function clusterStatus(cluster: EmrCluster): OnTheWire<ClusterStatus> {
   return { State: cluster.state, StateChangeReason: cluster.reason, Timeline: cluster.timeline };
 }
 
-export function clusterSummary(cluster: EmrCluster, now: number): Wire<ClusterSummary> {
+export function clusterSummary(cluster: EmrCluster, now: number): OnTheWire<ClusterSummary> {
   return {
     Id: cluster.Id,
     Name: cluster.Name,
@@ -50,7 +51,7 @@ export function clusterSummary(cluster: EmrCluster, now: number): Wire<ClusterSu
   };
 }
 
-export function clusterView(cluster: EmrCluster, now: number, region: string): Wire<Cluster> {
+export function clusterView(cluster: EmrCluster, now: number, region: string): OnTheWire<Cluster> {
   const primary = cluster.instances.find((i) => i.role === 'MASTER');
   const running = cluster.timeline.ReadyDateTime !== undefined;
   return {
@@ -83,7 +84,7 @@ export function clusterView(cluster: EmrCluster, now: number, region: string): W
   };
 }
 
-export function fleetView(cluster: EmrCluster, fleet: EmrFleet): Wire<InstanceFleet> {
+export function fleetView(cluster: EmrCluster, fleet: EmrFleet): OnTheWire<InstanceFleet> {
   // Provisioned: running, or bootstrapping with the fleet's own launch; an instance added later (a Spot
   // replacement, a scale-out) counts once it runs.
   const live = cluster.instances.filter(
@@ -127,7 +128,7 @@ function groupState(cluster: EmrCluster): InstanceGroupState {
   }
 }
 
-export function groupView(cluster: EmrCluster, group: EmrGroup): Wire<InstanceGroup> {
+export function groupView(cluster: EmrCluster, group: EmrGroup): OnTheWire<InstanceGroup> {
   const state = groupState(cluster);
   const running = cluster.instances.filter((i) => i.InstanceGroupId === group.Id && i.state === 'RUNNING').length;
   return {
@@ -153,7 +154,7 @@ export function groupView(cluster: EmrCluster, group: EmrGroup): Wire<InstanceGr
   };
 }
 
-export function instanceView(instance: EmrInstance): Wire<Instance> {
+export function instanceView(instance: EmrInstance): OnTheWire<Instance> {
   return {
     Id: instance.Id,
     Ec2InstanceId: instance.Ec2InstanceId,
@@ -167,7 +168,7 @@ export function instanceView(instance: EmrInstance): Wire<Instance> {
   };
 }
 
-export function stepView(step: EmrStep): Wire<Step> & Wire<StepSummary> {
+export function stepView(step: EmrStep): OnTheWire<Step> & OnTheWire<StepSummary> {
   return {
     Id: step.Id,
     Name: step.Name,

@@ -1,31 +1,18 @@
 /**
  * The packaged template, shared by every test file under test/infra: `serverless package` runs once per
- * content of what shapes the template (serverless.yml, infra/, statemachines/, config/, the tool versions)
+ * content of what shapes the template (the files osls reads: local/runner/serverless-config.ts's list)
  * and the result is kept under node_modules/.cache, so a second test file (or a re-run with nothing
  * changed) reads it instead of packaging again (about 20 s each time).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { hashServiceInputs } from '../../../local/runner/serverless-config';
 import { packageService, repoRoot, templateFileName, type Template } from './template';
 
-const inputs = ['serverless.yml', 'infra', 'statemachines', 'config', 'lib/metrics.json', 'package.json', 'package-lock.json'];
 const cacheRoot = join(repoRoot, 'node_modules', '.cache', 'emrflow-package');
 
-function filesUnder(path: string): string[] {
-  if (!existsSync(path)) return [];
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path)
-    .sort()
-    .flatMap((name) => filesUnder(join(path, name)));
-}
-
 export function templateInputsHash(): string {
-  const hash = createHash('sha256');
-  for (const file of inputs.flatMap((input) => filesUnder(join(repoRoot, input)))) {
-    hash.update(relative(repoRoot, file)).update('\0').update(readFileSync(file)).update('\0');
-  }
-  return hash.digest('hex').slice(0, 20);
+  return hashServiceInputs(repoRoot).digest('hex').slice(0, 20);
 }
 
 export interface Packaged {

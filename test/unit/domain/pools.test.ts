@@ -3,7 +3,6 @@ import {
   effectivePriority,
   expiredLeaseIds,
   leaseExpiry,
-  summarizePool,
   orderQueue,
   planDispatch,
   poolConfigHash,
@@ -80,20 +79,6 @@ describe('leases', () => {
   it('lives the dispatcher leaseSeconds, plus the holdSeconds a job asks for (its step timeout)', () => {
     expect(leaseExpiry({}, 1_000, 900)).toBe(901_000);
     expect(leaseExpiry({ holdSeconds: 3_600 }, 1_000, 900)).toBe(4_501_000);
-  });
-});
-
-describe('pool summary (emrflow pools)', () => {
-  it('shows units used per cluster, each lease, and the queue by priority with its oldest wait', () => {
-    const summary = summarizePool([withLeases('j-b', [8]), cluster('j-a', { state: 'STARTING' })], [entry('h', 'high', 10_000), entry('l', 'low', 4_000), { ...entry('g', 'low', 9_000), state: 'granting' }], 64_000);
-
-    expect(summary.clusters.map((c) => [c.clusterId, c.state, c.unitsInUse, c.capacityUnits])).toEqual([
-      ['j-a', 'STARTING', 0, 32],
-      ['j-b', 'WAITING', 8, 32],
-    ]);
-    expect(summary.clusters[1].leases).toEqual([{ lease: 'j-b-job0', execution: 'j-b-job0', units: 8, expiresInSeconds: -63 }]);
-    expect(summary.queue).toEqual({ depth: 3, byPriority: { high: 1, normal: 0, low: 2 }, oldestWaitSeconds: 60, granting: 1 });
-    expect(summarizePool([], [], 0).queue.oldestWaitSeconds).toBeNull();
   });
 });
 

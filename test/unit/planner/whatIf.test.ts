@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { shippedConfig } from '../../../local/planner';
 import { applyWhatIf, readWhatIf } from '../../../local/planner/whatIf';
-import { placementOf, sizeDay } from '../../../local/planner/simulate';
+import { placementOf, sizeDay } from '../../../local/planner/decisions';
 import { generateJobs, readProfile } from '../../../local/planner/profile';
 
 describe('what-if overlays for the planner', () => {

@@ -1,0 +1,250 @@
+/**
+ * The event-driven simulation loop every strategy shares: the virtual clock and its event queue, each job's
+ * state (ended exactly once), arrival and crawl, orchestration and instance billing, the account's RunJobFlow
+ * and active-cluster gate, the per-operation EMR quota gates, and what EMR shows a failure's classification.
+ */
+import type { PriceBook } from '../../lib/config/prices';
+import type { Observation } from '../../lib/domain/failure';
+import { newBucket, refillBucket, takeTokens, type BucketState } from '../../lib/domain/pools';
+import {
+  ACTIVE_CLUSTER_QUOTA,
+  BILLING_MINIMUM_SECONDS,
+  CRAWL_BILLED_SECONDS,
+  CRAWL_DPU,
+  CRAWL_SECONDS,
+  EMR_QUOTAS,
+  LAMBDA,
+  ORCHESTRATION_BEFORE_PLACE_SECONDS,
+  sfnQuotas,
+  TRANSITIONS,
+} from './constants';
+import type { PlannerConfig, SizedJob } from './decisions';
+import { EventQueue } from './eventQueue';
+import { Meter } from './meter';
+import type { SpotModel } from './profile';
+import type { Random } from './random';
+import type { Rate } from './rates';
+
+export type Outcome = 'succeeded' | 'failed';
+
+export interface JobState {
+  job: SizedJob;
+  attempt: number;
+  started: boolean;
+  ended: Outcome | null;
+}
+
+/** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
+export abstract class Run {
+  protected readonly events = new EventQueue<() => void | Promise<void>>();
+  readonly meter: Meter;
+  protected now = 0;
+  protected readonly states = new Map<string, JobState>();
+  private readonly crawled = new Set<string>();
+  /** The account's RunJobFlow quota, which every launch of the strategy spends (EMR's default bucket). */
+  private runJobFlowBucket: BucketState = newBucket(0, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+  private readonly launchWaiters: Array<() => void> = [];
+  private launchGateArmed = false;
+  ended = 0;
+
+  constructor(
+    protected readonly config: PlannerConfig,
+    protected readonly jobs: SizedJob[],
+    protected readonly spot: SpotModel,
+    protected readonly random: Random,
+    private readonly onEnded: () => void,
+  ) {
+    this.meter = new Meter(apiQuotas(config));
+  }
+
+  protected at(seconds: number, action: () => void | Promise<void>): void {
+    this.events.push(Math.max(this.now, seconds), action);
+  }
+
+  async run(): Promise<void> {
+    for (const job of this.jobs) {
+      this.states.set(job.id, { job, attempt: 1, started: false, ended: null });
+      this.at(job.arrival, () => this.arrive(job));
+    }
+    this.startSweeps();
+    // Stops when the last job ends: what is still scheduled then (the next Spot loss of an idle pool
+    // cluster months ahead, say) is no part of the day. Pool clusters still alive are billed by finishBilling.
+    for (let next = this.events.pop(); next && this.ended < this.jobs.length; next = this.events.pop()) {
+      this.now = next.at;
+      await next.event();
+    }
+    for (const state of this.states.values()) {
+      if (state.ended === null) throw new Error(`simulation ended with job ${state.job.id} unfinished (attempt ${state.attempt})`);
+    }
+  }
+
+  protected startSweeps(): void {}
+
+  /** Trigger → NormalizeRequest … SizeJob; the first run of a kind on the day crawls its new partition. */
+  private arrive(job: SizedJob): void {
+    const key = `${job.kind}/${job.request.runDate}`;
+    let delay = ORCHESTRATION_BEFORE_PLACE_SECONDS;
+    if (!this.crawled.has(key)) {
+      this.crawled.add(key);
+      delay += CRAWL_SECONDS;
+      this.meter.cost.glue += (CRAWL_DPU * Math.max(CRAWL_BILLED_SECONDS, CRAWL_SECONDS) / 3600) * this.services.glueDpuHour.usd;
+      this.meter.cost.stepFunctions += TRANSITIONS.crawl * this.services.stepFunctionsPerTransition.usd;
+    }
+    this.at(this.now + delay, () => this.place(job, 1));
+  }
+
+  protected get services(): NonNullable<PriceBook['services']> {
+    const services = this.config.prices.services;
+    if (!services) throw new Error('config/prices.json: services: missing; `emrflow simulate` needs the Step Functions, Lambda, Glue and EMR Serverless prices there');
+    return services;
+  }
+
+  protected abstract place(job: SizedJob, attempt: number): void | Promise<void>;
+
+  protected chargeOrchestration(path: 'dedicated' | 'pooled', retry: boolean): void {
+    const s = this.services;
+    const transitions = retry ? TRANSITIONS.retry : TRANSITIONS[path];
+    const invocations = retry ? LAMBDA.retry : LAMBDA[path];
+    this.meter.cost.stepFunctions += transitions * s.stepFunctionsPerTransition.usd;
+    this.meter.cost.lambda += invocations * LAMBDA.gbSecondsEach * s.lambdaPerGbSecond.usd;
+  }
+
+  protected chargeInstances(rate: Rate, seconds: number): void {
+    const billed = Math.max(BILLING_MINIMUM_SECONDS, seconds) / 3600;
+    this.meter.cost.ec2 += rate.ec2 * billed;
+    this.meter.cost.emrUplift += rate.emr * billed;
+  }
+
+  protected stepStarted(state: JobState, pooled: boolean): void {
+    if (state.started) return;
+    state.started = true;
+    const wait = this.now - state.job.arrival;
+    this.meter.startSeconds.push(wait);
+    if (pooled) this.meter.pooledStartSeconds.push(wait);
+  }
+
+  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number): void {
+    if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
+    state.ended = outcome;
+    this.ended++;
+    if (outcome === 'succeeded') {
+      this.meter.completed++;
+      this.meter.workUnitSeconds += workUnitSeconds;
+      if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
+    } else {
+      this.meter.failed++;
+      this.meter.slaMisses++;
+    }
+    this.onEnded();
+  }
+
+  /** Calls `launch` once RunJobFlow has a token and the account is below its 500 active clusters. */
+  protected whenLaunchAllowed(launch: () => void): void {
+    this.launchWaiters.push(launch);
+    this.openLaunchGate();
+    if (this.launchWaiters[this.launchWaiters.length - 1] === launch) this.meter.throttle('RunJobFlow', 1);
+  }
+
+  private openLaunchGate(): void {
+    const policy = { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst };
+    while (this.launchWaiters.length > 0 && this.meter.activeClusters < ACTIVE_CLUSTER_QUOTA) {
+      const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, policy);
+      this.runJobFlowBucket = bucket;
+      if (taken === 0) break;
+      this.launchWaiters.shift()!();
+    }
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
+    if (this.launchWaiters.length > 0 && !this.launchGateArmed) {
+      this.launchGateArmed = true;
+      // Step Functions' Retry on ThrottlingException / a full account: try again in a second.
+      this.at(this.now + 1, () => {
+        this.launchGateArmed = false;
+        this.openLaunchGate();
+      });
+    }
+  }
+
+  /** Tokens RunJobFlow has now in the account's bucket (pool launches spend the same quota). */
+  protected accountLaunchTokens(): number {
+    return refillBucket(this.runJobFlowBucket, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst }).tokens;
+  }
+
+  protected spendAccountLaunchToken(): void {
+    const { bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+    this.runJobFlowBucket = bucket;
+  }
+
+  protected queuedJobs(): number {
+    return 0;
+  }
+
+  private readonly gates = new Map<string, { bucket: BucketState; waiters: Array<() => void>; armed: boolean }>();
+
+  /**
+   * Runs `call` when the account's default quota for `op` has a token. A call that finds none is throttled
+   * and tried again a second later, as a Retry on EMR's ThrottlingException would (counted per operation).
+   */
+  protected whenQuotaAllows(op: string, call: () => void): void {
+    let gate = this.gates.get(op);
+    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    gate.waiters.push(call);
+    this.openGate(op);
+    if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
+  }
+
+  /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
+  protected throttledWaiters(): number {
+    let waiting = 0;
+    for (const gate of this.gates.values()) waiting += gate.waiters.length;
+    return waiting;
+  }
+
+  private openGate(op: string): void {
+    const gate = this.gates.get(op)!;
+    while (gate.waiters.length > 0) {
+      const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
+      gate.bucket = bucket;
+      if (taken === 0) break;
+      gate.waiters.shift()!();
+    }
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
+    if (gate.waiters.length > 0 && !gate.armed) {
+      gate.armed = true;
+      this.at(this.now + 1, () => {
+        gate.armed = false;
+        this.openGate(op);
+      });
+    }
+  }
+
+  protected clusterEnded(): void {
+    this.meter.changeActive(this.now, -1);
+    if (this.launchWaiters.length > 0) this.openLaunchGate();
+  }
+
+  /** ClassifyFailure's EMR reads (DescribeCluster, ListInstanceFleets, ListInstances, ListSteps, DescribeStep). */
+  protected classifyCalls(): void {
+    for (const op of ['DescribeCluster', 'ListInstanceFleets', 'ListInstances', 'ListSteps', 'DescribeStep']) this.meter.call(op, this.now);
+  }
+}
+
+/** What ListInstances shows for a reclaimed Spot node, with its timeline (what a pooled job's classification reads). */
+export function lostSpotInstance(reason: { Code: string; Message: string }, at: number): NonNullable<Observation['instances']> {
+  const instance = { Id: 'ci-SIMULATED', Market: 'SPOT', Status: { State: 'TERMINATED', StateChangeReason: reason, Timeline: { EndDateTime: new Date(at * 1000).toISOString() } } };
+  return [instance];
+}
+
+export function failedStep(from: number, to: number): NonNullable<Observation['step']> {
+  const step = { Id: 's-SIMULATED', Status: { State: 'FAILED', Timeline: { StartDateTime: new Date(from * 1000).toISOString(), EndDateTime: new Date(to * 1000).toISOString() } } };
+  return step;
+}
+
+/** The default quotas the planner checks: EMR's, and Step Functions' SendTask* for the price book's Region. */
+export function apiQuotas(config: PlannerConfig): Record<string, { burst: number; perSecond: number }> {
+  return { ...EMR_QUOTAS, ...sfnQuotas(config.prices.region) };
+}
+
+function quotaPolicy(op: string): { ratePerSecond: number; burst: number } {
+  const quota = EMR_QUOTAS[op];
+  return { ratePerSecond: quota.perSecond, burst: quota.burst };
+}

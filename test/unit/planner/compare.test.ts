@@ -1,0 +1,29 @@
+import { plan } from '../../../local/planner';
+import { compareLines } from '../../../local/planner/command';
+
+const PROFILE = 'examples/planner/day.json';
+const POOLED = 'examples/planner/what-if-pooled.json';
+
+describe('bench:day comparison (shipped config beside the what-if)', () => {
+  it('prints emrflow under both configurations beside the alternatives, and the targets of each', async () => {
+    const shipped = await plan({ profile: PROFILE, seed: 3, jobs: 120, stress: false });
+    const whatIf = await plan({ profile: PROFILE, seed: 3, jobs: 120, stress: false, whatIf: POOLED });
+    const lines = compareLines(shipped, whatIf);
+    const header = lines.find((line) => line.includes('emrflow (shipped)'))!;
+    expect(header).toMatch(/emrflow \(shipped\)\s+emrflow \(what-if\)\s+on-demand-per-job\s+spot-per-job\s+emr-serverless\s+floor/);
+    expect(lines).toContain('targets (shipped):');
+    expect(lines).toContain('targets (what-if):');
+    const cost = lines.find((line) => line.startsWith('cost (USD/day)'))!;
+    expect(cost).toContain(`$${shipped.strategies.emrflow.costUsd.toLocaleString('en-US', { minimumFractionDigits: 2 })}`);
+    expect(cost).toContain(`$${whatIf.strategies.emrflow.costUsd.toLocaleString('en-US', { minimumFractionDigits: 2 })}`);
+    // The alternatives read neither pools nor rules: the same figures in both runs (the note says so).
+    expect(whatIf.strategies['on-demand-per-job']).toEqual(shipped.strategies['on-demand-per-job']);
+    expect(lines.some((line) => line.startsWith('The alternatives read neither pools nor rules'))).toBe(true);
+  });
+
+  it('says so when the alternatives differ between the runs (negative control)', async () => {
+    const shipped = await plan({ profile: PROFILE, seed: 3, jobs: 60, stress: false });
+    const other = await plan({ profile: PROFILE, seed: 4, jobs: 60, stress: false, whatIf: POOLED });
+    expect(compareLines(shipped, other).some((line) => line.startsWith('NOTE: the alternatives differ between the runs'))).toBe(true);
+  });
+});
