@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { emulatorEnv, type Emulator } from '../../local/emulator';
-import { startTestEmulator } from '../emulator/helpers';
+import { startTestEmulator } from '../local/emulator/helpers';
 
 const root = path.resolve(__dirname, '../..');
 const python = path.join(root, '.venv', 'bin', 'python');

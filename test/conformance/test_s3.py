@@ -28,7 +28,7 @@ def test_objects_and_metadata(s3):
 
 
 def test_checksums_round_trip(s3):
-    # CRC32C needs botocore[crt], not in the venv: the SDK v3 test (test/emulator/s3.test.ts) covers it.
+    # CRC32C needs botocore[crt], not in the venv: the SDK v3 test (test/local/emulator/s3.test.ts) covers it.
     for algorithm in ["CRC32", "SHA1", "SHA256"]:
         key = f"sum/{algorithm}"
         put = s3.put_object(Bucket=BUCKET, Key=key, Body=b"checksummed" * 100, ChecksumAlgorithm=algorithm)

@@ -8,13 +8,13 @@ import { AddJobFlowStepsCommand, DescribeClusterCommand, DescribeStepCommand, EM
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { lambdaContext } from '../unit/functions/env';
-import { handler } from '../../functions/record-run/handler';
-import { resetClients } from '../../lib/aws/clients';
-import { loadPrices } from '../../lib/config/prices';
-import { parseFaults, type Emulator } from '../../local/emulator';
-import { request, sizing } from '../unit/fixtures';
-import type { Placement } from '../../lib/domain/types';
+import { lambdaContext } from '../../unit/functions/env';
+import { handler } from '../../../functions/record-run/handler';
+import { resetClients } from '../../../lib/aws/clients';
+import { loadPrices } from '../../../lib/config/prices';
+import { parseFaults, type Emulator } from '../../../local/emulator';
+import { request, sizing } from '../../unit/fixtures';
+import type { Placement } from '../../../lib/domain/types';
 import { startTestEmulator, waitFor } from './helpers';
 
 const T0 = Date.UTC(2026, 11, 1, 10, 0) / 1000;

@@ -3,7 +3,7 @@
  * process environment pointed at it (so the real SDK clients find it through AWS_ENDPOINT_URL_*), and a
  * poller. Jest gives every test file its own copy of process.env, so this does not leak between files.
  */
-import { startEmulator, emulatorEnv, type Emulator, type EmulatorOptions, type EmulatorEvent } from '../../local/emulator';
+import { startEmulator, emulatorEnv, type Emulator, type EmulatorOptions, type EmulatorEvent } from '../../../local/emulator';
 
 /** 0.001: a 7-minute bootstrap takes 420 ms, a 2-minute crawl 120 ms. */
 export const TEST_TIME_SCALE = 0.001;

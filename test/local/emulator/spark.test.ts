@@ -3,12 +3,12 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseFaults, type Emulator } from '../../local/emulator';
-import { findSpark, lastErrorLine, localSparkArgs } from '../../local/emulator/emr/spark';
-import { LocalS3 } from '../../local/emulator/s3/store';
+import { parseFaults, type Emulator } from '../../../local/emulator';
+import { findSpark, lastErrorLine, localSparkArgs } from '../../../local/emulator/emr/spark';
+import { LocalS3 } from '../../../local/emulator/s3/store';
 import { startTestEmulator, waitFor } from './helpers';
 
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 const exec = promisify(execFile);
 
 describe('spark-submit arguments for local mode', () => {

@@ -6,16 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emrException } from '../../local/runner/adapters/emr';
-import { lambdaInvoker } from '../../local/runner/adapters/lambda';
-import { awsSdkIntegration, type SdkClients } from '../../local/runner/adapters/sdk';
-import { LOCAL_WAIT_RESOURCE, loadMachine } from '../../local/runner/definition';
-import { functionLogicalId, loadServerlessConfig, printCacheKey, type LocalFunction, type ServerlessConfig } from '../../local/runner/serverless-config';
-import { adapterFor } from '../../local/runner/tasks';
-import { eventBridgeTargets, matchesPattern } from '../../local/runner/triggers';
-import { objectCreatedEvent } from '../../local/runner/s3Event';
+import { emrException } from '../../../local/runner/adapters/emr';
+import { lambdaInvoker } from '../../../local/runner/adapters/lambda';
+import { awsSdkIntegration, type SdkClients } from '../../../local/runner/adapters/sdk';
+import { LOCAL_WAIT_RESOURCE, loadMachine } from '../../../local/runner/definition';
+import { functionLogicalId, loadServerlessConfig, printCacheKey, type LocalFunction, type ServerlessConfig } from '../../../local/runner/serverless-config';
+import { adapterFor } from '../../../local/runner/tasks';
+import { eventBridgeTargets, matchesPattern } from '../../../local/runner/triggers';
+import { objectCreatedEvent } from '../../../local/runner/s3Event';
 
-const projectDir = join(__dirname, '../..');
+const projectDir = join(__dirname, '../../..');
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-runner-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -10,7 +10,7 @@ import {
   type InstanceFleetConfig,
   type RunJobFlowCommandInput,
 } from '@aws-sdk/client-emr';
-import { parseFaults, startEmulator, type Emulator, type Faults } from '../../local/emulator';
+import { parseFaults, startEmulator, type Emulator, type Faults } from '../../../local/emulator';
 import { startTestEmulator, waitFor } from './helpers';
 
 const EXAMPLE = {

@@ -18,10 +18,10 @@ import {
   type RunJobFlowCommandInput,
   type StepConfig,
 } from '@aws-sdk/client-emr';
-import { sparkConf, sparkProperties } from '../../lib/domain/sizing';
-import type { Emulator, EmulatorEvent } from '../../local/emulator';
-import type { EmrCluster, EmrStep } from '../../local/emulator/emr/model';
-import { MANAGED_SCALING_SCALE_IN_QUIET_SECONDS, stepDemandUnits } from '../../local/emulator/emr/scaling';
+import { sparkConf, sparkProperties } from '../../../lib/domain/sizing';
+import type { Emulator, EmulatorEvent } from '../../../local/emulator';
+import type { EmrCluster, EmrStep } from '../../../local/emulator/emr/model';
+import { MANAGED_SCALING_SCALE_IN_QUIET_SECONDS, stepDemandUnits } from '../../../local/emulator/emr/scaling';
 import { startTestEmulator, TEST_TIME_SCALE, waitFor } from './helpers';
 
 let emu: Emulator;

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-emr';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startEmulator, type Emulator, type EmulatorEvent } from '../../local/emulator';
+import { startEmulator, type Emulator, type EmulatorEvent } from '../../../local/emulator';
 import { startTestEmulator, waitFor } from './helpers';
 
 let emu: Emulator;

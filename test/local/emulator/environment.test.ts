@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { emulatorEnv, startEmulator } from '../../local/emulator';
+import { emulatorEnv, startEmulator } from '../../../local/emulator';
 import { waitFor } from './helpers';
 
 const exec = promisify(execFile);

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseFaults } from '../../local/emulator/faults';
+import { parseFaults } from '../../../local/emulator/faults';
 
-const dir = join(__dirname, '../../examples/faults');
+const dir = join(__dirname, '../../../examples/faults');
 
 describe('examples/faults', () => {
   const files = readdirSync(dir).filter((file) => file.endsWith('.json'));

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-glue';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseFaults, type Emulator, type EmulatorEvent } from '../../local/emulator';
+import { parseFaults, type Emulator, type EmulatorEvent } from '../../../local/emulator';
 import { startTestEmulator, waitFor } from './helpers';
 
 let emu: Emulator;

@@ -24,13 +24,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { CLUSTER_ACTIVE_STATES } from '../../lib/contract';
-import { emulatorEnv, NO_FAULTS, parseFaults, type Emulator } from '../../local/emulator';
-import { SPOT_REPLACEMENT_READY_SECONDS } from '../../local/emulator/emr/capacity';
-import { CLI_WAITER_DELAY_SECONDS, CLI_WAITER_TIME_SCALE } from '../../local/emulator/emr/waiters';
+import { CLUSTER_ACTIVE_STATES } from '../../../lib/contract';
+import { emulatorEnv, NO_FAULTS, parseFaults, type Emulator } from '../../../local/emulator';
+import { SPOT_REPLACEMENT_READY_SECONDS } from '../../../local/emulator/emr/capacity';
+import { CLI_WAITER_DELAY_SECONDS, CLI_WAITER_TIME_SCALE } from '../../../local/emulator/emr/waiters';
 import { startTestEmulator, TEST_TIME_SCALE, waitFor } from './helpers';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '../../..');
 const AWS_CLI = path.join(ROOT, '.venv/bin/aws');
 const PYTHON_LIB = existsSync(path.join(ROOT, '.venv/lib')) ? readdirSync(path.join(ROOT, '.venv/lib')).find((d) => d.startsWith('python')) : undefined;
 /** botocore's own EMR model: the reference for the CLI's waiters. */

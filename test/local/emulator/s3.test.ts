@@ -25,8 +25,8 @@ import {
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Emulator } from '../../local/emulator';
-import { LocalS3 } from '../../local/emulator/s3/store';
+import type { Emulator } from '../../../local/emulator';
+import { LocalS3 } from '../../../local/emulator/s3/store';
 import { startTestEmulator } from './helpers';
 
 let emu: Emulator;
