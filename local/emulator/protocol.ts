@@ -5,8 +5,9 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * An error the emulated service returns, with the type name and HTTP status AWS uses for it. Local: it is the
- * emulator's wire reply (the SDK rebuilds its own error from it), not an error a Retry/Catch matches.
+ * An error an emulated service returns (the emulator's, and the runner's Step Functions endpoint), with the type
+ * name and HTTP status AWS uses for it. Local: a wire reply the SDK rebuilds its own error from, not an error a
+ * Retry/Catch matches.
  */
 export class AwsServiceError extends Error {
   constructor(

@@ -5,7 +5,7 @@
  * the same --state-dir) is over: it is not known here, as AWS would report an execution that ended long ago
  * as not RUNNING.
  */
-import { ApiError } from './taskTokens';
+import { AwsServiceError } from '../emulator/protocol';
 
 export interface ExecutionStatusRecord {
   executionArn: string;
@@ -33,7 +33,7 @@ export class ExecutionStatuses {
     if (name === 'DescribeExecution') {
       return (input) => {
         const execution = this.executions.get(String(input.executionArn));
-        if (!execution) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${String(input.executionArn)}'`);
+        if (!execution) throw new AwsServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${String(input.executionArn)}'`);
         return view(execution);
       };
     }

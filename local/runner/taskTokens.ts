@@ -24,6 +24,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { STATES_ERROR } from '../../lib/contract';
+import { AwsServiceError } from '../emulator/protocol';
 import { TaskError } from './adapters/errors';
 
 /** SendTaskSuccess's output and SendTaskFailure's cause are bounded by the API (UTF-8 bytes). */
@@ -61,18 +62,6 @@ export interface ExecutionTokens {
 }
 
 type Outcome = { output: unknown } | { error: string; cause: string };
-
-/** Local: the Step Functions API's own error replies on the loopback endpoint, never matched by an ASL Retry/Catch. */
-export class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
 
 export class TaskTokenBroker {
   private readonly open = new Map<string, OpenTask>();
@@ -195,14 +184,14 @@ export class TaskTokenBroker {
       if (Buffer.byteLength(output, 'utf8') > MAX_OUTPUT_BYTES) throw new Error('too large');
       parsed = JSON.parse(output);
     } catch {
-      throw new ApiError('InvalidOutput', `Invalid Output: the output must be a JSON text of at most ${MAX_OUTPUT_BYTES} bytes`);
+      throw new AwsServiceError('InvalidOutput', `Invalid Output: the output must be a JSON text of at most ${MAX_OUTPUT_BYTES} bytes`);
     }
     this.deliver(task, { output: parsed });
   }
 
   sendTaskFailure(token: string, error: string | undefined, cause: string | undefined): void {
-    if (error !== undefined && error.length > MAX_ERROR_CHARS) throw new ApiError('ValidationException', `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`);
-    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS) throw new ApiError('ValidationException', `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`);
+    if (error !== undefined && error.length > MAX_ERROR_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`);
+    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`);
     const task = this.openTask(token);
     this.deliver(task, { error: error ?? '', cause: cause ?? '' });
   }
@@ -217,7 +206,7 @@ export class TaskTokenBroker {
   async listen(port = 0): Promise<string> {
     const server = http.createServer((req, res) => {
       this.handle(req, res).catch((error) => {
-        if (!res.headersSent) sendError(res, new ApiError('InternalFailure', String((error as Error).message), 500));
+        if (!res.headersSent) sendError(res, new AwsServiceError('InternalFailure', String((error as Error).message), 500));
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -254,7 +243,7 @@ export class TaskTokenBroker {
       try {
         input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
       } catch {
-        throw new ApiError('SerializationException', 'The request body is not JSON');
+        throw new AwsServiceError('SerializationException', 'The request body is not JSON');
       }
       const extra = this.extraOperations.map((lookup) => lookup(operation)).find((handler) => handler);
       if (extra) {
@@ -265,11 +254,11 @@ export class TaskTokenBroker {
       }
       const token = input.taskToken;
       if (typeof token !== 'string' || token.length < 1 || token.length > 2048) {
-        throw new ApiError('ValidationException', "1 validation error detected: Value at 'taskToken' failed to satisfy constraint: Member must have length between 1 and 2048");
+        throw new AwsServiceError('ValidationException', "1 validation error detected: Value at 'taskToken' failed to satisfy constraint: Member must have length between 1 and 2048");
       }
       switch (operation) {
         case 'SendTaskSuccess':
-          if (typeof input.output !== 'string') throw new ApiError('ValidationException', "1 validation error detected: Value null at 'output' failed to satisfy constraint: Member must not be null");
+          if (typeof input.output !== 'string') throw new AwsServiceError('ValidationException', "1 validation error detected: Value null at 'output' failed to satisfy constraint: Member must not be null");
           this.sendTaskSuccess(token, input.output);
           break;
         case 'SendTaskFailure':
@@ -279,28 +268,28 @@ export class TaskTokenBroker {
           this.sendTaskHeartbeat(token);
           break;
         default:
-          throw new ApiError('UnknownOperationException', `The local Step Functions endpoint serves SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat, not ${target || '(no X-Amz-Target)'}`);
+          throw new AwsServiceError('UnknownOperationException', `The local Step Functions endpoint serves SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat, not ${target || '(no X-Amz-Target)'}`);
       }
       const body = '{}';
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomBytes(16).toString('hex') });
       res.end(body);
     } catch (error) {
-      sendError(res, error instanceof ApiError ? error : new ApiError('InternalFailure', String((error as Error).message), 500));
+      sendError(res, error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', String((error as Error).message), 500));
     }
   }
 
   private openTask(token: string): OpenTask {
     const task = this.open.get(token);
     if (task) return task;
-    if (this.closed.has(token)) throw new ApiError('TaskTimedOut', 'Task Timed Out: the task token has expired or its task is already closed');
-    if (!this.wellFormed(token)) throw new ApiError('InvalidToken', 'Invalid Token: the task token is malformed');
-    throw new ApiError('TaskDoesNotExist', 'Task Does Not Exist: no task was issued this token');
+    if (this.closed.has(token)) throw new AwsServiceError('TaskTimedOut', 'Task Timed Out: the task token has expired or its task is already closed');
+    if (!this.wellFormed(token)) throw new AwsServiceError('InvalidToken', 'Invalid Token: the task token is malformed');
+    throw new AwsServiceError('TaskDoesNotExist', 'Task Does Not Exist: no task was issued this token');
   }
 
   private deliver(task: OpenTask, outcome: Outcome): void {
     if (task.settle) task.settle(outcome);
     else if (!task.early) task.early = outcome;
-    else throw new ApiError('TaskTimedOut', 'Task Timed Out: the task token has expired or its task is already closed');
+    else throw new AwsServiceError('TaskTimedOut', 'Task Timed Out: the task token has expired or its task is already closed');
   }
 
   private close(token: string): void {
@@ -329,7 +318,7 @@ function optionalString(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-function sendError(res: ServerResponse, error: ApiError): void {
+function sendError(res: ServerResponse, error: AwsServiceError): void {
   const body = JSON.stringify({ __type: error.type, message: error.message });
   res.writeHead(error.status, {
     'content-type': 'application/x-amz-json-1.0',
