@@ -101,33 +101,42 @@ export function abandonedRunRecord(end: ExecutionEnd, clusters: AppCluster[]): R
     .sort((a, b) => Number(b.tags[TAG.attempt] ?? 0) - Number(a.tags[TAG.attempt] ?? 0));
   const last = own[0];
   if (!last) return null;
-  const attempts = Number(last.tags[TAG.attempt] ?? 1) || 1;
-  return {
+  return stoppedRunRecord(end, {
     job: last.tags[TAG.job],
-    finishedAt: new Date(end.stoppedAt).toISOString(),
     runId: last.tags[TAG.run],
+    attempts: Number(last.tags[TAG.attempt] ?? 1) || 1,
+    clusterId: last.id,
+    placementMode: 'dedicated',
+    pool: null,
+    failureMessage: end.cause ?? `the execution ended ${end.status}; the cleanup terminated its cluster`,
+  });
+}
+
+/** The record of a run its execution's end stopped: what the cleanup knows, null for what only RecordRun measures. */
+function stoppedRunRecord(
+  end: ExecutionEnd,
+  run: Pick<RunRecord, 'job' | 'runId' | 'attempts' | 'clusterId' | 'placementMode' | 'pool' | 'failureMessage'>,
+): RunRecord {
+  return {
+    ...run,
+    finishedAt: new Date(end.stoppedAt).toISOString(),
     execution: end.executionName,
     status: 'FAILED',
     trigger: null,
     runDate: null,
-    attempts,
-    interruptions: attempts - 1,
+    interruptions: run.attempts - 1,
     inputBytes: null,
     capacityUnits: null,
     onDemandShare: null,
     predictedMinutes: null,
-    clusterId: last.id,
     stepId: null,
     stepSeconds: null,
     durationSeconds: Math.max(0, Math.round((end.stoppedAt - end.startedAt) / 1000)),
     estimatedCostUsd: null,
-    placementMode: 'dedicated',
-    pool: null,
     queueWaitSeconds: null,
     costUsd: null,
     cost: null,
     failureKind: `Execution.${end.status}`,
-    failureMessage: end.cause ?? `the execution ended ${end.status}; the cleanup terminated its cluster`,
   };
 }
 
@@ -152,36 +161,17 @@ export function pooledRunRecord(end: ExecutionEnd, run: RunOfExecution | null, h
   if (held.length === 0 && !claimed) return null;
   const attemptOf = (id: string) => Number(id.slice(id.lastIndexOf('#') + 1)) || 1;
   const last = held.sort((a, b) => attemptOf(b.id) - attemptOf(a.id))[0] ?? null;
-  const attempts = last ? attemptOf(last.id) : 1;
-  return {
+  return stoppedRunRecord(end, {
     job: run.job,
-    finishedAt: new Date(end.stoppedAt).toISOString(),
     runId: run.runId,
-    execution: end.executionName,
-    status: 'FAILED',
-    trigger: null,
-    runDate: null,
-    attempts,
-    interruptions: attempts - 1,
-    inputBytes: null,
-    capacityUnits: null,
-    onDemandShare: null,
-    predictedMinutes: null,
+    attempts: last ? attemptOf(last.id) : 1,
     clusterId: last?.clusterId ?? null,
-    stepId: null,
-    stepSeconds: null,
-    durationSeconds: Math.max(0, Math.round((end.stoppedAt - end.startedAt) / 1000)),
-    estimatedCostUsd: null,
     placementMode: last ? 'pool' : null,
     pool: last?.pool ?? null,
-    queueWaitSeconds: null,
-    costUsd: null,
-    cost: null,
-    failureKind: `Execution.${end.status}`,
     failureMessage:
       end.cause ??
       `the execution ended ${end.status}; the cleanup ${last ? `gave back its ${last.clusterId ? `lease on ${last.clusterId}` : `place in the ${last.pool} queue`}` : 'released its claim'}`,
-  };
+  });
 }
 
 function object(value: unknown, field: string): Record<string, unknown> {
