@@ -215,7 +215,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     throw error;
   });
   // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
-  const taskTokens = new TaskTokenBroker(timeScale);
+  const taskTokens = new TaskTokenBroker(timeScale, { realTimeouts: !options.simulateSteps });
   const executionStatuses = new ExecutionStatuses();
   taskTokens.serveAlso((operation) => executionStatuses.operation(operation));
   const sfnEndpoint = await taskTokens.listen().catch(async (error) => {
