@@ -45,9 +45,12 @@ describe('fault matrix on the local runtime', () => {
     expect(resultOf('pooled: execution aborted while parked (AcquireCapacity)').cleanup).toEqual([
       'cleanupExecution: 0 terminated, 0 leases released, 1 queue entries withdrawn, 0 steps cancelled',
     ]);
-    expect(resultOf('pooled: execution aborted during RunPooledStep').cleanup).toEqual([
-      'cleanupExecution: 0 terminated, 1 leases released, 0 queue entries withdrawn, 1 steps cancelled',
-    ]);
+    // The simulated step may end between the abort and the cleanup on a loaded machine: then there is nothing to
+    // cancel. Either way the row's own check holds that no pool cluster still runs a step of the run.
+    const abortedRunning = resultOf('pooled: execution aborted during RunPooledStep');
+    expect(abortedRunning.cleanup).toHaveLength(1);
+    expect(abortedRunning.cleanup[0]).toMatch(/^cleanupExecution: 0 terminated, 1 leases released, 0 queue entries withdrawn, [01] steps cancelled$/);
+    expect(abortedRunning.clustersRunning).toBe(0);
     expect(resultOf('pooled: AddJobFlowSteps throttled 100% for 3 calls').retries).toBe(3);
   });
 
