@@ -165,3 +165,102 @@ def test_helper_columns_must_not_clash_and_outputs_must_not_look_like_helpers(sp
     with pytest.raises(ValueError, match='a column starting with _ is a helper'):
         denormalize.enrichment('hidden', inputs=('url',), outputs=('_hidden',))(hidden)
     assert 'hidden' not in [entry.name for entry in denormalize.REGISTRY]
+
+
+EVENT_TIMES = ['2026-11-27T12:34:56.789Z', '2026-11-27T12:34:56Z', '2026-11-27T12:34:56.123456Z',
+               '2026-11-27T12:34:56.1234567Z', '2026-11-27T12:34Z', '2026-11-27 12:34:56Z', '2026-11-27T12:34:56.789',
+               '2026-11-27T12:34:56.789+01:00', '2026-11-27T12:34:56+01:00Z', '2026-11-27T12:34:56.789ZZ',
+               '2026-11-27T12:34:56.789 Z', '2026-11-27T12:34:56.789z', '2026-02-30T12:00:00Z', '2026-11-27T24:00:00Z',
+               '2026-11-27T23:59:60Z', '0000-01-01T00:00:00Z', '2026-11-27T12:34:56.Z', ' 2026-11-27T12:34:56Z',
+               '2026-11-27T12:34:56Z ', '20261127T123456Z', '2026', 'yesterday at noon', 'Z', '', None]
+
+
+def event_ts_before():
+    """The event time as classify parsed it before the fast path for a trailing Z."""
+    return F.when(F.col('event_time').rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'),
+                  F.expr('try_cast(event_time AS TIMESTAMP)'))
+
+
+def event_times(spark):
+    schema = T.StructType([T.StructField('event_time', T.StringType())])
+    return spark.createDataFrame([(s,) for s in EVENT_TIMES], schema)
+
+
+def test_a_utc_event_time_cast_without_its_z_is_the_same_instant(spark):
+    rows = event_times(spark).select('event_time', F.unix_micros(event_ts_before()).alias('before'),
+                                     F.unix_micros(denormalize._event_ts()).alias('after')).collect()
+
+    assert [row for row in rows if row.before != row.after] == []
+    assert sum(1 for row in rows if row.after is not None) >= 8  # both forms and both outcomes are exercised
+    assert sum(1 for row in rows if row.after is None) >= 8
+
+
+def test_the_z_fast_path_holds_only_in_the_utc_session_zone(spark):
+    # Negative control: the comparison above does tell a different instant apart, and the fast path's one
+    # assumption (run sets the session zone to UTC) is what it rests on.
+    spark.conf.set('spark.sql.session.timeZone', 'America/New_York')
+    try:
+        rows = event_times(spark).select(F.unix_micros(event_ts_before()).alias('before'),
+                                         F.unix_micros(denormalize._event_ts()).alias('after'))
+        differing = [row for row in rows.collect() if row.before != row.after]
+    finally:
+        spark.conf.set('spark.sql.session.timeZone', 'UTC')
+
+    assert len(differing) >= 3
+
+
+def wall_clocks(spark, site_timezones, zone_of=None):
+    """(site, before, after): from_utc_timestamp with the zone looked up per row, then with literal zones."""
+    instants = ['2026-03-29T00:59:59Z', '2026-03-29T01:00:00Z', '2026-10-25T00:59:59Z', '2026-10-25T01:00:00Z',
+                '2026-03-08T06:59:59Z', '2026-03-08T07:00:00Z', '2026-04-05T15:59:59Z', '2026-04-05T16:00:00Z',
+                '2026-11-27T12:00:00Z']
+    sites = sorted(denormalize.SITE_TIMEZONES) + ['unmapped.example', 'custom.example']
+    frame = spark.createDataFrame([(site, instant) for site in sites for instant in instants], 'site string, t string')
+    frame = frame.withColumn('ts', F.col('t').cast('timestamp'))
+    zone = F.coalesce(denormalize._lookup(site_timezones, F.col('site')), F.lit('UTC'))
+    after = denormalize._wall_clock(zone_of or site_timezones, F.col('site'), F.col('ts'))
+    return [(row.site, row.before, row.after) for row in
+            frame.select('site', F.from_utc_timestamp('ts', zone).alias('before'), after.alias('after')).collect()]
+
+
+def test_wall_clock_with_literal_zones_is_what_the_looked_up_zone_gave(spark):
+    zones = {**denormalize.SITE_TIMEZONES, 'custom.example': 'Pacific/Chatham'}
+    rows = wall_clocks(spark, zones)
+
+    assert [row for row in rows if row[1] != row[2]] == []
+    assert len({row[2] for row in rows}) > 50  # zones and daylight-saving edges do give different wall clocks
+    assert [row for row in wall_clocks(spark, {}) if row[1] != row[2]] == []
+
+
+def test_a_wall_clock_missing_a_zone_is_caught(spark):
+    # Negative control: literal zones built from a mapping without one site's zone differ on that site's rows.
+    zones = dict(denormalize.SITE_TIMEZONES)
+    partial = {site: zone for site, zone in zones.items() if site != 'video.example.jp'}
+
+    assert {row[0] for row in wall_clocks(spark, zones, partial) if row[1] != row[2]} == {'video.example.jp'}
+
+
+def generated_method_sizes(spark):
+    """The largest method, in bytes of bytecode, of each whole-stage-generated stage of the job's plan."""
+    import re
+    frame = frame_through(spark, denormalize.REGISTRY).withColumn('run_id', F.lit('r'))
+    plan = frame._jdf.queryExecution().executedPlan()
+    text = spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
+    return [int(size) for size in re.findall(r'maxMethodCodeSize:(\d+)', text)]
+
+
+def test_a_stage_too_big_for_hotspot_runs_without_whole_stage_code(spark):
+    # The suite runs without whole-stage code generation (tiny data); the job runs with it. At run time Spark
+    # compares each stage's largest method with hugeMethodLimit and runs a larger stage operator by operator.
+    spark.conf.set('spark.sql.codegen.wholeStage', 'true')
+    try:
+        sizes = generated_method_sizes(spark)
+    finally:
+        spark.conf.set('spark.sql.codegen.wholeStage', 'false')
+    spark.conf.unset('spark.sql.codegen.hugeMethodLimit')
+    default_limit = int(spark.conf.get('spark.sql.codegen.hugeMethodLimit'))
+    denormalize.tune(spark)
+
+    assert max(sizes) > 8000  # HotSpot would interpret that stage's method for good (it compiles up to 8,000 bytes)
+    assert default_limit > max(sizes)  # and by default Spark would run it so
+    assert int(spark.conf.get('spark.sql.codegen.hugeMethodLimit')) == 8000
