@@ -11,9 +11,12 @@ the JSON with the job's raw schema and writing it as Parquet partitioned by dt a
 master), timed inside the application as the job times itself. floor_s is that time and job_floor_ratio
 is job_s / floor_s: on a shared, noisy machine the ratio is the figure to compare, not the seconds. When
 other work comes and goes during a run, even the ratio moves; submit_cpu_s and floor_submit_cpu_s (CPU
-seconds of each whole spark-submit, JVM start included, from wait4) and their cpu_ratio move far less.
+seconds of each whole spark-submit, JVM start included, from wait4) and their cpu_ratio move less.
 
-    python3 bench/spark-bench.py [--events 100000,1000000] [--keep DIR]
+With --repeat N it runs job and floor N times each, alternating, and the line gives the medians (and each
+pair's ratio): on a machine whose speed drifts, one pair's ratio moved from 2.1 to 2.9 for the same code.
+
+    python3 bench/spark-bench.py [--events 100000,1000000] [--repeat N] [--keep DIR]
     spark-submit bench/spark-bench.py --floor --input DIR --output DIR --run-date YYYY-MM-DD   (what the bench runs)
 """
 import argparse
@@ -105,7 +108,38 @@ def floor(argv):
         spark.stop()
 
 
-def bench(events, work):
+def run_job(events, data, output, env, log_path):
+    """One run of the job; returns (job seconds as the job timed itself, CPU seconds, peak bytes, metrics)."""
+    shutil.rmtree(output, ignore_errors=True)
+    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
+               os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
+               '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
+    code, _, peak, cpu_seconds = run_sampled(command, env, log_path)
+    if code != 0:
+        with open(log_path) as log:
+            sys.stderr.write(log.read()[-4000:])
+        raise SystemExit(f'spark-bench: spark-submit failed with exit code {code} for {events} events')
+    with open(os.path.join(output, '_metrics', 'dt=2026-11-27', f'bench-{events}.json')) as handle:
+        metrics = json.load(handle)
+    return metrics['durationSeconds'], cpu_seconds, peak, metrics
+
+
+def run_floor(events, data, output, env, log_path):
+    """One run of the floor; returns (seconds as the floor timed itself, CPU seconds)."""
+    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
+               os.path.abspath(__file__), '--floor', '--input', data, '--output', output, '--run-date', '2026-11-27']
+    code, _, _, cpu_seconds = run_sampled(command, env, log_path)
+    with open(log_path) as log:
+        lines = [line for line in log if line.startswith('spark-bench-floor: floor_s=')]
+    if code != 0 or not lines:
+        with open(log_path) as log:
+            sys.stderr.write(log.read()[-4000:])
+        raise SystemExit(f'spark-bench: the floor run failed with exit code {code} for {events} events')
+    shutil.rmtree(output, ignore_errors=True)
+    return float(lines[-1].split('=', 1)[1]), cpu_seconds
+
+
+def bench(events, work, repeat):
     data = os.path.join(work, f'raw-{events}')
     output = os.path.join(work, f'out-{events}')
     started = time.monotonic()
@@ -115,45 +149,39 @@ def bench(events, work):
 
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''), SPARK_LOCAL_IP='127.0.0.1',
                PYSPARK_PYTHON=os.path.join(VENV_BIN, 'python'))
-    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
-               os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
-               '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
-    log_path = os.path.join(work, f'spark-submit-{events}.log')
-    code, seconds, peak, cpu_seconds = run_sampled(command, env, log_path)
-    if code != 0:
-        with open(log_path) as log:
-            sys.stderr.write(log.read()[-4000:])
-        raise SystemExit(f'spark-bench: spark-submit failed with exit code {code} for {events} events')
-
-    with open(os.path.join(output, '_metrics', 'dt=2026-11-27', f'bench-{events}.json')) as handle:
-        metrics = json.load(handle)
-
-    floor_output = os.path.join(work, f'floor-{events}')
-    floor_log = os.path.join(work, f'spark-submit-floor-{events}.log')
-    floor_command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
-                     os.path.abspath(__file__), '--floor', '--input', data, '--output', floor_output,
-                     '--run-date', '2026-11-27']
-    floor_code, _, _, floor_cpu_seconds = run_sampled(floor_command, env, floor_log)
-    with open(floor_log) as log:
-        floor_lines = [line for line in log if line.startswith('spark-bench-floor: floor_s=')]
-    if floor_code != 0 or not floor_lines:
-        with open(floor_log) as log:
-            sys.stderr.write(log.read()[-4000:])
-        raise SystemExit(f'spark-bench: the floor run failed with exit code {floor_code} for {events} events')
-    floor_seconds = float(floor_lines[-1].split('=', 1)[1])
-    shutil.rmtree(floor_output, ignore_errors=True)
+    # Job and floor alternate, so that a change in the machine's load weighs on both sides of each ratio.
+    pairs = []
+    for _ in range(repeat):
+        job = run_job(events, data, output, env, os.path.join(work, f'spark-submit-{events}.log'))
+        floor_run = run_floor(events, data, os.path.join(work, f'floor-{events}'), env,
+                              os.path.join(work, f'spark-submit-floor-{events}.log'))
+        pairs.append((job, floor_run))
+    job_s = median([job[0] for job, _ in pairs])
+    floor_s = median([floor_run[0] for _, floor_run in pairs])
+    cpu_s = median([job[1] for job, _ in pairs])
+    floor_cpu_s = median([floor_run[1] for _, floor_run in pairs])
+    ratio = median([job[0] / floor_run[0] for job, floor_run in pairs])
+    cpu_ratio = median([job[1] / floor_run[1] for job, floor_run in pairs])
+    peak = max(job[2] for job, _ in pairs)
+    metrics = pairs[-1][0][3]
     json_bytes = tree_bytes(data, '*.json')
     parquet_bytes = tree_bytes(output, 'dt=*/site=*/*.parquet')
     parquet_files = len(glob.glob(os.path.join(output, 'dt=*', 'site=*', '*.parquet')))
-    print(f"events={events} rows_out={metrics['rowsOut']} rows_rejected={metrics['rowsRejected']} "
+    ratios = ' '.join(f'{job[0] / floor_run[0]:.2f}' for job, floor_run in pairs)
+    print(f"events={events} runs={repeat} rows_out={metrics['rowsOut']} rows_rejected={metrics['rowsRejected']} "
           f"generate_s={generate_seconds:.1f} "
-          f"submit_s={seconds:.1f} events_per_s={events / seconds:.0f} "
-          f"job_s={metrics['durationSeconds']:.1f} job_events_per_s={events / metrics['durationSeconds']:.0f} "
-          f"floor_s={floor_seconds:.1f} job_floor_ratio={metrics['durationSeconds'] / floor_seconds:.2f} "
-          f"submit_cpu_s={cpu_seconds:.1f} floor_submit_cpu_s={floor_cpu_seconds:.1f} "
-          f"cpu_ratio={cpu_seconds / floor_cpu_seconds:.2f} "
+          f"job_s={job_s:.1f} job_events_per_s={events / job_s:.0f} "
+          f"floor_s={floor_s:.1f} job_floor_ratio={ratio:.2f} "
+          f"submit_cpu_s={cpu_s:.1f} floor_submit_cpu_s={floor_cpu_s:.1f} cpu_ratio={cpu_ratio:.2f} "
           f"peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} "
-          f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}", flush=True)
+          f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}"
+          + (f' ratios=[{ratios}]' if repeat > 1 else ''), flush=True)
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main():
@@ -162,17 +190,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--events', default='100000,1000000', help='comma-separated sizes')
     parser.add_argument('--keep', help='work in this folder and keep it (default: a temporary one, removed)')
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='job and floor runs per size, alternating; the line gives medians (default 1)')
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error('--repeat must be 1 or more')
     if not os.access(os.path.join(VENV_BIN, 'spark-submit'), os.X_OK):
         raise SystemExit('spark-bench: no .venv/bin/spark-submit; run scripts/setup-python.sh first')
     work = args.keep or tempfile.mkdtemp(prefix='emrflow-spark-bench-')
     os.makedirs(work, exist_ok=True)
     print(f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
-          f'events_per_s counts the whole spark-submit (JVM start included), job_events_per_s the job itself, '
+          f'job_s and job_events_per_s are the job as it times itself, '
           f'floor_s Spark alone reading the same JSON and writing partitioned Parquet')
     try:
         for events in (int(size) for size in args.events.split(',')):
-            bench(events, work)
+            bench(events, work, args.repeat)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
