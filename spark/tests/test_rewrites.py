@@ -264,3 +264,28 @@ def test_a_stage_too_big_for_hotspot_runs_without_whole_stage_code(spark):
     assert max(sizes) > 8000  # HotSpot would interpret that stage's method for good (it compiles up to 8,000 bytes)
     assert default_limit > max(sizes)  # and by default Spark would run it so
     assert int(spark.conf.get('spark.sql.codegen.hugeMethodLimit')) == 8000
+
+
+def test_browser_reads_the_bot_test_from_device_type(spark):
+    # browser_family's bot branch once ran the bot test again; it now reads device_type. Same answer on every
+    # agent that reaches the branch (not null): device_type is bot exactly when the test holds.
+    agents = USER_AGENTS + ['   ', '\t', ' bot ', 'Googlebot ', None]
+    frame = spark.createDataFrame([(s,) for s in agents], T.StructType([T.StructField('user_agent', T.StringType())]))
+    device = next(entry for entry in denormalize.REGISTRY if entry.name == 'device').build(None)
+    rows = (frame.withColumns(device).where(F.col('user_agent').isNotNull())
+            .select('user_agent', denormalize._bot(F.col('user_agent')).alias('bot'),
+                    (F.col('device_type') == 'bot').alias('device_says_bot')).collect())
+
+    assert [row for row in rows if row.bot != row.device_says_bot] == []
+    assert sum(1 for row in rows if row.bot) >= 8
+
+
+def test_a_shared_prefix_rules_strings_out_in_one_scan(spark):
+    # What the guard computes is covered above (the substring tests against the alternations they replace).
+    def text(literals):
+        return str(denormalize._contains_any(F.col('s'), literals))
+
+    assert text(('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')).startswith("Column<'(contains(s, Edg) AND (")
+    assert text(('iPhone', 'iPad', 'iPod')).startswith("Column<'(contains(s, iP) AND (")
+    assert 'contains(s, O) AND' not in text(('OPR/', 'Opera'))  # one shared character: not worth a scan
+    assert 'AND' not in text(('Chrome/',))  # a single literal is its own test
