@@ -3,7 +3,7 @@
 
 For each size (default 100k and 1M events) it generates events with spark/generate_events.py, runs
 spark/denormalize.py through the venv's spark-submit with --master local[2], samples the resident memory
-of the whole spark-submit process tree (the JVM is a child of the launcher script) from /proc, and prints
+of the whole spark-submit process tree (the JVM is a child of the launcher script; Pss from /proc), and prints
 one line of plain numbers. Standard library only; Linux (/proc) only.
 
 It also runs the floor on the same data in the same invocation, right after the job: Spark alone reading
@@ -35,29 +35,43 @@ VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
 PAGE_BYTES = os.sysconf('SC_PAGE_SIZE')
 
 
-def process_tree_rss(root_pid):
-    """Resident bytes of root_pid and all its descendants, from /proc."""
+def process_tree_memory(root_pid):
+    """Memory of root_pid and all its descendants, from /proc: the sum of each process's proportional set size
+    (Pss), so that pages two processes share count once. A sum of RSS counted the JVM twice whenever it forked a
+    helper command (Hadoop's local file system does): the child shares every page until it execs."""
     children = {}
-    rss = {}
     for stat_path in glob.glob('/proc/[0-9]*/stat'):
         try:
             with open(stat_path) as handle:
                 fields = handle.read().rsplit(')', 1)[1].split()
         except OSError:
             continue  # the process ended while we looked
-        pid = int(stat_path.split('/')[2])
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = int(fields[21]) * PAGE_BYTES
+        children.setdefault(int(fields[1]), []).append(int(stat_path.split('/')[2]))
     total, stack = 0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        total += proportional_set_size(pid)
         stack.extend(children.get(pid, []))
     return total
 
 
+def proportional_set_size(pid):
+    try:
+        with open(f'/proc/{pid}/smaps_rollup') as handle:
+            for line in handle:
+                if line.startswith('Pss:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass  # ended, or a kernel without smaps_rollup: fall back to the resident size
+    try:
+        with open(f'/proc/{pid}/stat') as handle:
+            return int(handle.read().rsplit(')', 1)[1].split()[21]) * PAGE_BYTES
+    except OSError:
+        return 0
+
+
 def run_sampled(command, env, log_path):
-    """Runs command, sampling its process tree's RSS every 100 ms; returns (exit code, seconds, peak bytes,
+    """Runs command, sampling its process tree's memory every 100 ms; returns (exit code, seconds, peak bytes,
     CPU seconds: user + system of the process and the children it waited for, JVM start included)."""
     peak = 0
     with open(log_path, 'w') as log:
@@ -68,7 +82,7 @@ def run_sampled(command, env, log_path):
         def sample():
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, process_tree_rss(process.pid))
+                peak = max(peak, process_tree_memory(process.pid))
                 done.wait(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
