@@ -17,10 +17,11 @@ export interface SizingParams {
   /** 1,024 vCPU: beyond this one job should be split, not given a bigger cluster. */
   maxCapacityUnits: number;
   /**
-   * MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~3.5 MiB/s per core.
-   * Measured with `npm run bench:spark` on 1,000,000 events (530 MiB of JSON lines, local[2], a shared
-   * 2-core machine): the job ran 82.9 s, 3.2 MiB/s per core. Estimated for an idle machine: the job before
-   * issue 14's changes ran 96 s there, and its CPU seconds fell from 87-91 to 62-69 (x 0.75): 72 s, 3.7 MiB/s.
+   * MiB/s one unit processes with no history: JSON parse + shuffle + Parquet write, ~6 MiB/s per core.
+   * Measured with `npm run bench:spark -- --repeat 3` on 1,000,000 events (530.2 MiB of JSON lines, local[2],
+   * a 2-core machine then running about 40% slower than idle): median job time 43.2 s, 6.1 MiB/s per core.
+   * Idle, the same machine ran the job in 27.8 s (9.5 MiB/s per core); EMR reads S3, not a warm page cache,
+   * so the default keeps the slower figure.
    */
   defaultThroughputMiBpsPerUnit: number;
   /** Spark application start, YARN containers, S3 listing: paid by every run whatever its size. */
@@ -43,7 +44,7 @@ export const DEFAULT_SIZING: SizingParams = {
   unitStep: 4,
   minCapacityUnits: 8,
   maxCapacityUnits: 256,
-  defaultThroughputMiBpsPerUnit: 14, // 4 cores x 3.5 MiB/s, measured as above
+  defaultThroughputMiBpsPerUnit: 24, // 4 cores x 6 MiB/s, measured as above
   startupMinutes: 2,
   clusterStartMinutes: 10,
   slaBudgetShare: 0.6,

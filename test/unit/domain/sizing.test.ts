@@ -46,11 +46,11 @@ describe('sizing from 1 GB to 4 TB', () => {
     expect(units[3]).toBeLessThan(units[4]);
   });
 
-  it('sizes 4 TB in an hour-SLA job to about 180 units (720 vCPU) at the measured 14 MiB/s per unit, inside the SLA', () => {
-    // 4 TiB / (14 MiB/s x 28 min of compute) = 178.3 units, rounded up to whole 4xlarge instances: a range, not a pin.
+  it('sizes 4 TB in an hour-SLA job to about 104 units (416 vCPU) at the measured 24 MiB/s per unit, inside the SLA', () => {
+    // 4 TiB / (24 MiB/s x 28 min of compute) = 104.0 units, rounded up to whole 4xlarge instances: a range, not a pin.
     const { capacityUnits, predictedMinutes, stepTimeoutSeconds } = sized[4].sizing;
-    expect(capacityUnits).toBeGreaterThanOrEqual(170);
-    expect(capacityUnits).toBeLessThanOrEqual(192);
+    expect(capacityUnits).toBeGreaterThanOrEqual(100);
+    expect(capacityUnits).toBeLessThanOrEqual(112);
     expect(predictedMinutes).toBeGreaterThanOrEqual(15);
     expect(predictedMinutes).toBeLessThanOrEqual(45);
     expect(stepTimeoutSeconds).toBe(60 * 60);
@@ -73,7 +73,7 @@ describe('learning from history', () => {
   const slowRun: RunSample = { inputBytes: 100 * GiB, stepSeconds: 600 + 120, capacityUnits: 16 };
 
   it('uses the default throughput with no history', () => {
-    expect(learnThroughput([])).toEqual({ throughput: 14, runs: 0 });
+    expect(learnThroughput([])).toEqual({ throughput: 24, runs: 0 });
   });
 
   it('learns the median throughput of recent runs, ignoring unusable records', () => {
@@ -94,7 +94,7 @@ describe('learning from history', () => {
 
   it('keeps a corrupt record from swinging the estimate beyond 20x the default', () => {
     const absurd = learnThroughput([{ inputBytes: 4096 * GiB, stepSeconds: 151, capacityUnits: 1 }]);
-    expect(absurd.throughput).toBe(14 * 20);
+    expect(absurd.throughput).toBe(24 * 20);
   });
 });
 
