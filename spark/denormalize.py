@@ -546,8 +546,8 @@ def load_site_timezones(spark: SparkSession, uri: str) -> Dict[str, str]:
 def tune(spark: SparkSession) -> None:
     """Session settings the job's plan runs faster with; none changes a value it writes."""
     # HotSpot never compiles a method over 8,000 bytes of bytecode: it runs interpreted for good. Spark's advice on
-    # HotSpot is this limit, above which a stage falls back from whole-stage code generation to one generated
-    # function per operator, each small enough to compile. The enrichments after the shuffle are such a stage.
+    # HotSpot is this limit, above which a stage falls back from whole-stage code generation to running operator by
+    # operator, with generated functions split small enough to compile. The stage after the shuffle is such a one.
     spark.conf.set('spark.sql.codegen.hugeMethodLimit', '8000')
     # At least two reduce tasks per core: with fewer, adaptive execution coalesced the shuffle into three partitions
     # for two cores, and the third ran alone for a third of the stage.
