@@ -97,6 +97,10 @@ export interface EmulatorSeed extends GlueSeed {
 }
 
 async function listen(server: import('node:http').Server, port: number): Promise<number> {
+  // Idle keep-alive sockets stay open until the client or close() ends them. Node's default closes them after 5 s
+  // idle, and a client that reuses one at that moment gets ECONNRESET: a run-job execution of a 200-item batch
+  // failed on it with DynamoDB.Error. AWS endpoints do not fail calls that way, so the local ones must not.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {

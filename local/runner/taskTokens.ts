@@ -214,6 +214,7 @@ export class TaskTokenBroker {
         if (!res.headersSent) sendError(res, new AwsServiceError('InternalFailure', String((error as Error).message), 500));
       });
     });
+    server.keepAliveTimeout = 0; // idle sockets stay open, as the emulator's do (see listen in local/emulator)
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => resolve());

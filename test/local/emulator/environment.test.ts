@@ -140,3 +140,33 @@ describe('a kept state directory', () => {
     expect(stats.clustersRunning).toBe(1);
   });
 });
+
+describe('keep-alive connections', () => {
+  // A client reuses an idle keep-alive socket whenever it likes; a server that closes idle sockets (Node's default:
+  // 5 s, plus a 1 s buffer) races it, and the call fails with ECONNRESET. The emulator's servers leave them open.
+  it('keeps an idle keep-alive socket open past Node\'s default, on both servers', async () => {
+    const emu = await startEmulator({ spark: false, dynamodb: true });
+    const http = await import('node:http');
+    const closedAfterIdle = async (endpoint: string): Promise<boolean> => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      let closed = false;
+      await new Promise<void>((resolve, reject) => {
+        const request = http.request(`${endpoint}/`, { agent, method: 'POST', headers: { 'content-type': 'application/x-amz-json-1.0' } }, (response) => {
+          response.resume();
+          response.on('end', resolve);
+        });
+        request.on('socket', (socket) => socket.once('close', () => { closed = true; }));
+        request.on('error', reject);
+        request.end('{}');
+      });
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      agent.destroy();
+      return closed;
+    };
+    try {
+      expect(await Promise.all([closedAfterIdle(emu.endpoint), closedAfterIdle(emu.dynamodbEndpoint!)])).toEqual([false, false]);
+    } finally {
+      await emu.stop();
+    }
+  }, 20_000);
+});
