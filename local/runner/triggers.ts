@@ -167,23 +167,32 @@ export function clusterStateChangeEvent(
   where: { region: string; accountId: string; id: string; time: Date },
 ): Record<string, unknown> {
   const failed = cluster.state === 'TERMINATED_WITH_ERRORS';
+  return emrEvent(EMR_EVENT.clusterStateChange, where, {
+    severity: failed ? 'CRITICAL' : 'INFO',
+    stateChangeReason: JSON.stringify({ code: cluster.reason?.Code ?? '', message: cluster.reason?.Message ?? '' }),
+    name: cluster.name,
+    clusterId: cluster.clusterId,
+    state: cluster.state,
+    message: `Amazon EMR Cluster ${cluster.clusterId} (${cluster.name}) is ${cluster.state}${cluster.reason?.Message ? `: ${cluster.reason.Message}` : ''}`,
+  });
+}
+
+/** The EventBridge envelope of an event EMR sends (source aws.emr): one place for both detail types. */
+function emrEvent(
+  detailType: string,
+  where: { region: string; accountId: string; id: string; time: Date },
+  detail: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     version: '0',
     id: where.id,
-    'detail-type': EMR_EVENT.clusterStateChange,
+    'detail-type': detailType,
     source: EMR_EVENT.source,
     account: where.accountId,
     time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: where.region,
     resources: [],
-    detail: {
-      severity: failed ? 'CRITICAL' : 'INFO',
-      stateChangeReason: JSON.stringify({ code: cluster.reason?.Code ?? '', message: cluster.reason?.Message ?? '' }),
-      name: cluster.name,
-      clusterId: cluster.clusterId,
-      state: cluster.state,
-      message: `Amazon EMR Cluster ${cluster.clusterId} (${cluster.name}) is ${cluster.state}${cluster.reason?.Message ? `: ${cluster.reason.Message}` : ''}`,
-    },
+    detail,
   };
 }
 
@@ -207,23 +216,13 @@ export function stepStatusChangeEvent(
 ): Record<string, unknown> {
   const wording = STEP_EVENT_WORDING[step.state] ?? { severity: 'INFO', happened: `is ${step.state}` };
   const at = where.time.toISOString().replace('T', ' ').replace(/:\d{2}\.\d{3}Z$/, ' UTC');
-  return {
-    version: '0',
-    id: where.id,
-    'detail-type': EMR_EVENT.stepStatusChange,
-    source: EMR_EVENT.source,
-    account: where.accountId,
-    time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    region: where.region,
-    resources: [],
-    detail: {
-      severity: wording.severity,
-      actionOnFailure: step.actionOnFailure,
-      stepId: step.stepId,
-      name: step.name,
-      clusterId: step.clusterId,
-      state: step.state,
-      message: `Step ${step.stepId} (${step.name}) in Amazon EMR cluster ${step.clusterId} (${step.clusterName}) ${wording.happened} at ${at}.${step.reason ? ` ${step.reason}` : ''}`,
-    },
-  };
+  return emrEvent(EMR_EVENT.stepStatusChange, where, {
+    severity: wording.severity,
+    actionOnFailure: step.actionOnFailure,
+    stepId: step.stepId,
+    name: step.name,
+    clusterId: step.clusterId,
+    state: step.state,
+    message: `Step ${step.stepId} (${step.name}) in Amazon EMR cluster ${step.clusterId} (${step.clusterName}) ${wording.happened} at ${at}.${step.reason ? ` ${step.reason}` : ''}`,
+  });
 }
