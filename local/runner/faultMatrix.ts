@@ -371,7 +371,8 @@ export function formatMatrix(results: FaultResult[]): string {
   return [line(header), rule, ...rows.map(line), rule, line(total)].join('\n');
 }
 
-async function crawl(name: string): Promise<void> {
+/** Runs the crawler on the local runtime's emulator and waits until its crawl has catalogued the partition. */
+export async function crawl(name: string): Promise<void> {
   const glue = new GlueClient({});
   await glue.send(new StartCrawlerCommand({ Name: name }));
   for (;;) {

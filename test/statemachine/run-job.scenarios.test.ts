@@ -8,9 +8,9 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMRClient, ListInstanceFleetsCommand, ListInstancesCommand } from '@aws-sdk/client-emr';
-import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
 import { NO_FAULTS, type Faults } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
+import { crawl } from '../../local/runner/faultMatrix';
 
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
@@ -55,16 +55,6 @@ async function runUpload(injected: Faults = NO_FAULTS, options: { catalogued?: b
   const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`);
   if (options.catalogued) await crawl(runtime.seeded.crawlers[0]);
   return runtime.run(event);
-}
-
-async function crawl(name: string): Promise<void> {
-  const glue = new GlueClient({});
-  await glue.send(new StartCrawlerCommand({ Name: name }));
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const { Crawler } = await glue.send(new GetCrawlerCommand({ Name: name }));
-    if (Crawler?.State === 'READY' && Crawler.LastCrawl?.Status === 'SUCCEEDED') return;
-  }
 }
 
 const path = (summary: RunSummary) => summary.timeline.map((entry) => entry.state);
