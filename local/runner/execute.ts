@@ -26,6 +26,16 @@ export interface TimelineEntry {
   cause?: string;
 }
 
+/** An event of aws-local-stepfunctions' log (its own type is not exported): states entered, exited, failed, retried, caught. */
+export interface InterpreterEvent {
+  type: string;
+  timestamp: number;
+  state?: { name: string; type: string; input: unknown; output?: unknown };
+  Error?: string;
+  Cause?: unknown;
+  retry?: { attempt: number };
+}
+
 export interface ExecutionResult {
   executionName: string;
   status: ExecutionStatus;
@@ -54,6 +64,10 @@ export interface ExecuteOptions {
   timeoutSeconds?: number;
   /** Aborted when the execution stops, so the Tasks still polling (a .sync step) give up as on AWS. */
   abortController?: AbortController;
+  /** StopExecution from outside (the local Step Functions API): the execution ends ABORTED once it aborts. */
+  stopSignal?: AbortSignal;
+  /** Every event of the interpreter's log, in order (the local Step Functions API's execution history). */
+  onEvent?: (event: InterpreterEvent) => void;
 }
 
 /** Real milliseconds between entering the abortAfter state and the abort: its Task call has been made. */
@@ -107,8 +121,11 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   const timeline = new TimelineBuilder(machine.stateTypes, options.onTimelineEntry);
   let abortedAfter: string | null = null;
   let abortTimer: NodeJS.Timeout | undefined;
+  const stop = () => execution.abort();
+  options.stopSignal?.addEventListener('abort', stop, { once: true });
   const consumeEvents = (async () => {
     for await (const event of execution.eventLogs) {
+      options.onEvent?.(event as InterpreterEvent);
       timeline.add(event as any);
       const entered = (event as any).type === 'StateEntered' ? (event as any).state?.name : undefined;
       if (options.abortAfter && entered === options.abortAfter && abortedAfter === null) {
@@ -131,7 +148,7 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
       cause = `The execution ran longer than the definition's TimeoutSeconds (${definition.TimeoutSeconds})`;
     } else if (failure?.name === 'ExecutionAbortedError') {
       status = 'ABORTED';
-      cause = `Stopped (StopExecution) after entering ${abortedAfter}`;
+      cause = abortedAfter === null ? 'Stopped (StopExecution)' : `Stopped (StopExecution) after entering ${abortedAfter}`;
     } else {
       status = 'FAILED';
       const reason = failure?.cause ?? failure;
@@ -140,6 +157,7 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
     }
   }
   clearTimeout(abortTimer);
+  options.stopSignal?.removeEventListener('abort', stop);
   if (status === 'ABORTED' || status === 'TIMED_OUT') {
     options.abortController?.abort();
     // A stopped execution's log may never close while a Task it no longer waits for still runs: read what came.

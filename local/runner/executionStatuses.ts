@@ -28,6 +28,11 @@ export class ExecutionStatuses {
     return this.executions.get(executionArn);
   }
 
+  /** The executions of one state machine run here so far. */
+  list(stateMachineArn: string): ExecutionStatusRecord[] {
+    return [...this.executions.values()].filter((execution) => execution.stateMachineArn === stateMachineArn);
+  }
+
   /** The Step Functions API operations this answers, by name (AWS JSON 1.0 input → output); others are not its. */
   operation(name: string): ((input: Record<string, unknown>) => unknown) | null {
     if (name === 'DescribeExecution') {

@@ -51,7 +51,7 @@ import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
 import { loadMachine, type MachineDefinition } from './definition';
-import { executeMachine, type ExecutionResult, type TimelineEntry } from './execute';
+import { executeMachine, type ExecuteOptions, type ExecutionResult, type TimelineEntry } from './execute';
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
@@ -61,6 +61,7 @@ import { clusterStateChangeEvent, functionEventTargets, stepStatusChangeEvent } 
 import { TaskTokenBroker } from './taskTokens';
 import { ExecutionRegistry } from './executions';
 import { ExecutionStatuses } from './executionStatuses';
+import { StepFunctionsApi, stateMachineArnPrefix } from './stepFunctionsApi/service';
 import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
 export type { TimelineEntry } from './execute';
@@ -130,6 +131,12 @@ export interface RunOptions {
   executionTimeoutSeconds?: number;
   /** Wraps a state's Task handler (fault injection: a Lambda error or timeout in one state). */
   intercept?: Record<string, (input: unknown, next: (input: unknown) => Promise<unknown>, stopped: AbortSignal) => Promise<unknown>>;
+  /** StopExecution from outside (the Step Functions API): the execution ends ABORTED once aborted. */
+  stopSignal?: AbortSignal;
+  /** Every event of the interpreter's log (the Step Functions API's history). */
+  onEvent?: ExecuteOptions['onEvent'];
+  /** The execution's end, before the rules on its status change run (cleanup-execution). */
+  onEnd?: (result: ExecutionResult) => void;
 }
 
 export interface LocalRuntime {
@@ -171,6 +178,10 @@ export interface LocalRuntime {
   mapChildStats(): { started: number; ended: number };
   /** Messages published with `sns:publish` tasks. */
   readonly notifications: PublishedMessage[];
+  /** A state machine of serverless.yml as deployed (`deployable`) and as run here (`local`), by file name. */
+  machine(name: string): Promise<MachineDefinition>;
+  /** The Step Functions API on `env.AWS_ENDPOINT_URL_SFN` (StartExecution, DescribeExecution, …). */
+  readonly stepFunctionsApi: StepFunctionsApi;
   /** Replaces the emulator's faults (each fires once again): a scenario that strikes one job of many. */
   setFaults(faults: Faults): void;
   /** Puts a file into local S3 and returns the EventBridge "Object Created" event S3 would send. */
@@ -217,7 +228,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
   const taskTokens = new TaskTokenBroker(timeScale, { realTimeouts: !options.simulateSteps });
   const executionStatuses = new ExecutionStatuses();
-  taskTokens.serveAlso((operation) => executionStatuses.operation(operation));
+  // The whole Step Functions API on the runner's endpoint (why there: local/runner/stepFunctionsApi/service.ts);
+  // ExecutionStatuses answers DescribeExecution / ListExecutions only until the API is up, below.
+  let stepFunctionsApi: StepFunctionsApi | null = null;
+  taskTokens.serveAlso((operation) => stepFunctionsApi?.operation(operation) ?? executionStatuses.operation(operation));
   const sfnEndpoint = await taskTokens.listen().catch(async (error) => {
     await emulator.stop();
     discardState();
@@ -297,7 +311,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     }
     return machine;
   };
-  const machinePrefix = `arn:aws:states:${config.region}:${config.accountId}:stateMachine:${config.service}-${config.stage}-`;
+  const machinePrefix = stateMachineArnPrefix(config);
   const machineArn = (machineName: string) => `${machinePrefix}${machineName}`;
   const notifications: PublishedMessage[] = [];
   const mapChildren: Array<{ startedAt: number; result: ExecutionResult | null }> = [];
@@ -358,6 +372,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       abortAfter: runOptions.abortAfter,
       timeoutSeconds: runOptions.executionTimeoutSeconds,
       abortController,
+      stopSignal: runOptions.stopSignal,
+      onEvent: runOptions.onEvent,
     }).catch((error) => {
       executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: 'FAILED', startDate, stopDate: Date.now() });
       throw error;
@@ -365,6 +381,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // A stopped execution's parked Task waits no more: a grant sent to it now answers TaskTimedOut.
     if (result.status === 'ABORTED' || result.status === 'TIMED_OUT') taskTokens.closeExecution(executionName);
     executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: result.status, startDate, stopDate: Date.now() });
+    runOptions.onEnd?.(result);
     return result;
   }
 
@@ -405,7 +422,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     );
   };
 
-  return {
+  const runtime: LocalRuntime = {
     stateDir,
     keepsState: !temporary,
     executions,
@@ -491,6 +508,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       return putObject(location.bucket, `${location.key}${job.s3Trigger.marker}`, Buffer.alloc(0));
     },
 
+    machine: machineNamed,
+    get stepFunctionsApi() {
+      return stepFunctionsApi!;
+    },
+
     async stop() {
       stopping = true;
       await schedules?.stop();
@@ -501,6 +523,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       discardState();
     },
   };
+  stepFunctionsApi = new StepFunctionsApi({ config, executionStatuses, machine: machineNamed, run: (input, runOptions) => runtime.run(input, runOptions), onTaskParked: (observer) => taskTokens.onPark(observer) });
+  return runtime;
 }
 
 /** Clusters a cleanup terminated pass TERMINATING for a few emulated minutes; the summary reports where they end. */

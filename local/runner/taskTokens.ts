@@ -34,6 +34,7 @@ const MAX_OUTPUT_BYTES = 262_144;
 const MAX_ERROR_CHARS = 256;
 const MAX_CAUSE_CHARS = 32_768;
 const TOKEN_PREFIX = 'emrflow-local-';
+const CALLBACK_OPERATIONS = new Set(['SendTaskSuccess', 'SendTaskFailure', 'SendTaskHeartbeat']);
 
 export interface WaitLimits {
   /** Emulated seconds; the task fails with States.Timeout after them. */
@@ -73,7 +74,9 @@ export class TaskTokenBroker {
   private readonly runId = randomBytes(6).toString('hex');
   /** API calls by operation, for the benchmark's per-job figures. */
   readonly calls: Record<string, number> = {};
-  private readonly extraOperations: Array<(name: string) => ((input: Record<string, unknown>) => unknown) | null> = [];
+  private readonly extraOperations: Array<(name: string) => ((input: Record<string, unknown>) => unknown | Promise<unknown>) | null> = [];
+  /** Told when an execution's Task parks on its token (its integration was called): the history's TaskSubmitted. */
+  private readonly parkObservers: Array<(executionName: string, stateName: string) => void> = [];
 
   constructor(
     private readonly timeScale: number,
@@ -163,8 +166,19 @@ export class TaskTokenBroker {
   }
 
   /** Serves more Step Functions operations on this endpoint (those the lookup returns a function for). */
-  serveAlso(lookup: (name: string) => ((input: Record<string, unknown>) => unknown) | null): void {
+  serveAlso(lookup: (name: string) => ((input: Record<string, unknown>) => unknown | Promise<unknown>) | null): void {
     this.extraOperations.push(lookup);
+  }
+
+  /** Calls `observer` each time a Task's integration call returned and the Task parks on its token. */
+  onPark(observer: (executionName: string, stateName: string) => void): void {
+    this.parkObservers.push(observer);
+  }
+
+  /** The integration of the token's Task returned: it now waits for the token alone (TaskSubmitted). */
+  parked(token: string): void {
+    const task = this.open.get(token);
+    if (task) for (const observer of this.parkObservers) observer(task.executionName, task.stateName);
   }
 
   /** Closes every open token of a stopped execution: its Task no longer waits, later settles get TaskTimedOut. */
@@ -253,10 +267,13 @@ export class TaskTokenBroker {
       }
       const extra = this.extraOperations.map((lookup) => lookup(operation)).find((handler) => handler);
       if (extra) {
-        const body = JSON.stringify(extra(input));
+        const body = JSON.stringify(await extra(input));
         res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomBytes(16).toString('hex') });
         res.end(body);
         return;
+      }
+      if (!CALLBACK_OPERATIONS.has(operation)) {
+        throw new AwsServiceError('UnknownOperationException', `The local Step Functions endpoint does not serve ${target || '(no X-Amz-Target)'}`);
       }
       const token = input.taskToken;
       if (typeof token !== 'string' || token.length < 1 || token.length > 2048) {

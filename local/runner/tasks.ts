@@ -148,7 +148,10 @@ function waitForTaskToken(stateName: string, resource: string, context: TaskCont
     });
     startClock = () => broker.startHeartbeat(token);
     const failed = call(rest).then(
-      () => new Promise<never>(() => {}),
+      () => {
+        broker.parked(token);
+        return new Promise<never>(() => {});
+      },
       (error) => {
         broker.abandon(token);
         throw error;
