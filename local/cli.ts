@@ -22,6 +22,7 @@ import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
 import { DEFAULT_OUT_DIR, simulateCommand } from './planner/command';
 import { DEFAULT_PROFILE } from './planner';
+import { stateMachineArnPrefix } from './runner/stepFunctionsApi/service';
 
 const USAGE = `emrflow — run emrflow's state machines on the local runtime (EMR/Glue/S3 emulator + DynamoDB), no AWS needed
 
@@ -314,14 +315,17 @@ async function demo(flags: Flags, print: (line: string) => void): Promise<number
 async function emulator(flags: Flags): Promise<number> {
   // The AWS CLI's waiters poll every 30 s: below this scale `aws emr wait cluster-running` can miss a short RUNNING span.
   const timeScale = flags['time-scale'] ?? CLI_WAITER_TIME_SCALE;
-  const runtime = await startLocalRuntime({ ...runtimeOptions(flags), timeScale });
+  // Executions run in the background while it serves: started with `aws stepfunctions start-execution`, or by
+  // serverless.yml's EventBridge rules on objects written through S3 (a partition's _SUCCESS marker).
+  const runtime = await startLocalRuntime({ ...runtimeOptions(flags), timeScale, objectCreatedRules: true });
   const exports = Object.entries(runtime.env).map(([name, value]) => `export ${name}=${value}`);
   const waiters =
     timeScale >= CLI_WAITER_TIME_SCALE
       ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
       : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
   process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
-  process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# Ctrl-C stops it.\n`);
+  const machines = Object.values(runtime.config.stateMachineFiles).map((name) => `${stateMachineArnPrefix(runtime.config)}${name}`);
+  process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# state machines: ${machines.join(', ')}\n# Ctrl-C stops it.\n`);
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
     process.once('SIGTERM', resolveStop);

@@ -54,6 +54,8 @@ export interface EmulatorOptions {
   spark?: false | { projectRoot?: string; sparkSubmit?: string };
   /** Seed for the throttling dice and the resource ids (reproducible tests). Default: random. */
   seed?: number;
+  /** Every object written through S3 (PUT, copy, completed multipart upload), as S3 sends "Object Created". */
+  onObjectCreated?: (object: { bucket: string; key: string; size: number; etag: string }) => void;
 }
 
 export interface EmulatorStats {
@@ -126,6 +128,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const ids = new IdFactory(random);
   const faults = new FaultInjector(options.faults ?? NO_FAULTS, random);
   const s3 = new LocalS3(path.join(stateDir, 's3'));
+  s3.onObjectCreated = options.onObjectCreated ?? null;
   const spark = options.spark === false ? null : findSpark(options.spark ?? {});
   const emit = (event: Omit<EmulatorEvent, 'at'>) => options.logger?.({ at: Date.now(), ...event });
 

@@ -62,6 +62,7 @@ import { TaskTokenBroker } from './taskTokens';
 import { ExecutionRegistry } from './executions';
 import { ExecutionStatuses } from './executionStatuses';
 import { StepFunctionsApi, stateMachineArnPrefix } from './stepFunctionsApi/service';
+import { objectCreatedRules, type ObjectCreated } from './stepFunctionsApi/objectCreatedRules';
 import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
 export type { TimelineEntry } from './execute';
@@ -80,6 +81,8 @@ export interface LocalRuntimeOptions {
   schedules?: boolean;
   /** Seed of the emulator's throttling dice and ids: the same seed throttles the same calls. */
   seed?: number;
+  /** Objects written through S3 fire serverless.yml's EventBridge rules (`emrflow emulator`; see stepFunctionsApi/objectCreatedRules.ts). */
+  objectCreatedRules?: boolean;
 }
 
 export interface StepSummary {
@@ -207,6 +210,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // EMR's "Cluster State Change" and "Step Status Change" events go to the Lambdas whose EventBridge rules
   // match them, as EventBridge delivers them: asynchronously, after the change (set once the functions are known).
   let onEmrEvent: ((event: EmulatorEvent) => void) | null = null;
+  let onObjectCreated: (object: ObjectCreated) => void = () => undefined;
   const emulator = await startEmulator({
     stateDir,
     timeScale,
@@ -217,6 +221,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // A kept state directory keeps its DynamoDB items too (claims, run history, the pool registry).
     dynamodb: temporary ? true : { persist: true },
     spark: options.simulateSteps ? false : { projectRoot: serviceDir },
+    onObjectCreated: options.objectCreatedRules ? (object) => onObjectCreated(object) : undefined,
     logger: (event: EmulatorEvent) => {
       events.push(event);
       if (event.resource === 'cluster' || event.resource === 'step') onEmrEvent?.(event);
@@ -281,6 +286,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
     }
   };
+  onObjectCreated = objectCreatedRules(config, () => (stopping ? null : stepFunctionsApi), (error) => noteRuleError('(S3 Object Created rule)', error));
   onEmrEvent = (change) => {
     if (stopping) return;
     const event = emrEventOf(change, emulator.stats(), { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) });

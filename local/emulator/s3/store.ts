@@ -87,6 +87,9 @@ export class LocalS3 {
   /** Per bucket: the metadata of every object written through S3, by key (loaded from disk on first use). */
   private readonly metas = new Map<string, Map<string, StoredObjectMeta>>();
 
+  /** Told of every object written through S3 (PUT, copy, completed multipart upload): S3's "Object Created". */
+  onObjectCreated: ((object: { bucket: string; key: string; size: number; etag: string }) => void) | null = null;
+
   constructor(readonly root: string) {}
 
   static isValidBucketName(bucket: string): boolean {
@@ -290,6 +293,7 @@ export class LocalS3 {
     const stat = await fs.stat(target);
     const stored: StoredObjectMeta = { ...meta, key, side: target === this.sideData(bucket, key), size: stat.size, mtimeMs: stat.mtimeMs };
     await this.writeMeta(bucket, stored);
+    this.onObjectCreated?.({ bucket, key, size: stat.size, etag: meta.etag ?? '' });
     return { key, path: target, size: stat.size, mtimeMs: stat.mtimeMs };
   }
 

@@ -109,6 +109,12 @@ export class StepFunctionsApi {
     return [...this.executions.values()].map(({ executionArn, status, done }) => ({ executionArn, status, done }));
   }
 
+  /** An EventBridge rule's target: StartExecution of `machine` (a file name) on the event, under a fresh name. */
+  async startForRule(machine: string, event: unknown): Promise<string> {
+    const started = (await this.startExecution({ stateMachineArn: this.prefix + machine, input: JSON.stringify(event) })) as { executionArn: string };
+    return started.executionArn;
+  }
+
   private async call(operation: Operation, input: Input): Promise<unknown> {
     switch (operation) {
       case 'ListStateMachines':
