@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { emulatorEnv, type Emulator } from '../../local/emulator';
-import { startTestEmulator } from '../local/emulator/helpers';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
+import { STEP_FUNCTIONS_OPERATIONS } from '../../local/runner/stepFunctionsApi/service';
 
 const root = path.resolve(__dirname, '../..');
 const python = path.join(root, '.venv', 'bin', 'python');
@@ -45,22 +45,26 @@ async function runPytest(env: Record<string, string>): Promise<{ status: number 
 const describeIfVenv = existsSync(python) ? describe : describe.skip;
 
 describeIfVenv('conformance with botocore service models', () => {
-  let emu: Emulator;
+  // The whole local runtime, as `emrflow emulator` serves it: the emulator (EMR, Glue, S3) and the runner's
+  // Step Functions endpoint, whose executions run the deployed state machines against that emulator.
+  let runtime: LocalRuntime;
   beforeAll(async () => {
-    ({ emu } = await startTestEmulator({ timeScale: 0.002 }));
-  });
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    runtime = await startLocalRuntime({ timeScale: 0.002, simulateSteps: true, schedules: false, seed: 7 });
+  }, 60_000);
   afterAll(async () => {
-    await emu.stop();
+    await runtime.stop();
   });
 
-  it('answers every EMR, Glue and S3 call with the modelled output shape or a documented error', async () => {
-    const { status, output, report } = await runPytest(emulatorEnv(emu) as Record<string, string>);
+  it('answers every EMR, Glue, S3 and Step Functions call with the modelled output shape or a documented error', async () => {
+    const { status, output, report } = await runPytest(runtime.env);
 
     expect(report?.failures ?? [output]).toEqual([]);
     expect({ status, output: status === 0 ? '' : output }).toEqual({ status: 0, output: '' });
     expect(report!.checks).toBe(report!.passed);
     expect(report!.checks).toBeGreaterThan(100);
-    expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3']);
+    expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3', 'stepfunctions']);
+    expect(report!.operations.stepfunctions).toEqual(expect.arrayContaining([...STEP_FUNCTIONS_OPERATIONS]));
   }, 120_000);
 
   it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {
@@ -85,14 +89,22 @@ describeIfVenv('conformance with botocore service models', () => {
         'listing = ElementTree.fromstring("<ListBucketResult><Name>b</Name><KeyCount>many</KeyCount><Bogus/></ListBucketResult>")',
         'check_xml_element(listing, s3.operation_model("ListObjectsV2").output_shape, "ListBucketResult", xml_out)',
         'assert any("Bogus" in p for p in xml_out) and any("KeyCount" in p for p in xml_out), xml_out',
-        'print("rejected", len(out) + len(xml_out))',
+        'sfn = botocore.session.get_session().get_service_model("stepfunctions")',
+        'sfn_out = []',
+        'check_json_value({"executionArn": "a", "stateMachineArn": "m", "status": "DONE", "startDate": "today", "bogus": 1}, sfn.operation_model("DescribeExecution").output_shape, "DescribeExecutionOutput", sfn_out)',
+        'check_json_value({"events": [{"id": 1, "timestamp": 1.5, "type": "TaskDone", "taskScheduledEventDetails": {"resourceType": "lambda", "resource": "invoke", "region": "us-east-1"}}]}, sfn.operation_model("GetExecutionHistory").output_shape, "GetExecutionHistoryOutput", sfn_out)',
+        'assert any("status" in p for p in sfn_out) and any("startDate" in p for p in sfn_out) and any("bogus" in p for p in sfn_out), sfn_out',
+        'assert any("TaskDone" in p for p in sfn_out) and any("parameters" in p for p in sfn_out), sfn_out',
+        'assert expected_error_status("stepfunctions", sfn.operation_model("StartExecution"), "ExecutionAlreadyExists") == 400',
+        'assert expected_error_status("stepfunctions", sfn.operation_model("DescribeExecution"), "ExecutionAlreadyExists") is None',
+        'print("rejected", len(out) + len(xml_out), len(sfn_out))',
       ].join('\n'),
     );
     try {
       const run = spawnSync(python, [probe], { encoding: 'utf8' });
 
       expect(run.stderr).toBe('');
-      expect(run.stdout.trim()).toBe('rejected 4');
+      expect(run.stdout.trim()).toBe('rejected 4 5');
     } finally {
       rmSync(probe, { force: true });
     }

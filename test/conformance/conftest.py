@@ -26,12 +26,16 @@ def recorder() -> Recorder:
     return Recorder(TALLY)
 
 
+# botocore names the Step Functions client "stepfunctions"; its endpoint variable carries the service id, SFN.
+ENDPOINT_VARIABLE = {"stepfunctions": "SFN"}
+
+
 def _client(recorder: Recorder, service: str):
     session = botocore.session.get_session()
     client = session.create_client(
         service,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"],
+        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{ENDPOINT_VARIABLE.get(service, service.upper())}"],
         aws_access_key_id="conformance",
         aws_secret_access_key="conformance",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"}),
@@ -53,6 +57,13 @@ def glue(recorder):
 @pytest.fixture(scope="session")
 def emr(recorder):
     return _client(recorder, "emr")
+
+
+@pytest.fixture(scope="session")
+def stepfunctions(recorder):
+    if not os.environ.get("AWS_ENDPOINT_URL_SFN"):
+        pytest.skip("AWS_ENDPOINT_URL_SFN is not set: the Step Functions API is the local runtime's (emrflow emulator's), not the bare emulator's")
+    return _client(recorder, "stepfunctions")
 
 
 @pytest.fixture

@@ -154,7 +154,8 @@ export class ExecutionHistory {
       if (!includeExecutionData) {
         for (const [key, value] of Object.entries(view)) {
           if (!key.endsWith('EventDetails') || !value || typeof value !== 'object') continue;
-          const { input, output, parameters, ...kept } = value as Record<string, unknown>;
+          // "Execution data" is an event's input or output; TaskScheduled's parameters are required and stay.
+          const { input, output, ...kept } = value as Record<string, unknown>;
           view[key] = kept;
         }
       }
