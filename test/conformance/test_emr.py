@@ -44,13 +44,29 @@ def test_steps(emr, cluster_id):
     emr.cancel_steps(ClusterId=cluster_id, StepIds=[step_ids[1]])
 
 
-def test_terminate(emr, cluster_id):
+def test_terminate(emr, cluster_id, expect_error):
     emr.terminate_job_flows(JobFlowIds=[cluster_id])
     assert emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] in ("TERMINATING", "TERMINATED")
+    deadline = time.time() + 20
+    while emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"] != "TERMINATED":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    with expect_error("InvalidRequestException", 400):
+        emr.add_tags(ResourceId=cluster_id, Tags=[{"Key": "late", "Value": "yes"}])
 
 
 def test_documented_errors(emr, expect_error):
     with expect_error("InvalidRequestException", 400):
         emr.describe_cluster(ClusterId="j-NOSUCHCLUSTER")
+    with expect_error("ValidationException", 400):
+        emr.describe_cluster(ClusterId="j-" + "X" * 298)
+    with expect_error("ValidationException", 400):
+        emr.list_steps(ClusterId="j-" + "X" * 298)
     with expect_error("UnknownOperationException", 400):
         emr.list_studios()
+
+
+def test_list_steps_takes_at_most_ten_step_ids(emr, cluster_id, expect_error):
+    with expect_error("ValidationException", 400):
+        emr.list_steps(ClusterId=cluster_id, StepIds=[f"s-{n:013d}" for n in range(11)])
+    assert emr.list_steps(ClusterId=cluster_id, StepIds=[f"s-{n:013d}" for n in range(10)])["Steps"] == []

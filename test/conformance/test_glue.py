@@ -63,6 +63,20 @@ def test_crawler(glue):
         time.sleep(0.05)
     assert crawler["LastCrawl"]["Status"] == "SUCCEEDED"
     assert glue.get_table(DatabaseName=DB, Name="crawled")["Table"]["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert "conformance-crawler" in [c["Name"] for c in glue.get_crawlers()["Crawlers"]]
+    first = glue.get_crawlers(MaxResults=1)
+    assert len(first["Crawlers"]) == 1
+    if "NextToken" in first:
+        assert glue.get_crawlers(NextToken=first["NextToken"], MaxResults=1000)["Crawlers"]
+
+
+def test_delete_table(glue, expect_error):
+    glue.create_table(DatabaseName=DB, TableInput={"Name": "scratch", "StorageDescriptor": {"Location": "s3://conformance-glue/scratch/"}})
+    glue.delete_table(DatabaseName=DB, Name="scratch")
+    with expect_error("EntityNotFoundException", 400):
+        glue.get_table(DatabaseName=DB, Name="scratch")
+    with expect_error("EntityNotFoundException", 400):
+        glue.delete_table(DatabaseName=DB, Name="scratch")
 
 
 def test_documented_errors(glue, expect_error):
@@ -80,5 +94,9 @@ def test_documented_errors(glue, expect_error):
         glue.stop_crawler(Name="conformance-crawler")
     with expect_error("EntityNotFoundException", 400):
         glue.start_crawler(Name="missing-crawler")
+    with expect_error("ValidationException", 400):
+        glue.get_partitions(DatabaseName=DB, TableName="events", MaxResults=1001)
+    with expect_error("ValidationException", 400):
+        glue.get_crawlers(MaxResults=1001)
     with expect_error("UnknownOperationException", 400):
         glue.get_jobs()

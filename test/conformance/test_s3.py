@@ -117,7 +117,7 @@ def test_documented_errors(s3, expect_error):
 
 
 @pytest.mark.parametrize("call", [
-    lambda s3: s3.get_bucket_versioning(Bucket=BUCKET),
+    lambda s3: s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}),
     lambda s3: s3.get_bucket_tagging(Bucket=BUCKET),
     lambda s3: s3.get_bucket_policy(Bucket=BUCKET),
     lambda s3: s3.get_bucket_acl(Bucket=BUCKET),
@@ -128,8 +128,14 @@ def test_documented_errors(s3, expect_error):
     lambda s3: s3.get_object_tagging(Bucket=BUCKET, Key="a/b.json"),
     lambda s3: s3.get_object_acl(Bucket=BUCKET, Key="a/b.json"),
     lambda s3: s3.get_object_attributes(Bucket=BUCKET, Key="a/b.json", ObjectAttributes=["ETag"]),
-], ids=["GetBucketVersioning", "GetBucketTagging", "GetBucketPolicy", "GetBucketAcl", "GetBucketLifecycleConfiguration",
+], ids=["PutBucketVersioning", "GetBucketTagging", "GetBucketPolicy", "GetBucketAcl", "GetBucketLifecycleConfiguration",
         "GetBucketEncryption", "ListObjectVersions", "PutBucketTagging", "GetObjectTagging", "GetObjectAcl", "GetObjectAttributes"])
 def test_unimplemented_sub_resources_answer_not_implemented(s3, expect_error, call):
     with expect_error("NotImplemented", 501):
         call(s3)
+
+
+def test_versioning_of_a_bucket_that_never_had_it(s3):
+    versioning = s3.get_bucket_versioning(Bucket=BUCKET)
+    assert versioning["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert "Status" not in versioning and "MFADelete" not in versioning

@@ -51,6 +51,7 @@ type Request<T> = Partial<OnTheWire<T>>;
 
 /** "The maximum number of clusters allowed is 10" (TerminateJobFlows); "a maximum of 10 stepIDs" (ListSteps). */
 const MAX_IDS_PER_REQUEST = 10;
+const MAX_CLUSTER_ID_LENGTH = 256;
 
 export class EmrService {
   private readonly ctx: EmrContext;
@@ -144,6 +145,12 @@ export class EmrService {
 
   private cluster(id: unknown): EmrCluster {
     if (typeof id !== 'string' || !id) throw validation('ClusterId: is required');
+    // botocore's EMR model bounds a cluster id at 256 characters where it states a bound (CancelSteps'
+    // ClusterId, AddJobFlowSteps' JobFlowId: XmlStringMaxLen256); EMR's front end refuses a longer one as a
+    // constraint violation, before looking the cluster up.
+    if (id.length > MAX_CLUSTER_ID_LENGTH) {
+      throw validation(`1 validation error detected: Value '${id}' at 'clusterId' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CLUSTER_ID_LENGTH}`);
+    }
     const cluster = this.ctx.clusters.get(id);
     if (!cluster) throw invalidRequest(`Cluster id '${id}' is not valid.`);
     return cluster;
@@ -262,6 +269,8 @@ export class EmrService {
   private addTags(input: Request<AddTagsInput>) {
     const cluster = this.cluster(input.ResourceId);
     if (!Array.isArray(input.Tags)) throw validation('Tags: is required');
+    // A terminated cluster's tags are frozen: EMR refuses AddTags on it (InvalidRequestException).
+    if (isEndedClusterState(cluster.state)) throw invalidRequest(`Tags cannot be added to cluster ${cluster.Id}: it is ${cluster.state}.`);
     for (const tag of input.Tags) {
       const existing = cluster.Tags.find((t) => t.Key === tag.Key);
       if (existing) existing.Value = tag.Value ?? '';
@@ -287,9 +296,10 @@ export class EmrService {
   private listSteps(input: Request<ListStepsInput>) {
     const cluster = this.cluster(input.ClusterId);
     validateEnum(input.StepStates, 'stepStates', StepState);
-    // ListSteps documents InvalidRequestException for bad input.
+    // "You can specify a maximum of ten Step IDs" (ListSteps reference): a request constraint, which EMR's front
+    // end answers ValidationException as it does TerminateJobFlows' eleventh id.
     if (Array.isArray(input.StepIds) && input.StepIds.length > MAX_IDS_PER_REQUEST) {
-      throw invalidRequest(`StepIds: you can specify a maximum of ${MAX_IDS_PER_REQUEST} step IDs, got ${input.StepIds.length}`);
+      throw validation(`StepIds: you can specify a maximum of ${MAX_IDS_PER_REQUEST} step IDs, got ${input.StepIds.length}`);
     }
     const states = input.StepStates;
     const ids = input.StepIds;

@@ -13,6 +13,8 @@ import type {
   CreateCrawlerRequest,
   CreatePartitionRequest,
   CreateTableRequest,
+  DeleteTableRequest,
+  GetCrawlersRequest,
   Crawler as GetCrawlerView,
   Database,
   DatabaseInput,
@@ -89,6 +91,24 @@ export interface GlueDeps {
   emit: EmitEvent;
 }
 
+/** Glue's PageSize is 1–1,000 (botocore's model); beyond it the request fails its constraint (ValidationException). */
+const MAX_PAGE_SIZE = 1000;
+
+/** One page of `items` from a NextToken (an opaque offset) and a MaxResults within Glue's PageSize. */
+function tokenPage<T>(items: T[], token: unknown, maxResults: unknown): { items: T[]; NextToken?: string } {
+  if (maxResults !== undefined && (!Number.isInteger(maxResults) || (maxResults as number) < 1 || (maxResults as number) > MAX_PAGE_SIZE)) {
+    throw new AwsServiceError(
+      'ValidationException',
+      `1 validation error detected: Value '${String(maxResults)}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and ${MAX_PAGE_SIZE}`,
+    );
+  }
+  const start = typeof token === 'string' && token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
+  if (!Number.isInteger(start) || start < 0) throw invalidInput('NextToken is not valid');
+  const max = (maxResults as number | undefined) ?? MAX_PAGE_SIZE;
+  const end = start + max;
+  return { items: items.slice(start, end), ...(end < items.length ? { NextToken: Buffer.from(String(end)).toString('base64url') } : {}) };
+}
+
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string' || !value) throw invalidInput(`${field} is required`);
   return value;
@@ -140,11 +160,13 @@ export class GlueService {
     GetDatabases: () => ({ DatabaseList: [...this.databases.values()] }),
     CreateCrawler: (input) => this.createCrawler(input as OnTheWire<CreateCrawlerRequest>),
     GetCrawler: (input) => ({ Crawler: this.crawlerView(this.crawler(input.Name)) }),
+    GetCrawlers: (input) => this.getCrawlers(input as OnTheWire<GetCrawlersRequest>),
     StartCrawler: (input) => this.startCrawler(input as OnTheWire<StartCrawlerRequest>),
     StopCrawler: (input) => this.stopCrawler(input as OnTheWire<StopCrawlerRequest>),
     CreateTable: (input) => this.createTable(input as OnTheWire<CreateTableRequest>),
     GetTable: (input) => ({ Table: this.tableView(this.table(input.DatabaseName, input.Name)) }),
     GetTables: (input) => this.getTables(input as OnTheWire<GetTablesRequest>),
+    DeleteTable: (input) => this.deleteTable(input as OnTheWire<DeleteTableRequest>),
     CreatePartition: (input) => this.createPartition(input as OnTheWire<CreatePartitionRequest>),
     GetPartition: (input) => this.getPartition(input as OnTheWire<GetPartitionRequest>),
     GetPartitions: (input) => this.getPartitions(input as OnTheWire<GetPartitionsRequest>),
@@ -211,6 +233,12 @@ export class GlueService {
   }
 
   // ---------------------------------------------------------------- crawlers
+
+  private getCrawlers(input: OnTheWire<GetCrawlersRequest>): { Crawlers: Array<OnTheWire<GetCrawlerView>>; NextToken?: string } {
+    const crawlers = [...this.crawlers.values()].sort((a, b) => (a.Name < b.Name ? -1 : 1));
+    const { items, NextToken } = tokenPage(crawlers, input.NextToken, input.MaxResults);
+    return { Crawlers: items.map((crawler) => this.crawlerView(crawler)), ...(NextToken ? { NextToken } : {}) };
+  }
 
   private crawler(name: unknown): CrawlerRecord {
     const crawler = this.crawlers.get(requireString(name, 'Name'));
@@ -446,6 +474,13 @@ export class GlueService {
 
   // ---------------------------------------------------------------- tables and partitions
 
+  /** DeleteTable: the table and its partitions go; a crawl may register it again. */
+  private deleteTable(input: OnTheWire<DeleteTableRequest>): Record<string, never> {
+    const table = this.table(input.DatabaseName, input.Name);
+    for (const [key, candidate] of this.tables) if (candidate === table) this.tables.delete(key);
+    return {};
+  }
+
   private table(databaseName: unknown, name: unknown): TableRecord {
     const database = requireString(databaseName, 'DatabaseName');
     const tableName = requireString(name, 'Name');
@@ -524,11 +559,8 @@ export class GlueService {
     const all = [...table.partitions.values()]
       .filter((p) => matches(p.Values ?? []))
       .sort((a, b) => (JSON.stringify(a.Values) < JSON.stringify(b.Values) ? -1 : 1));
-    const start = input.NextToken ? Number(Buffer.from(input.NextToken, 'base64url').toString('utf8')) : 0;
-    const max = input.MaxResults !== undefined && Number.isInteger(input.MaxResults) ? Math.min(input.MaxResults, 1000) : 1000;
-    const page = all.slice(start, start + max);
-    const next = start + max < all.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
-    return { Partitions: page, ...(next ? { NextToken: next } : {}) };
+    const { items, NextToken } = tokenPage(all, input.NextToken, input.MaxResults);
+    return { Partitions: items, ...(NextToken ? { NextToken } : {}) };
   }
 
   private batchGetPartition(input: OnTheWire<BatchGetPartitionRequest>): OnTheWire<BatchGetPartitionResponse> {

@@ -2,7 +2,7 @@
  * S3 REST, path-style (`/<bucket>/<key>`), over LocalS3: the calls the project, the SDK's S3 client and the
  * AWS CLI make (objects with their metadata, conditional requests and integrity checks, ListObjectsV2/V1,
  * buckets, batch delete, copy, multipart upload with UploadPartCopy). Responses and errors are S3's XML; a
- * sub-resource the emulator does not implement (`?versioning`, `?tagging`, …) answers `NotImplemented` 501,
+ * sub-resource the emulator does not implement (`PUT ?versioning`, `?tagging`, …) answers `NotImplemented` 501,
  * as S3 answers a request for functionality it does not have, never a 200 with the wrong body.
  */
 import { randomUUID } from 'node:crypto';
@@ -109,6 +109,7 @@ export class S3Service {
   private bucketOperation(method: string, q: URLSearchParams): string {
     const operation = S3Service.route(method, q, [
       ['GET', 'location', 'GetBucketLocation'],
+      ['GET', 'versioning', 'GetBucketVersioning'],
       ['GET', 'uploads', 'ListMultipartUploads'],
       ['GET', null, 'ListObjects'],
       ['HEAD', null, 'HeadBucket'],
@@ -168,6 +169,12 @@ export class S3Service {
         await this.requireBucket(bucket);
         res.writeHead(200, { 'x-amz-bucket-region': this.region, 'x-amz-request-id': requestId });
         res.end();
+        return;
+      case 'GetBucketVersioning':
+        // Versioning is never enabled here (PutBucketVersioning answers NotImplemented): S3 answers a bucket
+        // that never had it with an empty configuration, no Status.
+        await this.requireBucket(bucket);
+        sendXml(res, requestId, `<VersioningConfiguration xmlns="${XMLNS}"/>`);
         return;
       case 'GetBucketLocation':
         await this.requireBucket(bucket);

@@ -184,14 +184,14 @@ describe('validation with EMR error codes', () => {
     expect(afterTen[10]).not.toBe('TERMINATING');
   });
 
-  it('ListSteps refuses more than 10 StepIds with InvalidRequestException; 10 are fine', async () => {
+  it('ListSteps refuses more than 10 StepIds with ValidationException (a request constraint); 10 are fine', async () => {
     const id = await create();
     const tooMany = Array.from({ length: 11 }, (_, i) => `s-${String(i).padStart(13, '0')}`);
 
     const error = await emr.send(new ListStepsCommand({ ClusterId: id, StepIds: tooMany })).catch((e) => e);
     const ten = await emr.send(new ListStepsCommand({ ClusterId: id, StepIds: tooMany.slice(0, 10) }));
 
-    expect(error.name).toBe('InvalidRequestException');
+    expect(error.name).toBe('ValidationException');
     expect(ten.Steps).toEqual([]);
   });
 

@@ -444,16 +444,23 @@ describe('multipart validation and UploadPartCopy', () => {
 });
 
 describe('sub-resources the emulator does not implement', () => {
-  it('answers NotImplemented 501 for bucket versioning, tagging and policy, never a listing', async () => {
+  it('answers NotImplemented 501 for turning versioning on, bucket tagging and policy, never a listing', async () => {
     const calls = [
-      s3.send(new GetBucketVersioningCommand({ Bucket: 'raw' })),
       s3.send(new GetBucketTaggingCommand({ Bucket: 'raw' })),
       s3.send(new GetBucketPolicyCommand({ Bucket: 'raw' })),
       s3.send(new PutBucketVersioningCommand({ Bucket: 'raw', VersioningConfiguration: { Status: 'Enabled' } })),
     ];
     const errors = await Promise.all(calls.map((c) => (c as Promise<unknown>).catch((e) => e)));
 
-    expect(errors.map((e: any) => [e.name, e.$metadata?.httpStatusCode])).toEqual(Array(4).fill(['NotImplemented', 501]));
+    expect(errors.map((e: any) => [e.name, e.$metadata?.httpStatusCode])).toEqual(Array(3).fill(['NotImplemented', 501]));
+  });
+
+  it('answers GetBucketVersioning of a bucket that never had versioning as S3 does: 200, no Status', async () => {
+    const versioning = await s3.send(new GetBucketVersioningCommand({ Bucket: 'raw' }));
+
+    expect(versioning.$metadata.httpStatusCode).toBe(200);
+    expect(versioning.Status).toBeUndefined();
+    expect(versioning.MFADelete).toBeUndefined();
   });
 
   it('answers NotImplemented 501 for object tagging and ACLs, never the object bytes', async () => {
