@@ -17,8 +17,9 @@
  * - The API answers as AWS does: a token that is not one `InvalidToken`; a well-formed token this runtime
  *   never issued `TaskDoesNotExist`; a token whose task already closed (settled, timed out) `TaskTimedOut`;
  *   an output that is not JSON `InvalidOutput`.
- * - The same endpoint answers the read operations `serveAlso` adds (DescribeExecution for the reaper), so the
- *   runtime has one Step Functions endpoint.
+ * - The same endpoint answers the operations `serveAlso` adds (the Step Functions API of
+ *   local/runner/stepFunctionsApi: StartExecution, DescribeExecution, GetExecutionHistory, …), so the runtime
+ *   has one Step Functions endpoint; any other operation is UnknownOperationException, as AWS answers it.
  * - An execution that stops (StopExecution, its TimeoutSeconds) closes its open tokens: a grant sent to a
  *   parked execution that is gone answers TaskTimedOut, as on AWS, so the sender gives the lease back.
  */
