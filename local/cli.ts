@@ -323,7 +323,7 @@ async function emulator(flags: Flags): Promise<number> {
     timeScale >= CLI_WAITER_TIME_SCALE
       ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
       : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
-  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls\n${exports.join('\n')}\n`);
+  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls; aws stepfunctions list-executions --state-machine-arn <arn>\n${exports.join('\n')}\n`);
   const machines = Object.values(runtime.config.stateMachineFiles).map((name) => `${stateMachineArnPrefix(runtime.config)}${name}`);
   process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# state machines: ${machines.join(', ')}\n# Ctrl-C stops it.\n`);
   await new Promise<void>((resolveStop) => {

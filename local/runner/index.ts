@@ -12,6 +12,7 @@
  *     port?,            // emulator port (default: any free port)
  *     schedules?,       // false: no rate() schedules of the Lambdas (default true; see schedules.ts)
  *     seed?,            // the emulator's throttling dice and ids: the same seed throttles the same calls
+ *     objectCreatedRules?, // true: objects written through S3 fire serverless.yml's EventBridge rules (emrflow emulator)
  *   });
  *   runtime.sparkSubmit               // the spark-submit steps run with, or null: every step is simulated
  *   runtime.env                       // AWS_ENDPOINT_URL_* and friends, for the AWS CLI or child processes
@@ -31,6 +32,9 @@
  *   runtime.setFaults(faults)            // replace the emulator's faults mid-run
  *   await runtime.invoke('reapClusters', { dryRun: true });   // any function of serverless.yml, in process
  *   runtime.executionStatuses            // what DescribeExecution answers for the executions run here
+ *   runtime.stepFunctionsApi             // the Step Functions API on env.AWS_ENDPOINT_URL_SFN: StartExecution,
+ *                                        // DescribeExecution, GetExecutionHistory, StopExecution, … (stepFunctionsApi/)
+ *   await runtime.machine('run-job')     // a state machine as deployed (`deployable`) and as run here (`local`)
  *   await runtime.stop();
  *
  * One runtime at a time per process: it points process.env (and so the in-process Lambdas' SDK clients) at
