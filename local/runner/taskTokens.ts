@@ -32,8 +32,9 @@ import { TaskError } from './adapters/errors';
 
 /** SendTaskSuccess's output and SendTaskFailure's cause are bounded by the API (UTF-8 bytes). */
 const MAX_OUTPUT_BYTES = 262_144;
-const MAX_ERROR_CHARS = 256;
-const MAX_CAUSE_CHARS = 32_768;
+/** An error name and a cause are bounded by the API (SendTaskFailure's and StopExecution's `error` / `cause`). */
+export const MAX_ERROR_CHARS = 256;
+export const MAX_CAUSE_CHARS = 32_768;
 const TOKEN_PREFIX = 'emrflow-local-';
 const CALLBACK_OPERATIONS = new Set(['SendTaskSuccess', 'SendTaskFailure', 'SendTaskHeartbeat']);
 

@@ -101,6 +101,8 @@ def test_documented_errors(stepfunctions, run_job, expect_error):
         stepfunctions.describe_state_machine_for_execution(executionArn=execution)
     with expect_error("ExecutionDoesNotExist", 400):
         stepfunctions.stop_execution(executionArn=execution)
+    with expect_error("ValidationException", 400):
+        stepfunctions.stop_execution(executionArn=execution, error="E" * 257)
     with expect_error("InvalidToken", 400):
         stepfunctions.list_executions(stateMachineArn=run_job, nextToken="bogus")
     with expect_error("TaskDoesNotExist", 400):

@@ -28,6 +28,7 @@ import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, 
 import type { ExecutionStatuses, ExecutionStatusRecord } from '../executionStatuses';
 import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
+import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../taskTokens';
 import { ExecutionHistory } from './history';
 
 /** What the API needs of the local runtime (LocalRuntime provides it). */
@@ -63,8 +64,6 @@ export function stateMachineArnPrefix(config: Pick<ServerlessConfig, 'region' | 
 const STATUSES = new Set(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
 /** What StartExecution refuses in a name (API reference, StartExecution `name`). */
 const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
-const MAX_ERROR_CHARS = 256;
-const MAX_CAUSE_CHARS = 32_768;
 const DEFAULT_PAGE = 100;
 
 interface ApiExecution {
@@ -269,6 +268,7 @@ export class StepFunctionsApi {
       ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED' ? Object.fromEntries(Object.entries(reason).filter(([, value]) => typeof value === 'string')) : {}),
       redriveCount: 0,
       redriveStatus: 'NOT_REDRIVABLE',
+      ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED' ? { redriveStatusReason: 'The local runtime does not redrive executions (RedriveExecution is not served): start a new one' } : {}),
     };
   }
 
