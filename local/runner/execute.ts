@@ -123,6 +123,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   let abortTimer: NodeJS.Timeout | undefined;
   const stop = () => execution.abort();
   options.stopSignal?.addEventListener('abort', stop, { once: true });
+  // Stopped before it began (StopExecution right after StartExecution): it aborts at once.
+  if (options.stopSignal?.aborted) stop();
   const consumeEvents = (async () => {
     for await (const event of execution.eventLogs) {
       options.onEvent?.(event as InterpreterEvent);
