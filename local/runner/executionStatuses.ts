@@ -3,7 +3,8 @@
  * ListExecutions: the executions this runtime has run, so code that asks Step Functions whether an execution
  * still runs (the reaper) is the deployed code. An execution of another process (an earlier `emrflow run` on
  * the same --state-dir) is over: it is not known here, as AWS would report an execution that ended long ago
- * as not RUNNING.
+ * as not RUNNING. The Step Functions API (stepFunctionsApi/service.ts) reads these for the executions it did
+ * not start itself (`emrflow run`, run-batch's children); `operation` answers only until it is up.
  */
 import { AwsServiceError } from '../emulator/protocol';
 
