@@ -24,15 +24,22 @@ import { Meter } from './meter';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
 import type { Rate } from './rates';
+import { loadStateMachineLimits, type StateMachineLimits } from './stateMachineLimits';
 
 export type Outcome = 'succeeded' | 'failed';
 
 export interface JobState {
   job: SizedJob;
   attempt: number;
+  /** The Spark application had its first executor (once per job, whichever attempt). */
   started: boolean;
+  /** Its step was RUNNING (once per job). */
+  stepRunning: boolean;
   ended: Outcome | null;
 }
+
+/** The name a failed run is counted under when its path gives none (the pooled path before it passes one). */
+export const UNNAMED_FAILURE = 'unnamed';
 
 /** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
 export abstract class Run {
@@ -57,13 +64,22 @@ export abstract class Run {
     this.meter = new Meter(apiQuotas(config));
   }
 
+  /** run-job's limits as its definition declares them (AcquireCapacity's timeout, the throttling retries, ...). */
+  protected get limits(): StateMachineLimits {
+    this.loadedLimits ??= this.config.limits ?? loadStateMachineLimits();
+    return this.loadedLimits;
+  }
+  private loadedLimits: StateMachineLimits | undefined;
+  /** Dedicated launches waiting in CreateCluster's throttling loop (counted as queued jobs). */
+  protected launchesRetrying = 0;
+
   protected at(seconds: number, action: () => void | Promise<void>): void {
     this.events.push(Math.max(this.now, seconds), action);
   }
 
   async run(): Promise<void> {
     for (const job of this.jobs) {
-      this.states.set(job.id, { job, attempt: 1, started: false, ended: null });
+      this.states.set(job.id, { job, attempt: 1, started: false, stepRunning: false, ended: null });
       this.at(job.arrival, () => this.arrive(job));
     }
     this.startSweeps();
@@ -115,15 +131,35 @@ export abstract class Run {
     this.meter.cost.emrUplift += rate.emr * billed;
   }
 
-  protected stepStarted(state: JobState, pooled: boolean): void {
-    if (state.started) return;
-    state.started = true;
+  /** The job's step is RUNNING (EMR on EC2): reported as stepRunningSeconds, not as its start. */
+  protected stepRunning(state: JobState, pooled: boolean): void {
+    if (state.stepRunning) return;
+    state.stepRunning = true;
     const wait = this.now - state.job.arrival;
-    this.meter.startSeconds.push(wait);
+    this.meter.stepRunningSeconds.push(wait);
     if (pooled) this.meter.pooledStartSeconds.push(wait);
   }
 
-  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number): void {
+  /**
+   * The job's start, for every strategy: its Spark application has its first executor (dedicated: step
+   * RUNNING on a bootstrapped cluster + SPARK_FIRST_EXECUTOR_SECONDS; pooled: once managed scaling has
+   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now.
+   */
+  protected firstExecutor(state: JobState, at: number = this.now): void {
+    if (state.started) return;
+    state.started = true;
+    this.meter.startSeconds.push(at - state.job.arrival);
+  }
+
+  /**
+   * The pooled path's step RUNNING (kept for emrflowRun until it calls stepRunning and firstExecutor
+   * itself): recorded as step-RUNNING only; the job's start is its first executor, which that path must report.
+   */
+  protected stepStarted(state: JobState, pooled: boolean): void {
+    this.stepRunning(state, pooled);
+  }
+
+  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error: string = UNNAMED_FAILURE): void {
     if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
     state.ended = outcome;
     this.ended++;
@@ -133,6 +169,7 @@ export abstract class Run {
       if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
     } else {
       this.meter.failed++;
+      this.meter.failures[error] = (this.meter.failures[error] ?? 0) + 1;
       this.meter.slaMisses++;
     }
     this.onEnded();
@@ -153,7 +190,7 @@ export abstract class Run {
       if (taken === 0) break;
       this.launchWaiters.shift()!();
     }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
     if (this.launchWaiters.length > 0 && !this.launchGateArmed) {
       this.launchGateArmed = true;
       // Step Functions' Retry on ThrottlingException / a full account: try again in a second.
@@ -162,6 +199,17 @@ export abstract class Run {
         this.openLaunchGate();
       });
     }
+  }
+
+  /**
+   * One RunJobFlow call now: true when the account's bucket has a token and fewer than 500 clusters are
+   * active (EMR's error at the active-cluster limit is not modelled apart: it is treated as a throttle).
+   */
+  protected tryLaunchNow(): boolean {
+    if (this.meter.activeClusters >= ACTIVE_CLUSTER_QUOTA) return false;
+    const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+    this.runJobFlowBucket = bucket;
+    return taken > 0;
   }
 
   /** Tokens RunJobFlow has now in the account's bucket (pool launches spend the same quota). */
@@ -207,7 +255,7 @@ export abstract class Run {
       if (taken === 0) break;
       gate.waiters.shift()!();
     }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
+    this.meter.setQueued(this.now, this.launchWaiters.length + this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
     if (gate.waiters.length > 0 && !gate.armed) {
       gate.armed = true;
       this.at(this.now + 1, () => {
