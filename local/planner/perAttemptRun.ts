@@ -61,8 +61,10 @@ export abstract class PerAttemptRun extends Run {
     // States.MathRandom(min, max): a whole number of seconds in the range.
     const wait = (throttles === 0 ? 0 : waitSeconds) + Math.min(range.max, Math.floor(this.random.uniform(range.min, range.max + 1)));
     this.launchesRetrying++;
+    this.updateQueued();
     this.at(this.now + wait, () => {
       this.launchesRetrying--;
+      this.updateQueued();
       this.createCluster(state, purchase, throttles + 1, wait);
     });
   }

@@ -50,8 +50,6 @@ export abstract class Run {
   private readonly crawled = new Set<string>();
   /** The account's RunJobFlow quota, which every launch of the strategy spends (EMR's default bucket). */
   private runJobFlowBucket: BucketState = newBucket(0, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
-  private readonly launchWaiters: Array<() => void> = [];
-  private launchGateArmed = false;
   ended = 0;
 
   constructor(
@@ -175,32 +173,6 @@ export abstract class Run {
     this.onEnded();
   }
 
-  /** Calls `launch` once RunJobFlow has a token and the account is below its 500 active clusters. */
-  protected whenLaunchAllowed(launch: () => void): void {
-    this.launchWaiters.push(launch);
-    this.openLaunchGate();
-    if (this.launchWaiters[this.launchWaiters.length - 1] === launch) this.meter.throttle('RunJobFlow', 1);
-  }
-
-  private openLaunchGate(): void {
-    const policy = { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst };
-    while (this.launchWaiters.length > 0 && this.meter.activeClusters < ACTIVE_CLUSTER_QUOTA) {
-      const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, policy);
-      this.runJobFlowBucket = bucket;
-      if (taken === 0) break;
-      this.launchWaiters.shift()!();
-    }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
-    if (this.launchWaiters.length > 0 && !this.launchGateArmed) {
-      this.launchGateArmed = true;
-      // Step Functions' Retry on ThrottlingException / a full account: try again in a second.
-      this.at(this.now + 1, () => {
-        this.launchGateArmed = false;
-        this.openLaunchGate();
-      });
-    }
-  }
-
   /**
    * One RunJobFlow call now: true when the account's bucket has a token and fewer than 500 clusters are
    * active (EMR's error at the active-cluster limit is not modelled apart: it is treated as a throttle).
@@ -255,7 +227,7 @@ export abstract class Run {
       if (taken === 0) break;
       gate.waiters.shift()!();
     }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
+    this.updateQueued();
     if (gate.waiters.length > 0 && !gate.armed) {
       gate.armed = true;
       this.at(this.now + 1, () => {
@@ -265,9 +237,13 @@ export abstract class Run {
     }
   }
 
+  /** Jobs waiting to start: launches in CreateCluster's throttling loop, queued entries, throttled calls. */
+  protected updateQueued(): void {
+    this.meter.setQueued(this.now, this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
+  }
+
   protected clusterEnded(): void {
     this.meter.changeActive(this.now, -1);
-    if (this.launchWaiters.length > 0) this.openLaunchGate();
   }
 
   /** ClassifyFailure's EMR reads (DescribeCluster, ListInstanceFleets, ListInstances, ListSteps, DescribeStep). */
