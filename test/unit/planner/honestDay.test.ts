@@ -7,7 +7,7 @@ import { sizeDay, trueStepSeconds, type PlannerConfig } from '../../../local/pla
 import { PerJobRun } from '../../../local/planner/perAttemptRun';
 import { generateJobs, readProfile, spotModel, type Profile } from '../../../local/planner/profile';
 import { Random } from '../../../local/planner/random';
-import { ServerlessRun, workerFor, workerHourly, type ServerlessApplication } from '../../../local/planner/serverlessRun';
+import { SERVERLESS_QUEUE_TIMEOUT_SECONDS, SERVERLESS_RUN_FAILED, ServerlessRun, workerFor, workerHourly, type ServerlessApplication } from '../../../local/planner/serverlessRun';
 import { DEFAULT_ASL_PATH, loadStateMachineLimits } from '../../../local/planner/stateMachineLimits';
 import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 
@@ -115,6 +115,19 @@ describe('EMR Serverless, simulated', () => {
     expect(Math.min(...warm.meter.startSeconds)).toBeGreaterThanOrEqual(SERVERLESS_PREINIT_START_SECONDS.min);
     const allDay = 204 * workerHourly(config.prices, workerFor(jobs[0].sizing), 'ARM64') * 24;
     expect(warm.meter.cost.emrServerless).toBeGreaterThanOrEqual(allDay);
+  });
+
+  it('fails a run the application can never hold, and one queued past the queue timeout, as startJobRun.sync would', async () => {
+    const jobs = nightlyDay(250, 1);
+    const never = await serverless(jobs, app({ maxVcpu: 16 }));
+    expect(never.meter.failures).toEqual({ [SERVERLESS_RUN_FAILED]: 250 });
+    expect(never.meter.cost.emrServerless).toBe(0);
+    // Room for one smallest job at a time: the queue's tail waits past six hours and fails.
+    const single = await serverless(jobs, app({ maxVcpu: 32 }));
+    const tooBig = jobs.filter((job) => (1 + job.sizing.spark.executorInstances) * 4 > 32).length;
+    expect(single.meter.failures[SERVERLESS_RUN_FAILED]).toBeGreaterThan(tooBig);
+    expect(single.meter.completed + single.meter.failed).toBe(250);
+    expect(Math.max(...single.queueWaitSeconds)).toBeLessThanOrEqual(SERVERLESS_QUEUE_TIMEOUT_SECONDS);
   });
 
   it('refuses pre-initialized capacity past the account quota of 4,000 vCPU', () => {
