@@ -24,7 +24,7 @@ import { Meter } from './meter';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
 import type { Rate } from './rates';
-import { loadStateMachineLimits, type StateMachineLimits } from './stateMachineLimits';
+import { loadStateMachineLimits, retryDelays, type RetryPolicy, type StateMachineLimits } from './stateMachineLimits';
 
 export type Outcome = 'succeeded' | 'failed';
 
@@ -210,6 +210,35 @@ export abstract class Run {
     gate.waiters.push(call);
     this.openGate(op);
     if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
+  }
+
+  /**
+   * One call of `op` under a Task's Retry on its throttling error (`policy`, read from the ASL: RunPooledStep's
+   * for AddJobFlowSteps): `call` runs when the account's quota has a token; a throttled call is tried again
+   * after the policy's delays (FULL jitter: a uniform draw below each), and `giveUp` runs once they are spent,
+   * where the state's Catch would take over. Each throttled call is counted once.
+   */
+  protected callRetrying(op: string, policy: RetryPolicy, call: () => void, giveUp: () => void, retries = 0): void {
+    if (this.takeQuotaToken(op)) {
+      call();
+      return;
+    }
+    if (retries === 0) this.meter.throttle(op, 1);
+    if (retries >= policy.maxAttempts) {
+      giveUp();
+      return;
+    }
+    const delay = retryDelays(policy)[retries];
+    const wait = policy.jitter === 'FULL' ? this.random.uniform(0, delay) : delay;
+    this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
+  }
+
+  private takeQuotaToken(op: string): boolean {
+    let gate = this.gates.get(op);
+    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
+    gate.bucket = bucket;
+    return taken > 0;
   }
 
   /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */

@@ -7,8 +7,9 @@ import { sizeDay, trueStepSeconds, type PlannerConfig } from '../../../local/pla
 import { PerJobRun } from '../../../local/planner/perAttemptRun';
 import { generateJobs, readProfile, spotModel, type Profile } from '../../../local/planner/profile';
 import { Random } from '../../../local/planner/random';
+import { Run } from '../../../local/planner/run';
 import { SERVERLESS_QUEUE_TIMEOUT_SECONDS, SERVERLESS_RUN_FAILED, ServerlessRun, workerFor, workerHourly, type ServerlessApplication } from '../../../local/planner/serverlessRun';
-import { DEFAULT_ASL_PATH, loadStateMachineLimits } from '../../../local/planner/stateMachineLimits';
+import { DEFAULT_ASL_PATH, loadStateMachineLimits, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
 import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 
 const PROFILE = readProfile('examples/planner/day.json');
@@ -133,5 +134,35 @@ describe('EMR Serverless, simulated', () => {
   it('refuses pre-initialized capacity past the account quota of 4,000 vCPU', () => {
     const jobs = nightlyDay(1, 1);
     expect(() => new ServerlessRun(app({ preInitialized: { drivers: 1, executors: 1000 } }), config, jobs, spotModel(PROFILE), new Random(1), () => {})).toThrow(/4000/);
+  });
+});
+
+describe("a throttled call under the ASL's Retry (callRetrying, for RunPooledStep's AddJobFlowSteps)", () => {
+  /** Every job makes one AddJobFlowSteps under `policy`; the ones whose retries run out fail as the Catch would. */
+  class OneCallRun extends Run {
+    constructor(private readonly policy: RetryPolicy, ...args: ConstructorParameters<typeof Run>) {
+      super(...args);
+    }
+    protected place(job: ReturnType<typeof nightlyDay>[number]): void {
+      const state = this.states.get(job.id)!;
+      this.callRetrying('AddJobFlowSteps', this.policy, () => this.finish(state, 'succeeded', 0), () => this.finish(state, 'failed', 0, 'Emr.StepFailed'));
+    }
+  }
+  const jobs = nightlyDay(200, 1);
+  async function run(policy: RetryPolicy) {
+    const r = new OneCallRun(policy, config, jobs, spotModel(PROFILE), new Random(3), () => {});
+    await r.run();
+    return r.meter;
+  }
+
+  it('gives up after the policy\'s attempts, and fewer calls give up with more attempts', async () => {
+    const shipped = loadStateMachineLimits().runPooledStep.throttleRetry;
+    const asShipped = await run(shipped);
+    const patient = await run({ ...shipped, maxAttempts: 12 });
+    const none = await run({ ...shipped, maxAttempts: 0 });
+    expect(asShipped.failures['Emr.StepFailed']).toBeGreaterThan(0);
+    expect(patient.failures['Emr.StepFailed'] ?? 0).toBeLessThan(asShipped.failures['Emr.StepFailed']);
+    expect(none.failures['Emr.StepFailed']).toBeGreaterThan(asShipped.failures['Emr.StepFailed']);
+    for (const meter of [asShipped, patient, none]) expect(meter.completed + meter.failed).toBe(200);
   });
 });
