@@ -7,8 +7,9 @@ of the whole spark-submit process tree (the JVM is a child of the launcher scrip
 one line of plain numbers. Standard library only; Linux (/proc) only.
 
 It also runs the floor on the same data in the same invocation, right after the job: Spark alone reading
-the JSON with the job's raw schema and writing it as Parquet partitioned by dt and site (same codec, same
-master), timed inside the application as the job times itself. floor_s is that time and job_floor_ratio
+the JSON with the job's raw schema and writing the job's own output width (its 43 columns, the derived ones
+filled by casting raw columns, no enrichment work) as Parquet partitioned by site under dt=<run date> (same
+codec, same master), timed inside the application as the job times itself. floor_s is that time and job_floor_ratio
 is job_s / floor_s: on a shared, noisy machine the ratio is the figure to compare, not the seconds. When
 other work comes and goes during a run, even the ratio moves; submit_cpu_s and floor_submit_cpu_s (CPU
 seconds of each whole spark-submit, JVM start included, from wait4) and their cpu_ratio move less.
@@ -99,8 +100,30 @@ def tree_bytes(root, pattern):
     return sum(os.path.getsize(path) for path in glob.glob(os.path.join(root, pattern), recursive=True))
 
 
+def floor_columns(raw, output_schema, F):
+    """The job's output columns, cheaply: each raw column as read, and for every column the job derives, a raw
+    column of its kind cast to the derived type (strings cycle over the raw strings, so the values are as
+    varied as real ones; a constant would compress to nothing and flatter the floor)."""
+    strings = [field.name for field in raw.schema.fields if field.dataType.simpleString() == 'string']
+    columns = []
+    for index, field in enumerate(output_schema.fields):
+        if field.name in raw.columns:
+            columns.append(F.col(field.name))
+            continue
+        kind = field.dataType.simpleString()
+        if kind == 'string':
+            source = F.col(strings[index % len(strings)])
+        elif kind.startswith(('timestamp', 'date')):
+            source = F.col('event_time')
+        else:
+            source = F.col('screen_width')
+        columns.append(source.cast(field.dataType).alias(field.name))
+    return columns
+
+
 def floor(argv):
-    """The read-and-write floor, run under spark-submit: read with the job's raw schema, write partitioned Parquet."""
+    """The read-and-write floor, run under spark-submit: read with the job's raw schema, write the job's own
+    output width (its columns, cheaply filled) as Parquet partitioned by site under dt=<run date>, as the job does."""
     parser = argparse.ArgumentParser(prog='spark-bench.py --floor')
     parser.add_argument('--floor', action='store_true')
     parser.add_argument('--input', required=True)
@@ -109,15 +132,19 @@ def floor(argv):
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.join(ROOT, 'spark'))
     import denormalize  # the job's own schema, so the floor parses exactly the fields the job parses
-    from pyspark.sql import SparkSession, functions as F
+    from pyspark.sql import SparkSession, functions as F, types as T
     spark = SparkSession.builder.appName('spark-bench floor').getOrCreate()
     try:
         started = time.time()
         spark.conf.set('spark.sql.session.timeZone', 'UTC')
-        (spark.read.schema(denormalize.RAW_SCHEMA).option('recursiveFileLookup', 'true').json(args.input)
-         .withColumn('dt', F.lit(args.run_date))
-         .write.mode('overwrite').option('compression', 'zstd').partitionBy('dt', 'site').parquet(args.output))
-        print(f'spark-bench-floor: floor_s={time.time() - started:.3f}', flush=True)
+        # The job's output schema, from its own plan over no rows (analysis only: nothing runs).
+        empty = spark.createDataFrame([], T.StructType(denormalize.RAW_SCHEMA.fields + [T.StructField(denormalize.CORRUPT_COLUMN, T.StringType())]))
+        ctx = denormalize.EnrichmentContext({}, denormalize.COUNTRY_REGIONS)
+        output_schema = denormalize.apply_enrichments(denormalize.valid_events(denormalize.classify(empty)), ctx).withColumn('run_id', F.lit('')).schema
+        raw = spark.read.schema(denormalize.RAW_SCHEMA).option('recursiveFileLookup', 'true').json(args.input)
+        (raw.select(*floor_columns(raw, output_schema, F))
+         .write.mode('overwrite').option('compression', 'zstd').partitionBy('site').parquet(f'{args.output}/dt={args.run_date}'))
+        print(f'spark-bench-floor: floor_s={time.time() - started:.3f} columns={len(output_schema.fields) - 1}', flush=True)
     finally:
         spark.stop()
 
@@ -150,7 +177,7 @@ def run_floor(events, data, output, env, log_path):
             sys.stderr.write(log.read()[-4000:])
         raise SystemExit(f'spark-bench: the floor run failed with exit code {code} for {events} events')
     shutil.rmtree(output, ignore_errors=True)
-    return float(lines[-1].split('=', 1)[1]), cpu_seconds
+    return float(lines[-1].split('floor_s=', 1)[1].split()[0]), cpu_seconds
 
 
 def bench(events, work, repeat):
@@ -215,7 +242,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     print(f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
           f'job_s and job_events_per_s are the job as it times itself, '
-          f'floor_s Spark alone reading the same JSON and writing partitioned Parquet')
+          f'floor_s Spark alone reading the same JSON and writing the job\'s output width as partitioned Parquet')
     try:
         for events in (int(size) for size in args.events.split(',')):
             bench(events, work, args.repeat)

@@ -20,6 +20,9 @@ export const ServicePricesSchema = strictObject({
   glueDpuHour: ServicePrice,
   emrServerlessVcpuHour: ServicePrice,
   emrServerlessGbHour: ServicePrice,
+  /** EMR Serverless on Graviton (ARM64); the planner runs its Serverless strategies on the cheaper architecture. */
+  emrServerlessArm64VcpuHour: ServicePrice.optional(),
+  emrServerlessArm64GbHour: ServicePrice.optional(),
 });
 export type ServicePrices = z.infer<typeof ServicePricesSchema>;
 

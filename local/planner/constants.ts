@@ -24,8 +24,46 @@ export const CRAWL_BILLED_SECONDS = 600;
 export const CRAWL_DPU = 2;
 /** TerminateJobFlows → TERMINATED (estimate: 1–2 min; billed until the instances stop). */
 export const TERMINATE_SECONDS = 90;
-/** EMR Serverless cold start without pre-initialized capacity: "15 s to minutes" (REFERENCE.md); 60 s assumed. */
-export const SERVERLESS_COLD_START_SECONDS = 60;
+/**
+ * Step RUNNING → the Spark application's first executor on a cluster whose nodes are up: spark-submit in
+ * cluster mode starts the YARN application master (the driver), which asks for containers on running
+ * NodeManagers (estimate: 20–40 s; 30 s assumed). Part of sizing's `startupMinutes`, not added to it.
+ */
+export const SPARK_FIRST_EXECUTOR_SECONDS = 30;
+
+/**
+ * EMR Serverless (EMR Serverless User Guide, "Supported worker configurations": 1, 2, 4, 8 or 16 vCPU per
+ * worker with 2–8, 4–16, 8–30 GB in 1 GB steps, 16–60 GB in 4 GB steps, 32–120 GB in 8 GB steps; Spark's
+ * memoryOverhead, 10% and at least 384 MB, must fit in the worker too).
+ */
+export const SERVERLESS_WORKER_SIZES = [
+  { vcpu: 1, minGb: 2, maxGb: 8, stepGb: 1 },
+  { vcpu: 2, minGb: 4, maxGb: 16, stepGb: 1 },
+  { vcpu: 4, minGb: 8, maxGb: 30, stepGb: 1 },
+  { vcpu: 8, minGb: 16, maxGb: 60, stepGb: 4 },
+  { vcpu: 16, minGb: 32, maxGb: 120, stepGb: 8 },
+] as const;
+/** Spark's default memoryOverhead on EMR Serverless: 10% of the container, at least 384 MB (same guide). */
+export const SERVERLESS_MEMORY_OVERHEAD = { share: 0.1, minGb: 0.375 };
+/** Each worker is billed per second from when it is ready until it stops, with a 1-minute minimum (REFERENCE.md). */
+export const SERVERLESS_WORKER_MINIMUM_SECONDS = 60;
+/** Concurrent vCPUs per account and Region, all applications together (Service Quotas default, REFERENCE.md). */
+export const SERVERLESS_ACCOUNT_VCPU_QUOTA = 4000;
+/**
+ * The simulated application's maximumCapacity (vCPU): the account quota, so one application may use it all;
+ * a job that does not fit what is free waits in the application's queue (emr-7.0+), oldest first.
+ */
+export const SERVERLESS_APPLICATION_MAX_VCPU = 4000;
+/** maxConcurrentRuns (1–1,000, default 15; REFERENCE.md): set to its maximum, as a day of 20,000 jobs needs. */
+export const SERVERLESS_MAX_CONCURRENT_RUNS = 1000;
+/**
+ * Worker provisioning → first executor without pre-initialized capacity. AWS gives no figure (REFERENCE.md);
+ * an AWS sample measured 70 s to half the executors with 3 minimum executors and 14 s with 9. Uniform over
+ * 40–120 s assumed (estimate).
+ */
+export const SERVERLESS_COLD_START_SECONDS = { min: 40, max: 120 };
+/** With pre-initialized workers free: "ready to respond in seconds" (EMR Serverless User Guide); 2–10 s assumed (estimate). */
+export const SERVERLESS_PREINIT_START_SECONDS = { min: 2, max: 10 };
 /** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
 export const BILLING_MINIMUM_SECONDS = 60;
 /** Step Functions `.sync` polling of EMR: every 60 s for the first 10 minutes, then every 300 s (REFERENCE.md). */

@@ -11,6 +11,7 @@ import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../lib/do
 import { DEFAULT_SIZING, sizeJob, type RunSample } from '../../lib/domain/sizing';
 import type { JobRequest, Placement, Sizing } from '../../lib/domain/types';
 import type { SimJob } from './profile';
+import type { StateMachineLimits } from './stateMachineLimits';
 
 const MiB = 1024 * 1024;
 const ARTIFACTS_BUCKET = 'emrflow-artifacts';
@@ -20,6 +21,8 @@ export interface PlannerConfig {
   prices: PriceBook;
   pools: PoolsConfig;
   rules: PlacementRule[];
+  /** run-job's timeouts and retries and the job manager's schedules; read from the repository's files when absent. */
+  limits?: StateMachineLimits;
 }
 
 /** A job with what the shared pre-pass decided for it: the request and the first attempt's sizing. */

@@ -25,13 +25,23 @@ export class Meter {
   readonly cost: CostBreakdown = { ec2: 0, emrUplift: 0, emrServerless: 0, stepFunctions: 0, lambda: 0, glue: 0 };
   readonly calls = new Map<string, Map<number, number>>();
   private figures: ReturnType<Meter['apiFigures']> | undefined;
+  /** Trigger → the job's Spark application has its first executor (every strategy's one definition of start). */
   readonly startSeconds: number[] = [];
+  /** Trigger → the job's step RUNNING, where that differs from its first executor (EMR on EC2). */
+  readonly stepRunningSeconds: number[] = [];
   readonly pooledStartSeconds: number[] = [];
   readonly capacityWaitSeconds: number[] = [];
   readonly submitWaitSeconds: number[] = [];
   launches = 0;
   completed = 0;
   failed = 0;
+  /** Failed runs by the error the execution ends with (ClassifyFailure's kind, Placement.NoCapacity, ...). */
+  readonly failures: Record<string, number> = {};
+  /** Capacity the strategy paid for and what of it ran Spark work, in 4-vCPU unit-hours (idleShare). */
+  provisionedUnitHours = 0;
+  busyUnitHours = 0;
+  /** Pool leases' units × (release − grant), hours: the pooled path fills it (a lease can precede its scale-out). */
+  leasedUnitHours = 0;
   slaMisses = 0;
   interruptions = 0;
   lostInstanceHours = 0;

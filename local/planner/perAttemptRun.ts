@@ -5,7 +5,7 @@
  */
 import { classifyFailure, type Observation } from '../../lib/domain/failure';
 import { planFleets } from '../../lib/domain/fleet';
-import { CLUSTER_START_SECONDS, SCALE_STEP_UNITS, STEP_SUBMIT_TO_RUNNING_SECONDS, SYNC_POLL, TERMINATE_SECONDS } from './constants';
+import { BILLING_MINIMUM_SECONDS, CLUSTER_START_SECONDS, SCALE_STEP_UNITS, SPARK_FIRST_EXECUTOR_SECONDS, STEP_SUBMIT_TO_RUNNING_SECONDS, SYNC_POLL, TERMINATE_SECONDS } from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { lostSpotInstance, Run, type JobState } from './run';
@@ -37,7 +37,36 @@ export abstract class PerAttemptRun extends Run {
   }
 
   protected runDedicated(state: JobState, purchase: DedicatedPurchase): void {
-    this.whenLaunchAllowed(() => this.launch(state, purchase));
+    this.createCluster(state, purchase, 0, 0);
+  }
+
+  /**
+   * CreateCluster and its throttling loop as run-job declares it (CreateClusterRejected → First/NextCreateThrottle
+   * → WaitToCreateCluster): a throttled RunJobFlow is tried again after a jittered, growing wait, at most
+   * `maxRetries` times; then ClassifyFailure fails the attempt, and the job with it.
+   */
+  private createCluster(state: JobState, purchase: DedicatedPurchase, throttles: number, waitSeconds: number): void {
+    if (this.tryLaunchNow()) {
+      this.launch(state, purchase);
+      return;
+    }
+    this.meter.throttle('RunJobFlow', 1);
+    const loop = this.limits.createClusterThrottle;
+    if (throttles >= loop.maxRetries) {
+      this.meter.call('RunJobFlow', this.now);
+      this.fail(state, null, 'NONE', null, 0, { Error: loop.errorName, Cause: 'Error Code: ThrottlingException (simulated: RunJobFlow quota or 500 active clusters)' });
+      return;
+    }
+    const range = throttles === 0 ? loop.firstWaitSeconds : loop.addedWaitSeconds;
+    // States.MathRandom(min, max): a whole number of seconds in the range.
+    const wait = (throttles === 0 ? 0 : waitSeconds) + Math.min(range.max, Math.floor(this.random.uniform(range.min, range.max + 1)));
+    this.launchesRetrying++;
+    this.updateQueued();
+    this.at(this.now + wait, () => {
+      this.launchesRetrying--;
+      this.updateQueued();
+      this.createCluster(state, purchase, throttles + 1, wait);
+    });
   }
 
   private launch(state: JobState, purchase: DedicatedPurchase): void {
@@ -52,6 +81,7 @@ export abstract class PerAttemptRun extends Run {
       this.meter.poll('DescribeCluster', launchedAt, failedAt, SYNC_POLL);
       this.at(failedAt, () => {
         this.chargeInstances(purchase.rate, failedAt - launchedAt);
+        this.meter.provisionedUnitHours += (state.job.sizing.capacityUnits + 1) * ((failedAt - launchedAt) / 3600);
         this.clusterEnded();
         this.fail(state, { Code: 'INSTANCE_FLEET_TIMEOUT', Message: 'The instance fleet could not provision Spot capacity in time (simulated)' }, 'TERMINATED_WITH_ERRORS', null, 0);
       });
@@ -65,10 +95,12 @@ export abstract class PerAttemptRun extends Run {
       this.meter.call('AddJobFlowSteps', this.now);
       const stepStart = this.now + STEP_SUBMIT_TO_RUNNING_SECONDS;
       this.at(stepStart, () => {
-        this.stepStarted(state, false);
+        this.stepRunning(state, false);
         const duration = trueStepSeconds(state.job, state.job.sizing.capacityUnits);
         const hazard = spotInstances * meanHazard(this.spot, purchase.spotTypes);
         const lostAfter = hazard > 0 ? this.random.exponential(1 / hazard) : Infinity;
+        // The nodes are up: the first executor follows the driver by SPARK_FIRST_EXECUTOR_SECONDS.
+        if (lostAfter >= SPARK_FIRST_EXECUTOR_SECONDS) this.firstExecutor(state, stepStart + SPARK_FIRST_EXECUTOR_SECONDS);
         const end = stepStart + Math.min(duration, lostAfter);
         this.meter.poll('DescribeStep', stepStart - STEP_SUBMIT_TO_RUNNING_SECONDS, end, SYNC_POLL);
         this.at(end, () => {
@@ -78,6 +110,9 @@ export abstract class PerAttemptRun extends Run {
           this.chargeInstances(rate, teardownEnd - launchedAt);
           this.at(teardownEnd, () => this.clusterEnded());
           const units = state.job.sizing.capacityUnits;
+          // The primary node counts as one unit, as in the pools' provisioned unit-hours.
+          this.meter.provisionedUnitHours += (units + 1) * (Math.max(BILLING_MINIMUM_SECONDS, teardownEnd - launchedAt) / 3600);
+          this.meter.busyUnitHours += units * ((end - stepStart) / 3600);
           if (lostAfter >= duration) {
             this.finish(state, 'succeeded', units * duration);
             return;
@@ -85,32 +120,43 @@ export abstract class PerAttemptRun extends Run {
           this.meter.interruptions++;
           this.meter.lostInstanceHours += (units / SCALE_STEP_UNITS + 1) * (lostAfter / 3600);
           const clusterState = purchase.allSpot ? 'TERMINATED_WITH_ERRORS' : 'RUNNING';
-          this.fail(state, { Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, clusterState, stepStart, end);
+          this.fail(state, { Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, clusterState, stepStart, end, { Error: 'States.TaskFailed', Cause: 'simulated' });
         });
       });
     }));
   }
 
   /** ClassifyFailure on what EMR would show, then its retry policy: another attempt after the backoff, or the end. */
-  private fail(state: JobState, reason: { Code: string; Message: string }, clusterState: string, stepStart: number | null, lostAt: number): void {
-    this.classifyCalls();
-    const lost = lostSpotInstance(reason, lostAt);
-    const observation: Observation = {
-      cluster: { Id: 'j-SIMULATED', Status: { State: clusterState, StateChangeReason: reason } },
-      fleets: [{ Name: 'Task', InstanceFleetType: 'TASK', TargetSpotCapacity: 1, ProvisionedSpotCapacity: 0, Status: { State: 'RUNNING' } }],
-      instances: stepStart === null ? [] : lost,
-      apiErrors: [],
-    };
+  /** `reason` null: no cluster was created (CreateCluster's call itself failed), so ClassifyFailure reads nothing. */
+  private fail(
+    state: JobState,
+    reason: { Code: string; Message: string } | null,
+    clusterState: string,
+    stepStart: number | null,
+    lostAt: number,
+    error: { Error: string; Cause: string } = { Error: 'States.TaskFailed', Cause: 'simulated' },
+  ): void {
+    const clusterId = reason === null ? null : 'j-SIMULATED';
+    let observation: Observation = { apiErrors: [] };
+    if (reason !== null) {
+      this.classifyCalls();
+      observation = {
+        cluster: { Id: 'j-SIMULATED', Status: { State: clusterState, StateChangeReason: reason } },
+        fleets: [{ Name: 'Task', InstanceFleetType: 'TASK', TargetSpotCapacity: 1, ProvisionedSpotCapacity: 0, Status: { State: 'RUNNING' } }],
+        instances: stepStart === null ? [] : lostSpotInstance(reason, lostAt),
+        apiErrors: [],
+      };
+    }
     const failure = classifyFailure({
-      error: { Error: 'States.TaskFailed', Cause: 'simulated' },
+      error,
       attempt: state.attempt,
       maxAttempts: state.job.job.maxAttempts,
-      placement: { mode: 'dedicated', cluster: { ClusterId: 'j-SIMULATED' }, slot: null },
-      clusterId: 'j-SIMULATED',
+      placement: { mode: 'dedicated', cluster: clusterId === null ? {} : { ClusterId: clusterId }, slot: null },
+      clusterId,
       observation,
     });
     if (!failure.retry) {
-      this.finish(state, 'failed', 0);
+      this.finish(state, 'failed', 0, failure.kind);
       return;
     }
     this.at(this.now + failure.backoffSeconds, () => this.place(state.job, failure.nextAttempt));

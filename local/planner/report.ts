@@ -13,6 +13,7 @@ const COLORS: Record<string, string> = {
   'on-demand-per-job': '#c0392b',
   'spot-per-job': '#d68910',
   'emr-serverless': '#2471a3',
+  'emr-serverless-preinit': '#6c3483',
   floor: '#7f8c8d',
 };
 const COST_PARTS = ['ec2', 'emrUplift', 'emrServerless', 'stepFunctions', 'lambda', 'glue'] as const;
@@ -68,7 +69,7 @@ table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #ddd
 <div><h2>Active clusters over the day</h2><div class="chart"><canvas id="active"></canvas></div><p class="note">Clusters alive per minute (max within the minute); the dashed line is EMR's default of 500 active clusters.</p></div>
 <div><h2>Queued jobs over the day</h2><div class="chart"><canvas id="queued"></canvas></div><p class="note">Jobs waiting to start: in the pools' admission queues (emrflow), for a RunJobFlow token or room under the 500-cluster quota (per-job strategies), or for an AddJobFlowSteps token (all).</p></div>
 <div><h2>Cost per strategy</h2><div class="chart"><canvas id="cost"></canvas></div><p class="note">USD for the day, by what is billed.</p></div>
-<div><h2>Start latency (CDF)</h2><div class="chart"><canvas id="cdf"></canvas></div><p class="note">Share of jobs whose first Spark step was RUNNING within x seconds of the trigger (pooled jobs may then still wait for managed scaling: see capacityWaitSeconds in the JSON).</p></div>
+<div><h2>Start latency (CDF)</h2><div class="chart"><canvas id="cdf"></canvas></div><p class="note">Share of jobs whose Spark application had its first executor within x seconds of the trigger (dedicated clusters: after bootstrap; EMR Serverless: after worker provisioning). Step RUNNING is reported apart (stepRunningSeconds).</p></div>
 <div><h2>Peak API calls per second against quotas (EMR, and Step Functions SendTask*)</h2><div class="chart"><canvas id="apiPeak"></canvas></div><p class="note">Busiest 60-second window per operation; black marks are the default refill rates (burst aside). SendTask* calls have Step Functions' own quotas and are not part of AllEmrCalls.</p></div>
 <div><h2>emrflow EMR API calls per second over the day</h2><div class="chart"><canvas id="apiDay"></canvas></div><p class="note">Per-minute average by operation; the dashed line is the ~5 calls/s all EMR calls share.</p></div>
 </div>
@@ -89,7 +90,7 @@ charts.push(new Chart(document.getElementById('queued'), { type: 'line', data: {
 charts.push(new Chart(document.getElementById('cost'), { type: 'bar', data: { labels: DATA.strategies, datasets: DATA.costParts.map((part, i) => ({ label: part, data: DATA.strategies.map((s) => DATA.costs[s][part] || 0), backgroundColor: DATA.partColors[i] })) },
   options: { maintainAspectRatio: false, scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: 'USD' } } } } }));
 charts.push(new Chart(document.getElementById('cdf'), { type: 'line', data: { datasets: Object.entries(DATA.series.startCdf).map(([s, points]) => line(s, points.map(([x, y]) => ({ x: Math.max(1, x), y })), DATA.colors[s], { stepped: true })) },
-  options: { maintainAspectRatio: false, scales: { x: { type: 'logarithmic', title: { display: true, text: 'seconds from trigger to step running' } }, y: { min: 0, max: 1 } } } }));
+  options: { maintainAspectRatio: false, scales: { x: { type: 'logarithmic', title: { display: true, text: 'seconds from trigger to first executor' } }, y: { min: 0, max: 1 } } } }));
 const ops = Object.keys(DATA.quotas).filter((op) => perMinute.some((s) => (DATA.peaks[s][op] || 0) > 0) || op === 'AllEmrCalls');
 charts.push(new Chart(document.getElementById('apiPeak'), { type: 'bar', data: { labels: ops, datasets: [
   ...perMinute.map((s) => ({ label: s, data: ops.map((op) => DATA.peaks[s][op] || 0), backgroundColor: DATA.colors[s] })),
@@ -127,8 +128,24 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: '  Glue', values: s.map((f) => money(f.cost.glue)) },
     { label: 'cluster launches', values: s.map((f) => String(f.launches)) },
     { label: 'launch share', values: s.map((f) => `${(f.launchShare * 100).toFixed(2)}%`) },
-    { label: 'start p50 / p95 (s)', values: s.map((f) => `${f.startSeconds.p50} / ${f.startSeconds.p95}`) },
+    {
+      label: 'start (first executor) p50 / p95 (s)',
+      values: s.map((f) => (f.startMeasuredJobs === 0 ? 'not measured' : `${f.startSeconds.p50} / ${f.startSeconds.p95}${f.startMeasuredJobs !== undefined ? ` (${f.startMeasuredJobs} jobs)` : ''}`)),
+    },
+    { label: 'step RUNNING p50 / p95 (s)', values: s.map((f) => (f.stepRunningSeconds ? `${f.stepRunningSeconds.p50} / ${f.stepRunningSeconds.p95}` : '-')) },
     { label: 'completion', values: s.map((f) => `${(f.completion * 100).toFixed(2)}%`) },
+    { label: 'failures', values: s.map((f) => Object.entries(f.failures).map(([name, n]) => `${name} ${n}`).join(', ') || 'none') },
+    { label: 'idle share of paid capacity', values: s.map((f) => `${(f.idleShare * 100).toFixed(1)}%`) },
+    {
+      label: 'pool unit-hours provisioned / work / leased',
+      values: s.map((f) => {
+        const p = f.poolUnitHours;
+        if (!p) return '-';
+        const over = p.work > p.provisioned || p.leased > p.provisioned ? ' (over provisioned: leases ahead of scale-out)' : '';
+        // The pooled path fills leased hours once it reports its leases' grant and release; 0 means not measured.
+        return `${p.provisioned} / ${p.work} / ${p.leased > 0 ? p.leased : 'n/a'}${over}`;
+      }),
+    },
     { label: 'SLA misses', values: s.map((f) => String(f.slaMisses)) },
     { label: 'peak RunJobFlow /s', values: s.map((f) => String(f.peakApiCallsPerSecond.RunJobFlow ?? 0)) },
     { label: 'peak all EMR calls /s', values: s.map((f) => String(f.peakApiCallsPerSecond.AllEmrCalls ?? 0)) },

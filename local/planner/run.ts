@@ -24,15 +24,22 @@ import { Meter } from './meter';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
 import type { Rate } from './rates';
+import { loadStateMachineLimits, retryDelays, type RetryPolicy, type StateMachineLimits } from './stateMachineLimits';
 
 export type Outcome = 'succeeded' | 'failed';
 
 export interface JobState {
   job: SizedJob;
   attempt: number;
+  /** The Spark application had its first executor (once per job, whichever attempt). */
   started: boolean;
+  /** Its step was RUNNING (once per job). */
+  stepRunning: boolean;
   ended: Outcome | null;
 }
+
+/** The name a failed run is counted under when its path gives none (the pooled path before it passes one). */
+export const UNNAMED_FAILURE = 'unnamed';
 
 /** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
 export abstract class Run {
@@ -43,8 +50,6 @@ export abstract class Run {
   private readonly crawled = new Set<string>();
   /** The account's RunJobFlow quota, which every launch of the strategy spends (EMR's default bucket). */
   private runJobFlowBucket: BucketState = newBucket(0, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
-  private readonly launchWaiters: Array<() => void> = [];
-  private launchGateArmed = false;
   ended = 0;
 
   constructor(
@@ -57,13 +62,22 @@ export abstract class Run {
     this.meter = new Meter(apiQuotas(config));
   }
 
+  /** run-job's limits as its definition declares them (AcquireCapacity's timeout, the throttling retries, ...). */
+  protected get limits(): StateMachineLimits {
+    this.loadedLimits ??= this.config.limits ?? loadStateMachineLimits();
+    return this.loadedLimits;
+  }
+  private loadedLimits: StateMachineLimits | undefined;
+  /** Dedicated launches waiting in CreateCluster's throttling loop (counted as queued jobs). */
+  protected launchesRetrying = 0;
+
   protected at(seconds: number, action: () => void | Promise<void>): void {
     this.events.push(Math.max(this.now, seconds), action);
   }
 
   async run(): Promise<void> {
     for (const job of this.jobs) {
-      this.states.set(job.id, { job, attempt: 1, started: false, ended: null });
+      this.states.set(job.id, { job, attempt: 1, started: false, stepRunning: false, ended: null });
       this.at(job.arrival, () => this.arrive(job));
     }
     this.startSweeps();
@@ -115,15 +129,35 @@ export abstract class Run {
     this.meter.cost.emrUplift += rate.emr * billed;
   }
 
-  protected stepStarted(state: JobState, pooled: boolean): void {
-    if (state.started) return;
-    state.started = true;
+  /** The job's step is RUNNING (EMR on EC2): reported as stepRunningSeconds, not as its start. */
+  protected stepRunning(state: JobState, pooled: boolean): void {
+    if (state.stepRunning) return;
+    state.stepRunning = true;
     const wait = this.now - state.job.arrival;
-    this.meter.startSeconds.push(wait);
+    this.meter.stepRunningSeconds.push(wait);
     if (pooled) this.meter.pooledStartSeconds.push(wait);
   }
 
-  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number): void {
+  /**
+   * The job's start, for every strategy: its Spark application has its first executor (dedicated: step
+   * RUNNING on a bootstrapped cluster + SPARK_FIRST_EXECUTOR_SECONDS; pooled: once managed scaling has
+   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now.
+   */
+  protected firstExecutor(state: JobState, at: number = this.now): void {
+    if (state.started) return;
+    state.started = true;
+    this.meter.startSeconds.push(at - state.job.arrival);
+  }
+
+  /**
+   * The pooled path's step RUNNING (kept for emrflowRun until it calls stepRunning and firstExecutor
+   * itself): recorded as step-RUNNING only; the job's start is its first executor, which that path must report.
+   */
+  protected stepStarted(state: JobState, pooled: boolean): void {
+    this.stepRunning(state, pooled);
+  }
+
+  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error: string = UNNAMED_FAILURE): void {
     if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
     state.ended = outcome;
     this.ended++;
@@ -133,35 +167,21 @@ export abstract class Run {
       if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
     } else {
       this.meter.failed++;
+      this.meter.failures[error] = (this.meter.failures[error] ?? 0) + 1;
       this.meter.slaMisses++;
     }
     this.onEnded();
   }
 
-  /** Calls `launch` once RunJobFlow has a token and the account is below its 500 active clusters. */
-  protected whenLaunchAllowed(launch: () => void): void {
-    this.launchWaiters.push(launch);
-    this.openLaunchGate();
-    if (this.launchWaiters[this.launchWaiters.length - 1] === launch) this.meter.throttle('RunJobFlow', 1);
-  }
-
-  private openLaunchGate(): void {
-    const policy = { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst };
-    while (this.launchWaiters.length > 0 && this.meter.activeClusters < ACTIVE_CLUSTER_QUOTA) {
-      const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, policy);
-      this.runJobFlowBucket = bucket;
-      if (taken === 0) break;
-      this.launchWaiters.shift()!();
-    }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
-    if (this.launchWaiters.length > 0 && !this.launchGateArmed) {
-      this.launchGateArmed = true;
-      // Step Functions' Retry on ThrottlingException / a full account: try again in a second.
-      this.at(this.now + 1, () => {
-        this.launchGateArmed = false;
-        this.openLaunchGate();
-      });
-    }
+  /**
+   * One RunJobFlow call now: true when the account's bucket has a token and fewer than 500 clusters are
+   * active (EMR's error at the active-cluster limit is not modelled apart: it is treated as a throttle).
+   */
+  protected tryLaunchNow(): boolean {
+    if (this.meter.activeClusters >= ACTIVE_CLUSTER_QUOTA) return false;
+    const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+    this.runJobFlowBucket = bucket;
+    return taken > 0;
   }
 
   /** Tokens RunJobFlow has now in the account's bucket (pool launches spend the same quota). */
@@ -192,6 +212,35 @@ export abstract class Run {
     if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
   }
 
+  /**
+   * One call of `op` under a Task's Retry on its throttling error (`policy`, read from the ASL: RunPooledStep's
+   * for AddJobFlowSteps): `call` runs when the account's quota has a token; a throttled call is tried again
+   * after the policy's delays (FULL jitter: a uniform draw below each), and `giveUp` runs once they are spent,
+   * where the state's Catch would take over. Each throttled call is counted once.
+   */
+  protected callRetrying(op: string, policy: RetryPolicy, call: () => void, giveUp: () => void, retries = 0): void {
+    if (this.takeQuotaToken(op)) {
+      call();
+      return;
+    }
+    if (retries === 0) this.meter.throttle(op, 1);
+    if (retries >= policy.maxAttempts) {
+      giveUp();
+      return;
+    }
+    const delay = retryDelays(policy)[retries];
+    const wait = policy.jitter === 'FULL' ? this.random.uniform(0, delay) : delay;
+    this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
+  }
+
+  private takeQuotaToken(op: string): boolean {
+    let gate = this.gates.get(op);
+    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
+    gate.bucket = bucket;
+    return taken > 0;
+  }
+
   /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
   protected throttledWaiters(): number {
     let waiting = 0;
@@ -207,7 +256,7 @@ export abstract class Run {
       if (taken === 0) break;
       gate.waiters.shift()!();
     }
-    this.meter.setQueued(this.now, this.launchWaiters.length + this.queuedJobs() + this.throttledWaiters());
+    this.updateQueued();
     if (gate.waiters.length > 0 && !gate.armed) {
       gate.armed = true;
       this.at(this.now + 1, () => {
@@ -217,9 +266,13 @@ export abstract class Run {
     }
   }
 
+  /** Jobs waiting to start: launches in CreateCluster's throttling loop, queued entries, throttled calls. */
+  protected updateQueued(): void {
+    this.meter.setQueued(this.now, this.launchesRetrying + this.queuedJobs() + this.throttledWaiters());
+  }
+
   protected clusterEnded(): void {
     this.meter.changeActive(this.now, -1);
-    if (this.launchWaiters.length > 0) this.openLaunchGate();
   }
 
   /** ClassifyFailure's EMR reads (DescribeCluster, ListInstanceFleets, ListInstances, ListSteps, DescribeStep). */
