@@ -87,10 +87,11 @@ describe('README commands', () => {
     const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts;
 
     expect(setupCommands(readme)).toEqual(['npm install', 'npm start']);
-    // npm install / npm ci run the root postinstall; npm start / npm test make the venv when installed without scripts.
+    // npm install / npm ci run the root postinstall; npm start / npm test make node and the venv when installed without scripts.
     expect(scripts.postinstall).toBe('bash scripts/setup-python.sh');
-    expect(scripts.start).toMatch(/^bash scripts\/setup-python\.sh && /);
-    expect(scripts.test).toMatch(/^bash scripts\/setup-python\.sh && /);
+    expect(scripts.start).toMatch(/^bash scripts\/setup\.sh && /);
+    expect(scripts.test).toMatch(/^bash scripts\/setup\.sh && /);
+    expect(readFileSync(join(root, 'scripts/setup.sh'), 'utf8')).toMatch(/npm rebuild [\s\S]*exec bash scripts\/setup-python\.sh\n$/);
   });
 
   it('counts a third set-up step, and finds none without a Set-up section (negative controls)', () => {
