@@ -73,12 +73,6 @@ export function stepName(jobName: string, runId: string, attempt: number): strin
   return `${jobName} ${runId} attempt ${attempt}`;
 }
 
-/** The parts of a step name, or null for a step emrflow did not name. */
-export function parseStepName(name: string): { jobName: string; runId: string; attempt: number } | null {
-  const match = /^(\S+) (\S+) attempt ([1-9]\d*)$/.exec(name);
-  return match ? { jobName: match[1], runId: match[2], attempt: Number(match[3]) } : null;
-}
-
 export interface S3Location {
   bucket: string;
   /** Key prefix (ends with `/`) or, for a single object, its key. */
