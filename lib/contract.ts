@@ -9,9 +9,9 @@ export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 
 export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
 /** States of a cluster that has been asked for but cannot run steps yet. */
 export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
-/** States in which a cluster accepts and runs steps. */
 /** A cluster on its way out: it still exists but takes no new work. */
 export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
+/** States in which a cluster accepts and runs steps. */
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
 /** EMR step states (DescribeStep `Status.State`). */
