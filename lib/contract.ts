@@ -73,6 +73,11 @@ export function stepName(jobName: string, runId: string, attempt: number): strin
   return `${jobName} ${runId} attempt ${attempt}`;
 }
 
+/** An execution's ARN: its state machine's ARN with `execution` for `stateMachine`, then the execution's name. */
+export function executionArnFor(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
 export interface S3Location {
   bucket: string;
   /** Key prefix (ends with `/`) or, for a single object, its key. */

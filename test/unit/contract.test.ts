@@ -60,9 +60,10 @@ describe('step name: the ASL builds the one the contract names', () => {
 });
 
 /**
- * A grep-level guard: EMR state sets and emrflow tag keys are defined in lib/contract.ts only. It flags,
- * outside the contract, a tag key literal, a list of two or more EMR states, a chain of comparisons with
- * two or more of them, or a prefix test standing in for a set (`startsWith('TERMINATED')`).
+ * A grep-level guard: EMR state sets, emrflow tag keys and the execution ARN are defined in lib/contract.ts
+ * only. It flags, outside the contract, a tag key literal, a list of two or more EMR states, a chain of
+ * comparisons with two or more of them, a prefix test standing in for a set (`startsWith('TERMINATED')`), or
+ * an execution ARN put together by hand.
  */
 const EMR_STATES = new Set([...CLUSTER_ENDED_STATES, ...CLUSTER_ACTIVE_STATES, ...CLUSTER_READY_STATES, ...STEP_ENDED_STATES, ...STEP_UNSUCCESSFUL_STATES]);
 /**
@@ -95,6 +96,7 @@ function contractViolations(source: string): string[] {
   for (const line of code.split('\n')) {
     if (/\|\||&&/.test(line) && isStateSet(stateLiterals(line.replace(/\[[^[\]]*\]/g, '')))) found.push(`state comparisons: ${line.trim()}`);
     if (/startsWith\(\s*['"`](TERMINAT|COMPLET|CANCEL|FAIL)/.test(line)) found.push(`state prefix test: ${line.trim()}`);
+    if (/:execution:/.test(line)) found.push(`execution ARN built by hand (executionArnFor): ${line.trim()}`);
   }
   return found;
 }
@@ -132,6 +134,7 @@ describe('one definition of each shared string (lib/contract.ts)', () => {
       "if (state === 'WAITING' || state === 'RUNNING') return true;",
       "const live = clusters.filter((c) => !c.state.startsWith('TERMINATED'));",
       "tags.push({ Key: 'emrflow:pool', Value: pool });",
+      "const arn = `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`;",
     ];
     for (const line of redefined) expect(contractViolations(line)).toHaveLength(1);
   });
