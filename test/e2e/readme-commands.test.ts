@@ -41,7 +41,7 @@ export function parseCommand(line: string): Command {
 }
 
 /** The shell lines of the README's `## Set-up` section: the whole set-up a new user has to do. */
-export function setupCommands(markdown: string): string[] {
+function setupCommands(markdown: string): string[] {
   const section = /\n## Set-up\n([\s\S]*?)(?=\n## )/.exec(markdown)?.[1] ?? '';
   return shellLines(section);
 }
