@@ -23,6 +23,7 @@ fi
 
 if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)'; then
   say "Python 3.9+ is needed ($python is $("$python" --version 2>/dev/null || echo 'not found'); set PYTHON=/path/to/python3 to use another)"
+  say "(the npm packages alone, without the local runtime's Spark and linters: npm install --ignore-scripts)"
   exit 1
 fi
 if [[ ! -e .venv ]]; then
