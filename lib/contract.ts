@@ -9,9 +9,9 @@ export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 
 export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
 /** States of a cluster that has been asked for but cannot run steps yet. */
 export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
-/** States in which a cluster accepts and runs steps. */
 /** A cluster on its way out: it still exists but takes no new work. */
 export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
+/** States in which a cluster accepts and runs steps. */
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
 
 /** EMR step states (DescribeStep `Status.State`). */
@@ -73,10 +73,9 @@ export function stepName(jobName: string, runId: string, attempt: number): strin
   return `${jobName} ${runId} attempt ${attempt}`;
 }
 
-/** The parts of a step name, or null for a step emrflow did not name. */
-export function parseStepName(name: string): { jobName: string; runId: string; attempt: number } | null {
-  const match = /^(\S+) (\S+) attempt ([1-9]\d*)$/.exec(name);
-  return match ? { jobName: match[1], runId: match[2], attempt: Number(match[3]) } : null;
+/** An execution's ARN: its state machine's ARN with `execution` for `stateMachine`, then the execution's name. */
+export function executionArnFor(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
 }
 
 export interface S3Location {

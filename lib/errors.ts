@@ -133,7 +133,6 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
  */
 export const INTEGRATION_ERROR_NAMES: readonly string[] = [
   ...Object.values(STATES_ERROR),
-  'States.HeartbeatTimeout',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',

@@ -411,19 +411,30 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * How a failed command ends: bad usage or an input refused before any execution starts (a bad option, a missing
+ * or non-JSON input, an invalid config, an input StartExecution would refuse, such as one over 256 KiB) exits 2,
+ * anything else 1. With --json, stdout still carries exactly one object, `{ status: "REFUSED" | "ERROR", error, cause }`.
+ */
+export function reportFailure(
+  error: unknown,
+  argv: readonly string[],
+  write: { stdout(text: string): unknown; stderr(text: string): unknown } = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+): number {
+  const { name = 'Error', message = String(error) } = Object(error) as Partial<Error>;
+  const usage = error instanceof UsageError;
+  // A bad config, or an input StartExecution itself would refuse (ValidationException): bad input, exit 2.
+  const refused = usage || [InvalidConfigError.errorName, 'ValidationException'].includes(name);
+  write.stderr(usage ? `emrflow: ${message}\n\n${USAGE}\n` : `emrflow: ${refused ? '' : 'error: '}${message}\n`);
+  if (argv.includes('--json')) write.stdout(`${JSON.stringify({ status: refused ? 'REFUSED' : 'ERROR', error: usage ? 'Usage.Invalid' : name, cause: message }, null, 2)}\n`);
+  return refused ? 2 : 1;
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
+  const argv = process.argv.slice(2);
+  main(argv).then(
     (code) => process.exit(code),
-    (error) => {
-      if (error instanceof UsageError) {
-        process.stderr.write(`emrflow: ${error.message}\n\n${USAGE}\n`);
-        process.exit(2);
-      }
-      // A bad config, or an input StartExecution itself would refuse (ValidationException): bad input, exit 2.
-      const badInput = [InvalidConfigError.errorName, 'ValidationException'].includes((error as Error).name);
-      process.stderr.write(`emrflow: ${badInput ? '' : 'error: '}${(error as Error).message}\n`);
-      process.exit(badInput ? 2 : 1);
-    },
+    (error) => process.exit(reportFailure(error, argv)),
   );
 }
 

@@ -8,7 +8,8 @@ export interface StateChangeReason {
   Message?: string;
 }
 
-/** The parts of the EMR responses classification reads (the SDK's output types fit these shapes). */
+// The parts of the EMR responses classification reads (the SDK's output types fit these shapes).
+
 /** EMR timelines: the SDK gives Dates, JSON (a Step Functions Cause, a test) gives ISO strings. */
 export type Instant = Date | string | number;
 export interface ObservedTimeline {

@@ -28,8 +28,8 @@ export interface PlacementConfig {
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
 const DEDICATED_STEP_CONCURRENCY = 1;
-/** EMR cluster names are at most 256 characters. */
 
+/** The facts the placement rules (config/rules.json) are evaluated on, from the request, its sizing and the attempt. */
 export function placementFacts(input: PlaceJobInput): PlacementFacts {
   const { job } = input.request;
   return {

@@ -14,14 +14,11 @@ export interface PlacementFacts {
   inputGiB: number;
 }
 
-export interface PurchaseDecision {
+export interface PlacementDecision {
   /** Share of the task fleet (the Spot-eligible capacity) to buy On-Demand, 0..1; core is always On-Demand. */
   taskOnDemandShare: number;
   /** `rule-name: reason` of every rule that fired. */
   reasons: string[];
-}
-
-export interface PlacementDecision extends PurchaseDecision {
   /** The pool a usePool rule named (the first in file order that fired), or null for a dedicated cluster. */
   pool: string | null;
   /** The job's priority, raised by setPriority rules (the highest that fired wins). */
@@ -54,10 +51,4 @@ export async function decidePlacement(rules: PlacementRule[], facts: PlacementFa
   );
   if (shares.length === 0) reasons.push(fired.length === 0 ? 'no rule fired: task fleet on Spot' : 'no onDemandShare rule fired: task fleet on Spot');
   return { taskOnDemandShare: shares.length > 0 ? Math.max(...shares) : 0, reasons, pool: pools[0] ?? null, priority };
-}
-
-/** The purchase part of decidePlacement: the On-Demand share and the reasons. */
-export async function decidePurchase(rules: PlacementRule[], facts: PlacementFacts): Promise<PurchaseDecision> {
-  const { taskOnDemandShare, reasons } = await decidePlacement(rules, facts);
-  return { taskOnDemandShare, reasons };
 }

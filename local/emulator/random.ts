@@ -1,12 +1,14 @@
 /**
- * A seedable random source (mulberry32) so that throttling faults and resource ids are reproducible in
- * tests: the same seed gives the same ids and the same throttled calls.
+ * The one seeded random source of the local tools (mulberry32: small, fast, good enough for sampling): the
+ * emulator's throttling faults and resource ids, and the capacity planner's workload and simulated day. The
+ * same seed gives the same ids, the same throttled calls and the same planner figures.
  */
 export class Random {
   private state: number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    // mulberry32 accepts 0, but a fixed odd state keeps `--seed 0` as well mixed as any other seed.
+    this.state = seed >>> 0 || 0x9e3779b9;
   }
 
   /** Uniform in [0, 1). */
@@ -16,6 +18,29 @@ export class Random {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  uniform(min: number, max: number): number {
+    return min + (max - min) * this.next();
+  }
+
+  normal(): number {
+    const u = Math.max(1e-12, this.next());
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Log-normal with the given median and log-space sigma: a heavy right tail. */
+  logNormal(median: number, sigma: number): number {
+    return median * Math.exp(sigma * this.normal());
+  }
+
+  exponential(mean: number): number {
+    return -mean * Math.log(Math.max(1e-12, 1 - this.next()));
+  }
+
+  /** A child stream, so adding draws to one part of a model does not shift every other part. */
+  fork(salt: number): Random {
+    return new Random((Math.imul(this.state ^ salt, 2654435761) + salt) >>> 0);
   }
 
   /** `length` characters drawn from `alphabet`. */

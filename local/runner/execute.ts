@@ -4,7 +4,7 @@
  * billed state transitions (every state entered plus every retry, as Step Functions Standard bills them).
  */
 import { StateMachine } from 'aws-local-stepfunctions';
-import { STATES_ERROR } from '../../lib/contract';
+import { executionArnFor, STATES_ERROR } from '../../lib/contract';
 import type { MachineDefinition } from './definition';
 import type { TaskHandler } from './tasks';
 
@@ -108,7 +108,7 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
     overrides: { taskResourceLocalHandlers: options.handlers as never },
     context: {
       Execution: {
-        Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`,
+        Id: executionArnFor(stateMachineArn, executionName),
         Name: executionName,
         RoleArn: stateMachineArn.replace(/:states:[^:]+:(\d+):stateMachine:.*/, ':iam::$1:role/local-step-functions'),
       },

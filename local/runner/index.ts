@@ -49,7 +49,7 @@ import { EMRClient } from '@aws-sdk/client-emr';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resetClients } from '../../lib/aws/clients';
 import { loadJobs } from '../../lib/config/jobs';
-import { CLUSTER_ENDED_STATES, parseS3Uri } from '../../lib/contract';
+import { CLUSTER_ENDED_STATES, executionArnFor, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
 import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
@@ -327,7 +327,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const mapChildren: Array<{ startedAt: number; result: ExecutionResult | null }> = [];
   const executions = new ExecutionRegistry(
     async (machineName, input, name) => executeOn(await machineNamed(machineName), input, name),
-    { machine: machineArn, execution: (machineName, name) => `${machineArn(machineName).replace(':stateMachine:', ':execution:')}:${name}` },
+    { machine: machineArn, execution: (machineName, name) => executionArnFor(machineArn(machineName), name) },
     temporary ? null : join(stateDir, 'stepfunctions', 'executions.json'),
   );
   const stepFunctions: StepFunctionsContext = {
@@ -370,7 +370,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       handlers[state] = (taskInput) => wrap(taskInput, next, abortController.signal);
     }
     const stateMachineArn = machineArn(machine.name);
-    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+    const executionArn = executionArnFor(stateMachineArn, executionName);
     const startDate = Date.now();
     executionStatuses.record({ executionArn, stateMachineArn, name: executionName, status: 'RUNNING', startDate });
     const result = await executeMachine(machine, input, {
@@ -399,7 +399,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   async function deliverStatusChange(machineName: string, input: unknown, result: ExecutionResult): Promise<RuleDelivery[]> {
     const stateMachineArn = machineArn(machineName);
     const event = executionStatusChangeEvent({
-      executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${result.executionName}`,
+      executionArn: executionArnFor(stateMachineArn, result.executionName),
       stateMachineArn,
       name: result.executionName,
       status: result.status,

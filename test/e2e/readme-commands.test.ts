@@ -3,7 +3,8 @@
  * expected outcome (`# → SUCCEEDED|FAILED [error], N clusters`) is run in order through the CLI's own entry
  * point, adding only `--simulate-steps --time-scale 0.001 --json` (and a temporary directory for the kept
  * `.emrflow` state), and its summary is checked against the comment. `npm run <script>` lines must name a
- * script package.json has; `npx emrflow` lines without an outcome must be ones this test knows to be long.
+ * script package.json has; `npx emrflow` lines without an outcome must be ones this test knows to be long. The
+ * Set-up section must be exactly `npm install` then `npm start`.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,12 @@ export function parseCommand(line: string): Command {
     argv: command.split(/\s+/).slice(2),
     expected: outcome ? { status: outcome[1], error: outcome[2] ?? null, clusters: outcome[3] === undefined ? null : Number(outcome[3]) } : null,
   };
+}
+
+/** The shell lines of the README's `## Set-up` section: the whole set-up a new user has to do. */
+function setupCommands(markdown: string): string[] {
+  const section = /\n## Set-up\n([\s\S]*?)(?=\n## )/.exec(markdown)?.[1] ?? '';
+  return shellLines(section);
 }
 
 const lines = shellLines(readme);
@@ -74,6 +81,25 @@ describe('README commands', () => {
   it('has no other emrflow command than the long-running ones it names', () => {
     const long = emrflow.filter((command) => !command.expected).map((command) => command.argv[0]);
     expect(long.every((name) => name === 'emulator')).toBe(true);
+  });
+
+  it('sets up in two commands, npm install then npm start, and the scripts prepare the venv themselves', () => {
+    const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts;
+
+    expect(setupCommands(readme)).toEqual(['npm install', 'npm start']);
+    // npm install / npm ci run the root postinstall; npm start / npm test make node and the venv when installed without scripts.
+    expect(scripts.postinstall).toBe('bash scripts/setup-python.sh');
+    expect(scripts.start).toMatch(/^bash scripts\/setup\.sh && /);
+    expect(scripts.test).toMatch(/^bash scripts\/setup\.sh && /);
+    expect(readFileSync(join(root, 'scripts/setup.sh'), 'utf8')).toMatch(/npm rebuild [\s\S]*exec bash scripts\/setup-python\.sh\n$/);
+  });
+
+  it('counts a third set-up step, and finds none without a Set-up section (negative controls)', () => {
+    const threeSteps = readme.replace('npm install\nnpm start\n', 'npm install\nbash scripts/setup-python.sh\nnpm start\n');
+
+    expect(threeSteps).not.toBe(readme);
+    expect(setupCommands(threeSteps)).toEqual(['npm install', 'bash scripts/setup-python.sh', 'npm start']);
+    expect(setupCommands(readme.replace('\n## Set-up\n', '\n## Installing\n'))).toEqual([]);
   });
 
   it('names only npm scripts that package.json defines', () => {

@@ -25,6 +25,8 @@ function unknownErrorNames(definition: any): string[] {
     .filter((name) => !known.has(name));
 }
 
+const repeated = (names: readonly string[]) => names.filter((name, index) => names.indexOf(name) !== index);
+
 describe('state machine definitions', () => {
   it('finds the run-job definition', () => {
     expect(files).toContain('run-job.asl.yml');
@@ -69,6 +71,11 @@ describe('state machine definitions', () => {
     const broken = loadDefinition(join(dir, 'run-job.asl.yml'));
     broken.States.ClaimRun.Next = 'NoSuchState';
     expect(aslValidator(broken).isValid).toBe(false);
+  });
+
+  it('lists each known error name once', () => {
+    expect(repeated([...PROJECT_ERROR_NAMES, ...INTEGRATION_ERROR_NAMES])).toEqual([]);
+    expect(repeated(['States.Timeout', 'States.HeartbeatTimeout', 'States.HeartbeatTimeout'])).toEqual(['States.HeartbeatTimeout']);
   });
 
   it('the error-name check is live: a misspelt name is reported', () => {

@@ -6,7 +6,6 @@ import {
   CLUSTER_ACTIVE_STATES,
   CLUSTER_ENDED_STATES,
   CLUSTER_READY_STATES,
-  parseStepName,
   STEP_ENDED_STATES,
   STEP_UNSUCCESSFUL_STATES,
   stepName,
@@ -39,33 +38,32 @@ function findState(states: Record<string, any>, name: string): any {
   return undefined;
 }
 
-describe('step name: the ASL builds it, the contract parses it', () => {
+describe('step name: the ASL builds the one the contract names', () => {
   const asl = parse(readFileSync(join(ROOT, 'statemachines/run-job.asl.yml'), 'utf8'));
   const format: string = findState(asl.States, 'RunSparkStep').Parameters.Step['Name.$'];
   const jobName = fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}$/);
   const runId = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/);
   const attempt = fc.integer({ min: 1, max: 10 });
 
-  it('gives, for any job, run id and attempt, the name stepName() gives and parseStepName() reads back', () => {
+  it('gives, for any job, run id and attempt, the name stepName() gives', () => {
     fc.assert(
       fc.property(jobName, runId, attempt, (name, id, n) => {
-        const built = statesFormat(format, { request: { job: { name }, runId: id }, attempt: n });
-        expect(built).toBe(stepName(name, id, n));
-        expect(parseStepName(built)).toEqual({ jobName: name, runId: id, attempt: n });
+        expect(statesFormat(format, { request: { job: { name }, runId: id }, attempt: n })).toBe(stepName(name, id, n));
       }),
     );
   });
 
-  it('would notice a format the parser cannot read (negative control)', () => {
+  it('would notice a format that drifted from stepName() (negative control)', () => {
     const drifted = "States.Format('{} {} try {}', $.request.job.name, $.request.runId, $.attempt)";
-    expect(parseStepName(statesFormat(drifted, { request: { job: { name: 'j' }, runId: 'r' }, attempt: 1 }))).toBeNull();
+    expect(statesFormat(drifted, { request: { job: { name: 'j' }, runId: 'r' }, attempt: 1 })).not.toBe(stepName('j', 'r', 1));
   });
 });
 
 /**
- * A grep-level guard: EMR state sets and emrflow tag keys are defined in lib/contract.ts only. It flags,
- * outside the contract, a tag key literal, a list of two or more EMR states, a chain of comparisons with
- * two or more of them, or a prefix test standing in for a set (`startsWith('TERMINATED')`).
+ * A grep-level guard: EMR state sets, emrflow tag keys and the execution ARN are defined in lib/contract.ts
+ * only. It flags, outside the contract, a tag key literal, a list of two or more EMR states, a chain of
+ * comparisons with two or more of them, a prefix test standing in for a set (`startsWith('TERMINATED')`), or
+ * an execution ARN put together by hand.
  */
 const EMR_STATES = new Set([...CLUSTER_ENDED_STATES, ...CLUSTER_ACTIVE_STATES, ...CLUSTER_READY_STATES, ...STEP_ENDED_STATES, ...STEP_UNSUCCESSFUL_STATES]);
 /**
@@ -98,6 +96,7 @@ function contractViolations(source: string): string[] {
   for (const line of code.split('\n')) {
     if (/\|\||&&/.test(line) && isStateSet(stateLiterals(line.replace(/\[[^[\]]*\]/g, '')))) found.push(`state comparisons: ${line.trim()}`);
     if (/startsWith\(\s*['"`](TERMINAT|COMPLET|CANCEL|FAIL)/.test(line)) found.push(`state prefix test: ${line.trim()}`);
+    if (/:execution:/.test(line)) found.push(`execution ARN built by hand (executionArnFor): ${line.trim()}`);
   }
   return found;
 }
@@ -135,6 +134,7 @@ describe('one definition of each shared string (lib/contract.ts)', () => {
       "if (state === 'WAITING' || state === 'RUNNING') return true;",
       "const live = clusters.filter((c) => !c.state.startsWith('TERMINATED'));",
       "tags.push({ Key: 'emrflow:pool', Value: pool });",
+      "const arn = `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`;",
     ];
     for (const line of redefined) expect(contractViolations(line)).toHaveLength(1);
   });

@@ -17,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { executionArnFor } from '../../../lib/contract';
 import { TaskError } from './errors';
 import type { ExecutionResult } from '../execute';
 
@@ -80,7 +81,7 @@ export function distributedMap(stateName: string, map: any, ctx: DistributedMapC
         const name = randomUUID();
         const startedAt = Date.now();
         const result = await ctx.runChild(selected[index], name);
-        children[index] = { name, arn: `${arnBase}:execution:${machine}:${name}`, input: selected[index], startedAt, result };
+        children[index] = { name, arn: executionArnFor(`${arnBase}:stateMachine:${machine}`, name), input: selected[index], startedAt, result };
         if (result.status !== 'SUCCEEDED') {
           failed++;
           if (tooMany()) exceeded = true;

@@ -1,6 +1,6 @@
 import { placeJob, type PlaceJobInput } from '../../../lib/domain/placement';
 import { planFleets } from '../../../lib/domain/fleet';
-import { decidePurchase } from '../../../lib/domain/rules';
+import { decidePlacement } from '../../../lib/domain/rules';
 import type { PlacementRule } from '../../../lib/config/rules';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
@@ -77,9 +77,9 @@ describe('purchase rules (config/rules.json)', () => {
     ];
     const facts = { predictedMinutes: 1, slaMinutes: 60, slaUsedShare: 0.1, priority: 'normal' as const, attempt: 1, maxAttempts: 3, capacityUnits: 8, inputGiB: 1 };
 
-    expect((await decidePurchase(rules, facts)).taskOnDemandShare).toBe(0.7);
-    expect((await decidePurchase([...rules].reverse(), facts)).taskOnDemandShare).toBe(0.7);
-    expect(await decidePurchase(rules, { ...facts, attempt: 2 })).toEqual({ taskOnDemandShare: 0, reasons: [expect.stringMatching(/no rule fired/)] });
+    expect((await decidePlacement(rules, facts)).taskOnDemandShare).toBe(0.7);
+    expect((await decidePlacement([...rules].reverse(), facts)).taskOnDemandShare).toBe(0.7);
+    expect(await decidePlacement(rules, { ...facts, attempt: 2 })).toMatchObject({ taskOnDemandShare: 0, reasons: [expect.stringMatching(/no rule fired/)] });
   });
 });
 
