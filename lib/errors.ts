@@ -90,13 +90,28 @@ export class EmrApiError extends EmrflowError {
     super(EmrApiError.errorName, message, options);
   }
 
+  /** The SDK's error as the integration would give it; throttling (EMR's ThrottlingException) as EmrThrottledError. */
   static from(error: unknown): EmrApiError {
     const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
     const status = e.$metadata?.httpStatusCode ?? 400;
-    return new EmrApiError(
-      `${e.message ?? String(error)} (Service: AmazonElasticMapReduce; Status Code: ${status}; Error Code: ${e.name ?? 'Unknown'}; Request ID: ${e.$metadata?.requestId ?? 'unknown'}; Proxy: null)`,
-      { cause: error },
-    );
+    const message = `${e.message ?? String(error)} (Service: AmazonElasticMapReduce; Status Code: ${status}; Error Code: ${e.name ?? 'Unknown'}; Request ID: ${e.$metadata?.requestId ?? 'unknown'}; Proxy: null)`;
+    return e.name === EMR_THROTTLING_CODE ? new EmrThrottledError(message, { cause: error }) : new EmrApiError(message, { cause: error });
+  }
+}
+
+/** The error code EMR answers a call over its rate limit with (also what run-job's CreateClusterRejected matches in a Cause). */
+export const EMR_THROTTLING_CODE = 'ThrottlingException';
+
+/**
+ * EMR refused a call for its rate only: nothing was done, so the call can be made again. A name of its own,
+ * because the integration's EMR.AmazonElasticMapReduceException also covers a terminated cluster's
+ * ValidationException and AccessDenied, which a Retry must not treat as throttling.
+ */
+export class EmrThrottledError extends EmrApiError {
+  static readonly errorName = 'Emr.Throttled';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = EmrThrottledError.errorName;
   }
 }
 
@@ -122,6 +137,7 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
   InputNotFoundError.errorName,
   InputEmptyError.errorName,
   FunctionTimeoutError.errorName,
+  EmrThrottledError.errorName,
   CRAWL_FAILED,
   CRAWL_TIMED_OUT,
   ...Object.values(FailureKind),
