@@ -85,7 +85,7 @@ export class InvalidConfigError extends EmrflowError {
  * the Task fails as `addStep.sync` would have.
  */
 export class EmrApiError extends EmrflowError {
-  static readonly errorName = 'EMR.AmazonElasticMapReduceException';
+  static readonly errorName: string = 'EMR.AmazonElasticMapReduceException';
   constructor(message: string, options?: { cause?: unknown }) {
     super(EmrApiError.errorName, message, options);
   }
