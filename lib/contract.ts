@@ -135,3 +135,13 @@ export const EMR_EVENT = {
   stepStatusChange: 'EMR Step Status Change',
   clusterStateChange: 'EMR Cluster State Change',
 } as const;
+
+/**
+ * States EMR documents no event for (EMR guide, "Monitor CloudWatch events"): a cluster's TERMINATING and a
+ * step's INTERRUPTED. No rule may wait for them (test/infra checks the patterns) and the local runtime sends
+ * none; the sweeps (the dispatcher's ListClusters, SettleSteps' ListSteps) see those states instead.
+ */
+export const EMR_STATES_WITHOUT_EVENT = {
+  cluster: new Set(['TERMINATING']) as ReadonlySet<string>,
+  step: new Set(['INTERRUPTED']) as ReadonlySet<string>,
+} as const;
