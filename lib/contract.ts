@@ -31,6 +31,11 @@ export const TAG = {
   run: 'emrflow:run',
   attempt: 'emrflow:attempt',
   pool: 'emrflow:pool',
+  /**
+   * The stage (serverless --stage) that created the cluster: stages may share an account and region, and one
+   * stage's reaper, cleanup and roles act only on its own clusters (IAM conditions on this key too).
+   */
+  stage: 'emrflow:stage',
   /** poolConfigHash of the pool a cluster was launched for: a cluster joins a pool only with the same hash. */
   configHash: 'emrflow:config-hash',
   /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */

@@ -47,7 +47,7 @@ export interface PoolClusterSpec {
   Tags: Array<{ Key: string; Value: string }>;
 }
 
-export function poolClusterSpec(pool: PoolDefinition, configHash: string, launchId: string, prices: PriceBook): PoolClusterSpec {
+export function poolClusterSpec(pool: PoolDefinition, configHash: string, launchId: string, prices: PriceBook, stage: string): PoolClusterSpec {
   const weighted = (types: string[]) => types.map((t) => ({ InstanceType: t, WeightedCapacity: unitsOf(prices, t) }));
   const launchSpecifications = {
     SpotSpecification: {
@@ -59,6 +59,7 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
   };
   const tags: Record<string, string> = {
     [TAG.app]: APP_NAME,
+    [TAG.stage]: stage,
     [TAG.pool]: pool.name,
     [TAG.configHash]: configHash,
     [TAG.emrManagedPolicies]: 'true',
