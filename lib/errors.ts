@@ -61,6 +61,18 @@ export class InputEmptyError extends EmrflowError {
 }
 
 /**
+ * A scheduled start found nothing to do: its input or its batch manifest does not exist yet, or holds no data
+ * (a fresh account's daily schedules fire before any data arrives). Not a failure: run-job and run-batch end
+ * such a start as a success that says so, and no alarm fires. A console or S3 start with no input still fails.
+ */
+export class NothingScheduledError extends EmrflowError {
+  static readonly errorName = 'Schedule.NothingToDo';
+  constructor(readonly uri: string, message: string) {
+    super(NothingScheduledError.errorName, message);
+  }
+}
+
+/**
  * The function gave up just before its Lambda deadline (middy's early timeout, `TimeoutError`, mapped by
  * lib/aws/middleware.ts): transient, so the state machines retry it like a Lambda service error.
  */
@@ -136,6 +148,7 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
   InvalidConfigError.errorName,
   InputNotFoundError.errorName,
   InputEmptyError.errorName,
+  NothingScheduledError.errorName,
   FunctionTimeoutError.errorName,
   EmrThrottledError.errorName,
   CRAWL_FAILED,

@@ -16,7 +16,7 @@ const MiB = 1024 * 1024;
 const ARTIFACTS_BUCKET = 'emrflow-artifacts';
 const RAW_BUCKET = 'emrflow-raw';
 /** The stage tag of the clusters the planner simulates (none is real). */
-const PLANNER_STAGE = 'simulated';
+export const PLANNER_STAGE = 'simulated';
 
 export interface PlannerConfig {
   prices: PriceBook;

@@ -8,6 +8,8 @@ import { resetClients } from '../../../lib/aws/clients';
 
 process.env.CLAIMS_TABLE = 'emrflow-claims';
 process.env.ADMISSION_QUEUE_TABLE = 'emrflow-admission-queue';
+// The stage whose clusters the cleanup may touch (the handler reads it when it runs).
+process.env.STAGE = 'test';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const ended = (status: string) => ({

@@ -1,6 +1,5 @@
 // Imported first by the handler tests: the handlers read these when they run, the logger when it is made.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-process.env.STAGE = 'test';
 process.env.RAW_BUCKET = 'emrflow-raw';
 process.env.ARTIFACTS_BUCKET = 'emrflow-artifacts';
 process.env.LOGS_BUCKET = 'emrflow-logs';
