@@ -39,8 +39,9 @@ export interface PoolClusterSpec {
     TargetOnDemandCapacity: number;
     TargetSpotCapacity: number;
     InstanceTypeConfigs: InstanceTypeConfig[];
-    LaunchSpecifications?: {
-      SpotSpecification: { TimeoutDurationMinutes: number; TimeoutAction: 'SWITCH_TO_ON_DEMAND'; AllocationStrategy: 'price-capacity-optimized' };
+    /** On every fleet: without an allocation strategy a fleet takes at most 5 types, and EMR wants one on all once any has one. */
+    LaunchSpecifications: {
+      SpotSpecification?: { TimeoutDurationMinutes: number; TimeoutAction: 'SWITCH_TO_ON_DEMAND'; AllocationStrategy: 'price-capacity-optimized' };
       OnDemandSpecification: { AllocationStrategy: 'lowest-price' };
     };
   }>;
@@ -81,7 +82,14 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
       },
     },
     InstanceFleets: [
-      { Name: 'Primary', InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, TargetSpotCapacity: 0, InstanceTypeConfigs: pool.fleets.primary.map((t) => ({ InstanceType: t, WeightedCapacity: 1 })) },
+      {
+        Name: 'Primary',
+        InstanceFleetType: 'MASTER',
+        TargetOnDemandCapacity: 1,
+        TargetSpotCapacity: 0,
+        InstanceTypeConfigs: pool.fleets.primary.map((t) => ({ InstanceType: t, WeightedCapacity: 1 })),
+        LaunchSpecifications: { OnDemandSpecification: launchSpecifications.OnDemandSpecification },
+      },
       { Name: 'Core', InstanceFleetType: 'CORE', TargetOnDemandCapacity: pool.fleets.coreUnits, TargetSpotCapacity: 0, InstanceTypeConfigs: weighted(pool.fleets.core), LaunchSpecifications: launchSpecifications },
       {
         Name: 'Task',
