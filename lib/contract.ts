@@ -143,8 +143,10 @@ export const EMR_EVENT = {
 
 /**
  * States EMR documents no event for (EMR guide, "Monitor CloudWatch events"): a cluster's TERMINATING and a
- * step's INTERRUPTED. No rule may wait for them (test/infra checks the patterns) and the local runtime sends
- * none; the sweeps (the dispatcher's ListClusters, SettleSteps' ListSteps) see those states instead.
+ * step's INTERRUPTED. No rule may wait for them (test/infra checks the patterns); the sweeps (the dispatcher's
+ * ListClusters, SettleSteps' ListSteps) see those states instead. The local runtime still sends a TERMINATING
+ * cluster event, which the dispatcher's unfiltered rule takes: the job manager's grant on a cluster that has just
+ * ended (issue 21) is fixed before the local runtime stops sending it.
  */
 export const EMR_STATES_WITHOUT_EVENT = {
   cluster: new Set(['TERMINATING']) as ReadonlySet<string>,

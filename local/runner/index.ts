@@ -45,7 +45,7 @@ import { EMRClient } from '@aws-sdk/client-emr';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { resetClients } from '../../lib/aws/clients';
 import { loadJobs } from '../../lib/config/jobs';
-import { CLUSTER_ENDED_STATES, EMR_STATES_WITHOUT_EVENT, parseS3Uri } from '../../lib/contract';
+import { CLUSTER_ENDED_STATES, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
 import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
@@ -519,7 +519,6 @@ function emrEventOf(
   stats: EmulatorStats,
   where: { region: string; accountId: string; id: string; time: Date },
 ): Record<string, unknown> | null {
-  if (EMR_STATES_WITHOUT_EVENT[change.resource === 'cluster' ? 'cluster' : 'step'].has(change.state)) return null;
   if (change.resource === 'cluster') {
     const cluster = stats.clusters.find((c) => c.clusterId === change.id);
     if (!cluster) return null;
