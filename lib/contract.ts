@@ -31,6 +31,11 @@ export const TAG = {
   run: 'emrflow:run',
   attempt: 'emrflow:attempt',
   pool: 'emrflow:pool',
+  /**
+   * The stage (serverless --stage) that created the cluster: stages may share an account and region, and one
+   * stage's reaper, cleanup and roles act only on its own clusters (IAM conditions on this key too).
+   */
+  stage: 'emrflow:stage',
   /** poolConfigHash of the pool a cluster was launched for: a cluster joins a pool only with the same hash. */
   configHash: 'emrflow:config-hash',
   /** AmazonEMRServicePolicy_v2 (the service role's policy) acts only on resources carrying this tag. */
@@ -133,4 +138,16 @@ export const EMR_EVENT = {
   source: 'aws.emr',
   stepStatusChange: 'EMR Step Status Change',
   clusterStateChange: 'EMR Cluster State Change',
+} as const;
+
+/**
+ * States EMR documents no event for (EMR guide, "Monitor CloudWatch events"): a cluster's TERMINATING and a
+ * step's INTERRUPTED. No rule may wait for them (test/infra checks the patterns); the sweeps (the dispatcher's
+ * ListClusters, SettleSteps' ListSteps) see those states instead. The local runtime still sends a TERMINATING
+ * cluster event, which the dispatcher's unfiltered rule takes: the job manager's grant on a cluster that has just
+ * ended (issue 21) is fixed before the local runtime stops sending it.
+ */
+export const EMR_STATES_WITHOUT_EVENT = {
+  cluster: new Set(['TERMINATING']) as ReadonlySet<string>,
+  step: new Set(['INTERRUPTED']) as ReadonlySet<string>,
 } as const;

@@ -61,6 +61,18 @@ export class InputEmptyError extends EmrflowError {
 }
 
 /**
+ * A scheduled start found nothing to do: its input or its batch manifest does not exist yet, or holds no data
+ * (a fresh account's daily schedules fire before any data arrives). Not a failure: run-job and run-batch end
+ * such a start as a success that says so, and no alarm fires. A console or S3 start with no input still fails.
+ */
+export class NothingScheduledError extends EmrflowError {
+  static readonly errorName = 'Schedule.NothingToDo';
+  constructor(readonly uri: string, message: string) {
+    super(NothingScheduledError.errorName, message);
+  }
+}
+
+/**
  * The function gave up just before its Lambda deadline (middy's early timeout, `TimeoutError`, mapped by
  * lib/aws/middleware.ts): transient, so the state machines retry it like a Lambda service error.
  */
@@ -85,18 +97,33 @@ export class InvalidConfigError extends EmrflowError {
  * the Task fails as `addStep.sync` would have.
  */
 export class EmrApiError extends EmrflowError {
-  static readonly errorName = 'EMR.AmazonElasticMapReduceException';
+  static readonly errorName: string = 'EMR.AmazonElasticMapReduceException';
   constructor(message: string, options?: { cause?: unknown }) {
     super(EmrApiError.errorName, message, options);
   }
 
+  /** The SDK's error as the integration would give it; throttling (EMR's ThrottlingException) as EmrThrottledError. */
   static from(error: unknown): EmrApiError {
     const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
     const status = e.$metadata?.httpStatusCode ?? 400;
-    return new EmrApiError(
-      `${e.message ?? String(error)} (Service: AmazonElasticMapReduce; Status Code: ${status}; Error Code: ${e.name ?? 'Unknown'}; Request ID: ${e.$metadata?.requestId ?? 'unknown'}; Proxy: null)`,
-      { cause: error },
-    );
+    const message = `${e.message ?? String(error)} (Service: AmazonElasticMapReduce; Status Code: ${status}; Error Code: ${e.name ?? 'Unknown'}; Request ID: ${e.$metadata?.requestId ?? 'unknown'}; Proxy: null)`;
+    return e.name === EMR_THROTTLING_CODE ? new EmrThrottledError(message, { cause: error }) : new EmrApiError(message, { cause: error });
+  }
+}
+
+/** The error code EMR answers a call over its rate limit with (also what run-job's CreateClusterRejected matches in a Cause). */
+export const EMR_THROTTLING_CODE = 'ThrottlingException';
+
+/**
+ * EMR refused a call for its rate only: nothing was done, so the call can be made again. A name of its own,
+ * because the integration's EMR.AmazonElasticMapReduceException also covers a terminated cluster's
+ * ValidationException and AccessDenied, which a Retry must not treat as throttling.
+ */
+export class EmrThrottledError extends EmrApiError {
+  static readonly errorName = 'Emr.Throttled';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = EmrThrottledError.errorName;
   }
 }
 
@@ -121,7 +148,9 @@ export const PROJECT_ERROR_NAMES: readonly string[] = [
   InvalidConfigError.errorName,
   InputNotFoundError.errorName,
   InputEmptyError.errorName,
+  NothingScheduledError.errorName,
   FunctionTimeoutError.errorName,
+  EmrThrottledError.errorName,
   CRAWL_FAILED,
   CRAWL_TIMED_OUT,
   ...Object.values(FailureKind),

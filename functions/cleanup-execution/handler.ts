@@ -52,6 +52,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   // Dedicated clusters made since the execution started (a minute of slack: two clocks), ended ones too: a
   // cluster its idle policy already ended still names the run whose claim and record are due.
   const clusters = await listAppClusters(emrClient(), {
+    stage: env('STAGE'),
     createdAfter: new Date(end.startedAt - 60_000),
     includeEnded: true,
     name: isDedicatedClusterName,

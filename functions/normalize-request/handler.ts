@@ -15,7 +15,11 @@ const logger = functionLogger('normalize-request');
 // The request carries the job with this stage's Glue names; every later state reads them from it.
 const jobs = loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, process.env.STAGE) } : job));
 
-/** `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid, a missing or empty input with Input.NotFound / Input.Empty, before anything is claimed or created. */
+/**
+ * `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid, a missing or
+ * empty input with Input.NotFound / Input.Empty (Schedule.NothingToDo for a scheduled start), before anything is
+ * claimed or created.
+ */
 export async function normalizeRequest(event: { trigger: unknown }): Promise<{ request: JobRequest; attempt: number }> {
   const parsed = parseTrigger(event.trigger, {
     jobs,
@@ -26,7 +30,7 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
   const partition = partitionToCheck(parsed);
   const lookup = partition ? await lookupPartition(glueClient(), partition) : null;
   // A registered partition has data (the crawler found it); anything else is listed before a run is claimed.
-  if (!lookup?.found) checkInput(parsed.input, await inputPresence(s3Client(), parsed.input));
+  if (!lookup?.found) checkInput(parsed.input, await inputPresence(s3Client(), parsed.input), parsed.trigger);
   const request: JobRequest = { ...parsed, crawl: crawlPlan(parsed, lookup) };
   logger.info('normalized', { runId: request.runId, trigger: request.trigger, input: request.input.uri, crawl: request.crawl });
   return { request, attempt: 1 };

@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
@@ -22,7 +23,7 @@ const config = { rules, template: pools.dedicated, prices, pools: pools.pools };
  * fields, or mode `pool` with `pool: { name, units, priority }` for AcquireCapacity.
  */
 export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
-  const placement = await placeJob(event, config);
+  const placement = await placeJob(event, { ...config, stage: env('STAGE') });
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,

@@ -19,12 +19,12 @@ const pools = loadPools(loadPrices()).pools.map((pool) => pool.name);
 const POOL_IDLE_SECONDS = 3600;
 
 /**
- * On a schedule (or `{ dryRun: true }`): terminates this app's clusters that no running execution and no
+ * On a schedule (or `{ dryRun: true }`): terminates this stage's clusters that no running execution and no
  * live pool lease owns. Every decision is logged with its reason; a dry run only reports them.
  */
 export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun: boolean }> {
   const options = parseReapOptions(event);
-  const clusters = await listAppClusters(emrClient());
+  const clusters = await listAppClusters(emrClient(), { stage: env('STAGE') });
   const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
   const executions = await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners);
   const registry = await poolRegistry();

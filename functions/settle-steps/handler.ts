@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
-import { CLUSTER_ENDED_STATES, CLUSTER_TERMINATING_STATE, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
+import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
 import { parseRequestInput } from '../../lib/schema';
 import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
 
@@ -18,8 +18,8 @@ export type SettleStepsResult =
  *   - "EMR Step Status Change": the step's token, when the step completed or failed (a duplicate finds it
  *     settled), with the step's timeline (its RUNNING event's time is kept on the mapping for that); a
  *     cancelled step is left to its cluster's event or the sweep;
- *   - "EMR Cluster State Change" to TERMINATING / TERMINATED / TERMINATED_WITH_ERRORS: every token still on
- *     that cluster fails with the cluster's reason;
+ *   - "EMR Cluster State Change" to TERMINATED / TERMINATED_WITH_ERRORS (EMR sends none for TERMINATING):
+ *     every token still on that cluster fails with the cluster's reason;
  *   - the schedule ("Scheduled Event"): the reconciliation sweep for events that never came.
  */
 export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
@@ -38,7 +38,7 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   }
   if (input['detail-type'] === EMR_EVENT.clusterStateChange) {
     const cluster = clusterFromEvent(input);
-    const ending = CLUSTER_ENDED_STATES.has(cluster.Status.State) || cluster.Status.State === CLUSTER_TERMINATING_STATE;
+    const ending = CLUSTER_ENDED_STATES.has(cluster.Status.State);
     const failed = ending ? await failClusterSteps(cluster) : { settled: 0, absent: 0, gone: 0 };
     logger.info('cluster event', { clusterId: cluster.Id, state: cluster.Status.State, failed });
     return { cluster: cluster.Id, failed };

@@ -78,7 +78,8 @@ export function env(
     | 'EMR_SERVICE_ROLE'
     | 'EMR_INSTANCE_PROFILE'
     | 'RUN_JOB_STATE_MACHINE_ARN'
-    | 'CLAIMS_TABLE',
+    | 'CLAIMS_TABLE'
+    | 'STAGE',
 ): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);

@@ -31,7 +31,7 @@ export async function sendWaiterHeartbeat(taskToken: string): Promise<void> {
 /** RunJobFlow for a pool cluster: the pool's spec plus this account's roles, log bucket and subnets. */
 export function poolClusterLauncher(prices: PriceBook): JobManagerDeps['launchCluster'] {
   return async (pool: PoolDefinition, configHash: string, launchId: string) => {
-    const spec = poolClusterSpec(pool, configHash, launchId, prices);
+    const spec = poolClusterSpec(pool, configHash, launchId, prices, env('STAGE'));
     const subnets = (process.env.EMR_SUBNET_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
     const { InstanceFleets, ...cluster } = spec;
     const input: RunJobFlowCommandInput = {

@@ -14,7 +14,10 @@ import { PRICES_FILE } from './prices';
 
 export const POOLS_FILE = 'config/pools.json';
 
-/** EMR accepts up to 30 types per fleet with an allocation strategy, 5 without (the primary fleet has none). */
+/**
+ * EMR accepts up to 30 types per fleet with an allocation strategy, 5 without. Every fleet emrflow launches has
+ * one (run-job's CreateCluster, poolClusterSpec); the primary stays within 5 all the same: it is one node.
+ */
 const instanceTypes = (max: number) =>
   z.array(nonEmptyString).min(1, 'must list at least one instance type').max(max, `EMR allows at most ${max} instance types here`);
 

@@ -73,7 +73,10 @@ export interface BatchItem {
 }
 
 /** Validates the batch input; a bad one is Request.Invalid naming the field, before anything is read or written. */
-export function batchTarget(raw: unknown, ctx: BatchContext): Omit<BatchPlan, 'itemCount' | 'rejected'> & { rejectedLocation: S3Location } {
+export function batchTarget(
+  raw: unknown,
+  ctx: BatchContext,
+): Omit<BatchPlan, 'itemCount' | 'rejected'> & { rejectedLocation: S3Location; /** Started by the schedule (its `time` or `trigger`). */ scheduled: boolean } {
   const input = parseRequestInput(BatchInputSchema, raw);
   const manifest = input.manifest.startsWith('s3://') ? parseS3Uri(input.manifest) : s3Location(ctx.artifactsBucket, input.manifest);
   if (!manifest?.key || manifest.key.endsWith('/')) {
@@ -94,6 +97,7 @@ export function batchTarget(raw: unknown, ctx: BatchContext): Omit<BatchPlan, 'i
     manifest,
     items: s3Location(ctx.artifactsBucket, `${prefix}items.jsonl`),
     rejectedLocation: s3Location(ctx.artifactsBucket, `${prefix}rejected.json`),
+    scheduled: (input.trigger ?? (input.time ? 'schedule' : 'console')) === 'schedule',
     results: { bucket: ctx.artifactsBucket, prefix: `${prefix}results` },
     summary: s3Location(ctx.artifactsBucket, `${prefix}summary.json`),
     maxConcurrency: input.maxConcurrency ?? ctx.settings.maxConcurrency,

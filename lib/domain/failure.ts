@@ -80,6 +80,13 @@ const SPOT_TEXT = /spot|capacity|interrupt|reclaim/i;
  */
 const SCALE_IN_TEXT = /resiz|scal(?:e|ing)[ -]?(?:in|down)|managed scaling|shrink|decommission/i;
 const MAX_BACKOFF_SECONDS = 900;
+/**
+ * How long a job displaced from an ended pool cluster waits before it is placed again: two of the dispatcher's
+ * one-minute sweeps. EMR sends no event while a cluster terminates, so the registry learns it from the sweep's
+ * ListClusters (or the TERMINATED event); placed sooner, the job could be leased the same ended cluster again.
+ * (RunPooledStep used to retry the refused AddJobFlowSteps as throttling for about as long.)
+ */
+const DISPLACED_BACKOFF_SECONDS = 120;
 const CLUSTER_ID = /\bj-[A-Z0-9]{6,}\b/;
 
 /**
@@ -121,8 +128,8 @@ export function classifyFailure(input: ClassifyInput): Failure {
 
   const displaced = kind === FailureKind.ClusterFailed && poolClusterGoneBeforeStep(input.placement, observation);
   const retry = (kind === FailureKind.SpotInterrupted || displaced) && attempt < maxAttempts;
-  // A displaced job lost nothing but its place: it is placed again at once, on another cluster.
-  const backoffSeconds = retry && !displaced ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
+  // A displaced job lost nothing but its place: it is placed again once the registry has seen its cluster end.
+  const backoffSeconds = !retry ? 0 : displaced ? DISPLACED_BACKOFF_SECONDS : Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1));
   const teardown = teardownFor(input, clusterState);
   return {
     kind,
@@ -309,7 +316,7 @@ function messageFor(args: {
   }
   let outcome = '';
   if (args.displaced) why = `the pool cluster ended before this job's step ran (${why}); nothing of the job ran`;
-  if (args.retry && args.displaced) outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts}, at once.`;
+  if (args.retry && args.displaced) outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s, once the registry has seen the cluster end.`;
   else if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
   else if (kind === FailureKind.SpotInterrupted) outcome = ` No attempts left (maxAttempts ${args.maxAttempts}).`;
   return `${kind} on ${where}: ${why || describeError(error)}.${outcome}`;

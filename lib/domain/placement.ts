@@ -24,6 +24,8 @@ export interface PlacementConfig {
   prices: PriceBook;
   /** config/pools.json's pools, which usePool rules may name; none means every run gets a cluster of its own. */
   pools: PlacementPool[];
+  /** The deployment's stage, tagged on every dedicated cluster (TAG.stage). */
+  stage: string;
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -101,6 +103,7 @@ function dedicated(input: PlaceJobInput, decision: PlacementDecision, config: Pl
     [TAG.attempt]: String(attempt),
     [TAG.pool]: DEDICATED_POOL,
     [TAG.app]: APP_NAME,
+    [TAG.stage]: config.stage,
     [TAG.emrManagedPolicies]: 'true',
   };
   return {

@@ -39,15 +39,16 @@ export interface PoolClusterSpec {
     TargetOnDemandCapacity: number;
     TargetSpotCapacity: number;
     InstanceTypeConfigs: InstanceTypeConfig[];
-    LaunchSpecifications?: {
-      SpotSpecification: { TimeoutDurationMinutes: number; TimeoutAction: 'SWITCH_TO_ON_DEMAND'; AllocationStrategy: 'price-capacity-optimized' };
+    /** On every fleet: without an allocation strategy a fleet takes at most 5 types, and EMR wants one on all once any has one. */
+    LaunchSpecifications: {
+      SpotSpecification?: { TimeoutDurationMinutes: number; TimeoutAction: 'SWITCH_TO_ON_DEMAND'; AllocationStrategy: 'price-capacity-optimized' };
       OnDemandSpecification: { AllocationStrategy: 'lowest-price' };
     };
   }>;
   Tags: Array<{ Key: string; Value: string }>;
 }
 
-export function poolClusterSpec(pool: PoolDefinition, configHash: string, launchId: string, prices: PriceBook): PoolClusterSpec {
+export function poolClusterSpec(pool: PoolDefinition, configHash: string, launchId: string, prices: PriceBook, stage: string): PoolClusterSpec {
   const weighted = (types: string[]) => types.map((t) => ({ InstanceType: t, WeightedCapacity: unitsOf(prices, t) }));
   const launchSpecifications = {
     SpotSpecification: {
@@ -59,6 +60,7 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
   };
   const tags: Record<string, string> = {
     [TAG.app]: APP_NAME,
+    [TAG.stage]: stage,
     [TAG.pool]: pool.name,
     [TAG.configHash]: configHash,
     [TAG.emrManagedPolicies]: 'true',
@@ -80,7 +82,14 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
       },
     },
     InstanceFleets: [
-      { Name: 'Primary', InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, TargetSpotCapacity: 0, InstanceTypeConfigs: pool.fleets.primary.map((t) => ({ InstanceType: t, WeightedCapacity: 1 })) },
+      {
+        Name: 'Primary',
+        InstanceFleetType: 'MASTER',
+        TargetOnDemandCapacity: 1,
+        TargetSpotCapacity: 0,
+        InstanceTypeConfigs: pool.fleets.primary.map((t) => ({ InstanceType: t, WeightedCapacity: 1 })),
+        LaunchSpecifications: { OnDemandSpecification: launchSpecifications.OnDemandSpecification },
+      },
       { Name: 'Core', InstanceFleetType: 'CORE', TargetOnDemandCapacity: pool.fleets.coreUnits, TargetSpotCapacity: 0, InstanceTypeConfigs: weighted(pool.fleets.core), LaunchSpecifications: launchSpecifications },
       {
         Name: 'Task',

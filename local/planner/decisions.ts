@@ -16,6 +16,8 @@ import type { StateMachineLimits } from './stateMachineLimits';
 const MiB = 1024 * 1024;
 const ARTIFACTS_BUCKET = 'emrflow-artifacts';
 const RAW_BUCKET = 'emrflow-raw';
+/** The stage tag of the clusters the planner simulates (none is real). */
+export const PLANNER_STAGE = 'simulated';
 
 export interface PlannerConfig {
   prices: PriceBook;
@@ -34,7 +36,7 @@ export interface SizedJob extends SimJob {
 }
 
 export function placementConfig(config: PlannerConfig): PlacementConfig {
-  return { rules: config.rules, template: config.pools.dedicated, prices: config.prices, pools: config.pools.pools };
+  return { rules: config.rules, template: config.pools.dedicated, prices: config.prices, pools: config.pools.pools, stage: PLANNER_STAGE };
 }
 
 export function requestFor(job: SimJob, runDate: string): JobRequest {

@@ -25,6 +25,7 @@ import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } fr
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import { FaultsSchema, type Faults } from '../emulator/faults';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
+import { LOCAL_STAGE } from './serverless-config';
 
 type FaultSpec = { emr?: Partial<Faults['emr']>; glue?: Partial<Faults['glue']> };
 
@@ -118,7 +119,7 @@ const placeDedicated = async (input: unknown) => {
     const prices = loadPrices();
     const pools = loadPools(prices);
     const rules = loadRules().filter((rule) => rule.event.type !== 'usePool');
-    dedicatedConfig = { rules, template: pools.dedicated, prices, pools: pools.pools };
+    dedicatedConfig = { rules, template: pools.dedicated, prices, pools: pools.pools, stage: LOCAL_STAGE };
   }
   return placeJob(input as PlaceJobInput, dedicatedConfig);
 };

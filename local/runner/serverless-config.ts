@@ -23,6 +23,9 @@ import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, YAMLMap, YAMLSeq, type Tags } from 'yaml';
 
+/** The stage the local runtime packages and runs serverless.yml as (its resources, names and tags). */
+export const LOCAL_STAGE = 'local';
+
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
 export interface LocalFunction {
@@ -180,7 +183,7 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
   const serviceDir = resolve(options.serviceDir);
   const configFile = join(serviceDir, 'serverless.yml');
   if (!existsSync(configFile)) throw new Error(`serverless config not found: ${configFile}`);
-  const stage = options.stage ?? 'local';
+  const stage = options.stage ?? LOCAL_STAGE;
   const raw = await printServerless(serviceDir, stage);
   const region = String(raw.provider?.region ?? 'us-east-1');
   const service = String(typeof raw.service === 'object' ? raw.service.name : raw.service);

@@ -76,20 +76,21 @@ describe('1. EMR instance profile and role', () => {
 
 // ---------- 2. the cleanup service-linked role ----------
 describe('2. AWSServiceRoleForEMRCleanup', () => {
-  it("lets the state machine create EMR's cleanup service-linked role, and only that role, for EMR only", () => {
+  it("lets the state machine (and, issue 21, every role that launches) create EMR's cleanup service-linked role, and only that role, for EMR only", () => {
     // Act
     const grants = roleStatements(template).filter(({ statement }) => actionsOf(statement).includes('iam:CreateServiceLinkedRole'));
 
     // Assess
-    expect(grants.map((g) => g.role)).toEqual(['RunJobStateMachineRole']);
-    const [{ statement }] = grants;
-    expect(actionsOf(statement)).toEqual(['iam:CreateServiceLinkedRole']);
-    expect(resourceText(statement.Resource)).toBe(
-      'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*',
-    );
-    expect(statement.Condition).toEqual({
-      StringLike: { 'iam:AWSServiceName': ['elasticmapreduce.amazonaws.com', 'elasticmapreduce.amazonaws.com.cn'] },
-    });
+    expect(grants.map((g) => g.role)).toContain('RunJobStateMachineRole');
+    for (const { statement } of grants) {
+      expect(actionsOf(statement)).toEqual(['iam:CreateServiceLinkedRole']);
+      expect(resourceText(statement.Resource)).toBe(
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*',
+      );
+      expect(statement.Condition).toEqual({
+        StringLike: { 'iam:AWSServiceName': ['elasticmapreduce.amazonaws.com', 'elasticmapreduce.amazonaws.com.cn'] },
+      });
+    }
   });
 });
 
@@ -193,7 +194,7 @@ describe('4. conditions the create call can satisfy', () => {
 
     expect(createTimeConditionProblems(statements)).toEqual([]);
     expect(statements.find((s) => s.statement.Sid === 'SetAutoTerminationAtCreate')?.statement.Condition).toEqual({
-      StringEqualsIfExists: { 'aws:ResourceTag/emrflow:app': 'emrflow' },
+      StringEqualsIfExists: { 'aws:ResourceTag/emrflow:app': 'emrflow', 'aws:ResourceTag/emrflow:stage': 'dev' },
     });
   });
 
@@ -206,6 +207,7 @@ describe('4. conditions the create call can satisfy', () => {
     // Act / Assess
     expect(createTimeConditionProblems(statements)).toEqual([
       expect.stringMatching(/^elasticmapreduce:PutAutoTerminationPolicy \(DriveOwnClusters\): StringEquals aws:ResourceTag\/emrflow:app/),
+      expect.stringMatching(/^elasticmapreduce:PutAutoTerminationPolicy \(DriveOwnClusters\): StringEquals aws:ResourceTag\/emrflow:stage/),
     ]);
   });
 });

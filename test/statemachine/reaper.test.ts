@@ -6,6 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeClusterCommand, EMRClient, RunJobFlowCommand, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { clusterName, poolClusterName } from '../../lib/contract';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
 
 jest.setTimeout(30_000);
@@ -32,7 +33,10 @@ async function stage(name: string, tags: Record<string, string>): Promise<string
 }
 
 const state = async (id: string) => (await emr().send(new DescribeClusterCommand({ ClusterId: id }))).Cluster!.Status!.State!;
-const app = { 'emrflow:app': 'emrflow' };
+/** This stage's tags (the local runtime runs as stage `local`); cluster names are the ones the app gives. */
+const app = { 'emrflow:app': 'emrflow', 'emrflow:stage': 'local' };
+const dedicatedName = (runId: string) => clusterName(runId, 1);
+const poolName = (launchId: string) => poolClusterName('shared', launchId);
 const executionArn = (name: string) => `arn:aws:states:${runtime.config.region}:${runtime.config.accountId}:execution:emrflow-local-run-job:${name}`;
 
 beforeAll(async () => {
@@ -47,12 +51,12 @@ describe('reap-clusters on a staged emulator state', () => {
     runtime.executionStatuses.record({ executionArn: executionArn('live'), stateMachineArn: 'x', name: 'live', status: 'RUNNING', startDate: now });
     runtime.executionStatuses.record({ executionArn: executionArn('done'), stateMachineArn: 'x', name: 'done', status: 'ABORTED', startDate: now, stopDate: now });
     const clusters = {
-      running: await stage('of a running execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'live' }),
-      aborted: await stage('of an aborted execution', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),
-      forgotten: await stage('of an execution Step Functions does not know', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed' }),
-      unowned: await stage('dedicated, no execution tag', { ...app, 'emrflow:pool': 'dedicated' }),
-      pool: await stage('a pool member with a live lease', { ...app, 'emrflow:pool': 'shared' }),
-      poolOrphan: await stage('a pool cluster the registry does not know', { ...app, 'emrflow:pool': 'shared' }),
+      running: await stage(dedicatedName('of-a-running-execution'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'live' }),
+      aborted: await stage(dedicatedName('of-an-aborted-execution'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),
+      forgotten: await stage(dedicatedName('of-an-unknown-execution'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed' }),
+      unowned: await stage(dedicatedName('without-an-execution-tag'), { ...app, 'emrflow:pool': 'dedicated' }),
+      pool: await stage(poolName('with-a-live-lease'), { ...app, 'emrflow:pool': 'shared' }),
+      poolOrphan: await stage(poolName('unknown-to-the-registry'), { ...app, 'emrflow:pool': 'shared' }),
       foreign: await stage('not this app', { team: 'other' }),
     };
     // The registry's item for the leased pool member (the job manager's shape: leases keyed by lease id).
@@ -93,11 +97,34 @@ describe('reap-clusters on a staged emulator state', () => {
   });
 
   it('keeps a new cluster within the default grace period (negative control of graceSeconds)', async () => {
-    const fresh = await stage('fresh orphan', { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed-2' });
+    const fresh = await stage(dedicatedName('fresh-orphan'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed-2' });
 
     const plan: any = await runtime.invoke('reapClusters', { dryRun: true });
 
     expect(plan.keep.map((action: any) => action.clusterId)).toContain(fresh);
     expect(plan.terminate.map((action: any) => action.clusterId)).not.toContain(fresh);
+  });
+  it("finishes with a foreign untagged cluster and another stage's orphans in the account, terminating neither", async () => {
+    // Prepare: a cluster of another app (no tags), and clusters of stage prod in the same account and region,
+    // named as this app names them and orphans by every other rule (unknown execution, unknown pool cluster).
+    const foreign = await stage('nightly etl of another team', {});
+    const lookalike = await stage(poolName('foreign-1'), {});
+    const prod = {
+      dedicated: await stage(dedicatedName('prod-run'), { ...app, 'emrflow:stage': 'prod', 'emrflow:pool': 'dedicated', 'emrflow:execution': 'prod-crashed' }),
+      pool: await stage(poolName('prod-1'), { ...app, 'emrflow:stage': 'prod', 'emrflow:pool': 'shared' }),
+    };
+    // And one of this stage's, so the run is shown to reap at all.
+    const own = await stage(dedicatedName('own-orphan'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'crashed-3' });
+
+    // Act
+    const plan: any = await runtime.invoke('reapClusters', { graceSeconds: 0 });
+
+    // Assess
+    const judged = [...plan.terminate, ...plan.keep].map((action: any) => action.clusterId);
+    for (const id of [foreign, lookalike, prod.dedicated, prod.pool]) {
+      expect({ id, judged: judged.includes(id), state: await state(id) }).toEqual({ id, judged: false, state: expect.not.stringMatching(/^TERMINAT/) });
+    }
+    expect(plan.terminate.map((action: any) => action.clusterId)).toContain(own);
+    expect(await state(own)).toMatch(/^TERMINAT/);
   });
 });

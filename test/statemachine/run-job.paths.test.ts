@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { runStepName } from '../../lib/domain/runRecord';
+import { EmrApiError } from '../../lib/errors';
 import { loadDefinition, runScripted, SCRIPTED_TASK_TOKEN, TaskScript } from '../support/scriptedRun';
 
 const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
@@ -443,6 +444,58 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.Payload.clusterId)).toEqual(['j-POOL1', 'j-POOL2']);
       expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL2', lease: 'scripted-execution#2' }]);
       expect(outcome.path).not.toContain('TerminateBeforeRetry');
+    });
+
+    /** What SubmitPooledStep throws for an AddJobFlowSteps error the SDK raised (lib/errors.ts EmrApiError.from). */
+    const addStepError = (code: string, message: string) => {
+      const error = EmrApiError.from(Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: 400, requestId: 'r-1' } }));
+      return fail(error.name, error.message);
+    };
+
+    it('PooledStepThrottled: a throttled AddJobFlowSteps is submitted again and the job succeeds on the same lease', async () => {
+      const script: TaskScript = {
+        ...pooledScript(),
+        RunPooledStep: [addStepError('ThrottlingException', 'Rate exceeded'), addStepError('ThrottlingException', 'Rate exceeded'), { return: POOLED_STEP_DONE }],
+      };
+
+      const outcome = await runScripted(definition, {}, script);
+
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.taskInputs.RunPooledStep).toHaveLength(3);
+      expect(outcome.taskInputs.ClassifyFailure).toBeUndefined();
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+    });
+
+    it('PooledClusterGone: a terminated cluster\'s ValidationException is not retried as throttling; ClassifyFailure has it at once', async () => {
+      for (const code of ['ValidationException', 'AccessDeniedException']) {
+        const script: TaskScript = {
+          ...pooledScript(),
+          RunPooledStep: [addStepError(code, 'A job flow that is shutting down, terminated, or finished may not be modified.'), { return: POOLED_STEP_DONE }],
+          ClassifyFailure: ok({ ...spotFailure, kind: 'Emr.ClusterFailed', message: code, retry: false, teardown: 'release' }),
+          ReleaseCapacityAfterFailure: ok({ released: true }),
+          RecordFailedRun: ok({ status: 'FAILED' }),
+        };
+
+        const outcome = await runScripted(definition, {}, script);
+
+        expect({ code, submissions: outcome.taskInputs.RunPooledStep.length }).toEqual({ code, submissions: 1 });
+        expect((outcome.taskInputs.ClassifyFailure[0] as any).error).toMatchObject({ Error: 'EMR.AmazonElasticMapReduceException', Cause: expect.stringContaining(`Error Code: ${code}`) });
+        expect(outcome.status).toBe('FAILED');
+      }
+    });
+
+    it('negative control: the Retry as it was (the catch-all EMR name) submits again on a terminated cluster', async () => {
+      const before = structuredClone(definition);
+      before.States.RunPooledStep.Retry[0].ErrorEquals = ['EMR.AmazonElasticMapReduceException'];
+      const script: TaskScript = {
+        ...pooledScript(),
+        RunPooledStep: [addStepError('ValidationException', 'A job flow that is shutting down, terminated, or finished may not be modified.'), { return: POOLED_STEP_DONE }],
+      };
+
+      const outcome = await runScripted(before, {}, script);
+
+      expect(outcome.taskInputs.RunPooledStep).toHaveLength(2);
+      expect(outcome.taskInputs.ClassifyFailure).toBeUndefined();
     });
 
     it('PooledStepFailed: releases the lease, records the run and fails with the kind', async () => {

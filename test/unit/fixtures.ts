@@ -61,7 +61,7 @@ export function sizing(overrides: Partial<Sizing> = {}): Sizing {
 export function shippedPlacementConfig(): PlacementConfig {
   const prices = loadPrices();
   const pools = loadPools(prices);
-  return { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools };
+  return { rules: loadRules(), template: pools.dedicated, prices, pools: pools.pools, stage: 'test' };
 }
 
 export { loadJobs };

@@ -260,11 +260,11 @@ describe('a pool cluster that ended before the job’s step ran', () => {
   const idled = cluster('TERMINATING', { Code: 'ALL_STEPS_COMPLETED', Message: 'Cluster was idle for 900 seconds and was terminated by its auto-termination policy.' });
   const refused = { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'A job flow that is shutting down, terminated, or finished may not be modified.' };
 
-  it('places the job again at once: its lease was stale, nothing of it ran', () => {
+  it('places the job again once the registry has seen the cluster end: its lease was stale, nothing of it ran', () => {
     const failure = classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused });
 
-    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: true, backoffSeconds: 0, teardown: 'release', nextAttempt: 2 });
-    expect(failure.message).toMatch(/ended before this job's step ran .*Placing it again as attempt 2 of 3, at once\./);
+    expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: true, backoffSeconds: 120, teardown: 'release', nextAttempt: 2 });
+    expect(failure.message).toMatch(/ended before this job's step ran .*Placing it again as attempt 2 of 3 in 120 s, once the registry has seen the cluster end\./);
   });
 
   it('gives up after the last attempt like any retry', () => {

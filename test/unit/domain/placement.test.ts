@@ -149,7 +149,7 @@ describe('the dedicated cluster spec', () => {
     expect(placement.hourlyCostUsd).toBeGreaterThan(0);
   });
 
-  it('tags the cluster for cleanup, the reaper and the EMR v2 managed service policy', async () => {
+  it('tags the cluster for cleanup, the reaper (its stage only) and the EMR v2 managed service policy', async () => {
     const placement = await placeJob(input({ attempt: 2 }), config);
 
     expect(placement.spec?.tags).toEqual([
@@ -159,6 +159,7 @@ describe('the dedicated cluster spec', () => {
       { Key: 'emrflow:attempt', Value: '2' },
       { Key: 'emrflow:pool', Value: 'dedicated' },
       { Key: 'emrflow:app', Value: 'emrflow' },
+      { Key: 'emrflow:stage', Value: 'test' },
       { Key: 'for-use-with-amazon-emr-managed-policies', Value: 'true' },
     ]);
   });

@@ -178,7 +178,7 @@ describe('pool configuration hash and cluster spec', () => {
   });
 
   it('builds a managed-scaling cluster tagged with its pool and hash, named so events find the pool', () => {
-    const spec = poolClusterSpec(pool, 'abc', 'launch-1', prices);
+    const spec = poolClusterSpec(pool, 'abc', 'launch-1', prices, 'dev');
     expect(spec.ManagedScalingPolicy.ComputeLimits).toMatchObject({
       UnitType: 'InstanceFleetUnits',
       MinimumCapacityUnits: pool.managedScaling.minimumUnits,

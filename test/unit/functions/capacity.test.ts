@@ -16,6 +16,9 @@ import { handler as release } from '../../../functions/release-capacity/handler'
 import { handler as renew } from '../../../functions/renew-lease/handler';
 import { handler as dispatch } from '../../../functions/dispatch-queue/handler';
 
+// A pool launch tags the cluster with the deployment's stage (serverless.yml sets STAGE for every function).
+process.env.STAGE = 'test';
+
 const emr = mockClient(EMRClient);
 const sfn = mockClient(SFNClient);
 let local: LocalDynamo;

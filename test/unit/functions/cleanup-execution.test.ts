@@ -8,6 +8,8 @@ import { resetClients } from '../../../lib/aws/clients';
 
 process.env.CLAIMS_TABLE = 'emrflow-claims';
 process.env.ADMISSION_QUEUE_TABLE = 'emrflow-admission-queue';
+// The stage whose clusters the cleanup may touch (the handler reads it when it runs).
+process.env.STAGE = 'test';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const ended = (status: string) => ({
@@ -15,8 +17,9 @@ const ended = (status: string) => ({
   'detail-type': 'Step Functions Execution Status Change',
   detail: { executionArn: 'arn:x:exec-1', stateMachineArn: 'arn:x:run-job', name: 'exec-1', status, startDate: 1_796_000_000_000, stopDate: 1_796_000_060_000 },
 });
-const tags = (execution: string) => [
+const tags = (execution: string, stage = 'test') => [
   { Key: 'emrflow:app', Value: 'emrflow' },
+  { Key: 'emrflow:stage', Value: stage },
   { Key: 'emrflow:pool', Value: 'dedicated' },
   { Key: 'emrflow:execution', Value: execution },
   { Key: 'emrflow:run', Value: 'r-1' },
@@ -88,6 +91,19 @@ describe('cleanup-execution handler', () => {
 
     expect(result.terminated.map((action) => action.clusterId)).toEqual(['j-OWN']);
     expect(result.releasedClaim).toBeNull();
+  });
+
+  it("leaves another stage's cluster of an execution with the same (deterministic) name, and one its role may not describe", async () => {
+    // Prepare: prod ran the same job on the same day, so its execution has this one's name.
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1', 'prod') } as never });
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).rejects(Object.assign(new Error('not authorized to perform: elasticmapreduce:DescribeCluster'), { name: 'AccessDeniedException' }));
+
+    // Act
+    const result = await handler(ended('ABORTED'), lambdaContext);
+
+    // Assess
+    expect(result.terminated).toEqual([]);
+    expect(emr).not.toHaveReceivedCommand(TerminateJobFlowsCommand);
   });
 
   it('terminates nothing when the execution left nothing running', async () => {

@@ -100,6 +100,22 @@ describe('normalize-request handler', () => {
     expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { Bucket: 'emrflow-raw', Prefix: 'events/dt=2026-11-26/' });
   });
 
+  it('has nothing to do (Schedule.NothingToDo, not a failure) when a scheduled start finds no input, or only empty objects', async () => {
+    glue.on(GetPartitionCommand).rejects(new EntityNotFoundException({ message: 'Cannot find partition.', $metadata: {} }));
+    const schedule = { job: 'denormalize-events', trigger: 'schedule', time: '2026-11-27T02:00:00Z' };
+
+    s3.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
+    await expect(invoke(schedule)).rejects.toMatchObject({
+      name: 'Schedule.NothingToDo',
+      uri: 's3://emrflow-raw/events/dt=2026-11-26/',
+      message: expect.stringMatching(/^nothing to do: no input at s3:\/\/emrflow-raw\/events\/dt=2026-11-26\//),
+    });
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'events/dt=2026-11-26/_SUCCESS', Size: 0 }] });
+    await expect(invoke(schedule)).rejects.toMatchObject({ name: 'Schedule.NothingToDo', message: expect.stringContaining('only empty objects') });
+    // The same day started from the console is a failure, as before (negative control of the trigger check).
+    await expect(invoke({ job: 'denormalize-events', date: '2026-11-26' })).rejects.toMatchObject({ name: 'Input.Empty' });
+  });
+
   it('fails with Input.Empty when the input holds only empty objects, and reads further pages to be sure', async () => {
     glue.on(GetPartitionCommand).rejects(new EntityNotFoundException({ message: 'Cannot find partition.', $metadata: {} }));
     s3.on(ListObjectsV2Command)

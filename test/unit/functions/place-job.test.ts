@@ -2,6 +2,8 @@ import { lambdaContext } from './env';
 import { handler } from '../../../functions/place-job/handler';
 import { request, sizing } from '../fixtures';
 
+process.env.STAGE = 'test';
+
 describe('place-job handler', () => {
   it('places a job that fits the shipped shared pool there (golden values: pins what the shipped config gives today)', async () => {
     const placement = await handler(

@@ -252,6 +252,16 @@ describe('submit-pooled-step', () => {
     expect(dynamo.calls()).toHaveLength(0);
   });
 
+  it('names a throttled AddJobFlowSteps Emr.Throttled, the only EMR error RunPooledStep retries, mapping nothing', async () => {
+    emr.on(AddJobFlowStepsCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+
+    await expect(submitPooledStep(input, lambdaContext)).rejects.toMatchObject({
+      name: 'Emr.Throttled',
+      message: expect.stringContaining('Error Code: ThrottlingException'),
+    });
+    expect(dynamo.calls()).toHaveLength(0);
+  });
+
   it('rejects a step that would stop a shared cluster (ActionOnFailure), naming the field, before calling EMR', async () => {
     await expect(submitPooledStep({ ...input, step: { ...input.step, ActionOnFailure: 'TERMINATE_CLUSTER' } }, lambdaContext)).rejects.toMatchObject({
       name: 'Request.Invalid',

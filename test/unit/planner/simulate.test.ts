@@ -8,6 +8,10 @@ import { STRATEGIES, simulateDay } from '../../../local/planner/simulate';
 import { readFileSync } from 'node:fs';
 import type { PoolCluster } from '../../../lib/domain/pools';
 import { applyWhatIf } from '../../../local/planner/whatIf';
+import { PLANNER_STAGE } from '../../../local/planner/decisions';
+
+// The handler tags dedicated clusters with its deployment's stage; here it runs as the planner's.
+process.env.STAGE = PLANNER_STAGE;
 
 const PROFILE = 'examples/planner/day.json';
 const SMALL = 500;

@@ -35,7 +35,7 @@ describe('what-if overlays for the planner', () => {
 
     const profile = readProfile('examples/planner/day.json');
     const [job] = sizeDay(generateJobs({ ...profile, jobs: 5, totalInputTiB: 0.0001 }, 1), profile.date);
-    const config = (c: typeof shipped) => ({ rules: c.rules, template: c.pools.dedicated, prices: c.prices, pools: c.pools.pools });
+    const config = (c: typeof shipped) => ({ rules: c.rules, template: c.pools.dedicated, prices: c.prices, pools: c.pools.pools, stage: 'test' });
     expect((await placementOf(job, 1, config(changed))).mode).toBe('pool');
     expect((await placementOf(job, 1, config(noPool))).mode).toBe('dedicated');
   });
