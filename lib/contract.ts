@@ -79,8 +79,11 @@ export function stepName(jobName: string, runId: string, attempt: number): strin
 }
 
 /** An execution's ARN: its state machine's ARN with `execution` for `stateMachine`, then the execution's name. */
+/** The resource-type part that tells an execution ARN from a state machine's. */
+export const EXECUTION_ARN_PART = ':execution:';
+
 export function executionArnFor(stateMachineArn: string, executionName: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
+  return `${stateMachineArn.replace(':stateMachine:', EXECUTION_ARN_PART)}:${executionName}`;
 }
 
 export interface S3Location {

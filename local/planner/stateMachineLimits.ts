@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { EmrThrottledError } from '../../lib/errors';
 import { parseCloudFormationYaml } from '../runner/serverless-config';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -78,11 +79,11 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
   };
 }
 
-/** The Retry whose ErrorEquals names an EMR error (`EMR.…`): AddJobFlowSteps throttled. */
+/** The Retry whose ErrorEquals names EMR's throttling error (Emr.Throttled): AddJobFlowSteps throttled. */
 function emrRetry(file: string, name: string, state: any): RetryPolicy {
   const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
-  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.some((error: unknown) => typeof error === 'string' && error.startsWith('EMR.')));
-  if (!retrier) throw new StateMachineLimitsError(file, `${name}.Retry`, 'no retrier with an EMR.* error in ErrorEquals (the throttled AddJobFlowSteps retry)');
+  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(EmrThrottledError.errorName));
+  if (!retrier) throw new StateMachineLimitsError(file, `${name}.Retry`, `no retrier with ${EmrThrottledError.errorName} in ErrorEquals (the throttled AddJobFlowSteps retry)`);
   const policy: RetryPolicy = {
     errorEquals: [...retrier.ErrorEquals],
     // Step Functions' defaults when a field is absent (Retry docs: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2).

@@ -23,6 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AwsServiceError } from '../../emulator/protocol';
+import { EXECUTION_ARN_PART, executionArnFor } from '../../../lib/contract';
 import type { MachineDefinition } from '../definition';
 import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, type InterpreterEvent } from '../execute';
 import type { ExecutionStatuses, ExecutionStatusRecord } from '../executionStatuses';
@@ -161,7 +162,7 @@ export class StepFunctionsApi {
   }
 
   private async describeStateMachineForExecution(input: Input): Promise<unknown> {
-    const arn = requiredArn(input, 'executionArn', ':execution:');
+    const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const execution = this.known(arn);
     const file = execution.stateMachineArn.slice(this.prefix.length);
     const machine = await this.runtime.machine(file);
@@ -194,7 +195,7 @@ export class StepFunctionsApi {
     } catch (error) {
       throw new AwsServiceError('InvalidExecutionInput', `Invalid Execution Input: the input is not valid JSON (${(error as Error).message})`);
     }
-    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    const executionArn = executionArnFor(stateMachineArn, name);
     const existing = this.executions.get(executionArn);
     if (existing?.status === 'RUNNING' && existing.input === text) return { executionArn, startDate: existing.startDate / 1000 };
     if (existing || this.runtime.executionStatuses.get(executionArn)) {
@@ -250,7 +251,7 @@ export class StepFunctionsApi {
   }
 
   private describeExecution(input: Input): unknown {
-    const arn = requiredArn(input, 'executionArn', ':execution:');
+    const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const execution = this.executions.get(arn);
     if (!execution) return this.recordView(this.known(arn));
     const result = execution.result;
@@ -295,7 +296,7 @@ export class StepFunctionsApi {
   }
 
   private getExecutionHistory(input: Input): unknown {
-    const arn = requiredArn(input, 'executionArn', ':execution:');
+    const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const execution = this.executions.get(arn);
     if (!execution) {
       this.known(arn);
@@ -307,7 +308,7 @@ export class StepFunctionsApi {
   }
 
   private stopExecution(input: Input): unknown {
-    const arn = requiredArn(input, 'executionArn', ':execution:');
+    const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const error = input.error === undefined ? undefined : String(input.error);
     const cause = input.cause === undefined ? undefined : String(input.cause);
     if (error !== undefined && error.length > MAX_ERROR_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`);

@@ -37,7 +37,7 @@ describe('the state machine limits the planner reads', () => {
     expect(shipped.acquireCapacity).toEqual({ timeoutSeconds: 14400, heartbeatSeconds: 900 });
     expect(shipped.runPooledStep.heartbeatSeconds).toBe(900);
     expect(shipped.runPooledStep.throttleRetry).toMatchObject({ intervalSeconds: 5, maxAttempts: 5, backoffRate: 2, jitter: 'FULL' });
-    expect(shipped.runPooledStep.throttleRetry.errorEquals.some((name) => name.startsWith('EMR.'))).toBe(true);
+    expect(shipped.runPooledStep.throttleRetry.errorEquals).toContain('Emr.Throttled');
     expect(retryDelays(shipped.runPooledStep.throttleRetry)).toEqual([5, 10, 20, 40, 80]);
     expect(shipped.createClusterThrottle).toMatchObject({ maxRetries: 4, firstWaitSeconds: { min: 5, max: 30 }, addedWaitSeconds: { min: 10, max: 60 } });
     expect(shipped.dispatchSweepSeconds).toBe(60);
@@ -51,15 +51,15 @@ describe('the state machine limits the planner reads', () => {
     expect(heartbeat.acquireCapacity.heartbeatSeconds).toBe(120);
   });
 
-  it("follows RunPooledStep's heartbeat and its EMR throttling retry, even renamed to a narrower EMR. error", () => {
+  it("follows RunPooledStep's heartbeat and its Emr.Throttled retry, wherever it sits among the retriers", () => {
     const limits = edited({
       asl: (text) =>
         inState('RunPooledStep', 'HeartbeatSeconds: 900', 'HeartbeatSeconds: 600')(
-          inState('RunPooledStep', /ErrorEquals: \[EMR\.AmazonElasticMapReduceException\]\n(\s+)IntervalSeconds: 5\n\s+MaxAttempts: 5/, 'ErrorEquals: [EMR.ThrottlingException]\n$1IntervalSeconds: 3\n$1MaxAttempts: 7\n$1MaxDelaySeconds: 60')(text),
+          inState('RunPooledStep', /ErrorEquals: \[Emr\.Throttled\]\n(\s+)IntervalSeconds: 5\n\s+MaxAttempts: 5/, 'ErrorEquals: [Emr.Throttled, EMR.ThrottlingException]\n$1IntervalSeconds: 3\n$1MaxAttempts: 7\n$1MaxDelaySeconds: 60')(text),
         ),
     });
     expect(limits.runPooledStep.heartbeatSeconds).toBe(600);
-    expect(limits.runPooledStep.throttleRetry).toEqual({ errorEquals: ['EMR.ThrottlingException'], intervalSeconds: 3, maxAttempts: 7, backoffRate: 2, maxDelaySeconds: 60, jitter: 'FULL' });
+    expect(limits.runPooledStep.throttleRetry).toEqual({ errorEquals: ['Emr.Throttled', 'EMR.ThrottlingException'], intervalSeconds: 3, maxAttempts: 7, backoffRate: 2, maxDelaySeconds: 60, jitter: 'FULL' });
     expect(retryDelays(limits.runPooledStep.throttleRetry)).toEqual([3, 6, 12, 24, 48, 60, 60]);
   });
 
@@ -81,8 +81,8 @@ describe('the state machine limits the planner reads', () => {
     expect(() => edited({ asl: (text) => text.replace(new RegExp(`\\n  ${state}:\\n`), `\n  ${state}Renamed:\n`) })).toThrow(new RegExp(`state ${state}: missing`));
   });
 
-  it('says so when RunPooledStep has no EMR retry, and when a schedule is gone', () => {
-    expect(() => edited({ asl: inState('RunPooledStep', '[EMR.AmazonElasticMapReduceException]', '[States.TaskFailed]') })).toThrow(/RunPooledStep\.Retry: no retrier with an EMR/);
+  it('says so when RunPooledStep has no throttling retry, and when a schedule is gone', () => {
+    expect(() => edited({ asl: inState('RunPooledStep', '[Emr.Throttled]', '[States.TaskFailed]') })).toThrow(/RunPooledStep\.Retry: no retrier with Emr\.Throttled/);
     expect(() => edited({ serverless: (text) => text.replace('- schedule: rate(5 minutes)', '- schedule: cron(0/5 * * * ? *)') })).toThrow(/functions\.settleSteps\.events/);
   });
 });
