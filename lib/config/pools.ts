@@ -8,6 +8,7 @@
  */
 import * as z from 'zod';
 import poolsJson from '../../config/pools.json';
+import { PRIMARY_NODE, primaryMemoryNeededGiB, primaryStepCapacity } from '../domain/primaryNode';
 import { between, describeValue, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import type { PriceBook } from './prices';
 import { PRICES_FILE } from './prices';
@@ -112,9 +113,35 @@ export function parsePools(raw: unknown, prices: PriceBook): PoolsConfig {
       if (seen.has(pool.name)) ctx.addIssue({ code: 'custom', path: ['pools', p, 'name'], message: `${describeValue(pool.name)} is used by an earlier pool` });
       seen.add(pool.name);
       for (const fleet of ['primary', 'core', 'task'] as const) priced(pool.fleets[fleet], ['pools', p, 'fleets', fleet]);
+      const small = primaryTooSmall(pool, prices);
+      if (small) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', p, 'stepConcurrencyLevel'],
+          message:
+            `${pool.stepConcurrencyLevel} concurrent steps do not fit the primary node: ${small.type} (${small.vcpu} vCPU, ${small.memoryGiB} GiB) ` +
+            `runs at most ${small.capacity} (each step runs a step executor and a spark-submit client on the primary); ` +
+            `lower stepConcurrencyLevel and maxJobsPerCluster to ${small.capacity} or less, or list only primary types with at least ` +
+            `${primaryMemoryNeededGiB(pool.stepConcurrencyLevel)} GiB and ${Math.ceil(pool.stepConcurrencyLevel / PRIMARY_NODE.stepsPerVcpu)} vCPU in fleets.primary`,
+        });
+      }
     });
   });
   return parseConfig(POOLS_FILE, checked, raw);
+}
+
+/**
+ * The smallest priced primary type of a pool (EMR may launch any type the fleet lists) when it cannot run the
+ * pool's stepConcurrencyLevel concurrent steps (lib/domain/primaryNode.ts), else undefined. StepConcurrencyLevel
+ * is at least maxJobsPerCluster (checked above), so this bounds the jobs the dispatcher packs on a cluster too.
+ */
+function primaryTooSmall(pool: PoolDefinition, prices: PriceBook): { type: string; vcpu: number; memoryGiB: number; capacity: number } | undefined {
+  const sized = pool.fleets.primary
+    .filter((type) => Object.hasOwn(prices.instanceTypes, type))
+    .map((type) => ({ type, vcpu: prices.instanceTypes[type].vcpu, memoryGiB: prices.instanceTypes[type].memoryGiB }))
+    .map((spec) => ({ ...spec, capacity: primaryStepCapacity(spec) }))
+    .sort((a, b) => a.capacity - b.capacity);
+  return sized.length > 0 && sized[0].capacity < pool.stepConcurrencyLevel ? sized[0] : undefined;
 }
 
 let cached: PoolsConfig | undefined;

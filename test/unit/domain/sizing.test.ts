@@ -1,4 +1,4 @@
-import { DEFAULT_SIZING, learnThroughput, sizeJob, sparkConf, stepTimeoutSeconds, type RunSample } from '../../../lib/domain/sizing';
+import { DEFAULT_SIZING, SPARK_STARTUP_SECONDS, learnThroughput, sizeJob, sparkConf, stepTimeoutSeconds, type RunSample } from '../../../lib/domain/sizing';
 import type { Sizing } from '../../../lib/domain/types';
 import { ARTIFACTS, GiB, job, request } from '../fixtures';
 
@@ -16,7 +16,7 @@ const TABLE = [
 describe('sizing from 1 GB to 4 TB', () => {
   const sized = TABLE.map(([label, bytes]) => ({ label, bytes, sizing: size(bytes) }));
 
-  it.each(sized)('$label: capacity within bounds, in whole 4xlarge instances', ({ sizing }) => {
+  it.each(sized)('$label: capacity within bounds, in whole 2xlarge instances', ({ sizing }) => {
     expect(sizing.capacityUnits).toBeGreaterThanOrEqual(DEFAULT_SIZING.minCapacityUnits);
     expect(sizing.capacityUnits).toBeLessThanOrEqual(DEFAULT_SIZING.maxCapacityUnits);
     expect(sizing.capacityUnits % DEFAULT_SIZING.unitStep).toBe(0);
@@ -46,8 +46,8 @@ describe('sizing from 1 GB to 4 TB', () => {
     expect(units[3]).toBeLessThan(units[4]);
   });
 
-  it('sizes 4 TB in an hour-SLA job to about 104 units (416 vCPU) at the measured 24 MiB/s per unit, inside the SLA', () => {
-    // 4 TiB / (24 MiB/s x 28 min of compute) = 104.0 units, rounded up to whole 4xlarge instances: a range, not a pin.
+  it('sizes 4 TB in an hour-SLA job to about 102 units (408 vCPU) at the measured 24 MiB/s per unit, inside the SLA', () => {
+    // 4 TiB / (24 MiB/s x 29 min of compute) = 100.4 units, rounded up to whole 2xlarge instances: a range, not a pin.
     const { capacityUnits, predictedMinutes, stepTimeoutSeconds } = sized[4].sizing;
     expect(capacityUnits).toBeGreaterThanOrEqual(100);
     expect(capacityUnits).toBeLessThanOrEqual(112);
@@ -68,16 +68,48 @@ describe('sizing from 1 GB to 4 TB', () => {
   });
 });
 
+describe('right-sized jobs: 1 MiB to 1 TiB with the measured Spark start (hour SLA, no history)', () => {
+  const MiB = 1024 ** 2;
+  // [label, bytes, units, executors, predicted minutes, step timeout s]. Before (8-unit minimum in steps of 4,
+  // an assumed 2 min start): 1 MiB, 30 MiB and 1 GiB all got 8 units (7 executors) predicted 2-2.1 min; 1 TiB 28 units, 28 min.
+  it.each([
+    ['1 MiB', MiB, 2, 1, 1.0, 20 * 60],
+    ['30 MiB', 30 * MiB, 2, 1, 1.0, 20 * 60],
+    ['1 GiB', GiB, 2, 1, 1.4, 20 * 60],
+    ['1 TiB', 1024 * GiB, 26, 25, 29.0, 60 * 60],
+  ] as const)('%s: %d units (%d executors), predicted %d min, timeout %d s', (_label, bytes, units, executors, predicted, timeout) => {
+    const sizing = size(bytes);
+    expect(sizing.capacityUnits).toBe(units);
+    expect(sizing.spark.executorInstances).toBe(executors);
+    expect(sizing.predictedMinutes).toBe(predicted);
+    expect(sizing.stepTimeoutSeconds).toBe(timeout);
+  });
+
+  it('gives a small job the smallest useful Spark application: the driver plus one executor', () => {
+    expect(DEFAULT_SIZING.minCapacityUnits).toBe(2);
+    expect(size(1).spark).toMatchObject({ executorInstances: 1, executorCores: 4, shufflePartitions: 8 });
+  });
+
+  it('predicts the fixed start from the measured constant plus the compute the data needs', () => {
+    expect(DEFAULT_SIZING.startupMinutes * 60).toBe(SPARK_STARTUP_SECONDS);
+    // 1 GiB at 24 MiB/s per unit on 2 units: 21.3 s of compute on top of the 60 s start.
+    expect(size(GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + 1024 / (24 * 2)) / 60, 1);
+    // 1 TiB: 26 units = ceil(1 TiB / (24 MiB/s x 29 min) = 25.1, to whole 2xlarge instances).
+    expect(size(1024 * GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + (1024 * 1024) / (24 * 26)) / 60, 1);
+  });
+});
+
 describe('learning from history', () => {
-  // 100 GiB in 10 min of compute on 16 units: 102400 MiB / 600 s / 16 = 10.7 MiB/s per unit.
-  const slowRun: RunSample = { inputBytes: 100 * GiB, stepSeconds: 600 + 120, capacityUnits: 16 };
+  // 100 GiB in 10 min of compute on 16 units: 102400 MiB / 600 s / 16 = 10.7 MiB/s per unit. The step also paid
+  // the fixed Spark start, which learning takes off before dividing.
+  const slowRun: RunSample = { inputBytes: 100 * GiB, stepSeconds: 600 + SPARK_STARTUP_SECONDS, capacityUnits: 16 };
 
   it('uses the default throughput with no history', () => {
     expect(learnThroughput([])).toEqual({ throughput: 24, runs: 0 });
   });
 
   it('learns the median throughput of recent runs, ignoring unusable records', () => {
-    const fast = { ...slowRun, stepSeconds: 120 + 150 };
+    const fast = { ...slowRun, stepSeconds: SPARK_STARTUP_SECONDS + 150 };
     const learned = learnThroughput([slowRun, slowRun, fast, { inputBytes: 0, stepSeconds: 10, capacityUnits: 8 }]);
     expect(learned.runs).toBe(3);
     expect(learned.throughput).toBeCloseTo(10.67, 1);

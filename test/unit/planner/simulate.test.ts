@@ -59,7 +59,9 @@ describe('capacity planner (simulated day, small profile)', () => {
 
   it('makes the same placement decisions as the place-job handler, retries included', async () => {
     const profile = readProfile(PROFILE);
-    const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (profile.totalInputTiB * 150) / profile.jobs }, 5);
+    // 1,000x the profile's bytes per job: right-sized small jobs (2-4 units) run wholly on the On-Demand core fleet
+    // and are never interrupted, so only jobs big enough for a Spot task fleet can be retried (15 of these 150).
+    const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (1000 * profile.totalInputTiB * 150) / profile.jobs }, 5);
     const decisions: DecisionLog = [];
     // A Spot model far past any Advisor band, so that retries (attempt 2, 3) are among the decisions.
     await simulateDay({ jobs, runDate: profile.date, config: shippedConfig(), spot: spotModel(profile, 400), seed: 5, decisionLog: decisions });
