@@ -40,21 +40,22 @@ export class ExecutionStatuses {
       return (input) => {
         const execution = this.executions.get(String(input.executionArn));
         if (!execution) throw new AwsServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${String(input.executionArn)}'`);
-        return view(execution);
+        return executionView(execution);
       };
     }
     if (name === 'ListExecutions') {
       return (input) => ({
         executions: [...this.executions.values()]
           .filter((execution) => execution.stateMachineArn === input.stateMachineArn && (!input.statusFilter || execution.status === input.statusFilter))
-          .map(view),
+          .map(executionView),
       });
     }
     return null;
   }
 }
 
-function view(execution: ExecutionStatusRecord): Record<string, unknown> {
+/** An execution as DescribeExecution and ListExecutions show it (dates in epoch seconds). */
+export function executionView(execution: ExecutionStatusRecord): Record<string, unknown> {
   return {
     executionArn: execution.executionArn,
     stateMachineArn: execution.stateMachineArn,

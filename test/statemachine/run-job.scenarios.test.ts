@@ -4,13 +4,11 @@
  * end-to-end test's job) and time runs a thousand times faster: a 7-minute bootstrap takes 0.42 s.
  * Each scenario injects its faults into a fresh emulator, like the AWS mock-config samples name theirs.
  */
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EMRClient, ListInstanceFleetsCommand, ListInstancesCommand } from '@aws-sdk/client-emr';
 import { NO_FAULTS, type Faults } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 import { crawl } from '../../local/runner/faultMatrix';
+import { writeDayEvents } from '../support/dayEvents';
 
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
@@ -29,15 +27,8 @@ function faults(overrides: { emr?: Partial<Faults['emr']>; glue?: Partial<Faults
   return { emr: { ...NO_FAULTS.emr, ...overrides.emr }, events: NO_FAULTS.events, glue: { ...NO_FAULTS.glue, ...overrides.glue } };
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'emrflow-scenarios-'));
-const eventsFile = join(scratch, 'part-0001.json');
-writeFileSync(
-  eventsFile,
-  [1, 2, 3]
-    .map((n) => JSON.stringify({ event_time: `${RUN_DATE}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` }))
-    .join('\n'),
-);
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-scenarios-');
+afterAll(cleanup);
 
 let runtime: LocalRuntime | undefined;
 afterEach(async () => {

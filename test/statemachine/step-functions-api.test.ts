@@ -3,9 +3,6 @@
  * (`AWS_ENDPOINT_URL_SFN`), as a CI script or an SDK user drives Step Functions: start, describe, list,
  * follow and stop executions of the deployed definitions, which run on the runner against the emulator.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
@@ -21,6 +18,7 @@ import {
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
+import { writeDayEvents } from '../support/dayEvents';
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
@@ -29,15 +27,8 @@ const TIME_SCALE = 0.002;
 const RUN_DATE = '2026-11-26';
 const consoleInput = { job: 'denormalize-events', date: RUN_DATE };
 
-const scratch = mkdtempSync(join(tmpdir(), 'emrflow-sfn-api-'));
-const eventsFile = join(scratch, 'part-0001.json');
-writeFileSync(
-  eventsFile,
-  [1, 2, 3]
-    .map((n) => JSON.stringify({ event_time: `${RUN_DATE}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` }))
-    .join('\n'),
-);
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-sfn-api-');
+afterAll(cleanup);
 
 let runtime: LocalRuntime | undefined;
 afterEach(async () => {

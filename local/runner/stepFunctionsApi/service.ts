@@ -26,7 +26,7 @@ import { AwsServiceError } from '../../emulator/protocol';
 import { EXECUTION_ARN_PART, executionArnFor } from '../../../lib/contract';
 import type { MachineDefinition } from '../definition';
 import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, type InterpreterEvent } from '../execute';
-import type { ExecutionStatuses, ExecutionStatusRecord } from '../executionStatuses';
+import { executionView, type ExecutionStatuses, type ExecutionStatusRecord } from '../executionStatuses';
 import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
 import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../taskTokens';
@@ -253,7 +253,7 @@ export class StepFunctionsApi {
   private describeExecution(input: Input): unknown {
     const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const execution = this.executions.get(arn);
-    if (!execution) return this.recordView(this.known(arn));
+    if (!execution) return executionView(this.known(arn));
     const result = execution.result;
     const reason = execution.status === 'ABORTED' ? (execution.stopReason ?? {}) : { error: result?.error ?? undefined, cause: result?.cause ?? undefined };
     return {
@@ -291,7 +291,7 @@ export class StepFunctionsApi {
     ]
       .filter((item) => status === undefined || item.status === status)
       .sort((a, b) => b.startDate - a.startDate || a.name.localeCompare(b.name))
-      .map((item) => this.recordView(item));
+      .map((item) => executionView(item));
     return page(items, input, 'executions');
   }
 
@@ -335,17 +335,6 @@ export class StepFunctionsApi {
     const record = this.runtime.executionStatuses.get(arn);
     if (!record) throw new AwsServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
     return record;
-  }
-
-  private recordView(record: ExecutionStatusRecord): Record<string, unknown> {
-    return {
-      executionArn: record.executionArn,
-      stateMachineArn: record.stateMachineArn,
-      name: record.name,
-      status: record.status,
-      startDate: record.startDate / 1000,
-      ...(record.stopDate !== undefined ? { stopDate: record.stopDate / 1000 } : {}),
-    };
   }
 
   private machineOf(stateMachineArn: string): string {
