@@ -203,7 +203,8 @@ export class MemoryJobStore implements JobStore {
     const from = after === undefined ? 0 : lowerBound(level.keys, after + '\u0000');
     const keys = level.keys.slice(from, from + limit);
     const entries = keys.map((key) => ({ ...(level.byKey.get(key) as QueueEntry) }));
-    return { entries, ...(from + limit < level.keys.length ? { next: keys[keys.length - 1] } : {}) };
+    // As DynamoDB's Limit: a full page says where the next starts, even when nothing follows.
+    return { entries, ...(keys.length === limit ? { next: keys[keys.length - 1] } : {}) };
   }
 
   async grantingEntries(pool: string): Promise<QueueEntry[]> {

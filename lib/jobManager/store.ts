@@ -25,7 +25,7 @@ export type LeaseTarget = Pick<PoolCluster, 'pool' | 'clusterId' | 'capacityUnit
 /** One page of a priority level's waiting entries, oldest first. */
 export interface QueuePage {
   entries: QueueEntry[];
-  /** Where the next page starts; undefined when the level has no more waiting entries. */
+  /** Where the next page starts: set when the page is full (as DynamoDB's Limit: the next page may be empty). */
   next?: string;
 }
 

@@ -13,7 +13,7 @@ export interface LocalDynamo {
   dynamo: DynamoDBDocumentClient;
   close(): Promise<void>;
   /** Fresh, empty tables (unique names), so runs never see each other's items. */
-  registryTables(): Promise<RegistryTables>;
+  registryTables(): Promise<RegistryTables & { stepTokens: string }>;
 }
 
 export const REGISTRY_KEYS = {
