@@ -349,6 +349,21 @@ export class DynamoRegistry implements RegistryStore {
     );
   }
 
+  async reclaim(entry: EntryRef, claimedAt: number, reclaimedAt: number): Promise<boolean> {
+    return conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tables.queue,
+          Key: entryKey(entry),
+          UpdateExpression: 'SET claimedAt = :reclaimedAt',
+          ConditionExpression: '#state = :granting AND claimedAt = :claimedAt',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':granting': 'granting', ':claimedAt': claimedAt, ':reclaimedAt': reclaimedAt },
+        }),
+      ),
+    );
+  }
+
   async unclaim(entry: EntryRef & Pick<QueueEntry, 'enqueuedAt'>, claimedAt: number): Promise<boolean> {
     return conditional(() =>
       this.dynamo.send(

@@ -164,6 +164,13 @@ export interface JobManager {
 
 export function createJobManager(ports: JobManagerPorts): JobManager {
   const { registry: store, stepTokens, emr, sfn, clock } = ports;
+  /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
+  const hashes = new WeakMap<PoolDefinition, string>();
+  const configHashOf = (pool: PoolDefinition): string => {
+    let hash = hashes.get(pool);
+    if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
+    return hash;
+  };
 
   async function park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }> {
     const entryId = leaseId(request.execution, request.attempt);
@@ -258,8 +265,14 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     for (const entry of await store.grantingEntries(pool)) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) continue;
       const cluster = entry.grantCluster ? await store.getCluster(pool, entry.grantCluster) : null;
-      if (cluster?.leases[entry.entryId]) await deliver(context, entry, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
-      else await store.unclaim(entry, entry.claimedAt ?? 0);
+      if (!cluster?.leases[entry.entryId]) {
+        await store.unclaim(entry, entry.claimedAt ?? 0);
+        continue;
+      }
+      // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
+      const reclaimedAt = clock.now();
+      if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
+      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
     }
   }
 
@@ -294,7 +307,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   /** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
   async function dispatchOnce(context: PoolContext, report: DispatchReport): Promise<boolean> {
     const { pool, settings } = context;
-    const configHash = poolConfigHash(pool);
+    const configHash = configHashOf(pool);
     const guard = await store.readLaunchGuard(pool.name);
     const clusters = await store.listClusters(pool.name);
     const now = clock.now();

@@ -42,8 +42,8 @@ export class MemoryJobStore implements JobStore {
   private readonly clusters = new Map<string, Map<string, PoolCluster>>();
   private readonly guards = new Map<string, number>();
   private bucket: { state: BucketState; version: number } | null = null;
-  /** `pool#priority` + entryId → entry: the queue table's items. */
-  private readonly entries = new Map<string, QueueEntry>();
+  /** Per pool, `pool#priority` + entryId → entry: the queue table's items. */
+  private readonly queues = new Map<string, Map<string, QueueEntry>>();
   private readonly levels = new Map<string, Level>();
   private readonly granting = new Set<QueueEntry>();
   private readonly steps = new Map<string, Map<string, StepTokenItem>>();
@@ -169,7 +169,13 @@ export class MemoryJobStore implements JobStore {
   }
 
   private itemKey(entry: EntryRef): string {
-    return `${entry.pool}#${entry.priority}\u0000${entry.entryId}`;
+    return `${entry.priority}\u0000${entry.entryId}`;
+  }
+
+  private entriesOf(pool: string): Map<string, QueueEntry> {
+    let entries = this.queues.get(pool);
+    if (!entries) this.queues.set(pool, (entries = new Map()));
+    return entries;
   }
 
   private addWaiting(entry: QueueEntry): void {
@@ -188,12 +194,13 @@ export class MemoryJobStore implements JobStore {
   }
 
   async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
+    const entries = this.entriesOf(entry.pool);
     const key = this.itemKey(entry);
-    const held = this.entries.get(key);
+    const held = entries.get(key);
     if (held && held.state !== 'waiting') return false;
     if (held) this.removeWaiting(held);
     const parked: QueueEntry = { ...entry, state: 'waiting' };
-    this.entries.set(key, parked);
+    entries.set(key, parked);
     this.addWaiting(parked);
     return true;
   }
@@ -212,11 +219,13 @@ export class MemoryJobStore implements JobStore {
   }
 
   async listQueue(pool: string): Promise<QueueEntry[]> {
-    return [...this.entries.values()].filter((entry) => entry.pool === pool).map((entry) => ({ ...entry }));
+    const copies: QueueEntry[] = [];
+    for (const entry of this.entriesOf(pool).values()) copies.push({ ...entry });
+    return copies;
   }
 
   async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
-    const held = this.entries.get(this.itemKey(entry));
+    const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
     if (!held || held.state !== 'waiting' || held.taskToken !== entry.taskToken) return false;
     this.removeWaiting(held);
     held.state = 'granting';
@@ -226,8 +235,15 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
+  async reclaim(entry: EntryRef, claimedAt: number, reclaimedAt: number): Promise<boolean> {
+    const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
+    if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
+    held.claimedAt = reclaimedAt;
+    return true;
+  }
+
   async unclaim(entry: EntryRef, claimedAt: number): Promise<boolean> {
-    const held = this.entries.get(this.itemKey(entry));
+    const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
     if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     this.granting.delete(held);
     held.state = 'waiting';
@@ -239,19 +255,19 @@ export class MemoryJobStore implements JobStore {
 
   async granted(entry: EntryRef, claimedAt: number): Promise<boolean> {
     const key = this.itemKey(entry);
-    const held = this.entries.get(key);
+    const held = this.entriesOf(entry.pool).get(key);
     if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     this.granting.delete(held);
-    this.entries.delete(key);
+    this.entriesOf(entry.pool).delete(key);
     return true;
   }
 
   async withdraw(entry: EntryRef): Promise<boolean> {
     const key = this.itemKey(entry);
-    const held = this.entries.get(key);
+    const held = this.entriesOf(entry.pool).get(key);
     if (!held || held.state !== 'waiting') return false;
     this.removeWaiting(held);
-    this.entries.delete(key);
+    this.entriesOf(entry.pool).delete(key);
     return true;
   }
 

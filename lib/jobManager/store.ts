@@ -92,6 +92,12 @@ export interface RegistryStore {
   listQueue(pool: string): Promise<QueueEntry[]>;
   /** Claims a waiting entry (same task token) for a grant on `clusterId`: one claimer wins. */
   claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean>;
+  /**
+   * Takes over a claim left half done (by a crash, or a send that failed): moves `claimedAt` to
+   * `reclaimedAt` only if it is still the claim made at `claimedAt`, so of two sweeps that found the same
+   * stale claim only one sends the slot again.
+   */
+  reclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>, claimedAt: number, reclaimedAt: number): Promise<boolean>;
   /** Back to waiting, only the claim made at `claimedAt`. */
   unclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'enqueuedAt'>, claimedAt: number): Promise<boolean>;
   /** Deletes a claimed entry once its waiter has its lease (or is gone); only the claim made at `claimedAt`. */

@@ -156,8 +156,11 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect((await store.queueHead('shared', 'low', 1)).entries.map((e) => e.entryId)).toEqual(['a#1']);
     expect(await store.grantingEntries('shared')).toEqual([]);
     expect(await store.claim(waiting, 'j-1', 200)).toBe(true);
-    expect(await store.granted(waiting, 100)).toBe(false);
-    expect(await store.granted(waiting, 200)).toBe(true);
+    // A stale claim is taken over once: a second sweep that saw the same claim is refused.
+    expect(await store.reclaim(waiting, 200, 300)).toBe(true);
+    expect(await store.reclaim(waiting, 200, 301)).toBe(false);
+    expect(await store.granted(waiting, 200)).toBe(false);
+    expect(await store.granted(waiting, 300)).toBe(true);
     expect(await store.listQueue('shared')).toEqual([]);
   });
 
