@@ -36,6 +36,7 @@ import { placeJobInput, placementConfig, placementOf, trueStepSeconds, type Size
 import { PerAttemptRun, type DedicatedPurchase } from './perAttemptRun';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { failedStep, lostSpotInstance, Run, type JobState } from './run';
+import { loadStateMachineLimits, type StateMachineLimits } from './stateMachineLimits';
 
 /** A pool cluster as EMR runs it: its state, size, steps and bill. The registry's view is the job manager's. */
 interface ClusterSim {
@@ -70,6 +71,9 @@ interface PooledAttempt {
   slot?: Slot;
 }
 
+/** RunPooledStep's task token is its lease id with this suffix; AcquireCapacity's is the lease id itself. */
+const STEP_TOKEN_SUFFIX = '/step';
+
 function named(name: string, message: string): Error {
   const error = new Error(message);
   error.name = name;
@@ -78,6 +82,8 @@ function named(name: string, message: string): Error {
 
 export class EmrflowRun extends PerAttemptRun {
   private readonly placement: PlacementConfig;
+  /** run-job's own limits (statemachines/run-job.asl.yml): AcquireCapacity gives up after its TimeoutSeconds. */
+  limits: StateMachineLimits = loadStateMachineLimits();
   /** The job manager's registry, queue and step tokens: in memory, as DynamoDB would hold them. */
   readonly store = new MemoryJobStore();
   private readonly sims = new Map<string, ClusterSim>();
@@ -117,7 +123,8 @@ export class EmrflowRun extends PerAttemptRun {
         sendSlot: async (taskToken, slot) => this.deliverSlot(taskToken, slot),
         sendSuccess: async () => this.meter.call('SendTaskSuccess', this.now),
         sendFailure: async () => this.meter.call('SendTaskFailure', this.now),
-        sendHeartbeat: async () => {
+        sendHeartbeat: async (taskToken) => {
+          if (!taskToken.endsWith(STEP_TOKEN_SUFFIX) && !this.attempts.has(taskToken)) throw named('TaskTimedOut', `${taskToken} timed out`);
           const perSecond = Math.floor(WAITER_HEARTBEATS.atOnce / WAITER_HEARTBEATS.roundTripSeconds);
           this.meter.call('SendTaskHeartbeat', this.now + this.heartbeatsThisSweep++ / perSecond);
         },
@@ -172,7 +179,21 @@ export class EmrflowRun extends PerAttemptRun {
       taskToken: lease,
       holdSeconds: state.job.sizing.stepTimeoutSeconds,
     });
+    this.at(this.now + this.limits.acquireCapacity.timeoutSeconds, () => this.acquireTimedOut(lease));
     await this.afterJobManager(pool);
+  }
+
+  /**
+   * AcquireCapacity's TimeoutSeconds passed with no slot: Step Functions fails the task (run-job ends with
+   * Placement.NoCapacity) and its token is gone, so the job manager's next grant or heartbeat to it is told
+   * TaskTimedOut and withdraws the entry, as on AWS.
+   */
+  private acquireTimedOut(lease: string): void {
+    const attempt = this.attempts.get(lease);
+    if (!attempt || attempt.slot) return;
+    this.attempts.delete(lease);
+    this.parked--;
+    this.finish(attempt.state, 'failed', 0);
   }
 
   /** The registry's invariant after every operation that may have granted, and the queue depth for the meter. */
@@ -206,7 +227,7 @@ export class EmrflowRun extends PerAttemptRun {
       this.meter.submitWaitSeconds.push(this.now - asked);
       const slot = attempt.slot!;
       try {
-        await this.jobManager.submitStep({ clusterId: slot.clusterId, step: { Name: lease }, taskToken: lease, execution: `${attempt.state.job.id}-exec` });
+        await this.jobManager.submitStep({ clusterId: slot.clusterId, step: { Name: lease }, taskToken: `${lease}${STEP_TOKEN_SUFFIX}`, execution: `${attempt.state.job.id}-exec` });
       } catch {
         // The leased cluster is gone: ClassifyFailure sees it ended, and the job tries again on a new attempt.
         await this.releaseCapacity(lease, attempt);

@@ -50,10 +50,10 @@ function recordingFactory(recording: Recording): (ports: JobManagerPorts) => Job
   };
 }
 
-async function plannerDay(prepare: (run: EmrflowRun) => void = () => undefined): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
+async function plannerDay(prepare: (run: EmrflowRun) => void = () => undefined, whatIf = readWhatIf(POOLED)): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
   const profile = readProfile(PROFILE);
   const jobs = sizeDay(generateJobs({ ...profile, jobs: JOBS, totalInputTiB: (profile.totalInputTiB * JOBS) / profile.jobs }, 3), profile.date);
-  const config = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
+  const config = applyWhatIf(POOLED, whatIf, shippedConfig());
   const run = new EmrflowRun(config, jobs, spotModel(profile), new Random(3), () => undefined);
   const recording: Recording = { calls: {}, slotsFromJobManager: 0 };
   const decisions: DecisionLog = [];
@@ -114,4 +114,17 @@ describe("the planner's pooled path", () => {
 
     expect(detours(day)).toEqual(expect.arrayContaining([expect.stringMatching(/parked by the job manager$/), expect.stringMatching(/slots granted by the job manager$/)]));
   }, 120_000);
+
+  it("fails a parked job when AcquireCapacity's timeout passes, instead of letting it wait forever", async () => {
+    const shipped = await plannerDay();
+    expect(shipped.run.limits.acquireCapacity.timeoutSeconds).toBe(14_400);
+    // A timeout shorter than a pool cluster's start (5-10 min): the jobs parked while none is up fail.
+    const impatient = await plannerDay((run) => {
+      run.limits = { ...run.limits, acquireCapacity: { ...run.limits.acquireCapacity, timeoutSeconds: 60 } };
+    });
+    expect(impatient.run.ended).toBe(JOBS);
+    expect(impatient.run.meter.failed).toBeGreaterThan(shipped.run.meter.failed);
+    // They failed waiting: parked by the job manager, never granted, so fewer steps than parks.
+    expect(impatient.recording.calls.submitStep).toBeLessThan(impatient.recording.calls.park);
+  }, 300_000);
 });
