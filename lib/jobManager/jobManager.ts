@@ -241,15 +241,20 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
 
   async function dispatch(context: PoolContext): Promise<DispatchReport> {
     const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, errors: [] };
-    await sweep(context, report);
+    // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
+    let granting: QueueEntry[] | undefined = await sweep(context, report);
     for (let pass = 0; pass < MAX_PASSES; pass += 1) {
-      if (!(await dispatchOnce(context, report))) break;
+      if (!(await dispatchOnce(context, report, granting))) break;
+      granting = undefined;
     }
     return report;
   }
 
-  /** Expired leases, half-done grants, stale placeholders and ended clusters without leases. */
-  async function sweep(context: PoolContext, report: DispatchReport): Promise<void> {
+  /**
+   * Expired leases, half-done grants, stale placeholders and ended clusters without leases. Returns the
+   * grants still in flight (claimed within grantTimeoutSeconds), which the dispatch that follows plans on.
+   */
+  async function sweep(context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
     const pool = context.pool.name;
     const now = clock.now();
     for (const cluster of await store.listClusters(pool)) {
@@ -262,8 +267,12 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       }
     }
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
+    const inFlight: QueueEntry[] = [];
     for (const entry of await store.grantingEntries(pool)) {
-      if ((entry.claimedAt ?? 0) + grantTimeout > now) continue;
+      if ((entry.claimedAt ?? 0) + grantTimeout > now) {
+        inFlight.push(entry);
+        continue;
+      }
       const cluster = entry.grantCluster ? await store.getCluster(pool, entry.grantCluster) : null;
       if (!cluster?.leases[entry.entryId]) {
         await store.unclaim(entry, entry.claimedAt ?? 0);
@@ -274,6 +283,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
       await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
     }
+    return inFlight;
   }
 
   /**
@@ -281,7 +291,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * level's head until the merged prefix has more entries than the pool has job slots and more units than
    * it can ever hold (then nothing past it can be granted or change how many clusters to launch).
    */
-  async function readQueue(context: PoolContext, now: number): Promise<QueueEntry[]> {
+  async function readQueue(context: PoolContext, now: number, granting?: QueueEntry[]): Promise<QueueEntry[]> {
     const { pool, settings } = context;
     const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
     const slots = pool.maxClusters * pool.maxJobsPerCluster;
@@ -295,7 +305,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     for (;;) {
       const { ordered, cut } = mergeQueueHeads([...levels.values()], now, aging);
       const enough = ordered.length > slots && ordered.reduce((sum, entry) => sum + entry.units, 0) > units;
-      if (!cut || enough) return [...(await store.grantingEntries(pool.name)), ...ordered];
+      if (!cut || enough) return [...(granting ?? (await store.grantingEntries(pool.name))), ...ordered];
       for (const [priority, level] of levels) {
         if (!level.more) continue;
         const page = await store.queueHead(pool.name, priority, pageSize, level.next);
@@ -305,13 +315,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   }
 
   /** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
-  async function dispatchOnce(context: PoolContext, report: DispatchReport): Promise<boolean> {
+  async function dispatchOnce(context: PoolContext, report: DispatchReport, granting?: QueueEntry[]): Promise<boolean> {
     const { pool, settings } = context;
     const configHash = configHashOf(pool);
     const guard = await store.readLaunchGuard(pool.name);
     const clusters = await store.listClusters(pool.name);
     const now = clock.now();
-    const queue = await readQueue(context, now);
+    const queue = await readQueue(context, now, granting);
     const bucket = await store.readBucket(now, settings.runJobFlowBudget);
     const plan = planDispatch({
       pool,

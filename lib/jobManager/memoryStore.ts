@@ -1,8 +1,10 @@
 /**
  * The job store in memory: the capacity planner's registry (under its virtual clock) and the fast property
  * tests'. Each operation checks the same premise as its DynamoDB write in lib/aws/registry.ts and applies it
- * whole or not at all; reads return copies, as DynamoDB's do, so a caller deciding on stale data is refused
- * by the write, never corrupts the store. The contract test runs the same cases against both.
+ * whole or not at all. Reads give snapshots that never change under the reader, as DynamoDB's do: a cluster
+ * item is frozen and every write replaces it with a new one (copy on write, so a dispatch reading a pool's
+ * clusters copies nothing), queue entries and step tokens are copied out. A caller deciding on a stale
+ * snapshot is refused by the write, never corrupts the store. The contract test runs the same cases against both.
  *
  * The queue of each pool and priority level is kept sorted by queue key (enqueue time, then entry id), the
  * order DynamoDB's index serves, so reading a level's head costs the head, not the queue.
@@ -21,10 +23,10 @@ interface Level {
 
 type EntryRef = Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>;
 
-function copyCluster(cluster: PoolCluster): PoolCluster {
-  const leases: Record<string, Lease> = {};
-  for (const [id, lease] of Object.entries(cluster.leases)) leases[id] = { ...lease };
-  return { ...cluster, leases };
+/** A frozen cluster item: the stored value and what readers get, replaced (never changed) by each write. */
+function frozen(cluster: PoolCluster): PoolCluster {
+  Object.freeze(cluster.leases);
+  return Object.freeze(cluster);
 }
 
 function lowerBound(keys: string[], key: string): number {
@@ -57,18 +59,22 @@ export class MemoryJobStore implements JobStore {
   }
 
   async listClusters(pool: string): Promise<PoolCluster[]> {
-    return [...this.poolClusters(pool).values()].sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1)).map(copyCluster);
+    return [...this.poolClusters(pool).values()].sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1));
   }
 
   async getCluster(pool: string, clusterId: string): Promise<PoolCluster | null> {
-    const cluster = this.poolClusters(pool).get(clusterId);
-    return cluster ? copyCluster(cluster) : null;
+    return this.poolClusters(pool).get(clusterId) ?? null;
+  }
+
+  /** Replaces a cluster item with `change` applied to a copy of it (its leases copied too when they change). */
+  private write(cluster: PoolCluster, change: Partial<PoolCluster>): void {
+    this.poolClusters(cluster.pool).set(cluster.clusterId, frozen({ ...cluster, ...change, version: cluster.version + 1 }));
   }
 
   async registerCluster(cluster: NewCluster): Promise<boolean> {
     const clusters = this.poolClusters(cluster.pool);
     if (clusters.has(cluster.clusterId)) return false;
-    clusters.set(cluster.clusterId, { ...cluster, unitsInUse: 0, leases: {}, version: 1 });
+    clusters.set(cluster.clusterId, frozen({ ...cluster, unitsInUse: 0, leases: {}, version: 1 }));
     return true;
   }
 
@@ -83,8 +89,7 @@ export class MemoryJobStore implements JobStore {
   async setClusterState(pool: string, clusterId: string, state: PoolClusterState): Promise<boolean> {
     const cluster = this.poolClusters(pool).get(clusterId);
     if (!cluster || !allowedFrom(state).includes(cluster.state)) return false;
-    cluster.state = state;
-    cluster.version += 1;
+    this.write(cluster, { state });
     return true;
   }
 
@@ -101,9 +106,7 @@ export class MemoryJobStore implements JobStore {
       cluster.unitsInUse <= target.capacityUnits - lease.units &&
       Object.keys(cluster.leases).length < target.maxJobs;
     if (!fits) return false;
-    cluster.leases[leaseId] = { ...lease };
-    cluster.unitsInUse += lease.units;
-    cluster.version += 1;
+    this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease }) }, unitsInUse: cluster.unitsInUse + lease.units });
     return true;
   }
 
@@ -116,9 +119,10 @@ export class MemoryJobStore implements JobStore {
   }
 
   async renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean> {
-    const lease = this.poolClusters(pool).get(clusterId)?.leases[leaseId];
-    if (!lease) return false;
-    if (lease.expiresAt < expiresAt) lease.expiresAt = expiresAt;
+    const cluster = this.poolClusters(pool).get(clusterId);
+    const lease = cluster?.leases[leaseId];
+    if (!cluster || !lease) return false;
+    if (lease.expiresAt < expiresAt) this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease, expiresAt }) } });
     return true;
   }
 
@@ -131,9 +135,8 @@ export class MemoryJobStore implements JobStore {
   }
 
   private dropLease(cluster: PoolCluster, leaseId: string, lease: Lease): void {
-    delete cluster.leases[leaseId];
-    cluster.unitsInUse -= lease.units;
-    cluster.version += 1;
+    const { [leaseId]: _dropped, ...leases } = cluster.leases;
+    this.write(cluster, { leases, unitsInUse: cluster.unitsInUse - lease.units });
   }
 
   // ------------------------------------------------------------ launches
