@@ -1,10 +1,9 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { parkJob } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
-import { jobManagerDeps } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -14,6 +13,7 @@ import { InvalidRequestError } from '../../lib/errors';
 const logger = functionLogger('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;
@@ -27,7 +27,7 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
   if (input.units > context.pool.capacityUnits) {
     throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);
   }
-  const { entryId, dispatch } = await parkJob(jobManagerDeps(prices), context, input);
+  const { entryId, dispatch } = await jobManager().park(context, input);
   logger.info('parked', { entryId, pool: input.pool, units: input.units, priority: input.priority, dispatch });
   return { entryId, granted: dispatch.granted.length, launched: dispatch.launched.length, queued: dispatch.queued };
 }

@@ -3,15 +3,16 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
 import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
-import { releaseExecution, type ExecutionHoldings } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
-import { registryTables } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry } from '../../lib/aws/poolRuntime';
+import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
 import { putRun } from '../../lib/aws/runs';
 import { loadJobs } from '../../lib/config/jobs';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { catalogNamesForStage, isDedicatedClusterName, stepName } from '../../lib/contract';
+import { parseLeaseId } from '../../lib/domain/pools';
 import {
   abandonedRunRecord,
   claimToRelease,
@@ -60,13 +61,14 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   const terminate = executionClusters(end, clusters);
   for (const action of terminate) logger.info('terminating', { execution: end.executionName, ...action });
   await terminateClusters(emrClient(), terminate.map((action) => action.clusterId));
-  const held = await releaseExecution({ dynamo: dynamoClient(), tables: registryTables() }, pools, end.executionName);
+  const held = await awsJobManager({ registry: dynamoRegistry() }).releaseExecution(pools, end.executionName);
   for (const lease of held.leases) logger.info(lease.released ? 'released lease' : 'lease already gone', { execution: end.executionName, ...lease });
   for (const entry of held.entries) logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', { execution: end.executionName, ...entry });
   const run = runOf(end);
   const cancelledSteps: CleanupResult['cancelledSteps'] = [];
   for (const lease of run ? held.leases : []) {
-    const attempt = Number(lease.lease.slice(lease.lease.lastIndexOf('#') + 1));
+    const attempt = parseLeaseId(lease.lease)?.attempt;
+    if (attempt === undefined) continue;
     for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run!.job, run!.runId, attempt))) {
       logger.info('cancelled step', { execution: end.executionName, clusterId: lease.clusterId, stepId });
       cancelledSteps.push({ clusterId: lease.clusterId, stepId });

@@ -1,11 +1,10 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { dispatchPool, observeClusterState, reconcilePool, type DispatchReport } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
-import { listClusters } from '../../lib/aws/registry';
 import { poolContext } from '../../lib/aws/poolContext';
-import { clusterStateProbe, jobManagerDeps, sendWaiterHeartbeat } from '../../lib/aws/poolRuntime';
+import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
+import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { parsePoolClusterName } from '../../lib/contract';
@@ -28,29 +27,31 @@ const config = loadPools(prices);
  */
 export async function dispatchQueue(event: unknown): Promise<{ reports: DispatchReport[] }> {
   const input = parseRequestInput(DispatchQueueInput, event);
-  const deps = jobManagerDeps(prices);
+  const jobManager = awsJobManager({
+    registry: dynamoRegistry(),
+    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe() },
+    sfn: { sendSlot, sendHeartbeat },
+  });
   const reports: DispatchReport[] = [];
   if ('detail' in input) {
     const pool = parsePoolClusterName(input.detail.name);
     if (pool) {
-      const { dispatch } = await observeClusterState(deps, poolContext(config, pool), input.detail.clusterId, input.detail.state as PoolClusterState);
+      const { dispatch } = await jobManager.observeClusterState(poolContext(config, pool), input.detail.clusterId, input.detail.state as PoolClusterState);
       reports.push(dispatch);
     }
   } else {
     const scheduled = 'detail-type' in input;
     const names = 'pool' in input && input.pool ? [input.pool] : config.pools.map((p) => p.name);
-    const describeState = clusterStateProbe();
     for (const name of names) {
       const context = poolContext(config, name);
       if (scheduled) {
-        const reconciled = await reconcilePool(deps, context, { describeState, heartbeatWaiter: sendWaiterHeartbeat });
+        const reconciled = await jobManager.reconcile(context);
         logger.info('reconciled', { pool: name, ...reconciled });
       }
-      reports.push(await dispatchPool(deps, context));
+      reports.push(await jobManager.dispatch(context));
       if (scheduled) {
         // Once a minute, each pool's leased units after the dispatch (the dashboard's "units in use").
-        const clusters = await listClusters(deps.dynamo, deps.tables, name);
-        metrics.add('UnitsInUse', clusters.reduce((sum, cluster) => sum + cluster.unitsInUse, 0), { pool: name });
+        metrics.add('UnitsInUse', await jobManager.unitsInUse(context), { pool: name });
       }
     }
   }

@@ -1,10 +1,9 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { returnLease } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
-import { jobManagerDeps } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -13,6 +12,7 @@ import { parseRequestInput } from '../../lib/schema';
 const logger = functionLogger('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the
@@ -21,7 +21,7 @@ const config = loadPools(prices);
  */
 export async function releaseCapacity(event: unknown): Promise<{ released: boolean; units: number; granted: number; launched: number }> {
   const slot = parseRequestInput(SlotInput, event);
-  const { released, units, dispatch } = await returnLease(jobManagerDeps(prices), poolContext(config, slot.pool), slot);
+  const { released, units, dispatch } = await jobManager().release(poolContext(config, slot.pool), slot);
   logger.info('released', { ...slot, released, units, dispatch });
   return { released, units, granted: dispatch.granted.length, launched: dispatch.launched.length };
 }

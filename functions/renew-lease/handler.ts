@@ -1,10 +1,8 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { heartbeat } from '../../lib/aws/jobManager';
 import { functionLogger } from '../../lib/aws/logger';
 import { poolContext } from '../../lib/aws/poolContext';
-import { dynamoClient } from '../../lib/aws/clients';
-import { registryTables } from '../../lib/aws/poolRuntime';
+import { awsJobManager, leaseRenewer } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { RenewLeaseInput } from '../../lib/domain/capacityInput';
@@ -21,8 +19,7 @@ const config = loadPools(prices);
  */
 export async function renewLease(event: unknown): Promise<{ renewed: boolean; leaseExpiresAt: number }> {
   const slot = parseRequestInput(RenewLeaseInput, event);
-  const deps = { dynamo: dynamoClient(), tables: registryTables(), now: () => Date.now() };
-  const result = await heartbeat(deps, poolContext(config, slot.pool), slot, slot.holdSeconds);
+  const result = await awsJobManager({ registry: leaseRenewer() }).renew(poolContext(config, slot.pool), slot, slot.holdSeconds);
   if (!result.renewed) logger.warn('lease already expired', { ...slot });
   return result;
 }

@@ -1,7 +1,8 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
-import { failClusterSteps, noteStepStarted, reconcileSteps, settleStep, type ReconcileReport, type SettleResult } from '../../lib/aws/stepTokens';
+import { awsJobManager, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
+import type { ReconcileReport, SettleResult } from '../../lib/jobManager/jobManager';
 import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
 import { parseRequestInput } from '../../lib/schema';
 import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
@@ -24,14 +25,15 @@ export type SettleStepsResult =
  */
 export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   const input = parseRequestInput(SettleStepsInput, event);
+  const jobManager = awsJobManager({ stepTokens: dynamoStepTokens(), emr: { listSteps }, sfn: { sendSuccess, sendFailure, sendHeartbeat } });
   if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
     const { clusterId, stepId, state } = input.detail;
     // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the
     // sweep, for a step cancelled by hand) tells the token with the cluster's reason.
     let result: SettleResult | 'started' | 'running' | 'deferred';
     if (STEP_CANCELLED_STATES.has(state)) result = 'deferred';
-    else if (STEP_ENDED_STATES.has(state)) result = await settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
-    else if (state === 'RUNNING') result = (await noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
+    else if (STEP_ENDED_STATES.has(state)) result = await jobManager.settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
+    else if (state === 'RUNNING') result = (await jobManager.noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
     else result = 'running';
     logger.info('step event', { clusterId: input.detail.clusterId, stepId: input.detail.stepId, state: input.detail.state, result });
     return { step: input.detail.stepId, result };
@@ -39,11 +41,11 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   if (input['detail-type'] === EMR_EVENT.clusterStateChange) {
     const cluster = clusterFromEvent(input);
     const ending = CLUSTER_ENDED_STATES.has(cluster.Status.State);
-    const failed = ending ? await failClusterSteps(cluster) : { settled: 0, absent: 0, gone: 0 };
+    const failed = ending ? await jobManager.failClusterSteps(cluster) : { settled: 0, absent: 0, gone: 0 };
     logger.info('cluster event', { clusterId: cluster.Id, state: cluster.Status.State, failed });
     return { cluster: cluster.Id, failed };
   }
-  const reconciled = await reconcileSteps();
+  const reconciled = await jobManager.reconcileSteps();
   logger.info('reconciled', { ...reconciled });
   return { reconciled };
 }

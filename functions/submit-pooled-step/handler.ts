@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
-import { submitPooledStep } from '../../lib/aws/stepTokens';
+import { addStep, awsJobManager, stepTokenWriter } from '../../lib/aws/poolRuntime';
 import { parseRequestInput } from '../../lib/schema';
 import { SubmitPooledStepInput } from '../../lib/domain/stepCompletion';
 
@@ -15,7 +15,7 @@ const logger = functionLogger('submit-pooled-step');
  */
 export async function submitPooledStepTask(event: unknown): Promise<{ StepId: string }> {
   const input = parseRequestInput(SubmitPooledStepInput, event);
-  const submitted = await submitPooledStep(input);
+  const submitted = await awsJobManager({ stepTokens: stepTokenWriter(), emr: { addStep } }).submitStep(input);
   logger.info('submitted', { clusterId: input.clusterId, stepId: submitted.StepId, step: input.step.Name, execution: input.execution });
   return submitted;
 }

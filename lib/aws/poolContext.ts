@@ -1,6 +1,6 @@
 import { POOLS_FILE, findPool, type PoolsConfig } from '../config/pools';
 import { InvalidRequestError } from '../errors';
-import type { PoolContext } from './jobManager';
+import type { PoolContext } from '../jobManager/jobManager';
 
 /** The pool an input names, with the dispatcher settings; Request.Invalid when config/pools.json has no such pool. */
 export function poolContext(config: PoolsConfig, name: string): PoolContext {

@@ -1,35 +1,79 @@
 /**
- * The job manager's dependencies as a deployed Lambda has them: the DynamoDB tables from the environment,
- * SendTaskSuccess / SendTaskHeartbeat through the SFN client (AWS_ENDPOINT_URL_SFN locally), RunJobFlow
- * and DescribeCluster through the EMR client with the stack's roles, log bucket and subnets.
- * Tests build JobManagerDeps themselves instead.
+ * The job manager as a deployed Lambda (or the local runtime) runs it: the DynamoDB store on the tables
+ * from the environment, Step Functions' task-token calls through the SFN client (AWS_ENDPOINT_URL_SFN
+ * locally), RunJobFlow / DescribeCluster / AddJobFlowSteps / ListSteps through the EMR client with the
+ * stack's roles, log bucket and subnets, and the system clock. Each call is its own function and each
+ * handler wires only those it makes (awsJobManager), so its bundle, and the role the template test derives
+ * from it, reaches no other. Tests build JobManagerPorts themselves.
  */
-import { DescribeClusterCommand, ListClustersCommand, RunJobFlowCommand, type ClusterState, type RunJobFlowCommandInput } from '@aws-sdk/client-emr';
-import { SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import { randomUUID } from 'node:crypto';
+import {
+  AddJobFlowStepsCommand,
+  DescribeClusterCommand,
+  ListClustersCommand,
+  ListStepsCommand,
+  RunJobFlowCommand,
+  type ClusterState,
+  type RunJobFlowCommandInput,
+  type StepConfig,
+  type StepSummary,
+} from '@aws-sdk/client-emr';
+import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
+import type { PoolDefinition } from '../config/pools';
 import type { PriceBook } from '../config/prices';
 import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE } from '../contract';
-import type { PoolDefinition } from '../config/pools';
 import { poolClusterSpec } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
+import type { StepView } from '../domain/stepCompletion';
+import { EmrApiError } from '../errors';
+import { createJobManager, type JobManager } from '../jobManager/jobManager';
+import { systemClock, type EmrPort, type Slot, type StepFunctionsPort } from '../jobManager/ports';
+import type { RegistryStore, StepTokenStore } from '../jobManager/store';
+import { unwired } from '../jobManager/unwired';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
-import type { JobManagerDeps, Slot } from './jobManager';
-import type { RegistryTables } from './registry';
+import { DynamoRegistry, renewLease, type RegistryTables } from './registry';
+import { DynamoStepTokens, putStepToken } from './stepTokenTable';
 
 export function registryTables(): RegistryTables {
   return { clusters: env('CLUSTER_REGISTRY_TABLE'), queue: env('ADMISSION_QUEUE_TABLE') };
+}
+
+export function dynamoRegistry(): DynamoRegistry {
+  return new DynamoRegistry(dynamoClient(), registryTables());
+}
+
+export function dynamoStepTokens(): DynamoStepTokens {
+  return new DynamoStepTokens(dynamoClient(), env('STEP_TOKENS_TABLE'));
+}
+
+/** The registry for RenewLease only: its one conditional update (and the read that explains a refusal). */
+export function leaseRenewer(): RegistryStore {
+  return unwired<RegistryStore>('registry', { renew: (pool, clusterId, lease, expiresAt) => renewLease(dynamoClient(), registryTables(), pool, clusterId, lease, expiresAt) });
+}
+
+/** The step-tokens table for a writer of new mappings only (SubmitPooledStep). */
+export function stepTokenWriter(): StepTokenStore {
+  return unwired<StepTokenStore>('stepTokens', { mapStep: (item) => putStepToken(dynamoClient(), env('STEP_TOKENS_TABLE'), item) });
 }
 
 export async function sendSlot(taskToken: string, slot: Slot): Promise<void> {
   await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(slot) }));
 }
 
-/** Keeps a parked execution's HeartbeatSeconds from firing while its entry is alive in the queue. */
-export async function sendWaiterHeartbeat(taskToken: string): Promise<void> {
+export async function sendSuccess(taskToken: string, output: string): Promise<void> {
+  await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output }));
+}
+
+export async function sendFailure(taskToken: string, error: string, cause: string): Promise<void> {
+  await sfnClient().send(new SendTaskFailureCommand({ taskToken, error, cause }));
+}
+
+export async function sendHeartbeat(taskToken: string): Promise<void> {
   await sfnClient().send(new SendTaskHeartbeatCommand({ taskToken }));
 }
 
 /** RunJobFlow for a pool cluster: the pool's spec plus this account's roles, log bucket and subnets. */
-export function poolClusterLauncher(prices: PriceBook): JobManagerDeps['launchCluster'] {
+export function poolClusterLauncher(prices: PriceBook): EmrPort['launchCluster'] {
   return async (pool: PoolDefinition, configHash: string, launchId: string) => {
     const spec = poolClusterSpec(pool, configHash, launchId, prices, env('STAGE'));
     const subnets = (process.env.EMR_SUBNET_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
@@ -79,6 +123,53 @@ export async function describeClusterState(clusterId: string): Promise<PoolClust
   return (out.Cluster?.Status?.State as PoolClusterState | undefined) ?? null;
 }
 
-export function jobManagerDeps(prices: PriceBook): JobManagerDeps {
-  return { dynamo: dynamoClient(), tables: registryTables(), sendSlot, launchCluster: poolClusterLauncher(prices), now: () => Date.now() };
+/** `ListSteps`' timestamps are Dates; a settlement carries ISO strings, as a Cause would. */
+function stepView(summary: StepSummary): StepView {
+  const iso = (date: Date | undefined) => (date ? date.toISOString() : undefined);
+  const timeline = summary.Status?.Timeline;
+  return {
+    Id: summary.Id ?? '',
+    Name: summary.Name,
+    Status: {
+      State: summary.Status?.State ?? '',
+      ...(summary.Status?.StateChangeReason ? { StateChangeReason: { Code: summary.Status.StateChangeReason.Code, Message: summary.Status.StateChangeReason.Message } } : {}),
+      ...(summary.Status?.FailureDetails ? { FailureDetails: summary.Status.FailureDetails } : {}),
+      ...(timeline
+        ? { Timeline: { CreationDateTime: iso(timeline.CreationDateTime), StartDateTime: iso(timeline.StartDateTime), EndDateTime: iso(timeline.EndDateTime) } }
+        : {}),
+    },
+  };
+}
+
+export async function addStep(clusterId: string, step: Record<string, unknown>): Promise<string> {
+  try {
+    const added = await emrClient().send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: [step as unknown as StepConfig] }));
+    return added.StepIds?.[0] ?? '';
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
+}
+
+export async function listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }> {
+  const page = await emrClient().send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
+  return { steps: (page.Steps ?? []).map(stepView), ...(page.Marker ? { marker: page.Marker } : {}) };
+}
+
+export interface AwsWiring {
+  registry?: RegistryStore;
+  stepTokens?: StepTokenStore;
+  emr?: Partial<EmrPort>;
+  sfn?: Partial<StepFunctionsPort>;
+}
+
+/** The job manager with the store halves and the calls a handler gives it; anything else fails, naming itself. */
+export function awsJobManager(wiring: AwsWiring): JobManager {
+  return createJobManager({
+    registry: wiring.registry ?? unwired<RegistryStore>('registry'),
+    stepTokens: wiring.stepTokens ?? unwired<StepTokenStore>('stepTokens'),
+    emr: unwired<EmrPort>('emr', wiring.emr),
+    sfn: unwired<StepFunctionsPort>('sfn', wiring.sfn),
+    clock: systemClock,
+    placeholderId: randomUUID,
+  });
 }

@@ -84,6 +84,13 @@ export const DispatcherSettingsSchema = strictObject({
   leaseSeconds: between(60, 86_400, { integer: true }).default(900),
   /** A waiting job gains one priority level per this many seconds, so low priority cannot starve. */
   agingSecondsPerLevel: between(1, 86_400, { integer: true }).default(300),
+  /**
+   * Aging lifts a job one level at most, so high priority keeps its lead in a deep queue; a job that has
+   * waited this long ranks above every job that has not, whatever its priority: low priority's bound. The
+   * default sits an hour below AcquireCapacity's TimeoutSeconds (14,400 s), so a low-priority job is put
+   * first while it can still start, yet a queue shorter than three hours stays in priority order.
+   */
+  maxWaitSeconds: between(60, 86_400, { integer: true }).default(10_800),
   /** A grant a crashed dispatcher left half done is redone or undone after this long (above a Lambda's run). */
   grantTimeoutSeconds: between(31, 3_600, { integer: true }).default(120),
   /** The RunJobFlow token bucket shared by all pools. */

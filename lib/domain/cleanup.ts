@@ -1,5 +1,6 @@
 import { APP_NAME, CLUSTER_ACTIVE_STATES, DEDICATED_POOL, TAG } from '../contract';
 import { InvalidRequestError } from '../errors';
+import { parseLeaseId } from './pools';
 import type { RunRecord } from './types';
 
 /** An EMR cluster as the cleanup and the reaper see it: ListClusters' fields plus DescribeCluster's tags. */
@@ -159,7 +160,7 @@ export function pooledRunRecord(end: ExecutionEnd, run: RunOfExecution | null, h
   if (end.status === 'FAILED' || !run) return null;
   const held = [...holdings.leases.map((l) => ({ pool: l.pool, id: l.lease, clusterId: l.clusterId as string | null })), ...holdings.entries.map((e) => ({ pool: e.pool, id: e.entryId, clusterId: null }))];
   if (held.length === 0 && !claimed) return null;
-  const attemptOf = (id: string) => Number(id.slice(id.lastIndexOf('#') + 1)) || 1;
+  const attemptOf = (id: string) => parseLeaseId(id)?.attempt ?? 1;
   const last = held.sort((a, b) => attemptOf(b.id) - attemptOf(a.id))[0] ?? null;
   return stoppedRunRecord(end, {
     job: run.job,

@@ -1,5 +1,5 @@
 /**
- * The RunJobFlow fields of a pool cluster, as plain JSON in the API's PascalCase (lib/aws/jobManager.ts
+ * The RunJobFlow fields of a pool cluster, as plain JSON in the API's PascalCase (lib/aws/poolRuntime.ts
  * adds the account's roles, log bucket and subnets and sends it). Pure: no SDK, no environment.
  *
  * A pool cluster starts at the pool's managed-scaling minimum: the core fleet On-Demand at `coreUnits`

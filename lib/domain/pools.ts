@@ -5,18 +5,19 @@
  *
  * Offers
  *   poolConfigHash(pool)                       the hash a cluster must carry (tag TAG.configHash) to join a pool
- *   leaseId(execution, attempt)                the one id of a job's lease and of its queue entry
+ *   leaseId / parseLeaseId                     the one id of a job's lease and of its queue entry, and back
  *   freeUnits / freeJobSlots / canHost         lease arithmetic on one cluster
  *   leaseExpiry / expiredLeaseIds              when a lease lapses; leases whose heartbeat stopped
  *   chooseCluster(clusters, units, hash)       where a job goes now (best fit on a ready member), or null
- *   effectivePriority / orderQueue             the admission queue's order: priority with aging
+ *   effectivePriority / orderQueue             the admission queue's order: priority with bounded aging
+ *   queueKey / PRIORITIES                      the order DynamoDB serves each priority level in
+ *   allowedFrom(state)                         from which states EMR's lifecycle may move a cluster to `state`
  *   refillBucket / takeTokens                  the RunJobFlow token bucket
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
  *
- * How it is used: lib/aws/registry.ts reads the registry, calls these to decide, and applies each decision
- * with a conditional write that fails if the data it decided on changed, so a stale decision is refused,
- * never applied. The handlers (functions/acquire-capacity, release-capacity, dispatch-queue) only wire
- * input, registry and these functions together.
+ * How it is used: the job manager (lib/jobManager/jobManager.ts) reads its store, calls these to decide,
+ * and applies each decision with a conditional write that fails if the data it decided on changed, so a
+ * stale decision is refused, never applied.
  */
 import { createHash } from 'node:crypto';
 import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
@@ -109,11 +110,36 @@ export interface DispatchInput {
   queue: QueueEntry[];
   now: number;
   agingSecondsPerLevel: number;
+  /** Past this wait an entry ranks above every entry that has not waited as long (see effectivePriority). */
+  maxWaitSeconds: number;
   /** RunJobFlow tokens available now (whole tokens count; see takeTokens). */
   launchTokens: number;
 }
 
 const PRIORITY_LEVEL: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
+/** Every priority level, highest first: the queue keeps one ordered partition per level. */
+export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
+/** Aging lifts a waiting entry by at most this many levels. */
+export const MAX_AGING_LEVELS = 1;
+/** Above every level aging can reach: where an entry past its maximum wait ranks. */
+const OVERDUE_LEVEL = PRIORITY_LEVEL.high + MAX_AGING_LEVELS + 1;
+
+/** EMR's lifecycle only goes forward: from which states a cluster may move to each state. */
+const ACTIVE_STATES: PoolClusterState[] = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING'];
+const ALLOWED_FROM: Record<PoolClusterState, PoolClusterState[]> = {
+  STARTING: ['STARTING'],
+  BOOTSTRAPPING: ['STARTING', 'BOOTSTRAPPING'],
+  RUNNING: ACTIVE_STATES,
+  WAITING: ACTIVE_STATES,
+  TERMINATING: [...ACTIVE_STATES, 'TERMINATING'],
+  TERMINATED: [...ACTIVE_STATES, 'TERMINATING'],
+  TERMINATED_WITH_ERRORS: [...ACTIVE_STATES, 'TERMINATING'],
+};
+
+/** The states a cluster may be in for a move to `state` to be recorded (a late RUNNING after TERMINATING is not). */
+export function allowedFrom(state: PoolClusterState): readonly PoolClusterState[] {
+  return ALLOWED_FROM[state];
+}
 
 /**
  * The configuration a cluster must have been launched with to belong to the pool: release, applications,
@@ -134,6 +160,22 @@ export function poolConfigHash(pool: Pick<PoolDefinition, 'releaseLabel' | 'appl
 /** One execution's attempt holds at most one lease; its queue entry carries the same id. */
 export function leaseId(execution: string, attempt: number): string {
   return `${execution}#${attempt}`;
+}
+
+/** The execution and attempt of a lease id (execution names may not contain '#'; the last one splits). */
+export function parseLeaseId(id: string): { execution: string; attempt: number } | null {
+  const at = id.lastIndexOf('#');
+  const attempt = Number(id.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(attempt) || attempt < 1) return null;
+  return { execution: id.slice(0, at), attempt };
+}
+
+/**
+ * A waiting entry's place within its priority level: enqueue time (zero-padded epoch ms, so strings sort
+ * as numbers), then entry id. The DynamoDB queue's index sorts on it; the in-memory store keeps it sorted.
+ */
+export function queueKey(entry: Pick<QueueEntry, 'enqueuedAt' | 'entryId'>): string {
+  return `${String(Math.max(0, Math.floor(entry.enqueuedAt))).padStart(15, '0')}#${entry.entryId}`;
 }
 
 export function isAlive(cluster: Pick<PoolCluster, 'state'>): boolean {
@@ -194,24 +236,63 @@ export function chooseCluster(clusters: PoolCluster[], units: number, configHash
   return best;
 }
 
+export interface AgingPolicy {
+  agingSecondsPerLevel: number;
+  maxWaitSeconds: number;
+}
+
 /**
- * Priority level plus one level per `agingSecondsPerLevel` waited: a low-priority job that has waited two
- * aging periods ranks with a high-priority job that just arrived, so no job waits forever behind a stream
- * of higher-priority ones.
+ * Priority level plus aging, bounded: a waiting entry gains one level per `agingSecondsPerLevel` but at most
+ * MAX_AGING_LEVELS, so a low-priority job can catch up with normal ones and never overtakes a high-priority
+ * one by aging alone: in a deep queue high priority keeps its lead. What keeps low priority from starving
+ * behind a stream of higher ones is the bound: once an entry has waited `maxWaitSeconds` it ranks above
+ * every entry that has not (among such entries, the longest wait first). Within one level the rank never
+ * falls as the wait grows, so each level's oldest-first order is the queue's order restricted to that level.
  */
-export function effectivePriority(entry: Pick<QueueEntry, 'priority' | 'enqueuedAt'>, now: number, agingSecondsPerLevel: number): number {
+export function effectivePriority(entry: Pick<QueueEntry, 'priority' | 'enqueuedAt'>, now: number, aging: AgingPolicy): number {
   const waitedSeconds = Math.max(0, now - entry.enqueuedAt) / 1000;
-  return PRIORITY_LEVEL[entry.priority] + waitedSeconds / agingSecondsPerLevel;
+  if (waitedSeconds >= aging.maxWaitSeconds) return OVERDUE_LEVEL + waitedSeconds / aging.maxWaitSeconds;
+  return PRIORITY_LEVEL[entry.priority] + Math.min(MAX_AGING_LEVELS, waitedSeconds / aging.agingSecondsPerLevel);
 }
 
 /** Highest effective priority first; ties by enqueue time, then id (deterministic). */
-export function orderQueue<T extends Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>>(entries: T[], now: number, agingSecondsPerLevel: number): T[] {
-  return [...entries].sort(
+export function orderQueue<T extends Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>>(entries: T[], now: number, aging: AgingPolicy): T[] {
+  const ranked = entries.map((entry) => ({ entry, rank: effectivePriority(entry, now, aging) }));
+  ranked.sort(
     (a, b) =>
-      effectivePriority(b, now, agingSecondsPerLevel) - effectivePriority(a, now, agingSecondsPerLevel) ||
-      a.enqueuedAt - b.enqueuedAt ||
-      (a.entryId < b.entryId ? -1 : a.entryId > b.entryId ? 1 : 0),
+      b.rank - a.rank ||
+      a.entry.enqueuedAt - b.entry.enqueuedAt ||
+      (a.entry.entryId < b.entry.entryId ? -1 : a.entry.entryId > b.entry.entryId ? 1 : 0),
   );
+  return ranked.map(({ entry }) => entry);
+}
+
+/**
+ * The queue's order from the heads of its priority levels: each level's page is oldest first (its order),
+ * and `more` says the level has entries past the page. The merge is the global order only up to the first
+ * unread entry that could rank ahead: the rank of a level's last read entry bounds every unread one of that
+ * level, so entries ranked below the highest such bound are cut (the dispatcher reads further if it needs).
+ * Returns the ordered prefix and whether it was cut.
+ */
+export function mergeQueueHeads<T extends Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>>(
+  levels: Array<{ entries: T[]; more: boolean }>,
+  now: number,
+  aging: AgingPolicy,
+): { ordered: T[]; cut: boolean } {
+  const ordered = orderQueue(levels.flatMap((level) => level.entries), now, aging);
+  let bound: T | null = null;
+  for (const level of levels) {
+    const last = level.entries[level.entries.length - 1];
+    if (!level.more || !last) continue;
+    if (!bound || ranksBefore(last, bound, now, aging)) bound = last;
+  }
+  if (!bound) return { ordered, cut: false };
+  const end = ordered.indexOf(bound);
+  return { ordered: ordered.slice(0, end + 1), cut: end + 1 < ordered.length };
+}
+
+function ranksBefore(a: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>, b: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>, now: number, aging: AgingPolicy): boolean {
+  return orderQueue([a, b], now, aging)[0] === a;
 }
 
 /** Tokens after refilling at `ratePerSecond` since `updatedAt`, capped at `burst`. A clock going back refills nothing. */
@@ -244,7 +325,7 @@ export function takeTokens(bucket: BucketState, wanted: number, now: number, pol
  * TERMINATING too: it still exists) and the tokens given; and always up to minClusters.
  */
 export function planDispatch(input: DispatchInput): DispatchPlan {
-  const { pool, configHash, now, agingSecondsPerLevel } = input;
+  const { pool, configHash, now } = input;
   const working = input.clusters.map((cluster) => ({ ...cluster, leases: { ...cluster.leases } }));
   const byId = new Map(working.map((cluster) => [cluster.clusterId, cluster]));
   for (const entry of input.queue) {
@@ -255,7 +336,8 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   const grants: Grant[] = [];
   let blockedOn: string | null = null;
   let unmetUnits = 0;
-  for (const entry of orderQueue(input.queue.filter((e) => e.state === 'waiting'), now, agingSecondsPerLevel)) {
+  const aging = { agingSecondsPerLevel: input.agingSecondsPerLevel, maxWaitSeconds: input.maxWaitSeconds };
+  for (const entry of orderQueue(input.queue.filter((e) => e.state === 'waiting'), now, aging)) {
     const cluster = blockedOn === null ? chooseCluster(working, entry.units, configHash) : null;
     if (cluster) {
       reserve(cluster, entry.entryId, entry.units, now);

@@ -83,7 +83,7 @@ export interface Placement {
    */
   pool: { name: string; units: number; priority: Priority } | null;
   /**
-   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/aws/jobManager.ts);
+   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/jobManager/ports.ts);
    * the job runs on `slot.clusterId` and every path after it releases the lease. Null until granted.
    */
   slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number; enqueuedAt?: number; grantedAt?: number } | null;

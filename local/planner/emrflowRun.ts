@@ -1,14 +1,23 @@
 /**
- * The emrflow strategy: place-job's decision for every attempt; a pool lease goes through the job manager's
- * queue and dispatcher (planDispatch, the RunJobFlow budget, the sweeps and step reconciliation) onto pool
- * clusters the simulator plays (start, managed scaling, idle termination, Spot loss), and a dedicated
- * decision takes PerAttemptRun's one-cluster path. Also the registry's lease invariant the tests check.
+ * The emrflow strategy: place-job's decision for every attempt; a pool decision runs the job manager's own
+ * code (lib/jobManager: park, dispatch, release, settle, the sweeps) against the in-memory store under the
+ * virtual clock, exactly as the Lambdas run it against DynamoDB; a dedicated decision takes PerAttemptRun's
+ * one-cluster path. This file plays only what AWS does around the job manager: the pool clusters EMR starts
+ * (start time, managed scaling, idle termination, Spot loss, billing), the steps they run, Step Functions
+ * delivering task tokens (and the run-job states between them), and the API calls each of those makes.
+ * No grant, lease or queue logic of its own: the job manager's ports (EMR, Step Functions, clock) are the
+ * only way it reaches this simulation, and a test swaps in a recording job manager to prove it.
  */
 import type { PoolDefinition } from '../../lib/config/pools';
+import { STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
-import { leaseId, newBucket, planDispatch, poolConfigHash, refillBucket, takeTokens, type BucketState, type PoolCluster, type QueueEntry } from '../../lib/domain/pools';
+import { leaseId, type PoolCluster, type PoolClusterState } from '../../lib/domain/pools';
+import type { StepView } from '../../lib/domain/stepCompletion';
 import type { Placement } from '../../lib/domain/types';
+import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext } from '../../lib/jobManager/jobManager';
+import { MemoryJobStore } from '../../lib/jobManager/memoryStore';
+import type { Slot } from '../../lib/jobManager/ports';
 import {
   CLUSTER_START_SECONDS,
   DISPATCH_SWEEP_SECONDS,
@@ -28,47 +37,101 @@ import { PerAttemptRun, type DedicatedPurchase } from './perAttemptRun';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { failedStep, lostSpotInstance, Run, type JobState } from './run';
 
+/** A pool cluster as EMR runs it: its state, size, steps and bill. The registry's view is the job manager's. */
 interface ClusterSim {
-  cluster: PoolCluster;
+  clusterId: string;
   pool: PoolDefinition;
+  state: PoolClusterState;
   provisioned: number;
   switchedToOnDemand: boolean;
   running: Map<string, { state: JobState; units: number; startedAt: number; endVersion: number }>;
-  waiting: Array<{ state: JobState; units: number; lease: string; since: number }>;
+  waiting: Array<{ stepId: string; state: JobState; units: number; since: number }>;
+  /**
+   * Slots delivered whose AddJobFlowSteps has not landed yet: the step is on its way, so the cluster is not
+   * idle (EMR sees no step yet; the idle timeout, far longer than a submission, would not fire either).
+   */
+  submitting: number;
   scaleOutPending: boolean;
   scaleInPending: boolean;
   peakSinceScaleIn: number;
   costFrom: number;
   idleSince: number | null;
   interruptVersion: number;
-  /** Steps AddJobFlowSteps put on the cluster so far (ListSteps pages are newest first). */
-  stepsSubmitted: number;
-  /** The step-tokens table's rows on this cluster: lease → the step's place in submission order. */
-  mapped: Map<string, number>;
+  /** Every step AddJobFlowSteps put on the cluster, oldest first: what ListSteps pages through (newest first). */
+  steps: Array<{ id: string; state: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' }>;
+  stepIndex: Map<string, number>;
+}
+
+/** A run-job execution between AcquireCapacity and ReleaseCapacity: its lease id is its task tokens' key. */
+interface PooledAttempt {
+  state: JobState;
+  units: number;
+  pool: PoolDefinition;
+  slot?: Slot;
+}
+
+/** RunPooledStep's task token is its lease id with this suffix; AcquireCapacity's is the lease id itself. */
+const STEP_TOKEN_SUFFIX = '/step';
+
+function named(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
 }
 
 export class EmrflowRun extends PerAttemptRun {
   private readonly placement: PlacementConfig;
-  private readonly hashes = new Map<string, string>();
-  private readonly clusters = new Map<string, ClusterSim[]>();
-  private readonly queues = new Map<string, QueueEntry[]>();
-  private readonly buckets = new Map<string, BucketState>();
-  private readonly dispatchArmed = new Set<string>();
+  /** The job manager's registry, queue and step tokens: in memory, as DynamoDB would hold them. */
+  readonly store = new MemoryJobStore();
+  private readonly sims = new Map<string, ClusterSim>();
   private launchCounter = 0;
-  /** Lease id → the job and attempt it belongs to. */
-  private readonly entries = new Map<string, { state: JobState; units: number }>();
+  private stepCounter = 0;
+  private placeholderCounter = 0;
+  /** Lease id (= AcquireCapacity's and RunPooledStep's task-token key) → the execution's attempt. */
+  private readonly attempts = new Map<string, PooledAttempt>();
+  /** Parked executions not yet granted (the queue depth the meter plots). */
+  private parked = 0;
+  /** SendTaskHeartbeat calls of the current sweep, spread over it as the batched sends would be. */
+  private heartbeatsThisSweep = 0;
+  private manager: JobManager | undefined;
   /** Every PlaceJob input and decision, in order, when asked for (the same-decisions test replays them). */
   decisionLog: DecisionLog | undefined;
+  /** Builds the job manager from the simulation's ports; a test swaps in a recording one. */
+  jobManagerFactory: (ports: JobManagerPorts) => JobManager = createJobManager;
 
   constructor(...args: ConstructorParameters<typeof Run>) {
     super(...args);
     this.placement = placementConfig(this.config);
-    for (const pool of this.config.pools.pools) {
-      this.hashes.set(pool.name, poolConfigHash(pool));
-      this.clusters.set(pool.name, []);
-      this.queues.set(pool.name, []);
-      this.buckets.set(pool.name, newBucket(0, this.config.pools.dispatcher.runJobFlowBudget));
-    }
+  }
+
+  private get jobManager(): JobManager {
+    this.manager ??= this.jobManagerFactory({
+      registry: this.store,
+      stepTokens: this.store,
+      clock: { now: () => this.now * 1000, sleep: async () => undefined },
+      placeholderId: () => `launch-${++this.placeholderCounter}`,
+      emr: {
+        launchCluster: async (pool) => this.launchPoolCluster(pool),
+        describeClusterState: async (clusterId) => this.sims.get(clusterId)?.state ?? null,
+        addStep: async (clusterId, step) => this.addStep(clusterId, String(step.Name)),
+        listSteps: async (clusterId, marker) => this.listSteps(clusterId, marker),
+      },
+      sfn: {
+        sendSlot: async (taskToken, slot) => this.deliverSlot(taskToken, slot),
+        sendSuccess: async () => this.meter.call('SendTaskSuccess', this.now),
+        sendFailure: async () => this.meter.call('SendTaskFailure', this.now),
+        sendHeartbeat: async (taskToken) => {
+          if (!taskToken.endsWith(STEP_TOKEN_SUFFIX) && !this.attempts.has(taskToken)) throw named('TaskTimedOut', `${taskToken} timed out`);
+          const perSecond = Math.floor(WAITER_HEARTBEATS.atOnce / WAITER_HEARTBEATS.roundTripSeconds);
+          this.meter.call('SendTaskHeartbeat', this.now + this.heartbeatsThisSweep++ / perSecond);
+        },
+      },
+    });
+    return this.manager;
+  }
+
+  private context(pool: PoolDefinition): PoolContext {
+    return { pool, settings: this.config.pools.dispatcher };
   }
 
   protected async purchase(job: SizedJob, attempt: number): Promise<DedicatedPurchase | null> {
@@ -76,7 +139,7 @@ export class EmrflowRun extends PerAttemptRun {
     this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
     const pool = decision.mode === 'pool' ? this.poolOf(decision) : undefined;
     if (pool) {
-      this.park(this.states.get(job.id)!, pool, decision);
+      await this.acquireCapacity(this.states.get(job.id)!, pool, decision);
       return null;
     }
     const { prices } = this.config;
@@ -96,53 +159,135 @@ export class EmrflowRun extends PerAttemptRun {
   }
 
   protected queuedJobs(): number {
-    let queued = 0;
-    for (const queue of this.queues.values()) queued += queue.length;
-    return queued;
+    return this.parked;
   }
 
-  /** AcquireCapacity: an entry in the pool's queue, then a dispatch (parkJob never leases directly). */
-  private park(state: JobState, pool: PoolDefinition, decision: Placement): void {
-    const units = state.job.sizing.capacityUnits;
-    const entryId = leaseId(`${state.job.id}-exec`, state.attempt);
-    const priority = decision.pool?.priority ?? state.job.job.priority;
-    this.entries.set(entryId, { state, units });
-    this.queues.get(pool.name)!.push({ pool: pool.name, entryId, execution: `${state.job.id}-exec`, priority, units, enqueuedAt: this.now * 1000, taskToken: entryId, state: 'waiting' });
-    this.requestDispatch(pool);
+  /** AcquireCapacity: the job manager parks the execution on its task token (and dispatches the pool). */
+  private async acquireCapacity(state: JobState, pool: PoolDefinition, decision: Placement): Promise<void> {
+    const execution = `${state.job.id}-exec`;
+    const lease = leaseId(execution, state.attempt);
+    this.attempts.set(lease, { state, units: state.job.sizing.capacityUnits, pool });
+    this.parked++;
+    await this.jobManager.park(this.context(pool), {
+      units: state.job.sizing.capacityUnits,
+      priority: decision.pool?.priority ?? state.job.job.priority,
+      execution,
+      attempt: state.attempt,
+      taskToken: lease,
+      holdSeconds: state.job.sizing.stepTimeoutSeconds,
+    });
+    this.at(this.now + this.limits.acquireCapacity.timeoutSeconds, () => this.acquireTimedOut(lease));
+    await this.afterJobManager(pool);
+  }
+
+  /**
+   * AcquireCapacity's TimeoutSeconds passed with no slot: Step Functions fails the task (run-job ends with
+   * Placement.NoCapacity) and its token is gone, so the job manager's next grant or heartbeat to it is told
+   * TaskTimedOut and withdraws the entry, as on AWS.
+   */
+  private acquireTimedOut(lease: string): void {
+    const attempt = this.attempts.get(lease);
+    if (!attempt || attempt.slot) return;
+    this.attempts.delete(lease);
+    this.parked--;
+    this.finish(attempt.state, 'failed', 0);
+  }
+
+  /** The registry's invariant after every operation that may have granted, and the queue depth for the meter. */
+  private async afterJobManager(pool: PoolDefinition): Promise<void> {
+    for (const cluster of await this.store.listClusters(pool.name)) assertLeaseInvariant(cluster);
+    this.meter.setQueued(this.now, this.queuedJobs() + this.throttledWaiters());
+  }
+
+  /** SendTaskSuccess on AcquireCapacity's token: the execution moves on to RunPooledStep with its slot. */
+  private deliverSlot(taskToken: string, slot: Slot): void {
+    const attempt = this.attempts.get(taskToken);
+    if (!attempt || attempt.slot) throw named('TaskTimedOut', `no execution waits on ${taskToken}`);
+    this.meter.call('SendTaskSuccess', this.now);
+    attempt.slot = slot;
+    this.parked--;
+    const sim = this.sims.get(slot.clusterId);
+    if (sim) {
+      sim.submitting++;
+      sim.idleSince = null;
+    }
+    this.at(this.now + GRANT_SECONDS, () => this.runPooledStep(taskToken, attempt));
+  }
+
+  /**
+   * RunPooledStep (`lambda:invoke.waitForTaskToken` on submit-pooled-step): the job manager's submitStep,
+   * once AddJobFlowSteps has quota; EMR's step events then settle its token (stepEnded, interrupt).
+   */
+  private runPooledStep(lease: string, attempt: PooledAttempt): void {
+    const asked = this.now;
+    this.whenQuotaAllows('AddJobFlowSteps', async () => {
+      this.meter.submitWaitSeconds.push(this.now - asked);
+      const slot = attempt.slot!;
+      try {
+        await this.jobManager.submitStep({ clusterId: slot.clusterId, step: { Name: lease }, taskToken: `${lease}${STEP_TOKEN_SUFFIX}`, execution: `${attempt.state.job.id}-exec` });
+      } catch {
+        // The leased cluster is gone: ClassifyFailure sees it ended, and the job tries again on a new attempt.
+        await this.releaseCapacity(lease, attempt);
+        this.retryOrFail(attempt.state, 'TERMINATED');
+      }
+    });
+  }
+
+  /** AddJobFlowSteps as EMR answers it: a step id, PENDING until the step starts. */
+  private addStep(clusterId: string, lease: string): string {
+    this.meter.call('AddJobFlowSteps', this.now);
+    const sim = this.sims.get(clusterId);
+    if (sim) sim.submitting = Math.max(0, sim.submitting - 1);
+    if (!sim || !this.isRunning(sim)) throw named('ValidationException', `cluster ${clusterId} is not running`);
+    const attempt = this.attempts.get(lease)!;
+    const stepId = `s-${String(++this.stepCounter).padStart(8, '0')}`;
+    sim.stepIndex.set(stepId, sim.steps.length);
+    sim.steps.push({ id: stepId, state: 'PENDING' });
+    sim.waiting.push({ stepId, state: attempt.state, units: attempt.units, since: this.now + STEP_SUBMIT_TO_RUNNING_SECONDS });
+    this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => {
+      // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
+      // work waits for executors, so until the units are provisioned it makes no progress (capacity wait).
+      sim.steps[sim.stepIndex.get(stepId)!].state = 'RUNNING';
+      this.stepStarted(attempt.state, true);
+      this.startWaiting(sim);
+    });
+    return stepId;
+  }
+
+  /** One ListSteps page, newest first; the marker is how many steps earlier pages showed. */
+  private listSteps(clusterId: string, marker?: string): { steps: StepView[]; marker?: string } {
+    this.meter.call('ListSteps', this.now);
+    const sim = this.sims.get(clusterId);
+    if (!sim) return { steps: [] };
+    const shown = marker ? Number(marker) : 0;
+    const end = sim.steps.length - shown;
+    const page = sim.steps.slice(Math.max(0, end - LIST_PAGE_SIZE), end).reverse();
+    const steps = page.map((step) => ({ Id: step.id, Status: { State: step.state } }));
+    return { steps, ...(end - LIST_PAGE_SIZE > 0 ? { marker: String(shown + LIST_PAGE_SIZE) } : {}) };
   }
 
   protected startSweeps(): void {
     const lambdaRun = LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd;
-    // dispatch-queue's one-minute safety sweep, over the day and the tail after it (lib/aws/jobManager
-    // reconcilePool): one ListClusters (paged) of the account's live clusters when a pool cluster is
-    // registered, and a SendTaskHeartbeat to every parked execution; then a dispatch of every pool.
-    const sweep = (): void => {
+    // dispatch-queue's one-minute schedule: per pool, the job manager's reconcile (cluster states from one
+    // ListClusters of the account's live clusters, a SendTaskHeartbeat to every parked execution), then a dispatch.
+    const sweep = async (): Promise<void> => {
       this.meter.cost.lambda += lambdaRun;
-      const registered = [...this.clusters.values()].some((sims) => sims.length > 0);
-      if (registered) this.meter.call('ListClusters', this.now, Math.max(1, Math.ceil(this.meter.activeClusters / LIST_PAGE_SIZE)));
+      this.heartbeatsThisSweep = 0;
+      if (this.sims.size > 0) this.meter.call('ListClusters', this.now, Math.max(1, Math.ceil(this.meter.activeClusters / LIST_PAGE_SIZE)));
       for (const pool of this.config.pools.pools) {
-        const queue = this.queues.get(pool.name)!;
-        const waiting = queue.filter((entry) => entry.state === 'waiting').length;
-        const perSecond = Math.floor(WAITER_HEARTBEATS.atOnce / WAITER_HEARTBEATS.roundTripSeconds);
-        for (let sent = 0; sent < waiting; sent += perSecond) this.meter.call('SendTaskHeartbeat', this.now + sent / perSecond, Math.min(perSecond, waiting - sent));
-        if (queue.length > 0) this.requestDispatch(pool);
+        await this.jobManager.reconcile(this.context(pool));
+        await this.jobManager.dispatch(this.context(pool));
+        await this.afterJobManager(pool);
       }
       if (this.ended < this.jobs.length) this.at(this.now + DISPATCH_SWEEP_SECONDS, sweep);
     };
     this.at(DISPATCH_SWEEP_SECONDS, sweep);
-    // settle-steps' reconciliation (lib/aws/stepTokens reconcileSteps): per cluster with mapped steps, ListSteps
-    // pages (50 steps each, newest first) until the oldest mapped step was seen; each mapped step is still
-    // running (an ended one was settled by its event), so each gets a SendTaskHeartbeat.
-    const reconcile = (): void => {
+    // settle-steps' schedule: the job manager's reconcileSteps (ListSteps per cluster with mapped steps, a
+    // SendTaskHeartbeat per step still running).
+    const reconcile = async (): Promise<void> => {
       this.meter.cost.lambda += lambdaRun;
-      for (const sims of this.clusters.values()) {
-        for (const sim of sims) {
-          if (sim.mapped.size === 0) continue;
-          const oldest = Math.min(...sim.mapped.values());
-          this.meter.call('ListSteps', this.now, Math.ceil((sim.stepsSubmitted - oldest + 1) / LIST_PAGE_SIZE));
-          this.meter.call('SendTaskHeartbeat', this.now, sim.mapped.size);
-        }
-      }
+      this.heartbeatsThisSweep = 0;
+      await this.jobManager.reconcileSteps();
       if (this.ended < this.jobs.length) this.at(this.now + STEP_RECONCILE_SECONDS, reconcile);
     };
     this.at(STEP_RECONCILE_SECONDS, reconcile);
@@ -154,93 +299,49 @@ export class EmrflowRun extends PerAttemptRun {
     this.meter.cost.lambda += LAMBDA.settleStepEventsPerStep * LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd;
   }
 
-  /** Dispatches triggered in the same virtual second coalesce into one, as racing dispatchers' conditional writes would. */
-  private requestDispatch(pool: PoolDefinition): void {
-    if (this.dispatchArmed.has(pool.name)) return;
-    this.dispatchArmed.add(pool.name);
-    this.at(this.now, () => {
-      this.dispatchArmed.delete(pool.name);
-      this.dispatch(pool);
-    });
-  }
-
-  private dispatch(pool: PoolDefinition): void {
-    const sims = this.clusters.get(pool.name)!;
-    const queue = this.queues.get(pool.name)!;
-    const settings = this.config.pools.dispatcher;
-    const nowMs = this.now * 1000;
-    const bucket = refillBucket(this.buckets.get(pool.name)!, nowMs, settings.runJobFlowBudget);
-    const plan = planDispatch({
-      pool,
-      configHash: this.hashes.get(pool.name)!,
-      clusters: sims.map((s) => s.cluster),
-      queue,
-      now: nowMs,
-      agingSecondsPerLevel: settings.agingSecondsPerLevel,
-      launchTokens: Math.min(bucket.tokens, this.accountLaunchTokens()),
-    });
-    const byId = new Map(sims.map((s) => [s.cluster.clusterId, s]));
-    const granted = new Set<string>();
-    for (const grant of plan.grants) {
-      const sim = byId.get(grant.clusterId)!;
-      const entry = this.entries.get(grant.entryId)!;
-      const cluster = sim.cluster;
-      cluster.leases[grant.entryId] = { execution: grant.entryId, units: grant.units, grantedAt: nowMs, expiresAt: nowMs + settings.leaseSeconds * 1000 };
-      cluster.unitsInUse += grant.units;
-      cluster.version++;
-        assertLeaseInvariant(cluster);
-      sim.idleSince = null;
-      granted.add(grant.entryId);
-      // The slot goes to the parked execution through its AcquireCapacity token.
-      this.meter.call('SendTaskSuccess', this.now);
-      this.at(this.now + GRANT_SECONDS, () => this.submit(sim, entry.state, grant.units, grant.entryId));
+  /** RunJobFlow for the dispatcher, as EMR answers it: a cluster id now (or ThrottlingException), ready later. */
+  private launchPoolCluster(pool: PoolDefinition): string {
+    if (this.accountLaunchTokens() < 1) {
+      this.meter.throttle('RunJobFlow', 1);
+      throw named('ThrottlingException', 'Rate exceeded');
     }
-    if (granted.size > 0) this.queues.set(pool.name, queue.filter((e) => !granted.has(e.entryId)));
-    if (plan.launches > 0) {
-      const { taken, bucket: left } = takeTokens(bucket, plan.launches, nowMs, settings.runJobFlowBudget);
-      this.buckets.set(pool.name, left);
-      for (let i = 0; i < taken; i++) this.launchPoolCluster(pool);
-    } else {
-      this.buckets.set(pool.name, bucket);
-    }
-    this.meter.setQueued(this.now, this.queuedJobs() + this.throttledWaiters());
-  }
-
-  private launchPoolCluster(pool: PoolDefinition): void {
     this.spendAccountLaunchToken();
     this.meter.launches++;
     this.meter.call('RunJobFlow', this.now);
     this.meter.changeActive(this.now, 1);
     const clusterId = `j-POOL${String(++this.launchCounter).padStart(6, '0')}`;
     const sim: ClusterSim = {
-      cluster: { pool: pool.name, clusterId, state: 'STARTING', configHash: this.hashes.get(pool.name)!, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, unitsInUse: 0, leases: {}, launchedAt: this.now * 1000, version: 1 },
+      clusterId,
       pool,
+      state: 'STARTING',
       provisioned: pool.managedScaling.minimumUnits,
       switchedToOnDemand: false,
       running: new Map(),
       waiting: [],
+      submitting: 0,
       scaleOutPending: false,
       scaleInPending: false,
       peakSinceScaleIn: 0,
       costFrom: this.now,
       idleSince: null,
       interruptVersion: 0,
-      stepsSubmitted: 0,
-      mapped: new Map(),
+      steps: [],
+      stepIndex: new Map(),
     };
-    this.clusters.get(pool.name)!.push(sim);
+    this.sims.set(clusterId, sim);
     const noSpot = this.random.next() < this.spot.noSpotAtLaunch;
     const startSeconds = this.random.uniform(CLUSTER_START_SECONDS.min, CLUSTER_START_SECONDS.max);
-    // Cluster State Change events tell the dispatcher when it is ready (no DescribeCluster polling).
-    this.at(this.now + (noSpot ? 60 * 10 + startSeconds / 2 : startSeconds), () => {
+    // Its Cluster State Change event tells the job manager when it is ready (no DescribeCluster polling).
+    this.at(this.now + (noSpot ? 60 * 10 + startSeconds / 2 : startSeconds), async () => {
       sim.switchedToOnDemand = noSpot;
-      sim.cluster.state = 'WAITING';
-      sim.cluster.version++;
+      sim.state = 'WAITING';
       sim.idleSince = this.now;
       this.scheduleIdleCheck(sim);
       this.scheduleInterruption(sim);
-      this.requestDispatch(pool);
+      await this.jobManager.observeClusterState(this.context(pool), clusterId, 'WAITING');
+      await this.afterJobManager(pool);
     });
+    return clusterId;
   }
 
   private clusterRate(sim: ClusterSim): Rate {
@@ -271,10 +372,7 @@ export class EmrflowRun extends PerAttemptRun {
     this.scheduleInterruption(sim);
   }
 
-  /**
-   * What managed scaling sees: the containers of submitted steps (running, or waiting for nodes). A lease
-   * whose step is not submitted yet (its AddJobFlowSteps throttled, say) asks YARN for nothing.
-   */
+  /** What managed scaling sees: the containers of submitted steps (running, or waiting for nodes). */
   private yarnDemand(sim: ClusterSim): number {
     let units = this.runningUnits(sim);
     for (const w of sim.waiting) if (w.since <= this.now) units += w.units;
@@ -287,42 +385,16 @@ export class EmrflowRun extends PerAttemptRun {
     return units;
   }
 
-  /**
-   * RunPooledStep (`lambda:invoke.waitForTaskToken` on submit-pooled-step): one AddJobFlowSteps per job, no
-   * batching, and a step → token row; the step's executors need provisioned capacity. No `.sync` polling:
-   * EMR's step events settle the token (see startStep, interrupt).
-   */
-  private submit(sim: ClusterSim, state: JobState, units: number, lease: string): void {
-    const asked = this.now;
-    this.whenQuotaAllows('AddJobFlowSteps', () => {
-      this.meter.submitWaitSeconds.push(this.now - asked);
-      this.submitNow(sim, state, units, lease);
-    });
-  }
-
-  private submitNow(sim: ClusterSim, state: JobState, units: number, lease: string): void {
-    this.meter.call('AddJobFlowSteps', this.now);
-    sim.mapped.set(lease, ++sim.stepsSubmitted);
-    sim.waiting.push({ state, units, lease, since: this.now + STEP_SUBMIT_TO_RUNNING_SECONDS });
-    this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => {
-      // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
-      // work waits for executors, so until the units are provisioned it makes no progress (capacity wait).
-      if (sim.cluster.leases[lease] !== undefined) this.stepStarted(state, true);
-      this.startWaiting(sim);
-    });
-  }
-
   private startWaiting(sim: ClusterSim): void {
     let used = this.runningUnits(sim);
     const still: ClusterSim['waiting'] = [];
     for (const w of sim.waiting) {
-      if (sim.cluster.leases[w.lease] === undefined) continue;
       if (w.since > this.now) {
         still.push(w);
       } else if (used + w.units <= sim.provisioned) {
         used += w.units;
         this.meter.capacityWaitSeconds.push(this.now - w.since);
-        this.startStep(sim, w.state, w.units, w.lease);
+        this.startStep(sim, w.state, w.units, w.stepId);
       } else {
         still.push(w);
       }
@@ -334,7 +406,7 @@ export class EmrflowRun extends PerAttemptRun {
       sim.scaleOutPending = true;
       this.at(this.now + SCALE_OUT_SECONDS, () => {
         sim.scaleOutPending = false;
-        if (!this.isAlive(sim)) return;
+        if (!this.isRunning(sim)) return;
         const wanted = Math.min(sim.pool.managedScaling.maximumUnits, roundUp(this.runningUnits(sim) + sim.waiting.reduce((s, w) => s + w.units, 0), SCALE_STEP_UNITS));
         this.resize(sim, Math.max(sim.provisioned, wanted));
         this.startWaiting(sim);
@@ -342,38 +414,40 @@ export class EmrflowRun extends PerAttemptRun {
     }
   }
 
-  private startStep(sim: ClusterSim, state: JobState, units: number, lease: string): void {
+  private startStep(sim: ClusterSim, state: JobState, units: number, stepId: string): void {
     const duration = trueStepSeconds(state.job, units);
     const startedAt = this.now;
     const endVersion = 0;
-    sim.running.set(lease, { state, units, startedAt, endVersion });
-    this.at(startedAt + duration, () => {
-      const run = sim.running.get(lease);
+    sim.running.set(stepId, { state, units, startedAt, endVersion });
+    this.at(startedAt + duration, async () => {
+      const run = sim.running.get(stepId);
       if (!run || run.endVersion !== endVersion) return;
-      sim.running.delete(lease);
-      // Its COMPLETED event: settle-steps claims the row and tells the token.
-      sim.mapped.delete(lease);
-      this.meter.call('SendTaskSuccess', this.now);
-      this.release(sim, lease);
+      sim.running.delete(stepId);
+      sim.steps[sim.stepIndex.get(stepId)!].state = 'COMPLETED';
+      // Its COMPLETED event: settle-steps takes the mapping and tells the token; run-job releases the lease.
+      await this.jobManager.settleStep(sim.clusterId, stepId, { outcome: 'success', output: '{}' });
+      const lease = leaseId(`${state.job.id}-exec`, state.attempt);
+      await this.releaseCapacity(lease, this.attempts.get(lease)!);
+      this.stepsChanged(sim);
       this.meter.pooledWorkUnitSeconds += units * duration;
       this.finish(state, 'succeeded', units * duration);
     });
   }
 
-  /** ReleaseCapacity: the lease goes, and freed units go to the queue at once. */
-  private release(sim: ClusterSim, lease: string): void {
-    const held = sim.cluster.leases[lease];
-    if (!held) return;
-    delete sim.cluster.leases[lease];
-    sim.cluster.unitsInUse -= held.units;
-    sim.cluster.version++;
-    this.entries.delete(lease);
-    if (Object.keys(sim.cluster.leases).length === 0) {
+  /** ReleaseCapacity: the job manager gives the lease back and dispatches the freed units. */
+  private async releaseCapacity(lease: string, attempt: PooledAttempt): Promise<void> {
+    this.attempts.delete(lease);
+    await this.jobManager.release(this.context(attempt.pool), { clusterId: attempt.slot!.clusterId, lease });
+    await this.afterJobManager(attempt.pool);
+  }
+
+  /** A step ended: an empty cluster starts its idle clock, and managed scaling may scale in. */
+  private stepsChanged(sim: ClusterSim): void {
+    if (sim.running.size === 0 && sim.waiting.length === 0 && sim.submitting === 0) {
       sim.idleSince = this.now;
       this.scheduleIdleCheck(sim);
     }
     this.scheduleScaleIn(sim);
-    this.requestDispatch(sim.pool);
   }
 
   private scheduleScaleIn(sim: ClusterSim): void {
@@ -381,7 +455,7 @@ export class EmrflowRun extends PerAttemptRun {
     sim.scaleInPending = true;
     this.at(this.now + SCALE_IN_DELAY_SECONDS, () => {
       sim.scaleInPending = false;
-      if (!this.isAlive(sim)) return;
+      if (!this.isRunning(sim)) return;
       const needed = Math.max(sim.pool.managedScaling.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
       sim.peakSinceScaleIn = this.yarnDemand(sim);
       if (needed < sim.provisioned) this.resize(sim, needed);
@@ -393,41 +467,44 @@ export class EmrflowRun extends PerAttemptRun {
   private scheduleIdleCheck(sim: ClusterSim): void {
     const since = sim.idleSince;
     if (since === null) return;
-    this.at(since + sim.pool.idleTimeoutSeconds, () => {
-      if (sim.idleSince !== since || !this.isAlive(sim) || Object.keys(sim.cluster.leases).length > 0) return;
-      const alive = this.clusters.get(sim.pool.name)!.filter((s) => this.isAlive(s)).length;
-      if (alive <= sim.pool.minClusters) return;
-      this.terminate(sim);
+    this.at(since + sim.pool.idleTimeoutSeconds, async () => {
+      if (sim.idleSince !== since || !this.isRunning(sim) || sim.running.size > 0 || sim.waiting.length > 0 || sim.submitting > 0) return;
+      const running = [...this.sims.values()].filter((s) => s.pool === sim.pool && this.isRunning(s)).length;
+      if (running <= sim.pool.minClusters) return;
+      await this.terminate(sim);
     });
   }
 
-  private terminate(sim: ClusterSim): void {
-    sim.cluster.state = 'TERMINATING';
-    sim.cluster.version++;
+  /** EMR ends the cluster; its state-change events reach the job manager (TERMINATING, then TERMINATED). */
+  private async terminate(sim: ClusterSim): Promise<void> {
+    sim.state = 'TERMINATING';
     sim.interruptVersion++;
-    this.at(this.now + TERMINATE_SECONDS, () => {
+    await this.jobManager.observeClusterState(this.context(sim.pool), sim.clusterId, 'TERMINATING');
+    this.at(this.now + TERMINATE_SECONDS, async () => {
       this.accrue(sim);
-      sim.cluster.state = 'TERMINATED';
-      this.clusters.set(sim.pool.name, this.clusters.get(sim.pool.name)!.filter((s) => s !== sim));
+      sim.state = 'TERMINATED';
+      this.sims.delete(sim.clusterId);
       this.clusterEnded();
-      this.requestDispatch(sim.pool);
+      await this.jobManager.observeClusterState(this.context(sim.pool), sim.clusterId, 'TERMINATED');
+      await this.afterJobManager(sim.pool);
     });
   }
 
-  private isAlive(sim: ClusterSim): boolean {
-    return sim.cluster.state !== 'TERMINATING' && sim.cluster.state !== 'TERMINATED';
+  /** EMR runs steps and scales it (not TERMINATING or ended); the job manager's `isAlive` is another question. */
+  private isRunning(sim: ClusterSim): boolean {
+    return sim.state !== 'TERMINATING' && sim.state !== 'TERMINATED';
   }
 
   /** The next Spot loss among the cluster's task nodes (exponential, the sum of their hazards). */
   private scheduleInterruption(sim: ClusterSim): void {
     const version = ++sim.interruptVersion;
-    if (sim.switchedToOnDemand || !this.isAlive(sim)) return;
+    if (sim.switchedToOnDemand || !this.isRunning(sim)) return;
     const nodes = Math.max(0, sim.provisioned - sim.pool.fleets.coreUnits) / SCALE_STEP_UNITS;
     const hazard = nodes * meanHazard(this.spot, sim.pool.fleets.task);
     if (hazard <= 0) return;
-    this.at(this.now + this.random.exponential(1 / hazard), () => {
-      if (version !== sim.interruptVersion || !this.isAlive(sim)) return;
-      this.interrupt(sim);
+    this.at(this.now + this.random.exponential(1 / hazard), async () => {
+      if (version !== sim.interruptVersion || !this.isRunning(sim)) return;
+      await this.interrupt(sim);
     });
   }
 
@@ -436,45 +513,47 @@ export class EmrflowRun extends PerAttemptRun {
    * busy; that job's step fails, ClassifyFailure (pool mode) sees a Spot instance lost while its step ran,
    * and its retry policy decides. Managed scaling then replaces the node.
    */
-  private interrupt(sim: ClusterSim): void {
+  private async interrupt(sim: ClusterSim): Promise<void> {
     const before = sim.provisioned;
     this.resize(sim, Math.max(sim.pool.fleets.coreUnits, before - SCALE_STEP_UNITS));
     let busy = this.runningUnits(sim);
     const victims: string[] = [];
     const candidates = [...sim.running.keys()].sort();
     if (busy > 0 && this.random.next() < Math.min(1, busy / before)) victims.push(candidates[Math.floor(this.random.next() * candidates.length)]);
-    for (const lease of victims) busy -= sim.running.get(lease)!.units;
-    for (const lease of candidates) {
+    for (const stepId of victims) busy -= sim.running.get(stepId)!.units;
+    for (const stepId of candidates) {
       if (busy <= sim.provisioned) break;
-      if (victims.includes(lease)) continue;
-      victims.push(lease);
-      busy -= sim.running.get(lease)!.units;
+      if (victims.includes(stepId)) continue;
+      victims.push(stepId);
+      busy -= sim.running.get(stepId)!.units;
     }
-    for (const lease of victims) {
-      const run = sim.running.get(lease)!;
-      sim.running.delete(lease);
+    for (const stepId of victims) {
+      const run = sim.running.get(stepId)!;
+      sim.running.delete(stepId);
+      sim.steps[sim.stepIndex.get(stepId)!].state = 'FAILED';
       run.endVersion++;
       const elapsed = this.now - run.startedAt;
       this.meter.interruptions++;
       this.meter.lostInstanceHours += (run.units / SCALE_STEP_UNITS) * (elapsed / 3600);
       // Its FAILED event: settle-steps fails the token with `{ Step }`, then ClassifyFailure reads EMR.
-      sim.mapped.delete(lease);
-      this.meter.call('SendTaskFailure', this.now);
+      await this.jobManager.settleStep(sim.clusterId, stepId, { outcome: 'failure', error: STATES_ERROR.taskFailed, cause: JSON.stringify({ Step: { Id: stepId } }) });
       this.classifyCalls();
+      const lease = leaseId(`${run.state.job.id}-exec`, run.state.attempt);
       const failure = classifyFailure({
-        error: { Error: 'States.TaskFailed', Cause: 'simulated' },
+        error: { Error: STATES_ERROR.taskFailed, Cause: 'simulated' },
         attempt: run.state.attempt,
         maxAttempts: run.state.job.job.maxAttempts,
-        placement: { mode: 'pool', cluster: {}, slot: { pool: sim.pool.name, clusterId: sim.cluster.clusterId, lease } },
-        clusterId: sim.cluster.clusterId,
+        placement: { mode: 'pool', cluster: {}, slot: { pool: sim.pool.name, clusterId: sim.clusterId, lease } },
+        clusterId: sim.clusterId,
         observation: {
-          cluster: { Id: sim.cluster.clusterId, Status: { State: 'RUNNING' } },
+          cluster: { Id: sim.clusterId, Status: { State: 'RUNNING' } },
           instances: lostSpotInstance({ Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, this.now),
           step: failedStep(run.startedAt, this.now),
           apiErrors: [],
         },
       });
-      this.release(sim, lease);
+      await this.releaseCapacity(lease, this.attempts.get(lease)!);
+      this.stepsChanged(sim);
       if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(run.state.job, failure.nextAttempt));
       else this.finish(run.state, 'failed', 0);
     }
@@ -482,12 +561,29 @@ export class EmrflowRun extends PerAttemptRun {
     this.startWaiting(sim);
   }
 
+  /** A pooled attempt whose cluster had ended before its step was submitted: ClassifyFailure's policy. */
+  private retryOrFail(state: JobState, clusterState: string): void {
+    this.classifyCalls();
+    const failure = classifyFailure({
+      error: { Error: STATES_ERROR.taskFailed, Cause: 'simulated' },
+      attempt: state.attempt,
+      maxAttempts: state.job.job.maxAttempts,
+      placement: { mode: 'pool', cluster: {}, slot: null },
+      clusterId: 'j-SIMULATED',
+      observation: { cluster: { Id: 'j-SIMULATED', Status: { State: clusterState } }, instances: [], apiErrors: [] },
+    });
+    if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(state.job, failure.nextAttempt));
+    else this.finish(state, 'failed', 0);
+  }
+
   /**
    * Bills the pool clusters still alive when the last job ended: until their idle timeout ends them, or, for
    * the ones minClusters keeps, to the end of the day (the day repeats: they run around the clock).
    */
   finishBilling(): void {
-    for (const sims of this.clusters.values()) {
+    const byPool = new Map<string, ClusterSim[]>();
+    for (const sim of this.sims.values()) byPool.set(sim.pool.name, [...(byPool.get(sim.pool.name) ?? []), sim]);
+    for (const sims of byPool.values()) {
       sims.forEach((sim, i) => {
         const kept = i < sim.pool.minClusters;
         const until = kept ? Math.max(86_400, this.now) : this.now + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;

@@ -63,7 +63,7 @@ export abstract class Run {
   }
 
   /** run-job's limits as its definition declares them (AcquireCapacity's timeout, the throttling retries, ...). */
-  protected get limits(): StateMachineLimits {
+  get limits(): StateMachineLimits {
     this.loadedLimits ??= this.config.limits ?? loadStateMachineLimits();
     return this.loadedLimits;
   }

@@ -182,9 +182,15 @@ describe('run-job workflow', () => {
       { AttributeName: 'clusterId', KeyType: 'RANGE' },
     ]);
     expect(keys('AdmissionQueueTable')).toEqual([
-      { AttributeName: 'pool', KeyType: 'HASH' },
+      { AttributeName: 'level', KeyType: 'HASH' },
       { AttributeName: 'entryId', KeyType: 'RANGE' },
     ]);
+    // The dispatcher reads each level's head through the waiting index, consistently: a local index.
+    const indexes = resource('AdmissionQueueTable').Properties.LocalSecondaryIndexes as Array<{ IndexName: string; KeySchema: unknown }>;
+    expect(Object.fromEntries(indexes.map((index) => [index.IndexName, index.KeySchema]))).toEqual({
+      waiting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }],
+      granting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }],
+    });
   });
 });
 
@@ -423,10 +429,10 @@ describe('least privilege (issue 5)', () => {
       }
       if (services.has('dynamodb')) {
         for (const r of resources) {
-          expect({ role, r }).toEqual({
-            role,
-            r: { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable|StepTokensTable)$/), 'Arn'] },
-          });
+          // A table, or the indexes of the admission queue (the dispatcher reads its heads through them).
+          const table = { 'Fn::GetAtt': [expect.stringMatching(/^(ClaimsTable|RunsTable|ClusterRegistryTable|AdmissionQueueTable|StepTokensTable)$/), 'Arn'] };
+          const queueIndexes = { 'Fn::Sub': '${AdmissionQueueTable.Arn}/index/*' };
+          expect({ role, r }).toEqual({ role, r: 'Fn::Sub' in (r as object) ? queueIndexes : table });
         }
       }
     }

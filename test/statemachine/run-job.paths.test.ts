@@ -55,7 +55,7 @@ const pooled = (attempt = 1) => ({
   spec: null,
   hourlyCostUsd: 0,
 });
-/** What the dispatcher sends AcquireCapacity's token (lib/aws/jobManager.ts Slot). */
+/** What the dispatcher sends AcquireCapacity's token (lib/jobManager/ports.ts Slot). */
 const slot = (clusterId: string, attempt = 1) => ({
   pool: 'shared',
   clusterId,

@@ -1,24 +1,32 @@
 /**
- * An in-process dynalite (DynamoDB over loopback) with the job manager's two tables, keyed as in
- * serverless.yml (ClusterRegistryTable, AdmissionQueueTable; test/infra checks the template's keys).
+ * An in-process dynalite (DynamoDB over loopback) with the job manager's tables, keyed and indexed as in
+ * serverless.yml (ClusterRegistryTable, AdmissionQueueTable, StepTokensTable; test/infra checks the
+ * template's keys).
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { RegistryTables } from '../../lib/aws/registry';
+import { QUEUE_INDEX, type RegistryTables } from '../../lib/aws/registry';
 
 export interface LocalDynamo {
   dynamo: DynamoDBDocumentClient;
   close(): Promise<void>;
   /** Fresh, empty tables (unique names), so runs never see each other's items. */
-  registryTables(): Promise<RegistryTables>;
+  registryTables(): Promise<RegistryTables & { stepTokens: string }>;
 }
 
 export const REGISTRY_KEYS = {
   clusters: ['pool', 'clusterId'],
-  queue: ['pool', 'entryId'],
+  queue: ['level', 'entryId'],
+  stepTokens: ['clusterId', 'stepId'],
 } as const;
+
+/** The admission queue's sparse local secondary indexes: each level's waiting entries in queue order, and those being granted. */
+const QUEUE_INDEXES: CreateTableCommandInput['LocalSecondaryIndexes'] = [
+  { IndexName: QUEUE_INDEX.waiting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+  { IndexName: QUEUE_INDEX.granting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+];
 
 export async function startDynalite(): Promise<LocalDynamo> {
   // dynalite has no types; its factory returns a plain http.Server.
@@ -38,11 +46,13 @@ export async function startDynalite(): Promise<LocalDynamo> {
     },
     async registryTables() {
       serial += 1;
-      const tables = { clusters: `registry-${serial}`, queue: `queue-${serial}` };
+      const tables = { clusters: `registry-${serial}`, queue: `queue-${serial}`, stepTokens: `step-tokens-${serial}` };
       for (const [name, [hash, range]] of [
         [tables.clusters, REGISTRY_KEYS.clusters],
         [tables.queue, REGISTRY_KEYS.queue],
+        [tables.stepTokens, REGISTRY_KEYS.stepTokens],
       ] as const) {
+        const queue = name === tables.queue;
         await raw.send(
           new CreateTableCommand({
             TableName: name,
@@ -50,11 +60,13 @@ export async function startDynalite(): Promise<LocalDynamo> {
             AttributeDefinitions: [
               { AttributeName: hash, AttributeType: 'S' },
               { AttributeName: range, AttributeType: 'S' },
+              ...(queue ? [{ AttributeName: 'waitingKey', AttributeType: 'S' as const }, { AttributeName: 'claimedAt', AttributeType: 'N' as const }] : []),
             ],
             KeySchema: [
               { AttributeName: hash, KeyType: 'HASH' },
               { AttributeName: range, KeyType: 'RANGE' },
             ],
+            ...(queue ? { LocalSecondaryIndexes: QUEUE_INDEXES } : {}),
           }),
         );
         // dynalite makes a table ACTIVE on a timer, even at createTableMs 0.

@@ -293,7 +293,7 @@ describe('config/prices.json and config/pools.json', () => {
   it('accepts a complete pool and fills the dispatcher defaults (RunJobFlow budget 0.25/s, burst 5)', () => {
     const config = parseWithPools([pool]);
     expect(config.pools[0]).toEqual(pool);
-    expect(config.dispatcher).toEqual({ leaseSeconds: 900, agingSecondsPerLevel: 300, grantTimeoutSeconds: 120, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } });
+    expect(config.dispatcher).toEqual({ leaseSeconds: 900, agingSecondsPerLevel: 300, maxWaitSeconds: 10800, grantTimeoutSeconds: 120, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } });
   });
 
   it('rejects a misspelt pool field instead of ignoring it', () => {

@@ -1,9 +1,15 @@
+import fc from 'fast-check';
 import {
+  PRIORITIES,
   chooseCluster,
   effectivePriority,
   expiredLeaseIds,
   leaseExpiry,
+  leaseId,
+  mergeQueueHeads,
   orderQueue,
+  parseLeaseId,
+  queueKey,
   planDispatch,
   poolConfigHash,
   takeTokens,
@@ -82,20 +88,116 @@ describe('leases', () => {
   });
 });
 
+const AGING = { agingSecondsPerLevel: 300, maxWaitSeconds: 3_600 };
+
 describe('the admission queue', () => {
   it('puts high priority first among jobs that waited alike', () => {
-    const order = orderQueue([entry('low', 'low', 0), entry('high', 'high', 10), entry('normal', 'normal', 5)], 10, 300);
+    const order = orderQueue([entry('low', 'low', 0), entry('high', 'high', 10), entry('normal', 'normal', 5)], 10, AGING);
     expect(order.map((e) => e.entryId)).toEqual(['high', 'normal', 'low']);
   });
 
-  it('ages a waiting low-priority job past newly arrived high-priority ones', () => {
-    const now = 700_000;
-    const old = entry('old-low', 'low', 0);
-    const fresh = entry('new-high', 'high', now);
-    expect(effectivePriority(old, now, 300)).toBeGreaterThan(effectivePriority(fresh, now, 300));
-    expect(orderQueue([fresh, old], now, 300)[0].entryId).toBe('old-low');
-    // Control: before two aging periods have passed the high-priority job still goes first.
-    expect(orderQueue([fresh, old], 500_000, 300)[0].entryId).toBe('new-high');
+  it('ages a waiting job one level at most: an old low-priority job catches up with normal ones, never with high ones', () => {
+    const now = 3_000_000;
+    const oldLow = entry('old-low', 'low', 0);
+    const freshNormal = entry('new-normal', 'normal', now);
+    const freshHigh = entry('new-high', 'high', now);
+    expect(orderQueue([freshNormal, oldLow], now, AGING)[0].entryId).toBe('old-low');
+    expect(orderQueue([freshHigh, oldLow], now, AGING)[0].entryId).toBe('new-high');
+    // Control: unbounded aging (a rise of ten levels in 3,000 s) would have put the old low job first.
+    expect(effectivePriority(oldLow, now, AGING)).toBeLessThan(effectivePriority(freshHigh, now, AGING));
+  });
+
+  it('puts a job past its maximum wait ahead of every job that has not waited as long', () => {
+    const now = 3_600_000;
+    const overdue = entry('overdue-low', 'low', 0);
+    expect(orderQueue([entry('new-high', 'high', now), entry('old-high', 'high', 1_000), overdue], now, AGING)[0].entryId).toBe('overdue-low');
+  });
+
+  const arbEntry = fc.record({
+    id: fc.uuid(),
+    priority: fc.constantFrom(...PRIORITIES),
+    enqueuedAt: fc.integer({ min: 0, max: 20_000_000 }),
+  });
+
+  it('high priority keeps its lead over any low-priority job short of its maximum wait, in any queue (property)', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { minLength: 1, maxLength: 60 }), fc.integer({ min: 0, max: 20_000_000 }), (raw, extra) => {
+        const entries = raw.map((e) => entry(e.id, e.priority, e.enqueuedAt));
+        const now = 20_000_000 + extra;
+        const order = orderQueue(entries, now, AGING);
+        const position = new Map(order.map((e, i) => [e.entryId, i]));
+        const waited = (e: QueueEntry) => (now - e.enqueuedAt) / 1000;
+        for (const high of entries.filter((e) => e.priority === 'high')) {
+          for (const low of entries.filter((e) => e.priority === 'low' && waited(e) < AGING.maxWaitSeconds)) {
+            if (position.get(low.entryId)! < position.get(high.entryId)!) return false;
+          }
+        }
+        for (const overdue of entries.filter((e) => waited(e) >= AGING.maxWaitSeconds)) {
+          for (const other of entries.filter((e) => waited(e) < AGING.maxWaitSeconds)) {
+            if (position.get(other.entryId)! < position.get(overdue.entryId)!) return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  /**
+   * One slot, a job served per `serviceSeconds`, and a stream of high-priority arrivals faster than it
+   * (a queue that only grows): the low-priority job is served no later than its maximum wait plus what
+   * was already overdue ahead of it. Without the bound (aging capped, no maximum wait) it never is.
+   */
+  function lowJobWait(aging: typeof AGING, serviceSeconds: number, arrivalEverySeconds: number): number | null {
+    const queue: QueueEntry[] = [entry('low', 'low', 0)];
+    let arrivals = 0;
+    for (let t = 0; t < 6 * 3_600; t += serviceSeconds) {
+      while (arrivals * arrivalEverySeconds <= t) {
+        queue.push(entry(`high-${arrivals}`, 'high', arrivals * arrivalEverySeconds * 1000));
+        arrivals += 1;
+      }
+      const next = orderQueue(queue, t * 1000, aging)[0];
+      queue.splice(queue.indexOf(next), 1);
+      if (next.entryId === 'low') return t;
+    }
+    return null;
+  }
+
+  it('serves a low-priority job within its maximum wait (plus one service) behind an endless stream of high-priority jobs (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 10, max: 600 }), fc.integer({ min: 600, max: 7_200 }), (serviceSeconds, maxWaitSeconds) => {
+        const wait = lowJobWait({ agingSecondsPerLevel: 300, maxWaitSeconds }, serviceSeconds, serviceSeconds / 2);
+        // The high jobs that arrived before it are older, so overdue sooner: the first was there at t = 0.
+        return wait !== null && wait <= maxWaitSeconds + 2 * serviceSeconds;
+      }),
+      { numRuns: 100 },
+    );
+    // Negative control: with no maximum wait in reach, the low job starves.
+    expect(lowJobWait({ agingSecondsPerLevel: 300, maxWaitSeconds: 86_400 }, 60, 30)).toBeNull();
+  });
+
+  it('merges the heads of the priority levels into the order of the whole queue, never past an unread entry that could rank ahead (property)', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 80 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 0, max: 30_000_000 }), (raw, pageSize, now) => {
+        const entries = raw.map((e) => entry(e.id, e.priority, e.enqueuedAt));
+        const whole = orderQueue(entries, now, AGING).map((e) => e.entryId);
+        const levels = PRIORITIES.map((priority) => {
+          const level = entries.filter((e) => e.priority === priority).sort((a, b) => (queueKey(a) < queueKey(b) ? -1 : 1));
+          return { entries: level.slice(0, pageSize), more: level.length > pageSize };
+        });
+        const { ordered } = mergeQueueHeads(levels, now, AGING);
+        // The merged heads are a prefix of the whole queue's order, and never empty when the queue is not.
+        return ordered.map((e) => e.entryId).join() === whole.slice(0, ordered.length).join() && (entries.length === 0 || ordered.length > 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('has one lease id per execution attempt, parsed back to both', () => {
+    expect(parseLeaseId(leaseId('run-job-abc', 3))).toEqual({ execution: 'run-job-abc', attempt: 3 });
+    expect(parseLeaseId(leaseId('a#b', 1))).toEqual({ execution: 'a#b', attempt: 1 });
+    expect(parseLeaseId('no-attempt')).toBeNull();
+    expect(parseLeaseId('x#0')).toBeNull();
   });
 });
 
@@ -118,7 +220,7 @@ describe('the RunJobFlow token bucket', () => {
 
 describe('the dispatch plan', () => {
   const pool = { capacityUnits: 32, minClusters: 0, maxClusters: 3 };
-  const base = { pool, configHash: HASH, now: 0, agingSecondsPerLevel: 300, launchTokens: 5 };
+  const base = { pool, configHash: HASH, now: 0, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, launchTokens: 5 };
 
   it('grants in queue order onto the capacity the earlier grants left', () => {
     const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [24])], queue: [entry('n1', 'normal', 0, 4), entry('h1', 'high', 1, 4), entry('l1', 'low', 0, 4)] });

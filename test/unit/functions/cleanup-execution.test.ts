@@ -135,7 +135,9 @@ describe('cleanup-execution handler', () => {
   it("gives back an aborted pooled run's lease and queue entry, releases its claim from its trigger, and records it", async () => {
     emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
     dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
-    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue' }).resolves({
+    // The queue has a partition per pool and priority: the entries are in shared#normal, the other levels are empty.
+    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue' }).resolves({ Items: [] });
+    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue', ExpressionAttributeValues: { ':level': 'shared#normal' } }).resolves({
       Items: [
         { pool: 'shared', entryId: 'exec-1#3', execution: 'exec-1', priority: 'normal', units: 8, enqueuedAt: 1, taskToken: 't', state: 'waiting' },
         { pool: 'shared', entryId: 'exec-2#2', execution: 'exec-2', priority: 'normal', units: 4, enqueuedAt: 1, taskToken: 'u', state: 'waiting' },
@@ -155,8 +157,8 @@ describe('cleanup-execution handler', () => {
     expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true }]);
     expect(result.pools.entries).toEqual([{ pool: 'shared', entryId: 'exec-1#3', state: 'waiting', withdrawn: true }]);
     expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'emrflow-cluster-registry', Key: { pool: 'shared', clusterId: 'j-POOL' } });
-    expect(dynamo).not.toHaveReceivedCommandWith(DeleteCommand, { Key: { pool: 'shared', entryId: 'exec-2#2' } });
-    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'emrflow-admission-queue', Key: { pool: 'shared', entryId: 'exec-1#3' } });
+    expect(dynamo).not.toHaveReceivedCommandWith(DeleteCommand, { Key: { level: 'shared#normal', entryId: 'exec-2#2' } });
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'emrflow-admission-queue', Key: { level: 'shared#normal', entryId: 'exec-1#3' } });
     expect(result.releasedClaim).toBe('denormalize-events-2026-11-26');
     expect(result.cancelledSteps).toEqual([{ clusterId: 'j-POOL', stepId: 's-MINE' }]);
     expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'] });

@@ -8,7 +8,7 @@ import 'aws-sdk-client-mock-jest';
 import { handler as settleSteps } from '../../../functions/settle-steps/handler';
 import { handler as submitPooledStep } from '../../../functions/submit-pooled-step/handler';
 import { resetClients } from '../../../lib/aws/clients';
-import type { ReconcileReport } from '../../../lib/aws/stepTokens';
+import type { ReconcileReport } from '../../../lib/jobManager/jobManager';
 
 process.env.STEP_TOKENS_TABLE = 'emrflow-step-tokens';
 

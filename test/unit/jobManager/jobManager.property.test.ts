@@ -1,24 +1,20 @@
 /**
- * Acquire / release / expire / dispatch interleavings against dynalite (fast-check). Each generated run is
+ * Acquire / release / expire / dispatch interleavings (fast-check), against both job stores: DynamoDB
+ * (dynalite over loopback, where concurrent writes interleave on the wire) and in memory (where they
+ * interleave at every await). Each generated run is
  * a list of batches; the commands of a batch run concurrently, so their DynamoDB writes interleave over
  * loopback. After every batch: no cluster over its capacity or job limit, unitsInUse equal to the sum of
  * its leases, no job leased twice, never more clusters than the pool's max, RunJobFlow within its budget.
  * At the end everyone still waiting is served, and nothing is left: no waiter lost, no unit leaked.
- * SFN and EMR are fakes here (a token map and a cluster-id counter); DynamoDB is real dynalite.
+ * SFN and EMR are fakes here (a token map and a cluster-id counter).
  */
 import fc from 'fast-check';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  dispatchPool,
-  heartbeat,
-  observeClusterState,
-  parkJob,
-  returnLease,
-  type JobManagerDeps,
-  type PoolContext,
-  type Slot,
-} from '../../../lib/aws/jobManager';
-import { acquireLease, claimEntry, expireLease, listClusters, listQueue, registerCluster, renewLease, type RegistryTables } from '../../../lib/aws/registry';
+import { DynamoRegistry } from '../../../lib/aws/registry';
+import { createJobManager, type JobManagerPorts, type PoolContext, type Slot } from '../../../lib/jobManager/jobManager';
+import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
+import type { RegistryStore, StepTokenStore } from '../../../lib/jobManager/store';
+import { unwired } from '../../../lib/jobManager/unwired';
 import type { PoolDefinition } from '../../../lib/config/pools';
 import { poolConfigHash, type PoolCluster } from '../../../lib/domain/pools';
 import type { Priority } from '../../../lib/domain/types';
@@ -40,7 +36,7 @@ const POOL: PoolDefinition = {
 };
 const CONTEXT: PoolContext = {
   pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
+  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
 };
 const HASH = poolConfigHash(POOL);
 
@@ -64,24 +60,40 @@ class World {
   readonly launches: number[] = [];
   private clusterSerial = 0;
 
-  deps(dynamo: LocalDynamo['dynamo'], tables: RegistryTables): JobManagerDeps {
+  private placeholders = 0;
+
+  ports(store: RegistryStore): JobManagerPorts {
+    const unused = async (): Promise<never> => {
+      throw new Error('not used by these cases');
+    };
     return {
-      dynamo,
-      tables,
-      now: () => this.now,
-      sendSlot: async (token, slot) => {
-        if (this.delivered.has(token)) {
-          this.doubleSends += 1;
-          throw named('TaskTimedOut');
-        }
-        if (this.gone.has(token)) throw named('TaskTimedOut');
-        if (this.throttled.delete(token)) throw named('ThrottlingException');
-        this.delivered.set(token, slot);
+      registry: store,
+      stepTokens: unwired<StepTokenStore>('stepTokens'),
+      clock: { now: () => this.now, sleep: async () => undefined },
+      placeholderId: () => `launch-${++this.placeholders}`,
+      sfn: {
+        sendSlot: async (token: string, slot: Slot) => {
+          if (this.delivered.has(token)) {
+            this.doubleSends += 1;
+            throw named('TaskTimedOut');
+          }
+          if (this.gone.has(token)) throw named('TaskTimedOut');
+          if (this.throttled.delete(token)) throw named('ThrottlingException');
+          this.delivered.set(token, slot);
+        },
+        sendSuccess: unused,
+        sendFailure: unused,
+        sendHeartbeat: async () => undefined,
       },
-      launchCluster: async () => {
-        this.launches.push(this.now);
-        this.clusterSerial += 1;
-        return `j-${String(this.clusterSerial).padStart(4, '0')}`;
+      emr: {
+        launchCluster: async () => {
+          this.launches.push(this.now);
+          this.clusterSerial += 1;
+          return `j-${String(this.clusterSerial).padStart(4, '0')}`;
+        },
+        describeClusterState: async () => null,
+        addStep: unused,
+        listSteps: unused,
       },
     };
   }
@@ -134,19 +146,25 @@ function checkRegistry(clusters: PoolCluster[], maxClusters: number): void {
   if (alive > maxClusters) throw new Error(`${alive} clusters alive > max ${maxClusters}`);
 }
 
-describe('job manager interleavings (dynalite)', () => {
-  let local: LocalDynamo;
-  beforeAll(async () => {
-    local = await startDynalite();
-  });
-  afterAll(async () => local.close());
+let local: LocalDynamo;
+beforeAll(async () => {
+  local = await startDynalite();
+});
+afterAll(async () => local.close());
 
+/** Each store and how many generated runs it gets: the in-memory store is fast, so it is searched far wider. */
+const STORES: Array<[string, () => Promise<RegistryStore>, number]> = [
+  ['DynamoDB (dynalite)', async () => new DynamoRegistry(local.dynamo, await local.registryTables()), 12],
+  ['in memory', async () => new MemoryJobStore(), 400],
+];
+
+describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, numRuns) => {
   it('never overbooks, leaks a unit, loses a waiter or grants one twice, and keeps RunJobFlow in budget', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(command, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 10 }), async (batches) => {
-        const tables = await local.registryTables();
+        const store = await newStore();
         const world = new World();
-        const deps = world.deps(local.dynamo, tables);
+        const manager = createJobManager(world.ports(store));
         const parked: string[] = [];
         const crashed = new Set<string>();
         const released = new Set<string>();
@@ -160,14 +178,14 @@ describe('job manager interleavings (dynalite)', () => {
               const execution = `exec-${parked.length}`;
               const token = `token-${execution}`;
               parked.push(token);
-              await parkJob(deps, CONTEXT, { units: cmd.units, priority: cmd.priority, execution, attempt: 1, taskToken: token });
+              await manager.park(CONTEXT, { units: cmd.units, priority: cmd.priority, execution, attempt: 1, taskToken: token });
               return;
             }
             case 'release': {
               const chosen = pick(heldNow(), cmd.pick);
               if (!chosen) return;
               released.add(chosen[0]);
-              await returnLease(deps, CONTEXT, chosen[1]);
+              await manager.release(CONTEXT, chosen[1]);
               return;
             }
             case 'crash': {
@@ -177,14 +195,14 @@ describe('job manager interleavings (dynalite)', () => {
             }
             case 'renew': {
               const chosen = pick(heldNow(), cmd.pick);
-              if (chosen) await heartbeat(deps, CONTEXT, chosen[1]);
+              if (chosen) await manager.renew(CONTEXT, chosen[1]);
               return;
             }
             case 'ready':
             case 'terminate': {
-              const clusters = (await listClusters(local.dynamo, tables, POOL.name)).filter((c) => c.clusterId.startsWith('j-'));
+              const clusters = (await store.listClusters(POOL.name)).filter((c) => c.clusterId.startsWith('j-'));
               const chosen = pick(clusters, cmd.pick);
-              if (chosen) await observeClusterState(deps, CONTEXT, chosen.clusterId, cmd.kind === 'ready' ? 'RUNNING' : 'TERMINATED');
+              if (chosen) await manager.observeClusterState(CONTEXT, chosen.clusterId, cmd.kind === 'ready' ? 'RUNNING' : 'TERMINATED');
               return;
             }
             case 'gone': {
@@ -195,13 +213,13 @@ describe('job manager interleavings (dynalite)', () => {
             }
             case 'acquire': {
               // A lease taken straight on a cluster read earlier (a stale view), racing the dispatchers.
-              const ready = (await listClusters(local.dynamo, tables, POOL.name)).filter((c) => c.state === 'RUNNING');
+              const ready = (await store.listClusters(POOL.name)).filter((c) => c.state === 'RUNNING');
               const chosen = pick(ready, cmd.pick);
               if (!chosen) return;
               await new Promise((resolve) => setImmediate(resolve));
               const id = `direct-${direct.length}-${cmd.pick}`;
               const lease = { execution: id, units: cmd.units, grantedAt: world.now, expiresAt: world.now + 120_000 };
-              if (await acquireLease(local.dynamo, tables, chosen, id, lease)) direct.push({ clusterId: chosen.clusterId, lease: id });
+              if (await store.lease(chosen, id, lease)) direct.push({ clusterId: chosen.clusterId, lease: id });
               return;
             }
             case 'throttle': {
@@ -212,14 +230,14 @@ describe('job manager interleavings (dynalite)', () => {
             }
             case 'claimAndDie': {
               // A dispatcher claims a waiting entry for a cluster, then crashes before taking the lease.
-              const waiting = (await listQueue(local.dynamo, tables, POOL.name)).filter((entry) => entry.state === 'waiting');
+              const waiting = (await store.listQueue(POOL.name)).filter((entry) => entry.state === 'waiting');
               const entry = pick(waiting, cmd.pick);
-              const cluster = pick(await listClusters(local.dynamo, tables, POOL.name), cmd.pick);
-              if (entry && cluster) await claimEntry(local.dynamo, tables, entry, cluster.clusterId, world.now);
+              const cluster = pick(await store.listClusters(POOL.name), cmd.pick);
+              if (entry && cluster) await store.claim(entry, cluster.clusterId, world.now);
               return;
             }
             case 'dispatch':
-              await dispatchPool(deps, CONTEXT);
+              await manager.dispatch(CONTEXT);
               return;
             case 'tick':
               world.now += cmd.seconds * 1000;
@@ -228,7 +246,7 @@ describe('job manager interleavings (dynalite)', () => {
         };
 
         const check = async () => {
-          checkRegistry(await listClusters(local.dynamo, tables, POOL.name), POOL.maxClusters);
+          checkRegistry(await store.listClusters(POOL.name), POOL.maxClusters);
           const elapsed = (world.now - world.startedAt) / 1000;
           const budget = CONTEXT.settings.runJobFlowBudget;
           expect(world.launches.length).toBeLessThanOrEqual(budget.burst + budget.ratePerSecond * elapsed + 1e-9);
@@ -244,26 +262,26 @@ describe('job manager interleavings (dynalite)', () => {
         // Quiesce: clusters come up, jobs finish, crashed jobs' leases expire, until every waiter is served.
         for (let round = 0; round < 60; round += 1) {
           world.now += 30_000;
-          for (const cluster of await listClusters(local.dynamo, tables, POOL.name)) {
-            if (cluster.clusterId.startsWith('j-') && cluster.state === 'STARTING') await observeClusterState(deps, CONTEXT, cluster.clusterId, 'RUNNING');
+          for (const cluster of await store.listClusters(POOL.name)) {
+            if (cluster.clusterId.startsWith('j-') && cluster.state === 'STARTING') await manager.observeClusterState(CONTEXT, cluster.clusterId, 'RUNNING');
           }
           // Every release dispatches: these dispatchers race each other and the extra one.
           const finishing = heldNow();
           for (const [token] of finishing) released.add(token);
           const directs = direct.splice(0);
           await Promise.all([
-            ...finishing.map(([, slot]) => returnLease(deps, CONTEXT, slot)),
-            ...directs.map((slot) => returnLease(deps, CONTEXT, slot)),
-            dispatchPool(deps, CONTEXT),
+            ...finishing.map(([, slot]) => manager.release(CONTEXT, slot)),
+            ...directs.map((slot) => manager.release(CONTEXT, slot)),
+            manager.dispatch(CONTEXT),
           ]);
           await check();
-          const queue = await listQueue(local.dynamo, tables, POOL.name);
-          const leases = (await listClusters(local.dynamo, tables, POOL.name)).reduce((n, c) => n + Object.keys(c.leases).length, 0);
+          const queue = await store.listQueue(POOL.name);
+          const leases = (await store.listClusters(POOL.name)).reduce((n, c) => n + Object.keys(c.leases).length, 0);
           if (queue.length === 0 && heldNow().length === 0 && leases === 0) break;
         }
 
-        expect(await listQueue(local.dynamo, tables, POOL.name)).toEqual([]);
-        for (const cluster of await listClusters(local.dynamo, tables, POOL.name)) {
+        expect(await store.listQueue(POOL.name)).toEqual([]);
+        for (const cluster of await store.listClusters(POOL.name)) {
           expect({ clusterId: cluster.clusterId, unitsInUse: cluster.unitsInUse, leases: cluster.leases }).toEqual({ clusterId: cluster.clusterId, unitsInUse: 0, leases: {} });
         }
         for (const token of parked) {
@@ -271,24 +289,24 @@ describe('job manager interleavings (dynalite)', () => {
           if (!world.gone.has(token)) expect({ token, served: world.delivered.has(token) }).toEqual({ token, served: true });
         }
       }),
-      { numRuns: 12 },
+      { numRuns },
     );
     // Generous: the machine's cores are shared, and a failing run's shrinking replays many interleavings.
   }, 300_000);
 
   it('keeps RunJobFlow within the one account-wide bucket when dispatchers of two pools race, and uses the budget it has', async () => {
-    const tables = await local.registryTables();
+    const store = await newStore();
     const world = new World();
-    const deps = world.deps(local.dynamo, tables);
+    const manager = createJobManager(world.ports(store));
     const settings = { ...CONTEXT.settings, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } };
     const pools: PoolContext[] = ['a', 'b'].map((name) => ({ pool: { ...POOL, name, maxClusters: 100 }, settings }));
     for (let i = 0; i < 20; i += 1) {
       const context = pools[i % 2];
-      await parkJob(deps, context, { units: 8, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
+      await manager.park(context, { units: 8, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
     }
     for (let t = 0; t < 20; t += 2) {
       world.now += 2_000;
-      await Promise.all(pools.flatMap((context) => [dispatchPool(deps, context), dispatchPool(deps, context)]));
+      await Promise.all(pools.flatMap((context) => [manager.dispatch(context), manager.dispatch(context)]));
       const elapsed = (world.now - world.startedAt) / 1000;
       expect(world.launches.length).toBeLessThanOrEqual(5 + 0.25 * elapsed);
     }
@@ -297,53 +315,56 @@ describe('job manager interleavings (dynalite)', () => {
   }, 60_000);
 
   it('lets exactly as many concurrent acquires succeed as the capacity holds', async () => {
-    const tables = await local.registryTables();
-    await registerCluster(local.dynamo, tables, { pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
+    const store = await newStore();
+    await store.registerCluster({ pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
     const target = { pool: 'shared', clusterId: 'j-1', capacityUnits: 8, maxJobs: 10, configHash: HASH };
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => acquireLease(local.dynamo, tables, target, `job-${i}`, { execution: `job-${i}`, units: 3, grantedAt: 0, expiresAt: 1 })),
+      Array.from({ length: 10 }, (_, i) => store.lease(target, `job-${i}`, { execution: `job-${i}`, units: 3, grantedAt: 0, expiresAt: 1 })),
     );
     expect(results.filter(Boolean)).toHaveLength(2);
-    const [cluster] = await listClusters(local.dynamo, tables, 'shared');
+    const [cluster] = await store.listClusters('shared');
     expect(cluster.unitsInUse).toBe(6);
   });
 
   it('lets a heartbeat that lands first win over an expiry decided on the old expiry', async () => {
-    const tables = await local.registryTables();
-    await registerCluster(local.dynamo, tables, { pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
+    const store = await newStore();
+    await store.registerCluster({ pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
     const target = { pool: 'shared', clusterId: 'j-1', capacityUnits: 8, maxJobs: 10, configHash: HASH };
     const seen = { execution: 'e', units: 3, grantedAt: 0, expiresAt: 1_000 };
-    await acquireLease(local.dynamo, tables, target, 'lease', seen);
+    await store.lease(target, 'lease', seen);
 
-    expect(await renewLease(local.dynamo, tables, 'shared', 'j-1', 'lease', 5_000)).toBe(true);
-    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', seen)).toBe(false);
-    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 3 });
+    expect(await store.renew('shared', 'j-1', 'lease', 5_000)).toBe(true);
+    expect(await store.expire('shared', 'j-1', 'lease', seen)).toBe(false);
+    expect((await store.listClusters('shared'))[0]).toMatchObject({ unitsInUse: 3 });
     // Control: an expiry decided on the current expiry takes the units back, once.
     const current = { ...seen, expiresAt: 5_000 };
-    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', current)).toBe(true);
-    expect(await expireLease(local.dynamo, tables, 'shared', 'j-1', 'lease', current)).toBe(false);
-    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
+    expect(await store.expire('shared', 'j-1', 'lease', current)).toBe(true);
+    expect(await store.expire('shared', 'j-1', 'lease', current)).toBe(false);
+    expect((await store.listClusters('shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
   });
 
   it('refuses a lease on a starting, terminating or foreign-configuration cluster', async () => {
-    const tables = await local.registryTables();
+    const store = await newStore();
     const lease = { execution: 'e', units: 1, grantedAt: 0, expiresAt: 1 };
     for (const [clusterId, state, configHash] of [
       ['j-s', 'STARTING', HASH],
       ['j-t', 'TERMINATING', HASH],
       ['j-f', 'RUNNING', 'another-hash'],
     ] as const) {
-      await registerCluster(local.dynamo, tables, { pool: 'shared', clusterId, state, configHash, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
-      expect(await acquireLease(local.dynamo, tables, { pool: 'shared', clusterId, capacityUnits: 8, maxJobs: 10, configHash: HASH }, 'lease', lease)).toBe(false);
+      await store.registerCluster({ pool: 'shared', clusterId, state, configHash, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
+      expect(await store.lease({ pool: 'shared', clusterId, capacityUnits: 8, maxJobs: 10, configHash: HASH }, 'lease', lease)).toBe(false);
     }
   });
+});
 
+describe('the registry check', () => {
   it('negative control: the registry check catches an overbooked cluster and a leaked unit', async () => {
     const tables = await local.registryTables();
+    const store = new DynamoRegistry(local.dynamo, tables);
     const item = { pool: 'shared', clusterId: 'j-1', kind: 'cluster', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, leaseCount: 2, launchedAt: 0, version: 1 };
     const leases = { a: { execution: 'a', units: 5, grantedAt: 0, expiresAt: 1 }, b: { execution: 'b', units: 5, grantedAt: 0, expiresAt: 1 } };
     await local.dynamo.send(new PutCommand({ TableName: tables.clusters, Item: { ...item, unitsInUse: 10, leases } }));
-    const check = async () => checkRegistry(await listClusters(local.dynamo, tables, 'shared'), 3);
+    const check = async () => checkRegistry(await store.listClusters('shared'), 3);
     await expect(check()).rejects.toThrow(/overbooked, 10 > 8/);
     await local.dynamo.send(new PutCommand({ TableName: tables.clusters, Item: { ...item, unitsInUse: 6, leases: { a: leases.a } } }));
     await expect(check()).rejects.toThrow(/unitsInUse 6 but leases hold 5/);

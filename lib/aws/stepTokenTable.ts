@@ -1,0 +1,96 @@
+/**
+ * The job store's step-token half (lib/jobManager/store.ts StepTokenStore) in DynamoDB: STEP_TOKENS_TABLE,
+ * key clusterId (S, HASH) + stepId (S, RANGE), one item per pooled step from its submission until
+ * SettleSteps tells its token. Taking a mapping is a conditional delete, so whoever takes it (an event, a
+ * duplicate of it, the sweep) is the only one who tells the token.
+ */
+import { DeleteCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
+
+function isConditionFailure(error: unknown): boolean {
+  return (error as Error)?.name === 'ConditionalCheckFailedException';
+}
+
+async function conditional(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** SubmitPooledStep's one write, a function of its own so its bundle (and role) reaches no other. */
+export async function putStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem): Promise<void> {
+  await dynamo.send(new PutCommand({ TableName: table, Item: item }));
+}
+
+export class DynamoStepTokens implements StepTokenStore {
+  constructor(
+    private readonly dynamo: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async mapStep(item: StepTokenItem): Promise<void> {
+    await putStepToken(this.dynamo, this.table, item);
+  }
+
+  async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+    try {
+      const claimed = await this.dynamo.send(
+        new DeleteCommand({ TableName: this.table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }),
+      );
+      return claimed.Attributes as StepTokenItem;
+    } catch (error) {
+      if (isConditionFailure(error)) return null;
+      throw error;
+    }
+  }
+
+  async restoreStep(item: StepTokenItem): Promise<boolean> {
+    return conditional(() => this.dynamo.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(stepId)' })));
+  }
+
+  async noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean> {
+    return conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { clusterId, stepId },
+          UpdateExpression: 'SET startedAt = :at',
+          ConditionExpression: 'attribute_exists(stepId)',
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      ),
+    );
+  }
+
+  async mappedSteps(clusterId: string): Promise<StepTokenItem[]> {
+    const items: StepTokenItem[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.dynamo.send(
+        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'clusterId = :c', ExpressionAttributeValues: { ':c': clusterId }, ExclusiveStartKey }),
+      );
+      items.push(...((page.Items ?? []) as StepTokenItem[]));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  }
+
+  async allMappedSteps(): Promise<StepTokenItem[]> {
+    const items: StepTokenItem[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.dynamo.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey }));
+      items.push(...((page.Items ?? []) as StepTokenItem[]));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  }
+
+  async dropStep(clusterId: string, stepId: string): Promise<void> {
+    await this.dynamo.send(new DeleteCommand({ TableName: this.table, Key: { clusterId, stepId } }));
+  }
+}

@@ -1,0 +1,550 @@
+/**
+ * The job manager (ARCHITECTURE §5): application logic between the pure domain (lib/domain/pools.ts,
+ * lib/domain/stepCompletion.ts) and the outside world. Each operation reads its store, decides with the
+ * domain's functions and applies the decision with the store's conditional writes; EMR, Step Functions
+ * and the clock are ports. The Lambdas (functions/*) build it on DynamoDB and the SDK
+ * (lib/aws/jobManagerPorts.ts); the capacity planner builds it on the in-memory store, its simulated EMR
+ * and its virtual clock, so both run this one copy.
+ *
+ *   park              AcquireCapacity: queue the job (with its task token), then dispatch its pool. The job is
+ *                     never leased directly, even when there is room: a new arrival must not overtake parked
+ *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
+ *   release           ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
+ *   renew             RenewLease: push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
+ *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
+ *                     empty clusters), grant the heads of the queue, launch clusters.
+ *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
+ *   reconcile         the one-minute safety net: cluster states from EMR, heartbeats to parked executions.
+ *   releaseExecution  CleanupExecution: what an execution that ended without teardown still holds.
+ *   submitStep        RunPooledStep: AddJobFlowSteps on the leased cluster, then the step → token mapping.
+ *   settleStep        SettleSteps: take the mapping (one taker) and tell its token; a failed send puts it back.
+ *   noteStepStarted / failClusterSteps / reconcileSteps   the rest of SettleSteps (events and its sweep).
+ *
+ * Grant protocol (per waiter): claim the entry for a cluster → take the lease (id = entry id) → send the
+ * task token the slot → delete the entry. A crash at any point leaves a `granting` entry that the next
+ * dispatch after grantTimeoutSeconds finishes (lease held: send again) or undoes (no lease: back to waiting),
+ * so a waiter is never lost, and it gets at most one lease because the lease id is the entry id and the
+ * claim fixes the cluster.
+ *
+ * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
+ * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
+ * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder.
+ *
+ * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
+ * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
+ * prefix is too short to fill every job slot of the pool or to size its launches, so its work does not
+ * grow with the queue.
+ */
+import type { DispatcherSettings, PoolDefinition } from '../config/pools';
+import { CLUSTER_ENDED_STATES, STATES_ERROR, TASK_TOKEN_GONE } from '../contract';
+import {
+  PRIORITIES,
+  expiredLeaseIds,
+  leaseExpiry,
+  leaseId,
+  mergeQueueHeads,
+  planDispatch,
+  poolConfigHash,
+  refillBucket,
+  type PoolCluster,
+  type PoolClusterState,
+  type QueueEntry,
+} from '../domain/pools';
+import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
+import type { Priority } from '../domain/types';
+import { EmrApiError } from '../errors';
+import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
+import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
+
+export type { Slot } from './ports';
+
+export const PLACEHOLDER_PREFIX = 'pending-';
+
+/** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
+export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
+
+/** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
+const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** Parked executions heartbeated concurrently by reconcile. */
+const HEARTBEATS_AT_ONCE = 10;
+/** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
+const MAX_PASSES = 3;
+/** Waits before each retry of a RUNNING event that found no mapping yet. */
+const START_RETRY_MS = [50, 150, 400];
+
+export interface JobManagerPorts {
+  registry: RegistryStore;
+  stepTokens: StepTokenStore;
+  emr: EmrPort;
+  sfn: StepFunctionsPort;
+  clock: Clock;
+  /** A launch placeholder's id (random on AWS; the planner numbers them). */
+  placeholderId(): string;
+}
+
+export interface PoolContext {
+  pool: PoolDefinition;
+  settings: DispatcherSettings;
+}
+
+export interface ParkRequest {
+  units: number;
+  priority: Priority;
+  execution: string;
+  attempt: number;
+  taskToken: string;
+  holdSeconds?: number;
+}
+
+export interface DispatchReport {
+  pool: string;
+  granted: Array<{ entryId: string; clusterId: string }>;
+  launched: string[];
+  expired: Array<{ clusterId: string; lease: string }>;
+  /** Entries whose waiter was gone when granted: their lease was given back. */
+  abandoned: string[];
+  /** Waiting entries the dispatch read and did not grant (the queue's heads: a deep queue holds more). */
+  queued: number;
+  errors: string[];
+}
+
+/** What a stopped execution held in the pools, and what became of it. */
+export interface ExecutionHoldings {
+  /** Its leases (found by the lease's execution), each released (false: it was already gone). */
+  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean }>;
+  /**
+   * Its queue entries (entry id `execution#attempt`): a waiting entry is withdrawn; one a dispatcher is
+   * granting right now is left to that grant, whose SendTaskSuccess answers TaskTimedOut and gives the lease back.
+   */
+  entries: Array<{ pool: string; entryId: string; state: 'waiting' | 'granting'; withdrawn: boolean }>;
+}
+
+export interface SubmitStepRequest {
+  clusterId: string;
+  step: StepDefinition;
+  taskToken: string;
+  execution: string;
+}
+
+export type SettleResult = 'settled' | 'absent' | 'gone';
+
+export interface ReconcileReport {
+  clusters: number;
+  listStepsCalls: number;
+  settled: number;
+  heartbeats: number;
+  /** Mapped steps ListSteps did not show (their wait's heartbeat and timeout bound them). */
+  unseen: number;
+  errors: string[];
+}
+
+export interface PoolReconcileReport {
+  states: Record<string, PoolClusterState>;
+  withdrawn: string[];
+  errors: string[];
+}
+
+/** The job manager's operations; createJobManager builds the one implementation. */
+export interface JobManager {
+  park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
+  release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ released: boolean; units: number; dispatch: DispatchReport }>;
+  renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number): Promise<{ renewed: boolean; leaseExpiresAt: number }>;
+  dispatch(context: PoolContext): Promise<DispatchReport>;
+  observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState): Promise<{ recorded: boolean; dispatch: DispatchReport }>;
+  reconcile(context: PoolContext): Promise<PoolReconcileReport>;
+  releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings>;
+  submitStep(request: SubmitStepRequest): Promise<{ StepId: string }>;
+  settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult>;
+  noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
+  failClusterSteps(cluster: ClusterView): Promise<Record<SettleResult, number>>;
+  reconcileSteps(): Promise<ReconcileReport>;
+  /** Units leased on the pool's clusters now (the dashboard's "units in use"). */
+  unitsInUse(context: PoolContext): Promise<number>;
+}
+
+export function createJobManager(ports: JobManagerPorts): JobManager {
+  const { registry: store, stepTokens, emr, sfn, clock } = ports;
+  /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
+  const hashes = new WeakMap<PoolDefinition, string>();
+  const configHashOf = (pool: PoolDefinition): string => {
+    let hash = hashes.get(pool);
+    if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
+    return hash;
+  };
+
+  async function park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }> {
+    const entryId = leaseId(request.execution, request.attempt);
+    await store.park({
+      pool: context.pool.name,
+      entryId,
+      execution: request.execution,
+      priority: request.priority,
+      units: request.units,
+      enqueuedAt: clock.now(),
+      taskToken: request.taskToken,
+      ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
+    });
+    return { entryId, dispatch: await dispatch(context) };
+  }
+
+  async function release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
+    const released = await store.release(context.pool.name, slot.clusterId, slot.lease);
+    return { ...released, dispatch: await dispatch(context) };
+  }
+
+  async function renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number) {
+    const leaseExpiresAt = leaseExpiry({ holdSeconds }, clock.now(), context.settings.leaseSeconds);
+    const renewed = await store.renew(context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
+    // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
+    return { renewed, leaseExpiresAt };
+  }
+
+  async function observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState) {
+    const recorded = await store.setClusterState(context.pool.name, clusterId, state);
+    return { recorded, dispatch: await dispatch(context) };
+  }
+
+  /**
+   * Reads each live registered cluster's state from EMR so a missed state-change event cannot leave a
+   * cluster STARTING forever or a terminated one taking leases; and sends each waiting execution a
+   * heartbeat, withdrawing entries whose execution is gone.
+   */
+  async function reconcile(context: PoolContext): Promise<PoolReconcileReport> {
+    const pool = context.pool.name;
+    const result: PoolReconcileReport = { states: {}, withdrawn: [], errors: [] };
+    for (const cluster of await store.listClusters(pool)) {
+      if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
+      try {
+        const state = await emr.describeClusterState(cluster.clusterId);
+        if (state && state !== cluster.state && (await store.setClusterState(pool, cluster.clusterId, state))) result.states[cluster.clusterId] = state;
+      } catch (error) {
+        result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
+      }
+    }
+    // A few at a time: a long queue's heartbeats must all land well within the waiters' HeartbeatSeconds.
+    const waiting = (await store.listQueue(pool)).filter((entry) => entry.state === 'waiting');
+    for (let i = 0; i < waiting.length; i += HEARTBEATS_AT_ONCE) {
+      await Promise.all(
+        waiting.slice(i, i + HEARTBEATS_AT_ONCE).map(async (entry) => {
+          try {
+            await sfn.sendHeartbeat(entry.taskToken);
+          } catch (error) {
+            const gone = WAITER_GONE.has((error as Error).name);
+            if (gone && (await store.withdraw(entry))) result.withdrawn.push(entry.entryId);
+            else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+          }
+        }),
+      );
+    }
+    return result;
+  }
+
+  async function dispatch(context: PoolContext): Promise<DispatchReport> {
+    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, errors: [] };
+    // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
+    let granting: QueueEntry[] | undefined = await sweep(context, report);
+    for (let pass = 0; pass < MAX_PASSES; pass += 1) {
+      if (!(await dispatchOnce(context, report, granting))) break;
+      granting = undefined;
+    }
+    return report;
+  }
+
+  /**
+   * Expired leases, half-done grants, stale placeholders and ended clusters without leases. Returns the
+   * grants still in flight (claimed within grantTimeoutSeconds), which the dispatch that follows plans on.
+   */
+  async function sweep(context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
+    const pool = context.pool.name;
+    const now = clock.now();
+    for (const cluster of await store.listClusters(pool)) {
+      for (const id of expiredLeaseIds(cluster, now)) {
+        if (await store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
+      }
+      const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
+      if (stalePlaceholder || (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0)) {
+        await store.removeCluster(pool, cluster.clusterId);
+      }
+    }
+    const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
+    const inFlight: QueueEntry[] = [];
+    for (const entry of await store.grantingEntries(pool)) {
+      if ((entry.claimedAt ?? 0) + grantTimeout > now) {
+        inFlight.push(entry);
+        continue;
+      }
+      const cluster = entry.grantCluster ? await store.getCluster(pool, entry.grantCluster) : null;
+      if (!cluster?.leases[entry.entryId]) {
+        await store.unclaim(entry, entry.claimedAt ?? 0);
+        continue;
+      }
+      // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
+      const reclaimedAt = clock.now();
+      if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
+      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
+    }
+    return inFlight;
+  }
+
+  /**
+   * The waiting entries a dispatch needs, in queue order, plus the entries being granted: pages of each
+   * level's head until the merged prefix has more entries than the pool has job slots and more units than
+   * it can ever hold (then nothing past it can be granted or change how many clusters to launch).
+   */
+  async function readQueue(context: PoolContext, now: number, granting?: QueueEntry[]): Promise<QueueEntry[]> {
+    const { pool, settings } = context;
+    const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
+    const slots = pool.maxClusters * pool.maxJobsPerCluster;
+    const units = pool.maxClusters * pool.capacityUnits;
+    const pageSize = slots + 1;
+    const levels = new Map<Priority, { entries: QueueEntry[]; next?: string; more: boolean }>();
+    for (const priority of PRIORITIES) {
+      const page = await store.queueHead(pool.name, priority, pageSize);
+      levels.set(priority, { entries: page.entries, next: page.next, more: page.next !== undefined });
+    }
+    for (;;) {
+      const { ordered, cut } = mergeQueueHeads([...levels.values()], now, aging);
+      const enough = ordered.length > slots && ordered.reduce((sum, entry) => sum + entry.units, 0) > units;
+      if (!cut || enough) return [...(granting ?? (await store.grantingEntries(pool.name))), ...ordered];
+      for (const [priority, level] of levels) {
+        if (!level.more) continue;
+        const page = await store.queueHead(pool.name, priority, pageSize, level.next);
+        levels.set(priority, { entries: [...level.entries, ...page.entries], next: page.next, more: page.next !== undefined });
+      }
+    }
+  }
+
+  /** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
+  async function dispatchOnce(context: PoolContext, report: DispatchReport, granting?: QueueEntry[]): Promise<boolean> {
+    const { pool, settings } = context;
+    const configHash = configHashOf(pool);
+    const guard = await store.readLaunchGuard(pool.name);
+    const clusters = await store.listClusters(pool.name);
+    const now = clock.now();
+    const queue = await readQueue(context, now, granting);
+    const bucket = await store.readBucket(now, settings.runJobFlowBudget);
+    const plan = planDispatch({
+      pool,
+      configHash,
+      clusters,
+      queue,
+      now,
+      agingSecondsPerLevel: settings.agingSecondsPerLevel,
+      maxWaitSeconds: settings.maxWaitSeconds,
+      launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
+    });
+    report.queued = queue.filter((entry) => entry.state === 'waiting').length;
+
+    const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
+    const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
+    let lostRace = false;
+    for (const grant of plan.grants) {
+      const entry = entries.get(grant.entryId) as QueueEntry;
+      const cluster = byId.get(grant.clusterId) as PoolCluster;
+      const claimedAt = clock.now();
+      if (!(await store.claim(entry, cluster.clusterId, claimedAt))) {
+        lostRace = true;
+        continue;
+      }
+      const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
+      const expiresAt = leaseExpiry(entry, claimedAt, settings.leaseSeconds);
+      const leased = await store.lease(cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
+      if (!leased) {
+        await store.unclaim(entry, claimedAt);
+        lostRace = true;
+        // Later entries must not overtake this one on another cluster in this pass: re-plan from fresh reads.
+        break;
+      }
+      await deliver(context, claimed, cluster.clusterId, expiresAt, report);
+      report.queued -= 1;
+    }
+
+    if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, report);
+    return lostRace;
+  }
+
+  /** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
+  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport): Promise<void> {
+    const pool = context.pool.name;
+    const claimedAt = entry.claimedAt ?? 0;
+    try {
+      await sfn.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt });
+    } catch (error) {
+      const name = (error as Error).name;
+      if (!WAITER_GONE.has(name)) {
+        // Throttled or unreachable: the entry stays claimed and the sweep sends again after grantTimeoutSeconds.
+        report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
+        return;
+      }
+      await store.release(pool, clusterId, entry.entryId);
+      await store.granted(entry, claimedAt);
+      report.abandoned.push(entry.entryId);
+      return;
+    }
+    await store.granted(entry, claimedAt);
+    report.granted.push({ entryId: entry.entryId, clusterId });
+  }
+
+  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, report: DispatchReport): Promise<void> {
+    const { pool, settings } = context;
+    const now = clock.now();
+    const placeholders: string[] = [];
+    for (let i = 0; i < wanted; i += 1) {
+      const id = `${PLACEHOLDER_PREFIX}${ports.placeholderId()}`;
+      await store.registerCluster({ pool: pool.name, clusterId: id, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: now });
+      placeholders.push(id);
+    }
+    const won = await store.advanceLaunchGuard(pool.name, guard);
+    const taken = won ? await store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
+    for (const [i, placeholder] of placeholders.entries()) {
+      if (i < taken) {
+        try {
+          const clusterId = await emr.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
+          const registered = await store.registerCluster({ pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: clock.now() });
+          if (registered) report.launched.push(clusterId);
+          else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
+        } catch (error) {
+          report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }
+      await store.removeCluster(pool.name, placeholder);
+    }
+  }
+
+  /**
+   * Gives back everything an execution that ended without its teardown (aborted, timed out) still holds:
+   * queue entries first, so no new lease is granted to it while its leases are released. Idempotent.
+   */
+  async function releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
+    const holdings: ExecutionHoldings = { leases: [], entries: [] };
+    const prefix = `${execution}#`;
+    for (const pool of pools) {
+      for (const entry of await store.listQueue(pool)) {
+        if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
+        const withdrawn = entry.state === 'waiting' && (await store.withdraw(entry));
+        holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
+      }
+      for (const cluster of await store.listClusters(pool)) {
+        for (const [lease, held] of Object.entries(cluster.leases)) {
+          if (held.execution !== execution) continue;
+          const { released, units } = await store.release(pool, cluster.clusterId, lease);
+          holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released });
+        }
+      }
+    }
+    return holdings;
+  }
+
+  async function submitStep(request: SubmitStepRequest): Promise<{ StepId: string }> {
+    const stepId = await emr.addStep(request.clusterId, request.step);
+    if (!stepId) throw new EmrApiError('AddJobFlowSteps returned no step id');
+    await stepTokens.mapStep({
+      clusterId: request.clusterId,
+      stepId,
+      stepName: request.step.Name ?? '',
+      taskToken: request.taskToken,
+      execution: request.execution,
+      submittedAt: clock.now(),
+    });
+    return { StepId: stepId };
+  }
+
+  /**
+   * Tells the token mapped to (clusterId, stepId): 'settled'; 'absent' when no mapping is left (settled
+   * already — a duplicate event — or not one of ours); 'gone' when the execution had stopped waiting.
+   */
+  async function settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult> {
+    const item = await stepTokens.takeStep(clusterId, stepId);
+    if (!item) return 'absent';
+    try {
+      const settlement = typeof settle === 'function' ? settle(item) : settle;
+      if (settlement.outcome === 'success') await sfn.sendSuccess(item.taskToken, settlement.output);
+      else await sfn.sendFailure(item.taskToken, settlement.error, settlement.cause);
+      return 'settled';
+    } catch (error) {
+      if (TASK_TOKEN_GONE.has((error as Error).name)) return 'gone';
+      // Not told: the mapping goes back so a retry of this event, or the sweep, tells it.
+      await stepTokens.restoreStep(item);
+      throw error;
+    }
+  }
+
+  /**
+   * A step's RUNNING event: its mapping keeps the start time. A step can start the instant AddJobFlowSteps
+   * returns, so its event may overtake submitStep's mapping: a missing mapping is tried again a few times
+   * before the event is taken for another cluster's step.
+   */
+  async function noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean> {
+    for (let attempt = 0; ; attempt += 1) {
+      if (await stepTokens.noteStepStarted(clusterId, stepId, at)) return true;
+      if (attempt >= START_RETRY_MS.length) return false;
+      await clock.sleep(START_RETRY_MS[attempt]);
+    }
+  }
+
+  /** A cluster is ending or ended: each token still mapped on it fails with `{ Step, Cluster }`, as `.sync` fails it. */
+  async function failClusterSteps(cluster: ClusterView): Promise<Record<SettleResult, number>> {
+    const counts: Record<SettleResult, number> = { settled: 0, absent: 0, gone: 0 };
+    for (const item of await stepTokens.mappedSteps(cluster.Id)) {
+      // What the step did last is not in the event: the step is named by id and name only.
+      const cause = JSON.stringify({ Step: { Id: item.stepId, Name: item.stepName }, Cluster: cluster });
+      counts[await settleStep(cluster.Id, item.stepId, { outcome: 'failure', error: STATES_ERROR.taskFailed, cause })] += 1;
+    }
+    return counts;
+  }
+
+  /**
+   * The safety net for lost events: one ListSteps per cluster that still has mappings (pages are newest
+   * first, so paging stops once every waiting step was seen), settling what ended and heartbeating what runs.
+   */
+  async function reconcileSteps(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, unseen: 0, errors: [] };
+    const byCluster = new Map<string, StepTokenItem[]>();
+    for (const item of await stepTokens.allMappedSteps()) byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+
+    for (const [clusterId, items] of byCluster) {
+      report.clusters += 1;
+      const waiting = new Map(items.map((item) => [item.stepId, item]));
+      const views = new Map<string, StepView>();
+      try {
+        let marker: string | undefined;
+        do {
+          const page = await emr.listSteps(clusterId, marker);
+          report.listStepsCalls += 1;
+          for (const step of page.steps) if (waiting.has(step.Id)) views.set(step.Id, step);
+          marker = page.marker;
+        } while (marker && views.size < waiting.size);
+      } catch (error) {
+        report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+        continue;
+      }
+      for (const [stepId, item] of waiting) {
+        const view = views.get(stepId);
+        if (!view) {
+          report.unseen += 1;
+          continue;
+        }
+        const settlement = stepSettlement(view);
+        try {
+          if (settlement) {
+            if ((await settleStep(clusterId, stepId, settlement)) === 'settled') report.settled += 1;
+          } else {
+            await sfn.sendHeartbeat(item.taskToken);
+            report.heartbeats += 1;
+          }
+        } catch (error) {
+          // The execution stopped waiting (its timeout, a stop): nobody is left to tell, so the mapping goes.
+          if (TASK_TOKEN_GONE.has((error as Error).name)) await stepTokens.dropStep(clusterId, stepId);
+          else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }
+    }
+    return report;
+  }
+
+  async function unitsInUse(context: PoolContext): Promise<number> {
+    return (await store.listClusters(context.pool.name)).reduce((sum, cluster) => sum + cluster.unitsInUse, 0);
+  }
+
+  return { unitsInUse, park, release, renew, dispatch, observeClusterState, reconcile, releaseExecution, submitStep, settleStep, noteStepStarted, failClusterSteps, reconcileSteps };
+}

@@ -1,0 +1,60 @@
+/**
+ * What the job manager needs from the outside world besides its store: EMR, Step Functions and a clock.
+ * lib/aws/jobManagerPorts.ts implements them with the SDK clients (a deployed Lambda, the local runtime);
+ * the capacity planner implements them on its simulated EMR and virtual clock; tests use fakes.
+ */
+import type { PoolDefinition } from '../config/pools';
+import type { PoolClusterState } from '../domain/pools';
+import type { StepView } from '../domain/stepCompletion';
+
+/** A Spark step as AddJobFlowSteps takes it (SubmitPooledStepInput's `step`). */
+export type StepDefinition = { Name?: string } & Record<string, unknown>;
+
+export interface EmrPort {
+  /** RunJobFlow for a new cluster of `pool`; resolves to its cluster id. */
+  launchCluster(pool: PoolDefinition, configHash: string, launchId: string): Promise<string>;
+  /** The cluster's state as EMR reports it now, or null when EMR does not know it. */
+  describeClusterState(clusterId: string): Promise<PoolClusterState | null>;
+  /** AddJobFlowSteps with one step; resolves to its step id. Errors keep `.sync`'s names (EmrApiError). */
+  addStep(clusterId: string, step: StepDefinition): Promise<string>;
+  /** One ListSteps page (newest first). */
+  listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }>;
+}
+
+/** What a parked execution receives through its task token (SendTaskSuccess output). */
+export interface Slot {
+  pool: string;
+  clusterId: string;
+  /** leaseId(execution, attempt): what release-capacity and renew-lease take back. */
+  lease: string;
+  units: number;
+  /** Epoch ms; renew-lease pushes it out. */
+  leaseExpiresAt: number;
+  /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
+  enqueuedAt?: number;
+  grantedAt?: number;
+}
+
+/**
+ * Step Functions' task-token calls. Each throws an error whose name is in TASK_TOKEN_GONE when the execution
+ * stopped waiting (its timeout, a stop).
+ */
+export interface StepFunctionsPort {
+  /** SendTaskSuccess of AcquireCapacity's token with the slot. */
+  sendSlot(taskToken: string, slot: Slot): Promise<void>;
+  sendSuccess(taskToken: string, output: string): Promise<void>;
+  sendFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  sendHeartbeat(taskToken: string): Promise<void>;
+}
+
+export interface Clock {
+  /** Epoch ms. */
+  now(): number;
+  /** Waits `ms` (real time on AWS; the planner never needs it). */
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};

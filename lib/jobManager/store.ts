@@ -1,0 +1,124 @@
+/**
+ * What the job manager keeps (ARCHITECTURE §5.1, "One job manager, two stores"): pool clusters and their
+ * leases, each pool's launch guard, the RunJobFlow token bucket, the admission queue and the pooled steps'
+ * task tokens. Every write is conditional, with the semantics DynamoDB's conditional writes give: a write
+ * whose premise changed is refused (false) and the caller re-reads, so no interleaving of park / grant /
+ * release / renew / expire / settle can overbook a cluster, leak a unit, lose a waiter or settle a token twice.
+ *
+ * Two halves, so each Lambda is given (and its role allows) only the table it uses: RegistryStore (clusters,
+ * leases, launches, queue) and StepTokenStore (pooled steps' tokens). Implementations: lib/aws/registry.ts
+ * and lib/aws/stepTokenTable.ts (DynamoDB, on AWS and locally over dynalite) and
+ * lib/jobManager/memoryStore.ts (both halves in memory: the capacity planner and fast property tests). The
+ * contract test (test/unit/jobManager/store.contract.test.ts) runs the same cases against both.
+ *
+ * Names follow the state that causes the write: AcquireCapacity parks (`park`), the dispatcher claims,
+ * leases and delivers (`claim`, `lease`, `granted`), ReleaseCapacity releases (`release`), RenewLease renews
+ * (`renew`), the sweep expires (`expire`) and withdraws (`withdraw`); SubmitPooledStep maps a step
+ * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
+ */
+import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueueEntry } from '../domain/pools';
+import type { Priority } from '../domain/types';
+
+export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
+export type LeaseTarget = Pick<PoolCluster, 'pool' | 'clusterId' | 'capacityUnits' | 'maxJobs' | 'configHash'>;
+
+/** One page of a priority level's waiting entries, oldest first. */
+export interface QueuePage {
+  entries: QueueEntry[];
+  /** Where the next page starts: set when the page is full (as DynamoDB's Limit: the next page may be empty). */
+  next?: string;
+}
+
+export interface StepTokenItem {
+  clusterId: string;
+  stepId: string;
+  stepName: string;
+  taskToken: string;
+  execution: string;
+  /** Epoch ms. */
+  submittedAt: number;
+  /** When its RUNNING event came (the event's time), if it came: the start of the step's timeline. */
+  startedAt?: string;
+}
+
+export interface RegistryStore {
+  // ------------------------------------------------------------ clusters
+  /** Every cluster item of the pool (launch placeholders included), read consistently. */
+  listClusters(pool: string): Promise<PoolCluster[]>;
+  getCluster(pool: string, clusterId: string): Promise<PoolCluster | null>;
+  /** Adds a cluster with no leases; false when the id is already registered. */
+  registerCluster(cluster: NewCluster): Promise<boolean>;
+  /** Removes a cluster item; only when it holds no lease. */
+  removeCluster(pool: string, clusterId: string): Promise<boolean>;
+  /** Moves a cluster forward in EMR's lifecycle; a move backwards (RUNNING after TERMINATING) is refused. */
+  setClusterState(pool: string, clusterId: string, state: PoolClusterState): Promise<boolean>;
+
+  // ------------------------------------------------------------ leases
+  /**
+   * Takes `lease` under `leaseId` if the cluster is RUNNING or WAITING, has the target's config hash, the
+   * units free, a free job slot, and no lease of that id. Idempotent: true when the same lease is held.
+   */
+  lease(target: LeaseTarget, leaseId: string, lease: Lease): Promise<boolean>;
+  /** Removes a lease and exactly its units; `released: false` when it was already gone. */
+  release(pool: string, clusterId: string, leaseId: string): Promise<{ released: boolean; units: number }>;
+  /** Pushes a lease's expiry out to `expiresAt`, never closer; false when the lease is gone. */
+  renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean>;
+  /** Takes back a lease whose heartbeat stopped, only if its expiry is still the one seen expired. */
+  expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean>;
+
+  // ------------------------------------------------------------ launches
+  /** The version launches of `pool` are serialized on (0 before the first launch). */
+  readLaunchGuard(pool: string): Promise<number>;
+  /** Moves the guard past `seenVersion`; only one caller wins a given version. */
+  advanceLaunchGuard(pool: string, seenVersion: number): Promise<boolean>;
+  readBucket(now: number, policy: BucketPolicy): Promise<BucketState>;
+  /** Takes up to `wanted` RunJobFlow tokens from the shared bucket; how many it got (0 = budget spent). */
+  takeLaunchTokens(wanted: number, now: number, policy: BucketPolicy): Promise<number>;
+
+  // ------------------------------------------------------------ admission queue
+  /**
+   * Parks a job (state `waiting`). A retried park of the same entry replaces its task token while it is
+   * still waiting; an entry being granted is left to that grant (false).
+   */
+  park(entry: Omit<QueueEntry, 'state'>): Promise<boolean>;
+  /**
+   * The oldest waiting entries of one priority level of a pool, at most `limit`, from `after` (a page's
+   * `next`). This is the read the dispatcher makes: the head of each level, never the whole queue.
+   */
+  queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage>;
+  /** Entries a dispatcher claimed and has not finished granting (few: at most the grants in flight). */
+  grantingEntries(pool: string): Promise<QueueEntry[]>;
+  /** The whole queue of a pool (reports, heartbeats, an execution's cleanup): not for the dispatcher. */
+  listQueue(pool: string): Promise<QueueEntry[]>;
+  /** Claims a waiting entry (same task token) for a grant on `clusterId`: one claimer wins. */
+  claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean>;
+  /**
+   * Takes over a claim left half done (by a crash, or a send that failed): moves `claimedAt` to
+   * `reclaimedAt` only if it is still the claim made at `claimedAt`, so of two sweeps that found the same
+   * stale claim only one sends the slot again.
+   */
+  reclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>, claimedAt: number, reclaimedAt: number): Promise<boolean>;
+  /** Back to waiting, only the claim made at `claimedAt`. */
+  unclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'enqueuedAt'>, claimedAt: number): Promise<boolean>;
+  /** Deletes a claimed entry once its waiter has its lease (or is gone); only the claim made at `claimedAt`. */
+  granted(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>, claimedAt: number): Promise<boolean>;
+  /** Deletes a waiting entry whose execution stopped waiting. */
+  withdraw(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>): Promise<boolean>;
+}
+
+export interface StepTokenStore {  /** Maps a submitted step to its task token (a retried submission overwrites it). */
+  mapStep(item: StepTokenItem): Promise<void>;
+  /** Claims the mapping: whoever takes it is the only one who tells the token. Null when already taken. */
+  takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
+  /** Puts a taken mapping back (its token could not be told); false when it is there again already. */
+  restoreStep(item: StepTokenItem): Promise<boolean>;
+  /** Records the step's RUNNING time on its mapping; false when it is not mapped. */
+  noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
+  mappedSteps(clusterId: string): Promise<StepTokenItem[]>;
+  /** Every mapping, for the reconciliation sweep. */
+  allMappedSteps(): Promise<StepTokenItem[]>;
+  /** Drops a mapping whose execution is gone. */
+  dropStep(clusterId: string, stepId: string): Promise<void>;
+}
+
+export type JobStore = RegistryStore & StepTokenStore;

@@ -1,0 +1,191 @@
+/**
+ * The job store's contract, run word for word against both implementations: DynamoDB (lib/aws/registry.ts
+ * and lib/aws/stepTokenTable.ts over dynalite) and in memory (lib/jobManager/memoryStore.ts, what the
+ * capacity planner runs on). Each case is a conditional write's premise: what it must refuse, and that a
+ * refused write changes nothing.
+ */
+import { DynamoRegistry } from '../../../lib/aws/registry';
+import { DynamoStepTokens } from '../../../lib/aws/stepTokenTable';
+import type { QueueEntry } from '../../../lib/domain/pools';
+import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
+import type { JobStore, StepTokenItem } from '../../../lib/jobManager/store';
+import { startDynalite, type LocalDynamo } from '../../support/dynalite';
+
+let local: LocalDynamo;
+beforeAll(async () => {
+  local = await startDynalite();
+});
+afterAll(async () => local.close());
+
+/** Both DynamoDB halves as one JobStore, each method bound to the half that implements it. */
+function dynamoStore(registry: DynamoRegistry, steps: DynamoStepTokens): JobStore {
+  return new Proxy({} as JobStore, {
+    get(_target, name) {
+      const half = name in steps ? steps : registry;
+      const value = (half as unknown as Record<string | symbol, unknown>)[name];
+      return typeof value === 'function' ? value.bind(half) : value;
+    },
+  });
+}
+
+const STORES: Array<[string, () => Promise<JobStore>]> = [
+  [
+    'DynamoDB (dynalite)',
+    async () => {
+      const tables = await local.registryTables();
+      return dynamoStore(new DynamoRegistry(local.dynamo, tables), new DynamoStepTokens(local.dynamo, tables.stepTokens));
+    },
+  ],
+  ['in memory', async () => new MemoryJobStore()],
+];
+
+const HASH = 'h1';
+const cluster = { pool: 'shared', clusterId: 'j-1', state: 'RUNNING' as const, configHash: HASH, capacityUnits: 8, maxJobs: 2, launchedAt: 0 };
+const target = { pool: 'shared', clusterId: 'j-1', capacityUnits: 8, maxJobs: 2, configHash: HASH };
+const lease = (units: number, expiresAt = 10_000) => ({ execution: 'e', units, grantedAt: 0, expiresAt });
+const entry = (id: string, priority: QueueEntry['priority'], enqueuedAt: number): Omit<QueueEntry, 'state'> => ({
+  pool: 'shared',
+  entryId: id,
+  execution: id.split('#')[0],
+  priority,
+  units: 2,
+  enqueuedAt,
+  taskToken: `token-${id}`,
+});
+const step: StepTokenItem = { clusterId: 'j-1', stepId: 's-1', stepName: 'job run attempt 1', taskToken: 't', execution: 'e', submittedAt: 5 };
+
+describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
+  let store: JobStore;
+  beforeEach(async () => {
+    store = await newStore();
+  });
+
+  it('registers a cluster once and removes it only without leases', async () => {
+    expect(await store.registerCluster(cluster)).toBe(true);
+    expect(await store.registerCluster(cluster)).toBe(false);
+    expect(await store.getCluster('shared', 'j-1')).toMatchObject({ unitsInUse: 0, leases: {}, version: 1, state: 'RUNNING' });
+    expect(await store.lease(target, 'a', lease(2))).toBe(true);
+    expect(await store.removeCluster('shared', 'j-1')).toBe(false);
+    await store.release('shared', 'j-1', 'a');
+    expect(await store.removeCluster('shared', 'j-1')).toBe(true);
+    expect(await store.getCluster('shared', 'j-1')).toBeNull();
+    expect(await store.removeCluster('shared', 'j-1')).toBe(false);
+  });
+
+  it("moves a cluster forward in EMR's lifecycle only", async () => {
+    await store.registerCluster({ ...cluster, state: 'STARTING' });
+    expect(await store.setClusterState('shared', 'j-1', 'WAITING')).toBe(true);
+    expect(await store.setClusterState('shared', 'j-1', 'TERMINATING')).toBe(true);
+    expect(await store.setClusterState('shared', 'j-1', 'RUNNING')).toBe(false);
+    expect(await store.setClusterState('shared', 'j-1', 'TERMINATED')).toBe(true);
+    expect((await store.listClusters('shared')).map((c) => c.state)).toEqual(['TERMINATED']);
+    expect(await store.setClusterState('shared', 'j-unknown', 'RUNNING')).toBe(false);
+  });
+
+  it('leases only what fits: units, job slots, ready state, configuration; idempotent for the same lease', async () => {
+    await store.registerCluster(cluster);
+    expect(await store.lease(target, 'a', lease(6))).toBe(true);
+    expect(await store.lease(target, 'a', lease(6))).toBe(true);
+    expect(await store.lease(target, 'b', lease(3))).toBe(false);
+    expect(await store.lease(target, 'b', lease(2))).toBe(true);
+    expect(await store.lease({ ...target, capacityUnits: 100 }, 'c', lease(1))).toBe(false);
+    expect(await store.lease({ ...target, configHash: 'other' }, 'd', lease(1))).toBe(false);
+    expect(await store.getCluster('shared', 'j-1')).toMatchObject({ unitsInUse: 8 });
+    await store.registerCluster({ ...cluster, clusterId: 'j-2', state: 'STARTING' });
+    expect(await store.lease({ ...target, clusterId: 'j-2' }, 'e', lease(1))).toBe(false);
+  });
+
+  it('releases a lease once, and renews it never closer, and expires it only on the expiry seen', async () => {
+    await store.registerCluster(cluster);
+    await store.lease(target, 'a', lease(3, 1_000));
+    expect(await store.renew('shared', 'j-1', 'a', 5_000)).toBe(true);
+    expect(await store.renew('shared', 'j-1', 'a', 2_000)).toBe(true);
+    expect((await store.getCluster('shared', 'j-1'))!.leases.a.expiresAt).toBe(5_000);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 1_000))).toBe(false);
+    expect(await store.release('shared', 'j-1', 'a')).toEqual({ released: true, units: 3 });
+    expect(await store.release('shared', 'j-1', 'a')).toEqual({ released: false, units: 0 });
+    expect(await store.renew('shared', 'j-1', 'a', 9_000)).toBe(false);
+    await store.lease(target, 'b', lease(2, 7_000));
+    expect(await store.expire('shared', 'j-1', 'b', lease(2, 7_000))).toBe(true);
+    expect(await store.getCluster('shared', 'j-1')).toMatchObject({ unitsInUse: 0, leases: {} });
+  });
+
+  it('lets one caller past each launch-guard version, and meters RunJobFlow tokens from a full bucket', async () => {
+    const policy = { ratePerSecond: 0.25, burst: 5 };
+    expect(await store.readLaunchGuard('shared')).toBe(0);
+    expect(await store.advanceLaunchGuard('shared', 0)).toBe(true);
+    expect(await store.advanceLaunchGuard('shared', 0)).toBe(false);
+    expect(await store.readLaunchGuard('shared')).toBe(1);
+    expect(await store.readBucket(0, policy)).toEqual({ tokens: 5, updatedAt: 0 });
+    expect(await store.takeLaunchTokens(3, 0, policy)).toBe(3);
+    expect(await store.takeLaunchTokens(3, 0, policy)).toBe(2);
+    expect(await store.takeLaunchTokens(1, 3_999, policy)).toBe(0);
+    expect(await store.takeLaunchTokens(1, 4_000, policy)).toBe(1);
+  });
+
+  it('serves each priority level oldest first, page by page, and only waiting entries', async () => {
+    for (const [id, at] of [['c#1', 30], ['a#1', 10], ['b#1', 20], ['d#1', 20]] as const) await store.park(entry(id, 'normal', at));
+    await store.park(entry('h#1', 'high', 50));
+    const first = await store.queueHead('shared', 'normal', 2);
+    expect(first.entries.map((e) => e.entryId)).toEqual(['a#1', 'b#1']);
+    const second = await store.queueHead('shared', 'normal', 2, first.next);
+    expect(second.entries.map((e) => e.entryId)).toEqual(['d#1', 'c#1']);
+    // A full page says where the next starts (as DynamoDB's Limit does); the next one is then empty.
+    expect((await store.queueHead('shared', 'normal', 2, second.next)).entries).toEqual([]);
+    expect((await store.queueHead('shared', 'normal', 5)).next).toBeUndefined();
+    expect((await store.queueHead('shared', 'high', 10)).entries.map((e) => e.entryId)).toEqual(['h#1']);
+    expect((await store.queueHead('shared', 'low', 10)).entries).toEqual([]);
+    expect(first.entries[0]).toEqual({ ...entry('a#1', 'normal', 10), state: 'waiting' });
+
+    expect(await store.claim({ ...first.entries[0] }, 'j-1', 100)).toBe(true);
+    expect((await store.queueHead('shared', 'normal', 10)).entries.map((e) => e.entryId)).toEqual(['b#1', 'd#1', 'c#1']);
+    expect(await store.grantingEntries('shared')).toEqual([{ ...entry('a#1', 'normal', 10), state: 'granting', grantCluster: 'j-1', claimedAt: 100 }]);
+    expect((await store.listQueue('shared')).map((e) => e.entryId).sort()).toEqual(['a#1', 'b#1', 'c#1', 'd#1', 'h#1']);
+  });
+
+  it('claims an entry once, for its current token; unclaims and deletes only the claim made at claimedAt', async () => {
+    await store.park(entry('a#1', 'low', 10));
+    const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
+    expect(await store.claim({ ...waiting, taskToken: 'stale' }, 'j-1', 100)).toBe(false);
+    expect(await store.claim(waiting, 'j-1', 100)).toBe(true);
+    expect(await store.claim(waiting, 'j-2', 101)).toBe(false);
+    expect(await store.park(entry('a#1', 'low', 10))).toBe(false);
+    expect(await store.withdraw(waiting)).toBe(false);
+    expect(await store.unclaim(waiting, 99)).toBe(false);
+    expect(await store.unclaim(waiting, 100)).toBe(true);
+    expect((await store.queueHead('shared', 'low', 1)).entries.map((e) => e.entryId)).toEqual(['a#1']);
+    expect(await store.grantingEntries('shared')).toEqual([]);
+    expect(await store.claim(waiting, 'j-1', 200)).toBe(true);
+    // A stale claim is taken over once: a second sweep that saw the same claim is refused.
+    expect(await store.reclaim(waiting, 200, 300)).toBe(true);
+    expect(await store.reclaim(waiting, 200, 301)).toBe(false);
+    expect(await store.granted(waiting, 200)).toBe(false);
+    expect(await store.granted(waiting, 300)).toBe(true);
+    expect(await store.listQueue('shared')).toEqual([]);
+  });
+
+  it('replaces a waiting entry’s token on a retried park and withdraws only a waiting entry', async () => {
+    await store.park(entry('a#1', 'high', 10));
+    expect(await store.park({ ...entry('a#1', 'high', 10), taskToken: 'new-token' })).toBe(true);
+    const listed = await store.listQueue('shared');
+    expect(listed.map((e) => e.taskToken)).toEqual(['new-token']);
+    expect(await store.withdraw(listed[0])).toBe(true);
+    expect(await store.withdraw(listed[0])).toBe(false);
+    expect((await store.queueHead('shared', 'high', 5)).entries).toEqual([]);
+  });
+
+  it('hands a step token to one taker, takes back a mapping whose token was not told, and records its start', async () => {
+    await store.mapStep(step);
+    expect(await store.noteStepStarted('j-1', 's-1', '2026-12-07T00:00:00Z')).toBe(true);
+    expect(await store.noteStepStarted('j-1', 's-2', '2026-12-07T00:00:00Z')).toBe(false);
+    expect(await store.mappedSteps('j-1')).toEqual([{ ...step, startedAt: '2026-12-07T00:00:00Z' }]);
+    const taken = await store.takeStep('j-1', 's-1');
+    expect(taken).toEqual({ ...step, startedAt: '2026-12-07T00:00:00Z' });
+    expect(await store.takeStep('j-1', 's-1')).toBeNull();
+    expect(await store.restoreStep(taken!)).toBe(true);
+    expect(await store.restoreStep(taken!)).toBe(false);
+    expect((await store.allMappedSteps()).map((s) => s.stepId)).toEqual(['s-1']);
+    await store.dropStep('j-1', 's-1');
+    expect(await store.allMappedSteps()).toEqual([]);
+  });
+});
