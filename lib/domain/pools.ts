@@ -20,7 +20,7 @@
  * stale decision is refused, never applied.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
 import type { PoolDefinition } from '../config/pools';
 import type { Priority } from './types';
 
@@ -125,10 +125,10 @@ export const MAX_AGING_LEVELS = 1;
 const OVERDUE_LEVEL = PRIORITY_LEVEL.high + MAX_AGING_LEVELS + 1;
 
 /** EMR's lifecycle only goes forward: from which states a cluster may move to each state. */
-const ACTIVE_STATES: PoolClusterState[] = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING'];
+const ACTIVE_STATES = [...CLUSTER_ACTIVE_STATES] as PoolClusterState[];
 const ALLOWED_FROM: Record<PoolClusterState, PoolClusterState[]> = {
   STARTING: ['STARTING'],
-  BOOTSTRAPPING: ['STARTING', 'BOOTSTRAPPING'],
+  BOOTSTRAPPING: [...CLUSTER_STARTING_STATES] as PoolClusterState[],
   RUNNING: ACTIVE_STATES,
   WAITING: ACTIVE_STATES,
   TERMINATING: [...ACTIVE_STATES, 'TERMINATING'],
