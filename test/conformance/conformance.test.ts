@@ -53,14 +53,17 @@ describeIfVenv('conformance with botocore service models', () => {
     await emu.stop();
   });
 
-  it('answers every EMR, Glue and S3 call with the modelled output shape or a documented error', async () => {
+  it('answers every EMR, EMR Serverless, Glue and S3 call with the modelled output shape or a documented error', async () => {
     const { status, output, report } = await runPytest(emulatorEnv(emu) as Record<string, string>);
 
     expect(report?.failures ?? [output]).toEqual([]);
     expect({ status, output: status === 0 ? '' : output }).toEqual({ status: 0, output: '' });
     expect(report!.checks).toBe(report!.passed);
     expect(report!.checks).toBeGreaterThan(100);
-    expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3']);
+    expect(Object.keys(report!.operations)).toEqual(['emr', 'emr-serverless', 'glue', 's3']);
+    expect(report!.operations['emr-serverless']).toEqual(
+      ['CancelJobRun', 'CreateApplication', 'GetApplication', 'GetJobRun', 'ListApplications', 'ListJobRuns', 'StartApplication', 'StartJobRun', 'StopApplication'],
+    );
   }, 120_000);
 
   it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {
@@ -85,14 +88,19 @@ describeIfVenv('conformance with botocore service models', () => {
         'listing = ElementTree.fromstring("<ListBucketResult><Name>b</Name><KeyCount>many</KeyCount><Bogus/></ListBucketResult>")',
         'check_xml_element(listing, s3.operation_model("ListObjectsV2").output_shape, "ListBucketResult", xml_out)',
         'assert any("Bogus" in p for p in xml_out) and any("KeyCount" in p for p in xml_out), xml_out',
-        'print("rejected", len(out) + len(xml_out))',
+        'serverless = botocore.session.get_session().get_service_model("emr-serverless")',
+        'rest_out = []',
+        'check_json_value({"jobRun": {"applicationId": "a", "state": "DONE", "Bogus": 1}}, serverless.operation_model("GetJobRun").output_shape, "GetJobRunResponse", rest_out)',
+        'assert any("Bogus" in p for p in rest_out) and any("DONE" in p for p in rest_out), rest_out',
+        'assert expected_error_status("emr-serverless", serverless.operation_model("GetJobRun"), "ResourceNotFoundException") == 404',
+        'print("rejected", len(out) + len(xml_out), "rest-json", len(rest_out) > 2)',
       ].join('\n'),
     );
     try {
       const run = spawnSync(python, [probe], { encoding: 'utf8' });
 
       expect(run.stderr).toBe('');
-      expect(run.stdout.trim()).toBe('rejected 4');
+      expect(run.stdout.trim()).toBe('rejected 4 rest-json True');
     } finally {
       rmSync(probe, { force: true });
     }

@@ -31,7 +31,7 @@ def _client(recorder: Recorder, service: str):
     client = session.create_client(
         service,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"],
+        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"],
         aws_access_key_id="conformance",
         aws_secret_access_key="conformance",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"}),
@@ -53,6 +53,11 @@ def glue(recorder):
 @pytest.fixture(scope="session")
 def emr(recorder):
     return _client(recorder, "emr")
+
+
+@pytest.fixture(scope="session")
+def emr_serverless(recorder):
+    return _client(recorder, "emr-serverless")
 
 
 @pytest.fixture
