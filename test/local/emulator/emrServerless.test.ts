@@ -23,9 +23,10 @@ describe('EMR Serverless emulator', () => {
   beforeAll(async () => {
     ({ emu, events } = await startTestEmulator());
     client = new EMRServerlessClient({ region: 'us-east-1', maxAttempts: 1 });
-    ({ applicationId } = await client.send(
+    const created = await client.send(
       new CreateApplicationCommand({ name: 'test', releaseLabel: 'emr-7.10.0', type: 'SPARK', clientToken: 'app', maximumCapacity: { cpu: '16 vCPU', memory: '64 GB' } }),
-    ));
+    );
+    applicationId = created.applicationId!;
   });
   afterAll(async () => {
     await emu.stop();
