@@ -20,6 +20,8 @@ export const ServicePricesSchema = strictObject({
   glueDpuHour: ServicePrice,
   emrServerlessVcpuHour: ServicePrice,
   emrServerlessGbHour: ServicePrice,
+  /** Ephemeral storage beyond the free 20 GB per worker; absent = not priced. */
+  emrServerlessStorageGbHour: ServicePrice.optional(),
 });
 export type ServicePrices = z.infer<typeof ServicePricesSchema>;
 
