@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ScaledClock } from './clock';
 import { EmrService, isEndedClusterState, type ClusterRecord, type StepRecord } from './emr/EmrService';
-import { EmrServerlessService } from './emr-serverless/EmrServerlessService';
+import { EmrServerlessService, type ServerlessApplicationSeed } from './emr-serverless/EmrServerlessService';
 import { findSpark, type SparkSetup } from './emr/spark';
 import type { EmulatorEvent } from './events';
 import { FaultInjector, NO_FAULTS, type Faults } from './faults';
@@ -103,6 +103,8 @@ export interface Emulator {
 
 export interface EmulatorSeed extends GlueSeed {
   buckets?: string[];
+  /** EMR Serverless applications as serverless.yml declares them (AWS::EMRServerless::Application properties), with their ids. */
+  serverlessApplications?: ServerlessApplicationSeed[];
 }
 
 async function listen(server: import('node:http').Server, port: number): Promise<number> {
@@ -211,6 +213,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         await s3.createBucket(bucket);
       }
       glue.seed(seed);
+      for (const application of seed.serverlessApplications ?? []) emrServerless.seedApplication(application);
     },
     stats() {
       const clusters = emr.clusterRecords();

@@ -87,6 +87,19 @@ export interface JobRunRecord {
   spark?: SparkRun;
 }
 
+/** An application a deployment created (CloudFormation's properties), with the id the local Ref gives it. */
+export interface ServerlessApplicationSeed {
+  applicationId: string;
+  Name?: string;
+  ReleaseLabel: string;
+  Architecture?: string;
+  MaximumCapacity?: { Cpu: string; Memory: string; Disk?: string };
+  InitialCapacity?: Array<{ Key: string; Value: { WorkerCount: number; WorkerConfiguration: { Cpu: string; Memory: string; Disk?: string } } }>;
+  AutoStopConfiguration?: { Enabled?: boolean; IdleTimeoutMinutes?: number };
+  Tags?: Array<{ Key: string; Value: string }>;
+  [property: string]: unknown;
+}
+
 export interface EmrServerlessDeps {
   clock: ScaledClock;
   ids: IdFactory;
@@ -154,6 +167,30 @@ export class EmrServerlessService {
 
   applicationRecords(): Array<{ applicationId: string; name?: string; state: string }> {
     return [...this.applications.values()].map(({ applicationId, name, state }) => ({ applicationId, name, state }));
+  }
+
+  /** Creates a deployed application as CREATED (idempotent: a known id is left as it is). */
+  seedApplication(seed: ServerlessApplicationSeed): void {
+    if (this.applications.has(seed.applicationId)) return;
+    const now = this.deps.clock.nowSeconds();
+    const lower = (size?: { Cpu: string; Memory: string; Disk?: string }) => size && { cpu: size.Cpu, memory: size.Memory, ...(size.Disk ? { disk: size.Disk } : {}) };
+    this.applications.set(seed.applicationId, {
+      applicationId: seed.applicationId,
+      name: seed.Name,
+      arn: `arn:aws:emr-serverless:${this.deps.region}:${this.deps.accountId}:/applications/${seed.applicationId}`,
+      releaseLabel: seed.ReleaseLabel,
+      type: 'Spark',
+      state: 'CREATED',
+      initialCapacity: seed.InitialCapacity && Object.fromEntries(seed.InitialCapacity.map(({ Key, Value }) => [Key, { workerCount: Value.WorkerCount, workerConfiguration: lower(Value.WorkerConfiguration) }])),
+      maximumCapacity: lower(seed.MaximumCapacity),
+      createdAt: now,
+      updatedAt: now,
+      tags: Object.fromEntries((seed.Tags ?? []).map(({ Key, Value }) => [Key, Value])),
+      autoStartConfiguration: { enabled: true },
+      autoStopConfiguration: { enabled: seed.AutoStopConfiguration?.Enabled ?? true, idleTimeoutMinutes: seed.AutoStopConfiguration?.IdleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES },
+      architecture: seed.Architecture ?? 'X86_64',
+      clientToken: `seed-${seed.applicationId}`,
+    });
   }
 
   shutdown(): void {
