@@ -7,7 +7,7 @@ import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
 import { listClusters, listQueue } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { checkRulePools, loadRules } from '../../lib/config/rules';
+import { checkRuleApplications, checkRulePools, loadRules } from '../../lib/config/rules';
 import { loadServerlessConfig } from '../../lib/config/serverless';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
 import { predictedPoolWaitMinutes } from '../../lib/domain/serverless';
@@ -19,7 +19,9 @@ const prices = loadPrices();
 const pools = loadPools(prices);
 const rules = loadRules();
 checkRulePools(rules, pools.pools.map((pool) => pool.name));
-const config = { rules, template: pools.dedicated, prices, pools: pools.pools, serverless: loadServerlessConfig() };
+const serverless = loadServerlessConfig();
+checkRuleApplications(rules, Object.keys(serverless.applications));
+const config = { rules, template: pools.dedicated, prices, pools: pools.pools, serverless };
 
 /**
  * Each pool's predicted wait for this job, from the registry's read API (its clusters and its queue: two

@@ -119,6 +119,19 @@ export function checkRulePools(rules: PlacementRule[], poolNames: readonly strin
   });
 }
 
+/** Every useServerless rule that names an application must name one of config/serverless.json. */
+export function checkRuleApplications(rules: PlacementRule[], applicationNames: readonly string[]): void {
+  rules.forEach((rule, i) => {
+    if (rule.event.type === 'useServerless' && rule.event.params.application !== undefined && !applicationNames.includes(rule.event.params.application)) {
+      throw new InvalidConfigError(
+        RULES_FILE,
+        `rules[${i}].event.params.application`,
+        `${describeValue(rule.event.params.application)} is not an application of config/serverless.json (applications: ${applicationNames.join(', ') || 'none'})`,
+      );
+    }
+  });
+}
+
 let cached: PlacementRule[] | undefined;
 
 export function loadRules(): PlacementRule[] {

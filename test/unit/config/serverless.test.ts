@@ -52,3 +52,24 @@ describe('config/serverless.json', () => {
     expect(configError(() => parseServerlessConfig(raw))).toContain(message);
   });
 });
+
+describe('config/rules.json useServerless rules', () => {
+  const { checkRuleApplications, parseRules, loadRules } = jest.requireActual('../../../lib/config/rules') as typeof import('../../../lib/config/rules');
+  const rule = (params: Record<string, unknown>, leaf: Record<string, unknown> = { fact: 'attempt', operator: 'equal', value: 1 }) => ({
+    rules: [{ name: 'r', conditions: { all: [leaf] }, event: { type: 'useServerless', params: { reason: 'x', ...params } } }],
+  });
+
+  it('accepts the shipped rules, whose applications exist (the control for the errors below)', () => {
+    expect(() => checkRuleApplications(loadRules(), Object.keys(loadServerlessConfig().applications))).not.toThrow();
+    expect(() => checkRuleApplications(parseRules(rule({ application: 'spark' })), ['spark'])).not.toThrow();
+  });
+
+  it('rejects an application config/serverless.json does not have, and a path that is not "$.<key>"', () => {
+    expect(configError(() => checkRuleApplications(parseRules(rule({ application: 'sprak' })), ['spark']))).toBe(
+      'config/rules.json: rules[0].event.params.application: "sprak" is not an application of config/serverless.json (applications: spark)',
+    );
+    expect(configError(() => parseRules(rule({}, { fact: 'predictedWaitMinutes', path: 'shared', operator: 'greaterThan', value: 1 })))).toContain(
+      'config/rules.json: rules[0].conditions.all[0].path: must be "$.<key>"',
+    );
+  });
+});
