@@ -219,9 +219,10 @@ function jsonSummary(summary: RunSummary): string {
 }
 
 function describeDelivery(result: unknown): string {
-  const terminated = (result as { terminated?: Array<{ clusterId: string }> } | null)?.terminated;
+  const { terminated, cancelledJobRuns = [] } = (result ?? {}) as { terminated?: Array<{ clusterId: string }>; cancelledJobRuns?: string[] };
   if (!terminated) return JSON.stringify(result);
-  return terminated.length === 0 ? 'nothing left running' : `terminated ${terminated.map((action) => action.clusterId).join(', ')}`;
+  const ended = [...terminated.map((action) => `terminated ${action.clusterId}`), ...cancelledJobRuns.map((id) => `cancelled EMR Serverless job run ${id}`)];
+  return ended.length === 0 ? 'nothing left running' : ended.join(', ');
 }
 
 async function reap(flags: Flags, print: (line: string) => void): Promise<number> {
