@@ -6,7 +6,7 @@ import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { registryTables } from '../../lib/aws/poolRuntime';
-import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
+import { cancelJobRuns, listActiveJobRuns, withJobRunTags } from '../../lib/aws/serverlessJobRuns';
 import { planJobRunReap } from '../../lib/domain/serverless';
 import { listClusters } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
@@ -45,7 +45,7 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
 async function reapJobRuns(options: { dryRun: boolean; graceSeconds: number }): Promise<ReturnType<typeof planJobRunReap>> {
   const applicationId = process.env.SERVERLESS_APPLICATION_ID;
   if (!applicationId) return { cancel: [], keep: [] };
-  const runs = await listActiveJobRuns(emrServerlessClient(), applicationId, { withTags: true });
+  const runs = await withJobRunTags(emrServerlessClient(), await listActiveJobRuns(emrServerlessClient(), applicationId));
   const owners = runs.map((run) => run.tags[TAG.execution]).filter((name): name is string => Boolean(name));
   const executions = owners.length ? await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners) : {};
   const plan = planJobRunReap(runs, executions, Date.now(), options.graceSeconds);

@@ -12,7 +12,7 @@ export const ACTIVE_JOB_RUN_STATES = ['SUBMITTED', 'PENDING', 'SCHEDULED', 'RUNN
 export async function listActiveJobRuns(
   client: EMRServerlessClient,
   applicationId: string,
-  options: { createdAfter?: Date; withTags?: boolean } = {},
+  options: { createdAfter?: Date } = {},
 ): Promise<ServerlessJobRunView[]> {
   const runs: ServerlessJobRunView[] = [];
   let nextToken: string | undefined;
@@ -23,10 +23,14 @@ export async function listActiveJobRuns(
     }
     nextToken = page.nextToken;
   } while (nextToken);
-  if (options.withTags) {
-    for (const run of runs) run.tags = (await client.send(new GetJobRunCommand({ applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {};
-  }
   return runs;
+}
+
+/** The job runs with their tags (ListJobRuns has none: one GetJobRun each). */
+export async function withJobRunTags(client: EMRServerlessClient, runs: ServerlessJobRunView[]): Promise<ServerlessJobRunView[]> {
+  const tagged: ServerlessJobRunView[] = [];
+  for (const run of runs) tagged.push({ ...run, tags: (await client.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {} });
+  return tagged;
 }
 
 /** Cancels each job run; returns those whose cancellation was accepted (an ended one answers ValidationException). */
