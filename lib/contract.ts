@@ -130,6 +130,12 @@ export function catalogNamesForStage<T extends { database: string; crawler: stri
  * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
  * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
  */
+/** EMR Serverless's EventBridge events (EventBridge events reference, "Amazon EMR Serverless events"). */
+export const EMR_SERVERLESS_EVENT = {
+  source: 'aws.emr-serverless',
+  jobRunStateChange: 'EMR Serverless Job Run State Change',
+} as const;
+
 export const EMR_EVENT = {
   source: 'aws.emr',
   stepStatusChange: 'EMR Step Status Change',

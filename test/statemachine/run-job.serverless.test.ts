@@ -64,6 +64,8 @@ describe('run-job placed on EMR Serverless', () => {
     const [jobRun] = runtime.stats().jobRuns;
     expect(runtime.stats().jobRuns).toHaveLength(1);
     expect(jobRun).toMatchObject({ state: 'SUCCESS', executor: 'simulated', stateDetails: expect.stringMatching(/SIMULATED/) });
+    // Each job run state change went to EventBridge as "EMR Serverless Job Run State Change": SUBMITTED … SUCCESS.
+    expect(runtime.emrEvents.delivered).toBe(5);
 
     const { record } = summary.output as any;
     const got = await new EMRServerlessClient({}).send(new GetJobRunCommand({ applicationId: jobRun.applicationId, jobRunId: jobRun.jobRunId }));

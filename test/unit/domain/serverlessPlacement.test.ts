@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { loadServerlessConfig } from '../../../lib/config/serverless';
 import { classifyFailure } from '../../../lib/domain/failure';
 import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
-import { CLUSTER_START_MINUTES, predictedPoolWaitMinutes, serverlessClientToken, sparkSubmitParts } from '../../../lib/domain/serverless';
+import { CLUSTER_START_MINUTES, planJobRunReap, predictedPoolWaitMinutes, serverlessClientToken, sparkSubmitParts } from '../../../lib/domain/serverless';
 import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
 import type { Placement } from '../../../lib/domain/types';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
@@ -128,5 +128,25 @@ describe('classifying a Serverless failure (no Spot, nothing to tear down)', () 
 
   it('gives up on capacity after the last attempt', () => {
     expect(classify(failedJobRun('ApplicationMaxCapacityExceeded'), 3)).toMatchObject({ kind: 'EmrServerless.CapacityExceeded', retry: false });
+  });
+});
+
+describe('the reaper and EMR Serverless job runs', () => {
+  const run = (jobRunId: string, tags: Record<string, string>, ageSeconds = 3600) => ({ applicationId: '00fapp', jobRunId, name: 'job r1 attempt 1', state: 'RUNNING', createdAt: 10_000_000 - ageSeconds * 1000, tags });
+
+  it('cancels a job run whose execution has ended; keeps the young, the untagged and those of running executions', () => {
+    const plan = planJobRunReap(
+      [run('ended', { 'emrflow:execution': 'e1' }), run('live', { 'emrflow:execution': 'e2' }), run('young', { 'emrflow:execution': 'e1' }, 10), run('foreign', {})],
+      { e1: 'ABORTED', e2: 'RUNNING' },
+      10_000_000,
+      300,
+    );
+
+    expect(plan.cancel.map((r) => r.jobRunId)).toEqual(['ended']);
+    expect(plan.keep.map((r) => [r.jobRunId, r.reason])).toEqual([
+      ['live', 'execution e2 is RUNNING'],
+      ['young', 'younger than the grace period'],
+      ['foreign', "no emrflow:execution tag: not run-job's"],
+    ]);
   });
 });
