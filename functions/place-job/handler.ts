@@ -23,35 +23,54 @@ const serverless = loadServerlessConfig();
 checkRuleApplications(rules, Object.keys(serverless.applications));
 const config = { rules, template: pools.dedicated, prices, pools: pools.pools, serverless };
 
+/** How long a warm PlaceJob reuses what it read of the registry: an estimate may be this stale, not a burst's reads. */
+const REGISTRY_SNAPSHOT_MS = 2_000;
+type RegistrySnapshot = Record<string, { clusters: Awaited<ReturnType<typeof listClusters>>; queue: Awaited<ReturnType<typeof listQueue>> }>;
+let snapshot: { at: number; pools: Promise<RegistrySnapshot> } | null = null;
+
+/** Each pool's clusters and queue (two Queries per pool), shared by the invocations of the next two seconds. */
+function readRegistry(tables: { clusters: string; queue: string }): Promise<RegistrySnapshot> {
+  if (snapshot && Date.now() - snapshot.at < REGISTRY_SNAPSHOT_MS) return snapshot.pools;
+  const pools_ = (async () => {
+    const entries = await Promise.all(
+      pools.pools.map(async (pool) => [pool.name, { clusters: await listClusters(dynamoClient(), tables, pool.name), queue: await listQueue(dynamoClient(), tables, pool.name) }] as const),
+    );
+    return Object.fromEntries(entries) as RegistrySnapshot;
+  })();
+  snapshot = { at: Date.now(), pools: pools_ };
+  pools_.catch(() => (snapshot = null));
+  return pools_;
+}
+
 /**
- * Each pool's predicted wait for this job, from the registry's read API (its clusters and its queue: two
- * Queries per pool). Unknown (absent) when the registry cannot be read: a rule on it then does not fire.
+ * Each pool's predicted wait for this job, from the registry's read API (lib/aws/registry.ts: its clusters
+ * and its queue). Unknown (absent) when the registry cannot be read: a rule on it then does not fire.
  */
 async function poolWaits(event: PlaceJobInput): Promise<Record<string, number>> {
-  const tables = { clusters: process.env.CLUSTER_REGISTRY_TABLE, queue: process.env.ADMISSION_QUEUE_TABLE };
-  if (!tables.clusters || !tables.queue) return {};
-  const waits: Record<string, number> = {};
+  const clustersTable = process.env.CLUSTER_REGISTRY_TABLE;
+  const queueTable = process.env.ADMISSION_QUEUE_TABLE;
+  if (!clustersTable || !queueTable) return {};
+  let registry: RegistrySnapshot;
   try {
-    await Promise.all(
-      pools.pools.map(async (pool) => {
-        const registry = { clusters: tables.clusters!, queue: tables.queue! };
-        const [clusters, queue] = await Promise.all([listClusters(dynamoClient(), registry, pool.name), listQueue(dynamoClient(), registry, pool.name)]);
-        waits[pool.name] = predictedPoolWaitMinutes({
-          clusters,
-          queue: queue.filter((entry) => entry.execution !== event.executionName),
-          maxClusters: pool.maxClusters,
-          clusterCapacityUnits: pool.capacityUnits,
-          units: event.sizing.capacityUnits,
-          priority: event.request.job.priority,
-          typicalJobMinutes: event.sizing.predictedMinutes,
-        });
-      }),
-    );
+    registry = await readRegistry({ clusters: clustersTable, queue: queueTable });
   } catch (error) {
     logger.warn('pool registry not read: predictedWaitMinutes unknown', { error: error as Error });
     return {};
   }
-  return waits;
+  return Object.fromEntries(
+    pools.pools.map((pool) => [
+      pool.name,
+      predictedPoolWaitMinutes({
+        clusters: registry[pool.name].clusters,
+        queue: registry[pool.name].queue.filter((entry) => entry.execution !== event.executionName),
+        maxClusters: pool.maxClusters,
+        clusterCapacityUnits: pool.capacityUnits,
+        units: event.sizing.capacityUnits,
+        priority: event.request.job.priority,
+        typicalJobMinutes: event.sizing.predictedMinutes,
+      }),
+    ]),
+  );
 }
 
 /**

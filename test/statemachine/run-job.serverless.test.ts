@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMRServerlessClient, GetJobRunCommand, StartJobRunCommand } from '@aws-sdk/client-emr-serverless';
+import { parseFaults, type Faults } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 import { crawl } from '../../local/runner/faultMatrix';
 import { TaskError } from '../../local/runner/adapters/errors';
@@ -38,8 +39,8 @@ afterEach(async () => {
   runtime = undefined;
 });
 
-async function start(timeScale: number): Promise<{ runtime: LocalRuntime; event: Record<string, unknown> }> {
-  runtime = await startLocalRuntime({ timeScale, simulateSteps: true });
+async function start(timeScale: number, faults?: Faults): Promise<{ runtime: LocalRuntime; event: Record<string, unknown> }> {
+  runtime = await startLocalRuntime({ timeScale, simulateSteps: true, faults });
   await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
   const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`);
   await crawl(runtime.seeded.crawlers[0]);
@@ -94,6 +95,28 @@ describe('run-job placed on EMR Serverless', () => {
     await waitUntil(() => runtime.stats().jobRunsActive === 0, 'the job run ended');
     expect(runtime.stats().jobRuns.map((run) => run.state)).toEqual(['CANCELLED']);
     expect(runtime.stats().clustersRunning).toBe(0);
+  });
+
+  it('a job run that could not get its workers is placed again after a backoff (no Spot retry applies) and succeeds', async () => {
+    const { runtime, event } = await start(0.001, parseFaults('{"emrServerless": {"capacityExceeded": [{"attempt": 1}]}}', 'capacity.json'));
+    const summary = await runtime.run(event);
+
+    expect(summary.status).toBe('SUCCEEDED');
+    expect(summary.attempts).toBe(2);
+    expect(path(summary)).toEqual(expect.arrayContaining(['ClassifyFailure', 'RouteFailure', 'BackoffBeforeRetry', 'PrepareRetry']));
+    expect(runtime.stats().jobRuns.map((run) => run.state)).toEqual(['FAILED', 'SUCCESS']);
+    expect(summary.clustersCreated).toBe(0);
+  });
+
+  it('a job run that fails fails the run with EmrServerless.JobRunFailed, without a retry', async () => {
+    const { runtime, event } = await start(0.001, parseFaults('{"emrServerless": {"jobRunFailure": [{"attempt": 1}]}}', 'failure.json'));
+    const summary = await runtime.run(event);
+
+    expect(summary.status).toBe('FAILED');
+    expect(summary.error).toBe('EmrServerless.JobRunFailed');
+    expect(summary.cause).toMatch(/injected by the fault file/);
+    expect(summary.attempts).toBe(1);
+    expect(runtime.stats().jobRunsActive).toBe(0);
   });
 
   it('a start retried after its response was lost runs one job run, because the client token is the same', async () => {
