@@ -67,6 +67,8 @@ describe('run-job placed on EMR Serverless', () => {
     expect(jobRun).toMatchObject({ state: 'SUCCESS', executor: 'simulated', stateDetails: expect.stringMatching(/SIMULATED/) });
     // Each job run state change went to EventBridge as "EMR Serverless Job Run State Change": SUBMITTED … SUCCESS.
     expect(runtime.emrEvents.delivered).toBe(5);
+    // One StartJobRun; GetJobRun is the local .sync's polling and RecordRun's one read of the bill.
+    expect(runtime.stats().calls.EMRServerless.StartJobRun).toBe(1);
 
     const { record } = summary.output as any;
     const got = await new EMRServerlessClient({}).send(new GetJobRunCommand({ applicationId: jobRun.applicationId, jobRunId: jobRun.jobRunId }));
