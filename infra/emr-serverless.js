@@ -4,7 +4,8 @@
  * (AWS::EMRServerless::Application, `Ref: ServerlessSparkApplication` is its id) and the job runtime role its
  * job runs assume (`ServerlessJobRole`): read the raw inputs and the job scripts, write outputs under the
  * artifacts bucket, read the jobs' Glue catalog, write the job logs under the logs bucket's `emr-serverless/`.
- * Plain CommonJS because osls loads it with require.
+ * Plain CommonJS because osls loads it with require. Its tag is serverless.yml's (an `extensions` entry), where the
+ * tag keys of the YAML live: this file cannot import lib/contract.ts.
  *
  * Trust: EMR Serverless's runtime-role page gives the service principal alone; it documents no
  * aws:SourceAccount / aws:SourceArn it sends, and a condition on an absent key would deny every job run.
@@ -45,7 +46,6 @@ function application(stage, key, app) {
       MonitoringConfiguration: {
         S3MonitoringConfiguration: { LogUri: sub('s3://${LogsBucket}/emr-serverless/') },
       },
-      Tags: [{ Key: 'emrflow:app', Value: 'emrflow' }],
     },
   };
 }
