@@ -206,6 +206,10 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
+  for (const run of runtime.stats().jobRuns) {
+    const how = run.executor === 'spark' ? 'real spark-submit (local[2])' : run.executor === 'simulated' ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)' : 'never started';
+    print(`  EMR Serverless job run ${run.jobRunId} on application ${run.applicationId}: ${run.state}, ${how}`);
+  }
   for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
   return summary;
 }
