@@ -78,10 +78,16 @@ export function stepName(jobName: string, runId: string, attempt: number): strin
   return `${jobName} ${runId} attempt ${attempt}`;
 }
 
-/** An execution's ARN: its state machine's ARN with `execution` for `stateMachine`, then the execution's name. */
+/** The parts of a step (or Serverless job run) name stepName made, or null for one emrflow did not name. */
+export function parseStepName(name: string): { jobName: string; runId: string; attempt: number } | null {
+  const match = /^(\S+) (\S+) attempt ([1-9]\d*)$/.exec(name);
+  return match ? { jobName: match[1], runId: match[2], attempt: Number(match[3]) } : null;
+}
+
 /** The resource-type part that tells an execution ARN from a state machine's. */
 export const EXECUTION_ARN_PART = ':execution:';
 
+/** An execution's ARN: its state machine's ARN with `execution` for `stateMachine`, then the execution's name. */
 export function executionArnFor(stateMachineArn: string, executionName: string): string {
   return `${stateMachineArn.replace(':stateMachine:', EXECUTION_ARN_PART)}:${executionName}`;
 }
@@ -137,6 +143,12 @@ export function catalogNamesForStage<T extends { database: string; crawler: stri
  * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
  * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
  */
+/** EMR Serverless's EventBridge events (EventBridge events reference, "Amazon EMR Serverless events"). */
+export const EMR_SERVERLESS_EVENT = {
+  source: 'aws.emr-serverless',
+  jobRunStateChange: 'EMR Serverless Job Run State Change',
+} as const;
+
 export const EMR_EVENT = {
   source: 'aws.emr',
   stepStatusChange: 'EMR Step Status Change',

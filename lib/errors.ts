@@ -133,6 +133,10 @@ export const FailureKind = {
   StepFailed: 'Emr.StepFailed',
   StepTimedOut: 'Emr.StepTimedOut',
   ClusterFailed: 'Emr.ClusterFailed',
+  /** An EMR Serverless job run ended FAILED or CANCELLED (its stateDetails say why). */
+  JobRunFailed: 'EmrServerless.JobRunFailed',
+  /** An EMR Serverless job run could not get its workers (the application's or the account's capacity). */
+  CapacityExceeded: 'EmrServerless.CapacityExceeded',
 } as const;
 export type FailureKind = (typeof FailureKind)[keyof typeof FailureKind];
 
@@ -172,6 +176,9 @@ export const INTEGRATION_ERROR_NAMES: readonly string[] = [
   'Glue.CrawlerRunningException',
   'Glue.ThrottlingException',
   'EMR.AmazonElasticMapReduceException',
+  // emr-serverless:startJobRun: the optimized integration's API errors, as <Service>.<Exception> (not in its guide: unverified).
+  'EMRServerless.ThrottlingException',
+  'EMRServerless.InternalServerException',
   'ThrottlingException',
   // run-batch: startExecution's own errors, the Distributed Map's, SNS Publish's.
   'StepFunctions.ExecutionAlreadyExistsException',

@@ -207,6 +207,10 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
+  for (const run of runtime.stats().jobRuns) {
+    const how = run.executor === 'spark' ? 'real spark-submit (local[2])' : run.executor === 'simulated' ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)' : 'never started';
+    print(`  EMR Serverless job run ${run.jobRunId} on application ${run.applicationId}: ${run.state}, ${how}`);
+  }
   for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
   return summary;
 }
@@ -220,9 +224,10 @@ function jsonSummary(summary: RunSummary): string {
 }
 
 function describeDelivery(result: unknown): string {
-  const terminated = (result as { terminated?: Array<{ clusterId: string }> } | null)?.terminated;
+  const { terminated, cancelledJobRuns = [] } = (result ?? {}) as { terminated?: Array<{ clusterId: string }>; cancelledJobRuns?: string[] };
   if (!terminated) return JSON.stringify(result);
-  return terminated.length === 0 ? 'nothing left running' : `terminated ${terminated.map((action) => action.clusterId).join(', ')}`;
+  const ended = [...terminated.map((action) => `terminated ${action.clusterId}`), ...cancelledJobRuns.map((id) => `cancelled EMR Serverless job run ${id}`)];
+  return ended.length === 0 ? 'nothing left running' : ended.join(', ');
 }
 
 async function reap(flags: Flags, print: (line: string) => void): Promise<number> {

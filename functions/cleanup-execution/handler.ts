@@ -1,12 +1,14 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { releaseClaim } from '../../lib/aws/claims';
-import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
+import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
 import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { awsJobManager, dynamoRegistry } from '../../lib/aws/poolRuntime';
 import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
+import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
+import { jobRunsOfRun } from '../../lib/domain/serverless';
 import { putRun } from '../../lib/aws/runs';
 import { loadJobs } from '../../lib/config/jobs';
 import { loadPools } from '../../lib/config/pools';
@@ -37,6 +39,8 @@ export interface CleanupResult {
   pools: ExecutionHoldings;
   /** The run's steps still running on a pool cluster, cancelled with its lease. */
   cancelledSteps: Array<{ clusterId: string; stepId: string }>;
+  /** The run's EMR Serverless job runs still active, cancelled (found by the name run-job gives them). */
+  cancelledJobRuns: string[];
   recorded: boolean;
   /** The run id whose claim was released (the run may start again), or null. */
   releasedClaim: string | null;
@@ -74,6 +78,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
       cancelledSteps.push({ clusterId: lease.clusterId, stepId });
     }
   }
+  const cancelledJobRuns = run ? await cancelServerlessJobRuns(end, run) : [];
   const claim = claimToRelease(end, clusters, run);
   const released = claim ? await releaseClaim(dynamoClient(), env('CLAIMS_TABLE'), claim) : false;
   if (claim) logger.info(released ? 'released claim' : 'claim not ours or gone', { ...claim });
@@ -86,9 +91,20 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     terminated: terminate,
     pools: held,
     cancelledSteps,
+    cancelledJobRuns,
     recorded: Boolean(record),
     releasedClaim: released ? claim!.runId : null,
   };
+}
+
+/** Cancels the run's active EMR Serverless job runs (created since the execution started, a minute of slack). */
+async function cancelServerlessJobRuns(end: ExecutionEnd, run: RunOfExecution): Promise<string[]> {
+  const applicationId = process.env.SERVERLESS_APPLICATION_ID;
+  if (!applicationId) return [];
+  const active = await listActiveJobRuns(emrServerlessClient(), applicationId, { createdAfter: new Date(end.startedAt - 60_000) });
+  const cancelled = await cancelJobRuns(emrServerlessClient(), jobRunsOfRun(active, run));
+  for (const jobRunId of cancelled) logger.info('cancelled job run', { execution: end.executionName, applicationId, jobRunId });
+  return cancelled;
 }
 
 /** The run the execution's trigger names, as NormalizeRequest made it (same jobs, same buckets, its start time). */

@@ -1,13 +1,16 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { env } from '../../lib/aws/clients';
+import { dynamoClient, env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
+import { listClusters, listQueue } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { checkRulePools, loadRules } from '../../lib/config/rules';
+import { checkRuleApplications, checkRulePools, loadRules } from '../../lib/config/rules';
+import { loadServerlessConfig } from '../../lib/config/serverless';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
+import { predictedPoolWaitMinutes } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
@@ -16,24 +19,78 @@ const prices = loadPrices();
 const pools = loadPools(prices);
 const rules = loadRules();
 checkRulePools(rules, pools.pools.map((pool) => pool.name));
-const config = { rules, template: pools.dedicated, prices, pools: pools.pools };
+const serverless = loadServerlessConfig();
+checkRuleApplications(rules, Object.keys(serverless.applications));
+const config = { rules, template: pools.dedicated, prices, pools: pools.pools, serverless };
+
+/** How long a warm PlaceJob reuses what it read of the registry: an estimate may be this stale, not a burst's reads. */
+const REGISTRY_SNAPSHOT_MS = 2_000;
+type RegistrySnapshot = Record<string, { clusters: Awaited<ReturnType<typeof listClusters>>; queue: Awaited<ReturnType<typeof listQueue>> }>;
+let snapshot: { at: number; pools: Promise<RegistrySnapshot> } | null = null;
+
+/** Each pool's clusters and queue (two Queries per pool), shared by the invocations of the next two seconds. */
+function readRegistry(tables: { clusters: string; queue: string }): Promise<RegistrySnapshot> {
+  if (snapshot && Date.now() - snapshot.at < REGISTRY_SNAPSHOT_MS) return snapshot.pools;
+  const pools_ = (async () => {
+    const entries = await Promise.all(
+      pools.pools.map(async (pool) => [pool.name, { clusters: await listClusters(dynamoClient(), tables, pool.name), queue: await listQueue(dynamoClient(), tables, pool.name) }] as const),
+    );
+    return Object.fromEntries(entries) as RegistrySnapshot;
+  })();
+  snapshot = { at: Date.now(), pools: pools_ };
+  pools_.catch(() => (snapshot = null));
+  return pools_;
+}
+
+/**
+ * Each pool's predicted wait for this job, from the registry's read API (lib/aws/registry.ts: its clusters
+ * and its queue). Unknown (absent) when the registry cannot be read: a rule on it then does not fire.
+ */
+async function poolWaits(event: PlaceJobInput): Promise<Record<string, number>> {
+  const clustersTable = process.env.CLUSTER_REGISTRY_TABLE;
+  const queueTable = process.env.ADMISSION_QUEUE_TABLE;
+  if (!clustersTable || !queueTable) return {};
+  let registry: RegistrySnapshot;
+  try {
+    registry = await readRegistry({ clusters: clustersTable, queue: queueTable });
+  } catch (error) {
+    logger.warn('pool registry not read: predictedWaitMinutes unknown', { error: error as Error });
+    return {};
+  }
+  return Object.fromEntries(
+    pools.pools.map((pool) => [
+      pool.name,
+      predictedPoolWaitMinutes({
+        clusters: registry[pool.name].clusters,
+        queue: registry[pool.name].queue.filter((entry) => entry.execution !== event.executionName),
+        maxClusters: pool.maxClusters,
+        clusterCapacityUnits: pool.capacityUnits,
+        units: event.sizing.capacityUnits,
+        priority: event.request.job.priority,
+        typicalJobMinutes: event.sizing.predictedMinutes,
+      }),
+    ]),
+  );
+}
 
 /**
  * `{ request, sizing, attempt, executionName }` → Placement: mode `dedicated` with the cluster's RunJobFlow
- * fields, or mode `pool` with `pool: { name, units, priority }` for AcquireCapacity.
+ * fields, mode `pool` with `pool: { name, units, priority }` for AcquireCapacity, or mode `serverless` with
+ * what RunServerlessJob sends to StartJobRun.
  */
 export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
-  const placement = await placeJob(event, { ...config, stage: env('STAGE') });
+  const placement = await placeJob({ ...event, poolWaits: await poolWaits(event) }, { ...config, stage: env('STAGE') });
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,
     mode: placement.mode,
     pool: placement.pool,
+    serverless: placement.serverless?.application,
     onDemandShare: placement.onDemandShare,
     hourlyCostUsd: placement.hourlyCostUsd,
     reasons: placement.reasons,
   });
-  metrics.add('JobsPlaced', 1, { pool: placement.pool?.name ?? 'dedicated', priority: event.request.job.priority });
+  metrics.add('JobsPlaced', 1, { pool: placement.pool?.name ?? (placement.mode === 'serverless' ? 'serverless' : 'dedicated'), priority: event.request.job.priority });
   return placement;
 }
 

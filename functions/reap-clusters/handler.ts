@@ -1,11 +1,13 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { dynamoClient, emrClient, env, sfnClient } from '../../lib/aws/clients';
+import { dynamoClient, emrClient, emrServerlessClient, env, sfnClient } from '../../lib/aws/clients';
 import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
 import { registryTables } from '../../lib/aws/poolRuntime';
+import { cancelJobRuns, listActiveJobRuns, withJobRunTags } from '../../lib/aws/serverlessJobRuns';
+import { planJobRunReap } from '../../lib/domain/serverless';
 import { listClusters } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -22,7 +24,7 @@ const POOL_IDLE_SECONDS = 3600;
  * On a schedule (or `{ dryRun: true }`): terminates this stage's clusters that no running execution and no
  * live pool lease owns. Every decision is logged with its reason; a dry run only reports them.
  */
-export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun: boolean }> {
+export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun: boolean; jobRuns: ReturnType<typeof planJobRunReap> }> {
   const options = parseReapOptions(event);
   const clusters = await listAppClusters(emrClient(), { stage: env('STAGE') });
   const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
@@ -32,7 +34,24 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
   for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
   for (const action of plan.keep) logger.info('keeping', { ...action });
   if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));
-  return { ...plan, dryRun: options.dryRun };
+  const jobRuns = await reapJobRuns(options);
+  return { ...plan, dryRun: options.dryRun, jobRuns };
+}
+
+/**
+ * This app's EMR Serverless job runs that no running execution waits for (their `emrflow:execution` tag):
+ * cancelled. EMR Serverless ends each at its executionTimeoutMinutes anyway; this ends them sooner.
+ */
+async function reapJobRuns(options: { dryRun: boolean; graceSeconds: number }): Promise<ReturnType<typeof planJobRunReap>> {
+  const applicationId = process.env.SERVERLESS_APPLICATION_ID;
+  if (!applicationId) return { cancel: [], keep: [] };
+  const runs = await withJobRunTags(emrServerlessClient(), await listActiveJobRuns(emrServerlessClient(), applicationId));
+  const owners = runs.map((run) => run.tags[TAG.execution]).filter((name): name is string => Boolean(name));
+  const executions = owners.length ? await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners) : {};
+  const plan = planJobRunReap(runs, executions, Date.now(), options.graceSeconds);
+  for (const run of plan.cancel) logger.info(options.dryRun ? 'would cancel job run' : 'cancelling job run', { ...run });
+  if (!options.dryRun) await cancelJobRuns(emrServerlessClient(), plan.cancel);
+  return plan;
 }
 
 /**

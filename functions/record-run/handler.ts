@@ -1,7 +1,8 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
-import { dynamoClient, emrClient, env } from '../../lib/aws/clients';
+import { GetJobRunCommand, type JobRun } from '@aws-sdk/client-emr-serverless';
+import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
 import { findStep, listInstanceUsage } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { stableErrorNames } from '../../lib/aws/middleware';
@@ -9,7 +10,9 @@ import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
 import { putRun } from '../../lib/aws/runs';
 import { findPool, loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { clusterCost, orchestrationCost, poolUnitHourly, poolUsage, runCost, type ClusterCost, type PoolUsage, type RunCost } from '../../lib/domain/runCost';
+import { loadServerlessConfig } from '../../lib/config/serverless';
+import { clusterCost, orchestrationCost, poolUnitHourly, poolUsage, runCost, type ClusterCost, type PoolUsage, type RunCost, type ServerlessUsage } from '../../lib/domain/runCost';
+import { serverlessCostUsd, serverlessJobRunOf, serverlessRates } from '../../lib/domain/serverless';
 import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
 import type { RunRecord } from '../../lib/domain/types';
 
@@ -17,6 +20,7 @@ const logger = functionLogger('record-run');
 const metrics = functionMetrics('record-run');
 const prices = loadPrices();
 const pools = loadPools(prices);
+const serverless = loadServerlessConfig();
 
 /** The clusters that were the run's own: this attempt's dedicated cluster and a retried attempt's one. */
 function ownClusters(event: RecordRunInput): string[] {
@@ -25,8 +29,29 @@ function ownClusters(event: RecordRunInput): string[] {
   return [...new Set(ids.filter((id): id is string => typeof id === 'string' && id.length > 0))];
 }
 
+/** The run's EMR Serverless job run as GetJobRun reports it, or null (not a Serverless run, or it cannot be read). */
+async function serverlessJobRun(event: RecordRunInput): Promise<JobRun | null> {
+  const ids = serverlessJobRunOf(event.run);
+  if (!ids) return null;
+  try {
+    return (await emrServerlessClient().send(new GetJobRunCommand(ids))).jobRun ?? null;
+  } catch (error) {
+    logger.warn('job run lookup failed: the run is recorded without its Serverless cost', { ...ids, error: error as Error });
+    return null;
+  }
+}
+
+/** A job run's bill: its billedResourceUtilization at config/prices.json's EMR Serverless prices. */
+function priceJobRun(event: RecordRunInput, jobRun: JobRun): ServerlessUsage | null {
+  const billed = jobRun.billedResourceUtilization;
+  if (!billed) return null;
+  const app = serverless.applications[event.run.placement?.serverless?.application ?? serverless.defaultApplication];
+  const usage = { vCPUHour: billed.vCPUHour ?? 0, memoryGBHour: billed.memoryGBHour ?? 0, storageGBHour: billed.storageGBHour ?? 0 };
+  return { applicationId: jobRun.applicationId!, jobRunId: jobRun.jobRunId!, billed: usage, usd: serverlessCostUsd(usage, serverlessRates(prices, app?.architecture ?? 'X86_64')) };
+}
+
 /** What the run held, priced; null when a cluster's instances could not be read (the record says so in the log). */
-async function priceRun(event: RecordRunInput, now: Date, lambdaMemoryMb: number): Promise<RunCost | null> {
+async function priceRun(event: RecordRunInput, now: Date, lambdaMemoryMb: number, jobRun: JobRun | null = null): Promise<RunCost | null> {
   const { run } = event;
   const region = process.env.AWS_REGION;
   const clusters: ClusterCost[] = [];
@@ -47,7 +72,7 @@ async function priceRun(event: RecordRunInput, now: Date, lambdaMemoryMb: number
     else logger.warn('pooled run not priced: its pool or units are unknown', { pool: slot.pool });
   }
   const path = { mode: run.placement?.mode ?? 'dedicated', attempts: run.attempt ?? 1, succeeded: event.outcome === 'succeeded', crawled: run.request.crawl?.required ?? false } as const;
-  return runCost(clusters, pool, orchestrationCost(prices, path, lambdaMemoryMb));
+  return runCost(clusters, pool, orchestrationCost(prices, path, lambdaMemoryMb), jobRun ? priceJobRun(event, jobRun) : null);
 }
 
 /** `{ run, executionName, startedAt, outcome }` → the RunRecord it wrote to the runs table. */
@@ -65,8 +90,11 @@ export async function recordRun(event: RecordRunInput, context: Pick<Context, 'm
       logger.warn('step lookup failed', { clusterId, error: error as Error });
     }
   }
+  // A Serverless run's "step" is its job run: its timeline teaches sizing as a step's does.
+  const jobRun = await serverlessJobRun(event);
+  if (jobRun?.startedAt && jobRun.endedAt) step = { Id: jobRun.jobRunId, Status: { Timeline: { StartDateTime: jobRun.startedAt, EndDateTime: jobRun.endedAt } } };
   const now = new Date();
-  const cost = await priceRun(event, now, Number(context.memoryLimitInMB) || 512);
+  const cost = await priceRun(event, now, Number(context.memoryLimitInMB) || 512, jobRun);
   const record = buildRunRecord(event, step, now, cost);
   await putRun(dynamoClient(), env('RUNS_TABLE'), record);
   logger.info('recorded', { ...record });

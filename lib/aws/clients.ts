@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EMRClient } from '@aws-sdk/client-emr';
+import { EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -12,6 +13,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  */
 export interface Clients {
   emr: EMRClient;
+  emrServerless: EMRServerlessClient;
   glue: GlueClient;
   s3: S3Client;
   dynamo: DynamoDBDocumentClient;
@@ -26,6 +28,12 @@ let cache: Partial<Clients> = {};
 export function emrClient(): EMRClient {
   cache.emr ??= new EMRClient({ region: region() });
   return cache.emr;
+}
+
+/** EMR Serverless (GetJobRun for a run's billed utilization, ListJobRuns / CancelJobRun for cleanup and the reaper). */
+export function emrServerlessClient(): EMRServerlessClient {
+  cache.emrServerless ??= new EMRServerlessClient({ region: region() });
+  return cache.emrServerless;
 }
 
 export function glueClient(): GlueClient {
@@ -79,7 +87,8 @@ export function env(
     | 'EMR_INSTANCE_PROFILE'
     | 'RUN_JOB_STATE_MACHINE_ARN'
     | 'CLAIMS_TABLE'
-    | 'STAGE',
+    | 'STAGE'
+    | 'SERVERLESS_APPLICATION_ID',
 ): string {
   const value = process.env[name];
   if (!value) throw new Error(`environment variable ${name} is not set (serverless.yml sets it for every function)`);

@@ -23,6 +23,8 @@ export const ServicePricesSchema = strictObject({
   /** EMR Serverless on Graviton (ARM64); the planner runs its Serverless strategies on the cheaper architecture. */
   emrServerlessArm64VcpuHour: ServicePrice.optional(),
   emrServerlessArm64GbHour: ServicePrice.optional(),
+  /** Ephemeral storage beyond the free 20 GB per worker; absent = not priced. */
+  emrServerlessStorageGbHour: ServicePrice.optional(),
 });
 export type ServicePrices = z.infer<typeof ServicePricesSchema>;
 

@@ -16,6 +16,12 @@ export const PLACEMENT_FACTS = [
   'maxAttempts',
   'capacityUnits',
   'inputGiB',
+  /** slaMinutes - predictedMinutes: how long the job may wait and still meet its SLA. */
+  'slaSlackMinutes',
+  /** Per pool of config/pools.json, from the registry (queued units vs capacity): read one with "path": "$.<pool>". */
+  'predictedWaitMinutes',
+  /** Per target: "$.pool" (the pool a usePool rule would pick, else the first), "$.dedicated", "$.serverless" (USD). */
+  'predictedCostUsd',
 ] as const;
 
 const OPERATORS = [
@@ -33,11 +39,15 @@ const Fact = z.enum(PLACEMENT_FACTS);
 const Scalar = z.union([z.number(), z.string(), z.boolean()]);
 
 /** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
+/** A JSONPath into an object-valued fact (predictedWaitMinutes, predictedCostUsd), as json-rules-engine reads it. */
+const FactPath = z.string().regex(/^\$\.[A-Za-z0-9_-]+$/, 'must be "$.<key>", such as "$.shared" or "$.serverless"');
+
 const LeafSchema = strictObject({
   fact: Fact,
+  path: FactPath.optional(),
   operator: z.enum(OPERATORS),
-  value: z.union([Scalar, z.array(Scalar), strictObject({ fact: Fact })], {
-    error: 'must be a number, string or boolean, a list of them, or {"fact": "<fact name>"}',
+  value: z.union([Scalar, z.array(Scalar), strictObject({ fact: Fact, path: FactPath.optional() })], {
+    error: 'must be a number, string or boolean, a list of them, or {"fact": "<fact name>", "path"?: "$.<key>"}',
   }),
 });
 
@@ -67,13 +77,15 @@ const ConditionSchema: z.ZodType<Condition> = z.lazy(() =>
  *                  when its sized units fit one pool cluster's capacityUnits;
  *   setPriority    raises the job's priority in the pool's admission queue (never lowers it).
  */
-const EVENT_MESSAGE = 'must be {"type": "onDemandShare" | "usePool" | "setPriority", "params": {…}}';
+const EVENT_MESSAGE = 'must be {"type": "onDemandShare" | "usePool" | "setPriority" | "useServerless", "params": {…}}';
 const RuleEventSchema = z.discriminatedUnion(
   'type',
   [
     strictObject({ type: z.literal('onDemandShare'), params: strictObject({ share: between(0, 1), reason: nonEmptyString }) }),
     strictObject({ type: z.literal('usePool'), params: strictObject({ pool: nonEmptyString, reason: nonEmptyString }) }),
     strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: z.enum(['low', 'normal', 'high']), reason: nonEmptyString }) }),
+    /** Runs the job on EMR Serverless (config/serverless.json's `application`, else its defaultApplication); wins over usePool. */
+    strictObject({ type: z.literal('useServerless'), params: strictObject({ application: nonEmptyString.optional(), reason: nonEmptyString }) }),
   ],
   { error: EVENT_MESSAGE },
 );
@@ -103,6 +115,19 @@ export function checkRulePools(rules: PlacementRule[], poolNames: readonly strin
     if (rule.event.type === 'usePool' && !poolNames.includes(rule.event.params.pool)) {
       const known = poolNames.length > 0 ? poolNames.join(', ') : 'none';
       throw new InvalidConfigError(RULES_FILE, `rules[${i}].event.params.pool`, `${describeValue(rule.event.params.pool)} is not a pool of config/pools.json (pools: ${known})`);
+    }
+  });
+}
+
+/** Every useServerless rule that names an application must name one of config/serverless.json. */
+export function checkRuleApplications(rules: PlacementRule[], applicationNames: readonly string[]): void {
+  rules.forEach((rule, i) => {
+    if (rule.event.type === 'useServerless' && rule.event.params.application !== undefined && !applicationNames.includes(rule.event.params.application)) {
+      throw new InvalidConfigError(
+        RULES_FILE,
+        `rules[${i}].event.params.application`,
+        `${describeValue(rule.event.params.application)} is not an application of config/serverless.json (applications: ${applicationNames.join(', ') || 'none'})`,
+      );
     }
   });
 }

@@ -116,6 +116,7 @@ export function clusterIdOf(placement: Partial<Pick<Placement, 'cluster' | 'slot
  * out, and retrying on safer capacity is the right answer to both.
  */
 export function classifyFailure(input: ClassifyInput): Failure {
+  if (input.placement?.mode === 'serverless') return classifyServerlessFailure(input);
   const { error, attempt, maxAttempts, observation, clusterId } = input;
   const spot = input.placement?.mode === 'pool' ? pooledSpotEvidence(observation) : spotEvidence(observation);
   const clusterState = observation.cluster?.Status?.State;
@@ -325,4 +326,53 @@ function messageFor(args: {
 function describeError(error: ClassifyInput['error']): string {
   const cause = (error.Cause ?? '').replace(/\s+/g, ' ').slice(0, 300);
   return `${error.Error ?? 'unknown error'}${cause ? `: ${cause}` : ''}`;
+}
+
+const CAPACITY_TEXT = /ApplicationMaxCapacityExceeded|maximum capacity|max(imum)? concurrent vCPU|ServiceQuotaExceeded/i;
+
+/**
+ * An EMR Serverless job run has no Spot and no cluster: nothing to tear down, no Spot retry. A job run that
+ * could not get its workers (the application's maximum capacity or the account's vCPU quota) lost nothing
+ * and is placed again after a backoff, when the rules may send it to a pool or a cluster of its own; a job
+ * run that ran and FAILED, was CANCELLED or timed out fails the run, as a failed step does.
+ */
+function classifyServerlessFailure(input: ClassifyInput): Failure {
+  const { error, attempt, maxAttempts } = input;
+  const jobRun = jobRunOfCause(error.Cause);
+  const details = jobRun?.stateDetails ?? error.Cause ?? '';
+  let kind: Failure['kind'];
+  if (error.Error === STATES_ERROR.timeout) kind = FailureKind.StepTimedOut;
+  else if (CAPACITY_TEXT.test(details)) kind = FailureKind.CapacityExceeded;
+  else kind = FailureKind.JobRunFailed;
+  const retry = kind === FailureKind.CapacityExceeded && attempt < maxAttempts;
+  const backoffSeconds = retry ? Math.min(MAX_BACKOFF_SECONDS, 60 * 2 ** (attempt - 1)) : 0;
+  const where = jobRun?.jobRunId ? `EMR Serverless job run ${jobRun.jobRunId} (${jobRun.state ?? 'state unknown'})` : 'the EMR Serverless job run';
+  const message =
+    kind === FailureKind.StepTimedOut
+      ? `${where} ran past its timeout; EMR Serverless cancels it at its executionTimeoutMinutes`
+      : retry
+        ? `${where} could not get its workers: ${details}; placing attempt ${attempt + 1} of ${maxAttempts} in ${backoffSeconds} s`
+        : `${where} failed: ${details || error.Error || 'no details'}${kind === FailureKind.CapacityExceeded ? ` (attempt ${attempt} of ${maxAttempts}, none left)` : ''}`;
+  return {
+    kind,
+    message,
+    clusterId: null,
+    retry,
+    nextAttempt: attempt + 1,
+    backoffSeconds,
+    teardown: 'none',
+    evidence: { error: error.Error ?? null, jobRun: jobRun ?? null, apiErrors: input.observation.apiErrors },
+  };
+}
+
+/** The job run a failed startJobRun.sync carries as its Cause (GetJobRun's `jobRun`), when it is JSON. */
+function jobRunOfCause(cause: string | undefined): { jobRunId?: string; state?: string; stateDetails?: string } | null {
+  if (!cause) return null;
+  try {
+    const parsed = JSON.parse(cause) as Record<string, any>;
+    const run = parsed.jobRun ?? parsed.JobRun ?? parsed;
+    return typeof run === 'object' && run && (run.jobRunId || run.state) ? { jobRunId: run.jobRunId, state: run.state, stateDetails: run.stateDetails } : null;
+  } catch {
+    return null;
+  }
 }

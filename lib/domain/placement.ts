@@ -2,9 +2,12 @@ import { APP_NAME, DEDICATED_POOL, TAG, clusterName } from '../contract';
 import type { PriceBook } from '../config/prices';
 import type { FleetTemplate, PoolDefinition } from '../config/pools';
 import type { PlacementRule } from '../config/rules';
+import type { ServerlessConfig } from '../config/serverless';
 import { planFleets } from './fleet';
 import { roundCents, unitHourly } from './pricing';
 import { decidePlacement, type PlacementDecision, type PlacementFacts } from './rules';
+import { CLUSTER_START_MINUTES, SIZING_UNIT, predictedServerlessCostUsd, serverlessPlacement } from './serverless';
+import { workersForUnits } from './serverlessWorkers';
 import { sparkProperties } from './sizing';
 import type { JobRequest, Placement, Sizing } from './types';
 
@@ -13,6 +16,8 @@ export interface PlaceJobInput {
   sizing: Sizing;
   attempt: number;
   executionName: string;
+  /** Per pool, the minutes a lease would take now (place-job reads them from the registry); none = unknown. */
+  poolWaits?: Record<string, number>;
 }
 
 /** What placement needs to know of a pool. */
@@ -26,15 +31,20 @@ export interface PlacementConfig {
   pools: PlacementPool[];
   /** The deployment's stage, tagged on every dedicated cluster (TAG.stage). */
   stage: string;
+  /** config/serverless.json: where useServerless rules send a job; absent = Serverless is not a target. */
+  serverless?: ServerlessConfig;
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
 const DEDICATED_STEP_CONCURRENCY = 1;
 
-/** The facts the placement rules (config/rules.json) are evaluated on, from the request, its sizing and the attempt. */
-export function placementFacts(input: PlaceJobInput): PlacementFacts {
+/** The facts the placement rules (config/rules.json) are evaluated on, from the request, its sizing, the attempt and (with `config`) each target's predicted wait and cost. */
+export function placementFacts(input: PlaceJobInput, config?: Pick<PlacementConfig, 'pools' | 'prices' | 'template' | 'serverless'>): PlacementFacts {
   const { job } = input.request;
   return {
+    slaSlackMinutes: job.slaMinutes - input.sizing.predictedMinutes,
+    predictedWaitMinutes: { ...(input.poolWaits ?? {}) },
+    predictedCostUsd: config ? predictedCosts(input, config) : {},
     predictedMinutes: input.sizing.predictedMinutes,
     slaMinutes: job.slaMinutes,
     slaUsedShare: input.sizing.predictedMinutes / job.slaMinutes,
@@ -54,7 +64,8 @@ export function placementFacts(input: PlaceJobInput): PlacementFacts {
  * RunJobFlow fields.
  */
 export async function placeJob(input: PlaceJobInput, config: PlacementConfig): Promise<Placement> {
-  const decision = await decidePlacement(config.rules, placementFacts(input));
+  const decision = await decidePlacement(config.rules, placementFacts(input, config));
+  if (decision.serverless !== null && config.serverless) return onServerless(input, decision, config.serverless, config.prices);
   const pool = decision.pool === null ? undefined : config.pools.find((p) => p.name === decision.pool);
   const unfit = pool && poolMismatch(pool, input);
   if (pool && !unfit) return pooled(input, decision, pool, config.prices);
@@ -127,5 +138,53 @@ function dedicated(input: PlaceJobInput, decision: PlacementDecision, config: Pl
     },
     hourlyCostUsd: fleets.hourlyCostUsd,
     onDemandHourlyCostUsd: fleets.onDemandHourlyCostUsd,
+  };
+}
+
+/**
+ * What the run is expected to cost on each target, for rules that choose by price: its units for its predicted
+ * minutes at the first pool that fits it (blended price), on a dedicated cluster of its own (bootstrap
+ * included, task fleet on Spot), and as an EMR Serverless job run (its workers, billed a minute at least).
+ */
+function predictedCosts(input: PlaceJobInput, config: Pick<PlacementConfig, 'pools' | 'prices' | 'template' | 'serverless'>): PlacementFacts['predictedCostUsd'] {
+  const units = input.sizing.capacityUnits;
+  const hours = input.sizing.predictedMinutes / 60;
+  const costs: PlacementFacts['predictedCostUsd'] = {};
+  const pool = config.pools.find((candidate) => candidate.capacityUnits >= units);
+  if (pool) costs.pool = roundMicros(units * blendedUnitHourly(pool, config.prices) * hours);
+  costs.dedicated = roundMicros(planFleets(units, 0, config.template, config.prices).hourlyCostUsd * (hours + CLUSTER_START_MINUTES / 60));
+  const app = config.serverless?.applications[config.serverless.defaultApplication];
+  if (app && config.prices.services) {
+    costs.serverless = predictedServerlessCostUsd(workersForUnits(units, SIZING_UNIT, { diskGb: app.workerDiskGb }), input.sizing.predictedMinutes, app, config.prices);
+  }
+  return costs;
+}
+
+const roundMicros = (value: number) => Math.round(value * 1e6) / 1e6;
+
+function blendedUnitHourly(pool: PlacementPool, prices: PriceBook): number {
+  const onDemandShare = Math.min(1, pool.fleets.coreUnits / pool.capacityUnits);
+  return onDemandShare * unitHourly(prices, pool.fleets.core, 'ON_DEMAND') + (1 - onDemandShare) * unitHourly(prices, pool.fleets.task, 'SPOT');
+}
+
+/** A useServerless rule fired: the job runs as an EMR Serverless job run, nothing to lease or launch. */
+function onServerless(input: PlaceJobInput, decision: PlacementDecision, config: ServerlessConfig, prices: PriceBook): Placement {
+  const name = decision.serverless || config.defaultApplication;
+  const app = config.applications[name];
+  if (!app) throw new RangeError(`a useServerless rule names application ${JSON.stringify(name)}, which config/serverless.json does not have`);
+  const serverless = serverlessPlacement(input, name, app, prices);
+  const hourly = predictedServerlessCostUsd(serverless.workers, 60, app, prices);
+  return {
+    mode: 'serverless',
+    cluster: {},
+    slot: null,
+    pool: null,
+    // EMR Serverless has no Spot: all of it is On-Demand capacity.
+    onDemandShare: 1,
+    reasons: decision.reasons,
+    spec: null,
+    serverless,
+    hourlyCostUsd: roundCents(hourly),
+    onDemandHourlyCostUsd: roundCents(hourly),
   };
 }

@@ -12,6 +12,12 @@ export interface PlacementFacts {
   maxAttempts: number;
   capacityUnits: number;
   inputGiB: number;
+  /** slaMinutes - predictedMinutes. */
+  slaSlackMinutes: number;
+  /** Per pool: minutes a lease would take now (lib/domain/serverless.ts predictedPoolWaitMinutes); empty without a registry. */
+  predictedWaitMinutes: Record<string, number>;
+  /** Expected cost of the run on each target, USD (a target that cannot be priced is absent). */
+  predictedCostUsd: { pool?: number; dedicated?: number; serverless?: number };
 }
 
 export interface PlacementDecision {
@@ -23,6 +29,11 @@ export interface PlacementDecision {
   pool: string | null;
   /** The job's priority, raised by setPriority rules (the highest that fired wins). */
   priority: Priority;
+  /**
+   * A useServerless rule fired (the first in file order): the application it names, or '' for the default.
+   * Null when none did. It wins over usePool: overflow means "not the pool".
+   */
+  serverless: string | null;
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
@@ -45,10 +56,11 @@ export async function decidePlacement(rules: PlacementRule[], facts: PlacementFa
   const reasons = fired.map((rule) => `${rule.name}: ${rule.event.params.reason}`);
   const shares = fired.flatMap((rule) => (rule.event.type === 'onDemandShare' ? [rule.event.params.share] : []));
   const pools = fired.flatMap((rule) => (rule.event.type === 'usePool' ? [rule.event.params.pool] : []));
+  const serverless = fired.flatMap((rule) => (rule.event.type === 'useServerless' ? [rule.event.params.application ?? ''] : []));
   const priority = fired.reduce<Priority>(
     (best, rule) => (rule.event.type === 'setPriority' && PRIORITY_RANK[rule.event.params.priority] > PRIORITY_RANK[best] ? rule.event.params.priority : best),
     facts.priority,
   );
   if (shares.length === 0) reasons.push(fired.length === 0 ? 'no rule fired: task fleet on Spot' : 'no onDemandShare rule fired: task fleet on Spot');
-  return { taskOnDemandShare: shares.length > 0 ? Math.max(...shares) : 0, reasons, pool: pools[0] ?? null, priority };
+  return { taskOnDemandShare: shares.length > 0 ? Math.max(...shares) : 0, reasons, pool: pools[0] ?? null, priority, serverless: serverless[0] ?? null };
 }

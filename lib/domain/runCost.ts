@@ -50,9 +50,18 @@ export interface PoolUsage {
   usd: number;
 }
 
+/** An EMR Serverless job run, priced from GetJobRun's billedResourceUtilization. */
+export interface ServerlessUsage {
+  applicationId: string;
+  jobRunId: string;
+  /** vCPU-hours, memory GB-hours and storage GB-hours as EMR Serverless billed them. */
+  billed: { vCPUHour: number; memoryGBHour: number; storageGBHour: number };
+  usd: number;
+}
+
 /** Where a run went, for estimating its Step Functions transitions and Lambda invocations. */
 export interface RunPath {
-  mode: 'dedicated' | 'pool';
+  mode: 'dedicated' | 'pool' | 'serverless';
   attempts: number;
   succeeded: boolean;
   crawled: boolean;
@@ -72,6 +81,8 @@ export interface RunCost {
   /** Clusters of the run's attempts that were its own (a dedicated run's current and previous attempt). */
   clusters: ClusterCost[];
   pool: PoolUsage | null;
+  /** The run's EMR Serverless job run, when it was placed there (absent on runs recorded before Serverless). */
+  serverless?: ServerlessUsage | null;
   orchestration: OrchestrationCost;
 }
 
@@ -139,7 +150,9 @@ export function pathCounts(path: RunPath): { transitions: number; lambdaInvocati
   const attempts = Math.max(1, path.attempts);
   const retries = attempts - 1;
   const pooled = path.mode === 'pool' ? 1 : 0;
-  let transitions = 3 + (path.crawled ? 4 : 0) + 1 + attempts * 4 + retries * 5;
+  // A Serverless attempt is one Task (RunServerlessJob) where a cluster's is two, and it has nothing to tear down.
+  const serverless = path.mode === 'serverless' ? 1 : 0;
+  let transitions = 3 + (path.crawled ? 4 : 0) + 1 + attempts * (4 - serverless) + retries * 5 - (path.succeeded ? serverless : 0);
   // NormalizeRequest, SizeJob, PlaceJob per attempt, AcquireCapacity per pooled attempt, ClassifyFailure per retry.
   let lambdaInvocations = 2 + attempts + pooled * attempts + retries;
   if (path.succeeded) {
@@ -162,7 +175,7 @@ export function orchestrationCost(prices: PriceBook, path: RunPath, lambdaMemory
   return { transitionsEstimate: transitions, lambdaGbSecondsEstimate: gbSeconds, usd };
 }
 
-export function runCost(clusters: ClusterCost[], pool: PoolUsage | null, orchestration: OrchestrationCost): RunCost {
-  const usd = clusters.reduce((sum, c) => sum + c.usd, 0) + (pool?.usd ?? 0) + orchestration.usd;
-  return { totalUsd: Math.round(usd * 10_000) / 10_000, clusters, pool, orchestration };
+export function runCost(clusters: ClusterCost[], pool: PoolUsage | null, orchestration: OrchestrationCost, serverless: ServerlessUsage | null = null): RunCost {
+  const usd = clusters.reduce((sum, c) => sum + c.usd, 0) + (pool?.usd ?? 0) + (serverless?.usd ?? 0) + orchestration.usd;
+  return { totalUsd: Math.round(usd * 10_000) / 10_000, clusters, pool, ...(serverless ? { serverless } : {}), orchestration };
 }

@@ -74,7 +74,7 @@ export interface FleetCapacity {
 
 /** What PlaceJob decides. `cluster` is filled by PlaceJob (pool) or by CreateCluster (dedicated). */
 export interface Placement {
-  mode: 'dedicated' | 'pool';
+  mode: 'dedicated' | 'pool' | 'serverless';
   /** `{}` until a cluster exists; the ASL writes `ClusterId` into it. */
   cluster: { ClusterId?: string };
   /**
@@ -104,6 +104,10 @@ export interface Placement {
     configurations: Array<{ Classification: string; Properties: Record<string, string> }>;
     tags: Array<{ Key: string; Value: string }>;
   } | null;
+  /** Serverless mode: what RunServerlessJob sends to StartJobRun (absent or null otherwise). */
+  serverless?: import('./serverless').ServerlessPlacement | null;
+  /** Serverless mode: the job run RunServerlessJob started (its result), once it succeeded. */
+  jobRun?: { ApplicationId: string; JobRunId: string } | null;
   /** Estimated On-Demand-equivalent hourly price of the cluster, USD, and the expected price with Spot. */
   hourlyCostUsd: number;
   /** The same capacity bought entirely On-Demand (hourlyCostUsd is the expected price with the chosen Spot share). */
@@ -149,8 +153,8 @@ export interface RunRecord {
   durationSeconds: number;
   /** PlaceJob's estimate: placement.hourlyCostUsd × execution wall hours (what was predicted). */
   estimatedCostUsd: number | null;
-  /** Where the run went: its own cluster or a lease on a pool's cluster. */
-  placementMode: 'dedicated' | 'pool' | null;
+  /** Where the run went: its own cluster, a lease on a pool's cluster, or an EMR Serverless job run. */
+  placementMode: 'dedicated' | 'pool' | 'serverless' | null;
   pool: string | null;
   /** Pooled run: seconds from parking in the admission queue to the lease's grant; null otherwise. */
   queueWaitSeconds: number | null;

@@ -2,8 +2,8 @@
 export interface EmulatorEvent {
   /** Epoch milliseconds. */
   at: number;
-  resource: 'cluster' | 'step' | 'crawler' | 'note';
-  /** Cluster id, step id or crawler name; empty for notes. */
+  resource: 'cluster' | 'step' | 'crawler' | 'application' | 'jobRun' | 'note';
+  /** Cluster id, step id, crawler name, EMR Serverless application or job run id; empty for notes. */
   id: string;
   /** The new state (EMR/Glue spelling), or "NOTE". */
   state: string;
@@ -11,8 +11,12 @@ export interface EmulatorEvent {
   message?: string;
   /** For steps: their cluster. */
   clusterId?: string;
-  /** For steps: who runs them. */
+  /** For steps and job runs: who runs them. */
   executor?: StepExecutor;
+  /** For EMR Serverless job runs: their application. */
+  applicationId?: string;
+  /** For EMR Serverless job runs: the detail of the "EMR Serverless Job Run State Change" event. */
+  detail?: Record<string, unknown>;
 }
 
 export type StepExecutor = 'spark' | 'simulated';

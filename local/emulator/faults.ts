@@ -38,6 +38,15 @@ export const FaultsSchema = strictObject({
       .default({}),
   }).prefault({}),
   /**
+   * EMR Serverless job runs, by the attempt in their name ("… attempt <n>"): `jobRunFailure` fails the job run
+   * while RUNNING; `capacityExceeded` fails it in SCHEDULED as workers that do not fit the maximum capacity do
+   * (and makes StartApplication of an application with initial capacity answer ServiceQuotaExceededException).
+   */
+  emrServerless: strictObject({
+    jobRunFailure: attemptFaults({}, '{"attempt": 1}'),
+    capacityExceeded: attemptFaults({}, '{"attempt": 1}'),
+  }).prefault({}),
+  /**
    * EMR's EventBridge events on their way to the runner's rules: the share EventBridge loses (`drop`) and the
    * share it delivers twice (`duplicate`), each drawn per event. EventBridge promises at least once, best effort.
    */
@@ -114,6 +123,15 @@ export class FaultInjector {
     const index = list.findIndex((fault) => fault.attempt === attempt && fault.phase === phase);
     if (index < 0) return null;
     return list.splice(index, 1)[0];
+  }
+
+  /** Whether an EMR Serverless fault strikes this attempt (taken: it fires once). */
+  takeServerless(kind: keyof Faults['emrServerless'], attempt: number): boolean {
+    const list = this.pending.emrServerless[kind];
+    const index = list.findIndex((fault) => fault.attempt === attempt);
+    if (index < 0) return false;
+    list.splice(index, 1);
+    return true;
   }
 
   throttles(operation: string): boolean {

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ScaledClock } from './clock';
 import { EmrService, isEndedClusterState, type ClusterRecord, type StepRecord } from './emr/EmrService';
+import { EmrServerlessService, type ServerlessApplicationSeed } from './emr-serverless/EmrServerlessService';
 import { findSpark, type SparkSetup } from './emr/spark';
 import type { EmulatorEvent } from './events';
 import { FaultInjector, NO_FAULTS, type Faults } from './faults';
@@ -27,6 +28,9 @@ export { parseFaults, NO_FAULTS, type Faults, type SpotInterruptionPhase } from 
 export type { EmulatorEvent, StepExecutor } from './events';
 export type { ClusterRecord, StepRecord } from './emr/EmrService';
 export type { SparkSetup } from './emr/spark';
+
+/** The account in the ARNs the emulator makes (EMR's cluster ARNs use the same). */
+const EMULATOR_ACCOUNT_ID = '000000000000';
 
 export interface EmulatorOptions {
   /**
@@ -60,7 +64,7 @@ export interface EmulatorOptions {
 
 export interface EmulatorStats {
   /** Calls per service and operation, throttled ones included. */
-  calls: Record<'EMR' | 'Glue' | 'S3', Record<string, number>>;
+  calls: Record<'EMR' | 'Glue' | 'S3' | 'EMRServerless', Record<string, number>>;
   /** Calls that the throttle fault answered with ThrottlingException. */
   throttled: Record<string, number>;
   clustersCreated: number;
@@ -68,6 +72,11 @@ export interface EmulatorStats {
   clustersRunning: number;
   clusters: ClusterRecord[];
   steps: StepRecord[];
+  /** EMR Serverless job runs (not kept in a state directory's snapshot). */
+  jobRuns: ReturnType<EmrServerlessService['jobRunRecords']>;
+  /** EMR Serverless job runs not yet SUCCESS / FAILED / CANCELLED. */
+  jobRunsActive: number;
+  serverlessApplications: ReturnType<EmrServerlessService['applicationRecords']>;
 }
 
 export interface Emulator {
@@ -96,6 +105,8 @@ export interface Emulator {
 
 export interface EmulatorSeed extends GlueSeed {
   buckets?: string[];
+  /** EMR Serverless applications as serverless.yml declares them (AWS::EMRServerless::Application properties), with their ids. */
+  serverlessApplications?: ServerlessApplicationSeed[];
 }
 
 async function listen(server: import('node:http').Server, port: number): Promise<number> {
@@ -134,6 +145,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const emr = new EmrService({ clock, ids, faults, s3, spark, stateDir, region, emit });
   const glue = new GlueService({ clock, faults, s3, emit });
+  const emrServerless = new EmrServerlessService({ clock, ids, faults, s3, spark, stateDir, region, accountId: EMULATOR_ACCOUNT_ID, emit });
   // A state directory the caller keeps also keeps the EMR clusters and the Glue catalog across runs.
   const snapshotFile = path.join(stateDir, 'emulator-state.json');
   if (!ownsStateDir && existsSync(snapshotFile)) {
@@ -141,12 +153,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     emr.restore(snapshot.emr);
     glue.restore(snapshot.glue);
   }
-  const calls: EmulatorStats['calls'] = { EMR: {}, Glue: {}, S3: {} };
+  const calls: EmulatorStats['calls'] = { EMR: {}, Glue: {}, S3: {}, EMRServerless: {} };
   let throttled: Record<string, number> = {};
   const server = createEmulatorServer({
     emr: emr.operations,
     glue: glue.operations,
     s3: new S3Service(s3, stateDir, region),
+    emrServerless,
     faults,
     ids,
     emit,
@@ -203,6 +216,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         await s3.createBucket(bucket);
       }
       glue.seed(seed);
+      for (const application of seed.serverlessApplications ?? []) emrServerless.seedApplication(application);
     },
     stats() {
       const clusters = emr.clusterRecords();
@@ -213,6 +227,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         clustersRunning: clusters.filter((c) => !isEndedClusterState(c.state)).length,
         clusters,
         steps: emr.stepRecords(),
+        jobRuns: emrServerless.jobRunRecords(),
+        jobRunsActive: emrServerless.jobRunRecords().filter((run) => !['SUCCESS', 'FAILED', 'CANCELLED'].includes(run.state)).length,
+        serverlessApplications: emrServerless.applicationRecords(),
       };
     },
     resetCalls() {
@@ -222,6 +239,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     async stop() {
       clock.stopAll();
       emr.shutdown();
+      emrServerless.shutdown();
       glue.shutdown();
       await close(server);
       if (dynamodbServer) await close(dynamodbServer);
@@ -246,6 +264,7 @@ export function emulatorEnv(emu: Pick<Emulator, 'endpoint' | 'dynamodbEndpoint' 
     AWS_ENDPOINT_URL_EMR: emu.endpoint,
     AWS_ENDPOINT_URL_GLUE: emu.endpoint,
     AWS_ENDPOINT_URL_S3: emu.endpoint,
+    AWS_ENDPOINT_URL_EMR_SERVERLESS: emu.endpoint,
     ...(emu.dynamodbEndpoint ? { AWS_ENDPOINT_URL_DYNAMODB: emu.dynamodbEndpoint } : {}),
     AWS_REGION: emu.region,
     AWS_DEFAULT_REGION: emu.region,

@@ -80,6 +80,10 @@ export class IdFactory {
     const hex = (n: number) => this.random.chars(HEX, n);
     return `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`;
   }
+  /** EMR Serverless application and job run ids: 16 of [0-9a-z], as AWS gives them (`00f…`). */
+  serverlessId(): string {
+    return `00f${this.random.chars('0123456789abcdefghijklmnopqrstuvwxyz', 13)}`;
+  }
   application(): string {
     return `application_${Date.now()}_${this.random.chars('0123456789', 4)}`;
   }

@@ -1,6 +1,7 @@
 /**
  * One node:http server for every emulated service: a request with `X-Amz-Target: ElasticMapReduce.*` or
- * `AWSGlue.*` is AWS JSON 1.1; anything else is S3 REST (path-style). Signatures are not verified.
+ * `AWSGlue.*` is AWS JSON 1.1; one signed for `emr-serverless` is EMR Serverless REST-JSON; anything else is
+ * S3 REST (path-style). Signatures are not verified.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { EmitEvent } from './events';
@@ -8,15 +9,18 @@ import type { FaultInjector } from './faults';
 import { AwsServiceError, sendJson, sendJsonError, type JsonOperation } from './protocol';
 import type { IdFactory } from './random';
 import type { S3Service } from './s3/S3Service';
+import type { EmrServerlessService } from './emr-serverless/EmrServerlessService';
+import { readRestRequest, RestJsonError, sendRestJson, sendRestJsonError, signingService } from './emr-serverless/restJson';
 
 export interface CallCounter {
-  count(service: 'EMR' | 'Glue' | 'S3', operation: string, throttled: boolean): void;
+  count(service: 'EMR' | 'Glue' | 'S3' | 'EMRServerless', operation: string, throttled: boolean): void;
 }
 
 export interface ServerDeps {
   emr: Record<string, JsonOperation>;
   glue: Record<string, JsonOperation>;
   s3: S3Service;
+  emrServerless: EmrServerlessService;
   faults: FaultInjector;
   ids: IdFactory;
   calls: CallCounter;
@@ -69,6 +73,20 @@ export function createEmulatorServer(deps: ServerDeps): http.Server {
     }
   };
 
+  // EMR Serverless is REST-JSON on paths (/applications/…) that could also be S3 bucket names: the SigV4
+  // credential scope, which every SDK and the CLI send, tells them apart.
+  const handleEmrServerless = async (req: IncomingMessage, res: ServerResponse, requestId: string) => {
+    try {
+      const request = await readRestRequest(req, new URL(req.url ?? '/', 'http://emulator'));
+      const route = deps.emrServerless.route(request);
+      deps.calls.count('EMRServerless', route?.operation ?? `${request.method} ${request.path}`, false);
+      if (!route) throw new RestJsonError('ResourceNotFoundException', `The emulator does not serve EMR Serverless ${request.method} ${request.path}.`, 404);
+      sendRestJson(res, requestId, await route.run());
+    } catch (error) {
+      sendRestJsonError(res, requestId, error instanceof RestJsonError ? error : new RestJsonError('InternalServerException', (error as Error).message, 500));
+    }
+  };
+
   return http.createServer((req, res) => {
     const requestId = deps.ids.requestId();
     if (!authNoted && req.headers.authorization) {
@@ -78,7 +96,9 @@ export function createEmulatorServer(deps: ServerDeps): http.Server {
     const target = req.headers['x-amz-target'];
     const done = typeof target === 'string' && target
       ? handleJson(target, req, res, requestId)
-      : deps.s3.handle(req, res, new URL(req.url ?? '/', 'http://emulator'), requestId).then((operation) => deps.calls.count('S3', operation, false));
+      : signingService(req.headers.authorization) === 'emr-serverless'
+        ? handleEmrServerless(req, res, requestId)
+        : deps.s3.handle(req, res, new URL(req.url ?? '/', 'http://emulator'), requestId).then((operation) => deps.calls.count('S3', operation, false));
     done.catch((error) => {
       if (!res.headersSent) res.writeHead(500);
       res.end(String(error));

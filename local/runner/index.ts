@@ -61,7 +61,7 @@ import { seedFromServerless, type Seeded } from './seed';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config';
 import { startSchedules, type Schedules } from './schedules';
 import { taskHandlers, type StepFunctionsContext } from './tasks';
-import { clusterStateChangeEvent, functionEventTargets, stepStatusChangeEvent } from './triggers';
+import { clusterStateChangeEvent, functionEventTargets, jobRunStateChangeEvent, stepStatusChangeEvent } from './triggers';
 import { TaskTokenBroker } from './taskTokens';
 import { ExecutionRegistry } from './executions';
 import { ExecutionStatuses } from './executionStatuses';
@@ -228,7 +228,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     onObjectCreated: options.objectCreatedRules ? (object) => onObjectCreated(object) : undefined,
     logger: (event: EmulatorEvent) => {
       events.push(event);
-      if (event.resource === 'cluster' || event.resource === 'step') onEmrEvent?.(event);
+      if (event.resource === 'cluster' || event.resource === 'step' || event.resource === 'jobRun') onEmrEvent?.(event);
     },
   }).catch((error) => {
     discardState();
@@ -553,6 +553,7 @@ function emrEventOf(
   stats: EmulatorStats,
   where: { region: string; accountId: string; id: string; time: Date },
 ): Record<string, unknown> | null {
+  if (change.resource === 'jobRun') return change.detail ? jobRunStateChangeEvent(change.detail, where) : null;
   if (change.resource === 'cluster') {
     const cluster = stats.clusters.find((c) => c.clusterId === change.id);
     if (!cluster) return null;

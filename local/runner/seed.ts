@@ -12,6 +12,7 @@ import { parseJobs } from '../../lib/config/jobs';
 import type { JobDefinition } from '../../lib/config/jobs';
 import { s3Location } from '../../lib/contract';
 import type { Emulator } from '../emulator';
+import type { ServerlessApplicationSeed } from '../emulator/emr-serverless/EmrServerlessService';
 import type { ServerlessConfig } from './serverless-config';
 
 export interface SeedTargets {
@@ -43,6 +44,12 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
     crawlers,
   });
   seeded.crawlers = crawlers.map((crawler) => crawler.Name);
+  const applications = ofType('AWS::EMRServerless::Application');
+  if (applications.length > 0) {
+    await targets.emulator.seed({
+      serverlessApplications: applications.map((application) => ({ ...application.properties(), applicationId: application.physicalId }) as ServerlessApplicationSeed),
+    });
+  }
 
   for (const table of ofType('AWS::DynamoDB::Table')) {
     const properties = table.properties();

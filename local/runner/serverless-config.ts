@@ -220,6 +220,8 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
     if (logicalId in stateMachineArns) return stateMachineArns[logicalId];
     const resource = rawResources[logicalId];
     if (!resource) throw new Error(`serverless.yml: Ref to unknown logical id ${logicalId}`);
+    // Ref of an EMR Serverless application is its id, which AWS makes up: locally a stable one the seed creates it with.
+    if (resource.Type === 'AWS::EMRServerless::Application') return localServerlessApplicationId(logicalId);
     const nameProperty = REF_NAME_PROPERTY[resource.Type];
     const named = nameProperty ? lookupNested(resource.Properties ?? {}, nameProperty) : undefined;
     if (named !== undefined) return String(evaluate(named));
@@ -316,6 +318,11 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
   };
 }
 
+/** The local id of an EMR Serverless application (ids are [0-9a-z]{1,64}; AWS's start with 00f). */
+export function localServerlessApplicationId(logicalId: string): string {
+  return `00f${logicalId.toLowerCase().replace(/[^0-9a-z]/g, '')}`.slice(0, 64);
+}
+
 /** The property CloudFormation's `Ref` returns for the resource types this project declares. */
 const REF_NAME_PROPERTY: Record<string, string> = {
   'AWS::DynamoDB::Table': 'TableName',
@@ -351,6 +358,8 @@ function arnFor(type: string, name: string, region: string): string | undefined 
       return `arn:aws:events:${region}:${LOCAL_ACCOUNT_ID}:rule/${name}`;
     case 'AWS::StepFunctions::StateMachine':
       return `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
+    case 'AWS::EMRServerless::Application':
+      return `arn:aws:emr-serverless:${region}:${LOCAL_ACCOUNT_ID}:/applications/${name}`;
     default:
       return undefined;
   }

@@ -7,6 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { HEARTBEAT_FIELD, TIMEOUT_FIELD, withTaskTimeout } from '../asl/localDefinition';
 import { distributedMap } from './adapters/distributedMap';
 import { emrIntegration } from './adapters/emr';
+import { emrServerlessIntegration } from './adapters/emrServerless';
 import { TaskError } from './adapters/errors';
 import type { LambdaInvoker } from './adapters/lambda';
 import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapters/sdk';
@@ -98,6 +99,10 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     if (service === 'elasticmapreduce') {
       const [api, pattern] = rest.split('.');
       return emrIntegration(api, pattern === 'sync', { client: context.emr, timeScale: context.timeScale, signal: context.signal });
+    }
+    if (service === 'emr-serverless') {
+      const [api, pattern] = rest.split('.');
+      return emrServerlessIntegration(api, pattern === 'sync', { timeScale: context.timeScale, signal: context.signal });
     }
     if (service === 'dynamodb') return dynamoDbIntegration(rest, context.sdk);
     if (service === 'states' && rest === 'startExecution.sync:2') {

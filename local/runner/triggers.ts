@@ -4,7 +4,7 @@
  * serverless.yml resolves it, is evaluated here, so the local upload path starts exactly what AWS would.
  */
 import { randomUUID } from 'node:crypto';
-import { EMR_EVENT } from '../../lib/contract';
+import { EMR_EVENT, EMR_SERVERLESS_EVENT } from '../../lib/contract';
 import type { ServerlessConfig } from './serverless-config';
 
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
@@ -159,6 +159,25 @@ export async function functionEventTargets(config: ServerlessConfig, event: unkn
     }
   }
   return [...new Set(targets)];
+}
+
+/**
+ * EMR Serverless's "EMR Serverless Job Run State Change" event (source aws.emr-serverless): the detail the
+ * emulator gives with each job run change (jobRunId, jobRunName, applicationId, arn, releaseLabel, state,
+ * previousState, createdBy, updatedAt, createdAt, as the EMR Serverless user guide's sample carries).
+ */
+export function jobRunStateChangeEvent(detail: Record<string, unknown>, where: { region: string; accountId: string; id: string; time: Date }): Record<string, unknown> {
+  return {
+    version: '0',
+    id: where.id,
+    'detail-type': EMR_SERVERLESS_EVENT.jobRunStateChange,
+    source: EMR_SERVERLESS_EVENT.source,
+    account: where.accountId,
+    time: where.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: where.region,
+    resources: [],
+    detail,
+  };
 }
 
 /** EMR's "EMR Cluster State Change" event (source aws.emr; the EventBridge events reference's detail fields). */

@@ -123,6 +123,9 @@ describeIfCli('the AWS CLI commands the emulator README documents', () => {
     expect(readFileSync(path.join(tmp, 'emrflow-events-copy.json')).equals(readFileSync(path.join(tmp, 'emrflow-events.json')))).toBe(true);
     expect(statSync(path.join(tmp, 'emrflow-events.json')).size).toBeGreaterThan(8 * 1024 * 1024);
     expect(JSON.parse(out('aws glue get-tables'))).toEqual(['events']);
+    expect(out('aws emr-serverless list-applications')).toMatch(/^emrflow-cli\t(CREATING|CREATED|STARTING|STARTED)$/m);
+    // A jar entry point is simulated (no JVM starts); the job run has just been submitted and is on its way.
+    expect(JSON.parse(out('aws emr-serverless get-job-run'))).toMatch(/^(SUBMITTED|PENDING|SCHEDULED|RUNNING)$/);
     expect(JSON.parse(out('aws glue get-partitions')).Partitions.map((p: { Values: string[] }) => p.Values)).toEqual([['2026-11-27']]);
   }, 120_000);
 });

@@ -56,15 +56,18 @@ describeIfVenv('conformance with botocore service models', () => {
     await runtime.stop();
   });
 
-  it('answers every EMR, Glue, S3 and Step Functions call with the modelled output shape or a documented error', async () => {
+  it('answers every EMR, EMR Serverless, Glue, S3 and Step Functions call with the modelled output shape or a documented error', async () => {
     const { status, output, report } = await runPytest(runtime.env);
 
     expect(report?.failures ?? [output]).toEqual([]);
     expect({ status, output: status === 0 ? '' : output }).toEqual({ status: 0, output: '' });
     expect(report!.checks).toBe(report!.passed);
     expect(report!.checks).toBeGreaterThan(100);
-    expect(Object.keys(report!.operations)).toEqual(['emr', 'glue', 's3', 'stepfunctions']);
+    expect(Object.keys(report!.operations)).toEqual(['emr', 'emr-serverless', 'glue', 's3', 'stepfunctions']);
     expect(report!.operations.stepfunctions).toEqual(expect.arrayContaining([...STEP_FUNCTIONS_OPERATIONS]));
+    expect(report!.operations['emr-serverless']).toEqual(
+      ['CancelJobRun', 'CreateApplication', 'GetApplication', 'GetJobRun', 'ListApplications', 'ListJobRuns', 'StartApplication', 'StartJobRun', 'StopApplication'],
+    );
   }, 120_000);
 
   it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {
@@ -97,14 +100,19 @@ describeIfVenv('conformance with botocore service models', () => {
         'assert any("TaskDone" in p for p in sfn_out) and any("parameters" in p for p in sfn_out), sfn_out',
         'assert expected_error_status("stepfunctions", sfn.operation_model("StartExecution"), "ExecutionAlreadyExists") == 400',
         'assert expected_error_status("stepfunctions", sfn.operation_model("DescribeExecution"), "ExecutionAlreadyExists") is None',
-        'print("rejected", len(out) + len(xml_out), len(sfn_out))',
+        'serverless = botocore.session.get_session().get_service_model("emr-serverless")',
+        'rest_out = []',
+        'check_json_value({"jobRun": {"applicationId": "a", "state": "DONE", "Bogus": 1}}, serverless.operation_model("GetJobRun").output_shape, "GetJobRunResponse", rest_out)',
+        'assert any("Bogus" in p for p in rest_out) and any("DONE" in p for p in rest_out), rest_out',
+        'assert expected_error_status("emr-serverless", serverless.operation_model("GetJobRun"), "ResourceNotFoundException") == 404',
+        'print("rejected", len(out) + len(xml_out), len(sfn_out), "rest-json", len(rest_out) > 2)',
       ].join('\n'),
     );
     try {
       const run = spawnSync(python, [probe], { encoding: 'utf8' });
 
       expect(run.stderr).toBe('');
-      expect(run.stdout.trim()).toBe('rejected 4 5');
+      expect(run.stdout.trim()).toBe('rejected 4 5 rest-json True');
     } finally {
       rmSync(probe, { force: true });
     }

@@ -35,7 +35,7 @@ def _client(recorder: Recorder, service: str):
     client = session.create_client(
         service,
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{ENDPOINT_VARIABLE.get(service, service.upper())}"],
+        endpoint_url=os.environ[f"AWS_ENDPOINT_URL_{ENDPOINT_VARIABLE.get(service, service.upper().replace('-', '_'))}"],
         aws_access_key_id="conformance",
         aws_secret_access_key="conformance",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"}),
@@ -64,6 +64,11 @@ def stepfunctions(recorder):
     if not os.environ.get("AWS_ENDPOINT_URL_SFN"):
         pytest.skip("AWS_ENDPOINT_URL_SFN is not set: the Step Functions API is the local runtime's (emrflow emulator's), not the bare emulator's")
     return _client(recorder, "stepfunctions")
+
+
+@pytest.fixture(scope="session")
+def emr_serverless(recorder):
+    return _client(recorder, "emr-serverless")
 
 
 @pytest.fixture

@@ -153,6 +153,7 @@ describe('run-job workflow', () => {
         STEP_TOKENS_TABLE: { Ref: 'StepTokensTable' },
         CLUSTER_REGISTRY_TABLE: { Ref: 'ClusterRegistryTable' },
         STAGE: 'dev',
+        SERVERLESS_APPLICATION_ID: { Ref: 'ServerlessSparkApplication' },
         // The reaper asks Step Functions about run-job's executions; no function run-job invokes may name it (a cycle).
         ...(name === 'reapClusters' ? { RUN_JOB_STATE_MACHINE_ARN: { Ref: 'RunJobStateMachine' } } : {}),
         ...(name === 'cleanupExecution' ? { CLAIMS_TABLE: { Ref: 'ClaimsTable' } } : {}),
@@ -311,12 +312,13 @@ describe('IAM the plugin does not generate', () => {
     );
   });
 
-  it('passes only the two EMR roles, each to its own service', () => {
+  it('passes only the two EMR roles and the EMR Serverless job role, each to its own service', () => {
     // Act
     const passes = allowing('iam:PassRole').filter((owned) => owned.role === sm);
 
     // Assess
     expect(passes.map(({ statement }) => [resourceText(statement.Resource), statement.Condition])).toEqual([
+      ['{"Fn::GetAtt":["ServerlessJobRole","Arn"]}', { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } }],
       [
         'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EmrServiceRole}',
         { StringEquals: { 'iam:PassedToService': 'elasticmapreduce.amazonaws.com' } },

@@ -24,7 +24,7 @@ const TIME_SCALE = 0.001;
 const RUN_DATE = '2026-11-26';
 
 function faults(overrides: { emr?: Partial<Faults['emr']>; glue?: Partial<Faults['glue']> }): Faults {
-  return { emr: { ...NO_FAULTS.emr, ...overrides.emr }, events: NO_FAULTS.events, glue: { ...NO_FAULTS.glue, ...overrides.glue } };
+  return { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, ...overrides.emr }, glue: { ...NO_FAULTS.glue, ...overrides.glue } };
 }
 
 const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-scenarios-');

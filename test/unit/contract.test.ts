@@ -8,6 +8,7 @@ import {
   CLUSTER_READY_STATES,
   STEP_ENDED_STATES,
   STEP_UNSUCCESSFUL_STATES,
+  parseStepName,
   stepName,
   TAG,
 } from '../../lib/contract';
@@ -56,6 +57,15 @@ describe('step name: the ASL builds the one the contract names', () => {
   it('would notice a format that drifted from stepName() (negative control)', () => {
     const drifted = "States.Format('{} {} try {}', $.request.job.name, $.request.runId, $.attempt)";
     expect(statesFormat(drifted, { request: { job: { name: 'j' }, runId: 'r' }, attempt: 1 })).not.toBe(stepName('j', 'r', 1));
+  });
+
+  it('reads back the parts of every name stepName() gives, and no others (cleanup finds job runs by it)', () => {
+    fc.assert(
+      fc.property(jobName, runId, attempt, (name, id, n) => {
+        expect(parseStepName(stepName(name, id, n))).toEqual({ jobName: name, runId: id, attempt: n });
+      }),
+    );
+    for (const foreign of ['spark-pi', 'j r try 1', 'j r attempt 0', 'j  r attempt 1']) expect(parseStepName(foreign)).toBeNull();
   });
 });
 

@@ -34,6 +34,8 @@ const physical: Record<string, { ref: (id: string) => string; arn?: (id: string)
   'AWS::SNS::Topic': { ref: (id) => `arn:aws:sns:us-east-1:123456789012:emrflow-dev-${id}` },
   'AWS::Glue::Database': { ref: (id) => id.toLowerCase() },
   'AWS::Glue::Crawler': { ref: (id) => id },
+  // Ref of an EMR Serverless application is its id (AWS makes it up: 00f…).
+  'AWS::EMRServerless::Application': { ref: () => '00fexampleapp0001', arn: () => 'arn:aws:emr-serverless:us-east-1:123456789012:/applications/00fexampleapp0001' },
 };
 
 const pseudo: Record<string, string> = {

@@ -30,6 +30,7 @@ const renamed: Record<string, Record<string, string>> = {
 };
 const prefixes: Record<string, string> = {
   '@aws-sdk/client-emr': 'elasticmapreduce',
+  '@aws-sdk/client-emr-serverless': 'emr-serverless',
   '@aws-sdk/client-glue': 'glue',
   '@aws-sdk/client-dynamodb': 'dynamodb',
   '@aws-sdk/client-sfn': 'states',

@@ -29,6 +29,14 @@ describe('the run summary’s cost lines', () => {
     expect(formatRunCost({ costUsd: null, cost: null, queueWaitSeconds: null, placementMode: 'dedicated', pool: null })[1]).toMatch(/^  cost: unknown/);
     expect(formatRunCost(undefined)).toEqual([]);
   });
+
+  it('shows a Serverless run’s application, job run and billed utilization', () => {
+    const serverless = { applicationId: '00fapp', jobRunId: '00frun', billed: { vCPUHour: 0.5, memoryGBHour: 3.75, storageGBHour: 0 }, usd: 0.0385 };
+    const lines = formatRunCost({ costUsd: 0.0388, cost: { totalUsd: 0.0388, clusters: [], pool: null, serverless, orchestration }, queueWaitSeconds: null, placementMode: 'serverless', pool: null });
+
+    expect(lines[0]).toBe('  placement: EMR Serverless, application 00fapp, job run 00frun');
+    expect(lines).toContain('    job run 00frun billed 0.5000 vCPU-h, 3.7500 GB-h memory, 0.0000 GB-h storage = $0.0385');
+  });
 });
 
 it('emrflow pools prints each pool’s unit price, leased spend and recent runs’ queue wait and cost', () => {

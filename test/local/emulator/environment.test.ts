@@ -23,6 +23,7 @@ describe('emulatorEnv', () => {
       AWS_ENDPOINT_URL_EMR: emu.endpoint,
       AWS_ENDPOINT_URL_GLUE: emu.endpoint,
       AWS_ENDPOINT_URL_S3: emu.endpoint,
+      AWS_ENDPOINT_URL_EMR_SERVERLESS: emu.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: emu.dynamodbEndpoint,
       AWS_REGION: 'eu-west-1',
       AWS_DEFAULT_REGION: 'eu-west-1',

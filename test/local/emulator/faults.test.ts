@@ -21,6 +21,7 @@ const EXAMPLE = {
     bootstrapFailure: [{ attempt: 3 }],
     throttle: { RunJobFlow: 0.3 },
   },
+  emrServerless: { jobRunFailure: [{ attempt: 1 }], capacityExceeded: [{ attempt: 2 }] },
   events: { drop: 0.1, duplicate: 0.1 },
   glue: { crawlerAlreadyRunning: true, crawlerFails: false },
 };
@@ -33,6 +34,7 @@ describe('parseFaults', () => {
     expect(full).toEqual(EXAMPLE);
     expect(partial).toEqual({
       emr: { spotInterruption: [], spotCapacityUnavailable: [], stepFailure: [], bootstrapFailure: [], throttle: {} },
+      emrServerless: { jobRunFailure: [], capacityExceeded: [] },
       events: { drop: 0, duplicate: 0 },
       glue: { crawlerAlreadyRunning: false, crawlerFails: true },
     });
@@ -42,6 +44,7 @@ describe('parseFaults', () => {
   it.each([
     [{ emr: { spotInteruption: [] } }, 'emr.spotInteruption', 'unknown field'],
     [{ ec2: {} }, 'ec2', 'unknown field'],
+    [{ emrServerless: { jobRunFailures: [] } }, 'emrServerless.jobRunFailures', 'unknown field'],
     [{ emr: { spotInterruption: [{ attempt: 1, phase: 'RUNNING' }] } }, 'emr.spotInterruption[0].phase', 'BOOTSTRAPPING'],
     [{ emr: { stepFailure: [{ attempt: 0 }] } }, 'emr.stepFailure[0].attempt', 'must be 1 or more, got number 0'],
     [{ emr: { bootstrapFailure: [{ attempt: 1, when: 'now' }] } }, 'emr.bootstrapFailure[0].when', 'unknown field'],

@@ -127,7 +127,7 @@ const cases: Record<string, Case[]> = {
     {
       name: 'a misspelt key (operater)',
       parse: () => parseRules({ rules: [rule({ conditions: { all: [{ fact: 'attempt', operater: 'equal', value: 1 }] } })] }),
-      message: /^config\/rules\.json: rules\[0\]\.conditions\.all\[0\]\.operater: unknown field; did you mean "operator"\? allowed: fact, operator, value$/,
+      message: /^config\/rules\.json: rules\[0\]\.conditions\.all\[0\]\.operater: unknown field; did you mean "operator"\? allowed: fact, path, operator, value$/,
     },
     {
       name: 'a wrong type',

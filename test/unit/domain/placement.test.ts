@@ -75,7 +75,7 @@ describe('purchase rules (config/rules.json)', () => {
       { name: 'b', conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] }, event: { type: 'onDemandShare', params: { share: 0.7, reason: 'b' } } },
       { name: 'a', conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] }, event: { type: 'onDemandShare', params: { share: 0.2, reason: 'a' } } },
     ];
-    const facts = { predictedMinutes: 1, slaMinutes: 60, slaUsedShare: 0.1, priority: 'normal' as const, attempt: 1, maxAttempts: 3, capacityUnits: 8, inputGiB: 1 };
+    const facts = { predictedMinutes: 1, slaMinutes: 60, slaUsedShare: 0.1, priority: 'normal' as const, attempt: 1, maxAttempts: 3, capacityUnits: 8, inputGiB: 1, slaSlackMinutes: 59, predictedWaitMinutes: {}, predictedCostUsd: {} };
 
     expect((await decidePlacement(rules, facts)).taskOnDemandShare).toBe(0.7);
     expect((await decidePlacement([...rules].reverse(), facts)).taskOnDemandShare).toBe(0.7);

@@ -1,0 +1,48 @@
+/**
+ * This app's EMR Serverless job runs, for the cleanup and the reaper: the active ones on its application
+ * (ListJobRuns, newest first, paged), each with its tags (GetJobRun), and their cancellation (CancelJobRun,
+ * idempotent: a job run that has ended meanwhile is not an error).
+ */
+import { CancelJobRunCommand, GetJobRunCommand, ListJobRunsCommand, type EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
+import type { ServerlessJobRunView } from '../domain/serverless';
+
+/** Job run states that hold workers or will: what a cleanup must cancel. */
+export const ACTIVE_JOB_RUN_STATES = ['SUBMITTED', 'PENDING', 'SCHEDULED', 'RUNNING', 'QUEUED'] as const;
+
+export async function listActiveJobRuns(
+  client: EMRServerlessClient,
+  applicationId: string,
+  options: { createdAfter?: Date } = {},
+): Promise<ServerlessJobRunView[]> {
+  const runs: ServerlessJobRunView[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(new ListJobRunsCommand({ applicationId, states: [...ACTIVE_JOB_RUN_STATES], createdAtAfter: options.createdAfter, nextToken }));
+    for (const run of page.jobRuns ?? []) {
+      runs.push({ applicationId, jobRunId: run.id!, name: run.name ?? '', state: run.state ?? '', createdAt: run.createdAt?.getTime() ?? 0, tags: {} });
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return runs;
+}
+
+/** The job runs with their tags (ListJobRuns has none: one GetJobRun each). */
+export async function withJobRunTags(client: EMRServerlessClient, runs: ServerlessJobRunView[]): Promise<ServerlessJobRunView[]> {
+  const tagged: ServerlessJobRunView[] = [];
+  for (const run of runs) tagged.push({ ...run, tags: (await client.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {} });
+  return tagged;
+}
+
+/** Cancels each job run; returns those whose cancellation was accepted (an ended one answers ValidationException). */
+export async function cancelJobRuns(client: EMRServerlessClient, runs: Array<Pick<ServerlessJobRunView, 'applicationId' | 'jobRunId'>>): Promise<string[]> {
+  const cancelled: string[] = [];
+  for (const run of runs) {
+    try {
+      await client.send(new CancelJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }));
+      cancelled.push(run.jobRunId);
+    } catch (error) {
+      if ((error as Error).name !== 'ValidationException') throw error;
+    }
+  }
+  return cancelled;
+}

@@ -1,0 +1,648 @@
+/**
+ * EMR Serverless (REST-JSON, botocore's `emr-serverless` 2021-07-13 model): applications CREATING → CREATED
+ * → STARTING → STARTED → STOPPING → STOPPED, job runs SUBMITTED → PENDING → SCHEDULED → RUNNING → SUCCESS /
+ * FAILED, or CANCELLING → CANCELLED. A job run whose entry point is a Python file runs with the real
+ * spark-submit when one was found (emulated time then follows real time); otherwise it is SIMULATED (120 s
+ * plus 1 s per 32 MiB of the s3:// data its arguments name), and its stateDetails and the timeline say so.
+ * billedResourceUtilization is the job's workers (read from its sparkSubmitParameters as EMR Serverless
+ * reads them) times the time they ran, each worker billed for at least a minute.
+ *
+ * Not emulated: Hive jobs, interactive / streaming modes, job run retries (attempt is always 1), queueing
+ * under maxConcurrentRuns, networkConfiguration, pre-initialized capacity's own bill (it shortens the start).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { ScaledClock } from '../clock';
+import type { EmitEvent, StepExecutor } from '../events';
+import type { FaultInjector } from '../faults';
+import type { IdFactory } from '../random';
+import type { LocalS3 } from '../s3/store';
+import { simulatedSeconds } from '../emr/simulated';
+import { localSparkArgs, runSparkSubmit, type SparkRun, type SparkSetup } from '../emr/spark';
+import { billedUtilization, parseCapacity, workersFromSparkParameters, workerTotals, type JobWorkers } from '../../../lib/domain/serverlessWorkers';
+import { conflict, notFound, RestJsonError, validation, type RestRequest } from './restJson';
+
+/** Simulated seconds each transition takes (AWS publishes none; a cold start is the AWS sample's ~70 s). */
+export const SERVERLESS_DURATIONS = {
+  applicationCreate: 5,
+  applicationStart: 20,
+  applicationStop: 10,
+  submittedToPending: 1,
+  pendingToScheduled: 2,
+  /** Workers from nothing: the AWS sample measured ~70 s to half the executors. */
+  coldStart: 60,
+  /** Workers from pre-initialized capacity: "in seconds". */
+  warmStart: 5,
+  cancel: 5,
+} as const;
+
+const DEFAULT_IDLE_TIMEOUT_MINUTES = 15;
+
+const APPLICATION_STATES_LISTED_BY_DEFAULT = ['CREATING', 'CREATED', 'STARTING', 'STARTED', 'STOPPING', 'STOPPED'];
+const JOB_RUN_ACTIVE = new Set(['SUBMITTED', 'PENDING', 'SCHEDULED', 'RUNNING', 'CANCELLING', 'QUEUED']);
+
+interface Application {
+  applicationId: string;
+  name?: string;
+  arn: string;
+  releaseLabel: string;
+  type: string;
+  state: string;
+  stateDetails?: string;
+  initialCapacity?: Record<string, unknown>;
+  maximumCapacity?: { cpu: string; memory: string; disk?: string };
+  createdAt: number;
+  updatedAt: number;
+  tags: Record<string, string>;
+  autoStartConfiguration: { enabled: boolean };
+  autoStopConfiguration: { enabled: boolean; idleTimeoutMinutes: number };
+  architecture: string;
+  clientToken: string;
+  timer?: NodeJS.Timeout;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export interface JobRunRecord {
+  applicationId: string;
+  jobRunId: string;
+  name?: string;
+  arn: string;
+  state: string;
+  stateDetails: string;
+  executionRole: string;
+  releaseLabel: string;
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  jobDriver: { sparkSubmit: { entryPoint: string; entryPointArguments?: string[]; sparkSubmitParameters?: string } };
+  configurationOverrides?: Record<string, unknown>;
+  tags: Record<string, string>;
+  executionTimeoutMinutes?: number;
+  clientToken: string;
+  workers: JobWorkers;
+  executor?: StepExecutor;
+  billedSeconds: number;
+  timer?: NodeJS.Timeout;
+  spark?: SparkRun;
+}
+
+/** An application a deployment created (CloudFormation's properties), with the id the local Ref gives it. */
+export interface ServerlessApplicationSeed {
+  applicationId: string;
+  Name?: string;
+  ReleaseLabel: string;
+  Architecture?: string;
+  MaximumCapacity?: { Cpu: string; Memory: string; Disk?: string };
+  InitialCapacity?: Array<{ Key: string; Value: { WorkerCount: number; WorkerConfiguration: { Cpu: string; Memory: string; Disk?: string } } }>;
+  AutoStopConfiguration?: { Enabled?: boolean; IdleTimeoutMinutes?: number };
+  Tags?: Array<{ Key: string; Value: string }>;
+  [property: string]: unknown;
+}
+
+export interface EmrServerlessDeps {
+  clock: ScaledClock;
+  ids: IdFactory;
+  faults: FaultInjector;
+  s3: LocalS3;
+  spark: SparkSetup | null;
+  stateDir: string;
+  region: string;
+  accountId: string;
+  emit: EmitEvent;
+}
+
+/** Attempt n of a run, from a job run name "<job> <runId> attempt <n>" (what run-job names them): the fault file's key. */
+function attemptOf(name: string | undefined): number {
+  const match = /attempt (\d+)\s*$/.exec(name ?? '');
+  return match ? Number(match[1]) : 1;
+}
+
+function required<T>(value: T | undefined | null, field: string): T {
+  if (value === undefined || value === null || value === '') throw validation(`1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  return value;
+}
+
+export class EmrServerlessService {
+  private readonly applications = new Map<string, Application>();
+  private readonly jobRuns = new Map<string, JobRunRecord>();
+  private stopped = false;
+
+  constructor(private readonly deps: EmrServerlessDeps) {}
+
+  /** Routes a REST request to its operation; returns the operation name (for the call counter) and the response body. */
+  route(request: RestRequest): { operation: string; run: () => unknown } | null {
+    const parts = request.path.split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts[0] !== 'applications') return null;
+    const [, applicationId, sub, jobRunId, extra] = parts;
+    const { method } = request;
+    const body = request.body;
+    if (parts.length === 1 && method === 'POST') return { operation: 'CreateApplication', run: () => this.createApplication(body) };
+    if (parts.length === 1 && method === 'GET') return { operation: 'ListApplications', run: () => this.listApplications(request.query) };
+    if (parts.length === 2 && method === 'GET') return { operation: 'GetApplication', run: () => ({ application: this.applicationView(this.application(applicationId)) }) };
+    if (parts.length === 3 && sub === 'start' && method === 'POST') return { operation: 'StartApplication', run: () => this.startApplication(applicationId) };
+    if (parts.length === 3 && sub === 'stop' && method === 'POST') return { operation: 'StopApplication', run: () => this.stopApplication(applicationId) };
+    if (sub === 'jobruns' && extra === undefined) {
+      if (parts.length === 3 && method === 'POST') return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body) };
+      if (parts.length === 3 && method === 'GET') return { operation: 'ListJobRuns', run: () => this.listJobRuns(applicationId, request.query) };
+      if (parts.length === 4 && method === 'GET') return { operation: 'GetJobRun', run: () => ({ jobRun: this.jobRunView(this.jobRun(applicationId, jobRunId)) }) };
+      if (parts.length === 4 && method === 'DELETE') return { operation: 'CancelJobRun', run: () => this.cancelJobRun(applicationId, jobRunId) };
+    }
+    return null;
+  }
+
+  /** Every job run so far, for stats and tests. */
+  jobRunRecords(): Array<Pick<JobRunRecord, 'applicationId' | 'jobRunId' | 'name' | 'state' | 'stateDetails' | 'executor' | 'clientToken' | 'tags'>> {
+    return [...this.jobRuns.values()].map(({ applicationId, jobRunId, name, state, stateDetails, executor, clientToken, tags }) => ({
+      applicationId,
+      jobRunId,
+      name,
+      state,
+      stateDetails,
+      executor,
+      clientToken,
+      tags: { ...tags },
+    }));
+  }
+
+  applicationRecords(): Array<{ applicationId: string; name?: string; state: string }> {
+    return [...this.applications.values()].map(({ applicationId, name, state }) => ({ applicationId, name, state }));
+  }
+
+  /** Creates a deployed application as CREATED (idempotent: a known id is left as it is). */
+  seedApplication(seed: ServerlessApplicationSeed): void {
+    if (this.applications.has(seed.applicationId)) return;
+    const now = this.deps.clock.nowSeconds();
+    const lower = (size?: { Cpu: string; Memory: string; Disk?: string }) => size && { cpu: size.Cpu, memory: size.Memory, ...(size.Disk ? { disk: size.Disk } : {}) };
+    this.applications.set(seed.applicationId, {
+      applicationId: seed.applicationId,
+      name: seed.Name,
+      arn: `arn:aws:emr-serverless:${this.deps.region}:${this.deps.accountId}:/applications/${seed.applicationId}`,
+      releaseLabel: seed.ReleaseLabel,
+      type: 'Spark',
+      state: 'CREATED',
+      initialCapacity: seed.InitialCapacity && Object.fromEntries(seed.InitialCapacity.map(({ Key, Value }) => [Key, { workerCount: Value.WorkerCount, workerConfiguration: lower(Value.WorkerConfiguration) }])),
+      maximumCapacity: lower(seed.MaximumCapacity),
+      createdAt: now,
+      updatedAt: now,
+      tags: Object.fromEntries((seed.Tags ?? []).map(({ Key, Value }) => [Key, Value])),
+      autoStartConfiguration: { enabled: true },
+      autoStopConfiguration: { enabled: seed.AutoStopConfiguration?.Enabled ?? true, idleTimeoutMinutes: seed.AutoStopConfiguration?.IdleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES },
+      architecture: seed.Architecture ?? 'X86_64',
+      clientToken: `seed-${seed.applicationId}`,
+    });
+  }
+
+  shutdown(): void {
+    this.stopped = true;
+    for (const run of this.jobRuns.values()) run.spark?.kill();
+  }
+
+  // ---- applications ----
+
+  private createApplication(input: Record<string, any>): unknown {
+    const releaseLabel = required<string>(input.releaseLabel, 'releaseLabel');
+    const type = required<string>(input.type, 'type');
+    const clientToken = required<string>(input.clientToken, 'clientToken');
+    if (!/^emr-\d+\.\d+\.\d+$/.test(releaseLabel)) throw validation(`Release label ${releaseLabel} is not supported.`);
+    if (!['SPARK', 'HIVE', 'Spark', 'Hive'].includes(type)) throw validation(`Application type ${type} is not supported.`);
+    const existing = [...this.applications.values()].find((app) => app.clientToken === clientToken);
+    if (existing) {
+      if (existing.releaseLabel !== releaseLabel || existing.name !== input.name) throw conflict(`An application with client token ${clientToken} already exists with different parameters.`);
+      return { applicationId: existing.applicationId, name: existing.name, arn: existing.arn };
+    }
+    const architecture = input.architecture ?? 'X86_64';
+    if (architecture !== 'X86_64' && architecture !== 'ARM64') throw validation(`Value '${architecture}' at 'architecture' failed to satisfy constraint: Member must satisfy enum value set: [ARM64, X86_64]`);
+    const idle = input.autoStopConfiguration?.idleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES;
+    if (!Number.isInteger(idle) || idle < 1 || idle > 10080) throw validation('autoStopConfiguration.idleTimeoutMinutes must be between 1 and 10080.');
+    if (input.maximumCapacity && (parseCapacity(input.maximumCapacity.cpu) === undefined || parseCapacity(input.maximumCapacity.memory) === undefined)) {
+      throw validation('maximumCapacity needs cpu (e.g. "400 vCPU") and memory (e.g. "3000 GB").');
+    }
+    const now = this.deps.clock.nowSeconds();
+    let applicationId = this.deps.ids.serverlessId();
+    while (this.applications.has(applicationId)) applicationId = this.deps.ids.serverlessId();
+    const app: Application = {
+      applicationId,
+      name: input.name,
+      arn: `arn:aws:emr-serverless:${this.deps.region}:${this.deps.accountId}:/applications/${applicationId}`,
+      releaseLabel,
+      type: type.toUpperCase() === 'SPARK' ? 'Spark' : 'Hive',
+      state: 'CREATING',
+      initialCapacity: input.initialCapacity,
+      maximumCapacity: input.maximumCapacity,
+      createdAt: now,
+      updatedAt: now,
+      tags: { ...(input.tags ?? {}) },
+      autoStartConfiguration: { enabled: input.autoStartConfiguration?.enabled ?? true },
+      autoStopConfiguration: { enabled: input.autoStopConfiguration?.enabled ?? true, idleTimeoutMinutes: idle },
+      architecture,
+      clientToken,
+    };
+    this.applications.set(applicationId, app);
+    this.emitApplication(app);
+    app.timer = this.deps.clock.after(SERVERLESS_DURATIONS.applicationCreate, () => this.setApplicationState(app, 'CREATED'));
+    return { applicationId, name: app.name, arn: app.arn };
+  }
+
+  private listApplications(query: URLSearchParams): unknown {
+    const states = query.getAll('states');
+    const wanted = new Set(states.length ? states : APPLICATION_STATES_LISTED_BY_DEFAULT);
+    const all = [...this.applications.values()].filter((app) => wanted.has(app.state)).sort((a, b) => b.createdAt - a.createdAt);
+    const { page, nextToken } = paginate(all, query);
+    return {
+      applications: page.map((app) => ({
+        id: app.applicationId,
+        ...(app.name ? { name: app.name } : {}),
+        arn: app.arn,
+        releaseLabel: app.releaseLabel,
+        type: app.type,
+        state: app.state,
+        ...(app.stateDetails ? { stateDetails: app.stateDetails } : {}),
+        createdAt: app.createdAt,
+        updatedAt: app.updatedAt,
+        architecture: app.architecture,
+      })),
+      ...(nextToken ? { nextToken } : {}),
+    };
+  }
+
+  private startApplication(applicationId: string): unknown {
+    const app = this.application(applicationId);
+    if (this.deps.faults.takeServerless('capacityExceeded', 1) && app.initialCapacity) {
+      throw new RestJsonError('ServiceQuotaExceededException', 'The maximum number of concurrent vCPUs for the account would be exceeded by the initial capacity (injected by the fault file).', 402);
+    }
+    this.ensureStarted(app);
+    return {};
+  }
+
+  private stopApplication(applicationId: string): unknown {
+    const app = this.application(applicationId);
+    if (this.activeRuns(app).length > 0) throw validation(`Application ${applicationId} has running or scheduled job runs; they must complete or be cancelled before it stops.`);
+    if (app.state === 'STARTED' || app.state === 'STARTING') this.stop(app, 'Stopped by user request');
+    else if (app.state === 'CREATING') throw validation(`Application ${applicationId} is in CREATING state and cannot be stopped.`);
+    return {};
+  }
+
+  private ensureStarted(app: Application): void {
+    if (app.state === 'STARTED' || app.state === 'STARTING') return;
+    if (app.state === 'TERMINATED') throw validation(`Application ${app.applicationId} is TERMINATED.`);
+    if (app.state === 'CREATING' || app.state === 'STOPPING') {
+      // It starts once it has been created (or stopped): the same wait a caller sees on AWS.
+      const previous = app.timer;
+      this.deps.clock.cancel(previous);
+      const next = app.state === 'CREATING' ? SERVERLESS_DURATIONS.applicationCreate : SERVERLESS_DURATIONS.applicationStop;
+      app.timer = this.deps.clock.after(next, () => {
+        this.setApplicationState(app, app.state === 'CREATING' ? 'CREATED' : 'STOPPED');
+        this.ensureStarted(app);
+      });
+      return;
+    }
+    this.setApplicationState(app, 'STARTING');
+    app.timer = this.deps.clock.after(SERVERLESS_DURATIONS.applicationStart, () => {
+      this.setApplicationState(app, 'STARTED');
+      for (const run of this.activeRuns(app)) if (run.state === 'SCHEDULED' && !run.timer) this.allocate(app, run);
+      this.armIdleStop(app);
+    });
+  }
+
+  private stop(app: Application, details: string): void {
+    this.deps.clock.cancel(app.idleTimer);
+    app.idleTimer = undefined;
+    this.setApplicationState(app, 'STOPPING', details);
+    app.timer = this.deps.clock.after(SERVERLESS_DURATIONS.applicationStop, () => this.setApplicationState(app, 'STOPPED', details));
+  }
+
+  /** Auto-stop: an application with no job run for its idle timeout stops (and drops pre-initialized capacity). */
+  private armIdleStop(app: Application): void {
+    this.deps.clock.cancel(app.idleTimer);
+    app.idleTimer = undefined;
+    if (!app.autoStopConfiguration.enabled || app.state !== 'STARTED' || this.activeRuns(app).length > 0) return;
+    const minutes = app.autoStopConfiguration.idleTimeoutMinutes;
+    app.idleTimer = this.deps.clock.after(minutes * 60, () => {
+      app.idleTimer = undefined;
+      if (app.state === 'STARTED' && this.activeRuns(app).length === 0) this.stop(app, `Application was idle for ${minutes} minutes and was stopped by its auto-stop configuration`);
+    });
+  }
+
+  private setApplicationState(app: Application, state: string, details?: string): void {
+    app.state = state;
+    app.stateDetails = details;
+    app.updatedAt = this.deps.clock.nowSeconds();
+    this.emitApplication(app);
+  }
+
+  private emitApplication(app: Application): void {
+    this.deps.emit({ resource: 'application', id: app.applicationId, state: app.state, message: app.stateDetails ?? app.name });
+  }
+
+  private application(applicationId: string): Application {
+    const app = this.applications.get(applicationId);
+    if (!app) throw notFound(`Application ${applicationId} does not exist.`);
+    return app;
+  }
+
+  private applicationView(app: Application): unknown {
+    return {
+      applicationId: app.applicationId,
+      ...(app.name ? { name: app.name } : {}),
+      arn: app.arn,
+      releaseLabel: app.releaseLabel,
+      type: app.type,
+      state: app.state,
+      ...(app.stateDetails ? { stateDetails: app.stateDetails } : {}),
+      ...(app.initialCapacity ? { initialCapacity: app.initialCapacity } : {}),
+      ...(app.maximumCapacity ? { maximumCapacity: app.maximumCapacity } : {}),
+      createdAt: app.createdAt,
+      updatedAt: app.updatedAt,
+      tags: app.tags,
+      autoStartConfiguration: app.autoStartConfiguration,
+      autoStopConfiguration: app.autoStopConfiguration,
+      architecture: app.architecture,
+    };
+  }
+
+  // ---- job runs ----
+
+  private startJobRun(applicationId: string, input: Record<string, any>): unknown {
+    const app = this.application(applicationId);
+    const clientToken = required<string>(input.clientToken, 'clientToken');
+    const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');
+    if (!/^arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(executionRole)) throw validation(`executionRoleArn ${executionRole} is not an IAM role ARN.`);
+    const existing = [...this.jobRuns.values()].find((run) => run.applicationId === applicationId && run.clientToken === clientToken);
+    if (existing) {
+      // Idempotency: the same client token is the same request; its job run, not a second one.
+      return { applicationId, jobRunId: existing.jobRunId, arn: existing.arn };
+    }
+    const sparkSubmit = input.jobDriver?.sparkSubmit;
+    if (!sparkSubmit) throw validation('jobDriver.sparkSubmit is required: the emulator runs Spark job runs only.');
+    required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
+    if (app.state === 'TERMINATED') throw validation(`Application ${applicationId} is TERMINATED.`);
+    if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED') throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
+    const now = this.deps.clock.nowSeconds();
+    let jobRunId = this.deps.ids.serverlessId();
+    while (this.jobRuns.has(jobRunId)) jobRunId = this.deps.ids.serverlessId();
+    const run: JobRunRecord = {
+      applicationId,
+      jobRunId,
+      name: input.name,
+      arn: `${app.arn}/jobruns/${jobRunId}`,
+      state: 'SUBMITTED',
+      stateDetails: '',
+      executionRole,
+      releaseLabel: app.releaseLabel,
+      createdAt: now,
+      updatedAt: now,
+      jobDriver: { sparkSubmit: { entryPoint: sparkSubmit.entryPoint, entryPointArguments: sparkSubmit.entryPointArguments, sparkSubmitParameters: sparkSubmit.sparkSubmitParameters } },
+      configurationOverrides: input.configurationOverrides,
+      tags: { ...(input.tags ?? {}) },
+      executionTimeoutMinutes: input.executionTimeoutMinutes,
+      clientToken,
+      workers: workersFromSparkParameters(sparkSubmit.sparkSubmitParameters),
+      billedSeconds: 0,
+    };
+    this.jobRuns.set(jobRunId, run);
+    this.deps.clock.cancel(app.idleTimer);
+    app.idleTimer = undefined;
+    this.setRunState(run, 'SUBMITTED');
+    run.timer = this.deps.clock.after(SERVERLESS_DURATIONS.submittedToPending, () => {
+      this.setRunState(run, 'PENDING');
+      run.timer = this.deps.clock.after(SERVERLESS_DURATIONS.pendingToScheduled, () => {
+        run.timer = undefined;
+        this.setRunState(run, 'SCHEDULED');
+        this.ensureStarted(app);
+        if (app.state === 'STARTED') this.allocate(app, run);
+      });
+    });
+    return { applicationId, jobRunId, arn: run.arn };
+  }
+
+  /** SCHEDULED → workers allocated → RUNNING, or FAILED when the job does not fit the application's maximum capacity. */
+  private allocate(app: Application, run: JobRunRecord): void {
+    const attempt = attemptOf(run.name);
+    const totals = workerTotals(run.workers);
+    const maxCpu = parseCapacity(app.maximumCapacity?.cpu);
+    const maxMemory = parseCapacity(app.maximumCapacity?.memory);
+    const inUse = this.activeRuns(app).filter((other) => other !== run && other.state === 'RUNNING').reduce(
+      (sum, other) => {
+        const t = workerTotals(other.workers);
+        return { vcpu: sum.vcpu + t.vcpu, memoryGb: sum.memoryGb + t.memoryGb };
+      },
+      { vcpu: 0, memoryGb: 0 },
+    );
+    const injected = this.deps.faults.takeServerless('capacityExceeded', attempt);
+    const overCpu = maxCpu !== undefined && inUse.vcpu + totals.vcpu > maxCpu;
+    const overMemory = maxMemory !== undefined && inUse.memoryGb + totals.memoryGb > maxMemory;
+    if (injected || overCpu || overMemory) {
+      const what = injected ? 'injected by the fault file' : `the job's ${totals.vcpu} vCPU / ${totals.memoryGb} GB with ${inUse.vcpu} vCPU / ${inUse.memoryGb} GB in use exceeds the application's maximum capacity ${app.maximumCapacity?.cpu} / ${app.maximumCapacity?.memory}`;
+      this.end(run, 'FAILED', `Job failed: ApplicationMaxCapacityExceeded: workers could not be allocated (${what}).`);
+      return;
+    }
+    const warm = Boolean(app.initialCapacity && Object.keys(app.initialCapacity).length > 0);
+    run.timer = this.deps.clock.after(warm ? SERVERLESS_DURATIONS.warmStart : SERVERLESS_DURATIONS.coldStart, () => {
+      run.timer = undefined;
+      this.runJob(run, attempt);
+    });
+  }
+
+  private runJob(run: JobRunRecord, attempt: number): void {
+    const { spark, clock, s3, stateDir } = this.deps;
+    const injectedFailure = this.deps.faults.takeServerless('jobRunFailure', attempt);
+    const { entryPoint, entryPointArguments = [], sparkSubmitParameters } = run.jobDriver.sparkSubmit;
+    const runsSpark = !injectedFailure && spark !== null && /\.py$/.test(entryPoint);
+    run.executor = runsSpark ? 'spark' : 'simulated';
+    run.startedAt = clock.nowSeconds();
+    this.setRunState(run, 'RUNNING', runsSpark ? 'Running with spark-submit (local mode)' : 'SIMULATED by the emrflow emulator: no spark-submit runs this job');
+    if (runsSpark) {
+      const cwd = path.join(stateDir, 'spark-work', run.jobRunId);
+      mkdirSync(cwd, { recursive: true });
+      let args: string[];
+      try {
+        // localSparkArgs reads EMR step arguments ("spark-submit", options…, script, args…).
+        args = localSparkArgs(['spark-submit', ...userSparkOptions(sparkSubmitParameters), entryPoint, ...entryPointArguments], s3);
+      } catch (error) {
+        run.timer = clock.afterRealMs(0, () => this.end(run, 'FAILED', `Job failed: ${(error as Error).message}`));
+        return;
+      }
+      const started = Date.now();
+      run.spark = runSparkSubmit(spark!, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
+      run.spark.done.then(({ exitCode, signal, lastErrorLine }) => {
+        if (run.state !== 'RUNNING' || this.stopped) return;
+        run.billedSeconds = (Date.now() - started) / 1000;
+        if (exitCode === 0) this.end(run, 'SUCCESS', 'Job run completed successfully (spark-submit, local mode).');
+        else this.end(run, 'FAILED', `Job failed, please check complete logs in configured logging destination. ExitCode: ${exitCode ?? signal}. Last few exceptions: ${lastErrorLine}`.slice(0, 256));
+      });
+      return;
+    }
+    const seconds = simulatedSeconds({ Config: { Args: [entryPoint, ...entryPointArguments] } } as never, s3);
+    if (injectedFailure) {
+      const failAfter = Math.min(seconds, 90) * 0.5;
+      run.timer = clock.after(failAfter, () => {
+        run.billedSeconds = failAfter;
+        this.end(run, 'FAILED', 'Job failed, please check complete logs in configured logging destination. ExitCode: 1. Last few exceptions: job run failure injected by the fault file');
+      });
+      return;
+    }
+    run.timer = clock.after(seconds, () => {
+      run.billedSeconds = seconds;
+      this.end(run, 'SUCCESS', `SIMULATED job run of ${seconds} s (no spark-submit ran it).`);
+    });
+  }
+
+  private cancelJobRun(applicationId: string, jobRunId: string): unknown {
+    const run = this.jobRun(applicationId, jobRunId);
+    if (!JOB_RUN_ACTIVE.has(run.state)) throw validation(`Job run ${jobRunId} is ${run.state} and cannot be cancelled.`);
+    if (run.state !== 'CANCELLING') {
+      this.deps.clock.cancel(run.timer);
+      run.spark?.kill();
+      if (run.startedAt !== undefined) run.billedSeconds = this.deps.clock.nowSeconds() - run.startedAt;
+      this.setRunState(run, 'CANCELLING', 'Job run cancellation was requested by the user.');
+      run.timer = this.deps.clock.after(SERVERLESS_DURATIONS.cancel, () => this.end(run, 'CANCELLED', 'Job run was cancelled by the user.'));
+    }
+    return { applicationId, jobRunId };
+  }
+
+  private end(run: JobRunRecord, state: 'SUCCESS' | 'FAILED' | 'CANCELLED', details: string): void {
+    if (!JOB_RUN_ACTIVE.has(run.state)) return;
+    this.deps.clock.cancel(run.timer);
+    run.timer = undefined;
+    run.spark?.kill();
+    run.endedAt = this.deps.clock.nowSeconds();
+    this.setRunState(run, state, details);
+    const app = this.applications.get(run.applicationId);
+    if (app) this.armIdleStop(app);
+  }
+
+  private setRunState(run: JobRunRecord, state: string, details?: string): void {
+    const previousState = run.state;
+    run.state = state;
+    if (details !== undefined) run.stateDetails = details;
+    run.updatedAt = this.deps.clock.nowSeconds();
+    this.deps.emit({
+      resource: 'jobRun',
+      id: run.jobRunId,
+      applicationId: run.applicationId,
+      state,
+      executor: run.executor,
+      message: run.stateDetails || run.name,
+      detail: {
+        jobRunId: run.jobRunId,
+        ...(run.name ? { jobRunName: run.name } : {}),
+        applicationId: run.applicationId,
+        arn: run.arn,
+        releaseLabel: run.releaseLabel,
+        state,
+        previousState,
+        createdBy: `arn:aws:iam::${this.deps.accountId}:root`,
+        updatedAt: new Date(run.updatedAt * 1000).toISOString(),
+        createdAt: new Date(run.createdAt * 1000).toISOString(),
+      },
+    });
+  }
+
+  private activeRuns(app: Application): JobRunRecord[] {
+    return [...this.jobRuns.values()].filter((run) => run.applicationId === app.applicationId && JOB_RUN_ACTIVE.has(run.state));
+  }
+
+  private jobRun(applicationId: string, jobRunId: string): JobRunRecord {
+    this.application(applicationId);
+    const run = this.jobRuns.get(jobRunId);
+    if (!run || run.applicationId !== applicationId) throw notFound(`Job run ${jobRunId} does not exist in application ${applicationId}.`);
+    return run;
+  }
+
+  private listJobRuns(applicationId: string, query: URLSearchParams): unknown {
+    this.application(applicationId);
+    const states = new Set(query.getAll('states'));
+    const after = timestampParam(query.get('createdAtAfter'));
+    const before = timestampParam(query.get('createdAtBefore'));
+    const all = [...this.jobRuns.values()]
+      .filter((run) => run.applicationId === applicationId)
+      .filter((run) => states.size === 0 || states.has(run.state))
+      .filter((run) => (after === undefined || run.createdAt >= after) && (before === undefined || run.createdAt <= before))
+      .sort((a, b) => b.createdAt - a.createdAt);
+    const { page, nextToken } = paginate(all, query);
+    return {
+      jobRuns: page.map((run) => ({
+        applicationId: run.applicationId,
+        id: run.jobRunId,
+        ...(run.name ? { name: run.name } : {}),
+        mode: 'BATCH',
+        arn: run.arn,
+        createdBy: `arn:aws:iam::${this.deps.accountId}:root`,
+        createdAt: run.createdAt,
+        updatedAt: run.updatedAt,
+        executionRole: run.executionRole,
+        state: run.state,
+        stateDetails: run.stateDetails || run.state,
+        releaseLabel: run.releaseLabel,
+        type: 'Spark',
+        attempt: 1,
+        attemptCreatedAt: run.createdAt,
+        attemptUpdatedAt: run.updatedAt,
+      })),
+      ...(nextToken ? { nextToken } : {}),
+    };
+  }
+
+  private jobRunView(run: JobRunRecord): unknown {
+    const ended = !JOB_RUN_ACTIVE.has(run.state);
+    const utilization = billedUtilization(run.workers, run.billedSeconds);
+    const ran = run.startedAt !== undefined;
+    return {
+      applicationId: run.applicationId,
+      jobRunId: run.jobRunId,
+      ...(run.name ? { name: run.name } : {}),
+      arn: run.arn,
+      createdBy: `arn:aws:iam::${this.deps.accountId}:root`,
+      createdAt: run.createdAt,
+      updatedAt: run.updatedAt,
+      executionRole: run.executionRole,
+      state: run.state,
+      stateDetails: run.stateDetails || run.state,
+      releaseLabel: run.releaseLabel,
+      ...(run.configurationOverrides ? { configurationOverrides: run.configurationOverrides } : {}),
+      jobDriver: { sparkSubmit: Object.fromEntries(Object.entries(run.jobDriver.sparkSubmit).filter(([, v]) => v !== undefined)) },
+      tags: run.tags,
+      ...(ended && ran ? { totalResourceUtilization: utilization, billedResourceUtilization: utilization, totalExecutionDurationSeconds: Math.round(run.billedSeconds) } : {}),
+      ...(run.executionTimeoutMinutes !== undefined ? { executionTimeoutMinutes: run.executionTimeoutMinutes } : {}),
+      mode: 'BATCH',
+      attempt: 1,
+      attemptCreatedAt: run.createdAt,
+      attemptUpdatedAt: run.updatedAt,
+      ...(run.startedAt !== undefined ? { startedAt: run.startedAt } : {}),
+      ...(run.endedAt !== undefined ? { endedAt: run.endedAt } : {}),
+    };
+  }
+}
+
+/** The options of sparkSubmitParameters that mean something in local mode (`--conf`, `--py-files`, …); resources are EMR Serverless's. */
+function userSparkOptions(parameters: string | undefined): string[] {
+  const words = (parameters ?? '').split(/\s+/).filter(Boolean);
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i += 1) {
+    const value = words[i + 1];
+    if (words[i] === '--conf' && value && !/^spark\.(driver|executor)\.|^spark\.emr-serverless\.|^spark\.dynamicAllocation\./.test(value)) out.push('--conf', value);
+    if (words[i] === '--py-files' && value) out.push('--py-files', value);
+    if (words[i].startsWith('--')) i += 1;
+  }
+  return out;
+}
+
+function timestampParam(text: string | null): number | undefined {
+  if (!text) return undefined;
+  const asNumber = Number(text);
+  if (Number.isFinite(asNumber)) return asNumber;
+  const parsed = Date.parse(text);
+  if (Number.isNaN(parsed)) throw validation(`Invalid timestamp ${text}.`);
+  return parsed / 1000;
+}
+
+function paginate<T>(items: T[], query: URLSearchParams): { page: T[]; nextToken?: string } {
+  const maxText = query.get('maxResults');
+  const max = maxText === null ? 50 : Number(maxText);
+  if (!Number.isInteger(max) || max < 1 || max > 50) throw validation('maxResults must be between 1 and 50.');
+  const start = Number(query.get('nextToken') ?? 0);
+  if (!Number.isInteger(start) || start < 0) throw validation('The nextToken is not valid.');
+  const page = items.slice(start, start + max);
+  return { page, ...(start + max < items.length ? { nextToken: String(start + max) } : {}) };
+}

@@ -1,0 +1,152 @@
+import fc from 'fast-check';
+import { loadServerlessConfig } from '../../../lib/config/serverless';
+import { classifyFailure } from '../../../lib/domain/failure';
+import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
+import { CLUSTER_START_MINUTES, planJobRunReap, predictedPoolWaitMinutes, serverlessClientToken, sparkSubmitParts } from '../../../lib/domain/serverless';
+import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
+import type { Placement } from '../../../lib/domain/types';
+import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
+
+const STEP_ARGS = ['spark-submit', '--deploy-mode', 'cluster', '--conf', 'spark.executor.memory=22g', '--conf', 'spark.sql.shuffle.partitions=64', 's3://artifacts/spark/denormalize.py', '--input', 's3://raw/events/dt=2026-11-26/', '--output', 's3://artifacts/out/'];
+const config: PlacementConfig = { ...shippedPlacementConfig(), serverless: loadServerlessConfig() };
+
+/** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 60 SLA minutes: 48 minutes of slack. */
+function input(poolWaits: Record<string, number> | undefined, overrides: { attempt?: number } = {}): PlaceJobInput {
+  return {
+    request: request({ job: job({ slaMinutes: 60 }) }),
+    sizing: sizing({ capacityUnits: 16, predictedMinutes: 12, stepArgs: STEP_ARGS }),
+    attempt: overrides.attempt ?? 1,
+    executionName: 'denormalize-events-2026-11-26',
+    poolWaits,
+  };
+}
+
+describe('placement on EMR Serverless under the shipped rules (config/rules.json)', () => {
+  it('overflows to Serverless when the pool\'s predicted wait exceeds the job\'s SLA slack', async () => {
+    const placement = await placeJob(input({ shared: 49 }), config);
+
+    expect(placement.mode).toBe('serverless');
+    expect(placement.reasons).toContainEqual(expect.stringMatching(/^overflow-to-serverless: /));
+    expect(placement.pool).toBeNull();
+    expect(placement.spec).toBeNull();
+    expect(placement.serverless).toMatchObject({
+      application: 'spark',
+      clientToken: 'denormalize-events-2026-11-26-a1',
+      entryPoint: 's3://artifacts/spark/denormalize.py',
+      entryPointArguments: ['--input', 's3://raw/events/dt=2026-11-26/', '--output', 's3://artifacts/out/'],
+      executionTimeoutMinutes: 36,
+    });
+    // The job's own tuning goes along; YARN's deploy mode and the executor sizes do not (EMR Serverless sizes workers).
+    expect(placement.serverless!.sparkSubmitParameters).toContain('--conf spark.sql.shuffle.partitions=64');
+    expect(placement.serverless!.sparkSubmitParameters).not.toMatch(/deploy-mode|spark\.executor\.memory=22g/);
+    expect(workerSizeProblem(placement.serverless!.workers.executor)).toBeNull();
+    expect(placement.serverless!.predictedCostUsd).toBeGreaterThan(0);
+  });
+
+  it('waits in the pool when the wait fits in the slack, or when nothing is known of the pool', async () => {
+    expect((await placeJob(input({ shared: 48 }), config)).mode).toBe('pool');
+    expect((await placeJob(input({ shared: 0 }), config)).mode).toBe('pool');
+    expect((await placeJob(input(undefined), config)).mode).toBe('pool');
+  });
+
+  it('negative control: with the overflow rule disabled, the same job waits in the pool', async () => {
+    const rules = config.rules.map((rule) => (rule.name === 'overflow-to-serverless' ? { ...rule, enabled: false } : rule));
+    const placement: Placement = await placeJob(input({ shared: 49 }), { ...config, rules });
+
+    expect(placement.mode).toBe('pool');
+    expect(placement.pool?.name).toBe('shared');
+  });
+
+  it('does not send a small job to Serverless when its share of the pool is cheaper (default prices)', async () => {
+    const placement = await placeJob({ ...input({ shared: 0 }), sizing: sizing({ capacityUnits: 4, predictedMinutes: 10, stepArgs: STEP_ARGS }) }, config);
+    expect(placement.mode).toBe('pool');
+  });
+
+  it('gives each attempt its own client token, and the same one to every retry of an attempt', () => {
+    expect(serverlessClientToken('run-1', 1)).toBe(serverlessClientToken('run-1', 1));
+    expect(serverlessClientToken('run-1', 2)).not.toBe(serverlessClientToken('run-1', 1));
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 99 }), (name, attempt) => {
+        const token = serverlessClientToken(name, attempt);
+        expect(token).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+        expect(token.endsWith(`-a${attempt}`)).toBe(true);
+      }),
+    );
+    // Names that clean up the same still get different tokens (the hash of the real name).
+    expect(serverlessClientToken('a b', 1)).not.toBe(serverlessClientToken('a_b', 1));
+  });
+
+  it('splits spark-submit arguments into options, script and its arguments', () => {
+    expect(sparkSubmitParts(['spark-submit', '--conf', 'a=b', 's3://x/job.py', '--date', 'd'])).toEqual({ entryPoint: 's3://x/job.py', entryPointArguments: ['--date', 'd'], options: ['--conf', 'a=b'] });
+    expect(() => sparkSubmitParts(['spark-submit', '--conf', 'a=b'])).toThrow(/no script/);
+  });
+});
+
+describe('predicted wait in a pool (from the registry: queued units vs capacity)', () => {
+  const cluster = (unitsInUse: number, state = 'RUNNING') => ({ state: state as never, capacityUnits: 32, unitsInUse });
+  const base = { maxClusters: 2, clusterCapacityUnits: 32, units: 8, priority: 'normal' as const, typicalJobMinutes: 20 };
+
+  it('is zero when free units cover the queue ahead and the job', () => {
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(16)], queue: [{ units: 8, priority: 'normal' }] })).toBe(0);
+  });
+
+  it('is a cluster start when the pool may still launch one', () => {
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(32)], queue: [] })).toBe(CLUSTER_START_MINUTES);
+  });
+
+  it('grows with the queue ahead once the pool is at its maximum; lower-priority entries are not ahead', () => {
+    const full = [cluster(32), cluster(32)];
+    const short = predictedPoolWaitMinutes({ ...base, clusters: full, queue: [{ units: 8, priority: 'normal' }] });
+    const long = predictedPoolWaitMinutes({ ...base, clusters: full, queue: Array.from({ length: 20 }, () => ({ units: 8, priority: 'normal' as const })) });
+    const behind = predictedPoolWaitMinutes({ ...base, clusters: full, queue: Array.from({ length: 20 }, () => ({ units: 8, priority: 'low' as const })) });
+
+    expect(short).toBe(5);
+    expect(long).toBe(52.5);
+    expect(behind).toBe(2.5);
+  });
+});
+
+describe('classifying a Serverless failure (no Spot, nothing to tear down)', () => {
+  const failedJobRun = (stateDetails: string) => ({
+    Error: 'States.TaskFailed',
+    Cause: JSON.stringify({ jobRun: { jobRunId: '00fjob', state: 'FAILED', stateDetails } }),
+  });
+  const serverlessPlacement = { mode: 'serverless', cluster: {}, slot: null } as unknown as Placement;
+  const classify = (error: { Error: string; Cause: string }, attempt = 1) =>
+    classifyFailure({ error, attempt, maxAttempts: 3, placement: serverlessPlacement, clusterId: null, observation: { apiErrors: [] } });
+
+  it('places a job run that could not get its workers again, after a backoff', () => {
+    const failure = classify(failedJobRun('Job failed: ApplicationMaxCapacityExceeded: workers could not be allocated'));
+    expect(failure).toMatchObject({ kind: 'EmrServerless.CapacityExceeded', retry: true, nextAttempt: 2, backoffSeconds: 60, teardown: 'none', clusterId: null });
+  });
+
+  it('fails a job run that ran and failed, without retrying (the control: not every failure is capacity)', () => {
+    const failure = classify(failedJobRun('Job failed, ExitCode: 1. Last few exceptions: ValueError: bad row'));
+    expect(failure).toMatchObject({ kind: 'EmrServerless.JobRunFailed', retry: false, teardown: 'none' });
+    expect(failure.message).toMatch(/00fjob.*ValueError/);
+  });
+
+  it('gives up on capacity after the last attempt', () => {
+    expect(classify(failedJobRun('ApplicationMaxCapacityExceeded'), 3)).toMatchObject({ kind: 'EmrServerless.CapacityExceeded', retry: false });
+  });
+});
+
+describe('the reaper and EMR Serverless job runs', () => {
+  const run = (jobRunId: string, tags: Record<string, string>, ageSeconds = 3600) => ({ applicationId: '00fapp', jobRunId, name: 'job r1 attempt 1', state: 'RUNNING', createdAt: 10_000_000 - ageSeconds * 1000, tags });
+
+  it('cancels a job run whose execution has ended; keeps the young, the untagged and those of running executions', () => {
+    const plan = planJobRunReap(
+      [run('ended', { 'emrflow:execution': 'e1' }), run('live', { 'emrflow:execution': 'e2' }), run('young', { 'emrflow:execution': 'e1' }, 10), run('foreign', {})],
+      { e1: 'ABORTED', e2: 'RUNNING' },
+      10_000_000,
+      300,
+    );
+
+    expect(plan.cancel.map((r) => r.jobRunId)).toEqual(['ended']);
+    expect(plan.keep.map((r) => [r.jobRunId, r.reason])).toEqual([
+      ['live', 'execution e2 is RUNNING'],
+      ['young', 'younger than the grace period'],
+      ['foreign', "no emrflow:execution tag: not run-job's"],
+    ]);
+  });
+});
