@@ -38,7 +38,8 @@ export interface SizingParams {
   /**
    * Capacity grows in steps of the smallest fleet instance (an r5.2xlarge or r6i.2xlarge weighs 2 units), so a
    * dedicated task fleet is never asked for a fraction of an instance. (A 2-unit dedicated cluster still gets a
-   * whole 4xlarge core node: its core fleet lists only 4xlarge types and EMR fulfils a target by rounding up.)
+   * whole 4xlarge core node: its core fleet lists only 4xlarge types and EMR fulfils a target by rounding up;
+   * planFleets asks for and prices that whole node.)
    */
   unitStep: number;
   /** The driver plus one executor: the smallest useful Spark application (it was 8, 19,998 of the day's 20,000 jobs). */

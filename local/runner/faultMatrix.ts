@@ -7,6 +7,8 @@
  * needs a cluster of the job's own (bootstrap, Spot at BOOTSTRAPPING, no Spot at launch, CreateCluster's
  * polling) run `dedicated`: PlaceJob is given config/rules.json without its usePool rules, as
  * run-job.scenarios.test.ts mocks it. `pool` rows run as shipped, on a pool cluster the dispatcher launches.
+ * The Spot rows also size the job as a 600 GiB partition (sizedAsPartitionOf): the 3-event input alone gets the
+ * 2-unit minimum, a dedicated cluster with no Spot task fleet.
  *
  * "Clusters left running" counts the run's dedicated clusters not ended, plus pool clusters not ended that
  * still hold a lease or run a PENDING/RUNNING step. A pool cluster idle in WAITING with no lease is the pool's
@@ -17,12 +19,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
+import { GetCrawlerCommand, GetPartitionCommand, GlueClient, StartCrawlerCommand, UpdatePartitionCommand } from '@aws-sdk/client-glue';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadRules } from '../../lib/config/rules';
 import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } from '../../lib/contract';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
+import type { JobRequest } from '../../lib/domain/types';
 import { FaultsSchema, type Faults } from '../emulator/faults';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
 import { LOCAL_STAGE } from './serverless-config';
@@ -129,6 +132,35 @@ const dedicatedIntercepts = (intercept: Intercepts = {}): Intercepts => {
   const own = intercept.PlaceJob;
   return { ...intercept, PlaceJob: own ? (input, _next, stopped) => own(input, placeDedicated, stopped) : (input) => placeDedicated(input) };
 };
+/**
+ * 600 GiB: what a day of a big site's events weighs. The shipped sizing (denormalize-events' 60-minute SLA, 24 MiB/s
+ * per unit with no history) gives it 16 units, predicted at 28 minutes: a dedicated cluster of one On-Demand 4xlarge
+ * core node and a 12-unit task fleet that buys Spot. The fixture's 3 events are sized at the 2-unit minimum, a
+ * cluster that is one On-Demand core node with no Spot for a Spot fault to hit.
+ */
+export const BIG_PARTITION_BYTES = 600 * 1024 ** 3;
+/**
+ * SizeJob sizing a big partition: just before the real size-job runs, the run's Glue partition is updated to report
+ * `bytes` (sizeKey, the statistic a crawler records and size-job trusts), so the real handler and sizing code
+ * compute the units from it. The step itself still reads the 3 events. Used by the rows and scenarios about Spot,
+ * which are about a job big enough to have a Spot task fleet; the shipped 2-unit minimum stays as it is.
+ */
+export const sizedAsPartitionOf = (bytes: number): Intercepts => ({
+  SizeJob: async (input, next) => {
+    const { request } = input as { request: JobRequest };
+    const catalog = request.job.catalog;
+    if (!catalog) throw new Error(`sizedAsPartitionOf: job ${request.job.name} has no Glue catalog to report its size`);
+    const ref = { DatabaseName: catalog.database, TableName: catalog.table };
+    const glue = new GlueClient({});
+    const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: [request.runDate] }));
+    const { Values, StorageDescriptor, Parameters } = Partition!;
+    await glue.send(
+      new UpdatePartitionCommand({ ...ref, PartitionValueList: Values, PartitionInput: { Values, StorageDescriptor, Parameters: { ...Parameters, sizeKey: String(bytes) } } }),
+    );
+    return next(input);
+  },
+});
+const bigPartition = () => ({ intercept: sizedAsPartitionOf(BIG_PARTITION_BYTES) });
 /** PlaceJob's dedicated cluster gets a day-long AutoTerminationPolicy (a compressed clock idles fast). */
 const longIdlePolicy = {
   PlaceJob: async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
@@ -154,6 +186,7 @@ export const FAULT_ROWS: FaultRow[] = [
     fault: 'Spot interruption at BOOTSTRAPPING, attempt 1',
     catalogued: true,
     faults: spot('BOOTSTRAPPING', 1),
+    run: bigPartition,
     expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 },
   },
   // Each retry asks for more On-Demand; the last attempt (config/rules.json) buys no Spot at all, so an
@@ -164,10 +197,11 @@ export const FAULT_ROWS: FaultRow[] = [
       fault: `Spot interruption at STEP_RUNNING, attempt${attempts > 1 ? `s 1-${attempts}` : ' 1'}`,
       catalogued: true,
       faults: spot('STEP_RUNNING', attempts),
+      run: bigPartition,
       expected: { status: 'SUCCEEDED', error: null, attempts: Math.min(attempts + 1, MAX_ATTEMPTS), runRecords: 1 },
     };
   }),
-  { fault: 'no Spot capacity at launch', catalogued: true, faults: { emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
+  { fault: 'no Spot capacity at launch', catalogued: true, faults: { emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }, run: bigPartition, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
   { fault: 'bootstrap failure', catalogued: true, faults: { emr: { bootstrapFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.ClusterFailed', runRecords: 1 } },
   { fault: 'step failure', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
   { fault: 'crawler already running', faults: { glue: { crawlerAlreadyRunning: true } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },

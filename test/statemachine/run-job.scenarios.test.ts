@@ -7,7 +7,7 @@
 import { EMRClient, ListInstanceFleetsCommand, ListInstancesCommand } from '@aws-sdk/client-emr';
 import { NO_FAULTS, type Faults } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
-import { crawl } from '../../local/runner/faultMatrix';
+import { BIG_PARTITION_BYTES, crawl, sizedAsPartitionOf } from '../../local/runner/faultMatrix';
 import { writeDayEvents } from '../support/dayEvents';
 
 jest.setTimeout(30_000);
@@ -39,13 +39,15 @@ afterEach(async () => {
 /**
  * Starts a fresh runtime with `injected` faults, uploads the day's events and runs run-job on the S3 event.
  * `catalogued`: the crawler registers the partition before the event arrives, so the run skips the crawl.
+ * `big`: the catalog reports the partition at 600 GiB when SizeJob reads it, so the real sizing gives the job a
+ * Spot task fleet (16 units); the 3 events alone get the 2-unit minimum, one On-Demand core node and no Spot.
  */
-async function runUpload(injected: Faults = NO_FAULTS, options: { catalogued?: boolean } = {}): Promise<RunSummary> {
+async function runUpload(injected: Faults = NO_FAULTS, options: { catalogued?: boolean; big?: boolean } = {}): Promise<RunSummary> {
   runtime = await startLocalRuntime({ timeScale: TIME_SCALE, faults: injected, simulateSteps: true });
   await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
   const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/`);
   if (options.catalogued) await crawl(runtime.seeded.crawlers[0]);
-  return runtime.run(event);
+  return runtime.run(event, options.big ? { intercept: sizedAsPartitionOf(BIG_PARTITION_BYTES) } : {});
 }
 
 const path = (summary: RunSummary) => summary.timeline.map((entry) => entry.state);
@@ -103,7 +105,7 @@ describe('run-job on the local runtime', () => {
   });
 
   it('SpotInterruptedInStep: attempt 2 runs with a larger On-Demand share and succeeds; the first cluster is terminated', async () => {
-    const summary = await runUpload(faults({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }));
+    const summary = await runUpload(faults({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }), { big: true });
 
     expect(summary.status).toBe('SUCCEEDED');
     expect(summary.attempts).toBe(2);
@@ -116,6 +118,8 @@ describe('run-job on the local runtime', () => {
       [first.clusterId, expect.stringMatching(/FAILED|CANCELLED|INTERRUPTED/)],
       [second.clusterId, 'COMPLETED'],
     ]);
+    expect((summary.output as any).sizing.capacityUnits).toBe(16);
+    expect((await workerCapacity(first.clusterId)).targetSpot).toBeGreaterThan(0);
     expect((await workerCapacity(second.clusterId)).onDemandShare).toBeGreaterThan((await workerCapacity(first.clusterId)).onDemandShare);
     // Both attempts' clusters are in the run's cost: the interrupted one through $.failure.clusterId.
     const { record } = summary.output as any;
@@ -151,7 +155,7 @@ describe('run-job on the local runtime', () => {
   });
 
   it('SpotCapacityUnavailable: with no Spot capacity at launch the cluster comes up On-Demand and the job succeeds', async () => {
-    const summary = await runUpload(faults({ emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }));
+    const summary = await runUpload(faults({ emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }), { big: true });
 
     expect(summary.status).toBe('SUCCEEDED');
     expect(summary.attempts).toBe(1);

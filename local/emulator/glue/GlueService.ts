@@ -32,6 +32,7 @@ import type {
   StorageDescriptor,
   Table,
   TableInput,
+  UpdatePartitionRequest,
 } from '@aws-sdk/client-glue';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -169,6 +170,7 @@ export class GlueService {
     DeleteTable: (input) => this.deleteTable(input as OnTheWire<DeleteTableRequest>),
     CreatePartition: (input) => this.createPartition(input as OnTheWire<CreatePartitionRequest>),
     GetPartition: (input) => this.getPartition(input as OnTheWire<GetPartitionRequest>),
+    UpdatePartition: (input) => this.updatePartition(input as OnTheWire<UpdatePartitionRequest>),
     GetPartitions: (input) => this.getPartitions(input as OnTheWire<GetPartitionsRequest>),
     BatchGetPartition: (input) => this.batchGetPartition(input as OnTheWire<BatchGetPartitionRequest>),
   };
@@ -540,6 +542,20 @@ export class GlueService {
       CreationTime: this.deps.clock.nowSeconds(),
       CatalogId: '000000000000',
     });
+    return {};
+  }
+
+  /** Replaces the partition's definition (values, storage, Parameters such as sizeKey), as Glue's UpdatePartition does. */
+  private updatePartition(input: OnTheWire<UpdatePartitionRequest>): Record<string, never> {
+    const table = this.table(input.DatabaseName, input.TableName);
+    const group = JSON.stringify(this.partitionValues(input.PartitionValueList, 'PartitionValueList'));
+    const existing = table.partitions.get(group);
+    if (!existing) throw entityNotFound('Cannot find partition.');
+    const values = this.partitionValues(input.PartitionInput?.Values, 'PartitionInput.Values');
+    if (JSON.stringify(values) !== group && table.partitions.has(JSON.stringify(values))) throw alreadyExists('Partition already exists.');
+    const updated = { ...existing, ...input.PartitionInput, Values: values };
+    table.partitions.delete(group);
+    table.partitions.set(JSON.stringify(values), updated);
     return {};
   }
 

@@ -12,6 +12,7 @@ import {
   GlueClient,
   StartCrawlerCommand,
   StopCrawlerCommand,
+  UpdatePartitionCommand,
 } from '@aws-sdk/client-glue';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -198,6 +199,20 @@ describe('catalog', () => {
     expect(TableList!.map((t) => t.Name)).toEqual(['things']);
     expect(Partition!.Parameters).toEqual({ sizeKey: '123' });
     expect(duplicate.name).toBe('AlreadyExistsException');
+  });
+
+  it('updates a partition in place (UpdatePartition), and refuses a missing one with EntityNotFoundException', async () => {
+    const ref = { DatabaseName: 'made_by_test', TableName: 'things' };
+    await glue.send(new CreatePartitionCommand({ ...ref, PartitionInput: { Values: ['2026-11-28'], Parameters: { sizeKey: '123' } } }));
+
+    await glue.send(new UpdatePartitionCommand({ ...ref, PartitionValueList: ['2026-11-28'], PartitionInput: { Values: ['2026-11-28'], Parameters: { sizeKey: '456' } } }));
+    const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: ['2026-11-28'] }));
+    const missing = await glue
+      .send(new UpdatePartitionCommand({ ...ref, PartitionValueList: ['2030-01-01'], PartitionInput: { Values: ['2030-01-01'], Parameters: {} } }))
+      .catch((e) => e);
+
+    expect(Partition).toMatchObject({ Values: ['2026-11-28'], Parameters: { sizeKey: '456' } });
+    expect(missing.name).toBe('EntityNotFoundException');
   });
 });
 

@@ -62,12 +62,13 @@ describe('purchase rules (config/rules.json)', () => {
     expect(placement.onDemandShare).toBe(0.563);
   });
 
-  it('raises the share on every retry even where the core fleet is already half the cluster', async () => {
+  it('raises the share on every retry even where the core fleet is already a third of the cluster', async () => {
     const shares = [];
-    // An 8-unit job fits the shared pool; with no pool configured it gets its own (small) cluster.
-    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 8, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
+    // A 12-unit job fits the shared pool; with no pool configured it gets its own (small) cluster: one 4-unit core
+    // node and an 8-unit task fleet, bought in whole 2xlarge steps (0.5, 0.75, 1 of it On-Demand).
+    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 12, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
 
-    expect(shares).toEqual([0.75, 0.875, 1]);
+    expect(shares).toEqual([0.667, 0.833, 1]);
   });
 
   it('takes the highest share among the rules that fired, whatever their order', async () => {
@@ -84,17 +85,37 @@ describe('purchase rules (config/rules.json)', () => {
 });
 
 describe('fleets', () => {
-  it.each([8, 12, 64, 108, 256])('%d units: integer units, core+task = capacity, core never 0/0, share never below the asked one', (units) => {
+  it.each([2, 6, 8, 12, 64, 108, 256])('%d units: whole instances, core+task = capacity (or one core node), core never 0/0, share never below the asked one', (units) => {
     for (const share of [0, 0.33, 0.5, 0.9, 1]) {
       const plan = planFleets(units, share, config.template, config.prices);
       const all = [plan.core.onDemandUnits, plan.core.spotUnits, plan.task.onDemandUnits, plan.task.spotUnits];
 
-      all.forEach((u) => expect(Number.isInteger(u) && u >= 0).toBe(true));
-      expect(all.reduce((a, b) => a + b, 0)).toBe(units);
+      // Each target is a whole number of its fleet's smallest instance (4xlarge core: 4 units; task: 2 units).
+      [plan.core.onDemandUnits, plan.core.spotUnits].forEach((u) => expect(u % 4).toBe(0));
+      [plan.task.onDemandUnits, plan.task.spotUnits].forEach((u) => expect(u % 2).toBe(0));
+      all.forEach((u) => expect(u >= 0).toBe(true));
+      expect(all.reduce((a, b) => a + b, 0)).toBe(plan.capacityUnits);
+      expect(plan.capacityUnits).toBe(Math.max(units, 4));
       expect(plan.core.onDemandUnits + plan.core.spotUnits).toBeGreaterThan(0);
       expect(plan.core.spotUnits).toBe(0);
       expect(plan.onDemandShare).toBeGreaterThanOrEqual(share - 1e-9);
     }
+  });
+
+  it('plans and prices a 2-unit job at the whole 4xlarge core node EMR launches for it', () => {
+    const two = planFleets(2, 0, config.template, config.prices);
+    const four = planFleets(4, 0, config.template, config.prices);
+
+    // EMR fills a target "even if this results in an overage": TargetOnDemandCapacity 2 of 4-unit types is one node.
+    expect(two).toMatchObject({ capacityUnits: 4, onDemandShare: 1, core: { onDemandUnits: 4, spotUnits: 0 }, task: { onDemandUnits: 0, spotUnits: 0 } });
+    expect(two.hourlyCostUsd).toBe(four.hourlyCostUsd);
+    expect(two.onDemandHourlyCostUsd).toBe(four.onDemandHourlyCostUsd);
+  });
+
+  it('splits a task fleet into even On-Demand and Spot targets (an odd unit would launch a whole 2xlarge)', () => {
+    // 8 units: one core node and a 4-unit task fleet; three quarters of 4 is 3 units, which EMR fills with two 2xlarge.
+    expect(planFleets(8, 0.75, config.template, config.prices).task).toMatchObject({ onDemandUnits: 4, spotUnits: 0 });
+    expect(planFleets(8, 0.25, config.template, config.prices).task).toMatchObject({ onDemandUnits: 2, spotUnits: 2 });
   });
 
   it('keeps the core fleet small: one 4xlarge minimum, an eighth of the cluster, at most 32 units', () => {

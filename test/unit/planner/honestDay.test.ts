@@ -120,14 +120,15 @@ describe('EMR Serverless, simulated', () => {
 
   it('fails a run the application can never hold, and one queued past the queue timeout, as startJobRun.sync would', async () => {
     const jobs = nightlyDay(250, 1);
-    // A driver and one executor need two workers: an application capped at one worker's vCPU never holds a run.
-    const never = await serverless(jobs, app({ maxVcpu: workerFor(jobs[0].sizing).vcpu }));
+    // From the sizing, not a constant: right-sizing made the smallest job a driver and one executor (8 vCPU).
+    const vcpuOf = (job: (typeof jobs)[number]) => (1 + job.sizing.spark.executorInstances) * workerFor(job.sizing).vcpu;
+    const smallest = Math.min(...jobs.map(vcpuOf));
+    const never = await serverless(jobs, app({ maxVcpu: smallest / 2 }));
     expect(never.meter.failures).toEqual({ [SERVERLESS_RUN_FAILED]: 250 });
     expect(never.meter.cost.emrServerless).toBe(0);
     // Room for one smallest job at a time: the queue's tail waits past six hours and fails.
-    const smallest = 2 * workerFor(jobs[0].sizing).vcpu;
     const single = await serverless(jobs, app({ maxVcpu: smallest }));
-    const tooBig = jobs.filter((job) => (1 + job.sizing.spark.executorInstances) * workerFor(job.sizing).vcpu > smallest).length;
+    const tooBig = jobs.filter((job) => vcpuOf(job) > smallest).length;
     expect(single.meter.failures[SERVERLESS_RUN_FAILED]).toBeGreaterThan(tooBig);
     expect(single.meter.completed + single.meter.failed).toBe(250);
     expect(Math.max(...single.queueWaitSeconds)).toBeLessThanOrEqual(SERVERLESS_QUEUE_TIMEOUT_SECONDS);
