@@ -1,7 +1,5 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
 import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -32,4 +30,4 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
   return { entryId, granted: dispatch.granted.length, launched: dispatch.launched.length, queued: dispatch.queued };
 }
 
-export const handler = middy(acquireCapacity).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(acquireCapacity, { logger });

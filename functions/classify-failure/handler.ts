@@ -1,9 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { emrClient } from '../../lib/aws/clients';
 import { observeCluster } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { classifyFailure, clusterIdOf, type Observation } from '../../lib/domain/failure';
 import { runStepName } from '../../lib/domain/runRecord';
 import type { Failure, JobRequest, Placement } from '../../lib/domain/types';
@@ -37,4 +35,4 @@ export async function classifyFailureTask(event: ClassifyFailureEvent): Promise<
   return failure;
 }
 
-export const handler = middy(classifyFailureTask).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(classifyFailureTask, { logger });

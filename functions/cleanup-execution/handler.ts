@@ -1,10 +1,8 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
 import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { awsJobManager, dynamoRegistry } from '../../lib/aws/poolRuntime';
 import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
 import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
@@ -119,4 +117,4 @@ function runOf(end: ExecutionEnd): RunOfExecution | null {
   }
 }
 
-export const handler = middy(cleanupExecution).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(cleanupExecution, { logger });

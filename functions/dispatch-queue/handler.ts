@@ -1,7 +1,6 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
-import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
+import { lambdaHandler } from '../../lib/aws/middleware';
+import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
 import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
@@ -59,4 +58,4 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   return { reports };
 }
 
-export const handler = middy(dispatchQueue).use(injectLambdaContext(logger)).use(metricsMiddleware(metrics));
+export const handler = lambdaHandler(dispatchQueue, { logger, metrics });

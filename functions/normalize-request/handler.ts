@@ -1,10 +1,8 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { lookupPartition } from '../../lib/aws/catalog';
 import { catalogNamesForStage } from '../../lib/contract';
 import { glueClient, env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { inputPresence } from '../../lib/aws/storage';
 import { loadJobs } from '../../lib/config/jobs';
 import { checkInput } from '../../lib/domain/input';
@@ -36,4 +34,4 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
   return { request, attempt: 1 };
 }
 
-export const handler = middy(normalizeRequest).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(normalizeRequest, { logger });

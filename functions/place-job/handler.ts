@@ -1,9 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { dynamoClient, env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
-import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
+import { lambdaHandler } from '../../lib/aws/middleware';
+import { functionMetrics } from '../../lib/aws/metrics';
 import { listClusters, listQueue } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -94,4 +92,4 @@ export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
   return placement;
 }
 
-export const handler = middy(placeJobTask).use(injectLambdaContext(logger)).use(metricsMiddleware(metrics)).use(stableErrorNames());
+export const handler = lambdaHandler(placeJobTask, { logger, metrics });

@@ -1,8 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { putText, readText } from '../../lib/aws/batchStore';
 import { env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { loadBatchSettings } from '../../lib/config/batch';
 import { batchTarget, planItems, type BatchPlan } from '../../lib/domain/batch';
 import { InvalidRequestError, NothingScheduledError } from '../../lib/errors';
@@ -36,4 +35,4 @@ export async function planBatch(event: { input: unknown }): Promise<BatchPlan> {
   return { ...plan, itemCount: items.length, rejected: { count: rejected.length, location: rejectedLocation } };
 }
 
-export const handler = middy(planBatch).use(injectLambdaContext(logger));
+export const handler = lambdaHandler(planBatch, { logger });

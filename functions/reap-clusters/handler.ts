@@ -1,10 +1,8 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { dynamoClient, emrClient, emrServerlessClient, env, sfnClient } from '../../lib/aws/clients';
 import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { registryTables } from '../../lib/aws/poolRuntime';
 import { cancelJobRuns, listActiveJobRuns, withJobRunTags } from '../../lib/aws/serverlessJobRuns';
 import { planJobRunReap } from '../../lib/domain/serverless';
@@ -66,4 +64,4 @@ async function poolRegistry(): Promise<Record<string, PoolClusterView>> {
   return registry;
 }
 
-export const handler = middy(reapClusters).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(reapClusters, { logger });

@@ -1,12 +1,10 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Context } from 'aws-lambda';
 import { GetJobRunCommand, type JobRun } from '@aws-sdk/client-emr-serverless';
 import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
 import { findStep, listInstanceUsage } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
-import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
+import { lambdaHandler } from '../../lib/aws/middleware';
+import { functionMetrics } from '../../lib/aws/metrics';
 import { putRun } from '../../lib/aws/runs';
 import { findPool, loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -108,4 +106,4 @@ export async function recordRun(event: RecordRunInput, context: Pick<Context, 'm
   return record;
 }
 
-export const handler = middy(recordRun).use(injectLambdaContext(logger)).use(metricsMiddleware(metrics)).use(stableErrorNames());
+export const handler = lambdaHandler(recordRun, { logger, metrics });

@@ -1,7 +1,5 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
 import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -26,4 +24,4 @@ export async function releaseCapacity(event: unknown): Promise<{ released: boole
   return { released, units, granted: dispatch.granted.length, launched: dispatch.launched.length };
 }
 
-export const handler = middy(releaseCapacity).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(releaseCapacity, { logger });

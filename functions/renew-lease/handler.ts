@@ -1,6 +1,5 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
 import { awsJobManager, leaseRenewer } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
@@ -24,4 +23,4 @@ export async function renewLease(event: unknown): Promise<{ renewed: boolean; le
   return result;
 }
 
-export const handler = middy(renewLease).use(injectLambdaContext(logger));
+export const handler = lambdaHandler(renewLease, { logger });

@@ -1,6 +1,5 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { awsJobManager, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
 import type { ReconcileReport, SettleResult } from '../../lib/jobManager/jobManager';
 import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
@@ -50,4 +49,4 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   return { reconciled };
 }
 
-export const handler = middy(settleSteps).use(injectLambdaContext(logger));
+export const handler = lambdaHandler(settleSteps, { logger });

@@ -1,9 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { partitionBytes } from '../../lib/aws/catalog';
 import { dynamoClient, env, glueClient, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { recentSuccessfulRuns } from '../../lib/aws/runs';
 import { bytesUnder } from '../../lib/aws/storage';
 import { DEFAULT_SIZING, sizeJob, usesCatalogSize } from '../../lib/domain/sizing';
@@ -39,4 +37,4 @@ export async function sizeJobTask(event: { request: JobRequest }): Promise<Sizin
   return sizing;
 }
 
-export const handler = middy(sizeJobTask).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(sizeJobTask, { logger });

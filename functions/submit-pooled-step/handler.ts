@@ -1,7 +1,5 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
-import { stableErrorNames } from '../../lib/aws/middleware';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { addStep, awsJobManager, stepTokenWriter } from '../../lib/aws/poolRuntime';
 import { parseRequestInput } from '../../lib/schema';
 import { SubmitPooledStepInput } from '../../lib/domain/stepCompletion';
@@ -20,4 +18,4 @@ export async function submitPooledStepTask(event: unknown): Promise<{ StepId: st
   return submitted;
 }
 
-export const handler = middy(submitPooledStepTask).use(injectLambdaContext(logger)).use(stableErrorNames());
+export const handler = lambdaHandler(submitPooledStepTask, { logger });

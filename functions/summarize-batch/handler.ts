@@ -1,8 +1,7 @@
-import middy from '@middy/core';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { findResultManifest, putText, readMapResults, readText } from '../../lib/aws/batchStore';
 import { s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
+import { lambdaHandler } from '../../lib/aws/middleware';
 import { formatSummaryMessage, summarizeBatch, type BatchPlan, type BatchSummary, type RejectedLine } from '../../lib/domain/batch';
 
 const logger = functionLogger('summarize-batch');
@@ -34,4 +33,4 @@ export async function summarizeBatchRun(event: SummarizeBatchInput): Promise<Bat
   return { ...summary, message: formatSummaryMessage(summary) };
 }
 
-export const handler = middy(summarizeBatchRun).use(injectLambdaContext(logger));
+export const handler = lambdaHandler(summarizeBatchRun, { logger });
