@@ -3,9 +3,10 @@
  * namespace `emrflow`, one service per function. lib/metrics.json is the one definition of every metric (name,
  * unit, dimensions); the dashboard (infra/dashboard.js) is built from the same file, so the two cannot drift.
  *
- * A handler records with `metrics.add(name, value, dimensions)` while it runs; the shared middy middleware
- * (`metricsMiddleware`) writes them when the handler returns or throws. Each metric goes out as its own EMF
- * document because the metrics of one invocation have different dimension sets (per pool, per job).
+ * A handler records with `metrics.add(name, value, dimensions)` while it runs and passes its metrics to
+ * `lambdaHandler` (lib/aws/middleware.ts), whose stack writes them (`metricsMiddleware`) when it returns or throws.
+ * Each metric goes out as its own EMF document because the metrics of one invocation have different dimension
+ * sets (per pool, per job).
  */
 import { Metrics, type MetricUnit } from '@aws-lambda-powertools/metrics';
 import type middy from '@middy/core';

@@ -48,7 +48,9 @@ describe('the handlers’ middleware stack', () => {
     // The factory, then one more middleware added by hand.
     expect(stackProblems(`${logger}export const handler = lambdaHandler(task, { logger });\nhandler.use(other());\n`)).toEqual(['builds middleware by hand']);
     // A handler that queues metrics nobody writes, and one that passes metrics it never made.
-    expect(stackProblems(`${logger}${metrics}export const handler = lambdaHandler(task, { logger });\n`)).toEqual(['emits metrics but leaves them out of its stack']);
+    expect(stackProblems(`${logger}${metrics}export const handler = lambdaHandler(task, { logger });\n`)).toEqual([
+      'emits metrics but leaves them out of its stack',
+    ]);
     expect(stackProblems(`${logger}export const handler = lambdaHandler(task, { logger, metrics });\n`)).toEqual(['passes metrics it never makes']);
     expect(stackProblems(`${logger}${metrics}export const handler = lambdaHandler(task, { logger, metrics });\n`)).toEqual([]);
   });
