@@ -38,9 +38,6 @@ export interface JobState {
   ended: Outcome | null;
 }
 
-/** The name a failed run is counted under when its path gives none (the pooled path before it passes one). */
-export const UNNAMED_FAILURE = 'unnamed';
-
 /** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
 export abstract class Run {
   protected readonly events = new EventQueue<() => void | Promise<void>>();
@@ -149,16 +146,10 @@ export abstract class Run {
     this.meter.startSeconds.push(at - state.job.arrival);
   }
 
-  /**
-   * The pooled path's step RUNNING (kept for emrflowRun until it calls stepRunning and firstExecutor
-   * itself): recorded as step-RUNNING only; the job's start is its first executor, which that path must report.
-   */
-  protected stepStarted(state: JobState, pooled: boolean): void {
-    this.stepRunning(state, pooled);
-  }
-
-  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error: string = UNNAMED_FAILURE): void {
+  /** `error`: the name a failed execution ends with (ClassifyFailure's kind, Placement.NoCapacity, ...); required for a failure. */
+  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error?: string): void {
     if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
+    if (outcome === 'failed' && !error) throw new Error(`job ${state.job.id} failed with no error name: every failing path names the error its execution ends with`);
     state.ended = outcome;
     this.ended++;
     if (outcome === 'succeeded') {
@@ -167,7 +158,7 @@ export abstract class Run {
       if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
     } else {
       this.meter.failed++;
-      this.meter.failures[error] = (this.meter.failures[error] ?? 0) + 1;
+      this.meter.failures[error!] = (this.meter.failures[error!] ?? 0) + 1;
       this.meter.slaMisses++;
     }
     this.onEnded();
