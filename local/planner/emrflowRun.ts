@@ -304,7 +304,7 @@ export class EmrflowRun extends PerAttemptRun {
       // The step is RUNNING now (the "submit → step running"); with dynamic allocation its Spark
       // work waits for executors, so until the units are provisioned it makes no progress (capacity wait).
       sim.steps[sim.stepIndex.get(stepId)!].state = 'RUNNING';
-      this.stepRunning(attempt.state, true);
+      this.stepRunning(attempt.state);
       this.startWaiting(sim);
     });
     return stepId;
@@ -451,7 +451,7 @@ export class EmrflowRun extends PerAttemptRun {
         used += w.units;
         this.meter.capacityWaitSeconds.push(this.now - w.since);
         // Its units are provisioned (after any managed-scaling delay): the driver's first executor follows.
-        this.firstExecutor(w.state, Math.max(this.now, w.since + SPARK_FIRST_EXECUTOR_SECONDS));
+        this.firstExecutor(w.state, Math.max(this.now, w.since + SPARK_FIRST_EXECUTOR_SECONDS), true);
         this.startStep(sim, w.state, w.units, w.stepId);
       } else {
         still.push(w);

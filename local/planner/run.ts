@@ -127,23 +127,23 @@ export abstract class Run {
   }
 
   /** The job's step is RUNNING (EMR on EC2): reported as stepRunningSeconds, not as its start. */
-  protected stepRunning(state: JobState, pooled: boolean): void {
+  protected stepRunning(state: JobState): void {
     if (state.stepRunning) return;
     state.stepRunning = true;
-    const wait = this.now - state.job.arrival;
-    this.meter.stepRunningSeconds.push(wait);
-    if (pooled) this.meter.pooledStartSeconds.push(wait);
+    this.meter.stepRunningSeconds.push(this.now - state.job.arrival);
   }
 
   /**
    * The job's start, for every strategy: its Spark application has its first executor (dedicated: step
    * RUNNING on a bootstrapped cluster + SPARK_FIRST_EXECUTOR_SECONDS; pooled: once managed scaling has
-   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now.
+   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now; `pooled`
+   * counts it in pooledStartSeconds too (the pooled-start target reads the same definition of start).
    */
-  protected firstExecutor(state: JobState, at: number = this.now): void {
+  protected firstExecutor(state: JobState, at: number = this.now, pooled = false): void {
     if (state.started) return;
     state.started = true;
     this.meter.startSeconds.push(at - state.job.arrival);
+    if (pooled) this.meter.pooledStartSeconds.push(at - state.job.arrival);
   }
 
   /** `error`: the name a failed execution ends with (ClassifyFailure's kind, Placement.NoCapacity, ...); required for a failure. */
