@@ -158,7 +158,8 @@ export abstract class Run {
       if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
     } else {
       this.meter.failed++;
-      this.meter.failures[error!] = (this.meter.failures[error!] ?? 0) + 1;
+      const name = String(error);
+      this.meter.failures[name] = (this.meter.failures[name] ?? 0) + 1;
       this.meter.slaMisses++;
     }
     this.onEnded();

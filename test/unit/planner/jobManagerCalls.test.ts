@@ -167,7 +167,9 @@ describe("the planner's pooled path", () => {
     expect(startSeconds).toHaveLength(stepRunningSeconds.length);
     const running = [...stepRunningSeconds].sort((a, b) => a - b);
     const started = [...startSeconds].sort((a, b) => a - b);
-    started.forEach((seconds, i) => expect(seconds).toBeGreaterThanOrEqual(running[i] + SPARK_FIRST_EXECUTOR_SECONDS - 1e-9));
+    started.forEach((seconds, i) => {
+      expect(seconds).toBeGreaterThanOrEqual(running[i] + SPARK_FIRST_EXECUTOR_SECONDS - 1e-9);
+    });
   }, 120_000);
 
   it('counts leased unit-hours from each grant to its release: at least the pooled work they held', async () => {
