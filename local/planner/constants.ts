@@ -86,16 +86,15 @@ export const TRANSITIONS = { dedicated: 11, pooled: 12, crawl: 4, retry: 10 };
  */
 export const LAMBDA = { dedicated: 4, pooled: 7, retry: 3, settleStepEventsPerStep: 2, gbSecondsEach: 0.2 };
 
-/** dispatch-queue's schedule (serverless.yml `rate(1 minute)`): one ListClusters per sweep while a pool cluster is registered. */
-export const DISPATCH_SWEEP_SECONDS = 60;
-/**
- * settle-steps' reconciliation schedule (serverless.yml `rate(5 minutes)`): one ListSteps per cluster with
- * waiting steps, paged newest first until every waiting step was seen (lib/aws/stepTokens reconcileSteps),
- * and a SendTaskHeartbeat for each step still running (RunPooledStep's HeartbeatSeconds is 900).
+/*
+ * dispatch-queue's and settle-steps' schedules are read from serverless.yml (stateMachineLimits.ts:
+ * dispatchSweepSeconds, settleStepsSeconds), not copied here. Each dispatch sweep makes one ListClusters while a
+ * pool cluster is registered; each settle-steps sweep one ListSteps per cluster with waiting steps, paged newest
+ * first until every waiting step was seen (lib/jobManager/jobManager.ts reconcileSteps), and a SendTaskHeartbeat
+ * for each step still running (RunPooledStep's HeartbeatSeconds, read from run-job.asl.yml).
  */
-export const STEP_RECONCILE_SECONDS = 300;
 /**
- * The dispatcher heartbeats parked executions 10 at a time (lib/aws/jobManager HEARTBEATS_AT_ONCE), each batch
+ * The dispatcher heartbeats parked executions 10 at a time (lib/jobManager/jobManager.ts HEARTBEATS_AT_ONCE), each batch
  * waiting for its slowest SendTaskHeartbeat (~50 ms round trip from Lambda; estimate): ~200 calls/s, spread
  * over as many seconds as the queue needs.
  */

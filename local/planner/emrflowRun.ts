@@ -12,6 +12,7 @@ import type { PoolDefinition } from '../../lib/config/pools';
 import { STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
+import { NoCapacityError } from '../../lib/errors';
 import { leaseId, type PoolCluster, type PoolClusterState } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
 import type { Placement } from '../../lib/domain/types';
@@ -20,14 +21,13 @@ import { MemoryJobStore } from '../../lib/jobManager/memoryStore';
 import type { Slot } from '../../lib/jobManager/ports';
 import {
   CLUSTER_START_SECONDS,
-  DISPATCH_SWEEP_SECONDS,
   GRANT_SECONDS,
   LAMBDA,
   LIST_PAGE_SIZE,
   SCALE_IN_DELAY_SECONDS,
   SCALE_OUT_SECONDS,
   SCALE_STEP_UNITS,
-  STEP_RECONCILE_SECONDS,
+  SPARK_FIRST_EXECUTOR_SECONDS,
   STEP_SUBMIT_TO_RUNNING_SECONDS,
   TERMINATE_SECONDS,
   WAITER_HEARTBEATS,
@@ -68,6 +68,8 @@ interface PooledAttempt {
   units: number;
   pool: PoolDefinition;
   slot?: Slot;
+  /** When the slot was delivered (the lease's grant): leased unit-hours run from here to its release. */
+  grantedAt?: number;
 }
 
 /** RunPooledStep's task token is its lease id with this suffix; AcquireCapacity's is the lease id itself. */
@@ -91,6 +93,8 @@ export class EmrflowRun extends PerAttemptRun {
   private readonly attempts = new Map<string, PooledAttempt>();
   /** Parked executions not yet granted (the queue depth the meter plots). */
   private parked = 0;
+  /** Granted executions whose AddJobFlowSteps is throttled, in RunPooledStep's Retry: not started either. */
+  private submitsRetrying = 0;
   /** SendTaskHeartbeat calls of the current sweep, spread over it as the batched sends would be. */
   private heartbeatsThisSweep = 0;
   private manager: JobManager | undefined;
@@ -159,7 +163,7 @@ export class EmrflowRun extends PerAttemptRun {
   }
 
   protected queuedJobs(): number {
-    return this.parked;
+    return this.parked + this.submitsRetrying;
   }
 
   /** AcquireCapacity: the job manager parks the execution on its task token (and dispatches the pool). */
@@ -190,13 +194,14 @@ export class EmrflowRun extends PerAttemptRun {
     if (!attempt || attempt.slot) return;
     this.attempts.delete(lease);
     this.parked--;
-    this.finish(attempt.state, 'failed', 0);
+    this.updateQueued();
+    this.finish(attempt.state, 'failed', 0, NoCapacityError.errorName);
   }
 
   /** The registry's invariant after every operation that may have granted, and the queue depth for the meter. */
   private async afterJobManager(pool: PoolDefinition): Promise<void> {
     for (const cluster of await this.store.listClusters(pool.name)) assertLeaseInvariant(cluster);
-    this.meter.setQueued(this.now, this.queuedJobs() + this.throttledWaiters());
+    this.updateQueued();
   }
 
   /** SendTaskSuccess on AcquireCapacity's token: the execution moves on to RunPooledStep with its slot. */
@@ -205,6 +210,7 @@ export class EmrflowRun extends PerAttemptRun {
     if (!attempt || attempt.slot) throw named('TaskTimedOut', `no execution waits on ${taskToken}`);
     this.meter.call('SendTaskSuccess', this.now);
     attempt.slot = slot;
+    attempt.grantedAt = this.now;
     this.parked--;
     const sim = this.sims.get(slot.clusterId);
     if (sim) {
@@ -215,12 +221,25 @@ export class EmrflowRun extends PerAttemptRun {
   }
 
   /**
-   * RunPooledStep (`lambda:invoke.waitForTaskToken` on submit-pooled-step): the job manager's submitStep,
-   * once AddJobFlowSteps has quota; EMR's step events then settle its token (stepEnded, interrupt).
+   * RunPooledStep (`lambda:invoke.waitForTaskToken` on submit-pooled-step): the job manager's submitStep, once
+   * AddJobFlowSteps has quota under the state's Retry on Emr.Throttled (read from run-job.asl.yml); when its
+   * attempts are spent the Catch takes the execution to ClassifyFailure. EMR's step events then settle its
+   * token (stepEnded, interrupt).
    */
   private runPooledStep(lease: string, attempt: PooledAttempt): void {
     const asked = this.now;
-    this.whenQuotaAllows('AddJobFlowSteps', async () => {
+    const policy = this.limits.runPooledStep.throttleRetry;
+    let settled = false;
+    let retrying = false;
+    const leaveRetry = () => {
+      settled = true;
+      if (!retrying) return;
+      retrying = false;
+      this.submitsRetrying--;
+      this.updateQueued();
+    };
+    const submit = async (): Promise<void> => {
+      leaveRetry();
       this.meter.submitWaitSeconds.push(this.now - asked);
       const slot = attempt.slot!;
       try {
@@ -230,7 +249,44 @@ export class EmrflowRun extends PerAttemptRun {
         await this.releaseCapacity(lease, attempt);
         this.retryOrFail(attempt.state, 'TERMINATED');
       }
-    });
+    };
+    const giveUp = async (): Promise<void> => {
+      leaveRetry();
+      const slot = attempt.slot!;
+      const sim = this.sims.get(slot.clusterId);
+      if (sim) {
+        sim.submitting = Math.max(0, sim.submitting - 1);
+        if (sim.running.size === 0 && sim.waiting.length === 0 && sim.submitting === 0) {
+          sim.idleSince = this.now;
+          this.scheduleIdleCheck(sim);
+        }
+      }
+      // The Catch: ClassifyFailure → teardown (ReleaseCapacity) → the failure's policy, as run-job runs it.
+      this.classifyCalls();
+      const failure = classifyFailure({
+        error: { Error: policy.errorEquals[0], Cause: 'Rate exceeded (simulated: AddJobFlowSteps quota)' },
+        attempt: attempt.state.attempt,
+        maxAttempts: attempt.state.job.job.maxAttempts,
+        placement: { mode: 'pool', cluster: {}, slot: { pool: attempt.pool.name, clusterId: slot.clusterId, lease } },
+        clusterId: slot.clusterId,
+        observation: { cluster: { Id: slot.clusterId, Status: { State: sim?.state ?? 'TERMINATED' } }, instances: [], apiErrors: [] },
+      });
+      await this.releaseCapacity(lease, attempt);
+      if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(attempt.state.job, failure.nextAttempt));
+      else this.finish(attempt.state, 'failed', 0, failure.kind);
+    };
+    this.callRetrying(
+      'AddJobFlowSteps',
+      policy,
+      () => void submit(),
+      () => void giveUp(),
+    );
+    // callRetrying ran the call at once when the quota had a token; otherwise the execution waits in the Retry.
+    if (!settled) {
+      retrying = true;
+      this.submitsRetrying++;
+      this.updateQueued();
+    }
   }
 
   /** AddJobFlowSteps as EMR answers it: a step id, PENDING until the step starts. */
@@ -248,7 +304,7 @@ export class EmrflowRun extends PerAttemptRun {
       // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
       // work waits for executors, so until the units are provisioned it makes no progress (capacity wait).
       sim.steps[sim.stepIndex.get(stepId)!].state = 'RUNNING';
-      this.stepStarted(attempt.state, true);
+      this.stepRunning(attempt.state);
       this.startWaiting(sim);
     });
     return stepId;
@@ -279,18 +335,18 @@ export class EmrflowRun extends PerAttemptRun {
         await this.jobManager.dispatch(this.context(pool));
         await this.afterJobManager(pool);
       }
-      if (this.ended < this.jobs.length) this.at(this.now + DISPATCH_SWEEP_SECONDS, sweep);
+      if (this.ended < this.jobs.length) this.at(this.now + this.limits.dispatchSweepSeconds, sweep);
     };
-    this.at(DISPATCH_SWEEP_SECONDS, sweep);
+    this.at(this.limits.dispatchSweepSeconds, sweep);
     // settle-steps' schedule: the job manager's reconcileSteps (ListSteps per cluster with mapped steps, a
     // SendTaskHeartbeat per step still running).
     const reconcile = async (): Promise<void> => {
       this.meter.cost.lambda += lambdaRun;
       this.heartbeatsThisSweep = 0;
       await this.jobManager.reconcileSteps();
-      if (this.ended < this.jobs.length) this.at(this.now + STEP_RECONCILE_SECONDS, reconcile);
+      if (this.ended < this.jobs.length) this.at(this.now + this.limits.settleStepsSeconds, reconcile);
     };
-    this.at(STEP_RECONCILE_SECONDS, reconcile);
+    this.at(this.limits.settleStepsSeconds, reconcile);
   }
 
   /** Every step's RUNNING and end events invoke settle-steps (its EventBridge rule has no cluster filter). */
@@ -394,6 +450,8 @@ export class EmrflowRun extends PerAttemptRun {
       } else if (used + w.units <= sim.provisioned) {
         used += w.units;
         this.meter.capacityWaitSeconds.push(this.now - w.since);
+        // Its units are provisioned (after any managed-scaling delay): the driver's first executor follows.
+        this.firstExecutor(w.state, Math.max(this.now, w.since + SPARK_FIRST_EXECUTOR_SECONDS), true);
         this.startStep(sim, w.state, w.units, w.stepId);
       } else {
         still.push(w);
@@ -437,6 +495,7 @@ export class EmrflowRun extends PerAttemptRun {
   /** ReleaseCapacity: the job manager gives the lease back and dispatches the freed units. */
   private async releaseCapacity(lease: string, attempt: PooledAttempt): Promise<void> {
     this.attempts.delete(lease);
+    if (attempt.grantedAt !== undefined) this.meter.leasedUnitHours += (attempt.slot?.units ?? attempt.units) * ((this.now - attempt.grantedAt) / 3600);
     await this.jobManager.release(this.context(attempt.pool), { clusterId: attempt.slot!.clusterId, lease });
     await this.afterJobManager(attempt.pool);
   }
@@ -555,7 +614,7 @@ export class EmrflowRun extends PerAttemptRun {
       await this.releaseCapacity(lease, this.attempts.get(lease)!);
       this.stepsChanged(sim);
       if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(run.state.job, failure.nextAttempt));
-      else this.finish(run.state, 'failed', 0);
+      else this.finish(run.state, 'failed', 0, failure.kind);
     }
     // Managed scaling replaces the lost node if the remaining work needs it.
     this.startWaiting(sim);
@@ -573,7 +632,7 @@ export class EmrflowRun extends PerAttemptRun {
       observation: { cluster: { Id: 'j-SIMULATED', Status: { State: clusterState } }, instances: [], apiErrors: [] },
     });
     if (failure.retry) this.at(this.now + failure.backoffSeconds, () => this.place(state.job, failure.nextAttempt));
-    else this.finish(state, 'failed', 0);
+    else this.finish(state, 'failed', 0, failure.kind);
   }
 
   /**
@@ -581,16 +640,18 @@ export class EmrflowRun extends PerAttemptRun {
    * the ones minClusters keeps, to the end of the day (the day repeats: they run around the clock).
    */
   finishBilling(): void {
+    const end = this.now;
     const byPool = new Map<string, ClusterSim[]>();
     for (const sim of this.sims.values()) byPool.set(sim.pool.name, [...(byPool.get(sim.pool.name) ?? []), sim]);
     for (const sims of byPool.values()) {
       sims.forEach((sim, i) => {
         const kept = i < sim.pool.minClusters;
-        const until = kept ? Math.max(86_400, this.now) : this.now + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;
-        this.now = Math.max(this.now, until);
+        // Each cluster from the same end: a kept one to the day's end, the others through idle timeout and teardown.
+        this.now = kept ? Math.max(86_400, end) : end + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;
         this.accrue(sim);
       });
     }
+    this.now = end;
   }
 }
 

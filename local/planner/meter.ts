@@ -29,6 +29,7 @@ export class Meter {
   readonly startSeconds: number[] = [];
   /** Trigger → the job's step RUNNING, where that differs from its first executor (EMR on EC2). */
   readonly stepRunningSeconds: number[] = [];
+  /** startSeconds of the jobs that ran on a pool (first executor, after any managed-scaling scale-out). */
   readonly pooledStartSeconds: number[] = [];
   readonly capacityWaitSeconds: number[] = [];
   readonly submitWaitSeconds: number[] = [];

@@ -95,7 +95,7 @@ export abstract class PerAttemptRun extends Run {
       this.meter.call('AddJobFlowSteps', this.now);
       const stepStart = this.now + STEP_SUBMIT_TO_RUNNING_SECONDS;
       this.at(stepStart, () => {
-        this.stepRunning(state, false);
+        this.stepRunning(state);
         const duration = trueStepSeconds(state.job, state.job.sizing.capacityUnits);
         const hazard = spotInstances * meanHazard(this.spot, purchase.spotTypes);
         const lostAfter = hazard > 0 ? this.random.exponential(1 / hazard) : Infinity;

@@ -142,7 +142,7 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
         const p = f.poolUnitHours;
         if (!p) return '-';
         const over = p.work > p.provisioned || p.leased > p.provisioned ? ' (over provisioned: leases ahead of scale-out)' : '';
-        // The pooled path fills leased hours once it reports its leases' grant and release; 0 means not measured.
+        // Leased hours: each lease's units × (release − grant); 0 only when no pooled job ran.
         return `${p.provisioned} / ${p.work} / ${p.leased > 0 ? p.leased : 'n/a'}${over}`;
       }),
     },

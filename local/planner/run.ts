@@ -38,9 +38,6 @@ export interface JobState {
   ended: Outcome | null;
 }
 
-/** The name a failed run is counted under when its path gives none (the pooled path before it passes one). */
-export const UNNAMED_FAILURE = 'unnamed';
-
 /** A run of one strategy: the clock, the queue, the meter and what every run-job execution shares. */
 export abstract class Run {
   protected readonly events = new EventQueue<() => void | Promise<void>>();
@@ -130,35 +127,29 @@ export abstract class Run {
   }
 
   /** The job's step is RUNNING (EMR on EC2): reported as stepRunningSeconds, not as its start. */
-  protected stepRunning(state: JobState, pooled: boolean): void {
+  protected stepRunning(state: JobState): void {
     if (state.stepRunning) return;
     state.stepRunning = true;
-    const wait = this.now - state.job.arrival;
-    this.meter.stepRunningSeconds.push(wait);
-    if (pooled) this.meter.pooledStartSeconds.push(wait);
+    this.meter.stepRunningSeconds.push(this.now - state.job.arrival);
   }
 
   /**
    * The job's start, for every strategy: its Spark application has its first executor (dedicated: step
    * RUNNING on a bootstrapped cluster + SPARK_FIRST_EXECUTOR_SECONDS; pooled: once managed scaling has
-   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now.
+   * provisioned its units; Serverless: once its workers are provisioned). `at` defaults to now; `pooled`
+   * counts it in pooledStartSeconds too (the pooled-start target reads the same definition of start).
    */
-  protected firstExecutor(state: JobState, at: number = this.now): void {
+  protected firstExecutor(state: JobState, at: number = this.now, pooled = false): void {
     if (state.started) return;
     state.started = true;
     this.meter.startSeconds.push(at - state.job.arrival);
+    if (pooled) this.meter.pooledStartSeconds.push(at - state.job.arrival);
   }
 
-  /**
-   * The pooled path's step RUNNING (kept for emrflowRun until it calls stepRunning and firstExecutor
-   * itself): recorded as step-RUNNING only; the job's start is its first executor, which that path must report.
-   */
-  protected stepStarted(state: JobState, pooled: boolean): void {
-    this.stepRunning(state, pooled);
-  }
-
-  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error: string = UNNAMED_FAILURE): void {
+  /** `error`: the name a failed execution ends with (ClassifyFailure's kind, Placement.NoCapacity, ...); required for a failure. */
+  protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error?: string): void {
     if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
+    if (outcome === 'failed' && !error) throw new Error(`job ${state.job.id} failed with no error name: every failing path names the error its execution ends with`);
     state.ended = outcome;
     this.ended++;
     if (outcome === 'succeeded') {
@@ -167,7 +158,8 @@ export abstract class Run {
       if (this.now - state.job.arrival > state.job.job.slaMinutes * 60) this.meter.slaMisses++;
     } else {
       this.meter.failed++;
-      this.meter.failures[error] = (this.meter.failures[error] ?? 0) + 1;
+      const name = String(error);
+      this.meter.failures[name] = (this.meter.failures[name] ?? 0) + 1;
       this.meter.slaMisses++;
     }
     this.onEnded();

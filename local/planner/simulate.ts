@@ -72,7 +72,7 @@ export interface StrategyFigures {
   activeClusterQuota: number;
   interruptions: number;
   lostInstanceHours: number;
-  /** emrflow only: pooled jobs' start latency (trigger → step RUNNING on the leased cluster) and how many jobs. */
+  /** emrflow only: pooled jobs' start (trigger → first executor on the leased cluster, after any scale-out) and how many jobs. */
   pooledStartSeconds?: { p50: number; p95: number; jobs: number };
   /** emrflow only: after its step is RUNNING, how long a pooled job waited for managed scaling to provision its units. */
   capacityWaitSeconds?: { p50: number; p95: number };
@@ -216,8 +216,8 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     emrflow: figures('emrflow', emrflow.meter, [
       'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
       `dedicated clusters: a throttled RunJobFlow goes round CreateCluster's throttling loop at most ${limits.createClusterThrottle.maxRetries} times (run-job.asl.yml), then fails the run (${limits.createClusterThrottle.errorName} → ClassifyFailure)`,
-      `RunPooledStep retries a throttled AddJobFlowSteps ${limits.runPooledStep.throttleRetry.maxAttempts} times (${limits.runPooledStep.throttleRetry.errorEquals.join(', ')}); AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s; this branch's pooled path does not apply either yet (issue 20's job-manager work does)`,
-      'start = first executor; pooled jobs report step RUNNING only (stepRunningSeconds, pooledStartSeconds) until the pooled path reports its first executor, so startSeconds covers the dedicated jobs',
+      `RunPooledStep retries a throttled AddJobFlowSteps ${limits.runPooledStep.throttleRetry.maxAttempts} times (${limits.runPooledStep.throttleRetry.errorEquals.join(', ')}); then ClassifyFailure fails the run; AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
+      'start = first executor: pooled jobs once their units are provisioned (after any managed-scaling scale-out) + the driver\'s first executor (startSeconds, pooledStartSeconds); step RUNNING apart (stepRunningSeconds)',
       ...(work > pooled || leased > pooled
         ? [`pool work ${round2(work)} and leases ${round2(leased)} unit-hours exceed the ${round2(pooled)} unit-hours provisioned: leases are granted ahead of managed scaling's scale-out`]
         : []),

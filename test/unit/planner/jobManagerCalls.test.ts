@@ -13,7 +13,9 @@ import { EmrflowRun, type DecisionLog } from '../../../local/planner/emrflowRun'
 import { generateJobs, readProfile, spotModel } from '../../../local/planner/profile';
 import { Random } from '../../../local/planner/random';
 import { applyWhatIf, readWhatIf } from '../../../local/planner/whatIf';
-import type { StateMachineLimits } from '../../../local/planner/stateMachineLimits';
+import { SPARK_FIRST_EXECUTOR_SECONDS, TERMINATE_SECONDS } from '../../../local/planner/constants';
+import type { PoolDefinition } from '../../../lib/config/pools';
+import { loadStateMachineLimits, type StateMachineLimits } from '../../../local/planner/stateMachineLimits';
 
 const PROFILE = 'examples/planner/day.json';
 const POOLED = 'examples/planner/what-if-pooled.json';
@@ -126,5 +128,117 @@ describe("the planner's pooled path", () => {
     expect(impatient.run.meter.failed).toBeGreaterThan(shipped.run.meter.failed);
     // They failed waiting: parked by the job manager, never granted, so fewer steps than parks.
     expect(impatient.recording.calls.submitStep).toBeLessThan(impatient.recording.calls.park);
+    // ...with the error run-job ends with (AcquireCapacity's Catch → Placement.NoCapacity), never unnamed.
+    expect(impatient.run.meter.failures['Placement.NoCapacity']).toBeGreaterThan(0);
+    expect(Object.values(impatient.run.meter.failures).reduce((a, b) => a + b, 0)).toBe(impatient.run.meter.failed);
   }, 300_000);
+
+  it("gives a throttled AddJobFlowSteps up after RunPooledStep's Retry, and ClassifyFailure names the failure", async () => {
+    // 200 nightly jobs in one minute: the pool's grants come together, past AddJobFlowSteps' burst of 10 and 0.5/s.
+    const profile = readProfile(PROFILE);
+    const kind = profile.kinds.find((k) => k.arrival === 'nightly')!;
+    const spike = sizeDay(generateJobs({ ...profile, jobs: 200, totalInputTiB: (200 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 1 } }, 1), profile.date);
+    const base = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
+    const shippedLimits = loadStateMachineLimits();
+    const policy = shippedLimits.runPooledStep.throttleRetry;
+    expect(policy).toMatchObject({ errorEquals: ['Emr.Throttled'], maxAttempts: 5 });
+    const day = async (maxAttempts: number) => {
+      const limits = { ...shippedLimits, runPooledStep: { ...shippedLimits.runPooledStep, throttleRetry: { ...policy, maxAttempts } } };
+      const run = new EmrflowRun({ ...base, limits }, spike, spotModel(profile), new Random(3), () => undefined);
+      await run.run();
+      expect(run.ended).toBe(spike.length);
+      expect(Object.values(run.meter.failures).reduce((a, b) => a + b, 0)).toBe(run.meter.failed);
+      // The given-up executions' leases were released (ReleaseCapacity in the teardown).
+      for (const pool of base.pools.pools) for (const cluster of await run.store.listClusters(pool.name)) expect(cluster.leases).toEqual({});
+      return run.meter;
+    };
+    const none = await day(0);
+    const shipped = await day(policy.maxAttempts);
+    const patient = await day(40);
+    expect(shipped.retriedCalls.AddJobFlowSteps).toBeGreaterThan(0);
+    expect(none.failures['Emr.StepFailed']).toBeGreaterThan(shipped.failures['Emr.StepFailed'] ?? 0);
+    expect(patient.failures['Emr.StepFailed'] ?? 0).toBeLessThan(shipped.failures['Emr.StepFailed'] ?? 0);
+  }, 300_000);
+
+  it("starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart", async () => {
+    const { run } = await plannerDay();
+    const { startSeconds, stepRunningSeconds } = run.meter;
+    expect(startSeconds.length).toBeGreaterThan(0);
+    expect(startSeconds).toHaveLength(stepRunningSeconds.length);
+    const running = [...stepRunningSeconds].sort((a, b) => a - b);
+    const started = [...startSeconds].sort((a, b) => a - b);
+    started.forEach((seconds, i) => {
+      expect(seconds).toBeGreaterThanOrEqual(running[i] + SPARK_FIRST_EXECUTOR_SECONDS - 1e-9);
+    });
+  }, 120_000);
+
+  it('counts leased unit-hours from each grant to its release: at least the pooled work they held', async () => {
+    const { run } = await plannerDay();
+    const work = run.meter.pooledWorkUnitSeconds / 3600;
+    expect(work).toBeGreaterThan(0);
+    expect(run.meter.leasedUnitHours).toBeGreaterThanOrEqual(work);
+  }, 120_000);
+});
+
+describe("finishBilling: the pool clusters alive at the last job's end", () => {
+  interface BillingInternals {
+    now: number;
+    sims: Map<string, { pool: PoolDefinition; provisioned: number; switchedToOnDemand: boolean; costFrom: number }>;
+    clusterRate(sim: unknown): { ec2: number; emr: number };
+    config: { pools: { pools: PoolDefinition[] } };
+  }
+
+  /** A run whose day ended at `end` with three clusters of one pool alive since `since`; the first one is kept (minClusters 1). */
+  function aliveAtEnd(run: EmrflowRun, end: number, since: number): BillingInternals {
+    const internals = run as unknown as BillingInternals;
+    const pool = { ...internals.config.pools.pools[0], minClusters: 1 };
+    internals.now = end;
+    for (const id of ['j-A', 'j-B', 'j-C']) internals.sims.set(id, { pool, provisioned: pool.managedScaling.minimumUnits, switchedToOnDemand: false, costFrom: since });
+    return internals;
+  }
+
+  function emptyRun(): EmrflowRun {
+    const profile = readProfile(PROFILE);
+    const config = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
+    return new EmrflowRun(config, [], spotModel(profile), new Random(3), () => undefined);
+  }
+
+  /** What each cluster should cost: the kept one to the day's end, the others idle timeout + teardown past `end`, each from `end`. */
+  function expectedUsd(internals: BillingInternals, end: number, since: number): number {
+    return [...internals.sims.values()].reduce((sum, sim, i) => {
+      const until = i < sim.pool.minClusters ? Math.max(86_400, end) : end + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;
+      const rate = internals.clusterRate(sim);
+      return sum + (rate.ec2 + rate.emr) * ((until - since) / 3600);
+    }, 0);
+  }
+
+  const billed = (run: EmrflowRun) => run.meter.cost.ec2 + run.meter.cost.emrUplift;
+
+  it('bills every cluster from the same end, and leaves the clock there', () => {
+    const end = 80_000;
+    const since = 70_000;
+    const run = emptyRun();
+    const internals = aliveAtEnd(run, end, since);
+    const expected = expectedUsd(internals, end, since);
+    run.finishBilling();
+    expect(billed(run)).toBeCloseTo(expected, 9);
+    expect(internals.now).toBe(end);
+  });
+
+  it("negative control: the old loop, which moved the clock per cluster, bills each next cluster further and fails the check", () => {
+    const end = 80_000;
+    const since = 70_000;
+    const run = emptyRun();
+    const internals = aliveAtEnd(run, end, since);
+    const expected = expectedUsd(internals, end, since);
+    const accrue = (run as unknown as { accrue(sim: unknown): void }).accrue.bind(run);
+    // The code before the fix: `this.now` moved inside the loop, so each cluster's `until` started from the last one's.
+    [...internals.sims.values()].forEach((sim, i) => {
+      const kept = i < sim.pool.minClusters;
+      const until = kept ? Math.max(86_400, internals.now) : internals.now + sim.pool.idleTimeoutSeconds + TERMINATE_SECONDS;
+      internals.now = Math.max(internals.now, until);
+      accrue(sim);
+    });
+    expect(billed(run)).toBeGreaterThan(expected + 0.01);
+  });
 });
