@@ -281,7 +281,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
+      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report, true);
     }
     return inFlight;
   }
@@ -363,8 +363,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return lostRace;
   }
 
-  /** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
-  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport): Promise<void> {
+  /**
+   * Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. A
+   * redelivery (the sweep finishing a half-done grant) cannot tell a gone waiter from one the crashed grant
+   * already served (its token answers TaskTimedOut either way), so it keeps the lease: the holder's release,
+   * its execution's cleanup or the lease's expiry gives it back, never a grant to someone else while it runs.
+   */
+  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport, redelivery = false): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
     try {
@@ -376,7 +381,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      await store.release(pool, clusterId, entry.entryId);
+      if (!redelivery) await store.release(pool, clusterId, entry.entryId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
