@@ -200,7 +200,11 @@ export class MemoryJobStore implements JobStore {
     const entries = this.entriesOf(entry.pool);
     const key = this.itemKey(entry);
     const held = entries.get(key);
-    if (held && held.state !== 'waiting') return false;
+    if (held && held.state !== 'waiting') {
+      // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
+      held.taskToken = entry.taskToken;
+      return false;
+    }
     if (held) this.removeWaiting(held);
     const parked: QueueEntry = { ...entry, state: 'waiting' };
     entries.set(key, parked);

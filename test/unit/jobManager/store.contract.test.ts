@@ -143,6 +143,15 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect((await store.listQueue('shared')).map((e) => e.entryId).sort()).toEqual(['a#1', 'b#1', 'c#1', 'd#1', 'h#1']);
   });
 
+  it('gives an entry being granted the token of a retried park (the old task is gone) and leaves it granting', async () => {
+    await store.park(entry('a#1', 'low', 10));
+    const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
+    expect(await store.claim(waiting, 'j-1', 100)).toBe(true);
+    expect(await store.park({ ...entry('a#1', 'low', 10), taskToken: 'retried' })).toBe(false);
+    expect(await store.grantingEntries('shared')).toEqual([{ ...entry('a#1', 'low', 10), taskToken: 'retried', state: 'granting', grantCluster: 'j-1', claimedAt: 100 }]);
+    expect(await store.granted(waiting, 100)).toBe(true);
+  });
+
   it('claims an entry once, for its current token; unclaims and deletes only the claim made at claimedAt', async () => {
     await store.park(entry('a#1', 'low', 10));
     const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
