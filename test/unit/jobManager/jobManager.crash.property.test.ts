@@ -11,6 +11,9 @@
  * executions do what run-job does around that: a crashed release or cleanup is retried (Lambda's Retry), a
  * crashed park is parked again (States.HeartbeatTimeout's Retry), a crashed submission submits again.
  *
+ * Found on the way and fixed: a redelivery that released a served job's lease (jobManager deliver), and a
+ * settle that died between deleting a step's mapping and telling its token (now taken, told, then dropped).
+ *
  * Checked at every write: no cluster overbooked or over its job limit, unitsInUse equal to its leases, no
  * lease id on two clusters, and every job holding its slot still holds its lease (until it releases it or the
  * lease expires). Checked always: no step told twice. A slot sent again after a grant crashed past its send
@@ -61,14 +64,6 @@ const WRITES = [
   'park', 'claim', 'reclaim', 'unclaim', 'granted', 'withdraw', 'mapStep', 'takeStep', 'restoreStep', 'noteStepStarted', 'dropStep',
 ] as const;
 
-/**
- * KNOWN DEFECT, not fixed here: settleStep deletes the step's mapping (takeStep) before it tells the token,
- * so an invocation that dies between the two loses the outcome; the execution learns nothing until
- * RunPooledStep's HeartbeatSeconds fails it (a step that succeeded is reported failed and run again). The
- * property spares that one crash point; 'a settle that dies between takeStep and its send' below shows it.
- */
-let SPARE_TAKEN_STEP = true;
-
 class Crash extends Error {
   override name = 'Crash';
 }
@@ -85,24 +80,18 @@ class CrashPoint {
   dead = false;
   /** What the crash hit, for the coverage tally. */
   hit?: string;
+  /** Steps (token + step id) this invocation told: a crash after telling may make the sweep tell again. */
+  readonly told: string[] = [];
   constructor(readonly at: number | null, readonly afterEffect: boolean) {}
-
-  private last = '';
 
   async around<T>(label: string, act: () => Promise<T>): Promise<T> {
     if (this.dead) throw new Crash(`dead invocation called ${label}`);
     const k = this.count++;
-    const chosen = k === this.at && !(SPARE_TAKEN_STEP && this.betweenTakeAndSend(label));
-    this.last = label;
+    const chosen = k === this.at;
     if (chosen && !this.afterEffect) return this.die(label, 'before');
     const result = await act();
     if (chosen) return this.die(label, 'after');
     return result;
-  }
-
-  /** After takeStep took a step's mapping and before its token was told. */
-  private betweenTakeAndSend(label: string): boolean {
-    return (label === 'takeStep' && this.afterEffect) || (this.last === 'takeStep' && !this.afterEffect);
   }
 
   private die(label: string, when: string): never {
@@ -151,6 +140,7 @@ class World {
   /** Tells refused because another step of the same token was told first (a duplicated submission). */
   duplicateStepTells = 0;
   readonly toldSteps = new Set<string>();
+  readonly excusedTells = new Set<string>();
   readonly steps = new Map<string, EmrStep>();
   private serial = 0;
 
@@ -175,12 +165,16 @@ class World {
     });
     /** `told` is the output or cause: both name the step ({ Step: { Id } }). */
     const tell = async (token: string, told: string): Promise<void> => {
+      const toldKey = `${token} ${(JSON.parse(told) as { Step: { Id: string } }).Step.Id}`;
+      crash.told.push(toldKey);
       const job = this.byToken(token);
       if (!job) throw named('InvalidToken');
       const stepId = (JSON.parse(told) as { Step: { Id: string } }).Step.Id;
       const key = `${token} ${stepId}`;
       const again = this.toldSteps.has(key);
-      if (again) this.doubleTells += 1;
+      // Told again without a crash in between: the take-once failed. After a crash past the send, the sweep
+      // cannot know the token was told and tells it again; Step Functions refuses that (TaskTimedOut).
+      if (again && !this.excusedTells.has(key)) this.doubleTells += 1;
       this.toldSteps.add(key);
       if (job.stepTold) {
         // A second step of the same token (a crashed submission submitted again) ends: the token is closed.
@@ -262,15 +256,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('event' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'sweepSteps' as const }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('waitTimeout' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('waitTimeout' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'heartbeatTimeout' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('cleanup' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('cleanup' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), seconds: fc.integer({ min: 1, max: 400 }) }) },
 );
-/** Half the operations crash, at a write or effect drawn from the first 12 (an index past the last is no crash). */
+/**
+ * Half the operations crash, at a write or effect drawn from the first 12, the first 4 more often (most
+ * operations make a few writes; an index past an operation's last write is no crash).
+ */
 const stepArb: fc.Arbitrary<Step> = fc.record({
   op: opArb,
-  crash: fc.option(fc.record({ at: fc.nat({ max: 11 }), after: fc.boolean() }), { freq: 2 }),
+  crash: fc.option(fc.record({ at: fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 11 })), after: fc.boolean() }), { freq: 2 }),
 });
 /** Batches of operations that run concurrently (their awaits interleave). */
 const runArb = fc.array(fc.array(stepArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 });
@@ -330,6 +327,7 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
     } catch (error) {
       if (!(error instanceof Crash) && !point.dead) throw error;
     }
+    if (point.dead) for (const key of point.told) world.excusedTells.add(key);
     if (point.hit) {
       let points = coverage.get(kind);
       if (!points) coverage.set(kind, (points = new Set()));
@@ -486,7 +484,7 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
   expect(report).toEqual({ violations: [], doubleTells: 0, leaked: [], queued: [], mapped: [], lost: [] });
 }
 
-const NUM_RUNS = Number(process.env.CRASH_RUNS ?? 1_000);
+const NUM_RUNS = Number(process.env.CRASH_RUNS ?? 3_000);
 
 describe('job manager crash points (in memory)', () => {
   it(`keeps every invariant when any operation dies between two of its writes (${NUM_RUNS} runs)`, async () => {
@@ -518,12 +516,9 @@ const VARIANTS: Array<[string, () => JobStore]> = [
     'takeStep that does not take once (a step token told by every event and sweep)',
     () =>
       new (class extends MemoryJobStore {
-        override async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
-          const item = (await this.mappedSteps(clusterId)).find((s) => s.stepId === stepId);
-          if (!item) return null;
-          // Deleted only after a delay: a duplicate event or the sweep in between takes it too.
-          setImmediate(() => void super.takeStep(clusterId, stepId));
-          return item;
+        override async takeStep(clusterId: string, stepId: string, takenAt: number): Promise<StepTokenItem | null> {
+          // Any take takes it, however recently another did: a duplicate event and the sweep both tell it.
+          return super.takeStep(clusterId, stepId, takenAt, Number.MAX_SAFE_INTEGER);
         }
       })(),
   ],
