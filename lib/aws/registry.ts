@@ -283,7 +283,7 @@ export class DynamoRegistry implements RegistryStore {
   // ------------------------------------------------------------ admission queue
 
   async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
-    return conditional(() =>
+    const parked = await conditional(() =>
       this.dynamo.send(
         new PutCommand({
           TableName: this.tables.queue,
@@ -294,6 +294,21 @@ export class DynamoRegistry implements RegistryStore {
         }),
       ),
     );
+    if (parked) return true;
+    // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
+    await conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tables.queue,
+          Key: entryKey(entry),
+          UpdateExpression: 'SET taskToken = :token',
+          ConditionExpression: '#state = :granting',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':token': entry.taskToken, ':granting': 'granting' },
+        }),
+      ),
+    );
+    return false;
   }
 
   async queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage> {

@@ -1,8 +1,9 @@
 /**
  * The job store's step-token half (lib/jobManager/store.ts StepTokenStore) in DynamoDB: STEP_TOKENS_TABLE,
  * key clusterId (S, HASH) + stepId (S, RANGE), one item per pooled step from its submission until
- * SettleSteps tells its token. Taking a mapping is a conditional delete, so whoever takes it (an event, a
- * duplicate of it, the sweep) is the only one who tells the token.
+ * SettleSteps tells its token. Taking a mapping is a conditional update (takenAt), so whoever takes it (an
+ * event, a duplicate of it, the sweep) is the only one who tells the token, and a settle that dies before
+ * telling leaves the mapping for the sweep to take over; the teller deletes it once told.
  */
 import { DeleteCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
@@ -36,10 +37,17 @@ export class DynamoStepTokens implements StepTokenStore {
     await putStepToken(this.dynamo, this.table, item);
   }
 
-  async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+  async takeStep(clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null> {
     try {
       const claimed = await this.dynamo.send(
-        new DeleteCommand({ TableName: this.table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }),
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { clusterId, stepId },
+          UpdateExpression: 'SET takenAt = :t',
+          ConditionExpression: 'attribute_exists(stepId) AND (attribute_not_exists(takenAt) OR takenAt <= :stale)',
+          ExpressionAttributeValues: { ':t': takenAt, ':stale': staleBefore },
+          ReturnValues: 'ALL_NEW',
+        }),
       );
       return claimed.Attributes as StepTokenItem;
     } catch (error) {
@@ -49,7 +57,13 @@ export class DynamoStepTokens implements StepTokenStore {
   }
 
   async restoreStep(item: StepTokenItem): Promise<boolean> {
-    return conditional(() => this.dynamo.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(stepId)' })));
+    if (item.takenAt === undefined) return false;
+    const { clusterId, stepId } = item;
+    return conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({ TableName: this.table, Key: { clusterId, stepId }, UpdateExpression: 'REMOVE takenAt', ConditionExpression: 'takenAt = :t', ExpressionAttributeValues: { ':t': item.takenAt } }),
+      ),
+    );
   }
 
   async noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean> {

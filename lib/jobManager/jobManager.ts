@@ -71,6 +71,8 @@ const HEARTBEATS_AT_ONCE = 10;
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
 const START_RETRY_MS = [50, 150, 400];
+/** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
+const SETTLE_TAKEOVER_MS = 60_000;
 
 export interface JobManagerPorts {
   registry: RegistryStore;
@@ -281,7 +283,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
+      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report, true);
     }
     return inFlight;
   }
@@ -363,8 +365,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return lostRace;
   }
 
-  /** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
-  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport): Promise<void> {
+  /**
+   * Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. A
+   * redelivery (the sweep finishing a half-done grant) cannot tell a gone waiter from one the crashed grant
+   * already served (its token answers TaskTimedOut either way), so it keeps the lease: the holder's release,
+   * its execution's cleanup or the lease's expiry gives it back, never a grant to someone else while it runs.
+   */
+  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport, redelivery = false): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
     try {
@@ -376,7 +383,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      await store.release(pool, clusterId, entry.entryId);
+      if (!redelivery) await store.release(pool, clusterId, entry.entryId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
@@ -454,19 +461,25 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * already — a duplicate event — or not one of ours); 'gone' when the execution had stopped waiting.
    */
   async function settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult> {
-    const item = await stepTokens.takeStep(clusterId, stepId);
+    // Taken, not deleted: a settle that dies before telling leaves the mapping, which the sweep takes over.
+    const now = clock.now();
+    const item = await stepTokens.takeStep(clusterId, stepId, now, now - SETTLE_TAKEOVER_MS);
     if (!item) return 'absent';
+    let result: SettleResult = 'settled';
     try {
       const settlement = typeof settle === 'function' ? settle(item) : settle;
       if (settlement.outcome === 'success') await sfn.sendSuccess(item.taskToken, settlement.output);
       else await sfn.sendFailure(item.taskToken, settlement.error, settlement.cause);
-      return 'settled';
     } catch (error) {
-      if (TASK_TOKEN_GONE.has((error as Error).name)) return 'gone';
-      // Not told: the mapping goes back so a retry of this event, or the sweep, tells it.
-      await stepTokens.restoreStep(item);
-      throw error;
+      if (!TASK_TOKEN_GONE.has((error as Error).name)) {
+        // Not told: the mapping goes back so a retry of this event, or the sweep, tells it.
+        await stepTokens.restoreStep(item);
+        throw error;
+      }
+      result = 'gone';
     }
+    await stepTokens.dropStep(clusterId, stepId);
+    return result;
   }
 
   /**

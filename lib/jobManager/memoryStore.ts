@@ -200,7 +200,11 @@ export class MemoryJobStore implements JobStore {
     const entries = this.entriesOf(entry.pool);
     const key = this.itemKey(entry);
     const held = entries.get(key);
-    if (held && held.state !== 'waiting') return false;
+    if (held && held.state !== 'waiting') {
+      // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
+      held.taskToken = entry.taskToken;
+      return false;
+    }
     if (held) this.removeWaiting(held);
     const parked: QueueEntry = { ...entry, state: 'waiting' };
     entries.set(key, parked);
@@ -286,18 +290,17 @@ export class MemoryJobStore implements JobStore {
     this.clusterSteps(item.clusterId).set(item.stepId, { ...item });
   }
 
-  async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
-    const steps = this.clusterSteps(clusterId);
-    const item = steps.get(stepId);
-    if (!item) return null;
-    steps.delete(stepId);
-    return item;
+  async takeStep(clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null> {
+    const item = this.clusterSteps(clusterId).get(stepId);
+    if (!item || (item.takenAt !== undefined && item.takenAt > staleBefore)) return null;
+    item.takenAt = takenAt;
+    return { ...item };
   }
 
   async restoreStep(item: StepTokenItem): Promise<boolean> {
-    const steps = this.clusterSteps(item.clusterId);
-    if (steps.has(item.stepId)) return false;
-    steps.set(item.stepId, { ...item });
+    const held = this.clusterSteps(item.clusterId).get(item.stepId);
+    if (!held || held.takenAt === undefined || held.takenAt !== item.takenAt) return false;
+    delete held.takenAt;
     return true;
   }
 

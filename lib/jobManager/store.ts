@@ -39,6 +39,8 @@ export interface StepTokenItem {
   submittedAt: number;
   /** When its RUNNING event came (the event's time), if it came: the start of the step's timeline. */
   startedAt?: string;
+  /** Epoch ms a settle took the mapping to tell its token (it is dropped once told). */
+  takenAt?: number;
 }
 
 export interface RegistryStore {
@@ -108,16 +110,20 @@ export interface RegistryStore {
 
 export interface StepTokenStore {  /** Maps a submitted step to its task token (a retried submission overwrites it). */
   mapStep(item: StepTokenItem): Promise<void>;
-  /** Claims the mapping: whoever takes it is the only one who tells the token. Null when already taken. */
-  takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
-  /** Puts a taken mapping back (its token could not be told); false when it is there again already. */
+  /**
+   * Claims the mapping (sets `takenAt`) without deleting it: whoever takes it is the only one who tells the
+   * token. Null when it is gone, or taken after `staleBefore` (a take at or before it is a settle that died
+   * before telling, and may be taken over). The teller drops the mapping once told.
+   */
+  takeStep(clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null>;
+  /** Gives back a taken mapping (its token could not be told): only the take made at `item.takenAt`. */
   restoreStep(item: StepTokenItem): Promise<boolean>;
   /** Records the step's RUNNING time on its mapping; false when it is not mapped. */
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   mappedSteps(clusterId: string): Promise<StepTokenItem[]>;
   /** Every mapping, for the reconciliation sweep. */
   allMappedSteps(): Promise<StepTokenItem[]>;
-  /** Drops a mapping whose execution is gone. */
+  /** Drops a mapping: its token was told, or its execution is gone. */
   dropStep(clusterId: string, stepId: string): Promise<void>;
 }
 

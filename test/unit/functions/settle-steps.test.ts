@@ -41,20 +41,26 @@ beforeEach(() => {
 });
 
 describe('settle-steps: EMR Step Status Change', () => {
-  it('tells a completed step’s token success with { Step }, claiming the mapping with a conditional delete', async () => {
-    dynamo.on(DeleteCommand).resolves({ Attributes: mapping('s-A') });
+  it('tells a completed step’s token success with { Step }, taking the mapping with a conditional update and deleting it once told', async () => {
+    dynamo.on(UpdateCommand).resolves({ Attributes: mapping('s-A') });
 
     const result = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
 
     expect(result).toEqual({ step: 's-A', result: 'settled' });
-    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-A' }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' });
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { clusterId: CLUSTER, stepId: 's-A' },
+      UpdateExpression: 'SET takenAt = :t',
+      ConditionExpression: 'attribute_exists(stepId) AND (attribute_not_exists(takenAt) OR takenAt <= :stale)',
+      ReturnValues: 'ALL_NEW',
+    });
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-A' } });
     const sent = sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input;
     expect(sent.taskToken).toBe('token-s-A');
     expect(JSON.parse(sent.output!)).toMatchObject({ Step: { Id: 's-A', Status: { State: 'COMPLETED' } } });
   });
 
-  it('settles nothing twice: a duplicate event finds the mapping gone and sends nothing', async () => {
-    dynamo.on(DeleteCommand).resolvesOnce({ Attributes: mapping('s-A') }).rejects(conditionFailed());
+  it('settles nothing twice: a duplicate event finds the mapping taken (or gone) and sends nothing', async () => {
+    dynamo.on(UpdateCommand).resolvesOnce({ Attributes: mapping('s-A') }).rejects(conditionFailed());
 
     const first = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
     const duplicate = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
@@ -65,7 +71,7 @@ describe('settle-steps: EMR Step Status Change', () => {
   });
 
   it('fails a failed step’s token with States.TaskFailed and { Step } as Cause, as addStep.sync does', async () => {
-    dynamo.on(DeleteCommand).resolves({ Attributes: mapping('s-B') });
+    dynamo.on(UpdateCommand).resolves({ Attributes: mapping('s-B') });
 
     await settleSteps(stepEvent('s-B', 'FAILED'), lambdaContext);
 
@@ -81,7 +87,7 @@ describe('settle-steps: EMR Step Status Change', () => {
   });
 
   it('keeps a running step’s start on its mapping and reports it with the completion, for the run record', async () => {
-    dynamo.on(DeleteCommand).resolves({ Attributes: { ...mapping('s-C'), startedAt: '2026-11-27T09:58:00Z' } });
+    dynamo.on(UpdateCommand).resolves({ Attributes: { ...mapping('s-C'), startedAt: '2026-11-27T09:58:00Z' } });
 
     const started = await settleSteps({ ...stepEvent('s-C', 'RUNNING'), time: '2026-11-27T09:58:00Z' }, lambdaContext);
     await settleSteps(stepEvent('s-C', 'COMPLETED'), lambdaContext);
@@ -122,21 +128,23 @@ describe('settle-steps: EMR Step Status Change', () => {
   });
 
   it('puts the mapping back when Step Functions could not be told, so a retry or the sweep tells it', async () => {
-    dynamo.on(DeleteCommand).resolves({ Attributes: mapping('s-D') });
+    dynamo.on(UpdateCommand).resolves({ Attributes: { ...mapping('s-D'), takenAt: 5 } });
     sfn.on(SendTaskSuccessCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
 
     await expect(settleSteps(stepEvent('s-D', 'COMPLETED'), lambdaContext)).rejects.toThrow('socket hang up');
-    expect(dynamo).toHaveReceivedCommandWith(PutCommand, { Item: mapping('s-D'), ConditionExpression: 'attribute_not_exists(stepId)' });
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-D' }, UpdateExpression: 'REMOVE takenAt', ConditionExpression: 'takenAt = :t', ExpressionAttributeValues: { ':t': 5 } });
+    expect(dynamo).not.toHaveReceivedCommand(DeleteCommand);
   });
 
   it('drops the mapping of an execution that stopped waiting (TaskTimedOut) without putting it back', async () => {
-    dynamo.on(DeleteCommand).resolves({ Attributes: mapping('s-E') });
+    dynamo.on(UpdateCommand).resolves({ Attributes: { ...mapping('s-E'), takenAt: 5 } });
     sfn.on(SendTaskSuccessCommand).rejects(new TaskTimedOut({ message: 'Task Timed Out', $metadata: {} }));
 
     const result = await settleSteps(stepEvent('s-E', 'COMPLETED'), lambdaContext);
 
     expect(result).toEqual({ step: 's-E', result: 'gone' });
-    expect(dynamo).not.toHaveReceivedCommand(PutCommand);
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-E' } });
+    expect(dynamo).not.toHaveReceivedCommandWith(UpdateCommand, { UpdateExpression: 'REMOVE takenAt' });
   });
 
   it('rejects an event without a step id, naming the field, before touching anything', async () => {
@@ -150,8 +158,8 @@ describe('settle-steps: EMR Step Status Change', () => {
 describe('settle-steps: EMR Cluster State Change', () => {
   it('fails every token still waiting on a terminated cluster with { Step, Cluster } and the cluster’s reason', async () => {
     dynamo.on(QueryCommand).resolves({ Items: [mapping('s-1'), mapping('s-2')] });
-    dynamo.on(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-1' } }).resolves({ Attributes: mapping('s-1') });
-    dynamo.on(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-2' } }).resolves({ Attributes: mapping('s-2') });
+    dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-1' } }).resolves({ Attributes: mapping('s-1') });
+    dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-2' } }).resolves({ Attributes: mapping('s-2') });
 
     const result = await settleSteps(clusterEvent('TERMINATED_WITH_ERRORS', 'INSTANCE_FAILURE', 'Spot instances reclaimed'), lambdaContext);
 
@@ -179,7 +187,7 @@ describe('settle-steps: EMR Cluster State Change', () => {
 describe('settle-steps: the reconciliation schedule', () => {
   it('reads one cluster’s steps page by page, settles the ended ones and heartbeats the running one', async () => {
     dynamo.on(ScanCommand).resolves({ Items: [mapping('s-A'), mapping('s-B'), mapping('s-C')] });
-    dynamo.on(DeleteCommand).callsFake((input) => ({ Attributes: mapping(input.Key.stepId) }));
+    dynamo.on(UpdateCommand).callsFake((input) => ({ Attributes: mapping(input.Key.stepId) }));
     emr
       .on(ListStepsCommand, { ClusterId: CLUSTER, Marker: undefined })
       .resolves({ Steps: [{ Id: 's-A', Name: 'a', Status: { State: 'COMPLETED', Timeline: { EndDateTime: new Date('2026-11-27T10:00:00Z') } } }], Marker: 'page-2' })

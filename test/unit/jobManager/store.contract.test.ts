@@ -143,6 +143,15 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect((await store.listQueue('shared')).map((e) => e.entryId).sort()).toEqual(['a#1', 'b#1', 'c#1', 'd#1', 'h#1']);
   });
 
+  it('gives an entry being granted the token of a retried park (the old task is gone) and leaves it granting', async () => {
+    await store.park(entry('a#1', 'low', 10));
+    const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
+    expect(await store.claim(waiting, 'j-1', 100)).toBe(true);
+    expect(await store.park({ ...entry('a#1', 'low', 10), taskToken: 'retried' })).toBe(false);
+    expect(await store.grantingEntries('shared')).toEqual([{ ...entry('a#1', 'low', 10), taskToken: 'retried', state: 'granting', grantCluster: 'j-1', claimedAt: 100 }]);
+    expect(await store.granted(waiting, 100)).toBe(true);
+  });
+
   it('claims an entry once, for its current token; unclaims and deletes only the claim made at claimedAt', async () => {
     await store.park(entry('a#1', 'low', 10));
     const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
@@ -179,11 +188,20 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.noteStepStarted('j-1', 's-1', '2026-12-07T00:00:00Z')).toBe(true);
     expect(await store.noteStepStarted('j-1', 's-2', '2026-12-07T00:00:00Z')).toBe(false);
     expect(await store.mappedSteps('j-1')).toEqual([{ ...step, startedAt: '2026-12-07T00:00:00Z' }]);
-    const taken = await store.takeStep('j-1', 's-1');
-    expect(taken).toEqual({ ...step, startedAt: '2026-12-07T00:00:00Z' });
-    expect(await store.takeStep('j-1', 's-1')).toBeNull();
+    const taken = await store.takeStep('j-1', 's-1', 1_000, 0);
+    expect(taken).toEqual({ ...step, startedAt: '2026-12-07T00:00:00Z', takenAt: 1_000 });
+    // Taken recently: nobody else tells it; the mapping stays (a settle that dies leaves it for the sweep).
+    expect(await store.takeStep('j-1', 's-1', 2_000, 999)).toBeNull();
+    expect((await store.allMappedSteps()).map((s) => s.stepId)).toEqual(['s-1']);
     expect(await store.restoreStep(taken!)).toBe(true);
     expect(await store.restoreStep(taken!)).toBe(false);
+    // A take made at or before staleBefore is a settle that died: it is taken over, once.
+    const first = await store.takeStep('j-1', 's-1', 3_000, 0);
+    expect(first?.takenAt).toBe(3_000);
+    const takenOver = await store.takeStep('j-1', 's-1', 70_000, 3_000);
+    expect(takenOver?.takenAt).toBe(70_000);
+    expect(await store.takeStep('j-1', 's-1', 70_001, 3_000)).toBeNull();
+    expect(await store.restoreStep(first!)).toBe(false);
     expect((await store.allMappedSteps()).map((s) => s.stepId)).toEqual(['s-1']);
     await store.dropStep('j-1', 's-1');
     expect(await store.allMappedSteps()).toEqual([]);

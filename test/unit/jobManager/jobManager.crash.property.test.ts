@@ -1,0 +1,611 @@
+/**
+ * Crash points (issue 21, "Crash points are untested"): a model-based fast-check test against the in-memory
+ * store in which any operation of the job manager may die between two of its writes, as a Lambda dies on AWS.
+ *
+ * Each operation (park, dispatch, release, a pooled step's submission, a step event's settle, the step sweep,
+ * the pool sweep, an execution's cleanup) runs as its own "invocation": a job manager built on ports wrapped
+ * by a CrashPoint, which counts the invocation's writes (every conditional write of the store) and effects
+ * (every Step Functions send, RunJobFlow, AddJobFlowSteps). A generated crash point k makes the k-th of them
+ * throw Crash, before or after it took effect, and the invocation is dead from then on: every later write or
+ * effect throws too, so a `catch` in the code under test cannot carry on as if it had lived. The model's
+ * executions do what run-job does around that: a crashed release or cleanup is retried (Lambda's Retry), a
+ * crashed park is parked again (States.HeartbeatTimeout's Retry), a crashed submission submits again.
+ *
+ * Found on the way and fixed: a redelivery that released a served job's lease (jobManager deliver), and a
+ * settle that died between deleting a step's mapping and telling its token (now taken, told, then dropped).
+ *
+ * Checked at every write: no cluster overbooked or over its job limit, unitsInUse equal to its leases, no
+ * lease id on two clusters, and every job holding its slot still holds its lease (until it releases it or the
+ * lease expires). Checked always: no step told twice. A slot sent again after a grant crashed past its send
+ * is refused by Step Functions (TaskTimedOut) and must change nothing. After the sweeps run (every cluster up, every step ended, the clock past every timeout):
+ * no unit leaked, every job either granted exactly once, or withdrawn because its wait timed out, and every
+ * submitted step's token told exactly once.
+ *
+ * Negative controls: the same property over store variants that each lack one safeguard, injected by
+ * subclassing the in-memory store (production code untouched); each must be caught.
+ */
+import fc from 'fast-check';
+import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext, type Slot } from '../../../lib/jobManager/jobManager';
+import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
+import type { JobStore, LeaseTarget, StepTokenItem } from '../../../lib/jobManager/store';
+import type { PoolDefinition } from '../../../lib/config/pools';
+import { stepSettlement, type StepView } from '../../../lib/domain/stepCompletion';
+import { poolConfigHash, type Lease, type PoolCluster, type QueueEntry } from '../../../lib/domain/pools';
+import type { Priority } from '../../../lib/domain/types';
+
+const POOL: PoolDefinition = {
+  name: 'shared',
+  releaseLabel: 'emr-7.10.0',
+  applications: ['Spark'],
+  configurations: [],
+  fleets: { primary: ['m5.xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
+  minClusters: 0,
+  maxClusters: 2,
+  capacityUnits: 8,
+  maxJobsPerCluster: 3,
+  stepConcurrencyLevel: 3,
+  idleTimeoutSeconds: 900,
+  managedScaling: { minimumUnits: 4, maximumUnits: 8 },
+};
+const LEASE_SECONDS = 120;
+/** AcquireCapacity's HeartbeatSeconds and its States.HeartbeatTimeout retries (run-job.asl.yml). */
+const ACQUIRE_HEARTBEAT_SECONDS = 900;
+const ACQUIRE_HEARTBEAT_RETRIES = 3;
+const HOLD_SECONDS = 600;
+const GRANT_TIMEOUT_SECONDS = 60;
+const CONTEXT: PoolContext = {
+  pool: POOL,
+  settings: { leaseSeconds: LEASE_SECONDS, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: GRANT_TIMEOUT_SECONDS, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
+};
+
+/** The store's writes: each is one conditional DynamoDB write (or one item's write) on AWS. */
+const WRITES = [
+  'registerCluster', 'removeCluster', 'setClusterState', 'lease', 'release', 'renew', 'expire', 'advanceLaunchGuard', 'takeLaunchTokens',
+  'park', 'claim', 'reclaim', 'unclaim', 'granted', 'withdraw', 'mapStep', 'takeStep', 'restoreStep', 'noteStepStarted', 'dropStep',
+] as const;
+
+class Crash extends Error {
+  override name = 'Crash';
+}
+
+function named(name: string): Error {
+  const error = new Error(name);
+  error.name = name;
+  return error;
+}
+
+/** One invocation's writes and effects, numbered; the chosen one (if any) crashes it. */
+class CrashPoint {
+  count = 0;
+  dead = false;
+  /** What the crash hit, for the coverage tally. */
+  hit?: string;
+  /** Steps (token + step id) this invocation told: a crash after telling may make the sweep tell again. */
+  readonly told: string[] = [];
+  constructor(readonly at: number | null, readonly afterEffect: boolean) {}
+
+  async around<T>(label: string, act: () => Promise<T>): Promise<T> {
+    if (this.dead) throw new Crash(`dead invocation called ${label}`);
+    const k = this.count++;
+    const chosen = k === this.at;
+    if (chosen && !this.afterEffect) return this.die(label, 'before');
+    const result = await act();
+    if (chosen) return this.die(label, 'after');
+    return result;
+  }
+
+  private die(label: string, when: string): never {
+    this.dead = true;
+    this.hit = `${when} #${this.count} (${label})`;
+    throw new Crash(this.hit);
+  }
+}
+
+interface Job {
+  execution: string;
+  token: string;
+  units: number;
+  priority: Priority;
+  /** The AcquireCapacity wait timed out (or the execution was stopped): its token answers TaskTimedOut. */
+  waitGone: boolean;
+  slot?: Slot;
+  stepToken: string;
+  /** The step ids AddJobFlowSteps returned for this job (a crashed submission is submitted again). */
+  steps: string[];
+  /** The execution saw its step's outcome. */
+  stepTold: boolean;
+  released: boolean;
+  cleanedUp: boolean;
+  /** When its AcquireCapacity task last heard from the pool (parked, or a heartbeat): HeartbeatSeconds counts from here. */
+  heardAt: number;
+  /** AcquireCapacity attempts so far (the first and its States.HeartbeatTimeout retries). */
+  parks: number;
+}
+
+interface EmrStep {
+  clusterId: string;
+  view: StepView;
+}
+
+/** The outside world: Step Functions' tokens, EMR's clusters and steps, the clock. */
+class World {
+  now = 1_000_000;
+  readonly jobs: Job[] = [];
+  readonly slotSends = new Map<string, number>();
+  readonly stepTells = new Map<string, number>();
+  /** Slots sent again to a token that already had one (refused by Step Functions; counted, not a fault). */
+  resentSlots = 0;
+  /** The same step's outcome told twice (the take-once of its mapping failed). */
+  doubleTells = 0;
+  /** Tells refused because another step of the same token was told first (a duplicated submission). */
+  duplicateStepTells = 0;
+  readonly toldSteps = new Set<string>();
+  readonly excusedTells = new Set<string>();
+  readonly steps = new Map<string, EmrStep>();
+  private serial = 0;
+
+  byToken(token: string): Job | undefined {
+    return this.jobs.find((job) => job.token === token || job.stepToken === token);
+  }
+
+  ports(store: JobStore, crash: CrashPoint, onWrite: () => Promise<void>): JobManagerPorts {
+    const effect = <A extends unknown[], R>(label: string, fn: (...args: A) => Promise<R>) => (...args: A) => crash.around(label, () => fn(...args));
+    const wrapped = new Proxy(store, {
+      get: (target, name) => {
+        const value = Reflect.get(target, name, target);
+        if (typeof value !== 'function') return value;
+        if (!(WRITES as readonly string[]).includes(name as string)) return value.bind(target);
+        return (...args: unknown[]) =>
+          crash.around(String(name), async () => {
+            const result = await value.apply(target, args);
+            await onWrite();
+            return result;
+          });
+      },
+    });
+    /** `told` is the output or cause: both name the step ({ Step: { Id } }). */
+    const tell = async (token: string, told: string): Promise<void> => {
+      const toldKey = `${token} ${(JSON.parse(told) as { Step: { Id: string } }).Step.Id}`;
+      crash.told.push(toldKey);
+      const job = this.byToken(token);
+      if (!job) throw named('InvalidToken');
+      const stepId = (JSON.parse(told) as { Step: { Id: string } }).Step.Id;
+      const key = `${token} ${stepId}`;
+      const again = this.toldSteps.has(key);
+      // Told again without a crash in between: the take-once failed. After a crash past the send, the sweep
+      // cannot know the token was told and tells it again; Step Functions refuses that (TaskTimedOut).
+      if (again && !this.excusedTells.has(key)) this.doubleTells += 1;
+      this.toldSteps.add(key);
+      if (job.stepTold) {
+        // A second step of the same token (a crashed submission submitted again) ends: the token is closed.
+        if (!again) this.duplicateStepTells += 1;
+        throw named('TaskTimedOut');
+      }
+      job.stepTold = true;
+      this.stepTells.set(token, (this.stepTells.get(token) ?? 0) + 1);
+    };
+    return {
+      registry: wrapped,
+      stepTokens: wrapped,
+      clock: { now: () => this.now, sleep: async () => undefined },
+      placeholderId: () => `launch-${++this.serial}`,
+      sfn: {
+        sendSlot: effect('SendTaskSuccess(slot)', async (token: string, slot: Slot) => {
+          const job = this.byToken(token);
+          // The token of an AcquireCapacity attempt that failed (its retry waits on a new token).
+          if (!job) throw named('TaskTimedOut');
+          if (job.slot) {
+            // A sweep finishing a grant that crashed after its send: Step Functions refuses it, harmlessly.
+            this.resentSlots += 1;
+            throw named('TaskTimedOut');
+          }
+          if (job.waitGone) throw named('TaskTimedOut');
+          job.slot = slot;
+          this.slotSends.set(job.execution, (this.slotSends.get(job.execution) ?? 0) + 1);
+        }),
+        sendSuccess: effect('SendTaskSuccess(step)', async (token: string, output: string) => tell(token, output)),
+        sendFailure: effect('SendTaskFailure(step)', async (token: string, _error: string, cause: string) => tell(token, cause)),
+        sendHeartbeat: effect('SendTaskHeartbeat', async (token: string) => {
+          const job = this.byToken(token);
+          if (!job || (token === job.token && (job.waitGone || job.slot))) throw named('TaskTimedOut');
+          if (token === job.token) job.heardAt = this.now;
+        }),
+      },
+      emr: {
+        launchCluster: effect('RunJobFlow', async () => `j-${String(++this.serial).padStart(4, '0')}`),
+        describeClusterState: async () => null,
+        addStep: effect('AddJobFlowSteps', async (clusterId: string, step: { Name?: string }) => {
+          const id = `s-${++this.serial}`;
+          this.steps.set(id, { clusterId, view: { Id: id, Name: step.Name, Status: { State: 'RUNNING' } } });
+          const job = this.jobs.find((j) => j.execution === step.Name) as Job;
+          job.steps.push(id);
+          return id;
+        }),
+        listSteps: async (clusterId: string) => ({
+          steps: [...this.steps.values()].filter((step) => step.clusterId === clusterId).map((step) => step.view).reverse(),
+        }),
+      },
+    };
+  }
+}
+
+type Op =
+  | { kind: 'park'; units: number; priority: Priority }
+  | { kind: 'dispatch' }
+  | { kind: 'reconcile' }
+  | { kind: 'ready' }
+  | { kind: 'submit'; pick: number }
+  | { kind: 'finish'; pick: number; ok: boolean }
+  | { kind: 'event'; pick: number }
+  | { kind: 'sweepSteps' }
+  | { kind: 'release'; pick: number }
+  | { kind: 'waitTimeout'; pick: number }
+  | { kind: 'heartbeatTimeout' }
+  | { kind: 'cleanup'; pick: number }
+  | { kind: 'tick'; seconds: number };
+
+type Step = { op: Op; crash: { at: number; after: boolean } | null };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('park' as const), units: fc.integer({ min: 1, max: 8 }), priority: fc.constantFrom<Priority>('low', 'normal', 'high') }) },
+  { weight: 3, arbitrary: fc.constant({ kind: 'dispatch' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reconcile' as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'ready' as const }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('submit' as const), pick: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('finish' as const), pick: fc.nat(), ok: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('event' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'sweepSteps' as const }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('waitTimeout' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'heartbeatTimeout' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('cleanup' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), seconds: fc.integer({ min: 1, max: 400 }) }) },
+);
+/**
+ * Half the operations crash, at a write or effect drawn from the first 12, the first 4 more often (most
+ * operations make a few writes; an index past an operation's last write is no crash).
+ */
+const stepArb: fc.Arbitrary<Step> = fc.record({
+  op: opArb,
+  crash: fc.option(fc.record({ at: fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 11 })), after: fc.boolean() }), { freq: 2 }),
+});
+/** Batches of operations that run concurrently (their awaits interleave). */
+const runArb = fc.array(fc.array(stepArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 25 });
+
+function checkRegistry(clusters: PoolCluster[]): void {
+  const holders = new Map<string, string>();
+  for (const cluster of clusters) {
+    const leases = Object.entries(cluster.leases);
+    const sum = leases.reduce((total, [, lease]) => total + lease.units, 0);
+    if (sum !== cluster.unitsInUse) throw new Error(`${cluster.clusterId}: unitsInUse ${cluster.unitsInUse} but leases hold ${sum}`);
+    if (cluster.unitsInUse > cluster.capacityUnits) throw new Error(`${cluster.clusterId}: overbooked, ${cluster.unitsInUse} > ${cluster.capacityUnits}`);
+    if (leases.length > cluster.maxJobs) throw new Error(`${cluster.clusterId}: ${leases.length} jobs > ${cluster.maxJobs}`);
+    for (const [id] of leases) {
+      if (holders.has(id)) throw new Error(`lease ${id} held on ${holders.get(id)} and ${cluster.clusterId}`);
+      holders.set(id, cluster.clusterId);
+    }
+  }
+}
+
+/** Crash points reached, per operation kind: how many distinct (index, before/after) points crashed. */
+const coverage = new Map<string, Set<string>>();
+let runs = 0;
+
+async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void> {
+  runs += 1;
+  const store = newStore();
+  const world = new World();
+  // One cluster is up from the start, so jobs reach their steps and releases early; more are launched.
+  await store.registerCluster({ pool: POOL.name, clusterId: 'j-0000', state: 'RUNNING', configHash: poolConfigHash(POOL), capacityUnits: 8, maxJobs: 3, launchedAt: world.now });
+  const violations: string[] = [];
+  const onWrite = async () => {
+    try {
+      const clusters = await store.listClusters(POOL.name);
+      checkRegistry(clusters);
+      // A job that holds its slot keeps its units until it gives them back or its lease expires.
+      for (const job of world.jobs) {
+        if (!job.slot || job.released || job.cleanedUp || world.now >= job.slot.leaseExpiresAt) continue;
+        const cluster = clusters.find((c) => c.clusterId === job.slot?.clusterId);
+        if (!cluster?.leases[job.slot.lease]) throw new Error(`${job.execution} holds its slot on ${job.slot.clusterId} but its lease was taken back`);
+      }
+    } catch (error) {
+      violations.push((error as Error).message);
+    }
+  };
+  const invocation = (crash: Step['crash']): { manager: JobManager; point: CrashPoint } => {
+    const point = new CrashPoint(crash?.at ?? null, crash?.after ?? false);
+    return { manager: createJobManager(world.ports(store, point, onWrite)), point };
+  };
+  const pick = <T>(list: T[], n: number): T | undefined => (list.length === 0 ? undefined : list[n % list.length]);
+  const holders = () => world.jobs.filter((job) => job.slot && !job.released && !job.cleanedUp);
+
+  /** Runs one operation as one invocation; true when it ran to the end (no crash). */
+  const invoke = async (kind: string, crash: Step['crash'], body: (manager: JobManager) => Promise<unknown>): Promise<boolean> => {
+    const { manager, point } = invocation(crash);
+    try {
+      await body(manager);
+    } catch (error) {
+      if (!(error instanceof Crash) && !point.dead) throw error;
+    }
+    if (point.dead) for (const key of point.told) world.excusedTells.add(key);
+    if (point.hit) {
+      let points = coverage.get(kind);
+      if (!points) coverage.set(kind, (points = new Set()));
+      points.add(point.hit.replace(/ \(.*/, '') + ` ${point.hit.match(/\((.*)\)/)?.[1]}`);
+    }
+    return !point.dead;
+  };
+
+  const stepOf = (job: Job): EmrStep | undefined => (job.steps.length ? world.steps.get(job.steps[job.steps.length - 1]) : undefined);
+
+  const run = async ({ op, crash }: Step): Promise<void> => {
+    switch (op.kind) {
+      case 'park': {
+        const i = world.jobs.length;
+        const job: Job = { execution: `exec-${i}`, token: `acq-${i}`, stepToken: `step-${i}`, units: op.units, priority: op.priority, waitGone: false, steps: [], stepTold: false, released: false, cleanedUp: false, heardAt: world.now, parks: 1 };
+        world.jobs.push(job);
+        // A crashed park whose slot was not sent yet fails the task: AcquireCapacity's Retry parks again, on a
+        // new task token (the entry id, execution#attempt, is the same). A slot sent before the crash completed the task.
+        const request = { units: job.units, priority: job.priority, execution: job.execution, attempt: 1, taskToken: job.token, holdSeconds: HOLD_SECONDS };
+        if (!(await invoke('park', crash, (m) => m.park(CONTEXT, request))) && !job.slot) {
+          job.token = `${job.token}-retry`;
+          await invoke('park', null, (m) => m.park(CONTEXT, { ...request, taskToken: job.token }));
+        }
+        return;
+      }
+      case 'dispatch':
+        await invoke('dispatch (sweep + grants + launches)', crash, (m) => m.dispatch(CONTEXT));
+        return;
+      case 'reconcile':
+        await invoke('reconcile (pool heartbeats)', crash, (m) => m.reconcile(CONTEXT));
+        return;
+      case 'ready':
+        for (const cluster of await store.listClusters(POOL.name)) {
+          if (cluster.clusterId.startsWith('j-') && cluster.state === 'STARTING') await invoke('observeClusterState', crash, (m) => m.observeClusterState(CONTEXT, cluster.clusterId, 'RUNNING'));
+        }
+        return;
+      case 'submit': {
+        const job = pick(holders().filter((j) => j.steps.length === 0 || (!stepOf(j) && !j.stepTold)), op.pick);
+        if (!job?.slot) return;
+        const slot = job.slot;
+        // RunPooledStep's Lambda retry: a crashed submission is submitted again (AddJobFlowSteps has no client token).
+        const request = { clusterId: slot.clusterId, step: { Name: job.execution }, taskToken: job.stepToken, execution: job.execution };
+        if (!(await invoke('submitStep', crash, (m) => m.submitStep(request)))) await invoke('submitStep', null, (m) => m.submitStep(request));
+        return;
+      }
+      case 'finish': {
+        const running = [...world.steps.values()].filter((step) => step.view.Status.State === 'RUNNING');
+        const step = pick(running, op.pick);
+        if (step) step.view = { ...step.view, Status: { State: op.ok ? 'COMPLETED' : 'FAILED' } };
+        return;
+      }
+      case 'event': {
+        // EventBridge delivers at least once: an ended step's event may come any number of times.
+        const ended = [...world.steps.values()].filter((step) => step.view.Status.State !== 'RUNNING');
+        const step = pick(ended, op.pick);
+        if (step) await invoke('settleStep (step event)', crash, (m) => m.settleStep(step.clusterId, step.view.Id, stepSettlement(step.view)!));
+        return;
+      }
+      case 'sweepSteps':
+        await invoke('reconcileSteps (settle sweep)', crash, (m) => m.reconcileSteps());
+        return;
+      case 'release': {
+        // ReleaseCapacity after the step was told; a crashed release is retried (the Lambda's Retry).
+        const job = pick(holders().filter((j) => j.stepTold), op.pick);
+        if (!job?.slot) return;
+        const slot = job.slot;
+        job.released = true;
+        if (!(await invoke('release', crash, (m) => m.release(CONTEXT, slot)))) await invoke('release', null, (m) => m.release(CONTEXT, slot));
+        return;
+      }
+      case 'heartbeatTimeout': {
+        // AcquireCapacity heard nothing for HeartbeatSeconds (its entry was lost): States.HeartbeatTimeout's
+        // Retry parks again on a new token; after the last retry the execution fails (its cleanup follows).
+        for (const job of world.jobs) {
+          if (job.slot || job.waitGone || world.now - job.heardAt < ACQUIRE_HEARTBEAT_SECONDS * 1000) continue;
+          if (job.parks > ACQUIRE_HEARTBEAT_RETRIES) {
+            job.waitGone = true;
+            continue;
+          }
+          job.parks += 1;
+          job.token = `acq-${job.execution}-${job.parks}`;
+          job.heardAt = world.now;
+          const request = { units: job.units, priority: job.priority, execution: job.execution, attempt: 1, taskToken: job.token, holdSeconds: HOLD_SECONDS };
+          if (!(await invoke('park', crash, (m) => m.park(CONTEXT, request))) && !job.slot) job.heardAt = world.now - ACQUIRE_HEARTBEAT_SECONDS * 1000;
+        }
+        return;
+      }
+      case 'waitTimeout': {
+        // AcquireCapacity's TimeoutSeconds fired: the token is closed, the execution ends and its cleanup runs.
+        const job = pick(world.jobs.filter((j) => !j.slot && !j.waitGone), op.pick);
+        if (job) job.waitGone = true;
+        return;
+      }
+      case 'cleanup': {
+        // CleanupExecution of an execution that ended without teardown (its wait timed out, or it was stopped while holding).
+        const job = pick(world.jobs.filter((j) => (j.waitGone || (j.slot && j.stepTold)) && !j.released && !j.cleanedUp), op.pick);
+        if (!job) return;
+        job.cleanedUp = true;
+        if (!(await invoke('releaseExecution (cleanup)', crash, (m) => m.releaseExecution([POOL.name], job.execution)))) {
+          await invoke('releaseExecution (cleanup)', null, (m) => m.releaseExecution([POOL.name], job.execution));
+        }
+        return;
+      }
+      case 'tick':
+        world.now += op.seconds * 1000;
+        return;
+    }
+  };
+
+  for (const batch of steps) {
+    for (const step of batch) if (step.op.kind === 'tick') await run(step);
+    await Promise.all(batch.filter((step) => step.op.kind !== 'tick').map(run));
+  }
+
+  // The sweeps run, nothing crashes any more: clusters come up, steps end, executions finish, time passes
+  // every grant timeout and lease, until every job has its outcome.
+  for (let round = 0; round < 80; round += 1) {
+    world.now += (GRANT_TIMEOUT_SECONDS + 1) * 1000;
+    await run({ op: { kind: 'ready' }, crash: null });
+    for (const job of holders()) if (!stepOf(job) && !job.stepTold) await run({ op: { kind: 'submit', pick: world.jobs.indexOf(job) }, crash: null });
+    for (const step of world.steps.values()) if (step.view.Status.State === 'RUNNING') step.view = { ...step.view, Status: { State: 'COMPLETED' } };
+    await invoke('reconcileSteps (settle sweep)', null, (m) => m.reconcileSteps());
+    for (const job of holders()) {
+      if (!job.stepTold || !job.slot) continue;
+      const slot = job.slot;
+      job.released = true;
+      await invoke('release', null, (m) => m.release(CONTEXT, slot));
+    }
+    for (const job of world.jobs) if (job.waitGone && !job.cleanedUp) {
+      job.cleanedUp = true;
+      await invoke('releaseExecution (cleanup)', null, (m) => m.releaseExecution([POOL.name], job.execution));
+    }
+    await invoke('reconcile (pool heartbeats)', null, (m) => m.reconcile(CONTEXT));
+    await run({ op: { kind: 'heartbeatTimeout' }, crash: null });
+    await invoke('dispatch (sweep + grants + launches)', null, (m) => m.dispatch(CONTEXT));
+    const queue = await store.listQueue(POOL.name);
+    const units = (await store.listClusters(POOL.name)).reduce((n, c) => n + c.unitsInUse, 0);
+    const settledAll = world.jobs.every((job) => job.waitGone || (job.slot && job.stepTold && (job.released || job.cleanedUp)));
+    if (queue.length === 0 && units === 0 && settledAll && (await store.allMappedSteps()).length === 0) break;
+  }
+
+  const queue: QueueEntry[] = await store.listQueue(POOL.name);
+  const clusters = await store.listClusters(POOL.name);
+  const report = {
+    violations,
+    doubleTells: world.doubleTells,
+    leaked: clusters.filter((c) => c.unitsInUse > 0 || Object.keys(c.leases).length > 0).map((c) => ({ clusterId: c.clusterId, leases: c.leases })),
+    queued: queue.map((entry) => `${entry.entryId} ${entry.state}`),
+    mapped: (await store.allMappedSteps()).map((item: StepTokenItem) => item.stepId),
+    lost: world.jobs
+      .filter((job) => !(job.waitGone && !job.slot) && !(world.slotSends.get(job.execution) === 1 && world.stepTells.get(job.stepToken) === 1))
+      .map((job) => ({ job: job.execution, slots: world.slotSends.get(job.execution) ?? 0, tells: world.stepTells.get(job.stepToken) ?? 0, waitGone: job.waitGone })),
+  };
+  expect(report).toEqual({ violations: [], doubleTells: 0, leaked: [], queued: [], mapped: [], lost: [] });
+}
+
+const NUM_RUNS = Number(process.env.CRASH_RUNS ?? 3_000);
+
+describe('job manager crash points (in memory)', () => {
+  it(`keeps every invariant when any operation dies between two of its writes (${NUM_RUNS} runs)`, async () => {
+    await fc.assert(fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore())), { numRuns: NUM_RUNS });
+    const tally = Object.fromEntries([...coverage].map(([kind, points]) => [kind, points.size]));
+    // The figures for the closing note: runs and distinct crash points reached per operation.
+    console.log(`crash test: ${runs} runs; crash points reached per operation: ${JSON.stringify(tally)}`);
+    for (const kind of ['park', 'dispatch (sweep + grants + launches)', 'release', 'submitStep', 'settleStep (step event)', 'reconcileSteps (settle sweep)', 'releaseExecution (cleanup)']) {
+      expect({ kind, reached: (coverage.get(kind)?.size ?? 0) > 0 }).toEqual({ kind, reached: true });
+    }
+  }, 300_000);
+});
+
+/** Store variants, each without one safeguard the crash test relies on. */
+const VARIANTS: Array<[string, () => JobStore]> = [
+  [
+    'claim without its "still waiting" condition (two dispatchers grant one entry)',
+    () =>
+      new (class extends MemoryJobStore {
+        override async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
+          if (entry.state === 'granting') return super.claim(entry, clusterId, claimedAt);
+          const held = (await this.listQueue(entry.pool)).find((e) => e.entryId === entry.entryId);
+          if (held?.state === 'granting') return true;
+          return super.claim(entry, clusterId, claimedAt);
+        }
+      })(),
+  ],
+  [
+    'takeStep that does not take once (a step token told by every event and sweep)',
+    () =>
+      new (class extends MemoryJobStore {
+        override async takeStep(clusterId: string, stepId: string, takenAt: number): Promise<StepTokenItem | null> {
+          // Any take takes it, however recently another did: a duplicate event and the sweep both tell it.
+          return super.takeStep(clusterId, stepId, takenAt, Number.MAX_SAFE_INTEGER);
+        }
+      })(),
+  ],
+  [
+    'a sweep that does not finish half-done grants',
+    () =>
+      new (class extends MemoryJobStore {
+        override async grantingEntries(): Promise<QueueEntry[]> {
+          return [];
+        }
+      })(),
+  ],
+  [
+    'lease without its capacity condition (a plan made on a stale read overbooks)',
+    () =>
+      new (class extends MemoryJobStore {
+        override async lease(target: LeaseTarget, id: string, lease: Lease): Promise<boolean> {
+          return super.lease({ ...target, capacityUnits: Number.MAX_SAFE_INTEGER }, id, lease);
+        }
+      })(),
+  ],
+  [
+    'park that takes over an entry being granted (a retried park re-queues a job whose grant is in flight)',
+    () =>
+      new (class extends MemoryJobStore {
+        override async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
+          const held = (await this.listQueue(entry.pool)).find((e) => e.entryId === entry.entryId);
+          if (held?.state === 'granting') await this.unclaim(held, held.claimedAt ?? 0);
+          return super.park(entry);
+        }
+      })(),
+  ],
+];
+
+describe.each(VARIANTS)('negative control: %s', (_name, newStore) => {
+  it('is caught by the crash test', async () => {
+    const result = await fc.check(fc.asyncProperty(runArb, (steps) => runModel(steps, newStore)), { numRuns: NUM_RUNS, endOnFailure: true, seed: 21 });
+    expect(result.failed).toBe(true);
+  }, 300_000);
+});
+
+/**
+ * A pooled step that outlives its lease (issue 21, "Leases are not renewed"). With a live execution, the
+ * lease cannot lapse first: it lasts leaseSeconds + the step's timeout from the grant, and RunPooledStep's
+ * timeout (the step's timeout) starts after the slot arrives, so it fires first unless the slot took more
+ * than leaseSeconds to arrive (900 s shipped, against a 120 s grant timeout). What fires then is run-job's
+ * failure path, which releases the lease while nothing cancels the EMR step, so its units are granted again
+ * while it runs: renewing the lease would not stop that. KNOWN DEFECT, not fixed here (it needs CancelSteps
+ * before ReleaseCapacity in run-job's failure paths); this test fails while it exists (`it.failing`).
+ */
+describe('a pooled step that outlives its lease', () => {
+  const setup = async () => {
+    const store = new MemoryJobStore();
+    const world = new World();
+    await store.registerCluster({ pool: POOL.name, clusterId: 'j-0000', state: 'RUNNING', configHash: poolConfigHash(POOL), capacityUnits: 8, maxJobs: 3, launchedAt: world.now });
+    const manager = createJobManager(world.ports(store, new CrashPoint(null, false), async () => undefined));
+    const park = async (i: number, units: number) => {
+      const job: Job = { execution: `exec-${i}`, token: `acq-${i}`, stepToken: `step-${i}`, units, priority: 'normal', waitGone: false, steps: [], stepTold: false, released: false, cleanedUp: false, heardAt: world.now, parks: 1 };
+      world.jobs.push(job);
+      await manager.park(CONTEXT, { units, priority: 'normal', execution: job.execution, attempt: 1, taskToken: job.token, holdSeconds: HOLD_SECONDS });
+      return job;
+    };
+    /** Units of steps EMR is running on the cluster now (what the cluster really carries). */
+    const running = () => world.jobs.filter((job) => job.steps.some((id) => world.steps.get(id)?.view.Status.State === 'RUNNING')).reduce((sum, job) => sum + job.units, 0);
+    return { store, world, manager, park, running };
+  };
+
+  it('a live execution: its lease lapses only after RunPooledStep has timed out, when the slot came within leaseSeconds', async () => {
+    const { world, manager, park } = await setup();
+    const job = await park(0, 8);
+    const grantedAt = world.now;
+    world.now += (LEASE_SECONDS - 1) * 1000; // the slot's slowest arrival this side of the margin
+    await manager.submitStep({ clusterId: job.slot!.clusterId, step: { Name: job.execution }, taskToken: job.stepToken, execution: job.execution });
+    const stepTimesOutAt = world.now + HOLD_SECONDS * 1000;
+    expect(job.slot!.leaseExpiresAt - grantedAt).toBe((LEASE_SECONDS + HOLD_SECONDS) * 1000);
+    expect(job.slot!.leaseExpiresAt).toBeGreaterThan(stepTimesOutAt);
+  });
+
+  it.failing('KNOWN DEFECT: after RunPooledStep times out, run-job releases the lease while the EMR step runs on, and its units are granted again', async () => {
+    const { world, manager, park, running } = await setup();
+    const first = await park(0, 8);
+    await manager.submitStep({ clusterId: first.slot!.clusterId, step: { Name: first.execution }, taskToken: first.stepToken, execution: first.execution });
+    const second = await park(1, 8);
+    // RunPooledStep's TimeoutSecondsPath fires; ClassifyFailure → ReleaseCapacityBeforeRetry. Nothing cancels the step.
+    world.now += (HOLD_SECONDS + 1) * 1000;
+    await manager.release(CONTEXT, first.slot!);
+    await manager.submitStep({ clusterId: second.slot!.clusterId, step: { Name: second.execution }, taskToken: second.stepToken, execution: second.execution });
+    expect(running()).toBeLessThanOrEqual(POOL.capacityUnits);
+  });
+});
