@@ -53,8 +53,8 @@ interface FakeTimer {
 
 class VirtualTime {
   private clock: FakeClock | null = null;
-  private holders = new Set<symbol>();
-  private pacing = 0;
+  /** Open holds and the pacing each asked for: the slowest pacing wins. */
+  private holders = new Map<symbol, number>();
   private inFlight = 0;
   private realWork = 0;
   private quietTurns = 0;
@@ -62,7 +62,7 @@ class VirtualTime {
   private scheduled: 'turn' | 'timer' | null = null;
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** While pacing or following real work: the real and emulated instants the smooth move started from. */
-  private anchor: { real: number; virtual: number } | null = null;
+  private anchor: { real: number; virtual: number; scale: number } | null = null;
   private startedAt = 0;
   private readonly onClientRequest = ({ request }: { request: ClientRequest }) => this.track(request);
   private readonly onServerRequest = ({ response }: { response: ServerResponse }) => this.track(response);
@@ -83,8 +83,7 @@ class VirtualTime {
 
   retain(pacing: number): symbol {
     const holder = Symbol('virtual-clock-holder');
-    this.holders.add(holder);
-    this.pacing = this.holders.size === 1 ? pacing : Math.max(this.pacing, pacing);
+    this.holders.set(holder, pacing);
     if (!this.clock) this.install();
     return holder;
   }
@@ -122,6 +121,14 @@ class VirtualTime {
       loopLimit: 1_000_000,
     });
     this.startedAt = start;
+    // A timer already due (setTimeout(fn, 0): dynalite makes a created table ACTIVE so) fires on the next turn,
+    // as Node's own would, not when the driver next looks.
+    const fakeSetTimeout = globalThis.setTimeout;
+    globalThis.setTimeout = Object.assign((handler: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+      const timer = fakeSetTimeout(handler, ms, ...args);
+      if (!((ms ?? 0) > 0)) this.wake();
+      return timer;
+    }, fakeSetTimeout) as typeof setTimeout;
     this.quietTurns = 0;
     this.anchor = null;
     subscribe('http.client.request.created', this.onClientRequest as never);
@@ -174,6 +181,10 @@ class VirtualTime {
     return first;
   }
 
+  private get pacing(): number {
+    return Math.max(0, ...this.holders.values());
+  }
+
   private pendingIo(): boolean {
     return process.getActiveResourcesInfo().some((resource) => PENDING_IO.test(resource));
   }
@@ -205,20 +216,28 @@ class VirtualTime {
     this.wake();
   }
 
-  /** Moves the clock as real time passes (× 1 / scale), up to the next timer, which fires when reached. */
+  /**
+   * Moves the clock as real time passes (1 / scale emulated ms per real ms) and fires the next timer when
+   * reached. The pace is kept across jumps (one anchor), so many short jumps cost no more real time than one
+   * long one; time lost while work was in flight is made up by at most PACE_STEP_MS of catching up.
+   */
   private moveWithRealTime(due: number | null, scale: number): void {
     const clock = this.clock!;
     const real = realNow();
-    this.anchor ??= { real, virtual: clock.now };
-    const target = this.anchor.virtual + (real - this.anchor.real) / scale;
+    if (!this.anchor || this.anchor.scale !== scale) this.anchor = { real, virtual: clock.now, scale };
+    let target = this.anchor.virtual + (real - this.anchor.real) / scale;
+    const maxLead = PACE_STEP_MS / scale;
+    if (target > clock.now + maxLead) {
+      target = clock.now + maxLead;
+      this.anchor = { real, virtual: target, scale };
+    }
     if (due !== null && target >= due) {
-      this.anchor = null;
       clock.next();
       this.quietTurns = 0;
       return this.wake();
     }
     if (target > clock.now) clock.tick(Math.floor(target - clock.now));
-    const untilDue = due === null ? PACE_STEP_MS : Math.ceil((due - clock.now) * scale);
+    const untilDue = due === null ? PACE_STEP_MS : Math.ceil((due - target) * scale);
     this.sleep(Math.max(1, Math.min(PACE_STEP_MS, untilDue)));
   }
 }
