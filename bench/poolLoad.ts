@@ -21,7 +21,7 @@ import { CLUSTER_ENDED_STATES, parsePoolClusterName } from '../lib/contract';
 import type { Priority } from '../lib/domain/types';
 import type { Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
-import { decisionsHash, observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
+import { decisionsHash, grantSequence, observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
 
 export const DEFAULT_JOBS = 200;
 /**
@@ -170,7 +170,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],
       decisionsHash: decisionsHash(observation.grants, clusterOrder),
-      grantOrder: grantOrder(observation.grants, clusterOrder),
+      grantOrder: grantSequence(observation.grants, clusterOrder),
       emulatedSeconds,
       wallSeconds: 0,
     };
@@ -182,11 +182,6 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
   return { ...result, wallSeconds: (performance.now() - wallStart) / 1000 };
 }
 
-/** The grant sequence, clusters named by their order of creation. */
-export function grantOrder(grants: LeaseGrant[], clusterOrder: string[]): string[] {
-  const ordinal = new Map(clusterOrder.map((clusterId, index) => [clusterId, index + 1]));
-  return grants.map((grant) => `${grant.execution}>c${ordinal.get(grant.clusterId) ?? grant.clusterId}`);
-}
 
 function outcomeOf(summary: RunSummary, index: number, priority: Priority, submittedAt: number): JobOutcome {
   const parked = summary.timeline.filter((entry) => entry.state === 'AcquireCapacity');

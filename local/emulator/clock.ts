@@ -43,8 +43,12 @@ const SETTLE_TURNS = 3;
 const POLL_MS = 2;
 /** Real ms between the smooth moves of a paced or real-time clock. */
 const PACE_STEP_MS = 25;
-/** libuv requests that are work in flight (file system, DNS, connects, writes). */
-const PENDING_IO = /^(FSReq|FileHandle|GetAddrInfo|GetNameInfo|ConnectWrap|WriteWrap|ShutdownWrap|Zlib)/;
+/**
+ * Work in flight that no request counts: libuv requests (file system, DNS, connects, writes, thread-pool
+ * jobs) and anyone's pending setImmediate (a library yielding between chunks of its work; the driver's own
+ * has already run when it looks).
+ */
+const PENDING_WORK = /Req|ConnectWrap|WriteWrap|ShutdownWrap|Zlib|Job|^Immediate$/;
 
 type FakeClock = ReturnType<ReturnType<typeof FakeTimers.withGlobal>['install']>;
 interface FakeTimer {
@@ -186,7 +190,7 @@ class VirtualTime {
   }
 
   private pendingIo(): boolean {
-    return process.getActiveResourcesInfo().some((resource) => PENDING_IO.test(resource));
+    return process.getActiveResourcesInfo().some((resource) => PENDING_WORK.test(resource));
   }
 
   private drive(): void {
@@ -243,6 +247,12 @@ class VirtualTime {
 }
 
 const shared = new VirtualTime();
+
+/** The process's real timers, for what must pace itself by the wall clock (a live view, a progress line). */
+export const realTimers = {
+  setInterval: globalThis.setInterval,
+  clearInterval: globalThis.clearInterval,
+} as const;
 
 /** A hold on the process's virtual clock: it runs while any hold is open. */
 export interface ClockHold {

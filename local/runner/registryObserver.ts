@@ -98,12 +98,13 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
   return observation;
 }
 
-/**
- * A hash of the grant sequence — execution → cluster, in order — to compare two runs' decisions at a glance.
- * Clusters are named by their order of creation (`clusterOrder`, the emulator's), not by their ids.
- */
-export function decisionsHash(grants: Array<Pick<LeaseGrant, 'execution' | 'clusterId'>>, clusterOrder: string[]): string {
+/** The grant sequence, `execution>cN`, clusters named by their order of creation (`clusterOrder`), not by their ids. */
+export function grantSequence(grants: Array<Pick<LeaseGrant, 'execution' | 'clusterId'>>, clusterOrder: string[]): string[] {
   const ordinal = new Map(clusterOrder.map((clusterId, index) => [clusterId, index + 1]));
-  const sequence = grants.map((grant) => `${grant.execution}>c${ordinal.get(grant.clusterId) ?? grant.clusterId}`).join('\n');
-  return createHash('sha256').update(sequence).digest('hex').slice(0, 16);
+  return grants.map((grant) => `${grant.execution}>c${ordinal.get(grant.clusterId) ?? grant.clusterId}`);
+}
+
+/** A hash of the grant sequence (execution → cluster, in order), to compare two runs' decisions at a glance. */
+export function decisionsHash(grants: Array<Pick<LeaseGrant, 'execution' | 'clusterId'>>, clusterOrder: string[]): string {
+  return createHash('sha256').update(grantSequence(grants, clusterOrder).join('\n')).digest('hex').slice(0, 16);
 }
