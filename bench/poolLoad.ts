@@ -35,6 +35,11 @@ const SUBMIT_WINDOW_SECONDS = 60;
 
 export interface PoolLoadOptions {
   jobs?: number;
+  /**
+   * Each job's priority and submission time (emulated seconds from the start), instead of `jobs` spread
+   * over one minute with priorityOf's mix.
+   */
+  submissions?: Array<{ priority: Priority; atSeconds: number }>;
   timeScale?: number;
   faults?: Faults | string;
   seed?: number;
@@ -109,6 +114,8 @@ export function priorityOf(index: number, jobs: number): Priority {
 
 export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLoadResult> {
   const jobs = options.jobs ?? DEFAULT_JOBS;
+  const submissions =
+    options.submissions ?? Array.from({ length: jobs }, (_, index) => ({ priority: priorityOf(index, jobs), atSeconds: (index * SUBMIT_WINDOW_SECONDS) / jobs }));
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const [pool] = loadPools(loadPrices()).pools;
   if (!pool) throw new Error('config/pools.json has no pool: the pool load needs one');
@@ -130,10 +137,8 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
     await options.beforeStart?.(runtime);
 
     const loadStart = Date.now();
-    const spacingMs = (SUBMIT_WINDOW_SECONDS * 1000) / jobs;
-    const started = Array.from({ length: jobs }, async (_, index): Promise<JobOutcome> => {
-      await new Promise((resolve) => setTimeout(resolve, index * spacingMs));
-      const priority = priorityOf(index, jobs);
+    const started = submissions.map(async ({ priority, atSeconds }, index): Promise<JobOutcome> => {
+      await new Promise((resolve) => setTimeout(resolve, atSeconds * 1000));
       const submittedAt = Date.now();
       const summary = await runtime.run(
         { job: 'denormalize-events', runId: `pool-load-${index}`, input, priority },
