@@ -157,7 +157,8 @@ describe(`a ${ITEMS}-item manifest on one pool`, () => {
       try {
         const fresh = await freshRuntime();
         again = fresh.runtime;
-        const batch = await runBatch(again, manifest('nightly-busy.jsonl', nightly(fresh.input)), quiet);
+        // The same manifest name: it names the batch and so every run-job execution.
+        const batch = await runBatch(again, manifest('nightly.jsonl', nightly(fresh.input)), quiet);
         busy = batchOutcome(again, batch);
         busyReport = batch.report;
       } finally {
