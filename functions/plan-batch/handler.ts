@@ -5,6 +5,7 @@ import { env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { loadBatchSettings } from '../../lib/config/batch';
 import { batchTarget, planItems, type BatchPlan } from '../../lib/domain/batch';
+import { currentDate } from '../../lib/clock';
 import { InvalidRequestError } from '../../lib/errors';
 
 const logger = functionLogger('plan-batch');
@@ -14,7 +15,7 @@ const logger = functionLogger('plan-batch');
  * item a line, each with its run-job execution name); a bad input or a missing manifest is Request.Invalid.
  */
 export async function planBatch(event: { input: unknown }): Promise<BatchPlan> {
-  const target = batchTarget(event.input, { settings: loadBatchSettings(), artifactsBucket: env('ARTIFACTS_BUCKET'), now: new Date() });
+  const target = batchTarget(event.input, { settings: loadBatchSettings(), artifactsBucket: env('ARTIFACTS_BUCKET'), now: currentDate() });
   let text: string;
   try {
     text = await readText(s3Client(), target.manifest);

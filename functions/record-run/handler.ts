@@ -11,6 +11,7 @@ import { findPool, loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { clusterCost, orchestrationCost, poolUnitHourly, poolUsage, runCost, type ClusterCost, type PoolUsage, type RunCost } from '../../lib/domain/runCost';
 import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
+import { currentDate } from '../../lib/clock';
 import type { RunRecord } from '../../lib/domain/types';
 
 const logger = functionLogger('record-run');
@@ -65,7 +66,7 @@ export async function recordRun(event: RecordRunInput, context: Pick<Context, 'm
       logger.warn('step lookup failed', { clusterId, error: error as Error });
     }
   }
-  const now = new Date();
+  const now = currentDate();
   const cost = await priceRun(event, now, Number(context.memoryLimitInMB) || 512);
   const record = buildRunRecord(event, step, now, cost);
   await putRun(dynamoClient(), env('RUNS_TABLE'), record);

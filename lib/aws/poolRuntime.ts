@@ -12,6 +12,7 @@ import type { PoolDefinition } from '../config/pools';
 import { poolClusterSpec } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
+import { now } from '../clock';
 import type { JobManagerDeps, Slot } from './jobManager';
 import type { RegistryTables } from './registry';
 
@@ -80,5 +81,5 @@ export async function describeClusterState(clusterId: string): Promise<PoolClust
 }
 
 export function jobManagerDeps(prices: PriceBook): JobManagerDeps {
-  return { dynamo: dynamoClient(), tables: registryTables(), sendSlot, launchCluster: poolClusterLauncher(prices), now: () => Date.now() };
+  return { dynamo: dynamoClient(), tables: registryTables(), sendSlot, launchCluster: poolClusterLauncher(prices), now };
 }
