@@ -67,23 +67,10 @@ class VirtualTime {
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** While pacing or following real work: the real and emulated instants the smooth move started from. */
   private anchor: { real: number; virtual: number; scale: number } | null = null;
-  private startedAt = 0;
+  /** Counts installs: a request that began under an earlier clock does not count against this one. */
+  private generation = 0;
   private readonly onClientRequest = ({ request }: { request: ClientRequest }) => this.track(request);
   private readonly onServerRequest = ({ response }: { response: ServerResponse }) => this.track(response);
-
-  get installed(): boolean {
-    return this.clock !== null;
-  }
-
-  /** Emulated ms since epoch. */
-  now(): number {
-    return this.clock ? this.clock.now : Date.now();
-  }
-
-  /** Emulated seconds since the clock was installed. */
-  elapsedSeconds(): number {
-    return this.clock ? (this.clock.now - this.startedAt) / 1000 : 0;
-  }
 
   retain(pacing: number): symbol {
     const holder = Symbol('virtual-clock-holder');
@@ -98,6 +85,7 @@ class VirtualTime {
     unsubscribe('http.server.request.start', this.onServerRequest as never);
     if (this.waitTimer) realClearTimeout(this.waitTimer);
     this.waitTimer = null;
+    this.scheduled = null;
     this.clock?.uninstall();
     this.clock = null;
     this.inFlight = 0;
@@ -124,7 +112,7 @@ class VirtualTime {
       shouldClearNativeTimers: true,
       loopLimit: 1_000_000,
     });
-    this.startedAt = start;
+    this.generation += 1;
     // A timer already due (setTimeout(fn, 0): dynalite makes a created table ACTIVE so) fires on the next turn,
     // as Node's own would, not when the driver next looks.
     const fakeSetTimeout = globalThis.setTimeout;
@@ -144,9 +132,10 @@ class VirtualTime {
     if (!this.clock) return;
     this.inFlight += 1;
     this.quietTurns = 0;
+    const generation = this.generation;
     let done = false;
     emitter.once('close', () => {
-      if (done || !this.clock) return;
+      if (done || !this.clock || generation !== this.generation) return;
       done = true;
       this.inFlight -= 1;
       if (this.inFlight === 0) this.wake();
@@ -275,11 +264,6 @@ export function holdVirtualClock(pacing = 0): ClockHold {
  */
 export function beginRealWork(): () => void {
   return shared.beginRealWork();
-}
-
-/** Emulated seconds since the virtual clock started (0 when none runs). */
-export function emulatedSeconds(): number {
-  return shared.elapsedSeconds();
 }
 
 /**
