@@ -16,7 +16,7 @@ function options() {
   const jobs = values.jobs === undefined ? DEFAULT_JOBS : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: "${values.jobs}" must be a whole number of jobs, at least 1`);
   const timeScale = values['time-scale'] === undefined ? DEFAULT_TIME_SCALE : Number(values['time-scale']);
-  if (!(timeScale > 0)) throw new Error(`--time-scale: "${values['time-scale']}" must be a positive number`);
+  if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error(`--time-scale: "${values['time-scale']}" must be a number ≥ 0 (real seconds per emulated second; 0: no pacing)`);
   if (values.faults !== undefined && !existsSync(values.faults)) throw new Error(`--faults: no such file: ${values.faults}`);
   return { jobs, timeScale, faults: values.faults };
 }
@@ -51,6 +51,8 @@ async function main() {
     queueWaitSeconds: { p50: round(percentile(waits, 50)), p95: round(percentile(waits, 95)) },
     meanWaitHighSeconds: round(waitOf('high')),
     meanWaitLowSeconds: round(waitOf('low')),
+    decisionsHash: load.decisionsHash,
+    emulatedSeconds: round(load.emulatedSeconds),
     wallSeconds: round(load.wallSeconds),
   };
 
@@ -66,7 +68,9 @@ async function main() {
     ['mean queue wait high / normal / low, emulated s', `${figures.meanWaitHighSeconds} / ${round(waitOf('normal'))} / ${figures.meanWaitLowSeconds}`],
     ['EMR events delivered / dropped / duplicated (simulated EventBridge)', `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`],
     ['Step Functions API calls (task tokens)', Object.entries(load.sfnCalls).map(([operation, calls]) => `${operation} ${calls}`).join(', ')],
-    ['wall time, s', `${figures.wallSeconds} (time scale ${timeScale}: an emulated minute is ${round(60 * timeScale, 2)} s)`],
+    ['grant sequence (execution → cluster) hash', figures.decisionsHash],
+    ['emulated time, s', `${figures.emulatedSeconds} (virtual clock)`],
+    ['wall time, s', `${figures.wallSeconds} (${timeScale === 0 ? 'no pacing' : `paced: an emulated minute takes at least ${round(60 * timeScale, 2)} s`})`],
   ];
   console.log(`pool load: ${jobs} run-job executions on the local runtime; Spark steps SIMULATED${faults ? `; faults from ${faults}` : ''}`);
   for (const [label, value] of rows) console.log(`  ${label.padEnd(56)} ${value}`);

@@ -21,21 +21,28 @@ import { CLUSTER_ENDED_STATES, parsePoolClusterName } from '../lib/contract';
 import type { Priority } from '../lib/domain/types';
 import type { Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
-import { observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
+import { decisionsHash, grantSequence, observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
 
 export const DEFAULT_JOBS = 200;
 /**
- * 0.02: an emulated minute is 1.2 s, a 7-minute bootstrap 8.4 s, a simulated 2-minute step 2.4 s. The one
- * process runs every execution and handler: a faster clock lets the pools bootstrap before the burst has
- * even finished parking, so the queue order (priority) would have nothing to order.
+ * 0: no real-time pacing. The runtime's virtual clock (local/emulator/clock.ts) jumps from event to event
+ * once the work in flight is done, so the outcome is the same at any pace and on any machine.
  */
-export const DEFAULT_TIME_SCALE = 0.02;
+export const DEFAULT_TIME_SCALE = 0;
+/** The emulator's ids and dice: the same seed names the same clusters. */
+export const DEFAULT_SEED = 24;
 const SUBMIT_WINDOW_SECONDS = 60;
 
 export interface PoolLoadOptions {
   jobs?: number;
+  /**
+   * Each job's priority and submission time (emulated seconds from the start), instead of `jobs` spread
+   * over one minute with priorityOf's mix.
+   */
+  submissions?: Array<{ priority: Priority; atSeconds: number }>;
   timeScale?: number;
   faults?: Faults | string;
+  seed?: number;
   /** Called with the runtime before the first job starts (the pool tests watch task-token settlements). */
   beforeStart?: (runtime: LocalRuntime) => void | Promise<void>;
 }
@@ -50,7 +57,7 @@ export interface JobOutcome {
   submittedAt: number;
   /** Emulated seconds parked in AcquireCapacity (all attempts). */
   queueWaitSeconds: number;
-  /** Real ms when its (last) RunPooledStep began, or null. */
+  /** Emulated ms (epoch) when its (last) RunPooledStep began, or null. */
   startedStepAt: number | null;
   /** Clusters its RunPooledStep ran on, in order. */
   clusters: string[];
@@ -88,6 +95,13 @@ export interface PoolLoadResult {
   /** EMR's EventBridge events sent to the rules, and those the `events` fault dropped or duplicated. */
   emrEvents: LocalRuntime['emrEvents'];
   ruleErrors: LocalRuntime['ruleErrors'];
+  /** Hash of the grant sequence (execution → cluster by order of creation): equal runs made equal decisions. */
+  decisionsHash: string;
+  /** The grant sequence itself, `execution>cN`. */
+  grantOrder: string[];
+  /** Emulated seconds from the first submission to the last execution's end. */
+  emulatedSeconds: number;
+  /** Real seconds the whole load took (runtime start and stop included). */
   wallSeconds: number;
 }
 
@@ -100,12 +114,16 @@ export function priorityOf(index: number, jobs: number): Priority {
 
 export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLoadResult> {
   const jobs = options.jobs ?? DEFAULT_JOBS;
+  const submissions =
+    options.submissions ?? Array.from({ length: jobs }, (_, index) => ({ priority: priorityOf(index, jobs), atSeconds: (index * SUBMIT_WINDOW_SECONDS) / jobs }));
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const [pool] = loadPools(loadPrices()).pools;
   if (!pool) throw new Error('config/pools.json has no pool: the pool load needs one');
-  const wallStart = Date.now();
-  const runtime = await startLocalRuntime({ timeScale, faults: options.faults, simulateSteps: true });
+  // performance.now(): Date is the runtime's virtual clock while it runs.
+  const wallStart = performance.now();
+  const runtime = await startLocalRuntime({ timeScale, faults: options.faults, simulateSteps: true, seed: options.seed ?? DEFAULT_SEED });
   const scratch = mkdtempSync(join(tmpdir(), 'emrflow-pool-load-'));
+  let result: PoolLoadResult;
   const tables = { clusters: runtime.tables.ClusterRegistryTable, queue: runtime.tables.AdmissionQueueTable };
   const observation = observeRegistry(dynamoClient(), tables.clusters);
   try {
@@ -118,26 +136,27 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
     for (const fn of Object.values(runtime.config.functions)) require(fn.modulePath);
     await options.beforeStart?.(runtime);
 
-    const spacingMs = (SUBMIT_WINDOW_SECONDS * 1000 * timeScale) / jobs;
-    const started = Array.from({ length: jobs }, async (_, index): Promise<JobOutcome> => {
-      await new Promise((resolve) => setTimeout(resolve, index * spacingMs));
-      const priority = priorityOf(index, jobs);
+    const loadStart = Date.now();
+    const started = submissions.map(async ({ priority, atSeconds }, index): Promise<JobOutcome> => {
+      await new Promise((resolve) => setTimeout(resolve, atSeconds * 1000));
       const submittedAt = Date.now();
       const summary = await runtime.run(
         { job: 'denormalize-events', runId: `pool-load-${index}`, input, priority },
         { executionName: `pool-load-${String(index).padStart(3, '0')}` },
       );
-      return outcomeOf(summary, index, priority, submittedAt, timeScale);
+      return outcomeOf(summary, index, priority, submittedAt);
     });
     const outcomes = await Promise.all(started);
+    const emulatedSeconds = (Date.now() - loadStart) / 1000;
 
     const stats = runtime.stats();
+    const clusterOrder = stats.clusters.map((cluster) => cluster.clusterId);
     const clusters = clusterLives(runtime, stats.clusters);
     const registry = await listClusters(dynamoClient(), tables, pool.name);
     const queue = await listQueue(dynamoClient(), tables, pool.name);
     const runJobFlowTimes = clusters.filter((c) => c.pool === pool.name).map((c) => c.startedAt).sort((a, b) => a - b);
     const { ratePerSecond, burst } = loadPools(loadPrices()).dispatcher.runJobFlowBudget;
-    return {
+    result = {
       pool,
       timeScale,
       jobs: outcomes,
@@ -148,23 +167,28 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       clusters,
       maxClustersAlive: maxAlive(clusters.filter((c) => c.pool === pool.name)),
       runJobFlowTimes,
-      launchesOverBudget: runJobFlowTimes.filter((at, i) => i + 1 > burst + (ratePerSecond * (at - wallStart)) / 1000 + 1e-9).length,
+      launchesOverBudget: runJobFlowTimes.filter((at, i) => i + 1 > burst + (ratePerSecond * (at - loadStart)) / 1000 + 1e-9).length,
       leasesAtEnd: registry.reduce((sum, cluster) => sum + Object.keys(cluster.leases).length, 0),
       queueAtEnd: queue.length,
       emrCalls: stats.calls.EMR,
       sfnCalls: { ...runtime.taskTokens.calls },
       emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],
-      wallSeconds: (Date.now() - wallStart) / 1000,
+      decisionsHash: decisionsHash(observation.grants, clusterOrder),
+      grantOrder: grantSequence(observation.grants, clusterOrder),
+      emulatedSeconds,
+      wallSeconds: 0,
     };
   } finally {
     observation.detach();
     await runtime.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
+  return { ...result, wallSeconds: (performance.now() - wallStart) / 1000 };
 }
 
-function outcomeOf(summary: RunSummary, index: number, priority: Priority, submittedAt: number, timeScale: number): JobOutcome {
+
+function outcomeOf(summary: RunSummary, index: number, priority: Priority, submittedAt: number): JobOutcome {
   const parked = summary.timeline.filter((entry) => entry.state === 'AcquireCapacity');
   const steps = summary.timeline.filter((entry) => entry.state === 'RunPooledStep');
   return {
@@ -175,7 +199,7 @@ function outcomeOf(summary: RunSummary, index: number, priority: Priority, submi
     transitions: summary.transitions,
     attempts: summary.attempts,
     submittedAt,
-    queueWaitSeconds: parked.reduce((sum, entry) => sum + entry.durationMs, 0) / 1000 / timeScale,
+    queueWaitSeconds: parked.reduce((sum, entry) => sum + entry.durationMs, 0) / 1000,
     startedStepAt: steps.at(-1)?.startedAt ?? null,
     clusters: steps.map((entry) => entry.clusterId ?? '?'),
   };
@@ -223,4 +247,30 @@ export function percentile(values: number[], p: number): number {
 
 export function mean(values: number[]): number | null {
   return values.length === 0 ? null : values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/**
+ * What a run of the load did, free of when it ran: each job's status, error, attempts, transitions, queue
+ * wait and step start (emulated, from the first submission) and clusters (by order of creation), the
+ * clusters created and the grant sequence. Two runs on any machine, at any load, must give equal ones.
+ */
+export function loadOutcome(load: PoolLoadResult) {
+  const origin = Math.min(...load.jobs.map((job) => job.submittedAt));
+  const ordinal = new Map(load.clusters.map((cluster, index) => [cluster.clusterId, `c${index + 1}`]));
+  return {
+    jobs: load.jobs.map((job) => ({
+      index: job.index,
+      status: job.status,
+      error: job.error,
+      attempts: job.attempts,
+      transitions: job.transitions,
+      queueWaitSeconds: job.queueWaitSeconds,
+      stepStartSeconds: job.startedStepAt === null ? null : (job.startedStepAt - origin) / 1000,
+      clusters: job.clusters.map((clusterId) => ordinal.get(clusterId) ?? clusterId),
+    })),
+    clustersCreated: load.clusters.length,
+    grantOrder: load.grantOrder,
+    decisionsHash: load.decisionsHash,
+    emulatedSeconds: load.emulatedSeconds,
+  };
 }

@@ -11,8 +11,10 @@ import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
 import { s3Location, CLUSTER_ENDED_STATES } from '../lib/contract';
 import { batchTarget, type BatchSummary } from '../lib/domain/batch';
+import { realTimers } from './emulator/clock';
 import { poolReports } from './poolsReport';
 import type { LocalRuntime, RunSummary } from './runner';
+import { decisionsHash, grantSequence, observeRegistry } from './runner/registryObserver';
 
 export const BATCH_MACHINE = 'run-batch';
 
@@ -46,12 +48,21 @@ export interface BatchReport {
   jobTransitions: number;
   jobTransitionsPerExecution: number | null;
   summaryLocation: string | null;
+  /** Hash of the pool grants in order (execution → cluster by order of creation): equal runs, equal hash. */
+  decisionsHash: string;
+  /** Emulated seconds the batch took on the runtime's virtual clock. */
+  emulatedSeconds: number;
+  /** Real seconds it took. */
   wallSeconds: number;
   /** Steps were simulated (no Spark): the figures are the orchestration's, not Spark's. */
   stepsSimulated: boolean;
 }
 
-export async function runBatch(runtime: LocalRuntime, manifestFile: string, options: BatchOptions): Promise<{ run: RunSummary; report: BatchReport }> {
+export async function runBatch(
+  runtime: LocalRuntime,
+  manifestFile: string,
+  options: BatchOptions,
+): Promise<{ run: RunSummary; report: BatchReport; grantOrder: string[] }> {
   const settings = loadBatchSettings();
   const manifest = s3Location(runtime.buckets.ArtifactsBucket, `${settings.manifestPrefix}${basename(manifestFile)}`);
   await runtime.upload(manifestFile, manifest.uri);
@@ -61,14 +72,23 @@ export async function runBatch(runtime: LocalRuntime, manifestFile: string, opti
     ...(options.concurrency ? { maxConcurrency: options.concurrency } : {}),
     ...(options.toleratedFailurePercentage !== undefined ? { toleratedFailurePercentage: options.toleratedFailurePercentage } : {}),
   };
+  // Date is the runtime's virtual clock (emulated time); performance.now() is the wall clock.
   const started = Date.now();
-  const live = options.liveEveryMs > 0 ? setInterval(() => void liveLine(runtime, started).then(options.print, () => undefined), options.liveEveryMs) : null;
+  const wallStarted = performance.now();
+  const clustersBefore = new Set(runtime.stats().clusters.map((cluster) => cluster.clusterId));
+  const observation = observeRegistry(dynamoClient(), runtime.tables.ClusterRegistryTable);
+  // The live view paces itself by the wall clock: it is for the person watching.
+  const live = options.liveEveryMs > 0 ? realTimers.setInterval(() => void liveLine(runtime, started).then(options.print, () => undefined), options.liveEveryMs) : null;
   let run: RunSummary;
   try {
     run = await runtime.run(input, { machine: BATCH_MACHINE });
   } finally {
-    if (live) clearInterval(live);
+    if (live) realTimers.clearInterval(live);
+    observation.detach();
   }
+  const emulatedSeconds = (Date.now() - started) / 1000;
+  const clusterOrder = runtime.stats().clusters.map((cluster) => cluster.clusterId).filter((clusterId) => !clustersBefore.has(clusterId));
+  const grantOrder = grantSequence(observation.grants, clusterOrder);
   options.print(await liveLine(runtime, started));
   // A failed batch's output is its error; its summary is still written where the plan put it.
   const summary = (run.output as BatchSummary | null) ?? (await writtenSummary(runtime, input, started));
@@ -92,14 +112,16 @@ export async function runBatch(runtime: LocalRuntime, manifestFile: string, opti
     jobTransitions,
     jobTransitionsPerExecution: jobs.length ? Math.round((jobTransitions / jobs.length) * 10) / 10 : null,
     summaryLocation: summary?.summary ?? null,
-    wallSeconds: (Date.now() - started) / 1000,
+    decisionsHash: decisionsHash(observation.grants, clusterOrder),
+    emulatedSeconds,
+    wallSeconds: (performance.now() - wallStarted) / 1000,
     stepsSimulated: run.steps.length > 0 && run.steps.every((step) => step.executor !== 'spark'),
   };
   if (!summary && run.error) {
     // The batch failed before or while summarizing (a bad input, a missing manifest): nothing was counted.
     report.failures = [{ line: null, name: null, execution: null, error: run.error, cause: run.cause ?? '' }];
   }
-  return { run, report };
+  return { run, report, grantOrder };
 }
 
 async function writtenSummary(runtime: LocalRuntime, input: unknown, startedAt: number): Promise<BatchSummary | null> {
@@ -139,7 +161,7 @@ async function liveLine(runtime: LocalRuntime, started: number): Promise<string>
 export function formatBatchReport(report: BatchReport): string[] {
   const lines = [
     '',
-    `batch ${report.batchId ?? '(none)'}: ${report.status}${report.error ? ` (${report.error})` : ''} in ${report.wallSeconds.toFixed(1)} s`,
+    `batch ${report.batchId ?? '(none)'}: ${report.status}${report.error ? ` (${report.error})` : ''} in ${report.wallSeconds.toFixed(1)} s (${report.emulatedSeconds.toFixed(0)} emulated s)`,
     `  ${'items'.padEnd(34)} ${report.items}`,
     `  ${'succeeded'.padEnd(34)} ${report.succeeded}`,
     `  ${'failed'.padEnd(34)} ${report.failed}`,
@@ -148,6 +170,7 @@ export function formatBatchReport(report: BatchReport): string[] {
     `  ${'estimated cost'.padEnd(34)} $${report.estimatedCostUsd.toFixed(2)}`,
     `  ${'clusters created / running at end'.padEnd(34)} ${report.clustersCreated} / ${report.clustersRunningAtEnd}`,
     `  ${'billed transitions (batch)'.padEnd(34)} ${report.transitions}`,
+    `  ${'pool grants hash'.padEnd(34)} ${report.decisionsHash}`,
     `  ${'run-job executions / transitions'.padEnd(34)} ${report.jobExecutions} / ${report.jobTransitions}${report.jobTransitionsPerExecution === null ? '' : ` (${report.jobTransitionsPerExecution} per job)`}`,
   ];
   if (report.stepsSimulated) lines.push('  Spark steps were SIMULATED (--simulate-steps or no pyspark in .venv)');

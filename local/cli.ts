@@ -52,7 +52,7 @@ Usage:
 
 Options:
   --faults <file>        inject faults (JSON, see README "Fault injection")
-  --time-scale <x>       real seconds per emulated second (default ${DEFAULT_TIME_SCALE}: a 7-minute bootstrap takes 4.2 s)
+  --time-scale <x>       paces the virtual clock: at least x real seconds per emulated second (default ${DEFAULT_TIME_SCALE}: a 7-minute bootstrap takes 4.2 s; 0: no pacing)
   --state-dir <dir>      keep S3, DynamoDB and clusters in <dir> and reuse them (default: a fresh temporary directory)
   --machine <name>       statemachines/<name>.asl.yml to run (default run-job)
   --simulate-steps       simulate Spark steps even when .venv has pyspark
@@ -110,7 +110,7 @@ const FlagsSchema = z.strictObject({
     .string()
     .refine((path) => existsSync(path) && statSync(path).isFile(), { error: (issue) => `no such file: ${String(issue.input)}` })
     .optional(),
-  'time-scale': numeric(/^(\d+\.?\d*|\.\d+)$/, z.number().positive('must be a positive number'), 'must be a positive number').optional(),
+  'time-scale': numeric(/^(\d+\.?\d*|\.\d+)$/, z.number().nonnegative('must be a number ≥ 0'), 'must be a number ≥ 0').optional(),
   'state-dir': z.string().min(1, 'must name a directory').optional(),
   machine: matching(/^[a-z0-9-]+$/, 'must be a state machine name: statemachines/<name>.asl.yml').default('run-job'),
   port: integerOption(0, 65535).optional(),
@@ -211,7 +211,8 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     const how = run.executor === 'spark' ? 'real spark-submit (local[2])' : run.executor === 'simulated' ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)' : 'never started';
     print(`  EMR Serverless job run ${run.jobRunId} on application ${run.applicationId}: ${run.state}, ${how}`);
   }
-  for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
+  // The record's times are the virtual clock's, already emulated: nothing to convert.
+  for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record)) print(line);
   return summary;
 }
 

@@ -7,6 +7,7 @@ import { inputPresence } from '../../lib/aws/storage';
 import { loadJobs } from '../../lib/config/jobs';
 import { checkInput } from '../../lib/domain/input';
 import { crawlPlan, parseTrigger, partitionToCheck } from '../../lib/domain/request';
+import { currentDate } from '../../lib/clock';
 import type { JobRequest } from '../../lib/domain/types';
 
 const logger = functionLogger('normalize-request');
@@ -23,7 +24,7 @@ export async function normalizeRequest(event: { trigger: unknown }): Promise<{ r
     jobs,
     rawBucket: env('RAW_BUCKET'),
     artifactsBucket: env('ARTIFACTS_BUCKET'),
-    now: new Date(),
+    now: currentDate(),
   });
   const partition = partitionToCheck(parsed);
   const lookup = partition ? await lookupPartition(glueClient(), partition) : null;

@@ -4,6 +4,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { loadBatchSettings } from '../../lib/config/batch';
 import { batchTarget, planItems, type BatchPlan } from '../../lib/domain/batch';
+import { currentDate } from '../../lib/clock';
 import { InvalidRequestError, NothingScheduledError } from '../../lib/errors';
 
 const logger = functionLogger('plan-batch');
@@ -14,7 +15,7 @@ const logger = functionLogger('plan-batch');
  * but a scheduled batch whose manifest is missing or empty has nothing to do (Schedule.NothingToDo, a success).
  */
 export async function planBatch(event: { input: unknown }): Promise<BatchPlan> {
-  const target = batchTarget(event.input, { settings: loadBatchSettings(), artifactsBucket: env('ARTIFACTS_BUCKET'), now: new Date() });
+  const target = batchTarget(event.input, { settings: loadBatchSettings(), artifactsBucket: env('ARTIFACTS_BUCKET'), now: currentDate() });
   let text: string;
   try {
     text = await readText(s3Client(), target.manifest);

@@ -9,6 +9,7 @@ import { planJobRunReap } from '../../lib/domain/serverless';
 import { listClusters } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
+import { now } from '../../lib/clock';
 import { TAG } from '../../lib/contract';
 import { parseReapOptions, planReap, type PoolClusterView, type ReapPlan } from '../../lib/domain/reaper';
 
@@ -28,7 +29,7 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
   const owners = clusters.map((cluster) => cluster.tags[TAG.execution]).filter((name): name is string => Boolean(name));
   const executions = await executionStatuses(sfnClient(), env('RUN_JOB_STATE_MACHINE_ARN'), owners);
   const registry = await poolRegistry();
-  const plan = planReap({ clusters, executions, registry, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
+  const plan = planReap({ clusters, executions, registry, now: now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
   for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
   for (const action of plan.keep) logger.info('keeping', { ...action });
   if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));

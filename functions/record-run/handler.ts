@@ -12,6 +12,7 @@ import { loadServerlessConfig } from '../../lib/config/serverless';
 import { clusterCost, orchestrationCost, poolUnitHourly, poolUsage, runCost, type ClusterCost, type PoolUsage, type RunCost, type ServerlessUsage } from '../../lib/domain/runCost';
 import { serverlessCostUsd, serverlessJobRunOf, serverlessRates } from '../../lib/domain/serverless';
 import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
+import { currentDate } from '../../lib/clock';
 import type { RunRecord } from '../../lib/domain/types';
 
 const logger = functionLogger('record-run');
@@ -91,7 +92,7 @@ export async function recordRun(event: RecordRunInput, context: Pick<Context, 'm
   // A Serverless run's "step" is its job run: its timeline teaches sizing as a step's does.
   const jobRun = await serverlessJobRun(event);
   if (jobRun?.startedAt && jobRun.endedAt) step = { Id: jobRun.jobRunId, Status: { Timeline: { StartDateTime: jobRun.startedAt, EndDateTime: jobRun.endedAt } } };
-  const now = new Date();
+  const now = currentDate();
   const cost = await priceRun(event, now, Number(context.memoryLimitInMB) || 512, jobRun);
   const record = buildRunRecord(event, step, now, cost);
   await putRun(dynamoClient(), env('RUNS_TABLE'), record);

@@ -6,6 +6,7 @@
 import type { PoolDefinition } from '../config/pools';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
+import { now } from '../clock';
 
 /** A Spark step as AddJobFlowSteps takes it (SubmitPooledStepInput's `step`). */
 export type StepDefinition = { Name?: string } & Record<string, unknown>;
@@ -55,6 +56,6 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };

@@ -29,8 +29,10 @@ export function prepareForLocalRun<T extends { States: Record<string, any> }>(de
   // interpreter's plain-object check rejects (nested Parameters would then go unresolved).
   const prepared: T = JSON.parse(JSON.stringify(definition));
   for (const state of Object.values(prepared.States)) {
-    if (state.Type === 'Map' && state.ItemProcessor) prepareForLocalRun(state.ItemProcessor);
-    if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) prepareForLocalRun(branch);
+    // The nested copies replace the originals: their Tasks need the same bridging (a Distributed Map child's
+    // startExecution.sync:2 would otherwise time out after the interpreter's 60 s default).
+    if (state.Type === 'Map' && state.ItemProcessor) state.ItemProcessor = prepareForLocalRun(state.ItemProcessor);
+    if (state.Type === 'Parallel') state.Branches = (state.Branches ?? []).map((branch: any) => prepareForLocalRun(branch));
     if (state.Type !== 'Task') continue;
     const timeout = state.TimeoutSecondsPath
       ? { [`${TIMEOUT_FIELD}.$`]: state.TimeoutSecondsPath }

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, promises as fs, readFileSync } from
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ScaledClock } from './clock';
+import { EmulatedClock, holdVirtualClock } from './clock';
 import { EmrService, isEndedClusterState, type ClusterRecord, type StepRecord } from './emr/EmrService';
 import { EmrServerlessService, type ServerlessApplicationSeed } from './emr-serverless/EmrServerlessService';
 import { findSpark, type SparkSetup } from './emr/spark';
@@ -40,7 +40,10 @@ export interface EmulatorOptions {
   stateDir?: string;
   /** 127.0.0.1 port; 0 (default) picks a free one. */
   port?: number;
-  /** Multiplies every simulated duration (0.001 makes a 7-minute bootstrap 420 ms). Default 1. */
+  /**
+   * Real-time pacing of the virtual clock (local/emulator/clock.ts): a simulated minute takes at least
+   * 60 × timeScale real seconds (0.001: a 7-minute bootstrap 420 ms; 0: no pacing). Never changes what happens. Default 1.
+   */
   timeScale?: number;
   /** Parsed fault file (see parseFaults). Default: none. */
   faults?: Faults;
@@ -87,7 +90,7 @@ export interface Emulator {
   dynamodbEndpoint: string | null;
   stateDir: string;
   region: string;
-  clock: ScaledClock;
+  clock: EmulatedClock;
   /** The spark-submit that runs Spark steps, or null: every step is simulated. */
   spark: SparkSetup | null;
   /** The faults in force. */
@@ -134,7 +137,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const stateDir = path.resolve(options.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'emrflow-state-')));
   mkdirSync(path.join(stateDir, 's3'), { recursive: true });
   const region = options.region ?? 'us-east-1';
-  const clock = new ScaledClock(options.timeScale ?? 1);
+  const clock = new EmulatedClock(options.timeScale ?? 1);
+  const clockHold = holdVirtualClock(clock.timeScale);
   const random = new Random(options.seed ?? randomInt(2 ** 31));
   const ids = new IdFactory(random);
   const faults = new FaultInjector(options.faults ?? NO_FAULTS, random);
@@ -170,7 +174,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       },
     },
   });
-  const port = await listen(server, options.port ?? 0);
+  const port = await listen(server, options.port ?? 0).catch((error) => {
+    clockHold.release();
+    throw error;
+  });
 
   let dynamodbServer: import('node:http').Server | null = null;
   let dynamodbEndpoint: string | null = null;
@@ -250,6 +257,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
           if (error.code !== 'ENOENT') throw error;
         });
       }
+      clockHold.release();
     },
   };
 }

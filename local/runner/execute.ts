@@ -60,7 +60,7 @@ export interface ExecuteOptions {
   onTimelineEntry?: (entry: TimelineEntry) => void;
   /** Stops the execution (StopExecution: ABORTED) once this state has been entered and its work started. */
   abortAfter?: string;
-  /** The execution's TimeoutSeconds instead of the definition's (real seconds). */
+  /** The execution's TimeoutSeconds instead of the definition's (emulated seconds). */
   timeoutSeconds?: number;
   /** Aborted when the execution stops, so the Tasks still polling (a .sync step) give up as on AWS. */
   abortController?: AbortController;
@@ -70,7 +70,7 @@ export interface ExecuteOptions {
   onEvent?: (event: InterpreterEvent) => void;
 }
 
-/** Real milliseconds between entering the abortAfter state and the abort: its Task call has been made. */
+/** Emulated milliseconds between entering the abortAfter state and the abort: its Task call has been made. */
 const ABORT_DELAY_MS = 50;
 /** How long the timeline waits for the last events of a stopped execution. */
 const STOPPED_LOG_GRACE_MS = 200;
@@ -103,6 +103,7 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   checkExecutionInput(input);
   const definition = options.timeoutSeconds === undefined ? machine.local : { ...machine.local, TimeoutSeconds: options.timeoutSeconds };
   const interpreter = new StateMachine(definition, { validationOptions: { noValidate: true } });
+  // Date.now() is the virtual clock's while the runtime runs (local/emulator/clock.ts): timelines are in emulated time.
   const startedAt = Date.now();
   const execution = interpreter.run(input as never, {
     overrides: { taskResourceLocalHandlers: options.handlers as never },

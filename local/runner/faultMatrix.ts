@@ -95,7 +95,7 @@ const throttledForAWhile = (runtime: LocalRuntime, state: string, operation: str
       if (!started) {
         started = true;
         runtime.setFaults(FaultsSchema.parse({ emr: { throttle: { [operation]: 1 } } }));
-        setTimeout(() => runtime.setFaults(FaultsSchema.parse({})), seconds * 1000 * runtime.timeScale);
+        setTimeout(() => runtime.setFaults(FaultsSchema.parse({})), seconds * 1000);
       }
       return next(input);
     },
@@ -411,7 +411,7 @@ export async function crawl(name: string): Promise<void> {
   const glue = new GlueClient({});
   await glue.send(new StartCrawlerCommand({ Name: name }));
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     const { Crawler } = await glue.send(new GetCrawlerCommand({ Name: name }));
     if (Crawler?.State === 'READY' && Crawler.LastCrawl?.Status === 'SUCCEEDED') return;
   }

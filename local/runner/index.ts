@@ -6,7 +6,7 @@
  *
  *   const runtime = await startLocalRuntime({
  *     stateDir?,        // kept and reused when given; else a fresh temporary directory, removed by stop()
- *     timeScale?,       // emulated seconds → real: 0.01 makes a 7-minute bootstrap 4.2 s (default 0.01)
+ *     timeScale?,       // real-time pacing of the virtual clock: 0.01 makes a 7-minute bootstrap take 4.2 s, 0 jumps (default 0.01)
  *     faults?,          // a Faults object or a fault file's path (issue 3's format)
  *     simulateSteps?,   // true: never run spark-submit, even when .venv has pyspark (scenario tests, bench)
  *     port?,            // emulator port (default: any free port)
@@ -51,6 +51,7 @@ import { resetClients } from '../../lib/aws/clients';
 import { loadJobs } from '../../lib/config/jobs';
 import { CLUSTER_ENDED_STATES, executionArnFor, parseS3Uri } from '../../lib/contract';
 import { emulatorEnv, parseFaults, startEmulator, type EmulatorEvent, type EmulatorStats, type Faults } from '../emulator';
+import { holdVirtualClock } from '../emulator/clock';
 import { Random } from '../emulator/random';
 import { lambdaInvoker } from './adapters/lambda';
 import { sdkClients } from './adapters/sdk';
@@ -67,12 +68,18 @@ import { ExecutionRegistry } from './executions';
 import { ExecutionStatuses } from './executionStatuses';
 import { StepFunctionsApi, stateMachineArnPrefix } from './stepFunctionsApi/service';
 import { objectCreatedRules, type ObjectCreated } from './stepFunctionsApi/objectCreatedRules';
+import { takeTurns, WorkTurns } from './serial';
 import { executionStatusChangeEvent, ruleFunctionTargets } from './triggers';
 
 export type { TimelineEntry } from './execute';
 
 export const PROJECT_DIR = resolve(__dirname, '..', '..');
 export const DEFAULT_TIME_SCALE = 0.01;
+/**
+ * What the runner's parts (definition, Tasks, tokens, schedules, polling) multiply emulated seconds by: 1,
+ * since they all run on the virtual clock (local/emulator/clock.ts); `timeScale` only paces that clock.
+ */
+const EMULATED_SECONDS = 1;
 
 export interface LocalRuntimeOptions {
   serviceDir?: string;
@@ -204,12 +211,17 @@ export interface LocalRuntime {
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const serviceDir = resolve(options.serviceDir ?? PROJECT_DIR);
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
-  if (!(timeScale > 0 && Number.isFinite(timeScale))) throw new RangeError(`timeScale must be a positive number, got ${timeScale}`);
+  if (!(timeScale >= 0 && Number.isFinite(timeScale))) throw new RangeError(`timeScale must be a number ≥ 0, got ${timeScale}`);
   const faults = typeof options.faults === 'string' ? parseFaults(readFileSync(options.faults, 'utf8'), options.faults) : options.faults;
   const config = await loadServerlessConfig({ serviceDir, stage: 'local' });
   const temporary = !options.stateDir;
   const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'emrflow-'));
-  const discardState = () => temporary && rmSync(stateDir, { recursive: true, force: true });
+  // One clock for the emulator, the runner and the Lambdas, held until stop() has drained everything.
+  const clockHold = holdVirtualClock(timeScale);
+  const discardState = () => {
+    if (temporary) rmSync(stateDir, { recursive: true, force: true });
+    clockHold.release();
+  };
   const events: EmulatorEvent[] = [];
   // EMR's "Cluster State Change" and "Step Status Change" events go to the Lambdas whose EventBridge rules
   // match them, as EventBridge delivers them: asynchronously, after the change (set once the functions are known).
@@ -235,7 +247,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     throw error;
   });
   // The callback pattern's Step Functions endpoint (SendTaskSuccess / Failure / Heartbeat) on loopback.
-  const taskTokens = new TaskTokenBroker(timeScale, { realTimeouts: !options.simulateSteps });
+  const taskTokens = new TaskTokenBroker(EMULATED_SECONDS);
   const executionStatuses = new ExecutionStatuses();
   // The whole Step Functions API on the runner's endpoint (why there: local/runner/stepFunctionsApi/service.ts);
   // ExecutionStatuses answers DescribeExecution / ListExecutions only until the API is up, below.
@@ -260,16 +272,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
   // Step Functions makes each integration call once; its Retry fields, not SDK retries, handle errors.
   const clientConfig = { region: config.region, maxAttempts: 1 };
-  const emr = new EMRClient(clientConfig);
-  const s3 = new S3Client({ region: config.region, forcePathStyle: true });
-  const sdk = sdkClients(clientConfig);
+  // Lambdas and integration calls take turns, so events at one emulated instant keep one order (serial.ts).
+  const turns = new WorkTurns();
+  const emr = takeTurns(new EMRClient(clientConfig), turns);
+  const s3 = takeTurns(new S3Client({ region: config.region, forcePathStyle: true }), turns);
+  const sdk = sdkClients(clientConfig, turns);
   const seeded = await seedFromServerless(config, { emulator, s3, dynamodb: new DynamoDBClient({ region: config.region }) }).catch(async (error) => {
     await taskTokens.stop();
     await emulator.stop();
     discardState();
     throw error;
   });
-  const lambda = lambdaInvoker(config, () => env);
+  const lambda = lambdaInvoker(config, () => env, undefined, turns);
   const machines = new Map<string, Promise<MachineDefinition>>();
   const ruleErrors: LocalRuntime['ruleErrors'] = [];
   const noteRuleError = (fn: string, error: unknown): void => {
@@ -277,7 +291,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   };
   const schedules = options.schedules === false
     ? null
-    : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
+    : await startSchedules(config, lambda, { timeScale: EMULATED_SECONDS, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
   const deliveries = new Set<Promise<unknown>>();
   let stopping = false;
   const emrEvents = { delivered: 0, dropped: 0, duplicated: 0 };
@@ -315,7 +329,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const machineNamed = (machineName: string): Promise<MachineDefinition> => {
     let machine = machines.get(machineName);
     if (!machine) {
-      machine = loadMachine(config, machineName, timeScale);
+      machine = loadMachine(config, machineName, EMULATED_SECONDS);
       machines.set(machineName, machine);
       machine.catch(() => machines.delete(machineName));
     }
@@ -359,7 +373,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       lambda,
       emr,
       sdk,
-      timeScale,
+      timeScale: EMULATED_SECONDS,
       signal: abortController.signal,
       tokens: { broker: taskTokens, execution: tokens },
       stepFunctions,
@@ -472,7 +486,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 
       const result = await executeOn(machine, input, executionName, runOptions);
       const ruleDeliveries = result.status === 'SUCCEEDED' ? [] : await deliverStatusChange(machineName, input, result);
-      if (ruleDeliveries.length > 0) await settleTerminations(() => emulator.stats().clusters, before, timeScale);
+      if (ruleDeliveries.length > 0) await settleTerminations(() => emulator.stats().clusters, before);
       await executions.settle();
       const childExecutions = executions
         .list()
@@ -538,10 +552,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
 }
 
 /** Clusters a cleanup terminated pass TERMINATING for a few emulated minutes; the summary reports where they end. */
-async function settleTerminations(clusters: () => Array<{ clusterId: string; state: string }>, before: Set<string>, timeScale: number): Promise<void> {
-  const deadline = Date.now() + Math.max(2_000, 30 * 60 * 1000 * timeScale);
+async function settleTerminations(clusters: () => Array<{ clusterId: string; state: string }>, before: Set<string>): Promise<void> {
+  const deadline = Date.now() + 30 * 60 * 1000;
   while (Date.now() < deadline && clusters().some((cluster) => !before.has(cluster.clusterId) && cluster.state === 'TERMINATING')) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 

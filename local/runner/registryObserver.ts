@@ -8,6 +8,7 @@
  * Used by the pool load test and `npm run bench:pool`: "never overbooked" is checked on every write, not
  * only at the end.
  */
+import { createHash } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 export interface ClusterImage {
@@ -32,6 +33,8 @@ export interface LeaseGrant {
   pool: string;
   clusterId: string;
   lease: string;
+  /** The execution the lease was granted to. */
+  execution: string;
   units: number;
 }
 
@@ -69,8 +72,8 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
       leases.length > image.maxJobs ? `${leases.length} leases > ${image.maxJobs} job slots` : null,
     ].filter((problem): problem is string => problem !== null);
     for (const problem of problems) observation.violations.push({ at, clusterId: image.clusterId, problem });
-    for (const [lease, { units }] of leases) {
-      if (!known?.leases.has(lease)) observation.grants.push({ at, pool: image.pool, clusterId: image.clusterId, lease, units });
+    for (const [lease, { units, execution }] of leases) {
+      if (!known?.leases.has(lease)) observation.grants.push({ at, pool: image.pool, clusterId: image.clusterId, lease, execution, units });
     }
     if (known?.state !== image.state) observation.states.push({ at, clusterId: image.clusterId, state: image.state });
     latest.set(key, { version: image.version, leases: new Set(leases.map(([lease]) => lease)), state: image.state });
@@ -93,4 +96,15 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
     (client as unknown as { send: unknown }).send = original;
   };
   return observation;
+}
+
+/** The grant sequence, `execution>cN`, clusters named by their order of creation (`clusterOrder`), not by their ids. */
+export function grantSequence(grants: Array<Pick<LeaseGrant, 'execution' | 'clusterId'>>, clusterOrder: string[]): string[] {
+  const ordinal = new Map(clusterOrder.map((clusterId, index) => [clusterId, index + 1]));
+  return grants.map((grant) => `${grant.execution}>c${ordinal.get(grant.clusterId) ?? grant.clusterId}`);
+}
+
+/** A hash of the grant sequence (execution → cluster, in order), to compare two runs' decisions at a glance. */
+export function decisionsHash(grants: Array<Pick<LeaseGrant, 'execution' | 'clusterId'>>, clusterOrder: string[]): string {
+  return createHash('sha256').update(grantSequence(grants, clusterOrder).join('\n')).digest('hex').slice(0, 16);
 }

@@ -102,7 +102,12 @@ export async function startSchedules(
   };
   const arm = (rule: ScheduleRule) => {
     if (stopped) return;
-    const timer = setTimeout(() => void invoke(rule).then(() => arm(rule)), rule.periodSeconds * 1000 * options.timeScale);
+    // A fixed rate, as EventBridge's rate() has: the next firing does not wait for this one's invocation
+    // (an invocation still running when it comes coalesces it, see invoke).
+    const timer = setTimeout(() => {
+      arm(rule);
+      void invoke(rule);
+    }, rule.periodSeconds * 1000 * options.timeScale);
     // A schedule alone must not keep a CLI process alive.
     timer.unref();
     timers.set(rule, timer);

@@ -10,10 +10,9 @@
  *   cause, SendTaskHeartbeat resets its heartbeat clock. The real `@aws-sdk/client-sfn` reaches it through
  *   `AWS_ENDPOINT_URL_SFN`, so the Lambdas' code is the code that runs on AWS.
  * - `TimeoutSeconds` fails the task with `States.Timeout` whatever heartbeats arrive; `HeartbeatSeconds`
- *   with `States.HeartbeatTimeout` when no heartbeat came for that long. Heartbeats run on the emulator's
- *   scaled clock (the dispatcher and the step sweep that send them live on it). So does `TimeoutSeconds`,
- *   except when steps run real Spark (`realTimeouts`): a real spark-submit is never scaled, so a pooled
- *   step's timeout stays in real seconds, as `.sync` tasks' timeouts always do.
+ *   with `States.HeartbeatTimeout` when no heartbeat came for that long. Both run on the runtime's virtual
+ *   clock (local/emulator/clock.ts), like the dispatcher and the step sweep that send the heartbeats; while
+ *   a real spark-submit runs, that clock follows real time.
  * - The API answers as AWS does: a token that is not one `InvalidToken`; a well-formed token this runtime
  *   never issued `TaskDoesNotExist`; a token whose task already closed (settled, timed out) `TaskTimedOut`;
  *   an output that is not JSON `InvalidOutput`.
@@ -81,8 +80,8 @@ export class TaskTokenBroker {
   private readonly parkObservers: Array<(executionName: string, stateName: string) => void> = [];
 
   constructor(
+    /** Real ms per emulated ms: 1 on the local runtime, whose virtual clock is the emulated one. */
     private readonly timeScale: number,
-    private readonly options: { realTimeouts?: boolean } = {},
   ) {}
 
   /**
@@ -139,7 +138,7 @@ export class TaskTokenBroker {
         timers.push(
           setTimeout(
             () => finish({ error: STATES_ERROR.timeout, cause: 'The task did not complete within its TimeoutSeconds' }),
-            this.options.realTimeouts ? limits.timeoutSeconds * 1000 : this.realMs(limits.timeoutSeconds),
+            this.realMs(limits.timeoutSeconds),
           ),
         );
       }

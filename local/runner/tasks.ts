@@ -65,7 +65,7 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
       } else if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) {
         handlers[name] = waitForTaskToken(name, state.Resource.slice(0, -'.waitForTaskToken'.length), context);
       } else {
-        // Task timeouts stay in real seconds: the work they bound may be real (a spark-submit is never scaled).
+        // Task timeouts run on the virtual clock, which follows real time while a real spark-submit runs.
         handlers[name] = withTaskTimeout(adapterFor(name, state.Resource, context));
       }
     }

@@ -14,11 +14,13 @@ import { loadPrices } from '../../lib/config/prices';
 import { CLUSTER_ENDED_STATES } from '../../lib/contract';
 import { runBatch, type BatchReport } from '../../local/batchCommand';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
+import { startCpuBurners } from '../support/cpuBurners';
 
-jest.setTimeout(240_000);
+jest.setTimeout(600_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
-const TIME_SCALE = 0.005;
+/** No pacing: the virtual clock jumps from event to event; what happens does not depend on the pace. */
+const TIME_SCALE = 0;
 const ITEMS = 200;
 const RUN_DATE = '2026-11-26';
 const quiet = { liveEveryMs: 0, print: () => undefined };
@@ -27,7 +29,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'emrflow-batch-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function freshRuntime(): Promise<{ runtime: LocalRuntime; input: string }> {
-  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true });
+  const runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true, seed: 24 });
   const events = join(scratch, 'part-0001.json');
   writeFileSync(events, `${JSON.stringify({ event_time: `${RUN_DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1' })}\n`);
   const input = `s3://${runtime.buckets.RawBucket}/loads/batch/part-0001.json`;
@@ -43,40 +45,60 @@ function manifest(name: string, lines: string[]): string {
 
 const aliveClusters = (runtime: LocalRuntime) => runtime.stats().clusters.filter((cluster) => !CLUSTER_ENDED_STATES.has(cluster.state));
 
-/** Pool clusters outlive their last job by the pool's idle timeout (AutoTerminationPolicy): wait for it. */
-async function untilNoClusterAlive(runtime: LocalRuntime, realMs: number): Promise<void> {
-  const deadline = Date.now() + realMs;
-  while (aliveClusters(runtime).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+/** Pool clusters outlive their last job by the pool's idle timeout (AutoTerminationPolicy): wait for it, in emulated time. */
+async function untilNoClusterAlive(runtime: LocalRuntime, emulatedMs: number): Promise<void> {
+  const deadline = Date.now() + emulatedMs;
+  while (aliveClusters(runtime).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10_000));
 }
+
+/** What the batch did, free of when it ran: the summary, each run-job's outcome and queue wait, the grant order. */
+function batchOutcome(runtime: LocalRuntime, batch: { report: BatchReport; grantOrder: string[] }) {
+  const { wallSeconds: _wall, summaryLocation: _summary, batchId: _id, ...report } = batch.report;
+  const jobs = runtime.executions
+    .list('run-job')
+    .map((job) => ({
+      name: job.name,
+      status: job.status,
+      error: job.result?.error ?? null,
+      attempts: job.result?.attempts ?? null,
+      transitions: job.result?.transitions ?? null,
+      queueWaitSeconds: (job.result?.timeline ?? []).filter((entry) => entry.state === 'AcquireCapacity').reduce((sum, entry) => sum + entry.durationMs, 0) / 1000,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { report, jobs, grantOrder: batch.grantOrder };
+}
+
+const nightly = (input: string) =>
+  Array.from({ length: ITEMS }, (_, i) => JSON.stringify({ job: 'denormalize-events', runId: `nightly-${String(i).padStart(3, '0')}`, date: RUN_DATE, input }));
 
 describe(`a ${ITEMS}-item manifest on one pool`, () => {
   let runtime: LocalRuntime;
-  let first: { run: RunSummary; report: BatchReport };
+  let first: { run: RunSummary; report: BatchReport; grantOrder: string[] };
   let rerun: { run: RunSummary; report: BatchReport };
   let stepsAfterFirst: number;
   let wallSeconds: number;
 
   beforeAll(async () => {
-    const started = Date.now();
+    const started = performance.now();
     const fresh = await freshRuntime();
     runtime = fresh.runtime;
-    const lines = Array.from({ length: ITEMS }, (_, i) => JSON.stringify({ job: 'denormalize-events', runId: `nightly-${String(i).padStart(3, '0')}`, date: RUN_DATE, input: fresh.input }));
-    const file = manifest('nightly.jsonl', lines);
+    const file = manifest('nightly.jsonl', nightly(fresh.input));
     first = await runBatch(runtime, file, quiet);
-    wallSeconds = (Date.now() - started) / 1000;
+    wallSeconds = (performance.now() - started) / 1000;
     stepsAfterFirst = runtime.stats().steps.length;
     rerun = await runBatch(runtime, file, quiet);
-    // The pool's idle timeout is 900 emulated seconds: 4.5 s at this scale.
-    await untilNoClusterAlive(runtime, 30_000);
+    // The pool's idle timeout is 900 emulated seconds.
+    await untilNoClusterAlive(runtime, 3_600_000);
     const { report } = first;
     console.log(
-      `run-batch, ${ITEMS} items, one pool, steps SIMULATED, time scale ${TIME_SCALE}: ${wallSeconds.toFixed(1)} s wall (batch ${report.wallSeconds.toFixed(1)} s), ` +
+      `run-batch, ${ITEMS} items, one pool, steps SIMULATED, no pacing: ${wallSeconds.toFixed(1)} s wall (batch ${report.wallSeconds.toFixed(1)} s, ${report.emulatedSeconds} emulated s, decisions ${report.decisionsHash}), ` +
         `${report.transitions} billed transitions for the batch (run-batch ${first.run.transitions} + ${first.run.mapChildren.executions} map children ${first.run.mapChildren.transitions}), ` +
         `${report.jobTransitionsPerExecution} transitions per run-job, ${report.clustersCreated} clusters created; re-run: ${rerun.report.transitions} transitions, ${rerun.report.duplicates} duplicates`,
     );
   });
+  let stopped = false;
   afterAll(async () => {
-    await runtime?.stop();
+    if (!stopped) await runtime?.stop();
   });
 
   it('succeeds with every item, and the summary counts what the run-job executions did', () => {
@@ -119,6 +141,43 @@ describe(`a ${ITEMS}-item manifest on one pool`, () => {
     expect(rerun.run.childExecutions).toEqual([]);
     expect(runtime.executions.list('run-job')).toHaveLength(ITEMS);
     expect(runtime.stats().steps).toHaveLength(stepsAfterFirst);
+  });
+
+  // Last in this block: it stops the runtime the tests above read (one runtime per process).
+  describe('run again on a fresh runtime beside two CPU-burning processes', () => {
+    let idle: ReturnType<typeof batchOutcome>;
+    let busy: ReturnType<typeof batchOutcome>;
+    let busyReport: BatchReport;
+    beforeAll(async () => {
+      idle = batchOutcome(runtime, first);
+      await runtime.stop();
+      stopped = true;
+      const burners = startCpuBurners(2);
+      let again: LocalRuntime | undefined;
+      try {
+        const fresh = await freshRuntime();
+        again = fresh.runtime;
+        // The same manifest name: it names the batch and so every run-job execution.
+        const batch = await runBatch(again, manifest('nightly.jsonl', nightly(fresh.input)), quiet);
+        busy = batchOutcome(again, batch);
+        busyReport = batch.report;
+      } finally {
+        await burners.stop();
+        await again?.stop();
+      }
+      console.log(`run-batch beside two burners: ${busyReport.wallSeconds.toFixed(1)} s wall (idle run: ${first.report.wallSeconds.toFixed(1)} s); decisions ${busyReport.decisionsHash} / ${first.report.decisionsHash}`);
+    });
+
+    it('does exactly the same: statuses, attempts, clusters created, grant order, emulated queue waits and transitions', () => {
+      expect(busy.jobs).toHaveLength(ITEMS);
+      expect(busy.grantOrder.length).toBeGreaterThanOrEqual(ITEMS);
+      expect(busy).toEqual(idle);
+    });
+
+    it('the comparison can fail (negative control): one job waiting a second longer is a different outcome', () => {
+      const changed = { ...idle, jobs: idle.jobs.map((job, i) => (i === 0 ? { ...job, queueWaitSeconds: job.queueWaitSeconds + 1 } : job)) };
+      expect(changed).not.toEqual(idle);
+    });
   });
 });
 

@@ -8,14 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EMRClient, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_JOBS, mean, runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
+import { DEFAULT_JOBS, loadOutcome, mean, runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
 import { NO_FAULTS } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runner';
 import { observeRegistry } from '../../local/runner/registryObserver';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
+import { startCpuBurners } from '../support/cpuBurners';
 
-jest.setTimeout(300_000);
+jest.setTimeout(600_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 
 const TRANSITION_BUDGET = 12;
@@ -84,10 +85,44 @@ describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated 
     expect(load.emrEvents.dropped).toBe(0);
   });
 
-  it('delivered every EMR state-change event and schedule tick without a handler error (a timeout under load aside)', () => {
-    // One process runs every handler of 200 executions: a dispatcher tick may outlast its Lambda timeout on
-    // a busy machine; the next tick (or capacity change) dispatches again. Any other error is a defect.
-    expect(load.ruleErrors.filter((failure) => !/^(TimeoutError|Sandbox\.Timedout):/.test(failure.error))).toEqual([]);
+  it('delivered every EMR state-change event and schedule tick without a handler error', () => {
+    // Lambda timeouts run on the virtual clock, which stands still while a handler works: a busy machine
+    // cannot time one out.
+    expect(load.ruleErrors).toEqual([]);
+  });
+
+  describe('run again beside two CPU-burning processes', () => {
+    let busy: PoolLoadResult;
+    beforeAll(async () => {
+      const burners = startCpuBurners(2);
+      try {
+        busy = await runPoolLoad();
+      } finally {
+        await burners.stop();
+      }
+      console.log(`pool load: ${load.wallSeconds.toFixed(1)} s wall as the machine was, ${busy.wallSeconds.toFixed(1)} s beside two burners; ${load.emulatedSeconds} emulated s; decisions ${load.decisionsHash} / ${busy.decisionsHash}`);
+    });
+
+    it('does exactly the same: statuses, attempts, clusters, grant order, emulated queue waits and transitions', () => {
+      // Known residual (issue 24, not solved): under jest, jobs granted by some minute sweeps were seen granted
+      // 45–83 emulated ms later in one of the two runs (same grant order and hash): a jump the clock made while
+      // a sweep was still working. Waits are compared to the emulated second until that is found.
+      const toTheSecond = (outcome: ReturnType<typeof loadOutcome>) => ({
+        ...outcome,
+        jobs: outcome.jobs.map((job) => ({
+          ...job,
+          queueWaitSeconds: Math.round(job.queueWaitSeconds),
+          stepStartSeconds: job.stepStartSeconds === null ? null : Math.round(job.stepStartSeconds),
+        })),
+      });
+      expect(busy.grantOrder.length).toBeGreaterThanOrEqual(DEFAULT_JOBS);
+      expect(toTheSecond(loadOutcome(busy))).toEqual(toTheSecond(loadOutcome(load)));
+    });
+
+    it('the comparison can fail (negative control): one grant moved is a different outcome', () => {
+      const moved = { ...load, grantOrder: [...load.grantOrder.slice(1), load.grantOrder[0]] };
+      expect(loadOutcome(moved)).not.toEqual(loadOutcome(load));
+    });
   });
 });
 
@@ -242,7 +277,6 @@ describe('a pool cluster terminated by hand while its steps run', () => {
 });
 
 describe('a pool cluster reaching its idle timeout while a job is being placed on it', () => {
-  const TIME_SCALE = 0.01;
   let runtime: LocalRuntime;
   let scratch: string;
   afterAll(async () => {
@@ -252,7 +286,7 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
 
   it('ends up on another cluster: the stale grant is retried, nothing of the job ran on the idle one', async () => {
     // Prepare: one job brings a pool cluster up and leaves it idle.
-    runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true });
+    runtime = await startLocalRuntime({ timeScale: 0, simulateSteps: true });
     scratch = mkdtempSync(join(tmpdir(), 'emrflow-idle-'));
     const file = join(scratch, 'part.json');
     writeFileSync(file, '{"event_time":"2026-11-26T10:00:00Z"}\n');
@@ -271,13 +305,13 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
       if (JSON.parse(output).clusterId !== idle) return deliver(token, output);
       void (async () => {
         while (!runtime.events.some((event) => event.resource === 'cluster' && event.id === idle && event.state === 'TERMINATING')) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
+          await new Promise((resolve) => setTimeout(resolve, 1000));
         }
         deliver(token, output);
       })();
     };
     const idleSeconds = loadPools(loadPrices()).pools[0].idleTimeoutSeconds;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (idleSeconds - 300) * 1000 * TIME_SCALE - (Date.now() - idleSince))));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (idleSeconds - 300) * 1000 - (Date.now() - idleSince))));
 
     // Act
     const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });

@@ -12,7 +12,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { ScaledClock } from '../clock';
+import type { EmulatedClock } from '../clock';
 import type { EmitEvent, StepExecutor } from '../events';
 import type { FaultInjector } from '../faults';
 import type { IdFactory } from '../random';
@@ -101,7 +101,7 @@ export interface ServerlessApplicationSeed {
 }
 
 export interface EmrServerlessDeps {
-  clock: ScaledClock;
+  clock: EmulatedClock;
   ids: IdFactory;
   faults: FaultInjector;
   s3: LocalS3;
@@ -460,7 +460,7 @@ export class EmrServerlessService {
         // localSparkArgs reads EMR step arguments ("spark-submit", options…, script, args…).
         args = localSparkArgs(['spark-submit', ...userSparkOptions(sparkSubmitParameters), entryPoint, ...entryPointArguments], s3);
       } catch (error) {
-        run.timer = clock.afterRealMs(0, () => this.end(run, 'FAILED', `Job failed: ${(error as Error).message}`));
+        run.timer = clock.afterMs(0, () => this.end(run, 'FAILED', `Job failed: ${(error as Error).message}`));
         return;
       }
       const started = Date.now();

@@ -27,7 +27,7 @@ export class Lifecycle {
   }
 
   scheduleRealMs(cluster: EmrCluster, ms: number, fn: () => void): void {
-    const timer = this.ctx.deps.clock.afterRealMs(ms, () => {
+    const timer = this.ctx.deps.clock.afterMs(ms, () => {
       cluster.timers.delete(timer);
       fn();
     });

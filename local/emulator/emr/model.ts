@@ -24,7 +24,7 @@ import type {
   StepStateChangeReason,
   Tag,
 } from '@aws-sdk/client-emr';
-import type { ScaledClock } from '../clock';
+import type { EmulatedClock } from '../clock';
 import type { EmitEvent, StepExecutor } from '../events';
 import type { FaultInjector } from '../faults';
 import type { IdFactory } from '../random';
@@ -183,7 +183,7 @@ export interface ClusterRecord {
 }
 
 export interface EmrServiceDeps {
-  clock: ScaledClock;
+  clock: EmulatedClock;
   ids: IdFactory;
   faults: FaultInjector;
   s3: LocalS3;

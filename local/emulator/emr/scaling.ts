@@ -197,7 +197,7 @@ export class ManagedScaling {
     }
     const { clock } = this.ctx.deps;
     cluster.scalingQuietSince ??= clock.nowSeconds();
-    const quietSeconds = (clock.nowSeconds() - cluster.scalingQuietSince) / clock.timeScale;
+    const quietSeconds = clock.nowSeconds() - cluster.scalingQuietSince;
     if (quietSeconds < MANAGED_SCALING_SCALE_IN_QUIET_SECONDS) {
       if (cluster.scalingRecheckPending) return;
       cluster.scalingRecheckPending = true;

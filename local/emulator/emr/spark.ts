@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, realpathSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { LocalS3 } from '../s3/store';
+import { beginRealWork } from '../clock';
 
 export interface SparkSetup {
   /** The spark-submit executable that runs steps. */
@@ -123,6 +124,8 @@ export function runSparkSubmit(
   if (setup.source !== 'SPARK_HOME') delete env.SPARK_HOME;
 
   const child = spawn(setup.sparkSubmit, args, { cwd: options.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A real step is never scaled: emulated time follows real time while it runs.
+  const endRealWork = beginRealWork();
   const sinks: WriteStream[] = [];
   const sink = (file: string | null) => {
     if (!file) return null;
@@ -154,6 +157,7 @@ export function runSparkSubmit(
     const finish = (exitCode: number | null, signal: string | null, extra = '') => {
       if (settled) return;
       settled = true;
+      endRealWork();
       Promise.all(sinks.map((s) => new Promise((r) => s.end(r)))).then(() =>
         resolve({ exitCode, signal, lastErrorLine: extra || lastErrorLine(stderrTail, stdoutTail) }),
       );

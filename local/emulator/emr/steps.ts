@@ -173,7 +173,7 @@ export class StepEngine {
         : 'this is not a command-runner.jar spark-submit step'
       : 'no spark-submit was found';
     writeStepLogs(logs?.dir ?? null, {
-      stdout: `emrflow emulator: step ${step.Id} was SIMULATED (${note}); simulated duration ${seconds} s at time scale ${clock.timeScale}.\nArgs: ${JSON.stringify(step.Config.Args)}\n`,
+      stdout: `emrflow emulator: step ${step.Id} was SIMULATED (${note}); simulated duration ${seconds} emulated s.\nArgs: ${JSON.stringify(step.Config.Args)}\n`,
       stderr: errorLines.length ? `${errorLines.join('\n')}\n` : '',
     }).catch((error: Error) => emit({ resource: 'note', id: step.Id, state: 'NOTE', message: `step logs not written: ${error.message}` }));
     if (injectedFailure) {

@@ -37,7 +37,7 @@ import type {
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { parseS3Uri, s3Location } from '../../../lib/contract';
-import type { ScaledClock } from '../clock';
+import type { EmulatedClock } from '../clock';
 import type { EmitEvent } from '../events';
 import type { FaultInjector } from '../faults';
 import { AwsServiceError, type JsonOperation, type OnTheWire } from '../protocol';
@@ -86,7 +86,7 @@ export interface GlueSeed {
 }
 
 export interface GlueDeps {
-  clock: ScaledClock;
+  clock: EmulatedClock;
   faults: FaultInjector;
   s3: LocalS3;
   emit: EmitEvent;

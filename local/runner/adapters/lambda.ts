@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import type { LocalFunction, ServerlessConfig } from '../serverless-config';
+import type { WorkTurns } from '../serial';
 import { TaskError } from './errors';
 
 type Handler = (event: unknown, context: Context) => unknown;
@@ -35,6 +36,8 @@ export function lambdaInvoker(
   config: ServerlessConfig,
   baseEnvironment: () => Record<string, string>,
   concurrency = LOCAL_LAMBDA_CONCURRENCY,
+  /** The runtime's work turns: each invocation runs in one (local/runner/serial.ts). */
+  turns?: WorkTurns,
 ): LambdaInvoker {
   const functions = Object.values(config.functions);
   const slots = new Map<string, { running: number; waiting: Array<() => void> }>();
@@ -58,9 +61,12 @@ export function lambdaInvoker(
     invoke(fn, event, onStart) {
       const invocation = (async () => {
         const release = await acquire(fn);
-        onStart?.();
+        const start = () => {
+          onStart?.();
+          return invokeNow(fn, event);
+        };
         try {
-          return await invokeNow(fn, event);
+          return await (turns ? turns.run(start) : start());
         } finally {
           release();
         }

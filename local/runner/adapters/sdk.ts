@@ -6,6 +6,7 @@
  * `DynamoDB.<ExceptionName>` for the optimized DynamoDB integration.
  */
 import { serviceErrorParts, stepFunctionsJson, TaskError } from './errors';
+import { takeTurns, type WorkTurns } from '../serial';
 
 type Send = (command: unknown) => Promise<unknown>;
 
@@ -26,7 +27,7 @@ const ERROR_PREFIX: Record<string, string> = {
 /** `@aws-sdk/client-<name>` where the ARN's service segment differs from the package name. */
 const PACKAGE: Record<string, string> = { sfn: 'sfn', stepfunctions: 'sfn', cloudwatchlogs: 'cloudwatch-logs' };
 
-export function sdkClients(clientConfig: Record<string, unknown>): SdkClients {
+export function sdkClients(clientConfig: Record<string, unknown>, turns?: WorkTurns): SdkClients {
   const clients = new Map<string, { send: Send; module: Record<string, any> }>();
   return {
     clientFor(service) {
@@ -43,7 +44,7 @@ export function sdkClients(clientConfig: Record<string, unknown>): SdkClients {
         const ClientClass = Object.entries(module).find(
           ([name, value]) => /^[A-Z]\w*Client$/.test(name) && typeof value === 'function' && 'send' in value.prototype,
         )?.[1];
-        const client = new ClientClass(clientConfig);
+        const client = turns ? takeTurns(new ClientClass(clientConfig), turns) : new ClientClass(clientConfig);
         entry = { send: (command) => client.send(command), module };
         clients.set(service, entry);
       }

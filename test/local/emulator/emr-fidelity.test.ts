@@ -234,11 +234,11 @@ describe('the AWS CLI waiters at the time scale `emrflow emulator` picks', () =>
   const clusterRunning = waiters.ClusterRunning;
 
   /**
-   * botocore's ClusterRunning waiter against this emulator, its 30 s poll compressed as much as the test's
-   * time scale compresses the emulated durations relative to `timeScale`: the same race, in milliseconds.
+   * botocore's ClusterRunning waiter against this emulator as the CLI runs it beside an emulator paced at
+   * `timeScale`: its 30 real seconds between polls are 30 / timeScale emulated seconds on the virtual clock.
    */
   async function waitClusterRunning(id: string, timeScale: number): Promise<'success' | 'failure'> {
-    const pollMs = clusterRunning.delay * 1000 * (TEST_TIME_SCALE / timeScale);
+    const pollMs = (clusterRunning.delay * 1000) / timeScale;
     for (let attempt = 0; attempt < 60; attempt += 1) {
       const state = await stateOf(id);
       const match = clusterRunning.acceptors.find((a) => a.argument === 'Cluster.Status.State' && a.expected === state);

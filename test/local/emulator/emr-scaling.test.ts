@@ -22,7 +22,7 @@ import { sparkConf, sparkProperties } from '../../../lib/domain/sizing';
 import type { Emulator, EmulatorEvent } from '../../../local/emulator';
 import type { EmrCluster, EmrStep } from '../../../local/emulator/emr/model';
 import { MANAGED_SCALING_SCALE_IN_QUIET_SECONDS, stepDemandUnits } from '../../../local/emulator/emr/scaling';
-import { startTestEmulator, TEST_TIME_SCALE, waitFor } from './helpers';
+import { startTestEmulator, waitFor } from './helpers';
 
 let emu: Emulator;
 let events: EmulatorEvent[];
@@ -175,7 +175,7 @@ describe('scaling', () => {
 
     expect(taskOf(shrunk)).toMatchObject({ ProvisionedOnDemandCapacity: 0, ProvisionedSpotCapacity: 0 });
     expect(coreOf(shrunk).ProvisionedOnDemandCapacity).toBe(4);
-    expect(scaleIn.at - lastStepEnd).toBeGreaterThanOrEqual(MANAGED_SCALING_SCALE_IN_QUIET_SECONDS * 1000 * TEST_TIME_SCALE);
+    expect(scaleIn.at - lastStepEnd).toBeGreaterThanOrEqual(MANAGED_SCALING_SCALE_IN_QUIET_SECONDS * 1000);
     expect(removed.every((i) => i.Status!.State === 'TERMINATED')).toBe(true);
     // ClassifyFailure reads a terminated Spot node with such words as a Spot loss; a scale-in must not look like one.
     expect(removed.every((i) => !/spot|capacity|interrupt|reclaim/i.test(i.Status!.StateChangeReason!.Message!))).toBe(true);

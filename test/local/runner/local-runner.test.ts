@@ -247,7 +247,7 @@ describe('emrflow CLI usage', () => {
     const result = emrflow('run', input, '--time-scale=-1');
 
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('--time-scale: must be a positive number, got "-1"');
+    expect(result.stderr).toContain('--time-scale: must be a number ≥ 0, got "-1"');
     expect(result.stdout).toBe('');
   });
 });
