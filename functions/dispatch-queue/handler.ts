@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { functionLogger } from '../../lib/aws/logger';
 import { functionMetrics, metricsMiddleware } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendFailure, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -30,7 +30,7 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   const jobManager = awsJobManager({
     registry: dynamoRegistry(),
     emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe() },
-    sfn: { sendSlot, sendHeartbeat },
+    sfn: { sendSlot, sendFailure, sendHeartbeat },
   });
   const reports: DispatchReport[] = [];
   if ('detail' in input) {
@@ -55,6 +55,9 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
       }
     }
   }
+  // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
+  const launchFailures = reports.reduce((sum, report) => sum + report.launchFailures.length, 0);
+  if (launchFailures > 0) metrics.add('LaunchFailures', launchFailures, {});
   logger.info('dispatched', { reports });
   return { reports };
 }

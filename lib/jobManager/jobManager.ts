@@ -42,6 +42,7 @@ import {
   expiredLeaseIds,
   leaseExpiry,
   leaseId,
+  isAlive,
   mergeQueueHeads,
   planDispatch,
   poolConfigHash,
@@ -52,7 +53,7 @@ import {
 } from '../domain/pools';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
-import { EmrApiError } from '../errors';
+import { EmrApiError, LaunchFailedError, isTransientLaunchError } from '../errors';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
 import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 
@@ -67,6 +68,10 @@ export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
 /** Parked executions heartbeated concurrently by reconcile. */
 const HEARTBEATS_AT_ONCE = 10;
+/** Waits before each retry of a RunJobFlow EMR answered with a transient error (each retry takes a token). */
+const LAUNCH_RETRY_MS = [1_000, 4_000];
+/** Waiting entries read per page while failing the jobs a launch that cannot happen leaves without a cluster. */
+const LAUNCH_FAILURE_PAGE = 100;
 /** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
@@ -105,6 +110,10 @@ export interface DispatchReport {
   abandoned: string[];
   /** Waiting entries the dispatch read and did not grant (the queue's heads: a deep queue holds more). */
   queued: number;
+  /** RunJobFlow calls that failed for good (not throttling, capacity or a 5xx): what the LaunchFailures metric counts. */
+  launchFailures: Array<{ error: string; message: string }>;
+  /** Entries failed with Placement.LaunchFailed because of such a failure (withdrawn, then told). */
+  launchFailed: string[];
   errors: string[];
 }
 
@@ -240,7 +249,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   }
 
   async function dispatch(context: PoolContext): Promise<DispatchReport> {
-    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, errors: [] };
+    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, launchFailures: [], launchFailed: [], errors: [] };
     // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
     let granting: QueueEntry[] | undefined = await sweep(context, report);
     for (let pass = 0; pass < MAX_PASSES; pass += 1) {
@@ -359,7 +368,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       report.queued -= 1;
     }
 
-    if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, report);
+    if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, clusters, report);
     return lostRace;
   }
 
@@ -385,7 +394,12 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     report.granted.push({ entryId: entry.entryId, clusterId });
   }
 
-  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, report: DispatchReport): Promise<void> {
+  /**
+   * A transient RunJobFlow failure (throttling, EC2 capacity, a 5xx) is tried again within this dispatch, a
+   * RunJobFlow token per try, and otherwise left to the next dispatch, which plans the launch again; the jobs
+   * stay parked. Any other failure will recur on every try, so the jobs waiting on the launch are failed now.
+   */
+  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, clusters: PoolCluster[], report: DispatchReport): Promise<void> {
     const { pool, settings } = context;
     const now = clock.now();
     const placeholders: string[] = [];
@@ -395,19 +409,66 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       placeholders.push(id);
     }
     const won = await store.advanceLaunchGuard(pool.name, guard);
-    const taken = won ? await store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
-    for (const [i, placeholder] of placeholders.entries()) {
-      if (i < taken) {
+    let tokens = won ? await store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
+    let failure: { error: string; message: string } | null = null;
+    for (const placeholder of placeholders) {
+      for (let retry = 0; tokens > 0 && failure === null; retry += 1) {
+        tokens -= 1;
         try {
           const clusterId = await emr.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
           const registered = await store.registerCluster({ pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: clock.now() });
           if (registered) report.launched.push(clusterId);
           else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
+          break;
         } catch (error) {
-          report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
+          const { name, message } = error as Error;
+          report.errors.push(`launch: ${name}: ${message}`);
+          if (!isTransientLaunchError(error)) {
+            failure = { error: name, message };
+            report.launchFailures.push(failure);
+            break;
+          }
+          if (retry >= LAUNCH_RETRY_MS.length) break;
+          await clock.sleep(LAUNCH_RETRY_MS[retry]);
+          tokens += await store.takeLaunchTokens(1, clock.now(), settings.runJobFlowBudget);
         }
       }
       await store.removeCluster(pool.name, placeholder);
+    }
+    if (failure) await failLaunchWaiters(context, configHash, clusters, failure, report);
+  }
+
+  /**
+   * Fails the jobs that wait on a launch that cannot happen. A waiting entry waits on the launch when no
+   * existing cluster of the pool can ever hold it: none alive with the pool's configuration and enough
+   * capacity (a cluster that can will free a slot for it in time, so that job keeps its place). Placeholders
+   * are not clusters: another dispatcher's launch of the same pool meets the same refusal. Each entry is
+   * withdrawn before its token is told, so a job a concurrent dispatcher is granting keeps its grant, and a
+   * failed job holds nothing. A crash between the two leaves the execution waiting without an entry: its
+   * HeartbeatSeconds runs out, AcquireCapacity parks it again and the next launch attempt decides again.
+   */
+  async function failLaunchWaiters(context: PoolContext, configHash: string, clusters: PoolCluster[], failure: { error: string; message: string }, report: DispatchReport): Promise<void> {
+    const pool = context.pool.name;
+    const holders = clusters.filter((cluster) => !cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && isAlive(cluster) && cluster.configHash === configHash);
+    const cause =
+      `RunJobFlow for pool ${pool} failed: ${failure.error}: ${failure.message}. The job was not started and holds nothing; ` +
+      `fix the cause (the pool's definition in config/pools.json, or the launching role's permissions) and run it again.`;
+    for (const priority of PRIORITIES) {
+      let after: string | undefined;
+      do {
+        const page = await store.queueHead(pool, priority, LAUNCH_FAILURE_PAGE, after);
+        for (const entry of page.entries) {
+          if (holders.some((cluster) => cluster.capacityUnits >= entry.units && cluster.maxJobs >= 1)) continue;
+          if (!(await store.withdraw(entry))) continue;
+          report.launchFailed.push(entry.entryId);
+          try {
+            await sfn.sendFailure(entry.taskToken, LaunchFailedError.errorName, cause);
+          } catch (error) {
+            if (!WAITER_GONE.has((error as Error).name)) report.errors.push(`fail ${entry.entryId}: ${(error as Error).name}: ${(error as Error).message}`);
+          }
+        }
+        after = page.next;
+      } while (after !== undefined);
     }
   }
 
