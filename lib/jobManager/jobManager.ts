@@ -14,7 +14,8 @@
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
  *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
- *   reconcile         the one-minute safety net: cluster states from EMR, heartbeats to parked executions.
+ *   reconcile         the one-minute safety net: cluster states from EMR, and heartbeats to the parked
+ *                     executions whose heartbeat is due (each about once per HeartbeatSeconds, not every minute).
  *   releaseExecution  CleanupExecution: what an execution that ended without teardown still holds.
  *   submitStep        RunPooledStep: AddJobFlowSteps on the leased cluster, then the step → token mapping.
  *   settleStep        SettleSteps: take the mapping (one taker) and tell its token; a failed send puts it back.
@@ -68,6 +69,23 @@ export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
 /** Parked executions heartbeated concurrently by reconcile. */
 const HEARTBEATS_AT_ONCE = 10;
+/** AcquireCapacity's HeartbeatSeconds (statemachines/run-job.asl.yml; a unit test ties the two). */
+export const ACQUIRE_HEARTBEAT_SECONDS = 900;
+/**
+ * How often a parked execution is heartbeated: its HeartbeatSeconds less three reconcile periods. A due
+ * heartbeat goes out within one period (the sweep runs every minute), so it lands at least two periods
+ * before the execution's deadline: a sweep that fails or runs late once still leaves room.
+ */
+export const HEARTBEAT_INTERVAL_MS = (ACQUIRE_HEARTBEAT_SECONDS - 3 * 60) * 1000;
+/** Earliest first heartbeat after a park (the park itself started the execution's clock). */
+const FIRST_HEARTBEAT_MIN_MS = 60_000;
+/**
+ * Heartbeats one reconcile sends per pool at most: SendTaskHeartbeat shares SendTask*'s quota (refill 500/s,
+ * 300/s in smaller regions) with the grants. The queue owes |queue| / 12 a minute, so this serves 24,000
+ * parked jobs a pool; past that the earliest due go first and the rest the next minute.
+ */
+const HEARTBEATS_PER_RECONCILE = 2_000;
+const HEARTBEAT_PAGE = 100;
 /** Waits before each retry of a RunJobFlow EMR answered with a transient error (each retry takes a token). */
 const LAUNCH_RETRY_MS = [1_000, 4_000];
 /** Waiting entries read per page while failing the jobs a launch that cannot happen leaves without a cluster. */
@@ -149,6 +167,8 @@ export interface ReconcileReport {
 
 export interface PoolReconcileReport {
   states: Record<string, PoolClusterState>;
+  /** SendTaskHeartbeat calls that landed (only the entries due). */
+  heartbeats: number;
   withdrawn: string[];
   errors: string[];
 }
@@ -171,6 +191,17 @@ export interface JobManager {
   unitsInUse(context: PoolContext): Promise<number>;
 }
 
+/**
+ * A new entry's first heartbeat: within one interval of the park, at a point fixed by its id, so that a
+ * burst of parks (the 02:00 spike) owes its heartbeats spread over the interval rather than all in one
+ * minute, and keeps that spread, since each next heartbeat is due one interval after the last.
+ */
+export function firstHeartbeatDelay(entryId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < entryId.length; i += 1) hash = Math.imul(hash ^ entryId.charCodeAt(i), 0x01000193) >>> 0;
+  return Math.max(FIRST_HEARTBEAT_MIN_MS, Math.floor((hash / 2 ** 32) * HEARTBEAT_INTERVAL_MS));
+}
+
 export function createJobManager(ports: JobManagerPorts): JobManager {
   const { registry: store, stepTokens, emr, sfn, clock } = ports;
   /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
@@ -190,6 +221,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       priority: request.priority,
       units: request.units,
       enqueuedAt: clock.now(),
+      heartbeatDue: clock.now() + firstHeartbeatDelay(entryId),
       taskToken: request.taskToken,
       ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
     });
@@ -215,12 +247,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
 
   /**
    * Reads each live registered cluster's state from EMR so a missed state-change event cannot leave a
-   * cluster STARTING forever or a terminated one taking leases; and sends each waiting execution a
-   * heartbeat, withdrawing entries whose execution is gone.
+   * cluster STARTING forever or a terminated one taking leases; and heartbeats the parked executions whose
+   * heartbeat is due (read through the queue's heartbeat order, never the whole queue), withdrawing entries
+   * whose execution is gone. Under the per-run cap, higher priority levels are served first.
    */
   async function reconcile(context: PoolContext): Promise<PoolReconcileReport> {
     const pool = context.pool.name;
-    const result: PoolReconcileReport = { states: {}, withdrawn: [], errors: [] };
+    const result: PoolReconcileReport = { states: {}, heartbeats: 0, withdrawn: [], errors: [] };
     for (const cluster of await store.listClusters(pool)) {
       if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
       try {
@@ -230,22 +263,35 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
       }
     }
-    // A few at a time: a long queue's heartbeats must all land well within the waiters' HeartbeatSeconds.
-    const waiting = (await store.listQueue(pool)).filter((entry) => entry.state === 'waiting');
-    for (let i = 0; i < waiting.length; i += HEARTBEATS_AT_ONCE) {
-      await Promise.all(
-        waiting.slice(i, i + HEARTBEATS_AT_ONCE).map(async (entry) => {
-          try {
-            await sfn.sendHeartbeat(entry.taskToken);
-          } catch (error) {
-            const gone = WAITER_GONE.has((error as Error).name);
-            if (gone && (await store.withdraw(entry))) result.withdrawn.push(entry.entryId);
-            else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
-          }
-        }),
-      );
+    const now = clock.now();
+    let budget = HEARTBEATS_PER_RECONCILE;
+    for (const priority of PRIORITIES) {
+      let after: string | undefined;
+      while (budget > 0) {
+        const page = await store.heartbeatsDue(pool, priority, now, Math.min(HEARTBEAT_PAGE, budget), after);
+        budget -= page.entries.length;
+        for (let i = 0; i < page.entries.length; i += HEARTBEATS_AT_ONCE) {
+          await Promise.all(page.entries.slice(i, i + HEARTBEATS_AT_ONCE).map((entry) => heartbeat(entry, result)));
+        }
+        if (page.next === undefined) break;
+        after = page.next;
+      }
     }
     return result;
+  }
+
+  async function heartbeat(entry: QueueEntry, result: PoolReconcileReport): Promise<void> {
+    try {
+      await sfn.sendHeartbeat(entry.taskToken);
+    } catch (error) {
+      const gone = WAITER_GONE.has((error as Error).name);
+      // A gone waiter's entry being granted is left to its grant, whose SendTaskSuccess gives the lease back.
+      if (gone && (await store.withdraw(entry))) result.withdrawn.push(entry.entryId);
+      else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+      return;
+    }
+    result.heartbeats += 1;
+    await store.heartbeatSent(entry, clock.now() + HEARTBEAT_INTERVAL_MS);
   }
 
   async function dispatch(context: PoolContext): Promise<DispatchReport> {

@@ -209,6 +209,7 @@ describe('run-job workflow', () => {
     expect(Object.fromEntries(indexes.map((index) => [index.IndexName, index.KeySchema]))).toEqual({
       waiting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }],
       granting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }],
+      heartbeat: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'heartbeatDue', KeyType: 'RANGE' }],
     });
   });
 });
