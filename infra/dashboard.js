@@ -11,6 +11,9 @@ const EXECUTION_ALARMS = ['RunJobStateMachine', 'RunBatchStateMachine'].flatMap(
   ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'].map((metric) => `${machine}${metric}Alarm`),
 );
 
+/** The template's own alarms (serverless.yml) shown beside them. */
+const POOL_ALARMS = ['PoolLaunchFailedAlarm'];
+
 /**
  * A SEARCH over the metric's dimension set. Powertools adds `service` to the dimensions the code gives, and
  * the pool, priority and job values are data (config/pools.json, config/jobs.json), so a search keeps the
@@ -46,7 +49,7 @@ function dashboardBody() {
     {
       type: 'alarm',
       x: 0, y: 0, width: 12, height: 4,
-      properties: { title: 'run-job and run-batch execution alarms', alarms: EXECUTION_ALARMS.map((id) => `\${${id}.Arn}`) },
+      properties: { title: 'run-job and run-batch execution alarms, pool launches', alarms: [...EXECUTION_ALARMS, ...POOL_ALARMS].map((id) => `\${${id}.Arn}`) },
     },
     {
       type: 'metric',
@@ -65,6 +68,7 @@ function dashboardBody() {
     metricWidget('Spot interruptions', ['SpotInterruptions'], { x: 12, y: 10, width: 12, height: 6 }),
     metricWidget('Predicted vs actual step minutes', ['PredictedMinutes', 'ActualMinutes'], { x: 0, y: 16, width: 12, height: 6 }),
     metricWidget('Cost per run (USD)', ['RunCostUsd'], { x: 12, y: 16, width: 12, height: 6 }),
+    metricWidget('Pool launches refused for good', ['LaunchFailures'], { x: 0, y: 22, width: 12, height: 6 }),
   ];
   return JSON.stringify({ widgets });
 }

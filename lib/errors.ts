@@ -42,6 +42,31 @@ export class NoCapacityError extends EmrflowError {
 }
 
 /**
+ * A pool cluster the job was waiting on cannot be launched: RunJobFlow answered with an error that trying
+ * again will not cure (AccessDenied, a ValidationException such as a bad fleet). The dispatcher fails every
+ * parked job no existing cluster of the pool can hold with this name and EMR's message, instead of letting
+ * it wait out AcquireCapacity's four hours; the job was given nothing (its queue entry is withdrawn first).
+ */
+export class LaunchFailedError extends EmrflowError {
+  static readonly errorName = 'Placement.LaunchFailed';
+  constructor(message: string) {
+    super(LaunchFailedError.errorName, message);
+  }
+}
+
+/**
+ * Whether a failed RunJobFlow may succeed if made again: EMR's throttling, a server-side error (5xx), no
+ * answer at all, or EC2 out of the capacity asked for. Anything else (a 4xx: AccessDeniedException,
+ * ValidationException, InvalidRequestException) fails the same way every time until someone fixes it.
+ */
+export function isTransientLaunchError(error: unknown): boolean {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name === EMR_THROTTLING_CODE || e?.name === 'RequestLimitExceeded' || /insufficient\s*(instance\s*)?capacity/i.test(`${e?.name} ${e?.message}`)) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+/**
  * The run's input (an S3 prefix or object) does not exist: nothing to process, so nothing is claimed,
  * crawled, launched or leased. The message names the URI and how to get data there.
  */

@@ -1,7 +1,8 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
+import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -9,9 +10,10 @@ import { parseRequestInput } from '../../lib/schema';
 import { InvalidRequestError } from '../../lib/errors';
 
 const logger = functionLogger('acquire-capacity');
+const metrics = functionMetrics('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot, sendFailure } });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;
@@ -26,8 +28,10 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
     throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);
   }
   const { entryId, dispatch } = await jobManager().park(context, input);
+  // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
+  if (dispatch.launchFailures.length > 0) metrics.add('LaunchFailures', dispatch.launchFailures.length, {});
   logger.info('parked', { entryId, pool: input.pool, units: input.units, priority: input.priority, dispatch });
   return { entryId, granted: dispatch.granted.length, launched: dispatch.launched.length, queued: dispatch.queued };
 }
 
-export const handler = lambdaHandler(acquireCapacity, { logger });
+export const handler = lambdaHandler(acquireCapacity, { logger, metrics });

@@ -2,7 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendFailure, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -29,7 +29,7 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   const jobManager = awsJobManager({
     registry: dynamoRegistry(),
     emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe() },
-    sfn: { sendSlot, sendHeartbeat },
+    sfn: { sendSlot, sendFailure, sendHeartbeat },
   });
   const reports: DispatchReport[] = [];
   if ('detail' in input) {
@@ -54,6 +54,9 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
       }
     }
   }
+  // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
+  const launchFailures = reports.reduce((sum, report) => sum + report.launchFailures.length, 0);
+  if (launchFailures > 0) metrics.add('LaunchFailures', launchFailures, {});
   logger.info('dispatched', { reports });
   return { reports };
 }

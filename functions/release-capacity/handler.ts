@@ -1,16 +1,18 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
+import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
 import { parseRequestInput } from '../../lib/schema';
 
 const logger = functionLogger('release-capacity');
+const metrics = functionMetrics('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot, sendFailure } });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the
@@ -20,8 +22,10 @@ const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { laun
 export async function releaseCapacity(event: unknown): Promise<{ released: boolean; units: number; granted: number; launched: number }> {
   const slot = parseRequestInput(SlotInput, event);
   const { released, units, dispatch } = await jobManager().release(poolContext(config, slot.pool), slot);
+  // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
+  if (dispatch.launchFailures.length > 0) metrics.add('LaunchFailures', dispatch.launchFailures.length, {});
   logger.info('released', { ...slot, released, units, dispatch });
   return { released, units, granted: dispatch.granted.length, launched: dispatch.launched.length };
 }
 
-export const handler = lambdaHandler(releaseCapacity, { logger });
+export const handler = lambdaHandler(releaseCapacity, { logger, metrics });

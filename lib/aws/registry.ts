@@ -15,7 +15,8 @@
  *     with two sparse local secondary indexes (consistent reads, like the table's):
  *       waiting   sort key waitingKey (queueKey: enqueue time, entry id), present only while waiting: the
  *                 dispatcher reads the head of each level, never the whole queue;
- *       granting  sort key claimedAt, present only while a dispatcher is granting the entry.
+ *       granting  sort key claimedAt, present only while a dispatcher is granting the entry;
+ *       heartbeat sort key heartbeatDue: the reconcile sweep reads the entries whose heartbeat is due, not the queue.
  *
  * Invariants every write keeps: unitsInUse = Σ leases[*].units ≤ capacityUnits; leaseCount = |leases| ≤
  * maxJobs; a lease is taken only on a RUNNING/WAITING cluster of the same config hash; a queue entry is
@@ -45,7 +46,7 @@ export interface RegistryTables {
 }
 
 /** The admission queue's local secondary indexes (serverless.yml AdmissionQueueTable). */
-export const QUEUE_INDEX = { waiting: 'waiting', granting: 'granting' } as const;
+export const QUEUE_INDEX = { waiting: 'waiting', granting: 'granting', heartbeat: 'heartbeat' } as const;
 
 const LAUNCH_GUARD = '#launch';
 const BUDGET_POOL = '#budget';
@@ -327,6 +328,36 @@ export class DynamoRegistry implements RegistryStore {
     const items = out.Items ?? [];
     const last = items[items.length - 1];
     return { entries: items.map(toEntry), ...(out.LastEvaluatedKey && last ? { next: last.waitingKey as string } : {}) };
+  }
+
+  async heartbeatsDue(pool: string, priority: Priority, now: number, limit: number, after?: string): Promise<QueuePage> {
+    const out = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tables.queue,
+        IndexName: QUEUE_INDEX.heartbeat,
+        KeyConditionExpression: '#level = :level AND heartbeatDue <= :now',
+        ExpressionAttributeNames: { '#level': 'level' },
+        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':now': now },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(after === undefined ? {} : { ExclusiveStartKey: JSON.parse(after) as Record<string, unknown> }),
+      }),
+    );
+    return { entries: (out.Items ?? []).map(toEntry), ...(out.LastEvaluatedKey ? { next: JSON.stringify(out.LastEvaluatedKey) } : {}) };
+  }
+
+  async heartbeatSent(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'taskToken'>, nextDue: number): Promise<boolean> {
+    return conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.tables.queue,
+          Key: entryKey(entry),
+          UpdateExpression: 'SET heartbeatDue = :next',
+          ConditionExpression: 'taskToken = :token',
+          ExpressionAttributeValues: { ':next': nextDue, ':token': entry.taskToken },
+        }),
+      ),
+    );
   }
 
   async grantingEntries(pool: string): Promise<QueueEntry[]> {

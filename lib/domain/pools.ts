@@ -67,6 +67,12 @@ export interface QueueEntry {
    * job whose step cannot send heartbeats (run-job's addStep.sync) never loses its lease while it runs.
    */
   holdSeconds?: number;
+  /**
+   * Epoch ms by which the parked execution needs its next SendTaskHeartbeat (AcquireCapacity's
+   * HeartbeatSeconds counts from the park and from each heartbeat): the reconcile sweep reads only the
+   * entries due, in this order, so its work follows the heartbeats owed, not the queue's length.
+   */
+  heartbeatDue?: number;
   /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
   state: 'waiting' | 'granting';
   grantCluster?: string;
@@ -176,6 +182,11 @@ export function parseLeaseId(id: string): { execution: string; attempt: number }
  */
 export function queueKey(entry: Pick<QueueEntry, 'enqueuedAt' | 'entryId'>): string {
   return `${String(Math.max(0, Math.floor(entry.enqueuedAt))).padStart(15, '0')}#${entry.entryId}`;
+}
+
+/** An entry's place in the heartbeat order: heartbeatDue (zero-padded epoch ms), then entry id. */
+export function heartbeatKey(heartbeatDue: number, entryId: string): string {
+  return `${String(Math.max(0, Math.floor(heartbeatDue))).padStart(15, '0')}#${entryId}`;
 }
 
 export function isAlive(cluster: Pick<PoolCluster, 'state'>): boolean {

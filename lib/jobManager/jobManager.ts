@@ -14,7 +14,8 @@
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
  *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
- *   reconcile         the one-minute safety net: cluster states from EMR, heartbeats to parked executions.
+ *   reconcile         the one-minute safety net: cluster states from EMR, and heartbeats to the parked
+ *                     executions whose heartbeat is due (each about once per HeartbeatSeconds, not every minute).
  *   releaseExecution  CleanupExecution: what an execution that ended without teardown still holds.
  *   submitStep        RunPooledStep: AddJobFlowSteps on the leased cluster, then the step → token mapping.
  *   settleStep        SettleSteps: take the mapping (one taker) and tell its token; a failed send puts it back.
@@ -42,6 +43,7 @@ import {
   expiredLeaseIds,
   leaseExpiry,
   leaseId,
+  isAlive,
   mergeQueueHeads,
   planDispatch,
   poolConfigHash,
@@ -52,7 +54,7 @@ import {
 } from '../domain/pools';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
-import { EmrApiError } from '../errors';
+import { EmrApiError, LaunchFailedError, isTransientLaunchError } from '../errors';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
 import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 
@@ -67,6 +69,27 @@ export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
 /** Parked executions heartbeated concurrently by reconcile. */
 const HEARTBEATS_AT_ONCE = 10;
+/** AcquireCapacity's HeartbeatSeconds (statemachines/run-job.asl.yml; a unit test ties the two). */
+export const ACQUIRE_HEARTBEAT_SECONDS = 900;
+/**
+ * How often a parked execution is heartbeated: its HeartbeatSeconds less three reconcile periods. A due
+ * heartbeat goes out within one period (the sweep runs every minute), so it lands at least two periods
+ * before the execution's deadline: a sweep that fails or runs late once still leaves room.
+ */
+export const HEARTBEAT_INTERVAL_MS = (ACQUIRE_HEARTBEAT_SECONDS - 3 * 60) * 1000;
+/** Earliest first heartbeat after a park (the park itself started the execution's clock). */
+const FIRST_HEARTBEAT_MIN_MS = 60_000;
+/**
+ * Heartbeats one reconcile sends per pool at most: SendTaskHeartbeat shares SendTask*'s quota (refill 500/s,
+ * 300/s in smaller regions) with the grants. The queue owes |queue| / 12 a minute, so this serves 24,000
+ * parked jobs a pool; past that the earliest due go first and the rest the next minute.
+ */
+const HEARTBEATS_PER_RECONCILE = 2_000;
+const HEARTBEAT_PAGE = 100;
+/** Waits before each retry of a RunJobFlow EMR answered with a transient error (each retry takes a token). */
+const LAUNCH_RETRY_MS = [1_000, 4_000];
+/** Waiting entries read per page while failing the jobs a launch that cannot happen leaves without a cluster. */
+const LAUNCH_FAILURE_PAGE = 100;
 /** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
@@ -107,6 +130,10 @@ export interface DispatchReport {
   abandoned: string[];
   /** Waiting entries the dispatch read and did not grant (the queue's heads: a deep queue holds more). */
   queued: number;
+  /** RunJobFlow calls that failed for good (not throttling, capacity or a 5xx): what the LaunchFailures metric counts. */
+  launchFailures: Array<{ error: string; message: string }>;
+  /** Entries failed with Placement.LaunchFailed because of such a failure (withdrawn, then told). */
+  launchFailed: string[];
   errors: string[];
 }
 
@@ -142,6 +169,8 @@ export interface ReconcileReport {
 
 export interface PoolReconcileReport {
   states: Record<string, PoolClusterState>;
+  /** SendTaskHeartbeat calls that landed (only the entries due). */
+  heartbeats: number;
   withdrawn: string[];
   errors: string[];
 }
@@ -164,6 +193,17 @@ export interface JobManager {
   unitsInUse(context: PoolContext): Promise<number>;
 }
 
+/**
+ * A new entry's first heartbeat: within one interval of the park, at a point fixed by its id, so that a
+ * burst of parks (the 02:00 spike) owes its heartbeats spread over the interval rather than all in one
+ * minute, and keeps that spread, since each next heartbeat is due one interval after the last.
+ */
+export function firstHeartbeatDelay(entryId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < entryId.length; i += 1) hash = Math.imul(hash ^ entryId.charCodeAt(i), 0x01000193) >>> 0;
+  return Math.max(FIRST_HEARTBEAT_MIN_MS, Math.floor((hash / 2 ** 32) * HEARTBEAT_INTERVAL_MS));
+}
+
 export function createJobManager(ports: JobManagerPorts): JobManager {
   const { registry: store, stepTokens, emr, sfn, clock } = ports;
   /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
@@ -183,6 +223,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       priority: request.priority,
       units: request.units,
       enqueuedAt: clock.now(),
+      heartbeatDue: clock.now() + firstHeartbeatDelay(entryId),
       taskToken: request.taskToken,
       ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
     });
@@ -208,12 +249,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
 
   /**
    * Reads each live registered cluster's state from EMR so a missed state-change event cannot leave a
-   * cluster STARTING forever or a terminated one taking leases; and sends each waiting execution a
-   * heartbeat, withdrawing entries whose execution is gone.
+   * cluster STARTING forever or a terminated one taking leases; and heartbeats the parked executions whose
+   * heartbeat is due (read through the queue's heartbeat order, never the whole queue), withdrawing entries
+   * whose execution is gone. Under the per-run cap, higher priority levels are served first.
    */
   async function reconcile(context: PoolContext): Promise<PoolReconcileReport> {
     const pool = context.pool.name;
-    const result: PoolReconcileReport = { states: {}, withdrawn: [], errors: [] };
+    const result: PoolReconcileReport = { states: {}, heartbeats: 0, withdrawn: [], errors: [] };
     for (const cluster of await store.listClusters(pool)) {
       if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
       try {
@@ -223,26 +265,39 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
       }
     }
-    // A few at a time: a long queue's heartbeats must all land well within the waiters' HeartbeatSeconds.
-    const waiting = (await store.listQueue(pool)).filter((entry) => entry.state === 'waiting');
-    for (let i = 0; i < waiting.length; i += HEARTBEATS_AT_ONCE) {
-      await Promise.all(
-        waiting.slice(i, i + HEARTBEATS_AT_ONCE).map(async (entry) => {
-          try {
-            await sfn.sendHeartbeat(entry.taskToken);
-          } catch (error) {
-            const gone = WAITER_GONE.has((error as Error).name);
-            if (gone && (await store.withdraw(entry))) result.withdrawn.push(entry.entryId);
-            else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
-          }
-        }),
-      );
+    const now = clock.now();
+    let budget = HEARTBEATS_PER_RECONCILE;
+    for (const priority of PRIORITIES) {
+      let after: string | undefined;
+      while (budget > 0) {
+        const page = await store.heartbeatsDue(pool, priority, now, Math.min(HEARTBEAT_PAGE, budget), after);
+        budget -= page.entries.length;
+        for (let i = 0; i < page.entries.length; i += HEARTBEATS_AT_ONCE) {
+          await Promise.all(page.entries.slice(i, i + HEARTBEATS_AT_ONCE).map((entry) => heartbeat(entry, result)));
+        }
+        if (page.next === undefined) break;
+        after = page.next;
+      }
     }
     return result;
   }
 
+  async function heartbeat(entry: QueueEntry, result: PoolReconcileReport): Promise<void> {
+    try {
+      await sfn.sendHeartbeat(entry.taskToken);
+    } catch (error) {
+      const gone = WAITER_GONE.has((error as Error).name);
+      // A gone waiter's entry being granted is left to its grant, whose SendTaskSuccess gives the lease back.
+      if (gone && (await store.withdraw(entry))) result.withdrawn.push(entry.entryId);
+      else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+      return;
+    }
+    result.heartbeats += 1;
+    await store.heartbeatSent(entry, clock.now() + HEARTBEAT_INTERVAL_MS);
+  }
+
   async function dispatch(context: PoolContext): Promise<DispatchReport> {
-    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, errors: [] };
+    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, launchFailures: [], launchFailed: [], errors: [] };
     // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
     let granting: QueueEntry[] | undefined = await sweep(context, report);
     for (let pass = 0; pass < MAX_PASSES; pass += 1) {
@@ -361,7 +416,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       report.queued -= 1;
     }
 
-    if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, report);
+    if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, clusters, report);
     return lostRace;
   }
 
@@ -392,7 +447,12 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     report.granted.push({ entryId: entry.entryId, clusterId });
   }
 
-  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, report: DispatchReport): Promise<void> {
+  /**
+   * A transient RunJobFlow failure (throttling, EC2 capacity, a 5xx) is tried again within this dispatch, a
+   * RunJobFlow token per try, and otherwise left to the next dispatch, which plans the launch again; the jobs
+   * stay parked. Any other failure will recur on every try, so the jobs waiting on the launch are failed now.
+   */
+  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, clusters: PoolCluster[], report: DispatchReport): Promise<void> {
     const { pool, settings } = context;
     const now = clock.now();
     const placeholders: string[] = [];
@@ -402,19 +462,66 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       placeholders.push(id);
     }
     const won = await store.advanceLaunchGuard(pool.name, guard);
-    const taken = won ? await store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
-    for (const [i, placeholder] of placeholders.entries()) {
-      if (i < taken) {
+    let tokens = won ? await store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
+    let failure: { error: string; message: string } | null = null;
+    for (const placeholder of placeholders) {
+      for (let retry = 0; tokens > 0 && failure === null; retry += 1) {
+        tokens -= 1;
         try {
           const clusterId = await emr.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
           const registered = await store.registerCluster({ pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: clock.now() });
           if (registered) report.launched.push(clusterId);
           else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
+          break;
         } catch (error) {
-          report.errors.push(`launch: ${(error as Error).name}: ${(error as Error).message}`);
+          const { name, message } = error as Error;
+          report.errors.push(`launch: ${name}: ${message}`);
+          if (!isTransientLaunchError(error)) {
+            failure = { error: name, message };
+            report.launchFailures.push(failure);
+            break;
+          }
+          if (retry >= LAUNCH_RETRY_MS.length) break;
+          await clock.sleep(LAUNCH_RETRY_MS[retry]);
+          tokens += await store.takeLaunchTokens(1, clock.now(), settings.runJobFlowBudget);
         }
       }
       await store.removeCluster(pool.name, placeholder);
+    }
+    if (failure) await failLaunchWaiters(context, configHash, clusters, failure, report);
+  }
+
+  /**
+   * Fails the jobs that wait on a launch that cannot happen. A waiting entry waits on the launch when no
+   * existing cluster of the pool can ever hold it: none alive with the pool's configuration and enough
+   * capacity (a cluster that can will free a slot for it in time, so that job keeps its place). Placeholders
+   * are not clusters: another dispatcher's launch of the same pool meets the same refusal. Each entry is
+   * withdrawn before its token is told, so a job a concurrent dispatcher is granting keeps its grant, and a
+   * failed job holds nothing. A crash between the two leaves the execution waiting without an entry: its
+   * HeartbeatSeconds runs out, AcquireCapacity parks it again and the next launch attempt decides again.
+   */
+  async function failLaunchWaiters(context: PoolContext, configHash: string, clusters: PoolCluster[], failure: { error: string; message: string }, report: DispatchReport): Promise<void> {
+    const pool = context.pool.name;
+    const holders = clusters.filter((cluster) => !cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && isAlive(cluster) && cluster.configHash === configHash);
+    const cause =
+      `RunJobFlow for pool ${pool} failed: ${failure.error}: ${failure.message}. The job was not started and holds nothing; ` +
+      `fix the cause (the pool's definition in config/pools.json, or the launching role's permissions) and run it again.`;
+    for (const priority of PRIORITIES) {
+      let after: string | undefined;
+      do {
+        const page = await store.queueHead(pool, priority, LAUNCH_FAILURE_PAGE, after);
+        for (const entry of page.entries) {
+          if (holders.some((cluster) => cluster.capacityUnits >= entry.units && cluster.maxJobs >= 1)) continue;
+          if (!(await store.withdraw(entry))) continue;
+          report.launchFailed.push(entry.entryId);
+          try {
+            await sfn.sendFailure(entry.taskToken, LaunchFailedError.errorName, cause);
+          } catch (error) {
+            if (!WAITER_GONE.has((error as Error).name)) report.errors.push(`fail ${entry.entryId}: ${(error as Error).name}: ${(error as Error).message}`);
+          }
+        }
+        after = page.next;
+      } while (after !== undefined);
     }
   }
 

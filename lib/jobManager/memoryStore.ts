@@ -10,7 +10,7 @@
  * order DynamoDB's index serves, so reading a level's head costs the head, not the queue.
  */
 import { CLUSTER_READY_STATES } from '../contract';
-import { allowedFrom, newBucket, queueKey, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
+import { allowedFrom, heartbeatKey, newBucket, queueKey, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import type { JobStore, LeaseTarget, NewCluster, QueuePage, StepTokenItem } from './store';
 import type { JobManagerPorts } from './jobManager';
@@ -48,6 +48,8 @@ export class MemoryJobStore implements JobStore {
   private readonly queues = new Map<string, Map<string, QueueEntry>>();
   private readonly levels = new Map<string, Level>();
   private readonly granting = new Set<QueueEntry>();
+  /** Per `pool#priority`, heartbeat keys (heartbeatDue, entry id) ascending, of entries that have one. */
+  private readonly heartbeatKeys = new Map<string, string[]>();
   private readonly steps = new Map<string, Map<string, StepTokenItem>>();
 
   // ------------------------------------------------------------ clusters
@@ -196,6 +198,27 @@ export class MemoryJobStore implements JobStore {
     if (level.keys[at] === key) level.keys.splice(at, 1);
   }
 
+  private heartbeatLevel(entry: Pick<QueueEntry, 'pool' | 'priority'>): string[] {
+    const name = `${entry.pool}#${entry.priority}`;
+    let keys = this.heartbeatKeys.get(name);
+    if (!keys) this.heartbeatKeys.set(name, (keys = []));
+    return keys;
+  }
+
+  private addHeartbeat(entry: QueueEntry): void {
+    if (entry.heartbeatDue === undefined) return;
+    const keys = this.heartbeatLevel(entry);
+    const key = heartbeatKey(entry.heartbeatDue, entry.entryId);
+    keys.splice(lowerBound(keys, key), 0, key);
+  }
+
+  private removeHeartbeat(entry: QueueEntry): void {
+    if (entry.heartbeatDue === undefined) return;
+    const keys = this.heartbeatLevel(entry);
+    const at = lowerBound(keys, heartbeatKey(entry.heartbeatDue, entry.entryId));
+    if (keys[at] === heartbeatKey(entry.heartbeatDue, entry.entryId)) keys.splice(at, 1);
+  }
+
   async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
     const entries = this.entriesOf(entry.pool);
     const key = this.itemKey(entry);
@@ -205,10 +228,33 @@ export class MemoryJobStore implements JobStore {
       held.taskToken = entry.taskToken;
       return false;
     }
-    if (held) this.removeWaiting(held);
+    if (held) {
+      this.removeWaiting(held);
+      this.removeHeartbeat(held);
+    }
     const parked: QueueEntry = { ...entry, state: 'waiting' };
     entries.set(key, parked);
     this.addWaiting(parked);
+    this.addHeartbeat(parked);
+    return true;
+  }
+
+  async heartbeatsDue(pool: string, priority: Priority, now: number, limit: number, after?: string): Promise<QueuePage> {
+    const keys = this.heartbeatLevel({ pool, priority });
+    const from = after === undefined ? 0 : lowerBound(keys, after + '\u0000');
+    const end = lowerBound(keys, heartbeatKey(now, '\uffff'));
+    const page = keys.slice(from, Math.min(end, from + limit));
+    const entries = this.entriesOf(pool);
+    const due = page.map((key) => ({ ...(entries.get(`${priority}\u0000${key.slice(key.indexOf('#') + 1)}`) as QueueEntry) }));
+    return { entries: due, ...(page.length === limit ? { next: page[page.length - 1] } : {}) };
+  }
+
+  async heartbeatSent(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'taskToken'>, nextDue: number): Promise<boolean> {
+    const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
+    if (!held || held.taskToken !== entry.taskToken) return false;
+    this.removeHeartbeat(held);
+    held.heartbeatDue = nextDue;
+    this.addHeartbeat(held);
     return true;
   }
 
@@ -265,6 +311,7 @@ export class MemoryJobStore implements JobStore {
     const held = this.entriesOf(entry.pool).get(key);
     if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     this.granting.delete(held);
+    this.removeHeartbeat(held);
     this.entriesOf(entry.pool).delete(key);
     return true;
   }
@@ -274,6 +321,7 @@ export class MemoryJobStore implements JobStore {
     const held = this.entriesOf(entry.pool).get(key);
     if (!held || held.state !== 'waiting') return false;
     this.removeWaiting(held);
+    this.removeHeartbeat(held);
     this.entriesOf(entry.pool).delete(key);
     return true;
   }

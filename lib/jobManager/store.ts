@@ -88,6 +88,13 @@ export interface RegistryStore {
    * `next`). This is the read the dispatcher makes: the head of each level, never the whole queue.
    */
   queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage>;
+  /**
+   * Entries of one priority level whose heartbeatDue is at or before `now`, earliest due first, at most
+   * `limit`, from `after` (a page's `next`): waiting ones and those being granted (their executions wait too).
+   */
+  heartbeatsDue(pool: string, priority: Priority, now: number, limit: number, after?: string): Promise<QueuePage>;
+  /** Moves an entry's heartbeatDue to `nextDue` after a heartbeat, only while it holds `taskToken`; false when gone. */
+  heartbeatSent(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'taskToken'>, nextDue: number): Promise<boolean>;
   /** Entries a dispatcher claimed and has not finished granting (few: at most the grants in flight). */
   grantingEntries(pool: string): Promise<QueueEntry[]>;
   /** The whole queue of a pool (reports, heartbeats, an execution's cleanup): not for the dispatcher. */

@@ -36,6 +36,17 @@ export const FaultsSchema = strictObject({
         between(0, 1),
       )
       .default({}),
+    /**
+     * Operation name → the errors its next calls answer, one call each, in order (then it works again): an
+     * AWS error code as the SDK names it and its message, e.g. `{"RunJobFlow": [{"code": "AccessDeniedException",
+     * "message": "… is not authorized to perform: elasticmapreduce:RunJobFlow"}]}`. A 4xx unless `status` says otherwise.
+     */
+    apiError: z
+      .record(
+        z.string().refine((name) => (EMR_OPERATIONS as readonly string[]).includes(name), `unknown EMR operation (known: ${EMR_OPERATIONS.join(', ')})`),
+        z.array(strictObject({ code: z.string().regex(/^[A-Za-z]+$/, 'must be an error code such as AccessDeniedException'), message: z.string(), status: between(400, 599, { integer: true }).optional() })),
+      )
+      .default({}),
   }).prefault({}),
   /**
    * EMR Serverless job runs, by the attempt in their name ("… attempt <n>"): `jobRunFailure` fails the job run
@@ -132,6 +143,11 @@ export class FaultInjector {
     if (index < 0) return false;
     list.splice(index, 1);
     return true;
+  }
+
+  /** The error the next call of `operation` answers (taken: each listed error answers one call), or null. */
+  takeApiError(operation: string): { code: string; message: string; status?: number } | null {
+    return this.pending.emr.apiError[operation]?.shift() ?? null;
   }
 
   throttles(operation: string): boolean {

@@ -58,11 +58,13 @@ export function createEmulatorServer(deps: ServerDeps): http.Server {
     const operations = service === 'EMR' ? deps.emr : deps.glue;
     const operation = Object.hasOwn(operations, operationName) ? operations[operationName] : undefined;
     const throttled = operation !== undefined && service === 'EMR' && deps.faults.throttles(operationName);
+    const injected = operation !== undefined && service === 'EMR' && !throttled ? deps.faults.takeApiError(operationName) : null;
     deps.calls.count(service, operationName, throttled);
     try {
       const input = await readJson(req);
       if (!operation) throw new AwsServiceError('UnknownOperationException', `${service} operation ${operationName} is not supported by the emulator.`);
       if (throttled) throw new AwsServiceError('ThrottlingException', 'Rate exceeded');
+      if (injected) throw new AwsServiceError(injected.code, injected.message, injected.status ?? 400);
       sendJson(res, requestId, await operation(input));
     } catch (error) {
       if (error instanceof AwsServiceError) {

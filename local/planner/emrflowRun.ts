@@ -325,7 +325,8 @@ export class EmrflowRun extends PerAttemptRun {
   protected startSweeps(): void {
     const lambdaRun = LAMBDA.gbSecondsEach * this.services.lambdaPerGbSecond.usd;
     // dispatch-queue's one-minute schedule: per pool, the job manager's reconcile (cluster states from one
-    // ListClusters of the account's live clusters, a SendTaskHeartbeat to every parked execution), then a dispatch.
+    // ListClusters of the account's live clusters, a SendTaskHeartbeat to each parked execution whose heartbeat
+    // is due: about one per execution every 12 minutes), then a dispatch.
     const sweep = async (): Promise<void> => {
       this.meter.cost.lambda += lambdaRun;
       this.heartbeatsThisSweep = 0;

@@ -82,6 +82,24 @@ const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue'
 const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole', 'iam:CreateServiceLinkedRole'];
 /** The tag condition of every EMR statement: this app's clusters of this stage (`request` for tags being set). */
 const ownClusters = (tagged: 'aws:RequestTag' | 'aws:ResourceTag') => ({ [`${tagged}/emrflow:app`]: 'emrflow', [`${tagged}/emrflow:stage`]: 'dev' });
+/**
+ * What is wrong with PoolLaunchFailedAlarm: it must sum LaunchFailures (namespace emrflow, per-function
+ * `service` dimension, as Powertools emits it) of every function that launches pool clusters, each filled
+ * with 0 so a quiet function does not blank the sum.
+ */
+function launchAlarmProblems(alarm: any): string[] {
+  const problems: string[] = [];
+  const stats = (alarm.Metrics ?? []).filter((m: any) => m.MetricStat);
+  const expression = (alarm.Metrics ?? []).find((m: any) => m.Expression)?.Expression ?? '';
+  for (const fn of launching) {
+    const service = fn.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const stat = stats.find((m: any) => m.MetricStat.Metric.MetricName === 'LaunchFailures' && m.MetricStat.Metric.Namespace === 'emrflow' && m.MetricStat.Metric.Dimensions?.[0]?.Value === service);
+    if (!stat) problems.push(`no LaunchFailures of ${service}`);
+    else if (!expression.includes(`FILL(${stat.Id}, 0)`)) problems.push(`${service}'s LaunchFailures (${stat.Id}) is not in the sum`);
+  }
+  return problems;
+}
+
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
 const clusterArn = 'arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*';
 
@@ -191,6 +209,7 @@ describe('run-job workflow', () => {
     expect(Object.fromEntries(indexes.map((index) => [index.IndexName, index.KeySchema]))).toEqual({
       waiting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }],
       granting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }],
+      heartbeat: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'heartbeatDue', KeyType: 'RANGE' }],
     });
   });
 });
@@ -447,8 +466,8 @@ describe('least privilege (issue 5)', () => {
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
       ListClusters: 'elasticmapreduce:ListClusters has no resource type; the cleanup acts only on clusters tagged emrflow:app',
-      GrantWaiters: 'SendTaskSuccess acts on a task token, not a resource: no resource-level permissions',
-      GrantAndHeartbeatWaiters: 'SendTaskSuccess and SendTaskHeartbeat act on task tokens: no resource-level permissions',
+      GrantWaiters: 'SendTaskSuccess and SendTaskFailure act on a task token, not a resource: no resource-level permissions',
+      GrantAndHeartbeatWaiters: 'SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       ListPoolClusters: 'ListClusters has no resource type (service authorization reference: List, "*")',
       SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
@@ -551,7 +570,9 @@ describe('least privilege (issue 5)', () => {
   });
 
   it('alarms on failed, timed out and aborted executions', () => {
-    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties);
+    const alarms = resourcesOfType(template, 'AWS::CloudWatch::Alarm')
+      .filter(([id]) => id !== 'PoolLaunchFailedAlarm')
+      .map(([, alarm]) => alarm.Properties);
 
     for (const machine of ['RunJobStateMachine', 'RunBatchStateMachine']) {
       const own = alarms.filter((alarm) => alarm.Dimensions?.[0]?.Value?.Ref === machine);
@@ -566,6 +587,20 @@ describe('least privilege (issue 5)', () => {
     expect(resource('AlarmEmailSubscription')).toEqual(
       expect.objectContaining({ Condition: 'HasAlarmEmail', Properties: expect.objectContaining({ TopicArn: { Ref: 'AlarmTopic' } }) }),
     );
+  });
+
+  it('alarms on the first pool launch RunJobFlow refused for good, whichever launching Lambda made it', () => {
+    const alarm = resource('PoolLaunchFailedAlarm').Properties;
+
+    expect(launchAlarmProblems(alarm)).toEqual([]);
+    expect(alarm).toMatchObject({ ComparisonOperator: 'GreaterThanOrEqualToThreshold', Threshold: 1, AlarmActions: [{ Ref: 'AlarmTopic' }] });
+  });
+
+  it('the launch alarm check can fail (negative control): one launching Lambda left out of the sum', () => {
+    const alarm = structuredClone(resource('PoolLaunchFailedAlarm').Properties);
+    alarm.Metrics = alarm.Metrics.filter((m: any) => m.MetricStat?.Metric?.Dimensions?.[0]?.Value !== 'release-capacity');
+
+    expect(launchAlarmProblems(alarm)).toEqual([expect.stringMatching(/release-capacity/)]);
   });
 });
 

@@ -346,3 +346,44 @@ describe('the registry check can fail (negative control)', () => {
     expect(observation.grants.map((g) => g.lease)).toEqual(['a#1', 'b#1']);
   });
 });
+
+describe('a pool launch RunJobFlow refuses for good (AccessDenied injected on every RunJobFlow)', () => {
+  const denied = 'User: arn:aws:sts::000000000000:assumed-role/emrflow-dev-acquire-capacity/x is not authorized to perform: elasticmapreduce:RunJobFlow';
+  let load: PoolLoadResult;
+  beforeAll(async () => {
+    const refusals = Array.from({ length: 50 }, () => ({ code: 'AccessDeniedException', message: denied }));
+    load = await runPoolLoad({ jobs: 6, faults: { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, apiError: { RunJobFlow: refusals } } } });
+  });
+
+  it('fails every parked job with Placement.LaunchFailed, within minutes of emulated time rather than four hours', () => {
+    expect(load.jobs.map((job) => job.status)).toEqual(Array(6).fill('FAILED'));
+    expect(load.jobs.map((job) => job.error)).toEqual(Array(6).fill('Placement.LaunchFailed'));
+    // Each failure needs a refused RunJobFlow, and the token bucket refills in real seconds (0.25/s) while
+    // the emulated clock runs 50 times faster: a job that parked with the bucket empty waits for a token
+    // (a few real seconds, some emulated minutes). The bound is AcquireCapacity's heartbeat window, not 4 hours.
+    expect(Math.max(...load.jobs.map((job) => job.queueWaitSeconds))).toBeLessThan(900);
+  });
+
+  it('starts nothing and leaves nothing queued or leased', () => {
+    expect(load.clusters).toEqual([]);
+    expect(load.grants).toEqual([]);
+    expect(load.leasesAtEnd).toBe(0);
+    expect(load.queueAtEnd).toBe(0);
+    expect(load.emrCalls.AddJobFlowSteps ?? 0).toBe(0);
+  });
+});
+
+describe('a pool launch EMR throttles twice (ThrottlingException injected on RunJobFlow)', () => {
+  let load: PoolLoadResult;
+  beforeAll(async () => {
+    const throttled = Array.from({ length: 2 }, () => ({ code: 'ThrottlingException', message: 'Rate exceeded' }));
+    load = await runPoolLoad({ jobs: 6, faults: { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, apiError: { RunJobFlow: throttled } } } });
+  });
+
+  it('tries the launch again and every job succeeds on a pool cluster, first time', () => {
+    expect(load.emrCalls.RunJobFlow).toBeGreaterThanOrEqual(3);
+    expect(load.clusters.length).toBeGreaterThan(0);
+    expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED' || job.attempts !== 1)).toEqual([]);
+    expect(load.leasesAtEnd).toBe(0);
+  });
+});

@@ -26,6 +26,7 @@ export const REGISTRY_KEYS = {
 const QUEUE_INDEXES: CreateTableCommandInput['LocalSecondaryIndexes'] = [
   { IndexName: QUEUE_INDEX.waiting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
   { IndexName: QUEUE_INDEX.granting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+  { IndexName: QUEUE_INDEX.heartbeat, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'heartbeatDue', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
 ];
 
 export async function startDynalite(): Promise<LocalDynamo> {
@@ -60,7 +61,7 @@ export async function startDynalite(): Promise<LocalDynamo> {
             AttributeDefinitions: [
               { AttributeName: hash, AttributeType: 'S' },
               { AttributeName: range, AttributeType: 'S' },
-              ...(queue ? [{ AttributeName: 'waitingKey', AttributeType: 'S' as const }, { AttributeName: 'claimedAt', AttributeType: 'N' as const }] : []),
+              ...(queue ? [{ AttributeName: 'waitingKey', AttributeType: 'S' as const }, { AttributeName: 'claimedAt', AttributeType: 'N' as const }, { AttributeName: 'heartbeatDue', AttributeType: 'N' as const }] : []),
             ],
             KeySchema: [
               { AttributeName: hash, KeyType: 'HASH' },

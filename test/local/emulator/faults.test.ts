@@ -20,6 +20,7 @@ const EXAMPLE = {
     stepFailure: [{ attempt: 2 }],
     bootstrapFailure: [{ attempt: 3 }],
     throttle: { RunJobFlow: 0.3 },
+    apiError: { RunJobFlow: [{ code: 'AccessDeniedException', message: 'not authorized to perform: elasticmapreduce:RunJobFlow' }] },
   },
   emrServerless: { jobRunFailure: [{ attempt: 1 }], capacityExceeded: [{ attempt: 2 }] },
   events: { drop: 0.1, duplicate: 0.1 },
@@ -33,7 +34,7 @@ describe('parseFaults', () => {
 
     expect(full).toEqual(EXAMPLE);
     expect(partial).toEqual({
-      emr: { spotInterruption: [], spotCapacityUnavailable: [], stepFailure: [], bootstrapFailure: [], throttle: {} },
+      emr: { spotInterruption: [], spotCapacityUnavailable: [], stepFailure: [], bootstrapFailure: [], throttle: {}, apiError: {} },
       emrServerless: { jobRunFailure: [], capacityExceeded: [] },
       events: { drop: 0, duplicate: 0 },
       glue: { crawlerAlreadyRunning: false, crawlerFails: true },
@@ -50,6 +51,8 @@ describe('parseFaults', () => {
     [{ emr: { bootstrapFailure: [{ attempt: 1, when: 'now' }] } }, 'emr.bootstrapFailure[0].when', 'unknown field'],
     [{ emr: { throttle: { RunJobFlows: 0.5 } } }, 'emr.throttle.RunJobFlows', 'unknown EMR operation'],
     [{ emr: { throttle: { DescribeCluster: 1.5 } } }, 'emr.throttle.DescribeCluster', 'between 0 and 1'],
+    [{ emr: { apiError: { RunJobFlows: [] } } }, 'emr.apiError.RunJobFlows', 'unknown EMR operation'],
+    [{ emr: { apiError: { RunJobFlow: [{ code: 'Access Denied', message: 'x' }] } } }, 'emr.apiError.RunJobFlow[0].code', 'must be an error code'],
     [{ glue: { crawlerFails: 'yes' } }, 'glue.crawlerFails', 'true or false'],
     [{ events: { drop: 1.5 } }, 'events.drop', 'between 0 and 1'],
     [{ events: { lose: 0.1 } }, 'events.lose', 'unknown field'],
@@ -262,6 +265,24 @@ describe('EMR throttling', () => {
     expect(error.message).toBe('Rate exceeded');
     expect(error.$metadata.httpStatusCode).toBe(400);
     expect(other.JobFlowId).toMatch(/^j-/);
+  });
+
+  it('answers the injected errors of an operation once each, in order, then works again (apiError)', async () => {
+    const faults = parseFaults({ emr: { apiError: { RunJobFlow: [{ code: 'AccessDeniedException', message: 'denied' }, { code: 'InternalServerError', message: 'oops', status: 500 }] } } }, 'test');
+    const emu = await startEmulator({ timeScale: 0.001, spark: false, seed: 1, faults });
+    const emr = new EMRClient({ endpoint: emu.endpoint, maxAttempts: 1 });
+
+    const first = await emr.send(new RunJobFlowCommand(request(1, fleets({ od: 1, spot: 0 })))).catch((e) => e);
+    const second = await emr.send(new RunJobFlowCommand(request(1, fleets({ od: 1, spot: 0 })))).catch((e) => e);
+    const third = await emr.send(new RunJobFlowCommand(request(1, fleets({ od: 1, spot: 0 }))));
+    const created = emu.stats().clustersCreated;
+    emr.destroy();
+    await emu.stop();
+
+    expect([first.name, first.message, first.$metadata.httpStatusCode]).toEqual(['AccessDeniedException', 'denied', 400]);
+    expect([second.name, second.$metadata.httpStatusCode]).toEqual(['InternalServerError', 500]);
+    expect(third.JobFlowId).toMatch(/^j-/);
+    expect(created).toBe(1);
   });
 
   it('throttles about the configured share of calls, reproducibly for a seed', async () => {

@@ -8,7 +8,9 @@ import { SFNClient, SendTaskSuccessCommand, SendTaskHeartbeatCommand } from '@aw
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { resetClients, useClients } from '../../../lib/aws/clients';
-import { listClusters, listQueue, type RegistryTables } from '../../../lib/aws/registry';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { listClusters, listQueue, queueLevel, type RegistryTables } from '../../../lib/aws/registry';
+import { HEARTBEAT_INTERVAL_MS } from '../../../lib/jobManager/jobManager';
 import { poolClusterName, TAG } from '../../../lib/contract';
 import { startDynalite, type LocalDynamo } from '../../support/dynalite';
 import { handler as acquire } from '../../../functions/acquire-capacity/handler';
@@ -102,17 +104,25 @@ describe('capacity handlers', () => {
     expect(emr).toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: 'j-POOL00002' });
   });
 
-  it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats parked executions', async () => {
+  it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats the parked executions whose heartbeat is due', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } }] });
     await park({ units: 32, execution: 'big' , taskToken: 'token-big' });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
+    await park({ units: 8, execution: 'fresh', taskToken: 'token-fresh' });
+    // The small job has waited a heartbeat interval; the fresh one was parked just now.
+    await local.dynamo.send(
+      new UpdateCommand({ TableName: tables.queue, Key: { level: queueLevel('shared', 'normal'), entryId: 'small#1' }, UpdateExpression: 'SET heartbeatDue = :past', ExpressionAttributeValues: { ':past': Date.now() - 1_000 } }),
+    );
 
     const { reports } = await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);
 
     expect(emr).toHaveReceivedCommandTimes(ListClustersCommand, 1);
     expect(emr).not.toHaveReceivedCommand(DescribeClusterCommand);
+    expect(sfn).toHaveReceivedCommandTimes(SendTaskHeartbeatCommand, 1);
     expect(sfn).toHaveReceivedCommandWith(SendTaskHeartbeatCommand, { taskToken: 'token-small' });
+    const small = (await listQueue(local.dynamo, tables, 'shared')).find((entry) => entry.entryId === 'small#1');
+    expect(small!.heartbeatDue! - Date.now()).toBeGreaterThan(HEARTBEAT_INTERVAL_MS - 60_000);
     // The cluster is ready: the 32-unit job fills it; the small one waits behind it.
     expect(reports[0].granted).toEqual([{ entryId: 'big#1', clusterId: 'j-POOL00002' }]);
     expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'token-big' });
