@@ -57,7 +57,7 @@ export class HybridRun extends EmrflowRun {
       predictedMinutes: job.sizing.predictedMinutes,
     });
     const placement = await placeJob({ ...input, poolWaits }, this.placement);
-    this.decisionLog?.push({ input, placement, registry: structuredClone(registry) });
+    this.decisionLog?.push({ input: { ...input, poolWaits }, placement, registry: structuredClone(registry) });
     this.targets.set(job.id, placement.mode);
     return placement;
   }
