@@ -48,7 +48,8 @@ export class HybridRun extends EmrflowRun {
   /** PlaceJob as the handler runs it: the registry's clusters and queue per pool → predictedWaitMinutes. */
   protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
     const registry: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
-    for (const pool of this.config.pools.pools) registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+    for (const pool of this.config.pools.pools)
+      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
     const input = placeJobInput(job, attempt);
     const poolWaits = predictedPoolWaits(this.config.pools.pools, registry, {
       executionName: input.executionName,
@@ -63,13 +64,15 @@ export class HybridRun extends EmrflowRun {
   }
 
   protected async place(job: SizedJob, attempt: number): Promise<void> {
-    const state = this.states.get(job.id)!;
+    const state = this.states.get(job.id);
+    if (!state) throw new Error(`job ${job.id} was never seen arriving`);
     state.attempt = attempt;
     const decision = await this.decide(job, attempt);
     if (decision.mode === 'serverless') {
       // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
       this.chargeOrchestration('dedicated', attempt > 1);
-      const { executor, executors } = decision.serverless!.workers;
+      if (!decision.serverless) throw new Error(`a serverless placement of ${job.id} without its job run`);
+      const { executor, executors } = decision.serverless.workers;
       this.serverless.submit(state, { worker: { vcpu: executor.vcpu, memoryGb: executor.memoryGb }, workers: 1 + executors });
       return;
     }
