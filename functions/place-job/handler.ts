@@ -8,7 +8,7 @@ import { loadPrices } from '../../lib/config/prices';
 import { checkRuleApplications, checkRulePools, loadRules } from '../../lib/config/rules';
 import { loadServerlessConfig } from '../../lib/config/serverless';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
-import { predictedPoolWaitMinutes } from '../../lib/domain/serverless';
+import { predictedPoolWaits } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
@@ -55,20 +55,12 @@ async function poolWaits(event: PlaceJobInput): Promise<Record<string, number>> 
     logger.warn('pool registry not read: predictedWaitMinutes unknown', { error: error as Error });
     return {};
   }
-  return Object.fromEntries(
-    pools.pools.map((pool) => [
-      pool.name,
-      predictedPoolWaitMinutes({
-        clusters: registry[pool.name].clusters,
-        queue: registry[pool.name].queue.filter((entry) => entry.execution !== event.executionName),
-        maxClusters: pool.maxClusters,
-        clusterCapacityUnits: pool.capacityUnits,
-        units: event.sizing.capacityUnits,
-        priority: event.request.job.priority,
-        typicalJobMinutes: event.sizing.predictedMinutes,
-      }),
-    ]),
-  );
+  return predictedPoolWaits(pools.pools, registry, {
+    executionName: event.executionName,
+    units: event.sizing.capacityUnits,
+    priority: event.request.job.priority,
+    predictedMinutes: event.sizing.predictedMinutes,
+  });
 }
 
 /**

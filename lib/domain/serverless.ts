@@ -148,6 +148,32 @@ export function predictedPoolWaitMinutes(input: {
 }
 
 /**
+ * Each pool's predicted wait for a job (predictedPoolWaitMinutes), from what the registry holds of the pool:
+ * its clusters and its queue, less the job's own execution's entry (a retried PlaceJob is not behind itself).
+ * What place-job computes from DynamoDB and the planner from its in-memory registry.
+ */
+export function predictedPoolWaits(
+  pools: Array<{ name: string; maxClusters: number; capacityUnits: number }>,
+  registry: Record<string, { clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'>>; queue: Array<Pick<QueueEntry, 'units' | 'priority' | 'execution'>> }>,
+  job: { executionName: string; units: number; priority: Priority; predictedMinutes: number },
+): Record<string, number> {
+  return Object.fromEntries(
+    pools.map((pool) => [
+      pool.name,
+      predictedPoolWaitMinutes({
+        clusters: registry[pool.name].clusters,
+        queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
+        maxClusters: pool.maxClusters,
+        clusterCapacityUnits: pool.capacityUnits,
+        units: job.units,
+        priority: job.priority,
+        typicalJobMinutes: job.predictedMinutes,
+      }),
+    ]),
+  );
+}
+
+/**
  * The run's job run: RunServerlessJob's result on success, else the job run a failed startJobRun.sync carried
  * in its Cause. Null for a run that was not placed on Serverless or never started one.
  */

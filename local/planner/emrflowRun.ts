@@ -13,7 +13,7 @@ import { STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
 import { NoCapacityError } from '../../lib/errors';
-import { leaseId, type PoolCluster, type PoolClusterState } from '../../lib/domain/pools';
+import { leaseId, type PoolCluster, type PoolClusterState, type QueueEntry } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
 import type { Placement } from '../../lib/domain/types';
 import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext } from '../../lib/jobManager/jobManager';
@@ -82,7 +82,7 @@ function named(name: string, message: string): Error {
 }
 
 export class EmrflowRun extends PerAttemptRun {
-  private readonly placement: PlacementConfig;
+  protected placement: PlacementConfig;
   /** The job manager's registry, queue and step tokens: in memory, as DynamoDB would hold them. */
   readonly store = new MemoryJobStore();
   private readonly sims = new Map<string, ClusterSim>();
@@ -100,6 +100,8 @@ export class EmrflowRun extends PerAttemptRun {
   private manager: JobManager | undefined;
   /** Every PlaceJob input and decision, in order, when asked for (the same-decisions test replays them). */
   decisionLog: DecisionLog | undefined;
+  /** Each job's target, as its latest attempt was placed (the share of jobs per target). */
+  readonly targets = new Map<string, Placement['mode']>();
   /** Builds the job manager from the simulation's ports; a test swaps in a recording one. */
   jobManagerFactory: (ports: JobManagerPorts) => JobManager = createJobManager;
 
@@ -139,8 +141,19 @@ export class EmrflowRun extends PerAttemptRun {
   }
 
   protected async purchase(job: SizedJob, attempt: number): Promise<DedicatedPurchase | null> {
+    return this.purchaseFor(job, await this.decide(job, attempt));
+  }
+
+  /** PlaceJob for the attempt, logged when asked (emrflow-hybrid adds the facts place-job reads from the registry). */
+  protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
     const decision = await placementOf(job, attempt, this.placement);
     this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
+    this.targets.set(job.id, decision.mode);
+    return decision;
+  }
+
+  /** A pool decision parks the attempt (null); a dedicated one is the cluster to launch. */
+  protected async purchaseFor(job: SizedJob, decision: Placement): Promise<DedicatedPurchase | null> {
     const pool = decision.mode === 'pool' ? this.poolOf(decision) : undefined;
     if (pool) {
       await this.acquireCapacity(this.states.get(job.id)!, pool, decision);
@@ -656,7 +669,8 @@ export class EmrflowRun extends PerAttemptRun {
   }
 }
 
-export type DecisionLog = Array<{ input: PlaceJobInput; placement: Placement }>;
+/** `registry`: per pool, the clusters and queue place-job would have read (emrflow-hybrid, whose rules read predictedWaitMinutes). */
+export type DecisionLog = Array<{ input: PlaceJobInput; placement: Placement; registry?: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> }>;
 
 /**
  * The registry's invariant after every grant: the leases' units add up to unitsInUse, which never passes the

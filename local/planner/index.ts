@@ -79,5 +79,22 @@ export function targets(day: DayResult, wallSeconds: number): PlanResult['target
       value: day.stress ? `${(day.stress.completion * 100).toFixed(2)}% (${day.stress.interruptions} interruptions)` : 'not run',
       pass: day.stress !== null && day.stress.completion === 1,
     },
+    ...hybridTargets(day),
+  ];
+}
+
+/** Issue 23's targets for emrflow-hybrid: cheaper than emrflow and the better Serverless run, start p95 no worse than emrflow's, no SLA miss. */
+function hybridTargets(day: DayResult): PlanResult['targets'] {
+  const e = day.strategies.emrflow;
+  const h = day.strategies['emrflow-hybrid'];
+  const serverless = [day.strategies['emr-serverless'], day.strategies['emr-serverless-preinit']].sort((a, b) => a.costUsd - b.costUsd)[0];
+  return [
+    {
+      target: 'emrflow-hybrid costs less than emrflow and the better EMR Serverless run',
+      value: `$${h.costUsd} vs emrflow $${e.costUsd}, Serverless $${serverless.costUsd}`,
+      pass: h.costUsd < e.costUsd && h.costUsd < serverless.costUsd,
+    },
+    { target: "emrflow-hybrid start p95 <= emrflow's", value: `${h.startSeconds.p95} s vs ${e.startSeconds.p95} s`, pass: h.startSeconds.p95 <= e.startSeconds.p95 },
+    { target: 'emrflow-hybrid 0 SLA misses', value: String(h.slaMisses), pass: h.slaMisses === 0 },
   ];
 }

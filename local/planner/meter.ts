@@ -9,6 +9,8 @@ import { EMR_QUOTAS, SFN_QUOTAS_LARGE_REGIONS } from './constants';
 
 /** Step Functions operations: counted and checked against their own quotas, never against EMR's. */
 export const SFN_OPERATIONS: ReadonlySet<string> = new Set(Object.keys(SFN_QUOTAS_LARGE_REGIONS));
+/** EMR Serverless operations (another service, with its own quotas): counted, never part of `AllEmrCalls`. */
+export const EMR_SERVERLESS_OPERATIONS: ReadonlySet<string> = new Set(['StartJobRun', 'GetJobRun']);
 
 export const HORIZON_SECONDS = 3 * 86_400;
 
@@ -129,7 +131,7 @@ export class Meter {
     if (this.figures) return this.figures;
     const all = new Map<number, number>();
     for (const [op, series] of this.calls) {
-      if (SFN_OPERATIONS.has(op)) continue;
+      if (SFN_OPERATIONS.has(op) || EMR_SERVERLESS_OPERATIONS.has(op)) continue;
       for (const [second, count] of series) all.set(second, (all.get(second) ?? 0) + count);
     }
     const ops = [...[...this.calls.keys()].sort(), 'AllEmrCalls'];

@@ -10,6 +10,7 @@ import type { PlanResult } from './index';
 
 const COLORS: Record<string, string> = {
   emrflow: '#1b7f3b',
+  'emrflow-hybrid': '#17a589',
   'on-demand-per-job': '#c0392b',
   'spot-per-job': '#d68910',
   'emr-serverless': '#2471a3',
@@ -78,7 +79,7 @@ table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #ddd
 const DATA = ${scriptJson(data)};
 Chart.defaults.animation = false;
 const minutes = Array.from({length: DATA.series.minutes}, (_, i) => String(Math.floor(i / 60)).padStart(2, '0') + ':' + String(i % 60).padStart(2, '0'));
-const perMinute = ['emrflow', 'on-demand-per-job', 'spot-per-job'];
+const perMinute = ['emrflow', 'emrflow-hybrid', 'on-demand-per-job', 'spot-per-job'];
 const line = (label, data, color, extra) => Object.assign({ label, data, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 1.5 }, extra || {});
 const charts = [];
 charts.push(new Chart(document.getElementById('active'), { type: 'line', data: { labels: minutes, datasets: [
@@ -146,9 +147,14 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
         return `${p.provisioned} / ${p.work} / ${p.leased > 0 ? p.leased : 'n/a'}${over}`;
       }),
     },
+    { label: 'jobs on pool / dedicated / Serverless', values: s.map((f) => [f.targetShare.pool, f.targetShare.dedicated, f.targetShare.serverless].map((v) => `${(v * 100).toFixed(1)}%`).join(' / ')) },
     { label: 'SLA misses', values: s.map((f) => String(f.slaMisses)) },
     { label: 'peak RunJobFlow /s', values: s.map((f) => String(f.peakApiCallsPerSecond.RunJobFlow ?? 0)) },
     { label: 'peak all EMR calls /s', values: s.map((f) => String(f.peakApiCallsPerSecond.AllEmrCalls ?? 0)) },
+    {
+      label: 'EMR Serverless calls per job run (peak /s)',
+      values: s.map((f) => (f.serverlessApi ? Object.entries(f.serverlessApi.callsPerJobRun).map(([op, n]) => `${op} ${n} (${f.serverlessApi!.peakCallsPerSecond[op]})`).join(', ') : '-')),
+    },
     { label: 'peak SendTask* /s (Step Functions)', values: s.map((f) => String(Object.entries(f.peakApiCallsPerSecond).filter(([op]) => op.startsWith('SendTask')).reduce((max, [, v]) => Math.max(max, v), 0))) },
     { label: 'quota exceeded', values: s.map((f) => f.quotaExceeded.join(', ') || 'none') },
     { label: 'peak active clusters (of 500)', values: s.map((f) => String(f.peakActiveClusters)) },

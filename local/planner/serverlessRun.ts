@@ -15,9 +15,12 @@ import {
   SERVERLESS_PREINIT_START_SECONDS,
   SERVERLESS_WORKER_MINIMUM_SECONDS,
   SERVERLESS_WORKER_SIZES,
+  SYNC_POLL,
 } from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
-import { Run, type JobState } from './run';
+import type { Meter } from './meter';
+import type { Random } from './random';
+import { Run, type JobState, type Outcome } from './run';
 
 /** A job run's queue wait past which EMR Serverless fails it (queueTimeoutMinutes' default, 360; REFERENCE.md). */
 export const SERVERLESS_QUEUE_TIMEOUT_SECONDS = 360 * 60;
@@ -84,7 +87,26 @@ interface Queued {
   since: number;
 }
 
-export class ServerlessRun extends Run {
+/** What the simulated application needs of the run it belongs to: its clock, draws, meter and job lifecycle. */
+export interface ServerlessHost {
+  now(): number;
+  at(seconds: number, action: () => void): void;
+  random: Random;
+  meter: Meter;
+  prices: PriceBook;
+  /** The job's Spark application has its first executor at `at`. */
+  firstExecutor(state: JobState, at: number): void;
+  finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error?: string): void;
+  /** The application's queue changed (the run recounts its queued jobs). */
+  queueChanged(): void;
+}
+
+/**
+ * One simulated EMR Serverless application, shared by the job runs placed on it: the emr-serverless strategies
+ * put every job there, emrflow-hybrid the jobs its rules send to Serverless. Each job run costs a StartJobRun
+ * and the GetJobRun polls of `emr-serverless:startJobRun.sync` (Step Functions' .sync schedule).
+ */
+export class ServerlessApplicationSim {
   private readonly pending: Queued[] = [];
   private head = 0;
   private vcpuInUse = 0;
@@ -92,44 +114,50 @@ export class ServerlessRun extends Run {
   private freeDrivers: number;
   private freeExecutors: number;
   private readonly preInitVcpu: number;
-  private lastEnd = 0;
+  lastEnd = 0;
   readonly queueWaitSeconds: number[] = [];
+  /** Job runs started (StartJobRun calls), one per attempt placed here. */
+  jobRuns = 0;
   private admitArmed = false;
 
   constructor(
     readonly application: ServerlessApplication,
-    ...args: ConstructorParameters<typeof Run>
+    /** The pre-initialized workers' configuration: the one every job's sizing gives (DEFAULT_SIZING's executor). */
+    readonly preInitWorker: ServerlessWorker,
+    private readonly host: ServerlessHost,
   ) {
-    super(...args);
     this.freeDrivers = application.preInitialized.drivers;
     this.freeExecutors = application.preInitialized.executors;
-    this.preInitVcpu = (application.preInitialized.drivers + application.preInitialized.executors) * this.preInitWorker().vcpu;
+    this.preInitVcpu = (application.preInitialized.drivers + application.preInitialized.executors) * preInitWorker.vcpu;
     if (this.preInitVcpu > Math.min(application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
       throw new Error(`pre-initialized capacity of ${this.preInitVcpu} vCPU exceeds the application's maximum (${application.maxVcpu}) or the account quota (${SERVERLESS_ACCOUNT_VCPU_QUOTA})`);
     }
   }
 
-  /** The pre-initialized workers' configuration: the one every job's sizing gives (DEFAULT_SIZING's executor). */
-  private preInitWorker(): ServerlessWorker {
-    return this.jobs.length > 0 ? workerFor(this.jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
+  private get now(): number {
+    return this.host.now();
   }
 
-  protected place(job: SizedJob, attempt: number): void {
-    const state = this.states.get(job.id)!;
-    state.attempt = attempt;
-    // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
-    this.chargeOrchestration('dedicated', attempt > 1);
-    const worker = workerFor(job.sizing);
-    const workers = workersOf(job);
+  /**
+   * StartJobRun for the job's attempt: the run queues in the application until it has room. `shape`: the
+   * workers StartJobRun asks for (place-job's placement); by default the sizing's driver and executors.
+   */
+  submit(state: JobState, shape?: { worker: ServerlessWorker; workers: number }): void {
+    const job = state.job;
+    this.jobRuns++;
+    this.host.meter.call('StartJobRun', this.now);
+    const worker = shape?.worker ?? workerFor(job.sizing);
+    const workers = shape?.workers ?? workersOf(job);
     if (workers * worker.vcpu > Math.min(this.application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
-      this.finish(state, 'failed', 0, SERVERLESS_RUN_FAILED);
+      this.host.meter.call('GetJobRun', this.now + SYNC_POLL.fastSeconds);
+      this.host.finish(state, 'failed', 0, SERVERLESS_RUN_FAILED);
       return;
     }
     this.pending.push({ state, workers, worker, since: this.now });
     this.admit();
   }
 
-  protected queuedJobs(): number {
+  queuedJobs(): number {
     return this.pending.length - this.head;
   }
 
@@ -140,7 +168,8 @@ export class ServerlessRun extends Run {
       const next = this.pending[this.head];
       if (this.now - next.since > SERVERLESS_QUEUE_TIMEOUT_SECONDS) {
         this.head++;
-        this.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
+        this.host.meter.poll('GetJobRun', next.since, this.now, SYNC_POLL);
+        this.host.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
         continue;
       }
       const fromPool = this.matchesPreInit(next.worker);
@@ -151,7 +180,8 @@ export class ServerlessRun extends Run {
         if (this.runs > 0) break;
         // Nothing running will free room: the run can never start (the application's capacity is too small).
         this.head++;
-        this.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
+        this.host.meter.poll('GetJobRun', next.since, this.now, SYNC_POLL);
+        this.host.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
         continue;
       }
       this.head++;
@@ -161,44 +191,46 @@ export class ServerlessRun extends Run {
       this.pending.splice(0, this.head);
       this.head = 0;
     }
-    this.meter.setQueued(this.now, this.queuedJobs());
+    this.host.queueChanged();
   }
 
   private matchesPreInit(worker: ServerlessWorker): boolean {
-    const pre = this.preInitWorker();
-    return pre.vcpu === worker.vcpu && pre.memoryGb === worker.memoryGb;
+    return this.preInitWorker.vcpu === worker.vcpu && this.preInitWorker.memoryGb === worker.memoryGb;
   }
 
   private start(queued: Queued, drivers: number, executors: number, onDemand: number): void {
     const { state, worker, workers } = queued;
+    const { random, meter } = this.host;
     this.queueWaitSeconds.push(this.now - queued.since);
     this.runs++;
     this.freeDrivers -= drivers;
     this.freeExecutors -= executors;
     this.vcpuInUse += onDemand * worker.vcpu;
-    const warm = () => this.random.uniform(SERVERLESS_PREINIT_START_SECONDS.min, SERVERLESS_PREINIT_START_SECONDS.max);
-    const cold = () => this.random.uniform(SERVERLESS_COLD_START_SECONDS.min, SERVERLESS_COLD_START_SECONDS.max);
+    const warm = () => random.uniform(SERVERLESS_PREINIT_START_SECONDS.min, SERVERLESS_PREINIT_START_SECONDS.max);
+    const cold = () => random.uniform(SERVERLESS_COLD_START_SECONDS.min, SERVERLESS_COLD_START_SECONDS.max);
     // The first executor needs the driver and one executor; the run goes at full width once every worker is up.
     const firstWarm = drivers === 1 && (executors > 0 || workers === 1);
     const warmLatency = warm();
     const coldLatency = onDemand > 0 ? cold() : 0;
     const first = this.now + (firstWarm ? warmLatency : Math.max(warmLatency, coldLatency));
     const ready = this.now + Math.max(warmLatency, coldLatency);
-    this.firstExecutor(state, first);
+    this.host.firstExecutor(state, first);
     const end = ready + trueStepSeconds(state.job, workers);
     this.lastEnd = Math.max(this.lastEnd, end);
-    const hourly = workerHourly(this.config.prices, worker, this.application.architecture);
+    const hourly = workerHourly(this.host.prices, worker, this.application.architecture);
     // On-demand workers: billed from ready to the end, each at least a minute. Pre-initialized ones are billed all day.
     const billedSeconds = Math.max(SERVERLESS_WORKER_MINIMUM_SECONDS, end - ready);
-    this.meter.cost.emrServerless += onDemand * hourly * (billedSeconds / 3600);
-    this.meter.provisionedUnitHours += onDemand * (worker.vcpu / 4) * (billedSeconds / 3600);
-    this.meter.busyUnitHours += workers * (worker.vcpu / 4) * ((end - ready) / 3600);
-    this.at(end, () => {
+    meter.cost.emrServerless += onDemand * hourly * (billedSeconds / 3600);
+    meter.provisionedUnitHours += onDemand * (worker.vcpu / 4) * (billedSeconds / 3600);
+    meter.busyUnitHours += workers * (worker.vcpu / 4) * ((end - ready) / 3600);
+    // startJobRun.sync polls GetJobRun from the submission until the run ends (SUCCESS).
+    meter.poll('GetJobRun', queued.since, end, SYNC_POLL);
+    this.host.at(end, () => {
       this.runs--;
       this.freeDrivers += drivers;
       this.freeExecutors += executors;
       this.vcpuInUse -= onDemand * worker.vcpu;
-      this.finish(state, 'succeeded', workers * (end - ready));
+      this.host.finish(state, 'succeeded', workers * (end - ready));
       this.requestAdmit();
     });
   }
@@ -207,7 +239,7 @@ export class ServerlessRun extends Run {
   private requestAdmit(): void {
     if (this.admitArmed) return;
     this.admitArmed = true;
-    this.at(this.now, () => {
+    this.host.at(this.now, () => {
       this.admitArmed = false;
       this.admit();
     });
@@ -215,14 +247,58 @@ export class ServerlessRun extends Run {
 
   /**
    * Pre-initialized capacity is billed while the application is up: the whole day (it repeats), or until the
-   * last run ends when that is later. Call once after run().
+   * last run ends when that is later. Call once after the run.
    */
   finishBilling(): void {
     const { drivers, executors } = this.application.preInitialized;
     if (drivers + executors === 0) return;
-    const worker = this.preInitWorker();
+    const worker = this.preInitWorker;
     const hours = Math.max(86_400, this.lastEnd) / 3600;
-    this.meter.cost.emrServerless += (drivers + executors) * workerHourly(this.config.prices, worker, this.application.architecture) * hours;
-    this.meter.provisionedUnitHours += (drivers + executors) * (worker.vcpu / 4) * hours;
+    this.host.meter.cost.emrServerless += (drivers + executors) * workerHourly(this.host.prices, worker, this.application.architecture) * hours;
+    this.host.meter.provisionedUnitHours += (drivers + executors) * (worker.vcpu / 4) * hours;
+  }
+}
+
+/** Every job on one simulated application (the emr-serverless and emr-serverless-preinit strategies). */
+export class ServerlessRun extends Run {
+  readonly sim: ServerlessApplicationSim;
+
+  constructor(
+    readonly application: ServerlessApplication,
+    ...args: ConstructorParameters<typeof Run>
+  ) {
+    super(...args);
+    const preInitWorker = this.jobs.length > 0 ? workerFor(this.jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
+    this.sim = new ServerlessApplicationSim(application, preInitWorker, {
+      now: () => this.now,
+      at: (seconds, action) => this.at(seconds, action),
+      random: this.random,
+      meter: this.meter,
+      prices: this.config.prices,
+      firstExecutor: (state, at) => this.firstExecutor(state, at),
+      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
+      queueChanged: () => this.updateQueued(),
+    });
+  }
+
+  get queueWaitSeconds(): number[] {
+    return this.sim.queueWaitSeconds;
+  }
+
+  protected place(job: SizedJob, attempt: number): void {
+    const state = this.states.get(job.id)!;
+    state.attempt = attempt;
+    // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
+    this.chargeOrchestration('dedicated', attempt > 1);
+    this.sim.submit(state);
+  }
+
+  protected queuedJobs(): number {
+    return this.sim.queuedJobs();
+  }
+
+  /** Pre-initialized capacity's all-day bill (ServerlessApplicationSim.finishBilling). Call once after run(). */
+  finishBilling(): void {
+    this.sim.finishBilling();
   }
 }

@@ -10,6 +10,9 @@
  * Strategies, each over the same jobs:
  *   emrflow            place-job's decision: a pool lease (queue + dispatcher) or a dedicated cluster bought as
  *                      the rules say, retried on Spot loss with more On-Demand
+ *   emrflow-hybrid     place-job's decision among a pool lease, a dedicated cluster and EMR Serverless (./hybridRun):
+ *                      the shipped rules with the registry's predicted pool waits and each target's predicted cost;
+ *                      Serverless decisions share one simulated application (config/serverless.json's default)
  *   on-demand-per-job  one all-On-Demand cluster per job (planFleets at share 1)
  *   spot-per-job       one all-Spot cluster per job (core and primary too), no SWITCH_TO_ON_DEMAND, plain retries
  *   emr-serverless     one EMR Serverless application, simulated (./serverlessRun): workers from each job's
@@ -27,16 +30,19 @@
 import { ACTIVE_CLUSTER_QUOTA, SERVERLESS_ACCOUNT_VCPU_QUOTA, SERVERLESS_APPLICATION_MAX_VCPU, SERVERLESS_COLD_START_SECONDS, SERVERLESS_PREINIT_START_SECONDS } from './constants';
 import { sizeDay, type PlannerConfig, type SizedJob } from './decisions';
 import { EmrflowRun, type DecisionLog } from './emrflowRun';
+import { HybridRun } from './hybridRun';
 import { floorCost, SMALLEST_SPARK_START_SECONDS, SMALLEST_SPARK_UNITS } from './floor';
-import { Meter } from './meter';
+import { EMR_SERVERLESS_OPERATIONS, Meter } from './meter';
 import { PerJobRun } from './perAttemptRun';
 import type { SimJob, SpotModel } from './profile';
 import { Random } from './random';
 import { apiQuotas } from './run';
 import { cheapestArchitecture, ServerlessRun, workerFor, type ServerlessApplication } from './serverlessRun';
 import { loadStateMachineLimits } from './stateMachineLimits';
+import { loadServerlessConfig, type ServerlessConfig } from '../../lib/config/serverless';
+import type { Placement } from '../../lib/domain/types';
 
-export const STRATEGIES = ['emrflow', 'on-demand-per-job', 'spot-per-job', 'emr-serverless', 'emr-serverless-preinit', 'floor'] as const;
+export const STRATEGIES = ['emrflow', 'emrflow-hybrid', 'on-demand-per-job', 'spot-per-job', 'emr-serverless', 'emr-serverless-preinit', 'floor'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 function percentile(values: number[], p: number): number {
@@ -80,6 +86,10 @@ export interface StrategyFigures {
   submitWaitSeconds?: { p50: number; p95: number; max: number };
   /** emrflow only: unit-hours the pool clusters were provisioned for (primary counted as one unit), the Spark work done in them and the leases held on them. */
   poolUnitHours?: { provisioned: number; work: number; leased: number };
+  /** Share of the jobs by the target their last attempt was placed on (emrflow, emrflow-hybrid: place-job's decisions). */
+  targetShare: { pool: number; dedicated: number; serverless: number };
+  /** Strategies with EMR Serverless job runs: how many, and the EMR Serverless API calls per job run (StartJobRun, startJobRun.sync's GetJobRun polls). */
+  serverlessApi?: { jobRuns: number; callsPerJobRun: Record<string, number>; peakCallsPerSecond: Record<string, number> };
   /** Serverless strategies: the application simulated (architecture, worker, pre-initialized capacity, maximum vCPU). */
   serverlessApplication?: ServerlessApplication & { worker: { vcpu: number; memoryGb: number } };
   notes: string[];
@@ -114,6 +124,10 @@ export interface SimulateOptions {
   onProgress?: (done: number, total: number, phase: string) => void;
   /** Collects emrflow's PlaceJob inputs and decisions. */
   decisionLog?: DecisionLog;
+  /** Collects emrflow-hybrid's PlaceJob inputs, decisions and the registry each read. */
+  hybridDecisionLog?: DecisionLog;
+  /** emrflow-hybrid's Serverless target; config/serverless.json when absent. */
+  serverless?: ServerlessConfig;
 }
 
 export async function simulateDay(options: SimulateOptions): Promise<DayResult> {
@@ -121,7 +135,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
   const { seed } = options;
   const jobs = sizeDay(options.jobs, options.runDate);
   const random = new Random(seed);
-  const total = jobs.length * (options.stressSpot ? 4 : 3);
+  const total = jobs.length * (options.stressSpot ? 5 : 4);
   let done = 0;
   const progress = (phase: string) => () => {
     done++;
@@ -131,6 +145,10 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
   emrflow.decisionLog = options.decisionLog;
   await emrflow.run();
   emrflow.finishBilling();
+  const hybrid = new HybridRun(options.serverless ?? loadServerlessConfig(), config, jobs, options.spot, random.fork(16), progress('emrflow-hybrid'));
+  hybrid.decisionLog = options.hybridDecisionLog;
+  await hybrid.run();
+  hybrid.finishBilling();
   const onDemand = new PerJobRun('ON_DEMAND', config, jobs, options.spot, random.fork(12), progress('on-demand-per-job'));
   await onDemand.run();
   const spotRun = new PerJobRun('SPOT', config, jobs, options.spot, random.fork(13), progress('spot-per-job'));
@@ -149,7 +167,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
   const floorParts = floorCost(config, jobs);
   const floorUsd = floorParts.usd;
 
-  const figures = (name: StrategyName, m: Meter, notes: string[]): StrategyFigures => {
+  const figures = (name: StrategyName, m: Meter, notes: string[], targets: StrategyFigures['targetShare'] = { pool: 0, dedicated: 1, serverless: 0 }, jobRuns = 0): StrategyFigures => {
     const api = m.apiFigures();
     const cost = totalCost(m);
     const provisioned = m.provisionedUnitHours + m.poolUnitHours;
@@ -175,7 +193,9 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       activeClusterQuota: ACTIVE_CLUSTER_QUOTA,
       interruptions: m.interruptions,
       lostInstanceHours: round2(m.lostInstanceHours),
-      ...(name === 'emrflow'
+      targetShare: targets,
+      ...(jobRuns > 0 ? { serverlessApi: serverlessApiFigures(m, jobRuns) } : {}),
+      ...(name === 'emrflow' || name === 'emrflow-hybrid'
         ? {
             pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
             capacityWaitSeconds: { p50: percentile(m.capacityWaitSeconds, 50), p95: percentile(m.capacityWaitSeconds, 95) },
@@ -196,6 +216,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
   const minutes = 24 * 60;
   const named: Array<[StrategyName, Meter]> = [
     ['emrflow', emrflow.meter],
+    ['emrflow-hybrid', hybrid.meter],
     ['on-demand-per-job', onDemand.meter],
     ['spot-per-job', spotRun.meter],
   ];
@@ -210,7 +231,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     app.preInitialized.drivers + app.preInitialized.executors > 0
       ? `pre-initialized: ${app.preInitialized.drivers} drivers + ${app.preInitialized.executors} executors, billed all day (idle included); the cheapest of the sizes tried with no more SLA misses than without`
       : 'no pre-initialized capacity',
-    'StartJobRun and GetJobRun quotas not modelled; no Spot, no interruptions',
+    'StartJobRun and GetJobRun counted (one StartJobRun per job run, startJobRun.sync GetJobRun polls), their quotas not modelled (unverified); no Spot, no interruptions',
   ];
   const strategies = {
     emrflow: figures('emrflow', emrflow.meter, [
@@ -225,16 +246,29 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       'dedicated clusters: createCluster.sync and addStep.sync polling (DescribeCluster, DescribeStep), as run-job does',
       'dispatcher: one ListClusters per one-minute sweep while a pool cluster is registered, a SendTaskHeartbeat per parked execution, a SendTaskSuccess per grant',
       'Step Functions SendTask* calls are counted apart from EMR (own quotas, not in AllEmrCalls)',
-    ]),
+    ], shareOf(emrflow.targets, jobs.length)),
+    'emrflow-hybrid': figures(
+      'emrflow-hybrid',
+      hybrid.meter,
+      [
+        'place-job decisions under the shipped rules with every target: predictedWaitMinutes per pool from the in-memory registry (predictedPoolWaits, as place-job reads DynamoDB), predictedCostUsd per target, config/serverless.json as the Serverless target',
+        'pool and dedicated decisions run as in emrflow (the job manager on the in-memory store; dedicated clusters with their throttling loop)',
+        `Serverless decisions: SIMULATED job runs on one shared ${hybrid.serverless.application.architecture} application (maximum capacity ${hybrid.serverless.application.maxVcpu} vCPU, ${hybrid.serverless.application.preInitialized.drivers + hybrid.serverless.application.preInitialized.executors} pre-initialized workers) with the workers place-job asks StartJobRun for; cold starts ${SERVERLESS_COLD_START_SECONDS.min}-${SERVERLESS_COLD_START_SECONDS.max} s, queue when the application is full, per-worker billing at config/prices.json's prices`,
+        'EMR Serverless API calls: one StartJobRun per job run and startJobRun.sync GetJobRun polls on Step Functions\' .sync schedule (counted, not throttled: the StartJobRun quota is unverified); not part of AllEmrCalls',
+      ],
+      shareOf(hybrid.targets, jobs.length),
+      hybrid.serverless.jobRuns,
+    ),
     'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, ['one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters']),
     'spot-per-job': figures('spot-per-job', spotRun.meter, ['one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase']),
-    'emr-serverless': { ...figures('emr-serverless', serverless.meter, serverlessNotes(serverless.application)), serverlessApplication: describeApplication(serverless.application, jobs) },
-    'emr-serverless-preinit': { ...figures('emr-serverless-preinit', preInit.meter, serverlessNotes(preInit.application)), serverlessApplication: describeApplication(preInit.application, jobs) },
+    'emr-serverless': { ...figures('emr-serverless', serverless.meter, serverlessNotes(serverless.application), ALL_SERVERLESS, serverless.sim.jobRuns), serverlessApplication: describeApplication(serverless.application, jobs) },
+    'emr-serverless-preinit': { ...figures('emr-serverless-preinit', preInit.meter, serverlessNotes(preInit.application), ALL_SERVERLESS, preInit.sim.jobRuns), serverlessApplication: describeApplication(preInit.application, jobs) },
     floor: figures('floor', floor, [
       `each job's data work (input ÷ its per-unit throughput) plus the smallest Spark start (${SMALLEST_SPARK_START_SECONDS} s on ${SMALLEST_SPARK_UNITS} units), at the cheapest unit price of any executor instance type on Spot or EMR Serverless worker: no bootstrap, idle, queueing, orchestration or lost work`,
     ]),
   } satisfies Record<StrategyName, StrategyFigures>;
   strategies.floor.startSeconds = { p50: 0, p95: 0 };
+  strategies.floor.targetShare = { pool: 0, dedicated: 0, serverless: 0 };
   delete strategies.floor.startMeasuredJobs;
 
   const apiSeries: Record<string, Record<string, number[]>> = {};
@@ -291,6 +325,29 @@ async function cheapestPreInitialized(config: PlannerConfig, jobs: SizedJob[], s
     if (!best || better(run, best)) best = run;
   }
   return best!;
+}
+
+const ALL_SERVERLESS = { pool: 0, dedicated: 0, serverless: 1 };
+
+/** Share of `jobs` by the target their latest attempt was placed on. */
+function shareOf(targets: ReadonlyMap<string, Placement['mode']>, jobs: number): StrategyFigures['targetShare'] {
+  const counts = { pool: 0, dedicated: 0, serverless: 0 };
+  for (const mode of targets.values()) counts[mode]++;
+  return { pool: round4(counts.pool / jobs), dedicated: round4(counts.dedicated / jobs), serverless: round4(counts.serverless / jobs) };
+}
+
+/** EMR Serverless API calls per job run and their peak rate (the busiest minute's average per second). */
+function serverlessApiFigures(m: Meter, jobRuns: number): NonNullable<StrategyFigures['serverlessApi']> {
+  const peak = m.apiFigures().peak;
+  const callsPerJobRun: Record<string, number> = {};
+  const peakCallsPerSecond: Record<string, number> = {};
+  for (const op of EMR_SERVERLESS_OPERATIONS) {
+    let calls = 0;
+    for (const count of m.calls.get(op)?.values() ?? []) calls += count;
+    callsPerJobRun[op] = round2(calls / jobRuns);
+    peakCallsPerSecond[op] = peak[op] ?? 0;
+  }
+  return { jobRuns, callsPerJobRun, peakCallsPerSecond };
 }
 
 function describeApplication(application: ServerlessApplication, jobs: SizedJob[]): StrategyFigures['serverlessApplication'] {

@@ -43,8 +43,14 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.serverless!.predictedCostUsd).toBeGreaterThan(0);
   });
 
+  it('overflows to Serverless past 45 minutes of predicted wait even when the slack is longer', async () => {
+    const long = (wait: number) => ({ ...input({ shared: wait }), request: request({ job: job({ slaMinutes: 240 }) }) });
+    expect((await placeJob(long(46), config)).mode).toBe('serverless');
+    expect((await placeJob(long(45), config)).mode).toBe('pool');
+  });
+
   it('waits in the pool when the wait fits in the slack, or when nothing is known of the pool', async () => {
-    expect((await placeJob(input({ shared: 48 }), config)).mode).toBe('pool');
+    expect((await placeJob(input({ shared: 45 }), config)).mode).toBe('pool');
     expect((await placeJob(input({ shared: 0 }), config)).mode).toBe('pool');
     expect((await placeJob(input(undefined), config)).mode).toBe('pool');
   });

@@ -91,6 +91,53 @@ describe('capacity planner (simulated day, small profile)', () => {
     for (const { input, placement } of decisions) expect(await pooledHandler!(input, lambdaContext)).toEqual(placement);
   });
 
+  it('makes the same emrflow-hybrid decisions as the place-job handler reading the same registry, Serverless ones included', async () => {
+    // The handler reads each pool's clusters and queue from the registry tables: here, what the simulator's registry held at each decision.
+    let registry: NonNullable<DecisionLog[number]['registry']> = {};
+    let registryHandler: typeof handler | undefined;
+    // The handler's pool has the what-if's one cluster at most too (its predicted waits read maxClusters).
+    const poolsFile = JSON.parse(readFileSync('config/pools.json', 'utf8')) as { pools: Array<{ name: string; maxClusters: number }> };
+    const onePool = { ...poolsFile, pools: poolsFile.pools.map((pool) => (pool.name === 'shared' ? { ...pool, maxClusters: 1 } : pool)) };
+    jest.isolateModules(() => {
+      jest.doMock('../../../config/pools.json', () => onePool);
+      jest.doMock('../../../lib/aws/registry', () => ({
+        listClusters: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].clusters,
+        listQueue: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].queue,
+      }));
+      registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
+    });
+    const profile = readProfile(PROFILE);
+    const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (1000 * profile.totalInputTiB * 150) / profile.jobs }, 5);
+    // One shared-pool cluster at most: its queue soon predicts a wait past some jobs' SLA slack, and the shipped
+    // overflow-to-serverless rule sends them to EMR Serverless.
+    const whatIf = { description: 'one pool cluster', pools: { shared: { maxClusters: 1 } }, enableRules: [], disableRules: [] };
+    const config = applyWhatIf('test', whatIf, shippedConfig());
+    const decisions: DecisionLog = [];
+    await simulateDay({ jobs, runDate: profile.date, config, spot: spotModel(profile, 400), seed: 5, hybridDecisionLog: decisions });
+
+    const modes = new Set(decisions.map((d) => d.placement.mode));
+    expect([...modes].sort()).toEqual(['dedicated', 'pool', 'serverless']);
+    expect(decisions.some((d) => d.placement.mode === 'serverless' && d.placement.reasons.some((r) => r.startsWith('overflow-to-serverless')))).toBe(true);
+    const env = { clusters: process.env.CLUSTER_REGISTRY_TABLE, queue: process.env.ADMISSION_QUEUE_TABLE };
+    process.env.CLUSTER_REGISTRY_TABLE = 'clusters';
+    process.env.ADMISSION_QUEUE_TABLE = 'queue';
+    // place-job reuses a registry read for two seconds: each replayed decision comes well after the last.
+    let clock = Date.now();
+    const now = jest.spyOn(Date, 'now').mockImplementation(() => (clock += 10_000));
+    try {
+      for (const { input, placement, registry: read } of decisions) {
+        registry = read!;
+        expect(await registryHandler!(input, lambdaContext)).toEqual(placement);
+      }
+    } finally {
+      now.mockRestore();
+      process.env.CLUSTER_REGISTRY_TABLE = env.clusters;
+      process.env.ADMISSION_QUEUE_TABLE = env.queue;
+      if (env.clusters === undefined) delete process.env.CLUSTER_REGISTRY_TABLE;
+      if (env.queue === undefined) delete process.env.ADMISSION_QUEUE_TABLE;
+    }
+  });
+
   it('disagrees with the handler when the simulator is given other rules (negative control)', async () => {
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 20, totalInputTiB: 0.01 }, 5);

@@ -1,0 +1,94 @@
+/**
+ * The emrflow-hybrid strategy: the shipped rules choose among a pool lease, a dedicated cluster and EMR
+ * Serverless for every attempt, through the same placeJob the place-job Lambda calls and with the facts it
+ * computes: predictedWaitMinutes per pool from the registry (here the job manager's in-memory one, read with
+ * the same predictedPoolWaits), predictedCostUsd per target, config/serverless.json as the Serverless target.
+ * Pool and dedicated decisions run exactly as in the emrflow strategy (./emrflowRun); a Serverless decision is
+ * a job run on one simulated application (./serverlessRun's ServerlessApplicationSim) that the day's Serverless
+ * job runs share: the configured application's architecture, maximum capacity and pre-initialized capacity,
+ * with the workers place-job's placement asks StartJobRun for.
+ */
+import type { ServerlessConfig } from '../../lib/config/serverless';
+import { placeJob } from '../../lib/domain/placement';
+import type { PoolCluster, QueueEntry } from '../../lib/domain/pools';
+import { predictedPoolWaits } from '../../lib/domain/serverless';
+import type { Placement } from '../../lib/domain/types';
+import { placeJobInput, type SizedJob } from './decisions';
+import { EmrflowRun } from './emrflowRun';
+import type { Run } from './run';
+import { ServerlessApplicationSim, type ServerlessApplication } from './serverlessRun';
+
+export class HybridRun extends EmrflowRun {
+  readonly serverless: ServerlessApplicationSim;
+
+  constructor(serverlessConfig: ServerlessConfig, ...args: ConstructorParameters<typeof Run>) {
+    super(...args);
+    this.placement = { ...this.placement, serverless: serverlessConfig };
+    const app = serverlessConfig.applications[serverlessConfig.defaultApplication];
+    if (!app) throw new Error(`config/serverless.json: defaultApplication ${serverlessConfig.defaultApplication} is not among its applications`);
+    const initial = app.initialCapacity;
+    const application: ServerlessApplication = {
+      architecture: app.architecture,
+      preInitialized: { drivers: initial?.driver.workers ?? 0, executors: initial?.executor.workers ?? 0 },
+      maxVcpu: app.maximumCapacity.vcpu,
+    };
+    const preInitWorker = initial ? { vcpu: initial.executor.worker.vcpu, memoryGb: initial.executor.worker.memoryGb } : { vcpu: 4, memoryGb: 30 };
+    this.serverless = new ServerlessApplicationSim(application, preInitWorker, {
+      now: () => this.now,
+      at: (seconds, action) => this.at(seconds, action),
+      random: this.random,
+      meter: this.meter,
+      prices: this.config.prices,
+      firstExecutor: (state, at) => this.firstExecutor(state, at),
+      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
+      queueChanged: () => this.updateQueued(),
+    });
+  }
+
+  /** PlaceJob as the handler runs it: the registry's clusters and queue per pool → predictedWaitMinutes. */
+  protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
+    const registry: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
+    for (const pool of this.config.pools.pools)
+      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+    const input = placeJobInput(job, attempt);
+    const poolWaits = predictedPoolWaits(this.config.pools.pools, registry, {
+      executionName: input.executionName,
+      units: job.sizing.capacityUnits,
+      priority: job.request.job.priority,
+      predictedMinutes: job.sizing.predictedMinutes,
+    });
+    const placement = await placeJob({ ...input, poolWaits }, this.placement);
+    this.decisionLog?.push({ input: { ...input, poolWaits }, placement, registry: structuredClone(registry) });
+    this.targets.set(job.id, placement.mode);
+    return placement;
+  }
+
+  protected async place(job: SizedJob, attempt: number): Promise<void> {
+    const state = this.states.get(job.id);
+    if (!state) throw new Error(`job ${job.id} was never seen arriving`);
+    state.attempt = attempt;
+    const decision = await this.decide(job, attempt);
+    if (decision.mode === 'serverless') {
+      // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
+      this.chargeOrchestration('dedicated', attempt > 1);
+      if (!decision.serverless) throw new Error(`a serverless placement of ${job.id} without its job run`);
+      const { executor, executors } = decision.serverless.workers;
+      this.serverless.submit(state, { worker: { vcpu: executor.vcpu, memoryGb: executor.memoryGb }, workers: 1 + executors });
+      return;
+    }
+    const purchase = await this.purchaseFor(job, decision);
+    this.chargeOrchestration(purchase === null ? 'pooled' : 'dedicated', attempt > 1);
+    if (purchase === null) return;
+    this.runDedicated(state, purchase);
+  }
+
+  protected queuedJobs(): number {
+    return super.queuedJobs() + this.serverless.queuedJobs();
+  }
+
+  /** The pools' bill (EmrflowRun.finishBilling) and the application's pre-initialized capacity, if any. */
+  finishBilling(): void {
+    super.finishBilling();
+    this.serverless.finishBilling();
+  }
+}
