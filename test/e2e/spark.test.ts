@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { parseFaults } from '../../local/emulator';
 import { findSpark } from '../../local/emulator/emr/spark';
 import { PROJECT_DIR, startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
+import { BIG_PARTITION_BYTES, sizedAsPartitionOf } from '../../local/runner/faultMatrix';
 
 // The in-process Lambdas' logs would bury jest's report; the assertions read the run summary instead.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
@@ -67,14 +68,15 @@ withSpark('run-job with a real Spark step', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   /** Generates events for `date`, uploads them as the S3 trigger and runs run-job on the upload. */
-  async function uploadAndRun(date: string, faults?: object) {
+  /** `big`: SizeJob sizes the run as a big partition (as the Spot rows of the fault matrix do), so its cluster has a Spot task fleet. */
+  async function uploadAndRun(date: string, faults?: object, big = false) {
     const file = path.join(work, `events-${date}.json`);
     await exec('python3', [path.join(PROJECT_DIR, 'spark', 'generate_events.py'), '--events', String(EVENTS), '--date', date,
       '--out', file, '--seed', '11', '--malformed-rate', '0.02']);
     runtime = await startLocalRuntime({ timeScale: 0.001, faults: faults && parseFaults(JSON.stringify(faults), 'test faults') });
     await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`);
     const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${date}/`);
-    const summary = await runtime.run(event);
+    const summary = await runtime.run(event, big ? { intercept: sizedAsPartitionOf(BIG_PARTITION_BYTES) } : {});
     const request = (summary.output as any)?.request ?? {};
     const local = (uri: string) => path.join(runtime!.stateDir, 's3', uri.replace(/^s3:\/\//, ''));
     return { summary, request, output: local(request.output?.uri ?? 's3://missing/'), inputLines: readFileSync(file, 'utf8').split('\n').filter(Boolean).length };
@@ -107,7 +109,7 @@ withSpark('run-job with a real Spark step', () => {
   it('reruns the step after a Spot interruption and leaves no duplicates', async () => {
     const date = '2026-11-28';
 
-    const { summary, output, inputLines } = await uploadAndRun(date, { emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } });
+    const { summary, output, inputLines } = await uploadAndRun(date, { emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }, true);
 
     expect({ status: summary.status, error: summary.error, cause: summary.cause }).toEqual({ status: 'SUCCEEDED', error: null, cause: null });
     expect(summary.attempts).toBe(2);

@@ -42,7 +42,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
 describe('emrflow --json when the input is refused before any execution starts', () => {
   it.each([
     ['an unknown option', () => ['run', 'in.json', '--json', '--foo'], 'Usage.Invalid', 'unknown option --foo'],
-    ['a bad option value', () => ['run', 'in.json', '--json', '--time-scale', 'fast'], 'Usage.Invalid', '--time-scale: must be a positive number'],
+    ['a bad option value', () => ['run', 'in.json', '--json', '--time-scale', 'fast'], 'Usage.Invalid', '--time-scale: must be a number ≥ 0'],
     ['a missing input file', () => ['run', join(dir, 'no-such.json'), '--json'], 'Usage.Invalid', 'input: no such file'],
     ['an input that is not JSON', () => ['run', file('broken.json', '{"job": '), '--json'], 'Usage.Invalid', 'is not valid JSON'],
     ['an upload to no bucket URI', () => ['upload', join(ROOT, 'README.md'), 's3://emrflow-raw/', '--json'], 'Usage.Invalid', 'is not s3://<bucket>/<key>'],
