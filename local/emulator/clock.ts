@@ -37,6 +37,15 @@ const realClearTimeout = globalThis.clearTimeout;
 const realSetImmediate = globalThis.setImmediate;
 const realNow = () => performance.timeOrigin + performance.now();
 
+/**
+ * Emulated ms between the end of one hold of the clock and the start of the next in the same process. A run's
+ * emulated timeline outruns the wall clock (a 25-minute load takes 30 real seconds), so a timeline started
+ * from the wall clock would begin inside the previous one, and what a warm handler module kept stamped in
+ * emulated time (place-job's two-second registry snapshot) would lie in the new run's future and be taken as
+ * fresh: a second run in one process would read the first run's registry. Continuing an hour on, as a new
+ * Lambda container would, leaves everything a previous run kept in the past.
+ */
+const BETWEEN_RUNS_MS = 60 * 60 * 1000;
 /** Event-loop turns with nothing in flight before the clock may jump (work deferred by setImmediate shows up meanwhile). */
 const SETTLE_TURNS = 3;
 /** Real ms between checks while waiting on something the driver is not told about (file I/O, real work). */
@@ -69,6 +78,8 @@ class VirtualTime {
   private anchor: { real: number; virtual: number; scale: number } | null = null;
   /** Counts installs: a request that began under an earlier clock does not count against this one. */
   private generation = 0;
+  /** Where the last install's timeline ended (emulated epoch ms), once there was one. */
+  private lastEnd: number | null = null;
   private readonly onClientRequest = ({ request }: { request: ClientRequest }) => this.track(request);
   private readonly onServerRequest = ({ response }: { response: ServerResponse }) => this.track(response);
 
@@ -86,6 +97,7 @@ class VirtualTime {
     if (this.waitTimer) realClearTimeout(this.waitTimer);
     this.waitTimer = null;
     this.scheduled = null;
+    if (this.clock) this.lastEnd = this.clock.now;
     this.clock?.uninstall();
     this.clock = null;
     this.inFlight = 0;
@@ -104,8 +116,10 @@ class VirtualTime {
   }
 
   private install(): void {
-    // Whole seconds: the emulated timeline starts at a round instant, so seconds rounded anywhere round alike.
-    const start = Math.floor(Date.now() / 1000) * 1000;
+    // Whole seconds: the emulated timeline starts at a round instant, so seconds rounded anywhere round alike;
+    // never before the last timeline's end (BETWEEN_RUNS_MS).
+    const wall = Math.floor(Date.now() / 1000) * 1000;
+    const start = this.lastEnd === null ? wall : Math.max(wall, Math.ceil((this.lastEnd + BETWEEN_RUNS_MS) / 1000) * 1000);
     this.clock = FakeTimers.withGlobal(globalThis).install({
       now: start,
       toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
