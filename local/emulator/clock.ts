@@ -9,9 +9,9 @@
  * retry back-off, middy's Lambda deadline and every `Date.now()` a handler reads. What it does not reach is
  * deliberate: `setImmediate`, `process.nextTick` and `performance.now()` stay real, and so do Node's own
  * socket and HTTP-server timers (they use its internal timer list, not the globals), so dynalite, the
- * emulator's servers and the SDK's sockets keep working. The SDK's only request-path timers (socket and
- * connection timeouts) are off by default, and a timer that is due is fired at once, so nothing can wait
- * on a frozen clock.
+ * emulator's servers and the SDK's sockets keep working (the `Date` those servers stamp is made virtual, see
+ * stampDate). The SDK's only request-path timers (socket and connection timeouts) are off by default, and a
+ * timer that is due is fired at once, so nothing can wait on a frozen clock.
  *
  * The clock is a discrete-event clock: it jumps to the next timer only when the process is quiescent — no
  * HTTP request in flight (client or server side, counted through Node's `http.*` diagnostics channels, so
@@ -81,7 +81,10 @@ class VirtualTime {
   /** Where the last install's timeline ended (emulated epoch ms), once there was one. */
   private lastEnd: number | null = null;
   private readonly onClientRequest = ({ request }: { request: ClientRequest }) => this.track(request);
-  private readonly onServerRequest = ({ response }: { response: ServerResponse }) => this.track(response);
+  private readonly onServerRequest = ({ response }: { response: ServerResponse }) => {
+    this.stampDate(response);
+    this.track(response);
+  };
 
   retain(pacing: number): symbol {
     const holder = Symbol('virtual-clock-holder');
@@ -140,6 +143,21 @@ class VirtualTime {
     subscribe('http.client.request.created', this.onClientRequest as never);
     subscribe('http.server.request.start', this.onServerRequest as never);
     this.wake();
+  }
+
+  /**
+   * The `Date` header of every local server's response (emulator, dynalite, the Step Functions endpoint) in
+   * virtual time. Node stamps it from its own real clock, and the AWS SDK reads it as the server's clock: seeing
+   * it minutes away from its own (virtual) clock, it corrects its clock offset and retries the failed call it
+   * came with (`clockSkewCorrected`, @aws-sdk/core's SigV4 signer), after a random 0–100 ms back-off on the
+   * virtual clock. Whether a correction fell on an error (a lost conditional write, a refused launch) depended
+   * on how much real time had passed, so a busy machine moved a dispatch, and every grant after it, by that
+   * back-off. With the header virtual there is no skew to correct.
+   */
+  private stampDate(response: ServerResponse): void {
+    if (!this.clock) return;
+    response.sendDate = false;
+    response.setHeader('Date', new Date().toUTCString());
   }
 
   private track(emitter: ClientRequest | ServerResponse | IncomingMessage): void {
