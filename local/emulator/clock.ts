@@ -9,9 +9,9 @@
  * retry back-off, middy's Lambda deadline and every `Date.now()` a handler reads. What it does not reach is
  * deliberate: `setImmediate`, `process.nextTick` and `performance.now()` stay real, and so do Node's own
  * socket and HTTP-server timers (they use its internal timer list, not the globals), so dynalite, the
- * emulator's servers and the SDK's sockets keep working. The SDK's only request-path timers (socket and
- * connection timeouts) are off by default, and a timer that is due is fired at once, so nothing can wait
- * on a frozen clock.
+ * emulator's servers and the SDK's sockets keep working (the `Date` those servers stamp is made virtual, see
+ * stampDate). The SDK's only request-path timers (socket and connection timeouts) are off by default, and a
+ * timer that is due is fired at once, so nothing can wait on a frozen clock.
  *
  * The clock is a discrete-event clock: it jumps to the next timer only when the process is quiescent — no
  * HTTP request in flight (client or server side, counted through Node's `http.*` diagnostics channels, so
@@ -37,6 +37,15 @@ const realClearTimeout = globalThis.clearTimeout;
 const realSetImmediate = globalThis.setImmediate;
 const realNow = () => performance.timeOrigin + performance.now();
 
+/**
+ * Emulated ms between the end of one hold of the clock and the start of the next in the same process. A run's
+ * emulated timeline outruns the wall clock (a 25-minute load takes 30 real seconds), so a timeline started
+ * from the wall clock would begin inside the previous one, and what a warm handler module kept stamped in
+ * emulated time (place-job's two-second registry snapshot) would lie in the new run's future and be taken as
+ * fresh: a second run in one process would read the first run's registry. Continuing an hour on, as a new
+ * Lambda container would, leaves everything a previous run kept in the past.
+ */
+const BETWEEN_RUNS_MS = 60 * 60 * 1000;
 /** Event-loop turns with nothing in flight before the clock may jump (work deferred by setImmediate shows up meanwhile). */
 const SETTLE_TURNS = 3;
 /** Real ms between checks while waiting on something the driver is not told about (file I/O, real work). */
@@ -69,8 +78,13 @@ class VirtualTime {
   private anchor: { real: number; virtual: number; scale: number } | null = null;
   /** Counts installs: a request that began under an earlier clock does not count against this one. */
   private generation = 0;
+  /** Where the last install's timeline ended (emulated epoch ms), once there was one. */
+  private lastEnd: number | null = null;
   private readonly onClientRequest = ({ request }: { request: ClientRequest }) => this.track(request);
-  private readonly onServerRequest = ({ response }: { response: ServerResponse }) => this.track(response);
+  private readonly onServerRequest = ({ response }: { response: ServerResponse }) => {
+    this.stampDate(response);
+    this.track(response);
+  };
 
   retain(pacing: number): symbol {
     const holder = Symbol('virtual-clock-holder');
@@ -86,6 +100,7 @@ class VirtualTime {
     if (this.waitTimer) realClearTimeout(this.waitTimer);
     this.waitTimer = null;
     this.scheduled = null;
+    if (this.clock) this.lastEnd = this.clock.now;
     this.clock?.uninstall();
     this.clock = null;
     this.inFlight = 0;
@@ -104,8 +119,10 @@ class VirtualTime {
   }
 
   private install(): void {
-    // Whole seconds: the emulated timeline starts at a round instant, so seconds rounded anywhere round alike.
-    const start = Math.floor(Date.now() / 1000) * 1000;
+    // Whole seconds: the emulated timeline starts at a round instant, so seconds rounded anywhere round alike;
+    // never before the last timeline's end (BETWEEN_RUNS_MS).
+    const wall = Math.floor(Date.now() / 1000) * 1000;
+    const start = this.lastEnd === null ? wall : Math.max(wall, Math.ceil((this.lastEnd + BETWEEN_RUNS_MS) / 1000) * 1000);
     this.clock = FakeTimers.withGlobal(globalThis).install({
       now: start,
       toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
@@ -126,6 +143,21 @@ class VirtualTime {
     subscribe('http.client.request.created', this.onClientRequest as never);
     subscribe('http.server.request.start', this.onServerRequest as never);
     this.wake();
+  }
+
+  /**
+   * The `Date` header of every local server's response (emulator, dynalite, the Step Functions endpoint) in
+   * virtual time. Node stamps it from its own real clock, and the AWS SDK reads it as the server's clock: seeing
+   * it minutes away from its own (virtual) clock, it corrects its clock offset and retries the failed call it
+   * came with (`clockSkewCorrected`, @aws-sdk/core's SigV4 signer), after a random 0–100 ms back-off on the
+   * virtual clock. Whether a correction fell on an error (a lost conditional write, a refused launch) depended
+   * on how much real time had passed, so a busy machine moved a dispatch, and every grant after it, by that
+   * back-off. With the header virtual there is no skew to correct.
+   */
+  private stampDate(response: ServerResponse): void {
+    if (!this.clock) return;
+    response.sendDate = false;
+    response.setHeader('Date', new Date().toUTCString());
   }
 
   private track(emitter: ClientRequest | ServerResponse | IncomingMessage): void {
