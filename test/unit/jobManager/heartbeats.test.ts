@@ -6,29 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PoolDefinition } from '../../../lib/config/pools';
 import { ACQUIRE_HEARTBEAT_SECONDS, HEARTBEAT_INTERVAL_MS, createJobManager, type PoolContext } from '../../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
+import { testContext } from './support/pool';
 
-const POOL: PoolDefinition = {
-  name: 'shared',
-  releaseLabel: 'emr-7.10.0',
-  applications: ['Spark'],
-  configurations: [],
-  fleets: { primary: ['m5.xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
-  minClusters: 0,
-  // No cluster may start: every job stays parked for the hour.
-  maxClusters: 0,
-  capacityUnits: 8,
-  maxJobsPerCluster: 3,
-  stepConcurrencyLevel: 3,
-  idleTimeoutSeconds: 900,
-  managedScaling: { minimumUnits: 4, maximumUnits: 8 },
-};
-const CONTEXT: PoolContext = {
-  pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.5, burst: 10 } },
-};
+// No cluster may start: every job stays parked for the hour.
+const CONTEXT: PoolContext = testContext({ pool: { maxClusters: 0 } });
 const JOBS = 600;
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;

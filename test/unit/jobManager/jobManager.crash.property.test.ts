@@ -28,35 +28,19 @@ import fc from 'fast-check';
 import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext, type Slot } from '../../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
 import type { JobStore, LeaseTarget, StepTokenItem } from '../../../lib/jobManager/store';
-import type { PoolDefinition } from '../../../lib/config/pools';
 import { stepSettlement, type StepView } from '../../../lib/domain/stepCompletion';
 import { poolConfigHash, type Lease, type PoolCluster, type QueueEntry } from '../../../lib/domain/pools';
 import type { Priority } from '../../../lib/domain/types';
+import { testContext } from './support/pool';
 
-const POOL: PoolDefinition = {
-  name: 'shared',
-  releaseLabel: 'emr-7.10.0',
-  applications: ['Spark'],
-  configurations: [],
-  fleets: { primary: ['m5.xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
-  minClusters: 0,
-  maxClusters: 2,
-  capacityUnits: 8,
-  maxJobsPerCluster: 3,
-  stepConcurrencyLevel: 3,
-  idleTimeoutSeconds: 900,
-  managedScaling: { minimumUnits: 4, maximumUnits: 8 },
-};
 const LEASE_SECONDS = 120;
 /** AcquireCapacity's HeartbeatSeconds and its States.HeartbeatTimeout retries (run-job.asl.yml). */
 const ACQUIRE_HEARTBEAT_SECONDS = 900;
 const ACQUIRE_HEARTBEAT_RETRIES = 3;
 const HOLD_SECONDS = 600;
 const GRANT_TIMEOUT_SECONDS = 60;
-const CONTEXT: PoolContext = {
-  pool: POOL,
-  settings: { leaseSeconds: LEASE_SECONDS, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: GRANT_TIMEOUT_SECONDS, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
-};
+const CONTEXT: PoolContext = testContext({ settings: { leaseSeconds: LEASE_SECONDS, grantTimeoutSeconds: GRANT_TIMEOUT_SECONDS, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } } });
+const POOL = CONTEXT.pool;
 
 /** The store's writes: each is one conditional DynamoDB write (or one item's write) on AWS. */
 const WRITES = [

@@ -15,29 +15,13 @@ import { createJobManager, type JobManagerPorts, type PoolContext, type Slot } f
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
 import type { RegistryStore, StepTokenStore } from '../../../lib/jobManager/store';
 import { unwired } from '../../../lib/jobManager/unwired';
-import type { PoolDefinition } from '../../../lib/config/pools';
 import { poolConfigHash, type PoolCluster } from '../../../lib/domain/pools';
 import type { Priority } from '../../../lib/domain/types';
 import { startDynalite, type LocalDynamo } from '../../support/dynalite';
+import { testContext } from './support/pool';
 
-const POOL: PoolDefinition = {
-  name: 'shared',
-  releaseLabel: 'emr-7.10.0',
-  applications: ['Spark'],
-  configurations: [],
-  fleets: { primary: ['m5.xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
-  minClusters: 0,
-  maxClusters: 2,
-  capacityUnits: 8,
-  maxJobsPerCluster: 3,
-  stepConcurrencyLevel: 3,
-  idleTimeoutSeconds: 900,
-  managedScaling: { minimumUnits: 4, maximumUnits: 8 },
-};
-const CONTEXT: PoolContext = {
-  pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
-};
+const CONTEXT: PoolContext = testContext({ settings: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } } });
+const POOL = CONTEXT.pool;
 const HASH = poolConfigHash(POOL);
 
 function named(name: string): Error {

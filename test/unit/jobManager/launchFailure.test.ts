@@ -4,29 +4,13 @@
  * within the dispatch that met it, with Placement.LaunchFailed and EMR's message, withdrawn and holding
  * nothing; a transient one (throttling) is tried again within the RunJobFlow budget and the jobs are granted.
  */
-import type { PoolDefinition } from '../../../lib/config/pools';
 import { LaunchFailedError, isTransientLaunchError } from '../../../lib/errors';
 import { createJobManager, type JobManager, type PoolContext, type Slot } from '../../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
+import { testContext } from './support/pool';
 
-const POOL: PoolDefinition = {
-  name: 'shared',
-  releaseLabel: 'emr-7.10.0',
-  applications: ['Spark'],
-  configurations: [],
-  fleets: { primary: ['m5.xlarge'], core: ['r5.4xlarge'], task: ['r5.4xlarge'], coreUnits: 4 },
-  minClusters: 0,
-  maxClusters: 2,
-  capacityUnits: 8,
-  maxJobsPerCluster: 3,
-  stepConcurrencyLevel: 3,
-  idleTimeoutSeconds: 900,
-  managedScaling: { minimumUnits: 4, maximumUnits: 8 },
-};
-const CONTEXT: PoolContext = {
-  pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.5, burst: 10 } },
-};
+const CONTEXT: PoolContext = testContext();
+const POOL = CONTEXT.pool;
 
 /** An SDK-shaped EMR error: its code as `name`, the HTTP status in `$metadata`. */
 function emrError(code: string, message: string, httpStatusCode = 400): Error {
