@@ -39,6 +39,7 @@ import {
 } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import type { LeaseTarget, NewCluster, QueuePage, RegistryStore } from '../jobManager/store';
+import { conditional } from './conditional';
 
 export interface RegistryTables {
   clusters: string;
@@ -59,20 +60,6 @@ const READY_NAMES = [...CLUSTER_READY_STATES].map((_, i) => `:ready${i}`);
 const READY_VALUES = Object.fromEntries([...CLUSTER_READY_STATES].map((state, i) => [READY_NAMES[i], state]));
 
 type EntryRef = Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>;
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as Error)?.name === 'ConditionalCheckFailedException';
-}
-
-async function conditional(write: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await write();
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
 
 function toCluster(item: Record<string, unknown>): PoolCluster {
   return {

@@ -7,20 +7,7 @@
  */
 import { DeleteCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
-
-function isConditionFailure(error: unknown): boolean {
-  return (error as Error)?.name === 'ConditionalCheckFailedException';
-}
-
-async function conditional(write: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await write();
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
+import { conditional, isConditionFailure } from './conditional';
 
 /** SubmitPooledStep's one write, a function of its own so its bundle (and role) reaches no other. */
 export async function putStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem): Promise<void> {

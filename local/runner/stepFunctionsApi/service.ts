@@ -257,12 +257,7 @@ export class StepFunctionsApi {
     const result = execution.result;
     const reason = execution.status === 'ABORTED' ? (execution.stopReason ?? {}) : { error: result?.error ?? undefined, cause: result?.cause ?? undefined };
     return {
-      executionArn: execution.executionArn,
-      stateMachineArn: execution.stateMachineArn,
-      name: execution.name,
-      status: execution.status,
-      startDate: execution.startDate / 1000,
-      ...(execution.stopDate !== undefined ? { stopDate: execution.stopDate / 1000 } : {}),
+      ...executionView(execution),
       input: execution.input,
       inputDetails: { included: true },
       ...(execution.status === 'SUCCEEDED' ? { output: JSON.stringify(result?.output ?? null), outputDetails: { included: true } } : {}),
