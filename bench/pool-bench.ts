@@ -16,7 +16,8 @@ function options() {
   const jobs = values.jobs === undefined ? DEFAULT_JOBS : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: "${values.jobs}" must be a whole number of jobs, at least 1`);
   const timeScale = values['time-scale'] === undefined ? DEFAULT_TIME_SCALE : Number(values['time-scale']);
-  if (!(timeScale >= 0) || !Number.isFinite(timeScale)) throw new Error(`--time-scale: "${values['time-scale']}" must be a number ≥ 0 (real seconds per emulated second; 0: no pacing)`);
+  if (!(timeScale >= 0) || !Number.isFinite(timeScale))
+    throw new Error(`--time-scale: "${values['time-scale']}" must be a number ≥ 0 (real seconds per emulated second; 0: no pacing)`);
   if (values.faults !== undefined && !existsSync(values.faults)) throw new Error(`--faults: no such file: ${values.faults}`);
   return { jobs, timeScale, faults: values.faults };
 }
@@ -66,17 +67,26 @@ async function main() {
     ['transitions per job (mean / max)', `${figures.transitionsPerJob} / ${Math.max(...load.jobs.map((job) => job.transitions))}`],
     ['queue wait p50 / p95, emulated s', `${figures.queueWaitSeconds.p50} / ${figures.queueWaitSeconds.p95}`],
     ['mean queue wait high / normal / low, emulated s', `${figures.meanWaitHighSeconds} / ${round(waitOf('normal'))} / ${figures.meanWaitLowSeconds}`],
-    ['EMR events delivered / dropped / duplicated (simulated EventBridge)', `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`],
-    ['Step Functions API calls (task tokens)', Object.entries(load.sfnCalls).map(([operation, calls]) => `${operation} ${calls}`).join(', ')],
+    [
+      'EMR events delivered / dropped / duplicated (simulated EventBridge)',
+      `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`,
+    ],
+    [
+      'Step Functions API calls (task tokens)',
+      Object.entries(load.sfnCalls)
+        .map(([operation, calls]) => `${operation} ${calls}`)
+        .join(', '),
+    ],
     ['grant sequence (execution → cluster) hash', figures.decisionsHash],
     ['emulated time, s', `${figures.emulatedSeconds} (virtual clock)`],
     ['wall time, s', `${figures.wallSeconds} (${timeScale === 0 ? 'no pacing' : `paced: an emulated minute takes at least ${round(60 * timeScale, 2)} s`})`],
   ];
   console.log(`pool load: ${jobs} run-job executions on the local runtime; Spark steps SIMULATED${faults ? `; faults from ${faults}` : ''}`);
   for (const [label, value] of rows) console.log(`  ${label.padEnd(56)} ${value}`);
-  console.log(`  EMR calls per pooled job (the jobs\', the dispatcher\'s and the step sweep\'s, all included): ${figures.emrCallsPerJobTotal}`);
+  console.log(`  EMR calls per pooled job (the jobs', the dispatcher's and the step sweep's, all included): ${figures.emrCallsPerJobTotal}`);
   for (const [operation, calls] of Object.entries(emrCallsPerJob)) console.log(`    ${operation.padEnd(54)} ${calls}`);
-  if (load.ruleErrors.length > 0) console.log(`  handler errors on schedules / EMR events: ${load.ruleErrors.length} (first: ${load.ruleErrors[0].function}: ${load.ruleErrors[0].error})`);
+  if (load.ruleErrors.length > 0)
+    console.log(`  handler errors on schedules / EMR events: ${load.ruleErrors.length} (first: ${load.ruleErrors[0].function}: ${load.ruleErrors[0].error})`);
   console.log(JSON.stringify(figures));
   return figures.succeeded === jobs && overbooked === 0 ? 0 : 1;
 }

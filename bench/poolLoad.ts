@@ -115,7 +115,8 @@ export function priorityOf(index: number, jobs: number): Priority {
 export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLoadResult> {
   const jobs = options.jobs ?? DEFAULT_JOBS;
   const submissions =
-    options.submissions ?? Array.from({ length: jobs }, (_, index) => ({ priority: priorityOf(index, jobs), atSeconds: (index * SUBMIT_WINDOW_SECONDS) / jobs }));
+    options.submissions ??
+    Array.from({ length: jobs }, (_, index) => ({ priority: priorityOf(index, jobs), atSeconds: (index * SUBMIT_WINDOW_SECONDS) / jobs }));
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const [pool] = loadPools(loadPrices()).pools;
   if (!pool) throw new Error('config/pools.json has no pool: the pool load needs one');
@@ -154,7 +155,10 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
     const clusters = clusterLives(runtime, stats.clusters);
     const registry = await listClusters(dynamoClient(), tables, pool.name);
     const queue = await listQueue(dynamoClient(), tables, pool.name);
-    const runJobFlowTimes = clusters.filter((c) => c.pool === pool.name).map((c) => c.startedAt).sort((a, b) => a - b);
+    const runJobFlowTimes = clusters
+      .filter((c) => c.pool === pool.name)
+      .map((c) => c.startedAt)
+      .sort((a, b) => a - b);
     const { ratePerSecond, burst } = loadPools(loadPrices()).dispatcher.runJobFlowBudget;
     result = {
       pool,
@@ -186,7 +190,6 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
   }
   return { ...result, wallSeconds: (performance.now() - wallStart) / 1000 };
 }
-
 
 function outcomeOf(summary: RunSummary, index: number, priority: Priority, submittedAt: number): JobOutcome {
   const parked = summary.timeline.filter((entry) => entry.state === 'AcquireCapacity');
@@ -225,10 +228,7 @@ function clusterLives(runtime: LocalRuntime, records: Array<{ clusterId: string;
 
 /** Most clusters alive at once: from RunJobFlow until TERMINATED (a TERMINATING cluster still exists). */
 function maxAlive(clusters: ClusterLife[]): number {
-  const edges = clusters.flatMap((c) => [
-    { at: c.startedAt, delta: 1 },
-    ...(c.endedAt === null ? [] : [{ at: c.endedAt, delta: -1 }]),
-  ]);
+  const edges = clusters.flatMap((c) => [{ at: c.startedAt, delta: 1 }, ...(c.endedAt === null ? [] : [{ at: c.endedAt, delta: -1 }])]);
   edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
   let alive = 0;
   let most = 0;

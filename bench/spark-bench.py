@@ -20,6 +20,7 @@ pair's ratio): on a machine whose speed drifts, one pair's ratio moved from 2.1 
     python3 bench/spark-bench.py [--events 100000,1000000] [--repeat N] [--keep DIR]
     spark-submit bench/spark-bench.py --floor --input DIR --output DIR --run-date YYYY-MM-DD   (what the bench runs)
 """
+
 import argparse
 import glob
 import json
@@ -133,18 +134,34 @@ def floor(argv):
     sys.path.insert(0, os.path.join(ROOT, 'spark'))
     import denormalize  # the job's own schema, so the floor parses exactly the fields the job parses
     from pyspark.sql import SparkSession, functions as F, types as T
+
     spark = SparkSession.builder.appName('spark-bench floor').getOrCreate()
     try:
         started = time.time()
         spark.conf.set('spark.sql.session.timeZone', 'UTC')
         # The job's output schema, from its own plan over no rows (analysis only: nothing runs).
-        empty = spark.createDataFrame([], T.StructType(denormalize.RAW_SCHEMA.fields + [T.StructField(denormalize.CORRUPT_COLUMN, T.StringType())]))
+        empty = spark.createDataFrame(
+            [],
+            T.StructType(denormalize.RAW_SCHEMA.fields + [T.StructField(denormalize.CORRUPT_COLUMN, T.StringType())]),
+        )
         ctx = denormalize.EnrichmentContext({}, denormalize.COUNTRY_REGIONS)
-        output_schema = denormalize.apply_enrichments(denormalize.valid_events(denormalize.classify(empty)), ctx).withColumn('run_id', F.lit('')).schema
+        output_schema = (
+            denormalize.apply_enrichments(denormalize.valid_events(denormalize.classify(empty)), ctx)
+            .withColumn('run_id', F.lit(''))
+            .schema
+        )
         raw = spark.read.schema(denormalize.RAW_SCHEMA).option('recursiveFileLookup', 'true').json(args.input)
-        (raw.select(*floor_columns(raw, output_schema, F))
-         .write.mode('overwrite').option('compression', 'zstd').partitionBy('site').parquet(f'{args.output}/dt={args.run_date}'))
-        print(f'spark-bench-floor: floor_s={time.time() - started:.3f} columns={len(output_schema.fields) - 1}', flush=True)
+        (
+            raw.select(*floor_columns(raw, output_schema, F))
+            .write.mode('overwrite')
+            .option('compression', 'zstd')
+            .partitionBy('site')
+            .parquet(f'{args.output}/dt={args.run_date}')
+        )
+        print(
+            f'spark-bench-floor: floor_s={time.time() - started:.3f} columns={len(output_schema.fields) - 1}',
+            flush=True,
+        )
     finally:
         spark.stop()
 
@@ -152,9 +169,22 @@ def floor(argv):
 def run_job(events, data, output, env, log_path):
     """One run of the job; returns (job seconds as the job timed itself, CPU seconds, peak bytes, metrics)."""
     shutil.rmtree(output, ignore_errors=True)
-    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
-               os.path.join(ROOT, 'spark', 'denormalize.py'), '--input', data, '--output', output,
-               '--run-id', f'bench-{events}', '--run-date', '2026-11-27']
+    command = [
+        os.path.join(VENV_BIN, 'spark-submit'),
+        '--master',
+        'local[2]',
+        '--conf',
+        'spark.ui.enabled=false',
+        os.path.join(ROOT, 'spark', 'denormalize.py'),
+        '--input',
+        data,
+        '--output',
+        output,
+        '--run-id',
+        f'bench-{events}',
+        '--run-date',
+        '2026-11-27',
+    ]
     code, _, peak, cpu_seconds = run_sampled(command, env, log_path)
     if code != 0:
         with open(log_path) as log:
@@ -167,8 +197,21 @@ def run_job(events, data, output, env, log_path):
 
 def run_floor(events, data, output, env, log_path):
     """One run of the floor; returns (seconds as the floor timed itself, CPU seconds)."""
-    command = [os.path.join(VENV_BIN, 'spark-submit'), '--master', 'local[2]', '--conf', 'spark.ui.enabled=false',
-               os.path.abspath(__file__), '--floor', '--input', data, '--output', output, '--run-date', '2026-11-27']
+    command = [
+        os.path.join(VENV_BIN, 'spark-submit'),
+        '--master',
+        'local[2]',
+        '--conf',
+        'spark.ui.enabled=false',
+        os.path.abspath(__file__),
+        '--floor',
+        '--input',
+        data,
+        '--output',
+        output,
+        '--run-date',
+        '2026-11-27',
+    ]
     code, _, _, cpu_seconds = run_sampled(command, env, log_path)
     with open(log_path) as log:
         lines = [line for line in log if line.startswith('spark-bench-floor: floor_s=')]
@@ -184,18 +227,41 @@ def bench(events, work, repeat):
     data = os.path.join(work, f'raw-{events}')
     output = os.path.join(work, f'out-{events}')
     started = time.monotonic()
-    subprocess.run([sys.executable, os.path.join(ROOT, 'spark', 'generate_events.py'), '--events', str(events),
-                    '--date', '2026-11-27', '--out', data + '/', '--seed', '42'], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, 'spark', 'generate_events.py'),
+            '--events',
+            str(events),
+            '--date',
+            '2026-11-27',
+            '--out',
+            data + '/',
+            '--seed',
+            '42',
+        ],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
     generate_seconds = time.monotonic() - started
 
-    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''), SPARK_LOCAL_IP='127.0.0.1',
-               PYSPARK_PYTHON=os.path.join(VENV_BIN, 'python'))
+    env = dict(
+        os.environ,
+        PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''),
+        SPARK_LOCAL_IP='127.0.0.1',
+        PYSPARK_PYTHON=os.path.join(VENV_BIN, 'python'),
+    )
     # Job and floor alternate, so that a change in the machine's load weighs on both sides of each ratio.
     pairs = []
     for _ in range(repeat):
         job = run_job(events, data, output, env, os.path.join(work, f'spark-submit-{events}.log'))
-        floor_run = run_floor(events, data, os.path.join(work, f'floor-{events}'), env,
-                              os.path.join(work, f'spark-submit-floor-{events}.log'))
+        floor_run = run_floor(
+            events,
+            data,
+            os.path.join(work, f'floor-{events}'),
+            env,
+            os.path.join(work, f'spark-submit-floor-{events}.log'),
+        )
         pairs.append((job, floor_run))
     job_s = median([job[0] for job, _ in pairs])
     floor_s = median([floor_run[0] for _, floor_run in pairs])
@@ -209,14 +275,17 @@ def bench(events, work, repeat):
     parquet_bytes = tree_bytes(output, 'dt=*/site=*/*.parquet')
     parquet_files = len(glob.glob(os.path.join(output, 'dt=*', 'site=*', '*.parquet')))
     ratios = ' '.join(f'{job[0] / floor_run[0]:.2f}' for job, floor_run in pairs)
-    print(f"events={events} runs={repeat} rows_out={metrics['rowsOut']} rows_rejected={metrics['rowsRejected']} "
-          f"generate_s={generate_seconds:.1f} "
-          f"job_s={job_s:.1f} job_events_per_s={events / job_s:.0f} "
-          f"floor_s={floor_s:.1f} job_floor_ratio={ratio:.2f} "
-          f"submit_cpu_s={cpu_s:.1f} floor_submit_cpu_s={floor_cpu_s:.1f} cpu_ratio={cpu_ratio:.2f} "
-          f"peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} "
-          f"parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}"
-          + (f' ratios=[{ratios}]' if repeat > 1 else ''), flush=True)
+    print(
+        f'events={events} runs={repeat} rows_out={metrics["rowsOut"]} rows_rejected={metrics["rowsRejected"]} '
+        f'generate_s={generate_seconds:.1f} '
+        f'job_s={job_s:.1f} job_events_per_s={events / job_s:.0f} '
+        f'floor_s={floor_s:.1f} job_floor_ratio={ratio:.2f} '
+        f'submit_cpu_s={cpu_s:.1f} floor_submit_cpu_s={floor_cpu_s:.1f} cpu_ratio={cpu_ratio:.2f} '
+        f'peak_rss_mib={peak / 2**20:.0f} json_mib={json_bytes / 2**20:.1f} parquet_mib={parquet_bytes / 2**20:.1f} '
+        f'parquet_files={parquet_files} parquet_json_ratio={parquet_bytes / json_bytes:.3f}'
+        + (f' ratios=[{ratios}]' if repeat > 1 else ''),
+        flush=True,
+    )
 
 
 def median(values):
@@ -231,8 +300,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--events', default='100000,1000000', help='comma-separated sizes')
     parser.add_argument('--keep', help='work in this folder and keep it (default: a temporary one, removed)')
-    parser.add_argument('--repeat', type=int, default=1,
-                        help='job and floor runs per size, alternating; the line gives medians (default 1)')
+    parser.add_argument(
+        '--repeat',
+        type=int,
+        default=1,
+        help='job and floor runs per size, alternating; the line gives medians (default 1)',
+    )
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error('--repeat must be 1 or more')
@@ -240,9 +313,11 @@ def main():
         raise SystemExit('spark-bench: no .venv/bin/spark-submit; run scripts/setup-python.sh first')
     work = args.keep or tempfile.mkdtemp(prefix='emrflow-spark-bench-')
     os.makedirs(work, exist_ok=True)
-    print(f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
-          f'job_s and job_events_per_s are the job as it times itself, '
-          f'floor_s Spark alone reading the same JSON and writing the job\'s output width as partitioned Parquet')
+    print(
+        f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
+        f'job_s and job_events_per_s are the job as it times itself, '
+        f"floor_s Spark alone reading the same JSON and writing the job's output width as partitioned Parquet"
+    )
     try:
         for events in (int(size) for size in args.events.split(',')):
             bench(events, work, args.repeat)

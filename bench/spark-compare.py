@@ -8,6 +8,7 @@ Equal means: the same events table schema (names, types, order), the same rows a
 maps compared by their sorted entries), the same rejects lines as a multiset, and the same metrics except
 the fields that name the run or time it. Prints one line per check; exits 1 on the first difference.
 """
+
 import argparse
 import json
 import os
@@ -20,8 +21,14 @@ VARYING_METRICS = {'runId', 'output', 'paths', 'durationSeconds', 'finishedAt'}
 
 def comparable(frame):
     """Map columns become their sorted entries as JSON: maps have no equality in Spark's set operations."""
-    return frame.select(*[F.to_json(F.array_sort(F.map_entries(field.name))).alias(field.name)
-                          if field.dataType.typeName() == 'map' else F.col(field.name) for field in frame.schema])
+    return frame.select(
+        *[
+            F.to_json(F.array_sort(F.map_entries(field.name))).alias(field.name)
+            if field.dataType.typeName() == 'map'
+            else F.col(field.name)
+            for field in frame.schema
+        ]
+    )
 
 
 def same_multiset(a, b):
@@ -41,14 +48,18 @@ def main():
     parser.add_argument('b')
     parser.add_argument('--run-date', required=True)
     args = parser.parse_args()
-    spark = (SparkSession.builder.master('local[2]').config('spark.ui.enabled', 'false')
-             .config('spark.ui.showConsoleProgress', 'false').getOrCreate())
+    spark = (
+        SparkSession.builder.master('local[2]')
+        .config('spark.ui.enabled', 'false')
+        .config('spark.ui.showConsoleProgress', 'false')
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel('ERROR')
     failures = 0
 
     def check(name, ok, detail=''):
         nonlocal failures
-        print(f"{'same' if ok else 'DIFFERENT'}: {name}{' ' + detail if detail else ''}", flush=True)
+        print(f'{"same" if ok else "DIFFERENT"}: {name}{" " + detail if detail else ""}', flush=True)
         failures += not ok
 
     events = [spark.read.parquet(os.path.join(root, f'dt={args.run_date}')) for root in (args.a, args.b)]

@@ -61,7 +61,8 @@ export class LaunchFailedError extends EmrflowError {
  */
 export function isTransientLaunchError(error: unknown): boolean {
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  if (e?.name === EMR_THROTTLING_CODE || e?.name === 'RequestLimitExceeded' || /insufficient\s*(instance\s*)?capacity/i.test(`${e?.name} ${e?.message}`)) return true;
+  if (e?.name === EMR_THROTTLING_CODE || e?.name === 'RequestLimitExceeded' || /insufficient\s*(instance\s*)?capacity/i.test(`${e?.name} ${e?.message}`))
+    return true;
   const status = e?.$metadata?.httpStatusCode;
   return status === undefined || status >= 500;
 }
@@ -72,7 +73,10 @@ export function isTransientLaunchError(error: unknown): boolean {
  */
 export class InputNotFoundError extends EmrflowError {
   static readonly errorName = 'Input.NotFound';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(InputNotFoundError.errorName, message);
   }
 }
@@ -80,7 +84,10 @@ export class InputNotFoundError extends EmrflowError {
 /** The run's input exists but holds no bytes (only empty objects or folder markers). */
 export class InputEmptyError extends EmrflowError {
   static readonly errorName = 'Input.Empty';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(InputEmptyError.errorName, message);
   }
 }
@@ -92,7 +99,10 @@ export class InputEmptyError extends EmrflowError {
  */
 export class NothingScheduledError extends EmrflowError {
   static readonly errorName = 'Schedule.NothingToDo';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(NothingScheduledError.errorName, message);
   }
 }

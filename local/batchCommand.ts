@@ -78,7 +78,8 @@ export async function runBatch(
   const clustersBefore = new Set(runtime.stats().clusters.map((cluster) => cluster.clusterId));
   const observation = observeRegistry(dynamoClient(), runtime.tables.ClusterRegistryTable);
   // The live view paces itself by the wall clock: it is for the person watching.
-  const live = options.liveEveryMs > 0 ? realTimers.setInterval(() => void liveLine(runtime, started).then(options.print, () => undefined), options.liveEveryMs) : null;
+  const live =
+    options.liveEveryMs > 0 ? realTimers.setInterval(() => void liveLine(runtime, started).then(options.print, () => undefined), options.liveEveryMs) : null;
   let run: RunSummary;
   try {
     run = await runtime.run(input, { machine: BATCH_MACHINE });
@@ -87,7 +88,10 @@ export async function runBatch(
     observation.detach();
   }
   const emulatedSeconds = (Date.now() - started) / 1000;
-  const clusterOrder = runtime.stats().clusters.map((cluster) => cluster.clusterId).filter((clusterId) => !clustersBefore.has(clusterId));
+  const clusterOrder = runtime
+    .stats()
+    .clusters.map((cluster) => cluster.clusterId)
+    .filter((clusterId) => !clustersBefore.has(clusterId));
   const grantOrder = grantSequence(observation.grants, clusterOrder);
   options.print(await liveLine(runtime, started));
   // A failed batch's output is its error; its summary is still written where the plan put it.

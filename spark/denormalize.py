@@ -18,6 +18,7 @@ file, and Spark's staging directory keeps a killed attempt's partial files out o
 The script is self-contained on purpose: the EMR step ships one primary resource (no --py-files), so
 the enrichment registry lives below instead of in a module the cluster would not have.
 """
+
 import argparse
 import datetime as dt
 import inspect
@@ -38,29 +39,37 @@ CORRUPT_COLUMN = '_corrupt_record'
 
 # The raw event as producers send it. Fields are optional here so that a missing one surfaces as a
 # reject reason of ours instead of a parse failure of Spark's.
-RAW_SCHEMA = T.StructType([
-    T.StructField('event_id', T.StringType()),
-    T.StructField('event_time', T.StringType()),
-    T.StructField('event_type', T.StringType()),
-    T.StructField('site', T.StringType()),
-    T.StructField('visitor_id', T.StringType()),
-    T.StructField('session_id', T.StringType()),
-    T.StructField('url', T.StringType()),
-    T.StructField('referrer', T.StringType()),
-    T.StructField('user_agent', T.StringType()),
-    T.StructField('country', T.StringType()),
-    T.StructField('screen_width', T.IntegerType()),
-    T.StructField('screen_height', T.IntegerType()),
-    T.StructField('custom', T.MapType(T.StringType(), T.StringType())),
-])
+RAW_SCHEMA = T.StructType(
+    [
+        T.StructField('event_id', T.StringType()),
+        T.StructField('event_time', T.StringType()),
+        T.StructField('event_type', T.StringType()),
+        T.StructField('site', T.StringType()),
+        T.StructField('visitor_id', T.StringType()),
+        T.StructField('session_id', T.StringType()),
+        T.StructField('url', T.StringType()),
+        T.StructField('referrer', T.StringType()),
+        T.StructField('user_agent', T.StringType()),
+        T.StructField('country', T.StringType()),
+        T.StructField('screen_width', T.IntegerType()),
+        T.StructField('screen_height', T.IntegerType()),
+        T.StructField('custom', T.MapType(T.StringType(), T.StringType())),
+    ]
+)
 RAW_COLUMNS = [field.name for field in RAW_SCHEMA.fields]
 
 # A line of _rejects/: the reason, the line (or its fields as parsed), the run.
 REJECT_SCHEMA = 'reason string, raw string, run_id string'
 
 # Why a line is rejected, checked in this order; the first that applies is recorded.
-REJECT_REASONS = ('malformed_json', 'wrong_type', 'missing_event_time', 'invalid_event_time',
-                  'missing_site', 'missing_session_id')
+REJECT_REASONS = (
+    'malformed_json',
+    'wrong_type',
+    'missing_event_time',
+    'invalid_event_time',
+    'missing_site',
+    'missing_session_id',
+)
 
 # ---------------------------------------------------------------------------------------------------
 # Reference data. Plain mappings so that they can grow (or move to a file passed as a job argument)
@@ -87,7 +96,7 @@ _REGION_COUNTRIES = {
     'North America': 'US CA',
     'Latin America': 'MX BR AR CL CO PE VE EC GT CU BO DO HN PY SV NI CR PA UY PR JM TT',
     'Europe': 'GB IE FR DE AT CH BE NL LU IT ES PT DK SE NO FI IS PL CZ SK HU RO BG GR HR SI RS BA ME MK AL '
-              'EE LV LT UA BY MD RU CY MT',
+    'EE LV LT UA BY MD RU CY MT',
     'Middle East': 'AE SA QA KW BH OM YE IL JO LB SY IQ IR TR',
     'Africa': 'ZA NG KE EG MA DZ TN GH ET TZ UG SN CI CM AO ZW ZM MZ RW',
     'Asia Pacific': 'CN JP KR TW HK MO IN PK BD LK NP SG MY TH VN PH ID KH MM LA MN KZ UZ AU NZ FJ PG',
@@ -98,8 +107,10 @@ COUNTRY_REGIONS: Dict[str, str] = {
 }
 
 SEARCH_HOSTS = r'(^|\.)(google|bing|yahoo|duckduckgo|baidu|yandex|ecosia|naver|seznam|ask|startpage)\.[a-z.]+$'
-SOCIAL_HOSTS = (r'(^|\.)(facebook\.com|fb\.me|instagram\.com|linkedin\.com|lnkd\.in|reddit\.com|pinterest\.[a-z.]+'
-                r'|tiktok\.com|youtube\.com|youtu\.be|twitter\.com|x\.com|t\.co|vk\.com|threads\.net|snapchat\.com)$')
+SOCIAL_HOSTS = (
+    r'(^|\.)(facebook\.com|fb\.me|instagram\.com|linkedin\.com|lnkd\.in|reddit\.com|pinterest\.[a-z.]+'
+    r'|tiktok\.com|youtube\.com|youtu\.be|twitter\.com|x\.com|t\.co|vk\.com|threads\.net|snapchat\.com)$'
+)
 CLICK_ID_PARAMS = r'[?&](gclid|fbclid|msclkid|dclid|ttclid)='
 # Case-sensitive on purpose: user agents spell their tokens one way, and (?i) makes every match slower.
 BOT_AGENTS = r'[Bb]ot\b|[Cc]rawl|[Ss]pider|Slurp|Headless|Lighthouse'
@@ -126,6 +137,7 @@ URL_PATH = r'^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)'
 # Only built-in column expressions: a Python UDF would ship every row to a Python worker and back.
 # ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EnrichmentContext:
     site_timezones: Mapping[str, str]
@@ -148,6 +160,7 @@ REGISTRY: List[Enrichment] = []
 def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...], shuffles: bool = False):
     """Registers the decorated function; its docstring is the enrichment's documentation. `shuffles` marks an
     entry whose columns need the rows of a group together (a window): see apply_enrichments."""
+
     def register(build):
         description = inspect.getdoc(build)
         if not description:
@@ -161,6 +174,7 @@ def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...], shu
             raise ValueError(f'enrichment {name!r}: a column starting with _ is a helper, not an output')
         REGISTRY.append(Enrichment(name, description, tuple(inputs), tuple(outputs), build, shuffles))
         return build
+
     return register
 
 
@@ -205,8 +219,9 @@ def _decoded(raw: Column) -> Column:
 def _normalised_host(raw_host: Column) -> Column:
     """Lower case without a leading `www.`; null for '' (no host: not an absolute URL)."""
     host = F.lower(raw_host)
-    return F.when(raw_host != '', F.when(host.startswith('www.'), host.substr(F.lit(5), F.length(host)))
-                  .otherwise(host))
+    return F.when(
+        raw_host != '', F.when(host.startswith('www.'), host.substr(F.lit(5), F.length(host))).otherwise(host)
+    )
 
 
 def _wall_clock(site_timezones: Mapping[str, str], site: Column, instant: Column) -> Column:
@@ -232,53 +247,70 @@ def _bot(ua: Column) -> Column:
 # in a projection below the entry's outputs (an expression used in several places would otherwise be
 # evaluated in each), and drops them. They are not outputs and need not be declared.
 
+
 @enrichment('page', inputs=('url',), outputs=('page_host', 'page_path'))
 def page(ctx):
     """Host (lower case, without www.) and path of the page the event happened on."""
     host = F.col('_page_url_host')  # '' when the URL has no scheme://host
-    return {'_page_url_host': F.regexp_extract('url', URL_HOST, 1),
-            'page_host': _normalised_host(host),
-            'page_path': F.when(host != '', F.regexp_extract('url', URL_PATH, 1))}
+    return {
+        '_page_url_host': F.regexp_extract('url', URL_HOST, 1),
+        'page_host': _normalised_host(host),
+        'page_path': F.when(host != '', F.regexp_extract('url', URL_PATH, 1)),
+    }
 
 
-@enrichment('utm', inputs=('url',),
-            outputs=('utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'))
+@enrichment('utm', inputs=('url',), outputs=('utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'))
 def utm(ctx):
     """Campaign parameters (utm_*) of the page URL, percent-decoded; null when absent."""
     parts = ('source', 'medium', 'campaign', 'term', 'content')
-    return {**{f'_utm_{part}_raw': _query_param(f'utm_{part}') for part in parts},
-            **{f'utm_{part}': _decoded(F.col(f'_utm_{part}_raw')) for part in parts}}
+    return {
+        **{f'_utm_{part}_raw': _query_param(f'utm_{part}') for part in parts},
+        **{f'utm_{part}': _decoded(F.col(f'_utm_{part}_raw')) for part in parts},
+    }
 
 
-@enrichment('referrer', inputs=('referrer', 'url', 'page_host', 'utm_source'),
-            outputs=('referrer_host', 'referrer_category'))
+@enrichment(
+    'referrer', inputs=('referrer', 'url', 'page_host', 'utm_source'), outputs=('referrer_host', 'referrer_category')
+)
 def referrer(ctx):
     """Referrer host and category: campaign (utm_* or an ad click id on the page URL), direct (no referrer),
     internal (same site), search, social or other."""
     host = F.col('_referrer_host')
     url = F.col('url')
     click_id = _contains_any(url, ('clid=', 'msclkid=')) & url.rlike(CLICK_ID_PARAMS)
-    category = (F.when(F.col('utm_source').isNotNull() | click_id, 'campaign')
-                .when(F.col('referrer').isNull() | (F.trim('referrer') == ''), 'direct')
-                .when(host == F.col('page_host'), 'internal')
-                .when(host.rlike(SEARCH_HOSTS), 'search')
-                .when(host.rlike(SOCIAL_HOSTS), 'social')
-                .otherwise('other'))
-    return {'_referrer_host': _normalised_host(F.regexp_extract('referrer', URL_HOST, 1)),
-            'referrer_host': host, 'referrer_category': category}
+    category = (
+        F.when(F.col('utm_source').isNotNull() | click_id, 'campaign')
+        .when(F.col('referrer').isNull() | (F.trim('referrer') == ''), 'direct')
+        .when(host == F.col('page_host'), 'internal')
+        .when(host.rlike(SEARCH_HOSTS), 'search')
+        .when(host.rlike(SOCIAL_HOSTS), 'social')
+        .otherwise('other')
+    )
+    return {
+        '_referrer_host': _normalised_host(F.regexp_extract('referrer', URL_HOST, 1)),
+        'referrer_host': host,
+        'referrer_category': category,
+    }
 
 
 @enrichment('device', inputs=('user_agent',), outputs=('device_type',))
 def device(ctx):
     """Device type from the user agent: bot, tablet, mobile, desktop, or unknown without a user agent."""
     ua = F.col('user_agent')
-    return {'device_type': F.when(ua.isNull() | (F.trim(ua) == ''), 'unknown')
-                            .when(_bot(ua), 'bot')
-                            .when(_contains_any(ua, ('iPad', 'Tablet', 'Kindle', 'Silk/', 'PlayBook'))
-                                  | (ua.contains('Android') & ~ua.contains('Mobile')), 'tablet')
-                            .when(_contains_any(ua, ('Mobi', 'iPhone', 'iPod', 'Android', 'Windows Phone',
-                                                     'BlackBerry', 'Opera Mini')), 'mobile')
-                            .otherwise('desktop')}
+    return {
+        'device_type': F.when(ua.isNull() | (F.trim(ua) == ''), 'unknown')
+        .when(_bot(ua), 'bot')
+        .when(
+            _contains_any(ua, ('iPad', 'Tablet', 'Kindle', 'Silk/', 'PlayBook'))
+            | (ua.contains('Android') & ~ua.contains('Mobile')),
+            'tablet',
+        )
+        .when(
+            _contains_any(ua, ('Mobi', 'iPhone', 'iPod', 'Android', 'Windows Phone', 'BlackBerry', 'Opera Mini')),
+            'mobile',
+        )
+        .otherwise('desktop')
+    }
 
 
 @enrichment('browser', inputs=('user_agent', 'device_type'), outputs=('browser_family',))
@@ -287,35 +319,41 @@ def browser(ctx):
     and Chrome also says Safari."""
     ua = F.col('user_agent')
     # A bot for device_type is a bot here: the same test (a blank agent, which device calls unknown, is no bot).
-    return {'browser_family': F.when(ua.isNull(), 'Other')
-                               .when(F.col('device_type') == 'bot', 'Bot')
-                               .when(_contains_any(ua, ('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')), 'Edge')
-                               .when(_contains_any(ua, ('OPR/', 'Opera')), 'Opera')
-                               .when(ua.contains('SamsungBrowser/'), 'Samsung Internet')
-                               .when(_contains_any(ua, ('Firefox/', 'FxiOS/')), 'Firefox')
-                               .when(_contains_any(ua, ('Chrome/', 'CriOS/', 'Chromium/')), 'Chrome')
-                               .when(ua.contains('Safari/'), 'Safari')
-                               .when(_contains_any(ua, ('MSIE ', 'Trident/')), 'Internet Explorer')
-                               .otherwise('Other')}
+    return {
+        'browser_family': F.when(ua.isNull(), 'Other')
+        .when(F.col('device_type') == 'bot', 'Bot')
+        .when(_contains_any(ua, ('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')), 'Edge')
+        .when(_contains_any(ua, ('OPR/', 'Opera')), 'Opera')
+        .when(ua.contains('SamsungBrowser/'), 'Samsung Internet')
+        .when(_contains_any(ua, ('Firefox/', 'FxiOS/')), 'Firefox')
+        .when(_contains_any(ua, ('Chrome/', 'CriOS/', 'Chromium/')), 'Chrome')
+        .when(ua.contains('Safari/'), 'Safari')
+        .when(_contains_any(ua, ('MSIE ', 'Trident/')), 'Internet Explorer')
+        .otherwise('Other')
+    }
 
 
 @enrichment('os', inputs=('user_agent',), outputs=('os_family',))
 def operating_system(ctx):
     """Operating system family from the user agent. iOS before macOS: iOS agents say "like Mac OS X"."""
     ua = F.col('user_agent')
-    return {'os_family': F.when(ua.isNull(), 'Other')
-                          .when(_contains_any(ua, ('iPhone', 'iPad', 'iPod')), 'iOS')
-                          .when(ua.contains('Android'), 'Android')
-                          .when(ua.contains('Windows'), 'Windows')
-                          .when(ua.contains('CrOS'), 'Chrome OS')
-                          .when(_contains_any(ua, ('Mac OS X', 'Macintosh')), 'macOS')
-                          .when(_contains_any(ua, ('Linux', 'X11')), 'Linux')
-                          .otherwise('Other')}
+    return {
+        'os_family': F.when(ua.isNull(), 'Other')
+        .when(_contains_any(ua, ('iPhone', 'iPad', 'iPod')), 'iOS')
+        .when(ua.contains('Android'), 'Android')
+        .when(ua.contains('Windows'), 'Windows')
+        .when(ua.contains('CrOS'), 'Chrome OS')
+        .when(_contains_any(ua, ('Mac OS X', 'Macintosh')), 'macOS')
+        .when(_contains_any(ua, ('Linux', 'X11')), 'Linux')
+        .otherwise('Other')
+    }
 
 
-@enrichment('local_time', inputs=('site', 'event_ts'),
-            outputs=('site_timezone', 'local_time', 'local_date', 'local_hour', 'local_day_of_week',
-                     'is_weekend', 'day_part'))
+@enrichment(
+    'local_time',
+    inputs=('site', 'event_ts'),
+    outputs=('site_timezone', 'local_time', 'local_date', 'local_hour', 'local_day_of_week', 'is_weekend', 'day_part'),
+)
 def local_time(ctx):
     """Time parts in the site's time zone (site → zone from the mapping, UTC when unknown): wall-clock
     local_time (timestamp without zone), date, hour, ISO day of week (1 = Monday), weekend flag and day part
@@ -333,14 +371,28 @@ def local_time(ctx):
         'local_hour': hour,
         'local_day_of_week': iso_day,
         'is_weekend': iso_day >= 6,
-        'day_part': (F.when(hour < 6, 'night').when(hour < 12, 'morning')
-                     .when(hour < 18, 'afternoon').otherwise('evening')),
+        'day_part': (
+            F.when(hour < 6, 'night').when(hour < 12, 'morning').when(hour < 18, 'afternoon').otherwise('evening')
+        ),
     }
 
 
-@enrichment('visit', inputs=('site', 'session_id', 'event_ts', 'event_id', 'page_path', 'referrer_category'),
-            outputs=('session_event_count', 'session_event_index', 'session_start', 'session_duration_seconds',
-                     'landing_page', 'entry_channel', 'is_landing', 'is_exit', 'is_bounce'), shuffles=True)
+@enrichment(
+    'visit',
+    inputs=('site', 'session_id', 'event_ts', 'event_id', 'page_path', 'referrer_category'),
+    outputs=(
+        'session_event_count',
+        'session_event_index',
+        'session_start',
+        'session_duration_seconds',
+        'landing_page',
+        'entry_channel',
+        'is_landing',
+        'is_exit',
+        'is_bounce',
+    ),
+    shuffles=True,
+)
 def visit(ctx):
     """Visit features over the events of a session in this run's input: event count, the event's position,
     start and duration, landing page and entry channel (the first event's page and referrer category), and
@@ -349,8 +401,12 @@ def visit(ctx):
     session = ordered.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     # Each window function once, as a helper: written inline, every use (index in is_landing and is_exit,
     # count in is_exit and is_bounce, start twice) would be one more function the window evaluates per row.
-    count, index, start, end = (F.col('_visit_count'), F.col('_visit_index'), F.col('_visit_start'),
-                                F.col('_visit_end'))
+    count, index, start, end = (
+        F.col('_visit_count'),
+        F.col('_visit_index'),
+        F.col('_visit_start'),
+        F.col('_visit_end'),
+    )
     return {
         '_visit_count': F.count(F.lit(1)).over(session),
         '_visit_index': F.row_number().over(ordered),
@@ -386,8 +442,9 @@ def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[
     for entry in registry:
         missing = [column for column in entry.inputs if column not in columns_so_far]
         if missing:
-            raise ValueError(f'enrichment {entry.name!r} needs column(s) {missing}: register it after the entries '
-                             f'that produce them')
+            raise ValueError(
+                f'enrichment {entry.name!r} needs column(s) {missing}: register it after the entries that produce them'
+            )
         columns = entry.build(ctx)
         outputs = [name for name in columns if not name.startswith('_')]
         if outputs != list(entry.outputs):
@@ -418,6 +475,7 @@ def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[
 # Validation: every line read becomes either a valid event (with event_ts) or a reject with a reason.
 # ---------------------------------------------------------------------------------------------------
 
+
 def _blank(name: str) -> Column:
     return F.col(name).isNull() | (F.trim(name) == '')
 
@@ -430,8 +488,9 @@ def _event_ts() -> Column:
     # try_cast: null instead of an exception under ANSI mode; the pattern keeps numbers (cast as years) out.
     as_is = F.expr('try_cast(event_time AS TIMESTAMP)')
     event_time = F.col('event_time')
-    return (F.when(event_time.rlike(UTC_EVENT_TIME), without_z)
-            .when(event_time.rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'), as_is))
+    return F.when(event_time.rlike(UTC_EVENT_TIME), without_z).when(
+        event_time.rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'), as_is
+    )
 
 
 def classify(raw: DataFrame) -> DataFrame:
@@ -439,12 +498,14 @@ def classify(raw: DataFrame) -> DataFrame:
     time zone to be UTC, as run sets it."""
     event_ts = _event_ts()
     corrupt = F.col(CORRUPT_COLUMN)
-    reason = (F.when(corrupt.isNotNull() & F.expr(f'json_object_keys({CORRUPT_COLUMN})').isNull(), 'malformed_json')
-              .when(corrupt.isNotNull(), 'wrong_type')
-              .when(F.col('event_time').isNull(), 'missing_event_time')
-              .when(F.col('event_ts').isNull(), 'invalid_event_time')
-              .when(_blank('site'), 'missing_site')
-              .when(_blank('session_id'), 'missing_session_id'))
+    reason = (
+        F.when(corrupt.isNotNull() & F.expr(f'json_object_keys({CORRUPT_COLUMN})').isNull(), 'malformed_json')
+        .when(corrupt.isNotNull(), 'wrong_type')
+        .when(F.col('event_time').isNull(), 'missing_event_time')
+        .when(F.col('event_ts').isNull(), 'invalid_event_time')
+        .when(_blank('site'), 'missing_site')
+        .when(_blank('session_id'), 'missing_session_id')
+    )
     return raw.withColumn('event_ts', event_ts).withColumn('reject_reason', reason)
 
 
@@ -453,23 +514,29 @@ def valid_events(classified: DataFrame) -> DataFrame:
     never null: a valid event has a site, so coalesce changes no value, but a nullable partition column makes
     the write map '' to null first and sort every row again by that new column, although the visit window's
     sort (site, session, time) already is the order the write needs."""
-    return (classified.where(F.col('reject_reason').isNull()).drop(CORRUPT_COLUMN, 'reject_reason')
-            .withColumn('site', F.coalesce(F.col('site'), F.lit(''))))
+    return (
+        classified.where(F.col('reject_reason').isNull())
+        .drop(CORRUPT_COLUMN, 'reject_reason')
+        .withColumn('site', F.coalesce(F.col('site'), F.lit('')))
+    )
 
 
 def read_raw(spark: SparkSession, uri: str) -> DataFrame:
     # recursiveFileLookup: an input prefix may hold nested dt=… folders; no partition columns are inferred.
     schema = T.StructType(RAW_SCHEMA.fields + [T.StructField(CORRUPT_COLUMN, T.StringType())])
-    return (spark.read.schema(schema)
-            .option('mode', 'PERMISSIVE')
-            .option('columnNameOfCorruptRecord', CORRUPT_COLUMN)
-            .option('recursiveFileLookup', 'true')
-            .json(uri))
+    return (
+        spark.read.schema(schema)
+        .option('mode', 'PERMISSIVE')
+        .option('columnNameOfCorruptRecord', CORRUPT_COLUMN)
+        .option('recursiveFileLookup', 'true')
+        .json(uri)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
 # The run.
 # ---------------------------------------------------------------------------------------------------
+
 
 class JobError(Exception):
     """A failure the job explains in one line (exit code 1)."""
@@ -551,8 +618,9 @@ def tune(spark: SparkSession) -> None:
     spark.conf.set('spark.sql.codegen.hugeMethodLimit', '8000')
     # At least two reduce tasks per core: with fewer, adaptive execution coalesced the shuffle into three partitions
     # for two cores, and the third ran alone for a third of the stage.
-    spark.conf.set('spark.sql.adaptive.coalescePartitions.minPartitionNum',
-                   str(2 * spark.sparkContext.defaultParallelism))
+    spark.conf.set(
+        'spark.sql.adaptive.coalescePartitions.minPartitionNum', str(2 * spark.sparkContext.defaultParallelism)
+    )
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -569,30 +637,39 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     # above the split, so it sees every line.
     counts = Observation('counts')
     classified = classify(read_raw(spark, args.input)).observe(
-        counts, F.count(F.lit(1)).alias('rowsIn'),
-        *[F.count(F.when(F.col('reject_reason') == reason, 1)).alias(reason) for reason in REJECT_REASONS])
+        counts,
+        F.count(F.lit(1)).alias('rowsIn'),
+        *[F.count(F.when(F.col('reject_reason') == reason, 1)).alias(reason) for reason in REJECT_REASONS],
+    )
 
     events = apply_enrichments(valid_events(classified), ctx).withColumn('run_id', F.lit(args.run_id))
     # The run date is the path, not a column: a constant partition column would be a sort key the window's
     # order does not start with. Same layout (<output>/dt=<run-date>/site=<site>/), same dynamic overwrite;
     # Spark's staging folder is now under dt=<run-date>/, so a killed attempt's is removed here.
-    events_path = f"{paths['events']}/dt={args.run_date}"
+    events_path = f'{paths["events"]}/dt={args.run_date}'
     remove_stale_staging(spark, events_path)
-    (events.write.mode('overwrite')
-     .option('partitionOverwriteMode', 'dynamic')  # replace only this run's dt/site partitions
-     .option('compression', args.compression)
-     .partitionBy('site')
-     .parquet(events_path))
+    (
+        events.write.mode('overwrite')
+        .option('partitionOverwriteMode', 'dynamic')  # replace only this run's dt/site partitions
+        .option('compression', args.compression)
+        .partitionBy('site')
+        .parquet(events_path)
+    )
     observed = counts.get
     by_reason = {reason: observed[reason] for reason in REJECT_REASONS}
 
     # A reject keeps the line as it came when Spark could not parse it, else the fields as parsed. The
     # second read of the input only happens when the first pass counted a reject.
     if sum(by_reason.values()):
-        rejects = classify(read_raw(spark, args.input)).where(F.col('reject_reason').isNotNull()).select(
-            F.col('reject_reason').alias('reason'),
-            F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
-            F.lit(args.run_id).alias('run_id'))
+        rejects = (
+            classify(read_raw(spark, args.input))
+            .where(F.col('reject_reason').isNotNull())
+            .select(
+                F.col('reject_reason').alias('reason'),
+                F.coalesce(F.col(CORRUPT_COLUMN), F.to_json(F.struct(*RAW_COLUMNS))).alias('raw'),
+                F.lit(args.run_id).alias('run_id'),
+            )
+        )
     else:
         rejects = spark.createDataFrame([], REJECT_SCHEMA)
     # Plain overwrite of the run's own folder, also when empty: an earlier attempt's rejects go away.
@@ -621,15 +698,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='denormalize.py',
-                                     description='Denormalize raw web events into enriched Parquet.')
+    parser = argparse.ArgumentParser(
+        prog='denormalize.py', description='Denormalize raw web events into enriched Parquet.'
+    )
     parser.add_argument('--input', required=True, help='JSON lines: file, folder or glob (s3:// or local)')
     parser.add_argument('--output', required=True, help='output root (s3:// or local)')
     parser.add_argument('--run-id', required=True)
     parser.add_argument('--run-date', required=True, help='YYYY-MM-DD: the output dt partition')
     parser.add_argument('--site-timezones', default='', help='JSON object site → IANA zone, merged over the defaults')
-    parser.add_argument('--compression', default='zstd', choices=('zstd', 'snappy', 'gzip', 'none'),
-                        help='Parquet compression codec (default zstd)')
+    parser.add_argument(
+        '--compression',
+        default='zstd',
+        choices=('zstd', 'snappy', 'gzip', 'none'),
+        help='Parquet compression codec (default zstd)',
+    )
     args = parser.parse_args(argv)
     for name in ('input', 'output', 'run_id'):
         if not getattr(args, name).strip():
@@ -680,8 +762,10 @@ def main(argv: List[str] = None, spark: SparkSession = None) -> int:
         # that is what step failure reports (EMR's, the local emulator's) pick out of a step's output.
         print(f'denormalize.JobError: {failure}', file=sys.stderr)
         return 1
-    print(f"denormalize: run {metrics['runId']}: {metrics['rowsIn']} rows in, {metrics['rowsOut']} out, "
-          f"{metrics['rowsRejected']} rejected in {metrics['durationSeconds']} s; metrics at {metrics['paths']['metrics']}")
+    print(
+        f'denormalize: run {metrics["runId"]}: {metrics["rowsIn"]} rows in, {metrics["rowsOut"]} out, '
+        f'{metrics["rowsRejected"]} rejected in {metrics["durationSeconds"]} s; metrics at {metrics["paths"]["metrics"]}'
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ Distributions, chosen to exercise every enrichment the way real traffic does:
 A fraction (--malformed-rate) of lines is broken on purpose, in each of the ways the job must reject:
 bad JSON, a missing event time, an unparsable event time, a field of the wrong type.
 """
+
 import argparse
 import bisect
 import datetime as dt
@@ -43,57 +44,157 @@ SITES = [
     ('weather.example.za', 'Africa/Johannesburg', ['ZA', 'NG', 'KE']),
     ('finance.example.ae', 'Asia/Dubai', ['AE', 'SA', 'EG']),
 ]
-SITE_WEIGHTS = [1 / (rank ** 1.1) for rank in range(1, len(SITES) + 1)]
+SITE_WEIGHTS = [1 / (rank**1.1) for rank in range(1, len(SITES) + 1)]
 
 # Visitors from outside the site's home market come from these, in this proportion.
-OTHER_COUNTRIES = ['US', 'GB', 'DE', 'FR', 'IN', 'BR', 'JP', 'CN', 'CA', 'AU', 'NL', 'IT', 'ES', 'PL',
-                   'SE', 'MX', 'KR', 'ID', 'TR', 'NG', 'ZA', 'SG', 'PH', 'VN', 'UA', 'IE', 'PT', 'CL']
+OTHER_COUNTRIES = [
+    'US',
+    'GB',
+    'DE',
+    'FR',
+    'IN',
+    'BR',
+    'JP',
+    'CN',
+    'CA',
+    'AU',
+    'NL',
+    'IT',
+    'ES',
+    'PL',
+    'SE',
+    'MX',
+    'KR',
+    'ID',
+    'TR',
+    'NG',
+    'ZA',
+    'SG',
+    'PH',
+    'VN',
+    'UA',
+    'IE',
+    'PT',
+    'CL',
+]
 HOME_SHARE = 0.8
 
 # (user agent, screen sizes, weight). Weights approximate a 2020s web mix: about 55% mobile.
 USER_AGENTS = [
-    ('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36', [(1920, 1080), (1366, 768), (1536, 864)], 20),
-    ('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.68', [(1920, 1080), (1536, 864)], 6),
-    ('Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0',
-     [(1920, 1080), (2560, 1440)], 4),
-    ('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) '
-     'Version/18.1 Safari/605.1.15', [(1440, 900), (1512, 982)], 5),
-    ('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36', [(1440, 900), (1728, 1117)], 5),
-    ('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36', [(1920, 1080)], 1),
-    ('Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36', [(1366, 768)], 1),
+    (
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Safari/537.36',
+        [(1920, 1080), (1366, 768), (1536, 864)],
+        20,
+    ),
+    (
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Safari/537.36 Edg/130.0.2849.68',
+        [(1920, 1080), (1536, 864)],
+        6,
+    ),
+    (
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0',
+        [(1920, 1080), (2560, 1440)],
+        4,
+    ),
+    (
+        'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) '
+        'Version/18.1 Safari/605.1.15',
+        [(1440, 900), (1512, 982)],
+        5,
+    ),
+    (
+        'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Safari/537.36',
+        [(1440, 900), (1728, 1117)],
+        5,
+    ),
+    (
+        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36',
+        [(1920, 1080)],
+        1,
+    ),
+    (
+        'Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Safari/537.36',
+        [(1366, 768)],
+        1,
+    ),
     ('Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0', [(1920, 1080)], 1),
-    ('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/129.0.0.0 Safari/537.36 OPR/114.0.0.0', [(1920, 1080)], 1),
-    ('Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
-     'Version/18.1 Mobile/15E148 Safari/604.1', [(390, 844), (393, 852), (430, 932)], 18),
-    ('Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
-     'CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1', [(390, 844)], 3),
-    ('Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Mobile Safari/537.36', [(412, 915), (360, 800), (384, 854)], 22),
-    ('Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36', [(384, 832)], 5),
+    (
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/129.0.0.0 Safari/537.36 OPR/114.0.0.0',
+        [(1920, 1080)],
+        1,
+    ),
+    (
+        'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
+        'Version/18.1 Mobile/15E148 Safari/604.1',
+        [(390, 844), (393, 852), (430, 932)],
+        18,
+    ),
+    (
+        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
+        'CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1',
+        [(390, 844)],
+        3,
+    ),
+    (
+        'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Mobile Safari/537.36',
+        [(412, 915), (360, 800), (384, 854)],
+        22,
+    ),
+    (
+        'Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36',
+        [(384, 832)],
+        5,
+    ),
     ('Mozilla/5.0 (Android 14; Mobile; rv:132.0) Gecko/132.0 Firefox/132.0', [(412, 915)], 1),
-    ('Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
-     'Version/18.1 Mobile/15E148 Safari/604.1', [(820, 1180), (1024, 1366)], 4),
-    ('Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) '
-     'Chrome/130.0.0.0 Safari/537.36', [(1600, 2560)], 1),
+    (
+        'Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
+        'Version/18.1 Mobile/15E148 Safari/604.1',
+        [(820, 1180), (1024, 1366)],
+        4,
+    ),
+    (
+        'Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) '
+        'Chrome/130.0.0.0 Safari/537.36',
+        [(1600, 2560)],
+        1,
+    ),
     ('Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', [(1024, 768)], 1),
     ('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)', [(1024, 768)], 1),
 ]
 
-SEARCH_REFERRERS = ['https://www.google.com/', 'https://www.google.de/', 'https://www.bing.com/search?q=news',
-                    'https://duckduckgo.com/', 'https://search.yahoo.com/search?p=recipes',
-                    'https://yandex.ru/search/?text=weather', 'https://www.baidu.com/s?wd=games']
-SOCIAL_REFERRERS = ['https://www.facebook.com/', 'https://m.facebook.com/', 'https://t.co/AbC123xYz',
-                    'https://www.instagram.com/', 'https://www.linkedin.com/feed/', 'https://www.reddit.com/r/news/',
-                    'https://www.youtube.com/', 'https://www.tiktok.com/', 'https://x.com/home']
-OTHER_REFERRERS = ['https://news.ycombinator.com/', 'https://en.wikipedia.org/wiki/Web_analytics',
-                   'https://www.partner-site.net/links', 'https://forum.example.org/t/12345']
+SEARCH_REFERRERS = [
+    'https://www.google.com/',
+    'https://www.google.de/',
+    'https://www.bing.com/search?q=news',
+    'https://duckduckgo.com/',
+    'https://search.yahoo.com/search?p=recipes',
+    'https://yandex.ru/search/?text=weather',
+    'https://www.baidu.com/s?wd=games',
+]
+SOCIAL_REFERRERS = [
+    'https://www.facebook.com/',
+    'https://m.facebook.com/',
+    'https://t.co/AbC123xYz',
+    'https://www.instagram.com/',
+    'https://www.linkedin.com/feed/',
+    'https://www.reddit.com/r/news/',
+    'https://www.youtube.com/',
+    'https://www.tiktok.com/',
+    'https://x.com/home',
+]
+OTHER_REFERRERS = [
+    'https://news.ycombinator.com/',
+    'https://en.wikipedia.org/wiki/Web_analytics',
+    'https://www.partner-site.net/links',
+    'https://forum.example.org/t/12345',
+]
 CAMPAIGNS = [  # (utm_source, utm_medium, utm_campaign, referrer or None)
     ('newsletter', 'email', 'weekly_digest', None),
     ('google', 'cpc', 'black_friday_2026', 'https://www.google.com/'),
@@ -131,11 +232,15 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description='Generate deterministic raw web events as JSON lines.')
     parser.add_argument('--events', type=int, required=True, help='number of lines to write (malformed included)')
     parser.add_argument('--date', required=True, help='YYYY-MM-DD (UTC) the events happen on')
-    parser.add_argument('--out', required=True,
-                        help="output file; a directory (existing, or ending with '/') gets part-00000.json; '-' is stdout")
+    parser.add_argument(
+        '--out',
+        required=True,
+        help="output file; a directory (existing, or ending with '/') gets part-00000.json; '-' is stdout",
+    )
     parser.add_argument('--seed', type=int, default=42)
-    parser.add_argument('--malformed-rate', type=float, default=0.001,
-                        help='share of lines broken on purpose (default 0.001)')
+    parser.add_argument(
+        '--malformed-rate', type=float, default=0.001, help='share of lines broken on purpose (default 0.001)'
+    )
     args = parser.parse_args(argv)
     if args.events < 0:
         parser.error('--events must be >= 0')
@@ -161,10 +266,13 @@ class EventGenerator:
         # visitors are common (Zipf over visitor ranks).
         self.pages = []
         for _host, _tz, _countries in SITES:
-            paths = ['/'] + [f'/{section}/{self.rng.randrange(10_000, 99_999)}' if section else '/'
-                             for section in PAGE_SECTIONS[1:] for _ in range(6)]
-            self.pages.append(WeightedChoice(paths, [1 / (rank ** 0.9) for rank in range(1, len(paths) + 1)]))
-        self.visitor_ranks = WeightedChoice(range(1, 50_001), [1 / (rank ** 0.7) for rank in range(1, 50_001)])
+            paths = ['/'] + [
+                f'/{section}/{self.rng.randrange(10_000, 99_999)}' if section else '/'
+                for section in PAGE_SECTIONS[1:]
+                for _ in range(6)
+            ]
+            self.pages.append(WeightedChoice(paths, [1 / (rank**0.9) for rank in range(1, len(paths) + 1)]))
+        self.visitor_ranks = WeightedChoice(range(1, 50_001), [1 / (rank**0.7) for rank in range(1, 50_001)])
         # Local daytime is busier: hour-of-day weights, a smooth day curve peaking around 20:00 local.
         self.local_hours = WeightedChoice(range(24), [1.2 + math.sin((h - 14) / 24 * 2 * math.pi) for h in range(24)])
         self.utc_offsets = [self._utc_offset_hours(tz, day) for _, tz, _ in SITES]
@@ -175,6 +283,7 @@ class EventGenerator:
     def _utc_offset_hours(tz_name, day):
         try:
             from zoneinfo import ZoneInfo
+
             return ZoneInfo(tz_name).utcoffset(day.replace(tzinfo=None)).total_seconds() / 3600
         except Exception:  # zoneinfo or tzdata unavailable: daytime shape only, no tz shift
             return 0.0
@@ -210,8 +319,12 @@ class EventGenerator:
         utc_hour = (local_hour - self.utc_offsets[site_index]) % 24
         # Whole-day UTC window: a session starts within its local busy hour, mapped back to the UTC day.
         start = self.day_start + (utc_hour * 3600 + rng.random() * 3600) % 86_400
-        custom = {'plan': rng.choice(CUSTOM_PLANS), 'ab_group': rng.choice('AB'),
-                  'logged_in': 'true' if rng.random() < 0.35 else 'false', 'lang': rng.choice(LANGUAGES)}
+        custom = {
+            'plan': rng.choice(CUSTOM_PLANS),
+            'ab_group': rng.choice('AB'),
+            'logged_in': 'true' if rng.random() < 0.35 else 'false',
+            'lang': rng.choice(LANGUAGES),
+        }
 
         kind = self.entry_kinds.draw(rng)
         query = ''
@@ -315,8 +428,10 @@ def main(argv=None):
     finally:
         if stream is not sys.stdout:
             stream.close()
-    print(f'generate_events: wrote {written} events ({generator.malformed_count} malformed) '
-          f'for {args.date} to {path}', file=sys.stderr)
+    print(
+        f'generate_events: wrote {written} events ({generator.malformed_count} malformed) for {args.date} to {path}',
+        file=sys.stderr,
+    )
 
 
 if __name__ == '__main__':

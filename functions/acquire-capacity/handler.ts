@@ -25,7 +25,10 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
   const input = parseRequestInput(AcquireCapacityInput, event);
   const context = poolContext(config, input.pool);
   if (input.units > context.pool.capacityUnits) {
-    throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);
+    throw new InvalidRequestError(
+      'units',
+      `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`,
+    );
   }
   const { entryId, dispatch } = await jobManager().park(context, input);
   // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.

@@ -48,7 +48,13 @@ export class DynamoStepTokens implements StepTokenStore {
     const { clusterId, stepId } = item;
     return conditional(() =>
       this.dynamo.send(
-        new UpdateCommand({ TableName: this.table, Key: { clusterId, stepId }, UpdateExpression: 'REMOVE takenAt', ConditionExpression: 'takenAt = :t', ExpressionAttributeValues: { ':t': item.takenAt } }),
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { clusterId, stepId },
+          UpdateExpression: 'REMOVE takenAt',
+          ConditionExpression: 'takenAt = :t',
+          ExpressionAttributeValues: { ':t': item.takenAt },
+        }),
       ),
     );
   }
@@ -72,7 +78,12 @@ export class DynamoStepTokens implements StepTokenStore {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.dynamo.send(
-        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'clusterId = :c', ExpressionAttributeValues: { ':c': clusterId }, ExclusiveStartKey }),
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'clusterId = :c',
+          ExpressionAttributeValues: { ':c': clusterId },
+          ExclusiveStartKey,
+        }),
       );
       items.push(...((page.Items ?? []) as StepTokenItem[]));
       ExclusiveStartKey = page.LastEvaluatedKey;

@@ -297,7 +297,17 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   }
 
   async function dispatch(context: PoolContext): Promise<DispatchReport> {
-    const report: DispatchReport = { pool: context.pool.name, granted: [], launched: [], expired: [], abandoned: [], queued: 0, launchFailures: [], launchFailed: [], errors: [] };
+    const report: DispatchReport = {
+      pool: context.pool.name,
+      granted: [],
+      launched: [],
+      expired: [],
+      abandoned: [],
+      queued: 0,
+      launchFailures: [],
+      launchFailed: [],
+      errors: [],
+    };
     // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
     let granting: QueueEntry[] | undefined = await sweep(context, report);
     for (let pass = 0; pass < MAX_PASSES; pass += 1) {
@@ -426,11 +436,26 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * already served (its token answers TaskTimedOut either way), so it keeps the lease: the holder's release,
    * its execution's cleanup or the lease's expiry gives it back, never a grant to someone else while it runs.
    */
-  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport, redelivery = false): Promise<void> {
+  async function deliver(
+    context: PoolContext,
+    entry: QueueEntry,
+    clusterId: string,
+    leaseExpiresAt: number,
+    report: DispatchReport,
+    redelivery = false,
+  ): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
     try {
-      await sfn.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt });
+      await sfn.sendSlot(entry.taskToken, {
+        pool,
+        clusterId,
+        lease: entry.entryId,
+        units: entry.units,
+        leaseExpiresAt,
+        enqueuedAt: entry.enqueuedAt,
+        grantedAt: claimedAt,
+      });
     } catch (error) {
       const name = (error as Error).name;
       if (!WAITER_GONE.has(name)) {
@@ -452,13 +477,28 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * RunJobFlow token per try, and otherwise left to the next dispatch, which plans the launch again; the jobs
    * stay parked. Any other failure will recur on every try, so the jobs waiting on the launch are failed now.
    */
-  async function launch(context: PoolContext, configHash: string, guard: number, wanted: number, clusters: PoolCluster[], report: DispatchReport): Promise<void> {
+  async function launch(
+    context: PoolContext,
+    configHash: string,
+    guard: number,
+    wanted: number,
+    clusters: PoolCluster[],
+    report: DispatchReport,
+  ): Promise<void> {
     const { pool, settings } = context;
     const now = clock.now();
     const placeholders: string[] = [];
     for (let i = 0; i < wanted; i += 1) {
       const id = `${PLACEHOLDER_PREFIX}${ports.placeholderId()}`;
-      await store.registerCluster({ pool: pool.name, clusterId: id, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: now });
+      await store.registerCluster({
+        pool: pool.name,
+        clusterId: id,
+        state: 'STARTING',
+        configHash,
+        capacityUnits: pool.capacityUnits,
+        maxJobs: pool.maxJobsPerCluster,
+        launchedAt: now,
+      });
       placeholders.push(id);
     }
     const won = await store.advanceLaunchGuard(pool.name, guard);
@@ -469,7 +509,15 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         tokens -= 1;
         try {
           const clusterId = await emr.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
-          const registered = await store.registerCluster({ pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: clock.now() });
+          const registered = await store.registerCluster({
+            pool: pool.name,
+            clusterId,
+            state: 'STARTING',
+            configHash,
+            capacityUnits: pool.capacityUnits,
+            maxJobs: pool.maxJobsPerCluster,
+            launchedAt: clock.now(),
+          });
           if (registered) report.launched.push(clusterId);
           else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
           break;
@@ -500,7 +548,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * failed job holds nothing. A crash between the two leaves the execution waiting without an entry: its
    * HeartbeatSeconds runs out, AcquireCapacity parks it again and the next launch attempt decides again.
    */
-  async function failLaunchWaiters(context: PoolContext, configHash: string, clusters: PoolCluster[], failure: { error: string; message: string }, report: DispatchReport): Promise<void> {
+  async function failLaunchWaiters(
+    context: PoolContext,
+    configHash: string,
+    clusters: PoolCluster[],
+    failure: { error: string; message: string },
+    report: DispatchReport,
+  ): Promise<void> {
     const pool = context.pool.name;
     const holders = clusters.filter((cluster) => !cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && isAlive(cluster) && cluster.configHash === configHash);
     const cause =
@@ -666,5 +720,19 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return (await store.listClusters(context.pool.name)).reduce((sum, cluster) => sum + cluster.unitsInUse, 0);
   }
 
-  return { unitsInUse, park, release, renew, dispatch, observeClusterState, reconcile, releaseExecution, submitStep, settleStep, noteStepStarted, failClusterSteps, reconcileSteps };
+  return {
+    unitsInUse,
+    park,
+    release,
+    renew,
+    dispatch,
+    observeClusterState,
+    reconcile,
+    releaseExecution,
+    submitStep,
+    settleStep,
+    noteStepStarted,
+    failClusterSteps,
+    reconcileSteps,
+  };
 }

@@ -115,8 +115,8 @@ export interface RegistryStore {
   withdraw(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>): Promise<boolean>;
 }
 
-export interface StepTokenStore {  /** Maps a submitted step to its task token (a retried submission overwrites it). */
-  mapStep(item: StepTokenItem): Promise<void>;
+export interface StepTokenStore {
+  /** Maps a submitted step to its task token (a retried submission overwrites it). */ mapStep(item: StepTokenItem): Promise<void>;
   /**
    * Claims the mapping (sets `takenAt`) without deleting it: whoever takes it is the only one who tells the
    * token. Null when it is gone, or taken after `staleBefore` (a take at or before it is a settle that died

@@ -319,10 +319,13 @@ export class EmulatedClock {
 
   /** Runs `fn` after `ms` emulated milliseconds (which pass in real time while real work runs). */
   afterMs(ms: number, fn: () => void): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, Math.max(0, Math.round(ms)));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        fn();
+      },
+      Math.max(0, Math.round(ms)),
+    );
     this.timers.add(timer);
     return timer;
   }

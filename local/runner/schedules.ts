@@ -73,7 +73,9 @@ export async function startSchedules(
   const timers = new Map<ScheduleRule, NodeJS.Timeout>();
   // Per rule: the invocation running and at most one queued behind it. Firings that arrive meanwhile
   // coalesce into the queued one: it starts after them, so it sees everything they would have seen.
-  const slots = new Map<ScheduleRule, { current: Promise<void> | null; next: Promise<void> | null }>(rules.map((rule) => [rule, { current: null, next: null }]));
+  const slots = new Map<ScheduleRule, { current: Promise<void> | null; next: Promise<void> | null }>(
+    rules.map((rule) => [rule, { current: null, next: null }]),
+  );
 
   const start = (rule: ScheduleRule): Promise<void> => {
     const slot = slots.get(rule)!;
@@ -104,10 +106,13 @@ export async function startSchedules(
     if (stopped) return;
     // A fixed rate, as EventBridge's rate() has: the next firing does not wait for this one's invocation
     // (an invocation still running when it comes coalesces it, see invoke).
-    const timer = setTimeout(() => {
-      arm(rule);
-      void invoke(rule);
-    }, rule.periodSeconds * 1000 * options.timeScale);
+    const timer = setTimeout(
+      () => {
+        arm(rule);
+        void invoke(rule);
+      },
+      rule.periodSeconds * 1000 * options.timeScale,
+    );
     // A schedule alone must not keep a CLI process alive.
     timer.unref();
     timers.set(rule, timer);

@@ -1,4 +1,5 @@
 """The event generator: deterministic, realistic enough to exercise every enrichment, malformed on request."""
+
 import collections
 import json
 
@@ -58,9 +59,14 @@ def test_a_folder_output_gets_a_part_file(tmp_path):
     assert len((tmp_path / 'raw' / 'part-00000.json').read_text().splitlines()) == 5
 
 
-@pytest.mark.parametrize('argv', [['--events', '5', '--date', '27.11.2026', '--out', '-'],
-                                  ['--events', '-1', '--date', '2026-11-27', '--out', '-'],
-                                  ['--events', '5', '--date', '2026-11-27', '--out', '-', '--malformed-rate', '2']])
+@pytest.mark.parametrize(
+    'argv',
+    [
+        ['--events', '5', '--date', '27.11.2026', '--out', '-'],
+        ['--events', '-1', '--date', '2026-11-27', '--out', '-'],
+        ['--events', '5', '--date', '2026-11-27', '--out', '-', '--malformed-rate', '2'],
+    ],
+)
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit) as exit_info:
         generate_events.main(argv)

@@ -1,4 +1,5 @@
 """The whole job on small files: rejects, metrics, output layout, idempotent reruns, argument errors."""
+
 import glob
 import json
 import os
@@ -12,16 +13,26 @@ RUN_DATE = '2026-11-27'
 
 
 def event(**fields):
-    base = {'event_id': 'e-1', 'event_time': '2026-11-27T10:00:00Z', 'site': 'news.example.com',
-            'visitor_id': 'v-1', 'session_id': 's-1', 'url': 'https://news.example.com/',
-            'user_agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0.0.0 Safari/537.36', 'country': 'US',
-            'screen_width': 1920, 'screen_height': 1080, 'custom': {'plan': 'free'}}
+    base = {
+        'event_id': 'e-1',
+        'event_time': '2026-11-27T10:00:00Z',
+        'site': 'news.example.com',
+        'visitor_id': 'v-1',
+        'session_id': 's-1',
+        'url': 'https://news.example.com/',
+        'user_agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0.0.0 Safari/537.36',
+        'country': 'US',
+        'screen_width': 1920,
+        'screen_height': 1080,
+        'custom': {'plan': 'free'},
+    }
     return json.dumps({**base, **fields})
 
 
 def job_args(input_path, output_path, run_id='run-1', run_date=RUN_DATE):
-    return denormalize.parse_args(['--input', str(input_path), '--output', str(output_path),
-                                   '--run-id', run_id, '--run-date', run_date])
+    return denormalize.parse_args(
+        ['--input', str(input_path), '--output', str(output_path), '--run-id', run_id, '--run-date', run_date]
+    )
 
 
 def part_files(root, run_date='*'):
@@ -46,8 +57,11 @@ MALFORMED = {  # line → the reason it must be rejected with
 def mixed_run(spark, tmp_path_factory):
     """3 valid events on two sites plus one line of every malformed kind (and a blank line, not a record)."""
     root = tmp_path_factory.mktemp('mixed')
-    valid = [event(event_id='v1'), event(event_id='v2', event_time='2026-11-27T10:05:00Z'),
-             event(event_id='v3', site='shop.example.de', session_id='s-2')]
+    valid = [
+        event(event_id='v1'),
+        event(event_id='v2', event_time='2026-11-27T10:05:00Z'),
+        event(event_id='v3', site='shop.example.de', session_id='s-2'),
+    ]
     lines = valid[:2] + list(MALFORMED) + [''] + valid[2:]
     (root / 'in').mkdir()
     (root / 'in' / 'part-0001.json').write_text('\n'.join(lines) + '\n')
@@ -62,16 +76,26 @@ def test_every_malformed_kind_is_counted_by_reason(mixed_run):
     metrics = mixed_run['metrics']
 
     assert (metrics['rowsIn'], metrics['rowsOut'], metrics['rowsRejected']) == (13, 3, 10)
-    assert metrics['rejectsByReason'] == {'malformed_json': 3, 'wrong_type': 2, 'missing_event_time': 1,
-                                          'invalid_event_time': 2, 'missing_site': 1, 'missing_session_id': 1}
+    assert metrics['rejectsByReason'] == {
+        'malformed_json': 3,
+        'wrong_type': 2,
+        'missing_event_time': 1,
+        'invalid_event_time': 2,
+        'missing_site': 1,
+        'missing_session_id': 1,
+    }
 
 
 def test_rejects_keep_each_line_with_its_reason_under_the_run_date(spark, mixed_run):
     rejects_dir = mixed_run['root'] / 'out' / '_rejects' / f'dt={RUN_DATE}'
 
-    rows = [json.loads(line) for path in sorted(rejects_dir.glob('part-*.json')) for line in path.read_text().splitlines()]
+    rows = [
+        json.loads(line) for path in sorted(rejects_dir.glob('part-*.json')) for line in path.read_text().splitlines()
+    ]
 
-    assert sorted((row['reason'], row['run_id']) for row in rows) == sorted((reason, 'run-1') for reason in MALFORMED.values())
+    assert sorted((row['reason'], row['run_id']) for row in rows) == sorted(
+        (reason, 'run-1') for reason in MALFORMED.values()
+    )
     unparsable = {row['raw'] for row in rows if row['reason'] in ('malformed_json', 'wrong_type')}
     assert unparsable == {line for line, reason in MALFORMED.items() if reason in ('malformed_json', 'wrong_type')}
     assert {json.loads(row['raw'])['event_id'] for row in rows if row['reason'] == 'invalid_event_time'} == {'x5', 'x6'}
@@ -93,7 +117,9 @@ def test_valid_events_land_in_parquet_partitioned_by_run_date_and_site(spark, mi
     frame = spark.read.parquet(str(out))
 
     assert {os.path.relpath(os.path.dirname(path), out) for path in part_files(str(out))} == {
-        f'dt={RUN_DATE}/site=news.example.com', f'dt={RUN_DATE}/site=shop.example.de'}
+        f'dt={RUN_DATE}/site=news.example.com',
+        f'dt={RUN_DATE}/site=shop.example.de',
+    }
     assert sorted(row.event_id for row in frame.select('event_id').collect()) == ['v1', 'v2', 'v3']
     enrichment_columns = {column for entry in denormalize.REGISTRY for column in entry.outputs}
     assert enrichment_columns <= set(frame.columns)
@@ -101,8 +127,20 @@ def test_valid_events_land_in_parquet_partitioned_by_run_date_and_site(spark, mi
 
 
 def test_a_rerun_replaces_its_partitions_rejects_and_metrics_without_duplicates(spark, tmp_path):
-    generate_events.main(['--events', '400', '--date', RUN_DATE, '--out', str(tmp_path / 'in') + '/',
-                          '--seed', '7', '--malformed-rate', '0.05'])
+    generate_events.main(
+        [
+            '--events',
+            '400',
+            '--date',
+            RUN_DATE,
+            '--out',
+            str(tmp_path / 'in') + '/',
+            '--seed',
+            '7',
+            '--malformed-rate',
+            '0.05',
+        ]
+    )
     out = tmp_path / 'out'
     other_day = out / 'dt=2026-11-26' / 'site=news.example.com'
     other_day.mkdir(parents=True)
@@ -122,7 +160,10 @@ def test_a_rerun_replaces_its_partitions_rejects_and_metrics_without_duplicates(
 
     todays = spark.read.parquet(str(out / f'dt={RUN_DATE}'))
     assert (second['rowsIn'], second['rowsOut'], second['rowsRejected']) == (
-        first['rowsIn'], first['rowsOut'], first['rowsRejected'])
+        first['rowsIn'],
+        first['rowsOut'],
+        first['rowsRejected'],
+    )
     assert first['rowsIn'] == 400 and first['rowsRejected'] > 0
     assert todays.count() == todays.select('event_id').distinct().count() == first['rowsOut']
     assert len(part_files(str(out), RUN_DATE)) == len(first_files)
@@ -134,21 +175,38 @@ def test_a_rerun_replaces_its_partitions_rejects_and_metrics_without_duplicates(
 
 
 def test_a_missing_input_fails_with_a_clear_message(spark, tmp_path, capsys):
-    code = denormalize.main(['--input', str(tmp_path / 'nothing-here'), '--output', str(tmp_path / 'out'),
-                             '--run-id', 'r', '--run-date', RUN_DATE], spark=spark)
+    code = denormalize.main(
+        [
+            '--input',
+            str(tmp_path / 'nothing-here'),
+            '--output',
+            str(tmp_path / 'out'),
+            '--run-id',
+            'r',
+            '--run-date',
+            RUN_DATE,
+        ],
+        spark=spark,
+    )
 
     assert code == 1
     assert f'denormalize.JobError: input not found: {tmp_path / "nothing-here"}' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['--output', 'o', '--run-id', 'r', '--run-date', RUN_DATE], 'the following arguments are required: --input'),
-    (['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', '27/11/2026'], '--run-date must be a date'),
-    (['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', '2026-02-30'], '--run-date must be a date'),
-    (['--input', 'i', '--output', 'o', '--run-id', ' ', '--run-date', RUN_DATE], '--run-id must not be empty'),
-    (['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', RUN_DATE, '--bogus'], 'unrecognized arguments'),
-])
+@pytest.mark.parametrize(
+    'argv, message',
+    [
+        (['--output', 'o', '--run-id', 'r', '--run-date', RUN_DATE], 'the following arguments are required: --input'),
+        (['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', '27/11/2026'], '--run-date must be a date'),
+        (['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', '2026-02-30'], '--run-date must be a date'),
+        (['--input', 'i', '--output', 'o', '--run-id', ' ', '--run-date', RUN_DATE], '--run-id must not be empty'),
+        (
+            ['--input', 'i', '--output', 'o', '--run-id', 'r', '--run-date', RUN_DATE, '--bogus'],
+            'unrecognized arguments',
+        ),
+    ],
+)
 def test_bad_arguments_exit_2_with_the_reason(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         denormalize.parse_args(argv)

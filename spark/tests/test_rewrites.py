@@ -2,6 +2,7 @@
 
 Each rewrite of an expression is checked against the expression it replaced (written out here as it was),
 on inputs chosen to sit on the edges of both; the plan checks each have a negative control."""
+
 import dataclasses
 
 import pytest
@@ -12,16 +13,57 @@ import denormalize
 from test_enrichments import UA_CASES
 
 USER_AGENTS = [case[0] for case in UA_CASES] + [
-    'Mozilla/5.0 (compatible; bingbot/2.0)', 'AhrefsBot/7.0', 'Robot', 'robots-fetcher/1.0', 'a bot_', 'xbotx',
-    'bot', 'Crawler', 'crawl', 'Spider', 'spiderman', 'Yahoo! Slurp', 'HeadlessChrome/120', 'Chrome-Lighthouse',
-    'Edg/1', 'Edge/1', 'EdgA/1', 'EdgiOS/1', 'EdgX/1', 'Edgi/1', 'Edg', 'EdgeA/1', 'Opera Mini/8', 'OPR',
-    'Silk/1', 'Silk', 'MSIE 9', 'MSIE', 'Trident/7', 'FxiOS/1', 'CriOS/1', 'Chromium/1', '', ' ']
+    'Mozilla/5.0 (compatible; bingbot/2.0)',
+    'AhrefsBot/7.0',
+    'Robot',
+    'robots-fetcher/1.0',
+    'a bot_',
+    'xbotx',
+    'bot',
+    'Crawler',
+    'crawl',
+    'Spider',
+    'spiderman',
+    'Yahoo! Slurp',
+    'HeadlessChrome/120',
+    'Chrome-Lighthouse',
+    'Edg/1',
+    'Edge/1',
+    'EdgA/1',
+    'EdgiOS/1',
+    'EdgX/1',
+    'Edgi/1',
+    'Edg',
+    'EdgeA/1',
+    'Opera Mini/8',
+    'OPR',
+    'Silk/1',
+    'Silk',
+    'MSIE 9',
+    'MSIE',
+    'Trident/7',
+    'FxiOS/1',
+    'CriOS/1',
+    'Chromium/1',
+    '',
+    ' ',
+]
 
-URLS = ['https://www.Example.com/x?utm_source=a+b&utm_medium=%41&utm_campaign=50%off&utm_term=&utm_content=%E2%82%AC',
-        'https://WWW.example.com', 'https://www.', 'https://wwwx.example/p?x=1&utm_source=%zz#utm_medium=x',
-        'http://user@www.a.b:80/p/q?gclid=1', 'https://a.example/?msclkid=2', 'https://a.example/?xgclid=3',
-        'https://a.example/?utm_source=x%2', 'https://www.www.a/?&utm_source=s&utm_source=t', 'file:///tmp/x',
-        'not a url', '', None]
+URLS = [
+    'https://www.Example.com/x?utm_source=a+b&utm_medium=%41&utm_campaign=50%off&utm_term=&utm_content=%E2%82%AC',
+    'https://WWW.example.com',
+    'https://www.',
+    'https://wwwx.example/p?x=1&utm_source=%zz#utm_medium=x',
+    'http://user@www.a.b:80/p/q?gclid=1',
+    'https://a.example/?msclkid=2',
+    'https://a.example/?xgclid=3',
+    'https://a.example/?utm_source=x%2',
+    'https://www.www.a/?&utm_source=s&utm_source=t',
+    'file:///tmp/x',
+    'not a url',
+    '',
+    None,
+]
 
 
 def values(spark, strings, column):
@@ -31,8 +73,10 @@ def values(spark, strings, column):
 
 def both(spark, strings, before, after):
     frame = spark.createDataFrame([(s,) for s in strings], T.StructType([T.StructField('s', T.StringType())]))
-    return [(row.s, row.before, row.after) for row in frame.select('s', before.alias('before'), after.alias('after'))
-            .collect()]
+    return [
+        (row.s, row.before, row.after)
+        for row in frame.select('s', before.alias('before'), after.alias('after')).collect()
+    ]
 
 
 def test_the_bot_test_guarded_by_substrings_is_the_regex(spark):
@@ -43,19 +87,24 @@ def test_the_bot_test_guarded_by_substrings_is_the_regex(spark):
     assert sum(1 for row in rows if row[1]) >= 8  # the cases do exercise the bot branch
 
 
-@pytest.mark.parametrize('pattern, literals', [
-    ('iPad|Tablet|Kindle|Silk/|PlayBook', ('iPad', 'Tablet', 'Kindle', 'Silk/', 'PlayBook')),
-    ('Mobi|iPhone|iPod|Android|Windows Phone|BlackBerry|Opera Mini',
-     ('Mobi', 'iPhone', 'iPod', 'Android', 'Windows Phone', 'BlackBerry', 'Opera Mini')),
-    ('Edg(e|A|iOS)?/', ('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')),
-    ('OPR/|Opera', ('OPR/', 'Opera')),
-    ('Firefox/|FxiOS/', ('Firefox/', 'FxiOS/')),
-    ('Chrome/|CriOS/|Chromium/', ('Chrome/', 'CriOS/', 'Chromium/')),
-    ('MSIE |Trident/', ('MSIE ', 'Trident/')),
-    ('iPhone|iPad|iPod', ('iPhone', 'iPad', 'iPod')),
-    ('Mac OS X|Macintosh', ('Mac OS X', 'Macintosh')),
-    ('Linux|X11', ('Linux', 'X11')),
-])
+@pytest.mark.parametrize(
+    'pattern, literals',
+    [
+        ('iPad|Tablet|Kindle|Silk/|PlayBook', ('iPad', 'Tablet', 'Kindle', 'Silk/', 'PlayBook')),
+        (
+            'Mobi|iPhone|iPod|Android|Windows Phone|BlackBerry|Opera Mini',
+            ('Mobi', 'iPhone', 'iPod', 'Android', 'Windows Phone', 'BlackBerry', 'Opera Mini'),
+        ),
+        ('Edg(e|A|iOS)?/', ('Edg/', 'Edge/', 'EdgA/', 'EdgiOS/')),
+        ('OPR/|Opera', ('OPR/', 'Opera')),
+        ('Firefox/|FxiOS/', ('Firefox/', 'FxiOS/')),
+        ('Chrome/|CriOS/|Chromium/', ('Chrome/', 'CriOS/', 'Chromium/')),
+        ('MSIE |Trident/', ('MSIE ', 'Trident/')),
+        ('iPhone|iPad|iPod', ('iPhone', 'iPad', 'iPod')),
+        ('Mac OS X|Macintosh', ('Mac OS X', 'Macintosh')),
+        ('Linux|X11', ('Linux', 'X11')),
+    ],
+)
 def test_substring_tests_match_the_alternations_they_replace(spark, pattern, literals):
     rows = both(spark, USER_AGENTS + [None], F.col('s').rlike(pattern), denormalize._contains_any(F.col('s'), literals))
 
@@ -64,16 +113,21 @@ def test_substring_tests_match_the_alternations_they_replace(spark, pattern, lit
 
 def test_a_substring_test_missing_a_literal_is_caught(spark):
     # Negative control: the comparison above does tell an incomplete rewrite apart.
-    rows = both(spark, USER_AGENTS, F.col('s').rlike('Edg(e|A|iOS)?/'),
-                denormalize._contains_any(F.col('s'), ('Edg/', 'Edge/', 'EdgA/')))
+    rows = both(
+        spark,
+        USER_AGENTS,
+        F.col('s').rlike('Edg(e|A|iOS)?/'),
+        denormalize._contains_any(F.col('s'), ('Edg/', 'Edge/', 'EdgA/')),
+    )
 
     assert [row[0] for row in rows if row[1] != row[2]] == ['EdgiOS/1']
 
 
 def test_hosts_paths_and_click_ids_are_what_the_regex_forms_gave(spark):
     url = F.col('s')
-    old_host = F.regexp_replace(F.lower(F.nullif(F.regexp_extract(url, denormalize.URL_HOST, 1), F.lit(''))),
-                                r'^www\.', '')
+    old_host = F.regexp_replace(
+        F.lower(F.nullif(F.regexp_extract(url, denormalize.URL_HOST, 1), F.lit(''))), r'^www\.', ''
+    )
     new_host = denormalize._normalised_host(F.regexp_extract(url, denormalize.URL_HOST, 1))
     raw_host = F.regexp_extract(url, denormalize.URL_HOST, 1)
     old_path = F.when(url.rlike(denormalize.URL_HOST), F.regexp_extract(url, denormalize.URL_PATH, 1))
@@ -93,8 +147,12 @@ def test_query_parameters_are_what_the_regex_forms_gave(spark, name):
     before = F.when(value.rlike(r'^([^%]|%[0-9A-Fa-f]{2})*$'), F.url_decode(value)).otherwise(value)
     frame = spark.createDataFrame([(s,) for s in URLS], T.StructType([T.StructField('url', T.StringType())]))
 
-    rows = (frame.withColumn('before', before).withColumn('raw', denormalize._query_param(name))
-            .withColumn('after', denormalize._decoded(F.col('raw'))).collect())
+    rows = (
+        frame.withColumn('before', before)
+        .withColumn('raw', denormalize._query_param(name))
+        .withColumn('after', denormalize._decoded(F.col('raw')))
+        .collect()
+    )
 
     assert [(row.url, row.before) for row in rows] == [(row.url, row.after) for row in rows]
 
@@ -127,7 +185,8 @@ def test_columns_keep_registry_order_and_helpers_are_dropped(spark):
     frame = frame_through(spark, denormalize.REGISTRY)
 
     assert frame.columns == denormalize.RAW_COLUMNS + ['event_ts'] + [
-        column for entry in denormalize.REGISTRY for column in entry.outputs]
+        column for entry in denormalize.REGISTRY for column in entry.outputs
+    ]
 
 
 def test_columns_the_window_does_not_need_do_not_go_through_its_shuffle(spark):
@@ -139,8 +198,10 @@ def test_columns_the_window_does_not_need_do_not_go_through_its_shuffle(spark):
 
 def test_a_column_the_window_needs_goes_through_its_shuffle(spark):
     # Negative control: a visit entry that read device_type would have it computed before the shuffle.
-    registry = [dataclasses.replace(entry, inputs=entry.inputs + ('device_type',)) if entry.name == 'visit' else entry
-                for entry in denormalize.REGISTRY]
+    registry = [
+        dataclasses.replace(entry, inputs=entry.inputs + ('device_type',)) if entry.name == 'visit' else entry
+        for entry in denormalize.REGISTRY
+    ]
 
     assert 'device_type' in below_the_shuffle(frame_through(spark, registry))
 
@@ -156,29 +217,54 @@ def test_valid_events_have_a_site_spark_knows_is_never_null(spark):
 def test_helper_columns_must_not_clash_and_outputs_must_not_look_like_helpers(spark):
     def build(ctx):
         return {'_page_url_host': F.lit('x'), 'screen_class': F.lit('large')}
+
     clashing = denormalize.Enrichment('screen', 'Screen class.', ('screen_width',), ('screen_class',), build)
 
     with pytest.raises(ValueError, match=r"helper column\(s\) \['_page_url_host'\] already exist"):
         frame_through(spark, denormalize.REGISTRY + [clashing])
+
     def hidden(ctx):
         """An output named like a helper."""
+
     with pytest.raises(ValueError, match='a column starting with _ is a helper'):
         denormalize.enrichment('hidden', inputs=('url',), outputs=('_hidden',))(hidden)
     assert 'hidden' not in [entry.name for entry in denormalize.REGISTRY]
 
 
-EVENT_TIMES = ['2026-11-27T12:34:56.789Z', '2026-11-27T12:34:56Z', '2026-11-27T12:34:56.123456Z',
-               '2026-11-27T12:34:56.1234567Z', '2026-11-27T12:34Z', '2026-11-27 12:34:56Z', '2026-11-27T12:34:56.789',
-               '2026-11-27T12:34:56.789+01:00', '2026-11-27T12:34:56+01:00Z', '2026-11-27T12:34:56.789ZZ',
-               '2026-11-27T12:34:56.789 Z', '2026-11-27T12:34:56.789z', '2026-02-30T12:00:00Z', '2026-11-27T24:00:00Z',
-               '2026-11-27T23:59:60Z', '0000-01-01T00:00:00Z', '2026-11-27T12:34:56.Z', ' 2026-11-27T12:34:56Z',
-               '2026-11-27T12:34:56Z ', '20261127T123456Z', '2026', 'yesterday at noon', 'Z', '', None]
+EVENT_TIMES = [
+    '2026-11-27T12:34:56.789Z',
+    '2026-11-27T12:34:56Z',
+    '2026-11-27T12:34:56.123456Z',
+    '2026-11-27T12:34:56.1234567Z',
+    '2026-11-27T12:34Z',
+    '2026-11-27 12:34:56Z',
+    '2026-11-27T12:34:56.789',
+    '2026-11-27T12:34:56.789+01:00',
+    '2026-11-27T12:34:56+01:00Z',
+    '2026-11-27T12:34:56.789ZZ',
+    '2026-11-27T12:34:56.789 Z',
+    '2026-11-27T12:34:56.789z',
+    '2026-02-30T12:00:00Z',
+    '2026-11-27T24:00:00Z',
+    '2026-11-27T23:59:60Z',
+    '0000-01-01T00:00:00Z',
+    '2026-11-27T12:34:56.Z',
+    ' 2026-11-27T12:34:56Z',
+    '2026-11-27T12:34:56Z ',
+    '20261127T123456Z',
+    '2026',
+    'yesterday at noon',
+    'Z',
+    '',
+    None,
+]
 
 
 def event_ts_before():
     """The event time as classify parsed it before the fast path for a trailing Z."""
-    return F.when(F.col('event_time').rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'),
-                  F.expr('try_cast(event_time AS TIMESTAMP)'))
+    return F.when(
+        F.col('event_time').rlike(r'^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}'), F.expr('try_cast(event_time AS TIMESTAMP)')
+    )
 
 
 def event_times(spark):
@@ -187,8 +273,15 @@ def event_times(spark):
 
 
 def test_a_utc_event_time_cast_without_its_z_is_the_same_instant(spark):
-    rows = event_times(spark).select('event_time', F.unix_micros(event_ts_before()).alias('before'),
-                                     F.unix_micros(denormalize._event_ts()).alias('after')).collect()
+    rows = (
+        event_times(spark)
+        .select(
+            'event_time',
+            F.unix_micros(event_ts_before()).alias('before'),
+            F.unix_micros(denormalize._event_ts()).alias('after'),
+        )
+        .collect()
+    )
 
     assert [row for row in rows if row.before != row.after] == []
     assert sum(1 for row in rows if row.after is not None) >= 8  # both forms and both outcomes are exercised
@@ -200,8 +293,9 @@ def test_the_z_fast_path_holds_only_in_the_utc_session_zone(spark):
     # assumption (run sets the session zone to UTC) is what it rests on.
     spark.conf.set('spark.sql.session.timeZone', 'America/New_York')
     try:
-        rows = event_times(spark).select(F.unix_micros(event_ts_before()).alias('before'),
-                                         F.unix_micros(denormalize._event_ts()).alias('after'))
+        rows = event_times(spark).select(
+            F.unix_micros(event_ts_before()).alias('before'), F.unix_micros(denormalize._event_ts()).alias('after')
+        )
         differing = [row for row in rows.collect() if row.before != row.after]
     finally:
         spark.conf.set('spark.sql.session.timeZone', 'UTC')
@@ -211,16 +305,28 @@ def test_the_z_fast_path_holds_only_in_the_utc_session_zone(spark):
 
 def wall_clocks(spark, site_timezones, zone_of=None):
     """(site, before, after): from_utc_timestamp with the zone looked up per row, then with literal zones."""
-    instants = ['2026-03-29T00:59:59Z', '2026-03-29T01:00:00Z', '2026-10-25T00:59:59Z', '2026-10-25T01:00:00Z',
-                '2026-03-08T06:59:59Z', '2026-03-08T07:00:00Z', '2026-04-05T15:59:59Z', '2026-04-05T16:00:00Z',
-                '2026-11-27T12:00:00Z']
+    instants = [
+        '2026-03-29T00:59:59Z',
+        '2026-03-29T01:00:00Z',
+        '2026-10-25T00:59:59Z',
+        '2026-10-25T01:00:00Z',
+        '2026-03-08T06:59:59Z',
+        '2026-03-08T07:00:00Z',
+        '2026-04-05T15:59:59Z',
+        '2026-04-05T16:00:00Z',
+        '2026-11-27T12:00:00Z',
+    ]
     sites = sorted(denormalize.SITE_TIMEZONES) + ['unmapped.example', 'custom.example']
     frame = spark.createDataFrame([(site, instant) for site in sites for instant in instants], 'site string, t string')
     frame = frame.withColumn('ts', F.col('t').cast('timestamp'))
     zone = F.coalesce(denormalize._lookup(site_timezones, F.col('site')), F.lit('UTC'))
     after = denormalize._wall_clock(zone_of or site_timezones, F.col('site'), F.col('ts'))
-    return [(row.site, row.before, row.after) for row in
-            frame.select('site', F.from_utc_timestamp('ts', zone).alias('before'), after.alias('after')).collect()]
+    return [
+        (row.site, row.before, row.after)
+        for row in frame.select(
+            'site', F.from_utc_timestamp('ts', zone).alias('before'), after.alias('after')
+        ).collect()
+    ]
 
 
 def test_wall_clock_with_literal_zones_is_what_the_looked_up_zone_gave(spark):
@@ -243,6 +349,7 @@ def test_a_wall_clock_missing_a_zone_is_caught(spark):
 def generated_method_sizes(spark):
     """The largest method, in bytes of bytecode, of each whole-stage-generated stage of the job's plan."""
     import re
+
     frame = frame_through(spark, denormalize.REGISTRY).withColumn('run_id', F.lit('r'))
     plan = frame._jdf.queryExecution().executedPlan()
     text = spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
@@ -272,9 +379,16 @@ def test_browser_reads_the_bot_test_from_device_type(spark):
     agents = USER_AGENTS + ['   ', '\t', ' bot ', 'Googlebot ', None]
     frame = spark.createDataFrame([(s,) for s in agents], T.StructType([T.StructField('user_agent', T.StringType())]))
     device = next(entry for entry in denormalize.REGISTRY if entry.name == 'device').build(None)
-    rows = (frame.withColumns(device).where(F.col('user_agent').isNotNull())
-            .select('user_agent', denormalize._bot(F.col('user_agent')).alias('bot'),
-                    (F.col('device_type') == 'bot').alias('device_says_bot')).collect())
+    rows = (
+        frame.withColumns(device)
+        .where(F.col('user_agent').isNotNull())
+        .select(
+            'user_agent',
+            denormalize._bot(F.col('user_agent')).alias('bot'),
+            (F.col('device_type') == 'bot').alias('device_says_bot'),
+        )
+        .collect()
+    )
 
     assert [row for row in rows if row.bot != row.device_says_bot] == []
     assert sum(1 for row in rows if row.bot) >= 8

@@ -62,7 +62,8 @@ function batchOutcome(runtime: LocalRuntime, batch: { report: BatchReport; grant
       error: job.result?.error ?? null,
       attempts: job.result?.attempts ?? null,
       transitions: job.result?.transitions ?? null,
-      queueWaitSeconds: (job.result?.timeline ?? []).filter((entry) => entry.state === 'AcquireCapacity').reduce((sum, entry) => sum + entry.durationMs, 0) / 1000,
+      queueWaitSeconds:
+        (job.result?.timeline ?? []).filter((entry) => entry.state === 'AcquireCapacity').reduce((sum, entry) => sum + entry.durationMs, 0) / 1000,
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
   return { report, jobs, grantOrder: batch.grantOrder };
@@ -165,7 +166,9 @@ describe(`a ${ITEMS}-item manifest on one pool`, () => {
         await burners.stop();
         await again?.stop();
       }
-      console.log(`run-batch beside two burners: ${busyReport.wallSeconds.toFixed(1)} s wall (idle run: ${first.report.wallSeconds.toFixed(1)} s); decisions ${busyReport.decisionsHash} / ${first.report.decisionsHash}`);
+      console.log(
+        `run-batch beside two burners: ${busyReport.wallSeconds.toFixed(1)} s wall (idle run: ${first.report.wallSeconds.toFixed(1)} s); decisions ${busyReport.decisionsHash} / ${first.report.decisionsHash}`,
+      );
     });
 
     it('does exactly the same: statuses, attempts, clusters created, grant order, emulated queue waits and transitions', () => {

@@ -100,7 +100,9 @@ describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated 
       } finally {
         await burners.stop();
       }
-      console.log(`pool load: ${load.wallSeconds.toFixed(1)} s wall as the machine was, ${busy.wallSeconds.toFixed(1)} s beside two burners; ${load.emulatedSeconds} emulated s; decisions ${load.decisionsHash} / ${busy.decisionsHash}`);
+      console.log(
+        `pool load: ${load.wallSeconds.toFixed(1)} s wall as the machine was, ${busy.wallSeconds.toFixed(1)} s beside two burners; ${load.emulatedSeconds} emulated s; decisions ${load.decisionsHash} / ${busy.decisionsHash}`,
+      );
     });
 
     it('does exactly the same: statuses, attempts, clusters, grant order, emulated queue waits and transitions', () => {
@@ -148,7 +150,10 @@ describe(`${DEFAULT_JOBS} pooled executions with 10% of EMR's events dropped and
   let load: PoolLoadResult;
   const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
   beforeAll(async () => {
-    load = await runPoolLoad({ faults: join(__dirname, '../../examples/faults/lossy-events.json'), beforeStart: (runtime) => recordStepSettlements(runtime, settlements) });
+    load = await runPoolLoad({
+      faults: join(__dirname, '../../examples/faults/lossy-events.json'),
+      beforeStart: (runtime) => recordStepSettlements(runtime, settlements),
+    });
   });
 
   it('loses and repeats events as asked', () => {
@@ -310,7 +315,12 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
     // Act
     const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });
     if (second.status !== 'SUCCEEDED' || !runtime.events.some((event) => event.id === idle && event.state === 'TERMINATING')) {
-      console.log(JSON.stringify({ second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]), changes: runtime.events.filter((e) => e.id === idle) }));
+      console.log(
+        JSON.stringify({
+          second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]),
+          changes: runtime.events.filter((e) => e.id === idle),
+        }),
+      );
     }
 
     // Assess
@@ -328,7 +338,14 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
 describe('the registry check can fail (negative control)', () => {
   it('reports a write that left a cluster over its capacity, and the lease it granted', async () => {
     const overbooked = {
-      kind: 'cluster', pool: 'shared', clusterId: 'j-OVER', state: 'RUNNING', capacityUnits: 8, maxJobs: 4, unitsInUse: 12, version: 3,
+      kind: 'cluster',
+      pool: 'shared',
+      clusterId: 'j-OVER',
+      state: 'RUNNING',
+      capacityUnits: 8,
+      maxJobs: 4,
+      unitsInUse: 12,
+      version: 3,
       leases: { 'a#1': { units: 8, execution: 'a' }, 'b#1': { units: 4, execution: 'b' } },
     };
     const client = { send: async () => ({ Attributes: overbooked }) };

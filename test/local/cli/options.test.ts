@@ -11,7 +11,10 @@ describe('emrflow options (parseArgs strict, values checked by a schema)', () =>
     [['run', 'in.json', '--json=yes'], "Option '--json' does not take an argument"],
     [['run', 'in.json', '--faults', 'no/such/file.json'], '--faults: no such file: no/such/file.json'],
     [['run', 'in.json', '--time-scale', 'fast'], '--time-scale: must be a number ≥ 0, got "fast"'],
-    [['run', 'in.json', '--time-scale', '-1'], "Option '--time-scale' argument is ambiguous. Did you forget to specify the option argument for '--time-scale'? To specify an option argument starting with a dash use '--time-scale=-XYZ'."],
+    [
+      ['run', 'in.json', '--time-scale', '-1'],
+      "Option '--time-scale' argument is ambiguous. Did you forget to specify the option argument for '--time-scale'? To specify an option argument starting with a dash use '--time-scale=-XYZ'.",
+    ],
     [['run', 'in.json', '--time-scale=-1'], '--time-scale: must be a number ≥ 0, got "-1"'],
     [['emulator', '--port', '70000'], '--port: must be between 0 and 65535, got number 70000'],
     [['demo', '--events', '1e3'], '--events: must be an integer from 1 to 10000000, got "1e3"'],

@@ -24,7 +24,8 @@ export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boo
   const deadline = performance.now() + timeoutMs;
   let last: T = await read();
   while (!done(last)) {
-    if (performance.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last, null, 1).slice(0, 2000)}`);
+    if (performance.now() > deadline)
+      throw new Error(`condition not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last, null, 1).slice(0, 2000)}`);
     await new Promise((r) => setTimeout(r, 5000));
     last = await read();
   }

@@ -55,7 +55,10 @@ beforeEach(async () => {
 const lambdaContext: Context = { ...handlerContext, getRemainingTimeInMillis: undefined as unknown as Context['getRemainingTimeInMillis'] };
 
 const park = (overrides: Record<string, unknown> = {}) =>
-  acquire({ pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', holdSeconds: 3600, ...overrides }, lambdaContext);
+  acquire(
+    { pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', holdSeconds: 3600, ...overrides },
+    lambdaContext,
+  );
 
 describe('capacity handlers', () => {
   it('parks a job, launches a pool cluster, grants the slot when the cluster is ready, and takes it back', async () => {
@@ -67,7 +70,12 @@ describe('capacity handlers', () => {
     // Assess: queued, one cluster launched with the pool's tags and managed scaling, nothing granted yet.
     expect(parked).toEqual({ entryId: 'exec-1#1', granted: 0, launched: 1, queued: 1 });
     const run = emr.commandCalls(RunJobFlowCommand)[0].args[0].input;
-    expect(run.Tags).toEqual(expect.arrayContaining([{ Key: TAG.pool, Value: 'shared' }, { Key: TAG.app, Value: 'emrflow' }]));
+    expect(run.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: TAG.pool, Value: 'shared' },
+        { Key: TAG.app, Value: 'emrflow' },
+      ]),
+    );
     expect(run.ManagedScalingPolicy?.ComputeLimits?.UnitType).toBe('InstanceFleetUnits');
     expect(run.Instances?.Ec2SubnetIds).toEqual(['subnet-a', 'subnet-b']);
     expect(run.ServiceRole).toBe('emr-service-role');
@@ -102,7 +110,9 @@ describe('capacity handlers', () => {
   it('on the schedule, asks DescribeCluster only about a registered cluster that is no longer live', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [] });
-    emr.on(DescribeClusterCommand).resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'TERMINATED_WITH_ERRORS' } } });
+    emr
+      .on(DescribeClusterCommand)
+      .resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'TERMINATED_WITH_ERRORS' } } });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
 
     await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);
@@ -115,12 +125,17 @@ describe('capacity handlers', () => {
   it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats the parked executions whose heartbeat is due', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } }] });
-    await park({ units: 32, execution: 'big' , taskToken: 'token-big' });
+    await park({ units: 32, execution: 'big', taskToken: 'token-big' });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
     await park({ units: 8, execution: 'fresh', taskToken: 'token-fresh' });
     // The small job has waited a heartbeat interval; the fresh one was parked just now.
     await local.dynamo.send(
-      new UpdateCommand({ TableName: tables.queue, Key: { level: queueLevel('shared', 'normal'), entryId: 'small#1' }, UpdateExpression: 'SET heartbeatDue = :past', ExpressionAttributeValues: { ':past': Date.now() - 1_000 } }),
+      new UpdateCommand({
+        TableName: tables.queue,
+        Key: { level: queueLevel('shared', 'normal'), entryId: 'small#1' },
+        UpdateExpression: 'SET heartbeatDue = :past',
+        ExpressionAttributeValues: { ':past': Date.now() - 1_000 },
+      }),
     );
 
     const { reports } = await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);

@@ -39,13 +39,33 @@ const ACQUIRE_HEARTBEAT_SECONDS = 900;
 const ACQUIRE_HEARTBEAT_RETRIES = 3;
 const HOLD_SECONDS = 600;
 const GRANT_TIMEOUT_SECONDS = 60;
-const CONTEXT: PoolContext = testContext({ settings: { leaseSeconds: LEASE_SECONDS, grantTimeoutSeconds: GRANT_TIMEOUT_SECONDS, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } } });
+const CONTEXT: PoolContext = testContext({
+  settings: { leaseSeconds: LEASE_SECONDS, grantTimeoutSeconds: GRANT_TIMEOUT_SECONDS, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
+});
 const POOL = CONTEXT.pool;
 
 /** The store's writes: each is one conditional DynamoDB write (or one item's write) on AWS. */
 const WRITES = [
-  'registerCluster', 'removeCluster', 'setClusterState', 'lease', 'release', 'renew', 'expire', 'advanceLaunchGuard', 'takeLaunchTokens',
-  'park', 'claim', 'reclaim', 'unclaim', 'granted', 'withdraw', 'mapStep', 'takeStep', 'restoreStep', 'noteStepStarted', 'dropStep',
+  'registerCluster',
+  'removeCluster',
+  'setClusterState',
+  'lease',
+  'release',
+  'renew',
+  'expire',
+  'advanceLaunchGuard',
+  'takeLaunchTokens',
+  'park',
+  'claim',
+  'reclaim',
+  'unclaim',
+  'granted',
+  'withdraw',
+  'mapStep',
+  'takeStep',
+  'restoreStep',
+  'noteStepStarted',
+  'dropStep',
 ] as const;
 
 class Crash extends Error {
@@ -66,7 +86,10 @@ class CrashPoint {
   hit?: string;
   /** Steps (token + step id) this invocation told: a crash after telling may make the sweep tell again. */
   readonly told: string[] = [];
-  constructor(readonly at: number | null, readonly afterEffect: boolean) {}
+  constructor(
+    readonly at: number | null,
+    readonly afterEffect: boolean,
+  ) {}
 
   async around<T>(label: string, act: () => Promise<T>): Promise<T> {
     if (this.dead) throw new Crash(`dead invocation called ${label}`);
@@ -133,7 +156,10 @@ class World {
   }
 
   ports(store: JobStore, crash: CrashPoint, onWrite: () => Promise<void>): JobManagerPorts {
-    const effect = <A extends unknown[], R>(label: string, fn: (...args: A) => Promise<R>) => (...args: A) => crash.around(label, () => fn(...args));
+    const effect =
+      <A extends unknown[], R>(label: string, fn: (...args: A) => Promise<R>) =>
+      (...args: A) =>
+        crash.around(label, () => fn(...args));
     const wrapped = new Proxy(store, {
       get: (target, name) => {
         const value = Reflect.get(target, name, target);
@@ -206,7 +232,10 @@ class World {
           return id;
         }),
         listSteps: async (clusterId: string) => ({
-          steps: [...this.steps.values()].filter((step) => step.clusterId === clusterId).map((step) => step.view).reverse(),
+          steps: [...this.steps.values()]
+            .filter((step) => step.clusterId === clusterId)
+            .map((step) => step.view)
+            .reverse(),
         }),
       },
     };
@@ -231,7 +260,14 @@ type Op =
 type Step = { op: Op; crash: { at: number; after: boolean } | null };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('park' as const), units: fc.integer({ min: 1, max: 8 }), priority: fc.constantFrom<Priority>('low', 'normal', 'high') }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('park' as const),
+      units: fc.integer({ min: 1, max: 8 }),
+      priority: fc.constantFrom<Priority>('low', 'normal', 'high'),
+    }),
+  },
   { weight: 3, arbitrary: fc.constant({ kind: 'dispatch' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'reconcile' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'ready' as const }) },
@@ -280,7 +316,15 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
   const store = newStore();
   const world = new World();
   // One cluster is up from the start, so jobs reach their steps and releases early; more are launched.
-  await store.registerCluster({ pool: POOL.name, clusterId: 'j-0000', state: 'RUNNING', configHash: poolConfigHash(POOL), capacityUnits: 8, maxJobs: 3, launchedAt: world.now });
+  await store.registerCluster({
+    pool: POOL.name,
+    clusterId: 'j-0000',
+    state: 'RUNNING',
+    configHash: poolConfigHash(POOL),
+    capacityUnits: 8,
+    maxJobs: 3,
+    launchedAt: world.now,
+  });
   const violations: string[] = [];
   const onWrite = async () => {
     try {
@@ -326,7 +370,20 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
     switch (op.kind) {
       case 'park': {
         const i = world.jobs.length;
-        const job: Job = { execution: `exec-${i}`, token: `acq-${i}`, stepToken: `step-${i}`, units: op.units, priority: op.priority, waitGone: false, steps: [], stepTold: false, released: false, cleanedUp: false, heardAt: world.now, parks: 1 };
+        const job: Job = {
+          execution: `exec-${i}`,
+          token: `acq-${i}`,
+          stepToken: `step-${i}`,
+          units: op.units,
+          priority: op.priority,
+          waitGone: false,
+          steps: [],
+          stepTold: false,
+          released: false,
+          cleanedUp: false,
+          heardAt: world.now,
+          parks: 1,
+        };
         world.jobs.push(job);
         // A crashed park whose slot was not sent yet fails the task: AcquireCapacity's Retry parks again, on a
         // new task token (the entry id, execution#attempt, is the same). A slot sent before the crash completed the task.
@@ -345,11 +402,15 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
         return;
       case 'ready':
         for (const cluster of await store.listClusters(POOL.name)) {
-          if (cluster.clusterId.startsWith('j-') && cluster.state === 'STARTING') await invoke('observeClusterState', crash, (m) => m.observeClusterState(CONTEXT, cluster.clusterId, 'RUNNING'));
+          if (cluster.clusterId.startsWith('j-') && cluster.state === 'STARTING')
+            await invoke('observeClusterState', crash, (m) => m.observeClusterState(CONTEXT, cluster.clusterId, 'RUNNING'));
         }
         return;
       case 'submit': {
-        const job = pick(holders().filter((j) => j.steps.length === 0 || (!stepOf(j) && !j.stepTold)), op.pick);
+        const job = pick(
+          holders().filter((j) => j.steps.length === 0 || (!stepOf(j) && !j.stepTold)),
+          op.pick,
+        );
         if (!job?.slot) return;
         const slot = job.slot;
         // RunPooledStep's Lambda retry: a crashed submission is submitted again (AddJobFlowSteps has no client token).
@@ -375,7 +436,10 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
         return;
       case 'release': {
         // ReleaseCapacity after the step was told; a crashed release is retried (the Lambda's Retry).
-        const job = pick(holders().filter((j) => j.stepTold), op.pick);
+        const job = pick(
+          holders().filter((j) => j.stepTold),
+          op.pick,
+        );
         if (!job?.slot) return;
         const slot = job.slot;
         job.released = true;
@@ -401,13 +465,19 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
       }
       case 'waitTimeout': {
         // AcquireCapacity's TimeoutSeconds fired: the token is closed, the execution ends and its cleanup runs.
-        const job = pick(world.jobs.filter((j) => !j.slot && !j.waitGone), op.pick);
+        const job = pick(
+          world.jobs.filter((j) => !j.slot && !j.waitGone),
+          op.pick,
+        );
         if (job) job.waitGone = true;
         return;
       }
       case 'cleanup': {
         // CleanupExecution of an execution that ended without teardown (its wait timed out, or it was stopped while holding).
-        const job = pick(world.jobs.filter((j) => (j.waitGone || (j.slot && j.stepTold)) && !j.released && !j.cleanedUp), op.pick);
+        const job = pick(
+          world.jobs.filter((j) => (j.waitGone || (j.slot && j.stepTold)) && !j.released && !j.cleanedUp),
+          op.pick,
+        );
         if (!job) return;
         job.cleanedUp = true;
         if (!(await invoke('releaseExecution (cleanup)', crash, (m) => m.releaseExecution([POOL.name], job.execution)))) {
@@ -440,10 +510,11 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
       job.released = true;
       await invoke('release', null, (m) => m.release(CONTEXT, slot));
     }
-    for (const job of world.jobs) if (job.waitGone && !job.cleanedUp) {
-      job.cleanedUp = true;
-      await invoke('releaseExecution (cleanup)', null, (m) => m.releaseExecution([POOL.name], job.execution));
-    }
+    for (const job of world.jobs)
+      if (job.waitGone && !job.cleanedUp) {
+        job.cleanedUp = true;
+        await invoke('releaseExecution (cleanup)', null, (m) => m.releaseExecution([POOL.name], job.execution));
+      }
     await invoke('reconcile (pool heartbeats)', null, (m) => m.reconcile(CONTEXT));
     await run({ op: { kind: 'heartbeatTimeout' }, crash: null });
     await invoke('dispatch (sweep + grants + launches)', null, (m) => m.dispatch(CONTEXT));
@@ -463,7 +534,12 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
     mapped: (await store.allMappedSteps()).map((item: StepTokenItem) => item.stepId),
     lost: world.jobs
       .filter((job) => !(job.waitGone && !job.slot) && !(world.slotSends.get(job.execution) === 1 && world.stepTells.get(job.stepToken) === 1))
-      .map((job) => ({ job: job.execution, slots: world.slotSends.get(job.execution) ?? 0, tells: world.stepTells.get(job.stepToken) ?? 0, waitGone: job.waitGone })),
+      .map((job) => ({
+        job: job.execution,
+        slots: world.slotSends.get(job.execution) ?? 0,
+        tells: world.stepTells.get(job.stepToken) ?? 0,
+        waitGone: job.waitGone,
+      })),
   };
   expect(report).toEqual({ violations: [], doubleTells: 0, leaked: [], queued: [], mapped: [], lost: [] });
 }
@@ -472,11 +548,22 @@ const NUM_RUNS = Number(process.env.CRASH_RUNS ?? 3_000);
 
 describe('job manager crash points (in memory)', () => {
   it(`keeps every invariant when any operation dies between two of its writes (${NUM_RUNS} runs)`, async () => {
-    await fc.assert(fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore())), { numRuns: NUM_RUNS });
+    await fc.assert(
+      fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore())),
+      { numRuns: NUM_RUNS },
+    );
     const tally = Object.fromEntries([...coverage].map(([kind, points]) => [kind, points.size]));
     // The figures for the closing note: runs and distinct crash points reached per operation.
     console.log(`crash test: ${runs} runs; crash points reached per operation: ${JSON.stringify(tally)}`);
-    for (const kind of ['park', 'dispatch (sweep + grants + launches)', 'release', 'submitStep', 'settleStep (step event)', 'reconcileSteps (settle sweep)', 'releaseExecution (cleanup)']) {
+    for (const kind of [
+      'park',
+      'dispatch (sweep + grants + launches)',
+      'release',
+      'submitStep',
+      'settleStep (step event)',
+      'reconcileSteps (settle sweep)',
+      'releaseExecution (cleanup)',
+    ]) {
       expect({ kind, reached: (coverage.get(kind)?.size ?? 0) > 0 }).toEqual({ kind, reached: true });
     }
   }, 300_000);
@@ -539,7 +626,10 @@ const VARIANTS: Array<[string, () => JobStore]> = [
 
 describe.each(VARIANTS)('negative control: %s', (_name, newStore) => {
   it('is caught by the crash test', async () => {
-    const result = await fc.check(fc.asyncProperty(runArb, (steps) => runModel(steps, newStore)), { numRuns: NUM_RUNS, endOnFailure: true, seed: 21 });
+    const result = await fc.check(
+      fc.asyncProperty(runArb, (steps) => runModel(steps, newStore)),
+      { numRuns: NUM_RUNS, endOnFailure: true, seed: 21 },
+    );
     expect(result.failed).toBe(true);
   }, 300_000);
 });
@@ -557,16 +647,38 @@ describe('a pooled step that outlives its lease', () => {
   const setup = async () => {
     const store = new MemoryJobStore();
     const world = new World();
-    await store.registerCluster({ pool: POOL.name, clusterId: 'j-0000', state: 'RUNNING', configHash: poolConfigHash(POOL), capacityUnits: 8, maxJobs: 3, launchedAt: world.now });
+    await store.registerCluster({
+      pool: POOL.name,
+      clusterId: 'j-0000',
+      state: 'RUNNING',
+      configHash: poolConfigHash(POOL),
+      capacityUnits: 8,
+      maxJobs: 3,
+      launchedAt: world.now,
+    });
     const manager = createJobManager(world.ports(store, new CrashPoint(null, false), async () => undefined));
     const park = async (i: number, units: number) => {
-      const job: Job = { execution: `exec-${i}`, token: `acq-${i}`, stepToken: `step-${i}`, units, priority: 'normal', waitGone: false, steps: [], stepTold: false, released: false, cleanedUp: false, heardAt: world.now, parks: 1 };
+      const job: Job = {
+        execution: `exec-${i}`,
+        token: `acq-${i}`,
+        stepToken: `step-${i}`,
+        units,
+        priority: 'normal',
+        waitGone: false,
+        steps: [],
+        stepTold: false,
+        released: false,
+        cleanedUp: false,
+        heardAt: world.now,
+        parks: 1,
+      };
       world.jobs.push(job);
       await manager.park(CONTEXT, { units, priority: 'normal', execution: job.execution, attempt: 1, taskToken: job.token, holdSeconds: HOLD_SECONDS });
       return job;
     };
     /** Units of steps EMR is running on the cluster now (what the cluster really carries). */
-    const running = () => world.jobs.filter((job) => job.steps.some((id) => world.steps.get(id)?.view.Status.State === 'RUNNING')).reduce((sum, job) => sum + job.units, 0);
+    const running = () =>
+      world.jobs.filter((job) => job.steps.some((id) => world.steps.get(id)?.view.Status.State === 'RUNNING')).reduce((sum, job) => sum + job.units, 0);
     return { store, world, manager, park, running };
   };
 

@@ -70,7 +70,10 @@ async function parkJobs(h: Harness, count: number, units = 4) {
 describe('a pool launch RunJobFlow refuses for good', () => {
   it('fails every parked job within the dispatch that met AccessDenied, with Placement.LaunchFailed and EMR’s message, leaving nothing queued or leased', async () => {
     // Prepare: three parked jobs behind a first launch that is refused.
-    const denied = emrError('AccessDeniedException', 'User: arn:aws:sts::123456789012:assumed-role/x is not authorized to perform: elasticmapreduce:RunJobFlow');
+    const denied = emrError(
+      'AccessDeniedException',
+      'User: arn:aws:sts::123456789012:assumed-role/x is not authorized to perform: elasticmapreduce:RunJobFlow',
+    );
     const h = harness([denied]);
     await h.store.park({ pool: POOL.name, entryId: 'exec-1#1', execution: 'exec-1', priority: 'high', units: 4, enqueuedAt: h.now.ms, taskToken: 'token-1' });
     await h.store.park({ pool: POOL.name, entryId: 'exec-2#1', execution: 'exec-2', priority: 'low', units: 8, enqueuedAt: h.now.ms, taskToken: 'token-2' });

@@ -124,7 +124,13 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
   });
 
   it('serves each priority level oldest first, page by page, and only waiting entries', async () => {
-    for (const [id, at] of [['c#1', 30], ['a#1', 10], ['b#1', 20], ['d#1', 20]] as const) await store.park(entry(id, 'normal', at));
+    for (const [id, at] of [
+      ['c#1', 30],
+      ['a#1', 10],
+      ['b#1', 20],
+      ['d#1', 20],
+    ] as const)
+      await store.park(entry(id, 'normal', at));
     await store.park(entry('h#1', 'high', 50));
     const first = await store.queueHead('shared', 'normal', 2);
     expect(first.entries.map((e) => e.entryId)).toEqual(['a#1', 'b#1']);
@@ -148,7 +154,9 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
     expect(await store.claim(waiting, 'j-1', 100)).toBe(true);
     expect(await store.park({ ...entry('a#1', 'low', 10), taskToken: 'retried' })).toBe(false);
-    expect(await store.grantingEntries('shared')).toEqual([{ ...entry('a#1', 'low', 10), taskToken: 'retried', state: 'granting', grantCluster: 'j-1', claimedAt: 100 }]);
+    expect(await store.grantingEntries('shared')).toEqual([
+      { ...entry('a#1', 'low', 10), taskToken: 'retried', state: 'granting', grantCluster: 'j-1', claimedAt: 100 },
+    ]);
     expect(await store.granted(waiting, 100)).toBe(true);
   });
 

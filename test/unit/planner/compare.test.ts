@@ -10,7 +10,9 @@ describe('bench:day comparison (shipped config beside the what-if)', () => {
     const whatIf = await plan({ profile: PROFILE, seed: 3, jobs: 120, stress: false, whatIf: POOLED });
     const lines = compareLines(shipped, whatIf);
     const header = lines.find((line) => line.includes('emrflow (shipped)'))!;
-    expect(header).toMatch(/emrflow \(shipped\)\s+emrflow \(what-if\)\s+emrflow-hybrid\s+on-demand-per-job\s+spot-per-job\s+emr-serverless\s+emr-serverless-preinit\s+floor/);
+    expect(header).toMatch(
+      /emrflow \(shipped\)\s+emrflow \(what-if\)\s+emrflow-hybrid\s+on-demand-per-job\s+spot-per-job\s+emr-serverless\s+emr-serverless-preinit\s+floor/,
+    );
     expect(lines).toContain('targets (shipped):');
     expect(lines).toContain('targets (what-if):');
     const cost = lines.find((line) => line.startsWith('cost (USD/day)'))!;

@@ -53,7 +53,11 @@ function recordingFactory(recording: Recording): (ports: JobManagerPorts) => Job
   };
 }
 
-async function plannerDay(prepare: (run: EmrflowRun) => void = () => undefined, whatIf = readWhatIf(POOLED), limits?: StateMachineLimits): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
+async function plannerDay(
+  prepare: (run: EmrflowRun) => void = () => undefined,
+  whatIf = readWhatIf(POOLED),
+  limits?: StateMachineLimits,
+): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
   const profile = readProfile(PROFILE);
   const jobs = sizeDay(generateJobs({ ...profile, jobs: JOBS, totalInputTiB: (profile.totalInputTiB * JOBS) / profile.jobs }, 3), profile.date);
   const config = { ...applyWhatIf(POOLED, whatIf, shippedConfig()), ...(limits ? { limits } : {}) };
@@ -74,9 +78,11 @@ function detours({ recording, decisions }: Awaited<ReturnType<typeof plannerDay>
   const problems: string[] = [];
   if (pooledAttempts === 0) problems.push('no pooled attempt: the day does not exercise the pool path');
   if ((calls.park ?? 0) !== pooledAttempts) problems.push(`${pooledAttempts} pooled attempts, ${calls.park ?? 0} parked by the job manager`);
-  if (recording.slotsFromJobManager !== (calls.submitStep ?? 0)) problems.push(`${calls.submitStep ?? 0} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
+  if (recording.slotsFromJobManager !== (calls.submitStep ?? 0))
+    problems.push(`${calls.submitStep ?? 0} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
   if ((calls.settleStep ?? 0) !== (calls.release ?? 0)) problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.release ?? 0} leases released`);
-  for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState']) if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
+  for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState'])
+    if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
   return problems;
 }
 
@@ -94,7 +100,11 @@ describe("the planner's pooled path", () => {
       // A second copy of the grant (best fit, lease, deliver) that leases straight on the store when a
       // cluster has room, as the old planner did, and parks through the job manager only otherwise.
       const internals = run as unknown as {
-        acquireCapacity(state: { job: { id: string; sizing: { capacityUnits: number } }; attempt: number }, pool: { name: string }, decision: unknown): Promise<void>;
+        acquireCapacity(
+          state: { job: { id: string; sizing: { capacityUnits: number } }; attempt: number },
+          pool: { name: string },
+          decision: unknown,
+        ): Promise<void>;
         attempts: Map<string, unknown>;
         deliverSlot(token: string, slot: Slot): void;
         config: ReturnType<typeof shippedConfig>;
@@ -115,7 +125,9 @@ describe("the planner's pooled path", () => {
       };
     });
 
-    expect(detours(day)).toEqual(expect.arrayContaining([expect.stringMatching(/parked by the job manager$/), expect.stringMatching(/slots granted by the job manager$/)]));
+    expect(detours(day)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/parked by the job manager$/), expect.stringMatching(/slots granted by the job manager$/)]),
+    );
   }, 120_000);
 
   it("fails a parked job when AcquireCapacity's timeout passes, instead of letting it wait forever", async () => {
@@ -137,7 +149,13 @@ describe("the planner's pooled path", () => {
     // 200 nightly jobs in one minute: the pool's grants come together, past AddJobFlowSteps' burst of 10 and 0.5/s.
     const profile = readProfile(PROFILE);
     const kind = profile.kinds.find((k) => k.arrival === 'nightly')!;
-    const spike = sizeDay(generateJobs({ ...profile, jobs: 200, totalInputTiB: (200 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 1 } }, 1), profile.date);
+    const spike = sizeDay(
+      generateJobs(
+        { ...profile, jobs: 200, totalInputTiB: (200 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 1 } },
+        1,
+      ),
+      profile.date,
+    );
     const base = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
     const shippedLimits = loadStateMachineLimits();
     const policy = shippedLimits.runPooledStep.throttleRetry;
@@ -160,7 +178,7 @@ describe("the planner's pooled path", () => {
     expect(patient.failures['Emr.StepFailed'] ?? 0).toBeLessThan(shipped.failures['Emr.StepFailed'] ?? 0);
   }, 300_000);
 
-  it("starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart", async () => {
+  it('starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart', async () => {
     const { run } = await plannerDay();
     const { startSeconds, stepRunningSeconds } = run.meter;
     expect(startSeconds.length).toBeGreaterThan(0);
@@ -193,7 +211,8 @@ describe("finishBilling: the pool clusters alive at the last job's end", () => {
     const internals = run as unknown as BillingInternals;
     const pool = { ...internals.config.pools.pools[0], minClusters: 1 };
     internals.now = end;
-    for (const id of ['j-A', 'j-B', 'j-C']) internals.sims.set(id, { pool, provisioned: pool.managedScaling.minimumUnits, switchedToOnDemand: false, costFrom: since });
+    for (const id of ['j-A', 'j-B', 'j-C'])
+      internals.sims.set(id, { pool, provisioned: pool.managedScaling.minimumUnits, switchedToOnDemand: false, costFrom: since });
     return internals;
   }
 
@@ -225,7 +244,7 @@ describe("finishBilling: the pool clusters alive at the last job's end", () => {
     expect(internals.now).toBe(end);
   });
 
-  it("negative control: the old loop, which moved the clock per cluster, bills each next cluster further and fails the check", () => {
+  it('negative control: the old loop, which moved the clock per cluster, bills each next cluster further and fails the check', () => {
     const end = 80_000;
     const since = 70_000;
     const run = emptyRun();
