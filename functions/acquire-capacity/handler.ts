@@ -1,7 +1,7 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, batchSubmission, dynamoRegistry, poolClusterLauncher, sendSlot, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -11,7 +11,7 @@ import { InvalidRequestError } from '../../lib/errors';
 const logger = functionLogger('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission }, sfn: { sendSlot } });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;

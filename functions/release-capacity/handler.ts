@@ -1,7 +1,7 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, batchSubmission, dynamoRegistry, poolClusterLauncher, sendSlot, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -10,7 +10,7 @@ import { parseRequestInput } from '../../lib/schema';
 const logger = functionLogger('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot } });
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission }, sfn: { sendSlot } });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the

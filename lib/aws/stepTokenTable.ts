@@ -4,7 +4,8 @@
  * SettleSteps tells its token. Taking a mapping is a conditional delete, so whoever takes it (an event, a
  * duplicate of it, the sweep) is the only one who tells the token.
  */
-import { DeleteCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Settlement } from '../domain/stepCompletion';
 import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
 
 function isConditionFailure(error: unknown): boolean {
@@ -26,6 +27,40 @@ export async function putStepToken(dynamo: DynamoDBDocumentClient, table: string
   await dynamo.send(new PutCommand({ TableName: table, Item: item }));
 }
 
+export async function getStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+  const out = await dynamo.send(new GetCommand({ TableName: table, Key: { clusterId, stepId }, ConsistentRead: true }));
+  return (out.Item as StepTokenItem | undefined) ?? null;
+}
+
+/** RunPooledStep's token onto a dispatcher-submitted step's mapping, unless the step's end is held there already. */
+export async function attachStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string, taskToken: string): Promise<boolean> {
+  return conditional(() =>
+    dynamo.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { clusterId, stepId },
+        UpdateExpression: 'SET taskToken = :t',
+        ConditionExpression: 'attribute_exists(stepId) AND attribute_not_exists(held)',
+        ExpressionAttributeValues: { ':t': taskToken },
+      }),
+    ),
+  );
+}
+
+export async function takeStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+  try {
+    const claimed = await dynamo.send(new DeleteCommand({ TableName: table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }));
+    return claimed.Attributes as StepTokenItem;
+  } catch (error) {
+    if (isConditionFailure(error)) return null;
+    throw error;
+  }
+}
+
+export async function restoreStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem): Promise<boolean> {
+  return conditional(() => dynamo.send(new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(stepId)' })));
+}
+
 export class DynamoStepTokens implements StepTokenStore {
   constructor(
     private readonly dynamo: DynamoDBDocumentClient,
@@ -36,20 +71,34 @@ export class DynamoStepTokens implements StepTokenStore {
     await putStepToken(this.dynamo, this.table, item);
   }
 
+  async getStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+    return getStepToken(this.dynamo, this.table, clusterId, stepId);
+  }
+
+  async attachToken(clusterId: string, stepId: string, taskToken: string): Promise<boolean> {
+    return attachStepToken(this.dynamo, this.table, clusterId, stepId, taskToken);
+  }
+
+  async holdSettlement(clusterId: string, stepId: string, settlement: Settlement): Promise<boolean> {
+    return conditional(() =>
+      this.dynamo.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { clusterId, stepId },
+          UpdateExpression: 'SET held = :s',
+          ConditionExpression: 'attribute_exists(stepId) AND attribute_not_exists(taskToken) AND attribute_not_exists(held)',
+          ExpressionAttributeValues: { ':s': settlement },
+        }),
+      ),
+    );
+  }
+
   async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
-    try {
-      const claimed = await this.dynamo.send(
-        new DeleteCommand({ TableName: this.table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }),
-      );
-      return claimed.Attributes as StepTokenItem;
-    } catch (error) {
-      if (isConditionFailure(error)) return null;
-      throw error;
-    }
+    return takeStepToken(this.dynamo, this.table, clusterId, stepId);
   }
 
   async restoreStep(item: StepTokenItem): Promise<boolean> {
-    return conditional(() => this.dynamo.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(stepId)' })));
+    return restoreStepToken(this.dynamo, this.table, item);
   }
 
   async noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean> {

@@ -67,6 +67,11 @@ export interface QueueEntry {
    * job whose step cannot send heartbeats (run-job's addStep.sync) never loses its lease while it runs.
    */
   holdSeconds?: number;
+  /**
+   * The job's AddJobFlowSteps step (run-job's RunPooledStep step), when it came with the park: the dispatcher
+   * submits it with the other steps it grants on the same cluster, in one call.
+   */
+  step?: { Name?: string } & Record<string, unknown>;
   /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
   state: 'waiting' | 'granting';
   grantCluster?: string;

@@ -16,7 +16,8 @@
  *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
  *   reconcile         the one-minute safety net: cluster states from EMR, heartbeats to parked executions.
  *   releaseExecution  CleanupExecution: what an execution that ended without teardown still holds.
- *   submitStep        RunPooledStep: AddJobFlowSteps on the leased cluster, then the step → token mapping.
+ *   submitStep        RunPooledStep of a job parked without its step: AddJobFlowSteps, then the step → token mapping.
+ *   attachStep        RunPooledStep of a job whose step the dispatcher submitted: its token onto the step's mapping.
  *   settleStep        SettleSteps: take the mapping (one taker) and tell its token; a failed send puts it back.
  *   noteStepStarted / failClusterSteps / reconcileSteps   the rest of SettleSteps (events and its sweep).
  *
@@ -25,6 +26,16 @@
  * dispatch after grantTimeoutSeconds finishes (lease held: send again) or undoes (no lease: back to waiting),
  * so a waiter is never lost, and it gets at most one lease because the lease id is the entry id and the
  * claim fixes the cluster.
+ *
+ * Batched submission: a job parked with its step (AcquireCapacity's `step`) has it submitted by the dispatcher
+ * that grants it, with every other step granted on the same cluster in the pass, in ONE AddJobFlowSteps call
+ * (EMR's 0.5/s quota is per call, not per step; its limit is 256 PENDING + RUNNING steps per cluster), before
+ * the slot is sent: the slot carries the step id, so RunPooledStep submits nothing and only attaches its task
+ * token to the step's mapping (the token does not exist before that state starts; a step that ends first
+ * holds its settlement on the mapping until it does). Submission before delivery keeps the grant protocol's
+ * retry: a throttled batch hands its claims back (as if grantTimeoutSeconds had passed) and the next dispatch's
+ * sweep re-delivers them, first looking each step up by name (ListSteps) so no step is submitted twice; a rejected batch is split
+ * until the refused step stands alone, and only that job's slot carries the error (submitError).
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
  * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
@@ -52,13 +63,23 @@ import {
 } from '../domain/pools';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
-import { EmrApiError } from '../errors';
+import { EmrApiError, EmrThrottledError } from '../errors';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
 import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 
 export type { Slot } from './ports';
 
 export const PLACEHOLDER_PREFIX = 'pending-';
+
+/** EMR's limit of PENDING + RUNNING steps per cluster, which bounds one cluster's batch. */
+const MAX_ACTIVE_STEPS = 256;
+
+/** A grant of a dispatch pass: the claimed entry, the cluster it is leased on, and the lease's expiry. */
+interface Grant {
+  entry: QueueEntry;
+  cluster: PoolCluster;
+  expiresAt: number;
+}
 
 /** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
 export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
@@ -94,6 +115,8 @@ export interface ParkRequest {
   attempt: number;
   taskToken: string;
   holdSeconds?: number;
+  /** The job's step, for the dispatcher to submit in its cluster's batch (see "Batched submission"). */
+  step?: StepDefinition;
 }
 
 export interface DispatchReport {
@@ -106,6 +129,8 @@ export interface DispatchReport {
   /** Waiting entries the dispatch read and did not grant (the queue's heads: a deep queue holds more). */
   queued: number;
   errors: string[];
+  /** AddJobFlowSteps calls the dispatch made (one per cluster per pass, more only to isolate a refused step). */
+  addJobFlowStepsCalls?: number;
 }
 
 /** What a stopped execution held in the pools, and what became of it. */
@@ -154,6 +179,7 @@ export interface JobManager {
   reconcile(context: PoolContext): Promise<PoolReconcileReport>;
   releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings>;
   submitStep(request: SubmitStepRequest): Promise<{ StepId: string }>;
+  attachStep(request: { clusterId: string; stepId: string; taskToken: string }): Promise<{ StepId: string; settled: boolean }>;
   settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult>;
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   failClusterSteps(cluster: ClusterView): Promise<Record<SettleResult, number>>;
@@ -183,6 +209,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       enqueuedAt: clock.now(),
       taskToken: request.taskToken,
       ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
+      ...(request.step === undefined ? {} : { step: request.step }),
     });
     return { entryId, dispatch: await dispatch(context) };
   }
@@ -268,6 +295,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     }
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
     const inFlight: QueueEntry[] = [];
+    const redeliver: Grant[] = [];
     for (const entry of await store.grantingEntries(pool)) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) {
         inFlight.push(entry);
@@ -281,8 +309,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report);
+      redeliver.push({ entry: { ...entry, claimedAt: reclaimedAt }, cluster, expiresAt: cluster.leases[entry.entryId].expiresAt });
     }
+    // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
+    await deliverGrants(context, redeliver, report, true);
     return inFlight;
   }
 
@@ -338,6 +368,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
     const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
     let lostRace = false;
+    const grants: Grant[] = [];
     for (const grant of plan.grants) {
       const entry = entries.get(grant.entryId) as QueueEntry;
       const cluster = byId.get(grant.clusterId) as PoolCluster;
@@ -355,20 +386,117 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         // Later entries must not overtake this one on another cluster in this pass: re-plan from fresh reads.
         break;
       }
-      await deliver(context, claimed, cluster.clusterId, expiresAt, report);
+      grants.push({ entry: claimed, cluster, expiresAt });
       report.queued -= 1;
     }
+    await deliverGrants(context, grants, report, false);
 
     if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, report);
     return lostRace;
   }
 
+  /**
+   * Delivers a pass's grants: per cluster, the steps of the jobs parked with one go in one AddJobFlowSteps
+   * call (see "Batched submission"), then every slot is sent. `resubmission`: the grants are claims taken
+   * over from a half-done grant, whose steps may be on the cluster already (looked up by name).
+   */
+  async function deliverGrants(context: PoolContext, grants: Grant[], report: DispatchReport, resubmission: boolean): Promise<void> {
+    const byCluster = new Map<string, Grant[]>();
+    for (const grant of grants) byCluster.set(grant.cluster.clusterId, [...(byCluster.get(grant.cluster.clusterId) ?? []), grant]);
+    for (const [clusterId, clusterGrants] of byCluster) {
+      let pending: Grant[] = [];
+      for (const grant of clusterGrants) {
+        if (grant.entry.step) pending.push(grant);
+        else await deliver(context, grant.entry, clusterId, grant.expiresAt, report);
+      }
+      if (pending.length === 0) continue;
+      if (resubmission) pending = await deliverSubmitted(context, clusterId, pending, report);
+      // Each lease held on the cluster besides these runs at most one step: the rest of 256 is this batch's room.
+      const others = Object.keys(clusterGrants[0].cluster.leases).filter((id) => !pending.some((grant) => grant.entry.entryId === id)).length;
+      const room = Math.max(0, MAX_ACTIVE_STEPS - others);
+      // Past the room the entries stay claimed: the sweep delivers them once steps ended.
+      await submitBatch(context, clusterId, pending.slice(0, room), report);
+    }
+  }
+
+  /** The grants whose step ListSteps shows on the cluster are delivered with that step; returns the rest. */
+  async function deliverSubmitted(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<Grant[]> {
+    const wanted = new Map(grants.map((grant) => [String(grant.entry.step?.Name), grant]));
+    const found = new Map<string, string>();
+    try {
+      let marker: string | undefined;
+      do {
+        const page = await emr.listSteps(clusterId, marker);
+        for (const step of page.steps) if (step.Name !== undefined && wanted.has(step.Name) && !found.has(step.Name)) found.set(step.Name, step.Id);
+        marker = page.marker;
+      } while (marker && found.size < wanted.size);
+    } catch (error) {
+      // Unknown whether they were submitted: they stay claimed, for the next sweep.
+      report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+      return [];
+    }
+    const rest: Grant[] = [];
+    for (const [name, grant] of wanted) {
+      const stepId = found.get(name);
+      if (stepId === undefined) {
+        rest.push(grant);
+        continue;
+      }
+      // Mapped already (a send that failed after the mapping): the mapping may carry RunPooledStep's token.
+      if (!(await stepTokens.getStep(clusterId, stepId))) await mapSubmitted(clusterId, stepId, grant.entry);
+      await deliver(context, grant.entry, clusterId, grant.expiresAt, report, { stepId });
+    }
+    return rest;
+  }
+
+  async function mapSubmitted(clusterId: string, stepId: string, entry: QueueEntry): Promise<void> {
+    await stepTokens.mapStep({ clusterId, stepId, stepName: String(entry.step?.Name ?? ''), execution: entry.execution, submittedAt: clock.now() });
+  }
+
+  /**
+   * One AddJobFlowSteps for the grants' steps. Throttled or unreachable: nothing was added, the entries stay
+   * claimed and the sweep tries again. Refused (EMR validates the whole call and adds all or none): halves
+   * are tried until the refused step stands alone, and its slot carries the error, so only that job fails.
+   */
+  async function submitBatch(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<void> {
+    if (grants.length === 0) return;
+    let stepIds: string[];
+    try {
+      report.addJobFlowStepsCalls = (report.addJobFlowStepsCalls ?? 0) + 1;
+      stepIds = await emr.addSteps(clusterId, grants.map((grant) => grant.entry.step as StepDefinition));
+      if (stepIds.length !== grants.length) throw new EmrApiError(`AddJobFlowSteps returned ${stepIds.length} step ids for ${grants.length} steps`);
+    } catch (error) {
+      const name = (error as Error).name;
+      if (!(error instanceof EmrApiError) || error instanceof EmrThrottledError || name === EmrThrottledError.errorName) {
+        report.errors.push(`submit ${clusterId} (${grants.length} steps): ${name}: ${(error as Error).message}`);
+        // Hand the claims back at once (claimedAt moved a grant timeout into the past, conditionally), so the
+        // next dispatch's sweep — the next park or release, at the latest the one-minute schedule — takes them
+        // over and submits them with whatever else it grants on the cluster, after ListSteps by name.
+        const handBack = context.settings.grantTimeoutSeconds * 1000;
+        for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, (entry.claimedAt ?? 0) - handBack);
+        return;
+      }
+      if (grants.length > 1) {
+        const half = Math.ceil(grants.length / 2);
+        await submitBatch(context, clusterId, grants.slice(0, half), report);
+        await submitBatch(context, clusterId, grants.slice(half), report);
+        return;
+      }
+      await deliver(context, grants[0].entry, clusterId, grants[0].expiresAt, report, { submitError: { error: name, cause: (error as Error).message } });
+      return;
+    }
+    for (const [i, grant] of grants.entries()) {
+      await mapSubmitted(clusterId, stepIds[i], grant.entry);
+      await deliver(context, grant.entry, clusterId, grant.expiresAt, report, { stepId: stepIds[i] });
+    }
+  }
+
   /** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
-  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport): Promise<void> {
+  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport, submission: Pick<Slot, 'stepId' | 'submitError'> = {}): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
     try {
-      await sfn.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt });
+      await sfn.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt, ...submission });
     } catch (error) {
       const name = (error as Error).name;
       if (!WAITER_GONE.has(name)) {
@@ -450,16 +578,52 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   }
 
   /**
+   * RunPooledStep of a step the dispatcher submitted: attaches its token to the step's mapping, from when
+   * SettleSteps tells it. A step that ended before (its settlement held on the mapping) is told at once.
+   */
+  async function attachStep(request: { clusterId: string; stepId: string; taskToken: string }): Promise<{ StepId: string; settled: boolean }> {
+    const { clusterId, stepId, taskToken } = request;
+    if (await stepTokens.attachToken(clusterId, stepId, taskToken)) return { StepId: stepId, settled: false };
+    const item = await stepTokens.takeStep(clusterId, stepId);
+    if (!item?.held) {
+      if (item) await stepTokens.restoreStep(item);
+      throw new EmrApiError(`step ${stepId} on ${clusterId} has no mapping to attach RunPooledStep's token to`);
+    }
+    const held = item.held;
+    try {
+      if (held.outcome === 'success') await sfn.sendSuccess(taskToken, held.output);
+      else await sfn.sendFailure(taskToken, held.error, held.cause);
+    } catch (error) {
+      await stepTokens.restoreStep(item);
+      throw error;
+    }
+    return { StepId: stepId, settled: true };
+  }
+
+  /**
    * Tells the token mapped to (clusterId, stepId): 'settled'; 'absent' when no mapping is left (settled
    * already — a duplicate event — or not one of ours); 'gone' when the execution had stopped waiting.
    */
   async function settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult> {
     const item = await stepTokens.takeStep(clusterId, stepId);
     if (!item) return 'absent';
+    if (item.held) {
+      // Held already for RunPooledStep (a duplicate event): leave it there.
+      await stepTokens.restoreStep(item);
+      return 'absent';
+    }
+    if (item.taskToken === undefined) {
+      // Submitted by the dispatcher and RunPooledStep has not attached its token yet: the mapping keeps the
+      // settlement, and attachStep tells it. (restoreStep is conditional; attachStep waits out this gap.)
+      const settlement = typeof settle === 'function' ? settle(item) : settle;
+      await stepTokens.restoreStep({ ...item, held: settlement });
+      return 'settled';
+    }
+    const taskToken = item.taskToken;
     try {
       const settlement = typeof settle === 'function' ? settle(item) : settle;
-      if (settlement.outcome === 'success') await sfn.sendSuccess(item.taskToken, settlement.output);
-      else await sfn.sendFailure(item.taskToken, settlement.error, settlement.cause);
+      if (settlement.outcome === 'success') await sfn.sendSuccess(taskToken, settlement.output);
+      else await sfn.sendFailure(taskToken, settlement.error, settlement.cause);
       return 'settled';
     } catch (error) {
       if (TASK_TOKEN_GONE.has((error as Error).name)) return 'gone';
@@ -528,7 +692,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         try {
           if (settlement) {
             if ((await settleStep(clusterId, stepId, settlement)) === 'settled') report.settled += 1;
-          } else {
+          } else if (item.taskToken !== undefined) {
             await sfn.sendHeartbeat(item.taskToken);
             report.heartbeats += 1;
           }
@@ -546,5 +710,5 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return (await store.listClusters(context.pool.name)).reduce((sum, cluster) => sum + cluster.unitsInUse, 0);
   }
 
-  return { unitsInUse, park, release, renew, dispatch, observeClusterState, reconcile, releaseExecution, submitStep, settleStep, noteStepStarted, failClusterSteps, reconcileSteps };
+  return { unitsInUse, park, release, renew, dispatch, observeClusterState, reconcile, releaseExecution, submitStep, attachStep, settleStep, noteStepStarted, failClusterSteps, reconcileSteps };
 }

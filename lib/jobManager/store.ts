@@ -17,6 +17,7 @@
  * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
  */
 import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueueEntry } from '../domain/pools';
+import type { Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
 
 export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
@@ -33,7 +34,13 @@ export interface StepTokenItem {
   clusterId: string;
   stepId: string;
   stepName: string;
-  taskToken: string;
+  /**
+   * RunPooledStep's token. Absent while the step was submitted by the dispatcher (in its cluster's batch)
+   * and RunPooledStep has not yet attached its token: the token exists only once that state starts.
+   */
+  taskToken?: string;
+  /** How the step ended when that came before the token: RunPooledStep tells it on attaching. */
+  held?: Settlement;
   execution: string;
   /** Epoch ms. */
   submittedAt: number;
@@ -106,8 +113,18 @@ export interface RegistryStore {
   withdraw(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>): Promise<boolean>;
 }
 
-export interface StepTokenStore {  /** Maps a submitted step to its task token (a retried submission overwrites it). */
+export interface StepTokenStore {
+  /** Maps a submitted step to its task token, or to none yet (a dispatcher's batch); a retried submission overwrites it. */
   mapStep(item: StepTokenItem): Promise<void>;
+  /** The mapping, read consistently; null when there is none. */
+  getStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
+  /**
+   * Attaches RunPooledStep's token to a mapping with no held settlement (a retried RunPooledStep replaces
+   * the token of its earlier attempt); false when the mapping is gone or holds a settlement.
+   */
+  attachToken(clusterId: string, stepId: string, taskToken: string): Promise<boolean>;
+  /** Keeps how a token-less step ended on its mapping; false when a token was attached meanwhile (or it is held already, or gone). */
+  holdSettlement(clusterId: string, stepId: string, settlement: Settlement): Promise<boolean>;
   /** Claims the mapping: whoever takes it is the only one who tells the token. Null when already taken. */
   takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
   /** Puts a taken mapping back (its token could not be told); false when it is there again already. */

@@ -93,6 +93,7 @@ class World {
         },
         describeClusterState: async () => null,
         addStep: unused,
+        addSteps: unused,
         listSteps: unused,
       },
     };
