@@ -5,7 +5,6 @@
  * duplicate of it, the sweep) is the only one who tells the token.
  */
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Settlement } from '../domain/stepCompletion';
 import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
 
 function isConditionFailure(error: unknown): boolean {
@@ -77,20 +76,6 @@ export class DynamoStepTokens implements StepTokenStore {
 
   async attachToken(clusterId: string, stepId: string, taskToken: string): Promise<boolean> {
     return attachStepToken(this.dynamo, this.table, clusterId, stepId, taskToken);
-  }
-
-  async holdSettlement(clusterId: string, stepId: string, settlement: Settlement): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { clusterId, stepId },
-          UpdateExpression: 'SET held = :s',
-          ConditionExpression: 'attribute_exists(stepId) AND attribute_not_exists(taskToken) AND attribute_not_exists(held)',
-          ExpressionAttributeValues: { ':s': settlement },
-        }),
-      ),
-    );
   }
 
   async takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {

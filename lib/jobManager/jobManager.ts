@@ -583,11 +583,18 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    */
   async function attachStep(request: { clusterId: string; stepId: string; taskToken: string }): Promise<{ StepId: string; settled: boolean }> {
     const { clusterId, stepId, taskToken } = request;
-    if (await stepTokens.attachToken(clusterId, stepId, taskToken)) return { StepId: stepId, settled: false };
-    const item = await stepTokens.takeStep(clusterId, stepId);
-    if (!item?.held) {
+    let item: StepTokenItem | null = null;
+    // A settle that took the token-less mapping is putting it back with its settlement: wait that out.
+    for (let attempt = 0; !item?.held; attempt += 1) {
       if (item) await stepTokens.restoreStep(item);
-      throw new EmrApiError(`step ${stepId} on ${clusterId} has no mapping to attach RunPooledStep's token to`);
+      if (await stepTokens.attachToken(clusterId, stepId, taskToken)) return { StepId: stepId, settled: false };
+      item = await stepTokens.takeStep(clusterId, stepId);
+      if (item?.held) break;
+      if (attempt >= START_RETRY_MS.length) {
+        if (item) await stepTokens.restoreStep(item);
+        throw new EmrApiError(`step ${stepId} on ${clusterId} has no mapping to attach RunPooledStep's token to`);
+      }
+      if (!item) await clock.sleep(START_RETRY_MS[attempt]);
     }
     const held = item.held;
     try {

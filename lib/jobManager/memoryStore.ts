@@ -12,7 +12,6 @@
 import { CLUSTER_READY_STATES } from '../contract';
 import { allowedFrom, newBucket, queueKey, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
-import type { Settlement } from '../domain/stepCompletion';
 import type { JobStore, LeaseTarget, NewCluster, QueuePage, StepTokenItem } from './store';
 import type { JobManagerPorts } from './jobManager';
 
@@ -296,13 +295,6 @@ export class MemoryJobStore implements JobStore {
     const item = this.clusterSteps(clusterId).get(stepId);
     if (!item || item.held) return false;
     item.taskToken = taskToken;
-    return true;
-  }
-
-  async holdSettlement(clusterId: string, stepId: string, settlement: Settlement): Promise<boolean> {
-    const item = this.clusterSteps(clusterId).get(stepId);
-    if (!item || item.taskToken !== undefined || item.held) return false;
-    item.held = settlement;
     return true;
   }
 

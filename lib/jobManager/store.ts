@@ -123,8 +123,6 @@ export interface StepTokenStore {
    * the token of its earlier attempt); false when the mapping is gone or holds a settlement.
    */
   attachToken(clusterId: string, stepId: string, taskToken: string): Promise<boolean>;
-  /** Keeps how a token-less step ended on its mapping; false when a token was attached meanwhile (or it is held already, or gone). */
-  holdSettlement(clusterId: string, stepId: string, settlement: Settlement): Promise<boolean>;
   /** Claims the mapping: whoever takes it is the only one who tells the token. Null when already taken. */
   takeStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
   /** Puts a taken mapping back (its token could not be told); false when it is there again already. */
