@@ -33,8 +33,9 @@
  * the slot is sent: the slot carries the step id, so RunPooledStep submits nothing and only attaches its task
  * token to the step's mapping (the token does not exist before that state starts; a step that ends first
  * holds its settlement on the mapping until it does). Submission before delivery keeps the grant protocol's
- * retry: a throttled batch hands its claims back (as if grantTimeoutSeconds had passed) and the next dispatch's
- * sweep re-delivers them, first looking each step up by name (ListSteps) so no step is submitted twice; a rejected batch is split
+ * retry: a throttled batch (EMR added nothing) hands its claims back and the next dispatch's sweep submits them;
+ * a batch whose answer was lost stays claimed, and the sweep after grantTimeoutSeconds first looks each step
+ * up by name (ListSteps), so no step is submitted twice; a rejected batch is split
  * until the refused step stands alone, and only that job's slot carries the error (submitError).
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
@@ -70,6 +71,13 @@ import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 export type { Slot } from './ports';
 
 export const PLACEHOLDER_PREFIX = 'pending-';
+
+/**
+ * The claimedAt of a grant handed back after a throttled AddJobFlowSteps: stale at once (the next sweep takes
+ * it over), and known to have nothing on the cluster (EMR adds nothing to a throttled call), so it is
+ * submitted again without the ListSteps a half-done grant needs. Zero is never a real claim time.
+ */
+const HANDED_BACK = 0;
 
 /** EMR's limit of PENDING + RUNNING steps per cluster, which bounds one cluster's batch. */
 const MAX_ACTIVE_STEPS = 256;
@@ -296,6 +304,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
     const inFlight: QueueEntry[] = [];
     const redeliver: Grant[] = [];
+    const handedBack: Grant[] = [];
     for (const entry of await store.grantingEntries(pool)) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) {
         inFlight.push(entry);
@@ -309,10 +318,11 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      redeliver.push({ entry: { ...entry, claimedAt: reclaimedAt }, cluster, expiresAt: cluster.leases[entry.entryId].expiresAt });
+      (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({ entry: { ...entry, claimedAt: reclaimedAt }, cluster, expiresAt: cluster.leases[entry.entryId].expiresAt });
     }
     // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
     await deliverGrants(context, redeliver, report, true);
+    await deliverGrants(context, handedBack, report, false);
     return inFlight;
   }
 
@@ -467,13 +477,14 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       if (stepIds.length !== grants.length) throw new EmrApiError(`AddJobFlowSteps returned ${stepIds.length} step ids for ${grants.length} steps`);
     } catch (error) {
       const name = (error as Error).name;
-      if (!(error instanceof EmrApiError) || error instanceof EmrThrottledError || name === EmrThrottledError.errorName) {
+      const throttled = error instanceof EmrThrottledError || name === EmrThrottledError.errorName;
+      if (!(error instanceof EmrApiError) || throttled) {
         report.errors.push(`submit ${clusterId} (${grants.length} steps): ${name}: ${(error as Error).message}`);
-        // Hand the claims back at once (claimedAt moved a grant timeout into the past, conditionally), so the
-        // next dispatch's sweep — the next park or release, at the latest the one-minute schedule — takes them
-        // over and submits them with whatever else it grants on the cluster, after ListSteps by name.
-        const handBack = context.settings.grantTimeoutSeconds * 1000;
-        for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, (entry.claimedAt ?? 0) - handBack);
+        // Throttled: nothing was added, so the claims are handed back at once (HANDED_BACK, conditionally) and
+        // the next dispatch's sweep — the next park or release, at the latest the one-minute schedule — takes
+        // them over and submits them with whatever else it grants on the cluster. Any other failure (no answer)
+        // may have added them: they stay claimed, and the sweep after grantTimeoutSeconds looks them up by name.
+        if (throttled) for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
         return;
       }
       if (grants.length > 1) {
