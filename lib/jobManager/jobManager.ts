@@ -79,6 +79,13 @@ export const PLACEHOLDER_PREFIX = 'pending-';
  */
 const HANDED_BACK = 0;
 
+/**
+ * After a throttled AddJobFlowSteps this job manager (one warm Lambda, the planner's one instance) holds
+ * its batches back this long — one token of EMR's 0.5/s refill — instead of spending a throttled call on
+ * every park and release meanwhile: the grants wait handed back, as after the throttle itself.
+ */
+const ADD_STEPS_BACKOFF_MS = 2_000;
+
 /** EMR's limit of PENDING + RUNNING steps per cluster, which bounds one cluster's batch. */
 const MAX_ACTIVE_STEPS = 256;
 
@@ -200,6 +207,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   const { registry: store, stepTokens, emr, sfn, clock } = ports;
   /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
   const hashes = new WeakMap<PoolDefinition, string>();
+  /** Until when batches are held back after a throttled AddJobFlowSteps (ADD_STEPS_BACKOFF_MS). */
+  let addStepsBackoffUntil = 0;
   const configHashOf = (pool: PoolDefinition): string => {
     let hash = hashes.get(pool);
     if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
@@ -470,6 +479,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    */
   async function submitBatch(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<void> {
     if (grants.length === 0) return;
+    if (clock.now() < addStepsBackoffUntil) {
+      for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+      return;
+    }
     let stepIds: string[];
     try {
       report.addJobFlowStepsCalls = (report.addJobFlowStepsCalls ?? 0) + 1;
@@ -484,7 +497,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         // the next dispatch's sweep — the next park or release, at the latest the one-minute schedule — takes
         // them over and submits them with whatever else it grants on the cluster. Any other failure (no answer)
         // may have added them: they stay claimed, and the sweep after grantTimeoutSeconds looks them up by name.
-        if (throttled) for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+        if (throttled) {
+          addStepsBackoffUntil = clock.now() + ADD_STEPS_BACKOFF_MS;
+          for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+        }
         return;
       }
       if (grants.length > 1) {

@@ -133,14 +133,21 @@ describe('batched submission', () => {
   });
 
   it('a throttled batch is retried by the next dispatch, and no step is submitted twice', async () => {
-    const { emr, slots, manager } = await setUp(40);
+    const { emr, slots, manager, advance } = await setUp(40);
     emr.faults.push('throttle');
     const first = await manager.dispatch(CONTEXT);
-    expect(first.granted).toHaveLength(20);
+    // The first cluster's batch is throttled; the second's is held back rather than throttled too.
+    expect(first.granted).toHaveLength(0);
     expect(first.errors.join()).toMatch(/Emr\.Throttled/);
+    expect(emr.calls).toHaveLength(1);
 
+    // Held back for one quota token's refill, then both batches go with the next dispatch.
+    const held = await manager.dispatch(CONTEXT);
+    expect(held.granted).toHaveLength(0);
+    expect(emr.calls).toHaveLength(1);
+    advance(2_000);
     const second = await manager.dispatch(CONTEXT);
-    expect(second.granted).toHaveLength(20);
+    expect(second.granted).toHaveLength(40);
     expect(emr.calls).toHaveLength(3);
     const names = emr.allNames();
     expect(names).toHaveLength(40);
