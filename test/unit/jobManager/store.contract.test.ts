@@ -188,4 +188,20 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     await store.dropStep('j-1', 's-1');
     expect(await store.allMappedSteps()).toEqual([]);
   });
+
+  it('maps a dispatcher-submitted step without a token, attaches one (again on a retry), never onto a held settlement', async () => {
+    const { taskToken: _none, ...submitted } = step;
+    await store.mapStep(submitted);
+    expect(await store.getStep('j-1', 's-1')).toEqual(submitted);
+    expect(await store.getStep('j-1', 's-2')).toBeNull();
+    expect(await store.attachToken('j-1', 's-2', 't1')).toBe(false);
+    expect(await store.attachToken('j-1', 's-1', 't1')).toBe(true);
+    expect(await store.attachToken('j-1', 's-1', 't2')).toBe(true);
+    expect((await store.getStep('j-1', 's-1'))?.taskToken).toBe('t2');
+
+    // A step that ended before its token keeps the settlement: no token attaches onto it.
+    await store.mapStep({ ...submitted, stepId: 's-3', held: { outcome: 'success', output: '{}' } });
+    expect(await store.attachToken('j-1', 's-3', 't3')).toBe(false);
+    expect((await store.takeStep('j-1', 's-3'))?.held).toEqual({ outcome: 'success', output: '{}' });
+  });
 });
