@@ -300,10 +300,10 @@ export class EmrflowRun extends PerAttemptRun {
    * takes the Catch as a refused AddJobFlowSteps of its own would.
    */
   private async awaitBatchedStep(lease: string, attempt: PooledAttempt): Promise<void> {
-    const slot = attempt.slot!;
+    const slot = attempt.slot as Slot;
     try {
-      if (slot.submitError) throw named(slot.submitError.error, slot.submitError.cause);
-      await this.jobManager.attachStep({ clusterId: slot.clusterId, stepId: slot.stepId!, taskToken: `${lease}${STEP_TOKEN_SUFFIX}` });
+      if (slot.submitError || slot.stepId === undefined) throw named(slot.submitError?.error ?? 'Emr.NoStep', slot.submitError?.cause ?? 'no step id');
+      await this.jobManager.attachStep({ clusterId: slot.clusterId, stepId: slot.stepId, taskToken: `${lease}${STEP_TOKEN_SUFFIX}` });
     } catch {
       await this.releaseCapacity(lease, attempt);
       this.retryOrFail(attempt.state, 'TERMINATED');

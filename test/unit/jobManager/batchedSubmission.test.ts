@@ -28,7 +28,13 @@ const POOL: PoolDefinition = {
 };
 const CONTEXT: PoolContext = {
   pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
+  settings: {
+    leaseSeconds: 120,
+    agingSecondsPerLevel: 300,
+    maxWaitSeconds: 3_600,
+    grantTimeoutSeconds: 60,
+    runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 },
+  },
 };
 const CLUSTERS = ['j-AAAA', 'j-BBBB'];
 
@@ -94,11 +100,26 @@ async function setUp(jobs: number, stepName: (i: number) => string | undefined =
   });
   // Two clusters still STARTING: every park queues, and one dispatch grants them all once they run.
   for (const clusterId of CLUSTERS) {
-    await store.registerCluster({ pool: POOL.name, clusterId, state: 'STARTING', configHash: poolConfigHash(POOL), capacityUnits: POOL.capacityUnits, maxJobs: POOL.maxJobsPerCluster, launchedAt: now });
+    await store.registerCluster({
+      pool: POOL.name,
+      clusterId,
+      state: 'STARTING',
+      configHash: poolConfigHash(POOL),
+      capacityUnits: POOL.capacityUnits,
+      maxJobs: POOL.maxJobsPerCluster,
+      launchedAt: now,
+    });
   }
   for (let i = 0; i < jobs; i += 1) {
     const name = stepName(i);
-    await manager.park(CONTEXT, { units: 1, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}`, ...(name ? { step: sparkStep(name) } : {}) });
+    await manager.park(CONTEXT, {
+      units: 1,
+      priority: 'normal',
+      execution: `exec-${i}`,
+      attempt: 1,
+      taskToken: `token-${i}`,
+      ...(name ? { step: sparkStep(name) } : {}),
+    });
   }
   for (const clusterId of CLUSTERS) await store.setClusterState(POOL.name, clusterId, 'RUNNING');
   emr.calls.length = 0;
@@ -201,10 +222,16 @@ describe('batched submission', () => {
     // Ended before its token: the settlement is held on the mapping, then told to the token that attaches.
     expect(await manager.settleStep(early.clusterId, early.stepId!, { outcome: 'success', output: '{"Step":{}}' })).toBe('settled');
     expect(told).toHaveLength(0);
-    expect(await manager.attachStep({ clusterId: early.clusterId, stepId: early.stepId!, taskToken: 'step-token-0' })).toEqual({ StepId: early.stepId, settled: true });
+    expect(await manager.attachStep({ clusterId: early.clusterId, stepId: early.stepId!, taskToken: 'step-token-0' })).toEqual({
+      StepId: early.stepId,
+      settled: true,
+    });
     expect(told).toEqual([{ token: 'step-token-0', outcome: 'success' }]);
 
-    expect(await manager.attachStep({ clusterId: late.clusterId, stepId: late.stepId!, taskToken: 'step-token-1' })).toEqual({ StepId: late.stepId, settled: false });
+    expect(await manager.attachStep({ clusterId: late.clusterId, stepId: late.stepId!, taskToken: 'step-token-1' })).toEqual({
+      StepId: late.stepId,
+      settled: false,
+    });
     expect(await manager.settleStep(late.clusterId, late.stepId!, { outcome: 'failure', error: 'States.TaskFailed', cause: '{}' })).toBe('settled');
     expect(told[1]).toEqual({ token: 'step-token-1', outcome: 'States.TaskFailed' });
     // Settled once: a duplicate event finds nothing.
