@@ -64,15 +64,24 @@ async function main() {
     ['transitions per job (mean / max)', `${figures.transitionsPerJob} / ${Math.max(...load.jobs.map((job) => job.transitions))}`],
     ['queue wait p50 / p95, emulated s', `${figures.queueWaitSeconds.p50} / ${figures.queueWaitSeconds.p95}`],
     ['mean queue wait high / normal / low, emulated s', `${figures.meanWaitHighSeconds} / ${round(waitOf('normal'))} / ${figures.meanWaitLowSeconds}`],
-    ['EMR events delivered / dropped / duplicated (simulated EventBridge)', `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`],
-    ['Step Functions API calls (task tokens)', Object.entries(load.sfnCalls).map(([operation, calls]) => `${operation} ${calls}`).join(', ')],
+    [
+      'EMR events delivered / dropped / duplicated (simulated EventBridge)',
+      `${load.emrEvents.delivered} / ${load.emrEvents.dropped} / ${load.emrEvents.duplicated}`,
+    ],
+    [
+      'Step Functions API calls (task tokens)',
+      Object.entries(load.sfnCalls)
+        .map(([operation, calls]) => `${operation} ${calls}`)
+        .join(', '),
+    ],
     ['wall time, s', `${figures.wallSeconds} (time scale ${timeScale}: an emulated minute is ${round(60 * timeScale, 2)} s)`],
   ];
   console.log(`pool load: ${jobs} run-job executions on the local runtime; Spark steps SIMULATED${faults ? `; faults from ${faults}` : ''}`);
   for (const [label, value] of rows) console.log(`  ${label.padEnd(56)} ${value}`);
-  console.log(`  EMR calls per pooled job (the jobs\', the dispatcher\'s and the step sweep\'s, all included): ${figures.emrCallsPerJobTotal}`);
+  console.log(`  EMR calls per pooled job (the jobs', the dispatcher's and the step sweep's, all included): ${figures.emrCallsPerJobTotal}`);
   for (const [operation, calls] of Object.entries(emrCallsPerJob)) console.log(`    ${operation.padEnd(54)} ${calls}`);
-  if (load.ruleErrors.length > 0) console.log(`  handler errors on schedules / EMR events: ${load.ruleErrors.length} (first: ${load.ruleErrors[0].function}: ${load.ruleErrors[0].error})`);
+  if (load.ruleErrors.length > 0)
+    console.log(`  handler errors on schedules / EMR events: ${load.ruleErrors.length} (first: ${load.ruleErrors[0].function}: ${load.ruleErrors[0].error})`);
   console.log(JSON.stringify(figures));
   return figures.succeeded === jobs && overbooked === 0 ? 0 : 1;
 }

@@ -137,7 +137,10 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
     const clusters = clusterLives(runtime, stats.clusters);
     const registry = await listClusters(dynamoClient(), tables, pool.name);
     const queue = await listQueue(dynamoClient(), tables, pool.name);
-    const runJobFlowTimes = clusters.filter((c) => c.pool === pool.name).map((c) => c.startedAt).sort((a, b) => a - b);
+    const runJobFlowTimes = clusters
+      .filter((c) => c.pool === pool.name)
+      .map((c) => c.startedAt)
+      .sort((a, b) => a - b);
     const { ratePerSecond, burst } = loadPools(loadPrices()).dispatcher.runJobFlowBudget;
     return {
       pool,
@@ -204,10 +207,7 @@ function clusterLives(runtime: LocalRuntime, records: Array<{ clusterId: string;
 
 /** Most clusters alive at once: from RunJobFlow until TERMINATED (a TERMINATING cluster still exists). */
 function maxAlive(clusters: ClusterLife[]): number {
-  const edges = clusters.flatMap((c) => [
-    { at: c.startedAt, delta: 1 },
-    ...(c.endedAt === null ? [] : [{ at: c.endedAt, delta: -1 }]),
-  ]);
+  const edges = clusters.flatMap((c) => [{ at: c.startedAt, delta: 1 }, ...(c.endedAt === null ? [] : [{ at: c.endedAt, delta: -1 }])]);
   edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
   let alive = 0;
   let most = 0;

@@ -72,12 +72,14 @@ async function withRuntime<T>(faults: Faults, body: (runtime: LocalRuntime) => P
 
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(p * values.length))];
 const median = (values: number[]) => percentile(values, 0.5);
-const usd = (transitions: number) => `$${(transitions * PRICE_PER_TRANSITION_USD).toFixed(6)}/job, $${(transitions * PRICE_PER_TRANSITION_USD * JOBS_PER_DAY).toFixed(2)}/day at ${JOBS_PER_DAY.toLocaleString('en-US')} jobs`;
+const usd = (transitions: number) =>
+  `$${(transitions * PRICE_PER_TRANSITION_USD).toFixed(6)}/job, $${(transitions * PRICE_PER_TRANSITION_USD * JOBS_PER_DAY).toFixed(2)}/day at ${JOBS_PER_DAY.toLocaleString('en-US')} jobs`;
 
 function printCalls(title: string, calls: Record<string, number>): void {
   const total = Object.values(calls).reduce((sum, count) => sum + count, 0);
   console.log(`\n${title}: ${total} calls`);
-  for (const [operation, count] of Object.entries(calls).sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${operation.padEnd(28)} ${String(count).padStart(4)}`);
+  for (const [operation, count] of Object.entries(calls).sort(([a], [b]) => a.localeCompare(b)))
+    console.log(`  ${operation.padEnd(28)} ${String(count).padStart(4)}`);
 }
 
 async function main(): Promise<void> {
@@ -89,9 +91,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) catalogued.push(await runOnce(runtime, { catalogueFirst: true }));
     return { first: crawled, rest: catalogued };
   });
-  const spotRetry = await withRuntime(
-    { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } },
-    (runtime) => runOnce(runtime, { catalogueFirst: true }),
+  const spotRetry = await withRuntime({ ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }, (runtime) =>
+    runOnce(runtime, { catalogueFirst: true }),
   );
 
   const happy = rest[0];
@@ -102,7 +103,9 @@ async function main(): Promise<void> {
 
   const walls = rest.map((summary) => summary.durationMs);
   console.log(`\nwall time of a run-job execution (happy path, catalogued), ${runs} runs`);
-  console.log(`  median ${(median(walls) / 1000).toFixed(2)} s   p90 ${(percentile(walls, 0.9) / 1000).toFixed(2)} s   min ${(Math.min(...walls) / 1000).toFixed(2)} s   max ${(Math.max(...walls) / 1000).toFixed(2)} s   (target <= 3 s)`);
+  console.log(
+    `  median ${(median(walls) / 1000).toFixed(2)} s   p90 ${(percentile(walls, 0.9) / 1000).toFixed(2)} s   min ${(Math.min(...walls) / 1000).toFixed(2)} s   max ${(Math.max(...walls) / 1000).toFixed(2)} s   (target <= 3 s)`,
+  );
   const byState = new Map<string, number[]>();
   for (const summary of rest) for (const entry of summary.timeline) byState.set(entry.state, [...(byState.get(entry.state) ?? []), entry.durationMs]);
   console.log('  median per state: ' + [...byState].map(([state, durations]) => `${state} ${median(durations)} ms`).join(', '));

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * The CloudWatch dashboard: the job manager's metrics beside run-job's and run-batch's execution alarms. Every metric it shows
  * comes from lib/metrics.json, the file the Lambdas' metrics module (lib/aws/metrics.ts) emits by, so a metric
@@ -45,18 +44,29 @@ function dashboardBody() {
   const widgets = [
     {
       type: 'alarm',
-      x: 0, y: 0, width: 12, height: 4,
+      x: 0,
+      y: 0,
+      width: 12,
+      height: 4,
       properties: { title: 'run-job and run-batch execution alarms', alarms: EXECUTION_ALARMS.map((id) => `\${${id}.Arn}`) },
     },
     {
       type: 'metric',
-      x: 12, y: 0, width: 12, height: 4,
+      x: 12,
+      y: 0,
+      width: 12,
+      height: 4,
       properties: {
         title: 'run-job executions',
         region: '${AWS::Region}',
         stat: 'Sum',
         period: 300,
-        metrics: ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'ExecutionsSucceeded'].map((name) => ['AWS/States', name, 'StateMachineArn', '${RunJobStateMachine}']),
+        metrics: ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted', 'ExecutionsSucceeded'].map((name) => [
+          'AWS/States',
+          name,
+          'StateMachineArn',
+          '${RunJobStateMachine}',
+        ]),
       },
     },
     metricWidget('Jobs placed per pool and priority', ['JobsPlaced'], { x: 0, y: 4, width: 12, height: 6 }),

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * EMR Serverless, the third placement target, from config/serverless.json: the default application
  * (AWS::EMRServerless::Application, `Ref: ServerlessSparkApplication` is its id) and the job runtime role its
@@ -39,7 +38,10 @@ function application(stage, key, app) {
         ? {
             InitialCapacity: [
               { Key: 'Driver', Value: { WorkerCount: app.initialCapacity.driver.workers, WorkerConfiguration: worker(app.initialCapacity.driver.worker) } },
-              { Key: 'Executor', Value: { WorkerCount: app.initialCapacity.executor.workers, WorkerConfiguration: worker(app.initialCapacity.executor.worker) } },
+              {
+                Key: 'Executor',
+                Value: { WorkerCount: app.initialCapacity.executor.workers, WorkerConfiguration: worker(app.initialCapacity.executor.worker) },
+              },
             ],
           }
         : {}),

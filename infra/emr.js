@@ -1,4 +1,3 @@
-'use strict';
 /**
  * The EMR settings serverless.yml cannot express in YAML alone: the subnet list (a stage param that may be
  * a YAML list or, from `--param`, a comma-separated string) and the cluster roles, created here or taken
@@ -211,8 +210,7 @@ async function deployRules({ resolveVariable }) {
       Assertions: [
         {
           Assert: { 'Fn::Equals': [{ Ref: 'EmrInstanceProfile' }, { Ref: 'EmrInstanceRole' }] },
-          AssertDescription:
-            'EmrInstanceProfile must have the name of its role (EmrInstanceRole): EMR rejects any other instance profile',
+          AssertDescription: 'EmrInstanceProfile must have the name of its role (EmrInstanceRole): EMR rejects any other instance profile',
         },
       ],
     };

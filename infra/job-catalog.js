@@ -1,4 +1,3 @@
-'use strict';
 /**
  * What serverless.yml derives from config/jobs.json, so that adding a job is one catalog entry: the S3
  * keys that start a run (each job's `s3Trigger`), each job's Glue database and crawler (with a role of its own), and the
@@ -72,11 +71,7 @@ function crawlerRole(job) {
                   'glue:UpdatePartition',
                   'glue:BatchUpdatePartition',
                 ],
-                Resource: [
-                  glueArn('catalog'),
-                  glueArn(`database/${database}`),
-                  glueArn(`table/${database}/${table}`),
-                ],
+                Resource: [glueArn('catalog'), glueArn(`database/${database}`), glueArn(`table/${database}/${table}`)],
               },
               {
                 Sid: 'WriteCrawlerLogs',

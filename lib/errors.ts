@@ -47,7 +47,10 @@ export class NoCapacityError extends EmrflowError {
  */
 export class InputNotFoundError extends EmrflowError {
   static readonly errorName = 'Input.NotFound';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(InputNotFoundError.errorName, message);
   }
 }
@@ -55,7 +58,10 @@ export class InputNotFoundError extends EmrflowError {
 /** The run's input exists but holds no bytes (only empty objects or folder markers). */
 export class InputEmptyError extends EmrflowError {
   static readonly errorName = 'Input.Empty';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(InputEmptyError.errorName, message);
   }
 }
@@ -67,7 +73,10 @@ export class InputEmptyError extends EmrflowError {
  */
 export class NothingScheduledError extends EmrflowError {
   static readonly errorName = 'Schedule.NothingToDo';
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(NothingScheduledError.errorName, message);
   }
 }

@@ -100,8 +100,7 @@ const OPTIONS = {
 
 /** A decimal option value within [min, max]. */
 const numeric = (pattern: RegExp, check: z.ZodNumber, fix: string) => z.string().regex(pattern, fix).transform(Number).pipe(check);
-const integerOption = (min: number, max: number) =>
-  numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
+const integerOption = (min: number, max: number) => numeric(/^\d+$/, between(min, max, { integer: true }), `must be an integer from ${min} to ${max}`);
 
 const isFile = (path: string) => existsSync(path) && statSync(path).isFile();
 
@@ -116,9 +115,18 @@ const FlagsSchema = z.strictObject({
   port: integerOption(0, 65535).optional(),
   events: integerOption(1, 10_000_000).default(2000),
   concurrency: integerOption(1, MAX_BATCH_CONCURRENCY).optional(),
-  profile: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).default(DEFAULT_PROFILE),
-  history: z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
-  'what-if': z.string().refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` }).optional(),
+  profile: z
+    .string()
+    .refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` })
+    .default(DEFAULT_PROFILE),
+  history: z
+    .string()
+    .refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` })
+    .optional(),
+  'what-if': z
+    .string()
+    .refine(isFile, { error: (issue) => `no such file: ${String(issue.input)}` })
+    .optional(),
   seed: integerOption(0, 2 ** 32 - 1).default(1),
   out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
@@ -204,11 +212,21 @@ async function execute(runtime: LocalRuntime, input: unknown, flags: Flags, prin
     print(`  EventBridge "Execution Status Change" (${summary.status}) → ${delivery.function}: ${did}`);
   }
   for (const step of summary.steps) {
-    const how = step.executor === 'spark' ? 'real spark-submit (local[2])' : step.executor === 'simulated' ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)' : 'never started';
+    const how =
+      step.executor === 'spark'
+        ? 'real spark-submit (local[2])'
+        : step.executor === 'simulated'
+          ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)'
+          : 'never started';
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
   for (const run of runtime.stats().jobRuns) {
-    const how = run.executor === 'spark' ? 'real spark-submit (local[2])' : run.executor === 'simulated' ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)' : 'never started';
+    const how =
+      run.executor === 'spark'
+        ? 'real spark-submit (local[2])'
+        : run.executor === 'simulated'
+          ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)'
+          : 'never started';
     print(`  EMR Serverless job run ${run.jobRunId} on application ${run.applicationId}: ${run.state}, ${how}`);
   }
   for (const line of formatRunCost((summary.output as { record?: RunRecord } | undefined)?.record, runtime.timeScale)) print(line);
@@ -328,9 +346,13 @@ async function emulator(flags: Flags): Promise<number> {
     timeScale >= CLI_WAITER_TIME_SCALE
       ? `# time scale ${timeScale}: \`aws emr wait\` (polls every 30 s) sees every cluster and step state`
       : `# time scale ${timeScale}: \`aws emr wait cluster-running\` (polls every 30 s) can miss a cluster that is RUNNING only briefly; pass --time-scale ${CLI_WAITER_TIME_SCALE} for the CLI's waiters`;
-  process.stdout.write(`# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls; aws stepfunctions list-executions --state-machine-arn <arn>\n${exports.join('\n')}\n`);
+  process.stdout.write(
+    `# emrflow emulator on ${runtime.endpoint}, state in ${runtime.stateDir}\n${waiters}\n# paste into a shell, then e.g.: aws emr list-clusters; aws s3 ls; aws stepfunctions list-executions --state-machine-arn <arn>\n${exports.join('\n')}\n`,
+  );
   const machines = Object.values(runtime.config.stateMachineFiles).map((name) => `${stateMachineArnPrefix(runtime.config)}${name}`);
-  process.stdout.write(`# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# state machines: ${machines.join(', ')}\n# Ctrl-C stops it.\n`);
+  process.stdout.write(
+    `# buckets: ${Object.values(runtime.buckets).join(', ')}\n# tables: ${Object.values(runtime.tables).join(', ')}\n# state machines: ${machines.join(', ')}\n# Ctrl-C stops it.\n`,
+  );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', resolveStop);
     process.once('SIGTERM', resolveStop);
@@ -343,7 +365,8 @@ async function pools(flags: Flags, print: (line: string) => void): Promise<numbe
   return withRuntime(flags, async (runtime) => {
     const environment = Object.values(runtime.config.functions)[0]?.environment ?? {};
     const tables = { clusters: environment.CLUSTER_REGISTRY_TABLE, queue: environment.ADMISSION_QUEUE_TABLE, runs: environment.RUNS_TABLE };
-    if (!tables.clusters || !tables.queue || !tables.runs) throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE / RUNS_TABLE');
+    if (!tables.clusters || !tables.queue || !tables.runs)
+      throw new Error('serverless.yml gives the functions no CLUSTER_REGISTRY_TABLE / ADMISSION_QUEUE_TABLE / RUNS_TABLE');
     const prices = loadPrices();
     const reports = await poolReports(dynamoClient(), tables, loadPools(prices).pools, prices);
     if (flags.json) process.stdout.write(`${JSON.stringify({ pools: reports }, null, 2)}\n`);
@@ -406,8 +429,12 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     case 'simulate':
-      if (positional.length > 0) throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
-      return simulateCommand({ profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json }, print);
+      if (positional.length > 0)
+        throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
+      return simulateCommand(
+        { profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json },
+        print,
+      );
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;
@@ -424,14 +451,18 @@ export async function main(argv: string[]): Promise<number> {
 export function reportFailure(
   error: unknown,
   argv: readonly string[],
-  write: { stdout(text: string): unknown; stderr(text: string): unknown } = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+  write: { stdout(text: string): unknown; stderr(text: string): unknown } = {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  },
 ): number {
   const { name = 'Error', message = String(error) } = Object(error) as Partial<Error>;
   const usage = error instanceof UsageError;
   // A bad config, or an input StartExecution itself would refuse (ValidationException): bad input, exit 2.
   const refused = usage || [InvalidConfigError.errorName, 'ValidationException'].includes(name);
   write.stderr(usage ? `emrflow: ${message}\n\n${USAGE}\n` : `emrflow: ${refused ? '' : 'error: '}${message}\n`);
-  if (argv.includes('--json')) write.stdout(`${JSON.stringify({ status: refused ? 'REFUSED' : 'ERROR', error: usage ? 'Usage.Invalid' : name, cause: message }, null, 2)}\n`);
+  if (argv.includes('--json'))
+    write.stdout(`${JSON.stringify({ status: refused ? 'REFUSED' : 'ERROR', error: usage ? 'Usage.Invalid' : name, cause: message }, null, 2)}\n`);
   return refused ? 2 : 1;
 }
 

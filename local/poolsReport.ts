@@ -74,7 +74,10 @@ export async function poolReports(
       const unitHourlyUsd = poolUnitHourly(prices, pool);
       const waits = summarize(runs.map((run) => run.queueWaitSeconds));
       const costs = summarize(runs.map((run) => run.costUsd));
-      const byPriority = Object.fromEntries(PRIORITIES.map((priority) => [priority, queue.filter((entry) => entry.priority === priority).length])) as Record<Priority, number>;
+      const byPriority = Object.fromEntries(PRIORITIES.map((priority) => [priority, queue.filter((entry) => entry.priority === priority).length])) as Record<
+        Priority,
+        number
+      >;
       const oldest = queue.length > 0 ? Math.min(...queue.map((entry) => entry.enqueuedAt)) : null;
       return {
         pool: pool.name,
@@ -110,7 +113,8 @@ export async function poolReports(
         recentRuns: {
           count: runs.length,
           queueWaitSeconds: waits.length === 0 ? null : { average: Math.round(waits.reduce((a, b) => a + b, 0) / waits.length), max: Math.max(...waits) },
-          costUsd: costs.length === 0 ? null : { average: round4(costs.reduce((a, b) => a + b, 0) / costs.length), total: round4(costs.reduce((a, b) => a + b, 0)) },
+          costUsd:
+            costs.length === 0 ? null : { average: round4(costs.reduce((a, b) => a + b, 0) / costs.length), total: round4(costs.reduce((a, b) => a + b, 0)) },
         },
       };
     }),

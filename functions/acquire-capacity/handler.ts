@@ -11,7 +11,13 @@ import { InvalidRequestError } from '../../lib/errors';
 const logger = functionLogger('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission }, sfn: { sendSlot } });
+const jobManager = () =>
+  awsJobManager({
+    registry: dynamoRegistry(),
+    stepTokens: stepTokenDispatcher(),
+    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission },
+    sfn: { sendSlot },
+  });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;
@@ -23,7 +29,10 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
   const input = parseRequestInput(AcquireCapacityInput, event);
   const context = poolContext(config, input.pool);
   if (input.units > context.pool.capacityUnits) {
-    throw new InvalidRequestError('units', `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`);
+    throw new InvalidRequestError(
+      'units',
+      `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`,
+    );
   }
   const { entryId, dispatch } = await jobManager().park(context, input);
   logger.info('parked', { entryId, pool: input.pool, units: input.units, priority: input.priority, dispatch });

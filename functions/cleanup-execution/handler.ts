@@ -62,10 +62,17 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   });
   const terminate = executionClusters(end, clusters);
   for (const action of terminate) logger.info('terminating', { execution: end.executionName, ...action });
-  await terminateClusters(emrClient(), terminate.map((action) => action.clusterId));
+  await terminateClusters(
+    emrClient(),
+    terminate.map((action) => action.clusterId),
+  );
   const held = await awsJobManager({ registry: dynamoRegistry() }).releaseExecution(pools, end.executionName);
   for (const lease of held.leases) logger.info(lease.released ? 'released lease' : 'lease already gone', { execution: end.executionName, ...lease });
-  for (const entry of held.entries) logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', { execution: end.executionName, ...entry });
+  for (const entry of held.entries)
+    logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', {
+      execution: end.executionName,
+      ...entry,
+    });
   const run = runOf(end);
   const cancelledSteps: CleanupResult['cancelledSteps'] = [];
   for (const lease of run ? held.leases : []) {
@@ -82,7 +89,14 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   if (claim) logger.info(released ? 'released claim' : 'claim not ours or gone', { ...claim });
   const record = abandonedRunRecord(end, clusters) ?? pooledRunRecord(end, run, held, released);
   if (record) await putRun(dynamoClient(), env('RUNS_TABLE'), record);
-  logger.info('cleaned up', { execution: end.executionName, status: end.status, terminated: terminate.length, leases: held.leases.length, entries: held.entries.length, recorded: Boolean(record) });
+  logger.info('cleaned up', {
+    execution: end.executionName,
+    status: end.status,
+    terminated: terminate.length,
+    leases: held.leases.length,
+    entries: held.entries.length,
+    recorded: Boolean(record),
+  });
   return {
     execution: end.executionName,
     status: end.status,

@@ -2,7 +2,16 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, batchSubmission, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendHeartbeat, sendSlot, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
+import {
+  awsJobManager,
+  batchSubmission,
+  clusterStateProbe,
+  dynamoRegistry,
+  poolClusterLauncher,
+  sendHeartbeat,
+  sendSlot,
+  stepTokenDispatcher,
+} from '../../lib/aws/poolRuntime';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';

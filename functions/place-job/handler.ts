@@ -16,7 +16,10 @@ const metrics = functionMetrics('place-job');
 const prices = loadPrices();
 const pools = loadPools(prices);
 const rules = loadRules();
-checkRulePools(rules, pools.pools.map((pool) => pool.name));
+checkRulePools(
+  rules,
+  pools.pools.map((pool) => pool.name),
+);
 const serverless = loadServerlessConfig();
 checkRuleApplications(rules, Object.keys(serverless.applications));
 const config = { rules, template: pools.dedicated, prices, pools: pools.pools, serverless };
@@ -31,7 +34,10 @@ function readRegistry(tables: { clusters: string; queue: string }): Promise<Regi
   if (snapshot && Date.now() - snapshot.at < REGISTRY_SNAPSHOT_MS) return snapshot.pools;
   const pools_ = (async () => {
     const entries = await Promise.all(
-      pools.pools.map(async (pool) => [pool.name, { clusters: await listClusters(dynamoClient(), tables, pool.name), queue: await listQueue(dynamoClient(), tables, pool.name) }] as const),
+      pools.pools.map(
+        async (pool) =>
+          [pool.name, { clusters: await listClusters(dynamoClient(), tables, pool.name), queue: await listQueue(dynamoClient(), tables, pool.name) }] as const,
+      ),
     );
     return Object.fromEntries(entries) as RegistrySnapshot;
   })();
@@ -88,7 +94,10 @@ export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
     hourlyCostUsd: placement.hourlyCostUsd,
     reasons: placement.reasons,
   });
-  metrics.add('JobsPlaced', 1, { pool: placement.pool?.name ?? (placement.mode === 'serverless' ? 'serverless' : 'dedicated'), priority: event.request.job.priority });
+  metrics.add('JobsPlaced', 1, {
+    pool: placement.pool?.name ?? (placement.mode === 'serverless' ? 'serverless' : 'dedicated'),
+    priority: event.request.job.priority,
+  });
   return placement;
 }
 

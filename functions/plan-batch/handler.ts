@@ -20,12 +20,19 @@ export async function planBatch(event: { input: unknown }): Promise<BatchPlan> {
     text = await readText(s3Client(), target.manifest);
   } catch (error) {
     if ((error as Error).name !== 'NoSuchKey') throw error;
-    if (target.scheduled) throw new NothingScheduledError(target.manifest.uri, `nothing to do: no manifest at ${target.manifest.uri} for batch ${target.batchId}; nothing was started.`);
+    if (target.scheduled)
+      throw new NothingScheduledError(
+        target.manifest.uri,
+        `nothing to do: no manifest at ${target.manifest.uri} for batch ${target.batchId}; nothing was started.`,
+      );
     throw new InvalidRequestError('manifest', `${target.manifest.uri} does not exist; upload the manifest first`);
   }
   const { items, rejected } = planItems(text, target.batchId, target.batchDate);
   if (items.length === 0 && target.scheduled) {
-    throw new NothingScheduledError(target.manifest.uri, `nothing to do: the manifest ${target.manifest.uri} has no job requests for batch ${target.batchId}; nothing was started.`);
+    throw new NothingScheduledError(
+      target.manifest.uri,
+      `nothing to do: the manifest ${target.manifest.uri} has no job requests for batch ${target.batchId}; nothing was started.`,
+    );
   }
   if (items.length === 0) throw new InvalidRequestError('manifest', `${target.manifest.uri} has no job requests (one JSON object a line)`);
   const { rejectedLocation, scheduled: _scheduled, ...plan } = target;

@@ -31,7 +31,11 @@ export async function reapClusters(event: unknown): Promise<ReapPlan & { dryRun:
   const plan = planReap({ clusters, executions, registry, now: Date.now(), graceSeconds: options.graceSeconds, poolIdleSeconds: POOL_IDLE_SECONDS });
   for (const action of plan.terminate) logger.info(options.dryRun ? 'would terminate' : 'terminating', { ...action });
   for (const action of plan.keep) logger.info('keeping', { ...action });
-  if (!options.dryRun) await terminateClusters(emrClient(), plan.terminate.map((action) => action.clusterId));
+  if (!options.dryRun)
+    await terminateClusters(
+      emrClient(),
+      plan.terminate.map((action) => action.clusterId),
+    );
   const jobRuns = await reapJobRuns(options);
   return { ...plan, dryRun: options.dryRun, jobRuns };
 }

@@ -9,7 +9,17 @@ import { putRun } from '../../lib/aws/runs';
 import { findPool, loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadServerlessConfig } from '../../lib/config/serverless';
-import { clusterCost, orchestrationCost, poolUnitHourly, poolUsage, runCost, type ClusterCost, type PoolUsage, type RunCost, type ServerlessUsage } from '../../lib/domain/runCost';
+import {
+  clusterCost,
+  orchestrationCost,
+  poolUnitHourly,
+  poolUsage,
+  runCost,
+  type ClusterCost,
+  type PoolUsage,
+  type RunCost,
+  type ServerlessUsage,
+} from '../../lib/domain/runCost';
 import { serverlessCostUsd, serverlessJobRunOf, serverlessRates } from '../../lib/domain/serverless';
 import { buildRunRecord, runStepName, type RecordRunInput, type StepSummary } from '../../lib/domain/runRecord';
 import type { RunRecord } from '../../lib/domain/types';
@@ -45,7 +55,12 @@ function priceJobRun(event: RecordRunInput, jobRun: JobRun): ServerlessUsage | n
   if (!billed) return null;
   const app = serverless.applications[event.run.placement?.serverless?.application ?? serverless.defaultApplication];
   const usage = { vCPUHour: billed.vCPUHour ?? 0, memoryGBHour: billed.memoryGBHour ?? 0, storageGBHour: billed.storageGBHour ?? 0 };
-  return { applicationId: jobRun.applicationId!, jobRunId: jobRun.jobRunId!, billed: usage, usd: serverlessCostUsd(usage, serverlessRates(prices, app?.architecture ?? 'X86_64')) };
+  return {
+    applicationId: jobRun.applicationId!,
+    jobRunId: jobRun.jobRunId!,
+    billed: usage,
+    usd: serverlessCostUsd(usage, serverlessRates(prices, app?.architecture ?? 'X86_64')),
+  };
 }
 
 /** What the run held, priced; null when a cluster's instances could not be read (the record says so in the log). */
@@ -69,7 +84,12 @@ async function priceRun(event: RecordRunInput, now: Date, lambdaMemoryMb: number
     if (definition && units) pool = poolUsage(slot.pool, slot.clusterId, units, new Date(slot.grantedAt), now, poolUnitHourly(prices, definition));
     else logger.warn('pooled run not priced: its pool or units are unknown', { pool: slot.pool });
   }
-  const path = { mode: run.placement?.mode ?? 'dedicated', attempts: run.attempt ?? 1, succeeded: event.outcome === 'succeeded', crawled: run.request.crawl?.required ?? false } as const;
+  const path = {
+    mode: run.placement?.mode ?? 'dedicated',
+    attempts: run.attempt ?? 1,
+    succeeded: event.outcome === 'succeeded',
+    crawled: run.request.crawl?.required ?? false,
+  } as const;
   return runCost(clusters, pool, orchestrationCost(prices, path, lambdaMemoryMb), jobRun ? priceJobRun(event, jobRun) : null);
 }
 
@@ -90,7 +110,8 @@ export async function recordRun(event: RecordRunInput, context: Pick<Context, 'm
   }
   // A Serverless run's "step" is its job run: its timeline teaches sizing as a step's does.
   const jobRun = await serverlessJobRun(event);
-  if (jobRun?.startedAt && jobRun.endedAt) step = { Id: jobRun.jobRunId, Status: { Timeline: { StartDateTime: jobRun.startedAt, EndDateTime: jobRun.endedAt } } };
+  if (jobRun?.startedAt && jobRun.endedAt)
+    step = { Id: jobRun.jobRunId, Status: { Timeline: { StartDateTime: jobRun.startedAt, EndDateTime: jobRun.endedAt } } };
   const now = new Date();
   const cost = await priceRun(event, now, Number(context.memoryLimitInMB) || 512, jobRun);
   const record = buildRunRecord(event, step, now, cost);

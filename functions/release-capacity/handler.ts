@@ -10,7 +10,13 @@ import { parseRequestInput } from '../../lib/schema';
 const logger = functionLogger('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission }, sfn: { sendSlot } });
+const jobManager = () =>
+  awsJobManager({
+    registry: dynamoRegistry(),
+    stepTokens: stepTokenDispatcher(),
+    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission },
+    sfn: { sendSlot },
+  });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the

@@ -26,8 +26,17 @@ export async function submitPooledStepTask(event: unknown): Promise<{ StepId: st
     throw submitError.error === EmrThrottledError.errorName ? new EmrThrottledError(submitError.cause) : new EmrApiError(submitError.cause);
   }
   if (stepId) {
-    const attached = await awsJobManager({ stepTokens: stepTokenAttacher(), sfn: { sendSuccess, sendFailure } }).attachStep({ clusterId: input.clusterId, stepId, taskToken: input.taskToken });
-    logger.info(attached.settled ? 'told a step that had ended' : 'attached', { clusterId: input.clusterId, stepId, step: input.step.Name, execution: input.execution });
+    const attached = await awsJobManager({ stepTokens: stepTokenAttacher(), sfn: { sendSuccess, sendFailure } }).attachStep({
+      clusterId: input.clusterId,
+      stepId,
+      taskToken: input.taskToken,
+    });
+    logger.info(attached.settled ? 'told a step that had ended' : 'attached', {
+      clusterId: input.clusterId,
+      stepId,
+      step: input.step.Name,
+      execution: input.execution,
+    });
     return { StepId: stepId };
   }
   const submitted = await awsJobManager({ stepTokens: stepTokenWriter(), emr: { addStep } }).submitStep(input);

@@ -18,9 +18,7 @@ export interface SummarizeBatchInput {
 export async function summarizeBatchRun(event: SummarizeBatchInput): Promise<BatchSummary & { message: string }> {
   const s3 = s3Client();
   const details = event.results?.ResultWriterDetails;
-  const manifest = details
-    ? { bucket: details.Bucket, key: details.Key }
-    : await findResultManifest(s3, event.plan.results.bucket, event.plan.results.prefix);
+  const manifest = details ? { bucket: details.Bucket, key: details.Key } : await findResultManifest(s3, event.plan.results.bucket, event.plan.results.prefix);
   const entries = manifest ? await readMapResults(s3, manifest) : [];
   const rejected = event.plan.rejected.count > 0 ? (JSON.parse(await readText(s3, event.plan.rejected.location)) as RejectedLine[]) : [];
   const summary = summarizeBatch(event.plan, entries, {
@@ -29,7 +27,13 @@ export async function summarizeBatchRun(event: SummarizeBatchInput): Promise<Bat
     resultsUri: manifest ? `s3://${manifest.bucket}/${manifest.key}` : null,
   });
   await putText(s3, event.plan.summary, JSON.stringify(summary, null, 2), 'application/json');
-  logger.info('summarized', { batchId: summary.batchId, status: summary.status, succeeded: summary.succeeded, failed: summary.failed, duplicates: summary.duplicates });
+  logger.info('summarized', {
+    batchId: summary.batchId,
+    status: summary.status,
+    succeeded: summary.succeeded,
+    failed: summary.failed,
+    duplicates: summary.duplicates,
+  });
   return { ...summary, message: formatSummaryMessage(summary) };
 }
 

@@ -23,7 +23,8 @@ export async function readMapResults(s3: S3Client, manifest: { bucket: string; k
   const index = JSON.parse(await readText(s3, manifest)) as ResultManifest;
   const entries: MapResultEntry[] = [];
   for (const files of Object.values(index.ResultFiles ?? {})) {
-    for (const file of files) entries.push(...(JSON.parse(await readText(s3, { bucket: index.DestinationBucket ?? manifest.bucket, key: file.Key })) as MapResultEntry[]));
+    for (const file of files)
+      entries.push(...(JSON.parse(await readText(s3, { bucket: index.DestinationBucket ?? manifest.bucket, key: file.Key })) as MapResultEntry[]));
   }
   return entries;
 }

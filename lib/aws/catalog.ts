@@ -13,9 +13,7 @@ export interface PartitionRef {
  */
 async function getPartition(glue: GlueClient, ref: PartitionRef): Promise<{ partition: Partition } | { missing: 'table' | 'partition' }> {
   try {
-    const out = await glue.send(
-      new GetPartitionCommand({ DatabaseName: ref.database, TableName: ref.table, PartitionValues: ref.values }),
-    );
+    const out = await glue.send(new GetPartitionCommand({ DatabaseName: ref.database, TableName: ref.table, PartitionValues: ref.values }));
     return out.Partition ? { partition: out.Partition } : { missing: 'partition' };
   } catch (error) {
     if ((error as Error).name !== 'EntityNotFoundException') throw error;

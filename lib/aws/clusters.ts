@@ -1,4 +1,12 @@
-import { CancelStepsCommand, DescribeClusterCommand, ListClustersCommand, ListStepsCommand, TerminateJobFlowsCommand, type ClusterState, type EMRClient } from '@aws-sdk/client-emr';
+import {
+  CancelStepsCommand,
+  DescribeClusterCommand,
+  ListClustersCommand,
+  ListStepsCommand,
+  TerminateJobFlowsCommand,
+  type ClusterState,
+  type EMRClient,
+} from '@aws-sdk/client-emr';
 import { APP_NAME, CLUSTER_ACTIVE_STATES, TAG, isDedicatedClusterName, parsePoolClusterName } from '../contract';
 import type { AppCluster } from '../domain/cleanup';
 

@@ -25,8 +25,7 @@ async function firstPages<Page, Item>(pages: AsyncIterable<Page>, items: (page: 
   return all;
 }
 
-const listSteps = (emr: EMRClient, clusterId: string) =>
-  firstPages(paginateListSteps({ client: emr }, { ClusterId: clusterId }), (page) => page.Steps);
+const listSteps = (emr: EMRClient, clusterId: string) => firstPages(paginateListSteps({ client: emr }, { ClusterId: clusterId }), (page) => page.Steps);
 
 /** The cluster's step with this name (newest first, as ListSteps returns them), or null. */
 export async function findStep(emr: EMRClient, clusterId: string, name: string): Promise<StepSummary | null> {
@@ -69,8 +68,7 @@ export async function observeCluster(emr: EMRClient, clusterId: string, stepName
   if (summary?.Id) {
     const stepId = summary.Id;
     observation.step =
-      (await attempt('DescribeStep', async () => (await emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId }))).Step)) ??
-      summary;
+      (await attempt('DescribeStep', async () => (await emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId }))).Step)) ?? summary;
   }
   return observation;
 }

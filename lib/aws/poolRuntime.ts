@@ -48,7 +48,9 @@ export function dynamoStepTokens(): DynamoStepTokens {
 
 /** The registry for RenewLease only: its one conditional update (and the read that explains a refusal). */
 export function leaseRenewer(): RegistryStore {
-  return unwired<RegistryStore>('registry', { renew: (pool, clusterId, lease, expiresAt) => renewLease(dynamoClient(), registryTables(), pool, clusterId, lease, expiresAt) });
+  return unwired<RegistryStore>('registry', {
+    renew: (pool, clusterId, lease, expiresAt) => renewLease(dynamoClient(), registryTables(), pool, clusterId, lease, expiresAt),
+  });
 }
 
 /** The step-tokens table for a writer of new mappings only (SubmitPooledStep). */
@@ -79,7 +81,10 @@ export function stepTokenAttacher(): StepTokenStore {
 }
 
 /** What a dispatch needs of EMR besides launching: the batch's AddJobFlowSteps and ListSteps (steps by name). */
-export const batchSubmission = { addSteps: (clusterId: string, steps: Record<string, unknown>[]) => addSteps(clusterId, steps), listSteps: (clusterId: string, marker?: string) => listSteps(clusterId, marker) };
+export const batchSubmission = {
+  addSteps: (clusterId: string, steps: Record<string, unknown>[]) => addSteps(clusterId, steps),
+  listSteps: (clusterId: string, marker?: string) => listSteps(clusterId, marker),
+};
 
 export async function sendSlot(taskToken: string, slot: Slot): Promise<void> {
   await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(slot) }));
@@ -101,7 +106,10 @@ export async function sendHeartbeat(taskToken: string): Promise<void> {
 export function poolClusterLauncher(prices: PriceBook): EmrPort['launchCluster'] {
   return async (pool: PoolDefinition, configHash: string, launchId: string) => {
     const spec = poolClusterSpec(pool, configHash, launchId, prices, env('STAGE'));
-    const subnets = (process.env.EMR_SUBNET_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
+    const subnets = (process.env.EMR_SUBNET_IDS ?? '')
+      .split(',')
+      .map((id) => id.trim())
+      .filter(Boolean);
     const { InstanceFleets, ...cluster } = spec;
     const input: RunJobFlowCommandInput = {
       ...cluster,
@@ -157,7 +165,9 @@ function stepView(summary: StepSummary): StepView {
     Name: summary.Name,
     Status: {
       State: summary.Status?.State ?? '',
-      ...(summary.Status?.StateChangeReason ? { StateChangeReason: { Code: summary.Status.StateChangeReason.Code, Message: summary.Status.StateChangeReason.Message } } : {}),
+      ...(summary.Status?.StateChangeReason
+        ? { StateChangeReason: { Code: summary.Status.StateChangeReason.Code, Message: summary.Status.StateChangeReason.Message } }
+        : {}),
       ...(summary.Status?.FailureDetails ? { FailureDetails: summary.Status.FailureDetails } : {}),
       ...(timeline
         ? { Timeline: { CreationDateTime: iso(timeline.CreationDateTime), StartDateTime: iso(timeline.StartDateTime), EndDateTime: iso(timeline.EndDateTime) } }

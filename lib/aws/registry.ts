@@ -251,7 +251,9 @@ export class DynamoRegistry implements RegistryStore {
   }
 
   private async readVersionedBucket(now: number, policy: BucketPolicy): Promise<{ bucket: BucketState; version: number }> {
-    const out = await this.dynamo.send(new GetCommand({ TableName: this.tables.clusters, Key: { pool: BUDGET_POOL, clusterId: RUN_JOB_FLOW_BUCKET }, ConsistentRead: true }));
+    const out = await this.dynamo.send(
+      new GetCommand({ TableName: this.tables.clusters, Key: { pool: BUDGET_POOL, clusterId: RUN_JOB_FLOW_BUCKET }, ConsistentRead: true }),
+    );
     if (!out.Item) return { bucket: newBucket(now, policy), version: 0 };
     return { bucket: { tokens: out.Item.tokens as number, updatedAt: out.Item.updatedAt as number }, version: out.Item.version as number };
   }
@@ -406,10 +408,14 @@ export class DynamoRegistry implements RegistryStore {
       ),
     );
   }
-
 }
 
-export async function getCluster(dynamo: DynamoDBDocumentClient, tables: Pick<RegistryTables, 'clusters'>, pool: string, clusterId: string): Promise<PoolCluster | null> {
+export async function getCluster(
+  dynamo: DynamoDBDocumentClient,
+  tables: Pick<RegistryTables, 'clusters'>,
+  pool: string,
+  clusterId: string,
+): Promise<PoolCluster | null> {
   const out = await dynamo.send(new GetCommand({ TableName: tables.clusters, Key: { pool, clusterId }, ConsistentRead: true }));
   return out.Item && out.Item.kind === 'cluster' ? toCluster(out.Item) : null;
 }

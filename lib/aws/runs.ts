@@ -6,12 +6,7 @@ import type { RunRecord } from '../domain/types';
 const MAX_PAGES = 5;
 
 /** The job's latest successful runs with a known step duration, newest first (the table's key is job + finishedAt). */
-export async function recentSuccessfulRuns(
-  dynamo: DynamoDBDocumentClient,
-  table: string,
-  job: string,
-  limit: number,
-): Promise<RunSample[]> {
+export async function recentSuccessfulRuns(dynamo: DynamoDBDocumentClient, table: string, job: string, limit: number): Promise<RunSample[]> {
   const samples: RunSample[] = [];
   const pages = paginateQuery(
     { client: dynamo },

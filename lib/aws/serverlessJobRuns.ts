@@ -17,7 +17,9 @@ export async function listActiveJobRuns(
   const runs: ServerlessJobRunView[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await client.send(new ListJobRunsCommand({ applicationId, states: [...ACTIVE_JOB_RUN_STATES], createdAtAfter: options.createdAfter, nextToken }));
+    const page = await client.send(
+      new ListJobRunsCommand({ applicationId, states: [...ACTIVE_JOB_RUN_STATES], createdAtAfter: options.createdAfter, nextToken }),
+    );
     for (const run of page.jobRuns ?? []) {
       runs.push({ applicationId, jobRunId: run.id!, name: run.name ?? '', state: run.state ?? '', createdAt: run.createdAt?.getTime() ?? 0, tags: {} });
     }
@@ -29,7 +31,8 @@ export async function listActiveJobRuns(
 /** The job runs with their tags (ListJobRuns has none: one GetJobRun each). */
 export async function withJobRunTags(client: EMRServerlessClient, runs: ServerlessJobRunView[]): Promise<ServerlessJobRunView[]> {
   const tagged: ServerlessJobRunView[] = [];
-  for (const run of runs) tagged.push({ ...run, tags: (await client.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {} });
+  for (const run of runs)
+    tagged.push({ ...run, tags: (await client.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {} });
   return tagged;
 }
 

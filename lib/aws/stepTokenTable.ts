@@ -48,7 +48,9 @@ export async function attachStepToken(dynamo: DynamoDBDocumentClient, table: str
 
 export async function takeStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string): Promise<StepTokenItem | null> {
   try {
-    const claimed = await dynamo.send(new DeleteCommand({ TableName: table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }));
+    const claimed = await dynamo.send(
+      new DeleteCommand({ TableName: table, Key: { clusterId, stepId }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' }),
+    );
     return claimed.Attributes as StepTokenItem;
   } catch (error) {
     if (isConditionFailure(error)) return null;
@@ -105,7 +107,12 @@ export class DynamoStepTokens implements StepTokenStore {
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.dynamo.send(
-        new QueryCommand({ TableName: this.table, KeyConditionExpression: 'clusterId = :c', ExpressionAttributeValues: { ':c': clusterId }, ExclusiveStartKey }),
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'clusterId = :c',
+          ExpressionAttributeValues: { ':c': clusterId },
+          ExclusiveStartKey,
+        }),
       );
       items.push(...((page.Items ?? []) as StepTokenItem[]));
       ExclusiveStartKey = page.LastEvaluatedKey;

@@ -5,7 +5,7 @@
  * from the artifacts bucket under `manifestPrefix`; each batch writes its items, the Map's results and its
  * summary under `resultsPrefix<batchId>/`.
  */
-import * as z from 'zod';
+import type * as z from 'zod';
 import batchJson from '../../config/batch.json';
 import { between, matching, parseConfig, strictObject } from '../schema';
 

@@ -68,10 +68,16 @@ export const PoolDefinitionSchema = strictObject({
     issue(['fleets', 'coreUnits'], `must be at most managedScaling.minimumUnits (${pool.managedScaling.minimumUnits}): core is never scaled in`);
   }
   if (pool.capacityUnits > pool.managedScaling.maximumUnits) {
-    issue(['capacityUnits'], `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits}): leases cannot promise units the cluster can never have`);
+    issue(
+      ['capacityUnits'],
+      `must be at most managedScaling.maximumUnits (${pool.managedScaling.maximumUnits}): leases cannot promise units the cluster can never have`,
+    );
   }
   if (pool.stepConcurrencyLevel < pool.maxJobsPerCluster) {
-    issue(['stepConcurrencyLevel'], `must be at least maxJobsPerCluster (${pool.maxJobsPerCluster}), or leased jobs would queue behind each other on the cluster`);
+    issue(
+      ['stepConcurrencyLevel'],
+      `must be at least maxJobsPerCluster (${pool.maxJobsPerCluster}), or leased jobs would queue behind each other on the cluster`,
+    );
   }
 });
 export type PoolDefinition = z.infer<typeof PoolDefinitionSchema>;

@@ -61,9 +61,7 @@ export const PriceBookSchema = strictObject({
   expectedSpotDiscount: between(0, 0.95),
   /** Needed by `emrflow simulate` only; placement prices instances alone. */
   services: ServicePricesSchema.optional(),
-  instanceTypes: z
-    .record(INSTANCE_TYPE, InstancePriceSchema)
-    .refine((types) => Object.keys(types).length > 0, 'must list at least one instance type'),
+  instanceTypes: z.record(INSTANCE_TYPE, InstancePriceSchema).refine((types) => Object.keys(types).length > 0, 'must list at least one instance type'),
 });
 export type PriceBook = z.infer<typeof PriceBookSchema>;
 

@@ -24,16 +24,7 @@ export const PLACEMENT_FACTS = [
   'predictedCostUsd',
 ] as const;
 
-const OPERATORS = [
-  'equal',
-  'notEqual',
-  'lessThan',
-  'lessThanInclusive',
-  'greaterThan',
-  'greaterThanInclusive',
-  'in',
-  'notIn',
-] as const;
+const OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive', 'in', 'notIn'] as const;
 
 const Fact = z.enum(PLACEMENT_FACTS);
 const Scalar = z.union([z.number(), z.string(), z.boolean()]);
@@ -114,7 +105,11 @@ export function checkRulePools(rules: PlacementRule[], poolNames: readonly strin
   rules.forEach((rule, i) => {
     if (rule.event.type === 'usePool' && !poolNames.includes(rule.event.params.pool)) {
       const known = poolNames.length > 0 ? poolNames.join(', ') : 'none';
-      throw new InvalidConfigError(RULES_FILE, `rules[${i}].event.params.pool`, `${describeValue(rule.event.params.pool)} is not a pool of config/pools.json (pools: ${known})`);
+      throw new InvalidConfigError(
+        RULES_FILE,
+        `rules[${i}].event.params.pool`,
+        `${describeValue(rule.event.params.pool)} is not a pool of config/pools.json (pools: ${known})`,
+      );
     }
   });
 }

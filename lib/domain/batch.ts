@@ -25,7 +25,9 @@ export const BatchInputSchema = strictObject(
      * The manifest: JSON lines of run-job console inputs, in the artifacts bucket under config/batch.json's
      * manifestPrefix; an s3:// URI, or a key of the artifacts bucket (what the schedule passes).
      */
-    manifest: z.string({ error: (issue) => (issue.input === undefined ? 'is required: the s3:// URI of the manifest (JSON lines of job requests)' : undefined) }).min(1, 'must name the manifest'),
+    manifest: z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required: the s3:// URI of the manifest (JSON lines of job requests)' : undefined) })
+      .min(1, 'must name the manifest'),
     /** Names the batch; the same batch id again starts nothing that already ran. Default: manifest name + batch date. */
     batchId: matching(BATCH_ID, "must be 1-40 letters, digits, '_' or '-', starting with a letter or digit").optional(),
     trigger: z.enum(['schedule', 'console']).optional(),
@@ -76,7 +78,7 @@ export interface BatchItem {
 export function batchTarget(
   raw: unknown,
   ctx: BatchContext,
-): Omit<BatchPlan, 'itemCount' | 'rejected'> & { rejectedLocation: S3Location; /** Started by the schedule (its `time` or `trigger`). */ scheduled: boolean } {
+): Omit<BatchPlan, 'itemCount' | 'rejected'> & { rejectedLocation: S3Location /** Started by the schedule (its `time` or `trigger`). */; scheduled: boolean } {
   const input = parseRequestInput(BatchInputSchema, raw);
   const manifest = input.manifest.startsWith('s3://') ? parseS3Uri(input.manifest) : s3Location(ctx.artifactsBucket, input.manifest);
   if (!manifest?.key || manifest.key.endsWith('/')) {
@@ -107,7 +109,10 @@ export function batchTarget(
 
 /** `nightly.jsonl` for 2026-11-30 → `nightly-2026-11-30`. */
 function defaultBatchId(key: string, batchDate: string): string {
-  const base = (key.split('/').pop() ?? 'batch').replace(/\.[^.]*$/, '').replace(NAME_UNSAFE, '_').replace(/^[_-]+/, '');
+  const base = (key.split('/').pop() ?? 'batch')
+    .replace(/\.[^.]*$/, '')
+    .replace(NAME_UNSAFE, '_')
+    .replace(/^[_-]+/, '');
   return `${(base || 'batch').slice(0, 29)}-${batchDate}`;
 }
 
@@ -140,7 +145,11 @@ export function planItems(text: string, batchId: string, batchDate: string): { i
       return;
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      rejected.push({ line, error: InvalidRequestError.errorName, cause: `line ${line}: expected a JSON object such as {"job": "<name>", "date": "YYYY-MM-DD"}, got ${describeValue(parsed)}` });
+      rejected.push({
+        line,
+        error: InvalidRequestError.errorName,
+        cause: `line ${line}: expected a JSON object such as {"job": "<name>", "date": "YYYY-MM-DD"}, got ${describeValue(parsed)}`,
+      });
       return;
     }
     const request = parsed as Record<string, unknown>;

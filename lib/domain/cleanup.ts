@@ -158,7 +158,10 @@ function parseInput(input: unknown): unknown {
  */
 export function pooledRunRecord(end: ExecutionEnd, run: RunOfExecution | null, holdings: PoolHoldings, claimed: boolean): RunRecord | null {
   if (end.status === 'FAILED' || !run) return null;
-  const held = [...holdings.leases.map((l) => ({ pool: l.pool, id: l.lease, clusterId: l.clusterId as string | null })), ...holdings.entries.map((e) => ({ pool: e.pool, id: e.entryId, clusterId: null }))];
+  const held = [
+    ...holdings.leases.map((l) => ({ pool: l.pool, id: l.lease, clusterId: l.clusterId as string | null })),
+    ...holdings.entries.map((e) => ({ pool: e.pool, id: e.entryId, clusterId: null })),
+  ];
   if (held.length === 0 && !claimed) return null;
   const attemptOf = (id: string) => parseLeaseId(id)?.attempt ?? 1;
   const last = held.sort((a, b) => attemptOf(b.id) - attemptOf(a.id))[0] ?? null;

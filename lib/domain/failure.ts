@@ -237,7 +237,10 @@ function pooledSpotEvidence(observation: Observation): SpotEvidence {
   const clusterLost =
     reason?.Code === 'INSTANCE_FAILURE' &&
     (lost.length > 0 || observation.instances === undefined) &&
-    (from === null || millis(observation.cluster?.Status?.Timeline?.EndDateTime) === null || inWindow(observation.cluster?.Status?.Timeline?.EndDateTime) || observation.cluster?.Status?.State === 'TERMINATING');
+    (from === null ||
+      millis(observation.cluster?.Status?.Timeline?.EndDateTime) === null ||
+      inWindow(observation.cluster?.Status?.Timeline?.EndDateTime) ||
+      observation.cluster?.Status?.State === 'TERMINATING');
   const clusterReason = clusterLost ? `${reason?.Code}: ${reason?.Message ?? ''}`.trim() : null;
   return { found: lost.length > 0 || clusterReason !== null, instances: instanceEvidence(lost), fleets: [], clusterReason };
 }
@@ -261,9 +264,7 @@ function spotEvidence(observation: Observation): SpotEvidence {
   const usesSpot = (observation.fleets ?? []).some((f) => (f.TargetSpotCapacity ?? 0) > 0);
   const instanceTrouble = reason?.Code === 'INSTANCE_FAILURE' || reason?.Code === 'INSTANCE_FLEET_TIMEOUT';
   const clusterReason =
-    instanceTrouble && (SPOT_TEXT.test(reason?.Message ?? '') || usesSpot || instances.length > 0)
-      ? `${reason?.Code}: ${reason?.Message ?? ''}`.trim()
-      : null;
+    instanceTrouble && (SPOT_TEXT.test(reason?.Message ?? '') || usesSpot || instances.length > 0) ? `${reason?.Code}: ${reason?.Message ?? ''}`.trim() : null;
 
   return { found: instances.length > 0 || fleets.length > 0 || clusterReason !== null, instances, fleets, clusterReason };
 }
@@ -282,12 +283,7 @@ function messageFor(args: {
 }): string {
   const { kind, clusterId, observation, error, spot } = args;
   const step = observation.step;
-  const where = [
-    clusterId ? `cluster ${clusterId}` : 'no cluster',
-    step ? `step ${step.Id ?? '?'} "${step.Name ?? ''}"` : null,
-  ]
-    .filter(Boolean)
-    .join(', ');
+  const where = [clusterId ? `cluster ${clusterId}` : 'no cluster', step ? `step ${step.Id ?? '?'} "${step.Name ?? ''}"` : null].filter(Boolean).join(', ');
   let why: string;
   switch (kind) {
     case FailureKind.SpotInterrupted:
@@ -310,14 +306,13 @@ function messageFor(args: {
     }
     default: {
       const reason = observation.cluster?.Status?.StateChangeReason;
-      why = reason?.Code
-        ? `${observation.cluster?.Status?.State ?? 'cluster'} ${reason.Code}: ${reason.Message ?? ''}`.trim()
-        : describeError(error);
+      why = reason?.Code ? `${observation.cluster?.Status?.State ?? 'cluster'} ${reason.Code}: ${reason.Message ?? ''}`.trim() : describeError(error);
     }
   }
   let outcome = '';
   if (args.displaced) why = `the pool cluster ended before this job's step ran (${why}); nothing of the job ran`;
-  if (args.retry && args.displaced) outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s, once the registry has seen the cluster end.`;
+  if (args.retry && args.displaced)
+    outcome = ` Placing it again as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s, once the registry has seen the cluster end.`;
   else if (args.retry) outcome = ` Retrying as attempt ${args.attempt + 1} of ${args.maxAttempts} in ${args.backoffSeconds} s with more On-Demand capacity.`;
   else if (kind === FailureKind.SpotInterrupted) outcome = ` No attempts left (maxAttempts ${args.maxAttempts}).`;
   return `${kind} on ${where}: ${why || describeError(error)}.${outcome}`;

@@ -22,7 +22,10 @@ export function checkInput(input: S3Location, presence: InputPresence, trigger: 
     ? `upload the data under ${input.uri} (locally: npx emrflow upload <file> ${input.uri}part-0001.json)`
     : `upload ${input.uri} (locally: npx emrflow upload <file> ${input.uri})`;
   if (presence.objects === 0) {
-    throw new InputNotFoundError(input.uri, `${input.uri}: no such object or prefix; ${upload}, or start the run for a date or "input" that has data. No cluster was created.`);
+    throw new InputNotFoundError(
+      input.uri,
+      `${input.uri}: no such object or prefix; ${upload}, or start the run for a date or "input" that has data. No cluster was created.`,
+    );
   }
   if (presence.bytes === 0) {
     throw new InputEmptyError(

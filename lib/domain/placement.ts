@@ -146,7 +146,10 @@ function dedicated(input: PlaceJobInput, decision: PlacementDecision, config: Pl
  * minutes at the first pool that fits it (blended price), on a dedicated cluster of its own (bootstrap
  * included, task fleet on Spot), and as an EMR Serverless job run (its workers, billed a minute at least).
  */
-function predictedCosts(input: PlaceJobInput, config: Pick<PlacementConfig, 'pools' | 'prices' | 'template' | 'serverless'>): PlacementFacts['predictedCostUsd'] {
+function predictedCosts(
+  input: PlaceJobInput,
+  config: Pick<PlacementConfig, 'pools' | 'prices' | 'template' | 'serverless'>,
+): PlacementFacts['predictedCostUsd'] {
   const units = input.sizing.capacityUnits;
   const hours = input.sizing.predictedMinutes / 60;
   const costs: PlacementFacts['predictedCostUsd'] = {};
@@ -155,7 +158,12 @@ function predictedCosts(input: PlaceJobInput, config: Pick<PlacementConfig, 'poo
   costs.dedicated = roundMicros(planFleets(units, 0, config.template, config.prices).hourlyCostUsd * (hours + CLUSTER_START_MINUTES / 60));
   const app = config.serverless?.applications[config.serverless.defaultApplication];
   if (app && config.prices.services) {
-    costs.serverless = predictedServerlessCostUsd(workersForUnits(units, SIZING_UNIT, { diskGb: app.workerDiskGb }), input.sizing.predictedMinutes, app, config.prices);
+    costs.serverless = predictedServerlessCostUsd(
+      workersForUnits(units, SIZING_UNIT, { diskGb: app.workerDiskGb }),
+      input.sizing.predictedMinutes,
+      app,
+      config.prices,
+    );
   }
   return costs;
 }

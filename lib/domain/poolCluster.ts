@@ -90,7 +90,14 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
         InstanceTypeConfigs: pool.fleets.primary.map((t) => ({ InstanceType: t, WeightedCapacity: 1 })),
         LaunchSpecifications: { OnDemandSpecification: launchSpecifications.OnDemandSpecification },
       },
-      { Name: 'Core', InstanceFleetType: 'CORE', TargetOnDemandCapacity: pool.fleets.coreUnits, TargetSpotCapacity: 0, InstanceTypeConfigs: weighted(pool.fleets.core), LaunchSpecifications: launchSpecifications },
+      {
+        Name: 'Core',
+        InstanceFleetType: 'CORE',
+        TargetOnDemandCapacity: pool.fleets.coreUnits,
+        TargetSpotCapacity: 0,
+        InstanceTypeConfigs: weighted(pool.fleets.core),
+        LaunchSpecifications: launchSpecifications,
+      },
       {
         Name: 'Task',
         InstanceFleetType: 'TASK',

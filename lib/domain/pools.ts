@@ -201,9 +201,7 @@ export function freeJobSlots(cluster: Pick<PoolCluster, 'maxJobs' | 'leases'>): 
 
 /** Ready (RUNNING or WAITING: never STARTING, never TERMINATING), same configuration, and room for the job. */
 export function canHost(cluster: PoolCluster, units: number, configHash: string): boolean {
-  return (
-    CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeUnits(cluster) >= units && freeJobSlots(cluster) >= 1
-  );
+  return CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeUnits(cluster) >= units && freeJobSlots(cluster) >= 1;
 }
 
 /** Epoch ms at which a lease granted (or renewed) now expires without a heartbeat: leaseSeconds + holdSeconds. */
@@ -230,11 +228,7 @@ export function chooseCluster(clusters: PoolCluster[], units: number, configHash
   let best: PoolCluster | null = null;
   for (const cluster of clusters) {
     if (!canHost(cluster, units, configHash)) continue;
-    if (
-      !best ||
-      freeUnits(cluster) < freeUnits(best) ||
-      (freeUnits(cluster) === freeUnits(best) && cluster.clusterId < best.clusterId)
-    ) {
+    if (!best || freeUnits(cluster) < freeUnits(best) || (freeUnits(cluster) === freeUnits(best) && cluster.clusterId < best.clusterId)) {
       best = cluster;
     }
   }
@@ -265,9 +259,7 @@ export function orderQueue<T extends Pick<QueueEntry, 'priority' | 'enqueuedAt' 
   const ranked = entries.map((entry) => ({ entry, rank: effectivePriority(entry, now, aging) }));
   ranked.sort(
     (a, b) =>
-      b.rank - a.rank ||
-      a.entry.enqueuedAt - b.entry.enqueuedAt ||
-      (a.entry.entryId < b.entry.entryId ? -1 : a.entry.entryId > b.entry.entryId ? 1 : 0),
+      b.rank - a.rank || a.entry.enqueuedAt - b.entry.enqueuedAt || (a.entry.entryId < b.entry.entryId ? -1 : a.entry.entryId > b.entry.entryId ? 1 : 0),
   );
   return ranked.map(({ entry }) => entry);
 }
@@ -284,7 +276,11 @@ export function mergeQueueHeads<T extends Pick<QueueEntry, 'priority' | 'enqueue
   now: number,
   aging: AgingPolicy,
 ): { ordered: T[]; cut: boolean } {
-  const ordered = orderQueue(levels.flatMap((level) => level.entries), now, aging);
+  const ordered = orderQueue(
+    levels.flatMap((level) => level.entries),
+    now,
+    aging,
+  );
   let bound: T | null = null;
   for (const level of levels) {
     const last = level.entries[level.entries.length - 1];
@@ -296,7 +292,12 @@ export function mergeQueueHeads<T extends Pick<QueueEntry, 'priority' | 'enqueue
   return { ordered: ordered.slice(0, end + 1), cut: end + 1 < ordered.length };
 }
 
-function ranksBefore(a: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>, b: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>, now: number, aging: AgingPolicy): boolean {
+function ranksBefore(
+  a: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>,
+  b: Pick<QueueEntry, 'priority' | 'enqueuedAt' | 'entryId'>,
+  now: number,
+  aging: AgingPolicy,
+): boolean {
   return orderQueue([a, b], now, aging)[0] === a;
 }
 
@@ -342,7 +343,11 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   let blockedOn: string | null = null;
   let unmetUnits = 0;
   const aging = { agingSecondsPerLevel: input.agingSecondsPerLevel, maxWaitSeconds: input.maxWaitSeconds };
-  for (const entry of orderQueue(input.queue.filter((e) => e.state === 'waiting'), now, aging)) {
+  for (const entry of orderQueue(
+    input.queue.filter((e) => e.state === 'waiting'),
+    now,
+    aging,
+  )) {
     const cluster = blockedOn === null ? chooseCluster(working, entry.units, configHash) : null;
     if (cluster) {
       reserve(cluster, entry.entryId, entry.units, now);
@@ -368,4 +373,3 @@ function reserve(cluster: PoolCluster, id: string, units: number, now: number): 
   cluster.leases[id] = { execution: id, units, grantedAt: now, expiresAt: now };
   cluster.unitsInUse += units;
 }
-

@@ -54,9 +54,6 @@ export function primaryMemoryNeededGiB(steps: number, deployMode: DeployMode = '
  * StepConcurrencyLevel, the dispatcher grants at most maxJobsPerCluster, and the leases' units cap it at
  * capacityUnits / the smallest sized job.
  */
-export function poolConcurrentSteps(
-  pool: { stepConcurrencyLevel: number; maxJobsPerCluster: number; capacityUnits: number },
-  minJobUnits: number,
-): number {
+export function poolConcurrentSteps(pool: { stepConcurrencyLevel: number; maxJobsPerCluster: number; capacityUnits: number }, minJobUnits: number): number {
   return Math.min(pool.stepConcurrencyLevel, pool.maxJobsPerCluster, Math.floor(pool.capacityUnits / minJobUnits));
 }

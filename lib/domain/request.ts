@@ -57,12 +57,15 @@ export const JobInputSchema = strictObject(
     trigger: z.enum(['schedule', 'console']).optional(),
     time: TIMESTAMP.optional(),
     date: CALENDAR_DATE.optional(),
-    input: z.string().transform((uri, ctx): S3Location => {
-      const parsed = parseS3Uri(uri);
-      if (parsed?.key) return parsed;
-      ctx.addIssue({ code: 'custom', message: `must be an s3://bucket/key URI (a prefix ending in / or one object), got ${describeValue(uri)}` });
-      return z.NEVER;
-    }).optional(),
+    input: z
+      .string()
+      .transform((uri, ctx): S3Location => {
+        const parsed = parseS3Uri(uri);
+        if (parsed?.key) return parsed;
+        ctx.addIssue({ code: 'custom', message: `must be an s3://bucket/key URI (a prefix ending in / or one object), got ${describeValue(uri)}` });
+        return z.NEVER;
+      })
+      .optional(),
     runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
     /** Overrides the job's catalog priority for this run (an urgent rerun, a backfill that may wait). */
     priority: z.enum(['low', 'normal', 'high']).optional(),
@@ -111,10 +114,7 @@ export function crawlPlan(request: ParsedRequest, lookup: PartitionLookup | null
   return {
     required: true,
     crawler: catalog.crawler,
-    reason:
-      lookup.missing === 'table'
-        ? `table ${where} does not exist yet`
-        : `partition dt=${request.runDate} is not registered in ${where}`,
+    reason: lookup.missing === 'table' ? `table ${where} does not exist yet` : `partition dt=${request.runDate} is not registered in ${where}`,
   };
 }
 
@@ -137,9 +137,7 @@ function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest
   if (key.endsWith('/')) {
     throw new InvalidRequestError('detail.object.key', `${describeValue(key)} is a folder marker, not data; upload files under it`);
   }
-  const job = ctx.jobs
-    .filter((j) => key.startsWith(j.inputPrefix))
-    .sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+  const job = ctx.jobs.filter((j) => key.startsWith(j.inputPrefix)).sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
   if (!job) {
     throw new InvalidRequestError(
       'detail.object.key',

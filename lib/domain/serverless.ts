@@ -64,7 +64,15 @@ export function sparkSubmitParts(stepArgs: readonly string[]): { entryPoint: str
 }
 
 /** Options of an EMR step that mean nothing on EMR Serverless (it has no YARN, no deploy mode, its own resources). */
-const EMR_ONLY_OPTIONS = new Set(['--deploy-mode', '--master', '--num-executors', '--executor-cores', '--executor-memory', '--driver-memory', '--driver-cores']);
+const EMR_ONLY_OPTIONS = new Set([
+  '--deploy-mode',
+  '--master',
+  '--num-executors',
+  '--executor-cores',
+  '--executor-memory',
+  '--driver-memory',
+  '--driver-cores',
+]);
 
 /** USD per vCPU-hour, GB-hour and storage GB-hour of EMR Serverless, from config/prices.json's services; ARM64 bills 20% less. */
 export function serverlessRates(prices: PriceBook, architecture: 'X86_64' | 'ARM64'): { vcpuHour: number; gbHour: number; storageGbHour: number } {
@@ -113,7 +121,12 @@ export function serverlessPlacement(
   };
 }
 
-export function predictedServerlessCostUsd(workers: JobWorkers, minutes: number, app: Pick<ServerlessApplicationConfig, 'architecture'>, prices: PriceBook): number {
+export function predictedServerlessCostUsd(
+  workers: JobWorkers,
+  minutes: number,
+  app: Pick<ServerlessApplicationConfig, 'architecture'>,
+  prices: PriceBook,
+): number {
   return serverlessCostUsd(billedUtilization(workers, minutes * 60), serverlessRates(prices, app.architecture));
 }
 
@@ -143,7 +156,10 @@ export function predictedPoolWaitMinutes(input: {
   const canLaunch = live.length < input.maxClusters;
   const startingCapacity = starting * input.clusterCapacityUnits;
   if (canLaunch || needed <= free + startingCapacity) return CLUSTER_START_MINUTES;
-  const capacity = Math.max(1, live.reduce((sum, cluster) => sum + cluster.capacityUnits, 0));
+  const capacity = Math.max(
+    1,
+    live.reduce((sum, cluster) => sum + cluster.capacityUnits, 0),
+  );
   return Math.round(((needed - free) / capacity) * input.typicalJobMinutes * 10) / 10;
 }
 
@@ -151,7 +167,10 @@ export function predictedPoolWaitMinutes(input: {
  * The run's job run: RunServerlessJob's result on success, else the job run a failed startJobRun.sync carried
  * in its Cause. Null for a run that was not placed on Serverless or never started one.
  */
-export function serverlessJobRunOf(run: { placement?: { mode?: string; jobRun?: { ApplicationId?: string; JobRunId?: string } | null } | null; error?: { Cause?: string } | null }): { applicationId: string; jobRunId: string } | null {
+export function serverlessJobRunOf(run: {
+  placement?: { mode?: string; jobRun?: { ApplicationId?: string; JobRunId?: string } | null } | null;
+  error?: { Cause?: string } | null;
+}): { applicationId: string; jobRunId: string } | null {
   if (run.placement?.mode !== 'serverless') return null;
   const started = run.placement.jobRun;
   if (started?.ApplicationId && started.JobRunId) return { applicationId: started.ApplicationId, jobRunId: started.JobRunId };

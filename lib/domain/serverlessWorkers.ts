@@ -130,7 +130,11 @@ export function workersFromSparkParameters(parameters: string | undefined): JobW
     return { vcpu, memoryGb: workerMemoryGb(vcpu, mib), diskGb: Number.isFinite(disk) ? disk : SPARK_DEFAULTS.diskGb };
   };
   const executors = Number.parseInt(conf['spark.executor.instances'] ?? '', 10);
-  return { driver: worker('driver'), executor: worker('executor'), executors: Number.isFinite(executors) && executors >= 0 ? executors : SPARK_DEFAULTS.executors };
+  return {
+    driver: worker('driver'),
+    executor: worker('executor'),
+    executors: Number.isFinite(executors) && executors >= 0 ? executors : SPARK_DEFAULTS.executors,
+  };
 }
 
 export interface ResourceUtilization {

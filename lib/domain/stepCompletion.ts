@@ -27,9 +27,7 @@ export interface ClusterView {
   Status: { State: string; StateChangeReason?: { Code?: string; Message?: string } };
 }
 
-export type Settlement =
-  | { outcome: 'success'; output: string }
-  | { outcome: 'failure'; error: string; cause: string };
+export type Settlement = { outcome: 'success'; output: string } | { outcome: 'failure'; error: string; cause: string };
 
 /** What a waiting token is told about its step, or null while the step has not ended. */
 export function stepSettlement(step: StepView): Settlement | null {
@@ -95,7 +93,11 @@ export function stepFromEvent(event: StepStatusChangeEvent, recorded: { submitte
   return {
     Id: stepId,
     Name: name,
-    Status: { State: state, ...(message ? { StateChangeReason: { Message: message } } : {}), ...(Object.keys(timeline).length > 0 ? { Timeline: timeline } : {}) },
+    Status: {
+      State: state,
+      ...(message ? { StateChangeReason: { Message: message } } : {}),
+      ...(Object.keys(timeline).length > 0 ? { Timeline: timeline } : {}),
+    },
   };
 }
 
@@ -110,7 +112,11 @@ export function clusterFromEvent(event: ClusterStateChangeEvent): ClusterView {
   }
   const code = typeof reason.code === 'string' && reason.code ? reason.code : undefined;
   const message = typeof reason.message === 'string' && reason.message ? reason.message : undefined;
-  return { Id: clusterId, Name: name, Status: { State: state, StateChangeReason: { ...(code ? { Code: code } : {}), ...(message ? { Message: message } : {}) } } };
+  return {
+    Id: clusterId,
+    Name: name,
+    Status: { State: state, StateChangeReason: { ...(code ? { Code: code } : {}), ...(message ? { Message: message } : {}) } },
+  };
 }
 
 /** A pooled job's Spark step, as AcquireCapacity (for the dispatcher's batch) and SubmitPooledStep take it. */

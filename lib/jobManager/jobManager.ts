@@ -327,7 +327,11 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({ entry: { ...entry, claimedAt: reclaimedAt }, cluster, expiresAt: cluster.leases[entry.entryId].expiresAt });
+      (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({
+        entry: { ...entry, claimedAt: reclaimedAt },
+        cluster,
+        expiresAt: cluster.leases[entry.entryId].expiresAt,
+      });
     }
     // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
     await deliverGrants(context, redeliver, report, true);
@@ -486,7 +490,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     let stepIds: string[];
     try {
       report.addJobFlowStepsCalls = (report.addJobFlowStepsCalls ?? 0) + 1;
-      stepIds = await emr.addSteps(clusterId, grants.map((grant) => grant.entry.step as StepDefinition));
+      stepIds = await emr.addSteps(
+        clusterId,
+        grants.map((grant) => grant.entry.step as StepDefinition),
+      );
       if (stepIds.length !== grants.length) throw new EmrApiError(`AddJobFlowSteps returned ${stepIds.length} step ids for ${grants.length} steps`);
     } catch (error) {
       const name = (error as Error).name;
@@ -519,11 +526,27 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   }
 
   /** Sends the waiter its slot and deletes its entry; a waiter that is gone gets its units taken back. */
-  async function deliver(context: PoolContext, entry: QueueEntry, clusterId: string, leaseExpiresAt: number, report: DispatchReport, submission: Pick<Slot, 'stepId' | 'submitError'> = {}): Promise<void> {
+  async function deliver(
+    context: PoolContext,
+    entry: QueueEntry,
+    clusterId: string,
+    leaseExpiresAt: number,
+    report: DispatchReport,
+    submission: Pick<Slot, 'stepId' | 'submitError'> = {},
+  ): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
     try {
-      await sfn.sendSlot(entry.taskToken, { pool, clusterId, lease: entry.entryId, units: entry.units, leaseExpiresAt, enqueuedAt: entry.enqueuedAt, grantedAt: claimedAt, ...submission });
+      await sfn.sendSlot(entry.taskToken, {
+        pool,
+        clusterId,
+        lease: entry.entryId,
+        units: entry.units,
+        leaseExpiresAt,
+        enqueuedAt: entry.enqueuedAt,
+        grantedAt: claimedAt,
+        ...submission,
+      });
     } catch (error) {
       const name = (error as Error).name;
       if (!WAITER_GONE.has(name)) {
@@ -546,7 +569,15 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const placeholders: string[] = [];
     for (let i = 0; i < wanted; i += 1) {
       const id = `${PLACEHOLDER_PREFIX}${ports.placeholderId()}`;
-      await store.registerCluster({ pool: pool.name, clusterId: id, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: now });
+      await store.registerCluster({
+        pool: pool.name,
+        clusterId: id,
+        state: 'STARTING',
+        configHash,
+        capacityUnits: pool.capacityUnits,
+        maxJobs: pool.maxJobsPerCluster,
+        launchedAt: now,
+      });
       placeholders.push(id);
     }
     const won = await store.advanceLaunchGuard(pool.name, guard);
@@ -555,7 +586,15 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       if (i < taken) {
         try {
           const clusterId = await emr.launchCluster(pool, configHash, placeholder.slice(PLACEHOLDER_PREFIX.length));
-          const registered = await store.registerCluster({ pool: pool.name, clusterId, state: 'STARTING', configHash, capacityUnits: pool.capacityUnits, maxJobs: pool.maxJobsPerCluster, launchedAt: clock.now() });
+          const registered = await store.registerCluster({
+            pool: pool.name,
+            clusterId,
+            state: 'STARTING',
+            configHash,
+            capacityUnits: pool.capacityUnits,
+            maxJobs: pool.maxJobsPerCluster,
+            launchedAt: clock.now(),
+          });
           if (registered) report.launched.push(clusterId);
           else report.errors.push(`launch: RunJobFlow returned ${clusterId}, which is already registered`);
         } catch (error) {
@@ -744,5 +783,20 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return (await store.listClusters(context.pool.name)).reduce((sum, cluster) => sum + cluster.unitsInUse, 0);
   }
 
-  return { unitsInUse, park, release, renew, dispatch, observeClusterState, reconcile, releaseExecution, submitStep, attachStep, settleStep, noteStepStarted, failClusterSteps, reconcileSteps };
+  return {
+    unitsInUse,
+    park,
+    release,
+    renew,
+    dispatch,
+    observeClusterState,
+    reconcile,
+    releaseExecution,
+    submitStep,
+    attachStep,
+    settleStep,
+    noteStepStarted,
+    failClusterSteps,
+    reconcileSteps,
+  };
 }

@@ -10,7 +10,18 @@
  * order DynamoDB's index serves, so reading a level's head costs the head, not the queue.
  */
 import { CLUSTER_READY_STATES } from '../contract';
-import { allowedFrom, newBucket, queueKey, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
+import {
+  allowedFrom,
+  newBucket,
+  queueKey,
+  takeTokens,
+  type BucketPolicy,
+  type BucketState,
+  type Lease,
+  type PoolCluster,
+  type PoolClusterState,
+  type QueueEntry,
+} from '../domain/pools';
 import type { Priority } from '../domain/types';
 import type { JobStore, LeaseTarget, NewCluster, QueuePage, StepTokenItem } from './store';
 import type { JobManagerPorts } from './jobManager';

@@ -25,10 +25,13 @@ export class ScaledClock {
 
   /** Runs `fn` after `ms` real milliseconds (for things that are not simulated). */
   afterRealMs(ms: number, fn: () => void): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, Math.max(0, Math.round(ms)));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        fn();
+      },
+      Math.max(0, Math.round(ms)),
+    );
     this.timers.add(timer);
     return timer;
   }

@@ -11,7 +11,9 @@ import type { Random } from './random';
 
 const ATTEMPT = between(1, Infinity, { integer: true });
 const attemptFaults = <Shape extends z.ZodRawShape>(shape: Shape, example: string) =>
-  z.array(strictObject({ attempt: ATTEMPT, ...shape }), { error: (issue) => (issue.input === undefined ? undefined : `must be an array like [${example}]`) }).default([]);
+  z
+    .array(strictObject({ attempt: ATTEMPT, ...shape }), { error: (issue) => (issue.input === undefined ? undefined : `must be an array like [${example}]`) })
+    .default([]);
 
 export const FaultsSchema = strictObject({
   emr: strictObject({
@@ -53,7 +55,10 @@ export const FaultsSchema = strictObject({
   events: strictObject({
     drop: between(0, 1),
     duplicate: between(0, 1),
-  }).partial().transform((events) => ({ drop: events.drop ?? 0, duplicate: events.duplicate ?? 0 })).prefault({}),
+  })
+    .partial()
+    .transform((events) => ({ drop: events.drop ?? 0, duplicate: events.duplicate ?? 0 }))
+    .prefault({}),
   glue: strictObject({
     crawlerAlreadyRunning: z.boolean({ error: 'must be true or false' }).default(false),
     crawlerFails: z.boolean({ error: 'must be true or false' }).default(false),

@@ -193,9 +193,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     resource: 'note',
     id: '',
     state: 'NOTE',
-    message: spark
-      ? `Spark steps run with real spark-submit (${spark.source}: ${spark.sparkSubmit})`
-      : 'no spark-submit found: Spark steps are simulated',
+    message: spark ? `Spark steps run with real spark-submit (${spark.source}: ${spark.sparkSubmit})` : 'no spark-submit found: Spark steps are simulated',
   });
 
   return {

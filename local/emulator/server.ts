@@ -91,14 +91,20 @@ export function createEmulatorServer(deps: ServerDeps): http.Server {
     const requestId = deps.ids.requestId();
     if (!authNoted && req.headers.authorization) {
       authNoted = true;
-      deps.emit({ resource: 'note', id: '', state: 'NOTE', message: 'requests are signed; the emulator accepts any credentials and does not verify signatures' });
+      deps.emit({
+        resource: 'note',
+        id: '',
+        state: 'NOTE',
+        message: 'requests are signed; the emulator accepts any credentials and does not verify signatures',
+      });
     }
     const target = req.headers['x-amz-target'];
-    const done = typeof target === 'string' && target
-      ? handleJson(target, req, res, requestId)
-      : signingService(req.headers.authorization) === 'emr-serverless'
-        ? handleEmrServerless(req, res, requestId)
-        : deps.s3.handle(req, res, new URL(req.url ?? '/', 'http://emulator'), requestId).then((operation) => deps.calls.count('S3', operation, false));
+    const done =
+      typeof target === 'string' && target
+        ? handleJson(target, req, res, requestId)
+        : signingService(req.headers.authorization) === 'emr-serverless'
+          ? handleEmrServerless(req, res, requestId)
+          : deps.s3.handle(req, res, new URL(req.url ?? '/', 'http://emulator'), requestId).then((operation) => deps.calls.count('S3', operation, false));
     done.catch((error) => {
       if (!res.headersSent) res.writeHead(500);
       res.end(String(error));

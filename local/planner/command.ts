@@ -45,7 +45,14 @@ export async function simulateCommand(options: SimulateCommandOptions, print: (l
 export function sideBySide(result: PlanResult): string[] {
   const rows = figureRows(result)
     .filter((row) => !row.label.startsWith('peak API calls/s by op'))
-    .map((row) => (row.label === 'quota exceeded' ? { ...row, values: STRATEGIES.map((s) => (result.strategies[s].quotaExceeded.length === 0 ? 'none' : `${result.strategies[s].quotaExceeded.length} op(s)`)) } : row));
+    .map((row) =>
+      row.label === 'quota exceeded'
+        ? {
+            ...row,
+            values: STRATEGIES.map((s) => (result.strategies[s].quotaExceeded.length === 0 ? 'none' : `${result.strategies[s].quotaExceeded.length} op(s)`)),
+          }
+        : row,
+    );
   const labelWidth = Math.max(...rows.map((r) => r.label.length));
   const widths = STRATEGIES.map((s, i) => Math.max(s.length, ...rows.map((r) => r.values[i].length)));
   const line = (label: string, values: string[]) => `${label.padEnd(labelWidth)}  ${values.map((v, i) => v.padStart(widths[i])).join('  ')}`;
@@ -59,11 +66,21 @@ export function sideBySide(result: PlanResult): string[] {
     '',
     'peak API calls per second (busiest 60 s window) by operation (EMR; SendTask* are Step Functions calls with their own quotas):',
     ...STRATEGIES.filter((s) => Object.keys(result.strategies[s].peakApiCallsPerSecond).length > 1).flatMap((s) => [
-      `  ${s}: ${Object.entries(result.strategies[s].peakApiCallsPerSecond).map(([op, v]) => `${op} ${v}`).join(', ')}`,
-      `    past the default quota: ${Object.entries(result.strategies[s].throttledCalls).map(([op, n]) => `${op} (${n} calls throttled)`).join(', ') || 'none'}`,
+      `  ${s}: ${Object.entries(result.strategies[s].peakApiCallsPerSecond)
+        .map(([op, v]) => `${op} ${v}`)
+        .join(', ')}`,
+      `    past the default quota: ${
+        Object.entries(result.strategies[s].throttledCalls)
+          .map(([op, n]) => `${op} (${n} calls throttled)`)
+          .join(', ') || 'none'
+      }`,
     ]),
   ];
-  if (result.stress) lines.push('', `emrflow under ${result.stress.spotModel}: completion ${(result.stress.completion * 100).toFixed(2)}%, ${result.stress.interruptions} interruptions, $${result.stress.costUsd}, ${result.stress.slaMisses} SLA misses`);
+  if (result.stress)
+    lines.push(
+      '',
+      `emrflow under ${result.stress.spotModel}: completion ${(result.stress.completion * 100).toFixed(2)}%, ${result.stress.interruptions} interruptions, $${result.stress.costUsd}, ${result.stress.slaMisses} SLA misses`,
+    );
   lines.push('', 'targets:', ...result.targets.map((t) => `  ${t.pass ? 'PASS' : 'MISS'}  ${t.target}: ${t.value}`));
   return lines;
 }
@@ -84,9 +101,17 @@ export interface CompareCommandOptions {
  */
 export async function compareCommand(options: CompareCommandOptions, print: (line: string) => void): Promise<number> {
   const runs: Array<[string, PlanResult]> = [];
-  for (const [name, whatIf] of [['shipped', undefined], ['what-if', options.whatIf]] as const) {
+  for (const [name, whatIf] of [
+    ['shipped', undefined],
+    ['what-if', options.whatIf],
+  ] as const) {
     const bar = progressBar();
-    const result = await plan({ profile: options.profile, whatIf, seed: options.seed, onProgress: (done, total, phase) => bar.update(done, total, `${name}: ${phase}`) });
+    const result = await plan({
+      profile: options.profile,
+      whatIf,
+      seed: options.seed,
+      onProgress: (done, total, phase) => bar.update(done, total, `${name}: ${phase}`),
+    });
     bar.done();
     const dir = join(options.out, name);
     mkdirSync(dir, { recursive: true });
@@ -105,18 +130,32 @@ export function compareLines(shipped: PlanResult, whatIf: PlanResult): string[] 
   const columns = ['emrflow (shipped)', 'emrflow (what-if)', ...STRATEGIES.filter((s) => s !== 'emrflow')];
   const shippedRows = figureRows(shipped).filter((row) => !row.label.startsWith('peak API calls/s by op'));
   const whatIfRows = figureRows(whatIf).filter((row) => !row.label.startsWith('peak API calls/s by op'));
-  const quota = (result: PlanResult, s: (typeof STRATEGIES)[number]) => (result.strategies[s].quotaExceeded.length === 0 ? 'none' : result.strategies[s].quotaExceeded.join(' '));
+  const quota = (result: PlanResult, s: (typeof STRATEGIES)[number]) =>
+    result.strategies[s].quotaExceeded.length === 0 ? 'none' : result.strategies[s].quotaExceeded.join(' ');
   const rows = shippedRows.map((row, r) => {
     const values = row.label === 'quota exceeded' ? STRATEGIES.map((s) => quota(shipped, s)) : row.values;
     const other = row.label === 'quota exceeded' ? quota(whatIf, 'emrflow') : whatIfRows[r].values[0];
     return { label: row.label, values: [values[0], other, ...values.slice(1)] };
   });
   const pooled = (r: PlanResult) => r.strategies.emrflow.pooledStartSeconds;
-  rows.push({ label: 'pooled jobs / pooled start p50 / p95 (s)', values: [shipped, whatIf].map((r) => `${pooled(r)?.jobs ?? 0} / ${pooled(r)?.p50 ?? '-'} / ${pooled(r)?.p95 ?? '-'}`).concat(columns.slice(2).map(() => '-')) });
+  rows.push({
+    label: 'pooled jobs / pooled start p50 / p95 (s)',
+    values: [shipped, whatIf]
+      .map((r) => `${pooled(r)?.jobs ?? 0} / ${pooled(r)?.p50 ?? '-'} / ${pooled(r)?.p95 ?? '-'}`)
+      .concat(columns.slice(2).map(() => '-')),
+  });
   const submit = (r: PlanResult) => r.strategies.emrflow.submitWaitSeconds;
-  rows.push({ label: 'AddJobFlowSteps quota wait p50 / p95 / max (s)', values: [shipped, whatIf].map((r) => `${submit(r)?.p50 ?? '-'} / ${submit(r)?.p95 ?? '-'} / ${submit(r)?.max ?? '-'}`).concat(columns.slice(2).map(() => '-')) });
+  rows.push({
+    label: 'AddJobFlowSteps quota wait p50 / p95 / max (s)',
+    values: [shipped, whatIf]
+      .map((r) => `${submit(r)?.p50 ?? '-'} / ${submit(r)?.p95 ?? '-'} / ${submit(r)?.max ?? '-'}`)
+      .concat(columns.slice(2).map(() => '-')),
+  });
   const capacity = (r: PlanResult) => r.strategies.emrflow.capacityWaitSeconds;
-  rows.push({ label: 'capacity wait after RUNNING p50 / p95 (s)', values: [shipped, whatIf].map((r) => `${capacity(r)?.p50 ?? '-'} / ${capacity(r)?.p95 ?? '-'}`).concat(columns.slice(2).map(() => '-')) });
+  rows.push({
+    label: 'capacity wait after RUNNING p50 / p95 (s)',
+    values: [shipped, whatIf].map((r) => `${capacity(r)?.p50 ?? '-'} / ${capacity(r)?.p95 ?? '-'}`).concat(columns.slice(2).map(() => '-')),
+  });
   const labelWidth = Math.max(...rows.map((r) => r.label.length));
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r.values[i].length)));
   const line = (label: string, values: string[]) => `${label.padEnd(labelWidth)}  ${values.map((v, i) => v.padStart(widths[i])).join('  ')}`;
@@ -124,8 +163,14 @@ export function compareLines(shipped: PlanResult, whatIf: PlanResult): string[] 
   const apiLines = (name: string, r: PlanResult) => {
     const e = r.strategies.emrflow;
     return [
-      `  emrflow (${name}): ${Object.entries(e.peakApiCallsPerSecond).map(([op, v]) => `${op} ${v}`).join(', ')}`,
-      `    past the default quota: ${Object.entries(e.throttledCalls).map(([op, n]) => `${op} (${n} calls throttled)`).join(', ') || 'none'}`,
+      `  emrflow (${name}): ${Object.entries(e.peakApiCallsPerSecond)
+        .map(([op, v]) => `${op} ${v}`)
+        .join(', ')}`,
+      `    past the default quota: ${
+        Object.entries(e.throttledCalls)
+          .map(([op, n]) => `${op} (${n} calls throttled)`)
+          .join(', ') || 'none'
+      }`,
     ];
   };
   return [
@@ -144,9 +189,16 @@ export function compareLines(shipped: PlanResult, whatIf: PlanResult): string[] 
     ...apiLines('shipped', shipped),
     ...apiLines('what-if', whatIf),
     '',
-    ...[['shipped', shipped], ['what-if', whatIf]].flatMap(([name, r]) => {
+    ...[
+      ['shipped', shipped],
+      ['what-if', whatIf],
+    ].flatMap(([name, r]) => {
       const result = r as PlanResult;
-      const stress = result.stress ? [`  emrflow under ${result.stress.spotModel}: completion ${(result.stress.completion * 100).toFixed(2)}%, ${result.stress.interruptions} interruptions, $${result.stress.costUsd}, ${result.stress.slaMisses} SLA misses`] : [];
+      const stress = result.stress
+        ? [
+            `  emrflow under ${result.stress.spotModel}: completion ${(result.stress.completion * 100).toFixed(2)}%, ${result.stress.interruptions} interruptions, $${result.stress.costUsd}, ${result.stress.slaMisses} SLA misses`,
+          ]
+        : [];
       return [`targets (${name as string}):`, ...result.targets.map((t) => `  ${t.pass ? 'PASS' : 'MISS'}  ${t.target}: ${t.value}`), ...stress, ''];
     }),
   ];
@@ -162,7 +214,9 @@ function progressBar(): { update: (done: number, total: number, phase: string) =
       if (tty) {
         const width = 30;
         const filled = Math.round(share * width);
-        process.stderr.write(`\r  simulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${phase.padEnd(28)}`);
+        process.stderr.write(
+          `\r  simulating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${phase.padEnd(28)}`,
+        );
       } else if (Math.floor(share * 4) > lastQuarter) {
         lastQuarter = Math.floor(share * 4);
         process.stderr.write(`  simulating: ${(share * 100).toFixed(0)}% (${phase})\n`);

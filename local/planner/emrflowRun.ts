@@ -35,7 +35,7 @@ import {
 import { placeJobInput, placementConfig, placementOf, trueStepSeconds, type SizedJob } from './decisions';
 import { PerAttemptRun, type DedicatedPurchase } from './perAttemptRun';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
-import { failedStep, lostSpotInstance, Run, type JobState } from './run';
+import { failedStep, lostSpotInstance, type Run, type JobState } from './run';
 
 /** A pool cluster as EMR runs it: its state, size, steps and bill. The registry's view is the job manager's. */
 interface ClusterSim {
@@ -118,7 +118,11 @@ export class EmrflowRun extends PerAttemptRun {
         launchCluster: async (pool) => this.launchPoolCluster(pool),
         describeClusterState: async (clusterId) => this.sims.get(clusterId)?.state ?? null,
         addStep: async (clusterId, step) => this.addStep(clusterId, String(step.Name)),
-        addSteps: async (clusterId, steps) => this.addSteps(clusterId, steps.map((step) => String(step.Name))),
+        addSteps: async (clusterId, steps) =>
+          this.addSteps(
+            clusterId,
+            steps.map((step) => String(step.Name)),
+          ),
         listSteps: async (clusterId, marker) => this.listSteps(clusterId, marker),
       },
       sfn: {
@@ -151,12 +155,28 @@ export class EmrflowRun extends PerAttemptRun {
     const template = this.config.pools.dedicated;
     const spec = decision.spec!;
     const rate = addRate(
-      addRate(addRate(primaryRate(prices, template.primary, 'ON_DEMAND'), unitRate(prices, template.core, 'ON_DEMAND'), spec.core.onDemandUnits), unitRate(prices, template.task, 'ON_DEMAND'), spec.task.onDemandUnits),
+      addRate(
+        addRate(primaryRate(prices, template.primary, 'ON_DEMAND'), unitRate(prices, template.core, 'ON_DEMAND'), spec.core.onDemandUnits),
+        unitRate(prices, template.task, 'ON_DEMAND'),
+        spec.task.onDemandUnits,
+      ),
       unitRate(prices, template.task, 'SPOT'),
       spec.task.spotUnits,
     );
-    const switchedRate = addRate(rate, { ec2: unitRate(prices, template.task, 'ON_DEMAND').ec2 - unitRate(prices, template.task, 'SPOT').ec2, emr: 0 }, spec.task.spotUnits);
-    return { rate, switchedRate, spotInstances: Math.ceil(spec.task.spotUnits / SCALE_STEP_UNITS), allSpot: false, fallback: true, spotTypes: template.task, spotTimeoutSeconds: spec.spotTimeoutMinutes * 60 };
+    const switchedRate = addRate(
+      rate,
+      { ec2: unitRate(prices, template.task, 'ON_DEMAND').ec2 - unitRate(prices, template.task, 'SPOT').ec2, emr: 0 },
+      spec.task.spotUnits,
+    );
+    return {
+      rate,
+      switchedRate,
+      spotInstances: Math.ceil(spec.task.spotUnits / SCALE_STEP_UNITS),
+      allSpot: false,
+      fallback: true,
+      spotTypes: template.task,
+      spotTimeoutSeconds: spec.spotTimeoutMinutes * 60,
+    };
   }
 
   private poolOf(decision: Placement): PoolDefinition | undefined {
@@ -222,7 +242,9 @@ export class EmrflowRun extends PerAttemptRun {
       sim.submitting++;
       sim.idleSince = null;
     }
-    this.at(this.now + GRANT_SECONDS, () => (slot.stepId === undefined && !slot.submitError ? this.runPooledStep(taskToken, attempt) : void this.awaitBatchedStep(taskToken, attempt)));
+    this.at(this.now + GRANT_SECONDS, () =>
+      slot.stepId === undefined && !slot.submitError ? this.runPooledStep(taskToken, attempt) : void this.awaitBatchedStep(taskToken, attempt),
+    );
   }
 
   /**
@@ -248,7 +270,12 @@ export class EmrflowRun extends PerAttemptRun {
       this.meter.submitWaitSeconds.push(this.now - asked);
       const slot = attempt.slot!;
       try {
-        await this.jobManager.submitStep({ clusterId: slot.clusterId, step: { Name: lease }, taskToken: `${lease}${STEP_TOKEN_SUFFIX}`, execution: `${attempt.state.job.id}-exec` });
+        await this.jobManager.submitStep({
+          clusterId: slot.clusterId,
+          step: { Name: lease },
+          taskToken: `${lease}${STEP_TOKEN_SUFFIX}`,
+          execution: `${attempt.state.job.id}-exec`,
+        });
       } catch {
         // The leased cluster is gone: ClassifyFailure sees it ended, and the job tries again on a new attempt.
         await this.releaseCapacity(lease, attempt);
@@ -513,7 +540,10 @@ export class EmrflowRun extends PerAttemptRun {
       this.at(this.now + SCALE_OUT_SECONDS, () => {
         sim.scaleOutPending = false;
         if (!this.isRunning(sim)) return;
-        const wanted = Math.min(sim.pool.managedScaling.maximumUnits, roundUp(this.runningUnits(sim) + sim.waiting.reduce((s, w) => s + w.units, 0), SCALE_STEP_UNITS));
+        const wanted = Math.min(
+          sim.pool.managedScaling.maximumUnits,
+          roundUp(this.runningUnits(sim) + sim.waiting.reduce((s, w) => s + w.units, 0), SCALE_STEP_UNITS),
+        );
         this.resize(sim, Math.max(sim.provisioned, wanted));
         this.startWaiting(sim);
       });
@@ -643,7 +673,11 @@ export class EmrflowRun extends PerAttemptRun {
       this.meter.interruptions++;
       this.meter.lostInstanceHours += (run.units / SCALE_STEP_UNITS) * (elapsed / 3600);
       // Its FAILED event: settle-steps fails the token with `{ Step }`, then ClassifyFailure reads EMR.
-      await this.jobManager.settleStep(sim.clusterId, stepId, { outcome: 'failure', error: STATES_ERROR.taskFailed, cause: JSON.stringify({ Step: { Id: stepId } }) });
+      await this.jobManager.settleStep(sim.clusterId, stepId, {
+        outcome: 'failure',
+        error: STATES_ERROR.taskFailed,
+        cause: JSON.stringify({ Step: { Id: stepId } }),
+      });
       this.classifyCalls();
       const lease = leaseId(`${run.state.job.id}-exec`, run.state.attempt);
       const failure = classifyFailure({
@@ -713,7 +747,9 @@ export function assertLeaseInvariant(cluster: PoolCluster): void {
   const leased = Object.values(cluster.leases).reduce((sum, lease) => sum + lease.units, 0);
   const jobs = Object.keys(cluster.leases).length;
   if (leased !== cluster.unitsInUse || cluster.unitsInUse > cluster.capacityUnits || jobs > cluster.maxJobs) {
-    throw new Error(`conservation: cluster ${cluster.clusterId} leases ${leased} units (unitsInUse ${cluster.unitsInUse}) of ${cluster.capacityUnits} to ${jobs} of ${cluster.maxJobs} jobs`);
+    throw new Error(
+      `conservation: cluster ${cluster.clusterId} leases ${leased} units (unitsInUse ${cluster.unitsInUse}) of ${cluster.capacityUnits} to ${jobs} of ${cluster.maxJobs} jobs`,
+    );
   }
 }
 

@@ -34,7 +34,10 @@ function executorTypes(config: PlannerConfig, job: Pick<SizedJob, 'sizing'>): st
 export function cheapestUnitHourly(config: PlannerConfig, job: Pick<SizedJob, 'sizing'>): { usd: number; on: 'ec2' | 'emrServerless' } {
   const ec2 = Math.min(...executorTypes(config, job).map((type) => unitHourly(config.prices, [type], 'SPOT')));
   const worker = workerFor(job.sizing);
-  const architectures = config.prices.services?.emrServerlessArm64VcpuHour && config.prices.services.emrServerlessArm64GbHour ? (['X86_64', 'ARM64'] as const) : (['X86_64'] as const);
+  const architectures =
+    config.prices.services?.emrServerlessArm64VcpuHour && config.prices.services.emrServerlessArm64GbHour
+      ? (['X86_64', 'ARM64'] as const)
+      : (['X86_64'] as const);
   // A worker runs one executor, as a unit does: its price is a unit's, whatever its vCPU.
   const serverless = config.prices.services ? Math.min(...architectures.map((arch) => workerHourly(config.prices, worker, arch))) : Infinity;
   return serverless < ec2 ? { usd: serverless, on: 'emrServerless' } : { usd: ec2, on: 'ec2' };

@@ -5,7 +5,15 @@
  */
 import { classifyFailure, type Observation } from '../../lib/domain/failure';
 import { planFleets } from '../../lib/domain/fleet';
-import { BILLING_MINIMUM_SECONDS, CLUSTER_START_SECONDS, SCALE_STEP_UNITS, SPARK_FIRST_EXECUTOR_SECONDS, STEP_SUBMIT_TO_RUNNING_SECONDS, SYNC_POLL, TERMINATE_SECONDS } from './constants';
+import {
+  BILLING_MINIMUM_SECONDS,
+  CLUSTER_START_SECONDS,
+  SCALE_STEP_UNITS,
+  SPARK_FIRST_EXECUTOR_SECONDS,
+  STEP_SUBMIT_TO_RUNNING_SECONDS,
+  SYNC_POLL,
+  TERMINATE_SECONDS,
+} from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { lostSpotInstance, Run, type JobState } from './run';
@@ -54,7 +62,10 @@ export abstract class PerAttemptRun extends Run {
     const loop = this.limits.createClusterThrottle;
     if (throttles >= loop.maxRetries) {
       this.meter.call('RunJobFlow', this.now);
-      this.fail(state, null, 'NONE', null, 0, { Error: loop.errorName, Cause: 'Error Code: ThrottlingException (simulated: RunJobFlow quota or 500 active clusters)' });
+      this.fail(state, null, 'NONE', null, 0, {
+        Error: loop.errorName,
+        Cause: 'Error Code: ThrottlingException (simulated: RunJobFlow quota or 500 active clusters)',
+      });
       return;
     }
     const range = throttles === 0 ? loop.firstWaitSeconds : loop.addedWaitSeconds;
@@ -83,7 +94,13 @@ export abstract class PerAttemptRun extends Run {
         this.chargeInstances(purchase.rate, failedAt - launchedAt);
         this.meter.provisionedUnitHours += (state.job.sizing.capacityUnits + 1) * ((failedAt - launchedAt) / 3600);
         this.clusterEnded();
-        this.fail(state, { Code: 'INSTANCE_FLEET_TIMEOUT', Message: 'The instance fleet could not provision Spot capacity in time (simulated)' }, 'TERMINATED_WITH_ERRORS', null, 0);
+        this.fail(
+          state,
+          { Code: 'INSTANCE_FLEET_TIMEOUT', Message: 'The instance fleet could not provision Spot capacity in time (simulated)' },
+          'TERMINATED_WITH_ERRORS',
+          null,
+          0,
+        );
       });
       return;
     }
@@ -91,39 +108,44 @@ export abstract class PerAttemptRun extends Run {
     const rate = noSpot ? purchase.switchedRate : purchase.rate;
     const spotInstances = noSpot ? 0 : purchase.spotInstances;
     this.meter.poll('DescribeCluster', launchedAt, readyAt, SYNC_POLL);
-    this.at(readyAt, () => this.whenQuotaAllows('AddJobFlowSteps', () => {
-      this.meter.call('AddJobFlowSteps', this.now);
-      const stepStart = this.now + STEP_SUBMIT_TO_RUNNING_SECONDS;
-      this.at(stepStart, () => {
-        this.stepRunning(state);
-        const duration = trueStepSeconds(state.job, state.job.sizing.capacityUnits);
-        const hazard = spotInstances * meanHazard(this.spot, purchase.spotTypes);
-        const lostAfter = hazard > 0 ? this.random.exponential(1 / hazard) : Infinity;
-        // The nodes are up: the first executor follows the driver by SPARK_FIRST_EXECUTOR_SECONDS.
-        if (lostAfter >= SPARK_FIRST_EXECUTOR_SECONDS) this.firstExecutor(state, stepStart + SPARK_FIRST_EXECUTOR_SECONDS);
-        const end = stepStart + Math.min(duration, lostAfter);
-        this.meter.poll('DescribeStep', stepStart - STEP_SUBMIT_TO_RUNNING_SECONDS, end, SYNC_POLL);
-        this.at(end, () => {
-          const teardownEnd = end + TERMINATE_SECONDS;
-          this.meter.call('TerminateJobFlows', end);
-          this.meter.poll('DescribeCluster', end, teardownEnd, SYNC_POLL);
-          this.chargeInstances(rate, teardownEnd - launchedAt);
-          this.at(teardownEnd, () => this.clusterEnded());
-          const units = state.job.sizing.capacityUnits;
-          // The primary node counts as one unit, as in the pools' provisioned unit-hours.
-          this.meter.provisionedUnitHours += (units + 1) * (Math.max(BILLING_MINIMUM_SECONDS, teardownEnd - launchedAt) / 3600);
-          this.meter.busyUnitHours += units * ((end - stepStart) / 3600);
-          if (lostAfter >= duration) {
-            this.finish(state, 'succeeded', units * duration);
-            return;
-          }
-          this.meter.interruptions++;
-          this.meter.lostInstanceHours += (units / SCALE_STEP_UNITS + 1) * (lostAfter / 3600);
-          const clusterState = purchase.allSpot ? 'TERMINATED_WITH_ERRORS' : 'RUNNING';
-          this.fail(state, { Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, clusterState, stepStart, end, { Error: 'States.TaskFailed', Cause: 'simulated' });
+    this.at(readyAt, () =>
+      this.whenQuotaAllows('AddJobFlowSteps', () => {
+        this.meter.call('AddJobFlowSteps', this.now);
+        const stepStart = this.now + STEP_SUBMIT_TO_RUNNING_SECONDS;
+        this.at(stepStart, () => {
+          this.stepRunning(state);
+          const duration = trueStepSeconds(state.job, state.job.sizing.capacityUnits);
+          const hazard = spotInstances * meanHazard(this.spot, purchase.spotTypes);
+          const lostAfter = hazard > 0 ? this.random.exponential(1 / hazard) : Infinity;
+          // The nodes are up: the first executor follows the driver by SPARK_FIRST_EXECUTOR_SECONDS.
+          if (lostAfter >= SPARK_FIRST_EXECUTOR_SECONDS) this.firstExecutor(state, stepStart + SPARK_FIRST_EXECUTOR_SECONDS);
+          const end = stepStart + Math.min(duration, lostAfter);
+          this.meter.poll('DescribeStep', stepStart - STEP_SUBMIT_TO_RUNNING_SECONDS, end, SYNC_POLL);
+          this.at(end, () => {
+            const teardownEnd = end + TERMINATE_SECONDS;
+            this.meter.call('TerminateJobFlows', end);
+            this.meter.poll('DescribeCluster', end, teardownEnd, SYNC_POLL);
+            this.chargeInstances(rate, teardownEnd - launchedAt);
+            this.at(teardownEnd, () => this.clusterEnded());
+            const units = state.job.sizing.capacityUnits;
+            // The primary node counts as one unit, as in the pools' provisioned unit-hours.
+            this.meter.provisionedUnitHours += (units + 1) * (Math.max(BILLING_MINIMUM_SECONDS, teardownEnd - launchedAt) / 3600);
+            this.meter.busyUnitHours += units * ((end - stepStart) / 3600);
+            if (lostAfter >= duration) {
+              this.finish(state, 'succeeded', units * duration);
+              return;
+            }
+            this.meter.interruptions++;
+            this.meter.lostInstanceHours += (units / SCALE_STEP_UNITS + 1) * (lostAfter / 3600);
+            const clusterState = purchase.allSpot ? 'TERMINATED_WITH_ERRORS' : 'RUNNING';
+            this.fail(state, { Code: 'INSTANCE_FAILURE', Message: 'Spot instance interrupted (simulated)' }, clusterState, stepStart, end, {
+              Error: 'States.TaskFailed',
+              Cause: 'simulated',
+            });
+          });
         });
-      });
-    }));
+      }),
+    );
   }
 
   /** ClassifyFailure on what EMR would show, then its retry policy: another attempt after the backoff, or the end. */
@@ -177,12 +199,28 @@ export class PerJobRun extends PerAttemptRun {
     const units = job.sizing.capacityUnits;
     if (this.market === 'ON_DEMAND') {
       const fleets = planFleets(units, 1, template, prices);
-      const rate = addRate(addRate(primaryRate(prices, template.primary, 'ON_DEMAND'), unitRate(prices, template.core, 'ON_DEMAND'), fleets.core.onDemandUnits), unitRate(prices, template.task, 'ON_DEMAND'), fleets.task.onDemandUnits);
-      return { rate, switchedRate: rate, spotInstances: 0, allSpot: false, fallback: false, spotTypes: template.task, spotTimeoutSeconds: template.spotTimeoutMinutes * 60 };
+      const rate = addRate(
+        addRate(primaryRate(prices, template.primary, 'ON_DEMAND'), unitRate(prices, template.core, 'ON_DEMAND'), fleets.core.onDemandUnits),
+        unitRate(prices, template.task, 'ON_DEMAND'),
+        fleets.task.onDemandUnits,
+      );
+      return {
+        rate,
+        switchedRate: rate,
+        spotInstances: 0,
+        allSpot: false,
+        fallback: false,
+        spotTypes: template.task,
+        spotTimeoutSeconds: template.spotTimeoutMinutes * 60,
+      };
     }
     const fleets = planFleets(units, 0, template, prices);
     const coreUnits = fleets.core.onDemandUnits;
-    const rate = addRate(addRate(primaryRate(prices, template.primary, 'SPOT'), unitRate(prices, template.core, 'SPOT'), coreUnits), unitRate(prices, template.task, 'SPOT'), fleets.task.spotUnits);
+    const rate = addRate(
+      addRate(primaryRate(prices, template.primary, 'SPOT'), unitRate(prices, template.core, 'SPOT'), coreUnits),
+      unitRate(prices, template.task, 'SPOT'),
+      fleets.task.spotUnits,
+    );
     return {
       rate,
       switchedRate: rate,

@@ -87,7 +87,11 @@ export function readProfile(file: string): Profile {
 export function spotModel(profile: Profile, stress?: number): SpotModel {
   const worst = SPOT_BAND_MONTHLY_RATE['>20%'];
   if (stress !== undefined) {
-    return { hazardPerHour: () => (worst * stress) / HOURS_PER_MONTH, noSpotAtLaunch: profile.spot.noSpotAtLaunch, description: `${stress}× the worst Advisor band (>20%/month → ${(worst * stress * 100).toFixed(0)}%/month) for every type` };
+    return {
+      hazardPerHour: () => (worst * stress) / HOURS_PER_MONTH,
+      noSpotAtLaunch: profile.spot.noSpotAtLaunch,
+      description: `${stress}× the worst Advisor band (>20%/month → ${(worst * stress * 100).toFixed(0)}%/month) for every type`,
+    };
   }
   return {
     hazardPerHour: (type) => SPOT_BAND_MONTHLY_RATE[profile.spot.bands[type] ?? profile.spot.defaultBand] / HOURS_PER_MONTH,
@@ -156,7 +160,9 @@ const HistoryLine = z.object({
 export function readHistory(file: string, defaultThroughput: number): SimJob[] {
   const catalog = new Map(loadJobs().map((j) => [j.name, j]));
   const releaseLabel = loadJobs()[0].releaseLabel;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   const jobs = lines.map((line, i) => {
     let raw: unknown;
     try {
@@ -166,10 +172,30 @@ export function readHistory(file: string, defaultThroughput: number): SimJob[] {
     }
     const run = parseConfig(`${file}:${i + 1}`, HistoryLine, raw);
     const started = Date.parse(run.finishedAt) - run.durationSeconds * 1000;
-    const job = catalog.get(run.job) ?? definitionOf({ name: run.job.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63), priority: 'normal', slaMinutes: 60, maxAttempts: 3 }, releaseLabel);
+    const job =
+      catalog.get(run.job) ??
+      definitionOf(
+        {
+          name: run.job
+            .toLowerCase()
+            .replace(/[^a-z0-9-]/g, '-')
+            .slice(0, 63),
+          priority: 'normal',
+          slaMinutes: 60,
+          maxAttempts: 3,
+        },
+        releaseLabel,
+      );
     const inputBytes = run.inputBytes ?? 0;
     const work = run.stepSeconds && run.capacityUnits ? Math.max(30, run.stepSeconds - 120) * run.capacityUnits : 0;
-    return { id: `${run.runId}#${i}`, kind: job.name, arrival: Math.floor((started % 86_400_000) / 1000), inputBytes, throughput: work > 0 && inputBytes > 0 ? inputBytes / MiB / work : defaultThroughput, job };
+    return {
+      id: `${run.runId}#${i}`,
+      kind: job.name,
+      arrival: Math.floor((started % 86_400_000) / 1000),
+      inputBytes,
+      throughput: work > 0 && inputBytes > 0 ? inputBytes / MiB / work : defaultThroughput,
+      job,
+    };
   });
   if (jobs.length === 0) throw new Error(`${file}: no runs; export the runs table as JSON lines`);
   return jobs.sort((a, b) => a.arrival - b.arrival || (a.id < b.id ? -1 : 1));

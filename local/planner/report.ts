@@ -30,7 +30,10 @@ function escapeHtml(text: string): string {
 
 /** JSON safe inside a <script> element. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export function renderReport(result: PlanResult): string {
@@ -130,11 +133,23 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: 'launch share', values: s.map((f) => `${(f.launchShare * 100).toFixed(2)}%`) },
     {
       label: 'start (first executor) p50 / p95 (s)',
-      values: s.map((f) => (f.startMeasuredJobs === 0 ? 'not measured' : `${f.startSeconds.p50} / ${f.startSeconds.p95}${f.startMeasuredJobs !== undefined ? ` (${f.startMeasuredJobs} jobs)` : ''}`)),
+      values: s.map((f) =>
+        f.startMeasuredJobs === 0
+          ? 'not measured'
+          : `${f.startSeconds.p50} / ${f.startSeconds.p95}${f.startMeasuredJobs !== undefined ? ` (${f.startMeasuredJobs} jobs)` : ''}`,
+      ),
     },
     { label: 'step RUNNING p50 / p95 (s)', values: s.map((f) => (f.stepRunningSeconds ? `${f.stepRunningSeconds.p50} / ${f.stepRunningSeconds.p95}` : '-')) },
     { label: 'completion', values: s.map((f) => `${(f.completion * 100).toFixed(2)}%`) },
-    { label: 'failures', values: s.map((f) => Object.entries(f.failures).map(([name, n]) => `${name} ${n}`).join(', ') || 'none') },
+    {
+      label: 'failures',
+      values: s.map(
+        (f) =>
+          Object.entries(f.failures)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(', ') || 'none',
+      ),
+    },
     { label: 'idle share of paid capacity', values: s.map((f) => `${(f.idleShare * 100).toFixed(1)}%`) },
     {
       label: 'pool unit-hours provisioned / work / leased',
@@ -149,7 +164,16 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: 'SLA misses', values: s.map((f) => String(f.slaMisses)) },
     { label: 'peak RunJobFlow /s', values: s.map((f) => String(f.peakApiCallsPerSecond.RunJobFlow ?? 0)) },
     { label: 'peak all EMR calls /s', values: s.map((f) => String(f.peakApiCallsPerSecond.AllEmrCalls ?? 0)) },
-    { label: 'peak SendTask* /s (Step Functions)', values: s.map((f) => String(Object.entries(f.peakApiCallsPerSecond).filter(([op]) => op.startsWith('SendTask')).reduce((max, [, v]) => Math.max(max, v), 0))) },
+    {
+      label: 'peak SendTask* /s (Step Functions)',
+      values: s.map((f) =>
+        String(
+          Object.entries(f.peakApiCallsPerSecond)
+            .filter(([op]) => op.startsWith('SendTask'))
+            .reduce((max, [, v]) => Math.max(max, v), 0),
+        ),
+      ),
+    },
     { label: 'quota exceeded', values: s.map((f) => f.quotaExceeded.join(', ') || 'none') },
     { label: 'peak active clusters (of 500)', values: s.map((f) => String(f.peakActiveClusters)) },
     { label: 'Spot interruptions', values: s.map((f) => String(f.interruptions)) },

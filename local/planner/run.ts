@@ -98,7 +98,7 @@ export abstract class Run {
     if (!this.crawled.has(key)) {
       this.crawled.add(key);
       delay += CRAWL_SECONDS;
-      this.meter.cost.glue += (CRAWL_DPU * Math.max(CRAWL_BILLED_SECONDS, CRAWL_SECONDS) / 3600) * this.services.glueDpuHour.usd;
+      this.meter.cost.glue += ((CRAWL_DPU * Math.max(CRAWL_BILLED_SECONDS, CRAWL_SECONDS)) / 3600) * this.services.glueDpuHour.usd;
       this.meter.cost.stepFunctions += TRANSITIONS.crawl * this.services.stepFunctionsPerTransition.usd;
     }
     this.at(this.now + delay, () => this.place(job, 1));
@@ -106,7 +106,8 @@ export abstract class Run {
 
   protected get services(): NonNullable<PriceBook['services']> {
     const services = this.config.prices.services;
-    if (!services) throw new Error('config/prices.json: services: missing; `emrflow simulate` needs the Step Functions, Lambda, Glue and EMR Serverless prices there');
+    if (!services)
+      throw new Error('config/prices.json: services: missing; `emrflow simulate` needs the Step Functions, Lambda, Glue and EMR Serverless prices there');
     return services;
   }
 
@@ -149,7 +150,8 @@ export abstract class Run {
   /** `error`: the name a failed execution ends with (ClassifyFailure's kind, Placement.NoCapacity, ...); required for a failure. */
   protected finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error?: string): void {
     if (state.ended !== null) throw new Error(`job ${state.job.id} ended twice (${state.ended}, then ${outcome})`);
-    if (outcome === 'failed' && !error) throw new Error(`job ${state.job.id} failed with no error name: every failing path names the error its execution ends with`);
+    if (outcome === 'failed' && !error)
+      throw new Error(`job ${state.job.id} failed with no error name: every failing path names the error its execution ends with`);
     state.ended = outcome;
     this.ended++;
     if (outcome === 'succeeded') {
@@ -171,7 +173,10 @@ export abstract class Run {
    */
   protected tryLaunchNow(): boolean {
     if (this.meter.activeClusters >= ACTIVE_CLUSTER_QUOTA) return false;
-    const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+    const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, {
+      ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond,
+      burst: EMR_QUOTAS.RunJobFlow.burst,
+    });
     this.runJobFlowBucket = bucket;
     return taken > 0;
   }
@@ -182,7 +187,10 @@ export abstract class Run {
   }
 
   protected spendAccountLaunchToken(): void {
-    const { bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
+    const { bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, {
+      ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond,
+      burst: EMR_QUOTAS.RunJobFlow.burst,
+    });
     this.runJobFlowBucket = bucket;
   }
 
@@ -275,12 +283,19 @@ export abstract class Run {
 
 /** What ListInstances shows for a reclaimed Spot node, with its timeline (what a pooled job's classification reads). */
 export function lostSpotInstance(reason: { Code: string; Message: string }, at: number): NonNullable<Observation['instances']> {
-  const instance = { Id: 'ci-SIMULATED', Market: 'SPOT', Status: { State: 'TERMINATED', StateChangeReason: reason, Timeline: { EndDateTime: new Date(at * 1000).toISOString() } } };
+  const instance = {
+    Id: 'ci-SIMULATED',
+    Market: 'SPOT',
+    Status: { State: 'TERMINATED', StateChangeReason: reason, Timeline: { EndDateTime: new Date(at * 1000).toISOString() } },
+  };
   return [instance];
 }
 
 export function failedStep(from: number, to: number): NonNullable<Observation['step']> {
-  const step = { Id: 's-SIMULATED', Status: { State: 'FAILED', Timeline: { StartDateTime: new Date(from * 1000).toISOString(), EndDateTime: new Date(to * 1000).toISOString() } } };
+  const step = {
+    Id: 's-SIMULATED',
+    Status: { State: 'FAILED', Timeline: { StartDateTime: new Date(from * 1000).toISOString(), EndDateTime: new Date(to * 1000).toISOString() } },
+  };
   return step;
 }
 

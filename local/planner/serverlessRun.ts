@@ -51,7 +51,9 @@ export function workerFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
     const memoryGb = Math.max(size.minGb, Math.ceil(needGb / size.stepGb) * size.stepGb);
     if (memoryGb <= size.maxGb) return { vcpu: size.vcpu, memoryGb };
   }
-  throw new Error(`no EMR Serverless worker has ${executorCores} vCPU and ${needGb.toFixed(1)} GB (executor ${executorMemoryGiB} GiB + overhead); the largest is 16 vCPU / 120 GB`);
+  throw new Error(
+    `no EMR Serverless worker has ${executorCores} vCPU and ${needGb.toFixed(1)} GB (executor ${executorMemoryGiB} GiB + overhead); the largest is 16 vCPU / 120 GB`,
+  );
 }
 
 /** Workers a job runs on: its driver and its executors (sparkConf's executorInstances). */
@@ -64,7 +66,8 @@ export function workerHourly(prices: PriceBook, worker: ServerlessWorker, archit
   const s = prices.services;
   if (!s) throw new Error('config/prices.json: services: missing; `emrflow simulate` needs the EMR Serverless prices there');
   if (architecture === 'ARM64') {
-    if (!s.emrServerlessArm64VcpuHour || !s.emrServerlessArm64GbHour) throw new Error('config/prices.json: services.emrServerlessArm64VcpuHour / emrServerlessArm64GbHour: missing for an ARM64 application');
+    if (!s.emrServerlessArm64VcpuHour || !s.emrServerlessArm64GbHour)
+      throw new Error('config/prices.json: services.emrServerlessArm64VcpuHour / emrServerlessArm64GbHour: missing for an ARM64 application');
     return worker.vcpu * s.emrServerlessArm64VcpuHour.usd + worker.memoryGb * s.emrServerlessArm64GbHour.usd;
   }
   return worker.vcpu * s.emrServerlessVcpuHour.usd + worker.memoryGb * s.emrServerlessGbHour.usd;
@@ -105,7 +108,9 @@ export class ServerlessRun extends Run {
     this.freeExecutors = application.preInitialized.executors;
     this.preInitVcpu = (application.preInitialized.drivers + application.preInitialized.executors) * this.preInitWorker().vcpu;
     if (this.preInitVcpu > Math.min(application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
-      throw new Error(`pre-initialized capacity of ${this.preInitVcpu} vCPU exceeds the application's maximum (${application.maxVcpu}) or the account quota (${SERVERLESS_ACCOUNT_VCPU_QUOTA})`);
+      throw new Error(
+        `pre-initialized capacity of ${this.preInitVcpu} vCPU exceeds the application's maximum (${application.maxVcpu}) or the account quota (${SERVERLESS_ACCOUNT_VCPU_QUOTA})`,
+      );
     }
   }
 

@@ -24,7 +24,13 @@
  * strategy shares), ./perAttemptRun (one cluster per attempt; the per-job strategies), ./emrflowRun (emrflow's
  * pools and dispatcher), ./rates (price and hazard arithmetic), ./meter (the API-call and cost meter).
  */
-import { ACTIVE_CLUSTER_QUOTA, SERVERLESS_ACCOUNT_VCPU_QUOTA, SERVERLESS_APPLICATION_MAX_VCPU, SERVERLESS_COLD_START_SECONDS, SERVERLESS_PREINIT_START_SECONDS } from './constants';
+import {
+  ACTIVE_CLUSTER_QUOTA,
+  SERVERLESS_ACCOUNT_VCPU_QUOTA,
+  SERVERLESS_APPLICATION_MAX_VCPU,
+  SERVERLESS_COLD_START_SECONDS,
+  SERVERLESS_PREINIT_START_SECONDS,
+} from './constants';
 import { sizeDay, type PlannerConfig, type SizedJob } from './decisions';
 import { EmrflowRun, type DecisionLog } from './emrflowRun';
 import { floorCost, SMALLEST_SPARK_START_SECONDS, SMALLEST_SPARK_UNITS } from './floor';
@@ -141,7 +147,13 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     await stressed.run();
     stressed.finishBilling();
     const m = stressed.meter;
-    stress = { spotModel: options.stressSpot.description, completion: m.completed / jobs.length, interruptions: m.interruptions, costUsd: round2(totalCost(m)), slaMisses: m.slaMisses };
+    stress = {
+      spotModel: options.stressSpot.description,
+      completion: m.completed / jobs.length,
+      interruptions: m.interruptions,
+      costUsd: round2(totalCost(m)),
+      slaMisses: m.slaMisses,
+    };
   }
 
   const serverless = await runServerless(config, jobs, options.spot, random, { drivers: 0, executors: 0 });
@@ -162,7 +174,9 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       launchShare: round4(m.launches / jobs.length),
       startSeconds: { p50: percentile(m.startSeconds, 50), p95: percentile(m.startSeconds, 95) },
       ...(m.startSeconds.length < m.completed ? { startMeasuredJobs: m.startSeconds.length } : {}),
-      ...(m.stepRunningSeconds.length > 0 ? { stepRunningSeconds: { p50: percentile(m.stepRunningSeconds, 50), p95: percentile(m.stepRunningSeconds, 95) } } : {}),
+      ...(m.stepRunningSeconds.length > 0
+        ? { stepRunningSeconds: { p50: percentile(m.stepRunningSeconds, 50), p95: percentile(m.stepRunningSeconds, 95) } }
+        : {}),
       completion: round4(m.completed / jobs.length),
       ended: { succeeded: m.completed, failed: m.failed },
       failures: { ...m.failures },
@@ -179,7 +193,11 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
         ? {
             pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
             capacityWaitSeconds: { p50: percentile(m.capacityWaitSeconds, 50), p95: percentile(m.capacityWaitSeconds, 95) },
-            submitWaitSeconds: { p50: percentile(m.submitWaitSeconds, 50), p95: percentile(m.submitWaitSeconds, 95), max: percentile(m.submitWaitSeconds, 100) },
+            submitWaitSeconds: {
+              p50: percentile(m.submitWaitSeconds, 50),
+              p95: percentile(m.submitWaitSeconds, 95),
+              max: percentile(m.submitWaitSeconds, 100),
+            },
             poolUnitHours: { provisioned: round2(m.poolUnitHours), work: round2(m.pooledWorkUnitSeconds / 3600), leased: round2(m.leasedUnitHours) },
           }
         : {}),
@@ -217,19 +235,31 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
       `dedicated clusters: a throttled RunJobFlow goes round CreateCluster's throttling loop at most ${limits.createClusterThrottle.maxRetries} times (run-job.asl.yml), then fails the run (${limits.createClusterThrottle.errorName} → ClassifyFailure)`,
       `the dispatcher's throttled AddJobFlowSteps batch is handed back and submitted by a later dispatch (held back 2 s after a throttle); AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
-      'start = first executor: pooled jobs once their units are provisioned (after any managed-scaling scale-out) + the driver\'s first executor (startSeconds, pooledStartSeconds); step RUNNING apart (stepRunningSeconds)',
+      "start = first executor: pooled jobs once their units are provisioned (after any managed-scaling scale-out) + the driver's first executor (startSeconds, pooledStartSeconds); step RUNNING apart (stepRunningSeconds)",
       ...(work > pooled || leased > pooled
-        ? [`pool work ${round2(work)} and leases ${round2(leased)} unit-hours exceed the ${round2(pooled)} unit-hours provisioned: leases are granted ahead of managed scaling's scale-out`]
+        ? [
+            `pool work ${round2(work)} and leases ${round2(leased)} unit-hours exceed the ${round2(pooled)} unit-hours provisioned: leases are granted ahead of managed scaling's scale-out`,
+          ]
         : []),
       "pooled steps: one AddJobFlowSteps per cluster per dispatch pass (the dispatcher submits the steps it grants there in one call; RunPooledStep only attaches its token), settled by EMR's step events (SendTaskSuccess/Failure), a ListSteps per cluster with waiting steps every 5 min with a SendTaskHeartbeat per waiting step; no DescribeStep/DescribeCluster polling",
       'dedicated clusters: createCluster.sync and addStep.sync polling (DescribeCluster, DescribeStep), as run-job does',
       'dispatcher: one ListClusters per one-minute sweep while a pool cluster is registered, a SendTaskHeartbeat per parked execution, a SendTaskSuccess per grant',
       'Step Functions SendTask* calls are counted apart from EMR (own quotas, not in AllEmrCalls)',
     ]),
-    'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, ['one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters']),
-    'spot-per-job': figures('spot-per-job', spotRun.meter, ['one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase']),
-    'emr-serverless': { ...figures('emr-serverless', serverless.meter, serverlessNotes(serverless.application)), serverlessApplication: describeApplication(serverless.application, jobs) },
-    'emr-serverless-preinit': { ...figures('emr-serverless-preinit', preInit.meter, serverlessNotes(preInit.application)), serverlessApplication: describeApplication(preInit.application, jobs) },
+    'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, [
+      'one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters',
+    ]),
+    'spot-per-job': figures('spot-per-job', spotRun.meter, [
+      'one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase',
+    ]),
+    'emr-serverless': {
+      ...figures('emr-serverless', serverless.meter, serverlessNotes(serverless.application)),
+      serverlessApplication: describeApplication(serverless.application, jobs),
+    },
+    'emr-serverless-preinit': {
+      ...figures('emr-serverless-preinit', preInit.meter, serverlessNotes(preInit.application)),
+      serverlessApplication: describeApplication(preInit.application, jobs),
+    },
     floor: figures('floor', floor, [
       `each job's data work (input ÷ its per-unit throughput) plus the smallest Spark start (${SMALLEST_SPARK_START_SECONDS} s on ${SMALLEST_SPARK_UNITS} units), at the cheapest unit price of any executor instance type on Spot or EMR Serverless worker: no bootstrap, idle, queueing, orchestration or lost work`,
     ]),
@@ -247,7 +277,8 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     apiSeries[name] = meter.apiFigures().perMinute;
   }
   const startCdf: Record<string, Array<[number, number]>> = {};
-  for (const [name, meter] of [...named, ['emr-serverless', serverless.meter] as const, ['emr-serverless-preinit', preInit.meter] as const]) startCdf[name] = cdf(meter.startSeconds);
+  for (const [name, meter] of [...named, ['emr-serverless', serverless.meter] as const, ['emr-serverless-preinit', preInit.meter] as const])
+    startCdf[name] = cdf(meter.startSeconds);
   return {
     simulatedJobs: jobs.length,
     floorUsd: round2(floorUsd),
@@ -261,7 +292,13 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
 }
 
 /** The Serverless strategy's day on one application (architecture: the cheaper one priced). */
-async function runServerless(config: PlannerConfig, jobs: SizedJob[], spot: SpotModel, random: Random, preInitialized: ServerlessApplication['preInitialized']): Promise<ServerlessRun> {
+async function runServerless(
+  config: PlannerConfig,
+  jobs: SizedJob[],
+  spot: SpotModel,
+  random: Random,
+  preInitialized: ServerlessApplication['preInitialized'],
+): Promise<ServerlessRun> {
   const architecture = jobs.length > 0 ? cheapestArchitecture(config.prices, workerFor(jobs[0].sizing)) : 'X86_64';
   const application: ServerlessApplication = { architecture, preInitialized, maxVcpu: SERVERLESS_APPLICATION_MAX_VCPU };
   // One random stream for every Serverless run: candidates differ by their capacity, not by their draws.
@@ -275,7 +312,9 @@ async function runServerless(config: PlannerConfig, jobs: SizedJob[], spot: Spot
  * Pre-initialized sizes tried: drivers for 4, 16 or 48 jobs at once, with 7 or 15 executors each (the
  * smallest sizing, 8 units, is a driver and 7 executors); the largest keeps 3,072 of the 4,000 vCPU.
  */
-export const PRE_INITIALIZED_CANDIDATES: Array<ServerlessApplication['preInitialized']> = [4, 16, 48].flatMap((drivers) => [7, 15].map((each) => ({ drivers, executors: drivers * each })));
+export const PRE_INITIALIZED_CANDIDATES: Array<ServerlessApplication['preInitialized']> = [4, 16, 48].flatMap((drivers) =>
+  [7, 15].map((each) => ({ drivers, executors: drivers * each })),
+);
 
 /** The cheapest pre-initialized size with no more SLA misses than `slaMisses` (else the one with the fewest). */
 async function cheapestPreInitialized(config: PlannerConfig, jobs: SizedJob[], spot: SpotModel, random: Random, slaMisses: number): Promise<ServerlessRun> {

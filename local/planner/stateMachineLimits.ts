@@ -64,12 +64,16 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
   };
   const seconds = (name: string, field: string) => {
     const value = state(name)[field];
-    if (typeof value !== 'number' || !(value > 0)) throw new StateMachineLimitsError(aslPath, `${name}.${field}`, `expected a positive number of seconds, found ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !(value > 0))
+      throw new StateMachineLimitsError(aslPath, `${name}.${field}`, `expected a positive number of seconds, found ${JSON.stringify(value)}`);
     return value;
   };
 
   const acquire = { timeoutSeconds: seconds('AcquireCapacity', 'TimeoutSeconds'), heartbeatSeconds: seconds('AcquireCapacity', 'HeartbeatSeconds') };
-  const runPooledStep = { heartbeatSeconds: seconds('RunPooledStep', 'HeartbeatSeconds'), throttleRetry: emrRetry(aslPath, 'RunPooledStep', state('RunPooledStep')) };
+  const runPooledStep = {
+    heartbeatSeconds: seconds('RunPooledStep', 'HeartbeatSeconds'),
+    throttleRetry: emrRetry(aslPath, 'RunPooledStep', state('RunPooledStep')),
+  };
   return {
     acquireCapacity: acquire,
     runPooledStep,
@@ -83,7 +87,12 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
 function emrRetry(file: string, name: string, state: any): RetryPolicy {
   const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
   const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(EmrThrottledError.errorName));
-  if (!retrier) throw new StateMachineLimitsError(file, `${name}.Retry`, `no retrier with ${EmrThrottledError.errorName} in ErrorEquals (the throttled AddJobFlowSteps retry)`);
+  if (!retrier)
+    throw new StateMachineLimitsError(
+      file,
+      `${name}.Retry`,
+      `no retrier with ${EmrThrottledError.errorName} in ErrorEquals (the throttled AddJobFlowSteps retry)`,
+    );
   const policy: RetryPolicy = {
     errorEquals: [...retrier.ErrorEquals],
     // Step Functions' defaults when a field is absent (Retry docs: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2).
@@ -107,11 +116,13 @@ export function retryDelays(policy: RetryPolicy): number[] {
 function createClusterLoop(file: string, state: (name: string) => any): CreateClusterThrottleLoop {
   const rejected = state('CreateClusterRejected');
   const cap = (rejected.Choices ?? []).find((choice: any) => choice?.Variable === '$.placement.throttled.count' && typeof choice.NumericLessThan === 'number');
-  if (!cap) throw new StateMachineLimitsError(file, 'CreateClusterRejected.Choices', 'no NumericLessThan on $.placement.throttled.count (the throttling loop cap)');
+  if (!cap)
+    throw new StateMachineLimitsError(file, 'CreateClusterRejected.Choices', 'no NumericLessThan on $.placement.throttled.count (the throttling loop cap)');
   const first = mathRandom(file, 'FirstCreateThrottle', state('FirstCreateThrottle').Parameters?.['waitSeconds.$']);
   const next = mathRandom(file, 'NextCreateThrottle', state('NextCreateThrottle').Parameters?.['waitSeconds.$']);
   const wait = state('WaitToCreateCluster');
-  if (wait.Type !== 'Wait' || wait.Next !== 'CreateCluster') throw new StateMachineLimitsError(file, 'WaitToCreateCluster', 'expected a Wait state whose Next is CreateCluster');
+  if (wait.Type !== 'Wait' || wait.Next !== 'CreateCluster')
+    throw new StateMachineLimitsError(file, 'WaitToCreateCluster', 'expected a Wait state whose Next is CreateCluster');
   const catcher = (state('CreateCluster').Catch ?? []).find((entry: any) => entry?.Next === 'CreateClusterRejected');
   if (!catcher) throw new StateMachineLimitsError(file, 'CreateCluster.Catch', 'no Catch leads to CreateClusterRejected');
   // The count is 1 after the first throttle and rises by one per retry while it is below the cap.
@@ -120,7 +131,8 @@ function createClusterLoop(file: string, state: (name: string) => any): CreateCl
 
 function mathRandom(file: string, name: string, expression: unknown): { min: number; max: number } {
   const match = typeof expression === 'string' ? /States\.MathRandom\((\d+),\s*(\d+)\)/.exec(expression) : null;
-  if (!match) throw new StateMachineLimitsError(file, `${name}.Parameters.waitSeconds.$`, `expected States.MathRandom(min, max), found ${JSON.stringify(expression)}`);
+  if (!match)
+    throw new StateMachineLimitsError(file, `${name}.Parameters.waitSeconds.$`, `expected States.MathRandom(min, max), found ${JSON.stringify(expression)}`);
   return { min: Number(match[1]), max: Number(match[2]) };
 }
 

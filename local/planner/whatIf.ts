@@ -38,14 +38,26 @@ export function applyWhatIf(file: string, whatIf: WhatIf, config: PlannerConfig)
   const known = new Set(Object.keys(PoolDefinitionSchema.shape));
   for (const [name, changes] of Object.entries(whatIf.pools)) {
     if (!config.pools.pools.some((pool) => pool.name === name)) {
-      throw new InvalidConfigError(file, `pools.${name}`, `no pool "${name}" in ${POOLS_FILE} (pools: ${config.pools.pools.map((p) => p.name).join(', ') || 'none'})`);
+      throw new InvalidConfigError(
+        file,
+        `pools.${name}`,
+        `no pool "${name}" in ${POOLS_FILE} (pools: ${config.pools.pools.map((p) => p.name).join(', ') || 'none'})`,
+      );
     }
     for (const field of Object.keys(changes)) {
-      if (!known.has(field) || field === 'name') throw new InvalidConfigError(file, `pools.${name}.${field}`, `not a field a what-if can change (fields: ${[...known].filter((f) => f !== 'name').join(', ')})`);
+      if (!known.has(field) || field === 'name')
+        throw new InvalidConfigError(
+          file,
+          `pools.${name}.${field}`,
+          `not a field a what-if can change (fields: ${[...known].filter((f) => f !== 'name').join(', ')})`,
+        );
     }
   }
   const names = new Set(config.rules.map((rule) => rule.name));
-  for (const [list, key] of [[whatIf.enableRules, 'enableRules'], [whatIf.disableRules, 'disableRules']] as const) {
+  for (const [list, key] of [
+    [whatIf.enableRules, 'enableRules'],
+    [whatIf.disableRules, 'disableRules'],
+  ] as const) {
     list.forEach((name, i) => {
       if (!names.has(name)) throw new InvalidConfigError(file, `${key}[${i}]`, `no rule "${name}" in config/rules.json`);
     });
@@ -54,14 +66,22 @@ export function applyWhatIf(file: string, whatIf: WhatIf, config: PlannerConfig)
   const rules = config.rules.map((rule) =>
     whatIf.enableRules.includes(rule.name) ? { ...rule, enabled: true } : whatIf.disableRules.includes(rule.name) ? { ...rule, enabled: false } : rule,
   );
-  checkRulePools(rules, pools.pools.map((pool) => pool.name));
+  checkRulePools(
+    rules,
+    pools.pools.map((pool) => pool.name),
+  );
   return { ...config, pools, rules };
 }
 
 /** One line saying what the what-if changed, for the output and the report. */
 export function describeWhatIf(file: string, whatIf: WhatIf): string {
   const parts = [
-    ...Object.entries(whatIf.pools).map(([name, changes]) => `pool ${name}: ${Object.entries(changes).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`),
+    ...Object.entries(whatIf.pools).map(
+      ([name, changes]) =>
+        `pool ${name}: ${Object.entries(changes)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(', ')}`,
+    ),
     ...whatIf.enableRules.map((name) => `rule ${name} enabled`),
     ...whatIf.disableRules.map((name) => `rule ${name} disabled`),
   ];

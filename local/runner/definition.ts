@@ -55,7 +55,10 @@ export async function loadMachine(config: ServerlessConfig, name: string, timeSc
  * the state's ResultPath, Retry, Catch and transitions; its ItemProcessor runs as a machine of its own, one
  * child execution per item, as on AWS.
  */
-function extractDistributedMaps(definition: any, parent: Pick<MachineDefinition, 'name' | 'file' | 'stateTypes' | 'waits'>): NonNullable<MachineDefinition['maps']> {
+function extractDistributedMaps(
+  definition: any,
+  parent: Pick<MachineDefinition, 'name' | 'file' | 'stateTypes' | 'waits'>,
+): NonNullable<MachineDefinition['maps']> {
   const maps: NonNullable<MachineDefinition['maps']> = {};
   for (const [stateName, state] of Object.entries<any>(definition.States)) {
     if (state.Type !== 'Map' || !state.ItemReader) continue;
@@ -63,7 +66,15 @@ function extractDistributedMaps(definition: any, parent: Pick<MachineDefinition,
     const label = state.Label ?? stateName;
     maps[stateName] = {
       state,
-      processor: { name: `${parent.name}/${label}`, file: parent.file, deployable: state.ItemProcessor, local: processor, stateTypes: parent.stateTypes, waits: parent.waits, maps: extractDistributedMaps(processor, parent) },
+      processor: {
+        name: `${parent.name}/${label}`,
+        file: parent.file,
+        deployable: state.ItemProcessor,
+        local: processor,
+        stateTypes: parent.stateTypes,
+        waits: parent.waits,
+        maps: extractDistributedMaps(processor, parent),
+      },
     };
     const { Type, Next, End, ResultPath, ResultSelector, Retry, Catch, Comment } = state;
     definition.States[stateName] = Object.fromEntries(

@@ -195,7 +195,14 @@ class TimelineBuilder {
     private readonly onEntry?: (entry: TimelineEntry) => void,
   ) {}
 
-  add(event: { type: string; timestamp: number; state?: { name: string; input: any; output?: any }; Error?: string; Cause?: unknown; retry?: { attempt: number } }) {
+  add(event: {
+    type: string;
+    timestamp: number;
+    state?: { name: string; input: any; output?: any };
+    Error?: string;
+    Cause?: unknown;
+    retry?: { attempt: number };
+  }) {
     switch (event.type) {
       case 'StateEntered':
         this.transitions++;

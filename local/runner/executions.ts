@@ -52,7 +52,10 @@ export class ExecutionRegistry {
     const key = `${machine}:${name}`;
     const arn = this.arns.execution(machine, name);
     if (!NAME.test(name)) {
-      throw new TaskError('StepFunctions.InvalidNameException', `Invalid Name: '${name}' (Service: AWSStepFunctions; Status Code: 400; Error Code: InvalidName)`);
+      throw new TaskError(
+        'StepFunctions.InvalidNameException',
+        `Invalid Name: '${name}' (Service: AWSStepFunctions; Status Code: 400; Error Code: InvalidName)`,
+      );
     }
     const existing = this.records.get(key);
     if (existing && existing.status === 'RUNNING' && JSON.stringify(existing.input) === JSON.stringify(input)) return existing;
@@ -65,19 +68,21 @@ export class ExecutionRegistry {
     const record: ExecutionRecord = { machine, name, arn, input, status: 'RUNNING', startedAt: Date.now(), stoppedAt: null, result: null, done: null as never };
     const started = Date.now();
     record.done = this.execute(machine, input, name)
-      .catch((error): ExecutionResult => ({
-        // The runner itself failed (a definition that does not load): the execution fails as States.Runtime would.
-        executionName: name,
-        status: 'FAILED',
-        output: null,
-        error: 'States.Runtime',
-        cause: `${(error as Error).name}: ${(error as Error).message}`,
-        transitions: 0,
-        attempts: 0,
-        timeline: [],
-        startedAt: started,
-        durationMs: Date.now() - started,
-      }))
+      .catch(
+        (error): ExecutionResult => ({
+          // The runner itself failed (a definition that does not load): the execution fails as States.Runtime would.
+          executionName: name,
+          status: 'FAILED',
+          output: null,
+          error: 'States.Runtime',
+          cause: `${(error as Error).name}: ${(error as Error).message}`,
+          transitions: 0,
+          attempts: 0,
+          timeline: [],
+          startedAt: started,
+          durationMs: Date.now() - started,
+        }),
+      )
       .then((result) => {
         record.status = result.status;
         record.stoppedAt = Date.now();
@@ -93,14 +98,20 @@ export class ExecutionRegistry {
   async startSync2(parameters: { StateMachineArn?: string; Name?: string; Input?: unknown }, machineOf: (arn: string) => string | null): Promise<unknown> {
     const machine = machineOf(String(parameters.StateMachineArn ?? ''));
     if (!machine) {
-      throw new TaskError('StepFunctions.StateMachineDoesNotExistException', `State Machine Does Not Exist: '${parameters.StateMachineArn}' (Service: AWSStepFunctions; Status Code: 400)`);
+      throw new TaskError(
+        'StepFunctions.StateMachineDoesNotExistException',
+        `State Machine Does Not Exist: '${parameters.StateMachineArn}' (Service: AWSStepFunctions; Status Code: 400)`,
+      );
     }
     let input: unknown = parameters.Input ?? {};
     if (typeof input === 'string') {
       try {
         input = JSON.parse(input);
       } catch {
-        throw new TaskError('StepFunctions.InvalidExecutionInputException', `Invalid Execution Input: the input is not valid JSON (Service: AWSStepFunctions; Status Code: 400)`);
+        throw new TaskError(
+          'StepFunctions.InvalidExecutionInputException',
+          `Invalid Execution Input: the input is not valid JSON (Service: AWSStepFunctions; Status Code: 400)`,
+        );
       }
     }
     const record = this.start(machine, String(parameters.Name ?? ''), input);

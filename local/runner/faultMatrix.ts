@@ -131,7 +131,8 @@ const throttledForCalls = (runtime: LocalRuntime, state: string, operation: stri
         runtime.setFaults(FaultsSchema.parse({ emr: { throttle: { [operation]: 1 } } }));
         void (async () => {
           // Bounded (a minute of polling), so a row whose calls never come leaves no loop behind.
-          for (let polls = 0; polls < 12_000 && (runtime.stats().throttled[key] ?? 0) < base + calls; polls += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+          for (let polls = 0; polls < 12_000 && (runtime.stats().throttled[key] ?? 0) < base + calls; polls += 1)
+            await new Promise((resolve) => setTimeout(resolve, 5));
           runtime.setFaults(FaultsSchema.parse({}));
         })();
       }
@@ -179,7 +180,11 @@ export const sizedAsPartitionOf = (bytes: number): Intercepts => ({
     const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: [request.runDate] }));
     const { Values, StorageDescriptor, Parameters } = Partition!;
     await glue.send(
-      new UpdatePartitionCommand({ ...ref, PartitionValueList: Values, PartitionInput: { Values, StorageDescriptor, Parameters: { ...Parameters, sizeKey: String(bytes) } } }),
+      new UpdatePartitionCommand({
+        ...ref,
+        PartitionValueList: Values,
+        PartitionInput: { Values, StorageDescriptor, Parameters: { ...Parameters, sizeKey: String(bytes) } },
+      }),
     );
     return next(input);
   },
@@ -225,13 +230,34 @@ export const FAULT_ROWS: FaultRow[] = [
       expected: { status: 'SUCCEEDED', error: null, attempts: Math.min(attempts + 1, MAX_ATTEMPTS), runRecords: 1 },
     };
   }),
-  { fault: 'no Spot capacity at launch', catalogued: true, faults: { emr: { spotCapacityUnavailable: [{ attempt: 1 }] } }, run: bigPartition, expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 } },
-  { fault: 'bootstrap failure', catalogued: true, faults: { emr: { bootstrapFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.ClusterFailed', runRecords: 1 } },
-  { fault: 'step failure', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
+  {
+    fault: 'no Spot capacity at launch',
+    catalogued: true,
+    faults: { emr: { spotCapacityUnavailable: [{ attempt: 1 }] } },
+    run: bigPartition,
+    expected: { status: 'SUCCEEDED', error: null, attempts: 1, runRecords: 1 },
+  },
+  {
+    fault: 'bootstrap failure',
+    catalogued: true,
+    faults: { emr: { bootstrapFailure: [{ attempt: 1 }] } },
+    expected: { status: 'FAILED', error: 'Emr.ClusterFailed', runRecords: 1 },
+  },
+  {
+    fault: 'step failure',
+    catalogued: true,
+    faults: { emr: { stepFailure: [{ attempt: 1 }] } },
+    expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 },
+  },
   { fault: 'crawler already running', faults: { glue: { crawlerAlreadyRunning: true } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } },
   { fault: 'crawler failure', faults: { glue: { crawlerFails: true } }, expected: { status: 'FAILED', error: 'Glue.CrawlFailed', runRecords: 1 } },
   ...['DescribeCluster', 'AddJobFlowSteps'].map(
-    (operation): FaultRow => ({ fault: `${operation} throttled 30%`, catalogued: true, faults: { emr: { throttle: { [operation]: 0.3 } } }, expected: { status: 'SUCCEEDED', error: null, runRecords: 1 } }),
+    (operation): FaultRow => ({
+      fault: `${operation} throttled 30%`,
+      catalogued: true,
+      faults: { emr: { throttle: { [operation]: 0.3 } } },
+      expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
+    }),
   ),
   {
     fault: 'DescribeCluster throttled 100% for 10 min',
@@ -271,7 +297,12 @@ export const FAULT_ROWS: FaultRow[] = [
     run: () => ({ intercept: { ClassifyFailure: failing('Sandbox.Timedout', 'Task timed out after 30.00 seconds') } }),
     expected: { status: 'FAILED', error: 'Sandbox.Timedout', runRecords: 1 },
   },
-  { fault: 'execution aborted during RunSparkStep', catalogued: true, run: () => ({ abortAfter: 'RunSparkStep' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
+  {
+    fault: 'execution aborted during RunSparkStep',
+    catalogued: true,
+    run: () => ({ abortAfter: 'RunSparkStep' }),
+    expected: { status: 'ABORTED', error: null, runRecords: 1 },
+  },
   {
     fault: 'execution timed out (during RunSparkStep)',
     catalogued: true,
@@ -291,7 +322,13 @@ export const FAULT_ROWS: FaultRow[] = [
     faults: { emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] } },
     expected: { status: 'SUCCEEDED', error: null, attempts: 2, runRecords: 1 },
   },
-  { fault: 'pooled: step failure on a pool cluster', placement: 'pool', catalogued: true, faults: { emr: { stepFailure: [{ attempt: 1 }] } }, expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 } },
+  {
+    fault: 'pooled: step failure on a pool cluster',
+    placement: 'pool',
+    catalogued: true,
+    faults: { emr: { stepFailure: [{ attempt: 1 }] } },
+    expected: { status: 'FAILED', error: 'Emr.StepFailed', runRecords: 1 },
+  },
   {
     fault: 'pooled: AddJobFlowSteps throttled 100% for 3 calls',
     placement: 'pool',
@@ -304,9 +341,21 @@ export const FAULT_ROWS: FaultRow[] = [
     expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
   },
   // Stopped while parked in the queue (the pool cluster is still starting): cleanup-execution withdraws the entry.
-  { fault: 'pooled: execution aborted while parked (AcquireCapacity)', placement: 'pool', catalogued: true, run: () => ({ abortAfter: 'AcquireCapacity' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
+  {
+    fault: 'pooled: execution aborted while parked (AcquireCapacity)',
+    placement: 'pool',
+    catalogued: true,
+    run: () => ({ abortAfter: 'AcquireCapacity' }),
+    expected: { status: 'ABORTED', error: null, runRecords: 1 },
+  },
   // Stopped with a lease and a running step: cleanup-execution cancels the step and releases the lease.
-  { fault: 'pooled: execution aborted during RunPooledStep', placement: 'pool', catalogued: true, run: () => ({ abortAfter: 'RunPooledStep' }), expected: { status: 'ABORTED', error: null, runRecords: 1 } },
+  {
+    fault: 'pooled: execution aborted during RunPooledStep',
+    placement: 'pool',
+    catalogued: true,
+    run: () => ({ abortAfter: 'RunPooledStep' }),
+    expected: { status: 'ABORTED', error: null, runRecords: 1 },
+  },
 ];
 
 export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile: string): Promise<FaultResult> {
@@ -365,7 +414,17 @@ export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (
   const eventsFile = join(scratch, 'part-0001.json');
   writeFileSync(
     eventsFile,
-    [1, 2, 3].map((n) => JSON.stringify({ event_time: `${RUN_DATE}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` })).join('\n'),
+    [1, 2, 3]
+      .map((n) =>
+        JSON.stringify({
+          event_time: `${RUN_DATE}T10:0${n}:00Z`,
+          site: 'news.example.com',
+          visitor_id: `v${n}`,
+          session_id: 's1',
+          url: `https://news.example.com/${n}`,
+        }),
+      )
+      .join('\n'),
   );
   const markerFile = join(scratch, '_SUCCESS');
   writeFileSync(markerFile, '');
@@ -398,7 +457,18 @@ export function rowPasses(result: FaultResult): boolean {
 
 export function formatMatrix(results: FaultResult[]): string {
   const outcome = (status: string, error: string | null) => (error ? `${status} ${error}` : status);
-  const header = ['fault', 'placement', 'expected', 'observed', 'clusters left running', 'pool clusters idle', 'leases left', 'queue entries left', 'run records', 'ok'];
+  const header = [
+    'fault',
+    'placement',
+    'expected',
+    'observed',
+    'clusters left running',
+    'pool clusters idle',
+    'leases left',
+    'queue entries left',
+    'run records',
+    'ok',
+  ];
   const rows = results.map((r) => [
     r.row.fault,
     r.row.placement ?? 'dedicated',

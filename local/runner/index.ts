@@ -275,9 +275,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const noteRuleError = (fn: string, error: unknown): void => {
     ruleErrors.push({ function: fn, error: `${(error as Error).name}: ${(error as Error).message}` });
   };
-  const schedules = options.schedules === false
-    ? null
-    : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
+  const schedules =
+    options.schedules === false ? null : await startSchedules(config, lambda, { timeScale, onError: (rule, error) => noteRuleError(rule.fn.key, error) });
   const deliveries = new Set<Promise<unknown>>();
   let stopping = false;
   const emrEvents = { delivered: 0, dropped: 0, duplicated: 0 };
@@ -290,7 +289,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await lambda.invoke(fn, event).catch((error) => noteRuleError(key, error));
     }
   };
-  onObjectCreated = objectCreatedRules(config, () => (stopping ? null : stepFunctionsApi), (error) => noteRuleError('(S3 Object Created rule)', error));
+  onObjectCreated = objectCreatedRules(
+    config,
+    () => (stopping ? null : stepFunctionsApi),
+    (error) => noteRuleError('(S3 Object Created rule)', error),
+  );
   onEmrEvent = (change) => {
     if (stopping) return;
     const event = emrEventOf(change, emulator.stats(), { region: config.region, accountId: config.accountId, id: randomUUID(), time: new Date(change.at) });
@@ -334,8 +337,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     s3,
     region: config.region,
     accountId: config.accountId,
-    startSync2: (parameters) =>
-      executions.startSync2(parameters, (arn) => (arn.startsWith(machinePrefix) ? arn.slice(machinePrefix.length) : null)),
+    startSync2: (parameters) => executions.startSync2(parameters, (arn) => (arn.startsWith(machinePrefix) ? arn.slice(machinePrefix.length) : null)),
     async runMapChild(processor, input, name) {
       const entry: { startedAt: number; result: ExecutionResult | null } = { startedAt: Date.now(), result: null };
       mapChildren.push(entry);
@@ -343,7 +345,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       return entry.result;
     },
     publish(message) {
-      notifications.push({ topicArn: String(message.TopicArn ?? ''), subject: message.Subject ?? null, message: String(message.Message ?? ''), at: Date.now() });
+      notifications.push({
+        topicArn: String(message.TopicArn ?? ''),
+        subject: message.Subject ?? null,
+        message: String(message.Message ?? ''),
+        at: Date.now(),
+      });
       return randomUUID();
     },
   };
@@ -464,7 +471,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     async run(input, runOptions = {}) {
       const machineName = runOptions.machine ?? 'run-job';
       const machine = await machineNamed(machineName);
-      const executionName = runOptions.executionName ?? `local-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+      const executionName =
+        runOptions.executionName ??
+        `local-${new Date()
+          .toISOString()
+          .replace(/[-:.TZ]/g, '')
+          .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
       const before = new Set(emulator.stats().clusters.map((cluster) => cluster.clusterId));
       const callsBefore = emulator.stats().calls;
       const childrenBefore = new Set(executions.list());
@@ -477,7 +489,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       const childExecutions = executions
         .list()
         .filter((record) => !childrenBefore.has(record) && record.result)
-        .map((record) => ({ machine: record.machine, name: record.name, status: record.status, error: record.result!.error, transitions: record.result!.transitions }));
+        .map((record) => ({
+          machine: record.machine,
+          name: record.name,
+          status: record.status,
+          error: record.result!.error,
+          transitions: record.result!.transitions,
+        }));
       const ranMapChildren = mapChildren.slice(mapChildrenBefore).filter((child) => child.result);
 
       const stats = emulator.stats();
@@ -533,7 +551,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       discardState();
     },
   };
-  stepFunctionsApi = new StepFunctionsApi({ config, executionStatuses, machine: machineNamed, run: (input, runOptions) => runtime.run(input, runOptions), onTaskParked: (observer) => taskTokens.onPark(observer) });
+  stepFunctionsApi = new StepFunctionsApi({
+    config,
+    executionStatuses,
+    machine: machineNamed,
+    run: (input, runOptions) => runtime.run(input, runOptions),
+    onTaskParked: (observer) => taskTokens.onPark(observer),
+  });
   return runtime;
 }
 
@@ -586,4 +610,3 @@ function callsMade(after: EmulatorStats['calls'], before: EmulatorStats['calls']
   }
   return calls;
 }
-

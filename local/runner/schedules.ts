@@ -73,7 +73,9 @@ export async function startSchedules(
   const timers = new Map<ScheduleRule, NodeJS.Timeout>();
   // Per rule: the invocation running and at most one queued behind it. Firings that arrive meanwhile
   // coalesce into the queued one: it starts after them, so it sees everything they would have seen.
-  const slots = new Map<ScheduleRule, { current: Promise<void> | null; next: Promise<void> | null }>(rules.map((rule) => [rule, { current: null, next: null }]));
+  const slots = new Map<ScheduleRule, { current: Promise<void> | null; next: Promise<void> | null }>(
+    rules.map((rule) => [rule, { current: null, next: null }]),
+  );
 
   const start = (rule: ScheduleRule): Promise<void> => {
     const slot = slots.get(rule)!;

@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateTableCommand, type DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseJobs } from '../../lib/config/jobs';
 import type { JobDefinition } from '../../lib/config/jobs';
 import { s3Location } from '../../lib/contract';
@@ -47,7 +47,9 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
   const applications = ofType('AWS::EMRServerless::Application');
   if (applications.length > 0) {
     await targets.emulator.seed({
-      serverlessApplications: applications.map((application) => ({ ...application.properties(), applicationId: application.physicalId }) as ServerlessApplicationSeed),
+      serverlessApplications: applications.map(
+        (application) => ({ ...application.properties(), applicationId: application.physicalId }) as ServerlessApplicationSeed,
+      ),
     });
   }
 
@@ -60,7 +62,8 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
       GlobalSecondaryIndexes: properties.GlobalSecondaryIndexes,
       LocalSecondaryIndexes: properties.LocalSecondaryIndexes,
       BillingMode: properties.BillingMode ?? 'PROVISIONED',
-      ProvisionedThroughput: properties.BillingMode === 'PAY_PER_REQUEST' ? undefined : (properties.ProvisionedThroughput ?? { ReadCapacityUnits: 5, WriteCapacityUnits: 5 }),
+      ProvisionedThroughput:
+        properties.BillingMode === 'PAY_PER_REQUEST' ? undefined : (properties.ProvisionedThroughput ?? { ReadCapacityUnits: 5, WriteCapacityUnits: 5 }),
     };
     try {
       await targets.dynamodb.send(new CreateTableCommand(input));

@@ -21,7 +21,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { parse, YAMLMap, YAMLSeq, type Tags } from 'yaml';
+import { parse, type YAMLMap, type YAMLSeq, type Tags } from 'yaml';
 
 /** The stage the local runtime packages and runs serverless.yml as (its resources, names and tags). */
 export const LOCAL_STAGE = 'local';
@@ -68,17 +68,32 @@ export interface ServerlessConfig {
 }
 
 /** YAML short forms CloudFormation accepts (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`), read as their long forms. */
-const cloudFormationTags = ['Ref', 'GetAtt', 'Sub', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or', 'FindInMap', 'Base64', 'GetAZs', 'ImportValue', 'Condition'].flatMap(
-  (name) => {
-    const key = name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`;
-    const wrap = (value: unknown) => ({ [key]: name === 'GetAtt' && typeof value === 'string' ? splitGetAtt(value) : value });
-    return [
-      { tag: `!${name}`, resolve: (value: string) => wrap(value) },
-      { tag: `!${name}`, collection: 'seq' as const, resolve: (seq: YAMLSeq) => wrap(seq.toJSON()) },
-      { tag: `!${name}`, collection: 'map' as const, resolve: (map: YAMLMap) => wrap(map.toJSON()) },
-    ];
-  },
-) as Tags;
+const cloudFormationTags = [
+  'Ref',
+  'GetAtt',
+  'Sub',
+  'Join',
+  'Select',
+  'Split',
+  'If',
+  'Equals',
+  'Not',
+  'And',
+  'Or',
+  'FindInMap',
+  'Base64',
+  'GetAZs',
+  'ImportValue',
+  'Condition',
+].flatMap((name) => {
+  const key = name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`;
+  const wrap = (value: unknown) => ({ [key]: name === 'GetAtt' && typeof value === 'string' ? splitGetAtt(value) : value });
+  return [
+    { tag: `!${name}`, resolve: (value: string) => wrap(value) },
+    { tag: `!${name}`, collection: 'seq' as const, resolve: (seq: YAMLSeq) => wrap(seq.toJSON()) },
+    { tag: `!${name}`, collection: 'map' as const, resolve: (map: YAMLMap) => wrap(map.toJSON()) },
+  ];
+}) as Tags;
 
 function splitGetAtt(value: string): string[] {
   const dot = value.indexOf('.');
@@ -201,7 +216,8 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
   const stateMachineArns: Record<string, string> = {};
   for (const [key, machine] of Object.entries<any>(raw.stepFunctions?.stateMachines ?? {})) {
     const name = String(machine.name ?? `${service}-${stage}-${key}`);
-    stateMachineArns[machine.id ?? `${key[0].toUpperCase()}${key.slice(1)}StepFunctionsStateMachine`] = `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
+    stateMachineArns[machine.id ?? `${key[0].toUpperCase()}${key.slice(1)}StepFunctionsStateMachine`] =
+      `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
   }
 
   const pseudoParameters: Record<string, string> = {

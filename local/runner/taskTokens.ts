@@ -211,8 +211,16 @@ export class TaskTokenBroker {
   }
 
   sendTaskFailure(token: string, error: string | undefined, cause: string | undefined): void {
-    if (error !== undefined && error.length > MAX_ERROR_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`);
-    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`);
+    if (error !== undefined && error.length > MAX_ERROR_CHARS)
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`,
+      );
+    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS)
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`,
+      );
     const task = this.openTask(token);
     this.deliver(task, { error: error ?? '', cause: cause ?? '' });
   }
@@ -270,7 +278,11 @@ export class TaskTokenBroker {
       const extra = this.extraOperations.map((lookup) => lookup(operation)).find((handler) => handler);
       if (extra) {
         const body = JSON.stringify(await extra(input));
-        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomBytes(16).toString('hex') });
+        res.writeHead(200, {
+          'content-type': 'application/x-amz-json-1.0',
+          'content-length': Buffer.byteLength(body),
+          'x-amzn-requestid': randomBytes(16).toString('hex'),
+        });
         res.end(body);
         return;
       }
@@ -279,11 +291,18 @@ export class TaskTokenBroker {
       }
       const token = input.taskToken;
       if (typeof token !== 'string' || token.length < 1 || token.length > 2048) {
-        throw new AwsServiceError('ValidationException', "1 validation error detected: Value at 'taskToken' failed to satisfy constraint: Member must have length between 1 and 2048");
+        throw new AwsServiceError(
+          'ValidationException',
+          "1 validation error detected: Value at 'taskToken' failed to satisfy constraint: Member must have length between 1 and 2048",
+        );
       }
       switch (operation) {
         case 'SendTaskSuccess':
-          if (typeof input.output !== 'string') throw new AwsServiceError('ValidationException', "1 validation error detected: Value null at 'output' failed to satisfy constraint: Member must not be null");
+          if (typeof input.output !== 'string')
+            throw new AwsServiceError(
+              'ValidationException',
+              "1 validation error detected: Value null at 'output' failed to satisfy constraint: Member must not be null",
+            );
           this.sendTaskSuccess(token, input.output);
           break;
         case 'SendTaskFailure':
@@ -293,10 +312,17 @@ export class TaskTokenBroker {
           this.sendTaskHeartbeat(token);
           break;
         default:
-          throw new AwsServiceError('UnknownOperationException', `The local Step Functions endpoint serves SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat, not ${target || '(no X-Amz-Target)'}`);
+          throw new AwsServiceError(
+            'UnknownOperationException',
+            `The local Step Functions endpoint serves SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat, not ${target || '(no X-Amz-Target)'}`,
+          );
       }
       const body = '{}';
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomBytes(16).toString('hex') });
+      res.writeHead(200, {
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': Buffer.byteLength(body),
+        'x-amzn-requestid': randomBytes(16).toString('hex'),
+      });
       res.end(body);
     } catch (error) {
       sendError(res, error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', String((error as Error).message), 500));

@@ -143,7 +143,10 @@ function waitForTaskToken(stateName: string, resource: string, context: TaskCont
     const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = input ?? {};
     const token = execution.claim(stateName);
     if (!token) {
-      throw new TaskError('States.Runtime', `Task ${stateName}: a .waitForTaskToken Task must pass $$.Task.Token in its Parameters, or nothing can ever settle it`);
+      throw new TaskError(
+        'States.Runtime',
+        `Task ${stateName}: a .waitForTaskToken Task must pass $$.Task.Token in its Parameters, or nothing can ever settle it`,
+      );
     }
     const startsLater = resource.startsWith('arn:aws:states:::lambda:');
     const settled = broker.wait(token, {

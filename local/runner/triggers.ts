@@ -81,7 +81,17 @@ function numericHolds(conditions: Array<string | number>, value: number): boolea
   for (let i = 0; i < conditions.length; i += 2) {
     const [operator, bound] = [conditions[i], Number(conditions[i + 1])];
     const holds =
-      operator === '>' ? value > bound : operator === '>=' ? value >= bound : operator === '<' ? value < bound : operator === '<=' ? value <= bound : operator === '=' ? value === bound : undefined;
+      operator === '>'
+        ? value > bound
+        : operator === '>='
+          ? value >= bound
+          : operator === '<'
+            ? value < bound
+            : operator === '<='
+              ? value <= bound
+              : operator === '='
+                ? value === bound
+                : undefined;
     if (holds === undefined) throw new Error(`numeric operator ${String(operator)} is not supported by the local runner`);
     if (!holds) return false;
   }
@@ -166,7 +176,10 @@ export async function functionEventTargets(config: ServerlessConfig, event: unkn
  * emulator gives with each job run change (jobRunId, jobRunName, applicationId, arn, releaseLabel, state,
  * previousState, createdBy, updatedAt, createdAt, as the EMR Serverless user guide's sample carries).
  */
-export function jobRunStateChangeEvent(detail: Record<string, unknown>, where: { region: string; accountId: string; id: string; time: Date }): Record<string, unknown> {
+export function jobRunStateChangeEvent(
+  detail: Record<string, unknown>,
+  where: { region: string; accountId: string; id: string; time: Date },
+): Record<string, unknown> {
   return {
     version: '0',
     id: where.id,
@@ -234,7 +247,10 @@ export function stepStatusChangeEvent(
   where: { region: string; accountId: string; id: string; time: Date },
 ): Record<string, unknown> {
   const wording = STEP_EVENT_WORDING[step.state] ?? { severity: 'INFO', happened: `is ${step.state}` };
-  const at = where.time.toISOString().replace('T', ' ').replace(/:\d{2}\.\d{3}Z$/, ' UTC');
+  const at = where.time
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/:\d{2}\.\d{3}Z$/, ' UTC');
   return emrEvent(EMR_EVENT.stepStatusChange, where, {
     severity: wording.severity,
     actionOnFailure: step.actionOnFailure,

@@ -84,7 +84,8 @@ function runDocumented(
     outputs[command] = result.stdout;
     const expectedFailure = /^fails: (\w+)/.exec(note);
     if (expectedFailure) {
-      if (result.status === 0 || !result.stderr.includes(expectedFailure[1])) failures.push(`${command}: expected ${expectedFailure[1]}, got ${result.status} ${result.stderr}`);
+      if (result.status === 0 || !result.stderr.includes(expectedFailure[1]))
+        failures.push(`${command}: expected ${expectedFailure[1]}, got ${result.status} ${result.stderr}`);
     } else if (result.status !== 0 || (until && !result.stdout.includes(until[1]))) {
       failures.push(`${command}: exit ${result.status}\n${result.stdout.slice(-1000)}${result.stderr.slice(-2000)}`);
     }
@@ -162,7 +163,12 @@ describeIfCli('the Step Functions commands the emulator README documents', () =>
           // Read before the S3-triggered run below adds clusters of its own.
           const described = aws(`stepfunctions describe-execution --execution-arn ${executionArn}`);
           const output = described.output ? JSON.parse(described.output) : null;
-          viaApi = { status: described.status, error: described.error ?? null, attempts: output?.record?.attempts ?? 1, clusters: aws("emr list-clusters --query 'length(Clusters)'") };
+          viaApi = {
+            status: described.status,
+            error: described.error ?? null,
+            attempts: output?.record?.attempts ?? 1,
+            clusters: aws("emr list-clusters --query 'length(Clusters)'"),
+          };
         }
       },
     );
@@ -180,9 +186,16 @@ describeIfCli('the Step Functions commands the emulator README documents', () =>
     const stateDir = path.join(tmp, 'run-state');
     const day = path.join(tmp, 'emrflow-day.json');
     const flags = [...start![1].trim().split(/\s+/), '--state-dir', stateDir];
-    const upload = spawnSync(path.join(root, 'bin', 'emrflow'), ['upload', day, `s3://${raw}/events/dt=2026-11-26/part-0001.json`, ...flags], { cwd: root, encoding: 'utf8' });
+    const upload = spawnSync(path.join(root, 'bin', 'emrflow'), ['upload', day, `s3://${raw}/events/dt=2026-11-26/part-0001.json`, ...flags], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(upload.stdout).toContain('nothing started');
-    const run = spawnSync(path.join(root, 'bin', 'emrflow'), ['run', 'examples/inputs/console.json', '--json', ...flags], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(path.join(root, 'bin', 'emrflow'), ['run', 'examples/inputs/console.json', '--json', ...flags], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const summary = JSON.parse(run.stdout);
 
     expect(viaApi).toEqual({ status: summary.status, error: summary.error, attempts: summary.attempts, clusters: summary.clustersCreated });

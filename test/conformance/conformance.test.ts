@@ -65,9 +65,17 @@ describeIfVenv('conformance with botocore service models', () => {
     expect(report!.checks).toBeGreaterThan(100);
     expect(Object.keys(report!.operations)).toEqual(['emr', 'emr-serverless', 'glue', 's3', 'stepfunctions']);
     expect(report!.operations.stepfunctions).toEqual(expect.arrayContaining([...STEP_FUNCTIONS_OPERATIONS]));
-    expect(report!.operations['emr-serverless']).toEqual(
-      ['CancelJobRun', 'CreateApplication', 'GetApplication', 'GetJobRun', 'ListApplications', 'ListJobRuns', 'StartApplication', 'StartJobRun', 'StopApplication'],
-    );
+    expect(report!.operations['emr-serverless']).toEqual([
+      'CancelJobRun',
+      'CreateApplication',
+      'GetApplication',
+      'GetJobRun',
+      'ListApplications',
+      'ListJobRuns',
+      'StartApplication',
+      'StartJobRun',
+      'StopApplication',
+    ]);
   }, 120_000);
 
   it('negative control: the shape checks reject a member the model does not have, a wrong type and an undocumented error', () => {

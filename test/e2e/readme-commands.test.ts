@@ -27,7 +27,10 @@ interface Command {
 /** Shell lines of the README's ```bash blocks. */
 function shellLines(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]);
-  return blocks.flatMap((block) => block.split('\n')).map((line) => line.trim()).filter(Boolean);
+  return blocks
+    .flatMap((block) => block.split('\n'))
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 export function parseCommand(line: string): Command {
@@ -73,7 +76,11 @@ describe('README commands', () => {
   });
 
   it('reads an outcome comment, and refuses a line without one (negative control of the parser)', () => {
-    expect(parseCommand('npx emrflow run x.json   # → FAILED Input.NotFound, 0 clusters (why)').expected).toEqual({ status: 'FAILED', error: 'Input.NotFound', clusters: 0 });
+    expect(parseCommand('npx emrflow run x.json   # → FAILED Input.NotFound, 0 clusters (why)').expected).toEqual({
+      status: 'FAILED',
+      error: 'Input.NotFound',
+      clusters: 0,
+    });
     expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 1 cluster').expected).toEqual({ status: 'SUCCEEDED', error: null, clusters: 1 });
     expect(parseCommand('npx emrflow run x.json   # runs it').expected).toBeNull();
   });

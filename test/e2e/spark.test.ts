@@ -69,15 +69,31 @@ withSpark('run-job with a real Spark step', () => {
   /** Generates events for `date`, uploads them as the S3 trigger and runs run-job on the upload. */
   async function uploadAndRun(date: string, faults?: object) {
     const file = path.join(work, `events-${date}.json`);
-    await exec('python3', [path.join(PROJECT_DIR, 'spark', 'generate_events.py'), '--events', String(EVENTS), '--date', date,
-      '--out', file, '--seed', '11', '--malformed-rate', '0.02']);
+    await exec('python3', [
+      path.join(PROJECT_DIR, 'spark', 'generate_events.py'),
+      '--events',
+      String(EVENTS),
+      '--date',
+      date,
+      '--out',
+      file,
+      '--seed',
+      '11',
+      '--malformed-rate',
+      '0.02',
+    ]);
     runtime = await startLocalRuntime({ timeScale: 0.001, faults: faults && parseFaults(JSON.stringify(faults), 'test faults') });
     await runtime.upload(file, `s3://${runtime.buckets.RawBucket}/events/dt=${date}/part-0001.json`);
     const event = await runtime.markComplete(`s3://${runtime.buckets.RawBucket}/events/dt=${date}/`);
     const summary = await runtime.run(event);
     const request = (summary.output as any)?.request ?? {};
     const local = (uri: string) => path.join(runtime!.stateDir, 's3', uri.replace(/^s3:\/\//, ''));
-    return { summary, request, output: local(request.output?.uri ?? 's3://missing/'), inputLines: readFileSync(file, 'utf8').split('\n').filter(Boolean).length };
+    return {
+      summary,
+      request,
+      output: local(request.output?.uri ?? 's3://missing/'),
+      inputLines: readFileSync(file, 'utf8').split('\n').filter(Boolean).length,
+    };
   }
 
   function sparkSteps(summary: RunSummary) {
@@ -100,7 +116,9 @@ withSpark('run-job with a real Spark step', () => {
     expect(parquet.rows).toBe(inputLines - rejects.length);
     expect(parquet.distinctEventIds).toBe(parquet.rows);
     const metricsDir = path.join(output, '_metrics', `dt=${date}`);
-    const metrics = readdirSync(metricsDir).filter((name) => name.endsWith('.json') && !name.startsWith('.')).map((name) => JSON.parse(readFileSync(path.join(metricsDir, name), 'utf8')));
+    const metrics = readdirSync(metricsDir)
+      .filter((name) => name.endsWith('.json') && !name.startsWith('.'))
+      .map((name) => JSON.parse(readFileSync(path.join(metricsDir, name), 'utf8')));
     expect(metrics).toEqual([expect.objectContaining({ runId: request.runId, rowsIn: EVENTS, rowsOut: parquet.rows, rowsRejected: rejects.length })]);
   });
 
@@ -111,7 +129,10 @@ withSpark('run-job with a real Spark step', () => {
 
     expect({ status: summary.status, error: summary.error, cause: summary.cause }).toEqual({ status: 'SUCCEEDED', error: null, cause: null });
     expect(summary.attempts).toBe(2);
-    expect(sparkSteps(summary)).toEqual([{ state: 'FAILED', executor: 'spark' }, { state: 'COMPLETED', executor: 'spark' }]);
+    expect(sparkSteps(summary)).toEqual([
+      { state: 'FAILED', executor: 'spark' },
+      { state: 'COMPLETED', executor: 'spark' },
+    ]);
     expect(summary.clustersRunningAtEnd).toBe(0);
     const rejects = jsonLines(path.join(output, '_rejects', `dt=${date}`));
     const parquet = await readParquet(path.join(output, `dt=${date}`));

@@ -40,7 +40,9 @@ describe('the CloudWatch dashboard', () => {
 
   it("puts run-job's and run-batch's execution alarms (the template's own) beside the metrics", () => {
     const alarmWidget = body.widgets.find((widget: any) => widget.type === 'alarm');
-    const alarmIds = resourcesOfType(template, 'AWS::CloudWatch::Alarm').map(([id]) => id).sort();
+    const alarmIds = resourcesOfType(template, 'AWS::CloudWatch::Alarm')
+      .map(([id]) => id)
+      .sort();
 
     expect(alarmIds).toHaveLength(6);
     expect(alarmWidget.properties.alarms.map((arn: string) => /^\$\{(\w+)\.Arn\}$/.exec(arn)?.[1]).sort()).toEqual(alarmIds);

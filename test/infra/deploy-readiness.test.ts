@@ -56,9 +56,9 @@ describe('1. EMR instance profile and role', () => {
   });
 
   it('refuses existing-role params whose instance profile is not named like its role, naming both', async () => {
-    await expect(
-      roles(variables({ emrServiceRole: 'EMR_DefaultRole_V2', emrInstanceProfile: 'my-profile', emrInstanceRole: 'my-role' })),
-    ).rejects.toThrow(/emrInstanceProfile "my-profile" differs from emrInstanceRole "my-role"/);
+    await expect(roles(variables({ emrServiceRole: 'EMR_DefaultRole_V2', emrInstanceProfile: 'my-profile', emrInstanceRole: 'my-role' }))).rejects.toThrow(
+      /emrInstanceProfile "my-profile" differs from emrInstanceRole "my-role"/,
+    );
   });
 
   it('adds a deploy-time rule for the existing-role parameters, which can be overridden at deploy', async () => {
@@ -173,7 +173,9 @@ const CREATE_TIME_ACTIONS = ['elasticmapreduce:RunJobFlow', 'elasticmapreduce:Ad
 function createTimeConditionProblems(statements: Array<{ role: string; statement: Statement }>): string[] {
   const problems: string[] = [];
   for (const action of CREATE_TIME_ACTIONS) {
-    const grants = statements.filter(({ role, statement }) => role === 'RunJobStateMachineRole' && statement.Effect === 'Allow' && actionsOf(statement).includes(action));
+    const grants = statements.filter(
+      ({ role, statement }) => role === 'RunJobStateMachineRole' && statement.Effect === 'Allow' && actionsOf(statement).includes(action),
+    );
     if (grants.length === 0) problems.push(`${action}: not allowed`);
     for (const { statement } of grants) {
       for (const [operator, block] of Object.entries(statement.Condition ?? {})) {
@@ -261,7 +263,12 @@ describe("6. the crawler's documented S3 needs", () => {
 
     // Assess
     expect(bucketLevel).toEqual([
-      { Sid: 'ListInput', Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketLocation'], Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RawBucket}' } },
+      {
+        Sid: 'ListInput',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:GetBucketLocation'],
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${RawBucket}' },
+      },
     ]);
     const reads = statements.filter((s) => actionsOf(s).includes('s3:GetObject'));
     expect(reads.map((s) => resourcesOf(s).map(resourceText))).toEqual([['arn:${AWS::Partition}:s3:::${RawBucket}/events/*']]);

@@ -36,7 +36,10 @@ function jobRoleProblems(t: Template): string[] {
         if (action.startsWith('s3:')) {
           if (!allowedS3[action]?.test(resource)) problems.push(`${action} on ${resource}`);
         } else if (action.startsWith('glue:')) {
-          if (!/^glue:Get(Database|Tables?|Partitions?)$/.test(action) || !/:glue:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(catalog|database\/|table\/)/.test(resource)) {
+          if (
+            !/^glue:Get(Database|Tables?|Partitions?)$/.test(action) ||
+            !/:glue:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(catalog|database\/|table\/)/.test(resource)
+          ) {
             problems.push(`${action} on ${resource}`);
           }
         } else {
@@ -50,7 +53,9 @@ function jobRoleProblems(t: Template): string[] {
 
 /** The run-job role's EMR Serverless statements: exactly the guide's, scoped to this stack's application. */
 function stateMachineProblems(t: Template): string[] {
-  const statements = roleStatements(t).filter((owned) => owned.role === 'RunJobStateMachineRole').map((owned) => owned.statement);
+  const statements = roleStatements(t)
+    .filter((owned) => owned.role === 'RunJobStateMachineRole')
+    .map((owned) => owned.statement);
   const find = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
   const problems: string[] = [];
   const expect1 = (action: string, resource: string) => {
@@ -68,7 +73,11 @@ function stateMachineProblems(t: Template): string[] {
   expect1('emr-serverless:TagResource', '${ServerlessSparkApplication.Arn}/jobruns/*');
   const other = statements
     .flatMap((s) => actionsOf(s))
-    .filter((a) => a.startsWith('emr-serverless:') && !['emr-serverless:StartJobRun', 'emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun', 'emr-serverless:TagResource'].includes(a));
+    .filter(
+      (a) =>
+        a.startsWith('emr-serverless:') &&
+        !['emr-serverless:StartJobRun', 'emr-serverless:GetJobRun', 'emr-serverless:CancelJobRun', 'emr-serverless:TagResource'].includes(a),
+    );
   if (other.length) problems.push(`more than the guide asks: ${other.join(', ')}`);
   return problems;
 }
@@ -102,7 +111,7 @@ describe('EMR Serverless in the packaged template', () => {
     expect(jobRoleProblems(trusted)).toHaveLength(1);
     const extra = clone(template);
     extra.Resources.ServerlessJobRole.Properties.Policies[0].PolicyDocument.Statement.push({ Effect: 'Allow', Action: 'dynamodb:Scan', Resource: 'x' });
-    expect(jobRoleProblems(extra)).toEqual(['dynamodb:Scan is not a job\'s data access']);
+    expect(jobRoleProblems(extra)).toEqual(["dynamodb:Scan is not a job's data access"]);
   });
 
   it('lets run-job start, watch and cancel job runs of its own application only, with the .sync managed rule', () => {

@@ -27,7 +27,11 @@ const definition = (t: Template, machine = 'RunJobStateMachine'): any => {
   return JSON.parse(Array.isArray(sub) ? sub[0] : sub);
 };
 const rolesAllowing = (t: Template, action: string) =>
-  new Set(roleStatements(t).filter(({ statement }) => statement.Effect === 'Allow' && actionsOf(statement).includes(action)).map(({ role }) => role));
+  new Set(
+    roleStatements(t)
+      .filter(({ statement }) => statement.Effect === 'Allow' && actionsOf(statement).includes(action))
+      .map(({ role }) => role),
+  );
 
 // ---------- 1. whoever launches may create EMR's cleanup service-linked role ----------
 const CLEANUP_ROLE_ARN = 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*';
@@ -36,11 +40,16 @@ const createsCleanupRole = (statement: Statement) =>
   statement.Effect === 'Allow' &&
   actionsOf(statement).includes('iam:CreateServiceLinkedRole') &&
   resourceText(statement.Resource) === CLEANUP_ROLE_ARN &&
-  JSON.stringify(statement.Condition?.StringLike?.['iam:AWSServiceName']) === JSON.stringify(['elasticmapreduce.amazonaws.com', 'elasticmapreduce.amazonaws.com.cn']);
+  JSON.stringify(statement.Condition?.StringLike?.['iam:AWSServiceName']) ===
+    JSON.stringify(['elasticmapreduce.amazonaws.com', 'elasticmapreduce.amazonaws.com.cn']);
 
 /** Roles that may RunJobFlow but not create AWSServiceRoleForEMRCleanup: the first launch in an account fails. */
 function launchersWithoutCleanupRole(t: Template): string[] {
-  const creators = new Set(roleStatements(t).filter(({ statement }) => createsCleanupRole(statement)).map(({ role }) => role));
+  const creators = new Set(
+    roleStatements(t)
+      .filter(({ statement }) => createsCleanupRole(statement))
+      .map(({ role }) => role),
+  );
   return [...rolesAllowing(t, 'elasticmapreduce:RunJobFlow')].filter((role) => !creators.has(role)).sort();
 }
 
@@ -75,7 +84,9 @@ interface Fleet {
  */
 function fleetsWithoutStrategy(fleets: Fleet[]): string[] {
   return fleets
-    .filter((fleet) => !fleet.LaunchSpecifications?.OnDemandSpecification?.AllocationStrategy && !fleet.LaunchSpecifications?.SpotSpecification?.AllocationStrategy)
+    .filter(
+      (fleet) => !fleet.LaunchSpecifications?.OnDemandSpecification?.AllocationStrategy && !fleet.LaunchSpecifications?.SpotSpecification?.AllocationStrategy,
+    )
     .map((fleet) => fleet.Name ?? '(unnamed)');
 }
 const createClusterFleets = (asl: any): Fleet[] => asl.States.CreateCluster.Parameters.Instances.InstanceFleets;
@@ -125,7 +136,9 @@ const tagsOf = (tags: Array<{ Key: string; Value: string }>) => Object.fromEntri
 
 describe('3. stage-scoped clusters', () => {
   it('conditions every tag-scoped EMR statement on this stage as well as this app', () => {
-    const scoped = roleStatements(template).filter(({ statement }) => Object.values(statement.Condition ?? {}).some((block: any) => Object.keys(block).some((key) => TAG_CONDITION.test(key))));
+    const scoped = roleStatements(template).filter(({ statement }) =>
+      Object.values(statement.Condition ?? {}).some((block: any) => Object.keys(block).some((key) => TAG_CONDITION.test(key))),
+    );
 
     expect(scoped.length).toBeGreaterThanOrEqual(10);
     expect(emrStatementsWithoutStage(template)).toEqual([]);
@@ -147,7 +160,10 @@ describe('3. stage-scoped clusters', () => {
   it('tags every cluster the app creates with its stage: dedicated (PlaceJob) and pool (the dispatcher)', async () => {
     const prices = loadPrices();
     const [pool] = loadPools(prices).pools;
-    const dedicated = await placeJob({ request: request(), sizing: sizing(), attempt: 1, executionName: 'exec-1' }, { ...shippedPlacementConfig(), pools: [], stage: 'dev' });
+    const dedicated = await placeJob(
+      { request: request(), sizing: sizing(), attempt: 1, executionName: 'exec-1' },
+      { ...shippedPlacementConfig(), pools: [], stage: 'dev' },
+    );
 
     expect(tagsOf(dedicated.spec!.tags)).toMatchObject({ [TAG.app]: 'emrflow', [TAG.stage]: 'dev' });
     expect(tagsOf(poolClusterSpec(pool, 'hash', 'launch-1', prices, 'dev').Tags)).toMatchObject({ [TAG.app]: 'emrflow', [TAG.stage]: 'dev' });
@@ -197,7 +213,9 @@ function rulesWaitingForUnsentEvents(t: Template): string[] {
 
 describe('5. EMR events that do not exist', () => {
   it('lets no EventBridge rule wait for a TERMINATING cluster or an INTERRUPTED step', () => {
-    const emrRules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]: [string, any]) => rule.Properties.EventPattern?.source?.includes('aws.emr'));
+    const emrRules = resourcesOfType(template, 'AWS::Events::Rule').filter(([, rule]: [string, any]) =>
+      rule.Properties.EventPattern?.source?.includes('aws.emr'),
+    );
 
     expect(emrRules.length).toBeGreaterThanOrEqual(3);
     expect(rulesWaitingForUnsentEvents(template)).toEqual([]);
@@ -211,7 +229,11 @@ describe('5. EMR events that do not exist', () => {
       if (pattern?.detail?.state?.includes('COMPLETED')) pattern.detail.state = [...pattern.detail.state, 'INTERRUPTED'];
     }
 
-    expect(rulesWaitingForUnsentEvents(before).map((problem) => problem.replace(/^\S+: /, '')).sort()).toEqual(['cluster TERMINATING', 'step INTERRUPTED']);
+    expect(
+      rulesWaitingForUnsentEvents(before)
+        .map((problem) => problem.replace(/^\S+: /, ''))
+        .sort(),
+    ).toEqual(['cluster TERMINATING', 'step INTERRUPTED']);
   });
 });
 

@@ -17,8 +17,7 @@ const skip = missing.length > 0 && process.env.CI !== 'true';
 const check = skip ? it.skip : it;
 if (skip) console.warn(`IAM tool tests skipped: ${missing.join(', ')} missing`);
 
-const waivers = (): ParliamentWaiver[] =>
-  (parse(readFileSync(join(__dirname, 'parliament-waivers.yaml'), 'utf8')) as { waivers: ParliamentWaiver[] }).waivers;
+const waivers = (): ParliamentWaiver[] => (parse(readFileSync(join(__dirname, 'parliament-waivers.yaml'), 'utf8')) as { waivers: ParliamentWaiver[] }).waivers;
 
 let template: Template;
 let policies: RenderedPolicy[];
@@ -89,7 +88,14 @@ describe('parliament', () => {
 
   it('lets a waiver cover only its own issue, policies and actions, and reports a waiver that matches nothing', () => {
     // Prepare
-    const finding = { policy: 'RoleA/p', issue: 'PERMISSIONS_MANAGEMENT_ACTIONS', severity: 'MEDIUM', title: '', detail: '', location: { actions: ['iam:passrole'] } };
+    const finding = {
+      policy: 'RoleA/p',
+      issue: 'PERMISSIONS_MANAGEMENT_ACTIONS',
+      severity: 'MEDIUM',
+      title: '',
+      detail: '',
+      location: { actions: ['iam:passrole'] },
+    };
     const waiver = { issue: 'PERMISSIONS_MANAGEMENT_ACTIONS', policies: ['RoleA/*'], actions: ['iam:passrole'], reason: 'why' };
 
     // Act

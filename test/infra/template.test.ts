@@ -6,16 +6,7 @@
  */
 import { jobs } from '../../config/jobs.json';
 import { catalogNamesForStage } from '../../lib/contract';
-import {
-  OwnedStatement,
-  Template,
-  actionsOf,
-  allowedActions,
-  resourceText,
-  resourcesOf,
-  resourcesOfType,
-  roleStatements,
-} from './support/template';
+import { type OwnedStatement, type Template, actionsOf, allowedActions, resourceText, resourcesOf, resourcesOfType, roleStatements } from './support/template';
 import { packagedTemplate } from './support/packaged';
 import { missingLinters, runCfnLint, runCheckov } from './support/linters';
 import { bundledCode, sdkActions } from './support/sdkCalls';
@@ -46,11 +37,8 @@ const taskResources = () =>
 
 const statementsOf = (role: string) => roleStatements(template).filter((owned) => owned.role === role);
 const allowing = (action: string) =>
-  roleStatements(template).filter(
-    (owned) => owned.statement.Effect === 'Allow' && actionsOf(owned.statement).includes(action),
-  );
-const hasWildcardResource = (owned: OwnedStatement) =>
-  resourcesOf(owned.statement).some((r) => r === '*');
+  roleStatements(template).filter((owned) => owned.statement.Effect === 'Allow' && actionsOf(owned.statement).includes(action));
+const hasWildcardResource = (owned: OwnedStatement) => resourcesOf(owned.statement).some((r) => r === '*');
 
 const functions = {
   normalizeRequest: 'normalize-request',
@@ -79,7 +67,13 @@ const launching = new Set(['acquireCapacity', 'releaseCapacity', 'dispatchQueue'
  * What EMR checks besides RunJobFlow itself when it creates a tagged cluster with auto-termination and managed
  * scaling, and what the first cluster of an account needs (its cleanup service-linked role).
  */
-const runJobFlowCompanions = ['elasticmapreduce:AddTags', 'elasticmapreduce:PutAutoTerminationPolicy', 'elasticmapreduce:PutManagedScalingPolicy', 'iam:PassRole', 'iam:CreateServiceLinkedRole'];
+const runJobFlowCompanions = [
+  'elasticmapreduce:AddTags',
+  'elasticmapreduce:PutAutoTerminationPolicy',
+  'elasticmapreduce:PutManagedScalingPolicy',
+  'iam:PassRole',
+  'iam:CreateServiceLinkedRole',
+];
 /** The tag condition of every EMR statement: this app's clusters of this stage (`request` for tags being set). */
 const ownClusters = (tagged: 'aws:RequestTag' | 'aws:ResourceTag') => ({ [`${tagged}/emrflow:app`]: 'emrflow', [`${tagged}/emrflow:stage`]: 'dev' });
 const pascal = (name: string) => name[0].toUpperCase() + name.slice(1);
@@ -119,9 +113,7 @@ describe('run-job workflow', () => {
     const params = definition().States.CreateCluster.Parameters;
 
     // Assess
-    expect(Object.values(variables)).toEqual(
-      expect.arrayContaining([{ Ref: 'EmrServiceRole' }, { Ref: 'EmrInstanceProfile' }, { Ref: 'ClaimsTable' }]),
-    );
+    expect(Object.values(variables)).toEqual(expect.arrayContaining([{ Ref: 'EmrServiceRole' }, { Ref: 'EmrInstanceProfile' }, { Ref: 'ClaimsTable' }]));
     expect(Array.isArray(params.Instances.Ec2SubnetIds)).toBe(true);
   });
 
@@ -189,8 +181,14 @@ describe('run-job workflow', () => {
     // The dispatcher reads each level's head through the waiting index, consistently: a local index.
     const indexes = resource('AdmissionQueueTable').Properties.LocalSecondaryIndexes as Array<{ IndexName: string; KeySchema: unknown }>;
     expect(Object.fromEntries(indexes.map((index) => [index.IndexName, index.KeySchema]))).toEqual({
-      waiting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }],
-      granting: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }],
+      waiting: [
+        { AttributeName: 'level', KeyType: 'HASH' },
+        { AttributeName: 'waitingKey', KeyType: 'RANGE' },
+      ],
+      granting: [
+        { AttributeName: 'level', KeyType: 'HASH' },
+        { AttributeName: 'claimedAt', KeyType: 'RANGE' },
+      ],
     });
   });
 });
@@ -299,7 +297,10 @@ describe('IAM the plugin does not generate', () => {
   });
 
   it('allows the DynamoDB tasks on their own tables', () => {
-    const onTable = (action: string) => allowing(action).filter((owned) => owned.role === sm).map((o) => o.statement.Resource);
+    const onTable = (action: string) =>
+      allowing(action)
+        .filter((owned) => owned.role === sm)
+        .map((o) => o.statement.Resource);
 
     expect(onTable('dynamodb:PutItem')).toEqual([{ 'Fn::GetAtt': ['ClaimsTable', 'Arn'] }]);
     // Leases are taken and given back by the job manager's Lambdas, not by the state machine's own writes.
@@ -307,9 +308,11 @@ describe('IAM the plugin does not generate', () => {
   });
 
   it('allows tagging clusters at creation, to the state machine and the functions that launch pool clusters', () => {
-    expect(allowing('elasticmapreduce:AddTags').map((owned) => owned.role).sort()).toEqual(
-      [sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort(),
-    );
+    expect(
+      allowing('elasticmapreduce:AddTags')
+        .map((owned) => owned.role)
+        .sort(),
+    ).toEqual([sm, ...[...launching].map((name) => `${pascal(name)}Role`)].sort());
   });
 
   it('passes only the two EMR roles and the EMR Serverless job role, each to its own service', () => {
@@ -319,14 +322,8 @@ describe('IAM the plugin does not generate', () => {
     // Assess
     expect(passes.map(({ statement }) => [resourceText(statement.Resource), statement.Condition])).toEqual([
       ['{"Fn::GetAtt":["ServerlessJobRole","Arn"]}', { StringEquals: { 'iam:PassedToService': 'emr-serverless.amazonaws.com' } }],
-      [
-        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EmrServiceRole}',
-        { StringEquals: { 'iam:PassedToService': 'elasticmapreduce.amazonaws.com' } },
-      ],
-      [
-        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EmrInstanceRole}',
-        { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
-      ],
+      ['arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EmrServiceRole}', { StringEquals: { 'iam:PassedToService': 'elasticmapreduce.amazonaws.com' } }],
+      ['arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${EmrInstanceRole}', { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } }],
     ]);
   });
 
@@ -340,7 +337,11 @@ describe('IAM the plugin does not generate', () => {
       expect({ role, actions: actionsOf(statement).filter((a) => a === '*' || a.endsWith(':*')) }).toEqual({ role, actions: [] });
     }
     for (const owned of allowing('iam:PassRole')) {
-      expect(resourcesOf(owned.statement).map(resourceText).filter((r) => r.endsWith('*'))).toEqual([]);
+      expect(
+        resourcesOf(owned.statement)
+          .map(resourceText)
+          .filter((r) => r.endsWith('*')),
+      ).toEqual([]);
       expect(Object.keys(owned.statement.Condition?.StringEquals ?? {})).toEqual(['iam:PassedToService']);
     }
   });
@@ -360,7 +361,9 @@ describe('least privilege (issue 5)', () => {
       // Assess
       expect({ name, actions: allowedActions(template, role) }).toEqual({
         name,
-        actions: [...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents'])].sort(),
+        actions: [
+          ...new Set([...calls, ...(calls.includes('elasticmapreduce:RunJobFlow') ? runJobFlowCompanions : []), 'logs:CreateLogStream', 'logs:PutLogEvents']),
+        ].sort(),
       });
       expect(statementsOf(role).find((o) => o.statement.Sid === 'WriteLogs')?.statement.Resource).toEqual({
         'Fn::GetAtt': [`${pascal(name)}LogGroup`, 'Arn'],
@@ -373,9 +376,7 @@ describe('least privilege (issue 5)', () => {
     expect(sdkActions('functions/classify-failure/handler.ts')).toEqual(
       expect.arrayContaining(['elasticmapreduce:DescribeCluster', 'elasticmapreduce:ListInstanceFleets']),
     );
-    expect(sdkActions('functions/size-job/handler.ts')).toEqual(
-      expect.arrayContaining(['glue:GetPartition', 's3:ListBucket', 'dynamodb:Query']),
-    );
+    expect(sdkActions('functions/size-job/handler.ts')).toEqual(expect.arrayContaining(['glue:GetPartition', 's3:ListBucket', 'dynamodb:Query']));
   });
 
   it('reads a call whose import esbuild renamed (PutCommand as PutCommand2), which `new PutCommand(` alone would miss', () => {
@@ -500,9 +501,7 @@ describe('least privilege (issue 5)', () => {
         block: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       });
       const policy = policies.find((p) => p.Bucket.Ref === id);
-      const denyHttp = policy?.PolicyDocument.Statement.find(
-        (s: any) => s.Effect === 'Deny' && String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false',
-      );
+      const denyHttp = policy?.PolicyDocument.Statement.find((s: any) => s.Effect === 'Deny' && String(s.Condition?.Bool?.['aws:SecureTransport']) === 'false');
       expect({ id, denyHttp: Boolean(denyHttp) }).toEqual({ id, denyHttp: true });
     }
   });
@@ -557,7 +556,10 @@ describe('least privilege (issue 5)', () => {
 
     for (const machine of ['RunJobStateMachine', 'RunBatchStateMachine']) {
       const own = alarms.filter((alarm) => alarm.Dimensions?.[0]?.Value?.Ref === machine);
-      expect({ machine, metrics: own.map((alarm) => alarm.MetricName).sort() }).toEqual({ machine, metrics: ['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut'] });
+      expect({ machine, metrics: own.map((alarm) => alarm.MetricName).sort() }).toEqual({
+        machine,
+        metrics: ['ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut'],
+      });
     }
     expect(alarms).toHaveLength(6);
     for (const alarm of alarms) {
@@ -599,10 +601,16 @@ describe('run-batch (issue 13)', () => {
 
   it('lets run-batch start and watch its own map children and run-job, and nothing else', () => {
     const sm = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
-    expect(statement('RunMapChildWorkflows')).toMatchObject({ Action: 'states:StartExecution', Resource: { 'Fn::Sub': `${sm}:stateMachine:emrflow-dev-run-batch` } });
+    expect(statement('RunMapChildWorkflows')).toMatchObject({
+      Action: 'states:StartExecution',
+      Resource: { 'Fn::Sub': `${sm}:stateMachine:emrflow-dev-run-batch` },
+    });
     expect(statement('WatchMapChildWorkflows')).toMatchObject({ Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-batch/*` } });
     expect(statement('StartRunJob')).toMatchObject({ Action: 'states:StartExecution', Resource: { Ref: 'RunJobStateMachine' } });
-    expect(statement('WatchRunJob')).toMatchObject({ Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-job:*` } });
+    expect(statement('WatchRunJob')).toMatchObject({
+      Action: ['states:DescribeExecution', 'states:StopExecution'],
+      Resource: { 'Fn::Sub': `${sm}:execution:emrflow-dev-run-job:*` },
+    });
     expect(statement('SyncExecutionRule')).toMatchObject({
       Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
       Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule' },
@@ -639,27 +647,35 @@ describe('cfn-lint and checkov', () => {
   const lint = skip ? it.skip : it;
   if (skip) console.warn(`cfn-lint and checkov tests skipped: ${missing.join(', ')} missing; run scripts/setup-python.sh`);
 
-  lint('finds no cfn-lint error in the packaged template', () => {
-    // Act
-    const result = runCfnLint(templateFile);
+  lint(
+    'finds no cfn-lint error in the packaged template',
+    () => {
+      // Act
+      const result = runCfnLint(templateFile);
 
-    // Assess
-    console.log(`cfn-lint: ${result.errors.length} errors, ${result.warnings.length} warnings\n${result.summary}`);
-    expect(result.errors).toEqual([]);
-  }, 120_000);
+      // Assess
+      console.log(`cfn-lint: ${result.errors.length} errors, ${result.warnings.length} warnings\n${result.summary}`);
+      expect(result.errors).toEqual([]);
+    },
+    120_000,
+  );
 
-  lint('leaves no checkov failure that is not waived with a reason', () => {
-    // Act
-    const result = runCheckov(templateFile);
+  lint(
+    'leaves no checkov failure that is not waived with a reason',
+    () => {
+      // Act
+      const result = runCheckov(templateFile);
 
-    // Assess
-    console.log(
-      `checkov: ${result.passed} passed, ${result.failed.length} failed, ${result.waived.length} waived` +
-        (result.failed.length ? `\nunwaived:\n${result.failed.join('\n')}` : ''),
-    );
-    expect(result.failed).toEqual([]);
-    expect(result.staleWaivers).toEqual([]);
-  }, 120_000);
+      // Assess
+      console.log(
+        `checkov: ${result.passed} passed, ${result.failed.length} failed, ${result.waived.length} waived` +
+          (result.failed.length ? `\nunwaived:\n${result.failed.join('\n')}` : ''),
+      );
+      expect(result.failed).toEqual([]);
+      expect(result.staleWaivers).toEqual([]);
+    },
+    120_000,
+  );
 });
 
 describe('cleanup-execution (issue 11)', () => {
@@ -703,8 +719,16 @@ describe('event-driven completion of pooled steps (issue 10)', () => {
     expect(patterns).toEqual(
       expect.arrayContaining([
         // No INTERRUPTED step and no TERMINATING cluster: EMR sends no such events (test/infra/first-run.test.ts).
-        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Step Status Change'], detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED']) } }),
-        expect.objectContaining({ source: ['aws.emr'], 'detail-type': ['EMR Cluster State Change'], detail: expect.objectContaining({ state: ['TERMINATED', 'TERMINATED_WITH_ERRORS'] }) }),
+        expect.objectContaining({
+          source: ['aws.emr'],
+          'detail-type': ['EMR Step Status Change'],
+          detail: { state: expect.arrayContaining(['COMPLETED', 'FAILED', 'CANCELLED']) },
+        }),
+        expect.objectContaining({
+          source: ['aws.emr'],
+          'detail-type': ['EMR Cluster State Change'],
+          detail: expect.objectContaining({ state: ['TERMINATED', 'TERMINATED_WITH_ERRORS'] }),
+        }),
       ]),
     );
   });

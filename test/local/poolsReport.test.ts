@@ -34,7 +34,11 @@ describe('emrflow pools', () => {
   });
 
   it('says so when a pool has no cluster and nothing waits, and when there is no pool at all', () => {
-    expect(formatPoolReports([report({ clusters: [], clustersAlive: 0, queue: { depth: 0, byPriority: { high: 0, normal: 0, low: 0 }, granting: 0, oldestWaitSeconds: null } })]).slice(1)).toEqual([
+    expect(
+      formatPoolReports([
+        report({ clusters: [], clustersAlive: 0, queue: { depth: 0, byPriority: { high: 0, normal: 0, low: 0 }, granting: 0, oldestWaitSeconds: null } }),
+      ]).slice(1),
+    ).toEqual([
       '  no clusters registered',
       '  queue: empty',
       '  cost: $0.1756 per unit-hour (blended), leased units $2.11/h now',

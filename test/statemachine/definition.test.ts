@@ -62,7 +62,9 @@ describe('state machine definitions', () => {
     });
 
     it('names states as PascalCase verb+noun', () => {
-      const badNames = allStates(definition).map(([name]) => name).filter((name) => !/^[A-Z][A-Za-z0-9]+$/.test(name));
+      const badNames = allStates(definition)
+        .map(([name]) => name)
+        .filter((name) => !/^[A-Z][A-Za-z0-9]+$/.test(name));
       expect(badNames).toEqual([]);
     });
   });

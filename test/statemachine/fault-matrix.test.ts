@@ -36,8 +36,12 @@ describe('fault matrix on the local runtime', () => {
 
   it('sends every execution that did not succeed to cleanup-execution, which terminates what an abort or a timeout left', () => {
     for (const result of results.filter((r) => r.status !== 'SUCCEEDED')) expect(result.cleanup).toHaveLength(1);
-    expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual(['cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled']);
-    expect(resultOf('execution timed out (during RunSparkStep)').cleanup).toEqual(['cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled']);
+    expect(resultOf('execution aborted during RunSparkStep').cleanup).toEqual([
+      'cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled',
+    ]);
+    expect(resultOf('execution timed out (during RunSparkStep)').cleanup).toEqual([
+      'cleanupExecution: 1 terminated, 0 leases released, 0 queue entries withdrawn, 0 steps cancelled',
+    ]);
     expect(resultOf('missing input').clustersCreated).toBe(0);
   });
 

@@ -13,7 +13,10 @@ process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 const DATE = '2026-11-26';
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-idempotency-'));
 const file = join(scratch, 'events.json');
-writeFileSync(file, `${JSON.stringify({ event_time: `${DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1', session_id: 's1', url: 'https://news.example.com/' })}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ event_time: `${DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1', session_id: 's1', url: 'https://news.example.com/' })}\n`,
+);
 
 const marker = join(scratch, '_SUCCESS');
 writeFileSync(marker, '');

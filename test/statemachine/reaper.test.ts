@@ -49,7 +49,14 @@ describe('reap-clusters on a staged emulator state', () => {
     // Prepare
     const now = Date.now();
     runtime.executionStatuses.record({ executionArn: executionArn('live'), stateMachineArn: 'x', name: 'live', status: 'RUNNING', startDate: now });
-    runtime.executionStatuses.record({ executionArn: executionArn('done'), stateMachineArn: 'x', name: 'done', status: 'ABORTED', startDate: now, stopDate: now });
+    runtime.executionStatuses.record({
+      executionArn: executionArn('done'),
+      stateMachineArn: 'x',
+      name: 'done',
+      status: 'ABORTED',
+      startDate: now,
+      stopDate: now,
+    });
     const clusters = {
       running: await stage(dedicatedName('of-a-running-execution'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'live' }),
       aborted: await stage(dedicatedName('of-an-aborted-execution'), { ...app, 'emrflow:pool': 'dedicated', 'emrflow:execution': 'done' }),

@@ -60,7 +60,9 @@ describe(`a ${ITEMS}-item manifest on one pool`, () => {
     const started = Date.now();
     const fresh = await freshRuntime();
     runtime = fresh.runtime;
-    const lines = Array.from({ length: ITEMS }, (_, i) => JSON.stringify({ job: 'denormalize-events', runId: `nightly-${String(i).padStart(3, '0')}`, date: RUN_DATE, input: fresh.input }));
+    const lines = Array.from({ length: ITEMS }, (_, i) =>
+      JSON.stringify({ job: 'denormalize-events', runId: `nightly-${String(i).padStart(3, '0')}`, date: RUN_DATE, input: fresh.input }),
+    );
     const file = manifest('nightly.jsonl', lines);
     first = await runBatch(runtime, file, quiet);
     wallSeconds = (Date.now() - started) / 1000;

@@ -70,24 +70,39 @@ describe('run-job bounds and safety nets', () => {
   });
 
   it('keeps polling a crawl within the bound, and reads a READY crawler without CrawlElapsedTime as 0', async () => {
-    const outcome = await runScripted(definition, {}, {
-      ...script(),
-      GetCrawler: [{ return: { Crawler: { State: 'RUNNING', CrawlElapsedTime: 7_199_000 } } }, { return: { Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } } }],
-    });
+    const outcome = await runScripted(
+      definition,
+      {},
+      {
+        ...script(),
+        GetCrawler: [
+          { return: { Crawler: { State: 'RUNNING', CrawlElapsedTime: 7_199_000 } } },
+          { return: { Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } } },
+        ],
+      },
+    );
 
     expect(outcome.status).toBe('SUCCEEDED');
     expect(outcome.path.filter((state) => state === 'GetCrawler')).toHaveLength(2);
   });
 
   it("retries middy's early timeout (Function.Timeout) like a Lambda service error", async () => {
-    const outcome = await runScripted(definition, {}, { ...script(), SizeJob: [fail('Function.Timeout'), { return: { stepTimeoutSeconds: 1800, stepArgs: [] } }] });
+    const outcome = await runScripted(
+      definition,
+      {},
+      { ...script(), SizeJob: [fail('Function.Timeout'), { return: { stepTimeoutSeconds: 1800, stepArgs: [] } }] },
+    );
 
     expect(outcome.status).toBe('SUCCEEDED');
     expect(outcome.transitions).toBeGreaterThan((await runScripted(definition, {}, script())).transitions);
   });
 
   it.each(['Input.NotFound', 'Input.Empty'])('%s from NormalizeRequest fails the run before its claim', async (name) => {
-    const outcome = await runScripted(definition, {}, { ...script(), NormalizeRequest: [fail(name, 's3://raw/events/dt=2026-11-27/: no such object or prefix')] });
+    const outcome = await runScripted(
+      definition,
+      {},
+      { ...script(), NormalizeRequest: [fail(name, 's3://raw/events/dt=2026-11-27/: no such object or prefix')] },
+    );
 
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toBe(name);

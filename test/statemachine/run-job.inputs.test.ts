@@ -54,7 +54,10 @@ describe('run-job execution inputs', () => {
   it('refuses an input over 256 KiB as StartExecution does: no execution, no claim', async () => {
     const input = { job: 'denormalize-events', runId: 'x'.repeat(300 * 1024) };
 
-    await expect(runtime.run(input)).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining(String(MAX_EXECUTION_INPUT_BYTES)) });
+    await expect(runtime.run(input)).rejects.toMatchObject({
+      name: 'ValidationException',
+      message: expect.stringContaining(String(MAX_EXECUTION_INPUT_BYTES)),
+    });
     expect(await claims()).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { runStepName } from '../../lib/domain/runRecord';
 import { EmrApiError } from '../../lib/errors';
-import { loadDefinition, runScripted, SCRIPTED_TASK_TOKEN, TaskScript } from '../support/scriptedRun';
+import { loadDefinition, runScripted, SCRIPTED_TASK_TOKEN, type TaskScript } from '../support/scriptedRun';
 
 const definition = loadDefinition(join(__dirname, '../../statemachines/run-job.asl.yml'));
 
@@ -63,7 +63,13 @@ const slot = (clusterId: string, attempt = 1) => ({
   units: 4,
   leaseExpiresAt: 1_900_000_000_000,
 });
-const POOLED_STEP_DONE = { Step: { Id: 's-POOLED', Name: 'denormalize-events run-1 attempt 1', Status: { State: 'COMPLETED', Timeline: { StartDateTime: '2026-11-27T10:00:00Z', EndDateTime: '2026-11-27T10:02:00Z' } } } };
+const POOLED_STEP_DONE = {
+  Step: {
+    Id: 's-POOLED',
+    Name: 'denormalize-events run-1 attempt 1',
+    Status: { State: 'COMPLETED', Timeline: { StartDateTime: '2026-11-27T10:00:00Z', EndDateTime: '2026-11-27T10:02:00Z' } },
+  },
+};
 
 const spotFailure = {
   kind: 'Emr.SpotInterrupted',
@@ -95,8 +101,16 @@ describe('run-job routing (scripted services, real definition)', () => {
 
     expect(outcome.status).toBe('SUCCEEDED');
     expect(outcome.path).toEqual([
-      'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement',
-      'CreateCluster', 'RunSparkStep', 'TerminateCluster', 'RecordRun',
+      'NormalizeRequest',
+      'ClaimRun',
+      'CheckCatalog',
+      'SizeJob',
+      'PlaceJob',
+      'RouteByPlacement',
+      'CreateCluster',
+      'RunSparkStep',
+      'TerminateCluster',
+      'RecordRun',
     ]);
     expect(outcome.transitions).toBe(10);
     expect(outcome.taskInputs.RunSparkStep[0]).toMatchObject({
@@ -156,18 +170,21 @@ describe('run-job routing (scripted services, real definition)', () => {
       ...happyScript(),
       NormalizeRequest: ok({ request: crawlingRequest, attempt: 1 }),
       StartCrawler: ok(),
-      GetCrawler: [
-        { return: { Crawler: { State: 'RUNNING' } } },
-        { return: { Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } } },
-      ],
+      GetCrawler: [{ return: { Crawler: { State: 'RUNNING' } } }, { return: { Crawler: { State: 'READY', LastCrawl: { Status: 'SUCCEEDED' } } } }],
     };
 
     const outcome = await runScripted(definition, {}, script);
 
     expect(outcome.status).toBe('SUCCEEDED');
     expect(outcome.path.slice(2, 10)).toEqual([
-      'CheckCatalog', 'StartCrawler', 'WaitForCrawler', 'GetCrawler', 'CrawlFinished',
-      'WaitForCrawler', 'GetCrawler', 'CrawlFinished',
+      'CheckCatalog',
+      'StartCrawler',
+      'WaitForCrawler',
+      'GetCrawler',
+      'CrawlFinished',
+      'WaitForCrawler',
+      'GetCrawler',
+      'CrawlFinished',
     ]);
     expect(outcome.taskInputs.StartCrawler[0]).toEqual({ Name: 'emrflow-raw-events' });
   });
@@ -336,7 +353,7 @@ describe('run-job routing (scripted services, real definition)', () => {
     expect(outcome.path).not.toContain('TerminateAfterFailure');
   });
 
-  it('ClassifyFailureUnavailable: still terminates the cluster, then fails with the classifier\'s error', async () => {
+  it("ClassifyFailureUnavailable: still terminates the cluster, then fails with the classifier's error", async () => {
     const script: TaskScript = {
       ...happyScript(),
       RunSparkStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],
@@ -381,8 +398,16 @@ describe('run-job routing (scripted services, real definition)', () => {
 
       expect(outcome.status).toBe('SUCCEEDED');
       expect(outcome.path).toEqual([
-        'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement',
-        'AcquireCapacity', 'RunPooledStep', 'ReleaseCapacity', 'RecordRun',
+        'NormalizeRequest',
+        'ClaimRun',
+        'CheckCatalog',
+        'SizeJob',
+        'PlaceJob',
+        'RouteByPlacement',
+        'AcquireCapacity',
+        'RunPooledStep',
+        'ReleaseCapacity',
+        'RecordRun',
       ]);
       expect(outcome.transitions).toBe(10);
       expect(outcome.transitions).toBeLessThanOrEqual(12);
@@ -440,7 +465,10 @@ describe('run-job routing (scripted services, real definition)', () => {
 
       expect(outcome.status).toBe('SUCCEEDED');
       expect(outcome.taskInputs.ReleaseCapacityBeforeRetry).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
-      expect((outcome.taskInputs.AcquireCapacity as any[]).map((input) => [input.Payload.attempt, input.Payload.priority])).toEqual([[1, 'normal'], [2, 'high']]);
+      expect((outcome.taskInputs.AcquireCapacity as any[]).map((input) => [input.Payload.attempt, input.Payload.priority])).toEqual([
+        [1, 'normal'],
+        [2, 'high'],
+      ]);
       expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.Payload.clusterId)).toEqual(['j-POOL1', 'j-POOL2']);
       expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL2', lease: 'scripted-execution#2' }]);
       expect(outcome.path).not.toContain('TerminateBeforeRetry');
@@ -455,7 +483,11 @@ describe('run-job routing (scripted services, real definition)', () => {
     it('PooledStepThrottled: a throttled AddJobFlowSteps is submitted again and the job succeeds on the same lease', async () => {
       const script: TaskScript = {
         ...pooledScript(),
-        RunPooledStep: [addStepError('ThrottlingException', 'Rate exceeded'), addStepError('ThrottlingException', 'Rate exceeded'), { return: POOLED_STEP_DONE }],
+        RunPooledStep: [
+          addStepError('ThrottlingException', 'Rate exceeded'),
+          addStepError('ThrottlingException', 'Rate exceeded'),
+          { return: POOLED_STEP_DONE },
+        ],
       };
 
       const outcome = await runScripted(definition, {}, script);
@@ -466,7 +498,7 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
     });
 
-    it('PooledClusterGone: a terminated cluster\'s ValidationException is not retried as throttling; ClassifyFailure has it at once', async () => {
+    it("PooledClusterGone: a terminated cluster's ValidationException is not retried as throttling; ClassifyFailure has it at once", async () => {
       for (const code of ['ValidationException', 'AccessDeniedException']) {
         const script: TaskScript = {
           ...pooledScript(),
@@ -479,7 +511,10 @@ describe('run-job routing (scripted services, real definition)', () => {
         const outcome = await runScripted(definition, {}, script);
 
         expect({ code, submissions: outcome.taskInputs.RunPooledStep.length }).toEqual({ code, submissions: 1 });
-        expect((outcome.taskInputs.ClassifyFailure[0] as any).error).toMatchObject({ Error: 'EMR.AmazonElasticMapReduceException', Cause: expect.stringContaining(`Error Code: ${code}`) });
+        expect((outcome.taskInputs.ClassifyFailure[0] as any).error).toMatchObject({
+          Error: 'EMR.AmazonElasticMapReduceException',
+          Cause: expect.stringContaining(`Error Code: ${code}`),
+        });
         expect(outcome.status).toBe('FAILED');
       }
     });
@@ -489,7 +524,10 @@ describe('run-job routing (scripted services, real definition)', () => {
       before.States.RunPooledStep.Retry[0].ErrorEquals = ['EMR.AmazonElasticMapReduceException'];
       const script: TaskScript = {
         ...pooledScript(),
-        RunPooledStep: [addStepError('ValidationException', 'A job flow that is shutting down, terminated, or finished may not be modified.'), { return: POOLED_STEP_DONE }],
+        RunPooledStep: [
+          addStepError('ValidationException', 'A job flow that is shutting down, terminated, or finished may not be modified.'),
+          { return: POOLED_STEP_DONE },
+        ],
       };
 
       const outcome = await runScripted(before, {}, script);
@@ -514,7 +552,7 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect(outcome.taskInputs.ReleaseCapacityAfterFailure).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
     });
 
-    it('PooledClassifyFailureUnavailable: still releases the lease and records the run, then fails with the classifier\'s error', async () => {
+    it("PooledClassifyFailureUnavailable: still releases the lease and records the run, then fails with the classifier's error", async () => {
       const script: TaskScript = {
         ...pooledScript(),
         RunPooledStep: [fail('States.TaskFailed', '{"Step":{"Status":{"State":"FAILED"}}}')],

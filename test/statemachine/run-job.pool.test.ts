@@ -120,7 +120,10 @@ describe(`${DEFAULT_JOBS} pooled executions with 10% of EMR's events dropped and
   let load: PoolLoadResult;
   const settlements = new Map<string, Array<{ outcome: 'success' | 'failure'; body: any }>>();
   beforeAll(async () => {
-    load = await runPoolLoad({ faults: join(__dirname, '../../examples/faults/lossy-events.json'), beforeStart: (runtime) => recordStepSettlements(runtime, settlements) });
+    load = await runPoolLoad({
+      faults: join(__dirname, '../../examples/faults/lossy-events.json'),
+      beforeStart: (runtime) => recordStepSettlements(runtime, settlements),
+    });
   });
 
   it('loses and repeats events as asked', () => {
@@ -271,7 +274,12 @@ describe('a pool cluster near its idle timeout when a job is granted on it', () 
     // Act
     const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });
     if (second.status !== 'SUCCEEDED') {
-      console.log(JSON.stringify({ second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]), changes: runtime.events.filter((e) => e.id === idle) }));
+      console.log(
+        JSON.stringify({
+          second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]),
+          changes: runtime.events.filter((e) => e.id === idle),
+        }),
+      );
     }
 
     // Assess: the dispatcher put the step on the idle cluster when it granted the lease, before the slot was
@@ -288,7 +296,14 @@ describe('a pool cluster near its idle timeout when a job is granted on it', () 
 describe('the registry check can fail (negative control)', () => {
   it('reports a write that left a cluster over its capacity, and the lease it granted', async () => {
     const overbooked = {
-      kind: 'cluster', pool: 'shared', clusterId: 'j-OVER', state: 'RUNNING', capacityUnits: 8, maxJobs: 4, unitsInUse: 12, version: 3,
+      kind: 'cluster',
+      pool: 'shared',
+      clusterId: 'j-OVER',
+      state: 'RUNNING',
+      capacityUnits: 8,
+      maxJobs: 4,
+      unitsInUse: 12,
+      version: 3,
       leases: { 'a#1': { units: 8, execution: 'a' }, 'b#1': { units: 4, execution: 'b' } },
     };
     const client = { send: async () => ({ Attributes: overbooked }) };

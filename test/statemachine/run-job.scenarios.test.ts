@@ -73,8 +73,16 @@ describe('run-job on the local runtime', () => {
     const summary = await runUpload(NO_FAULTS, { catalogued: true });
     expect(summary.status).toBe('SUCCEEDED');
     expect(path(summary)).toEqual([
-      'NormalizeRequest', 'ClaimRun', 'CheckCatalog', 'SizeJob', 'PlaceJob', 'RouteByPlacement', 'CreateCluster',
-      'RunSparkStep', 'TerminateCluster', 'RecordRun',
+      'NormalizeRequest',
+      'ClaimRun',
+      'CheckCatalog',
+      'SizeJob',
+      'PlaceJob',
+      'RouteByPlacement',
+      'CreateCluster',
+      'RunSparkStep',
+      'TerminateCluster',
+      'RecordRun',
     ]);
     expect(summary.transitions).toBe(10);
     expect(summary.attempts).toBe(1);

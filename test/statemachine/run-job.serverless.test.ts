@@ -30,7 +30,10 @@ jest.mock('../../config/rules.json', () => ({
 const RUN_DATE = '2026-11-26';
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-serverless-'));
 const eventsFile = join(scratch, 'part-0001.json');
-writeFileSync(eventsFile, `${JSON.stringify({ event_time: `${RUN_DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1', session_id: 's1', url: 'https://news.example.com/1' })}\n`);
+writeFileSync(
+  eventsFile,
+  `${JSON.stringify({ event_time: `${RUN_DATE}T10:00:00Z`, site: 'news.example.com', visitor_id: 'v1', session_id: 's1', url: 'https://news.example.com/1' })}\n`,
+);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 let runtime: LocalRuntime | undefined;
@@ -93,7 +96,9 @@ describe('run-job placed on EMR Serverless', () => {
     const summary = await runtime.run(event, { abortAfter: 'RunServerlessJob' });
 
     expect(summary.status).toBe('ABORTED');
-    expect(summary.ruleDeliveries).toEqual([expect.objectContaining({ function: 'cleanupExecution', result: expect.objectContaining({ cancelledJobRuns: [runtime.stats().jobRuns[0].jobRunId] }) })]);
+    expect(summary.ruleDeliveries).toEqual([
+      expect.objectContaining({ function: 'cleanupExecution', result: expect.objectContaining({ cancelledJobRuns: [runtime.stats().jobRuns[0].jobRunId] }) }),
+    ]);
     await waitUntil(() => runtime.stats().jobRunsActive === 0, 'the job run ended');
     expect(runtime.stats().jobRuns.map((run) => run.state)).toEqual(['CANCELLED']);
     expect(runtime.stats().clustersRunning).toBe(0);
@@ -171,7 +176,13 @@ async function startAsTheIntegrationWould(input: any): Promise<void> {
       name: input.Name,
       tags: input.Tags,
       executionTimeoutMinutes: input.ExecutionTimeoutMinutes,
-      jobDriver: { sparkSubmit: { entryPoint: input.JobDriver.SparkSubmit.EntryPoint, entryPointArguments: input.JobDriver.SparkSubmit.EntryPointArguments, sparkSubmitParameters: input.JobDriver.SparkSubmit.SparkSubmitParameters } },
+      jobDriver: {
+        sparkSubmit: {
+          entryPoint: input.JobDriver.SparkSubmit.EntryPoint,
+          entryPointArguments: input.JobDriver.SparkSubmit.EntryPointArguments,
+          sparkSubmitParameters: input.JobDriver.SparkSubmit.SparkSubmitParameters,
+        },
+      },
     }),
   );
 }

@@ -57,12 +57,19 @@ describe('marker mode (denormalize-events, config/jobs.json)', () => {
 
   it('negative control: the prefix-only rule as it was would start one execution per upload', async () => {
     // Prepare
-    const before = { source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: [runtime.buckets.RawBucket] }, object: { key: [{ prefix: 'events/' }] } } };
+    const before = {
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: { bucket: { name: [runtime.buckets.RawBucket] }, object: { key: [{ prefix: 'events/' }] } },
+    };
     const keys = [1, 2, 3, 4, 5].map((n) => `events/dt=${DATE}/part-000${n}.json`).concat(`events/dt=${DATE}/_SUCCESS`);
 
     // Act
     const matched = keys.filter((key) =>
-      matchesPattern(before, objectCreatedEvent({ bucket: runtime.buckets.RawBucket, key, size: 1, etag: 'e' }, { region: 'us-east-1', accountId: '000000000000' })),
+      matchesPattern(
+        before,
+        objectCreatedEvent({ bucket: runtime.buckets.RawBucket, key, size: 1, etag: 'e' }, { region: 'us-east-1', accountId: '000000000000' }),
+      ),
     );
 
     // Assess

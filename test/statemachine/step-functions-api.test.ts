@@ -40,7 +40,12 @@ afterEach(async () => {
 async function freshRuntime(): Promise<{ runtime: LocalRuntime; sfn: SFNClient; runJob: string }> {
   runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true, schedules: false });
   await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
-  const sfn = new SFNClient({ region: runtime.config.region, endpoint: runtime.env.AWS_ENDPOINT_URL_SFN, maxAttempts: 1, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const sfn = new SFNClient({
+    region: runtime.config.region,
+    endpoint: runtime.env.AWS_ENDPOINT_URL_SFN,
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const { stateMachines = [] } = await sfn.send(new ListStateMachinesCommand({}));
   return { runtime, sfn, runJob: stateMachines.find((machine) => machine.name === 'emrflow-local-run-job')!.stateMachineArn! };
 }
@@ -96,7 +101,12 @@ describe('the local Step Functions API', () => {
 
     const machine = await runtime.machine('run-job');
     expect(JSON.parse(described.definition!)).toEqual(machine.deployable);
-    expect(described).toMatchObject({ name: 'emrflow-local-run-job', type: 'STANDARD', status: 'ACTIVE', roleArn: 'arn:aws:iam::000000000000:role/emrflow-local-RunJobStateMachineRole' });
+    expect(described).toMatchObject({
+      name: 'emrflow-local-run-job',
+      type: 'STANDARD',
+      status: 'ACTIVE',
+      roleArn: 'arn:aws:iam::000000000000:role/emrflow-local-RunJobStateMachineRole',
+    });
     await expect(sfn.send(new DescribeStateMachineCommand({ stateMachineArn: `${runJob}-nope` }))).rejects.toMatchObject({ name: 'StateMachineDoesNotExist' });
     await expect(sfn.send(new DescribeStateMachineCommand({ stateMachineArn: 'not-an-arn' }))).rejects.toMatchObject({ name: 'InvalidArn' });
   });
@@ -105,18 +115,30 @@ describe('the local Step Functions API', () => {
     const { runtime, sfn, runJob } = await freshRuntime();
 
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'happy', input: JSON.stringify(consoleInput) }));
-    const described = await until(() => sfn.send(new DescribeExecutionCommand({ executionArn })), (execution) => execution.status !== 'RUNNING');
+    const described = await until(
+      () => sfn.send(new DescribeExecutionCommand({ executionArn })),
+      (execution) => execution.status !== 'RUNNING',
+    );
     const summary = (await runtime.stepFunctionsApi.started()[0].done)!;
     const events = await history(sfn, executionArn!, { maxResults: 7 });
 
     expect(described.status).toBe('SUCCEEDED');
     expect(JSON.parse(described.output!).placement.mode).toBe('pool');
     const resources = (await runtime.machine('run-job')).deployable.States;
-    expect(events.map((event) => event.type)).toEqual(expectedTypes(summary, Object.fromEntries(Object.entries<any>(resources).map(([name, state]) => [name, state.Resource]))));
+    expect(events.map((event) => event.type)).toEqual(
+      expectedTypes(summary, Object.fromEntries(Object.entries<any>(resources).map(([name, state]) => [name, state.Resource]))),
+    );
     expect(events.map((event) => event.id)).toEqual(events.map((_, index) => index + 1));
     // The pooled step: a Lambda invoked with a task token, parked until the dispatcher / EMR's events settle it.
     const run = events.findIndex((event) => event.stateEnteredEventDetails?.name === 'RunPooledStep');
-    expect(events.slice(run, run + 6).map((event) => event.type)).toEqual(['TaskStateEntered', 'TaskScheduled', 'TaskStarted', 'TaskSubmitted', 'TaskSucceeded', 'TaskStateExited']);
+    expect(events.slice(run, run + 6).map((event) => event.type)).toEqual([
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
     expect(events[run + 1].taskScheduledEventDetails).toMatchObject({ resourceType: 'lambda', resource: 'invoke.waitForTaskToken', region: 'us-east-1' });
     expect(JSON.parse(events[run + 1].taskScheduledEventDetails!.parameters!).Payload.taskToken).toMatch(/^emrflow-local-/);
     const reversed = await history(sfn, executionArn!, { reverseOrder: true, maxResults: 1000 });
@@ -136,7 +158,16 @@ describe('the local Step Functions API', () => {
 
     expect(withoutSubmitted).not.toEqual(expected);
     expect(swapped).not.toEqual(expected);
-    expect(expected).toEqual(['ExecutionStarted', 'TaskStateEntered', 'TaskScheduled', 'TaskStarted', 'TaskSubmitted', 'TaskSucceeded', 'TaskStateExited', 'ExecutionSucceeded']);
+    expect(expected).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ExecutionSucceeded',
+    ]);
   });
 
   it('StartExecution: same name and input while running returns the same execution; a taken name, a bad name or input are refused as AWS refuses them', async () => {
@@ -147,10 +178,19 @@ describe('the local Step Functions API', () => {
     const again = await sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'nightly-2026-11-26', input }));
 
     expect(again).toMatchObject({ executionArn: first.executionArn, startDate: first.startDate });
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'nightly-2026-11-26', input: '{"job":"denormalize-events"}' }))).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
-    await until(() => sfn.send(new DescribeExecutionCommand({ executionArn: first.executionArn })), (execution) => execution.status !== 'RUNNING');
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'nightly-2026-11-26', input }))).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
-    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, input: JSON.stringify({ ...consoleInput, pad: 'x'.repeat(262_144) }) }))).rejects.toMatchObject({ name: 'InvalidExecutionInput' });
+    await expect(
+      sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'nightly-2026-11-26', input: '{"job":"denormalize-events"}' })),
+    ).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
+    await until(
+      () => sfn.send(new DescribeExecutionCommand({ executionArn: first.executionArn })),
+      (execution) => execution.status !== 'RUNNING',
+    );
+    await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'nightly-2026-11-26', input }))).rejects.toMatchObject({
+      name: 'ExecutionAlreadyExists',
+    });
+    await expect(
+      sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, input: JSON.stringify({ ...consoleInput, pad: 'x'.repeat(262_144) }) })),
+    ).rejects.toMatchObject({ name: 'InvalidExecutionInput' });
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, input: '{not json' }))).rejects.toMatchObject({ name: 'InvalidExecutionInput' });
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'has space', input }))).rejects.toMatchObject({ name: 'InvalidName' });
     await expect(sfn.send(new StartExecutionCommand({ stateMachineArn: `${runJob}x`, input }))).rejects.toMatchObject({ name: 'StateMachineDoesNotExist' });
@@ -165,7 +205,10 @@ describe('the local Step Functions API', () => {
     for (const name of names) {
       const input = name === 'b-missing' ? { ...consoleInput, date: '2026-01-01' } : consoleInput;
       const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name, input: JSON.stringify(input) }));
-      await until(() => sfn.send(new DescribeExecutionCommand({ executionArn })), (execution) => execution.status !== 'RUNNING');
+      await until(
+        () => sfn.send(new DescribeExecutionCommand({ executionArn })),
+        (execution) => execution.status !== 'RUNNING',
+      );
     }
 
     const failed = await sfn.send(new ListExecutionsCommand({ stateMachineArn: runJob, statusFilter: 'FAILED' }));
@@ -184,7 +227,10 @@ describe('the local Step Functions API', () => {
   it('StopExecution: ABORTED at once, the state it was in aborted, and cleanup-execution runs as on AWS', async () => {
     const { runtime, sfn, runJob } = await freshRuntime();
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, name: 'stopped', input: JSON.stringify(consoleInput) }));
-    await until(() => history(sfn, executionArn!), (events) => events.some((event) => event.type === 'TaskSubmitted'));
+    await until(
+      () => history(sfn, executionArn!),
+      (events) => events.some((event) => event.type === 'TaskSubmitted'),
+    );
 
     const stop = await sfn.send(new StopExecutionCommand({ executionArn, error: 'Operator.Stop', cause: 'stopped by the test' }));
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
@@ -198,7 +244,8 @@ describe('the local Step Functions API', () => {
     // As the fault matrix counts a pooled run stopped while parked: no lease and no queue entry left (the
     // pool cluster it asked for stays, idle, for the next job).
     const dynamo = new DynamoDBClient({});
-    const scan = async (logicalId: string) => ((await dynamo.send(new ScanCommand({ TableName: runtime.tables[logicalId] }))).Items ?? []).map((item) => unmarshall(item));
+    const scan = async (logicalId: string) =>
+      ((await dynamo.send(new ScanCommand({ TableName: runtime.tables[logicalId] }))).Items ?? []).map((item) => unmarshall(item));
     expect((await scan('ClusterRegistryTable')).flatMap((cluster) => Object.keys(cluster.leases ?? {}))).toEqual([]);
     expect(await scan('AdmissionQueueTable')).toEqual([]);
   });
@@ -226,7 +273,10 @@ describe('an execution started through the API ends as `emrflow run` ends on the
   async function throughApi(): Promise<{ status: string; error: string | null; attempts: number; clusters: number }> {
     const { runtime, sfn, runJob } = await freshRuntime();
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: runJob, input: JSON.stringify(consoleInput) }));
-    const described = await until(() => sfn.send(new DescribeExecutionCommand({ executionArn })), (execution) => execution.status !== 'RUNNING');
+    const described = await until(
+      () => sfn.send(new DescribeExecutionCommand({ executionArn })),
+      (execution) => execution.status !== 'RUNNING',
+    );
     await runtime.stepFunctionsApi.started()[0].done;
     const output = described.output ? JSON.parse(described.output) : null;
     return { status: described.status!, error: described.error ?? null, attempts: output?.record?.attempts ?? 1, clusters: runtime.stats().clustersCreated };

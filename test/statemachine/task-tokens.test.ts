@@ -71,12 +71,16 @@ function start(definition: MachineDefinition, onInvoke: (payload: any) => void |
   };
   const tokens = broker.forExecution('exec-1');
   const handlers = taskHandlers(definition, { lambda, emr: {} as never, sdk: {} as never, timeScale: TIME_SCALE, tokens: { broker, execution: tokens } });
-  const result = executeMachine(definition, { job: 'denormalize-events' }, {
-    executionName: 'exec-1',
-    stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:token-test',
-    handlers,
-    task: tokens.context,
-  });
+  const result = executeMachine(
+    definition,
+    { job: 'denormalize-events' },
+    {
+      executionName: 'exec-1',
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:token-test',
+      handlers,
+      task: tokens.context,
+    },
+  );
   return { result, payloads };
 }
 

@@ -9,7 +9,15 @@ export function writeDayEvents(runDate: string, prefix: string): { eventsFile: s
   writeFileSync(
     eventsFile,
     [1, 2, 3]
-      .map((n) => JSON.stringify({ event_time: `${runDate}T10:0${n}:00Z`, site: 'news.example.com', visitor_id: `v${n}`, session_id: 's1', url: `https://news.example.com/${n}` }))
+      .map((n) =>
+        JSON.stringify({
+          event_time: `${runDate}T10:0${n}:00Z`,
+          site: 'news.example.com',
+          visitor_id: `v${n}`,
+          session_id: 's1',
+          url: `https://news.example.com/${n}`,
+        }),
+      )
       .join('\n'),
   );
   return { eventsFile, cleanup: () => rmSync(scratch, { recursive: true, force: true }) };

@@ -24,8 +24,22 @@ export const REGISTRY_KEYS = {
 
 /** The admission queue's sparse local secondary indexes: each level's waiting entries in queue order, and those being granted. */
 const QUEUE_INDEXES: CreateTableCommandInput['LocalSecondaryIndexes'] = [
-  { IndexName: QUEUE_INDEX.waiting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'waitingKey', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
-  { IndexName: QUEUE_INDEX.granting, KeySchema: [{ AttributeName: 'level', KeyType: 'HASH' }, { AttributeName: 'claimedAt', KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } },
+  {
+    IndexName: QUEUE_INDEX.waiting,
+    KeySchema: [
+      { AttributeName: 'level', KeyType: 'HASH' },
+      { AttributeName: 'waitingKey', KeyType: 'RANGE' },
+    ],
+    Projection: { ProjectionType: 'ALL' },
+  },
+  {
+    IndexName: QUEUE_INDEX.granting,
+    KeySchema: [
+      { AttributeName: 'level', KeyType: 'HASH' },
+      { AttributeName: 'claimedAt', KeyType: 'RANGE' },
+    ],
+    Projection: { ProjectionType: 'ALL' },
+  },
 ];
 
 export async function startDynalite(): Promise<LocalDynamo> {
@@ -35,7 +49,11 @@ export async function startDynalite(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const raw = new DynamoDBClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const raw = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const dynamo = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
   let serial = 0;
   return {
@@ -60,7 +78,12 @@ export async function startDynalite(): Promise<LocalDynamo> {
             AttributeDefinitions: [
               { AttributeName: hash, AttributeType: 'S' },
               { AttributeName: range, AttributeType: 'S' },
-              ...(queue ? [{ AttributeName: 'waitingKey', AttributeType: 'S' as const }, { AttributeName: 'claimedAt', AttributeType: 'N' as const }] : []),
+              ...(queue
+                ? [
+                    { AttributeName: 'waitingKey', AttributeType: 'S' as const },
+                    { AttributeName: 'claimedAt', AttributeType: 'N' as const },
+                  ]
+                : []),
             ],
             KeySchema: [
               { AttributeName: hash, KeyType: 'HASH' },

@@ -55,7 +55,9 @@ export function malformedTriggerShapes(rawBucket: string): Array<[string, fc.Arb
     fc.constantFrom('Object Deleted', 'Object Restore Completed', 'Object Tags Added').map((type) => withPath(s3Example(), 'detail-type', type)),
     hostileString.filter((source) => source !== 'aws.s3').map((source) => withPath(s3Example(), 'source', source)),
     hostileString.filter((key) => !key.startsWith('events/')).map((key) => withPath(s3Example(), 'detail.object.key', key)),
-    fc.constantFrom('events/dt=2026-13-01/a.json', 'events/dt=2026-02-30/a.json', 'events/dt=yesterday/a.json', 'events/dt=2026-11-26/').map((key) => withPath(s3Example(), 'detail.object.key', key)),
+    fc
+      .constantFrom('events/dt=2026-13-01/a.json', 'events/dt=2026-02-30/a.json', 'events/dt=yesterday/a.json', 'events/dt=2026-11-26/')
+      .map((key) => withPath(s3Example(), 'detail.object.key', key)),
     prototypeObject(s3Example().detail).map((detail) => withPath(s3Example(), 'detail', detail)),
     prototypeObject(s3Example().detail.object).map((object) => withPath(s3Example(), 'detail.object', object)),
     fc.constant({ Records: [{ s3: { bucket: { name: rawBucket }, object: { key: 'events/dt=2026-11-26/a.json' } } }] }),
@@ -69,11 +71,30 @@ export function malformedTriggerShapes(rawBucket: string): Array<[string, fc.Arb
       hostileString.filter((job) => job !== 'denormalize-events').map((job) => withPath(base, 'job', job)),
       wrongType.map((trigger) => withPath(base, 'trigger', trigger)),
       hostileString.filter((trigger) => trigger !== 'schedule' && trigger !== 'console').map((trigger) => withPath(base, 'trigger', trigger)),
-      fc.oneof(wrongType, hostileString.filter((time) => !/^\d{4}-\d{2}-\d{2}T/.test(time))).map((time) => withPath(base, 'time', time)),
-      fc.oneof(wrongType, hostileString, fc.constantFrom('2026-02-30', '2026-13-01', '26-11-2026', '2026-11-26T00:00:00Z')).map((date) => withPath(base, 'date', date)),
-      fc.oneof(wrongType, hostileString.filter((uri) => !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+/.test(uri)), fc.constantFrom('s3://bucket', 's3://bucket/', 'https://x/y', 's3://UPPER/x')).map((input) => withPath(base, 'input', input)),
-      fc.oneof(wrongType, hostileString.filter((runId) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(runId))).map((runId) => withPath(base, 'runId', runId)),
-      fc.tuple(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'dat', 'Job', 'jobs'), fc.string({ minLength: 1 })), fc.jsonValue())
+      fc
+        .oneof(
+          wrongType,
+          hostileString.filter((time) => !/^\d{4}-\d{2}-\d{2}T/.test(time)),
+        )
+        .map((time) => withPath(base, 'time', time)),
+      fc
+        .oneof(wrongType, hostileString, fc.constantFrom('2026-02-30', '2026-13-01', '26-11-2026', '2026-11-26T00:00:00Z'))
+        .map((date) => withPath(base, 'date', date)),
+      fc
+        .oneof(
+          wrongType,
+          hostileString.filter((uri) => !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+/.test(uri)),
+          fc.constantFrom('s3://bucket', 's3://bucket/', 'https://x/y', 's3://UPPER/x'),
+        )
+        .map((input) => withPath(base, 'input', input)),
+      fc
+        .oneof(
+          wrongType,
+          hostileString.filter((runId) => !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(runId)),
+        )
+        .map((runId) => withPath(base, 'runId', runId)),
+      fc
+        .tuple(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'dat', 'Job', 'jobs'), fc.string({ minLength: 1 })), fc.jsonValue())
         .filter(([key]) => !allowed.includes(key))
         .map(([key, value]) => withPath(base, key, value)),
       prototypeObject(base),
@@ -84,9 +105,11 @@ export function malformedTriggerShapes(rawBucket: string): Array<[string, fc.Arb
   return [
     ['S3 event', s3Malformed],
     ['schedule', jobMalformed({ job: 'denormalize-events', trigger: 'schedule', time: '2026-11-27T02:00:00Z' }, JOB_FIELDS)],
-    ['console', jobMalformed({ job: 'denormalize-events', date: '2026-11-26', input: `s3://${rawBucket}/events/dt=2026-11-26/`, runId: 'rerun-1' }, JOB_FIELDS)],
+    [
+      'console',
+      jobMalformed({ job: 'denormalize-events', date: '2026-11-26', input: `s3://${rawBucket}/events/dt=2026-11-26/`, runId: 'rerun-1' }, JOB_FIELDS),
+    ],
   ];
-
 }
 
 /** The valid input of each shape the generators start from. */
@@ -94,5 +117,9 @@ export function validTriggers(rawBucket: string): unknown[] {
   const event = JSON.parse(readFileSync(join(__dirname, '../../examples/inputs/s3-upload.json'), 'utf8'));
   event.detail.bucket.name = rawBucket;
   event.resources = [`arn:aws:s3:::${rawBucket}`];
-  return [event, { job: 'denormalize-events', trigger: 'schedule', time: '2026-11-27T02:00:00Z' }, { job: 'denormalize-events', date: '2026-11-26', runId: 'rerun-1' }];
+  return [
+    event,
+    { job: 'denormalize-events', trigger: 'schedule', time: '2026-11-27T02:00:00Z' },
+    { job: 'denormalize-events', date: '2026-11-26', runId: 'rerun-1' },
+  ];
 }

@@ -44,21 +44,24 @@ export async function runScripted(deployable: any, input: unknown, script: TaskS
   for (const [name, state] of Object.entries<any>(definition.States)) {
     if (state.Type !== 'Task') continue;
     // Task timeouts are enforced, one scripted second lasting a millisecond.
-    handlers[name] = withTaskTimeout(async ({ [HEARTBEAT_FIELD]: heartbeat, ...taskInput }: any) => {
-      const call = (calls[name] = (calls[name] ?? 0) + 1) - 1;
-      (taskInputs[name] ??= []).push(taskInput);
-      if (heartbeat !== undefined) (heartbeats[name] ??= []).push(heartbeat);
-      const responses = script[name];
-      if (!responses) throw new Error(`scripted run: no response scripted for Task ${name}`);
-      const response = responses[Math.min(call, responses.length - 1)];
-      if ('hang' in response) return new Promise(() => {});
-      if ('throw' in response) {
-        const error = new Error(response.throw.message);
-        error.name = response.throw.name;
-        throw error;
-      }
-      return response.return;
-    }, (seconds) => seconds);
+    handlers[name] = withTaskTimeout(
+      async ({ [HEARTBEAT_FIELD]: heartbeat, ...taskInput }: any) => {
+        const call = (calls[name] = (calls[name] ?? 0) + 1) - 1;
+        (taskInputs[name] ??= []).push(taskInput);
+        if (heartbeat !== undefined) (heartbeats[name] ??= []).push(heartbeat);
+        const responses = script[name];
+        if (!responses) throw new Error(`scripted run: no response scripted for Task ${name}`);
+        const response = responses[Math.min(call, responses.length - 1)];
+        if ('hang' in response) return new Promise(() => {});
+        if ('throw' in response) {
+          const error = new Error(response.throw.message);
+          error.name = response.throw.name;
+          throw error;
+        }
+        return response.return;
+      },
+      (seconds) => seconds,
+    );
   }
   // Waits and retry intervals are not under test here: make them instant.
   const waitTimeOverrides: Record<string, number> = {};

@@ -23,7 +23,12 @@ function statesFormat(expression: string, state: unknown): string {
     .split(',')
     .map((a) => a.trim())
     .filter(Boolean)
-    .map((path) => path.slice(2).split('.').reduce<any>((value, key) => value?.[key], state));
+    .map((path) =>
+      path
+        .slice(2)
+        .split('.')
+        .reduce<any>((value, key) => value?.[key], state),
+    );
   let i = 0;
   return match[1].replace(/\{\}/g, () => String(args[i++]));
 }

@@ -86,6 +86,6 @@ export const HEALTHY_FLEETS = [
 
 export const SPARK_FAILURE = {
   Reason: 'Unknown Error.',
-  Message: "Exception in thread \"main\" org.apache.spark.sql.AnalysisException: Path does not exist: s3://emrflow-raw/events/dt=2026-11-26/",
+  Message: 'Exception in thread "main" org.apache.spark.sql.AnalysisException: Path does not exist: s3://emrflow-raw/events/dt=2026-11-26/',
   LogFile: 's3://emrflow-logs/emr/j-2AXXXXXXGAPLF/steps/s-1HT4QE4GS2M8K/stderr.gz',
 };

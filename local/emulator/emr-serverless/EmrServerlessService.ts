@@ -119,7 +119,8 @@ function attemptOf(name: string | undefined): number {
 }
 
 function required<T>(value: T | undefined | null, field: string): T {
-  if (value === undefined || value === null || value === '') throw validation(`1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  if (value === undefined || value === null || value === '')
+    throw validation(`1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
   return value;
 }
 
@@ -139,13 +140,15 @@ export class EmrServerlessService {
     const body = request.body;
     if (parts.length === 1 && method === 'POST') return { operation: 'CreateApplication', run: () => this.createApplication(body) };
     if (parts.length === 1 && method === 'GET') return { operation: 'ListApplications', run: () => this.listApplications(request.query) };
-    if (parts.length === 2 && method === 'GET') return { operation: 'GetApplication', run: () => ({ application: this.applicationView(this.application(applicationId)) }) };
+    if (parts.length === 2 && method === 'GET')
+      return { operation: 'GetApplication', run: () => ({ application: this.applicationView(this.application(applicationId)) }) };
     if (parts.length === 3 && sub === 'start' && method === 'POST') return { operation: 'StartApplication', run: () => this.startApplication(applicationId) };
     if (parts.length === 3 && sub === 'stop' && method === 'POST') return { operation: 'StopApplication', run: () => this.stopApplication(applicationId) };
     if (sub === 'jobruns' && extra === undefined) {
       if (parts.length === 3 && method === 'POST') return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body) };
       if (parts.length === 3 && method === 'GET') return { operation: 'ListJobRuns', run: () => this.listJobRuns(applicationId, request.query) };
-      if (parts.length === 4 && method === 'GET') return { operation: 'GetJobRun', run: () => ({ jobRun: this.jobRunView(this.jobRun(applicationId, jobRunId)) }) };
+      if (parts.length === 4 && method === 'GET')
+        return { operation: 'GetJobRun', run: () => ({ jobRun: this.jobRunView(this.jobRun(applicationId, jobRunId)) }) };
       if (parts.length === 4 && method === 'DELETE') return { operation: 'CancelJobRun', run: () => this.cancelJobRun(applicationId, jobRunId) };
     }
     return null;
@@ -173,7 +176,8 @@ export class EmrServerlessService {
   seedApplication(seed: ServerlessApplicationSeed): void {
     if (this.applications.has(seed.applicationId)) return;
     const now = this.deps.clock.nowSeconds();
-    const lower = (size?: { Cpu: string; Memory: string; Disk?: string }) => size && { cpu: size.Cpu, memory: size.Memory, ...(size.Disk ? { disk: size.Disk } : {}) };
+    const lower = (size?: { Cpu: string; Memory: string; Disk?: string }) =>
+      size && { cpu: size.Cpu, memory: size.Memory, ...(size.Disk ? { disk: size.Disk } : {}) };
     this.applications.set(seed.applicationId, {
       applicationId: seed.applicationId,
       name: seed.Name,
@@ -181,13 +185,20 @@ export class EmrServerlessService {
       releaseLabel: seed.ReleaseLabel,
       type: 'Spark',
       state: 'CREATED',
-      initialCapacity: seed.InitialCapacity && Object.fromEntries(seed.InitialCapacity.map(({ Key, Value }) => [Key, { workerCount: Value.WorkerCount, workerConfiguration: lower(Value.WorkerConfiguration) }])),
+      initialCapacity:
+        seed.InitialCapacity &&
+        Object.fromEntries(
+          seed.InitialCapacity.map(({ Key, Value }) => [Key, { workerCount: Value.WorkerCount, workerConfiguration: lower(Value.WorkerConfiguration) }]),
+        ),
       maximumCapacity: lower(seed.MaximumCapacity),
       createdAt: now,
       updatedAt: now,
       tags: Object.fromEntries((seed.Tags ?? []).map(({ Key, Value }) => [Key, Value])),
       autoStartConfiguration: { enabled: true },
-      autoStopConfiguration: { enabled: seed.AutoStopConfiguration?.Enabled ?? true, idleTimeoutMinutes: seed.AutoStopConfiguration?.IdleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES },
+      autoStopConfiguration: {
+        enabled: seed.AutoStopConfiguration?.Enabled ?? true,
+        idleTimeoutMinutes: seed.AutoStopConfiguration?.IdleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES,
+      },
       architecture: seed.Architecture ?? 'X86_64',
       clientToken: `seed-${seed.applicationId}`,
     });
@@ -208,11 +219,13 @@ export class EmrServerlessService {
     if (!['SPARK', 'HIVE', 'Spark', 'Hive'].includes(type)) throw validation(`Application type ${type} is not supported.`);
     const existing = [...this.applications.values()].find((app) => app.clientToken === clientToken);
     if (existing) {
-      if (existing.releaseLabel !== releaseLabel || existing.name !== input.name) throw conflict(`An application with client token ${clientToken} already exists with different parameters.`);
+      if (existing.releaseLabel !== releaseLabel || existing.name !== input.name)
+        throw conflict(`An application with client token ${clientToken} already exists with different parameters.`);
       return { applicationId: existing.applicationId, name: existing.name, arn: existing.arn };
     }
     const architecture = input.architecture ?? 'X86_64';
-    if (architecture !== 'X86_64' && architecture !== 'ARM64') throw validation(`Value '${architecture}' at 'architecture' failed to satisfy constraint: Member must satisfy enum value set: [ARM64, X86_64]`);
+    if (architecture !== 'X86_64' && architecture !== 'ARM64')
+      throw validation(`Value '${architecture}' at 'architecture' failed to satisfy constraint: Member must satisfy enum value set: [ARM64, X86_64]`);
     const idle = input.autoStopConfiguration?.idleTimeoutMinutes ?? DEFAULT_IDLE_TIMEOUT_MINUTES;
     if (!Number.isInteger(idle) || idle < 1 || idle > 10080) throw validation('autoStopConfiguration.idleTimeoutMinutes must be between 1 and 10080.');
     if (input.maximumCapacity && (parseCapacity(input.maximumCapacity.cpu) === undefined || parseCapacity(input.maximumCapacity.memory) === undefined)) {
@@ -269,7 +282,11 @@ export class EmrServerlessService {
   private startApplication(applicationId: string): unknown {
     const app = this.application(applicationId);
     if (this.deps.faults.takeServerless('capacityExceeded', 1) && app.initialCapacity) {
-      throw new RestJsonError('ServiceQuotaExceededException', 'The maximum number of concurrent vCPUs for the account would be exceeded by the initial capacity (injected by the fault file).', 402);
+      throw new RestJsonError(
+        'ServiceQuotaExceededException',
+        'The maximum number of concurrent vCPUs for the account would be exceeded by the initial capacity (injected by the fault file).',
+        402,
+      );
     }
     this.ensureStarted(app);
     return {};
@@ -277,7 +294,8 @@ export class EmrServerlessService {
 
   private stopApplication(applicationId: string): unknown {
     const app = this.application(applicationId);
-    if (this.activeRuns(app).length > 0) throw validation(`Application ${applicationId} has running or scheduled job runs; they must complete or be cancelled before it stops.`);
+    if (this.activeRuns(app).length > 0)
+      throw validation(`Application ${applicationId} has running or scheduled job runs; they must complete or be cancelled before it stops.`);
     if (app.state === 'STARTED' || app.state === 'STARTING') this.stop(app, 'Stopped by user request');
     else if (app.state === 'CREATING') throw validation(`Application ${applicationId} is in CREATING state and cannot be stopped.`);
     return {};
@@ -320,7 +338,8 @@ export class EmrServerlessService {
     const minutes = app.autoStopConfiguration.idleTimeoutMinutes;
     app.idleTimer = this.deps.clock.after(minutes * 60, () => {
       app.idleTimer = undefined;
-      if (app.state === 'STARTED' && this.activeRuns(app).length === 0) this.stop(app, `Application was idle for ${minutes} minutes and was stopped by its auto-stop configuration`);
+      if (app.state === 'STARTED' && this.activeRuns(app).length === 0)
+        this.stop(app, `Application was idle for ${minutes} minutes and was stopped by its auto-stop configuration`);
     });
   }
 
@@ -367,7 +386,8 @@ export class EmrServerlessService {
     const app = this.application(applicationId);
     const clientToken = required<string>(input.clientToken, 'clientToken');
     const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');
-    if (!/^arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(executionRole)) throw validation(`executionRoleArn ${executionRole} is not an IAM role ARN.`);
+    if (!/^arn:aws[a-zA-Z0-9-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(executionRole))
+      throw validation(`executionRoleArn ${executionRole} is not an IAM role ARN.`);
     const existing = [...this.jobRuns.values()].find((run) => run.applicationId === applicationId && run.clientToken === clientToken);
     if (existing) {
       // Idempotency: the same client token is the same request; its job run, not a second one.
@@ -377,7 +397,8 @@ export class EmrServerlessService {
     if (!sparkSubmit) throw validation('jobDriver.sparkSubmit is required: the emulator runs Spark job runs only.');
     required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
     if (app.state === 'TERMINATED') throw validation(`Application ${applicationId} is TERMINATED.`);
-    if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED') throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
+    if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED')
+      throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
     const now = this.deps.clock.nowSeconds();
     let jobRunId = this.deps.ids.serverlessId();
     while (this.jobRuns.has(jobRunId)) jobRunId = this.deps.ids.serverlessId();
@@ -392,7 +413,13 @@ export class EmrServerlessService {
       releaseLabel: app.releaseLabel,
       createdAt: now,
       updatedAt: now,
-      jobDriver: { sparkSubmit: { entryPoint: sparkSubmit.entryPoint, entryPointArguments: sparkSubmit.entryPointArguments, sparkSubmitParameters: sparkSubmit.sparkSubmitParameters } },
+      jobDriver: {
+        sparkSubmit: {
+          entryPoint: sparkSubmit.entryPoint,
+          entryPointArguments: sparkSubmit.entryPointArguments,
+          sparkSubmitParameters: sparkSubmit.sparkSubmitParameters,
+        },
+      },
       configurationOverrides: input.configurationOverrides,
       tags: { ...(input.tags ?? {}) },
       executionTimeoutMinutes: input.executionTimeoutMinutes,
@@ -422,18 +449,22 @@ export class EmrServerlessService {
     const totals = workerTotals(run.workers);
     const maxCpu = parseCapacity(app.maximumCapacity?.cpu);
     const maxMemory = parseCapacity(app.maximumCapacity?.memory);
-    const inUse = this.activeRuns(app).filter((other) => other !== run && other.state === 'RUNNING').reduce(
-      (sum, other) => {
-        const t = workerTotals(other.workers);
-        return { vcpu: sum.vcpu + t.vcpu, memoryGb: sum.memoryGb + t.memoryGb };
-      },
-      { vcpu: 0, memoryGb: 0 },
-    );
+    const inUse = this.activeRuns(app)
+      .filter((other) => other !== run && other.state === 'RUNNING')
+      .reduce(
+        (sum, other) => {
+          const t = workerTotals(other.workers);
+          return { vcpu: sum.vcpu + t.vcpu, memoryGb: sum.memoryGb + t.memoryGb };
+        },
+        { vcpu: 0, memoryGb: 0 },
+      );
     const injected = this.deps.faults.takeServerless('capacityExceeded', attempt);
     const overCpu = maxCpu !== undefined && inUse.vcpu + totals.vcpu > maxCpu;
     const overMemory = maxMemory !== undefined && inUse.memoryGb + totals.memoryGb > maxMemory;
     if (injected || overCpu || overMemory) {
-      const what = injected ? 'injected by the fault file' : `the job's ${totals.vcpu} vCPU / ${totals.memoryGb} GB with ${inUse.vcpu} vCPU / ${inUse.memoryGb} GB in use exceeds the application's maximum capacity ${app.maximumCapacity?.cpu} / ${app.maximumCapacity?.memory}`;
+      const what = injected
+        ? 'injected by the fault file'
+        : `the job's ${totals.vcpu} vCPU / ${totals.memoryGb} GB with ${inUse.vcpu} vCPU / ${inUse.memoryGb} GB in use exceeds the application's maximum capacity ${app.maximumCapacity?.cpu} / ${app.maximumCapacity?.memory}`;
       this.end(run, 'FAILED', `Job failed: ApplicationMaxCapacityExceeded: workers could not be allocated (${what}).`);
       return;
     }
@@ -469,7 +500,15 @@ export class EmrServerlessService {
         if (run.state !== 'RUNNING' || this.stopped) return;
         run.billedSeconds = (Date.now() - started) / 1000;
         if (exitCode === 0) this.end(run, 'SUCCESS', 'Job run completed successfully (spark-submit, local mode).');
-        else this.end(run, 'FAILED', `Job failed, please check complete logs in configured logging destination. ExitCode: ${exitCode ?? signal}. Last few exceptions: ${lastErrorLine}`.slice(0, 256));
+        else
+          this.end(
+            run,
+            'FAILED',
+            `Job failed, please check complete logs in configured logging destination. ExitCode: ${exitCode ?? signal}. Last few exceptions: ${lastErrorLine}`.slice(
+              0,
+              256,
+            ),
+          );
       });
       return;
     }
@@ -478,7 +517,11 @@ export class EmrServerlessService {
       const failAfter = Math.min(seconds, 90) * 0.5;
       run.timer = clock.after(failAfter, () => {
         run.billedSeconds = failAfter;
-        this.end(run, 'FAILED', 'Job failed, please check complete logs in configured logging destination. ExitCode: 1. Last few exceptions: job run failure injected by the fault file');
+        this.end(
+          run,
+          'FAILED',
+          'Job failed, please check complete logs in configured logging destination. ExitCode: 1. Last few exceptions: job run failure injected by the fault file',
+        );
       });
       return;
     }
@@ -603,7 +646,9 @@ export class EmrServerlessService {
       ...(run.configurationOverrides ? { configurationOverrides: run.configurationOverrides } : {}),
       jobDriver: { sparkSubmit: Object.fromEntries(Object.entries(run.jobDriver.sparkSubmit).filter(([, v]) => v !== undefined)) },
       tags: run.tags,
-      ...(ended && ran ? { totalResourceUtilization: utilization, billedResourceUtilization: utilization, totalExecutionDurationSeconds: Math.round(run.billedSeconds) } : {}),
+      ...(ended && ran
+        ? { totalResourceUtilization: utilization, billedResourceUtilization: utilization, totalExecutionDurationSeconds: Math.round(run.billedSeconds) }
+        : {}),
       ...(run.executionTimeoutMinutes !== undefined ? { executionTimeoutMinutes: run.executionTimeoutMinutes } : {}),
       mode: 'BATCH',
       attempt: 1,
@@ -621,7 +666,8 @@ function userSparkOptions(parameters: string | undefined): string[] {
   const out: string[] = [];
   for (let i = 0; i < words.length; i += 1) {
     const value = words[i + 1];
-    if (words[i] === '--conf' && value && !/^spark\.(driver|executor)\.|^spark\.emr-serverless\.|^spark\.dynamicAllocation\./.test(value)) out.push('--conf', value);
+    if (words[i] === '--conf' && value && !/^spark\.(driver|executor)\.|^spark\.emr-serverless\.|^spark\.dynamicAllocation\./.test(value))
+      out.push('--conf', value);
     if (words[i] === '--py-files' && value) out.push('--py-files', value);
     if (words[i].startsWith('--')) i += 1;
   }

@@ -28,15 +28,7 @@ import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, TAG } from '../../../lib/c
 import { invalidRequest, validation, type JsonOperation, type OnTheWire } from '../protocol';
 import { Capacity } from './capacity';
 import { Lifecycle } from './lifecycle';
-import {
-  APPLICATION_VERSIONS,
-  type ClusterRecord,
-  type EmrCluster,
-  type EmrContext,
-  type EmrServiceDeps,
-  type EmrStep,
-  type StepRecord,
-} from './model';
+import { APPLICATION_VERSIONS, type ClusterRecord, type EmrCluster, type EmrContext, type EmrServiceDeps, type EmrStep, type StepRecord } from './model';
 import type { EmrOperation } from './operations';
 import { restoreClusters, snapshotClusters } from './persistence';
 import { ManagedScaling, validateManagedScalingPolicy } from './scaling';
@@ -149,7 +141,9 @@ export class EmrService {
     // ClusterId, AddJobFlowSteps' JobFlowId: XmlStringMaxLen256); EMR's front end refuses a longer one as a
     // constraint violation, before looking the cluster up.
     if (id.length > MAX_CLUSTER_ID_LENGTH) {
-      throw validation(`1 validation error detected: Value '${id}' at 'clusterId' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CLUSTER_ID_LENGTH}`);
+      throw validation(
+        `1 validation error detected: Value '${id}' at 'clusterId' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CLUSTER_ID_LENGTH}`,
+      );
     }
     const cluster = this.ctx.clusters.get(id);
     if (!cluster) throw invalidRequest(`Cluster id '${id}' is not valid.`);
@@ -189,7 +183,11 @@ export class EmrService {
       JobFlowRole: input.JobFlowRole,
       Applications: (input.Applications ?? []).map((a) => ({ Name: a.Name, ...(a.Name && versions[a.Name] ? { Version: versions[a.Name] } : {}) })),
       Configurations: input.Configurations ?? [],
-      BootstrapActions: (input.BootstrapActions ?? []).map((a) => ({ Name: a.Name, ScriptPath: a.ScriptBootstrapAction?.Path, Args: a.ScriptBootstrapAction?.Args ?? [] })),
+      BootstrapActions: (input.BootstrapActions ?? []).map((a) => ({
+        Name: a.Name,
+        ScriptPath: a.ScriptBootstrapAction?.Path,
+        Args: a.ScriptBootstrapAction?.Args ?? [],
+      })),
       Tags: tags,
       VisibleToAllUsers: input.VisibleToAllUsers ?? true,
       KeepJobFlowAliveWhenNoSteps: instancesInput.KeepJobFlowAliveWhenNoSteps ?? false,
@@ -235,7 +233,9 @@ export class EmrService {
     validateSteps(input.Steps, 'Steps', cluster.StepConcurrencyLevel);
     const active = cluster.steps.filter((s) => s.state === 'PENDING' || s.state === 'RUNNING').length;
     if (active + input.Steps.length > MAX_ACTIVE_STEPS) {
-      throw validation(`Maximum number of active steps (State = 'Running', 'Pending' or 'Cancel_Pending') for cluster exceeded: ${active} active, ${input.Steps.length} requested, limit ${MAX_ACTIVE_STEPS}.`);
+      throw validation(
+        `Maximum number of active steps (State = 'Running', 'Pending' or 'Cancel_Pending') for cluster exceeded: ${active} active, ${input.Steps.length} requested, limit ${MAX_ACTIVE_STEPS}.`,
+      );
     }
     const StepIds = this.ctx.steps.append(cluster, input.Steps);
     this.ctx.steps.pump(cluster);

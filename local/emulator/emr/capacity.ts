@@ -37,7 +37,11 @@ export class Capacity {
   /** Adds PROVISIONING instances bringing `units` of the market to the fleet, as its allocation strategy picks them. */
   launch(cluster: EmrCluster, fleet: EmrFleet, units: number, market: MarketType, now: number): EmrInstance[] {
     return planInstances(fleet, units, market).map((planned) =>
-      this.addInstance(cluster, { Market: market, InstanceType: planned.InstanceType, InstanceFleetId: fleet.Id, role: fleet.InstanceFleetType, weight: planned.weight }, now),
+      this.addInstance(
+        cluster,
+        { Market: market, InstanceType: planned.InstanceType, InstanceFleetId: fleet.Id, role: fleet.InstanceFleetType, weight: planned.weight },
+        now,
+      ),
     );
   }
 
@@ -72,7 +76,11 @@ export class Capacity {
     };
     cluster.groups.push(group);
     for (let i = 0; i < group.RequestedInstanceCount; i += 1) {
-      this.addInstance(cluster, { Market: group.Market, InstanceType: group.InstanceType, InstanceGroupId: group.Id, role: group.InstanceRole, weight: 1 }, now);
+      this.addInstance(
+        cluster,
+        { Market: group.Market, InstanceType: group.InstanceType, InstanceGroupId: group.Id, role: group.InstanceRole, weight: 1 },
+        now,
+      );
     }
   }
 
@@ -113,7 +121,9 @@ export class Capacity {
 
   switchToOnDemand(cluster: EmrCluster, fleet: EmrFleet): void {
     fleet.awaitingSpot = false;
-    fleet.reason = { Message: `Spot capacity was not available within the provisioning timeout; provisioned On-Demand capacity instead (TimeoutAction SWITCH_TO_ON_DEMAND).` };
+    fleet.reason = {
+      Message: `Spot capacity was not available within the provisioning timeout; provisioned On-Demand capacity instead (TimeoutAction SWITCH_TO_ON_DEMAND).`,
+    };
     for (const instance of cluster.instances) {
       if (instance.InstanceFleetId === fleet.Id && instance.state === 'AWAITING_FULFILLMENT') {
         instance.Market = 'ON_DEMAND';
@@ -143,7 +153,12 @@ export class Capacity {
         fleet.reason = { Code: 'INSTANCE_FAILURE', Message: `${lost} Spot instance(s) in this fleet were interrupted by Amazon EC2.` };
       }
     }
-    this.ctx.deps.emit({ resource: 'note', id: cluster.Id, state: 'NOTE', message: `Spot interruption: ${reclaimed.length} Spot instance(s) of ${cluster.Id} reclaimed` });
+    this.ctx.deps.emit({
+      resource: 'note',
+      id: cluster.Id,
+      state: 'NOTE',
+      message: `Spot interruption: ${reclaimed.length} Spot instance(s) of ${cluster.Id} reclaimed`,
+    });
     this.ctx.steps.failRunning(
       cluster,
       `org.apache.spark.SparkException: Job aborted due to stage failure: ExecutorLostFailure (executor exited caused by one of the running tasks) Reason: Container released on a *lost* node (${reclaimed[0].Ec2InstanceId} was terminated)`,

@@ -35,7 +35,6 @@ import type { ManagedScaling } from './scaling';
 import type { SparkRun, SparkSetup } from './spark';
 import type { StepEngine } from './steps';
 
-
 export const DURATIONS = {
   startingSeconds: 60,
   bootstrappingSeconds: 360,
@@ -53,8 +52,7 @@ export const DURATIONS = {
   sparkInterruptionFallbackMs: 30_000,
 } as const;
 
-export const SPOT_RECLAIMED =
-  'Instance was terminated by Amazon EC2: Server.SpotInstanceTermination: the Spot capacity was reclaimed (Spot interruption).';
+export const SPOT_RECLAIMED = 'Instance was terminated by Amazon EC2: Server.SpotInstanceTermination: the Spot capacity was reclaimed (Spot interruption).';
 
 /** Spark and Hadoop versions of the release labels the project uses; others report no version. */
 export const APPLICATION_VERSIONS: Record<string, Record<string, string>> = {

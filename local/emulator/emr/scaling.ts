@@ -111,7 +111,8 @@ export function validateManagedScalingPolicy(policy: unknown, field: string, col
   const limits = (policy as OnTheWire<ManagedScalingPolicy>).ComputeLimits as Record<string, unknown> | undefined;
   if (typeof limits !== 'object' || limits === null) return fail('ComputeLimits', 'is required');
   const unitTypes = Object.values(ComputeLimitsUnitType) as string[];
-  if (!unitTypes.includes(limits.UnitType as string)) fail('ComputeLimits.UnitType', `must be one of ${unitTypes.join(' | ')}, got ${JSON.stringify(limits.UnitType)}`);
+  if (!unitTypes.includes(limits.UnitType as string))
+    fail('ComputeLimits.UnitType', `must be one of ${unitTypes.join(' | ')}, got ${JSON.stringify(limits.UnitType)}`);
   if (collection === 'INSTANCE_FLEET' && limits.UnitType !== 'InstanceFleetUnits') {
     fail('ComputeLimits.UnitType', `a cluster with instance fleets is scaled in InstanceFleetUnits, got ${limits.UnitType}`);
   }
@@ -121,7 +122,8 @@ export function validateManagedScalingPolicy(policy: unknown, field: string, col
   const integer = (name: string, min: number, required: boolean): number | undefined => {
     const value = limits[name];
     if (value === undefined || value === null) return required ? fail(`ComputeLimits.${name}`, 'is required') : undefined;
-    if (!Number.isInteger(value) || (value as number) < min) fail(`ComputeLimits.${name}`, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
+    if (!Number.isInteger(value) || (value as number) < min)
+      fail(`ComputeLimits.${name}`, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
     return value as number;
   };
   const min = integer('MinimumCapacityUnits', 1, true)!;
@@ -229,7 +231,10 @@ export class ManagedScaling {
       if (!fleet || share <= 0) continue;
       const onDemand = Math.min(share, onDemandRoom);
       onDemandRoom -= onDemand;
-      for (const [market, amount] of [['ON_DEMAND', onDemand], ['SPOT', share - onDemand]] as const) {
+      for (const [market, amount] of [
+        ['ON_DEMAND', onDemand],
+        ['SPOT', share - onDemand],
+      ] as const) {
         if (amount <= 0) continue;
         const instances = this.ctx.capacity.launch(cluster, fleet, amount, market, now);
         const provided = instances.reduce((sum, i) => sum + i.weight, 0);
@@ -265,7 +270,8 @@ export class ManagedScaling {
       }
       removed += instance.weight;
     }
-    if (removed > 0) this.note(cluster, `managed scaling: scale in by ${removed} unit(s) after ${MANAGED_SCALING_SCALE_IN_QUIET_SECONDS} s with fewer running steps`);
+    if (removed > 0)
+      this.note(cluster, `managed scaling: scale in by ${removed} unit(s) after ${MANAGED_SCALING_SCALE_IN_QUIET_SECONDS} s with fewer running steps`);
   }
 
   private note(cluster: EmrCluster, message: string): void {

@@ -100,7 +100,11 @@ export interface SparkRun {
  * naming an error, else the last line of stderr.
  */
 export function lastErrorLine(stderrTail: string, stdoutTail = ''): string {
-  const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (text: string) =>
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   const combined = [...lines(stdoutTail), ...lines(stderrTail)].reverse();
   const exception = combined.find((l) => /^([A-Za-z_][\w$]*\.)*[A-Za-z_][\w$]*(Error|Exception)(: |$)/.test(l));
   const mentionsError = combined.find((l) => /(Error|Exception|Traceback)/.test(l));
@@ -108,11 +112,7 @@ export function lastErrorLine(stderrTail: string, stdoutTail = ''): string {
   return exception ?? mentionsError ?? stderrLines[stderrLines.length - 1] ?? '';
 }
 
-export function runSparkSubmit(
-  setup: SparkSetup,
-  args: string[],
-  options: { cwd: string; stdoutFile: string | null; stderrFile: string | null },
-): SparkRun {
+export function runSparkSubmit(setup: SparkSetup, args: string[], options: { cwd: string; stdoutFile: string | null; stderrFile: string | null }): SparkRun {
   const env: NodeJS.ProcessEnv = { ...process.env, SPARK_LOCAL_IP: '127.0.0.1' };
   if (setup.python) {
     env.PYSPARK_PYTHON = setup.python;

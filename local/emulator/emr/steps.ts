@@ -195,7 +195,9 @@ export class StepEngine {
       args = localSparkArgs(step.Config.Args, s3);
     } catch (error) {
       // Deferred: this runs inside pump, which must finish counting before the next step starts.
-      this.ctx.lifecycle.scheduleRealMs(cluster, 0, () => this.finish(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: (error as Error).message }));
+      this.ctx.lifecycle.scheduleRealMs(cluster, 0, () =>
+        this.finish(cluster, step, 'FAILED', { Reason: 'Unknown Error.', Message: (error as Error).message }),
+      );
       return;
     }
     step.spark = runSparkSubmit(spark!, args, {

@@ -10,13 +10,7 @@ type Obj = Record<string, any>;
 
 const FLEET_TYPES = ['MASTER', 'CORE', 'TASK'] as const;
 const TIMEOUT_ACTIONS = ['SWITCH_TO_ON_DEMAND', 'TERMINATE_CLUSTER'] as const;
-const SPOT_ALLOCATION_STRATEGIES = [
-  'capacity-optimized',
-  'price-capacity-optimized',
-  'lowest-price',
-  'diversified',
-  'capacity-optimized-prioritized',
-] as const;
+const SPOT_ALLOCATION_STRATEGIES = ['capacity-optimized', 'price-capacity-optimized', 'lowest-price', 'diversified', 'capacity-optimized-prioritized'] as const;
 const ON_DEMAND_ALLOCATION_STRATEGIES = ['lowest-price', 'prioritized'] as const;
 const ACTIONS_ON_FAILURE = ['TERMINATE_JOB_FLOW', 'TERMINATE_CLUSTER', 'CANCEL_AND_WAIT', 'CONTINUE'] as const;
 export const MAX_ACTIVE_STEPS = 256;
@@ -62,7 +56,10 @@ function validateFleet(fleet: unknown, field: string): void {
   const maxTypes = hasStrategy ? 30 : 5;
   if (!Array.isArray(configs) || configs.length === 0) fail(`${field}.InstanceTypeConfigs`, 'must list at least one instance type');
   if (configs.length > maxTypes) {
-    fail(`${field}.InstanceTypeConfigs`, `at most ${maxTypes} instance types ${hasStrategy ? 'with' : 'without'} an allocation strategy, got ${configs.length}`);
+    fail(
+      `${field}.InstanceTypeConfigs`,
+      `at most ${maxTypes} instance types ${hasStrategy ? 'with' : 'without'} an allocation strategy, got ${configs.length}`,
+    );
   }
   configs.forEach((config: unknown, i: number) => {
     const at = `${field}.InstanceTypeConfigs[${i}]`;
@@ -146,7 +143,8 @@ export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow
     input.Tags.forEach((t: unknown, i: number) => {
       if (!isObject(t)) fail(`Tags[${i}]`, 'must be an object');
       requireString(t.Key, `Tags[${i}].Key`, 128);
-      if (t.Value !== undefined && (typeof t.Value !== 'string' || t.Value.length > 256)) fail(`Tags[${i}].Value`, 'must be a string of at most 256 characters');
+      if (t.Value !== undefined && (typeof t.Value !== 'string' || t.Value.length > 256))
+        fail(`Tags[${i}].Value`, 'must be a string of at most 256 characters');
     });
   }
   const instances = input.Instances;
@@ -188,7 +186,9 @@ export function validateEnum(value: unknown, member: string, allowed: Record<str
     );
   }
   if (values.includes(value as string)) return;
-  throw validation(`1 validation error detected: Value '${shown(value)}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${values.join(', ')}]`);
+  throw validation(
+    `1 validation error detected: Value '${shown(value)}' at '${member}' failed to satisfy constraint: Member must satisfy enum value set: [${values.join(', ')}]`,
+  );
 }
 
 function validateBootstrapActions(actions: unknown): void {

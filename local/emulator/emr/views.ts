@@ -2,7 +2,17 @@
  * What the API answers about the model: the SDK's output shapes (`Cluster`, `InstanceFleet`, `Step`, …)
  * as they cross the wire, and EMR's Marker paging.
  */
-import type { Cluster, ClusterStatus, ClusterSummary, Instance, InstanceFleet, InstanceGroup, InstanceGroupState, Step, StepSummary } from '@aws-sdk/client-emr';
+import type {
+  Cluster,
+  ClusterStatus,
+  ClusterSummary,
+  Instance,
+  InstanceFleet,
+  InstanceGroup,
+  InstanceGroupState,
+  Step,
+  StepSummary,
+} from '@aws-sdk/client-emr';
 import { invalidRequest } from '../protocol';
 import type { EmrCluster, EmrFleet, EmrGroup, EmrInstance, EmrStep } from './model';
 import type { OnTheWire } from '../protocol';

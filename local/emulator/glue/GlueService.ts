@@ -121,7 +121,9 @@ function hiveType(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'double';
   if (Array.isArray(value)) return `array<${value.length ? hiveType(value[0]) : 'string'}>`;
   if (value && typeof value === 'object') {
-    return `struct<${Object.entries(value).map(([k, v]) => `${k}:${hiveType(v)}`).join(',')}>`;
+    return `struct<${Object.entries(value)
+      .map(([k, v]) => `${k}:${hiveType(v)}`)
+      .join(',')}>`;
   }
   return 'string';
 }
@@ -329,7 +331,12 @@ export class GlueService {
     };
     crawler.LastUpdated = this.deps.clock.nowSeconds();
     crawler.timer = undefined;
-    this.deps.emit({ resource: 'crawler', id: crawler.Name, state: 'READY', message: `LastCrawl ${finalStatus}${errorMessage && finalStatus === 'FAILED' ? `: ${errorMessage}` : ''}` });
+    this.deps.emit({
+      resource: 'crawler',
+      id: crawler.Name,
+      state: 'READY',
+      message: `LastCrawl ${finalStatus}${errorMessage && finalStatus === 'FAILED' ? `: ${errorMessage}` : ''}`,
+    });
   }
 
   private stopCrawler(input: OnTheWire<StopCrawlerRequest>): Record<string, never> {
@@ -446,7 +453,13 @@ export class GlueService {
     const now = this.deps.clock.nowSeconds();
     const key = `${crawler.DatabaseName}/${tableName}`;
     const existing = this.tables.get(key);
-    const table: TableRecord = existing ?? { input: { Name: tableName }, DatabaseName: crawler.DatabaseName, CreateTime: now, UpdateTime: now, partitions: new Map() };
+    const table: TableRecord = existing ?? {
+      input: { Name: tableName },
+      DatabaseName: crawler.DatabaseName,
+      CreateTime: now,
+      UpdateTime: now,
+      partitions: new Map(),
+    };
     table.input = {
       Name: tableName,
       StorageDescriptor: storage(location),

@@ -257,7 +257,12 @@ class Parser {
       if (column.numeric) {
         throw invalidInput(`${column.integral ? 'Integral' : 'Fractional'} data type doesn't support operation 'LIKE'`);
       }
-      const regex = new RegExp(`^${pattern.text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '[\\s\\S]*').replace(/_/g, '[\\s\\S]')}$`);
+      const regex = new RegExp(
+        `^${pattern.text
+          .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/%/g, '[\\s\\S]*')
+          .replace(/_/g, '[\\s\\S]')}$`,
+      );
       matches = (values) => {
         const value = column.value(values);
         return value === null ? null : regex.test(String(value));

@@ -32,11 +32,44 @@ import { InvalidKeyError, LocalS3, MAX_KEY_BYTES, type LocalObject, type ObjectM
  * are ignored, as S3 ignores them.
  */
 const SUB_RESOURCES = new Set([
-  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory',
-  'legal-hold', 'lifecycle', 'location', 'logging', 'metadataConfiguration', 'metadataTable', 'metrics', 'notification',
-  'object-lock', 'ownershipControls', 'partNumber', 'policy', 'policyStatus', 'publicAccessBlock', 'renameObject',
-  'replication', 'requestPayment', 'restore', 'retention', 'select', 'session', 'tagging', 'torrent', 'uploadId',
-  'uploads', 'versionId', 'versioning', 'versions', 'website',
+  'accelerate',
+  'acl',
+  'analytics',
+  'attributes',
+  'cors',
+  'delete',
+  'encryption',
+  'intelligent-tiering',
+  'inventory',
+  'legal-hold',
+  'lifecycle',
+  'location',
+  'logging',
+  'metadataConfiguration',
+  'metadataTable',
+  'metrics',
+  'notification',
+  'object-lock',
+  'ownershipControls',
+  'partNumber',
+  'policy',
+  'policyStatus',
+  'publicAccessBlock',
+  'renameObject',
+  'replication',
+  'requestPayment',
+  'restore',
+  'retention',
+  'select',
+  'session',
+  'tagging',
+  'torrent',
+  'uploadId',
+  'uploads',
+  'versionId',
+  'versioning',
+  'versions',
+  'website',
 ]);
 
 export class S3Service {
@@ -158,7 +191,9 @@ export class S3Service {
         }
         // us-east-1 answers 200 to its owner re-creating a bucket; every other region says it already exists.
         if ((await this.store.bucketExists(bucket)) && this.region !== 'us-east-1') {
-          throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409, { BucketName: bucket });
+          throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', 409, {
+            BucketName: bucket,
+          });
         }
         await this.store.createBucket(bucket);
         res.writeHead(200, { location: `/${bucket}`, 'x-amz-request-id': requestId });
@@ -314,7 +349,10 @@ export class S3Service {
         start = Math.max(0, object.size - Number(range[2]));
       }
       if (start >= object.size || start > end) {
-        throw new S3Error('InvalidRange', 'The requested range is not satisfiable', 416, { RangeRequested: header(req.headers, 'range')!, ActualObjectSize: object.size });
+        throw new S3Error('InvalidRange', 'The requested range is not satisfiable', 416, {
+          RangeRequested: header(req.headers, 'range')!,
+          ActualObjectSize: object.size,
+        });
       }
       status = 206;
       headers['content-range'] = `bytes ${start}-${end}/${object.size}`;
@@ -406,9 +444,14 @@ export class S3Service {
     const delimiter = q.get('delimiter') ?? '';
     const maxKeysParam = q.get('max-keys');
     const maxKeys = maxKeysParam === null ? 1000 : Math.min(1000, Number(maxKeysParam));
-    if (!Number.isInteger(maxKeys) || maxKeys < 0) throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400, { ArgumentName: 'max-keys', ArgumentValue: maxKeysParam ?? '' });
+    if (!Number.isInteger(maxKeys) || maxKeys < 0)
+      throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400, {
+        ArgumentName: 'max-keys',
+        ArgumentValue: maxKeysParam ?? '',
+      });
     const encodingType = q.get('encoding-type');
-    if (encodingType !== null && encodingType !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', 400, { ArgumentName: 'encoding-type', ArgumentValue: encodingType });
+    if (encodingType !== null && encodingType !== 'url')
+      throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', 400, { ArgumentName: 'encoding-type', ArgumentValue: encodingType });
     const urlEncode = encodingType === 'url';
     const enc = (value: string) => (urlEncode ? encodeURIComponent(value).replace(/%2F/g, '/') : value);
     const token = q.get('continuation-token');
@@ -459,6 +502,4 @@ export class S3Service {
       `<ListBucketResult xmlns="${XMLNS}">${tag('Name', bucket)}${tag('Prefix', enc(prefix))}${delimiter ? tag('Delimiter', enc(delimiter)) : ''}${tag('MaxKeys', maxKeys)}${urlEncode ? tag('EncodingType', 'url') : ''}${tag('IsTruncated', truncated)}${paging}${contents}${commonPrefixes}</ListBucketResult>`,
     );
   }
-
-
 }

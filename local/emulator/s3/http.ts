@@ -20,15 +20,13 @@ export class S3Error extends Error {
   }
 }
 
-export const noSuchBucket = (bucket: string) =>
-  new S3Error('NoSuchBucket', 'The specified bucket does not exist', 404, { BucketName: bucket });
+export const noSuchBucket = (bucket: string) => new S3Error('NoSuchBucket', 'The specified bucket does not exist', 404, { BucketName: bucket });
 export const noSuchKey = (key: string) => new S3Error('NoSuchKey', 'The specified key does not exist.', 404, { Key: key });
 export const notImplemented = (what: string) =>
   new S3Error('NotImplemented', `A header or query you provided implies functionality that is not implemented (the emulator does not implement ${what}).`, 501);
 export const preconditionFailed = (condition: string) =>
   new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', 412, { Condition: condition });
-export const malformedXml = () =>
-  new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema', 400);
+export const malformedXml = () => new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema', 400);
 
 export function xmlEscape(value: string): string {
   return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
@@ -92,7 +90,9 @@ export function sendError(res: ServerResponse, method: string, error: S3Error, r
     res.end();
     return;
   }
-  const extra = Object.entries(error.extra).map(([k, v]) => tag(k, v)).join('');
+  const extra = Object.entries(error.extra)
+    .map(([k, v]) => tag(k, v))
+    .join('');
   const payload = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${tag('Code', error.code)}${tag('Message', error.message)}${extra}${tag('Resource', resource)}${tag('RequestId', requestId)}</Error>`;
   res.writeHead(error.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(payload), 'x-amz-request-id': requestId });
   res.end(payload);

@@ -41,14 +41,23 @@ export class MultipartUploads {
     const target: UploadTarget = { bucket, key, initiated: new Date().toISOString(), ...metadataFromHeaders(req.headers) };
     await fs.mkdir(path.join(this.uploadsDir, uploadId), { recursive: true });
     await fs.writeFile(path.join(this.uploadsDir, uploadId, 'target.json'), JSON.stringify(target));
-    sendXml(res, requestId, `<InitiateMultipartUploadResult xmlns="${XMLNS}">${tag('Bucket', bucket)}${tag('Key', key)}${tag('UploadId', uploadId)}</InitiateMultipartUploadResult>`);
+    sendXml(
+      res,
+      requestId,
+      `<InitiateMultipartUploadResult xmlns="${XMLNS}">${tag('Bucket', bucket)}${tag('Key', key)}${tag('UploadId', uploadId)}</InitiateMultipartUploadResult>`,
+    );
   }
 
   private async uploadDir(uploadId: string, bucket: string, key: string): Promise<string> {
     const dir = path.join(this.uploadsDir, path.basename(uploadId));
     const target = await this.uploadTarget(dir);
     if (!target || target.bucket !== bucket || target.key !== key) {
-      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 404, { UploadId: uploadId });
+      throw new S3Error(
+        'NoSuchUpload',
+        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+        404,
+        { UploadId: uploadId },
+      );
     }
     return dir;
   }
@@ -64,7 +73,10 @@ export class MultipartUploads {
   private static partNumber(q: URLSearchParams): number {
     const partNumber = Number(q.get('partNumber'));
     if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000) {
-      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', 400, { ArgumentName: 'partNumber', ArgumentValue: q.get('partNumber') ?? '' });
+      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', 400, {
+        ArgumentName: 'partNumber',
+        ArgumentValue: q.get('partNumber') ?? '',
+      });
     }
     return partNumber;
   }
@@ -188,7 +200,9 @@ export class MultipartUploads {
     if (requested.length === 0 || requested.some((p) => !Number.isInteger(p.partNumber))) throw malformedXml();
     for (let i = 1; i < requested.length; i += 1) {
       if (requested[i].partNumber <= requested[i - 1].partNumber) {
-        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', 400, { UploadId: uploadId });
+        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', 400, {
+          UploadId: uploadId,
+        });
       }
     }
     const uploaded = new Map((await this.uploadedParts(dir)).map((p) => [p.partNumber, p]));
@@ -221,10 +235,16 @@ export class MultipartUploads {
     for (const part of parts) await pipeline(createReadStream(path.join(dir, `part-${part.partNumber}`)), out, { end: false });
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
     // S3's multipart ETag: md5 of the parts' binary md5s, then "-<number of parts>".
-    const etag = `${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${parts.length}`;
+    const etag = `${createHash('md5')
+      .update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex'))))
+      .digest('hex')}-${parts.length}`;
     await this.store.put(bucket, key, tmp, { ...metadataOf(target), etag, partsCount: parts.length });
     await fs.rm(dir, { recursive: true, force: true });
-    sendXml(res, requestId, `<CompleteMultipartUploadResult xmlns="${XMLNS}">${tag('Location', `/${bucket}/${key}`)}${tag('Bucket', bucket)}${tag('Key', key)}${tag('ETag', `"${etag}"`)}</CompleteMultipartUploadResult>`);
+    sendXml(
+      res,
+      requestId,
+      `<CompleteMultipartUploadResult xmlns="${XMLNS}">${tag('Location', `/${bucket}/${key}`)}${tag('Bucket', bucket)}${tag('Key', key)}${tag('ETag', `"${etag}"`)}</CompleteMultipartUploadResult>`,
+    );
   }
 
   async abort(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, uploadId: string, requestId: string): Promise<void> {

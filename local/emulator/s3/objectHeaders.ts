@@ -122,7 +122,10 @@ export async function resolveCopySource(store: LocalS3, headers: IncomingHttpHea
   const source = decodeURIComponent(pathPart).replace(/^\//, '');
   const slash = source.indexOf('/');
   if (slash <= 0 || slash === source.length - 1) {
-    throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 400, { ArgumentName: 'x-amz-copy-source', ArgumentValue: raw });
+    throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey', 400, {
+      ArgumentName: 'x-amz-copy-source',
+      ArgumentValue: raw,
+    });
   }
   const bucket = source.slice(0, slash);
   const key = source.slice(slash + 1);

@@ -68,9 +68,7 @@ const keyHash = (key: string) => createHash('sha256').update(key, 'utf8').digest
 function plainSegments(key: string): string[] | null {
   if (key.endsWith('/')) return null;
   const segments = key.split('/');
-  const ordinary = segments.every(
-    (s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\0') && Buffer.byteLength(s) <= MAX_SEGMENT_BYTES,
-  );
+  const ordinary = segments.every((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\0') && Buffer.byteLength(s) <= MAX_SEGMENT_BYTES);
   return ordinary ? segments : null;
 }
 
@@ -264,12 +262,7 @@ export class LocalS3 {
    * file when the key can be one, else the side store. A plain file in the way of the key's directories
    * (`x` when `x/y` arrives) moves to the side store first.
    */
-  async put(
-    bucket: string,
-    key: string,
-    tmp: string,
-    meta: Omit<StoredObjectMeta, 'key' | 'side' | 'size' | 'mtimeMs'>,
-  ): Promise<LocalObject> {
+  async put(bucket: string, key: string, tmp: string, meta: Omit<StoredObjectMeta, 'key' | 'side' | 'size' | 'mtimeMs'>): Promise<LocalObject> {
     const base = this.bucketPath(bucket);
     const segments = plainSegments(key);
     let target: string | null = null;

@@ -71,9 +71,8 @@ export function distributedMap(stateName: string, map: any, ctx: DistributedMapC
     const hasPercentage = map.ToleratedFailurePercentage !== undefined || map.ToleratedFailurePercentagePath !== undefined;
     const hasCount = map.ToleratedFailureCount !== undefined || map.ToleratedFailureCountPath !== undefined;
     // Neither set: no failure is tolerated. Both set: the Map fails when either is exceeded.
-    const allowed = hasPercentage || hasCount
-      ? Math.min(hasCount ? toleratedCount : Infinity, hasPercentage ? (toleratedPercentage / 100) * selected.length : Infinity)
-      : 0;
+    const allowed =
+      hasPercentage || hasCount ? Math.min(hasCount ? toleratedCount : Infinity, hasPercentage ? (toleratedPercentage / 100) * selected.length : Infinity) : 0;
     const tooMany = () => failed > allowed;
     const worker = async () => {
       while (!exceeded && next < selected.length) {
@@ -92,9 +91,18 @@ export function distributedMap(stateName: string, map: any, ctx: DistributedMapC
 
     const mapRunArn = `${arnBase}:mapRun:${machine}:${mapRunId}`;
     let output: unknown = children.map((child) => child?.result.output ?? null);
-    if (map.ResultWriter) output = await writeResults(ctx.s3, map.ResultWriter, input, stateName, { mapRunArn, mapRunId, machineArn: `${arnBase}:stateMachine:${machine}`, children });
+    if (map.ResultWriter)
+      output = await writeResults(ctx.s3, map.ResultWriter, input, stateName, {
+        mapRunArn,
+        mapRunId,
+        machineArn: `${arnBase}:stateMachine:${machine}`,
+        children,
+      });
     if (exceeded) {
-      throw new TaskError(STATES_EXCEED_TOLERATED_FAILURE, `The specified tolerated failure threshold was exceeded: ${failed} of ${selected.length} items failed`);
+      throw new TaskError(
+        STATES_EXCEED_TOLERATED_FAILURE,
+        `The specified tolerated failure threshold was exceeded: ${failed} of ${selected.length} items failed`,
+      );
     }
     return output;
   };
@@ -188,11 +196,18 @@ function numberField(map: any, field: string, input: unknown, stateName: string)
 }
 
 /** A JSONPath Parameters/ItemSelector object: `key.$` fields read `$.…` from the input or `$$.…` from the context. */
-function resolveParameters(template: Record<string, unknown>, input: unknown, stateName: string, context: Record<string, unknown> = {}): Record<string, unknown> {
+function resolveParameters(
+  template: Record<string, unknown>,
+  input: unknown,
+  stateName: string,
+  context: Record<string, unknown> = {},
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(template)) {
     if (key.endsWith('.$')) out[key.slice(0, -2)] = pathValue(input, String(value), stateName, context);
-    else out[key] = value && typeof value === 'object' && !Array.isArray(value) ? resolveParameters(value as Record<string, unknown>, input, stateName, context) : value;
+    else
+      out[key] =
+        value && typeof value === 'object' && !Array.isArray(value) ? resolveParameters(value as Record<string, unknown>, input, stateName, context) : value;
   }
   return out;
 }

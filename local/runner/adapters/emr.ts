@@ -15,7 +15,7 @@ import {
   AddJobFlowStepsCommand,
   DescribeClusterCommand,
   DescribeStepCommand,
-  EMRClient,
+  type EMRClient,
   RunJobFlowCommand,
   TerminateJobFlowsCommand,
   type Cluster,

@@ -31,14 +31,18 @@ let shared: { endpoint: string | undefined; client: EMRServerlessClient } | unde
  */
 function defaultClient(): EMRServerlessClient {
   const endpoint = process.env.AWS_ENDPOINT_URL_EMR_SERVERLESS;
-  if (!shared || shared.endpoint !== endpoint) shared = { endpoint, client: new EMRServerlessClient({ region: process.env.AWS_REGION ?? 'us-east-1', maxAttempts: 1 }) };
+  if (!shared || shared.endpoint !== endpoint)
+    shared = { endpoint, client: new EMRServerlessClient({ region: process.env.AWS_REGION ?? 'us-east-1', maxAttempts: 1 }) };
   return shared.client;
 }
 
 export function emrServerlessException(error: unknown): TaskError {
   if (error instanceof TaskError) return error;
   const { code, message, status, requestId } = serviceErrorParts(error);
-  return new TaskError(`EMRServerless.${code}`, `${message} (Service: EmrServerless; Status Code: ${status}; Error Code: ${code}; Request ID: ${requestId}; Proxy: null)`);
+  return new TaskError(
+    `EMRServerless.${code}`,
+    `${message} (Service: EmrServerless; Status Code: ${status}; Error Code: ${code}; Request ID: ${requestId}; Proxy: null)`,
+  );
 }
 
 export function emrServerlessIntegration(api: string, sync: boolean, options: EmrServerlessAdapterOptions): (input: any) => Promise<unknown> {
@@ -64,7 +68,13 @@ export function emrServerlessIntegration(api: string, sync: boolean, options: Em
             tags: input.Tags,
             configurationOverrides: input.ConfigurationOverrides,
             jobDriver: driver
-              ? { sparkSubmit: { entryPoint: driver.EntryPoint, entryPointArguments: driver.EntryPointArguments, sparkSubmitParameters: driver.SparkSubmitParameters } }
+              ? {
+                  sparkSubmit: {
+                    entryPoint: driver.EntryPoint,
+                    entryPointArguments: driver.EntryPointArguments,
+                    sparkSubmitParameters: driver.SparkSubmitParameters,
+                  },
+                }
               : undefined,
           }),
         );

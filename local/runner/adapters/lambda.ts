@@ -31,11 +31,7 @@ export interface LambdaInvoker {
 /** Default in-flight invocations per function on the local runtime. */
 export const LOCAL_LAMBDA_CONCURRENCY = 10;
 
-export function lambdaInvoker(
-  config: ServerlessConfig,
-  baseEnvironment: () => Record<string, string>,
-  concurrency = LOCAL_LAMBDA_CONCURRENCY,
-): LambdaInvoker {
+export function lambdaInvoker(config: ServerlessConfig, baseEnvironment: () => Record<string, string>, concurrency = LOCAL_LAMBDA_CONCURRENCY): LambdaInvoker {
   const functions = Object.values(config.functions);
   const slots = new Map<string, { running: number; waiting: Array<() => void> }>();
   const inFlight = new Set<Promise<unknown>>();

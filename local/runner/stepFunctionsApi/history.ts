@@ -49,7 +49,16 @@ interface OpenTask {
   submitted: boolean;
 }
 
-const STATE_EVENT_PREFIX: Record<string, string> = { Task: 'Task', Wait: 'Wait', Choice: 'Choice', Pass: 'Pass', Succeed: 'Succeed', Fail: 'Fail', Map: 'Map', Parallel: 'Parallel' };
+const STATE_EVENT_PREFIX: Record<string, string> = {
+  Task: 'Task',
+  Wait: 'Wait',
+  Choice: 'Choice',
+  Pass: 'Pass',
+  Succeed: 'Succeed',
+  Fail: 'Fail',
+  Map: 'Map',
+  Parallel: 'Parallel',
+};
 const ABORTABLE = new Set(['Task', 'Wait', 'Map', 'Parallel']);
 const TIMEOUT_ERRORS = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
 
@@ -61,9 +70,7 @@ export class ExecutionHistory {
   private openState: { name: string; type: string } | null = null;
   private ended = false;
 
-  constructor(
-    private readonly machine: { stateTypes: Record<string, string>; resources: Record<string, string>; region: string },
-  ) {}
+  constructor(private readonly machine: { stateTypes: Record<string, string>; resources: Record<string, string>; region: string }) {}
 
   started(input: string, roleArn: string, at: number): void {
     this.push('ExecutionStarted', at, { executionStartedEventDetails: { input, inputDetails: { truncated: false }, roleArn } });
@@ -78,7 +85,9 @@ export class ExecutionHistory {
     switch (event.type) {
       case 'StateEntered':
         this.openState = { name, type };
-        this.push(`${prefix}StateEntered`, event.timestamp, { stateEnteredEventDetails: { name, input: json(event.state.input), inputDetails: { truncated: false } } });
+        this.push(`${prefix}StateEntered`, event.timestamp, {
+          stateEnteredEventDetails: { name, input: json(event.state.input), inputDetails: { truncated: false } },
+        });
         if (type === 'Task') this.schedule(name, event.timestamp);
         if (type === 'Map') this.push('MapStateStarted', event.timestamp, { mapStateStartedEventDetails: { length: 0 } });
         break;
@@ -167,12 +176,18 @@ export class ExecutionHistory {
     const resource = taskResource(this.machine.resources[state] ?? '');
     const scheduled =
       resource.kind === 'lambda'
-        ? this.push('LambdaFunctionScheduled', at, { lambdaFunctionScheduledEventDetails: { resource: resource.arn, input: '{}', inputDetails: { truncated: false } } })
+        ? this.push('LambdaFunctionScheduled', at, {
+            lambdaFunctionScheduledEventDetails: { resource: resource.arn, input: '{}', inputDetails: { truncated: false } },
+          })
         : this.push('TaskScheduled', at, {
             taskScheduledEventDetails: { resourceType: resource.resourceType, resource: resource.resource, region: this.machine.region, parameters: '{}' },
           });
     scheduled.parametersPending = true;
-    this.push(resource.kind === 'lambda' ? 'LambdaFunctionStarted' : 'TaskStarted', at, resource.kind === 'lambda' ? {} : { taskStartedEventDetails: taskIds(resource) });
+    this.push(
+      resource.kind === 'lambda' ? 'LambdaFunctionStarted' : 'TaskStarted',
+      at,
+      resource.kind === 'lambda' ? {} : { taskStartedEventDetails: taskIds(resource) },
+    );
     const task: OpenTask = { state, resource, scheduled, submitted: false };
     this.openTask = task;
     const early = this.early.get(state);
@@ -222,12 +237,16 @@ export class ExecutionHistory {
     this.openTask = null;
     const timedOut = TIMEOUT_ERRORS.has(error);
     if (task.resource.kind === 'lambda') {
-      this.push(timedOut ? 'LambdaFunctionTimedOut' : 'LambdaFunctionFailed', at, { [timedOut ? 'lambdaFunctionTimedOutEventDetails' : 'lambdaFunctionFailedEventDetails']: { error, cause } });
+      this.push(timedOut ? 'LambdaFunctionTimedOut' : 'LambdaFunctionFailed', at, {
+        [timedOut ? 'lambdaFunctionTimedOutEventDetails' : 'lambdaFunctionFailedEventDetails']: { error, cause },
+      });
       return;
     }
     // A .sync Task that fails with States.TaskFailed was accepted and failed while Step Functions watched it.
     if (task.resource.pattern === 'sync' && error === 'States.TaskFailed') this.submit(task, at);
-    this.push(timedOut ? 'TaskTimedOut' : 'TaskFailed', at, { [timedOut ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: { ...taskIds(task.resource), error, cause } });
+    this.push(timedOut ? 'TaskTimedOut' : 'TaskFailed', at, {
+      [timedOut ? 'taskTimedOutEventDetails' : 'taskFailedEventDetails']: { ...taskIds(task.resource), error, cause },
+    });
   }
 
   private exit(name: string, prefix: string, output: unknown, at: number): void {

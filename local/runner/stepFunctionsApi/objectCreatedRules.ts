@@ -14,7 +14,11 @@ import type { StepFunctionsApi } from './service';
 
 export type ObjectCreated = { bucket: string; key: string; size: number; etag: string };
 
-export function objectCreatedRules(config: ServerlessConfig, api: () => StepFunctionsApi | null, onError: (error: unknown) => void): (object: ObjectCreated) => void {
+export function objectCreatedRules(
+  config: ServerlessConfig,
+  api: () => StepFunctionsApi | null,
+  onError: (error: unknown) => void,
+): (object: ObjectCreated) => void {
   return (object) => {
     const event = objectCreatedEvent(object, { region: config.region, accountId: config.accountId });
     void (async () => {

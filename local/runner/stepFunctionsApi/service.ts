@@ -141,7 +141,12 @@ export class StepFunctionsApi {
   }
 
   private listStateMachines(input: Input): unknown {
-    const items = this.machineNames().map((file) => ({ stateMachineArn: this.prefix + file, name: this.nameOf(file), type: 'STANDARD', creationDate: this.created / 1000 }));
+    const items = this.machineNames().map((file) => ({
+      stateMachineArn: this.prefix + file,
+      name: this.nameOf(file),
+      type: 'STANDARD',
+      creationDate: this.created / 1000,
+    }));
     return page(items, input, 'stateMachines');
   }
 
@@ -182,12 +187,18 @@ export class StepFunctionsApi {
     const file = this.machineOf(stateMachineArn);
     const name = input.name === undefined ? randomUUID() : String(input.name);
     if (name.length < 1 || name.length > 80 || NAME_FORBIDDEN.test(name)) {
-      throw new AwsServiceError('InvalidName', `Invalid Name: '${name}' (1 to 80 characters; no white space, brackets, wildcards, special or control characters)`);
+      throw new AwsServiceError(
+        'InvalidName',
+        `Invalid Name: '${name}' (1 to 80 characters; no white space, brackets, wildcards, special or control characters)`,
+      );
     }
     const text = input.input === undefined ? '{}' : String(input.input);
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > MAX_EXECUTION_INPUT_BYTES) {
-      throw new AwsServiceError('InvalidExecutionInput', `Invalid Execution Input: the input is ${bytes} bytes, more than the ${MAX_EXECUTION_INPUT_BYTES} allowed; pass an S3 reference instead of data`);
+      throw new AwsServiceError(
+        'InvalidExecutionInput',
+        `Invalid Execution Input: the input is ${bytes} bytes, more than the ${MAX_EXECUTION_INPUT_BYTES} allowed; pass an S3 reference instead of data`,
+      );
     }
     let parsed: unknown;
     try {
@@ -215,15 +226,37 @@ export class StepFunctionsApi {
       .catch((error): null => {
         // The runner itself failed (a definition that does not load): the execution fails as States.Runtime.
         const at = Date.now();
-        this.ended(execution, { executionName: name, status: 'FAILED', output: null, error: 'States.Runtime', cause: `${(error as Error).name}: ${(error as Error).message}`, transitions: 0, attempts: 0, timeline: [], startedAt: execution.startDate, durationMs: at - execution.startDate });
+        this.ended(execution, {
+          executionName: name,
+          status: 'FAILED',
+          output: null,
+          error: 'States.Runtime',
+          cause: `${(error as Error).name}: ${(error as Error).message}`,
+          transitions: 0,
+          attempts: 0,
+          timeline: [],
+          startedAt: execution.startDate,
+          durationMs: at - execution.startDate,
+        });
         return null;
       });
     return { executionArn, startDate: execution.startDate / 1000 };
   }
 
-  private newExecution(what: { executionArn: string; stateMachineArn: string; machine: MachineDefinition; file: string; name: string; text: string }): ApiExecution {
+  private newExecution(what: {
+    executionArn: string;
+    stateMachineArn: string;
+    machine: MachineDefinition;
+    file: string;
+    name: string;
+    text: string;
+  }): ApiExecution {
     const startDate = Date.now();
-    const history = new ExecutionHistory({ stateTypes: what.machine.stateTypes, resources: resourcesOf(what.machine.deployable), region: this.runtime.config.region });
+    const history = new ExecutionHistory({
+      stateTypes: what.machine.stateTypes,
+      resources: resourcesOf(what.machine.deployable),
+      region: this.runtime.config.region,
+    });
     history.started(what.text, this.roleArnOf(what.file), startDate);
     const execution: ApiExecution = {
       executionArn: what.executionArn,
@@ -266,27 +299,43 @@ export class StepFunctionsApi {
       input: execution.input,
       inputDetails: { included: true },
       ...(execution.status === 'SUCCEEDED' ? { output: JSON.stringify(result?.output ?? null), outputDetails: { included: true } } : {}),
-      ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED' ? Object.fromEntries(Object.entries(reason).filter(([, value]) => typeof value === 'string')) : {}),
+      ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED'
+        ? Object.fromEntries(Object.entries(reason).filter(([, value]) => typeof value === 'string'))
+        : {}),
       redriveCount: 0,
       redriveStatus: 'NOT_REDRIVABLE',
-      ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED' ? { redriveStatusReason: 'The local runtime does not redrive executions (RedriveExecution is not served): start a new one' } : {}),
+      ...(execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED'
+        ? { redriveStatusReason: 'The local runtime does not redrive executions (RedriveExecution is not served): start a new one' }
+        : {}),
     };
   }
 
   private listExecutions(input: Input): unknown {
-    if (input.mapRunArn !== undefined) throw new AwsServiceError('ResourceNotFound', 'Resource Not Found: the local runtime keeps no Map Runs (Distributed Map children are run-job executions of their own)');
+    if (input.mapRunArn !== undefined)
+      throw new AwsServiceError(
+        'ResourceNotFound',
+        'Resource Not Found: the local runtime keeps no Map Runs (Distributed Map children are run-job executions of their own)',
+      );
     const stateMachineArn = requiredArn(input, 'stateMachineArn', ':stateMachine:');
     this.machineOf(stateMachineArn);
     const status = input.statusFilter;
     if (status !== undefined && !STATUSES.has(String(status))) {
-      throw new AwsServiceError('ValidationException', `1 validation error detected: Value '${String(status)}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${[...STATUSES].join(', ')}]`);
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value '${String(status)}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${[...STATUSES].join(', ')}]`,
+      );
     }
     const mine = [...this.executions.values()].filter((execution) => execution.stateMachineArn === stateMachineArn);
-    const others = this.runtime.executionStatuses
-      .list(stateMachineArn)
-      .filter((record) => !this.executions.has(record.executionArn));
+    const others = this.runtime.executionStatuses.list(stateMachineArn).filter((record) => !this.executions.has(record.executionArn));
     const items = [
-      ...mine.map((execution) => ({ executionArn: execution.executionArn, stateMachineArn, name: execution.name, status: execution.status, startDate: execution.startDate, stopDate: execution.stopDate })),
+      ...mine.map((execution) => ({
+        executionArn: execution.executionArn,
+        stateMachineArn,
+        name: execution.name,
+        status: execution.status,
+        startDate: execution.startDate,
+        stopDate: execution.stopDate,
+      })),
       ...others,
     ]
       .filter((item) => status === undefined || item.status === status)
@@ -300,7 +349,10 @@ export class StepFunctionsApi {
     const execution = this.executions.get(arn);
     if (!execution) {
       this.known(arn);
-      throw new AwsServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}' (the local runtime keeps histories of executions started with StartExecution)`);
+      throw new AwsServiceError(
+        'ExecutionDoesNotExist',
+        `Execution Does Not Exist: '${arn}' (the local runtime keeps histories of executions started with StartExecution)`,
+      );
     }
     const events = execution.history.list(input.includeExecutionData !== false);
     if (input.reverseOrder === true) events.reverse();
@@ -311,12 +363,23 @@ export class StepFunctionsApi {
     const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const error = input.error === undefined ? undefined : String(input.error);
     const cause = input.cause === undefined ? undefined : String(input.cause);
-    if (error !== undefined && error.length > MAX_ERROR_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`);
-    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS) throw new AwsServiceError('ValidationException', `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`);
+    if (error !== undefined && error.length > MAX_ERROR_CHARS)
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`,
+      );
+    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS)
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`,
+      );
     const execution = this.executions.get(arn);
     if (!execution) {
       const record = this.known(arn);
-      throw new AwsServiceError('ValidationException', `Execution ${record.name} was not started with StartExecution on this endpoint; the local runtime can stop only those (use --abort-after with emrflow run)`);
+      throw new AwsServiceError(
+        'ValidationException',
+        `Execution ${record.name} was not started with StartExecution on this endpoint; the local runtime can stop only those (use --abort-after with emrflow run)`,
+      );
     }
     if (execution.status === 'RUNNING') {
       execution.stopReason = { error, cause };
@@ -331,7 +394,15 @@ export class StepFunctionsApi {
   /** An execution this runtime knows (started here, or by `emrflow run` / run-batch in this process). */
   private known(arn: string): ExecutionStatusRecord {
     const mine = this.executions.get(arn);
-    if (mine) return { executionArn: mine.executionArn, stateMachineArn: mine.stateMachineArn, name: mine.name, status: mine.status, startDate: mine.startDate, stopDate: mine.stopDate };
+    if (mine)
+      return {
+        executionArn: mine.executionArn,
+        stateMachineArn: mine.stateMachineArn,
+        name: mine.name,
+        status: mine.status,
+        startDate: mine.startDate,
+        stopDate: mine.stopDate,
+      };
     const record = this.runtime.executionStatuses.get(arn);
     if (!record) throw new AwsServiceError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
     return record;
@@ -340,7 +411,12 @@ export class StepFunctionsApi {
   private machineOf(stateMachineArn: string): string {
     const file = stateMachineArn.startsWith(this.prefix) ? stateMachineArn.slice(this.prefix.length) : '';
     if (!this.machineNames().includes(file)) {
-      throw new AwsServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}' (serverless.yml deploys ${this.machineNames().map((name) => this.prefix + name).join(', ')})`);
+      throw new AwsServiceError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${stateMachineArn}' (serverless.yml deploys ${this.machineNames()
+          .map((name) => this.prefix + name)
+          .join(', ')})`,
+      );
     }
     return file;
   }
@@ -354,7 +430,11 @@ export class StepFunctionsApi {
     const { config } = this.runtime;
     const key = Object.keys(config.stateMachineFiles).find((candidate) => config.stateMachineFiles[candidate] === file);
     const role = key ? config.raw.stepFunctions?.stateMachines?.[key]?.role : undefined;
-    const logicalId = Array.isArray(role?.['Fn::GetAtt']) ? String(role['Fn::GetAtt'][0]) : typeof role === 'string' && role.startsWith('arn:') ? null : 'StepFunctionsRole';
+    const logicalId = Array.isArray(role?.['Fn::GetAtt'])
+      ? String(role['Fn::GetAtt'][0])
+      : typeof role === 'string' && role.startsWith('arn:')
+        ? null
+        : 'StepFunctionsRole';
     if (logicalId === null) return role as string;
     const roleName = config.raw.resources?.Resources?.[logicalId]?.Properties?.RoleName;
     return `arn:aws:iam::${config.accountId}:role/${typeof roleName === 'string' ? roleName : `${config.service}-${config.stage}-${logicalId}`}`;
@@ -364,10 +444,14 @@ export class StepFunctionsApi {
 function requiredArn(input: Input, member: string, kind: string): string {
   const value = input[member];
   if (value === undefined || value === null) {
-    throw new AwsServiceError('ValidationException', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+    throw new AwsServiceError(
+      'ValidationException',
+      `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   const arn = String(value);
-  if (!/^arn:aws[\w-]*:states:[\w-]+:\d{12}:/.test(arn) || !arn.includes(kind) || arn.length > 256) throw new AwsServiceError('InvalidArn', `Invalid Arn: '${arn}'`);
+  if (!/^arn:aws[\w-]*:states:[\w-]+:\d{12}:/.test(arn) || !arn.includes(kind) || arn.length > 256)
+    throw new AwsServiceError('InvalidArn', `Invalid Arn: '${arn}'`);
   return arn;
 }
 
@@ -375,7 +459,10 @@ function requiredArn(input: Input, member: string, kind: string): string {
 function page<T>(items: T[], input: Input, member: string): Record<string, unknown> {
   const max = input.maxResults === undefined || input.maxResults === 0 ? DEFAULT_PAGE : Number(input.maxResults);
   if (!Number.isInteger(max) || max < 0 || max > 1000) {
-    throw new AwsServiceError('ValidationException', `1 validation error detected: Value '${String(input.maxResults)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`);
+    throw new AwsServiceError(
+      'ValidationException',
+      `1 validation error detected: Value '${String(input.maxResults)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`,
+    );
   }
   let start = 0;
   if (input.nextToken !== undefined) {

@@ -50,7 +50,8 @@ export function dashboardProblems(shown: ShownMetric[], catalog: MetricCatalog):
       continue;
     }
     const expected = ['service', ...declared.dimensions].sort().join();
-    if ([...(metric.dimensions ?? [])].sort().join() !== expected) problems.push(`${metric.name}: dimensions ${metric.dimensions} differ from the emitted ${expected}`);
+    if ([...(metric.dimensions ?? [])].sort().join() !== expected)
+      problems.push(`${metric.name}: dimensions ${metric.dimensions} differ from the emitted ${expected}`);
   }
   for (const name of Object.keys(catalog.metrics)) {
     if (!ours.some((metric) => metric.name === name)) problems.push(`${name}: emitted but not on the dashboard`);

@@ -61,7 +61,12 @@ export function loadWaivers(): Waiver[] {
 }
 
 const globMatches = (pattern: string, name: string) =>
-  new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(name);
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  ).test(name);
 
 export function runCheckov(templateFile: string) {
   const output = JSON.parse(
@@ -76,9 +81,7 @@ export function runCheckov(templateFile: string) {
   const failed: string[] = [];
   for (const failure of failures) {
     const label = `${failure.check_id} ${failure.resource}: ${failure.check_name}`;
-    const waiver = waivers.find(
-      (w) => w.check === failure.check_id && w.resources.some((pattern) => globMatches(pattern, failure.resource)),
-    );
+    const waiver = waivers.find((w) => w.check === failure.check_id && w.resources.some((pattern) => globMatches(pattern, failure.resource)));
     if (waiver) {
       used.add(waiver);
       waived.push(label);

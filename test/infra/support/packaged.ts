@@ -32,7 +32,8 @@ export function packagedTemplate(): Packaged {
       // Another test file may have packaged the same inputs meanwhile: the first rename wins, both are equal.
       if (!existsSync(file)) {
         renameSync(scratch, dir);
-        for (const stale of readdirSync(cacheRoot)) if (!stale.startsWith('packaging-') && join(cacheRoot, stale) !== dir) rmSync(join(cacheRoot, stale), { recursive: true, force: true });
+        for (const stale of readdirSync(cacheRoot))
+          if (!stale.startsWith('packaging-') && join(cacheRoot, stale) !== dir) rmSync(join(cacheRoot, stale), { recursive: true, force: true });
       }
     } catch (error) {
       if (!existsSync(file)) throw error;

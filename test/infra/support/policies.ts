@@ -35,7 +35,10 @@ const physical: Record<string, { ref: (id: string) => string; arn?: (id: string)
   'AWS::Glue::Database': { ref: (id) => id.toLowerCase() },
   'AWS::Glue::Crawler': { ref: (id) => id },
   // Ref of an EMR Serverless application is its id (AWS makes it up: 00f…).
-  'AWS::EMRServerless::Application': { ref: () => '00fexampleapp0001', arn: () => 'arn:aws:emr-serverless:us-east-1:123456789012:/applications/00fexampleapp0001' },
+  'AWS::EMRServerless::Application': {
+    ref: () => '00fexampleapp0001',
+    arn: () => 'arn:aws:emr-serverless:us-east-1:123456789012:/applications/00fexampleapp0001',
+  },
 };
 
 const pseudo: Record<string, string> = {
@@ -98,9 +101,10 @@ function variants(statements: any[]): Array<{ suffix: string; statements: any[] 
   const [condition, whenTrue, whenFalse] = statements[conditional]['Fn::If'];
   const branch = (value: any) => (value && typeof value === 'object' && value.Ref === 'AWS::NoValue' ? [] : [value]);
   return [true, false].flatMap((taken) =>
-    variants([...statements.slice(0, conditional), ...branch(taken ? whenTrue : whenFalse), ...statements.slice(conditional + 1)]).map(
-      (rest) => ({ suffix: `[${condition}=${taken}]${rest.suffix}`, statements: rest.statements }),
-    ),
+    variants([...statements.slice(0, conditional), ...branch(taken ? whenTrue : whenFalse), ...statements.slice(conditional + 1)]).map((rest) => ({
+      suffix: `[${condition}=${taken}]${rest.suffix}`,
+      statements: rest.statements,
+    })),
   );
 }
 
@@ -166,7 +170,12 @@ export interface ParliamentWaiver {
 }
 
 const globMatches = (pattern: string, name: string) =>
-  new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(name);
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  ).test(name);
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 

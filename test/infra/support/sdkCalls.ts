@@ -51,7 +51,10 @@ function importedNames(source: string): Map<string, { module: string; imported: 
   const names = new Map<string, { module: string; imported: string }>();
   for (const [, list, module] of source.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g)) {
     for (const specifier of list.split(',')) {
-      const [imported, local = imported] = specifier.replace(/^\s*type\s+/, '').split(/\s+as\s+/).map((name) => name.trim());
+      const [imported, local = imported] = specifier
+        .replace(/^\s*type\s+/, '')
+        .split(/\s+as\s+/)
+        .map((name) => name.trim());
       if (imported) names.set(local, { module, imported });
     }
   }

@@ -71,11 +71,9 @@ export function roleStatements(template: Template): OwnedStatement[] {
   return owned;
 }
 
-export const actionsOf = (statement: Statement): string[] =>
-  Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+export const actionsOf = (statement: Statement): string[] => (Array.isArray(statement.Action) ? statement.Action : [statement.Action]);
 
-export const resourcesOf = (statement: Statement): unknown[] =>
-  Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+export const resourcesOf = (statement: Statement): unknown[] => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]);
 
 /** The actions a role is allowed, sorted, across all its statements. */
 export function allowedActions(template: Template, role: string): string[] {

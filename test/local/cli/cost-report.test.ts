@@ -8,7 +8,15 @@ describe('the run summary’s cost lines', () => {
   it('shows a dedicated run’s instance-hours per market and the emulated-time equivalent of what it held', () => {
     const cost: RunCost = {
       totalUsd: 0.0128,
-      clusters: [{ clusterId: 'j-1', onDemand: { instances: 3, instanceHours: 0.006, usd: 0.0076 }, spot: { instances: 2, instanceHours: 0.004, usd: 0.0049 }, unpricedTypes: [], usd: 0.0125 }],
+      clusters: [
+        {
+          clusterId: 'j-1',
+          onDemand: { instances: 3, instanceHours: 0.006, usd: 0.0076 },
+          spot: { instances: 2, instanceHours: 0.004, usd: 0.0049 },
+          unpricedTypes: [],
+          usd: 0.0125,
+        },
+      ],
       pool: null,
       orchestration,
     };
@@ -22,17 +30,29 @@ describe('the run summary’s cost lines', () => {
 
   it('shows a pooled run’s queue wait and lease, and says when the cost is unknown', () => {
     const pool = { pool: 'shared', clusterId: 'j-P', units: 8, seconds: 60, unitHourlyUsd: 0.1756, usd: 0.0234 };
-    const lines = formatRunCost({ costUsd: 0.0237, cost: { totalUsd: 0.0237, clusters: [], pool, orchestration }, queueWaitSeconds: 42, placementMode: 'pool', pool: 'shared' });
+    const lines = formatRunCost({
+      costUsd: 0.0237,
+      cost: { totalUsd: 0.0237, clusters: [], pool, orchestration },
+      queueWaitSeconds: 42,
+      placementMode: 'pool',
+      pool: 'shared',
+    });
 
     expect(lines).toContain('  placement: pool shared, queue wait 42 s');
     expect(lines).toContain('    pool shared lease on j-P: 8 unit(s) × 60 s at $0.1756/unit-hour = $0.0234');
-    expect(formatRunCost({ costUsd: null, cost: null, queueWaitSeconds: null, placementMode: 'dedicated', pool: null })[1]).toMatch(/^  cost: unknown/);
+    expect(formatRunCost({ costUsd: null, cost: null, queueWaitSeconds: null, placementMode: 'dedicated', pool: null })[1]).toMatch(/^ {2}cost: unknown/);
     expect(formatRunCost(undefined)).toEqual([]);
   });
 
   it('shows a Serverless run’s application, job run and billed utilization', () => {
     const serverless = { applicationId: '00fapp', jobRunId: '00frun', billed: { vCPUHour: 0.5, memoryGBHour: 3.75, storageGBHour: 0 }, usd: 0.0385 };
-    const lines = formatRunCost({ costUsd: 0.0388, cost: { totalUsd: 0.0388, clusters: [], pool: null, serverless, orchestration }, queueWaitSeconds: null, placementMode: 'serverless', pool: null });
+    const lines = formatRunCost({
+      costUsd: 0.0388,
+      cost: { totalUsd: 0.0388, clusters: [], pool: null, serverless, orchestration },
+      queueWaitSeconds: null,
+      placementMode: 'serverless',
+      pool: null,
+    });
 
     expect(lines[0]).toBe('  placement: EMR Serverless, application 00fapp, job run 00frun');
     expect(lines).toContain('    job run 00frun billed 0.5000 vCPU-h, 3.7500 GB-h memory, 0.0000 GB-h storage = $0.0385');

@@ -48,7 +48,12 @@ describe('emrflow --json when the input is refused before any execution starts',
     ['an upload to no bucket URI', () => ['upload', join(ROOT, 'README.md'), 's3://emrflow-raw/', '--json'], 'Usage.Invalid', 'is not s3://<bucket>/<key>'],
     ['a batch without its manifest', () => ['batch', join(dir, 'no-such.jsonl'), '--json'], 'Usage.Invalid', 'batch: no such file'],
     ['an unknown command', () => ['launch', '--json'], 'Usage.Invalid', 'unknown command "launch"'],
-    ['an input over 256 KiB (StartExecution refuses it)', () => ['run', tooLarge(), '--json', '--simulate-steps', '--time-scale', '0.001'], 'ValidationException', `less than or equal to ${MAX_EXECUTION_INPUT_BYTES}`],
+    [
+      'an input over 256 KiB (StartExecution refuses it)',
+      () => ['run', tooLarge(), '--json', '--simulate-steps', '--time-scale', '0.001'],
+      'ValidationException',
+      `less than or equal to ${MAX_EXECUTION_INPUT_BYTES}`,
+    ],
   ])('%s: exit 2 and one REFUSED object on stdout', async (_what, argv, error, cause) => {
     const { code, stdout, stderr } = await cli(argv());
 
@@ -59,7 +64,10 @@ describe('emrflow --json when the input is refused before any execution starts',
 
   it('reports an error that is not a refusal as one ERROR object, exit 1', () => {
     let stdout = '';
-    const code = reportFailure(new Error('emulator port in use'), ['run', 'in.json', '--json'], { stdout: (text) => (stdout += text), stderr: () => undefined });
+    const code = reportFailure(new Error('emulator port in use'), ['run', 'in.json', '--json'], {
+      stdout: (text) => (stdout += text),
+      stderr: () => undefined,
+    });
 
     expect(code).toBe(1);
     expect(JSON.parse(stdout)).toEqual({ status: 'ERROR', error: 'Error', cause: 'emulator port in use' });
@@ -74,7 +82,10 @@ describe('emrflow --json when the input is refused before any execution starts',
   });
 
   it('keeps the promise through bin/emrflow: an input over 256 KiB gives exit 2 and exactly one JSON object', () => {
-    const result = spawnSync(join(ROOT, 'bin/emrflow'), ['run', tooLarge(), '--json', '--simulate-steps', '--time-scale', '0.001'], { cwd: ROOT, encoding: 'utf8' });
+    const result = spawnSync(join(ROOT, 'bin/emrflow'), ['run', tooLarge(), '--json', '--simulate-steps', '--time-scale', '0.001'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
 
     expect(result.status).toBe(2);
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'REFUSED', error: 'ValidationException' });

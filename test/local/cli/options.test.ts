@@ -12,7 +12,10 @@ describe('emrflow options (parseArgs strict, values checked by a schema)', () =>
     [['run', 'in.json', '--faults', 'no/such/file.json'], '--faults: no such file: no/such/file.json'],
     [['run', 'in.json', '--time-scale', 'fast'], '--time-scale: must be a positive number, got "fast"'],
     [['run', 'in.json', '--time-scale', '0'], '--time-scale: must be a positive number, got number 0'],
-    [['run', 'in.json', '--time-scale', '-1'], "Option '--time-scale' argument is ambiguous. Did you forget to specify the option argument for '--time-scale'? To specify an option argument starting with a dash use '--time-scale=-XYZ'."],
+    [
+      ['run', 'in.json', '--time-scale', '-1'],
+      "Option '--time-scale' argument is ambiguous. Did you forget to specify the option argument for '--time-scale'? To specify an option argument starting with a dash use '--time-scale=-XYZ'.",
+    ],
     [['run', 'in.json', '--time-scale=-1'], '--time-scale: must be a positive number, got "-1"'],
     [['emulator', '--port', '70000'], '--port: must be between 0 and 65535, got number 70000'],
     [['demo', '--events', '1e3'], '--events: must be an integer from 1 to 10000000, got "1e3"'],

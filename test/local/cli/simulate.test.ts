@@ -41,10 +41,31 @@ describe('emrflow simulate', () => {
     const printed = JSON.parse(stdout);
     expect(printed).toMatchObject({ simulatedJobs: 200, seed: 3 });
     expect(typeof printed.wallSeconds).toBe('number');
-    expect(Object.keys(printed.strategies).sort()).toEqual(['emr-serverless', 'emr-serverless-preinit', 'emrflow', 'floor', 'on-demand-per-job', 'spot-per-job']);
+    expect(Object.keys(printed.strategies).sort()).toEqual([
+      'emr-serverless',
+      'emr-serverless-preinit',
+      'emrflow',
+      'floor',
+      'on-demand-per-job',
+      'spot-per-job',
+    ]);
     expect(typeof printed.floorUsd).toBe('number');
     for (const figures of Object.values(printed.strategies) as Array<Record<string, unknown>>) {
-      expect(Object.keys(figures)).toEqual(expect.arrayContaining(['costUsd', 'costToFloor', 'launches', 'launchShare', 'startSeconds', 'completion', 'slaMisses', 'peakApiCallsPerSecond', 'quotaExceeded', 'failures', 'idleShare']));
+      expect(Object.keys(figures)).toEqual(
+        expect.arrayContaining([
+          'costUsd',
+          'costToFloor',
+          'launches',
+          'launchShare',
+          'startSeconds',
+          'completion',
+          'slaMisses',
+          'peakApiCallsPerSecond',
+          'quotaExceeded',
+          'failures',
+          'idleShare',
+        ]),
+      );
     }
     expect(stderr).toMatch(/simulating/);
     expect(stderr).toMatch(/SIMULATED day: 200 jobs/);

@@ -57,7 +57,10 @@ const fleet = (type: 'MASTER' | 'CORE' | 'TASK', overrides: Partial<InstanceFlee
   ...overrides,
 });
 
-function request(overrides: Partial<RunJobFlowCommandInput> = {}, fleets: InstanceFleetConfig[] = [fleet('MASTER'), fleet('CORE', { TargetOnDemandCapacity: 4 })]): RunJobFlowCommandInput {
+function request(
+  overrides: Partial<RunJobFlowCommandInput> = {},
+  fleets: InstanceFleetConfig[] = [fleet('MASTER'), fleet('CORE', { TargetOnDemandCapacity: 4 })],
+): RunJobFlowCommandInput {
   return {
     Name: 'emrflow fidelity',
     ReleaseLabel: 'emr-7.10.0',
@@ -88,7 +91,13 @@ const groupRequest = request({
 });
 
 async function awsCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...emulatorEnv(emu), AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    ...emulatorEnv(emu),
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  };
   try {
     const { stdout, stderr } = await promisify(execFile)(AWS_CLI, [...args, '--output', 'json'], { env, timeout: 30_000 });
     return { code: 0, stdout, stderr };
@@ -114,7 +123,10 @@ describe('describe-cluster: ListBootstrapActions and ListInstanceGroups', () => 
 
   it('lists the instance groups of a group cluster with their counts and a state that follows the cluster', async () => {
     const { JobFlowId } = await emr.send(new RunJobFlowCommand(groupRequest));
-    await waitFor(() => stateOf(JobFlowId!), (s) => s === 'WAITING');
+    await waitFor(
+      () => stateOf(JobFlowId!),
+      (s) => s === 'WAITING',
+    );
 
     const { InstanceGroups } = await emr.send(new ListInstanceGroupsCommand({ ClusterId: JobFlowId }));
 
@@ -135,7 +147,10 @@ describe('describe-cluster: ListBootstrapActions and ListInstanceGroups', () => 
     const fleetId = await create({ BootstrapActions: [bootstrapAction] });
     const { JobFlowId: groupId } = await emr.send(new RunJobFlowCommand(groupRequest));
 
-    const [fleetOut, groupOut] = await Promise.all([awsCli(['emr', 'describe-cluster', '--cluster-id', fleetId]), awsCli(['emr', 'describe-cluster', '--cluster-id', groupId!])]);
+    const [fleetOut, groupOut] = await Promise.all([
+      awsCli(['emr', 'describe-cluster', '--cluster-id', fleetId]),
+      awsCli(['emr', 'describe-cluster', '--cluster-id', groupId!]),
+    ]);
 
     expect(fleetOut).toMatchObject({ code: 0 });
     expect(groupOut).toMatchObject({ code: 0 });
@@ -164,7 +179,9 @@ describe('validation with EMR error codes', () => {
   });
 
   it('accepts every value of the enum (negative control)', async () => {
-    const answer = await emr.send(new ListClustersCommand({ ClusterStates: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] }));
+    const answer = await emr.send(
+      new ListClustersCommand({ ClusterStates: ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] }),
+    );
 
     expect(Array.isArray(answer.Clusters)).toBe(true);
   });
@@ -305,7 +322,9 @@ describe('instance fleets: types, weights and allocation strategies', () => {
   });
 
   it('diversified Spot spreads over every type, counting each WeightedCapacity and overshooting as EMR does', async () => {
-    const spot = { SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'diversified' as const } };
+    const spot = {
+      SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'diversified' as const },
+    };
     const id = await create({}, [
       fleet('MASTER'),
       fleet('CORE', { TargetOnDemandCapacity: 4 }),
@@ -319,7 +338,10 @@ describe('instance fleets: types, weights and allocation strategies', () => {
         LaunchSpecifications: spot,
       }),
     ]);
-    await waitFor(() => stateOf(id), (s) => s === 'WAITING');
+    await waitFor(
+      () => stateOf(id),
+      (s) => s === 'WAITING',
+    );
 
     const task = (await fleetsOf(id)).find((f) => f.InstanceFleetType === 'TASK')!;
 
@@ -329,7 +351,9 @@ describe('instance fleets: types, weights and allocation strategies', () => {
   });
 
   it('price-capacity-optimized Spot spreads over the cheaper half of the types', async () => {
-    const spot = { SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'price-capacity-optimized' as const } };
+    const spot = {
+      SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'price-capacity-optimized' as const },
+    };
     const id = await create({}, [
       fleet('MASTER'),
       fleet('CORE', {
@@ -344,28 +368,55 @@ describe('instance fleets: types, weights and allocation strategies', () => {
 });
 
 describe('Spot capacity lost after launch', () => {
-  const spot = { SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'capacity-optimized' as const } };
-  const step = { Name: 'job run-1 attempt 1', ActionOnFailure: 'CONTINUE' as const, HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/job.py'] } };
+  const spot = {
+    SpotSpecification: { TimeoutDurationMinutes: 10, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'capacity-optimized' as const },
+  };
+  const step = {
+    Name: 'job run-1 attempt 1',
+    ActionOnFailure: 'CONTINUE' as const,
+    HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/job.py'] },
+  };
 
   it(`re-provisions the fleet toward its Spot target, RUNNING ${SPOT_REPLACEMENT_READY_SECONDS} s later`, async () => {
     emu.setFaults(parseFaults(JSON.stringify({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }), 'test'));
     const id = await create({}, [
       fleet('MASTER'),
       fleet('CORE', { TargetOnDemandCapacity: 4 }),
-      fleet('TASK', { TargetSpotCapacity: 8, InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge', WeightedCapacity: 4 }, { InstanceType: 'r6i.4xlarge', WeightedCapacity: 4 }], LaunchSpecifications: spot }),
+      fleet('TASK', {
+        TargetSpotCapacity: 8,
+        InstanceTypeConfigs: [
+          { InstanceType: 'r5.4xlarge', WeightedCapacity: 4 },
+          { InstanceType: 'r6i.4xlarge', WeightedCapacity: 4 },
+        ],
+        LaunchSpecifications: spot,
+      }),
     ]);
-    await waitFor(() => stateOf(id), (s) => s === 'WAITING');
+    await waitFor(
+      () => stateOf(id),
+      (s) => s === 'WAITING',
+    );
     await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [step] }));
     const taskSpot = (fleets: Awaited<ReturnType<typeof fleetsOf>>) => fleets.find((f) => f.InstanceFleetType === 'TASK')!.ProvisionedSpotCapacity;
 
-    const lost = await waitFor(() => fleetsOf(id), (fleets) => taskSpot(fleets) === 0);
+    const lost = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskSpot(fleets) === 0,
+    );
     const lostAt = Date.now();
-    const replaced = await waitFor(() => fleetsOf(id), (fleets) => taskSpot(fleets) === 8);
+    const replaced = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskSpot(fleets) === 8,
+    );
     const elapsedMs = Date.now() - lostAt;
     const spotInstances = (await instancesOf(id)).filter((i) => i.Market === 'SPOT');
 
     expect(spotInstances.filter((i) => i.Status!.State === 'TERMINATED')).toHaveLength(2);
-    expect(spotInstances.filter((i) => i.Status!.State === 'RUNNING').map((i) => i.InstanceType).sort()).toEqual(['r5.4xlarge', 'r6i.4xlarge']);
+    expect(
+      spotInstances
+        .filter((i) => i.Status!.State === 'RUNNING')
+        .map((i) => i.InstanceType)
+        .sort(),
+    ).toEqual(['r5.4xlarge', 'r6i.4xlarge']);
     // Measured from when the loss was seen (a poll after it happened), so allow that poll's lag.
     expect(elapsedMs).toBeGreaterThanOrEqual(SPOT_REPLACEMENT_READY_SECONDS * 1000 * TEST_TIME_SCALE - 50);
     expect(lost.find((f) => f.InstanceFleetType === 'TASK')!.Status!.StateChangeReason!.Code).toBe('INSTANCE_FAILURE');
@@ -376,10 +427,16 @@ describe('Spot capacity lost after launch', () => {
   it('does not re-provision a cluster the interruption ended (negative control)', async () => {
     emu.setFaults(parseFaults(JSON.stringify({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }), 'test'));
     const id = await create({}, [fleet('MASTER'), fleet('CORE', { TargetSpotCapacity: 8, LaunchSpecifications: spot })]);
-    await waitFor(() => stateOf(id), (s) => s === 'WAITING');
+    await waitFor(
+      () => stateOf(id),
+      (s) => s === 'WAITING',
+    );
     await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [step] }));
 
-    await waitFor(() => stateOf(id), (s) => s === 'TERMINATED_WITH_ERRORS');
+    await waitFor(
+      () => stateOf(id),
+      (s) => s === 'TERMINATED_WITH_ERRORS',
+    );
     await new Promise((r) => setTimeout(r, SPOT_REPLACEMENT_READY_SECONDS * 1000 * TEST_TIME_SCALE));
 
     expect((await instancesOf(id)).filter((i) => i.Market === 'SPOT')).toHaveLength(2);

@@ -146,12 +146,15 @@ describe('the policy API', () => {
 });
 
 describe('scaling', () => {
-  it('scales out to the running steps\' demand (core to its cap, then task; On-Demand to its cap, then Spot) and reports the units', async () => {
+  it("scales out to the running steps' demand (core to its cap, then task; On-Demand to its cap, then Spot) and reports the units", async () => {
     const id = await readyCluster(poolCluster());
     // Five 12-unit steps one after another: 600 emulated seconds of steady demand, longer than new nodes take to come up.
     await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [1, 2, 3, 4, 5].map((n) => sizedStep(`job run-${n} attempt 1`, 12)) }));
 
-    const scaled = await waitFor(() => fleetsOf(id), (fleets) => taskOf(fleets).ProvisionedOnDemandCapacity === 4 && taskOf(fleets).ProvisionedSpotCapacity === 4);
+    const scaled = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskOf(fleets).ProvisionedOnDemandCapacity === 4 && taskOf(fleets).ProvisionedSpotCapacity === 4,
+    );
     const added = (await instancesOf(id)).filter((i) => i.InstanceFleetId === taskOf(scaled).Id);
 
     expect(coreOf(scaled)).toMatchObject({ TargetOnDemandCapacity: 4, ProvisionedOnDemandCapacity: 4 });
@@ -165,10 +168,16 @@ describe('scaling', () => {
   it(`scales in after ${MANAGED_SCALING_SCALE_IN_QUIET_SECONDS} s without the demand, to the minimum, with a reason that is not a Spot loss`, async () => {
     const id = await readyCluster(poolCluster());
     await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [1, 2, 3, 4, 5].map((n) => sizedStep(`job run-${n} attempt 1`, 12)) }));
-    await waitFor(() => fleetsOf(id), (fleets) => taskOf(fleets).ProvisionedSpotCapacity === 4);
+    await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskOf(fleets).ProvisionedSpotCapacity === 4,
+    );
     const steps = await stepsDone(id);
 
-    const shrunk = await waitFor(() => fleetsOf(id), (fleets) => taskOf(fleets).TargetOnDemandCapacity === 0 && taskOf(fleets).TargetSpotCapacity === 0);
+    const shrunk = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskOf(fleets).TargetOnDemandCapacity === 0 && taskOf(fleets).TargetSpotCapacity === 0,
+    );
     const lastStepEnd = Math.max(...steps.map((s) => s.Status!.Timeline!.EndDateTime!.getTime()));
     const scaleIn = events.find((e) => e.id === id && /scale in/.test(e.message ?? ''))!;
     const removed = (await instancesOf(id)).filter((i) => i.InstanceFleetId === taskOf(shrunk).Id);
@@ -186,22 +195,32 @@ describe('scaling', () => {
     const id = await readyCluster(poolCluster());
 
     await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [sizedStep('big run-1 attempt 1', 40)] }));
-    const scaled = await waitFor(() => fleetsOf(id), (fleets) => (taskOf(fleets).TargetSpotCapacity ?? 0) > 0);
+    const scaled = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => (taskOf(fleets).TargetSpotCapacity ?? 0) > 0,
+    );
 
     expect(coreOf(scaled).TargetOnDemandCapacity! + taskOf(scaled).TargetOnDemandCapacity! + taskOf(scaled).TargetSpotCapacity!).toBe(16);
   });
 
-  it('raises a cluster below a new policy\'s minimum with no step running', async () => {
+  it("raises a cluster below a new policy's minimum with no step running", async () => {
     const id = await readyCluster(poolCluster(null));
 
     await emr.send(new PutManagedScalingPolicyCommand({ ClusterId: id, ManagedScalingPolicy: { ComputeLimits: limits({ MinimumCapacityUnits: 8 }) } }));
-    const scaled = await waitFor(() => fleetsOf(id), (fleets) => taskOf(fleets).TargetOnDemandCapacity! > 0);
+    const scaled = await waitFor(
+      () => fleetsOf(id),
+      (fleets) => taskOf(fleets).TargetOnDemandCapacity! > 0,
+    );
 
     expect(taskOf(scaled).TargetOnDemandCapacity).toBe(4);
   });
 
   it('does not scale for a step that names no executor count, nor without a policy (negative controls)', async () => {
-    const unsized: StepConfig = { Name: 'plain run-1 attempt 1', ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/job.py'] } };
+    const unsized: StepConfig = {
+      Name: 'plain run-1 attempt 1',
+      ActionOnFailure: 'CONTINUE',
+      HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/job.py'] },
+    };
     const withPolicy = await readyCluster(poolCluster());
     const withoutPolicy = await readyCluster(poolCluster(null));
 
@@ -217,7 +236,7 @@ describe('scaling', () => {
   });
 });
 
-describe('a step\'s demand in units', () => {
+describe("a step's demand in units", () => {
   const cluster = (configurations: EmrCluster['Configurations'] = []) =>
     ({
       Configurations: configurations,
@@ -231,7 +250,7 @@ describe('a step\'s demand in units', () => {
     expect(stepDemandUnits(cluster(), step(['spark-submit', '--deploy-mode', 'cluster', ...conf, 'job.py']))).toBe(Math.max(units, 2));
   });
 
-  it('takes dynamic allocation\'s maxExecutors when no count is fixed, and the cluster\'s spark-defaults', () => {
+  it("takes dynamic allocation's maxExecutors when no count is fixed, and the cluster's spark-defaults", () => {
     const defaults = [{ Classification: 'spark-defaults', Properties: { 'spark.executor.cores': '4', 'spark.dynamicAllocation.enabled': 'true' } }];
 
     expect(stepDemandUnits(cluster(defaults), step(['spark-submit', '--conf', 'spark.dynamicAllocation.maxExecutors=10', 'job.py']))).toBe(10);

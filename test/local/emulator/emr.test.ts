@@ -90,7 +90,11 @@ async function createCluster(overrides: Partial<RunJobFlowCommandInput> = {}): P
 }
 
 const describe_ = (id: string) => emr.send(new DescribeClusterCommand({ ClusterId: id })).then((r) => r.Cluster!);
-const waitForState = (id: string, state: string) => waitFor(() => describe_(id), (c) => c.Status!.State === state);
+const waitForState = (id: string, state: string) =>
+  waitFor(
+    () => describe_(id),
+    (c) => c.Status!.State === state,
+  );
 const stepOf = (clusterId: string, stepId: string) => emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: stepId })).then((r) => r.Step!);
 
 describe('RunJobFlow and DescribeCluster', () => {
@@ -238,7 +242,10 @@ describe('steps', () => {
     await waitForState(id, 'WAITING');
 
     const { StepIds } = await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [sparkStep('a'), sparkStep('b'), sparkStep('c')] }));
-    await waitFor(() => stepOf(id, StepIds![2]), (s) => s.Status!.State === 'COMPLETED');
+    await waitFor(
+      () => stepOf(id, StepIds![2]),
+      (s) => s.Status!.State === 'COMPLETED',
+    );
     const steps = (await emr.send(new ListStepsCommand({ ClusterId: id }))).Steps!;
     let running = 0;
     let mostAtOnce = 0;
@@ -254,7 +261,12 @@ describe('steps', () => {
     expect(clusterStates).toEqual(['STARTING', 'BOOTSTRAPPING', 'WAITING', 'RUNNING', 'WAITING']);
     expect(steps.map((s) => s.Name)).toEqual(['c', 'b', 'a']);
     expect(steps.every((s) => s.Status!.State === 'COMPLETED')).toBe(true);
-    expect(emu.stats().steps.filter((s) => s.clusterId === id).map((s) => s.executor)).toEqual(['simulated', 'simulated', 'simulated']);
+    expect(
+      emu
+        .stats()
+        .steps.filter((s) => s.clusterId === id)
+        .map((s) => s.executor),
+    ).toEqual(['simulated', 'simulated', 'simulated']);
   });
 
   it('filters ListSteps by state and by id', async () => {
@@ -273,7 +285,10 @@ describe('steps', () => {
   it('writes step logs where EMR puts them: <LogUri>/<cluster-id>/steps/<step-id>/', async () => {
     const id = await createCluster();
     const { StepIds } = await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [sparkStep('logged')] }));
-    await waitFor(() => stepOf(id, StepIds![0]), (s) => s.Status!.State === 'COMPLETED');
+    await waitFor(
+      () => stepOf(id, StepIds![0]),
+      (s) => s.Status!.State === 'COMPLETED',
+    );
 
     const stdout = path.join(emu.stateDir, 's3', 'logs', 'emr', id, 'steps', StepIds![0], 'stdout');
 
@@ -357,7 +372,12 @@ describe('termination', () => {
     const instances = await emr.send(new ListInstancesCommand({ ClusterId: id }));
     const fleets = await emr.send(new ListInstanceFleetsCommand({ ClusterId: id }));
 
-    expect(events.filter((e) => e.id === id).map((e) => e.state).slice(-2)).toEqual(['TERMINATING', 'TERMINATED']);
+    expect(
+      events
+        .filter((e) => e.id === id)
+        .map((e) => e.state)
+        .slice(-2),
+    ).toEqual(['TERMINATING', 'TERMINATED']);
     expect(ended.Status!.StateChangeReason!.Code).toBe('USER_REQUEST');
     expect(ended.Status!.Timeline!.EndDateTime).toBeInstanceOf(Date);
     expect(instances.Instances!.every((i) => i.Status!.State === 'TERMINATED')).toBe(true);
@@ -414,7 +434,10 @@ describe('statistics', () => {
     await client.send(new DescribeClusterCommand({ ClusterId: kept }));
 
     await client.send(new TerminateJobFlowsCommand({ JobFlowIds: [ended] }));
-    await waitFor(() => client.send(new DescribeClusterCommand({ ClusterId: ended })), (r) => r.Cluster!.Status!.State === 'TERMINATED');
+    await waitFor(
+      () => client.send(new DescribeClusterCommand({ ClusterId: ended })),
+      (r) => r.Cluster!.Status!.State === 'TERMINATED',
+    );
     const stats = own.stats();
     client.destroy();
     await own.stop();

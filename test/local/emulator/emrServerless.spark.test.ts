@@ -27,18 +27,29 @@ describeIfSpark('EMR Serverless job run with the real spark-submit', () => {
     await emu.seed({ buckets: ['scripts'] });
     const dir = path.join(emu.stateDir, 's3', 'scripts');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'count.py'), 'import sys\nfrom pyspark.sql import SparkSession\nn = SparkSession.builder.getOrCreate().range(int(sys.argv[1])).count()\nassert n == 1000, n\n');
+    writeFileSync(
+      path.join(dir, 'count.py'),
+      'import sys\nfrom pyspark.sql import SparkSession\nn = SparkSession.builder.getOrCreate().range(int(sys.argv[1])).count()\nassert n == 1000, n\n',
+    );
     const client = new EMRServerlessClient({ region: 'us-east-1', maxAttempts: 1 });
-    const { applicationId } = await client.send(new CreateApplicationCommand({ name: 'spark', releaseLabel: 'emr-7.10.0', type: 'SPARK', clientToken: 'spark-app' }));
+    const { applicationId } = await client.send(
+      new CreateApplicationCommand({ name: 'spark', releaseLabel: 'emr-7.10.0', type: 'SPARK', clientToken: 'spark-app' }),
+    );
     const { jobRunId } = await client.send(
       new StartJobRunCommand({
         applicationId,
         clientToken: 'spark-run',
         executionRoleArn: 'arn:aws:iam::000000000000:role/job',
-        jobDriver: { sparkSubmit: { entryPoint: 's3://scripts/count.py', entryPointArguments: ['1000'], sparkSubmitParameters: '--conf spark.executor.instances=1' } },
+        jobDriver: {
+          sparkSubmit: { entryPoint: 's3://scripts/count.py', entryPointArguments: ['1000'], sparkSubmitParameters: '--conf spark.executor.instances=1' },
+        },
       }),
     );
-    const run = await waitFor(async () => (await client.send(new GetJobRunCommand({ applicationId, jobRunId }))).jobRun!, (r) => ['SUCCESS', 'FAILED'].includes(r.state!), 240_000);
+    const run = await waitFor(
+      async () => (await client.send(new GetJobRunCommand({ applicationId, jobRunId }))).jobRun!,
+      (r) => ['SUCCESS', 'FAILED'].includes(r.state!),
+      240_000,
+    );
 
     expect({ state: run.state, details: run.stateDetails }).toEqual({ state: 'SUCCESS', details: expect.stringMatching(/spark-submit/) });
     expect(emu.stats().jobRuns[0].executor).toBe('spark');

@@ -103,7 +103,10 @@ describe('a kept state directory', () => {
   it('keeps clusters, steps and the Glue catalog across emulators; what was active ends with INTERNAL_ERROR', async () => {
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'emrflow-kept-'));
     const first = await startEmulator({ spark: false, timeScale: 0.001, seed: 9, stateDir });
-    await first.seed({ buckets: ['raw'], crawlers: [{ Name: 'raw-events', DatabaseName: 'emrflow_raw', Targets: { S3Targets: [{ Path: 's3://raw/events/' }] } }] });
+    await first.seed({
+      buckets: ['raw'],
+      crawlers: [{ Name: 'raw-events', DatabaseName: 'emrflow_raw', Targets: { S3Targets: [{ Path: 's3://raw/events/' }] } }],
+    });
     const config = (endpoint: string) => ({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
     const emr1 = new EMRClient(config(first.endpoint));
     const glue1 = new GlueClient(config(first.endpoint));
@@ -119,7 +122,10 @@ describe('a kept state directory', () => {
     };
     const active = (await emr1.send(new RunJobFlowCommand(cluster))).JobFlowId!;
     await glue1.send(new StartCrawlerCommand({ Name: 'raw-events' }));
-    await waitFor(() => glue1.send(new GetCrawlerCommand({ Name: 'raw-events' })), (r) => r.Crawler!.LastCrawl?.Status === 'SUCCEEDED');
+    await waitFor(
+      () => glue1.send(new GetCrawlerCommand({ Name: 'raw-events' })),
+      (r) => r.Crawler!.LastCrawl?.Status === 'SUCCEEDED',
+    );
     for (const client of [emr1, glue1, s3]) client.destroy();
     await first.stop();
 
@@ -145,7 +151,7 @@ describe('a kept state directory', () => {
 describe('keep-alive connections', () => {
   // A client reuses an idle keep-alive socket whenever it likes; a server that closes idle sockets (Node's default:
   // 5 s, plus a 1 s buffer) races it, and the call fails with ECONNRESET. The emulator's servers leave them open.
-  it('keeps an idle keep-alive socket open past Node\'s default, on both servers', async () => {
+  it("keeps an idle keep-alive socket open past Node's default, on both servers", async () => {
     const emu = await startEmulator({ spark: false, dynamodb: true });
     const http = await import('node:http');
     const closedAfterIdle = async (endpoint: string): Promise<boolean> => {
@@ -156,7 +162,11 @@ describe('keep-alive connections', () => {
           response.resume();
           response.on('end', resolve);
         });
-        request.on('socket', (socket) => socket.once('close', () => { closed = true; }));
+        request.on('socket', (socket) =>
+          socket.once('close', () => {
+            closed = true;
+          }),
+        );
         request.on('error', reject);
         request.end('{}');
       });

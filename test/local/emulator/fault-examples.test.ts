@@ -10,10 +10,27 @@ describe('examples/faults', () => {
   it('ships an example for every kind of fault', () => {
     const kinds = files.flatMap((file) => {
       const faults = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-      return [...Object.keys(faults.emr ?? {}), ...Object.keys(faults.glue ?? {}), ...Object.keys(faults.emrServerless ?? {}).map((kind) => `emrServerless.${kind}`), ...Object.keys(faults.events ?? {}).map((kind) => `events.${kind}`)];
+      return [
+        ...Object.keys(faults.emr ?? {}),
+        ...Object.keys(faults.glue ?? {}),
+        ...Object.keys(faults.emrServerless ?? {}).map((kind) => `emrServerless.${kind}`),
+        ...Object.keys(faults.events ?? {}).map((kind) => `events.${kind}`),
+      ];
     });
     expect(new Set(kinds)).toEqual(
-      new Set(['spotInterruption', 'spotCapacityUnavailable', 'stepFailure', 'bootstrapFailure', 'throttle', 'crawlerAlreadyRunning', 'crawlerFails', 'events.drop', 'events.duplicate', 'emrServerless.jobRunFailure', 'emrServerless.capacityExceeded']),
+      new Set([
+        'spotInterruption',
+        'spotCapacityUnavailable',
+        'stepFailure',
+        'bootstrapFailure',
+        'throttle',
+        'crawlerAlreadyRunning',
+        'crawlerFails',
+        'events.drop',
+        'events.duplicate',
+        'emrServerless.jobRunFailure',
+        'emrServerless.capacityExceeded',
+      ]),
     );
   });
 

@@ -66,11 +66,27 @@ describe('parseFaults', () => {
 });
 
 const fleets = (core: { od: number; spot: number }, timeoutAction = 'SWITCH_TO_ON_DEMAND'): InstanceFleetConfig[] => {
-  const launch = { SpotSpecification: { TimeoutDurationMinutes: 5, TimeoutAction: timeoutAction as never, AllocationStrategy: 'price-capacity-optimized' as const } };
+  const launch = {
+    SpotSpecification: { TimeoutDurationMinutes: 5, TimeoutAction: timeoutAction as never, AllocationStrategy: 'price-capacity-optimized' as const },
+  };
   return [
     { Name: 'Primary', InstanceFleetType: 'MASTER', TargetOnDemandCapacity: 1, InstanceTypeConfigs: [{ InstanceType: 'm5.xlarge' }] },
-    { Name: 'Core', InstanceFleetType: 'CORE', TargetOnDemandCapacity: core.od, TargetSpotCapacity: core.spot, InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }], LaunchSpecifications: launch },
-    { Name: 'Task', InstanceFleetType: 'TASK', TargetOnDemandCapacity: 0, TargetSpotCapacity: 2, InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }], LaunchSpecifications: launch },
+    {
+      Name: 'Core',
+      InstanceFleetType: 'CORE',
+      TargetOnDemandCapacity: core.od,
+      TargetSpotCapacity: core.spot,
+      InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }],
+      LaunchSpecifications: launch,
+    },
+    {
+      Name: 'Task',
+      InstanceFleetType: 'TASK',
+      TargetOnDemandCapacity: 0,
+      TargetSpotCapacity: 2,
+      InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }],
+      LaunchSpecifications: launch,
+    },
   ];
 };
 
@@ -105,7 +121,11 @@ describe('EMR faults', () => {
   const create = async (attempt: number, instanceFleets: InstanceFleetConfig[]) =>
     (await emr.send(new RunJobFlowCommand(request(attempt, instanceFleets)))).JobFlowId!;
   const cluster = (id: string) => emr.send(new DescribeClusterCommand({ ClusterId: id })).then((r) => r.Cluster!);
-  const waitForCluster = (id: string, states: string[]) => waitFor(() => cluster(id), (c) => states.includes(c.Status!.State!));
+  const waitForCluster = (id: string, states: string[]) =>
+    waitFor(
+      () => cluster(id),
+      (c) => states.includes(c.Status!.State!),
+    );
   const runStep = async (id: string, attempt: number) => {
     const { StepIds } = await emr.send(new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [step(attempt)] }));
     return waitFor(
@@ -230,7 +250,9 @@ describe('EMR faults', () => {
     expect(failed.Status!.State).toBe('FAILED');
     expect(failed.Status!.FailureDetails).toEqual({
       Reason: 'Unknown Error.',
-      Message: expect.stringMatching(/^Exception in thread "main" org\.apache\.spark\.SparkException: Application application_\d+_\d+ finished with failed status$/),
+      Message: expect.stringMatching(
+        /^Exception in thread "main" org\.apache\.spark\.SparkException: Application application_\d+_\d+ finished with failed status$/,
+      ),
       LogFile: `s3://logs/emr/${id}/steps/${failed.Id}/stderr`,
     });
     expect(retried.Status!.State).toBe('COMPLETED');
@@ -269,7 +291,13 @@ describe('EMR throttling', () => {
       const emu = await startEmulator({ timeScale: 0.001, spark: false, seed: 42, faults: parseFaults({ emr: { throttle: { ListClusters: 0.3 } } }, 'test') });
       const emr = new EMRClient({ endpoint: emu.endpoint, maxAttempts: 1 });
       const results: boolean[] = [];
-      for (let i = 0; i < 100; i += 1) results.push(await emr.send(new ListClustersCommand({})).then(() => true, () => false));
+      for (let i = 0; i < 100; i += 1)
+        results.push(
+          await emr.send(new ListClustersCommand({})).then(
+            () => true,
+            () => false,
+          ),
+        );
       const throttled = emu.stats().throttled['EMR.ListClusters'];
       emr.destroy();
       await emu.stop();

@@ -24,7 +24,9 @@ let timeline: EmulatorEvent[];
 let glue: GlueClient;
 
 const events = (n: number, day: string) =>
-  Array.from({ length: n }, (_, i) => JSON.stringify({ event_time: `${day}T10:00:0${i % 10}Z`, site: 'shop', visitor_id: `v${i}`, screen_width: 1280, consent: true })).join('\n') + '\n';
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ event_time: `${day}T10:00:0${i % 10}Z`, site: 'shop', visitor_id: `v${i}`, screen_width: 1280, consent: true }),
+  ).join('\n') + '\n';
 
 function writeRaw(key: string, content: string): void {
   const file = path.join(emu.stateDir, 's3', 'raw', ...key.split('/'));
@@ -55,7 +57,11 @@ afterAll(async () => {
 
 const crawler = (name: string) => glue.send(new GetCrawlerCommand({ Name: name })).then((r) => r.Crawler!);
 const crawlerStates = (name: string) => timeline.filter((e) => e.resource === 'crawler' && e.id === name).map((e) => e.state);
-const crawlDone = (name: string) => waitFor(() => crawler(name), (c) => c.State === 'READY' && c.LastCrawl !== undefined);
+const crawlDone = (name: string) =>
+  waitFor(
+    () => crawler(name),
+    (c) => c.State === 'READY' && c.LastCrawl !== undefined,
+  );
 
 describe('crawlers', () => {
   it('crawls READY → RUNNING → STOPPING → READY and registers the table and one partition per dt= directory', async () => {
@@ -114,7 +120,10 @@ describe('crawlers', () => {
     await glue.send(new StartCrawlerCommand({ Name: 'other-events' }));
 
     await glue.send(new StopCrawlerCommand({ Name: 'other-events' }));
-    const done = await waitFor(() => crawler('other-events'), (c) => c.State === 'READY');
+    const done = await waitFor(
+      () => crawler('other-events'),
+      (c) => c.State === 'READY',
+    );
 
     expect(crawlerStates('other-events').slice(-3)).toEqual(['RUNNING', 'STOPPING', 'READY']);
     expect(done.LastCrawl!.Status).toBe('CANCELLED');
@@ -146,7 +155,10 @@ describe('crawler faults', () => {
     emu.setFaults(parseFaults({ glue: { crawlerFails: true } }, 'test'));
 
     await glue.send(new StartCrawlerCommand({ Name: 'other-events' }));
-    const done = await waitFor(() => crawler('other-events'), (c) => c.State === 'READY');
+    const done = await waitFor(
+      () => crawler('other-events'),
+      (c) => c.State === 'READY',
+    );
     emu.setFaults(parseFaults({}, 'test'));
 
     expect(done.LastCrawl).toMatchObject({ Status: 'FAILED', ErrorMessage: expect.any(String) });
@@ -158,7 +170,11 @@ describe('catalog', () => {
     const all = await glue.send(new GetPartitionsCommand({ DatabaseName: 'emrflow_raw', TableName: 'events' }));
     const one = await glue.send(new GetPartitionsCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', Expression: "dt = '2026-11-26'" }));
     const batch = await glue.send(
-      new BatchGetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionsToGet: [{ Values: ['2026-11-26'] }, { Values: ['2030-01-01'] }] }),
+      new BatchGetPartitionCommand({
+        DatabaseName: 'emrflow_raw',
+        TableName: 'events',
+        PartitionsToGet: [{ Values: ['2026-11-26'] }, { Values: ['2030-01-01'] }],
+      }),
     );
 
     expect(all.Partitions!.map((p) => p.Values)).toEqual([['2026-11-26'], ['2026-11-27']]);
@@ -167,7 +183,9 @@ describe('catalog', () => {
   });
 
   it('answers EntityNotFoundException for a missing partition, table or database', async () => {
-    const partition = await glue.send(new GetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2030-01-01'] })).catch((e) => e);
+    const partition = await glue
+      .send(new GetPartitionCommand({ DatabaseName: 'emrflow_raw', TableName: 'events', PartitionValues: ['2030-01-01'] }))
+      .catch((e) => e);
     const table = await glue.send(new GetTableCommand({ DatabaseName: 'emrflow_raw', Name: 'missing' })).catch((e) => e);
     const database = await glue.send(new GetDatabaseCommand({ Name: 'missing' })).catch((e) => e);
 
@@ -205,7 +223,9 @@ describe('catalog', () => {
     const ref = { DatabaseName: 'made_by_test', TableName: 'things' };
     await glue.send(new CreatePartitionCommand({ ...ref, PartitionInput: { Values: ['2026-11-28'], Parameters: { sizeKey: '123' } } }));
 
-    await glue.send(new UpdatePartitionCommand({ ...ref, PartitionValueList: ['2026-11-28'], PartitionInput: { Values: ['2026-11-28'], Parameters: { sizeKey: '456' } } }));
+    await glue.send(
+      new UpdatePartitionCommand({ ...ref, PartitionValueList: ['2026-11-28'], PartitionInput: { Values: ['2026-11-28'], Parameters: { sizeKey: '456' } } }),
+    );
     const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: ['2026-11-28'] }));
     const missing = await glue
       .send(new UpdatePartitionCommand({ ...ref, PartitionValueList: ['2030-01-01'], PartitionInput: { Values: ['2030-01-01'], Parameters: {} } }))
@@ -285,7 +305,7 @@ describe('GetPartitions expressions (the documented grammar)', () => {
     ["dt == '2026-11-26'", "Unsupported expression 'dt == '2026-11-26''"],
     ["(dt = '2026-11-26'", "Unsupported expression '(dt = '2026-11-26''"],
     ["dt = 'open", "Unsupported expression 'dt = 'open'"],
-    ["dt IN ()", "Unsupported expression 'dt IN ()'"],
+    ['dt IN ()', "Unsupported expression 'dt IN ()'"],
     ["missing = 'x'", 'Invalid partition expression!'],
     ["shard = 'ten'", '"ten" is not an integer.'],
     ["shard LIKE '1%'", "Integral data type doesn't support operation 'LIKE'"],

@@ -4,7 +4,15 @@
  * advance. RecordRun (the real handler, reading ListInstances from the emulator) must record the sum over
  * the instances of lifetime × price of their market, within a cent.
  */
-import { AddJobFlowStepsCommand, DescribeClusterCommand, DescribeStepCommand, EMRClient, ListInstancesCommand, RunJobFlowCommand, TerminateJobFlowsCommand } from '@aws-sdk/client-emr';
+import {
+  AddJobFlowStepsCommand,
+  DescribeClusterCommand,
+  DescribeStepCommand,
+  EMRClient,
+  ListInstancesCommand,
+  RunJobFlowCommand,
+  TerminateJobFlowsCommand,
+} from '@aws-sdk/client-emr';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
@@ -44,7 +52,9 @@ const clusterState = (id: string) => emr.send(new DescribeClusterCommand({ Clust
 
 it("records a dedicated run's cost as Σ instance lifetime × market price, within a cent", async () => {
   const spec = { Name: 'cost run', InstanceTypeConfigs: [{ InstanceType: 'r5.4xlarge' }] };
-  const spot = { SpotSpecification: { TimeoutDurationMinutes: 5, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'price-capacity-optimized' as const } };
+  const spot = {
+    SpotSpecification: { TimeoutDurationMinutes: 5, TimeoutAction: 'SWITCH_TO_ON_DEMAND' as const, AllocationStrategy: 'price-capacity-optimized' as const },
+  };
   emu.setFaults(parseFaults({ emr: { spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }, 'script'));
 
   // 10:00 the cluster starts: 1 primary and 2 core On-Demand, 2 task Spot.
@@ -65,19 +75,37 @@ it("records a dedicated run's cost as Σ instance lifetime × market price, with
     }),
   );
   const id = JobFlowId!;
-  await waitFor(() => clusterState(id), (state) => state === 'WAITING');
+  await waitFor(
+    () => clusterState(id),
+    (state) => state === 'WAITING',
+  );
 
   // 10:40 EC2 reclaims the Spot task nodes during the step; the fleet re-provisions 2 Spot nodes at once.
   scripted = SCRIPT.spotReclaimed;
   const { StepIds } = await emr.send(
-    new AddJobFlowStepsCommand({ JobFlowId: id, Steps: [{ Name: `${request().job.name} ${request().runId} attempt 1`, ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/spark/denormalize.py'] } }] }),
+    new AddJobFlowStepsCommand({
+      JobFlowId: id,
+      Steps: [
+        {
+          Name: `${request().job.name} ${request().runId} attempt 1`,
+          ActionOnFailure: 'CONTINUE',
+          HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://artifacts/spark/denormalize.py'] },
+        },
+      ],
+    }),
   );
-  await waitFor(() => emr.send(new DescribeStepCommand({ ClusterId: id, StepId: StepIds![0] })).then((r) => r.Step!.Status!.State!), (state) => state === 'FAILED');
+  await waitFor(
+    () => emr.send(new DescribeStepCommand({ ClusterId: id, StepId: StepIds![0] })).then((r) => r.Step!.Status!.State!),
+    (state) => state === 'FAILED',
+  );
 
   // 13:00 the cluster is terminated.
   scripted = SCRIPT.terminated;
   await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: [id] }));
-  await waitFor(() => clusterState(id), (state) => state === 'TERMINATED');
+  await waitFor(
+    () => clusterState(id),
+    (state) => state === 'TERMINATED',
+  );
 
   // The emulator reported the script's timeline.
   const instances = (await emr.send(new ListInstancesCommand({ ClusterId: id }))).Instances!;
@@ -100,11 +128,26 @@ it("records a dedicated run's cost as Σ instance lifetime × market price, with
   const spotHourly = r5.ec2Hourly * (1 - r5.spotDiscount!) + r5.emrHourly;
   const expected = 3 * 3 * onDemandHourly + 2 * (40 / 60) * spotHourly + 2 * (140 / 60) * spotHourly;
 
-  const placement = { mode: 'dedicated', cluster: { ClusterId: id }, pool: null, slot: null, onDemandShare: 0.6, reasons: [], spec: null, hourlyCostUsd: 4, onDemandHourlyCostUsd: 6.3 } as Placement;
+  const placement = {
+    mode: 'dedicated',
+    cluster: { ClusterId: id },
+    pool: null,
+    slot: null,
+    onDemandShare: 0.6,
+    reasons: [],
+    spec: null,
+    hourlyCostUsd: 4,
+    onDemandHourlyCostUsd: 6.3,
+  } as Placement;
   // The handler's EMF metrics go to stdout; the metrics are another test's subject.
   const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
   const record = await handler(
-    { run: { request: request(), attempt: 1, sizing: sizing(), placement }, executionName: 'exec-cost', startedAt: new Date(SCRIPT.created * 1000).toISOString(), outcome: 'succeeded' },
+    {
+      run: { request: request(), attempt: 1, sizing: sizing(), placement },
+      executionName: 'exec-cost',
+      startedAt: new Date(SCRIPT.created * 1000).toISOString(),
+      outcome: 'succeeded',
+    },
     lambdaContext,
   ).finally(() => stdout.mockRestore());
 

@@ -118,7 +118,12 @@ describe('objects', () => {
         Bucket: 'raw',
         Key: 'multi/object.txt',
         UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: a.ETag }, { PartNumber: 2, ETag: b.ETag }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: a.ETag },
+            { PartNumber: 2, ETag: b.ETag },
+          ],
+        },
       }),
     );
     const stored = readFileSync(path.join(emu.stateDir, 's3', 'raw', 'multi', 'object.txt'));
@@ -188,9 +193,7 @@ describe('the flat key space', () => {
 
   it('keeps x and x/y, a folder marker k/, a//b, ./ segments and a 600-byte segment as separate objects', async () => {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'flat' }));
-    const bodies = await Promise.all(
-      keys.map(async (key) => (await s3.send(new GetObjectCommand({ Bucket: 'flat', Key: key }))).Body!.transformToString()),
-    );
+    const bodies = await Promise.all(keys.map(async (key) => (await s3.send(new GetObjectCommand({ Bucket: 'flat', Key: key }))).Body!.transformToString()));
 
     expect(listed.Contents!.map((o) => o.Key).sort()).toEqual([...keys].sort());
     expect(listed.Contents!.find((o) => o.Key === 'k/')!.Size).toBe('body of k/'.length);
@@ -275,10 +278,17 @@ describe('object metadata', () => {
     });
   });
 
-  it('copies metadata with the object (COPY) or takes the request\'s (REPLACE)', async () => {
+  it("copies metadata with the object (COPY) or takes the request's (REPLACE)", async () => {
     await s3.send(new CopyObjectCommand({ Bucket: 'raw', Key: 'meta/copy.json', CopySource: 'raw/meta/report.json' }));
     await s3.send(
-      new CopyObjectCommand({ Bucket: 'raw', Key: 'meta/replaced.json', CopySource: 'raw/meta/report.json', MetadataDirective: 'REPLACE', ContentType: 'text/plain', Metadata: { fresh: 'yes' } }),
+      new CopyObjectCommand({
+        Bucket: 'raw',
+        Key: 'meta/replaced.json',
+        CopySource: 'raw/meta/report.json',
+        MetadataDirective: 'REPLACE',
+        ContentType: 'text/plain',
+        Metadata: { fresh: 'yes' },
+      }),
     );
 
     const copy = await s3.send(new HeadObjectCommand({ Bucket: 'raw', Key: 'meta/copy.json' }));
@@ -327,7 +337,9 @@ describe('conditional requests and integrity checks', () => {
 
   it('GET: If-None-Match with the ETag, or If-Modified-Since after the write → 304; an older date → 200', async () => {
     const sameEtag = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: 'cond/object', IfNoneMatch: etag })).catch((e) => e);
-    const notModified = await s3.send(new HeadObjectCommand({ Bucket: 'raw', Key: 'cond/object', IfModifiedSince: new Date(Date.now() + 60_000) })).catch((e) => e);
+    const notModified = await s3
+      .send(new HeadObjectCommand({ Bucket: 'raw', Key: 'cond/object', IfModifiedSince: new Date(Date.now() + 60_000) }))
+      .catch((e) => e);
     const modified = await s3.send(new HeadObjectCommand({ Bucket: 'raw', Key: 'cond/object', IfModifiedSince: new Date(Date.now() - 3_600_000) }));
 
     expect(sameEtag.$metadata.httpStatusCode).toBe(304);
@@ -351,7 +363,9 @@ describe('conditional requests and integrity checks', () => {
   });
 
   it('checks Content-MD5: a wrong digest is BadDigest and nothing is stored', async () => {
-    const good = await s3.send(new PutObjectCommand({ Bucket: 'raw', Key: 'md5/good', Body: 'abc', ContentMD5: createHash('md5').update('abc').digest('base64') }));
+    const good = await s3.send(
+      new PutObjectCommand({ Bucket: 'raw', Key: 'md5/good', Body: 'abc', ContentMD5: createHash('md5').update('abc').digest('base64') }),
+    );
     const bad = await s3
       .send(new PutObjectCommand({ Bucket: 'raw', Key: 'md5/bad', Body: 'abc', ContentMD5: createHash('md5').update('abd').digest('base64') }))
       .catch((e) => e);
@@ -391,17 +405,36 @@ describe('multipart validation and UploadPartCopy', () => {
   it('builds an object from UploadPartCopy ranges, byte for byte (CopyPartResult carries each part ETag)', async () => {
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'raw', Key: 'mp/copy.bin', ContentType: 'application/x-test' }));
     const first = await s3.send(
-      new UploadPartCopyCommand({ Bucket: 'raw', Key: 'mp/copy.bin', UploadId, PartNumber: 1, CopySource: 'raw/mp/source.bin', CopySourceRange: `bytes=0-${6 * MiB - 1}` }),
+      new UploadPartCopyCommand({
+        Bucket: 'raw',
+        Key: 'mp/copy.bin',
+        UploadId,
+        PartNumber: 1,
+        CopySource: 'raw/mp/source.bin',
+        CopySourceRange: `bytes=0-${6 * MiB - 1}`,
+      }),
     );
     const second = await s3.send(
-      new UploadPartCopyCommand({ Bucket: 'raw', Key: 'mp/copy.bin', UploadId, PartNumber: 2, CopySource: 'raw/mp/source.bin', CopySourceRange: `bytes=${6 * MiB}-${source.length - 1}` }),
+      new UploadPartCopyCommand({
+        Bucket: 'raw',
+        Key: 'mp/copy.bin',
+        UploadId,
+        PartNumber: 2,
+        CopySource: 'raw/mp/source.bin',
+        CopySourceRange: `bytes=${6 * MiB}-${source.length - 1}`,
+      }),
     );
     await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: 'raw',
         Key: 'mp/copy.bin',
         UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: first.CopyPartResult!.ETag }, { PartNumber: 2, ETag: second.CopyPartResult!.ETag }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: first.CopyPartResult!.ETag },
+            { PartNumber: 2, ETag: second.CopyPartResult!.ETag },
+          ],
+        },
       }),
     );
 
@@ -416,7 +449,16 @@ describe('multipart validation and UploadPartCopy', () => {
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'raw', Key: 'mp/range.bin' }));
 
     const error = await s3
-      .send(new UploadPartCopyCommand({ Bucket: 'raw', Key: 'mp/range.bin', UploadId, PartNumber: 1, CopySource: 'raw/mp/source.bin', CopySourceRange: `bytes=0-${source.length}` }))
+      .send(
+        new UploadPartCopyCommand({
+          Bucket: 'raw',
+          Key: 'mp/range.bin',
+          UploadId,
+          PartNumber: 1,
+          CopySource: 'raw/mp/source.bin',
+          CopySourceRange: `bytes=0-${source.length}`,
+        }),
+      )
       .catch((e) => e);
     await s3.send(new AbortMultipartUploadCommand({ Bucket: 'raw', Key: 'mp/range.bin', UploadId }));
 
@@ -431,11 +473,26 @@ describe('multipart validation and UploadPartCopy', () => {
     const complete = (Parts: Array<{ PartNumber: number; ETag?: string }>) =>
       s3.send(new CompleteMultipartUploadCommand({ Bucket: 'raw', Key: 'mp/checked.bin', UploadId, MultipartUpload: { Parts } })).catch((e) => e);
 
-    const tooSmall = await complete([{ PartNumber: 1, ETag: small.ETag }, { PartNumber: 3, ETag: last.ETag }]);
-    const wrongEtag = await complete([{ PartNumber: 2, ETag: small.ETag }, { PartNumber: 3, ETag: last.ETag }]);
-    const missingPart = await complete([{ PartNumber: 2, ETag: big.ETag }, { PartNumber: 4, ETag: last.ETag }]);
-    const outOfOrder = await complete([{ PartNumber: 3, ETag: last.ETag }, { PartNumber: 2, ETag: big.ETag }]);
-    const done = await complete([{ PartNumber: 2, ETag: big.ETag }, { PartNumber: 3, ETag: last.ETag }]);
+    const tooSmall = await complete([
+      { PartNumber: 1, ETag: small.ETag },
+      { PartNumber: 3, ETag: last.ETag },
+    ]);
+    const wrongEtag = await complete([
+      { PartNumber: 2, ETag: small.ETag },
+      { PartNumber: 3, ETag: last.ETag },
+    ]);
+    const missingPart = await complete([
+      { PartNumber: 2, ETag: big.ETag },
+      { PartNumber: 4, ETag: last.ETag },
+    ]);
+    const outOfOrder = await complete([
+      { PartNumber: 3, ETag: last.ETag },
+      { PartNumber: 2, ETag: big.ETag },
+    ]);
+    const done = await complete([
+      { PartNumber: 2, ETag: big.ETag },
+      { PartNumber: 3, ETag: last.ETag },
+    ]);
 
     expect([tooSmall.name, wrongEtag.name, missingPart.name, outOfOrder.name]).toEqual(['EntityTooSmall', 'InvalidPart', 'InvalidPart', 'InvalidPartOrder']);
     expect(tooSmall.$metadata.httpStatusCode).toBe(400);

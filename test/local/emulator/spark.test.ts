@@ -77,7 +77,10 @@ realSpark('real spark-submit steps', () => {
   };
   const runStep = async (name: string, args: string[]) => {
     const { StepIds } = await emr.send(
-      new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: [{ Name: name, ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: args } }] }),
+      new AddJobFlowStepsCommand({
+        JobFlowId: clusterId,
+        Steps: [{ Name: name, ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: args } }],
+      }),
     );
     return waitFor(
       () => emr.send(new DescribeStepCommand({ ClusterId: clusterId, StepId: StepIds![0] })).then((r) => r.Step!),
@@ -140,7 +143,16 @@ realSpark('real spark-submit steps', () => {
   });
 
   it('runs the script with real Spark over the local S3 files and completes the step', async () => {
-    const step = await runStep('count attempt 1', ['spark-submit', '--deploy-mode', 'cluster', 's3://artifacts/scripts/count.py', '--input', 's3://raw/events/', '--output', 's3://artifacts/out/count/']);
+    const step = await runStep('count attempt 1', [
+      'spark-submit',
+      '--deploy-mode',
+      'cluster',
+      's3://artifacts/scripts/count.py',
+      '--input',
+      's3://raw/events/',
+      '--output',
+      's3://artifacts/out/count/',
+    ]);
     const outDir = path.join(emu.stateDir, 's3', 'artifacts', 'out', 'count');
     const part = readdirSync(outDir).find((f) => f.startsWith('part-') && f.endsWith('.json'))!;
 

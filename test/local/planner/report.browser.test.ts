@@ -16,7 +16,9 @@ const chromium = CANDIDATES.find((path) => existsSync(path));
 const CHARTS = ['active', 'queued', 'cost', 'cdf', 'apiPeak', 'apiDay'];
 
 if (!chromium) {
-  process.stderr.write(`report.browser.test skipped: no Chromium at ${CANDIDATES.join(', ')} (optional: apt-get install chromium, or set CHROMIUM_PATH; under CI=true this fails)\n`);
+  process.stderr.write(
+    `report.browser.test skipped: no Chromium at ${CANDIDATES.join(', ')} (optional: apt-get install chromium, or set CHROMIUM_PATH; under CI=true this fails)\n`,
+  );
 }
 
 const suite = chromium || process.env.CI === 'true' ? describe : describe.skip;
@@ -75,7 +77,13 @@ suite('the simulate report in headless Chromium', () => {
 
   it('reports a broken chart: a canvas whose chart failed shows up as a page error (negative control)', async () => {
     const broken = join(dir, 'broken.html');
-    writeFileSync(broken, renderReport(await plan({ profile: 'examples/planner/day.json', seed: 3, jobs: 50, stress: false })).replace("document.getElementById('cost')", "document.getElementById('no-such-canvas')"));
+    writeFileSync(
+      broken,
+      renderReport(await plan({ profile: 'examples/planner/day.json', seed: 3, jobs: 50, stress: false })).replace(
+        "document.getElementById('cost')",
+        "document.getElementById('no-such-canvas')",
+      ),
+    );
     const page = await browser!.newPage();
     const problems: string[] = [];
     page.on('console', (message) => {

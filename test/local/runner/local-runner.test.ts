@@ -131,7 +131,10 @@ describe("serverless.yml, resolved for stage 'local'", () => {
 
   it('names a variable osls cannot resolve', async () => {
     const dir = mkdtempSync(join(scratch, 'service-'));
-    writeFileSync(join(dir, 'serverless.yml'), ['service: demo', "frameworkVersion: '4'", 'provider: { name: aws, runtime: nodejs22.x }', 'custom: { size: ${param:nope} }'].join('\n'));
+    writeFileSync(
+      join(dir, 'serverless.yml'),
+      ['service: demo', "frameworkVersion: '4'", 'provider: { name: aws, runtime: nodejs22.x }', 'custom: { size: ${param:nope} }'].join('\n'),
+    );
 
     await expect(loadServerlessConfig({ serviceDir: dir })).rejects.toThrow(/serverless print --stage local failed[\s\S]*nope/);
   }, 60_000);
@@ -181,15 +184,26 @@ describe('integration errors, named as Step Functions names them', () => {
   const fn = (source: string): LocalFunction => {
     const modulePath = join(scratch, `fn-${Math.random().toString(36).slice(2)}`);
     writeFileSync(`${modulePath}.js`, source);
-    return { key: 'f', logicalId: 'FLambdaFunction', name: 'svc-local-f', arn: 'arn:aws:lambda:us-east-1:000000000000:function:svc-local-f', modulePath, exportName: 'handler', timeoutSeconds: 1, memoryMb: 128, environment: { GREETING: 'hi' } };
+    return {
+      key: 'f',
+      logicalId: 'FLambdaFunction',
+      name: 'svc-local-f',
+      arn: 'arn:aws:lambda:us-east-1:000000000000:function:svc-local-f',
+      modulePath,
+      exportName: 'handler',
+      timeoutSeconds: 1,
+      memoryMb: 128,
+      environment: { GREETING: 'hi' },
+    };
   };
-  const invoker = (f: LocalFunction) =>
-    lambdaInvoker({ region: 'us-east-1', functions: { [f.logicalId]: f } } as unknown as ServerlessConfig, () => ({}));
+  const invoker = (f: LocalFunction) => lambdaInvoker({ region: 'us-east-1', functions: { [f.logicalId]: f } } as unknown as ServerlessConfig, () => ({}));
 
   it('a Lambda error keeps its name as Error; the Cause is the JSON Lambda reports', async () => {
     const f = fn("exports.handler = async () => { const e = new Error('job: \"x\" is unknown'); e.name = 'Request.Invalid'; throw e; };");
 
-    const failure = (await invoker(f).invoke(f, {}).catch((error: unknown) => error)) as Error;
+    const failure = (await invoker(f)
+      .invoke(f, {})
+      .catch((error: unknown) => error)) as Error;
 
     expect(failure.name).toBe('Request.Invalid');
     expect(JSON.parse(failure.message)).toMatchObject({ errorType: 'Request.Invalid', errorMessage: 'job: "x" is unknown', trace: expect.any(Array) });
@@ -218,22 +232,33 @@ describe('integration errors, named as Step Functions names them', () => {
     const failure = emrException(sdkError);
 
     expect(failure.name).toBe('EMR.AmazonElasticMapReduceException');
-    expect(failure.message).toBe('Rate exceeded (Service: AmazonElasticMapReduce; Status Code: 400; Error Code: ThrottlingException; Request ID: r-1; Proxy: null)');
+    expect(failure.message).toBe(
+      'Rate exceeded (Service: AmazonElasticMapReduce; Status Code: 400; Error Code: ThrottlingException; Request ID: r-1; Proxy: null)',
+    );
   });
 
   it('an aws-sdk error is <Service>.<Name>, with "Exception" appended where the API name lacks it', async () => {
     const failing = (name: string): SdkClients => ({
-      clientFor: () => ({ module: { StartCrawlerCommand: class {}, GetObjectCommand: class {} }, send: async () => Promise.reject(Object.assign(new Error('nope'), { name })) }),
+      clientFor: () => ({
+        module: { StartCrawlerCommand: class {}, GetObjectCommand: class {} },
+        send: async () => Promise.reject(Object.assign(new Error('nope'), { name })),
+      }),
     });
 
-    await expect(awsSdkIntegration('glue', 'startCrawler', failing('CrawlerRunningException'))({ Name: 'c' })).rejects.toMatchObject({ name: 'Glue.CrawlerRunningException' });
+    await expect(awsSdkIntegration('glue', 'startCrawler', failing('CrawlerRunningException'))({ Name: 'c' })).rejects.toMatchObject({
+      name: 'Glue.CrawlerRunningException',
+    });
     await expect(awsSdkIntegration('s3', 'getObject', failing('NoSuchKey'))({})).rejects.toMatchObject({ name: 'S3.NoSuchKeyException' });
   });
 
   it('an unsupported Resource is refused when the handlers are built, naming the state', () => {
-    expect(() => adapterFor('Enqueue', 'arn:aws:states:::sqs:sendMessage', {} as any)).toThrow('Task Enqueue: the local runner has no adapter for arn:aws:states:::sqs:sendMessage');
+    expect(() => adapterFor('Enqueue', 'arn:aws:states:::sqs:sendMessage', {} as any)).toThrow(
+      'Task Enqueue: the local runner has no adapter for arn:aws:states:::sqs:sendMessage',
+    );
     // sns:publish and startExecution.sync:2 are run-batch's: they need the runtime's Step Functions context.
-    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow("Task Publish: arn:aws:states:::sns:publish needs the runtime's Step Functions context");
+    expect(() => adapterFor('Publish', 'arn:aws:states:::sns:publish', {} as any)).toThrow(
+      "Task Publish: arn:aws:states:::sns:publish needs the runtime's Step Functions context",
+    );
   });
 });
 

@@ -24,7 +24,11 @@ describe('rate() schedules on the emulated clock', () => {
 
   it('fires a rate(1 minute) rule every 60 emulated seconds with a Scheduled Event, and lists a cron rule as skipped', async () => {
     const received: any[] = [];
-    const lambda = { invoke: async (_fn: LocalFunction, event: unknown) => void received.push(event), find: () => undefined, drain: async () => undefined } as LambdaInvoker;
+    const lambda = {
+      invoke: async (_fn: LocalFunction, event: unknown) => void received.push(event),
+      find: () => undefined,
+      drain: async () => undefined,
+    } as LambdaInvoker;
 
     const schedules = await startSchedules(config([{ schedule: 'rate(1 minute)' }, { schedule: { rate: 'cron(0 2 * * ? *)' } }]), lambda, { timeScale: 0.001 });
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -33,7 +37,9 @@ describe('rate() schedules on the emulated clock', () => {
     expect(received.length).toBeGreaterThanOrEqual(2);
     expect(received.length).toBeLessThanOrEqual(4);
     expect(received[0]).toMatchObject({ 'detail-type': 'Scheduled Event', source: 'aws.events', resources: [expect.stringMatching(/:rule\//)] });
-    expect(schedules.skipped).toEqual([{ function: 'dispatchQueue', expression: 'cron(0 2 * * ? *)', reason: 'only rate() schedules run on the local runtime' }]);
+    expect(schedules.skipped).toEqual([
+      { function: 'dispatchQueue', expression: 'cron(0 2 * * ? *)', reason: 'only rate() schedules run on the local runtime' },
+    ]);
   });
 
   it('coalesces firings that arrive while one runs into a single next run, never overlapping', async () => {

@@ -62,13 +62,24 @@ describe('execution history', () => {
     expect(events.map((event) => event.type)).toEqual([
       'ExecutionStarted',
       'TaskStateEntered',
-      'TaskScheduled', 'TaskStarted', 'TaskSubmitted', 'TaskFailed',
-      'TaskScheduled', 'TaskStarted', 'TaskSubmitted', 'TaskFailed',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskFailed',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskFailed',
       'TaskStateExited',
       'FailStateEntered',
       'ExecutionFailed',
     ]);
-    expect(events[5].taskFailedEventDetails).toEqual({ resourceType: 'elasticmapreduce', resource: 'addStep.sync', error: 'States.TaskFailed', cause: 'step failed' });
+    expect(events[5].taskFailedEventDetails).toEqual({
+      resourceType: 'elasticmapreduce',
+      resource: 'addStep.sync',
+      error: 'States.TaskFailed',
+      cause: 'step failed',
+    });
     expect(events[12].executionFailedEventDetails).toEqual({ error: 'Emr.StepFailed', cause: 'the step failed twice' });
     expect(events.map((event) => event.id)).toEqual(events.map((_, index) => index + 1));
     expect(events[0].previousEventId).toBeUndefined();
@@ -84,20 +95,49 @@ describe('execution history', () => {
     history.end(result('FAILED', 'States.Timeout', 'too slow'), null, (now += 10));
     const events = history.list();
 
-    expect(events.map((event) => event.type)).toEqual(['ExecutionStarted', 'TaskStateEntered', 'LambdaFunctionScheduled', 'LambdaFunctionStarted', 'LambdaFunctionTimedOut', 'ExecutionFailed']);
-    expect(events[2].lambdaFunctionScheduledEventDetails).toEqual({ resource: machine.resources.Invoke, input: '{"job":"x"}', inputDetails: { truncated: false } });
+    expect(events.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'LambdaFunctionScheduled',
+      'LambdaFunctionStarted',
+      'LambdaFunctionTimedOut',
+      'ExecutionFailed',
+    ]);
+    expect(events[2].lambdaFunctionScheduledEventDetails).toEqual({
+      resource: machine.resources.Invoke,
+      input: '{"job":"x"}',
+      inputDetails: { truncated: false },
+    });
   });
 
   it('StopExecution aborts the state the execution was in, then the execution', () => {
-    const events = historyOf([state('StateEntered', 'Decide'), state('StateExited', 'Decide'), state('StateEntered', 'Pause')], result('ABORTED'), { error: 'Ops.Stop', cause: 'by hand' });
+    const events = historyOf([state('StateEntered', 'Decide'), state('StateExited', 'Decide'), state('StateEntered', 'Pause')], result('ABORTED'), {
+      error: 'Ops.Stop',
+      cause: 'by hand',
+    });
 
-    expect(events.map((event) => event.type)).toEqual(['ExecutionStarted', 'ChoiceStateEntered', 'ChoiceStateExited', 'WaitStateEntered', 'WaitStateAborted', 'ExecutionAborted']);
+    expect(events.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'ChoiceStateEntered',
+      'ChoiceStateExited',
+      'WaitStateEntered',
+      'WaitStateAborted',
+      'ExecutionAborted',
+    ]);
     expect(events[5].executionAbortedEventDetails).toEqual({ error: 'Ops.Stop', cause: 'by hand' });
   });
 
   it('names integrations as Step Functions does: resourceType and resource from the ARN', () => {
     expect(taskResource('arn:aws:states:::aws-sdk:glue:startCrawler')).toMatchObject({ resourceType: 'aws-sdk:glue', resource: 'startCrawler', pattern: null });
-    expect(taskResource('arn:aws:states:::lambda:invoke.waitForTaskToken')).toMatchObject({ resourceType: 'lambda', resource: 'invoke.waitForTaskToken', pattern: 'token' });
-    expect(taskResource('arn:aws:states:::states:startExecution.sync:2')).toMatchObject({ resourceType: 'states', resource: 'startExecution.sync:2', pattern: 'sync' });
+    expect(taskResource('arn:aws:states:::lambda:invoke.waitForTaskToken')).toMatchObject({
+      resourceType: 'lambda',
+      resource: 'invoke.waitForTaskToken',
+      pattern: 'token',
+    });
+    expect(taskResource('arn:aws:states:::states:startExecution.sync:2')).toMatchObject({
+      resourceType: 'states',
+      resource: 'startExecution.sync:2',
+      pattern: 'sync',
+    });
   });
 });

@@ -27,7 +27,9 @@ describe('function metrics', () => {
 
   it("refuses dimensions other than the metric's in lib/metrics.json, so the dashboard's SEARCH still finds it", () => {
     const metrics = functionMetrics('record-run');
-    expect(() => metrics.add('QueueWaitSeconds', 5, { job: 'x' })).toThrow(/metric QueueWaitSeconds: dimensions \["job"\] differ from lib\/metrics.json's \["pool"\]/);
+    expect(() => metrics.add('QueueWaitSeconds', 5, { job: 'x' })).toThrow(
+      /metric QueueWaitSeconds: dimensions \["job"\] differ from lib\/metrics.json's \["pool"\]/,
+    );
     expect(() => metrics.add('JobsPlaced', 1, { pool: 'shared' })).toThrow(/JobsPlaced/);
     expect(() => metrics.add('JobsPlaced', 1, { pool: 'shared', priority: 'high' })).not.toThrow();
   });

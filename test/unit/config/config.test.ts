@@ -96,7 +96,7 @@ const cases: Record<string, Case[]> = {
       message: 'config/pools.json: dedicated.spotTimeoutMinutes: is required (a number)',
     },
     {
-      name: 'an out-of-range value (below EMR\'s 5-minute Spot timeout)',
+      name: "an out-of-range value (below EMR's 5-minute Spot timeout)",
       parse: () => parseFleet(fleet({ spotTimeoutMinutes: 2 })),
       message: 'config/pools.json: dedicated.spotTimeoutMinutes: must be between 5 and 1440, got number 2',
     },
@@ -127,7 +127,8 @@ const cases: Record<string, Case[]> = {
     {
       name: 'a misspelt key (operater)',
       parse: () => parseRules({ rules: [rule({ conditions: { all: [{ fact: 'attempt', operater: 'equal', value: 1 }] } })] }),
-      message: /^config\/rules\.json: rules\[0\]\.conditions\.all\[0\]\.operater: unknown field; did you mean "operator"\? allowed: fact, path, operator, value$/,
+      message:
+        /^config\/rules\.json: rules\[0\]\.conditions\.all\[0\]\.operater: unknown field; did you mean "operator"\? allowed: fact, path, operator, value$/,
     },
     {
       name: 'a wrong type',
@@ -247,7 +248,9 @@ describe('config/prices.json and config/pools.json', () => {
   });
 
   it('drops a __proto__ instance type instead of letting it replace the prototype', () => {
-    const parsed = parsePrices(JSON.parse(`{"region": "r", "expectedSpotDiscount": 0.5, "instanceTypes": {"__proto__": {"vcpu": 1}, "r5.4xlarge": ${JSON.stringify(price)}}}`));
+    const parsed = parsePrices(
+      JSON.parse(`{"region": "r", "expectedSpotDiscount": 0.5, "instanceTypes": {"__proto__": {"vcpu": 1}, "r5.4xlarge": ${JSON.stringify(price)}}}`),
+    );
     expect(Object.getPrototypeOf(parsed.instanceTypes)).toBe(Object.prototype);
     expect(Object.keys(parsed.instanceTypes)).toEqual(['r5.4xlarge']);
   });
@@ -293,7 +296,13 @@ describe('config/prices.json and config/pools.json', () => {
   it('accepts a complete pool and fills the dispatcher defaults (RunJobFlow budget 0.25/s, burst 5)', () => {
     const config = parseWithPools([pool]);
     expect(config.pools[0]).toEqual(pool);
-    expect(config.dispatcher).toEqual({ leaseSeconds: 900, agingSecondsPerLevel: 300, maxWaitSeconds: 10800, grantTimeoutSeconds: 120, runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 } });
+    expect(config.dispatcher).toEqual({
+      leaseSeconds: 900,
+      agingSecondsPerLevel: 300,
+      maxWaitSeconds: 10800,
+      grantTimeoutSeconds: 120,
+      runJobFlowBudget: { ratePerSecond: 0.25, burst: 5 },
+    });
   });
 
   it('rejects a misspelt pool field instead of ignoring it', () => {
@@ -304,9 +313,15 @@ describe('config/prices.json and config/pools.json', () => {
 
   it('rejects pool limits that contradict each other, naming the field', () => {
     expect(configError(() => parseWithPools([{ ...pool, minClusters: 4 }]))).toMatch(/pools\[0\].minClusters: must be at most maxClusters/);
-    expect(configError(() => parseWithPools([{ ...pool, capacityUnits: 64 }]))).toMatch(/pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/);
-    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 2 }]))).toMatch(/pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/);
-    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, coreUnits: 9 } }]))).toMatch(/pools\[0\].fleets.coreUnits: must be at most managedScaling.minimumUnits/);
+    expect(configError(() => parseWithPools([{ ...pool, capacityUnits: 64 }]))).toMatch(
+      /pools\[0\].capacityUnits: must be at most managedScaling.maximumUnits/,
+    );
+    expect(configError(() => parseWithPools([{ ...pool, stepConcurrencyLevel: 2 }]))).toMatch(
+      /pools\[0\].stepConcurrencyLevel: must be at least maxJobsPerCluster/,
+    );
+    expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, coreUnits: 9 } }]))).toMatch(
+      /pools\[0\].fleets.coreUnits: must be at most managedScaling.minimumUnits/,
+    );
     expect(configError(() => parseWithPools([pool, pool]))).toMatch(/pools\[1\].name: "shared" is used by an earlier pool/);
   });
 
@@ -314,9 +329,9 @@ describe('config/prices.json and config/pools.json', () => {
     expect(configError(() => parseWithPools([{ ...pool, fleets: { ...pool.fleets, task: ['x9.huge'] } }]))).toBe(
       'config/pools.json: pools[0].fleets.task[0]: "x9.huge" has no price in config/prices.json; add it there',
     );
-    expect(configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 0 } } }, prices))).toMatch(
-      /^config\/pools.json: dispatcher.runJobFlowBudget.burst: must be between 1 and 100, got number 0$/,
-    );
+    expect(
+      configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 0 } } }, prices)),
+    ).toMatch(/^config\/pools.json: dispatcher.runJobFlowBudget.burst: must be between 1 and 100, got number 0$/);
   });
 });
 

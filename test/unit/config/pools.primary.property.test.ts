@@ -82,7 +82,10 @@ describe('pool packing against the primary node', () => {
 
   it('negative control: 32 concurrent spark-submits on an m5.xlarge primary are rejected, naming the field and the fix', () => {
     const shipped = poolsJson.pools[0];
-    const oversubscribed = { ...poolsJson, pools: [{ ...shipped, fleets: { ...shipped.fleets, primary: ['m5.xlarge'] }, maxJobsPerCluster: 32, stepConcurrencyLevel: 32 }] };
+    const oversubscribed = {
+      ...poolsJson,
+      pools: [{ ...shipped, fleets: { ...shipped.fleets, primary: ['m5.xlarge'] }, maxJobsPerCluster: 32, stepConcurrencyLevel: 32 }],
+    };
     let message = '';
     try {
       parsePools(oversubscribed, loadPrices());

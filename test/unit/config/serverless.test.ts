@@ -38,13 +38,19 @@ describe('config/serverless.json', () => {
     [file({}, { architecure: 'ARM64' }), 'config/serverless.json: applications.spark.architecure: unknown field; did you mean "architecture"?'],
     [file({}, { architecture: 'arm64' }), 'config/serverless.json: applications.spark.architecture: must be X86_64 or ARM64'],
     [file({}, { releaseLabel: '7.10.0' }), 'config/serverless.json: applications.spark.releaseLabel: must be an EMR release label such as emr-7.10.0'],
-    [file({}, { autoStop: { idleTimeoutMinutes: 0 } }), 'config/serverless.json: applications.spark.autoStop.idleTimeoutMinutes: must be between 1 and 10080, got number 0'],
+    [
+      file({}, { autoStop: { idleTimeoutMinutes: 0 } }),
+      'config/serverless.json: applications.spark.autoStop.idleTimeoutMinutes: must be between 1 and 10080, got number 0',
+    ],
     [
       file({}, { initialCapacity: { driver: { workers: 1, worker: { vcpu: 4, memoryGb: 32 } }, executor: { workers: 1, worker: { vcpu: 4, memoryGb: 16 } } } }),
       'config/serverless.json: applications.spark.initialCapacity.driver.worker: 32 GB is not a valid memory for a 4 vCPU worker (8–30 GB in 1 GB steps)',
     ],
     [
-      file({}, { initialCapacity: { driver: { workers: 1, worker: { vcpu: 4, memoryGb: 16 } }, executor: { workers: 100, worker: { vcpu: 4, memoryGb: 16 } } } }),
+      file(
+        {},
+        { initialCapacity: { driver: { workers: 1, worker: { vcpu: 4, memoryGb: 16 } }, executor: { workers: 100, worker: { vcpu: 4, memoryGb: 16 } } } },
+      ),
       'config/serverless.json: applications.spark.initialCapacity: needs 404 vCPU / 1616 GB, more than maximumCapacity (64 vCPU / 480 GB)',
     ],
     [file({ defaultApplication: 'sprak' }), 'config/serverless.json: defaultApplication: names no application in "applications" (spark)'],

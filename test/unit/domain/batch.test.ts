@@ -1,9 +1,21 @@
-import { batchTarget, EXECUTION_NAME_MAX, executionName, formatSummaryMessage, planItems, summarizeBatch, type MapResultEntry } from '../../../lib/domain/batch';
+import {
+  batchTarget,
+  EXECUTION_NAME_MAX,
+  executionName,
+  formatSummaryMessage,
+  planItems,
+  summarizeBatch,
+  type MapResultEntry,
+} from '../../../lib/domain/batch';
 import { parseBatchSettings } from '../../../lib/config/batch';
 
 const settings = parseBatchSettings({ maxConcurrency: 100, toleratedFailurePercentage: 10, manifestPrefix: 'manifests/', resultsPrefix: 'batches/' });
 const ctx = { settings, artifactsBucket: 'artifacts', now: new Date('2026-12-01T08:00:00Z') };
-const plan = { batchId: 'nightly-2026-11-30', itemCount: 4, summary: { bucket: 'artifacts', key: 'batches/nightly-2026-11-30/summary.json', uri: 's3://artifacts/batches/nightly-2026-11-30/summary.json' } };
+const plan = {
+  batchId: 'nightly-2026-11-30',
+  itemCount: 4,
+  summary: { bucket: 'artifacts', key: 'batches/nightly-2026-11-30/summary.json', uri: 's3://artifacts/batches/nightly-2026-11-30/summary.json' },
+};
 
 describe('batchTarget', () => {
   it('dates a scheduled batch the day before it fires and names it after the manifest', () => {
@@ -37,7 +49,12 @@ describe('batchTarget', () => {
 describe('planItems', () => {
   it('names each request after the batch, the job and the run, and dates undated ones with the batch date', () => {
     const { items, rejected } = planItems(
-      ['{"job": "denormalize-events"}', '{"job": "denormalize-events", "runId": "denormalize-events-backfill"}', '', '{"job": "denormalize-events", "date": "2026-11-01"}'].join('\n'),
+      [
+        '{"job": "denormalize-events"}',
+        '{"job": "denormalize-events", "runId": "denormalize-events-backfill"}',
+        '',
+        '{"job": "denormalize-events", "date": "2026-11-01"}',
+      ].join('\n'),
       'b1',
       '2026-11-30',
     );
@@ -113,7 +130,11 @@ describe('summarizeBatch', () => {
   });
 
   it('counts as duplicates a repeated name, a name already taken and a run already claimed', () => {
-    const taken: MapResultEntry = { Status: 'SUCCEEDED', Input: item(3, 'b-c'), Output: JSON.stringify({ line: 3, name: 'b-c', alreadyStarted: { Error: 'StepFunctions.ExecutionAlreadyExistsException' } }) };
+    const taken: MapResultEntry = {
+      Status: 'SUCCEEDED',
+      Input: item(3, 'b-c'),
+      Output: JSON.stringify({ line: 3, name: 'b-c', alreadyStarted: { Error: 'StepFunctions.ExecutionAlreadyExistsException' } }),
+    };
     const claimed: MapResultEntry = {
       Status: 'SUCCEEDED',
       Input: item(4, 'b-d'),

@@ -87,7 +87,12 @@ describe('Spot interruption', () => {
 
   it('counts no Spot capacity at launch (INSTANCE_FLEET_TIMEOUT) as Spot trouble to retry with On-Demand', () => {
     const failure = classify(
-      { cluster: cluster('TERMINATED_WITH_ERRORS', { Code: 'INSTANCE_FLEET_TIMEOUT', Message: 'The instance fleet Task timed out while provisioning Spot capacity.' }) },
+      {
+        cluster: cluster('TERMINATED_WITH_ERRORS', {
+          Code: 'INSTANCE_FLEET_TIMEOUT',
+          Message: 'The instance fleet Task timed out while provisioning Spot capacity.',
+        }),
+      },
       { placement: { mode: 'dedicated', cluster: {}, slot: null } },
     );
     expect(failure).toMatchObject({ kind: FailureKind.SpotInterrupted, retry: true });
@@ -106,7 +111,9 @@ describe('Spot interruption', () => {
     const failure = classify({
       cluster: cluster('WAITING'),
       fleets: HEALTHY_FLEETS,
-      instances: [instance('0e5', 'SPOT', 'TERMINATED', { Code: 'CLUSTER_TERMINATED', Message: 'Instance was terminated because the cluster was terminated.' })],
+      instances: [
+        instance('0e5', 'SPOT', 'TERMINATED', { Code: 'CLUSTER_TERMINATED', Message: 'Instance was terminated because the cluster was terminated.' }),
+      ],
       step: step('FAILED', SPARK_FAILURE),
     });
     expect(failure.kind).toBe(FailureKind.StepFailed);
@@ -115,7 +122,12 @@ describe('Spot interruption', () => {
 
 describe('step failure and timeout', () => {
   it('blames the step when capacity is healthy, naming the step, the cluster and the log', () => {
-    const failure = classify({ cluster: cluster('WAITING'), fleets: HEALTHY_FLEETS, instances: [instance('0a1', 'SPOT', 'RUNNING')], step: step('FAILED', SPARK_FAILURE) });
+    const failure = classify({
+      cluster: cluster('WAITING'),
+      fleets: HEALTHY_FLEETS,
+      instances: [instance('0a1', 'SPOT', 'RUNNING')],
+      step: step('FAILED', SPARK_FAILURE),
+    });
 
     expect(failure).toMatchObject({ kind: FailureKind.StepFailed, retry: false, teardown: 'terminate', backoffSeconds: 0 });
     expect(failure.message).toContain('cluster j-2AXXXXXXGAPLF, step s-1HT4QE4GS2M8K "denormalize-events denormalize-events-2026-11-26 attempt 1"');
@@ -125,10 +137,7 @@ describe('step failure and timeout', () => {
   });
 
   it('reports a States.Timeout as a timed-out step', () => {
-    const failure = classify(
-      { cluster: cluster('RUNNING'), fleets: HEALTHY_FLEETS, step: step('RUNNING') },
-      { error: { Error: 'States.Timeout', Cause: '' } },
-    );
+    const failure = classify({ cluster: cluster('RUNNING'), fleets: HEALTHY_FLEETS, step: step('RUNNING') }, { error: { Error: 'States.Timeout', Cause: '' } });
     expect(failure).toMatchObject({ kind: FailureKind.StepTimedOut, retry: false, teardown: 'terminate' });
   });
 });
@@ -137,7 +146,10 @@ describe('cluster failure', () => {
   const bootstrapCause = JSON.stringify({
     Id: CLUSTER_ID,
     Name: 'emrflow x attempt 1',
-    Status: { State: 'TERMINATED_WITH_ERRORS', StateChangeReason: { Code: 'BOOTSTRAP_FAILURE', Message: 'On the master instance (i-0f1), bootstrap action 1 returned a non-zero return code' } },
+    Status: {
+      State: 'TERMINATED_WITH_ERRORS',
+      StateChangeReason: { Code: 'BOOTSTRAP_FAILURE', Message: 'On the master instance (i-0f1), bootstrap action 1 returned a non-zero return code' },
+    },
   });
 
   it('needs no teardown for a cluster already TERMINATED_WITH_ERRORS', () => {
@@ -162,7 +174,11 @@ describe('cluster failure', () => {
   it('tears nothing down when no cluster was ever created', () => {
     const failure = classify(
       {},
-      { clusterId: null, placement: { mode: 'dedicated', cluster: {}, slot: null }, error: { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'Rate exceeded' } },
+      {
+        clusterId: null,
+        placement: { mode: 'dedicated', cluster: {}, slot: null },
+        error: { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'Rate exceeded' },
+      },
     );
     expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, teardown: 'none', clusterId: null });
     expect(failure.message).toBe('Emr.ClusterFailed on no cluster: EMR.AmazonElasticMapReduceException: Rate exceeded.');
@@ -232,7 +248,9 @@ describe('Spot interruption on a shared (pool) cluster', () => {
     const failure = classifyPooled({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) });
 
     expect(failure.kind).toBe(FailureKind.StepFailed);
-    expect(classify({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) }).kind).toBe(FailureKind.SpotInterrupted);
+    expect(classify({ cluster: cluster('RUNNING'), fleets: shortfall, instances: [], step: step('FAILED', SPARK_FAILURE) }).kind).toBe(
+      FailureKind.SpotInterrupted,
+    );
   });
 
   it('classifies the jobs of a pool cluster that lost all its core nodes mid-step as Spot interruptions', () => {
@@ -257,14 +275,19 @@ describe('Spot interruption on a shared (pool) cluster', () => {
 
 describe('a pool cluster that ended before the job’s step ran', () => {
   const pooled = { mode: 'pool' as const, cluster: {}, slot: { pool: 'p', clusterId: CLUSTER_ID, lease: 'l' } };
-  const idled = cluster('TERMINATING', { Code: 'ALL_STEPS_COMPLETED', Message: 'Cluster was idle for 900 seconds and was terminated by its auto-termination policy.' });
+  const idled = cluster('TERMINATING', {
+    Code: 'ALL_STEPS_COMPLETED',
+    Message: 'Cluster was idle for 900 seconds and was terminated by its auto-termination policy.',
+  });
   const refused = { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'A job flow that is shutting down, terminated, or finished may not be modified.' };
 
   it('places the job again once the registry has seen the cluster end: its lease was stale, nothing of it ran', () => {
     const failure = classify({ cluster: idled, instances: [] }, { placement: pooled, error: refused });
 
     expect(failure).toMatchObject({ kind: FailureKind.ClusterFailed, retry: true, backoffSeconds: 120, teardown: 'release', nextAttempt: 2 });
-    expect(failure.message).toMatch(/ended before this job's step ran .*Placing it again as attempt 2 of 3 in 120 s, once the registry has seen the cluster end\./);
+    expect(failure.message).toMatch(
+      /ended before this job's step ran .*Placing it again as attempt 2 of 3 in 120 s, once the registry has seen the cluster end\./,
+    );
   });
 
   it('gives up after the last attempt like any retry', () => {

@@ -6,7 +6,9 @@ import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
 const config = shippedPlacementConfig();
 
-function input(overrides: { predictedMinutes?: number; capacityUnits?: number; attempt?: number; priority?: 'low' | 'normal' | 'high'; maxAttempts?: number } = {}): PlaceJobInput {
+function input(
+  overrides: { predictedMinutes?: number; capacityUnits?: number; attempt?: number; priority?: 'low' | 'normal' | 'high'; maxAttempts?: number } = {},
+): PlaceJobInput {
   return {
     request: request({ job: job({ priority: overrides.priority ?? 'normal', maxAttempts: overrides.maxAttempts ?? 3 }) }),
     sizing: sizing({ predictedMinutes: overrides.predictedMinutes ?? 12, capacityUnits: overrides.capacityUnits ?? 64 }),
@@ -16,7 +18,7 @@ function input(overrides: { predictedMinutes?: number; capacityUnits?: number; a
 }
 
 describe('purchase rules (config/rules.json)', () => {
-  it('puts a short job\'s task fleet on Spot; only the core fleet is On-Demand', async () => {
+  it("puts a short job's task fleet on Spot; only the core fleet is On-Demand", async () => {
     const placement = await placeJob(input({ predictedMinutes: 12, capacityUnits: 64 }), config);
 
     expect(placement.spec?.task).toMatchObject({ onDemandUnits: 0, spotUnits: 56 });
@@ -51,8 +53,11 @@ describe('purchase rules (config/rules.json)', () => {
     expect((await placeJob(input({ attempt: 2, maxAttempts: 2 }), config)).onDemandShare).toBe(1);
   });
 
-  it('buys a quarter of a medium job\'s task fleet On-Demand', async () => {
-    const medium = await placeJob({ ...input(), request: request({ job: job({ slaMinutes: 120 }) }), sizing: sizing({ predictedMinutes: 45, capacityUnits: 64 }) }, config);
+  it("buys a quarter of a medium job's task fleet On-Demand", async () => {
+    const medium = await placeJob(
+      { ...input(), request: request({ job: job({ slaMinutes: 120 }) }), sizing: sizing({ predictedMinutes: 45, capacityUnits: 64 }) },
+      config,
+    );
     expect(medium.spec?.task).toMatchObject({ onDemandUnits: 14, spotUnits: 42 });
   });
 
@@ -66,17 +71,38 @@ describe('purchase rules (config/rules.json)', () => {
     const shares = [];
     // A 12-unit job fits the shared pool; with no pool configured it gets its own (small) cluster: one 4-unit core
     // node and an 8-unit task fleet, bought in whole 2xlarge steps (0.5, 0.75, 1 of it On-Demand).
-    for (const attempt of [1, 2, 3]) shares.push((await placeJob(input({ attempt, capacityUnits: 12, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
+    for (const attempt of [1, 2, 3])
+      shares.push((await placeJob(input({ attempt, capacityUnits: 12, predictedMinutes: 35 }), { ...config, pools: [] })).onDemandShare);
 
     expect(shares).toEqual([0.667, 0.833, 1]);
   });
 
   it('takes the highest share among the rules that fired, whatever their order', async () => {
     const rules: PlacementRule[] = [
-      { name: 'b', conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] }, event: { type: 'onDemandShare', params: { share: 0.7, reason: 'b' } } },
-      { name: 'a', conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] }, event: { type: 'onDemandShare', params: { share: 0.2, reason: 'a' } } },
+      {
+        name: 'b',
+        conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] },
+        event: { type: 'onDemandShare', params: { share: 0.7, reason: 'b' } },
+      },
+      {
+        name: 'a',
+        conditions: { all: [{ fact: 'attempt', operator: 'equal', value: 1 }] },
+        event: { type: 'onDemandShare', params: { share: 0.2, reason: 'a' } },
+      },
     ];
-    const facts = { predictedMinutes: 1, slaMinutes: 60, slaUsedShare: 0.1, priority: 'normal' as const, attempt: 1, maxAttempts: 3, capacityUnits: 8, inputGiB: 1, slaSlackMinutes: 59, predictedWaitMinutes: {}, predictedCostUsd: {} };
+    const facts = {
+      predictedMinutes: 1,
+      slaMinutes: 60,
+      slaUsedShare: 0.1,
+      priority: 'normal' as const,
+      attempt: 1,
+      maxAttempts: 3,
+      capacityUnits: 8,
+      inputGiB: 1,
+      slaSlackMinutes: 59,
+      predictedWaitMinutes: {},
+      predictedCostUsd: {},
+    };
 
     expect((await decidePlacement(rules, facts)).taskOnDemandShare).toBe(0.7);
     expect((await decidePlacement([...rules].reverse(), facts)).taskOnDemandShare).toBe(0.7);
@@ -85,22 +111,25 @@ describe('purchase rules (config/rules.json)', () => {
 });
 
 describe('fleets', () => {
-  it.each([2, 6, 8, 12, 64, 108, 256])('%d units: whole instances, core+task = capacity (or one core node), core never 0/0, share never below the asked one', (units) => {
-    for (const share of [0, 0.33, 0.5, 0.9, 1]) {
-      const plan = planFleets(units, share, config.template, config.prices);
-      const all = [plan.core.onDemandUnits, plan.core.spotUnits, plan.task.onDemandUnits, plan.task.spotUnits];
+  it.each([2, 6, 8, 12, 64, 108, 256])(
+    '%d units: whole instances, core+task = capacity (or one core node), core never 0/0, share never below the asked one',
+    (units) => {
+      for (const share of [0, 0.33, 0.5, 0.9, 1]) {
+        const plan = planFleets(units, share, config.template, config.prices);
+        const all = [plan.core.onDemandUnits, plan.core.spotUnits, plan.task.onDemandUnits, plan.task.spotUnits];
 
-      // Each target is a whole number of its fleet's smallest instance (4xlarge core: 4 units; task: 2 units).
-      [plan.core.onDemandUnits, plan.core.spotUnits].forEach((u) => expect(u % 4).toBe(0));
-      [plan.task.onDemandUnits, plan.task.spotUnits].forEach((u) => expect(u % 2).toBe(0));
-      all.forEach((u) => expect(u >= 0).toBe(true));
-      expect(all.reduce((a, b) => a + b, 0)).toBe(plan.capacityUnits);
-      expect(plan.capacityUnits).toBe(Math.max(units, 4));
-      expect(plan.core.onDemandUnits + plan.core.spotUnits).toBeGreaterThan(0);
-      expect(plan.core.spotUnits).toBe(0);
-      expect(plan.onDemandShare).toBeGreaterThanOrEqual(share - 1e-9);
-    }
-  });
+        // Each target is a whole number of its fleet's smallest instance (4xlarge core: 4 units; task: 2 units).
+        [plan.core.onDemandUnits, plan.core.spotUnits].forEach((u) => expect(u % 4).toBe(0));
+        [plan.task.onDemandUnits, plan.task.spotUnits].forEach((u) => expect(u % 2).toBe(0));
+        all.forEach((u) => expect(u >= 0).toBe(true));
+        expect(all.reduce((a, b) => a + b, 0)).toBe(plan.capacityUnits);
+        expect(plan.capacityUnits).toBe(Math.max(units, 4));
+        expect(plan.core.onDemandUnits + plan.core.spotUnits).toBeGreaterThan(0);
+        expect(plan.core.spotUnits).toBe(0);
+        expect(plan.onDemandShare).toBeGreaterThanOrEqual(share - 1e-9);
+      }
+    },
+  );
 
   it('plans and prices a 2-unit job at the whole 4xlarge core node EMR launches for it', () => {
     const two = planFleets(2, 0, config.template, config.prices);

@@ -6,8 +6,16 @@ import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 const shipped = shippedPlacementConfig();
 const [sharedPool] = shipped.pools;
 const always = { all: [{ fact: 'attempt', operator: 'greaterThanInclusive', value: 1 }] } as PlacementRule['conditions'];
-const usePool = (pool: string, name = `use-${pool}`): PlacementRule => ({ name, conditions: always, event: { type: 'usePool', params: { pool, reason: `to ${pool}` } } });
-const raise = (priority: 'low' | 'normal' | 'high'): PlacementRule => ({ name: `raise-${priority}`, conditions: always, event: { type: 'setPriority', params: { priority, reason: priority } } });
+const usePool = (pool: string, name = `use-${pool}`): PlacementRule => ({
+  name,
+  conditions: always,
+  event: { type: 'usePool', params: { pool, reason: `to ${pool}` } },
+});
+const raise = (priority: 'low' | 'normal' | 'high'): PlacementRule => ({
+  name: `raise-${priority}`,
+  conditions: always,
+  event: { type: 'setPriority', params: { priority, reason: priority } },
+});
 
 function input(capacityUnits: number, priority: 'low' | 'normal' | 'high' = 'normal'): PlaceJobInput {
   return {
@@ -38,7 +46,10 @@ describe('pool placement (usePool, setPriority)', () => {
   });
 
   it('gives a job on another EMR release than the pool its own cluster', async () => {
-    const placement = await placeJob({ ...input(8), request: request({ job: job({ releaseLabel: 'emr-6.15.0' }) }) }, { ...shipped, rules: [usePool('shared')] });
+    const placement = await placeJob(
+      { ...input(8), request: request({ job: job({ releaseLabel: 'emr-6.15.0' }) }) },
+      { ...shipped, rules: [usePool('shared')] },
+    );
 
     expect(placement.mode).toBe('dedicated');
     expect(placement.reasons).toContainEqual(`pool shared runs ${sharedPool.releaseLabel}, the job needs emr-6.15.0: dedicated cluster`);
@@ -66,13 +77,20 @@ describe('pool placement (usePool, setPriority)', () => {
     expect(() => checkRulePools([...shipped.rules, usePool('nope')], ['shared'])).toThrow(
       `config/rules.json: rules[${shipped.rules.length}].event.params.pool: "nope" is not a pool of config/pools.json (pools: shared)`,
     );
-    expect(() => checkRulePools(loadRules(), shipped.pools.map((pool) => pool.name))).not.toThrow();
+    expect(() =>
+      checkRulePools(
+        loadRules(),
+        shipped.pools.map((pool) => pool.name),
+      ),
+    ).not.toThrow();
   });
 
   it('names the event field of a rule whose event is malformed', () => {
     const rule = (event: unknown) => ({ rules: [{ name: 'r', conditions: always, event }] });
     expect(() => parseRules(rule({ type: 'usePool', params: { reason: 'r' } }))).toThrow(/rules\[0\].event.params.pool: is required/);
-    expect(() => parseRules(rule({ type: 'setPriority', params: { priority: 'urgent', reason: 'r' } }))).toThrow(/rules\[0\].event.params.priority: must be one of low, normal, high/);
+    expect(() => parseRules(rule({ type: 'setPriority', params: { priority: 'urgent', reason: 'r' } }))).toThrow(
+      /rules\[0\].event.params.priority: must be one of low, normal, high/,
+    );
     expect(() => parseRules(rule({ type: 'usePools', params: {} }))).toThrow(/rules\[0\].event/);
   });
 });

@@ -223,7 +223,11 @@ describe('the dispatch plan', () => {
   const base = { pool, configHash: HASH, now: 0, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, launchTokens: 5 };
 
   it('grants in queue order onto the capacity the earlier grants left', () => {
-    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [24])], queue: [entry('n1', 'normal', 0, 4), entry('h1', 'high', 1, 4), entry('l1', 'low', 0, 4)] });
+    const plan = planDispatch({
+      ...base,
+      clusters: [withLeases('j-a', [24])],
+      queue: [entry('n1', 'normal', 0, 4), entry('h1', 'high', 1, 4), entry('l1', 'low', 0, 4)],
+    });
     expect(plan.grants.map((g) => g.entryId)).toEqual(['h1', 'n1']);
     expect(plan.blockedOn).toBe('l1');
   });
@@ -245,11 +249,17 @@ describe('the dispatch plan', () => {
     const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'STARTING' })], queue });
     // 160 unmet − 32 starting = 128 → 4 clusters wanted, but only 1 more fits under maxClusters 3.
     expect(plan.launches).toBe(1);
-    expect(planDispatch({ ...base, pool: { ...pool, maxClusters: 10 }, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'STARTING' })], queue }).launches).toBe(4);
+    expect(
+      planDispatch({ ...base, pool: { ...pool, maxClusters: 10 }, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'STARTING' })], queue }).launches,
+    ).toBe(4);
   });
 
   it('does not launch while starting capacity covers the demand', () => {
-    const plan = planDispatch({ ...base, clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'BOOTSTRAPPING' })], queue: [entry('e', 'normal', 0, 16)] });
+    const plan = planDispatch({
+      ...base,
+      clusters: [withLeases('j-a', [32]), cluster('j-s', { state: 'BOOTSTRAPPING' })],
+      queue: [entry('e', 'normal', 0, 16)],
+    });
     expect(plan.launches).toBe(0);
   });
 
@@ -273,7 +283,9 @@ describe('pool configuration hash and cluster spec', () => {
   it('changes with the release, applications, configurations or fleets, not with sizes or key order', () => {
     const hash = poolConfigHash(pool);
     expect(poolConfigHash({ ...pool, maxClusters: 99 } as typeof pool)).toBe(hash);
-    expect(poolConfigHash({ fleets: pool.fleets, configurations: pool.configurations, applications: pool.applications, releaseLabel: pool.releaseLabel })).toBe(hash);
+    expect(poolConfigHash({ fleets: pool.fleets, configurations: pool.configurations, applications: pool.applications, releaseLabel: pool.releaseLabel })).toBe(
+      hash,
+    );
     expect(poolConfigHash({ ...pool, releaseLabel: 'emr-7.9.0' })).not.toBe(hash);
     expect(poolConfigHash({ ...pool, fleets: { ...pool.fleets, task: ['r5.2xlarge'] } })).not.toBe(hash);
     expect(poolConfigHash({ ...pool, configurations: [] })).not.toBe(hash);
@@ -286,7 +298,12 @@ describe('pool configuration hash and cluster spec', () => {
       MinimumCapacityUnits: pool.managedScaling.minimumUnits,
       MaximumCapacityUnits: pool.managedScaling.maximumUnits,
     });
-    expect(spec.Tags).toEqual(expect.arrayContaining([{ Key: TAG.pool, Value: pool.name }, { Key: TAG.configHash, Value: 'abc' }]));
+    expect(spec.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: TAG.pool, Value: pool.name },
+        { Key: TAG.configHash, Value: 'abc' },
+      ]),
+    );
     const [, core, task] = spec.InstanceFleets;
     expect(core.TargetOnDemandCapacity + task.TargetSpotCapacity).toBe(pool.managedScaling.minimumUnits);
     expect(spec.StepConcurrencyLevel).toBe(pool.stepConcurrencyLevel);

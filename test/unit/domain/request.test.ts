@@ -51,7 +51,7 @@ describe('S3 upload events, marker mode (the default)', () => {
     });
   });
 
-  it('gives every delivery of the marker, a re-upload and the day\'s schedule the same run id, so all but one stop at ClaimRun', () => {
+  it("gives every delivery of the marker, a re-upload and the day's schedule the same run id, so all but one stop at ClaimRun", () => {
     const first = parseTrigger(example('s3-upload.json'), ctx);
     const duplicate = parseTrigger({ ...example('s3-upload.json'), id: 'another-event-id', time: '2026-11-27T03:00:00Z' }, ctx);
     const reupload = example('s3-upload.json');
@@ -192,10 +192,7 @@ describe('schedule and console inputs', () => {
   });
 
   it('takes a console date, input and run id override', () => {
-    const request = parseTrigger(
-      { job: 'denormalize-events', date: '2026-11-20', input: 's3://other-bucket/replay/', runId: 'replay-1' },
-      ctx,
-    );
+    const request = parseTrigger({ job: 'denormalize-events', date: '2026-11-20', input: 's3://other-bucket/replay/', runId: 'replay-1' }, ctx);
 
     expect(request).toMatchObject({
       trigger: 'console',
@@ -236,19 +233,47 @@ describe.each([
     shape: 'S3 "Object Created" event',
     cases: [
       // AWS writes this event and adds fields over time, so a misspelt key shows as the field it hides.
-      ['a misspelt key (detail.objet)', () => ({ ...example('s3-upload.json'), detail: { ...example('s3-upload.json').detail, object: undefined, objet: {} } }), 'detail.object: is required (an object)'],
-      ['a wrong type', () => ({ ...example('s3-upload.json'), time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
-      ['a missing required field', () => ({ ...example('s3-upload.json'), 'detail-type': undefined }), 'detail-type: must be "Object Created": the EventBridge rule must match only that'],
-      ['an out-of-range value', () => s3Event('events/dt=2026-11-31/_SUCCESS'), 'detail.object.key: the dt= segment of "events/dt=2026-11-31/_SUCCESS" must be a calendar date YYYY-MM-DD'],
+      [
+        'a misspelt key (detail.objet)',
+        () => ({ ...example('s3-upload.json'), detail: { ...example('s3-upload.json').detail, object: undefined, objet: {} } }),
+        'detail.object: is required (an object)',
+      ],
+      [
+        'a wrong type',
+        () => ({ ...example('s3-upload.json'), time: 1764640800 }),
+        'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800',
+      ],
+      [
+        'a missing required field',
+        () => ({ ...example('s3-upload.json'), 'detail-type': undefined }),
+        'detail-type: must be "Object Created": the EventBridge rule must match only that',
+      ],
+      [
+        'an out-of-range value',
+        () => s3Event('events/dt=2026-11-31/_SUCCESS'),
+        'detail.object.key: the dt= segment of "events/dt=2026-11-31/_SUCCESS" must be a calendar date YYYY-MM-DD',
+      ],
     ],
   },
   {
     shape: 'schedule input',
     cases: [
-      ['a misspelt key (tigger)', () => ({ job: 'denormalize-events', tigger: 'schedule', time: '2026-11-25T02:00:00Z' }), /^tigger: unknown field; did you mean "trigger"\? allowed: job, trigger, time, date, input, runId, priority \(see examples\/inputs\/README.md\)$/],
-      ['a wrong type', () => ({ job: 'denormalize-events', trigger: 'schedule', time: 1764640800 }), 'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800'],
+      [
+        'a misspelt key (tigger)',
+        () => ({ job: 'denormalize-events', tigger: 'schedule', time: '2026-11-25T02:00:00Z' }),
+        /^tigger: unknown field; did you mean "trigger"\? allowed: job, trigger, time, date, input, runId, priority \(see examples\/inputs\/README.md\)$/,
+      ],
+      [
+        'a wrong type',
+        () => ({ job: 'denormalize-events', trigger: 'schedule', time: 1764640800 }),
+        'time: must be an ISO 8601 timestamp such as 2026-11-27T02:00:00Z, got number 1764640800',
+      ],
       ['a missing required field', () => ({ trigger: 'schedule', time: '2026-11-25T02:00:00Z' }), 'job: is required: the job to run, from config/jobs.json'],
-      ['an out-of-range value', () => ({ job: 'denormalize-events', trigger: 'schedule', date: '2026-02-30' }), 'date: must be a calendar date YYYY-MM-DD, got "2026-02-30"'],
+      [
+        'an out-of-range value',
+        () => ({ job: 'denormalize-events', trigger: 'schedule', date: '2026-02-30' }),
+        'date: must be a calendar date YYYY-MM-DD, got "2026-02-30"',
+      ],
     ],
   },
   {
@@ -257,7 +282,11 @@ describe.each([
       ['a misspelt key (dat)', () => ({ job: 'denormalize-events', dat: '2026-11-26' }), /^dat: unknown field; did you mean "date"\? allowed: /],
       ['a wrong type', () => ({ job: 'denormalize-events', runId: 5 }), 'runId: must be a string, got number 5'],
       ['a missing required field', () => ({ date: '2026-11-26' }), 'job: is required: the job to run, from config/jobs.json'],
-      ['an out-of-range value (a 300 KB runId is echoed cut short)', () => ({ job: 'denormalize-events', runId: 'r'.repeat(300_000) }), /^runId: must be 1-80 letters, digits, '\.', '_' or '-', starting with a letter or digit, got "r{78}…$/],
+      [
+        'an out-of-range value (a 300 KB runId is echoed cut short)',
+        () => ({ job: 'denormalize-events', runId: 'r'.repeat(300_000) }),
+        /^runId: must be 1-80 letters, digits, '\.', '_' or '-', starting with a letter or digit, got "r{78}…$/,
+      ],
     ],
   },
 ] as Array<{ shape: string; cases: Array<[string, () => unknown, string | RegExp]> }>)('$shape', ({ cases }) => {
@@ -276,7 +305,7 @@ describe('strictness of the job input, and its negative control', () => {
     expect(parseRequestInput(JobInputSchema.strip(), misspelt)).toEqual({ job: 'denormalize-events' });
   });
 
-  it('accepts a field AWS adds to its S3 event later, dropping it (the event is AWS\'s, not a person\'s)', () => {
+  it("accepts a field AWS adds to its S3 event later, dropping it (the event is AWS's, not a person's)", () => {
     expect(parseTrigger({ ...example('s3-upload.json'), 'new-aws-field': 1 }, ctx).runDate).toBe('2026-11-26');
   });
 });
@@ -316,7 +345,10 @@ describe('crawl plan', () => {
   });
 
   it('crawls when the partition or the table is missing, and says which', () => {
-    expect(crawlPlan(parsed, { found: false, missing: 'partition' })).toMatchObject({ required: true, reason: expect.stringMatching(/partition dt=2026-11-26/) });
+    expect(crawlPlan(parsed, { found: false, missing: 'partition' })).toMatchObject({
+      required: true,
+      reason: expect.stringMatching(/partition dt=2026-11-26/),
+    });
     expect(crawlPlan(parsed, { found: false, missing: 'table' })).toMatchObject({ required: true, reason: expect.stringMatching(/table emrflow_raw.events/) });
   });
 

@@ -7,7 +7,14 @@ const prices: PriceBook = parsePrices({
   currency: 'USD',
   expectedSpotDiscount: 0.5,
   instanceTypes: {
-    'r5.4xlarge': { vcpu: 16, memoryGiB: 128, ec2Hourly: 1.0, emrHourly: 0.25, spotDiscount: 0.6, regions: { 'us-west-2': { ec2Hourly: 2.0, emrHourly: 0.5 } } },
+    'r5.4xlarge': {
+      vcpu: 16,
+      memoryGiB: 128,
+      ec2Hourly: 1.0,
+      emrHourly: 0.25,
+      spotDiscount: 0.6,
+      regions: { 'us-west-2': { ec2Hourly: 2.0, emrHourly: 0.5 } },
+    },
     'r5.2xlarge': { vcpu: 8, memoryGiB: 64, ec2Hourly: 0.5, emrHourly: 0.125 },
   },
   services: {

@@ -6,12 +6,40 @@ import { GiB, request, sizing } from '../fixtures';
 
 const NOW = new Date('2026-11-27T06:00:00Z');
 const STARTED = '2026-11-27T05:00:00.000Z';
-const placement = { mode: 'dedicated', cluster: { ClusterId: CLUSTER_ID }, slot: null, pool: null, onDemandShare: 0.5, reasons: [], spec: null, hourlyCostUsd: 12, onDemandHourlyCostUsd: 20 } as Placement;
-const spotFailure = { kind: FailureKind.SpotInterrupted, message: 'spot lost', clusterId: 'j-FIRST00000', retry: true, nextAttempt: 2, backoffSeconds: 60, teardown: 'terminate', evidence: {} } as Failure;
+const placement = {
+  mode: 'dedicated',
+  cluster: { ClusterId: CLUSTER_ID },
+  slot: null,
+  pool: null,
+  onDemandShare: 0.5,
+  reasons: [],
+  spec: null,
+  hourlyCostUsd: 12,
+  onDemandHourlyCostUsd: 20,
+} as Placement;
+const spotFailure = {
+  kind: FailureKind.SpotInterrupted,
+  message: 'spot lost',
+  clusterId: 'j-FIRST00000',
+  retry: true,
+  nextAttempt: 2,
+  backoffSeconds: 60,
+  teardown: 'terminate',
+  evidence: {},
+} as Failure;
 const step = { Id: 's-ABC', Status: { Timeline: { StartDateTime: new Date('2026-11-27T05:40:00Z'), EndDateTime: new Date('2026-11-27T05:52:30Z') } } };
 
 function record(run: Partial<RunState>, outcome: RecordRunInput['outcome'], found = step) {
-  return buildRunRecord({ run: { request: request(), sizing: sizing({ inputBytes: 50 * GiB }), placement, attempt: 1, ...run }, executionName: 'exec-1', startedAt: STARTED, outcome }, found, NOW);
+  return buildRunRecord(
+    {
+      run: { request: request(), sizing: sizing({ inputBytes: 50 * GiB }), placement, attempt: 1, ...run },
+      executionName: 'exec-1',
+      startedAt: STARTED,
+      outcome,
+    },
+    found,
+    NOW,
+  );
 }
 
 describe('run records', () => {
@@ -47,8 +75,17 @@ describe('run records', () => {
 
   it("takes a pooled run's queue wait from the slot's park and grant times, and none from a slot without them", () => {
     const slot = { pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#1', units: 8 };
-    const pooled = (extra: object) => ({ ...placement, mode: 'pool' as const, pool: { name: 'shared', units: 8, priority: 'normal' as const }, slot: { ...slot, ...extra } });
-    expect(record({ placement: pooled({ enqueuedAt: 1_000, grantedAt: 126_400 }) }, 'succeeded')).toMatchObject({ placementMode: 'pool', pool: 'shared', queueWaitSeconds: 125 });
+    const pooled = (extra: object) => ({
+      ...placement,
+      mode: 'pool' as const,
+      pool: { name: 'shared', units: 8, priority: 'normal' as const },
+      slot: { ...slot, ...extra },
+    });
+    expect(record({ placement: pooled({ enqueuedAt: 1_000, grantedAt: 126_400 }) }, 'succeeded')).toMatchObject({
+      placementMode: 'pool',
+      pool: 'shared',
+      queueWaitSeconds: 125,
+    });
     expect(record({ placement: pooled({}) }, 'succeeded')).toMatchObject({ pool: 'shared', queueWaitSeconds: null });
   });
 
@@ -58,7 +95,13 @@ describe('run records', () => {
 
   it('counts the final interruption of a run that failed of Spot', () => {
     const failure = { ...spotFailure, retry: false, message: 'spot lost again' };
-    expect(record({ attempt: 3, failure }, 'failed')).toMatchObject({ status: 'FAILED', attempts: 3, interruptions: 3, failureKind: 'Emr.SpotInterrupted', failureMessage: 'spot lost again' });
+    expect(record({ attempt: 3, failure }, 'failed')).toMatchObject({
+      status: 'FAILED',
+      attempts: 3,
+      interruptions: 3,
+      failureKind: 'Emr.SpotInterrupted',
+      failureMessage: 'spot lost again',
+    });
   });
 
   it('records what is known when the cluster was never created', () => {

@@ -7,7 +7,20 @@ import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
 import type { Placement } from '../../../lib/domain/types';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
-const STEP_ARGS = ['spark-submit', '--deploy-mode', 'cluster', '--conf', 'spark.executor.memory=22g', '--conf', 'spark.sql.shuffle.partitions=64', 's3://artifacts/spark/denormalize.py', '--input', 's3://raw/events/dt=2026-11-26/', '--output', 's3://artifacts/out/'];
+const STEP_ARGS = [
+  'spark-submit',
+  '--deploy-mode',
+  'cluster',
+  '--conf',
+  'spark.executor.memory=22g',
+  '--conf',
+  'spark.sql.shuffle.partitions=64',
+  's3://artifacts/spark/denormalize.py',
+  '--input',
+  's3://raw/events/dt=2026-11-26/',
+  '--output',
+  's3://artifacts/out/',
+];
 const config: PlacementConfig = { ...shippedPlacementConfig(), serverless: loadServerlessConfig() };
 
 /** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 60 SLA minutes: 48 minutes of slack. */
@@ -22,7 +35,7 @@ function input(poolWaits: Record<string, number> | undefined, overrides: { attem
 }
 
 describe('placement on EMR Serverless under the shipped rules (config/rules.json)', () => {
-  it('overflows to Serverless when the pool\'s predicted wait exceeds the job\'s SLA slack', async () => {
+  it("overflows to Serverless when the pool's predicted wait exceeds the job's SLA slack", async () => {
     const placement = await placeJob(input({ shared: 49 }), config);
 
     expect(placement.mode).toBe('serverless');
@@ -77,7 +90,11 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
   });
 
   it('splits spark-submit arguments into options, script and its arguments', () => {
-    expect(sparkSubmitParts(['spark-submit', '--conf', 'a=b', 's3://x/job.py', '--date', 'd'])).toEqual({ entryPoint: 's3://x/job.py', entryPointArguments: ['--date', 'd'], options: ['--conf', 'a=b'] });
+    expect(sparkSubmitParts(['spark-submit', '--conf', 'a=b', 's3://x/job.py', '--date', 'd'])).toEqual({
+      entryPoint: 's3://x/job.py',
+      entryPointArguments: ['--date', 'd'],
+      options: ['--conf', 'a=b'],
+    });
     expect(() => sparkSubmitParts(['spark-submit', '--conf', 'a=b'])).toThrow(/no script/);
   });
 });
@@ -117,7 +134,14 @@ describe('classifying a Serverless failure (no Spot, nothing to tear down)', () 
 
   it('places a job run that could not get its workers again, after a backoff', () => {
     const failure = classify(failedJobRun('Job failed: ApplicationMaxCapacityExceeded: workers could not be allocated'));
-    expect(failure).toMatchObject({ kind: 'EmrServerless.CapacityExceeded', retry: true, nextAttempt: 2, backoffSeconds: 60, teardown: 'none', clusterId: null });
+    expect(failure).toMatchObject({
+      kind: 'EmrServerless.CapacityExceeded',
+      retry: true,
+      nextAttempt: 2,
+      backoffSeconds: 60,
+      teardown: 'none',
+      clusterId: null,
+    });
   });
 
   it('fails a job run that ran and failed, without retrying (the control: not every failure is capacity)', () => {
@@ -132,11 +156,23 @@ describe('classifying a Serverless failure (no Spot, nothing to tear down)', () 
 });
 
 describe('the reaper and EMR Serverless job runs', () => {
-  const run = (jobRunId: string, tags: Record<string, string>, ageSeconds = 3600) => ({ applicationId: '00fapp', jobRunId, name: 'job r1 attempt 1', state: 'RUNNING', createdAt: 10_000_000 - ageSeconds * 1000, tags });
+  const run = (jobRunId: string, tags: Record<string, string>, ageSeconds = 3600) => ({
+    applicationId: '00fapp',
+    jobRunId,
+    name: 'job r1 attempt 1',
+    state: 'RUNNING',
+    createdAt: 10_000_000 - ageSeconds * 1000,
+    tags,
+  });
 
   it('cancels a job run whose execution has ended; keeps the young, the untagged and those of running executions', () => {
     const plan = planJobRunReap(
-      [run('ended', { 'emrflow:execution': 'e1' }), run('live', { 'emrflow:execution': 'e2' }), run('young', { 'emrflow:execution': 'e1' }, 10), run('foreign', {})],
+      [
+        run('ended', { 'emrflow:execution': 'e1' }),
+        run('live', { 'emrflow:execution': 'e2' }),
+        run('young', { 'emrflow:execution': 'e1' }, 10),
+        run('foreign', {}),
+      ],
       { e1: 'ABORTED', e2: 'RUNNING' },
       10_000_000,
       300,

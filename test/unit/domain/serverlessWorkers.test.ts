@@ -49,7 +49,11 @@ describe('EMR Serverless worker sizes', () => {
   });
 
   it('reads EMR Serverless defaults when the job sets nothing: 4 vCPU / 16 GB driver and 3 executors', () => {
-    expect(workersFromSparkParameters(undefined)).toEqual({ driver: { vcpu: 4, memoryGb: 16, diskGb: 20 }, executor: { vcpu: 4, memoryGb: 16, diskGb: 20 }, executors: 3 });
+    expect(workersFromSparkParameters(undefined)).toEqual({
+      driver: { vcpu: 4, memoryGb: 16, diskGb: 20 },
+      executor: { vcpu: 4, memoryGb: 16, diskGb: 20 },
+      executors: 3,
+    });
   });
 
   it('bills each worker for at least a minute, and disk beyond the free 20 GB', () => {

@@ -136,16 +136,26 @@ describe('step arguments', () => {
     const { spark } = sizing;
 
     expect(sizing.stepArgs).toEqual([
-      'spark-submit', '--deploy-mode', 'cluster',
-      '--conf', `spark.executor.memory=${spark.executorMemoryGiB}g`,
-      '--conf', `spark.executor.cores=${spark.executorCores}`,
-      '--conf', `spark.executor.instances=${spark.executorInstances}`,
-      '--conf', `spark.sql.shuffle.partitions=${spark.shufflePartitions}`,
+      'spark-submit',
+      '--deploy-mode',
+      'cluster',
+      '--conf',
+      `spark.executor.memory=${spark.executorMemoryGiB}g`,
+      '--conf',
+      `spark.executor.cores=${spark.executorCores}`,
+      '--conf',
+      `spark.executor.instances=${spark.executorInstances}`,
+      '--conf',
+      `spark.sql.shuffle.partitions=${spark.shufflePartitions}`,
       `s3://${ARTIFACTS}/spark/denormalize.py`,
-      '--input', 's3://emrflow-raw/events/dt=2026-11-26/',
-      '--output', 's3://emrflow-artifacts/denormalized/events/',
-      '--run-id', 'denormalize-events-2026-11-26',
-      '--run-date', '2026-11-26',
+      '--input',
+      's3://emrflow-raw/events/dt=2026-11-26/',
+      '--output',
+      's3://emrflow-artifacts/denormalized/events/',
+      '--run-id',
+      'denormalize-events-2026-11-26',
+      '--run-date',
+      '2026-11-26',
     ]);
   });
 

@@ -45,7 +45,10 @@ beforeEach(async () => {
 });
 
 const park = (overrides: Record<string, unknown> = {}) =>
-  acquire({ pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', holdSeconds: 3600, ...overrides }, lambdaContext);
+  acquire(
+    { pool: 'shared', units: 8, priority: 'normal', execution: 'exec-1', attempt: 1, taskToken: 'token-1', holdSeconds: 3600, ...overrides },
+    lambdaContext,
+  );
 
 describe('capacity handlers', () => {
   it('parks a job, launches a pool cluster, grants the slot when the cluster is ready, and takes it back', async () => {
@@ -57,7 +60,12 @@ describe('capacity handlers', () => {
     // Assess: queued, one cluster launched with the pool's tags and managed scaling, nothing granted yet.
     expect(parked).toEqual({ entryId: 'exec-1#1', granted: 0, launched: 1, queued: 1 });
     const run = emr.commandCalls(RunJobFlowCommand)[0].args[0].input;
-    expect(run.Tags).toEqual(expect.arrayContaining([{ Key: TAG.pool, Value: 'shared' }, { Key: TAG.app, Value: 'emrflow' }]));
+    expect(run.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: TAG.pool, Value: 'shared' },
+        { Key: TAG.app, Value: 'emrflow' },
+      ]),
+    );
     expect(run.ManagedScalingPolicy?.ComputeLimits?.UnitType).toBe('InstanceFleetUnits');
     expect(run.Instances?.Ec2SubnetIds).toEqual(['subnet-a', 'subnet-b']);
     expect(run.ServiceRole).toBe('emr-service-role');
@@ -92,7 +100,9 @@ describe('capacity handlers', () => {
   it('on the schedule, asks DescribeCluster only about a registered cluster that is no longer live', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [] });
-    emr.on(DescribeClusterCommand).resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'TERMINATED_WITH_ERRORS' } } });
+    emr
+      .on(DescribeClusterCommand)
+      .resolves({ Cluster: { Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'TERMINATED_WITH_ERRORS' } } });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
 
     await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);
@@ -105,7 +115,7 @@ describe('capacity handlers', () => {
   it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats parked executions', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } }] });
-    await park({ units: 32, execution: 'big' , taskToken: 'token-big' });
+    await park({ units: 32, execution: 'big', taskToken: 'token-big' });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
 
     const { reports } = await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', time: '2026-12-01T00:00:00Z' }, lambdaContext);

@@ -18,7 +18,17 @@ import { request } from '../fixtures';
 
 const emr = mockClient(EMRClient);
 const placement = (clusterId?: string) =>
-  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, slot: null, pool: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
+  ({
+    mode: 'dedicated',
+    cluster: clusterId ? { ClusterId: clusterId } : {},
+    slot: null,
+    pool: null,
+    onDemandShare: 0.125,
+    reasons: [],
+    spec: null,
+    hourlyCostUsd: 10,
+    onDemandHourlyCostUsd: 20,
+  }) as Placement;
 const event = (overrides: Partial<ClassifyFailureEvent> = {}): ClassifyFailureEvent => ({
   request: request(),
   attempt: 1,
@@ -32,7 +42,13 @@ beforeEach(() => {
   resetClients();
 });
 
-function emrSays(parts: { state: Parameters<typeof cluster>[0]; reason?: Parameters<typeof cluster>[1]; fleets?: typeof HEALTHY_FLEETS; instances?: ReturnType<typeof instance>[]; failedStep?: ReturnType<typeof step> }) {
+function emrSays(parts: {
+  state: Parameters<typeof cluster>[0];
+  reason?: Parameters<typeof cluster>[1];
+  fleets?: typeof HEALTHY_FLEETS;
+  instances?: ReturnType<typeof instance>[];
+  failedStep?: ReturnType<typeof step>;
+}) {
   emr.on(DescribeClusterCommand).resolves({ Cluster: cluster(parts.state, parts.reason) });
   emr.on(ListInstanceFleetsCommand).resolves({ InstanceFleets: parts.fleets ?? HEALTHY_FLEETS });
   emr.on(ListInstancesCommand).resolves({ Instances: parts.instances ?? [] });
@@ -52,7 +68,14 @@ describe('classify-failure handler', () => {
 
     const failure = await handler(event(), lambdaContext);
 
-    expect(failure).toMatchObject({ kind: 'Emr.SpotInterrupted', retry: true, nextAttempt: 2, backoffSeconds: 60, teardown: 'terminate', clusterId: CLUSTER_ID });
+    expect(failure).toMatchObject({
+      kind: 'Emr.SpotInterrupted',
+      retry: true,
+      nextAttempt: 2,
+      backoffSeconds: 60,
+      teardown: 'terminate',
+      clusterId: CLUSTER_ID,
+    });
     expect(emr).toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: CLUSTER_ID });
     expect(emr).toHaveReceivedCommandWith(ListInstancesCommand, { ClusterId: CLUSTER_ID });
     expect(emr).toHaveReceivedCommandWith(DescribeStepCommand, { ClusterId: CLUSTER_ID, StepId: 's-1HT4QE4GS2M8K' });
@@ -87,7 +110,10 @@ describe('classify-failure handler', () => {
   });
 
   it('calls nothing when there is no cluster to look at', async () => {
-    const failure = await handler(event({ placement: placement(), error: { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'Rate exceeded' } }), lambdaContext);
+    const failure = await handler(
+      event({ placement: placement(), error: { Error: 'EMR.AmazonElasticMapReduceException', Cause: 'Rate exceeded' } }),
+      lambdaContext,
+    );
 
     expect(failure).toMatchObject({ kind: 'Emr.ClusterFailed', teardown: 'none', clusterId: null });
     expect(emr).not.toHaveReceivedAnyCommand();

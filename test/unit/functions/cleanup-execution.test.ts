@@ -39,7 +39,9 @@ beforeEach(() => {
     ],
   });
   emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1') } as never });
-  emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).resolves({ Cluster: { Id: 'j-OTHER', Status: { State: 'RUNNING' }, Tags: tags('exec-2') } as never });
+  emr
+    .on(DescribeClusterCommand, { ClusterId: 'j-OTHER' })
+    .resolves({ Cluster: { Id: 'j-OTHER', Status: { State: 'RUNNING' }, Tags: tags('exec-2') } as never });
   dynamo.on(QueryCommand).resolves({ Items: [] });
 });
 
@@ -74,7 +76,10 @@ describe('cleanup-execution handler', () => {
     expect(emr).toHaveReceivedCommandWith(TerminateJobFlowsCommand, { JobFlowIds: ['j-OWN'] });
     expect(emr).toHaveReceivedCommandWith(ListClustersCommand, { CreatedAfter: new Date(1_796_000_000_000 - 60_000), ClusterStates: undefined });
     expect(emr).not.toHaveReceivedCommandWith(DescribeClusterCommand, { ClusterId: 'j-NOT-OURS' });
-    expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-runs', Item: expect.objectContaining({ runId: 'r-1', failureKind: 'Execution.ABORTED' }) });
+    expect(dynamo).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'emrflow-runs',
+      Item: expect.objectContaining({ runId: 'r-1', failureKind: 'Execution.ABORTED' }),
+    });
     expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, {
       TableName: 'emrflow-claims',
       Key: { runId: 'r-1' },
@@ -84,7 +89,7 @@ describe('cleanup-execution handler', () => {
     expect(result.releasedClaim).toBe('r-1');
   });
 
-  it("leaves a claim another execution holds (the condition fails), and keeps going", async () => {
+  it('leaves a claim another execution holds (the condition fails), and keeps going', async () => {
     dynamo.on(DeleteCommand).rejects(Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' }));
 
     const result = await handler(ended('TIMED_OUT'), lambdaContext);
@@ -95,8 +100,12 @@ describe('cleanup-execution handler', () => {
 
   it("leaves another stage's cluster of an execution with the same (deterministic) name, and one its role may not describe", async () => {
     // Prepare: prod ran the same job on the same day, so its execution has this one's name.
-    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1', 'prod') } as never });
-    emr.on(DescribeClusterCommand, { ClusterId: 'j-OTHER' }).rejects(Object.assign(new Error('not authorized to perform: elasticmapreduce:DescribeCluster'), { name: 'AccessDeniedException' }));
+    emr
+      .on(DescribeClusterCommand, { ClusterId: 'j-OWN' })
+      .resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-1', 'prod') } as never });
+    emr
+      .on(DescribeClusterCommand, { ClusterId: 'j-OTHER' })
+      .rejects(Object.assign(new Error('not authorized to perform: elasticmapreduce:DescribeCluster'), { name: 'AccessDeniedException' }));
 
     // Act
     const result = await handler(ended('ABORTED'), lambdaContext);
@@ -123,7 +132,9 @@ describe('cleanup-execution handler', () => {
   });
 
   it('records the run and releases its claim even when the cluster already ended (its idle policy), terminating nothing', async () => {
-    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'TERMINATED' }, Tags: tags('exec-1') } as never });
+    emr
+      .on(DescribeClusterCommand, { ClusterId: 'j-OWN' })
+      .resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'TERMINATED' }, Tags: tags('exec-1') } as never });
 
     const result = await handler(ended('TIMED_OUT'), lambdaContext);
 
@@ -164,7 +175,13 @@ describe('cleanup-execution handler', () => {
     expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'] });
     expect(dynamo).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'emrflow-runs',
-      Item: expect.objectContaining({ runId: 'denormalize-events-2026-11-26', placementMode: 'pool', pool: 'shared', attempts: 3, failureKind: 'Execution.ABORTED' }),
+      Item: expect.objectContaining({
+        runId: 'denormalize-events-2026-11-26',
+        placementMode: 'pool',
+        pool: 'shared',
+        attempts: 3,
+        failureKind: 'Execution.ABORTED',
+      }),
     });
   });
 

@@ -47,9 +47,14 @@ it("reports each pool's leased units as UnitsInUse (EMF) on the scheduled sweep 
     written = stdout.mock.calls.map(([chunk]) => String(chunk).trim());
     stdout.mockRestore();
   }
-  const documents = written.filter((line) => line.includes('"UnitsInUse"')).map((line) => JSON.parse(line)).filter((doc) => doc.pool === 'shared');
+  const documents = written
+    .filter((line) => line.includes('"UnitsInUse"'))
+    .map((line) => JSON.parse(line))
+    .filter((doc) => doc.pool === 'shared');
 
   // Once (the schedule), not for the direct dispatch: 8 + 4 on j-A and 16 on j-B.
-  expect(documents.map(({ service, pool, UnitsInUse }) => ({ service, pool, UnitsInUse }))).toEqual([{ service: 'dispatch-queue', pool: 'shared', UnitsInUse: 28 }]);
+  expect(documents.map(({ service, pool, UnitsInUse }) => ({ service, pool, UnitsInUse }))).toEqual([
+    { service: 'dispatch-queue', pool: 'shared', UnitsInUse: 28 },
+  ]);
   expect(documents[0]._aws.CloudWatchMetrics[0].Dimensions).toEqual([['service', 'pool']]);
 });

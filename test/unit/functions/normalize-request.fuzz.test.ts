@@ -28,7 +28,11 @@ beforeEach(() => {
   resetClients();
 });
 afterAll(() => {
-  console.log(`fuzzed normalize-request: ${Object.entries(tally).map(([shape, t]) => `${shape} ${t.rejectedCleanly}/${t.generated} rejected cleanly`).join(', ')}`);
+  console.log(
+    `fuzzed normalize-request: ${Object.entries(tally)
+      .map(([shape, t]) => `${shape} ${t.rejectedCleanly}/${t.generated} rejected cleanly`)
+      .join(', ')}`,
+  );
 });
 
 describe('normalize-request on malformed input (fast-check)', () => {
@@ -69,4 +73,3 @@ describe('normalize-request on malformed input (fast-check)', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
-

@@ -11,7 +11,14 @@ describe('place-job handler', () => {
       lambdaContext,
     );
 
-    expect(placement).toMatchObject({ mode: 'pool', cluster: {}, slot: null, spec: null, pool: { name: 'shared', units: 16, priority: request().job.priority }, onDemandShare: 0.125 });
+    expect(placement).toMatchObject({
+      mode: 'pool',
+      cluster: {},
+      slot: null,
+      spec: null,
+      pool: { name: 'shared', units: 16, priority: request().job.priority },
+      onDemandShare: 0.125,
+    });
   });
 
   it('gives a job too big for every pool cluster a dedicated cluster with the shipped rules and prices', async () => {
@@ -51,6 +58,10 @@ describe('place-job handler', () => {
       { pool: 'shared', priority: request().job.priority, JobsPlaced: 1, service: 'place-job' },
       { pool: 'dedicated', priority: request().job.priority, JobsPlaced: 1, service: 'place-job' },
     ]);
-    expect(documents[0]._aws.CloudWatchMetrics[0]).toEqual({ Namespace: 'emrflow', Dimensions: [['service', 'pool', 'priority']], Metrics: [{ Name: 'JobsPlaced', Unit: 'Count' }] });
+    expect(documents[0]._aws.CloudWatchMetrics[0]).toEqual({
+      Namespace: 'emrflow',
+      Dimensions: [['service', 'pool', 'priority']],
+      Metrics: [{ Name: 'JobsPlaced', Unit: 'Count' }],
+    });
   });
 });

@@ -15,7 +15,17 @@ import { METRICS_NAMESPACE } from '../../../lib/aws/metrics';
 const emr = mockClient(EMRClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 const placement = (clusterId?: string) =>
-  ({ mode: 'dedicated', cluster: clusterId ? { ClusterId: clusterId } : {}, slot: null, pool: null, onDemandShare: 0.125, reasons: [], spec: null, hourlyCostUsd: 10, onDemandHourlyCostUsd: 20 }) as Placement;
+  ({
+    mode: 'dedicated',
+    cluster: clusterId ? { ClusterId: clusterId } : {},
+    slot: null,
+    pool: null,
+    onDemandShare: 0.125,
+    reasons: [],
+    spec: null,
+    hourlyCostUsd: 10,
+    onDemandHourlyCostUsd: 20,
+  }) as Placement;
 const event = (overrides: Partial<RecordRunInput['run']> = {}, outcome: RecordRunInput['outcome'] = 'succeeded'): RecordRunInput => ({
   run: { request: request(), attempt: 1, sizing: sizing(), placement: placement(CLUSTER_ID), ...overrides },
   executionName: 'exec-1',
@@ -70,7 +80,10 @@ describe('record-run handler', () => {
   it('looks a pooled step up with ListSteps when its start was not reported (its RUNNING event was lost)', async () => {
     emr.on(ListStepsCommand).resolves({ Steps: [step('COMPLETED')] });
 
-    const record = await handler(event({ pooledStep: { Step: { Id: 's-1HT4QE4GS2M8K', Status: { Timeline: { EndDateTime: '2026-11-27T10:02:30Z' } } } } }), lambdaContext);
+    const record = await handler(
+      event({ pooledStep: { Step: { Id: 's-1HT4QE4GS2M8K', Status: { Timeline: { EndDateTime: '2026-11-27T10:02:30Z' } } } } }),
+      lambdaContext,
+    );
 
     expect(record).toMatchObject({ stepId: 's-1HT4QE4GS2M8K', stepSeconds: 720 });
     expect(emr).toHaveReceivedCommandTimes(ListStepsCommand, 1);
@@ -104,13 +117,20 @@ describe('record-run handler', () => {
       Status: { State: 'TERMINATED' as const, Timeline: { CreationDateTime: hour(from), EndDateTime: hour(to) } },
     });
     emr.on(ListStepsCommand).resolves({ Steps: [step('COMPLETED')] });
-    emr.on(ListInstancesCommand).resolvesOnce({ Instances: [instance('ON_DEMAND', 0, 2)], Marker: 'page-2' }).resolvesOnce({ Instances: [instance('SPOT', 0, 1.5)] });
+    emr
+      .on(ListInstancesCommand)
+      .resolvesOnce({ Instances: [instance('ON_DEMAND', 0, 2)], Marker: 'page-2' })
+      .resolvesOnce({ Instances: [instance('SPOT', 0, 1.5)] });
 
     const record = await handler(event({}), lambdaContext);
 
     // Both ListInstances pages: 2 On-Demand hours and 1.5 Spot hours.
     const expected = 2 * (r5.ec2Hourly + r5.emrHourly) + 1.5 * (r5.ec2Hourly * (1 - (r5.spotDiscount ?? prices.expectedSpotDiscount)) + r5.emrHourly);
-    expect(record.cost?.clusters[0]).toMatchObject({ clusterId: CLUSTER_ID, onDemand: { instances: 1, instanceHours: 2 }, spot: { instances: 1, instanceHours: 1.5 } });
+    expect(record.cost?.clusters[0]).toMatchObject({
+      clusterId: CLUSTER_ID,
+      onDemand: { instances: 1, instanceHours: 2 },
+      spot: { instances: 1, instanceHours: 1.5 },
+    });
     expect(record.cost?.clusters[0].usd).toBeCloseTo(expected, 6);
     expect(Math.abs((record.costUsd ?? 0) - expected)).toBeLessThan(0.01);
     expect(record).toMatchObject({ placementMode: 'dedicated', pool: null, queueWaitSeconds: null });

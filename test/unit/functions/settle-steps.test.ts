@@ -17,19 +17,41 @@ const sfn = mockClient(SFNClient);
 const dynamo = mockClient(DynamoDBDocumentClient);
 
 const CLUSTER = 'j-POOL0000001';
-const mapping = (stepId: string) => ({ clusterId: CLUSTER, stepId, stepName: `denormalize-events run-${stepId} attempt 1`, taskToken: `token-${stepId}`, execution: `exec-${stepId}`, submittedAt: 1 });
+const mapping = (stepId: string) => ({
+  clusterId: CLUSTER,
+  stepId,
+  stepName: `denormalize-events run-${stepId} attempt 1`,
+  taskToken: `token-${stepId}`,
+  execution: `exec-${stepId}`,
+  submittedAt: 1,
+});
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 const envelope = { version: '0', id: 'e-1', source: 'aws.emr', account: '111122223333', time: '2026-11-27T10:00:00Z', region: 'us-east-1', resources: [] };
 const stepEvent = (stepId: string, state: string) => ({
   ...envelope,
   'detail-type': 'EMR Step Status Change',
-  detail: { severity: state === 'FAILED' ? 'ERROR' : 'INFO', actionOnFailure: 'CONTINUE', stepId, name: `denormalize-events run-${stepId} attempt 1`, clusterId: CLUSTER, state, message: `Step ${stepId} ${state}` },
+  detail: {
+    severity: state === 'FAILED' ? 'ERROR' : 'INFO',
+    actionOnFailure: 'CONTINUE',
+    stepId,
+    name: `denormalize-events run-${stepId} attempt 1`,
+    clusterId: CLUSTER,
+    state,
+    message: `Step ${stepId} ${state}`,
+  },
 });
 const clusterEvent = (state: string, code: string, message: string) => ({
   ...envelope,
   'detail-type': 'EMR Cluster State Change',
-  detail: { severity: 'CRITICAL', stateChangeReason: JSON.stringify({ code, message }), name: 'emrflow pool shared a1', clusterId: CLUSTER, state, message: `Amazon EMR Cluster ${CLUSTER} is ${state}` },
+  detail: {
+    severity: 'CRITICAL',
+    stateChangeReason: JSON.stringify({ code, message }),
+    name: 'emrflow pool shared a1',
+    clusterId: CLUSTER,
+    state,
+    message: `Amazon EMR Cluster ${CLUSTER} is ${state}`,
+  },
 });
 const scheduled = { ...envelope, source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
 
@@ -47,14 +69,21 @@ describe('settle-steps: EMR Step Status Change', () => {
     const result = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
 
     expect(result).toEqual({ step: 's-A', result: 'settled' });
-    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, { Key: { clusterId: CLUSTER, stepId: 's-A' }, ConditionExpression: 'attribute_exists(stepId)', ReturnValues: 'ALL_OLD' });
+    expect(dynamo).toHaveReceivedCommandWith(DeleteCommand, {
+      Key: { clusterId: CLUSTER, stepId: 's-A' },
+      ConditionExpression: 'attribute_exists(stepId)',
+      ReturnValues: 'ALL_OLD',
+    });
     const sent = sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input;
     expect(sent.taskToken).toBe('token-s-A');
     expect(JSON.parse(sent.output!)).toMatchObject({ Step: { Id: 's-A', Status: { State: 'COMPLETED' } } });
   });
 
   it('settles nothing twice: a duplicate event finds the mapping gone and sends nothing', async () => {
-    dynamo.on(DeleteCommand).resolvesOnce({ Attributes: mapping('s-A') }).rejects(conditionFailed());
+    dynamo
+      .on(DeleteCommand)
+      .resolvesOnce({ Attributes: mapping('s-A') })
+      .rejects(conditionFailed());
 
     const first = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
     const duplicate = await settleSteps(stepEvent('s-A', 'COMPLETED'), lambdaContext);
@@ -75,7 +104,11 @@ describe('settle-steps: EMR Step Status Change', () => {
       Step: {
         Id: 's-B',
         Name: 'denormalize-events run-s-B attempt 1',
-        Status: { State: 'FAILED', StateChangeReason: { Message: 'Step s-B FAILED' }, Timeline: { CreationDateTime: '1970-01-01T00:00:00.001Z', EndDateTime: '2026-11-27T10:00:00Z' } },
+        Status: {
+          State: 'FAILED',
+          StateChangeReason: { Message: 'Step s-B FAILED' },
+          Timeline: { CreationDateTime: '1970-01-01T00:00:00.001Z', EndDateTime: '2026-11-27T10:00:00Z' },
+        },
       },
     });
   });
@@ -87,14 +120,22 @@ describe('settle-steps: EMR Step Status Change', () => {
     await settleSteps(stepEvent('s-C', 'COMPLETED'), lambdaContext);
 
     expect(started).toEqual({ step: 's-C', result: 'started' });
-    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-C' }, UpdateExpression: 'SET startedAt = :at', ConditionExpression: 'attribute_exists(stepId)', ExpressionAttributeValues: { ':at': '2026-11-27T09:58:00Z' } });
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { clusterId: CLUSTER, stepId: 's-C' },
+      UpdateExpression: 'SET startedAt = :at',
+      ConditionExpression: 'attribute_exists(stepId)',
+      ExpressionAttributeValues: { ':at': '2026-11-27T09:58:00Z' },
+    });
     expect(sfn).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
     const output = JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.output!);
     expect(output.Step.Status.Timeline).toMatchObject({ StartDateTime: '2026-11-27T09:58:00Z', EndDateTime: '2026-11-27T10:00:00Z' });
   });
 
   it('tries a RUNNING event again when it overtook the mapping’s write, and gives up on a step that is not ours', async () => {
-    dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-LATE' } }).rejectsOnce(conditionFailed()).resolves({});
+    dynamo
+      .on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-LATE' } })
+      .rejectsOnce(conditionFailed())
+      .resolves({});
     dynamo.on(UpdateCommand, { Key: { clusterId: CLUSTER, stepId: 's-DEDICATED' } }).rejects(conditionFailed());
 
     const late = await settleSteps(stepEvent('s-LATE', 'RUNNING'), lambdaContext);
@@ -182,9 +223,18 @@ describe('settle-steps: the reconciliation schedule', () => {
     dynamo.on(DeleteCommand).callsFake((input) => ({ Attributes: mapping(input.Key.stepId) }));
     emr
       .on(ListStepsCommand, { ClusterId: CLUSTER, Marker: undefined })
-      .resolves({ Steps: [{ Id: 's-A', Name: 'a', Status: { State: 'COMPLETED', Timeline: { EndDateTime: new Date('2026-11-27T10:00:00Z') } } }], Marker: 'page-2' })
+      .resolves({
+        Steps: [{ Id: 's-A', Name: 'a', Status: { State: 'COMPLETED', Timeline: { EndDateTime: new Date('2026-11-27T10:00:00Z') } } }],
+        Marker: 'page-2',
+      })
       .on(ListStepsCommand, { ClusterId: CLUSTER, Marker: 'page-2' })
-      .resolves({ Steps: [{ Id: 's-B', Name: 'b', Status: { State: 'RUNNING' } }, { Id: 's-C', Name: 'c', Status: { State: 'FAILED' } }, { Id: 's-OTHER', Status: { State: 'COMPLETED' } }] });
+      .resolves({
+        Steps: [
+          { Id: 's-B', Name: 'b', Status: { State: 'RUNNING' } },
+          { Id: 's-C', Name: 'c', Status: { State: 'FAILED' } },
+          { Id: 's-OTHER', Status: { State: 'COMPLETED' } },
+        ],
+      });
 
     const { reconciled } = (await settleSteps(scheduled, lambdaContext)) as { reconciled: ReconcileReport };
 
@@ -227,7 +277,11 @@ describe('settle-steps: the reconciliation schedule', () => {
 describe('submit-pooled-step', () => {
   const input = {
     clusterId: CLUSTER,
-    step: { Name: 'denormalize-events run-1 attempt 1', ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://a/job.py'] } },
+    step: {
+      Name: 'denormalize-events run-1 attempt 1',
+      ActionOnFailure: 'CONTINUE',
+      HadoopJarStep: { Jar: 'command-runner.jar', Args: ['spark-submit', 's3://a/job.py'] },
+    },
     execution: 'exec-1',
     taskToken: 'token-1',
   };
@@ -239,11 +293,19 @@ describe('submit-pooled-step', () => {
 
     expect(result).toEqual({ StepId: 's-NEW' });
     expect(emr).toHaveReceivedCommandWith(AddJobFlowStepsCommand, { JobFlowId: CLUSTER, Steps: [input.step] });
-    expect(dynamo).toHaveReceivedCommandWith(PutCommand, { TableName: 'emrflow-step-tokens', Item: expect.objectContaining({ clusterId: CLUSTER, stepId: 's-NEW', taskToken: 'token-1', execution: 'exec-1' }) });
+    expect(dynamo).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'emrflow-step-tokens',
+      Item: expect.objectContaining({ clusterId: CLUSTER, stepId: 's-NEW', taskToken: 'token-1', execution: 'exec-1' }),
+    });
   });
 
   it('fails as addStep.sync does (EMR.AmazonElasticMapReduceException) when EMR refuses the step, mapping nothing', async () => {
-    emr.on(AddJobFlowStepsCommand).rejects(new InvalidRequestException({ message: 'A job flow that is shutting down, terminated, or finished may not be modified.', $metadata: { httpStatusCode: 400 } }));
+    emr.on(AddJobFlowStepsCommand).rejects(
+      new InvalidRequestException({
+        message: 'A job flow that is shutting down, terminated, or finished may not be modified.',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
 
     await expect(submitPooledStep(input, lambdaContext)).rejects.toMatchObject({
       name: 'EMR.AmazonElasticMapReduceException',

@@ -28,7 +28,12 @@ describe('size-job handler', () => {
 
     const sizing = await invoke();
 
-    expect(sizing).toMatchObject({ inputBytes: 100 * GiB, bytesSource: 'glue', historyRuns: 0, throughputMiBpsPerUnit: DEFAULT_SIZING.defaultThroughputMiBpsPerUnit });
+    expect(sizing).toMatchObject({
+      inputBytes: 100 * GiB,
+      bytesSource: 'glue',
+      historyRuns: 0,
+      throughputMiBpsPerUnit: DEFAULT_SIZING.defaultThroughputMiBpsPerUnit,
+    });
     expect(sizing.stepArgs).toContain('s3://emrflow-artifacts/spark/denormalize.py');
     expect(s3).not.toHaveReceivedAnyCommand();
   });
@@ -36,7 +41,14 @@ describe('size-job handler', () => {
   it('lists S3, every page, when the partition is not catalogued', async () => {
     glue.on(GetPartitionCommand).rejects(new EntityNotFoundException({ message: 'Cannot find partition.', $metadata: {} }));
     s3.on(ListObjectsV2Command)
-      .resolvesOnce({ Contents: [{ Key: 'a', Size: 3 * GiB }, { Key: 'b', Size: 2 * GiB }], IsTruncated: true, NextContinuationToken: 't1' })
+      .resolvesOnce({
+        Contents: [
+          { Key: 'a', Size: 3 * GiB },
+          { Key: 'b', Size: 2 * GiB },
+        ],
+        IsTruncated: true,
+        NextContinuationToken: 't1',
+      })
       .resolvesOnce({ Contents: [{ Key: 'c', Size: 5 * GiB }], IsTruncated: false });
 
     const sizing = await invoke();

@@ -36,7 +36,13 @@ const POOL: PoolDefinition = {
 };
 const CONTEXT: PoolContext = {
   pool: POOL,
-  settings: { leaseSeconds: 120, agingSecondsPerLevel: 300, maxWaitSeconds: 3_600, grantTimeoutSeconds: 60, runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 } },
+  settings: {
+    leaseSeconds: 120,
+    agingSecondsPerLevel: 300,
+    maxWaitSeconds: 3_600,
+    grantTimeoutSeconds: 60,
+    runJobFlowBudget: { ratePerSecond: 0.25, burst: 2 },
+  },
 };
 const HASH = poolConfigHash(POOL);
 
@@ -115,7 +121,14 @@ type Command =
   | { kind: 'tick'; seconds: number };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('park' as const), units: fc.integer({ min: 1, max: 8 }), priority: fc.constantFrom<Priority>('low', 'normal', 'high') }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('park' as const),
+      units: fc.integer({ min: 1, max: 8 }),
+      priority: fc.constantFrom<Priority>('low', 'normal', 'high'),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat() }) },
@@ -283,7 +296,11 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
 
         expect(await store.listQueue(POOL.name)).toEqual([]);
         for (const cluster of await store.listClusters(POOL.name)) {
-          expect({ clusterId: cluster.clusterId, unitsInUse: cluster.unitsInUse, leases: cluster.leases }).toEqual({ clusterId: cluster.clusterId, unitsInUse: 0, leases: {} });
+          expect({ clusterId: cluster.clusterId, unitsInUse: cluster.unitsInUse, leases: cluster.leases }).toEqual({
+            clusterId: cluster.clusterId,
+            unitsInUse: 0,
+            leases: {},
+          });
         }
         for (const token of parked) {
           // No waiter lost: every execution still waiting got its slot (exactly one: doubleSends stayed 0).
@@ -362,7 +379,18 @@ describe('the registry check', () => {
   it('negative control: the registry check catches an overbooked cluster and a leaked unit', async () => {
     const tables = await local.registryTables();
     const store = new DynamoRegistry(local.dynamo, tables);
-    const item = { pool: 'shared', clusterId: 'j-1', kind: 'cluster', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, leaseCount: 2, launchedAt: 0, version: 1 };
+    const item = {
+      pool: 'shared',
+      clusterId: 'j-1',
+      kind: 'cluster',
+      state: 'RUNNING',
+      configHash: HASH,
+      capacityUnits: 8,
+      maxJobs: 10,
+      leaseCount: 2,
+      launchedAt: 0,
+      version: 1,
+    };
     const leases = { a: { execution: 'a', units: 5, grantedAt: 0, expiresAt: 1 }, b: { execution: 'b', units: 5, grantedAt: 0, expiresAt: 1 } };
     await local.dynamo.send(new PutCommand({ TableName: tables.clusters, Item: { ...item, unitsInUse: 10, leases } }));
     const check = async () => checkRegistry(await store.listClusters('shared'), 3);

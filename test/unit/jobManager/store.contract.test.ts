@@ -124,7 +124,13 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
   });
 
   it('serves each priority level oldest first, page by page, and only waiting entries', async () => {
-    for (const [id, at] of [['c#1', 30], ['a#1', 10], ['b#1', 20], ['d#1', 20]] as const) await store.park(entry(id, 'normal', at));
+    for (const [id, at] of [
+      ['c#1', 30],
+      ['a#1', 10],
+      ['b#1', 20],
+      ['d#1', 20],
+    ] as const)
+      await store.park(entry(id, 'normal', at));
     await store.park(entry('h#1', 'high', 50));
     const first = await store.queueHead('shared', 'normal', 2);
     expect(first.entries.map((e) => e.entryId)).toEqual(['a#1', 'b#1']);

@@ -34,7 +34,9 @@ describe('planner API calls: what run-job and the job manager call now', () => {
     const base = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
     // Every job fits the pool (256 units), so emrflow runs no dedicated cluster and no Spot loss is classified.
     const rules = base.rules.map((rule) =>
-      rule.event.type === 'usePool' ? { ...rule, conditions: { all: [{ fact: 'capacityUnits' as const, operator: 'lessThanInclusive' as const, value: 256 }] } } : rule,
+      rule.event.type === 'usePool'
+        ? { ...rule, conditions: { all: [{ fact: 'capacityUnits' as const, operator: 'lessThanInclusive' as const, value: 256 }] } }
+        : rule,
     );
     const day = await simulateDay({ jobs, runDate: profile.date, config: { ...base, rules }, spot: spotModel(profile, 0), seed: 7 });
 

@@ -22,8 +22,14 @@ const profiles = fc.record({
 
 /** A random price book over the shipped types: each type's On-Demand price and Spot discount, and Serverless's prices. */
 const priceBooks = fc.record({
-  typeScale: fc.array(fc.double({ min: 0.2, max: 3, noNaN: true }), { minLength: Object.keys(SHIPPED.prices.instanceTypes).length, maxLength: Object.keys(SHIPPED.prices.instanceTypes).length }),
-  discounts: fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), { minLength: Object.keys(SHIPPED.prices.instanceTypes).length, maxLength: Object.keys(SHIPPED.prices.instanceTypes).length }),
+  typeScale: fc.array(fc.double({ min: 0.2, max: 3, noNaN: true }), {
+    minLength: Object.keys(SHIPPED.prices.instanceTypes).length,
+    maxLength: Object.keys(SHIPPED.prices.instanceTypes).length,
+  }),
+  discounts: fc.array(fc.double({ min: 0, max: 0.9, noNaN: true }), {
+    minLength: Object.keys(SHIPPED.prices.instanceTypes).length,
+    maxLength: Object.keys(SHIPPED.prices.instanceTypes).length,
+  }),
   serverlessScale: fc.double({ min: 0.05, max: 3, noNaN: true }),
 });
 
@@ -35,7 +41,13 @@ function profileOf(p: ProfileParams): Profile {
     slaMinutes: Math.max(5, Math.min(720, Math.round(kind.slaMinutes * p.slaScale))),
     throughputMiBpsPerUnit: kind.throughputMiBpsPerUnit * p.throughputScale,
   }));
-  return { ...PROFILE, jobs: p.jobs, totalInputTiB: (PROFILE.totalInputTiB * p.jobs * p.sizeScale) / PROFILE.jobs, kinds, arrivals: { ...PROFILE.arrivals, nightlySpikeMinutes: p.spikeMinutes } };
+  return {
+    ...PROFILE,
+    jobs: p.jobs,
+    totalInputTiB: (PROFILE.totalInputTiB * p.jobs * p.sizeScale) / PROFILE.jobs,
+    kinds,
+    arrivals: { ...PROFILE.arrivals, nightlySpikeMinutes: p.spikeMinutes },
+  };
 }
 
 function configOf(b: { typeScale: number[]; discounts: number[]; serverlessScale: number }): PlannerConfig {
@@ -44,7 +56,9 @@ function configOf(b: { typeScale: number[]; discounts: number[]; serverlessScale
     { ...price, ec2Hourly: price.ec2Hourly * b.typeScale[i], emrHourly: price.emrHourly * b.typeScale[i], spotDiscount: b.discounts[i] },
   ]);
   const services = SHIPPED.prices.services!;
-  const scaled = Object.fromEntries(Object.entries(services).map(([key, value]) => [key, key.startsWith('emrServerless') ? { ...value!, usd: value!.usd * b.serverlessScale } : value]));
+  const scaled = Object.fromEntries(
+    Object.entries(services).map(([key, value]) => [key, key.startsWith('emrServerless') ? { ...value!, usd: value!.usd * b.serverlessScale } : value]),
+  );
   const prices: PriceBook = { ...SHIPPED.prices, instanceTypes: Object.fromEntries(types), services: scaled as PriceBook['services'] };
   return { ...SHIPPED, prices };
 }
@@ -69,14 +83,18 @@ function noStrategyBelow(floor: Floor) {
     for (const name of STRATEGIES) {
       if (name === 'floor') continue;
       // Figures are rounded to cents.
-      if (day.strategies[name].costUsd < least - 0.01) throw new Error(`${name} costs $${day.strategies[name].costUsd}, below the floor's $${least.toFixed(2)}`);
+      if (day.strategies[name].costUsd < least - 0.01)
+        throw new Error(`${name} costs $${day.strategies[name].costUsd}, below the floor's $${least.toFixed(2)}`);
     }
   });
 }
 
 describe('the floor is a lower bound', () => {
   it('no strategy ever costs less than the floor (random profiles and price books)', async () => {
-    await fc.assert(noStrategyBelow((config, jobs) => floorCost(config, jobs).usd), { numRuns: 25, seed: 20 });
+    await fc.assert(
+      noStrategyBelow((config, jobs) => floorCost(config, jobs).usd),
+      { numRuns: 25, seed: 20 },
+    );
   }, 120_000);
 
   it('the simulated figure is the same floor', async () => {

@@ -8,7 +8,14 @@ import { PerJobRun } from '../../../local/planner/perAttemptRun';
 import { generateJobs, readProfile, spotModel, type Profile } from '../../../local/planner/profile';
 import { Random } from '../../../local/planner/random';
 import { Run } from '../../../local/planner/run';
-import { SERVERLESS_QUEUE_TIMEOUT_SECONDS, SERVERLESS_RUN_FAILED, ServerlessRun, workerFor, workerHourly, type ServerlessApplication } from '../../../local/planner/serverlessRun';
+import {
+  SERVERLESS_QUEUE_TIMEOUT_SECONDS,
+  SERVERLESS_RUN_FAILED,
+  ServerlessRun,
+  workerFor,
+  workerHourly,
+  type ServerlessApplication,
+} from '../../../local/planner/serverlessRun';
 import { DEFAULT_ASL_PATH, loadStateMachineLimits, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
 import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 
@@ -18,7 +25,13 @@ const config = shippedConfig();
 /** `count` jobs of one kind arriving together in the nightly spike (`spikeMinutes` long). */
 function nightlyDay(count: number, spikeMinutes: number, seed = 1) {
   const kind = PROFILE.kinds.find((k) => k.arrival === 'nightly')!;
-  const profile: Profile = { ...PROFILE, jobs: count, totalInputTiB: (count * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...PROFILE.arrivals, nightlySpikeMinutes: spikeMinutes } };
+  const profile: Profile = {
+    ...PROFILE,
+    jobs: count,
+    totalInputTiB: (count * 300) / 1024 / 1024,
+    kinds: [kind],
+    arrivals: { ...PROFILE.arrivals, nightlySpikeMinutes: spikeMinutes },
+  };
   return sizeDay(generateJobs(profile, seed), PROFILE.date);
 }
 
@@ -58,7 +71,7 @@ describe("the dedicated path follows run-job's CreateCluster throttling loop", (
     expect(generous.failures['Emr.ClusterFailed'] ?? 0).toBeLessThan(shipped.failures['Emr.ClusterFailed']);
   });
 
-  it("starts a job at its first executor, after bootstrap, and reports step RUNNING apart", async () => {
+  it('starts a job at its first executor, after bootstrap, and reports step RUNNING apart', async () => {
     const few = nightlyDay(5, 60);
     const meter = await perJob(config, few);
     expect(meter.startSeconds).toHaveLength(5);
@@ -71,7 +84,12 @@ describe("the dedicated path follows run-job's CreateCluster throttling loop", (
 });
 
 describe('EMR Serverless, simulated', () => {
-  const app = (overrides: Partial<ServerlessApplication> = {}): ServerlessApplication => ({ architecture: 'ARM64', preInitialized: { drivers: 0, executors: 0 }, maxVcpu: 4000, ...overrides });
+  const app = (overrides: Partial<ServerlessApplication> = {}): ServerlessApplication => ({
+    architecture: 'ARM64',
+    preInitialized: { drivers: 0, executors: 0 },
+    maxVcpu: 4000,
+    ...overrides,
+  });
   async function serverless(jobs: ReturnType<typeof nightlyDay>, application: ServerlessApplication) {
     const run = new ServerlessRun(application, config, jobs, spotModel(PROFILE), new Random(9), () => {});
     await run.run();
@@ -136,19 +154,29 @@ describe('EMR Serverless, simulated', () => {
 
   it('refuses pre-initialized capacity past the account quota of 4,000 vCPU', () => {
     const jobs = nightlyDay(1, 1);
-    expect(() => new ServerlessRun(app({ preInitialized: { drivers: 1, executors: 1000 } }), config, jobs, spotModel(PROFILE), new Random(1), () => {})).toThrow(/4000/);
+    expect(
+      () => new ServerlessRun(app({ preInitialized: { drivers: 1, executors: 1000 } }), config, jobs, spotModel(PROFILE), new Random(1), () => {}),
+    ).toThrow(/4000/);
   });
 });
 
 describe("a throttled call under the ASL's Retry (callRetrying, for RunPooledStep's AddJobFlowSteps)", () => {
   /** Every job makes one AddJobFlowSteps under `policy`; the ones whose retries run out fail as the Catch would. */
   class OneCallRun extends Run {
-    constructor(private readonly policy: RetryPolicy, ...args: ConstructorParameters<typeof Run>) {
+    constructor(
+      private readonly policy: RetryPolicy,
+      ...args: ConstructorParameters<typeof Run>
+    ) {
       super(...args);
     }
     protected place(job: ReturnType<typeof nightlyDay>[number]): void {
       const state = this.states.get(job.id)!;
-      this.callRetrying('AddJobFlowSteps', this.policy, () => this.finish(state, 'succeeded', 0), () => this.finish(state, 'failed', 0, 'Emr.StepFailed'));
+      this.callRetrying(
+        'AddJobFlowSteps',
+        this.policy,
+        () => this.finish(state, 'succeeded', 0),
+        () => this.finish(state, 'failed', 0, 'Emr.StepFailed'),
+      );
     }
   }
   const jobs = nightlyDay(200, 1);
@@ -158,7 +186,7 @@ describe("a throttled call under the ASL's Retry (callRetrying, for RunPooledSte
     return r.meter;
   }
 
-  it('gives up after the policy\'s attempts, and fewer calls give up with more attempts', async () => {
+  it("gives up after the policy's attempts, and fewer calls give up with more attempts", async () => {
     const shipped = loadStateMachineLimits().runPooledStep.throttleRetry;
     const asShipped = await run(shipped);
     const patient = await run({ ...shipped, maxAttempts: 12 });

@@ -53,7 +53,11 @@ function recordingFactory(recording: Recording): (ports: JobManagerPorts) => Job
   };
 }
 
-async function plannerDay(prepare: (run: EmrflowRun) => void = () => undefined, whatIf = readWhatIf(POOLED), limits?: StateMachineLimits): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
+async function plannerDay(
+  prepare: (run: EmrflowRun) => void = () => undefined,
+  whatIf = readWhatIf(POOLED),
+  limits?: StateMachineLimits,
+): Promise<{ run: EmrflowRun; recording: Recording; decisions: DecisionLog }> {
   const profile = readProfile(PROFILE);
   const jobs = sizeDay(generateJobs({ ...profile, jobs: JOBS, totalInputTiB: (profile.totalInputTiB * JOBS) / profile.jobs }, 3), profile.date);
   const config = { ...applyWhatIf(POOLED, whatIf, shippedConfig()), ...(limits ? { limits } : {}) };
@@ -76,9 +80,11 @@ function detours({ recording, decisions }: Awaited<ReturnType<typeof plannerDay>
   if ((calls.park ?? 0) !== pooledAttempts) problems.push(`${pooledAttempts} pooled attempts, ${calls.park ?? 0} parked by the job manager`);
   // Each granted slot's RunPooledStep attaches its token to the step the dispatcher submitted (or submits it).
   const stepsWaited = (calls.submitStep ?? 0) + (calls.attachStep ?? 0);
-  if (recording.slotsFromJobManager !== stepsWaited) problems.push(`${stepsWaited} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
+  if (recording.slotsFromJobManager !== stepsWaited)
+    problems.push(`${stepsWaited} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
   if ((calls.settleStep ?? 0) !== (calls.release ?? 0)) problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.release ?? 0} leases released`);
-  for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState']) if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
+  for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState'])
+    if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
   return problems;
 }
 
@@ -96,7 +102,11 @@ describe("the planner's pooled path", () => {
       // A second copy of the grant (best fit, lease, deliver) that leases straight on the store when a
       // cluster has room, as the old planner did, and parks through the job manager only otherwise.
       const internals = run as unknown as {
-        acquireCapacity(state: { job: { id: string; sizing: { capacityUnits: number } }; attempt: number }, pool: { name: string }, decision: unknown): Promise<void>;
+        acquireCapacity(
+          state: { job: { id: string; sizing: { capacityUnits: number } }; attempt: number },
+          pool: { name: string },
+          decision: unknown,
+        ): Promise<void>;
         attempts: Map<string, unknown>;
         deliverSlot(token: string, slot: Slot): void;
         config: ReturnType<typeof shippedConfig>;
@@ -117,7 +127,9 @@ describe("the planner's pooled path", () => {
       };
     });
 
-    expect(detours(day)).toEqual(expect.arrayContaining([expect.stringMatching(/parked by the job manager$/), expect.stringMatching(/slots granted by the job manager$/)]));
+    expect(detours(day)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/parked by the job manager$/), expect.stringMatching(/slots granted by the job manager$/)]),
+    );
   }, 120_000);
 
   it("fails a parked job when AcquireCapacity's timeout passes, instead of letting it wait forever", async () => {
@@ -140,7 +152,13 @@ describe("the planner's pooled path", () => {
     // (before batching, RunPooledStep's Retry gave some up as Emr.StepFailed).
     const profile = readProfile(PROFILE);
     const kind = profile.kinds.find((k) => k.arrival === 'nightly')!;
-    const spike = sizeDay(generateJobs({ ...profile, jobs: 200, totalInputTiB: (200 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 1 } }, 1), profile.date);
+    const spike = sizeDay(
+      generateJobs(
+        { ...profile, jobs: 200, totalInputTiB: (200 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 1 } },
+        1,
+      ),
+      profile.date,
+    );
     const base = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
     const run = new EmrflowRun(base, spike, spotModel(profile), new Random(3), () => undefined);
     const recording: Recording = { calls: {}, slotsFromJobManager: 0 };
@@ -159,7 +177,7 @@ describe("the planner's pooled path", () => {
     for (const pool of base.pools.pools) for (const cluster of await run.store.listClusters(pool.name)) expect(cluster.leases).toEqual({});
   }, 300_000);
 
-  it("starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart", async () => {
+  it('starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart', async () => {
     const { run } = await plannerDay();
     const { startSeconds, stepRunningSeconds } = run.meter;
     expect(startSeconds.length).toBeGreaterThan(0);
@@ -192,7 +210,8 @@ describe("finishBilling: the pool clusters alive at the last job's end", () => {
     const internals = run as unknown as BillingInternals;
     const pool = { ...internals.config.pools.pools[0], minClusters: 1 };
     internals.now = end;
-    for (const id of ['j-A', 'j-B', 'j-C']) internals.sims.set(id, { pool, provisioned: pool.managedScaling.minimumUnits, switchedToOnDemand: false, costFrom: since });
+    for (const id of ['j-A', 'j-B', 'j-C'])
+      internals.sims.set(id, { pool, provisioned: pool.managedScaling.minimumUnits, switchedToOnDemand: false, costFrom: since });
     return internals;
   }
 
@@ -224,7 +243,7 @@ describe("finishBilling: the pool clusters alive at the last job's end", () => {
     expect(internals.now).toBe(end);
   });
 
-  it("negative control: the old loop, which moved the clock per cluster, bills each next cluster further and fails the check", () => {
+  it('negative control: the old loop, which moved the clock per cluster, bills each next cluster further and fails the check', () => {
     const end = 80_000;
     const since = 70_000;
     const run = emptyRun();

@@ -85,7 +85,14 @@ describe('capacity planner (simulated day, small profile)', () => {
     const jobs = generateJobs({ ...profile, jobs: 100, totalInputTiB: (profile.totalInputTiB * 100) / profile.jobs }, 6);
     const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: [] };
     const decisions: DecisionLog = [];
-    await simulateDay({ jobs, runDate: profile.date, config: applyWhatIf('test', whatIf, shippedConfig()), spot: spotModel(profile, 400), seed: 6, decisionLog: decisions });
+    await simulateDay({
+      jobs,
+      runDate: profile.date,
+      config: applyWhatIf('test', whatIf, shippedConfig()),
+      spot: spotModel(profile, 400),
+      seed: 6,
+      decisionLog: decisions,
+    });
 
     expect(decisions.some((d) => d.placement.mode === 'pool')).toBe(true);
     for (const { input, placement } of decisions) expect(await pooledHandler!(input, lambdaContext)).toEqual(placement);
@@ -133,7 +140,9 @@ describe('capacity planner (simulated day, small profile)', () => {
   it('rejects a profile field it does not know, naming the file and the field', () => {
     const raw = { ...readProfile(PROFILE), jobz: 10 };
     expect(() => parseProfile('my-day.json', raw)).toThrow(/my-day\.json.*jobz/);
-    expect(() => parseProfile('my-day.json', { ...readProfile(PROFILE), spot: { ...readProfile(PROFILE).spot, defaultBand: '30%' } })).toThrow(/spot\.defaultBand/);
+    expect(() => parseProfile('my-day.json', { ...readProfile(PROFILE), spot: { ...readProfile(PROFILE).spot, defaultBand: '30%' } })).toThrow(
+      /spot\.defaultBand/,
+    );
   });
 
   it('generates the profile’s volume with a heavy tail: the biggest tenth of jobs carries most of the bytes', () => {

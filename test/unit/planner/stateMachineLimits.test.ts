@@ -54,35 +54,67 @@ describe('the state machine limits the planner reads', () => {
   it("follows RunPooledStep's heartbeat and its Emr.Throttled retry, wherever it sits among the retriers", () => {
     const limits = edited({
       asl: (text) =>
-        inState('RunPooledStep', 'HeartbeatSeconds: 900', 'HeartbeatSeconds: 600')(
-          inState('RunPooledStep', /ErrorEquals: \[Emr\.Throttled\]\n(\s+)IntervalSeconds: 5\n\s+MaxAttempts: 5/, 'ErrorEquals: [Emr.Throttled, EMR.ThrottlingException]\n$1IntervalSeconds: 3\n$1MaxAttempts: 7\n$1MaxDelaySeconds: 60')(text),
+        inState(
+          'RunPooledStep',
+          'HeartbeatSeconds: 900',
+          'HeartbeatSeconds: 600',
+        )(
+          inState(
+            'RunPooledStep',
+            /ErrorEquals: \[Emr\.Throttled\]\n(\s+)IntervalSeconds: 5\n\s+MaxAttempts: 5/,
+            'ErrorEquals: [Emr.Throttled, EMR.ThrottlingException]\n$1IntervalSeconds: 3\n$1MaxAttempts: 7\n$1MaxDelaySeconds: 60',
+          )(text),
         ),
     });
     expect(limits.runPooledStep.heartbeatSeconds).toBe(600);
-    expect(limits.runPooledStep.throttleRetry).toEqual({ errorEquals: ['Emr.Throttled', 'EMR.ThrottlingException'], intervalSeconds: 3, maxAttempts: 7, backoffRate: 2, maxDelaySeconds: 60, jitter: 'FULL' });
+    expect(limits.runPooledStep.throttleRetry).toEqual({
+      errorEquals: ['Emr.Throttled', 'EMR.ThrottlingException'],
+      intervalSeconds: 3,
+      maxAttempts: 7,
+      backoffRate: 2,
+      maxDelaySeconds: 60,
+      jitter: 'FULL',
+    });
     expect(retryDelays(limits.runPooledStep.throttleRetry)).toEqual([3, 6, 12, 24, 48, 60, 60]);
   });
 
   it("follows CreateCluster's throttling loop cap and waits", () => {
     const limits = edited({
-      asl: (text) => inState('NextCreateThrottle', 'States.MathRandom(10, 60)', 'States.MathRandom(20, 90)')(inState('CreateClusterRejected', 'NumericLessThan: 4', 'NumericLessThan: 2')(text)),
+      asl: (text) =>
+        inState(
+          'NextCreateThrottle',
+          'States.MathRandom(10, 60)',
+          'States.MathRandom(20, 90)',
+        )(inState('CreateClusterRejected', 'NumericLessThan: 4', 'NumericLessThan: 2')(text)),
     });
     expect(limits.createClusterThrottle.maxRetries).toBe(2);
     expect(limits.createClusterThrottle.addedWaitSeconds).toEqual({ min: 20, max: 90 });
   });
 
   it("follows dispatch-queue's and settle-steps' schedules in serverless.yml", () => {
-    const limits = edited({ serverless: (text) => text.replace('rate: rate(1 minute)', 'rate: rate(2 minutes)').replace('- schedule: rate(5 minutes)', '- schedule: rate(10 minutes)') });
+    const limits = edited({
+      serverless: (text) =>
+        text.replace('rate: rate(1 minute)', 'rate: rate(2 minutes)').replace('- schedule: rate(5 minutes)', '- schedule: rate(10 minutes)'),
+    });
     expect(limits.dispatchSweepSeconds).toBe(120);
     expect(limits.settleStepsSeconds).toBe(600);
   });
 
-  it.each(['AcquireCapacity', 'RunPooledStep', 'CreateClusterRejected', 'FirstCreateThrottle', 'NextCreateThrottle', 'WaitToCreateCluster'])('names the state %s when it is missing', (state) => {
-    expect(() => edited({ asl: (text) => text.replace(new RegExp(`\\n  ${state}:\\n`), `\n  ${state}Renamed:\n`) })).toThrow(new RegExp(`state ${state}: missing`));
-  });
+  it.each(['AcquireCapacity', 'RunPooledStep', 'CreateClusterRejected', 'FirstCreateThrottle', 'NextCreateThrottle', 'WaitToCreateCluster'])(
+    'names the state %s when it is missing',
+    (state) => {
+      expect(() => edited({ asl: (text) => text.replace(new RegExp(`\\n  ${state}:\\n`), `\n  ${state}Renamed:\n`) })).toThrow(
+        new RegExp(`state ${state}: missing`),
+      );
+    },
+  );
 
   it('says so when RunPooledStep has no throttling retry, and when a schedule is gone', () => {
-    expect(() => edited({ asl: inState('RunPooledStep', '[Emr.Throttled]', '[States.TaskFailed]') })).toThrow(/RunPooledStep\.Retry: no retrier with Emr\.Throttled/);
-    expect(() => edited({ serverless: (text) => text.replace('- schedule: rate(5 minutes)', '- schedule: cron(0/5 * * * ? *)') })).toThrow(/functions\.settleSteps\.events/);
+    expect(() => edited({ asl: inState('RunPooledStep', '[Emr.Throttled]', '[States.TaskFailed]') })).toThrow(
+      /RunPooledStep\.Retry: no retrier with Emr\.Throttled/,
+    );
+    expect(() => edited({ serverless: (text) => text.replace('- schedule: rate(5 minutes)', '- schedule: cron(0/5 * * * ? *)') })).toThrow(
+      /functions\.settleSteps\.events/,
+    );
   });
 });

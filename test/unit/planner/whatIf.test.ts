@@ -44,7 +44,9 @@ describe('what-if overlays for the planner', () => {
     expect(() => apply({ pools: { batch: { maxClusters: 2 } } })).toThrow(/pools\.batch: no pool "batch"/);
     expect(() => apply({ pools: { shared: { maxClusterz: 2 } } })).toThrow(/pools\.shared\.maxClusterz: not a field/);
     expect(() => apply({ enableRules: ['use-the-pool'] })).toThrow(/enableRules\[0\]: no rule "use-the-pool"/);
-    expect(() => apply({ pools: { shared: { capacityUnits: 512 } } })).toThrow(/config\/pools\.json: pools\[0\]\.capacityUnits: must be at most managedScaling\.maximumUnits/);
+    expect(() => apply({ pools: { shared: { capacityUnits: 512 } } })).toThrow(
+      /config\/pools\.json: pools\[0\]\.capacityUnits: must be at most managedScaling\.maximumUnits/,
+    );
     expect(() => apply({ pool: {} })).toThrow(/pool/);
   });
 });
