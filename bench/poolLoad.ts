@@ -91,6 +91,8 @@ export interface PoolLoadResult {
   leasesAtEnd: number;
   queueAtEnd: number;
   emrCalls: Record<string, number>;
+  /** Every step the emulator's clusters were given, by name (a step submitted twice shows twice). */
+  stepNames: string[];
   sfnCalls: Record<string, number>;
   /** EMR's EventBridge events sent to the rules, and those the `events` fault dropped or duplicated. */
   emrEvents: LocalRuntime['emrEvents'];
@@ -175,6 +177,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       leasesAtEnd: registry.reduce((sum, cluster) => sum + Object.keys(cluster.leases).length, 0),
       queueAtEnd: queue.length,
       emrCalls: stats.calls.EMR,
+      stepNames: stats.steps.map((step) => step.name),
       sfnCalls: { ...runtime.taskTokens.calls },
       emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],

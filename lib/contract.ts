@@ -13,6 +13,14 @@ export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING',
 export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
 /** States in which a cluster accepts and runs steps. */
 export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
+/**
+ * How EMR's AddJobFlowSteps refuses a cluster that can take no step (a ValidationException: it adds steps
+ * only in STARTING, BOOTSTRAPPING, RUNNING or WAITING): one shutting down or ended, and one it no longer knows.
+ */
+export const EMR_CLUSTER_ENDED_REFUSALS = {
+  ended: 'A job flow that is shutting down, terminated, or finished may not be modified.',
+  unknown: 'Specified job flow ID does not exist.',
+} as const;
 
 /** EMR step states (DescribeStep `Status.State`). */
 export const STEP_ENDED_STATES: ReadonlySet<string> = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'INTERRUPTED']);

@@ -3,7 +3,7 @@
  * in `ErrorEquals`. Lambda errors surface in Step Functions under `error.name`, so the class name never
  * matters: `name` does. A test checks that every ErrorEquals in statemachines/ is listed here.
  */
-import { STATES_ERROR } from './contract';
+import { EMR_CLUSTER_ENDED_REFUSALS, STATES_ERROR } from './contract';
 
 export class EmrflowError extends Error {
   constructor(name: string, message: string, options?: { cause?: unknown }) {
@@ -148,6 +148,15 @@ export class EmrApiError extends EmrflowError {
 
 /** The error code EMR answers a call over its rate limit with (also what run-job's CreateClusterRejected matches in a Cause). */
 export const EMR_THROTTLING_CODE = 'ThrottlingException';
+
+/**
+ * AddJobFlowSteps refused the call because its cluster has ended (or is ending): not the steps' fault, and
+ * not throttling. A pooled job granted there goes back to the queue without spending an attempt.
+ */
+export function isClusterEndedRefusal(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && Object.values(EMR_CLUSTER_ENDED_REFUSALS).some((refusal) => message.includes(refusal));
+}
 
 /**
  * EMR refused a call for its rate only: nothing was done, so the call can be made again. A name of its own,

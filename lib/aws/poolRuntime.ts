@@ -32,7 +32,16 @@ import type { RegistryStore, StepTokenStore } from '../jobManager/store';
 import { unwired } from '../jobManager/unwired';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
 import { DynamoRegistry, renewLease, type RegistryTables } from './registry';
-import { DynamoStepTokens, putStepToken } from './stepTokenTable';
+import {
+  DynamoStepTokens,
+  attachStepToken,
+  dropStepToken,
+  getStepToken,
+  holdStepToken,
+  putStepToken,
+  restoreStepToken,
+  takeStepToken,
+} from './stepTokenTable';
 
 export function registryTables(): RegistryTables {
   return { clusters: env('CLUSTER_REGISTRY_TABLE'), queue: env('ADMISSION_QUEUE_TABLE') };
@@ -57,6 +66,40 @@ export function leaseRenewer(): RegistryStore {
 export function stepTokenWriter(): StepTokenStore {
   return unwired<StepTokenStore>('stepTokens', { mapStep: (item) => putStepToken(dynamoClient(), env('STEP_TOKENS_TABLE'), item) });
 }
+
+/**
+ * The step-tokens table for a dispatcher (acquire-capacity, release-capacity, dispatch-queue): it maps the
+ * steps of its batches (PutItem) and, re-delivering a half-done grant, reads whether a step is mapped (GetItem).
+ */
+export function stepTokenDispatcher(): StepTokenStore {
+  const table = () => env('STEP_TOKENS_TABLE');
+  return unwired<StepTokenStore>('stepTokens', {
+    mapStep: (item) => putStepToken(dynamoClient(), table(), item),
+    getStep: (clusterId, stepId) => getStepToken(dynamoClient(), table(), clusterId, stepId),
+  });
+}
+
+/**
+ * The step-tokens table for RunPooledStep of a dispatcher-submitted step: attach its token and, when the step
+ * ended first, settle its held end (take, tell, drop; a concurrent settle's hold is read back).
+ */
+export function stepTokenAttacher(): StepTokenStore {
+  const table = () => env('STEP_TOKENS_TABLE');
+  return unwired<StepTokenStore>('stepTokens', {
+    attachToken: (clusterId, stepId, taskToken) => attachStepToken(dynamoClient(), table(), clusterId, stepId, taskToken),
+    takeStep: (clusterId, stepId, takenAt, staleBefore) => takeStepToken(dynamoClient(), table(), clusterId, stepId, takenAt, staleBefore),
+    holdStep: (item, settlement) => holdStepToken(dynamoClient(), table(), item, settlement),
+    getStep: (clusterId, stepId) => getStepToken(dynamoClient(), table(), clusterId, stepId),
+    restoreStep: (item) => restoreStepToken(dynamoClient(), table(), item),
+    dropStep: (clusterId, stepId) => dropStepToken(dynamoClient(), table(), clusterId, stepId),
+  });
+}
+
+/** What a dispatch needs of EMR besides launching: the batch's AddJobFlowSteps and ListSteps (steps by name). */
+export const batchSubmission = {
+  addSteps: (clusterId: string, steps: Record<string, unknown>[]) => addSteps(clusterId, steps),
+  listSteps: (clusterId: string, marker?: string) => listSteps(clusterId, marker),
+};
 
 export async function sendSlot(taskToken: string, slot: Slot): Promise<void> {
   await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(slot) }));
@@ -152,6 +195,15 @@ export async function addStep(clusterId: string, step: Record<string, unknown>):
   try {
     const added = await emrClient().send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: [step as unknown as StepConfig] }));
     return added.StepIds?.[0] ?? '';
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
+}
+
+export async function addSteps(clusterId: string, steps: Record<string, unknown>[]): Promise<string[]> {
+  try {
+    const added = await emrClient().send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: steps as unknown as StepConfig[] }));
+    return added.StepIds ?? [];
   } catch (error) {
     throw EmrApiError.from(error);
   }

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { between, nonEmptyString, strictObject } from '../schema';
+import { PooledStep } from './stepCompletion';
 
 const name = nonEmptyString;
 
@@ -18,6 +19,8 @@ export const AcquireCapacityInput = strictObject({
   taskToken: name,
   /** The step's timeout: the lease lives this much longer than leaseSeconds (QueueEntry.holdSeconds). */
   holdSeconds: between(1, 7 * 86_400, { integer: true }).optional(),
+  /** The job's step: the dispatcher submits it in its cluster's batch and the slot carries its id (QueueEntry.step). */
+  step: PooledStep.optional(),
 });
 export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 

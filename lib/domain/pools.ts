@@ -73,6 +73,11 @@ export interface QueueEntry {
    * entries due, in this order, so its work follows the heartbeats owed, not the queue's length.
    */
   heartbeatDue?: number;
+  /**
+   * The job's AddJobFlowSteps step (run-job's RunPooledStep step), when it came with the park: the dispatcher
+   * submits it with the other steps it grants on the same cluster, in one call.
+   */
+  step?: { Name?: string } & Record<string, unknown>;
   /** `granting`: a dispatcher claimed it for `grantCluster` at `claimedAt` and is taking the lease. */
   state: 'waiting' | 'granting';
   grantCluster?: string;

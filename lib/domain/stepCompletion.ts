@@ -119,14 +119,22 @@ export function clusterFromEvent(event: ClusterStateChangeEvent): ClusterView {
   };
 }
 
+/** A pooled job's Spark step, as AcquireCapacity (for the dispatcher's batch) and SubmitPooledStep take it. */
+export const PooledStep = z.object({
+  Name: z.string().min(1, 'must be the step name'),
+  ActionOnFailure: z.literal('CONTINUE', { error: 'must be CONTINUE: a pool cluster runs several steps at once' }),
+  HadoopJarStep: z.object({ Jar: z.string().min(1), Args: z.array(z.string()) }),
+});
+
 /** SubmitPooledStep (`lambda:invoke.waitForTaskToken`): the step for the leased cluster, and the token it settles. */
 export const SubmitPooledStepInput = z.strictObject({
   clusterId: z.string().min(1, 'must be the leased cluster id ($.placement.slot.clusterId)'),
-  step: z.object({
-    Name: z.string().min(1, 'must be the step name'),
-    ActionOnFailure: z.literal('CONTINUE', { error: 'must be CONTINUE: a pool cluster runs several steps at once' }),
-    HadoopJarStep: z.object({ Jar: z.string().min(1), Args: z.array(z.string()) }),
-  }),
+  step: PooledStep,
+  /**
+   * The slot from AcquireCapacity ($.placement.slot): when the dispatcher submitted the step in its cluster's
+   * batch (`stepId`) or its batch refused it (`submitError`), RunPooledStep submits nothing.
+   */
+  slot: z.object({ stepId: z.string().min(1).optional(), submitError: z.object({ error: z.string(), cause: z.string() }).optional() }).optional(),
   execution: z.string().min(1, 'must be $$.Execution.Name'),
   taskToken: z.string().min(1, 'must be $$.Task.Token'),
 });

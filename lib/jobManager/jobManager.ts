@@ -17,7 +17,8 @@
  *   reconcile         the one-minute safety net: cluster states from EMR, and heartbeats to the parked
  *                     executions whose heartbeat is due (each about once per HeartbeatSeconds, not every minute).
  *   releaseExecution  CleanupExecution: what an execution that ended without teardown still holds.
- *   submitStep        RunPooledStep: AddJobFlowSteps on the leased cluster, then the step → token mapping.
+ *   submitStep        RunPooledStep of a job parked without its step: AddJobFlowSteps, then the step → token mapping.
+ *   attachStep        RunPooledStep of a job whose step the dispatcher submitted: its token onto the step's mapping.
  *   settleStep        SettleSteps: take the mapping (one taker) and tell its token; a failed send puts it back.
  *   noteStepStarted / failClusterSteps / reconcileSteps   the rest of SettleSteps (events and its sweep).
  *
@@ -26,6 +27,19 @@
  * dispatch after grantTimeoutSeconds finishes (lease held: send again) or undoes (no lease: back to waiting),
  * so a waiter is never lost, and it gets at most one lease because the lease id is the entry id and the
  * claim fixes the cluster.
+ *
+ * Batched submission: a job parked with its step (AcquireCapacity's `step`) has it submitted by the dispatcher
+ * that grants it, with every other step granted on the same cluster in the pass, in ONE AddJobFlowSteps call
+ * (EMR's 0.5/s quota is per call, not per step; its limit is 256 PENDING + RUNNING steps per cluster), between
+ * the lease and the slot: the slot carries the step id, so RunPooledStep submits nothing and only attaches its
+ * task token to the step's mapping (the token does not exist before that state starts; a step that ends first
+ * keeps its settlement on the mapping, `held`, until it does). Submission before delivery keeps the grant
+ * protocol's repair: a throttled batch (EMR added nothing) hands its claims back and the next dispatch's sweep
+ * submits them; a batch whose answer was lost, or a crash after it, leaves the claims, and the sweep after
+ * grantTimeoutSeconds first looks each step up by name (ListSteps), so no step is submitted twice; a refused
+ * batch is split until the refused step stands alone, and only that job's slot carries the error
+ * (submitError). A batch refused because its cluster has ended (auto-terminated after idle while the registry
+ * still listed it) marks the cluster ended and puts its jobs back in the queue: no attempt is spent.
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
  * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
@@ -54,13 +68,37 @@ import {
 } from '../domain/pools';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
-import { EmrApiError, LaunchFailedError, isTransientLaunchError } from '../errors';
+import { EmrApiError, EmrThrottledError, LaunchFailedError, isClusterEndedRefusal, isTransientLaunchError } from '../errors';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
 import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 
 export type { Slot } from './ports';
 
 export const PLACEHOLDER_PREFIX = 'pending-';
+
+/**
+ * The claimedAt of a grant handed back after a throttled AddJobFlowSteps: stale at once (the next sweep takes
+ * it over), and known to have nothing on the cluster (EMR adds nothing to a throttled call), so it is
+ * submitted again without the ListSteps a half-done grant needs. Zero is never a real claim time.
+ */
+const HANDED_BACK = 0;
+
+/**
+ * After a throttled AddJobFlowSteps this job manager (one warm Lambda, the planner's one instance) holds
+ * its batches back this long — one token of EMR's 0.5/s refill — instead of spending a throttled call on
+ * every park and release meanwhile: the grants wait handed back, as after the throttle itself.
+ */
+const ADD_STEPS_BACKOFF_MS = 2_000;
+
+/** EMR's limit of PENDING + RUNNING steps per cluster, which bounds one cluster's batch. */
+const MAX_ACTIVE_STEPS = 256;
+
+/** A grant of a dispatch pass: the claimed entry, the cluster it is leased on, and the lease's expiry. */
+interface Grant {
+  entry: QueueEntry;
+  cluster: PoolCluster;
+  expiresAt: number;
+}
 
 /** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
 export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
@@ -119,6 +157,8 @@ export interface ParkRequest {
   attempt: number;
   taskToken: string;
   holdSeconds?: number;
+  /** The job's step, for the dispatcher to submit in its cluster's batch (see "Batched submission"). */
+  step?: StepDefinition;
 }
 
 export interface DispatchReport {
@@ -135,6 +175,10 @@ export interface DispatchReport {
   /** Entries failed with Placement.LaunchFailed because of such a failure (withdrawn, then told). */
   launchFailed: string[];
   errors: string[];
+  /** AddJobFlowSteps calls the dispatch made (one per cluster per pass, more only to isolate a refused step). */
+  addJobFlowStepsCalls?: number;
+  /** Grants whose cluster turned out to have ended when their batch was submitted: back in the queue. */
+  requeued?: string[];
 }
 
 /** What a stopped execution held in the pools, and what became of it. */
@@ -185,6 +229,7 @@ export interface JobManager {
   reconcile(context: PoolContext): Promise<PoolReconcileReport>;
   releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings>;
   submitStep(request: SubmitStepRequest): Promise<{ StepId: string }>;
+  attachStep(request: { clusterId: string; stepId: string; taskToken: string }): Promise<{ StepId: string; settled: boolean }>;
   settleStep(clusterId: string, stepId: string, settle: Settlement | ((claimed: StepTokenItem) => Settlement)): Promise<SettleResult>;
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   failClusterSteps(cluster: ClusterView): Promise<Record<SettleResult, number>>;
@@ -208,6 +253,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   const { registry: store, stepTokens, emr, sfn, clock } = ports;
   /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
   const hashes = new WeakMap<PoolDefinition, string>();
+  /** Until when batches are held back after a throttled AddJobFlowSteps (ADD_STEPS_BACKOFF_MS). */
+  let addStepsBackoffUntil = 0;
   const configHashOf = (pool: PoolDefinition): string => {
     let hash = hashes.get(pool);
     if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
@@ -226,6 +273,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       heartbeatDue: clock.now() + firstHeartbeatDelay(entryId),
       taskToken: request.taskToken,
       ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
+      ...(request.step === undefined ? {} : { step: request.step }),
     });
     return { entryId, dispatch: await dispatch(context) };
   }
@@ -335,6 +383,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     }
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
     const inFlight: QueueEntry[] = [];
+    const redeliver: Grant[] = [];
+    const handedBack: Grant[] = [];
     for (const entry of await store.grantingEntries(pool)) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) {
         inFlight.push(entry);
@@ -348,8 +398,15 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
       const reclaimedAt = clock.now();
       if (reclaimedAt === entry.claimedAt || !(await store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-      await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report, true);
+      (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({
+        entry: { ...entry, claimedAt: reclaimedAt },
+        cluster,
+        expiresAt: cluster.leases[entry.entryId].expiresAt,
+      });
     }
+    // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
+    await deliverGrants(context, redeliver, report, true);
+    await deliverGrants(context, handedBack, report, false);
     return inFlight;
   }
 
@@ -405,6 +462,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
     const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
     let lostRace = false;
+    const grants: Grant[] = [];
     for (const grant of plan.grants) {
       const entry = entries.get(grant.entryId) as QueueEntry;
       const cluster = byId.get(grant.clusterId) as PoolCluster;
@@ -422,12 +480,153 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         // Later entries must not overtake this one on another cluster in this pass: re-plan from fresh reads.
         break;
       }
-      await deliver(context, claimed, cluster.clusterId, expiresAt, report);
+      grants.push({ entry: claimed, cluster, expiresAt });
       report.queued -= 1;
     }
+    // Jobs put back from an ended cluster: another pass grants them elsewhere (or plans the launch they need).
+    if (await deliverGrants(context, grants, report, false)) lostRace = true;
 
     if (plan.launches > 0 && !lostRace) await launch(context, configHash, guard, plan.launches, clusters, report);
     return lostRace;
+  }
+
+  /**
+   * Delivers a pass's grants: per cluster, the steps of the jobs parked with one go in one AddJobFlowSteps
+   * call (see "Batched submission"), then every slot is sent. `resubmission`: the grants are claims taken
+   * over from a half-done grant, whose steps may be on the cluster already (looked up by name). True when a
+   * cluster had ended and its grants went back to the queue.
+   */
+  async function deliverGrants(context: PoolContext, grants: Grant[], report: DispatchReport, resubmission: boolean): Promise<boolean> {
+    const byCluster = new Map<string, Grant[]>();
+    for (const grant of grants) byCluster.set(grant.cluster.clusterId, [...(byCluster.get(grant.cluster.clusterId) ?? []), grant]);
+    let requeued = false;
+    for (const [clusterId, clusterGrants] of byCluster) {
+      let pending: Grant[] = [];
+      for (const grant of clusterGrants) {
+        if (grant.entry.step) pending.push(grant);
+        else await deliver(context, grant.entry, clusterId, grant.expiresAt, report, { redelivery: resubmission });
+      }
+      if (pending.length === 0) continue;
+      if (resubmission) pending = await deliverSubmitted(context, clusterId, pending, report);
+      // Each lease held on the cluster besides these runs at most one step: the rest of 256 is this batch's room.
+      const others = Object.keys(clusterGrants[0].cluster.leases).filter((id) => !pending.some((grant) => grant.entry.entryId === id)).length;
+      const room = Math.max(0, MAX_ACTIVE_STEPS - others);
+      // Past the room the entries stay claimed: the sweep delivers them once steps ended.
+      if (await submitBatch(context, clusterId, pending.slice(0, room), report)) requeued = true;
+    }
+    return requeued;
+  }
+
+  /** The grants whose step ListSteps shows on the cluster are delivered with that step; returns the rest. */
+  async function deliverSubmitted(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<Grant[]> {
+    const wanted = new Map(grants.map((grant) => [String(grant.entry.step?.Name), grant]));
+    const found = new Map<string, string>();
+    try {
+      let marker: string | undefined;
+      do {
+        const page = await emr.listSteps(clusterId, marker);
+        for (const step of page.steps) if (step.Name !== undefined && wanted.has(step.Name) && !found.has(step.Name)) found.set(step.Name, step.Id);
+        marker = page.marker;
+      } while (marker && found.size < wanted.size);
+    } catch (error) {
+      // Unknown whether they were submitted: they stay claimed, for the next sweep.
+      report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+      return [];
+    }
+    const rest: Grant[] = [];
+    for (const [name, grant] of wanted) {
+      const stepId = found.get(name);
+      if (stepId === undefined) {
+        rest.push(grant);
+        continue;
+      }
+      // Mapped already (a send that failed after the mapping): the mapping may carry RunPooledStep's token.
+      if (!(await stepTokens.getStep(clusterId, stepId))) await mapSubmitted(clusterId, stepId, grant.entry);
+      await deliver(context, grant.entry, clusterId, grant.expiresAt, report, { redelivery: true, submission: { stepId } });
+    }
+    return rest;
+  }
+
+  async function mapSubmitted(clusterId: string, stepId: string, entry: QueueEntry): Promise<void> {
+    await stepTokens.mapStep({ clusterId, stepId, stepName: String(entry.step?.Name ?? ''), execution: entry.execution, submittedAt: clock.now() });
+  }
+
+  /**
+   * One AddJobFlowSteps for the grants' steps, then each is mapped and its slot sent. A failed call is
+   * handled by batchRefused; true when the cluster had ended and the grants went back to the queue.
+   */
+  async function submitBatch(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<boolean> {
+    if (grants.length === 0) return false;
+    if (clock.now() < addStepsBackoffUntil) {
+      for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+      return false;
+    }
+    let stepIds: string[];
+    try {
+      report.addJobFlowStepsCalls = (report.addJobFlowStepsCalls ?? 0) + 1;
+      stepIds = await emr.addSteps(
+        clusterId,
+        grants.map((grant) => grant.entry.step as StepDefinition),
+      );
+      if (stepIds.length !== grants.length) throw new EmrApiError(`AddJobFlowSteps returned ${stepIds.length} step ids for ${grants.length} steps`);
+    } catch (error) {
+      return batchRefused(context, clusterId, grants, report, error as Error);
+    }
+    for (const [i, grant] of grants.entries()) {
+      await mapSubmitted(clusterId, stepIds[i], grant.entry);
+      await deliver(context, grant.entry, clusterId, grant.expiresAt, report, { submission: { stepId: stepIds[i] } });
+    }
+    return false;
+  }
+
+  /**
+   * A batch EMR did not take. Throttled: nothing was added, so the claims are handed back at once
+   * (HANDED_BACK) and the next dispatch's sweep submits them with whatever else it grants on the cluster.
+   * No answer: the steps may have been added, so the claims stay and the sweep after grantTimeoutSeconds looks
+   * them up by name. The cluster has ended: see requeueFromEndedCluster. Refused otherwise (EMR validates the
+   * whole call and adds all or none): halves are tried until the refused step stands alone, and its slot
+   * carries the error, so only that job fails.
+   */
+  async function batchRefused(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport, error: Error): Promise<boolean> {
+    const throttled = error instanceof EmrThrottledError || error.name === EmrThrottledError.errorName;
+    if (!(error instanceof EmrApiError) || throttled) {
+      report.errors.push(`submit ${clusterId} (${grants.length} steps): ${error.name}: ${error.message}`);
+      if (throttled) {
+        addStepsBackoffUntil = clock.now() + ADD_STEPS_BACKOFF_MS;
+        for (const { entry } of grants) await store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+      }
+      return false;
+    }
+    if (isClusterEndedRefusal(error)) {
+      await requeueFromEndedCluster(context, clusterId, grants, report, error);
+      return true;
+    }
+    if (grants.length > 1) {
+      const half = Math.ceil(grants.length / 2);
+      const first = await submitBatch(context, clusterId, grants.slice(0, half), report);
+      const second = await submitBatch(context, clusterId, grants.slice(half), report);
+      return first || second;
+    }
+    const submitError = { error: error.name, cause: error.message };
+    await deliver(context, grants[0].entry, clusterId, grants[0].expiresAt, report, { submission: { submitError } });
+    return false;
+  }
+
+  /**
+   * The granted cluster has ended (its idle timeout or a termination raced the grant, and the registry still
+   * listed it): nothing ran, so no attempt is spent. The registry marks it ended at once (no further grant
+   * lands on it), each lease is given back and each entry returns to waiting with its place (enqueuedAt) and
+   * task token, for the next pass to grant elsewhere. Lease first, then entry: a crash between leaves a claim
+   * without a lease, which the sweep puts back to waiting.
+   */
+  async function requeueFromEndedCluster(context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport, error: Error): Promise<void> {
+    const pool = context.pool.name;
+    report.errors.push(`submit ${clusterId}: the cluster has ended (${error.message}); ${grants.length} job(s) back in the queue`);
+    await store.setClusterState(pool, clusterId, 'TERMINATED');
+    for (const { entry } of grants) {
+      await store.release(pool, clusterId, entry.entryId);
+      if (await store.unclaim(entry, entry.claimedAt ?? 0)) report.requeued = [...(report.requeued ?? []), entry.entryId];
+    }
   }
 
   /**
@@ -442,7 +641,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     clusterId: string,
     leaseExpiresAt: number,
     report: DispatchReport,
-    redelivery = false,
+    options: { redelivery?: boolean; submission?: Pick<Slot, 'stepId' | 'submitError'> } = {},
   ): Promise<void> {
     const pool = context.pool.name;
     const claimedAt = entry.claimedAt ?? 0;
@@ -455,6 +654,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         leaseExpiresAt,
         enqueuedAt: entry.enqueuedAt,
         grantedAt: claimedAt,
+        ...options.submission,
       });
     } catch (error) {
       const name = (error as Error).name;
@@ -463,7 +663,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      if (!redelivery) await store.release(pool, clusterId, entry.entryId);
+      // A step submitted for it runs on the cluster all the same: its lease stays until it lapses.
+      if (!options.redelivery && options.submission?.stepId === undefined) await store.release(pool, clusterId, entry.entryId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
@@ -626,21 +827,48 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const now = clock.now();
     const item = await stepTokens.takeStep(clusterId, stepId, now, now - SETTLE_TAKEOVER_MS);
     if (!item) return 'absent';
+    const settlement = item.held ?? (typeof settle === 'function' ? settle(item) : settle);
+    const taskToken = item.taskToken ?? (await holdUntilAttached(item, settlement));
+    if (taskToken === undefined) return item.held ? 'absent' : 'settled';
     let result: SettleResult = 'settled';
     try {
-      const settlement = typeof settle === 'function' ? settle(item) : settle;
-      if (settlement.outcome === 'success') await sfn.sendSuccess(item.taskToken, settlement.output);
-      else await sfn.sendFailure(item.taskToken, settlement.error, settlement.cause);
+      if (settlement.outcome === 'success') await sfn.sendSuccess(taskToken, settlement.output);
+      else await sfn.sendFailure(taskToken, settlement.error, settlement.cause);
     } catch (error) {
       if (!TASK_TOKEN_GONE.has((error as Error).name)) {
         // Not told: the mapping goes back so a retry of this event, or the sweep, tells it.
-        await stepTokens.restoreStep(item);
+        await stepTokens.restoreStep({ ...item, taskToken });
         throw error;
       }
       result = 'gone';
     }
     await stepTokens.dropStep(clusterId, stepId);
     return result;
+  }
+
+  /**
+   * A taken mapping with no token: the dispatcher submitted the step and RunPooledStep has not attached its
+   * token yet, so the mapping keeps how the step ended, for attachStep to tell (undefined). A token attached
+   * meanwhile refuses the hold: it is read back, and this settle tells it (the take is still this one's).
+   */
+  async function holdUntilAttached(item: StepTokenItem, settlement: Settlement): Promise<string | undefined> {
+    if (await stepTokens.holdStep(item, settlement)) return undefined;
+    const now = await stepTokens.getStep(item.clusterId, item.stepId);
+    return now?.takenAt === item.takenAt ? now?.taskToken : undefined;
+  }
+
+  /**
+   * RunPooledStep of a step the dispatcher submitted: attaches its token to the step's mapping, from when
+   * SettleSteps tells it. A step that ended before (its settlement held on the mapping) is told at once; a
+   * settle that has the mapping taken right now sees the token and tells it instead.
+   */
+  async function attachStep(request: { clusterId: string; stepId: string; taskToken: string }): Promise<{ StepId: string; settled: boolean }> {
+    const { clusterId, stepId, taskToken } = request;
+    const item = await stepTokens.attachToken(clusterId, stepId, taskToken);
+    if (!item) throw new EmrApiError(`step ${stepId} on ${clusterId} has no mapping to attach RunPooledStep's token to`);
+    if (!item.held) return { StepId: stepId, settled: false };
+    await settleStep(clusterId, stepId, item.held);
+    return { StepId: stepId, settled: true };
   }
 
   /**
@@ -674,7 +902,11 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   async function reconcileSteps(): Promise<ReconcileReport> {
     const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, unseen: 0, errors: [] };
     const byCluster = new Map<string, StepTokenItem[]>();
-    for (const item of await stepTokens.allMappedSteps()) byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+    for (const item of await stepTokens.allMappedSteps()) {
+      // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up.
+      if (item.held) continue;
+      byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+    }
 
     for (const [clusterId, items] of byCluster) {
       report.clusters += 1;
@@ -702,7 +934,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         try {
           if (settlement) {
             if ((await settleStep(clusterId, stepId, settlement)) === 'settled') report.settled += 1;
-          } else {
+          } else if (item.taskToken !== undefined) {
             await sfn.sendHeartbeat(item.taskToken);
             report.heartbeats += 1;
           }
@@ -730,6 +962,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     reconcile,
     releaseExecution,
     submitStep,
+    attachStep,
     settleStep,
     noteStepStarted,
     failClusterSteps,

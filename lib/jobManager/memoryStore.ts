@@ -24,6 +24,7 @@ import {
   type QueueEntry,
 } from '../domain/pools';
 import type { Priority } from '../domain/types';
+import type { Settlement } from '../domain/stepCompletion';
 import type { JobStore, LeaseTarget, NewCluster, QueuePage, StepTokenItem } from './store';
 import type { JobManagerPorts } from './jobManager';
 
@@ -350,6 +351,18 @@ export class MemoryJobStore implements JobStore {
     this.clusterSteps(item.clusterId).set(item.stepId, { ...item });
   }
 
+  async getStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+    const item = this.clusterSteps(clusterId).get(stepId);
+    return item ? { ...item } : null;
+  }
+
+  async attachToken(clusterId: string, stepId: string, taskToken: string): Promise<StepTokenItem | null> {
+    const item = this.clusterSteps(clusterId).get(stepId);
+    if (!item) return null;
+    item.taskToken = taskToken;
+    return { ...item };
+  }
+
   async takeStep(clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null> {
     const item = this.clusterSteps(clusterId).get(stepId);
     if (!item || (item.takenAt !== undefined && item.takenAt > staleBefore)) return null;
@@ -358,9 +371,17 @@ export class MemoryJobStore implements JobStore {
   }
 
   async restoreStep(item: StepTokenItem): Promise<boolean> {
-    const held = this.clusterSteps(item.clusterId).get(item.stepId);
-    if (!held || held.takenAt === undefined || held.takenAt !== item.takenAt) return false;
-    delete held.takenAt;
+    const mapped = this.clusterSteps(item.clusterId).get(item.stepId);
+    if (!mapped || mapped.takenAt === undefined || mapped.takenAt !== item.takenAt) return false;
+    delete mapped.takenAt;
+    return true;
+  }
+
+  async holdStep(item: StepTokenItem, settlement: Settlement): Promise<boolean> {
+    const mapped = this.clusterSteps(item.clusterId).get(item.stepId);
+    if (!mapped || mapped.takenAt === undefined || mapped.takenAt !== item.takenAt || mapped.taskToken !== undefined) return false;
+    mapped.held = settlement;
+    delete mapped.takenAt;
     return true;
   }
 

@@ -18,6 +18,11 @@ export interface EmrPort {
   describeClusterState(clusterId: string): Promise<PoolClusterState | null>;
   /** AddJobFlowSteps with one step; resolves to its step id. Errors keep `.sync`'s names (EmrApiError). */
   addStep(clusterId: string, step: StepDefinition): Promise<string>;
+  /**
+   * AddJobFlowSteps with several steps (a dispatcher's batch for one cluster); resolves to their step ids in
+   * order. EMR adds all or none: a throttled call (EmrThrottledError) or a rejected one added nothing.
+   */
+  addSteps(clusterId: string, steps: StepDefinition[]): Promise<string[]>;
   /** One ListSteps page (newest first). */
   listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }>;
 }
@@ -34,6 +39,10 @@ export interface Slot {
   /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
   enqueuedAt?: number;
   grantedAt?: number;
+  /** The job's step, submitted by the dispatcher in its cluster's batch: RunPooledStep only waits for it. */
+  stepId?: string;
+  /** The dispatcher's AddJobFlowSteps refused this job's step: RunPooledStep fails with this error. */
+  submitError?: { error: string; cause: string };
 }
 
 /**

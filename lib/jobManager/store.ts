@@ -17,6 +17,7 @@
  * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
  */
 import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueueEntry } from '../domain/pools';
+import type { Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
 
 export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
@@ -33,7 +34,13 @@ export interface StepTokenItem {
   clusterId: string;
   stepId: string;
   stepName: string;
-  taskToken: string;
+  /**
+   * RunPooledStep's token. Absent while the step was submitted by the dispatcher (in its cluster's batch)
+   * and RunPooledStep has not yet attached its token: the token exists only once that state starts.
+   */
+  taskToken?: string;
+  /** How the step ended when that came before the token: RunPooledStep tells it on attaching. */
+  held?: Settlement;
   execution: string;
   /** Epoch ms. */
   submittedAt: number;
@@ -116,13 +123,27 @@ export interface RegistryStore {
 }
 
 export interface StepTokenStore {
-  /** Maps a submitted step to its task token (a retried submission overwrites it). */ mapStep(item: StepTokenItem): Promise<void>;
+  /** Maps a submitted step to its task token, or to none yet (a dispatcher's batch); a resubmission overwrites it. */
+  mapStep(item: StepTokenItem): Promise<void>;
+  /** The mapping, read consistently; null when there is none. */
+  getStep(clusterId: string, stepId: string): Promise<StepTokenItem | null>;
+  /**
+   * Attaches RunPooledStep's token to a dispatcher-submitted step's mapping (a retried RunPooledStep replaces
+   * the token of its earlier attempt): the mapping as it is now (with `held` when the step ended first), null
+   * when there is none.
+   */
+  attachToken(clusterId: string, stepId: string, taskToken: string): Promise<StepTokenItem | null>;
   /**
    * Claims the mapping (sets `takenAt`) without deleting it: whoever takes it is the only one who tells the
    * token. Null when it is gone, or taken after `staleBefore` (a take at or before it is a settle that died
    * before telling, and may be taken over). The teller drops the mapping once told.
    */
   takeStep(clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null>;
+  /**
+   * A taken mapping that has no token yet keeps how its step ended (`held`) and is given back: only the take
+   * made at `item.takenAt`, and only while still no token is attached (false: re-read it and tell the token).
+   */
+  holdStep(item: StepTokenItem, settlement: Settlement): Promise<boolean>;
   /** Gives back a taken mapping (its token could not be told): only the take made at `item.takenAt`. */
   restoreStep(item: StepTokenItem): Promise<boolean>;
   /** Records the step's RUNNING time on its mapping; false when it is not mapped. */

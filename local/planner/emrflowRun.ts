@@ -9,10 +9,10 @@
  * only way it reaches this simulation, and a test swaps in a recording job manager to prove it.
  */
 import type { PoolDefinition } from '../../lib/config/pools';
-import { STATES_ERROR } from '../../lib/contract';
+import { EMR_CLUSTER_ENDED_REFUSALS, STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
-import { NoCapacityError } from '../../lib/errors';
+import { EmrApiError, EmrThrottledError, NoCapacityError } from '../../lib/errors';
 import { leaseId, type PoolCluster, type PoolClusterState, type QueueEntry } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
 import type { Placement } from '../../lib/domain/types';
@@ -58,7 +58,7 @@ interface ClusterSim {
   idleSince: number | null;
   interruptVersion: number;
   /** Every step AddJobFlowSteps put on the cluster, oldest first: what ListSteps pages through (newest first). */
-  steps: Array<{ id: string; state: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' }>;
+  steps: Array<{ id: string; name: string; state: 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' }>;
   stepIndex: Map<string, number>;
 }
 
@@ -120,6 +120,11 @@ export class EmrflowRun extends PerAttemptRun {
         launchCluster: async (pool) => this.launchPoolCluster(pool),
         describeClusterState: async (clusterId) => this.sims.get(clusterId)?.state ?? null,
         addStep: async (clusterId, step) => this.addStep(clusterId, String(step.Name)),
+        addSteps: async (clusterId, steps) =>
+          this.addSteps(
+            clusterId,
+            steps.map((step) => String(step.Name)),
+          ),
         listSteps: async (clusterId, marker) => this.listSteps(clusterId, marker),
       },
       sfn: {
@@ -208,6 +213,9 @@ export class EmrflowRun extends PerAttemptRun {
       attempt: state.attempt,
       taskToken: lease,
       holdSeconds: state.job.sizing.stepTimeoutSeconds,
+      // The step goes with the park, as run-job's AcquireCapacity sends it: the dispatcher submits it in its
+      // cluster's batch. Its name is the lease (the simulated step's key back to its execution).
+      step: { Name: lease },
     });
     this.at(this.now + this.limits.acquireCapacity.timeoutSeconds, () => this.acquireTimedOut(lease));
     await this.afterJobManager(pool);
@@ -242,11 +250,14 @@ export class EmrflowRun extends PerAttemptRun {
     attempt.grantedAt = this.now;
     this.parked--;
     const sim = this.sims.get(slot.clusterId);
-    if (sim) {
+    // A step the dispatcher submitted is on the cluster already; otherwise it is on its way.
+    if (sim && slot.stepId === undefined) {
       sim.submitting++;
       sim.idleSince = null;
     }
-    this.at(this.now + GRANT_SECONDS, () => this.runPooledStep(taskToken, attempt));
+    this.at(this.now + GRANT_SECONDS, () =>
+      slot.stepId === undefined && !slot.submitError ? this.runPooledStep(taskToken, attempt) : void this.awaitBatchedStep(taskToken, attempt),
+    );
   }
 
   /**
@@ -323,16 +334,61 @@ export class EmrflowRun extends PerAttemptRun {
     }
   }
 
+  /**
+   * RunPooledStep of a job whose step the dispatcher submitted in its cluster's batch (slot.stepId): no
+   * AddJobFlowSteps, only the token onto the step's mapping. A step the batch refused (slot.submitError)
+   * takes the Catch as a refused AddJobFlowSteps of its own would.
+   */
+  private async awaitBatchedStep(lease: string, attempt: PooledAttempt): Promise<void> {
+    const slot = attempt.slot as Slot;
+    try {
+      if (slot.submitError || slot.stepId === undefined) throw named(slot.submitError?.error ?? 'Emr.NoStep', slot.submitError?.cause ?? 'no step id');
+      await this.jobManager.attachStep({ clusterId: slot.clusterId, stepId: slot.stepId, taskToken: `${lease}${STEP_TOKEN_SUFFIX}` });
+    } catch {
+      await this.releaseCapacity(lease, attempt);
+      this.retryOrFail(attempt.state, 'TERMINATED');
+    }
+  }
+
+  /**
+   * The dispatcher's AddJobFlowSteps: one metered call for a cluster's batch, under the account's quota (a
+   * call that finds no token is throttled and added nothing: the dispatcher hands the claims back for the
+   * next dispatch, which looks the steps up by name first). A cluster that is not running refuses it all.
+   */
+  private addSteps(clusterId: string, leases: string[]): string[] {
+    if (!this.takeQuotaToken('AddJobFlowSteps')) {
+      this.meter.throttle('AddJobFlowSteps', 1);
+      throw new EmrThrottledError('Rate exceeded (simulated: AddJobFlowSteps quota)');
+    }
+    this.meter.call('AddJobFlowSteps', this.now);
+    const sim = this.sims.get(clusterId);
+    // As EMR refuses a cluster that ended (or that it no longer knows): the dispatcher puts the jobs back in the queue.
+    if (!sim) throw new EmrApiError(EMR_CLUSTER_ENDED_REFUSALS.unknown);
+    if (!this.isRunning(sim)) throw new EmrApiError(EMR_CLUSTER_ENDED_REFUSALS.ended);
+    return leases.map((lease) => this.putStep(sim, lease));
+  }
+
   /** AddJobFlowSteps as EMR answers it: a step id, PENDING until the step starts. */
   private addStep(clusterId: string, lease: string): string {
     this.meter.call('AddJobFlowSteps', this.now);
     const sim = this.sims.get(clusterId);
     if (sim) sim.submitting = Math.max(0, sim.submitting - 1);
     if (!sim || !this.isRunning(sim)) throw named('ValidationException', `cluster ${clusterId} is not running`);
-    const attempt = this.attempts.get(lease)!;
+    return this.putStep(sim, lease);
+  }
+
+  /** A step on the simulated cluster, RUNNING STEP_SUBMIT_TO_RUNNING_SECONDS later. */
+  private putStep(sim: ClusterSim, lease: string): string {
+    const attempt = this.attempts.get(lease);
     const stepId = `s-${String(++this.stepCounter).padStart(8, '0')}`;
     sim.stepIndex.set(stepId, sim.steps.length);
-    sim.steps.push({ id: stepId, state: 'PENDING' });
+    if (!attempt) {
+      // A batch step whose execution stopped waiting before its slot came (AcquireCapacity's timeout): not
+      // simulated as running (the dispatcher's slot is refused and the lease given back).
+      sim.steps.push({ id: stepId, name: lease, state: 'COMPLETED' });
+      return stepId;
+    }
+    sim.steps.push({ id: stepId, name: lease, state: 'PENDING' });
     sim.waiting.push({ stepId, state: attempt.state, units: attempt.units, since: this.now + STEP_SUBMIT_TO_RUNNING_SECONDS });
     this.at(this.now + STEP_SUBMIT_TO_RUNNING_SECONDS, () => {
       // The step is RUNNING now (the issue's "submit → step running"); with dynamic allocation its Spark
@@ -352,7 +408,7 @@ export class EmrflowRun extends PerAttemptRun {
     const shown = marker ? Number(marker) : 0;
     const end = sim.steps.length - shown;
     const page = sim.steps.slice(Math.max(0, end - LIST_PAGE_SIZE), end).reverse();
-    const steps = page.map((step) => ({ Id: step.id, Status: { State: step.state } }));
+    const steps = page.map((step) => ({ Id: step.id, Name: step.name, Status: { State: step.state } }));
     return { steps, ...(end - LIST_PAGE_SIZE > 0 ? { marker: String(shown + LIST_PAGE_SIZE) } : {}) };
   }
 

@@ -233,7 +233,7 @@ export abstract class Run {
     this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
   }
 
-  private takeQuotaToken(op: string): boolean {
+  protected takeQuotaToken(op: string): boolean {
     let gate = this.gates.get(op);
     if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
     const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));

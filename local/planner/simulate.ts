@@ -264,14 +264,14 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       [
         'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
         `dedicated clusters: a throttled RunJobFlow goes round CreateCluster's throttling loop at most ${limits.createClusterThrottle.maxRetries} times (run-job.asl.yml), then fails the run (${limits.createClusterThrottle.errorName} → ClassifyFailure)`,
-        `RunPooledStep retries a throttled AddJobFlowSteps ${limits.runPooledStep.throttleRetry.maxAttempts} times (${limits.runPooledStep.throttleRetry.errorEquals.join(', ')}); then ClassifyFailure fails the run; AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
+        `the dispatcher's throttled AddJobFlowSteps batch is handed back and submitted by a later dispatch (held back 2 s after a throttle); AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
         "start = first executor: pooled jobs once their units are provisioned (after any managed-scaling scale-out) + the driver's first executor (startSeconds, pooledStartSeconds); step RUNNING apart (stepRunningSeconds)",
         ...(work > pooled || leased > pooled
           ? [
               `pool work ${round2(work)} and leases ${round2(leased)} unit-hours exceed the ${round2(pooled)} unit-hours provisioned: leases are granted ahead of managed scaling's scale-out`,
             ]
           : []),
-        "pooled steps: one AddJobFlowSteps per job (submit-pooled-step does not batch), settled by EMR's step events (SendTaskSuccess/Failure), a ListSteps per cluster with waiting steps every 5 min with a SendTaskHeartbeat per waiting step; no DescribeStep/DescribeCluster polling",
+        "pooled steps: one AddJobFlowSteps per cluster per dispatch pass (the dispatcher submits the steps it grants there in one call; RunPooledStep only attaches its token), settled by EMR's step events (SendTaskSuccess/Failure), a ListSteps per cluster with waiting steps every 5 min with a SendTaskHeartbeat per waiting step; no DescribeStep/DescribeCluster polling",
         'dedicated clusters: createCluster.sync and addStep.sync polling (DescribeCluster, DescribeStep), as run-job does',
         'dispatcher: one ListClusters per one-minute sweep while a pool cluster is registered, a SendTaskHeartbeat per parked execution, a SendTaskSuccess per grant',
         'Step Functions SendTask* calls are counted apart from EMR (own quotas, not in AllEmrCalls)',

@@ -115,6 +115,31 @@ const throttledForTries = (runtime: LocalRuntime, state: string, operation: stri
     },
   };
 };
+/**
+ * From the state's first entry, `operation` is throttled until the emulator has throttled `calls` of it:
+ * counted calls, not tries of the state, for a call a dispatcher makes (pooled AddJobFlowSteps, batched at
+ * grant time) rather than the state itself.
+ */
+const throttledForCalls = (runtime: LocalRuntime, state: string, operation: string, calls: number) => {
+  let armed = false;
+  return {
+    [state]: async (input: unknown, next: (input: unknown) => Promise<unknown>) => {
+      if (!armed) {
+        armed = true;
+        const key = `EMR.${operation}`;
+        const base = runtime.stats().throttled[key] ?? 0;
+        runtime.setFaults(FaultsSchema.parse({ emr: { throttle: { [operation]: 1 } } }));
+        void (async () => {
+          // Bounded (a minute of polling), so a row whose calls never come leaves no loop behind.
+          for (let polls = 0; polls < 12_000 && (runtime.stats().throttled[key] ?? 0) < base + calls; polls += 1)
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          runtime.setFaults(FaultsSchema.parse({}));
+        })();
+      }
+      return next(input);
+    },
+  };
+};
 /** PlaceJob with config/rules.json minus its usePool rules: the same domain function the handler calls. */
 let dedicatedConfig: Parameters<typeof placeJob>[1] | null = null;
 const placeDedicated = async (input: unknown) => {
@@ -308,10 +333,11 @@ export const FAULT_ROWS: FaultRow[] = [
     fault: 'pooled: AddJobFlowSteps throttled 100% for 3 calls',
     placement: 'pool',
     catalogued: true,
-    // SubmitPooledStep's SDK client backs off throttled calls in real time (hundreds of ms) inside RunPooledStep's
-    // HeartbeatSeconds (900 s, 0.9 s real at 0.001): a slower clock keeps the heartbeat longer than that backoff.
+    // The dispatcher submits the step when it grants the lease (batched submission): its SDK client backs the
+    // throttled calls off in real time and a still-throttled batch is handed back to the next dispatch, so
+    // RunPooledStep's Retry is not needed (a slower clock keeps the waits' heartbeats longer than that backoff).
     timeScale: 0.01,
-    run: (runtime) => ({ intercept: throttledForTries(runtime, 'RunPooledStep', 'AddJobFlowSteps', 3) }),
+    run: (runtime) => ({ intercept: throttledForCalls(runtime, 'AcquireCapacity', 'AddJobFlowSteps', 3) }),
     expected: { status: 'SUCCEEDED', error: null, runRecords: 1 },
   },
   // Stopped while parked in the queue (the pool cluster is still starting): cleanup-execution withdraws the entry.

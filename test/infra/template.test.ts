@@ -480,6 +480,7 @@ describe('least privilege (issue 5)', () => {
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       ListPoolClusters: 'ListClusters has no resource type (service authorization reference: List, "*")',
       SettleWaiters: 'SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat support no resource-level permissions (a task token names no resource)',
+      TellHeldSettlement: 'SendTaskSuccess / SendTaskFailure support no resource-level permissions (a task token names no resource)',
     };
 
     // Act
@@ -506,6 +507,7 @@ describe('least privilege (issue 5)', () => {
         ['ReapClustersRole', 'ListClusters', undefined],
         ['DispatchQueueRole', 'ListPoolClusters', undefined],
         ['SettleStepsRole', 'SettleWaiters', undefined],
+        ['SubmitPooledStepRole', 'TellHeldSettlement', undefined],
       ].sort(),
     );
   });

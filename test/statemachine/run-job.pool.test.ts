@@ -75,7 +75,8 @@ describe(`${DEFAULT_JOBS} pooled run-job executions started within one emulated 
     const calls = load.emrCalls;
     const total = Object.values(calls).reduce((sum, count) => sum + count, 0);
 
-    expect(calls.AddJobFlowSteps).toBe(DEFAULT_JOBS);
+    // The dispatcher submits each pass's grants on a cluster in one call: at most one call per job.
+    expect(calls.AddJobFlowSteps).toBeLessThanOrEqual(DEFAULT_JOBS);
     expect(calls.DescribeStep ?? 0).toBe(0);
     // The dispatcher's sweep lists clusters; DescribeCluster only for a cluster that ended before its event landed.
     expect(calls.DescribeCluster ?? 0).toBeLessThanOrEqual(load.clusters.length);
@@ -164,7 +165,7 @@ describe(`${DEFAULT_JOBS} pooled executions with 10% of EMR's events dropped and
   it('still finishes every job with the right outcome: all succeed, first time, one step each', () => {
     expect(load.jobs.filter((job) => job.status !== 'SUCCEEDED')).toEqual([]);
     expect(load.jobs.filter((job) => job.attempts !== 1 || job.clusters.length !== 1)).toEqual([]);
-    expect(load.emrCalls.AddJobFlowSteps).toBe(DEFAULT_JOBS);
+    expect(load.emrCalls.AddJobFlowSteps).toBeLessThanOrEqual(DEFAULT_JOBS);
   });
 
   it('settles each step’s token exactly once, duplicates and the sweep notwithstanding', () => {
@@ -275,7 +276,7 @@ describe('a pool cluster terminated by hand while its steps run', () => {
   });
 });
 
-describe('a pool cluster reaching its idle timeout while a job is being placed on it', () => {
+describe('a pool cluster near its idle timeout when a job is granted on it', () => {
   let runtime: LocalRuntime;
   let scratch: string;
   afterAll(async () => {
@@ -283,7 +284,7 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('ends up on another cluster: the stale grant is retried, nothing of the job ran on the idle one', async () => {
+  it('runs the job there: its step was submitted with the grant, before the slot went out', async () => {
     // Prepare: one job brings a pool cluster up and leaves it idle.
     runtime = await startLocalRuntime({ timeScale: 0, simulateSteps: true });
     scratch = mkdtempSync(join(tmpdir(), 'emrflow-idle-'));
@@ -297,24 +298,12 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
     expect(changes.at(-1)?.state).toBe('WAITING');
     const idleSince = changes.at(-1)!.at;
 
-    // The grant on the idle cluster reaches the execution only once the cluster's idle timeout struck.
-    const broker = runtime.taskTokens;
-    const deliver = broker.sendTaskSuccess.bind(broker);
-    broker.sendTaskSuccess = (token, output) => {
-      if (JSON.parse(output).clusterId !== idle) return deliver(token, output);
-      void (async () => {
-        while (!runtime.events.some((event) => event.resource === 'cluster' && event.id === idle && event.state === 'TERMINATING')) {
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-        }
-        deliver(token, output);
-      })();
-    };
     const idleSeconds = loadPools(loadPrices()).pools[0].idleTimeoutSeconds;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, (idleSeconds - 300) * 1000 - (Date.now() - idleSince))));
 
     // Act
     const second = await runtime.run({ job: 'denormalize-events', runId: 'idle-2', input });
-    if (second.status !== 'SUCCEEDED' || !runtime.events.some((event) => event.id === idle && event.state === 'TERMINATING')) {
+    if (second.status !== 'SUCCEEDED') {
       console.log(
         JSON.stringify({
           second: second.timeline.map((e) => [e.state, e.clusterId, e.outcome, e.error]),
@@ -323,15 +312,14 @@ describe('a pool cluster reaching its idle timeout while a job is being placed o
       );
     }
 
-    // Assess
+    // Assess: the dispatcher put the step on the idle cluster when it granted the lease, before the slot was
+    // sent, so no idle timeout can strike between grant and submission (before batching, RunPooledStep's
+    // AddJobFlowSteps came later and could find the cluster terminating: the stale-grant retry this replaced).
     const clusters = second.timeline.filter((entry) => entry.state === 'RunPooledStep').map((entry) => entry.clusterId);
-    const ended = runtime.events.find((event) => event.resource === 'cluster' && event.id === idle && event.state === 'TERMINATING');
-    expect(ended?.message).toMatch(/idle for \d+ seconds/);
     expect(second.status).toBe('SUCCEEDED');
-    expect(clusters[0]).toBe(idle);
-    expect(clusters.at(-1)).not.toBe(idle);
-    expect(second.attempts).toBe(2);
-    expect(runtime.stats().steps.filter((step) => step.clusterId === idle)).toHaveLength(1);
+    expect(second.attempts).toBe(1);
+    expect(clusters).toEqual([idle]);
+    expect(runtime.stats().steps.filter((step) => step.clusterId === idle)).toHaveLength(2);
   });
 });
 

@@ -24,7 +24,7 @@ import {
   type ListInstanceGroupsInput,
   type PutManagedScalingPolicyInput,
 } from '@aws-sdk/client-emr';
-import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, TAG } from '../../../lib/contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, EMR_CLUSTER_ENDED_REFUSALS, TAG } from '../../../lib/contract';
 import { invalidRequest, validation, type JsonOperation, type OnTheWire } from '../protocol';
 import { Capacity } from './capacity';
 import { Lifecycle } from './lifecycle';
@@ -225,9 +225,9 @@ export class EmrService {
     if (typeof input.JobFlowId !== 'string' || !input.JobFlowId) throw validation('JobFlowId: is required');
     const cluster = this.ctx.clusters.get(input.JobFlowId);
     // EMR answers an unknown job flow here with ValidationException, not DescribeCluster's InvalidRequestException.
-    if (!cluster) throw validation('Specified job flow ID does not exist.');
+    if (!cluster) throw validation(EMR_CLUSTER_ENDED_REFUSALS.unknown);
     if (!CLUSTER_ACTIVE_STATES.has(cluster.state)) {
-      throw validation('A job flow that is shutting down, terminated, or finished may not be modified.');
+      throw validation(EMR_CLUSTER_ENDED_REFUSALS.ended);
     }
     if (!Array.isArray(input.Steps) || input.Steps.length === 0) throw validation('Steps: at least one step is required');
     validateSteps(input.Steps, 'Steps', cluster.StepConcurrencyLevel);

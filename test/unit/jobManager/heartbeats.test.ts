@@ -69,6 +69,9 @@ describe('heartbeats to parked executions', () => {
         },
         describeClusterState: async () => null,
         addStep: async () => '',
+        addSteps: async () => {
+          throw new Error('no batch expected');
+        },
         listSteps: async () => ({ steps: [] }),
       },
       sfn: {

@@ -231,6 +231,9 @@ class World {
           job.steps.push(id);
           return id;
         }),
+        addSteps: async () => {
+          throw new Error('this model parks without steps: no batch');
+        },
         listSteps: async (clusterId: string) => ({
           steps: [...this.steps.values()]
             .filter((step) => step.clusterId === clusterId)

@@ -77,6 +77,7 @@ class World {
         },
         describeClusterState: async () => null,
         addStep: unused,
+        addSteps: unused,
         listSteps: unused,
       },
     };

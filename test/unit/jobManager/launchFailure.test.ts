@@ -47,6 +47,9 @@ function harness(answers: Array<Error | 'launch'> = []): Harness {
       },
       describeClusterState: async () => null,
       addStep: async () => 's-1',
+      addSteps: async () => {
+        throw new Error('no batch expected');
+      },
       listSteps: async () => ({ steps: [] }),
     },
     sfn: {

@@ -214,4 +214,34 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     await store.dropStep('j-1', 's-1');
     expect(await store.allMappedSteps()).toEqual([]);
   });
+
+  it('maps a dispatcher-submitted step without a token and attaches one (again on a retry)', async () => {
+    const { taskToken: _none, ...submitted } = step;
+    await store.mapStep(submitted);
+    expect(await store.getStep('j-1', 's-1')).toEqual(submitted);
+    expect(await store.getStep('j-1', 's-2')).toBeNull();
+    expect(await store.attachToken('j-1', 's-2', 't1')).toBeNull();
+    expect((await store.attachToken('j-1', 's-1', 't1'))?.taskToken).toBe('t1');
+    expect((await store.attachToken('j-1', 's-1', 't2'))?.taskToken).toBe('t2');
+    expect((await store.getStep('j-1', 's-1'))?.taskToken).toBe('t2');
+  });
+
+  it('holds a token-less step\'s end only under its own take and only while no token is attached', async () => {
+    const { taskToken: _none, ...submitted } = step;
+    const ended = { outcome: 'success' as const, output: '{}' };
+    await store.mapStep(submitted);
+    const taken = await store.takeStep('j-1', 's-1', 1_000, 0);
+    expect(await store.holdStep({ ...submitted, takenAt: 999 }, ended)).toBe(false);
+    expect(await store.holdStep(taken!, ended)).toBe(true);
+    // Held and given back: the next taker sees the end; a token attached now comes back with it.
+    expect((await store.getStep('j-1', 's-1'))?.takenAt).toBeUndefined();
+    expect((await store.attachToken('j-1', 's-1', 't1'))?.held).toEqual(ended);
+
+    // A token attached while a settle has the mapping taken refuses that settle's hold: it tells the token instead.
+    await store.mapStep({ ...submitted, stepId: 's-2' });
+    const racing = await store.takeStep('j-1', 's-2', 2_000, 0);
+    await store.attachToken('j-1', 's-2', 't2');
+    expect(await store.holdStep(racing!, ended)).toBe(false);
+    expect((await store.getStep('j-1', 's-2'))?.held).toBeUndefined();
+  });
 });
