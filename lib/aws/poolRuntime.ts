@@ -32,16 +32,7 @@ import type { RegistryStore, StepTokenStore } from '../jobManager/store';
 import { unwired } from '../jobManager/unwired';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
 import { DynamoRegistry, renewLease, type RegistryTables } from './registry';
-import {
-  DynamoStepTokens,
-  attachStepToken,
-  dropStepToken,
-  getStepToken,
-  holdStepToken,
-  putStepToken,
-  restoreStepToken,
-  takeStepToken,
-} from './stepTokenTable';
+import { DynamoStepTokens, attachStepToken, dropStepToken, getStepToken, holdStepToken, putStepToken, restoreStepToken, takeStepToken } from './stepTokenTable';
 
 export function registryTables(): RegistryTables {
   return { clusters: env('CLUSTER_REGISTRY_TABLE'), queue: env('ADMISSION_QUEUE_TABLE') };

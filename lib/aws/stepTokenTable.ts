@@ -23,7 +23,13 @@ export async function getStepToken(dynamo: DynamoDBDocumentClient, table: string
 }
 
 /** RunPooledStep's token onto a dispatcher-submitted step's mapping; the mapping as it is now, null when gone. */
-export async function attachStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string, taskToken: string): Promise<StepTokenItem | null> {
+export async function attachStepToken(
+  dynamo: DynamoDBDocumentClient,
+  table: string,
+  clusterId: string,
+  stepId: string,
+  taskToken: string,
+): Promise<StepTokenItem | null> {
   try {
     const attached = await dynamo.send(
       new UpdateCommand({
@@ -42,7 +48,14 @@ export async function attachStepToken(dynamo: DynamoDBDocumentClient, table: str
   }
 }
 
-export async function takeStepToken(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, stepId: string, takenAt: number, staleBefore: number): Promise<StepTokenItem | null> {
+export async function takeStepToken(
+  dynamo: DynamoDBDocumentClient,
+  table: string,
+  clusterId: string,
+  stepId: string,
+  takenAt: number,
+  staleBefore: number,
+): Promise<StepTokenItem | null> {
   try {
     const claimed = await dynamo.send(
       new UpdateCommand({

@@ -10,6 +10,7 @@ import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
 import type { EmrPort, StepDefinition } from '../../../lib/jobManager/ports';
 import type { PoolDefinition } from '../../../lib/config/pools';
 import { poolConfigHash } from '../../../lib/domain/pools';
+import { EMR_CLUSTER_ENDED_REFUSALS } from '../../../lib/contract';
 import { EmrApiError, EmrThrottledError } from '../../../lib/errors';
 
 const POOL: PoolDefinition = {
@@ -48,6 +49,9 @@ class RecordingEmr {
   readonly steps = new Map<string, Array<{ Id: string; Name: string }>>();
   /** What the next AddJobFlowSteps calls do: throttle (nothing added), or add and lose the answer. */
   readonly faults: Array<'throttle' | 'lostAnswer'> = [];
+  /** Clusters that ended behind the registry's back (an idle timeout): AddJobFlowSteps refuses them. */
+  readonly ended = new Set<string>();
+  launches = 0;
   private serial = 0;
 
   port(): EmrPort {
@@ -55,7 +59,10 @@ class RecordingEmr {
       throw new Error('not used by these cases');
     };
     return {
-      launchCluster: unused,
+      launchCluster: async () => {
+        this.launches += 1;
+        return unused();
+      },
       describeClusterState: async () => null,
       addStep: unused,
       addSteps: async (clusterId, steps) => {
@@ -63,6 +70,10 @@ class RecordingEmr {
         this.calls.push({ clusterId, names });
         const fault = this.faults.shift();
         if (fault === 'throttle') throw new EmrThrottledError('Rate exceeded');
+        // As EmrApiError.from words EMR's answer for a cluster that is shutting down or ended.
+        if (this.ended.has(clusterId)) {
+          throw new EmrApiError(`${EMR_CLUSTER_ENDED_REFUSALS.ended} (Service: AmazonElasticMapReduce; Status Code: 400; Error Code: ValidationException)`);
+        }
         // EMR validates the whole request: one bad step refuses them all.
         if (names.some((name) => name.startsWith('invalid'))) throw new EmrApiError('ValidationException: Steps.HadoopJarStep.Jar is not a valid jar');
         const added = names.map((Name) => ({ Id: `s-${String(++this.serial).padStart(4, '0')}`, Name }));
@@ -236,5 +247,66 @@ describe('batched submission', () => {
     expect(told[1]).toEqual({ token: 'step-token-1', outcome: 'States.TaskFailed' });
     // Settled once: a duplicate event finds nothing.
     expect(await manager.settleStep(late.clusterId, late.stepId!, { outcome: 'failure', error: 'States.TaskFailed', cause: '{}' })).toBe('absent');
+  });
+
+  it('a batch refused because its cluster has ended puts those jobs back in the queue, spending no attempt, and the registry marks the cluster ended', async () => {
+    const { store, emr, slots, told, manager } = await setUp(10);
+    emr.ended.add('j-AAAA');
+    const report = await manager.dispatch(CONTEXT);
+
+    // The jobs granted on the ended cluster went back to the queue and were granted on the live one in the
+    // same dispatch: one slot each, with a step on j-BBBB, and no failure told to anyone.
+    expect(report.requeued?.length).toBeGreaterThan(0);
+    expect(report.granted).toHaveLength(10);
+    for (let i = 0; i < 10; i += 1) {
+      const delivered = slots.get(`token-${i}`) ?? [];
+      expect(delivered).toHaveLength(1);
+      expect(delivered[0]).toMatchObject({ clusterId: 'j-BBBB', lease: `exec-${i}#1` });
+      expect(delivered[0].stepId).toMatch(/^s-/);
+      expect(delivered[0].submitError).toBeUndefined();
+    }
+    expect(told).toEqual([]);
+    expect(emr.steps.get('j-AAAA')).toBeUndefined();
+    // Marked ended at once, holding nothing; nothing launched while the live cluster has room.
+    const ended = await store.getCluster(POOL.name, 'j-AAAA');
+    expect(ended === null || (ended.state === 'TERMINATED' && Object.keys(ended.leases).length === 0)).toBe(true);
+    expect(emr.launches).toBe(0);
+    expect(await store.listQueue(POOL.name)).toEqual([]);
+  });
+
+  it('(negative control) a refusal of the steps themselves on a live cluster is not taken for an ended cluster', async () => {
+    const { store, emr, slots, manager } = await setUp(2, (i) => (i === 0 ? 'invalid step' : `job-${i} run attempt 1`));
+    const report = await manager.dispatch(CONTEXT);
+
+    expect(report.requeued ?? []).toEqual([]);
+    expect(slots.get('token-0')?.[0].submitError?.cause).toMatch(/not a valid jar/);
+    for (const clusterId of CLUSTERS) expect((await store.getCluster(POOL.name, clusterId))?.state).toBe('RUNNING');
+    expect(emr.allNames()).toEqual(['job-1 run attempt 1']);
+  });
+
+  it('(negative control) a throttled batch is handed back as throttling, not taken for an ended cluster', async () => {
+    const { store, emr, manager } = await setUp(4);
+    emr.faults.push('throttle');
+    const report = await manager.dispatch(CONTEXT);
+
+    expect(report.requeued ?? []).toEqual([]);
+    expect(report.granted).toEqual([]);
+    for (const clusterId of CLUSTERS) expect((await store.getCluster(POOL.name, clusterId))?.state).toBe('RUNNING');
+  });
+
+  it('a token attached while a settle has the token-less mapping taken is told by that settle, once', async () => {
+    const { store, slots, told, manager } = await setUp(1);
+    await manager.dispatch(CONTEXT);
+    const slot = slots.get('token-0')![0];
+    // RunPooledStep attaches its token between the settle's take and its hold.
+    const take = store.takeStep.bind(store);
+    store.takeStep = async (...args) => {
+      const taken = await take(...args);
+      await store.attachToken(slot.clusterId, slot.stepId!, 'step-token-0');
+      return taken;
+    };
+    expect(await manager.settleStep(slot.clusterId, slot.stepId!, { outcome: 'success', output: '{}' })).toBe('settled');
+    expect(told).toEqual([{ token: 'step-token-0', outcome: 'success' }]);
+    expect(await store.getStep(slot.clusterId, slot.stepId!)).toBeNull();
   });
 });

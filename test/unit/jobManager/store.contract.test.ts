@@ -226,7 +226,7 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect((await store.getStep('j-1', 's-1'))?.taskToken).toBe('t2');
   });
 
-  it('holds a token-less step\'s end only under its own take and only while no token is attached', async () => {
+  it("holds a token-less step's end only under its own take and only while no token is attached", async () => {
     const { taskToken: _none, ...submitted } = step;
     const ended = { outcome: 'success' as const, output: '{}' };
     await store.mapStep(submitted);
