@@ -257,7 +257,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   let addStepsBackoffUntil = 0;
   const configHashOf = (pool: PoolDefinition): string => {
     let hash = hashes.get(pool);
-    if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
+    if (hash === undefined) {
+      hash = poolConfigHash(pool);
+      hashes.set(pool, hash);
+    }
     return hash;
   };
 

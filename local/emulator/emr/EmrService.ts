@@ -169,7 +169,7 @@ export class EmrService {
     let id = ids.cluster();
     // A kept state directory holds clusters of earlier runs, whose ids a seeded generator could repeat.
     while (this.ctx.clusters.has(id)) id = ids.cluster();
-    const tags = (input.Tags ?? []).map((t) => ({ Key: t.Key!, Value: t.Value ?? '' }));
+    const tags = (input.Tags ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
     const attemptTag = Number(tags.find((t) => t.Key === TAG.attempt)?.Value);
     const versions = APPLICATION_VERSIONS[input.ReleaseLabel] ?? {};
     const instancesInput = input.Instances;
@@ -274,7 +274,7 @@ export class EmrService {
     for (const tag of input.Tags) {
       const existing = cluster.Tags.find((t) => t.Key === tag.Key);
       if (existing) existing.Value = tag.Value ?? '';
-      else cluster.Tags.push({ Key: tag.Key!, Value: tag.Value ?? '' });
+      else cluster.Tags.push({ Key: tag.Key ?? '', Value: tag.Value ?? '' });
     }
     return {};
   }

@@ -361,8 +361,11 @@ async function runModel(steps: Step[][], newStore: () => JobStore): Promise<void
     if (point.dead) for (const key of point.told) world.excusedTells.add(key);
     if (point.hit) {
       let points = coverage.get(kind);
-      if (!points) coverage.set(kind, (points = new Set()));
-      points.add(point.hit.replace(/ \(.*/, '') + ` ${point.hit.match(/\((.*)\)/)?.[1]}`);
+      if (!points) {
+        points = new Set();
+        coverage.set(kind, points);
+      }
+      points.add(`${point.hit.replace(/ \(.*/, '')} ${point.hit.match(/\((.*)\)/)?.[1]}`);
     }
     return !point.dead;
   };
