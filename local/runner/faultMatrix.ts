@@ -178,7 +178,8 @@ export const sizedAsPartitionOf = (bytes: number): Intercepts => ({
     const ref = { DatabaseName: catalog.database, TableName: catalog.table };
     const glue = new GlueClient({});
     const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: [request.runDate] }));
-    const { Values, StorageDescriptor, Parameters } = Partition!;
+    if (!Partition) throw new Error(`sizedAsPartitionOf: ${catalog.database}.${catalog.table} has no partition ${request.runDate}`);
+    const { Values, StorageDescriptor, Parameters } = Partition;
     await glue.send(
       new UpdatePartitionCommand({
         ...ref,
@@ -398,7 +399,11 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
       retries: summary.timeline.filter((entry) => entry.retry > 0).length,
       cleanup: summary.ruleDeliveries.map((delivery) => {
         if (delivery.error) return delivery.error;
-        const result = delivery.result as any;
+        const result = delivery.result as {
+          terminated?: unknown[];
+          pools?: { leases?: unknown[]; entries?: unknown[] };
+          cancelledSteps?: unknown[];
+        } | null;
         return `${delivery.function}: ${(result?.terminated ?? []).length} terminated, ${(result?.pools?.leases ?? []).length} leases released, ${(result?.pools?.entries ?? []).length} queue entries withdrawn, ${(result?.cancelledSteps ?? []).length} steps cancelled`;
       }),
       durationMs: Date.now() - started,
