@@ -67,6 +67,7 @@ export function stepTokenDispatcher(): StepTokenStore {
   return unwired<StepTokenStore>('stepTokens', {
     mapStep: (item) => putStepToken(dynamoClient(), table(), item),
     getStep: (clusterId, stepId) => getStepToken(dynamoClient(), table(), clusterId, stepId),
+    dropStep: (clusterId, stepId) => dropStepToken(dynamoClient(), table(), clusterId, stepId),
   });
 }
 
@@ -79,7 +80,7 @@ export function stepTokenAttacher(): StepTokenStore {
   return unwired<StepTokenStore>('stepTokens', {
     attachToken: (clusterId, stepId, taskToken) => attachStepToken(dynamoClient(), table(), clusterId, stepId, taskToken),
     takeStep: (clusterId, stepId, takenAt, staleBefore) => takeStepToken(dynamoClient(), table(), clusterId, stepId, takenAt, staleBefore),
-    holdStep: (item, settlement) => holdStepToken(dynamoClient(), table(), item, settlement),
+    holdStep: (item, settlement, heldAt) => holdStepToken(dynamoClient(), table(), item, settlement, heldAt),
     getStep: (clusterId, stepId) => getStepToken(dynamoClient(), table(), clusterId, stepId),
     restoreStep: (item) => restoreStepToken(dynamoClient(), table(), item),
     dropStep: (clusterId, stepId) => dropStepToken(dynamoClient(), table(), clusterId, stepId),

@@ -91,7 +91,13 @@ export async function restoreStepToken(dynamo: DynamoDBDocumentClient, table: st
 }
 
 /** Keeps a token-less mapping's settlement and gives the take back, only while no token was attached. */
-export async function holdStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem, settlement: Settlement): Promise<boolean> {
+export async function holdStepToken(
+  dynamo: DynamoDBDocumentClient,
+  table: string,
+  item: StepTokenItem,
+  settlement: Settlement,
+  heldAt: number,
+): Promise<boolean> {
   if (item.takenAt === undefined) return false;
   const { clusterId, stepId } = item;
   return conditional(() =>
@@ -99,9 +105,9 @@ export async function holdStepToken(dynamo: DynamoDBDocumentClient, table: strin
       new UpdateCommand({
         TableName: table,
         Key: { clusterId, stepId },
-        UpdateExpression: 'SET held = :s REMOVE takenAt',
+        UpdateExpression: 'SET held = :s, heldAt = :h REMOVE takenAt',
         ConditionExpression: 'takenAt = :t AND attribute_not_exists(taskToken)',
-        ExpressionAttributeValues: { ':t': item.takenAt, ':s': settlement },
+        ExpressionAttributeValues: { ':t': item.takenAt, ':s': settlement, ':h': heldAt },
       }),
     ),
   );
@@ -137,8 +143,8 @@ export class DynamoStepTokens implements StepTokenStore {
     return restoreStepToken(this.dynamo, this.table, item);
   }
 
-  async holdStep(item: StepTokenItem, settlement: Settlement): Promise<boolean> {
-    return holdStepToken(this.dynamo, this.table, item, settlement);
+  async holdStep(item: StepTokenItem, settlement: Settlement, heldAt: number): Promise<boolean> {
+    return holdStepToken(this.dynamo, this.table, item, settlement, heldAt);
   }
 
   async noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean> {

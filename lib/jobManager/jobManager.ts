@@ -132,6 +132,11 @@ const LAUNCH_FAILURE_PAGE = 100;
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
 const START_RETRY_MS = [50, 150, 400];
+/**
+ * A step's end held this long for a RunPooledStep that never attached its token: its execution is gone (it
+ * stopped between its slot and RunPooledStep, which attaches within seconds of the slot), so the sweep drops it.
+ */
+const HELD_END_TTL_MS = 60 * 60_000;
 /** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
 const SETTLE_TAKEOVER_MS = 60_000;
 
@@ -666,8 +671,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      // A step submitted for it runs on the cluster all the same: its lease stays until it lapses.
-      if (!options.redelivery && options.submission?.stepId === undefined) await store.release(pool, clusterId, entry.entryId);
+      // A first delivery knows the waiter never had the slot: the lease goes back (the entry id may be parked
+      // again, by AcquireCapacity's HeartbeatTimeout Retry, and must not be leased twice) and so does the
+      // mapping of a step submitted for it, which nobody will attach to. That step is not cancelled: it runs
+      // unobserved and unleased (CancelSteps on this path is not built yet).
+      const stepId = options.submission?.stepId;
+      if (!options.redelivery) await store.release(pool, clusterId, entry.entryId);
+      if (!options.redelivery && stepId !== undefined) await stepTokens.dropStep(clusterId, stepId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
@@ -855,7 +865,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * meanwhile refuses the hold: it is read back, and this settle tells it (the take is still this one's).
    */
   async function holdUntilAttached(item: StepTokenItem, settlement: Settlement): Promise<string | undefined> {
-    if (await stepTokens.holdStep(item, settlement)) return undefined;
+    if (await stepTokens.holdStep(item, settlement, clock.now())) return undefined;
     const now = await stepTokens.getStep(item.clusterId, item.stepId);
     return now?.takenAt === item.takenAt ? now?.taskToken : undefined;
   }
@@ -906,8 +916,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, unseen: 0, errors: [] };
     const byCluster = new Map<string, StepTokenItem[]>();
     for (const item of await stepTokens.allMappedSteps()) {
-      // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up.
-      if (item.held) continue;
+      // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up, and dropped once
+      // no token came for too long. One with a token is an attach that died before telling it: it is settled
+      // below like any other (the held end is told).
+      if (item.held && item.taskToken === undefined) {
+        if ((item.heldAt ?? 0) + HELD_END_TTL_MS <= clock.now()) await stepTokens.dropStep(item.clusterId, item.stepId);
+        continue;
+      }
       byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
     }
 

@@ -392,10 +392,11 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async holdStep(item: StepTokenItem, settlement: Settlement): Promise<boolean> {
+  async holdStep(item: StepTokenItem, settlement: Settlement, heldAt: number): Promise<boolean> {
     const mapped = this.clusterSteps(item.clusterId).get(item.stepId);
     if (!mapped || mapped.takenAt === undefined || mapped.takenAt !== item.takenAt || mapped.taskToken !== undefined) return false;
     mapped.held = settlement;
+    mapped.heldAt = heldAt;
     delete mapped.takenAt;
     return true;
   }

@@ -41,6 +41,8 @@ export interface StepTokenItem {
   taskToken?: string;
   /** How the step ended when that came before the token: RunPooledStep tells it on attaching. */
   held?: Settlement;
+  /** Epoch ms the end was held: a held end no token came for within HELD_END_TTL_MS is dropped by the sweep. */
+  heldAt?: number;
   execution: string;
   /** Epoch ms. */
   submittedAt: number;
@@ -143,7 +145,7 @@ export interface StepTokenStore {
    * A taken mapping that has no token yet keeps how its step ended (`held`) and is given back: only the take
    * made at `item.takenAt`, and only while still no token is attached (false: re-read it and tell the token).
    */
-  holdStep(item: StepTokenItem, settlement: Settlement): Promise<boolean>;
+  holdStep(item: StepTokenItem, settlement: Settlement, heldAt: number): Promise<boolean>;
   /** Gives back a taken mapping (its token could not be told): only the take made at `item.takenAt`. */
   restoreStep(item: StepTokenItem): Promise<boolean>;
   /** Records the step's RUNNING time on its mapping; false when it is not mapped. */

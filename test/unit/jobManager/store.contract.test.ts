@@ -231,8 +231,8 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     const ended = { outcome: 'success' as const, output: '{}' };
     await store.mapStep(submitted);
     const taken = await store.takeStep('j-1', 's-1', 1_000, 0);
-    expect(await store.holdStep({ ...submitted, takenAt: 999 }, ended)).toBe(false);
-    expect(await store.holdStep(taken!, ended)).toBe(true);
+    expect(await store.holdStep({ ...submitted, takenAt: 999 }, ended, 1_500)).toBe(false);
+    expect(await store.holdStep(taken!, ended, 1_500)).toBe(true);
     // Held and given back: the next taker sees the end; a token attached now comes back with it.
     expect((await store.getStep('j-1', 's-1'))?.takenAt).toBeUndefined();
     expect((await store.attachToken('j-1', 's-1', 't1'))?.held).toEqual(ended);
@@ -241,7 +241,7 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     await store.mapStep({ ...submitted, stepId: 's-2' });
     const racing = await store.takeStep('j-1', 's-2', 2_000, 0);
     await store.attachToken('j-1', 's-2', 't2');
-    expect(await store.holdStep(racing!, ended)).toBe(false);
+    expect(await store.holdStep(racing!, ended, 2_500)).toBe(false);
     expect((await store.getStep('j-1', 's-2'))?.held).toBeUndefined();
   });
 });
