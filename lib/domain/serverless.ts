@@ -9,11 +9,9 @@ import { parseStepName, TAG } from '../contract';
 import type { PriceBook } from '../config/prices';
 import type { PoolCluster, QueueEntry } from './pools';
 import { freeUnits, isAlive, isStarting } from './pools';
-import { billedUtilization, sparkSubmitParameters, workersForUnits, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
+import { billedUtilization, sparkSubmitParameters, workersForSpark, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
 import type { Priority, Sizing } from './types';
 
-/** One sizing unit (lib/domain/sizing.ts): 4 vCPU / 32 GiB. */
-export const SIZING_UNIT = { vcpu: 4, memoryGb: 32 } as const;
 /** A new pool cluster takes 5–10 minutes to WAITING (REFERENCE.md): the middle of that range. */
 export const CLUSTER_START_MINUTES = 8;
 /** A Serverless job run without pre-initialized capacity: the AWS sample's ~70 s to half the executors. */
@@ -94,12 +92,12 @@ export function serverlessCostUsd(billed: Partial<ResourceUtilization>, rates: R
 
 /** What a job placed on `app` sends to StartJobRun, and what it is expected to cost. */
 export function serverlessPlacement(
-  input: { sizing: Pick<Sizing, 'capacityUnits' | 'stepArgs' | 'stepTimeoutSeconds' | 'predictedMinutes'>; executionName: string; attempt: number },
+  input: { sizing: Pick<Sizing, 'spark' | 'stepArgs' | 'stepTimeoutSeconds' | 'predictedMinutes'>; executionName: string; attempt: number },
   applicationName: string,
   app: ServerlessApplicationConfig,
   prices: PriceBook,
 ): ServerlessPlacement {
-  const workers = workersForUnits(input.sizing.capacityUnits, SIZING_UNIT, { diskGb: app.workerDiskGb });
+  const workers = workersForSpark(input.sizing.spark, { diskGb: app.workerDiskGb });
   const { entryPoint, entryPointArguments, options } = sparkSubmitParts(input.sizing.stepArgs);
   const kept: string[] = [];
   for (let i = 0; i < options.length; i += 2) {

@@ -13,6 +13,7 @@ import {
   CRAWL_DPU,
   CRAWL_SECONDS,
   EMR_QUOTAS,
+  EMR_SERVERLESS_QUOTAS,
   LAMBDA,
   ORCHESTRATION_BEFORE_PLACE_SECONDS,
   sfnQuotas,
@@ -21,6 +22,7 @@ import {
 import type { PlannerConfig, SizedJob } from './decisions';
 import { EventQueue } from './eventQueue';
 import { Meter } from './meter';
+import type { ServerlessHost } from './serverlessRun';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
 import type { Rate } from './rates';
@@ -241,6 +243,24 @@ export abstract class Run {
     return taken > 0;
   }
 
+  /**
+   * What a simulated EMR Serverless application needs of this run (./serverlessRun): its clock, draws, meter,
+   * job lifecycle, and StartJobRun under the account's quota with RunServerlessJob's throttling Retry.
+   */
+  protected serverlessHost(): ServerlessHost {
+    return {
+      now: () => this.now,
+      at: (seconds, action) => this.at(seconds, action),
+      random: this.random,
+      meter: this.meter,
+      prices: this.config.prices,
+      firstExecutor: (state, at) => this.firstExecutor(state, at),
+      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
+      queueChanged: () => this.updateQueued(),
+      startJobRun: (call, giveUp) => this.callRetrying('StartJobRun', this.limits.runServerlessJob.throttleRetry, call, giveUp),
+    };
+  }
+
   /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
   protected throttledWaiters(): number {
     let waiting = 0;
@@ -301,10 +321,10 @@ export function failedStep(from: number, to: number): NonNullable<Observation['s
 
 /** The default quotas the planner checks: EMR's, and Step Functions' SendTask* for the price book's Region. */
 export function apiQuotas(config: PlannerConfig): Record<string, { burst: number; perSecond: number }> {
-  return { ...EMR_QUOTAS, ...sfnQuotas(config.prices.region) };
+  return { ...EMR_QUOTAS, ...EMR_SERVERLESS_QUOTAS, ...sfnQuotas(config.prices.region) };
 }
 
 function quotaPolicy(op: string): { ratePerSecond: number; burst: number } {
-  const quota = EMR_QUOTAS[op];
+  const quota = EMR_QUOTAS[op] ?? EMR_SERVERLESS_QUOTAS[op];
   return { ratePerSecond: quota.perSecond, burst: quota.burst };
 }

@@ -37,6 +37,8 @@ export interface CreateClusterThrottleLoop {
 export interface StateMachineLimits {
   acquireCapacity: { timeoutSeconds: number; heartbeatSeconds: number };
   runPooledStep: { heartbeatSeconds: number; throttleRetry: RetryPolicy };
+  /** RunServerlessJob's Retry on a throttled StartJobRun (EMRServerless.ThrottlingException). */
+  runServerlessJob: { throttleRetry: RetryPolicy };
   createClusterThrottle: CreateClusterThrottleLoop;
   /** dispatch-queue's and settle-steps' `rate(...)` schedules, in seconds. */
   dispatchSweepSeconds: number;
@@ -77,6 +79,7 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
   return {
     acquireCapacity: acquire,
     runPooledStep,
+    runServerlessJob: { throttleRetry: serverlessRetry(aslPath, state('RunServerlessJob')) },
     createClusterThrottle: createClusterLoop(aslPath, state),
     dispatchSweepSeconds: scheduleSeconds(serverlessPath, serverless, 'dispatchQueue'),
     settleStepsSeconds: scheduleSeconds(serverlessPath, serverless, 'settleSteps'),
@@ -104,6 +107,30 @@ function emrRetry(file: string, name: string, state: any): RetryPolicy {
   if (retrier.MaxDelaySeconds !== undefined) policy.maxDelaySeconds = retrier.MaxDelaySeconds;
   return policy;
 }
+
+/** RunServerlessJob's Retry whose ErrorEquals names EMR Serverless's throttling error: StartJobRun throttled. */
+function serverlessRetry(file: string, state: any): RetryPolicy {
+  const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
+  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(SERVERLESS_THROTTLED));
+  if (!retrier)
+    throw new StateMachineLimitsError(
+      file,
+      'RunServerlessJob.Retry',
+      `no retrier with ${SERVERLESS_THROTTLED} in ErrorEquals (the throttled StartJobRun retry)`,
+    );
+  const policy: RetryPolicy = {
+    errorEquals: [...retrier.ErrorEquals],
+    intervalSeconds: retrier.IntervalSeconds ?? 1,
+    maxAttempts: retrier.MaxAttempts ?? 3,
+    backoffRate: retrier.BackoffRate ?? 2,
+    jitter: retrier.JitterStrategy === 'FULL' ? 'FULL' : 'NONE',
+  };
+  if (retrier.MaxDelaySeconds !== undefined) policy.maxDelaySeconds = retrier.MaxDelaySeconds;
+  return policy;
+}
+
+/** The error the emr-serverless:startJobRun integration raises for a throttled StartJobRun. */
+export const SERVERLESS_THROTTLED = 'EMRServerless.ThrottlingException';
 
 /** Delays before each retry (no jitter: the longest each can be); their sum is how long a throttled call can wait. */
 export function retryDelays(policy: RetryPolicy): number[] {

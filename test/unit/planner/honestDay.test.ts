@@ -16,7 +16,7 @@ import {
   workerHourly,
   type ServerlessApplication,
 } from '../../../local/planner/serverlessRun';
-import { DEFAULT_ASL_PATH, loadStateMachineLimits, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
+import { DEFAULT_ASL_PATH, loadStateMachineLimits, SERVERLESS_THROTTLED, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
 import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 
 const PROFILE = readProfile('examples/planner/day.json');
@@ -50,6 +50,12 @@ function limitsWithCreateClusterCap(cap: number) {
   expect(edited).not.toBe(text);
   writeFileSync(asl, edited);
   return loadStateMachineLimits({ asl });
+}
+
+/** run-job's limits with RunServerlessJob's throttling Retry changed (what the ASL would say). */
+function withServerlessRetry(change: Partial<RetryPolicy>) {
+  const limits = loadStateMachineLimits();
+  return { ...limits, runServerlessJob: { throttleRetry: { ...limits.runServerlessJob.throttleRetry, ...change } } };
 }
 
 describe("the dedicated path follows run-job's CreateCluster throttling loop", () => {
@@ -90,8 +96,8 @@ describe('EMR Serverless, simulated', () => {
     maxVcpu: 4000,
     ...overrides,
   });
-  async function serverless(jobs: ReturnType<typeof nightlyDay>, application: ServerlessApplication) {
-    const run = new ServerlessRun(application, config, jobs, spotModel(PROFILE), new Random(9), () => {});
+  async function serverless(jobs: ReturnType<typeof nightlyDay>, application: ServerlessApplication, cfg: PlannerConfig = config) {
+    const run = new ServerlessRun(application, cfg, jobs, spotModel(PROFILE), new Random(9), () => {});
     await run.run();
     run.finishBilling();
     return run;
@@ -141,15 +147,37 @@ describe('EMR Serverless, simulated', () => {
     // From the sizing, not a constant: right-sizing made the smallest job a driver and one executor (8 vCPU).
     const vcpuOf = (job: (typeof jobs)[number]) => (1 + job.sizing.spark.executorInstances) * workerFor(job.sizing).vcpu;
     const smallest = Math.min(...jobs.map(vcpuOf));
-    const never = await serverless(jobs, app({ maxVcpu: smallest / 2 }));
+    // A generous StartJobRun Retry here: this test is about capacity, not the StartJobRun quota (below).
+    const patient = { ...config, limits: withServerlessRetry({ maxAttempts: 40, maxDelaySeconds: 300 }) };
+    const never = await serverless(jobs, app({ maxVcpu: smallest / 2 }), patient);
     expect(never.meter.failures).toEqual({ [SERVERLESS_RUN_FAILED]: 250 });
     expect(never.meter.cost.emrServerless).toBe(0);
     // Room for one smallest job at a time: the queue's tail waits past six hours and fails.
-    const single = await serverless(jobs, app({ maxVcpu: smallest }));
+    const single = await serverless(jobs, app({ maxVcpu: smallest }), patient);
     const tooBig = jobs.filter((job) => vcpuOf(job) > smallest).length;
     expect(single.meter.failures[SERVERLESS_RUN_FAILED]).toBeGreaterThan(tooBig);
     expect(single.meter.completed + single.meter.failed).toBe(250);
     expect(Math.max(...single.queueWaitSeconds)).toBeLessThanOrEqual(SERVERLESS_QUEUE_TIMEOUT_SECONDS);
+  });
+
+  it("starts job runs within StartJobRun's quota (1/s, burst 25) under RunServerlessJob's Retry; a start whose Retry runs out fails the run", async () => {
+    // 250 jobs in one minute: 25 go at once, then one a second; the shipped Retry waits at most 5+10+20+40+80 s.
+    const jobs = nightlyDay(250, 1);
+    const run = await serverless(jobs, app({}));
+    const starts = [...(run.meter.calls.get('StartJobRun')?.entries() ?? [])].sort((a, b) => a[0] - b[0]);
+    const first = starts[0][0];
+    let total = 0;
+    for (const [second, count] of starts) {
+      total += count;
+      expect(total).toBeLessThanOrEqual(25 + (second - first) * 1 + 1);
+    }
+    expect(run.sim.startsThrottledOut).toBeGreaterThan(0);
+    expect(run.meter.failures[SERVERLESS_THROTTLED]).toBe(run.sim.startsThrottledOut);
+    expect(run.meter.completed + run.meter.failed).toBe(250);
+    // Negative control: with a Retry long enough to drain the burst at 1/s, every run starts and none fails.
+    const patient = await serverless(jobs, app({}), { ...config, limits: withServerlessRetry({ maxAttempts: 40, maxDelaySeconds: 300 }) });
+    expect(patient.sim.startsThrottledOut).toBe(0);
+    expect(patient.meter.failures).toEqual({});
   });
 
   it('refuses pre-initialized capacity past the account quota of 4,000 vCPU', () => {
