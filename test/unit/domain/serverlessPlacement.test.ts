@@ -127,6 +127,23 @@ describe('predicted wait in a pool (from the registry: queued units vs capacity)
     expect(long).toBe(52.5);
     expect(behind).toBe(2.5);
   });
+
+  it('counts job slots too: a cluster with free units but every slot leased (maxJobs) has no room now', () => {
+    const leases = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`lease-${i}`, {} as never]));
+    const slotsFull = { ...cluster(8), maxJobs: 4, leases: leases(4) };
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [slotsFull], queue: [] })).toBe(5);
+    // Negative control: the same cluster with a slot free (or with no slot limit known) starts the job now.
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [{ ...slotsFull, leases: leases(3) }], queue: [] })).toBe(0);
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [cluster(8)], queue: [] })).toBe(0);
+  });
+
+  it('adds the queue that even the clusters it may launch cannot hold to the cluster start', () => {
+    // One cluster full, room for one more (32 units): 40 units queued ahead + 8 → 16 units beyond, over 64 units.
+    const queue = Array.from({ length: 5 }, () => ({ units: 8, priority: 'normal' as const }));
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(32)], queue })).toBe(CLUSTER_START_MINUTES + 5);
+    // Negative control: a queue the launch covers waits for the launch only.
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(32)], queue: queue.slice(0, 3) })).toBe(CLUSTER_START_MINUTES);
+  });
 });
 
 describe('classifying a Serverless failure (no Spot, nothing to tear down)', () => {
