@@ -207,8 +207,7 @@ export abstract class Run {
    * and tried again a second later, as a Retry on EMR's ThrottlingException would (counted per operation).
    */
   protected whenQuotaAllows(op: string, call: () => void): void {
-    let gate = this.gates.get(op);
-    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const gate = this.gate(op);
     gate.waiters.push(call);
     this.openGate(op);
     if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
@@ -235,9 +234,17 @@ export abstract class Run {
     this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
   }
 
+  /** The account's bucket for `op` and the calls waiting on it (created full on first use). */
+  private gate(op: string): { bucket: BucketState; waiters: Array<() => void>; armed: boolean } {
+    const found = this.gates.get(op);
+    if (found) return found;
+    const gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false };
+    this.gates.set(op, gate);
+    return gate;
+  }
+
   private takeQuotaToken(op: string): boolean {
-    let gate = this.gates.get(op);
-    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const gate = this.gate(op);
     const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
     gate.bucket = bucket;
     return taken > 0;
@@ -269,12 +276,12 @@ export abstract class Run {
   }
 
   private openGate(op: string): void {
-    const gate = this.gates.get(op)!;
+    const gate = this.gate(op);
     while (gate.waiters.length > 0) {
       const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
       gate.bucket = bucket;
       if (taken === 0) break;
-      gate.waiters.shift()!();
+      gate.waiters.shift()?.();
     }
     this.updateQueued();
     if (gate.waiters.length > 0 && !gate.armed) {

@@ -255,7 +255,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     ['on-demand-per-job', onDemand.meter],
     ['spot-per-job', spotRun.meter],
   ];
-  const limits = config.limits!;
+  const limits = config.limits ?? loadStateMachineLimits();
   const pooled = emrflow.meter.poolUnitHours;
   const work = emrflow.meter.pooledWorkUnitSeconds / 3600;
   const leased = emrflow.meter.leasedUnitHours;
@@ -400,7 +400,8 @@ async function cheapestPreInitialized(config: PlannerConfig, jobs: SizedJob[], s
     const run = await runServerless(config, jobs, spot, random, candidate);
     if (!best || better(run, best)) best = run;
   }
-  return best!;
+  if (!best) throw new Error('PRE_INITIALIZED_CANDIDATES is empty: no pre-initialized size to try');
+  return best;
 }
 
 const ALL_SERVERLESS = { pool: 0, dedicated: 0, serverless: 1 };

@@ -23,10 +23,10 @@ const STEP_ARGS = [
 ];
 const config: PlacementConfig = { ...shippedPlacementConfig(), serverless: loadServerlessConfig() };
 
-/** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 60 SLA minutes: 48 minutes of slack. */
+/** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 30 SLA minutes: 18 minutes of slack. */
 function input(poolWaits: Record<string, number> | undefined, overrides: { attempt?: number } = {}): PlaceJobInput {
   return {
-    request: request({ job: job({ slaMinutes: 60 }) }),
+    request: request({ job: job({ slaMinutes: 30 }) }),
     sizing: sizing({ capacityUnits: 16, predictedMinutes: 12, stepArgs: STEP_ARGS }),
     attempt: overrides.attempt ?? 1,
     executionName: 'denormalize-events-2026-11-26',
@@ -36,7 +36,7 @@ function input(poolWaits: Record<string, number> | undefined, overrides: { attem
 
 describe('placement on EMR Serverless under the shipped rules (config/rules.json)', () => {
   it("overflows to Serverless when the pool's predicted wait exceeds the job's SLA slack", async () => {
-    const placement = await placeJob(input({ shared: 49 }), config);
+    const placement = await placeJob(input({ shared: 19 }), config);
 
     expect(placement.mode).toBe('serverless');
     expect(placement.reasons).toContainEqual(expect.stringMatching(/^overflow-to-serverless: /));
@@ -56,14 +56,19 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.serverless!.predictedCostUsd).toBeGreaterThan(0);
   });
 
-  it('overflows to Serverless past 45 minutes of predicted wait even when the slack is longer', async () => {
+  it("overflows to Serverless past the rule's bound on the predicted wait even when the slack is longer", async () => {
+    // The bound as config/rules.json ships it (re-measured with npm run bench:day), not a copy of it.
+    const overflow = config.rules.find((rule) => rule.name === 'overflow-to-serverless');
+    const any = (overflow?.conditions as { all: Array<{ any?: Array<{ value: unknown }> }> }).all[0].any ?? [];
+    const bound = any.map((condition) => condition.value).find((value): value is number => typeof value === 'number');
+    expect(bound).toBeGreaterThan(0);
     const long = (wait: number) => ({ ...input({ shared: wait }), request: request({ job: job({ slaMinutes: 240 }) }) });
-    expect((await placeJob(long(46), config)).mode).toBe('serverless');
-    expect((await placeJob(long(45), config)).mode).toBe('pool');
+    expect((await placeJob(long((bound ?? 0) + 1), config)).mode).toBe('serverless');
+    expect((await placeJob(long(bound ?? 0), config)).mode).toBe('pool');
   });
 
   it('waits in the pool when the wait fits in the slack, or when nothing is known of the pool', async () => {
-    expect((await placeJob(input({ shared: 45 }), config)).mode).toBe('pool');
+    expect((await placeJob(input({ shared: 18 }), config)).mode).toBe('pool');
     expect((await placeJob(input({ shared: 0 }), config)).mode).toBe('pool');
     expect((await placeJob(input(undefined), config)).mode).toBe('pool');
   });

@@ -83,7 +83,7 @@ describe("the dedicated path follows run-job's CreateCluster throttling loop", (
     expect(meter.startSeconds).toHaveLength(5);
     const running = [...meter.stepRunningSeconds].sort((a, b) => a - b);
     const started = [...meter.startSeconds].sort((a, b) => a - b);
-    started.forEach((seconds, i) => expect(seconds).toBeCloseTo(running[i] + SPARK_FIRST_EXECUTOR_SECONDS, 6));
+    for (const [i, seconds] of started.entries()) expect(seconds).toBeCloseTo(running[i] + SPARK_FIRST_EXECUTOR_SECONDS, 6);
     // Bootstrap (5-10 minutes) comes before the step: no start sooner than five minutes.
     expect(Math.min(...started)).toBeGreaterThan(300);
   });
