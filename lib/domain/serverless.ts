@@ -175,6 +175,7 @@ export function predictedPoolWaitMinutes(input: {
 /**
  * Each pool's predicted wait for a job (predictedPoolWaitMinutes), from what the registry holds of the pool:
  * its clusters and its queue, less the job's own execution's entry (a retried PlaceJob is not behind itself).
+ * Pools whose clusters are smaller than the job are left out.
  * What place-job computes from DynamoDB and the planner from its in-memory registry.
  */
 export function predictedPoolWaits(
@@ -189,19 +190,22 @@ export function predictedPoolWaits(
   job: { executionName: string; units: number; priority: Priority; predictedMinutes: number },
 ): Record<string, number> {
   return Object.fromEntries(
-    pools.map((pool) => [
-      pool.name,
-      predictedPoolWaitMinutes({
-        clusters: registry[pool.name].clusters,
-        queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
-        maxClusters: pool.maxClusters,
-        clusterCapacityUnits: pool.capacityUnits,
-        clusterMaxJobs: pool.maxJobsPerCluster,
-        units: job.units,
-        priority: job.priority,
-        typicalJobMinutes: job.predictedMinutes,
-      }),
-    ]),
+    // A job bigger than a pool's clusters never gets a lease there: no wait to predict (the rules see none).
+    pools
+      .filter((pool) => job.units <= pool.capacityUnits)
+      .map((pool) => [
+        pool.name,
+        predictedPoolWaitMinutes({
+          clusters: registry[pool.name].clusters,
+          queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
+          maxClusters: pool.maxClusters,
+          clusterCapacityUnits: pool.capacityUnits,
+          clusterMaxJobs: pool.maxJobsPerCluster,
+          units: job.units,
+          priority: job.priority,
+          typicalJobMinutes: job.predictedMinutes,
+        }),
+      ]),
   );
 }
 

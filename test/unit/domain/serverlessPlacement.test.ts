@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { loadServerlessConfig } from '../../../lib/config/serverless';
 import { classifyFailure } from '../../../lib/domain/failure';
 import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
-import { CLUSTER_START_MINUTES, planJobRunReap, predictedPoolWaitMinutes, serverlessClientToken, sparkSubmitParts } from '../../../lib/domain/serverless';
+import {
+  CLUSTER_START_MINUTES,
+  planJobRunReap,
+  predictedPoolWaitMinutes,
+  predictedPoolWaits,
+  serverlessClientToken,
+  sparkSubmitParts,
+} from '../../../lib/domain/serverless';
 import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
 import type { Placement } from '../../../lib/domain/types';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
@@ -59,7 +66,8 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
   it("overflows to Serverless past the rule's bound on the predicted wait even when the slack is longer", async () => {
     // The bound as config/rules.json ships it (re-measured with npm run bench:day), not a copy of it.
     const overflow = config.rules.find((rule) => rule.name === 'overflow-to-serverless');
-    const any = (overflow?.conditions as { all: Array<{ any?: Array<{ value: unknown }> }> }).all[0].any ?? [];
+    const conditions = overflow?.conditions as { all?: Array<{ any?: Array<{ value: unknown }> }> } | undefined;
+    const any = conditions?.all?.[0]?.any ?? [];
     const bound = any.map((condition) => condition.value).find((value): value is number => typeof value === 'number');
     expect(bound).toBeGreaterThan(0);
     const long = (wait: number) => ({ ...input({ shared: wait }), request: request({ job: job({ slaMinutes: 240 }) }) });
@@ -140,6 +148,15 @@ describe('predicted wait in a pool (from the registry: queued units vs capacity)
     // Negative control: the same cluster with a slot free (or with no slot limit known) starts the job now.
     expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [{ ...slotsFull, leases: leases(3) }], queue: [] })).toBe(0);
     expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [cluster(8)], queue: [] })).toBe(0);
+  });
+
+  it('predicts no wait for a pool whose clusters are smaller than the job (it never gets a lease there, so no overflow rule fires on it)', () => {
+    const pools = [{ name: 'shared', maxClusters: 2, capacityUnits: 32 }];
+    const registry = { shared: { clusters: [cluster(32)], queue: [] } };
+    const job = { executionName: 'e', priority: 'normal' as const, predictedMinutes: 20 };
+    expect(predictedPoolWaits(pools, registry, { ...job, units: 40 })).toEqual({});
+    // Negative control: a job that fits a cluster gets the pool's wait.
+    expect(predictedPoolWaits(pools, registry, { ...job, units: 32 })).toEqual({ shared: CLUSTER_START_MINUTES });
   });
 
   it('adds the queue that even the clusters it may launch cannot hold to the cluster start', () => {
