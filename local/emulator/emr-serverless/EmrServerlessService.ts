@@ -30,7 +30,9 @@ import {
   paginate,
   timestampParam,
   type Application,
+  type CreateApplicationInput,
   type JobRunRecord,
+  type StartJobRunInput,
 } from './shapes';
 
 /** Simulated seconds each transition takes (AWS publishes none; a cold start is the AWS sample's ~70 s). */
@@ -175,7 +177,7 @@ export class EmrServerlessService {
 
   // ---- applications ----
 
-  private createApplication(input: Record<string, any>): unknown {
+  private createApplication(input: CreateApplicationInput): unknown {
     const releaseLabel = required<string>(input.releaseLabel, 'releaseLabel');
     const type = required<string>(input.type, 'type');
     const clientToken = required<string>(input.clientToken, 'clientToken');
@@ -315,7 +317,7 @@ export class EmrServerlessService {
 
   // ---- job runs ----
 
-  private startJobRun(applicationId: string, input: Record<string, any>): unknown {
+  private startJobRun(applicationId: string, input: StartJobRunInput): unknown {
     const app = this.application(applicationId);
     const clientToken = required<string>(input.clientToken, 'clientToken');
     const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');
@@ -328,7 +330,7 @@ export class EmrServerlessService {
     }
     const sparkSubmit = input.jobDriver?.sparkSubmit;
     if (!sparkSubmit) throw validation('jobDriver.sparkSubmit is required: the emulator runs Spark job runs only.');
-    required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
+    const entryPoint = required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
     if (app.state === 'TERMINATED') throw validation(`Application ${applicationId} is TERMINATED.`);
     if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED')
       throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
@@ -348,7 +350,7 @@ export class EmrServerlessService {
       updatedAt: now,
       jobDriver: {
         sparkSubmit: {
-          entryPoint: sparkSubmit.entryPoint,
+          entryPoint,
           entryPointArguments: sparkSubmit.entryPointArguments,
           sparkSubmitParameters: sparkSubmit.sparkSubmitParameters,
         },
@@ -416,7 +418,7 @@ export class EmrServerlessService {
     run.executor = runsSpark ? 'spark' : 'simulated';
     run.startedAt = clock.nowSeconds();
     this.setRunState(run, 'RUNNING', runsSpark ? 'Running with spark-submit (local mode)' : 'SIMULATED by the emrflow emulator: no spark-submit runs this job');
-    if (runsSpark) {
+    if (runsSpark && spark) {
       const cwd = path.join(stateDir, 'spark-work', run.jobRunId);
       mkdirSync(cwd, { recursive: true });
       let args: string[];
@@ -428,7 +430,7 @@ export class EmrServerlessService {
         return;
       }
       const started = Date.now();
-      run.spark = runSparkSubmit(spark!, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
+      run.spark = runSparkSubmit(spark, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
       run.spark.done.then(({ exitCode, signal, lastErrorLine }) => {
         if (run.state !== 'RUNNING' || this.stopped) return;
         run.billedSeconds = (Date.now() - started) / 1000;
