@@ -87,39 +87,34 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
 }
 
 /** The Retry whose ErrorEquals names EMR's throttling error (Emr.Throttled): AddJobFlowSteps throttled. */
-function emrRetry(file: string, name: string, state: any): RetryPolicy {
-  const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
-  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(EmrThrottledError.errorName));
-  if (!retrier)
-    throw new StateMachineLimitsError(
-      file,
-      `${name}.Retry`,
-      `no retrier with ${EmrThrottledError.errorName} in ErrorEquals (the throttled AddJobFlowSteps retry)`,
-    );
-  const policy: RetryPolicy = {
-    errorEquals: [...retrier.ErrorEquals],
-    // Step Functions' defaults when a field is absent (Retry docs: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2).
-    intervalSeconds: retrier.IntervalSeconds ?? 1,
-    maxAttempts: retrier.MaxAttempts ?? 3,
-    backoffRate: retrier.BackoffRate ?? 2,
-    jitter: retrier.JitterStrategy === 'FULL' ? 'FULL' : 'NONE',
-  };
-  if (retrier.MaxDelaySeconds !== undefined) policy.maxDelaySeconds = retrier.MaxDelaySeconds;
-  return policy;
+function emrRetry(file: string, name: string, state: { Retry?: unknown }): RetryPolicy {
+  return retryFor(file, name, state, EmrThrottledError.errorName, 'the throttled AddJobFlowSteps retry');
 }
 
 /** RunServerlessJob's Retry whose ErrorEquals names EMR Serverless's throttling error: StartJobRun throttled. */
-function serverlessRetry(file: string, state: any): RetryPolicy {
-  const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
-  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(SERVERLESS_THROTTLED));
-  if (!retrier)
-    throw new StateMachineLimitsError(
-      file,
-      'RunServerlessJob.Retry',
-      `no retrier with ${SERVERLESS_THROTTLED} in ErrorEquals (the throttled StartJobRun retry)`,
-    );
+function serverlessRetry(file: string, state: { Retry?: unknown }): RetryPolicy {
+  return retryFor(file, 'RunServerlessJob', state, SERVERLESS_THROTTLED, 'the throttled StartJobRun retry');
+}
+
+/** One Retry entry of an ASL state, as the YAML spells it. */
+interface AslRetrier {
+  ErrorEquals?: unknown;
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+  MaxDelaySeconds?: number;
+  JitterStrategy?: string;
+}
+
+/** The state's Retry entry whose ErrorEquals names `errorName`, as a RetryPolicy (Step Functions' defaults for absent fields). */
+function retryFor(file: string, name: string, state: { Retry?: unknown }, errorName: string, what: string): RetryPolicy {
+  const retriers = (Array.isArray(state.Retry) ? state.Retry : []) as AslRetrier[];
+  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(errorName));
+  if (!retrier || !Array.isArray(retrier.ErrorEquals))
+    throw new StateMachineLimitsError(file, `${name}.Retry`, `no retrier with ${errorName} in ErrorEquals (${what})`);
   const policy: RetryPolicy = {
-    errorEquals: [...retrier.ErrorEquals],
+    errorEquals: retrier.ErrorEquals.map(String),
+    // Step Functions' defaults when a field is absent (Retry docs: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2).
     intervalSeconds: retrier.IntervalSeconds ?? 1,
     maxAttempts: retrier.MaxAttempts ?? 3,
     backoffRate: retrier.BackoffRate ?? 2,
