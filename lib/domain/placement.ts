@@ -6,8 +6,8 @@ import type { ServerlessConfig } from '../config/serverless';
 import { planFleets } from './fleet';
 import { roundCents, unitHourly } from './pricing';
 import { decidePlacement, type PlacementDecision, type PlacementFacts } from './rules';
-import { CLUSTER_START_MINUTES, SIZING_UNIT, predictedServerlessCostUsd, serverlessPlacement } from './serverless';
-import { workersForUnits } from './serverlessWorkers';
+import { CLUSTER_START_MINUTES, predictedServerlessCostUsd, serverlessPlacement } from './serverless';
+import { workersForSpark } from './serverlessWorkers';
 import { sparkProperties } from './sizing';
 import type { JobRequest, Placement, Sizing } from './types';
 
@@ -159,7 +159,7 @@ function predictedCosts(
   const app = config.serverless?.applications[config.serverless.defaultApplication];
   if (app && config.prices.services) {
     costs.serverless = predictedServerlessCostUsd(
-      workersForUnits(units, SIZING_UNIT, { diskGb: app.workerDiskGb }),
+      workersForSpark(input.sizing.spark, { diskGb: app.workerDiskGb }),
       input.sizing.predictedMinutes,
       app,
       config.prices,

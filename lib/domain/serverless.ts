@@ -9,11 +9,9 @@ import { parseStepName, TAG } from '../contract';
 import type { PriceBook } from '../config/prices';
 import type { PoolCluster, QueueEntry } from './pools';
 import { freeUnits, isAlive, isStarting } from './pools';
-import { billedUtilization, sparkSubmitParameters, workersForUnits, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
+import { billedUtilization, sparkSubmitParameters, workersForSpark, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
 import type { Priority, Sizing } from './types';
 
-/** One sizing unit (lib/domain/sizing.ts): 4 vCPU / 32 GiB. */
-export const SIZING_UNIT = { vcpu: 4, memoryGb: 32 } as const;
 /** A new pool cluster takes 5–10 minutes to WAITING (REFERENCE.md): the middle of that range. */
 export const CLUSTER_START_MINUTES = 8;
 /** A Serverless job run without pre-initialized capacity: the AWS sample's ~70 s to half the executors. */
@@ -94,12 +92,12 @@ export function serverlessCostUsd(billed: Partial<ResourceUtilization>, rates: R
 
 /** What a job placed on `app` sends to StartJobRun, and what it is expected to cost. */
 export function serverlessPlacement(
-  input: { sizing: Pick<Sizing, 'capacityUnits' | 'stepArgs' | 'stepTimeoutSeconds' | 'predictedMinutes'>; executionName: string; attempt: number },
+  input: { sizing: Pick<Sizing, 'spark' | 'stepArgs' | 'stepTimeoutSeconds' | 'predictedMinutes'>; executionName: string; attempt: number },
   applicationName: string,
   app: ServerlessApplicationConfig,
   prices: PriceBook,
 ): ServerlessPlacement {
-  const workers = workersForUnits(input.sizing.capacityUnits, SIZING_UNIT, { diskGb: app.workerDiskGb });
+  const workers = workersForSpark(input.sizing.spark, { diskGb: app.workerDiskGb });
   const { entryPoint, entryPointArguments, options } = sparkSubmitParts(input.sizing.stepArgs);
   const kept: string[] = [];
   for (let i = 0; i < options.length; i += 2) {
@@ -132,15 +130,18 @@ export function predictedServerlessCostUsd(
 
 /**
  * Minutes a job of `units` at `priority` would wait for a lease in a pool, from what the registry holds:
- * none when free units on live clusters cover the queue ahead of it and the job; a cluster start when the pool
- * may still launch one (or one is starting); otherwise until running work frees enough units, at the pace
- * of `typicalJobMinutes` per pool-full of work. An estimate for rules, not a promise.
+ * none when the free units and job slots (maxJobs less leases) of ready clusters cover the queue ahead of
+ * it and the job; a cluster start when clusters starting or the pool's room to launch more (maxClusters)
+ * cover it; otherwise, on top of that, until running work frees enough units and slots, at the pace of
+ * `typicalJobMinutes` per pool-full of work. An estimate for rules, not a promise.
  */
 export function predictedPoolWaitMinutes(input: {
-  clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'>>;
+  clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'> & Partial<Pick<PoolCluster, 'maxJobs' | 'leases'>>>;
   queue: Array<Pick<QueueEntry, 'units' | 'priority'>>;
   maxClusters: number;
   clusterCapacityUnits: number;
+  /** Jobs one cluster runs at once (the pool's maxJobsPerCluster); unknown = units are the only limit. */
+  clusterMaxJobs?: number;
   units: number;
   priority: Priority;
   typicalJobMinutes: number;
@@ -148,47 +149,63 @@ export function predictedPoolWaitMinutes(input: {
   const rank: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
   const live = input.clusters.filter(isAlive);
   const ready = live.filter((cluster) => !isStarting(cluster));
+  const slots = (cluster: (typeof live)[number]) => cluster.maxJobs ?? input.clusterMaxJobs ?? Number.POSITIVE_INFINITY;
   const free = ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0);
-  const ahead = input.queue.filter((entry) => rank[entry.priority] >= rank[input.priority]).reduce((sum, entry) => sum + entry.units, 0);
-  const needed = ahead + input.units;
-  if (needed <= free) return 0;
-  const starting = live.length - ready.length;
-  const canLaunch = live.length < input.maxClusters;
-  const startingCapacity = starting * input.clusterCapacityUnits;
-  if (canLaunch || needed <= free + startingCapacity) return CLUSTER_START_MINUTES;
-  const capacity = Math.max(
-    1,
-    live.reduce((sum, cluster) => sum + cluster.capacityUnits, 0),
-  );
-  return Math.round(((needed - free) / capacity) * input.typicalJobMinutes * 10) / 10;
+  const freeSlots = ready.reduce((sum, cluster) => sum + Math.max(0, slots(cluster) - Object.keys(cluster.leases ?? {}).length), 0);
+  const ahead = input.queue.filter((entry) => rank[entry.priority] >= rank[input.priority]);
+  const needed = ahead.reduce((sum, entry) => sum + entry.units, 0) + input.units;
+  const neededSlots = ahead.length + 1;
+  if (needed <= free && neededSlots <= freeSlots) return 0;
+  // What the pool can hold once the clusters starting and the ones it may still launch are up.
+  const launchable = Math.max(0, input.maxClusters - live.length);
+  const startingOrNew = [...live.filter(isStarting), ...Array.from({ length: launchable }, () => ({ capacityUnits: input.clusterCapacityUnits }))];
+  const laterUnits = free + startingOrNew.reduce((sum, cluster) => sum + cluster.capacityUnits, 0);
+  const slotsOfNew = (count: number) => (count === 0 ? 0 : count * (input.clusterMaxJobs ?? Number.POSITIVE_INFINITY));
+  const laterSlots = freeSlots + slotsOfNew(startingOrNew.length);
+  const start = startingOrNew.length > 0 ? CLUSTER_START_MINUTES : 0;
+  if (needed <= laterUnits && neededSlots <= laterSlots) return start;
+  // Beyond that, running work drains at the pace of one pool-full (units and job slots) per typical job.
+  const poolUnits = Math.max(1, live.reduce((sum, cluster) => sum + cluster.capacityUnits, 0) + launchable * input.clusterCapacityUnits);
+  const poolSlots = live.reduce((sum, cluster) => sum + slots(cluster), 0) + slotsOfNew(launchable);
+  const byUnits = Math.max(0, needed - laterUnits) / poolUnits;
+  const bySlots = Number.isFinite(poolSlots) && poolSlots > 0 ? Math.max(0, neededSlots - laterSlots) / poolSlots : 0;
+  return Math.round((start + Math.max(byUnits, bySlots) * input.typicalJobMinutes) * 10) / 10;
 }
 
 /**
  * Each pool's predicted wait for a job (predictedPoolWaitMinutes), from what the registry holds of the pool:
  * its clusters and its queue, less the job's own execution's entry (a retried PlaceJob is not behind itself).
+ * Pools whose clusters are smaller than the job are left out.
  * What place-job computes from DynamoDB and the planner from its in-memory registry.
  */
 export function predictedPoolWaits(
-  pools: Array<{ name: string; maxClusters: number; capacityUnits: number }>,
+  pools: Array<{ name: string; maxClusters: number; capacityUnits: number; maxJobsPerCluster?: number }>,
   registry: Record<
     string,
-    { clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'>>; queue: Array<Pick<QueueEntry, 'units' | 'priority' | 'execution'>> }
+    {
+      clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'> & Partial<Pick<PoolCluster, 'maxJobs' | 'leases'>>>;
+      queue: Array<Pick<QueueEntry, 'units' | 'priority' | 'execution'>>;
+    }
   >,
   job: { executionName: string; units: number; priority: Priority; predictedMinutes: number },
 ): Record<string, number> {
   return Object.fromEntries(
-    pools.map((pool) => [
-      pool.name,
-      predictedPoolWaitMinutes({
-        clusters: registry[pool.name].clusters,
-        queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
-        maxClusters: pool.maxClusters,
-        clusterCapacityUnits: pool.capacityUnits,
-        units: job.units,
-        priority: job.priority,
-        typicalJobMinutes: job.predictedMinutes,
-      }),
-    ]),
+    // A job bigger than a pool's clusters never gets a lease there: no wait to predict (the rules see none).
+    pools
+      .filter((pool) => job.units <= pool.capacityUnits)
+      .map((pool) => [
+        pool.name,
+        predictedPoolWaitMinutes({
+          clusters: registry[pool.name].clusters,
+          queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
+          maxClusters: pool.maxClusters,
+          clusterCapacityUnits: pool.capacityUnits,
+          clusterMaxJobs: pool.maxJobsPerCluster,
+          units: job.units,
+          priority: job.priority,
+          typicalJobMinutes: job.predictedMinutes,
+        }),
+      ]),
   );
 }
 

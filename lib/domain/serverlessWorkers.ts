@@ -63,19 +63,40 @@ export function workerMemoryGb(vcpu: WorkerVcpus, mib: number): number {
   return Math.min(max, rounded);
 }
 
+/** The Spark settings a job's workers are sized from (lib/domain/sizing.ts SparkConf). */
+export interface ExecutorShape {
+  executorCores: number;
+  executorMemoryGiB: number;
+  executorInstances: number;
+}
+
 /**
- * The workers a job of `units` sizing units needs, where one unit is `unit.vcpu` vCPU and `unit.memoryGb` GB:
- * every worker is one unit's worth, cut to the largest size AWS offers within it (a 4 vCPU / 32 GiB unit
- * becomes a 4 vCPU / 30 GB worker), and, as on EMR on EC2, one unit's worth is the driver, the rest executors
- * (at least one).
+ * The smallest worker that holds one of the job's executors: at least its cores, and room for its heap plus
+ * Spark's overhead (10%, at least 384 MiB) in the smallest valid memory of that size; a bigger worker when the
+ * memory does not fit (a 4-core, 22 GiB executor is a 4 vCPU / 25 GB worker; a 4-core, 28 GiB one 8 vCPU / 32 GB).
+ * Sized from the executor, not from a whole sizing unit (4 vCPU / 32 GiB): EMR Serverless bills the worker, so
+ * a unit's spare memory would be paid for nothing.
  */
-export function workersForUnits(units: number, unit: { vcpu: number; memoryGb: number }, options: { diskGb?: number } = {}): JobWorkers {
-  if (!(units > 0)) throw new RangeError(`units must be positive, got ${units}`);
-  const vcpu = [...WORKER_VCPUS].reverse().find((size) => size <= unit.vcpu) ?? 1;
-  const { min, max, step } = WORKER_MEMORY_GB[vcpu];
-  const wanted = Math.min(max, Math.max(min, unit.memoryGb));
-  const size: WorkerSize = { vcpu, memoryGb: min + Math.floor((wanted - min) / step) * step, diskGb: options.diskGb ?? WORKER_DISK_GB.min };
-  return { driver: size, executor: size, executors: Math.max(1, Math.ceil(units) - 1) };
+export function workerForExecutor(spark: Pick<ExecutorShape, 'executorCores' | 'executorMemoryGiB'>, diskGb: number = WORKER_DISK_GB.min): WorkerSize {
+  const mib = spark.executorMemoryGiB * 1024;
+  const neededGb = (mib + Math.max(384, mib * 0.1)) / 1024;
+  for (const vcpu of WORKER_VCPUS) {
+    if (vcpu < spark.executorCores || neededGb > WORKER_MEMORY_GB[vcpu].max) continue;
+    return { vcpu, memoryGb: workerMemoryGb(vcpu, mib), diskGb };
+  }
+  throw new RangeError(
+    `no EMR Serverless worker has ${spark.executorCores} vCPU and ${neededGb.toFixed(1)} GB (executor ${spark.executorMemoryGiB} GiB + overhead); the largest is 16 vCPU / 120 GB`,
+  );
+}
+
+/**
+ * The workers a sized job asks EMR Serverless for: its executors (sizing's executorInstances, at least one),
+ * each a workerForExecutor, and a driver of the same configuration (pre-initialized capacity serves only the
+ * configuration it was created with, so an application keeps one).
+ */
+export function workersForSpark(spark: ExecutorShape, options: { diskGb?: number } = {}): JobWorkers {
+  const worker = workerForExecutor(spark, options.diskGb ?? WORKER_DISK_GB.min);
+  return { driver: worker, executor: { ...worker }, executors: Math.max(1, Math.ceil(spark.executorInstances)) };
 }
 
 /** `--conf` settings that ask EMR Serverless for these workers (sparkSubmitParameters). */

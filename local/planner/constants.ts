@@ -32,19 +32,17 @@ export const TERMINATE_SECONDS = 90;
 export const SPARK_FIRST_EXECUTOR_SECONDS = 30;
 
 /**
- * EMR Serverless (EMR Serverless User Guide, "Supported worker configurations": 1, 2, 4, 8 or 16 vCPU per
- * worker with 2–8, 4–16, 8–30 GB in 1 GB steps, 16–60 GB in 4 GB steps, 32–120 GB in 8 GB steps; Spark's
- * memoryOverhead, 10% and at least 384 MB, must fit in the worker too).
+ * EMR Serverless API limits per account and Region (EMR Serverless User Guide, "Endpoints and quotas", API
+ * limits): StartJobRun 1 transaction per second with a burst of 25; GetJobRun 10 per second, burst 50;
+ * CancelJobRun 1 per second, burst 25. StartJobRun is enforced (RunServerlessJob's Retry on its throttling
+ * error); GetJobRun is counted against its quota (startJobRun.sync's polls are Step Functions', which wait a
+ * throttled poll out).
  */
-export const SERVERLESS_WORKER_SIZES = [
-  { vcpu: 1, minGb: 2, maxGb: 8, stepGb: 1 },
-  { vcpu: 2, minGb: 4, maxGb: 16, stepGb: 1 },
-  { vcpu: 4, minGb: 8, maxGb: 30, stepGb: 1 },
-  { vcpu: 8, minGb: 16, maxGb: 60, stepGb: 4 },
-  { vcpu: 16, minGb: 32, maxGb: 120, stepGb: 8 },
-] as const;
-/** Spark's default memoryOverhead on EMR Serverless: 10% of the container, at least 384 MB (same guide). */
-export const SERVERLESS_MEMORY_OVERHEAD = { share: 0.1, minGb: 0.375 };
+export const EMR_SERVERLESS_QUOTAS: Record<string, { burst: number; perSecond: number }> = {
+  StartJobRun: { burst: 25, perSecond: 1 },
+  GetJobRun: { burst: 50, perSecond: 10 },
+  CancelJobRun: { burst: 25, perSecond: 1 },
+};
 /** Each worker is billed per second from when it is ready until it stops, with a 1-minute minimum (REFERENCE.md). */
 export const SERVERLESS_WORKER_MINIMUM_SECONDS = 60;
 /** Concurrent vCPUs per account and Region, all applications together (Service Quotas default, REFERENCE.md). */

@@ -16,7 +16,7 @@ import type { Placement } from '../../lib/domain/types';
 import { placeJobInput, type SizedJob } from './decisions';
 import { EmrflowRun } from './emrflowRun';
 import type { Run } from './run';
-import { ServerlessApplicationSim, type ServerlessApplication } from './serverlessRun';
+import { dayWorker, ServerlessApplicationSim, type ServerlessApplication } from './serverlessRun';
 
 export class HybridRun extends EmrflowRun {
   readonly serverless: ServerlessApplicationSim;
@@ -32,17 +32,8 @@ export class HybridRun extends EmrflowRun {
       preInitialized: { drivers: initial?.driver.workers ?? 0, executors: initial?.executor.workers ?? 0 },
       maxVcpu: app.maximumCapacity.vcpu,
     };
-    const preInitWorker = initial ? { vcpu: initial.executor.worker.vcpu, memoryGb: initial.executor.worker.memoryGb } : { vcpu: 4, memoryGb: 30 };
-    this.serverless = new ServerlessApplicationSim(application, preInitWorker, {
-      now: () => this.now,
-      at: (seconds, action) => this.at(seconds, action),
-      random: this.random,
-      meter: this.meter,
-      prices: this.config.prices,
-      firstExecutor: (state, at) => this.firstExecutor(state, at),
-      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
-      queueChanged: () => this.updateQueued(),
-    });
+    const preInitWorker = initial ? { vcpu: initial.executor.worker.vcpu, memoryGb: initial.executor.worker.memoryGb } : dayWorker(this.jobs);
+    this.serverless = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost());
   }
 
   /** PlaceJob as the handler runs it: the registry's clusters and queue per pool → predictedWaitMinutes. */

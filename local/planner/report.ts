@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { STRATEGIES } from './simulate';
+import { STRATEGIES, type StrategyFigures } from './simulate';
 import type { PlanResult } from './index';
 
 const COLORS: Record<string, string> = {
@@ -26,7 +26,7 @@ export function chartJsSource(): string {
 }
 
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 }
 
 /** JSON safe inside a <script> element. */
@@ -170,14 +170,8 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: 'peak RunJobFlow /s', values: s.map((f) => String(f.peakApiCallsPerSecond.RunJobFlow ?? 0)) },
     { label: 'peak all EMR calls /s', values: s.map((f) => String(f.peakApiCallsPerSecond.AllEmrCalls ?? 0)) },
     {
-      label: 'EMR Serverless calls per job run (peak /s)',
-      values: s.map((f) =>
-        f.serverlessApi
-          ? Object.entries(f.serverlessApi.callsPerJobRun)
-              .map(([op, n]) => `${op} ${n} (${f.serverlessApi!.peakCallsPerSecond[op]})`)
-              .join(', ')
-          : '-',
-      ),
+      label: 'EMR Serverless calls per job run (peak /s of quota /s)',
+      values: s.map((f) => (f.serverlessApi ? serverlessCalls(f.serverlessApi) : '-')),
     },
     {
       label: 'peak SendTask* /s (Step Functions)',
@@ -195,4 +189,12 @@ export function figureRows(result: PlanResult): Array<{ label: string; values: s
     { label: 'lost instance-hours', values: s.map((f) => String(f.lostInstanceHours)) },
     { label: 'peak API calls/s by op', values: s.map(apis) },
   ];
+}
+
+/** "StartJobRun 1 (1/1), GetJobRun 2.9 (12.4/10); 40 starts throttled, 3 ran out of retries". */
+function serverlessCalls(api: NonNullable<StrategyFigures['serverlessApi']>): string {
+  const calls = Object.entries(api.callsPerJobRun)
+    .map(([op, n]) => `${op} ${n} (${api.peakCallsPerSecond[op]}/${api.quotas[op]?.perSecond ?? '?'})`)
+    .join(', ');
+  return api.startJobRunThrottled > 0 ? `${calls}; ${api.startJobRunThrottled} starts throttled, ${api.startsThrottledOut} ran out of retries` : calls;
 }

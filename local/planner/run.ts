@@ -13,6 +13,7 @@ import {
   CRAWL_DPU,
   CRAWL_SECONDS,
   EMR_QUOTAS,
+  EMR_SERVERLESS_QUOTAS,
   LAMBDA,
   ORCHESTRATION_BEFORE_PLACE_SECONDS,
   sfnQuotas,
@@ -21,6 +22,7 @@ import {
 import type { PlannerConfig, SizedJob } from './decisions';
 import { EventQueue } from './eventQueue';
 import { Meter } from './meter';
+import type { ServerlessHost } from './serverlessRun';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
 import type { Rate } from './rates';
@@ -205,8 +207,7 @@ export abstract class Run {
    * and tried again a second later, as a Retry on EMR's ThrottlingException would (counted per operation).
    */
   protected whenQuotaAllows(op: string, call: () => void): void {
-    let gate = this.gates.get(op);
-    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const gate = this.gate(op);
     gate.waiters.push(call);
     this.openGate(op);
     if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
@@ -233,12 +234,38 @@ export abstract class Run {
     this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
   }
 
+  /** The account's bucket for `op` and the calls waiting on it (created full on first use). */
+  private gate(op: string): { bucket: BucketState; waiters: Array<() => void>; armed: boolean } {
+    const found = this.gates.get(op);
+    if (found) return found;
+    const gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false };
+    this.gates.set(op, gate);
+    return gate;
+  }
+
   protected takeQuotaToken(op: string): boolean {
-    let gate = this.gates.get(op);
-    if (!gate) this.gates.set(op, (gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false }));
+    const gate = this.gate(op);
     const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
     gate.bucket = bucket;
     return taken > 0;
+  }
+
+  /**
+   * What a simulated EMR Serverless application needs of this run (./serverlessRun): its clock, draws, meter,
+   * job lifecycle, and StartJobRun under the account's quota with RunServerlessJob's throttling Retry.
+   */
+  protected serverlessHost(): ServerlessHost {
+    return {
+      now: () => this.now,
+      at: (seconds, action) => this.at(seconds, action),
+      random: this.random,
+      meter: this.meter,
+      prices: this.config.prices,
+      firstExecutor: (state, at) => this.firstExecutor(state, at),
+      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
+      queueChanged: () => this.updateQueued(),
+      startJobRun: (call, giveUp) => this.callRetrying('StartJobRun', this.limits.runServerlessJob.throttleRetry, call, giveUp),
+    };
   }
 
   /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
@@ -249,12 +276,12 @@ export abstract class Run {
   }
 
   private openGate(op: string): void {
-    const gate = this.gates.get(op)!;
+    const gate = this.gate(op);
     while (gate.waiters.length > 0) {
       const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
       gate.bucket = bucket;
       if (taken === 0) break;
-      gate.waiters.shift()!();
+      gate.waiters.shift()?.();
     }
     this.updateQueued();
     if (gate.waiters.length > 0 && !gate.armed) {
@@ -301,10 +328,10 @@ export function failedStep(from: number, to: number): NonNullable<Observation['s
 
 /** The default quotas the planner checks: EMR's, and Step Functions' SendTask* for the price book's Region. */
 export function apiQuotas(config: PlannerConfig): Record<string, { burst: number; perSecond: number }> {
-  return { ...EMR_QUOTAS, ...sfnQuotas(config.prices.region) };
+  return { ...EMR_QUOTAS, ...EMR_SERVERLESS_QUOTAS, ...sfnQuotas(config.prices.region) };
 }
 
 function quotaPolicy(op: string): { ratePerSecond: number; burst: number } {
-  const quota = EMR_QUOTAS[op];
+  const quota = EMR_QUOTAS[op] ?? EMR_SERVERLESS_QUOTAS[op];
   return { ratePerSecond: quota.perSecond, burst: quota.burst };
 }

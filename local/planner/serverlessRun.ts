@@ -6,21 +6,21 @@
  * latency drawn per job (cold, or pre-initialized), and per-worker billing with its 1-minute minimum.
  */
 import type { PriceBook } from '../../lib/config/prices';
+import { workerForExecutor } from '../../lib/domain/serverlessWorkers';
 import type { Sizing } from '../../lib/domain/types';
 import {
   SERVERLESS_ACCOUNT_VCPU_QUOTA,
   SERVERLESS_COLD_START_SECONDS,
   SERVERLESS_MAX_CONCURRENT_RUNS,
-  SERVERLESS_MEMORY_OVERHEAD,
   SERVERLESS_PREINIT_START_SECONDS,
   SERVERLESS_WORKER_MINIMUM_SECONDS,
-  SERVERLESS_WORKER_SIZES,
   SYNC_POLL,
 } from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
 import type { Meter } from './meter';
 import type { Random } from './random';
 import { Run, type JobState, type Outcome } from './run';
+import { SERVERLESS_THROTTLED } from './stateMachineLimits';
 
 /** A job run's queue wait past which EMR Serverless fails it (queueTimeoutMinutes' default, 360; REFERENCE.md). */
 export const SERVERLESS_QUEUE_TIMEOUT_SECONDS = 360 * 60;
@@ -42,21 +42,17 @@ export interface ServerlessApplication {
 }
 
 /**
- * The worker a job's executor needs: the smallest valid configuration with the executor's cores and room for
- * its heap plus Spark's memoryOverhead. The driver gets the same configuration (pre-initialized workers serve
- * only jobs whose configuration matches theirs, so one configuration per application).
+ * The worker a job's executor needs, the one place-job asks StartJobRun for (lib/domain/serverlessWorkers.ts
+ * workerForExecutor); the driver gets the same configuration.
  */
 export function workerFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
-  const { executorCores, executorMemoryGiB } = sizing.spark;
-  const needGb = executorMemoryGiB + Math.max(SERVERLESS_MEMORY_OVERHEAD.minGb, SERVERLESS_MEMORY_OVERHEAD.share * executorMemoryGiB);
-  for (const size of SERVERLESS_WORKER_SIZES) {
-    if (size.vcpu < executorCores) continue;
-    const memoryGb = Math.max(size.minGb, Math.ceil(needGb / size.stepGb) * size.stepGb);
-    if (memoryGb <= size.maxGb) return { vcpu: size.vcpu, memoryGb };
-  }
-  throw new Error(
-    `no EMR Serverless worker has ${executorCores} vCPU and ${needGb.toFixed(1)} GB (executor ${executorMemoryGiB} GiB + overhead); the largest is 16 vCPU / 120 GB`,
-  );
+  const { vcpu, memoryGb } = workerForExecutor(sizing.spark);
+  return { vcpu, memoryGb };
+}
+
+/** The worker every job of the day asks for (sizing gives one executor configuration): pre-initialized capacity's. */
+export function dayWorker(jobs: readonly SizedJob[]): ServerlessWorker {
+  return jobs.length > 0 ? workerFor(jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
 }
 
 /** Workers a job runs on: its driver and its executors (sparkConf's executorInstances). */
@@ -102,6 +98,8 @@ export interface ServerlessHost {
   finish(state: JobState, outcome: Outcome, workUnitSeconds: number, error?: string): void;
   /** The application's queue changed (the run recounts its queued jobs). */
   queueChanged(): void;
+  /** StartJobRun under the account's quota: `call` once a call gets through, `giveUp` when the Retry is spent. */
+  startJobRun(call: () => void, giveUp: () => void): void;
 }
 
 /**
@@ -119,8 +117,10 @@ export class ServerlessApplicationSim {
   private readonly preInitVcpu: number;
   lastEnd = 0;
   readonly queueWaitSeconds: number[] = [];
-  /** Job runs started (StartJobRun calls), one per attempt placed here. */
+  /** Job runs asked for, one per attempt placed here. */
   jobRuns = 0;
+  /** Attempts whose StartJobRun stayed throttled through RunServerlessJob's Retry (the execution fails). */
+  startsThrottledOut = 0;
   private admitArmed = false;
 
   constructor(
@@ -148,8 +148,19 @@ export class ServerlessApplicationSim {
    * workers StartJobRun asks for (place-job's placement); by default the sizing's driver and executors.
    */
   submit(state: JobState, shape?: { worker: ServerlessWorker; workers: number }): void {
-    const job = state.job;
     this.jobRuns++;
+    this.host.startJobRun(
+      () => this.started(state, shape),
+      () => {
+        this.startsThrottledOut++;
+        this.host.finish(state, 'failed', 0, SERVERLESS_THROTTLED);
+      },
+    );
+  }
+
+  /** StartJobRun got through: the run queues in the application until it has room. */
+  private started(state: JobState, shape?: { worker: ServerlessWorker; workers: number }): void {
+    const job = state.job;
     this.host.meter.call('StartJobRun', this.now);
     const worker = shape?.worker ?? workerFor(job.sizing);
     const workers = shape?.workers ?? workersOf(job);
@@ -273,17 +284,8 @@ export class ServerlessRun extends Run {
     ...args: ConstructorParameters<typeof Run>
   ) {
     super(...args);
-    const preInitWorker = this.jobs.length > 0 ? workerFor(this.jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
-    this.sim = new ServerlessApplicationSim(application, preInitWorker, {
-      now: () => this.now,
-      at: (seconds, action) => this.at(seconds, action),
-      random: this.random,
-      meter: this.meter,
-      prices: this.config.prices,
-      firstExecutor: (state, at) => this.firstExecutor(state, at),
-      finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
-      queueChanged: () => this.updateQueued(),
-    });
+    const preInitWorker = dayWorker(this.jobs);
+    this.sim = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost());
   }
 
   get queueWaitSeconds(): number[] {
@@ -291,7 +293,8 @@ export class ServerlessRun extends Run {
   }
 
   protected place(job: SizedJob, attempt: number): void {
-    const state = this.states.get(job.id)!;
+    const state = this.states.get(job.id);
+    if (!state) throw new Error(`job ${job.id} was never seen arriving`);
     state.attempt = attempt;
     // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
     this.chargeOrchestration('dedicated', attempt > 1);

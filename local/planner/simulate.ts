@@ -29,6 +29,7 @@
  */
 import {
   ACTIVE_CLUSTER_QUOTA,
+  EMR_SERVERLESS_QUOTAS,
   SERVERLESS_ACCOUNT_VCPU_QUOTA,
   SERVERLESS_APPLICATION_MAX_VCPU,
   SERVERLESS_COLD_START_SECONDS,
@@ -95,7 +96,16 @@ export interface StrategyFigures {
   /** Share of the jobs by the target their last attempt was placed on (emrflow, emrflow-hybrid: place-job's decisions). */
   targetShare: { pool: number; dedicated: number; serverless: number };
   /** Strategies with EMR Serverless job runs: how many, and the EMR Serverless API calls per job run (StartJobRun, startJobRun.sync's GetJobRun polls). */
-  serverlessApi?: { jobRuns: number; callsPerJobRun: Record<string, number>; peakCallsPerSecond: Record<string, number> };
+  serverlessApi?: {
+    jobRuns: number;
+    callsPerJobRun: Record<string, number>;
+    peakCallsPerSecond: Record<string, number>;
+    /** The documented API limits per account and Region the calls ran under (EMR_SERVERLESS_QUOTAS). */
+    quotas: Record<string, { burst: number; perSecond: number }>;
+    /** StartJobRun calls throttled at least once; starts whose Retry ran out (each fails its run). */
+    startJobRunThrottled: number;
+    startsThrottledOut: number;
+  };
   /** Serverless strategies: the application simulated (architecture, worker, pre-initialized capacity, maximum vCPU). */
   serverlessApplication?: ServerlessApplication & { worker: { vcpu: number; memoryGb: number } };
   notes: string[];
@@ -185,6 +195,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     notes: string[],
     targets: StrategyFigures['targetShare'] = { pool: 0, dedicated: 1, serverless: 0 },
     jobRuns = 0,
+    startsThrottledOut = 0,
   ): StrategyFigures => {
     const api = m.apiFigures();
     const cost = totalCost(m);
@@ -214,7 +225,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       interruptions: m.interruptions,
       lostInstanceHours: round2(m.lostInstanceHours),
       targetShare: targets,
-      ...(jobRuns > 0 ? { serverlessApi: serverlessApiFigures(m, jobRuns) } : {}),
+      ...(jobRuns > 0 ? { serverlessApi: serverlessApiFigures(m, jobRuns, startsThrottledOut) } : {}),
       ...(name === 'emrflow' || name === 'emrflow-hybrid'
         ? {
             pooledStartSeconds: { p50: percentile(m.pooledStartSeconds, 50), p95: percentile(m.pooledStartSeconds, 95), jobs: m.pooledStartSeconds.length },
@@ -244,7 +255,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     ['on-demand-per-job', onDemand.meter],
     ['spot-per-job', spotRun.meter],
   ];
-  const limits = config.limits!;
+  const limits = config.limits ?? loadStateMachineLimits();
   const pooled = emrflow.meter.poolUnitHours;
   const work = emrflow.meter.pooledWorkUnitSeconds / 3600;
   const leased = emrflow.meter.leasedUnitHours;
@@ -255,7 +266,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     app.preInitialized.drivers + app.preInitialized.executors > 0
       ? `pre-initialized: ${app.preInitialized.drivers} drivers + ${app.preInitialized.executors} executors, billed all day (idle included); the cheapest of the sizes tried with no more SLA misses than without`
       : 'no pre-initialized capacity',
-    'StartJobRun and GetJobRun counted (one StartJobRun per job run, startJobRun.sync GetJobRun polls), their quotas not modelled (unverified); no Spot, no interruptions',
+    `StartJobRun under its documented quota (${EMR_SERVERLESS_QUOTAS.StartJobRun.perSecond}/s, burst ${EMR_SERVERLESS_QUOTAS.StartJobRun.burst}) with RunServerlessJob's Retry on EMRServerless.ThrottlingException, a start whose Retry runs out fails its run; startJobRun.sync's GetJobRun polls counted against theirs (${EMR_SERVERLESS_QUOTAS.GetJobRun.perSecond}/s, burst ${EMR_SERVERLESS_QUOTAS.GetJobRun.burst}), not throttled; no Spot, no interruptions`,
   ];
   const strategies = {
     emrflow: figures(
@@ -285,10 +296,11 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
         'place-job decisions under the shipped rules with every target: predictedWaitMinutes per pool from the in-memory registry (predictedPoolWaits, as place-job reads DynamoDB), predictedCostUsd per target, config/serverless.json as the Serverless target',
         'pool and dedicated decisions run as in emrflow (the job manager on the in-memory store; dedicated clusters with their throttling loop)',
         `Serverless decisions: SIMULATED job runs on one shared ${hybrid.serverless.application.architecture} application (maximum capacity ${hybrid.serverless.application.maxVcpu} vCPU, ${hybrid.serverless.application.preInitialized.drivers + hybrid.serverless.application.preInitialized.executors} pre-initialized workers) with the workers place-job asks StartJobRun for; cold starts ${SERVERLESS_COLD_START_SECONDS.min}-${SERVERLESS_COLD_START_SECONDS.max} s, queue when the application is full, per-worker billing at config/prices.json's prices`,
-        "EMR Serverless API calls: one StartJobRun per job run and startJobRun.sync GetJobRun polls on Step Functions' .sync schedule (counted, not throttled: the StartJobRun quota is unverified); not part of AllEmrCalls",
+        `EMR Serverless API calls: one StartJobRun per job run under its documented quota (${EMR_SERVERLESS_QUOTAS.StartJobRun.perSecond}/s, burst ${EMR_SERVERLESS_QUOTAS.StartJobRun.burst}; RunServerlessJob's Retry, then the run fails) and startJobRun.sync GetJobRun polls on Step Functions' .sync schedule (counted against ${EMR_SERVERLESS_QUOTAS.GetJobRun.perSecond}/s, not throttled); not part of AllEmrCalls`,
       ],
       shareOf(hybrid.targets, jobs.length),
       hybrid.serverless.jobRuns,
+      hybrid.serverless.startsThrottledOut,
     ),
     'on-demand-per-job': figures('on-demand-per-job', onDemand.meter, [
       'one all-On-Demand cluster per job, RunJobFlow throttled to the account quota and 500 active clusters',
@@ -297,11 +309,25 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
       'one all-Spot cluster per job (primary and core too), no SWITCH_TO_ON_DEMAND, retried by ClassifyFailure with the same purchase',
     ]),
     'emr-serverless': {
-      ...figures('emr-serverless', serverless.meter, serverlessNotes(serverless.application), ALL_SERVERLESS, serverless.sim.jobRuns),
+      ...figures(
+        'emr-serverless',
+        serverless.meter,
+        serverlessNotes(serverless.application),
+        ALL_SERVERLESS,
+        serverless.sim.jobRuns,
+        serverless.sim.startsThrottledOut,
+      ),
       serverlessApplication: describeApplication(serverless.application, jobs),
     },
     'emr-serverless-preinit': {
-      ...figures('emr-serverless-preinit', preInit.meter, serverlessNotes(preInit.application), ALL_SERVERLESS, preInit.sim.jobRuns),
+      ...figures(
+        'emr-serverless-preinit',
+        preInit.meter,
+        serverlessNotes(preInit.application),
+        ALL_SERVERLESS,
+        preInit.sim.jobRuns,
+        preInit.sim.startsThrottledOut,
+      ),
       serverlessApplication: describeApplication(preInit.application, jobs),
     },
     floor: figures('floor', floor, [
@@ -374,7 +400,8 @@ async function cheapestPreInitialized(config: PlannerConfig, jobs: SizedJob[], s
     const run = await runServerless(config, jobs, spot, random, candidate);
     if (!best || better(run, best)) best = run;
   }
-  return best!;
+  if (!best) throw new Error('PRE_INITIALIZED_CANDIDATES is empty: no pre-initialized size to try');
+  return best;
 }
 
 const ALL_SERVERLESS = { pool: 0, dedicated: 0, serverless: 1 };
@@ -387,7 +414,7 @@ function shareOf(targets: ReadonlyMap<string, Placement['mode']>, jobs: number):
 }
 
 /** EMR Serverless API calls per job run and their peak rate (the busiest minute's average per second). */
-function serverlessApiFigures(m: Meter, jobRuns: number): NonNullable<StrategyFigures['serverlessApi']> {
+function serverlessApiFigures(m: Meter, jobRuns: number, startsThrottledOut: number): NonNullable<StrategyFigures['serverlessApi']> {
   const peak = m.apiFigures().peak;
   const callsPerJobRun: Record<string, number> = {};
   const peakCallsPerSecond: Record<string, number> = {};
@@ -397,7 +424,8 @@ function serverlessApiFigures(m: Meter, jobRuns: number): NonNullable<StrategyFi
     callsPerJobRun[op] = round2(calls / jobRuns);
     peakCallsPerSecond[op] = peak[op] ?? 0;
   }
-  return { jobRuns, callsPerJobRun, peakCallsPerSecond };
+  const quotas = Object.fromEntries([...EMR_SERVERLESS_OPERATIONS].map((op) => [op, EMR_SERVERLESS_QUOTAS[op]]));
+  return { jobRuns, callsPerJobRun, peakCallsPerSecond, quotas, startJobRunThrottled: m.retriedCalls.StartJobRun ?? 0, startsThrottledOut };
 }
 
 function describeApplication(application: ServerlessApplication, jobs: SizedJob[]): StrategyFigures['serverlessApplication'] {

@@ -37,6 +37,8 @@ export interface CreateClusterThrottleLoop {
 export interface StateMachineLimits {
   acquireCapacity: { timeoutSeconds: number; heartbeatSeconds: number };
   runPooledStep: { heartbeatSeconds: number; throttleRetry: RetryPolicy };
+  /** RunServerlessJob's Retry on a throttled StartJobRun (EMRServerless.ThrottlingException). */
+  runServerlessJob: { throttleRetry: RetryPolicy };
   createClusterThrottle: CreateClusterThrottleLoop;
   /** dispatch-queue's and settle-steps' `rate(...)` schedules, in seconds. */
   dispatchSweepSeconds: number;
@@ -77,6 +79,7 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
   return {
     acquireCapacity: acquire,
     runPooledStep,
+    runServerlessJob: { throttleRetry: serverlessRetry(aslPath, state('RunServerlessJob')) },
     createClusterThrottle: createClusterLoop(aslPath, state),
     dispatchSweepSeconds: scheduleSeconds(serverlessPath, serverless, 'dispatchQueue'),
     settleStepsSeconds: scheduleSeconds(serverlessPath, serverless, 'settleSteps'),
@@ -84,17 +87,33 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
 }
 
 /** The Retry whose ErrorEquals names EMR's throttling error (Emr.Throttled): AddJobFlowSteps throttled. */
-function emrRetry(file: string, name: string, state: any): RetryPolicy {
-  const retriers: any[] = Array.isArray(state.Retry) ? state.Retry : [];
-  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(EmrThrottledError.errorName));
-  if (!retrier)
-    throw new StateMachineLimitsError(
-      file,
-      `${name}.Retry`,
-      `no retrier with ${EmrThrottledError.errorName} in ErrorEquals (the throttled AddJobFlowSteps retry)`,
-    );
+function emrRetry(file: string, name: string, state: { Retry?: unknown }): RetryPolicy {
+  return retryFor(file, name, state, EmrThrottledError.errorName, 'the throttled AddJobFlowSteps retry');
+}
+
+/** RunServerlessJob's Retry whose ErrorEquals names EMR Serverless's throttling error: StartJobRun throttled. */
+function serverlessRetry(file: string, state: { Retry?: unknown }): RetryPolicy {
+  return retryFor(file, 'RunServerlessJob', state, SERVERLESS_THROTTLED, 'the throttled StartJobRun retry');
+}
+
+/** One Retry entry of an ASL state, as the YAML spells it. */
+interface AslRetrier {
+  ErrorEquals?: unknown;
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+  MaxDelaySeconds?: number;
+  JitterStrategy?: string;
+}
+
+/** The state's Retry entry whose ErrorEquals names `errorName`, as a RetryPolicy (Step Functions' defaults for absent fields). */
+function retryFor(file: string, name: string, state: { Retry?: unknown }, errorName: string, what: string): RetryPolicy {
+  const retriers = (Array.isArray(state.Retry) ? state.Retry : []) as AslRetrier[];
+  const retrier = retriers.find((entry) => Array.isArray(entry?.ErrorEquals) && entry.ErrorEquals.includes(errorName));
+  if (!retrier || !Array.isArray(retrier.ErrorEquals))
+    throw new StateMachineLimitsError(file, `${name}.Retry`, `no retrier with ${errorName} in ErrorEquals (${what})`);
   const policy: RetryPolicy = {
-    errorEquals: [...retrier.ErrorEquals],
+    errorEquals: retrier.ErrorEquals.map(String),
     // Step Functions' defaults when a field is absent (Retry docs: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2).
     intervalSeconds: retrier.IntervalSeconds ?? 1,
     maxAttempts: retrier.MaxAttempts ?? 3,
@@ -104,6 +123,9 @@ function emrRetry(file: string, name: string, state: any): RetryPolicy {
   if (retrier.MaxDelaySeconds !== undefined) policy.maxDelaySeconds = retrier.MaxDelaySeconds;
   return policy;
 }
+
+/** The error the emr-serverless:startJobRun integration raises for a throttled StartJobRun. */
+export const SERVERLESS_THROTTLED = 'EMRServerless.ThrottlingException';
 
 /** Delays before each retry (no jitter: the longest each can be); their sum is how long a throttled call can wait. */
 export function retryDelays(policy: RetryPolicy): number[] {

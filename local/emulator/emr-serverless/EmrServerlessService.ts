@@ -13,14 +13,27 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { EmulatedClock } from '../clock';
-import type { EmitEvent, StepExecutor } from '../events';
+import type { EmitEvent } from '../events';
 import type { FaultInjector } from '../faults';
 import type { IdFactory } from '../random';
 import type { LocalS3 } from '../s3/store';
 import { simulatedSeconds } from '../emr/simulated';
-import { localSparkArgs, runSparkSubmit, type SparkRun, type SparkSetup } from '../emr/spark';
-import { billedUtilization, parseCapacity, workersFromSparkParameters, workerTotals, type JobWorkers } from '../../../lib/domain/serverlessWorkers';
+import { localSparkArgs, runSparkSubmit, type SparkSetup } from '../emr/spark';
+import { parseCapacity, workersFromSparkParameters, workerTotals } from '../../../lib/domain/serverlessWorkers';
 import { conflict, notFound, RestJsonError, validation, type RestRequest } from './restJson';
+import {
+  applicationSummary,
+  applicationView,
+  JOB_RUN_ACTIVE,
+  jobRunSummary,
+  jobRunView,
+  paginate,
+  timestampParam,
+  type Application,
+  type CreateApplicationInput,
+  type JobRunRecord,
+  type StartJobRunInput,
+} from './shapes';
 
 /** Simulated seconds each transition takes (AWS publishes none; a cold start is the AWS sample's ~70 s). */
 export const SERVERLESS_DURATIONS = {
@@ -39,53 +52,6 @@ export const SERVERLESS_DURATIONS = {
 const DEFAULT_IDLE_TIMEOUT_MINUTES = 15;
 
 const APPLICATION_STATES_LISTED_BY_DEFAULT = ['CREATING', 'CREATED', 'STARTING', 'STARTED', 'STOPPING', 'STOPPED'];
-const JOB_RUN_ACTIVE = new Set(['SUBMITTED', 'PENDING', 'SCHEDULED', 'RUNNING', 'CANCELLING', 'QUEUED']);
-
-interface Application {
-  applicationId: string;
-  name?: string;
-  arn: string;
-  releaseLabel: string;
-  type: string;
-  state: string;
-  stateDetails?: string;
-  initialCapacity?: Record<string, unknown>;
-  maximumCapacity?: { cpu: string; memory: string; disk?: string };
-  createdAt: number;
-  updatedAt: number;
-  tags: Record<string, string>;
-  autoStartConfiguration: { enabled: boolean };
-  autoStopConfiguration: { enabled: boolean; idleTimeoutMinutes: number };
-  architecture: string;
-  clientToken: string;
-  timer?: NodeJS.Timeout;
-  idleTimer?: NodeJS.Timeout;
-}
-
-export interface JobRunRecord {
-  applicationId: string;
-  jobRunId: string;
-  name?: string;
-  arn: string;
-  state: string;
-  stateDetails: string;
-  executionRole: string;
-  releaseLabel: string;
-  createdAt: number;
-  updatedAt: number;
-  startedAt?: number;
-  endedAt?: number;
-  jobDriver: { sparkSubmit: { entryPoint: string; entryPointArguments?: string[]; sparkSubmitParameters?: string } };
-  configurationOverrides?: Record<string, unknown>;
-  tags: Record<string, string>;
-  executionTimeoutMinutes?: number;
-  clientToken: string;
-  workers: JobWorkers;
-  executor?: StepExecutor;
-  billedSeconds: number;
-  timer?: NodeJS.Timeout;
-  spark?: SparkRun;
-}
 
 /** An application a deployment created (CloudFormation's properties), with the id the local Ref gives it. */
 export interface ServerlessApplicationSeed {
@@ -141,14 +107,14 @@ export class EmrServerlessService {
     if (parts.length === 1 && method === 'POST') return { operation: 'CreateApplication', run: () => this.createApplication(body) };
     if (parts.length === 1 && method === 'GET') return { operation: 'ListApplications', run: () => this.listApplications(request.query) };
     if (parts.length === 2 && method === 'GET')
-      return { operation: 'GetApplication', run: () => ({ application: this.applicationView(this.application(applicationId)) }) };
+      return { operation: 'GetApplication', run: () => ({ application: applicationView(this.application(applicationId)) }) };
     if (parts.length === 3 && sub === 'start' && method === 'POST') return { operation: 'StartApplication', run: () => this.startApplication(applicationId) };
     if (parts.length === 3 && sub === 'stop' && method === 'POST') return { operation: 'StopApplication', run: () => this.stopApplication(applicationId) };
     if (sub === 'jobruns' && extra === undefined) {
       if (parts.length === 3 && method === 'POST') return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body) };
       if (parts.length === 3 && method === 'GET') return { operation: 'ListJobRuns', run: () => this.listJobRuns(applicationId, request.query) };
       if (parts.length === 4 && method === 'GET')
-        return { operation: 'GetJobRun', run: () => ({ jobRun: this.jobRunView(this.jobRun(applicationId, jobRunId)) }) };
+        return { operation: 'GetJobRun', run: () => ({ jobRun: jobRunView(this.jobRun(applicationId, jobRunId), this.deps.accountId) }) };
       if (parts.length === 4 && method === 'DELETE') return { operation: 'CancelJobRun', run: () => this.cancelJobRun(applicationId, jobRunId) };
     }
     return null;
@@ -211,7 +177,7 @@ export class EmrServerlessService {
 
   // ---- applications ----
 
-  private createApplication(input: Record<string, any>): unknown {
+  private createApplication(input: CreateApplicationInput): unknown {
     const releaseLabel = required<string>(input.releaseLabel, 'releaseLabel');
     const type = required<string>(input.type, 'type');
     const clientToken = required<string>(input.clientToken, 'clientToken');
@@ -263,18 +229,7 @@ export class EmrServerlessService {
     const all = [...this.applications.values()].filter((app) => wanted.has(app.state)).sort((a, b) => b.createdAt - a.createdAt);
     const { page, nextToken } = paginate(all, query);
     return {
-      applications: page.map((app) => ({
-        id: app.applicationId,
-        ...(app.name ? { name: app.name } : {}),
-        arn: app.arn,
-        releaseLabel: app.releaseLabel,
-        type: app.type,
-        state: app.state,
-        ...(app.stateDetails ? { stateDetails: app.stateDetails } : {}),
-        createdAt: app.createdAt,
-        updatedAt: app.updatedAt,
-        architecture: app.architecture,
-      })),
+      applications: page.map(applicationSummary),
       ...(nextToken ? { nextToken } : {}),
     };
   }
@@ -360,29 +315,9 @@ export class EmrServerlessService {
     return app;
   }
 
-  private applicationView(app: Application): unknown {
-    return {
-      applicationId: app.applicationId,
-      ...(app.name ? { name: app.name } : {}),
-      arn: app.arn,
-      releaseLabel: app.releaseLabel,
-      type: app.type,
-      state: app.state,
-      ...(app.stateDetails ? { stateDetails: app.stateDetails } : {}),
-      ...(app.initialCapacity ? { initialCapacity: app.initialCapacity } : {}),
-      ...(app.maximumCapacity ? { maximumCapacity: app.maximumCapacity } : {}),
-      createdAt: app.createdAt,
-      updatedAt: app.updatedAt,
-      tags: app.tags,
-      autoStartConfiguration: app.autoStartConfiguration,
-      autoStopConfiguration: app.autoStopConfiguration,
-      architecture: app.architecture,
-    };
-  }
-
   // ---- job runs ----
 
-  private startJobRun(applicationId: string, input: Record<string, any>): unknown {
+  private startJobRun(applicationId: string, input: StartJobRunInput): unknown {
     const app = this.application(applicationId);
     const clientToken = required<string>(input.clientToken, 'clientToken');
     const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');
@@ -395,7 +330,7 @@ export class EmrServerlessService {
     }
     const sparkSubmit = input.jobDriver?.sparkSubmit;
     if (!sparkSubmit) throw validation('jobDriver.sparkSubmit is required: the emulator runs Spark job runs only.');
-    required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
+    const entryPoint = required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
     if (app.state === 'TERMINATED') throw validation(`Application ${applicationId} is TERMINATED.`);
     if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED')
       throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
@@ -415,7 +350,7 @@ export class EmrServerlessService {
       updatedAt: now,
       jobDriver: {
         sparkSubmit: {
-          entryPoint: sparkSubmit.entryPoint,
+          entryPoint,
           entryPointArguments: sparkSubmit.entryPointArguments,
           sparkSubmitParameters: sparkSubmit.sparkSubmitParameters,
         },
@@ -483,7 +418,7 @@ export class EmrServerlessService {
     run.executor = runsSpark ? 'spark' : 'simulated';
     run.startedAt = clock.nowSeconds();
     this.setRunState(run, 'RUNNING', runsSpark ? 'Running with spark-submit (local mode)' : 'SIMULATED by the emrflow emulator: no spark-submit runs this job');
-    if (runsSpark) {
+    if (runsSpark && spark) {
       const cwd = path.join(stateDir, 'spark-work', run.jobRunId);
       mkdirSync(cwd, { recursive: true });
       let args: string[];
@@ -495,7 +430,7 @@ export class EmrServerlessService {
         return;
       }
       const started = Date.now();
-      run.spark = runSparkSubmit(spark!, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
+      run.spark = runSparkSubmit(spark, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
       run.spark.done.then(({ exitCode, signal, lastErrorLine }) => {
         if (run.state !== 'RUNNING' || this.stopped) return;
         run.billedSeconds = (Date.now() - started) / 1000;
@@ -605,57 +540,8 @@ export class EmrServerlessService {
       .sort((a, b) => b.createdAt - a.createdAt);
     const { page, nextToken } = paginate(all, query);
     return {
-      jobRuns: page.map((run) => ({
-        applicationId: run.applicationId,
-        id: run.jobRunId,
-        ...(run.name ? { name: run.name } : {}),
-        mode: 'BATCH',
-        arn: run.arn,
-        createdBy: `arn:aws:iam::${this.deps.accountId}:root`,
-        createdAt: run.createdAt,
-        updatedAt: run.updatedAt,
-        executionRole: run.executionRole,
-        state: run.state,
-        stateDetails: run.stateDetails || run.state,
-        releaseLabel: run.releaseLabel,
-        type: 'Spark',
-        attempt: 1,
-        attemptCreatedAt: run.createdAt,
-        attemptUpdatedAt: run.updatedAt,
-      })),
+      jobRuns: page.map((run) => jobRunSummary(run, this.deps.accountId)),
       ...(nextToken ? { nextToken } : {}),
-    };
-  }
-
-  private jobRunView(run: JobRunRecord): unknown {
-    const ended = !JOB_RUN_ACTIVE.has(run.state);
-    const utilization = billedUtilization(run.workers, run.billedSeconds);
-    const ran = run.startedAt !== undefined;
-    return {
-      applicationId: run.applicationId,
-      jobRunId: run.jobRunId,
-      ...(run.name ? { name: run.name } : {}),
-      arn: run.arn,
-      createdBy: `arn:aws:iam::${this.deps.accountId}:root`,
-      createdAt: run.createdAt,
-      updatedAt: run.updatedAt,
-      executionRole: run.executionRole,
-      state: run.state,
-      stateDetails: run.stateDetails || run.state,
-      releaseLabel: run.releaseLabel,
-      ...(run.configurationOverrides ? { configurationOverrides: run.configurationOverrides } : {}),
-      jobDriver: { sparkSubmit: Object.fromEntries(Object.entries(run.jobDriver.sparkSubmit).filter(([, v]) => v !== undefined)) },
-      tags: run.tags,
-      ...(ended && ran
-        ? { totalResourceUtilization: utilization, billedResourceUtilization: utilization, totalExecutionDurationSeconds: Math.round(run.billedSeconds) }
-        : {}),
-      ...(run.executionTimeoutMinutes !== undefined ? { executionTimeoutMinutes: run.executionTimeoutMinutes } : {}),
-      mode: 'BATCH',
-      attempt: 1,
-      attemptCreatedAt: run.createdAt,
-      attemptUpdatedAt: run.updatedAt,
-      ...(run.startedAt !== undefined ? { startedAt: run.startedAt } : {}),
-      ...(run.endedAt !== undefined ? { endedAt: run.endedAt } : {}),
     };
   }
 }
@@ -672,23 +558,4 @@ function userSparkOptions(parameters: string | undefined): string[] {
     if (words[i].startsWith('--')) i += 1;
   }
   return out;
-}
-
-function timestampParam(text: string | null): number | undefined {
-  if (!text) return undefined;
-  const asNumber = Number(text);
-  if (Number.isFinite(asNumber)) return asNumber;
-  const parsed = Date.parse(text);
-  if (Number.isNaN(parsed)) throw validation(`Invalid timestamp ${text}.`);
-  return parsed / 1000;
-}
-
-function paginate<T>(items: T[], query: URLSearchParams): { page: T[]; nextToken?: string } {
-  const maxText = query.get('maxResults');
-  const max = maxText === null ? 50 : Number(maxText);
-  if (!Number.isInteger(max) || max < 1 || max > 50) throw validation('maxResults must be between 1 and 50.');
-  const start = Number(query.get('nextToken') ?? 0);
-  if (!Number.isInteger(start) || start < 0) throw validation('The nextToken is not valid.');
-  const page = items.slice(start, start + max);
-  return { page, ...(start + max < items.length ? { nextToken: String(start + max) } : {}) };
 }

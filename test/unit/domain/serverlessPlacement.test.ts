@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { loadServerlessConfig } from '../../../lib/config/serverless';
 import { classifyFailure } from '../../../lib/domain/failure';
 import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
-import { CLUSTER_START_MINUTES, planJobRunReap, predictedPoolWaitMinutes, serverlessClientToken, sparkSubmitParts } from '../../../lib/domain/serverless';
+import {
+  CLUSTER_START_MINUTES,
+  planJobRunReap,
+  predictedPoolWaitMinutes,
+  predictedPoolWaits,
+  serverlessClientToken,
+  sparkSubmitParts,
+} from '../../../lib/domain/serverless';
 import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
 import type { Placement } from '../../../lib/domain/types';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
@@ -23,10 +30,10 @@ const STEP_ARGS = [
 ];
 const config: PlacementConfig = { ...shippedPlacementConfig(), serverless: loadServerlessConfig() };
 
-/** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 60 SLA minutes: 48 minutes of slack. */
+/** A 16-unit job (fits one shared-pool cluster) predicted at 12 of its 30 SLA minutes: 18 minutes of slack. */
 function input(poolWaits: Record<string, number> | undefined, overrides: { attempt?: number } = {}): PlaceJobInput {
   return {
-    request: request({ job: job({ slaMinutes: 60 }) }),
+    request: request({ job: job({ slaMinutes: 30 }) }),
     sizing: sizing({ capacityUnits: 16, predictedMinutes: 12, stepArgs: STEP_ARGS }),
     attempt: overrides.attempt ?? 1,
     executionName: 'denormalize-events-2026-11-26',
@@ -36,7 +43,7 @@ function input(poolWaits: Record<string, number> | undefined, overrides: { attem
 
 describe('placement on EMR Serverless under the shipped rules (config/rules.json)', () => {
   it("overflows to Serverless when the pool's predicted wait exceeds the job's SLA slack", async () => {
-    const placement = await placeJob(input({ shared: 49 }), config);
+    const placement = await placeJob(input({ shared: 19 }), config);
 
     expect(placement.mode).toBe('serverless');
     expect(placement.reasons).toContainEqual(expect.stringMatching(/^overflow-to-serverless: /));
@@ -56,14 +63,20 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.serverless!.predictedCostUsd).toBeGreaterThan(0);
   });
 
-  it('overflows to Serverless past 45 minutes of predicted wait even when the slack is longer', async () => {
+  it("overflows to Serverless past the rule's bound on the predicted wait even when the slack is longer", async () => {
+    // The bound as config/rules.json ships it (re-measured with npm run bench:day), not a copy of it.
+    const overflow = config.rules.find((rule) => rule.name === 'overflow-to-serverless');
+    const conditions = overflow?.conditions as { all?: Array<{ any?: Array<{ value: unknown }> }> } | undefined;
+    const any = conditions?.all?.[0]?.any ?? [];
+    const bound = any.map((condition) => condition.value).find((value): value is number => typeof value === 'number');
+    expect(bound).toBeGreaterThan(0);
     const long = (wait: number) => ({ ...input({ shared: wait }), request: request({ job: job({ slaMinutes: 240 }) }) });
-    expect((await placeJob(long(46), config)).mode).toBe('serverless');
-    expect((await placeJob(long(45), config)).mode).toBe('pool');
+    expect((await placeJob(long((bound ?? 0) + 1), config)).mode).toBe('serverless');
+    expect((await placeJob(long(bound ?? 0), config)).mode).toBe('pool');
   });
 
   it('waits in the pool when the wait fits in the slack, or when nothing is known of the pool', async () => {
-    expect((await placeJob(input({ shared: 45 }), config)).mode).toBe('pool');
+    expect((await placeJob(input({ shared: 18 }), config)).mode).toBe('pool');
     expect((await placeJob(input({ shared: 0 }), config)).mode).toBe('pool');
     expect((await placeJob(input(undefined), config)).mode).toBe('pool');
   });
@@ -126,6 +139,32 @@ describe('predicted wait in a pool (from the registry: queued units vs capacity)
     expect(short).toBe(5);
     expect(long).toBe(52.5);
     expect(behind).toBe(2.5);
+  });
+
+  it('counts job slots too: a cluster with free units but every slot leased (maxJobs) has no room now', () => {
+    const leases = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`lease-${i}`, {} as never]));
+    const slotsFull = { ...cluster(8), maxJobs: 4, leases: leases(4) };
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [slotsFull], queue: [] })).toBe(5);
+    // Negative control: the same cluster with a slot free (or with no slot limit known) starts the job now.
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [{ ...slotsFull, leases: leases(3) }], queue: [] })).toBe(0);
+    expect(predictedPoolWaitMinutes({ ...base, maxClusters: 1, clusters: [cluster(8)], queue: [] })).toBe(0);
+  });
+
+  it('predicts no wait for a pool whose clusters are smaller than the job (it never gets a lease there, so no overflow rule fires on it)', () => {
+    const pools = [{ name: 'shared', maxClusters: 2, capacityUnits: 32 }];
+    const registry = { shared: { clusters: [cluster(32)], queue: [] } };
+    const job = { executionName: 'e', priority: 'normal' as const, predictedMinutes: 20 };
+    expect(predictedPoolWaits(pools, registry, { ...job, units: 40 })).toEqual({});
+    // Negative control: a job that fits a cluster gets the pool's wait.
+    expect(predictedPoolWaits(pools, registry, { ...job, units: 32 })).toEqual({ shared: CLUSTER_START_MINUTES });
+  });
+
+  it('adds the queue that even the clusters it may launch cannot hold to the cluster start', () => {
+    // One cluster full, room for one more (32 units): 40 units queued ahead + 8 → 16 units beyond, over 64 units.
+    const queue = Array.from({ length: 5 }, () => ({ units: 8, priority: 'normal' as const }));
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(32)], queue })).toBe(CLUSTER_START_MINUTES + 5);
+    // Negative control: a queue the launch covers waits for the launch only.
+    expect(predictedPoolWaitMinutes({ ...base, clusters: [cluster(32)], queue: queue.slice(0, 3) })).toBe(CLUSTER_START_MINUTES);
   });
 });
 

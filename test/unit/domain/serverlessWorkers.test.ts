@@ -4,12 +4,11 @@ import {
   sparkSubmitParameters,
   WORKER_MEMORY_GB,
   WORKER_VCPUS,
-  workersForUnits,
+  workerForExecutor,
+  workersForSpark,
   workersFromSparkParameters,
   workerSizeProblem,
 } from '../../../lib/domain/serverlessWorkers';
-
-const UNIT = { vcpu: 4, memoryGb: 32 };
 
 describe('EMR Serverless worker sizes', () => {
   it('accepts exactly the documented sizes: 1/2/4/8/16 vCPU with their memory ranges and steps', () => {
@@ -24,17 +23,50 @@ describe('EMR Serverless worker sizes', () => {
     expect(workerSizeProblem({ vcpu: 2, memoryGb: 8, diskGb: 201 })).toMatch(/disk/);
   });
 
-  it('maps sizing units to valid workers: one unit a worker, cut to a valid size, one unit the driver', () => {
-    expect(workersForUnits(4, UNIT)).toEqual({ driver: { vcpu: 4, memoryGb: 30, diskGb: 20 }, executor: { vcpu: 4, memoryGb: 30, diskGb: 20 }, executors: 3 });
-    expect(workersForUnits(1, UNIT).executors).toBe(1);
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 400 }), fc.constantFrom(...WORKER_VCPUS, 3, 6, 32), fc.integer({ min: 1, max: 256 }), (units, vcpu, memoryGb) => {
-        const workers = workersForUnits(units, { vcpu, memoryGb });
-        expect(workerSizeProblem(workers.executor)).toBeNull();
-        expect(workerSizeProblem(workers.driver)).toBeNull();
-        expect(workers.executors).toBeGreaterThanOrEqual(1);
-      }),
+  it("sizes workers from the job's executor: its cores, its heap + Spark's overhead, the smallest valid memory", () => {
+    // DEFAULT_SIZING's executor: 4 cores, 22 GiB heap (+2.2 GiB overhead) → 4 vCPU / 25 GB, not a whole unit's 4 vCPU / 30 GB.
+    expect(workersForSpark({ executorCores: 4, executorMemoryGiB: 22, executorInstances: 1 })).toEqual({
+      driver: { vcpu: 4, memoryGb: 25, diskGb: 20 },
+      executor: { vcpu: 4, memoryGb: 25, diskGb: 20 },
+      executors: 1,
+    });
+    // A heap that does not fit the 4 vCPU range (30 GB) takes the next size; 8 vCPU memory comes in 4 GB steps.
+    expect(workerForExecutor({ executorCores: 4, executorMemoryGiB: 28 })).toEqual({ vcpu: 8, memoryGb: 32, diskGb: 20 });
+    expect(workerForExecutor({ executorCores: 1, executorMemoryGiB: 1 })).toEqual({ vcpu: 1, memoryGb: 2, diskGb: 20 });
+    expect(() => workerForExecutor({ executorCores: 32, executorMemoryGiB: 8 })).toThrow(/no EMR Serverless worker/);
+    expect(() => workerForExecutor({ executorCores: 16, executorMemoryGiB: 110 })).toThrow(/largest is 16 vCPU \/ 120 GB/);
+  });
+
+  /** The mapping's contract, as a property over executors of 1–16 cores, up to 108 GiB of heap and any disk. */
+  const withinDocumentedRanges = (mapping: typeof workersForSpark) =>
+    fc.property(
+      fc.constantFrom(1, 2, 3, 4, 5, 8, 12, 16),
+      fc.double({ min: 0.5, max: 108, noNaN: true }),
+      fc.integer({ min: 0, max: 500 }),
+      fc.integer({ min: 20, max: 200 }),
+      (executorCores, executorMemoryGiB, executorInstances, diskGb) => {
+        const workers = mapping({ executorCores, executorMemoryGiB, executorInstances }, { diskGb });
+        for (const worker of [workers.driver, workers.executor]) {
+          expect(workerSizeProblem(worker)).toBeNull();
+          expect(worker.vcpu).toBeGreaterThanOrEqual(executorCores);
+          // The worker holds the executor's heap and Spark's overhead (10%, at least 384 MiB).
+          expect(worker.memoryGb * 1024).toBeGreaterThanOrEqual(executorMemoryGiB * 1024 + Math.max(384, executorMemoryGiB * 102.4) - 1e-6);
+        }
+        expect(workersFromSparkParameters(sparkSubmitParameters(workers))).toEqual(workers);
+        expect(workers.executors).toBe(Math.max(1, executorInstances));
+      },
     );
+
+  it('never asks for a worker outside the documented ranges, and always has room for the executor (property)', () => {
+    fc.assert(withinDocumentedRanges(workersForSpark));
+  });
+
+  it('negative control: the property fails for a mapping that gives every job a whole sizing unit (4 vCPU / 32 GB)', () => {
+    const wholeUnit: typeof workersForSpark = (spark, options) => {
+      const worker = { vcpu: 4 as const, memoryGb: 32, diskGb: options?.diskGb ?? 20 };
+      return { driver: worker, executor: worker, executors: Math.max(1, spark.executorInstances) };
+    };
+    expect(() => fc.assert(withinDocumentedRanges(wholeUnit))).toThrow(/Property failed/);
   });
 
   it('writes Spark settings that EMR Serverless reads back as the same workers', () => {

@@ -16,7 +16,7 @@ import {
   workerHourly,
   type ServerlessApplication,
 } from '../../../local/planner/serverlessRun';
-import { DEFAULT_ASL_PATH, loadStateMachineLimits, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
+import { DEFAULT_ASL_PATH, loadStateMachineLimits, SERVERLESS_THROTTLED, type RetryPolicy } from '../../../local/planner/stateMachineLimits';
 import { DEFAULT_SIZING } from '../../../lib/domain/sizing';
 
 const PROFILE = readProfile('examples/planner/day.json');
@@ -52,6 +52,12 @@ function limitsWithCreateClusterCap(cap: number) {
   return loadStateMachineLimits({ asl });
 }
 
+/** run-job's limits with RunServerlessJob's throttling Retry changed (what the ASL would say). */
+function withServerlessRetry(change: Partial<RetryPolicy>) {
+  const limits = loadStateMachineLimits();
+  return { ...limits, runServerlessJob: { throttleRetry: { ...limits.runServerlessJob.throttleRetry, ...change } } };
+}
+
 describe("the dedicated path follows run-job's CreateCluster throttling loop", () => {
   // 400 one-cluster-per-job launches within a minute against RunJobFlow's burst of 10 and 0.5/s.
   const jobs = nightlyDay(400, 1);
@@ -77,7 +83,7 @@ describe("the dedicated path follows run-job's CreateCluster throttling loop", (
     expect(meter.startSeconds).toHaveLength(5);
     const running = [...meter.stepRunningSeconds].sort((a, b) => a - b);
     const started = [...meter.startSeconds].sort((a, b) => a - b);
-    started.forEach((seconds, i) => expect(seconds).toBeCloseTo(running[i] + SPARK_FIRST_EXECUTOR_SECONDS, 6));
+    for (const [i, seconds] of started.entries()) expect(seconds).toBeCloseTo(running[i] + SPARK_FIRST_EXECUTOR_SECONDS, 6);
     // Bootstrap (5-10 minutes) comes before the step: no start sooner than five minutes.
     expect(Math.min(...started)).toBeGreaterThan(300);
   });
@@ -90,8 +96,8 @@ describe('EMR Serverless, simulated', () => {
     maxVcpu: 4000,
     ...overrides,
   });
-  async function serverless(jobs: ReturnType<typeof nightlyDay>, application: ServerlessApplication) {
-    const run = new ServerlessRun(application, config, jobs, spotModel(PROFILE), new Random(9), () => {});
+  async function serverless(jobs: ReturnType<typeof nightlyDay>, application: ServerlessApplication, cfg: PlannerConfig = config) {
+    const run = new ServerlessRun(application, cfg, jobs, spotModel(PROFILE), new Random(9), () => {});
     await run.run();
     run.finishBilling();
     return run;
@@ -141,15 +147,41 @@ describe('EMR Serverless, simulated', () => {
     // From the sizing, not a constant: right-sizing made the smallest job a driver and one executor (8 vCPU).
     const vcpuOf = (job: (typeof jobs)[number]) => (1 + job.sizing.spark.executorInstances) * workerFor(job.sizing).vcpu;
     const smallest = Math.min(...jobs.map(vcpuOf));
-    const never = await serverless(jobs, app({ maxVcpu: smallest / 2 }));
+    // A generous StartJobRun Retry here: this test is about capacity, not the StartJobRun quota (below).
+    const patient = { ...config, limits: withServerlessRetry({ maxAttempts: 40, maxDelaySeconds: 300 }) };
+    const never = await serverless(jobs, app({ maxVcpu: smallest / 2 }), patient);
     expect(never.meter.failures).toEqual({ [SERVERLESS_RUN_FAILED]: 250 });
     expect(never.meter.cost.emrServerless).toBe(0);
     // Room for one smallest job at a time: the queue's tail waits past six hours and fails.
-    const single = await serverless(jobs, app({ maxVcpu: smallest }));
+    const single = await serverless(jobs, app({ maxVcpu: smallest }), patient);
     const tooBig = jobs.filter((job) => vcpuOf(job) > smallest).length;
     expect(single.meter.failures[SERVERLESS_RUN_FAILED]).toBeGreaterThan(tooBig);
     expect(single.meter.completed + single.meter.failed).toBe(250);
     expect(Math.max(...single.queueWaitSeconds)).toBeLessThanOrEqual(SERVERLESS_QUEUE_TIMEOUT_SECONDS);
+  });
+
+  it("starts job runs within StartJobRun's quota (1/s, burst 25); a start whose Retry runs out fails the run", async () => {
+    // 250 jobs in one minute: 25 go at once, then one a second. A Retry of 5 tries (5+10+20+40+80 s at most) cannot wait that out.
+    const jobs = nightlyDay(250, 1);
+    const run = await serverless(jobs, app({}), { ...config, limits: withServerlessRetry({ maxAttempts: 5, maxDelaySeconds: undefined }) });
+    const starts = [...(run.meter.calls.get('StartJobRun')?.entries() ?? [])].sort((a, b) => a[0] - b[0]);
+    let total = 0;
+    for (const [second, count] of starts) {
+      total += count;
+      expect(total).toBeLessThanOrEqual(25 + (second - starts[0][0]) + 1);
+    }
+    expect(run.sim.startsThrottledOut).toBeGreaterThan(0);
+    expect(run.meter.failures[SERVERLESS_THROTTLED]).toBe(run.sim.startsThrottledOut);
+    expect(run.meter.completed + run.meter.failed).toBe(250);
+  });
+
+  it("negative control: RunServerlessJob's shipped Retry (up to 100 tries, a minute apart at most) drains the same burst", async () => {
+    const jobs = nightlyDay(250, 1);
+    const run = await serverless(jobs, app({}));
+    expect(config.limits ?? loadStateMachineLimits()).toMatchObject({ runServerlessJob: { throttleRetry: { maxAttempts: 100, maxDelaySeconds: 60 } } });
+    expect(run.meter.retriedCalls.StartJobRun).toBeGreaterThan(0);
+    expect(run.sim.startsThrottledOut).toBe(0);
+    expect(run.meter.failures).toEqual({});
   });
 
   it('refuses pre-initialized capacity past the account quota of 4,000 vCPU', () => {
