@@ -2,7 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, dynamoRegistry, findLaunch, liveStepReader, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -13,7 +13,13 @@ const logger = functionLogger('acquire-capacity');
 const metrics = functionMetrics('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot, sendFailure } });
+const jobManager = () =>
+  awsJobManager({
+    registry: dynamoRegistry(),
+    stepTokens: liveStepReader(),
+    emr: { launchCluster: poolClusterLauncher(prices), findLaunch },
+    sfn: { sendSlot, sendFailure },
+  });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;

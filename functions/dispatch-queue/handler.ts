@@ -2,7 +2,17 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, clusterStateProbe, dynamoRegistry, poolClusterLauncher, sendFailure, sendHeartbeat, sendSlot } from '../../lib/aws/poolRuntime';
+import {
+  awsJobManager,
+  clusterStateProbe,
+  dynamoRegistry,
+  findLaunch,
+  liveStepReader,
+  poolClusterLauncher,
+  sendFailure,
+  sendHeartbeat,
+  sendSlot,
+} from '../../lib/aws/poolRuntime';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -28,7 +38,8 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   const input = parseRequestInput(DispatchQueueInput, event);
   const jobManager = awsJobManager({
     registry: dynamoRegistry(),
-    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe() },
+    stepTokens: liveStepReader(),
+    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe(), findLaunch },
     sfn: { sendSlot, sendFailure, sendHeartbeat },
   });
   const reports: DispatchReport[] = [];

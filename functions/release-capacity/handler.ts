@@ -2,7 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dynamoRegistry, findLaunch, liveStepReader, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -12,7 +12,13 @@ const logger = functionLogger('release-capacity');
 const metrics = functionMetrics('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () => awsJobManager({ registry: dynamoRegistry(), emr: { launchCluster: poolClusterLauncher(prices) }, sfn: { sendSlot, sendFailure } });
+const jobManager = () =>
+  awsJobManager({
+    registry: dynamoRegistry(),
+    stepTokens: liveStepReader(),
+    emr: { launchCluster: poolClusterLauncher(prices), findLaunch, cancelSteps },
+    sfn: { sendSlot, sendFailure },
+  });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the

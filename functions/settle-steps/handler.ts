@@ -1,6 +1,6 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
-import { awsJobManager, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
 import type { ReconcileReport, SettleResult } from '../../lib/jobManager/jobManager';
 import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
 import { parseRequestInput } from '../../lib/schema';
@@ -24,7 +24,7 @@ export type SettleStepsResult =
  */
 export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   const input = parseRequestInput(SettleStepsInput, event);
-  const jobManager = awsJobManager({ stepTokens: dynamoStepTokens(), emr: { listSteps }, sfn: { sendSuccess, sendFailure, sendHeartbeat } });
+  const jobManager = awsJobManager({ stepTokens: dynamoStepTokens(), emr: { listSteps, cancelSteps }, sfn: { sendSuccess, sendFailure, sendHeartbeat } });
   if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
     const { clusterId, stepId, state } = input.detail;
     // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the

@@ -10,6 +10,7 @@
  *                     never leased directly, even when there is room: a new arrival must not overtake parked
  *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
  *   release           ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
+ *                     A step of its execution EMR may still run is cancelled, and keeps the lease until it ends.
  *   renew             RenewLease: push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
@@ -65,8 +66,10 @@ export const PLACEHOLDER_PREFIX = 'pending-';
 /** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
 export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 
-/** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
+/** A placeholder older than this is a launch that crashed between its placeholder and its registry write. */
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** How long a crashed launch's intent waits for EMR to answer whether the launch made a cluster. */
+const LAUNCH_INTENT_GIVE_UP_MS = 30 * 60_000;
 /** Parked executions heartbeated concurrently by reconcile. */
 const HEARTBEATS_AT_ONCE = 10;
 /** AcquireCapacity's HeartbeatSeconds (statemachines/run-job.asl.yml; a unit test ties the two). */
@@ -125,6 +128,8 @@ export interface DispatchReport {
   pool: string;
   granted: Array<{ entryId: string; clusterId: string }>;
   launched: string[];
+  /** Clusters a crashed launch made that the registry did not know, found by their launch id and registered. */
+  adopted: string[];
   expired: Array<{ clusterId: string; lease: string }>;
   /** Entries whose waiter was gone when granted: their lease was given back. */
   abandoned: string[];
@@ -140,7 +145,7 @@ export interface DispatchReport {
 /** What a stopped execution held in the pools, and what became of it. */
 export interface ExecutionHoldings {
   /** Its leases (found by the lease's execution), each released (false: it was already gone). */
-  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean }>;
+  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean; running: string[] }>;
   /**
    * Its queue entries (entry id `execution#attempt`): a waiting entry is withdrawn; one a dispatcher is
    * granting right now is left to that grant, whose SendTaskSuccess answers TaskTimedOut and gives the lease back.
@@ -162,6 +167,8 @@ export interface ReconcileReport {
   listStepsCalls: number;
   settled: number;
   heartbeats: number;
+  /** Running steps whose execution stopped waiting, cancelled (their mapping holds their lease until they end). */
+  cancelled: number;
   /** Mapped steps ListSteps did not show (their wait's heartbeat and timeout bound them). */
   unseen: number;
   errors: string[];
@@ -178,7 +185,11 @@ export interface PoolReconcileReport {
 /** The job manager's operations; createJobManager builds the one implementation. */
 export interface JobManager {
   park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
-  release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ released: boolean; units: number; dispatch: DispatchReport }>;
+  /** `running`: steps of the lease's execution still running, cancelled; the lease is kept until they end (released: false). */
+  release(
+    context: PoolContext,
+    slot: Pick<Slot, 'clusterId' | 'lease'>,
+  ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
   renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number): Promise<{ renewed: boolean; leaseExpiresAt: number }>;
   dispatch(context: PoolContext): Promise<DispatchReport>;
   observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState): Promise<{ recorded: boolean; dispatch: DispatchReport }>;
@@ -230,9 +241,32 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return { entryId, dispatch: await dispatch(context) };
   }
 
+  /**
+   * Gives a lease back, unless a step of its execution may still run on the cluster (run-job's failure path
+   * after RunPooledStep timed out, or any path that gives up on a step EMR still runs): that step is
+   * cancelled and the lease kept, because its units are in use until EMR ends it. The lease then lapses at its
+   * expiry, which the sweep honours only once no step of its execution may still run (see sweep).
+   */
   async function release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
-    const released = await store.release(context.pool.name, slot.clusterId, slot.lease);
-    return { ...released, dispatch: await dispatch(context) };
+    const running = await cancelRunningSteps(context.pool.name, slot.clusterId, slot.lease);
+    const released = running.length > 0 ? { released: false, units: 0 } : await store.release(context.pool.name, slot.clusterId, slot.lease);
+    return { ...released, running, dispatch: await dispatch(context) };
+  }
+
+  /** Cancels the steps of a lease's execution that may still run on its cluster (none on an ended cluster); their ids. */
+  async function cancelRunningSteps(pool: string, clusterId: string, lease: string): Promise<string[]> {
+    const cluster = await store.getCluster(pool, clusterId);
+    const held = cluster?.leases[lease];
+    if (!cluster || !held) return [];
+    const running = await stepsStillRunning(cluster, held.execution);
+    if (running.length > 0) await emr.cancelSteps(clusterId, running);
+    return running;
+  }
+
+  /** Steps of `execution` that may still run on `cluster`: mapped and not yet seen ended (an ended cluster runs none). */
+  async function stepsStillRunning(cluster: PoolCluster, execution: string): Promise<string[]> {
+    if (CLUSTER_ENDED_STATES.has(cluster.state)) return [];
+    return stepTokens.liveSteps(cluster.clusterId, execution);
   }
 
   async function renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number) {
@@ -301,6 +335,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       pool: context.pool.name,
       granted: [],
       launched: [],
+      adopted: [],
       expired: [],
       abandoned: [],
       queued: 0,
@@ -326,12 +361,13 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const now = clock.now();
     for (const cluster of await store.listClusters(pool)) {
       for (const id of expiredLeaseIds(cluster, now)) {
+        // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
+        if ((await stepsStillRunning(cluster, cluster.leases[id].execution)).length > 0) continue;
         if (await store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
       }
       const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
-      if (stalePlaceholder || (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0)) {
-        await store.removeCluster(pool, cluster.clusterId);
-      }
+      if (stalePlaceholder) await settleLaunchIntent(context, cluster, report);
+      else if (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0) await store.removeCluster(pool, cluster.clusterId);
     }
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
     const inFlight: QueueEntry[] = [];
@@ -351,6 +387,31 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       await deliver(context, { ...entry, claimedAt: reclaimedAt }, cluster.clusterId, cluster.leases[entry.entryId].expiresAt, report, true);
     }
     return inFlight;
+  }
+
+  /**
+   * A stale placeholder is a launch intent whose launch crashed: before RunJobFlow (nothing to do), or
+   * between RunJobFlow and the registry write. RunJobFlow has no ClientToken, so the cluster is found by the
+   * launch id its name carries and adopted (registered as it is), not left unknown until its idle timeout.
+   * While EMR cannot be asked, the intent stays (it counts as a starting cluster), for at most
+   * LAUNCH_INTENT_GIVE_UP_MS, past which an orphan is left to its idle timeout as before.
+   */
+  async function settleLaunchIntent(context: PoolContext, placeholder: PoolCluster, report: DispatchReport): Promise<void> {
+    const pool = context.pool.name;
+    try {
+      // A minute of slack: EMR's clock and the placeholder's are not the same clock.
+      const found = await emr.findLaunch(context.pool, placeholder.clusterId.slice(PLACEHOLDER_PREFIX.length), placeholder.launchedAt - 60_000);
+      if (found && !CLUSTER_ENDED_STATES.has(found.state)) {
+        const { configHash, capacityUnits, maxJobs, launchedAt } = placeholder;
+        if (await store.registerCluster({ pool, clusterId: found.clusterId, state: found.state, configHash, capacityUnits, maxJobs, launchedAt })) {
+          report.adopted.push(found.clusterId);
+        }
+      }
+    } catch (error) {
+      report.errors.push(`launch intent ${placeholder.clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+      if (placeholder.launchedAt + LAUNCH_INTENT_GIVE_UP_MS > clock.now()) return;
+    }
+    await store.removeCluster(pool, placeholder.clusterId);
   }
 
   /**
@@ -595,8 +656,11 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       for (const cluster of await store.listClusters(pool)) {
         for (const [lease, held] of Object.entries(cluster.leases)) {
           if (held.execution !== execution) continue;
-          const { released, units } = await store.release(pool, cluster.clusterId, lease);
-          holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released });
+          // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
+          const running = await stepsStillRunning(cluster, execution);
+          if (running.length > 0) await emr.cancelSteps(cluster.clusterId, running);
+          const { released, units } = running.length > 0 ? { released: false, units: 0 } : await store.release(pool, cluster.clusterId, lease);
+          holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released, running });
         }
       }
     }
@@ -672,7 +736,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * first, so paging stops once every waiting step was seen), settling what ended and heartbeating what runs.
    */
   async function reconcileSteps(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, unseen: 0, errors: [] };
+    const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, cancelled: 0, unseen: 0, errors: [] };
     const byCluster = new Map<string, StepTokenItem[]>();
     for (const item of await stepTokens.allMappedSteps()) byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
 
@@ -707,13 +771,24 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
             report.heartbeats += 1;
           }
         } catch (error) {
-          // The execution stopped waiting (its timeout, a stop): nobody is left to tell, so the mapping goes.
-          if (TASK_TOKEN_GONE.has((error as Error).name)) await stepTokens.dropStep(clusterId, stepId);
+          // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its
+          // output, so it is cancelled. Its mapping stays until the step is seen ended (this sweep or its
+          // event settles it as 'gone'), because it is what holds the step's lease (liveSteps).
+          if (TASK_TOKEN_GONE.has((error as Error).name)) await cancelAbandonedStep(clusterId, stepId, report);
           else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
         }
       }
     }
     return report;
+  }
+
+  async function cancelAbandonedStep(clusterId: string, stepId: string, report: ReconcileReport): Promise<void> {
+    try {
+      await emr.cancelSteps(clusterId, [stepId]);
+      report.cancelled += 1;
+    } catch (error) {
+      report.errors.push(`cancel ${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
   }
 
   async function unitsInUse(context: PoolContext): Promise<number> {

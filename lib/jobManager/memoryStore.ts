@@ -375,6 +375,10 @@ export class MemoryJobStore implements JobStore {
     return [...this.clusterSteps(clusterId).values()].map((item) => ({ ...item }));
   }
 
+  async liveSteps(clusterId: string, execution: string): Promise<string[]> {
+    return [...this.clusterSteps(clusterId).values()].filter((item) => item.execution === execution && item.takenAt === undefined).map((item) => item.stepId);
+  }
+
   async allMappedSteps(): Promise<StepTokenItem[]> {
     const all: StepTokenItem[] = [];
     for (const steps of this.steps.values()) for (const item of steps.values()) all.push({ ...item });

@@ -128,6 +128,12 @@ export interface StepTokenStore {
   /** Records the step's RUNNING time on its mapping; false when it is not mapped. */
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   mappedSteps(clusterId: string): Promise<StepTokenItem[]>;
+  /**
+   * The step ids mapped to `execution` on the cluster that no settle has taken: steps EMR may still be running
+   * (a mapping stays until its step is seen ended, even once its token is gone). What release and the lease
+   * sweep read before giving a lease's units back; the one read of an execution's running steps.
+   */
+  liveSteps(clusterId: string, execution: string): Promise<string[]>;
   /** Every mapping, for the reconciliation sweep. */
   allMappedSteps(): Promise<StepTokenItem[]>;
   /** Drops a mapping: its token was told, or its execution is gone. */

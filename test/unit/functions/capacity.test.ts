@@ -37,8 +37,10 @@ afterAll(async () => {
 beforeEach(async () => {
   emr.reset();
   sfn.reset();
-  tables = await local.registryTables();
+  const created = await local.registryTables();
+  tables = created;
   process.env.CLUSTER_REGISTRY_TABLE = tables.clusters;
+  process.env.STEP_TOKENS_TABLE = created.stepTokens;
   process.env.ADMISSION_QUEUE_TABLE = tables.queue;
   process.env.EMR_SERVICE_ROLE = 'emr-service-role';
   process.env.EMR_INSTANCE_PROFILE = 'emr-instance-profile';

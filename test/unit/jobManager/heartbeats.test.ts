@@ -70,6 +70,8 @@ describe('heartbeats to parked executions', () => {
         describeClusterState: async () => null,
         addStep: async () => '',
         listSteps: async () => ({ steps: [] }),
+        cancelSteps: async () => undefined,
+        findLaunch: async () => null,
       },
       sfn: {
         sendSlot: async () => undefined,

@@ -52,7 +52,8 @@ class World {
     };
     return {
       registry: store,
-      stepTokens: unwired<StepTokenStore>('stepTokens'),
+      // These cases submit no steps: no execution has a step that may still run.
+      stepTokens: unwired<StepTokenStore>('stepTokens', { liveSteps: async () => [] }),
       clock: { now: () => this.now, sleep: async () => undefined },
       placeholderId: () => `launch-${++this.placeholders}`,
       sfn: {
@@ -78,6 +79,8 @@ class World {
         describeClusterState: async () => null,
         addStep: unused,
         listSteps: unused,
+        cancelSteps: unused,
+        findLaunch: async () => null,
       },
     };
   }

@@ -48,6 +48,8 @@ function harness(answers: Array<Error | 'launch'> = []): Harness {
       describeClusterState: async () => null,
       addStep: async () => 's-1',
       listSteps: async () => ({ steps: [] }),
+      cancelSteps: async () => undefined,
+      findLaunch: async () => null,
     },
     sfn: {
       sendSlot: async (token, slot) => void h.slots.set(token, slot),
