@@ -32,7 +32,7 @@ import { systemClock, type EmrPort, type Slot, type StepFunctionsPort } from '..
 import type { RegistryStore, StepTokenStore } from '../jobManager/store';
 import { unwired } from '../jobManager/unwired';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
-import { DynamoRegistry, renewLease, type RegistryTables } from './registry';
+import { DynamoRegistry, type RegistryTables } from './registry';
 import { DynamoStepTokens, liveStepIds, putStepToken } from './stepTokenTable';
 
 export function registryTables(): RegistryTables {
@@ -45,13 +45,6 @@ export function dynamoRegistry(): DynamoRegistry {
 
 export function dynamoStepTokens(): DynamoStepTokens {
   return new DynamoStepTokens(dynamoClient(), env('STEP_TOKENS_TABLE'));
-}
-
-/** The registry for RenewLease only: its one conditional update (and the read that explains a refusal). */
-export function leaseRenewer(): RegistryStore {
-  return unwired<RegistryStore>('registry', {
-    renew: (pool, clusterId, lease, expiresAt) => renewLease(dynamoClient(), registryTables(), pool, clusterId, lease, expiresAt),
-  });
 }
 
 /**

@@ -11,7 +11,6 @@
  *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
  *   release           ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
  *                     A step of its execution EMR may still run is cancelled, and keeps the lease until it ends.
- *   renew             RenewLease: push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
  *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
@@ -190,7 +189,6 @@ export interface JobManager {
     context: PoolContext,
     slot: Pick<Slot, 'clusterId' | 'lease'>,
   ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
-  renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number): Promise<{ renewed: boolean; leaseExpiresAt: number }>;
   dispatch(context: PoolContext): Promise<DispatchReport>;
   observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState): Promise<{ recorded: boolean; dispatch: DispatchReport }>;
   reconcile(context: PoolContext): Promise<PoolReconcileReport>;
@@ -267,13 +265,6 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   async function stepsStillRunning(cluster: PoolCluster, execution: string): Promise<string[]> {
     if (CLUSTER_ENDED_STATES.has(cluster.state)) return [];
     return stepTokens.liveSteps(cluster.clusterId, execution);
-  }
-
-  async function renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number) {
-    const leaseExpiresAt = leaseExpiry({ holdSeconds }, clock.now(), context.settings.leaseSeconds);
-    const renewed = await store.renew(context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
-    // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
-    return { renewed, leaseExpiresAt };
   }
 
   async function observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState) {
@@ -362,6 +353,9 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     for (const cluster of await store.listClusters(pool)) {
       for (const id of expiredLeaseIds(cluster, now)) {
         // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
+        // This is why leases are not renewed: a lease lasts leaseSeconds + the step's timeout from its grant,
+        // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
+        // are gone, and it frees nothing a step may still use (a renewal, missed once, would).
         if ((await stepsStillRunning(cluster, cluster.leases[id].execution)).length > 0) continue;
         if (await store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
       }
@@ -799,7 +793,6 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     unitsInUse,
     park,
     release,
-    renew,
     dispatch,
     observeClusterState,
     reconcile,

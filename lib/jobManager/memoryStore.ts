@@ -132,14 +132,6 @@ export class MemoryJobStore implements JobStore {
     return { released: true, units: lease.units };
   }
 
-  async renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean> {
-    const cluster = this.poolClusters(pool).get(clusterId);
-    const lease = cluster?.leases[leaseId];
-    if (!cluster || !lease) return false;
-    if (lease.expiresAt < expiresAt) this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease, expiresAt }) } });
-    return true;
-  }
-
   async expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean> {
     const cluster = this.poolClusters(pool).get(clusterId);
     const lease = cluster?.leases[leaseId];

@@ -51,11 +51,10 @@ const functions = {
 };
 /** Functions EventBridge runs, not run-job. */
 const eventFunctions = ['cleanupExecution', 'reapClusters'];
-/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher; renew is for a heartbeat to come. */
+/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher. */
 const poolFunctions = {
   acquireCapacity: 'acquire-capacity',
   releaseCapacity: 'release-capacity',
-  renewLease: 'renew-lease',
   dispatchQueue: 'dispatch-queue',
 };
 /** run-batch's Lambdas (issue 13). */

@@ -57,7 +57,6 @@ const WRITES = [
   'setClusterState',
   'lease',
   'release',
-  'renew',
   'expire',
   'advanceLaunchGuard',
   'takeLaunchTokens',
