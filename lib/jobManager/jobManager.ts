@@ -218,8 +218,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
   const hashes = new WeakMap<PoolDefinition, string>();
   const configHashOf = (pool: PoolDefinition): string => {
-    let hash = hashes.get(pool);
-    if (hash === undefined) hashes.set(pool, (hash = poolConfigHash(pool)));
+    const known = hashes.get(pool);
+    if (known !== undefined) return known;
+    const hash = poolConfigHash(pool);
+    hashes.set(pool, hash);
     return hash;
   };
 

@@ -68,7 +68,10 @@ export class MemoryJobStore implements JobStore {
 
   private poolClusters(pool: string): Map<string, PoolCluster> {
     let clusters = this.clusters.get(pool);
-    if (!clusters) this.clusters.set(pool, (clusters = new Map()));
+    if (!clusters) {
+      clusters = new Map();
+      this.clusters.set(pool, clusters);
+    }
     return clusters;
   }
 
@@ -173,7 +176,10 @@ export class MemoryJobStore implements JobStore {
   private level(pool: string, priority: Priority): Level {
     const name = `${pool}#${priority}`;
     let level = this.levels.get(name);
-    if (!level) this.levels.set(name, (level = { keys: [], byKey: new Map() }));
+    if (!level) {
+      level = { keys: [], byKey: new Map() };
+      this.levels.set(name, level);
+    }
     return level;
   }
 
@@ -183,7 +189,10 @@ export class MemoryJobStore implements JobStore {
 
   private entriesOf(pool: string): Map<string, QueueEntry> {
     let entries = this.queues.get(pool);
-    if (!entries) this.queues.set(pool, (entries = new Map()));
+    if (!entries) {
+      entries = new Map();
+      this.queues.set(pool, entries);
+    }
     return entries;
   }
 
@@ -205,7 +214,10 @@ export class MemoryJobStore implements JobStore {
   private heartbeatLevel(entry: Pick<QueueEntry, 'pool' | 'priority'>): string[] {
     const name = `${entry.pool}#${entry.priority}`;
     let keys = this.heartbeatKeys.get(name);
-    if (!keys) this.heartbeatKeys.set(name, (keys = []));
+    if (!keys) {
+      keys = [];
+      this.heartbeatKeys.set(name, keys);
+    }
     return keys;
   }
 
@@ -245,7 +257,7 @@ export class MemoryJobStore implements JobStore {
 
   async heartbeatsDue(pool: string, priority: Priority, now: number, limit: number, after?: string): Promise<QueuePage> {
     const keys = this.heartbeatLevel({ pool, priority });
-    const from = after === undefined ? 0 : lowerBound(keys, after + '\u0000');
+    const from = after === undefined ? 0 : lowerBound(keys, `${after}\u0000`);
     const end = lowerBound(keys, heartbeatKey(now, '\uffff'));
     const page = keys.slice(from, Math.min(end, from + limit));
     const entries = this.entriesOf(pool);
@@ -264,7 +276,7 @@ export class MemoryJobStore implements JobStore {
 
   async queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage> {
     const level = this.level(pool, priority);
-    const from = after === undefined ? 0 : lowerBound(level.keys, after + '\u0000');
+    const from = after === undefined ? 0 : lowerBound(level.keys, `${after}\u0000`);
     const keys = level.keys.slice(from, from + limit);
     const entries = keys.map((key) => ({ ...(level.byKey.get(key) as QueueEntry) }));
     // As DynamoDB's Limit: a full page says where the next starts, even when nothing follows.
@@ -283,7 +295,7 @@ export class MemoryJobStore implements JobStore {
 
   async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
     const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
-    if (!held || held.state !== 'waiting' || held.taskToken !== entry.taskToken) return false;
+    if (held?.state !== 'waiting' || held.taskToken !== entry.taskToken) return false;
     this.removeWaiting(held);
     held.state = 'granting';
     held.grantCluster = clusterId;
@@ -294,14 +306,14 @@ export class MemoryJobStore implements JobStore {
 
   async reclaim(entry: EntryRef, claimedAt: number, reclaimedAt: number): Promise<boolean> {
     const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
-    if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
+    if (held?.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     held.claimedAt = reclaimedAt;
     return true;
   }
 
   async unclaim(entry: EntryRef, claimedAt: number): Promise<boolean> {
     const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
-    if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
+    if (held?.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     this.granting.delete(held);
     held.state = 'waiting';
     delete held.grantCluster;
@@ -313,7 +325,7 @@ export class MemoryJobStore implements JobStore {
   async granted(entry: EntryRef, claimedAt: number): Promise<boolean> {
     const key = this.itemKey(entry);
     const held = this.entriesOf(entry.pool).get(key);
-    if (!held || held.state !== 'granting' || held.claimedAt !== claimedAt) return false;
+    if (held?.state !== 'granting' || held.claimedAt !== claimedAt) return false;
     this.granting.delete(held);
     this.removeHeartbeat(held);
     this.entriesOf(entry.pool).delete(key);
@@ -323,7 +335,7 @@ export class MemoryJobStore implements JobStore {
   async withdraw(entry: EntryRef): Promise<boolean> {
     const key = this.itemKey(entry);
     const held = this.entriesOf(entry.pool).get(key);
-    if (!held || held.state !== 'waiting') return false;
+    if (held?.state !== 'waiting') return false;
     this.removeWaiting(held);
     this.removeHeartbeat(held);
     this.entriesOf(entry.pool).delete(key);
@@ -334,7 +346,10 @@ export class MemoryJobStore implements JobStore {
 
   private clusterSteps(clusterId: string): Map<string, StepTokenItem> {
     let steps = this.steps.get(clusterId);
-    if (!steps) this.steps.set(clusterId, (steps = new Map()));
+    if (!steps) {
+      steps = new Map();
+      this.steps.set(clusterId, steps);
+    }
     return steps;
   }
 

@@ -424,9 +424,9 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: { fo
     if (point.dead) for (const key of point.told) world.excusedTells.add(key);
     if (point.hit && (point.hit.includes('(RunJobFlow)') ? point.hit.startsWith('after') : point.previous === 'RunJobFlow')) launchCrashes += 1;
     if (point.hit) {
-      let points = coverage.get(kind);
-      if (!points) coverage.set(kind, (points = new Set()));
-      points.add(point.hit.replace(/ \(.*/, '') + ` ${point.hit.match(/\((.*)\)/)?.[1]}`);
+      const points = coverage.get(kind) ?? new Set<string>();
+      coverage.set(kind, points);
+      points.add(`${point.hit.replace(/ \(.*/, '')} ${point.hit.match(/\((.*)\)/)?.[1]}`);
     }
     return !point.dead;
   };

@@ -36,7 +36,12 @@ function harness(answers: Array<Error | 'launch'> = []): Harness {
   h.manager = createJobManager({
     registry: store,
     stepTokens: store,
-    clock: { now: () => h.now.ms, sleep: async (ms) => void (h.now.ms += ms) },
+    clock: {
+      now: () => h.now.ms,
+      sleep: async (ms) => {
+        h.now.ms += ms;
+      },
+    },
     placeholderId: () => `launch-${++placeholders}`,
     emr: {
       launchCluster: async () => {
