@@ -40,6 +40,7 @@ import {
 import type { Priority } from '../domain/types';
 import type { LeaseTarget, NewCluster, QueuePage, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
+import { lapseLease } from './leaseLapse';
 
 export interface RegistryTables {
   clusters: string;
@@ -189,6 +190,10 @@ export class DynamoRegistry implements RegistryStore {
       if (await this.removeLease(pool, clusterId, leaseId, lease, 'leases.#lease.grantedAt = :grantedAt')) return { released: true, units: lease.units };
     }
     throw new Error(`release: lost ${MAX_RACES} races for lease ${leaseId} on ${clusterId}`);
+  }
+
+  async lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean> {
+    return lapseLease(this.dynamo, this.tables.clusters, pool, clusterId, leaseId, at);
   }
 
   async expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean> {

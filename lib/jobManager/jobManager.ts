@@ -244,8 +244,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   /**
    * Gives a lease back, unless a step of its execution may still run on the cluster (run-job's failure path
    * after RunPooledStep timed out, or any path that gives up on a step EMR still runs): that step is
-   * cancelled and the lease kept, because its units are in use until EMR ends it. The lease then lapses at its
-   * expiry, which the sweep honours only once no step of its execution may still run (see sweep).
+   * cancelled and the lease kept, because its units are in use until EMR ends it: the lease lapses now, and
+   * the sweep takes it back once no step of its execution may still run (see sweep).
    */
   async function release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
     const running = await cancelRunningSteps(context.pool.name, slot.clusterId, slot.lease);
@@ -258,8 +258,19 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const cluster = await store.getCluster(pool, clusterId);
     const held = cluster?.leases[lease];
     if (!cluster || !held) return [];
-    const running = await stepsStillRunning(cluster, held.execution);
-    if (running.length > 0) await emr.cancelSteps(clusterId, running);
+    return giveUpRunningSteps(cluster, lease, held.execution);
+  }
+
+  /**
+   * Cancels the steps of `execution` that may still run on `cluster` and, if there are any, lapses the lease
+   * now (instead of releasing it): the sweep then takes it back as soon as the steps are seen ended, not at
+   * the end of the step's timeout. Their ids (none: the caller releases the lease).
+   */
+  async function giveUpRunningSteps(cluster: PoolCluster, lease: string, execution: string): Promise<string[]> {
+    const running = await stepsStillRunning(cluster, execution);
+    if (running.length === 0) return running;
+    await emr.cancelSteps(cluster.clusterId, running);
+    await store.lapse(cluster.pool, cluster.clusterId, lease, clock.now());
     return running;
   }
 
@@ -653,8 +664,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         for (const [lease, held] of Object.entries(cluster.leases)) {
           if (held.execution !== execution) continue;
           // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
-          const running = await stepsStillRunning(cluster, execution);
-          if (running.length > 0) await emr.cancelSteps(cluster.clusterId, running);
+          const running = await giveUpRunningSteps(cluster, lease, execution);
           const { released, units } = running.length > 0 ? { released: false, units: 0 } : await store.release(pool, cluster.clusterId, lease);
           holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released, running });
         }

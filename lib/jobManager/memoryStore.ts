@@ -135,6 +135,14 @@ export class MemoryJobStore implements JobStore {
     return { released: true, units: lease.units };
   }
 
+  async lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean> {
+    const cluster = this.poolClusters(pool).get(clusterId);
+    const lease = cluster?.leases[leaseId];
+    if (!cluster || !lease) return false;
+    if (lease.expiresAt > at) this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease, expiresAt: at }) } });
+    return true;
+  }
+
   async expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean> {
     const cluster = this.poolClusters(pool).get(clusterId);
     const lease = cluster?.leases[leaseId];

@@ -63,6 +63,12 @@ export interface RegistryStore {
   lease(target: LeaseTarget, leaseId: string, lease: Lease): Promise<boolean>;
   /** Removes a lease and exactly its units; `released: false` when it was already gone. */
   release(pool: string, clusterId: string, leaseId: string): Promise<{ released: boolean; units: number }>;
+  /**
+   * Brings a lease's expiry forward to `at`, never later: its holder gave it up while a step of its execution
+   * may still run, so it is not removed but left to the sweep, which takes it back once that step has ended.
+   * False when the lease is gone.
+   */
+  lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean>;
   /** Takes back a lapsed lease, only if its expiry is still the one seen expired. */
   expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean>;
 

@@ -198,8 +198,12 @@ describe('cleanup-execution handler', () => {
 
     expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: false, running: ['s-MINE'] }]);
     expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'], StepCancellationOption: 'TERMINATE_PROCESS' });
-    // The lease is not given back (no registry update): the sweep takes it once the step is seen ended.
-    expect(dynamo).not.toHaveReceivedCommandWith(UpdateCommand, { TableName: 'emrflow-cluster-registry' });
+    // The lease is not removed but lapses now: the sweep takes it back once the step is seen ended.
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, {
+      TableName: 'emrflow-cluster-registry',
+      UpdateExpression: expect.stringMatching(/^SET leases\.#lease\.expiresAt/),
+    });
+    expect(dynamo).not.toHaveReceivedCommandWith(UpdateCommand, { UpdateExpression: expect.stringMatching(/REMOVE leases/) });
   });
 
   it('gives back pool capacity but releases no claim and writes no record for a FAILED run (it recorded itself)', async () => {

@@ -57,6 +57,7 @@ const WRITES = [
   'setClusterState',
   'lease',
   'release',
+  'lapse',
   'expire',
   'advanceLaunchGuard',
   'takeLaunchTokens',
@@ -848,7 +849,7 @@ describe.each([
     blind ? expect(carried).toBeGreaterThan(POOL.capacityUnits) : expect(carried).toBeLessThanOrEqual(POOL.capacityUnits);
 
   it('after RunPooledStep times out, release cancels the step and keeps its units until EMR has ended it', async () => {
-    const { world, manager, park, running } = await setup();
+    const { world, manager, park, running, store } = await setup();
     const first = await park(0, 8);
     await manager.submitStep({ clusterId: first.slot!.clusterId, step: { Name: first.execution }, taskToken: first.stepToken, execution: first.execution });
     const second = await park(1, 8);
@@ -867,10 +868,12 @@ describe.each([
       });
     expectWithinCapacity(running());
     if (blind) return;
-    // Past the lease's expiry the sweep still keeps it: the step has not ended yet.
-    world.now = first.slot!.leaseExpiresAt + 1;
+    // The lease lapses now, but the sweep keeps it while the step has not ended.
+    expect((await store.getCluster(POOL.name, 'j-0000'))?.leases['exec-0#1'].expiresAt).toBe(world.now);
+    world.now += 60_000;
     expect((await manager.dispatch(CONTEXT)).granted).toEqual([]);
-    // EMR ends the cancelled step; the settle sweep sees it (its token is gone: 'gone'), and the next dispatch frees and grants.
+    // EMR ends the cancelled step; the settle sweep sees it (its token is gone: 'gone'), and the next dispatch
+    // frees and grants, long before the lease's original expiry (the grant + leaseSeconds + the step's timeout).
     world.steps.get(first.steps[0])!.view = { Id: first.steps[0], Name: first.execution, Status: { State: 'CANCELLED' } };
     await manager.reconcileSteps();
     expect((await manager.dispatch(CONTEXT)).granted).toEqual([{ entryId: 'exec-1#1', clusterId: 'j-0000' }]);

@@ -106,6 +106,18 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.getCluster('shared', 'j-1')).toMatchObject({ unitsInUse: 0, leases: {} });
   });
 
+  it('lapses a lease never later, keeping its units, so that only an expiry on the new expiry takes it back', async () => {
+    await store.registerCluster(cluster);
+    await store.lease(target, 'a', lease(3, 9_000));
+    expect(await store.lapse('shared', 'j-1', 'a', 4_000)).toBe(true);
+    expect(await store.lapse('shared', 'j-1', 'a', 6_000)).toBe(true);
+    expect((await store.getCluster('shared', 'j-1'))?.leases.a).toMatchObject({ units: 3, expiresAt: 4_000 });
+    expect((await store.getCluster('shared', 'j-1'))?.unitsInUse).toBe(3);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 9_000))).toBe(false);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 4_000))).toBe(true);
+    expect(await store.lapse('shared', 'j-1', 'a', 1_000)).toBe(false);
+  });
+
   it('lets one caller past each launch-guard version, and meters RunJobFlow tokens from a full bucket', async () => {
     const policy = { ratePerSecond: 0.25, burst: 5 };
     expect(await store.readLaunchGuard('shared')).toBe(0);
