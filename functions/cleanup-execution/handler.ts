@@ -3,7 +3,7 @@ import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws
 import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
-import { awsJobManager, cancelSteps, dynamoRegistry, liveStepReader } from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dynamoRegistry, listSteps, liveStepReader } from '../../lib/aws/poolRuntime';
 import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
 import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
 import { jobRunsOfRun } from '../../lib/domain/serverless';
@@ -67,7 +67,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     terminate.map((action) => action.clusterId),
   );
   // A lease whose step EMR may still run is kept until the step is seen ended (its step is cancelled first).
-  const held = await awsJobManager({ registry: dynamoRegistry(), stepTokens: liveStepReader(), emr: { cancelSteps } }).releaseExecution(
+  const held = await awsJobManager({ registry: dynamoRegistry(), stepTokens: liveStepReader(), emr: { cancelSteps, listSteps } }).releaseExecution(
     pools,
     end.executionName,
   );

@@ -2,7 +2,17 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, cancelSteps, dynamoRegistry, findLaunch, liveStepReader, poolClusterLauncher, sendFailure, sendSlot } from '../../lib/aws/poolRuntime';
+import {
+  awsJobManager,
+  cancelSteps,
+  dynamoRegistry,
+  findLaunch,
+  listSteps,
+  liveStepReader,
+  poolClusterLauncher,
+  sendFailure,
+  sendSlot,
+} from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -16,7 +26,7 @@ const jobManager = () =>
   awsJobManager({
     registry: dynamoRegistry(),
     stepTokens: liveStepReader(),
-    emr: { launchCluster: poolClusterLauncher(prices), findLaunch, cancelSteps },
+    emr: { launchCluster: poolClusterLauncher(prices), findLaunch, cancelSteps, listSteps },
     sfn: { sendSlot, sendFailure },
   });
 

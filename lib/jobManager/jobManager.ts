@@ -37,7 +37,7 @@
  * grow with the queue.
  */
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
-import { CLUSTER_ENDED_STATES, STATES_ERROR, TASK_TOKEN_GONE } from '../contract';
+import { CLUSTER_ENDED_STATES, STATES_ERROR, STEP_ENDED_STATES, TASK_TOKEN_GONE } from '../contract';
 import {
   PRIORITIES,
   expiredLeaseIds,
@@ -92,6 +92,10 @@ const HEARTBEAT_PAGE = 100;
 const LAUNCH_RETRY_MS = [1_000, 4_000];
 /** Waiting entries read per page while failing the jobs a launch that cannot happen leaves without a cluster. */
 const LAUNCH_FAILURE_PAGE = 100;
+/** Waits before each ListSteps that looks for a cancelled step's end before its lease is released (the first: none). */
+const CANCEL_CHECK_MS = [0, 500, 1_500];
+/** ListSteps pages read per look (newest first: a step just cancelled is on the first). */
+const CANCEL_CHECK_PAGES = 3;
 /** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
@@ -270,8 +274,31 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const running = await stepsStillRunning(cluster, execution);
     if (running.length === 0) return running;
     await emr.cancelSteps(cluster.clusterId, running);
+    // TERMINATE_PROCESS usually ends a step within seconds: seen ended, the lease is released at once.
+    if (await stepsEnded(cluster.clusterId, running)) return [];
     await store.lapse(cluster.pool, cluster.clusterId, lease, clock.now());
     return running;
+  }
+
+  /** Whether EMR shows every one of `stepIds` ended, within a few ListSteps calls spread over CANCEL_CHECK_MS. */
+  async function stepsEnded(clusterId: string, stepIds: string[]): Promise<boolean> {
+    for (const wait of CANCEL_CHECK_MS) {
+      await clock.sleep(wait);
+      try {
+        const states = new Map<string, string>();
+        let marker: string | undefined;
+        for (let page = 0; page < CANCEL_CHECK_PAGES && (page === 0 || marker); page += 1) {
+          const listed = await emr.listSteps(clusterId, marker);
+          for (const step of listed.steps) states.set(step.Id, step.Status.State);
+          marker = listed.marker;
+          if (stepIds.every((id) => states.has(id))) break;
+        }
+        if (stepIds.every((id) => STEP_ENDED_STATES.has(states.get(id) ?? ''))) return true;
+      } catch {
+        return false; // Not seen ended: the lease lapses and the sweep decides once the step is seen ended.
+      }
+    }
+    return false;
   }
 
   /** Steps of `execution` that may still run on `cluster`: mapped and not yet seen ended (an ended cluster runs none). */

@@ -206,6 +206,19 @@ describe('cleanup-execution handler', () => {
     expect(dynamo).not.toHaveReceivedCommandWith(UpdateCommand, { UpdateExpression: expect.stringMatching(/REMOVE leases/) });
   });
 
+  it('releases the lease at once when EMR shows the cancelled step ended', async () => {
+    dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
+    dynamo.on(GetCommand).resolves({ Item: poolCluster });
+    dynamo.on(QueryCommand, { TableName: 'emrflow-step-tokens' }).resolves({ Items: [{ stepId: 's-MINE' }] });
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+    emr.on(ListStepsCommand).resolves({ Steps: [{ Id: 's-MINE', Name: 'mine', Status: { State: 'CANCELLED' } }] });
+
+    const result = await handler(pooledEnd('FAILED'), lambdaContext);
+
+    expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'] });
+    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true, running: [] }]);
+  });
+
   it('gives back pool capacity but releases no claim and writes no record for a FAILED run (it recorded itself)', async () => {
     dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
     dynamo.on(GetCommand).resolves({ Item: poolCluster });
