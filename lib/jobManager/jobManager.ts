@@ -29,7 +29,14 @@
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
  * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
- * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder.
+ * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder. The placeholder
+ * is the launch intent: its id is in the cluster's name, so a crash between RunJobFlow and the registry write
+ * leaves a stale placeholder whose cluster the sweep finds and adopts (settleLaunchIntent).
+ *
+ * Lease protocol: a lease is never taken back while a step of its execution may still run on its cluster
+ * (mapped, not seen ended): release and cleanup cancel such a step and release only once EMR shows it ended,
+ * else lapse the lease; the sweep expires a lapsed lease only once the step is seen ended. Leases are not
+ * renewed (see sweep).
  *
  * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
  * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
