@@ -2,7 +2,16 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, batchSubmission, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
+import {
+  awsJobManager,
+  batchSubmission,
+  dynamoRegistry,
+  findLaunch,
+  poolClusterLauncher,
+  sendFailure,
+  sendSlot,
+  stepTokenDispatcher,
+} from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -17,7 +26,7 @@ const jobManager = () =>
   awsJobManager({
     registry: dynamoRegistry(),
     stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission },
+    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission, findLaunch },
     sfn: { sendSlot, sendFailure },
   });
 

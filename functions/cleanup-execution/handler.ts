@@ -3,7 +3,7 @@ import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws
 import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
-import { awsJobManager, dynamoRegistry } from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dynamoRegistry, listSteps, liveStepReader } from '../../lib/aws/poolRuntime';
 import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
 import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
 import { jobRunsOfRun } from '../../lib/domain/serverless';
@@ -66,7 +66,11 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     emrClient(),
     terminate.map((action) => action.clusterId),
   );
-  const held = await awsJobManager({ registry: dynamoRegistry() }).releaseExecution(pools, end.executionName);
+  // A lease whose step EMR may still run is kept until the step is seen ended (its step is cancelled first).
+  const held = await awsJobManager({ registry: dynamoRegistry(), stepTokens: liveStepReader(), emr: { cancelSteps, listSteps } }).releaseExecution(
+    pools,
+    end.executionName,
+  );
   for (const lease of held.leases) logger.info(lease.released ? 'released lease' : 'lease already gone', { execution: end.executionName, ...lease });
   for (const entry of held.entries)
     logger.info(entry.withdrawn ? 'withdrew queue entry' : 'queue entry being granted: its grant gives the lease back', {
@@ -77,8 +81,8 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   const cancelledSteps: CleanupResult['cancelledSteps'] = [];
   for (const lease of run ? held.leases : []) {
     const attempt = parseLeaseId(lease.lease)?.attempt;
-    if (attempt === undefined) continue;
-    for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run!.job, run!.runId, attempt))) {
+    if (!run || attempt === undefined) continue;
+    for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run.job, run.runId, attempt))) {
       logger.info('cancelled step', { execution: end.executionName, clusterId: lease.clusterId, stepId });
       cancelledSteps.push({ clusterId: lease.clusterId, stepId });
     }
@@ -105,7 +109,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     cancelledSteps,
     cancelledJobRuns,
     recorded: Boolean(record),
-    releasedClaim: released ? claim!.runId : null,
+    releasedClaim: released && claim ? claim.runId : null,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   batchSubmission,
   clusterStateProbe,
   dynamoRegistry,
+  findLaunch,
   poolClusterLauncher,
   sendFailure,
   sendHeartbeat,
@@ -39,7 +40,7 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   const jobManager = awsJobManager({
     registry: dynamoRegistry(),
     stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe(), ...batchSubmission },
+    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe(), ...batchSubmission, findLaunch },
     sfn: { sendSlot, sendFailure, sendHeartbeat },
   });
   const reports: DispatchReport[] = [];

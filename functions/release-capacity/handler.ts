@@ -2,7 +2,17 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import { awsJobManager, batchSubmission, dynamoRegistry, poolClusterLauncher, sendFailure, sendSlot, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
+import {
+  awsJobManager,
+  batchSubmission,
+  cancelSteps,
+  dynamoRegistry,
+  findLaunch,
+  poolClusterLauncher,
+  sendFailure,
+  sendSlot,
+  stepTokenDispatcher,
+} from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -16,7 +26,7 @@ const jobManager = () =>
   awsJobManager({
     registry: dynamoRegistry(),
     stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission },
+    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission, findLaunch, cancelSteps },
     sfn: { sendSlot, sendFailure },
   });
 

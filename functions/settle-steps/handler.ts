@@ -1,12 +1,19 @@
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
-import { awsJobManager, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dynamoStepTokens, listSteps, sendFailure, sendHeartbeat, sendSuccess } from '../../lib/aws/poolRuntime';
 import type { ReconcileReport, SettleResult } from '../../lib/jobManager/jobManager';
 import { CLUSTER_ENDED_STATES, EMR_EVENT, STEP_CANCELLED_STATES, STEP_ENDED_STATES } from '../../lib/contract';
 import { parseRequestInput } from '../../lib/schema';
-import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement } from '../../lib/domain/stepCompletion';
+import { clusterFromEvent, SettleStepsInput, stepFromEvent, stepSettlement, type Settlement, type StepView } from '../../lib/domain/stepCompletion';
 
 const logger = functionLogger('settle-steps');
+
+/** The settlement of a step its event says ended (stepSettlement is null only for a step still running). */
+function endedSettlement(step: StepView): Settlement {
+  const settlement = stepSettlement(step);
+  if (!settlement) throw new Error(`step ${step.Id} is ${step.Status.State}: not ended`);
+  return settlement;
+}
 
 export type SettleStepsResult =
   | { step: string; result: SettleResult | 'started' | 'running' | 'deferred' }
@@ -24,14 +31,16 @@ export type SettleStepsResult =
  */
 export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
   const input = parseRequestInput(SettleStepsInput, event);
-  const jobManager = awsJobManager({ stepTokens: dynamoStepTokens(), emr: { listSteps }, sfn: { sendSuccess, sendFailure, sendHeartbeat } });
+  const jobManager = awsJobManager({ stepTokens: dynamoStepTokens(), emr: { listSteps, cancelSteps }, sfn: { sendSuccess, sendFailure, sendHeartbeat } });
   if (input['detail-type'] === EMR_EVENT.stepStatusChange) {
     const { clusterId, stepId, state } = input.detail;
-    // Nothing of emrflow cancels a pooled step: a cancelled one went with its cluster, whose event (or the
-    // sweep, for a step cancelled by hand) tells the token with the cluster's reason.
+    // emrflow cancels a pooled step only once nobody waits on its token (a release after RunPooledStep's
+    // timeout, a cleanup, the sweep finding its token gone): the sweep's ListSteps settles it, and dropping its
+    // mapping lets its lease go. A step cancelled with its cluster is told by the cluster's event (or the
+    // sweep, for a step cancelled by hand) with the cluster's reason.
     let result: SettleResult | 'started' | 'running' | 'deferred';
     if (STEP_CANCELLED_STATES.has(state)) result = 'deferred';
-    else if (STEP_ENDED_STATES.has(state)) result = await jobManager.settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
+    else if (STEP_ENDED_STATES.has(state)) result = await jobManager.settleStep(clusterId, stepId, (claimed) => endedSettlement(stepFromEvent(input, claimed)));
     else if (state === 'RUNNING') result = (await jobManager.noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
     else result = 'running';
     logger.info('step event', { clusterId: input.detail.clusterId, stepId: input.detail.stepId, state: input.detail.state, result });

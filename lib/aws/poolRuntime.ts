@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AddJobFlowStepsCommand,
+  CancelStepsCommand,
   DescribeClusterCommand,
   ListClustersCommand,
   ListStepsCommand,
@@ -21,7 +22,7 @@ import {
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import type { PoolDefinition } from '../config/pools';
 import type { PriceBook } from '../config/prices';
-import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE } from '../contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE, poolClusterName } from '../contract';
 import { poolClusterSpec } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
@@ -31,8 +32,18 @@ import { systemClock, type EmrPort, type Slot, type StepFunctionsPort } from '..
 import type { RegistryStore, StepTokenStore } from '../jobManager/store';
 import { unwired } from '../jobManager/unwired';
 import { dynamoClient, emrClient, env, sfnClient } from './clients';
-import { DynamoRegistry, renewLease, type RegistryTables } from './registry';
-import { DynamoStepTokens, attachStepToken, dropStepToken, getStepToken, holdStepToken, putStepToken, restoreStepToken, takeStepToken } from './stepTokenTable';
+import { DynamoRegistry, type RegistryTables } from './registry';
+import {
+  DynamoStepTokens,
+  attachStepToken,
+  dropStepToken,
+  getStepToken,
+  holdStepToken,
+  liveStepIds,
+  putStepToken,
+  restoreStepToken,
+  takeStepToken,
+} from './stepTokenTable';
 
 export function registryTables(): RegistryTables {
   return { clusters: env('CLUSTER_REGISTRY_TABLE'), queue: env('ADMISSION_QUEUE_TABLE') };
@@ -46,10 +57,13 @@ export function dynamoStepTokens(): DynamoStepTokens {
   return new DynamoStepTokens(dynamoClient(), env('STEP_TOKENS_TABLE'));
 }
 
-/** The registry for RenewLease only: its one conditional update (and the read that explains a refusal). */
-export function leaseRenewer(): RegistryStore {
-  return unwired<RegistryStore>('registry', {
-    renew: (pool, clusterId, lease, expiresAt) => renewLease(dynamoClient(), registryTables(), pool, clusterId, lease, expiresAt),
+/**
+ * The step-tokens table for the lease keepers only (release, the dispatcher's lease sweep, an execution's
+ * cleanup): the one read of an execution's steps that may still run, which holds its lease.
+ */
+export function liveStepReader(): StepTokenStore {
+  return unwired<StepTokenStore>('stepTokens', {
+    liveSteps: (clusterId, execution) => liveStepIds(dynamoClient(), env('STEP_TOKENS_TABLE'), clusterId, execution),
   });
 }
 
@@ -68,6 +82,7 @@ export function stepTokenDispatcher(): StepTokenStore {
     mapStep: (item) => putStepToken(dynamoClient(), table(), item),
     getStep: (clusterId, stepId) => getStepToken(dynamoClient(), table(), clusterId, stepId),
     dropStep: (clusterId, stepId) => dropStepToken(dynamoClient(), table(), clusterId, stepId),
+    liveSteps: (clusterId, execution) => liveStepIds(dynamoClient(), table(), clusterId, execution),
   });
 }
 
@@ -204,6 +219,40 @@ export async function addSteps(clusterId: string, steps: Record<string, unknown>
 export async function listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }> {
   const page = await emrClient().send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
   return { steps: (page.Steps ?? []).map(stepView), ...(page.Marker ? { marker: page.Marker } : {}) };
+}
+
+/**
+ * CancelSteps with TERMINATE_PROCESS: a step given up on (its wait timed out, its execution ended) must stop
+ * using its units, and SEND_INTERRUPT lets the process decide when to exit. EMR answers per step (SUBMITTED or
+ * FAILED, e.g. a step that already ended); either way the caller waits to see the step ended before its
+ * lease's units go back, so the answer is not needed.
+ */
+export async function cancelSteps(clusterId: string, stepIds: string[]): Promise<void> {
+  // CancelSteps takes at most 256 step ids.
+  for (let i = 0; i < stepIds.length; i += 256) {
+    await emrClient().send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds.slice(i, i + 256), StepCancellationOption: 'TERMINATE_PROCESS' }));
+  }
+}
+
+/**
+ * The cluster a crashed launch made: RunJobFlow takes no ClientToken, so the launch id rides in the cluster's
+ * name (poolClusterName), which ListClusters returns; CreatedAfter keeps the listing to the launch's minutes.
+ */
+export async function findLaunch(
+  pool: PoolDefinition,
+  launchId: string,
+  launchedAfter: number,
+): Promise<{ clusterId: string; state: PoolClusterState } | null> {
+  const name = poolClusterName(pool.name, launchId);
+  const ClusterStates = [...CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE] as ClusterState[];
+  let Marker: string | undefined;
+  do {
+    const page = await emrClient().send(new ListClustersCommand({ ClusterStates, CreatedAfter: new Date(launchedAfter), Marker }));
+    const found = (page.Clusters ?? []).find((cluster) => cluster.Name === name && cluster.Id && cluster.Status?.State);
+    if (found?.Id) return { clusterId: found.Id, state: found.Status?.State as PoolClusterState };
+    Marker = page.Marker;
+  } while (Marker);
+  return null;
 }
 
 export interface AwsWiring {

@@ -2,7 +2,7 @@
  * The job store's registry half (lib/jobManager/store.ts RegistryStore) in DynamoDB (lib-dynamodb); the
  * step tokens are in lib/aws/stepTokenTable.ts. Every write is one conditional
  * UpdateItem/PutItem/DeleteItem (no transactions: dynalite has none, and none are needed), so no
- * interleaving of park / grant / release / renew / expire can overbook a cluster or leak a unit: a write
+ * interleaving of park / grant / release / expire can overbook a cluster or leak a unit: a write
  * whose premise changed fails its condition and the caller re-reads.
  *
  * Tables (serverless.yml; the local runner creates them from there, test/support/dynalite.ts likewise):
@@ -40,6 +40,7 @@ import {
 import type { Priority } from '../domain/types';
 import type { LeaseTarget, NewCluster, QueuePage, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
+import { lapseLease } from './leaseLapse';
 
 export interface RegistryTables {
   clusters: string;
@@ -191,8 +192,8 @@ export class DynamoRegistry implements RegistryStore {
     throw new Error(`release: lost ${MAX_RACES} races for lease ${leaseId} on ${clusterId}`);
   }
 
-  async renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean> {
-    return renewLease(this.dynamo, this.tables, pool, clusterId, leaseId, expiresAt);
+  async lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean> {
+    return lapseLease(this.dynamo, this.tables.clusters, pool, clusterId, leaseId, at);
   }
 
   async expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean> {
@@ -451,35 +452,6 @@ export async function getCluster(
 ): Promise<PoolCluster | null> {
   const out = await dynamo.send(new GetCommand({ TableName: tables.clusters, Key: { pool, clusterId }, ConsistentRead: true }));
   return out.Item && out.Item.kind === 'cluster' ? toCluster(out.Item) : null;
-}
-
-/**
- * RenewLease's write (RegistryStore.renew), a function of its own so that renew-lease's bundle, and its
- * role, reach nothing else: pushes the expiry out, never closer; true while the lease exists.
- */
-export async function renewLease(
-  dynamo: DynamoDBDocumentClient,
-  tables: Pick<RegistryTables, 'clusters'>,
-  pool: string,
-  clusterId: string,
-  leaseId: string,
-  expiresAt: number,
-): Promise<boolean> {
-  const pushed = await conditional(() =>
-    dynamo.send(
-      new UpdateCommand({
-        TableName: tables.clusters,
-        Key: { pool, clusterId },
-        UpdateExpression: 'SET leases.#lease.expiresAt = :expiresAt ADD version :one',
-        ConditionExpression: 'attribute_exists(leases.#lease) AND leases.#lease.expiresAt < :expiresAt',
-        ExpressionAttributeNames: { '#lease': leaseId },
-        ExpressionAttributeValues: { ':expiresAt': expiresAt, ':one': 1 },
-      }),
-    ),
-  );
-  if (pushed) return true;
-  const lease = (await getCluster(dynamo, tables, pool, clusterId))?.leases[leaseId];
-  return lease !== undefined && lease.expiresAt >= expiresAt;
 }
 
 /**

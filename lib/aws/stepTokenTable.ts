@@ -179,6 +179,10 @@ export class DynamoStepTokens implements StepTokenStore {
     return items;
   }
 
+  async liveSteps(clusterId: string, execution: string): Promise<string[]> {
+    return liveStepIds(this.dynamo, this.table, clusterId, execution);
+  }
+
   async allMappedSteps(): Promise<StepTokenItem[]> {
     const items: StepTokenItem[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
@@ -193,4 +197,26 @@ export class DynamoStepTokens implements StepTokenStore {
   async dropStep(clusterId: string, stepId: string): Promise<void> {
     await dropStepToken(this.dynamo, this.table, clusterId, stepId);
   }
+}
+
+/** StepTokenStore.liveSteps: one Query of the cluster's mappings, filtered to the execution's untaken ones. */
+export async function liveStepIds(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, execution: string): Promise<string[]> {
+  const ids: string[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'clusterId = :c',
+        FilterExpression: '#execution = :e AND attribute_not_exists(takenAt)',
+        ExpressionAttributeNames: { '#execution': 'execution' },
+        ExpressionAttributeValues: { ':c': clusterId, ':e': execution },
+        ProjectionExpression: 'stepId',
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) ids.push(String(item.stepId));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return ids;
 }

@@ -1,5 +1,5 @@
 /**
- * The inputs of the capacity handlers (acquire-capacity, release-capacity, renew-lease, dispatch-queue),
+ * The inputs of the capacity handlers (acquire-capacity, release-capacity, dispatch-queue),
  * as the run-job state machine and EventBridge send them. One zod schema each; bad input is a
  * Request.Invalid naming the field (lib/schema.ts parseRequestInput), before anything is written.
  */
@@ -27,10 +27,6 @@ export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 /** ReleaseCapacity: the slot the execution holds (`$.placement.slot`; its other fields are ignored). */
 export const SlotInput = z.object({ pool: name, clusterId: name, lease: name });
 export type SlotInput = z.infer<typeof SlotInput>;
-
-/** RenewLease: the slot, and optionally holdSeconds as AcquireCapacity takes it. */
-export const RenewLeaseInput = SlotInput.extend({ holdSeconds: between(1, 7 * 86_400, { integer: true }).optional() });
-export type RenewLeaseInput = z.infer<typeof RenewLeaseInput>;
 
 /** DispatchQueue: the one-minute schedule, an EMR Cluster State Change event, or `{ pool }` from a test or the CLI. */
 export const DispatchQueueInput = z.union([

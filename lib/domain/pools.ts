@@ -32,7 +32,10 @@ export interface Lease {
   execution: string;
   units: number;
   grantedAt: number;
-  /** Epoch ms; renewed by the job's heartbeat. Past it, the dispatcher takes the units back. */
+  /**
+   * Epoch ms, fixed at the grant (leases are not renewed). Past it, the dispatcher takes the units back, once
+   * no step of its execution may still run on the cluster.
+   */
   expiresAt: number;
 }
 
@@ -215,7 +218,7 @@ export function canHost(cluster: PoolCluster, units: number, configHash: string)
   return CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeUnits(cluster) >= units && freeJobSlots(cluster) >= 1;
 }
 
-/** Epoch ms at which a lease granted (or renewed) now expires without a heartbeat: leaseSeconds + holdSeconds. */
+/** Epoch ms at which a lease granted now lapses: leaseSeconds + holdSeconds (the step's timeout). */
 export function leaseExpiry(entry: Pick<QueueEntry, 'holdSeconds'>, now: number, leaseSeconds: number): number {
   return now + (leaseSeconds + (entry.holdSeconds ?? 0)) * 1000;
 }

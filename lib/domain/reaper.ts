@@ -2,7 +2,7 @@ import { DEDICATED_POOL, TAG } from '../contract';
 import { InvalidRequestError } from '../errors';
 import type { AppCluster, ClusterAction } from './cleanup';
 
-/** A pool lease as the registry keeps it (lib/domain/pools.ts Lease): `expiresAt` in epoch ms, renewed by heartbeat. */
+/** A pool lease as the registry keeps it (lib/domain/pools.ts Lease): `expiresAt` in epoch ms, fixed at the grant. */
 export interface LeaseView {
   execution: string;
   expiresAt: number;

@@ -10,7 +10,7 @@
  *                     never leased directly, even when there is room: a new arrival must not overtake parked
  *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
  *   release           ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
- *   renew             RenewLease: push a lease's expiry out to now + leaseSeconds (+ holdSeconds).
+ *                     A step of its execution EMR may still run is cancelled, and keeps the lease until it ends.
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
  *   observeClusterState  a cluster's EMR state (an event or DescribeCluster), then dispatch.
@@ -43,7 +43,14 @@
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
  * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
- * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder.
+ * take RunJobFlow tokens, call RunJobFlow, register the real cluster and drop the placeholder. The placeholder
+ * is the launch intent: its id is in the cluster's name, so a crash between RunJobFlow and the registry write
+ * leaves a stale placeholder whose cluster the sweep finds and adopts (settleLaunchIntent).
+ *
+ * Lease protocol: a lease is never taken back while a step of its execution may still run on its cluster
+ * (mapped, not seen ended): release and cleanup cancel such a step and release only once EMR shows it ended,
+ * else lapse the lease; the sweep expires a lapsed lease only once the step is seen ended. Leases are not
+ * renewed (see sweep).
  *
  * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
  * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
@@ -51,7 +58,7 @@
  * grow with the queue.
  */
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
-import { CLUSTER_ENDED_STATES, STATES_ERROR, TASK_TOKEN_GONE } from '../contract';
+import { CLUSTER_ENDED_STATES, STATES_ERROR, STEP_ENDED_STATES, TASK_TOKEN_GONE } from '../contract';
 import {
   PRIORITIES,
   expiredLeaseIds,
@@ -103,8 +110,10 @@ interface Grant {
 /** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
 export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
 
-/** A placeholder older than this is a launch that crashed between its placeholder and RunJobFlow. */
+/** A placeholder older than this is a launch that crashed between its placeholder and its registry write. */
 const LAUNCH_TIMEOUT_MS = 5 * 60_000;
+/** How long a crashed launch's intent waits for EMR to answer whether the launch made a cluster. */
+const LAUNCH_INTENT_GIVE_UP_MS = 30 * 60_000;
 /** Parked executions heartbeated concurrently by reconcile. */
 const HEARTBEATS_AT_ONCE = 10;
 /** AcquireCapacity's HeartbeatSeconds (statemachines/run-job.asl.yml; a unit test ties the two). */
@@ -128,6 +137,10 @@ const HEARTBEAT_PAGE = 100;
 const LAUNCH_RETRY_MS = [1_000, 4_000];
 /** Waiting entries read per page while failing the jobs a launch that cannot happen leaves without a cluster. */
 const LAUNCH_FAILURE_PAGE = 100;
+/** Waits before each ListSteps that looks for a cancelled step's end before its lease is released (the first: none). */
+const CANCEL_CHECK_MS = [0, 500, 1_500];
+/** ListSteps pages read per look (newest first: a step just cancelled is on the first). */
+const CANCEL_CHECK_PAGES = 3;
 /** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
 const MAX_PASSES = 3;
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
@@ -170,6 +183,8 @@ export interface DispatchReport {
   pool: string;
   granted: Array<{ entryId: string; clusterId: string }>;
   launched: string[];
+  /** Clusters a crashed launch made that the registry did not know, found by their launch id and registered. */
+  adopted: string[];
   expired: Array<{ clusterId: string; lease: string }>;
   /** Entries whose waiter was gone when granted: their lease was given back. */
   abandoned: string[];
@@ -189,7 +204,7 @@ export interface DispatchReport {
 /** What a stopped execution held in the pools, and what became of it. */
 export interface ExecutionHoldings {
   /** Its leases (found by the lease's execution), each released (false: it was already gone). */
-  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean }>;
+  leases: Array<{ pool: string; clusterId: string; lease: string; units: number; released: boolean; running: string[] }>;
   /**
    * Its queue entries (entry id `execution#attempt`): a waiting entry is withdrawn; one a dispatcher is
    * granting right now is left to that grant, whose SendTaskSuccess answers TaskTimedOut and gives the lease back.
@@ -211,6 +226,8 @@ export interface ReconcileReport {
   listStepsCalls: number;
   settled: number;
   heartbeats: number;
+  /** Running steps whose execution stopped waiting, cancelled (their mapping holds their lease until they end). */
+  cancelled: number;
   /** Mapped steps ListSteps did not show (their wait's heartbeat and timeout bound them). */
   unseen: number;
   errors: string[];
@@ -227,8 +244,11 @@ export interface PoolReconcileReport {
 /** The job manager's operations; createJobManager builds the one implementation. */
 export interface JobManager {
   park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
-  release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>): Promise<{ released: boolean; units: number; dispatch: DispatchReport }>;
-  renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number): Promise<{ renewed: boolean; leaseExpiresAt: number }>;
+  /** `running`: steps of the lease's execution still running, cancelled; the lease is kept until they end (released: false). */
+  release(
+    context: PoolContext,
+    slot: Pick<Slot, 'clusterId' | 'lease'>,
+  ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
   dispatch(context: PoolContext): Promise<DispatchReport>;
   observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState): Promise<{ recorded: boolean; dispatch: DispatchReport }>;
   reconcile(context: PoolContext): Promise<PoolReconcileReport>;
@@ -261,11 +281,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   /** Until when batches are held back after a throttled AddJobFlowSteps (ADD_STEPS_BACKOFF_MS). */
   let addStepsBackoffUntil = 0;
   const configHashOf = (pool: PoolDefinition): string => {
-    let hash = hashes.get(pool);
-    if (hash === undefined) {
-      hash = poolConfigHash(pool);
-      hashes.set(pool, hash);
-    }
+    const known = hashes.get(pool);
+    if (known !== undefined) return known;
+    const hash = poolConfigHash(pool);
+    hashes.set(pool, hash);
     return hash;
   };
 
@@ -286,16 +305,66 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     return { entryId, dispatch: await dispatch(context) };
   }
 
+  /**
+   * Gives a lease back, unless a step of its execution may still run on the cluster (run-job's failure path
+   * after RunPooledStep timed out, or any path that gives up on a step EMR still runs): that step is
+   * cancelled and the lease kept, because its units are in use until EMR ends it: the lease lapses now, and
+   * the sweep takes it back once no step of its execution may still run (see sweep).
+   */
   async function release(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
-    const released = await store.release(context.pool.name, slot.clusterId, slot.lease);
-    return { ...released, dispatch: await dispatch(context) };
+    const running = await cancelRunningSteps(context.pool.name, slot.clusterId, slot.lease);
+    const released = running.length > 0 ? { released: false, units: 0 } : await store.release(context.pool.name, slot.clusterId, slot.lease);
+    return { ...released, running, dispatch: await dispatch(context) };
   }
 
-  async function renew(context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>, holdSeconds?: number) {
-    const leaseExpiresAt = leaseExpiry({ holdSeconds }, clock.now(), context.settings.leaseSeconds);
-    const renewed = await store.renew(context.pool.name, slot.clusterId, slot.lease, leaseExpiresAt);
-    // leaseExpiresAt is the earliest the lease now lapses: a longer lease taken at acquire time is kept.
-    return { renewed, leaseExpiresAt };
+  /** Cancels the steps of a lease's execution that may still run on its cluster (none on an ended cluster); their ids. */
+  async function cancelRunningSteps(pool: string, clusterId: string, lease: string): Promise<string[]> {
+    const cluster = await store.getCluster(pool, clusterId);
+    const held = cluster?.leases[lease];
+    if (!cluster || !held) return [];
+    return giveUpRunningSteps(cluster, lease, held.execution);
+  }
+
+  /**
+   * Cancels the steps of `execution` that may still run on `cluster` and, if there are any, lapses the lease
+   * now (instead of releasing it): the sweep then takes it back as soon as the steps are seen ended, not at
+   * the end of the step's timeout. Their ids (none: the caller releases the lease).
+   */
+  async function giveUpRunningSteps(cluster: PoolCluster, lease: string, execution: string): Promise<string[]> {
+    const running = await stepsStillRunning(cluster, execution);
+    if (running.length === 0) return running;
+    await emr.cancelSteps(cluster.clusterId, running);
+    // TERMINATE_PROCESS usually ends a step within seconds: seen ended, the lease is released at once.
+    if (await stepsEnded(cluster.clusterId, running)) return [];
+    await store.lapse(cluster.pool, cluster.clusterId, lease, clock.now());
+    return running;
+  }
+
+  /** Whether EMR shows every one of `stepIds` ended, within a few ListSteps calls spread over CANCEL_CHECK_MS. */
+  async function stepsEnded(clusterId: string, stepIds: string[]): Promise<boolean> {
+    for (const wait of CANCEL_CHECK_MS) {
+      await clock.sleep(wait);
+      try {
+        const states = new Map<string, string>();
+        let marker: string | undefined;
+        for (let page = 0; page < CANCEL_CHECK_PAGES && (page === 0 || marker); page += 1) {
+          const listed = await emr.listSteps(clusterId, marker);
+          for (const step of listed.steps) states.set(step.Id, step.Status.State);
+          marker = listed.marker;
+          if (stepIds.every((id) => states.has(id))) break;
+        }
+        if (stepIds.every((id) => STEP_ENDED_STATES.has(states.get(id) ?? ''))) return true;
+      } catch {
+        return false; // Not seen ended: the lease lapses and the sweep decides once the step is seen ended.
+      }
+    }
+    return false;
+  }
+
+  /** Steps of `execution` that may still run on `cluster`: mapped and not yet seen ended (an ended cluster runs none). */
+  async function stepsStillRunning(cluster: PoolCluster, execution: string): Promise<string[]> {
+    if (CLUSTER_ENDED_STATES.has(cluster.state)) return [];
+    return stepTokens.liveSteps(cluster.clusterId, execution);
   }
 
   async function observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState) {
@@ -357,6 +426,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       pool: context.pool.name,
       granted: [],
       launched: [],
+      adopted: [],
       expired: [],
       abandoned: [],
       queued: 0,
@@ -382,12 +452,16 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const now = clock.now();
     for (const cluster of await store.listClusters(pool)) {
       for (const id of expiredLeaseIds(cluster, now)) {
+        // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
+        // This is why leases are not renewed: a lease lasts leaseSeconds + the step's timeout from its grant,
+        // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
+        // are gone, and it frees nothing a step may still use (a renewal, missed once, would).
+        if ((await stepsStillRunning(cluster, cluster.leases[id].execution)).length > 0) continue;
         if (await store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
       }
       const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
-      if (stalePlaceholder || (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0)) {
-        await store.removeCluster(pool, cluster.clusterId);
-      }
+      if (stalePlaceholder) await settleLaunchIntent(context, cluster, report);
+      else if (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0) await store.removeCluster(pool, cluster.clusterId);
     }
     const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
     const inFlight: QueueEntry[] = [];
@@ -416,6 +490,31 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     await deliverGrants(context, redeliver, report, true);
     await deliverGrants(context, handedBack, report, false);
     return inFlight;
+  }
+
+  /**
+   * A stale placeholder is a launch intent whose launch crashed: before RunJobFlow (nothing to do), or
+   * between RunJobFlow and the registry write. RunJobFlow has no ClientToken, so the cluster is found by the
+   * launch id its name carries and adopted (registered as it is), not left unknown until its idle timeout.
+   * While EMR cannot be asked, the intent stays (it counts as a starting cluster), for at most
+   * LAUNCH_INTENT_GIVE_UP_MS, past which an orphan is left to its idle timeout as before.
+   */
+  async function settleLaunchIntent(context: PoolContext, placeholder: PoolCluster, report: DispatchReport): Promise<void> {
+    const pool = context.pool.name;
+    try {
+      // A minute of slack: EMR's clock and the placeholder's are not the same clock.
+      const found = await emr.findLaunch(context.pool, placeholder.clusterId.slice(PLACEHOLDER_PREFIX.length), placeholder.launchedAt - 60_000);
+      if (found && !CLUSTER_ENDED_STATES.has(found.state)) {
+        const { configHash, capacityUnits, maxJobs, launchedAt } = placeholder;
+        if (await store.registerCluster({ pool, clusterId: found.clusterId, state: found.state, configHash, capacityUnits, maxJobs, launchedAt })) {
+          report.adopted.push(found.clusterId);
+        }
+      }
+    } catch (error) {
+      report.errors.push(`launch intent ${placeholder.clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+      if (placeholder.launchedAt + LAUNCH_INTENT_GIVE_UP_MS > clock.now()) return;
+    }
+    await store.removeCluster(pool, placeholder.clusterId);
   }
 
   /**
@@ -809,8 +908,10 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
       for (const cluster of await store.listClusters(pool)) {
         for (const [lease, held] of Object.entries(cluster.leases)) {
           if (held.execution !== execution) continue;
-          const { released, units } = await store.release(pool, cluster.clusterId, lease);
-          holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released });
+          // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
+          const running = await giveUpRunningSteps(cluster, lease, execution);
+          const { released, units } = running.length > 0 ? { released: false, units: 0 } : await store.release(pool, cluster.clusterId, lease);
+          holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released, running });
         }
       }
     }
@@ -913,7 +1014,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
    * first, so paging stops once every waiting step was seen), settling what ended and heartbeating what runs.
    */
   async function reconcileSteps(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, unseen: 0, errors: [] };
+    const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, cancelled: 0, unseen: 0, errors: [] };
     const byCluster = new Map<string, StepTokenItem[]>();
     for (const item of await stepTokens.allMappedSteps()) {
       // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up, and dropped once
@@ -957,13 +1058,24 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
             report.heartbeats += 1;
           }
         } catch (error) {
-          // The execution stopped waiting (its timeout, a stop): nobody is left to tell, so the mapping goes.
-          if (TASK_TOKEN_GONE.has((error as Error).name)) await stepTokens.dropStep(clusterId, stepId);
+          // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its
+          // output, so it is cancelled. Its mapping stays until the step is seen ended (this sweep or its
+          // event settles it as 'gone'), because it is what holds the step's lease (liveSteps).
+          if (TASK_TOKEN_GONE.has((error as Error).name)) await cancelAbandonedStep(clusterId, stepId, report);
           else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
         }
       }
     }
     return report;
+  }
+
+  async function cancelAbandonedStep(clusterId: string, stepId: string, report: ReconcileReport): Promise<void> {
+    try {
+      await emr.cancelSteps(clusterId, [stepId]);
+      report.cancelled += 1;
+    } catch (error) {
+      report.errors.push(`cancel ${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
   }
 
   async function unitsInUse(context: PoolContext): Promise<number> {
@@ -974,7 +1086,6 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     unitsInUse,
     park,
     release,
-    renew,
     dispatch,
     observeClusterState,
     reconcile,

@@ -136,11 +136,11 @@ export class MemoryJobStore implements JobStore {
     return { released: true, units: lease.units };
   }
 
-  async renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean> {
+  async lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean> {
     const cluster = this.poolClusters(pool).get(clusterId);
     const lease = cluster?.leases[leaseId];
     if (!cluster || !lease) return false;
-    if (lease.expiresAt < expiresAt) this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease, expiresAt }) } });
+    if (lease.expiresAt > at) this.write(cluster, { leases: { ...cluster.leases, [leaseId]: Object.freeze({ ...lease, expiresAt: at }) } });
     return true;
   }
 
@@ -410,6 +410,10 @@ export class MemoryJobStore implements JobStore {
 
   async mappedSteps(clusterId: string): Promise<StepTokenItem[]> {
     return [...this.clusterSteps(clusterId).values()].map((item) => ({ ...item }));
+  }
+
+  async liveSteps(clusterId: string, execution: string): Promise<string[]> {
+    return [...this.clusterSteps(clusterId).values()].filter((item) => item.execution === execution && item.takenAt === undefined).map((item) => item.stepId);
   }
 
   async allMappedSteps(): Promise<StepTokenItem[]> {

@@ -25,16 +25,26 @@ export interface EmrPort {
   addSteps(clusterId: string, steps: StepDefinition[]): Promise<string[]>;
   /** One ListSteps page (newest first). */
   listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }>;
+  /**
+   * CancelSteps (TERMINATE_PROCESS) of PENDING or RUNNING steps. EMR's cancellation is idempotent but
+   * asynchronous and not guaranteed, so a caller never takes the call for the step's end: it waits to see it ended.
+   */
+  cancelSteps(clusterId: string, stepIds: string[]): Promise<void>;
+  /**
+   * The cluster a launch made, found by the launch id its name carries (poolClusterName), among the clusters
+   * created since `launchedAfter` (epoch ms): a RunJobFlow whose registry write never happened. Null when none.
+   */
+  findLaunch(pool: PoolDefinition, launchId: string, launchedAfter: number): Promise<{ clusterId: string; state: PoolClusterState } | null>;
 }
 
 /** What a parked execution receives through its task token (SendTaskSuccess output). */
 export interface Slot {
   pool: string;
   clusterId: string;
-  /** leaseId(execution, attempt): what release-capacity and renew-lease take back. */
+  /** leaseId(execution, attempt): what release-capacity gives back. */
   lease: string;
   units: number;
-  /** Epoch ms; renew-lease pushes it out. */
+  /** Epoch ms; past it the sweep takes the lease back, once no step of its execution may still run on the cluster. */
   leaseExpiresAt: number;
   /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
   enqueuedAt?: number;

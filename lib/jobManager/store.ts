@@ -3,7 +3,7 @@
  * leases, each pool's launch guard, the RunJobFlow token bucket, the admission queue and the pooled steps'
  * task tokens. Every write is conditional, with the semantics DynamoDB's conditional writes give: a write
  * whose premise changed is refused (false) and the caller re-reads, so no interleaving of park / grant /
- * release / renew / expire / settle can overbook a cluster, leak a unit, lose a waiter or settle a token twice.
+ * release / expire / settle can overbook a cluster, leak a unit, lose a waiter or settle a token twice.
  *
  * Two halves, so each Lambda is given (and its role allows) only the table it uses: RegistryStore (clusters,
  * leases, launches, queue) and StepTokenStore (pooled steps' tokens). Implementations: lib/aws/registry.ts
@@ -12,8 +12,8 @@
  * contract test (test/unit/jobManager/store.contract.test.ts) runs the same cases against both.
  *
  * Names follow the state that causes the write: AcquireCapacity parks (`park`), the dispatcher claims,
- * leases and delivers (`claim`, `lease`, `granted`), ReleaseCapacity releases (`release`), RenewLease renews
- * (`renew`), the sweep expires (`expire`) and withdraws (`withdraw`); SubmitPooledStep maps a step
+ * leases and delivers (`claim`, `lease`, `granted`), ReleaseCapacity releases (`release`), the sweep
+ * expires (`expire`) and withdraws (`withdraw`); SubmitPooledStep maps a step
  * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
  */
 import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueueEntry } from '../domain/pools';
@@ -72,9 +72,13 @@ export interface RegistryStore {
   lease(target: LeaseTarget, leaseId: string, lease: Lease): Promise<boolean>;
   /** Removes a lease and exactly its units; `released: false` when it was already gone. */
   release(pool: string, clusterId: string, leaseId: string): Promise<{ released: boolean; units: number }>;
-  /** Pushes a lease's expiry out to `expiresAt`, never closer; false when the lease is gone. */
-  renew(pool: string, clusterId: string, leaseId: string, expiresAt: number): Promise<boolean>;
-  /** Takes back a lease whose heartbeat stopped, only if its expiry is still the one seen expired. */
+  /**
+   * Brings a lease's expiry forward to `at`, never later: its holder gave it up while a step of its execution
+   * may still run, so it is not removed but left to the sweep, which takes it back once that step has ended.
+   * False when the lease is gone.
+   */
+  lapse(pool: string, clusterId: string, leaseId: string, at: number): Promise<boolean>;
+  /** Takes back a lapsed lease, only if its expiry is still the one seen expired. */
   expire(pool: string, clusterId: string, leaseId: string, seen: Lease): Promise<boolean>;
 
   // ------------------------------------------------------------ launches
@@ -151,6 +155,12 @@ export interface StepTokenStore {
   /** Records the step's RUNNING time on its mapping; false when it is not mapped. */
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   mappedSteps(clusterId: string): Promise<StepTokenItem[]>;
+  /**
+   * The step ids mapped to `execution` on the cluster that no settle has taken: steps EMR may still be running
+   * (a mapping stays until its step is seen ended, even once its token is gone). What release and the lease
+   * sweep read before giving a lease's units back; the one read of an execution's running steps.
+   */
+  liveSteps(clusterId: string, execution: string): Promise<string[]>;
   /** Every mapping, for the reconciliation sweep. */
   allMappedSteps(): Promise<StepTokenItem[]>;
   /** Drops a mapping: its token was told, or its execution is gone. */

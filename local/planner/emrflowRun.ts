@@ -126,6 +126,11 @@ export class EmrflowRun extends PerAttemptRun {
             steps.map((step) => String(step.Name)),
           ),
         listSteps: async (clusterId, marker) => this.listSteps(clusterId, marker),
+        // The simulated day releases a lease only after its step was settled, so nothing is left running to
+        // cancel; a call is counted, and does not end a simulated step.
+        cancelSteps: async () => this.meter.call('CancelSteps', this.now),
+        // Simulated launches register in the same call: no crashed launch leaves a cluster to find.
+        findLaunch: async () => null,
       },
       sfn: {
         sendSlot: async (taskToken, slot) => this.deliverSlot(taskToken, slot),

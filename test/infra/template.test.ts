@@ -51,11 +51,10 @@ const functions = {
 };
 /** Functions EventBridge runs, not run-job. */
 const eventFunctions = ['cleanupExecution', 'reapClusters'];
-/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher; renew is for a heartbeat to come. */
+/** The job manager's functions: run-job invokes acquire and release; EventBridge the dispatcher. */
 const poolFunctions = {
   acquireCapacity: 'acquire-capacity',
   releaseCapacity: 'release-capacity',
-  renewLease: 'renew-lease',
   dispatchQueue: 'dispatch-queue',
 };
 /** run-batch's Lambdas (issue 13). */
@@ -474,7 +473,8 @@ describe('least privilege (issue 5)', () => {
       CreateTaggedClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
       DeliverExecutionLogs: 'CloudWatch Logs log-delivery APIs support no resource-level permissions',
       Trace: 'X-Ray PutTraceSegments and sampling APIs support no resource-level permissions (only with Tracing=true)',
-      ListClusters: 'elasticmapreduce:ListClusters has no resource type; the cleanup acts only on clusters tagged emrflow:app',
+      ListClusters:
+        'elasticmapreduce:ListClusters has no resource type; the cleanup acts only on clusters tagged emrflow:app, acquire and release only look for a crashed launch by its name',
       GrantWaiters: 'SendTaskSuccess and SendTaskFailure act on a task token, not a resource: no resource-level permissions',
       GrantAndHeartbeatWaiters: 'SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat act on task tokens: no resource-level permissions',
       LaunchPoolClusters: 'RunJobFlow has no resource type; restricted by aws:RequestTag/emrflow:app instead',
@@ -499,8 +499,10 @@ describe('least privilege (issue 5)', () => {
         ['RunBatchStateMachineRole', 'DeliverExecutionLogs', undefined],
         ['AcquireCapacityRole', 'GrantWaiters', undefined],
         ['AcquireCapacityRole', 'LaunchPoolClusters', undefined],
+        ['AcquireCapacityRole', 'ListClusters', undefined],
         ['ReleaseCapacityRole', 'GrantWaiters', undefined],
         ['ReleaseCapacityRole', 'LaunchPoolClusters', undefined],
+        ['ReleaseCapacityRole', 'ListClusters', undefined],
         ['DispatchQueueRole', 'GrantAndHeartbeatWaiters', undefined],
         ['DispatchQueueRole', 'LaunchPoolClusters', undefined],
         ['CleanupExecutionRole', 'ListClusters', undefined],
@@ -783,5 +785,41 @@ describe('event-driven completion of pooled steps (issue 10)', () => {
     expect(state.Parameters.Payload['taskToken.$']).toBe('$$.Task.Token');
     expect(state.HeartbeatSeconds).toBeGreaterThan(300);
     expect(definition().States.RunSparkStep.Resource).toBe('arn:aws:states:::elasticmapreduce:addStep.sync');
+  });
+});
+
+describe('a pooled step that outlives its lease, and a crashed launch (issue 21)', () => {
+  const cancelling = ['ReleaseCapacityRole', 'CleanupExecutionRole', 'SettleStepsRole'];
+  const keepers = ['AcquireCapacityRole', 'ReleaseCapacityRole', 'DispatchQueueRole', 'CleanupExecutionRole'];
+  /** What a role lacks of a lease keeper's permissions: CancelSteps on this stage's clusters, Query of the step tokens. */
+  const missing = (statements: OwnedStatement[], role: string): string[] => {
+    const own = statements.filter((owned) => owned.role === role && owned.statement.Effect === 'Allow');
+    const cancels = own.some(
+      ({ statement }) =>
+        actionsOf(statement).includes('elasticmapreduce:CancelSteps') &&
+        resourcesOf(statement).map(resourceText).join() === clusterArn &&
+        JSON.stringify(statement.Condition) === JSON.stringify({ StringEquals: ownClusters('aws:ResourceTag') }),
+    );
+    const reads = own.some(
+      ({ statement }) => actionsOf(statement).includes('dynamodb:Query') && JSON.stringify(resourcesOf(statement)).includes('"StepTokensTable"'),
+    );
+    return [
+      ...(cancelling.includes(role) && !cancels ? [`${role}: CancelSteps`] : []),
+      ...(keepers.includes(role) && !reads ? [`${role}: Query StepTokensTable`] : []),
+    ];
+  };
+
+  it("lets release, cleanup and the settle sweep cancel a step given up on, on this stage's clusters only, and every lease keeper read the step mappings that hold a lease", () => {
+    expect(sdkActions('functions/release-capacity/handler.ts')).toEqual(
+      expect.arrayContaining(['elasticmapreduce:CancelSteps', 'elasticmapreduce:ListClusters', 'dynamodb:Query']),
+    );
+    expect(sdkActions('functions/settle-steps/handler.ts')).toContain('elasticmapreduce:CancelSteps');
+    expect([...new Set([...cancelling, ...keepers])].flatMap((role) => missing(roleStatements(template), role))).toEqual([]);
+  });
+
+  it('the check can fail (negative control): ReleaseCapacityRole without its CancelPoolSteps statement', () => {
+    const statements = roleStatements(template).filter((owned) => !(owned.role === 'ReleaseCapacityRole' && owned.statement.Sid === 'CancelPoolSteps'));
+
+    expect(missing(statements, 'ReleaseCapacityRole')).toEqual(['ReleaseCapacityRole: CancelSteps']);
   });
 });

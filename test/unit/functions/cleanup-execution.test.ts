@@ -8,6 +8,7 @@ import { resetClients } from '../../../lib/aws/clients';
 
 process.env.CLAIMS_TABLE = 'emrflow-claims';
 process.env.ADMISSION_QUEUE_TABLE = 'emrflow-admission-queue';
+process.env.STEP_TOKENS_TABLE = 'emrflow-step-tokens';
 // The stage whose clusters the cleanup may touch (the handler reads it when it runs).
 process.env.STAGE = 'test';
 const emr = mockClient(EMRClient);
@@ -165,7 +166,7 @@ describe('cleanup-execution handler', () => {
     const result = await handler(pooledEnd('ABORTED'), lambdaContext);
 
     expect(result.terminated).toEqual([]);
-    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true }]);
+    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true, running: [] }]);
     expect(result.pools.entries).toEqual([{ pool: 'shared', entryId: 'exec-1#3', state: 'waiting', withdrawn: true }]);
     expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'emrflow-cluster-registry', Key: { pool: 'shared', clusterId: 'j-POOL' } });
     expect(dynamo).not.toHaveReceivedCommandWith(DeleteCommand, { Key: { level: 'shared#normal', entryId: 'exec-2#2' } });
@@ -183,6 +184,39 @@ describe('cleanup-execution handler', () => {
         failureKind: 'Execution.ABORTED',
       }),
     });
+  });
+
+  it('keeps a lease whose step EMR may still run, and cancels that step (TERMINATE_PROCESS): its units are in use until it ends', async () => {
+    dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
+    dynamo.on(GetCommand).resolves({ Item: poolCluster });
+    // The run's step is still mapped (not seen ended): liveSteps finds it.
+    dynamo.on(QueryCommand, { TableName: 'emrflow-step-tokens' }).resolves({ Items: [{ stepId: 's-MINE' }] });
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+    emr.on(ListStepsCommand).resolves({ Steps: [] });
+
+    const result = await handler(pooledEnd('FAILED'), lambdaContext);
+
+    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: false, running: ['s-MINE'] }]);
+    expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'], StepCancellationOption: 'TERMINATE_PROCESS' });
+    // The lease is not removed but lapses now: the sweep takes it back once the step is seen ended.
+    expect(dynamo).toHaveReceivedCommandWith(UpdateCommand, {
+      TableName: 'emrflow-cluster-registry',
+      UpdateExpression: expect.stringMatching(/^SET leases\.#lease\.expiresAt/),
+    });
+    expect(dynamo).not.toHaveReceivedCommandWith(UpdateCommand, { UpdateExpression: expect.stringMatching(/REMOVE leases/) });
+  });
+
+  it('releases the lease at once when EMR shows the cancelled step ended', async () => {
+    dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
+    dynamo.on(GetCommand).resolves({ Item: poolCluster });
+    dynamo.on(QueryCommand, { TableName: 'emrflow-step-tokens' }).resolves({ Items: [{ stepId: 's-MINE' }] });
+    emr.on(DescribeClusterCommand, { ClusterId: 'j-OWN' }).resolves({ Cluster: { Id: 'j-OWN', Status: { State: 'RUNNING' }, Tags: tags('exec-9') } as never });
+    emr.on(ListStepsCommand).resolves({ Steps: [{ Id: 's-MINE', Name: 'mine', Status: { State: 'CANCELLED' } }] });
+
+    const result = await handler(pooledEnd('FAILED'), lambdaContext);
+
+    expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL', StepIds: ['s-MINE'] });
+    expect(result.pools.leases).toEqual([{ pool: 'shared', clusterId: 'j-POOL', lease: 'exec-1#2', units: 8, released: true, running: [] }]);
   });
 
   it('gives back pool capacity but releases no claim and writes no record for a FAILED run (it recorded itself)', async () => {

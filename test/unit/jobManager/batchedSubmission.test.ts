@@ -65,6 +65,8 @@ class RecordingEmr {
       },
       describeClusterState: async () => null,
       addStep: unused,
+      cancelSteps: unused,
+      findLaunch: async () => null,
       addSteps: async (clusterId, steps) => {
         const names = steps.map((step) => String(step.Name));
         this.calls.push({ clusterId, names });

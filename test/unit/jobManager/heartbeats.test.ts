@@ -73,6 +73,8 @@ describe('heartbeats to parked executions', () => {
           throw new Error('no batch expected');
         },
         listSteps: async () => ({ steps: [] }),
+        cancelSteps: async () => undefined,
+        findLaunch: async () => null,
       },
       sfn: {
         sendSlot: async () => undefined,

@@ -52,7 +52,8 @@ class World {
     };
     return {
       registry: store,
-      stepTokens: unwired<StepTokenStore>('stepTokens'),
+      // These cases submit no steps: no execution has a step that may still run.
+      stepTokens: unwired<StepTokenStore>('stepTokens', { liveSteps: async () => [] }),
       clock: { now: () => this.now, sleep: async () => undefined },
       placeholderId: () => `launch-${++this.placeholders}`,
       sfn: {
@@ -79,6 +80,8 @@ class World {
         addStep: unused,
         addSteps: unused,
         listSteps: unused,
+        cancelSteps: unused,
+        findLaunch: async () => null,
       },
     };
   }
@@ -88,7 +91,6 @@ type Command =
   | { kind: 'park'; units: number; priority: Priority }
   | { kind: 'release'; pick: number }
   | { kind: 'crash'; pick: number }
-  | { kind: 'renew'; pick: number }
   | { kind: 'ready'; pick: number }
   | { kind: 'terminate'; pick: number }
   | { kind: 'gone'; pick: number }
@@ -109,7 +111,6 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('renew' as const), pick: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('ready' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('terminate' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gone' as const), pick: fc.nat() }) },
@@ -183,11 +184,6 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
             case 'crash': {
               const chosen = pick(heldNow(), cmd.pick);
               if (chosen) crashed.add(chosen[0]);
-              return;
-            }
-            case 'renew': {
-              const chosen = pick(heldNow(), cmd.pick);
-              if (chosen) await manager.renew(CONTEXT, chosen[1]);
               return;
             }
             case 'ready':
@@ -320,23 +316,6 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
     expect(results.filter(Boolean)).toHaveLength(2);
     const [cluster] = await store.listClusters('shared');
     expect(cluster.unitsInUse).toBe(6);
-  });
-
-  it('lets a heartbeat that lands first win over an expiry decided on the old expiry', async () => {
-    const store = await newStore();
-    await store.registerCluster({ pool: 'shared', clusterId: 'j-1', state: 'RUNNING', configHash: HASH, capacityUnits: 8, maxJobs: 10, launchedAt: 0 });
-    const target = { pool: 'shared', clusterId: 'j-1', capacityUnits: 8, maxJobs: 10, configHash: HASH };
-    const seen = { execution: 'e', units: 3, grantedAt: 0, expiresAt: 1_000 };
-    await store.lease(target, 'lease', seen);
-
-    expect(await store.renew('shared', 'j-1', 'lease', 5_000)).toBe(true);
-    expect(await store.expire('shared', 'j-1', 'lease', seen)).toBe(false);
-    expect((await store.listClusters('shared'))[0]).toMatchObject({ unitsInUse: 3 });
-    // Control: an expiry decided on the current expiry takes the units back, once.
-    const current = { ...seen, expiresAt: 5_000 };
-    expect(await store.expire('shared', 'j-1', 'lease', current)).toBe(true);
-    expect(await store.expire('shared', 'j-1', 'lease', current)).toBe(false);
-    expect((await store.listClusters('shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
   });
 
   it('refuses a lease on a starting, terminating or foreign-configuration cluster', async () => {

@@ -56,6 +56,8 @@ function harness(answers: Array<Error | 'launch'> = []): Harness {
         throw new Error('no batch expected');
       },
       listSteps: async () => ({ steps: [] }),
+      cancelSteps: async () => undefined,
+      findLaunch: async () => null,
     },
     sfn: {
       sendSlot: async (token, slot) => void h.slots.set(token, slot),

@@ -95,19 +95,27 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.lease({ ...target, clusterId: 'j-2' }, 'e', lease(1))).toBe(false);
   });
 
-  it('releases a lease once, and renews it never closer, and expires it only on the expiry seen', async () => {
+  it('releases a lease once, and expires it only on the expiry seen', async () => {
     await store.registerCluster(cluster);
     await store.lease(target, 'a', lease(3, 1_000));
-    expect(await store.renew('shared', 'j-1', 'a', 5_000)).toBe(true);
-    expect(await store.renew('shared', 'j-1', 'a', 2_000)).toBe(true);
-    expect((await store.getCluster('shared', 'j-1'))!.leases.a.expiresAt).toBe(5_000);
-    expect(await store.expire('shared', 'j-1', 'a', lease(3, 1_000))).toBe(false);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 5_000))).toBe(false);
     expect(await store.release('shared', 'j-1', 'a')).toEqual({ released: true, units: 3 });
     expect(await store.release('shared', 'j-1', 'a')).toEqual({ released: false, units: 0 });
-    expect(await store.renew('shared', 'j-1', 'a', 9_000)).toBe(false);
     await store.lease(target, 'b', lease(2, 7_000));
     expect(await store.expire('shared', 'j-1', 'b', lease(2, 7_000))).toBe(true);
     expect(await store.getCluster('shared', 'j-1')).toMatchObject({ unitsInUse: 0, leases: {} });
+  });
+
+  it('lapses a lease never later, keeping its units, so that only an expiry on the new expiry takes it back', async () => {
+    await store.registerCluster(cluster);
+    await store.lease(target, 'a', lease(3, 9_000));
+    expect(await store.lapse('shared', 'j-1', 'a', 4_000)).toBe(true);
+    expect(await store.lapse('shared', 'j-1', 'a', 6_000)).toBe(true);
+    expect((await store.getCluster('shared', 'j-1'))?.leases.a).toMatchObject({ units: 3, expiresAt: 4_000 });
+    expect((await store.getCluster('shared', 'j-1'))?.unitsInUse).toBe(3);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 9_000))).toBe(false);
+    expect(await store.expire('shared', 'j-1', 'a', lease(3, 4_000))).toBe(true);
+    expect(await store.lapse('shared', 'j-1', 'a', 1_000)).toBe(false);
   });
 
   it('lets one caller past each launch-guard version, and meters RunJobFlow tokens from a full bucket', async () => {
@@ -243,5 +251,19 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     await store.attachToken('j-1', 's-2', 't2');
     expect(await store.holdStep(racing!, ended, 2_500)).toBe(false);
     expect((await store.getStep('j-1', 's-2'))?.held).toBeUndefined();
+  });
+
+  it("names an execution's steps that may still run on a cluster: mapped, not taken by a settle, of that execution only", async () => {
+    await store.mapStep(step);
+    await store.mapStep({ ...step, stepId: 's-2' });
+    await store.mapStep({ ...step, stepId: 's-3', execution: 'other' });
+    await store.mapStep({ ...step, clusterId: 'j-2', stepId: 's-4' });
+    expect((await store.liveSteps('j-1', 'e')).sort()).toEqual(['s-1', 's-2']);
+    // A taken mapping is a step seen ended (a settle is telling its token): it no longer holds the lease.
+    await store.takeStep('j-1', 's-2', 1_000, 0);
+    expect(await store.liveSteps('j-1', 'e')).toEqual(['s-1']);
+    await store.dropStep('j-1', 's-1');
+    expect(await store.liveSteps('j-1', 'e')).toEqual([]);
+    expect(await store.liveSteps('j-1', 'other')).toEqual(['s-3']);
   });
 });
