@@ -87,7 +87,8 @@ export function learnDayShape(runs: ShapeRun[], bucketSeconds = SHAPE_BUCKET_SEC
   const days = new Set(runs.map((run) => Math.floor(run.startedAtMs / 1000 / DAY_SECONDS))).size || 1;
   const units: Record<string, number[]> = {};
   for (const run of runs) {
-    const row = (units[run.pool] ??= new Array<number>(buckets).fill(0));
+    units[run.pool] ??= new Array<number>(buckets).fill(0);
+    const row = units[run.pool];
     let at = (run.startedAtMs / 1000) % DAY_SECONDS;
     let left = run.seconds;
     while (left > 0) {
