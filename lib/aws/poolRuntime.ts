@@ -12,6 +12,7 @@ import {
   DescribeClusterCommand,
   ListClustersCommand,
   ListStepsCommand,
+  PutManagedScalingPolicyCommand,
   RunJobFlowCommand,
   type ClusterState,
   type RunJobFlowCommandInput,
@@ -22,7 +23,7 @@ import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessComman
 import type { PoolDefinition } from '../config/pools';
 import type { PriceBook } from '../config/prices';
 import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE } from '../contract';
-import { poolClusterSpec } from '../domain/poolCluster';
+import { poolClusterSpec, poolScalingPolicy } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
 import { EmrApiError } from '../errors';
@@ -160,6 +161,15 @@ export async function addStep(clusterId: string, step: Record<string, unknown>):
 export async function listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }> {
   const page = await emrClient().send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
   return { steps: (page.Steps ?? []).map(stepView), ...(page.Marker ? { marker: page.Marker } : {}) };
+}
+
+/** PutManagedScalingPolicy: the pool's limits with a raised (or restored) minimum (lib/jobManager/prescale.ts). */
+export async function setScalingMinimum(clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void> {
+  try {
+    await emrClient().send(new PutManagedScalingPolicyCommand({ ClusterId: clusterId, ManagedScalingPolicy: poolScalingPolicy(pool, minimumUnits) }));
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
 }
 
 export interface AwsWiring {

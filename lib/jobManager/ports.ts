@@ -20,6 +20,8 @@ export interface EmrPort {
   addStep(clusterId: string, step: StepDefinition): Promise<string>;
   /** One ListSteps page (newest first). */
   listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }>;
+  /** PutManagedScalingPolicy with `pool`'s limits and `minimumUnits` as MinimumCapacityUnits (./prescale.ts). */
+  setScalingMinimum?(clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void>;
 }
 
 /** What a parked execution receives through its task token (SendTaskSuccess output). */

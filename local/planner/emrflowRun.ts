@@ -19,6 +19,8 @@ import type { Placement } from '../../lib/domain/types';
 import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext } from '../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../lib/jobManager/memoryStore';
 import type { Slot } from '../../lib/jobManager/ports';
+import { prescalePool } from '../../lib/jobManager/prescale';
+import type { DayShape } from '../../lib/domain/prescale';
 import {
   CLUSTER_START_SECONDS,
   GRANT_SECONDS,
@@ -43,6 +45,8 @@ interface ClusterSim {
   pool: PoolDefinition;
   state: PoolClusterState;
   provisioned: number;
+  /** The managed-scaling minimum it holds now: the pool's, or the one prescale put (PutManagedScalingPolicy). */
+  minimumUnits: number;
   switchedToOnDemand: boolean;
   running: Map<string, { state: JobState; units: number; startedAt: number; endVersion: number }>;
   waiting: Array<{ stepId: string; state: JobState; units: number; since: number }>;
@@ -102,6 +106,8 @@ export class EmrflowRun extends PerAttemptRun {
   decisionLog: DecisionLog | undefined;
   /** Each job's target, as its latest attempt was placed (the share of jobs per target). */
   readonly targets = new Map<string, Placement['mode']>();
+  /** The day shape prescale reads (learnt from an earlier day's runs); none = managed scaling alone. */
+  prescaleShape: DayShape | undefined;
   /** Builds the job manager from the simulation's ports; a test swaps in a recording one. */
   jobManagerFactory: (ports: JobManagerPorts) => JobManager = createJobManager;
 
@@ -369,6 +375,7 @@ export class EmrflowRun extends PerAttemptRun {
         await this.jobManager.reconcile(this.context(pool));
         await this.jobManager.dispatch(this.context(pool));
         await this.afterJobManager(pool);
+        if (this.prescaleShape) await this.prescale(pool, this.prescaleShape);
       }
       if (this.ended < this.jobs.length) this.at(this.now + this.limits.dispatchSweepSeconds, sweep);
     };
@@ -382,6 +389,38 @@ export class EmrflowRun extends PerAttemptRun {
       if (this.ended < this.jobs.length) this.at(this.now + this.limits.settleStepsSeconds, reconcile);
     };
     this.at(this.limits.settleStepsSeconds, reconcile);
+  }
+
+  /** dispatch-queue's prescale step (lib/jobManager/prescale.ts) on this simulation's EMR. */
+  private async prescale(pool: PoolDefinition, shape: DayShape): Promise<void> {
+    await prescalePool(
+      {
+        registry: this.store,
+        clock: { now: () => this.now * 1000 },
+        emr: { setScalingMinimum: async (clusterId, _pool, units) => this.setScalingMinimum(clusterId, units) },
+      },
+      pool,
+      shape,
+    );
+  }
+
+  /**
+   * PutManagedScalingPolicy with a new minimum: managed scaling provisions up to a raised one (EC2 launch and
+   * node bootstrap: SCALE_OUT_SECONDS), and may decommission idle nodes down to a lowered one (its scale-in delay).
+   */
+  private setScalingMinimum(clusterId: string, units: number): void {
+    this.meter.call('PutManagedScalingPolicy', this.now);
+    const sim = this.sims.get(clusterId);
+    if (!sim || !this.isRunning(sim)) throw named('ValidationException', `cluster ${clusterId} is not running`);
+    const lowered = units < sim.minimumUnits;
+    sim.minimumUnits = units;
+    if (lowered) this.scheduleScaleIn(sim);
+    else if (units > sim.provisioned)
+      this.at(this.now + SCALE_OUT_SECONDS, () => {
+        if (!this.isRunning(sim) || sim.minimumUnits <= sim.provisioned) return;
+        this.resize(sim, sim.minimumUnits);
+        this.startWaiting(sim);
+      });
   }
 
   /** Every step's RUNNING and end events invoke settle-steps (its EventBridge rule has no cluster filter). */
@@ -406,6 +445,7 @@ export class EmrflowRun extends PerAttemptRun {
       pool,
       state: 'STARTING',
       provisioned: pool.managedScaling.minimumUnits,
+      minimumUnits: pool.managedScaling.minimumUnits,
       switchedToOnDemand: false,
       running: new Map(),
       waiting: [],
@@ -553,10 +593,10 @@ export class EmrflowRun extends PerAttemptRun {
     this.at(this.now + SCALE_IN_DELAY_SECONDS, () => {
       sim.scaleInPending = false;
       if (!this.isRunning(sim)) return;
-      const needed = Math.max(sim.pool.managedScaling.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
+      const needed = Math.max(sim.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
       sim.peakSinceScaleIn = this.yarnDemand(sim);
       if (needed < sim.provisioned) this.resize(sim, needed);
-      if (sim.provisioned > Math.max(sim.pool.managedScaling.minimumUnits, roundUp(this.yarnDemand(sim), SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
+      if (sim.provisioned > Math.max(sim.minimumUnits, roundUp(this.yarnDemand(sim), SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
     });
   }
 
