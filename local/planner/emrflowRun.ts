@@ -11,7 +11,8 @@
 import type { PoolDefinition } from '../../lib/config/pools';
 import { STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
-import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
+import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../lib/domain/placement';
+import { predictedPoolWaits } from '../../lib/domain/serverless';
 import { NoCapacityError } from '../../lib/errors';
 import { leaseId, type PoolCluster, type PoolClusterState, type QueueEntry } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
@@ -34,7 +35,7 @@ import {
   TERMINATE_SECONDS,
   WAITER_HEARTBEATS,
 } from './constants';
-import { placeJobInput, placementConfig, placementOf, trueStepSeconds, type SizedJob } from './decisions';
+import { placeJobInput, placementConfig, trueStepSeconds, type SizedJob } from './decisions';
 import { PerAttemptRun, type DedicatedPurchase } from './perAttemptRun';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { failedStep, lostSpotInstance, type Run, type JobState } from './run';
@@ -152,10 +153,29 @@ export class EmrflowRun extends PerAttemptRun {
 
   /** PlaceJob for the attempt, logged when asked (emrflow-hybrid adds the facts place-job reads from the registry). */
   protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
-    const decision = await placementOf(job, attempt, this.placement);
-    this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
+    const { poolWaits, registry } = await this.poolWaits(job);
+    const input = { ...placeJobInput(job, attempt), poolWaits };
+    const decision = await placeJob(input, this.placement);
+    this.decisionLog?.push({ input, placement: decision, registry: structuredClone(registry) });
     this.targets.set(job.id, decision.mode);
     return decision;
+  }
+
+  /**
+   * predictedWaitMinutes per pool, as place-job computes it from the registry (predictedPoolWaits): the rules
+   * send a job whose predicted wait exceeds its SLA slack to a dedicated cluster instead of the 4-hour queue.
+   */
+  protected async poolWaits(job: SizedJob): Promise<{ poolWaits: Record<string, number>; registry: NonNullable<DecisionLog[number]['registry']> }> {
+    const registry: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
+    for (const pool of this.config.pools.pools)
+      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+    const poolWaits = predictedPoolWaits(this.config.pools.pools, registry, {
+      executionName: `${job.id}-exec`,
+      units: job.sizing.capacityUnits,
+      priority: job.request.job.priority,
+      predictedMinutes: job.sizing.predictedMinutes,
+    });
+    return { poolWaits, registry };
   }
 
   /** A pool decision parks the attempt (null); a dedicated one is the cluster to launch. */
