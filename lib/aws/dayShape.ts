@@ -22,3 +22,8 @@ export async function poolDayShape(pools: PoolDefinition[], now = Date.now()): P
   cached = { at: now, shape };
   return shape;
 }
+
+/** Drops the kept shape (tests; a new container starts without one). */
+export function forgetDayShape(): void {
+  cached = undefined;
+}
