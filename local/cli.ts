@@ -21,6 +21,7 @@ import { dynamoClient } from '../lib/aws/clients';
 import { loadPools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
 import { DEFAULT_OUT_DIR, simulateCommand } from './planner/command';
+import { recommendCommand } from './planner/recommend';
 import { DEFAULT_PROFILE } from './planner';
 import { stateMachineArnPrefix } from './runner/stepFunctionsApi/service';
 
@@ -45,6 +46,7 @@ Usage:
                                                 run run-batch on a manifest (JSON lines of console inputs) with a
                                                 live view, then its summary (items, succeeded, failed, duplicates)
   emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]
+  emrflow simulate --recommend [--profile f] [--history f] [--seed n] [--out dir]
                                                 capacity planner: a SIMULATED day of jobs through the real decision code,
                                                 emrflow beside per-job On-Demand/Spot, EMR Serverless and the floor;
                                                 writes <out>/simulation.json and a self-contained <out>/report.html
@@ -89,6 +91,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
+  recommend: { type: 'boolean' },
   'simulate-steps': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -130,6 +133,7 @@ const FlagsSchema = z.strictObject({
   seed: integerOption(0, 2 ** 32 - 1).default(1),
   out: z.string().min(1, 'must name a directory').default(DEFAULT_OUT_DIR),
   json: z.boolean().default(false),
+  recommend: z.boolean().default(false),
   'simulate-steps': z.boolean().default(false),
   verbose: z.boolean().default(false),
   help: z.boolean().default(false),
@@ -432,6 +436,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'simulate':
       if (positional.length > 0)
         throw new UsageError('simulate takes no arguments: emrflow simulate [--profile f] [--history f] [--what-if f] [--seed n] [--out dir] [--json]');
+      if (flags.recommend) return recommendCommand({ profile: flags.profile, history: flags.history, seed: flags.seed, out: flags.out }, print);
       return simulateCommand(
         { profile: flags.profile, history: flags.history, whatIf: flags['what-if'], seed: flags.seed, out: flags.out, json: flags.json },
         print,

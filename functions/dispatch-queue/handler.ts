@@ -2,6 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
+import { poolDayShape } from '../../lib/aws/dayShape';
 import {
   awsJobManager,
   batchSubmission,
@@ -12,8 +13,11 @@ import {
   sendFailure,
   sendHeartbeat,
   sendSlot,
+  setScalingMinimum,
   stepTokenDispatcher,
 } from '../../lib/aws/poolRuntime';
+import { prescalePool } from '../../lib/jobManager/prescale';
+import { systemClock } from '../../lib/jobManager/ports';
 import type { DispatchReport } from '../../lib/jobManager/jobManager';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
@@ -37,8 +41,9 @@ const config = loadPools(prices);
  */
 export async function dispatchQueue(event: unknown): Promise<{ reports: DispatchReport[] }> {
   const input = parseRequestInput(DispatchQueueInput, event);
+  const registry = dynamoRegistry();
   const jobManager = awsJobManager({
-    registry: dynamoRegistry(),
+    registry,
     stepTokens: stepTokenDispatcher(),
     emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe(), ...batchSubmission, findLaunch },
     sfn: { sendSlot, sendFailure, sendHeartbeat },
@@ -61,6 +66,14 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
       }
       reports.push(await jobManager.dispatch(context));
       if (scheduled) {
+        // Capacity before the burst: the managed-scaling minimum the runs table's day shape asks for now.
+        // Best effort: without it managed scaling still follows the load, only later, so a failure is logged, not raised.
+        try {
+          const prescaled = await prescalePool({ registry, emr: { setScalingMinimum }, clock: systemClock }, context.pool, await poolDayShape(config.pools));
+          if (prescaled.applied.length > 0 || prescaled.errors.length > 0) logger.info('prescaled', { ...prescaled });
+        } catch (error) {
+          logger.warn('prescale skipped', { pool: name, error: error as Error });
+        }
         // Once a minute, each pool's leased units after the dispatch (the dashboard's "units in use").
         metrics.add('UnitsInUse', await jobManager.unitsInUse(context), { pool: name });
       }

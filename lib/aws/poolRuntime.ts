@@ -13,6 +13,7 @@ import {
   DescribeClusterCommand,
   ListClustersCommand,
   ListStepsCommand,
+  PutManagedScalingPolicyCommand,
   RunJobFlowCommand,
   type ClusterState,
   type RunJobFlowCommandInput,
@@ -23,7 +24,7 @@ import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessComman
 import type { PoolDefinition } from '../config/pools';
 import type { PriceBook } from '../config/prices';
 import { CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE, poolClusterName } from '../contract';
-import { poolClusterSpec } from '../domain/poolCluster';
+import { poolClusterSpec, poolScalingPolicy } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
 import { EmrApiError } from '../errors';
@@ -253,6 +254,15 @@ export async function findLaunch(
     Marker = page.Marker;
   } while (Marker);
   return null;
+}
+
+/** PutManagedScalingPolicy: the pool's limits with a raised (or restored) minimum (lib/jobManager/prescale.ts). */
+export async function setScalingMinimum(clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void> {
+  try {
+    await emrClient().send(new PutManagedScalingPolicyCommand({ ClusterId: clusterId, ManagedScalingPolicy: poolScalingPolicy(pool, minimumUnits) }));
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
 }
 
 export interface AwsWiring {

@@ -72,15 +72,7 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
     Configurations: pool.configurations,
     StepConcurrencyLevel: pool.stepConcurrencyLevel,
     AutoTerminationPolicy: { IdleTimeout: pool.idleTimeoutSeconds },
-    ManagedScalingPolicy: {
-      ComputeLimits: {
-        UnitType: 'InstanceFleetUnits',
-        MinimumCapacityUnits: pool.managedScaling.minimumUnits,
-        MaximumCapacityUnits: pool.managedScaling.maximumUnits,
-        MaximumOnDemandCapacityUnits: pool.fleets.coreUnits,
-        MaximumCoreCapacityUnits: pool.fleets.coreUnits,
-      },
-    },
+    ManagedScalingPolicy: poolScalingPolicy(pool),
     InstanceFleets: [
       {
         Name: 'Primary',
@@ -108,5 +100,21 @@ export function poolClusterSpec(pool: PoolDefinition, configHash: string, launch
       },
     ],
     Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+  };
+}
+
+/**
+ * The pool's managed-scaling policy, at its own minimum or at a raised one (lib/jobManager/prescale.ts puts it
+ * with PutManagedScalingPolicy, which replaces the whole policy: every limit is sent again, not only the minimum).
+ */
+export function poolScalingPolicy(pool: PoolDefinition, minimumUnits = pool.managedScaling.minimumUnits): PoolClusterSpec['ManagedScalingPolicy'] {
+  return {
+    ComputeLimits: {
+      UnitType: 'InstanceFleetUnits',
+      MinimumCapacityUnits: Math.min(minimumUnits, pool.managedScaling.maximumUnits),
+      MaximumCapacityUnits: pool.managedScaling.maximumUnits,
+      MaximumOnDemandCapacityUnits: pool.fleets.coreUnits,
+      MaximumCoreCapacityUnits: pool.fleets.coreUnits,
+    },
   };
 }

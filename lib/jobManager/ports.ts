@@ -35,6 +35,8 @@ export interface EmrPort {
    * created since `launchedAfter` (epoch ms): a RunJobFlow whose registry write never happened. Null when none.
    */
   findLaunch(pool: PoolDefinition, launchId: string, launchedAfter: number): Promise<{ clusterId: string; state: PoolClusterState } | null>;
+  /** PutManagedScalingPolicy with `pool`'s limits and `minimumUnits` as MinimumCapacityUnits (./prescale.ts). */
+  setScalingMinimum?(clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void>;
 }
 
 /** What a parked execution receives through its task token (SendTaskSuccess output). */

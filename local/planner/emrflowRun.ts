@@ -11,7 +11,8 @@
 import type { PoolDefinition } from '../../lib/config/pools';
 import { EMR_CLUSTER_ENDED_REFUSALS, STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
-import type { PlaceJobInput, PlacementConfig } from '../../lib/domain/placement';
+import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../lib/domain/placement';
+import { predictedPoolWaits } from '../../lib/domain/serverless';
 import { EmrApiError, EmrThrottledError, NoCapacityError } from '../../lib/errors';
 import { leaseId, type PoolCluster, type PoolClusterState, type QueueEntry } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
@@ -19,6 +20,8 @@ import type { Placement } from '../../lib/domain/types';
 import { createJobManager, type JobManager, type JobManagerPorts, type PoolContext } from '../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../lib/jobManager/memoryStore';
 import type { Slot } from '../../lib/jobManager/ports';
+import { prescalePool } from '../../lib/jobManager/prescale';
+import type { DayShape } from '../../lib/domain/prescale';
 import {
   CLUSTER_START_SECONDS,
   GRANT_SECONDS,
@@ -32,7 +35,7 @@ import {
   TERMINATE_SECONDS,
   WAITER_HEARTBEATS,
 } from './constants';
-import { placeJobInput, placementConfig, placementOf, trueStepSeconds, type SizedJob } from './decisions';
+import { placeJobInput, placementConfig, trueStepSeconds, type SizedJob } from './decisions';
 import { PerAttemptRun, type DedicatedPurchase } from './perAttemptRun';
 import { addRate, meanHazard, primaryRate, unitRate, type Rate } from './rates';
 import { failedStep, lostSpotInstance, type Run, type JobState } from './run';
@@ -43,6 +46,8 @@ interface ClusterSim {
   pool: PoolDefinition;
   state: PoolClusterState;
   provisioned: number;
+  /** The managed-scaling minimum it holds now: the pool's, or the one prescale put (PutManagedScalingPolicy). */
+  minimumUnits: number;
   switchedToOnDemand: boolean;
   running: Map<string, { state: JobState; units: number; startedAt: number; endVersion: number }>;
   waiting: Array<{ stepId: string; state: JobState; units: number; since: number }>;
@@ -102,6 +107,8 @@ export class EmrflowRun extends PerAttemptRun {
   decisionLog: DecisionLog | undefined;
   /** Each job's target, as its latest attempt was placed (the share of jobs per target). */
   readonly targets = new Map<string, Placement['mode']>();
+  /** The day shape prescale reads (learnt from an earlier day's runs); none = managed scaling alone. */
+  prescaleShape: DayShape | undefined;
   /** Builds the job manager from the simulation's ports; a test swaps in a recording one. */
   jobManagerFactory: (ports: JobManagerPorts) => JobManager = createJobManager;
 
@@ -156,10 +163,29 @@ export class EmrflowRun extends PerAttemptRun {
 
   /** PlaceJob for the attempt, logged when asked (emrflow-hybrid adds the facts place-job reads from the registry). */
   protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
-    const decision = await placementOf(job, attempt, this.placement);
-    this.decisionLog?.push({ input: placeJobInput(job, attempt), placement: decision });
+    const { poolWaits, registry } = await this.poolWaits(job);
+    const input = { ...placeJobInput(job, attempt), poolWaits };
+    const decision = await placeJob(input, this.placement);
+    this.decisionLog?.push({ input, placement: decision, registry: structuredClone(registry) });
     this.targets.set(job.id, decision.mode);
     return decision;
+  }
+
+  /**
+   * predictedWaitMinutes per pool, as place-job computes it from the registry (predictedPoolWaits): the rules
+   * send a job whose predicted wait exceeds its SLA slack to a dedicated cluster instead of the 4-hour queue.
+   */
+  protected async poolWaits(job: SizedJob): Promise<{ poolWaits: Record<string, number>; registry: NonNullable<DecisionLog[number]['registry']> }> {
+    const registry: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
+    for (const pool of this.config.pools.pools)
+      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+    const poolWaits = predictedPoolWaits(this.config.pools.pools, registry, {
+      executionName: `${job.id}-exec`,
+      units: job.sizing.capacityUnits,
+      priority: job.request.job.priority,
+      predictedMinutes: job.sizing.predictedMinutes,
+    });
+    return { poolWaits, registry };
   }
 
   /** A pool decision parks the attempt (null); a dedicated one is the cluster to launch. */
@@ -430,6 +456,7 @@ export class EmrflowRun extends PerAttemptRun {
         await this.jobManager.reconcile(this.context(pool));
         await this.jobManager.dispatch(this.context(pool));
         await this.afterJobManager(pool);
+        if (this.prescaleShape) await this.prescale(pool, this.prescaleShape);
       }
       if (this.ended < this.jobs.length) this.at(this.now + this.limits.dispatchSweepSeconds, sweep);
     };
@@ -443,6 +470,38 @@ export class EmrflowRun extends PerAttemptRun {
       if (this.ended < this.jobs.length) this.at(this.now + this.limits.settleStepsSeconds, reconcile);
     };
     this.at(this.limits.settleStepsSeconds, reconcile);
+  }
+
+  /** dispatch-queue's prescale step (lib/jobManager/prescale.ts) on this simulation's EMR. */
+  private async prescale(pool: PoolDefinition, shape: DayShape): Promise<void> {
+    await prescalePool(
+      {
+        registry: this.store,
+        clock: { now: () => this.now * 1000 },
+        emr: { setScalingMinimum: async (clusterId, _pool, units) => this.setScalingMinimum(clusterId, units) },
+      },
+      pool,
+      shape,
+    );
+  }
+
+  /**
+   * PutManagedScalingPolicy with a new minimum: managed scaling provisions up to a raised one (EC2 launch and
+   * node bootstrap: SCALE_OUT_SECONDS), and may decommission idle nodes down to a lowered one (its scale-in delay).
+   */
+  private setScalingMinimum(clusterId: string, units: number): void {
+    this.meter.call('PutManagedScalingPolicy', this.now);
+    const sim = this.sims.get(clusterId);
+    if (!sim || !this.isRunning(sim)) throw named('ValidationException', `cluster ${clusterId} is not running`);
+    const lowered = units < sim.minimumUnits;
+    sim.minimumUnits = units;
+    if (lowered) this.scheduleScaleIn(sim);
+    else if (units > sim.provisioned)
+      this.at(this.now + SCALE_OUT_SECONDS, () => {
+        if (!this.isRunning(sim) || sim.minimumUnits <= sim.provisioned) return;
+        this.resize(sim, sim.minimumUnits);
+        this.startWaiting(sim);
+      });
   }
 
   /** Every step's RUNNING and end events invoke settle-steps (its EventBridge rule has no cluster filter). */
@@ -467,6 +526,7 @@ export class EmrflowRun extends PerAttemptRun {
       pool,
       state: 'STARTING',
       provisioned: pool.managedScaling.minimumUnits,
+      minimumUnits: pool.managedScaling.minimumUnits,
       switchedToOnDemand: false,
       running: new Map(),
       waiting: [],
@@ -614,10 +674,10 @@ export class EmrflowRun extends PerAttemptRun {
     this.at(this.now + SCALE_IN_DELAY_SECONDS, () => {
       sim.scaleInPending = false;
       if (!this.isRunning(sim)) return;
-      const needed = Math.max(sim.pool.managedScaling.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
+      const needed = Math.max(sim.minimumUnits, roundUp(Math.max(sim.peakSinceScaleIn, this.runningUnits(sim)), SCALE_STEP_UNITS));
       sim.peakSinceScaleIn = this.yarnDemand(sim);
       if (needed < sim.provisioned) this.resize(sim, needed);
-      if (sim.provisioned > Math.max(sim.pool.managedScaling.minimumUnits, roundUp(this.yarnDemand(sim), SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
+      if (sim.provisioned > Math.max(sim.minimumUnits, roundUp(this.yarnDemand(sim), SCALE_STEP_UNITS))) this.scheduleScaleIn(sim);
     });
   }
 

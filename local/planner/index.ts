@@ -49,6 +49,8 @@ export async function plan(options: PlanOptions, shipped: PlannerConfig = shippe
   const profile: Profile = readProfile(options.profile);
   const sized = options.jobs !== undefined ? { ...profile, jobs: options.jobs, totalInputTiB: (profile.totalInputTiB * options.jobs) / profile.jobs } : profile;
   const jobs = options.history ? readHistory(options.history, DEFAULT_SIZING.defaultThroughputMiBpsPerUnit) : generateJobs(sized, options.seed);
+  // What the dispatcher pre-scales from: the history's own runs, or the profile's previous day (another seed).
+  const prescaleHistory = options.history ? jobs : generateJobs(sized, options.seed + 1);
   const day = await simulateDay({
     jobs,
     runDate: profile.date,
@@ -57,6 +59,7 @@ export async function plan(options: PlanOptions, shipped: PlannerConfig = shippe
     stressSpot: options.stress === false ? undefined : spotModel(profile, STRESS_MULTIPLIER),
     seed: options.seed,
     onProgress: options.onProgress,
+    prescaleHistory,
   });
   const wallSeconds = Math.round(Number(process.hrtime.bigint() - started) / 1e7) / 100;
   return { ...day, wallSeconds, seed: options.seed, source: options.history ?? options.profile, configuration, targets: targets(day, wallSeconds) };

@@ -41,6 +41,7 @@ import { HybridRun } from './hybridRun';
 import { floorCost, SMALLEST_SPARK_START_SECONDS, SMALLEST_SPARK_UNITS } from './floor';
 import { EMR_SERVERLESS_OPERATIONS, Meter } from './meter';
 import { PerJobRun } from './perAttemptRun';
+import { historyShape } from './prescaleShape';
 import type { SimJob, SpotModel } from './profile';
 import { Random } from './random';
 import { apiQuotas } from './run';
@@ -142,6 +143,8 @@ export interface SimulateOptions {
   decisionLog?: DecisionLog;
   /** Collects emrflow-hybrid's PlaceJob inputs, decisions and the registry each read. */
   hybridDecisionLog?: DecisionLog;
+  /** An earlier day's jobs: the dispatcher pre-scales the pools from their shape (./prescaleShape); none = managed scaling alone. */
+  prescaleHistory?: SimJob[];
   /** emrflow-hybrid's Serverless target; config/serverless.json when absent. */
   serverless?: ServerlessConfig;
 }
@@ -157,12 +160,15 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
     done++;
     if (options.onProgress && (done % 200 === 0 || done === total)) options.onProgress(done, total, phase);
   };
+  const shape = options.prescaleHistory ? historyShape(options.prescaleHistory, options.runDate, config) : undefined;
   const emrflow = new EmrflowRun(config, jobs, options.spot, random.fork(11), progress('emrflow'));
+  emrflow.prescaleShape = shape;
   emrflow.decisionLog = options.decisionLog;
   await emrflow.run();
   emrflow.finishBilling();
   const hybrid = new HybridRun(options.serverless ?? loadServerlessConfig(), config, jobs, options.spot, random.fork(16), progress('emrflow-hybrid'));
   hybrid.decisionLog = options.hybridDecisionLog;
+  hybrid.prescaleShape = shape;
   await hybrid.run();
   hybrid.finishBilling();
   const onDemand = new PerJobRun('ON_DEMAND', config, jobs, options.spot, random.fork(12), progress('on-demand-per-job'));
@@ -172,6 +178,7 @@ export async function simulateDay(options: SimulateOptions): Promise<DayResult> 
   let stress: DayResult['stress'] = null;
   if (options.stressSpot) {
     const stressed = new EmrflowRun(config, jobs, options.stressSpot, random.fork(14), progress('emrflow under Spot stress'));
+    stressed.prescaleShape = shape;
     await stressed.run();
     stressed.finishBilling();
     const m = stressed.meter;

@@ -414,6 +414,21 @@ describe('least privilege (issue 5)', () => {
     expect(bundledCode(fixture)).not.toMatch(/new PutCommand\(/);
   });
 
+  it("lets the dispatcher pre-scale: Scan the runs table for the day's shape and put a raised minimum on emrflow's clusters", () => {
+    // Act
+    const dispatcher = sdkActions('functions/dispatch-queue/handler.ts');
+    const scans = allowing('dynamodb:Scan');
+    const puts = allowing('elasticmapreduce:PutManagedScalingPolicy').filter((owned) => owned.role === 'DispatchQueueRole');
+
+    // Assess
+    expect(dispatcher).toEqual(expect.arrayContaining(['dynamodb:Scan', 'elasticmapreduce:PutManagedScalingPolicy']));
+    expect(scans.map((owned) => [owned.role, owned.statement.Resource])).toContainEqual(['DispatchQueueRole', { 'Fn::GetAtt': ['RunsTable', 'Arn'] }]);
+    expect(puts.map((owned) => owned.statement.Condition)).toEqual([{ StringEquals: ownClusters('aws:ResourceTag') }]);
+    // Negative control: acquire-capacity never pre-scales, so its code makes no Scan and its role allows none.
+    expect(sdkActions('functions/acquire-capacity/handler.ts')).not.toContain('dynamodb:Scan');
+    expect(scans.map((owned) => owned.role)).not.toContain('AcquireCapacityRole');
+  });
+
   it("allows RunJobFlow only for requests that tag the cluster as emrflow's, of this stage", () => {
     const runs = allowing('elasticmapreduce:RunJobFlow');
 

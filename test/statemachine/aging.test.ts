@@ -10,9 +10,11 @@ import { runPoolLoad, type PoolLoadResult } from '../../bench/poolLoad';
 import type { Priority } from '../../lib/domain/types';
 
 const MAX_WAIT_SECONDS = 600;
+// A small pool (3 clusters of 8 jobs), so that the backlog queues: the shipped pool would run it almost at once.
 jest.mock('../../config/pools.json', () => {
   const shipped = jest.requireActual('../../config/pools.json');
-  return { ...shipped, dispatcher: { ...shipped.dispatcher, maxWaitSeconds: 600 } };
+  const small = { maxClusters: 3, capacityUnits: 32, maxJobsPerCluster: 8, stepConcurrencyLevel: 8, managedScaling: { minimumUnits: 8, maximumUnits: 32 } };
+  return { ...shipped, pools: shipped.pools.map((pool: object) => ({ ...pool, ...small })), dispatcher: { ...shipped.dispatcher, maxWaitSeconds: 600 } };
 });
 
 jest.setTimeout(600_000);

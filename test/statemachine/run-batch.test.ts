@@ -88,8 +88,8 @@ describe(`a ${ITEMS}-item manifest on one pool`, () => {
     wallSeconds = (performance.now() - started) / 1000;
     stepsAfterFirst = runtime.stats().steps.length;
     rerun = await runBatch(runtime, file, quiet);
-    // The pool's idle timeout is 900 emulated seconds.
-    await untilNoClusterAlive(runtime, 3_600_000);
+    // The pool's idle timeout (config/pools.json), then teardown: wait for both, with room, in emulated time.
+    await untilNoClusterAlive(runtime, (loadPools(loadPrices()).pools[0].idleTimeoutSeconds + 900) * 1000);
     const { report } = first;
     console.log(
       `run-batch, ${ITEMS} items, one pool, steps SIMULATED, no pacing: ${wallSeconds.toFixed(1)} s wall (batch ${report.wallSeconds.toFixed(1)} s, ${report.emulatedSeconds} emulated s, decisions ${report.decisionsHash}), ` +

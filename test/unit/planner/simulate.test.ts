@@ -57,19 +57,50 @@ describe('capacity planner (simulated day, small profile)', () => {
     expect(first.strategies['on-demand-per-job'].launches).toBe(SMALL);
   });
 
-  it('makes the same placement decisions as the place-job handler, retries included', async () => {
+  it('makes the same placement decisions as the place-job handler reading the same registry, retries included', async () => {
+    // The emrflow strategy is PlaceJob without the Serverless target: the handler runs the shipped rules with the
+    // useServerless ones off, and reads each pool's clusters and queue as the simulator's registry held them.
+    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; event: { type: string } }> };
+    const noServerless = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.event.type === 'useServerless' ? { ...rule, enabled: false } : rule)) };
+    let registry: NonNullable<DecisionLog[number]['registry']> = {};
+    let registryHandler: typeof handler | undefined;
+    jest.isolateModules(() => {
+      jest.doMock('../../../config/rules.json', () => noServerless);
+      jest.doMock('../../../lib/aws/registry', () => ({
+        listClusters: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].clusters,
+        listQueue: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].queue,
+      }));
+      registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
+    });
     const profile = readProfile(PROFILE);
     // 1,000x the profile's bytes per job: right-sized small jobs (2-4 units) run wholly on the On-Demand core fleet
     // and are never interrupted, so only jobs big enough for a Spot task fleet can be retried (15 of these 150).
     const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (1000 * profile.totalInputTiB * 150) / profile.jobs }, 5);
     const decisions: DecisionLog = [];
     // A Spot model far past any Advisor band, so that retries (attempt 2, 3) are among the decisions.
-    await simulateDay({ jobs, runDate: profile.date, config: shippedConfig(), spot: spotModel(profile, 400), seed: 5, decisionLog: decisions });
+    const shipped = shippedConfig();
+    const config = { ...shipped, rules: shipped.rules.map((rule) => (rule.event.type === 'useServerless' ? { ...rule, enabled: false } : rule)) };
+    await simulateDay({ jobs, runDate: profile.date, config, spot: spotModel(profile, 400), seed: 5, decisionLog: decisions });
 
     expect(decisions.length).toBeGreaterThanOrEqual(150);
     expect(decisions.some((d) => d.input.attempt > 1)).toBe(true);
-    for (const { input, placement } of decisions) {
-      expect(await handler(input, lambdaContext)).toEqual(placement);
+    const env = { clusters: process.env.CLUSTER_REGISTRY_TABLE, queue: process.env.ADMISSION_QUEUE_TABLE };
+    process.env.CLUSTER_REGISTRY_TABLE = 'clusters';
+    process.env.ADMISSION_QUEUE_TABLE = 'queue';
+    // place-job reuses a registry read for two seconds: each replayed decision comes well after the last.
+    let clock = Date.now();
+    const now = jest.spyOn(Date, 'now').mockImplementation(() => (clock += 10_000));
+    try {
+      for (const { input, placement, registry: read } of decisions) {
+        registry = read!;
+        expect(await registryHandler!(input, lambdaContext)).toEqual(placement);
+      }
+    } finally {
+      now.mockRestore();
+      process.env.CLUSTER_REGISTRY_TABLE = env.clusters;
+      process.env.ADMISSION_QUEUE_TABLE = env.queue;
+      if (env.clusters === undefined) delete process.env.CLUSTER_REGISTRY_TABLE;
+      if (env.queue === undefined) delete process.env.ADMISSION_QUEUE_TABLE;
     }
   });
 

@@ -1,0 +1,45 @@
+import { DEFAULT_PROFILE, plan, shippedConfig } from '../../../local/planner';
+import { applyWhatIf } from '../../../local/planner/whatIf';
+
+/** A 2,000-job slice of the default day (its shape, a tenth of its jobs); `npm run bench:day` runs the whole day. */
+const SLICE = { profile: DEFAULT_PROFILE, jobs: 2000, seed: 1, stress: false };
+/** The pool config/pools.json shipped before this change: 3 clusters of 32 units, 8 jobs each on an m5.xlarge primary. */
+const OLD_POOL = {
+  fleets: {
+    primary: ['m5.xlarge', 'm6i.xlarge', 'm5a.xlarge'],
+    core: ['r5.4xlarge', 'r6i.4xlarge', 'r5a.4xlarge'],
+    task: ['r5.4xlarge', 'r5a.4xlarge', 'r6i.4xlarge', 'r4.4xlarge', 'r5.2xlarge', 'r6i.2xlarge'],
+    coreUnits: 4,
+  },
+  maxClusters: 3,
+  capacityUnits: 32,
+  maxJobsPerCluster: 8,
+  stepConcurrencyLevel: 8,
+  idleTimeoutSeconds: 900,
+  managedScaling: { minimumUnits: 8, maximumUnits: 32 },
+};
+
+describe('the shipped configuration on a slice of the default day (SIMULATED)', () => {
+  it('runs every job, misses no SLA and starts jobs within the targets (p50 <= 60 s, p95 <= 300 s)', async () => {
+    // Act
+    const { strategies } = await plan(SLICE);
+
+    // Assess
+    const emrflow = strategies.emrflow;
+    expect(emrflow.ended).toEqual({ succeeded: 2000, failed: 0 });
+    expect(emrflow.slaMisses).toBe(0);
+    expect(emrflow.startSeconds.p50).toBeLessThanOrEqual(60);
+    expect(emrflow.startSeconds.p95).toBeLessThanOrEqual(300);
+  }, 120_000);
+
+  it('misses the start targets with the pool shipped before (negative control: the test can fail)', async () => {
+    // Prepare
+    const old = applyWhatIf('old pool', { pools: { shared: OLD_POOL }, enableRules: [], disableRules: [] }, shippedConfig());
+
+    // Act
+    const { strategies } = await plan(SLICE, old);
+
+    // Assess
+    expect(strategies.emrflow.startSeconds.p50).toBeGreaterThan(60);
+  }, 120_000);
+});
