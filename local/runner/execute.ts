@@ -3,7 +3,7 @@
  * adapters, while its event log becomes a timeline (state, attempt, duration, cluster) and the count of
  * billed state transitions (every state entered plus every retry, as Step Functions Standard bills them).
  */
-import { StateMachine } from 'aws-local-stepfunctions';
+import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { executionArnFor, STATES_ERROR } from '../../lib/contract';
 import type { MachineDefinition } from './definition';
 import type { TaskHandler } from './tasks';
@@ -102,7 +102,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   const { executionName, stateMachineArn } = options;
   checkExecutionInput(input);
   const definition = options.timeoutSeconds === undefined ? machine.local : { ...machine.local, TimeoutSeconds: options.timeoutSeconds };
-  const interpreter = new StateMachine(definition, { validationOptions: { noValidate: true } });
+  // Validated by asl-validator when loaded (definition.ts); the interpreter's own check is off.
+  const interpreter = new StateMachine(definition as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
   // Date.now() is the virtual clock's while the runtime runs (local/emulator/clock.ts): timelines are in emulated time.
   const startedAt = Date.now();
   const execution = interpreter.run(input as never, {

@@ -45,7 +45,7 @@ export async function scheduleRules(config: ServerlessConfig): Promise<{ rules: 
   const rules: ScheduleRule[] = [];
   const skipped: Schedules['skipped'] = [];
   for (const fn of Object.values(config.functions)) {
-    const events: any[] = (await config.resolve(config.raw.functions?.[fn.key]?.events ?? [])) ?? [];
+    const events = (await config.resolve(config.raw.functions?.[fn.key]?.events ?? [])) ?? [];
     events.forEach((event, index) => {
       if (!event?.schedule) return;
       const spec = typeof event.schedule === 'string' ? { rate: event.schedule } : event.schedule;

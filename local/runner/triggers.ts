@@ -8,7 +8,7 @@ import { EMR_EVENT, EMR_SERVERLESS_EVENT } from '../../lib/contract';
 import type { ServerlessConfig } from './serverless-config';
 
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
-  const machines: Record<string, any> = config.raw.stepFunctions?.stateMachines ?? {};
+  const machines = config.raw.stepFunctions?.stateMachines ?? {};
   const targets: string[] = [];
   for (const [key, machine] of Object.entries(machines)) {
     const file = config.stateMachineFiles[key];
@@ -108,7 +108,7 @@ export function ruleFunctionTargets(config: ServerlessConfig, event: unknown): A
     if (resource.type !== 'AWS::Events::Rule') continue;
     const properties = resource.properties();
     if (!properties.EventPattern || properties.State === 'DISABLED' || !matchesPattern(properties.EventPattern, event)) continue;
-    for (const target of properties.Targets ?? []) {
+    for (const target of (properties.Targets ?? []) as Array<{ Arn?: unknown }>) {
       if (/^arn:aws:lambda:/.test(String(target.Arn))) targets.push({ rule: resource.logicalId, functionArn: String(target.Arn) });
     }
   }

@@ -318,7 +318,7 @@ describe('7. CreateCluster retries throttling only', () => {
 
   it('negative control: the Retry as it was is reported', () => {
     const before = parseCloudFormationYaml(readFileSync(join(__dirname, '../../statemachines/run-job.asl.yml'), 'utf8'));
-    before.States.CreateCluster.Retry = [{ ErrorEquals: ['EMR.AmazonElasticMapReduceException'], IntervalSeconds: 10, MaxAttempts: 4, BackoffRate: 2 }];
+    before.States!.CreateCluster.Retry = [{ ErrorEquals: ['EMR.AmazonElasticMapReduceException'], IntervalSeconds: 10, MaxAttempts: 4, BackoffRate: 2 }];
 
     expect(blindRetries(before)).toEqual(['EMR.AmazonElasticMapReduceException']);
   });

@@ -425,12 +425,9 @@ export class StepFunctionsApi {
     const { config } = this.runtime;
     const key = Object.keys(config.stateMachineFiles).find((candidate) => config.stateMachineFiles[candidate] === file);
     const role = key ? config.raw.stepFunctions?.stateMachines?.[key]?.role : undefined;
-    const logicalId = Array.isArray(role?.['Fn::GetAtt'])
-      ? String(role['Fn::GetAtt'][0])
-      : typeof role === 'string' && role.startsWith('arn:')
-        ? null
-        : 'StepFunctionsRole';
-    if (logicalId === null) return role as string;
+    if (typeof role === 'string' && role.startsWith('arn:')) return role;
+    const getAtt = (role as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
+    const logicalId = Array.isArray(getAtt) ? String(getAtt[0]) : 'StepFunctionsRole';
     const roleName = config.raw.resources?.Resources?.[logicalId]?.Properties?.RoleName;
     return `arn:aws:iam::${config.accountId}:role/${typeof roleName === 'string' ? roleName : `${config.service}-${config.stage}-${logicalId}`}`;
   }
