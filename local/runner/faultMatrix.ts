@@ -30,6 +30,13 @@ import { FaultsSchema, type Faults } from '../emulator/faults';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
 import { LOCAL_STAGE } from './serverless-config';
 
+/** What cleanup-execution answers, as far as the matrix counts it. */
+interface CleanupResult {
+  terminated?: unknown[];
+  pools?: { leases?: unknown[]; entries?: unknown[] };
+  cancelledSteps?: unknown[];
+}
+
 type FaultSpec = { emr?: Partial<Faults['emr']>; glue?: Partial<Faults['glue']> };
 
 export interface FaultRow {
@@ -153,7 +160,8 @@ export const sizedAsPartitionOf = (bytes: number): Intercepts => ({
     const ref = { DatabaseName: catalog.database, TableName: catalog.table };
     const glue = new GlueClient({});
     const { Partition } = await glue.send(new GetPartitionCommand({ ...ref, PartitionValues: [request.runDate] }));
-    const { Values, StorageDescriptor, Parameters } = Partition!;
+    if (!Partition) throw new Error(`sizedAsPartitionOf: no partition ${request.runDate} in ${catalog.database}.${catalog.table}`);
+    const { Values, StorageDescriptor, Parameters } = Partition;
     await glue.send(
       new UpdatePartitionCommand({
         ...ref,
@@ -372,7 +380,7 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
       retries: summary.timeline.filter((entry) => entry.retry > 0).length,
       cleanup: summary.ruleDeliveries.map((delivery) => {
         if (delivery.error) return delivery.error;
-        const result = delivery.result as any;
+        const result = delivery.result as CleanupResult | undefined;
         return `${delivery.function}: ${(result?.terminated ?? []).length} terminated, ${(result?.pools?.leases ?? []).length} leases released, ${(result?.pools?.entries ?? []).length} queue entries withdrawn, ${(result?.cancelledSteps ?? []).length} steps cancelled`;
       }),
       durationMs: Date.now() - started,

@@ -44,15 +44,25 @@ export function matchesPattern(pattern: unknown, event: unknown): boolean {
   return pattern === event;
 }
 
+/** EventBridge's content filters this runner knows (a pattern's value that is an object). */
+interface ContentFilter {
+  exists: boolean;
+  prefix: string;
+  suffix: string;
+  wildcard: string;
+  'anything-but': unknown;
+  numeric: Array<string | number>;
+}
+
 function matchesValue(matcher: unknown, values: unknown[], present: boolean): boolean {
   if (!matcher || typeof matcher !== 'object') return values.some((value) => value === matcher);
-  const m = matcher as Record<string, any>;
+  const m = matcher as Partial<ContentFilter>;
   const strings = values.filter((value): value is string => typeof value === 'string');
   if ('exists' in m) return m.exists === present;
-  if ('prefix' in m) return strings.some((value) => value.startsWith(m.prefix));
-  if ('suffix' in m) return strings.some((value) => value.endsWith(m.suffix));
-  if ('wildcard' in m) return strings.some((value) => wildcardRegExp(m.wildcard).test(value));
-  if ('numeric' in m) return values.some((value) => typeof value === 'number' && numericHolds(m.numeric, value));
+  if ('prefix' in m) return strings.some((value) => value.startsWith(String(m.prefix)));
+  if ('suffix' in m) return strings.some((value) => value.endsWith(String(m.suffix)));
+  if ('wildcard' in m) return strings.some((value) => wildcardRegExp(String(m.wildcard)).test(value));
+  if ('numeric' in m) return values.some((value) => typeof value === 'number' && numericHolds(m.numeric ?? [], value));
   if ('anything-but' in m) {
     const excluded = m['anything-but'];
     if (excluded && typeof excluded === 'object' && !Array.isArray(excluded)) {

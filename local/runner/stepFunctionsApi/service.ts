@@ -31,6 +31,7 @@ import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
 import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../taskTokens';
 import { ExecutionHistory } from './history';
+import type { AslMachine } from '../../asl/types';
 
 /** What the API needs of the local runtime (LocalRuntime provides it). */
 export interface StepFunctionsRuntime {
@@ -64,6 +65,7 @@ export function stateMachineArnPrefix(config: Pick<ServerlessConfig, 'region' | 
 
 const STATUSES = new Set(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
 /** What StartExecution refuses in a name (API reference, StartExecution `name`). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: StartExecution refuses control characters in a name; this is the rule.
 const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
 const DEFAULT_PAGE = 100;
 
@@ -469,7 +471,7 @@ function page<T>(items: T[], input: Input, member: string): Record<string, unkno
 /** Wraps every Task of the machine so its history gets the effective parameters and the raw result of each call. */
 function recordingTaskCalls(machine: MachineDefinition, history: ExecutionHistory): NonNullable<RunOptions['intercept']> {
   const intercept: NonNullable<RunOptions['intercept']> = {};
-  for (const [state, definition] of Object.entries<any>(machine.local.States)) {
+  for (const [state, definition] of Object.entries(machine.local.States)) {
     if (definition.Type !== 'Task') continue;
     intercept[state] = async (parameters, next) => {
       history.called(state, parameters);
@@ -482,8 +484,8 @@ function recordingTaskCalls(machine: MachineDefinition, history: ExecutionHistor
 }
 
 /** Every Task's Resource, nested Maps and Parallels included, by state name. */
-function resourcesOf(definition: any, into: Record<string, string> = {}): Record<string, string> {
-  for (const [name, state] of Object.entries<any>(definition?.States ?? {})) {
+function resourcesOf(definition: AslMachine | undefined, into: Record<string, string> = {}): Record<string, string> {
+  for (const [name, state] of Object.entries(definition?.States ?? {})) {
     if (typeof state.Resource === 'string') into[name] = state.Resource;
     if (state.Type === 'Map') resourcesOf(state.ItemProcessor ?? state.Iterator, into);
     if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) resourcesOf(branch, into);
