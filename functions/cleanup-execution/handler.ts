@@ -77,8 +77,8 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
   const cancelledSteps: CleanupResult['cancelledSteps'] = [];
   for (const lease of run ? held.leases : []) {
     const attempt = parseLeaseId(lease.lease)?.attempt;
-    if (attempt === undefined) continue;
-    for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run!.job, run!.runId, attempt))) {
+    if (attempt === undefined || !run) continue;
+    for (const stepId of await cancelNamedSteps(emrClient(), lease.clusterId, stepName(run.job, run.runId, attempt))) {
       logger.info('cancelled step', { execution: end.executionName, clusterId: lease.clusterId, stepId });
       cancelledSteps.push({ clusterId: lease.clusterId, stepId });
     }
@@ -105,7 +105,7 @@ export async function cleanupExecution(event: unknown): Promise<CleanupResult> {
     cancelledSteps,
     cancelledJobRuns,
     recorded: Boolean(record),
-    releasedClaim: released ? claim!.runId : null,
+    releasedClaim: released && claim ? claim.runId : null,
   };
 }
 

@@ -31,7 +31,8 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
     // sweep, for a step cancelled by hand) tells the token with the cluster's reason.
     let result: SettleResult | 'started' | 'running' | 'deferred';
     if (STEP_CANCELLED_STATES.has(state)) result = 'deferred';
-    else if (STEP_ENDED_STATES.has(state)) result = await jobManager.settleStep(clusterId, stepId, (claimed) => stepSettlement(stepFromEvent(input, claimed))!);
+    else if (STEP_ENDED_STATES.has(state))
+      result = await jobManager.settleStep(clusterId, stepId, (claimed) => endedStepSettlement(stepFromEvent(input, claimed)));
     else if (state === 'RUNNING') result = (await jobManager.noteStepStarted(clusterId, stepId, input.time)) ? 'started' : 'absent';
     else result = 'running';
     logger.info('step event', { clusterId: input.detail.clusterId, stepId: input.detail.stepId, state: input.detail.state, result });
@@ -50,3 +51,10 @@ export async function settleSteps(event: unknown): Promise<SettleStepsResult> {
 }
 
 export const handler = lambdaHandler(settleSteps, { logger });
+
+/** An ended step's settlement: every ended state has one (lib/domain/stepCompletion.ts). */
+function endedStepSettlement(step: Parameters<typeof stepSettlement>[0]): NonNullable<ReturnType<typeof stepSettlement>> {
+  const settlement = stepSettlement(step);
+  if (!settlement) throw new Error(`step ${step.Id} in state ${step.Status.State} has not ended`);
+  return settlement;
+}

@@ -88,7 +88,7 @@ export async function terminateClusters(emr: EMRClient, clusterIds: string[]): P
  */
 export async function cancelNamedSteps(emr: EMRClient, clusterId: string, name: string): Promise<string[]> {
   const listed = await emr.send(new ListStepsCommand({ ClusterId: clusterId, StepStates: ['PENDING', 'RUNNING'] }));
-  const stepIds = (listed.Steps ?? []).filter((step) => step.Name === name && step.Id).map((step) => step.Id!);
+  const stepIds = (listed.Steps ?? []).flatMap((step) => (step.Name === name && step.Id ? [step.Id] : []));
   if (stepIds.length > 0) await emr.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds, StepCancellationOption: 'SEND_INTERRUPT' }));
   return stepIds;
 }
