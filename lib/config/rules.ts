@@ -2,6 +2,7 @@ import * as z from 'zod';
 import rulesJson from '../../config/rules.json';
 import { InvalidConfigError } from '../errors';
 import { between, describeValue, nonEmptyString, parseConfig, strictObject } from '../schema';
+import { PrioritySchema } from '../domain/priority';
 
 export const RULES_FILE = 'config/rules.json';
 
@@ -74,7 +75,7 @@ const RuleEventSchema = z.discriminatedUnion(
   [
     strictObject({ type: z.literal('onDemandShare'), params: strictObject({ share: between(0, 1), reason: nonEmptyString }) }),
     strictObject({ type: z.literal('usePool'), params: strictObject({ pool: nonEmptyString, reason: nonEmptyString }) }),
-    strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: z.enum(['low', 'normal', 'high']), reason: nonEmptyString }) }),
+    strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: PrioritySchema, reason: nonEmptyString }) }),
     /** Runs the job on EMR Serverless (config/serverless.json's `application`, else its defaultApplication); wins over usePool. */
     strictObject({ type: z.literal('useServerless'), params: strictObject({ application: nonEmptyString.optional(), reason: nonEmptyString }) }),
   ],

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { between, nonEmptyString, strictObject } from '../schema';
+import { PrioritySchema } from './priority';
 
 const name = nonEmptyString;
 
@@ -12,7 +13,7 @@ const name = nonEmptyString;
 export const AcquireCapacityInput = strictObject({
   pool: name,
   units: between(1, Infinity, { integer: true }),
-  priority: z.enum(['low', 'normal', 'high']),
+  priority: PrioritySchema,
   execution: name,
   attempt: between(1, Infinity, { integer: true }),
   taskToken: name,

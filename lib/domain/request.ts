@@ -6,6 +6,7 @@ import { describeValue, matching, nonEmptyString, parseRequestInput, strictObjec
 import { isPartitionInput, partitionKey } from './partition';
 import { s3Run } from './s3Trigger';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
+import { PrioritySchema } from './priority';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
 export interface RequestContext {
@@ -68,7 +69,7 @@ export const JobInputSchema = strictObject(
       .optional(),
     runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
     /** Overrides the job's catalog priority for this run (an urgent rerun, a backfill that may wait). */
-    priority: z.enum(['low', 'normal', 'high']).optional(),
+    priority: PrioritySchema.optional(),
   },
   { see: INPUTS_README },
 );
