@@ -30,10 +30,10 @@ const OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greate
 const Fact = z.enum(PLACEMENT_FACTS);
 const Scalar = z.union([z.number(), z.string(), z.boolean()]);
 
-/** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
 /** A JSONPath into an object-valued fact (predictedWaitMinutes, predictedCostUsd), as json-rules-engine reads it. */
 const FactPath = z.string().regex(/^\$\.[A-Za-z0-9_-]+$/, 'must be "$.<key>", such as "$.shared" or "$.serverless"');
 
+/** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
 const LeafSchema = strictObject({
   fact: Fact,
   path: FactPath.optional(),

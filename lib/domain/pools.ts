@@ -20,13 +20,13 @@
  * stale decision is refused, never applied.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES, type ClusterState } from '../contract';
 import { PRIORITY_LEVELS, priorityRank } from './priority';
 import type { PoolDefinition } from '../config/pools';
 import type { Priority } from './types';
 
-/** EMR cluster states a registry item can be in. */
-export type PoolClusterState = 'STARTING' | 'BOOTSTRAPPING' | 'RUNNING' | 'WAITING' | 'TERMINATING' | 'TERMINATED' | 'TERMINATED_WITH_ERRORS';
+/** EMR cluster states a registry item can be in: every state of EMR's lifecycle (lib/contract.ts). */
+export type PoolClusterState = ClusterState;
 
 /** Units one running job holds on one cluster, until released or expired. */
 export interface Lease {
@@ -49,7 +49,10 @@ export interface PoolCluster {
   /** Keyed by leaseId(execution, attempt). */
   leases: Record<string, Lease>;
   launchedAt: number;
-  /** Bumped by every write; state changes are conditional on it. */
+  /**
+   * Bumped by every write. No decision reads it (a state change is conditional on the state it leaves,
+   * a lease on the units in use): it orders write responses that arrive out of order (local/runner/registryObserver.ts).
+   */
   version: number;
 }
 
