@@ -1,6 +1,6 @@
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
-import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { awsJobManager, dynamoRegistry } from '../../lib/aws/poolRuntime';
