@@ -278,9 +278,9 @@ export class S3Service {
       case 'ListParts':
         return this.multipart.listParts(req, res, bucket, key, q, requestId);
       case 'CompleteMultipartUpload':
-        return this.multipart.complete(req, res, bucket, key, q.get('uploadId')!, requestId);
+        return this.multipart.complete(req, res, bucket, key, q.get('uploadId') ?? '', requestId);
       case 'AbortMultipartUpload':
-        return this.multipart.abort(req, res, bucket, key, q.get('uploadId')!, requestId);
+        return this.multipart.abort(req, res, bucket, key, q.get('uploadId') ?? '', requestId);
       default:
         req.resume();
         throw notImplemented(`${operation.replace(/^Unsupported:/, '')} on an object`);
@@ -350,7 +350,7 @@ export class S3Service {
       }
       if (start >= object.size || start > end) {
         throw new S3Error('InvalidRange', 'The requested range is not satisfiable', 416, {
-          RangeRequested: header(req.headers, 'range')!,
+          RangeRequested: header(req.headers, 'range') ?? '',
           ActualObjectSize: object.size,
         });
       }
@@ -424,14 +424,14 @@ export class S3Service {
     const prefix = q.get('prefix') ?? '';
     const max = Math.min(Number(q.get('max-buckets') ?? 10000), 10000);
     if (!Number.isInteger(max) || max < 1) throw new S3Error('InvalidArgument', 'max-buckets must be an integer between 1 and 10000', 400);
-    const after = q.has('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64url').toString('utf8') : '';
+    const after = q.has('continuation-token') ? Buffer.from(q.get('continuation-token') ?? '', 'base64url').toString('utf8') : '';
     const regionFilter = q.get('bucket-region');
     const all = (await this.store.listBuckets()).filter((b) => b.name.startsWith(prefix) && b.name > after && (!regionFilter || regionFilter === this.region));
     const page = all.slice(0, max);
     const buckets = page
       .map((b) => `<Bucket>${tag('Name', b.name)}${tag('CreationDate', b.created.toISOString())}${tag('BucketRegion', this.region)}</Bucket>`)
       .join('');
-    const next = all.length > page.length ? tag('ContinuationToken', Buffer.from(page.at(-1)!.name).toString('base64url')) : '';
+    const next = all.length > page.length ? tag('ContinuationToken', Buffer.from(page[page.length - 1].name).toString('base64url')) : '';
     sendXml(
       res,
       requestId,
@@ -494,7 +494,7 @@ export class S3Service {
       }
     }
     const paging = v2
-      ? `${tag('KeyCount', page.length)}${token ? tag('ContinuationToken', token) : ''}${truncated && last ? tag('NextContinuationToken', Buffer.from(last, 'utf8').toString('base64url')) : ''}${q.has('start-after') ? tag('StartAfter', enc(q.get('start-after')!)) : ''}`
+      ? `${tag('KeyCount', page.length)}${token ? tag('ContinuationToken', token) : ''}${truncated && last ? tag('NextContinuationToken', Buffer.from(last, 'utf8').toString('base64url')) : ''}${q.has('start-after') ? tag('StartAfter', enc(q.get('start-after') ?? '')) : ''}`
       : `${tag('Marker', enc(q.get('marker') ?? ''))}${truncated && delimiter && last ? tag('NextMarker', enc(last)) : ''}`;
     sendXml(
       res,
