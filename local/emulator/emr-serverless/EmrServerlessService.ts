@@ -483,7 +483,7 @@ export class EmrServerlessService {
     run.executor = runsSpark ? 'spark' : 'simulated';
     run.startedAt = clock.nowSeconds();
     this.setRunState(run, 'RUNNING', runsSpark ? 'Running with spark-submit (local mode)' : 'SIMULATED by the emrflow emulator: no spark-submit runs this job');
-    if (runsSpark) {
+    if (runsSpark && spark) {
       const cwd = path.join(stateDir, 'spark-work', run.jobRunId);
       mkdirSync(cwd, { recursive: true });
       let args: string[];
@@ -495,7 +495,7 @@ export class EmrServerlessService {
         return;
       }
       const started = Date.now();
-      run.spark = runSparkSubmit(spark!, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
+      run.spark = runSparkSubmit(spark, args, { cwd, stdoutFile: path.join(cwd, 'stdout'), stderrFile: path.join(cwd, 'stderr') });
       run.spark.done.then(({ exitCode, signal, lastErrorLine }) => {
         if (run.state !== 'RUNNING' || this.stopped) return;
         run.billedSeconds = (Date.now() - started) / 1000;
