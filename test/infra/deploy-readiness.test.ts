@@ -145,7 +145,10 @@ describe('3. subnets AmazonEMRServicePolicy_v2 can launch into', () => {
   it('says loudly at package time that the template is not deployable, except for the local stage', async () => {
     // Prepare
     const written: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => (written.push(String(chunk)), true));
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => {
+      written.push(String(chunk));
+      return true;
+    });
 
     // Act
     try {
