@@ -44,25 +44,21 @@ function printOutcome(runtime: LocalRuntime, summary: RunSummary, print: Print):
     print(`  EventBridge "Execution Status Change" (${summary.status}) → ${delivery.function}: ${did}`);
   }
   for (const step of summary.steps) {
-    const how =
-      step.executor === 'spark'
-        ? 'real spark-submit (local[2])'
-        : step.executor === 'simulated'
-          ? 'SIMULATED (no pyspark in .venv, or --simulate-steps)'
-          : 'never started';
+    const how = executorNote(step.executor, 'no pyspark in .venv, or --simulate-steps');
     print(`  step ${step.stepId} on ${step.clusterId}: ${step.state}, ${how}`);
   }
   for (const run of runtime.stats().jobRuns) {
-    const how =
-      run.executor === 'spark'
-        ? 'real spark-submit (local[2])'
-        : run.executor === 'simulated'
-          ? 'SIMULATED (not a .py entry point, no pyspark in .venv, or --simulate-steps)'
-          : 'never started';
+    const how = executorNote(run.executor, 'not a .py entry point, no pyspark in .venv, or --simulate-steps');
     print(`  EMR Serverless job run ${run.jobRunId} on application ${run.applicationId}: ${run.state}, ${how}`);
   }
   // The record's times are the virtual clock's, already emulated: nothing to convert.
   for (const line of formatRunCost(runRecord(summary))) print(line);
+}
+
+/** How a step or job run ran: real Spark, SIMULATED (and why it may be), or not at all. */
+function executorNote(executor: string | null | undefined, whySimulated: string): string {
+  if (executor === 'spark') return 'real spark-submit (local[2])';
+  return executor === 'simulated' ? `SIMULATED (${whySimulated})` : 'never started';
 }
 
 function jsonSummary(summary: RunSummary): string {
