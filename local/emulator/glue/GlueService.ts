@@ -384,20 +384,7 @@ export class GlueService {
     const tableName = `${crawler.TablePrefix ?? ''}${(prefix.replace(/\/$/, '').split('/').pop() || bucket).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
     const { uri: location } = s3Location(bucket, prefix);
 
-    const byPartition = new Map<string, LocalObject[]>();
-    const partitionKeys: string[] = [];
-    for (const object of objects) {
-      const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
-      const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
-      if (hive.length !== dirs.length) continue;
-      hive.forEach((d, i) => {
-        const key = d.split('=')[0];
-        if (partitionKeys[i] === undefined) partitionKeys[i] = key;
-      });
-      const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
-      const group = JSON.stringify(values);
-      byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
-    }
+    const { byPartition, partitionKeys } = groupByPartition(objects, prefix);
 
     let columns: Column[] = [];
     let totalBytes = 0;
@@ -410,18 +397,7 @@ export class GlueService {
         const { lines, first } = await countLines(file.path);
         bytes += file.size;
         records += lines;
-        if (columns.length === 0 && first.trim()) {
-          try {
-            const record = JSON.parse(first);
-            if (record && typeof record === 'object' && !Array.isArray(record)) {
-              columns = Object.entries(record)
-                .filter(([name]) => !partitionKeys.includes(name))
-                .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
-            }
-          } catch {
-            // not JSON: the table keeps no columns, as a crawler that cannot classify the data
-          }
-        }
+        if (columns.length === 0 && first.trim()) columns = columnsOf(first, partitionKeys);
       }
       totalBytes += bytes;
       totalRecords += records;
@@ -605,5 +581,37 @@ export class GlueService {
       if (partition) Partitions.push(partition);
     }
     return { Partitions, UnprocessedKeys: [] };
+  }
+}
+
+/** The objects under a crawled prefix by Hive partition (`key=value/` directories); others are skipped. */
+function groupByPartition(objects: LocalObject[], prefix: string): { byPartition: Map<string, LocalObject[]>; partitionKeys: string[] } {
+  const byPartition = new Map<string, LocalObject[]>();
+  const partitionKeys: string[] = [];
+  for (const object of objects) {
+    const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
+    const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
+    if (hive.length !== dirs.length) continue;
+    hive.forEach((d, i) => {
+      const key = d.split('=')[0];
+      if (partitionKeys[i] === undefined) partitionKeys[i] = key;
+    });
+    const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
+    const group = JSON.stringify(values);
+    byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
+  }
+  return { byPartition, partitionKeys };
+}
+
+/** A table's columns from its first JSON record (partition keys apart); none when it is not JSON, as a crawler that cannot classify the data. */
+function columnsOf(first: string, partitionKeys: string[]): Column[] {
+  try {
+    const record = JSON.parse(first);
+    if (!record || typeof record !== 'object' || Array.isArray(record)) return [];
+    return Object.entries(record)
+      .filter(([name]) => !partitionKeys.includes(name))
+      .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
+  } catch {
+    return [];
   }
 }
