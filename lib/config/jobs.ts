@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import jobsJson from '../../config/jobs.json';
-import { DEFAULT_S3_MARKER } from '../contract';
+import { catalogNamesForStage, DEFAULT_S3_MARKER } from '../contract';
 import { between, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
 import { PrioritySchema, type Priority } from '../domain/priority';
 
@@ -75,4 +75,9 @@ let cached: JobDefinition[] | undefined;
 export function loadJobs(): JobDefinition[] {
   cached ??= parseJobs(jobsJson);
   return cached;
+}
+
+/** The jobs as a stage runs them: each catalog's Glue names scoped to the stage (lib/contract.ts catalogNamesForStage). */
+export function loadJobsForStage(stage: string | undefined): JobDefinition[] {
+  return loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, stage) } : job));
 }

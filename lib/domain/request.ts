@@ -4,7 +4,7 @@ import { parseS3Uri, s3Location } from '../contract';
 import { InvalidRequestError } from '../errors';
 import { describeValue, matching, nonEmptyString, parseRequestInput, strictObject } from '../schema';
 import { isPartitionInput, partitionKey } from './partition';
-import { s3Run } from './s3Trigger';
+import { jobOwningKey, s3Run } from './s3Trigger';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
 import { PrioritySchema } from './priority';
 
@@ -138,7 +138,7 @@ function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest
   if (key.endsWith('/')) {
     throw new InvalidRequestError('detail.object.key', `${describeValue(key)} is a folder marker, not data; upload files under it`);
   }
-  const job = ctx.jobs.filter((j) => key.startsWith(j.inputPrefix)).sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+  const job = jobOwningKey(ctx.jobs, key);
   if (!job) {
     throw new InvalidRequestError(
       'detail.object.key',

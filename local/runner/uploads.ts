@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadJobs } from '../../lib/config/jobs';
+import { jobOwningKey } from '../../lib/domain/s3Trigger';
 import { parseS3Uri } from '../../lib/contract';
 import { objectCreatedEvent, parseS3ObjectUri } from './s3Event';
 import type { ServerlessConfig } from './serverless-config';
@@ -22,9 +23,7 @@ export class Uploads {
   async markComplete(partitionUri: string): Promise<Record<string, unknown>> {
     const location = parseS3Uri(partitionUri);
     if (!location?.key.endsWith('/')) throw new Error(`markComplete: "${partitionUri}" is not a partition prefix s3://<bucket>/<prefix>/`);
-    const job = loadJobs()
-      .filter((candidate) => location.key.startsWith(candidate.inputPrefix))
-      .sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+    const job = jobOwningKey(loadJobs(), location.key);
     if (!job) throw new Error(`markComplete: no job in config/jobs.json has an inputPrefix above "${location.key}"`);
     if (job.s3Trigger.mode !== 'marker') throw new Error(`markComplete: ${job.name} is in per-object mode; each upload is its own run`);
     return this.putObject(location.bucket, `${location.key}${job.s3Trigger.marker}`, Buffer.alloc(0));
