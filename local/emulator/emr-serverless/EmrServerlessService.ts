@@ -11,6 +11,8 @@
  * under maxConcurrentRuns, networkConfiguration, pre-initialized capacity's own bill (it shortens the start).
  */
 import { mkdirSync } from 'node:fs';
+import type { CreateApplicationRequest, StartJobRunRequest } from '@aws-sdk/client-emr-serverless';
+import type { OnTheWire } from '../protocol';
 import path from 'node:path';
 import type { EmulatedClock } from '../clock';
 import type { EmitEvent, StepExecutor } from '../events';
@@ -138,14 +140,16 @@ export class EmrServerlessService {
     const [, applicationId, sub, jobRunId, extra] = parts;
     const { method } = request;
     const body = request.body;
-    if (parts.length === 1 && method === 'POST') return { operation: 'CreateApplication', run: () => this.createApplication(body) };
+    if (parts.length === 1 && method === 'POST')
+      return { operation: 'CreateApplication', run: () => this.createApplication(body as OnTheWire<CreateApplicationRequest>) };
     if (parts.length === 1 && method === 'GET') return { operation: 'ListApplications', run: () => this.listApplications(request.query) };
     if (parts.length === 2 && method === 'GET')
       return { operation: 'GetApplication', run: () => ({ application: this.applicationView(this.application(applicationId)) }) };
     if (parts.length === 3 && sub === 'start' && method === 'POST') return { operation: 'StartApplication', run: () => this.startApplication(applicationId) };
     if (parts.length === 3 && sub === 'stop' && method === 'POST') return { operation: 'StopApplication', run: () => this.stopApplication(applicationId) };
     if (sub === 'jobruns' && extra === undefined) {
-      if (parts.length === 3 && method === 'POST') return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body) };
+      if (parts.length === 3 && method === 'POST')
+        return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body as OnTheWire<StartJobRunRequest>) };
       if (parts.length === 3 && method === 'GET') return { operation: 'ListJobRuns', run: () => this.listJobRuns(applicationId, request.query) };
       if (parts.length === 4 && method === 'GET')
         return { operation: 'GetJobRun', run: () => ({ jobRun: this.jobRunView(this.jobRun(applicationId, jobRunId)) }) };
@@ -211,7 +215,7 @@ export class EmrServerlessService {
 
   // ---- applications ----
 
-  private createApplication(input: Record<string, any>): unknown {
+  private createApplication(input: OnTheWire<CreateApplicationRequest>): unknown {
     const releaseLabel = required<string>(input.releaseLabel, 'releaseLabel');
     const type = required<string>(input.type, 'type');
     const clientToken = required<string>(input.clientToken, 'clientToken');
@@ -242,7 +246,8 @@ export class EmrServerlessService {
       type: type.toUpperCase() === 'SPARK' ? 'Spark' : 'Hive',
       state: 'CREATING',
       initialCapacity: input.initialCapacity,
-      maximumCapacity: input.maximumCapacity,
+      // cpu and memory checked above
+      maximumCapacity: input.maximumCapacity as Application['maximumCapacity'],
       createdAt: now,
       updatedAt: now,
       tags: { ...(input.tags ?? {}) },
@@ -382,7 +387,7 @@ export class EmrServerlessService {
 
   // ---- job runs ----
 
-  private startJobRun(applicationId: string, input: Record<string, any>): unknown {
+  private startJobRun(applicationId: string, input: OnTheWire<StartJobRunRequest>): unknown {
     const app = this.application(applicationId);
     const clientToken = required<string>(input.clientToken, 'clientToken');
     const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');
@@ -395,7 +400,7 @@ export class EmrServerlessService {
     }
     const sparkSubmit = input.jobDriver?.sparkSubmit;
     if (!sparkSubmit) throw validation('jobDriver.sparkSubmit is required: the emulator runs Spark job runs only.');
-    required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
+    const entryPoint = required<string>(sparkSubmit.entryPoint, 'jobDriver.sparkSubmit.entryPoint');
     if (app.state === 'TERMINATED') throw validation(`Application ${applicationId} is TERMINATED.`);
     if (!app.autoStartConfiguration.enabled && app.state !== 'STARTED')
       throw validation(`Application ${applicationId} is ${app.state}; start it first (auto-start is disabled).`);
@@ -415,7 +420,7 @@ export class EmrServerlessService {
       updatedAt: now,
       jobDriver: {
         sparkSubmit: {
-          entryPoint: sparkSubmit.entryPoint,
+          entryPoint,
           entryPointArguments: sparkSubmit.entryPointArguments,
           sparkSubmitParameters: sparkSubmit.sparkSubmitParameters,
         },
