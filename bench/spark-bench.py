@@ -132,8 +132,11 @@ def floor(argv):
     parser.add_argument('--run-date', required=True)
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.join(ROOT, 'spark'))
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
     import denormalize  # the job's own schema, so the floor parses exactly the fields the job parses
-    from pyspark.sql import SparkSession, functions as F, types as T
 
     spark = SparkSession.builder.appName('spark-bench floor').getOrCreate()
     try:

@@ -14,7 +14,8 @@ import json
 import os
 import sys
 
-from pyspark.sql import SparkSession, functions as F
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 VARYING_METRICS = {'runId', 'output', 'paths', 'durationSeconds', 'finishedAt'}
 

@@ -3,16 +3,18 @@
  * emulator. Each is defined here once and imported everywhere else; a test fails if one is redefined.
  */
 
-/** EMR cluster states (DescribeCluster `Status.State`). */
-export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
+/** EMR cluster states (DescribeCluster `Status.State`), in lifecycle order. */
+export const CLUSTER_STATES = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING', 'TERMINATED', 'TERMINATED_WITH_ERRORS'] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+export const CLUSTER_ENDED_STATES: ReadonlySet<string> = new Set<ClusterState>(['TERMINATED', 'TERMINATED_WITH_ERRORS']);
 /** States in which a cluster exists and bills: TERMINATING is neither active nor ended. */
-export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
+export const CLUSTER_ACTIVE_STATES: ReadonlySet<string> = new Set<ClusterState>(['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING']);
 /** States of a cluster that has been asked for but cannot run steps yet. */
-export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set(['STARTING', 'BOOTSTRAPPING']);
+export const CLUSTER_STARTING_STATES: ReadonlySet<string> = new Set<ClusterState>(['STARTING', 'BOOTSTRAPPING']);
 /** A cluster on its way out: it still exists but takes no new work. */
 export const CLUSTER_TERMINATING_STATE = 'TERMINATING';
 /** States in which a cluster accepts and runs steps. */
-export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set(['RUNNING', 'WAITING']);
+export const CLUSTER_READY_STATES: ReadonlySet<string> = new Set<ClusterState>(['RUNNING', 'WAITING']);
 /**
  * How EMR's AddJobFlowSteps refuses a cluster that can take no step (a ValidationException: it adds steps
  * only in STARTING, BOOTSTRAPPING, RUNNING or WAITING): one shutting down or ended, and one it no longer knows.
@@ -147,16 +149,16 @@ export function catalogNamesForStage<T extends { database: string; crawler: stri
   return { ...catalog, database: `${catalog.database}_${stage.replace(/[^A-Za-z0-9]/g, '_').toLowerCase()}`, crawler: `${catalog.crawler}-${stage}` };
 }
 
-/**
- * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
- * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
- */
 /** EMR Serverless's EventBridge events (EventBridge events reference, "Amazon EMR Serverless events"). */
 export const EMR_SERVERLESS_EVENT = {
   source: 'aws.emr-serverless',
   jobRunStateChange: 'EMR Serverless Job Run State Change',
 } as const;
 
+/**
+ * EMR's EventBridge events (source `aws.emr`), as the EventBridge events reference names their detail-types.
+ * Rules in serverless.yml match on these, and the local runtime emits them in the same shape.
+ */
 export const EMR_EVENT = {
   source: 'aws.emr',
   stepStatusChange: 'EMR Step Status Change',

@@ -11,10 +11,9 @@ import { recentPoolRuns } from '../lib/aws/runs';
 import type { PoolDefinition } from '../lib/config/pools';
 import type { PriceBook } from '../lib/config/prices';
 import { poolUnitHourly } from '../lib/domain/runCost';
-import { isAlive } from '../lib/domain/pools';
+import { isAlive, PRIORITIES } from '../lib/domain/pools';
 import type { Priority } from '../lib/domain/types';
 
-const PRIORITIES: Priority[] = ['high', 'normal', 'low'];
 /** Recent runs a pool's report summarizes. */
 export const RECENT_RUNS = 20;
 

@@ -28,8 +28,9 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Tuple
+from typing import Callable
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
@@ -77,7 +78,7 @@ REJECT_REASONS = (
 # ---------------------------------------------------------------------------------------------------
 
 # Site → IANA time zone for local time parts; --site-timezones adds to or overrides it. Unknown → UTC.
-SITE_TIMEZONES: Dict[str, str] = {
+SITE_TIMEZONES: dict[str, str] = {
     'news.example.com': 'America/New_York',
     'shop.example.de': 'Europe/Berlin',
     'blog.example.fr': 'Europe/Paris',
@@ -102,7 +103,7 @@ _REGION_COUNTRIES = {
     'Asia Pacific': 'CN JP KR TW HK MO IN PK BD LK NP SG MY TH VN PH ID KH MM LA MN KZ UZ AU NZ FJ PG',
 }
 # ISO 3166-1 alpha-2 → sales region. Unknown or missing → 'Unknown'.
-COUNTRY_REGIONS: Dict[str, str] = {
+COUNTRY_REGIONS: dict[str, str] = {
     country: region for region, countries in _REGION_COUNTRIES.items() for country in countries.split()
 }
 
@@ -148,16 +149,16 @@ class EnrichmentContext:
 class Enrichment:
     name: str
     description: str
-    inputs: Tuple[str, ...]
-    outputs: Tuple[str, ...]
-    build: Callable[[EnrichmentContext], Dict[str, Column]]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    build: Callable[[EnrichmentContext], dict[str, Column]]
     shuffles: bool = False
 
 
-REGISTRY: List[Enrichment] = []
+REGISTRY: list[Enrichment] = []
 
 
-def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...], shuffles: bool = False):
+def enrichment(name: str, inputs: tuple[str, ...], outputs: tuple[str, ...], shuffles: bool = False):
     """Registers the decorated function; its docstring is the enrichment's documentation. `shuffles` marks an
     entry whose columns need the rows of a group together (a window): see apply_enrichments."""
 
@@ -181,7 +182,7 @@ def enrichment(name: str, inputs: Tuple[str, ...], outputs: Tuple[str, ...], shu
 def _lookup(mapping: Mapping[str, str], key: Column) -> Column:
     """mapping[key], null when the key is missing or null. One hashed IN-list per distinct value: a literal map
     column would be searched key by key on every row (Spark's map lookup is linear)."""
-    by_value: Dict[str, List[str]] = {}
+    by_value: dict[str, list[str]] = {}
     for item, value in sorted(mapping.items()):
         by_value.setdefault(value, []).append(item)
     looked_up = None
@@ -228,7 +229,7 @@ def _wall_clock(site_timezones: Mapping[str, str], site: Column, instant: Column
     """The instant as wall-clock time in the site's zone (UTC for an unmapped site): from_utc_timestamp shifts the
     instant, and read back in the UTC session zone it is the local wall clock. One call per zone, with the zone as a
     literal: Spark resolves a literal zone once, but a zone read from a column on every row (a regex each time)."""
-    sites_by_zone: Dict[str, List[str]] = {}
+    sites_by_zone: dict[str, list[str]] = {}
     for name, zone in sorted(site_timezones.items()):
         sites_by_zone.setdefault(zone, []).append(name)
     shifted = None
@@ -432,7 +433,7 @@ def region(ctx):
     return {'region': F.coalesce(_lookup(ctx.country_regions, F.upper(F.trim('country'))), F.lit('Unknown'))}
 
 
-def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: List[Enrichment] = REGISTRY) -> DataFrame:
+def apply_enrichments(events: DataFrame, ctx: EnrichmentContext, registry: list[Enrichment] = REGISTRY) -> DataFrame:
     """Adds every entry's columns; the result has the input's columns, then each entry's outputs in registry
     order. Entries that a shuffling entry does not need (directly or through another entry) are computed
     after its shuffle instead of before: their columns then do not travel through it, nor through its sort."""
@@ -542,7 +543,7 @@ class JobError(Exception):
     """A failure the job explains in one line (exit code 1)."""
 
 
-def output_paths(output: str, run_id: str, run_date: str) -> Dict[str, str]:
+def output_paths(output: str, run_id: str, run_date: str) -> dict[str, str]:
     base = output.rstrip('/')
     return {
         'events': base,
@@ -590,7 +591,7 @@ def remove_stale_staging(spark: SparkSession, uri: str) -> None:
         fs.delete(status.getPath(), True)
 
 
-def load_site_timezones(spark: SparkSession, uri: str) -> Dict[str, str]:
+def load_site_timezones(spark: SparkSession, uri: str) -> dict[str, str]:
     mapping = dict(SITE_TIMEZONES)
     if uri:
         text = '\n'.join(row.value for row in spark.read.text(uri, wholetext=True).collect())
@@ -697,7 +698,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     return metrics
 
 
-def parse_args(argv: List[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='denormalize.py', description='Denormalize raw web events into enriched Parquet.'
     )
@@ -737,7 +738,7 @@ def _describe(error: BaseException) -> str:
     return text.strip().splitlines()[0]
 
 
-def main(argv: List[str] = None, spark: SparkSession = None) -> int:
+def main(argv: list[str] = None, spark: SparkSession = None) -> int:
     """Entry point; exits 2 on bad arguments (argparse), 1 on any failure, with the reason on stderr.
     With a session given (tests) it neither creates nor stops one."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -764,7 +765,8 @@ def main(argv: List[str] = None, spark: SparkSession = None) -> int:
         return 1
     print(
         f'denormalize: run {metrics["runId"]}: {metrics["rowsIn"]} rows in, {metrics["rowsOut"]} out, '
-        f'{metrics["rowsRejected"]} rejected in {metrics["durationSeconds"]} s; metrics at {metrics["paths"]["metrics"]}'
+        f'{metrics["rowsRejected"]} rejected in {metrics["durationSeconds"]} s; '
+        f'metrics at {metrics["paths"]["metrics"]}'
     )
     return 0
 

@@ -1,6 +1,6 @@
 import { releaseClaim } from '../../lib/aws/claims';
 import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
-import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { cancelNamedSteps, listAppClusters, terminateClusters } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { awsJobManager, cancelSteps, dynamoRegistry, listSteps, liveStepReader } from '../../lib/aws/poolRuntime';
@@ -8,10 +8,10 @@ import type { ExecutionHoldings } from '../../lib/jobManager/jobManager';
 import { cancelJobRuns, listActiveJobRuns } from '../../lib/aws/serverlessJobRuns';
 import { jobRunsOfRun } from '../../lib/domain/serverless';
 import { putRun } from '../../lib/aws/runs';
-import { loadJobs } from '../../lib/config/jobs';
+import { loadJobsForStage } from '../../lib/config/jobs';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
-import { catalogNamesForStage, isDedicatedClusterName, stepName } from '../../lib/contract';
+import { isDedicatedClusterName, stepName } from '../../lib/contract';
 import { parseLeaseId } from '../../lib/domain/pools';
 import {
   abandonedRunRecord,
@@ -26,7 +26,7 @@ import {
 import { parseTrigger } from '../../lib/domain/request';
 
 const logger = functionLogger('cleanup-execution');
-const jobs = loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, process.env.STAGE) } : job));
+const jobs = loadJobsForStage(process.env.STAGE);
 const pools = loadPools(loadPrices()).pools.map((pool) => pool.name);
 
 export interface CleanupResult {

@@ -1,10 +1,9 @@
 import { lookupPartition } from '../../lib/aws/catalog';
-import { catalogNamesForStage } from '../../lib/contract';
 import { glueClient, env, s3Client } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { inputPresence } from '../../lib/aws/storage';
-import { loadJobs } from '../../lib/config/jobs';
+import { loadJobsForStage } from '../../lib/config/jobs';
 import { checkInput } from '../../lib/domain/input';
 import { crawlPlan, parseTrigger, partitionToCheck } from '../../lib/domain/request';
 import { currentDate } from '../../lib/clock';
@@ -12,7 +11,7 @@ import type { JobRequest } from '../../lib/domain/types';
 
 const logger = functionLogger('normalize-request');
 // The request carries the job with this stage's Glue names; every later state reads them from it.
-const jobs = loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, process.env.STAGE) } : job));
+const jobs = loadJobsForStage(process.env.STAGE);
 
 /**
  * `{ trigger: <execution input> }` → `{ request, attempt: 1 }`; a bad trigger fails with Request.Invalid, a missing or

@@ -37,7 +37,7 @@ export async function planBatch(event: { input: unknown }): Promise<BatchPlan> {
   }
   if (items.length === 0) throw new InvalidRequestError('manifest', `${target.manifest.uri} has no job requests (one JSON object a line)`);
   const { rejectedLocation, scheduled: _scheduled, ...plan } = target;
-  await putText(s3Client(), target.items, items.map((item) => JSON.stringify(item)).join('\n') + '\n', 'application/jsonl');
+  await putText(s3Client(), target.items, `${items.map((item) => JSON.stringify(item)).join('\n')}\n`, 'application/jsonl');
   await putText(s3Client(), rejectedLocation, JSON.stringify(rejected), 'application/json');
   logger.info('planned', { batchId: target.batchId, items: items.length, rejected: rejected.length, manifest: target.manifest.uri });
   return { ...plan, itemCount: items.length, rejected: { count: rejected.length, location: rejectedLocation } };

@@ -1,5 +1,5 @@
 import { dynamoClient, emrClient, emrServerlessClient, env, sfnClient } from '../../lib/aws/clients';
-import { listAppClusters, terminateClusters } from '../../lib/aws/clusters';
+import { listAppClusters, terminateClusters } from '../../lib/aws/emr';
 import { executionStatuses } from '../../lib/aws/executions';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';

@@ -57,8 +57,8 @@ function priceJobRun(event: RecordRunInput, jobRun: JobRun): ServerlessUsage | n
   const app = serverless.applications[event.run.placement?.serverless?.application ?? serverless.defaultApplication];
   const usage = { vCPUHour: billed.vCPUHour ?? 0, memoryGBHour: billed.memoryGBHour ?? 0, storageGBHour: billed.storageGBHour ?? 0 };
   return {
-    applicationId: jobRun.applicationId!,
-    jobRunId: jobRun.jobRunId!,
+    applicationId: jobRun.applicationId ?? '',
+    jobRunId: jobRun.jobRunId ?? '',
     billed: usage,
     usd: serverlessCostUsd(usage, serverlessRates(prices, app?.architecture ?? 'X86_64')),
   };

@@ -1,18 +1,35 @@
-import { STEP_UNSUCCESSFUL_STATES } from '../contract';
+/**
+ * The EMR adapter: every EMR call of the Lambdas (lib/aws/poolRuntime.ts's too, once it moves here), over an
+ * injected EMRClient. Reads: a cluster's steps, instances and state for ClassifyFailure and RecordRun; this
+ * app's clusters for the reaper and the cleanup (ListClusters, paged once here). Writes: terminate clusters,
+ * cancel a pooled run's steps.
+ */
 import {
+  CancelStepsCommand,
+  type ClusterState,
+  type ClusterSummary,
   DescribeClusterCommand,
   DescribeStepCommand,
   type EMRClient,
+  ListClustersCommand,
+  ListStepsCommand,
   paginateListInstanceFleets,
   paginateListInstances,
   paginateListSteps,
   type StepSummary,
+  TerminateJobFlowsCommand,
 } from '@aws-sdk/client-emr';
+import { APP_NAME, CLUSTER_ACTIVE_STATES, isDedicatedClusterName, parsePoolClusterName, STEP_UNSUCCESSFUL_STATES, TAG } from '../contract';
+import type { AppCluster } from '../domain/cleanup';
 import type { Observation } from '../domain/failure';
 import type { InstanceUsage } from '../domain/runCost';
 
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
 const MAX_PAGES = 5;
+/** ListClusters pages are 50 clusters; 20 pages cover the 500-active-cluster default quota twice. */
+const MAX_CLUSTER_PAGES = 20;
+/** TerminateJobFlows takes at most 10 ids per call. */
+const TERMINATE_BATCH = 10;
 
 /** The items of the first MAX_PAGES pages of an SDK paginator. */
 async function firstPages<Page, Item>(pages: AsyncIterable<Page>, items: (page: Page) => Item[] | undefined): Promise<Item[]> {
@@ -92,4 +109,93 @@ export async function listInstanceUsage(emr: EMRClient, clusterId: string): Prom
     }
   }
   return usage;
+}
+
+/**
+ * The clusters ListClusters gives (in `states`, created after `createdAfter`), every page up to `maxPages`
+ * (default: all): the one place EMR's ListClusters is paged.
+ */
+export async function listClusters(
+  emr: EMRClient,
+  filter: { states?: ClusterState[]; createdAfter?: Date; maxPages?: number } = {},
+): Promise<ClusterSummary[]> {
+  const clusters: ClusterSummary[] = [];
+  let marker: string | undefined;
+  for (let page = 0; page < (filter.maxPages ?? Number.POSITIVE_INFINITY); page += 1) {
+    const out = await emr.send(new ListClustersCommand({ ClusterStates: filter.states, CreatedAfter: filter.createdAfter, Marker: marker }));
+    clusters.push(...(out.Clusters ?? []));
+    marker = out.Marker;
+    if (!marker) break;
+  }
+  return clusters;
+}
+
+/** A name this app gives its clusters (a run's dedicated cluster, a pool cluster); ListClusters shows names, not tags. */
+export const isAppClusterName = (name: string): boolean => isDedicatedClusterName(name) || parsePoolClusterName(name) !== null;
+
+/** What IAM answers a DescribeCluster the role's tag conditions do not allow: another app's or another stage's cluster. */
+const isAccessDenied = (error: unknown) => ['AccessDeniedException', 'AccessDenied'].includes((error as Error)?.name);
+
+/**
+ * This stage's clusters (tagged `emrflow:app` and `emrflow:stage`) with their tags: the active ones, or also
+ * those that ended (`includeEnded`). ListClusters gives no tags, so each listed cluster costs a
+ * DescribeCluster: only names this app gives are described (`name` narrows further), and `createdAfter` (an
+ * execution's start) keeps that to the clusters that can be wanted. The roles may describe only their own
+ * stage's clusters, so AccessDenied on one means "not ours", not a failure: a foreign cluster in the account
+ * must not stop the reaper or the cleanup.
+ */
+export async function listAppClusters(
+  emr: EMRClient,
+  options: { stage: string; createdAfter?: Date; includeEnded?: boolean; name?: (name: string) => boolean },
+): Promise<AppCluster[]> {
+  const listed = await listClusters(emr, {
+    states: options.includeEnded ? undefined : ([...CLUSTER_ACTIVE_STATES] as ClusterState[]),
+    createdAfter: options.createdAfter,
+    maxPages: MAX_CLUSTER_PAGES,
+  });
+  // A name filter spares a DescribeCluster for every cluster that cannot be wanted.
+  const summaries = listed.filter((summary) => isAppClusterName(summary.Name ?? '') && (!options.name || options.name(summary.Name ?? '')));
+  const clusters: AppCluster[] = [];
+  for (const summary of summaries) {
+    if (!summary.Id) continue;
+    const cluster = await emr.send(new DescribeClusterCommand({ ClusterId: summary.Id })).then(
+      (out) => out.Cluster,
+      (error) => {
+        if (isAccessDenied(error)) return null;
+        throw error;
+      },
+    );
+    if (!cluster) continue;
+    const tags = Object.fromEntries((cluster.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+    if (tags[TAG.app] !== APP_NAME || tags[TAG.stage] !== options.stage) continue;
+    const timeline = cluster.Status?.Timeline;
+    clusters.push({
+      id: summary.Id,
+      name: summary.Name ?? '',
+      state: cluster.Status?.State ?? summary.Status?.State ?? 'UNKNOWN',
+      tags,
+      createdAt: timeline?.CreationDateTime ? new Date(timeline.CreationDateTime).getTime() : null,
+      readyAt: timeline?.ReadyDateTime ? new Date(timeline.ReadyDateTime).getTime() : null,
+    });
+  }
+  return clusters;
+}
+
+/** Terminates clusters (idempotent: EMR ignores a cluster already terminating). */
+export async function terminateClusters(emr: EMRClient, clusterIds: string[]): Promise<void> {
+  for (let i = 0; i < clusterIds.length; i += TERMINATE_BATCH) {
+    await emr.send(new TerminateJobFlowsCommand({ JobFlowIds: clusterIds.slice(i, i + TERMINATE_BATCH) }));
+  }
+}
+
+/**
+ * Cancels the steps named `name` that are still PENDING or RUNNING on a shared cluster (a pooled run that was
+ * stopped: stopping an execution never stops its EMR step, which would keep using units its lease no longer
+ * holds). Returns the cancelled step ids. SEND_INTERRUPT is EMR's default for a RUNNING step.
+ */
+export async function cancelNamedSteps(emr: EMRClient, clusterId: string, name: string): Promise<string[]> {
+  const listed = await emr.send(new ListStepsCommand({ ClusterId: clusterId, StepStates: ['PENDING', 'RUNNING'] }));
+  const stepIds = (listed.Steps ?? []).flatMap((step) => (step.Name === name && step.Id ? [step.Id] : []));
+  if (stepIds.length > 0) await emr.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds, StepCancellationOption: 'SEND_INTERRUPT' }));
+  return stepIds;
 }

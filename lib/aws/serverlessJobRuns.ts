@@ -21,7 +21,8 @@ export async function listActiveJobRuns(
       new ListJobRunsCommand({ applicationId, states: [...ACTIVE_JOB_RUN_STATES], createdAtAfter: options.createdAfter, nextToken }),
     );
     for (const run of page.jobRuns ?? []) {
-      runs.push({ applicationId, jobRunId: run.id!, name: run.name ?? '', state: run.state ?? '', createdAt: run.createdAt?.getTime() ?? 0, tags: {} });
+      if (!run.id) continue;
+      runs.push({ applicationId, jobRunId: run.id, name: run.name ?? '', state: run.state ?? '', createdAt: run.createdAt?.getTime() ?? 0, tags: {} });
     }
     nextToken = page.nextToken;
   } while (nextToken);

@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import type { InputPresence } from '../domain/input';
 import type { S3Location } from '../domain/types';
 
@@ -22,7 +22,7 @@ export async function inputPresence(s3: S3Client, location: S3Location): Promise
   const presence: InputPresence = { objects: 0, bytes: 0 };
   let token: string | undefined;
   for (let page = 0; page < PRESENCE_MAX_PAGES; page += 1) {
-    let out;
+    let out: ListObjectsV2CommandOutput;
     try {
       out = await s3.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.key, ContinuationToken: token }));
     } catch (error) {

@@ -1,7 +1,10 @@
 import * as z from 'zod';
 import jobsJson from '../../config/jobs.json';
-import { DEFAULT_S3_MARKER } from '../contract';
+import { catalogNamesForStage, DEFAULT_S3_MARKER } from '../contract';
 import { between, matching, nonEmptyString, parseConfig, strictObject } from '../schema';
+import { PrioritySchema, type Priority } from '../domain/priority';
+
+export type { Priority };
 
 export const JOBS_FILE = 'config/jobs.json';
 
@@ -44,14 +47,13 @@ export const JobDefinitionSchema = strictObject({
   /** Glue catalog entry describing the input; crawled when the run's partition is not registered. */
   catalog: strictObject({ database: nonEmptyString, table: nonEmptyString, crawler: nonEmptyString }).optional(),
   slaMinutes: between(5, 720, { integer: true }),
-  priority: z.enum(['low', 'normal', 'high']),
+  priority: PrioritySchema,
   releaseLabel: matching(/^emr-\d+\.\d+\.\d+$/, 'must be an EMR release label such as emr-7.10.0'),
   maxAttempts: between(1, 10, { integer: true }),
   /** Which uploads start a run, and over what (default: marker mode with `_SUCCESS`). */
   s3Trigger: S3TriggerSchema.default({ mode: 'marker', marker: DEFAULT_S3_MARKER }),
 });
 export type JobDefinition = z.infer<typeof JobDefinitionSchema>;
-export type Priority = JobDefinition['priority'];
 
 export const JobsFileSchema = strictObject({
   jobs: z.array(JobDefinitionSchema).min(1, 'must list at least one job'),
@@ -73,4 +75,9 @@ let cached: JobDefinition[] | undefined;
 export function loadJobs(): JobDefinition[] {
   cached ??= parseJobs(jobsJson);
   return cached;
+}
+
+/** The jobs as a stage runs them: each catalog's Glue names scoped to the stage (lib/contract.ts catalogNamesForStage). */
+export function loadJobsForStage(stage: string | undefined): JobDefinition[] {
+  return loadJobs().map((job) => (job.catalog ? { ...job, catalog: catalogNamesForStage(job.catalog, stage) } : job));
 }

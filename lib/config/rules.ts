@@ -2,6 +2,7 @@ import * as z from 'zod';
 import rulesJson from '../../config/rules.json';
 import { InvalidConfigError } from '../errors';
 import { between, describeValue, nonEmptyString, parseConfig, strictObject } from '../schema';
+import { PrioritySchema } from '../domain/priority';
 
 export const RULES_FILE = 'config/rules.json';
 
@@ -29,10 +30,10 @@ const OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greate
 const Fact = z.enum(PLACEMENT_FACTS);
 const Scalar = z.union([z.number(), z.string(), z.boolean()]);
 
-/** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
 /** A JSONPath into an object-valued fact (predictedWaitMinutes, predictedCostUsd), as json-rules-engine reads it. */
 const FactPath = z.string().regex(/^\$\.[A-Za-z0-9_-]+$/, 'must be "$.<key>", such as "$.shared" or "$.serverless"');
 
+/** A json-rules-engine leaf: a fact compared with a constant or with another fact (`{"fact": "maxAttempts"}`). */
 const LeafSchema = strictObject({
   fact: Fact,
   path: FactPath.optional(),
@@ -74,7 +75,7 @@ const RuleEventSchema = z.discriminatedUnion(
   [
     strictObject({ type: z.literal('onDemandShare'), params: strictObject({ share: between(0, 1), reason: nonEmptyString }) }),
     strictObject({ type: z.literal('usePool'), params: strictObject({ pool: nonEmptyString, reason: nonEmptyString }) }),
-    strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: z.enum(['low', 'normal', 'high']), reason: nonEmptyString }) }),
+    strictObject({ type: z.literal('setPriority'), params: strictObject({ priority: PrioritySchema, reason: nonEmptyString }) }),
     /** Runs the job on EMR Serverless (config/serverless.json's `application`, else its defaultApplication); wins over usePool. */
     strictObject({ type: z.literal('useServerless'), params: strictObject({ application: nonEmptyString.optional(), reason: nonEmptyString }) }),
   ],

@@ -188,11 +188,18 @@ export interface MapResultEntry {
   Cause?: string;
 }
 
+/** What of a run-job execution's output the batch summary reads. */
+interface RunJobOutput {
+  error?: { Error?: string };
+  record?: { estimatedCostUsd?: unknown };
+  request?: { runId?: string };
+}
+
 /** What run-batch's item processor returns for an item (its StartJob task's result or its duplicate catch). */
 interface ItemOutput {
   line?: number;
   name?: string;
-  job?: { execution?: string; output?: any };
+  job?: { execution?: string; output?: RunJobOutput };
   alreadyStarted?: { Error?: string; Cause?: string };
 }
 
@@ -307,7 +314,8 @@ function itemOf(entry: MapResultEntry): { line: number | null; name: string | nu
 }
 
 function childFailure(entry: MapResultEntry): Omit<BatchFailure, 'line' | 'name'> {
-  const child = entry.Error === STATES_ERROR.taskFailed ? (parseJson(entry.Cause) as Record<string, any> | null) : null;
+  // A failed startExecution.sync:2 carries the child's DescribeExecution as its Cause.
+  const child = entry.Error === STATES_ERROR.taskFailed ? (parseJson(entry.Cause) as { Error?: unknown; ExecutionArn?: string; Cause?: unknown } | null) : null;
   if (child && typeof child.Error === 'string') {
     return { execution: child.ExecutionArn ?? null, error: child.Error, cause: cut(lambdaMessage(child.Cause)) };
   }

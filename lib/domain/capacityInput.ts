@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { between, nonEmptyString, strictObject } from '../schema';
+import { PrioritySchema } from './priority';
 import { PooledStep } from './stepCompletion';
 
 const name = nonEmptyString;
@@ -13,7 +14,7 @@ const name = nonEmptyString;
 export const AcquireCapacityInput = strictObject({
   pool: name,
   units: between(1, Infinity, { integer: true }),
-  priority: z.enum(['low', 'normal', 'high']),
+  priority: PrioritySchema,
   execution: name,
   attempt: between(1, Infinity, { integer: true }),
   taskToken: name,

@@ -364,7 +364,8 @@ function classifyServerlessFailure(input: ClassifyInput): Failure {
 function jobRunOfCause(cause: string | undefined): { jobRunId?: string; state?: string; stateDetails?: string } | null {
   if (!cause) return null;
   try {
-    const parsed = JSON.parse(cause) as Record<string, any>;
+    type JobRunFields = { jobRunId?: string; state?: string; stateDetails?: string };
+    const parsed = JSON.parse(cause) as JobRunFields & { jobRun?: JobRunFields; JobRun?: JobRunFields };
     const run = parsed.jobRun ?? parsed.JobRun ?? parsed;
     return typeof run === 'object' && run && (run.jobRunId || run.state) ? { jobRunId: run.jobRunId, state: run.state, stateDetails: run.stateDetails } : null;
   } catch {

@@ -20,12 +20,13 @@
  * stale decision is refused, never applied.
  */
 import { createHash } from 'node:crypto';
-import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES } from '../contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, CLUSTER_READY_STATES, CLUSTER_STARTING_STATES, type ClusterState } from '../contract';
+import { PRIORITY_LEVELS, priorityRank } from './priority';
 import type { PoolDefinition } from '../config/pools';
 import type { Priority } from './types';
 
-/** EMR cluster states a registry item can be in. */
-export type PoolClusterState = 'STARTING' | 'BOOTSTRAPPING' | 'RUNNING' | 'WAITING' | 'TERMINATING' | 'TERMINATED' | 'TERMINATED_WITH_ERRORS';
+/** EMR cluster states a registry item can be in: every state of EMR's lifecycle (lib/contract.ts). */
+export type PoolClusterState = ClusterState;
 
 /** Units one running job holds on one cluster, until released or expired. */
 export interface Lease {
@@ -51,7 +52,10 @@ export interface PoolCluster {
   /** Keyed by leaseId(execution, attempt). */
   leases: Record<string, Lease>;
   launchedAt: number;
-  /** Bumped by every write; state changes are conditional on it. */
+  /**
+   * Bumped by every write. No decision reads it (a state change is conditional on the state it leaves,
+   * a lease on the units in use): it orders write responses that arrive out of order (local/runner/registryObserver.ts).
+   */
   version: number;
 }
 
@@ -130,13 +134,12 @@ export interface DispatchInput {
   launchTokens: number;
 }
 
-const PRIORITY_LEVEL: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
 /** Every priority level, highest first: the queue keeps one ordered partition per level. */
-export const PRIORITIES: readonly Priority[] = ['high', 'normal', 'low'];
+export const PRIORITIES: readonly Priority[] = [...PRIORITY_LEVELS].reverse();
 /** Aging lifts a waiting entry by at most this many levels. */
 export const MAX_AGING_LEVELS = 1;
 /** Above every level aging can reach: where an entry past its maximum wait ranks. */
-const OVERDUE_LEVEL = PRIORITY_LEVEL.high + MAX_AGING_LEVELS + 1;
+const OVERDUE_LEVEL = priorityRank('high') + MAX_AGING_LEVELS + 1;
 
 /** EMR's lifecycle only goes forward: from which states a cluster may move to each state. */
 const ACTIVE_STATES = [...CLUSTER_ACTIVE_STATES] as PoolClusterState[];
@@ -265,7 +268,7 @@ export interface AgingPolicy {
 export function effectivePriority(entry: Pick<QueueEntry, 'priority' | 'enqueuedAt'>, now: number, aging: AgingPolicy): number {
   const waitedSeconds = Math.max(0, now - entry.enqueuedAt) / 1000;
   if (waitedSeconds >= aging.maxWaitSeconds) return OVERDUE_LEVEL + waitedSeconds / aging.maxWaitSeconds;
-  return PRIORITY_LEVEL[entry.priority] + Math.min(MAX_AGING_LEVELS, waitedSeconds / aging.agingSecondsPerLevel);
+  return priorityRank(entry.priority) + Math.min(MAX_AGING_LEVELS, waitedSeconds / aging.agingSecondsPerLevel);
 }
 
 /** Highest effective priority first; ties by enqueue time, then id (deterministic). */

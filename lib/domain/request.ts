@@ -4,8 +4,9 @@ import { parseS3Uri, s3Location } from '../contract';
 import { InvalidRequestError } from '../errors';
 import { describeValue, matching, nonEmptyString, parseRequestInput, strictObject } from '../schema';
 import { isPartitionInput, partitionKey } from './partition';
-import { s3Run } from './s3Trigger';
+import { jobOwningKey, s3Run } from './s3Trigger';
 import type { JobDefinition, JobRequest, S3Location, TriggerKind } from './types';
+import { PrioritySchema } from './priority';
 
 /** What NormalizeRequest needs besides the trigger: the catalog, the buckets, the clock. */
 export interface RequestContext {
@@ -68,7 +69,7 @@ export const JobInputSchema = strictObject(
       .optional(),
     runId: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, "must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit").optional(),
     /** Overrides the job's catalog priority for this run (an urgent rerun, a backfill that may wait). */
-    priority: z.enum(['low', 'normal', 'high']).optional(),
+    priority: PrioritySchema.optional(),
   },
   { see: INPUTS_README },
 );
@@ -137,7 +138,7 @@ function fromS3Event(event: S3ObjectCreated, ctx: RequestContext): ParsedRequest
   if (key.endsWith('/')) {
     throw new InvalidRequestError('detail.object.key', `${describeValue(key)} is a folder marker, not data; upload files under it`);
   }
-  const job = ctx.jobs.filter((j) => key.startsWith(j.inputPrefix)).sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+  const job = jobOwningKey(ctx.jobs, key);
   if (!job) {
     throw new InvalidRequestError(
       'detail.object.key',

@@ -1,6 +1,7 @@
 import { Engine } from 'json-rules-engine';
 import type { PlacementRule } from '../config/rules';
 import type { Priority } from './types';
+import { priorityRank } from './priority';
 
 /** The facts config/rules.json can test (lib/config/rules.ts rejects any other name). */
 export interface PlacementFacts {
@@ -36,8 +37,6 @@ export interface PlacementDecision {
   serverless: string | null;
 }
 
-const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
-
 /**
  * Runs the placement rules (disabled ones are skipped). Each fired onDemandShare rule asks for at least its
  * share of On-Demand and the highest wins; setPriority rules can only raise the job's priority. Neither
@@ -58,7 +57,7 @@ export async function decidePlacement(rules: PlacementRule[], facts: PlacementFa
   const pools = fired.flatMap((rule) => (rule.event.type === 'usePool' ? [rule.event.params.pool] : []));
   const serverless = fired.flatMap((rule) => (rule.event.type === 'useServerless' ? [rule.event.params.application ?? ''] : []));
   const priority = fired.reduce<Priority>(
-    (best, rule) => (rule.event.type === 'setPriority' && PRIORITY_RANK[rule.event.params.priority] > PRIORITY_RANK[best] ? rule.event.params.priority : best),
+    (best, rule) => (rule.event.type === 'setPriority' && priorityRank(rule.event.params.priority) > priorityRank(best) ? rule.event.params.priority : best),
     facts.priority,
   );
   if (shares.length === 0) reasons.push(fired.length === 0 ? 'no rule fired: task fleet on Spot' : 'no onDemandShare rule fired: task fleet on Spot');

@@ -85,3 +85,8 @@ function notATrigger(job: JobDefinition, key: string): string {
   }
   return `${describeValue(key)} does not start a run of ${job.name}: its s3Trigger is per-object mode for keys ending in "${trigger.suffix}"`;
 }
+
+/** The job whose inputPrefix is the longest one above `key` (the most specific owner of an object), if any. */
+export function jobOwningKey<J extends Pick<JobDefinition, 'inputPrefix'>>(jobs: readonly J[], key: string): J | undefined {
+  return jobs.filter((job) => key.startsWith(job.inputPrefix)).sort((a, b) => b.inputPrefix.length - a.inputPrefix.length)[0];
+}

@@ -13,6 +13,7 @@
  * interpreter's own timer is pushed out of the way.
  */
 import { STATES_ERROR } from '../../lib/contract';
+import type { AslMachine } from './types';
 
 export const TIMEOUT_FIELD = '__emrflowTimeoutSeconds';
 /**
@@ -24,7 +25,7 @@ export const HEARTBEAT_FIELD = '__emrflowHeartbeatSeconds';
 /** Below 2^31 ms, the largest delay a Node timer honours (a larger one fires at once). */
 export const INTERPRETER_TIMEOUT_SECONDS = 2_000_000;
 
-export function prepareForLocalRun<T extends { States: Record<string, any> }>(definition: T): T {
+export function prepareForLocalRun<T extends AslMachine>(definition: T): T {
   // A JSON copy, not structuredClone: under jest, structuredClone builds objects of another realm, which the
   // interpreter's plain-object check rejects (nested Parameters would then go unresolved).
   const prepared: T = JSON.parse(JSON.stringify(definition));
@@ -32,7 +33,7 @@ export function prepareForLocalRun<T extends { States: Record<string, any> }>(de
     // The nested copies replace the originals: their Tasks need the same bridging (a Distributed Map child's
     // startExecution.sync:2 would otherwise time out after the interpreter's 60 s default).
     if (state.Type === 'Map' && state.ItemProcessor) state.ItemProcessor = prepareForLocalRun(state.ItemProcessor);
-    if (state.Type === 'Parallel') state.Branches = (state.Branches ?? []).map((branch: any) => prepareForLocalRun(branch));
+    if (state.Type === 'Parallel') state.Branches = (state.Branches ?? []).map((branch) => prepareForLocalRun(branch));
     if (state.Type !== 'Task') continue;
     const timeout = state.TimeoutSecondsPath
       ? { [`${TIMEOUT_FIELD}.$`]: state.TimeoutSecondsPath }

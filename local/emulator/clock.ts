@@ -222,20 +222,32 @@ class VirtualTime {
     if (due !== null && due <= clock.now) {
       clock.next();
       this.quietTurns = 0;
-      return this.wake();
+      this.wake();
+      return;
     }
-    if (this.realWork > 0) return this.moveWithRealTime(due, 1);
+    if (this.realWork > 0) {
+      this.moveWithRealTime(clock, due, 1);
+      return;
+    }
     if (this.inFlight > 0 || this.pendingIo()) {
       this.quietTurns = 0;
       // A request's end wakes the driver; file I/O does not, so look again shortly.
-      return this.inFlight > 0 ? this.sleep(POLL_MS * 10) : this.sleep(POLL_MS);
+      this.sleep(this.inFlight > 0 ? POLL_MS * 10 : POLL_MS);
+      return;
     }
-    if (++this.quietTurns < SETTLE_TURNS) return this.wake();
+    if (++this.quietTurns < SETTLE_TURNS) {
+      this.wake();
+      return;
+    }
     if (due === null) {
       this.anchor = null;
-      return this.sleep(POLL_MS * 5);
+      this.sleep(POLL_MS * 5);
+      return;
     }
-    if (this.pacing > 0) return this.moveWithRealTime(due, this.pacing);
+    if (this.pacing > 0) {
+      this.moveWithRealTime(clock, due, this.pacing);
+      return;
+    }
     clock.next();
     this.quietTurns = 0;
     this.wake();
@@ -246,8 +258,7 @@ class VirtualTime {
    * reached. The pace is kept across jumps (one anchor), so many short jumps cost no more real time than one
    * long one; time lost while work was in flight is made up by at most PACE_STEP_MS of catching up.
    */
-  private moveWithRealTime(due: number | null, scale: number): void {
-    const clock = this.clock!;
+  private moveWithRealTime(clock: NonNullable<typeof this.clock>, due: number | null, scale: number): void {
     const real = realNow();
     if (!this.anchor || this.anchor.scale !== scale) this.anchor = { real, virtual: clock.now, scale };
     let target = this.anchor.virtual + (real - this.anchor.real) / scale;
@@ -259,7 +270,8 @@ class VirtualTime {
     if (due !== null && target >= due) {
       clock.next();
       this.quietTurns = 0;
-      return this.wake();
+      this.wake();
+      return;
     }
     if (target > clock.now) clock.tick(Math.floor(target - clock.now));
     const untilDue = due === null ? PACE_STEP_MS : Math.ceil((due - target) * scale);

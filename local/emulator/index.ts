@@ -132,6 +132,41 @@ async function close(server: import('node:http').Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** What the emulator has done so far: API calls (and those throttled), clusters, steps, job runs. */
+function emulatorStats(emr: EmrService, emrServerless: EmrServerlessService, calls: EmulatorStats['calls'], throttled: Record<string, number>): EmulatorStats {
+  const clusters = emr.clusterRecords();
+  return {
+    calls: structuredClone(calls),
+    throttled: { ...throttled },
+    clustersCreated: clusters.length,
+    clustersRunning: clusters.filter((c) => !isEndedClusterState(c.state)).length,
+    clusters,
+    steps: emr.stepRecords(),
+    jobRuns: emrServerless.jobRunRecords(),
+    jobRunsActive: emrServerless.jobRunRecords().filter((run) => !['SUCCESS', 'FAILED', 'CANCELLED'].includes(run.state)).length,
+    serverlessApplications: emrServerless.applicationRecords(),
+  };
+}
+
+/** DynamoDB on dynalite, in memory or kept under <stateDir>/dynamodb (`persist`). */
+async function startDynalite(
+  dynamodb: NonNullable<EmulatorOptions['dynamodb']>,
+  stateDir: string,
+): Promise<{ server: import('node:http').Server; endpoint: string }> {
+  // dynalite has no types; its factory returns a plain http.Server.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require('dynalite') as (opts: Record<string, unknown>) => import('node:http').Server;
+  const persist = typeof dynamodb === 'object' && dynamodb.persist;
+  if (persist) mkdirSync(path.join(stateDir, 'dynamodb'), { recursive: true });
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(persist ? { path: path.join(stateDir, 'dynamodb') } : {}),
+  });
+  return { server, endpoint: `http://127.0.0.1:${await listen(server, 0)}` };
+}
+
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const ownsStateDir = !options.stateDir;
   const stateDir = path.resolve(options.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'emrflow-state-')));
@@ -179,22 +214,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     throw error;
   });
 
-  let dynamodbServer: import('node:http').Server | null = null;
-  let dynamodbEndpoint: string | null = null;
-  if (options.dynamodb) {
-    // dynalite has no types; its factory returns a plain http.Server.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const dynalite = require('dynalite') as (opts: Record<string, unknown>) => import('node:http').Server;
-    const persist = typeof options.dynamodb === 'object' && options.dynamodb.persist;
-    if (persist) mkdirSync(path.join(stateDir, 'dynamodb'), { recursive: true });
-    dynamodbServer = dynalite({
-      createTableMs: 0,
-      deleteTableMs: 0,
-      updateTableMs: 0,
-      ...(persist ? { path: path.join(stateDir, 'dynamodb') } : {}),
-    });
-    dynamodbEndpoint = `http://127.0.0.1:${await listen(dynamodbServer, 0)}`;
-  }
+  const { server: dynamodbServer, endpoint: dynamodbEndpoint } = options.dynamodb
+    ? await startDynalite(options.dynamodb, stateDir)
+    : { server: null, endpoint: null };
 
   emit({
     resource: 'note',
@@ -223,20 +245,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       glue.seed(seed);
       for (const application of seed.serverlessApplications ?? []) emrServerless.seedApplication(application);
     },
-    stats() {
-      const clusters = emr.clusterRecords();
-      return {
-        calls: structuredClone(calls),
-        throttled: { ...throttled },
-        clustersCreated: clusters.length,
-        clustersRunning: clusters.filter((c) => !isEndedClusterState(c.state)).length,
-        clusters,
-        steps: emr.stepRecords(),
-        jobRuns: emrServerless.jobRunRecords(),
-        jobRunsActive: emrServerless.jobRunRecords().filter((run) => !['SUCCESS', 'FAILED', 'CANCELLED'].includes(run.state)).length,
-        serverlessApplications: emrServerless.applicationRecords(),
-      };
-    },
+    stats: () => emulatorStats(emr, emrServerless, calls, throttled),
     resetCalls() {
       for (const service of Object.keys(calls) as Array<keyof typeof calls>) calls[service] = {};
       throttled = {};

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import aslValidator from 'asl-validator';
 import { INTERPRETER_TIMEOUT_SECONDS, prepareForLocalRun } from '../asl/localDefinition';
+import type { AslMachine, AslState } from '../asl/types';
 import { parseCloudFormationYaml, type ServerlessConfig } from './serverless-config';
 
 /** Pseudo-resource of the local copy: a Wait state the runner times itself (see `compressTime`). */
@@ -18,15 +19,15 @@ export interface MachineDefinition {
   name: string;
   file: string;
   /** With serverless.yml's references resolved: what would be deployed. */
-  deployable: any;
+  deployable: AslMachine;
   /** What the interpreter runs. */
-  local: any;
+  local: AslMachine;
   /** Every state's original type, Waits included (the local copy runs them as Tasks). */
   stateTypes: Record<string, string>;
   /** The original Wait states, for the runner's scaled sleep. */
-  waits: Record<string, any>;
+  waits: Record<string, AslState>;
   /** Distributed Maps (a Map with an ItemReader): the state, prepared for the local run, and its ItemProcessor as a machine. */
-  maps?: Record<string, { state: any; processor: MachineDefinition }>;
+  maps?: Record<string, { state: AslState; processor: MachineDefinition }>;
 }
 
 export function machineFile(serviceDir: string, name: string): string {
@@ -38,13 +39,14 @@ export async function loadMachine(config: ServerlessConfig, name: string, timeSc
   if (!existsSync(file)) throw new Error(`no state machine "${name}": ${file} does not exist`);
   // serverless.yml's own copy, its variables resolved by osls; a file no state machine uses is read as is.
   const key = Object.keys(config.stateMachineFiles).find((machine) => config.stateMachineFiles[machine] === name);
-  const definition = key ? config.raw.stepFunctions.stateMachines[key].definition : parseCloudFormationYaml(readFileSync(file, 'utf8'));
+  const written = key ? config.raw.stepFunctions?.stateMachines?.[key]?.definition : undefined;
+  const definition = written ?? (parseCloudFormationYaml(readFileSync(file, 'utf8')) as AslMachine);
   const deployable = await config.resolve(definition);
   const { isValid, errorsText } = aslValidator(deployable);
   if (!isValid) throw new Error(`${file} is not valid ASL after resolving serverless.yml:\n${errorsText('\n')}`);
 
   const stateTypes: Record<string, string> = {};
-  const waits: Record<string, any> = {};
+  const waits: Record<string, AslState> = {};
   const local = compressTime(prepareForLocalRun(deployable), timeScale, stateTypes, waits);
   const maps = extractDistributedMaps(local, { name, file, stateTypes, waits });
   return { name, file, deployable, local, stateTypes, waits, maps };
@@ -56,12 +58,12 @@ export async function loadMachine(config: ServerlessConfig, name: string, timeSc
  * child execution per item, as on AWS.
  */
 function extractDistributedMaps(
-  definition: any,
+  definition: AslMachine,
   parent: Pick<MachineDefinition, 'name' | 'file' | 'stateTypes' | 'waits'>,
 ): NonNullable<MachineDefinition['maps']> {
   const maps: NonNullable<MachineDefinition['maps']> = {};
-  for (const [stateName, state] of Object.entries<any>(definition.States)) {
-    if (state.Type !== 'Map' || !state.ItemReader) continue;
+  for (const [stateName, state] of Object.entries(definition.States)) {
+    if (state.Type !== 'Map' || !state.ItemReader || !state.ItemProcessor) continue;
     const { ProcessorConfig, ...processor } = state.ItemProcessor;
     const label = state.Label ?? stateName;
     maps[stateName] = {
@@ -76,11 +78,11 @@ function extractDistributedMaps(
         maps: extractDistributedMaps(processor, parent),
       },
     };
-    const { Type, Next, End, ResultPath, ResultSelector, Retry, Catch, Comment } = state;
-    definition.States[stateName] = Object.fromEntries(
-      Object.entries({ Type, Next, End, ResultPath, ResultSelector, Retry, Catch, Comment }).filter(([, value]) => value !== undefined),
+    const { Next, End, ResultPath, ResultSelector, Retry, Catch, Comment } = state;
+    const kept = Object.fromEntries(
+      Object.entries({ Next, End, ResultPath, ResultSelector, Retry, Catch, Comment }).filter(([, value]) => value !== undefined),
     );
-    Object.assign(definition.States[stateName], { Type: 'Task', Resource: LOCAL_MAP_RESOURCE, TimeoutSeconds: INTERPRETER_TIMEOUT_SECONDS });
+    definition.States[stateName] = { Type: 'Task', ...kept, Resource: LOCAL_MAP_RESOURCE, TimeoutSeconds: INTERPRETER_TIMEOUT_SECONDS };
   }
   return maps;
 }
@@ -91,11 +93,12 @@ function extractDistributedMaps(
  * sleeps: the interpreter's waitTimeOverrides are fixed per state name, so they cannot scale a SecondsPath
  * (BackoffBeforeRetry's comes from ClassifyFailure). Each still counts as one state entered.
  */
-function compressTime(definition: any, timeScale: number, stateTypes: Record<string, string>, waits: Record<string, any>): any {
-  for (const [name, state] of Object.entries<any>(definition.States)) {
+function compressTime(definition: AslMachine, timeScale: number, stateTypes: Record<string, string>, waits: Record<string, AslState>): AslMachine {
+  for (const [name, state] of Object.entries(definition.States)) {
     stateTypes[name] = state.Type;
-    if (state.Type === 'Map') compressTime(state.ItemProcessor ?? state.Iterator, timeScale, stateTypes, waits);
-    if (state.Type === 'Parallel') for (const branch of state.Branches) compressTime(branch, timeScale, stateTypes, waits);
+    const iterator = state.ItemProcessor ?? state.Iterator;
+    if (state.Type === 'Map' && iterator) compressTime(iterator, timeScale, stateTypes, waits);
+    if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) compressTime(branch, timeScale, stateTypes, waits);
     for (const retrier of state.Retry ?? []) {
       retrier.IntervalSeconds = (retrier.IntervalSeconds ?? 1) * timeScale;
       if (retrier.MaxDelaySeconds !== undefined) retrier.MaxDelaySeconds *= timeScale;

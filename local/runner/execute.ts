@@ -3,7 +3,7 @@
  * adapters, while its event log becomes a timeline (state, attempt, duration, cluster) and the count of
  * billed state transitions (every state entered plus every retry, as Step Functions Standard bills them).
  */
-import { StateMachine } from 'aws-local-stepfunctions';
+import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { executionArnFor, STATES_ERROR } from '../../lib/contract';
 import type { MachineDefinition } from './definition';
 import type { TaskHandler } from './tasks';
@@ -34,6 +34,13 @@ export interface InterpreterEvent {
   Error?: string;
   Cause?: unknown;
   retry?: { attempt: number };
+}
+
+/** What the interpreter's result rejects with: its own error, or a state's (the cause). */
+interface InterpreterFailure {
+  name?: string;
+  message?: unknown;
+  cause?: InterpreterFailure;
 }
 
 export interface ExecutionResult {
@@ -102,7 +109,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   const { executionName, stateMachineArn } = options;
   checkExecutionInput(input);
   const definition = options.timeoutSeconds === undefined ? machine.local : { ...machine.local, TimeoutSeconds: options.timeoutSeconds };
-  const interpreter = new StateMachine(definition, { validationOptions: { noValidate: true } });
+  // Validated by asl-validator when loaded (definition.ts); the interpreter's own check is off.
+  const interpreter = new StateMachine(definition as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
   // Date.now() is the virtual clock's while the runtime runs (local/emulator/clock.ts): timelines are in emulated time.
   const startedAt = Date.now();
   const execution = interpreter.run(input as never, {
@@ -128,9 +136,10 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   if (options.stopSignal?.aborted) stop();
   const consumeEvents = (async () => {
     for await (const event of execution.eventLogs) {
-      options.onEvent?.(event as InterpreterEvent);
-      timeline.add(event as any);
-      const entered = (event as any).type === 'StateEntered' ? (event as any).state?.name : undefined;
+      const logged = event as InterpreterEvent;
+      options.onEvent?.(logged);
+      timeline.add(logged);
+      const entered = logged.type === 'StateEntered' ? logged.state?.name : undefined;
       if (options.abortAfter && entered === options.abortAfter && abortedAfter === null) {
         abortedAfter = entered;
         abortTimer = setTimeout(() => execution.abort(), ABORT_DELAY_MS);
@@ -144,7 +153,8 @@ export async function executeMachine(machine: MachineDefinition, input: unknown,
   let cause: string | null = null;
   try {
     output = await execution.result;
-  } catch (failure: any) {
+  } catch (caught) {
+    const failure = caught as InterpreterFailure | null | undefined;
     if (failure?.name === 'ExecutionTimeoutError') {
       status = 'TIMED_OUT';
       error = STATES_ERROR.timeout;
@@ -196,18 +206,12 @@ class TimelineBuilder {
     private readonly onEntry?: (entry: TimelineEntry) => void,
   ) {}
 
-  add(event: {
-    type: string;
-    timestamp: number;
-    state?: { name: string; input: any; output?: any };
-    Error?: string;
-    Cause?: unknown;
-    retry?: { attempt: number };
-  }) {
+  add(event: InterpreterEvent) {
+    const state = event.state ?? { name: '', type: '', input: undefined };
     switch (event.type) {
       case 'StateEntered':
         this.transitions++;
-        this.open(event.state!.name, event.state!.input, event.timestamp, 0);
+        this.open(state.name, state.input, event.timestamp, 0);
         break;
       case 'StateFailed':
         this.pendingError = { error: String(event.Error), cause: typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause) };
@@ -215,14 +219,14 @@ class TimelineBuilder {
       case 'StateRetried':
         this.transitions++;
         this.close('retried', event.timestamp);
-        this.open(event.state!.name, event.state!.input, event.timestamp, event.retry!.attempt);
+        this.open(state.name, state.input, event.timestamp, event.retry?.attempt ?? 0);
         break;
       case 'StateCaught':
         this.close('caught', event.timestamp);
         break;
       case 'StateExited':
-        if (this.current) this.current.clusterId = clusterIdOf(event.state!.output) ?? this.current.clusterId;
-        this.noteAttempt(attemptOf(event.state!.output));
+        if (this.current) this.current.clusterId = clusterIdOf(state.output) ?? this.current.clusterId;
+        this.noteAttempt(attemptOf(state.output));
         this.close('succeeded', event.timestamp);
         break;
       default:
@@ -236,7 +240,7 @@ class TimelineBuilder {
     this.close(failed ? 'failed' : 'running', Date.now());
   }
 
-  private open(state: string, input: any, timestamp: number, retry: number) {
+  private open(state: string, input: unknown, timestamp: number, retry: number) {
     const attempt = attemptOf(input);
     this.noteAttempt(attempt);
     this.current = {
@@ -268,11 +272,20 @@ class TimelineBuilder {
   }
 }
 
-function attemptOf(data: any): number | null {
-  return data && typeof data === 'object' && typeof data.attempt === 'number' ? data.attempt : null;
+function attemptOf(data: unknown): number | null {
+  const attempt = (data as { attempt?: unknown } | null)?.attempt;
+  return data && typeof data === 'object' && typeof attempt === 'number' ? attempt : null;
 }
 
-function clusterIdOf(data: any): string | null {
+/** Where a state's input or output names its cluster (run-job's placement, failure, or an EMR answer). */
+interface ClusterFields {
+  placement?: { cluster?: { ClusterId?: string }; slot?: { clusterId?: string } };
+  failure?: { clusterId?: string };
+  ClusterId?: string;
+}
+
+function clusterIdOf(data: unknown): string | null {
   if (!data || typeof data !== 'object') return null;
-  return data.placement?.cluster?.ClusterId ?? data.placement?.slot?.clusterId ?? data.failure?.clusterId ?? data.ClusterId ?? null;
+  const fields = data as ClusterFields;
+  return fields.placement?.cluster?.ClusterId ?? fields.placement?.slot?.clusterId ?? fields.failure?.clusterId ?? fields.ClusterId ?? null;
 }

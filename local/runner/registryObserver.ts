@@ -49,15 +49,15 @@ export interface RegistryObservation {
   detach(): void;
 }
 
-type Sendable = { input: Record<string, any>; constructor: { name: string } };
+type Sendable = { input: Record<string, unknown>; constructor: { name: string } };
 
 export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: string): RegistryObservation {
   const observation: RegistryObservation = { writes: 0, violations: [], grants: [], states: [], detach: () => undefined };
   const latest = new Map<string, { version: number; leases: Set<string>; state: string }>();
-  const original = client.send.bind(client) as (command: unknown) => Promise<any>;
+  const original = client.send.bind(client) as (command: unknown) => Promise<{ Attributes?: Record<string, unknown>; Item?: Record<string, unknown> }>;
 
-  const check = (item: Record<string, any> | undefined) => {
-    if (!item || item.kind !== 'cluster') return;
+  const check = (item: Record<string, unknown> | undefined) => {
+    if (item?.kind !== 'cluster') return;
     const image = item as unknown as ClusterImage;
     const key = `${image.pool}/${image.clusterId}`;
     const known = latest.get(key);
@@ -87,7 +87,7 @@ export function observeRegistry(client: DynamoDBDocumentClient, clusterTable: st
     if (!toRegistry) return result;
     if (name === 'UpdateCommand' || name === 'PutCommand') {
       observation.writes += 1;
-      check(name === 'PutCommand' ? command.input.Item : result?.Attributes);
+      check(name === 'PutCommand' ? (command.input.Item as Record<string, unknown> | undefined) : result?.Attributes);
     }
     return result;
   };

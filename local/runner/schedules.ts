@@ -45,7 +45,7 @@ export async function scheduleRules(config: ServerlessConfig): Promise<{ rules: 
   const rules: ScheduleRule[] = [];
   const skipped: Schedules['skipped'] = [];
   for (const fn of Object.values(config.functions)) {
-    const events: any[] = (await config.resolve(config.raw.functions?.[fn.key]?.events ?? [])) ?? [];
+    const events = (await config.resolve(config.raw.functions?.[fn.key]?.events ?? [])) ?? [];
     events.forEach((event, index) => {
       if (!event?.schedule) return;
       const spec = typeof event.schedule === 'string' ? { rate: event.schedule } : event.schedule;
@@ -77,8 +77,13 @@ export async function startSchedules(
     rules.map((rule) => [rule, { current: null, next: null }]),
   );
 
+  const slotOf = (rule: ScheduleRule) => {
+    const slot = slots.get(rule);
+    if (!slot) throw new Error(`schedule ${rule.rule} is not among this runtime's rules`);
+    return slot;
+  };
   const start = (rule: ScheduleRule): Promise<void> => {
-    const slot = slots.get(rule)!;
+    const slot = slotOf(rule);
     const run = (async () => {
       if (stopped) return;
       try {
@@ -93,7 +98,7 @@ export async function startSchedules(
     return run;
   };
   const invoke = (rule: ScheduleRule): Promise<void> => {
-    const slot = slots.get(rule)!;
+    const slot = slotOf(rule);
     if (slot.next) return slot.next;
     if (!slot.current) return start(rule);
     slot.next = slot.current.then(() => {

@@ -15,6 +15,13 @@ import type { Emulator } from '../emulator';
 import type { ServerlessApplicationSeed } from '../emulator/emr-serverless/EmrServerlessService';
 import type { ServerlessConfig } from './serverless-config';
 
+interface CrawlerProperties {
+  Name: string;
+  Role?: string;
+  DatabaseName: string;
+  Targets: { S3Targets: Array<{ Path: string }> };
+}
+
 export interface SeedTargets {
   emulator: Pick<Emulator, 'seed'>;
   s3: S3Client;
@@ -35,12 +42,13 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
 
   for (const bucket of ofType('AWS::S3::Bucket')) seeded.buckets[bucket.logicalId] = bucket.physicalId;
   const crawlers = ofType('AWS::Glue::Crawler').map((crawler) => {
-    const { Name, Role, DatabaseName, Targets } = crawler.properties();
+    // CloudFormation's AWS::Glue::Crawler properties have the CreateCrawler API's shape.
+    const { Name, Role, DatabaseName, Targets } = crawler.properties() as unknown as CrawlerProperties;
     return { Name, Role, DatabaseName, Targets };
   });
   await targets.emulator.seed({
     buckets: Object.values(seeded.buckets),
-    databases: ofType('AWS::Glue::Database').map((database) => database.properties().DatabaseInput.Name),
+    databases: ofType('AWS::Glue::Database').map((database) => (database.properties() as { DatabaseInput: { Name: string } }).DatabaseInput.Name),
     crawlers,
   });
   seeded.crawlers = crawlers.map((crawler) => crawler.Name);
@@ -54,7 +62,8 @@ export async function seedFromServerless(config: ServerlessConfig, targets: Seed
   }
 
   for (const table of ofType('AWS::DynamoDB::Table')) {
-    const properties = table.properties();
+    // CloudFormation's AWS::DynamoDB::Table properties have the CreateTable API's shape.
+    const properties = table.properties() as Omit<CreateTableCommandInput, 'TableName'>;
     const input: CreateTableCommandInput = {
       TableName: table.physicalId,
       AttributeDefinitions: properties.AttributeDefinitions,

@@ -20,9 +20,15 @@ export class WorkTurns {
   }
 }
 
+/** What `takeTurns` needs of an SDK v3 client: its middleware stack (typed loosely, as each client types it its own way). */
+export interface WithMiddleware {
+  middlewareStack: { add(middleware: never, options: { step: 'initialize'; name: string }): void };
+}
+
 /** Makes every `send` of an SDK v3 client take a turn. */
-export function takeTurns<C extends { middlewareStack: { add(middleware: any, options: any): void } }>(client: C, turns: WorkTurns): C {
-  client.middlewareStack.add((next: (args: unknown) => Promise<unknown>) => (args: unknown) => turns.run(() => next(args)), {
+export function takeTurns<C extends WithMiddleware>(client: C, turns: WorkTurns): C {
+  const middleware = (next: (args: unknown) => Promise<unknown>) => (args: unknown) => turns.run(() => next(args));
+  client.middlewareStack.add(middleware as never, {
     step: 'initialize',
     name: 'emrflowLocalWorkTurns',
   });

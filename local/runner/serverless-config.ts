@@ -22,6 +22,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, type YAMLMap, type YAMLSeq, type Tags } from 'yaml';
+import type { AslMachine } from '../asl/types';
+import type { CloudFormationResource, ServerlessService } from './serverlessTypes';
 
 /** The stage the local runtime packages and runs serverless.yml as (its resources, names and tags). */
 export const LOCAL_STAGE = 'local';
@@ -48,7 +50,7 @@ export interface LocalResource {
   /** What `Ref` gives: the table name, the bucket name, … */
   physicalId: string;
   /** Properties with intrinsics evaluated, on demand (a resource may use intrinsics the runtime never needs). */
-  properties(): Record<string, any>;
+  properties(): Record<string, unknown>;
 }
 
 export interface ServerlessConfig {
@@ -58,13 +60,13 @@ export interface ServerlessConfig {
   region: string;
   accountId: string;
   /** serverless.yml with its Serverless variables resolved by osls; intrinsics left for `resolve`. */
-  raw: any;
+  raw: ServerlessService;
   /** Key under `stepFunctions.stateMachines` → the `statemachines/<name>.asl.yml` its definition comes from. */
   stateMachineFiles: Record<string, string>;
   functions: Record<string, LocalFunction>;
   resources: Record<string, LocalResource>;
   /** Evaluates CloudFormation intrinsics anywhere inside `value` (a part of `raw`). */
-  resolve(value: unknown): Promise<any>;
+  resolve<T>(value: T): Promise<T>;
 }
 
 /** YAML short forms CloudFormation accepts (`!Ref X`, `!GetAtt X.Arn`, `!Sub …`), read as their long forms. */
@@ -100,7 +102,11 @@ function splitGetAtt(value: string): string[] {
   return [value.slice(0, dot), value.slice(dot + 1)];
 }
 
-export function parseCloudFormationYaml(text: string): any {
+/** serverless.yml or a state machine file as parsed: the fields of each are typed, none is checked. */
+export type CloudFormationYaml = Partial<ServerlessService> & Partial<AslMachine>;
+
+/** A CloudFormation or Serverless YAML file, its short-form intrinsics read as their long forms. */
+export function parseCloudFormationYaml(text: string): CloudFormationYaml {
   return parse(text, { customTags: cloudFormationTags, merge: true, schema: 'core' });
 }
 
@@ -143,7 +149,7 @@ export function printCacheKey(serviceDir: string, stage: string): string {
 }
 
 /** serverless.yml resolved by osls for `stage`, offline, from the cache when nothing it reads changed. */
-export async function printServerless(serviceDir: string, stage: string): Promise<any> {
+export async function printServerless(serviceDir: string, stage: string): Promise<ServerlessService> {
   const cacheDir = join(serviceDir, ...PRINT_CACHE);
   const cached = join(cacheDir, `${stage}-${printCacheKey(serviceDir, stage)}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8'));
@@ -160,9 +166,10 @@ export async function printServerless(serviceDir: string, stage: string): Promis
       env,
       maxBuffer: 64 * 1024 * 1024,
     }));
-  } catch (error: any) {
-    const output = `${error.stdout ?? ''}${error.stderr ?? ''}`.trim();
-    throw new Error(`serverless print --stage ${stage} failed in ${serviceDir}:\n${output || error.message}`);
+  } catch (error) {
+    const failed = error as Error & { stdout?: string; stderr?: string };
+    const output = `${failed.stdout ?? ''}${failed.stderr ?? ''}`.trim();
+    throw new Error(`serverless print --stage ${stage} failed in ${serviceDir}:\n${output || failed.message}`);
   }
   const printed = JSON.parse(stdout);
   mkdirSync(cacheDir, { recursive: true });
@@ -187,11 +194,150 @@ function pruneCache(cacheDir: string, keep = 10): void {
 function stateMachineFilesOf(configFile: string): Record<string, string> {
   const written = parseCloudFormationYaml(readFileSync(configFile, 'utf8'));
   const files: Record<string, string> = {};
-  for (const [key, machine] of Object.entries<any>(written?.stepFunctions?.stateMachines ?? {})) {
+  for (const [key, machine] of Object.entries(written?.stepFunctions?.stateMachines ?? {})) {
     const name = /statemachines\/([^/]+)\.asl\.ya?ml/.exec(String(machine?.definition ?? ''))?.[1];
     if (name) files[key] = name;
   }
   return files;
+}
+
+/** What the intrinsics of one stage's serverless.yml refer to: functions, state machines, resources, parameters. */
+interface TemplateNames {
+  service: string;
+  stage: string;
+  region: string;
+  resources: Record<string, CloudFormationResource>;
+  parameters: Record<string, { Default?: unknown }>;
+  functionNames: Record<string, string>;
+  stateMachineArns: Record<string, string>;
+}
+
+function templateNames(raw: ServerlessService, stage: string): TemplateNames {
+  const region = String(raw.provider?.region ?? 'us-east-1');
+  const service = String(typeof raw.service === 'object' ? raw.service.name : raw.service);
+  const functionNames: Record<string, string> = {};
+  for (const [key, definition] of Object.entries(raw.functions ?? {})) functionNames[key] = String(definition.name ?? `${service}-${stage}-${key}`);
+  // serverless-step-functions creates the state machines: a Ref to one (`id`) is its ARN, as in CloudFormation.
+  const stateMachineArns: Record<string, string> = {};
+  for (const [key, machine] of Object.entries(raw.stepFunctions?.stateMachines ?? {})) {
+    const name = String(machine.name ?? `${service}-${stage}-${key}`);
+    stateMachineArns[machine.id ?? `${key[0].toUpperCase()}${key.slice(1)}StepFunctionsStateMachine`] =
+      `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
+  }
+  // osls merges a `resources` list into one fragment.
+  return { service, stage, region, resources: raw.resources?.Resources ?? {}, parameters: raw.resources?.Parameters ?? {}, functionNames, stateMachineArns };
+}
+
+/** CloudFormation's intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::Select`, `Fn::Split`) → local values. */
+class Intrinsics {
+  private readonly pseudoParameters: Record<string, string>;
+
+  constructor(private readonly names: TemplateNames) {
+    this.pseudoParameters = {
+      'AWS::AccountId': LOCAL_ACCOUNT_ID,
+      'AWS::Partition': 'aws',
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::Region': names.region,
+      'AWS::StackName': `${names.service}-${names.stage}`,
+    };
+  }
+
+  functionArn(key: string): string {
+    return `arn:aws:lambda:${this.names.region}:${LOCAL_ACCOUNT_ID}:function:${this.names.functionNames[key]}`;
+  }
+
+  private functionKeyOf(logicalId: string): string | undefined {
+    return Object.keys(this.names.functionNames).find((key) => functionLogicalId(key) === logicalId);
+  }
+
+  ref(logicalId: string): string {
+    const { parameters, resources, functionNames, stateMachineArns, service, stage } = this.names;
+    if (logicalId in this.pseudoParameters) return this.pseudoParameters[logicalId];
+    if (logicalId in parameters) return String(parameters[logicalId].Default ?? '');
+    const functionKey = this.functionKeyOf(logicalId);
+    if (functionKey) return functionNames[functionKey];
+    if (logicalId in stateMachineArns) return stateMachineArns[logicalId];
+    const resource = resources[logicalId];
+    if (!resource) throw new Error(`serverless.yml: Ref to unknown logical id ${logicalId}`);
+    // Ref of an EMR Serverless application is its id, which AWS makes up: locally a stable one the seed creates it with.
+    if (resource.Type === 'AWS::EMRServerless::Application') return localServerlessApplicationId(logicalId);
+    const nameProperty = REF_NAME_PROPERTY[resource.Type];
+    const named = nameProperty ? lookupNested(resource.Properties ?? {}, nameProperty) : undefined;
+    if (named !== undefined) return String(this.evaluate(named));
+    // CloudFormation makes up a physical name when the template gives none; a stable, readable one will do.
+    const generated = `${service}-${stage}-${logicalId}`;
+    return resource.Type === 'AWS::S3::Bucket' ? generated.toLowerCase() : generated;
+  }
+
+  getAtt(logicalId: string, attribute: string): string {
+    const functionKey = this.functionKeyOf(logicalId);
+    if (functionKey && attribute === 'Arn') return this.functionArn(functionKey);
+    const resource = this.names.resources[logicalId];
+    if (!resource) throw new Error(`serverless.yml: Fn::GetAtt on unknown logical id ${logicalId}`);
+    const name = this.ref(logicalId);
+    const arn = arnFor(resource.Type, name, this.names.region);
+    if (attribute === 'Arn' && arn) return arn;
+    if (attribute === 'Name' || attribute === 'TableName' || attribute === 'BucketName') return name;
+    throw new Error(`serverless.yml: Fn::GetAtt ${logicalId}.${attribute} is not supported locally`);
+  }
+
+  private substitute(template: string, variables: Record<string, unknown>): string {
+    return template.replace(/\$\{([^}!]+)\}/g, (_, name: string) => {
+      if (name in variables) return String(this.evaluate(variables[name]));
+      if (name.includes('.') && !name.startsWith('AWS::')) return this.getAtt(...(splitGetAtt(name) as [string, string]));
+      return this.ref(name);
+    });
+  }
+
+  /** Every intrinsic anywhere inside `value`, evaluated; the rest as it is. */
+  evaluate(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((item) => this.evaluate(item));
+    if (!value || typeof value !== 'object') return value;
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object);
+    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::'))) return this.intrinsic(keys[0], object[keys[0]]);
+    return Object.fromEntries(keys.map((key) => [key, this.evaluate(object[key])]));
+  }
+
+  private intrinsic(key: string, argument: unknown): unknown {
+    const list = argument as unknown[];
+    const at = (index: number) => this.evaluate(list[index]);
+    if (key === 'Ref') return this.ref(String(this.evaluate(argument)));
+    if (key === 'Fn::GetAtt') {
+      const [logicalId, attribute] = Array.isArray(argument) ? argument.map((part) => String(this.evaluate(part))) : splitGetAtt(String(argument));
+      return this.getAtt(logicalId, attribute);
+    }
+    if (key === 'Fn::Sub') {
+      return Array.isArray(argument) ? this.substitute(String(at(0)), (argument[1] ?? {}) as Record<string, unknown>) : this.substitute(String(argument), {});
+    }
+    if (key === 'Fn::Join') return (at(1) as unknown[]).join(String(at(0)));
+    if (key === 'Fn::Select') return (at(1) as unknown[])[Number(at(0))];
+    if (key === 'Fn::Split') return String(at(1)).split(String(at(0)));
+    throw new Error(`serverless.yml: ${key} is not supported by the local runtime`);
+  }
+}
+
+function localFunctions(raw: ServerlessService, serviceDir: string, names: TemplateNames, intrinsics: Intrinsics): Record<string, LocalFunction> {
+  const providerEnvironment = raw.provider?.environment ?? {};
+  const functions: Record<string, LocalFunction> = {};
+  for (const [key, definition] of Object.entries(raw.functions ?? {})) {
+    const handler = String(definition.handler);
+    const dot = handler.lastIndexOf('.');
+    const environment = intrinsics.evaluate({ ...providerEnvironment, ...(definition.environment ?? {}) }) as Record<string, unknown>;
+    const logicalId = functionLogicalId(key);
+    functions[logicalId] = {
+      key,
+      logicalId,
+      name: names.functionNames[key],
+      arn: intrinsics.functionArn(key),
+      modulePath: join(serviceDir, handler.slice(0, dot)),
+      exportName: handler.slice(dot + 1),
+      timeoutSeconds: Number(definition.timeout ?? raw.provider?.timeout ?? 6),
+      memoryMb: Number(definition.memorySize ?? raw.provider?.memorySize ?? 1024),
+      environment: Object.fromEntries(Object.entries(environment).map(([name, item]) => [name, String(item)])),
+    };
+  }
+  return functions;
 }
 
 export async function loadServerlessConfig(options: { serviceDir: string; stage?: string }): Promise<ServerlessConfig> {
@@ -200,137 +346,29 @@ export async function loadServerlessConfig(options: { serviceDir: string; stage?
   if (!existsSync(configFile)) throw new Error(`serverless config not found: ${configFile}`);
   const stage = options.stage ?? LOCAL_STAGE;
   const raw = await printServerless(serviceDir, stage);
-  const region = String(raw.provider?.region ?? 'us-east-1');
-  const service = String(typeof raw.service === 'object' ? raw.service.name : raw.service);
-
-  // osls merges a `resources` list into one fragment.
-  const rawResources: Record<string, any> = raw.resources?.Resources ?? {};
-  const templateParameters: Record<string, any> = raw.resources?.Parameters ?? {};
-
-  const rawFunctions: Record<string, any> = raw.functions ?? {};
-  const functionKeys = Object.keys(rawFunctions);
-  const functionNames: Record<string, string> = {};
-  for (const key of functionKeys) functionNames[key] = String(rawFunctions[key].name ?? `${service}-${stage}-${key}`);
-  const arnOf = (key: string) => `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${functionNames[key]}`;
-  // serverless-step-functions creates the state machines: a Ref to one (`id`) is its ARN, as in CloudFormation.
-  const stateMachineArns: Record<string, string> = {};
-  for (const [key, machine] of Object.entries<any>(raw.stepFunctions?.stateMachines ?? {})) {
-    const name = String(machine.name ?? `${service}-${stage}-${key}`);
-    stateMachineArns[machine.id ?? `${key[0].toUpperCase()}${key.slice(1)}StepFunctionsStateMachine`] =
-      `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
-  }
-
-  const pseudoParameters: Record<string, string> = {
-    'AWS::AccountId': LOCAL_ACCOUNT_ID,
-    'AWS::Partition': 'aws',
-    'AWS::URLSuffix': 'amazonaws.com',
-    'AWS::Region': region,
-    'AWS::StackName': `${service}-${stage}`,
-  };
-
-  const refOf = (logicalId: string): string => {
-    if (logicalId in pseudoParameters) return pseudoParameters[logicalId];
-    if (logicalId in templateParameters) return String(templateParameters[logicalId].Default ?? '');
-    const functionKey = functionKeys.find((key) => functionLogicalId(key) === logicalId);
-    if (functionKey) return functionNames[functionKey];
-    if (logicalId in stateMachineArns) return stateMachineArns[logicalId];
-    const resource = rawResources[logicalId];
-    if (!resource) throw new Error(`serverless.yml: Ref to unknown logical id ${logicalId}`);
-    // Ref of an EMR Serverless application is its id, which AWS makes up: locally a stable one the seed creates it with.
-    if (resource.Type === 'AWS::EMRServerless::Application') return localServerlessApplicationId(logicalId);
-    const nameProperty = REF_NAME_PROPERTY[resource.Type];
-    const named = nameProperty ? lookupNested(resource.Properties ?? {}, nameProperty) : undefined;
-    if (named !== undefined) return String(evaluate(named));
-    // CloudFormation makes up a physical name when the template gives none; a stable, readable one will do.
-    const generated = `${service}-${stage}-${logicalId}`;
-    return resource.Type === 'AWS::S3::Bucket' ? generated.toLowerCase() : generated;
-  };
-
-  const getAttOf = (logicalId: string, attribute: string): string => {
-    const functionKey = functionKeys.find((key) => functionLogicalId(key) === logicalId);
-    if (functionKey && attribute === 'Arn') return arnOf(functionKey);
-    const resource = rawResources[logicalId];
-    if (!resource) throw new Error(`serverless.yml: Fn::GetAtt on unknown logical id ${logicalId}`);
-    const name = refOf(logicalId);
-    const arn = arnFor(resource.Type, name, region);
-    if (attribute === 'Arn' && arn) return arn;
-    if (attribute === 'Name' || attribute === 'TableName' || attribute === 'BucketName') return name;
-    throw new Error(`serverless.yml: Fn::GetAtt ${logicalId}.${attribute} is not supported locally`);
-  };
-
-  const substitute = (template: string, variables: Record<string, any>): string =>
-    template.replace(/\$\{([^}!]+)\}/g, (_, name: string) => {
-      if (name in variables) return String(evaluate(variables[name]));
-      if (name.includes('.') && !name.startsWith('AWS::')) return getAttOf(...(splitGetAtt(name) as [string, string]));
-      return refOf(name);
-    });
-
-  /** CloudFormation intrinsics → local values. */
-  const evaluate = (value: any): any => {
-    if (Array.isArray(value)) return value.map(evaluate);
-    if (!value || typeof value !== 'object') return value;
-    const keys = Object.keys(value);
-    if (keys.length === 1) {
-      const [key] = keys;
-      const argument = value[key];
-      if (key === 'Ref') return refOf(evaluate(argument));
-      if (key === 'Fn::GetAtt') {
-        const [logicalId, attribute] = Array.isArray(argument) ? argument.map(evaluate) : splitGetAtt(argument);
-        return getAttOf(logicalId, attribute);
-      }
-      if (key === 'Fn::Sub') {
-        return Array.isArray(argument) ? substitute(evaluate(argument[0]), argument[1] ?? {}) : substitute(argument, {});
-      }
-      if (key === 'Fn::Join') return (evaluate(argument[1]) as unknown[]).join(evaluate(argument[0]));
-      if (key === 'Fn::Select') return evaluate(argument[1])[Number(evaluate(argument[0]))];
-      if (key === 'Fn::Split') return String(evaluate(argument[1])).split(evaluate(argument[0]));
-      if (key.startsWith('Fn::')) throw new Error(`serverless.yml: ${key} is not supported by the local runtime`);
-    }
-    return Object.fromEntries(keys.map((key) => [key, evaluate(value[key])]));
-  };
-
-  const providerEnvironment = raw.provider?.environment ?? {};
-  const functions: Record<string, LocalFunction> = {};
-  for (const key of functionKeys) {
-    const definition = rawFunctions[key];
-    const handler = String(definition.handler);
-    const dot = handler.lastIndexOf('.');
-    const environment = evaluate({ ...providerEnvironment, ...(definition.environment ?? {}) });
-    const logicalId = functionLogicalId(key);
-    functions[logicalId] = {
-      key,
-      logicalId,
-      name: functionNames[key],
-      arn: arnOf(key),
-      modulePath: join(serviceDir, handler.slice(0, dot)),
-      exportName: handler.slice(dot + 1),
-      timeoutSeconds: Number(definition.timeout ?? raw.provider?.timeout ?? 6),
-      memoryMb: Number(definition.memorySize ?? raw.provider?.memorySize ?? 1024),
-      environment: Object.fromEntries(Object.entries<any>(environment).map(([name, item]) => [name, String(item)])),
-    };
-  }
-
+  const names = templateNames(raw, stage);
+  const intrinsics = new Intrinsics(names);
+  const functions = localFunctions(raw, serviceDir, names, intrinsics);
   const resources: Record<string, LocalResource> = {};
-  for (const [logicalId, resource] of Object.entries<any>(rawResources)) {
+  for (const [logicalId, resource] of Object.entries(names.resources)) {
     resources[logicalId] = {
       logicalId,
       type: resource.Type,
-      physicalId: refOf(logicalId),
-      properties: () => evaluate(resource.Properties ?? {}),
+      physicalId: intrinsics.ref(logicalId),
+      properties: () => intrinsics.evaluate(resource.Properties ?? {}) as Record<string, unknown>,
     };
   }
-
   return {
     serviceDir,
-    service,
+    service: names.service,
     stage,
-    region,
+    region: names.region,
     accountId: LOCAL_ACCOUNT_ID,
     raw,
     stateMachineFiles: stateMachineFilesOf(configFile),
     functions,
     resources,
-    resolve: async (value: unknown) => evaluate(value),
+    resolve: async <T>(value: T) => intrinsics.evaluate(value) as T,
   };
 }
 
@@ -381,6 +419,6 @@ function arnFor(type: string, name: string, region: string): string | undefined 
   }
 }
 
-function lookupNested(object: Record<string, any>, path: string): unknown {
-  return path.split('.').reduce<any>((node, part) => (node == null ? undefined : node[part]), object);
+function lookupNested(object: Record<string, unknown>, path: string): unknown {
+  return path.split('.').reduce<unknown>((node, part) => (node == null ? undefined : (node as Record<string, unknown>)[part]), object);
 }

@@ -14,8 +14,9 @@ import { awsSdkIntegration, dynamoDbIntegration, type SdkClients } from './adapt
 import { LOCAL_MAP_RESOURCE, LOCAL_WAIT_RESOURCE, type MachineDefinition } from './definition';
 import type { ExecutionResult } from './execute';
 import type { ExecutionTokens, TaskTokenBroker } from './taskTokens';
+import type { AslMachine, AslState } from '../asl/types';
 
-export type TaskHandler = (input: any) => Promise<unknown>;
+export type TaskHandler = (input: unknown) => Promise<unknown>;
 
 export interface TaskContext {
   lambda: LambdaInvoker;
@@ -35,7 +36,7 @@ export interface StepFunctionsContext {
   region: string;
   accountId: string;
   /** `states:startExecution.sync:2` (local/runner/executions.ts). */
-  startSync2(parameters: any): Promise<unknown>;
+  startSync2(parameters: { StateMachineArn?: string; Name?: string; Input?: unknown }): Promise<unknown>;
   /** One Distributed Map item: the ItemProcessor as a child workflow execution. */
   runMapChild(processor: MachineDefinition, input: unknown, name: string): Promise<ExecutionResult>;
   /** `sns:publish`: SNS is not emulated; the runtime keeps the messages. */
@@ -44,10 +45,11 @@ export interface StepFunctionsContext {
 
 export function taskHandlers(machine: MachineDefinition, context: TaskContext): Record<string, TaskHandler> {
   const handlers: Record<string, TaskHandler> = {};
-  const visit = (definition: any) => {
-    for (const [name, state] of Object.entries<any>(definition.States)) {
-      if (state.Type === 'Map') visit(state.ItemProcessor ?? state.Iterator);
-      if (state.Type === 'Parallel') for (const branch of state.Branches) visit(branch);
+  const visit = (definition: AslMachine) => {
+    for (const [name, state] of Object.entries(definition.States)) {
+      const iterator = state.ItemProcessor ?? state.Iterator;
+      if (state.Type === 'Map' && iterator) visit(iterator);
+      if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) visit(branch);
       if (state.Type !== 'Task') continue;
       if (state.Resource === LOCAL_MAP_RESOURCE) {
         const sfn = context.stepFunctions;
@@ -75,7 +77,7 @@ export function taskHandlers(machine: MachineDefinition, context: TaskContext): 
 }
 
 /** `onStart`: the integration's work began (a Lambda handler started after waiting for a local concurrency slot). */
-export function adapterFor(stateName: string, resource: unknown, context: TaskContext, onStart?: (input: any) => void): TaskHandler {
+export function adapterFor(stateName: string, resource: unknown, context: TaskContext, onStart?: (input: unknown) => void): TaskHandler {
   if (typeof resource !== 'string') throw new Error(`Task ${stateName}: Resource did not resolve to an ARN: ${JSON.stringify(resource)}`);
   const lambdaArn = /^arn:aws:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/.exec(resource);
   if (lambdaArn) {
@@ -88,11 +90,12 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     const [, service, rest] = integration;
     if (service === 'lambda' && rest === 'invoke') {
       return async (input) => {
-        const fn = context.lambda.find(String(input?.FunctionName ?? ''));
+        const parameters = input as { FunctionName?: string; Payload?: unknown } | null | undefined;
+        const fn = context.lambda.find(String(parameters?.FunctionName ?? ''));
         if (!fn) {
-          throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${input?.FunctionName} (Service: Lambda, Status Code: 404)`);
+          throw new TaskError('Lambda.ResourceNotFoundException', `Function not found: ${parameters?.FunctionName} (Service: Lambda, Status Code: 404)`);
         }
-        const payload = await context.lambda.invoke(fn, input.Payload ?? {}, () => onStart?.(input));
+        const payload = await context.lambda.invoke(fn, parameters?.Payload ?? {}, () => onStart?.(input));
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       };
     }
@@ -108,12 +111,12 @@ export function adapterFor(stateName: string, resource: unknown, context: TaskCo
     if (service === 'states' && rest === 'startExecution.sync:2') {
       const sfn = context.stepFunctions;
       if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
-      return (input) => sfn.startSync2(input);
+      return (input) => sfn.startSync2(input as Parameters<StepFunctionsContext['startSync2']>[0]);
     }
     if (service === 'sns' && rest === 'publish') {
       const sfn = context.stepFunctions;
       if (!sfn) throw new Error(`Task ${stateName}: ${resource} needs the runtime's Step Functions context`);
-      return async (input) => ({ MessageId: sfn.publish(input ?? {}) });
+      return async (input) => ({ MessageId: sfn.publish((input ?? {}) as Parameters<StepFunctionsContext['publish']>[0]) });
     }
     if (service === 'aws-sdk') {
       const [sdkService, action] = rest.split(':');
@@ -140,7 +143,7 @@ function waitForTaskToken(stateName: string, resource: string, context: TaskCont
   return async (input) => {
     if (!context.tokens) throw new Error(`Task ${stateName}: .waitForTaskToken needs the runtime's task-token endpoint`);
     const { broker, execution } = context.tokens;
-    const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = input ?? {};
+    const { [TIMEOUT_FIELD]: timeoutSeconds, [HEARTBEAT_FIELD]: heartbeatSeconds, ...rest } = (input ?? {}) as Record<string, unknown>;
     const token = execution.claim(stateName);
     if (!token) {
       throw new TaskError(
@@ -170,13 +173,13 @@ function waitForTaskToken(stateName: string, resource: string, context: TaskCont
 }
 
 /** A Wait state run by the runner: its duration from Seconds/SecondsPath/Timestamp/TimestampPath, scaled. */
-function scaledWait(name: string, wait: any, timeScale: number): TaskHandler {
+function scaledWait(name: string, wait: AslState, timeScale: number): TaskHandler {
   return async (input) => {
     let seconds: number;
     if (wait.Seconds !== undefined) seconds = wait.Seconds;
     else if (wait.SecondsPath !== undefined) seconds = Number(referencePath(input, wait.SecondsPath, name));
     else {
-      const timestamp = wait.Timestamp ?? referencePath(input, wait.TimestampPath, name);
+      const timestamp = wait.Timestamp ?? referencePath(input, String(wait.TimestampPath), name);
       seconds = (Date.parse(String(timestamp)) - Date.now()) / 1000;
     }
     if (!Number.isFinite(seconds) || seconds < 0) seconds = 0;
@@ -188,10 +191,10 @@ function scaledWait(name: string, wait: any, timeScale: number): TaskHandler {
 /** An ASL reference path (`$.a.b[0]`), the only kind a Wait's SecondsPath/TimestampPath may hold. */
 export function referencePath(input: unknown, path: string, stateName: string): unknown {
   const parts = path.replace(/^\$/, '').match(/\.[^.[\]]+|\[\d+\]|\['[^']+'\]/g) ?? [];
-  let node: any = input;
+  let node: unknown = input;
   for (const part of parts) {
     const key = part.startsWith('.') ? part.slice(1) : part.startsWith("['") ? part.slice(2, -2) : Number(part.slice(1, -1));
-    node = node == null ? undefined : node[key];
+    node = node == null ? undefined : (node as Record<string | number, unknown>)[key];
   }
   if (node === undefined) throw new TaskError('States.Runtime', `State ${stateName}: path ${path} does not point to a value`);
   return node;

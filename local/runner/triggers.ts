@@ -8,7 +8,7 @@ import { EMR_EVENT, EMR_SERVERLESS_EVENT } from '../../lib/contract';
 import type { ServerlessConfig } from './serverless-config';
 
 export async function eventBridgeTargets(config: ServerlessConfig, event: unknown): Promise<string[]> {
-  const machines: Record<string, any> = config.raw.stepFunctions?.stateMachines ?? {};
+  const machines = config.raw.stepFunctions?.stateMachines ?? {};
   const targets: string[] = [];
   for (const [key, machine] of Object.entries(machines)) {
     const file = config.stateMachineFiles[key];
@@ -44,15 +44,25 @@ export function matchesPattern(pattern: unknown, event: unknown): boolean {
   return pattern === event;
 }
 
+/** EventBridge's content filters this runner knows (a pattern's value that is an object). */
+interface ContentFilter {
+  exists: boolean;
+  prefix: string;
+  suffix: string;
+  wildcard: string;
+  'anything-but': unknown;
+  numeric: Array<string | number>;
+}
+
 function matchesValue(matcher: unknown, values: unknown[], present: boolean): boolean {
   if (!matcher || typeof matcher !== 'object') return values.some((value) => value === matcher);
-  const m = matcher as Record<string, any>;
+  const m = matcher as Partial<ContentFilter>;
   const strings = values.filter((value): value is string => typeof value === 'string');
   if ('exists' in m) return m.exists === present;
-  if ('prefix' in m) return strings.some((value) => value.startsWith(m.prefix));
-  if ('suffix' in m) return strings.some((value) => value.endsWith(m.suffix));
-  if ('wildcard' in m) return strings.some((value) => wildcardRegExp(m.wildcard).test(value));
-  if ('numeric' in m) return values.some((value) => typeof value === 'number' && numericHolds(m.numeric, value));
+  if ('prefix' in m) return strings.some((value) => value.startsWith(String(m.prefix)));
+  if ('suffix' in m) return strings.some((value) => value.endsWith(String(m.suffix)));
+  if ('wildcard' in m) return strings.some((value) => wildcardRegExp(String(m.wildcard)).test(value));
+  if ('numeric' in m) return values.some((value) => typeof value === 'number' && numericHolds(m.numeric ?? [], value));
   if ('anything-but' in m) {
     const excluded = m['anything-but'];
     if (excluded && typeof excluded === 'object' && !Array.isArray(excluded)) {
@@ -108,7 +118,7 @@ export function ruleFunctionTargets(config: ServerlessConfig, event: unknown): A
     if (resource.type !== 'AWS::Events::Rule') continue;
     const properties = resource.properties();
     if (!properties.EventPattern || properties.State === 'DISABLED' || !matchesPattern(properties.EventPattern, event)) continue;
-    for (const target of properties.Targets ?? []) {
+    for (const target of (properties.Targets ?? []) as Array<{ Arn?: unknown }>) {
       if (/^arn:aws:lambda:/.test(String(target.Arn))) targets.push({ rule: resource.logicalId, functionArn: String(target.Arn) });
     }
   }

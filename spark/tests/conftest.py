@@ -40,8 +40,9 @@ def spark():
 @pytest.fixture(scope='session')
 def enrich(spark):
     """enrich(rows, through='device') → the rows after validation and the registry up to that entry."""
-    import denormalize
     from pyspark.sql import functions as F
+
+    import denormalize
 
     def run(rows, through, ctx=None):
         names = [entry.name for entry in denormalize.REGISTRY]

@@ -33,7 +33,7 @@ function shellLines(markdown: string): string[] {
     .filter(Boolean);
 }
 
-export function parseCommand(line: string): Command {
+function parseCommand(line: string): Command {
   const [command, comment = ''] = line.split(/\s+#\s*/, 2);
   const outcome = /^→ (SUCCEEDED|FAILED)(?: ([A-Z][\w]*\.[\w.]+))?(?:, (\d+) clusters?)?/.exec(comment);
   return {
@@ -55,7 +55,10 @@ const runnable = emrflow.filter((command) => command.expected);
 
 async function runCli(argv: string[]): Promise<{ code: number; summary: any }> {
   let stdout = '';
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => ((stdout += String(chunk)), true));
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: any) => {
+    stdout += String(chunk);
+    return true;
+  });
   const quiet = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
     const code = await main(argv);

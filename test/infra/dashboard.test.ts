@@ -13,7 +13,9 @@ import { dashboardProblems, emittedMetrics, shownMetrics, type MetricCatalog } f
 /** lib/metrics.json's metrics by the function it says emits them. */
 function declaredEmitters(): Record<string, string[]> {
   const expected: Record<string, string[]> = {};
-  for (const [name, metric] of Object.entries(catalog.metrics)) for (const fn of metric.emittedBy.split(', ')) (expected[fn] ??= []).push(name);
+  for (const [name, metric] of Object.entries(catalog.metrics)) {
+    for (const fn of metric.emittedBy.split(', ')) expected[fn] = [...(expected[fn] ?? []), name];
+  }
   for (const names of Object.values(expected)) names.sort();
   return expected;
 }

@@ -145,7 +145,10 @@ describe('3. subnets AmazonEMRServicePolicy_v2 can launch into', () => {
   it('says loudly at package time that the template is not deployable, except for the local stage', async () => {
     // Prepare
     const written: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => (written.push(String(chunk)), true));
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: any) => {
+      written.push(String(chunk));
+      return true;
+    });
 
     // Act
     try {
@@ -318,7 +321,7 @@ describe('7. CreateCluster retries throttling only', () => {
 
   it('negative control: the Retry as it was is reported', () => {
     const before = parseCloudFormationYaml(readFileSync(join(__dirname, '../../statemachines/run-job.asl.yml'), 'utf8'));
-    before.States.CreateCluster.Retry = [{ ErrorEquals: ['EMR.AmazonElasticMapReduceException'], IntervalSeconds: 10, MaxAttempts: 4, BackoffRate: 2 }];
+    before.States!.CreateCluster.Retry = [{ ErrorEquals: ['EMR.AmazonElasticMapReduceException'], IntervalSeconds: 10, MaxAttempts: 4, BackoffRate: 2 }];
 
     expect(blindRetries(before)).toEqual(['EMR.AmazonElasticMapReduceException']);
   });

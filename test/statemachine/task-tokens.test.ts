@@ -211,7 +211,7 @@ describe('.waitForTaskToken on the local runner', () => {
 
   it('rejects a .waitForTaskToken Task whose Parameters never read $$.Task.Token', async () => {
     const definition = machine();
-    delete definition.local.States.WaitForGrant.Parameters.Payload['taskToken.$'];
+    delete (definition.local.States.WaitForGrant.Parameters as any).Payload['taskToken.$'];
 
     const outcome = await start(definition).result;
 

@@ -46,9 +46,14 @@ export async function runScripted(deployable: any, input: unknown, script: TaskS
     // Task timeouts are enforced, one scripted second lasting a millisecond.
     handlers[name] = withTaskTimeout(
       async ({ [HEARTBEAT_FIELD]: heartbeat, ...taskInput }: any) => {
-        const call = (calls[name] = (calls[name] ?? 0) + 1) - 1;
-        (taskInputs[name] ??= []).push(taskInput);
-        if (heartbeat !== undefined) (heartbeats[name] ??= []).push(heartbeat);
+        const call = calls[name] ?? 0;
+        calls[name] = call + 1;
+        taskInputs[name] = taskInputs[name] ?? [];
+        taskInputs[name].push(taskInput);
+        if (heartbeat !== undefined) {
+          heartbeats[name] = heartbeats[name] ?? [];
+          heartbeats[name].push(heartbeat);
+        }
         const responses = script[name];
         if (!responses) throw new Error(`scripted run: no response scripted for Task ${name}`);
         const response = responses[Math.min(call, responses.length - 1)];

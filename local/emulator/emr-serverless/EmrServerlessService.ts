@@ -11,6 +11,8 @@
  * under maxConcurrentRuns, networkConfiguration, pre-initialized capacity's own bill (it shortens the start).
  */
 import { mkdirSync } from 'node:fs';
+import type { CreateApplicationRequest, StartJobRunRequest } from '@aws-sdk/client-emr-serverless';
+import type { OnTheWire } from '../protocol';
 import path from 'node:path';
 import type { EmulatedClock } from '../clock';
 import type { EmitEvent } from '../events';
@@ -30,9 +32,7 @@ import {
   paginate,
   timestampParam,
   type Application,
-  type CreateApplicationInput,
   type JobRunRecord,
-  type StartJobRunInput,
 } from './shapes';
 
 /** Simulated seconds each transition takes (AWS publishes none; a cold start is the AWS sample's ~70 s). */
@@ -104,14 +104,16 @@ export class EmrServerlessService {
     const [, applicationId, sub, jobRunId, extra] = parts;
     const { method } = request;
     const body = request.body;
-    if (parts.length === 1 && method === 'POST') return { operation: 'CreateApplication', run: () => this.createApplication(body) };
+    if (parts.length === 1 && method === 'POST')
+      return { operation: 'CreateApplication', run: () => this.createApplication(body as OnTheWire<CreateApplicationRequest>) };
     if (parts.length === 1 && method === 'GET') return { operation: 'ListApplications', run: () => this.listApplications(request.query) };
     if (parts.length === 2 && method === 'GET')
       return { operation: 'GetApplication', run: () => ({ application: applicationView(this.application(applicationId)) }) };
     if (parts.length === 3 && sub === 'start' && method === 'POST') return { operation: 'StartApplication', run: () => this.startApplication(applicationId) };
     if (parts.length === 3 && sub === 'stop' && method === 'POST') return { operation: 'StopApplication', run: () => this.stopApplication(applicationId) };
     if (sub === 'jobruns' && extra === undefined) {
-      if (parts.length === 3 && method === 'POST') return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body) };
+      if (parts.length === 3 && method === 'POST')
+        return { operation: 'StartJobRun', run: () => this.startJobRun(applicationId, body as OnTheWire<StartJobRunRequest>) };
       if (parts.length === 3 && method === 'GET') return { operation: 'ListJobRuns', run: () => this.listJobRuns(applicationId, request.query) };
       if (parts.length === 4 && method === 'GET')
         return { operation: 'GetJobRun', run: () => ({ jobRun: jobRunView(this.jobRun(applicationId, jobRunId), this.deps.accountId) }) };
@@ -177,7 +179,7 @@ export class EmrServerlessService {
 
   // ---- applications ----
 
-  private createApplication(input: CreateApplicationInput): unknown {
+  private createApplication(input: OnTheWire<CreateApplicationRequest>): unknown {
     const releaseLabel = required<string>(input.releaseLabel, 'releaseLabel');
     const type = required<string>(input.type, 'type');
     const clientToken = required<string>(input.clientToken, 'clientToken');
@@ -208,7 +210,8 @@ export class EmrServerlessService {
       type: type.toUpperCase() === 'SPARK' ? 'Spark' : 'Hive',
       state: 'CREATING',
       initialCapacity: input.initialCapacity,
-      maximumCapacity: input.maximumCapacity,
+      // cpu and memory checked above
+      maximumCapacity: input.maximumCapacity as Application['maximumCapacity'],
       createdAt: now,
       updatedAt: now,
       tags: { ...(input.tags ?? {}) },
@@ -317,7 +320,7 @@ export class EmrServerlessService {
 
   // ---- job runs ----
 
-  private startJobRun(applicationId: string, input: StartJobRunInput): unknown {
+  private startJobRun(applicationId: string, input: OnTheWire<StartJobRunRequest>): unknown {
     const app = this.application(applicationId);
     const clientToken = required<string>(input.clientToken, 'clientToken');
     const executionRole = required<string>(input.executionRoleArn, 'executionRoleArn');

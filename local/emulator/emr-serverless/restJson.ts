@@ -25,7 +25,7 @@ export interface RestRequest {
   method: string;
   path: string;
   query: URLSearchParams;
-  body: Record<string, any>;
+  body: Record<string, unknown>;
 }
 
 /** The signing name in a SigV4 Authorization header's credential scope (`…/<region>/<service>/aws4_request`). */
@@ -38,7 +38,7 @@ export async function readRestRequest(req: IncomingMessage, url: URL): Promise<R
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
-  let body: Record<string, any> = {};
+  let body: Record<string, unknown> = {};
   if (text.trim()) {
     try {
       const parsed = JSON.parse(text);

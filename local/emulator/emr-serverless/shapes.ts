@@ -57,31 +57,6 @@ export interface JobRunRecord {
   spark?: SparkRun;
 }
 
-/** CreateApplication's request body, as far as the emulator reads it (unvalidated JSON: every field may be absent). */
-export interface CreateApplicationInput {
-  releaseLabel?: string;
-  type?: string;
-  clientToken?: string;
-  name?: string;
-  architecture?: string;
-  initialCapacity?: Record<string, unknown>;
-  maximumCapacity?: { cpu: string; memory: string; disk?: string };
-  autoStartConfiguration?: { enabled?: boolean };
-  autoStopConfiguration?: { enabled?: boolean; idleTimeoutMinutes?: number };
-  tags?: Record<string, string>;
-}
-
-/** StartJobRun's request body, as far as the emulator reads it. */
-export interface StartJobRunInput {
-  clientToken?: string;
-  executionRoleArn?: string;
-  name?: string;
-  jobDriver?: { sparkSubmit?: { entryPoint?: string; entryPointArguments?: string[]; sparkSubmitParameters?: string } };
-  configurationOverrides?: Record<string, unknown>;
-  tags?: Record<string, string>;
-  executionTimeoutMinutes?: number;
-}
-
 /** The fields an ApplicationSummary (ListApplications) and an Application (GetApplication) share. */
 function applicationCommon(app: Application) {
   return {

@@ -33,7 +33,7 @@ import type { EmrOperation } from './operations';
 import { restoreClusters, snapshotClusters } from './persistence';
 import { ManagedScaling, validateManagedScalingPolicy } from './scaling';
 import { StepEngine } from './steps';
-import { MAX_ACTIVE_STEPS, validateEnum, validateRunJobFlow, validateSteps } from './validate';
+import { MAX_ACTIVE_STEPS, validated, validateEnum, validateRunJobFlow, validateSteps } from './validate';
 import { clusterSummary, clusterView, fleetView, groupView, instanceView, page, stepView } from './views';
 
 export type { ClusterRecord, EmrServiceDeps, StepRecord } from './model';
@@ -169,7 +169,7 @@ export class EmrService {
     let id = ids.cluster();
     // A kept state directory holds clusters of earlier runs, whose ids a seeded generator could repeat.
     while (this.ctx.clusters.has(id)) id = ids.cluster();
-    const tags = (input.Tags ?? []).map((t) => ({ Key: t.Key ?? '', Value: t.Value ?? '' }));
+    const tags = (input.Tags ?? []).map((t) => ({ Key: validated(t.Key, 'Tags[].Key'), Value: t.Value ?? '' }));
     const attemptTag = Number(tags.find((t) => t.Key === TAG.attempt)?.Value);
     const versions = APPLICATION_VERSIONS[input.ReleaseLabel] ?? {};
     const instancesInput = input.Instances;
@@ -274,7 +274,7 @@ export class EmrService {
     for (const tag of input.Tags) {
       const existing = cluster.Tags.find((t) => t.Key === tag.Key);
       if (existing) existing.Value = tag.Value ?? '';
-      else cluster.Tags.push({ Key: tag.Key ?? '', Value: tag.Value ?? '' });
+      else cluster.Tags.push({ Key: validated(tag.Key, 'Tags[].Key'), Value: tag.Value ?? '' });
     }
     return {};
   }

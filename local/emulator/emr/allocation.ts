@@ -17,6 +17,7 @@
 import type { InstanceTypeConfig, MarketType } from '@aws-sdk/client-emr';
 import { loadPrices } from '../../../lib/config/prices';
 import type { EmrFleet } from './model';
+import { validated } from './validate';
 
 export interface PlannedInstance {
   InstanceType: string;
@@ -63,7 +64,7 @@ export function planInstances(fleet: EmrFleet, units: number, market: MarketType
   for (let turn = 0; filled < units; turn += 1) {
     const config = spread ? order[turn % order.length] : order[0];
     const weight = config.WeightedCapacity ?? 1;
-    planned.push({ InstanceType: config.InstanceType!, weight });
+    planned.push({ InstanceType: validated(config.InstanceType, 'InstanceTypeConfigs[].InstanceType'), weight });
     filled += weight;
   }
   return planned;

@@ -6,6 +6,7 @@ import type { InstanceFleetConfig, InstanceGroupConfig, MarketType } from '@aws-
 import { CLUSTER_ACTIVE_STATES } from '../../../lib/contract';
 import { planInstances } from './allocation';
 import { DURATIONS, SPOT_RECLAIMED, type EmrCluster, type EmrContext, type EmrFleet, type EmrGroup, type EmrInstance } from './model';
+import { validated } from './validate';
 
 /** How long a replacement (or added) instance takes to count: its EC2 launch plus the node's bootstrap. */
 export const SPOT_REPLACEMENT_READY_SECONDS = DURATIONS.startingSeconds + DURATIONS.bootstrappingSeconds;
@@ -19,10 +20,10 @@ export class Capacity {
     const fleet: EmrFleet = {
       Id: this.ctx.deps.ids.instanceFleet(),
       Name: spec.Name,
-      InstanceFleetType: spec.InstanceFleetType!,
+      InstanceFleetType: validated(spec.InstanceFleetType, 'InstanceFleetType'),
       TargetOnDemandCapacity: spec.TargetOnDemandCapacity ?? 0,
       TargetSpotCapacity: spec.TargetSpotCapacity ?? 0,
-      InstanceTypeConfigs: spec.InstanceTypeConfigs!,
+      InstanceTypeConfigs: validated(spec.InstanceTypeConfigs, 'InstanceTypeConfigs'),
       LaunchSpecifications: spec.LaunchSpecifications,
       state: 'PROVISIONING',
       reason: {},
@@ -69,10 +70,10 @@ export class Capacity {
     const group: EmrGroup = {
       Id: this.ctx.deps.ids.instanceGroup(),
       Name: spec.Name,
-      InstanceRole: spec.InstanceRole!,
-      InstanceType: spec.InstanceType!,
+      InstanceRole: validated(spec.InstanceRole, 'InstanceRole'),
+      InstanceType: validated(spec.InstanceType, 'InstanceType'),
       Market: spec.Market ?? 'ON_DEMAND',
-      RequestedInstanceCount: spec.InstanceCount!,
+      RequestedInstanceCount: validated(spec.InstanceCount, 'InstanceCount'),
     };
     cluster.groups.push(group);
     for (let i = 0; i < group.RequestedInstanceCount; i += 1) {

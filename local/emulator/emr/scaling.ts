@@ -23,6 +23,7 @@ import { CLUSTER_READY_STATES } from '../../../lib/contract';
 import { validation } from '../protocol';
 import type { EmrCluster, EmrContext, EmrFleet, EmrInstance, EmrStep } from './model';
 import type { OnTheWire } from '../protocol';
+import { validated } from './validate';
 
 /**
  * Managed scaling evaluates cluster metrics "every 5 to 10 seconds" (EMR Management Guide, "Use Amazon
@@ -126,8 +127,8 @@ export function validateManagedScalingPolicy(policy: unknown, field: string, col
       fail(`ComputeLimits.${name}`, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`);
     return value as number;
   };
-  const min = integer('MinimumCapacityUnits', 1, true)!;
-  const max = integer('MaximumCapacityUnits', 1, true)!;
+  const min = validated(integer('MinimumCapacityUnits', 1, true), 'ComputeLimits.MinimumCapacityUnits');
+  const max = validated(integer('MaximumCapacityUnits', 1, true), 'ComputeLimits.MaximumCapacityUnits');
   if (max < min) fail('ComputeLimits.MaximumCapacityUnits', `must be at least MinimumCapacityUnits (${min}), got ${max}`);
   for (const name of ['MaximumOnDemandCapacityUnits', 'MaximumCoreCapacityUnits']) {
     const value = integer(name, name === 'MaximumCoreCapacityUnits' ? 1 : 0, false);
@@ -186,7 +187,7 @@ export class ManagedScaling {
   private evaluate(cluster: EmrCluster): void {
     const limits = cluster.ManagedScalingPolicy?.ComputeLimits;
     if (!limits || !CLUSTER_READY_STATES.has(cluster.state)) return;
-    const wanted = Math.min(limits.MaximumCapacityUnits!, Math.max(limits.MinimumCapacityUnits!, this.demand(cluster)));
+    const wanted = Math.min(Number(limits.MaximumCapacityUnits), Math.max(Number(limits.MinimumCapacityUnits), this.demand(cluster)));
     const have = this.capacity(cluster);
     if (wanted > have) {
       cluster.scalingQuietSince = undefined;
@@ -219,8 +220,8 @@ export class ManagedScaling {
     const task = cluster.fleets.find((f) => f.InstanceFleetType === 'TASK');
     const live = this.scalable(cluster);
     const unitsOf = (match: (i: EmrInstance) => boolean) => live.filter(match).reduce((sum, i) => sum + i.weight, 0);
-    const coreRoom = core ? Math.max(0, (limits.MaximumCoreCapacityUnits ?? limits.MaximumCapacityUnits!) - unitsOf((i) => i.role === 'CORE')) : 0;
-    let onDemandRoom = Math.max(0, (limits.MaximumOnDemandCapacityUnits ?? limits.MaximumCapacityUnits!) - unitsOf((i) => i.Market === 'ON_DEMAND'));
+    const coreRoom = core ? Math.max(0, (limits.MaximumCoreCapacityUnits ?? Number(limits.MaximumCapacityUnits)) - unitsOf((i) => i.role === 'CORE')) : 0;
+    let onDemandRoom = Math.max(0, (limits.MaximumOnDemandCapacityUnits ?? Number(limits.MaximumCapacityUnits)) - unitsOf((i) => i.Market === 'ON_DEMAND'));
     const toCore = task ? Math.min(units, coreRoom) : units;
     const plan: Array<[EmrFleet | undefined, number]> = [
       [core, toCore],

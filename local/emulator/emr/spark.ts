@@ -139,11 +139,11 @@ export function runSparkSubmit(setup: SparkSetup, args: string[], options: { cwd
   let stderrTail = '';
   let jobStarted = false;
   const jobStartListeners: Array<() => void> = [];
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
     stdout?.write(chunk);
     stdoutTail = (stdoutTail + chunk.toString('utf8')).slice(-64 * 1024);
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr?.on('data', (chunk: Buffer) => {
     stderr?.write(chunk);
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-64 * 1024);
     if (!jobStarted && /DAGScheduler: Got job \d+/.test(stderrTail)) {

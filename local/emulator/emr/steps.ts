@@ -12,6 +12,7 @@ import { DURATIONS, type EmrCluster, type EmrContext, type EmrStep } from './mod
 import { injectedErrorLines, simulatedSeconds } from './simulated';
 import { isSparkSubmitStep, localSparkArgs, runSparkSubmit } from './spark';
 import { stepLogLocation, writeStepLogs } from './stepLogs';
+import { validated } from './validate';
 
 type StepFailure = { Reason: string; Message: string };
 
@@ -24,8 +25,8 @@ export class StepEngine {
     const now = clock.nowSeconds();
     const added: string[] = [];
     for (const spec of steps) {
-      const name = spec.Name!;
-      const jar = spec.HadoopJarStep!;
+      const name = validated(spec.Name, 'Steps[].Name');
+      const jar = validated(spec.HadoopJarStep, 'Steps[].HadoopJarStep');
       const fromName = /attempt (\d+)\s*$/.exec(name);
       let stepId = ids.step();
       while (cluster.steps.some((s) => s.Id === stepId)) stepId = ids.step();
@@ -33,7 +34,7 @@ export class StepEngine {
         Id: stepId,
         Name: name,
         Config: {
-          Jar: jar.Jar!,
+          Jar: validated(jar.Jar, 'Steps[].HadoopJarStep.Jar'),
           Args: jar.Args ?? [],
           ...(jar.MainClass ? { MainClass: jar.MainClass } : {}),
           Properties: Object.fromEntries((jar.Properties ?? []).map((p) => [p.Key, p.Value ?? ''])),
@@ -188,6 +189,7 @@ export class StepEngine {
 
   private startSpark(cluster: EmrCluster, step: EmrStep, logDir: string | null): void {
     const { spark, s3, stateDir } = this.ctx.deps;
+    if (!spark) throw new Error(`step ${step.Id}: a Spark step started without a spark-submit`);
     const cwd = path.join(stateDir, 'spark-work', step.Id);
     mkdirSync(cwd, { recursive: true });
     let args: string[];
@@ -200,7 +202,7 @@ export class StepEngine {
       );
       return;
     }
-    step.spark = runSparkSubmit(spark!, args, {
+    step.spark = runSparkSubmit(spark, args, {
       cwd,
       stdoutFile: logDir && path.join(logDir, 'stdout'),
       stderrFile: logDir && path.join(logDir, 'stderr'),

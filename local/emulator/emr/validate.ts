@@ -15,6 +15,12 @@ const ON_DEMAND_ALLOCATION_STRATEGIES = ['lowest-price', 'prioritized'] as const
 const ACTIONS_ON_FAILURE = ['TERMINATE_JOB_FLOW', 'TERMINATE_CLUSTER', 'CANCEL_AND_WAIT', 'CONTINUE'] as const;
 export const MAX_ACTIVE_STEPS = 256;
 
+/** A field the API requires, which validate.ts checked before the service reads it: its value. */
+export function validated<T>(value: T | null | undefined, field: string): T {
+  if (value === undefined || value === null) throw new Error(`emulator: ${field} reached the service without validation`);
+  return value;
+}
+
 function fail(field: string, message: string): never {
   throw validation(`${field}: ${message}`);
 }
@@ -159,7 +165,10 @@ export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow
   const collection = fleets ?? groups;
   const field = fleets ? 'Instances.InstanceFleets' : 'Instances.InstanceGroups';
   if (!Array.isArray(collection) || collection.length === 0) fail(field, 'must be a non-empty list');
-  collection.forEach((item: unknown, i: number) => (fleets ? validateFleet(item, `${field}[${i}]`) : validateGroup(item, `${field}[${i}]`)));
+  for (const [i, item] of collection.entries()) {
+    if (fleets) validateFleet(item, `${field}[${i}]`);
+    else validateGroup(item, `${field}[${i}]`);
+  }
   const roleOf = (item: Obj) => (fleets ? item.InstanceFleetType : item.InstanceRole);
   for (const role of ['MASTER', 'CORE', 'TASK']) {
     const count = collection.filter((item: Obj) => roleOf(item) === role).length;

@@ -39,12 +39,12 @@ function normalizationFactor(instanceType: string): number {
 /** Hours each instance ran, rounded up, times its size's normalization factor (EMR's billing-like figure). */
 export function normalizedHours(cluster: EmrCluster, now: number): number {
   const end = cluster.timeline.EndDateTime ?? now;
-  return cluster.instances
-    .filter((i) => i.timeline.ReadyDateTime !== undefined)
-    .reduce((sum, i) => {
-      const hours = Math.max(1, Math.ceil(((i.timeline.EndDateTime ?? end) - i.timeline.ReadyDateTime!) / 3600));
-      return sum + hours * normalizationFactor(i.InstanceType);
-    }, 0);
+  return cluster.instances.reduce((sum, i) => {
+    const ready = i.timeline.ReadyDateTime;
+    if (ready === undefined) return sum;
+    const hours = Math.max(1, Math.ceil(((i.timeline.EndDateTime ?? end) - ready) / 3600));
+    return sum + hours * normalizationFactor(i.InstanceType);
+  }, 0);
 }
 
 export function clusterStatus(cluster: EmrCluster): OnTheWire<ClusterStatus> {

@@ -193,7 +193,7 @@ export class GlueService {
       crawlers: CrawlerRecord[];
       tables: Array<Omit<TableRecord, 'partitions'> & { key: string; partitions: Array<[string, WirePartition]> }>;
     };
-    for (const database of data.databases) this.databases.set(database.Name!, database);
+    for (const database of data.databases) this.databases.set(String(database.Name), database);
     for (const crawler of data.crawlers) {
       if (crawler.State !== 'READY') {
         crawler.State = 'READY';
@@ -259,7 +259,7 @@ export class GlueService {
     for (const target of targets) {
       if (!parseS3Uri(target?.Path ?? '')) throw invalidInput(`Targets.S3Targets.Path must be an s3:// path, got ${target?.Path}`);
     }
-    const s3Targets = targets.map((t) => ({ Path: t.Path!, Exclusions: t.Exclusions ?? [] }));
+    const s3Targets = targets.map((t) => ({ Path: String(t.Path), Exclusions: t.Exclusions ?? [] }));
     if (this.crawlers.has(name)) throw alreadyExists(`${name} already exists`);
     const now = this.deps.clock.nowSeconds();
     this.crawlers.set(name, {
@@ -362,7 +362,9 @@ export class GlueService {
       RecrawlPolicy: { RecrawlBehavior: 'CRAWL_EVERYTHING' },
       State: crawler.State,
       ...(crawler.TablePrefix ? { TablePrefix: crawler.TablePrefix } : {}),
-      ...(crawler.State === 'RUNNING' ? { CrawlElapsedTime: Math.round((this.deps.clock.nowSeconds() - crawler.crawlStart!) * 1000) } : {}),
+      ...(crawler.State === 'RUNNING'
+        ? { CrawlElapsedTime: Math.round((this.deps.clock.nowSeconds() - (crawler.crawlStart ?? this.deps.clock.nowSeconds())) * 1000) }
+        : {}),
       CreationTime: crawler.CreationTime,
       LastUpdated: crawler.LastUpdated,
       ...(crawler.LastCrawl ? { LastCrawl: crawler.LastCrawl } : {}),
@@ -372,7 +374,9 @@ export class GlueService {
 
   /** Scans one S3 target: the table's schema from the first record, one partition per key=value directory. */
   private async crawlTarget(crawler: CrawlerRecord, targetPath: string): Promise<void> {
-    const { bucket, key: rawPrefix } = parseS3Uri(targetPath)!;
+    const target = parseS3Uri(targetPath);
+    if (!target) throw new Error(`not an s3:// path: ${targetPath}`);
+    const { bucket, key: rawPrefix } = target;
     const prefix = rawPrefix && !rawPrefix.endsWith('/') ? `${rawPrefix}/` : rawPrefix;
     if (!(await this.deps.s3.bucketExists(bucket))) throw new Error(`The specified bucket does not exist: ${bucket}`);
     const objects = (await this.deps.s3.list(bucket, prefix)).filter((o) => !/(^|\/)[_.][^/]*$/.test(o.key));
@@ -380,20 +384,7 @@ export class GlueService {
     const tableName = `${crawler.TablePrefix ?? ''}${(prefix.replace(/\/$/, '').split('/').pop() || bucket).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
     const { uri: location } = s3Location(bucket, prefix);
 
-    const byPartition = new Map<string, LocalObject[]>();
-    const partitionKeys: string[] = [];
-    for (const object of objects) {
-      const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
-      const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
-      if (hive.length !== dirs.length) continue;
-      hive.forEach((d, i) => {
-        const key = d.split('=')[0];
-        if (partitionKeys[i] === undefined) partitionKeys[i] = key;
-      });
-      const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
-      const group = JSON.stringify(values);
-      byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
-    }
+    const { byPartition, partitionKeys } = groupByPartition(objects, prefix);
 
     let columns: Column[] = [];
     let totalBytes = 0;
@@ -406,18 +397,7 @@ export class GlueService {
         const { lines, first } = await countLines(file.path);
         bytes += file.size;
         records += lines;
-        if (columns.length === 0 && first.trim()) {
-          try {
-            const record = JSON.parse(first);
-            if (record && typeof record === 'object' && !Array.isArray(record)) {
-              columns = Object.entries(record)
-                .filter(([name]) => !partitionKeys.includes(name))
-                .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
-            }
-          } catch {
-            // not JSON: the table keeps no columns, as a crawler that cannot classify the data
-          }
-        }
+        if (columns.length === 0 && first.trim()) columns = columnsOf(first, partitionKeys);
       }
       totalBytes += bytes;
       totalRecords += records;
@@ -583,7 +563,7 @@ export class GlueService {
   private getPartitions(input: OnTheWire<GetPartitionsRequest>): OnTheWire<GetPartitionsResponse> {
     const table = this.table(input.DatabaseName, input.TableName);
     if (input.Expression !== undefined && typeof input.Expression !== 'string') throw invalidInput('Expression must be a string');
-    const keys = (table.input.PartitionKeys ?? []).map((k) => ({ Name: k.Name!, Type: k.Type }));
+    const keys = (table.input.PartitionKeys ?? []).map((k) => ({ Name: String(k.Name), Type: k.Type }));
     const matches = parsePartitionExpression(input.Expression, keys);
     const all = [...table.partitions.values()]
       .filter((p) => matches(p.Values ?? []))
@@ -601,5 +581,37 @@ export class GlueService {
       if (partition) Partitions.push(partition);
     }
     return { Partitions, UnprocessedKeys: [] };
+  }
+}
+
+/** The objects under a crawled prefix by Hive partition (`key=value/` directories); others are skipped. */
+function groupByPartition(objects: LocalObject[], prefix: string): { byPartition: Map<string, LocalObject[]>; partitionKeys: string[] } {
+  const byPartition = new Map<string, LocalObject[]>();
+  const partitionKeys: string[] = [];
+  for (const object of objects) {
+    const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
+    const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
+    if (hive.length !== dirs.length) continue;
+    hive.forEach((d, i) => {
+      const key = d.split('=')[0];
+      if (partitionKeys[i] === undefined) partitionKeys[i] = key;
+    });
+    const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
+    const group = JSON.stringify(values);
+    byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
+  }
+  return { byPartition, partitionKeys };
+}
+
+/** A table's columns from its first JSON record (partition keys apart); none when it is not JSON, as a crawler that cannot classify the data. */
+function columnsOf(first: string, partitionKeys: string[]): Column[] {
+  try {
+    const record = JSON.parse(first);
+    if (!record || typeof record !== 'object' || Array.isArray(record)) return [];
+    return Object.entries(record)
+      .filter(([name]) => !partitionKeys.includes(name))
+      .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
+  } catch {
+    return [];
   }
 }

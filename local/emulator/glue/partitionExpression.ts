@@ -67,9 +67,10 @@ function tokenize(source: string): Token[] {
       tokens.push({ kind: 'string', text, at: i });
       i = j + 1;
     } else if (/[0-9]/.test(c) || (c === '-' && /[0-9]/.test(source[i + 1] ?? ''))) {
-      const match = /^-?[0-9]+(\.[0-9]+)?/.exec(source.slice(i))!;
-      tokens.push({ kind: 'number', text: match[0], at: i });
-      i += match[0].length;
+      // The test above saw a digit (or a minus before one) here: the pattern matches at least that.
+      const text = /^-?[0-9]+(\.[0-9]+)?/.exec(source.slice(i))?.[0] ?? c;
+      tokens.push({ kind: 'number', text, at: i });
+      i += text.length;
     } else if (/[A-Za-z_`]/.test(c)) {
       const match = c === '`' ? /^`([^`]+)`/.exec(source.slice(i)) : /^[A-Za-z_][A-Za-z0-9_]*/.exec(source.slice(i));
       if (!match) throw new UnsupportedExpression(`unterminated quoted name at ${i}`);
@@ -225,14 +226,15 @@ class Parser {
     const token = this.next();
     if (token.kind === 'op' && ['=', '<>', '<', '>', '<=', '>='].includes(token.text)) {
       const right = column.literal(this.literal());
-      const test = {
+      const tests: Record<string, (c: number) => boolean> = {
         '=': (c: number) => c === 0,
         '<>': (c: number) => c !== 0,
         '<': (c: number) => c < 0,
         '>': (c: number) => c > 0,
         '<=': (c: number) => c <= 0,
         '>=': (c: number) => c >= 0,
-      }[token.text]!;
+      };
+      const test = tests[token.text];
       return (values) => {
         const left = column.value(values);
         return left === null ? null : test(compare(left, right));

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { writeBody } from './body';
 import { header, malformedXml, noSuchBucket, noSuchKey, notImplemented, readBody, S3Error, sendError, sendXml, tag, XMLNS, xmlUnescape } from './http';
+import { listBuckets, listObjects } from './listing';
 import { MultipartUploads } from './multipart';
 import {
   checkConditions,
@@ -24,7 +25,7 @@ import {
   resolveCopySource,
   RESPONSE_OVERRIDES,
 } from './objectHeaders';
-import { InvalidKeyError, LocalS3, MAX_KEY_BYTES, type LocalObject, type ObjectMetadata } from './store';
+import { InvalidKeyError, LocalS3, MAX_KEY_BYTES, type ObjectMetadata } from './store';
 
 /**
  * S3's sub-resources (the query parameters that name a resource other than the bucket or object itself).
@@ -105,7 +106,7 @@ export class S3Service {
       if (!bucket) {
         operation = method === 'GET' ? 'ListBuckets' : `Unsupported:${method} /`;
         if (method !== 'GET') throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405);
-        await this.listBuckets(res, q, requestId);
+        await listBuckets(this.store, this.region, res, q, requestId);
       } else if (!key) {
         operation = this.bucketOperation(method, q);
         await this.bucketRequest(operation, req, res, bucket, q, requestId);
@@ -228,7 +229,7 @@ export class S3Service {
       case 'ListObjectsV2':
       case 'ListObjects':
         await this.requireBucket(bucket);
-        await this.listObjects(res, bucket, q, operation === 'ListObjectsV2', requestId);
+        await listObjects(this.store, res, bucket, q, operation === 'ListObjectsV2', requestId);
         return;
       case 'ListMultipartUploads':
         await this.requireBucket(bucket);
@@ -278,9 +279,9 @@ export class S3Service {
       case 'ListParts':
         return this.multipart.listParts(req, res, bucket, key, q, requestId);
       case 'CompleteMultipartUpload':
-        return this.multipart.complete(req, res, bucket, key, q.get('uploadId')!, requestId);
+        return this.multipart.complete(req, res, bucket, key, q.get('uploadId') ?? '', requestId);
       case 'AbortMultipartUpload':
-        return this.multipart.abort(req, res, bucket, key, q.get('uploadId')!, requestId);
+        return this.multipart.abort(req, res, bucket, key, q.get('uploadId') ?? '', requestId);
       default:
         req.resume();
         throw notImplemented(`${operation.replace(/^Unsupported:/, '')} on an object`);
@@ -350,7 +351,7 @@ export class S3Service {
       }
       if (start >= object.size || start > end) {
         throw new S3Error('InvalidRange', 'The requested range is not satisfiable', 416, {
-          RangeRequested: header(req.headers, 'range')!,
+          RangeRequested: header(req.headers, 'range') ?? '',
           ActualObjectSize: object.size,
         });
       }
@@ -416,90 +417,5 @@ export class S3Service {
       if (!quiet) deleted += `<Deleted>${tag('Key', key)}</Deleted>`;
     }
     sendXml(res, requestId, `<DeleteResult xmlns="${XMLNS}">${deleted}</DeleteResult>`);
-  }
-
-  // ---------------------------------------------------------------- listings
-
-  private async listBuckets(res: ServerResponse, q: URLSearchParams, requestId: string): Promise<void> {
-    const prefix = q.get('prefix') ?? '';
-    const max = Math.min(Number(q.get('max-buckets') ?? 10000), 10000);
-    if (!Number.isInteger(max) || max < 1) throw new S3Error('InvalidArgument', 'max-buckets must be an integer between 1 and 10000', 400);
-    const after = q.has('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64url').toString('utf8') : '';
-    const regionFilter = q.get('bucket-region');
-    const all = (await this.store.listBuckets()).filter((b) => b.name.startsWith(prefix) && b.name > after && (!regionFilter || regionFilter === this.region));
-    const page = all.slice(0, max);
-    const buckets = page
-      .map((b) => `<Bucket>${tag('Name', b.name)}${tag('CreationDate', b.created.toISOString())}${tag('BucketRegion', this.region)}</Bucket>`)
-      .join('');
-    const next = all.length > page.length ? tag('ContinuationToken', Buffer.from(page.at(-1)!.name).toString('base64url')) : '';
-    sendXml(
-      res,
-      requestId,
-      `<ListAllMyBucketsResult xmlns="${XMLNS}"><Owner><ID>emrflow-local</ID><DisplayName>emrflow</DisplayName></Owner><Buckets>${buckets}</Buckets>${next}${q.has('prefix') ? tag('Prefix', prefix) : ''}</ListAllMyBucketsResult>`,
-    );
-  }
-
-  private async listObjects(res: ServerResponse, bucket: string, q: URLSearchParams, v2: boolean, requestId: string): Promise<void> {
-    const prefix = q.get('prefix') ?? '';
-    const delimiter = q.get('delimiter') ?? '';
-    const maxKeysParam = q.get('max-keys');
-    const maxKeys = maxKeysParam === null ? 1000 : Math.min(1000, Number(maxKeysParam));
-    if (!Number.isInteger(maxKeys) || maxKeys < 0)
-      throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400, {
-        ArgumentName: 'max-keys',
-        ArgumentValue: maxKeysParam ?? '',
-      });
-    const encodingType = q.get('encoding-type');
-    if (encodingType !== null && encodingType !== 'url')
-      throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', 400, { ArgumentName: 'encoding-type', ArgumentValue: encodingType });
-    const urlEncode = encodingType === 'url';
-    const enc = (value: string) => (urlEncode ? encodeURIComponent(value).replace(/%2F/g, '/') : value);
-    const token = q.get('continuation-token');
-    const startAfter = v2 ? (token ? Buffer.from(token, 'base64url').toString('utf8') : (q.get('start-after') ?? '')) : (q.get('marker') ?? '');
-    const fetchOwner = !v2 || q.get('fetch-owner') === 'true';
-
-    const objects = await this.store.list(bucket, prefix);
-    // Merge objects and common prefixes in key order, then page; both count toward max-keys.
-    const entries: Array<{ key: string; object?: LocalObject }> = [];
-    const seenPrefixes = new Set<string>();
-    for (const object of objects) {
-      if (delimiter) {
-        const at = object.key.indexOf(delimiter, prefix.length);
-        if (at >= 0) {
-          const common = object.key.slice(0, at + delimiter.length);
-          if (!seenPrefixes.has(common)) {
-            seenPrefixes.add(common);
-            entries.push({ key: common });
-          }
-          continue;
-        }
-      }
-      entries.push({ key: object.key, object });
-    }
-    const after = Buffer.from(startAfter);
-    const remaining = entries.filter((e) => Buffer.compare(Buffer.from(e.key), after) > 0);
-    const page = remaining.slice(0, maxKeys);
-    const truncated = remaining.length > page.length;
-    const last = page[page.length - 1]?.key;
-
-    let contents = '';
-    let commonPrefixes = '';
-    const owner = '<Owner><ID>emrflow-local</ID><DisplayName>emrflow</DisplayName></Owner>';
-    for (const entry of page) {
-      if (entry.object) {
-        const etag = await this.store.etag(bucket, entry.object);
-        contents += `<Contents>${tag('Key', enc(entry.key))}${tag('LastModified', new Date(entry.object.mtimeMs).toISOString())}${tag('ETag', `"${etag}"`)}${tag('Size', entry.object.size)}${fetchOwner ? owner : ''}<StorageClass>STANDARD</StorageClass></Contents>`;
-      } else {
-        commonPrefixes += `<CommonPrefixes>${tag('Prefix', enc(entry.key))}</CommonPrefixes>`;
-      }
-    }
-    const paging = v2
-      ? `${tag('KeyCount', page.length)}${token ? tag('ContinuationToken', token) : ''}${truncated && last ? tag('NextContinuationToken', Buffer.from(last, 'utf8').toString('base64url')) : ''}${q.has('start-after') ? tag('StartAfter', enc(q.get('start-after')!)) : ''}`
-      : `${tag('Marker', enc(q.get('marker') ?? ''))}${truncated && delimiter && last ? tag('NextMarker', enc(last)) : ''}`;
-    sendXml(
-      res,
-      requestId,
-      `<ListBucketResult xmlns="${XMLNS}">${tag('Name', bucket)}${tag('Prefix', enc(prefix))}${delimiter ? tag('Delimiter', enc(delimiter)) : ''}${tag('MaxKeys', maxKeys)}${urlEncode ? tag('EncodingType', 'url') : ''}${tag('IsTruncated', truncated)}${paging}${contents}${commonPrefixes}</ListBucketResult>`,
-    );
   }
 }

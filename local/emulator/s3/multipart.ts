@@ -90,7 +90,7 @@ export class MultipartUploads {
   }
 
   async uploadPart(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
-    const dir = await this.uploadDir(q.get('uploadId')!, bucket, key);
+    const dir = await this.uploadDir(q.get('uploadId') ?? '', bucket, key);
     const partNumber = MultipartUploads.partNumber(q);
     const body = await writeBody(req, this.uploadsDir);
     await this.savePart(dir, partNumber, body.tmp, body.etag);
@@ -101,7 +101,7 @@ export class MultipartUploads {
   /** UploadPartCopy: the part is a byte range (`x-amz-copy-source-range: bytes=first-last`) of an existing object. */
   async uploadPartCopy(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
     req.resume();
-    const dir = await this.uploadDir(q.get('uploadId')!, bucket, key);
+    const dir = await this.uploadDir(q.get('uploadId') ?? '', bucket, key);
     const partNumber = MultipartUploads.partNumber(q);
     const source = await resolveCopySource(this.store, req.headers);
     const rangeHeader = header(req.headers, 'x-amz-copy-source-range');
@@ -145,7 +145,7 @@ export class MultipartUploads {
 
   async listParts(req: IncomingMessage, res: ServerResponse, bucket: string, key: string, q: URLSearchParams, requestId: string): Promise<void> {
     req.resume();
-    const uploadId = q.get('uploadId')!;
+    const uploadId = q.get('uploadId') ?? '';
     const dir = await this.uploadDir(uploadId, bucket, key);
     const marker = Number(q.get('part-number-marker') ?? 0);
     const max = Math.min(Number(q.get('max-parts') ?? 1000), 1000);
@@ -229,7 +229,8 @@ export class MultipartUploads {
       }
     });
     await checkWriteConditions(this.store, req.headers, bucket, key);
-    const target = (await this.uploadTarget(dir))!;
+    const target = await this.uploadTarget(dir);
+    if (!target) throw new Error(`upload ${uploadId}: its target.json is gone`);
     const tmp = path.join(this.uploadsDir, `body-${uploadId}`);
     const out = createWriteStream(tmp);
     for (const part of parts) await pipeline(createReadStream(path.join(dir, `part-${part.partNumber}`)), out, { end: false });

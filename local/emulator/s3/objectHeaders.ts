@@ -89,7 +89,8 @@ export function metadataHeaders(meta: ObjectMetadata | null): Record<string, str
   const out: Record<string, string> = { 'content-type': meta?.contentType ?? 'binary/octet-stream' };
   if (!meta) return out;
   for (const [field, name] of Object.entries(METADATA_HEADERS) as Array<[keyof typeof METADATA_HEADERS, string]>) {
-    if (meta[field] !== undefined) out[name] = meta[field]!;
+    const value = meta[field];
+    if (value !== undefined) out[name] = value;
   }
   if (meta.contentEncoding) out['content-encoding'] = meta.contentEncoding;
   for (const [name, value] of Object.entries(meta.userMetadata)) out[`x-amz-meta-${name}`] = value;
@@ -116,7 +117,7 @@ export function checksumHeaders(checksum: StoredObjectMeta['checksum']): Record<
 
 /** The object `x-amz-copy-source` names (`bucket/key`, URL-encoded), after its conditions. */
 export async function resolveCopySource(store: LocalS3, headers: IncomingHttpHeaders): Promise<{ bucket: string; object: LocalObject; etag: string }> {
-  const raw = header(headers, 'x-amz-copy-source')!;
+  const raw = header(headers, 'x-amz-copy-source') ?? '';
   const [pathPart, query] = raw.split('?');
   if (query && /(^|&)versionId=/.test(query)) throw notImplemented('copying a version (versionId)');
   const source = decodeURIComponent(pathPart).replace(/^\//, '');

@@ -17,7 +17,7 @@
  * crawler is the plain tree, which holds every ordinary key.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { createReadStream, type Dirent, promises as fs, readdirSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
 export interface LocalObject {
@@ -212,7 +212,7 @@ export class LocalS3 {
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const dirSegments = dirPart ? plainSegments(dirPart) : [];
     const walk = async (dir: string, keyPrefix: string): Promise<void> => {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await fs.readdir(dir, { withFileTypes: true });
       } catch {

@@ -20,6 +20,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { executionArnFor } from '../../../lib/contract';
 import { TaskError } from './errors';
 import type { ExecutionResult } from '../execute';
+import type { AslState } from '../../asl/types';
 
 export const STATES_ITEM_READER_FAILED = 'States.ItemReaderFailed';
 export const STATES_EXCEED_TOLERATED_FAILURE = 'States.ExceedToleratedFailureThreshold';
@@ -43,10 +44,17 @@ export interface DistributedMapContext {
   runChild(input: unknown, name: string): Promise<ExecutionResult>;
 }
 
-export function distributedMap(stateName: string, map: any, ctx: DistributedMapContext): (input: unknown) => Promise<unknown> {
+/** A Distributed Map's reader and writer: an S3 integration with its Parameters. */
+interface MapIo {
+  Resource?: string;
+  Parameters?: Record<string, unknown>;
+  ReaderConfig?: { InputType?: string };
+}
+
+export function distributedMap(stateName: string, map: AslState, ctx: DistributedMapContext): (input: unknown) => Promise<unknown> {
   if (map.ItemBatcher) throw new Error(`Map ${stateName}: ItemBatcher is not supported by the local runner`);
-  const reader = map.ItemReader;
-  const inputType = reader?.ReaderConfig?.InputType;
+  const reader = (map.ItemReader ?? {}) as MapIo;
+  const inputType = String(reader.ReaderConfig?.InputType);
   if (reader.Resource !== 'arn:aws:states:::s3:getObject' || !['JSONL', 'JSON'].includes(inputType)) {
     throw new Error(`Map ${stateName}: the local runner reads only s3:getObject with InputType JSONL or JSON (got ${reader.Resource} ${inputType})`);
   }
@@ -54,8 +62,9 @@ export function distributedMap(stateName: string, map: any, ctx: DistributedMapC
   return async (input) => {
     const { Bucket, Key } = resolveParameters(reader.Parameters ?? {}, input, stateName) as { Bucket: string; Key: string };
     const items = await readItems(ctx.s3, String(Bucket), String(Key), inputType);
-    const selected = map.ItemSelector
-      ? items.map((value, index) => resolveParameters(map.ItemSelector, input, stateName, { Map: { Item: { Value: value, Index: index } } }))
+    const selector = map.ItemSelector;
+    const selected = selector
+      ? items.map((value, index) => resolveParameters(selector, input, stateName, { Map: { Item: { Value: value, Index: index } } }))
       : items;
     const concurrency = numberField(map, 'MaxConcurrency', input, stateName) || MAX_CONCURRENCY;
     const toleratedPercentage = numberField(map, 'ToleratedFailurePercentage', input, stateName);
@@ -138,7 +147,7 @@ function parseOrFail(text: string, where: string): unknown {
 
 async function writeResults(
   s3: S3Client,
-  writer: any,
+  writer: MapIo,
   input: unknown,
   stateName: string,
   run: { mapRunArn: string; mapRunId: string; machineArn: string; children: Array<MapChild | null> },
@@ -189,9 +198,9 @@ async function put(s3: S3Client, bucket: string, key: string, body: string): Pro
   }
 }
 
-function numberField(map: any, field: string, input: unknown, stateName: string): number {
+function numberField(map: AslState, field: string, input: unknown, stateName: string): number {
   if (map[field] !== undefined) return Number(map[field]);
-  if (map[`${field}Path`] !== undefined) return Number(pathValue(input, map[`${field}Path`], stateName, {}));
+  if (map[`${field}Path`] !== undefined) return Number(pathValue(input, String(map[`${field}Path`]), stateName, {}));
   return 0;
 }
 
@@ -215,9 +224,9 @@ function resolveParameters(
 function pathValue(input: unknown, path: string, stateName: string, context: Record<string, unknown>): unknown {
   const [root, rest] = path.startsWith('$$') ? [context, path.slice(2)] : [input, path.slice(1)];
   if (!path.startsWith('$')) throw new Error(`Map ${stateName}: ${path}: only reference paths are supported here`);
-  let node: any = root;
+  let node: unknown = root;
   for (const part of rest.match(/\.[^.[\]]+|\[\d+\]/g) ?? []) {
-    node = node == null ? undefined : node[part.startsWith('.') ? part.slice(1) : Number(part.slice(1, -1))];
+    node = node == null ? undefined : (node as Record<string | number, unknown>)[part.startsWith('.') ? part.slice(1) : Number(part.slice(1, -1))];
   }
   if (node === undefined) throw new TaskError('States.Runtime', `State ${stateName}: path ${path} does not point to a value`);
   return node;

@@ -20,6 +20,8 @@ import {
   TerminateJobFlowsCommand,
   type Cluster,
   type Step,
+  type StepConfig,
+  type RunJobFlowCommandInput,
 } from '@aws-sdk/client-emr';
 import { serviceErrorParts, stepFunctionsJson as jsonSafe, TaskError } from './errors';
 
@@ -34,7 +36,14 @@ export interface EmrAdapterOptions {
 
 const DEFAULT_MIN_POLL_MS = 20;
 
-export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOptions): (input: any) => Promise<unknown> {
+/** The Task's Parameters of the EMR integrations (what run-job's states pass). */
+interface EmrTaskInput {
+  ClusterId: string;
+  Step?: StepConfig;
+  [field: string]: unknown;
+}
+
+export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOptions): (input: unknown) => Promise<unknown> {
   const { client } = options;
   const call = async <T>(command: { input: unknown }): Promise<T> => {
     try {
@@ -48,11 +57,11 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
   switch (api) {
     case 'createCluster':
       return async (input) => {
-        const created = await call<{ JobFlowId?: string; ClusterArn?: string }>(new RunJobFlowCommand(input));
+        const created = await call<{ JobFlowId?: string; ClusterArn?: string }>(new RunJobFlowCommand(input as RunJobFlowCommandInput));
         const result = { ClusterId: created.JobFlowId, ClusterArn: created.ClusterArn };
         if (!sync) return result;
         await poll(async () => {
-          const cluster = await describeCluster(client, created.JobFlowId!);
+          const cluster = await describeCluster(client, String(created.JobFlowId));
           if (!cluster) return false;
           const state = cluster.Status?.State ?? '';
           if (CLUSTER_READY_STATES.has(state)) return true;
@@ -63,13 +72,13 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
       };
     case 'addStep':
       return async (input) => {
-        const { ClusterId, Step: step, ...rest } = input;
-        const added = await call<{ StepIds?: string[] }>(new AddJobFlowStepsCommand({ ...rest, JobFlowId: ClusterId, Steps: [step] }));
+        const { ClusterId, Step: step, ...rest } = input as EmrTaskInput;
+        const added = await call<{ StepIds?: string[] }>(new AddJobFlowStepsCommand({ ...rest, JobFlowId: ClusterId, Steps: [step as StepConfig] }));
         const stepId = added.StepIds?.[0];
         if (!sync) return { StepId: stepId };
         let finished: Step | undefined;
         await poll(async () => {
-          const step = await describeStep(client, ClusterId, stepId!);
+          const step = await describeStep(client, ClusterId, String(stepId));
           const state = step?.Status?.State ?? '';
           if (state === 'COMPLETED') {
             finished = step;
@@ -88,9 +97,10 @@ export function emrIntegration(api: string, sync: boolean, options: EmrAdapterOp
       };
     case 'terminateCluster':
       return async (input) => {
-        await call(new TerminateJobFlowsCommand({ JobFlowIds: [input.ClusterId] }));
+        const { ClusterId } = input as EmrTaskInput;
+        await call(new TerminateJobFlowsCommand({ JobFlowIds: [ClusterId] }));
         if (sync) {
-          await poll(async () => CLUSTER_ENDED_STATES.has((await describeCluster(client, input.ClusterId))?.Status?.State ?? ''));
+          await poll(async () => CLUSTER_ENDED_STATES.has((await describeCluster(client, ClusterId))?.Status?.State ?? ''));
         }
         return {};
       };

@@ -9,7 +9,14 @@
  * guide does not say (its IAM example grants CancelJobRun), so the local runner does not, and run-job's
  * cleanup (cleanup-execution) cancels an aborted execution's job runs itself.
  */
-import { CancelJobRunCommand, EMRServerlessClient, GetJobRunCommand, StartJobRunCommand, type JobRun } from '@aws-sdk/client-emr-serverless';
+import {
+  CancelJobRunCommand,
+  EMRServerlessClient,
+  GetJobRunCommand,
+  type JobRun,
+  StartJobRunCommand,
+  type StartJobRunCommandInput,
+} from '@aws-sdk/client-emr-serverless';
 import { serviceErrorParts, stepFunctionsJson, TaskError } from './errors';
 
 export interface EmrServerlessAdapterOptions {
@@ -45,7 +52,20 @@ export function emrServerlessException(error: unknown): TaskError {
   );
 }
 
-export function emrServerlessIntegration(api: string, sync: boolean, options: EmrServerlessAdapterOptions): (input: any) => Promise<unknown> {
+/** The Task's Parameters of the EMR Serverless integrations, in Step Functions' PascalCase. */
+interface EmrServerlessTaskInput {
+  ApplicationId: string;
+  JobRunId: string;
+  ClientToken?: string;
+  ExecutionRoleArn: string;
+  Name?: string;
+  ExecutionTimeoutMinutes?: number;
+  Tags?: Record<string, string>;
+  ConfigurationOverrides?: StartJobRunCommandInput['configurationOverrides'];
+  JobDriver?: { SparkSubmit?: { EntryPoint: string; EntryPointArguments?: string[]; SparkSubmitParameters?: string } };
+}
+
+export function emrServerlessIntegration(api: string, sync: boolean, options: EmrServerlessAdapterOptions): (input: unknown) => Promise<unknown> {
   const client = () => options.client ?? defaultClient();
   const call = async <T>(command: object): Promise<T> => {
     try {
@@ -56,7 +76,8 @@ export function emrServerlessIntegration(api: string, sync: boolean, options: Em
   };
   switch (api) {
     case 'startJobRun':
-      return async (input) => {
+      return async (parameters) => {
+        const input = parameters as EmrServerlessTaskInput;
         const driver = input.JobDriver?.SparkSubmit;
         const started = await call<{ applicationId: string; jobRunId: string; arn: string }>(
           new StartJobRunCommand({
@@ -89,7 +110,8 @@ export function emrServerlessIntegration(api: string, sync: boolean, options: Em
         return result;
       };
     case 'cancelJobRun':
-      return async (input) => {
+      return async (parameters) => {
+        const input = parameters as EmrServerlessTaskInput;
         await call(new CancelJobRunCommand({ applicationId: input.ApplicationId, jobRunId: input.JobRunId }));
         if (sync) await poll(options, async () => ENDED.has((await readJobRun(client(), input.ApplicationId, input.JobRunId))?.state ?? ''));
         return { ApplicationId: input.ApplicationId, JobRunId: input.JobRunId };

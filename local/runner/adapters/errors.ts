@@ -22,7 +22,7 @@ export function serviceErrorParts(error: unknown): { code: string; message: stri
 }
 
 /** An SDK output as a Task result: JSON only (dates as ISO strings), without the SDK's `$metadata`. */
-export function stepFunctionsJson(value: unknown): any {
+export function stepFunctionsJson(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(stepFunctionsJson);
   if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');

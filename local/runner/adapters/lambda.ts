@@ -44,7 +44,10 @@ export function lambdaInvoker(
   const inFlight = new Set<Promise<unknown>>();
   const acquire = async (fn: LocalFunction): Promise<() => void> => {
     let slot = slots.get(fn.key);
-    if (!slot) slots.set(fn.key, (slot = { running: 0, waiting: [] }));
+    if (!slot) {
+      slot = { running: 0, waiting: [] };
+      slots.set(fn.key, slot);
+    }
     const own = slot;
     if (own.running >= concurrency) await new Promise<void>((resolve) => own.waiting.push(resolve));
     own.running += 1;

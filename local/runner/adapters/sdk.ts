@@ -6,13 +6,17 @@
  * `DynamoDB.<ExceptionName>` for the optimized DynamoDB integration.
  */
 import { serviceErrorParts, stepFunctionsJson, TaskError } from './errors';
+import type { WithMiddleware } from '../serial';
 import { takeTurns, type WorkTurns } from '../serial';
 
 type Send = (command: unknown) => Promise<unknown>;
+/** An `@aws-sdk/client-*` package: its command classes by name. */
+type SdkModule = Record<string, unknown>;
+type CommandClass = new (input: unknown) => unknown;
 
 export interface SdkClients {
   /** One client per service, created on first use with the runner's client settings. */
-  clientFor(service: string): { send: Send; module: Record<string, any> };
+  clientFor(service: string): { send: Send; module: SdkModule };
 }
 
 /** Service names in Step Functions' error prefixes where they differ from a capitalized ARN segment. */
@@ -28,13 +32,13 @@ const ERROR_PREFIX: Record<string, string> = {
 const PACKAGE: Record<string, string> = { sfn: 'sfn', stepfunctions: 'sfn', cloudwatchlogs: 'cloudwatch-logs' };
 
 export function sdkClients(clientConfig: Record<string, unknown>, turns?: WorkTurns): SdkClients {
-  const clients = new Map<string, { send: Send; module: Record<string, any> }>();
+  const clients = new Map<string, { send: Send; module: SdkModule }>();
   return {
     clientFor(service) {
       let entry = clients.get(service);
       if (!entry) {
         const packageName = `@aws-sdk/client-${PACKAGE[service] ?? service}`;
-        let module: Record<string, any>;
+        let module: SdkModule;
         try {
           // eslint-disable-next-line @typescript-eslint/no-require-imports
           module = require(packageName);
@@ -43,7 +47,8 @@ export function sdkClients(clientConfig: Record<string, unknown>, turns?: WorkTu
         }
         const ClientClass = Object.entries(module).find(
           ([name, value]) => /^[A-Z]\w*Client$/.test(name) && typeof value === 'function' && 'send' in value.prototype,
-        )?.[1];
+        )?.[1] as (new (config: Record<string, unknown>) => { send: Send; middlewareStack: WithMiddleware['middlewareStack'] }) | undefined;
+        if (!ClientClass) throw new Error(`aws-sdk:${service}: ${packageName} has no client class`);
         const client = turns ? takeTurns(new ClientClass(clientConfig), turns) : new ClientClass(clientConfig);
         entry = { send: (command) => client.send(command), module };
         clients.set(service, entry);
@@ -53,12 +58,12 @@ export function sdkClients(clientConfig: Record<string, unknown>, turns?: WorkTu
   };
 }
 
-export function awsSdkIntegration(service: string, action: string, clients: SdkClients): (input: any) => Promise<unknown> {
+export function awsSdkIntegration(service: string, action: string, clients: SdkClients): (input: unknown) => Promise<unknown> {
   const commandName = `${action.charAt(0).toUpperCase()}${action.slice(1)}Command`;
   const prefix = ERROR_PREFIX[service] ?? service.charAt(0).toUpperCase() + service.slice(1);
   return async (input) => {
     const { send, module } = clients.clientFor(service);
-    const Command = module[commandName];
+    const Command = module[commandName] as CommandClass | undefined;
     if (typeof Command !== 'function') throw new Error(`aws-sdk:${service}:${action}: the SDK has no ${commandName}`);
     try {
       return stepFunctionsJson(await send(new Command(input ?? {})));
@@ -77,13 +82,13 @@ const DYNAMODB_COMMANDS: Record<string, string> = {
   deleteItem: 'DeleteItemCommand',
 };
 
-export function dynamoDbIntegration(api: string, clients: SdkClients): (input: any) => Promise<unknown> {
+export function dynamoDbIntegration(api: string, clients: SdkClients): (input: unknown) => Promise<unknown> {
   const commandName = DYNAMODB_COMMANDS[api];
   if (!commandName) throw new Error(`dynamodb:${api} is not an optimized DynamoDB integration (putItem, getItem, updateItem, deleteItem are)`);
   return async (input) => {
     const { send, module } = clients.clientFor('dynamodb');
     try {
-      return stepFunctionsJson(await send(new module[commandName](input)));
+      return stepFunctionsJson(await send(new (module[commandName] as CommandClass)(input)));
     } catch (error) {
       const { code, message, status, requestId } = serviceErrorParts(error);
       throw new TaskError(

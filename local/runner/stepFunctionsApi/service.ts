@@ -31,6 +31,8 @@ import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
 import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../taskTokens';
 import { ExecutionHistory } from './history';
+import { type Input, page, requiredArn } from './requests';
+import { recordingTaskCalls, resourcesOf } from './taskCalls';
 
 /** What the API needs of the local runtime (LocalRuntime provides it). */
 export interface StepFunctionsRuntime {
@@ -55,7 +57,6 @@ export const STEP_FUNCTIONS_OPERATIONS = [
 ] as const;
 
 type Operation = (typeof STEP_FUNCTIONS_OPERATIONS)[number];
-type Input = Record<string, unknown>;
 
 /** `arn:aws:states:<region>:<account>:stateMachine:<service>-<stage>-`: serverless.yml names each machine `<service>-<stage>-<file>`. */
 export function stateMachineArnPrefix(config: Pick<ServerlessConfig, 'region' | 'accountId' | 'service' | 'stage'>): string {
@@ -64,8 +65,8 @@ export function stateMachineArnPrefix(config: Pick<ServerlessConfig, 'region' | 
 
 const STATUSES = new Set(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']);
 /** What StartExecution refuses in a name (API reference, StartExecution `name`). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: StartExecution refuses control characters in a name; this is the rule.
 const NAME_FORBIDDEN = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
-const DEFAULT_PAGE = 100;
 
 interface ApiExecution {
   executionArn: string;
@@ -425,71 +426,10 @@ export class StepFunctionsApi {
     const { config } = this.runtime;
     const key = Object.keys(config.stateMachineFiles).find((candidate) => config.stateMachineFiles[candidate] === file);
     const role = key ? config.raw.stepFunctions?.stateMachines?.[key]?.role : undefined;
-    const logicalId = Array.isArray(role?.['Fn::GetAtt'])
-      ? String(role['Fn::GetAtt'][0])
-      : typeof role === 'string' && role.startsWith('arn:')
-        ? null
-        : 'StepFunctionsRole';
-    if (logicalId === null) return role as string;
+    if (typeof role === 'string' && role.startsWith('arn:')) return role;
+    const getAtt = (role as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
+    const logicalId = Array.isArray(getAtt) ? String(getAtt[0]) : 'StepFunctionsRole';
     const roleName = config.raw.resources?.Resources?.[logicalId]?.Properties?.RoleName;
     return `arn:aws:iam::${config.accountId}:role/${typeof roleName === 'string' ? roleName : `${config.service}-${config.stage}-${logicalId}`}`;
   }
-}
-
-function requiredArn(input: Input, member: string, kind: string): string {
-  const value = input[member];
-  if (value === undefined || value === null) {
-    throw new AwsServiceError(
-      'ValidationException',
-      `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`,
-    );
-  }
-  const arn = String(value);
-  if (!/^arn:aws[\w-]*:states:[\w-]+:\d{12}:/.test(arn) || !arn.includes(kind) || arn.length > 256)
-    throw new AwsServiceError('InvalidArn', `Invalid Arn: '${arn}'`);
-  return arn;
-}
-
-/** `maxResults` (0 = the default, up to 1,000) and an opaque `nextToken`, as the list operations page. */
-function page<T>(items: T[], input: Input, member: string): Record<string, unknown> {
-  const max = input.maxResults === undefined || input.maxResults === 0 ? DEFAULT_PAGE : Number(input.maxResults);
-  if (!Number.isInteger(max) || max < 0 || max > 1000) {
-    throw new AwsServiceError(
-      'ValidationException',
-      `1 validation error detected: Value '${String(input.maxResults)}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000`,
-    );
-  }
-  let start = 0;
-  if (input.nextToken !== undefined) {
-    const decoded = /^emrflow-page-(\d+)$/.exec(Buffer.from(String(input.nextToken), 'base64url').toString('utf8'));
-    if (!decoded || Number(decoded[1]) > items.length) throw new AwsServiceError('InvalidToken', `Invalid Token: '${String(input.nextToken)}'`);
-    start = Number(decoded[1]);
-  }
-  const end = start + max;
-  return { [member]: items.slice(start, end), ...(end < items.length ? { nextToken: Buffer.from(`emrflow-page-${end}`).toString('base64url') } : {}) };
-}
-
-/** Wraps every Task of the machine so its history gets the effective parameters and the raw result of each call. */
-function recordingTaskCalls(machine: MachineDefinition, history: ExecutionHistory): NonNullable<RunOptions['intercept']> {
-  const intercept: NonNullable<RunOptions['intercept']> = {};
-  for (const [state, definition] of Object.entries<any>(machine.local.States)) {
-    if (definition.Type !== 'Task') continue;
-    intercept[state] = async (parameters, next) => {
-      history.called(state, parameters);
-      const result = await next(parameters);
-      history.returned(state, result);
-      return result;
-    };
-  }
-  return intercept;
-}
-
-/** Every Task's Resource, nested Maps and Parallels included, by state name. */
-function resourcesOf(definition: any, into: Record<string, string> = {}): Record<string, string> {
-  for (const [name, state] of Object.entries<any>(definition?.States ?? {})) {
-    if (typeof state.Resource === 'string') into[name] = state.Resource;
-    if (state.Type === 'Map') resourcesOf(state.ItemProcessor ?? state.Iterator, into);
-    if (state.Type === 'Parallel') for (const branch of state.Branches ?? []) resourcesOf(branch, into);
-  }
-  return into;
 }

@@ -28,7 +28,10 @@ const tooLarge = () => file('too-large.json', JSON.stringify({ job: 'denormalize
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => ((stdout += String(chunk)), true));
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+    stdout += String(chunk);
+    return true;
+  });
   const progress = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
     const code = await main(argv).catch((error) => reportFailure(error, argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) }));

@@ -24,9 +24,9 @@ let timeline: EmulatorEvent[];
 let glue: GlueClient;
 
 const events = (n: number, day: string) =>
-  Array.from({ length: n }, (_, i) =>
+  `${Array.from({ length: n }, (_, i) =>
     JSON.stringify({ event_time: `${day}T10:00:0${i % 10}Z`, site: 'shop', visitor_id: `v${i}`, screen_width: 1280, consent: true }),
-  ).join('\n') + '\n';
+  ).join('\n')}\n`;
 
 function writeRaw(key: string, content: string): void {
   const file = path.join(emu.stateDir, 's3', 'raw', ...key.split('/'));

@@ -47,7 +47,7 @@ describe("serverless.yml, resolved for stage 'local'", () => {
   it('resolves the references run-job makes: function ARNs, Ref, Fn::Sub and ${self:custom.emr.subnetIds}', async () => {
     const machine = await loadMachine(project, 'run-job', 1);
 
-    const states = machine.deployable.States;
+    const states = machine.deployable.States as Record<string, any>;
     expect(states.NormalizeRequest.Resource).toBe(project.functions.NormalizeRequestLambdaFunction.arn);
     expect(states.ClaimRun.Parameters.TableName).toBe('emrflow-local-ClaimsTable');
     expect(states.CreateCluster.Parameters.LogUri).toBe('s3://emrflow-local-logsbucket/emr/');
@@ -175,8 +175,8 @@ describe('the local copy of the definition', () => {
     expect(machine.local.States.WaitForCrawler).toMatchObject({ Type: 'Task', Resource: LOCAL_WAIT_RESOURCE, Next: 'GetCrawler' });
     expect(machine.waits.BackoffBeforeRetry.SecondsPath).toBe('$.failure.backoffSeconds');
     expect(machine.stateTypes.WaitForCrawler).toBe('Wait');
-    expect(machine.local.States.AcquireCapacity.Retry[0]).toMatchObject({ ErrorEquals: ['States.HeartbeatTimeout'], IntervalSeconds: 0.005 });
-    expect(machine.deployable.States.AcquireCapacity.Retry[0]).toMatchObject({ IntervalSeconds: 5 });
+    expect(machine.local.States.AcquireCapacity.Retry![0]).toMatchObject({ ErrorEquals: ['States.HeartbeatTimeout'], IntervalSeconds: 0.005 });
+    expect(machine.deployable.States.AcquireCapacity.Retry![0]).toMatchObject({ IntervalSeconds: 5 });
   });
 });
 

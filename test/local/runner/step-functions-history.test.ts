@@ -16,9 +16,14 @@ const machine = {
 };
 
 let now = 1_000;
+/** The next event's time: 10 ms after the last. */
+const tick = () => {
+  now += 10;
+  return now;
+};
 const state = (type: string, name: string, extra: Partial<InterpreterEvent> = {}): InterpreterEvent => ({
   type,
-  timestamp: (now += 10),
+  timestamp: tick(),
   state: { name, type: machine.stateTypes[name as keyof typeof machine.stateTypes], input: { in: name }, output: { out: name } },
   ...extra,
 });
@@ -39,7 +44,7 @@ function historyOf(events: InterpreterEvent[], end: ExecutionResult, stop: { err
   const history = new ExecutionHistory(machine);
   history.started('{}', 'arn:aws:iam::000000000000:role/r', now);
   for (const event of events) history.add(event);
-  history.end(end, stop, (now += 10));
+  history.end(end, stop, tick());
   return history.list();
 }
 
@@ -92,7 +97,7 @@ describe('execution history', () => {
     history.add(state('StateEntered', 'Invoke'));
     history.called('Invoke', { job: 'x', __emrflowTimeoutSeconds: 30 });
     history.add(state('StateFailed', 'Invoke', { Error: 'States.Timeout', Cause: 'too slow' }));
-    history.end(result('FAILED', 'States.Timeout', 'too slow'), null, (now += 10));
+    history.end(result('FAILED', 'States.Timeout', 'too slow'), null, tick());
     const events = history.list();
 
     expect(events.map((event) => event.type)).toEqual([

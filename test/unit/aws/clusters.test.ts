@@ -5,7 +5,7 @@
 import { DescribeClusterCommand, EMRClient, ListClustersCommand } from '@aws-sdk/client-emr';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { listAppClusters } from '../../../lib/aws/clusters';
+import { listAppClusters } from '../../../lib/aws/emr';
 
 const emr = mockClient(EMRClient);
 const tags = (stage: string) => [

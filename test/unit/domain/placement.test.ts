@@ -119,9 +119,9 @@ describe('fleets', () => {
         const all = [plan.core.onDemandUnits, plan.core.spotUnits, plan.task.onDemandUnits, plan.task.spotUnits];
 
         // Each target is a whole number of its fleet's smallest instance (4xlarge core: 4 units; task: 2 units).
-        [plan.core.onDemandUnits, plan.core.spotUnits].forEach((u) => expect(u % 4).toBe(0));
-        [plan.task.onDemandUnits, plan.task.spotUnits].forEach((u) => expect(u % 2).toBe(0));
-        all.forEach((u) => expect(u >= 0).toBe(true));
+        for (const u of [plan.core.onDemandUnits, plan.core.spotUnits]) expect(u % 4).toBe(0);
+        for (const u of [plan.task.onDemandUnits, plan.task.spotUnits]) expect(u % 2).toBe(0);
+        for (const u of all) expect(u >= 0).toBe(true);
         expect(all.reduce((a, b) => a + b, 0)).toBe(plan.capacityUnits);
         expect(plan.capacityUnits).toBe(Math.max(units, 4));
         expect(plan.core.onDemandUnits + plan.core.spotUnits).toBeGreaterThan(0);

@@ -37,7 +37,8 @@ afterAll(() => {
 
 describe('normalize-request on malformed input (fast-check)', () => {
   it.each(shapes)('%s: every malformed input fails with Request.Invalid naming the field, and calls no AWS service', async (shape, arbitrary) => {
-    const counts = (tally[shape] = { generated: 0, rejectedCleanly: 0 });
+    const counts = { generated: 0, rejectedCleanly: 0 };
+    tally[shape] = counts;
     await fc.assert(
       fc.asyncProperty(arbitrary, async (trigger) => {
         counts.generated += 1;
