@@ -573,6 +573,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     for (const grant of plan.grants) {
       const entry = entries.get(grant.entryId) as QueueEntry;
       const cluster = byId.get(grant.clusterId) as PoolCluster;
+      // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
+      if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
       const claimedAt = clock.now();
       if (!(await store.claim(entry, cluster.clusterId, claimedAt))) {
         lostRace = true;
@@ -770,19 +772,41 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      // A first delivery knows the waiter never had the slot: the lease goes back (the entry id may be parked
-      // again, by AcquireCapacity's HeartbeatTimeout Retry, and must not be leased twice) and so does the
-      // mapping of a step submitted for it, which nobody will attach to. That step is not cancelled: it runs
-      // unobserved and unleased (CancelSteps on this path is not built yet).
+      // A first delivery knows the waiter never had the slot: the lease goes back, and a step submitted for it
+      // in the batch, which nobody will attach to, is cancelled first (abandonSubmittedStep). A redelivery
+      // cannot know (see above): it keeps the lease, and the step's mapping, for RunPooledStep to attach to.
       const stepId = options.submission?.stepId;
-      if (!options.redelivery) await store.release(pool, clusterId, entry.entryId);
-      if (!options.redelivery && stepId !== undefined) await stepTokens.dropStep(clusterId, stepId);
+      if (!options.redelivery && stepId !== undefined) await abandonSubmittedStep(pool, clusterId, entry.entryId, stepId, report);
+      else if (!options.redelivery) await store.release(pool, clusterId, entry.entryId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
     }
     await store.granted(entry, claimedAt);
     report.granted.push({ entryId: entry.entryId, clusterId });
+  }
+
+  /**
+   * A step the batch submitted for a waiter that turned out gone: it is cancelled, and its units stay leased
+   * until EMR has ended it. Seen ended within stepsEnded's few looks, the lease and the mapping go at once;
+   * otherwise the lease lapses and the mapping stays, so liveSteps holds the lease until the settle sweep sees
+   * the step ended (it holds the end, nobody attaching, until HELD_END_TTL_MS) and the lease sweep takes it
+   * back. Until then the entry id (parked again by AcquireCapacity's HeartbeatTimeout Retry) is not granted
+   * (dispatchOnce). A crash before the lease is settled leaves the claim: the sweep's redelivery keeps the lease
+   * until it expires, and liveSteps keeps it past that while the step runs.
+   */
+  async function abandonSubmittedStep(pool: string, clusterId: string, lease: string, stepId: string, report: DispatchReport): Promise<void> {
+    try {
+      await emr.cancelSteps(clusterId, [stepId]);
+    } catch (error) {
+      report.errors.push(`cancel ${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+    if (await stepsEnded(clusterId, [stepId])) {
+      await store.release(pool, clusterId, lease);
+      await stepTokens.dropStep(clusterId, stepId);
+      return;
+    }
+    await store.lapse(pool, clusterId, lease, clock.now());
   }
 
   /**
