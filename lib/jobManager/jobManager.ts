@@ -918,20 +918,27 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
 
   /**
    * Gives back everything an execution that ended without its teardown (aborted, timed out) still holds:
-   * queue entries first, so no new lease is granted to it while its leases are released. Idempotent.
+   * queue entries first, so no new lease is granted to it while its leases are released. Idempotent. The
+   * lease of a batched grant in flight is its grant's: the dispatcher submits the step before mapping it, so a
+   * crash or a concurrent cleanup between the two would free units a running step uses. Its delivery finds
+   * the waiter gone and cancels the step (or, a redelivery, keeps the lease to its expiry, and liveSteps past it).
    */
   async function releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
     const holdings: ExecutionHoldings = { leases: [], entries: [] };
     const prefix = `${execution}#`;
     for (const pool of pools) {
+      // Leases of batched grants in flight: their step may be on the cluster before it is mapped (liveSteps
+      // cannot see it yet), so they are left to their grant, which cancels the step of a gone waiter.
+      const inFlight = new Set<string>();
       for (const entry of await store.listQueue(pool)) {
         if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
         const withdrawn = entry.state === 'waiting' && (await store.withdraw(entry));
         holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
+        if (!withdrawn && entry.step !== undefined) inFlight.add(entry.entryId);
       }
       for (const cluster of await store.listClusters(pool)) {
         for (const [lease, held] of Object.entries(cluster.leases)) {
-          if (held.execution !== execution) continue;
+          if (held.execution !== execution || inFlight.has(lease)) continue;
           // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
           const running = await giveUpRunningSteps(cluster, lease, execution);
           const { released, units } = running.length > 0 ? { released: false, units: 0 } : await store.release(pool, cluster.clusterId, lease);

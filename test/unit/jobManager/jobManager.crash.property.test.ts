@@ -385,6 +385,8 @@ function checkCarried(clusters: PoolCluster[], world: World): void {
 
 /** Crash points reached, per operation kind: how many distinct (index, before/after) points crashed. */
 const coverage = new Map<string, Set<string>>();
+/** Effects a crash hit right after they took effect (before the write that records them), counted. */
+const crashedAfter = new Map<string, number>();
 let runs = 0;
 
 /** Crashes that fell between RunJobFlow and the registry write of the cluster it made. */
@@ -446,6 +448,8 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
     }
     if (point.dead) for (const key of point.told) world.excusedTells.add(key);
     if (point.hit && (point.hit.includes('(RunJobFlow)') ? point.hit.startsWith('after') : point.previous === 'RunJobFlow')) launchCrashes += 1;
+    const effect = point.hit?.match(/^after #\d+ \((.*)\)$/)?.[1];
+    if (effect) crashedAfter.set(effect, (crashedAfter.get(effect) ?? 0) + 1);
     if (point.hit) {
       const points = coverage.get(kind) ?? new Set<string>();
       coverage.set(kind, points);
@@ -734,42 +738,59 @@ function endState(state: string, ok: boolean): string {
 
 const NUM_RUNS = Number(process.env.CRASH_RUNS ?? 3_000);
 
-describe('job manager crash points (in memory)', () => {
+/** Crash points each design's run must reach (operations, and the crash points between two writes that matter most). */
+const REACHED = {
+  plain: [
+    'park',
+    'dispatch (sweep + grants + launches)',
+    'release',
+    'release after a step timeout',
+    'submitStep',
+    'settleStep (step event)',
+    'reconcileSteps (settle sweep)',
+    'releaseExecution (cleanup)',
+  ],
+  batched: [
+    'park',
+    'dispatch (sweep + grants + launches)',
+    'release',
+    'release after a step timeout',
+    'attachStep',
+    'settleStep (step event)',
+    'reconcileSteps (settle sweep)',
+    'releaseExecution (cleanup)',
+  ],
+};
+/** Effects a crash must have hit right after (before the write that records them), per design. */
+const CRASHED_AFTER = {
+  plain: ['RunJobFlow', 'SendTaskSuccess(slot)', 'AddJobFlowSteps', 'CancelSteps', 'SendTaskSuccess(step)'],
+  batched: ['RunJobFlow', 'SendTaskSuccess(slot)', 'AddJobFlowSteps(batch)', 'CancelSteps', 'SendTaskSuccess(step)'],
+};
+
+/**
+ * Both designs: a job parked without its step ('plain': RunPooledStep submits it and maps its token) and one
+ * parked with it ('batched': the dispatcher submits it in its cluster's batch and maps it token-less,
+ * RunPooledStep attaches its token).
+ */
+describe.each(['plain', 'batched'] as const)('job manager crash points (in memory), %s submission', (mode) => {
   it(`keeps every invariant when any operation dies between two of its writes (${NUM_RUNS} runs)`, async () => {
+    coverage.clear();
+    crashedAfter.clear();
+    runs = 0;
+    launchCrashes = 0;
     await fc.assert(
-      fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore())),
+      fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore(), { batched: mode === 'batched' })),
       { numRuns: NUM_RUNS },
     );
     const tally = Object.fromEntries([...coverage].map(([kind, points]) => [kind, points.size]));
     // The figures for the closing note: runs and distinct crash points reached per operation.
     console.log(
-      `crash test: ${runs} runs; crash points reached per operation: ${JSON.stringify(tally)}; crashes between RunJobFlow and its registry write: ${launchCrashes}`,
+      `crash test (${mode}): ${runs} runs; crash points reached per operation: ${JSON.stringify(tally)}; ` +
+        `crashes between RunJobFlow and its registry write: ${launchCrashes}; crashed right after: ${JSON.stringify(Object.fromEntries(crashedAfter))}`,
     );
     expect(launchCrashes).toBeGreaterThan(0);
-    for (const kind of [
-      'park',
-      'dispatch (sweep + grants + launches)',
-      'release',
-      'release after a step timeout',
-      'submitStep',
-      'settleStep (step event)',
-      'reconcileSteps (settle sweep)',
-      'releaseExecution (cleanup)',
-    ]) {
-      expect({ kind, reached: (coverage.get(kind)?.size ?? 0) > 0 }).toEqual({ kind, reached: true });
-    }
-  }, 300_000);
-});
-
-describe('job manager crash points with batched submission (in memory)', () => {
-  it(`keeps every invariant when jobs park with their steps and any operation dies between two of its writes (${NUM_RUNS} runs)`, async () => {
-    await fc.assert(
-      fc.asyncProperty(runArb, (steps) => runModel(steps, () => new MemoryJobStore(), { batched: true })),
-      { numRuns: NUM_RUNS },
-    );
-    for (const kind of ['dispatch (sweep + grants + launches)', 'attachStep', 'settleStep (step event)', 'reconcileSteps (settle sweep)']) {
-      expect({ kind, reached: (coverage.get(kind)?.size ?? 0) > 0 }).toEqual({ kind, reached: true });
-    }
+    for (const kind of REACHED[mode]) expect({ kind, reached: (coverage.get(kind)?.size ?? 0) > 0 }).toEqual({ kind, reached: true });
+    for (const effect of CRASHED_AFTER[mode]) expect({ effect, crashedAfter: (crashedAfter.get(effect) ?? 0) > 0 }).toEqual({ effect, crashedAfter: true });
   }, 300_000);
 });
 
@@ -780,21 +801,35 @@ class BlindToRunningSteps extends MemoryJobStore {
   }
 }
 
-/** Store variants (and one EMR variant), each without one safeguard the crash test relies on. */
-const VARIANTS: Array<[string, () => JobStore, { forgetLaunches?: boolean; caughtAs?: RegExp }?]> = [
-  [
-    'release and the lease sweep blind to running steps (a step that outlives its lease lets its units be granted again)',
-    () => new BlindToRunningSteps(),
-    { caughtAs: /carries \d+ units \(leases and steps that outlived theirs\)/ },
-  ],
-  [
-    'no adoption of a crashed launch (a cluster RunJobFlow made whose registry write never happened)',
-    () => new MemoryJobStore(),
-    { forgetLaunches: true, caughtAs: /\+\s+"orphans": Array \[\n\s*\+\s+"j-/ },
-  ],
-  [
-    'claim without its "still waiting" condition (two dispatchers grant one entry)',
-    () =>
+/** How the crash test reports each violation a control must be caught by. */
+const CARRIES_TOO_MUCH = /carries \d+ units \(leases and steps that outlived theirs\)/;
+const ORPHANED = /\+\s+"orphans": Array \[\n\s*\+\s+"j-/;
+const SLOT_LEASE_TAKEN = /holds its slot on j-\d+ but its lease was taken back/;
+const TOLD_TWICE = /\+\s+"doubleTells": [1-9]/;
+const GRANT_LEFT_HALF_DONE = /\+\s+"queued": Array \[\n\s*\+\s+"exec-\d+#\d+ granting"/;
+const OVERBOOKED = /: overbooked, \d+ > \d+/;
+const LEASED_TWICE = /lease exec-\d+#\d+ held on j-\d+ and j-\d+/;
+const TOKEN_NEVER_TOLD = /\+\s+"lost": Array \[\n\s*\+\s+Object \{\n\s*\+\s+"job": "exec-\d+",\n\s*\+\s+"slots": 1,\n\s*\+\s+"tells": 0,/;
+
+/**
+ * Store variants (and one EMR variant), each without one safeguard the crash test relies on, with how each
+ * design's run catches it (a design the safeguard does not concern is left out).
+ */
+const VARIANTS: Array<{ name: string; newStore: () => JobStore; forgetLaunches?: boolean; caughtAs: { plain?: RegExp; batched?: RegExp } }> = [
+  {
+    name: 'release and the lease sweep blind to running steps (a step that outlives its lease lets its units be granted again)',
+    newStore: () => new BlindToRunningSteps(),
+    caughtAs: { plain: CARRIES_TOO_MUCH, batched: CARRIES_TOO_MUCH },
+  },
+  {
+    name: 'no adoption of a crashed launch (a cluster RunJobFlow made whose registry write never happened)',
+    newStore: () => new MemoryJobStore(),
+    forgetLaunches: true,
+    caughtAs: { plain: ORPHANED, batched: ORPHANED },
+  },
+  {
+    name: 'claim without its "still waiting" condition (two dispatchers grant one entry)',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
           if (entry.state === 'granting') return super.claim(entry, clusterId, claimedAt);
@@ -803,38 +838,42 @@ const VARIANTS: Array<[string, () => JobStore, { forgetLaunches?: boolean; caugh
           return super.claim(entry, clusterId, claimedAt);
         }
       })(),
-  ],
-  [
-    'takeStep that does not take once (a step token told by every event and sweep)',
-    () =>
+    caughtAs: { plain: SLOT_LEASE_TAKEN, batched: SLOT_LEASE_TAKEN },
+  },
+  {
+    name: 'takeStep that does not take once (a step token told by every event and sweep)',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async takeStep(clusterId: string, stepId: string, takenAt: number): Promise<StepTokenItem | null> {
           // Any take takes it, however recently another did: a duplicate event and the sweep both tell it.
           return super.takeStep(clusterId, stepId, takenAt, Number.MAX_SAFE_INTEGER);
         }
       })(),
-  ],
-  [
-    'a sweep that does not finish half-done grants',
-    () =>
+    caughtAs: { plain: TOLD_TWICE, batched: TOLD_TWICE },
+  },
+  {
+    name: 'a sweep that does not finish half-done grants',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async grantingEntries(): Promise<QueueEntry[]> {
           return [];
         }
       })(),
-  ],
-  [
-    'lease without its capacity condition (a plan made on a stale read overbooks)',
-    () =>
+    caughtAs: { plain: GRANT_LEFT_HALF_DONE, batched: GRANT_LEFT_HALF_DONE },
+  },
+  {
+    name: 'lease without its capacity condition (a plan made on a stale read overbooks)',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async lease(target: LeaseTarget, id: string, lease: Lease): Promise<boolean> {
           return super.lease({ ...target, capacityUnits: Number.MAX_SAFE_INTEGER }, id, lease);
         }
       })(),
-  ],
-  [
-    'park that takes over an entry being granted (a retried park re-queues a job whose grant is in flight)',
-    () =>
+    caughtAs: { plain: OVERBOOKED, batched: OVERBOOKED },
+  },
+  {
+    name: 'park that takes over an entry being granted (a retried park re-queues a job whose grant is in flight)',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
           const held = (await this.listQueue(entry.pool)).find((e) => e.entryId === entry.entryId);
@@ -842,37 +881,38 @@ const VARIANTS: Array<[string, () => JobStore, { forgetLaunches?: boolean; caugh
           return super.park(entry);
         }
       })(),
-  ],
-];
-
-describe.each(VARIANTS)('negative control: %s', (_name, newStore, options) => {
-  it('is caught by the crash test', async () => {
-    const result = await fc.check(
-      fc.asyncProperty(runArb, (steps) => runModel(steps, newStore, options)),
-      { numRuns: NUM_RUNS, endOnFailure: true, seed: 21 },
-    );
-    expect(result.failed).toBe(true);
-    if (options?.caughtAs) expect(String((result.errorInstance as Error)?.message)).toMatch(options.caughtAs);
-  }, 300_000);
-});
-
-/** Batched submission's own safeguard, removed: a settle's hold that ignores a token attached meanwhile. */
-describe('negative control (batched): holdStep that overwrites a token attached during the settle', () => {
-  it('is caught by the crash test', async () => {
-    const newStore = () =>
+    caughtAs: { plain: LEASED_TWICE, batched: LEASED_TWICE },
+  },
+  {
+    // Batched submission's own safeguard: a settle's hold must not ignore a token attached meanwhile.
+    name: 'holdStep that overwrites a token attached during the settle (nobody tells that token)',
+    newStore: () =>
       new (class extends MemoryJobStore {
         override async holdStep(item: StepTokenItem, settlement: Settlement, heldAt: number): Promise<boolean> {
-          // The end is held even though RunPooledStep's token arrived: nobody tells that token.
           const current = await this.getStep(item.clusterId, item.stepId);
           if (current?.taskToken !== undefined) await this.mapStep({ ...current, taskToken: undefined });
           return super.holdStep(item, settlement, heldAt);
         }
-      })();
+      })(),
+    caughtAs: { batched: TOKEN_NEVER_TOLD },
+  },
+];
+
+const CONTROLS = VARIANTS.flatMap((variant) =>
+  (['plain', 'batched'] as const).flatMap((mode) => {
+    const caughtAs = variant.caughtAs[mode];
+    return caughtAs ? [{ ...variant, mode, caughtAs, label: `${variant.name}, ${mode} submission` }] : [];
+  }),
+);
+
+describe.each(CONTROLS)('negative control: $label', ({ newStore, forgetLaunches, mode, caughtAs }) => {
+  it('is caught by the crash test, for the reason it must be', async () => {
     const result = await fc.check(
-      fc.asyncProperty(runArb, (steps) => runModel(steps, newStore, { batched: true })),
+      fc.asyncProperty(runArb, (steps) => runModel(steps, newStore, { forgetLaunches, batched: mode === 'batched' })),
       { numRuns: NUM_RUNS, endOnFailure: true, seed: 21 },
     );
     expect(result.failed).toBe(true);
+    expect(String((result.errorInstance as Error)?.message)).toMatch(caughtAs);
   }, 300_000);
 });
 
