@@ -450,8 +450,14 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   async function sweep(context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
     const pool = context.pool.name;
     const now = clock.now();
+    const granting = await store.grantingEntries(pool);
+    // A batched grant in flight may have its step on the cluster before it is mapped (liveSteps cannot see it
+    // yet): its lease is not expired under it, however long crashes drew the grant out (its claim is renewed
+    // by each takeover, not its lease); the grant's sweep below maps the step it finds by name.
+    const batchedInFlight = new Set(granting.filter((entry) => entry.step !== undefined).map((entry) => entry.entryId));
     for (const cluster of await store.listClusters(pool)) {
       for (const id of expiredLeaseIds(cluster, now)) {
+        if (batchedInFlight.has(id)) continue;
         // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
         // This is why leases are not renewed: a lease lasts leaseSeconds + the step's timeout from its grant,
         // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
@@ -467,7 +473,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const inFlight: QueueEntry[] = [];
     const redeliver: Grant[] = [];
     const handedBack: Grant[] = [];
-    for (const entry of await store.grantingEntries(pool)) {
+    for (const entry of granting) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) {
         inFlight.push(entry);
         continue;
