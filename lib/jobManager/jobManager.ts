@@ -50,7 +50,9 @@
  * Lease protocol: a lease is never taken back while a step of its execution may still run on its cluster
  * (mapped, not seen ended): release and cleanup cancel such a step and release only once EMR shows it ended,
  * else lapse the lease; the sweep expires a lapsed lease only once the step is seen ended. Leases are not
- * renewed (see sweep).
+ * renewed (see sweep). A batched grant's step is on the cluster before it is mapped: while that grant is in
+ * flight its lease is the grant's (neither the sweep nor cleanup takes it), and a first delivery that finds the
+ * waiter gone cancels the step and lapses the lease (abandonSubmittedStep).
  *
  * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
  * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
