@@ -199,7 +199,7 @@ export class DynamoStepTokens implements StepTokenStore {
   }
 }
 
-/** StepTokenStore.liveSteps: one Query of the cluster's mappings, filtered to the execution's untaken ones. */
+/** StepTokenStore.liveSteps: one Query of the cluster's mappings, filtered to the execution's untaken ones whose end is not held (a held end was seen ended). */
 export async function liveStepIds(dynamo: DynamoDBDocumentClient, table: string, clusterId: string, execution: string): Promise<string[]> {
   const ids: string[] = [];
   let ExclusiveStartKey: Record<string, unknown> | undefined;
@@ -208,7 +208,7 @@ export async function liveStepIds(dynamo: DynamoDBDocumentClient, table: string,
       new QueryCommand({
         TableName: table,
         KeyConditionExpression: 'clusterId = :c',
-        FilterExpression: '#execution = :e AND attribute_not_exists(takenAt)',
+        FilterExpression: '#execution = :e AND attribute_not_exists(takenAt) AND attribute_not_exists(held)',
         ExpressionAttributeNames: { '#execution': 'execution' },
         ExpressionAttributeValues: { ':c': clusterId, ':e': execution },
         ProjectionExpression: 'stepId',

@@ -50,7 +50,9 @@
  * Lease protocol: a lease is never taken back while a step of its execution may still run on its cluster
  * (mapped, not seen ended): release and cleanup cancel such a step and release only once EMR shows it ended,
  * else lapse the lease; the sweep expires a lapsed lease only once the step is seen ended. Leases are not
- * renewed (see sweep).
+ * renewed (see sweep). A batched grant's step is on the cluster before it is mapped: while that grant is in
+ * flight its lease is the grant's (neither the sweep nor cleanup takes it), and a first delivery that finds the
+ * waiter gone cancels the step and lapses the lease (abandonSubmittedStep).
  *
  * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
  * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
@@ -450,8 +452,14 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   async function sweep(context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
     const pool = context.pool.name;
     const now = clock.now();
+    const granting = await store.grantingEntries(pool);
+    // A batched grant in flight may have its step on the cluster before it is mapped (liveSteps cannot see it
+    // yet): its lease is not expired under it, however long crashes drew the grant out (its claim is renewed
+    // by each takeover, not its lease); the grant's sweep below maps the step it finds by name.
+    const batchedInFlight = new Set(granting.filter((entry) => entry.step !== undefined).map((entry) => entry.entryId));
     for (const cluster of await store.listClusters(pool)) {
       for (const id of expiredLeaseIds(cluster, now)) {
+        if (batchedInFlight.has(id)) continue;
         // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
         // This is why leases are not renewed: a lease lasts leaseSeconds + the step's timeout from its grant,
         // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
@@ -467,7 +475,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     const inFlight: QueueEntry[] = [];
     const redeliver: Grant[] = [];
     const handedBack: Grant[] = [];
-    for (const entry of await store.grantingEntries(pool)) {
+    for (const entry of granting) {
       if ((entry.claimedAt ?? 0) + grantTimeout > now) {
         inFlight.push(entry);
         continue;
@@ -573,6 +581,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     for (const grant of plan.grants) {
       const entry = entries.get(grant.entryId) as QueueEntry;
       const cluster = byId.get(grant.clusterId) as PoolCluster;
+      // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
+      if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
       const claimedAt = clock.now();
       if (!(await store.claim(entry, cluster.clusterId, claimedAt))) {
         lostRace = true;
@@ -770,19 +780,41 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
         report.errors.push(`send ${entry.entryId}: ${name}: ${(error as Error).message}`);
         return;
       }
-      // A first delivery knows the waiter never had the slot: the lease goes back (the entry id may be parked
-      // again, by AcquireCapacity's HeartbeatTimeout Retry, and must not be leased twice) and so does the
-      // mapping of a step submitted for it, which nobody will attach to. That step is not cancelled: it runs
-      // unobserved and unleased (CancelSteps on this path is not built yet).
+      // A first delivery knows the waiter never had the slot: the lease goes back, and a step submitted for it
+      // in the batch, which nobody will attach to, is cancelled first (abandonSubmittedStep). A redelivery
+      // cannot know (see above): it keeps the lease, and the step's mapping, for RunPooledStep to attach to.
       const stepId = options.submission?.stepId;
-      if (!options.redelivery) await store.release(pool, clusterId, entry.entryId);
-      if (!options.redelivery && stepId !== undefined) await stepTokens.dropStep(clusterId, stepId);
+      if (!options.redelivery && stepId !== undefined) await abandonSubmittedStep(pool, clusterId, entry.entryId, stepId, report);
+      else if (!options.redelivery) await store.release(pool, clusterId, entry.entryId);
       await store.granted(entry, claimedAt);
       report.abandoned.push(entry.entryId);
       return;
     }
     await store.granted(entry, claimedAt);
     report.granted.push({ entryId: entry.entryId, clusterId });
+  }
+
+  /**
+   * A step the batch submitted for a waiter that turned out gone: it is cancelled, and its units stay leased
+   * until EMR has ended it. Seen ended within stepsEnded's few looks, the lease and the mapping go at once;
+   * otherwise the lease lapses and the mapping stays, so liveSteps holds the lease until the settle sweep sees
+   * the step ended (it holds the end, nobody attaching, until HELD_END_TTL_MS) and the lease sweep takes it
+   * back. Until then the entry id (parked again by AcquireCapacity's HeartbeatTimeout Retry) is not granted
+   * (dispatchOnce). A crash before the lease is settled leaves the claim: the sweep's redelivery keeps the lease
+   * until it expires, and liveSteps keeps it past that while the step runs.
+   */
+  async function abandonSubmittedStep(pool: string, clusterId: string, lease: string, stepId: string, report: DispatchReport): Promise<void> {
+    try {
+      await emr.cancelSteps(clusterId, [stepId]);
+    } catch (error) {
+      report.errors.push(`cancel ${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+    }
+    if (await stepsEnded(clusterId, [stepId])) {
+      await store.release(pool, clusterId, lease);
+      await stepTokens.dropStep(clusterId, stepId);
+      return;
+    }
+    await store.lapse(pool, clusterId, lease, clock.now());
   }
 
   /**
@@ -894,20 +926,27 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
 
   /**
    * Gives back everything an execution that ended without its teardown (aborted, timed out) still holds:
-   * queue entries first, so no new lease is granted to it while its leases are released. Idempotent.
+   * queue entries first, so no new lease is granted to it while its leases are released. Idempotent. The
+   * lease of a batched grant in flight is its grant's: the dispatcher submits the step before mapping it, so a
+   * crash or a concurrent cleanup between the two would free units a running step uses. Its delivery finds
+   * the waiter gone and cancels the step (or, a redelivery, keeps the lease to its expiry, and liveSteps past it).
    */
   async function releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
     const holdings: ExecutionHoldings = { leases: [], entries: [] };
     const prefix = `${execution}#`;
     for (const pool of pools) {
+      // Leases of batched grants in flight: their step may be on the cluster before it is mapped (liveSteps
+      // cannot see it yet), so they are left to their grant, which cancels the step of a gone waiter.
+      const inFlight = new Set<string>();
       for (const entry of await store.listQueue(pool)) {
         if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
         const withdrawn = entry.state === 'waiting' && (await store.withdraw(entry));
         holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
+        if (!withdrawn && entry.step !== undefined) inFlight.add(entry.entryId);
       }
       for (const cluster of await store.listClusters(pool)) {
         for (const [lease, held] of Object.entries(cluster.leases)) {
-          if (held.execution !== execution) continue;
+          if (held.execution !== execution || inFlight.has(lease)) continue;
           // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
           const running = await giveUpRunningSteps(cluster, lease, execution);
           const { released, units } = running.length > 0 ? { released: false, units: 0 } : await store.release(pool, cluster.clusterId, lease);

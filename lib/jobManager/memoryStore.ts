@@ -413,7 +413,9 @@ export class MemoryJobStore implements JobStore {
   }
 
   async liveSteps(clusterId: string, execution: string): Promise<string[]> {
-    return [...this.clusterSteps(clusterId).values()].filter((item) => item.execution === execution && item.takenAt === undefined).map((item) => item.stepId);
+    return [...this.clusterSteps(clusterId).values()]
+      .filter((item) => item.execution === execution && item.takenAt === undefined && item.held === undefined)
+      .map((item) => item.stepId);
   }
 
   async allMappedSteps(): Promise<StepTokenItem[]> {

@@ -156,8 +156,9 @@ export interface StepTokenStore {
   noteStepStarted(clusterId: string, stepId: string, at: string): Promise<boolean>;
   mappedSteps(clusterId: string): Promise<StepTokenItem[]>;
   /**
-   * The step ids mapped to `execution` on the cluster that no settle has taken: steps EMR may still be running
-   * (a mapping stays until its step is seen ended, even once its token is gone). What release and the lease
+   * The step ids mapped to `execution` on the cluster that no settle has taken and whose end is not held:
+   * steps EMR may still be running (a mapping stays until its step is seen ended, even once its token is gone,
+   * and a dispatcher-submitted step is mapped, token-less, before its slot is sent). What release and the lease
    * sweep read before giving a lease's units back; the one read of an execution's running steps.
    */
   liveSteps(clusterId: string, execution: string): Promise<string[]>;

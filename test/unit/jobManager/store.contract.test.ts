@@ -265,5 +265,12 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     await store.dropStep('j-1', 's-1');
     expect(await store.liveSteps('j-1', 'e')).toEqual([]);
     expect(await store.liveSteps('j-1', 'other')).toEqual(['s-3']);
+    // A dispatcher-submitted step, mapped without a token, holds it; once its end is held (seen ended, waiting
+    // for RunPooledStep's token) it no longer does.
+    await store.mapStep({ clusterId: 'j-1', stepId: 's-5', stepName: 'n', execution: 'e', submittedAt: 1 });
+    expect(await store.liveSteps('j-1', 'e')).toEqual(['s-5']);
+    const taken = await store.takeStep('j-1', 's-5', 2_000, 0);
+    expect(await store.holdStep(taken!, { outcome: 'success', output: '{}' }, 2_000)).toBe(true);
+    expect(await store.liveSteps('j-1', 'e')).toEqual([]);
   });
 });
