@@ -81,10 +81,18 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect((await placeJob(input(undefined), config)).mode).toBe('pool');
   });
 
-  it('negative control: with the overflow rule disabled, the same job waits in the pool', async () => {
-    const rules = config.rules.map((rule) => (rule.name === 'overflow-to-serverless' ? { ...rule, enabled: false } : rule));
-    const placement: Placement = await placeJob(input({ shared: 49 }), { ...config, rules });
+  it('negative control: with the overflow rule disabled, the same job is not sent to Serverless', async () => {
+    const withoutOverflow = config.rules.map((rule) => (rule.name === 'overflow-to-serverless' ? { ...rule, enabled: false } : rule));
+    // The pool-wait check of use-shared-pool still sees a wait past the slack: the next target is a dedicated cluster.
+    expect((await placeJob(input({ shared: 49 }), { ...config, rules: withoutOverflow })).mode).toBe('dedicated');
 
+    // With that check gone too (the rules before either existed), the same job waits in the pool.
+    const poolOnly = withoutOverflow.map((rule) =>
+      rule.name === 'use-shared-pool'
+        ? { ...rule, conditions: { all: (rule.conditions as { all: unknown[] }).all.filter((c) => !JSON.stringify(c).includes('predictedWaitMinutes')) } }
+        : rule,
+    );
+    const placement: Placement = await placeJob(input({ shared: 49 }), { ...config, rules: poolOnly as typeof config.rules });
     expect(placement.mode).toBe('pool');
     expect(placement.pool?.name).toBe('shared');
   });
