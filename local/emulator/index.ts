@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EmulatedClock, holdVirtualClock } from './clock';
+import { meterDynamo, type DynamoUsage } from './dynamoMeter';
 import { EmrService, isEndedClusterState, type ClusterRecord, type StepRecord } from './emr/EmrService';
 import { EmrServerlessService, type ServerlessApplicationSeed } from './emr-serverless/EmrServerlessService';
 import { findSpark, type SparkSetup } from './emr/spark';
@@ -80,6 +81,8 @@ export interface EmulatorStats {
   /** EMR Serverless job runs not yet SUCCESS / FAILED / CANCELLED. */
   jobRunsActive: number;
   serverlessApplications: ReturnType<EmrServerlessService['applicationRecords']>;
+  /** What dynalite served (requests, items read and written: dynamoMeter.ts), when the emulator runs one. */
+  dynamodb: DynamoUsage | null;
 }
 
 export interface Emulator {
@@ -100,7 +103,7 @@ export interface Emulator {
   /** Creates buckets, Glue databases and crawlers (what serverless.yml declares). Idempotent. */
   seed(seed: EmulatorSeed): Promise<void>;
   stats(): EmulatorStats;
-  /** Zeroes the call counters (e.g. between benchmark jobs); clusters and steps are kept. */
+  /** Zeroes the call counters and the DynamoDB meter (e.g. between benchmark jobs); clusters and steps are kept. */
   resetCalls(): void;
   /** Stops timers, kills Spark processes, closes the servers; removes the state dir only if it made it. */
   stop(): Promise<void>;
@@ -181,6 +184,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   let dynamodbServer: import('node:http').Server | null = null;
   let dynamodbEndpoint: string | null = null;
+  let dynamodbMeter: ReturnType<typeof meterDynamo> | null = null;
   if (options.dynamodb) {
     // dynalite has no types; its factory returns a plain http.Server.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -193,6 +197,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       updateTableMs: 0,
       ...(persist ? { path: path.join(stateDir, 'dynamodb') } : {}),
     });
+    dynamodbMeter = meterDynamo(dynamodbServer);
     dynamodbEndpoint = `http://127.0.0.1:${await listen(dynamodbServer, 0)}`;
   }
 
@@ -235,11 +240,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         jobRuns: emrServerless.jobRunRecords(),
         jobRunsActive: emrServerless.jobRunRecords().filter((run) => !['SUCCESS', 'FAILED', 'CANCELLED'].includes(run.state)).length,
         serverlessApplications: emrServerless.applicationRecords(),
+        dynamodb: dynamodbMeter?.usage() ?? null,
       };
     },
     resetCalls() {
       for (const service of Object.keys(calls) as Array<keyof typeof calls>) calls[service] = {};
       throttled = {};
+      dynamodbMeter?.reset();
     },
     async stop() {
       clock.stopAll();
