@@ -8,8 +8,11 @@
  *     lease sum that is not the units in use, more leases than job slots — and each lease as it is granted;
  *   - the emulator's cluster state changes: how many pool clusters were alive at once, and when each
  *     RunJobFlow happened, against the RunJobFlow token bucket (config/pools.json dispatcher);
- *   - each execution's timeline: its wait in AcquireCapacity (parked), its transitions.
+ *   - each execution's timeline: its wait in AcquireCapacity (parked), its transitions;
+ *   - what dynalite served (items read and written, local/emulator/dynamoMeter.ts) and each Lambda
+ *     invocation's real duration (the dispatcher's: how long one dispatch takes as the queue deepens).
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +23,8 @@ import { loadPrices } from '../lib/config/prices';
 import { CLUSTER_ENDED_STATES, parsePoolClusterName } from '../lib/contract';
 import type { Priority } from '../lib/domain/types';
 import type { Faults } from '../local/emulator';
+import type { DynamoUsage } from '../local/emulator/dynamoMeter';
+import { LAMBDA_INVOCATION_CHANNEL, type LambdaInvocationMessage } from '../local/runner/adapters/lambda';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
 import { decisionsHash, grantSequence, observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
 
@@ -93,6 +98,10 @@ export interface PoolLoadResult {
   emrCalls: Record<string, number>;
   /** Every step the emulator's clusters were given, by name (a step submitted twice shows twice). */
   stepNames: string[];
+  /** What dynalite served from the runtime's start to the last execution's end (the end-of-load reads excluded). */
+  dynamodb: DynamoUsage | null;
+  /** Real milliseconds of each Lambda invocation that returned, by function key (dispatchQueue, acquireCapacity, …). */
+  invocationMillis: Record<string, number[]>;
   sfnCalls: Record<string, number>;
   /** EMR's EventBridge events sent to the rules, and those the `events` fault dropped or duplicated. */
   emrEvents: LocalRuntime['emrEvents'];
@@ -129,6 +138,14 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
   let result: PoolLoadResult;
   const tables = { clusters: runtime.tables.ClusterRegistryTable, queue: runtime.tables.AdmissionQueueTable };
   const observation = observeRegistry(dynamoClient(), tables.clusters);
+  const invocationMillis: Record<string, number[]> = {};
+  const onInvocation = (message: unknown) => {
+    const { function: key, wallMs } = message as LambdaInvocationMessage;
+    const times = invocationMillis[key] ?? [];
+    times.push(wallMs);
+    invocationMillis[key] = times;
+  };
+  subscribe(LAMBDA_INVOCATION_CHANNEL, onInvocation);
   try {
     const file = join(scratch, 'part-0001.json');
     writeFileSync(file, `${JSON.stringify({ event_time: '2026-11-26T10:00:00Z', site: 'news.example.com', visitor_id: 'v1' })}\n`);
@@ -178,6 +195,8 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       queueAtEnd: queue.length,
       emrCalls: stats.calls.EMR,
       stepNames: stats.steps.map((step) => step.name),
+      dynamodb: stats.dynamodb,
+      invocationMillis,
       sfnCalls: { ...runtime.taskTokens.calls },
       emrEvents: { ...runtime.emrEvents },
       ruleErrors: [...runtime.ruleErrors],
@@ -187,6 +206,7 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
       wallSeconds: 0,
     };
   } finally {
+    unsubscribe(LAMBDA_INVOCATION_CHANNEL, onInvocation);
     observation.detach();
     await runtime.stop();
     rmSync(scratch, { recursive: true, force: true });

@@ -164,6 +164,15 @@ export function loadPools(prices: PriceBook): PoolsConfig {
   return cached;
 }
 
+/**
+ * What loadPools returns from now on in this process, instead of config/pools.json (undefined: the file again).
+ * For local tools that run the Lambdas in process on a what-if (`npm run bench:pool -- --what-if f`): call it
+ * before any handler module loads, since each reads its configuration once. Pass a parsePools result.
+ */
+export function usePools(config: PoolsConfig | undefined): void {
+  cached = config;
+}
+
 /** The pool named `name`, or undefined. */
 export function findPool(config: Pick<PoolsConfig, 'pools'>, name: string): PoolDefinition | undefined {
   return config.pools.find((pool) => pool.name === name);

@@ -134,3 +134,8 @@ export function loadRules(): PlacementRule[] {
   cached ??= parseRules(rulesJson);
   return cached;
 }
+
+/** What loadRules returns from now on in this process (undefined: config/rules.json again); see usePools. */
+export function useRules(rules: PlacementRule[] | undefined): void {
+  cached = rules;
+}

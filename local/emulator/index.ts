@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EmulatedClock, holdVirtualClock } from './clock';
+import { meterDynamo, type DynamoUsage } from './dynamoMeter';
 import { EmrService, isEndedClusterState, type ClusterRecord, type StepRecord } from './emr/EmrService';
 import { EmrServerlessService, type ServerlessApplicationSeed } from './emr-serverless/EmrServerlessService';
 import { findSpark, type SparkSetup } from './emr/spark';
@@ -80,6 +81,8 @@ export interface EmulatorStats {
   /** EMR Serverless job runs not yet SUCCESS / FAILED / CANCELLED. */
   jobRunsActive: number;
   serverlessApplications: ReturnType<EmrServerlessService['applicationRecords']>;
+  /** What dynalite served (requests, items read and written: dynamoMeter.ts), when the emulator runs one. */
+  dynamodb: DynamoUsage | null;
 }
 
 export interface Emulator {
@@ -100,7 +103,7 @@ export interface Emulator {
   /** Creates buckets, Glue databases and crawlers (what serverless.yml declares). Idempotent. */
   seed(seed: EmulatorSeed): Promise<void>;
   stats(): EmulatorStats;
-  /** Zeroes the call counters (e.g. between benchmark jobs); clusters and steps are kept. */
+  /** Zeroes the call counters and the DynamoDB meter (e.g. between benchmark jobs); clusters and steps are kept. */
   resetCalls(): void;
   /** Stops timers, kills Spark processes, closes the servers; removes the state dir only if it made it. */
   stop(): Promise<void>;
@@ -133,7 +136,13 @@ async function close(server: import('node:http').Server): Promise<void> {
 }
 
 /** What the emulator has done so far: API calls (and those throttled), clusters, steps, job runs. */
-function emulatorStats(emr: EmrService, emrServerless: EmrServerlessService, calls: EmulatorStats['calls'], throttled: Record<string, number>): EmulatorStats {
+function emulatorStats(
+  emr: EmrService,
+  emrServerless: EmrServerlessService,
+  calls: EmulatorStats['calls'],
+  throttled: Record<string, number>,
+  dynamodbMeter: ReturnType<typeof meterDynamo> | null,
+): EmulatorStats {
   const clusters = emr.clusterRecords();
   return {
     calls: structuredClone(calls),
@@ -145,14 +154,26 @@ function emulatorStats(emr: EmrService, emrServerless: EmrServerlessService, cal
     jobRuns: emrServerless.jobRunRecords(),
     jobRunsActive: emrServerless.jobRunRecords().filter((run) => !['SUCCESS', 'FAILED', 'CANCELLED'].includes(run.state)).length,
     serverlessApplications: emrServerless.applicationRecords(),
+    dynamodb: dynamodbMeter?.usage() ?? null,
   };
+}
+
+const SNAPSHOT_FILE = 'emulator-state.json';
+
+/** A state directory the caller keeps also keeps the EMR clusters and the Glue catalog across runs. */
+function restoreSnapshot(stateDir: string, emr: EmrService, glue: GlueService): void {
+  const snapshotFile = path.join(stateDir, SNAPSHOT_FILE);
+  if (!existsSync(snapshotFile)) return;
+  const snapshot = JSON.parse(readFileSync(snapshotFile, 'utf8'));
+  emr.restore(snapshot.emr);
+  glue.restore(snapshot.glue);
 }
 
 /** DynamoDB on dynalite, in memory or kept under <stateDir>/dynamodb (`persist`). */
 async function startDynalite(
   dynamodb: NonNullable<EmulatorOptions['dynamodb']>,
   stateDir: string,
-): Promise<{ server: import('node:http').Server; endpoint: string }> {
+): Promise<{ server: import('node:http').Server; endpoint: string; meter: ReturnType<typeof meterDynamo> }> {
   // dynalite has no types; its factory returns a plain http.Server.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const dynalite = require('dynalite') as (opts: Record<string, unknown>) => import('node:http').Server;
@@ -164,7 +185,9 @@ async function startDynalite(
     updateTableMs: 0,
     ...(persist ? { path: path.join(stateDir, 'dynamodb') } : {}),
   });
-  return { server, endpoint: `http://127.0.0.1:${await listen(server, 0)}` };
+  // Counted before it serves: what dynalite read and wrote (bench:pool's items per job).
+  const meter = meterDynamo(server);
+  return { server, endpoint: `http://127.0.0.1:${await listen(server, 0)}`, meter };
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
@@ -185,13 +208,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const emr = new EmrService({ clock, ids, faults, s3, spark, stateDir, region, emit });
   const glue = new GlueService({ clock, faults, s3, emit });
   const emrServerless = new EmrServerlessService({ clock, ids, faults, s3, spark, stateDir, region, accountId: EMULATOR_ACCOUNT_ID, emit });
-  // A state directory the caller keeps also keeps the EMR clusters and the Glue catalog across runs.
-  const snapshotFile = path.join(stateDir, 'emulator-state.json');
-  if (!ownsStateDir && existsSync(snapshotFile)) {
-    const snapshot = JSON.parse(readFileSync(snapshotFile, 'utf8'));
-    emr.restore(snapshot.emr);
-    glue.restore(snapshot.glue);
-  }
+  if (!ownsStateDir) restoreSnapshot(stateDir, emr, glue);
   const calls: EmulatorStats['calls'] = { EMR: {}, Glue: {}, S3: {}, EMRServerless: {} };
   let throttled: Record<string, number> = {};
   const server = createEmulatorServer({
@@ -214,9 +231,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     throw error;
   });
 
-  const { server: dynamodbServer, endpoint: dynamodbEndpoint } = options.dynamodb
-    ? await startDynalite(options.dynamodb, stateDir)
-    : { server: null, endpoint: null };
+  const {
+    server: dynamodbServer,
+    endpoint: dynamodbEndpoint,
+    meter: dynamodbMeter,
+  } = options.dynamodb ? await startDynalite(options.dynamodb, stateDir) : { server: null, endpoint: null, meter: null };
 
   emit({
     resource: 'note',
@@ -245,10 +264,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       glue.seed(seed);
       for (const application of seed.serverlessApplications ?? []) emrServerless.seedApplication(application);
     },
-    stats: () => emulatorStats(emr, emrServerless, calls, throttled),
+    stats: () => emulatorStats(emr, emrServerless, calls, throttled, dynamodbMeter),
     resetCalls() {
       for (const service of Object.keys(calls) as Array<keyof typeof calls>) calls[service] = {};
       throttled = {};
+      dynamodbMeter?.reset();
     },
     async stop() {
       clock.stopAll();
@@ -259,10 +279,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (dynamodbServer) await close(dynamodbServer);
       if (ownsStateDir) await fs.rm(stateDir, { recursive: true, force: true });
       else {
-        await fs.writeFile(snapshotFile, JSON.stringify({ emr: emr.snapshot(), glue: glue.snapshot() })).catch((error: NodeJS.ErrnoException) => {
-          // The caller may already have removed its state directory; then there is nothing to keep.
-          if (error.code !== 'ENOENT') throw error;
-        });
+        await fs
+          .writeFile(path.join(stateDir, SNAPSHOT_FILE), JSON.stringify({ emr: emr.snapshot(), glue: glue.snapshot() }))
+          .catch((error: NodeJS.ErrnoException) => {
+            // The caller may already have removed its state directory; then there is nothing to keep.
+            if (error.code !== 'ENOENT') throw error;
+          });
       }
       clockHold.release();
     },

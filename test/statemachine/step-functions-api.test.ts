@@ -31,14 +31,20 @@ const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-sfn-api-');
 afterAll(cleanup);
 
 let runtime: LocalRuntime | undefined;
+/**
+ * Every runtime a test started, stopped after it: a test may start two (the `emrflow run` and API comparison
+ * does), and one left running keeps its servers listening and its virtual clock installed in the process.
+ */
+const started: LocalRuntime[] = [];
 afterEach(async () => {
-  await runtime?.stop();
+  for (const each of started.splice(0)) await each.stop();
   runtime = undefined;
 });
 
 /** A fresh runtime with the day's events uploaded (no run yet: console starts name the date). */
 async function freshRuntime(): Promise<{ runtime: LocalRuntime; sfn: SFNClient; runJob: string }> {
   runtime = await startLocalRuntime({ timeScale: TIME_SCALE, simulateSteps: true, schedules: false });
+  started.push(runtime);
   await runtime.upload(eventsFile, `s3://${runtime.buckets.RawBucket}/events/dt=${RUN_DATE}/part-0001.json`);
   const sfn = new SFNClient({
     region: runtime.config.region,
@@ -50,11 +56,15 @@ async function freshRuntime(): Promise<{ runtime: LocalRuntime; sfn: SFNClient; 
   return { runtime, sfn, runJob: stateMachines.find((machine) => machine.name === 'emrflow-local-run-job')!.stateMachineArn! };
 }
 
+/**
+ * Polls once an emulated second, as a client of the API would. The virtual clock jumps to the next timer, so a
+ * shorter poll is what the clock moves by: at 20 ms a run of emulated minutes took longer than the test's timeout.
+ */
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 }
 
@@ -268,7 +278,11 @@ describe('an execution started through the API ends as `emrflow run` ends on the
   async function throughRun(): Promise<{ status: string; error: string | null; attempts: number; clusters: number }> {
     const { runtime } = await freshRuntime();
     const summary = await runtime.run(consoleInput);
-    return { status: summary.status, error: summary.error, attempts: summary.attempts, clusters: runtime.stats().clustersCreated };
+    const clusters = runtime.stats().clustersCreated;
+    // Stopped before the API's runtime starts: each comparison runs alone in the process, as `emrflow run` does.
+    started.splice(started.indexOf(runtime), 1);
+    await runtime.stop();
+    return { status: summary.status, error: summary.error, attempts: summary.attempts, clusters };
   }
   async function throughApi(): Promise<{ status: string; error: string | null; attempts: number; clusters: number }> {
     const { runtime, sfn, runJob } = await freshRuntime();

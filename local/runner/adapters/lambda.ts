@@ -13,6 +13,7 @@
  * handlers interleaved on one thread, each past its timeout.
  */
 import { randomUUID } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import type { Context } from 'aws-lambda';
 import type { LocalFunction, ServerlessConfig } from '../serverless-config';
 import type { WorkTurns } from '../serial';
@@ -29,6 +30,17 @@ export interface LambdaInvoker {
   drain(): Promise<void>;
 }
 
+/**
+ * Each invocation that returned: its function key and real milliseconds, handler start to end (`npm run bench:pool` reads the
+ * dispatcher's): a diagnostics channel, so measuring costs nothing while nobody subscribes.
+ */
+export const LAMBDA_INVOCATION_CHANNEL = 'emrflow:lambda-invocation';
+export interface LambdaInvocationMessage {
+  function: string;
+  wallMs: number;
+}
+const invocations = channel(LAMBDA_INVOCATION_CHANNEL);
+
 /** Default in-flight invocations per function on the local runtime. */
 export const LOCAL_LAMBDA_CONCURRENCY = 10;
 
@@ -43,12 +55,8 @@ export function lambdaInvoker(
   const slots = new Map<string, { running: number; waiting: Array<() => void> }>();
   const inFlight = new Set<Promise<unknown>>();
   const acquire = async (fn: LocalFunction): Promise<() => void> => {
-    let slot = slots.get(fn.key);
-    if (!slot) {
-      slot = { running: 0, waiting: [] };
-      slots.set(fn.key, slot);
-    }
-    const own = slot;
+    const own = slots.get(fn.key) ?? { running: 0, waiting: [] };
+    slots.set(fn.key, own);
     if (own.running >= concurrency) await new Promise<void>((resolve) => own.waiting.push(resolve));
     own.running += 1;
     return () => {
@@ -96,8 +104,10 @@ export function lambdaInvoker(
         fn.timeoutSeconds * 1000,
       );
     });
+    const started = performance.now();
     try {
       const result = await Promise.race([Promise.resolve().then(() => handler(event, context)), timedOut]);
+      if (invocations.hasSubscribers) invocations.publish({ function: fn.key, wallMs: performance.now() - started } satisfies LambdaInvocationMessage);
       // Lambda serializes the return value: dates become strings, undefined becomes null.
       return JSON.parse(JSON.stringify(result ?? null));
     } catch (error) {

@@ -6,6 +6,7 @@
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { holdVirtualClock, type ClockHold } from '../../../local/emulator/clock';
+import { virtualClockLeak } from '../../support/leakCheckEnvironment';
 
 const realNow = () => performance.timeOrigin + performance.now();
 
@@ -46,5 +47,20 @@ describe('the virtual clock and local HTTP servers', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_600_000));
     const real = Date.parse(new Date(realNow()).toUTCString());
     expect(Math.abs(real - Date.now())).not.toBeLessThan(1_000);
+  });
+});
+
+describe('the test environment catches a suite that leaves the virtual clock installed (test/support/leakCheckEnvironment.ts)', () => {
+  it('reports the clock while a hold is open, and nothing once every hold is released', () => {
+    // Prepare: a clean process, then two holds (a runtime and its emulator each take one).
+    expect(virtualClockLeak()).toBeNull();
+    const runtime = holdVirtualClock(0);
+    const emulator = holdVirtualClock(0);
+
+    // Act / Assess: one hold released is still a leak (negative control); both released is none.
+    runtime.release();
+    expect(virtualClockLeak()).toMatch(/virtual clock is still installed.*not stopped/);
+    emulator.release();
+    expect(virtualClockLeak()).toBeNull();
   });
 });

@@ -2,8 +2,7 @@
  * The four job-manager handlers end to end over dynalite, with EMR and Step Functions mocked at the SDK:
  * park a job, launch a cluster, grant the slot when EMR says the cluster is ready, release it.
  */
-import { lambdaContext as handlerContext } from './env';
-import type { Context } from 'aws-lambda';
+import { lambdaContext } from './env';
 import { EMRClient, RunJobFlowCommand, DescribeClusterCommand, ListClustersCommand } from '@aws-sdk/client-emr';
 import { SFNClient, SendTaskSuccessCommand, SendTaskHeartbeatCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -47,13 +46,6 @@ beforeEach(async () => {
   resetClients();
   useClients({ dynamo: local.dynamo, emr: new EMRClient({ region: 'us-east-1' }), sfn: new SFNClient({ region: 'us-east-1' }) });
 });
-
-/**
- * Without getRemainingTimeInMillis middy sets no early-timeout timer. These tests are about the job manager,
- * not the deadline (test/unit/aws/middleware.test.ts is): in the full in-band run a virtual clock another suite
- * held has fired that timer mid-handler (Function.Timeout), so the deadline is left out here.
- */
-const lambdaContext: Context = { ...handlerContext, getRemainingTimeInMillis: undefined as unknown as Context['getRemainingTimeInMillis'] };
 
 const park = (overrides: Record<string, unknown> = {}) =>
   acquire(
