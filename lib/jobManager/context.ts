@@ -1,0 +1,40 @@
+/**
+ * What every part of the job manager shares (queue, dispatch, submission, launch, release, steps): its ports,
+ * the configuration-hash cache and the AddJobFlowSteps backoff. One per createJobManager, as its closure was.
+ */
+import type { PoolDefinition } from '../config/pools';
+import { TASK_TOKEN_GONE } from '../contract';
+import { poolConfigHash } from '../domain/pools';
+import type { JobManagerPorts } from './jobManager';
+import type { Clock, EmrPort, StepFunctionsPort } from './ports';
+import type { RegistryStore, StepTokenStore } from './store';
+
+/** SendTaskSuccess errors that mean the waiter is no longer there: its units go back, the entry goes. */
+export const WAITER_GONE: ReadonlySet<string> = TASK_TOKEN_GONE;
+
+export interface JobManagerContext {
+  store: RegistryStore;
+  stepTokens: StepTokenStore;
+  emr: EmrPort;
+  sfn: StepFunctionsPort;
+  clock: Clock;
+  /** A launch placeholder's id (random on AWS; the planner numbers them). */
+  placeholderId(): string;
+  /** A pool's configuration hash, computed once per definition (a SHA-256 of its JSON, on every dispatch otherwise). */
+  configHashOf(pool: PoolDefinition): string;
+  /** Until when batches are held back after a throttled AddJobFlowSteps (submission.ts, ADD_STEPS_BACKOFF_MS). */
+  addStepsBackoffUntil: number;
+}
+
+export function createContext(ports: JobManagerPorts): JobManagerContext {
+  const { registry: store, stepTokens, emr, sfn, clock } = ports;
+  const hashes = new WeakMap<PoolDefinition, string>();
+  const configHashOf = (pool: PoolDefinition): string => {
+    const known = hashes.get(pool);
+    if (known !== undefined) return known;
+    const hash = poolConfigHash(pool);
+    hashes.set(pool, hash);
+    return hash;
+  };
+  return { store, stepTokens, emr, sfn, clock, placeholderId: () => ports.placeholderId(), configHashOf, addStepsBackoffUntil: 0 };
+}

@@ -1,0 +1,150 @@
+/**
+ * Dispatch (see jobManager.ts, "Grant protocol"): the sweep, then read-plan-apply passes that grant the queue's heads and launch clusters.
+ */
+import { CLUSTER_ENDED_STATES } from '../contract';
+import { expiredLeaseIds, leaseExpiry, planDispatch, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
+import type { JobManagerContext } from './context';
+import type { DispatchReport, PoolContext } from './jobManager';
+import { readQueue } from './queue';
+import { deliverGrants, HANDED_BACK, type Grant } from './submission';
+import { launch, LAUNCH_TIMEOUT_MS, PLACEHOLDER_PREFIX, settleLaunchIntent } from './launch';
+import { stepsStillRunning } from './release';
+
+/** Passes of dispatch when a grant lost a race to a concurrent write (the next pass re-reads). */
+const MAX_PASSES = 3;
+
+export async function observeClusterState(jm: JobManagerContext, context: PoolContext, clusterId: string, state: PoolClusterState) {
+  const recorded = await jm.store.setClusterState(context.pool.name, clusterId, state);
+  return { recorded, dispatch: await dispatch(jm, context) };
+}
+
+export async function dispatch(jm: JobManagerContext, context: PoolContext): Promise<DispatchReport> {
+  const report: DispatchReport = {
+    pool: context.pool.name,
+    granted: [],
+    launched: [],
+    adopted: [],
+    expired: [],
+    abandoned: [],
+    queued: 0,
+    launchFailures: [],
+    launchFailed: [],
+    errors: [],
+  };
+  // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
+  let granting: QueueEntry[] | undefined = await sweep(jm, context, report);
+  for (let pass = 0; pass < MAX_PASSES; pass += 1) {
+    if (!(await dispatchOnce(jm, context, report, granting))) break;
+    granting = undefined;
+  }
+  return report;
+}
+
+/**
+ * Expired leases, half-done grants, stale placeholders and ended clusters without leases. Returns the
+ * grants still in flight (claimed within grantTimeoutSeconds), which the dispatch that follows plans on.
+ */
+async function sweep(jm: JobManagerContext, context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
+  const pool = context.pool.name;
+  const now = jm.clock.now();
+  const granting = await jm.store.grantingEntries(pool);
+  // A batched grant in flight may have its step on the cluster before it is mapped (liveSteps cannot see it
+  // yet): its lease is not expired under it, however long crashes drew the grant out (its claim is renewed
+  // by each takeover, not its lease); the grant's sweep below maps the step it finds by name.
+  const batchedInFlight = new Set(granting.filter((entry) => entry.step !== undefined).map((entry) => entry.entryId));
+  for (const cluster of await jm.store.listClusters(pool)) {
+    for (const id of expiredLeaseIds(cluster, now)) {
+      if (batchedInFlight.has(id)) continue;
+      // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
+      // This is why leases are not renewed: a lease lasts leaseSeconds + the step's timeout from its grant,
+      // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
+      // are gone, and it frees nothing a step may still use (a renewal, missed once, would).
+      if ((await stepsStillRunning(jm, cluster, cluster.leases[id].execution)).length > 0) continue;
+      if (await jm.store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
+    }
+    const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
+    if (stalePlaceholder) await settleLaunchIntent(jm, context, cluster, report);
+    else if (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0) await jm.store.removeCluster(pool, cluster.clusterId);
+  }
+  const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
+  const inFlight: QueueEntry[] = [];
+  const redeliver: Grant[] = [];
+  const handedBack: Grant[] = [];
+  for (const entry of granting) {
+    if ((entry.claimedAt ?? 0) + grantTimeout > now) {
+      inFlight.push(entry);
+      continue;
+    }
+    const cluster = entry.grantCluster ? await jm.store.getCluster(pool, entry.grantCluster) : null;
+    if (!cluster?.leases[entry.entryId]) {
+      await jm.store.unclaim(entry, entry.claimedAt ?? 0);
+      continue;
+    }
+    // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
+    const reclaimedAt = jm.clock.now();
+    if (reclaimedAt === entry.claimedAt || !(await jm.store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
+    (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({
+      entry: { ...entry, claimedAt: reclaimedAt },
+      cluster,
+      expiresAt: cluster.leases[entry.entryId].expiresAt,
+    });
+  }
+  // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
+  await deliverGrants(jm, context, redeliver, report, true);
+  await deliverGrants(jm, context, handedBack, report, false);
+  return inFlight;
+}
+
+/** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
+async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report: DispatchReport, granting?: QueueEntry[]): Promise<boolean> {
+  const { pool, settings } = context;
+  const configHash = jm.configHashOf(pool);
+  const guard = await jm.store.readLaunchGuard(pool.name);
+  const clusters = await jm.store.listClusters(pool.name);
+  const now = jm.clock.now();
+  const queue = await readQueue(jm, context, now, granting);
+  const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
+  const plan = planDispatch({
+    pool,
+    configHash,
+    clusters,
+    queue,
+    now,
+    agingSecondsPerLevel: settings.agingSecondsPerLevel,
+    maxWaitSeconds: settings.maxWaitSeconds,
+    launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
+  });
+  report.queued = queue.filter((entry) => entry.state === 'waiting').length;
+
+  const entries = new Map(queue.map((entry) => [entry.entryId, entry]));
+  const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
+  let lostRace = false;
+  const grants: Grant[] = [];
+  for (const grant of plan.grants) {
+    const entry = entries.get(grant.entryId) as QueueEntry;
+    const cluster = byId.get(grant.clusterId) as PoolCluster;
+    // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
+    if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
+    const claimedAt = jm.clock.now();
+    if (!(await jm.store.claim(entry, cluster.clusterId, claimedAt))) {
+      lostRace = true;
+      continue;
+    }
+    const claimed = { ...entry, state: 'granting' as const, grantCluster: cluster.clusterId, claimedAt };
+    const expiresAt = leaseExpiry(entry, claimedAt, settings.leaseSeconds);
+    const leased = await jm.store.lease(cluster, entry.entryId, { execution: entry.execution, units: entry.units, grantedAt: claimedAt, expiresAt });
+    if (!leased) {
+      await jm.store.unclaim(entry, claimedAt);
+      lostRace = true;
+      // Later entries must not overtake this one on another cluster in this pass: re-plan from fresh reads.
+      break;
+    }
+    grants.push({ entry: claimed, cluster, expiresAt });
+    report.queued -= 1;
+  }
+  // Jobs put back from an ended cluster: another pass grants them elsewhere (or plans the launch they need).
+  if (await deliverGrants(jm, context, grants, report, false)) lostRace = true;
+
+  if (plan.launches > 0 && !lostRace) await launch(jm, context, configHash, guard, plan.launches, clusters, report);
+  return lostRace;
+}

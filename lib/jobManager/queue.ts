@@ -1,0 +1,140 @@
+/**
+ * The queue (see jobManager.ts, "The queue is read by its heads"): parking a job, reading the heads a dispatch needs, and the
+ * heartbeats to parked executions; and the units in use.
+ */
+import { CLUSTER_ENDED_STATES } from '../contract';
+import { leaseId, mergeQueueHeads, PRIORITIES, type QueueEntry } from '../domain/pools';
+import type { Priority } from '../domain/types';
+import { WAITER_GONE, type JobManagerContext } from './context';
+import type { DispatchReport, ParkRequest, PoolContext, PoolReconcileReport } from './jobManager';
+import { dispatch } from './dispatch';
+import { PLACEHOLDER_PREFIX } from './launch';
+
+/** Parked executions heartbeated concurrently by reconcile. */
+const HEARTBEATS_AT_ONCE = 10;
+/** AcquireCapacity's HeartbeatSeconds (statemachines/run-job.asl.yml; a unit test ties the two). */
+export const ACQUIRE_HEARTBEAT_SECONDS = 900;
+/**
+ * How often a parked execution is heartbeated: its HeartbeatSeconds less three reconcile periods. A due
+ * heartbeat goes out within one period (the sweep runs every minute), so it lands at least two periods
+ * before the execution's deadline: a sweep that fails or runs late once still leaves room.
+ */
+export const HEARTBEAT_INTERVAL_MS = (ACQUIRE_HEARTBEAT_SECONDS - 3 * 60) * 1000;
+/** Earliest first heartbeat after a park (the park itself started the execution's clock). */
+const FIRST_HEARTBEAT_MIN_MS = 60_000;
+/**
+ * Heartbeats one reconcile sends per pool at most: SendTaskHeartbeat shares SendTask*'s quota (refill 500/s,
+ * 300/s in smaller regions) with the grants. The queue owes |queue| / 12 a minute, so this serves 24,000
+ * parked jobs a pool; past that the earliest due go first and the rest the next minute.
+ */
+const HEARTBEATS_PER_RECONCILE = 2_000;
+const HEARTBEAT_PAGE = 100;
+
+/**
+ * A new entry's first heartbeat: within one interval of the park, at a point fixed by its id, so that a
+ * burst of parks (the 02:00 spike) owes its heartbeats spread over the interval rather than all in one
+ * minute, and keeps that spread, since each next heartbeat is due one interval after the last.
+ */
+export function firstHeartbeatDelay(entryId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < entryId.length; i += 1) hash = Math.imul(hash ^ entryId.charCodeAt(i), 0x01000193) >>> 0;
+  return Math.max(FIRST_HEARTBEAT_MIN_MS, Math.floor((hash / 2 ** 32) * HEARTBEAT_INTERVAL_MS));
+}
+
+export async function park(jm: JobManagerContext, context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }> {
+  const entryId = leaseId(request.execution, request.attempt);
+  await jm.store.park({
+    pool: context.pool.name,
+    entryId,
+    execution: request.execution,
+    priority: request.priority,
+    units: request.units,
+    enqueuedAt: jm.clock.now(),
+    heartbeatDue: jm.clock.now() + firstHeartbeatDelay(entryId),
+    taskToken: request.taskToken,
+    ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
+    ...(request.step === undefined ? {} : { step: request.step }),
+  });
+  return { entryId, dispatch: await dispatch(jm, context) };
+}
+
+/**
+ * Reads each live registered cluster's state from EMR so a missed state-change event cannot leave a
+ * cluster STARTING forever or a terminated one taking leases; and heartbeats the parked executions whose
+ * heartbeat is due (read through the queue's heartbeat order, never the whole queue), withdrawing entries
+ * whose execution is gone. Under the per-run cap, higher priority levels are served first.
+ */
+export async function reconcile(jm: JobManagerContext, context: PoolContext): Promise<PoolReconcileReport> {
+  const pool = context.pool.name;
+  const result: PoolReconcileReport = { states: {}, heartbeats: 0, withdrawn: [], errors: [] };
+  for (const cluster of await jm.store.listClusters(pool)) {
+    if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
+    try {
+      const state = await jm.emr.describeClusterState(cluster.clusterId);
+      if (state && state !== cluster.state && (await jm.store.setClusterState(pool, cluster.clusterId, state))) result.states[cluster.clusterId] = state;
+    } catch (error) {
+      result.errors.push(`describe ${cluster.clusterId}: ${(error as Error).name}`);
+    }
+  }
+  const now = jm.clock.now();
+  let budget = HEARTBEATS_PER_RECONCILE;
+  for (const priority of PRIORITIES) {
+    let after: string | undefined;
+    while (budget > 0) {
+      const page = await jm.store.heartbeatsDue(pool, priority, now, Math.min(HEARTBEAT_PAGE, budget), after);
+      budget -= page.entries.length;
+      for (let i = 0; i < page.entries.length; i += HEARTBEATS_AT_ONCE) {
+        await Promise.all(page.entries.slice(i, i + HEARTBEATS_AT_ONCE).map((entry) => heartbeat(jm, entry, result)));
+      }
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+  }
+  return result;
+}
+
+async function heartbeat(jm: JobManagerContext, entry: QueueEntry, result: PoolReconcileReport): Promise<void> {
+  try {
+    await jm.sfn.sendHeartbeat(entry.taskToken);
+  } catch (error) {
+    const gone = WAITER_GONE.has((error as Error).name);
+    // A gone waiter's entry being granted is left to its grant, whose SendTaskSuccess gives the lease back.
+    if (gone && (await jm.store.withdraw(entry))) result.withdrawn.push(entry.entryId);
+    else if (!gone) result.errors.push(`heartbeat ${entry.entryId}: ${(error as Error).name}`);
+    return;
+  }
+  result.heartbeats += 1;
+  await jm.store.heartbeatSent(entry, jm.clock.now() + HEARTBEAT_INTERVAL_MS);
+}
+
+/**
+ * The waiting entries a dispatch needs, in queue order, plus the entries being granted: pages of each
+ * level's head until the merged prefix has more entries than the pool has job slots and more units than
+ * it can ever hold (then nothing past it can be granted or change how many clusters to launch).
+ */
+export async function readQueue(jm: JobManagerContext, context: PoolContext, now: number, granting?: QueueEntry[]): Promise<QueueEntry[]> {
+  const { pool, settings } = context;
+  const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
+  const slots = pool.maxClusters * pool.maxJobsPerCluster;
+  const units = pool.maxClusters * pool.capacityUnits;
+  const pageSize = slots + 1;
+  const levels = new Map<Priority, { entries: QueueEntry[]; next?: string; more: boolean }>();
+  for (const priority of PRIORITIES) {
+    const page = await jm.store.queueHead(pool.name, priority, pageSize);
+    levels.set(priority, { entries: page.entries, next: page.next, more: page.next !== undefined });
+  }
+  for (;;) {
+    const { ordered, cut } = mergeQueueHeads([...levels.values()], now, aging);
+    const enough = ordered.length > slots && ordered.reduce((sum, entry) => sum + entry.units, 0) > units;
+    if (!cut || enough) return [...(granting ?? (await jm.store.grantingEntries(pool.name))), ...ordered];
+    for (const [priority, level] of levels) {
+      if (!level.more) continue;
+      const page = await jm.store.queueHead(pool.name, priority, pageSize, level.next);
+      levels.set(priority, { entries: [...level.entries, ...page.entries], next: page.next, more: page.next !== undefined });
+    }
+  }
+}
+
+export async function unitsInUse(jm: JobManagerContext, context: PoolContext): Promise<number> {
+  return (await jm.store.listClusters(context.pool.name)).reduce((sum, cluster) => sum + cluster.unitsInUse, 0);
+}

@@ -1,0 +1,109 @@
+/**
+ * Giving leases back (see jobManager.ts, "Lease protocol"): release, cleanup of an ended execution, and the steps that keep a lease held.
+ */
+import { CLUSTER_ENDED_STATES, STEP_ENDED_STATES } from '../contract';
+import type { PoolCluster } from '../domain/pools';
+import type { Slot } from './ports';
+import type { JobManagerContext } from './context';
+import type { ExecutionHoldings, PoolContext } from './jobManager';
+import { dispatch } from './dispatch';
+
+/** Waits before each ListSteps that looks for a cancelled step's end before its lease is released (the first: none). */
+const CANCEL_CHECK_MS = [0, 500, 1_500];
+/** ListSteps pages read per look (newest first: a step just cancelled is on the first). */
+const CANCEL_CHECK_PAGES = 3;
+
+/**
+ * Gives a lease back, unless a step of its execution may still run on the cluster (run-job's failure path
+ * after RunPooledStep timed out, or any path that gives up on a step EMR still runs): that step is
+ * cancelled and the lease kept, because its units are in use until EMR ends it: the lease lapses now, and
+ * the sweep takes it back once no step of its execution may still run (see sweep).
+ */
+export async function release(jm: JobManagerContext, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
+  const running = await cancelRunningSteps(jm, context.pool.name, slot.clusterId, slot.lease);
+  const released = running.length > 0 ? { released: false, units: 0 } : await jm.store.release(context.pool.name, slot.clusterId, slot.lease);
+  return { ...released, running, dispatch: await dispatch(jm, context) };
+}
+
+/** Cancels the steps of a lease's execution that may still run on its cluster (none on an ended cluster); their ids. */
+async function cancelRunningSteps(jm: JobManagerContext, pool: string, clusterId: string, lease: string): Promise<string[]> {
+  const cluster = await jm.store.getCluster(pool, clusterId);
+  const held = cluster?.leases[lease];
+  if (!cluster || !held) return [];
+  return giveUpRunningSteps(jm, cluster, lease, held.execution);
+}
+
+/**
+ * Cancels the steps of `execution` that may still run on `cluster` and, if there are any, lapses the lease
+ * now (instead of releasing it): the sweep then takes it back as soon as the steps are seen ended, not at
+ * the end of the step's timeout. Their ids (none: the caller releases the lease).
+ */
+async function giveUpRunningSteps(jm: JobManagerContext, cluster: PoolCluster, lease: string, execution: string): Promise<string[]> {
+  const running = await stepsStillRunning(jm, cluster, execution);
+  if (running.length === 0) return running;
+  await jm.emr.cancelSteps(cluster.clusterId, running);
+  // TERMINATE_PROCESS usually ends a step within seconds: seen ended, the lease is released at once.
+  if (await stepsEnded(jm, cluster.clusterId, running)) return [];
+  await jm.store.lapse(cluster.pool, cluster.clusterId, lease, jm.clock.now());
+  return running;
+}
+
+/** Whether EMR shows every one of `stepIds` ended, within a few ListSteps calls spread over CANCEL_CHECK_MS. */
+export async function stepsEnded(jm: JobManagerContext, clusterId: string, stepIds: string[]): Promise<boolean> {
+  for (const wait of CANCEL_CHECK_MS) {
+    await jm.clock.sleep(wait);
+    try {
+      const states = new Map<string, string>();
+      let marker: string | undefined;
+      for (let page = 0; page < CANCEL_CHECK_PAGES && (page === 0 || marker); page += 1) {
+        const listed = await jm.emr.listSteps(clusterId, marker);
+        for (const step of listed.steps) states.set(step.Id, step.Status.State);
+        marker = listed.marker;
+        if (stepIds.every((id) => states.has(id))) break;
+      }
+      if (stepIds.every((id) => STEP_ENDED_STATES.has(states.get(id) ?? ''))) return true;
+    } catch {
+      return false; // Not seen ended: the lease lapses and the sweep decides once the step is seen ended.
+    }
+  }
+  return false;
+}
+
+/** Steps of `execution` that may still run on `cluster`: mapped and not yet seen ended (an ended cluster runs none). */
+export async function stepsStillRunning(jm: JobManagerContext, cluster: PoolCluster, execution: string): Promise<string[]> {
+  if (CLUSTER_ENDED_STATES.has(cluster.state)) return [];
+  return jm.stepTokens.liveSteps(cluster.clusterId, execution);
+}
+
+/**
+ * Gives back everything an execution that ended without its teardown (aborted, timed out) still holds:
+ * queue entries first, so no new lease is granted to it while its leases are released. Idempotent. The
+ * lease of a batched grant in flight is its grant's: the dispatcher submits the step before mapping it, so a
+ * crash or a concurrent cleanup between the two would free units a running step uses. Its delivery finds
+ * the waiter gone and cancels the step (or, a redelivery, keeps the lease to its expiry, and liveSteps past it).
+ */
+export async function releaseExecution(jm: JobManagerContext, pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
+  const holdings: ExecutionHoldings = { leases: [], entries: [] };
+  const prefix = `${execution}#`;
+  for (const pool of pools) {
+    // Leases of batched grants in flight: their step may be on the cluster before it is mapped (liveSteps
+    // cannot see it yet), so they are left to their grant, which cancels the step of a gone waiter.
+    const inFlight = new Set<string>();
+    for (const entry of await jm.store.listQueue(pool)) {
+      if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
+      const withdrawn = entry.state === 'waiting' && (await jm.store.withdraw(entry));
+      holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
+      if (!withdrawn && entry.step !== undefined) inFlight.add(entry.entryId);
+    }
+    for (const cluster of await jm.store.listClusters(pool)) {
+      for (const [lease, held] of Object.entries(cluster.leases)) {
+        if (held.execution !== execution || inFlight.has(lease)) continue;
+        // As release: a step still running keeps the lease (cancelled, it lapses once the step is seen ended).
+        const running = await giveUpRunningSteps(jm, cluster, lease, execution);
+        const { released, units } = running.length > 0 ? { released: false, units: 0 } : await jm.store.release(pool, cluster.clusterId, lease);
+        holdings.leases.push({ pool, clusterId: cluster.clusterId, lease, units: released ? units : held.units, released, running });
+      }
+    }
+  }
+  return holdings;
+}

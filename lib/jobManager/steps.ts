@@ -1,0 +1,187 @@
+/**
+ * Steps and their task tokens (SettleSteps, RunPooledStep): submitting, attaching a token, settling, and the sweep for lost events.
+ */
+import { STATES_ERROR, TASK_TOKEN_GONE } from '../contract';
+import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
+import { EmrApiError } from '../errors';
+import type { StepTokenItem } from './store';
+import type { JobManagerContext } from './context';
+import type { ReconcileReport, SettleResult, SubmitStepRequest } from './jobManager';
+
+/** Waits before each retry of a RUNNING event that found no mapping yet. */
+const START_RETRY_MS = [50, 150, 400];
+/**
+ * A step's end held this long for a RunPooledStep that never attached its token: its execution is gone (it
+ * stopped between its slot and RunPooledStep, which attaches within seconds of the slot), so the sweep drops it.
+ */
+const HELD_END_TTL_MS = 60 * 60_000;
+/** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
+const SETTLE_TAKEOVER_MS = 60_000;
+
+export async function submitStep(jm: JobManagerContext, request: SubmitStepRequest): Promise<{ StepId: string }> {
+  const stepId = await jm.emr.addStep(request.clusterId, request.step);
+  if (!stepId) throw new EmrApiError('AddJobFlowSteps returned no step id');
+  await jm.stepTokens.mapStep({
+    clusterId: request.clusterId,
+    stepId,
+    stepName: request.step.Name ?? '',
+    taskToken: request.taskToken,
+    execution: request.execution,
+    submittedAt: jm.clock.now(),
+  });
+  return { StepId: stepId };
+}
+
+/**
+ * Tells the token mapped to (clusterId, stepId): 'settled'; 'absent' when no mapping is left (settled
+ * already — a duplicate event — or not one of ours); 'gone' when the execution had stopped waiting.
+ */
+export async function settleStep(
+  jm: JobManagerContext,
+  clusterId: string,
+  stepId: string,
+  settle: Settlement | ((claimed: StepTokenItem) => Settlement),
+): Promise<SettleResult> {
+  // Taken, not deleted: a settle that dies before telling leaves the mapping, which the sweep takes over.
+  const now = jm.clock.now();
+  const item = await jm.stepTokens.takeStep(clusterId, stepId, now, now - SETTLE_TAKEOVER_MS);
+  if (!item) return 'absent';
+  const settlement = item.held ?? (typeof settle === 'function' ? settle(item) : settle);
+  const taskToken = item.taskToken ?? (await holdUntilAttached(jm, item, settlement));
+  if (taskToken === undefined) return item.held ? 'absent' : 'settled';
+  let result: SettleResult = 'settled';
+  try {
+    if (settlement.outcome === 'success') await jm.sfn.sendSuccess(taskToken, settlement.output);
+    else await jm.sfn.sendFailure(taskToken, settlement.error, settlement.cause);
+  } catch (error) {
+    if (!TASK_TOKEN_GONE.has((error as Error).name)) {
+      // Not told: the mapping goes back so a retry of this event, or the sweep, tells it.
+      await jm.stepTokens.restoreStep({ ...item, taskToken });
+      throw error;
+    }
+    result = 'gone';
+  }
+  await jm.stepTokens.dropStep(clusterId, stepId);
+  return result;
+}
+
+/**
+ * A taken mapping with no token: the dispatcher submitted the step and RunPooledStep has not attached its
+ * token yet, so the mapping keeps how the step ended, for attachStep to tell (undefined). A token attached
+ * meanwhile refuses the hold: it is read back, and this settle tells it (the take is still this one's).
+ */
+async function holdUntilAttached(jm: JobManagerContext, item: StepTokenItem, settlement: Settlement): Promise<string | undefined> {
+  if (await jm.stepTokens.holdStep(item, settlement, jm.clock.now())) return undefined;
+  const now = await jm.stepTokens.getStep(item.clusterId, item.stepId);
+  return now?.takenAt === item.takenAt ? now?.taskToken : undefined;
+}
+
+/**
+ * RunPooledStep of a step the dispatcher submitted: attaches its token to the step's mapping, from when
+ * SettleSteps tells it. A step that ended before (its settlement held on the mapping) is told at once; a
+ * settle that has the mapping taken right now sees the token and tells it instead.
+ */
+export async function attachStep(
+  jm: JobManagerContext,
+  request: { clusterId: string; stepId: string; taskToken: string },
+): Promise<{ StepId: string; settled: boolean }> {
+  const { clusterId, stepId, taskToken } = request;
+  const item = await jm.stepTokens.attachToken(clusterId, stepId, taskToken);
+  if (!item) throw new EmrApiError(`step ${stepId} on ${clusterId} has no mapping to attach RunPooledStep's token to`);
+  if (!item.held) return { StepId: stepId, settled: false };
+  await settleStep(jm, clusterId, stepId, item.held);
+  return { StepId: stepId, settled: true };
+}
+
+/**
+ * A step's RUNNING event: its mapping keeps the start time. A step can start the instant AddJobFlowSteps
+ * returns, so its event may overtake submitStep's mapping: a missing mapping is tried again a few times
+ * before the event is taken for another cluster's step.
+ */
+export async function noteStepStarted(jm: JobManagerContext, clusterId: string, stepId: string, at: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt += 1) {
+    if (await jm.stepTokens.noteStepStarted(clusterId, stepId, at)) return true;
+    if (attempt >= START_RETRY_MS.length) return false;
+    await jm.clock.sleep(START_RETRY_MS[attempt]);
+  }
+}
+
+/** A cluster is ending or ended: each token still mapped on it fails with `{ Step, Cluster }`, as `.sync` fails it. */
+export async function failClusterSteps(jm: JobManagerContext, cluster: ClusterView): Promise<Record<SettleResult, number>> {
+  const counts: Record<SettleResult, number> = { settled: 0, absent: 0, gone: 0 };
+  for (const item of await jm.stepTokens.mappedSteps(cluster.Id)) {
+    // What the step did last is not in the event: the step is named by id and name only.
+    const cause = JSON.stringify({ Step: { Id: item.stepId, Name: item.stepName }, Cluster: cluster });
+    counts[await settleStep(jm, cluster.Id, item.stepId, { outcome: 'failure', error: STATES_ERROR.taskFailed, cause })] += 1;
+  }
+  return counts;
+}
+
+/**
+ * The safety net for lost events: one ListSteps per cluster that still has mappings (pages are newest
+ * first, so paging stops once every waiting step was seen), settling what ended and heartbeating what runs.
+ */
+export async function reconcileSteps(jm: JobManagerContext): Promise<ReconcileReport> {
+  const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, cancelled: 0, unseen: 0, errors: [] };
+  const byCluster = new Map<string, StepTokenItem[]>();
+  for (const item of await jm.stepTokens.allMappedSteps()) {
+    // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up, and dropped once
+    // no token came for too long. One with a token is an attach that died before telling it: it is settled
+    // below like any other (the held end is told).
+    if (item.held && item.taskToken === undefined) {
+      if ((item.heldAt ?? 0) + HELD_END_TTL_MS <= jm.clock.now()) await jm.stepTokens.dropStep(item.clusterId, item.stepId);
+      continue;
+    }
+    byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+  }
+
+  for (const [clusterId, items] of byCluster) {
+    report.clusters += 1;
+    const waiting = new Map(items.map((item) => [item.stepId, item]));
+    const views = new Map<string, StepView>();
+    try {
+      let marker: string | undefined;
+      do {
+        const page = await jm.emr.listSteps(clusterId, marker);
+        report.listStepsCalls += 1;
+        for (const step of page.steps) if (waiting.has(step.Id)) views.set(step.Id, step);
+        marker = page.marker;
+      } while (marker && views.size < waiting.size);
+    } catch (error) {
+      report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
+      continue;
+    }
+    for (const [stepId, item] of waiting) {
+      const view = views.get(stepId);
+      if (!view) {
+        report.unseen += 1;
+        continue;
+      }
+      const settlement = stepSettlement(view);
+      try {
+        if (settlement) {
+          if ((await settleStep(jm, clusterId, stepId, settlement)) === 'settled') report.settled += 1;
+        } else if (item.taskToken !== undefined) {
+          await jm.sfn.sendHeartbeat(item.taskToken);
+          report.heartbeats += 1;
+        }
+      } catch (error) {
+        // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its
+        // output, so it is cancelled. Its mapping stays until the step is seen ended (this sweep or its
+        // event settles it as 'gone'), because it is what holds the step's lease (liveSteps).
+        if (TASK_TOKEN_GONE.has((error as Error).name)) await cancelAbandonedStep(jm, clusterId, stepId, report);
+        else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+      }
+    }
+  }
+  return report;
+}
+
+async function cancelAbandonedStep(jm: JobManagerContext, clusterId: string, stepId: string, report: ReconcileReport): Promise<void> {
+  try {
+    await jm.emr.cancelSteps(clusterId, [stepId]);
+    report.cancelled += 1;
+  } catch (error) {
+    report.errors.push(`cancel ${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+  }
+}
