@@ -386,6 +386,28 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   return { grants, launches, unmetUnits, comingUnits, blockedOn };
 }
 
+/**
+ * How much of the queue's head a dispatch must read for planDispatch to decide as it would on the whole queue:
+ * more entries than the ready clusters have free job slots (each grant takes one, and the first entry that
+ * cannot be placed blocks the rest), and more units than they have free plus what starting and launchable
+ * clusters would bring (launches are counted from the units left unmet and never exceed maxClusters). Past
+ * that prefix no entry is granted and the launch count is already at its cap, so a dispatch's reads follow
+ * the capacity it can act on, not the depth of the queue.
+ */
+export function queueReadNeed(
+  pool: Pick<PoolDefinition, 'capacityUnits' | 'maxClusters'>,
+  clusters: PoolCluster[],
+  configHash: string,
+): { entries: number; units: number } {
+  const ready = clusters.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash);
+  const alive = clusters.filter(isAlive);
+  const toCome = alive.filter(isStarting).length + Math.max(0, pool.maxClusters - alive.length);
+  return {
+    entries: ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0),
+    units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + toCome * pool.capacityUnits,
+  };
+}
+
 function reserve(cluster: PoolCluster, id: string, units: number, now: number): void {
   cluster.leases[id] = { execution: id, units, grantedAt: now, expiresAt: now };
   cluster.unitsInUse += units;

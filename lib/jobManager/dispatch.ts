@@ -102,7 +102,7 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const guard = await jm.store.readLaunchGuard(pool.name);
   const clusters = await jm.store.listClusters(pool.name);
   const now = jm.clock.now();
-  const queue = await readQueue(jm, context, now, granting);
+  const queue = await readQueue(jm, context, now, clusters, granting);
   const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
   const plan = planDispatch({
     pool,

@@ -3,7 +3,7 @@
  * heartbeats to parked executions; and the units in use.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import { leaseId, mergeQueueHeads, PRIORITIES, type QueueEntry } from '../domain/pools';
+import { isAlive, leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queueReadNeed, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, ParkRequest, PoolContext, PoolReconcileReport } from './jobManager';
@@ -109,15 +109,22 @@ async function heartbeat(jm: JobManagerContext, entry: QueueEntry, result: PoolR
 
 /**
  * The waiting entries a dispatch needs, in queue order, plus the entries being granted: pages of each
- * level's head until the merged prefix has more entries than the pool has job slots and more units than
- * it can ever hold (then nothing past it can be granted or change how many clusters to launch).
+ * level's head until the merged prefix covers what this dispatch can act on (queueReadNeed: the free job
+ * slots and units of its clusters and of those it may still launch); nothing past it can be granted or
+ * change how many clusters to launch. A deep queue behind busy clusters costs one short page per level.
  */
-export async function readQueue(jm: JobManagerContext, context: PoolContext, now: number, granting?: QueueEntry[]): Promise<QueueEntry[]> {
+export async function readQueue(
+  jm: JobManagerContext,
+  context: PoolContext,
+  now: number,
+  clusters: PoolCluster[],
+  granting?: QueueEntry[],
+): Promise<QueueEntry[]> {
   const { pool, settings } = context;
   const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
-  const slots = pool.maxClusters * pool.maxJobsPerCluster;
-  const units = pool.maxClusters * pool.capacityUnits;
-  const pageSize = slots + 1;
+  const need = queueReadNeed(pool, clusters, jm.configHashOf(pool));
+  const launchable = Math.max(0, pool.maxClusters - clusters.filter(isAlive).length);
+  const pageSize = Math.min(pool.maxClusters * pool.maxJobsPerCluster, need.entries + launchable * pool.maxJobsPerCluster) + 1;
   const levels = new Map<Priority, { entries: QueueEntry[]; next?: string; more: boolean }>();
   for (const priority of PRIORITIES) {
     const page = await jm.store.queueHead(pool.name, priority, pageSize);
@@ -125,7 +132,7 @@ export async function readQueue(jm: JobManagerContext, context: PoolContext, now
   }
   for (;;) {
     const { ordered, cut } = mergeQueueHeads([...levels.values()], now, aging);
-    const enough = ordered.length > slots && ordered.reduce((sum, entry) => sum + entry.units, 0) > units;
+    const enough = ordered.length > need.entries && ordered.reduce((sum, entry) => sum + entry.units, 0) > need.units;
     if (!cut || enough) return [...(granting ?? (await jm.store.grantingEntries(pool.name))), ...ordered];
     for (const [priority, level] of levels) {
       if (!level.more) continue;

@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+import { orderQueue, planDispatch, queueReadNeed, type PoolCluster, type PoolClusterState, type QueueEntry } from '../../../lib/domain/pools';
+
+/**
+ * The dispatcher reads only the queue's head (queueReadNeed): planning on that prefix must grant and launch
+ * exactly as planning on the whole queue would, whatever the clusters and the queue.
+ */
+const HASH = 'h1';
+const POOL = { capacityUnits: 16, minClusters: 0, maxClusters: 4, maxJobsPerCluster: 4 };
+const AGING = { agingSecondsPerLevel: 300, maxWaitSeconds: 3_600 };
+const NOW = 10_000_000;
+const STATES: PoolClusterState[] = ['STARTING', 'BOOTSTRAPPING', 'RUNNING', 'WAITING', 'TERMINATING', 'TERMINATED'];
+
+const arbCluster = fc
+  .record({ state: fc.constantFrom(...STATES), hash: fc.constantFrom(HASH, 'old'), leases: fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 4 }) })
+  .map(
+    ({ state, hash, leases }): Omit<PoolCluster, 'clusterId'> => ({
+      pool: 'shared',
+      state,
+      configHash: hash,
+      capacityUnits: POOL.capacityUnits,
+      maxJobs: POOL.maxJobsPerCluster,
+      unitsInUse: leases.reduce((a, b) => a + b, 0),
+      leases: Object.fromEntries(leases.map((units, i) => [`held-${i}`, { execution: `held-${i}`, units, grantedAt: 0, expiresAt: NOW * 2 }])),
+      launchedAt: 0,
+      version: 1,
+    }),
+  );
+const arbEntry = fc.record({
+  priority: fc.constantFrom('low' as const, 'normal' as const, 'high' as const),
+  units: fc.integer({ min: 1, max: 20 }),
+  enqueuedAt: fc.integer({ min: 0, max: NOW }),
+});
+
+function plan(clusters: PoolCluster[], queue: QueueEntry[], launchTokens: number) {
+  return planDispatch({ pool: POOL, configHash: HASH, clusters, queue, now: NOW, ...AGING, launchTokens });
+}
+
+/** The shortest prefix of the queue's order that covers the need (or the whole queue), as readQueue stops. */
+function readPrefix(clusters: PoolCluster[], queue: QueueEntry[], need = queueReadNeed(POOL, clusters, HASH)): QueueEntry[] {
+  const ordered = orderQueue(queue, NOW, AGING);
+  let units = 0;
+  for (let i = 0; i < ordered.length; i += 1) {
+    units += ordered[i].units;
+    if (i + 1 > need.entries && units > need.units) return ordered.slice(0, i + 1);
+  }
+  return ordered;
+}
+
+const arbCase = fc.record({
+  clusters: fc.array(arbCluster, { maxLength: 5 }),
+  entries: fc.array(arbEntry, { maxLength: 80 }),
+  launchTokens: fc.integer({ min: 0, max: 5 }),
+});
+
+function toInput({
+  clusters,
+  entries,
+}: {
+  clusters: Omit<PoolCluster, 'clusterId'>[];
+  entries: Array<{ priority: QueueEntry['priority']; units: number; enqueuedAt: number }>;
+}) {
+  const withIds = clusters.map((cluster, i) => ({ ...cluster, clusterId: `j-${i}` }));
+  const queue: QueueEntry[] = entries.map((e, i) => ({
+    pool: 'shared',
+    entryId: `e-${i}#1`,
+    execution: `e-${i}`,
+    taskToken: `t-${i}`,
+    state: 'waiting',
+    ...e,
+  }));
+  return { clusters: withIds, queue };
+}
+
+describe('reading the head of the queue (queueReadNeed)', () => {
+  it('plans the same grants and launches from the prefix it reads as from the whole queue (property)', () => {
+    let shortened = 0;
+    fc.assert(
+      fc.property(arbCase, (c) => {
+        const { clusters, queue } = toInput(c);
+        const prefix = readPrefix(clusters, queue);
+        if (prefix.length < queue.length) shortened += 1;
+        const whole = plan(clusters, queue, c.launchTokens);
+        const head = plan(clusters, prefix, c.launchTokens);
+        expect(head.grants).toEqual(whole.grants);
+        expect(head.launches).toBe(whole.launches);
+      }),
+      { numRuns: 2_000 },
+    );
+    // The bound does shorten the read in many cases (else the property says nothing).
+    expect(shortened).toBeGreaterThan(200);
+  });
+
+  it('negative control: a bound that leaves out what launchable clusters would bring changes the launches', () => {
+    const failure = fc.check(
+      fc.property(arbCase, (c) => {
+        const { clusters, queue } = toInput(c);
+        const need = queueReadNeed(POOL, clusters, HASH);
+        const tooShort = readPrefix(clusters, queue, { entries: need.entries, units: need.units - POOL.maxClusters * POOL.capacityUnits });
+        const whole = plan(clusters, queue, c.launchTokens);
+        const head = plan(clusters, tooShort, c.launchTokens);
+        return head.launches === whole.launches && JSON.stringify(head.grants) === JSON.stringify(whole.grants);
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(failure.failed).toBe(true);
+  });
+});
