@@ -389,22 +389,25 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
 /**
  * How much of the queue's head a dispatch must read for planDispatch to decide as it would on the whole queue:
  * more entries than the ready clusters have free job slots (each grant takes one, and the first entry that
- * cannot be placed blocks the rest), and more units than they have free plus what starting and launchable
- * clusters would bring (launches are counted from the units left unmet and never exceed maxClusters). Past
- * that prefix no entry is granted and the launch count is already at its cap, so a dispatch's reads follow
- * the capacity it can act on, not the depth of the queue.
+ * cannot be placed blocks the rest), and more units than they have free plus, when a launch is possible now
+ * (room under maxClusters and a RunJobFlow token), what starting and launchable clusters would bring (launches
+ * are counted from the units left unmet and capped by both). Past that prefix no entry is granted and the
+ * launch count is at its cap, so a dispatch's reads follow the capacity it can act on, not the queue's depth.
  */
 export function queueReadNeed(
-  pool: Pick<PoolDefinition, 'capacityUnits' | 'maxClusters'>,
+  pool: Pick<PoolDefinition, 'capacityUnits' | 'maxClusters' | 'maxJobsPerCluster'>,
   clusters: PoolCluster[],
   configHash: string,
-): { entries: number; units: number } {
+  launchTokens: number,
+): { entries: number; units: number; launchable: number } {
   const ready = clusters.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash);
   const alive = clusters.filter(isAlive);
-  const toCome = alive.filter(isStarting).length + Math.max(0, pool.maxClusters - alive.length);
+  const launchable = Math.max(0, Math.min(pool.maxClusters - alive.length, Math.floor(launchTokens + 1e-9)));
+  const toCome = launchable > 0 ? alive.filter(isStarting).length + launchable : 0;
   return {
     entries: ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0),
     units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + toCome * pool.capacityUnits,
+    launchable,
   };
 }
 

@@ -102,8 +102,9 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const guard = await jm.store.readLaunchGuard(pool.name);
   const clusters = await jm.store.listClusters(pool.name);
   const now = jm.clock.now();
-  const queue = await readQueue(jm, context, now, clusters, granting);
   const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
+  const launchTokens = refillBucket(bucket, now, settings.runJobFlowBudget).tokens;
+  const queue = await readQueue(jm, context, now, clusters, launchTokens, granting);
   const plan = planDispatch({
     pool,
     configHash,
@@ -112,7 +113,7 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
     now,
     agingSecondsPerLevel: settings.agingSecondsPerLevel,
     maxWaitSeconds: settings.maxWaitSeconds,
-    launchTokens: refillBucket(bucket, now, settings.runJobFlowBudget).tokens,
+    launchTokens,
   });
   report.queued = queue.filter((entry) => entry.state === 'waiting').length;
 

@@ -3,7 +3,7 @@
  * heartbeats to parked executions; and the units in use.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import { isAlive, leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queueReadNeed, type QueueEntry } from '../domain/pools';
+import { leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queueReadNeed, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, ParkRequest, PoolContext, PoolReconcileReport } from './jobManager';
@@ -110,7 +110,7 @@ async function heartbeat(jm: JobManagerContext, entry: QueueEntry, result: PoolR
 /**
  * The waiting entries a dispatch needs, in queue order, plus the entries being granted: pages of each
  * level's head until the merged prefix covers what this dispatch can act on (queueReadNeed: the free job
- * slots and units of its clusters and of those it may still launch); nothing past it can be granted or
+ * slots and units of its clusters and, when it may launch now, of the clusters to come); nothing past it can be granted or
  * change how many clusters to launch. A deep queue behind busy clusters costs one short page per level.
  */
 export async function readQueue(
@@ -118,13 +118,13 @@ export async function readQueue(
   context: PoolContext,
   now: number,
   clusters: PoolCluster[],
+  launchTokens: number,
   granting?: QueueEntry[],
 ): Promise<QueueEntry[]> {
   const { pool, settings } = context;
   const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
-  const need = queueReadNeed(pool, clusters, jm.configHashOf(pool));
-  const launchable = Math.max(0, pool.maxClusters - clusters.filter(isAlive).length);
-  const pageSize = Math.min(pool.maxClusters * pool.maxJobsPerCluster, need.entries + launchable * pool.maxJobsPerCluster) + 1;
+  const need = queueReadNeed(pool, clusters, jm.configHashOf(pool), launchTokens);
+  const pageSize = Math.min(pool.maxClusters * pool.maxJobsPerCluster, need.entries + need.launchable * pool.maxJobsPerCluster) + 1;
   const levels = new Map<Priority, { entries: QueueEntry[]; next?: string; more: boolean }>();
   for (const priority of PRIORITIES) {
     const page = await jm.store.queueHead(pool.name, priority, pageSize);

@@ -37,7 +37,12 @@ function plan(clusters: PoolCluster[], queue: QueueEntry[], launchTokens: number
 }
 
 /** The shortest prefix of the queue's order that covers the need (or the whole queue), as readQueue stops. */
-function readPrefix(clusters: PoolCluster[], queue: QueueEntry[], need = queueReadNeed(POOL, clusters, HASH)): QueueEntry[] {
+function readPrefix(
+  clusters: PoolCluster[],
+  queue: QueueEntry[],
+  launchTokens: number,
+  need = queueReadNeed(POOL, clusters, HASH, launchTokens),
+): QueueEntry[] {
   const ordered = orderQueue(queue, NOW, AGING);
   let units = 0;
   for (let i = 0; i < ordered.length; i += 1) {
@@ -78,7 +83,7 @@ describe('reading the head of the queue (queueReadNeed)', () => {
     fc.assert(
       fc.property(arbCase, (c) => {
         const { clusters, queue } = toInput(c);
-        const prefix = readPrefix(clusters, queue);
+        const prefix = readPrefix(clusters, queue, c.launchTokens);
         if (prefix.length < queue.length) shortened += 1;
         const whole = plan(clusters, queue, c.launchTokens);
         const head = plan(clusters, prefix, c.launchTokens);
@@ -95,8 +100,8 @@ describe('reading the head of the queue (queueReadNeed)', () => {
     const failure = fc.check(
       fc.property(arbCase, (c) => {
         const { clusters, queue } = toInput(c);
-        const need = queueReadNeed(POOL, clusters, HASH);
-        const tooShort = readPrefix(clusters, queue, { entries: need.entries, units: need.units - POOL.maxClusters * POOL.capacityUnits });
+        const need = queueReadNeed(POOL, clusters, HASH, c.launchTokens);
+        const tooShort = readPrefix(clusters, queue, c.launchTokens, { ...need, units: need.units - POOL.maxClusters * POOL.capacityUnits });
         const whole = plan(clusters, queue, c.launchTokens);
         const head = plan(clusters, tooShort, c.launchTokens);
         return head.launches === whole.launches && JSON.stringify(head.grants) === JSON.stringify(whole.grants);
