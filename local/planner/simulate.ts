@@ -25,7 +25,8 @@
  * This module runs the day (every strategy over the same sized jobs) and turns the meters into figures. The
  * pieces: ./decisions (the Lambdas' sizing and placement), ./run (the event loop, clock and quota gates every
  * strategy shares), ./perAttemptRun (one cluster per attempt; the per-job strategies), ./emrflowRun (emrflow's
- * pools and dispatcher), ./rates (price and hazard arithmetic), ./meter (the API-call and cost meter).
+ * job manager and task tokens) over ./poolClusters (its pool clusters as EMR runs them), ./rates (price and
+ * hazard arithmetic), ./meter (the API-call and cost meter), ./strategyFigures (each strategy's figures and notes).
  */
 import { SERVERLESS_APPLICATION_MAX_VCPU } from './constants';
 import { sizeDay, type PlannerConfig, type SizedJob } from './decisions';
