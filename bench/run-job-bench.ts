@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   );
   const byState = new Map<string, number[]>();
   for (const summary of rest) for (const entry of summary.timeline) byState.set(entry.state, [...(byState.get(entry.state) ?? []), entry.durationMs]);
-  console.log('  median per state: ' + [...byState].map(([state, durations]) => `${state} ${median(durations)} ms`).join(', '));
+  console.log(`  median per state: ${[...byState].map(([state, durations]) => `${state} ${median(durations)} ms`).join(', ')}`);
 
   printCalls('emulator calls per job, happy path (catalogued)', happy.emulatorCalls);
   printCalls('emulator calls per job, new partition (crawl)', first.emulatorCalls);

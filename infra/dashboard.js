@@ -1,4 +1,3 @@
-
 /**
  * The CloudWatch dashboard: the job manager's metrics beside run-job's and run-batch's execution alarms. Every metric it shows
  * comes from lib/metrics.json, the file the Lambdas' metrics module (lib/aws/metrics.ts) emits by, so a metric

@@ -1,4 +1,3 @@
-
 /**
  * EMR Serverless, the third placement target, from config/serverless.json: the default application
  * (AWS::EMRServerless::Application, `Ref: ServerlessSparkApplication` is its id) and the job runtime role its

@@ -1,4 +1,3 @@
-
 /**
  * The EMR settings serverless.yml cannot express in YAML alone: the subnet list (a stage param that may be
  * a YAML list or, from `--param`, a comma-separated string) and the cluster roles, created here or taken

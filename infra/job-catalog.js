@@ -1,4 +1,3 @@
-
 /**
  * What serverless.yml derives from config/jobs.json, so that adding a job is one catalog entry: the S3
  * keys that start a run (each job's `s3Trigger`), each job's Glue database and crawler (with a role of its own), and the

@@ -1,4 +1,3 @@
-
 /**
  * A local plugin: copies `custom.emr.deployRules` (infra/emr.js) into the template's `Rules`, which
  * serverless.yml's `resources` cannot hold (osls's config schema rejects the key). CloudFormation evaluates

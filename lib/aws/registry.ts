@@ -21,34 +21,18 @@
  * Invariants every write keeps: unitsInUse = Σ leases[*].units ≤ capacityUnits; leaseCount = |leases| ≤
  * maxJobs; a lease is taken only on a RUNNING/WAITING cluster of the same config hash; a queue entry is
  * granted (claimed) by one dispatcher at a time.
+ *
+ * The admission queue's items are lib/aws/registryQueue.ts; the cluster, guard and bucket items are here.
  */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLUSTER_READY_STATES } from '../contract';
-import {
-  PRIORITIES,
-  allowedFrom,
-  newBucket,
-  queueKey,
-  takeTokens,
-  type BucketPolicy,
-  type BucketState,
-  type Lease,
-  type PoolCluster,
-  type PoolClusterState,
-  type QueueEntry,
-} from '../domain/pools';
-import type { Priority } from '../domain/types';
-import type { LeaseTarget, NewCluster, QueuePage, RegistryStore } from '../jobManager/store';
+import { allowedFrom, newBucket, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState } from '../domain/pools';
+import type { LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
 import { lapseLease } from './leaseLapse';
+import { DynamoQueue, queryAll, type RegistryTables } from './registryQueue';
 
-export interface RegistryTables {
-  clusters: string;
-  queue: string;
-}
-
-/** The admission queue's local secondary indexes (serverless.yml AdmissionQueueTable). */
-export const QUEUE_INDEX = { waiting: 'waiting', granting: 'granting', heartbeat: 'heartbeat' } as const;
+export { listQueue, QUEUE_INDEX, queueLevel, type RegistryTables } from './registryQueue';
 
 const LAUNCH_GUARD = '#launch';
 const BUDGET_POOL = '#budget';
@@ -59,8 +43,6 @@ const MAX_RACES = 8;
 /** `:ready0, :ready1` and their values: the states a lease may be taken in. */
 const READY_NAMES = [...CLUSTER_READY_STATES].map((_, i) => `:ready${i}`);
 const READY_VALUES = Object.fromEntries([...CLUSTER_READY_STATES].map((state, i) => [READY_NAMES[i], state]));
-
-type EntryRef = Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>;
 
 function toCluster(item: Record<string, unknown>): PoolCluster {
   return {
@@ -77,26 +59,7 @@ function toCluster(item: Record<string, unknown>): PoolCluster {
   };
 }
 
-/** The queue table's partition of a pool's priority level. */
-export function queueLevel(pool: string, priority: Priority): string {
-  return `${pool}#${priority}`;
-}
-
-function toEntry(item: Record<string, unknown>): QueueEntry {
-  const { level: _level, waitingKey: _waitingKey, ...entry } = item;
-  return entry as unknown as QueueEntry;
-}
-
-function entryKey(entry: EntryRef): { level: string; entryId: string } {
-  return { level: queueLevel(entry.pool, entry.priority), entryId: entry.entryId };
-}
-
-export class DynamoRegistry implements RegistryStore {
-  constructor(
-    private readonly dynamo: DynamoDBDocumentClient,
-    private readonly tables: RegistryTables,
-  ) {}
-
+export class DynamoRegistry extends DynamoQueue implements RegistryStore {
   // ------------------------------------------------------------ clusters
 
   async listClusters(pool: string): Promise<PoolCluster[]> {
@@ -270,178 +233,6 @@ export class DynamoRegistry implements RegistryStore {
     }
     return 0;
   }
-
-  // ------------------------------------------------------------ admission queue
-
-  async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
-    const parked = await conditional(() =>
-      this.dynamo.send(
-        new PutCommand({
-          TableName: this.tables.queue,
-          Item: { ...entry, level: queueLevel(entry.pool, entry.priority), waitingKey: queueKey(entry), state: 'waiting' },
-          ConditionExpression: 'attribute_not_exists(entryId) OR #state = :waiting',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':waiting': 'waiting' },
-        }),
-      ),
-    );
-    if (parked) return true;
-    // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
-    await conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          UpdateExpression: 'SET taskToken = :token',
-          ConditionExpression: '#state = :granting',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':token': entry.taskToken, ':granting': 'granting' },
-        }),
-      ),
-    );
-    return false;
-  }
-
-  async queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage> {
-    const level = queueLevel(pool, priority);
-    const out = await this.dynamo.send(
-      new QueryCommand({
-        TableName: this.tables.queue,
-        IndexName: QUEUE_INDEX.waiting,
-        KeyConditionExpression: after === undefined ? '#level = :level' : '#level = :level AND waitingKey > :after',
-        ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': level, ...(after === undefined ? {} : { ':after': after }) },
-        ConsistentRead: true,
-        Limit: limit,
-      }),
-    );
-    const items = out.Items ?? [];
-    const last = items[items.length - 1];
-    return { entries: items.map(toEntry), ...(out.LastEvaluatedKey && last ? { next: last.waitingKey as string } : {}) };
-  }
-
-  async heartbeatsDue(pool: string, priority: Priority, now: number, limit: number, after?: string): Promise<QueuePage> {
-    const out = await this.dynamo.send(
-      new QueryCommand({
-        TableName: this.tables.queue,
-        IndexName: QUEUE_INDEX.heartbeat,
-        KeyConditionExpression: '#level = :level AND heartbeatDue <= :now',
-        ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':now': now },
-        ConsistentRead: true,
-        Limit: limit,
-        ...(after === undefined ? {} : { ExclusiveStartKey: JSON.parse(after) as Record<string, unknown> }),
-      }),
-    );
-    return { entries: (out.Items ?? []).map(toEntry), ...(out.LastEvaluatedKey ? { next: JSON.stringify(out.LastEvaluatedKey) } : {}) };
-  }
-
-  async heartbeatSent(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'taskToken'>, nextDue: number): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          UpdateExpression: 'SET heartbeatDue = :next',
-          ConditionExpression: 'taskToken = :token',
-          ExpressionAttributeValues: { ':next': nextDue, ':token': entry.taskToken },
-        }),
-      ),
-    );
-  }
-
-  async grantingEntries(pool: string): Promise<QueueEntry[]> {
-    const entries: QueueEntry[] = [];
-    for (const priority of PRIORITIES) {
-      const items = await queryAll(this.dynamo, {
-        TableName: this.tables.queue,
-        IndexName: QUEUE_INDEX.granting,
-        KeyConditionExpression: '#level = :level',
-        ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': queueLevel(pool, priority) },
-      });
-      entries.push(...items.map(toEntry));
-    }
-    return entries;
-  }
-
-  async listQueue(pool: string): Promise<QueueEntry[]> {
-    return listQueue(this.dynamo, this.tables, pool);
-  }
-
-  /** Leaves the waiting index (waitingKey goes) and joins the granting one (claimedAt). */
-  async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          UpdateExpression: 'SET #state = :granting, grantCluster = :cluster, claimedAt = :now REMOVE waitingKey',
-          ConditionExpression: '#state = :waiting AND taskToken = :token',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':granting': 'granting', ':waiting': 'waiting', ':cluster': clusterId, ':now': claimedAt, ':token': entry.taskToken },
-        }),
-      ),
-    );
-  }
-
-  async reclaim(entry: EntryRef, claimedAt: number, reclaimedAt: number): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          UpdateExpression: 'SET claimedAt = :reclaimedAt',
-          ConditionExpression: '#state = :granting AND claimedAt = :claimedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':granting': 'granting', ':claimedAt': claimedAt, ':reclaimedAt': reclaimedAt },
-        }),
-      ),
-    );
-  }
-
-  async unclaim(entry: EntryRef & Pick<QueueEntry, 'enqueuedAt'>, claimedAt: number): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new UpdateCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          UpdateExpression: 'SET #state = :waiting, waitingKey = :waitingKey REMOVE grantCluster, claimedAt',
-          ConditionExpression: '#state = :granting AND claimedAt = :claimedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':waiting': 'waiting', ':granting': 'granting', ':claimedAt': claimedAt, ':waitingKey': queueKey(entry) },
-        }),
-      ),
-    );
-  }
-
-  async granted(entry: EntryRef, claimedAt: number): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new DeleteCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          ConditionExpression: '#state = :granting AND claimedAt = :claimedAt',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':granting': 'granting', ':claimedAt': claimedAt },
-        }),
-      ),
-    );
-  }
-
-  async withdraw(entry: EntryRef): Promise<boolean> {
-    return conditional(() =>
-      this.dynamo.send(
-        new DeleteCommand({
-          TableName: this.tables.queue,
-          Key: entryKey(entry),
-          ConditionExpression: '#state = :waiting',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':waiting': 'waiting' },
-        }),
-      ),
-    );
-  }
 }
 
 export async function getCluster(
@@ -467,30 +258,4 @@ export async function listClusters(dynamo: DynamoDBDocumentClient, tables: Pick<
     ExpressionAttributeValues: { ':pool': pool, ':cluster': 'cluster' },
   });
   return items.map(toCluster);
-}
-
-/** The whole queue of a pool, every level (reports, heartbeats, an execution's cleanup; never the dispatcher). */
-export async function listQueue(dynamo: DynamoDBDocumentClient, tables: Pick<RegistryTables, 'queue'>, pool: string): Promise<QueueEntry[]> {
-  const entries: QueueEntry[] = [];
-  for (const priority of PRIORITIES) {
-    const items = await queryAll(dynamo, {
-      TableName: tables.queue,
-      KeyConditionExpression: '#level = :level',
-      ExpressionAttributeNames: { '#level': 'level' },
-      ExpressionAttributeValues: { ':level': queueLevel(pool, priority) },
-    });
-    entries.push(...items.map(toEntry));
-  }
-  return entries;
-}
-
-async function queryAll(dynamo: DynamoDBDocumentClient, input: ConstructorParameters<typeof QueryCommand>[0]): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const out = await dynamo.send(new QueryCommand({ ...input, ConsistentRead: true, ExclusiveStartKey: startKey }));
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
-  return items;
 }

@@ -57,4 +57,7 @@ export type OnTheWire<T> = T extends Date
       : T;
 
 /** A JSON 1.1 operation: takes the parsed request, returns the response object (or throws AwsServiceError). */
-export type JsonOperation = (input: Record<string, any>) => unknown | Promise<unknown>;
+export type JsonOperation = (input: JsonRequest) => unknown | Promise<unknown>;
+
+/** A JSON 1.1 request body as parsed: an object whose members each operation narrows (validate.ts, or its SDK shape). */
+export type JsonRequest = Record<string, unknown>;

@@ -6,7 +6,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { EmitEvent } from './events';
 import type { FaultInjector } from './faults';
-import { AwsServiceError, sendJson, sendJsonError, type JsonOperation } from './protocol';
+import { AwsServiceError, sendJson, sendJsonError, type JsonOperation, type JsonRequest } from './protocol';
 import type { IdFactory } from './random';
 import type { S3Service } from './s3/S3Service';
 import type { EmrServerlessService } from './emr-serverless/EmrServerlessService';
@@ -29,7 +29,7 @@ export interface ServerDeps {
 
 const JSON_SERVICES = { 'ElasticMapReduce.': 'EMR', 'AWSGlue.': 'Glue' } as const;
 
-async function readJson(req: IncomingMessage): Promise<Record<string, any>> {
+async function readJson(req: IncomingMessage): Promise<JsonRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');

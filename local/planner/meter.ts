@@ -72,7 +72,10 @@ export class Meter {
 
   call(op: string, at: number, count = 1): void {
     let series = this.calls.get(op);
-    if (!series) this.calls.set(op, (series = new Map()));
+    if (!series) {
+      series = new Map();
+      this.calls.set(op, series);
+    }
     const second = clampSecond(at);
     series.set(second, (series.get(second) ?? 0) + count);
     this.figures = undefined;
@@ -139,7 +142,7 @@ export class Meter {
     const throttled: Record<string, number> = {};
     const perMinute: Record<string, number[]> = {};
     for (const op of ops) {
-      const series = [...(op === 'AllEmrCalls' ? all : this.calls.get(op)!)].sort((a, b) => a[0] - b[0]);
+      const series = [...(op === 'AllEmrCalls' ? all : (this.calls.get(op) ?? []))].sort((a, b) => a[0] - b[0]);
       peak[op] = round3(busiestMinute(series) / 60);
       perMinute[op] = minuteAverages(series);
       const quota = this.quotas[op];

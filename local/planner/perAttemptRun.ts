@@ -36,7 +36,7 @@ export abstract class PerAttemptRun extends Run {
   protected abstract purchase(job: SizedJob, attempt: number): Promise<DedicatedPurchase | null>;
 
   protected async place(job: SizedJob, attempt: number): Promise<void> {
-    const state = this.states.get(job.id)!;
+    const state = this.stateOf(job.id);
     state.attempt = attempt;
     const purchase = await this.purchase(job, attempt);
     this.chargeOrchestration(purchase === null ? 'pooled' : 'dedicated', attempt > 1);

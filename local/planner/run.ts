@@ -113,6 +113,13 @@ export abstract class Run {
     return services;
   }
 
+  /** The state of a job this run was given (every job has one from the start). */
+  protected stateOf(jobId: string): JobState {
+    const state = this.states.get(jobId);
+    if (!state) throw new Error(`no state for job ${jobId}`);
+    return state;
+  }
+
   protected abstract place(job: SizedJob, attempt: number): void | Promise<void>;
 
   protected chargeOrchestration(path: 'dedicated' | 'pooled', retry: boolean): void {

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EmrThrottledError } from '../../lib/errors';
-import { parseCloudFormationYaml } from '../runner/serverless-config';
+import type { AslState } from '../asl/types';
+import { parseCloudFormationYaml, type CloudFormationYaml } from '../runner/serverless-config';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 export const DEFAULT_ASL_PATH = resolve(REPO_ROOT, 'statemachines', 'run-job.asl.yml');
@@ -58,8 +59,8 @@ export function loadStateMachineLimits(paths: { asl?: string; serverless?: strin
   const serverlessPath = paths.serverless ?? DEFAULT_SERVERLESS_PATH;
   const asl = parseCloudFormationYaml(readFileSync(aslPath, 'utf8'));
   const serverless = parseCloudFormationYaml(readFileSync(serverlessPath, 'utf8'));
-  const states = (asl?.States ?? {}) as Record<string, any>;
-  const state = (name: string) => {
+  const states: Record<string, AslState> = asl?.States ?? {};
+  const state = (name: string): AslState => {
     const found = states[name];
     if (found === undefined) throw new StateMachineLimitsError(aslPath, `state ${name}`, 'missing (the planner models its limits; rename it here too)');
     return found;
@@ -135,9 +136,21 @@ export function retryDelays(policy: RetryPolicy): number[] {
   });
 }
 
-function createClusterLoop(file: string, state: (name: string) => any): CreateClusterThrottleLoop {
+/** A Choice rule as CreateClusterRejected spells its cap: `NumericLessThan` on the throttle count. */
+interface ThrottleCapRule {
+  Variable: '$.placement.throttled.count';
+  NumericLessThan: number;
+}
+
+function isThrottleCap(choice: unknown): choice is ThrottleCapRule {
+  if (typeof choice !== 'object' || choice === null) return false;
+  const rule = choice as Record<string, unknown>;
+  return rule.Variable === '$.placement.throttled.count' && typeof rule.NumericLessThan === 'number';
+}
+
+function createClusterLoop(file: string, state: (name: string) => AslState): CreateClusterThrottleLoop {
   const rejected = state('CreateClusterRejected');
-  const cap = (rejected.Choices ?? []).find((choice: any) => choice?.Variable === '$.placement.throttled.count' && typeof choice.NumericLessThan === 'number');
+  const cap = (Array.isArray(rejected.Choices) ? rejected.Choices : []).find(isThrottleCap);
   if (!cap)
     throw new StateMachineLimitsError(file, 'CreateClusterRejected.Choices', 'no NumericLessThan on $.placement.throttled.count (the throttling loop cap)');
   const first = mathRandom(file, 'FirstCreateThrottle', state('FirstCreateThrottle').Parameters?.['waitSeconds.$']);
@@ -145,7 +158,7 @@ function createClusterLoop(file: string, state: (name: string) => any): CreateCl
   const wait = state('WaitToCreateCluster');
   if (wait.Type !== 'Wait' || wait.Next !== 'CreateCluster')
     throw new StateMachineLimitsError(file, 'WaitToCreateCluster', 'expected a Wait state whose Next is CreateCluster');
-  const catcher = (state('CreateCluster').Catch ?? []).find((entry: any) => entry?.Next === 'CreateClusterRejected');
+  const catcher = (state('CreateCluster').Catch ?? []).find((entry) => entry?.Next === 'CreateClusterRejected');
   if (!catcher) throw new StateMachineLimitsError(file, 'CreateCluster.Catch', 'no Catch leads to CreateClusterRejected');
   // The count is 1 after the first throttle and rises by one per retry while it is below the cap.
   return { maxRetries: cap.NumericLessThan, firstWaitSeconds: first, addedWaitSeconds: next, errorName: catcher.ErrorEquals[0] };
@@ -161,7 +174,7 @@ function mathRandom(file: string, name: string, expression: unknown): { min: num
 const RATE_UNITS: Record<string, number> = { minute: 60, minutes: 60, hour: 3600, hours: 3600, day: 86400, days: 86400 };
 
 /** The period of a function's `rate(n unit)` schedule event (either `- schedule: rate(...)` or `rate: rate(...)`). */
-function scheduleSeconds(file: string, serverless: any, functionKey: string): number {
+function scheduleSeconds(file: string, serverless: CloudFormationYaml, functionKey: string): number {
   const fn = serverless?.functions?.[functionKey];
   if (!fn) throw new StateMachineLimitsError(file, `functions.${functionKey}`, 'missing (the planner models its schedule)');
   for (const event of fn.events ?? []) {

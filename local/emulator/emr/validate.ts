@@ -6,7 +6,7 @@ import type { JobFlowInstancesConfig, RunJobFlowCommandInput } from '@aws-sdk/cl
 import { validation } from '../protocol';
 import type { OnTheWire } from '../protocol';
 
-type Obj = Record<string, any>;
+type Obj = Record<string, unknown>;
 
 const FLEET_TYPES = ['MASTER', 'CORE', 'TASK'] as const;
 const TIMEOUT_ACTIONS = ['SWITCH_TO_ON_DEMAND', 'TERMINATE_CLUSTER'] as const;
@@ -27,6 +27,11 @@ function fail(field: string, message: string): never {
 
 function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A member of a value that may not be an object (undefined when it is not one). */
+function member(value: unknown, key: string): unknown {
+  return isObject(value) ? value[key] : undefined;
 }
 
 function requireString(value: unknown, field: string, max = 256): string {
@@ -58,7 +63,8 @@ function validateFleet(fleet: unknown, field: string): void {
   if (type === 'CORE' && onDemand + spot < 1) fail(field, 'the CORE fleet needs TargetOnDemandCapacity + TargetSpotCapacity >= 1');
   const configs = fleet.InstanceTypeConfigs;
   const launch = fleet.LaunchSpecifications;
-  const hasStrategy = isObject(launch) && (launch.SpotSpecification?.AllocationStrategy || launch.OnDemandSpecification?.AllocationStrategy);
+  const hasStrategy =
+    isObject(launch) && (member(launch.SpotSpecification, 'AllocationStrategy') || member(launch.OnDemandSpecification, 'AllocationStrategy'));
   const maxTypes = hasStrategy ? 30 : 5;
   if (!Array.isArray(configs) || configs.length === 0) fail(`${field}.InstanceTypeConfigs`, 'must list at least one instance type');
   if (configs.length > maxTypes) {
@@ -136,9 +142,9 @@ export type ValidRunJobFlow = OnTheWire<RunJobFlowCommandInput> & { Name: string
 /** Validates a RunJobFlow request; throws ValidationException naming the first bad field. */
 export function validateRunJobFlow(input: Obj): asserts input is ValidRunJobFlow {
   requireString(input.Name, 'Name');
-  requireString(input.ReleaseLabel, 'ReleaseLabel');
-  if (!/^emr-\d+\.\d+\.\d+$/.test(input.ReleaseLabel)) fail('ReleaseLabel', `is not a valid release label: ${input.ReleaseLabel}`);
-  if (input.LogUri !== undefined && !/^s3[an]?:\/\/[^/]+/.test(input.LogUri)) fail('LogUri', 'must be an s3:// URI');
+  const releaseLabel = requireString(input.ReleaseLabel, 'ReleaseLabel');
+  if (!/^emr-\d+\.\d+\.\d+$/.test(releaseLabel)) fail('ReleaseLabel', `is not a valid release label: ${releaseLabel}`);
+  if (input.LogUri !== undefined && !/^s3[an]?:\/\/[^/]+/.test(String(input.LogUri))) fail('LogUri', 'must be an s3:// URI');
   const scl = optionalInteger(input.StepConcurrencyLevel, 'StepConcurrencyLevel', 1, 256) ?? 1;
   if (input.AutoTerminationPolicy !== undefined) {
     if (!isObject(input.AutoTerminationPolicy)) fail('AutoTerminationPolicy', 'must be an object');

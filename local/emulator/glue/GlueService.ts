@@ -7,51 +7,47 @@
  */
 import type {
   BatchGetPartitionRequest,
-  BatchGetPartitionResponse,
-  Column,
-  CrawlerState,
-  CreateCrawlerRequest,
   CreatePartitionRequest,
   CreateTableRequest,
   DeleteTableRequest,
-  GetCrawlersRequest,
-  Crawler as GetCrawlerView,
-  Database,
-  DatabaseInput,
   GetPartitionRequest,
   GetPartitionsRequest,
-  GetPartitionsResponse,
   GetTablesRequest,
-  GetTablesResponse,
+  UpdatePartitionRequest,
+  Column,
+  CrawlerState,
+  CreateCrawlerRequest,
+  GetCrawlersRequest,
+  Crawler as GetCrawlerView,
+  DatabaseInput,
   LastCrawlInfo,
   LastCrawlStatus,
-  Partition,
   S3Target,
   StartCrawlerRequest,
   StopCrawlerRequest,
   StorageDescriptor,
-  Table,
-  TableInput,
-  UpdatePartitionRequest,
 } from '@aws-sdk/client-glue';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { parseS3Uri, s3Location } from '../../../lib/contract';
 import type { EmulatedClock } from '../clock';
 import type { EmitEvent } from '../events';
 import type { FaultInjector } from '../faults';
 import { AwsServiceError, type JsonOperation, type OnTheWire } from '../protocol';
-import type { LocalObject, LocalS3 } from '../s3/store';
-import { parsePartitionExpression } from './partitionExpression';
-
-type WirePartition = OnTheWire<Partition>;
-type WireDatabase = OnTheWire<Database>;
+import type { LocalS3 } from '../s3/store';
+import {
+  alreadyExists,
+  entityNotFound,
+  GlueTables,
+  invalidInput,
+  requireString,
+  tokenPage,
+  type TableRecord,
+  type WireDatabase,
+  type WirePartition,
+} from './catalog';
+import { columnsOf, countLines, groupByPartition } from './crawlScan';
 
 const CRAWL_DURATIONS = { runningSeconds: 120, stoppingSeconds: 10 } as const;
-
-const entityNotFound = (message: string) => new AwsServiceError('EntityNotFoundException', message);
-const alreadyExists = (message: string) => new AwsServiceError('AlreadyExistsException', message);
-const invalidInput = (message: string) => new AwsServiceError('InvalidInputException', message);
 
 /** A crawler as the emulator keeps it: GetCrawler's members (S3 targets only) plus the running crawl. */
 interface CrawlerRecord {
@@ -70,15 +66,6 @@ interface CrawlerRecord {
   timer?: NodeJS.Timeout;
 }
 
-/** A table as the emulator keeps it: its TableInput and its partitions by their JSON-encoded values. */
-interface TableRecord {
-  input: OnTheWire<TableInput> & { Name: string };
-  DatabaseName: string;
-  CreateTime: number;
-  UpdateTime: number;
-  partitions: Map<string, WirePartition>;
-}
-
 /** What `seed()` takes: the catalog and buckets that serverless.yml declares. */
 export interface GlueSeed {
   crawlers?: Array<{ Name: string; DatabaseName: string; Role?: string; Targets: { S3Targets: Array<{ Path: string }> }; TablePrefix?: string }>;
@@ -92,69 +79,17 @@ export interface GlueDeps {
   emit: EmitEvent;
 }
 
-/** Glue's PageSize is 1–1,000 (botocore's model); beyond it the request fails its constraint (ValidationException). */
-const MAX_PAGE_SIZE = 1000;
-
-/** One page of `items` from a NextToken (an opaque offset) and a MaxResults within Glue's PageSize. */
-function tokenPage<T>(items: T[], token: unknown, maxResults: unknown): { items: T[]; NextToken?: string } {
-  if (maxResults !== undefined && (!Number.isInteger(maxResults) || (maxResults as number) < 1 || (maxResults as number) > MAX_PAGE_SIZE)) {
-    throw new AwsServiceError(
-      'ValidationException',
-      `1 validation error detected: Value '${String(maxResults)}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and ${MAX_PAGE_SIZE}`,
-    );
-  }
-  const start = typeof token === 'string' && token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
-  if (!Number.isInteger(start) || start < 0) throw invalidInput('NextToken is not valid');
-  const max = (maxResults as number | undefined) ?? MAX_PAGE_SIZE;
-  const end = start + max;
-  return { items: items.slice(start, end), ...(end < items.length ? { NextToken: Buffer.from(String(end)).toString('base64url') } : {}) };
-}
-
-function requireString(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !value) throw invalidInput(`${field} is required`);
-  return value;
-}
-
-/** Glue's JSON classifier maps values to Hive types; nested values become struct/array, shown as their JSON. */
-function hiveType(value: unknown): string {
-  if (typeof value === 'boolean') return 'boolean';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'double';
-  if (Array.isArray(value)) return `array<${value.length ? hiveType(value[0]) : 'string'}>`;
-  if (value && typeof value === 'object') {
-    return `struct<${Object.entries(value)
-      .map(([k, v]) => `${k}:${hiveType(v)}`)
-      .join(',')}>`;
-  }
-  return 'string';
-}
-
-async function countLines(file: string): Promise<{ lines: number; first: string }> {
-  let lines = 0;
-  let first = '';
-  let collecting = true;
-  let pendingPartial = false;
-  for await (const chunk of createReadStream(file)) {
-    const buffer = chunk as Buffer;
-    if (collecting) {
-      const text = buffer.toString('utf8');
-      const end = text.indexOf('\n');
-      first += end >= 0 ? text.slice(0, end) : text;
-      if (end >= 0 || first.length > 1_000_000) collecting = false;
-    }
-    for (let i = buffer.indexOf(10); i >= 0; i = buffer.indexOf(10, i + 1)) lines += 1;
-    pendingPartial = buffer.length > 0 && buffer[buffer.length - 1] !== 10;
-  }
-  return { lines: lines + (pendingPartial ? 1 : 0), first };
-}
-
 export class GlueService {
   private readonly databases = new Map<string, WireDatabase>();
   private readonly crawlers = new Map<string, CrawlerRecord>();
-  private readonly tables = new Map<string, TableRecord>();
+  /** Tables and partitions (CreateTable … BatchGetPartition); crawls write into them too. */
+  private readonly catalog: GlueTables;
   /** Set by shutdown(): a scan still reading files must not schedule anything afterwards. */
   private stopped = false;
 
-  constructor(private readonly deps: GlueDeps) {}
+  constructor(private readonly deps: GlueDeps) {
+    this.catalog = new GlueTables(deps.clock, (name) => this.database(name));
+  }
 
   /** Each operation takes the parsed JSON body as the SDK's request shape (members are still checked at run time). */
   readonly operations: Record<string, JsonOperation> = {
@@ -166,15 +101,15 @@ export class GlueService {
     GetCrawlers: (input) => this.getCrawlers(input as OnTheWire<GetCrawlersRequest>),
     StartCrawler: (input) => this.startCrawler(input as OnTheWire<StartCrawlerRequest>),
     StopCrawler: (input) => this.stopCrawler(input as OnTheWire<StopCrawlerRequest>),
-    CreateTable: (input) => this.createTable(input as OnTheWire<CreateTableRequest>),
-    GetTable: (input) => ({ Table: this.tableView(this.table(input.DatabaseName, input.Name)) }),
-    GetTables: (input) => this.getTables(input as OnTheWire<GetTablesRequest>),
-    DeleteTable: (input) => this.deleteTable(input as OnTheWire<DeleteTableRequest>),
-    CreatePartition: (input) => this.createPartition(input as OnTheWire<CreatePartitionRequest>),
-    GetPartition: (input) => this.getPartition(input as OnTheWire<GetPartitionRequest>),
-    UpdatePartition: (input) => this.updatePartition(input as OnTheWire<UpdatePartitionRequest>),
-    GetPartitions: (input) => this.getPartitions(input as OnTheWire<GetPartitionsRequest>),
-    BatchGetPartition: (input) => this.batchGetPartition(input as OnTheWire<BatchGetPartitionRequest>),
+    CreateTable: (input) => this.catalog.createTable(input as OnTheWire<CreateTableRequest>),
+    GetTable: (input) => ({ Table: this.catalog.tableView(this.catalog.table(input.DatabaseName, input.Name)) }),
+    GetTables: (input) => this.catalog.getTables(input as OnTheWire<GetTablesRequest>),
+    DeleteTable: (input) => this.catalog.deleteTable(input as OnTheWire<DeleteTableRequest>),
+    CreatePartition: (input) => this.catalog.createPartition(input as OnTheWire<CreatePartitionRequest>),
+    GetPartition: (input) => this.catalog.getPartition(input as OnTheWire<GetPartitionRequest>),
+    UpdatePartition: (input) => this.catalog.updatePartition(input as OnTheWire<UpdatePartitionRequest>),
+    GetPartitions: (input) => this.catalog.getPartitions(input as OnTheWire<GetPartitionsRequest>),
+    BatchGetPartition: (input) => this.catalog.batchGetPartition(input as OnTheWire<BatchGetPartitionRequest>),
   };
 
   /** The catalog and crawlers as JSON, without timers. */
@@ -182,7 +117,7 @@ export class GlueService {
     return {
       databases: [...this.databases.values()],
       crawlers: [...this.crawlers.values()].map(({ timer: _timer, ...crawler }) => crawler),
-      tables: [...this.tables.entries()].map(([key, table]) => ({ key, ...table, partitions: [...table.partitions.entries()] })),
+      tables: [...this.catalog.tables.entries()].map(([key, table]) => ({ key, ...table, partitions: [...table.partitions.entries()] })),
     };
   }
 
@@ -201,7 +136,7 @@ export class GlueService {
       }
       this.crawlers.set(crawler.Name, crawler);
     }
-    for (const { key, partitions, ...table } of data.tables) this.tables.set(key, { ...table, partitions: new Map(partitions) });
+    for (const { key, partitions, ...table } of data.tables) this.catalog.tables.set(key, { ...table, partitions: new Map(partitions) });
   }
 
   seed(seed: GlueSeed): void {
@@ -432,7 +367,7 @@ export class GlueService {
 
     const now = this.deps.clock.nowSeconds();
     const key = `${crawler.DatabaseName}/${tableName}`;
-    const existing = this.tables.get(key);
+    const existing = this.catalog.tables.get(key);
     const table: TableRecord = existing ?? {
       input: { Name: tableName },
       DatabaseName: crawler.DatabaseName,
@@ -464,154 +399,6 @@ export class GlueService {
         CatalogId: '000000000000',
       });
     }
-    this.tables.set(key, table);
-  }
-
-  // ---------------------------------------------------------------- tables and partitions
-
-  /** DeleteTable: the table and its partitions go; a crawl may register it again. */
-  private deleteTable(input: OnTheWire<DeleteTableRequest>): Record<string, never> {
-    const table = this.table(input.DatabaseName, input.Name);
-    for (const [key, candidate] of this.tables) if (candidate === table) this.tables.delete(key);
-    return {};
-  }
-
-  private table(databaseName: unknown, name: unknown): TableRecord {
-    const database = requireString(databaseName, 'DatabaseName');
-    const tableName = requireString(name, 'Name');
-    this.database(database);
-    const table = this.tables.get(`${database}/${tableName.toLowerCase()}`);
-    if (!table) throw entityNotFound(`Table ${tableName} not found.`);
-    return table;
-  }
-
-  private tableView(table: TableRecord): OnTheWire<Table> {
-    return {
-      ...table.input,
-      DatabaseName: table.DatabaseName,
-      CreateTime: table.CreateTime,
-      UpdateTime: table.UpdateTime,
-      IsRegisteredWithLakeFormation: false,
-      CatalogId: '000000000000',
-    };
-  }
-
-  private createTable(input: OnTheWire<CreateTableRequest>): Record<string, never> {
-    const database = requireString(input.DatabaseName, 'DatabaseName');
-    this.database(database);
-    const name = requireString(input.TableInput?.Name, 'TableInput.Name').toLowerCase();
-    const key = `${database}/${name}`;
-    if (this.tables.has(key)) throw alreadyExists(`Table already exists.`);
-    const now = this.deps.clock.nowSeconds();
-    this.tables.set(key, { input: { ...input.TableInput, Name: name }, DatabaseName: database, CreateTime: now, UpdateTime: now, partitions: new Map() });
-    return {};
-  }
-
-  private getTables(input: OnTheWire<GetTablesRequest>): OnTheWire<GetTablesResponse> {
-    const database = requireString(input.DatabaseName, 'DatabaseName');
-    this.database(database);
-    const pattern = typeof input.Expression === 'string' && input.Expression ? new RegExp(`^(${input.Expression.replace(/\*/g, '.*')})$`) : null;
-    const tables = [...this.tables.entries()]
-      .filter(([key]) => key.startsWith(`${database}/`))
-      .map(([, table]) => table)
-      .filter((t) => !pattern || pattern.test(t.input.Name));
-    return { TableList: tables.map((t) => this.tableView(t)) };
-  }
-
-  private partitionValues(values: unknown, field: string): string[] {
-    if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw invalidInput(`${field} must be a list of strings`);
-    return values as string[];
-  }
-
-  private createPartition(input: OnTheWire<CreatePartitionRequest>): Record<string, never> {
-    const table = this.table(input.DatabaseName, input.TableName);
-    const values = this.partitionValues(input.PartitionInput?.Values, 'PartitionInput.Values');
-    const group = JSON.stringify(values);
-    if (table.partitions.has(group)) throw alreadyExists('Partition already exists.');
-    table.partitions.set(group, {
-      ...input.PartitionInput,
-      DatabaseName: table.DatabaseName,
-      TableName: table.input.Name,
-      CreationTime: this.deps.clock.nowSeconds(),
-      CatalogId: '000000000000',
-    });
-    return {};
-  }
-
-  /** Replaces the partition's definition (values, storage, Parameters such as sizeKey), as Glue's UpdatePartition does. */
-  private updatePartition(input: OnTheWire<UpdatePartitionRequest>): Record<string, never> {
-    const table = this.table(input.DatabaseName, input.TableName);
-    const group = JSON.stringify(this.partitionValues(input.PartitionValueList, 'PartitionValueList'));
-    const existing = table.partitions.get(group);
-    if (!existing) throw entityNotFound('Cannot find partition.');
-    const values = this.partitionValues(input.PartitionInput?.Values, 'PartitionInput.Values');
-    if (JSON.stringify(values) !== group && table.partitions.has(JSON.stringify(values))) throw alreadyExists('Partition already exists.');
-    const updated = { ...existing, ...input.PartitionInput, Values: values };
-    table.partitions.delete(group);
-    table.partitions.set(JSON.stringify(values), updated);
-    return {};
-  }
-
-  private getPartition(input: OnTheWire<GetPartitionRequest>): { Partition: WirePartition } {
-    const table = this.table(input.DatabaseName, input.TableName);
-    const values = this.partitionValues(input.PartitionValues, 'PartitionValues');
-    const partition = table.partitions.get(JSON.stringify(values));
-    if (!partition) throw entityNotFound('Cannot find partition.');
-    return { Partition: partition };
-  }
-
-  private getPartitions(input: OnTheWire<GetPartitionsRequest>): OnTheWire<GetPartitionsResponse> {
-    const table = this.table(input.DatabaseName, input.TableName);
-    if (input.Expression !== undefined && typeof input.Expression !== 'string') throw invalidInput('Expression must be a string');
-    const keys = (table.input.PartitionKeys ?? []).map((k) => ({ Name: String(k.Name), Type: k.Type }));
-    const matches = parsePartitionExpression(input.Expression, keys);
-    const all = [...table.partitions.values()]
-      .filter((p) => matches(p.Values ?? []))
-      .sort((a, b) => (JSON.stringify(a.Values) < JSON.stringify(b.Values) ? -1 : 1));
-    const { items, NextToken } = tokenPage(all, input.NextToken, input.MaxResults);
-    return { Partitions: items, ...(NextToken ? { NextToken } : {}) };
-  }
-
-  private batchGetPartition(input: OnTheWire<BatchGetPartitionRequest>): OnTheWire<BatchGetPartitionResponse> {
-    const table = this.table(input.DatabaseName, input.TableName);
-    if (!Array.isArray(input.PartitionsToGet)) throw invalidInput('PartitionsToGet is required');
-    const Partitions: WirePartition[] = [];
-    for (const entry of input.PartitionsToGet) {
-      const partition = table.partitions.get(JSON.stringify(this.partitionValues(entry?.Values, 'PartitionsToGet.Values')));
-      if (partition) Partitions.push(partition);
-    }
-    return { Partitions, UnprocessedKeys: [] };
-  }
-}
-
-/** The objects under a crawled prefix by Hive partition (`key=value/` directories); others are skipped. */
-function groupByPartition(objects: LocalObject[], prefix: string): { byPartition: Map<string, LocalObject[]>; partitionKeys: string[] } {
-  const byPartition = new Map<string, LocalObject[]>();
-  const partitionKeys: string[] = [];
-  for (const object of objects) {
-    const dirs = object.key.slice(prefix.length).split('/').slice(0, -1);
-    const hive = dirs.filter((d) => /^[^=]+=[^=]*$/.test(d));
-    if (hive.length !== dirs.length) continue;
-    hive.forEach((d, i) => {
-      const key = d.split('=')[0];
-      if (partitionKeys[i] === undefined) partitionKeys[i] = key;
-    });
-    const values = hive.map((d) => decodeURIComponent(d.split('=')[1]));
-    const group = JSON.stringify(values);
-    byPartition.set(group, [...(byPartition.get(group) ?? []), object]);
-  }
-  return { byPartition, partitionKeys };
-}
-
-/** A table's columns from its first JSON record (partition keys apart); none when it is not JSON, as a crawler that cannot classify the data. */
-function columnsOf(first: string, partitionKeys: string[]): Column[] {
-  try {
-    const record = JSON.parse(first);
-    if (!record || typeof record !== 'object' || Array.isArray(record)) return [];
-    return Object.entries(record)
-      .filter(([name]) => !partitionKeys.includes(name))
-      .map(([name, value]) => ({ Name: name.toLowerCase(), Type: hiveType(value) }));
-  } catch {
-    return [];
+    this.catalog.tables.set(key, table);
   }
 }

@@ -309,14 +309,12 @@ describe('submit-pooled-step', () => {
   });
 
   it('fails as addStep.sync does (EMR.AmazonElasticMapReduceException) when EMR refuses the step, mapping nothing', async () => {
-    emr
-      .on(AddJobFlowStepsCommand)
-      .rejects(
-        new InvalidRequestException({
-          message: 'A job flow that is shutting down, terminated, or finished may not be modified.',
-          $metadata: { httpStatusCode: 400 },
-        }),
-      );
+    emr.on(AddJobFlowStepsCommand).rejects(
+      new InvalidRequestException({
+        message: 'A job flow that is shutting down, terminated, or finished may not be modified.',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
 
     await expect(submitPooledStep(input, lambdaContext)).rejects.toMatchObject({
       name: 'EMR.AmazonElasticMapReduceException',
