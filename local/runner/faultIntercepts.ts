@@ -99,6 +99,18 @@ export const dedicatedIntercepts = (intercept: Intercepts = {}): Intercepts => {
   return { ...intercept, PlaceJob: own ? (input, _next, stopped) => own(input, placeDedicated, stopped) : (input) => placeDedicated(input) };
 };
 /**
+ * A pools configuration whose pools keep one Spot task node (4 units past the core fleet) at their managed-scaling
+ * minimum: the shipped pool scales from its On-Demand core fleet alone, so an idle-sized cluster has no Spot node
+ * for a Spot-loss fault to strike. For the raw config/pools.json (a jest.mock) and a parsed one (usePools) alike.
+ */
+export function withSpotAtMinimum<T extends { pools: Array<{ fleets: { coreUnits: number }; managedScaling: object }> }>(config: T): T {
+  return {
+    ...config,
+    pools: config.pools.map((pool) => ({ ...pool, managedScaling: { ...pool.managedScaling, minimumUnits: pool.fleets.coreUnits + 4 } })),
+  };
+}
+
+/**
  * 600 GiB: what a day of a big site's events weighs. The shipped sizing (denormalize-events' 60-minute SLA, 24 MiB/s
  * per unit with no history) gives it 16 units, predicted at 28 minutes: a dedicated cluster of one On-Demand 4xlarge
  * core node and a 12-unit task fleet that buys Spot. The fixture's 3 events are sized at the 2-unit minimum, a

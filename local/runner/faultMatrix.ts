@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
+import { loadPools, usePools } from '../../lib/config/pools';
+import { loadPrices } from '../../lib/config/prices';
 import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } from '../../lib/contract';
 import { FaultsSchema, type Faults } from '../emulator/faults';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
@@ -35,6 +37,7 @@ import {
   bigPartition,
   longIdlePolicy,
   hangingAfterStart,
+  withSpotAtMinimum,
 } from './faultIntercepts';
 
 export { BIG_PARTITION_BYTES, sizedAsPartitionOf };
@@ -290,6 +293,8 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
 
 /** Runs every row, one fresh runtime each (a fault fires once per runtime), one after the other. */
 export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (result: FaultResult) => void): Promise<FaultResult[]> {
+  // The pooled Spot-loss rows need a Spot node on an idle-sized pool cluster (set before any handler loads its config).
+  usePools(withSpotAtMinimum(loadPools(loadPrices())));
   const scratch = mkdtempSync(join(tmpdir(), 'emrflow-faults-'));
   const eventsFile = join(scratch, 'part-0001.json');
   writeFileSync(
@@ -316,6 +321,7 @@ export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (
       onResult?.(result);
     }
   } finally {
+    usePools(undefined);
     rmSync(scratch, { recursive: true, force: true });
   }
   return results;

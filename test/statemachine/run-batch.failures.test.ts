@@ -20,6 +20,11 @@ jest.mock('../../config/jobs.json', () => {
   return { ...actual, jobs: actual.jobs.map((job: any) => ({ ...job, maxAttempts: 2 })) };
 });
 
+// The Spot loss needs a Spot node on the idle-sized pool cluster (the shipped pool's minimum is its On-Demand core).
+jest.mock('../../config/pools.json', () =>
+  jest.requireActual('../../local/runner/faultIntercepts').withSpotAtMinimum(jest.requireActual('../../config/pools.json')),
+);
+
 const TIME_SCALE = 0.005;
 const RUN_DATE = '2026-11-26';
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-batch-failures-'));

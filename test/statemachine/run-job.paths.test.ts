@@ -428,6 +428,8 @@ describe('run-job routing (scripted services, real definition)', () => {
           execution: 'scripted-execution',
           attempt: 1,
           taskToken: SCRIPTED_TASK_TOKEN,
+          // The step the dispatcher submits in its per-cluster batch when it grants the lease.
+          step: { Name: runStepName(request as any, 1), ActionOnFailure: 'CONTINUE', HadoopJarStep: { Jar: 'command-runner.jar', Args: sizing.stepArgs } },
         },
       });
       expect(outcome.heartbeats.AcquireCapacity).toEqual([900]);

@@ -18,13 +18,9 @@ import { startCpuBurners } from '../support/cpuBurners';
 
 // The Spot-loss scenarios need a Spot task node at the pool's minimum: the shipped pool scales from its On-Demand
 // core fleet alone (managedScaling.minimumUnits = coreUnits), so an idle-sized cluster has no Spot node to lose.
-jest.mock('../../config/pools.json', () => {
-  const shipped = jest.requireActual('../../config/pools.json');
-  return {
-    ...shipped,
-    pools: shipped.pools.map((pool: { managedScaling: object }) => ({ ...pool, managedScaling: { ...pool.managedScaling, minimumUnits: 8 } })),
-  };
-});
+jest.mock('../../config/pools.json', () =>
+  jest.requireActual('../../local/runner/faultIntercepts').withSpotAtMinimum(jest.requireActual('../../config/pools.json')),
+);
 
 jest.setTimeout(600_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
