@@ -6,11 +6,19 @@ export function isConditionFailure(error: unknown): boolean {
 
 /** Runs a conditional write: true when it was applied, false when its condition refused it. */
 export async function conditional(write: () => Promise<unknown>): Promise<boolean> {
-  try {
+  const applied = await conditionalResult(async () => {
     await write();
     return true;
+  });
+  return applied ?? false;
+}
+
+/** Runs a conditional write and returns what it answered; null when its condition refused it. */
+export async function conditionalResult<T>(write: () => Promise<T>): Promise<T | null> {
+  try {
+    return await write();
   } catch (error) {
-    if (isConditionFailure(error)) return false;
+    if (isConditionFailure(error)) return null;
     throw error;
   }
 }

@@ -10,7 +10,7 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Settlement } from '../domain/stepCompletion';
 import type { StepTokenItem, StepTokenStore } from '../jobManager/store';
-import { conditional, isConditionFailure } from './conditional';
+import { conditional, conditionalResult } from './conditional';
 
 /** SubmitPooledStep's one write, a function of its own so its bundle (and role) reaches no other. */
 export async function putStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem): Promise<void> {
@@ -30,8 +30,8 @@ export async function attachStepToken(
   stepId: string,
   taskToken: string,
 ): Promise<StepTokenItem | null> {
-  try {
-    const attached = await dynamo.send(
+  const attached = await conditionalResult(() =>
+    dynamo.send(
       new UpdateCommand({
         TableName: table,
         Key: { clusterId, stepId },
@@ -40,12 +40,9 @@ export async function attachStepToken(
         ExpressionAttributeValues: { ':t': taskToken },
         ReturnValues: 'ALL_NEW',
       }),
-    );
-    return attached.Attributes as StepTokenItem;
-  } catch (error) {
-    if (isConditionFailure(error)) return null;
-    throw error;
-  }
+    ),
+  );
+  return (attached?.Attributes as StepTokenItem | undefined) ?? null;
 }
 
 export async function takeStepToken(
@@ -56,8 +53,8 @@ export async function takeStepToken(
   takenAt: number,
   staleBefore: number,
 ): Promise<StepTokenItem | null> {
-  try {
-    const claimed = await dynamo.send(
+  const claimed = await conditionalResult(() =>
+    dynamo.send(
       new UpdateCommand({
         TableName: table,
         Key: { clusterId, stepId },
@@ -66,12 +63,9 @@ export async function takeStepToken(
         ExpressionAttributeValues: { ':t': takenAt, ':stale': staleBefore },
         ReturnValues: 'ALL_NEW',
       }),
-    );
-    return claimed.Attributes as StepTokenItem;
-  } catch (error) {
-    if (isConditionFailure(error)) return null;
-    throw error;
-  }
+    ),
+  );
+  return (claimed?.Attributes as StepTokenItem | undefined) ?? null;
 }
 
 export async function restoreStepToken(dynamo: DynamoDBDocumentClient, table: string, item: StepTokenItem): Promise<boolean> {
