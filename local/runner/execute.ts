@@ -57,6 +57,22 @@ export interface ExecutionResult {
   durationMs: number;
 }
 
+/** An execution the runner itself could not run (a definition that does not load): it fails as States.Runtime would. */
+export function runnerFailure(executionName: string, error: unknown, startedAt: number): ExecutionResult {
+  return {
+    executionName,
+    status: 'FAILED',
+    output: null,
+    error: 'States.Runtime',
+    cause: `${(error as Error).name}: ${(error as Error).message}`,
+    transitions: 0,
+    attempts: 0,
+    timeline: [],
+    startedAt,
+    durationMs: Date.now() - startedAt,
+  };
+}
+
 export interface ExecuteOptions {
   executionName: string;
   stateMachineArn: string;

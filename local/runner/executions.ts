@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { STATES_ERROR } from '../../lib/contract';
 import { TaskError } from './adapters/errors';
-import type { ExecutionResult, ExecutionStatus } from './execute';
+import { type ExecutionResult, type ExecutionStatus, runnerFailure } from './execute';
 
 export interface ExecutionRecord {
   machine: string;
@@ -68,21 +68,7 @@ export class ExecutionRegistry {
     const record: ExecutionRecord = { machine, name, arn, input, status: 'RUNNING', startedAt: Date.now(), stoppedAt: null, result: null, done: null as never };
     const started = Date.now();
     record.done = this.execute(machine, input, name)
-      .catch(
-        (error): ExecutionResult => ({
-          // The runner itself failed (a definition that does not load): the execution fails as States.Runtime would.
-          executionName: name,
-          status: 'FAILED',
-          output: null,
-          error: 'States.Runtime',
-          cause: `${(error as Error).name}: ${(error as Error).message}`,
-          transitions: 0,
-          attempts: 0,
-          timeline: [],
-          startedAt: started,
-          durationMs: Date.now() - started,
-        }),
-      )
+      .catch((error): ExecutionResult => runnerFailure(name, error, started))
       .then((result) => {
         record.status = result.status;
         record.stoppedAt = Date.now();

@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { AwsServiceError } from '../../emulator/protocol';
 import { EXECUTION_ARN_PART, executionArnFor } from '../../../lib/contract';
 import type { MachineDefinition } from '../definition';
-import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, type InterpreterEvent } from '../execute';
+import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, type InterpreterEvent, runnerFailure } from '../execute';
 import { executionView, type ExecutionStatuses, type ExecutionStatusRecord } from '../executionStatuses';
 import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
@@ -225,20 +225,7 @@ export class StepFunctionsApi {
         onEnd: (result) => this.ended(execution, result),
       })
       .catch((error): null => {
-        // The runner itself failed (a definition that does not load): the execution fails as States.Runtime.
-        const at = Date.now();
-        this.ended(execution, {
-          executionName: name,
-          status: 'FAILED',
-          output: null,
-          error: 'States.Runtime',
-          cause: `${(error as Error).name}: ${(error as Error).message}`,
-          transitions: 0,
-          attempts: 0,
-          timeline: [],
-          startedAt: execution.startDate,
-          durationMs: at - execution.startDate,
-        });
+        this.ended(execution, runnerFailure(name, error, execution.startDate));
         return null;
       });
     return { executionArn, startDate: execution.startDate / 1000 };
