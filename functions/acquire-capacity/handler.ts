@@ -45,7 +45,7 @@ export async function acquireCapacity(event: unknown): Promise<{ entryId: string
       `${input.units} exceeds pool ${input.pool}'s capacityUnits (${context.pool.capacityUnits}); such a job needs a dedicated cluster`,
     );
   }
-  const { entryId, dispatch } = await jobManager().park(context, input);
+  const { entryId, dispatch } = await jobManager().acquireCapacity(context, input);
   // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
   if (dispatch.launchFailures.length > 0) metrics.add('LaunchFailures', dispatch.launchFailures.length, {});
   logger.info('parked', { entryId, pool: input.pool, units: input.units, priority: input.priority, dispatch });

@@ -37,7 +37,7 @@ const jobManager = () =>
  */
 export async function releaseCapacity(event: unknown): Promise<{ released: boolean; units: number; granted: number; launched: number }> {
   const slot = parseRequestInput(SlotInput, event);
-  const { released, units, dispatch } = await jobManager().release(poolContext(config, slot.pool), slot);
+  const { released, units, dispatch } = await jobManager().releaseCapacity(poolContext(config, slot.pool), slot);
   // RunJobFlow refusals that will not cure themselves: PoolLaunchFailedAlarm watches their sum.
   if (dispatch.launchFailures.length > 0) metrics.add('LaunchFailures', dispatch.launchFailures.length, {});
   logger.info('released', { ...slot, released, units, dispatch });

@@ -3,30 +3,13 @@ import rulesJson from '../../config/rules.json';
 import { InvalidConfigError } from '../errors';
 import { between, describeValue, nonEmptyString, parseConfig, strictObject } from '../schema';
 import { PrioritySchema } from '../domain/priority';
+import { PLACEMENT_FACTS } from '../domain/rules';
 
 export const RULES_FILE = 'config/rules.json';
 
-/** Facts PlaceJob gives the rules engine; a rule naming any other fact is a configuration error. */
-export const PLACEMENT_FACTS = [
-  'predictedMinutes',
-  'slaMinutes',
-  /** predictedMinutes / slaMinutes: how much of the SLA the predicted run uses. */
-  'slaUsedShare',
-  'priority',
-  'attempt',
-  'maxAttempts',
-  'capacityUnits',
-  'inputGiB',
-  /** slaMinutes - predictedMinutes: how long the job may wait and still meet its SLA. */
-  'slaSlackMinutes',
-  /** Per pool of config/pools.json, from the registry (queued units vs capacity): read one with "path": "$.<pool>". */
-  'predictedWaitMinutes',
-  /** Per target: "$.pool" (the pool a usePool rule would pick, else the first), "$.dedicated", "$.serverless" (USD). */
-  'predictedCostUsd',
-] as const;
-
 const OPERATORS = ['equal', 'notEqual', 'lessThan', 'lessThanInclusive', 'greaterThan', 'greaterThanInclusive', 'in', 'notIn'] as const;
 
+/** A rule naming a fact PlaceJob does not give (lib/domain/rules.ts PlacementFacts) is a configuration error. */
 const Fact = z.enum(PLACEMENT_FACTS);
 const Scalar = z.union([z.number(), z.string(), z.boolean()]);
 

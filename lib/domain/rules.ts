@@ -3,23 +3,46 @@ import type { PlacementRule } from '../config/rules';
 import type { Priority } from './types';
 import { priorityRank } from './priority';
 
-/** The facts config/rules.json can test (lib/config/rules.ts rejects any other name). */
+/** The facts config/rules.json can test (lib/config/rules.ts rejects any other name, from PLACEMENT_FACTS). */
 export interface PlacementFacts {
   predictedMinutes: number;
   slaMinutes: number;
+  /** predictedMinutes / slaMinutes: how much of the SLA the predicted run uses. */
   slaUsedShare: number;
   priority: Priority;
   attempt: number;
   maxAttempts: number;
   capacityUnits: number;
   inputGiB: number;
-  /** slaMinutes - predictedMinutes. */
+  /** slaMinutes - predictedMinutes: how long the job may wait and still meet its SLA. */
   slaSlackMinutes: number;
   /** Per pool: minutes a lease would take now (lib/domain/serverless.ts predictedPoolWaitMinutes); empty without a registry. */
   predictedWaitMinutes: Record<string, number>;
-  /** Expected cost of the run on each target, USD (a target that cannot be priced is absent). */
+  /**
+   * Expected cost of the run on each target, USD (a target that cannot be priced is absent): "$.pool" (the pool
+   * a usePool rule would pick, else the first), "$.dedicated", "$.serverless".
+   */
   predictedCostUsd: { pool?: number; dedicated?: number; serverless?: number };
 }
+
+/**
+ * The fact names, for lib/config/rules.ts to validate a rule against. A Record over PlacementFacts' keys, so
+ * the compiler rejects a fact added to the interface and not here (or here and not there): one definition.
+ */
+const FACT_NAMES: Record<keyof PlacementFacts, true> = {
+  predictedMinutes: true,
+  slaMinutes: true,
+  slaUsedShare: true,
+  priority: true,
+  attempt: true,
+  maxAttempts: true,
+  capacityUnits: true,
+  inputGiB: true,
+  slaSlackMinutes: true,
+  predictedWaitMinutes: true,
+  predictedCostUsd: true,
+};
+export const PLACEMENT_FACTS = Object.keys(FACT_NAMES) as [keyof PlacementFacts, ...Array<keyof PlacementFacts>];
 
 export interface PlacementDecision {
   /** Share of the task fleet (the Spot-eligible capacity) to buy On-Demand, 0..1; core is always On-Demand. */

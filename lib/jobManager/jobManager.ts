@@ -3,13 +3,13 @@
  * lib/domain/stepCompletion.ts) and the outside world. Each operation reads its store, decides with the
  * domain's functions and applies the decision with the store's conditional writes; EMR, Step Functions
  * and the clock are ports. The Lambdas (functions/*) build it on DynamoDB and the SDK
- * (lib/aws/jobManagerPorts.ts); the capacity planner builds it on the in-memory store, its simulated EMR
+ * (lib/aws/poolRuntime.ts); the capacity planner builds it on the in-memory store, its simulated EMR
  * and its virtual clock, so both run this one copy.
  *
- *   park              AcquireCapacity: queue the job (with its task token), then dispatch its pool. The job is
+ *   acquireCapacity   AcquireCapacity: park the job in its pool's queue (with its task token), then dispatch its pool. The job is
  *                     never leased directly, even when there is room: a new arrival must not overtake parked
  *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
- *   release           ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
+ *   releaseCapacity   ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
  *                     A step of its execution EMR may still run is cancelled, and keeps the lease until it ends.
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended
  *                     empty clusters), grant the heads of the queue, launch clusters.
@@ -66,8 +66,8 @@ import type { Priority } from '../domain/types';
 import { createContext } from './context';
 import { dispatch, observeClusterState } from './dispatch';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
-import { park, reconcile, unitsInUse } from './queue';
-import { release, releaseExecution } from './release';
+import { acquireCapacity, reconcile, unitsInUse } from './queue';
+import { releaseCapacity, releaseExecution } from './release';
 import { attachStep, failClusterSteps, noteStepStarted, reconcileSteps, settleStep, submitStep } from './steps';
 import type { RegistryStore, StepTokenItem, StepTokenStore } from './store';
 
@@ -91,7 +91,7 @@ export interface PoolContext {
   settings: DispatcherSettings;
 }
 
-export interface ParkRequest {
+export interface AcquireCapacityRequest {
   units: number;
   priority: Priority;
   execution: string;
@@ -166,9 +166,9 @@ export interface PoolReconcileReport {
 
 /** The job manager's operations; createJobManager builds the one implementation. */
 export interface JobManager {
-  park(context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
+  acquireCapacity(context: PoolContext, request: AcquireCapacityRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
   /** `running`: steps of the lease's execution still running, cancelled; the lease is kept until they end (released: false). */
-  release(
+  releaseCapacity(
     context: PoolContext,
     slot: Pick<Slot, 'clusterId' | 'lease'>,
   ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
@@ -194,8 +194,8 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
   const jm = createContext(ports);
   return {
     unitsInUse: (context) => unitsInUse(jm, context),
-    park: (context, request) => park(jm, context, request),
-    release: (context, slot) => release(jm, context, slot),
+    acquireCapacity: (context, request) => acquireCapacity(jm, context, request),
+    releaseCapacity: (context, slot) => releaseCapacity(jm, context, slot),
     dispatch: (context) => dispatch(jm, context),
     observeClusterState: (context, clusterId, state) => observeClusterState(jm, context, clusterId, state),
     reconcile: (context) => reconcile(jm, context),

@@ -6,7 +6,7 @@ import { CLUSTER_ENDED_STATES } from '../contract';
 import { leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queueReadNeed, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { WAITER_GONE, type JobManagerContext } from './context';
-import type { DispatchReport, ParkRequest, PoolContext, PoolReconcileReport } from './jobManager';
+import type { DispatchReport, AcquireCapacityRequest, PoolContext, PoolReconcileReport } from './jobManager';
 import { dispatch } from './dispatch';
 import { PLACEHOLDER_PREFIX } from './launch';
 
@@ -41,7 +41,11 @@ export function firstHeartbeatDelay(entryId: string): number {
   return Math.max(FIRST_HEARTBEAT_MIN_MS, Math.floor((hash / 2 ** 32) * HEARTBEAT_INTERVAL_MS));
 }
 
-export async function park(jm: JobManagerContext, context: PoolContext, request: ParkRequest): Promise<{ entryId: string; dispatch: DispatchReport }> {
+export async function acquireCapacity(
+  jm: JobManagerContext,
+  context: PoolContext,
+  request: AcquireCapacityRequest,
+): Promise<{ entryId: string; dispatch: DispatchReport }> {
   const entryId = leaseId(request.execution, request.attempt);
   await jm.store.park({
     pool: context.pool.name,

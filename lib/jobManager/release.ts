@@ -19,7 +19,7 @@ const CANCEL_CHECK_PAGES = 3;
  * cancelled and the lease kept, because its units are in use until EMR ends it: the lease lapses now, and
  * the sweep takes it back once no step of its execution may still run (see sweep).
  */
-export async function release(jm: JobManagerContext, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
+export async function releaseCapacity(jm: JobManagerContext, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease'>) {
   const running = await cancelRunningSteps(jm, context.pool.name, slot.clusterId, slot.lease);
   const released = running.length > 0 ? { released: false, units: 0 } : await jm.store.release(context.pool.name, slot.clusterId, slot.lease);
   return { ...released, running, dispatch: await dispatch(jm, context) };

@@ -183,7 +183,7 @@ export class EmrflowRun extends PoolClusterRun {
     const lease = leaseId(execution, state.attempt);
     this.attempts.set(lease, { state, units: state.job.sizing.capacityUnits, pool });
     this.parked++;
-    await this.jobManager.park(this.context(pool), {
+    await this.jobManager.acquireCapacity(this.context(pool), {
       units: state.job.sizing.capacityUnits,
       priority: decision.pool?.priority ?? state.job.job.priority,
       execution,
@@ -379,7 +379,7 @@ export class EmrflowRun extends PoolClusterRun {
   protected async releaseCapacity(lease: string, attempt: PooledAttempt): Promise<void> {
     this.attempts.delete(lease);
     if (attempt.grantedAt !== undefined) this.meter.leasedUnitHours += (attempt.slot?.units ?? attempt.units) * ((this.now - attempt.grantedAt) / 3600);
-    await this.jobManager.release(this.context(attempt.pool), { clusterId: slotOf(attempt).clusterId, lease });
+    await this.jobManager.releaseCapacity(this.context(attempt.pool), { clusterId: slotOf(attempt).clusterId, lease });
     await this.afterJobManager(attempt.pool);
   }
 

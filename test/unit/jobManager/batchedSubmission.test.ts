@@ -125,7 +125,7 @@ async function setUp(jobs: number, stepName: (i: number) => string | undefined =
   }
   for (let i = 0; i < jobs; i += 1) {
     const name = stepName(i);
-    await manager.park(CONTEXT, {
+    await manager.acquireCapacity(CONTEXT, {
       units: 1,
       priority: 'normal',
       execution: `exec-${i}`,

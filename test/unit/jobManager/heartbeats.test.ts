@@ -87,7 +87,7 @@ describe('heartbeats to parked executions', () => {
     for (let i = 0; i < JOBS; i += 1) {
       clock.ms = Math.floor((i * MINUTE_MS) / JOBS);
       const priority = (['high', 'normal', 'low'] as const)[i % 3];
-      await manager.park(CONTEXT, { units: 2, priority, execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
+      await manager.acquireCapacity(CONTEXT, { units: 2, priority, execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
       parkedAt.set(`token-${i}`, clock.ms);
     }
 

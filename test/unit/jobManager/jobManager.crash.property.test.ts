@@ -502,8 +502,8 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
     const slot = job.slot as Slot;
     job.stepGone = true;
     job.released = true;
-    if (!(await invoke('release after a step timeout', crash, (m) => m.release(CONTEXT, slot))))
-      await invoke('release after a step timeout', null, (m) => m.release(CONTEXT, slot));
+    if (!(await invoke('release after a step timeout', crash, (m) => m.releaseCapacity(CONTEXT, slot))))
+      await invoke('release after a step timeout', null, (m) => m.releaseCapacity(CONTEXT, slot));
   };
 
   const run = async ({ op, crash }: Step): Promise<void> => {
@@ -539,9 +539,9 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
           holdSeconds: HOLD_SECONDS,
           ...(job.batched ? { step: { Name: job.execution } } : {}),
         };
-        if (!(await invoke('park', crash, (m) => m.park(CONTEXT, request))) && !job.slot) {
+        if (!(await invoke('park', crash, (m) => m.acquireCapacity(CONTEXT, request))) && !job.slot) {
           job.token = `${job.token}-retry`;
-          await invoke('park', null, (m) => m.park(CONTEXT, { ...request, taskToken: job.token }));
+          await invoke('park', null, (m) => m.acquireCapacity(CONTEXT, { ...request, taskToken: job.token }));
         }
         return;
       }
@@ -614,7 +614,7 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
         if (!job?.slot) return;
         const slot = job.slot;
         job.released = true;
-        if (!(await invoke('release', crash, (m) => m.release(CONTEXT, slot)))) await invoke('release', null, (m) => m.release(CONTEXT, slot));
+        if (!(await invoke('release', crash, (m) => m.releaseCapacity(CONTEXT, slot)))) await invoke('release', null, (m) => m.releaseCapacity(CONTEXT, slot));
         return;
       }
       case 'heartbeatTimeout': {
@@ -638,7 +638,7 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
             holdSeconds: HOLD_SECONDS,
             ...(job.batched ? { step: { Name: job.execution } } : {}),
           };
-          if (!(await invoke('park', crash, (m) => m.park(CONTEXT, request))) && !job.slot) job.heardAt = world.now - ACQUIRE_HEARTBEAT_SECONDS * 1000;
+          if (!(await invoke('park', crash, (m) => m.acquireCapacity(CONTEXT, request))) && !job.slot) job.heardAt = world.now - ACQUIRE_HEARTBEAT_SECONDS * 1000;
         }
         return;
       }
@@ -697,7 +697,7 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
       if (!job.stepTold || !job.slot) continue;
       const slot = job.slot;
       job.released = true;
-      await invoke('release', null, (m) => m.release(CONTEXT, slot));
+      await invoke('release', null, (m) => m.releaseCapacity(CONTEXT, slot));
     }
     for (const job of world.jobs)
       if (job.waitGone && !job.cleanedUp) {
@@ -974,7 +974,7 @@ async function outlivingSetup(newStore: () => JobStore) {
     world.jobs.push(job);
     const request = { units, priority: 'normal' as const, execution: job.execution, attempt: 1, taskToken: job.token, holdSeconds: HOLD_SECONDS };
     const parker = options.crash ? createJobManager(world.ports(store, options.crash, async () => undefined)) : manager;
-    await parker.park(CONTEXT, { ...request, ...(job.batched ? { step: { Name: job.execution } } : {}) }).catch((error: Error) => {
+    await parker.acquireCapacity(CONTEXT, { ...request, ...(job.batched ? { step: { Name: job.execution } } : {}) }).catch((error: Error) => {
       if (!(error instanceof Crash)) throw error;
     });
     return job;
@@ -1016,7 +1016,7 @@ describe.each([
     // RunPooledStep's TimeoutSecondsPath fires; ClassifyFailure → ReleaseCapacityBeforeRetry.
     world.now += (HOLD_SECONDS + 1) * 1000;
     first.stepGone = true;
-    const released = await manager.release(CONTEXT, first.slot!);
+    const released = await manager.releaseCapacity(CONTEXT, first.slot!);
     if (!blind) expect(released).toMatchObject({ released: false, running: first.steps });
     if (!blind) expect(world.steps.get(first.steps[0])!.view.Status.State).toBe('CANCEL_PENDING');
     if (second.slot)

@@ -171,14 +171,14 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
               const execution = `exec-${parked.length}`;
               const token = `token-${execution}`;
               parked.push(token);
-              await manager.park(CONTEXT, { units: cmd.units, priority: cmd.priority, execution, attempt: 1, taskToken: token });
+              await manager.acquireCapacity(CONTEXT, { units: cmd.units, priority: cmd.priority, execution, attempt: 1, taskToken: token });
               return;
             }
             case 'release': {
               const chosen = pick(heldNow(), cmd.pick);
               if (!chosen) return;
               released.add(chosen[0]);
-              await manager.release(CONTEXT, chosen[1]);
+              await manager.releaseCapacity(CONTEXT, chosen[1]);
               return;
             }
             case 'crash': {
@@ -258,8 +258,8 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
           for (const [token] of finishing) released.add(token);
           const directs = direct.splice(0);
           await Promise.all([
-            ...finishing.map(([, slot]) => manager.release(CONTEXT, slot)),
-            ...directs.map((slot) => manager.release(CONTEXT, slot)),
+            ...finishing.map(([, slot]) => manager.releaseCapacity(CONTEXT, slot)),
+            ...directs.map((slot) => manager.releaseCapacity(CONTEXT, slot)),
             manager.dispatch(CONTEXT),
           ]);
           await check();
@@ -294,7 +294,7 @@ describe.each(STORES)('job manager interleavings, %s store', (_name, newStore, n
     const pools: PoolContext[] = ['a', 'b'].map((name) => ({ pool: { ...POOL, name, maxClusters: 100 }, settings }));
     for (let i = 0; i < 20; i += 1) {
       const context = pools[i % 2];
-      await manager.park(context, { units: 8, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
+      await manager.acquireCapacity(context, { units: 8, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` });
     }
     for (let t = 0; t < 20; t += 2) {
       world.now += 2_000;

@@ -72,7 +72,7 @@ function harness(answers: Array<Error | 'launch'> = []): Harness {
 async function parkJobs(h: Harness, count: number, units = 4) {
   const reports = [];
   for (let i = 1; i <= count; i += 1) {
-    reports.push(await h.manager.park(CONTEXT, { units, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` }));
+    reports.push(await h.manager.acquireCapacity(CONTEXT, { units, priority: 'normal', execution: `exec-${i}`, attempt: 1, taskToken: `token-${i}` }));
   }
   return reports;
 }
@@ -125,7 +125,7 @@ describe('a pool launch RunJobFlow refuses for good', () => {
     expect([...h.slots.keys()]).toEqual(['token-1']);
 
     // Act: a second job does not fit beside the first: the pool launches, and is refused.
-    const { dispatch } = await h.manager.park(CONTEXT, { units: 4, priority: 'normal', execution: 'exec-2', attempt: 1, taskToken: 'token-2' });
+    const { dispatch } = await h.manager.acquireCapacity(CONTEXT, { units: 4, priority: 'normal', execution: 'exec-2', attempt: 1, taskToken: 'token-2' });
 
     // Assess: the refusal is reported, but the job waits for j-1's units.
     expect(h.launches).toEqual(['launch', 'AccessDeniedException']);
