@@ -142,8 +142,14 @@ export const findLaunch: EmrPort['findLaunch'] = (pool, launchId, launchedAfter)
 export const setScalingMinimum: Required<EmrPort>['setScalingMinimum'] = (clusterId, pool, minimumUnits) =>
   emr.setScalingMinimum(emrClient(), clusterId, pool, minimumUnits);
 
-/** What a dispatch needs of EMR besides launching: the batch's AddJobFlowSteps and ListSteps (steps by name). */
-export const batchSubmission: Pick<EmrPort, 'addSteps' | 'listSteps'> = { addSteps, listSteps };
+/**
+ * What a dispatch calls outside its store, for each handler that dispatches (acquire-capacity, release-capacity,
+ * dispatch-queue): RunJobFlow, the batch's AddJobFlowSteps and ListSteps (steps by name), the search for a
+ * crashed launch's cluster, and the slot or the failure sent to a waiter's token.
+ */
+export function dispatcherCalls(prices: PriceBook): { emr: Partial<EmrPort>; sfn: Partial<StepFunctionsPort> } {
+  return { emr: { launchCluster: poolClusterLauncher(prices), addSteps, listSteps, findLaunch }, sfn: { sendSlot, sendFailure } };
+}
 
 export interface AwsWiring {
   registry?: RegistryStore;
