@@ -2,7 +2,7 @@
  * Giving leases back (see jobManager.ts, "Lease protocol"): release, cleanup of an ended execution, and the steps that keep a lease held.
  */
 import { CLUSTER_ENDED_STATES, STEP_ENDED_STATES } from '../contract';
-import { type PoolCluster, parseLeaseId } from '../domain/pools';
+import type { PoolCluster } from '../domain/pools';
 import type { Slot } from './ports';
 import type { JobManagerContext } from './context';
 import type { ExecutionHoldings, PoolContext } from './jobManager';
@@ -84,12 +84,13 @@ export async function stepsStillRunning(jm: JobManagerContext, cluster: PoolClus
  */
 export async function releaseExecution(jm: JobManagerContext, pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
   const holdings: ExecutionHoldings = { leases: [], entries: [] };
+  const prefix = `${execution}#`;
   for (const pool of pools) {
     // Leases of batched grants in flight: their step may be on the cluster before it is mapped (liveSteps
     // cannot see it yet), so they are left to their grant, which cancels the step of a gone waiter.
     const inFlight = new Set<string>();
     for (const entry of await jm.store.listQueue(pool)) {
-      if (entry.execution !== execution && parseLeaseId(entry.entryId)?.execution !== execution) continue;
+      if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
       const withdrawn = entry.state === 'waiting' && (await jm.store.withdraw(entry));
       holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
       if (!withdrawn && entry.step !== undefined) inFlight.add(entry.entryId);
