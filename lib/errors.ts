@@ -67,29 +67,28 @@ export function isTransientLaunchError(error: unknown): boolean {
   return status === undefined || status >= 500;
 }
 
+/** An error about the run's input at `uri` (an S3 prefix or object); its name is its class's errorName. */
+abstract class InputLocationError extends EmrflowError {
+  static readonly errorName: string;
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
+    super((new.target as typeof InputLocationError).errorName, message);
+  }
+}
+
 /**
  * The run's input (an S3 prefix or object) does not exist: nothing to process, so nothing is claimed,
  * crawled, launched or leased. The message names the URI and how to get data there.
  */
-export class InputNotFoundError extends EmrflowError {
+export class InputNotFoundError extends InputLocationError {
   static readonly errorName = 'Input.NotFound';
-  constructor(
-    readonly uri: string,
-    message: string,
-  ) {
-    super(InputNotFoundError.errorName, message);
-  }
 }
 
 /** The run's input exists but holds no bytes (only empty objects or folder markers). */
-export class InputEmptyError extends EmrflowError {
+export class InputEmptyError extends InputLocationError {
   static readonly errorName = 'Input.Empty';
-  constructor(
-    readonly uri: string,
-    message: string,
-  ) {
-    super(InputEmptyError.errorName, message);
-  }
 }
 
 /**
@@ -97,14 +96,8 @@ export class InputEmptyError extends EmrflowError {
  * (a fresh account's daily schedules fire before any data arrives). Not a failure: run-job and run-batch end
  * such a start as a success that says so, and no alarm fires. A console or S3 start with no input still fails.
  */
-export class NothingScheduledError extends EmrflowError {
+export class NothingScheduledError extends InputLocationError {
   static readonly errorName = 'Schedule.NothingToDo';
-  constructor(
-    readonly uri: string,
-    message: string,
-  ) {
-    super(NothingScheduledError.errorName, message);
-  }
 }
 
 /**

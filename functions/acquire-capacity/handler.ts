@@ -2,16 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import {
-  awsJobManager,
-  batchSubmission,
-  dynamoRegistry,
-  findLaunch,
-  poolClusterLauncher,
-  sendFailure,
-  sendSlot,
-  stepTokenDispatcher,
-} from '../../lib/aws/poolRuntime';
+import { awsJobManager, dispatcherCalls, dynamoRegistry, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { AcquireCapacityInput } from '../../lib/domain/capacityInput';
@@ -22,13 +13,8 @@ const logger = functionLogger('acquire-capacity');
 const metrics = functionMetrics('acquire-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
-const jobManager = () =>
-  awsJobManager({
-    registry: dynamoRegistry(),
-    stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission, findLaunch },
-    sfn: { sendSlot, sendFailure },
-  });
+const dispatcher = dispatcherCalls(prices);
+const jobManager = () => awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), ...dispatcher });
 
 /**
  * `{ pool, units, priority, execution, attempt, taskToken, holdSeconds? }` (a `.waitForTaskToken` task;

@@ -5,14 +5,10 @@ import { poolContext } from '../../lib/aws/poolContext';
 import { poolDayShape } from '../../lib/aws/dayShape';
 import {
   awsJobManager,
-  batchSubmission,
   clusterStateProbe,
+  dispatcherCalls,
   dynamoRegistry,
-  findLaunch,
-  poolClusterLauncher,
-  sendFailure,
   sendHeartbeat,
-  sendSlot,
   setScalingMinimum,
   stepTokenDispatcher,
 } from '../../lib/aws/poolRuntime';
@@ -30,6 +26,7 @@ const logger = functionLogger('dispatch-queue');
 const metrics = functionMetrics('dispatch-queue');
 const prices = loadPrices();
 const config = loadPools(prices);
+const dispatcher = dispatcherCalls(prices);
 
 /**
  * Grants queued jobs freed capacity and launches pool clusters within the RunJobFlow budget.
@@ -45,8 +42,9 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
   const jobManager = awsJobManager({
     registry,
     stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), describeClusterState: clusterStateProbe(), ...batchSubmission, findLaunch },
-    sfn: { sendSlot, sendFailure, sendHeartbeat },
+    // One ListClusters per invocation: the probe caches the sweep's view of cluster states.
+    emr: { ...dispatcher.emr, describeClusterState: clusterStateProbe() },
+    sfn: { ...dispatcher.sfn, sendHeartbeat },
   });
   const reports: DispatchReport[] = [];
   if ('detail' in input) {

@@ -1,11 +1,12 @@
 import type { Context } from 'aws-lambda';
-import { GetJobRunCommand, type JobRun } from '@aws-sdk/client-emr-serverless';
+import type { JobRun } from '@aws-sdk/client-emr-serverless';
 import { dynamoClient, emrClient, emrServerlessClient, env } from '../../lib/aws/clients';
 import { findStep, listInstanceUsage } from '../../lib/aws/emr';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { putRun } from '../../lib/aws/runs';
+import { getJobRun } from '../../lib/aws/serverlessJobRuns';
 import { findPool, loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { loadServerlessConfig } from '../../lib/config/serverless';
@@ -43,7 +44,7 @@ async function serverlessJobRun(event: RecordRunInput): Promise<JobRun | null> {
   const ids = serverlessJobRunOf(event.run);
   if (!ids) return null;
   try {
-    return (await emrServerlessClient().send(new GetJobRunCommand(ids))).jobRun ?? null;
+    return await getJobRun(emrServerlessClient(), ids);
   } catch (error) {
     logger.warn('job run lookup failed: the run is recorded without its Serverless cost', { ...ids, error: error as Error });
     return null;

@@ -2,17 +2,7 @@ import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
 import { poolContext } from '../../lib/aws/poolContext';
-import {
-  awsJobManager,
-  batchSubmission,
-  cancelSteps,
-  dynamoRegistry,
-  findLaunch,
-  poolClusterLauncher,
-  sendFailure,
-  sendSlot,
-  stepTokenDispatcher,
-} from '../../lib/aws/poolRuntime';
+import { awsJobManager, cancelSteps, dispatcherCalls, dynamoRegistry, stepTokenDispatcher } from '../../lib/aws/poolRuntime';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { SlotInput } from '../../lib/domain/capacityInput';
@@ -22,13 +12,9 @@ const logger = functionLogger('release-capacity');
 const metrics = functionMetrics('release-capacity');
 const prices = loadPrices();
 const config = loadPools(prices);
+const dispatcher = dispatcherCalls(prices);
 const jobManager = () =>
-  awsJobManager({
-    registry: dynamoRegistry(),
-    stepTokens: stepTokenDispatcher(),
-    emr: { launchCluster: poolClusterLauncher(prices), ...batchSubmission, findLaunch, cancelSteps },
-    sfn: { sendSlot, sendFailure },
-  });
+  awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { ...dispatcher.emr, cancelSteps }, sfn: dispatcher.sfn });
 
 /**
  * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the

@@ -1,10 +1,12 @@
 /**
- * The EMR adapter: every EMR call of the Lambdas (lib/aws/poolRuntime.ts's too, once it moves here), over an
- * injected EMRClient. Reads: a cluster's steps, instances and state for ClassifyFailure and RecordRun; this
- * app's clusters for the reaper and the cleanup (ListClusters, paged once here). Writes: terminate clusters,
- * cancel a pooled run's steps.
+ * The EMR adapter: every EMR call of the Lambdas and the local runtime, each over the EMRClient it is given
+ * (lib/aws/poolRuntime.ts binds the job manager's EmrPort to these with the stack's client). Reads: a
+ * cluster's steps, instances and state for ClassifyFailure and RecordRun; this app's clusters for the reaper,
+ * the cleanup and the dispatcher (ListClusters, paged once here, in clusterPages). Writes: launch a pool
+ * cluster, add, cancel and find steps, set a pool cluster's scaling minimum, terminate clusters.
  */
 import {
+  AddJobFlowStepsCommand,
   CancelStepsCommand,
   type ClusterState,
   type ClusterSummary,
@@ -12,17 +14,36 @@ import {
   DescribeStepCommand,
   type EMRClient,
   ListClustersCommand,
+  type ListClustersCommandOutput,
   ListStepsCommand,
+  PutManagedScalingPolicyCommand,
   paginateListInstanceFleets,
   paginateListInstances,
   paginateListSteps,
+  RunJobFlowCommand,
+  type RunJobFlowCommandInput,
+  type StepConfig,
   type StepSummary,
   TerminateJobFlowsCommand,
 } from '@aws-sdk/client-emr';
-import { APP_NAME, CLUSTER_ACTIVE_STATES, isDedicatedClusterName, parsePoolClusterName, STEP_UNSUCCESSFUL_STATES, TAG } from '../contract';
+import type { PoolDefinition } from '../config/pools';
+import {
+  APP_NAME,
+  CLUSTER_ACTIVE_STATES,
+  CLUSTER_TERMINATING_STATE,
+  isDedicatedClusterName,
+  parsePoolClusterName,
+  poolClusterName,
+  STEP_UNSUCCESSFUL_STATES,
+  TAG,
+} from '../contract';
 import type { AppCluster } from '../domain/cleanup';
 import type { Observation } from '../domain/failure';
+import { type PoolClusterSpec, poolScalingPolicy } from '../domain/poolCluster';
+import type { PoolClusterState } from '../domain/pools';
 import type { InstanceUsage } from '../domain/runCost';
+import type { StepView } from '../domain/stepCompletion';
+import { EmrApiError } from '../errors';
 
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
 const MAX_PAGES = 5;
@@ -111,23 +132,105 @@ export async function listInstanceUsage(emr: EMRClient, clusterId: string): Prom
   return usage;
 }
 
-/**
- * The clusters ListClusters gives (in `states`, created after `createdAfter`), every page up to `maxPages`
- * (default: all): the one place EMR's ListClusters is paged.
- */
-export async function listClusters(
-  emr: EMRClient,
-  filter: { states?: ClusterState[]; createdAfter?: Date; maxPages?: number } = {},
-): Promise<ClusterSummary[]> {
-  const clusters: ClusterSummary[] = [];
+interface ClusterFilter {
+  states?: ClusterState[];
+  createdAfter?: Date;
+  /** Default: every page. */
+  maxPages?: number;
+}
+
+/** ListClusters' pages (in `states`, created after `createdAfter`), up to `maxPages`: the one place EMR's ListClusters is paged. */
+async function* clusterPages(emr: EMRClient, filter: ClusterFilter): AsyncGenerator<ClusterSummary[]> {
   let marker: string | undefined;
   for (let page = 0; page < (filter.maxPages ?? Number.POSITIVE_INFINITY); page += 1) {
-    const out = await emr.send(new ListClustersCommand({ ClusterStates: filter.states, CreatedAfter: filter.createdAfter, Marker: marker }));
-    clusters.push(...(out.Clusters ?? []));
+    const out: ListClustersCommandOutput = await emr.send(
+      new ListClustersCommand({ ClusterStates: filter.states, CreatedAfter: filter.createdAfter, Marker: marker }),
+    );
+    yield out.Clusters ?? [];
     marker = out.Marker;
     if (!marker) break;
   }
+}
+
+/** The clusters ListClusters gives for `filter`, every page it allows. */
+export async function listClusters(emr: EMRClient, filter: ClusterFilter = {}): Promise<ClusterSummary[]> {
+  const clusters: ClusterSummary[] = [];
+  for await (const page of clusterPages(emr, filter)) clusters.push(...page);
   return clusters;
+}
+
+/** The states in which a pool cluster is still listed: active, or terminating (its steps may still end). */
+const POOL_LISTED_STATES = [...CLUSTER_ACTIVE_STATES, CLUSTER_TERMINATING_STATE] as ClusterState[];
+
+/** Every listed (active or terminating) cluster's state, by id: a dispatcher sweep's one view of EMR. */
+export async function listedClusterStates(emr: EMRClient): Promise<Map<string, PoolClusterState>> {
+  const states = new Map<string, PoolClusterState>();
+  for (const cluster of await listClusters(emr, { states: POOL_LISTED_STATES })) {
+    if (cluster.Id && cluster.Status?.State) states.set(cluster.Id, cluster.Status.State as PoolClusterState);
+  }
+  return states;
+}
+
+/** DescribeCluster's state, or null when EMR gives none. */
+export async function describeClusterState(emr: EMRClient, clusterId: string): Promise<PoolClusterState | null> {
+  const out = await emr.send(new DescribeClusterCommand({ ClusterId: clusterId }));
+  return (out.Cluster?.Status?.State as PoolClusterState | undefined) ?? null;
+}
+
+/**
+ * The cluster a crashed launch made: RunJobFlow takes no ClientToken, so the launch id rides in the cluster's
+ * name (poolClusterName), which ListClusters returns; CreatedAfter keeps the listing to the launch's minutes,
+ * and the paging stops at the page that holds it.
+ */
+export async function findLaunch(
+  emr: EMRClient,
+  pool: PoolDefinition,
+  launchId: string,
+  launchedAfter: number,
+): Promise<{ clusterId: string; state: PoolClusterState } | null> {
+  const name = poolClusterName(pool.name, launchId);
+  for await (const page of clusterPages(emr, { states: POOL_LISTED_STATES, createdAfter: new Date(launchedAfter) })) {
+    const found = page.find((cluster) => cluster.Name === name && cluster.Id && cluster.Status?.State);
+    if (found?.Id) return { clusterId: found.Id, state: found.Status?.State as PoolClusterState };
+  }
+  return null;
+}
+
+/** What RunJobFlow needs of the account beside a pool's spec (the stack's roles, log bucket and subnets). */
+export interface ClusterAccount {
+  serviceRole: string;
+  instanceProfile: string;
+  logsBucket: string;
+  subnetIds: string[];
+}
+
+/** RunJobFlow for a pool cluster: its spec plus the account's roles, log bucket and subnets; resolves to the cluster id. */
+export async function runPoolCluster(emr: EMRClient, spec: PoolClusterSpec, account: ClusterAccount): Promise<string> {
+  const { InstanceFleets, ...cluster } = spec;
+  const input: RunJobFlowCommandInput = {
+    ...cluster,
+    ServiceRole: account.serviceRole,
+    JobFlowRole: account.instanceProfile,
+    LogUri: `s3://${account.logsBucket}/emr/`,
+    VisibleToAllUsers: true,
+    Instances: {
+      KeepJobFlowAliveWhenNoSteps: true,
+      InstanceFleets,
+      ...(account.subnetIds.length > 0 ? { Ec2SubnetIds: account.subnetIds } : {}),
+    },
+  };
+  const out = await emr.send(new RunJobFlowCommand(input));
+  if (!out.JobFlowId) throw new Error('RunJobFlow returned no JobFlowId');
+  return out.JobFlowId;
+}
+
+/** PutManagedScalingPolicy: the pool's limits with a raised (or restored) minimum (lib/jobManager/prescale.ts). */
+export async function setScalingMinimum(emr: EMRClient, clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void> {
+  try {
+    await emr.send(new PutManagedScalingPolicyCommand({ ClusterId: clusterId, ManagedScalingPolicy: poolScalingPolicy(pool, minimumUnits) }));
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
 }
 
 /** A name this app gives its clusters (a run's dedicated cluster, a pool cluster); ListClusters shows names, not tags. */
@@ -198,4 +301,57 @@ export async function cancelNamedSteps(emr: EMRClient, clusterId: string, name: 
   const stepIds = (listed.Steps ?? []).flatMap((step) => (step.Name === name && step.Id ? [step.Id] : []));
   if (stepIds.length > 0) await emr.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds, StepCancellationOption: 'SEND_INTERRUPT' }));
   return stepIds;
+}
+
+/**
+ * AddJobFlowSteps with several steps (a dispatcher's batch for one cluster, or RunPooledStep's one); resolves to
+ * their step ids in order. Errors keep `.sync`'s names (EmrApiError; throttling as EmrThrottledError).
+ */
+export async function addSteps(emr: EMRClient, clusterId: string, steps: Record<string, unknown>[]): Promise<string[]> {
+  try {
+    const added = await emr.send(new AddJobFlowStepsCommand({ JobFlowId: clusterId, Steps: steps as unknown as StepConfig[] }));
+    return added.StepIds ?? [];
+  } catch (error) {
+    throw EmrApiError.from(error);
+  }
+}
+
+/** `ListSteps`' timestamps are Dates; a settlement carries ISO strings, as a Cause would. */
+function stepView(summary: StepSummary): StepView {
+  const iso = (date: Date | undefined) => (date ? date.toISOString() : undefined);
+  const status = summary.Status;
+  const timeline = status?.Timeline;
+  return {
+    Id: summary.Id ?? '',
+    Name: summary.Name,
+    Status: {
+      State: status?.State ?? '',
+      ...(status?.StateChangeReason ? { StateChangeReason: { Code: status.StateChangeReason.Code, Message: status.StateChangeReason.Message } } : {}),
+      ...(status?.FailureDetails ? { FailureDetails: status.FailureDetails } : {}),
+      ...(timeline
+        ? { Timeline: { CreationDateTime: iso(timeline.CreationDateTime), StartDateTime: iso(timeline.StartDateTime), EndDateTime: iso(timeline.EndDateTime) } }
+        : {}),
+    },
+  };
+}
+
+/** One ListSteps page (newest first), as the job manager's settlement reads steps. */
+export async function listStepsPage(emr: EMRClient, clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }> {
+  const page = await emr.send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
+  return { steps: (page.Steps ?? []).map(stepView), ...(page.Marker ? { marker: page.Marker } : {}) };
+}
+
+/** CancelSteps takes at most 256 step ids. */
+const CANCEL_BATCH = 256;
+
+/**
+ * CancelSteps with TERMINATE_PROCESS: a step given up on (its wait timed out, its execution ended) must stop
+ * using its units, and SEND_INTERRUPT lets the process decide when to exit. EMR answers per step (SUBMITTED or
+ * FAILED, e.g. a step that already ended); either way the caller waits to see the step ended before its
+ * lease's units go back, so the answer is not needed.
+ */
+export async function cancelSteps(emr: EMRClient, clusterId: string, stepIds: string[]): Promise<void> {
+  for (let i = 0; i < stepIds.length; i += CANCEL_BATCH) {
+    await emr.send(new CancelStepsCommand({ ClusterId: clusterId, StepIds: stepIds.slice(i, i + CANCEL_BATCH), StepCancellationOption: 'TERMINATE_PROCESS' }));
+  }
 }

@@ -3,7 +3,7 @@
  * (ListJobRuns, newest first, paged), each with its tags (GetJobRun), and their cancellation (CancelJobRun,
  * idempotent: a job run that has ended meanwhile is not an error).
  */
-import { CancelJobRunCommand, GetJobRunCommand, ListJobRunsCommand, type EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
+import { CancelJobRunCommand, GetJobRunCommand, type JobRun, ListJobRunsCommand, type EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import type { ServerlessJobRunView } from '../domain/serverless';
 
 /** Job run states that hold workers or will: what a cleanup must cancel. */
@@ -29,11 +29,15 @@ export async function listActiveJobRuns(
   return runs;
 }
 
+/** GetJobRun: one job run as EMR Serverless reports it (its state, tags and billed utilization), or null. */
+export async function getJobRun(client: EMRServerlessClient, ids: { applicationId: string; jobRunId: string }): Promise<JobRun | null> {
+  return (await client.send(new GetJobRunCommand(ids))).jobRun ?? null;
+}
+
 /** The job runs with their tags (ListJobRuns has none: one GetJobRun each). */
 export async function withJobRunTags(client: EMRServerlessClient, runs: ServerlessJobRunView[]): Promise<ServerlessJobRunView[]> {
   const tagged: ServerlessJobRunView[] = [];
-  for (const run of runs)
-    tagged.push({ ...run, tags: (await client.send(new GetJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }))).jobRun?.tags ?? {} });
+  for (const run of runs) tagged.push({ ...run, tags: (await getJobRun(client, { applicationId: run.applicationId, jobRunId: run.jobRunId }))?.tags ?? {} });
   return tagged;
 }
 

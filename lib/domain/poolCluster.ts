@@ -1,6 +1,6 @@
 /**
- * The RunJobFlow fields of a pool cluster, as plain JSON in the API's PascalCase (lib/aws/poolRuntime.ts
- * adds the account's roles, log bucket and subnets and sends it). Pure: no SDK, no environment.
+ * The RunJobFlow fields of a pool cluster, as plain JSON in the API's PascalCase (runPoolCluster in
+ * lib/aws/emr.ts adds the account's roles, log bucket and subnets and sends it). Pure: no SDK, no environment.
  *
  * A pool cluster starts at the pool's managed-scaling minimum: the core fleet On-Demand at `coreUnits`
  * (it hosts HDFS and the drivers' application masters, so it never scales), the rest of the minimum as

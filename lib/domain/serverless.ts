@@ -9,6 +9,7 @@ import { parseStepName, TAG } from '../contract';
 import type { PriceBook } from '../config/prices';
 import type { PoolCluster, QueueEntry } from './pools';
 import { freeUnits, isAlive, isStarting } from './pools';
+import { priorityRank } from './priority';
 import { billedUtilization, sparkSubmitParameters, workersForSpark, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
 import type { Priority, Sizing } from './types';
 
@@ -146,13 +147,12 @@ export function predictedPoolWaitMinutes(input: {
   priority: Priority;
   typicalJobMinutes: number;
 }): number {
-  const rank: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
   const live = input.clusters.filter(isAlive);
   const ready = live.filter((cluster) => !isStarting(cluster));
   const slots = (cluster: (typeof live)[number]) => cluster.maxJobs ?? input.clusterMaxJobs ?? Number.POSITIVE_INFINITY;
   const free = ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0);
   const freeSlots = ready.reduce((sum, cluster) => sum + Math.max(0, slots(cluster) - Object.keys(cluster.leases ?? {}).length), 0);
-  const ahead = input.queue.filter((entry) => rank[entry.priority] >= rank[input.priority]);
+  const ahead = input.queue.filter((entry) => priorityRank(entry.priority) >= priorityRank(input.priority));
   const needed = ahead.reduce((sum, entry) => sum + entry.units, 0) + input.units;
   const neededSlots = ahead.length + 1;
   if (needed <= free && neededSlots <= freeSlots) return 0;

@@ -72,6 +72,24 @@ export interface FleetCapacity {
   instanceTypeConfigs: InstanceTypeConfig[];
 }
 
+/** What a parked execution receives through AcquireCapacity's task token (SendTaskSuccess output): `$.placement.slot`. */
+export interface Slot {
+  pool: string;
+  clusterId: string;
+  /** leaseId(execution, attempt): what release-capacity gives back. */
+  lease: string;
+  units: number;
+  /** Epoch ms; past it the sweep takes the lease back, once no step of its execution may still run on the cluster. */
+  leaseExpiresAt: number;
+  /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
+  enqueuedAt?: number;
+  grantedAt?: number;
+  /** The job's step, submitted by the dispatcher in its cluster's batch: RunPooledStep only waits for it. */
+  stepId?: string;
+  /** The dispatcher's AddJobFlowSteps refused this job's step: RunPooledStep fails with this error. */
+  submitError?: { error: string; cause: string };
+}
+
 /** What PlaceJob decides. `cluster` is filled by PlaceJob (pool) or by CreateCluster (dedicated). */
 export interface Placement {
   mode: 'dedicated' | 'pool' | 'serverless';
@@ -83,10 +101,11 @@ export interface Placement {
    */
   pool: { name: string; units: number; priority: Priority } | null;
   /**
-   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result, the Slot of lib/jobManager/ports.ts);
-   * the job runs on `slot.clusterId` and every path after it releases the lease. Null until granted.
+   * Pool mode: the lease the dispatcher granted (AcquireCapacity's result); the job runs on `slot.clusterId`
+   * and every path after it releases the lease. Null until granted. Its lease fields are what a run needs; a
+   * record of one (the planner's, a test's) may carry only those.
    */
-  slot: { pool: string; clusterId: string; lease: string; units?: number; leaseExpiresAt?: number; enqueuedAt?: number; grantedAt?: number } | null;
+  slot: (Pick<Slot, 'pool' | 'clusterId' | 'lease'> & Partial<Slot>) | null;
   /** Share of core+task capacity bought On-Demand, 0..1. */
   onDemandShare: number;
   /** Rule events that fired, for the timeline and the run record. */

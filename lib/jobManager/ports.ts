@@ -1,12 +1,15 @@
 /**
  * What the job manager needs from the outside world besides its store: EMR, Step Functions and a clock.
- * lib/aws/jobManagerPorts.ts implements them with the SDK clients (a deployed Lambda, the local runtime);
+ * lib/aws/poolRuntime.ts implements them with the SDK clients (a deployed Lambda, the local runtime);
  * the capacity planner implements them on its simulated EMR and virtual clock; tests use fakes.
  */
 import type { PoolDefinition } from '../config/pools';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
 import { now } from '../clock';
+import type { Slot } from '../domain/types';
+
+export type { Slot } from '../domain/types';
 
 /** A Spark step as AddJobFlowSteps takes it (SubmitPooledStepInput's `step`). */
 export type StepDefinition = { Name?: string } & Record<string, unknown>;
@@ -37,24 +40,6 @@ export interface EmrPort {
   findLaunch(pool: PoolDefinition, launchId: string, launchedAfter: number): Promise<{ clusterId: string; state: PoolClusterState } | null>;
   /** PutManagedScalingPolicy with `pool`'s limits and `minimumUnits` as MinimumCapacityUnits (./prescale.ts). */
   setScalingMinimum?(clusterId: string, pool: PoolDefinition, minimumUnits: number): Promise<void>;
-}
-
-/** What a parked execution receives through its task token (SendTaskSuccess output). */
-export interface Slot {
-  pool: string;
-  clusterId: string;
-  /** leaseId(execution, attempt): what release-capacity gives back. */
-  lease: string;
-  units: number;
-  /** Epoch ms; past it the sweep takes the lease back, once no step of its execution may still run on the cluster. */
-  leaseExpiresAt: number;
-  /** Epoch ms the job was parked and the lease granted: its queue wait, and from when its units are billed. */
-  enqueuedAt?: number;
-  grantedAt?: number;
-  /** The job's step, submitted by the dispatcher in its cluster's batch: RunPooledStep only waits for it. */
-  stepId?: string;
-  /** The dispatcher's AddJobFlowSteps refused this job's step: RunPooledStep fails with this error. */
-  submitError?: { error: string; cause: string };
 }
 
 /**

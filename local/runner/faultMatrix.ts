@@ -14,9 +14,8 @@
  * still hold a lease or run a PENDING/RUNNING step. A pool cluster idle in WAITING with no lease is the pool's
  * normal state (it ends at the pool's idle timeout), so it is not counted; the table shows it apart.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
@@ -24,6 +23,7 @@ import { loadPools, usePools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } from '../../lib/contract';
 import { FaultsSchema, type Faults } from '../emulator/faults';
+import { writeDayEvents } from './dayEvents';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
 import {
   spot,
@@ -295,23 +295,8 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
 export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (result: FaultResult) => void): Promise<FaultResult[]> {
   // The pooled Spot-loss rows need a Spot node on an idle-sized pool cluster (set before any handler loads its config).
   usePools(withSpotAtMinimum(loadPools(loadPrices())));
-  const scratch = mkdtempSync(join(tmpdir(), 'emrflow-faults-'));
-  const eventsFile = join(scratch, 'part-0001.json');
-  writeFileSync(
-    eventsFile,
-    [1, 2, 3]
-      .map((n) =>
-        JSON.stringify({
-          event_time: `${RUN_DATE}T10:0${n}:00Z`,
-          site: 'news.example.com',
-          visitor_id: `v${n}`,
-          session_id: 's1',
-          url: `https://news.example.com/${n}`,
-        }),
-      )
-      .join('\n'),
-  );
-  const markerFile = join(scratch, '_SUCCESS');
+  const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-faults-');
+  const markerFile = join(dirname(eventsFile), '_SUCCESS');
   writeFileSync(markerFile, '');
   const results: FaultResult[] = [];
   try {
@@ -322,7 +307,7 @@ export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (
     }
   } finally {
     usePools(undefined);
-    rmSync(scratch, { recursive: true, force: true });
+    cleanup();
   }
   return results;
 }

@@ -34,6 +34,17 @@ const MAX_OUTPUT_BYTES = 262_144;
 /** An error name and a cause are bounded by the API (SendTaskFailure's and StopExecution's `error` / `cause`). */
 export const MAX_ERROR_CHARS = 256;
 export const MAX_CAUSE_CHARS = 32_768;
+
+/** SendTaskFailure's and StopExecution's `error` and `cause` within their limits, as Step Functions refuses them. */
+export function checkErrorAndCause(error: string | undefined, cause: string | undefined): void {
+  const tooLong = (member: string, max: number) =>
+    new AwsServiceError(
+      'ValidationException',
+      `1 validation error detected: Value at '${member}' failed to satisfy constraint: Member must have length less than or equal to ${max}`,
+    );
+  if (error !== undefined && error.length > MAX_ERROR_CHARS) throw tooLong('error', MAX_ERROR_CHARS);
+  if (cause !== undefined && cause.length > MAX_CAUSE_CHARS) throw tooLong('cause', MAX_CAUSE_CHARS);
+}
 const TOKEN_PREFIX = 'emrflow-local-';
 const CALLBACK_OPERATIONS = new Set(['SendTaskSuccess', 'SendTaskFailure', 'SendTaskHeartbeat']);
 
@@ -210,16 +221,7 @@ export class TaskTokenBroker {
   }
 
   sendTaskFailure(token: string, error: string | undefined, cause: string | undefined): void {
-    if (error !== undefined && error.length > MAX_ERROR_CHARS)
-      throw new AwsServiceError(
-        'ValidationException',
-        `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`,
-      );
-    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS)
-      throw new AwsServiceError(
-        'ValidationException',
-        `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`,
-      );
+    checkErrorAndCause(error, cause);
     const task = this.openTask(token);
     this.deliver(task, { error: error ?? '', cause: cause ?? '' });
   }

@@ -8,7 +8,7 @@ import { EMRClient, ListInstanceFleetsCommand, ListInstancesCommand } from '@aws
 import { NO_FAULTS, type Faults } from '../../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
 import { BIG_PARTITION_BYTES, crawl, sizedAsPartitionOf } from '../../local/runner/faultMatrix';
-import { writeDayEvents } from '../support/dayEvents';
+import { writeDayEvents } from '../../local/runner/dayEvents';
 
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.

@@ -18,7 +18,7 @@ import {
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../local/runner';
-import { writeDayEvents } from '../support/dayEvents';
+import { writeDayEvents } from '../../local/runner/dayEvents';
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';

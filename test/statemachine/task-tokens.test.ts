@@ -201,6 +201,15 @@ describe('.waitForTaskToken on the local runner', () => {
     expect(await apiError(sfn.send(new SendTaskFailureCommand({ taskToken: foreign, error: 'X' })))).toBe('TaskDoesNotExist');
   });
 
+  it('refuses a SendTaskFailure whose error or cause is over the API limit with ValidationException, before reading the token', async () => {
+    expect(await apiError(sfn.send(new SendTaskFailureCommand({ taskToken: 'garbage', error: 'E'.repeat(257) })))).toBe('ValidationException');
+    expect(await apiError(sfn.send(new SendTaskFailureCommand({ taskToken: 'garbage', error: 'E', cause: 'c'.repeat(32_769) })))).toBe('ValidationException');
+    // Negative control: at the limits the call gets past the check, to the token (which is garbage).
+    expect(await apiError(sfn.send(new SendTaskFailureCommand({ taskToken: 'garbage', error: 'E'.repeat(256), cause: 'c'.repeat(32_768) })))).toBe(
+      'InvalidToken',
+    );
+  });
+
   it('a timed-out task rejects a late SendTaskSuccess with TaskTimedOut', async () => {
     const { result, payloads } = start(machine({ TimeoutSeconds: 50 }));
     const token = await tokenOf(payloads);

@@ -29,7 +29,7 @@ import { MAX_EXECUTION_INPUT_BYTES, type ExecutionResult, type ExecutionStatus, 
 import { executionView, type ExecutionStatuses, type ExecutionStatusRecord } from '../executionStatuses';
 import type { RunOptions, RunSummary } from '../index';
 import type { ServerlessConfig } from '../serverless-config';
-import { MAX_CAUSE_CHARS, MAX_ERROR_CHARS } from '../taskTokens';
+import { checkErrorAndCause } from '../taskTokens';
 import { ExecutionHistory } from './history';
 import { type Input, page, requiredArn } from './requests';
 import { recordingTaskCalls, resourcesOf } from './taskCalls';
@@ -346,16 +346,7 @@ export class StepFunctionsApi {
     const arn = requiredArn(input, 'executionArn', EXECUTION_ARN_PART);
     const error = input.error === undefined ? undefined : String(input.error);
     const cause = input.cause === undefined ? undefined : String(input.cause);
-    if (error !== undefined && error.length > MAX_ERROR_CHARS)
-      throw new AwsServiceError(
-        'ValidationException',
-        `1 validation error detected: Value at 'error' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ERROR_CHARS}`,
-      );
-    if (cause !== undefined && cause.length > MAX_CAUSE_CHARS)
-      throw new AwsServiceError(
-        'ValidationException',
-        `1 validation error detected: Value at 'cause' failed to satisfy constraint: Member must have length less than or equal to ${MAX_CAUSE_CHARS}`,
-      );
+    checkErrorAndCause(error, cause);
     const execution = this.executions.get(arn);
     if (!execution) {
       const record = this.known(arn);

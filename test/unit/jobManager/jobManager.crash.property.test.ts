@@ -638,7 +638,8 @@ async function runModel(steps: Step[][], newStore: () => JobStore, options: Mode
             holdSeconds: HOLD_SECONDS,
             ...(job.batched ? { step: { Name: job.execution } } : {}),
           };
-          if (!(await invoke('park', crash, (m) => m.acquireCapacity(CONTEXT, request))) && !job.slot) job.heardAt = world.now - ACQUIRE_HEARTBEAT_SECONDS * 1000;
+          if (!(await invoke('park', crash, (m) => m.acquireCapacity(CONTEXT, request))) && !job.slot)
+            job.heardAt = world.now - ACQUIRE_HEARTBEAT_SECONDS * 1000;
         }
         return;
       }

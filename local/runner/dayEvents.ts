@@ -1,4 +1,7 @@
-/** A scratch file holding three valid events of one day: the data a scenario uploads before it runs run-job. */
+/**
+ * A scratch file holding three valid events of one day: the data the fault matrix and the scenario tests upload
+ * before they run run-job.
+ */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
