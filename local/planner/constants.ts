@@ -71,6 +71,14 @@ export const SERVERLESS_MAX_CONCURRENT_RUNS = 1000;
  */
 export const SERVERLESS_COLD_START_SECONDS = { min: 40, max: 120 };
 export const SERVERLESS_PREINIT_START_SECONDS = { min: 2, max: 10 };
+/**
+ * An EMR Serverless job run's own Spark time once its workers are up, at a near-empty input: the job's planning,
+ * output commit and shutdown, with no spark-submit client JVM and no YARN containers (an EMR step's fixed time is
+ * SPARK_STARTUP_SECONDS, 40 s). From `npm run bench:startup` p95: the job's whole run 17.4 s less its SparkContext
+ * 3.8 s (the driver's start is part of the worker start above), plus S3 listing and commit as for a step (~8 s,
+ * assumed): 22 s. The run holds its workers for this plus its data work.
+ */
+export const SERVERLESS_SPARK_STARTUP_SECONDS = 22;
 /** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
 export const BILLING_MINIMUM_SECONDS = 60;
 /** Step Functions `.sync` polling of EMR: every 60 s for the first 10 minutes, then every 300 s (REFERENCE.md). */

@@ -13,8 +13,8 @@
  *    w = (q - c) / (1 - c) of the jobs. Issue 22's target, start p50 <= 60 s, gives c = 0.25 and w = 1/3.
  * 2. The demand model: each job of the pre-initialized worker's configuration holds one driver and its sized
  *    executors from when its StartJobRun gets through (arrival + orchestration, then the documented quota, 1/s
- *    with a burst of 25, first come first served) for a warm start plus sizing's predicted minutes (what the
- *    planner knows, not the simulated truth). The quota's wait only moves when workers are asked for: it is not a
+ *    with a burst of 25, first come first served) for a warm start plus sizing's predicted minutes as a Serverless
+ *    run (asServerlessSeconds: what the planner knows, not the simulated truth). The quota's wait only moves when workers are asked for: it is not a
  *    capacity wait, and pre-initialized capacity cannot shorten it. The workers in use when a job's StartJobRun
  *    gets through, itself included, is what that job needs pre-initialized to start warm.
  * 3. The size: the w-quantile (nearest rank) over the jobs of the drivers, and of the executors, in use at their
@@ -25,7 +25,7 @@
  */
 import { EMR_SERVERLESS_QUOTAS, ORCHESTRATION_BEFORE_PLACE_SECONDS, SERVERLESS_COLD_START_SECONDS, SERVERLESS_PREINIT_START_SECONDS } from './constants';
 import type { SizedJob } from './decisions';
-import { dayWorker, type ServerlessApplication, workerFor } from './serverlessRun';
+import { asServerlessSeconds, dayWorker, type ServerlessApplication, workerFor } from './serverlessRun';
 
 /** The start pre-initialized capacity is sized for: issue 22's target, start p50 <= 60 s. */
 export const PRE_INITIALIZED_START_TARGET = { seconds: 60, quantile: 0.5 };
@@ -68,7 +68,7 @@ export function demandAtStart(jobs: readonly SizedJob[]): Array<{ drivers: numbe
   const through = throughQuota(asked.map((a) => a.ask));
   const runs = asked.map(({ job }, i) => ({
     start: through[i],
-    end: through[i] + warm + job.sizing.predictedMinutes * 60,
+    end: through[i] + warm + asServerlessSeconds(job.sizing.predictedMinutes * 60),
     executors: job.sizing.spark.executorInstances,
   }));
   // Ends before starts at the same instant: a run that ends frees its workers for one that starts then.

@@ -6,6 +6,7 @@
  * latency drawn per job (cold, or pre-initialized), and per-worker billing with its 1-minute minimum.
  */
 import type { PriceBook } from '../../lib/config/prices';
+import { SPARK_STARTUP_SECONDS } from '../../lib/domain/sizing';
 import { workerForExecutor } from '../../lib/domain/serverlessWorkers';
 import type { Sizing } from '../../lib/domain/types';
 import {
@@ -14,6 +15,7 @@ import {
   SERVERLESS_COLD_START_SECONDS,
   SERVERLESS_MAX_CONCURRENT_RUNS,
   SERVERLESS_PREINIT_START_SECONDS,
+  SERVERLESS_SPARK_STARTUP_SECONDS,
   SERVERLESS_WORKER_MINIMUM_SECONDS,
   SYNC_POLL,
 } from './constants';
@@ -57,6 +59,11 @@ export function workerFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
 /** The worker every job of the day asks for (sizing gives one executor configuration): pre-initialized capacity's. */
 export function dayWorker(jobs: readonly SizedJob[]): ServerlessWorker {
   return jobs.length > 0 ? workerFor(jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
+}
+
+/** A step's seconds (EMR's Spark start + data work) as a Serverless job run's, once its workers are up. */
+export function asServerlessSeconds(stepSeconds: number): number {
+  return stepSeconds - SPARK_STARTUP_SECONDS + SERVERLESS_SPARK_STARTUP_SECONDS;
 }
 
 /** Workers a job runs on: its driver and its executors (sparkConf's executorInstances). */
@@ -269,7 +276,7 @@ export class ServerlessApplicationSim {
     const first = this.now + (firstWarm ? warmLatency : Math.max(warmLatency, coldLatency));
     const ready = this.now + Math.max(warmLatency, coldLatency);
     this.host.firstExecutor(state, first);
-    const end = ready + trueStepSeconds(state.job, workers);
+    const end = ready + asServerlessSeconds(trueStepSeconds(state.job, workers));
     this.lastEnd = Math.max(this.lastEnd, end);
     const hourly = workerHourly(this.host.prices, worker, this.application.architecture);
     // On-demand workers: billed from ready to the end, each at least a minute. Pre-initialized ones are billed all day.

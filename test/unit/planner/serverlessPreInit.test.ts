@@ -1,6 +1,12 @@
 import { shippedConfig } from '../../../local/planner';
-import { EMR_SERVERLESS_QUOTAS, SERVERLESS_APPLICATION_MAX_VCPU, SERVERLESS_COLD_START_SECONDS } from '../../../local/planner/constants';
-import { sizeDay, type SizedJob } from '../../../local/planner/decisions';
+import {
+  EMR_SERVERLESS_QUOTAS,
+  SERVERLESS_APPLICATION_MAX_VCPU,
+  SERVERLESS_COLD_START_SECONDS,
+  SERVERLESS_SPARK_STARTUP_SECONDS,
+} from '../../../local/planner/constants';
+import { SPARK_STARTUP_SECONDS } from '../../../lib/domain/sizing';
+import { sizeDay, trueStepSeconds, type SizedJob } from '../../../local/planner/decisions';
 import { EventQueue } from '../../../local/planner/eventQueue';
 import { Meter } from '../../../local/planner/meter';
 import { generateJobs, readProfile, spotModel, type Profile } from '../../../local/planner/profile';
@@ -8,6 +14,7 @@ import { Random } from '../../../local/planner/random';
 import type { JobState, Outcome } from '../../../local/planner/run';
 import { demandAtStart, PRE_INITIALIZED_START_TARGET, preInitializedForDemand, throughQuota, warmShareFor } from '../../../local/planner/serverlessPreInit';
 import {
+  asServerlessSeconds,
   dayWorker,
   EXECUTION_ABORTED,
   ServerlessApplicationSim,
@@ -204,5 +211,24 @@ describe('CancelJobRun under its documented quota (cleanup-execution and the rea
     expect(sim.abort(state)).toBe(false);
     runUntil(200_000);
     expect(host.meter.calls.get('CancelJobRun')).toBeUndefined();
+  });
+});
+
+describe('the Spark start of a Serverless job run is its own figure, not an EMR step’s', () => {
+  it('holds (and bills) the workers for the data work plus SERVERLESS_SPARK_STARTUP_SECONDS once they are up', () => {
+    expect(SERVERLESS_SPARK_STARTUP_SECONDS).toBeLessThan(SPARK_STARTUP_SECONDS);
+    const [job] = nightlyDay(1, 1, 200 * 1024);
+    const { host, ended, runUntil } = bareHost();
+    const sim = new ServerlessApplicationSim({ architecture: 'ARM64', preInitialized: { drivers: 0, executors: 0 }, maxVcpu: 4000 }, dayWorker([job]), host);
+    sim.submit({ job, attempt: 1, started: false, stepRunning: false, ended: null });
+    runUntil(1_000_000);
+    const workers = 1 + job.sizing.spark.executorInstances;
+    const hourly = workerHourly(config.prices, dayWorker([job]), 'ARM64');
+    const seconds = asServerlessSeconds(trueStepSeconds(job, workers));
+    expect(seconds).toBeGreaterThan(600);
+    expect(host.meter.cost.emrServerless).toBeCloseTo((workers * hourly * seconds) / 3600, 9);
+    // Negative control: billed as an EMR step (client JVM and YARN included) it would cost more.
+    expect(host.meter.cost.emrServerless).toBeLessThan((workers * hourly * trueStepSeconds(job, workers)) / 3600);
+    expect(ended.get(job.id)?.outcome).toBe('succeeded');
   });
 });
