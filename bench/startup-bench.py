@@ -12,7 +12,9 @@ wall clock as the launch) and prints one JSON object with p50 / p95 of, from the
     firstTaskSeconds      the first task launched on an executor
     totalSeconds          the whole run, spark-submit's exit included
 
-and what the machine is (cores, memory, load average before and after, Python, Spark and Java versions).
+and what the machine is (cores, memory, load average before and after, Python, Spark and Java versions), and
+`derived`: the planner's start figures those p95s give once cluster deploy mode's documented heartbeats are added
+(SPARK_STARTUP_SECONDS, SPARK_FIRST_EXECUTOR_SECONDS, SERVERLESS_SPARK_STARTUP_SECONDS).
 Percentiles are nearest-rank over the runs (with 5 runs, p95 is the slowest). Standard library only; Linux.
 
 Local mode starts one JVM; an EMR step in cluster deploy mode starts three in series (spark-submit's client,
@@ -126,6 +128,36 @@ def summary(runs):
     }
 
 
+# What cluster deploy mode on EMR adds to the local runs, in seconds, each from where it is documented or assumed:
+# a container allocation waits for a NodeManager heartbeat (Hadoop's yarn-default.xml,
+# yarn.resourcemanager.nodemanagers.heartbeat-interval-ms = 1000); the application master polls for executors every
+# 200 ms, doubling up to spark.yarn.scheduler.heartbeat.interval-ms = 3s (Spark 3.5's YARN config); container
+# localization (~1 s) and S3 listing and commit in place of the local disk (~8 s) are assumptions, not measured.
+NODE_HEARTBEAT_S = 1.0
+AM_ALLOCATION_POLL_S = 3.0
+LOCALIZATION_S = 1.0
+S3_LISTING_AND_COMMIT_S = 8.0
+
+
+def derived(apps):
+    """The planner's start figures from this machine's p95s (lib/domain/sizing.ts and local/planner/constants.ts
+    explain each): a JVM start is bounded by the trivial app's SparkContext."""
+    jvm = apps['trivial']['contextSeconds']['p95']
+    job = apps['job']
+    am_container = NODE_HEARTBEAT_S + LOCALIZATION_S
+    executor_container = AM_ALLOCATION_POLL_S + NODE_HEARTBEAT_S + jvm
+    return {
+        'note': 'local p95s plus the YARN/Spark heartbeats (documented) and localization and S3 (assumed)',
+        'emrStepStartSeconds': round(
+            job['totalSeconds']['p95'] + jvm + am_container + executor_container + S3_LISTING_AND_COMMIT_S, 1
+        ),
+        'emrFirstExecutorSeconds': round(jvm + am_container + job['contextSeconds']['p95'] + executor_container, 1),
+        'serverlessSparkStartSeconds': round(
+            job['totalSeconds']['p95'] - job['contextSeconds']['p95'] + S3_LISTING_AND_COMMIT_S, 1
+        ),
+    }
+
+
 def version_of(command, env):
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -198,12 +230,14 @@ def main():
             'runsPerApp': args.runs,
             'jobInputEvents': args.events,
             'apps': {app: summary(app_runs) for app, app_runs in runs.items()},
+            'derived': None,
             'machine': {
                 **machine(env),
                 'loadAverageBefore': list(load_before),
                 'loadAverageAfter': list(os.getloadavg()),
             },
         }
+        result['derived'] = derived(result['apps'])
         print(json.dumps(result, indent=2))
     finally:
         if not args.keep:

@@ -15,7 +15,8 @@ const MiB = 1024 * 1024;
  * 1.9-3.0; pyspark 3.5.5, the Spark of emr-7.10.0), p50 / p95 seconds from the process start:
  *   job:     SparkContext up 2.6 / 3.8, first task 7.5 / 12.2, whole run 13.4 / 17.4
  *   trivial: SparkContext up 2.1 / 3.6, first task 3.3 / 4.3, whole run 4.9 / 5.9
- * (an earlier series at load 11 from other work took about twice as long: a loaded primary node matters).
+ * (the same bench at load 3.4-4.8 gave a whole job run of 18.8 / 22.8 s and derived 46.5 s below; an earlier
+ * series at load 11 took about twice as long: a loaded primary node matters, and history corrects the default).
  * EMR documents no figure for a step's start on a running cluster (searched: the EMR Management Guide's steps and
  * quotas pages, the Release Guide's "Add a Spark step"; StepTimeline only reports the times). What is documented are
  * the heartbeats cluster deploy mode waits on: a NodeManager heartbeat per container allocation (Hadoop 3.3's
@@ -25,9 +26,11 @@ const MiB = 1024 * 1024;
  * So at the local p95: the one-JVM whole run 17.4 s, plus the client JVM (3.6 s, the trivial app's SparkContext
  * bounds a JVM start), the AM container (1 s heartbeat + localization, ~2 s), the executor container (up to 3 s of
  * AM polls + 1 s heartbeat + its JVM, 3.6 s) and S3 in place of the local disk for listing and commit (not
- * measured; ~8 s assumed): 40 s. It replaces 60 s (which kept a margin over an unmeasured 30-45 s); a job's
- * history corrects it. EMR Serverless runs use the planner's own start figures (local/planner/constants.ts
- * SERVERLESS_COLD_START_SECONDS, SERVERLESS_PREINIT_START_SECONDS) for their workers, then this Spark start.
+ * measured; ~8 s assumed): 38.6 s (`derived.emrStepStartSeconds` in the bench's output), 40 s rounded up. It
+ * replaces 60 s (which kept a margin over an unmeasured 30-45 s); a job's history corrects it. This is an EMR
+ * step's figure, on pool and dedicated clusters alike; the planner's EMR Serverless runs use their own
+ * (local/planner/constants.ts: SERVERLESS_COLD_START_SECONDS / SERVERLESS_PREINIT_START_SECONDS for the workers,
+ * SERVERLESS_SPARK_STARTUP_SECONDS for Spark once they are up: no client JVM, no YARN).
  */
 export const SPARK_STARTUP_SECONDS = 40;
 

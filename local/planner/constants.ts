@@ -30,8 +30,8 @@ export const TERMINATE_SECONDS = 90;
  * container and its JVM. From `npm run bench:startup` (p95 of 5 local runs; see SPARK_STARTUP_SECONDS in
  * lib/domain/sizing.ts) and the documented YARN and Spark heartbeats: client JVM 3.6 s + AM container (1 s
  * NodeManager heartbeat + localization, ~2 s) + the driver's SparkContext 3.8 s + executor container (up to 3 s
- * of the AM's allocation polls + 1 s heartbeat) + executor JVM 3.6 s = 17 s. It was 30 s, assumed. Part of
- * sizing's `startupMinutes`, not added to it.
+ * of the AM's allocation polls + 1 s heartbeat) + executor JVM 3.6 s = 17 s (the bench's
+ * `derived.emrFirstExecutorSeconds`). It was 30 s, assumed. Part of sizing's `startupMinutes`, not added to it.
  */
 export const SPARK_FIRST_EXECUTOR_SECONDS = 17;
 
@@ -76,7 +76,8 @@ export const SERVERLESS_PREINIT_START_SECONDS = { min: 2, max: 10 };
  * output commit and shutdown, with no spark-submit client JVM and no YARN containers (an EMR step's fixed time is
  * SPARK_STARTUP_SECONDS, 40 s). From `npm run bench:startup` p95: the job's whole run 17.4 s less its SparkContext
  * 3.8 s (the driver's start is part of the worker start above), plus S3 listing and commit as for a step (~8 s,
- * assumed): 22 s. The run holds its workers for this plus its data work.
+ * assumed): 21.6 s (the bench's `derived.serverlessSparkStartSeconds`), 22 s. The run holds its workers for this
+ * plus its data work.
  */
 export const SERVERLESS_SPARK_STARTUP_SECONDS = 22;
 /** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
