@@ -5,23 +5,34 @@ import type { JobRequest, SparkConf, Sizing } from './types';
 const MiB = 1024 * 1024;
 
 /**
- * Fixed start of every run on a warm pool cluster, from AddJobFlowSteps to the first task on an executor: the step
- * executor picks the step up, `spark-submit --deploy-mode cluster` starts its client JVM, YARN starts the
- * application master (our driver, with Python) and then an executor container. Paid by every run whatever its size.
+ * The fixed part of every run's step time on a warm cluster (step RUNNING to its end at a near-empty input), paid
+ * whatever the run's size: spark-submit's client JVM, YARN's application master (our driver, with Python), the
+ * job's planning, an executor container, the output commit and the shutdown. Sizing adds the data work to it
+ * (predictedMinutes), subtracts it from past runs to learn throughput, and the planner's floor is this much Spark.
  *
- * Measured locally (`nice spark-submit --master local[2]` of a one-task job, the venv's pyspark, 5 runs on the
- * 2-core sandbox at load average 11.0-11.7 from other engineers' work): first task 18.0, 20.0, 14.8, 11.1,
- * 11.1 s after launch (median 14.8 s), SparkContext ready at a median 10.6 s; the JVM alone (`spark-submit
- * --version`) 3.4-5.2 s. Local mode starts one JVM; YARN cluster mode starts three in series (client, driver,
- * executor) plus the containers' localization.
- * EMR: AWS documents no figure for a step's start on a running cluster. Reported: 23 s from spark-submit to
- * executors running on Spark-on-Kubernetes, 5 x m4.xlarge (github.com/apache-spark-on-k8s/spark/issues/113,
- * no YARN, no step queue); YARN executors registering 8 s after their containers were granted
- * (github.com/yahoo/TensorFlowOnSpark/issues/206, a driver log).
- * So: three JVM starts of ~4 s idle, the ~11 s local chain, YARN's allocation heartbeats and the step pickup give
- * 30-45 s; 60 s keeps a margin for a loaded primary. It replaces an assumed 2 minutes; a job's history corrects it.
+ * Measured locally with `npm run bench:startup` (bench/startup-bench.py: the venv's spark-submit, local[2], of the
+ * real job spark/denormalize.py on 100 events and of a one-task app, 5 runs each, 2-core sandbox at load average
+ * 1.9-3.0; pyspark 3.5.5, the Spark of emr-7.10.0), p50 / p95 seconds from the process start:
+ *   job:     SparkContext up 2.6 / 3.8, first task 7.5 / 12.2, whole run 13.4 / 17.4
+ *   trivial: SparkContext up 2.1 / 3.6, first task 3.3 / 4.3, whole run 4.9 / 5.9
+ * (the same bench at load 3.4-4.8 gave a whole job run of 18.8 / 22.8 s and derived 46.5 s below; an earlier
+ * series at load 11 took about twice as long: a loaded primary node matters, and history corrects the default).
+ * EMR documents no figure for a step's start on a running cluster (searched: the EMR Management Guide's steps and
+ * quotas pages, the Release Guide's "Add a Spark step"; StepTimeline only reports the times). What is documented are
+ * the heartbeats cluster deploy mode waits on: a NodeManager heartbeat per container allocation (Hadoop 3.3's
+ * yarn-default.xml: yarn.resourcemanager.nodemanagers.heartbeat-interval-ms 1000) and the application master's
+ * allocation polls (Spark 3.5's YARN config: spark.yarn.scheduler.initial-allocation.interval 200ms, doubling up to
+ * spark.yarn.scheduler.heartbeat.interval-ms 3s), both read from the jars the venv ships.
+ * So at the local p95: the one-JVM whole run 17.4 s, plus the client JVM (3.6 s, the trivial app's SparkContext
+ * bounds a JVM start), the AM container (1 s heartbeat + localization, ~2 s), the executor container (up to 3 s of
+ * AM polls + 1 s heartbeat + its JVM, 3.6 s) and S3 in place of the local disk for listing and commit (not
+ * measured; ~8 s assumed): 38.6 s (`derived.emrStepStartSeconds` in the bench's output), 40 s rounded up. It
+ * replaces 60 s (which kept a margin over an unmeasured 30-45 s); a job's history corrects it. This is an EMR
+ * step's figure, on pool and dedicated clusters alike; the planner's EMR Serverless runs use their own
+ * (local/planner/constants.ts: SERVERLESS_COLD_START_SECONDS / SERVERLESS_PREINIT_START_SECONDS for the workers,
+ * SERVERLESS_SPARK_STARTUP_SECONDS for Spark once they are up: no client JVM, no YARN).
  */
-export const SPARK_STARTUP_SECONDS = 60;
+export const SPARK_STARTUP_SECONDS = 40;
 
 /**
  * The sizing model. One capacity unit is 4 vCPU / 32 GiB (an r5.xlarge's worth; an r5.4xlarge weighs 4)

@@ -25,11 +25,15 @@ export const CRAWL_DPU = 2;
 /** TerminateJobFlows → TERMINATED (estimate: 1–2 min; billed until the instances stop). */
 export const TERMINATE_SECONDS = 90;
 /**
- * Step RUNNING → the Spark application's first executor on a cluster whose nodes are up: spark-submit in
- * cluster mode starts the YARN application master (the driver), which asks for containers on running
- * NodeManagers (estimate: 20–40 s; 30 s assumed). Part of sizing's `startupMinutes`, not added to it.
+ * Step RUNNING → the Spark application's first executor on a cluster whose nodes are up, in cluster deploy mode:
+ * spark-submit's client JVM, the YARN application master (the driver) and its SparkContext, then an executor
+ * container and its JVM. From `npm run bench:startup` (p95 of 5 local runs; see SPARK_STARTUP_SECONDS in
+ * lib/domain/sizing.ts) and the documented YARN and Spark heartbeats: client JVM 3.6 s + AM container (1 s
+ * NodeManager heartbeat + localization, ~2 s) + the driver's SparkContext 3.8 s + executor container (up to 3 s
+ * of the AM's allocation polls + 1 s heartbeat) + executor JVM 3.6 s = 17 s (the bench's
+ * `derived.emrFirstExecutorSeconds`). It was 30 s, assumed. Part of sizing's `startupMinutes`, not added to it.
  */
-export const SPARK_FIRST_EXECUTOR_SECONDS = 30;
+export const SPARK_FIRST_EXECUTOR_SECONDS = 17;
 
 /**
  * EMR Serverless API limits per account and Region (EMR Serverless User Guide, "Endpoints and quotas", API
@@ -55,13 +59,27 @@ export const SERVERLESS_APPLICATION_MAX_VCPU = 4000;
 /** maxConcurrentRuns (1–1,000, default 15; REFERENCE.md): set to its maximum, as a day of 20,000 jobs needs. */
 export const SERVERLESS_MAX_CONCURRENT_RUNS = 1000;
 /**
- * Worker provisioning → first executor without pre-initialized capacity. AWS gives no figure (REFERENCE.md);
- * an AWS sample measured 70 s to half the executors with 3 minimum executors and 14 s with 9. Uniform over
- * 40–120 s assumed (estimate).
+ * EMR Serverless start (StartJobRun accepted → first executor), two figures apart from an EMR step's
+ * (SPARK_FIRST_EXECUTOR_SECONDS), each used for what it names:
+ * - cold, no pre-initialized worker free: AWS documents no figure (EMR Serverless User Guide, "Pre-initialized
+ *   capacity for working with an application in EMR Serverless", and the re:Post article on jobs slow to start
+ *   only say a cold start provisions workers); an AWS sample measured 70 s to half the executors with 3 minimum
+ *   executors and 14 s with 9 (REFERENCE.md). Uniform over 40–120 s (estimate). The Spark application inside
+ *   (SPARK_STARTUP_SECONDS) runs once the workers are up.
+ * - pre-initialized workers free: the same User Guide page says they are "ready to respond in seconds" and "jobs
+ *   start immediately"; 2–10 s assumed (estimate).
  */
 export const SERVERLESS_COLD_START_SECONDS = { min: 40, max: 120 };
-/** With pre-initialized workers free: "ready to respond in seconds" (EMR Serverless User Guide); 2–10 s assumed (estimate). */
 export const SERVERLESS_PREINIT_START_SECONDS = { min: 2, max: 10 };
+/**
+ * An EMR Serverless job run's own Spark time once its workers are up, at a near-empty input: the job's planning,
+ * output commit and shutdown, with no spark-submit client JVM and no YARN containers (an EMR step's fixed time is
+ * SPARK_STARTUP_SECONDS, 40 s). From `npm run bench:startup` p95: the job's whole run 17.4 s less its SparkContext
+ * 3.8 s (the driver's start is part of the worker start above), plus S3 listing and commit as for a step (~8 s,
+ * assumed): 21.6 s (the bench's `derived.serverlessSparkStartSeconds`), 22 s. The run holds its workers for this
+ * plus its data work.
+ */
+export const SERVERLESS_SPARK_STARTUP_SECONDS = 22;
 /** EMR and EC2 bill per second with a 1-minute minimum (REFERENCE.md). */
 export const BILLING_MINIMUM_SECONDS = 60;
 /** Step Functions `.sync` polling of EMR: every 60 s for the first 10 minutes, then every 300 s (REFERENCE.md). */

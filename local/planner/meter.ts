@@ -10,7 +10,7 @@ import { EMR_QUOTAS, SFN_QUOTAS_LARGE_REGIONS } from './constants';
 /** Step Functions operations: counted and checked against their own quotas, never against EMR's. */
 export const SFN_OPERATIONS: ReadonlySet<string> = new Set(Object.keys(SFN_QUOTAS_LARGE_REGIONS));
 /** EMR Serverless operations (another service, with its own quotas): counted, never part of `AllEmrCalls`. */
-export const EMR_SERVERLESS_OPERATIONS: ReadonlySet<string> = new Set(['StartJobRun', 'GetJobRun']);
+export const EMR_SERVERLESS_OPERATIONS: ReadonlySet<string> = new Set(['StartJobRun', 'GetJobRun', 'CancelJobRun']);
 
 export const HORIZON_SECONDS = 3 * 86_400;
 

@@ -6,18 +6,22 @@
  * latency drawn per job (cold, or pre-initialized), and per-worker billing with its 1-minute minimum.
  */
 import type { PriceBook } from '../../lib/config/prices';
+import { SPARK_STARTUP_SECONDS } from '../../lib/domain/sizing';
 import { workerForExecutor } from '../../lib/domain/serverlessWorkers';
 import type { Sizing } from '../../lib/domain/types';
 import {
+  EMR_SERVERLESS_QUOTAS,
   SERVERLESS_ACCOUNT_VCPU_QUOTA,
   SERVERLESS_COLD_START_SECONDS,
   SERVERLESS_MAX_CONCURRENT_RUNS,
   SERVERLESS_PREINIT_START_SECONDS,
+  SERVERLESS_SPARK_STARTUP_SECONDS,
   SERVERLESS_WORKER_MINIMUM_SECONDS,
   SYNC_POLL,
 } from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
 import type { Meter } from './meter';
+import { QuotaQueue } from './quotaQueue';
 import type { Random } from './random';
 import { Run, type JobState, type Outcome } from './run';
 import { SERVERLESS_THROTTLED } from './stateMachineLimits';
@@ -26,6 +30,8 @@ import { SERVERLESS_THROTTLED } from './stateMachineLimits';
 export const SERVERLESS_QUEUE_TIMEOUT_SECONDS = 360 * 60;
 /** What a failed job run gives `emr-serverless:startJobRun.sync` (a run that ends FAILED). */
 export const SERVERLESS_RUN_FAILED = 'States.TaskFailed';
+/** How an aborted run-job execution ends (its status; cleanup-execution then cancels its job run). */
+export const EXECUTION_ABORTED = 'ABORTED';
 
 export interface ServerlessWorker {
   vcpu: number;
@@ -53,6 +59,11 @@ export function workerFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
 /** The worker every job of the day asks for (sizing gives one executor configuration): pre-initialized capacity's. */
 export function dayWorker(jobs: readonly SizedJob[]): ServerlessWorker {
   return jobs.length > 0 ? workerFor(jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
+}
+
+/** A step's seconds (EMR's Spark start + data work) as a Serverless job run's, once its workers are up. */
+export function asServerlessSeconds(stepSeconds: number): number {
+  return stepSeconds - SPARK_STARTUP_SECONDS + SERVERLESS_SPARK_STARTUP_SECONDS;
 }
 
 /** Workers a job runs on: its driver and its executors (sparkConf's executorInstances). */
@@ -84,6 +95,23 @@ interface Queued {
   workers: number;
   worker: ServerlessWorker;
   since: number;
+  /** Cancelled while queued: admission skips it. */
+  cancelled?: boolean;
+  /** Its execution was aborted: the run, if it still starts, ends without finishing the execution again. */
+  executionEnded?: boolean;
+}
+
+/** A job run holding workers: what a CancelJobRun gives back and stops billing. */
+interface Running {
+  drivers: number;
+  executors: number;
+  onDemand: number;
+  worker: ServerlessWorker;
+  workers: number;
+  ready: number;
+  end: number;
+  cancelled: boolean;
+  executionEnded: boolean;
 }
 
 /** What the simulated application needs of the run it belongs to: its clock, draws, meter and job lifecycle. */
@@ -122,6 +150,13 @@ export class ServerlessApplicationSim {
   /** Attempts whose StartJobRun stayed throttled through RunServerlessJob's Retry (the execution fails). */
   startsThrottledOut = 0;
   private admitArmed = false;
+  private readonly queued = new Map<string, Queued>();
+  private readonly running = new Map<string, Running>();
+  /**
+   * cleanup-execution's (and the reaper's) CancelJobRun calls, under its documented quota (1/s, burst 25; see
+   * EMR_SERVERLESS_QUOTAS): an abort of many executions at once cancels their job runs one token at a time.
+   */
+  readonly cancels: QuotaQueue;
 
   constructor(
     readonly application: ServerlessApplication,
@@ -129,6 +164,7 @@ export class ServerlessApplicationSim {
     readonly preInitWorker: ServerlessWorker,
     private readonly host: ServerlessHost,
   ) {
+    this.cancels = new QuotaQueue('CancelJobRun', EMR_SERVERLESS_QUOTAS.CancelJobRun, host);
     this.freeDrivers = application.preInitialized.drivers;
     this.freeExecutors = application.preInitialized.executors;
     this.preInitVcpu = (application.preInitialized.drivers + application.preInitialized.executors) * preInitWorker.vcpu;
@@ -169,7 +205,9 @@ export class ServerlessApplicationSim {
       this.host.finish(state, 'failed', 0, SERVERLESS_RUN_FAILED);
       return;
     }
-    this.pending.push({ state, workers, worker, since: this.now });
+    const queued: Queued = { state, workers, worker, since: this.now };
+    this.pending.push(queued);
+    this.queued.set(state.job.id, queued);
     this.admit();
   }
 
@@ -182,8 +220,13 @@ export class ServerlessApplicationSim {
     const capacity = Math.min(this.application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA);
     while (this.head < this.pending.length) {
       const next = this.pending[this.head];
+      if (next.cancelled) {
+        this.head++;
+        continue;
+      }
       if (this.now - next.since > SERVERLESS_QUEUE_TIMEOUT_SECONDS) {
         this.head++;
+        this.queued.delete(next.state.job.id);
         this.host.meter.poll('GetJobRun', next.since, this.now, SYNC_POLL);
         this.host.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
         continue;
@@ -196,11 +239,13 @@ export class ServerlessApplicationSim {
         if (this.runs > 0) break;
         // Nothing running will free room: the run can never start (the application's capacity is too small).
         this.head++;
+        this.queued.delete(next.state.job.id);
         this.host.meter.poll('GetJobRun', next.since, this.now, SYNC_POLL);
         this.host.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
         continue;
       }
       this.head++;
+      this.queued.delete(next.state.job.id);
       this.start(next, drivers, executors, onDemand);
     }
     if (this.head > 1024 && this.head * 2 > this.pending.length) {
@@ -231,7 +276,7 @@ export class ServerlessApplicationSim {
     const first = this.now + (firstWarm ? warmLatency : Math.max(warmLatency, coldLatency));
     const ready = this.now + Math.max(warmLatency, coldLatency);
     this.host.firstExecutor(state, first);
-    const end = ready + trueStepSeconds(state.job, workers);
+    const end = ready + asServerlessSeconds(trueStepSeconds(state.job, workers));
     this.lastEnd = Math.max(this.lastEnd, end);
     const hourly = workerHourly(this.host.prices, worker, this.application.architecture);
     // On-demand workers: billed from ready to the end, each at least a minute. Pre-initialized ones are billed all day.
@@ -241,14 +286,64 @@ export class ServerlessApplicationSim {
     meter.busyUnitHours += workers * (worker.vcpu / 4) * ((end - ready) / 3600);
     // startJobRun.sync polls GetJobRun from the submission until the run ends (SUCCESS).
     meter.poll('GetJobRun', queued.since, end, SYNC_POLL);
+    const run: Running = { drivers, executors, onDemand, worker, workers, ready, end, cancelled: false, executionEnded: queued.executionEnded === true };
+    this.running.set(state.job.id, run);
     this.host.at(end, () => {
-      this.runs--;
-      this.freeDrivers += drivers;
-      this.freeExecutors += executors;
-      this.vcpuInUse -= onDemand * worker.vcpu;
-      this.host.finish(state, 'succeeded', workers * (end - ready));
-      this.requestAdmit();
+      if (run.cancelled) return;
+      this.release(state, run);
+      if (!run.executionEnded) this.host.finish(state, 'succeeded', workers * (end - ready));
     });
+  }
+
+  private release(state: JobState, run: Running): void {
+    this.running.delete(state.job.id);
+    this.runs--;
+    this.freeDrivers += run.drivers;
+    this.freeExecutors += run.executors;
+    this.vcpuInUse -= run.onDemand * run.worker.vcpu;
+    this.requestAdmit();
+  }
+
+  /**
+   * The job's run-job execution was aborted (or timed out, or failed) while its job run was queued or running:
+   * the execution ends now, and cleanup-execution cancels the job run with CancelJobRun once the quota lets it
+   * (the day's figures never do this: no simulated execution is aborted; the product's abort paths are
+   * cleanup-execution and the reaper). A queued run leaves the queue; a running one frees its workers and stops
+   * billing when the cancel gets through (its workers' 1-minute minimum still applies). False when the job has no
+   * job run here to cancel (not started yet, or ended): the caller ends that execution.
+   */
+  abort(state: JobState): boolean {
+    const id = state.job.id;
+    const running = this.running.get(id);
+    const queued = this.queued.get(id);
+    if (!running && !queued) return false;
+    if (running) running.executionEnded = true;
+    if (queued) queued.executionEnded = true;
+    this.host.finish(state, 'failed', running ? running.workers * Math.max(0, this.now - running.ready) : 0, EXECUTION_ABORTED);
+    this.cancels.call((at) => {
+      if (queued && this.queued.get(id) === queued) {
+        queued.cancelled = true;
+        this.queued.delete(id);
+        this.host.queueChanged();
+        return;
+      }
+      const run = this.running.get(id);
+      if (!run || at >= run.end) return;
+      run.cancelled = true;
+      this.refundAfter(run, at);
+      this.release(state, run);
+    });
+    return true;
+  }
+
+  /** Takes back what start() billed past `at` for a run cancelled then. */
+  private refundAfter(run: Running, at: number): void {
+    const hourly = workerHourly(this.host.prices, run.worker, this.application.architecture);
+    const billed = (until: number) => Math.max(SERVERLESS_WORKER_MINIMUM_SECONDS, until - run.ready);
+    const unbilledHours = (billed(run.end) - billed(Math.max(at, run.ready))) / 3600;
+    this.host.meter.cost.emrServerless -= run.onDemand * hourly * unbilledHours;
+    this.host.meter.provisionedUnitHours -= run.onDemand * (run.worker.vcpu / 4) * unbilledHours;
+    this.host.meter.busyUnitHours -= run.workers * (run.worker.vcpu / 4) * ((run.end - Math.max(at, run.ready)) / 3600);
   }
 
   /** Runs ending in the same second free capacity once. */

@@ -17,8 +17,8 @@
  *   spot-per-job       one all-Spot cluster per job (core and primary too), no SWITCH_TO_ON_DEMAND, plain retries
  *   emr-serverless     one EMR Serverless application, simulated (./serverlessRun): workers from each job's
  *                      sizing, cold starts, maximum capacity and the account's vCPU quota with a queue
- *   emr-serverless-preinit  the same with the pre-initialized capacity the planner finds cheapest at the
- *                      same SLA misses (a small search over driver and executor counts)
+ *   emr-serverless-preinit  the same with pre-initialized capacity sized from the day's demand model for a start
+ *                      target (./serverlessPreInit)
  *   floor              the least any strategy could pay (./floor): data work plus the smallest Spark start,
  *                      at the cheapest unit price; no bootstrap, idle, queueing or lost work
  *
@@ -40,6 +40,7 @@ import type { SimJob, SpotModel } from './profile';
 import { Random } from './random';
 import { apiQuotas } from './run';
 import { cheapestArchitecture, ServerlessRun, workerFor, type ServerlessApplication } from './serverlessRun';
+import { preInitializedForDemand } from './serverlessPreInit';
 import { loadStateMachineLimits } from './stateMachineLimits';
 import {
   ALL_SERVERLESS,
@@ -189,7 +190,7 @@ async function runStrategies(options: SimulateOptions, config: PlannerConfig, jo
     };
   }
   const serverless = await runServerless(config, jobs, options.spot, random, { drivers: 0, executors: 0 });
-  const preInit = await cheapestPreInitialized(config, jobs, options.spot, random, serverless.meter.slaMisses);
+  const preInit = await runServerless(config, jobs, options.spot, random, preInitializedForDemand(jobs, SERVERLESS_APPLICATION_MAX_VCPU));
   return { emrflow, hybrid, onDemand, spotRun, stress, serverless, preInit };
 }
 
@@ -284,34 +285,9 @@ async function runServerless(
 ): Promise<ServerlessRun> {
   const architecture = jobs.length > 0 ? cheapestArchitecture(config.prices, workerFor(jobs[0].sizing)) : 'X86_64';
   const application: ServerlessApplication = { architecture, preInitialized, maxVcpu: SERVERLESS_APPLICATION_MAX_VCPU };
-  // One random stream for every Serverless run: candidates differ by their capacity, not by their draws.
+  // One random stream for every Serverless run: with and without pre-initialized capacity differ by their capacity, not their draws.
   const run = new ServerlessRun(application, config, jobs, spot, random.fork(15), () => {});
   await run.run();
   run.finishBilling();
   return run;
-}
-
-/**
- * Pre-initialized sizes tried: drivers for 4, 16 or 48 jobs at once, with 7 or 15 executors each (the
- * smallest sizing, 8 units, is a driver and 7 executors); the largest keeps 3,072 of the 4,000 vCPU.
- */
-export const PRE_INITIALIZED_CANDIDATES: Array<ServerlessApplication['preInitialized']> = [4, 16, 48].flatMap((drivers) =>
-  [7, 15].map((each) => ({ drivers, executors: drivers * each })),
-);
-
-/** The cheapest pre-initialized size with no more SLA misses than `slaMisses` (else the one with the fewest). */
-async function cheapestPreInitialized(config: PlannerConfig, jobs: SizedJob[], spot: SpotModel, random: Random, slaMisses: number): Promise<ServerlessRun> {
-  let best: ServerlessRun | undefined;
-  const better = (a: ServerlessRun, b: ServerlessRun) => {
-    const aOk = a.meter.slaMisses <= slaMisses;
-    const bOk = b.meter.slaMisses <= slaMisses;
-    if (aOk !== bOk) return aOk;
-    return aOk ? totalCost(a.meter) < totalCost(b.meter) : a.meter.slaMisses < b.meter.slaMisses;
-  };
-  for (const candidate of PRE_INITIALIZED_CANDIDATES) {
-    const run = await runServerless(config, jobs, spot, random, candidate);
-    if (!best || better(run, best)) best = run;
-  }
-  if (!best) throw new Error('PRE_INITIALIZED_CANDIDATES is empty: no pre-initialized size to try');
-  return best;
 }

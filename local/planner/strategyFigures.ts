@@ -118,7 +118,7 @@ export function serverlessNotes(app: ServerlessApplication, jobs: SizedJob[]): s
     `start: worker provisioning ${SERVERLESS_COLD_START_SECONDS.min}-${SERVERLESS_COLD_START_SECONDS.max} s cold, ${SERVERLESS_PREINIT_START_SECONDS.min}-${SERVERLESS_PREINIT_START_SECONDS.max} s on pre-initialized workers (estimates, local/planner/constants.ts)`,
     `maximum capacity ${app.maxVcpu} vCPU, account quota ${SERVERLESS_ACCOUNT_VCPU_QUOTA} vCPU; jobs that do not fit wait in the application's queue, oldest first`,
     app.preInitialized.drivers + app.preInitialized.executors > 0
-      ? `pre-initialized: ${app.preInitialized.drivers} drivers + ${app.preInitialized.executors} executors, billed all day (idle included); the cheapest of the sizes tried with no more SLA misses than without`
+      ? `pre-initialized: ${app.preInitialized.drivers} drivers + ${app.preInitialized.executors} executors, billed all day (idle included); sized from the day's demand model for start p50 <= 60 s (local/planner/serverlessPreInit.ts)`
       : 'no pre-initialized capacity',
     `StartJobRun under its documented quota (${EMR_SERVERLESS_QUOTAS.StartJobRun.perSecond}/s, burst ${EMR_SERVERLESS_QUOTAS.StartJobRun.burst}) with RunServerlessJob's Retry on EMRServerless.ThrottlingException, a start whose Retry runs out fails its run; startJobRun.sync's GetJobRun polls counted against theirs (${EMR_SERVERLESS_QUOTAS.GetJobRun.perSecond}/s, burst ${EMR_SERVERLESS_QUOTAS.GetJobRun.burst}), not throttled; no Spot, no interruptions`,
   ];

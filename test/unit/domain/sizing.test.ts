@@ -70,18 +70,20 @@ describe('sizing from 1 GB to 4 TB', () => {
 
 describe('right-sized jobs: 1 MiB to 1 TiB with the measured Spark start (hour SLA, no history)', () => {
   const MiB = 1024 ** 2;
-  // [label, bytes, units, executors, predicted minutes, step timeout s]. Before (8-unit minimum in steps of 4,
-  // an assumed 2 min start): 1 MiB, 30 MiB and 1 GiB all got 8 units (7 executors) predicted 2-2.1 min; 1 TiB 28 units, 28 min.
+  // [label, bytes, units, executors, step timeout s]; the prediction is the measured start (SPARK_STARTUP_SECONDS)
+  // plus the input at the default 24 MiB/s per unit. Before (8-unit minimum in steps of 4, an assumed 2 min start):
+  // 1 MiB, 30 MiB and 1 GiB all got 8 units (7 executors) predicted 2-2.1 min; 1 TiB 28 units, 28 min.
+  const predicted = (bytes: number, units: number) => Math.round(((SPARK_STARTUP_SECONDS + bytes / MiB / (24 * units)) / 60) * 10) / 10;
   it.each([
-    ['1 MiB', MiB, 2, 1, 1.0, 20 * 60],
-    ['30 MiB', 30 * MiB, 2, 1, 1.0, 20 * 60],
-    ['1 GiB', GiB, 2, 1, 1.4, 20 * 60],
-    ['1 TiB', 1024 * GiB, 26, 25, 29.0, 60 * 60],
-  ] as const)('%s: %d units (%d executors), predicted %d min, timeout %d s', (_label, bytes, units, executors, predicted, timeout) => {
+    ['1 MiB', MiB, 2, 1, 20 * 60],
+    ['30 MiB', 30 * MiB, 2, 1, 20 * 60],
+    ['1 GiB', GiB, 2, 1, 20 * 60],
+    ['1 TiB', 1024 * GiB, 26, 25, 60 * 60],
+  ] as const)('%s: %d units (%d executors), timeout %d s', (_label, bytes, units, executors, timeout) => {
     const sizing = size(bytes);
     expect(sizing.capacityUnits).toBe(units);
     expect(sizing.spark.executorInstances).toBe(executors);
-    expect(sizing.predictedMinutes).toBe(predicted);
+    expect(sizing.predictedMinutes).toBe(predicted(bytes, units));
     expect(sizing.stepTimeoutSeconds).toBe(timeout);
   });
 
@@ -92,7 +94,7 @@ describe('right-sized jobs: 1 MiB to 1 TiB with the measured Spark start (hour S
 
   it('predicts the fixed start from the measured constant plus the compute the data needs', () => {
     expect(DEFAULT_SIZING.startupMinutes * 60).toBe(SPARK_STARTUP_SECONDS);
-    // 1 GiB at 24 MiB/s per unit on 2 units: 21.3 s of compute on top of the 60 s start.
+    // 1 GiB at 24 MiB/s per unit on 2 units: 21.3 s of compute on top of the measured start.
     expect(size(GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + 1024 / (24 * 2)) / 60, 1);
     // 1 TiB: 26 units = ceil(1 TiB / (24 MiB/s x 29 min) = 25.1, to whole 2xlarge instances).
     expect(size(1024 * GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + (1024 * 1024) / (24 * 26)) / 60, 1);

@@ -9,6 +9,7 @@ import { generateJobs, readProfile, spotModel, type Profile } from '../../../loc
 import { Random } from '../../../local/planner/random';
 import { Run } from '../../../local/planner/run';
 import {
+  asServerlessSeconds,
   SERVERLESS_QUEUE_TIMEOUT_SECONDS,
   SERVERLESS_RUN_FAILED,
   ServerlessRun,
@@ -117,7 +118,7 @@ describe('EMR Serverless, simulated', () => {
     const worker = workerFor(jobs[0].sizing);
     const expected = jobs.reduce((sum, job) => {
       const workers = 1 + job.sizing.spark.executorInstances;
-      return sum + workers * workerHourly(config.prices, worker, 'ARM64') * (Math.max(60, trueStepSeconds(job, workers)) / 3600);
+      return sum + workers * workerHourly(config.prices, worker, 'ARM64') * (Math.max(60, asServerlessSeconds(trueStepSeconds(job, workers))) / 3600);
     }, 0);
     expect(run.meter.cost.emrServerless).toBeCloseTo(expected, 6);
     for (const seconds of run.meter.startSeconds) expect(seconds).toBeGreaterThanOrEqual(SERVERLESS_COLD_START_SECONDS.min);
