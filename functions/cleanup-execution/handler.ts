@@ -118,8 +118,11 @@ async function cancelServerlessJobRuns(end: ExecutionEnd, run: RunOfExecution): 
   const applicationId = process.env.SERVERLESS_APPLICATION_ID;
   if (!applicationId) return [];
   const active = await listActiveJobRuns(emrServerlessClient(), applicationId, { createdAfter: new Date(end.startedAt - 60_000) });
-  const cancelled = await cancelJobRuns(emrServerlessClient(), jobRunsOfRun(active, run));
+  const { cancelled, deferred } = await cancelJobRuns(emrServerlessClient(), jobRunsOfRun(active, run));
   for (const jobRunId of cancelled) logger.info('cancelled job run', { execution: end.executionName, applicationId, jobRunId });
+  // Throttled: fail the invocation, so that the event's retry (Lambda's asynchronous retries) cancels the rest.
+  if (deferred.length > 0)
+    throw new Error(`CancelJobRun throttled: ${deferred.length} job run(s) of ${end.executionName} left to the retry: ${deferred.join(', ')}`);
   return cancelled;
 }
 

@@ -41,16 +41,27 @@ export async function withJobRunTags(client: EMRServerlessClient, runs: Serverle
   return tagged;
 }
 
-/** Cancels each job run; returns those whose cancellation was accepted (an ended one answers ValidationException). */
-export async function cancelJobRuns(client: EMRServerlessClient, runs: Array<Pick<ServerlessJobRunView, 'applicationId' | 'jobRunId'>>): Promise<string[]> {
+/**
+ * Cancels each job run, in order; returns those whose cancellation was accepted (an ended one answers
+ * ValidationException) and those left for the next pass. CancelJobRun's quota is 1/s with a burst of 25
+ * (local/planner/quotaQueue.ts models it): when EMR Serverless still throttles after the SDK's own retries,
+ * the rest are `deferred` rather than thrown, so a reaper with a backlog cancels what it can each run instead of
+ * failing each run at the same place.
+ */
+export async function cancelJobRuns(
+  client: EMRServerlessClient,
+  runs: Array<Pick<ServerlessJobRunView, 'applicationId' | 'jobRunId'>>,
+): Promise<{ cancelled: string[]; deferred: string[] }> {
   const cancelled: string[] = [];
-  for (const run of runs) {
+  for (const [index, run] of runs.entries()) {
     try {
       await client.send(new CancelJobRunCommand({ applicationId: run.applicationId, jobRunId: run.jobRunId }));
       cancelled.push(run.jobRunId);
     } catch (error) {
-      if ((error as Error).name !== 'ValidationException') throw error;
+      const name = (error as Error).name;
+      if (name === 'ThrottlingException') return { cancelled, deferred: runs.slice(index).map((rest) => rest.jobRunId) };
+      if (name !== 'ValidationException') throw error;
     }
   }
-  return cancelled;
+  return { cancelled, deferred: [] };
 }

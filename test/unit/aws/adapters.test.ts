@@ -1,4 +1,5 @@
 import { EMRClient, ListStepsCommand } from '@aws-sdk/client-emr';
+import { CancelJobRunCommand, EMRServerlessClient } from '@aws-sdk/client-emr-serverless';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetPartitionCommand, GlueClient } from '@aws-sdk/client-glue';
@@ -9,6 +10,7 @@ import { partitionBytes } from '../../../lib/aws/catalog';
 import { emrClient, env, resetClients, useClients } from '../../../lib/aws/clients';
 import { findStep } from '../../../lib/aws/emr';
 import { recentSuccessfulRuns } from '../../../lib/aws/runs';
+import { cancelJobRuns } from '../../../lib/aws/serverlessJobRuns';
 import { bytesUnder } from '../../../lib/aws/storage';
 
 const ref = { database: 'emrflow_raw', table: 'events', values: ['2026-11-26'] };
@@ -102,5 +104,24 @@ describe('EMR and S3 listings (SDK paginators)', () => {
 
     expect(await bytesUnder(new S3Client({}), { bucket: 'b', key: 'events/', uri: 's3://b/events/' })).toBe(1000);
     expect(s3).toHaveReceivedNthCommandWith(2, ListObjectsV2Command, { Bucket: 'b', Prefix: 'events/', ContinuationToken: 't1' });
+  });
+});
+
+describe('CancelJobRun under its quota', () => {
+  const serverless = mockClient(EMRServerlessClient);
+  const runs = ['a', 'b', 'c', 'd'].map((jobRunId) => ({ applicationId: 'app', jobRunId }));
+  const failure = (name: string) => Object.assign(new Error(name), { name });
+  beforeEach(() => serverless.reset());
+
+  it('cancels in order, skips an ended run, and leaves the rest for the next pass once throttled', async () => {
+    serverless.on(CancelJobRunCommand).resolvesOnce({}).rejectsOnce(failure('ValidationException')).rejectsOnce(failure('ThrottlingException'));
+
+    expect(await cancelJobRuns(new EMRServerlessClient({}), runs)).toEqual({ cancelled: ['a'], deferred: ['c', 'd'] });
+    expect(serverless).toHaveReceivedCommandTimes(CancelJobRunCommand, 3);
+  });
+
+  it('throws any other refusal (AccessDenied is not a backlog)', async () => {
+    serverless.on(CancelJobRunCommand).rejects(failure('AccessDeniedException'));
+    await expect(cancelJobRuns(new EMRServerlessClient({}), runs)).rejects.toThrow('AccessDeniedException');
   });
 });
