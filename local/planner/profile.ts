@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { JobDefinitionSchema, loadJobs, type JobDefinition } from '../../lib/config/jobs';
+import { PrioritySchema } from '../../lib/domain/priority';
 import { between, nonEmptyString, parseConfig, strictObject } from '../../lib/schema';
 import { HOURS_PER_MONTH, SPOT_BAND_MONTHLY_RATE, type SpotBand } from './constants';
 import { Random } from './random';
@@ -20,7 +21,7 @@ const KindSchema = strictObject({
   share: between(0, 1),
   /** hourly: an upload at the top of each hour; nightly: the batch spike; business: spread over working hours. */
   arrival: z.enum(['hourly', 'nightly', 'business']),
-  priority: z.enum(['low', 'normal', 'high']),
+  priority: PrioritySchema,
   slaMinutes: between(5, 720, { integer: true }),
   maxAttempts: between(1, 10, { integer: true }),
   /** Log-normal input size: median MiB and log-space sigma (1.5 gives a tail of a few 100× the median). */
