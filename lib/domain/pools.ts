@@ -11,6 +11,7 @@
  *   chooseCluster(clusters, units, hash)       where a job goes now (best fit on a ready member), or null
  *   effectivePriority / orderQueue             the admission queue's order: priority with bounded aging
  *   queueKey / PRIORITIES                      the order DynamoDB serves each priority level in
+ *   QueuedTotals / queuedTotalsOf              a pool's waiting units and entries per level (the registry's totals)
  *   allowedFrom(state)                         from which states EMR's lifecycle may move a cluster to `state`
  *   refillBucket / takeTokens                  the RunJobFlow token bucket
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
@@ -132,6 +133,31 @@ export interface DispatchInput {
   maxWaitSeconds: number;
   /** RunJobFlow tokens available now (whole tokens count; see takeTokens). */
   launchTokens: number;
+  /**
+   * Units of every waiting entry of the pool, read or not (the registry's queued totals): what is left unmet
+   * is this less the units granted. The entries given stay a floor, so totals that lag never launch fewer
+   * clusters than the entries read ask for. Absent: `queue` is the whole queue.
+   */
+  queuedUnits?: number;
+}
+
+/** A pool's waiting units and entries per priority level: the registry's queued totals. */
+export type QueuedTotals = Record<Priority, { units: number; entries: number }>;
+
+/** The totals of the waiting entries among `entries`: what a recount writes, and what the totals must equal. */
+export function queuedTotalsOf(entries: Array<Pick<QueueEntry, 'priority' | 'units' | 'state'>>): QueuedTotals {
+  const totals = Object.fromEntries(PRIORITY_LEVELS.map((priority) => [priority, { units: 0, entries: 0 }])) as QueuedTotals;
+  for (const entry of entries) {
+    if (entry.state !== 'waiting') continue;
+    totals[entry.priority].units += entry.units;
+    totals[entry.priority].entries += 1;
+  }
+  return totals;
+}
+
+/** Waiting units of every level together. */
+export function queuedUnitsOf(totals: QueuedTotals): number {
+  return Object.values(totals).reduce((sum, level) => sum + level.units, 0);
 }
 
 /** Every priority level, highest first: the queue keeps one ordered partition per level. */
@@ -359,6 +385,7 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   const grants: Grant[] = [];
   let blockedOn: string | null = null;
   let unmetUnits = 0;
+  let grantedUnits = 0;
   const aging = { agingSecondsPerLevel: input.agingSecondsPerLevel, maxWaitSeconds: input.maxWaitSeconds };
   for (const entry of orderQueue(
     input.queue.filter((e) => e.state === 'waiting'),
@@ -369,12 +396,14 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
     if (cluster) {
       reserve(cluster, entry.entryId, entry.units, now);
       grants.push({ entryId: entry.entryId, clusterId: cluster.clusterId, units: entry.units });
+      grantedUnits += entry.units;
     } else {
       blockedOn ??= entry.entryId;
       unmetUnits += entry.units;
     }
   }
 
+  if (input.queuedUnits !== undefined) unmetUnits = Math.max(unmetUnits, input.queuedUnits - grantedUnits);
   const alive = working.filter(isAlive);
   const readyFree = working
     .filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0)
@@ -387,27 +416,17 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
 }
 
 /**
- * How much of the queue's head a dispatch must read for planDispatch to decide as it would on the whole queue:
- * more entries than the ready clusters have free job slots (each grant takes one, and the first entry that
- * cannot be placed blocks the rest), and more units than they have free plus, when a launch is possible now
- * (room under maxClusters and a RunJobFlow token), what starting and launchable clusters would bring (launches
- * are counted from the units left unmet and capped by both). Past that prefix no entry is granted and the
- * launch count is at its cap, so a dispatch's reads follow the capacity it can act on, not the queue's depth.
+ * How much of the queue's head a dispatch must read for planDispatch to grant as it would on the whole queue:
+ * as many entries as the ready clusters have free job slots, or more units than they have free. Each grant
+ * takes a slot and its units, so either such a prefix fills every free slot, or it holds an entry that cannot
+ * be placed, and nothing past the first such entry is granted. Launches need no more of the queue: they are sized on the registry's queued
+ * totals (DispatchInput.queuedUnits), so a dispatch reads what it can grant, not the queue's depth.
  */
-export function queueReadNeed(
-  pool: Pick<PoolDefinition, 'capacityUnits' | 'maxClusters' | 'maxJobsPerCluster'>,
-  clusters: PoolCluster[],
-  configHash: string,
-  launchTokens: number,
-): { entries: number; units: number; launchable: number } {
+export function queueReadNeed(clusters: PoolCluster[], configHash: string): { entries: number; units: number } {
   const ready = clusters.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash);
-  const alive = clusters.filter(isAlive);
-  const launchable = Math.max(0, Math.min(pool.maxClusters - alive.length, Math.floor(launchTokens + 1e-9)));
-  const toCome = launchable > 0 ? alive.filter(isStarting).length + launchable : 0;
   return {
     entries: ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0),
-    units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + toCome * pool.capacityUnits,
-    launchable,
+    units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0),
   };
 }
 
