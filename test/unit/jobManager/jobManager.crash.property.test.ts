@@ -881,7 +881,7 @@ const TOLD_TWICE = /\+\s+"doubleTells": [1-9]/;
 const GRANT_LEFT_HALF_DONE = /\+\s+"queued": Array \[\n\s*\+\s+"exec-\d+#\d+ granting"/;
 const OVERBOOKED = /: overbooked, \d+ > \d+/;
 const LEASED_TWICE = /lease exec-\d+#\d+ held on j-\d+ and j-\d+/;
-const TOTALS_LEFT_OFF = /"queuedTotals": Object \{[^]*\+\s+"entries": [1-9]/;
+const TOTALS_LEFT_OFF = /"queuedTotals": Object \{[\s\S]*\+\s+"entries": [1-9]/;
 const TOTALS_DRIFTED = /queued totals corrected by a recount, though nothing crashed/;
 const TOKEN_NEVER_TOLD = /\+\s+"lost": Array \[\n\s*\+\s+Object \{\n\s*\+\s+"job": "exec-\d+",\n\s*\+\s+"slots": 1,\n\s*\+\s+"tells": 0,/;
 
