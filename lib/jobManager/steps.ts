@@ -11,8 +11,10 @@ import type { ReconcileReport, SettleResult, SubmitStepRequest } from './jobMana
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
 const START_RETRY_MS = [50, 150, 400];
 /**
- * A step's end held this long for a RunPooledStep that never attached its token: its execution is gone (it
- * stopped between its slot and RunPooledStep, which attaches within seconds of the slot), so the sweep drops it.
+ * How long a dispatcher-submitted step may wait for RunPooledStep's token: its execution is gone after that (it
+ * stopped between its slot and RunPooledStep, which attaches within seconds of the slot, minutes with its
+ * Lambda retries). The sweep then drops a held end, and cancels a step still running that nobody will attach
+ * to (its mapping stays and holds the lease until EMR has ended it): an orphan runs this long, not to its end.
  */
 const HELD_END_TTL_MS = 60 * 60_000;
 /** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
@@ -164,6 +166,8 @@ export async function reconcileSteps(jm: JobManagerContext): Promise<ReconcileRe
         } else if (item.taskToken !== undefined) {
           await jm.sfn.sendHeartbeat(item.taskToken);
           report.heartbeats += 1;
+        } else if (item.submittedAt + HELD_END_TTL_MS <= jm.clock.now() && view.Status.State !== 'CANCEL_PENDING') {
+          await cancelAbandonedStep(jm, clusterId, stepId, report);
         }
       } catch (error) {
         // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its

@@ -1187,6 +1187,31 @@ describe.each([
   });
 });
 
+/**
+ * A step the dispatcher submitted whose execution died before RunPooledStep attached its token (issue 21's
+ * minor gap: it ran to its end under its lease). Nobody will attach to it: once it has waited an hour without a
+ * token (RunPooledStep attaches within seconds of its slot), the settle sweep cancels it, and its mapping keeps
+ * holding the lease until EMR has ended it. Not before the hour (negative control), and never a step with a token.
+ */
+describe('a running batched step whose execution never attached its token', () => {
+  const HOUR_MS = 60 * 60_000;
+  it('is cancelled by the settle sweep an hour after its submission, its lease held until it has ended', async () => {
+    const { world, manager, park, store } = await outlivingSetup(() => new MemoryJobStore());
+    const orphan = await park(0, 4, { batched: true });
+    const live = await park(1, 4, { batched: true });
+    await manager.attachStep({ clusterId: live.slot!.clusterId, stepId: live.slot!.stepId!, taskToken: live.stepToken });
+    world.now += HOUR_MS - 1;
+    expect((await manager.reconcileSteps()).cancelled).toBe(0);
+    world.now += 1;
+    expect(await manager.reconcileSteps()).toMatchObject({ cancelled: 1, heartbeats: 1 });
+    expect(world.steps.get(orphan.steps[0])?.view.Status.State).toBe('CANCEL_PENDING');
+    expect(world.steps.get(live.steps[0])?.view.Status.State).toBe('RUNNING');
+    expect(await store.liveSteps('j-0000', orphan.execution)).toEqual(orphan.steps);
+    // Cancelled once: the next sweep waits for EMR to end it.
+    expect((await manager.reconcileSteps()).cancelled).toBe(0);
+  });
+});
+
 /** A cleanup that ignores grants in flight: it reads the queue's waiting entries only. */
 class BlindToGrantsInFlight extends MemoryJobStore {
   override async executionEntries(pool: string, execution: string): Promise<QueueEntry[]> {
