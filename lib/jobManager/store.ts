@@ -32,7 +32,7 @@ export interface QueuePage {
 
 /**
  * A pool's queued totals as the registry holds them (one item per pool): waiting units and entries per level,
- * kept by the queue's own writes (see RegistryStore.park), and what the recount needs to know it may correct them.
+ * kept by the queue's own writes (RegistryStore, "The queued totals"), and what the recount needs to know it may correct them.
  */
 export interface QueuedTally {
   levels: QueuedTotals;
@@ -111,8 +111,10 @@ export interface RegistryStore {
   // entry, and takes the ADD back if the entry's write was refused. Two writes, not one transaction (dynalite,
   // the local DynamoDB, has no TransactWriteItems): a writer that dies between them leaves the totals off by
   // its entry. The totals are therefore self-repairing, not crash-safe: the pool sweep recounts them once they
-  // have been quiet longer than any writer lives (lib/jobManager/queue.ts recountQueued). Until then they may
-  // only change how many clusters a dispatch launches and what PlaceJob predicts, never a grant.
+  // have been quiet longer than any writer lives (lib/jobManager/queue.ts recountQueued). The ADD comes first so
+  // that every writer's first write moves the totals' version: a version that has stood still that long has no
+  // writer between its two writes, and a recount is exact. Until it runs, a drift may only change how many
+  // clusters a dispatch launches and what PlaceJob predicts, never a grant (grants read entries and leases).
 
   /**
    * Parks a job (state `waiting`). A retried park of the same entry replaces its task token while it is
