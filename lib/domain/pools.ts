@@ -116,6 +116,8 @@ export interface DispatchPlan {
   launches: number;
   /** Units of waiting entries left ungranted. */
   unmetUnits: number;
+  /** Waiting entries left ungranted (each needs a job slot). */
+  unmetEntries: number;
   /** Units ready clusters have free after the grants, plus the capacity of clusters still starting. */
   comingUnits: number;
   /** Entry the queue waits on: the first it could not place (later entries are not granted past it). */
@@ -123,7 +125,8 @@ export interface DispatchPlan {
 }
 
 export interface DispatchInput {
-  pool: Pick<PoolDefinition, 'capacityUnits' | 'minClusters' | 'maxClusters'>;
+  /** Without maxJobsPerCluster, job slots do not size launches (units alone do). */
+  pool: Pick<PoolDefinition, 'capacityUnits' | 'minClusters' | 'maxClusters'> & Partial<Pick<PoolDefinition, 'maxJobsPerCluster'>>;
   configHash: string;
   clusters: PoolCluster[];
   queue: QueueEntry[];
@@ -134,11 +137,11 @@ export interface DispatchInput {
   /** RunJobFlow tokens available now (whole tokens count; see takeTokens). */
   launchTokens: number;
   /**
-   * Units of every waiting entry of the pool, read or not (the registry's queued totals): what is left unmet
-   * is this less the units granted. The entries given stay a floor, so totals that lag never launch fewer
-   * clusters than the entries read ask for. Absent: `queue` is the whole queue.
+   * Units and entries of every waiting entry of the pool, read or not (the registry's queued totals): what is
+   * left unmet is this less what is granted. The entries given stay a floor, so totals that lag never launch
+   * fewer clusters than the entries read ask for. Absent: `queue` is the whole queue.
    */
-  queuedUnits?: number;
+  queued?: { units: number; entries: number };
 }
 
 /** A pool's waiting units and entries per priority level: the registry's queued totals. */
@@ -155,9 +158,10 @@ export function queuedTotalsOf(entries: Array<Pick<QueueEntry, 'priority' | 'uni
   return totals;
 }
 
-/** Waiting units of every level together. */
-export function queuedUnitsOf(totals: QueuedTotals): number {
-  return Object.values(totals).reduce((sum, level) => sum + level.units, 0);
+/** Waiting units and entries of every level together. */
+export function queuedSum(totals: QueuedTotals): { units: number; entries: number } {
+  const levels = Object.values(totals);
+  return { units: levels.reduce((sum, level) => sum + level.units, 0), entries: levels.reduce((sum, level) => sum + level.entries, 0) };
 }
 
 /** Every priority level, highest first: the queue keeps one ordered partition per level. */
@@ -370,8 +374,9 @@ export function takeTokens(bucket: BucketState, wanted: number, now: number, pol
  * on their cluster so that two dispatchers never promise the same units.
  *
  * Launches: when the unmet demand exceeds what is free after the grants plus the capacity of clusters
- * still starting, enough clusters to cover it, within maxClusters (every cluster not yet ended counts,
- * TERMINATING too: it still exists) and the tokens given; and always up to minClusters.
+ * still starting, in units or in job slots (a cluster runs at most maxJobsPerCluster jobs, however small),
+ * enough clusters to cover it, within maxClusters (every cluster not yet ended counts, TERMINATING too: it
+ * still exists) and the tokens given; and always up to minClusters.
  */
 export function planDispatch(input: DispatchInput): DispatchPlan {
   const { pool, configHash, now } = input;
@@ -385,6 +390,7 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   const grants: Grant[] = [];
   let blockedOn: string | null = null;
   let unmetUnits = 0;
+  let unmetEntries = 0;
   let grantedUnits = 0;
   const aging = { agingSecondsPerLevel: input.agingSecondsPerLevel, maxWaitSeconds: input.maxWaitSeconds };
   for (const entry of orderQueue(
@@ -400,19 +406,25 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
     } else {
       blockedOn ??= entry.entryId;
       unmetUnits += entry.units;
+      unmetEntries += 1;
     }
   }
 
-  if (input.queuedUnits !== undefined) unmetUnits = Math.max(unmetUnits, input.queuedUnits - grantedUnits);
+  if (input.queued !== undefined) {
+    unmetUnits = Math.max(unmetUnits, input.queued.units - grantedUnits);
+    unmetEntries = Math.max(unmetEntries, input.queued.entries - grants.length);
+  }
   const alive = working.filter(isAlive);
-  const readyFree = working
-    .filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0)
-    .reduce((sum, cluster) => sum + freeUnits(cluster), 0);
-  const comingUnits = readyFree + alive.filter(isStarting).length * pool.capacityUnits;
-  const forDemand = unmetUnits > comingUnits ? Math.ceil((unmetUnits - comingUnits) / pool.capacityUnits) : 0;
-  const wanted = Math.max(forDemand, pool.minClusters - alive.length);
+  const starting = alive.filter(isStarting);
+  const ready = working.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0);
+  const comingUnits = ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + starting.length * pool.capacityUnits;
+  const comingSlots = ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0) + starting.reduce((sum, cluster) => sum + cluster.maxJobs, 0);
+  const forUnits = unmetUnits > comingUnits ? Math.ceil((unmetUnits - comingUnits) / pool.capacityUnits) : 0;
+  const perCluster = pool.maxJobsPerCluster;
+  const forSlots = perCluster && unmetEntries > comingSlots ? Math.ceil((unmetEntries - comingSlots) / perCluster) : 0;
+  const wanted = Math.max(forUnits, forSlots, pool.minClusters - alive.length);
   const launches = Math.max(0, Math.min(wanted, pool.maxClusters - alive.length, Math.floor(input.launchTokens + 1e-9)));
-  return { grants, launches, unmetUnits, comingUnits, blockedOn };
+  return { grants, launches, unmetUnits, unmetEntries, comingUnits, blockedOn };
 }
 
 /**
@@ -420,7 +432,7 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
  * as many entries as the ready clusters have free job slots, or more units than they have free. Each grant
  * takes a slot and its units, so either such a prefix fills every free slot, or it holds an entry that cannot
  * be placed, and nothing past the first such entry is granted. Launches need no more of the queue: they are sized on the registry's queued
- * totals (DispatchInput.queuedUnits), so a dispatch reads what it can grant, not the queue's depth.
+ * totals (DispatchInput.queued), so a dispatch reads what it can grant, not the queue's depth.
  */
 export function queueReadNeed(clusters: PoolCluster[], configHash: string): { entries: number; units: number } {
   const ready = clusters.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash);

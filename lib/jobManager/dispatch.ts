@@ -2,16 +2,7 @@
  * Dispatch (see jobManager.ts, "Grant protocol"): the sweep, then read-plan-apply passes that grant the queue's heads and launch clusters.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import {
-  expiredLeaseIds,
-  leaseExpiry,
-  planDispatch,
-  queuedUnitsOf,
-  refillBucket,
-  type PoolCluster,
-  type PoolClusterState,
-  type QueueEntry,
-} from '../domain/pools';
+import { expiredLeaseIds, leaseExpiry, planDispatch, queuedSum, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
 import type { JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
 import { readQueue } from './queue';
@@ -130,8 +121,8 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
   const launchTokens = refillBucket(bucket, now, settings.runJobFlowBudget).tokens;
   const queue = await readQueue(jm, context, now, clusters, granting);
-  // Launches are sized on every waiting unit, read or not (the entries read are a floor: see DispatchInput).
-  const queuedUnits = queuedUnitsOf((await jm.store.queuedTally(pool.name)).levels);
+  // Launches are sized on every waiting unit and entry, read or not (the entries read are a floor: see DispatchInput).
+  const queued = queuedSum((await jm.store.queuedTally(pool.name)).levels);
   const plan = planDispatch({
     pool,
     configHash,
@@ -141,7 +132,7 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
     agingSecondsPerLevel: settings.agingSecondsPerLevel,
     maxWaitSeconds: settings.maxWaitSeconds,
     launchTokens,
-    queuedUnits,
+    queued,
   });
   report.queued = queue.filter((entry) => entry.state === 'waiting').length;
 

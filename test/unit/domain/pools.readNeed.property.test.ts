@@ -3,7 +3,7 @@ import {
   orderQueue,
   planDispatch,
   queuedTotalsOf,
-  queuedUnitsOf,
+  queuedSum,
   queueReadNeed,
   type PoolCluster,
   type PoolClusterState,
@@ -42,12 +42,12 @@ const arbEntry = fc.record({
   enqueuedAt: fc.integer({ min: 0, max: NOW }),
 });
 
-function plan(clusters: PoolCluster[], queue: QueueEntry[], launchTokens: number, queuedUnits?: number) {
-  return planDispatch({ pool: POOL, configHash: HASH, clusters, queue, now: NOW, ...AGING, launchTokens, queuedUnits });
+function plan(clusters: PoolCluster[], queue: QueueEntry[], launchTokens: number, queued?: { units: number; entries: number }) {
+  return planDispatch({ pool: POOL, configHash: HASH, clusters, queue, now: NOW, ...AGING, launchTokens, queued });
 }
 
 /** The registry's queued totals of the whole queue, as the store keeps them. */
-const totalsOf = (queue: QueueEntry[]) => queuedUnitsOf(queuedTotalsOf(queue));
+const totalsOf = (queue: QueueEntry[]) => queuedSum(queuedTotalsOf(queue));
 
 /** The shortest prefix of the queue's order that covers the need (or the whole queue), as readQueue stops. */
 function readPrefix(clusters: PoolCluster[], queue: QueueEntry[], need = queueReadNeed(clusters, HASH)): QueueEntry[] {
@@ -99,6 +99,7 @@ describe('reading the head of the queue (queueReadNeed) and sizing launches on t
         expect(head.grants).toEqual(whole.grants);
         expect(head.launches).toBe(whole.launches);
         expect(head.unmetUnits).toBe(whole.unmetUnits);
+        expect(head.unmetEntries).toBe(whole.unmetEntries);
       }),
       { numRuns: 2_000 },
     );
@@ -112,7 +113,7 @@ describe('reading the head of the queue (queueReadNeed) and sizing launches on t
         const { clusters, queue } = toInput(c);
         const prefix = readPrefix(clusters, queue);
         const exact = plan(clusters, prefix, c.launchTokens, totalsOf(prefix));
-        const lagging = plan(clusters, prefix, c.launchTokens, totalsOf(prefix) - lag);
+        const lagging = plan(clusters, prefix, c.launchTokens, { units: totalsOf(prefix).units - lag, entries: totalsOf(prefix).entries - lag });
         expect(lagging.grants).toEqual(exact.grants);
         expect(lagging.launches).toBe(exact.launches);
       }),
