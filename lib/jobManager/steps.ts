@@ -20,6 +20,14 @@ const HELD_END_TTL_MS = 60 * 60_000;
 /** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
 const SETTLE_TAKEOVER_MS = 60_000;
 
+/**
+ * RunPooledStep of a job parked without its step (the shipped run-job always parks with it, so the dispatcher
+ * submits and maps it before the slot: this path serves other callers of the job manager). Its known gap: a
+ * Lambda that dies between AddJobFlowSteps' answer and the mapping leaves a step liveSteps cannot see, so once
+ * its lease expires (leaseSeconds + the step's timeout after the grant) its units may be granted while it still
+ * runs, and the Lambda's retry submits a second step (AddJobFlowSteps has no client token). Closing it would
+ * take an intent written before the call and resolved by name, as the dispatcher's batches do.
+ */
 export async function submitStep(jm: JobManagerContext, request: SubmitStepRequest): Promise<{ StepId: string }> {
   const stepId = await jm.emr.addStep(request.clusterId, request.step);
   if (!stepId) throw new EmrApiError('AddJobFlowSteps returned no step id');
