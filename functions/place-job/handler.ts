@@ -2,13 +2,13 @@ import { dynamoClient, env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
-import { listClusters, listQueue } from '../../lib/aws/registry';
+import { readPool } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { checkRuleApplications, checkRulePools, loadRules } from '../../lib/config/rules';
 import { loadServerlessConfig } from '../../lib/config/serverless';
 import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
-import { predictedPoolWaits } from '../../lib/domain/serverless';
+import { predictedPoolWaits, type PoolRegistryView } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
 
 const logger = functionLogger('place-job');
@@ -26,19 +26,17 @@ const config = { rules, template: pools.dedicated, prices, pools: pools.pools, s
 
 /** How long a warm PlaceJob reuses what it read of the registry: an estimate may be this stale, not a burst's reads. */
 const REGISTRY_SNAPSHOT_MS = 2_000;
-type RegistrySnapshot = Record<string, { clusters: Awaited<ReturnType<typeof listClusters>>; queue: Awaited<ReturnType<typeof listQueue>> }>;
+type RegistrySnapshot = Record<string, PoolRegistryView>;
 let snapshot: { at: number; pools: Promise<RegistrySnapshot> } | null = null;
 
-/** Each pool's clusters and queue (two Queries per pool), shared by the invocations of the next two seconds. */
-function readRegistry(tables: { clusters: string; queue: string }): Promise<RegistrySnapshot> {
+/**
+ * Each pool's clusters and queued totals (one Query of the pool's registry partition, never its queue),
+ * shared by the invocations of the next two seconds.
+ */
+function readRegistry(tables: { clusters: string }): Promise<RegistrySnapshot> {
   if (snapshot && Date.now() - snapshot.at < REGISTRY_SNAPSHOT_MS) return snapshot.pools;
   const pools_ = (async () => {
-    const entries = await Promise.all(
-      pools.pools.map(
-        async (pool) =>
-          [pool.name, { clusters: await listClusters(dynamoClient(), tables, pool.name), queue: await listQueue(dynamoClient(), tables, pool.name) }] as const,
-      ),
-    );
+    const entries = await Promise.all(pools.pools.map(async (pool) => [pool.name, await readPool(dynamoClient(), tables, pool.name)] as const));
     return Object.fromEntries(entries) as RegistrySnapshot;
   })();
   snapshot = { at: Date.now(), pools: pools_ };
@@ -47,16 +45,15 @@ function readRegistry(tables: { clusters: string; queue: string }): Promise<Regi
 }
 
 /**
- * Each pool's predicted wait for this job, from the registry's read API (lib/aws/registry.ts: its clusters
- * and its queue). Unknown (absent) when the registry cannot be read: a rule on it then does not fire.
+ * Each pool's predicted wait for this job, from the registry's read API (lib/aws/registry.ts readPool: its
+ * clusters and queued totals). Unknown (absent) when the registry cannot be read: a rule on it then does not fire.
  */
 async function poolWaits(event: PlaceJobInput): Promise<Record<string, number>> {
   const clustersTable = process.env.CLUSTER_REGISTRY_TABLE;
-  const queueTable = process.env.ADMISSION_QUEUE_TABLE;
-  if (!clustersTable || !queueTable) return {};
+  if (!clustersTable) return {};
   let registry: RegistrySnapshot;
   try {
-    registry = await readRegistry({ clusters: clustersTable, queue: queueTable });
+    registry = await readRegistry({ clusters: clustersTable });
   } catch (error) {
     logger.warn('pool registry not read: predictedWaitMinutes unknown', { error: error as Error });
     return {};

@@ -1,7 +1,7 @@
 /**
  * The job store's registry half (lib/jobManager/store.ts RegistryStore) in DynamoDB (lib-dynamodb); the
  * step tokens are in lib/aws/stepTokenTable.ts. Every write is one conditional
- * UpdateItem/PutItem/DeleteItem (no transactions: dynalite has none, and none are needed), so no
+ * UpdateItem/PutItem/DeleteItem (no transactions: dynalite has none), so no
  * interleaving of park / grant / release / expire can overbook a cluster or leak a unit: a write
  * whose premise changed fails its condition and the caller re-reads.
  *
@@ -10,6 +10,8 @@
  *     kind 'cluster'  one per pool cluster: PoolCluster (lib/domain/pools.ts) + leaseCount. A cluster being
  *                     launched is a placeholder `pending-<id>` in STARTING until RunJobFlow returns its id.
  *     kind 'guard'    clusterId '#launch': a version that launches of the pool are serialized on.
+ *     kind 'queued'   clusterId '#queued': the pool's queued totals, waiting units and entries per level
+ *                     (./registryTally; lib/jobManager/store.ts says how they are kept and repaired).
  *     kind 'bucket'   pool '#budget', clusterId 'RunJobFlow': the token bucket (tokens, updatedAt, version).
  *   ADMISSION_QUEUE_TABLE   key level (S, HASH: `pool#priority`) + entryId (S, RANGE): QueueEntry items,
  *     with two sparse local secondary indexes (consistent reads, like the table's):
@@ -26,11 +28,22 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLUSTER_READY_STATES } from '../contract';
-import { allowedFrom, newBucket, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState } from '../domain/pools';
+import {
+  allowedFrom,
+  newBucket,
+  takeTokens,
+  type BucketPolicy,
+  type BucketState,
+  type Lease,
+  type PoolCluster,
+  type PoolClusterState,
+  type QueuedTotals,
+} from '../domain/pools';
 import type { LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
 import { lapseLease } from './leaseLapse';
 import { DynamoQueue, queryAll, type RegistryTables } from './registryQueue';
+import { QUEUED_TALLY_KIND, toTally } from './registryTally';
 
 export { listQueue, QUEUE_INDEX, queueLevel, type RegistryTables } from './registryQueue';
 
@@ -258,4 +271,26 @@ export async function listClusters(dynamo: DynamoDBDocumentClient, tables: Pick<
     ExpressionAttributeValues: { ':pool': pool, ':cluster': 'cluster' },
   });
   return items.map(toCluster);
+}
+
+/**
+ * A pool's clusters and queued totals in one Query of its partition (PlaceJob's read: a pool's predicted wait
+ * needs no entry of its queue, however deep the queue).
+ */
+export async function readPool(
+  dynamo: DynamoDBDocumentClient,
+  tables: Pick<RegistryTables, 'clusters'>,
+  pool: string,
+): Promise<{ clusters: PoolCluster[]; queued: QueuedTotals }> {
+  const items = await queryAll(dynamo, {
+    TableName: tables.clusters,
+    KeyConditionExpression: '#pool = :pool',
+    FilterExpression: '#kind IN (:cluster, :queued)',
+    ExpressionAttributeNames: { '#pool': 'pool', '#kind': 'kind' },
+    ExpressionAttributeValues: { ':pool': pool, ':cluster': 'cluster', ':queued': QUEUED_TALLY_KIND },
+  });
+  return {
+    clusters: items.filter((item) => item.kind === 'cluster').map(toCluster),
+    queued: toTally(items.find((item) => item.kind === QUEUED_TALLY_KIND)).levels,
+  };
 }

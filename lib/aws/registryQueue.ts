@@ -1,13 +1,16 @@
 /**
  * The registry's admission queue in DynamoDB (ADMISSION_QUEUE_TABLE, its items and indexes as lib/aws/registry.ts
  * describes them): park, the dispatcher's reads of each level's head, claim/grant/unclaim and withdraw, each one
- * conditional write. DynamoRegistry (./registry) adds the cluster items to these.
+ * conditional write of the entry, preceded by an ADD to the pool's queued totals when the entry enters or
+ * leaves `waiting` (./registryTally; store.ts says why two writes and how the totals repair). DynamoRegistry
+ * (./registry) adds the cluster items to these.
  */
 import { PutCommand, QueryCommand, UpdateCommand, DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { PRIORITIES, queueKey, type QueueEntry } from '../domain/pools';
+import { PRIORITIES, queueKey, type QueuedTotals, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
-import type { QueuePage } from '../jobManager/store';
-import { conditional } from './conditional';
+import type { QueuedTally, QueuePage } from '../jobManager/store';
+import { conditional, conditionalResult } from './conditional';
+import { addToTally, noteTally, readTally, recountTally } from './registryTally';
 
 export interface RegistryTables {
   clusters: string;
@@ -18,6 +21,7 @@ export interface RegistryTables {
 export const QUEUE_INDEX = { waiting: 'waiting', granting: 'granting', heartbeat: 'heartbeat' } as const;
 
 type EntryRef = Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>;
+type Counted = EntryRef & Pick<QueueEntry, 'units'>;
 
 /** The queue table's partition of a pool's priority level. */
 export function queueLevel(pool: string, priority: Priority): string {
@@ -40,8 +44,10 @@ export abstract class DynamoQueue {
     protected readonly tables: RegistryTables,
   ) {}
 
+  /** The totals first, then the entry (ALL_OLD tells a retried park that replaced a counted entry); a refused park takes its ADD back. */
   async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
-    const parked = await conditional(() =>
+    await addToTally(this.dynamo, this.tables, entry, entry.units, 1);
+    const parked = await conditionalResult(() =>
       this.dynamo.send(
         new PutCommand({
           TableName: this.tables.queue,
@@ -49,10 +55,16 @@ export abstract class DynamoQueue {
           ConditionExpression: 'attribute_not_exists(entryId) OR #state = :waiting',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':waiting': 'waiting' },
+          ReturnValues: 'ALL_OLD',
         }),
       ),
     );
-    if (parked) return true;
+    if (parked) {
+      const replaced = parked.Attributes;
+      if (replaced) await addToTally(this.dynamo, this.tables, entry, -Number(replaced.units), -1);
+      return true;
+    }
+    await addToTally(this.dynamo, this.tables, entry, -entry.units, -1);
     // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
     await conditional(() =>
       this.dynamo.send(
@@ -67,6 +79,33 @@ export abstract class DynamoQueue {
       ),
     );
     return false;
+  }
+
+  async queuedTally(pool: string): Promise<QueuedTally> {
+    return readTally(this.dynamo, this.tables, pool);
+  }
+
+  async noteQueuedTally(pool: string, version: number, at: number): Promise<void> {
+    await noteTally(this.dynamo, this.tables, pool, version, at);
+  }
+
+  async recountQueued(pool: string, levels: QueuedTotals, seenVersion: number): Promise<boolean> {
+    return recountTally(this.dynamo, this.tables, pool, levels, seenVersion);
+  }
+
+  /** One Query per level on the table's own key (level, entryId begins with `execution#`): that execution's items only. */
+  async executionEntries(pool: string, execution: string): Promise<QueueEntry[]> {
+    const entries: QueueEntry[] = [];
+    for (const priority of PRIORITIES) {
+      const items = await queryAll(this.dynamo, {
+        TableName: this.tables.queue,
+        KeyConditionExpression: '#level = :level AND begins_with(entryId, :prefix)',
+        ExpressionAttributeNames: { '#level': 'level' },
+        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':prefix': `${execution}#` },
+      });
+      entries.push(...items.map(toEntry));
+    }
+    return entries;
   }
 
   async queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage> {
@@ -136,9 +175,10 @@ export abstract class DynamoQueue {
     return listQueue(this.dynamo, this.tables, pool);
   }
 
-  /** Leaves the waiting index (waitingKey goes) and joins the granting one (claimedAt). */
+  /** Leaves the waiting index (waitingKey goes) and joins the granting one (claimedAt); the totals first. */
   async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
-    return conditional(() =>
+    await addToTally(this.dynamo, this.tables, entry, -entry.units, -1);
+    const claimed = await conditional(() =>
       this.dynamo.send(
         new UpdateCommand({
           TableName: this.tables.queue,
@@ -150,6 +190,8 @@ export abstract class DynamoQueue {
         }),
       ),
     );
+    if (!claimed) await addToTally(this.dynamo, this.tables, entry, entry.units, 1);
+    return claimed;
   }
 
   async reclaim(entry: EntryRef, claimedAt: number, reclaimedAt: number): Promise<boolean> {
@@ -167,8 +209,9 @@ export abstract class DynamoQueue {
     );
   }
 
-  async unclaim(entry: EntryRef & Pick<QueueEntry, 'enqueuedAt'>, claimedAt: number): Promise<boolean> {
-    return conditional(() =>
+  async unclaim(entry: Counted & Pick<QueueEntry, 'enqueuedAt'>, claimedAt: number): Promise<boolean> {
+    await addToTally(this.dynamo, this.tables, entry, entry.units, 1);
+    const unclaimed = await conditional(() =>
       this.dynamo.send(
         new UpdateCommand({
           TableName: this.tables.queue,
@@ -180,6 +223,8 @@ export abstract class DynamoQueue {
         }),
       ),
     );
+    if (!unclaimed) await addToTally(this.dynamo, this.tables, entry, -entry.units, -1);
+    return unclaimed;
   }
 
   async granted(entry: EntryRef, claimedAt: number): Promise<boolean> {
@@ -196,8 +241,9 @@ export abstract class DynamoQueue {
     );
   }
 
-  async withdraw(entry: EntryRef): Promise<boolean> {
-    return conditional(() =>
+  async withdraw(entry: Counted): Promise<boolean> {
+    await addToTally(this.dynamo, this.tables, entry, -entry.units, -1);
+    const withdrawn = await conditional(() =>
       this.dynamo.send(
         new DeleteCommand({
           TableName: this.tables.queue,
@@ -208,10 +254,12 @@ export abstract class DynamoQueue {
         }),
       ),
     );
+    if (!withdrawn) await addToTally(this.dynamo, this.tables, entry, entry.units, 1);
+    return withdrawn;
   }
 }
 
-/** The whole queue of a pool, every level (reports, heartbeats, an execution's cleanup; never the dispatcher). */
+/** The whole queue of a pool, every level (reports and tests; none of the job manager's operations). */
 export async function listQueue(dynamo: DynamoDBDocumentClient, tables: Pick<RegistryTables, 'queue'>, pool: string): Promise<QueueEntry[]> {
   const entries: QueueEntry[] = [];
   for (const priority of PRIORITIES) {

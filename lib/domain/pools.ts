@@ -11,6 +11,7 @@
  *   chooseCluster(clusters, units, hash)       where a job goes now (best fit on a ready member), or null
  *   effectivePriority / orderQueue             the admission queue's order: priority with bounded aging
  *   queueKey / PRIORITIES                      the order DynamoDB serves each priority level in
+ *   QueuedTotals / queuedTotalsOf              a pool's waiting units and entries per level (the registry's totals)
  *   allowedFrom(state)                         from which states EMR's lifecycle may move a cluster to `state`
  *   refillBucket / takeTokens                  the RunJobFlow token bucket
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
@@ -115,6 +116,8 @@ export interface DispatchPlan {
   launches: number;
   /** Units of waiting entries left ungranted. */
   unmetUnits: number;
+  /** Waiting entries left ungranted (each needs a job slot). */
+  unmetEntries: number;
   /** Units ready clusters have free after the grants, plus the capacity of clusters still starting. */
   comingUnits: number;
   /** Entry the queue waits on: the first it could not place (later entries are not granted past it). */
@@ -122,7 +125,8 @@ export interface DispatchPlan {
 }
 
 export interface DispatchInput {
-  pool: Pick<PoolDefinition, 'capacityUnits' | 'minClusters' | 'maxClusters'>;
+  /** Without maxJobsPerCluster, job slots do not size launches (units alone do). */
+  pool: Pick<PoolDefinition, 'capacityUnits' | 'minClusters' | 'maxClusters'> & Partial<Pick<PoolDefinition, 'maxJobsPerCluster'>>;
   configHash: string;
   clusters: PoolCluster[];
   queue: QueueEntry[];
@@ -132,6 +136,32 @@ export interface DispatchInput {
   maxWaitSeconds: number;
   /** RunJobFlow tokens available now (whole tokens count; see takeTokens). */
   launchTokens: number;
+  /**
+   * Units and entries of every waiting entry of the pool, read or not (the registry's queued totals): what is
+   * left unmet is this less what is granted. The entries given stay a floor, so totals that lag never launch
+   * fewer clusters than the entries read ask for. Absent: `queue` is the whole queue.
+   */
+  queued?: { units: number; entries: number };
+}
+
+/** A pool's waiting units and entries per priority level: the registry's queued totals. */
+export type QueuedTotals = Record<Priority, { units: number; entries: number }>;
+
+/** The totals of the waiting entries among `entries`: what a recount writes, and what the totals must equal. */
+export function queuedTotalsOf(entries: Array<Pick<QueueEntry, 'priority' | 'units' | 'state'>>): QueuedTotals {
+  const totals = Object.fromEntries(PRIORITY_LEVELS.map((priority) => [priority, { units: 0, entries: 0 }])) as QueuedTotals;
+  for (const entry of entries) {
+    if (entry.state !== 'waiting') continue;
+    totals[entry.priority].units += entry.units;
+    totals[entry.priority].entries += 1;
+  }
+  return totals;
+}
+
+/** Waiting units and entries of every level together. */
+export function queuedSum(totals: QueuedTotals): { units: number; entries: number } {
+  const levels = Object.values(totals);
+  return { units: levels.reduce((sum, level) => sum + level.units, 0), entries: levels.reduce((sum, level) => sum + level.entries, 0) };
 }
 
 /** Every priority level, highest first: the queue keeps one ordered partition per level. */
@@ -344,8 +374,9 @@ export function takeTokens(bucket: BucketState, wanted: number, now: number, pol
  * on their cluster so that two dispatchers never promise the same units.
  *
  * Launches: when the unmet demand exceeds what is free after the grants plus the capacity of clusters
- * still starting, enough clusters to cover it, within maxClusters (every cluster not yet ended counts,
- * TERMINATING too: it still exists) and the tokens given; and always up to minClusters.
+ * still starting, in units or in job slots (a cluster runs at most maxJobsPerCluster jobs, however small),
+ * enough clusters to cover it, within maxClusters (every cluster not yet ended counts, TERMINATING too: it
+ * still exists) and the tokens given; and always up to minClusters.
  */
 export function planDispatch(input: DispatchInput): DispatchPlan {
   const { pool, configHash, now } = input;
@@ -359,6 +390,8 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   const grants: Grant[] = [];
   let blockedOn: string | null = null;
   let unmetUnits = 0;
+  let unmetEntries = 0;
+  let grantedUnits = 0;
   const aging = { agingSecondsPerLevel: input.agingSecondsPerLevel, maxWaitSeconds: input.maxWaitSeconds };
   for (const entry of orderQueue(
     input.queue.filter((e) => e.state === 'waiting'),
@@ -369,45 +402,43 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
     if (cluster) {
       reserve(cluster, entry.entryId, entry.units, now);
       grants.push({ entryId: entry.entryId, clusterId: cluster.clusterId, units: entry.units });
+      grantedUnits += entry.units;
     } else {
       blockedOn ??= entry.entryId;
       unmetUnits += entry.units;
+      unmetEntries += 1;
     }
   }
 
+  if (input.queued !== undefined) {
+    unmetUnits = Math.max(unmetUnits, input.queued.units - grantedUnits);
+    unmetEntries = Math.max(unmetEntries, input.queued.entries - grants.length);
+  }
   const alive = working.filter(isAlive);
-  const readyFree = working
-    .filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0)
-    .reduce((sum, cluster) => sum + freeUnits(cluster), 0);
-  const comingUnits = readyFree + alive.filter(isStarting).length * pool.capacityUnits;
-  const forDemand = unmetUnits > comingUnits ? Math.ceil((unmetUnits - comingUnits) / pool.capacityUnits) : 0;
-  const wanted = Math.max(forDemand, pool.minClusters - alive.length);
+  const starting = alive.filter(isStarting);
+  const ready = working.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash && freeJobSlots(cluster) > 0);
+  const comingUnits = ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + starting.length * pool.capacityUnits;
+  const comingSlots = ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0) + starting.reduce((sum, cluster) => sum + cluster.maxJobs, 0);
+  const forUnits = unmetUnits > comingUnits ? Math.ceil((unmetUnits - comingUnits) / pool.capacityUnits) : 0;
+  const perCluster = pool.maxJobsPerCluster;
+  const forSlots = perCluster && unmetEntries > comingSlots ? Math.ceil((unmetEntries - comingSlots) / perCluster) : 0;
+  const wanted = Math.max(forUnits, forSlots, pool.minClusters - alive.length);
   const launches = Math.max(0, Math.min(wanted, pool.maxClusters - alive.length, Math.floor(input.launchTokens + 1e-9)));
-  return { grants, launches, unmetUnits, comingUnits, blockedOn };
+  return { grants, launches, unmetUnits, unmetEntries, comingUnits, blockedOn };
 }
 
 /**
- * How much of the queue's head a dispatch must read for planDispatch to decide as it would on the whole queue:
- * more entries than the ready clusters have free job slots (each grant takes one, and the first entry that
- * cannot be placed blocks the rest), and more units than they have free plus, when a launch is possible now
- * (room under maxClusters and a RunJobFlow token), what starting and launchable clusters would bring (launches
- * are counted from the units left unmet and capped by both). Past that prefix no entry is granted and the
- * launch count is at its cap, so a dispatch's reads follow the capacity it can act on, not the queue's depth.
+ * How much of the queue's head a dispatch must read for planDispatch to grant as it would on the whole queue:
+ * as many entries as the ready clusters have free job slots, or more units than they have free. Each grant
+ * takes a slot and its units, so either such a prefix fills every free slot, or it holds an entry that cannot
+ * be placed, and nothing past the first such entry is granted. Launches need no more of the queue: they are sized on the registry's queued
+ * totals (DispatchInput.queued), so a dispatch reads what it can grant, not the queue's depth.
  */
-export function queueReadNeed(
-  pool: Pick<PoolDefinition, 'capacityUnits' | 'maxClusters' | 'maxJobsPerCluster'>,
-  clusters: PoolCluster[],
-  configHash: string,
-  launchTokens: number,
-): { entries: number; units: number; launchable: number } {
+export function queueReadNeed(clusters: PoolCluster[], configHash: string): { entries: number; units: number } {
   const ready = clusters.filter((cluster) => CLUSTER_READY_STATES.has(cluster.state) && cluster.configHash === configHash);
-  const alive = clusters.filter(isAlive);
-  const launchable = Math.max(0, Math.min(pool.maxClusters - alive.length, Math.floor(launchTokens + 1e-9)));
-  const toCome = launchable > 0 ? alive.filter(isStarting).length + launchable : 0;
   return {
     entries: ready.reduce((sum, cluster) => sum + freeJobSlots(cluster), 0),
-    units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0) + toCome * pool.capacityUnits,
-    launchable,
+    units: ready.reduce((sum, cluster) => sum + freeUnits(cluster), 0),
   };
 }
 

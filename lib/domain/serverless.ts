@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { ServerlessApplicationConfig } from '../config/serverless';
 import { parseStepName, TAG } from '../contract';
 import type { PriceBook } from '../config/prices';
-import type { PoolCluster, QueueEntry } from './pools';
+import type { PoolCluster, QueuedTotals, QueueEntry } from './pools';
 import { freeUnits, isAlive, isStarting } from './pools';
 import { priorityRank } from './priority';
 import { billedUtilization, sparkSubmitParameters, workersForSpark, type JobWorkers, type ResourceUtilization } from './serverlessWorkers';
@@ -138,7 +138,8 @@ export function predictedServerlessCostUsd(
  */
 export function predictedPoolWaitMinutes(input: {
   clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'> & Partial<Pick<PoolCluster, 'maxJobs' | 'leases'>>>;
-  queue: Array<Pick<QueueEntry, 'units' | 'priority'>>;
+  /** The waiting jobs, each entry or a group of `entries` entries (default 1) of `units` in all (a level's totals). */
+  queue: Array<Pick<QueueEntry, 'units' | 'priority'> & { entries?: number }>;
   maxClusters: number;
   clusterCapacityUnits: number;
   /** Jobs one cluster runs at once (the pool's maxJobsPerCluster); unknown = units are the only limit. */
@@ -154,7 +155,7 @@ export function predictedPoolWaitMinutes(input: {
   const freeSlots = ready.reduce((sum, cluster) => sum + Math.max(0, slots(cluster) - Object.keys(cluster.leases ?? {}).length), 0);
   const ahead = input.queue.filter((entry) => priorityRank(entry.priority) >= priorityRank(input.priority));
   const needed = ahead.reduce((sum, entry) => sum + entry.units, 0) + input.units;
-  const neededSlots = ahead.length + 1;
+  const neededSlots = ahead.reduce((sum, entry) => sum + (entry.entries ?? 1), 0) + 1;
   if (needed <= free && neededSlots <= freeSlots) return 0;
   // What the pool can hold once the clusters starting and the ones it may still launch are up.
   const launchable = Math.max(0, input.maxClusters - live.length);
@@ -172,23 +173,33 @@ export function predictedPoolWaitMinutes(input: {
   return Math.round((start + Math.max(byUnits, bySlots) * input.typicalJobMinutes) * 10) / 10;
 }
 
+type RegistryClusters = Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'> & Partial<Pick<PoolCluster, 'maxJobs' | 'leases'>>>;
+
 /**
- * Each pool's predicted wait for a job (predictedPoolWaitMinutes), from what the registry holds of the pool:
- * its clusters and its queue, less the job's own execution's entry (a retried PlaceJob is not behind itself).
- * Pools whose clusters are smaller than the job are left out.
+ * What the registry holds of a pool for a predicted wait: its clusters and its queued totals (waiting units and
+ * entries per level: what place-job and the planner's hybrid read, one Query or lookup per pool however deep
+ * the queue), or, for a caller that holds them, the queue's entries themselves.
+ */
+export type PoolRegistryView =
+  | { clusters: RegistryClusters; queued: QueuedTotals }
+  | { clusters: RegistryClusters; queue: Array<Pick<QueueEntry, 'units' | 'priority' | 'execution'> & Partial<Pick<QueueEntry, 'state'>>> };
+
+/**
+ * Each pool's predicted wait for a job (predictedPoolWaitMinutes), from what the registry holds of the pool.
+ * The totals count waiting entries only, and a PlaceJob runs before its attempt parks (an earlier attempt's
+ * entry left `waiting` when it was granted), so the job is never behind itself; given entries, the job's own
+ * execution's are left out all the same. Pools whose clusters are smaller than the job are left out.
  * What place-job computes from DynamoDB and the planner from its in-memory registry.
  */
 export function predictedPoolWaits(
   pools: Array<{ name: string; maxClusters: number; capacityUnits: number; maxJobsPerCluster?: number }>,
-  registry: Record<
-    string,
-    {
-      clusters: Array<Pick<PoolCluster, 'state' | 'capacityUnits' | 'unitsInUse'> & Partial<Pick<PoolCluster, 'maxJobs' | 'leases'>>>;
-      queue: Array<Pick<QueueEntry, 'units' | 'priority' | 'execution'>>;
-    }
-  >,
+  registry: Record<string, PoolRegistryView>,
   job: { executionName: string; units: number; priority: Priority; predictedMinutes: number },
 ): Record<string, number> {
+  const queueOf = (view: PoolRegistryView) =>
+    'queued' in view
+      ? Object.entries(view.queued).map(([priority, level]) => ({ priority: priority as Priority, units: level.units, entries: level.entries }))
+      : view.queue.filter((entry) => entry.execution !== job.executionName && (entry.state ?? 'waiting') === 'waiting');
   return Object.fromEntries(
     // A job bigger than a pool's clusters never gets a lease there: no wait to predict (the rules see none).
     pools
@@ -197,7 +208,7 @@ export function predictedPoolWaits(
         pool.name,
         predictedPoolWaitMinutes({
           clusters: registry[pool.name].clusters,
-          queue: registry[pool.name].queue.filter((entry) => entry.execution !== job.executionName),
+          queue: queueOf(registry[pool.name]),
           maxClusters: pool.maxClusters,
           clusterCapacityUnits: pool.capacityUnits,
           clusterMaxJobs: pool.maxJobsPerCluster,

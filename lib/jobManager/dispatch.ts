@@ -2,7 +2,7 @@
  * Dispatch (see jobManager.ts, "Grant protocol"): the sweep, then read-plan-apply passes that grant the queue's heads and launch clusters.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import { expiredLeaseIds, leaseExpiry, planDispatch, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
+import { expiredLeaseIds, leaseExpiry, planDispatch, queuedSum, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
 import type { JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
 import { readQueue } from './queue';
@@ -31,28 +31,39 @@ export async function dispatch(jm: JobManagerContext, context: PoolContext): Pro
     launchFailed: [],
     errors: [],
   };
-  // The first pass plans on the grants in flight the sweep just read; a later pass (after a lost race) re-reads.
-  let granting: QueueEntry[] | undefined = await sweep(jm, context, report);
+  // The first pass plans on what the sweep just read (its grants in flight; its launch guard and clusters when
+  // the sweep wrote nothing, which a second read would only repeat); a later pass (after a lost race) re-reads.
+  let read: SweepRead | undefined = await sweep(jm, context, report);
   for (let pass = 0; pass < MAX_PASSES; pass += 1) {
-    if (!(await dispatchOnce(jm, context, report, granting))) break;
-    granting = undefined;
+    if (!(await dispatchOnce(jm, context, report, read))) break;
+    read = undefined;
   }
   return report;
 }
 
+/** What a sweep read for the pass after it: the grants in flight, and the guard and clusters unless it wrote. */
+interface SweepRead {
+  granting: QueueEntry[];
+  unchanged?: { guard: number; clusters: PoolCluster[] };
+}
+
 /**
  * Expired leases, half-done grants, stale placeholders and ended clusters without leases. Returns the
- * grants still in flight (claimed within grantTimeoutSeconds), which the dispatch that follows plans on.
+ * grants still in flight (claimed within grantTimeoutSeconds), which the dispatch that follows plans on, and,
+ * when it wrote nothing, the launch guard and clusters it read (the guard first, as the launch protocol reads them).
  */
-async function sweep(jm: JobManagerContext, context: PoolContext, report: DispatchReport): Promise<QueueEntry[]> {
+async function sweep(jm: JobManagerContext, context: PoolContext, report: DispatchReport): Promise<SweepRead> {
   const pool = context.pool.name;
   const now = jm.clock.now();
+  const guard = await jm.store.readLaunchGuard(pool);
   const granting = await jm.store.grantingEntries(pool);
+  let wrote = false;
   // A batched grant in flight may have its step on the cluster before it is mapped (liveSteps cannot see it
   // yet): its lease is not expired under it, however long crashes drew the grant out (its claim is renewed
   // by each takeover, not its lease); the grant's sweep below maps the step it finds by name.
   const batchedInFlight = new Set(granting.filter((entry) => entry.step !== undefined).map((entry) => entry.entryId));
-  for (const cluster of await jm.store.listClusters(pool)) {
+  const clusters = await jm.store.listClusters(pool);
+  for (const cluster of clusters) {
     for (const id of expiredLeaseIds(cluster, now)) {
       if (batchedInFlight.has(id)) continue;
       // A lease outlived by its step keeps its units until the step is seen ended: they are still in use.
@@ -60,11 +71,14 @@ async function sweep(jm: JobManagerContext, context: PoolContext, report: Dispat
       // which covers a live job's wait for its slot and its step; past that, expiry is only for holders that
       // are gone, and it frees nothing a step may still use (a renewal, missed once, would).
       if ((await stepsStillRunning(jm, cluster, cluster.leases[id].execution)).length > 0) continue;
+      wrote = true;
       if (await jm.store.expire(pool, cluster.clusterId, id, cluster.leases[id])) report.expired.push({ clusterId: cluster.clusterId, lease: id });
     }
     const stalePlaceholder = cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) && cluster.launchedAt + LAUNCH_TIMEOUT_MS <= now;
+    const endedEmpty = CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0;
+    wrote ||= stalePlaceholder || endedEmpty;
     if (stalePlaceholder) await settleLaunchIntent(jm, context, cluster, report);
-    else if (CLUSTER_ENDED_STATES.has(cluster.state) && Object.keys(cluster.leases).length === 0) await jm.store.removeCluster(pool, cluster.clusterId);
+    else if (endedEmpty) await jm.store.removeCluster(pool, cluster.clusterId);
   }
   const grantTimeout = context.settings.grantTimeoutSeconds * 1000;
   const inFlight: QueueEntry[] = [];
@@ -75,6 +89,7 @@ async function sweep(jm: JobManagerContext, context: PoolContext, report: Dispat
       inFlight.push(entry);
       continue;
     }
+    wrote = true;
     const cluster = entry.grantCluster ? await jm.store.getCluster(pool, entry.grantCluster) : null;
     if (!cluster?.leases[entry.entryId]) {
       await jm.store.unclaim(entry, entry.claimedAt ?? 0);
@@ -92,19 +107,22 @@ async function sweep(jm: JobManagerContext, context: PoolContext, report: Dispat
   // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
   await deliverGrants(jm, context, redeliver, report, true);
   await deliverGrants(jm, context, handedBack, report, false);
-  return inFlight;
+  return { granting: inFlight, ...(wrote ? {} : { unchanged: { guard, clusters } }) };
 }
 
 /** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
-async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report: DispatchReport, granting?: QueueEntry[]): Promise<boolean> {
+async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report: DispatchReport, read?: SweepRead): Promise<boolean> {
   const { pool, settings } = context;
   const configHash = jm.configHashOf(pool);
-  const guard = await jm.store.readLaunchGuard(pool.name);
-  const clusters = await jm.store.listClusters(pool.name);
+  const granting = read?.granting;
+  const guard = read?.unchanged?.guard ?? (await jm.store.readLaunchGuard(pool.name));
+  const clusters = read?.unchanged?.clusters ?? (await jm.store.listClusters(pool.name));
   const now = jm.clock.now();
   const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
   const launchTokens = refillBucket(bucket, now, settings.runJobFlowBudget).tokens;
-  const queue = await readQueue(jm, context, now, clusters, launchTokens, granting);
+  const queue = await readQueue(jm, context, now, clusters, granting);
+  // Launches are sized on every waiting unit and entry, read or not (the entries read are a floor: see DispatchInput).
+  const queued = queuedSum((await jm.store.queuedTally(pool.name)).levels);
   const plan = planDispatch({
     pool,
     configHash,
@@ -114,6 +132,7 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
     agingSecondsPerLevel: settings.agingSecondsPerLevel,
     maxWaitSeconds: settings.maxWaitSeconds,
     launchTokens,
+    queued,
   });
   report.queued = queue.filter((entry) => entry.state === 'waiting').length;
 

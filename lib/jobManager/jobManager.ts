@@ -56,8 +56,9 @@
  *
  * The queue is read by its heads: each priority level's oldest waiting entries (the order the store serves),
  * merged with bounded aging (mergeQueueHeads). A dispatch reads a page per level, more only while the merged
- * prefix is too short to fill every job slot of the pool or to size its launches, so its work does not
- * grow with the queue.
+ * prefix is too short to fill the free job slots of its ready clusters; launches are sized on the pool's
+ * queued totals (waiting units per level, kept by the queue's writes and recounted by the sweep once quiet:
+ * store.ts), so its work does not grow with the queue. PlaceJob's predicted wait reads the same totals.
  */
 import type { DispatcherSettings, PoolDefinition } from '../config/pools';
 import type { PoolClusterState } from '../domain/pools';
@@ -162,6 +163,12 @@ export interface PoolReconcileReport {
   heartbeats: number;
   withdrawn: string[];
   errors: string[];
+  /**
+   * The queued totals' repair (queue.ts recountQueued): unchanged since found right, noted (changed, not yet
+   * quiet long enough), recounted (found right), corrected (a writer had died between its two writes), or
+   * raced (a change came during the recount: the next sweep tries again).
+   */
+  queuedTotals: 'unchanged' | 'noted' | 'recounted' | 'corrected' | 'raced';
 }
 
 /** The job manager's operations; createJobManager builds the one implementation. */

@@ -3,10 +3,10 @@
  * priority level is kept sorted by queue key (enqueue time, then entry id), the order DynamoDB's index serves,
  * so reading a level's head costs the head, not the queue.
  */
-import { heartbeatKey, queueKey, type QueueEntry } from '../domain/pools';
+import { heartbeatKey, queueKey, queuedTotalsOf, type QueuedTotals, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { MemoryClusterStore } from './memoryClusters';
-import type { QueuePage, RegistryStore } from './store';
+import type { QueuedTally, QueuePage, RegistryStore } from './store';
 
 interface Level {
   /** Waiting entries' queue keys, ascending. */
@@ -15,6 +15,11 @@ interface Level {
 }
 
 type EntryRef = Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>;
+type Counted = EntryRef & Pick<QueueEntry, 'units'>;
+
+function copyTally(tally: QueuedTally): QueuedTally {
+  return { ...tally, levels: structuredClone(tally.levels), ...(tally.noted ? { noted: { ...tally.noted } } : {}) };
+}
 
 function lowerBound(keys: string[], key: string): number {
   let lo = 0;
@@ -35,6 +40,51 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
   private readonly granting = new Set<QueueEntry>();
   /** Per `pool#priority`, heartbeat keys (heartbeatDue, entry id) ascending, of entries that have one. */
   private readonly heartbeatKeys = new Map<string, string[]>();
+  /** Per pool, the queued totals item (see RegistryStore, "The queued totals"). */
+  private readonly tallies = new Map<string, QueuedTally>();
+
+  // ------------------------------------------------------------ queued totals
+
+  private tallyOf(pool: string): QueuedTally {
+    let tally = this.tallies.get(pool);
+    if (!tally) {
+      tally = { levels: queuedTotalsOf([]), version: 0, checkedVersion: 0 };
+      this.tallies.set(pool, tally);
+    }
+    return tally;
+  }
+
+  /**
+   * One ADD to a level's totals: its own write, as on DynamoDB (a separate UpdateItem from the entry's), so a
+   * crash test can end an operation between the two. Public only for that: the queue's writes call it.
+   */
+  async tallyQueued(entry: Pick<QueueEntry, 'pool' | 'priority'>, units: number, entries: number): Promise<void> {
+    const tally = this.tallyOf(entry.pool);
+    tally.levels[entry.priority].units += units;
+    tally.levels[entry.priority].entries += entries;
+    tally.version += 1;
+  }
+
+  async queuedTally(pool: string): Promise<QueuedTally> {
+    return copyTally(this.tallyOf(pool));
+  }
+
+  async noteQueuedTally(pool: string, version: number, at: number): Promise<void> {
+    this.tallyOf(pool).noted = { version, at };
+  }
+
+  async recountQueued(pool: string, levels: QueuedTotals, seenVersion: number): Promise<boolean> {
+    const tally = this.tallyOf(pool);
+    if (tally.version !== seenVersion) return false;
+    tally.levels = structuredClone(levels);
+    tally.checkedVersion = seenVersion;
+    return true;
+  }
+
+  async executionEntries(pool: string, execution: string): Promise<QueueEntry[]> {
+    const prefix = `${execution}#`;
+    return [...this.entriesOf(pool).values()].filter((entry) => entry.entryId.startsWith(prefix)).map((entry) => ({ ...entry }));
+  }
 
   // ------------------------------------------------------------ admission queue
 
@@ -100,13 +150,16 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
     if (keys[at] === heartbeatKey(entry.heartbeatDue, entry.entryId)) keys.splice(at, 1);
   }
 
+  /** The totals first, then the entry; a park that adds no waiting entry takes its ADD back. */
   async park(entry: Omit<QueueEntry, 'state'>): Promise<boolean> {
+    await this.tallyQueued(entry, entry.units, 1);
     const entries = this.entriesOf(entry.pool);
     const key = this.itemKey(entry);
     const held = entries.get(key);
     if (held && held.state !== 'waiting') {
       // A retried park (its task token is new) while a grant is in flight: the grant's sweep tells the new token.
       held.taskToken = entry.taskToken;
+      await this.tallyQueued(entry, -entry.units, -1);
       return false;
     }
     if (held) {
@@ -117,6 +170,8 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
     entries.set(key, parked);
     this.addWaiting(parked);
     this.addHeartbeat(parked);
+    // A retried park replaced a waiting entry, which was counted already.
+    if (held) await this.tallyQueued(held, -held.units, -1);
     return true;
   }
 
@@ -159,8 +214,12 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
   }
 
   async claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean> {
+    await this.tallyQueued(entry, -entry.units, -1);
     const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
-    if (held?.state !== 'waiting' || held.taskToken !== entry.taskToken) return false;
+    if (held?.state !== 'waiting' || held.taskToken !== entry.taskToken) {
+      await this.tallyQueued(entry, entry.units, 1);
+      return false;
+    }
     this.removeWaiting(held);
     held.state = 'granting';
     held.grantCluster = clusterId;
@@ -176,9 +235,13 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
     return true;
   }
 
-  async unclaim(entry: EntryRef, claimedAt: number): Promise<boolean> {
+  async unclaim(entry: Counted, claimedAt: number): Promise<boolean> {
+    await this.tallyQueued(entry, entry.units, 1);
     const held = this.entriesOf(entry.pool).get(this.itemKey(entry));
-    if (held?.state !== 'granting' || held.claimedAt !== claimedAt) return false;
+    if (held?.state !== 'granting' || held.claimedAt !== claimedAt) {
+      await this.tallyQueued(entry, -entry.units, -1);
+      return false;
+    }
     this.granting.delete(held);
     held.state = 'waiting';
     delete held.grantCluster;
@@ -197,10 +260,14 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
     return true;
   }
 
-  async withdraw(entry: EntryRef): Promise<boolean> {
+  async withdraw(entry: Counted): Promise<boolean> {
+    await this.tallyQueued(entry, -entry.units, -1);
     const key = this.itemKey(entry);
     const held = this.entriesOf(entry.pool).get(key);
-    if (held?.state !== 'waiting') return false;
+    if (held?.state !== 'waiting') {
+      await this.tallyQueued(entry, entry.units, 1);
+      return false;
+    }
     this.removeWaiting(held);
     this.removeHeartbeat(held);
     this.entriesOf(entry.pool).delete(key);

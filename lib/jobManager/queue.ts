@@ -3,7 +3,7 @@
  * heartbeats to parked executions; and the units in use.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import { leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queueReadNeed, type QueueEntry } from '../domain/pools';
+import { leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queuedTotalsOf, queueReadNeed, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, AcquireCapacityRequest, PoolContext, PoolReconcileReport } from './jobManager';
@@ -29,6 +29,15 @@ const FIRST_HEARTBEAT_MIN_MS = 60_000;
  */
 const HEARTBEATS_PER_RECONCILE = 2_000;
 const HEARTBEAT_PAGE = 100;
+/**
+ * How long a pool's queued totals must have stood still (no park, claim, unclaim or withdraw) before the sweep
+ * recounts them: longer than any job manager invocation lives (dispatch-queue's 120 s timeout is the longest,
+ * a unit test ties them), with room for a request already sent to land. A writer still between its ADD and its
+ * entry's write would otherwise be counted twice or not at all by the recount; one that died there is what
+ * the recount repairs.
+ */
+export const QUEUED_RECOUNT_QUIET_MS = 5 * 60_000;
+const RECOUNT_PAGE = 500;
 
 /**
  * A new entry's first heartbeat: within one interval of the park, at a point fixed by its id, so that a
@@ -70,7 +79,7 @@ export async function acquireCapacity(
  */
 export async function reconcile(jm: JobManagerContext, context: PoolContext): Promise<PoolReconcileReport> {
   const pool = context.pool.name;
-  const result: PoolReconcileReport = { states: {}, heartbeats: 0, withdrawn: [], errors: [] };
+  const result: PoolReconcileReport = { states: {}, heartbeats: 0, withdrawn: [], errors: [], queuedTotals: await recountQueued(jm, pool) };
   for (const cluster of await jm.store.listClusters(pool)) {
     if (cluster.clusterId.startsWith(PLACEHOLDER_PREFIX) || CLUSTER_ENDED_STATES.has(cluster.state)) continue;
     try {
@@ -97,6 +106,38 @@ export async function reconcile(jm: JobManagerContext, context: PoolContext): Pr
   return result;
 }
 
+/**
+ * Repairs the pool's queued totals (store.ts, "The queued totals"): self-repairing, not crash-safe, since a
+ * writer may die between its ADD and its entry's write. Once the totals have changed since they were last
+ * found right, the sweep notes their version; when a later sweep finds the same version QUEUED_RECOUNT_QUIET_MS
+ * after the note, no writer can still be between its two writes, so it recounts the waiting entries (a read of
+ * the whole queue, once per quiet spell after a change, never per job) and writes the recount only if no
+ * change came meanwhile. What a drift can do until then: size launches and predicted waits off, never a grant.
+ */
+export async function recountQueued(jm: JobManagerContext, pool: string): Promise<PoolReconcileReport['queuedTotals']> {
+  const tally = await jm.store.queuedTally(pool);
+  if (tally.version === tally.checkedVersion) return 'unchanged';
+  const now = jm.clock.now();
+  if (tally.noted?.version !== tally.version) {
+    await jm.store.noteQueuedTally(pool, tally.version, now);
+    return 'noted';
+  }
+  if (tally.noted.at + QUEUED_RECOUNT_QUIET_MS > now) return 'noted';
+  const waiting: QueueEntry[] = [];
+  for (const priority of PRIORITIES) {
+    let after: string | undefined;
+    do {
+      const page = await jm.store.queueHead(pool, priority, RECOUNT_PAGE, after);
+      waiting.push(...page.entries);
+      after = page.next;
+    } while (after !== undefined);
+  }
+  const levels = queuedTotalsOf(waiting);
+  const off = JSON.stringify(levels) !== JSON.stringify(tally.levels);
+  if (!(await jm.store.recountQueued(pool, levels, tally.version))) return 'raced';
+  return off ? 'corrected' : 'recounted';
+}
+
 async function heartbeat(jm: JobManagerContext, entry: QueueEntry, result: PoolReconcileReport): Promise<void> {
   try {
     await jm.sfn.sendHeartbeat(entry.taskToken);
@@ -113,22 +154,21 @@ async function heartbeat(jm: JobManagerContext, entry: QueueEntry, result: PoolR
 
 /**
  * The waiting entries a dispatch needs, in queue order, plus the entries being granted: pages of each
- * level's head until the merged prefix covers what this dispatch can act on (queueReadNeed: the free job
- * slots and units of its clusters and, when it may launch now, of the clusters to come); nothing past it can be granted or
- * change how many clusters to launch. A deep queue behind busy clusters costs one short page per level.
+ * level's head until the merged prefix covers what this dispatch can grant (queueReadNeed: the free job
+ * slots and units of its ready clusters); nothing past it can be granted, and launches are sized on the
+ * pool's queued totals, not on entries. A deep queue behind busy clusters costs one short page per level.
  */
 export async function readQueue(
   jm: JobManagerContext,
   context: PoolContext,
   now: number,
   clusters: PoolCluster[],
-  launchTokens: number,
   granting?: QueueEntry[],
 ): Promise<QueueEntry[]> {
   const { pool, settings } = context;
   const aging = { agingSecondsPerLevel: settings.agingSecondsPerLevel, maxWaitSeconds: settings.maxWaitSeconds };
-  const need = queueReadNeed(pool, clusters, jm.configHashOf(pool), launchTokens);
-  const pageSize = Math.min(pool.maxClusters * pool.maxJobsPerCluster, need.entries + need.launchable * pool.maxJobsPerCluster) + 1;
+  const need = queueReadNeed(clusters, jm.configHashOf(pool));
+  const pageSize = Math.max(1, Math.min(pool.maxClusters * pool.maxJobsPerCluster, need.entries));
   const levels = new Map<Priority, { entries: QueueEntry[]; next?: string; more: boolean }>();
   for (const priority of PRIORITIES) {
     const page = await jm.store.queueHead(pool.name, priority, pageSize);
@@ -136,7 +176,7 @@ export async function readQueue(
   }
   for (;;) {
     const { ordered, cut } = mergeQueueHeads([...levels.values()], now, aging);
-    const enough = ordered.length > need.entries && ordered.reduce((sum, entry) => sum + entry.units, 0) > need.units;
+    const enough = ordered.length >= need.entries || ordered.reduce((sum, entry) => sum + entry.units, 0) > need.units;
     if (!cut || enough) return [...(granting ?? (await jm.store.grantingEntries(pool.name))), ...ordered];
     for (const [priority, level] of levels) {
       if (!level.more) continue;

@@ -84,13 +84,11 @@ export async function stepsStillRunning(jm: JobManagerContext, cluster: PoolClus
  */
 export async function releaseExecution(jm: JobManagerContext, pools: readonly string[], execution: string): Promise<ExecutionHoldings> {
   const holdings: ExecutionHoldings = { leases: [], entries: [] };
-  const prefix = `${execution}#`;
   for (const pool of pools) {
     // Leases of batched grants in flight: their step may be on the cluster before it is mapped (liveSteps
     // cannot see it yet), so they are left to their grant, which cancels the step of a gone waiter.
     const inFlight = new Set<string>();
-    for (const entry of await jm.store.listQueue(pool)) {
-      if (entry.execution !== execution && !entry.entryId.startsWith(prefix)) continue;
+    for (const entry of await jm.store.executionEntries(pool, execution)) {
       const withdrawn = entry.state === 'waiting' && (await jm.store.withdraw(entry));
       holdings.entries.push({ pool, entryId: entry.entryId, state: entry.state, withdrawn });
       if (!withdrawn && entry.step !== undefined) inFlight.add(entry.entryId);

@@ -11,13 +11,23 @@ import type { ReconcileReport, SettleResult, SubmitStepRequest } from './jobMana
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
 const START_RETRY_MS = [50, 150, 400];
 /**
- * A step's end held this long for a RunPooledStep that never attached its token: its execution is gone (it
- * stopped between its slot and RunPooledStep, which attaches within seconds of the slot), so the sweep drops it.
+ * How long a dispatcher-submitted step may wait for RunPooledStep's token: its execution is gone after that (it
+ * stopped between its slot and RunPooledStep, which attaches within seconds of the slot, minutes with its
+ * Lambda retries). The sweep then drops a held end, and cancels a step still running that nobody will attach
+ * to (its mapping stays and holds the lease until EMR has ended it): an orphan runs this long, not to its end.
  */
 const HELD_END_TTL_MS = 60 * 60_000;
 /** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
 const SETTLE_TAKEOVER_MS = 60_000;
 
+/**
+ * RunPooledStep of a job parked without its step (the shipped run-job always parks with it, so the dispatcher
+ * submits and maps it before the slot: this path serves other callers of the job manager). Its known gap: a
+ * Lambda that dies between AddJobFlowSteps' answer and the mapping leaves a step liveSteps cannot see, so once
+ * its lease expires (leaseSeconds + the step's timeout after the grant) its units may be granted while it still
+ * runs, and the Lambda's retry submits a second step (AddJobFlowSteps has no client token). Closing it would
+ * take an intent written before the call and resolved by name, as the dispatcher's batches do.
+ */
 export async function submitStep(jm: JobManagerContext, request: SubmitStepRequest): Promise<{ StepId: string }> {
   const stepId = await jm.emr.addStep(request.clusterId, request.step);
   if (!stepId) throw new EmrApiError('AddJobFlowSteps returned no step id');
@@ -164,6 +174,8 @@ export async function reconcileSteps(jm: JobManagerContext): Promise<ReconcileRe
         } else if (item.taskToken !== undefined) {
           await jm.sfn.sendHeartbeat(item.taskToken);
           report.heartbeats += 1;
+        } else if (item.submittedAt + HELD_END_TTL_MS <= jm.clock.now() && view.Status.State !== 'CANCEL_PENDING') {
+          await cancelAbandonedStep(jm, clusterId, stepId, report);
         }
       } catch (error) {
         // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its

@@ -16,7 +16,7 @@
  * expires (`expire`) and withdraws (`withdraw`); SubmitPooledStep maps a step
  * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
  */
-import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueueEntry } from '../domain/pools';
+import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueuedTotals, QueueEntry } from '../domain/pools';
 import type { Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
 
@@ -28,6 +28,20 @@ export interface QueuePage {
   entries: QueueEntry[];
   /** Where the next page starts: set when the page is full (as DynamoDB's Limit: the next page may be empty). */
   next?: string;
+}
+
+/**
+ * A pool's queued totals as the registry holds them (one item per pool): waiting units and entries per level,
+ * kept by the queue's own writes (RegistryStore, "The queued totals"), and what the recount needs to know it may correct them.
+ */
+export interface QueuedTally {
+  levels: QueuedTotals;
+  /** Bumped by every change of the totals (not by a recount): a recount made on a read of it is refused once it moved. */
+  version: number;
+  /** The version a recount last found right (or wrote): nothing to recount while `version` is still it. */
+  checkedVersion: number;
+  /** The version a sweep noted, and when (the job manager's clock, epoch ms): quiet since then if still `version`. */
+  noted?: { version: number; at: number };
 }
 
 export interface StepTokenItem {
@@ -91,11 +105,30 @@ export interface RegistryStore {
   takeLaunchTokens(wanted: number, now: number, policy: BucketPolicy): Promise<number>;
 
   // ------------------------------------------------------------ admission queue
+  //
+  // The queued totals (queuedTally) follow the waiting entries: every write that moves an entry into or out of
+  // `waiting` (park, claim, unclaim, withdraw) first ADDs its units to its level's totals, then writes the
+  // entry, and takes the ADD back if the entry's write was refused. Two writes, not one transaction (dynalite,
+  // the local DynamoDB, has no TransactWriteItems): a writer that dies between them leaves the totals off by
+  // its entry. The totals are therefore self-repairing, not crash-safe: the pool sweep recounts them once they
+  // have been quiet longer than any writer lives (lib/jobManager/queue.ts recountQueued). The ADD comes first so
+  // that every writer's first write moves the totals' version: a version that has stood still that long has no
+  // writer between its two writes, and a recount is exact. Until it runs, a drift may only change how many
+  // clusters a dispatch launches and what PlaceJob predicts, never a grant (grants read entries and leases).
+
   /**
    * Parks a job (state `waiting`). A retried park of the same entry replaces its task token while it is
    * still waiting; an entry being granted is left to that grant (false).
    */
   park(entry: Omit<QueueEntry, 'state'>): Promise<boolean>;
+  /** The pool's queued totals (zero before the first park). */
+  queuedTally(pool: string): Promise<QueuedTally>;
+  /** Notes that a sweep saw the totals at `version` at `at` (see QueuedTally.noted); changes no total. */
+  noteQueuedTally(pool: string, version: number, at: number): Promise<void>;
+  /** Replaces the totals with a recount of the waiting entries, only while their version is still `seenVersion`. */
+  recountQueued(pool: string, levels: QueuedTotals, seenVersion: number): Promise<boolean>;
+  /** The entries of one execution (entry ids `execution#attempt`) in every level of a pool: its own items only. */
+  executionEntries(pool: string, execution: string): Promise<QueueEntry[]>;
   /**
    * The oldest waiting entries of one priority level of a pool, at most `limit`, from `after` (a page's
    * `next`). This is the read the dispatcher makes: the head of each level, never the whole queue.
@@ -110,7 +143,7 @@ export interface RegistryStore {
   heartbeatSent(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'taskToken'>, nextDue: number): Promise<boolean>;
   /** Entries a dispatcher claimed and has not finished granting (few: at most the grants in flight). */
   grantingEntries(pool: string): Promise<QueueEntry[]>;
-  /** The whole queue of a pool (reports, heartbeats, an execution's cleanup): not for the dispatcher. */
+  /** The whole queue of a pool (reports, tests): not for the job manager's operations. */
   listQueue(pool: string): Promise<QueueEntry[]>;
   /** Claims a waiting entry (same task token) for a grant on `clusterId`: one claimer wins. */
   claim(entry: QueueEntry, clusterId: string, claimedAt: number): Promise<boolean>;
@@ -121,11 +154,11 @@ export interface RegistryStore {
    */
   reclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>, claimedAt: number, reclaimedAt: number): Promise<boolean>;
   /** Back to waiting, only the claim made at `claimedAt`. */
-  unclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'enqueuedAt'>, claimedAt: number): Promise<boolean>;
+  unclaim(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'enqueuedAt' | 'units'>, claimedAt: number): Promise<boolean>;
   /** Deletes a claimed entry once its waiter has its lease (or is gone); only the claim made at `claimedAt`. */
   granted(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>, claimedAt: number): Promise<boolean>;
   /** Deletes a waiting entry whose execution stopped waiting. */
-  withdraw(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId'>): Promise<boolean>;
+  withdraw(entry: Pick<QueueEntry, 'pool' | 'priority' | 'entryId' | 'units'>): Promise<boolean>;
 }
 
 export interface StepTokenStore {

@@ -11,7 +11,7 @@
 import type { ServerlessConfig } from '../../lib/config/serverless';
 import { placeJob } from '../../lib/domain/placement';
 import type { PoolCluster, QueueEntry } from '../../lib/domain/pools';
-import { predictedPoolWaits } from '../../lib/domain/serverless';
+import { predictedPoolWaits, type PoolRegistryView } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
 import { placeJobInput, type SizedJob } from './decisions';
 import { EmrflowRun } from './emrflowRun';
@@ -36,11 +36,11 @@ export class HybridRun extends EmrflowRun {
     this.serverless = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost());
   }
 
-  /** PlaceJob as the handler runs it: the registry's clusters and queue per pool → predictedWaitMinutes. */
+  /** PlaceJob as the handler runs it: the registry's clusters and queued totals per pool → predictedWaitMinutes. */
   protected async decide(job: SizedJob, attempt: number): Promise<Placement> {
-    const registry: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
+    const registry: Record<string, PoolRegistryView> = {};
     for (const pool of this.config.pools.pools)
-      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+      registry[pool.name] = { clusters: await this.store.listClusters(pool.name), queued: (await this.store.queuedTally(pool.name)).levels };
     const input = placeJobInput(job, attempt);
     const poolWaits = predictedPoolWaits(this.config.pools.pools, registry, {
       executionName: input.executionName,
@@ -49,9 +49,20 @@ export class HybridRun extends EmrflowRun {
       predictedMinutes: job.sizing.predictedMinutes,
     });
     const placement = await placeJob({ ...input, poolWaits }, this.placement);
-    this.decisionLog?.push({ input: { ...input, poolWaits }, placement, registry: structuredClone(registry) });
+    if (this.decisionLog) this.decisionLog.push({ input: { ...input, poolWaits }, placement, registry: await this.registryRead() });
     this.targets.set(job.id, placement.mode);
     return placement;
+  }
+
+  /**
+   * What the registry held at a decision, for its log (tests replay it through place-job): each pool's clusters
+   * and queue entries, from which the replay derives the totals, so it also checks the store kept them right.
+   */
+  private async registryRead(): Promise<Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }>> {
+    const read: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> = {};
+    for (const pool of this.config.pools.pools)
+      read[pool.name] = { clusters: await this.store.listClusters(pool.name), queue: await this.store.listQueue(pool.name) };
+    return read;
   }
 
   protected async place(job: SizedJob, attempt: number): Promise<void> {

@@ -414,6 +414,33 @@ describe('least privilege (issue 5)', () => {
     expect(bundledCode(fixture)).not.toMatch(/new PutCommand\(/);
   });
 
+  /** The tables a role may read or write; PlaceJob's must be the registry's clusters table alone. */
+  const tablesOf = (statements: OwnedStatement[], role: string): string[] =>
+    [
+      ...new Set(
+        statements
+          .filter((owned) => owned.role === role && owned.statement.Effect === 'Allow' && actionsOf(owned.statement).some((a) => a.startsWith('dynamodb:')))
+          .flatMap((owned) => resourcesOf(owned.statement).map(resourceText)),
+      ),
+    ].sort();
+  const registryOnly = [resourceText({ 'Fn::GetAtt': ['ClusterRegistryTable', 'Arn'] })];
+
+  it("lets PlaceJob read the registry's clusters table only (clusters and queued totals), never the queue's entries and task tokens", () => {
+    expect(tablesOf(roleStatements(template), 'PlaceJobRole')).toEqual(registryOnly);
+  });
+
+  it('the check can fail (negative control): a PlaceJob role that may still Query the admission queue', () => {
+    const widened = roleStatements(template).map((owned) =>
+      owned.role === 'PlaceJobRole' && owned.statement.Sid === 'ReadPoolRegistry'
+        ? {
+            ...owned,
+            statement: { ...owned.statement, Resource: [owned.statement.Resource, { 'Fn::GetAtt': ['AdmissionQueueTable', 'Arn'] }] },
+          }
+        : owned,
+    );
+    expect(tablesOf(widened, 'PlaceJobRole')).not.toEqual(registryOnly);
+  });
+
   it("lets the dispatcher pre-scale: Scan the runs table for the day's shape and put a raised minimum on emrflow's clusters", () => {
     // Act
     const dispatcher = sdkActions('functions/dispatch-queue/handler.ts');

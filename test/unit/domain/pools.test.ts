@@ -254,6 +254,16 @@ describe('the dispatch plan', () => {
     ).toBe(4);
   });
 
+  it('launches for the job slots the waiting jobs need, not only their units (negative control: units alone launch one)', () => {
+    // 10 one-unit jobs: 10 units fit one 32-unit cluster, but a cluster runs at most 4 jobs at once.
+    const queue = Array.from({ length: 10 }, (_, i) => entry(`e${i}`, 'normal', i, 1));
+    const slotBound = { ...pool, maxClusters: 10, maxJobsPerCluster: 4 };
+    expect(planDispatch({ ...base, pool: slotBound, clusters: [], queue }).launches).toBe(3);
+    expect(planDispatch({ ...base, pool: { ...pool, maxClusters: 10 }, clusters: [], queue }).launches).toBe(1);
+    // From the queued totals as well: 2 entries read, 10 waiting in all.
+    expect(planDispatch({ ...base, pool: slotBound, clusters: [], queue: queue.slice(0, 2), queued: { units: 10, entries: 10 } }).launches).toBe(3);
+  });
+
   it('does not launch while starting capacity covers the demand', () => {
     const plan = planDispatch({
       ...base,

@@ -6,7 +6,7 @@
  */
 import { DynamoRegistry } from '../../../lib/aws/registry';
 import { DynamoStepTokens } from '../../../lib/aws/stepTokenTable';
-import type { QueueEntry } from '../../../lib/domain/pools';
+import { queuedTotalsOf, type QueueEntry } from '../../../lib/domain/pools';
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
 import type { JobStore, StepTokenItem } from '../../../lib/jobManager/store';
 import { startDynalite, type LocalDynamo } from '../../support/dynalite';
@@ -197,6 +197,60 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.withdraw(listed[0])).toBe(true);
     expect(await store.withdraw(listed[0])).toBe(false);
     expect((await store.queueHead('shared', 'high', 5)).entries).toEqual([]);
+  });
+
+  /** The pool's queued totals equal what its waiting entries add up to. */
+  const expectTotalsOfEntries = async () => expect((await store.queuedTally('shared')).levels).toEqual(queuedTotalsOf(await store.listQueue('shared')));
+
+  it('keeps the queued totals equal to the waiting entries through park, retried park, claim, unclaim, withdraw and grant', async () => {
+    expect(await store.queuedTally('shared')).toEqual({ levels: queuedTotalsOf([]), version: 0, checkedVersion: 0 });
+    await store.park(entry('a#1', 'low', 10));
+    await store.park({ ...entry('b#1', 'high', 20), units: 5 });
+    await store.park({ ...entry('a#1', 'low', 10), taskToken: 'retried' });
+    await expectTotalsOfEntries();
+    expect((await store.queuedTally('shared')).levels).toMatchObject({ low: { units: 2, entries: 1 }, high: { units: 5, entries: 1 } });
+    const [waiting] = (await store.queueHead('shared', 'low', 1)).entries;
+    expect(await store.claim({ ...waiting, taskToken: 'stale' }, 'j-1', 100)).toBe(false);
+    await expectTotalsOfEntries();
+    expect(await store.claim(waiting, 'j-1', 100)).toBe(true);
+    await expectTotalsOfEntries();
+    expect(await store.park({ ...entry('a#1', 'low', 10), taskToken: 'while-granting' })).toBe(false);
+    expect(await store.withdraw(waiting)).toBe(false);
+    expect(await store.unclaim(waiting, 99)).toBe(false);
+    await expectTotalsOfEntries();
+    expect(await store.unclaim(waiting, 100)).toBe(true);
+    await expectTotalsOfEntries();
+    const [again] = (await store.queueHead('shared', 'low', 1)).entries;
+    expect(await store.claim(again, 'j-1', 200)).toBe(true);
+    expect(await store.granted(again, 200)).toBe(true);
+    const [high] = (await store.queueHead('shared', 'high', 1)).entries;
+    expect(await store.withdraw(high)).toBe(true);
+    await expectTotalsOfEntries();
+    expect((await store.queuedTally('shared')).levels).toEqual(queuedTotalsOf([]));
+  });
+
+  it('recounts the totals only while no change came since the version it read; a note changes no total', async () => {
+    await store.park(entry('a#1', 'normal', 10));
+    const seen = await store.queuedTally('shared');
+    await store.noteQueuedTally('shared', seen.version, 1_000);
+    expect(await store.queuedTally('shared')).toEqual({ ...seen, noted: { version: seen.version, at: 1_000 } });
+    await store.park(entry('b#1', 'normal', 20));
+    const off = { ...queuedTotalsOf([]), normal: { units: 99, entries: 9 } };
+    expect(await store.recountQueued('shared', off, seen.version)).toBe(false);
+    await expectTotalsOfEntries();
+    const now = await store.queuedTally('shared');
+    expect(await store.recountQueued('shared', off, now.version)).toBe(true);
+    expect(await store.queuedTally('shared')).toMatchObject({ levels: off, version: now.version, checkedVersion: now.version });
+  });
+
+  it("finds an execution's entries in every level, and no other execution's", async () => {
+    await store.park(entry('run-1#1', 'low', 10));
+    await store.park(entry('run-1#2', 'high', 20));
+    await store.park(entry('run-10#1', 'low', 30));
+    await store.park(entry('run#1', 'normal', 40));
+    expect((await store.executionEntries('shared', 'run-1')).map((e) => e.entryId).sort()).toEqual(['run-1#1', 'run-1#2']);
+    expect((await store.executionEntries('shared', 'run')).map((e) => e.entryId)).toEqual(['run#1']);
+    expect(await store.executionEntries('other', 'run-1')).toEqual([]);
   });
 
   it('hands a step token to one taker, takes back a mapping whose token was not told, and records its start', async () => {

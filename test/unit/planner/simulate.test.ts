@@ -6,7 +6,7 @@ import { assertLeaseInvariant, type DecisionLog } from '../../../local/planner/e
 import { generateJobs, parseProfile, readProfile, spotModel } from '../../../local/planner/profile';
 import { STRATEGIES, simulateDay } from '../../../local/planner/simulate';
 import { readFileSync } from 'node:fs';
-import type { PoolCluster } from '../../../lib/domain/pools';
+import { queuedTotalsOf, type PoolCluster } from '../../../lib/domain/pools';
 import { applyWhatIf } from '../../../local/planner/whatIf';
 import { PLANNER_STAGE } from '../../../local/planner/decisions';
 
@@ -22,6 +22,17 @@ const POOLED = 'examples/planner/what-if-pooled.json';
 function figures(result: Awaited<ReturnType<typeof plan>>) {
   const { wallSeconds: _wall, targets, ...rest } = summaryObject(result);
   return { ...rest, targets: targets.slice(1) };
+}
+
+/**
+ * lib/aws/registry as place-job reads it (readPool: a pool's clusters and queued totals), over what the
+ * simulator's registry held at a decision: the totals derived from its entries, so a replay also checks that
+ * the in-memory store kept its totals equal to its waiting entries.
+ */
+function registryRead(held: () => NonNullable<DecisionLog[number]['registry']>) {
+  return {
+    readPool: async (_dynamo: unknown, _tables: unknown, pool: string) => ({ clusters: held()[pool].clusters, queued: queuedTotalsOf(held()[pool].queue) }),
+  };
 }
 
 describe('capacity planner (simulated day, small profile)', () => {
@@ -66,10 +77,7 @@ describe('capacity planner (simulated day, small profile)', () => {
     let registryHandler: typeof handler | undefined;
     jest.isolateModules(() => {
       jest.doMock('../../../config/rules.json', () => noServerless);
-      jest.doMock('../../../lib/aws/registry', () => ({
-        listClusters: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].clusters,
-        listQueue: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].queue,
-      }));
+      jest.doMock('../../../lib/aws/registry', () => registryRead(() => registry));
       registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
     });
     const profile = readProfile(PROFILE);
@@ -138,10 +146,7 @@ describe('capacity planner (simulated day, small profile)', () => {
     const onePool = { ...poolsFile, pools: poolsFile.pools.map((pool) => (pool.name === 'shared' ? { ...pool, maxClusters: 1 } : pool)) };
     jest.isolateModules(() => {
       jest.doMock('../../../config/pools.json', () => onePool);
-      jest.doMock('../../../lib/aws/registry', () => ({
-        listClusters: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].clusters,
-        listQueue: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].queue,
-      }));
+      jest.doMock('../../../lib/aws/registry', () => registryRead(() => registry));
       registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
     });
     const profile = readProfile(PROFILE);
