@@ -77,12 +77,14 @@ function detours({ recording, decisions }: Awaited<ReturnType<typeof plannerDay>
   const pooledAttempts = decisions.filter((d) => d.placement.mode === 'pool').length;
   const problems: string[] = [];
   if (pooledAttempts === 0) problems.push('no pooled attempt: the day does not exercise the pool path');
-  if ((calls.acquireCapacity ?? 0) !== pooledAttempts) problems.push(`${pooledAttempts} pooled attempts, ${calls.acquireCapacity ?? 0} parked by the job manager`);
+  if ((calls.acquireCapacity ?? 0) !== pooledAttempts)
+    problems.push(`${pooledAttempts} pooled attempts, ${calls.acquireCapacity ?? 0} parked by the job manager`);
   // Each granted slot's RunPooledStep attaches its token to the step the dispatcher submitted (or submits it).
   const stepsWaited = (calls.submitStep ?? 0) + (calls.attachStep ?? 0);
   if (recording.slotsFromJobManager !== stepsWaited)
     problems.push(`${stepsWaited} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
-  if ((calls.settleStep ?? 0) !== (calls.releaseCapacity ?? 0)) problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.releaseCapacity ?? 0} leases released`);
+  if ((calls.settleStep ?? 0) !== (calls.releaseCapacity ?? 0))
+    problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.releaseCapacity ?? 0} leases released`);
   for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState'])
     if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
   return problems;
