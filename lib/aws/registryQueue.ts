@@ -6,7 +6,7 @@
  * (./registry) adds the cluster items to these.
  */
 import { PutCommand, QueryCommand, UpdateCommand, DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { PRIORITIES, queueKey, type QueuedTotals, type QueueEntry } from '../domain/pools';
+import { leaseIdPrefix, PRIORITIES, queueKey, type QueuedTotals, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import type { QueuedTally, QueuePage } from '../jobManager/store';
 import { conditional, conditionalResult } from './conditional';
@@ -101,7 +101,7 @@ export abstract class DynamoQueue {
         TableName: this.tables.queue,
         KeyConditionExpression: '#level = :level AND begins_with(entryId, :prefix)',
         ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':prefix': `${execution}#` },
+        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':prefix': leaseIdPrefix(execution) },
       });
       entries.push(...items.map(toEntry));
     }

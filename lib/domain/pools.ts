@@ -206,7 +206,12 @@ export function poolConfigHash(pool: Pick<PoolDefinition, 'releaseLabel' | 'appl
 
 /** One execution's attempt holds at most one lease; its queue entry carries the same id. */
 export function leaseId(execution: string, attempt: number): string {
-  return `${execution}#${attempt}`;
+  return `${leaseIdPrefix(execution)}${attempt}`;
+}
+
+/** What every lease id (and queue entry id) of an execution starts with, for a key-prefix query. */
+export function leaseIdPrefix(execution: string): string {
+  return `${execution}#`;
 }
 
 /** The execution and attempt of a lease id (execution names may not contain '#'; the last one splits). */

@@ -3,7 +3,7 @@
  * priority level is kept sorted by queue key (enqueue time, then entry id), the order DynamoDB's index serves,
  * so reading a level's head costs the head, not the queue.
  */
-import { heartbeatKey, queueKey, queuedTotalsOf, type QueuedTotals, type QueueEntry } from '../domain/pools';
+import { heartbeatKey, leaseIdPrefix, queueKey, queuedTotalsOf, type QueuedTotals, type QueueEntry } from '../domain/pools';
 import type { Priority } from '../domain/types';
 import { MemoryClusterStore } from './memoryClusters';
 import type { QueuedTally, QueuePage, RegistryStore } from './store';
@@ -82,7 +82,7 @@ export class MemoryRegistryStore extends MemoryClusterStore implements RegistryS
   }
 
   async executionEntries(pool: string, execution: string): Promise<QueueEntry[]> {
-    const prefix = `${execution}#`;
+    const prefix = leaseIdPrefix(execution);
     return [...this.entriesOf(pool).values()].filter((entry) => entry.entryId.startsWith(prefix)).map((entry) => ({ ...entry }));
   }
 

@@ -149,11 +149,10 @@ describe('cleanup-execution handler', () => {
     dynamo.on(QueryCommand, { TableName: 'emrflow-cluster-registry' }).resolves({ Items: [poolCluster] });
     // The queue has a partition per pool and priority: the entries are in shared#normal, the other levels are empty.
     dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue' }).resolves({ Items: [] });
-    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue', ExpressionAttributeValues: { ':level': 'shared#normal' } }).resolves({
-      Items: [
-        { pool: 'shared', entryId: 'exec-1#3', execution: 'exec-1', priority: 'normal', units: 8, enqueuedAt: 1, taskToken: 't', state: 'waiting' },
-        { pool: 'shared', entryId: 'exec-2#2', execution: 'exec-2', priority: 'normal', units: 4, enqueuedAt: 1, taskToken: 'u', state: 'waiting' },
-      ],
+    // The execution's entries are found by their key prefix (entry id `execution#attempt`): DynamoDB answers exec-1's
+    // only, though exec-2 waits in the same level; the DeleteCommand checks below say exec-2's is left alone.
+    dynamo.on(QueryCommand, { TableName: 'emrflow-admission-queue', ExpressionAttributeValues: { ':level': 'shared#normal', ':prefix': 'exec-1#' } }).resolves({
+      Items: [{ pool: 'shared', entryId: 'exec-1#3', execution: 'exec-1', priority: 'normal', units: 8, enqueuedAt: 1, taskToken: 't', state: 'waiting' }],
     });
     dynamo.on(GetCommand).resolves({ Item: poolCluster });
     emr.on(ListStepsCommand, { ClusterId: 'j-POOL' }).resolves({
