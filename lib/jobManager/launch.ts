@@ -45,6 +45,37 @@ export async function settleLaunchIntent(jm: JobManagerContext, context: PoolCon
 }
 
 /**
+ * Pre-launch (lib/jobManager/prescale.ts): launches the clusters that bring the pool's usable clusters (alive,
+ * not ending, of its current configuration; starting ones and other dispatchers' launch intents count) up to
+ * `wanted`, never past maxClusters counting every alive cluster. It is the dispatch's own launch protocol
+ * (placeholders, the launch guard, RunJobFlow tokens), so a dispatch launching at the same moment and this
+ * cannot both launch for the same shortfall: the guard lets one of them through.
+ */
+export async function prelaunch(jm: JobManagerContext, context: PoolContext, wanted: number): Promise<DispatchReport> {
+  const { pool } = context;
+  const report: DispatchReport = {
+    pool: pool.name,
+    granted: [],
+    launched: [],
+    adopted: [],
+    expired: [],
+    abandoned: [],
+    queued: 0,
+    launchFailures: [],
+    launchFailed: [],
+    errors: [],
+  };
+  const configHash = jm.configHashOf(pool);
+  const guard = await jm.store.readLaunchGuard(pool.name);
+  const clusters = await jm.store.listClusters(pool.name);
+  const alive = clusters.filter((cluster) => isAlive(cluster) && cluster.state !== 'TERMINATING');
+  const usable = alive.filter((cluster) => cluster.configHash === configHash).length;
+  const missing = Math.min(wanted, pool.maxClusters - (alive.length - usable)) - usable;
+  if (missing > 0) await launch(jm, context, configHash, guard, missing, clusters, report);
+  return report;
+}
+
+/**
  * A transient RunJobFlow failure (throttling, EC2 capacity, a 5xx) is tried again within this dispatch, a
  * RunJobFlow token per try, and otherwise left to the next dispatch, which plans the launch again; the jobs
  * stay parked. Any other failure will recur on every try, so the jobs waiting on the launch are failed now.
