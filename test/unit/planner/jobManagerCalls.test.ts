@@ -77,12 +77,14 @@ function detours({ recording, decisions }: Awaited<ReturnType<typeof plannerDay>
   const pooledAttempts = decisions.filter((d) => d.placement.mode === 'pool').length;
   const problems: string[] = [];
   if (pooledAttempts === 0) problems.push('no pooled attempt: the day does not exercise the pool path');
-  if ((calls.park ?? 0) !== pooledAttempts) problems.push(`${pooledAttempts} pooled attempts, ${calls.park ?? 0} parked by the job manager`);
+  if ((calls.acquireCapacity ?? 0) !== pooledAttempts)
+    problems.push(`${pooledAttempts} pooled attempts, ${calls.acquireCapacity ?? 0} parked by the job manager`);
   // Each granted slot's RunPooledStep attaches its token to the step the dispatcher submitted (or submits it).
   const stepsWaited = (calls.submitStep ?? 0) + (calls.attachStep ?? 0);
   if (recording.slotsFromJobManager !== stepsWaited)
     problems.push(`${stepsWaited} steps submitted, ${recording.slotsFromJobManager} slots granted by the job manager`);
-  if ((calls.settleStep ?? 0) !== (calls.release ?? 0)) problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.release ?? 0} leases released`);
+  if ((calls.settleStep ?? 0) !== (calls.releaseCapacity ?? 0))
+    problems.push(`${calls.settleStep ?? 0} steps settled, ${calls.releaseCapacity ?? 0} leases released`);
   for (const sweep of ['dispatch', 'reconcile', 'reconcileSteps', 'observeClusterState'])
     if (!calls[sweep]) problems.push(`the job manager's ${sweep} never ran`);
   return problems;
@@ -94,7 +96,7 @@ describe("the planner's pooled path", () => {
 
     expect(detours(day)).toEqual([]);
     expect(day.run.ended).toBe(JOBS);
-    expect(day.recording.calls.park).toBeGreaterThan(JOBS / 2);
+    expect(day.recording.calls.acquireCapacity).toBeGreaterThan(JOBS / 2);
   }, 120_000);
 
   it('negative control: a planner that grants some jobs with a loop of its own fails the check', async () => {
@@ -141,7 +143,7 @@ describe("the planner's pooled path", () => {
     expect(impatient.run.ended).toBe(JOBS);
     expect(impatient.run.meter.failed).toBeGreaterThan(shipped.run.meter.failed);
     // They failed waiting: parked by the job manager, never granted, so fewer steps than parks.
-    expect(impatient.recording.calls.attachStep).toBeLessThan(impatient.recording.calls.park);
+    expect(impatient.recording.calls.attachStep).toBeLessThan(impatient.recording.calls.acquireCapacity);
     // ...with the error run-job ends with (AcquireCapacity's Catch → Placement.NoCapacity), never unnamed.
     expect(impatient.run.meter.failures['Placement.NoCapacity']).toBeGreaterThan(0);
     expect(Object.values(impatient.run.meter.failures).reduce((a, b) => a + b, 0)).toBe(impatient.run.meter.failed);
