@@ -69,7 +69,7 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
         // Capacity before the burst: the clusters and the managed-scaling minimum the runs table's day shape asks for now.
         // Best effort: without it managed scaling still follows the load, only later, so a failure is logged, not raised.
         try {
-          const prelaunch = (wanted: number) => jobManager.prelaunch(context, wanted);
+          const prelaunch = (wanted: number, lead: number) => jobManager.prelaunch(context, wanted, lead);
           const prescaled = await prescalePool(
             { registry, emr: { setScalingMinimum }, clock: systemClock, prelaunch },
             context.pool,

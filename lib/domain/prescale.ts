@@ -47,7 +47,8 @@ export interface PrescalePool {
 export interface PrescaleOptions {
   /**
    * How far ahead to look: managed scaling's EC2 launch and node bootstrap (about 4 minutes) plus one
-   * dispatch sweep (1 minute) plus a minute's margin, so the nodes are up when the burst's first step lands.
+   * dispatch sweep (1 minute), so the nodes are up when the burst's first step lands. A minute's margin more
+   * held the raised nodes a minute longer every burst for no start gained (npm run bench:day: p95 177 s both ways).
    */
   leadSeconds: number;
   /**
@@ -63,7 +64,7 @@ export interface PrescaleOptions {
   minimumBurstUnits: number;
 }
 
-export const DEFAULT_PRESCALE: Omit<PrescaleOptions, 'clusters'> = { leadSeconds: 360, launchLeadSeconds: 960, unitStep: 4, minimumBurstUnits: 8 };
+export const DEFAULT_PRESCALE: Omit<PrescaleOptions, 'clusters'> = { leadSeconds: 300, launchLeadSeconds: 960, unitStep: 4, minimumBurstUnits: 8 };
 /**
  * One-minute buckets: an hourly upload lands within a few minutes, and its peak is what the clusters must hold.
  * Five-minute buckets averaged the peak away (the default day's :00 burst peaks near 370 units; its five-minute

@@ -29,7 +29,7 @@ export interface PrescalePorts {
   emr: Required<Pick<EmrPort, 'setScalingMinimum'>>;
   clock: Pick<Clock, 'now'>;
   /** The job manager's prelaunch for this pool (JobManager.prelaunch); none = raise minimums only. */
-  prelaunch?: (wanted: number) => Promise<Pick<DispatchReport, 'launched' | 'errors'>>;
+  prelaunch?: (wanted: number, leadSeconds: number) => Promise<Pick<DispatchReport, 'launched' | 'errors'>>;
 }
 
 export interface PrescaleReport {
@@ -52,8 +52,8 @@ export async function prescalePool(ports: PrescalePorts, pool: PoolDefinition, s
   const plan = prescaleMinimum(shape, pool, now, options);
   const previous = prescaleMinimum(shape, pool, now - PRESCALE_SWEEP_MS, options);
   const report: PrescaleReport = { pool: pool.name, plan, applied: [], launched: [], errors: [] };
-  if (ports.prelaunch && plan.clustersWanted > clusters.length) {
-    const launched = await ports.prelaunch(plan.clustersWanted);
+  if (ports.prelaunch && plan.clustersWanted > 0) {
+    const launched = await ports.prelaunch(plan.clustersWanted, options.launchLeadSeconds);
     report.launched.push(...launched.launched);
     report.errors.push(...launched.errors);
   }

@@ -359,7 +359,7 @@ export class EmrflowRun extends PoolClusterRun {
   /** dispatch-queue's prescale step (lib/jobManager/prescale.ts: minimums and pre-launch) on this simulation's EMR. */
   private async prescale(pool: PoolDefinition, shape: DayShape): Promise<void> {
     const emr = { setScalingMinimum: async (clusterId: string, _pool: PoolDefinition, units: number) => this.setScalingMinimum(clusterId, units) };
-    const prelaunch = (wanted: number) => this.jobManager.prelaunch(this.context(pool), wanted);
+    const prelaunch = (wanted: number, lead: number) => this.jobManager.prelaunch(this.context(pool), wanted, lead);
     await prescalePool({ registry: this.store, clock: { now: () => this.now * 1000 }, emr, prelaunch }, pool, shape);
   }
 

@@ -10,7 +10,9 @@ import { testContext } from './support/pool';
 
 const CONTEXT = testContext({ pool: { maxClusters: 4 } });
 const POOL = CONTEXT.pool;
-const NOW = 1_000_000;
+const NOW = 10_000_000;
+/** The launch lead prescale passes (DEFAULT_PRESCALE.launchLeadSeconds). */
+const LEAD = 960;
 
 function harness(): { manager: JobManager; store: MemoryJobStore; launches: string[] } {
   const store = new MemoryJobStore();
@@ -38,7 +40,13 @@ function harness(): { manager: JobManager; store: MemoryJobStore; launches: stri
   return { manager, store, launches };
 }
 
-async function register(store: MemoryJobStore, clusterId: string, state: 'STARTING' | 'WAITING' | 'TERMINATING', configHash = poolConfigHash(POOL)) {
+async function register(
+  store: MemoryJobStore,
+  clusterId: string,
+  state: 'STARTING' | 'WAITING' | 'TERMINATING',
+  configHash = poolConfigHash(POOL),
+  launchedAt = NOW,
+) {
   await store.registerCluster({
     pool: POOL.name,
     clusterId,
@@ -46,7 +54,7 @@ async function register(store: MemoryJobStore, clusterId: string, state: 'STARTI
     configHash,
     capacityUnits: POOL.capacityUnits,
     maxJobs: POOL.maxJobsPerCluster,
-    launchedAt: NOW,
+    launchedAt,
   });
 }
 
@@ -58,7 +66,7 @@ describe('pre-launching a pool’s clusters', () => {
     await register(h.store, 'j-old-2', 'STARTING');
 
     // Act
-    const report = await h.manager.prelaunch(CONTEXT, 3);
+    const report = await h.manager.prelaunch(CONTEXT, 3, LEAD);
 
     // Assess: one launch, registered as a starting cluster of the pool's configuration; no placeholder left.
     expect(h.launches).toHaveLength(1);
@@ -79,7 +87,7 @@ describe('pre-launching a pool’s clusters', () => {
     await register(h.store, 'j-old-2', 'STARTING');
 
     // Act
-    const report = await h.manager.prelaunch(CONTEXT, 2);
+    const report = await h.manager.prelaunch(CONTEXT, 2, LEAD);
 
     // Assess
     expect(h.launches).toEqual([]);
@@ -93,10 +101,27 @@ describe('pre-launching a pool’s clusters', () => {
     await register(h.store, 'j-stale', 'WAITING', 'an-older-hash');
 
     // Act
-    const report = await h.manager.prelaunch(CONTEXT, 8);
+    const report = await h.manager.prelaunch(CONTEXT, 8, LEAD);
 
     // Assess: 4 - 1 (the stale one) = 3 launched; the ending one took no slot.
     expect(report.launched).toHaveLength(3);
     expect(h.launches).toHaveLength(3);
+  });
+
+  it('does not count an idle cluster launched before the lead (it may end before the burst), but counts a busy one', async () => {
+    // Prepare: two clusters launched two hours ago; one idle, one holding a lease.
+    const h = harness();
+    const old = NOW - 2 * 3_600_000;
+    await register(h.store, 'j-idle', 'WAITING', poolConfigHash(POOL), old);
+    await register(h.store, 'j-busy', 'WAITING', poolConfigHash(POOL), old);
+    const busy = (await h.store.listClusters(POOL.name)).find((c) => c.clusterId === 'j-busy');
+    if (!busy) throw new Error('j-busy not registered');
+    await h.store.lease(busy, 'exec-1#1', { execution: 'exec-1', units: 2, grantedAt: NOW, expiresAt: NOW + 600_000 });
+
+    // Act
+    const report = await h.manager.prelaunch(CONTEXT, 2, LEAD);
+
+    // Assess: the busy one counts, the idle one does not, so one cluster is launched.
+    expect(report.launched).toEqual(['j-1']);
   });
 });
