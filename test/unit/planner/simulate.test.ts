@@ -105,8 +105,15 @@ describe('capacity planner (simulated day, small profile)', () => {
   });
 
   it('makes the same pooled decisions as the handler when both run with the pool rule on', async () => {
-    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean }> };
-    const pooledRules = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule)) };
+    // As above, the emrflow strategy is PlaceJob without the Serverless target: the useServerless rules are off on
+    // both sides (this handler reads no registry, so a rule on the pool's predicted wait would see none).
+    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean; event: { type: string } }> };
+    const pooledRules = {
+      ...rulesFile,
+      rules: rulesFile.rules.map((rule) =>
+        rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule.event.type === 'useServerless' ? { ...rule, enabled: false } : rule,
+      ),
+    };
     let pooledHandler: typeof handler | undefined;
     jest.isolateModules(() => {
       jest.doMock('../../../config/rules.json', () => pooledRules);
@@ -114,7 +121,8 @@ describe('capacity planner (simulated day, small profile)', () => {
     });
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 100, totalInputTiB: (profile.totalInputTiB * 100) / profile.jobs }, 6);
-    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: [] };
+    const serverlessRules = rulesFile.rules.filter((rule) => rule.event.type === 'useServerless').map((rule) => rule.name);
+    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: serverlessRules };
     const decisions: DecisionLog = [];
     await simulateDay({
       jobs,
@@ -136,7 +144,10 @@ describe('capacity planner (simulated day, small profile)', () => {
     // The handler's pool has the what-if's one cluster at most too (its predicted waits read maxClusters).
     const poolsFile = JSON.parse(readFileSync('config/pools.json', 'utf8')) as { pools: Array<{ name: string; maxClusters: number }> };
     const onePool = { ...poolsFile, pools: poolsFile.pools.map((pool) => (pool.name === 'shared' ? { ...pool, maxClusters: 1 } : pool)) };
+    // The shipped rules: an earlier test's doMock of config/rules.json outlives its isolateModules.
+    const shippedRules = JSON.parse(readFileSync('config/rules.json', 'utf8')) as unknown;
     jest.isolateModules(() => {
+      jest.doMock('../../../config/rules.json', () => shippedRules);
       jest.doMock('../../../config/pools.json', () => onePool);
       jest.doMock('../../../lib/aws/registry', () => ({
         listClusters: async (_dynamo: unknown, _tables: unknown, pool: string) => registry[pool].clusters,
@@ -146,8 +157,9 @@ describe('capacity planner (simulated day, small profile)', () => {
     });
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (1000 * profile.totalInputTiB * 150) / profile.jobs }, 5);
-    // One shared-pool cluster at most: its queue soon predicts a wait past some jobs' SLA slack, and the shipped
-    // overflow-to-serverless rule sends them to EMR Serverless.
+    // One shared-pool cluster at most: small jobs that find no room go to EMR Serverless
+    // (small-jobs-to-serverless-when-the-pool-must-grow), the others when its queue predicts a wait past their
+    // SLA slack (overflow-to-serverless).
     const whatIf = { description: 'one pool cluster', pools: { shared: { maxClusters: 1 } }, enableRules: [], disableRules: [] };
     const config = applyWhatIf('test', whatIf, shippedConfig());
     const decisions: DecisionLog = [];
@@ -155,7 +167,8 @@ describe('capacity planner (simulated day, small profile)', () => {
 
     const modes = new Set(decisions.map((d) => d.placement.mode));
     expect([...modes].sort()).toEqual(['dedicated', 'pool', 'serverless']);
-    expect(decisions.some((d) => d.placement.mode === 'serverless' && d.placement.reasons.some((r) => r.startsWith('overflow-to-serverless')))).toBe(true);
+    const sentBy = (rule: string) => decisions.some((d) => d.placement.mode === 'serverless' && d.placement.reasons.some((r) => r.startsWith(`${rule}: `)));
+    expect(sentBy('small-jobs-to-serverless-when-the-pool-must-grow') || sentBy('overflow-to-serverless')).toBe(true);
     const env = { clusters: process.env.CLUSTER_REGISTRY_TABLE, queue: process.env.ADMISSION_QUEUE_TABLE };
     process.env.CLUSTER_REGISTRY_TABLE = 'clusters';
     process.env.ADMISSION_QUEUE_TABLE = 'queue';
