@@ -102,7 +102,8 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.mode).toBe('pool');
   });
 
-  it('sends a small job to Serverless when no ready pool cluster has room for it (the pool would have to grow), not when one has', async () => {
+  it('sends a small job to Serverless when no ready pool cluster has room for it (the pool would have to grow), not when one has, once that rule is on', async () => {
+    const rules = config.rules.map((rule) => (rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow' ? { ...rule, enabled: true } : rule));
     // Prepare: a 2-unit job predicted at 2 of its 60 SLA minutes (far from any overflow bound).
     const small = (wait: number): PlaceJobInput => ({
       ...input({ shared: wait }),
@@ -111,8 +112,8 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     });
 
     // Act
-    const mustGrow = await placeJob(small(CLUSTER_START_MINUTES), config);
-    const hasRoom = await placeJob(small(0), config);
+    const mustGrow = await placeJob(small(CLUSTER_START_MINUTES), { ...config, rules });
+    const hasRoom = await placeJob(small(0), { ...config, rules });
 
     // Assess
     expect(mustGrow.mode).toBe('serverless');
@@ -120,8 +121,9 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(hasRoom.mode).toBe('pool');
   });
 
-  it('negative control: with that rule disabled, the small job waits for the pool to grow', async () => {
-    const rules = config.rules.map((rule) => (rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow' ? { ...rule, enabled: false } : rule));
+  it('negative control: with that rule off, as config/rules.json ships it, the small job waits for the pool to grow', async () => {
+    const rules = config.rules;
+    expect(rules.find((rule) => rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow')?.enabled).toBe(false);
     const small: PlaceJobInput = {
       ...input({ shared: CLUSTER_START_MINUTES }),
       request: request({ job: job({ slaMinutes: 60 }) }),
