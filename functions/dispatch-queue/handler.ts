@@ -64,11 +64,16 @@ export async function dispatchQueue(event: unknown): Promise<{ reports: Dispatch
       }
       reports.push(await jobManager.dispatch(context));
       if (scheduled) {
-        // Capacity before the burst: the managed-scaling minimum the runs table's day shape asks for now.
+        // Capacity before the burst: the clusters and the managed-scaling minimum the runs table's day shape asks for now.
         // Best effort: without it managed scaling still follows the load, only later, so a failure is logged, not raised.
         try {
-          const prescaled = await prescalePool({ registry, emr: { setScalingMinimum }, clock: systemClock }, context.pool, await poolDayShape(config.pools));
-          if (prescaled.applied.length > 0 || prescaled.errors.length > 0) logger.info('prescaled', { ...prescaled });
+          const prelaunch = (wanted: number, lead: number) => jobManager.prelaunch(context, wanted, lead);
+          const prescaled = await prescalePool(
+            { registry, emr: { setScalingMinimum }, clock: systemClock, prelaunch },
+            context.pool,
+            await poolDayShape(config.pools),
+          );
+          if (prescaled.applied.length > 0 || prescaled.launched.length > 0 || prescaled.errors.length > 0) logger.info('prescaled', { ...prescaled });
         } catch (error) {
           logger.warn('prescale skipped', { pool: name, error: error as Error });
         }

@@ -66,6 +66,7 @@ import type { ClusterView, Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
 import { createContext } from './context';
 import { dispatch, observeClusterState } from './dispatch';
+import { prelaunch } from './launch';
 import type { Clock, EmrPort, Slot, StepDefinition, StepFunctionsPort } from './ports';
 import { acquireCapacity, reconcile, unitsInUse } from './queue';
 import { releaseCapacity, releaseExecution } from './release';
@@ -180,6 +181,8 @@ export interface JobManager {
     slot: Pick<Slot, 'clusterId' | 'lease'>,
   ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
   dispatch(context: PoolContext): Promise<DispatchReport>;
+  /** Pre-launch: launch clusters until the pool has `wanted` up for a burst within `leadSeconds` (./launch.ts prelaunch; ./prescale.ts decides). */
+  prelaunch(context: PoolContext, wanted: number, leadSeconds: number): Promise<DispatchReport>;
   observeClusterState(context: PoolContext, clusterId: string, state: PoolClusterState): Promise<{ recorded: boolean; dispatch: DispatchReport }>;
   reconcile(context: PoolContext): Promise<PoolReconcileReport>;
   releaseExecution(pools: readonly string[], execution: string): Promise<ExecutionHoldings>;
@@ -204,6 +207,7 @@ export function createJobManager(ports: JobManagerPorts): JobManager {
     acquireCapacity: (context, request) => acquireCapacity(jm, context, request),
     releaseCapacity: (context, slot) => releaseCapacity(jm, context, slot),
     dispatch: (context) => dispatch(jm, context),
+    prelaunch: (context, wanted, leadSeconds) => prelaunch(jm, context, wanted, leadSeconds),
     observeClusterState: (context, clusterId, state) => observeClusterState(jm, context, clusterId, state),
     reconcile: (context) => reconcile(jm, context),
     releaseExecution: (pools, execution) => releaseExecution(jm, pools, execution),

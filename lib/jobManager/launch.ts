@@ -3,7 +3,7 @@
  * cannot happen leaves without a cluster.
  */
 import { CLUSTER_ENDED_STATES } from '../contract';
-import { isAlive, PRIORITIES, type PoolCluster } from '../domain/pools';
+import { isAlive, isStarting, PRIORITIES, type PoolCluster } from '../domain/pools';
 import { isTransientLaunchError, LaunchFailedError } from '../errors';
 import { WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
@@ -42,6 +42,43 @@ export async function settleLaunchIntent(jm: JobManagerContext, context: PoolCon
     if (placeholder.launchedAt + LAUNCH_INTENT_GIVE_UP_MS > jm.clock.now()) return;
   }
   await jm.store.removeCluster(pool, placeholder.clusterId);
+}
+
+/**
+ * Pre-launch (lib/jobManager/prescale.ts): launches the clusters that bring the pool's clusters that will be
+ * up for a burst within `leadSeconds` up to `wanted`, never past maxClusters counting every alive cluster. Those
+ * are the alive ones of the pool's current configuration, not ending, that are starting (other dispatchers'
+ * launch intents too), hold leases, or were launched within the lead. An idle cluster launched earlier is not
+ * counted: it may reach its idle timeout before the burst (in a 2,000-job day the one cluster left from the
+ * last hour ended six minutes before the 02:00 spike, and its replacement came after it). One launched within
+ * the lead outlasts it, as long as the pool's idle timeout plus a cluster's start is longer than the lead.
+ * It is the dispatch's own launch protocol (placeholders, the launch guard, RunJobFlow tokens), so a dispatch
+ * launching at the same moment and this cannot both launch for the same shortfall: the guard lets one through.
+ */
+export async function prelaunch(jm: JobManagerContext, context: PoolContext, wanted: number, leadSeconds: number): Promise<DispatchReport> {
+  const { pool } = context;
+  const report: DispatchReport = {
+    pool: pool.name,
+    granted: [],
+    launched: [],
+    adopted: [],
+    expired: [],
+    abandoned: [],
+    queued: 0,
+    launchFailures: [],
+    launchFailed: [],
+    errors: [],
+  };
+  const configHash = jm.configHashOf(pool);
+  const guard = await jm.store.readLaunchGuard(pool.name);
+  const clusters = await jm.store.listClusters(pool.name);
+  const alive = clusters.filter((cluster) => isAlive(cluster) && cluster.state !== 'TERMINATING');
+  const current = alive.filter((cluster) => cluster.configHash === configHash);
+  const since = jm.clock.now() - leadSeconds * 1000;
+  const usable = current.filter((cluster) => isStarting(cluster) || cluster.unitsInUse > 0 || cluster.launchedAt >= since).length;
+  const missing = Math.min(wanted, pool.maxClusters - alive.length + usable) - usable;
+  if (missing > 0) await launch(jm, context, configHash, guard, missing, clusters, report);
+  return report;
 }
 
 /**

@@ -356,17 +356,11 @@ export class EmrflowRun extends PoolClusterRun {
     this.at(this.limits.settleStepsSeconds, reconcile);
   }
 
-  /** dispatch-queue's prescale step (lib/jobManager/prescale.ts) on this simulation's EMR. */
+  /** dispatch-queue's prescale step (lib/jobManager/prescale.ts: minimums and pre-launch) on this simulation's EMR. */
   private async prescale(pool: PoolDefinition, shape: DayShape): Promise<void> {
-    await prescalePool(
-      {
-        registry: this.store,
-        clock: { now: () => this.now * 1000 },
-        emr: { setScalingMinimum: async (clusterId, _pool, units) => this.setScalingMinimum(clusterId, units) },
-      },
-      pool,
-      shape,
-    );
+    const emr = { setScalingMinimum: async (clusterId: string, _pool: PoolDefinition, units: number) => this.setScalingMinimum(clusterId, units) };
+    const prelaunch = (wanted: number, lead: number) => this.jobManager.prelaunch(this.context(pool), wanted, lead);
+    await prescalePool({ registry: this.store, clock: { now: () => this.now * 1000 }, emr, prelaunch }, pool, shape);
   }
 
   /** Every step's RUNNING and end events invoke settle-steps (its EventBridge rule has no cluster filter). */

@@ -1,9 +1,9 @@
 /**
  * `emrflow simulate --recommend`: the cheapest pool configuration that meets the SLA targets on a profile (or
  * a history), found by running the emrflow strategy (the job manager on the in-memory store, pre-scaling from
- * an earlier day, exactly as `emrflow simulate` runs it) over a small grid: cluster count, cluster size (with
- * the jobs a cluster packs and the primary node that can run that many steps), the managed-scaling maximum and
- * the idle timeout. The pool rule's threshold follows the cluster size (use-shared-pool sends a job to the pool
+ * an earlier day and pre-launching its clusters, exactly as `emrflow simulate` runs it) over a small grid:
+ * cluster count, cluster size (with the jobs a cluster packs and the primary node that can run that many steps),
+ * the managed-scaling maximum and the idle timeout. The pool rule's threshold follows the cluster size (use-shared-pool sends a job to the pool
  * when it fits one cluster; placement already gives a job too big for the pool a cluster of its own), so it is
  * not searched apart. Prints the winner as a diff against config/pools.json and writes it as a what-if file
  * (./whatIf.ts) that `emrflow simulate --what-if` replays and a user can copy into config/.
@@ -30,10 +30,16 @@ export const RECOMMEND_FILE = 'recommended-what-if.json';
 export const RECOMMEND_GRID = {
   maxClusters: [1, 2, 3, 4, 6, 8],
   capacityUnits: [32, 64, 128, 256],
-  idleTimeoutSeconds: [900, 3600],
+  // 720 s: the shortest that outlasts a pre-launched cluster's wait for its burst (DEFAULT_PRESCALE.launchLeadSeconds
+  // less the shortest cluster start), so the pool can end its clusters between bursts; 3600 s keeps them all hour.
+  idleTimeoutSeconds: [720, 3600],
 };
-/** Jobs a cluster packs: two-unit jobs fill it, up to the 32 concurrent steps a 2xlarge primary runs (lib/domain/primaryNode.ts). */
-const MAX_STEPS_PER_CLUSTER = 32;
+/**
+ * Jobs a cluster packs: two-unit jobs fill it, up to the 64 concurrent steps a 4xlarge primary runs (32 on a
+ * 2xlarge; lib/domain/primaryNode.ts). Fewer, bigger clusters pay fewer primaries and core fleets for the same
+ * steps: on the default day 4 clusters of 128 units and 64 steps cost less than 8 of 64 and 32.
+ */
+const MAX_STEPS_PER_CLUSTER = 64;
 const SMALLEST_JOB_UNITS = 2;
 
 export interface Outcome {

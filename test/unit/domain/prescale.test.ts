@@ -1,6 +1,6 @@
-import { DEFAULT_PRESCALE, learnDayShape, prescaleMinimum, shapeRunsFromRecords, type ShapeRun } from '../../../lib/domain/prescale';
+import { DEFAULT_PRESCALE, learnDayShape, prelaunchClusters, prescaleMinimum, shapeRunsFromRecords, type ShapeRun } from '../../../lib/domain/prescale';
 
-const pool = { name: 'shared', capacityUnits: 256, maxClusters: 8, managedScaling: { minimumUnits: 4, maximumUnits: 256 } };
+const pool = { name: 'shared', capacityUnits: 256, maxClusters: 8, maxJobsPerCluster: 32, managedScaling: { minimumUnits: 4, maximumUnits: 256 } };
 const DAY = Date.UTC(2026, 0, 5);
 const at = (hour: number, minute: number) => DAY + (hour * 60 + minute) * 60_000;
 const options = { ...DEFAULT_PRESCALE, clusters: 2 };
@@ -31,7 +31,9 @@ describe('pre-scaling from the day shape', () => {
     expect(before.raised).toBe(true);
     expect(before.minimumUnits).toBeGreaterThan(pool.managedScaling.minimumUnits);
     expect(before.minimumUnits % DEFAULT_PRESCALE.unitStep).toBe(0);
-    expect(during.minimumUnits).toBe(before.minimumUnits);
+    // One-minute buckets: the window ahead reaches the burst's peak (:02-:04) from 10:58 on; it holds through it.
+    expect(prescaleMinimum(shape, pool, at(10, 58), options).minimumUnits).toBe(during.minimumUnits);
+    expect(during.minimumUnits).toBeGreaterThanOrEqual(before.minimumUnits);
     expect(after).toMatchObject({ raised: false, minimumUnits: pool.managedScaling.minimumUnits });
     expect(long).toMatchObject({ raised: false, minimumUnits: pool.managedScaling.minimumUnits });
   });
@@ -58,6 +60,37 @@ describe('pre-scaling from the day shape', () => {
     // Assess
     expect(capped.minimumUnits).toBe(8);
     expect(other).toMatchObject({ raised: false, predictedUnits: 0 });
+  });
+
+  it('wants clusters for a :00 burst a launch lead before it, and none once the burst has ended', () => {
+    // Prepare: 60 runs of 2 units at :00-:02 each hour; a pool of 8-unit, 3-job clusters (so 120 units need 15, capped at 8).
+    const shape = learnDayShape(history((i) => (i % 3) as number));
+    const small = { ...pool, capacityUnits: 8, maxJobsPerCluster: 3 };
+    const lead = DEFAULT_PRESCALE.launchLeadSeconds / 60;
+
+    // Act
+    const early = prelaunchClusters(shape, small, at(10, 59 - lead - 1), DEFAULT_PRESCALE);
+    const ahead = prelaunchClusters(shape, small, at(10, 60 - lead + 1), DEFAULT_PRESCALE);
+    const after = prelaunchClusters(shape, small, at(11, 10), DEFAULT_PRESCALE);
+    const byRuns = prelaunchClusters(shape, { ...pool, maxJobsPerCluster: 20 }, at(10, 58), DEFAULT_PRESCALE);
+
+    // Assess: 60 runs at once need 3 clusters of 20 jobs even though 120 units fit one 256-unit cluster.
+    expect(early).toBe(0);
+    expect(ahead).toBe(8);
+    expect(after).toBe(0);
+    expect(byRuns).toBe(3);
+    expect(prescaleMinimum(shape, small, at(10, 58), options).clustersWanted).toBe(8);
+  });
+
+  it('wants no pre-launched cluster for work spread evenly over the hour (negative control)', () => {
+    // Prepare: 60 runs an hour, one a minute, 150 s each: about 5 units at any time, under minimumBurstUnits.
+    const shape = learnDayShape(history((i) => i));
+
+    // Act
+    const wanted = [0, 10, 20, 30, 40, 50, 56].map((m) => prelaunchClusters(shape, pool, at(10, m), DEFAULT_PRESCALE));
+
+    // Assess
+    expect(wanted).toEqual([0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('reads pooled runs-table records and skips runs with no pool or units', () => {

@@ -102,6 +102,37 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.mode).toBe('pool');
   });
 
+  it('sends a small job to Serverless when no ready pool cluster has room for it (the pool would have to grow), not when one has, once that rule is on', async () => {
+    const rules = config.rules.map((rule) => (rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow' ? { ...rule, enabled: true } : rule));
+    // Prepare: a 2-unit job predicted at 2 of its 60 SLA minutes (far from any overflow bound).
+    const small = (wait: number): PlaceJobInput => ({
+      ...input({ shared: wait }),
+      request: request({ job: job({ slaMinutes: 60 }) }),
+      sizing: sizing({ capacityUnits: 2, predictedMinutes: 2, stepArgs: STEP_ARGS }),
+    });
+
+    // Act
+    const mustGrow = await placeJob(small(CLUSTER_START_MINUTES), { ...config, rules });
+    const hasRoom = await placeJob(small(0), { ...config, rules });
+
+    // Assess
+    expect(mustGrow.mode).toBe('serverless');
+    expect(mustGrow.reasons).toContainEqual(expect.stringMatching(/^small-jobs-to-serverless-when-the-pool-must-grow: /));
+    expect(hasRoom.mode).toBe('pool');
+  });
+
+  it('negative control: with that rule off, as config/rules.json ships it, the small job waits for the pool to grow', async () => {
+    const rules = config.rules;
+    expect(rules.find((rule) => rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow')?.enabled).toBe(false);
+    const small: PlaceJobInput = {
+      ...input({ shared: CLUSTER_START_MINUTES }),
+      request: request({ job: job({ slaMinutes: 60 }) }),
+      sizing: sizing({ capacityUnits: 2, predictedMinutes: 2, stepArgs: STEP_ARGS }),
+    };
+
+    expect((await placeJob(small, { ...config, rules })).mode).toBe('pool');
+  });
+
   it('gives each attempt its own client token, and the same one to every retry of an attempt', () => {
     expect(serverlessClientToken('run-1', 1)).toBe(serverlessClientToken('run-1', 1));
     expect(serverlessClientToken('run-1', 2)).not.toBe(serverlessClientToken('run-1', 1));

@@ -117,8 +117,8 @@ describe('capacity handlers', () => {
   it('on the schedule, reads pool cluster states from EMR with one ListClusters and heartbeats the parked executions whose heartbeat is due', async () => {
     emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00002' });
     emr.on(ListClustersCommand).resolves({ Clusters: [{ Id: 'j-POOL00002', Name: poolClusterName('shared', 'x'), Status: { State: 'RUNNING' } }] });
-    // The shared pool's clusters are 64 units: the big job takes all of them.
-    await park({ units: 64, execution: 'big', taskToken: 'token-big' });
+    // The shared pool's clusters are 128 units: the big job takes all of them.
+    await park({ units: 128, execution: 'big', taskToken: 'token-big' });
     await park({ units: 8, execution: 'small', taskToken: 'token-small' });
     await park({ units: 8, execution: 'fresh', taskToken: 'token-fresh' });
     // The small job has waited a heartbeat interval; the fresh one was parked just now.
@@ -139,7 +139,7 @@ describe('capacity handlers', () => {
     expect(sfn).toHaveReceivedCommandWith(SendTaskHeartbeatCommand, { taskToken: 'token-small' });
     const small = (await listQueue(local.dynamo, tables, 'shared')).find((entry) => entry.entryId === 'small#1');
     expect(small!.heartbeatDue! - Date.now()).toBeGreaterThan(HEARTBEAT_INTERVAL_MS - 60_000);
-    // The cluster is ready: the 64-unit job fills it; the small one waits behind it.
+    // The cluster is ready: the 128-unit job fills it; the small one waits behind it.
     expect(reports[0].granted).toEqual([{ entryId: 'big#1', clusterId: 'j-POOL00002' }]);
     expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'token-big' });
   });
@@ -147,7 +147,7 @@ describe('capacity handlers', () => {
   it('rejects bad input naming the field, before writing anything', async () => {
     await expect(park({ units: 0 })).rejects.toThrow('units: must be 1 or more, got number 0');
     await expect(park({ pool: 'nope' })).rejects.toThrow('pool: no pool "nope" in config/pools.json (pools: shared)');
-    await expect(park({ units: 65 })).rejects.toThrow("units: 65 exceeds pool shared's capacityUnits (64); such a job needs a dedicated cluster");
+    await expect(park({ units: 129 })).rejects.toThrow("units: 129 exceeds pool shared's capacityUnits (128); such a job needs a dedicated cluster");
     await expect(park({ taskToken: undefined })).rejects.toMatchObject({ name: 'Request.Invalid', message: expect.stringMatching(/^taskToken: is required/) });
     await expect(release({ pool: 'shared', clusterId: 'j-1' }, lambdaContext)).rejects.toThrow(/^lease: is required/);
 

@@ -17,7 +17,7 @@ describe('place-job handler', () => {
       slot: null,
       spec: null,
       pool: { name: 'shared', units: 16, priority: request().job.priority },
-      onDemandShare: 0.063,
+      onDemandShare: 0.016, // the shipped pool's 2 core units of 128
     });
   });
 

@@ -5,7 +5,13 @@ import { prescalePool } from '../../../lib/jobManager/prescale';
 
 const DAY = Date.UTC(2026, 0, 5);
 const at = (hour: number, minute: number) => DAY + (hour * 60 + minute) * 60_000;
-const pool = { name: 'shared', capacityUnits: 256, maxClusters: 8, managedScaling: { minimumUnits: 4, maximumUnits: 256 } } as PoolDefinition;
+const pool = {
+  name: 'shared',
+  capacityUnits: 256,
+  maxClusters: 8,
+  maxJobsPerCluster: 16,
+  managedScaling: { minimumUnits: 4, maximumUnits: 256 },
+} as PoolDefinition;
 const cluster = (clusterId: string, state: PoolCluster['state']) => ({ pool: 'shared', clusterId, state }) as PoolCluster;
 const clusters = [cluster('j-A', 'RUNNING'), cluster('j-B', 'WAITING'), cluster('j-C', 'STARTING'), cluster('j-D', 'TERMINATED')];
 
@@ -18,6 +24,7 @@ function shape(startMinute: (i: number) => number) {
 
 async function sweep(minute: [number, number], startMinute: (i: number) => number) {
   const calls: Array<[string, number]> = [];
+  const prelaunches: number[] = [];
   const report = await prescalePool(
     {
       registry: { listClusters: async () => clusters },
@@ -27,11 +34,15 @@ async function sweep(minute: [number, number], startMinute: (i: number) => numbe
           calls.push([clusterId, units]);
         },
       },
+      prelaunch: async (wanted) => {
+        prelaunches.push(wanted);
+        return { launched: [`j-new-${wanted}`], errors: [] };
+      },
     },
     pool,
     shape(startMinute),
   );
-  return { calls, report };
+  return { calls, prelaunches, report };
 }
 
 describe('prescalePool', () => {
@@ -57,10 +68,27 @@ describe('prescalePool', () => {
 
   it('makes no call when the history has no burst (negative control)', async () => {
     // Act
-    const sweeps = await Promise.all([[10, 56] as [number, number], [11, 0] as [number, number], [11, 5] as [number, number]].map((m) => sweep(m, (i) => i)));
+    const sweeps = await Promise.all(
+      [[10, 46] as [number, number], [10, 56] as [number, number], [11, 0] as [number, number], [11, 5] as [number, number]].map((m) => sweep(m, (i) => i)),
+    );
 
     // Assess
-    for (const { calls } of sweeps) expect(calls).toEqual([]);
+    for (const { calls, prelaunches } of sweeps) {
+      expect(calls).toEqual([]);
+      expect(prelaunches).toEqual([]);
+    }
+  });
+
+  it('asks the job manager to pre-launch the clusters a :00 burst needs a launch lead ahead, and not once it has passed', async () => {
+    // Act: 60 runs at once need 4 clusters of 16 jobs; the pool runs 2 (and starts a third, which prelaunch counts).
+    const ahead = await sweep([10, 46], (i) => i % 3);
+    const after = await sweep([11, 20], (i) => i % 3);
+
+    // Assess
+    expect(ahead.prelaunches).toEqual([4]);
+    expect(ahead.report.launched).toEqual(['j-new-4']);
+    expect(ahead.calls).toEqual([]);
+    expect(after.prelaunches).toEqual([]);
   });
 
   it('reports a cluster that refused the policy and still sets the others', async () => {

@@ -3,7 +3,11 @@ import { applyWhatIf } from '../../../local/planner/whatIf';
 
 /** A 2,000-job slice of the default day (its shape, a tenth of its jobs); `npm run bench:day` runs the whole day. */
 const SLICE = { profile: DEFAULT_PROFILE, jobs: 2000, seed: 1, stress: false };
-/** The pool config/pools.json shipped before this change: 3 clusters of 32 units, 8 jobs each on an m5.xlarge primary. */
+/**
+ * A pool too small for the day: one cluster of 32 units, 8 jobs at once on an m5.xlarge primary. (The negative
+ * control used the 3-cluster pool shipped before issue 22; since clusters are pre-launched before a predicted
+ * burst, that pool meets the start targets on this slice too: p50 43 s, p95 256 s. One such cluster does not.)
+ */
 const OLD_POOL = {
   fleets: {
     primary: ['m5.xlarge', 'm6i.xlarge', 'm5a.xlarge'],
@@ -11,7 +15,7 @@ const OLD_POOL = {
     task: ['r5.4xlarge', 'r5a.4xlarge', 'r6i.4xlarge', 'r4.4xlarge', 'r5.2xlarge', 'r6i.2xlarge'],
     coreUnits: 4,
   },
-  maxClusters: 3,
+  maxClusters: 1,
   capacityUnits: 32,
   maxJobsPerCluster: 8,
   stepConcurrencyLevel: 8,
@@ -32,7 +36,7 @@ describe('the shipped configuration on a slice of the default day (SIMULATED)', 
     expect(emrflow.startSeconds.p95).toBeLessThanOrEqual(300);
   }, 120_000);
 
-  it('misses the start targets with the pool shipped before (negative control: the test can fail)', async () => {
+  it('misses the start targets with a pool too small for the day (negative control: the test can fail)', async () => {
     // Prepare
     const old = applyWhatIf('old pool', { pools: { shared: OLD_POOL }, enableRules: [], disableRules: [] }, shippedConfig());
 
@@ -41,5 +45,6 @@ describe('the shipped configuration on a slice of the default day (SIMULATED)', 
 
     // Assess
     expect(strategies.emrflow.startSeconds.p50).toBeGreaterThan(60);
+    expect(strategies.emrflow.startSeconds.p95).toBeGreaterThan(300);
   }, 120_000);
 });

@@ -113,8 +113,15 @@ describe('capacity planner (simulated day, small profile)', () => {
   });
 
   it('makes the same pooled decisions as the handler when both run with the pool rule on', async () => {
-    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean }> };
-    const pooledRules = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule)) };
+    // As above, the emrflow strategy is PlaceJob without the Serverless target: the useServerless rules are off on
+    // both sides (this handler reads no registry, so a rule on the pool's predicted wait would see none).
+    const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; enabled?: boolean; event: { type: string } }> };
+    const pooledRules = {
+      ...rulesFile,
+      rules: rulesFile.rules.map((rule) =>
+        rule.name === 'use-shared-pool' ? { ...rule, enabled: true } : rule.event.type === 'useServerless' ? { ...rule, enabled: false } : rule,
+      ),
+    };
     let pooledHandler: typeof handler | undefined;
     jest.isolateModules(() => {
       jest.doMock('../../../config/rules.json', () => pooledRules);
@@ -122,7 +129,8 @@ describe('capacity planner (simulated day, small profile)', () => {
     });
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 100, totalInputTiB: (profile.totalInputTiB * 100) / profile.jobs }, 6);
-    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: [] };
+    const serverlessRules = rulesFile.rules.filter((rule) => rule.event.type === 'useServerless').map((rule) => rule.name);
+    const whatIf = { description: 'pool rule on', pools: {}, enableRules: ['use-shared-pool'], disableRules: serverlessRules };
     const decisions: DecisionLog = [];
     await simulateDay({
       jobs,
@@ -143,17 +151,22 @@ describe('capacity planner (simulated day, small profile)', () => {
     let registryHandler: typeof handler | undefined;
     // The handler's pool has the what-if's one cluster at most too (its predicted waits read maxClusters).
     const poolsFile = JSON.parse(readFileSync('config/pools.json', 'utf8')) as { pools: Array<{ name: string; maxClusters: number }> };
-    const onePool = { ...poolsFile, pools: poolsFile.pools.map((pool) => (pool.name === 'shared' ? { ...pool, maxClusters: 1 } : pool)) };
+    // One small cluster (8 jobs, 32 units): the shipped 64-job cluster takes this 150-job day without a queue.
+    const small = { maxClusters: 1, capacityUnits: 32, maxJobsPerCluster: 8, stepConcurrencyLevel: 8, managedScaling: { minimumUnits: 2, maximumUnits: 32 } };
+    const onePool = { ...poolsFile, pools: poolsFile.pools.map((pool) => (pool.name === 'shared' ? { ...pool, ...small } : pool)) };
+    // The shipped rules: an earlier test's doMock of config/rules.json outlives its isolateModules.
+    const shippedRules = JSON.parse(readFileSync('config/rules.json', 'utf8')) as unknown;
     jest.isolateModules(() => {
+      jest.doMock('../../../config/rules.json', () => shippedRules);
       jest.doMock('../../../config/pools.json', () => onePool);
       jest.doMock('../../../lib/aws/registry', () => registryRead(() => registry));
       registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
     });
     const profile = readProfile(PROFILE);
     const jobs = generateJobs({ ...profile, jobs: 150, totalInputTiB: (1000 * profile.totalInputTiB * 150) / profile.jobs }, 5);
-    // One shared-pool cluster at most: its queue soon predicts a wait past some jobs' SLA slack, and the shipped
-    // overflow-to-serverless rule sends them to EMR Serverless.
-    const whatIf = { description: 'one pool cluster', pools: { shared: { maxClusters: 1 } }, enableRules: [], disableRules: [] };
+    // One small shared-pool cluster at most: its queue soon predicts a wait past some jobs' SLA slack, and the
+    // shipped overflow-to-serverless rule sends them to EMR Serverless.
+    const whatIf = { description: 'one pool cluster', pools: { shared: small }, enableRules: [], disableRules: [] };
     const config = applyWhatIf('test', whatIf, shippedConfig());
     const decisions: DecisionLog = [];
     await simulateDay({ jobs, runDate: profile.date, config, spot: spotModel(profile, 400), seed: 5, hybridDecisionLog: decisions });

@@ -26,7 +26,7 @@ describe('what-if overlays for the planner', () => {
     const shipped = shippedConfig();
     const changed = applyWhatIf(file, readWhatIf(file), shipped);
     expect(changed.pools.pools[0]).toMatchObject({ name: 'shared', maxClusters: 8, capacityUnits: 256 });
-    expect(shipped.pools.pools[0]).toMatchObject({ name: 'shared', maxClusters: 8, capacityUnits: 64 });
+    expect(shipped.pools.pools[0]).toMatchObject({ name: 'shared', maxClusters: 4, capacityUnits: 128 });
     expect(changed.rules.find((r) => r.name === 'use-shared-pool')?.enabled).toBe(true);
 
     const noPool = apply({ disableRules: ['use-shared-pool'] });
