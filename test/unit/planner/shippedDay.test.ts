@@ -36,7 +36,7 @@ describe('the shipped configuration on a slice of the default day (SIMULATED)', 
     expect(emrflow.startSeconds.p95).toBeLessThanOrEqual(300);
   }, 120_000);
 
-  it('misses the start targets with a pool too small for the day (negative control: the test can fail)', async () => {
+  it('misses the p95 start target with a pool too small for the day (negative control: the test can fail)', async () => {
     // Prepare
     const old = applyWhatIf('old pool', { pools: { shared: OLD_POOL }, enableRules: [], disableRules: [] }, shippedConfig());
 
@@ -44,7 +44,8 @@ describe('the shipped configuration on a slice of the default day (SIMULATED)', 
     const { strategies } = await plan(SLICE, old);
 
     // Assess
-    expect(strategies.emrflow.startSeconds.p50).toBeGreaterThan(60);
+    // Its p50 meets the target since Spark's start was measured (p50 30 s: most of a slice's jobs find one of its
+    // 8 slots free); its p95 (1,726 s) is the queue the burst builds behind 8 slots.
     expect(strategies.emrflow.startSeconds.p95).toBeGreaterThan(300);
   }, 120_000);
 });
