@@ -17,9 +17,10 @@ const jobManager = () =>
   awsJobManager({ registry: dynamoRegistry(), stepTokens: stepTokenDispatcher(), emr: { ...dispatcher.emr, cancelSteps }, sfn: dispatcher.sfn });
 
 /**
- * `{ pool, clusterId, lease }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches the
- * pool, so the freed units go to the queue at once. Idempotent: a lease already gone (released before,
- * or expired) gives `released: false`, not an error, so every teardown path can call it.
+ * `{ pool, clusterId, lease, stepId? }` (the Slot in `$.placement.slot`) → gives the lease back and dispatches
+ * the pool, so the freed units go to the queue at once (a step of the lease that may still run is cancelled
+ * and keeps it: with `stepId`, that step's mapping is the one read). Idempotent: a lease already gone
+ * (released before, or expired) gives `released: false`, not an error, so every teardown path can call it.
  */
 export async function releaseCapacity(event: unknown): Promise<{ released: boolean; units: number; granted: number; launched: number }> {
   const slot = parseRequestInput(SlotInput, event);

@@ -25,8 +25,13 @@ export const AcquireCapacityInput = strictObject({
 });
 export type AcquireCapacityInput = z.infer<typeof AcquireCapacityInput>;
 
-/** ReleaseCapacity: the slot the execution holds (`$.placement.slot`; its other fields are ignored). */
-export const SlotInput = z.object({ pool: name, clusterId: name, lease: name });
+/**
+ * ReleaseCapacity: the slot the execution holds (`$.placement.slot`, whole; its other fields are ignored).
+ * `stepId` is there when the dispatcher submitted the job's step (a batched grant): release reads that one
+ * step's mapping instead of every mapping on the cluster. Absent (a job that submitted its own step, or an
+ * execution of an older definition that sent only pool, clusterId and lease), release reads them all.
+ */
+export const SlotInput = z.object({ pool: name, clusterId: name, lease: name, stepId: name.optional() });
 export type SlotInput = z.infer<typeof SlotInput>;
 
 /** DispatchQueue: the one-minute schedule, an EMR Cluster State Change event, or `{ pool }` from a test or the CLI. */

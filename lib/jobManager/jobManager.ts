@@ -175,10 +175,13 @@ export interface PoolReconcileReport {
 /** The job manager's operations; createJobManager builds the one implementation. */
 export interface JobManager {
   acquireCapacity(context: PoolContext, request: AcquireCapacityRequest): Promise<{ entryId: string; dispatch: DispatchReport }>;
-  /** `running`: steps of the lease's execution still running, cancelled; the lease is kept until they end (released: false). */
+  /**
+   * `running`: steps of the lease's execution still running, cancelled; the lease is kept until they end (released: false).
+   * `slot.stepId` (a batched grant's slot): that step is the lease's only one, read alone (release.ts slotStepStillRunning).
+   */
   releaseCapacity(
     context: PoolContext,
-    slot: Pick<Slot, 'clusterId' | 'lease'>,
+    slot: Pick<Slot, 'clusterId' | 'lease' | 'stepId'>,
   ): Promise<{ released: boolean; units: number; running: string[]; dispatch: DispatchReport }>;
   dispatch(context: PoolContext): Promise<DispatchReport>;
   /** Pre-launch: launch clusters until the pool has `wanted` up for a burst within `leadSeconds` (./launch.ts prelaunch; ./prescale.ts decides). */

@@ -449,8 +449,18 @@ describe('run-job routing (scripted services, real definition)', () => {
       });
       expect(outcome.heartbeats.RunPooledStep).toEqual([900]);
       expect(outcome.output.pooledStep).toEqual(POOLED_STEP_DONE);
-      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      // The whole slot (InputPath): release reads the step id a batched grant's slot carries, when it has one.
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([slot('j-POOL1')]);
       expect(outcome.output.placement.slot).toEqual(slot('j-POOL1'));
+    });
+
+    it("passes a batched grant's step id to ReleaseCapacity (release reads that step alone); the tests above pass a slot without one", async () => {
+      const batched = { ...slot('j-POOL1'), stepId: 's-BATCHED' };
+      const outcome = await runScripted(definition, {}, { ...pooledScript(), AcquireCapacity: ok(batched) });
+
+      expect(outcome.status).toBe('SUCCEEDED');
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([batched]);
+      expect(outcome.output.placement.slot).toEqual(batched);
     });
 
     it('PooledSpotRetry: releases the lease before the retry and parks attempt 2 for a new one elsewhere', async () => {
@@ -466,13 +476,13 @@ describe('run-job routing (scripted services, real definition)', () => {
       const outcome = await runScripted(definition, {}, script);
 
       expect(outcome.status).toBe('SUCCEEDED');
-      expect(outcome.taskInputs.ReleaseCapacityBeforeRetry).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.taskInputs.ReleaseCapacityBeforeRetry).toEqual([slot('j-POOL1')]);
       expect((outcome.taskInputs.AcquireCapacity as any[]).map((input) => [input.Payload.attempt, input.Payload.priority])).toEqual([
         [1, 'normal'],
         [2, 'high'],
       ]);
       expect((outcome.taskInputs.RunPooledStep as any[]).map((input) => input.Payload.clusterId)).toEqual(['j-POOL1', 'j-POOL2']);
-      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL2', lease: 'scripted-execution#2' }]);
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([slot('j-POOL2', 2)]);
       expect(outcome.path).not.toContain('TerminateBeforeRetry');
     });
 
@@ -497,7 +507,7 @@ describe('run-job routing (scripted services, real definition)', () => {
       expect(outcome.status).toBe('SUCCEEDED');
       expect(outcome.taskInputs.RunPooledStep).toHaveLength(3);
       expect(outcome.taskInputs.ClassifyFailure).toBeUndefined();
-      expect(outcome.taskInputs.ReleaseCapacity).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.taskInputs.ReleaseCapacity).toEqual([slot('j-POOL1')]);
     });
 
     it("PooledClusterGone: a terminated cluster's ValidationException is not retried as throttling; ClassifyFailure has it at once", async () => {
@@ -551,7 +561,7 @@ describe('run-job routing (scripted services, real definition)', () => {
 
       expect(outcome.error).toBe('Emr.StepFailed');
       expect(outcome.path.slice(-3)).toEqual(['ReleaseCapacityAfterFailure', 'RecordFailedRun', 'JobFailed']);
-      expect(outcome.taskInputs.ReleaseCapacityAfterFailure).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.taskInputs.ReleaseCapacityAfterFailure).toEqual([slot('j-POOL1')]);
     });
 
     it("PooledClassifyFailureUnavailable: still releases the lease and records the run, then fails with the classifier's error", async () => {
@@ -565,7 +575,7 @@ describe('run-job routing (scripted services, real definition)', () => {
       const outcome = await runScripted(definition, {}, script);
 
       expect(outcome.error).toBe('Lambda.ServiceException');
-      expect(outcome.taskInputs.ReleaseCapacityUnclassified).toEqual([{ pool: 'shared', clusterId: 'j-POOL1', lease: 'scripted-execution#1' }]);
+      expect(outcome.taskInputs.ReleaseCapacityUnclassified).toEqual([slot('j-POOL1')]);
       // Released, then recorded like any failed run, then failed with the classifier's error.
       expect(outcome.path.slice(-3)).toEqual(['ReleaseCapacityUnclassified', 'RecordUnclassifiedRun', 'ClassificationFailed']);
     });

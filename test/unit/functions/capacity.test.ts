@@ -3,13 +3,14 @@
  * park a job, launch a cluster, grant the slot when EMR says the cluster is ready, release it.
  */
 import { lambdaContext } from './env';
-import { EMRClient, RunJobFlowCommand, DescribeClusterCommand, ListClustersCommand } from '@aws-sdk/client-emr';
+import { EMRClient, RunJobFlowCommand, DescribeClusterCommand, ListClustersCommand, CancelStepsCommand, ListStepsCommand } from '@aws-sdk/client-emr';
 import { SFNClient, SendTaskSuccessCommand, SendTaskHeartbeatCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { resetClients, useClients } from '../../../lib/aws/clients';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { listClusters, listQueue, queueLevel, type RegistryTables } from '../../../lib/aws/registry';
+import { putStepToken } from '../../../lib/aws/stepTokenTable';
 import { HEARTBEAT_INTERVAL_MS } from '../../../lib/jobManager/jobManager';
 import { poolClusterName, TAG } from '../../../lib/contract';
 import { startDynalite, type LocalDynamo } from '../../support/dynalite';
@@ -144,12 +145,46 @@ describe('capacity handlers', () => {
     expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'token-big' });
   });
 
+  it("takes the whole slot: a batched grant's step id has that step's mapping read, a live step cancelled and the lease kept", async () => {
+    emr.on(RunJobFlowCommand).resolves({ JobFlowId: 'j-POOL00001' });
+    emr.on(ListStepsCommand).resolves({ Steps: [{ Id: 's-1', Status: { State: 'CANCEL_PENDING' } }] });
+    await park();
+    const run = emr.commandCalls(RunJobFlowCommand)[0].args[0].input;
+    await dispatch(
+      { source: 'aws.emr', 'detail-type': 'EMR Cluster State Change', detail: { clusterId: 'j-POOL00001', name: run.Name, state: 'WAITING' } },
+      lambdaContext,
+    );
+    const slot = JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input.output ?? '{}');
+    const mapping = { clusterId: slot.clusterId, stepId: 's-1', stepName: 'job', execution: 'exec-1', submittedAt: Date.now() };
+    await putStepToken(local.dynamo, String(process.env.STEP_TOKENS_TABLE), mapping);
+
+    // The slot as ReleaseCapacity's InputPath passes it (units, leaseExpiresAt... are ignored), with the step id:
+    // one GetItem of its mapping, not a Query of the cluster's step tokens (the Query after it is the dispatch's
+    // sweep, reading the steps of the lease just lapsed; a slot without the step id reads Query, Query).
+    const sent = jest.spyOn(local.dynamo, 'send');
+    expect(await release({ ...slot, stepId: 's-1' }, lambdaContext)).toMatchObject({ released: false, units: 0 });
+    const stepTokenReads = sent.mock.calls
+      .map(([command]) => command as { constructor: { name: string }; input: { TableName?: string } })
+      .filter((command) => command.input.TableName === process.env.STEP_TOKENS_TABLE && command.constructor.name !== 'PutCommand')
+      .map((command) => command.constructor.name);
+    sent.mockRestore();
+    expect(stepTokenReads).toEqual(['GetCommand', 'QueryCommand']);
+    expect(emr).toHaveReceivedCommandWith(CancelStepsCommand, { ClusterId: 'j-POOL00001', StepIds: ['s-1'] });
+    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 8 });
+
+    // Seen ended (a settle took the mapping): the lease goes at once.
+    await putStepToken(local.dynamo, String(process.env.STEP_TOKENS_TABLE), { ...mapping, takenAt: Date.now() });
+    expect(await release({ ...slot, stepId: 's-1' }, lambdaContext)).toMatchObject({ released: true, units: 8 });
+    expect((await listClusters(local.dynamo, tables, 'shared'))[0]).toMatchObject({ unitsInUse: 0, leases: {} });
+  });
+
   it('rejects bad input naming the field, before writing anything', async () => {
     await expect(park({ units: 0 })).rejects.toThrow('units: must be 1 or more, got number 0');
     await expect(park({ pool: 'nope' })).rejects.toThrow('pool: no pool "nope" in config/pools.json (pools: shared)');
     await expect(park({ units: 129 })).rejects.toThrow("units: 129 exceeds pool shared's capacityUnits (128); such a job needs a dedicated cluster");
     await expect(park({ taskToken: undefined })).rejects.toMatchObject({ name: 'Request.Invalid', message: expect.stringMatching(/^taskToken: is required/) });
     await expect(release({ pool: 'shared', clusterId: 'j-1' }, lambdaContext)).rejects.toThrow(/^lease: is required/);
+    await expect(release({ pool: 'shared', clusterId: 'j-1', lease: 'e#1', stepId: '' }, lambdaContext)).rejects.toThrow(/^stepId: /);
 
     expect(await listQueue(local.dynamo, tables, 'shared')).toEqual([]);
     expect(emr).not.toHaveReceivedCommand(RunJobFlowCommand);

@@ -849,6 +849,18 @@ class BlindToRunningSteps extends MemoryJobStore {
 }
 
 /**
+ * A store whose getStep shows every mapping as ended (a held end): a batched release reads its slot's one step
+ * with getStep (not liveSteps), so it frees the lease of a step EMR still runs. getStep's other readers look
+ * only at a mapping's presence, takenAt and taskToken, so this removes that one safeguard.
+ */
+class BlindToTheSlotsStep extends MemoryJobStore {
+  override async getStep(clusterId: string, stepId: string): Promise<StepTokenItem | null> {
+    const item = await super.getStep(clusterId, stepId);
+    return item && { ...item, held: item.held ?? { outcome: 'success', output: '{}' } };
+  }
+}
+
+/**
  * A store whose queued totals lie, far too high or zero, whatever the queue holds: how many clusters a dispatch
  * launches changes, nothing else may (no overbooking, no lost or twice-granted job: the crash test's invariants).
  */
@@ -891,9 +903,16 @@ const TOKEN_NEVER_TOLD = /\+\s+"lost": Array \[\n\s*\+\s+Object \{\n\s*\+\s+"job
  */
 const VARIANTS: Array<{ name: string; newStore: () => JobStore; forgetLaunches?: boolean; caughtAs: { plain?: RegExp; batched?: RegExp } }> = [
   {
+    // Batched: release reads its slot's step with getStep (next variant), so this is caught by the lease sweep and cleanup.
     name: 'release and the lease sweep blind to running steps (a step that outlives its lease lets its units be granted again)',
     newStore: () => new BlindToRunningSteps(),
     caughtAs: { plain: CARRIES_TOO_MUCH, batched: CARRIES_TOO_MUCH },
+  },
+  {
+    // A batched release reads its slot's step alone (release.ts slotStepStillRunning): liveSteps no longer guards it.
+    name: "release blind to its slot's step (getStep shows it ended: the lease of a step EMR still runs is freed)",
+    newStore: () => new BlindToTheSlotsStep(),
+    caughtAs: { batched: CARRIES_TOO_MUCH },
   },
   {
     name: 'no adoption of a crashed launch (a cluster RunJobFlow made whose registry write never happened)',
