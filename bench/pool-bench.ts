@@ -7,6 +7,10 @@
  * `--what-if <file>`: the pools and rules of a what-if (the format of `emrflow simulate --what-if`, e.g.
  * bench/what-if-deep-queue.json), installed in this process before the Lambdas load: a load too deep for the
  * shipped pool (12 jobs at once) can run on one large enough to start every job within AcquireCapacity's timeout.
+ *
+ * It measures the pool, so the rules are the shipped ones with small jobs kept on the pool
+ * (local/runner/poolRules.ts: small-jobs-to-serverless-when-the-pool-must-grow off, else the burst would run on
+ * EMR Serverless); the output's configuration line says so. A what-if applies on top of those rules.
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -14,6 +18,7 @@ import { loadPools, usePools } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
 import { loadRules, useRules } from '../lib/config/rules';
 import { applyWhatIf, describeWhatIf, readWhatIf } from '../local/planner/whatIf';
+import { POOL_GROWTH_SERVERLESS_RULE, smallJobsStayOnThePool } from '../local/runner/poolRules';
 import { DEFAULT_JOBS, DEFAULT_TIME_SCALE, mean, percentile, runPoolLoad } from './poolLoad';
 
 function options() {
@@ -89,7 +94,10 @@ function figuresOf(load: PoolLoad, jobs: number) {
 async function main() {
   const { jobs, timeScale, faults, whatIf } = options();
   process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-  const configuration = whatIf ? installWhatIf(whatIf) : 'config/pools.json and config/rules.json as shipped';
+  // Before the Lambdas load (and before a what-if, which applies on top): the pool's burst stays on the pool.
+  useRules(smallJobsStayOnThePool(loadRules()));
+  const poolRules = `config/rules.json with ${POOL_GROWTH_SERVERLESS_RULE} off (this bench measures the pool)`;
+  const configuration = whatIf ? `${installWhatIf(whatIf)}; ${poolRules}` : `config/pools.json as shipped; ${poolRules}`;
   const load = await runPoolLoad({ jobs, timeScale, faults });
   const { figures, waitOf, overbooked } = figuresOf(load, jobs);
   const rows: Array<[string, string]> = [

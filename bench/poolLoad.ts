@@ -2,6 +2,8 @@
  * The pool load: N run-job executions started within one emulated minute against the shipped pool, on the
  * local runtime (the real ASL, the real handlers, dynalite, the emulator; Spark steps SIMULATED). Shared by
  * `npm run bench:pool` and test/statemachine/run-job.pool.test.ts, which assert on the same figures.
+ * Its subject is the pool, so it runs on the shipped rules with small jobs kept on the pool
+ * (local/runner/poolRules.ts): the caller installs them before the Lambdas load, and runPoolLoad refuses otherwise.
  *
  * What it watches while the load runs:
  *   - every write to the pool registry (local/runner/registryObserver.ts): a cluster over its capacity, a
@@ -20,12 +22,14 @@ import { dynamoClient } from '../lib/aws/clients';
 import { listClusters, listQueue } from '../lib/aws/registry';
 import { loadPools, type PoolDefinition } from '../lib/config/pools';
 import { loadPrices } from '../lib/config/prices';
+import { loadRules } from '../lib/config/rules';
 import { CLUSTER_ENDED_STATES, parsePoolClusterName } from '../lib/contract';
 import type { Priority } from '../lib/domain/types';
 import type { Faults } from '../local/emulator';
 import type { DynamoUsage } from '../local/emulator/dynamoMeter';
 import { LAMBDA_INVOCATION_CHANNEL, type LambdaInvocationMessage } from '../local/runner/adapters/lambda';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
+import { keepsSmallJobsOnThePool, POOL_GROWTH_SERVERLESS_RULE } from '../local/runner/poolRules';
 import { decisionsHash, grantSequence, observeRegistry, type LeaseGrant, type RegistryObservation, type Violation } from '../local/runner/registryObserver';
 
 export const DEFAULT_JOBS = 200;
@@ -131,6 +135,10 @@ export async function runPoolLoad(options: PoolLoadOptions = {}): Promise<PoolLo
   const timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
   const [pool] = loadPools(loadPrices()).pools;
   if (!pool) throw new Error('config/pools.json has no pool: the pool load needs one');
+  if (!keepsSmallJobsOnThePool(loadRules()))
+    throw new Error(
+      `the pool load measures the pool, but rule ${POOL_GROWTH_SERVERLESS_RULE} would send its jobs to EMR Serverless: install smallJobsStayOnThePool (local/runner/poolRules.ts) before the Lambdas load`,
+    );
   // performance.now(): Date is the runtime's virtual clock while it runs.
   const wallStart = performance.now();
   const runtime = await startLocalRuntime({ timeScale, faults: options.faults, simulateSteps: true, seed: options.seed ?? DEFAULT_SEED });

@@ -6,7 +6,8 @@
  * Jobs that fit the shared pool are pooled by default (config/rules.json `use-shared-pool`). Rows whose fault
  * needs a cluster of the job's own (bootstrap, Spot at BOOTSTRAPPING, no Spot at launch, CreateCluster's
  * polling) run `dedicated`: PlaceJob is given config/rules.json without its usePool rules, as
- * run-job.scenarios.test.ts mocks it. `pool` rows run as shipped, on a pool cluster the dispatcher launches.
+ * run-job.scenarios.test.ts mocks it. `pool` rows run as shipped, on a pool cluster the dispatcher launches, with
+ * small jobs kept on the pool (./poolRules.ts; shipped, a cold pool sends them to EMR Serverless).
  * The Spot rows also size the job as a 600 GiB partition (sizedAsPartitionOf): the 3-event input alone gets the
  * 2-unit minimum, a dedicated cluster with no Spot task fleet.
  *
@@ -21,10 +22,12 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/client-glue';
 import { loadPools, usePools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
+import { loadRules, useRules } from '../../lib/config/rules';
 import { CLUSTER_ENDED_STATES, isDedicatedClusterName, parsePoolClusterName } from '../../lib/contract';
 import { FaultsSchema, type Faults } from '../emulator/faults';
 import { writeDayEvents } from './dayEvents';
 import { startLocalRuntime, type LocalRuntime, type RunOptions, type RunSummary } from './index';
+import { smallJobsStayOnThePool } from './poolRules';
 import {
   spot,
   failing,
@@ -295,6 +298,8 @@ export async function runFaultRow(row: FaultRow, eventsFile: string, markerFile:
 export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (result: FaultResult) => void): Promise<FaultResult[]> {
   // The pooled Spot-loss rows need a Spot node on an idle-sized pool cluster (set before any handler loads its config).
   usePools(withSpotAtMinimum(loadPools(loadPrices())));
+  // The `pool` rows' faults strike pool clusters: their small job must not go to EMR Serverless on the cold pool.
+  useRules(smallJobsStayOnThePool(loadRules()));
   const { eventsFile, cleanup } = writeDayEvents(RUN_DATE, 'emrflow-faults-');
   const markerFile = join(dirname(eventsFile), '_SUCCESS');
   writeFileSync(markerFile, '');
@@ -307,6 +312,7 @@ export async function runFaultMatrix(rows: FaultRow[] = FAULT_ROWS, onResult?: (
     }
   } finally {
     usePools(undefined);
+    useRules(undefined);
     cleanup();
   }
   return results;

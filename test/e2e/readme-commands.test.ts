@@ -1,6 +1,6 @@
 /**
  * The README's commands, run as written. Every `npx emrflow …` line in a fenced block that states an
- * expected outcome (`# → SUCCEEDED|FAILED [error], N clusters`) is run in order through the CLI's own entry
+ * expected outcome (`# → SUCCEEDED|FAILED [error], N clusters[, on <target>]`) is run in order through the CLI's own entry
  * point, adding only `--simulate-steps --time-scale 0.001 --json` (and a temporary directory for the kept
  * `.emrflow` state), and its summary is checked against the comment. `npm run <script>` lines must name a
  * script package.json has; `npx emrflow` lines without an outcome must be ones this test knows to be long. The
@@ -9,6 +9,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Placement } from '../../lib/domain/types';
 import { main } from '../../local/cli';
 
 jest.setTimeout(60_000);
@@ -21,8 +22,11 @@ const FAST = ['--simulate-steps', '--time-scale', '0.001', '--json'];
 interface Command {
   line: string;
   argv: string[];
-  expected: { status: string; error: string | null; clusters: number | null } | null;
+  expected: { status: string; error: string | null; clusters: number | null; placement: Placement['mode'] | null } | null;
 }
+
+/** The placement targets an outcome comment may name (`, on EMR Serverless`), as run-job's output says them. */
+const TARGETS: Record<string, Placement['mode']> = { 'EMR Serverless': 'serverless', 'the pool': 'pool', 'a dedicated cluster': 'dedicated' };
 
 /** Shell lines of the README's ```bash blocks. */
 function shellLines(markdown: string): string[] {
@@ -35,12 +39,14 @@ function shellLines(markdown: string): string[] {
 
 function parseCommand(line: string): Command {
   const [command, comment = ''] = line.split(/\s+#\s*/, 2);
-  const outcome = /^→ (SUCCEEDED|FAILED)(?: ([A-Z][\w]*\.[\w.]+))?(?:, (\d+) clusters?)?/.exec(comment);
-  return {
-    line,
-    argv: command.split(/\s+/).slice(2),
-    expected: outcome ? { status: outcome[1], error: outcome[2] ?? null, clusters: outcome[3] === undefined ? null : Number(outcome[3]) } : null,
+  const outcome = /^→ (SUCCEEDED|FAILED)(?: ([A-Z][\w]*\.[\w.]+))?(?:, (\d+) clusters?)?(?:, on (EMR Serverless|the pool|a dedicated cluster))?/.exec(comment);
+  const expected = outcome && {
+    status: outcome[1],
+    error: outcome[2] ?? null,
+    clusters: outcome[3] === undefined ? null : Number(outcome[3]),
+    placement: outcome[4] === undefined ? null : TARGETS[outcome[4]],
   };
+  return { line, argv: command.split(/\s+/).slice(2), expected };
 }
 
 /** The shell lines of the README's `## Set-up` section: the whole set-up a new user has to do. */
@@ -83,8 +89,16 @@ describe('README commands', () => {
       status: 'FAILED',
       error: 'Input.NotFound',
       clusters: 0,
+      placement: null,
     });
-    expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 1 cluster').expected).toEqual({ status: 'SUCCEEDED', error: null, clusters: 1 });
+    expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 1 cluster').expected).toEqual({
+      status: 'SUCCEEDED',
+      error: null,
+      clusters: 1,
+      placement: null,
+    });
+    expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 0 clusters, on EMR Serverless (why)').expected).toMatchObject({ placement: 'serverless' });
+    expect(parseCommand('npx emrflow run x.json   # → SUCCEEDED, 1 cluster, on the pool').expected).toMatchObject({ placement: 'pool' });
     expect(parseCommand('npx emrflow run x.json   # runs it').expected).toBeNull();
   });
 
@@ -127,6 +141,7 @@ describe('README commands', () => {
     expect({ status: summary.status, error: summary.error }).toEqual({ status: command.expected!.status, error: command.expected!.error ?? null });
     expect(code).toBe(summary.status === 'SUCCEEDED' ? 0 : 1);
     if (command.expected!.clusters !== null) expect(summary.clustersCreated).toBe(command.expected!.clusters);
+    if (command.expected!.placement !== null) expect(summary.output?.placement?.mode).toBe(command.expected!.placement);
     // A pooled run leaves its pool cluster idle (WAITING, no lease) until the pool's idle timeout: that is the
     // pool's normal state, so only a run that did not succeed must leave nothing running.
     if (summary.status !== 'SUCCEEDED') expect(summary.clustersRunningAtEnd).toBe(0);

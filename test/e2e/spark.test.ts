@@ -15,11 +15,13 @@ import { BIG_PARTITION_BYTES, sizedAsPartitionOf } from '../../local/runner/faul
 
 // The in-process Lambdas' logs would bury jest's report; the assertions read the run summary instead.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool
-// rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool and
+// useServerless rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts;
+// Serverless runs: run-job.serverless.test.ts).
 jest.mock('../../config/rules.json', () => {
   const shipped = jest.requireActual('../../config/rules.json');
-  return { ...shipped, rules: shipped.rules.filter((rule: { event: { type: string } }) => rule.event.type !== 'usePool') };
+  const dedicated = (rule: { event: { type: string } }) => rule.event.type !== 'usePool' && rule.event.type !== 'useServerless';
+  return { ...shipped, rules: shipped.rules.filter(dedicated) };
 });
 
 const exec = promisify(execFile);

@@ -19,6 +19,11 @@ jest.mock('../../config/pools.json', () => {
 
 jest.setTimeout(600_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is the admission queue behind a backlog on the pool: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 const BACKLOG = 150;
 

@@ -18,6 +18,11 @@ import { type LocalRuntime, startLocalRuntime } from '../../local/runner';
 
 jest.setTimeout(300_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is a grant on a pool cluster: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 describe('a job granted on a pool cluster that has just ended', () => {
   let runtime: LocalRuntime;

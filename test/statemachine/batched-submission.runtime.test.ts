@@ -9,6 +9,11 @@ import { parseFaults } from '../../local/emulator';
 
 jest.setTimeout(300_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is the pool's batched step submission under a burst: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 describe('batched submission under throttling (half of the AddJobFlowSteps calls throttled)', () => {
   let load: PoolLoadResult;

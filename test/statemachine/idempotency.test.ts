@@ -9,6 +9,11 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// One subject is an abort while the step runs on a pool cluster: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 const DATE = '2026-11-26';
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-idempotency-'));

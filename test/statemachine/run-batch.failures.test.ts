@@ -13,6 +13,11 @@ import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../../loc
 
 jest.setTimeout(180_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is Spot loss and step failure on pool clusters: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 // Two attempts, both on the pool (the shipped rules move a third attempt to a dedicated On-Demand cluster,
 // where no Spot capacity is left to lose).
 jest.mock('../../config/jobs.json', () => {

@@ -18,6 +18,11 @@ import { startCpuBurners } from '../support/cpuBurners';
 
 jest.setTimeout(600_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is a batch of run-jobs on the pool: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 /** No pacing: the virtual clock jumps from event to event; what happens does not depend on the pace. */
 const TIME_SCALE = 0;

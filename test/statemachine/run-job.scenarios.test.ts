@@ -13,11 +13,13 @@ import { writeDayEvents } from '../../local/runner/dayEvents';
 jest.setTimeout(30_000);
 // The handlers' structured logs would bury the test report.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
-// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool
-// rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts).
+// These scenarios are about dedicated clusters (their fleets, Spot fallback, teardown): without the usePool and
+// useServerless rules every run gets one, as a job too big for any pool does (pooled runs: run-job.pool.test.ts;
+// Serverless runs: run-job.serverless.test.ts).
 jest.mock('../../config/rules.json', () => {
   const shipped = jest.requireActual('../../config/rules.json');
-  return { ...shipped, rules: shipped.rules.filter((rule: { event: { type: string } }) => rule.event.type !== 'usePool') };
+  const dedicated = (rule: { event: { type: string } }) => rule.event.type !== 'usePool' && rule.event.type !== 'useServerless';
+  return { ...shipped, rules: shipped.rules.filter(dedicated) };
 });
 
 const TIME_SCALE = 0.001;

@@ -32,6 +32,11 @@ function perObjectService(): string {
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subject is one execution, and one run, per object: it counts the run's pool cluster and step. Small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 const DATE = '2026-11-26';
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-triggers-'));

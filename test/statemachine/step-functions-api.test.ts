@@ -22,6 +22,11 @@ import { writeDayEvents } from '../../local/runner/dayEvents';
 
 jest.setTimeout(60_000);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The subjects include the pooled HappyPath's history and `emrflow run`'s cluster count: small jobs stay on the pool (local/runner/poolRules.ts), or a cold pool
+// would send them to EMR Serverless (config/rules.json small-jobs-to-serverless-when-the-pool-must-grow).
+jest.mock('../../config/rules.json', () =>
+  jest.requireActual('../../local/runner/poolRules').smallJobsStayOnThePoolFile(jest.requireActual('../../config/rules.json')),
+);
 
 const TIME_SCALE = 0.002;
 const RUN_DATE = '2026-11-26';

@@ -12,6 +12,7 @@ import {
 } from '../../../lib/domain/serverless';
 import { workerSizeProblem } from '../../../lib/domain/serverlessWorkers';
 import type { Placement } from '../../../lib/domain/types';
+import { keepsSmallJobsOnThePool, POOL_GROWTH_SERVERLESS_RULE, smallJobsStayOnThePool } from '../../../local/runner/poolRules';
 import { job, request, shippedPlacementConfig, sizing } from '../fixtures';
 
 const STEP_ARGS = [
@@ -102,35 +103,52 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
     expect(placement.mode).toBe('pool');
   });
 
-  it('sends a small job to Serverless when no ready pool cluster has room for it (the pool would have to grow), not when one has, once that rule is on', async () => {
-    const rules = config.rules.map((rule) => (rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow' ? { ...rule, enabled: true } : rule));
-    // Prepare: a 2-unit job predicted at 2 of its 60 SLA minutes (far from any overflow bound).
+  describe('a small job (2 units, 2 of its 60 SLA minutes: far from any overflow bound)', () => {
     const small = (wait: number): PlaceJobInput => ({
       ...input({ shared: wait }),
       request: request({ job: job({ slaMinutes: 60 }) }),
       sizing: sizing({ capacityUnits: 2, predictedMinutes: 2, stepArgs: STEP_ARGS }),
     });
 
-    // Act
-    const mustGrow = await placeJob(small(CLUSTER_START_MINUTES), { ...config, rules });
-    const hasRoom = await placeJob(small(0), { ...config, rules });
+    it('goes to Serverless under the shipped rules when no ready pool cluster has room for it (a cold pool must grow)', async () => {
+      // The shipped file switches the rule on (issue 23: the planner's best day), not this test.
+      expect(config.rules.find((rule) => rule.name === POOL_GROWTH_SERVERLESS_RULE)?.enabled).not.toBe(false);
 
-    // Assess
-    expect(mustGrow.mode).toBe('serverless');
-    expect(mustGrow.reasons).toContainEqual(expect.stringMatching(/^small-jobs-to-serverless-when-the-pool-must-grow: /));
-    expect(hasRoom.mode).toBe('pool');
-  });
+      const coldPool = await placeJob(small(CLUSTER_START_MINUTES), config);
 
-  it('negative control: with that rule off, as config/rules.json ships it, the small job waits for the pool to grow', async () => {
-    const rules = config.rules;
-    expect(rules.find((rule) => rule.name === 'small-jobs-to-serverless-when-the-pool-must-grow')?.enabled).toBe(false);
-    const small: PlaceJobInput = {
-      ...input({ shared: CLUSTER_START_MINUTES }),
-      request: request({ job: job({ slaMinutes: 60 }) }),
-      sizing: sizing({ capacityUnits: 2, predictedMinutes: 2, stepArgs: STEP_ARGS }),
-    };
+      expect(coldPool.mode).toBe('serverless');
+      expect(coldPool.reasons).toContainEqual(expect.stringMatching(new RegExp(`^${POOL_GROWTH_SERVERLESS_RULE}: `)));
+      expect(coldPool.serverless?.application).toBe('spark');
+    });
 
-    expect((await placeJob(small, { ...config, rules })).mode).toBe('pool');
+    it('stays on the pool under the shipped rules when a ready cluster has room for it (predicted wait 0)', async () => {
+      const placement = await placeJob(small(0), config);
+
+      expect(placement.mode).toBe('pool');
+      expect(placement.pool?.name).toBe('shared');
+    });
+
+    it("negative control: with the pool tests' override (smallJobsStayOnThePool), the same job on the cold pool waits for the pool to grow", async () => {
+      const placement = await placeJob(small(CLUSTER_START_MINUTES), { ...config, rules: smallJobsStayOnThePool(config.rules) });
+
+      expect(placement.mode).toBe('pool');
+      expect(placement.reasons.some((reason) => reason.startsWith(POOL_GROWTH_SERVERLESS_RULE))).toBe(false);
+    });
+
+    it('the override switches that one rule off and leaves the overflow rules on: a wait past the bound still overflows', async () => {
+      const rules = smallJobsStayOnThePool(config.rules);
+
+      expect(rules.filter((rule, i) => rule.enabled !== config.rules[i].enabled).map((rule) => rule.name)).toEqual([POOL_GROWTH_SERVERLESS_RULE]);
+      expect((await placeJob(small(60), { ...config, rules })).reasons).toContainEqual(expect.stringMatching(/^overflow-to-serverless: /));
+    });
+
+    it('the override refuses rules without that rule (a rename would otherwise make it a silent no-op)', () => {
+      const renamed = config.rules.map((rule) => (rule.name === POOL_GROWTH_SERVERLESS_RULE ? { ...rule, name: 'renamed' } : rule));
+
+      expect(() => smallJobsStayOnThePool(renamed)).toThrow(new RegExp(`no rule "${POOL_GROWTH_SERVERLESS_RULE}"`));
+      expect(keepsSmallJobsOnThePool(config.rules)).toBe(false);
+      expect(keepsSmallJobsOnThePool(smallJobsStayOnThePool(config.rules))).toBe(true);
+    });
   });
 
   it('gives each attempt its own client token, and the same one to every retry of an attempt', () => {
