@@ -13,6 +13,11 @@ import { GetCrawlerCommand, GlueClient, StartCrawlerCommand } from '@aws-sdk/cli
 import { NO_FAULTS, type Faults } from '../local/emulator';
 import { startLocalRuntime, type LocalRuntime, type RunSummary } from '../local/runner';
 import { s3Location } from '../lib/contract';
+import { loadPools, usePools } from '../lib/config/pools';
+import { loadPrices } from '../lib/config/prices';
+import { loadRules, useRules } from '../lib/config/rules';
+import { withSpotAtMinimum } from '../local/runner/faultIntercepts';
+import { POOL_GROWTH_SERVERLESS_RULE, smallJobsStayOnThePool } from '../local/runner/poolRules';
 
 const PRICE_PER_TRANSITION_USD = 0.025 / 1000;
 const JOBS_PER_DAY = 20_000;
@@ -28,6 +33,12 @@ function option(name: string, fallback: number): number {
 const runs = Math.round(option('--runs', 10));
 const timeScale = option('--time-scale', 0.001);
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+// The bench's one small job would go to EMR Serverless on a cold pool (the shipped rule), where no Spot retry
+// exists: it measures the pool path, so that rule is off, before the Lambdas load, and the output says so.
+useRules(smallJobsStayOnThePool(loadRules()));
+// The shipped pool scales from its On-Demand core alone: a Spot node at its minimum gives the Spot fault one to
+// strike. Set before any handler loads its config (they read it once, at load), so every scenario runs on it.
+usePools(withSpotAtMinimum(loadPools(loadPrices())));
 
 const scratch = mkdtempSync(join(tmpdir(), 'emrflow-bench-'));
 const eventsFile = join(scratch, 'events.json');
@@ -46,6 +57,8 @@ async function catalogue(runtime: LocalRuntime): Promise<void> {
 }
 
 let upload = 0;
+/** Real (wall) milliseconds of each bench run, by execution name. */
+const wallMs = new Map<string, number>();
 /**
  * One partition per run: a partition's marker starts one run (id job + date), so each run gets its own day
  * after RUN_DATE, its data, then its `_SUCCESS`.
@@ -56,7 +69,9 @@ async function runOnce(runtime: LocalRuntime, options: { catalogueFirst?: boolea
   await runtime.upload(eventsFile, `${partition}part-0001.json`);
   const event = await runtime.markComplete(partition);
   if (options.catalogueFirst) await catalogue(runtime);
+  const started = performance.now();
   const summary = await runtime.run(event);
+  wallMs.set(summary.executionName, performance.now() - started);
   if (summary.status !== 'SUCCEEDED') throw new Error(`bench run ${summary.executionName} ${summary.status}: ${summary.error} ${summary.cause}`);
   return summary;
 }
@@ -83,7 +98,10 @@ function printCalls(title: string, calls: Record<string, number>): void {
 }
 
 async function main(): Promise<void> {
-  console.log(`run-job benchmark: ${runs} runs, time scale ${timeScale} (a 7-minute bootstrap takes ${(420 * timeScale).toFixed(2)} s), simulated steps\n`);
+  console.log(`run-job benchmark: ${runs} runs, time scale ${timeScale} (a 7-minute bootstrap takes ${(420 * timeScale).toFixed(2)} s), simulated steps`);
+  console.log(
+    `config: config/rules.json with ${POOL_GROWTH_SERVERLESS_RULE} off (the job runs on the pool), config/pools.json with a Spot node at the minimum (for the Spot fault)\n`,
+  );
 
   const { first, rest } = await withRuntime(NO_FAULTS, async (runtime) => {
     const crawled = await runOnce(runtime);
@@ -91,8 +109,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) catalogued.push(await runOnce(runtime, { catalogueFirst: true }));
     return { first: crawled, rest: catalogued };
   });
-  const spotRetry = await withRuntime({ ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING' }] } }, (runtime) =>
-    runOnce(runtime, { catalogueFirst: true }),
+  const spotRetry = await withRuntime(
+    { ...NO_FAULTS, emr: { ...NO_FAULTS.emr, spotInterruption: [{ attempt: 1, phase: 'STEP_RUNNING', withPrimary: true }] } },
+    (runtime) => runOnce(runtime, { catalogueFirst: true }),
   );
 
   const happy = rest[0];
@@ -101,14 +120,16 @@ async function main(): Promise<void> {
   console.log(`  happy path, new partition (crawl)  ${String(first.transitions).padStart(3)}   ${usd(first.transitions)}`);
   console.log(`  one Spot retry, catalogued         ${String(spotRetry.transitions).padStart(3)}   ${usd(spotRetry.transitions)}`);
 
-  const walls = rest.map((summary) => summary.durationMs);
+  // The execution's own timestamps are emulated (the virtual clock): wall time is measured around the run.
+  const walls = rest.map((summary) => wallMs.get(summary.executionName) ?? Number.NaN);
+  const seconds = (values: number[]) =>
+    `median ${(median(values) / 1000).toFixed(2)} s   p90 ${(percentile(values, 0.9) / 1000).toFixed(2)} s   min ${(Math.min(...values) / 1000).toFixed(2)} s   max ${(Math.max(...values) / 1000).toFixed(2)} s`;
   console.log(`\nwall time of a run-job execution (happy path, catalogued), ${runs} runs`);
-  console.log(
-    `  median ${(median(walls) / 1000).toFixed(2)} s   p90 ${(percentile(walls, 0.9) / 1000).toFixed(2)} s   min ${(Math.min(...walls) / 1000).toFixed(2)} s   max ${(Math.max(...walls) / 1000).toFixed(2)} s   (target <= 3 s)`,
-  );
+  console.log(`  ${seconds(walls)}   (target <= 3 s)`);
+  console.log(`  emulated: ${seconds(rest.map((summary) => summary.durationMs))}`);
   const byState = new Map<string, number[]>();
   for (const summary of rest) for (const entry of summary.timeline) byState.set(entry.state, [...(byState.get(entry.state) ?? []), entry.durationMs]);
-  console.log(`  median per state: ${[...byState].map(([state, durations]) => `${state} ${median(durations)} ms`).join(', ')}`);
+  console.log(`  emulated median per state: ${[...byState].map(([state, durations]) => `${state} ${median(durations)} ms`).join(', ')}`);
 
   printCalls('emulator calls per job, happy path (catalogued)', happy.emulatorCalls);
   printCalls('emulator calls per job, new partition (crawl)', first.emulatorCalls);

@@ -373,7 +373,9 @@ export class EmrflowRun extends PoolClusterRun {
   protected async releaseCapacity(lease: string, attempt: PooledAttempt): Promise<void> {
     this.attempts.delete(lease);
     if (attempt.grantedAt !== undefined) this.meter.leasedUnitHours += (attempt.slot?.units ?? attempt.units) * ((this.now - attempt.grantedAt) / 3600);
-    await this.jobManager.releaseCapacity(this.context(attempt.pool), { clusterId: slotOf(attempt).clusterId, lease });
+    // The slot as run-job passes it (its step id too): release reads that step's mapping, as on AWS.
+    const { clusterId, stepId } = slotOf(attempt);
+    await this.jobManager.releaseCapacity(this.context(attempt.pool), { clusterId, lease, stepId });
     await this.afterJobManager(attempt.pool);
   }
 
