@@ -13,7 +13,7 @@
  *   queueKey / PRIORITIES                      the order DynamoDB serves each priority level in
  *   QueuedTotals / queuedTotalsOf              a pool's waiting units and entries per level (the registry's totals)
  *   allowedFrom(state)                         from which states EMR's lifecycle may move a cluster to `state`
- *   refillBucket / takeTokens                  the RunJobFlow token bucket
+ *   refillBucket / takeTokens                  the RunJobFlow and AddJobFlowSteps token buckets
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
  *
  * How it is used: the job manager (lib/jobManager/jobManager.ts) reads its store, calls these to decide,
@@ -96,6 +96,12 @@ export interface BucketPolicy {
   ratePerSecond: number;
   burst: number;
 }
+
+/**
+ * The EMR APIs whose account quota the job manager keeps within by a token bucket in the registry (one item
+ * each): RunJobFlow for launches, AddJobFlowSteps for the dispatcher's batches.
+ */
+export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps';
 
 export interface BucketState {
   tokens: number;

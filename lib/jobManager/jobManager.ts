@@ -122,6 +122,8 @@ export interface DispatchReport {
   errors: string[];
   /** AddJobFlowSteps calls the dispatch made (one per cluster per pass, more only to isolate a refused step). */
   addJobFlowStepsCalls?: number;
+  /** Batches held back for want of an AddJobFlowSteps token (submission.ts): handed back for a later dispatch. */
+  addJobFlowStepsHeld?: number;
   /** Grants whose cluster turned out to have ended when their batch was submitted: back in the queue. */
   requeued?: string[];
 }

@@ -74,7 +74,7 @@ const WRITES = [
   'lapse',
   'expire',
   'advanceLaunchGuard',
-  'takeLaunchTokens',
+  'takeApiTokens',
   'park',
   'claim',
   'reclaim',
