@@ -189,6 +189,10 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     // A stale claim is taken over once: a second sweep that saw the same claim is refused.
     expect(await store.reclaim(waiting, 200, 300)).toBe(true);
     expect(await store.reclaim(waiting, 200, 301)).toBe(false);
+    // Handed back in a refused batch's split group (submission.ts: claimedAt −group), and taken over from it.
+    expect(await store.reclaim(waiting, 300, -3)).toBe(true);
+    expect((await store.grantingEntries('shared')).map((e) => e.claimedAt)).toEqual([-3]);
+    expect(await store.reclaim(waiting, -3, 300)).toBe(true);
     expect(await store.granted(waiting, 200)).toBe(false);
     expect(await store.granted(waiting, 300)).toBe(true);
     expect(await store.listQueue('shared')).toEqual([]);
