@@ -33,7 +33,6 @@ import {
   allowedFrom,
   newBucket,
   takeTokens,
-  type ApiBucket,
   type BucketPolicy,
   type BucketState,
   type Lease,
@@ -41,7 +40,7 @@ import {
   type PoolClusterState,
   type QueuedTotals,
 } from '../domain/pools';
-import type { LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
+import type { ApiBucket, LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
 import { lapseLease } from './leaseLapse';
 import { DynamoQueue, queryAll, type RegistryTables } from './registryQueue';

@@ -97,12 +97,6 @@ export interface BucketPolicy {
   burst: number;
 }
 
-/**
- * The EMR APIs whose account quota the job manager keeps within by a token bucket in the registry (one item
- * each): RunJobFlow for launches, AddJobFlowSteps for the dispatcher's batches.
- */
-export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps';
-
 export interface BucketState {
   tokens: number;
   /** Epoch ms of the last refill. */

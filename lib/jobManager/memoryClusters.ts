@@ -3,18 +3,8 @@
  * cluster item is frozen and every write replaces it with a new one (copy on write).
  */
 import { CLUSTER_READY_STATES } from '../contract';
-import {
-  allowedFrom,
-  newBucket,
-  takeTokens,
-  type ApiBucket,
-  type BucketPolicy,
-  type BucketState,
-  type Lease,
-  type PoolCluster,
-  type PoolClusterState,
-} from '../domain/pools';
-import type { LeaseTarget, NewCluster } from './store';
+import { allowedFrom, newBucket, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState } from '../domain/pools';
+import type { ApiBucket, LeaseTarget, NewCluster } from './store';
 
 /** A frozen cluster item: the stored value and what readers get, replaced (never changed) by each write. */
 function frozen(cluster: PoolCluster): PoolCluster {

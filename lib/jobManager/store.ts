@@ -16,9 +16,15 @@
  * expires (`expire`) and withdraws (`withdraw`); SubmitPooledStep maps a step
  * (`mapStep`), SettleSteps takes the mapping (`takeStep`) and tells its token.
  */
-import type { ApiBucket, BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueuedTotals, QueueEntry } from '../domain/pools';
+import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueuedTotals, QueueEntry } from '../domain/pools';
 import type { Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
+
+/**
+ * The EMR APIs whose account quota the job manager keeps within by a token bucket in the registry (one item
+ * each): RunJobFlow for launches, AddJobFlowSteps for the dispatcher's batches.
+ */
+export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps';
 
 export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
 export type LeaseTarget = Pick<PoolCluster, 'pool' | 'clusterId' | 'capacityUnits' | 'maxJobs' | 'configHash'>;
