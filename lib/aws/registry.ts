@@ -12,7 +12,8 @@
  *     kind 'guard'    clusterId '#launch': a version that launches of the pool are serialized on.
  *     kind 'queued'   clusterId '#queued': the pool's queued totals, waiting units and entries per level
  *                     (./registryTally; lib/jobManager/store.ts says how they are kept and repaired).
- *     kind 'bucket'   pool '#budget', clusterId 'RunJobFlow': the token bucket (tokens, updatedAt, version).
+ *     kind 'bucket'   pool '#budget', clusterId the API ('RunJobFlow', 'AddJobFlowSteps'): its token bucket
+ *                     (tokens, updatedAt, version), shared by every dispatcher of the account.
  *   ADMISSION_QUEUE_TABLE   key level (S, HASH: `pool#priority`) + entryId (S, RANGE): QueueEntry items,
  *     with two sparse local secondary indexes (consistent reads, like the table's):
  *       waiting   sort key waitingKey (queueKey: enqueue time, entry id), present only while waiting: the
@@ -39,7 +40,7 @@ import {
   type PoolClusterState,
   type QueuedTotals,
 } from '../domain/pools';
-import type { LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
+import type { ApiBucket, LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
 import { conditional } from './conditional';
 import { lapseLease } from './leaseLapse';
 import { DynamoQueue, queryAll, type RegistryTables } from './registryQueue';
@@ -49,7 +50,6 @@ export { listQueue, QUEUE_INDEX, queueLevel, type RegistryTables } from './regis
 
 const LAUNCH_GUARD = '#launch';
 const BUDGET_POOL = '#budget';
-const RUN_JOB_FLOW_BUCKET = 'RunJobFlow';
 /** Optimistic writes retried at most this often before the caller is told it lost the race. */
 const MAX_RACES = 8;
 
@@ -215,28 +215,26 @@ export class DynamoRegistry extends DynamoQueue implements RegistryStore {
     );
   }
 
-  private async readVersionedBucket(now: number, policy: BucketPolicy): Promise<{ bucket: BucketState; version: number }> {
-    const out = await this.dynamo.send(
-      new GetCommand({ TableName: this.tables.clusters, Key: { pool: BUDGET_POOL, clusterId: RUN_JOB_FLOW_BUCKET }, ConsistentRead: true }),
-    );
+  private async readVersionedBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<{ bucket: BucketState; version: number }> {
+    const out = await this.dynamo.send(new GetCommand({ TableName: this.tables.clusters, Key: { pool: BUDGET_POOL, clusterId: api }, ConsistentRead: true }));
     if (!out.Item) return { bucket: newBucket(now, policy), version: 0 };
     return { bucket: { tokens: out.Item.tokens as number, updatedAt: out.Item.updatedAt as number }, version: out.Item.version as number };
   }
 
-  async readBucket(now: number, policy: BucketPolicy): Promise<BucketState> {
-    return (await this.readVersionedBucket(now, policy)).bucket;
+  async readBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<BucketState> {
+    return (await this.readVersionedBucket(api, now, policy)).bucket;
   }
 
-  async takeLaunchTokens(wanted: number, now: number, policy: BucketPolicy): Promise<number> {
+  async takeApiTokens(api: ApiBucket, wanted: number, now: number, policy: BucketPolicy): Promise<number> {
     for (let race = 0; race < MAX_RACES; race += 1) {
-      const { bucket, version } = await this.readVersionedBucket(now, policy);
+      const { bucket, version } = await this.readVersionedBucket(api, now, policy);
       const { taken, bucket: after } = takeTokens(bucket, wanted, now, policy);
       if (taken === 0) return 0;
       const written = await conditional(() =>
         this.dynamo.send(
           new PutCommand({
             TableName: this.tables.clusters,
-            Item: { pool: BUDGET_POOL, clusterId: RUN_JOB_FLOW_BUCKET, kind: 'bucket', tokens: after.tokens, updatedAt: after.updatedAt, version: version + 1 },
+            Item: { pool: BUDGET_POOL, clusterId: api, kind: 'bucket', tokens: after.tokens, updatedAt: after.updatedAt, version: version + 1 },
             ConditionExpression: version === 0 ? 'attribute_not_exists(version)' : 'version = :version',
             ExpressionAttributeValues: version === 0 ? undefined : { ':version': version },
           }),

@@ -85,6 +85,17 @@ export type PoolDefinition = z.infer<typeof PoolDefinitionSchema>;
 /** RunJobFlow budget default: half of EMR's account default (0.5/s, burst 10), so other tools keep headroom. */
 export const DEFAULT_RUN_JOB_FLOW_BUDGET = { ratePerSecond: 0.25, burst: 5 };
 
+/**
+ * AddJobFlowSteps budget default: four fifths of EMR's account default (0.5/s, burst 10). The dispatcher's
+ * batches are the account's main AddJobFlowSteps caller (one call carries a cluster's grants); the fifth left
+ * (0.1/s, burst 2) is for run-job's dedicated clusters (RunJobFlow-bound, at most 0.25/s of launches, each
+ * adding its step once) and other tools.
+ */
+export const DEFAULT_ADD_JOB_FLOW_STEPS_BUDGET = { ratePerSecond: 0.4, burst: 8 };
+
+/** A token bucket's policy: a refill rate and a burst, both within what EMR's quota could be raised to. */
+const BUDGET = strictObject({ ratePerSecond: between(0.001, 10), burst: between(1, 100, { integer: true }) });
+
 export const DispatcherSettingsSchema = strictObject({
   /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
   leaseSeconds: between(60, 86_400, { integer: true }).default(900),
@@ -100,9 +111,19 @@ export const DispatcherSettingsSchema = strictObject({
   /** A grant a crashed dispatcher left half done is redone or undone after this long (above a Lambda's run). */
   grantTimeoutSeconds: between(31, 3_600, { integer: true }).default(120),
   /** The RunJobFlow token bucket shared by all pools. */
-  runJobFlowBudget: strictObject({ ratePerSecond: between(0.001, 10), burst: between(1, 100, { integer: true }) }).default(DEFAULT_RUN_JOB_FLOW_BUDGET),
+  runJobFlowBudget: BUDGET.default(DEFAULT_RUN_JOB_FLOW_BUDGET),
+  /**
+   * The AddJobFlowSteps token bucket shared by all pools: each dispatcher batch takes a token before its call
+   * (addStepsBudget gives the default when absent).
+   */
+  addJobFlowStepsBudget: BUDGET.optional(),
 });
 export type DispatcherSettings = z.infer<typeof DispatcherSettingsSchema>;
+
+/** The AddJobFlowSteps bucket's policy: the configured one, or DEFAULT_ADD_JOB_FLOW_STEPS_BUDGET. */
+export function addStepsBudget(settings: Pick<DispatcherSettings, 'addJobFlowStepsBudget'>): { ratePerSecond: number; burst: number } {
+  return settings.addJobFlowStepsBudget ?? DEFAULT_ADD_JOB_FLOW_STEPS_BUDGET;
+}
 
 export const PoolsConfigSchema = strictObject({
   dedicated: FleetTemplateSchema,

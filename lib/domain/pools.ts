@@ -13,7 +13,7 @@
  *   queueKey / PRIORITIES                      the order DynamoDB serves each priority level in
  *   QueuedTotals / queuedTotalsOf              a pool's waiting units and entries per level (the registry's totals)
  *   allowedFrom(state)                         from which states EMR's lifecycle may move a cluster to `state`
- *   refillBucket / takeTokens                  the RunJobFlow token bucket
+ *   refillBucket / takeTokens                  the RunJobFlow and AddJobFlowSteps token buckets
  *   planDispatch(input)                        which waiters to grant on which cluster, how many clusters to launch
  *
  * How it is used: the job manager (lib/jobManager/jobManager.ts) reads its store, calls these to decide,

@@ -1,6 +1,6 @@
 /**
  * What every part of the job manager shares (queue, dispatch, submission, launch, release, steps): its ports,
- * the configuration-hash cache and the AddJobFlowSteps backoff. One per createJobManager, as its closure was.
+ * the configuration-hash cache, the AddJobFlowSteps backoff and split-group numbers. One per createJobManager, as its closure was.
  */
 import type { PoolDefinition } from '../config/pools';
 import { TASK_TOKEN_GONE } from '../contract';
@@ -24,6 +24,8 @@ export interface JobManagerContext {
   configHashOf(pool: PoolDefinition): string;
   /** Until when batches are held back after a throttled AddJobFlowSteps (submission.ts, ADD_STEPS_BACKOFF_MS). */
   addStepsBackoffUntil: number;
+  /** The last group number given to a refused batch's half (submission.ts, SPLIT_GROUPS). */
+  splitGroups: number;
 }
 
 export function createContext(ports: JobManagerPorts): JobManagerContext {
@@ -36,5 +38,5 @@ export function createContext(ports: JobManagerPorts): JobManagerContext {
     hashes.set(pool, hash);
     return hash;
   };
-  return { store, stepTokens, emr, sfn, clock, placeholderId: () => ports.placeholderId(), configHashOf, addStepsBackoffUntil: 0 };
+  return { store, stepTokens, emr, sfn, clock, placeholderId: () => ports.placeholderId(), configHashOf, addStepsBackoffUntil: 0, splitGroups: 0 };
 }

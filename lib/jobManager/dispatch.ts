@@ -1,12 +1,13 @@
 /**
  * Dispatch (see jobManager.ts, "Grant protocol"): the sweep, then read-plan-apply passes that grant the queue's heads and launch clusters.
  */
+import { addStepsBudget } from '../config/pools';
 import { CLUSTER_ENDED_STATES } from '../contract';
 import { expiredLeaseIds, leaseExpiry, planDispatch, queuedSum, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
 import type { JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
 import { readQueue } from './queue';
-import { deliverGrants, HANDED_BACK, type Grant } from './submission';
+import { deliverGrants, handedBackGroup, type Grant } from './submission';
 import { launch, LAUNCH_TIMEOUT_MS, PLACEHOLDER_PREFIX, settleLaunchIntent } from './launch';
 import { stepsStillRunning } from './release';
 
@@ -41,10 +42,30 @@ export async function dispatch(jm: JobManagerContext, context: PoolContext): Pro
   return report;
 }
 
-/** What a sweep read for the pass after it: the grants in flight, and the guard and clusters unless it wrote. */
+/**
+ * What a sweep read for the pass after it: the grants in flight, and the guard and clusters unless it wrote;
+ * and the handed-back grants it took over, which the pass submits with its own grants on the same cluster.
+ */
 interface SweepRead {
   granting: QueueEntry[];
   unchanged?: { guard: number; clusters: PoolCluster[] };
+  handedBack: Grant[];
+}
+
+/**
+ * Whether an AddJobFlowSteps token is there (read, not taken: submitBatch takes it). Without one a dispatch
+ * neither takes over handed-back grants nor claims jobs that come with their step: it would only hand them
+ * back (two writes each) and leave them to a later dispatch, which submits them all in one fuller batch.
+ */
+function addStepsTokenPeek(jm: JobManagerContext, context: PoolContext): () => Promise<boolean> {
+  let known: boolean | undefined;
+  return async () => {
+    if (known !== undefined) return known;
+    const now = jm.clock.now();
+    const policy = addStepsBudget(context.settings);
+    known = now >= jm.addStepsBackoffUntil && refillBucket(await jm.store.readBucket('AddJobFlowSteps', now, policy), now, policy).tokens >= 1;
+    return known;
+  };
 }
 
 /**
@@ -84,11 +105,15 @@ async function sweep(jm: JobManagerContext, context: PoolContext, report: Dispat
   const inFlight: QueueEntry[] = [];
   const redeliver: Grant[] = [];
   const handedBack: Grant[] = [];
+  const mayBatch = addStepsTokenPeek(jm, context);
   for (const entry of granting) {
     if ((entry.claimedAt ?? 0) + grantTimeout > now) {
       inFlight.push(entry);
       continue;
     }
+    // Handed back and still no token: it waits as it is (its lease counts on its cluster), for a later dispatch.
+    const group = handedBackGroup(entry.claimedAt);
+    if (group !== undefined && !(await mayBatch())) continue;
     wrote = true;
     const cluster = entry.grantCluster ? await jm.store.getCluster(pool, entry.grantCluster) : null;
     if (!cluster?.leases[entry.entryId]) {
@@ -98,16 +123,16 @@ async function sweep(jm: JobManagerContext, context: PoolContext, report: Dispat
     // Two sweeps may find the same stale claim: only the one that takes it over sends the slot again.
     const reclaimedAt = jm.clock.now();
     if (reclaimedAt === entry.claimedAt || !(await jm.store.reclaim(entry, entry.claimedAt ?? 0, reclaimedAt))) continue;
-    (entry.claimedAt === HANDED_BACK ? handedBack : redeliver).push({
+    (group === undefined ? redeliver : handedBack).push({
       entry: { ...entry, claimedAt: reclaimedAt },
       cluster,
       expiresAt: cluster.leases[entry.entryId].expiresAt,
+      ...(group ? { batch: group } : {}),
     });
   }
   // A claim left half done may have had its step submitted (a crash, a lost answer): look it up by name first.
   await deliverGrants(jm, context, redeliver, report, true);
-  await deliverGrants(jm, context, handedBack, report, false);
-  return { granting: inFlight, ...(wrote ? {} : { unchanged: { guard, clusters } }) };
+  return { granting: inFlight, handedBack, ...(wrote ? {} : { unchanged: { guard, clusters } }) };
 }
 
 /** One read-plan-apply pass; true when a write lost a race and another pass may grant more. */
@@ -118,7 +143,7 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const guard = read?.unchanged?.guard ?? (await jm.store.readLaunchGuard(pool.name));
   const clusters = read?.unchanged?.clusters ?? (await jm.store.listClusters(pool.name));
   const now = jm.clock.now();
-  const bucket = await jm.store.readBucket(now, settings.runJobFlowBudget);
+  const bucket = await jm.store.readBucket('RunJobFlow', now, settings.runJobFlowBudget);
   const launchTokens = refillBucket(bucket, now, settings.runJobFlowBudget).tokens;
   const queue = await readQueue(jm, context, now, clusters, granting);
   // Launches are sized on every waiting unit and entry, read or not (the entries read are a floor: see DispatchInput).
@@ -140,11 +165,14 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
   let lostRace = false;
   const grants: Grant[] = [];
+  const mayBatch = addStepsTokenPeek(jm, context);
   for (const grant of plan.grants) {
     const entry = entries.get(grant.entryId) as QueueEntry;
     const cluster = byId.get(grant.clusterId) as PoolCluster;
     // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
     if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
+    // Its step could not be submitted now (no AddJobFlowSteps token): it keeps its place for a later dispatch.
+    if (entry.step && !(await mayBatch())) continue;
     const claimedAt = jm.clock.now();
     if (!(await jm.store.claim(entry, cluster.clusterId, claimedAt))) {
       lostRace = true;
@@ -162,8 +190,9 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
     grants.push({ entry: claimed, cluster, expiresAt });
     report.queued -= 1;
   }
-  // Jobs put back from an ended cluster: another pass grants them elsewhere (or plans the launch they need).
-  if (await deliverGrants(jm, context, grants, report, false)) lostRace = true;
+  // Handed-back grants go in the same batch as this pass's on their cluster. Jobs put back from an ended
+  // cluster: another pass grants them elsewhere (or plans the launch they need).
+  if (await deliverGrants(jm, context, [...(read?.handedBack ?? []), ...grants], report, false)) lostRace = true;
 
   if (plan.launches > 0 && !lostRace) await launch(jm, context, configHash, guard, plan.launches, clusters, report);
   return lostRace;

@@ -40,6 +40,11 @@
  * batch is split until the refused step stands alone, and only that job's slot carries the error
  * (submitError). A batch refused because its cluster has ended (auto-terminated after idle while the registry
  * still listed it) marks the cluster ended and puts its jobs back in the queue: no attempt is spent.
+ * Every AddJobFlowSteps call first takes a token of the registry's AddJobFlowSteps bucket (addJobFlowStepsBudget,
+ * shared by every dispatcher of the account, as RunJobFlow's), so the passes every arrival and release trigger
+ * stay within EMR's quota by construction. A pass without a token claims no job that comes with its step and
+ * takes over no handed-back grant (a batch that lost its token on the way is handed back like a throttled one):
+ * the next arrival, release, cluster event or one-minute sweep submits them together, a fuller batch.
  *
  * Launch protocol: write placeholder cluster items (STARTING, so every dispatcher counts them), move the
  * pool's launch guard past the version read before listing clusters (only one dispatcher per version),
@@ -122,6 +127,8 @@ export interface DispatchReport {
   errors: string[];
   /** AddJobFlowSteps calls the dispatch made (one per cluster per pass, more only to isolate a refused step). */
   addJobFlowStepsCalls?: number;
+  /** Batches held back for want of an AddJobFlowSteps token (submission.ts): handed back for a later dispatch. */
+  addJobFlowStepsHeld?: number;
   /** Grants whose cluster turned out to have ended when their batch was submitted: back in the queue. */
   requeued?: string[];
 }

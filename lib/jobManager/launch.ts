@@ -112,7 +112,7 @@ export async function launch(
     placeholders.push(id);
   }
   const won = await jm.store.advanceLaunchGuard(pool.name, guard);
-  let tokens = won ? await jm.store.takeLaunchTokens(placeholders.length, now, settings.runJobFlowBudget) : 0;
+  let tokens = won ? await jm.store.takeApiTokens('RunJobFlow', placeholders.length, now, settings.runJobFlowBudget) : 0;
   let failure: { error: string; message: string } | null = null;
   for (const placeholder of placeholders) {
     for (let retry = 0; tokens > 0 && failure === null; retry += 1) {
@@ -141,7 +141,7 @@ export async function launch(
         }
         if (retry >= LAUNCH_RETRY_MS.length) break;
         await jm.clock.sleep(LAUNCH_RETRY_MS[retry]);
-        tokens += await jm.store.takeLaunchTokens(1, jm.clock.now(), settings.runJobFlowBudget);
+        tokens += await jm.store.takeApiTokens('RunJobFlow', 1, jm.clock.now(), settings.runJobFlowBudget);
       }
     }
     await jm.store.removeCluster(pool.name, placeholder);

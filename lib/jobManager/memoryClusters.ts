@@ -1,10 +1,10 @@
 /**
- * The in-memory store's clusters, leases and launch guard/bucket (memoryStore.ts describes the whole): each
+ * The in-memory store's clusters, leases and launch guard and API token buckets (memoryStore.ts describes the whole): each
  * cluster item is frozen and every write replaces it with a new one (copy on write).
  */
 import { CLUSTER_READY_STATES } from '../contract';
 import { allowedFrom, newBucket, takeTokens, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState } from '../domain/pools';
-import type { LeaseTarget, NewCluster } from './store';
+import type { ApiBucket, LeaseTarget, NewCluster } from './store';
 
 /** A frozen cluster item: the stored value and what readers get, replaced (never changed) by each write. */
 function frozen(cluster: PoolCluster): PoolCluster {
@@ -16,7 +16,7 @@ function frozen(cluster: PoolCluster): PoolCluster {
 export class MemoryClusterStore {
   private readonly clusters = new Map<string, Map<string, PoolCluster>>();
   private readonly guards = new Map<string, number>();
-  private bucket: { state: BucketState; version: number } | null = null;
+  private readonly buckets = new Map<ApiBucket, BucketState>();
 
   // ------------------------------------------------------------ clusters
 
@@ -122,14 +122,15 @@ export class MemoryClusterStore {
     return true;
   }
 
-  async readBucket(now: number, policy: BucketPolicy): Promise<BucketState> {
-    return this.bucket ? { ...this.bucket.state } : newBucket(now, policy);
+  async readBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<BucketState> {
+    const bucket = this.buckets.get(api);
+    return bucket ? { ...bucket } : newBucket(now, policy);
   }
 
-  async takeLaunchTokens(wanted: number, now: number, policy: BucketPolicy): Promise<number> {
-    const { taken, bucket } = takeTokens(this.bucket?.state ?? newBucket(now, policy), wanted, now, policy);
+  async takeApiTokens(api: ApiBucket, wanted: number, now: number, policy: BucketPolicy): Promise<number> {
+    const { taken, bucket } = takeTokens(this.buckets.get(api) ?? newBucket(now, policy), wanted, now, policy);
     if (taken === 0) return 0;
-    this.bucket = { state: bucket, version: (this.bucket?.version ?? 0) + 1 };
+    this.buckets.set(api, bucket);
     return taken;
   }
 }

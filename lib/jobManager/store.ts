@@ -1,6 +1,6 @@
 /**
  * What the job manager keeps (ARCHITECTURE §5.1, "One job manager, two stores"): pool clusters and their
- * leases, each pool's launch guard, the RunJobFlow token bucket, the admission queue and the pooled steps'
+ * leases, each pool's launch guard, the RunJobFlow and AddJobFlowSteps token buckets, the admission queue and the pooled steps'
  * task tokens. Every write is conditional, with the semantics DynamoDB's conditional writes give: a write
  * whose premise changed is refused (false) and the caller re-reads, so no interleaving of park / grant /
  * release / expire / settle can overbook a cluster, leak a unit, lose a waiter or settle a token twice.
@@ -19,6 +19,12 @@
 import type { BucketPolicy, BucketState, Lease, PoolCluster, PoolClusterState, QueuedTotals, QueueEntry } from '../domain/pools';
 import type { Settlement } from '../domain/stepCompletion';
 import type { Priority } from '../domain/types';
+
+/**
+ * The EMR APIs whose account quota the job manager keeps within by a token bucket in the registry (one item
+ * each): RunJobFlow for launches, AddJobFlowSteps for the dispatcher's batches.
+ */
+export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps';
 
 export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
 export type LeaseTarget = Pick<PoolCluster, 'pool' | 'clusterId' | 'capacityUnits' | 'maxJobs' | 'configHash'>;
@@ -100,9 +106,13 @@ export interface RegistryStore {
   readLaunchGuard(pool: string): Promise<number>;
   /** Moves the guard past `seenVersion`; only one caller wins a given version. */
   advanceLaunchGuard(pool: string, seenVersion: number): Promise<boolean>;
-  readBucket(now: number, policy: BucketPolicy): Promise<BucketState>;
-  /** Takes up to `wanted` RunJobFlow tokens from the shared bucket; how many it got (0 = budget spent). */
-  takeLaunchTokens(wanted: number, now: number, policy: BucketPolicy): Promise<number>;
+  /** `api`'s token bucket as last written (full under `policy` before its first take); not refilled to `now`. */
+  readBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<BucketState>;
+  /**
+   * Takes up to `wanted` tokens from `api`'s bucket, shared by every dispatcher of the account; how many it got
+   * (0 = budget spent). A token is taken just before its call: a crash between the two only wastes the token.
+   */
+  takeApiTokens(api: ApiBucket, wanted: number, now: number, policy: BucketPolicy): Promise<number>;
 
   // ------------------------------------------------------------ admission queue
   //

@@ -2,6 +2,7 @@
  * Delivering grants (see jobManager.ts, "Batched submission"): one AddJobFlowSteps per cluster for the steps of the jobs granted on it,
  * then each slot sent.
  */
+import { addStepsBudget } from '../config/pools';
 import type { PoolCluster, QueueEntry } from '../domain/pools';
 import { EmrApiError, EmrThrottledError, isClusterEndedRefusal } from '../errors';
 import type { Slot, StepDefinition } from './ports';
@@ -15,6 +16,29 @@ import { stepsEnded } from './release';
  * submitted again without the ListSteps a half-done grant needs. Zero is never a real claim time.
  */
 export const HANDED_BACK = 0;
+
+/**
+ * Halves of a refused batch handed back for want of a token are marked claimedAt = −group (1..SPLIT_GROUPS,
+ * known unsubmitted too) and submitted apart, each in its own call: merged again into one batch with the
+ * refused step they would be refused again, and with one token a pass (a burst) never split: a livelock.
+ * Two groups that happen to share a number on a cluster are only submitted together, then split again.
+ */
+const SPLIT_GROUPS = 999;
+
+/** The batch group of a handed-back claim (0: none, submitted with the pass's grants), else undefined. */
+export function handedBackGroup(claimedAt: number | undefined): number | undefined {
+  return claimedAt !== undefined && claimedAt <= HANDED_BACK && claimedAt >= -SPLIT_GROUPS ? -claimedAt || 0 : undefined;
+}
+
+function nextSplitGroup(jm: JobManagerContext): number {
+  jm.splitGroups = (jm.splitGroups % SPLIT_GROUPS) + 1;
+  return jm.splitGroups;
+}
+
+/** Hands the grants back, known unsubmitted, for a later dispatch (in their group, if a refused batch's half). */
+async function handBack(jm: JobManagerContext, grants: Grant[]): Promise<void> {
+  for (const { entry, batch } of grants) await jm.store.reclaim(entry, entry.claimedAt ?? 0, batch ? -batch : HANDED_BACK);
+}
 
 /**
  * After a throttled AddJobFlowSteps this job manager (one warm Lambda, the planner's one instance) holds
@@ -31,6 +55,8 @@ export interface Grant {
   entry: QueueEntry;
   cluster: PoolCluster;
   expiresAt: number;
+  /** The group of a refused batch's half it was handed back in (handedBackGroup): submitted in its own call. */
+  batch?: number;
 }
 
 /**
@@ -46,10 +72,14 @@ export async function deliverGrants(
   report: DispatchReport,
   resubmission: boolean,
 ): Promise<boolean> {
-  const byCluster = new Map<string, Grant[]>();
-  for (const grant of grants) byCluster.set(grant.cluster.clusterId, [...(byCluster.get(grant.cluster.clusterId) ?? []), grant]);
+  const batches = new Map<string, Grant[]>();
+  for (const grant of grants) {
+    const key = `${grant.batch ?? 0} ${grant.cluster.clusterId}`;
+    batches.set(key, [...(batches.get(key) ?? []), grant]);
+  }
   let requeued = false;
-  for (const [clusterId, clusterGrants] of byCluster) {
+  for (const clusterGrants of batches.values()) {
+    const clusterId = clusterGrants[0].cluster.clusterId;
     let pending: Grant[] = [];
     for (const grant of clusterGrants) {
       if (grant.entry.step) pending.push(grant);
@@ -101,13 +131,19 @@ async function mapSubmitted(jm: JobManagerContext, clusterId: string, stepId: st
 }
 
 /**
- * One AddJobFlowSteps for the grants' steps, then each is mapped and its slot sent. A failed call is
- * handled by batchRefused; true when the cluster had ended and the grants went back to the queue.
+ * One AddJobFlowSteps for the grants' steps, then each is mapped and its slot sent. Every call first takes a
+ * token of the registry's AddJobFlowSteps bucket (shared by all dispatchers, within EMR's account quota by
+ * construction); without one, or within the backoff after a throttle, the grants are handed back as after a
+ * throttled call: known unsubmitted, for a later dispatch to submit with whatever else it grants there. A
+ * crash between the token and the call only wastes the token. A failed call is handled by batchRefused;
+ * true when the cluster had ended and the grants went back to the queue.
  */
 async function submitBatch(jm: JobManagerContext, context: PoolContext, clusterId: string, grants: Grant[], report: DispatchReport): Promise<boolean> {
   if (grants.length === 0) return false;
-  if (jm.clock.now() < jm.addStepsBackoffUntil) {
-    for (const { entry } of grants) await jm.store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+  const now = jm.clock.now();
+  if (now < jm.addStepsBackoffUntil || (await jm.store.takeApiTokens('AddJobFlowSteps', 1, now, addStepsBudget(context.settings))) === 0) {
+    report.addJobFlowStepsHeld = (report.addJobFlowStepsHeld ?? 0) + 1;
+    await handBack(jm, grants);
     return false;
   }
   let stepIds: string[];
@@ -149,7 +185,7 @@ async function batchRefused(
     report.errors.push(`submit ${clusterId} (${grants.length} steps): ${error.name}: ${error.message}`);
     if (throttled) {
       jm.addStepsBackoffUntil = jm.clock.now() + ADD_STEPS_BACKOFF_MS;
-      for (const { entry } of grants) await jm.store.reclaim(entry, entry.claimedAt ?? 0, HANDED_BACK);
+      await handBack(jm, grants);
     }
     return false;
   }
@@ -158,9 +194,24 @@ async function batchRefused(
     return true;
   }
   if (grants.length > 1) {
+    // Each half is a group of its own from now on, whether it goes now or is handed back (SPLIT_GROUPS).
     const half = Math.ceil(grants.length / 2);
-    const first = await submitBatch(jm, context, clusterId, grants.slice(0, half), report);
-    const second = await submitBatch(jm, context, clusterId, grants.slice(half), report);
+    const firstGroup = nextSplitGroup(jm);
+    const secondGroup = nextSplitGroup(jm);
+    const first = await submitBatch(
+      jm,
+      context,
+      clusterId,
+      grants.slice(0, half).map((grant) => ({ ...grant, batch: firstGroup })),
+      report,
+    );
+    const second = await submitBatch(
+      jm,
+      context,
+      clusterId,
+      grants.slice(half).map((grant) => ({ ...grant, batch: secondGroup })),
+      report,
+    );
     return first || second;
   }
   const submitError = { error: error.name, cause: error.message };

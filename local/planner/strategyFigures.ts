@@ -87,7 +87,7 @@ export function emrflowNotes(limits: StateMachineLimits, m: Meter): string[] {
   return [
     'place-job decisions; pools via the job manager dispatcher; dedicated clusters for jobs no pool fits',
     `dedicated clusters: a throttled RunJobFlow goes round CreateCluster's throttling loop at most ${limits.createClusterThrottle.maxRetries} times (run-job.asl.yml), then fails the run (${limits.createClusterThrottle.errorName} → ClassifyFailure)`,
-    `the dispatcher's throttled AddJobFlowSteps batch is handed back and submitted by a later dispatch (held back 2 s after a throttle); AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
+    `the dispatcher's AddJobFlowSteps batches take a token of its registry bucket (config/pools.json addJobFlowStepsBudget) first; a batch without one, or throttled, is handed back and submitted by a later dispatch (held back 2 s after a throttle); AcquireCapacity gives up after ${limits.acquireCapacity.timeoutSeconds} s (Placement.NoCapacity)`,
     "start = first executor: pooled jobs once their units are provisioned (after any managed-scaling scale-out) + the driver's first executor (startSeconds, pooledStartSeconds); step RUNNING apart (stepRunningSeconds)",
     ...(work > pooled || leased > pooled
       ? [

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { InvalidConfigError } from '../../../lib/errors';
 import { JOBS_FILE, JobDefinitionSchema, loadJobs, parseJobs } from '../../../lib/config/jobs';
-import { FleetTemplateSchema, POOLS_FILE, parsePools, loadPools } from '../../../lib/config/pools';
+import { addStepsBudget, FleetTemplateSchema, POOLS_FILE, parsePools, loadPools } from '../../../lib/config/pools';
 import { InstancePriceSchema, PRICES_FILE, loadPrices, parsePrices } from '../../../lib/config/prices';
 import { PlacementRuleSchema, RULES_FILE, loadRules, parseRules } from '../../../lib/config/rules';
 import { parseConfig } from '../../../lib/schema';
@@ -332,6 +332,20 @@ describe('config/prices.json and config/pools.json', () => {
     expect(
       configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { runJobFlowBudget: { ratePerSecond: 0.25, burst: 0 } } }, prices)),
     ).toMatch(/^config\/pools.json: dispatcher.runJobFlowBudget.burst: must be between 1 and 100, got number 0$/);
+  });
+
+  it('reads the AddJobFlowSteps budget, defaults it below EMR quota when absent, and names a bad one', () => {
+    const budget = { ratePerSecond: 0.3, burst: 6 };
+    const configured = parsePools({ dedicated: fleet(), pools: [], dispatcher: { addJobFlowStepsBudget: budget } }, prices);
+    expect(addStepsBudget(configured.dispatcher)).toEqual(budget);
+    // Absent: four fifths of EMR's default quota (0.5/s, burst 10), the rest for other callers.
+    expect(addStepsBudget(parseWithPools([pool]).dispatcher)).toEqual({ ratePerSecond: 0.4, burst: 8 });
+    expect(
+      configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { addJobFlowStepsBudget: { ratePerSecond: 0, burst: 8 } } }, prices)),
+    ).toMatch(/^config\/pools.json: dispatcher.addJobFlowStepsBudget.ratePerSecond: must be between 0.001 and 10, got number 0$/);
+    expect(configError(() => parsePools({ dedicated: fleet(), pools: [], dispatcher: { addJobFlowStepsBudget: { ratePerSecond: 0.4 } } }, prices))).toMatch(
+      /dispatcher.addJobFlowStepsBudget.burst/,
+    );
   });
 });
 

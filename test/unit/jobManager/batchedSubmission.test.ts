@@ -213,10 +213,16 @@ describe('batched submission', () => {
   });
 
   it('a batch rejected for one invalid step fails that job only', async () => {
-    const { emr, slots, manager } = await setUp(40, (i) => (i === 7 ? 'invalid step' : `job-${i} run attempt 1`));
-    const report = await manager.dispatch(CONTEXT);
+    const { emr, slots, manager, advance } = await setUp(40, (i) => (i === 7 ? 'invalid step' : `job-${i} run attempt 1`));
+    // Each call of the split takes an AddJobFlowSteps token (8 in a full default bucket): halves past them are
+    // handed back, unsubmitted, and go out with a later dispatch once tokens refilled.
+    const granted = (await manager.dispatch(CONTEXT)).granted;
+    for (let pass = 0; granted.length < 40 && pass < 10; pass += 1) {
+      advance(2_500);
+      granted.push(...(await manager.dispatch(CONTEXT)).granted);
+    }
 
-    expect(report.granted).toHaveLength(40);
+    expect(granted).toHaveLength(40);
     const refused = slots.get('token-7')?.[0];
     expect(refused?.stepId).toBeUndefined();
     expect(refused?.submitError).toEqual({ error: 'EMR.AmazonElasticMapReduceException', cause: expect.stringMatching(/ValidationException/) });
@@ -310,5 +316,71 @@ describe('batched submission', () => {
     expect(await manager.settleStep(slot.clusterId, slot.stepId!, { outcome: 'success', output: '{}' })).toBe('settled');
     expect(told).toEqual([{ token: 'step-token-0', outcome: 'success' }]);
     expect(await store.getStep(slot.clusterId, slot.stepId!)).toBeNull();
+  });
+});
+
+describe('the AddJobFlowSteps budget', () => {
+  /** EMR's default AddJobFlowSteps quota per account and Region (REFERENCE.md): burst 10, refill 0.5/s. */
+  const EMR_QUOTA = { burst: 10, perSecond: 0.5 };
+
+  /** A burst of `jobs` arrivals 100 ms apart on two running clusters, each park dispatching as AcquireCapacity does. */
+  async function burst(jobs: number, context: PoolContext) {
+    const run = await setUp(0);
+    for (let i = 0; i < jobs; i += 1) {
+      run.advance(100);
+      await run.manager.acquireCapacity(context, {
+        units: 1,
+        priority: 'normal',
+        execution: `exec-${i}`,
+        attempt: 1,
+        taskToken: `token-${i}`,
+        step: sparkStep(`job-${i}`),
+      });
+    }
+    return run;
+  }
+
+  it('a burst of passes takes at most the bucket’s tokens; the rest wait and go out later, more steps per call, once each', async () => {
+    const { emr, slots, manager, advance } = await burst(40, CONTEXT);
+    // 40 passes in 4 s: the default bucket (burst 8, 0.4/s) lets 8 + 1 calls through, each of the early ones
+    // carrying one job; the other jobs stay queued (no claim, no write) while it is empty.
+    expect(emr.calls.length).toBeLessThanOrEqual(8 + Math.floor(0.4 * 4));
+    expect(emr.calls.length).toBeLessThanOrEqual(EMR_QUOTA.burst + EMR_QUOTA.perSecond * 4);
+    const early = emr.calls.length;
+    expect(slots.size).toBeLessThan(40);
+
+    advance(10_000);
+    await manager.dispatch(CONTEXT);
+    expect(slots.size).toBe(40);
+    const late = emr.calls.slice(early);
+    expect(late.length).toBeLessThanOrEqual(2);
+    expect(Math.max(...late.map((call) => call.names.length))).toBeGreaterThan(Math.max(...emr.calls.slice(0, early).map((call) => call.names.length)));
+    expect(emr.allNames().sort()).toEqual(Array.from({ length: 40 }, (_, i) => `job-${i}`).sort());
+    for (let i = 0; i < 40; i += 1) expect(slots.get(`token-${i}`)).toHaveLength(1);
+  });
+
+  it('(negative control) without a binding budget the same burst exceeds EMR’s quota: one call per pass', async () => {
+    const unbounded = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 10, burst: 100 } } };
+    const { emr } = await burst(40, unbounded);
+    expect(emr.calls.length).toBeGreaterThan(EMR_QUOTA.burst + EMR_QUOTA.perSecond * 4);
+  });
+
+  it('one refused step in a batch is isolated with one token per pass, and every other job gets its step once', async () => {
+    const tight = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.4, burst: 1 } } };
+    const { emr, slots, manager, advance } = await setUp(40, (i) => (i === 7 ? 'invalid step' : `job-${i} run attempt 1`));
+    // Each pass has one token: a refused batch's halves are handed back in groups of their own, so they are
+    // not merged again with the refused step (which would be refused again on every pass).
+    for (let pass = 0; slots.size < 40 && pass < 60; pass += 1) {
+      await manager.dispatch(tight);
+      advance(2_500);
+    }
+    expect(slots.size).toBe(40);
+    expect(slots.get('token-7')?.[0].submitError?.cause).toMatch(/not a valid jar/);
+    for (let i = 0; i < 40; i += 1) {
+      expect(slots.get(`token-${i}`)).toHaveLength(1);
+      if (i !== 7) expect(slots.get(`token-${i}`)?.[0].stepId).toMatch(/^s-/);
+    }
+    expect(new Set(emr.allNames()).size).toBe(39);
+    expect(emr.allNames()).toHaveLength(39);
   });
 });

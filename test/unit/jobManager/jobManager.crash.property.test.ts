@@ -74,7 +74,7 @@ const WRITES = [
   'lapse',
   'expire',
   'advanceLaunchGuard',
-  'takeLaunchTokens',
+  'takeApiTokens',
   'park',
   'claim',
   'reclaim',
@@ -1250,10 +1250,10 @@ describe.each([
 ] as const)('a batched step submitted but not yet mapped: %s', (_name, newStore, blind) => {
   it("keeps its units leased through its execution's cleanup", async () => {
     const { world, manager, park, running, store } = await outlivingSetup(newStore);
-    // park, its ADD to the queued totals, claim, its ADD, lease, then the batch.
-    const crash = new CrashPoint(5, true);
+    // park, its ADD to the queued totals, claim, its ADD, lease, the batch's AddJobFlowSteps token, then the batch.
+    const crash = new CrashPoint(6, true);
     const first = await park(0, 8, { batched: true, crash });
-    expect(crash.hit).toBe('after #6 (AddJobFlowSteps(batch))');
+    expect(crash.hit).toBe('after #7 (AddJobFlowSteps(batch))');
     expect(await store.liveSteps('j-0000', first.execution)).toEqual([]);
     first.waitGone = true;
     await manager.releaseExecution([POOL.name], first.execution);

@@ -124,11 +124,16 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.advanceLaunchGuard('shared', 0)).toBe(true);
     expect(await store.advanceLaunchGuard('shared', 0)).toBe(false);
     expect(await store.readLaunchGuard('shared')).toBe(1);
-    expect(await store.readBucket(0, policy)).toEqual({ tokens: 5, updatedAt: 0 });
-    expect(await store.takeLaunchTokens(3, 0, policy)).toBe(3);
-    expect(await store.takeLaunchTokens(3, 0, policy)).toBe(2);
-    expect(await store.takeLaunchTokens(1, 3_999, policy)).toBe(0);
-    expect(await store.takeLaunchTokens(1, 4_000, policy)).toBe(1);
+    expect(await store.readBucket('RunJobFlow', 0, policy)).toEqual({ tokens: 5, updatedAt: 0 });
+    expect(await store.takeApiTokens('RunJobFlow', 3, 0, policy)).toBe(3);
+    expect(await store.takeApiTokens('RunJobFlow', 3, 0, policy)).toBe(2);
+    expect(await store.takeApiTokens('RunJobFlow', 1, 3_999, policy)).toBe(0);
+    expect(await store.takeApiTokens('RunJobFlow', 1, 4_000, policy)).toBe(1);
+    // Each API's bucket is its own item: RunJobFlow's spent, AddJobFlowSteps' is still full.
+    const steps = { ratePerSecond: 0.4, burst: 8 };
+    expect(await store.readBucket('AddJobFlowSteps', 4_000, steps)).toEqual({ tokens: 8, updatedAt: 4_000 });
+    expect(await store.takeApiTokens('AddJobFlowSteps', 10, 4_000, steps)).toBe(8);
+    expect(await store.takeApiTokens('RunJobFlow', 1, 4_000, policy)).toBe(0);
   });
 
   it('serves each priority level oldest first, page by page, and only waiting entries', async () => {
@@ -184,6 +189,10 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     // A stale claim is taken over once: a second sweep that saw the same claim is refused.
     expect(await store.reclaim(waiting, 200, 300)).toBe(true);
     expect(await store.reclaim(waiting, 200, 301)).toBe(false);
+    // Handed back in a refused batch's split group (submission.ts: claimedAt −group), and taken over from it.
+    expect(await store.reclaim(waiting, 300, -3)).toBe(true);
+    expect((await store.grantingEntries('shared')).map((e) => e.claimedAt)).toEqual([-3]);
+    expect(await store.reclaim(waiting, -3, 300)).toBe(true);
     expect(await store.granted(waiting, 200)).toBe(false);
     expect(await store.granted(waiting, 300)).toBe(true);
     expect(await store.listQueue('shared')).toEqual([]);

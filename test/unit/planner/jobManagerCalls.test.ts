@@ -179,6 +179,37 @@ describe("the planner's pooled path", () => {
     for (const pool of base.pools.pools) for (const cluster of await run.store.listClusters(pool.name)) expect(cluster.leases).toEqual({});
   }, 300_000);
 
+  it.each([
+    ['the shipped AddJobFlowSteps budget', undefined],
+    ['(negative control) a budget that never binds', { ratePerSecond: 10, burst: 100 }],
+  ] as const)(
+    'a nightly spike with %s: AddJobFlowSteps within EMR’s quota only with the budget',
+    async (_name, budget) => {
+      // 600 nightly jobs over 20 minutes, most after the clusters are up: every park dispatches, and without
+      // the registry's bucket every pass sends its cluster's batch, past EMR's 0.5/s (burst 10).
+      const profile = readProfile(PROFILE);
+      const kind = profile.kinds.find((k) => k.arrival === 'nightly')!;
+      const spike = sizeDay(
+        generateJobs(
+          { ...profile, jobs: 600, totalInputTiB: (600 * 300) / 1024 / 1024, kinds: [kind], arrivals: { ...profile.arrivals, nightlySpikeMinutes: 20 } },
+          1,
+        ),
+        profile.date,
+      );
+      const pooled = applyWhatIf(POOLED, readWhatIf(POOLED), shippedConfig());
+      const base = budget ? { ...pooled, pools: { ...pooled.pools, dispatcher: { ...pooled.pools.dispatcher, addJobFlowStepsBudget: budget } } } : pooled;
+      const run = new EmrflowRun(base, spike, spotModel(profile), new Random(3), () => undefined);
+      await run.run();
+
+      expect(run.ended).toBe(spike.length);
+      expect(run.meter.failed).toBe(0);
+      const throttled = (run.meter.retriedCalls.AddJobFlowSteps ?? 0) + (run.meter.apiFigures().throttled.AddJobFlowSteps ?? 0);
+      if (budget) expect(throttled).toBeGreaterThan(0);
+      else expect(throttled).toBe(0);
+    },
+    300_000,
+  );
+
   it('starts a pooled job at its first executor, once its units are provisioned, and reports step RUNNING apart', async () => {
     const { run } = await plannerDay();
     const { startSeconds, stepRunningSeconds } = run.meter;
