@@ -5,7 +5,7 @@
 import type { PoolDefinition } from '../config/pools';
 import { TASK_TOKEN_GONE } from '../contract';
 import { poolConfigHash } from '../domain/pools';
-import type { JobManagerPorts } from './jobManager';
+import type { DispatchReport, JobManagerPorts } from './jobManager';
 import type { Clock, EmrPort, StepFunctionsPort } from './ports';
 import type { RegistryStore, StepTokenStore } from './store';
 
@@ -39,4 +39,9 @@ export function createContext(ports: JobManagerPorts): JobManagerContext {
     return hash;
   };
   return { store, stepTokens, emr, sfn, clock, placeholderId: () => ports.placeholderId(), configHashOf, addStepsBackoffUntil: 0, splitGroups: 0 };
+}
+
+/** A dispatch report with nothing in it yet (a dispatch's, or pre-launch's). */
+export function emptyReport(pool: string): DispatchReport {
+  return { pool, granted: [], launched: [], adopted: [], expired: [], abandoned: [], queued: 0, launchFailures: [], launchFailed: [], errors: [] };
 }

@@ -4,7 +4,7 @@
 import { addStepsBudget } from '../config/pools';
 import { CLUSTER_ENDED_STATES } from '../contract';
 import { expiredLeaseIds, leaseExpiry, planDispatch, queuedSum, refillBucket, type PoolCluster, type PoolClusterState, type QueueEntry } from '../domain/pools';
-import type { JobManagerContext } from './context';
+import { emptyReport, type JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
 import { readQueue } from './queue';
 import { deliverGrants, handedBackGroup, type Grant } from './submission';
@@ -20,18 +20,7 @@ export async function observeClusterState(jm: JobManagerContext, context: PoolCo
 }
 
 export async function dispatch(jm: JobManagerContext, context: PoolContext): Promise<DispatchReport> {
-  const report: DispatchReport = {
-    pool: context.pool.name,
-    granted: [],
-    launched: [],
-    adopted: [],
-    expired: [],
-    abandoned: [],
-    queued: 0,
-    launchFailures: [],
-    launchFailed: [],
-    errors: [],
-  };
+  const report = emptyReport(context.pool.name);
   // The first pass plans on what the sweep just read (its grants in flight; its launch guard and clusters when
   // the sweep wrote nothing, which a second read would only repeat); a later pass (after a lost race) re-reads.
   let read: SweepRead | undefined = await sweep(jm, context, report);

@@ -5,7 +5,7 @@
 import { CLUSTER_ENDED_STATES } from '../contract';
 import { isAlive, isStarting, PRIORITIES, type PoolCluster } from '../domain/pools';
 import { isTransientLaunchError, LaunchFailedError } from '../errors';
-import { WAITER_GONE, type JobManagerContext } from './context';
+import { emptyReport, WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, PoolContext } from './jobManager';
 
 /** The prefix of a launch placeholder's id (see "Launch protocol"). */
@@ -57,18 +57,7 @@ export async function settleLaunchIntent(jm: JobManagerContext, context: PoolCon
  */
 export async function prelaunch(jm: JobManagerContext, context: PoolContext, wanted: number, leadSeconds: number): Promise<DispatchReport> {
   const { pool } = context;
-  const report: DispatchReport = {
-    pool: pool.name,
-    granted: [],
-    launched: [],
-    adopted: [],
-    expired: [],
-    abandoned: [],
-    queued: 0,
-    launchFailures: [],
-    launchFailed: [],
-    errors: [],
-  };
+  const report = emptyReport(pool.name);
   const configHash = jm.configHashOf(pool);
   const guard = await jm.store.readLaunchGuard(pool.name);
   const clusters = await jm.store.listClusters(pool.name);
