@@ -24,6 +24,11 @@ export async function dispatch(jm: JobManagerContext, context: PoolContext): Pro
   // The first pass plans on what the sweep just read (its grants in flight; its launch guard and clusters when
   // the sweep wrote nothing, which a second read would only repeat); a later pass (after a lost race) re-reads.
   let read: SweepRead | undefined = await sweep(jm, context, report);
+  // No AddJobFlowSteps token: a pass could grant nothing it can submit, yet would read as much of the queue's
+  // head as the pool has free slots, on every arrival of a burst (2,000 jobs: 64 items read per job instead of
+  // 5). Its grants and launches wait for the next dispatch that has a token (at 0.4/s, seconds; a launch takes
+  // minutes). A job parked without its step (an older definition's) waits for that dispatch too.
+  if (!(await addStepsTokenPeek(jm, context)())) return report;
   for (let pass = 0; pass < MAX_PASSES; pass += 1) {
     if (!(await dispatchOnce(jm, context, report, read))) break;
     read = undefined;
@@ -47,12 +52,18 @@ interface SweepRead {
  * back (two writes each) and leave them to a later dispatch, which submits them all in one fuller batch.
  */
 function addStepsTokenPeek(jm: JobManagerContext, context: PoolContext): () => Promise<boolean> {
-  let known: boolean | undefined;
+  const count = addStepsTokenCount(jm, context);
+  return async () => (await count()) >= 1;
+}
+
+/** How many whole AddJobFlowSteps tokens are there now (read once, not taken): each is one cluster's batch. */
+function addStepsTokenCount(jm: JobManagerContext, context: PoolContext): () => Promise<number> {
+  let known: number | undefined;
   return async () => {
     if (known !== undefined) return known;
     const now = jm.clock.now();
     const policy = addStepsBudget(context.settings);
-    known = now >= jm.addStepsBackoffUntil && refillBucket(await jm.store.readBucket('AddJobFlowSteps', now, policy), now, policy).tokens >= 1;
+    known = now < jm.addStepsBackoffUntil ? 0 : Math.floor(refillBucket(await jm.store.readBucket('AddJobFlowSteps', now, policy), now, policy).tokens);
     return known;
   };
 }
@@ -154,14 +165,21 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
   let lostRace = false;
   const grants: Grant[] = [];
-  const mayBatch = addStepsTokenPeek(jm, context);
+  const tokens = addStepsTokenCount(jm, context);
+  // One token per cluster batch: the handed-back grants' clusters take theirs first.
+  const batched = new Set((read?.handedBack ?? []).map((grant) => grant.cluster.clusterId));
   for (const grant of plan.grants) {
     const entry = entries.get(grant.entryId) as QueueEntry;
     const cluster = byId.get(grant.clusterId) as PoolCluster;
     // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
     if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
-    // Its step could not be submitted now (no AddJobFlowSteps token): it keeps its place for a later dispatch.
-    if (entry.step && !(await mayBatch())) continue;
+    // Its cluster's batch would get no AddJobFlowSteps token: granted now, it would only be handed back (and
+    // read by every sweep until a token came). It and every entry after it (none overtakes it) wait for a
+    // later dispatch, unclaimed.
+    if (entry.step && !batched.has(cluster.clusterId)) {
+      if (batched.size >= (await tokens())) break;
+      batched.add(cluster.clusterId);
+    }
     const claimedAt = jm.clock.now();
     if (!(await jm.store.claim(entry, cluster.clusterId, claimedAt))) {
       lostRace = true;

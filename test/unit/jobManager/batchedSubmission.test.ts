@@ -365,6 +365,35 @@ describe('the AddJobFlowSteps budget', () => {
     expect(emr.calls.length).toBeGreaterThan(EMR_QUOTA.burst + EMR_QUOTA.perSecond * 4);
   });
 
+  it('a pass claims only what its tokens can submit (one cluster per token), and an empty bucket reads no queue', async () => {
+    // Prepare: 40 jobs parked while both clusters started; a bucket of one token.
+    const oneToken = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.001, burst: 1 } } };
+    const { store, emr, slots, manager } = await setUp(40);
+    const heads = jest.spyOn(store, 'queueHead');
+
+    // Act: the first pass has the token, the second none.
+    await manager.dispatch(oneToken);
+    const claimedFirst = (await store.grantingEntries(POOL.name)).length + slots.size;
+    const headsFirst = heads.mock.calls.length;
+    await manager.dispatch(oneToken);
+
+    // Assess: one batch, for one cluster's grants only; nothing handed back to wait in the granting index; the
+    // token-less pass read nothing of the queue's head.
+    expect(emr.calls).toHaveLength(1);
+    expect(claimedFirst).toBe(POOL.maxJobsPerCluster);
+    expect(await store.grantingEntries(POOL.name)).toEqual([]);
+    expect(headsFirst).toBeGreaterThan(0);
+    expect(heads.mock.calls.length).toBe(headsFirst);
+  });
+
+  it('(negative control) with a token per cluster the same pass claims for both clusters', async () => {
+    const twoTokens = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.001, burst: 2 } } };
+    const { emr, slots, manager } = await setUp(40);
+    await manager.dispatch(twoTokens);
+    expect(emr.calls).toHaveLength(2);
+    expect(slots.size).toBe(40);
+  });
+
   it('one refused step in a batch is isolated with one token per pass, and every other job gets its step once', async () => {
     const tight = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.4, burst: 1 } } };
     const { emr, slots, manager, advance } = await setUp(40, (i) => (i === 7 ? 'invalid step' : `job-${i} run attempt 1`));
