@@ -52,20 +52,26 @@ interface SweepRead {
  * back (two writes each) and leave them to a later dispatch, which submits them all in one fuller batch.
  */
 function addStepsTokenPeek(jm: JobManagerContext, context: PoolContext): () => Promise<boolean> {
-  const count = addStepsTokenCount(jm, context);
-  return async () => (await count()) >= 1;
-}
-
-/** How many whole AddJobFlowSteps tokens are there now (read once, not taken): each is one cluster's batch. */
-function addStepsTokenCount(jm: JobManagerContext, context: PoolContext): () => Promise<number> {
-  let known: number | undefined;
+  let known: boolean | undefined;
   return async () => {
     if (known !== undefined) return known;
     const now = jm.clock.now();
     const policy = addStepsBudget(context.settings);
-    known = now < jm.addStepsBackoffUntil ? 0 : Math.floor(refillBucket(await jm.store.readBucket('AddJobFlowSteps', now, policy), now, policy).tokens);
+    known = now >= jm.addStepsBackoffUntil && refillBucket(await jm.store.readBucket('AddJobFlowSteps', now, policy), now, policy).tokens >= 1;
     return known;
   };
+}
+
+/**
+ * The dispatch that follows an arrival (AcquireCapacity) or a release (ReleaseCapacity): none while there is no
+ * AddJobFlowSteps token. It could submit nothing, yet its sweep would read every grant handed back to wait for
+ * a token, and its pass the queue's head, on each arrival and release of a burst (2,000 jobs: 51 DynamoDB items
+ * read per job against 34 at 200). The next dispatch with a token (another arrival or release, a cluster event,
+ * or the one-minute DispatchQueue, which always sweeps) grants, launches and repairs what this one would have.
+ */
+export async function dispatchIfTokens(jm: JobManagerContext, context: PoolContext): Promise<DispatchReport> {
+  if (!(await addStepsTokenPeek(jm, context)())) return { ...emptyReport(context.pool.name), addJobFlowStepsHeld: 1 };
+  return dispatch(jm, context);
 }
 
 /**
@@ -165,21 +171,14 @@ async function dispatchOnce(jm: JobManagerContext, context: PoolContext, report:
   const byId = new Map(clusters.map((cluster) => [cluster.clusterId, cluster]));
   let lostRace = false;
   const grants: Grant[] = [];
-  const tokens = addStepsTokenCount(jm, context);
-  // One token per cluster batch: the handed-back grants' clusters take theirs first.
-  const batched = new Set((read?.handedBack ?? []).map((grant) => grant.cluster.clusterId));
+  const mayBatch = addStepsTokenPeek(jm, context);
   for (const grant of plan.grants) {
     const entry = entries.get(grant.entryId) as QueueEntry;
     const cluster = byId.get(grant.clusterId) as PoolCluster;
     // Parked again while the lapsed lease of its abandoned grant waits for a cancelled step to end: not before that.
     if (entry.state === 'waiting' && clusters.some((held) => (held.leases[entry.entryId]?.expiresAt ?? Number.POSITIVE_INFINITY) <= now)) continue;
-    // Its cluster's batch would get no AddJobFlowSteps token: granted now, it would only be handed back (and
-    // read by every sweep until a token came). It and every entry after it (none overtakes it) wait for a
-    // later dispatch, unclaimed.
-    if (entry.step && !batched.has(cluster.clusterId)) {
-      if (batched.size >= (await tokens())) break;
-      batched.add(cluster.clusterId);
-    }
+    // Its step could not be submitted now (no AddJobFlowSteps token): it keeps its place for a later dispatch.
+    if (entry.step && !(await mayBatch())) continue;
     const claimedAt = jm.clock.now();
     if (!(await jm.store.claim(entry, cluster.clusterId, claimedAt))) {
       lostRace = true;

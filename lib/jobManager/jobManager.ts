@@ -9,6 +9,8 @@
  *   acquireCapacity   AcquireCapacity: park the job in its pool's queue (with its task token), then dispatch its pool. The job is
  *                     never leased directly, even when there is room: a new arrival must not overtake parked
  *                     jobs of higher (or aged) priority, so every grant comes from dispatch in queue order.
+ *                     Its dispatch, and release's, is skipped while no AddJobFlowSteps token is there
+ *                     (dispatchIfTokens): it could submit nothing, and the next dispatch with one does its work.
  *   releaseCapacity   ReleaseCapacity: give the lease back (idempotent), then dispatch: freed units go to the queue.
  *                     A step of its execution EMR may still run is cancelled, and keeps the lease until it ends.
  *   dispatch          DispatchQueue: sweep (expired leases, half-done grants, stale launch placeholders, ended

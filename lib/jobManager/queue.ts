@@ -7,7 +7,7 @@ import { leaseId, mergeQueueHeads, PRIORITIES, type PoolCluster, queuedTotalsOf,
 import type { Priority } from '../domain/types';
 import { WAITER_GONE, type JobManagerContext } from './context';
 import type { DispatchReport, AcquireCapacityRequest, PoolContext, PoolReconcileReport } from './jobManager';
-import { dispatch } from './dispatch';
+import { dispatchIfTokens } from './dispatch';
 import { PLACEHOLDER_PREFIX } from './launch';
 
 /** Parked executions heartbeated concurrently by reconcile. */
@@ -68,7 +68,7 @@ export async function acquireCapacity(
     ...(request.holdSeconds === undefined ? {} : { holdSeconds: request.holdSeconds }),
     ...(request.step === undefined ? {} : { step: request.step }),
   });
-  return { entryId, dispatch: await dispatch(jm, context) };
+  return { entryId, dispatch: await dispatchIfTokens(jm, context) };
 }
 
 /**

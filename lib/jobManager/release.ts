@@ -6,7 +6,7 @@ import type { PoolCluster } from '../domain/pools';
 import type { Slot } from './ports';
 import type { JobManagerContext } from './context';
 import type { ExecutionHoldings, PoolContext } from './jobManager';
-import { dispatch } from './dispatch';
+import { dispatchIfTokens } from './dispatch';
 
 /** Waits before each ListSteps that looks for a cancelled step's end before its lease is released (the first: none). */
 const CANCEL_CHECK_MS = [0, 500, 1_500];
@@ -23,7 +23,7 @@ const CANCEL_CHECK_PAGES = 3;
 export async function releaseCapacity(jm: JobManagerContext, context: PoolContext, slot: Pick<Slot, 'clusterId' | 'lease' | 'stepId'>) {
   const running = await cancelRunningSteps(jm, context.pool.name, slot);
   const released = running.length > 0 ? { released: false, units: 0 } : await jm.store.release(context.pool.name, slot.clusterId, slot.lease);
-  return { ...released, running, dispatch: await dispatch(jm, context) };
+  return { ...released, running, dispatch: await dispatchIfTokens(jm, context) };
 }
 
 /** Cancels the steps of a lease's execution that may still run on its cluster (none on an ended cluster); their ids. */

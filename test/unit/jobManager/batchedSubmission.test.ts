@@ -365,33 +365,34 @@ describe('the AddJobFlowSteps budget', () => {
     expect(emr.calls.length).toBeGreaterThan(EMR_QUOTA.burst + EMR_QUOTA.perSecond * 4);
   });
 
-  it('a pass claims only what its tokens can submit (one cluster per token), and an empty bucket reads no queue', async () => {
-    // Prepare: 40 jobs parked while both clusters started; a bucket of one token.
-    const oneToken = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.001, burst: 1 } } };
-    const { store, emr, slots, manager } = await setUp(40);
+  /** One arrival after a dispatch that used the bucket's only token; the store reads the arrival's dispatch made. */
+  async function arrivalAfterToken(burst: number) {
+    const budget = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.001, burst } } };
+    const { store, manager } = await setUp(40);
+    await manager.dispatch(budget);
     const heads = jest.spyOn(store, 'queueHead');
+    const granting = jest.spyOn(store, 'grantingEntries');
+    const { dispatch } = await manager.acquireCapacity(budget, {
+      units: 1,
+      priority: 'normal',
+      execution: 'late',
+      attempt: 1,
+      taskToken: 'token-late',
+      step: sparkStep('late'),
+    });
+    return { reads: heads.mock.calls.length + granting.mock.calls.length, dispatch };
+  }
 
-    // Act: the first pass has the token, the second none.
-    await manager.dispatch(oneToken);
-    const claimedFirst = (await store.grantingEntries(POOL.name)).length + slots.size;
-    const headsFirst = heads.mock.calls.length;
-    await manager.dispatch(oneToken);
-
-    // Assess: one batch, for one cluster's grants only; nothing handed back to wait in the granting index; the
-    // token-less pass read nothing of the queue's head.
-    expect(emr.calls).toHaveLength(1);
-    expect(claimedFirst).toBe(POOL.maxJobsPerCluster);
-    expect(await store.grantingEntries(POOL.name)).toEqual([]);
-    expect(headsFirst).toBeGreaterThan(0);
-    expect(heads.mock.calls.length).toBe(headsFirst);
+  it('an arrival with no AddJobFlowSteps token dispatches nothing: it reads neither the handed-back grants nor the queue', async () => {
+    const { reads, dispatch } = await arrivalAfterToken(1);
+    expect(reads).toBe(0);
+    expect(dispatch.addJobFlowStepsHeld).toBe(1);
   });
 
-  it('(negative control) with a token per cluster the same pass claims for both clusters', async () => {
-    const twoTokens = { ...CONTEXT, settings: { ...CONTEXT.settings, addJobFlowStepsBudget: { ratePerSecond: 0.001, burst: 2 } } };
-    const { emr, slots, manager } = await setUp(40);
-    await manager.dispatch(twoTokens);
-    expect(emr.calls).toHaveLength(2);
-    expect(slots.size).toBe(40);
+  it('(negative control) an arrival with a token left dispatches: it sweeps and reads the queue', async () => {
+    const { reads, dispatch } = await arrivalAfterToken(3);
+    expect(reads).toBeGreaterThan(0);
+    expect(dispatch.addJobFlowStepsHeld).toBeUndefined();
   });
 
   it('one refused step in a batch is isolated with one token per pass, and every other job gets its step once', async () => {
