@@ -95,17 +95,10 @@ export abstract class DynamoQueue {
 
   /** One Query per level on the table's own key (level, entryId begins with `execution#`): that execution's items only. */
   async executionEntries(pool: string, execution: string): Promise<QueueEntry[]> {
-    const entries: QueueEntry[] = [];
-    for (const priority of PRIORITIES) {
-      const items = await queryAll(this.dynamo, {
-        TableName: this.tables.queue,
-        KeyConditionExpression: '#level = :level AND begins_with(entryId, :prefix)',
-        ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ':prefix': leaseIdPrefix(execution) },
-      });
-      entries.push(...items.map(toEntry));
-    }
-    return entries;
+    return queryEveryLevel(this.dynamo, this.tables, pool, {
+      KeyConditionExpression: '#level = :level AND begins_with(entryId, :prefix)',
+      ExpressionAttributeValues: { ':prefix': leaseIdPrefix(execution) },
+    });
   }
 
   async queueHead(pool: string, priority: Priority, limit: number, after?: string): Promise<QueuePage> {
@@ -157,18 +150,7 @@ export abstract class DynamoQueue {
   }
 
   async grantingEntries(pool: string): Promise<QueueEntry[]> {
-    const entries: QueueEntry[] = [];
-    for (const priority of PRIORITIES) {
-      const items = await queryAll(this.dynamo, {
-        TableName: this.tables.queue,
-        IndexName: QUEUE_INDEX.granting,
-        KeyConditionExpression: '#level = :level',
-        ExpressionAttributeNames: { '#level': 'level' },
-        ExpressionAttributeValues: { ':level': queueLevel(pool, priority) },
-      });
-      entries.push(...items.map(toEntry));
-    }
-    return entries;
+    return queryEveryLevel(this.dynamo, this.tables, pool, { IndexName: QUEUE_INDEX.granting });
   }
 
   async listQueue(pool: string): Promise<QueueEntry[]> {
@@ -261,13 +243,27 @@ export abstract class DynamoQueue {
 
 /** The whole queue of a pool, every level (reports and tests; none of the job manager's operations). */
 export async function listQueue(dynamo: DynamoDBDocumentClient, tables: Pick<RegistryTables, 'queue'>, pool: string): Promise<QueueEntry[]> {
+  return queryEveryLevel(dynamo, tables, pool, {});
+}
+
+/**
+ * One paged Query per priority level of a pool (the queue's partitions), on the table or `IndexName`; the key
+ * condition is `#level = :level` unless `query` narrows it with values of its own.
+ */
+async function queryEveryLevel(
+  dynamo: DynamoDBDocumentClient,
+  tables: Pick<RegistryTables, 'queue'>,
+  pool: string,
+  query: { IndexName?: string; KeyConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> },
+): Promise<QueueEntry[]> {
   const entries: QueueEntry[] = [];
   for (const priority of PRIORITIES) {
     const items = await queryAll(dynamo, {
       TableName: tables.queue,
-      KeyConditionExpression: '#level = :level',
+      ...(query.IndexName ? { IndexName: query.IndexName } : {}),
+      KeyConditionExpression: query.KeyConditionExpression ?? '#level = :level',
       ExpressionAttributeNames: { '#level': 'level' },
-      ExpressionAttributeValues: { ':level': queueLevel(pool, priority) },
+      ExpressionAttributeValues: { ':level': queueLevel(pool, priority), ...query.ExpressionAttributeValues },
     });
     entries.push(...items.map(toEntry));
   }
