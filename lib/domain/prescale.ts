@@ -62,9 +62,24 @@ export interface PrescaleOptions {
   unitStep: number;
   /** Predicted units below this are noise (a run or two a day), not a burst worth holding nodes for. */
   minimumBurstUnits: number;
+  /**
+   * A burst stands this many times above the pool's mean units over the day: an even load keeps its clusters
+   * busy without help, and holding nodes ahead of it would only add idle ones.
+   */
+  burstOverMean: number;
 }
 
-export const DEFAULT_PRESCALE: Omit<PrescaleOptions, 'clusters'> = { leadSeconds: 300, launchLeadSeconds: 960, unitStep: 4, minimumBurstUnits: 8 };
+/**
+ * minimumBurstUnits is one 4xlarge node: since a small job holds one unit (lib/domain/sizing.ts), a tenth of the
+ * default day peaks at 6-8 units a minute, and 8 (two 2-unit jobs' nodes) took its bursts for noise.
+ */
+export const DEFAULT_PRESCALE: Omit<PrescaleOptions, 'clusters'> = {
+  leadSeconds: 300,
+  launchLeadSeconds: 960,
+  unitStep: 4,
+  minimumBurstUnits: 4,
+  burstOverMean: 2,
+};
 /**
  * One-minute buckets: an hourly upload lands within a few minutes, and its peak is what the clusters must hold.
  * Five-minute buckets averaged the peak away (the default day's :00 burst peaks near 370 units; its five-minute
@@ -148,7 +163,8 @@ export function prescaleMinimum(shape: DayShape, pool: PrescalePool, atMs: numbe
   const base = pool.managedScaling.minimumUnits;
   const predicted = predictedUnits(shape, pool.name, atMs, options.leadSeconds);
   const clustersWanted = prelaunchClusters(shape, pool, atMs, options);
-  if (predicted < options.minimumBurstUnits || options.clusters < 1) return { minimumUnits: base, predictedUnits: predicted, clustersWanted, raised: false };
+  if (!isBurst(shape, pool.name, predicted, options) || options.clusters < 1)
+    return { minimumUnits: base, predictedUnits: predicted, clustersWanted, raised: false };
   const perCluster = Math.ceil(predicted / options.clusters / options.unitStep) * options.unitStep;
   const minimumUnits = Math.max(base, Math.min(pool.managedScaling.maximumUnits, pool.capacityUnits, perCluster));
   return { minimumUnits, predictedUnits: predicted, clustersWanted, raised: minimumUnits > base };
@@ -162,10 +178,18 @@ export function prelaunchClusters(
   shape: DayShape,
   pool: PrescalePool,
   atMs: number,
-  options: Pick<PrescaleOptions, 'launchLeadSeconds' | 'minimumBurstUnits'>,
+  options: Pick<PrescaleOptions, 'launchLeadSeconds' | 'minimumBurstUnits' | 'burstOverMean'>,
 ): number {
   const units = predictedUnits(shape, pool.name, atMs, options.launchLeadSeconds);
-  if (units < options.minimumBurstUnits) return 0;
+  if (!isBurst(shape, pool.name, units, options)) return 0;
   const steps = predictedUnits(shape, pool.name, atMs, options.launchLeadSeconds, 'steps');
   return Math.min(pool.maxClusters, Math.max(Math.ceil(units / pool.capacityUnits), Math.ceil(steps / pool.maxJobsPerCluster)));
+}
+
+/** Whether `units` predicted for `pool` are a burst: above the noise floor and well above the day's mean. */
+function isBurst(shape: DayShape, pool: string, units: number, options: Pick<PrescaleOptions, 'minimumBurstUnits' | 'burstOverMean'>): boolean {
+  const row = shape.units[pool];
+  if (!row || units < options.minimumBurstUnits) return false;
+  const mean = row.reduce((sum, value) => sum + value, 0) / row.length;
+  return units >= options.burstOverMean * mean;
 }

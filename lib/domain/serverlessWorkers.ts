@@ -68,6 +68,9 @@ export interface ExecutorShape {
   executorCores: number;
   executorMemoryGiB: number;
   executorInstances: number;
+  /** A driver sized apart (a one-unit job's small driver); absent, the driver is an executor's size. */
+  driverCores?: number;
+  driverMemoryGiB?: number;
 }
 
 /**
@@ -91,12 +94,18 @@ export function workerForExecutor(spark: Pick<ExecutorShape, 'executorCores' | '
 
 /**
  * The workers a sized job asks EMR Serverless for: its executors (sizing's executorInstances, at least one),
- * each a workerForExecutor, and a driver of the same configuration (pre-initialized capacity serves only the
- * configuration it was created with, so an application keeps one).
+ * each a workerForExecutor, and a driver of the same configuration, unless sizing gave the driver its own
+ * (a one-unit job's 1-core, 2 GiB driver: a 1 vCPU / 3 GB worker). Pre-initialized capacity serves a role only
+ * the configuration it was created with, so such a job's driver starts on demand beside pre-initialized executors.
  */
 export function workersForSpark(spark: ExecutorShape, options: { diskGb?: number } = {}): JobWorkers {
-  const worker = workerForExecutor(spark, options.diskGb ?? WORKER_DISK_GB.min);
-  return { driver: worker, executor: { ...worker }, executors: Math.max(1, Math.ceil(spark.executorInstances)) };
+  const diskGb = options.diskGb ?? WORKER_DISK_GB.min;
+  const worker = workerForExecutor(spark, diskGb);
+  const driver =
+    spark.driverCores !== undefined && spark.driverMemoryGiB !== undefined
+      ? workerForExecutor({ executorCores: spark.driverCores, executorMemoryGiB: spark.driverMemoryGiB }, diskGb)
+      : { ...worker };
+  return { driver, executor: { ...worker }, executors: Math.max(1, Math.ceil(spark.executorInstances)) };
 }
 
 /** `--conf` settings that ask EMR Serverless for these workers (sparkSubmitParameters). */

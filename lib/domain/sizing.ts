@@ -39,11 +39,14 @@ export const SPARK_STARTUP_SECONDS = 40;
  * and runs one Spark executor. Every figure is a default a job's history corrects: throughput is learned
  * from past runs, so the model only has to be right the first time within a factor of a few.
  *
- * The unit stays 4 vCPU / 32 GiB although small jobs now get 2 units: `capacityUnits` is read with this meaning by
- * the pools (leases, managed-scaling units), the fleets (WeightedCapacity = vCPU / 4), pricing, placement, run
- * cost and the planner, several of them being rewritten elsewhere; a finer unit would change all of them at
- * once. The minimum is lowered instead: 2 units is the smallest useful Spark application (cluster deploy
- * mode: the driver's unit plus one executor), and 30 MiB does not need more.
+ * The unit stays 4 vCPU / 32 GiB: `capacityUnits` is read with this meaning by the pools (leases, managed-scaling
+ * units), the fleets (WeightedCapacity = vCPU / 4), pricing, placement, run cost and the planner; a finer unit
+ * would change all of them at once. The minimum is made finer instead: a job whose data fits one unit gets ONE
+ * unit holding the whole smallest useful Spark application (cluster deploy mode): a 1-core, 2 GiB driver beside
+ * a 3-core, 20 GiB executor. With Spark's overhead (10%, at least 384 MiB) that is 4 vCPU and 24.4 GiB, what
+ * one executor of a bigger job takes (4 cores, 22 GiB: 24.2 GiB), so it fits a unit's YARN memory on every fleet
+ * type as that executor does. It was 2 units (the driver given a whole unit of its own): for the day's median
+ * 40 MiB input that doubled the capacity held through the fixed Spark start, which is most of such a run.
  */
 export interface SizingParams {
   /**
@@ -53,7 +56,10 @@ export interface SizingParams {
    * planFleets asks for and prices that whole node.)
    */
   unitStep: number;
-  /** The driver plus one executor: the smallest useful Spark application (it was 8, 19,998 of the day's 20,000 jobs). */
+  /**
+   * The smallest useful Spark application (a driver and one executor) sharing one unit: see sparkConf. It was 8
+   * (19,998 of the day's 20,000 jobs), then 2 (the driver on a unit of its own).
+   */
   minCapacityUnits: number;
   /** 1,024 vCPU: beyond this one job should be split, not given a bigger cluster. */
   maxCapacityUnits: number;
@@ -83,7 +89,7 @@ export interface SizingParams {
 
 export const DEFAULT_SIZING: SizingParams = {
   unitStep: 2,
-  minCapacityUnits: 2,
+  minCapacityUnits: 1,
   maxCapacityUnits: 256,
   defaultThroughputMiBpsPerUnit: 24, // 4 cores x 6 MiB/s, measured as above
   startupMinutes: SPARK_STARTUP_SECONDS / 60,
@@ -140,8 +146,7 @@ export function sizeJob(input: SizeJobInput, params: SizingParams = DEFAULT_SIZI
   const inputMiB = input.inputBytes / MiB;
   const budgetMinutes = Math.max(5, (request.job.slaMinutes - params.clusterStartMinutes) * params.slaBudgetShare);
   const computeSeconds = Math.max(60, (budgetMinutes - params.startupMinutes) * 60);
-  const needed = Math.ceil(inputMiB / (throughput * computeSeconds) / params.unitStep) * params.unitStep;
-  const capacityUnits = clamp(needed, params.minCapacityUnits, params.maxCapacityUnits);
+  const capacityUnits = clamp(unitsFor(inputMiB / (throughput * computeSeconds), params), params.minCapacityUnits, params.maxCapacityUnits);
   const predictedMinutes = round1(params.startupMinutes + inputMiB / (throughput * capacityUnits) / 60);
   const spark = sparkConf(capacityUnits, inputMiB, params);
   return {
@@ -158,6 +163,14 @@ export function sizeJob(input: SizeJobInput, params: SizingParams = DEFAULT_SIZI
 }
 
 /**
+ * Whole units for `units` of work: one unit when it fits one (the driver shares it, sparkConf), else whole
+ * steps of the smallest fleet instance, so a dedicated task fleet is never asked for a fraction of one.
+ */
+function unitsFor(units: number, params: SizingParams): number {
+  return units <= 1 ? 1 : Math.ceil(units / params.unitStep) * params.unitStep;
+}
+
+/**
  * The step may run `predictionMultiple` times the prediction (at least the floor). It is cut at the SLA,
  * since a run past it has already failed its purpose and holds a cluster, unless the prediction itself
  * comes near the SLA (capacity at its cap): then 1.5x the prediction, so a run on track is not killed.
@@ -168,22 +181,37 @@ export function stepTimeoutSeconds(predictedMinutes: number, slaMinutes: number,
   return Math.min(Math.ceil(Math.min(wanted, ceiling) * 60), params.timeout.maxSeconds);
 }
 
-/** One executor per unit, less one unit's worth for the driver (cluster deploy mode runs it in YARN). */
+/**
+ * The smallest application's unit (capacityUnits 1): the driver takes one of its 4 vCPU and a small heap (it
+ * only plans and commits a small input), the executor the rest. Both containers with Spark's overhead: 1 + 3
+ * vCPU, 2.4 + 22 GiB, no more than a bigger job's executor asks of a unit.
+ */
+export const SHARED_UNIT_SPARK = { driverCores: 1, driverMemoryGiB: 2, executorCores: 3, executorMemoryGiB: 20 } as const;
+
+/**
+ * One executor per unit, less one unit's worth for the driver (cluster deploy mode runs it in YARN); a one-unit
+ * job runs its driver and its one executor side by side in that unit (SHARED_UNIT_SPARK).
+ */
 export function sparkConf(capacityUnits: number, inputMiB: number, params: SizingParams = DEFAULT_SIZING): SparkConf {
+  const shared = capacityUnits <= 1;
   const executorInstances = Math.max(1, capacityUnits - 1);
-  const cores = executorInstances * params.executorCores;
+  const executorCores = shared ? SHARED_UNIT_SPARK.executorCores : params.executorCores;
+  const cores = executorInstances * executorCores;
   return {
-    executorMemoryGiB: params.executorMemoryGiB,
-    executorCores: params.executorCores,
+    executorMemoryGiB: shared ? SHARED_UNIT_SPARK.executorMemoryGiB : params.executorMemoryGiB,
+    executorCores,
     executorInstances,
     // At least two tasks per core so a slow task does not idle the rest of the cluster.
     shufflePartitions: Math.max(2 * cores, Math.ceil(inputMiB / params.targetPartitionMiB)),
+    ...(shared ? { driverCores: SHARED_UNIT_SPARK.driverCores, driverMemoryGiB: SHARED_UNIT_SPARK.driverMemoryGiB } : {}),
   };
 }
 
 /** The spark-defaults properties for a Spark conf: the same values go to the cluster and to the step. */
 export function sparkProperties(spark: SparkConf): Record<string, string> {
   return {
+    ...(spark.driverCores !== undefined ? { 'spark.driver.cores': String(spark.driverCores) } : {}),
+    ...(spark.driverMemoryGiB !== undefined ? { 'spark.driver.memory': `${spark.driverMemoryGiB}g` } : {}),
     'spark.executor.memory': `${spark.executorMemoryGiB}g`,
     'spark.executor.cores': String(spark.executorCores),
     'spark.executor.instances': String(spark.executorInstances),

@@ -40,6 +40,9 @@ export interface SparkConf {
   executorCores: number;
   executorInstances: number;
   shufflePartitions: number;
+  /** Set when the driver shares a unit with the executor (a one-unit job); otherwise EMR's default driver. */
+  driverCores?: number;
+  driverMemoryGiB?: number;
 }
 
 /** What SizeJob decides from input size and run history. */

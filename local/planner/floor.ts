@@ -11,8 +11,8 @@ import type { PlannerConfig, SizedJob } from './decisions';
 import { workerFor, workerHourly } from './serverlessRun';
 
 const MiB = 1024 * 1024;
-/** A driver and one executor, one unit each (sparkConf gives the driver a unit's worth). */
-export const SMALLEST_SPARK_UNITS = 2;
+/** A driver and one executor sharing one unit: sizing's smallest application (DEFAULT_SIZING.minCapacityUnits). */
+export const SMALLEST_SPARK_UNITS = DEFAULT_SIZING.minCapacityUnits;
 /** Every strategy's step lasts sizing's Spark start-up plus its data work (decisions.trueStepSeconds). */
 export const SMALLEST_SPARK_START_SECONDS = DEFAULT_SIZING.startupMinutes * 60;
 

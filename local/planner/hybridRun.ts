@@ -16,7 +16,7 @@ import type { Placement } from '../../lib/domain/types';
 import { placeJobInput, type SizedJob } from './decisions';
 import { EmrflowRun } from './emrflowRun';
 import type { Run } from './run';
-import { dayWorker, ServerlessApplicationSim, type ServerlessApplication } from './serverlessRun';
+import { dayDriver, dayWorker, ServerlessApplicationSim, type ServerlessApplication } from './serverlessRun';
 
 export class HybridRun extends EmrflowRun {
   readonly serverless: ServerlessApplicationSim;
@@ -33,7 +33,8 @@ export class HybridRun extends EmrflowRun {
       maxVcpu: app.maximumCapacity.vcpu,
     };
     const preInitWorker = initial ? { vcpu: initial.executor.worker.vcpu, memoryGb: initial.executor.worker.memoryGb } : dayWorker(this.jobs);
-    this.serverless = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost());
+    const preInitDriver = initial ? { vcpu: initial.driver.worker.vcpu, memoryGb: initial.driver.worker.memoryGb } : dayDriver(this.jobs);
+    this.serverless = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost(), preInitDriver);
   }
 
   /** PlaceJob as the handler runs it: the registry's clusters and queued totals per pool → predictedWaitMinutes. */
@@ -74,8 +75,12 @@ export class HybridRun extends EmrflowRun {
       // startJobRun.sync in place of CreateCluster → RunSparkStep: the dedicated path's transitions and Lambdas.
       this.chargeOrchestration('dedicated', attempt > 1);
       if (!decision.serverless) throw new Error(`a serverless placement of ${job.id} without its job run`);
-      const { executor, executors } = decision.serverless.workers;
-      this.serverless.submit(state, { worker: { vcpu: executor.vcpu, memoryGb: executor.memoryGb }, workers: 1 + executors });
+      const { driver, executor, executors } = decision.serverless.workers;
+      this.serverless.submit(state, {
+        driver: { vcpu: driver.vcpu, memoryGb: driver.memoryGb },
+        worker: { vcpu: executor.vcpu, memoryGb: executor.memoryGb },
+        workers: 1 + executors,
+      });
       return;
     }
     const purchase = await this.purchaseFor(job, decision);

@@ -35,12 +35,12 @@ export const RECOMMEND_GRID = {
   idleTimeoutSeconds: [720, 3600],
 };
 /**
- * Jobs a cluster packs: two-unit jobs fill it, up to the 64 concurrent steps a 4xlarge primary runs (32 on a
+ * Jobs a cluster packs: one-unit jobs fill it, up to the 64 concurrent steps a 4xlarge primary runs (32 on a
  * 2xlarge; lib/domain/primaryNode.ts). Fewer, bigger clusters pay fewer primaries and core fleets for the same
  * steps: on the default day 4 clusters of 128 units and 64 steps cost less than 8 of 64 and 32.
  */
 const MAX_STEPS_PER_CLUSTER = 64;
-const SMALLEST_JOB_UNITS = 2;
+const SMALLEST_JOB_UNITS = DEFAULT_SIZING.minCapacityUnits;
 
 export interface Outcome {
   pool: Record<string, unknown>;

@@ -7,7 +7,7 @@
  */
 import type { PriceBook } from '../../lib/config/prices';
 import { SPARK_STARTUP_SECONDS } from '../../lib/domain/sizing';
-import { workerForExecutor } from '../../lib/domain/serverlessWorkers';
+import { workerForExecutor, workersForSpark } from '../../lib/domain/serverlessWorkers';
 import type { Sizing } from '../../lib/domain/types';
 import {
   EMR_SERVERLESS_QUOTAS,
@@ -49,16 +49,43 @@ export interface ServerlessApplication {
 
 /**
  * The worker a job's executor needs, the one place-job asks StartJobRun for (lib/domain/serverlessWorkers.ts
- * workerForExecutor); the driver gets the same configuration.
+ * workerForExecutor); the driver's is driverFor's.
  */
 export function workerFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
   const { vcpu, memoryGb } = workerForExecutor(sizing.spark);
   return { vcpu, memoryGb };
 }
 
-/** The worker every job of the day asks for (sizing gives one executor configuration): pre-initialized capacity's. */
+/** The worker a job's driver asks for: the executor's, unless sizing sized the driver apart (workersForSpark). */
+export function driverFor(sizing: Pick<Sizing, 'spark'>): ServerlessWorker {
+  const { vcpu, memoryGb } = workersForSpark(sizing.spark).driver;
+  return { vcpu, memoryGb };
+}
+
+/** The driver worker most of the day's jobs ask for: pre-initialized drivers'. */
+export function dayDriver(jobs: readonly SizedJob[]): ServerlessWorker {
+  return mostAsked(jobs, driverFor) ?? { vcpu: 4, memoryGb: 8 };
+}
+
+function mostAsked(jobs: readonly SizedJob[], workerOf: (sizing: Sizing) => ServerlessWorker): ServerlessWorker | undefined {
+  const counts = new Map<string, { worker: ServerlessWorker; jobs: number }>();
+  for (const job of jobs) {
+    const worker = workerOf(job.sizing);
+    const key = `${worker.vcpu}/${worker.memoryGb}`;
+    const seen = counts.get(key) ?? { worker, jobs: 0 };
+    seen.jobs += 1;
+    counts.set(key, seen);
+  }
+  return [...counts.values()].sort((a, b) => b.jobs - a.jobs)[0]?.worker;
+}
+
+/**
+ * The executor worker most of the day's jobs ask for: pre-initialized capacity's. Sizing gives two executor
+ * configurations (a one-unit job's 3-core executor beside its driver, and bigger jobs' 4-core ones), each a
+ * worker of its own.
+ */
 export function dayWorker(jobs: readonly SizedJob[]): ServerlessWorker {
-  return jobs.length > 0 ? workerFor(jobs[0].sizing) : { vcpu: 4, memoryGb: 8 };
+  return mostAsked(jobs, workerFor) ?? { vcpu: 4, memoryGb: 8 };
 }
 
 /** A step's seconds (EMR's Spark start + data work) as a Serverless job run's, once its workers are up. */
@@ -90,10 +117,15 @@ export function cheapestArchitecture(prices: PriceBook, worker: ServerlessWorker
   return workerHourly(prices, worker, 'ARM64') < workerHourly(prices, worker, 'X86_64') ? 'ARM64' : 'X86_64';
 }
 
-interface Queued {
-  state: JobState;
-  workers: number;
+/** The workers StartJobRun asks for: a driver, and `workers` − 1 executors of `worker`'s configuration. */
+export interface RunShape {
+  driver: ServerlessWorker;
   worker: ServerlessWorker;
+  workers: number;
+}
+
+interface Queued extends RunShape {
+  state: JobState;
   since: number;
   /** Cancelled while queued: admission skips it. */
   cancelled?: boolean;
@@ -102,12 +134,12 @@ interface Queued {
 }
 
 /** A job run holding workers: what a CancelJobRun gives back and stops billing. */
-interface Running {
+interface Running extends RunShape {
   drivers: number;
   executors: number;
-  onDemand: number;
-  worker: ServerlessWorker;
-  workers: number;
+  /** vCPU and USD per hour of its on-demand workers (the ones not served by pre-initialized capacity). */
+  onDemandVcpu: number;
+  onDemandHourly: number;
   ready: number;
   end: number;
   cancelled: boolean;
@@ -160,14 +192,16 @@ export class ServerlessApplicationSim {
 
   constructor(
     readonly application: ServerlessApplication,
-    /** The pre-initialized workers' configuration: the one every job's sizing gives (DEFAULT_SIZING's executor). */
+    /** The pre-initialized executors' configuration: the one every job's sizing gives (DEFAULT_SIZING's executor). */
     readonly preInitWorker: ServerlessWorker,
     private readonly host: ServerlessHost,
+    /** The pre-initialized drivers' configuration. */
+    readonly preInitDriver: ServerlessWorker = preInitWorker,
   ) {
     this.cancels = new QuotaQueue('CancelJobRun', EMR_SERVERLESS_QUOTAS.CancelJobRun, host);
     this.freeDrivers = application.preInitialized.drivers;
     this.freeExecutors = application.preInitialized.executors;
-    this.preInitVcpu = (application.preInitialized.drivers + application.preInitialized.executors) * preInitWorker.vcpu;
+    this.preInitVcpu = application.preInitialized.drivers * preInitDriver.vcpu + application.preInitialized.executors * preInitWorker.vcpu;
     if (this.preInitVcpu > Math.min(application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
       throw new Error(
         `pre-initialized capacity of ${this.preInitVcpu} vCPU exceeds the application's maximum (${application.maxVcpu}) or the account quota (${SERVERLESS_ACCOUNT_VCPU_QUOTA})`,
@@ -183,7 +217,7 @@ export class ServerlessApplicationSim {
    * StartJobRun for the job's attempt: the run queues in the application until it has room. `shape`: the
    * workers StartJobRun asks for (place-job's placement); by default the sizing's driver and executors.
    */
-  submit(state: JobState, shape?: { worker: ServerlessWorker; workers: number }): void {
+  submit(state: JobState, shape?: RunShape): void {
     this.jobRuns++;
     this.host.startJobRun(
       () => this.started(state, shape),
@@ -195,17 +229,18 @@ export class ServerlessApplicationSim {
   }
 
   /** StartJobRun got through: the run queues in the application until it has room. */
-  private started(state: JobState, shape?: { worker: ServerlessWorker; workers: number }): void {
+  private started(state: JobState, shape?: RunShape): void {
     const job = state.job;
     this.host.meter.call('StartJobRun', this.now);
     const worker = shape?.worker ?? workerFor(job.sizing);
+    const driver = shape?.driver ?? driverFor(job.sizing);
     const workers = shape?.workers ?? workersOf(job);
-    if (workers * worker.vcpu > Math.min(this.application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
+    if (driver.vcpu + (workers - 1) * worker.vcpu > Math.min(this.application.maxVcpu, SERVERLESS_ACCOUNT_VCPU_QUOTA)) {
       this.host.meter.call('GetJobRun', this.now + SYNC_POLL.fastSeconds);
       this.host.finish(state, 'failed', 0, SERVERLESS_RUN_FAILED);
       return;
     }
-    const queued: Queued = { state, workers, worker, since: this.now };
+    const queued: Queued = { state, workers, worker, driver, since: this.now };
     this.pending.push(queued);
     this.queued.set(state.job.id, queued);
     this.admit();
@@ -231,11 +266,11 @@ export class ServerlessApplicationSim {
         this.host.finish(next.state, 'failed', 0, SERVERLESS_RUN_FAILED);
         continue;
       }
-      const fromPool = this.matchesPreInit(next.worker);
-      const drivers = fromPool ? Math.min(1, this.freeDrivers) : 0;
-      const executors = fromPool ? Math.min(next.workers - 1, this.freeExecutors) : 0;
-      const onDemand = next.workers - drivers - executors;
-      if (this.runs >= SERVERLESS_MAX_CONCURRENT_RUNS || this.preInitVcpu + this.vcpuInUse + onDemand * next.worker.vcpu > capacity) {
+      // Pre-initialized capacity serves each role only in the configuration it was created with.
+      const drivers = sameWorker(next.driver, this.preInitDriver) ? Math.min(1, this.freeDrivers) : 0;
+      const executors = sameWorker(next.worker, this.preInitWorker) ? Math.min(next.workers - 1, this.freeExecutors) : 0;
+      const onDemandVcpu = (1 - drivers) * next.driver.vcpu + (next.workers - 1 - executors) * next.worker.vcpu;
+      if (this.runs >= SERVERLESS_MAX_CONCURRENT_RUNS || this.preInitVcpu + this.vcpuInUse + onDemandVcpu > capacity) {
         if (this.runs > 0) break;
         // Nothing running will free room: the run can never start (the application's capacity is too small).
         this.head++;
@@ -246,7 +281,7 @@ export class ServerlessApplicationSim {
       }
       this.head++;
       this.queued.delete(next.state.job.id);
-      this.start(next, drivers, executors, onDemand);
+      this.start(next, drivers, executors);
     }
     if (this.head > 1024 && this.head * 2 > this.pending.length) {
       this.pending.splice(0, this.head);
@@ -255,18 +290,21 @@ export class ServerlessApplicationSim {
     this.host.queueChanged();
   }
 
-  private matchesPreInit(worker: ServerlessWorker): boolean {
-    return this.preInitWorker.vcpu === worker.vcpu && this.preInitWorker.memoryGb === worker.memoryGb;
-  }
-
-  private start(queued: Queued, drivers: number, executors: number, onDemand: number): void {
-    const { state, worker, workers } = queued;
+  private start(queued: Queued, drivers: number, executors: number): void {
+    const { state, worker, driver, workers } = queued;
+    const onDemand = workers - drivers - executors;
+    const { architecture } = this.application;
+    const onDemandExecutors = workers - 1 - executors;
+    const onDemandVcpu = (1 - drivers) * driver.vcpu + onDemandExecutors * worker.vcpu;
+    const onDemandHourly =
+      (1 - drivers) * workerHourly(this.host.prices, driver, architecture) + onDemandExecutors * workerHourly(this.host.prices, worker, architecture);
+    const allVcpu = driver.vcpu + (workers - 1) * worker.vcpu;
     const { random, meter } = this.host;
     this.queueWaitSeconds.push(this.now - queued.since);
     this.runs++;
     this.freeDrivers -= drivers;
     this.freeExecutors -= executors;
-    this.vcpuInUse += onDemand * worker.vcpu;
+    this.vcpuInUse += onDemandVcpu;
     const warm = () => random.uniform(SERVERLESS_PREINIT_START_SECONDS.min, SERVERLESS_PREINIT_START_SECONDS.max);
     const cold = () => random.uniform(SERVERLESS_COLD_START_SECONDS.min, SERVERLESS_COLD_START_SECONDS.max);
     // The first executor needs the driver and one executor; the run goes at full width once every worker is up.
@@ -278,15 +316,26 @@ export class ServerlessApplicationSim {
     this.host.firstExecutor(state, first);
     const end = ready + asServerlessSeconds(trueStepSeconds(state.job, workers));
     this.lastEnd = Math.max(this.lastEnd, end);
-    const hourly = workerHourly(this.host.prices, worker, this.application.architecture);
     // On-demand workers: billed from ready to the end, each at least a minute. Pre-initialized ones are billed all day.
     const billedSeconds = Math.max(SERVERLESS_WORKER_MINIMUM_SECONDS, end - ready);
-    meter.cost.emrServerless += onDemand * hourly * (billedSeconds / 3600);
-    meter.provisionedUnitHours += onDemand * (worker.vcpu / 4) * (billedSeconds / 3600);
-    meter.busyUnitHours += workers * (worker.vcpu / 4) * ((end - ready) / 3600);
+    meter.cost.emrServerless += onDemandHourly * (billedSeconds / 3600);
+    meter.provisionedUnitHours += (onDemandVcpu / 4) * (billedSeconds / 3600);
+    meter.busyUnitHours += (allVcpu / 4) * ((end - ready) / 3600);
     // startJobRun.sync polls GetJobRun from the submission until the run ends (SUCCESS).
     meter.poll('GetJobRun', queued.since, end, SYNC_POLL);
-    const run: Running = { drivers, executors, onDemand, worker, workers, ready, end, cancelled: false, executionEnded: queued.executionEnded === true };
+    const run: Running = {
+      drivers,
+      executors,
+      onDemandVcpu,
+      onDemandHourly,
+      worker,
+      driver,
+      workers,
+      ready,
+      end,
+      cancelled: false,
+      executionEnded: queued.executionEnded === true,
+    };
     this.running.set(state.job.id, run);
     this.host.at(end, () => {
       if (run.cancelled) return;
@@ -300,7 +349,7 @@ export class ServerlessApplicationSim {
     this.runs--;
     this.freeDrivers += run.drivers;
     this.freeExecutors += run.executors;
-    this.vcpuInUse -= run.onDemand * run.worker.vcpu;
+    this.vcpuInUse -= run.onDemandVcpu;
     this.requestAdmit();
   }
 
@@ -338,12 +387,12 @@ export class ServerlessApplicationSim {
 
   /** Takes back what start() billed past `at` for a run cancelled then. */
   private refundAfter(run: Running, at: number): void {
-    const hourly = workerHourly(this.host.prices, run.worker, this.application.architecture);
     const billed = (until: number) => Math.max(SERVERLESS_WORKER_MINIMUM_SECONDS, until - run.ready);
     const unbilledHours = (billed(run.end) - billed(Math.max(at, run.ready))) / 3600;
-    this.host.meter.cost.emrServerless -= run.onDemand * hourly * unbilledHours;
-    this.host.meter.provisionedUnitHours -= run.onDemand * (run.worker.vcpu / 4) * unbilledHours;
-    this.host.meter.busyUnitHours -= run.workers * (run.worker.vcpu / 4) * ((run.end - Math.max(at, run.ready)) / 3600);
+    const allVcpu = run.driver.vcpu + (run.workers - 1) * run.worker.vcpu;
+    this.host.meter.cost.emrServerless -= run.onDemandHourly * unbilledHours;
+    this.host.meter.provisionedUnitHours -= (run.onDemandVcpu / 4) * unbilledHours;
+    this.host.meter.busyUnitHours -= (allVcpu / 4) * ((run.end - Math.max(at, run.ready)) / 3600);
   }
 
   /** Runs ending in the same second free capacity once. */
@@ -363,10 +412,12 @@ export class ServerlessApplicationSim {
   finishBilling(): void {
     const { drivers, executors } = this.application.preInitialized;
     if (drivers + executors === 0) return;
-    const worker = this.preInitWorker;
+    const { architecture } = this.application;
     const hours = Math.max(86_400, this.lastEnd) / 3600;
-    this.host.meter.cost.emrServerless += (drivers + executors) * workerHourly(this.host.prices, worker, this.application.architecture) * hours;
-    this.host.meter.provisionedUnitHours += (drivers + executors) * (worker.vcpu / 4) * hours;
+    const hourly =
+      drivers * workerHourly(this.host.prices, this.preInitDriver, architecture) + executors * workerHourly(this.host.prices, this.preInitWorker, architecture);
+    this.host.meter.cost.emrServerless += hourly * hours;
+    this.host.meter.provisionedUnitHours += ((drivers * this.preInitDriver.vcpu + executors * this.preInitWorker.vcpu) / 4) * hours;
   }
 }
 
@@ -379,8 +430,7 @@ export class ServerlessRun extends Run {
     ...args: ConstructorParameters<typeof Run>
   ) {
     super(...args);
-    const preInitWorker = dayWorker(this.jobs);
-    this.sim = new ServerlessApplicationSim(application, preInitWorker, this.serverlessHost());
+    this.sim = new ServerlessApplicationSim(application, dayWorker(this.jobs), this.serverlessHost(), dayDriver(this.jobs));
   }
 
   get queueWaitSeconds(): number[] {
@@ -404,4 +454,8 @@ export class ServerlessRun extends Run {
   finishBilling(): void {
     this.sim.finishBilling();
   }
+}
+
+function sameWorker(a: ServerlessWorker, b: ServerlessWorker): boolean {
+  return a.vcpu === b.vcpu && a.memoryGb === b.memoryGb;
 }

@@ -83,7 +83,7 @@ describe('pre-scaling from the day shape', () => {
   });
 
   it('wants no pre-launched cluster for work spread evenly over the hour (negative control)', () => {
-    // Prepare: 60 runs an hour, one a minute, 150 s each: about 5 units at any time, under minimumBurstUnits.
+    // Prepare: 60 runs an hour, one a minute, 150 s each: about 5 units at any time, the day's mean, so no burst.
     const shape = learnDayShape(history((i) => i));
 
     // Act
@@ -91,6 +91,22 @@ describe('pre-scaling from the day shape', () => {
 
     // Assess
     expect(wanted).toEqual([0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('pre-launches for a small burst of one-unit jobs, above one node and twice the day mean', () => {
+    // Prepare: 5 one-unit runs at :00 each hour, 150 s each: 5 units for two minutes and a half, a mean of 0.2.
+    const runs: ShapeRun[] = [];
+    for (let hour = 0; hour < 24; hour++)
+      for (let i = 0; i < 5; i++) runs.push({ pool: 'shared', startedAtMs: DAY + hour * 3_600_000, units: 1, seconds: 150 });
+    const shape = learnDayShape(runs);
+
+    // Act
+    const ahead = prelaunchClusters(shape, pool, at(10, 50), DEFAULT_PRESCALE);
+    const tooSmall = prelaunchClusters(shape, pool, at(10, 50), { ...DEFAULT_PRESCALE, minimumBurstUnits: 6 });
+
+    // Assess: the same burst is noise under a 6-unit floor (negative control).
+    expect(ahead).toBe(1);
+    expect(tooSmall).toBe(0);
   });
 
   it('reads pooled runs-table records and skips runs with no pool or units', () => {

@@ -9,6 +9,7 @@ import {
   workersFromSparkParameters,
   workerSizeProblem,
 } from '../../../lib/domain/serverlessWorkers';
+import { sparkConf } from '../../../lib/domain/sizing';
 
 describe('EMR Serverless worker sizes', () => {
   it('accepts exactly the documented sizes: 1/2/4/8/16 vCPU with their memory ranges and steps', () => {
@@ -78,6 +79,17 @@ describe('EMR Serverless worker sizes', () => {
         expect(workersFromSparkParameters(sparkSubmitParameters(workers))).toEqual(workers);
       }),
     );
+  });
+
+  it("gives a one-unit job's small driver a worker of its own, and asks StartJobRun for it", () => {
+    const oneUnit = sparkConf(1, 30);
+    const workers = workersForSpark(oneUnit);
+
+    expect(workers).toEqual({ driver: { vcpu: 1, memoryGb: 3, diskGb: 20 }, executor: { vcpu: 4, memoryGb: 22, diskGb: 20 }, executors: 1 });
+    expect(workersFromSparkParameters(sparkSubmitParameters(workers))).toEqual(workers);
+    // Negative control: a bigger job's driver is an executor's size, as before.
+    const twoUnits = workersForSpark(sparkConf(2, 30));
+    expect(twoUnits.driver).toEqual(twoUnits.executor);
   });
 
   it('reads EMR Serverless defaults when the job sets nothing: 4 vCPU / 16 GB driver and 3 executors', () => {

@@ -1,4 +1,13 @@
-import { DEFAULT_SIZING, SPARK_STARTUP_SECONDS, learnThroughput, sizeJob, sparkConf, stepTimeoutSeconds, type RunSample } from '../../../lib/domain/sizing';
+import {
+  DEFAULT_SIZING,
+  SHARED_UNIT_SPARK,
+  SPARK_STARTUP_SECONDS,
+  learnThroughput,
+  sizeJob,
+  sparkConf,
+  stepTimeoutSeconds,
+  type RunSample,
+} from '../../../lib/domain/sizing';
 import type { Sizing } from '../../../lib/domain/types';
 import { ARTIFACTS, GiB, job, request } from '../fixtures';
 
@@ -16,10 +25,10 @@ const TABLE = [
 describe('sizing from 1 GB to 4 TB', () => {
   const sized = TABLE.map(([label, bytes]) => ({ label, bytes, sizing: size(bytes) }));
 
-  it.each(sized)('$label: capacity within bounds, in whole 2xlarge instances', ({ sizing }) => {
+  it.each(sized)('$label: capacity within bounds, one shared unit or whole 2xlarge instances', ({ sizing }) => {
     expect(sizing.capacityUnits).toBeGreaterThanOrEqual(DEFAULT_SIZING.minCapacityUnits);
     expect(sizing.capacityUnits).toBeLessThanOrEqual(DEFAULT_SIZING.maxCapacityUnits);
-    expect(sizing.capacityUnits % DEFAULT_SIZING.unitStep).toBe(0);
+    if (sizing.capacityUnits > 1) expect(sizing.capacityUnits % DEFAULT_SIZING.unitStep).toBe(0);
   });
 
   it.each(sized)('$label: predicted within the SLA and a timeout above the prediction', ({ sizing }) => {
@@ -31,9 +40,11 @@ describe('sizing from 1 GB to 4 TB', () => {
 
   it.each(sized)('$label: sane Spark conf (one executor per unit less the driver, 128-256 MiB or 2 tasks per core)', ({ bytes, sizing }) => {
     const { spark } = sizing;
-    expect(spark.executorInstances).toBe(sizing.capacityUnits - 1);
-    expect(spark.executorCores).toBe(4);
-    expect(spark.executorMemoryGiB * 1.1).toBeLessThanOrEqual(29); // a unit's YARN memory on a 4xlarge
+    expect(spark.executorInstances).toBe(Math.max(1, sizing.capacityUnits - 1));
+    // A unit holds 4 vCPU and 29 GiB of YARN memory on a 4xlarge: one executor, or a shared unit's driver and executor.
+    const driverGiB = spark.driverMemoryGiB === undefined ? 0 : Math.max(spark.driverMemoryGiB * 1.1, spark.driverMemoryGiB + 0.375);
+    expect(spark.executorCores + (spark.driverCores ?? 0)).toBe(4);
+    expect(spark.executorMemoryGiB * 1.1 + driverGiB).toBeLessThanOrEqual(29);
     expect(spark.shufflePartitions).toBeGreaterThanOrEqual(2 * spark.executorInstances * spark.executorCores);
     const mibPerPartition = bytes / 1024 ** 2 / spark.shufflePartitions;
     expect(mibPerPartition).toBeLessThanOrEqual(256);
@@ -75,9 +86,9 @@ describe('right-sized jobs: 1 MiB to 1 TiB with the measured Spark start (hour S
   // 1 MiB, 30 MiB and 1 GiB all got 8 units (7 executors) predicted 2-2.1 min; 1 TiB 28 units, 28 min.
   const predicted = (bytes: number, units: number) => Math.round(((SPARK_STARTUP_SECONDS + bytes / MiB / (24 * units)) / 60) * 10) / 10;
   it.each([
-    ['1 MiB', MiB, 2, 1, 20 * 60],
-    ['30 MiB', 30 * MiB, 2, 1, 20 * 60],
-    ['1 GiB', GiB, 2, 1, 20 * 60],
+    ['1 MiB', MiB, 1, 1, 20 * 60],
+    ['30 MiB', 30 * MiB, 1, 1, 20 * 60],
+    ['1 GiB', GiB, 1, 1, 20 * 60],
     ['1 TiB', 1024 * GiB, 26, 25, 60 * 60],
   ] as const)('%s: %d units (%d executors), timeout %d s', (_label, bytes, units, executors, timeout) => {
     const sizing = size(bytes);
@@ -87,15 +98,17 @@ describe('right-sized jobs: 1 MiB to 1 TiB with the measured Spark start (hour S
     expect(sizing.stepTimeoutSeconds).toBe(timeout);
   });
 
-  it('gives a small job the smallest useful Spark application: the driver plus one executor', () => {
-    expect(DEFAULT_SIZING.minCapacityUnits).toBe(2);
-    expect(size(1).spark).toMatchObject({ executorInstances: 1, executorCores: 4, shufflePartitions: 8 });
+  it('gives a small job the smallest useful Spark application: the driver plus one executor, in one unit', () => {
+    expect(DEFAULT_SIZING.minCapacityUnits).toBe(1);
+    expect(size(1).spark).toEqual({ executorInstances: 1, executorCores: 3, executorMemoryGiB: 20, driverCores: 1, driverMemoryGiB: 2, shufflePartitions: 6 });
+    // A job that needs more than a unit's work gets whole 2xlarge instances, its driver on a unit of its own (EMR's default driver).
+    expect(size(100 * GiB).spark).not.toHaveProperty('driverCores');
   });
 
   it('predicts the fixed start from the measured constant plus the compute the data needs', () => {
     expect(DEFAULT_SIZING.startupMinutes * 60).toBe(SPARK_STARTUP_SECONDS);
-    // 1 GiB at 24 MiB/s per unit on 2 units: 21.3 s of compute on top of the measured start.
-    expect(size(GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + 1024 / (24 * 2)) / 60, 1);
+    // 1 GiB at 24 MiB/s per unit on 1 unit: 42.7 s of compute on top of the measured start.
+    expect(size(GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + 1024 / 24) / 60, 1);
     // 1 TiB: 26 units = ceil(1 TiB / (24 MiB/s x 29 min) = 25.1, to whole 2xlarge instances).
     expect(size(1024 * GiB).predictedMinutes).toBeCloseTo((SPARK_STARTUP_SECONDS + (1024 * 1024) / (24 * 26)) / 60, 1);
   });
@@ -134,7 +147,7 @@ describe('learning from history', () => {
 
 describe('step arguments', () => {
   it('builds spark-submit exactly as the team contract says', () => {
-    const sizing = size(10 * GiB);
+    const sizing = size(100 * GiB);
     const { spark } = sizing;
 
     expect(sizing.stepArgs).toEqual([
@@ -158,6 +171,17 @@ describe('step arguments', () => {
       'denormalize-events-2026-11-26',
       '--run-date',
       '2026-11-26',
+    ]);
+  });
+
+  it("gives a one-unit job's driver its share of the unit (spark.driver.* before the executor's settings)", () => {
+    const { stepArgs } = size(GiB);
+    const conf = stepArgs.filter((_arg, i) => stepArgs[i - 1] === '--conf');
+
+    expect(conf.slice(0, 3)).toEqual([
+      `spark.driver.cores=${SHARED_UNIT_SPARK.driverCores}`,
+      `spark.driver.memory=${SHARED_UNIT_SPARK.driverMemoryGiB}g`,
+      `spark.executor.memory=${SHARED_UNIT_SPARK.executorMemoryGiB}g`,
     ]);
   });
 

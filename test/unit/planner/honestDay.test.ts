@@ -14,6 +14,9 @@ import {
   SERVERLESS_RUN_FAILED,
   ServerlessRun,
   workerFor,
+  driverFor,
+  dayDriver,
+  dayWorker,
   workerHourly,
   type ServerlessApplication,
 } from '../../../local/planner/serverlessRun';
@@ -115,10 +118,11 @@ describe('EMR Serverless, simulated', () => {
   it('bills each worker at least a minute, from ready to the end of its run', async () => {
     const jobs = nightlyDay(3, 600);
     const run = await serverless(jobs, app());
-    const worker = workerFor(jobs[0].sizing);
     const expected = jobs.reduce((sum, job) => {
       const workers = 1 + job.sizing.spark.executorInstances;
-      return sum + workers * workerHourly(config.prices, worker, 'ARM64') * (Math.max(60, asServerlessSeconds(trueStepSeconds(job, workers))) / 3600);
+      // The driver and the executors, each at its own worker's price (a one-unit job's driver is smaller).
+      const hourly = workerHourly(config.prices, driverFor(job.sizing), 'ARM64') + (workers - 1) * workerHourly(config.prices, workerFor(job.sizing), 'ARM64');
+      return sum + hourly * (Math.max(60, asServerlessSeconds(trueStepSeconds(job, workers))) / 3600);
     }, 0);
     expect(run.meter.cost.emrServerless).toBeCloseTo(expected, 6);
     for (const seconds of run.meter.startSeconds) expect(seconds).toBeGreaterThanOrEqual(SERVERLESS_COLD_START_SECONDS.min);
@@ -139,14 +143,14 @@ describe('EMR Serverless, simulated', () => {
     const warm = await serverless(jobs, app({ preInitialized: { drivers: 4, executors: 200 } }));
     for (const seconds of warm.meter.startSeconds) expect(seconds).toBeLessThan(cold.meter.startSeconds.reduce((a, b) => Math.min(a, b), Infinity));
     expect(Math.min(...warm.meter.startSeconds)).toBeGreaterThanOrEqual(SERVERLESS_PREINIT_START_SECONDS.min);
-    const allDay = 204 * workerHourly(config.prices, workerFor(jobs[0].sizing), 'ARM64') * 24;
+    const allDay = (4 * workerHourly(config.prices, dayDriver(jobs), 'ARM64') + 200 * workerHourly(config.prices, dayWorker(jobs), 'ARM64')) * 24;
     expect(warm.meter.cost.emrServerless).toBeGreaterThanOrEqual(allDay);
   });
 
   it('fails a run the application can never hold, and one queued past the queue timeout, as startJobRun.sync would', async () => {
     const jobs = nightlyDay(250, 1);
     // From the sizing, not a constant: right-sizing made the smallest job a driver and one executor (8 vCPU).
-    const vcpuOf = (job: (typeof jobs)[number]) => (1 + job.sizing.spark.executorInstances) * workerFor(job.sizing).vcpu;
+    const vcpuOf = (job: (typeof jobs)[number]) => driverFor(job.sizing).vcpu + job.sizing.spark.executorInstances * workerFor(job.sizing).vcpu;
     const smallest = Math.min(...jobs.map(vcpuOf));
     // A generous StartJobRun Retry here: this test is about capacity, not the StartJobRun quota (below).
     const patient = { ...config, limits: withServerlessRetry({ maxAttempts: 40, maxDelaySeconds: 300 }) };

@@ -16,6 +16,8 @@ import { demandAtStart, PRE_INITIALIZED_START_TARGET, preInitializedForDemand, t
 import {
   asServerlessSeconds,
   dayWorker,
+  driverFor,
+  workerFor,
   EXECUTION_ABORTED,
   ServerlessApplicationSim,
   ServerlessRun,
@@ -194,11 +196,13 @@ describe('CancelJobRun under its documented quota (cleanup-execution and the rea
     expect(active.length).toBe(1);
     // start() billed the run to its end; the cancel at ABORT_AT takes back what was past it: from ready (40-120 s
     // after the start) to ABORT_AT, at least the 1-minute minimum, stays billed.
-    const hourly = workerHourly(config.prices, dayWorker(jobs), 'ARM64');
-    const workers = 1 + active[0].job.sizing.spark.executorInstances;
-    expect(costBefore).toBeGreaterThan((workers * hourly * 600) / 3600);
-    expect(host.meter.cost.emrServerless).toBeLessThanOrEqual((workers * hourly * (ABORT_AT - SERVERLESS_COLD_START_SECONDS.min)) / 3600 + 1e-9);
-    expect(host.meter.cost.emrServerless).toBeGreaterThanOrEqual((workers * hourly * 60) / 3600 - 1e-9);
+    // The run's own workers: its driver and its executors, each at its configuration's price.
+    const { sizing } = active[0].job;
+    const hourly =
+      workerHourly(config.prices, driverFor(sizing), 'ARM64') + sizing.spark.executorInstances * workerHourly(config.prices, workerFor(sizing), 'ARM64');
+    expect(costBefore).toBeGreaterThan((hourly * 600) / 3600);
+    expect(host.meter.cost.emrServerless).toBeLessThanOrEqual((hourly * (ABORT_AT - SERVERLESS_COLD_START_SECONDS.min)) / 3600 + 1e-9);
+    expect(host.meter.cost.emrServerless).toBeGreaterThanOrEqual((hourly * 60) / 3600 - 1e-9);
   });
 
   it('has nothing to cancel for a job run that already ended: no CancelJobRun, the execution is not ended twice', () => {
