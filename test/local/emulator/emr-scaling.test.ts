@@ -247,7 +247,7 @@ describe("a step's demand in units", () => {
   it.each([1, 2, 8, 12, 64])('is the units lib/domain/sizing gave the job (%i)', (units) => {
     const conf = Object.entries(sparkProperties(sparkConf(units, 1024))).flatMap(([k, v]) => ['--conf', `${k}=${v}`]);
 
-    expect(stepDemandUnits(cluster(), step(['spark-submit', '--deploy-mode', 'cluster', ...conf, 'job.py']))).toBe(Math.max(units, 2));
+    expect(stepDemandUnits(cluster(), step(['spark-submit', '--deploy-mode', 'cluster', ...conf, 'job.py']))).toBe(units);
   });
 
   it("takes dynamic allocation's maxExecutors when no count is fixed, and the cluster's spark-defaults", () => {
