@@ -31,7 +31,7 @@ export const RECONCILE_LIST_STEPS_CALLS = 8;
  * settle-steps' schedule (serverless.yml, rate(5 minutes)): consecutive sweeps have consecutive numbers, which
  * rotate the order in which they reach the clusters (sweepOrder).
  */
-const SETTLE_SWEEP_MS = 5 * 60_000;
+export const SETTLE_SWEEP_MS = 5 * 60_000;
 /** ListSteps pages that hold a cluster's live steps: at most 256 PENDING or RUNNING (submission.ts), 50 a page. */
 const LIVE_STEP_PAGES = Math.ceil(MAX_ACTIVE_STEPS / 50);
 

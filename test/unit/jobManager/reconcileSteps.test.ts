@@ -9,12 +9,12 @@ import type { StepView } from '../../../lib/domain/stepCompletion';
 import { createJobManager, type JobManager } from '../../../lib/jobManager/jobManager';
 import { MemoryJobStore } from '../../../lib/jobManager/memoryStore';
 import type { ListStepsRequest } from '../../../lib/jobManager/ports';
-import { RECONCILE_LIST_STEPS_CALLS } from '../../../lib/jobManager/steps';
+import { RECONCILE_LIST_STEPS_CALLS, SETTLE_SWEEP_MS } from '../../../lib/jobManager/steps';
+import { loadStateMachineLimits } from '../../../local/planner/stateMachineLimits';
 
 const PAGE = 50;
 /** 10:00 UTC: a settle-steps sweep's time (its 5-minute number rotates the clusters' order). */
 const T0 = Date.UTC(2026, 11, 7, 10, 0);
-const SWEEP_MS = 5 * 60_000;
 
 /** EMR's steps of each cluster (oldest first) and ListSteps as EMR answers it; `ignoreFilters` plays a ListSteps without them. */
 class FakeEmr {
@@ -172,7 +172,7 @@ describe('reconcileSteps: at most RECONCILE_LIST_STEPS_CALLS ListSteps calls a s
     const first = await w.manager.reconcileSteps();
     const reachedFirst = listed(w, 0);
     const callsBefore = w.emr.calls.length;
-    w.clock.ms += SWEEP_MS;
+    w.clock.ms += SETTLE_SWEEP_MS;
     const second = await w.manager.reconcileSteps();
     const reachedSecond = listed(w, callsBefore);
 
@@ -197,6 +197,10 @@ describe('reconcileSteps: at most RECONCILE_LIST_STEPS_CALLS ListSteps calls a s
     expect(new Set(w.told.heartbeat).size).toBe(12);
   });
 
+  it("rotates by settle-steps' schedule as serverless.yml ships it (a sweep's number is its 5-minute period)", () => {
+    expect(loadStateMachineLimits().settleStepsSeconds * 1000).toBe(SETTLE_SWEEP_MS);
+  });
+
   it('negative control: a second sweep in the same 5 minutes (same rotation) reaches the same clusters, not the deferred ones', async () => {
     const w = await twelveClusters();
 
@@ -217,7 +221,7 @@ describe('reconcileSteps: at most RECONCILE_LIST_STEPS_CALLS ListSteps calls a s
     }
 
     const first = await w.manager.reconcileSteps();
-    w.clock.ms += SWEEP_MS;
+    w.clock.ms += SETTLE_SWEEP_MS;
     const second = await w.manager.reconcileSteps();
 
     expect(first).toMatchObject({ listStepsCalls: RECONCILE_LIST_STEPS_CALLS, deferred: 1, settled: (RECONCILE_LIST_STEPS_CALLS - 1) * 10, unseen: 0 });
