@@ -180,16 +180,21 @@ async function waitingByCluster(jm: JobManagerContext): Promise<Map<string, Step
       if ((item.heldAt ?? 0) + HELD_END_TTL_MS <= jm.clock.now()) await jm.stepTokens.dropStep(item.clusterId, item.stepId);
       continue;
     }
-    byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+    const items = byCluster.get(item.clusterId);
+    if (items) items.push(item);
+    else byCluster.set(item.clusterId, [item]);
   }
   return byCluster;
 }
 
 /**
  * The clusters by id, rotated by RECONCILE_LIST_STEPS_CALLS places each sweep (numbered by its time), so that,
- * while each cluster takes one call (fewer than 50 live steps, none ended unseen), the clusters one sweep
- * deferred are the next one's first, without a cursor to store. Not the oldest mapping first: a cluster of
- * long steps would come first every time, and clusters past the cap would miss RunPooledStep's heartbeat.
+ * while each cluster takes one call (under 50 live steps, no mapped step ended), the clusters one sweep
+ * deferred are the next one's first, without a cursor to store. With more calls a cluster, or more than twice
+ * RECONCILE_LIST_STEPS_CALLS clusters, one may be left out of two sweeps running, and its steps miss
+ * RunPooledStep's heartbeat (three sweeps): the cap's known limit, which a larger ListSteps quota lifts. Not
+ * the oldest mapping first: a cluster of long steps would come first every time, and the clusters past the
+ * cap would never be reached while they run.
  */
 function sweepOrder(byCluster: Map<string, StepTokenItem[]>, now: number): Array<[string, StepTokenItem[]]> {
   const clusters = [...byCluster].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
