@@ -29,6 +29,12 @@ export const STEP_ENDED_STATES: ReadonlySet<string> = new Set(['COMPLETED', 'CAN
 export const STEP_UNSUCCESSFUL_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'FAILED', 'INTERRUPTED']);
 /** Steps that ended without running to their end: cancelled, or interrupted by their cluster. */
 export const STEP_CANCELLED_STATES: ReadonlySet<string> = new Set(['CANCELLED', 'INTERRUPTED']);
+/** EMR step states as ListSteps' `StepStates` filter takes them. */
+export type StepState = 'PENDING' | 'CANCEL_PENDING' | 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAILED' | 'INTERRUPTED';
+/** The states of a step EMR has not ended (a cluster holds at most 256 PENDING or RUNNING). */
+export const STEP_LIVE_STATES: readonly StepState[] = ['PENDING', 'RUNNING', 'CANCEL_PENDING'];
+/** ListSteps' `StepIds` filter: "You can specify a maximum of ten Step IDs" (EMR API Reference, ListSteps). */
+export const LIST_STEPS_MAX_IDS = 10;
 
 /** The value of `emrflow:app` on everything this application creates. */
 export const APP_NAME = 'emrflow';

@@ -43,6 +43,7 @@ import { type PoolClusterSpec, poolScalingPolicy } from '../domain/poolCluster';
 import type { PoolClusterState } from '../domain/pools';
 import type { InstanceUsage } from '../domain/runCost';
 import type { StepView } from '../domain/stepCompletion';
+import type { ListStepsRequest } from '../jobManager/ports';
 import { EmrApiError } from '../errors';
 
 /** EMR list calls page by Marker; a dedicated cluster fits in one or two pages, this bounds a runaway. */
@@ -335,9 +336,17 @@ function stepView(summary: StepSummary): StepView {
   };
 }
 
-/** One ListSteps page (newest first), as the job manager's settlement reads steps. */
-export async function listStepsPage(emr: EMRClient, clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }> {
-  const page = await emr.send(new ListStepsCommand({ ClusterId: clusterId, Marker: marker }));
+/** One ListSteps page (newest first unless filtered), as the job manager reads steps. */
+export async function listStepsPage(emr: EMRClient, clusterId: string, request: ListStepsRequest = {}): Promise<{ steps: StepView[]; marker?: string }> {
+  const { marker, stepStates, stepIds } = request;
+  const page = await emr.send(
+    new ListStepsCommand({
+      ClusterId: clusterId,
+      Marker: marker,
+      ...(stepStates ? { StepStates: [...stepStates] } : {}),
+      ...(stepIds ? { StepIds: [...stepIds] } : {}),
+    }),
+  );
   return { steps: (page.Steps ?? []).map(stepView), ...(page.Marker ? { marker: page.Marker } : {}) };
 }
 

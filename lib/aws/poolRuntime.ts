@@ -136,7 +136,7 @@ export function clusterStateProbe(): (clusterId: string) => Promise<PoolClusterS
 export const describeClusterState: EmrPort['describeClusterState'] = (clusterId) => emr.describeClusterState(emrClient(), clusterId);
 export const addStep: EmrPort['addStep'] = async (clusterId, step) => (await emr.addSteps(emrClient(), clusterId, [step]))[0] ?? '';
 export const addSteps: EmrPort['addSteps'] = (clusterId, steps) => emr.addSteps(emrClient(), clusterId, steps);
-export const listSteps: EmrPort['listSteps'] = (clusterId, marker) => emr.listStepsPage(emrClient(), clusterId, marker);
+export const listSteps: EmrPort['listSteps'] = (clusterId, request) => emr.listStepsPage(emrClient(), clusterId, request);
 export const cancelSteps: EmrPort['cancelSteps'] = (clusterId, stepIds) => emr.cancelSteps(emrClient(), clusterId, stepIds);
 export const findLaunch: EmrPort['findLaunch'] = (pool, launchId, launchedAfter) => emr.findLaunch(emrClient(), pool, launchId, launchedAfter);
 export const setScalingMinimum: Required<EmrPort>['setScalingMinimum'] = (clusterId, pool, minimumUnits) =>

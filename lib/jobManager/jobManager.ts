@@ -156,8 +156,14 @@ export interface SubmitStepRequest {
 export type SettleResult = 'settled' | 'absent' | 'gone';
 
 export interface ReconcileReport {
+  /** Clusters the sweep listed steps of. */
   clusters: number;
   listStepsCalls: number;
+  /**
+   * Clusters with mapped steps left (wholly or partly) to the next sweep: its ListSteps calls ran out
+   * (steps.ts RECONCILE_LIST_STEPS_CALLS, under EMR's ListSteps burst).
+   */
+  deferred: number;
   settled: number;
   heartbeats: number;
   /** Running steps whose execution stopped waiting, cancelled (their mapping holds their lease until they end). */

@@ -6,6 +6,7 @@
 import type { PoolDefinition } from '../config/pools';
 import type { PoolClusterState } from '../domain/pools';
 import type { StepView } from '../domain/stepCompletion';
+import type { StepState } from '../contract';
 import { now } from '../clock';
 import type { Slot } from '../domain/types';
 
@@ -13,6 +14,13 @@ export type { Slot } from '../domain/types';
 
 /** A Spark step as AddJobFlowSteps takes it (SubmitPooledStepInput's `step`). */
 export type StepDefinition = { Name?: string } & Record<string, unknown>;
+
+/** ListSteps' paging and filters (EMR API Reference, ListSteps): the marker of the previous page, if any. */
+export interface ListStepsRequest {
+  marker?: string;
+  stepStates?: readonly StepState[];
+  stepIds?: readonly string[];
+}
 
 export interface EmrPort {
   /** RunJobFlow for a new cluster of `pool`; resolves to its cluster id. */
@@ -26,8 +34,11 @@ export interface EmrPort {
    * order. EMR adds all or none: a throttled call (EmrThrottledError) or a rejected one added nothing.
    */
   addSteps(clusterId: string, steps: StepDefinition[]): Promise<string[]>;
-  /** One ListSteps page (newest first). */
-  listSteps(clusterId: string, marker?: string): Promise<{ steps: StepView[]; marker?: string }>;
+  /**
+   * One ListSteps page: newest first without a filter; in no documented order with `stepStates` or `stepIds`
+   * (at most LIST_STEPS_MAX_IDS of them: EMR refuses more).
+   */
+  listSteps(clusterId: string, request?: ListStepsRequest): Promise<{ steps: StepView[]; marker?: string }>;
   /**
    * CancelSteps (TERMINATE_PROCESS) of PENDING or RUNNING steps. EMR's cancellation is idempotent but
    * asynchronous and not guaranteed, so a caller never takes the call for the step's end: it waits to see it ended.

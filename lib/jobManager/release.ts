@@ -58,7 +58,7 @@ export async function stepsEnded(jm: JobManagerContext, clusterId: string, stepI
       const states = new Map<string, string>();
       let marker: string | undefined;
       for (let page = 0; page < CANCEL_CHECK_PAGES && (page === 0 || marker); page += 1) {
-        const listed = await jm.emr.listSteps(clusterId, marker);
+        const listed = await jm.emr.listSteps(clusterId, { marker });
         for (const step of listed.steps) states.set(step.Id, step.Status.State);
         marker = listed.marker;
         if (stepIds.every((id) => states.has(id))) break;

@@ -1,11 +1,13 @@
 /**
  * Steps and their task tokens (SettleSteps, RunPooledStep): submitting, attaching a token, settling, and the sweep for lost events.
  */
-import { STATES_ERROR, TASK_TOKEN_GONE } from '../contract';
+import { LIST_STEPS_MAX_IDS, STATES_ERROR, STEP_LIVE_STATES, TASK_TOKEN_GONE } from '../contract';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import { EmrApiError } from '../errors';
 import type { StepTokenItem } from './store';
 import type { JobManagerContext } from './context';
+import type { ListStepsRequest } from './ports';
+import { MAX_ACTIVE_STEPS } from './submission';
 import type { ReconcileReport, SettleResult, SubmitStepRequest } from './jobManager';
 
 /** Waits before each retry of a RUNNING event that found no mapping yet. */
@@ -19,6 +21,19 @@ const START_RETRY_MS = [50, 150, 400];
 const HELD_END_TTL_MS = 60 * 60_000;
 /** A step mapping taken this long ago by a settle that never told its token is a crashed settle: the sweep takes it over. */
 const SETTLE_TAKEOVER_MS = 60_000;
+/**
+ * ListSteps calls one sweep makes at most. EMR's ListSteps quota (account-wide) is a burst of 10 refilled at
+ * 0.5/s, and a sweep makes its calls within a second or two: 8 leave 2 for what else lists steps meanwhile
+ * (the dispatcher's by-name lookups in submission.ts, a release's stepsEnded).
+ */
+export const RECONCILE_LIST_STEPS_CALLS = 8;
+/**
+ * settle-steps' schedule (serverless.yml, rate(5 minutes)): consecutive sweeps have consecutive numbers, which
+ * rotate the order in which they reach the clusters (sweepOrder).
+ */
+export const SETTLE_SWEEP_MS = 5 * 60_000;
+/** ListSteps pages that hold a cluster's live steps: at most 256 PENDING or RUNNING (submission.ts), 50 a page. */
+const LIVE_STEP_PAGES = Math.ceil(MAX_ACTIVE_STEPS / 50);
 
 /**
  * RunPooledStep of a job parked without its step (the shipped run-job always parks with it, so the dispatcher
@@ -128,65 +143,130 @@ export async function failClusterSteps(jm: JobManagerContext, cluster: ClusterVi
 }
 
 /**
- * The safety net for lost events: one ListSteps per cluster that still has mappings (pages are newest
- * first, so paging stops once every waiting step was seen), settling what ended and heartbeating what runs.
+ * The safety net for lost events, in ListSteps calls that grow with the clusters' live steps, not with their
+ * history: per cluster with mappings, its live steps (StepStates), then the mapped steps that were not among
+ * them, by id (StepIds), settling what ended and heartbeating what runs. At most RECONCILE_LIST_STEPS_CALLS
+ * calls: the clusters past them (deferred) come first in the next sweep (sweepOrder).
  */
 export async function reconcileSteps(jm: JobManagerContext): Promise<ReconcileReport> {
-  const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, settled: 0, heartbeats: 0, cancelled: 0, unseen: 0, errors: [] };
+  const report: ReconcileReport = { clusters: 0, listStepsCalls: 0, deferred: 0, settled: 0, heartbeats: 0, cancelled: 0, unseen: 0, errors: [] };
+  const budget = { calls: RECONCILE_LIST_STEPS_CALLS };
+  for (const [clusterId, items] of sweepOrder(await waitingByCluster(jm), jm.clock.now())) {
+    if (budget.calls === 0) {
+      report.deferred += 1;
+      continue;
+    }
+    report.clusters += 1;
+    const { views, unseen, cut } = await listWaitingSteps(jm, clusterId, items, budget, report);
+    if (cut) report.deferred += 1;
+    report.unseen += unseen.length;
+    for (const item of items) {
+      const view = views.get(item.stepId);
+      if (view) await reconcileStep(jm, item, view, report);
+    }
+  }
+  return report;
+}
+
+/**
+ * The mappings the sweep looks up, by cluster. A held end waits for RunPooledStep's token (attachStep tells
+ * it): nothing to look up, and dropped once no token came for too long. One with a token is an attach that
+ * died before telling it: it is settled like any other (the held end is told).
+ */
+async function waitingByCluster(jm: JobManagerContext): Promise<Map<string, StepTokenItem[]>> {
   const byCluster = new Map<string, StepTokenItem[]>();
   for (const item of await jm.stepTokens.allMappedSteps()) {
-    // A held end waits for RunPooledStep's token (attachStep tells it): nothing to look up, and dropped once
-    // no token came for too long. One with a token is an attach that died before telling it: it is settled
-    // below like any other (the held end is told).
     if (item.held && item.taskToken === undefined) {
       if ((item.heldAt ?? 0) + HELD_END_TTL_MS <= jm.clock.now()) await jm.stepTokens.dropStep(item.clusterId, item.stepId);
       continue;
     }
-    byCluster.set(item.clusterId, [...(byCluster.get(item.clusterId) ?? []), item]);
+    const items = byCluster.get(item.clusterId);
+    if (items) items.push(item);
+    else byCluster.set(item.clusterId, [item]);
   }
+  return byCluster;
+}
 
-  for (const [clusterId, items] of byCluster) {
-    report.clusters += 1;
-    const waiting = new Map(items.map((item) => [item.stepId, item]));
-    const views = new Map<string, StepView>();
-    try {
-      let marker: string | undefined;
-      do {
-        const page = await jm.emr.listSteps(clusterId, marker);
-        report.listStepsCalls += 1;
-        for (const step of page.steps) if (waiting.has(step.Id)) views.set(step.Id, step);
-        marker = page.marker;
-      } while (marker && views.size < waiting.size);
-    } catch (error) {
-      report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
-      continue;
+/**
+ * The clusters by id, rotated by RECONCILE_LIST_STEPS_CALLS places each sweep (numbered by its time), so that,
+ * while each cluster takes one call (under 50 live steps, no mapped step ended), the clusters one sweep
+ * deferred are the next one's first, without a cursor to store. With more calls a cluster, or more than twice
+ * RECONCILE_LIST_STEPS_CALLS clusters, one may be left out of two sweeps running, and its steps miss
+ * RunPooledStep's heartbeat (three sweeps): the cap's known limit, which a larger ListSteps quota lifts. Not
+ * the oldest mapping first: a cluster of long steps would come first every time, and the clusters past the
+ * cap would never be reached while they run.
+ */
+function sweepOrder(byCluster: Map<string, StepTokenItem[]>, now: number): Array<[string, StepTokenItem[]]> {
+  const clusters = [...byCluster].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (clusters.length === 0) return clusters;
+  const start = (Math.floor(now / SETTLE_SWEEP_MS) * RECONCILE_LIST_STEPS_CALLS) % clusters.length;
+  return [...clusters.slice(start), ...clusters.slice(0, start)];
+}
+
+/**
+ * What EMR shows of a cluster's mapped steps: its live steps first (a few pages, whatever its history), then
+ * the mapped ones not among them, ten ids a call: those ended since (their event lost or still on its way), and
+ * what even that does not show is unseen (not EMR's, or long gone). `cut`: the sweep's calls ran out first, and
+ * what was not looked up waits for the next sweep. A failed call is reported, and ends the cluster's look-up.
+ */
+async function listWaitingSteps(
+  jm: JobManagerContext,
+  clusterId: string,
+  items: StepTokenItem[],
+  budget: { calls: number },
+  report: ReconcileReport,
+): Promise<{ views: Map<string, StepView>; unseen: string[]; cut: boolean }> {
+  const waiting = new Set(items.map((item) => item.stepId));
+  const views = new Map<string, StepView>();
+  const unseen: string[] = [];
+  const list = async (request: ListStepsRequest): Promise<string | undefined> => {
+    budget.calls -= 1;
+    report.listStepsCalls += 1;
+    const page = await jm.emr.listSteps(clusterId, request);
+    for (const step of page.steps) if (waiting.has(step.Id)) views.set(step.Id, step);
+    return page.marker;
+  };
+  try {
+    let marker: string | undefined;
+    let pages = 0;
+    do {
+      if (budget.calls === 0) return { views, unseen, cut: true };
+      marker = await list({ marker, stepStates: STEP_LIVE_STATES });
+      pages += 1;
+    } while (marker && views.size < waiting.size && pages < LIVE_STEP_PAGES);
+    const rest = [...waiting].filter((stepId) => !views.has(stepId));
+    for (let i = 0; i < rest.length; i += LIST_STEPS_MAX_IDS) {
+      if (budget.calls === 0) return { views, unseen, cut: true };
+      const stepIds = rest.slice(i, i + LIST_STEPS_MAX_IDS);
+      await list({ stepIds });
+      unseen.push(...stepIds.filter((stepId) => !views.has(stepId)));
     }
-    for (const [stepId, item] of waiting) {
-      const view = views.get(stepId);
-      if (!view) {
-        report.unseen += 1;
-        continue;
-      }
-      const settlement = stepSettlement(view);
-      try {
-        if (settlement) {
-          if ((await settleStep(jm, clusterId, stepId, settlement)) === 'settled') report.settled += 1;
-        } else if (item.taskToken !== undefined) {
-          await jm.sfn.sendHeartbeat(item.taskToken);
-          report.heartbeats += 1;
-        } else if (item.submittedAt + HELD_END_TTL_MS <= jm.clock.now() && view.Status.State !== 'CANCEL_PENDING') {
-          await cancelAbandonedStep(jm, clusterId, stepId, report);
-        }
-      } catch (error) {
-        // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its
-        // output, so it is cancelled. Its mapping stays until the step is seen ended (this sweep or its
-        // event settles it as 'gone'), because it is what holds the step's lease (liveSteps).
-        if (TASK_TOKEN_GONE.has((error as Error).name)) await cancelAbandonedStep(jm, clusterId, stepId, report);
-        else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
-      }
-    }
+  } catch (error) {
+    report.errors.push(`ListSteps ${clusterId}: ${(error as Error).name}: ${(error as Error).message}`);
   }
-  return report;
+  return { views, unseen, cut: false };
+}
+
+/** One mapped step as EMR shows it: settled once ended, else its token heartbeated (or, abandoned, the step cancelled). */
+async function reconcileStep(jm: JobManagerContext, item: StepTokenItem, view: StepView, report: ReconcileReport): Promise<void> {
+  const { clusterId, stepId } = item;
+  const settlement = stepSettlement(view);
+  try {
+    if (settlement) {
+      if ((await settleStep(jm, clusterId, stepId, settlement)) === 'settled') report.settled += 1;
+    } else if (item.taskToken !== undefined) {
+      await jm.sfn.sendHeartbeat(item.taskToken);
+      report.heartbeats += 1;
+    } else if (item.submittedAt + HELD_END_TTL_MS <= jm.clock.now() && view.Status.State !== 'CANCEL_PENDING') {
+      await cancelAbandonedStep(jm, clusterId, stepId, report);
+    }
+  } catch (error) {
+    // The execution stopped waiting (its timeout, a stop) while its step runs on: nobody will use its
+    // output, so it is cancelled. Its mapping stays until the step is seen ended (this sweep or its
+    // event settles it as 'gone'), because it is what holds the step's lease (liveSteps).
+    if (TASK_TOKEN_GONE.has((error as Error).name)) await cancelAbandonedStep(jm, clusterId, stepId, report);
+    else report.errors.push(`${stepId}: ${(error as Error).name}: ${(error as Error).message}`);
+  }
 }
 
 async function cancelAbandonedStep(jm: JobManagerContext, clusterId: string, stepId: string, report: ReconcileReport): Promise<void> {

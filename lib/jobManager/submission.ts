@@ -48,7 +48,7 @@ async function handBack(jm: JobManagerContext, grants: Grant[]): Promise<void> {
 const ADD_STEPS_BACKOFF_MS = 2_000;
 
 /** EMR's limit of PENDING + RUNNING steps per cluster, which bounds one cluster's batch. */
-const MAX_ACTIVE_STEPS = 256;
+export const MAX_ACTIVE_STEPS = 256;
 
 /** A grant of a dispatch pass: the claimed entry, the cluster it is leased on, and the lease's expiry. */
 export interface Grant {
@@ -103,7 +103,7 @@ async function deliverSubmitted(jm: JobManagerContext, context: PoolContext, clu
   try {
     let marker: string | undefined;
     do {
-      const page = await jm.emr.listSteps(clusterId, marker);
+      const page = await jm.emr.listSteps(clusterId, { marker });
       for (const step of page.steps) if (step.Name !== undefined && wanted.has(step.Name) && !found.has(step.Name)) found.set(step.Name, step.Id);
       marker = page.marker;
     } while (marker && found.size < wanted.size);

@@ -105,8 +105,8 @@ export const LAMBDA = { dedicated: 4, pooled: 7, retry: 3, settleStepEventsPerSt
 /*
  * dispatch-queue's and settle-steps' schedules are read from serverless.yml (stateMachineLimits.ts:
  * dispatchSweepSeconds, settleStepsSeconds), not copied here. Each dispatch sweep makes one ListClusters while a
- * pool cluster is registered; each settle-steps sweep one ListSteps per cluster with waiting steps, paged newest
- * first until every waiting step was seen (lib/jobManager/jobManager.ts reconcileSteps), and a SendTaskHeartbeat
+ * pool cluster is registered; each settle-steps sweep, per cluster with waiting steps, ListSteps of its live steps
+ * and of the other waiting steps by id, at most 8 calls (lib/jobManager/steps.ts reconcileSteps), and a SendTaskHeartbeat
  * for each step still running (RunPooledStep's HeartbeatSeconds, read from run-job.asl.yml).
  */
 /**

@@ -4,12 +4,13 @@
  * managed scaling out and in, idle termination, Spot loss and its failed steps, and the cluster's bill.
  */
 import type { PoolDefinition } from '../../lib/config/pools';
-import { EMR_CLUSTER_ENDED_REFUSALS, STATES_ERROR } from '../../lib/contract';
+import { EMR_CLUSTER_ENDED_REFUSALS, LIST_STEPS_MAX_IDS, STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import { leaseId } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
 import { EmrApiError, EmrThrottledError } from '../../lib/errors';
 import type { JobManager, PoolContext } from '../../lib/jobManager/jobManager';
+import type { ListStepsRequest } from '../../lib/jobManager/ports';
 import {
   CLUSTER_START_SECONDS,
   LIST_PAGE_SIZE,
@@ -93,16 +94,32 @@ export abstract class PoolClusterRun extends PerAttemptRun {
     return stepId;
   }
 
-  /** One ListSteps page, newest first; the marker is how many steps earlier pages showed. */
-  protected listSteps(clusterId: string, marker?: string): { steps: StepView[]; marker?: string } {
+  /**
+   * One ListSteps page, newest first (filtered too: EMR documents no order then, and any will do); the marker is
+   * how many matching steps earlier pages showed. More than LIST_STEPS_MAX_IDS step ids are refused, as EMR does.
+   */
+  protected listSteps(clusterId: string, request: ListStepsRequest = {}): { steps: StepView[]; marker?: string } {
     this.meter.call('ListSteps', this.now);
+    const { marker, stepStates, stepIds } = request;
+    if (stepIds && stepIds.length > LIST_STEPS_MAX_IDS) {
+      throw named('ValidationException', `StepIds: you can specify a maximum of ${LIST_STEPS_MAX_IDS} step IDs, got ${stepIds.length}`);
+    }
     const sim = this.sims.get(clusterId);
     if (!sim) return { steps: [] };
+    const byId = stepIds && [...new Set(stepIds)].flatMap((id) => sim.stepIndex.get(id) ?? []).sort((a, b) => b - a);
+    const count = byId ? byId.length : sim.steps.length;
     const shown = marker ? Number(marker) : 0;
-    const end = sim.steps.length - shown;
-    const page = sim.steps.slice(Math.max(0, end - LIST_PAGE_SIZE), end).reverse();
-    const steps = page.map((step) => ({ Id: step.id, Name: step.name, Status: { State: step.state } }));
-    return { steps, ...(end - LIST_PAGE_SIZE > 0 ? { marker: String(shown + LIST_PAGE_SIZE) } : {}) };
+    const page: StepView[] = [];
+    let matched = 0;
+    for (let k = 0; k < count; k += 1) {
+      const step = sim.steps[byId ? byId[k] : sim.steps.length - 1 - k];
+      if (stepStates && !stepStates.includes(step.state)) continue;
+      matched += 1;
+      if (matched <= shown) continue;
+      if (page.length === LIST_PAGE_SIZE) return { steps: page, marker: String(shown + LIST_PAGE_SIZE) };
+      page.push({ Id: step.id, Name: step.name, Status: { State: step.state } });
+    }
+    return { steps: page };
   }
 
   /**

@@ -24,7 +24,7 @@ import {
   type ListInstanceGroupsInput,
   type PutManagedScalingPolicyInput,
 } from '@aws-sdk/client-emr';
-import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, EMR_CLUSTER_ENDED_REFUSALS, TAG } from '../../../lib/contract';
+import { CLUSTER_ACTIVE_STATES, CLUSTER_ENDED_STATES, EMR_CLUSTER_ENDED_REFUSALS, LIST_STEPS_MAX_IDS, TAG } from '../../../lib/contract';
 import { invalidRequest, validation, type JsonOperation, type OnTheWire } from '../protocol';
 import { Capacity } from './capacity';
 import { Lifecycle } from './lifecycle';
@@ -41,7 +41,7 @@ export type { ClusterRecord, EmrServiceDeps, StepRecord } from './model';
 /** A request as it arrives: the SDK's input shape on the wire, any field possibly missing. */
 type Request<T> = Partial<OnTheWire<T>>;
 
-/** "The maximum number of clusters allowed is 10" (TerminateJobFlows); "a maximum of 10 stepIDs" (ListSteps). */
+/** "The maximum number of clusters allowed is 10" (TerminateJobFlows; ListSteps' is LIST_STEPS_MAX_IDS). */
 const MAX_IDS_PER_REQUEST = 10;
 const MAX_CLUSTER_ID_LENGTH = 256;
 
@@ -298,8 +298,8 @@ export class EmrService {
     validateEnum(input.StepStates, 'stepStates', StepState);
     // "You can specify a maximum of ten Step IDs" (ListSteps reference): a request constraint, which EMR's front
     // end answers ValidationException as it does TerminateJobFlows' eleventh id.
-    if (Array.isArray(input.StepIds) && input.StepIds.length > MAX_IDS_PER_REQUEST) {
-      throw validation(`StepIds: you can specify a maximum of ${MAX_IDS_PER_REQUEST} step IDs, got ${input.StepIds.length}`);
+    if (Array.isArray(input.StepIds) && input.StepIds.length > LIST_STEPS_MAX_IDS) {
+      throw validation(`StepIds: you can specify a maximum of ${LIST_STEPS_MAX_IDS} step IDs, got ${input.StepIds.length}`);
     }
     const states = input.StepStates;
     const ids = input.StepIds;

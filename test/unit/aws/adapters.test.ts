@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { partitionBytes } from '../../../lib/aws/catalog';
 import { emrClient, env, resetClients, useClients } from '../../../lib/aws/clients';
-import { findStep } from '../../../lib/aws/emr';
+import { findStep, listStepsPage } from '../../../lib/aws/emr';
 import { recentSuccessfulRuns } from '../../../lib/aws/runs';
 import { cancelJobRuns } from '../../../lib/aws/serverlessJobRuns';
 import { bytesUnder } from '../../../lib/aws/storage';
@@ -95,6 +95,19 @@ describe('EMR and S3 listings (SDK paginators)', () => {
 
     expect(await findStep(new EMRClient({}), 'j-1', 'wanted')).toBeNull();
     expect(emr).toHaveReceivedCommandTimes(ListStepsCommand, 5);
+  });
+
+  it("passes the job manager's ListSteps filters and marker on as EMR's StepStates, StepIds and Marker", async () => {
+    emr.on(ListStepsCommand).resolves({ Steps: [{ Id: 's-1', Status: { State: 'RUNNING' } }], Marker: 'm2' });
+
+    const page = await listStepsPage(new EMRClient({}), 'j-1', { marker: 'm1', stepStates: ['PENDING', 'RUNNING'], stepIds: ['s-1', 's-2'] });
+    await listStepsPage(new EMRClient({}), 'j-1');
+
+    expect(page).toEqual({ steps: [{ Id: 's-1', Status: { State: 'RUNNING' } }], marker: 'm2' });
+    expect(emr.commandCalls(ListStepsCommand).map((call) => call.args[0].input)).toEqual([
+      { ClusterId: 'j-1', Marker: 'm1', StepStates: ['PENDING', 'RUNNING'], StepIds: ['s-1', 's-2'] },
+      { ClusterId: 'j-1', Marker: undefined },
+    ]);
   });
 
   it('sums object sizes over every ListObjectsV2 page', async () => {
