@@ -1,4 +1,4 @@
-import { plan } from '../../../local/planner';
+import { DEFAULT_PROFILE, plan, targets } from '../../../local/planner';
 import { compareLines } from '../../../local/planner/command';
 
 const PROFILE = 'examples/planner/day.json';
@@ -28,4 +28,28 @@ describe('bench:day comparison (shipped config beside the what-if)', () => {
     const other = await plan({ profile: PROFILE, seed: 4, jobs: 60, stress: false, whatIf: POOLED });
     expect(compareLines(shipped, other).some((line) => line.startsWith('NOTE: the alternatives differ between the runs'))).toBe(true);
   });
+});
+
+describe("the day's targets (issue 22's beside the planner's own)", () => {
+  it('passes a cost target only when the figures meet it, against the cheaper Serverless run', async () => {
+    // Prepare: a small day, then the same figures with emrflow's cost moved either side of each bound.
+    const day = await plan({ profile: DEFAULT_PROFILE, jobs: 200, seed: 1, stress: false });
+    const serverless = Math.min(day.strategies['emr-serverless'].costUsd, day.strategies['emr-serverless-preinit'].costUsd);
+    const withCost = (costUsd: number) => ({ ...day, strategies: { ...day.strategies, emrflow: { ...day.strategies.emrflow, costUsd } } });
+    const pass = (result: typeof day, name: string) => targets(result, 1).find((t) => t.target === name)?.pass;
+    const half = 'emrflow <= 0.5x the cheaper EMR Serverless run';
+
+    // Assess
+    expect(pass(withCost(0.5 * serverless), half)).toBe(true);
+    expect(pass(withCost(0.5 * serverless + 0.01), half)).toBe(false);
+    expect(targets(day, 1).map((t) => t.target)).toEqual(
+      expect.arrayContaining([
+        'emrflow: no failed job and no SLA miss',
+        'emrflow start p50 <= 60 s and p95 <= 300 s',
+        'emrflow <= 1.5x floor cost',
+        'emrflow <= 0.1x on-demand-per-job cost',
+        half,
+      ]),
+    );
+  }, 120_000);
 });
