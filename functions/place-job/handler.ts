@@ -2,12 +2,13 @@ import { dynamoClient, env } from '../../lib/aws/clients';
 import { functionLogger } from '../../lib/aws/logger';
 import { lambdaHandler } from '../../lib/aws/middleware';
 import { functionMetrics } from '../../lib/aws/metrics';
+import { takeApiTokens } from '../../lib/aws/apiBudget';
 import { readPool } from '../../lib/aws/registry';
 import { loadPools } from '../../lib/config/pools';
 import { loadPrices } from '../../lib/config/prices';
 import { checkRuleApplications, checkRulePools, loadRules } from '../../lib/config/rules';
-import { loadServerlessConfig } from '../../lib/config/serverless';
-import { placeJob, type PlaceJobInput } from '../../lib/domain/placement';
+import { loadServerlessConfig, startJobRunBudget } from '../../lib/config/serverless';
+import { placeJobWithinStartBudget, type PlaceJobInput } from '../../lib/domain/placement';
 import { predictedPoolWaits, type PoolRegistryView } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
 
@@ -67,12 +68,28 @@ async function poolWaits(event: PlaceJobInput): Promise<Record<string, number>> 
 }
 
 /**
+ * A StartJobRun token from the registry's budget (config/serverless.json startJobRunBudget), for a job the rules
+ * send to EMR Serverless. Without a registry (or if it cannot be written) the job goes anyway: its StartJobRun
+ * Retry waits out a throttle, so an unread budget costs latency, never the run.
+ */
+async function takeStartToken(): Promise<boolean> {
+  const clustersTable = process.env.CLUSTER_REGISTRY_TABLE;
+  if (!clustersTable) return true;
+  try {
+    return (await takeApiTokens(dynamoClient(), { clusters: clustersTable }, 'StartJobRun', 1, Date.now(), startJobRunBudget(serverless))) > 0;
+  } catch (error) {
+    logger.warn('StartJobRun budget not read: placing as if a token were there', { error: error as Error });
+    return true;
+  }
+}
+
+/**
  * `{ request, sizing, attempt, executionName }` → Placement: mode `dedicated` with the cluster's RunJobFlow
  * fields, mode `pool` with `pool: { name, units, priority }` for AcquireCapacity, or mode `serverless` with
  * what RunServerlessJob sends to StartJobRun.
  */
 export async function placeJobTask(event: PlaceJobInput): Promise<Placement> {
-  const placement = await placeJob({ ...event, poolWaits: await poolWaits(event) }, { ...config, stage: env('STAGE') });
+  const placement = await placeJobWithinStartBudget({ ...event, poolWaits: await poolWaits(event) }, { ...config, stage: env('STAGE') }, takeStartToken);
   logger.info('placed', {
     runId: event.request.runId,
     attempt: event.attempt,

@@ -12,7 +12,7 @@
  *     kind 'guard'    clusterId '#launch': a version that launches of the pool are serialized on.
  *     kind 'queued'   clusterId '#queued': the pool's queued totals, waiting units and entries per level
  *                     (./registryTally; lib/jobManager/store.ts says how they are kept and repaired).
- *     kind 'bucket'   pool '#budget', clusterId the API ('RunJobFlow', 'AddJobFlowSteps'): its token bucket
+ *     kind 'bucket'   pool '#budget', clusterId the API ('RunJobFlow', 'AddJobFlowSteps', 'StartJobRun'): its token bucket (./apiBudget.ts)
  *                     (tokens, updatedAt, version), shared by every dispatcher of the account.
  *   ADMISSION_QUEUE_TABLE   key level (S, HASH: `pool#priority`) + entryId (S, RANGE): QueueEntry items,
  *     with two sparse local secondary indexes (consistent reads, like the table's):
@@ -29,18 +29,9 @@
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CLUSTER_READY_STATES } from '../contract';
-import {
-  allowedFrom,
-  newBucket,
-  takeTokens,
-  type BucketPolicy,
-  type BucketState,
-  type Lease,
-  type PoolCluster,
-  type PoolClusterState,
-  type QueuedTotals,
-} from '../domain/pools';
+import { allowedFrom, type BucketPolicy, type BucketState, type Lease, type PoolCluster, type PoolClusterState, type QueuedTotals } from '../domain/pools';
 import type { ApiBucket, LeaseTarget, NewCluster, RegistryStore } from '../jobManager/store';
+import { readApiBucket, takeApiTokens } from './apiBudget';
 import { conditional } from './conditional';
 import { lapseLease } from './leaseLapse';
 import { DynamoQueue, queryAll, type RegistryTables } from './registryQueue';
@@ -49,7 +40,6 @@ import { QUEUED_TALLY_KIND, toTally } from './registryTally';
 export { listQueue, QUEUE_INDEX, queueLevel, type RegistryTables } from './registryQueue';
 
 const LAUNCH_GUARD = '#launch';
-const BUDGET_POOL = '#budget';
 /** Optimistic writes retried at most this often before the caller is told it lost the race. */
 const MAX_RACES = 8;
 
@@ -215,34 +205,12 @@ export class DynamoRegistry extends DynamoQueue implements RegistryStore {
     );
   }
 
-  private async readVersionedBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<{ bucket: BucketState; version: number }> {
-    const out = await this.dynamo.send(new GetCommand({ TableName: this.tables.clusters, Key: { pool: BUDGET_POOL, clusterId: api }, ConsistentRead: true }));
-    if (!out.Item) return { bucket: newBucket(now, policy), version: 0 };
-    return { bucket: { tokens: out.Item.tokens as number, updatedAt: out.Item.updatedAt as number }, version: out.Item.version as number };
+  readBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<BucketState> {
+    return readApiBucket(this.dynamo, this.tables, api, now, policy);
   }
 
-  async readBucket(api: ApiBucket, now: number, policy: BucketPolicy): Promise<BucketState> {
-    return (await this.readVersionedBucket(api, now, policy)).bucket;
-  }
-
-  async takeApiTokens(api: ApiBucket, wanted: number, now: number, policy: BucketPolicy): Promise<number> {
-    for (let race = 0; race < MAX_RACES; race += 1) {
-      const { bucket, version } = await this.readVersionedBucket(api, now, policy);
-      const { taken, bucket: after } = takeTokens(bucket, wanted, now, policy);
-      if (taken === 0) return 0;
-      const written = await conditional(() =>
-        this.dynamo.send(
-          new PutCommand({
-            TableName: this.tables.clusters,
-            Item: { pool: BUDGET_POOL, clusterId: api, kind: 'bucket', tokens: after.tokens, updatedAt: after.updatedAt, version: version + 1 },
-            ConditionExpression: version === 0 ? 'attribute_not_exists(version)' : 'version = :version',
-            ExpressionAttributeValues: version === 0 ? undefined : { ':version': version },
-          }),
-        ),
-      );
-      if (written) return taken;
-    }
-    return 0;
+  takeApiTokens(api: ApiBucket, wanted: number, now: number, policy: BucketPolicy): Promise<number> {
+    return takeApiTokens(this.dynamo, this.tables, api, wanted, now, policy);
   }
 }
 

@@ -94,7 +94,7 @@ export const DEFAULT_RUN_JOB_FLOW_BUDGET = { ratePerSecond: 0.25, burst: 5 };
 export const DEFAULT_ADD_JOB_FLOW_STEPS_BUDGET = { ratePerSecond: 0.4, burst: 8 };
 
 /** A token bucket's policy: a refill rate and a burst, both within what EMR's quota could be raised to. */
-const BUDGET = strictObject({ ratePerSecond: between(0.001, 10), burst: between(1, 100, { integer: true }) });
+export const BudgetSchema = strictObject({ ratePerSecond: between(0.001, 10), burst: between(1, 100, { integer: true }) });
 
 export const DispatcherSettingsSchema = strictObject({
   /** How long a lease lives without a heartbeat; a crashed execution's units come back after it. */
@@ -111,12 +111,12 @@ export const DispatcherSettingsSchema = strictObject({
   /** A grant a crashed dispatcher left half done is redone or undone after this long (above a Lambda's run). */
   grantTimeoutSeconds: between(31, 3_600, { integer: true }).default(120),
   /** The RunJobFlow token bucket shared by all pools. */
-  runJobFlowBudget: BUDGET.default(DEFAULT_RUN_JOB_FLOW_BUDGET),
+  runJobFlowBudget: BudgetSchema.default(DEFAULT_RUN_JOB_FLOW_BUDGET),
   /**
    * The AddJobFlowSteps token bucket shared by all pools: each dispatcher batch takes a token before its call
    * (addStepsBudget gives the default when absent).
    */
-  addJobFlowStepsBudget: BUDGET.optional(),
+  addJobFlowStepsBudget: BudgetSchema.optional(),
 });
 export type DispatcherSettings = z.infer<typeof DispatcherSettingsSchema>;
 

@@ -8,6 +8,7 @@ import * as z from 'zod';
 import serverlessJson from '../../config/serverless.json';
 import { WORKER_DISK_GB, workerSizeProblem } from '../domain/serverlessWorkers';
 import { between, matching, parseConfig, strictObject } from '../schema';
+import { BudgetSchema } from './pools';
 
 export const SERVERLESS_FILE = 'config/serverless.json';
 
@@ -57,8 +58,20 @@ export type ServerlessApplicationConfig = z.infer<typeof ServerlessApplicationSc
 
 const APPLICATION_NAME = matching(/^[A-Za-z0-9._#-]{1,40}$/, 'key must be an application name of letters, digits, ".", "_", "#" or "-"');
 
+/**
+ * StartJobRun budget default: EMR Serverless's quota per account and Region (StartJobRun 1 per second, burst 25:
+ * EMR Serverless User Guide, "Endpoints and quotas"). PlaceJob takes a token for each job it sends to Serverless
+ * by choice, so those choices alone never exceed the quota; runs that must go anyway (overflow past their SLA
+ * slack) go without one and their StartJobRun Retry waits a throttle out. Lower it when other workloads of the
+ * account start job runs too: on the default day four fifths of the quota (0.8/s, burst 20) made emrflow-hybrid
+ * cost $201.73 against $193.82 (npm run bench:day: the jobs it turns away wait for the pool to grow).
+ */
+export const DEFAULT_START_JOB_RUN_BUDGET = { ratePerSecond: 1, burst: 25 };
+
 export const ServerlessConfigSchema = strictObject({
   notes: z.string().optional(),
+  /** The StartJobRun token bucket PlaceJob's choices share (registry item), default DEFAULT_START_JOB_RUN_BUDGET. */
+  startJobRunBudget: BudgetSchema.optional(),
   /** The application a job placed on Serverless runs on unless its rule names another. */
   defaultApplication: z.string(),
   applications: z.record(APPLICATION_NAME, ServerlessApplicationSchema).refine((apps) => Object.keys(apps).length > 0, 'must list at least one application'),
@@ -72,6 +85,10 @@ export const ServerlessConfigSchema = strictObject({
   }
 });
 export type ServerlessConfig = z.infer<typeof ServerlessConfigSchema>;
+
+export function startJobRunBudget(config: Pick<ServerlessConfig, 'startJobRunBudget'>): { ratePerSecond: number; burst: number } {
+  return config.startJobRunBudget ?? DEFAULT_START_JOB_RUN_BUDGET;
+}
 
 export function parseServerlessConfig(raw: unknown): ServerlessConfig {
   return parseConfig(SERVERLESS_FILE, ServerlessConfigSchema, raw);

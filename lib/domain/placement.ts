@@ -18,6 +18,8 @@ export interface PlaceJobInput {
   executionName: string;
   /** Per pool, the minutes a lease would take now (place-job reads them from the registry); none = unknown. */
   poolWaits?: Record<string, number>;
+  /** Whether the StartJobRun budget has a token (placeJobWithinStartBudget sets it); none = 1, not limited. */
+  serverlessStartTokens?: number;
 }
 
 /** What placement needs to know of a pool. */
@@ -33,6 +35,18 @@ export interface PlacementConfig {
   stage: string;
   /** config/serverless.json: where useServerless rules send a job; absent = Serverless is not a target. */
   serverless?: ServerlessConfig;
+}
+
+/**
+ * placeJob under the StartJobRun budget: rules first decide as if a token were there; a Serverless placement
+ * then takes one (`takeStartToken`, the registry's bucket), and without it the job is placed again with
+ * serverlessStartTokens 0, so the rules that test it send it elsewhere (the ones that do not, overflow past the
+ * SLA slack, still send it: its StartJobRun Retry waits out a throttle). Nothing is taken for other placements.
+ */
+export async function placeJobWithinStartBudget(input: PlaceJobInput, config: PlacementConfig, takeStartToken: () => Promise<boolean>): Promise<Placement> {
+  const placement = await placeJob({ ...input, serverlessStartTokens: 1 }, config);
+  if (placement.mode !== 'serverless' || (await takeStartToken())) return placement;
+  return placeJob({ ...input, serverlessStartTokens: 0 }, config);
 }
 
 /** Dedicated clusters run one job: parallel steps would only compete for the capacity sized for it. */
@@ -53,6 +67,7 @@ export function placementFacts(input: PlaceJobInput, config?: Pick<PlacementConf
     maxAttempts: job.maxAttempts,
     capacityUnits: input.sizing.capacityUnits,
     inputGiB: input.sizing.inputBytes / 1024 ** 3,
+    serverlessStartTokens: input.serverlessStartTokens ?? 1,
   };
 }
 

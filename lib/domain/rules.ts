@@ -23,6 +23,11 @@ export interface PlacementFacts {
    * a usePool rule would pick, else the first), "$.dedicated", "$.serverless".
    */
   predictedCostUsd: { pool?: number; dedicated?: number; serverless?: number };
+  /**
+   * 1 while the StartJobRun budget (config/serverless.json startJobRunBudget) has a token for this job, else 0: a
+   * rule that sends jobs to EMR Serverless by choice tests it, so they go there no faster than StartJobRun's quota.
+   */
+  serverlessStartTokens: number;
 }
 
 /**
@@ -41,6 +46,7 @@ const FACT_NAMES: Record<keyof PlacementFacts, true> = {
   slaSlackMinutes: true,
   predictedWaitMinutes: true,
   predictedCostUsd: true,
+  serverlessStartTokens: true,
 };
 export const PLACEMENT_FACTS = Object.keys(FACT_NAMES) as [keyof PlacementFacts, ...Array<keyof PlacementFacts>];
 

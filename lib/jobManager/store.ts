@@ -24,7 +24,7 @@ import type { Priority } from '../domain/types';
  * The EMR APIs whose account quota the job manager keeps within by a token bucket in the registry (one item
  * each): RunJobFlow for launches, AddJobFlowSteps for the dispatcher's batches.
  */
-export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps';
+export type ApiBucket = 'RunJobFlow' | 'AddJobFlowSteps' | 'StartJobRun';
 
 export type NewCluster = Pick<PoolCluster, 'pool' | 'clusterId' | 'state' | 'configHash' | 'capacityUnits' | 'maxJobs' | 'launchedAt'>;
 export type LeaseTarget = Pick<PoolCluster, 'pool' | 'clusterId' | 'capacityUnits' | 'maxJobs' | 'configHash'>;

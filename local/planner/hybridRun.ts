@@ -8,8 +8,8 @@
  * job runs share: the configured application's architecture, maximum capacity and pre-initialized capacity,
  * with the workers place-job's placement asks StartJobRun for.
  */
-import type { ServerlessConfig } from '../../lib/config/serverless';
-import { placeJob } from '../../lib/domain/placement';
+import { startJobRunBudget, type ServerlessConfig } from '../../lib/config/serverless';
+import { placeJobWithinStartBudget } from '../../lib/domain/placement';
 import type { PoolCluster, QueueEntry } from '../../lib/domain/pools';
 import { predictedPoolWaits, type PoolRegistryView } from '../../lib/domain/serverless';
 import type { Placement } from '../../lib/domain/types';
@@ -49,7 +49,9 @@ export class HybridRun extends EmrflowRun {
       priority: job.request.job.priority,
       predictedMinutes: job.sizing.predictedMinutes,
     });
-    const placement = await placeJob({ ...input, poolWaits }, this.placement);
+    const budget = startJobRunBudget(this.placement.serverless ?? {});
+    const takeStartToken = async () => (await this.store.takeApiTokens('StartJobRun', 1, this.now * 1000, budget)) > 0;
+    const placement = await placeJobWithinStartBudget({ ...input, poolWaits }, this.placement, takeStartToken);
     if (this.decisionLog) this.decisionLog.push({ input: { ...input, poolWaits }, placement, registry: await this.registryRead() });
     this.targets.set(job.id, placement.mode);
     return placement;

@@ -1,5 +1,5 @@
 import { InvalidConfigError } from '../../../lib/errors';
-import { loadServerlessConfig, parseServerlessConfig } from '../../../lib/config/serverless';
+import { loadServerlessConfig, parseServerlessConfig, startJobRunBudget } from '../../../lib/config/serverless';
 
 const app = {
   releaseLabel: 'emr-7.10.0',
@@ -29,6 +29,11 @@ describe('config/serverless.json', () => {
     expect(loadServerlessConfig().applications[loadServerlessConfig().defaultApplication]).toMatchObject({ releaseLabel: expect.stringMatching(/^emr-7\./) });
   });
 
+  it("takes a StartJobRun budget, and EMR Serverless's quota (1/s, burst 25) without one", () => {
+    expect(startJobRunBudget(parseServerlessConfig(file({ startJobRunBudget: { ratePerSecond: 0.5, burst: 10 } })))).toEqual({ ratePerSecond: 0.5, burst: 10 });
+    expect(startJobRunBudget(parseServerlessConfig(file()))).toEqual({ ratePerSecond: 1, burst: 25 });
+  });
+
   it('accepts a valid application with pre-initialized capacity (the control for the errors below)', () => {
     const initialCapacity = { driver: { workers: 1, worker: { vcpu: 4, memoryGb: 16 } }, executor: { workers: 4, worker: { vcpu: 4, memoryGb: 30 } } };
     expect(parseServerlessConfig(file({}, { initialCapacity })).applications.spark.initialCapacity).toEqual(initialCapacity);
@@ -54,6 +59,10 @@ describe('config/serverless.json', () => {
       'config/serverless.json: applications.spark.initialCapacity: needs 404 vCPU / 1616 GB, more than maximumCapacity (64 vCPU / 480 GB)',
     ],
     [file({ defaultApplication: 'sprak' }), 'config/serverless.json: defaultApplication: names no application in "applications" (spark)'],
+    [
+      file({ startJobRunBudget: { ratePerSecond: 0, burst: 25 } }),
+      'config/serverless.json: startJobRunBudget.ratePerSecond: must be between 0.001 and 10, got number 0',
+    ],
   ])('rejects %j with an error naming the file and the field', (raw, message) => {
     expect(configError(() => parseServerlessConfig(raw))).toContain(message);
   });

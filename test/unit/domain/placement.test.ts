@@ -102,6 +102,7 @@ describe('purchase rules (config/rules.json)', () => {
       slaSlackMinutes: 59,
       predictedWaitMinutes: {},
       predictedCostUsd: {},
+      serverlessStartTokens: 1,
     };
 
     expect((await decidePlacement(rules, facts)).taskOnDemandShare).toBe(0.7);

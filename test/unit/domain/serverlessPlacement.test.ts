@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { loadServerlessConfig } from '../../../lib/config/serverless';
 import { classifyFailure } from '../../../lib/domain/failure';
-import { placeJob, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
+import { placeJob, placeJobWithinStartBudget, type PlaceJobInput, type PlacementConfig } from '../../../lib/domain/placement';
 import {
   CLUSTER_START_MINUTES,
   planJobRunReap,
@@ -119,6 +119,34 @@ describe('placement on EMR Serverless under the shipped rules (config/rules.json
       expect(coldPool.mode).toBe('serverless');
       expect(coldPool.reasons).toContainEqual(expect.stringMatching(new RegExp(`^${POOL_GROWTH_SERVERLESS_RULE}: `)));
       expect(coldPool.serverless?.application).toBe('spark');
+    });
+
+    it('goes to Serverless only while the StartJobRun budget gives it a token; without one it waits for the pool to grow', async () => {
+      const tokens = [true, false];
+      const taken: boolean[] = [];
+      const takeStartToken = async () => {
+        const token = tokens.shift() ?? false;
+        taken.push(token);
+        return token;
+      };
+
+      const first = await placeJobWithinStartBudget(small(CLUSTER_START_MINUTES), config, takeStartToken);
+      const second = await placeJobWithinStartBudget(small(CLUSTER_START_MINUTES), config, takeStartToken);
+      const warmPool = await placeJobWithinStartBudget(small(0), config, takeStartToken);
+
+      expect(first.mode).toBe('serverless');
+      expect(second.mode).toBe('pool');
+      expect(second.reasons.some((reason) => reason.startsWith(POOL_GROWTH_SERVERLESS_RULE))).toBe(false);
+      // A pool placement takes no token: the budget was asked twice, for the two Serverless decisions.
+      expect(warmPool.mode).toBe('pool');
+      expect(taken).toEqual([true, false]);
+    });
+
+    it('overflow past the SLA slack still goes to Serverless without a token (its StartJobRun Retry waits a throttle out)', async () => {
+      const overflowing = await placeJobWithinStartBudget(input({ shared: 19 }), config, async () => false);
+
+      expect(overflowing.mode).toBe('serverless');
+      expect(overflowing.reasons).toContainEqual(expect.stringMatching(/^overflow-to-serverless: /));
     });
 
     it('stays on the pool under the shipped rules when a ready cluster has room for it (predicted wait 0)', async () => {

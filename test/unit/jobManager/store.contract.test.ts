@@ -134,6 +134,9 @@ describe.each(STORES)('the job store contract: %s', (_name, newStore) => {
     expect(await store.readBucket('AddJobFlowSteps', 4_000, steps)).toEqual({ tokens: 8, updatedAt: 4_000 });
     expect(await store.takeApiTokens('AddJobFlowSteps', 10, 4_000, steps)).toBe(8);
     expect(await store.takeApiTokens('RunJobFlow', 1, 4_000, policy)).toBe(0);
+    // PlaceJob's StartJobRun budget is a third item, untouched by the job manager's two.
+    expect(await store.takeApiTokens('StartJobRun', 30, 4_000, { ratePerSecond: 1, burst: 25 })).toBe(25);
+    expect(await store.takeApiTokens('AddJobFlowSteps', 1, 4_000, steps)).toBe(0);
   });
 
   it('serves each priority level oldest first, page by page, and only waiting entries', async () => {
