@@ -5,6 +5,7 @@
  * and hardening properties (issue 5), and cfn-lint and checkov on the same file.
  */
 import { jobs } from '../../config/jobs.json';
+import { API_BUDGET_PARTITION } from '../../lib/aws/apiBudget';
 import { catalogNamesForStage } from '../../lib/contract';
 import { type OwnedStatement, type Template, actionsOf, allowedActions, resourceText, resourcesOf, resourcesOfType, roleStatements } from './support/template';
 import { packagedTemplate } from './support/packaged';
@@ -427,6 +428,15 @@ describe('least privilege (issue 5)', () => {
 
   it("lets PlaceJob read the registry's clusters table only (clusters and queued totals), never the queue's entries and task tokens", () => {
     expect(tablesOf(roleStatements(template), 'PlaceJobRole')).toEqual(registryOnly);
+  });
+
+  it("lets PlaceJob write only the API budgets' partition of the registry (its StartJobRun tokens), by dynamodb:LeadingKeys", () => {
+    const writes = roleStatements(template).filter(
+      (owned) => owned.role === 'PlaceJobRole' && actionsOf(owned.statement).some((action) => action === 'dynamodb:PutItem' || action === 'dynamodb:GetItem'),
+    );
+
+    expect(writes).toHaveLength(1);
+    expect(writes[0].statement.Condition).toEqual({ 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [API_BUDGET_PARTITION] } });
   });
 
   it('the check can fail (negative control): a PlaceJob role that may still Query the admission queue', () => {
