@@ -143,11 +143,10 @@ export abstract class PoolClusterRun extends PerAttemptRun {
 
   /** RunJobFlow for the dispatcher, as EMR answers it: a cluster id now (or ThrottlingException), ready later. */
   protected launchPoolCluster(pool: PoolDefinition): string {
-    if (this.accountLaunchTokens() < 1) {
+    if (!this.takeQuotaToken('RunJobFlow')) {
       this.meter.throttle('RunJobFlow', 1);
       throw named('ThrottlingException', 'Rate exceeded');
     }
-    this.spendAccountLaunchToken();
     this.meter.launches++;
     this.meter.call('RunJobFlow', this.now);
     this.meter.changeActive(this.now, 1);

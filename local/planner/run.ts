@@ -5,7 +5,6 @@
  */
 import type { PriceBook } from '../../lib/config/prices';
 import type { Observation } from '../../lib/domain/failure';
-import { newBucket, refillBucket, takeTokens, type BucketState } from '../../lib/domain/pools';
 import {
   ACTIVE_CLUSTER_QUOTA,
   BILLING_MINIMUM_SECONDS,
@@ -22,6 +21,7 @@ import {
 import type { PlannerConfig, SizedJob } from './decisions';
 import { EventQueue } from './eventQueue';
 import { Meter } from './meter';
+import { QuotaQueue } from './quotaQueue';
 import type { ServerlessHost } from './serverlessRun';
 import type { SpotModel } from './profile';
 import type { Random } from './random';
@@ -48,7 +48,6 @@ export abstract class Run {
   protected readonly states = new Map<string, JobState>();
   private readonly crawled = new Set<string>();
   /** The account's RunJobFlow quota, which every launch of the strategy spends (EMR's default bucket). */
-  private runJobFlowBucket: BucketState = newBucket(0, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst });
   ended = 0;
 
   constructor(
@@ -181,43 +180,36 @@ export abstract class Run {
    * active (EMR's error at the active-cluster limit is not modelled apart: it is treated as a throttle).
    */
   protected tryLaunchNow(): boolean {
-    if (this.meter.activeClusters >= ACTIVE_CLUSTER_QUOTA) return false;
-    const { taken, bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, {
-      ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond,
-      burst: EMR_QUOTAS.RunJobFlow.burst,
-    });
-    this.runJobFlowBucket = bucket;
-    return taken > 0;
-  }
-
-  /** Tokens RunJobFlow has now in the account's bucket (pool launches spend the same quota). */
-  protected accountLaunchTokens(): number {
-    return refillBucket(this.runJobFlowBucket, this.now * 1000, { ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond, burst: EMR_QUOTAS.RunJobFlow.burst }).tokens;
-  }
-
-  protected spendAccountLaunchToken(): void {
-    const { bucket } = takeTokens(this.runJobFlowBucket, 1, this.now * 1000, {
-      ratePerSecond: EMR_QUOTAS.RunJobFlow.perSecond,
-      burst: EMR_QUOTAS.RunJobFlow.burst,
-    });
-    this.runJobFlowBucket = bucket;
+    return this.meter.activeClusters < ACTIVE_CLUSTER_QUOTA && this.takeQuotaToken('RunJobFlow');
   }
 
   protected queuedJobs(): number {
     return 0;
   }
 
-  private readonly gates = new Map<string, { bucket: BucketState; waiters: Array<() => void>; armed: boolean }>();
+  private readonly quotas = new Map<string, QuotaQueue>();
+
+  /** The account's quota for `op`, every caller's (created with a full bucket on first use). */
+  protected quota(op: string): QuotaQueue {
+    let found = this.quotas.get(op);
+    if (!found) {
+      found = new QuotaQueue(op, quotaPolicy(op), {
+        now: () => this.now,
+        at: (seconds, action) => this.at(seconds, action),
+        meter: this.meter,
+        changed: () => this.updateQueued(),
+      });
+      this.quotas.set(op, found);
+    }
+    return found;
+  }
 
   /**
    * Runs `call` when the account's default quota for `op` has a token. A call that finds none is throttled
-   * and tried again a second later, as a Retry on EMR's ThrottlingException would (counted per operation).
+   * and tried again when the next token comes, as a Retry on EMR's ThrottlingException would (counted per operation).
    */
   protected whenQuotaAllows(op: string, call: () => void): void {
-    const gate = this.gate(op);
-    gate.waiters.push(call);
-    this.openGate(op);
-    if (gate.waiters[gate.waiters.length - 1] === call) this.meter.throttle(op, 1);
+    this.quota(op).call(() => call());
   }
 
   /**
@@ -241,20 +233,8 @@ export abstract class Run {
     this.at(this.now + wait, () => this.callRetrying(op, policy, call, giveUp, retries + 1));
   }
 
-  /** The account's bucket for `op` and the calls waiting on it (created full on first use). */
-  private gate(op: string): { bucket: BucketState; waiters: Array<() => void>; armed: boolean } {
-    const found = this.gates.get(op);
-    if (found) return found;
-    const gate = { bucket: newBucket(0, quotaPolicy(op)), waiters: [], armed: false };
-    this.gates.set(op, gate);
-    return gate;
-  }
-
   protected takeQuotaToken(op: string): boolean {
-    const gate = this.gate(op);
-    const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
-    gate.bucket = bucket;
-    return taken > 0;
+    return this.quota(op).tryTake();
   }
 
   /**
@@ -272,32 +252,15 @@ export abstract class Run {
       finish: (state, outcome, work, error) => this.finish(state, outcome, work, error),
       queueChanged: () => this.updateQueued(),
       startJobRun: (call, giveUp) => this.callRetrying('StartJobRun', this.limits.runServerlessJob.throttleRetry, call, giveUp),
+      cancelJobRuns: this.quota('CancelJobRun'),
     };
   }
 
   /** Calls waiting for a quota token (a step not yet submitted is a job not yet started). */
   protected throttledWaiters(): number {
     let waiting = 0;
-    for (const gate of this.gates.values()) waiting += gate.waiters.length;
+    for (const quota of this.quotas.values()) waiting += quota.waiters;
     return waiting;
-  }
-
-  private openGate(op: string): void {
-    const gate = this.gate(op);
-    while (gate.waiters.length > 0) {
-      const { taken, bucket } = takeTokens(gate.bucket, 1, this.now * 1000, quotaPolicy(op));
-      gate.bucket = bucket;
-      if (taken === 0) break;
-      gate.waiters.shift()?.();
-    }
-    this.updateQueued();
-    if (gate.waiters.length > 0 && !gate.armed) {
-      gate.armed = true;
-      this.at(this.now + 1, () => {
-        gate.armed = false;
-        this.openGate(op);
-      });
-    }
   }
 
   /** Jobs waiting to start: launches in CreateCluster's throttling loop, queued entries, throttled calls. */

@@ -10,7 +10,6 @@ import { SPARK_STARTUP_SECONDS } from '../../lib/domain/sizing';
 import { workerForExecutor, workersForSpark } from '../../lib/domain/serverlessWorkers';
 import type { Sizing } from '../../lib/domain/types';
 import {
-  EMR_SERVERLESS_QUOTAS,
   SERVERLESS_ACCOUNT_VCPU_QUOTA,
   SERVERLESS_COLD_START_SECONDS,
   SERVERLESS_MAX_CONCURRENT_RUNS,
@@ -21,7 +20,7 @@ import {
 } from './constants';
 import { trueStepSeconds, type SizedJob } from './decisions';
 import type { Meter } from './meter';
-import { QuotaQueue } from './quotaQueue';
+import type { QuotaQueue } from './quotaQueue';
 import type { Random } from './random';
 import { Run, type JobState, type Outcome } from './run';
 import { SERVERLESS_THROTTLED } from './stateMachineLimits';
@@ -160,6 +159,8 @@ export interface ServerlessHost {
   queueChanged(): void;
   /** StartJobRun under the account's quota: `call` once a call gets through, `giveUp` when the Retry is spent. */
   startJobRun(call: () => void, giveUp: () => void): void;
+  /** The account's CancelJobRun quota (1/s, burst 25), which cleanup-execution and the reaper call under. */
+  cancelJobRuns: QuotaQueue;
 }
 
 /**
@@ -198,7 +199,7 @@ export class ServerlessApplicationSim {
     /** The pre-initialized drivers' configuration. */
     readonly preInitDriver: ServerlessWorker = preInitWorker,
   ) {
-    this.cancels = new QuotaQueue('CancelJobRun', EMR_SERVERLESS_QUOTAS.CancelJobRun, host);
+    this.cancels = host.cancelJobRuns;
     this.freeDrivers = application.preInitialized.drivers;
     this.freeExecutors = application.preInitialized.executors;
     this.preInitVcpu = application.preInitialized.drivers * preInitDriver.vcpu + application.preInitialized.executors * preInitWorker.vcpu;
@@ -370,6 +371,7 @@ export class ServerlessApplicationSim {
     if (queued) queued.executionEnded = true;
     this.host.finish(state, 'failed', running ? running.workers * Math.max(0, this.now - running.ready) : 0, EXECUTION_ABORTED);
     this.cancels.call((at) => {
+      this.host.meter.call('CancelJobRun', at);
       if (queued && this.queued.get(id) === queued) {
         queued.cancelled = true;
         this.queued.delete(id);

@@ -10,6 +10,7 @@ import { sizeDay, trueStepSeconds, type SizedJob } from '../../../local/planner/
 import { EventQueue } from '../../../local/planner/eventQueue';
 import { Meter } from '../../../local/planner/meter';
 import { generateJobs, readProfile, spotModel, type Profile } from '../../../local/planner/profile';
+import { QuotaQueue } from '../../../local/planner/quotaQueue';
 import { Random } from '../../../local/planner/random';
 import type { JobState, Outcome } from '../../../local/planner/run';
 import { demandAtStart, PRE_INITIALIZED_START_TARGET, preInitializedForDemand, throughQuota, warmShareFor } from '../../../local/planner/serverlessPreInit';
@@ -117,11 +118,15 @@ function bareHost() {
   const events = new EventQueue<() => void>();
   const clock = { now: 0 };
   const ended = new Map<string, { outcome: Outcome; error?: string; at: number }>();
+  const meter = new Meter(EMR_SERVERLESS_QUOTAS);
+  const now = () => clock.now;
+  const at = (seconds: number, action: () => void) => events.push(seconds, action);
+  const { perSecond, burst } = EMR_SERVERLESS_QUOTAS.CancelJobRun;
   const host: ServerlessHost = {
-    now: () => clock.now,
-    at: (seconds, action) => events.push(seconds, action),
+    now,
+    at,
     random: new Random(3),
-    meter: new Meter(EMR_SERVERLESS_QUOTAS),
+    meter,
     prices: config.prices,
     firstExecutor: () => {},
     finish: (state, outcome, _work, error) => {
@@ -130,6 +135,7 @@ function bareHost() {
     },
     queueChanged: () => {},
     startJobRun: (call) => call(),
+    cancelJobRuns: new QuotaQueue('CancelJobRun', { ratePerSecond: perSecond, burst }, { now, at, meter }),
   };
   const runUntil = (until: number) => {
     for (let next = events.pop(); next; next = events.pop()) {
