@@ -28,12 +28,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+from bench_env import ROOT, VENV_BIN, spark_work_folder
+
 PAGE_BYTES = os.sysconf('SC_PAGE_SIZE')
 
 
@@ -312,10 +311,7 @@ def main():
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error('--repeat must be 1 or more')
-    if not os.access(os.path.join(VENV_BIN, 'spark-submit'), os.X_OK):
-        raise SystemExit('spark-bench: no .venv/bin/spark-submit; run scripts/setup-python.sh first')
-    work = args.keep or tempfile.mkdtemp(prefix='emrflow-spark-bench-')
-    os.makedirs(work, exist_ok=True)
+    work = spark_work_folder('spark-bench', args.keep)
     print(
         f'spark-bench: spark-submit --master local[2] on {os.cpu_count()} cores; '
         f'job_s and job_events_per_s are the job as it times itself, '

@@ -33,11 +33,10 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV_BIN = os.path.join(ROOT, '.venv', 'bin')
+from bench_env import ROOT, VENV_BIN, spark_work_folder
+
 RUN_DATE = '2026-11-27'
 
 
@@ -196,10 +195,7 @@ def main():
     args = parser.parse_args()
     if args.runs < 1:
         parser.error('--runs must be 1 or more')
-    if not os.access(os.path.join(VENV_BIN, 'spark-submit'), os.X_OK):
-        raise SystemExit('startup-bench: no .venv/bin/spark-submit; run scripts/setup-python.sh first')
-    work = args.keep or tempfile.mkdtemp(prefix='emrflow-startup-bench-')
-    os.makedirs(work, exist_ok=True)
+    work = spark_work_folder('startup-bench', args.keep)
     env = dict(
         os.environ,
         PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', ''),
