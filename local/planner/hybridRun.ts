@@ -50,9 +50,13 @@ export class HybridRun extends EmrflowRun {
       predictedMinutes: job.sizing.predictedMinutes,
     });
     const budget = startJobRunBudget(this.placement.serverless ?? {});
-    const takeStartToken = async () => (await this.store.takeApiTokens('StartJobRun', 1, this.now * 1000, budget)) > 0;
+    let startToken: boolean | undefined;
+    const takeStartToken = async () => {
+      startToken = (await this.store.takeApiTokens('StartJobRun', 1, this.now * 1000, budget)) > 0;
+      return startToken;
+    };
     const placement = await placeJobWithinStartBudget({ ...input, poolWaits }, this.placement, takeStartToken);
-    if (this.decisionLog) this.decisionLog.push({ input: { ...input, poolWaits }, placement, registry: await this.registryRead() });
+    if (this.decisionLog) this.decisionLog.push({ input: { ...input, poolWaits }, placement, registry: await this.registryRead(), startToken });
     this.targets.set(job.id, placement.mode);
     return placement;
   }

@@ -82,7 +82,13 @@ export function named(name: string, message: string): Error {
 }
 
 /** `registry`: per pool, the clusters and queue place-job would have read (emrflow-hybrid, whose rules read predictedWaitMinutes). */
-export type DecisionLog = Array<{ input: PlaceJobInput; placement: Placement; registry?: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }> }>;
+export type DecisionLog = Array<{
+  input: PlaceJobInput;
+  placement: Placement;
+  registry?: Record<string, { clusters: PoolCluster[]; queue: QueueEntry[] }>;
+  /** The StartJobRun budget's answer, when the placement asked it for a token (emrflow-hybrid). */
+  startToken?: boolean;
+}>;
 
 /**
  * The registry's invariant after every grant: the leases' units add up to unitsInUse, which never passes the

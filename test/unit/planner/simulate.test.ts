@@ -35,6 +35,18 @@ function registryRead(held: () => NonNullable<DecisionLog[number]['registry']>) 
   };
 }
 
+/** The StartJobRun budget as the simulator's registry answered it at a decision; asked where the simulator did not ask, it fails. */
+function budgetRead(answer: () => boolean | undefined) {
+  return {
+    ...jest.requireActual('../../../lib/aws/apiBudget'),
+    takeApiTokens: async () => {
+      const token = answer();
+      if (token === undefined) throw new Error('the handler asked the StartJobRun budget where the simulator did not');
+      return token ? 1 : 0;
+    },
+  };
+}
+
 describe('capacity planner (simulated day, small profile)', () => {
   let first: Awaited<ReturnType<typeof plan>>;
 
@@ -74,10 +86,12 @@ describe('capacity planner (simulated day, small profile)', () => {
     const rulesFile = JSON.parse(readFileSync('config/rules.json', 'utf8')) as { rules: Array<{ name: string; event: { type: string } }> };
     const noServerless = { ...rulesFile, rules: rulesFile.rules.map((rule) => (rule.event.type === 'useServerless' ? { ...rule, enabled: false } : rule)) };
     let registry: NonNullable<DecisionLog[number]['registry']> = {};
+    let startToken: boolean | undefined;
     let registryHandler: typeof handler | undefined;
     jest.isolateModules(() => {
       jest.doMock('../../../config/rules.json', () => noServerless);
       jest.doMock('../../../lib/aws/registry', () => registryRead(() => registry));
+      jest.doMock('../../../lib/aws/apiBudget', () => budgetRead(() => startToken));
       registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
     });
     const profile = readProfile(PROFILE);
@@ -99,8 +113,9 @@ describe('capacity planner (simulated day, small profile)', () => {
     let clock = Date.now();
     const now = jest.spyOn(Date, 'now').mockImplementation(() => (clock += 10_000));
     try {
-      for (const { input, placement, registry: read } of decisions) {
+      for (const { input, placement, registry: read, startToken: answered } of decisions) {
         registry = read!;
+        startToken = answered;
         expect(await registryHandler!(input, lambdaContext)).toEqual(placement);
       }
     } finally {
@@ -148,6 +163,7 @@ describe('capacity planner (simulated day, small profile)', () => {
   it('makes the same emrflow-hybrid decisions as the place-job handler reading the same registry, Serverless ones included', async () => {
     // The handler reads each pool's clusters and queue from the registry tables: here, what the simulator's registry held at each decision.
     let registry: NonNullable<DecisionLog[number]['registry']> = {};
+    let startToken: boolean | undefined;
     let registryHandler: typeof handler | undefined;
     // The handler's pool has the what-if's one cluster at most too (its predicted waits read maxClusters).
     const poolsFile = JSON.parse(readFileSync('config/pools.json', 'utf8')) as { pools: Array<{ name: string; maxClusters: number }> };
@@ -160,6 +176,7 @@ describe('capacity planner (simulated day, small profile)', () => {
       jest.doMock('../../../config/rules.json', () => shippedRules);
       jest.doMock('../../../config/pools.json', () => onePool);
       jest.doMock('../../../lib/aws/registry', () => registryRead(() => registry));
+      jest.doMock('../../../lib/aws/apiBudget', () => budgetRead(() => startToken));
       registryHandler = (require('../../../functions/place-job/handler') as { handler: typeof handler }).handler;
     });
     const profile = readProfile(PROFILE);
@@ -174,6 +191,8 @@ describe('capacity planner (simulated day, small profile)', () => {
     const modes = new Set(decisions.map((d) => d.placement.mode));
     expect([...modes].sort()).toEqual(['dedicated', 'pool', 'serverless']);
     expect(decisions.some((d) => d.placement.mode === 'serverless' && d.placement.reasons.some((r) => r.startsWith('overflow-to-serverless')))).toBe(true);
+    // Its Serverless placements asked the StartJobRun budget: the replay gives the handler the same answers.
+    expect(decisions.some((d) => d.startToken !== undefined)).toBe(true);
     const env = { clusters: process.env.CLUSTER_REGISTRY_TABLE, queue: process.env.ADMISSION_QUEUE_TABLE };
     process.env.CLUSTER_REGISTRY_TABLE = 'clusters';
     process.env.ADMISSION_QUEUE_TABLE = 'queue';
@@ -181,8 +200,9 @@ describe('capacity planner (simulated day, small profile)', () => {
     let clock = Date.now();
     const now = jest.spyOn(Date, 'now').mockImplementation(() => (clock += 10_000));
     try {
-      for (const { input, placement, registry: read } of decisions) {
+      for (const { input, placement, registry: read, startToken: answered } of decisions) {
         registry = read!;
+        startToken = answered;
         expect(await registryHandler!(input, lambdaContext)).toEqual(placement);
       }
     } finally {
