@@ -58,15 +58,17 @@ export type ServerlessApplicationConfig = z.infer<typeof ServerlessApplicationSc
 
 const APPLICATION_NAME = matching(/^[A-Za-z0-9._#-]{1,40}$/, 'key must be an application name of letters, digits, ".", "_", "#" or "-"');
 
+/** EMR Serverless's StartJobRun quota per account and Region (EMR Serverless User Guide, "Endpoints and quotas"). */
+export const START_JOB_RUN_QUOTA = { perSecond: 1, burst: 25 } as const;
+
 /**
- * StartJobRun budget default: EMR Serverless's quota per account and Region (StartJobRun 1 per second, burst 25:
- * EMR Serverless User Guide, "Endpoints and quotas"). PlaceJob takes a token for each job it sends to Serverless
+ * StartJobRun budget default: EMR Serverless's quota (START_JOB_RUN_QUOTA). PlaceJob takes a token for each job it sends to Serverless
  * by choice, so those choices alone never exceed the quota; runs that must go anyway (overflow past their SLA
  * slack) go without one and their StartJobRun Retry waits a throttle out. Lower it when other workloads of the
  * account start job runs too: on the default day four fifths of the quota (0.8/s, burst 20) made emrflow-hybrid
  * cost $201.73 against $193.82 (npm run bench:day: the jobs it turns away wait for the pool to grow).
  */
-export const DEFAULT_START_JOB_RUN_BUDGET = { ratePerSecond: 1, burst: 25 };
+export const DEFAULT_START_JOB_RUN_BUDGET = { ratePerSecond: START_JOB_RUN_QUOTA.perSecond, burst: START_JOB_RUN_QUOTA.burst };
 
 export const ServerlessConfigSchema = strictObject({
   notes: z.string().optional(),

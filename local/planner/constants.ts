@@ -2,6 +2,7 @@
  * Durations and per-run counts the simulator assumes, each with where it comes from. "estimate" marks a
  * figure not measured on AWS; change it here and every strategy moves together.
  */
+import { START_JOB_RUN_QUOTA } from '../../lib/config/serverless';
 
 /** Cluster start to WAITING: AWS says "minutes", practitioners report 5–10 min (REFERENCE.md). Uniform in this range. */
 export const CLUSTER_START_SECONDS = { min: 300, max: 600 };
@@ -43,7 +44,7 @@ export const SPARK_FIRST_EXECUTOR_SECONDS = 17;
  * throttled poll out).
  */
 export const EMR_SERVERLESS_QUOTAS: Record<string, { burst: number; perSecond: number }> = {
-  StartJobRun: { burst: 25, perSecond: 1 },
+  StartJobRun: START_JOB_RUN_QUOTA,
   GetJobRun: { burst: 50, perSecond: 10 },
   CancelJobRun: { burst: 25, perSecond: 1 },
 };

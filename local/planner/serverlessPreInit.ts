@@ -25,7 +25,7 @@
  */
 import { EMR_SERVERLESS_QUOTAS, ORCHESTRATION_BEFORE_PLACE_SECONDS, SERVERLESS_COLD_START_SECONDS, SERVERLESS_PREINIT_START_SECONDS } from './constants';
 import type { SizedJob } from './decisions';
-import { asServerlessSeconds, dayWorker, type ServerlessApplication, workerFor } from './serverlessRun';
+import { asServerlessSeconds, dayWorker, sameWorker, type ServerlessApplication, workerFor } from './serverlessRun';
 
 /** The start pre-initialized capacity is sized for: issue 22's target, start p50 <= 60 s. */
 export const PRE_INITIALIZED_START_TARGET = { seconds: 60, quantile: 0.5 };
@@ -59,10 +59,7 @@ export function demandAtStart(jobs: readonly SizedJob[]): Array<{ drivers: numbe
   const worker = dayWorker(jobs);
   const warm = (SERVERLESS_PREINIT_START_SECONDS.min + SERVERLESS_PREINIT_START_SECONDS.max) / 2;
   const asked = jobs
-    .filter((job) => {
-      const w = workerFor(job.sizing);
-      return w.vcpu === worker.vcpu && w.memoryGb === worker.memoryGb;
-    })
+    .filter((job) => sameWorker(workerFor(job.sizing), worker))
     .map((job) => ({ ask: job.arrival + ORCHESTRATION_BEFORE_PLACE_SECONDS, job }))
     .sort((a, b) => a.ask - b.ask);
   const through = throughQuota(asked.map((a) => a.ask));

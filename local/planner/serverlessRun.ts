@@ -458,6 +458,7 @@ export class ServerlessRun extends Run {
   }
 }
 
-function sameWorker(a: ServerlessWorker, b: ServerlessWorker): boolean {
+/** Whether two worker configurations are the same (pre-initialized capacity serves only its own). */
+export function sameWorker(a: ServerlessWorker, b: ServerlessWorker): boolean {
   return a.vcpu === b.vcpu && a.memoryGb === b.memoryGb;
 }

@@ -52,6 +52,14 @@ interface World {
   map(clusterId: string, stepId: string): Promise<void>;
 }
 
+/** `count` mapped steps on j-A that EMR shows COMPLETED: their events were lost. */
+async function endedSteps(w: World, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    w.emr.add('j-A', `s-${i}`, 'COMPLETED');
+    await w.map('j-A', `s-${i}`);
+  }
+}
+
 function world(emr = new FakeEmr()): World {
   const store = new MemoryJobStore();
   const clock = { ms: T0 };
@@ -130,10 +138,7 @@ describe('reconcileSteps: ListSteps calls follow the live steps, not the history
 
   it('looks more than ten ended steps up ten ids a call (EMR refuses an eleventh with ValidationException)', async () => {
     const w = world();
-    for (let i = 0; i < 25; i += 1) {
-      w.emr.add('j-A', `s-${i}`, 'COMPLETED');
-      await w.map('j-A', `s-${i}`);
-    }
+    await endedSteps(w, 25);
 
     const report = await w.manager.reconcileSteps();
 
@@ -215,10 +220,7 @@ describe('reconcileSteps: at most RECONCILE_LIST_STEPS_CALLS ListSteps calls a s
 
   it('defers a cluster whose look-ups the cap cut short (not unseen), and settles the rest next sweep', async () => {
     const w = world();
-    for (let i = 0; i < 100; i += 1) {
-      w.emr.add('j-A', `s-${i}`, 'COMPLETED');
-      await w.map('j-A', `s-${i}`);
-    }
+    await endedSteps(w, 100);
 
     const first = await w.manager.reconcileSteps();
     w.clock.ms += SETTLE_SWEEP_MS;
