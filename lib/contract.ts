@@ -33,6 +33,8 @@ export const STEP_CANCELLED_STATES: ReadonlySet<string> = new Set(['CANCELLED', 
 export type StepState = 'PENDING' | 'CANCEL_PENDING' | 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAILED' | 'INTERRUPTED';
 /** The states of a step EMR has not ended (a cluster holds at most 256 PENDING or RUNNING). */
 export const STEP_LIVE_STATES: readonly StepState[] = ['PENDING', 'RUNNING', 'CANCEL_PENDING'];
+/** Items per page of EMR's list operations (ListSteps, ListClusters): 50, then a Marker (EMR API Reference). */
+export const EMR_LIST_PAGE_SIZE = 50;
 /** ListSteps' `StepIds` filter: "You can specify a maximum of ten Step IDs" (EMR API Reference, ListSteps). */
 export const LIST_STEPS_MAX_IDS = 10;
 

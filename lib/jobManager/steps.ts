@@ -1,7 +1,7 @@
 /**
  * Steps and their task tokens (SettleSteps, RunPooledStep): submitting, attaching a token, settling, and the sweep for lost events.
  */
-import { LIST_STEPS_MAX_IDS, STATES_ERROR, STEP_LIVE_STATES, TASK_TOKEN_GONE } from '../contract';
+import { EMR_LIST_PAGE_SIZE, LIST_STEPS_MAX_IDS, STATES_ERROR, STEP_LIVE_STATES, TASK_TOKEN_GONE } from '../contract';
 import { stepSettlement, type ClusterView, type Settlement, type StepView } from '../domain/stepCompletion';
 import { EmrApiError } from '../errors';
 import type { StepTokenItem } from './store';
@@ -33,7 +33,7 @@ export const RECONCILE_LIST_STEPS_CALLS = 8;
  */
 export const SETTLE_SWEEP_MS = 5 * 60_000;
 /** ListSteps pages that hold a cluster's live steps: at most 256 PENDING or RUNNING (submission.ts), 50 a page. */
-const LIVE_STEP_PAGES = Math.ceil(MAX_ACTIVE_STEPS / 50);
+const LIVE_STEP_PAGES = Math.ceil(MAX_ACTIVE_STEPS / EMR_LIST_PAGE_SIZE);
 
 /**
  * RunPooledStep of a job parked without its step (the shipped run-job always parks with it, so the dispatcher

@@ -116,8 +116,6 @@ export const LAMBDA = { dedicated: 4, pooled: 7, retry: 3, settleStepEventsPerSt
  * over as many seconds as the queue needs.
  */
 export const WAITER_HEARTBEATS = { atOnce: 10, roundTripSeconds: 0.05 };
-/** Steps per ListSteps page and clusters per ListClusters page (EMR API reference: 50 per call, then a Marker). */
-export const LIST_PAGE_SIZE = 50;
 
 /**
  * EMR API quotas (Service Quotas defaults, REFERENCE.md): burst and refill per second, by operation. The

@@ -10,7 +10,7 @@
  * only way it reaches this simulation, and a test swaps in a recording job manager to prove it.
  */
 import type { PoolDefinition } from '../../lib/config/pools';
-import { STATES_ERROR } from '../../lib/contract';
+import { EMR_LIST_PAGE_SIZE, STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import { placeJob, type PlacementConfig } from '../../lib/domain/placement';
 import { predictedPoolWaits } from '../../lib/domain/serverless';
@@ -22,7 +22,7 @@ import { MemoryJobStore } from '../../lib/jobManager/memoryStore';
 import type { Slot } from '../../lib/jobManager/ports';
 import { prescalePool } from '../../lib/jobManager/prescale';
 import type { DayShape } from '../../lib/domain/prescale';
-import { GRANT_SECONDS, LAMBDA, LIST_PAGE_SIZE, SCALE_STEP_UNITS, WAITER_HEARTBEATS } from './constants';
+import { GRANT_SECONDS, LAMBDA, SCALE_STEP_UNITS, WAITER_HEARTBEATS } from './constants';
 import { placeJobInput, placementConfig, type SizedJob } from './decisions';
 import type { DedicatedPurchase } from './perAttemptRun';
 import { PoolClusterRun } from './poolClusters';
@@ -335,7 +335,7 @@ export class EmrflowRun extends PoolClusterRun {
     const sweep = async (): Promise<void> => {
       this.meter.cost.lambda += lambdaRun;
       this.heartbeatsThisSweep = 0;
-      if (this.sims.size > 0) this.meter.call('ListClusters', this.now, Math.max(1, Math.ceil(this.meter.activeClusters / LIST_PAGE_SIZE)));
+      if (this.sims.size > 0) this.meter.call('ListClusters', this.now, Math.max(1, Math.ceil(this.meter.activeClusters / EMR_LIST_PAGE_SIZE)));
       for (const pool of this.config.pools.pools) {
         await this.jobManager.reconcile(this.context(pool));
         await this.jobManager.dispatch(this.context(pool));

@@ -4,7 +4,7 @@
  * managed scaling out and in, idle termination, Spot loss and its failed steps, and the cluster's bill.
  */
 import type { PoolDefinition } from '../../lib/config/pools';
-import { EMR_CLUSTER_ENDED_REFUSALS, LIST_STEPS_MAX_IDS, STATES_ERROR } from '../../lib/contract';
+import { EMR_CLUSTER_ENDED_REFUSALS, EMR_LIST_PAGE_SIZE, LIST_STEPS_MAX_IDS, STATES_ERROR } from '../../lib/contract';
 import { classifyFailure } from '../../lib/domain/failure';
 import { leaseId } from '../../lib/domain/pools';
 import type { StepView } from '../../lib/domain/stepCompletion';
@@ -13,7 +13,6 @@ import type { JobManager, PoolContext } from '../../lib/jobManager/jobManager';
 import type { ListStepsRequest } from '../../lib/jobManager/ports';
 import {
   CLUSTER_START_SECONDS,
-  LIST_PAGE_SIZE,
   SCALE_IN_DELAY_SECONDS,
   SCALE_OUT_SECONDS,
   SCALE_STEP_UNITS,
@@ -116,7 +115,7 @@ export abstract class PoolClusterRun extends PerAttemptRun {
       if (stepStates && !stepStates.includes(step.state)) continue;
       matched += 1;
       if (matched <= shown) continue;
-      if (page.length === LIST_PAGE_SIZE) return { steps: page, marker: String(shown + LIST_PAGE_SIZE) };
+      if (page.length === EMR_LIST_PAGE_SIZE) return { steps: page, marker: String(shown + EMR_LIST_PAGE_SIZE) };
       page.push({ Id: step.id, Name: step.name, Status: { State: step.state } });
     }
     return { steps: page };

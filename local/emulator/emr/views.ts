@@ -2,6 +2,7 @@
  * What the API answers about the model: the SDK's output shapes (`Cluster`, `InstanceFleet`, `Step`, …)
  * as they cross the wire, and EMR's Marker paging.
  */
+import { EMR_LIST_PAGE_SIZE } from '../../../lib/contract';
 import type {
   Cluster,
   ClusterStatus,
@@ -17,14 +18,11 @@ import { invalidRequest } from '../protocol';
 import type { EmrCluster, EmrFleet, EmrGroup, EmrInstance, EmrStep } from './model';
 import type { OnTheWire } from '../protocol';
 
-/** EMR's list operations answer 50 items per page. */
-const PAGE_SIZE = 50;
-
 export function page<T>(items: T[], marker: unknown): { items: T[]; Marker?: string } {
   const start = typeof marker === 'string' && marker ? Number(Buffer.from(marker, 'base64url').toString('utf8')) : 0;
   if (!Number.isInteger(start) || start < 0) throw invalidRequest('Marker: is not valid');
-  const slice = items.slice(start, start + PAGE_SIZE);
-  const next = start + PAGE_SIZE < items.length ? Buffer.from(String(start + PAGE_SIZE)).toString('base64url') : undefined;
+  const slice = items.slice(start, start + EMR_LIST_PAGE_SIZE);
+  const next = start + EMR_LIST_PAGE_SIZE < items.length ? Buffer.from(String(start + EMR_LIST_PAGE_SIZE)).toString('base64url') : undefined;
   return { items: slice, ...(next ? { Marker: next } : {}) };
 }
 
